@@ -1,0 +1,49 @@
+"""Shared set-up for benchmarks: a fresh PostgreSQL database, Django configured on it, timers."""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+def fresh_postgres(name: str) -> str:
+    """Drop and create database `name`; returns its URL."""
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(
+            ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
+            check=True,
+            capture_output=True,
+        )
+    return f"{POSTGRES_SERVER}/{name}"
+
+
+def setup_django(database_url: str) -> None:
+    """Point Django at `database_url`, set it up and migrate quietly."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("HTTPS_ONLY", "false")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def median_seconds(action: Callable[[], object], *, repeat: int = 7, warmup: int = 2) -> float:
+    """Median wall time of `action` after warm-up runs."""
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)

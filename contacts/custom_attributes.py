@@ -1,0 +1,166 @@
+"""Validation of custom attribute values against their DataAttribute definitions."""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from contacts.models import DataAttribute
+
+MAX_STRING_LENGTH = 255
+MAX_NAME_LENGTH = 190
+FORBIDDEN_NAME_CHARACTERS = (".", "$")
+Scalar = str | int | float | bool | None
+
+
+def coerce_value(attribute: DataAttribute, value: Any) -> Scalar:
+    """Return the stored (JSON) form of `value`, or raise ValueError with a reason."""
+    kind = attribute.data_type
+    types = DataAttribute.DataType
+    if kind == types.STRING:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if len(value) > MAX_STRING_LENGTH:
+            raise ValueError(f"must be at most {MAX_STRING_LENGTH} characters")
+        return value
+    if kind == types.INTEGER:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        return value
+    if kind == types.FLOAT:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return float(value)
+    if kind == types.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if kind == types.DATE:
+        return _coerce_date(value).isoformat()
+    if kind == types.DATETIME:
+        return _coerce_datetime(value).isoformat()
+    raise ValueError(f"has an unknown type {kind!r}")  # pragma: no cover - choices forbid it
+
+
+def _coerce_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _coerce_datetime(value).date()
+    if isinstance(value, str) and (parsed := parse_date(value)):
+        return parsed
+    raise ValueError("must be a date (YYYY-MM-DD or Unix seconds)")
+
+
+def _coerce_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("is not a valid Unix timestamp") from None
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValueError("must be a date and time (ISO 8601 or Unix seconds)")
+    else:
+        raise ValueError("must be a date and time (ISO 8601 or Unix seconds)")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _inferred_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return DataAttribute.DataType.BOOLEAN
+    if isinstance(value, int):
+        return DataAttribute.DataType.INTEGER
+    if isinstance(value, float):
+        return DataAttribute.DataType.FLOAT
+    return DataAttribute.DataType.STRING
+
+
+def validate_attribute_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"custom_attributes": "Custom attribute names must be non-empty strings."})
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError({f"custom_attributes.{name[:40]}": f"Name is longer than {MAX_NAME_LENGTH} characters."})
+    if any(char in name for char in FORBIDDEN_NAME_CHARACTERS):
+        raise ValidationError({f"custom_attributes.{name}": "Names may not contain '.' or '$'."})
+    return name
+
+
+def custom_attributes_clean(
+    *,
+    values: Any,
+    model: str = DataAttribute.Model.CONTACT,
+    allow_create: bool | None = None,
+) -> tuple[dict[str, Scalar], list[DataAttribute]]:
+    """Validate values against definitions; returns (stored values, definitions to create).
+
+    A None value means "remove this attribute". Unknown names become new definitions typed from
+    their first value when PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES allows it, and are refused otherwise.
+    """
+    if not isinstance(values, dict):
+        raise ValidationError({"custom_attributes": "Must be an object of name → value."})
+    if allow_create is None:
+        allow_create = settings.PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES
+    for name in values:
+        validate_attribute_name(name)
+    definitions = {d.name: d for d in DataAttribute.objects.filter(model=model, name__in=list(values))}
+    cleaned: dict[str, Scalar] = {}
+    to_create: list[DataAttribute] = []
+    for name, value in values.items():
+        field = f"custom_attributes.{name}"
+        if isinstance(value, dict | list | tuple | set):
+            raise ValidationError({field: "Nested values are not allowed; use a string, number, boolean or date."})
+        attribute = definitions.get(name)
+        if attribute is None:
+            if value is None:
+                cleaned[name] = None
+                continue
+            if not allow_create:
+                raise ValidationError({field: "Unknown custom attribute; define it under Data attributes first."})
+            attribute = DataAttribute(model=model, name=name, label=name, data_type=_inferred_type(value))
+            to_create.append(attribute)
+        elif attribute.archived:
+            raise ValidationError({field: "This custom attribute is archived and cannot be written."})
+        if value is None:
+            cleaned[name] = None
+            continue
+        try:
+            stored = coerce_value(attribute, value)
+        except ValueError as error:
+            raise ValidationError({field: f"Value {error}."}) from None
+        if attribute.options and stored not in attribute.options:
+            raise ValidationError({field: f"Value must be one of: {', '.join(map(str, attribute.options))}."})
+        cleaned[name] = stored
+    if to_create:
+        defined = DataAttribute.objects.filter(model=model).count()
+        if defined + len(to_create) > settings.PARLEY_MAX_CUSTOM_ATTRIBUTES:
+            raise ValidationError(
+                {
+                    "custom_attributes": f"At most {settings.PARLEY_MAX_CUSTOM_ATTRIBUTES} custom attributes can be defined."
+                }
+            )
+    return cleaned, to_create
+
+
+def custom_attributes_merge(current: dict[str, Scalar], cleaned: dict[str, Scalar]) -> dict[str, Scalar]:
+    """Apply cleaned values to the current ones: None removes a key."""
+    merged = dict(current)
+    for name, value in cleaned.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged

@@ -1,0 +1,173 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Contact(models.Model):
+    """A person: anonymous visitor, lead (wrote to us) or user (known to the site)."""
+
+    class Role(models.TextChoices):
+        VISITOR = "visitor", "Visitor"
+        LEAD = "lead", "Lead"
+        USER = "user", "User"
+
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VISITOR)
+    external_id = models.CharField("user id", max_length=255, null=True, blank=True, unique=True)
+    anonymous_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Identity
+    name = models.CharField(max_length=255, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    avatar = models.URLField(max_length=500, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_contacts"
+    )
+    # Activity
+    signed_up_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    web_sessions_count = models.PositiveIntegerField("web sessions", default=0)
+    # Location and device (derived at request time; the IP itself is never stored)
+    city = models.CharField(max_length=128, blank=True)
+    country = models.CharField("country code", max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    country_name = models.CharField(max_length=128, blank=True)
+    os = models.CharField("OS", max_length=64, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    browser_version = models.CharField(max_length=32, blank=True)
+    browser_language = models.CharField(max_length=35, blank=True)
+    language_override = models.CharField(max_length=35, blank=True)
+    # Messaging
+    last_contacted_at = models.DateTimeField(null=True, blank=True)
+    last_replied_at = models.DateTimeField("last heard from", null=True, blank=True)
+    last_email_opened_at = models.DateTimeField(null=True, blank=True)
+    last_email_clicked_at = models.DateTimeField("last clicked link in email", null=True, blank=True)
+    unsubscribed_from_emails = models.BooleanField(default=False)
+
+    custom_attributes = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField("Tag", through="ContactTag", related_name="contacts", blank=True)
+    is_archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=models.Q(role="user") & ~models.Q(email=""),
+                name="contact_user_email_unique_ci",
+                violation_error_message="A user with this email already exists.",
+            ),
+        ]
+        indexes = [
+            # The retention query and the role filter + "last seen" ordering of the changelist.
+            models.Index(fields=["role", "last_seen_at"], name="contact_role_last_seen"),
+            models.Index(fields=["-last_seen_at", "-id"], name="contact_last_seen_desc"),
+            models.Index(Lower("email"), name="contact_email_ci"),
+            models.Index(fields=["country", "-last_seen_at"], name="contact_country_seen"),
+            models.Index(fields=["unsubscribed_from_emails"], name="contact_unsubscribed"),
+            models.Index(fields=["created_at"], name="contact_created"),
+            models.Index(fields=["updated_at"], name="contact_updated"),
+            models.Index(fields=["signed_up_at"], name="contact_signed_up"),
+            models.Index(Lower("name"), name="contact_name_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id or f"{self.get_role_display()} {self.pk}"
+
+    @property
+    def language(self) -> str:
+        """Language override wins over the browser language (standard fields 17 and 19)."""
+        return self.language_override or self.browser_language
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=255)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactTag(models.Model):
+    """Who tagged a contact, and when."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    tagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    tagged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
+        indexes = [models.Index(fields=["tag", "contact"], name="contacttag_tag_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.contact_id}"
+
+
+class DataAttribute(models.Model):
+    """Definition of a custom attribute: its type decides validation and the admin form field."""
+
+    class Model(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        CONVERSATION = "conversation", "Conversation"
+
+    class DataType(models.TextChoices):
+        STRING = "string", "Text"
+        INTEGER = "integer", "Integer"
+        FLOAT = "float", "Decimal number"
+        BOOLEAN = "boolean", "True or false"
+        DATE = "date", "Date"
+        DATETIME = "datetime", "Date and time"
+
+    model = models.CharField(max_length=16, choices=Model.choices, default=Model.CONTACT)
+    name = models.CharField(max_length=190)
+    label = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    data_type = models.CharField(max_length=16, choices=DataType.choices, default=DataType.STRING)
+    options = models.JSONField(default=list, blank=True, help_text="Allowed values; empty means any value.")
+    archived = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model", "name"]
+        constraints = [models.UniqueConstraint(fields=["model", "name"], name="data_attribute_unique_name")]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class PrivacyAuditEntry(models.Model):
+    """Who erased or exported which contact id, and when; never the erased person's data."""
+
+    class Action(models.TextChoices):
+        ERASE = "erase", "Erase"
+        EXPORT = "export", "Export"
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "REST API"
+        COMMAND = "command", "Management command"
+        RETENTION = "retention", "Retention"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    contact_id = models.BigIntegerField(db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "privacy audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} contact {self.contact_id}"

@@ -1,0 +1,40 @@
+"""Teammate groups: "viewer" reads everything, "agent" does the daily support work."""
+
+from typing import Any
+
+from django.apps import apps as global_apps
+
+PARLEY_APPS = ("contacts", "tracking", "conversations", "retention", "api")
+VIEWER_GROUP = "viewer"
+AGENT_GROUP = "agent"
+# Agents edit people and conversations but neither erase contacts nor change site-wide settings.
+AGENT_EXTRA_PERMISSIONS = {
+    "contacts": {"add_contact", "change_contact", "add_tag", "change_tag", "add_contacttag", "delete_contacttag"},
+    "conversations": {"add_*", "change_*"},
+    "api": {"add_apitoken"},
+}
+
+
+def _agent_may(app_label: str, codename: str) -> bool:
+    allowed = AGENT_EXTRA_PERMISSIONS.get(app_label, set())
+    action = codename.split("_", 1)[0]
+    return codename in allowed or f"{action}_*" in allowed
+
+
+def ensure_teammate_groups(sender: Any = None, apps: Any = global_apps, **kwargs: Any) -> None:
+    """Create or refresh the two groups; runs after every migrate so new models are covered."""
+    try:
+        Group = apps.get_model("auth", "Group")
+        Permission = apps.get_model("auth", "Permission")
+    except LookupError:
+        return
+    permissions = list(
+        Permission.objects.filter(content_type__app_label__in=PARLEY_APPS).select_related("content_type")
+    )
+    if not permissions:
+        return
+    viewer, _ = Group.objects.get_or_create(name=VIEWER_GROUP)
+    agent, _ = Group.objects.get_or_create(name=AGENT_GROUP)
+    view = [p for p in permissions if p.codename.startswith("view_")]
+    viewer.permissions.set(view)
+    agent.permissions.set(view + [p for p in permissions if _agent_may(p.content_type.app_label, p.codename)])

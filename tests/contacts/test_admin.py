@@ -1,0 +1,189 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from contacts import services
+from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
+from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:contacts_contact_changelist")
+
+
+def _make_contacts(count):
+    tags = TagFactory.create_batch(3)
+    contacts = UserContactFactory.create_batch(count, city="Paris", country="FR", country_name="France")
+    for index, contact in enumerate(contacts):
+        services.contact_tag(contact=contact, tag=tags[index % 3])
+    return contacts
+
+
+def _changelist_queries(client, query=""):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(CHANGELIST + query)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_changelist_renders_columns(admin_client):
+    contact = UserContactFactory(name="Ada Lovelace", email="ada@example.com", city="London", country_name="UK")
+    services.contact_tag(contact=contact, tag=TagFactory(name="vip"))
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert "Ada Lovelace &lt;ada@example.com&gt;" in page
+    assert "London, UK" in page
+    assert "vip" in page
+
+
+def test_changelist_query_count_does_not_grow_with_rows(admin_client):
+    DataAttributeFactory(name="trial", data_type=DataAttribute.DataType.BOOLEAN)
+    _make_contacts(5)
+    _changelist_queries(admin_client)  # warm the short-lived country list cache
+    few = _changelist_queries(admin_client)
+    _make_contacts(60)
+    many = _changelist_queries(admin_client)
+    assert few == many
+    assert many <= 10
+
+
+def test_change_view_query_count_is_bounded(admin_client):
+    DataAttributeFactory(name="plan")
+    contact = _make_contacts(1)[0]
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert len(captured) <= 10
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?role__exact=lead", {"lead"}),
+        ("?seen=stale", {"stale"}),
+        ("?country=DE", {"berlin"}),
+        ("?seen=never", {"never"}),
+    ],
+)
+def test_filters(admin_client, query, expected):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    LeadFactory(name="lead")
+    ContactFactory(name="stale", last_seen_at=timezone.now() - timedelta(days=300))
+    ContactFactory(name="berlin", country="DE", country_name="Germany")
+    ContactFactory(name="never", last_seen_at=None)
+    response = admin_client.get(CHANGELIST + query)
+    shown = {c.name for c in response.context["cl"].result_list}
+    assert shown == expected
+
+
+def test_tag_and_custom_attribute_filters(admin_client):
+    DataAttributeFactory(name="plan", options=["free", "pro"])
+    vip = TagFactory(name="vip")
+    tagged = ContactFactory(name="tagged")
+    services.contact_tag(contact=tagged, tag=vip)
+    pro = ContactFactory(name="pro", custom_attributes={"plan": "pro"})
+    ContactFactory(name="free", custom_attributes={"plan": "free"})
+    by_tag = admin_client.get(f"{CHANGELIST}?tag={vip.pk}").context["cl"].result_list
+    assert [c.pk for c in by_tag] == [tagged.pk]
+    by_plan = admin_client.get(f"{CHANGELIST}?ca__plan=pro").context["cl"].result_list
+    assert [c.pk for c in by_plan] == [pro.pk]
+
+
+def test_search_by_name_prefix_email_prefix_and_exact_user_id(admin_client):
+    ada = UserContactFactory(name="Ada Lovelace", email="countess@example.com", external_id="u-77")
+    UserContactFactory(name="Grace Hopper", email="grace@example.com")
+    for term in ("ada", "COUNTESS@", "u-77"):
+        result = admin_client.get(CHANGELIST, {"q": term}).context["cl"].result_list
+        assert [c.pk for c in result] == [ada.pk], term
+
+
+def test_bulk_tag_action_uses_chosen_tag(admin_client, superuser):
+    tag = TagFactory(name="beta")
+    contacts = ContactFactory.create_batch(3)
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "tag_selected", "tag": tag.pk, "_selected_action": [c.pk for c in contacts[:2]]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert set(ContactTag.objects.values_list("contact_id", flat=True)) == {contacts[0].pk, contacts[1].pk}
+    assert ContactTag.objects.filter(tagged_by=superuser).count() == 2
+
+
+def test_untag_action(admin_client):
+    tag = TagFactory()
+    contact = ContactFactory()
+    services.contact_tag(contact=contact, tag=tag)
+    admin_client.post(CHANGELIST, {"action": "untag_selected", "tag": tag.pk, "_selected_action": [contact.pk]})
+    assert not ContactTag.objects.exists()
+
+
+def test_export_csv_neutralises_formulas(admin_client):
+    contact = LeadFactory(name="=HYPERLINK(evil)")
+    response = admin_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [contact.pk]})
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[0].startswith("id,role,external_id,name")
+    assert "'=HYPERLINK(evil)" in body
+
+
+def test_erase_action_asks_for_confirmation_then_erases(admin_client):
+    contacts = LeadFactory.create_batch(2)
+    ids = [c.pk for c in contacts]
+    response = admin_client.post(CHANGELIST, {"action": "erase_selected", "_selected_action": ids})
+    assert b"Yes, erase them" in response.content
+    assert Contact.objects.count() == 2
+    admin_client.post(CHANGELIST, {"action": "erase_selected", "_selected_action": ids, "confirmed": "yes"})
+    assert not Contact.objects.exists()
+    assert PrivacyAuditEntry.objects.filter(action="erase").count() == 2
+
+
+def test_change_view_edits_custom_attributes_as_typed_fields(admin_client):
+    DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER)
+    contact = UserContactFactory(custom_attributes={"seats": 3})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="ca__seats"' in page and 'type="number"' in page
+    form = {
+        "name": "New Name", "email": contact.email, "phone": "", "external_id": contact.external_id, "avatar": "",
+        "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "", "ca__seats": "12",
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    contact.refresh_from_db()
+    assert (contact.name, contact.custom_attributes) == ("New Name", {"seats": 12})
+
+
+def test_change_view_shows_service_errors_next_to_the_field(admin_client):
+    UserContactFactory(email="taken@example.com")
+    contact = UserContactFactory()
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    form = {
+        "name": "", "email": "taken@example.com", "phone": "", "external_id": contact.external_id, "avatar": "",
+        "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "",
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["email"] == ["A user with this email already exists."]
+
+
+@pytest.mark.parametrize(
+    "name", ["contacts_tag", "contacts_dataattribute", "contacts_privacyauditentry", "tracking_website", "api_apitoken"]
+)
+def test_other_admins_render(admin_client, name):
+    assert admin_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+
+
+def test_teammate_groups_exist_with_view_permissions():
+    from django.contrib.auth.models import Group
+
+    viewer = Group.objects.get(name="viewer")
+    agent = Group.objects.get(name="agent")
+    assert viewer.permissions.filter(codename="view_contact").exists()
+    assert not viewer.permissions.filter(codename="change_contact").exists()
+    assert agent.permissions.filter(codename="change_contact").exists()
+    assert not agent.permissions.filter(codename="delete_contact").exists()

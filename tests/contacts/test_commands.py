@@ -1,0 +1,65 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from api.models import ApiToken, hash_token
+from contacts.models import Contact, ContactTag
+from tracking.models import Website
+
+pytestmark = pytest.mark.django_db
+
+
+def _last_line(output: io.StringIO) -> str:
+    return output.getvalue().strip().splitlines()[-1]
+
+
+def test_create_api_token_prints_token_last_and_stores_only_its_hash(teammate):
+    out = io.StringIO()
+    call_command("create_api_token", teammate.username, stdout=out)
+    raw = _last_line(out)
+    token = ApiToken.objects.get()
+    assert token.key_hash == hash_token(raw) != raw
+    assert raw not in str(ApiToken.objects.values().get())
+
+
+def test_create_api_token_for_unknown_user_fails_clearly(db):
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("create_api_token", "ghost")
+
+
+def test_create_website_prints_app_id_last():
+    out = io.StringIO()
+    call_command("create_website", "--name", "Shop", "--origin", "https://Shop.example.com/", stdout=out)
+    website = Website.objects.get(app_id=_last_line(out))
+    assert website.allowed_origins == ["https://shop.example.com"]
+
+
+def test_create_website_refuses_a_malformed_origin():
+    with pytest.raises(CommandError, match="is not an origin"):
+        call_command("create_website", "--name", "Shop", "--origin", "ftp:/nope")
+    assert not Website.objects.exists()
+
+
+def test_seed_demo_creates_contacts_of_every_role():
+    call_command("seed_demo", "--contacts", "300", "--seed", "1", stdout=io.StringIO())
+    assert Contact.objects.count() == 300
+    assert set(Contact.objects.values_list("role", flat=True)) == {"visitor", "lead", "user"}
+    assert ContactTag.objects.exists()
+
+
+def test_seed_demo_refuses_negative_count():
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--contacts", "-1")
+
+
+def test_setup_demo_is_idempotent_and_prints_where_to_go(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    first, second = io.StringIO(), io.StringIO()
+    call_command("setup_demo", "--contacts", "50", stdout=first)
+    call_command("setup_demo", "--contacts", "50", stdout=second)
+    assert Contact.objects.count() == 50
+    assert Website.objects.count() == 1
+    assert "/admin/" in second.getvalue() and "password:" in second.getvalue()
+    assert (tmp_path / "demo-admin-password").read_text() in second.getvalue()

@@ -1,0 +1,32 @@
+"""The signed widget token: which contact on which website a widget request acts for."""
+
+from dataclasses import dataclass
+
+from django.core import signing
+
+WIDGET_TOKEN_SALT = "parley.widget-token"
+# The widget keeps the token in its one-week session cookie; the ping renews it on every page view.
+WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class WidgetIdentity:
+    contact_id: int
+    website_id: int
+
+
+def widget_token_sign(*, contact_id: int, website_id: int) -> str:
+    return signing.dumps({"c": contact_id, "w": website_id}, salt=WIDGET_TOKEN_SALT, compress=False)
+
+
+def widget_token_read(*, token: str, website_id: int) -> WidgetIdentity | None:
+    """The identity in a valid, unexpired token for this website; None for anything else."""
+    if not isinstance(token, str) or len(token) > 512:
+        return None
+    try:
+        payload = signing.loads(token, salt=WIDGET_TOKEN_SALT, max_age=WIDGET_TOKEN_MAX_AGE_SECONDS)
+    except signing.BadSignature:
+        return None
+    if not isinstance(payload, dict) or payload.get("w") != website_id or not isinstance(payload.get("c"), int):
+        return None
+    return WidgetIdentity(contact_id=payload["c"], website_id=website_id)
