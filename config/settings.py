@@ -112,10 +112,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem://")
 if CELERY_BROKER_IS_FILESYSTEM:
     _celery_queue_dir = VAR_DIR / "celery" / "queue"
-    _celery_queue_dir.mkdir(parents=True, exist_ok=True)
+    _celery_control_dir = VAR_DIR / "celery" / "control"
+    for _directory in (_celery_queue_dir, _celery_control_dir):
+        _directory.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_queue_dir),
         "data_folder_out": str(_celery_queue_dir),
+        "control_folder": str(_celery_control_dir),
         "store_processed": False,
     }
 else:

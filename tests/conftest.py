@@ -36,3 +36,6 @@ def superuser(db):
 def admin_client(client, superuser):
     client.force_login(superuser)
     return client
+
+
+pytest_plugins = ["tests.celery_support"]
