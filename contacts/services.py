@@ -391,6 +391,7 @@ def _clean_options(attribute: DataAttribute, options: Any) -> list[Any]:
 
 
 def _dependents(model: type[models.Model]) -> list[Any]:
+    """Reverse foreign keys (and one-to-ones, and auto-created m2m through tables) pointing at `model`."""
     return [
         rel
         for rel in model._meta.get_fields(include_hidden=True)
@@ -398,20 +399,51 @@ def _dependents(model: type[models.Model]) -> list[Any]:
     ]
 
 
-def _cascade_delete(model: type[models.Model], rows: models.QuerySet, counts: Counter) -> None:
-    """Delete `rows` and everything that cascades from them with set-based SQL, leaves first."""
+# A cycle in the foreign-key graph (a model referencing itself, or A → B → A) is followed this deep.
+_MAX_CASCADE_DEPTH = 8
+
+
+def _cascade_delete(model: type[models.Model], rows_filter: dict[str, Any], counts: Counter, depth: int = 0) -> None:
+    """Delete the rows of `model` matching `rows_filter` and everything that cascades from them,
+    leaves first, with one set-based statement per table.
+
+    Children are addressed by `fk IN (subquery of the parent's keys)`, so no id list of a child
+    table is ever loaded into memory; the caller bounds the work by the size of the root batch.
+    """
+    if depth > _MAX_CASCADE_DEPTH:
+        raise ValidationError(f"The foreign keys to {model._meta.verbose_name} cascade too deep to delete.")
+    rows = model._base_manager.filter(**rows_filter)
+    # The root batch is a short list of ids: use it as is rather than as a subquery of itself.
+    root_ids = rows_filter["pk__in"] if set(rows_filter) == {"pk__in"} else None
     for rel in _dependents(model):
         child = rel.related_model
-        children = child._base_manager.filter(**{f"{rel.field.name}__in": rows.values("pk")})
+        target = rel.field.target_field
+        keys = root_ids if root_ids is not None and target.primary_key else rows.values(target.attname)
+        child_filter = {f"{rel.field.name}__in": keys}
         if rel.on_delete is models.CASCADE:
-            _cascade_delete(child, children, counts)
+            _cascade_delete(child, child_filter, counts, depth + 1)
         elif rel.on_delete is models.SET_NULL:
-            children.update(**{rel.field.name: None})
-        elif rel.on_delete is models.PROTECT and children.exists():
+            child._base_manager.filter(**child_filter).update(**{rel.field.name: None})
+        elif rel.on_delete is models.SET_DEFAULT:
+            child._base_manager.filter(**child_filter).update(**{rel.field.name: rel.field.get_default()})
+        elif rel.on_delete in (models.PROTECT, models.RESTRICT) and child._base_manager.filter(**child_filter).exists():
             raise ValidationError(f"{child._meta.verbose_name} rows protect this contact from deletion.")
+        # DO_NOTHING: the model's owner chose to handle it (e.g. a database-level ON DELETE).
     deleted = rows._raw_delete(rows.db)
     if deleted:
         counts[model._meta.label] += deleted
+
+
+def rows_delete_with_history(*, model: type[models.Model], pks: Iterable[Any]) -> Counter:
+    """Delete rows of `model` by pk and every row that cascades from them. Returns rows per model label.
+
+    The caller owns the transaction and bounds `pks` (e.g. 1,000 per batch).
+    """
+    counts: Counter = Counter()
+    ids = list(pks)
+    if ids:
+        _cascade_delete(model, {"pk__in": ids}, counts)
+    return counts
 
 
 def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
@@ -419,11 +451,7 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
 
     The caller owns the transaction, so expiry can run it per batch and erase per person.
     """
-    counts: Counter = Counter()
-    ids = list(contact_ids)
-    if ids:
-        _cascade_delete(Contact, Contact._base_manager.filter(pk__in=ids), counts)
-    return counts
+    return rows_delete_with_history(model=Contact, pks=contact_ids)
 
 
 @transaction.atomic

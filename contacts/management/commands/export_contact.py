@@ -1,0 +1,27 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from contacts.management.commands._privacy_request import add_person_arguments, find_actor, find_contacts
+from contacts.models import PrivacyAuditEntry
+from contacts.services import contact_export
+
+
+class Command(BaseCommand):
+    help = (
+        "GDPR export: print one JSON document with everything Parley holds about a person "
+        "(a JSON list of documents with --all). The privacy audit log records the export."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_person_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = find_actor(options)
+        documents = [
+            contact_export(contact=contact, actor=actor, source=PrivacyAuditEntry.Source.COMMAND)
+            for contact in find_contacts(options)
+        ]
+        payload = documents if options.get("all") else documents[0]
+        self.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str))

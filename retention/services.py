@@ -1,0 +1,324 @@
+"""Retention: expire stale visitors and apply the optional rules, in bounded, resumable batches.
+
+Every batch is one transaction: it locks up to `batch_size` stale rows (`FOR UPDATE SKIP LOCKED`
+on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers), re-checks the cutoff on the
+locked rows, deletes them with their whole history through the generic set-based deleter, and
+adds its counts to the RetentionRun row, all in one commit. So a killed run loses at most its
+open batch (rolled back by the database, no orphans), the next run carries on, and two runs at
+once split the work instead of doubling it. Runs record one RetentionRun each rather than one
+privacy audit entry per expired visitor: the run is the audit trail of automatic deletion.
+"""
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts.models import Contact
+from contacts.services import contacts_delete_with_history, rows_delete_with_history
+from retention.models import RetentionPolicy, RetentionRun
+from retention.selectors import retention_policy_get
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 50_000
+# A running run that committed no batch for this long was killed; the next run marks it failed.
+STALE_RUN_AFTER = dt.timedelta(minutes=15)
+CONTACT_LABEL = Contact._meta.label
+
+
+@dataclass
+class BatchProgress:
+    """What a progress display needs after each committed batch."""
+
+    run: RetentionRun
+    rule: str
+    batch_counts: Counter
+    rows_done: int
+    rows_estimated: int | None
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+@dataclass
+class _RunState:
+    run: RetentionRun
+    dry_run: bool
+    pause_seconds: float
+    on_batch: ProgressCallback | None
+    counts: Counter = field(default_factory=Counter)
+
+
+def contacts_stale(*, role: str, cutoff: dt.datetime) -> models.QuerySet[Contact]:
+    """Contacts of `role` last seen before `cutoff` (never seen: first seen, then created)."""
+    return Contact._base_manager.filter(role=role).filter(
+        Q(last_seen_at__lt=cutoff)
+        | Q(last_seen_at__isnull=True, first_seen_at__lt=cutoff)
+        | Q(last_seen_at__isnull=True, first_seen_at__isnull=True, created_at__lt=cutoff)
+    )
+
+
+def _validate_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValidationError({"batch_size": f"Must be a whole number from 1 to {MAX_BATCH_SIZE}."})
+
+
+@transaction.atomic
+def retention_runs_mark_interrupted(*, now: dt.datetime | None = None) -> int:
+    """Mark runs that stopped committing batches (killed worker, kill -9) as failed."""
+    now = now or timezone.now()
+    silent_since = now - STALE_RUN_AFTER
+    return RetentionRun.objects.filter(
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since),
+        status=RetentionRun.Status.RUNNING,
+    ).update(
+        status=RetentionRun.Status.FAILED,
+        finished_at=now,
+        error="Interrupted: no batch committed for a while (worker killed or database lost). "
+        "Every committed batch is complete; the next run deletes what this one had not reached.",
+    )
+
+
+def _run_start(*, kind: str, dry_run: bool, trigger: str, cutoff: dt.datetime | None) -> RetentionRun:
+    retention_runs_mark_interrupted()
+    now = timezone.now()
+    return RetentionRun.objects.create(
+        kind=kind, dry_run=dry_run, trigger=trigger, cutoff=cutoff, status=RetentionRun.Status.RUNNING, heartbeat_at=now
+    )
+
+
+def _run_record_batch(state: _RunState, batch_counts: Counter) -> None:
+    """Add a batch's counts to the run row (inside the batch's transaction when not a dry run)."""
+    state.counts.update(batch_counts)
+    run = state.run
+    run.batches += 1
+    run.contacts_deleted = state.counts.get(CONTACT_LABEL, 0)
+    run.counts = dict(sorted(state.counts.items()))
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["batches", "contacts_deleted", "counts", "heartbeat_at"])
+
+
+def _run_finish(state: _RunState, *, error: str = "") -> RetentionRun:
+    run = state.run
+    run.status = RetentionRun.Status.FAILED if error else RetentionRun.Status.DONE
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
+def _delete_in_batches(
+    state: _RunState,
+    *,
+    rule: str,
+    candidates: models.QuerySet,
+    delete: Callable[[list[Any]], Counter],
+    batch_size: int,
+) -> int:
+    """Lock, re-check and delete `candidates` batch by batch in pk order; returns rows of the root model.
+
+    Keyset pagination (pk > last pk) keeps every batch's select cheap and lets a dry run, which
+    rolls its deletes back, move forward too.
+    """
+    model = candidates.model
+    label = model._meta.label
+    estimated = candidates.count() if state.on_batch else None
+    done = 0
+    last_pk: Any = None
+    while True:
+        with transaction.atomic():
+            batch = candidates.order_by("pk")
+            if last_pk is not None:
+                batch = batch.filter(pk__gt=last_pk)
+            # Locked rows belong to a concurrent run or to a visitor pinging right now: skip both.
+            pks = list(batch.select_for_update(skip_locked=True).values_list("pk", flat=True)[:batch_size])
+            if not pks:
+                break
+            batch_counts = delete(pks)
+            if state.dry_run:
+                transaction.set_rollback(True)
+            else:
+                _run_record_batch(state, batch_counts)
+        if state.dry_run:
+            _run_record_batch(state, batch_counts)
+        last_pk = pks[-1]
+        done += batch_counts.get(label, 0)
+        if state.on_batch:
+            state.on_batch(
+                BatchProgress(
+                    run=state.run, rule=rule, batch_counts=batch_counts, rows_done=done, rows_estimated=estimated
+                )
+            )
+        if state.pause_seconds:
+            time.sleep(state.pause_seconds)
+    return done
+
+
+def _expire_contacts(state: _RunState, *, rule: str, role: str, cutoff: dt.datetime, batch_size: int) -> int:
+    def delete(pks: list[Any]) -> Counter:
+        # Re-check the cutoff on the locked rows: whoever was seen since the select is kept.
+        still_stale = list(contacts_stale(role=role, cutoff=cutoff).filter(pk__in=pks).values_list("pk", flat=True))
+        return contacts_delete_with_history(contact_ids=still_stale)
+
+    return _delete_in_batches(
+        state, rule=rule, candidates=contacts_stale(role=role, cutoff=cutoff), delete=delete, batch_size=batch_size
+    )
+
+
+def _run(
+    *,
+    kind: str,
+    cutoff: dt.datetime | None,
+    dry_run: bool,
+    trigger: str,
+    pause_seconds: float,
+    on_batch: ProgressCallback | None,
+    work: Callable[[_RunState], None],
+) -> RetentionRun:
+    run = _run_start(kind=kind, dry_run=dry_run, trigger=trigger, cutoff=cutoff)
+    state = _RunState(run=run, dry_run=dry_run, pause_seconds=pause_seconds, on_batch=on_batch)
+    try:
+        work(state)
+    except BaseException as error:  # also SoftTimeLimitExceeded and KeyboardInterrupt: record, then re-raise
+        try:
+            _run_finish(state, error=f"{type(error).__name__}: {error}"[:2000])
+        except Exception:  # the database itself may be what failed; the next run marks this one
+            logger.exception("Could not record the failure of retention run %s", run.pk)
+        raise
+    run = _run_finish(state)
+    logger.info("Retention run %s (%s%s) done: %s", run.pk, kind, ", dry run" if dry_run else "", run.counts)
+    return run
+
+
+def visitors_expire(
+    *,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    trigger: str = "task",
+    now: dt.datetime | None = None,
+    pause_seconds: float = 0,
+    on_batch: ProgressCallback | None = None,
+) -> RetentionRun | None:
+    """Delete visitors not seen for the policy's TTL with their whole history; None when disabled."""
+    _validate_batch_size(batch_size)
+    policy = retention_policy_get()
+    if not policy.visitor_expiry_enabled:
+        logger.info("Visitor expiry is disabled in the retention policy; nothing deleted.")
+        return None
+    cutoff = (now or timezone.now()) - dt.timedelta(days=policy.visitor_ttl_days)
+
+    def work(state: _RunState) -> None:
+        _expire_contacts(state, rule="visitors", role=Contact.Role.VISITOR, cutoff=cutoff, batch_size=batch_size)
+
+    return _run(
+        kind=RetentionRun.Kind.VISITORS,
+        cutoff=cutoff,
+        dry_run=dry_run,
+        trigger=trigger,
+        pause_seconds=pause_seconds,
+        on_batch=on_batch,
+        work=work,
+    )
+
+
+def _optional_model(label: str) -> type[models.Model] | None:
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _apply_rules(state: _RunState, *, policy: RetentionPolicy, now: dt.datetime, batch_size: int) -> None:
+    if policy.lead_ttl_days:
+        cutoff = now - dt.timedelta(days=policy.lead_ttl_days)
+        _expire_contacts(state, rule="leads", role=Contact.Role.LEAD, cutoff=cutoff, batch_size=batch_size)
+    conversation = _optional_model("conversations.Conversation")
+    if policy.closed_conversation_ttl_days and conversation is not None:
+        cutoff = now - dt.timedelta(days=policy.closed_conversation_ttl_days)
+        closed = conversation._base_manager.filter(state="closed", updated_at__lt=cutoff)
+
+        def delete_conversations(pks: list[Any]) -> Counter:
+            # Re-check: a conversation reopened or answered since the select is kept.
+            kept = closed.filter(pk__in=pks).values_list("pk", flat=True)
+            return rows_delete_with_history(model=conversation, pks=list(kept))
+
+        _delete_in_batches(
+            state, rule="closed conversations", candidates=closed, delete=delete_conversations, batch_size=batch_size
+        )
+    if policy.tracking_ttl_days:
+        cutoff = now - dt.timedelta(days=policy.tracking_ttl_days)
+        for label in ("tracking.PageView", "tracking.Event"):
+            model = _optional_model(label)
+            if model is None:
+                continue
+            old = model._base_manager.filter(created_at__lt=cutoff)
+
+            def delete_rows(pks: list[Any], model: type[models.Model] = model) -> Counter:
+                return rows_delete_with_history(model=model, pks=pks)
+
+            _delete_in_batches(
+                state, rule=model._meta.verbose_name_plural, candidates=old, delete=delete_rows, batch_size=batch_size
+            )
+
+
+def retention_rules_apply(
+    *,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    trigger: str = "task",
+    now: dt.datetime | None = None,
+    pause_seconds: float = 0,
+    on_batch: ProgressCallback | None = None,
+) -> RetentionRun | None:
+    """Apply the optional rules switched on in the policy; None when none is."""
+    _validate_batch_size(batch_size)
+    policy = retention_policy_get()
+    if not (policy.lead_ttl_days or policy.closed_conversation_ttl_days or policy.tracking_ttl_days):
+        logger.info("No optional retention rule is switched on; nothing deleted.")
+        return None
+    now = now or timezone.now()
+    return _run(
+        kind=RetentionRun.Kind.RULES,
+        cutoff=None,
+        dry_run=dry_run,
+        trigger=trigger,
+        pause_seconds=pause_seconds,
+        on_batch=on_batch,
+        work=lambda state: _apply_rules(state, policy=policy, now=now, batch_size=batch_size),
+    )
+
+
+@transaction.atomic
+def retention_policy_update(*, actor: Any = None, **fields: Any) -> RetentionPolicy:
+    """Change the policy's rules; a TTL must be at least one day."""
+    policy = RetentionPolicy.objects.select_for_update().filter(pk=1).first() or RetentionPolicy(pk=1)
+    allowed = {
+        "visitor_expiry_enabled",
+        "visitor_ttl_days",
+        "closed_conversation_ttl_days",
+        "tracking_ttl_days",
+        "lead_ttl_days",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({name: "This field cannot be written." for name in sorted(unknown)})
+    for name, value in fields.items():
+        if name.endswith("_days") and value is not None and (not isinstance(value, int) or value < 1):
+            raise ValidationError({name: "Must be a whole number of days, at least 1."})
+        if name == "visitor_ttl_days" and value is None:
+            raise ValidationError({name: "The visitor TTL is required; switch the rule off instead."})
+        setattr(policy, name, value)
+    policy.updated_by = actor
+    policy.save()
+    return policy

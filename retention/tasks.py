@@ -1,0 +1,52 @@
+"""Beat tasks of the retention policy: thin, idempotent, safe to run twice at once."""
+
+from typing import Any
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from retention import services
+
+# A big backlog takes several runs: each run stops at the time limit with its batches committed.
+SOFT_TIME_LIMIT_SECONDS = 50 * 60
+TIME_LIMIT_SECONDS = 55 * 60
+# Under the Redis visibility timeout (1 h), so an acked-late message is not redelivered mid-run.
+RETRY_BACKOFF_SECONDS = 60
+
+
+def _summary(run: Any) -> dict[str, Any]:
+    if run is None:
+        return {"run_id": None, "counts": {}}
+    return {"run_id": run.pk, "status": run.status, "counts": run.counts}
+
+
+@shared_task(
+    name="retention.tasks.expire_stale_visitors",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
+    time_limit=TIME_LIMIT_SECONDS,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=RETRY_BACKOFF_SECONDS,
+    max_retries=3,
+    ignore_result=True,
+)
+def expire_stale_visitors(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
+    """Delete visitors not seen for the policy's TTL, with their whole history."""
+    return _summary(services.visitors_expire(batch_size=batch_size, dry_run=dry_run, trigger="task"))
+
+
+@shared_task(
+    name="retention.tasks.apply_retention_rules",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
+    time_limit=TIME_LIMIT_SECONDS,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=RETRY_BACKOFF_SECONDS,
+    max_retries=3,
+    ignore_result=True,
+)
+def apply_retention_rules(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
+    """Apply the optional retention rules switched on in the policy."""
+    return _summary(services.retention_rules_apply(batch_size=batch_size, dry_run=dry_run, trigger="task"))
