@@ -1,0 +1,84 @@
+"""Signed tokens carried by emails: open pixel, click redirects, unsubscribe and reply-to addresses."""
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+TRACKING_SALT = "parley.email-tracking"
+REPLY_SALT = "parley.email-reply-to"
+REPLY_HMAC_LENGTH = 32
+DEFAULT_REPLY_DOMAIN = "reply.parley.localhost"
+# reply+c12-<hmac>@domain (a conversation) or reply+d34-<hmac>@domain (a delivery). Lowercase hex
+# only, because mail servers may change the case of the local part.
+REPLY_ADDRESS_RE = re.compile(rf"reply\+([cd])(\d{{1,18}})-([0-9a-f]{{{REPLY_HMAC_LENGTH}}})@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    kind: str  # "conversation" or "delivery"
+    object_id: int
+
+
+def _tracking_signer() -> signing.Signer:
+    return signing.Signer(salt=TRACKING_SALT)
+
+
+def tracking_token(*, delivery_id: int, link_index: int | None = None) -> str:
+    value = str(delivery_id) if link_index is None else f"{delivery_id}.{link_index}"
+    return _tracking_signer().sign(value)
+
+
+def tracking_token_read(token: str) -> tuple[int, int | None] | None:
+    """(delivery id, link index or None) from a valid token; None for anything forged."""
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    try:
+        value = _tracking_signer().unsign(token)
+    except signing.BadSignature:
+        return None
+    delivery, _, link = value.partition(".")
+    if not delivery.isdigit() or (link and not link.isdigit()):
+        return None
+    return int(delivery), int(link) if link else None
+
+
+def open_pixel_url(delivery_id: int) -> str:
+    return settings.PUBLIC_URL + reverse("conversations:email_open", args=[tracking_token(delivery_id=delivery_id)])
+
+
+def click_url(delivery_id: int, link_index: int) -> str:
+    token = tracking_token(delivery_id=delivery_id, link_index=link_index)
+    return settings.PUBLIC_URL + reverse("conversations:email_click", args=[token])
+
+
+def unsubscribe_url(delivery_id: int) -> str:
+    token = tracking_token(delivery_id=delivery_id)
+    return settings.PUBLIC_URL + reverse("conversations:email_unsubscribe", args=[token])
+
+
+def _reply_hmac(kind: str, object_id: int) -> str:
+    return salted_hmac(REPLY_SALT, f"{kind}{object_id}", algorithm="sha256").hexdigest()[:REPLY_HMAC_LENGTH]
+
+
+def reply_address(*, conversation_id: int | None = None, delivery_id: int | None = None) -> str:
+    """The Reply-To address that routes an email answer back to a conversation or a delivery."""
+    kind, object_id = ("c", conversation_id) if conversation_id is not None else ("d", delivery_id)
+    if object_id is None:
+        raise ValueError("reply_address needs a conversation id or a delivery id")
+    domain = getattr(settings, "PARLEY_REPLY_DOMAIN", DEFAULT_REPLY_DOMAIN)
+    return f"reply+{kind}{object_id}-{_reply_hmac(kind, object_id)}@{domain}"
+
+
+def reply_address_read(address: str) -> ReplyTarget | None:
+    """Where a reply address points; None when it is not ours or its signature is forged."""
+    match = REPLY_ADDRESS_RE.search(address or "")
+    if not match:
+        return None
+    kind, object_id, given = match.group(1).lower(), int(match.group(2)), match.group(3).lower()
+    if not constant_time_compare(given, _reply_hmac(kind, object_id)):
+        return None
+    return ReplyTarget(kind="conversation" if kind == "c" else "delivery", object_id=object_id)

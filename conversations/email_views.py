@@ -1,0 +1,77 @@
+"""Public endpoints reached from emails: open pixel, click redirect, unsubscribe, inbound replies."""
+
+import base64
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from conversations import email_links, services
+from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
+
+# A 1x1 transparent GIF.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def email_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The open pixel: always answers the image; a valid token records the open."""
+    parsed = email_links.tracking_token_read(token)
+    if parsed and parsed[1] is None:
+        services.delivery_record_open(delivery_id=parsed[0])
+    return HttpResponse(PIXEL_GIF, content_type="image/gif")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def email_click(request: HttpRequest, token: str) -> HttpResponse:
+    """Signed click redirect: only to a URL that was in the message, never to one from the request."""
+    parsed = email_links.tracking_token_read(token)
+    url = None
+    if parsed and parsed[1] is not None:
+        url = services.delivery_record_click(delivery_id=parsed[0], link_index=parsed[1])
+    if url is None:
+        raise Http404("Unknown link.")
+    return HttpResponseRedirect(url)
+
+
+@csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without any cookie or token
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation button (link scanners prefetch GETs); POST unsubscribes in one click."""
+    parsed = email_links.tracking_token_read(token)
+    if not parsed or parsed[1] is not None:
+        raise Http404("Unknown link.")
+    if request.method == "POST":
+        if not services.delivery_record_unsubscribe(delivery_id=parsed[0]):
+            raise Http404("Unknown link.")
+        return render(request, "emails/unsubscribed.html", {"done": True})
+    return render(request, "emails/unsubscribed.html", {"done": False})
+
+
+@csrf_exempt  # called by the mail server, authenticated by the signed reply address (and the optional secret)
+@require_http_methods(["POST"])
+def email_inbound(request: HttpRequest) -> JsonResponse:
+    """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
+    secret = getattr(settings, "PARLEY_INBOUND_EMAIL_SECRET", "")
+    given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
+    if secret and not constant_time_compare(given, secret):
+        return JsonResponse({"error": {"code": "forbidden", "message": "Wrong inbound secret."}}, status=403)
+    if len(request.body) > MAX_RAW_EMAIL_BYTES:
+        return JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
+    raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
+    try:
+        result = services.email_reply_receive(raw=raw)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        status = 403 if field in ("to", "from") else 400
+        code = "unknown_reply_address" if field == "to" else "sender_mismatch" if field == "from" else "invalid"
+        return JsonResponse({"error": {"code": code, "field": field, "message": messages[0]}}, status=status)
+    return JsonResponse({"conversation": result.conversation.public_id, "part": str(result.part.pk)}, status=201)

@@ -1,0 +1,66 @@
+"""How the conversations app plugs into contacts (merge, export, admin panel) and tracking (the ping)."""
+
+from typing import Any
+
+from contacts.models import Contact
+
+
+def _export_conversations(contact: Contact) -> list[dict[str, Any]]:
+    from conversations.models import Conversation, ConversationPart
+
+    rows = []
+    for conversation in Conversation.objects.filter(contact=contact).prefetch_related("parts").order_by("id"):
+        rows.append({
+            "id": conversation.public_id, "state": conversation.state, "created_at": conversation.created_at,
+            "parts": [
+                {"type": p.part_type, "author": "contact" if p.author_contact_id else "teammate", "body": p.body,
+                 "created_at": p.created_at.isoformat()}
+                for p in conversation.parts.all() if p.part_type != ConversationPart.Type.NOTE
+            ],
+        })  # fmt: skip
+    return rows
+
+
+def _export_messages(contact: Contact) -> list[dict[str, Any]]:
+    from conversations.models import MessageDelivery
+
+    return [
+        {"channel": d.message.channel, "subject": d.message.subject, "body": d.message.body, "state": d.state,
+         "sent_at": d.sent_at, "opened_at": d.opened_at, "clicked_at": d.clicked_at}
+        for d in MessageDelivery.objects.filter(contact=contact).select_related("message").order_by("id")
+    ]  # fmt: skip
+
+
+def _widget_state(contact: Contact, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    from conversations.widget_api import widget_state
+
+    return widget_state(contact)
+
+
+def connect() -> None:
+    from contacts import services as contact_services
+    from contacts.admin import ContactPanel, register_contact_panel
+    from conversations import selectors
+    from conversations.models import MessageDelivery
+    from conversations.services.outbound import delivery_merge
+
+    contact_services.register_merge_handler(MessageDelivery, delivery_merge)
+    contact_services.register_export_section("conversations", _export_conversations)
+    contact_services.register_export_section("messages", _export_messages)
+    register_contact_panel(
+        ContactPanel(
+            order=30,
+            title="Conversations",
+            template="admin/conversations/contact_panel.html",
+            rows=selectors.conversations_for_contact_panel,
+        )
+    )
+    # The tracking app's ping answers with our state once it offers the hook.
+    from tracking import services as tracking_services
+
+    register = getattr(tracking_services, "register_widget_state_provider", None)
+    if register is not None:
+        register(_widget_state)
+    from conversations.admin import install_contact_actions
+
+    install_contact_actions()

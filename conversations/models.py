@@ -1,0 +1,249 @@
+"""Conversations with their parts, outbound messages with per-recipient deliveries, saved replies.
+
+Every row that holds a person's data reaches `contacts.Contact` through CASCADE foreign keys
+(directly or through its conversation or delivery), so erase and retention walk the keys.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from contacts.models import Contact, Tag
+
+PUBLIC_ID_BYTES = 16  # 128 random bits: conversation ids in the widget are not guessable
+PREVIEW_LENGTH = 200
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+class Team(models.Model):
+    """A group of teammates a conversation can be assigned to (billing, support, sales…)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="parley_teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        SNOOZED = "snoozed", "Snoozed"
+        CLOSED = "closed", "Closed"
+
+    class Priority(models.TextChoices):
+        NOT_PRIORITY = "not_priority", "Normal"
+        PRIORITY = "priority", "Priority"
+
+    class Source(models.TextChoices):
+        CHAT = "chat", "Messenger"
+        EMAIL = "email", "Email"
+        ADMIN = "admin", "Started by a teammate"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    website = models.ForeignKey(
+        "tracking.Website", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.CHAT)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    priority = models.CharField(max_length=12, choices=Priority.choices, default=Priority.NOT_PRIORITY)
+    # Set when the contact wrote and no teammate has answered yet; the inbox sorts on it.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # Read state per side: the counters answer "unread" without counting parts.
+    contact_last_read_at = models.DateTimeField(null=True, blank=True)
+    teammate_last_read_at = models.DateTimeField(null=True, blank=True)
+    contact_unread_count = models.PositiveIntegerField(default=0)
+    teammate_unread_count = models.PositiveIntegerField(default=0)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    # Denormalised last message (comments only, never a note) for the inbox and the widget list.
+    last_part_at = models.DateTimeField(null=True, blank=True)
+    preview = models.CharField(max_length=PREVIEW_LENGTH, blank=True)
+    preview_author_type = models.CharField(max_length=8, blank=True)
+    preview_author_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = [models.F("waiting_since").asc(nulls_last=True), "id"]
+        indexes = [
+            # Inbox views: state (+ assignee) then waiting time, id as tie-breaker.
+            models.Index(fields=["state", "waiting_since", "id"], name="conv_state_waiting"),
+            models.Index(fields=["assignee", "state", "waiting_since", "id"], name="conv_assignee_waiting"),
+            models.Index(fields=["team", "state", "waiting_since", "id"], name="conv_team_waiting"),
+            # The beat task that reopens due snoozes.
+            models.Index(fields=["state", "snoozed_until"], name="conv_snoozed_until"),
+            # Widget list and contact panel: a contact's conversations, newest first.
+            models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} with {self.contact}"
+
+
+class ConversationPart(models.Model):
+    class Type(models.TextChoices):
+        COMMENT = "comment", "Message"
+        NOTE = "note", "Internal note"
+        ASSIGNMENT = "assignment", "Assignment"
+        OPEN = "open", "Reopened"
+        CLOSE = "close", "Closed"
+        SNOOZE = "snooze", "Snoozed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="parts")
+    part_type = models.CharField(max_length=12, choices=Type.choices, default=Type.COMMENT)
+    author_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="conversation_parts"
+    )
+    author_teammate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Plain text, always escaped when shown; never interpreted as HTML.
+    body = models.TextField(blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_part_type_display()} in conversation {self.conversation_id}"
+
+    @property
+    def author_type(self) -> str:
+        return "contact" if self.author_contact_id else "teammate"
+
+    @property
+    def is_note(self) -> bool:
+        return self.part_type == self.Type.NOTE
+
+
+class SavedReply(models.Model):
+    """A canned response; {{contact.name}}, {{contact.first_name}} and {{teammate.name}} are filled in."""
+
+    name = models.CharField(max_length=100, unique=True)
+    body = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """An outbound message written once by a teammate; one MessageDelivery per recipient."""
+
+    class Channel(models.TextChoices):
+        IN_APP = "in_app", "In-app (shown by the widget on the next page view)"
+        EMAIL = "email", "Email"
+
+    class State(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    subject = models.CharField(max_length=255, blank=True)
+    body = models.TextField(help_text="Plain text. Links (http/https) are tracked in emails.")
+    # Links found in the body when it was written: click redirects may only go to these.
+    links = models.JSONField(default=list, blank=True, editable=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    audience = models.CharField(max_length=255, blank=True, help_text="Who it was sent to, in words.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.SENDING)
+    # The same key twice returns the first message instead of sending again.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    recipients_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.subject or self.body[:60]
+
+
+class MessageDelivery(models.Model):
+    """One message to one contact: claimed atomically before it is sent, so it is sent at most once."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="message_deliveries")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    skip_reason = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True, help_text="In-app: shown by the widget.")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The conversation the contact's reply started.",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "message deliveries"
+        constraints = [models.UniqueConstraint(fields=["message", "contact"], name="delivery_unique_recipient")]
+        indexes = [
+            models.Index(fields=["message", "state", "id"], name="delivery_message_state"),
+            models.Index(fields=["contact", "state"], name="delivery_contact_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message} to {self.contact_id}"
+
+
+class DeliveryEvent(models.Model):
+    """Open, click or unsubscribe recorded from an email's pixel and links."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Opened"
+        CLICK = "click", "Clicked"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+
+    delivery = models.ForeignKey(MessageDelivery, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["delivery", "kind"], name="delivery_event_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.delivery_id})"

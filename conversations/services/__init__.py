@@ -1,0 +1,59 @@
+"""Every write to conversations, parts, outbound messages and saved replies goes through these functions."""
+
+from conversations.services.inbound import email_reply_receive
+from conversations.services.outbound import (
+    conversation_reply_email_send,
+    delivery_record_click,
+    delivery_record_open,
+    delivery_record_unsubscribe,
+    in_app_messages_take,
+    message_deliver_batch,
+    message_send,
+)
+from conversations.services.saved_replies import saved_reply_create, saved_reply_render, saved_reply_update
+from conversations.services.threads import (
+    contacts_touch_messaging,
+    conversation_add_note,
+    conversation_assign,
+    conversation_close,
+    conversation_mark_read,
+    conversation_reopen,
+    conversation_reply_as_contact,
+    conversation_reply_as_teammate,
+    conversation_set_priority,
+    conversation_snooze,
+    conversation_start_by_contact,
+    conversation_start_by_teammate,
+    conversation_tag,
+    conversation_untag,
+    conversations_reopen_due_snoozes,
+)
+
+__all__ = [
+    "contacts_touch_messaging",
+    "conversation_add_note",
+    "conversation_assign",
+    "conversation_close",
+    "conversation_mark_read",
+    "conversation_reopen",
+    "conversation_reply_as_contact",
+    "conversation_reply_as_teammate",
+    "conversation_reply_email_send",
+    "conversation_set_priority",
+    "conversation_snooze",
+    "conversation_start_by_contact",
+    "conversation_start_by_teammate",
+    "conversation_tag",
+    "conversation_untag",
+    "conversations_reopen_due_snoozes",
+    "delivery_record_click",
+    "delivery_record_open",
+    "delivery_record_unsubscribe",
+    "email_reply_receive",
+    "in_app_messages_take",
+    "message_deliver_batch",
+    "message_send",
+    "saved_reply_create",
+    "saved_reply_render",
+    "saved_reply_update",
+]

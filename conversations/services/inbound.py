@@ -1,0 +1,100 @@
+"""Email replies from contacts, routed by the signed Reply-To address they answered."""
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from conversations import email_links
+from conversations.models import Conversation, ConversationPart, MessageDelivery
+from conversations.services.outbound import delivery_start_conversation
+from conversations.services.threads import MAX_BODY_LENGTH, conversation_reply_as_contact
+
+MAX_RAW_EMAIL_BYTES = 5 * 1024 * 1024
+RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+# Where the quoted history of a reply starts: "On … wrote:", an Outlook header block or "> " lines.
+QUOTE_START_RE = re.compile(
+    r"^(On .{1,300} wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|From: .+$|>)", re.IGNORECASE | re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    conversation: Conversation
+    part: ConversationPart
+
+
+def _parse(raw: bytes | str) -> EmailMessage:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", errors="replace")
+    if not raw.strip():
+        raise ValidationError({"message": "The email is empty."})
+    if len(raw) > MAX_RAW_EMAIL_BYTES:
+        raise ValidationError({"message": "The email is too large."})
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def _text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    if part is not None:
+        return part.get_content()
+    html = message.get_body(preferencelist=("html",))
+    if html is not None:
+        # Plain text only is ever stored: drop the markup instead of keeping it.
+        return re.sub(r"<[^>]+>", " ", html.get_content())
+    return ""
+
+
+def reply_text(text: str) -> str:
+    """The new text of a reply, without the quoted history below it."""
+    match = QUOTE_START_RE.search(text)
+    if match:
+        text = text[: match.start()]
+    return text.strip()[:MAX_BODY_LENGTH]
+
+
+def _sender(message: EmailMessage) -> str:
+    addresses = getaddresses([str(message.get("From", ""))])
+    return addresses[0][1].strip().lower() if addresses else ""
+
+
+@transaction.atomic
+def email_reply_receive(*, raw: bytes | str) -> InboundResult:
+    """Append an emailed answer to its conversation; forged, unknown or foreign senders are refused."""
+    message = _parse(raw)
+    target = None
+    for header in RECIPIENT_HEADERS:
+        for _, address in getaddresses([str(v) for v in message.get_all(header, [])]):
+            target = email_links.reply_address_read(address)
+            if target:
+                break
+        if target:
+            break
+    if target is None:
+        raise ValidationError({"to": "No valid Parley reply address among the recipients."})
+    if target.kind == "conversation":
+        conversation = Conversation.objects.select_related("contact").filter(pk=target.object_id).first()
+        contact = conversation.contact if conversation else None
+        delivery = None
+    else:
+        delivery = (
+            MessageDelivery.objects.select_related("contact", "message__sender").filter(pk=target.object_id).first()
+        )
+        contact = delivery.contact if delivery else None
+        conversation = None
+    if contact is None:
+        raise ValidationError({"to": "This reply address points at nothing any more."})
+    if not contact.email or _sender(message) != contact.email.strip().lower():
+        raise ValidationError({"from": "The sender is not the contact this address was given to."})
+    body = reply_text(_text_of(message))
+    if not body:
+        raise ValidationError({"body": "The reply has no text."})
+    if conversation is None and delivery is not None:
+        conversation = delivery_start_conversation(delivery=delivery)
+    part = conversation_reply_as_contact(conversation=conversation, body=body)
+    return InboundResult(conversation=conversation, part=part)

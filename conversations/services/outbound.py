@@ -1,0 +1,357 @@
+"""Outbound messages (in-app and email): create, deliver in batches at most once, track opens/clicks/unsubscribes."""
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import escape
+
+from contacts import services as contact_services
+from contacts.models import Contact, ContactTag, Tag
+from conversations import email_links
+from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
+from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
+
+Teammate = AbstractBaseUser
+SEND_BATCH_SIZE = 100
+MAX_LINKS = 50
+URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+# A claimed delivery that never finished (worker killed mid-send) is given up after this long,
+# instead of being sent a second time.
+STALE_CLAIM_AFTER = dt.timedelta(hours=1)
+
+
+def _links_in(body: str) -> list[str]:
+    links: list[str] = []
+    for match in URL_RE.finditer(body):
+        url = match.group(0).rstrip(".,;:!?)")
+        if url not in links:
+            links.append(url)
+    return links[:MAX_LINKS]
+
+
+def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
+    if tag is not None:
+        return list(ContactTag.objects.filter(tag=tag).order_by("contact_id").values_list("contact_id", flat=True))
+    return sorted(set(contact_ids or ()))
+
+
+@transaction.atomic
+def message_send(
+    *,
+    sender: Teammate | None,
+    channel: str,
+    body: str,
+    subject: str = "",
+    contact_ids: Iterable[int] | None = None,
+    tag: Tag | None = None,
+    audience: str = "",
+    idempotency_key: str | None = None,
+) -> Message:
+    """Write a message to contacts (ids or everyone with a tag) and queue its delivery by Celery.
+
+    The same idempotency key returns the first message and sends nothing again.
+    """
+    if idempotency_key:
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            return existing
+    if channel not in Message.Channel.values:
+        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
+    body = clean_body(body)
+    subject = (subject or "").strip()
+    if channel == Message.Channel.EMAIL and not subject:
+        raise ValidationError({"subject": "An email needs a subject."})
+    if len(subject) > 255:
+        raise ValidationError({"subject": "Must be at most 255 characters."})
+    if (tag is None) == (contact_ids is None):
+        raise ValidationError({"recipients": "Send to a list of contacts or to a tag."})
+    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag)
+    recipients = list(Contact.objects.filter(pk__in=recipients).values_list("pk", flat=True))
+    if not recipients:
+        raise ValidationError({"recipients": "Nobody to send to."})
+    message = Message.objects.create(
+        channel=channel, subject=subject, body=body, links=_links_in(body), sender=sender,
+        audience=(audience or (f"Tag: {tag.name}" if tag else f"{len(recipients)} contact(s)"))[:255],
+        idempotency_key=idempotency_key or None, recipients_count=len(recipients),
+    )  # fmt: skip
+    MessageDelivery.objects.bulk_create(
+        [MessageDelivery(message=message, contact_id=pk) for pk in recipients], batch_size=1000, ignore_conflicts=True
+    )
+    from conversations import tasks
+
+    transaction.on_commit(lambda: tasks.send_message.delay(message.pk))
+    return message
+
+
+def _claim_batch(message: Message, size: int) -> list[MessageDelivery]:
+    """Atomically move up to `size` pending deliveries to `sending`: nobody else can claim them now."""
+    with transaction.atomic():
+        ids = list(
+            MessageDelivery.objects.select_for_update(skip_locked=True)
+            .filter(message=message, state=MessageDelivery.State.PENDING)
+            .order_by("id")
+            .values_list("pk", flat=True)[:size]
+        )
+        if not ids:
+            return []
+        now = timezone.now()
+        # Row locks on PostgreSQL; on SQLite the IMMEDIATE transaction serialises claimers.
+        MessageDelivery.objects.filter(pk__in=ids, state=MessageDelivery.State.PENDING).update(
+            state=MessageDelivery.State.SENDING, claimed_at=now
+        )
+    return list(
+        MessageDelivery.objects.filter(pk__in=ids, state=MessageDelivery.State.SENDING, claimed_at=now)
+        .select_related("contact")
+        .order_by("id")
+    )
+
+
+def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE) -> tuple[int, bool]:
+    """Send one batch of a message; returns (sent in this batch, whether deliveries remain).
+
+    Each delivery is claimed before sending, so a retried or duplicated task never sends it twice.
+    """
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return 0, False
+    batch = _claim_batch(message, batch_size)
+    if not batch:
+        _message_finish_if_done(message)
+        return 0, False
+    now = timezone.now()
+    sent_ids: list[int] = []
+    skipped: dict[str, list[int]] = {}
+    if message.channel == Message.Channel.EMAIL:
+        emails = []
+        for delivery in batch:
+            contact = delivery.contact
+            reason = "unsubscribed" if contact.unsubscribed_from_emails else "" if contact.email else "no email address"
+            if reason:
+                skipped.setdefault(reason, []).append(delivery.pk)
+                continue
+            emails.append((delivery, _build_outbound_email(message=message, delivery=delivery)))
+        if emails:
+            with mail.get_connection() as connection:
+                for delivery, email in emails:
+                    try:
+                        connection.send_messages([email])
+                    except Exception:
+                        skipped.setdefault("send failed", []).append(delivery.pk)
+                        continue
+                    sent_ids.append(delivery.pk)
+    else:
+        sent_ids = [delivery.pk for delivery in batch]
+    with transaction.atomic():
+        MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
+        for reason, ids in skipped.items():
+            state = MessageDelivery.State.FAILED if reason == "send failed" else MessageDelivery.State.SKIPPED
+            MessageDelivery.objects.filter(pk__in=ids).update(state=state, skip_reason=reason)
+        contact_ids = [d.contact_id for d in batch if d.pk in set(sent_ids)]
+        contacts_touch_messaging(contact_ids=contact_ids, field="last_contacted_at", at=now)
+    remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
+    if not remaining:
+        _message_finish_if_done(message)
+    return len(sent_ids), remaining
+
+
+def _message_finish_if_done(message: Message) -> None:
+    stale = timezone.now() - STALE_CLAIM_AFTER
+    MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.SENDING, claimed_at__lt=stale).update(
+        state=MessageDelivery.State.FAILED, skip_reason="interrupted while sending"
+    )
+    if not MessageDelivery.objects.filter(
+        message=message, state__in=[MessageDelivery.State.PENDING, MessageDelivery.State.SENDING]
+    ).exists():
+        Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
+            state=Message.State.SENT, sent_at=timezone.now()
+        )
+
+
+def _linkify(body: str, delivery_id: int, links: list[str]) -> str:
+    """Escaped HTML paragraphs of `body` whose links go through the signed click redirect."""
+    index = {url: i for i, url in enumerate(links)}
+
+    def replace(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        url = raw.rstrip(".,;:!?)")
+        trailing = raw[len(url) :]
+        if url not in index:
+            return escape(raw)
+        href = email_links.click_url(delivery_id, index[url])
+        return f'<a href="{escape(href)}">{escape(url)}</a>{escape(trailing)}'
+
+    paragraphs = []
+    for paragraph in body.split("\n\n"):
+        pieces, last = [], 0
+        for match in URL_RE.finditer(paragraph):
+            pieces.append(escape(paragraph[last : match.start()]))
+            pieces.append(replace(match))
+            last = match.end()
+        pieces.append(escape(paragraph[last:]))
+        paragraphs.append("".join(pieces).replace("\n", "<br>"))
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+def _build_outbound_email(*, message: Message, delivery: MessageDelivery) -> mail.EmailMultiAlternatives:
+    contact = delivery.contact
+    unsubscribe = email_links.unsubscribe_url(delivery.pk)
+    context = {
+        "message": message,
+        "contact": contact,
+        "sender_name": teammate_display_name(message.sender),
+        "body_html": _linkify(message.body, delivery.pk, message.links),
+        "pixel_url": email_links.open_pixel_url(delivery.pk),
+        "unsubscribe_url": unsubscribe,
+    }
+    email = mail.EmailMultiAlternatives(
+        subject=message.subject,
+        body=render_to_string("emails/outbound_message.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+        reply_to=[email_links.reply_address(delivery_id=delivery.pk)],
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+        },
+    )
+    email.attach_alternative(render_to_string("emails/outbound_message.html", context), "text/html")
+    return email
+
+
+def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
+    """Email a teammate's reply to a contact who wrote by email, once the reply is committed."""
+    from conversations import tasks
+
+    transaction.on_commit(lambda: tasks.email_conversation_reply.delay(part.pk))
+
+
+def conversation_reply_email_send(*, part_id: int) -> bool:
+    """Send one teammate reply by email; the Reply-To routes the answer back into the conversation."""
+    part = (
+        ConversationPart.objects.select_related("conversation__contact", "author_teammate")
+        .filter(pk=part_id, part_type=ConversationPart.Type.COMMENT, author_teammate__isnull=False)
+        .first()
+    )
+    if part is None or not part.conversation.contact.email:
+        return False
+    conversation, contact = part.conversation, part.conversation.contact
+    context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
+    email = mail.EmailMultiAlternatives(
+        subject="Re: your conversation",
+        body=render_to_string("emails/conversation_reply.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+        reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
+    email.send()
+    return True
+
+
+# --- tracking: open, click, unsubscribe, in-app seen --------------------------------------------
+
+
+def _delivery(delivery_id: int) -> MessageDelivery | None:
+    return MessageDelivery.objects.select_related("message", "contact").filter(pk=delivery_id).first()
+
+
+@transaction.atomic
+def delivery_record_open(*, delivery_id: int) -> bool:
+    """The open pixel was loaded: first open recorded on the delivery, last open on the contact."""
+    delivery = _delivery(delivery_id)
+    if delivery is None:
+        return False
+    now = timezone.now()
+    if delivery.opened_at is None:
+        MessageDelivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(opened_at=now)
+        DeliveryEvent.objects.create(delivery=delivery, kind=DeliveryEvent.Kind.OPEN)
+    contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_email_opened_at", at=now)
+    return True
+
+
+@transaction.atomic
+def delivery_record_click(*, delivery_id: int, link_index: int) -> str | None:
+    """A tracked link was followed: returns the URL to redirect to, only one that was in the message."""
+    delivery = _delivery(delivery_id)
+    if delivery is None or not 0 <= link_index < len(delivery.message.links):
+        return None
+    url = delivery.message.links[link_index]
+    now = timezone.now()
+    MessageDelivery.objects.filter(pk=delivery.pk, clicked_at__isnull=True).update(clicked_at=now)
+    # A click proves the email was opened even when images were blocked.
+    MessageDelivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(opened_at=now)
+    DeliveryEvent.objects.create(delivery=delivery, kind=DeliveryEvent.Kind.CLICK, url=url)
+    contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_email_clicked_at", at=now)
+    return url
+
+
+@transaction.atomic
+def delivery_record_unsubscribe(*, delivery_id: int) -> bool:
+    """One-click unsubscribe (RFC 8058): the contact gets no more outbound email."""
+    delivery = _delivery(delivery_id)
+    if delivery is None:
+        return False
+    if delivery.unsubscribed_at is None:
+        MessageDelivery.objects.filter(pk=delivery.pk).update(unsubscribed_at=timezone.now())
+        DeliveryEvent.objects.create(delivery=delivery, kind=DeliveryEvent.Kind.UNSUBSCRIBE)
+    if not delivery.contact.unsubscribed_from_emails:
+        contact_services.contact_update(contact=delivery.contact, unsubscribed_from_emails=True)
+    return True
+
+
+@transaction.atomic
+def in_app_messages_take(*, contact: Contact) -> list[dict[str, Any]]:
+    """In-app messages for the widget's next page view; each is shown once, then marked seen."""
+    deliveries = list(
+        MessageDelivery.objects.filter(
+            contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+            message__channel=Message.Channel.IN_APP,
+        ).select_related("message__sender").order_by("id")[:5]
+    )  # fmt: skip
+    if deliveries:
+        MessageDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(seen_at=timezone.now())
+    return [
+        {"id": str(d.pk), "body": d.message.body, "author_name": teammate_display_name(d.message.sender)}
+        for d in deliveries
+    ]
+
+
+def delivery_merge(source: Contact, into: Contact) -> None:
+    """On contact merge, a message both received stays once (on the user)."""
+    duplicate = MessageDelivery.objects.filter(contact=into).values("message_id")
+    MessageDelivery.objects.filter(contact=source, message_id__in=duplicate).delete()
+    MessageDelivery.objects.filter(contact=source).update(contact=into)
+
+
+def deliveries_for_contact(contact: Contact) -> Any:
+    return MessageDelivery.objects.filter(contact=contact).filter(~Q(state=MessageDelivery.State.PENDING))
+
+
+def delivery_start_conversation(*, delivery: MessageDelivery) -> Conversation:
+    """The contact answered an outbound email: the answer opens (or continues) a conversation."""
+    if delivery.conversation_id:
+        return Conversation.objects.get(pk=delivery.conversation_id)
+    message = delivery.message
+    at = timezone.now()
+    conversation = Conversation.objects.create(
+        contact=delivery.contact, source=Conversation.Source.EMAIL, assignee=message.sender
+    )
+    # The outbound message is the first part, so the teammate sees what the contact answers.
+    ConversationPart.objects.create(
+        conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,
+        body=(f"{message.subject}\n\n{message.body}" if message.subject else message.body), created_at=at,
+    )  # fmt: skip
+    MessageDelivery.objects.filter(pk=delivery.pk).update(conversation=conversation)
+    return conversation

@@ -1,0 +1,323 @@
+"""Conversation writes: start, reply, note, assign, snooze, close, reopen, tag, mark read."""
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.models import Contact, Tag
+from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
+
+Teammate = AbstractBaseUser
+MAX_BODY_LENGTH = 10_000
+MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at")
+
+
+def teammate_display_name(teammate: Any) -> str:
+    """What a contact sees of a teammate: the first name, never the username or email."""
+    if teammate is None:
+        return "Support"
+    return teammate.get_short_name() or teammate.get_full_name() or "Support"
+
+
+def contact_display_name(contact: Contact) -> str:
+    return contact.name or contact.email or f"{contact.get_role_display()} {contact.pk}"
+
+
+def clean_body(body: Any, *, field: str = "body", allow_empty: bool = False) -> str:
+    """Plain text, stripped, bounded; raises a ValidationError naming the field."""
+    if body is None and allow_empty:
+        return ""
+    if not isinstance(body, str):
+        raise ValidationError({field: "Must be a string."})
+    body = body.replace("\x00", "").strip()
+    if not body and not allow_empty:
+        raise ValidationError({field: "Write a message first."})
+    if len(body) > MAX_BODY_LENGTH:
+        raise ValidationError({field: f"Must be at most {MAX_BODY_LENGTH} characters."})
+    return body
+
+
+def contacts_touch_messaging(*, contact_ids: Iterable[int], field: str, at: dt.datetime) -> int:
+    """Move a messaging timestamp of contacts forward (never back), set-based.
+
+    Standard fields 10-13 (last contacted, last heard from, last opened/clicked email).
+    """
+    if field not in MESSAGING_FIELDS:
+        raise ValueError(f"{field} is not a messaging timestamp")
+    ids = list(contact_ids)
+    if not ids:
+        return 0
+    return (
+        Contact.objects.filter(pk__in=ids)
+        .filter(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": at}))
+        .update(**{field: at, "updated_at": at})
+    )
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """Re-read the row under a lock so concurrent replies do not lose counter updates."""
+    return Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+
+
+def _add_part(*, conversation: Conversation, part_type: str, at: dt.datetime, **fields: Any) -> ConversationPart:
+    return ConversationPart.objects.create(conversation=conversation, part_type=part_type, created_at=at, **fields)
+
+
+def _set_preview(conversation: Conversation, *, body: str, author_type: str, author_name: str, at: dt.datetime) -> None:
+    conversation.preview = " ".join(body.split())[:PREVIEW_LENGTH]
+    conversation.preview_author_type = author_type
+    conversation.preview_author_name = author_name[:150]
+    conversation.last_part_at = at
+
+
+_PREVIEW_FIELDS = ["preview", "preview_author_type", "preview_author_name", "last_part_at"]
+
+
+def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -> ConversationPart:
+    """The shared part of a contact starting or replying: part, reopen, waiting, read state."""
+    contact = conversation.contact
+    changed = [*_PREVIEW_FIELDS, "teammate_unread_count", "contact_last_read_at", "contact_unread_count"]
+    if conversation.state != Conversation.State.OPEN:
+        conversation.state = Conversation.State.OPEN
+        conversation.snoozed_until = None
+        changed += ["state", "snoozed_until"]
+        _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at, author_contact=contact)
+    if conversation.waiting_since is None:
+        conversation.waiting_since = at
+        changed.append("waiting_since")
+    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
+                     author_contact=contact, body=body)  # fmt: skip
+    _set_preview(conversation, body=body, author_type="contact", author_name=contact_display_name(contact), at=at)
+    conversation.teammate_unread_count = F("teammate_unread_count") + 1
+    # Writing implies having read everything so far.
+    conversation.contact_last_read_at = at
+    conversation.contact_unread_count = 0
+    conversation.save(update_fields=[*changed, "updated_at"])
+    conversation.refresh_from_db(fields=["teammate_unread_count"])
+    if contact.role == Contact.Role.VISITOR:
+        contact_services.contact_convert(contact=contact, role=Contact.Role.LEAD)
+    contacts_touch_messaging(contact_ids=[contact.pk], field="last_replied_at", at=at)
+    return part
+
+
+def _teammate_comment(
+    conversation: Conversation, *, teammate: Teammate, body: str, at: dt.datetime
+) -> ConversationPart:
+    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
+                     author_teammate=teammate, body=body)  # fmt: skip
+    _set_preview(conversation, body=body, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
+    conversation.waiting_since = None
+    conversation.contact_unread_count = F("contact_unread_count") + 1
+    conversation.teammate_last_read_at = at
+    conversation.teammate_unread_count = 0
+    fields = [
+        *_PREVIEW_FIELDS,
+        "waiting_since",
+        "contact_unread_count",
+        "teammate_last_read_at",
+        "teammate_unread_count",
+    ]
+    if conversation.assignee_id is None:
+        # Replying to an unassigned conversation takes it, as in every help desk.
+        conversation.assignee = teammate
+        fields.append("assignee")
+    conversation.save(update_fields=[*fields, "updated_at"])
+    conversation.refresh_from_db(fields=["contact_unread_count"])
+    contacts_touch_messaging(contact_ids=[conversation.contact_id], field="last_contacted_at", at=at)
+    return part
+
+
+# --- start --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_start_by_contact(
+    *, contact: Contact, body: str, website: Any = None, source: str = Conversation.Source.CHAT
+) -> Conversation:
+    """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead."""
+    body = clean_body(body)
+    at = timezone.now()
+    conversation = Conversation.objects.create(contact=contact, website=website, source=source)
+    conversation.contact = contact
+    _contact_writes(conversation, body=body, at=at)
+    return conversation
+
+
+@transaction.atomic
+def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body: str) -> Conversation:
+    """A teammate writes first to a contact; nobody is waiting until the contact answers."""
+    body = clean_body(body)
+    at = timezone.now()
+    conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
+    _teammate_comment(conversation, teammate=teammate, body=body, at=at)
+    return conversation
+
+
+# --- replies and notes --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> ConversationPart:
+    """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
+    body = clean_body(body)
+    conversation = _locked(conversation)
+    return _contact_writes(conversation, body=body, at=timezone.now())
+
+
+@transaction.atomic
+def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
+    """A teammate answers the contact: nobody is waiting any more, the contact has one more unread."""
+    body = clean_body(body)
+    conversation = _locked(conversation)
+    part = _teammate_comment(conversation, teammate=teammate, body=body, at=timezone.now())
+    if conversation.source == Conversation.Source.EMAIL:
+        from conversations.services.outbound import conversation_reply_email_schedule
+
+        conversation_reply_email_schedule(part=part)
+    return part
+
+
+@transaction.atomic
+def conversation_add_note(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
+    """An internal note: never shown to the contact, changes nothing the contact can see."""
+    body = clean_body(body)
+    return _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
+                     author_teammate=teammate, body=body)  # fmt: skip
+
+
+# --- assignment and state -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_assign(
+    *, conversation: Conversation, teammate: Teammate | None, assignee: Teammate | None, team: Team | None = None
+) -> Conversation:
+    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing."""
+    if assignee is not None and not (assignee.is_active and assignee.is_staff):
+        raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
+    conversation = _locked(conversation)
+    if conversation.assignee_id == (assignee.pk if assignee else None) and (
+        team is None or conversation.team_id == team.pk
+    ):
+        return conversation
+    conversation.assignee = assignee
+    fields = ["assignee", "updated_at"]
+    if team is not None:
+        conversation.team = team
+        fields.append("team")
+    conversation.save(update_fields=fields)
+    _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
+              author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+    return conversation
+
+
+@transaction.atomic
+def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None, until: dt.datetime) -> Conversation:
+    """Hide the conversation until `until`; the beat task reopens it then (or the contact writing does)."""
+    if not isinstance(until, dt.datetime) or timezone.is_naive(until):
+        raise ValidationError({"snoozed_until": "Must be a timezone-aware date and time."})
+    now = timezone.now()
+    if until <= now:
+        raise ValidationError({"snoozed_until": "Pick a time in the future."})
+    conversation = _locked(conversation)
+    conversation.state = Conversation.State.SNOOZED
+    conversation.snoozed_until = until
+    conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
+    _add_part(conversation=conversation, part_type=ConversationPart.Type.SNOOZE, at=now,
+              author_teammate=teammate, snoozed_until=until)  # fmt: skip
+    return conversation
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
+    """Close and record who closed it; closing a closed conversation changes nothing."""
+    conversation = _locked(conversation)
+    if conversation.state == Conversation.State.CLOSED:
+        return conversation
+    conversation.state = Conversation.State.CLOSED
+    conversation.snoozed_until = None
+    conversation.waiting_since = None
+    conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
+    _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
+              author_teammate=teammate)  # fmt: skip
+    return conversation
+
+
+@transaction.atomic
+def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
+    """Open a closed or snoozed conversation again; `teammate` None means the snooze ran out."""
+    conversation = _locked(conversation)
+    if conversation.state == Conversation.State.OPEN:
+        return conversation
+    conversation.state = Conversation.State.OPEN
+    conversation.snoozed_until = None
+    conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
+    _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=timezone.now(),
+              author_teammate=teammate)  # fmt: skip
+    return conversation
+
+
+def conversations_reopen_due_snoozes(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Reopen every snoozed conversation whose time has come; each one in its own transaction."""
+    now = now or timezone.now()
+    reopened = 0
+    while True:
+        due = list(
+            Conversation.objects.filter(state=Conversation.State.SNOOZED, snoozed_until__lte=now)
+            .order_by("snoozed_until", "id")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        for pk in due:
+            with transaction.atomic():
+                conversation = Conversation.objects.select_for_update().filter(pk=pk).first()
+                # Re-checked under the lock: a contact reply or a second beat run may have got there first.
+                if (
+                    conversation
+                    and conversation.state == Conversation.State.SNOOZED
+                    and conversation.snoozed_until <= now
+                ):
+                    conversation_reopen(conversation=conversation, teammate=None)
+                    reopened += 1
+        if len(due) < batch_size:
+            return reopened
+
+
+@transaction.atomic
+def conversation_set_priority(*, conversation: Conversation, priority: str) -> Conversation:
+    if priority not in Conversation.Priority.values:
+        raise ValidationError({"priority": f"Must be one of: {', '.join(Conversation.Priority.values)}."})
+    conversation.priority = priority
+    conversation.save(update_fields=["priority", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
+    conversation.tags.add(tag)
+
+
+@transaction.atomic
+def conversation_untag(*, conversation: Conversation, tag: Tag) -> None:
+    conversation.tags.remove(tag)
+
+
+# --- read state ---------------------------------------------------------------------------------
+
+
+def conversation_mark_read(*, conversation: Conversation, by_contact: bool) -> Conversation:
+    """Everything up to now is read by the contact (widget) or by the teammates (inbox); one UPDATE."""
+    now = timezone.now()
+    prefix = "contact" if by_contact else "teammate"
+    Conversation.objects.filter(pk=conversation.pk).update(
+        **{f"{prefix}_last_read_at": now, f"{prefix}_unread_count": 0}
+    )
+    setattr(conversation, f"{prefix}_last_read_at", now)
+    setattr(conversation, f"{prefix}_unread_count", 0)
+    return conversation

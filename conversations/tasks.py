@@ -1,0 +1,35 @@
+"""Celery tasks: thin, idempotent, bounded; they call the services."""
+
+from celery import shared_task
+
+from conversations import services
+
+SNOOZE_TASK_NAME = "conversations.tasks.reopen_due_snoozes"
+
+
+@shared_task(
+    name="conversations.tasks.send_message", acks_late=True, expires=24 * 3600, soft_time_limit=540, time_limit=600
+)
+def send_message(message_id: int) -> int:
+    """Deliver an outbound message in batches; each delivery is claimed first, so reruns never resend."""
+    total = 0
+    remaining = True
+    while remaining:
+        sent, remaining = services.message_deliver_batch(message_id=message_id)
+        total += sent
+    return total
+
+
+@shared_task(
+    name="conversations.tasks.email_conversation_reply", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_conversation_reply(part_id: int) -> bool:
+    # acks_late off: a lost worker must not email the same reply twice.
+    return services.conversation_reply_email_send(part_id=part_id)
+
+
+@shared_task(name=SNOOZE_TASK_NAME, acks_late=True, expires=50, soft_time_limit=50, time_limit=58)
+def reopen_due_snoozes() -> int:
+    """Beat, every minute: reopen snoozed conversations whose time has come."""
+    return services.conversations_reopen_due_snoozes()

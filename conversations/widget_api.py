@@ -1,0 +1,288 @@
+"""Widget chat endpoints (docs/widget-protocol.md, "Chat endpoints"): thin views over the services.
+
+Every lookup is scoped to the contact named by the signed widget token, so another contact's
+conversation id answers exactly like an id that does not exist (404).
+"""
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+
+from contacts import services as contact_services
+from contacts.models import Contact
+from conversations import selectors, services
+from conversations.models import Conversation, ConversationPart
+from conversations.services.threads import contact_display_name, teammate_display_name
+from tracking.models import Website
+from tracking.widget_auth import widget_token_read, widget_token_sign
+
+MAX_BODY_BYTES = 32 * 1024
+# Writes per contact per minute, and conversations started per client per hour without a token.
+WRITES_PER_MINUTE = 20
+ANONYMOUS_STARTS_PER_HOUR = 10
+
+
+class WidgetError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
+
+
+def _error_response(error: WidgetError) -> JsonResponse:
+    payload: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field:
+        payload["field"] = error.field
+    response = JsonResponse({"error": payload}, status=error.status)
+    if error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _origin_allowed(request: HttpRequest, website: Website) -> bool:
+    """The request's Origin is one of the website's; a request without Origin is not from a browser page."""
+    origin = request.headers.get("Origin")
+    return origin is None or origin.lower().rstrip("/") in {o.lower() for o in website.allowed_origins}
+
+
+def widget_view(*, methods: tuple[str, ...]) -> Callable[..., Any]:
+    """Resolve the website, check the origin, turn WidgetError/ValidationError into the protocol's JSON errors."""
+
+    def decorate(view: Callable[..., JsonResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        def wrapper(request: HttpRequest, app_id: str, **kwargs: Any) -> HttpResponse:
+            website = Website.objects.filter(app_id=app_id).first()
+            try:
+                if website is None:
+                    raise WidgetError(404, "not_found", "Unknown app id.")
+                if not _origin_allowed(request, website):
+                    raise WidgetError(403, "origin_not_allowed", "This origin may not use this app id.")
+                if request.method not in methods:
+                    raise WidgetError(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+                response: HttpResponse = view(request, website, **kwargs)
+            except WidgetError as error:
+                response = _error_response(error)
+            except ValidationError as error:
+                field, message = _first_error(error)
+                response = _error_response(WidgetError(400, "invalid", message, field=field))
+            origin = request.headers.get("Origin")
+            if origin and website is not None and _origin_allowed(request, website):
+                response["Access-Control-Allow-Origin"] = origin
+                response["Vary"] = "Origin"
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _first_error(error: ValidationError) -> tuple[str | None, str]:
+    if hasattr(error, "error_dict"):
+        field, errors = next(iter(error.message_dict.items()))
+        return field, errors[0]
+    return None, error.messages[0]
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > MAX_BODY_BYTES:
+        raise WidgetError(413, "too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+    try:
+        payload = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise WidgetError(400, "invalid_json", "The body must be a JSON object.", field="body") from None
+    if not isinstance(payload, dict):
+        raise WidgetError(400, "invalid_json", "The body must be a JSON object.", field="body")
+    return payload
+
+
+def _contact_id(website: Website, token: Any) -> int:
+    identity = widget_token_read(token=token, website_id=website.pk) if token else None
+    if identity is None:
+        raise WidgetError(403, "invalid_token", "The widget token is missing, expired or not for this site.", "token")
+    return identity.contact_id
+
+
+def _contact(website: Website, token: Any) -> Contact:
+    contact_id = _contact_id(website, token)
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        raise WidgetError(403, "invalid_token", "The widget token names a contact that no longer exists.", "token")
+    return contact
+
+
+def _rate_limit(key: str, *, limit: int, window: int) -> None:
+    cache_key = f"parley:chat-rate:{key}:{int(dt.datetime.now(dt.UTC).timestamp()) // window}"
+    cache.add(cache_key, 0, timeout=window + 5)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:
+        count = 1
+    if count > limit:
+        raise WidgetError(429, "rate_limited", "Too many messages; try again shortly.", retry_after=window)
+
+
+def _client_key(request: HttpRequest) -> str:
+    """A keyed hash of the client address, used only as a short-lived rate-limit key, never stored."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{remote}".encode()).hexdigest()[:24]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+    """A conversation as the widget list and the ping show it (no query: denormalised fields)."""
+    last_part = None
+    if conversation.last_part_at:
+        last_part = {
+            "body": conversation.preview,
+            "author_type": conversation.preview_author_type,
+            "author_name": conversation.preview_author_name,
+            "created_at": _iso(conversation.last_part_at),
+        }
+    return {
+        "id": conversation.public_id,
+        "state": conversation.state,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+        "unread": conversation.contact_unread_count,
+        "last_part": last_part,
+    }
+
+
+def part_shape(part: ConversationPart) -> dict[str, Any]:
+    if part.author_contact_id:
+        author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
+    else:
+        author_type, name, avatar = "teammate", teammate_display_name(part.author_teammate), ""
+    return {
+        "id": str(part.pk),
+        "part_type": part.part_type,
+        "author_type": author_type,
+        "author_name": name,
+        "author_avatar": avatar or None,
+        "body": part.body,
+        "created_at": _iso(part.created_at),
+    }
+
+
+def conversation_detail(conversation: Conversation) -> dict[str, Any]:
+    shape = conversation_summary(conversation)
+    shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
+    return shape
+
+
+def widget_state(contact: Contact) -> dict[str, Any]:
+    """What the ping adds for the chat: unread count, recent conversations, in-app messages."""
+    conversations = list(selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT])
+    return {
+        "unread_count": sum(c.contact_unread_count for c in conversations),
+        "conversations": [conversation_summary(c) for c in conversations],
+        "messages": services.in_app_messages_take(contact=contact),
+    }
+
+
+# --- views --------------------------------------------------------------------------------------
+
+
+@widget_view(methods=("GET", "POST"))
+def conversations_view(request: HttpRequest, website: Website) -> JsonResponse:
+    """GET: the caller's conversations. POST: start one (a visitor who writes becomes a lead)."""
+    if request.method == "GET":
+        contact = _contact(website, request.GET.get("token"))
+        conversations = selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT]
+        return JsonResponse({"conversations": [conversation_summary(c) for c in conversations]})
+    payload = _body(request)
+    token = payload.get("token")
+    if token:
+        contact = _contact(website, token)
+    else:
+        _rate_limit(f"start:{_client_key(request)}", limit=ANONYMOUS_STARTS_PER_HOUR, window=3600)
+        contact = _contact_for_new_writer(payload.get("anonymous_id"))
+    _rate_limit(f"write:{contact.pk}", limit=WRITES_PER_MINUTE, window=60)
+    conversation = services.conversation_start_by_contact(contact=contact, body=payload.get("body"), website=website)
+    return JsonResponse(
+        {
+            "conversation": conversation_detail(conversation),
+            # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
+            "token": token or widget_token_sign(contact_id=contact.pk, website_id=website.pk),
+        },
+        status=201,
+    )
+
+
+def _contact_for_new_writer(anonymous_id: Any) -> Contact:
+    """Someone writes before any ping recorded them (support-only mode): their anonymous record or a new one."""
+    if anonymous_id is not None:
+        try:
+            parsed = uuid.UUID(str(anonymous_id))
+        except ValueError:
+            raise WidgetError(400, "invalid", "Must be a UUID.", field="anonymous_id") from None
+        existing = Contact.objects.filter(anonymous_id=parsed).first()
+        if existing is not None:
+            if existing.role == Contact.Role.USER:
+                # A user is only reachable through a token the ping issued after identity checks.
+                raise WidgetError(403, "invalid_token", "Boot the widget to write as this user.", field="token")
+            return existing
+    return contact_services.contact_create(role=Contact.Role.LEAD)
+
+
+@widget_view(methods=("GET",))
+def conversation_view(request: HttpRequest, website: Website, public_id: str) -> JsonResponse:
+    contact = _contact(website, request.GET.get("token"))
+    conversation = _own_conversation(contact, public_id)
+    return JsonResponse({"conversation": conversation_detail(conversation)})
+
+
+def _own_conversation(contact: Contact, public_id: str) -> Conversation:
+    conversation = selectors.conversation_get_for_contact(contact_id=contact.pk, public_id=public_id)
+    if conversation is None:
+        raise WidgetError(404, "not_found", "No such conversation.")
+    return conversation
+
+
+@widget_view(methods=("POST",))
+def reply_view(request: HttpRequest, website: Website, public_id: str) -> JsonResponse:
+    payload = _body(request)
+    contact = _contact(website, payload.get("token"))
+    conversation = _own_conversation(contact, public_id)
+    _rate_limit(f"write:{contact.pk}", limit=WRITES_PER_MINUTE, window=60)
+    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"))
+    return JsonResponse({"part": part_shape(part)}, status=201)
+
+
+@widget_view(methods=("POST",))
+def read_view(request: HttpRequest, website: Website, public_id: str) -> JsonResponse:
+    payload = _body(request)
+    contact = _contact(website, payload.get("token"))
+    conversation = _own_conversation(contact, public_id)
+    services.conversation_mark_read(conversation=conversation, by_contact=True)
+    return JsonResponse({"unread_count": selectors.contact_unread_count(contact_id=contact.pk)})
+
+
+@widget_view(methods=("GET",))
+def poll_view(request: HttpRequest, website: Website) -> JsonResponse:
+    """The cheap "anything new since" call: one query for unread count, changed ids and the cursor."""
+    # The token is enough: a poll never needs the contact row, only its conversations.
+    contact_id = _contact_id(website, request.GET.get("token"))
+    raw_since = request.GET.get("since") or None
+    since = None
+    if raw_since is not None:
+        since = parse_datetime(raw_since) if len(raw_since) <= 40 else None
+        if since is None or since.tzinfo is None:
+            raise WidgetError(400, "invalid", "Must be the cursor of the previous poll.", field="since")
+    unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)
+    return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})

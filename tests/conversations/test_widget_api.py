@@ -1,0 +1,209 @@
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.models import Contact
+from conversations import services
+from conversations.models import Conversation
+from tests.contacts.factories import ContactFactory, LeadFactory
+from tests.conversations.factories import TeammateFactory, WebsiteFactory
+from tracking.widget_auth import widget_token_sign
+
+pytestmark = pytest.mark.django_db
+ORIGIN = "https://shop.example"
+
+
+@pytest.fixture
+def website():
+    return WebsiteFactory()
+
+
+def _token(contact, website):
+    return widget_token_sign(contact_id=contact.pk, website_id=website.pk)
+
+
+def _post(client, url, payload, origin=ORIGIN):
+    return client.post(url, data=json.dumps(payload), content_type="text/plain;charset=UTF-8", HTTP_ORIGIN=origin)
+
+
+def _get(client, url, origin=ORIGIN, **params):
+    return client.get(url, params, HTTP_ORIGIN=origin)
+
+
+def test_visitor_starts_a_conversation_becomes_lead_and_sees_it(client, website):
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    response = _post(client, f"/widget-api/{website.app_id}/conversations", {"token": token, "body": "Hello!"})
+    assert response.status_code == 201
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    data = response.json()
+    assert data["token"] == token
+    conversation = data["conversation"]
+    assert conversation["state"] == "open"
+    assert [p["body"] for p in conversation["parts"]] == ["Hello!"]
+    assert conversation["parts"][0]["author_type"] == "contact"
+    visitor.refresh_from_db()
+    assert visitor.role == Contact.Role.LEAD
+    listed = _get(client, f"/widget-api/{website.app_id}/conversations", token=token).json()
+    assert [c["id"] for c in listed["conversations"]] == [conversation["id"]]
+    assert listed["conversations"][0]["last_part"]["body"] == "Hello!"
+
+
+def test_writing_without_a_token_creates_a_lead_and_returns_a_token(client, website):
+    response = _post(client, f"/widget-api/{website.app_id}/conversations", {"body": "Support-only hello"})
+    assert response.status_code == 201
+    lead = Contact.objects.get()
+    assert lead.role == Contact.Role.LEAD
+    token = response.json()["token"]
+    assert _get(client, f"/widget-api/{website.app_id}/conversations", token=token).status_code == 200
+
+
+def test_writing_with_a_known_anonymous_id_continues_that_visitor(client, website):
+    visitor = ContactFactory()
+    response = _post(
+        client, f"/widget-api/{website.app_id}/conversations", {"anonymous_id": str(visitor.anonymous_id), "body": "Hi"}
+    )
+    assert response.status_code == 201
+    assert Conversation.objects.get().contact == visitor
+
+
+def test_thread_hides_internal_notes_and_shows_teammate_replies(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Question")
+    agent = TeammateFactory(first_name="Robin", username="robin.secret")
+    services.conversation_add_note(conversation=conversation, teammate=agent, body="internal: refund abuse?")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Answer <b>bold</b>")
+    data = _get(client, f"/widget-api/{website.app_id}/conversations/{conversation.public_id}",
+                token=_token(lead, website)).json()  # fmt: skip
+    bodies = [p["body"] for p in data["conversation"]["parts"]]
+    assert "internal: refund abuse?" not in json.dumps(data)
+    assert "robin.secret" not in json.dumps(data)
+    assert bodies[-1] == "Answer <b>bold</b>"  # plain text; the widget renders it as text
+    assert data["conversation"]["parts"][-1]["author_name"] == "Robin"
+    assert data["conversation"]["unread"] == 1
+
+
+def test_another_contacts_conversation_answers_404_like_an_unknown_id(client, website):
+    owner, intruder = LeadFactory(), LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=owner, body="Private")
+    token = _token(intruder, website)
+    base = f"/widget-api/{website.app_id}/conversations"
+    foreign = [
+        _get(client, f"{base}/{conversation.public_id}", token=token),
+        _post(client, f"{base}/{conversation.public_id}/reply", {"token": token, "body": "hijack"}),
+        _post(client, f"{base}/{conversation.public_id}/read", {"token": token}),
+    ]
+    unknown = [
+        _get(client, f"{base}/doesnotexist", token=token),
+        _post(client, f"{base}/doesnotexist/reply", {"token": token, "body": "hijack"}),
+        _post(client, f"{base}/doesnotexist/read", {"token": token}),
+    ]
+    for a, b in zip(foreign, unknown, strict=True):
+        assert a.status_code == b.status_code == 404
+        assert a.json() == b.json()
+    assert conversation.parts.count() == 1
+
+
+def test_reply_mark_read_and_poll(client, website):
+    lead = LeadFactory()
+    token = _token(lead, website)
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
+    base = f"/widget-api/{website.app_id}"
+    first = _get(client, f"{base}/poll", token=token).json()
+    assert first["unread_count"] == 0 and first["changed"] == [conversation.public_id]
+    cursor = first["cursor"]
+    assert _get(client, f"{base}/poll", token=token, since=cursor).json()["changed"] == []
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hello")
+    polled = _get(client, f"{base}/poll", token=token, since=cursor).json()
+    assert polled["unread_count"] == 1 and polled["changed"] == [conversation.public_id]
+    read = _post(client, f"{base}/conversations/{conversation.public_id}/read", {"token": token})
+    assert read.json() == {"unread_count": 0}
+    reply = _post(client, f"{base}/conversations/{conversation.public_id}/reply", {"token": token, "body": "Thanks"})
+    assert reply.status_code == 201
+    assert reply.json()["part"]["body"] == "Thanks"
+
+
+def test_poll_is_one_query_after_the_website_lookups(client, website):
+    lead = LeadFactory()
+    for _ in range(3):
+        services.conversation_start_by_contact(contact=lead, body="Hi")
+    with CaptureQueriesContext(connection) as captured:
+        response = _get(client, f"/widget-api/{website.app_id}/poll", token=_token(lead, website))
+    assert response.status_code == 200
+    # The website (ours, and once more in tracking's CORS check until its cache is warm), then one query.
+    assert len(captured) <= 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field"),
+    [
+        ({"body": ""}, 400, "body"),
+        ({"body": 42}, 400, "body"),
+        ({"body": "x" * 10_001}, 400, "body"),
+        ({"token": "forged", "body": "hi"}, 403, "token"),
+        ({"anonymous_id": "not-a-uuid", "body": "hi"}, 400, "anonymous_id"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_naming_the_field(client, website, payload, status, field):
+    response = _post(client, f"/widget-api/{website.app_id}/conversations", payload)
+    assert response.status_code == status
+    assert response.json()["error"]["field"] == field
+
+
+def test_malformed_json_too_large_and_bad_cursor(client, website):
+    url = f"/widget-api/{website.app_id}/conversations"
+    bad = client.post(url, data="{nope", content_type="text/plain", HTTP_ORIGIN=ORIGIN)
+    assert bad.status_code == 400
+    big = client.post(url, data="x" * 40_000, content_type="text/plain", HTTP_ORIGIN=ORIGIN)
+    assert big.status_code == 413
+    token = _token(LeadFactory(), website)
+    assert _get(client, f"/widget-api/{website.app_id}/poll", token=token, since="yesterday").status_code == 400
+
+
+def test_unknown_app_and_foreign_origin_are_refused(client, website):
+    assert _get(client, "/widget-api/nope1234/conversations", token="x").status_code == 404
+    response = _get(client, f"/widget-api/{website.app_id}/conversations", origin="https://evil.example", token="x")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_token_for_another_website_is_refused(client, website):
+    other = WebsiteFactory()
+    token = _token(LeadFactory(), other)
+    response = _get(client, f"/widget-api/{website.app_id}/conversations", token=token)
+    assert response.status_code == 403
+
+
+def test_a_user_cannot_be_written_as_through_an_anonymous_id(client, website):
+    from tests.contacts.factories import UserContactFactory
+
+    user = UserContactFactory()
+    response = _post(client, f"/widget-api/{website.app_id}/conversations",
+                     {"anonymous_id": str(user.anonymous_id), "body": "I am you"})  # fmt: skip
+    assert response.status_code == 403
+    assert not Conversation.objects.exists()
+
+
+def test_writes_are_rate_limited_per_contact(client, website):
+    lead = LeadFactory()
+    token = _token(lead, website)
+    url = f"/widget-api/{website.app_id}/conversations"
+    statuses = [_post(client, url, {"token": token, "body": f"spam {i}"}).status_code for i in range(22)]
+    assert statuses[:20] == [201] * 20
+    assert statuses[-1] == 429
+
+
+def test_widget_state_lists_unread_and_in_app_messages_once(website):
+    from conversations.widget_api import widget_state
+
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Yo")
+    message = services.message_send(sender=None, channel="in_app", body="New feature!", contact_ids=[lead.pk])
+    services.message_deliver_batch(message_id=message.pk)
+    state = widget_state(lead)
+    assert state["unread_count"] == 1
+    assert [m["body"] for m in state["messages"]] == ["New feature!"]
+    assert widget_state(lead)["messages"] == []
