@@ -25,7 +25,7 @@ class Command(BaseCommand):
             help=f"Rows per batch and transaction (default {services.DEFAULT_BATCH_SIZE}).",
         )
         parser.add_argument(
-            "--pause", type=float, default=0, help="Seconds to wait between batches, to spare a busy database."
+            "--pause", type=float, default=0.0, help="Seconds to wait between batches, to spare a busy database."
         )
         parser.add_argument(
             "--rules", action="store_true", help="Apply the optional rules (leads, closed conversations, tracking)."
@@ -33,8 +33,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         batch_size = options["batch_size"]
-        pause = options["pause"]
-        if not isinstance(pause, float) or pause < 0:
+        pause = float(options["pause"])  # type: ignore[arg-type]
+        if pause < 0:
             raise CommandError("--pause must be zero or more seconds.")
         self._started = time.monotonic()
         self._tty = sys.stdout.isatty() and self.stdout._out is sys.stdout  # type: ignore[attr-defined]

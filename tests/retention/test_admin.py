@@ -1,0 +1,89 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
+
+from config.celery import app as celery_app
+from contacts.models import Contact
+from retention.models import RetentionPolicy, RetentionRun
+from retention.selectors import retention_policy_get
+from tests.retention.history import visitor
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def eager_celery():
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def test_migration_schedules_the_daily_expiry_and_the_optional_rules_in_beat():
+    expiry = PeriodicTask.objects.get(task="retention.tasks.expire_stale_visitors")
+    rules = PeriodicTask.objects.get(task="retention.tasks.apply_retention_rules")
+    for task in (expiry, rules):
+        assert task.enabled
+        assert task.crontab is not None
+        assert (task.crontab.day_of_week, task.crontab.day_of_month, task.crontab.month_of_year) == ("*", "*", "*")
+        assert task.crontab.minute.isdigit() and task.crontab.hour.isdigit()
+        assert str(task.crontab.timezone) == "UTC"
+        assert task.expire_seconds and task.expire_seconds <= 24 * 3600
+    policy = retention_policy_get()
+    assert (policy.pk, policy.visitor_ttl_days, policy.visitor_expiry_enabled) == (1, 270, True)
+    assert (policy.closed_conversation_ttl_days, policy.tracking_ttl_days, policy.lead_ttl_days) == (None, None, None)
+
+
+def test_policy_list_opens_the_single_policy_which_explains_each_rule(admin_client):
+    response = admin_client.get(reverse("admin:retention_retentionpolicy_changelist"))
+    assert response.status_code == 302
+    page = admin_client.get(response.url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for field in ("visitor_ttl_days", "closed_conversation_ttl_days", "tracking_ttl_days", "lead_ttl_days"):
+        assert RetentionPolicy._meta.get_field(field).help_text[:40] in html
+    assert "Run the visitor expiry now" in html
+    assert admin_client.get(reverse("admin:retention_retentionpolicy_add")).status_code == 403
+
+
+def test_saving_the_policy_in_the_admin_changes_the_rules(admin_client, superuser):
+    url = reverse("admin:retention_retentionpolicy_change", args=[1])
+    response = admin_client.post(
+        url,
+        {"visitor_expiry_enabled": "on", "visitor_ttl_days": "180", "lead_ttl_days": "730",
+         "closed_conversation_ttl_days": "", "tracking_ttl_days": ""},
+    )  # fmt: skip
+    assert response.status_code == 302
+    policy = retention_policy_get()
+    assert (policy.visitor_ttl_days, policy.lead_ttl_days, policy.updated_by) == (180, 730, superuser)
+
+
+def test_run_now_button_runs_the_expiry_through_the_task(admin_client, eager_celery):
+    visitor(last_seen_days_ago=400, history=False)
+    response = admin_client.post(reverse("admin:retention_run_now"), {"dry_run": "1"})
+    assert response.status_code == 302
+    assert Contact.objects.count() == 1
+    assert RetentionRun.objects.get().dry_run
+    admin_client.post(reverse("admin:retention_run_now"), {"dry_run": "0"})
+    assert Contact.objects.count() == 0
+    assert admin_client.get(reverse("admin:retention_run_now")).status_code == 405
+
+
+def test_run_list_and_page_have_a_fixed_query_count(admin_client):
+    url = reverse("admin:retention_retentionrun_changelist")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url).status_code == 200
+        return len(captured)
+
+    RetentionRun.objects.create(status="done", counts={"contacts.Contact": 3})
+    few = queries()
+    RetentionRun.objects.bulk_create([RetentionRun(status="done", counts={"contacts.Contact": 3}) for _ in range(60)])
+    assert queries() == few
+    run = RetentionRun.objects.first()
+    page = admin_client.get(reverse("admin:retention_retentionrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert "contacts.Contact" in page.content.decode()
