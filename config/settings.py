@@ -190,6 +190,10 @@ CORS_ALLOW_CREDENTIALS = False
 
 # --- Parley ------------------------------------------------------------------------------------
 GEOIP_PATH = env.str("GEOIP_PATH", default="")
+# Widget endpoints: requests per minute per client IP and per contact (cache-backed), body size cap.
+PARLEY_WIDGET_RATE_PER_IP = env.int("PARLEY_WIDGET_RATE_PER_IP", default=300)
+PARLEY_WIDGET_RATE_PER_CONTACT = env.int("PARLEY_WIDGET_RATE_PER_CONTACT", default=120)
+PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=32_768)
 # Unknown custom attribute names on write: create them as string attributes, or refuse them.
 PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES", default=True)
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250

@@ -19,6 +19,7 @@ from django.utils import timezone
 from contacts import selectors, services
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from ops.pagination import EstimatedCountPaginator
+from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
 STALE_AFTER_DAYS = 270
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"
@@ -244,7 +245,15 @@ class ContactTagInline(admin.TabularInline):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["display_name", "role", "last_seen", "location", "tag_list", "web_sessions_count"]
-    list_filter = ["role", TagFilter, CountryFilter, "unsubscribed_from_emails", LastSeenFilter]
+    list_filter = [
+        "role",
+        TagFilter,
+        CountryFilter,
+        "unsubscribed_from_emails",
+        LastSeenFilter,
+        SeenWithinDaysFilter,
+        EventNameFilter,
+    ]
     list_select_related = []
     list_per_page = 50
     show_full_result_count = False
@@ -366,6 +375,13 @@ class ContactAdmin(admin.ModelAdmin):
             initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
             form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
         return form_class
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Contact | None:
+        # change_view reads the contact for the panels, then Django reads it again: once per request is enough.
+        memo = request.__dict__.setdefault("_parley_contact_objects", {})
+        if (object_id, from_field) not in memo:
+            memo[object_id, from_field] = super().get_object(request, object_id, from_field)
+        return memo[object_id, from_field]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None

@@ -1,10 +1,19 @@
+"""Admin: websites (with a 30-day page view chart) and read-only sessions, page views and events."""
+
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
 
-from tracking import services
-from tracking.models import Website
+from contacts.admin import ContactPanel, register_contact_panel
+from contacts.models import Contact
+from ops.pagination import EstimatedCountPaginator
+from tracking import selectors, services
+from tracking.models import Event, EventSummary, PageView, WebSession, Website
 
 
 @admin.register(Website)
@@ -12,10 +21,10 @@ class WebsiteAdmin(admin.ModelAdmin):
     list_display = ["name", "app_id", "identity_verification", "tracking_mode", "created_at"]
     list_filter = ["identity_verification", "tracking_mode"]
     search_fields = ["name", "app_id"]
-    readonly_fields = ["app_id", "snippet", "created_at", "updated_at"]
+    readonly_fields = ["app_id", "snippet", "page_views_chart", "created_at", "updated_at"]
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "snippet", "created_at", "updated_at",
+        "snippet", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
 
     @admin.display(description="Snippet to paste before </body>")
@@ -32,6 +41,14 @@ class WebsiteAdmin(admin.ModelAdmin):
             code,
         )
 
+    @admin.display(description="Page views per day, last 30 days")
+    def page_views_chart(self, website: Website) -> str:
+        if not website.pk:
+            return "-"
+        days = selectors.website_page_views_per_day(website=website)
+        context = {"days": days, "peak": max(views for _, views in days) or 1, "total": sum(v for _, v in days)}
+        return render_to_string("admin/tracking/page_views_chart.html", context)
+
     def save_model(self, request: HttpRequest, obj: Website, form, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data}
         if change:
@@ -43,3 +60,108 @@ class WebsiteAdmin(admin.ModelAdmin):
                 identity_verification=obj.identity_verification,
                 tracking_mode=obj.tracking_mode,
             ).pk
+
+
+class ReadOnlyHistoryAdmin(admin.ModelAdmin):
+    """History rows are written by the widget and deleted by retention or GDPR erase, never by hand."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+    date_hierarchy = "created_at"
+    raw_id_fields = ["contact"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Contact")
+    def contact_link(self, row: Any) -> str:
+        url = reverse("admin:contacts_contact_change", args=[row.contact_id])
+        return format_html('<a href="{}">{}</a>', url, row.contact)
+
+
+@admin.register(WebSession)
+class WebSessionAdmin(ReadOnlyHistoryAdmin):
+    date_hierarchy = "started_at"
+    list_display = [
+        "started_at", "contact_link", "page_views_count", "landing_url", "referrer", "utm_source", "browser", "os",
+        "country",
+    ]  # fmt: skip
+    list_select_related = ["contact"]
+    list_filter = ["website"]
+    ordering = ["-started_at", "-id"]
+
+
+@admin.register(PageView)
+class PageViewAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["created_at", "contact_link", "url", "title", "referrer"]
+    list_select_related = ["contact"]
+    ordering = ["-created_at", "-id"]
+    raw_id_fields = ["contact", "session"]
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["created_at", "contact_link", "name", "metadata"]
+    list_select_related = ["contact"]
+    search_fields = ["=name"]
+    search_help_text = "Exact event name."
+    ordering = ["-created_at", "-id"]
+
+
+@admin.register(EventSummary)
+class EventSummaryAdmin(ReadOnlyHistoryAdmin):
+    date_hierarchy = "last_at"
+    list_display = ["name", "contact_link", "count", "first_at", "last_at"]
+    list_select_related = ["contact"]
+    search_fields = ["=name"]
+    search_help_text = "Exact event name."
+    ordering = ["-last_at"]
+
+
+# --- contact page panels (one query each) --------------------------------------------------------
+
+
+def _changelist(model: type, contact: Contact) -> str:
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?contact__id__exact={contact.pk}"
+
+
+def _activity(contact: Contact) -> dict[str, Any]:
+    return selectors.contact_tracking_activity(contact=contact)
+
+
+def _page_views_panel(contact: Contact) -> dict[str, Any]:
+    return {"items": _activity(contact)["page_views"], "all_url": _changelist(PageView, contact)}
+
+
+def _sessions_panel(contact: Contact) -> dict[str, Any]:
+    return {"items": _activity(contact)["sessions"], "all_url": _changelist(WebSession, contact)}
+
+
+def _summaries_panel(contact: Contact) -> list[EventSummary]:
+    return _activity(contact)["summaries"]
+
+
+def _events_panel(contact: Contact) -> dict[str, Any]:
+    return {"items": _activity(contact)["events"], "all_url": _changelist(Event, contact)}
+
+
+# The four panels share one query (selectors.contact_tracking_activity).
+for _panel in (
+    ContactPanel(
+        order=10, title="Recent page views", template="admin/tracking/panels/page_views.html", rows=_page_views_panel
+    ),
+    ContactPanel(order=11, title="Web sessions", template="admin/tracking/panels/sessions.html", rows=_sessions_panel),
+    ContactPanel(
+        order=12, title="Events", template="admin/tracking/panels/event_summaries.html", rows=_summaries_panel
+    ),
+    ContactPanel(order=13, title="Recent events", template="admin/tracking/panels/events.html", rows=_events_panel),
+):
+    register_contact_panel(_panel)

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class TrackingConfig(AppConfig):
     name = "tracking"
     verbose_name = "Tracking"
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        from tracking import services
+        from tracking.widget_http import cors_origin_allowed
+
+        services.register_contact_hooks()
+        check_request_enabled.connect(cors_origin_allowed, dispatch_uid="tracking.cors_origin_allowed")

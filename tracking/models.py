@@ -44,3 +44,126 @@ class Website(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.app_id})"
+
+
+# Longest URL we keep: browsers send longer ones, but nothing useful lives past this length.
+URL_MAX_LENGTH = 2048
+TITLE_MAX_LENGTH = 512
+UTM_MAX_LENGTH = 255
+EVENT_NAME_MAX_LENGTH = 255
+
+
+class WebSession(models.Model):
+    """A visit: consecutive page views of one contact, split after 30 minutes idle or 24 hours."""
+
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="web_sessions", db_index=False
+    )
+    website = models.ForeignKey(
+        Website, null=True, blank=True, on_delete=models.SET_NULL, related_name="web_sessions", db_index=False
+    )
+    started_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    page_views_count = models.PositiveIntegerField(default=0)
+    landing_url = models.CharField(max_length=URL_MAX_LENGTH, blank=True)
+    referrer = models.CharField(max_length=URL_MAX_LENGTH, blank=True)
+    utm_source = models.CharField("UTM source", max_length=UTM_MAX_LENGTH, blank=True)
+    utm_medium = models.CharField("UTM medium", max_length=UTM_MAX_LENGTH, blank=True)
+    utm_campaign = models.CharField("UTM campaign", max_length=UTM_MAX_LENGTH, blank=True)
+    utm_term = models.CharField("UTM term", max_length=UTM_MAX_LENGTH, blank=True)
+    utm_content = models.CharField("UTM content", max_length=UTM_MAX_LENGTH, blank=True)
+    # Derived at session start from the user agent and the request IP; the IP itself is never kept.
+    os = models.CharField("OS", max_length=64, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    browser_version = models.CharField(max_length=32, blank=True)
+    browser_language = models.CharField(max_length=35, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    country = models.CharField("country code", max_length=2, blank=True)
+    country_name = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The contact page panel and the "current session" lookup.
+            models.Index(fields=["contact", "-last_activity_at"], name="websession_contact_activity"),
+            # Retention by date and the admin date hierarchy.
+            models.Index(fields=["started_at"], name="websession_started"),
+            models.Index(fields=["website", "started_at"], name="websession_website_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} of contact {self.contact_id}"
+
+
+class PageView(models.Model):
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="page_views", db_index=False)
+    session = models.ForeignKey(WebSession, on_delete=models.CASCADE, related_name="page_views")
+    url = models.CharField("URL", max_length=URL_MAX_LENGTH)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH, blank=True)
+    referrer = models.CharField(max_length=URL_MAX_LENGTH, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # "Newest 20 page views" of a contact.
+            models.Index(fields=["contact", "-created_at", "-id"], name="pageview_contact_recent"),
+            # Retention deletes and the website's page-views-per-day chart.
+            models.Index(fields=["created_at"], name="pageview_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Event(models.Model):
+    """A custom event the site tracked for a contact (Intercom's data events)."""
+
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="events", db_index=False)
+    name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    # True when the client sent created_at: then (contact, name, created_at) identifies the event.
+    client_timestamp = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "name", "created_at"],
+                condition=models.Q(client_timestamp=True),
+                name="event_client_dedupe",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-created_at", "-id"], name="event_contact_recent"),
+            models.Index(fields=["created_at"], name="event_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventSummary(models.Model):
+    """Per contact and event name: how many times, first and last time (kept by an atomic upsert)."""
+
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="event_summaries", db_index=False
+    )
+    name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_at"]
+        verbose_name_plural = "event summaries"
+        constraints = [models.UniqueConstraint(fields=["contact", "name"], name="eventsummary_contact_name")]
+        indexes = [
+            # The contact list filter "did event X".
+            models.Index(fields=["name", "contact"], name="eventsummary_name_contact"),
+            models.Index(fields=["last_at"], name="eventsummary_last"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.count} times)"

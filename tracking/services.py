@@ -1,11 +1,27 @@
-"""Writes for websites and, with the tracking issue, sessions, page views and events."""
+"""Writes for websites, and the widget ingest: contacts, sessions, page views and events."""
 
-from urllib.parse import urlsplit
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest, Lower
 
-from tracking.models import Website
+from contacts import services as contacts_services
+from contacts.models import Contact
+from tracking.enrichment import describe_device, locate
+from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, WebSession, Website
+from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, UserInput
+from tracking.selectors import contact_for_widget, export_rows, website_cache_forget
+from tracking.widget_auth import WidgetIdentity, widget_token_sign
 
 
 def _clean_origin(origin: str) -> str:
@@ -45,4 +61,561 @@ def website_update(*, website: Website, **fields: object) -> Website:
         setattr(website, name, value)
     website.full_clean()
     website.save()
+    website_cache_forget(app_id=website.app_id)
     return website
+
+
+# --- widget ingest -------------------------------------------------------------------------------
+
+# A new web session starts after this long without activity, or after this long in total.
+SESSION_IDLE = dt.timedelta(minutes=30)
+SESSION_MAX_LENGTH = dt.timedelta(hours=24)
+# last_seen_at is written at most once per this many seconds per contact.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+USER_FIELDS_FINGERPRINT_SECONDS = 3600
+# The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
+CONTACT_SNAPSHOT_SECONDS = 60
+CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
+
+WidgetStateProvider = Callable[[Contact], dict[str, Any]]
+_widget_state_providers: list[WidgetStateProvider] = []
+
+
+class IdentityVerificationFailed(Exception):
+    """user_id/email sent without a valid user_hash while the website enforces verification."""
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the request itself tells about the visitor; the IP lives here in memory only."""
+
+    now: dt.datetime
+    ip: str | None = field(default=None, repr=False)
+    user_agent: str = ""
+    browser_language: str = ""
+
+
+@dataclass(frozen=True)
+class WidgetAnswer:
+    contact: Contact | None
+    token: str | None
+    tracking: bool
+
+
+def register_widget_state_provider(provider: WidgetStateProvider) -> None:
+    """Apps add keys to the ping answer (unread_count, conversations, messages) with fn(contact)."""
+    if provider not in _widget_state_providers:
+        _widget_state_providers.append(provider)
+
+
+def widget_state(*, contact: Contact | None) -> dict[str, Any]:
+    state: dict[str, Any] = {"unread_count": 0, "conversations": [], "messages": []}
+    if contact is not None:
+        for provider in _widget_state_providers:
+            state.update(provider(contact))
+    return state
+
+
+def _session_cache_key(contact_id: int, website_id: int) -> str:
+    return f"tracking:session:{website_id}:{contact_id}"
+
+
+def _tracking_allowed(*, website: Website, consent: bool) -> bool:
+    return website.tracking_mode == Website.TrackingMode.FULL or consent
+
+
+def user_hash_valid(*, website: Website, user: UserInput) -> bool:
+    """Constant-time check of the hex HMAC-SHA256 of user_id (or of email when there is no user_id)."""
+    if not user.user_hash:
+        return False
+    subject = user.user_id or user.email or ""
+    expected = hmac.new(website.identity_secret.encode(), subject.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, user.user_hash.lower())
+
+
+def _verify_identity(*, website: Website, user: UserInput | None) -> None:
+    if (
+        user is not None
+        and user.identifies
+        and website.identity_verification == Website.IdentityVerification.ENFORCED
+        and not user_hash_valid(website=website, user=user)
+    ):
+        raise IdentityVerificationFailed
+
+
+def _user_field_errors(error: ValidationError) -> ValidationError:
+    """Name the widget's fields (user.email, user.user_id, …) in errors raised by the contact services."""
+    renamed = {"external_id": "user_id", "signed_up_at": "created_at"}
+    messages = {}
+    for name, texts in error.message_dict.items():
+        messages[f"user.{renamed.get(name, name)}"] = texts
+    return ValidationError(messages)
+
+
+def _matches_identity(contact: Contact, user: UserInput) -> bool:
+    if contact.role != Contact.Role.USER:
+        return False
+    if user.user_id:
+        return contact.external_id == user.user_id
+    return bool(user.email) and contact.email.lower() == (user.email or "").lower()
+
+
+class _ContactGone(Exception):
+    """The token's contact was merged away, erased or expired since its snapshot was cached."""
+
+
+def _contact_snapshot_key(contact_id: int) -> str:
+    return f"tracking:contact:{contact_id}"
+
+
+def _contact_snapshot_set(contact: Contact) -> None:
+    values = {name: getattr(contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
+    values["anonymous_id"] = str(values["anonymous_id"])
+    cache.set(_contact_snapshot_key(contact.pk), values, CONTACT_SNAPSHOT_SECONDS)
+
+
+def _contact_snapshot_get(contact_id: int) -> Contact | None:
+    """A partial Contact from the cache (what the hot path reads); load the row before writing it."""
+    values = cache.get(_contact_snapshot_key(contact_id))
+    if values is None:
+        return None
+    contact = Contact(pk=contact_id, **values)
+    contact._state.adding = False
+    contact._parley_snapshot = True  # type: ignore[attr-defined]
+    return contact
+
+
+def _loaded(contact: Contact) -> Contact:
+    """The full row behind a snapshot (raises _ContactGone when it no longer exists)."""
+    if not getattr(contact, "_parley_snapshot", False):
+        return contact
+    row = Contact.objects.filter(pk=contact.pk).first()
+    if row is None:
+        raise _ContactGone
+    return row
+
+
+def _identify(*, current: Contact | None, user: UserInput) -> Contact:
+    """The user this browser now acts for; an anonymous current contact merges into it."""
+    if current is not None and _matches_identity(current, user):
+        if user.user_id and user.email and current.email.lower() != user.email.lower():
+            current = contacts_services.contact_update(contact=_loaded(current), email=user.email)
+        return current
+    if current is not None:
+        current = _loaded(current)
+    target = None
+    if user.user_id:
+        target = Contact.objects.filter(external_id=user.user_id).first()
+    if target is None and user.email:
+        by_email = (
+            Contact.objects.filter(role=Contact.Role.USER)
+            .annotate(email_ci=Lower("email"))
+            .filter(email_ci=user.email.lower())
+            .first()
+        )
+        if by_email is not None and user.user_id and by_email.external_id:
+            raise ValidationError({"email": "Another user already has this email."})
+        target = by_email
+    identity = {"external_id": user.user_id, "email": user.email}
+    if target is None:
+        if current is not None and current.role != Contact.Role.USER:
+            return contacts_services.contact_convert(contact=current, role=Contact.Role.USER, **identity)
+        return contacts_services.contact_create(
+            role=Contact.Role.USER, **{k: v for k, v in identity.items() if v is not None}
+        )
+    if target.role != Contact.Role.USER:
+        target = contacts_services.contact_convert(contact=target, role=Contact.Role.USER, **identity)
+    else:
+        missing = {k: v for k, v in identity.items() if v is not None and not getattr(target, k) and k == "external_id"}
+        if user.user_id and user.email and target.email.lower() != user.email.lower():
+            missing["email"] = user.email
+        if missing:
+            target = contacts_services.contact_update(contact=target, **missing)
+    if current is not None and current.pk != target.pk and current.role != Contact.Role.USER:
+        target = contacts_services.contact_merge(source=current, into=target)
+    return target
+
+
+def _fingerprint(user: UserInput) -> str:
+    payload = json.dumps([user.fields, user.custom_attributes], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _apply_user_fields(*, contact: Contact, user: UserInput, later: "AfterCommit") -> Contact:
+    """Write name, phone, signed up, language override and custom attributes when they changed."""
+    if not user.fields and user.custom_attributes is None:
+        return contact
+    key = f"tracking:userfields:{contact.pk}"
+    fingerprint = _fingerprint(user)
+    if cache.get(key) == fingerprint:
+        return contact  # the same values as the last page view: nothing to write
+    contact = contacts_services.contact_update(
+        contact=_loaded(contact), custom_attributes=user.custom_attributes, **user.fields
+    )
+    later.append((key, fingerprint, USER_FIELDS_FINGERPRINT_SECONDS))
+    return contact
+
+
+def _visitor_create(*, now: dt.datetime) -> Contact:
+    contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
+    Contact.objects.filter(pk=contact.pk).update(first_seen_at=now, last_seen_at=now)
+    contact.first_seen_at = contact.last_seen_at = now
+    cache.set(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS)
+    return contact
+
+
+def _touch_last_seen(*, contact: Contact, now: dt.datetime) -> None:
+    """last_seen_at at most once a minute per contact; first_seen_at on the first sighting."""
+    if not cache.add(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS):
+        return
+    Contact.objects.filter(pk=contact.pk).update(
+        last_seen_at=Greatest(Coalesce("last_seen_at", Value(now)), Value(now)),
+        first_seen_at=Coalesce("first_seen_at", Value(now)),
+    )
+    contact.last_seen_at = now
+
+
+def _utm(url: str) -> dict[str, str]:
+    query = parse_qs(urlsplit(url).query)
+    return {name: query[name][0][:UTM_MAX_LENGTH] for name in UTM_PARAMETERS if query.get(name)}
+
+
+def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetime, now: dt.datetime) -> bool:
+    return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH and now >= started_at
+
+
+def _session_continue_or_open(*, contact: Contact, website: Website, page: PageInput, visit: Visit) -> WebSession:
+    """Extend the contact's current session or open a new one (enriched once), under a row lock."""
+    # Two tabs pinging at once must not both open a session: serialise on the contact row.
+    locked = Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk", flat=True)
+    if not list(locked):
+        raise _ContactGone
+    latest = WebSession.objects.filter(contact=contact, website=website).order_by("-last_activity_at").first()
+    if latest is not None and _session_is_current(
+        started_at=latest.started_at, last_activity_at=latest.last_activity_at, now=visit.now
+    ):
+        WebSession.objects.filter(pk=latest.pk).update(
+            page_views_count=F("page_views_count") + 1, last_activity_at=Greatest("last_activity_at", Value(visit.now))
+        )
+        return latest
+    location = locate(visit.ip)
+    device = describe_device(visit.user_agent)
+    session = WebSession.objects.create(
+        contact=contact,
+        website=website,
+        started_at=visit.now,
+        last_activity_at=visit.now,
+        page_views_count=1,
+        landing_url=page.url,
+        referrer=page.referrer,
+        os=device.os,
+        browser=device.browser,
+        browser_version=device.browser_version,
+        browser_language=visit.browser_language,
+        city=location.city,
+        country=location.country,
+        country_name=location.country_name,
+        **_utm(page.url),
+    )
+    enriched: dict[str, Any] = {
+        "web_sessions_count": F("web_sessions_count") + 1,
+        "last_seen_at": Greatest(Coalesce("last_seen_at", Value(visit.now)), Value(visit.now)),
+        "first_seen_at": Coalesce("first_seen_at", Value(visit.now)),
+    }
+    # Location and device describe the latest session; an unknown value does not erase a known one.
+    for name in ("os", "browser", "browser_version", "browser_language", "city", "country", "country_name"):
+        value = getattr(session, name)
+        if value:
+            enriched[name] = value
+    Contact.objects.filter(pk=contact.pk).update(**enriched)
+    cache.set(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS)
+    return session
+
+
+def _page_view_record(
+    *, contact: Contact, website: Website, page: PageInput, visit: Visit, later: "AfterCommit"
+) -> PageView:
+    """The page view, in the current session (three queries in the steady state)."""
+    key = _session_cache_key(contact.pk, website.pk)
+    cached = cache.get(key)
+    session_id = None
+    started_at = visit.now
+    if cached is not None:
+        cached_id, started_ts, last_ts = cached
+        started_at = dt.datetime.fromtimestamp(started_ts, tz=dt.UTC)
+        last_at = dt.datetime.fromtimestamp(last_ts, tz=dt.UTC)
+        if _session_is_current(started_at=started_at, last_activity_at=last_at, now=visit.now):
+            updated = WebSession.objects.filter(pk=cached_id, contact=contact).update(
+                page_views_count=F("page_views_count") + 1,
+                last_activity_at=Greatest("last_activity_at", Value(visit.now)),
+            )
+            session_id = cached_id if updated else None
+    if session_id is None:
+        session = _session_continue_or_open(contact=contact, website=website, page=page, visit=visit)
+        session_id, started_at = session.pk, session.started_at
+    else:
+        _touch_last_seen(contact=contact, now=visit.now)
+    page_view = PageView.objects.create(
+        contact=contact,
+        session_id=session_id,
+        url=page.url,
+        title=page.title,
+        referrer=page.referrer,
+        created_at=visit.now,
+    )
+    state = (session_id, started_at.timestamp(), visit.now.timestamp())
+    later.append((key, state, int(SESSION_IDLE.total_seconds())))
+    return page_view
+
+
+# Cache writes that describe rows of the current transaction: applied only once it committed.
+AfterCommit = list[tuple[str, Any, int]]
+
+
+def _contact_for(identity: WidgetIdentity | None) -> tuple[Contact | None, bool]:
+    """(contact named by a valid token, whether that token carries tracking consent)."""
+    if identity is None:
+        return None, False
+    contact = _contact_snapshot_get(identity.contact_id) or contact_for_widget(contact_id=identity.contact_id)
+    return contact, identity.tracking_consent
+
+
+def _ingest(
+    *,
+    website: Website,
+    current: Contact | None,
+    anonymous_id: Any,
+    user: UserInput | None,
+    page: PageInput | None,
+    visit: Visit,
+) -> Contact:
+    """Resolve the contact, then record the page view (or just the sighting), in one transaction.
+
+    A snapshot contact that turns out to be gone is retried once as a new visitor.
+    """
+    for attempt in range(2):
+        later: AfterCommit = []
+        try:
+            with transaction.atomic():
+                if current is None and anonymous_id is not None:
+                    current = Contact.objects.filter(
+                        anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
+                    ).first()
+                contact = _resolve(current=current, user=user, visit=visit, later=later)
+                if page is not None:
+                    _page_view_record(contact=contact, website=website, page=page, visit=visit, later=later)
+                else:
+                    _touch_last_seen(contact=contact, now=visit.now)
+        except _ContactGone:
+            if attempt:
+                raise
+            current = anonymous_id = None
+            continue
+        for key, value, timeout in later:
+            cache.set(key, value, timeout)
+        if getattr(contact, "_parley_snapshot", False) is False:
+            _contact_snapshot_set(contact)
+        return contact
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def widget_ping(*, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit) -> WidgetAnswer:
+    """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    current, token_consent = _contact_for(identity)
+    if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
+        # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
+        return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
+    _verify_identity(website=website, user=ping.user)
+    contact = _ingest(
+        website=website, current=current, anonymous_id=ping.anonymous_id, user=ping.user, page=ping.page, visit=visit
+    )
+    token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=True)
+    return WidgetAnswer(contact=contact, token=token, tracking=True)
+
+
+def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, later: AfterCommit) -> Contact:
+    try:
+        if user is not None and user.identifies:
+            contact = _identify(current=current, user=user)
+        else:
+            contact = current or _visitor_create(now=visit.now)
+        if user is not None:
+            contact = _apply_user_fields(contact=contact, user=user, later=later)
+    except ValidationError as error:
+        raise _user_field_errors(error) from None
+    return contact
+
+
+def widget_update(
+    *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit
+) -> WidgetAnswer:
+    """User fields and, for single-page apps, a new page view."""
+    current, token_consent = _contact_for(identity)
+    if current is None:
+        raise WidgetTokenInvalid
+    _verify_identity(website=website, user=update.user)
+    tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
+    if tracking:
+        contact = _ingest(
+            website=website, current=current, anonymous_id=None, user=update.user, page=update.page, visit=visit
+        )
+    else:
+        later: AfterCommit = []
+        try:
+            with transaction.atomic():
+                contact = _resolve(current=_loaded(current), user=update.user, visit=visit, later=later)
+        except _ContactGone:
+            raise WidgetTokenInvalid from None
+        for key, value, timeout in later:
+            cache.set(key, value, timeout)
+    token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking)
+    return WidgetAnswer(contact=contact, token=token, tracking=tracking)
+
+
+class WidgetTokenInvalid(Exception):
+    """No token, or one that is expired, forged, for another website or for a deleted contact."""
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def _event_summary_upsert(
+    *, contact_id: int, name: str, count: int, first_at: dt.datetime, last_at: dt.datetime
+) -> None:
+    """Add to the (contact, name) summary in one atomic statement: exact under concurrency."""
+    table = EventSummary._meta.db_table
+    connection = connections[EventSummary.objects.db]
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    sql = f"""
+        INSERT INTO {table} (contact_id, name, count, first_at, last_at) VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (contact_id, name) DO UPDATE SET
+            count = {table}.count + excluded.count,
+            first_at = {least}({table}.first_at, excluded.first_at),
+            last_at = {greatest}({table}.last_at, excluded.last_at)
+    """  # noqa: S608 - table and function names come from code, values are parameters
+    params = [contact_id, name, count, first_at, last_at]
+    params[3:] = [connection.ops.adapt_datetimefield_value(v) for v in params[3:]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@transaction.atomic
+def event_track(
+    *, contact: Contact, name: str, metadata: dict[str, Any], created_at: dt.datetime | None, now: dt.datetime
+) -> Event | None:
+    """Record an event and bump its summary; a repeat of (contact, name, created_at) sent by the client is ignored."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "An event needs a name."})
+    event = Event(
+        contact=contact,
+        name=name,
+        metadata=metadata,
+        created_at=created_at or now,
+        client_timestamp=created_at is not None,
+    )
+    if created_at is not None:
+        try:
+            with transaction.atomic():
+                event.save()
+        except IntegrityError:
+            return None  # the same event again (a retried request): counted once
+    else:
+        event.save()
+    _event_summary_upsert(
+        contact_id=contact.pk, name=name, count=1, first_at=event.created_at, last_at=event.created_at
+    )
+    return event
+
+
+def widget_event(
+    *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit
+) -> tuple[bool, bool]:
+    """Track an event for the token's contact; returns (tracked, duplicate)."""
+    contact, token_consent = _contact_for(identity)
+    if contact is None:
+        raise WidgetTokenInvalid
+    if not _tracking_allowed(website=website, consent=event.consent or token_consent):
+        return False, False
+    recorded = event_track(
+        contact=contact, name=event.name, metadata=event.metadata, created_at=event.created_at, now=visit.now
+    )
+    return True, recorded is None
+
+
+def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:
+    """The visitor logged out: the next page view on this browser starts a new session."""
+    if identity is not None:
+        cache.delete_many(
+            [_session_cache_key(identity.contact_id, website.pk), f"tracking:userfields:{identity.contact_id}"]
+        )
+
+
+# --- merge and export ----------------------------------------------------------------------------
+
+
+def _merge_event_summaries(source: Contact, into: Contact) -> None:
+    """Counts add up, first is the earliest and last the latest of both."""
+    for summary in EventSummary.objects.filter(contact=source):
+        _event_summary_upsert(
+            contact_id=into.pk,
+            name=summary.name,
+            count=summary.count,
+            first_at=summary.first_at,
+            last_at=summary.last_at,
+        )
+    EventSummary.objects.filter(contact=source).delete()
+
+
+def _merge_events(source: Contact, into: Contact) -> None:
+    """Move events; a client-timestamped event that both contacts hold is kept once."""
+    duplicates = Event.objects.filter(
+        contact=source,
+        client_timestamp=True,
+        name__in=Event.objects.filter(contact=into, client_timestamp=True).values("name"),
+    )
+    into_keys = set(
+        Event.objects.filter(contact=into, client_timestamp=True, name__in=duplicates.values("name")).values_list(
+            "name", "created_at"
+        )
+    )
+    clash_ids = [pk for pk, name, at in duplicates.values_list("pk", "name", "created_at") if (name, at) in into_keys]
+    Event.objects.filter(pk__in=clash_ids).delete()
+    Event.objects.filter(contact=source).update(contact=into)
+
+
+def _merge_sessions(source: Contact, into: Contact) -> None:
+    WebSession.objects.filter(contact=source).update(contact=into)
+    cache.delete_many(
+        [f"tracking:userfields:{source.pk}", f"tracking:seen:{source.pk}", _contact_snapshot_key(source.pk)]
+    )
+
+
+def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
+    fields = [
+        "started_at", "last_activity_at", "page_views_count", "landing_url", "referrer", "utm_source",
+        "utm_medium", "utm_campaign", "utm_term", "utm_content", "os", "browser", "browser_version",
+        "browser_language", "city", "country", "country_name",
+    ]  # fmt: skip
+    return export_rows(WebSession.objects.filter(contact=contact).order_by("started_at"), fields)
+
+
+def _export_page_views(contact: Contact) -> list[dict[str, Any]]:
+    return export_rows(
+        PageView.objects.filter(contact=contact).order_by("created_at"), ["created_at", "url", "title", "referrer"]
+    )
+
+
+def _export_events(contact: Contact) -> list[dict[str, Any]]:
+    return export_rows(Event.objects.filter(contact=contact).order_by("created_at"), ["created_at", "name", "metadata"])
+
+
+def register_contact_hooks() -> None:
+    """Called from TrackingConfig.ready(): merge handlers and GDPR export sections."""
+    contacts_services.register_merge_handler(EventSummary, _merge_event_summaries)
+    contacts_services.register_merge_handler(Event, _merge_events)
+    contacts_services.register_merge_handler(WebSession, _merge_sessions)
+    contacts_services.register_export_section("web_sessions", _export_sessions)
+    contacts_services.register_export_section("page_views", _export_page_views)
+    contacts_services.register_export_section("events", _export_events)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-WIDGET_TOKEN_SALT = "parley.widget-token"
+WIDGET_TOKEN_SALT = "parley.widget-token"  # noqa: S105 - a signing namespace, not a secret
 # The widget keeps the token in its one-week session cookie; the ping renews it on every page view.
 WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
 
@@ -13,10 +13,15 @@ WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
 class WidgetIdentity:
     contact_id: int
     website_id: int
+    # The visitor consented to tracking (support-only websites); full-tracking websites ignore it.
+    tracking_consent: bool = False
 
 
-def widget_token_sign(*, contact_id: int, website_id: int) -> str:
-    return signing.dumps({"c": contact_id, "w": website_id}, salt=WIDGET_TOKEN_SALT, compress=False)
+def widget_token_sign(*, contact_id: int, website_id: int, tracking_consent: bool = False) -> str:
+    payload = {"c": contact_id, "w": website_id}
+    if tracking_consent:
+        payload["t"] = 1
+    return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
 
 
 def widget_token_read(*, token: str, website_id: int) -> WidgetIdentity | None:
@@ -29,4 +34,4 @@ def widget_token_read(*, token: str, website_id: int) -> WidgetIdentity | None:
         return None
     if not isinstance(payload, dict) or payload.get("w") != website_id or not isinstance(payload.get("c"), int):
         return None
-    return WidgetIdentity(contact_id=payload["c"], website_id=website_id)
+    return WidgetIdentity(contact_id=payload["c"], website_id=website_id, tracking_consent=payload.get("t") == 1)

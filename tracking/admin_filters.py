@@ -1,0 +1,49 @@
+"""Contact list filters that read tracking data: "did event X" and "seen in the last N days"."""
+
+import datetime as dt
+
+from django.contrib import admin
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from contacts.models import Contact
+from tracking import selectors
+
+EVENT_NAMES_CACHE_SECONDS = 600
+MAX_DAYS = 3650
+
+
+class EventNameFilter(admin.SimpleListFilter):
+    title = "event"
+    parameter_name = "event"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        names = cache.get("tracking:event-names")
+        if names is None:
+            names = selectors.event_names()
+            cache.set("tracking:event-names", names, EVENT_NAMES_CACHE_SECONDS)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        # (contact, name) is unique in the summary: the join adds no duplicate rows.
+        return queryset.filter(event_summaries__name=self.value()) if self.value() else queryset
+
+
+class SeenWithinDaysFilter(admin.SimpleListFilter):
+    """Any N works in the URL (?seen_days=N); the sidebar offers the usual ones."""
+
+    title = "seen in the last N days"
+    parameter_name = "seen_days"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(days), f"{days} day{'s' if days > 1 else ''}") for days in (1, 3, 7, 14, 30, 90, 180)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+            return queryset.none()
+        return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(days=int(value)))

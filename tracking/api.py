@@ -1,0 +1,150 @@
+"""Widget ingest endpoints: ping, update, events, shutdown (see docs/widget-protocol.md).
+
+Thin views: parse and check the request, call one service, shape the answer.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from contacts.models import Contact
+from tracking import payloads, services
+from tracking.enrichment import accept_language, client_ip
+from tracking.models import Website
+from tracking.payloads import PayloadError
+from tracking.widget_auth import WidgetIdentity
+from tracking.widget_http import (
+    WidgetHttpError,
+    rate_limit_contact,
+    rate_limit_ip,
+    widget_identity,
+    widget_json_body,
+    widget_website,
+)
+
+
+def _first_error(error: ValidationError) -> tuple[str, str]:
+    if hasattr(error, "error_dict"):
+        field, messages = next(iter(error.message_dict.items()))
+        return field, messages[0]
+    return "body", error.messages[0]
+
+
+class WidgetEndpoint(APIView):
+    """A public widget endpoint: no session auth, no CSRF, CORS per website, JSON errors."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+    parser_classes: list[Any] = []  # the body is read and capped by widget_json_body
+    renderer_classes = [JSONRenderer]
+
+    def post(self, request: Any, app_id: str) -> JsonResponse:
+        django_request: HttpRequest = request._request
+        try:
+            ip = client_ip(django_request)
+            rate_limit_ip(ip)
+            website = widget_website(django_request, app_id)
+            body = widget_json_body(django_request)
+            visit = services.Visit(
+                now=timezone.now(),
+                ip=ip,
+                user_agent=django_request.META.get("HTTP_USER_AGENT", ""),
+                browser_language=accept_language(django_request),
+            )
+            return self.handle(website=website, body=body, visit=visit)
+        except WidgetHttpError as error:
+            return error.response()
+        except PayloadError as error:
+            return WidgetHttpError.from_payload(error).response()
+        except ValidationError as error:
+            field, message = _first_error(error)
+            return WidgetHttpError(400, "invalid", field, message).response()
+        except services.IdentityVerificationFailed:
+            return WidgetHttpError(
+                403,
+                "identity_verification_failed",
+                "user.user_hash",
+                "This website requires a valid user_hash (HMAC-SHA256 of user_id, or of email) to identify users.",
+            ).response()
+        except services.WidgetTokenInvalid:
+            return WidgetHttpError(
+                403, "invalid_token", "token", "The token is missing, expired or not for this website; ping again."
+            ).response()
+
+    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+        raise NotImplementedError
+
+    @staticmethod
+    def identity(website: Website, token: str | None) -> WidgetIdentity | None:
+        identity = widget_identity(website=website, token=token)
+        rate_limit_contact(identity)
+        return identity
+
+
+def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
+    return None if contact is None else {"role": contact.role, "name": contact.name}
+
+
+def _answer(website: Website, answer: services.WidgetAnswer) -> dict[str, Any]:
+    anonymous_id = str(answer.contact.anonymous_id) if answer.contact is not None and answer.tracking else None
+    return {
+        "anonymous_id": anonymous_id,
+        "token": answer.token,
+        "tracking": website.tracking_mode,
+        "contact": _contact_json(answer.contact),
+    }
+
+
+class PingView(WidgetEndpoint):
+    """One per page view: records it and answers with the token and the widget state."""
+
+    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+        ping = payloads.clean_ping(body, now=visit.now)
+        identity = self.identity(website, ping.token)
+        if ping.browser_language:
+            visit = services.Visit(
+                now=visit.now, ip=visit.ip, user_agent=visit.user_agent, browser_language=ping.browser_language
+            )
+        answer = services.widget_ping(website=website, ping=ping, identity=identity, visit=visit)
+        return JsonResponse({**_answer(website, answer), **services.widget_state(contact=answer.contact)})
+
+
+class UpdateView(WidgetEndpoint):
+    """User fields and, in single-page apps, a new page view."""
+
+    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+        update = payloads.clean_update(body, now=visit.now)
+        identity = self.identity(website, update.token)
+        answer = services.widget_update(website=website, update=update, identity=identity, visit=visit)
+        return JsonResponse(_answer(website, answer))
+
+
+class EventsView(WidgetEndpoint):
+    """Track a custom event for the token's contact: 202."""
+
+    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+        event = payloads.clean_event(body, now=visit.now)
+        identity = self.identity(website, event.token)
+        tracked, duplicate = services.widget_event(website=website, event=event, identity=identity, visit=visit)
+        return JsonResponse({"tracked": tracked, "duplicate": duplicate}, status=202)
+
+
+class ShutdownView(WidgetEndpoint):
+    """The site logged the user out: the widget forgets it; the next page view starts a new session."""
+
+    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+        payloads.only_fields(body, {"token"})
+        token = payloads.clean_token(body.get("token"), required=False)
+        services.widget_shutdown(website=website, identity=self.identity(website, token))
+        return JsonResponse({"ok": True})
+
+
+ping_view = PingView.as_view()
+update_view = UpdateView.as_view()
+events_view = EventsView.as_view()
+shutdown_view = ShutdownView.as_view()

@@ -1,0 +1,163 @@
+"""Request-time enrichment: client IP (memory only), GeoIP city/country, user agent, language.
+
+The IP address never leaves this module's callers' stack frames: it is not stored, logged, cached
+or put into a Celery message. Only the derived city and country are kept.
+"""
+
+import functools
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import geoip2.database
+import geoip2.errors
+from django.conf import settings
+from django.http import HttpRequest
+from ua_parser import Cache, CachingResolver, Domain, Parser, load_lazy_builtins
+from ua_parser.regex import Resolver as RustRegexResolver
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT_CACHE_SIZE = 4096
+USER_AGENT_MAX_LENGTH = 512
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+LANGUAGE_MAX_LENGTH = 35
+
+
+@dataclass(frozen=True)
+class Location:
+    city: str = ""
+    country: str = ""
+    country_name: str = ""
+
+
+@dataclass(frozen=True)
+class Device:
+    os: str = ""
+    browser: str = ""
+    browser_version: str = ""
+
+
+# --- client IP ----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for proxy in proxies:
+        try:
+            networks.append(ipaddress.ip_network(proxy.strip(), strict=False))
+        except ValueError:
+            logger.warning("Ignoring an invalid TRUSTED_PROXIES entry.")
+    return tuple(networks)
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, unless it is a trusted proxy: then the rightmost untrusted X-Forwarded-For hop."""
+    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
+    if remote is None:
+        return None
+    trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    if not trusted or not any(remote in network for network in trusted):
+        return str(remote)
+    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None:
+            return None  # a garbled chain: trust nothing in it
+        if not any(address in network for network in trusted):
+            return str(address)
+    return str(remote)
+
+
+# --- GeoIP --------------------------------------------------------------------------------------
+
+
+def _geoip_path() -> str:
+    if settings.GEOIP_PATH:
+        return settings.GEOIP_PATH
+    from _maxminddb_geolite2 import geolite2_database  # the GeoLite2 City DB shipped by maxminddb-geolite2
+
+    return geolite2_database()
+
+
+@functools.lru_cache(maxsize=1)
+def geoip_reader() -> geoip2.database.Reader | None:
+    """One memory-mapped reader per process."""
+    path = _geoip_path()
+    if not Path(path).is_file():
+        logger.warning("GeoIP database not found; city and country stay empty.")
+        return None
+    return geoip2.database.Reader(path, mode=geoip2.database.MODE_MMAP)
+
+
+def locate(ip: str | None) -> Location:
+    """City and country of a public IP; empty for private, reserved or unknown addresses."""
+    address = _parse_ip(ip) if ip else None
+    if address is None or not address.is_global:
+        return Location()
+    reader = geoip_reader()
+    if reader is None:
+        return Location()
+    try:
+        found = reader.city(str(address))
+    except (geoip2.errors.AddressNotFoundError, ValueError):
+        return Location()
+    return Location(
+        city=(found.city.name or "")[:128],
+        country=(found.country.iso_code or "")[:2],
+        country_name=(found.country.name or "")[:128],
+    )
+
+
+# --- user agent ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def user_agent_parser() -> Parser:
+    """ua-parser on the Rust regex engine (ua-parser-rs), with an in-process result cache."""
+    return Parser(CachingResolver(RustRegexResolver(load_lazy_builtins()), Cache(USER_AGENT_CACHE_SIZE)))
+
+
+def _version(*parts: str | None) -> str:
+    return ".".join(part for part in parts if part)
+
+
+@functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
+def describe_device(user_agent: str) -> Device:
+    """OS, browser family and browser version of a user agent string (memoized)."""
+    user_agent = user_agent[:USER_AGENT_MAX_LENGTH]
+    if not user_agent:
+        return Device()
+    result = user_agent_parser()(user_agent, Domain.USER_AGENT | Domain.OS)
+    os_name = ""
+    if result.os and result.os.family != "Other":
+        os_name = f"{result.os.family} {_version(result.os.major, result.os.minor)}".strip()
+    browser = browser_version = ""
+    if result.user_agent and result.user_agent.family != "Other":
+        browser = result.user_agent.family
+        browser_version = _version(result.user_agent.major, result.user_agent.minor)
+    return Device(os=os_name[:64], browser=browser[:64], browser_version=browser_version[:32])
+
+
+# --- language -----------------------------------------------------------------------------------
+
+
+def is_language_tag(value: str) -> bool:
+    return len(value) <= LANGUAGE_MAX_LENGTH and bool(LANGUAGE_TAG.match(value))
+
+
+def accept_language(request: HttpRequest) -> str:
+    """The first language of the Accept-Language header, or ''."""
+    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
+    first = header.split(",", 1)[0].split(";", 1)[0].strip()
+    return first if first != "*" and is_language_tag(first) else ""

@@ -1,0 +1,329 @@
+"""Strict parsing of widget request bodies into typed inputs; every refusal names its field."""
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils import timezone
+
+from tracking.enrichment import is_language_tag
+from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
+
+STRING_MAX_LENGTH = 255
+PHONE_MAX_LENGTH = 64
+USER_HASH_MAX_LENGTH = 128
+EVENT_METADATA_MAX_KEYS = 10
+# Clocks drift; anything further ahead than this is a bug or a forgery.
+MAX_CLOCK_SKEW = dt.timedelta(hours=1)
+# Events older than this are refused: the widget sends them as they happen.
+EVENT_MAX_AGE = dt.timedelta(days=365)
+EARLIEST_SIGNUP = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+HEX = re.compile(r"^[0-9a-fA-F]+$")
+USER_FIELDS = {
+    "user_id", "email", "user_hash", "name", "phone", "created_at", "language_override", "custom_attributes",
+}  # fmt: skip
+
+
+class PayloadError(Exception):
+    """A request body field that is missing, mistyped or out of bounds."""
+
+    def __init__(self, field: str, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PageInput:
+    url: str
+    title: str = ""
+    referrer: str = ""
+
+
+@dataclass(frozen=True)
+class UserInput:
+    user_id: str | None = None
+    email: str | None = None
+    user_hash: str | None = None
+    # Contact fields the site sent (only those present): name, phone, signed_up_at, language_override.
+    fields: dict[str, Any] = field(default_factory=dict)
+    custom_attributes: dict[str, Any] | None = None
+
+    @property
+    def identifies(self) -> bool:
+        return bool(self.user_id or self.email)
+
+
+@dataclass(frozen=True)
+class PingInput:
+    token: str | None
+    anonymous_id: uuid.UUID | None
+    consent: bool
+    browser_language: str
+    page: PageInput | None
+    user: UserInput | None
+
+
+@dataclass(frozen=True)
+class UpdateInput:
+    token: str
+    consent: bool
+    page: PageInput | None
+    user: UserInput | None
+
+
+@dataclass(frozen=True)
+class EventInput:
+    token: str
+    consent: bool
+    name: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime | None
+
+
+# --- body ---------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; invalid UTF-8, invalid JSON or a non-object is refused."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("body", "The body is not valid UTF-8.", "invalid_encoding") from None
+    if not text.strip():
+        raise PayloadError("body", "The body is empty; send a JSON object.", "required")
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise PayloadError("body", "The body must be a JSON object.")
+    return body
+
+
+def only_fields(body: dict[str, Any], allowed: set[str], prefix: str = "") -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise PayloadError(f"{prefix}{unknown[0]}", "Unknown field.", "unknown_field")
+
+
+# --- scalars ------------------------------------------------------------------------------------
+
+
+def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, required: bool = False) -> str | None:
+    """A string that PostgreSQL can store: no NUL, no lone surrogates, bounded length."""
+    if value is None:
+        if required:
+            raise PayloadError(name, "This field is required.", "required")
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(name, "Must be a string.")
+    if "\x00" in value:
+        raise PayloadError(name, "Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(name, "Must be valid Unicode text.", "invalid_encoding") from None
+    if len(value) > max_length:
+        raise PayloadError(name, f"Must be at most {max_length} characters.", "too_long")
+    if required and not value.strip():
+        raise PayloadError(name, "This field is required.", "required")
+    return value
+
+
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise PayloadError(name, "Must be true or false.")
+    return value
+
+
+def clean_url(value: Any, name: str, *, required: bool = False, web_only: bool = True) -> str:
+    text = clean_text(value, name, max_length=URL_MAX_LENGTH, required=required) or ""
+    if not text:
+        return ""
+    if any(ch.isspace() for ch in text):
+        raise PayloadError(name, "Must be a URL without spaces.", "invalid_url")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise PayloadError(name, "Must be an absolute URL.", "invalid_url") from None
+    schemes_ok = parts.scheme in ("http", "https") if web_only else bool(re.match(r"^[a-z][a-z0-9+.-]*$", parts.scheme))
+    if not schemes_ok or not parts.netloc:
+        expected = "an absolute http(s) URL" if web_only else "an absolute URL"
+        raise PayloadError(name, f"Must be {expected}.", "invalid_url")
+    return text
+
+
+def clean_timestamp(value: Any, name: str, *, earliest: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """Unix seconds or ISO 8601, aware UTC, between `earliest` and now (plus clock skew)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time.")
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time.") from None
+        if timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=dt.UTC)
+    else:
+        try:
+            parsed = dt.datetime.fromtimestamp(value, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise PayloadError(name, "Is not a valid Unix timestamp.") from None
+    parsed = parsed.astimezone(dt.UTC)
+    if parsed > now + MAX_CLOCK_SKEW:
+        raise PayloadError(name, "Must not be in the future.", "out_of_range")
+    if parsed < earliest:
+        raise PayloadError(name, f"Must not be before {earliest.date().isoformat()}.", "out_of_range")
+    return parsed
+
+
+def clean_token(value: Any, *, required: bool) -> str | None:
+    return clean_text(value, "token", max_length=512, required=required)
+
+
+# --- composite ----------------------------------------------------------------------------------
+
+
+def clean_page(value: Any, prefix: str = "page") -> PageInput | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PayloadError(prefix, "Must be an object with url, title and referrer.")
+    only_fields(value, {"url", "title", "referrer"}, f"{prefix}.")
+    url = clean_url(value.get("url"), f"{prefix}.url", required=True)
+    title = clean_text(value.get("title"), f"{prefix}.title", max_length=4 * TITLE_MAX_LENGTH) or ""
+    referrer = clean_url(value.get("referrer"), f"{prefix}.referrer", web_only=False)
+    # Titles are display-only: a long one is shortened rather than refusing the page view.
+    return PageInput(url=url, title=title[:TITLE_MAX_LENGTH], referrer=referrer)
+
+
+def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PayloadError("user", "Must be an object.")
+    only_fields(value, USER_FIELDS, "user.")
+    user_id = value.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)  # sites often use numeric ids
+    user_id = clean_text(user_id, "user.user_id")
+    user_id = user_id.strip() if user_id else None
+    email = clean_text(value.get("email"), "user.email", max_length=254)
+    email = email.strip() if email else None
+    if email:
+        try:
+            EmailValidator()(email)
+        except ValidationError:
+            raise PayloadError("user.email", "Enter a valid email address.") from None
+    user_hash = clean_text(value.get("user_hash"), "user.user_hash", max_length=USER_HASH_MAX_LENGTH)
+    if user_hash and not HEX.match(user_hash):
+        raise PayloadError("user.user_hash", "Must be a hex HMAC-SHA256 digest.")
+    fields: dict[str, Any] = {}
+    if "name" in value:
+        fields["name"] = clean_text(value["name"], "user.name") or ""
+    if "phone" in value:
+        fields["phone"] = clean_text(value["phone"], "user.phone", max_length=PHONE_MAX_LENGTH) or ""
+    if "created_at" in value and value["created_at"] is not None:
+        fields["signed_up_at"] = clean_timestamp(
+            value["created_at"], "user.created_at", earliest=EARLIEST_SIGNUP, now=now
+        )
+    if "language_override" in value:
+        language = clean_text(value["language_override"], "user.language_override", max_length=35) or ""
+        if language and not is_language_tag(language):
+            raise PayloadError("user.language_override", "Must be a language tag such as de or pt-BR.")
+        fields["language_override"] = language
+    custom = value.get("custom_attributes")
+    if custom is not None:
+        if not isinstance(custom, dict):
+            raise PayloadError("user.custom_attributes", "Must be an object of name → value.")
+        for key, item in custom.items():
+            if isinstance(item, str):
+                clean_text(item, f"user.custom_attributes.{key}")
+    return UserInput(user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom)
+
+
+def _anonymous_id(value: Any) -> uuid.UUID | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 36:
+        raise PayloadError("anonymous_id", "Must be a UUID string.")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PayloadError("anonymous_id", "Must be a UUID string.") from None
+
+
+def clean_ping(body: dict[str, Any], *, now: dt.datetime) -> PingInput:
+    only_fields(body, {"anonymous_id", "token", "consent", "browser_language", "page", "user"})
+    language = clean_text(body.get("browser_language"), "browser_language", max_length=35) or ""
+    if language and not is_language_tag(language):
+        raise PayloadError("browser_language", "Must be a language tag such as fr-FR.")
+    return PingInput(
+        token=clean_token(body.get("token"), required=False),
+        anonymous_id=_anonymous_id(body.get("anonymous_id")),
+        consent=_bool(body.get("consent"), "consent"),
+        browser_language=language,
+        page=clean_page(body.get("page")),
+        user=clean_user(body.get("user"), now=now),
+    )
+
+
+def clean_update(body: dict[str, Any], *, now: dt.datetime) -> UpdateInput:
+    only_fields(body, {"token", "consent", "page", "user"})
+    return UpdateInput(
+        token=clean_token(body.get("token"), required=True) or "",
+        consent=_bool(body.get("consent"), "consent"),
+        page=clean_page(body.get("page")),
+        user=clean_user(body.get("user"), now=now),
+    )
+
+
+def clean_metadata(value: Any) -> dict[str, Any]:
+    """Intercom's limits: a flat object of at most 10 keys, strings of at most 255 characters."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError("metadata", "Must be an object of key → value.")
+    if len(value) > EVENT_METADATA_MAX_KEYS:
+        raise PayloadError(
+            "metadata", f"At most {EVENT_METADATA_MAX_KEYS} keys are allowed; this has {len(value)}.", "too_many_keys"
+        )
+    for key, item in value.items():
+        name = f"metadata.{key[:40]}"
+        clean_text(key, name, max_length=STRING_MAX_LENGTH)
+        if isinstance(item, dict | list):
+            raise PayloadError(name, "Nested values are not allowed; use a string, number or boolean.")
+        if isinstance(item, str):
+            clean_text(item, name)
+    return value
+
+
+def clean_event(body: dict[str, Any], *, now: dt.datetime) -> EventInput:
+    only_fields(body, {"token", "consent", "name", "metadata", "created_at"})
+    token = clean_token(body.get("token"), required=True) or ""
+    name = (clean_text(body.get("name"), "name", max_length=EVENT_NAME_MAX_LENGTH, required=True) or "").strip()
+    created_at = None
+    if body.get("created_at") is not None:
+        created_at = clean_timestamp(body["created_at"], "created_at", earliest=now - EVENT_MAX_AGE, now=now)
+    return EventInput(
+        token=token,
+        consent=_bool(body.get("consent"), "consent"),
+        name=name,
+        metadata=clean_metadata(body.get("metadata")),
+        created_at=created_at,
+    )

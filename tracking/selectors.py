@@ -1,0 +1,196 @@
+"""Reads for the widget endpoints, the admin panels and the website chart."""
+
+import datetime as dt
+import json
+import threading
+import time
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from contacts.models import Contact
+from tracking.models import Event, EventSummary, PageView, WebSession, Website
+
+# Websites change rarely and every widget request needs one: keep them in process memory briefly.
+# An edit made in the admin reaches other processes within this many seconds.
+WEBSITE_CACHE_SECONDS = 30
+PANEL_ROWS = 20
+CHART_DAYS = 30
+
+_websites: dict[str, tuple[float, Website | None]] = {}
+_websites_lock = threading.Lock()
+
+
+def website_for_app_id(*, app_id: str) -> Website | None:
+    """The website with this public app id (cached per process for a few seconds), or None."""
+    now = time.monotonic()
+    cached = _websites.get(app_id)
+    if cached and cached[0] > now:
+        return cached[1]
+    website = Website.objects.filter(app_id=app_id).first() if len(app_id) <= 32 else None
+    with _websites_lock:
+        if len(_websites) > 10_000:  # unknown ids probed at random must not grow this forever
+            _websites.clear()
+        _websites[app_id] = (now + WEBSITE_CACHE_SECONDS, website)
+    return website
+
+
+def website_cache_forget(*, app_id: str | None = None) -> None:
+    with _websites_lock:
+        if app_id is None:
+            _websites.clear()
+        else:
+            _websites.pop(app_id, None)
+
+
+def origin_allowed(*, website: Website, origin: str) -> bool:
+    return origin.lower().rstrip("/") in website.allowed_origins
+
+
+def contact_for_widget(*, contact_id: int) -> Contact | None:
+    return Contact.objects.filter(pk=contact_id).first()
+
+
+# --- admin panels ---------------------------------------------------------------------------------
+
+SESSION_PANEL_ROWS = 10
+SUMMARY_PANEL_ROWS = 50
+_TEXT_COLUMNS = 9
+
+
+def _panel_select(
+    kind: str, model: type, datetimes: list[str], number: str | None, texts: list[str], order: str, limit: int
+) -> str:
+    table = model._meta.db_table
+    columns = [f"CAST({name} AS TEXT)" for name in datetimes] + ["CAST(NULL AS TEXT)"] * (2 - len(datetimes))
+    columns.append(f"CAST({number} AS TEXT)" if number else "CAST(NULL AS TEXT)")
+    columns += [f"CAST({name} AS TEXT)" for name in texts] + ["CAST(NULL AS TEXT)"] * (_TEXT_COLUMNS - len(texts))
+    return (
+        f"SELECT * FROM (SELECT '{kind}' AS kind, id, {', '.join(columns)} FROM {table} "  # noqa: S608 - names from code
+        f"WHERE contact_id = %s ORDER BY {order} LIMIT {int(limit)}) {kind}"
+    )
+
+
+def _aware(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    parsed = parse_datetime(value.replace(" ", "T", 1))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
+    """Recent page views, sessions, event summaries and recent events of a contact in ONE query.
+
+    The contact page must stay at a fixed, small number of queries, so the four panels share it.
+    """
+    cached = getattr(contact, "_tracking_activity", None)
+    if cached is not None:
+        return cached
+    parts = [
+        _panel_select("pv", PageView, ["created_at"], None, ["url", "title", "referrer"], "created_at DESC, id DESC", PANEL_ROWS),
+        _panel_select(
+            "ws", WebSession, ["started_at", "last_activity_at"], "page_views_count",
+            ["landing_url", "referrer", "utm_source", "utm_campaign", "browser", "browser_version", "os", "city", "country_name"],
+            "last_activity_at DESC, id DESC", SESSION_PANEL_ROWS,
+        ),
+        _panel_select("es", EventSummary, ["first_at", "last_at"], "count", ["name"], "last_at DESC, id DESC", SUMMARY_PANEL_ROWS),
+        _panel_select("ev", Event, ["created_at"], None, ["name", "metadata"], "created_at DESC, id DESC", PANEL_ROWS),
+    ]  # fmt: skip
+    connection = connections[PageView.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), [contact.pk] * len(parts))
+        rows = cursor.fetchall()
+    activity: dict[str, list[Any]] = {"page_views": [], "sessions": [], "summaries": [], "events": []}
+    for kind, pk, at1, at2, number, *texts in rows:
+        if kind == "pv":
+            activity["page_views"].append(
+                PageView(
+                    pk=pk,
+                    contact_id=contact.pk,
+                    created_at=_aware(at1),
+                    url=texts[0],
+                    title=texts[1],
+                    referrer=texts[2],
+                )
+            )
+        elif kind == "ws":
+            fields = dict(
+                zip(
+                    [
+                        "landing_url",
+                        "referrer",
+                        "utm_source",
+                        "utm_campaign",
+                        "browser",
+                        "browser_version",
+                        "os",
+                        "city",
+                        "country_name",
+                    ],
+                    texts,
+                    strict=True,
+                )
+            )
+            activity["sessions"].append(
+                WebSession(
+                    pk=pk,
+                    contact_id=contact.pk,
+                    started_at=_aware(at1),
+                    last_activity_at=_aware(at2),
+                    page_views_count=int(number),
+                    **fields,
+                )
+            )
+        elif kind == "es":
+            activity["summaries"].append(
+                EventSummary(
+                    pk=pk,
+                    contact_id=contact.pk,
+                    first_at=_aware(at1),
+                    last_at=_aware(at2),
+                    count=int(number),
+                    name=texts[0],
+                )
+            )
+        else:
+            metadata = json.loads(texts[1]) if texts[1] else {}
+            activity["events"].append(
+                Event(pk=pk, contact_id=contact.pk, created_at=_aware(at1), name=texts[0], metadata=metadata)
+            )
+    contact._tracking_activity = activity  # type: ignore[attr-defined]
+    return activity
+
+
+def event_names(*, limit: int = 200) -> list[str]:
+    """Distinct event names, for the contact list filter (callers cache it)."""
+    return list(EventSummary.objects.order_by("name").values_list("name", flat=True).distinct()[:limit])
+
+
+def website_page_views_per_day(*, website: Website, days: int = CHART_DAYS) -> list[tuple[dt.date, int]]:
+    """Page views per UTC day over the last `days` days, zero days included: one aggregate query."""
+    today = timezone.now().date()
+    first_day = today - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
+    rows = (
+        PageView.objects.filter(created_at__gte=since, session__website=website)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(views=Count("id"))
+        .order_by()
+    )
+    counts = {row["day"]: row["views"] for row in rows}
+    return [(first_day + dt.timedelta(days=n), counts.get(first_day + dt.timedelta(days=n), 0)) for n in range(days)]
+
+
+def contact_page_views(*, contact_id: int) -> QuerySet[PageView]:
+    return PageView.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")
+
+
+def export_rows(queryset: QuerySet[Any], fields: list[str]) -> list[dict[str, Any]]:
+    return list(queryset.values(*fields).iterator(chunk_size=2000))

@@ -1,0 +1,140 @@
+"""HTTP plumbing shared by every widget endpoint (tracking and chat): website and origin checks,
+CORS per website, body size cap and JSON parsing, cache-backed rate limits, the error shape.
+"""
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+
+from tracking.models import Website
+from tracking.payloads import PayloadError, parse_json_object
+from tracking.selectors import origin_allowed, website_for_app_id
+from tracking.widget_auth import WidgetIdentity, widget_token_read
+
+WIDGET_API_PREFIX = "/widget-api/"
+RATE_WINDOW_SECONDS = 60
+ACCEPTED_CONTENT_TYPES = ("", "text/plain", "application/json")
+
+
+class WidgetHttpError(Exception):
+    """An answer other than success: status, machine code, the field at fault, a human message."""
+
+    def __init__(self, status: int, code: str, field: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.field, self.message = status, code, field, message
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
+        response = JsonResponse(body, status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+    @classmethod
+    def from_payload(cls, error: PayloadError) -> "WidgetHttpError":
+        return cls(400, error.code, error.field, error.message)
+
+
+def widget_website(request: HttpRequest, app_id: str) -> Website:
+    """The website of this app id, if the request's Origin (when it sends one) is allowed."""
+    website = website_for_app_id(app_id=app_id)
+    if website is None:
+        raise WidgetHttpError(404, "unknown_app_id", "app_id", "No website has this app id.")
+    origin = request.headers.get("Origin")
+    # Browsers always send Origin on cross-origin requests; its absence means a non-browser client.
+    if origin is not None and not origin_allowed(website=website, origin=origin):
+        raise WidgetHttpError(
+            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins."
+        )
+    return website
+
+
+def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
+    """django-cors-headers' check_request_enabled: allow an origin per website on /widget-api/<app_id>/."""
+    path = request.path_info
+    origin = request.headers.get("Origin")
+    if not origin or not path.startswith(WIDGET_API_PREFIX):
+        return False
+    app_id = path[len(WIDGET_API_PREFIX) :].split("/", 1)[0]
+    website = website_for_app_id(app_id=app_id)
+    return website is not None and origin_allowed(website=website, origin=origin)
+
+
+def widget_json_body(request: HttpRequest, *, max_bytes: int | None = None) -> dict[str, Any]:
+    """The JSON object in the body (text/plain or application/json), refusing bodies over the cap."""
+    max_bytes = max_bytes or settings.PARLEY_WIDGET_MAX_BODY_BYTES
+    content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type not in ACCEPTED_CONTENT_TYPES:
+        raise WidgetHttpError(
+            415, "unsupported_media_type", "Content-Type", "Send the JSON body as text/plain or application/json."
+        )
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        if not declared.isdigit():
+            raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
+        if int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+    raw = request.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        return parse_json_object(raw)
+    except PayloadError as error:
+        raise WidgetHttpError.from_payload(error) from None
+
+
+def _too_large(max_bytes: int) -> WidgetHttpError:
+    return WidgetHttpError(413, "payload_too_large", "body", f"The body must be at most {max_bytes} bytes.")
+
+
+def widget_identity(*, website: Website, token: str | None) -> WidgetIdentity | None:
+    return widget_token_read(token=token, website_id=website.pk) if token else None
+
+
+def _rate_limit(*, scope: str, subject: str, limit: int) -> None:
+    """Fixed one-minute windows in the shared cache; over the limit → 429 with Retry-After."""
+    now = time.time()
+    window = int(now // RATE_WINDOW_SECONDS)
+    key = f"ratelimit:{scope}:{subject}:{window}"
+    if cache.add(key, 1, RATE_WINDOW_SECONDS + 5):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, RATE_WINDOW_SECONDS + 5)
+            count = 1
+    if count > limit:
+        retry_after = max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
+        raise WidgetHttpError(
+            429,
+            "rate_limited",
+            scope,
+            f"Too many requests; try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def _ip_key(ip: str) -> str:
+    # The cache never holds the address itself, only a keyed hash of it.
+    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def rate_limit_ip(ip: str | None) -> None:
+    if ip:
+        _rate_limit(scope="ip", subject=_ip_key(ip), limit=settings.PARLEY_WIDGET_RATE_PER_IP)
+
+
+def rate_limit_contact(identity: WidgetIdentity | None) -> None:
+    if identity is not None:
+        _rate_limit(
+            scope="contact",
+            subject=f"{identity.website_id}:{identity.contact_id}",
+            limit=settings.PARLEY_WIDGET_RATE_PER_CONTACT,
+        )
