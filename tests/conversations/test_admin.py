@@ -1,0 +1,306 @@
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations import services
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
+from tests.conversations.factories import TeammateFactory
+
+pytestmark = pytest.mark.django_db
+INBOX = reverse("admin:conversations_conversation_changelist")
+
+
+def _change_url(conversation):
+    return reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def _conversations(count, *, body="My order is late", parts=3):
+    agent = TeammateFactory()
+    made = []
+    for index in range(count):
+        conversation = services.conversation_start_by_contact(contact=LeadFactory(), body=f"{body} #{index}")
+        for _ in range(parts - 1):
+            services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="On it")
+        made.append(conversation)
+    return made
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content[:500]
+    return len(captured), response
+
+
+def test_inbox_lists_open_conversations_with_the_inbox_columns(admin_client):
+    lead = LeadFactory(name="Ada Lovelace")
+    conversation = services.conversation_start_by_contact(contact=lead, body="Where is my <b>parcel</b>?")
+    closed = _conversations(1, body="Closed one")[0]
+    services.conversation_close(conversation=closed, teammate=None)
+    page = admin_client.get(INBOX).content.decode()
+    assert "Ada Lovelace" in page
+    assert "Where is my &lt;b&gt;parcel&lt;/b&gt;?" in page
+    assert "<b>parcel</b>" not in page
+    assert "Closed one" not in page  # "All open" is the default view
+    assert _change_url(conversation) in page
+    for label in ("Mine", "Unassigned", "All open", "Snoozed", "Closed"):
+        assert label in page
+
+
+def test_inbox_views_filter_by_assignee_and_state(admin_client, superuser):
+    mine, unassigned, snoozed, closed = _conversations(4, parts=1)
+    services.conversation_assign(conversation=mine, teammate=superuser, assignee=superuser)
+    services.conversation_snooze(conversation=snoozed, teammate=None, until=timezone.now() + dt.timedelta(hours=1))
+    services.conversation_close(conversation=closed, teammate=None)
+
+    def listed(view):
+        response = admin_client.get(INBOX, {"view": view})
+        return set(response.context["cl"].result_list)
+
+    assert listed("mine") == {mine}
+    assert listed("unassigned") == {unassigned}
+    assert listed("open") == {mine, unassigned}
+    assert listed("snoozed") == {snoozed}
+    assert listed("closed") == {closed}
+    assert listed("all") == {mine, unassigned, snoozed, closed}
+
+
+def test_inbox_orders_by_longest_waiting_first(admin_client):
+    first, second, third = _conversations(3, parts=1)
+    now = timezone.now()
+    for conversation, minutes in ((first, 5), (second, 50), (third, 20)):
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=now - dt.timedelta(minutes=minutes))
+    answered = _conversations(1, parts=2)[0]  # nobody waiting: last
+    result = list(admin_client.get(INBOX).context["cl"].result_list)
+    assert result == [second, third, first, answered]
+
+
+def test_inbox_query_count_does_not_grow_with_rows(admin_client):
+    _conversations(3)
+    few, _ = _queries(admin_client, INBOX)
+    _conversations(40)
+    many, _ = _queries(admin_client, INBOX)
+    assert few == many
+    assert many <= 12
+
+
+def test_inbox_search_finds_words_in_message_bodies(admin_client):
+    target = services.conversation_start_by_contact(contact=LeadFactory(), body="The invoice is wrong")
+    services.conversation_start_by_contact(contact=LeadFactory(), body="Password reset please")
+    result = admin_client.get(INBOX, {"q": "invoice"}).context["cl"].result_list
+    assert list(result) == [target]
+    assert list(admin_client.get(INBOX, {"q": str(target.pk)}).context["cl"].result_list) == [target]
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "check"),
+    [
+        ("close_selected", {}, lambda c, u: c.state == "closed"),
+        ("assign_to_me", {}, lambda c, u: c.assignee_id == u.pk),
+        ("snooze_selected", {"snooze_for": "4h"}, lambda c, u: c.state == "snoozed" and c.snoozed_until),
+    ],
+)
+def test_bulk_actions(admin_client, superuser, action, extra, check):
+    conversations = _conversations(3, parts=1)
+    response = admin_client.post(INBOX, {
+        "action": action, "_selected_action": [c.pk for c in conversations[:2]], **extra,
+    })  # fmt: skip
+    assert response.status_code == 302
+    for conversation in conversations[:2]:
+        conversation.refresh_from_db()
+        assert check(conversation, superuser)
+    conversations[2].refresh_from_db()
+    assert conversations[2].state == "open" and conversations[2].assignee is None
+
+
+def test_bulk_assign_to_a_chosen_teammate(admin_client):
+    conversations = _conversations(2, parts=1)
+    robin = TeammateFactory(first_name="Robin")
+    admin_client.post(INBOX, {"action": "assign_selected", "assignee": robin.pk,
+                              "_selected_action": [c.pk for c in conversations]})  # fmt: skip
+    assert set(Conversation.objects.values_list("assignee_id", flat=True)) == {robin.pk}
+
+
+def test_conversation_page_shows_thread_notes_distinct_profile_and_escapes(admin_client):
+    lead = LeadFactory(name="<img src=x onerror=alert(1)>", city="Paris", country_name="France")
+    lead.tags.add(TagFactory(name="vip"))
+    conversation = services.conversation_start_by_contact(contact=lead, body="<script>alert('x')</script>")
+    agent = TeammateFactory(first_name="Robin")
+    services.conversation_add_note(conversation=conversation, teammate=agent, body="Internal: refund")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Sorry!")
+    SavedReply.objects.create(name="Greeting", body="Hello {{contact.first_name}}")
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert "<script>alert('x')</script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    assert 'class="parley-part note"' in page and "Internal note by" in page
+    assert page.index("alert(&#x27;x&#x27;)") < page.index("Internal: refund") < page.index("Sorry!")
+    assert "Paris, France" in page and "vip" in page
+    assert "Greeting" in page and "Hello &lt;img" in page
+    assert 'name="do" value="reply"' in page and 'name="do" value="note"' in page
+
+
+def test_opening_the_conversation_marks_it_read_for_teammates(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    admin_client.get(_change_url(conversation))
+    conversation.refresh_from_db()
+    assert conversation.teammate_unread_count == 0
+
+
+@pytest.mark.parametrize("user_kind", ["superuser", "teammate"])
+def test_conversation_page_query_count_is_fixed(client, superuser, user_kind):
+    user = superuser
+    if user_kind == "teammate":
+        user = TeammateFactory()
+        user.user_permissions.add(*Permission.objects.filter(codename__endswith="_conversation"))
+    client.force_login(user)
+    small = _conversations(1, parts=2)[0]
+    big = _conversations(1, parts=30)[0]
+    SavedReply.objects.create(name="A", body="a")
+    Team.objects.create(name="Billing")
+    client.get(_change_url(small))
+    client.get(_change_url(big))  # the first visit marks read (one UPDATE); measure the steady state
+    few, _ = _queries(client, _change_url(small))
+    many, _ = _queries(client, _change_url(big))
+    assert few == many
+    assert many <= 12
+
+
+def _act(client, conversation, **data):
+    return client.post(_change_url(conversation), data)
+
+
+def test_reply_form_replies_notes_assigns_snoozes_closes_and_reopens(admin_client, superuser):
+    conversation = _conversations(1, parts=1)[0]
+    robin = TeammateFactory()
+    assert _act(admin_client, conversation, do="reply", body="Hello from the inbox").status_code == 302
+    _act(admin_client, conversation, do="note", body="Just a note")
+    _act(admin_client, conversation, do="assign", assignee=robin.pk)
+    _act(admin_client, conversation, do="snooze", snooze_for="1h")
+    conversation.refresh_from_db()
+    assert conversation.state == "snoozed" and conversation.assignee == robin
+    _act(admin_client, conversation, do="reopen")
+    _act(admin_client, conversation, do="snooze", snoozed_until="2099-01-02T10:30")
+    conversation.refresh_from_db()
+    assert conversation.snoozed_until == dt.datetime(2099, 1, 2, 10, 30, tzinfo=dt.UTC)
+    _act(admin_client, conversation, do="close")
+    conversation.refresh_from_db()
+    assert conversation.state == "closed"
+    types = list(conversation.parts.values_list("part_type", flat=True))
+    assert types == ["comment", "comment", "note", "assignment", "snooze", "open", "snooze", "close"]
+    comment = conversation.parts.filter(part_type="comment", author_teammate=superuser).get()
+    assert comment.body == "Hello from the inbox"
+
+
+def test_reply_form_errors_keep_the_draft_and_change_nothing(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    response = _act(admin_client, conversation, do="snooze", snoozed_until="not a date", body="my draft")
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Enter a date and time" in page
+    assert "my draft</textarea>" in page
+    assert _act(admin_client, conversation, do="reply", body="   ").status_code == 302
+    assert conversation.parts.count() == 1
+
+
+def test_view_only_teammate_cannot_post_the_form(client):
+    viewer = TeammateFactory()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    client.force_login(viewer)
+    conversation = _conversations(1, parts=1)[0]
+    assert client.get(_change_url(conversation)).status_code == 200
+    assert _act(client, conversation, do="reply", body="nope").status_code == 403
+
+
+def test_poll_returns_new_parts_after_the_last_one(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    last = conversation.parts.get().pk
+    url = reverse("admin:conversations_conversation_poll", args=[conversation.pk])
+    assert admin_client.get(url, {"after": last}).json()["parts"] == []
+    services.conversation_reply_as_contact(conversation=conversation, body="<i>anyone?</i>")
+    parts = admin_client.get(url, {"after": last}).json()["parts"]
+    assert [p["body"] for p in parts] == ["<i>anyone?</i>"]  # raw text: the page inserts it with textContent
+    assert admin_client.get(reverse("admin:conversations_conversation_poll", args=[999999])).status_code == 404
+
+
+def test_contact_page_has_a_conversations_panel_and_start_link(admin_client):
+    conversation = _conversations(1, parts=1, body="Panel check")[0]
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[conversation.contact_id])).content.decode()
+    assert "Conversations" in page and "Panel check #0" in page
+    start = reverse("admin:conversations_conversation_start", args=[conversation.contact_id])
+    assert start in page
+    response = admin_client.post(start, {"body": "We noticed you were stuck"})
+    assert response.status_code == 302
+    assert Conversation.objects.filter(source=Conversation.Source.ADMIN).count() == 1
+
+
+def test_send_message_action_on_contacts_asks_then_queues_once(admin_client):
+    contacts = UserContactFactory.create_batch(3)
+    changelist = reverse("admin:contacts_contact_changelist")
+    selected = {"action": "send_message_to_contacts", "_selected_action": [c.pk for c in contacts[:2]]}
+    form = admin_client.post(changelist, selected)
+    assert form.status_code == 200 and b"Send a message" in form.content
+    key = form.context["idempotency_key"]
+    payload = {**selected, "compose": "yes", "channel": "email", "subject": "Hi", "body": "Hello!",
+               "idempotency_key": key}  # fmt: skip
+    assert admin_client.post(changelist, payload).status_code == 302
+    assert admin_client.post(changelist, payload).status_code == 302  # double submit
+    message = Message.objects.get()
+    assert set(MessageDelivery.objects.values_list("contact_id", flat=True)) == {c.pk for c in contacts[:2]}
+    assert message.sender is not None
+
+
+def test_send_message_action_shows_errors_in_the_form(admin_client):
+    contact = UserContactFactory()
+    response = admin_client.post(reverse("admin:contacts_contact_changelist"), {
+        "action": "send_message_to_contacts", "_selected_action": [contact.pk], "compose": "yes",
+        "channel": "email", "subject": "", "body": "Hello",
+    })  # fmt: skip
+    assert response.status_code == 200
+    assert b"An email needs a subject" in response.content
+    assert not Message.objects.exists()
+
+
+def test_message_admin_composes_to_a_tag(admin_client):
+    from contacts import services as contact_services
+
+    tag = TagFactory()
+    for contact in UserContactFactory.create_batch(2):
+        contact_services.contact_tag(contact=contact, tag=tag)
+    response = admin_client.post(reverse("admin:conversations_message_add"),
+                                 {"channel": "in_app", "subject": "", "body": "Hi all", "tag": tag.pk})  # fmt: skip
+    assert response.status_code == 302
+    assert Message.objects.get().recipients_count == 2
+    assert admin_client.get(reverse("admin:conversations_message_changelist")).status_code == 200
+    message = Message.objects.get()
+    assert admin_client.get(reverse("admin:conversations_message_change", args=[message.pk])).status_code == 200
+
+
+def test_saved_reply_admin_validates_placeholders(admin_client):
+    add = reverse("admin:conversations_savedreply_add")
+    bad = admin_client.post(add, {"name": "Bad", "body": "{{contact.password}}"})
+    assert bad.status_code == 200 and b"Unknown placeholder" in bad.content
+    assert admin_client.post(add, {"name": "Good", "body": "Hi {{contact.name}}"}).status_code == 302
+    assert SavedReply.objects.get().name == "Good"
+
+
+def test_other_conversation_admins_render(admin_client):
+    for name in ("conversations_savedreply", "conversations_team", "conversations_message"):
+        assert admin_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+        assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 200
+
+
+def test_snoozed_and_events_render_in_the_thread(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    robin = TeammateFactory(first_name="Robin")
+    services.conversation_assign(conversation=conversation, teammate=robin, assignee=robin)
+    services.conversation_snooze(conversation=conversation, teammate=robin, until=timezone.now() + dt.timedelta(1))
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert "Robin assigned this to Robin" in page
+    assert "Robin snoozed this until" in page
+    assert ConversationPart.objects.count() == 3

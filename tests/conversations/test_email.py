@@ -1,0 +1,262 @@
+import io
+import re
+from email.message import EmailMessage
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+
+from contacts.models import Contact
+from conversations import email_links, services
+from conversations.models import Conversation, DeliveryEvent, Message, MessageDelivery
+from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
+from tests.conversations.factories import TeammateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _send(contacts, body="Hi {name}! See https://parley.example/docs and https://parley.example/pricing.", **extra):
+    message = services.message_send(
+        sender=TeammateFactory(first_name="Robin"), channel="email", subject="News", body=body,
+        contact_ids=[c.pk for c in contacts], **extra,
+    )  # fmt: skip
+    while services.message_deliver_batch(message_id=message.pk, batch_size=2)[1]:
+        pass
+    return message
+
+
+def _html(email):
+    return next(content for content, mimetype in email.alternatives if mimetype == "text/html")
+
+
+def _path(url):
+    return url.removeprefix("http://127.0.0.1:8000")
+
+
+def test_email_is_sent_with_pixel_tracked_links_and_one_click_unsubscribe_headers():
+    user = UserContactFactory(email="ada@example.com")
+    message = _send([user])
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == ["ada@example.com"]
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.fullmatch(r"<https?://.+/e/u/.+>", email.extra_headers["List-Unsubscribe"])
+    assert email.reply_to[0].startswith("reply+d")
+    html = _html(email)
+    assert "/e/o/" in html
+    assert len(re.findall(r'<a href="[^"]+/e/c/[^"]+">https://parley.example/', html)) == 2
+    assert "https://parley.example/docs" in email.body  # the plain-text part
+    delivery = MessageDelivery.objects.get()
+    assert delivery.state == MessageDelivery.State.SENT
+    user.refresh_from_db()
+    assert user.last_contacted_at is not None
+    message.refresh_from_db()
+    assert message.state == Message.State.SENT
+
+
+def test_message_body_is_escaped_in_the_html_email():
+    _send([UserContactFactory()], body="<script>alert(1)</script> & <b>hi</b>")
+    html = _html(mail.outbox[0])
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_unsubscribed_and_emailless_contacts_are_skipped():
+    subscribed = UserContactFactory()
+    unsubscribed = UserContactFactory(unsubscribed_from_emails=True)
+    no_email = LeadFactory(email="")
+    _send([subscribed, unsubscribed, no_email])
+    assert [e.to for e in mail.outbox] == [[subscribed.email]]
+    states = dict(MessageDelivery.objects.values_list("contact_id", "skip_reason"))
+    assert states == {subscribed.pk: "", unsubscribed.pk: "unsubscribed", no_email.pk: "no email address"}
+
+
+def test_a_retried_send_never_sends_twice():
+    contacts = UserContactFactory.create_batch(3)
+    message = _send(contacts)
+    assert len(mail.outbox) == 3
+    # The task runs again (a retry, a duplicate delivery by the broker): nothing more is sent.
+    assert services.message_deliver_batch(message_id=message.pk) == (0, False)
+    from conversations.tasks import send_message
+
+    assert send_message.run(message.pk) == 0
+    assert len(mail.outbox) == 3
+
+
+def test_a_delivery_claimed_by_another_worker_is_not_sent_again():
+    contacts = UserContactFactory.create_batch(2)
+    message = services.message_send(
+        sender=None, channel="email", subject="S", body="B", contact_ids=[c.pk for c in contacts]
+    )
+    first = MessageDelivery.objects.order_by("id").first()
+    MessageDelivery.objects.filter(pk=first.pk).update(state=MessageDelivery.State.SENDING)  # a worker died mid-send
+    services.message_deliver_batch(message_id=message.pk)
+    other = MessageDelivery.objects.exclude(pk=first.pk).get()
+    assert [e.to for e in mail.outbox] == [[other.contact.email]]
+    first.refresh_from_db()
+    assert first.state == MessageDelivery.State.SENDING
+
+
+def test_same_idempotency_key_sends_one_message():
+    user = UserContactFactory()
+    first = services.message_send(sender=None, channel="in_app", body="Hi", contact_ids=[user.pk], idempotency_key="k1")
+    again = services.message_send(sender=None, channel="in_app", body="Hi", contact_ids=[user.pk], idempotency_key="k1")
+    assert first.pk == again.pk
+    assert MessageDelivery.objects.count() == 1
+
+
+def test_send_to_a_tag_reaches_everyone_tagged():
+    from contacts import services as contact_services
+
+    tag = TagFactory(name="beta")
+    tagged = UserContactFactory.create_batch(3)
+    UserContactFactory()
+    for contact in tagged:
+        contact_services.contact_tag(contact=contact, tag=tag)
+    message = services.message_send(sender=None, channel="email", subject="Beta", body="Thanks", tag=tag)
+    services.message_deliver_batch(message_id=message.pk)
+    assert sorted(e.to[0] for e in mail.outbox) == sorted(c.email for c in tagged)
+    assert message.audience == "Tag: beta"
+
+
+def test_invalid_messages_are_refused_with_the_field_named():
+    from django.core.exceptions import ValidationError
+
+    user = UserContactFactory()
+    for kwargs, field in [
+        ({"channel": "sms", "body": "x", "contact_ids": [user.pk]}, "channel"),
+        ({"channel": "email", "body": "x", "contact_ids": [user.pk]}, "subject"),
+        ({"channel": "in_app", "body": "", "contact_ids": [user.pk]}, "body"),
+        ({"channel": "in_app", "body": "x", "contact_ids": []}, "recipients"),
+        ({"channel": "in_app", "body": "x"}, "recipients"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            services.message_send(sender=None, **kwargs)
+        assert field in error.value.message_dict
+
+
+def test_open_pixel_records_the_open(client):
+    user = UserContactFactory()
+    _send([user])
+    pixel = re.search(r'src="([^"]+/e/o/[^"]+)"', _html(mail.outbox[0])).group(1)
+    response = client.get(_path(pixel))
+    assert response.status_code == 200 and response["Content-Type"] == "image/gif"
+    user.refresh_from_db()
+    assert user.last_email_opened_at is not None
+    assert MessageDelivery.objects.get().opened_at is not None
+    client.get(_path(pixel))
+    assert DeliveryEvent.objects.filter(kind="open").count() == 1
+
+
+def test_click_redirects_only_to_links_of_the_message(client):
+    user = UserContactFactory()
+    _send([user])
+    links = re.findall(r'href="([^"]+/e/c/[^"]+)"', _html(mail.outbox[0]))
+    response = client.get(_path(links[1]))
+    assert response.status_code == 302 and response["Location"] == "https://parley.example/pricing"
+    user.refresh_from_db()
+    assert user.last_email_clicked_at is not None
+    delivery = MessageDelivery.objects.get()
+    # A forged or out-of-range link index, or a tampered signature, redirects nowhere.
+    out_of_range = email_links.tracking_token(delivery_id=delivery.pk, link_index=7)
+    assert client.get(f"/e/c/{out_of_range}").status_code == 404
+    assert client.get(_path(links[0]) + "x").status_code == 404
+    assert client.get("/e/c/1.0:forged?next=https://evil.example").status_code == 404
+
+
+def test_one_click_unsubscribe_by_post_and_confirmation_page_by_get(client):
+    user = UserContactFactory()
+    _send([user])
+    url = _path(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>"))
+    page = client.get(url)
+    assert page.status_code == 200 and b"<form" in page.content
+    user.refresh_from_db()
+    assert not user.unsubscribed_from_emails  # link scanners' GETs change nothing
+    response = client.post(url, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert user.unsubscribed_from_emails
+    assert client.post("/e/u/1:forged").status_code == 404
+    mail.outbox.clear()
+    _send([user])
+    assert mail.outbox == []
+
+
+def _reply_email(*, to, sender, text="Thanks, that works!\n\nOn Mon, Robin wrote:\n> Hi there"):
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = to
+    email["Subject"] = "Re: News"
+    email.set_content(text)
+    return email.as_bytes()
+
+
+def test_emailed_reply_to_an_outbound_message_opens_a_conversation(client):
+    user = UserContactFactory(email="ada@example.com")
+    _send([user])
+    reply_to = mail.outbox[0].reply_to[0]
+    response = client.post("/email/inbound", data=_reply_email(to=reply_to, sender="Ada <ADA@example.com>"),
+                           content_type="message/rfc822")  # fmt: skip
+    assert response.status_code == 201
+    conversation = Conversation.objects.get()
+    assert conversation.source == Conversation.Source.EMAIL
+    assert conversation.waiting_since is not None
+    bodies = list(conversation.parts.values_list("body", flat=True))
+    assert bodies[-1] == "Thanks, that works!"  # the quoted history is dropped
+    user.refresh_from_db()
+    assert user.last_replied_at is not None
+    # A second reply to the same email continues the same conversation.
+    client.post("/email/inbound", data=_reply_email(to=reply_to, sender="ada@example.com", text="One more thing"),
+                content_type="message/rfc822")  # fmt: skip
+    assert Conversation.objects.count() == 1
+
+
+def test_teammate_reply_in_an_email_conversation_is_emailed_and_its_answer_comes_back():
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi", source=Conversation.Source.EMAIL)
+    part = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hello!")
+    assert services.conversation_reply_email_send(part_id=part.pk)
+    email = mail.outbox[0]
+    assert "Hello!" in email.body
+    out = io.StringIO()
+    call_command("receive_email", stdin=io.BytesIO(_reply_email(to=email.reply_to[0], sender="ada@example.com")),
+                 stdout=out)  # fmt: skip
+    assert out.getvalue().strip().splitlines()[-1] == conversation.public_id
+    assert conversation.parts.count() == 3
+
+
+def test_forged_unknown_or_foreign_reply_addresses_are_refused(client):
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi")
+    good = email_links.reply_address(conversation_id=conversation.pk)
+    forged = good.replace(good.split("-")[1][:4], "0000")
+    other_id = email_links.reply_address(conversation_id=conversation.pk).replace(f"c{conversation.pk}-", "c999-")
+    for to, sender, status in [
+        (forged, "ada@example.com", 403),
+        (other_id, "ada@example.com", 403),
+        ("support@parley.example", "ada@example.com", 403),
+        (email_links.reply_address(conversation_id=987654), "ada@example.com", 403),
+        (good, "mallory@example.com", 403),
+    ]:
+        response = client.post("/email/inbound", data=_reply_email(to=to, sender=sender), content_type="message/rfc822")
+        assert response.status_code == status, to
+    assert client.post("/email/inbound", data=b"", content_type="message/rfc822").status_code == 400
+    assert conversation.parts.count() == 1
+
+
+def test_receive_email_command_refuses_forged_addresses_with_non_zero_exit():
+    with pytest.raises(CommandError, match="Refused"):
+        call_command("receive_email", stdin=io.BytesIO(_reply_email(to="reply+c1-" + "0" * 32 + "@x", sender="a@b.c")))
+
+
+def test_inbound_secret_is_enforced_when_configured(client, settings):
+    settings.PARLEY_INBOUND_EMAIL_SECRET = "s3cret"
+    response = client.post("/email/inbound", data=b"x", content_type="message/rfc822")
+    assert response.status_code == 403
+
+
+def test_unsubscribe_survives_a_contact_being_erased(client):
+    user = UserContactFactory()
+    _send([user])
+    url = _path(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>"))
+    Contact.objects.filter(pk=user.pk).delete()
+    assert client.post(url).status_code == 404
