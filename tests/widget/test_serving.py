@@ -1,0 +1,143 @@
+import gzip
+import hashlib
+import hmac
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tracking.services import website_create
+from widget.build import OUTPUT_DIR, built_bundles
+from widget.scripts import BAKED_PLACEHOLDER
+
+LOADER_BUDGET_GZ_BYTES = 3 * 1024
+TOTAL_BUDGET_GZ_BYTES = 20 * 1024
+
+
+@pytest.fixture
+def website(db):
+    return website_create(name="Shop", allowed_origins=["https://shop.example"])
+
+
+def body_of(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def gzipped_size(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9))
+
+
+def panel_url_in(loader: bytes) -> str:
+    return re.search(rb'"p":"([^"]+)"', loader).group(1).decode()
+
+
+def test_loader_and_panel_fit_their_gzip_budgets(client, website):
+    loader = body_of(client.get(f"/widget/{website.app_id}"))
+    panel = body_of(client.get(panel_url_in(loader)))
+
+    assert gzipped_size(loader) <= LOADER_BUDGET_GZ_BYTES
+    assert gzipped_size(loader) + gzipped_size(panel) <= TOTAL_BUDGET_GZ_BYTES
+
+
+def test_widget_script_bakes_in_the_app_id_and_the_panel_url(client, website):
+    response = client.get(f"/widget/{website.app_id}")
+
+    body = body_of(response).decode()
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert f'"a":"{website.app_id}"' in body
+    assert panel_url_in(body.encode()).endswith("panel.js")
+    assert BAKED_PLACEHOLDER not in body
+
+
+def test_widget_script_is_short_cached_and_revalidates_with_its_etag(client, website):
+    first = client.get(f"/widget/{website.app_id}")
+    again = client.get(f"/widget/{website.app_id}", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert "max-age=300" in first["Cache-Control"]
+    assert "public" in first["Cache-Control"]
+    assert first["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+def test_widget_script_is_sent_gzipped_to_browsers_that_accept_it(client, website):
+    plain = client.get(f"/widget/{website.app_id}")
+    packed = client.get(f"/widget/{website.app_id}", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+
+    assert packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content
+    assert "Accept-Encoding" in packed["Vary"]
+
+
+def test_unknown_app_id_gets_a_404_that_is_still_harmless_javascript(client, db):
+    for app_id in ("nosuchap", "bad.id!", "x" * 300):
+        response = client.get(f"/widget/{app_id}")
+
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/javascript")
+        assert response.content.startswith(b"/*") and response.content.rstrip().endswith(b"*/")
+
+
+def test_widget_script_costs_one_query_whatever_the_number_of_websites(client, website):
+    for _ in range(5):
+        website_create(name="Other", allowed_origins=["https://other.example"])
+    with CaptureQueriesContext(connection) as queries:
+        client.get(f"/widget/{website.app_id}")
+
+    assert len(queries) == 1
+
+
+def test_stable_static_url_serves_the_same_loader_without_baked_settings(client, website):
+    static = body_of(client.get("/static/widget/parley.js"))
+    served = body_of(client.get(f"/widget/{website.app_id}"))
+
+    assert BAKED_PLACEHOLDER.encode() in static
+    assert static.replace(BAKED_PLACEHOLDER.encode(), b"") == re.sub(rb'\{"a":"[^"]+","p":"[^"]+"\}', b"", served)
+
+
+def test_committed_bundles_are_built_from_the_current_sources():
+    for name, text in built_bundles().items():
+        assert (OUTPUT_DIR / name).read_text(encoding="utf-8") == text, f"run `manage.py build_widget` ({name})"
+
+
+def test_bundles_never_evaluate_strings_as_code():
+    for name in built_bundles():
+        text = (OUTPUT_DIR / name).read_text(encoding="utf-8")
+        assert "eval(" not in text and "new Function" not in text, name
+        assert not re.search(r"set(Timeout|Interval)\(\s*[\"']", text), name
+
+
+def test_demo_page_installs_the_snippet_for_the_demo_website(client, db):
+    website_create(name="Another site", allowed_origins=["https://another.example"])
+    demo = website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
+
+    response = client.get("/demo/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f"/widget/{demo.app_id}" in page
+    assert f'"app_id": "{demo.app_id}"' in page
+    assert "user_hash" not in page
+    policy = response["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+
+
+def test_logged_in_demo_boots_with_a_valid_identity_hash(client, db):
+    demo = website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
+
+    page = client.get("/demo/logged-in/").content.decode()
+
+    expected = hmac.new(demo.identity_secret.encode(), b"demo-1001", hashlib.sha256).hexdigest()
+    assert '"user_id": "demo-1001"' in page
+    assert '"email": "jamie.rivera@demo-shop.test"' in page
+    assert f'"user_hash": "{expected}"' in page
+
+
+def test_demo_page_without_any_website_explains_how_to_create_one(client, db):
+    response = client.get("/demo/")
+
+    assert response.status_code == 200
+    assert b"setup_demo" in response.content
+    assert b"/widget/" not in response.content

@@ -1,0 +1,400 @@
+/*! Parley messenger chat panel: loaded by the loader on first open or when a reply is unread. */
+(function (w, d) {
+  "use strict";
+  var P = w.Parley;
+  if (!P || !P._panel) return;
+
+  var OPEN_POLL_MS = 4000; // while the panel is open: one small "anything new?" call
+  var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
+  var MAX_BODY = 4000;
+
+  var STRINGS = {
+    en: {
+      open: "Open messages", title: "Messages", hello: "Hi there 👋", intro: "Ask us anything. We usually reply within a few hours.",
+      start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
+      back: "Back to conversations", offline: "You're offline. We'll keep trying.", failed: "Not sent. Select to retry.",
+      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
+      error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
+      reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
+    },
+    fr: {
+      open: "Ouvrir les messages", title: "Messages", hello: "Bonjour 👋", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
+      start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
+      back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", failed: "Non envoyé. Sélectionnez pour réessayer.",
+      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
+      error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
+      reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
+    },
+    de: {
+      open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo 👋", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
+      start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
+      back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", failed: "Nicht gesendet. Zum Wiederholen auswählen.",
+      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
+      error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
+      reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
+    },
+  };
+
+  var CSS =
+    ".p{position:fixed;bottom:88px;right:20px;width:376px;height:min(640px,calc(100vh - 110px));display:flex;flex-direction:column;" +
+    "background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);overflow:hidden;" +
+    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;opacity:0;transform:translateY(12px);transition:opacity .16s,transform .16s}" +
+    ":host(.left) .p{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden]{display:none}" +
+    "@media (max-width:450px){.p{inset:0;width:auto;height:auto;border-radius:0}}" +
+    "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
+    ".hd{display:flex;align-items:center;gap:8px;padding:14px 12px 14px 18px;background:var(--pc,#3d5afe);color:#fff;min-height:36px}" +
+    ".hd h2{flex:1;margin:0;font-size:17px;font-weight:650;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}" +
+    ".ib{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0;font:inherit}" +
+    ".ib:hover{background:rgba(255,255,255,.18)}.ib svg{width:20px;height:20px}:host([dir=rtl]) .bk svg,.p[dir=rtl] .bk svg{transform:scaleX(-1)}" +
+    "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #9fb0ff;outline-offset:2px}" +
+    ".bd{flex:1;overflow-y:auto;background:#f6f7fb;display:flex;flex-direction:column}" +
+    ".in{padding:22px 20px 8px}.in h3{margin:0 0 4px;font-size:22px}.in p{margin:0;color:#5b6275}" +
+    ".cta{margin:16px 20px;padding:12px 16px;border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;font:600 15px/1.2 inherit;font-family:inherit;cursor:pointer;text-align:center}" +
+    ".cta:hover{filter:brightness(1.08)}" +
+    ".ls{list-style:none;margin:0 12px 16px;padding:0;background:#fff;border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.08)}" +
+    ".ls li+li{border-top:1px solid #eef0f5}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
+    ".ls button:hover{background:#f3f5ff}.ls .tx{flex:1;min-width:0}.ls .nm{font-weight:600;font-size:14px}" +
+    ".ls .sn{color:#5b6275;font-size:14px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.ls .u .sn{color:#1f2430;font-weight:600}" +
+    ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#8a90a2;font-size:12px;flex:none}" +
+    ".em{color:#8a90a2;text-align:center;margin:8px}" +
+    ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
+    ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
+    ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font:700 12px/28px inherit;font-family:inherit;text-align:center;object-fit:cover}" +
+    ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
+    ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#8a90a2;margin:0 4px 2px}" +
+    ".m.fail .bu{opacity:.6}.fl{border:0;background:none;color:#c62828;font:12px inherit;font-family:inherit;cursor:pointer;padding:2px 4px;align-self:flex-end}" +
+    ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}" +
+    ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}.of[hidden]{display:none}" +
+    ".cp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e6e8f0;background:#fff}" +
+    ".cp textarea{flex:1;resize:none;border:1px solid #d5d9e6;border-radius:10px;padding:9px 11px;font:inherit;max-height:120px;min-height:40px;box-sizing:border-box;color:inherit;background:#fff}" +
+    ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font:600 14px inherit;font-family:inherit;cursor:pointer}" +
+    ".l{position:relative}.l .x{display:none;color:#fff}.l .x svg{width:26px;height:26px;display:block}" +
+    ".l[aria-expanded=true]>svg{display:none}.l[aria-expanded=true] .x{display:block}" +
+    ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
+    "color:#fff;font:700 11px/16px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
+    ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+
+  var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
+  var BACK = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M15.4 5.4 14 4l-8 8 8 8 1.4-1.4L8.8 12z"/></svg>';
+
+  function h(tag, attrs, kids) {
+    var el = d.createElement(tag);
+    for (var k in attrs || {}) {
+      if (k === "text") el.textContent = attrs[k];
+      else if (k === "html") el.innerHTML = attrs[k]; // only our own constant SVG icons
+      else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), attrs[k]);
+      else if (attrs[k] !== null && attrs[k] !== false) el.setAttribute(k, attrs[k] === true ? "" : attrs[k]);
+    }
+    (kids || []).forEach(function (c) { if (c) el.appendChild(c); });
+    return el;
+  }
+  function initials(name) {
+    return String(name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map(function (x) { return x[0]; }).join("").toUpperCase();
+  }
+
+  P._panel(function (ctx) {
+    // Live view of the loader's state: ctx.get() is [token, anon, settings, conversations, host, launcher].
+    var s = { conversations: ctx.get()[3] };
+    ["token", "anon", "settings", "", "host", "launcher"].forEach(function (name, i) {
+      if (name) Object.defineProperty(s, name, { get: function () { return ctx.get()[i]; } });
+    });
+    var lang = ctx.lang();
+    var t = STRINGS[lang] || STRINGS.en;
+    var root = s.host.shadowRoot;
+    var sheet;
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = root.adoptedStyleSheets.concat([sheet]);
+    } catch (e) {
+      root.appendChild(h("style", { text: CSS }));
+    }
+    var html = d.documentElement;
+    var rtl = (html.getAttribute("dir") || d.body.getAttribute("dir") || "").toLowerCase() === "rtl" ||
+      /^(ar|he|fa|ur)/i.test(String(s.settings.language_override || ""));
+
+    var title = h("h2", { id: "pt", text: t.title });
+    var backBtn = h("button", { class: "ib bk", type: "button", "aria-label": t.back, html: BACK, hidden: true, onclick: function () { showList(); } });
+    var closeBtn = h("button", { class: "ib", type: "button", "aria-label": t.close, html: X, onclick: function () { close(); } });
+    var offline = h("div", { class: "of", role: "status", hidden: true, text: t.offline });
+    var body = h("div", { class: "bd" });
+    var live = h("div", { class: "sr", "aria-live": "polite" });
+    var panel = h("div", {
+      class: "p", role: "dialog", "aria-modal": "true", "aria-labelledby": "pt", hidden: true, dir: rtl ? "rtl" : "ltr", lang: lang,
+    }, [h("div", { class: "hd" }, [backBtn, title, closeBtn]), offline, body, live]);
+    root.appendChild(panel);
+
+    var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
+    var failures = 0;
+
+    function api(path, payload) {
+      // No automatic retry here: polls back off on their own and a failed send offers "retry".
+      return ctx.api(path, payload, 0).then(function (json) {
+        failures = 0;
+        offline.hidden = true;
+        return json || {};
+      }, function (err) {
+        var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
+        if (!status) { failures++; offline.hidden = false; }
+        throw { status: status };
+      });
+    }
+    function q(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(s.token || ""); }
+
+    // --- views --------------------------------------------------------------------------------
+    function setView(name, heading) {
+      view = name;
+      title.textContent = heading;
+      backBtn.hidden = name === "list";
+      body.textContent = "";
+      var cp = panel.querySelector(".cp");
+      if (cp) cp.remove();
+    }
+
+    function showList() {
+      current = null;
+      setView("list", t.title);
+      body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: t.intro })]));
+      body.appendChild(h("button", { class: "cta", type: "button", text: t.start, onclick: function () { showThread(null); } }));
+      var convs = s.conversations || [];
+      if (!convs.length) body.appendChild(h("p", { class: "em", text: t.empty }));
+      else body.appendChild(h("ul", { class: "ls", "aria-label": t.title }, convs.map(row)));
+      if (s.token) api(q("conversations")).then(function (json) {
+        if (view !== "list" || !json.conversations) return;
+        s.conversations = json.conversations;
+        var old = body.querySelector(".ls,.em");
+        var fresh = s.conversations.length ? h("ul", { class: "ls", "aria-label": t.title }, s.conversations.map(row)) : h("p", { class: "em", text: t.empty });
+        if (old) body.replaceChild(fresh, old);
+      }).catch(noop);
+    }
+    function row(c) {
+      var last = c.last_part || {};
+      var who = last.author_type === "teammate" ? last.author_name || t.team : t.you;
+      var label = who + ": " + (last.body || "") + (c.unread ? " (" + c.unread + " " + t.unread + ")" : "");
+      return h("li", { class: c.unread ? "u" : null }, [h("button", { type: "button", "aria-label": label, onclick: function () { showThread(c.id); } }, [
+        avatar(last.author_type === "teammate" ? last : null),
+        h("div", { class: "tx" }, [h("div", { class: "nm", text: who }), h("div", { class: "sn", dir: "auto", text: last.body || "" })]),
+        h("span", { class: "tm", text: when(last.created_at || c.updated_at) }),
+        c.unread ? h("span", { class: "dot", "aria-hidden": "true" }) : null,
+      ])]);
+    }
+    function avatar(part) {
+      if (part && /^https?:\/\//.test(part.author_avatar || "")) return h("img", { class: "av", src: part.author_avatar, alt: "" });
+      return h("span", { class: "av", "aria-hidden": "true", text: part ? initials(part.author_name || t.team) : initials(t.you) });
+    }
+    function when(iso) {
+      var at = iso ? new Date(iso) : null;
+      if (!at || isNaN(at)) return "";
+      var sameDay = at.toDateString() === new Date().toDateString();
+      try {
+        return at.toLocaleString(lang, sameDay ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" });
+      } catch (e) { return ""; }
+    }
+
+    var thread, composer, sendBtn;
+    function showThread(id, draft) {
+      current = id ? { id: id, parts: [] } : null;
+      setView("thread", id ? t.conversation : t.start);
+      thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
+      composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
+      composer.value = draft || "";
+      composer.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
+      });
+      composer.addEventListener("input", fit);
+      sendBtn = h("button", { class: "sd", type: "button", text: t.send, onclick: function () { send(); } });
+      body.appendChild(thread);
+      panel.insertBefore(h("div", { class: "cp" }, [composer, sendBtn]), live);
+      if (id) { thread.appendChild(h("p", { class: "em", text: t.loading })); loadThread(); }
+      else thread.appendChild(greeting());
+      setTimeout(function () { if (open && composer) composer.focus(); });
+    }
+    function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
+
+    function loadThread() {
+      if (!current) return Promise.resolve();
+      var id = current.id;
+      return api(q("conversations/" + encodeURIComponent(id))).then(function (json) {
+        if (!current || current.id !== id || !json.conversation) return;
+        current = json.conversation;
+        renderParts();
+        if (current.unread) markRead();
+      }, function (err) {
+        if (err.status === 404 || err.status === 403) { thread.textContent = ""; thread.appendChild(h("p", { class: "em", text: t.denied })); }
+      });
+    }
+    function markRead() {
+      if (!current) return;
+      api("conversations/" + encodeURIComponent(current.id) + "/read", { token: s.token }).then(function (json) {
+        ctx.setUnread(json.unread_count);
+        (s.conversations || []).forEach(function (c) { if (current && c.id === current.id) c.unread = 0; });
+      }).catch(noop);
+    }
+    function renderParts() {
+      var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
+      thread.textContent = "";
+      var lastTeammate = null;
+      (current.parts || []).forEach(function (part) {
+        var mine = part.author_type === "contact";
+        if (!mine) lastTeammate = part;
+        thread.appendChild(bubble(part.body, mine, part));
+      });
+      if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
+      title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
+      if (nearBottom || view === "thread") body.scrollTop = body.scrollHeight;
+    }
+    // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
+    function greeting() {
+      return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + t.intro })])]);
+    }
+    function bubble(text, mine, part) {
+      var kids = [];
+      if (!mine) kids.push(avatar(part));
+      var inner = [h("div", { class: "bu", dir: "auto", text: text })];
+      if (!mine && part && part.author_name) inner.unshift(h("div", { class: "au", text: part.author_name }));
+      kids.push(h("div", {}, inner));
+      var when_ = part && part.created_at ? when(part.created_at) : "";
+      return h("div", { class: "m" + (mine ? " me" : ""), "aria-label": (mine ? t.you : (part && part.author_name) || t.team) + (when_ ? ", " + when_ : "") }, kids);
+    }
+
+    function send(retryText, retryNode) {
+      var text = retryText || composer.value.trim();
+      if (!text || !sendBtn || sendBtn.disabled) return;
+      if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
+      var node = retryNode || bubble(text, true, null);
+      node.classList.remove("fail");
+      var fail = node.querySelector(".fl");
+      if (fail) fail.remove();
+      if (!retryNode) { thread.appendChild(node); composer.value = ""; fit(); }
+      var empty = thread.querySelector(".em,.gr");
+      if (empty) empty.remove();
+      body.scrollTop = body.scrollHeight;
+      sendBtn.disabled = true;
+      var req = current
+        ? api("conversations/" + encodeURIComponent(current.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+          if (json.part) current.parts = (current.parts || []).concat([json.part]);
+        })
+        : api("conversations", withIdentity({ body: text })).then(function (json) {
+          if (json.token) ctx.keep(json.token, true);
+          if (json.conversation) {
+            current = json.conversation;
+            s.conversations = [current].concat(s.conversations || []);
+          }
+          if (composer) composer.setAttribute("aria-label", t.reply);
+        });
+      req.then(function () {
+        sendBtn.disabled = false;
+        live.textContent = "";
+        if (current) renderParts();
+      }, function (err) {
+        sendBtn.disabled = false;
+        node.classList.add("fail");
+        node.appendChild(h("button", { class: "fl", type: "button", text: err.status === 0 ? t.failed : t.error, onclick: function () { send(text, node); } }));
+        live.textContent = err.status === 0 ? t.failed : t.error;
+      });
+    }
+    function withIdentity(payload) {
+      if (s.token) payload.token = s.token;
+      if (s.anon) payload.anonymous_id = s.anon;
+      return payload;
+    }
+
+    // --- polling: every few seconds while open, a slow badge poll while closed -----------------
+    function schedule() {
+      clearTimeout(timer);
+      if (destroyed) return;
+      var base = open ? OPEN_POLL_MS : BADGE_POLL_MS;
+      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures), 5 * 60000));
+    }
+    function poll() {
+      if (destroyed) return;
+      if (!s.token || (!open && d.visibilityState === "hidden")) { schedule(); return; }
+      var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "");
+      api(path).then(function (json) {
+        var first = cursor === null;
+        cursor = json.cursor || cursor;
+        ctx.setUnread(json.unread_count);
+        var changed = json.changed || [];
+        if (!open || (first && !changed.length)) return;
+        if (view === "thread" && current && (first || changed.indexOf(current.id) >= 0)) return loadThread();
+        if (view === "list" && (first || changed.length)) showList();
+      }).catch(noop).then(schedule);
+    }
+
+    // --- open / close, focus trap, keyboard ------------------------------------------------------
+    function focusables() {
+      return Array.prototype.filter.call(panel.querySelectorAll("button,textarea,a[href],[tabindex]"), function (el) {
+        return !el.disabled && !el.hidden && el.getClientRects().length;
+      });
+    }
+    panel.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { ev.stopPropagation(); close(); return; }
+      if (ev.key !== "Tab") return;
+      var els = focusables();
+      if (!els.length) return;
+      var first = els[0], last = els[els.length - 1], active = root.activeElement;
+      if (ev.shiftKey && (active === first || !panel.contains(active))) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && (active === last || !panel.contains(active))) { ev.preventDefault(); first.focus(); }
+    });
+
+    function openPanel(which, text) {
+      if (destroyed) return;
+      if (!open) {
+        lastFocus = root.activeElement || d.activeElement;
+        panel.hidden = false;
+        panel.offsetWidth; // start the transition from the hidden state
+        panel.classList.add("on");
+        open = true;
+        ctx.opened(true);
+        paint(unreadCount);
+      }
+      var convs = s.conversations || [];
+      var unread = convs.filter(function (c) { return c.unread; });
+      if (which === "new") showThread(null, text);
+      else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
+      else if (which !== "list" && !convs.length) showThread(null);
+      else showList();
+      if (view === "list") setTimeout(function () { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); });
+      schedule();
+      setTimeout(poll);
+    }
+    function close() {
+      if (!open) return;
+      open = false;
+      panel.classList.remove("on");
+      panel.hidden = true;
+      ctx.opened(false);
+      paint(unreadCount);
+      var back = s.launcher && !s.launcher.hidden ? s.launcher : lastFocus;
+      if (back && back.focus) back.focus();
+      schedule();
+    }
+    function noop() {}
+
+    // The unread badge on the launcher (the loader leaves it to the panel).
+    var badge = h("span", { class: "b", hidden: true, "aria-hidden": "true" });
+    var closeIcon = h("span", { class: "x", "aria-hidden": "true", html: X });
+    var unreadCount = 0;
+    function paint(n) {
+      var launcher = s.launcher;
+      unreadCount = +n || 0;
+      if (!launcher) return;
+      if (badge.parentNode !== launcher) launcher.append(closeIcon, badge);
+      badge.hidden = !unreadCount;
+      badge.textContent = unreadCount > 9 ? "9+" : String(unreadCount);
+      launcher.setAttribute("aria-label", t.open + (unreadCount ? " (" + unreadCount + " " + t.unread + ")" : ""));
+    }
+
+    schedule();
+    return {
+      open: openPanel,
+      close: close,
+      paint: paint,
+      refresh: function (list) {
+        s.conversations = list || s.conversations;
+        if (open && view === "list") showList();
+      },
+      destroy: function () { destroyed = true; clearTimeout(timer); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+    };
+  });
+})(window, document);

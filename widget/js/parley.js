@@ -1,0 +1,291 @@
+// Parley messenger loader. Source of static/widget/parley.js, minified by `manage.py build_widget` (budget: 3 KB gzipped).
+// ES5 syntax on purpose: the minifier parses ES5. Written for size: every byte here is paid by
+// every page view of every site, so the chat itself lives in panel.js, loaded on demand.
+(function (w, d, loc) {
+  // /widget/<app_id> replaces this string with {"a": "<app_id>", "p": "/static/widget/panel.<hash>.js"}.
+  var BAKED = "__PARLEY_BAKED__";
+  if (w.Parley && w.Parley.parley) return; // loaded twice: the first copy stays in charge
+
+  var cfg = typeof BAKED == "object" ? BAKED : {};
+  var src = (d.currentScript || {}).src || "";
+  var base = (src.match(/^https?:\/\/[^/]+/) || [loc.origin])[0];
+  var LABEL = { en: "Open messages", fr: "Ouvrir les messages", de: "Nachrichten öffnen" };
+  var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override)$/;
+  var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
+  var SUPPORT_ONLY = "support_only";
+
+  var app, settings, token, anon, tracking, consent, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations;
+  var listeners = { show: [], hide: [], unread: [] };
+  var ready = Promise.resolve();
+  var assign = Object.assign;
+  function noop() {}
+
+  // First-party cookies: cookie(kind) reads; cookie(kind, value, days) writes; no value deletes.
+  function cookie(kind, value, days) {
+    var name = "parley-" + kind + "-" + app;
+    if (days == null && value !== null) return decodeURIComponent((d.cookie.match("(^|; )" + name + "=([^;]+)") || [])[2] || "") || null;
+    d.cookie = name + "=" + encodeURIComponent(value || "") + ";path=/;max-age=" + (value ? days * 86400 : 0) +
+      ";SameSite=Lax" + (loc.protocol == "https:" ? ";Secure" : "");
+  }
+
+  // A CORS simple request (a string body goes as text/plain, no credentials), so never a preflight.
+  // 8 s time limit, then up to 2 retries with backoff when the network or the server fails (5xx).
+  // The panel has its own richer client; the loader only needs to know that a call worked.
+  function api(path, body, tries) {
+    var ctrl = new AbortController();
+    setTimeout(function () { ctrl.abort(); }, 8000);
+    return fetch(base + "/widget-api/" + app + "/" + path, {
+      method: body && "POST", body: JSON.stringify(body), keepalive: path == "shutdown",
+      credentials: "omit", signal: ctrl.signal,
+    }).then(function (r) {
+      if (r.ok) return r.json();
+      throw r;
+    }).catch(function (err) {
+      if (tries === 0 || err.status < 500) throw err;
+      tries = (tries || 3) - 1;
+      return new Promise(function (ok) { setTimeout(ok, 3000 * (3 - tries) + Math.random() * 999); }).then(function () {
+        return api(path, body, tries);
+      });
+    });
+  }
+
+  // Known user fields as they are; any other plain value the site sets is a custom attribute.
+  function user() {
+    var out = {}, custom = assign({}, settings.custom_attributes), k, v;
+    for (k in settings) {
+      v = settings[k];
+      if (USER_KEYS.test(k)) out[k] = v;
+      else if (!WIDGET_KEYS.test(k) && typeof v != "object") custom[k] = v;
+    }
+    out.custom_attributes = custom;
+    return out;
+  }
+  function page() { return { url: (url = loc.href), title: d.title, referrer: d.referrer }; }
+
+  // An unread reply loads the panel, which paints the badge on the launcher.
+  function setUnread(n) {
+    n = +n || 0;
+    if (n != unread) emit("unread", (unread = n));
+    if (n || panel) loadPanel().then(function (p) { p.paint(n); }, noop);
+  }
+  // `chatting`: the visitor started a conversation, so keeping its token is strictly necessary.
+  function keep(value, chatting) {
+    token = value;
+    if (chatting || consent || tracking != SUPPORT_ONLY) cookie("session", value, 7);
+  }
+  function adopt(json) {
+    tracking = json.tracking || tracking;
+    if (json.anonymous_id) cookie("id", (anon = json.anonymous_id), 270);
+    if (json.token) keep(json.token);
+    if (json.conversations) conversations = json.conversations;
+    if ("unread_count" in json) setUnread(json.unread_count);
+    if (panel) panel.refresh(conversations);
+  }
+
+  function ping() {
+    return (ready = api("ping", {
+      anonymous_id: anon || undefined, token: token || undefined, consent: !!consent,
+      browser_language: navigator.language, page: page(), user: user(),
+    }).then(adopt, noop));
+  }
+
+  function boot(opts) {
+    shutdown(1);
+    settings = assign({}, opts);
+    app = String(cfg.a || settings.app_id || "");
+    if (!/^[\w-]{1,64}$/.test(app)) return;
+    if (consent == null) consent = settings.consent;
+    anon = cookie("id");
+    token = cookie("session");
+    booted = 1;
+    ping();
+    if (d.body) mount();
+    else d.addEventListener("DOMContentLoaded", mount);
+  }
+
+  // Single-page apps call update on navigation: a new URL records a page view, never throttled;
+  // updates without a URL change are throttled like Intercom's (20 per 30 minutes).
+  function update(opts) {
+    if (!booted) return opts && opts.app_id && boot(opts);
+    assign(settings, opts);
+    settle();
+    var now = Date.now();
+    var body = { user: user(), consent: !!consent };
+    updates = updates.filter(function (at) { return now - at < 18e5; });
+    if (loc.href != url) body.page = page();
+    else if (updates.push(now) > 20) return;
+    ready = ready.then(function () {
+      if (!token) return body.page && ping();
+      body.token = token;
+      return api("update", body).then(adopt, noop);
+    });
+  }
+
+  // `rebooting`: boot calls this to start clean; the site's shutdown also forgets the visitor.
+  function shutdown(rebooting) {
+    if (!rebooting && app) {
+      if (token) api("shutdown", { token: token }, 0).catch(noop);
+      cookie("id", null);
+      cookie("session", null);
+      consent = null;
+    }
+    if (panel) panel.destroy();
+    if (host) host.remove();
+    host = launcher = panel = loading = token = anon = booted = visible = tracking = null;
+    settings = {};
+    unread = 0;
+    updates = [];
+    conversations = [];
+  }
+
+  function setConsent(given) {
+    consent = given !== false;
+    if (booted) ready = ready.then(function () {
+      if (tracking != SUPPORT_ONLY) return;
+      if (consent) return ping();
+      cookie("id", (anon = null));
+    });
+  }
+
+  function trackEvent(name, metadata) {
+    var body = { name: String(name), metadata: metadata || undefined, consent: !!consent };
+    if (booted && name) ready.then(function () {
+      if (!token || (tracking == SUPPORT_ONLY && !consent)) return;
+      body.token = token;
+      return api("events", body);
+    }).catch(noop);
+  }
+
+  // --- launcher: shadow DOM (no CSS leaks either way), fixed position (no layout shift) --------
+  var CSS =
+    ":host{all:initial;position:fixed;z-index:2147483000;bottom:20px;right:20px}:host(.left){right:auto;left:20px}" +
+    ".l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);" +
+    "box-shadow:0 4px 16px #0003;display:grid;place-items:center}" +
+    "[hidden]{display:none!important}";
+  var ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="#fff" d="' +
+    'M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0 10-3.6 10-8.1S17.5 3 12 3z"/></svg>';
+
+  function lang() {
+    var code = String(settings.language_override || navigator.language).slice(0, 2).toLowerCase();
+    return LABEL[code] ? code : "en";
+  }
+
+  function mount() {
+    if (!booted || host) return;
+    host = d.createElement("parley-messenger");
+    var root = host.attachShadow({ mode: "open" });
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS); // a constructed sheet needs no 'unsafe-inline' in the site's style-src
+    root.adoptedStyleSheets = [sheet];
+    root.appendChild((launcher = d.createElement("button")));
+    launcher.className = "l";
+    launcher.setAttribute("aria-haspopup", "dialog");
+    launcher.innerHTML = ICON;
+    launcher.onclick = toggle;
+    d.body.appendChild(host);
+    settle();
+    opened(visible);
+  }
+
+  // The launcher settings: alignment, colour, hiding the default launcher.
+  function settle() {
+    if (!host) return;
+    host.classList.toggle("left", settings.alignment == "left");
+    launcher.hidden = !!settings.hide_default_launcher;
+    if (/^#[0-9a-f]{3,8}$/i.test(settings.action_color)) host.style.setProperty("--pc", settings.action_color);
+  }
+  // The site's own launcher (custom_launcher_selector), also when it is rendered later.
+  d.addEventListener("click", function (ev) {
+    try {
+      if (booted && ev.target.closest(settings.custom_launcher_selector)) {
+        ev.preventDefault();
+        toggle();
+      }
+    } catch (e) { /* no selector, or a bad one from the site: no custom launcher */ }
+  }, true);
+
+  // --- the chat panel: a second script, fetched on first open or when a reply is unread --------
+  function loadPanel() {
+    return loading || (loading = new Promise(function (ok, fail) {
+      var tag = d.createElement("script");
+      Parley._panel = function (factory) {
+        try {
+          if (booted && !panel) panel = factory(context);
+        } catch (e) { /* a broken panel must not break the page: the launcher stays */ }
+        if (panel) ok(panel);
+        else fail();
+      };
+      tag.src = cfg.p ? new URL(cfg.p, src) : src.replace(/[^/]*$/, "panel.js");
+      tag.onerror = function () {
+        loading = null;
+        tag.remove();
+        fail();
+      };
+      d.head.appendChild(tag);
+    }));
+  }
+  var context = {
+    // [token, anonymous id, settings, conversations, shadow host, launcher button], read on each use
+    get: function () { return [token, anon, settings, conversations, host, launcher]; },
+    api: api, lang: lang, setUnread: setUnread, keep: keep,
+    opened: function (open) {
+      opened(open);
+      emit(open ? "show" : "hide");
+    },
+  };
+
+  function opened(open) {
+    visible = open;
+    launcher.setAttribute("aria-label", LABEL[lang()]);
+    launcher.setAttribute("aria-expanded", !!open);
+  }
+
+  function show(view, text) {
+    if (booted) ready.then(loadPanel).then(function (p) { p.open(view, text); }).catch(noop);
+  }
+  function hide() {
+    if (panel) panel.close();
+  }
+  function toggle() {
+    if (visible) hide();
+    else show();
+  }
+
+  function emit(kind, arg) {
+    listeners[kind].forEach(function (cb) {
+      try {
+        cb(arg);
+      } catch (e) {
+        setTimeout(function () { throw e; }); // the site's own callback error, reported as theirs
+      }
+    });
+  }
+  function on(kind) {
+    return function (cb) { if (typeof cb == "function") listeners[kind].push(cb); };
+  }
+
+  var commands = {
+    boot: boot, update: update, shutdown: function () { shutdown(); }, hide: hide, trackEvent: trackEvent, consent: setConsent,
+    show: function () { show(); },
+    showMessages: function () { show("list"); },
+    showNewMessage: function (text) { show("new", typeof text == "string" ? text : ""); },
+    getVisitorId: function () { return anon; },
+    onShow: on("show"), onHide: on("hide"), onUnreadCountChange: on("unread"),
+  };
+
+  // Unknown commands (tours, surveys…) and bad arguments are ignored: a site's call never throws.
+  function Parley(cmd) {
+    try {
+      if (commands.hasOwnProperty(cmd)) return commands[cmd].apply(null, [].slice.call(arguments, 1));
+    } catch (e) { /* never break the host page */ }
+  }
+  Parley.parley = 1;
+
+  // Calls queued by Intercom's or Parley's snippet before this script arrived, replayed in order.
+  var queued = [].concat((w.Intercom && w.Intercom.q) || [], (w.Parley && w.Parley.q) || []);
+  var preset = w.parleySettings || w.intercomSettings;
+  shutdown(1);
+  w.Parley = w.Intercom = Parley;
+  if (preset && !queued.some(function (args) { return args[0] == "boot"; })) boot(preset);
+  queued.forEach(function (args) { Parley.apply(null, args); });
+})(window, document, location);
