@@ -6,7 +6,7 @@ conversation id answers exactly like an id that does not exist (404).
 
 import datetime as dt
 import hashlib
-import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +23,18 @@ from contacts.models import Contact
 from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart
 from conversations.services.threads import contact_display_name, teammate_display_name
+from tracking.enrichment import client_ip
 from tracking.models import Website
-from tracking.widget_auth import widget_token_read, widget_token_sign
+from tracking.payloads import PayloadError
+from tracking.widget_auth import widget_token_sign
+from tracking.widget_http import (
+    WidgetHttpError,
+    rate_limit_contact,
+    rate_limit_ip,
+    widget_identity,
+    widget_json_body,
+    widget_website,
+)
 
 MAX_BODY_BYTES = 32 * 1024
 # Writes per contact per minute, and conversations started per client per hour without a token.
@@ -32,82 +42,54 @@ WRITES_PER_MINUTE = 20
 ANONYMOUS_STARTS_PER_HOUR = 10
 
 
-class WidgetError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, retry_after: int = 0) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
-
-
-def _error_response(error: WidgetError) -> JsonResponse:
-    payload: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.field:
-        payload["field"] = error.field
-    response = JsonResponse({"error": payload}, status=error.status)
-    if error.retry_after:
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
-
-def _origin_allowed(request: HttpRequest, website: Website) -> bool:
-    """The request's Origin is one of the website's; a request without Origin is not from a browser page."""
-    origin = request.headers.get("Origin")
-    return origin is None or origin.lower().rstrip("/") in {o.lower() for o in website.allowed_origins}
+def widget_error(status: int, code: str, message: str, field: str = "", retry_after: int = 0) -> WidgetHttpError:
+    """The protocol's error, raised through tracking's shared widget HTTP plumbing."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return WidgetHttpError(status, code, field, message, headers=headers)
 
 
 def widget_view(*, methods: tuple[str, ...]) -> Callable[..., Any]:
-    """Resolve the website, check the origin, turn WidgetError/ValidationError into the protocol's JSON errors."""
+    """Rate limit per client, resolve the website and check its origin (tracking's widget_http), map errors."""
 
     def decorate(view: Callable[..., JsonResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         def wrapper(request: HttpRequest, app_id: str, **kwargs: Any) -> HttpResponse:
-            website = Website.objects.filter(app_id=app_id).first()
             try:
-                if website is None:
-                    raise WidgetError(404, "not_found", "Unknown app id.")
-                if not _origin_allowed(request, website):
-                    raise WidgetError(403, "origin_not_allowed", "This origin may not use this app id.")
+                rate_limit_ip(client_ip(request))
+                website = widget_website(request, app_id)
                 if request.method not in methods:
-                    raise WidgetError(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
-                response: HttpResponse = view(request, website, **kwargs)
-            except WidgetError as error:
-                response = _error_response(error)
+                    raise widget_error(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+                return view(request, website, **kwargs)
+            except WidgetHttpError as error:
+                return error.response()
             except ValidationError as error:
                 field, message = _first_error(error)
-                response = _error_response(WidgetError(400, "invalid", message, field=field))
-            origin = request.headers.get("Origin")
-            if origin and website is not None and _origin_allowed(request, website):
-                response["Access-Control-Allow-Origin"] = origin
-                response["Vary"] = "Origin"
-            return response
+                return widget_error(400, "invalid", message, field=field).response()
 
         return wrapper
 
     return decorate
 
 
-def _first_error(error: ValidationError) -> tuple[str | None, str]:
+def _first_error(error: ValidationError) -> tuple[str, str]:
     if hasattr(error, "error_dict"):
         field, errors = next(iter(error.message_dict.items()))
         return field, errors[0]
-    return None, error.messages[0]
+    return "body", error.messages[0]
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_BODY_BYTES:
-        raise WidgetError(413, "too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes.")
     try:
-        payload = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise WidgetError(400, "invalid_json", "The body must be a JSON object.", field="body") from None
-    if not isinstance(payload, dict):
-        raise WidgetError(400, "invalid_json", "The body must be a JSON object.", field="body")
-    return payload
+        return widget_json_body(request, max_bytes=MAX_BODY_BYTES)
+    except PayloadError as error:
+        raise WidgetHttpError.from_payload(error) from None
 
 
 def _contact_id(website: Website, token: Any) -> int:
-    identity = widget_token_read(token=token, website_id=website.pk) if token else None
+    identity = widget_identity(website=website, token=token if isinstance(token, str) else None)
     if identity is None:
-        raise WidgetError(403, "invalid_token", "The widget token is missing, expired or not for this site.", "token")
+        raise widget_error(403, "invalid_token", "The widget token is missing, expired or not for this site.", "token")
+    rate_limit_contact(identity)
     return identity.contact_id
 
 
@@ -115,24 +97,27 @@ def _contact(website: Website, token: Any) -> Contact:
     contact_id = _contact_id(website, token)
     contact = Contact.objects.filter(pk=contact_id).first()
     if contact is None:
-        raise WidgetError(403, "invalid_token", "The widget token names a contact that no longer exists.", "token")
+        raise widget_error(403, "invalid_token", "The widget token names a contact that no longer exists.", "token")
     return contact
 
 
 def _rate_limit(key: str, *, limit: int, window: int) -> None:
-    cache_key = f"parley:chat-rate:{key}:{int(dt.datetime.now(dt.UTC).timestamp()) // window}"
-    cache.add(cache_key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:
+    """Stricter limits for writing messages than tracking's per-request limits."""
+    cache_key = f"parley:chat-rate:{key}:{int(time.time()) // window}"
+    if cache.add(cache_key, 1, timeout=window + 5):
         count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:
+            count = 1
     if count > limit:
-        raise WidgetError(429, "rate_limited", "Too many messages; try again shortly.", retry_after=window)
+        raise widget_error(429, "rate_limited", "Too many messages; try again shortly.", retry_after=window)
 
 
 def _client_key(request: HttpRequest) -> str:
     """A keyed hash of the client address, used only as a short-lived rate-limit key, never stored."""
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote = client_ip(request) or ""
     return hashlib.sha256(f"{settings.SECRET_KEY}:{remote}".encode()).hexdigest()[:24]
 
 
@@ -230,12 +215,12 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
         try:
             parsed = uuid.UUID(str(anonymous_id))
         except ValueError:
-            raise WidgetError(400, "invalid", "Must be a UUID.", field="anonymous_id") from None
+            raise widget_error(400, "invalid", "Must be a UUID.", field="anonymous_id") from None
         existing = Contact.objects.filter(anonymous_id=parsed).first()
         if existing is not None:
             if existing.role == Contact.Role.USER:
                 # A user is only reachable through a token the ping issued after identity checks.
-                raise WidgetError(403, "invalid_token", "Boot the widget to write as this user.", field="token")
+                raise widget_error(403, "invalid_token", "Boot the widget to write as this user.", field="token")
             return existing
     return contact_services.contact_create(role=Contact.Role.LEAD)
 
@@ -250,7 +235,7 @@ def conversation_view(request: HttpRequest, website: Website, public_id: str) ->
 def _own_conversation(contact: Contact, public_id: str) -> Conversation:
     conversation = selectors.conversation_get_for_contact(contact_id=contact.pk, public_id=public_id)
     if conversation is None:
-        raise WidgetError(404, "not_found", "No such conversation.")
+        raise widget_error(404, "not_found", "No such conversation.")
     return conversation
 
 
@@ -283,6 +268,6 @@ def poll_view(request: HttpRequest, website: Website) -> JsonResponse:
     if raw_since is not None:
         since = parse_datetime(raw_since) if len(raw_since) <= 40 else None
         if since is None or since.tzinfo is None:
-            raise WidgetError(400, "invalid", "Must be the cursor of the previous poll.", field="since")
+            raise widget_error(400, "invalid", "Must be the cursor of the previous poll.", field="since")
     unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)
     return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})

@@ -313,9 +313,11 @@ def delivery_record_unsubscribe(*, delivery_id: int) -> bool:
     return True
 
 
-@transaction.atomic
 def in_app_messages_take(*, contact: Contact) -> list[dict[str, Any]]:
-    """In-app messages for the widget's next page view; each is shown once, then marked seen."""
+    """In-app messages for the widget's next page view; each is shown once, then marked seen.
+
+    No transaction of its own: it runs inside the ping, and a SELECT then one UPDATE is enough.
+    """
     deliveries = list(
         MessageDelivery.objects.filter(
             contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
