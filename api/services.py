@@ -1,5 +1,7 @@
 """API token lifecycle."""
 
+import datetime as dt
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -35,3 +37,9 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def api_token_touch(*, token: ApiToken, now: dt.datetime) -> None:
+    """Record use; callers throttle this to once a minute so reads do not become writes."""
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now

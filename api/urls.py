@@ -1,1 +1,37 @@
-urlpatterns: list = []
+"""Routes of the Intercom-shaped REST API (mounted at /api/); paths as Intercom's, no trailing slash."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.errors import not_found_view
+from api.views import admins, contacts, data_attributes, tags, visitors
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("me", admins.MeView.as_view(), name="api-me"),
+    path("admins", admins.AdminsView.as_view(), name="api-admins"),
+    path("admins/<str:admin_id>", admins.AdminView.as_view(), name="api-admin"),
+    path("contacts", contacts.ContactsView.as_view(), name="api-contacts"),
+    path("contacts/search", contacts.ContactSearchView.as_view(), name="api-contacts-search"),
+    path("contacts/merge", contacts.ContactMergeView.as_view(), name="api-contacts-merge"),
+    path(
+        "contacts/find_by_external_id/<path:external_id>",
+        contacts.ContactByExternalIdView.as_view(),
+        name="api-contact-by-external-id",
+    ),
+    path("contacts/<str:contact_id>", contacts.ContactView.as_view(), name="api-contact"),
+    path("contacts/<str:contact_id>/archive", contacts.ContactArchiveView.as_view(), name="api-contact-archive"),
+    path("contacts/<str:contact_id>/unarchive", contacts.ContactUnarchiveView.as_view(), name="api-contact-unarchive"),
+    path("contacts/<str:contact_id>/tags", contacts.ContactTagsView.as_view(), name="api-contact-tags"),
+    path("contacts/<str:contact_id>/tags/<str:tag_id>", contacts.ContactTagView.as_view(), name="api-contact-tag"),
+    path("contacts/<str:contact_id>/notes", contacts.ContactNotesView.as_view(), name="api-contact-notes"),
+    path("notes/<str:note_id>", contacts.NoteView.as_view(), name="api-note"),
+    path("tags", tags.TagsView.as_view(), name="api-tags"),
+    path("tags/<str:tag_id>", tags.TagView.as_view(), name="api-tag"),
+    path("data_attributes", data_attributes.DataAttributesView.as_view(), name="api-data-attributes"),
+    path("data_attributes/<str:attribute_id>", data_attributes.DataAttributeView.as_view(), name="api-data-attribute"),
+    path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
+    # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
+    re_path(r"^.*$", not_found_view),
+]

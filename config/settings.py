@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ContactRoleEnum": "api.serializers.CONTACT_ROLE_CHOICES"},
 }
 
 # --- Logging: no IP addresses anywhere (no access logs carrying REMOTE_ADDR) --------------------

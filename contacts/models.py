@@ -171,3 +171,19 @@ class PrivacyAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} contact {self.contact_id}"
+
+
+class ContactNote(models.Model):
+    """A teammate's internal note on a contact (Intercom's contact notes)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-created_at"], name="contactnote_contact_created")]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on {self.contact_id}"

@@ -18,7 +18,7 @@ from contacts.custom_attributes import (
     custom_attributes_merge,
     validate_attribute_name,
 )
-from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 
 Teammate = AbstractBaseUser
 # Fields a teammate, the API or the site may write directly. The tracked fields (last seen,
@@ -46,6 +46,24 @@ def register_merge_handler(model: type[models.Model], handler: MergeHandler) -> 
 
 def register_export_section(name: str, section: ExportSection) -> None:
     _export_sections[name] = section
+
+
+# Listeners (the REST API's webhooks) hear of changes by Intercom topic name, inside the
+# transaction that makes them, so that what they queue commits or rolls back with the change.
+# Apps call `change_notify`; nothing here knows who listens.
+ChangeListener = Callable[[str, models.Model], None]
+_change_listeners: list[ChangeListener] = []
+
+
+def register_change_listener(listener: ChangeListener) -> None:
+    if listener not in _change_listeners:
+        _change_listeners.append(listener)
+
+
+def change_notify(*, topic: str, instance: models.Model) -> None:
+    """Tell listeners that `topic` (e.g. "contact.user.created") happened to `instance`."""
+    for listener in _change_listeners:
+        listener(topic, instance)
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -141,6 +159,8 @@ def contact_create(
         setattr(contact, name, value)
     _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes)
     contact.save()
+    if contact.role != Contact.Role.VISITOR:
+        change_notify(topic=f"contact.{contact.role}.created", instance=contact)
     for tag in tags:
         contact_tag(contact=contact, tag=tag, actor=actor)
     return contact
@@ -161,6 +181,10 @@ def contact_update(*, contact: Contact, custom_attributes: dict[str, Any] | None
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
+        if "is_archived" in changed:
+            change_notify(topic="contact.archived" if contact.is_archived else "contact.unarchived", instance=contact)
+        if contact.role != Contact.Role.VISITOR:
+            change_notify(topic=f"contact.{contact.role}.updated", instance=contact)
     return contact
 
 
@@ -181,8 +205,11 @@ def contact_convert(
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})
     for name, value in fields.items():
         setattr(contact, name, value)
+    signed_up = contact.role != Contact.Role.USER and role == Contact.Role.USER
     contact.role = role
     contact.save(update_fields=["role", *fields, "updated_at"])
+    if signed_up:
+        change_notify(topic="contact.lead.signed_up", instance=contact)
     return contact
 
 
@@ -293,13 +320,19 @@ def _clean_tag_name(name: Any) -> str:
 
 @transaction.atomic
 def contact_tag(*, contact: Contact, tag: Tag, actor: Teammate | None = None) -> ContactTag:
-    link, _ = ContactTag.objects.get_or_create(contact=contact, tag=tag, defaults={"tagged_by": actor})
+    link, created = ContactTag.objects.get_or_create(contact=contact, tag=tag, defaults={"tagged_by": actor})
+    if created and contact.role != Contact.Role.VISITOR:
+        change_notify(topic=f"contact.{contact.role}.tag.created", instance=link)
     return link
 
 
 @transaction.atomic
 def contact_untag(*, contact: Contact, tag: Tag) -> None:
-    ContactTag.objects.filter(contact=contact, tag=tag).delete()
+    link = ContactTag.objects.filter(contact=contact, tag=tag).first()
+    if link is not None:
+        link.delete()
+        if contact.role != Contact.Role.VISITOR:
+            change_notify(topic=f"contact.{contact.role}.tag.deleted", instance=link)
 
 
 @transaction.atomic
@@ -317,6 +350,14 @@ def contacts_tag_bulk(*, contact_ids: Iterable[int], tag: Tag, actor: Teammate |
 def contacts_untag_bulk(*, contact_ids: Iterable[int], tag: Tag) -> int:
     deleted, _ = ContactTag.objects.filter(tag=tag, contact_id__in=list(contact_ids)).delete()
     return deleted
+
+
+@transaction.atomic
+def contact_note_create(*, contact: Contact, author: Teammate | None, body: str) -> ContactNote:
+    """An internal note by a teammate on a contact's profile."""
+    if not isinstance(body, str) or not body.strip():
+        raise ValidationError({"body": "A note needs a body."})
+    return ContactNote.objects.create(contact=contact, author=author, body=body.strip())
 
 
 # --- data attributes ----------------------------------------------------------------------------
@@ -415,6 +456,13 @@ def _cascade_delete(model: type[models.Model], rows_filter: dict[str, Any], coun
     rows = model._base_manager.filter(**rows_filter)
     # The root batch is a short list of ids: use it as is rather than as a subquery of itself.
     root_ids = rows_filter["pk__in"] if set(rows_filter) == {"pk__in"} else None
+    connection = transaction.get_connection(rows.db)
+    if root_ids is not None and connection.vendor == "postgresql":
+        # One array parameter instead of n literals, which PostgreSQL would parse and plan in
+        # every statement of the cascade.
+        pk_type = model._meta.pk.rel_db_type(connection)
+        root_ids = models.expressions.RawSQL(f"SELECT unnest(%s::{pk_type}[])", (list(root_ids),))  # noqa: S611 - type from model meta
+        rows = model._base_manager.filter(pk__in=root_ids)
     for rel in _dependents(model):
         child = rel.related_model
         target = rel.field.target_field
@@ -457,6 +505,7 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
 @transaction.atomic
 def contact_erase(*, contact: Contact, actor: Teammate | None, source: str) -> Counter:
     """GDPR erase: the contact and its whole history; the audit entry keeps only the id."""
+    change_notify(topic="contact.deleted", instance=contact)
     counts = contacts_delete_with_history(contact_ids=[contact.pk])
     PrivacyAuditEntry.objects.create(
         action=PrivacyAuditEntry.Action.ERASE, source=source, contact_id=contact.pk, actor=actor

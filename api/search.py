@@ -1,0 +1,240 @@
+"""Intercom's search query DSL → a Django Q, with Intercom's limits and field-naming errors.
+
+A query is one filter `{"field", "operator", "value"}` or a group `{"operator": "AND"|"OR",
+"value": [query, ...]}`. Groups nest at most MAX_NESTING levels below the top one and hold at most
+MAX_FILTERS_PER_GROUP entries, as Intercom documents.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from operator import and_, or_
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from api.errors import ParameterInvalid
+from contacts.models import Contact, DataAttribute
+
+MAX_NESTING = 2
+MAX_FILTERS_PER_GROUP = 15
+MAX_IN_VALUES = 1000
+MAX_STRING_VALUE = 1000
+OPERATORS = ("=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$")
+STRING_OPERATORS = frozenset(OPERATORS)
+NUMBER_OPERATORS = frozenset({"=", "!=", "IN", "NIN", ">", "<"})
+BOOLEAN_OPERATORS = frozenset({"=", "!="})
+
+# Case-insensitive equality on these goes through lower(), which their indexes cover.
+Contact._meta.get_field("email").register_lookup(Lower)
+Contact._meta.get_field("name").register_lookup(Lower)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str  # string | ci_string | integer | boolean | date | role | tag
+    path: str
+
+
+CONTACT_FIELDS: dict[str, FieldSpec] = {
+    "id": FieldSpec("integer", "pk"),
+    "role": FieldSpec("role", "role"),
+    "external_id": FieldSpec("string", "external_id"),
+    "email": FieldSpec("ci_string", "email"),
+    "email_domain": FieldSpec("email_domain", "email"),
+    "name": FieldSpec("ci_string", "name"),
+    "phone": FieldSpec("string", "phone"),
+    "owner_id": FieldSpec("integer", "owner_id"),
+    "language_override": FieldSpec("string", "language_override"),
+    "browser": FieldSpec("string", "browser"),
+    "browser_version": FieldSpec("string", "browser_version"),
+    "browser_language": FieldSpec("string", "browser_language"),
+    "os": FieldSpec("string", "os"),
+    "location.country": FieldSpec("string", "country_name"),
+    "location.country_code": FieldSpec("string", "country"),
+    "location.city": FieldSpec("string", "city"),
+    "unsubscribed_from_emails": FieldSpec("boolean", "unsubscribed_from_emails"),
+    "archived": FieldSpec("boolean", "is_archived"),
+    "created_at": FieldSpec("date", "created_at"),
+    "updated_at": FieldSpec("date", "updated_at"),
+    "signed_up_at": FieldSpec("date", "signed_up_at"),
+    "last_seen_at": FieldSpec("date", "last_seen_at"),
+    "last_contacted_at": FieldSpec("date", "last_contacted_at"),
+    "last_replied_at": FieldSpec("date", "last_replied_at"),
+    "last_email_opened_at": FieldSpec("date", "last_email_opened_at"),
+    "last_email_clicked_at": FieldSpec("date", "last_email_clicked_at"),
+    "tag_id": FieldSpec("tag", "tags"),
+}
+
+_CUSTOM_KIND = {
+    DataAttribute.DataType.STRING: "json_string",
+    DataAttribute.DataType.INTEGER: "json_number",
+    DataAttribute.DataType.FLOAT: "json_number",
+    DataAttribute.DataType.BOOLEAN: "json_boolean",
+    DataAttribute.DataType.DATE: "json_date",
+    DataAttribute.DataType.DATETIME: "json_datetime",
+}
+
+
+class QueryCompiler:
+    """Compile one search body for one model's field table; custom attributes resolve lazily."""
+
+    def __init__(self, fields: dict[str, FieldSpec], *, custom_model: str | None = None,
+                 field_resolver: Callable[[str], FieldSpec | None] | None = None) -> None:  # fmt: skip
+        self.fields = fields
+        self.custom_model = custom_model
+        self.field_resolver = field_resolver
+        self._custom: dict[str, DataAttribute] | None = None
+
+    def compile(self, query: Any) -> Q:
+        return self._node(query, depth=0, where="query")
+
+    def _node(self, node: Any, *, depth: int, where: str) -> Q:
+        if not isinstance(node, dict):
+            raise ParameterInvalid(where, "Each query must be an object with field/operator/value or operator/value.")
+        operator = node.get("operator")
+        if operator in ("AND", "OR"):
+            return self._group(node, depth=depth, where=where)
+        return self._filter(node, where=where)
+
+    def _group(self, node: dict[str, Any], *, depth: int, where: str) -> Q:
+        if depth > MAX_NESTING:
+            raise ParameterInvalid(where, f"Queries can nest AND/OR groups at most {MAX_NESTING} levels deep.")
+        children = node.get("value")
+        if not isinstance(children, list) or not children:
+            raise ParameterInvalid(f"{where}.value", "An AND/OR group needs a non-empty list of queries.")
+        if len(children) > MAX_FILTERS_PER_GROUP:
+            raise ParameterInvalid(f"{where}.value", f"A group can hold at most {MAX_FILTERS_PER_GROUP} queries.")
+        parts = [self._node(child, depth=depth + 1, where=f"{where}.value[{i}]") for i, child in enumerate(children)]
+        return reduce(and_ if node["operator"] == "AND" else or_, parts)
+
+    def _spec(self, field: Any, where: str) -> FieldSpec:
+        if not isinstance(field, str) or not field:
+            raise ParameterInvalid(f"{where}.field", "field is required.")
+        if field in self.fields:
+            return self.fields[field]
+        if self.field_resolver and (spec := self.field_resolver(field)):
+            return spec
+        if field.startswith("custom_attributes.") and self.custom_model:
+            name = field.removeprefix("custom_attributes.")
+            attribute = self._custom_attributes().get(name)
+            if attribute is not None:
+                return FieldSpec(_CUSTOM_KIND[attribute.data_type], f"custom_attributes__{name}")
+        raise ParameterInvalid(field, f"{field} is not a field you can search on.")
+
+    def _custom_attributes(self) -> dict[str, DataAttribute]:
+        if self._custom is None:
+            self._custom = {a.name: a for a in DataAttribute.objects.filter(model=self.custom_model)}
+        return self._custom
+
+    def _filter(self, node: dict[str, Any], *, where: str) -> Q:
+        spec = self._spec(node.get("field"), where)
+        field = node["field"]
+        operator = node.get("operator")
+        if operator not in OPERATORS:
+            raise ParameterInvalid(field, f"operator must be one of {', '.join(OPERATORS)}.")
+        if "value" not in node:
+            raise ParameterInvalid(field, "value is required.")
+        value = node["value"]
+        if operator in ("IN", "NIN"):
+            if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+                raise ParameterInvalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
+            values = [self._value(spec, field, item) for item in value]
+            condition = reduce(or_, [self._compare(spec, field, "=", item) for item in values])
+            return condition if operator == "IN" else ~condition
+        if isinstance(value, list):
+            raise ParameterInvalid(field, f"A list value needs the IN or NIN operator, not {operator}.")
+        if value is None:
+            if operator not in ("=", "!="):
+                raise ParameterInvalid(field, "null can only be compared with = or !=.")
+            condition = self._null(spec)
+            return condition if operator == "=" else ~condition
+        return self._compare(spec, field, operator, self._value(spec, field, value))
+
+    def _null(self, spec: FieldSpec) -> Q:
+        if spec.kind in ("string", "ci_string", "email_domain"):
+            return Q(**{spec.path: ""}) | Q(**{f"{spec.path}__isnull": True})
+        if spec.kind == "tag":
+            return Q(tags__isnull=True)
+        if spec.kind.startswith("json_"):
+            return ~Q(custom_attributes__has_key=spec.path.removeprefix("custom_attributes__")) | Q(
+                **{f"{spec.path}__isnull": True}
+            )
+        return Q(**{f"{spec.path}__isnull": True})
+
+    def _value(self, spec: FieldSpec, field: str, value: Any) -> Any:
+        kind = spec.kind
+        if kind in ("string", "ci_string", "email_domain", "json_string", "role"):
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ParameterInvalid(field, f"{field} must be compared with a string.")
+            value = str(value)
+            if len(value) > MAX_STRING_VALUE:
+                raise ParameterInvalid(field, f"Values are at most {MAX_STRING_VALUE} characters.")
+            if kind == "role" and value not in Contact.Role.values:
+                raise ParameterInvalid(field, "role must be user or lead.")
+            return value
+        if kind in ("boolean", "json_boolean"):
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise ParameterInvalid(field, f"{field} must be compared with true or false.")
+            return value
+        if kind in ("integer", "tag", "json_number"):
+            if isinstance(value, bool):
+                raise ParameterInvalid(field, f"{field} must be compared with a number.")
+            try:
+                return float(value) if kind == "json_number" else int(value)
+            except (TypeError, ValueError):
+                raise ParameterInvalid(field, f"{field} must be compared with a number.") from None
+        if kind in ("date", "json_date", "json_datetime"):
+            try:
+                moment = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+            except (TypeError, ValueError, OverflowError, OSError):
+                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.") from None
+            if kind == "json_date":
+                return moment.date().isoformat()
+            return moment.isoformat() if kind == "json_datetime" else moment
+        raise ParameterInvalid(field, f"{field} cannot be searched.")  # pragma: no cover
+
+    def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Q:
+        kind, path = spec.kind, spec.path
+        allowed = (
+            STRING_OPERATORS
+            if kind in ("string", "ci_string", "email_domain", "json_string")
+            else BOOLEAN_OPERATORS
+            if kind in ("boolean", "json_boolean", "role")
+            else NUMBER_OPERATORS
+        )
+        if operator not in allowed:
+            raise ParameterInvalid(field, f"The {operator} operator does not apply to {field}.")
+        if kind == "tag":
+            condition = Q(**{f"{path}__pk": value})
+            return condition if operator == "=" else ~condition
+        if kind == "role" and value == Contact.Role.LEAD:
+            # Intercom has no visitor role: a search for leads also finds Parley's visitors.
+            condition = Q(role__in=[Contact.Role.LEAD, Contact.Role.VISITOR])
+            return condition if operator == "=" else ~condition
+        if kind == "email_domain":
+            path, value = "email__lower", "@" + value.lower()
+            operator = {"=": "$", "!=": "!$"}.get(operator, operator)
+        elif kind == "ci_string":
+            path, value = f"{path}__lower", value.lower()
+        if kind == "json_string" and operator in ("=", "!=") and connection.vendor == "postgresql":
+            # Containment uses the GIN index on custom_attributes (PostgreSQL).
+            condition = Q(custom_attributes__contains={path.removeprefix("custom_attributes__"): value})
+            return condition if operator == "=" else ~condition
+        lookups = {
+            "=": "exact", ">": "gt", "<": "lt", "~": "contains", "!~": "contains", "^": "startswith",
+            "$": "endswith", "!$": "endswith", "!=": "exact",
+        }  # fmt: skip
+        if kind in ("string", "json_string") and operator in ("~", "!~", "^", "$"):
+            lookups.update({"~": "icontains", "!~": "icontains", "^": "istartswith", "$": "iendswith"})
+        condition = Q(**{f"{path}__{lookups[operator]}": value})
+        return ~condition if operator in ("!=", "!~", "!$") else condition
+
+
+def contact_search_q(query: Any) -> Q:
+    return QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT).compile(query)

@@ -1,0 +1,51 @@
+"""What every Intercom-shaped view shares: token auth, rate limit headers, the error envelope."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from api.auth import ApiTokenAuthentication, rate_limit_hit
+from api.errors import ParameterInvalid, RateLimitExceeded, exception_handler
+
+
+class IntercomView(APIView):
+    """Base view; `Intercom-Version` is accepted and ignored (Parley serves the 2.x shapes)."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes: list = []
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.rate_limit = rate_limit_hit(token=request.auth)
+        if self.rate_limit.exceeded:
+            raise RateLimitExceeded()
+
+    def finalize_response(self, request: HttpRequest, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rate_limit = getattr(self, "rate_limit", None)
+        if rate_limit is not None:
+            for name, value in rate_limit.headers().items():
+                response[name] = value
+        return response
+
+    def body(self, request: Request) -> dict[str, Any]:
+        data = request.data
+        if not isinstance(data, dict):
+            raise ParameterInvalid("body", "The request body must be a JSON object.")
+        return data
+
+    def parse(self, serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)

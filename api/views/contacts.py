@@ -1,0 +1,294 @@
+"""Contacts: CRUD, list, search, find by external id, merge, archive, tags and notes."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import selectors
+from api.errors import Conflict, ParameterInvalid, ParameterNotFound
+from api.pagination import cursor_decode, keyset_page, per_page_clean
+from api.search import contact_search_q
+from api.serializers import (
+    ContactArchivedOutput,
+    ContactDeletedOutput,
+    ContactListOutput,
+    ContactMergeInput,
+    ContactOutput,
+    ContactWriteInput,
+    NoteInput,
+    NoteListOutput,
+    NoteOutput,
+    SearchInput,
+    TagAttachInput,
+    TagListOutput,
+    TagOutput,
+)
+from api.views.base import IntercomView
+from contacts import services
+from contacts.models import Contact
+
+# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
+LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
+TEXT_FIELDS = ("external_id", "email", "phone", "name", "avatar", "language_override")
+PER_PAGE_PARAMETERS = [
+    OpenApiParameter("per_page", int, description="1 to 150, default 50"),
+    OpenApiParameter("starting_after", str, description="The cursor from pages.next.starting_after"),
+]
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return ContactOutput(contact).data
+
+
+def contact_reload(contact: Contact) -> dict[str, Any]:
+    return contact_json(selectors.contact_get(contact_id=contact.pk))
+
+
+def contact_fields_from_input(values: dict[str, Any]) -> dict[str, Any]:
+    """The service's keyword arguments for validated input; null clears a text field."""
+    fields: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        if name in values:
+            value = values[name]
+            fields[name] = (value or None) if name == "external_id" else (value or "")
+    for name in ("signed_up_at", "unsubscribed_from_emails"):
+        if name in values:
+            fields[name] = values[name]
+    if "owner_id" in values:
+        owner_id = values["owner_id"]
+        if owner_id is None:
+            fields["owner"] = None
+        else:
+            owner = get_user_model().objects.filter(pk=owner_id, is_staff=True).first()
+            if owner is None:
+                raise ParameterInvalid("owner_id", "owner_id must be the id of an admin.")
+            fields["owner"] = owner
+    return fields
+
+
+def _conflict_if_taken(values: dict[str, Any], *, role: str, exclude_pk: int | None = None) -> None:
+    """Intercom answers 409 with the id of the contact that already holds a unique identity."""
+    if values.get("external_id"):
+        other = Contact.objects.filter(external_id=values["external_id"]).exclude(pk=exclude_pk).first()
+        if other is not None:
+            raise Conflict(f"A contact matching those details already exists with id={other.pk}", "external_id")
+    if role == Contact.Role.USER and values.get("email"):
+        other = (
+            Contact.objects.filter(role=Contact.Role.USER, email__lower=values["email"].lower())
+            .exclude(pk=exclude_pk)
+            .first()
+        )
+        if other is not None:
+            raise Conflict(f"A contact matching those details already exists with id={other.pk}", "email")
+
+
+def _list_response(queryset: Any, *, per_page: int, cursor: Any) -> Response:
+    page = keyset_page(queryset, per_page=per_page, cursor=cursor)
+    return Response(
+        {
+            "type": "list",
+            "data": [contact_json(contact) for contact in page.rows],
+            "total_count": page.total_count,
+            "pages": page.pages_json(),
+        }
+    )
+
+
+class ContactsView(IntercomView):
+    @extend_schema(operation_id="ListContacts", parameters=PER_PAGE_PARAMETERS, responses=ContactListOutput)
+    def get(self, request: Request) -> Response:
+        """List users and leads, newest first, with cursor pagination."""
+        per_page = per_page_clean(request.query_params.get("per_page"))
+        cursor = cursor_decode(request.query_params.get("starting_after"))
+        queryset = selectors.contacts_for_output().filter(role__in=LISTED_ROLES, is_archived=False)
+        return _list_response(queryset, per_page=per_page, cursor=cursor)
+
+    @extend_schema(operation_id="CreateContact", request=ContactWriteInput, responses=ContactOutput)
+    def post(self, request: Request) -> Response:
+        """Create a user or lead; email, external_id or role is required."""
+        body = self.body(request)
+        values = self.parse(ContactWriteInput, body)
+        if not (values.get("email") or values.get("external_id") or values.get("role")):
+            raise ParameterNotFound("email", "One of email, external_id or role is required.")
+        role = values.get("role") or Contact.Role.USER
+        _conflict_if_taken(values, role=role)
+        contact = services.contact_create(
+            role=role,
+            custom_attributes=values.get("custom_attributes"),
+            actor=request.user,
+            **contact_fields_from_input(values),
+        )
+        return Response(contact_reload(contact))
+
+
+class ContactView(IntercomView):
+    @extend_schema(operation_id="ShowContact", responses=ContactOutput)
+    def get(self, request: Request, contact_id: str) -> Response:
+        return Response(contact_json(selectors.contact_get(contact_id=contact_id)))
+
+    @extend_schema(operation_id="UpdateContact", request=ContactWriteInput, responses=ContactOutput)
+    def put(self, request: Request, contact_id: str) -> Response:
+        """Update; a lead given role "user" is converted, a user never becomes a lead."""
+        contact = selectors.contact_get(contact_id=contact_id)
+        values = self.parse(ContactWriteInput, self.body(request))
+        role = values.get("role") or contact.role
+        _conflict_if_taken(values, role=role, exclude_pk=contact.pk)
+        fields = contact_fields_from_input(values)
+        with transaction.atomic():
+            if role != contact.role:
+                contact = services.contact_convert(
+                    contact=contact,
+                    role=role,
+                    external_id=fields.pop("external_id", None),
+                    email=fields.pop("email", None),
+                )
+            services.contact_update(contact=contact, custom_attributes=values.get("custom_attributes"), **fields)
+        return Response(contact_reload(contact))
+
+    @extend_schema(operation_id="DeleteContact", responses=ContactDeletedOutput)
+    def delete(self, request: Request, contact_id: str) -> Response:
+        """Erase the contact and its whole history (GDPR erase), with an audit entry."""
+        contact = selectors.contact_get(contact_id=contact_id)
+        answer = {"id": str(contact.pk), "external_id": contact.external_id, "type": "contact", "deleted": True}
+        services.contact_erase(contact=contact, actor=request.user, source="api")
+        return Response(answer)
+
+
+class ContactByExternalIdView(IntercomView):
+    @extend_schema(operation_id="ShowContactByExternalId", responses=ContactOutput)
+    def get(self, request: Request, external_id: str) -> Response:
+        return Response(contact_json(selectors.contact_get_by_external_id(external_id=external_id)))
+
+
+def _mentions_field(query: Any, field: str) -> bool:
+    if isinstance(query, dict):
+        return query.get("field") == field or _mentions_field(query.get("value"), field)
+    if isinstance(query, list):
+        return any(_mentions_field(item, field) for item in query)
+    return False
+
+
+class ContactSearchView(IntercomView):
+    @extend_schema(operation_id="SearchContacts", request=SearchInput, responses=ContactListOutput)
+    def post(self, request: Request) -> Response:
+        """Search with Intercom's query DSL; `pages.next` is absent on the last page."""
+        body = self.body(request)
+        if "query" not in body:
+            raise ParameterNotFound("query")
+        pagination = body.get("pagination") or {}
+        if not isinstance(pagination, dict):
+            raise ParameterInvalid("pagination", "pagination must be an object.")
+        per_page = per_page_clean(pagination.get("per_page"), field="pagination.per_page")
+        cursor = cursor_decode(pagination.get("starting_after"), field="pagination.starting_after")
+        condition = contact_search_q(body["query"])
+        queryset = selectors.contacts_for_output().filter(role__in=LISTED_ROLES)
+        if not _mentions_field(body["query"], "archived"):
+            queryset = queryset.filter(is_archived=False)
+        # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
+        if _mentions_field(body["query"], "tag_id"):
+            queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
+        else:
+            queryset = queryset.filter(condition)
+        return _list_response(queryset, per_page=per_page, cursor=cursor)
+
+
+class ContactMergeView(IntercomView):
+    @extend_schema(operation_id="MergeContact", request=ContactMergeInput, responses=ContactOutput)
+    def post(self, request: Request) -> Response:
+        """Merge a lead (`from`) into a user (`into`); the lead is deleted."""
+        values = self.parse(ContactMergeInput, self.body(request))
+        source = selectors.contact_get(contact_id=values["from"], field="from")
+        into = selectors.contact_get(contact_id=values["into"], field="into")
+        merged = services.contact_merge(source=source, into=into)
+        return Response(contact_reload(merged))
+
+
+class ContactArchiveView(IntercomView):
+    archive = True
+
+    @extend_schema(operation_id="ArchiveContact", request=None, responses=ContactArchivedOutput)
+    def post(self, request: Request, contact_id: str) -> Response:
+        contact = selectors.contact_get(contact_id=contact_id)
+        services.contact_update(contact=contact, is_archived=self.archive)
+        return Response(
+            {"id": str(contact.pk), "external_id": contact.external_id, "type": "contact", "archived": self.archive}
+        )
+
+
+class ContactUnarchiveView(ContactArchiveView):
+    archive = False
+
+    @extend_schema(operation_id="UnarchiveContact", request=None, responses=ContactArchivedOutput)
+    def post(self, request: Request, contact_id: str) -> Response:
+        return super().post(request, contact_id)
+
+
+class ContactTagsView(IntercomView):
+    @extend_schema(operation_id="ListTagsForAContact", responses=TagListOutput)
+    def get(self, request: Request, contact_id: str) -> Response:
+        contact = selectors.contact_get(contact_id=contact_id)
+        return Response({"type": "list", "data": TagOutput(contact.tags.all(), many=True).data})
+
+    @extend_schema(operation_id="AttachTagToContact", request=TagAttachInput, responses=TagOutput)
+    def post(self, request: Request, contact_id: str) -> Response:
+        contact = selectors.contact_get(contact_id=contact_id)
+        values = self.parse(TagAttachInput, self.body(request))
+        tag = selectors.tag_get(tag_id=values["id"], field="id")
+        services.contact_tag(contact=contact, tag=tag, actor=request.user)
+        return Response(TagOutput(tag).data)
+
+
+class ContactTagView(IntercomView):
+    @extend_schema(operation_id="DetachTagFromContact", responses=TagOutput)
+    def delete(self, request: Request, contact_id: str, tag_id: str) -> Response:
+        contact = selectors.contact_get(contact_id=contact_id)
+        tag = selectors.tag_get(tag_id=tag_id)
+        services.contact_untag(contact=contact, tag=tag)
+        return Response(TagOutput(tag).data)
+
+
+class ContactNotesView(IntercomView):
+    @extend_schema(
+        operation_id="ListNotes",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int)],
+        responses=NoteListOutput,
+    )
+    def get(self, request: Request, contact_id: str) -> Response:
+        """Notes newest first, with page numbers (as Intercom pages notes)."""
+        contact = selectors.contact_get(contact_id=contact_id)
+        per_page = per_page_clean(request.query_params.get("per_page"))
+        try:
+            page = max(int(request.query_params.get("page") or 1), 1)
+        except ValueError:
+            raise ParameterInvalid("page", "page must be a positive integer.") from None
+        notes = selectors.contact_notes(contact=contact)
+        total = notes.count()
+        rows = list(notes[(page - 1) * per_page : page * per_page])
+        total_pages = max((total + per_page - 1) // per_page, 1)
+        pages: dict[str, Any] = {"type": "pages", "page": page, "per_page": per_page, "total_pages": total_pages}
+        # Notes page by number (as Intercom's do); the SDK asks for the next page until one is empty.
+        return Response(
+            {"type": "list", "data": NoteOutput(rows, many=True).data, "total_count": total, "pages": pages}
+        )
+
+    @extend_schema(operation_id="CreateNote", request=NoteInput, responses=NoteOutput)
+    def post(self, request: Request, contact_id: str) -> Response:
+        contact = selectors.contact_get(contact_id=contact_id)
+        values = self.parse(NoteInput, self.body(request))
+        author = (
+            selectors.teammate_get(admin_id=values["admin_id"], field="admin_id")
+            if values.get("admin_id")
+            else request.user
+        )
+        note = services.contact_note_create(contact=contact, author=author, body=values["body"])
+        return Response(NoteOutput(selectors.note_get(note_id=note.pk)).data)
+
+
+class NoteView(IntercomView):
+    @extend_schema(operation_id="RetrieveNote", responses=NoteOutput)
+    def get(self, request: Request, note_id: str) -> Response:
+        return Response(NoteOutput(selectors.note_get(note_id=note_id)).data)

@@ -1,0 +1,102 @@
+"""Data attributes: definitions of custom attributes (list, create, update)."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import selectors
+from api.errors import ParameterInvalid
+from api.serializers import (
+    DataAttributeCreateInput,
+    DataAttributeListOutput,
+    DataAttributeOutput,
+    DataAttributeUpdateInput,
+)
+from api.views.base import IntercomView
+from contacts import services
+from contacts.models import DataAttribute
+
+
+def _options(values: dict[str, Any]) -> list[Any] | None:
+    """Intercom sends options as [{"value": "…"}]; plain values are accepted too."""
+    if "options" not in values:
+        return None
+    options = []
+    for index, option in enumerate(values["options"]):
+        value = option.get("value") if isinstance(option, dict) else option
+        if value is None:
+            raise ParameterInvalid(f"options[{index}].value", "Each option needs a value.")
+        options.append(value)
+    return options
+
+
+class DataAttributesView(IntercomView):
+    @extend_schema(
+        operation_id="ListDataAttributes",
+        parameters=[
+            OpenApiParameter("model", str, enum=["contact", "conversation"]),
+            OpenApiParameter("include_archived", bool),
+        ],
+        responses=DataAttributeListOutput,
+    )
+    def get(self, request: Request) -> Response:
+        model = request.query_params.get("model")
+        if model and model not in DataAttribute.Model.values:
+            raise ParameterInvalid("model", "model must be contact or conversation.")
+        include_archived = request.query_params.get("include_archived", "false").lower() in ("true", "1")
+        attributes = DataAttribute.objects.order_by("model", "name")
+        if model:
+            attributes = attributes.filter(model=model)
+        if not include_archived:
+            attributes = attributes.filter(archived=False)
+        return Response({"type": "list", "data": DataAttributeOutput(attributes, many=True).data})
+
+    @extend_schema(operation_id="CreateDataAttribute", request=DataAttributeCreateInput, responses=DataAttributeOutput)
+    def post(self, request: Request) -> Response:
+        values = self.parse(DataAttributeCreateInput, self.body(request))
+        data_type = values["data_type"]
+        options = _options(values)
+        if data_type == "options":
+            data_type = DataAttribute.DataType.STRING
+            if not options:
+                raise ParameterInvalid("options", "An options attribute needs at least one option.")
+        try:
+            attribute = services.data_attribute_create(
+                name=values["name"],
+                data_type=data_type,
+                model=values["model"],
+                label=values.get("label", ""),
+                description=values.get("description", ""),
+                options=options,
+                actor=request.user,
+            )
+        except ValidationError as error:
+            # The name check speaks of `custom_attributes.<name>`; here the input field is `name`.
+            if hasattr(error, "error_dict"):
+                raise ValidationError(
+                    {
+                        ("name" if key.startswith("custom_attributes.") else key): value
+                        for key, value in error.error_dict.items()
+                    }
+                ) from None
+            raise
+        return Response(DataAttributeOutput(attribute).data)
+
+
+class DataAttributeView(IntercomView):
+    @extend_schema(operation_id="UpdateDataAttribute", request=DataAttributeUpdateInput, responses=DataAttributeOutput)
+    def put(self, request: Request, attribute_id: str) -> Response:
+        """Update label, description, archived or options; name and type never change."""
+        attribute = selectors.data_attribute_get(attribute_id=attribute_id)
+        values = self.parse(DataAttributeUpdateInput, self.body(request))
+        attribute = services.data_attribute_update(
+            attribute=attribute,
+            label=values.get("label"),
+            description=values.get("description"),
+            archived=values.get("archived"),
+            options=_options(values),
+        )
+        return Response(DataAttributeOutput(attribute).data)

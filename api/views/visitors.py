@@ -1,0 +1,68 @@
+"""Visitors: POST /visitors/convert turns an anonymous visitor into a lead or a user."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import selectors
+from api.errors import NotFound, ParameterInvalid
+from api.serializers import ContactOutput, VisitorConvertInput
+from api.views.base import IntercomView
+from contacts import services
+from contacts.models import Contact
+
+
+def _visitor(reference: dict[str, Any]) -> Contact:
+    """A visitor by id, or by `user_id` (Intercom's visitor user_id is Parley's anonymous id)."""
+    queryset = Contact.objects.filter(role=Contact.Role.VISITOR)
+    visitor = None
+    if reference.get("id"):
+        pk = selectors.pk_from_id(reference["id"])
+        visitor = queryset.filter(pk=pk).first() if pk is not None else None
+    elif reference.get("user_id"):
+        try:
+            visitor = queryset.filter(anonymous_id=reference["user_id"]).first()
+        except DjangoValidationError:  # a malformed UUID simply finds nobody
+            visitor = None
+    elif reference.get("email"):
+        visitor = queryset.filter(email__lower=reference["email"].lower()).order_by("-pk").first()
+    else:
+        raise ParameterInvalid("visitor", "visitor needs id, user_id or email.")
+    if visitor is None:
+        raise NotFound("Visitor Not Found", field="visitor")
+    return visitor
+
+
+class VisitorConvertView(IntercomView):
+    @extend_schema(operation_id="ConvertVisitor", request=VisitorConvertInput, responses=ContactOutput)
+    def post(self, request: Request) -> Response:
+        """Convert to a lead, or to a user: merged into the user when one matches, else promoted."""
+        values = self.parse(VisitorConvertInput, self.body(request))
+        visitor = _visitor(values["visitor"])
+        user_ref = values["user"]
+        with transaction.atomic():
+            if values["type"] == "lead":
+                contact = services.contact_convert(contact=visitor, role=Contact.Role.LEAD)
+                fields = {k: v for k, v in (("email", user_ref.get("email")),) if v}
+                if fields:
+                    services.contact_update(contact=contact, **fields)
+            else:
+                existing = selectors.contact_get_by_reference(
+                    user_id=user_ref.get("user_id"), email=user_ref.get("email"), intercom_user_id=user_ref.get("id")
+                )
+                if existing is not None and existing.role == Contact.Role.USER:
+                    contact = services.contact_merge(source=visitor, into=existing)
+                elif user_ref.get("id"):
+                    raise NotFound("User Not Found", field="user.id")
+                else:
+                    contact = services.contact_convert(
+                        contact=visitor,
+                        role=Contact.Role.USER,
+                        external_id=user_ref.get("user_id"),
+                        email=user_ref.get("email"),
+                    )
+        return Response(ContactOutput(selectors.contact_get(contact_id=contact.pk)).data)

@@ -1,0 +1,30 @@
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_openapi_schema_is_valid_and_covers_the_api(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    validate(schema)
+    assert schema["openapi"].startswith("3.")
+    for path in ("/api/contacts", "/api/contacts/search", "/api/contacts/merge", "/api/tags", "/api/me",
+                 "/api/data_attributes", "/api/visitors/convert", "/api/contacts/{contact_id}/notes"):  # fmt: skip
+        assert path in schema["paths"], path
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    create = schema["paths"]["/api/contacts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    writable = schema["components"]["schemas"][create["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert "web_sessions_count" not in writable
+    assert "is_archived" not in writable
+
+
+def test_swagger_ui_is_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert "cdn.jsdelivr" not in html
+    assert "unpkg.com" not in html
