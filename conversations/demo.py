@@ -1,0 +1,134 @@
+"""Demo conversations for `seed_demo`: threads with replies, notes and states, bulk-inserted."""
+
+import datetime as dt
+import random
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from contacts.models import Contact
+from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, SavedReply, Team
+
+# A fifth of leads and users have written to us; visitors who write become leads, so none here.
+SHARE_WITH_CONVERSATIONS = 0.2
+BATCH_SIZE = 2000
+OPENERS = [
+    "Hi! I can't find where to change my billing address.",
+    "Is there a discount for non-profits?",
+    "The export to CSV seems stuck at 99%.",
+    "How do I invite my team?",
+    "Your pricing page says 10 seats but I only see 5.",
+    "Can I self-host this on my own server?",
+    "I was charged twice this month.",
+    "Do you support single sign-on?",
+]
+CONTACT_FOLLOW_UPS = ["Thanks!", "That worked, thank you.", "Still not working, sorry.", "Any news?", "Perfect."]
+TEAMMATE_REPLIES = [
+    "Thanks for reaching out! Let me check that for you.",
+    "You can change it under Settings → Billing.",
+    "I've refunded the duplicate charge; it shows within 5 days.",
+    "Yes! Have a look at https://parley.example/docs/self-hosting",
+    "Could you send a screenshot of what you see?",
+]
+NOTES = ["Customer since 2021, be generous.", "Looks like the bug from last week.", "Asked engineering."]
+SAVED_REPLIES = [
+    ("Greeting", "Hi {{contact.first_name}}, thanks for writing! {{teammate.name}} here, happy to help."),
+    ("Closing", "Glad we could help, {{contact.first_name}}. Write any time!"),
+    ("Need details", "Could you tell me a bit more, {{contact.first_name}}? A screenshot helps a lot."),
+]
+
+
+def _teammates() -> list:
+    users = list(get_user_model().objects.filter(is_staff=True, is_active=True)[:5])
+    if not users:
+        demo, _ = get_user_model().objects.get_or_create(
+            username="demo-agent", defaults={"first_name": "Dana", "is_staff": True, "email": "dana@parley.localhost"}
+        )
+        users = [demo]
+    return users
+
+
+def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
+    """Conversations with 2-8 parts for about a fifth of the leads and users; returns how many."""
+    for name, body in SAVED_REPLIES:
+        SavedReply.objects.get_or_create(name=name, defaults={"body": body})
+    for name in ("Support", "Billing"):
+        Team.objects.get_or_create(name=name)
+    teams = list(Team.objects.order_by("name"))
+    teammates = _teammates()
+    writers = list(
+        Contact.objects.filter(pk__in=contact_ids)
+        .exclude(role=Contact.Role.VISITOR)
+        .values_list("pk", "name", "last_seen_at")
+    )
+    chosen = [w for w in writers if rng.random() < SHARE_WITH_CONVERSATIONS]
+    now = timezone.now()
+    made = 0
+    for start in range(0, len(chosen), BATCH_SIZE):
+        batch = chosen[start : start + BATCH_SIZE]
+        conversations, threads = [], []
+        for contact_id, name, last_seen in batch:
+            conversation, parts = _thread(contact_id, name or "Lead", last_seen or now, now, rng, teammates, teams)
+            conversations.append(conversation)
+            threads.append(parts)
+        Conversation.objects.bulk_create(conversations)
+        # bulk_create fills primary keys on PostgreSQL and on SQLite >= 3.35 alike.
+        parts_rows = []
+        for conversation, parts in zip(conversations, threads, strict=True):
+            for part in parts:
+                part.conversation_id = conversation.pk
+                parts_rows.append(part)
+        ConversationPart.objects.bulk_create(parts_rows, batch_size=BATCH_SIZE)
+        made += len(conversations)
+    return made
+
+
+def _thread(
+    contact_id: int, name: str, last_seen: dt.datetime, now: dt.datetime, rng: random.Random, teammates: list,
+    teams: list,
+) -> tuple[Conversation, list[ConversationPart]]:  # fmt: skip
+    at = min(last_seen, now) - dt.timedelta(minutes=rng.randint(30, 60 * 24 * 30))
+    teammate = rng.choice(teammates)
+    parts = [
+        ConversationPart(part_type="comment", author_contact_id=contact_id, body=rng.choice(OPENERS), created_at=at)
+    ]
+    waiting_since: dt.datetime | None = at
+    contact_unread, teammate_unread = 0, 1
+    for _ in range(rng.randint(1, 7)):
+        at += dt.timedelta(minutes=rng.randint(1, 600))
+        roll = rng.random()
+        if roll < 0.15:
+            parts.append(
+                ConversationPart(part_type="note", author_teammate=teammate, body=rng.choice(NOTES), created_at=at)
+            )
+        elif roll < 0.6:
+            parts.append(ConversationPart(part_type="comment", author_teammate=teammate,
+                                          body=rng.choice(TEAMMATE_REPLIES), created_at=at))  # fmt: skip
+            waiting_since, contact_unread, teammate_unread = None, contact_unread + 1, 0
+        else:
+            parts.append(ConversationPart(part_type="comment", author_contact_id=contact_id,
+                                          body=rng.choice(CONTACT_FOLLOW_UPS), created_at=at))  # fmt: skip
+            waiting_since, contact_unread, teammate_unread = waiting_since or at, 0, teammate_unread + 1
+    last_comment = next(p for p in reversed(parts) if p.part_type == "comment")
+    roll = rng.random()
+    state = "closed" if roll < 0.5 else "snoozed" if roll < 0.6 else "open"
+    snoozed_until = now + dt.timedelta(hours=rng.randint(1, 72)) if state == "snoozed" else None
+    if state == "closed":
+        at += dt.timedelta(minutes=5)
+        parts.append(ConversationPart(part_type="close", author_teammate=teammate, created_at=at))
+        waiting_since = None
+    elif state == "snoozed":
+        parts.append(ConversationPart(part_type="snooze", author_teammate=teammate, snoozed_until=snoozed_until,
+                                      created_at=at + dt.timedelta(minutes=1)))  # fmt: skip
+    assigned = rng.random() < 0.7
+    conversation = Conversation(
+        public_id=secrets.token_urlsafe(16), contact_id=contact_id, state=state, snoozed_until=snoozed_until,
+        assignee=teammate if assigned else None, team=rng.choice(teams) if rng.random() < 0.5 else None,
+        priority="priority" if rng.random() < 0.1 else "not_priority", waiting_since=waiting_since,
+        contact_unread_count=contact_unread, teammate_unread_count=teammate_unread,
+        last_part_at=last_comment.created_at, preview=last_comment.body[:PREVIEW_LENGTH],
+        preview_author_type="contact" if last_comment.author_contact_id else "teammate",
+        preview_author_name=name if last_comment.author_contact_id else (teammate.first_name or "Support"),
+    )  # fmt: skip
+    return conversation, parts
