@@ -188,9 +188,5 @@ def website_page_views_per_day(*, website: Website, days: int = CHART_DAYS) -> l
     return [(first_day + dt.timedelta(days=n), counts.get(first_day + dt.timedelta(days=n), 0)) for n in range(days)]
 
 
-def contact_page_views(*, contact_id: int) -> QuerySet[PageView]:
-    return PageView.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")
-
-
 def export_rows(queryset: QuerySet[Any], fields: list[str]) -> list[dict[str, Any]]:
     return list(queryset.values(*fields).iterator(chunk_size=2000))

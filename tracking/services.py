@@ -282,7 +282,7 @@ def _utm(url: str) -> dict[str, str]:
 
 
 def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetime, now: dt.datetime) -> bool:
-    return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH and now >= started_at
+    return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH
 
 
 def _session_continue_or_open(*, contact: Contact, website: Website, page: PageInput, visit: Visit) -> WebSession:
@@ -527,6 +527,21 @@ def event_track(
         contact_id=contact.pk, name=name, count=1, first_at=event.created_at, last_at=event.created_at
     )
     return event
+
+
+@transaction.atomic
+def event_summary_add(
+    *, contact: Contact, name: str, count: int, first_at: dt.datetime, last_at: dt.datetime
+) -> None:
+    """Add occurrences to a contact's summary of an event without individual events (REST API)."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError({"event_name": "An event summary needs an event name."})
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValidationError({"count": "Must be a positive integer."})
+    if first_at > last_at:
+        raise ValidationError({"first": "Must not be after last."})
+    _event_summary_upsert(contact_id=contact.pk, name=name, count=count, first_at=first_at, last_at=last_at)
 
 
 def widget_event(

@@ -1,0 +1,157 @@
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.contacts.factories import ContactFactory, UserContactFactory
+from tracking import selectors, services
+from tracking.models import Event, EventSummary, PageView, WebSession
+
+pytestmark = pytest.mark.django_db
+
+
+def _history(contact, website, *, page_views=3, events=2, when=None):
+    when = when or timezone.now()
+    session = WebSession.objects.create(
+        contact=contact, website=website, started_at=when, last_activity_at=when, page_views_count=page_views,
+        landing_url="https://shop.example/", browser="Chrome", browser_version="131.0", os="Mac OS X 10.15",
+        city="London", country="GB", country_name="United Kingdom", utm_source="news",
+    )  # fmt: skip
+    PageView.objects.bulk_create(
+        PageView(contact=contact, session=session, url=f"https://shop.example/p{n}", title=f"Page {n}", created_at=when)
+        for n in range(page_views)
+    )
+    for n in range(events):
+        services.event_track(contact=contact, name=f"event-{n % 2}", metadata={"n": n}, created_at=None, now=when)
+    return session
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return len(captured), response.content.decode()
+
+
+def test_contact_page_shows_tracking_panels_within_query_budget(admin_client, website):
+    contact = UserContactFactory()
+    _history(contact, website, page_views=3, events=2)
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    admin_client.get(url)  # warm Django's content type cache
+    few, page = _queries(admin_client, url)
+    for text in ("Recent page views", "Web sessions", "Recent events", "Page 2", "event-1", "London", "Chrome 131.0"):
+        assert text in page
+    assert f"?contact__id__exact={contact.pk}" in page
+    _history(contact, website, page_views=40, events=40)
+    many, page = _queries(admin_client, url)
+    assert few == many <= 10
+    assert page.count("https://shop.example/p") >= 20
+
+
+def test_contact_panels_show_newest_20_page_views_first(admin_client, website):
+    contact = ContactFactory()
+    now = timezone.now()
+    session = _history(contact, website, page_views=0, events=0)
+    PageView.objects.bulk_create(
+        PageView(
+            contact=contact, session=session, url=f"https://shop.example/n{n}", created_at=now - dt.timedelta(minutes=n)
+        )
+        for n in range(25)
+    )
+    activity = selectors.contact_tracking_activity(contact=contact)
+    urls = [view.url for view in activity["page_views"]]
+    assert urls == [f"https://shop.example/n{n}" for n in range(20)]
+
+
+@pytest.mark.parametrize("model", [WebSession, PageView, Event, EventSummary])
+def test_read_only_history_admins_have_fixed_query_counts(admin_client, website, model):
+    url = reverse(f"admin:tracking_{model._meta.model_name}_changelist")
+    _history(ContactFactory(), website)
+    few, _ = _queries(admin_client, url)
+    for _ in range(8):
+        _history(ContactFactory(), website)
+    many, _ = _queries(admin_client, url)
+    assert few == many
+    assert admin_client.get(reverse(f"admin:tracking_{model._meta.model_name}_add")).status_code == 403
+
+
+def test_all_page_views_link_filters_by_contact(admin_client, website):
+    mine, other = ContactFactory(), ContactFactory()
+    _history(mine, website, page_views=2)
+    _history(other, website, page_views=5)
+    url = reverse("admin:tracking_pageview_changelist") + f"?contact__id__exact={mine.pk}"
+    page = admin_client.get(url).content.decode()
+    assert page.count('class="field-url"') == 2
+
+
+def test_history_rows_cannot_be_edited_or_deleted(admin_client, website):
+    session = _history(ContactFactory(), website)
+    view = PageView.objects.filter(session=session).first()
+    url = reverse("admin:tracking_pageview_change", args=[view.pk])
+    assert admin_client.post(url, {"url": "https://evil.example/"}).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:tracking_pageview_delete", args=[view.pk]), {"post": "yes"}).status_code == 403
+    )
+    assert PageView.objects.get(pk=view.pk).url != "https://evil.example/"
+
+
+def test_website_page_shows_page_views_per_day(admin_client, website):
+    contact = ContactFactory()
+    now = timezone.now()
+    _history(contact, website, page_views=4, when=now)
+    _history(contact, website, page_views=2, when=now - dt.timedelta(days=3))
+    _history(contact, website, page_views=7, when=now - dt.timedelta(days=40))  # outside the window
+    days = selectors.website_page_views_per_day(website=website)
+    assert len(days) == 30
+    assert days[-1] == (now.date(), 4)
+    assert dict(days)[(now - dt.timedelta(days=3)).date()] == 2
+    assert sum(v for _, v in days) == 6
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get(reverse("admin:tracking_website_change", args=[website.pk])).content.decode()
+    assert "6 page view(s) in the last 30 days" in page
+    chart_queries = [q for q in captured if "tracking_pageview" in q["sql"]]
+    assert len(chart_queries) == 1
+
+
+def test_contact_list_filters_by_event_name(admin_client, website):
+    did, did_not = UserContactFactory(name="Did Buy"), UserContactFactory(name="Never Bought")
+    services.event_track(contact=did, name="bought", metadata={}, created_at=None, now=timezone.now())
+    services.event_track(contact=did_not, name="browsed", metadata={}, created_at=None, now=timezone.now())
+    changelist = reverse("admin:contacts_contact_changelist")
+    page = admin_client.get(changelist).content.decode()
+    assert "?event=bought" in page
+    page = admin_client.get(changelist + "?event=bought").content.decode()
+    assert "Did Buy" in page and "Never Bought" not in page
+
+
+def test_contact_list_filters_by_seen_in_last_n_days(admin_client):
+    now = timezone.now()
+    UserContactFactory(name="Recent Visitor", last_seen_at=now - dt.timedelta(days=2))
+    UserContactFactory(name="Old Visitor", last_seen_at=now - dt.timedelta(days=20))
+    changelist = reverse("admin:contacts_contact_changelist")
+    page = admin_client.get(changelist + "?seen_days=7").content.decode()
+    assert "Recent Visitor" in page and "Old Visitor" not in page
+    page = admin_client.get(changelist + "?seen_days=25").content.decode()  # any N, not only the listed ones
+    assert "Old Visitor" in page
+    page = admin_client.get(changelist + "?seen_days=abc").content.decode()
+    assert "Recent Visitor" not in page
+
+
+def test_contact_list_with_tracking_filters_keeps_a_fixed_query_count(admin_client):
+    now = timezone.now()
+    changelist = reverse("admin:contacts_contact_changelist") + "?seen_days=30&event=bought"
+
+    def make(count):
+        for _ in range(count):
+            contact = UserContactFactory(last_seen_at=now)
+            services.event_track(contact=contact, name="bought", metadata={}, created_at=None, now=now)
+
+    make(3)
+    admin_client.get(changelist)  # warm the short-lived filter caches
+    few, _ = _queries(admin_client, changelist)
+    make(30)
+    many, _ = _queries(admin_client, changelist)
+    assert few == many

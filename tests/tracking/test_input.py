@@ -1,0 +1,260 @@
+"""Every kind of bad input gets a clear 4xx JSON error naming the field, and writes nothing."""
+
+import json
+
+import pytest
+from django.test import override_settings
+
+from contacts.models import Contact
+from tests.tracking.conftest import ORIGIN, Widget
+from tracking.models import Event, PageView
+
+pytestmark = pytest.mark.django_db
+
+
+def _error(response, status):
+    assert response.status_code == status, response.content
+    return response.json()["error"]
+
+
+def _nothing_written():
+    assert not Contact.objects.exists()
+    assert not PageView.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"page": "https://shop.example/"}, "page"),
+        ({"page": {"url": 42}}, "page.url"),
+        ({"page": {"url": "https://shop.example/", "title": ["x"]}}, "page.title"),
+        ({"page": {"url": "https://shop.example/"}, "consent": "yes"}, "consent"),
+        ({"page": {"url": "https://shop.example/"}, "anonymous_id": 12}, "anonymous_id"),
+        ({"page": {"url": "https://shop.example/"}, "anonymous_id": "not-a-uuid"}, "anonymous_id"),
+        ({"page": {"url": "https://shop.example/"}, "user": "ada"}, "user"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"email": "not an email"}}, "user.email"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"name": "x" * 256}}, "user.name"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"user_id": True}}, "user.user_id"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"created_at": "yesterday"}}, "user.created_at"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": [1]}}, "user.custom_attributes"),
+        (
+            {"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"a": {"b": 1}}}},
+            "user.custom_attributes.a",
+        ),
+        ({"page": {"url": "https://shop.example/"}, "user": {"is_admin": True}}, "user.is_admin"),
+        ({"page": {"url": "https://shop.example/"}, "browser_language": "français!"}, "browser_language"),
+        ({"page": {"url": "https://shop.example/"}, "surprise": 1}, "surprise"),
+        ({"page": {"url": "https://shop.example/", "title": "a\x00b"}}, "page.title"),
+        ({"page": {"url": "https://shop.example/"}, "user": {"name": "\ud800"}}, "user.name"),
+    ],
+)
+def test_wrong_types_and_values_are_refused_naming_the_field(widget, body, field):
+    assert _error(widget.post("ping", body), 400)["field"] == field
+    _nothing_written()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "javascript:alert(1)", "/relative/path", "https://", "ftp://shop.example/", "https://shop.example:99999/",
+     "https://shop.example/" + "a" * 2100],
+)  # fmt: skip
+def test_malformed_urls_are_refused(widget, url):
+    error = _error(widget.post("ping", {"page": {"url": url}}), 400)
+    assert error["field"] == "page.url"
+    _nothing_written()
+
+
+def test_malformed_referrer_is_refused(widget):
+    assert _error(widget.post("ping", {"page": {"url": "https://shop.example/", "referrer": "::"}}), 400)["field"] == (
+        "page.referrer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [(b"\xff\xfe{not utf8", "invalid_encoding"), (b"{", "invalid_json"), (b"[1, 2]", "invalid"), (b"", "required"),
+     (b'{"page": NaN}', "invalid_json")],
+)  # fmt: skip
+def test_bodies_that_are_not_a_json_object_are_refused(widget, raw, code):
+    error = _error(widget.post("ping", raw=raw), 400)
+    assert (error["field"], error["code"]) == ("body", code)
+    _nothing_written()
+
+
+def test_oversized_body_is_refused_with_413(widget):
+    body = {"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"blob": "x" * 40_000}}}
+    error = _error(widget.post("ping", body), 413)
+    assert error["code"] == "payload_too_large"
+    _nothing_written()
+
+
+def test_unsupported_content_type_is_refused(widget):
+    response = widget.post("ping", {"page": {"url": "https://shop.example/"}}, content_type="multipart/form-data; b=x")
+    assert _error(response, 415)["field"] == "Content-Type"
+
+
+def test_application_json_is_accepted(widget):
+    assert (
+        widget.post("ping", {"page": {"url": "https://shop.example/"}}, content_type="application/json").status_code
+        == 200
+    )
+
+
+def test_unknown_app_id_is_404(client, website):
+    website.app_id = "nosuchid"
+    error = _error(Widget(client, website).ping(), 404)
+    assert (error["code"], error["field"]) == ("unknown_app_id", "app_id")
+
+
+def test_get_is_not_allowed(client, website):
+    assert client.get(f"/widget-api/{website.app_id}/ping").status_code == 405
+
+
+@pytest.mark.parametrize("created_at", [4102444800, "2099-01-01T00:00:00Z", 315532800, "1970-01-01T00:00:00Z", 10**20])
+def test_future_and_far_past_signup_dates_are_refused(widget, created_at):
+    response = widget.ping(user={"user_id": "u-1", "created_at": created_at})
+    assert _error(response, 400)["field"] == "user.created_at"
+    _nothing_written()
+
+
+@pytest.mark.parametrize("created_at", [4102444800, 946684800, -5, "2099-01-01T00:00:00Z"])
+def test_future_and_far_past_event_dates_are_refused(widget, created_at):
+    widget.ping()
+    assert _error(widget.event("bought", created_at=created_at), 400)["field"] == "created_at"
+    assert not Event.objects.exists()
+
+
+def test_custom_attribute_errors_from_contact_rules_name_the_attribute(widget):
+    from contacts.models import DataAttribute
+
+    DataAttribute.objects.create(name="seats", data_type=DataAttribute.DataType.INTEGER)
+    error = _error(widget.ping(user={"user_id": "u-1", "custom_attributes": {"seats": "many"}}), 400)
+    assert error["field"] == "user.custom_attributes.seats"
+    _nothing_written()
+
+
+def test_error_answers_are_json_with_code_field_and_message(widget):
+    error = _error(widget.post("ping", {"page": {"url": "nope"}}), 400)
+    assert set(error) == {"code", "field", "message"}
+    assert error["message"]
+
+
+# --- CORS -----------------------------------------------------------------------------------------
+
+
+def test_allowed_origin_gets_the_cors_header(widget):
+    response = widget.ping()
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_errors_for_allowed_origins_are_readable_by_the_page(widget):
+    response = widget.post("ping", {"page": {"url": "nope"}})
+    assert response.status_code == 400
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_disallowed_origin_is_403_without_cors_header(client, website):
+    widget = Widget(client, website, origin="https://evil.example")
+    response = widget.ping()
+    error = _error(response, 403)
+    assert (error["code"], error["field"]) == ("origin_not_allowed", "Origin")
+    assert "Access-Control-Allow-Origin" not in response
+    _nothing_written()
+
+
+def test_origin_of_another_website_is_refused(client, website):
+    from tracking import services
+
+    other = services.website_create(name="Other", allowed_origins=["https://other.example"])
+    assert Widget(client, other).ping().status_code == 403
+
+
+def test_preflight_for_application_json_is_answered_for_allowed_origins(client, website):
+    response = client.options(
+        f"/widget-api/{website.app_id}/ping",
+        HTTP_ORIGIN=ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "content-type" in response["Access-Control-Allow-Headers"]
+
+
+def test_preflight_from_a_disallowed_origin_gets_no_cors_headers(client, website):
+    response = client.options(
+        f"/widget-api/{website.app_id}/ping",
+        HTTP_ORIGIN="https://evil.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_origin_change_in_admin_applies_at_once(client, website):
+    from tracking import services
+
+    services.website_update(website=website, allowed_origins=["https://new.example"])
+    assert Widget(client, website).ping().status_code == 403
+    assert Widget(client, website, origin="https://new.example").ping().status_code == 200
+
+
+def test_requests_without_origin_are_not_browser_pages_and_are_served(client, website):
+    assert Widget(client, website, origin=None).ping().status_code == 200
+
+
+# --- rate limits ----------------------------------------------------------------------------------
+
+
+@override_settings(PARLEY_WIDGET_RATE_PER_IP=3)
+def test_rate_limit_per_ip_answers_429_with_retry_after(client, website):
+    widgets = [Widget(client, website, ip="198.51.100.7") for _ in range(4)]
+    statuses = [w.ping().status_code for w in widgets]
+    assert statuses == [200, 200, 200, 429]
+    response = widgets[3].ping()
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert Widget(client, website, ip="198.51.100.8").ping().status_code == 200  # other clients are unaffected
+
+
+@override_settings(PARLEY_WIDGET_RATE_PER_CONTACT=3)
+def test_rate_limit_per_contact_answers_429(client, website):
+    first = Widget(client, website, ip="198.51.100.1")
+    first.ping()
+    token = first.token
+    statuses = []
+    for n in range(4):  # one contact spread over many IPs
+        widget = Widget(client, website, ip=f"198.51.100.{10 + n}")
+        widget.token = token
+        statuses.append(widget.event("clicked").status_code)
+    assert statuses == [202, 202, 202, 429]
+
+
+def test_rate_limit_keys_never_contain_the_ip(client, website, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rl-test"}}
+    from django.core.cache import cache
+
+    Widget(client, website, ip="198.51.100.77").ping()
+    keys = list(cache._cache.keys())
+    assert keys and not any("198.51.100.77" in key for key in keys)
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+
+
+def test_events_without_token_are_refused(widget):
+    widget.ping()
+    assert _error(widget.post("events", {"name": "x"}), 400)["field"] == "token"
+    assert _error(widget.post("events", {"name": "x", "token": "forged"}), 403)["field"] == "token"
+
+
+def test_shutdown_is_idempotent_and_accepts_no_token(widget):
+    assert widget.post("shutdown", {}).status_code == 200
+    assert widget.post("shutdown", {"token": "garbage"}).status_code == 200
+    assert _error(widget.post("shutdown", {"token": 5}), 400)["field"] == "token"
+
+
+def test_json_body_keys_are_exact(widget):
+    response = widget.post("ping", raw=json.dumps({"page": {"url": "https://shop.example/", "extra": 1}}))
+    assert _error(response, 400)["field"] == "page.extra"
