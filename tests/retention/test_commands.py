@@ -117,3 +117,8 @@ def test_export_contact_by_email_with_all_prints_a_list():
     LeadFactory(email="twice@example.com")
     documents = json.loads(run("export_contact", "--email", "twice@example.com", "--all"))
     assert len(documents) == 2
+
+
+def test_seed_demo_adds_a_week_of_past_retention_runs():
+    run("seed_demo", "--contacts", "20", "--seed", "1")
+    assert RetentionRun.objects.filter(status="done", trigger="task").count() == 7

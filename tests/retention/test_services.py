@@ -248,3 +248,23 @@ def test_cutoff_uses_the_given_clock():
     assert Contact.objects.filter(pk=contact.pk).exists()
     services.visitors_expire(now=contact.last_seen_at + dt.timedelta(days=TTL, seconds=1))
     assert not Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_failure_mid_run_keeps_committed_batches_and_records_the_error():
+    for n in range(5):
+        visitor(last_seen_days_ago=TTL + 1 + n, history=False)
+
+    def worker_time_limit(progress: services.BatchProgress) -> None:
+        if progress.run.batches == 2:
+            raise TimeoutError("soft time limit")
+
+    with pytest.raises(TimeoutError):
+        services.visitors_expire(batch_size=2, on_batch=worker_time_limit)
+
+    run = RetentionRun.objects.get()
+    assert run.status == RetentionRun.Status.FAILED
+    assert run.error == "TimeoutError: soft time limit"
+    assert run.finished_at is not None
+    assert run.contacts_deleted == 4
+    assert Contact.objects.count() == 1
+    assert services.visitors_expire().contacts_deleted == 1
