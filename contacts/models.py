@@ -63,10 +63,12 @@ class Contact(models.Model):
         ]
         indexes = [
             # The retention query and the role filter + "last seen" ordering of the changelist.
-            models.Index(fields=["role", "last_seen_at"], name="contact_role_last_seen"),
+            # The admin always orders by (last_seen_at, id): the id tiebreaker must be in the index
+            # or PostgreSQL sorts every matching row.
+            models.Index(fields=["role", "-last_seen_at", "-id"], name="contact_role_seen_id"),
             models.Index(fields=["-last_seen_at", "-id"], name="contact_last_seen_desc"),
             models.Index(Lower("email"), name="contact_email_ci"),
-            models.Index(fields=["country", "-last_seen_at"], name="contact_country_seen"),
+            models.Index(fields=["country", "-last_seen_at", "-id"], name="contact_country_seen_id"),
             models.Index(fields=["unsubscribed_from_emails"], name="contact_unsubscribed"),
             models.Index(fields=["created_at"], name="contact_created"),
             models.Index(fields=["updated_at"], name="contact_updated"),
