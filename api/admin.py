@@ -1,8 +1,14 @@
-from django.contrib import admin, messages
-from django.http import HttpRequest
+import json
 
-from api import services
-from api.models import ApiToken
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from api import services, webhooks
+from api.models import ApiToken, WebhookDelivery, WebhookSubscription
+from ops.pagination import EstimatedCountPaginator
 
 
 @admin.register(ApiToken)
@@ -30,3 +36,85 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             services.api_token_revoke(token=token)
         self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    topics = forms.MultipleChoiceField(
+        choices=[(topic, topic) for topic in webhooks.TOPICS], widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["url", "topics", "secret", "active"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("url"):
+            try:
+                webhooks.url_validate(cleaned["url"])
+                webhooks.destination_check(cleaned["url"])
+            except ValidationError as error:
+                self.add_error("url", error.message_dict["url"])
+        return cleaned
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
+    list_display = ["url", "topic_list", "active", "created_at"]
+    list_filter = ["active"]
+    list_select_related = ["created_by"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    @admin.display(description="Topics")
+    def topic_list(self, obj: WebhookSubscription) -> str:
+        return ", ".join(obj.topics)
+
+    def save_model(self, request: HttpRequest, obj: WebhookSubscription, form, change: bool) -> None:
+        services.webhook_subscription_save(
+            subscription=obj,
+            url=form.cleaned_data["url"],
+            topics=form.cleaned_data["topics"],
+            active=form.cleaned_data["active"],
+            secret=form.cleaned_data["secret"],
+            actor=request.user,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
+        services.webhook_subscription_delete(subscription=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for subscription in queryset:
+            services.webhook_subscription_delete(subscription=subscription)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: read-only, with a retry action for failed deliveries."""
+
+    list_display = ["created_at", "topic", "subscription", "status", "attempts", "last_status_code", "last_error"]
+    list_filter = ["status", "topic"]
+    list_select_related = ["subscription"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ["retry"]
+    readonly_fields = [
+        "subscription", "topic", "notification_id", "status", "attempts", "last_status_code", "last_error",
+        "created_at", "last_attempt_at", "delivered_at", "payload_pretty",
+    ]  # fmt: skip
+    exclude = ["payload"]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
+        return False
+
+    @admin.action(description="Send selected deliveries again", permissions=["view"])
+    def retry(self, request: HttpRequest, queryset) -> None:
+        count = services.webhook_deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, contacts, data_attributes, tags, visitors
+from api.views import admins, contacts, data_attributes, events, tags, visitors
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -31,6 +31,8 @@ urlpatterns = [
     path("tags/<str:tag_id>", tags.TagView.as_view(), name="api-tag"),
     path("data_attributes", data_attributes.DataAttributesView.as_view(), name="api-data-attributes"),
     path("data_attributes/<str:attribute_id>", data_attributes.DataAttributeView.as_view(), name="api-data-attribute"),
+    path("events", events.EventsView.as_view(), name="api-events"),
+    path("events/summaries", events.EventSummariesView.as_view(), name="api-event-summaries"),
     path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
     # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
     re_path(r"^.*$", not_found_view),

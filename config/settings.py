@@ -199,6 +199,10 @@ PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRI
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250
 PARLEY_VISITOR_TTL_DAYS = 270
 
+# REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
+PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)
+PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+
 # --- DRF / OpenAPI -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

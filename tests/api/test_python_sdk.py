@@ -150,3 +150,27 @@ def test_sdk_errors_carry_status_codes(intercom, live_server):
     with pytest.raises(ApiError) as conflict:
         intercom.contacts.create(request=CreateContactRequestWithEmail(email="dup@example.com"))
     assert conflict.value.status_code == 409
+
+
+def test_sdk_events_and_summaries(intercom):
+    import time
+
+    user = UserContactFactory(external_id="ev-1", email="ev@example.com")
+    intercom.events.create(request={"event_name": "invited-friend", "user_id": "ev-1", "metadata": {"friend": "x"}})
+    intercom.events.create(
+        request={"event_name": "invited-friend", "email": "ev@example.com", "created_at": int(time.time()) - 60}
+    )
+    intercom.events.summaries(
+        user_id="ev-1",
+        event_summaries={
+            "event_name": "imported",
+            "count": 5,
+            "first": int(time.time()) - 3600,
+            "last": int(time.time()) - 60,
+        },
+    )
+    summary = intercom.events.list(type="user", user_id="ev-1", summary=True)
+    assert summary.intercom_user_id == str(user.pk)
+    assert {(e.name, e.count) for e in summary.events} == {("invited-friend", 2), ("imported", 5)}
+    listed = intercom.events.list(type="user", intercom_user_id=str(user.pk))
+    assert len(listed.events) == 2

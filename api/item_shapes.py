@@ -1,0 +1,26 @@
+"""How each model appears as `data.item` in webhook notifications (Intercom's objects)."""
+
+from typing import Any
+
+from api import webhooks
+from api.fields import unix
+from api.serializers import ContactOutput, TagOutput
+from contacts.models import Contact, ContactTag
+
+
+def contact_item(contact: Contact) -> dict[str, Any]:
+    return ContactOutput(contact).data
+
+
+def contact_tag_item(link: ContactTag) -> dict[str, Any]:
+    return {
+        "type": "contact_tag",
+        "created_at": unix(link.tagged_at),
+        "contact": ContactOutput(link.contact).data,
+        "tag": TagOutput(link.tag).data,
+    }
+
+
+def register() -> None:
+    webhooks.register_item_shaper("contacts.Contact", contact_item)
+    webhooks.register_item_shaper("contacts.ContactTag", contact_tag_item)

@@ -1,0 +1,120 @@
+"""Webhook topics (Intercom's names), notification payloads, signatures and the SSRF guard.
+
+Services announce changes with `contacts.services.change_notify(topic=…, instance=…)`; the API
+app registers `api.services.webhooks_queue` as a listener (see ApiConfig.ready), so no app imports
+api. The listener writes one WebhookDelivery per matching subscription inside the transaction of
+the change (an outbox: a rolled-back change sends nothing) and queues the Celery task on commit.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+
+CONTACT_TOPICS = [
+    "contact.user.created", "contact.lead.created", "contact.user.updated", "contact.lead.updated",
+    "contact.user.tag.created", "contact.user.tag.deleted", "contact.lead.tag.created", "contact.lead.tag.deleted",
+    "contact.lead.signed_up", "contact.archived", "contact.unarchived", "contact.deleted",
+]  # fmt: skip
+CONVERSATION_TOPICS = [
+    "conversation.user.created", "conversation.user.replied", "conversation.admin.single.created",
+    "conversation.admin.replied", "conversation.admin.noted", "conversation.admin.closed",
+    "conversation.admin.opened", "conversation.admin.snoozed", "conversation.admin.unsnoozed",
+    "conversation.admin.assigned", "conversation_part.tag.created", "conversation.deleted",
+]  # fmt: skip
+# Subscribing to one of these receives every topic it lists.
+TOPIC_ALIASES = {
+    "contact.tag.created": ["contact.user.tag.created", "contact.lead.tag.created"],
+    "contact.tag.deleted": ["contact.user.tag.deleted", "contact.lead.tag.deleted"],
+}
+TOPICS = [*CONTACT_TOPICS, *TOPIC_ALIASES, *CONVERSATION_TOPICS, "ping"]
+SIGNATURE_HEADER = "X-Hub-Signature"
+MAX_ERROR_LENGTH = 500
+
+
+def subscription_matches(subscribed: list[str], topic: str) -> bool:
+    return topic in subscribed or any(topic in TOPIC_ALIASES.get(name, ()) for name in subscribed)
+
+
+def signature(*, secret: str, body: bytes) -> str:
+    """Intercom's X-Hub-Signature: `sha1=` + hex HMAC-SHA1 of the raw body with the secret."""
+    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+# --- payloads -----------------------------------------------------------------------------------
+
+ItemShaper = Callable[[Model], dict[str, Any]]
+_item_shapers: dict[str, ItemShaper] = {}
+
+
+def register_item_shaper(model_label: str, shaper: ItemShaper) -> None:
+    """How an instance of `model_label` appears as `data.item` (e.g. the conversation object)."""
+    _item_shapers[model_label] = shaper
+
+
+def item_json(instance: Model) -> dict[str, Any]:
+    shaper = _item_shapers.get(instance._meta.label)
+    if shaper is None:
+        return {"type": instance._meta.model_name, "id": str(instance.pk)}
+    return shaper(instance)
+
+
+def notification(*, topic: str, item: dict[str, Any]) -> dict[str, Any]:
+    """Intercom's notification object."""
+    now = int(time.time())
+    return {
+        "type": "notification_event",
+        "app_id": "parley",
+        "id": f"notif_{uuid.uuid4()}",
+        "topic": topic,
+        "data": {"type": "notification_event_data", "item": item},
+        "delivery_status": "pending",
+        "delivery_attempts": 1,
+        "delivered_at": 0,
+        "first_sent_at": now,
+        "created_at": now,
+        "links": {},
+        "self": None,
+    }
+
+
+# --- SSRF guard ---------------------------------------------------------------------------------
+
+
+def url_validate(url: str) -> None:
+    """A webhook URL must be http(s) with a host; the address is checked at each delivery too."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError({"url": "Enter an http(s) URL."})
+    if parts.username or parts.password:
+        raise ValidationError({"url": "Credentials in the URL are not allowed; use the secret."})
+
+
+def destination_check(url: str) -> None:
+    """Refuse hosts that resolve to private, loopback, link-local or otherwise non-public addresses.
+
+    PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true lifts this (e.g. a receiver on the same host). The
+    messages never contain the resolved address (no IP in logs).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise ValidationError({"url": f"The host {host!r} does not resolve."}) from None
+    if getattr(settings, "PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False):
+        return
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise ValidationError({"url": f"The host {host!r} resolves to a private or reserved address."})

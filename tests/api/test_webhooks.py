@@ -1,0 +1,189 @@
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from api import services, webhooks
+from api.models import WebhookDelivery, WebhookSubscription
+from contacts import services as contact_services
+from tests.contacts.factories import TagFactory, UserContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that records what it receives."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def subscribe(url, topics, secret="s3cret"):  # noqa: S107
+    return services.webhook_subscription_save(subscription=WebhookSubscription(), url=url, topics=topics, secret=secret)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1/hook", "http://localhost:8080/x", "http://10.1.2.3/", "http://169.254.169.254/latest",
+     "http://[::1]/", "http://192.168.0.10/"],
+)  # fmt: skip
+def test_private_loopback_and_link_local_destinations_are_refused(url):
+    with pytest.raises(ValidationError) as refused:
+        subscribe(url, ["contact.user.created"])
+    assert "url" in refused.value.message_dict
+    assert "127.0.0.1" not in str(refused.value) or "127.0.0.1" in url  # the host as typed, never a resolved IP
+
+
+def test_loopback_is_allowed_when_the_setting_says_so(settings):
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    assert subscribe("http://127.0.0.1:9/hook", ["contact.user.created"]).pk
+
+
+def test_unknown_topics_and_bad_urls_are_refused(settings):
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    with pytest.raises(ValidationError):
+        subscribe("http://127.0.0.1/hook", ["contact.exploded"])
+    with pytest.raises(ValidationError):
+        subscribe("ftp://127.0.0.1/hook", ["contact.user.created"])
+    with pytest.raises(ValidationError):
+        subscribe("http://user:pw@127.0.0.1/hook", ["contact.user.created"])
+
+
+def test_a_change_records_an_intercom_notification_for_each_matching_subscription(receiver, api):
+    subscribe(receiver.url, ["contact.user.created"])
+    subscribe(receiver.url, ["contact.lead.created"])
+    body = api.post("/api/contacts", {"email": "hook@example.com"}, format="json").json()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.topic == "contact.user.created"
+    payload = delivery.payload
+    assert payload["type"] == "notification_event"
+    assert payload["topic"] == "contact.user.created"
+    assert payload["data"]["type"] == "notification_event_data"
+    assert payload["data"]["item"]["id"] == body["id"]
+    assert payload["data"]["item"]["type"] == "contact"
+
+
+def test_tag_alias_topic_receives_role_specific_tag_events(receiver):
+    subscribe(receiver.url, ["contact.tag.created"])
+    contact_services.contact_tag(contact=UserContactFactory(), tag=TagFactory())
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.topic == "contact.user.tag.created"
+    assert delivery.payload["data"]["item"]["type"] == "contact_tag"
+
+
+def test_a_rolled_back_change_sends_nothing(receiver):
+    subscribe(receiver.url, ["contact.user.created"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        contact_services.contact_create(email="rollback@example.com")
+        raise RuntimeError
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_delivery_is_signed_like_intercoms_x_hub_signature(receiver):
+    subscribe(receiver.url, ["contact.user.created"], secret="topsecret")
+    with transaction.atomic():
+        contact_services.contact_create(email="sig@example.com")
+    delivery = services.webhook_delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    headers, body = receiver.requests[0]
+    expected = "sha1=" + hmac.new(b"topsecret", body, hashlib.sha1).hexdigest()
+    assert headers["X-Hub-Signature"] == expected
+    assert json.loads(body)["data"]["item"]["email"] == "sig@example.com"
+
+
+def test_failures_retry_then_give_up_and_are_logged(receiver):
+    receiver.status = 500
+    subscribe(receiver.url, ["contact.user.created"])
+    contact_services.contact_create(email="fail@example.com")
+    delivery_id = WebhookDelivery.objects.get().pk
+    statuses = [services.webhook_delivery_attempt(delivery_id=delivery_id).status for _ in range(6)]
+    assert statuses == ["retrying"] * 5 + ["failed"]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (6, 500, "HTTP 500")
+    assert services.retry_delay_seconds(1) < services.retry_delay_seconds(2) < services.retry_delay_seconds(5)
+
+
+def test_delivery_rechecks_the_destination_at_send_time(receiver, settings):
+    subscribe(receiver.url, ["contact.user.created"])
+    contact_services.contact_create(email="late@example.com")
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    delivery = services.webhook_delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert delivery.status == "retrying"
+    assert "private" in delivery.last_error
+    assert receiver.requests == []
+
+
+def test_signature_helper_matches_hmac_sha1():
+    assert webhooks.signature(secret="k", body=b"{}") == "sha1=" + hmac.new(b"k", b"{}", hashlib.sha1).hexdigest()
+
+
+def test_admin_pages_for_subscriptions_and_the_delivery_log(admin_client, receiver):
+    response = admin_client.post(
+        "/admin/api/webhooksubscription/add/",
+        {"url": receiver.url, "topics": ["contact.user.created", "conversation.admin.replied"], "secret": "abc",
+         "active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    subscription = WebhookSubscription.objects.get()
+    assert subscription.topics == ["contact.user.created", "conversation.admin.replied"]
+    contact_services.contact_create(email="log@example.com")
+    assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    page = admin_client.get(f"/admin/api/webhookdelivery/{delivery.pk}/change/")
+    assert "log@example.com" in page.content.decode()
+
+
+def test_admin_refuses_a_private_url(admin_client, settings):
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    response = admin_client.post(
+        "/admin/api/webhooksubscription/add/", {"url": "http://127.0.0.1/x", "topics": ["ping"], "secret": "a"}
+    )
+    assert response.status_code == 200
+    assert "private or reserved" in response.content.decode()
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_delivers_after_commit(receiver, celery_worker_factory):
+    subscribe(receiver.url, ["contact.lead.created"])
+    worker = celery_worker_factory(extra_env={"PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true"})
+    contact_services.contact_create(role="lead", email="worker@example.com")
+    worker.wait_until(lambda: len(receiver.requests) == 1, timeout=60, what="webhook received")
+    _headers, body = receiver.requests[0]
+    assert json.loads(body)["topic"] == "contact.lead.created"
+    worker.wait_until(
+        lambda: WebhookDelivery.objects.filter(status="delivered").exists(), timeout=30, what="delivery logged"
+    )
