@@ -1,6 +1,7 @@
 """The admin inbox: conversation list with views, the conversation page, saved replies, outbound messages."""
 
 import datetime as dt
+import re
 from typing import Any
 
 from django import forms
@@ -26,6 +27,7 @@ from conversations.services.threads import teammate_display_name
 from ops.pagination import EstimatedCountPaginator
 
 RECENT_PAGE_VIEWS = 10
+PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
     "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
@@ -150,6 +152,8 @@ class ConversationAdmin(admin.ModelAdmin):
             return queryset, False
         if term.isdigit():
             return queryset.filter(pk=int(term)), False
+        if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
+            return queryset.filter(public_id=term), False
         parts = ConversationPart.objects.all()
         if connections[queryset.db].vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -160,8 +164,7 @@ class ConversationAdmin(admin.ModelAdmin):
             )
         else:
             parts = parts.filter(body__icontains=term)
-        matched = queryset.filter(pk__in=parts.values("conversation_id")) | queryset.filter(public_id=term)
-        return matched, False
+        return queryset.filter(pk__in=parts.values("conversation_id")), False
 
     @admin.display(description="Contact", ordering="contact__name")
     def contact_name(self, conversation: Conversation) -> str:

@@ -96,6 +96,7 @@ def test_inbox_search_finds_words_in_message_bodies(admin_client):
     result = admin_client.get(INBOX, {"q": "invoice"}).context["cl"].result_list
     assert list(result) == [target]
     assert list(admin_client.get(INBOX, {"q": str(target.pk)}).context["cl"].result_list) == [target]
+    assert list(admin_client.get(INBOX, {"q": target.public_id}).context["cl"].result_list) == [target]
 
 
 @pytest.mark.parametrize(
