@@ -207,3 +207,49 @@ def test_widget_state_lists_unread_and_in_app_messages_once(website):
     assert state["unread_count"] == 1
     assert [m["body"] for m in state["messages"]] == ["New feature!"]
     assert widget_state(lead)["messages"] == []
+
+
+def test_ping_answers_with_unread_count_conversations_and_in_app_messages(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hello!")
+    message = services.message_send(sender=None, channel="in_app", body="We shipped dark mode", contact_ids=[lead.pk])
+    services.message_deliver_batch(message_id=message.pk)
+    ping = {"token": _token(lead, website), "page": {"url": "https://shop.example/", "title": "Shop"}}
+    data = _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
+    assert data["unread_count"] == 1
+    assert [c["id"] for c in data["conversations"]] == [conversation.public_id]
+    assert data["conversations"][0]["last_part"]["body"] == "Hello!"
+    assert [m["body"] for m in data["messages"]] == ["We shipped dark mode"]
+    again = _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
+    assert again["messages"] == []  # shown once
+
+
+def _list_queries(client, website, contact):
+    token = _token(contact, website)
+    _get(client, f"/widget-api/{website.app_id}/conversations", token=token)  # warm the website cache
+    with CaptureQueriesContext(connection) as captured:
+        response = _get(client, f"/widget-api/{website.app_id}/conversations", token=token)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_widget_list_and_thread_query_counts_do_not_grow(client, website):
+    lead = LeadFactory()
+    first = services.conversation_start_by_contact(contact=lead, body="one")
+    few = _list_queries(client, website, lead)
+    for _ in range(6):
+        services.conversation_reply_as_contact(
+            conversation=services.conversation_start_by_contact(contact=lead, body="x"), body="y"
+        )
+    assert _list_queries(client, website, lead) == few <= 2
+    agent = TeammateFactory()
+    url = f"/widget-api/{website.app_id}/conversations/{first.public_id}"
+    token = _token(lead, website)
+    with CaptureQueriesContext(connection) as small:
+        _get(client, url, token=token)
+    for _ in range(10):
+        services.conversation_reply_as_teammate(conversation=first, teammate=agent, body="more")
+    with CaptureQueriesContext(connection) as big:
+        _get(client, url, token=token)
+    assert len(small) == len(big) <= 3
