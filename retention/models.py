@@ -84,4 +84,4 @@ class RetentionRun(models.Model):
 
     @property
     def rows_deleted(self) -> int:
-        return sum(self.counts.values())
+        return sum(count for label, count in self.counts.items() if not label.startswith("kept:"))

@@ -35,6 +35,8 @@ MAX_BATCH_SIZE = 50_000
 # A running run that committed no batch for this long was killed; the next run marks it failed.
 STALE_RUN_AFTER = dt.timedelta(minutes=15)
 CONTACT_LABEL = Contact._meta.label
+# Counted on the run for contacts kept because a PROTECT foreign key refers to them.
+PROTECTED_LABEL = "kept: protected by a foreign key"
 
 
 @dataclass
@@ -169,7 +171,20 @@ def _expire_contacts(state: _RunState, *, rule: str, role: str, cutoff: dt.datet
     def delete(pks: list[Any]) -> Counter:
         # Re-check the cutoff on the locked rows: whoever was seen since the select is kept.
         still_stale = list(contacts_stale(role=role, cutoff=cutoff).filter(pk__in=pks).values_list("pk", flat=True))
-        return contacts_delete_with_history(contact_ids=still_stale)
+        try:
+            with transaction.atomic():
+                return contacts_delete_with_history(contact_ids=still_stale)
+        except ValidationError:
+            # A row protects some contact (on_delete=PROTECT): delete the others one by one and
+            # keep that one, so a single protected visitor never blocks every later run.
+            counts: Counter = Counter()
+            for pk in still_stale:
+                try:
+                    with transaction.atomic():
+                        counts.update(contacts_delete_with_history(contact_ids=[pk]))
+                except ValidationError:
+                    counts[PROTECTED_LABEL] += 1
+            return counts
 
     return _delete_in_batches(
         state, rule=rule, candidates=contacts_stale(role=role, cutoff=cutoff), delete=delete, batch_size=batch_size
