@@ -11,7 +11,6 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 TRACKING_SALT = "parley.email-tracking"
 REPLY_SALT = "parley.email-reply-to"
 REPLY_HMAC_LENGTH = 32
-DEFAULT_REPLY_DOMAIN = "reply.parley.localhost"
 # reply+c12-<hmac>@domain (a conversation) or reply+d34-<hmac>@domain (a delivery). Lowercase hex
 # only, because mail servers may change the case of the local part.
 REPLY_ADDRESS_RE = re.compile(rf"reply\+([cd])(\d{{1,18}})-([0-9a-f]{{{REPLY_HMAC_LENGTH}}})@", re.IGNORECASE)
@@ -69,8 +68,7 @@ def reply_address(*, conversation_id: int | None = None, delivery_id: int | None
     kind, object_id = ("c", conversation_id) if conversation_id is not None else ("d", delivery_id)
     if object_id is None:
         raise ValueError("reply_address needs a conversation id or a delivery id")
-    domain = getattr(settings, "PARLEY_REPLY_DOMAIN", DEFAULT_REPLY_DOMAIN)
-    return f"reply+{kind}{object_id}-{_reply_hmac(kind, object_id)}@{domain}"
+    return f"reply+{kind}{object_id}-{_reply_hmac(kind, object_id)}@{settings.PARLEY_REPLY_DOMAIN}"
 
 
 def reply_address_read(address: str) -> ReplyTarget | None:

@@ -60,7 +60,7 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
     """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
-    secret = getattr(settings, "PARLEY_INBOUND_EMAIL_SECRET", "")
+    secret = settings.PARLEY_INBOUND_EMAIL_SECRET
     given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
     if secret and not constant_time_compare(given, secret):
         return JsonResponse({"error": {"code": "forbidden", "message": "Wrong inbound secret."}}, status=403)
