@@ -33,7 +33,7 @@ SELECT
     'chat',
     CASE WHEN g %% 20 < 2 THEN 'open' WHEN g %% 20 = 2 THEN 'snoozed' ELSE 'closed' END,
     CASE WHEN g %% 20 = 2 THEN now() + (g %% 72) * interval '1 hour' END,
-    CASE WHEN g %% 10 < 7 THEN (SELECT min(id) FROM auth_user) + g %% %(teammates)s END,
+    CASE WHEN (g / 20) %% 10 < 7 THEN (SELECT min(id) FROM auth_user) + g %% %(teammates)s END,
     NULL,
     CASE WHEN g %% 10 = 0 THEN 'priority' ELSE 'not_priority' END,
     CASE WHEN g %% 20 < 3 AND g %% 2 = 0 THEN now() - (g %% 5000) * interval '1 minute' END,
