@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,6 +10,7 @@ from config.celery import app as celery_app
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
 from retention.selectors import retention_policy_get
+from tests.contacts.factories import UserContactFactory
 from tests.retention.history import visitor
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +90,22 @@ def test_run_list_and_page_have_a_fixed_query_count(admin_client):
     page = admin_client.get(reverse("admin:retention_retentionrun_change", args=[run.pk]))
     assert page.status_code == 200
     assert "contacts.Contact" in page.content.decode()
+
+
+def test_contact_page_tells_when_a_visitor_expires_within_the_query_budget(admin_client):
+    contact = visitor(last_seen_days_ago=10, history=True)
+    expires = (contact.last_seen_at + dt.timedelta(days=270)).strftime("%Y-%m-%d %H:%M")
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert f"{expires} UTC" in response.content.decode()
+    assert len(captured) <= 10
+
+
+def test_contact_page_says_users_are_never_expired(admin_client):
+    user = UserContactFactory()
+    response = admin_client.get(reverse("admin:contacts_contact_change", args=[user.pk]))
+    assert "Users are never deleted by a retention rule" in response.content.decode()
