@@ -123,6 +123,8 @@ class InboxActionForm(ActionForm):
         choices=[("", "Snooze for…"), *((k, v[0]) for k, v in SNOOZE_PRESETS.items())], required=False, label=""
     )
 
+    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = _teammates()
@@ -140,7 +142,9 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["parts__body"]  # replaced by get_search_results: full text on PostgreSQL
     search_help_text = "Words from the messages (full-text on PostgreSQL), or a conversation id."
     action_form = InboxActionForm
-    actions = ["assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected"]
+    actions = [
+        "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
+    ]  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Conversations start from the contact page or the widget, never from an empty form.
@@ -243,6 +247,14 @@ class ConversationAdmin(admin.ModelAdmin):
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
         self._bulk(request, queryset, "Reopened",
                    lambda c: services.conversation_reopen(conversation=c, teammate=request.user))  # fmt: skip
+
+    @admin.action(description="Tag selected with the chosen tag", permissions=["change"])
+    def tag_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        tag = Tag.objects.filter(pk=request.POST.get("tag") or 0).first()
+        if tag is None:
+            self.message_user(request, "Choose a tag in the list next to the action.", messages.WARNING)
+            return
+        self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
 
     # --- the conversation page --------------------------------------------------------------------
 

@@ -128,6 +128,15 @@ def test_bulk_assign_to_a_chosen_teammate(admin_client):
     assert set(Conversation.objects.values_list("assignee_id", flat=True)) == {robin.pk}
 
 
+def test_bulk_tag_with_the_chosen_tag(admin_client):
+    conversations = _conversations(2, parts=1)
+    tag = TagFactory(name="refund")
+    admin_client.post(
+        INBOX, {"action": "tag_selected", "tag": tag.pk, "_selected_action": [c.pk for c in conversations]}
+    )
+    assert all(list(c.tags.all()) == [tag] for c in conversations)
+
+
 def test_conversation_page_shows_thread_notes_distinct_profile_and_escapes(admin_client):
     lead = LeadFactory(name="<img src=x onerror=alert(1)>", city="Paris", country_name="France")
     lead.tags.add(TagFactory(name="vip"))
