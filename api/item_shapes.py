@@ -6,6 +6,7 @@ from api import webhooks
 from api.fields import unix
 from api.serializers import ContactOutput, TagOutput
 from contacts.models import Contact, ContactTag
+from conversations.models import Conversation
 
 
 def contact_item(contact: Contact) -> dict[str, Any]:
@@ -21,6 +22,14 @@ def contact_tag_item(link: ContactTag) -> dict[str, Any]:
     }
 
 
+def conversation_item(conversation: Conversation) -> dict[str, Any]:
+    from api.conversation_shapes import conversation_json, conversations_for_output
+
+    fresh = conversations_for_output(with_parts=True).filter(pk=conversation.pk).first()
+    return conversation_json(fresh or conversation)
+
+
 def register() -> None:
     webhooks.register_item_shaper("contacts.Contact", contact_item)
     webhooks.register_item_shaper("contacts.ContactTag", contact_tag_item)
+    webhooks.register_item_shaper("conversations.Conversation", conversation_item)

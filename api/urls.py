@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, contacts, data_attributes, events, tags, visitors
+from api.views import admins, contacts, conversations, data_attributes, events, tags, visitors
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -33,6 +33,29 @@ urlpatterns = [
     path("data_attributes/<str:attribute_id>", data_attributes.DataAttributeView.as_view(), name="api-data-attribute"),
     path("events", events.EventsView.as_view(), name="api-events"),
     path("events/summaries", events.EventSummariesView.as_view(), name="api-event-summaries"),
+    path("conversations", conversations.ConversationsView.as_view(), name="api-conversations"),
+    path("conversations/search", conversations.ConversationSearchView.as_view(), name="api-conversations-search"),
+    path("conversations/<str:conversation_id>", conversations.ConversationView.as_view(), name="api-conversation"),
+    path(
+        "conversations/<str:conversation_id>/reply",
+        conversations.ConversationReplyView.as_view(),
+        name="api-conversation-reply",
+    ),
+    path(
+        "conversations/<str:conversation_id>/parts",
+        conversations.ConversationPartsView.as_view(),
+        name="api-conversation-parts",
+    ),
+    path(
+        "conversations/<str:conversation_id>/tags",
+        conversations.ConversationTagsView.as_view(),
+        name="api-conversation-tags",
+    ),
+    path(
+        "conversations/<str:conversation_id>/tags/<str:tag_id>",
+        conversations.ConversationTagView.as_view(),
+        name="api-conversation-tag",
+    ),
     path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
     # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
     re_path(r"^.*$", not_found_view),

@@ -147,6 +147,7 @@ def conversation_start_by_contact(
     conversation = Conversation.objects.create(contact=contact, website=website, source=source)
     conversation.contact = contact
     _contact_writes(conversation, body=body, at=at)
+    contact_services.change_notify(topic="conversation.user.created", instance=conversation)
     return conversation
 
 
@@ -157,6 +158,7 @@ def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body
     at = timezone.now()
     conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
+    contact_services.change_notify(topic="conversation.admin.single.created", instance=conversation)
     return conversation
 
 
@@ -168,7 +170,9 @@ def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> C
     """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
     body = clean_body(body)
     conversation = _locked(conversation)
-    return _contact_writes(conversation, body=body, at=timezone.now())
+    part = _contact_writes(conversation, body=body, at=timezone.now())
+    contact_services.change_notify(topic="conversation.user.replied", instance=conversation)
+    return part
 
 
 @transaction.atomic
@@ -181,6 +185,7 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
         from conversations.services.outbound import conversation_reply_email_schedule
 
         conversation_reply_email_schedule(part=part)
+    contact_services.change_notify(topic="conversation.admin.replied", instance=conversation)
     return part
 
 
@@ -188,8 +193,10 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
 def conversation_add_note(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
     """An internal note: never shown to the contact, changes nothing the contact can see."""
     body = clean_body(body)
-    return _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
+    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
                      author_teammate=teammate, body=body)  # fmt: skip
+    contact_services.change_notify(topic="conversation.admin.noted", instance=conversation)
+    return part
 
 
 # --- assignment and state -----------------------------------------------------------------------
@@ -215,6 +222,7 @@ def conversation_assign(
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
               author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+    contact_services.change_notify(topic="conversation.admin.assigned", instance=conversation)
     return conversation
 
 
@@ -232,6 +240,7 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.SNOOZE, at=now,
               author_teammate=teammate, snoozed_until=until)  # fmt: skip
+    contact_services.change_notify(topic="conversation.admin.snoozed", instance=conversation)
     return conversation
 
 
@@ -247,6 +256,7 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
               author_teammate=teammate)  # fmt: skip
+    contact_services.change_notify(topic="conversation.admin.closed", instance=conversation)
     return conversation
 
 
@@ -261,6 +271,8 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=timezone.now(),
               author_teammate=teammate)  # fmt: skip
+    topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
+    contact_services.change_notify(topic=topic, instance=conversation)
     return conversation
 
 

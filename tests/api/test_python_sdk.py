@@ -174,3 +174,72 @@ def test_sdk_events_and_summaries(intercom):
     assert {(e.name, e.count) for e in summary.events} == {("invited-friend", 2), ("imported", 5)}
     listed = intercom.events.list(type="user", intercom_user_id=str(user.pk))
     assert len(listed.events) == 2
+
+
+def test_sdk_conversations(intercom, teammate, superuser):
+    import time
+
+    from intercom import (
+        AdminReplyConversationRequest,
+        ContactReplyIntercomUserIdRequest,
+        ConversationsManageRequestBody_Assignment,
+        ConversationsManageRequestBody_Close,
+        ConversationsManageRequestBody_Open,
+        ConversationsManageRequestBody_Snoozed,
+        CreateConversationRequestFrom,
+    )
+
+    user = intercom.contacts.create(request=CreateContactRequestWithEmail(email="conv@example.com"))
+    message = intercom.conversations.create(from_=CreateConversationRequestFrom(type="user", id=user.id), body="Help!")
+    conversation_id = message.conversation_id
+    admin = str(teammate.pk)
+    replied = intercom.conversations.reply(
+        conversation_id=conversation_id,
+        request=AdminReplyConversationRequest(message_type="comment", admin_id=admin, body="Hello"),
+    )
+    assert replied.conversation_parts.conversation_parts[-1].author.type == "admin"
+    intercom.conversations.reply(
+        conversation_id=conversation_id,
+        request=AdminReplyConversationRequest(message_type="note", admin_id=admin, body="Internal"),
+    )
+    intercom.conversations.reply(
+        conversation_id=conversation_id,
+        request=ContactReplyIntercomUserIdRequest(intercom_user_id=user.id, body="Thanks"),
+    )
+    found = intercom.conversations.find(conversation_id=conversation_id)
+    assert [p.part_type for p in found.conversation_parts.conversation_parts] == [
+        "comment",
+        "comment",
+        "note",
+        "comment",
+    ]
+    closed = intercom.conversations.manage(
+        conversation_id=conversation_id, request=ConversationsManageRequestBody_Close(admin_id=admin, body="Bye")
+    )
+    assert closed.state == "closed"
+    opened = intercom.conversations.manage(
+        conversation_id=conversation_id, request=ConversationsManageRequestBody_Open(admin_id=admin)
+    )
+    assert opened.state == "open"
+    until = int(time.time()) + 3600
+    snoozed = intercom.conversations.manage(
+        conversation_id=conversation_id,
+        request=ConversationsManageRequestBody_Snoozed(admin_id=admin, snoozed_until=until),
+    )
+    assert (snoozed.state, snoozed.snoozed_until) == ("snoozed", until)
+    assigned = intercom.conversations.manage(
+        conversation_id=conversation_id,
+        request=ConversationsManageRequestBody_Assignment(type="admin", admin_id=admin, assignee_id=str(superuser.pk)),
+    )
+    assert assigned.admin_assignee_id == superuser.pk
+    tag = intercom.tags.create(request=CreateOrUpdateTagRequest(name="urgent"))
+    intercom.tags.tag_conversation(conversation_id=conversation_id, tag_id=tag.id, admin_id=admin)
+    assert [t.name for t in intercom.conversations.find(conversation_id=conversation_id).tags.tags] == ["urgent"]
+    intercom.tags.untag_conversation(conversation_id=conversation_id, tag_id=tag.id, admin_id=admin)
+    searched = intercom.conversations.search(
+        query=SingleFilterSearchRequest(field="contact_ids", operator="=", value=user.id)
+    )
+    assert [c.id for c in searched] == [conversation_id]
+    assert conversation_id in [c.id for c in intercom.conversations.list(per_page=5)]
+    deleted = intercom.conversations.delete_conversation(conversation_id=conversation_id)
+    assert deleted.deleted is True

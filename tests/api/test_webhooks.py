@@ -187,3 +187,19 @@ def test_a_real_worker_delivers_after_commit(receiver, celery_worker_factory):
     worker.wait_until(
         lambda: WebhookDelivery.objects.filter(status="delivered").exists(), timeout=30, what="delivery logged"
     )
+
+
+def test_conversation_topics_carry_the_conversation_with_its_parts(receiver, teammate):
+    from conversations import services as conversation_services
+
+    subscribe(receiver.url, ["conversation.user.created", "conversation.admin.replied", "conversation.admin.closed"])
+    conversation = conversation_services.conversation_start_by_contact(contact=UserContactFactory(), body="Hi")
+    conversation_services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Hello")
+    conversation_services.conversation_close(conversation=conversation, teammate=teammate)
+    deliveries = list(WebhookDelivery.objects.order_by("id"))
+    assert [d.topic for d in deliveries] == [
+        "conversation.user.created", "conversation.admin.replied", "conversation.admin.closed"
+    ]  # fmt: skip
+    item = deliveries[1].payload["data"]["item"]
+    assert (item["type"], item["id"]) == ("conversation", str(conversation.pk))
+    assert item["conversation_parts"]["conversation_parts"][-1]["body"] == "<p>Hello</p>"

@@ -1,0 +1,205 @@
+"""Intercom's conversation and conversation part objects, built from Parley's models."""
+
+import html
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.fields import IdField, UnixTimeField, unix
+from contacts.models import Contact
+from conversations.models import Conversation, ConversationPart
+
+# Intercom's part_type for each of Parley's part types.
+PART_TYPES = {
+    ConversationPart.Type.COMMENT: "comment",
+    ConversationPart.Type.NOTE: "note",
+    ConversationPart.Type.ASSIGNMENT: "assignment",
+    ConversationPart.Type.OPEN: "open",
+    ConversationPart.Type.CLOSE: "close",
+    ConversationPart.Type.SNOOZE: "snoozed",
+}
+# Parts shown inside a conversation object (Intercom shows up to 500).
+MAX_PARTS = 500
+
+
+def body_html(text: str) -> str | None:
+    """Parley stores plain text; Intercom's bodies are HTML paragraphs."""
+    if not text:
+        return None
+    return "".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n") if line.strip()) or None
+
+
+def contact_author(contact: Contact) -> dict[str, Any]:
+    return {
+        "type": "user" if contact.role == Contact.Role.USER else "lead",
+        "id": str(contact.pk),
+        "name": contact.name or None,
+        "email": contact.email or None,
+    }
+
+
+def admin_author(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return {"type": "bot", "id": "0", "name": "Parley", "email": None}
+    return {
+        "type": "admin",
+        "id": str(user.pk),
+        "name": user.get_full_name() or user.get_username(),
+        "email": user.email or None,
+    }
+
+
+def part_json(part: ConversationPart) -> dict[str, Any]:
+    author = contact_author(part.author_contact) if part.author_contact_id else admin_author(part.author_teammate)
+    assigned = None
+    if part.part_type == ConversationPart.Type.ASSIGNMENT:
+        assigned = (
+            {"type": "admin", "id": str(part.assigned_to_id)}
+            if part.assigned_to_id
+            else (
+                {"type": "team", "id": str(part.assigned_team_id)}
+                if part.assigned_team_id
+                else {"type": "nobody_admin", "id": None}
+            )
+        )
+    return {
+        "type": "conversation_part",
+        "id": str(part.pk),
+        "part_type": PART_TYPES.get(part.part_type, part.part_type),
+        "body": body_html(part.body),
+        "created_at": unix(part.created_at),
+        "updated_at": unix(part.created_at),
+        "notified_at": unix(part.created_at),
+        "assigned_to": assigned,
+        "author": author,
+        "attachments": [],
+        "external_id": None,
+        "redacted": False,
+    }
+
+
+def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
+    queryset = Conversation.objects.select_related("contact").prefetch_related("tags")
+    if with_parts:
+        queryset = queryset.prefetch_related(
+            Prefetch(
+                "parts",
+                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
+                    "created_at", "id"
+                ),
+            )
+        )
+    return queryset
+
+
+class ConversationOutput(serializers.Serializer):
+    """Intercom's conversation; expects conversations_for_output() prefetches."""
+
+    type = serializers.SerializerMethodField()
+    id = IdField(source="pk")
+    title = serializers.SerializerMethodField()
+    created_at = UnixTimeField()
+    updated_at = UnixTimeField()
+    waiting_since = UnixTimeField(allow_null=True)
+    snoozed_until = UnixTimeField(allow_null=True)
+    open = serializers.SerializerMethodField()
+    state = serializers.CharField()
+    read = serializers.SerializerMethodField()
+    priority = serializers.CharField()
+    admin_assignee_id = serializers.IntegerField(source="assignee_id", allow_null=True)
+    team_assignee_id = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()
+    contacts = serializers.SerializerMethodField()
+    teammates = serializers.SerializerMethodField()
+    custom_attributes = serializers.SerializerMethodField()
+    conversation_parts = serializers.SerializerMethodField()
+
+    def get_type(self, conversation: Conversation) -> str:
+        return "conversation"
+
+    def get_title(self, conversation: Conversation) -> str | None:
+        return None
+
+    def get_open(self, conversation: Conversation) -> bool:
+        return conversation.state != Conversation.State.CLOSED
+
+    def get_read(self, conversation: Conversation) -> bool:
+        return conversation.teammate_unread_count == 0
+
+    def get_team_assignee_id(self, conversation: Conversation) -> str | None:
+        return str(conversation.team_id) if conversation.team_id else None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_tags(self, conversation: Conversation) -> dict[str, Any]:
+        return {
+            "type": "tag.list",
+            "tags": [{"type": "tag", "id": str(tag.pk), "name": tag.name} for tag in conversation.tags.all()],
+        }
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_source(self, conversation: Conversation) -> dict[str, Any]:
+        parts = self._parts(conversation)
+        first = next((p for p in parts if p.part_type == ConversationPart.Type.COMMENT), None)
+        by_contact = conversation.source != Conversation.Source.ADMIN
+        author = (
+            contact_author(conversation.contact)
+            if by_contact
+            else admin_author(first.author_teammate if first else None)
+        )
+        return {
+            "type": "email" if conversation.source == Conversation.Source.EMAIL else "conversation",
+            "id": str(first.pk) if first else str(conversation.pk),
+            "delivered_as": "customer_initiated" if by_contact else "admin_initiated",
+            "subject": "",
+            "body": body_html(first.body) if first else body_html(conversation.preview),
+            "author": author,
+            "attachments": [],
+            "url": None,
+            "redacted": False,
+        }
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_contacts(self, conversation: Conversation) -> dict[str, Any]:
+        contact = conversation.contact
+        return {
+            "type": "contact.list",
+            "contacts": [{"type": "contact", "id": str(contact.pk), "external_id": contact.external_id}],
+        }
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_teammates(self, conversation: Conversation) -> dict[str, Any]:
+        admins = [{"type": "admin", "id": str(conversation.assignee_id)}] if conversation.assignee_id else []
+        return {"type": "admin.list", "teammates": admins}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_custom_attributes(self, conversation: Conversation) -> dict[str, Any]:
+        return {}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_conversation_parts(self, conversation: Conversation) -> dict[str, Any] | None:
+        if not self.context.get("with_parts"):
+            return None
+        parts = self._parts(conversation)[:MAX_PARTS]
+        return {
+            "type": "conversation_part.list",
+            "conversation_parts": [part_json(p) for p in parts],
+            "total_count": len(parts),
+        }
+
+    def _parts(self, conversation: Conversation) -> list[ConversationPart]:
+        cache = getattr(conversation, "_prefetched_objects_cache", {})
+        return list(cache["parts"]) if "parts" in cache else []
+
+    def to_representation(self, instance: Conversation) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data["conversation_parts"] is None:
+            data.pop("conversation_parts")
+        return data
+
+
+def conversation_json(conversation: Conversation, *, with_parts: bool = True) -> dict[str, Any]:
+    return ConversationOutput(conversation, context={"with_parts": with_parts}).data
