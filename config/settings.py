@@ -141,6 +141,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Email -------------------------------------------------------------------------------------
 vars().update(env.email("EMAIL_URL", default="consolemail://"))
+# An email provider's API through django-anymail instead of SMTP, e.g.
+# EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <support@parley.localhost>")
 
 # --- Auth, i18n, static ------------------------------------------------------------------------

@@ -260,3 +260,13 @@ def test_unsubscribe_survives_a_contact_being_erased(client):
     url = _path(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>"))
     Contact.objects.filter(pk=user.pk).delete()
     assert client.post(url).status_code == 404
+
+
+def test_a_provider_backend_through_anymail_sends_the_same_email(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.ANYMAIL = {}
+    _send([UserContactFactory(email="grace@example.com")])
+    email = mail.outbox[0]
+    assert email.to == ["grace@example.com"]
+    assert email.anymail_status.status == {"sent"}
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
