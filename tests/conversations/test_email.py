@@ -270,3 +270,15 @@ def test_a_provider_backend_through_anymail_sends_the_same_email(settings):
     assert email.to == ["grace@example.com"]
     assert email.anymail_status.status == {"sent"}
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_html_only_reply_is_stored_as_plain_text_without_markup():
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi")
+    email = EmailMessage()
+    email["From"] = "ada@example.com"
+    email["To"] = email_links.reply_address(conversation_id=conversation.pk)
+    email["Subject"] = "Re"
+    email.set_content("<p>Fine <script>x()</script><b>thanks</b></p>", subtype="html")
+    result = services.email_reply_receive(raw=email.as_bytes())
+    assert "<" not in result.part.body and "thanks" in result.part.body
