@@ -10,7 +10,7 @@
 
   var STRINGS = {
     en: {
-      open: "Open messages", title: "Messages", hello: "Hi there 👋", intro: "Ask us anything. We usually reply within a few hours.",
+      open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
       start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", failed: "Not sent. Select to retry.",
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
@@ -18,7 +18,7 @@
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
     },
     fr: {
-      open: "Ouvrir les messages", title: "Messages", hello: "Bonjour 👋", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
+      open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
       start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", failed: "Non envoyé. Sélectionnez pour réessayer.",
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
@@ -26,7 +26,7 @@
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
     },
     de: {
-      open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo 👋", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
+      open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
       start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", failed: "Nicht gesendet. Zum Wiederholen auswählen.",
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
@@ -49,7 +49,7 @@
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #9fb0ff;outline-offset:2px}" +
     ".bd{flex:1;overflow-y:auto;background:#f6f7fb;display:flex;flex-direction:column}" +
     ".in{padding:22px 20px 8px}.in h3{margin:0 0 4px;font-size:22px}.in p{margin:0;color:#5b6275}" +
-    ".cta{margin:16px 20px;padding:12px 16px;border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;font:600 15px/1.2 inherit;font-family:inherit;cursor:pointer;text-align:center}" +
+    ".cta{margin:16px 20px;padding:12px 16px;border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;font-family:inherit;font-weight:600;font-size:15px;line-height:1.2;cursor:pointer;text-align:center}" +
     ".cta:hover{filter:brightness(1.08)}" +
     ".ls{list-style:none;margin:0 12px 16px;padding:0;background:#fff;border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.08)}" +
     ".ls li+li{border-top:1px solid #eef0f5}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
@@ -59,15 +59,15 @@
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
     ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
     ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
-    ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font:700 12px/28px inherit;font-family:inherit;text-align:center;object-fit:cover}" +
+    ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
     ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
     ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#8a90a2;margin:0 4px 2px}" +
-    ".m.fail .bu{opacity:.6}.fl{border:0;background:none;color:#c62828;font:12px inherit;font-family:inherit;cursor:pointer;padding:2px 4px;align-self:flex-end}" +
+    ".m.fail .bu{opacity:.6}.fl{border:0;background:none;color:#c62828;font-family:inherit;font-size:12px;cursor:pointer;padding:2px 4px;align-self:flex-end}" +
     ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}" +
     ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}.of[hidden]{display:none}" +
     ".cp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e6e8f0;background:#fff}" +
     ".cp textarea{flex:1;resize:none;border:1px solid #d5d9e6;border-radius:10px;padding:9px 11px;font:inherit;max-height:120px;min-height:40px;box-sizing:border-box;color:inherit;background:#fff}" +
-    ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font:600 14px inherit;font-family:inherit;cursor:pointer}" +
+    ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font-family:inherit;font-weight:600;font-size:14px;cursor:pointer}" +
     ".l{position:relative}.l .x{display:none;color:#fff}.l .x svg{width:26px;height:26px;display:block}" +
     ".l[aria-expanded=true]>svg{display:none}.l[aria-expanded=true] .x{display:block}" +
     ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +

@@ -240,8 +240,10 @@
     launcher.setAttribute("aria-expanded", !!open);
   }
 
+  // Opens at once, even while the ping is still on its way (slow server): the panel reads the
+  // token when it needs it and refreshes when the ping answers.
   function show(view, text) {
-    if (booted) ready.then(loadPanel).then(function (p) { p.open(view, text); }).catch(noop);
+    if (booted) loadPanel().then(function (p) { p.open(view, text); }, noop);
   }
   function hide() {
     if (panel) panel.close();

@@ -1,0 +1,144 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+The customer's site is another origin of the same live server (`http://127.0.0.1:<port>/_host/…`,
+pages written by each test, see tests/e2e/urls.py) while Parley answers at `http://localhost:<port>`:
+the widget runs cross-origin with CORS, first-party cookies and the browser's real HTTP cache.
+"""
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from tests.e2e.urls import HOST_PAGES
+from tracking.selectors import website_cache_forget
+from tracking.services import website_create
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
+# browser steps are plain synchronous code, which Django would otherwise refuse next to a loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Chromium itself logs every failed network request to the console ("Failed to load resource: …").
+# No page script can prevent that line, so it is not counted as an error of the widget; uncaught
+# exceptions, rejected promises and console.error/warn calls from any script are.
+BROWSER_NETWORK_LOG = "Failed to load resource"
+
+
+def endpoint_routed(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+def needs_endpoints(*names: str):
+    """Skip only while another app's widget endpoint is not routed yet; runs as soon as it is."""
+    missing = [name for name in names if not endpoint_routed(f"/widget-api/x/{name}")]
+    return pytest.mark.skipif(bool(missing), reason=f"widget endpoint(s) not routed yet: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (CI's .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+class HostSite:
+    """A customer's site on its own origin, with one browser profile visiting it."""
+
+    def __init__(self, browser, parley_url: str, *, locale: str = "en-US") -> None:
+        port = urlsplit(parley_url).port
+        self.parley = parley_url.rstrip("/")
+        self.origin = f"http://127.0.0.1:{port}"
+        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 760})
+        self.page = self.context.new_page()
+        self.pages = HOST_PAGES
+        self.pages.clear()
+        self.problems: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        self.page.on("console", self._console)
+        self.page.on("request", lambda request: self.requests.append(f"{request.method} {request.url}"))
+
+    def _console(self, message) -> None:
+        if message.type in ("error", "warning") and not message.text.startswith(BROWSER_NETWORK_LOG):
+            self.problems.append(f"console.{message.type}: {message.text}")
+
+    def add_page(self, path: str, body_html: str, *, head: str = "") -> str:
+        self.pages[path] = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>'
+            f'<link rel="icon" href="data:,">{head}</head><body><h1>Shop</h1>{body_html}</body></html>'
+        )
+        return f"{self.origin}/_host{path}"
+
+    def snippet_page(
+        self, path: str, app_id: str, settings: dict | None = None, *, extra: str = "", head: str = "", body: str = ""
+    ) -> str:
+        """A page with Parley's documented snippet (settings + queue stub + async script)."""
+        settings = {"app_id": app_id, **(settings or {})}
+        script = (
+            f"<script>window.parleySettings = {json.dumps(settings)};"
+            "(function(w,d){var p=function(){p.q.push(arguments)};p.q=[];w.Parley=w.Parley||p;"
+            "var s=d.createElement('script');s.async=1;"
+            f"s.src='{self.parley}/widget/{app_id}';d.head.appendChild(s)}})(window,document);{extra}</script>"
+        )
+        return self.add_page(path, body + script, head=head)
+
+    def launcher(self):
+        return self.page.locator("parley-messenger button.l")
+
+    def panel(self):
+        return self.page.locator("parley-messenger .p")
+
+    def wait_booted(self) -> None:
+        self.launcher().wait_for(state="attached")
+        self.page.wait_for_load_state("networkidle")
+
+    def cookies(self) -> dict[str, dict]:
+        return {c["name"]: c for c in self.context.cookies(self.origin)}
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def parley_url(live_server) -> str:
+    website_cache_forget()
+    return live_server.url
+
+
+@pytest.fixture
+def host(chromium, parley_url):
+    site = HostSite(chromium, parley_url)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def make_website(host):
+    def make(**options):
+        return website_create(name=options.pop("name", "Shop"), allowed_origins=[host.origin], **options)
+
+    return make
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
