@@ -29,14 +29,14 @@ CONVERSATION_TOPICS = [
     "conversation.user.created", "conversation.user.replied", "conversation.admin.single.created",
     "conversation.admin.replied", "conversation.admin.noted", "conversation.admin.closed",
     "conversation.admin.opened", "conversation.admin.snoozed", "conversation.admin.unsnoozed",
-    "conversation.admin.assigned", "conversation_part.tag.created", "conversation.deleted",
+    "conversation.admin.assigned",
 ]  # fmt: skip
 # Subscribing to one of these receives every topic it lists.
 TOPIC_ALIASES = {
     "contact.tag.created": ["contact.user.tag.created", "contact.lead.tag.created"],
     "contact.tag.deleted": ["contact.user.tag.deleted", "contact.lead.tag.deleted"],
 }
-TOPICS = [*CONTACT_TOPICS, *TOPIC_ALIASES, *CONVERSATION_TOPICS, "ping"]
+TOPICS = [*CONTACT_TOPICS, *TOPIC_ALIASES, *CONVERSATION_TOPICS]
 SIGNATURE_HEADER = "X-Hub-Signature"
 MAX_ERROR_LENGTH = 500
 

@@ -142,7 +142,7 @@ def _list(queryset: Any, *, per_page: int, cursor: Any) -> Response:
     return Response(
         {
             "type": "conversation.list",
-            "conversations": [conversation_json(c, with_parts=False) for c in page.rows],
+            "conversations": ConversationOutput(page.rows, many=True, context={"with_parts": False}).data,
             "total_count": page.total_count,
             "pages": page.pages_json(),
         }
