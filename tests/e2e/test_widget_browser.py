@@ -243,7 +243,8 @@ def test_support_only_visitors_can_still_chat_before_consent(host, make_website)
 @needs_endpoints(*TRACKING, *CHAT)
 def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_badge(host, make_website, teammate):
     website = make_website()
-    host.page.goto(host.snippet_page("/home", website.app_id))
+    listen = "window.unreadSeen = []; Parley('onUnreadCountChange', function (n) { window.unreadSeen.push(n); });"
+    host.page.goto(host.snippet_page("/home", website.app_id, extra=listen))
     host.wait_booted()
 
     host.launcher().click()
@@ -268,6 +269,7 @@ def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_b
     badge = host.page.locator("parley-messenger .b")
     expect(badge).to_have_text("1", timeout=10_000)
     expect(host.launcher()).to_have_attribute("aria-label", re.compile(r"1 unread"))
+    assert host.page.evaluate("window.unreadSeen") == [1]
     assert host.problems == []
 
 
@@ -351,6 +353,26 @@ def test_widget_defines_only_its_two_globals_and_styles_nothing_on_the_page(host
     assert host.page.locator("#own").evaluate("el => getComputedStyle(el).fontSize") == "40px"
     position = host.page.locator("parley-messenger").evaluate("el => getComputedStyle(el).position")
     assert position == "fixed"  # out of the page flow: no layout shift
+
+
+def test_the_sites_own_launcher_replaces_the_default_one(host, make_website):
+    website = make_website()
+    settings = {"hide_default_launcher": True, "custom_launcher_selector": ".help"}
+    listen = "window.seen = []; Parley('onShow', () => seen.push('show')); Parley('onHide', () => seen.push('hide'));"
+    url = host.snippet_page(
+        "/home", website.app_id, settings, body='<a class="help" href="#help">Help</a>', extra=listen
+    )
+
+    host.page.goto(url)
+    host.wait_booted()
+    expect(host.launcher()).to_be_hidden()
+    host.page.click("a.help")
+    expect(host.panel()).to_be_visible()
+    host.page.keyboard.press("Escape")
+
+    expect(host.panel()).to_be_hidden()
+    assert host.page.evaluate("window.seen") == ["show", "hide"]
+    assert host.page.evaluate("location.hash") == ""  # the link's own navigation was prevented
 
 
 def test_the_demo_page_runs_under_its_strict_content_security_policy(chromium, parley_url):

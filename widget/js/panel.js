@@ -207,7 +207,7 @@
       panel.insertBefore(h("div", { class: "cp" }, [composer, sendBtn]), live);
       if (id) { thread.appendChild(h("p", { class: "em", text: t.loading })); loadThread(); }
       else thread.appendChild(greeting());
-      setTimeout(function () { if (open && composer) composer.focus(); });
+      if (open) composer.focus();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
 
@@ -354,7 +354,7 @@
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
       else showList();
-      if (view === "list") setTimeout(function () { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); });
+      if (view === "list") { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); }
       schedule();
       setTimeout(poll);
     }
