@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -45,5 +46,5 @@ class SeenWithinDaysFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
-            return queryset.none()
+            raise IncorrectLookupParameters(f"seen_days must be a number of days between 1 and {MAX_DAYS}.")
         return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(days=int(value)))

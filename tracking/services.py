@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,7 +73,10 @@ SESSION_MAX_LENGTH = dt.timedelta(hours=24)
 # last_seen_at is written at most once per this many seconds per contact.
 LAST_SEEN_RESOLUTION_SECONDS = 60
 UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-USER_FIELDS_FINGERPRINT_SECONDS = 3600
+# The hot-path state lives as long as a session can stay idle.
+VISIT_STATE_SECONDS = int(SESSION_IDLE.total_seconds())
+# The fast path rewrites the cached last activity only when it is this stale (one cache write saved per ping).
+STATE_REFRESH_SECONDS = 300
 # The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
@@ -115,10 +118,6 @@ def widget_state(*, contact: Contact | None) -> dict[str, Any]:
         for provider in _widget_state_providers:
             state.update(provider(contact))
     return state
-
-
-def _session_cache_key(contact_id: int, website_id: int) -> str:
-    return f"tracking:session:{website_id}:{contact_id}"
 
 
 def _tracking_allowed(*, website: Website, consent: bool) -> bool:
@@ -165,25 +164,55 @@ class _ContactGone(Exception):
     """The token's contact was merged away, erased or expired since its snapshot was cached."""
 
 
-def _contact_snapshot_key(contact_id: int) -> str:
-    return f"tracking:contact:{contact_id}"
+@dataclass
+class _VisitState:
+    """The hot path's per-contact state, one cache entry: read once and written once per ping.
 
+    It holds a short-lived snapshot of the contact (so a ping need not read the row), the current
+    session per website, when last_seen_at was last written and the last user fields applied.
+    Losing it costs a few queries, never correctness: every entry is checked against the database.
+    """
 
-def _contact_snapshot_set(contact: Contact) -> None:
-    values = {name: getattr(contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
-    values["anonymous_id"] = str(values["anonymous_id"])
-    cache.set(_contact_snapshot_key(contact.pk), values, CONTACT_SNAPSHOT_SECONDS)
+    contact_id: int
+    contact: dict[str, Any] | None = None
+    contact_until: float = 0.0
+    sessions: dict[str, list[float]] = field(default_factory=dict)
+    seen_at: float = 0.0
+    user_fingerprint: str = ""
 
+    @staticmethod
+    def key(contact_id: int) -> str:
+        return f"tracking:visit:{contact_id}"
 
-def _contact_snapshot_get(contact_id: int) -> Contact | None:
-    """A partial Contact from the cache (what the hot path reads); load the row before writing it."""
-    values = cache.get(_contact_snapshot_key(contact_id))
-    if values is None:
-        return None
-    contact = Contact(pk=contact_id, **values)
-    contact._state.adding = False
-    contact._parley_snapshot = True  # type: ignore[attr-defined]
-    return contact
+    @classmethod
+    def load(cls, contact_id: int) -> "_VisitState":
+        values = cache.get(cls.key(contact_id))
+        if isinstance(values, dict):
+            try:
+                return cls(contact_id=contact_id, **values)
+            except TypeError:  # written by an older version
+                pass
+        return cls(contact_id=contact_id)
+
+    def save(self) -> None:
+        values = {name: value for name, value in asdict(self).items() if name != "contact_id"}
+        cache.set(self.key(self.contact_id), values, VISIT_STATE_SECONDS)
+
+    def snapshot(self, now_ts: float) -> Contact | None:
+        """A partial Contact (what the hot path reads); `_loaded` fetches the row before any write."""
+        if self.contact is None or now_ts >= self.contact_until:
+            return None
+        contact = Contact(pk=self.contact_id, **self.contact)
+        contact._state.adding = False
+        contact._parley_snapshot = True  # type: ignore[attr-defined]
+        return contact
+
+    def remember(self, contact: Contact, now_ts: float) -> None:
+        if getattr(contact, "_parley_snapshot", False):
+            return
+        values = {name: getattr(contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
+        values["anonymous_id"] = str(values["anonymous_id"])
+        self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
 
 
 def _loaded(contact: Contact) -> Contact:
@@ -242,18 +271,17 @@ def _fingerprint(user: UserInput) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _apply_user_fields(*, contact: Contact, user: UserInput, later: "AfterCommit") -> Contact:
+def _apply_user_fields(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
     """Write name, phone, signed up, language override and custom attributes when they changed."""
     if not user.fields and user.custom_attributes is None:
         return contact
-    key = f"tracking:userfields:{contact.pk}"
     fingerprint = _fingerprint(user)
-    if cache.get(key) == fingerprint:
+    if state.user_fingerprint == fingerprint:
         return contact  # the same values as the last page view: nothing to write
     contact = contacts_services.contact_update(
         contact=_loaded(contact), custom_attributes=user.custom_attributes, **user.fields
     )
-    later.append((key, fingerprint, USER_FIELDS_FINGERPRINT_SECONDS))
+    state.user_fingerprint = fingerprint
     return contact
 
 
@@ -261,19 +289,20 @@ def _visitor_create(*, now: dt.datetime) -> Contact:
     contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
     Contact.objects.filter(pk=contact.pk).update(first_seen_at=now, last_seen_at=now)
     contact.first_seen_at = contact.last_seen_at = now
-    cache.set(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS)
+    contact._parley_new = True  # type: ignore[attr-defined]
     return contact
 
 
-def _touch_last_seen(*, contact: Contact, now: dt.datetime) -> None:
+def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: _VisitState) -> None:
     """last_seen_at at most once a minute per contact; first_seen_at on the first sighting."""
-    if not cache.add(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS):
+    if now.timestamp() - state.seen_at < LAST_SEEN_RESOLUTION_SECONDS:
         return
     Contact.objects.filter(pk=contact.pk).update(
         last_seen_at=Greatest(Coalesce("last_seen_at", Value(now)), Value(now)),
         first_seen_at=Coalesce("first_seen_at", Value(now)),
     )
     contact.last_seen_at = now
+    state.seen_at = now.timestamp()
 
 
 def _utm(url: str) -> dict[str, str]:
@@ -285,7 +314,9 @@ def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetim
     return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH
 
 
-def _session_continue_or_open(*, contact: Contact, website: Website, page: PageInput, visit: Visit) -> WebSession:
+def _session_continue_or_open(
+    *, contact: Contact, website: Website, page: PageInput, visit: Visit, state: _VisitState
+) -> WebSession:
     """Extend the contact's current session or open a new one (enriched once), under a row lock."""
     # Two tabs pinging at once must not both open a session: serialise on the contact row.
     locked = Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk", flat=True)
@@ -329,33 +360,33 @@ def _session_continue_or_open(*, contact: Contact, website: Website, page: PageI
         if value:
             enriched[name] = value
     Contact.objects.filter(pk=contact.pk).update(**enriched)
-    cache.set(f"tracking:seen:{contact.pk}", 1, LAST_SEEN_RESOLUTION_SECONDS)
+    state.seen_at = visit.now.timestamp()
     return session
 
 
 def _page_view_record(
-    *, contact: Contact, website: Website, page: PageInput, visit: Visit, later: "AfterCommit"
+    *, contact: Contact, website: Website, page: PageInput, visit: Visit, state: _VisitState
 ) -> PageView:
-    """The page view, in the current session (three queries in the steady state)."""
-    key = _session_cache_key(contact.pk, website.pk)
-    cached = cache.get(key)
+    """The page view, in the current session: two statements in the steady state."""
+    key = str(website.pk)
     session_id = None
     started_at = visit.now
-    if cached is not None:
-        cached_id, started_ts, last_ts = cached
+    if key in state.sessions:
+        cached_id, started_ts, last_ts = state.sessions[key]
         started_at = dt.datetime.fromtimestamp(started_ts, tz=dt.UTC)
         last_at = dt.datetime.fromtimestamp(last_ts, tz=dt.UTC)
         if _session_is_current(started_at=started_at, last_activity_at=last_at, now=visit.now):
-            updated = WebSession.objects.filter(pk=cached_id, contact=contact).update(
+            # Sessions cascade with their contact and move on merge: a hit proves the contact still exists.
+            updated = WebSession.objects.filter(pk=int(cached_id), contact=contact).update(
                 page_views_count=F("page_views_count") + 1,
                 last_activity_at=Greatest("last_activity_at", Value(visit.now)),
             )
-            session_id = cached_id if updated else None
+            session_id = int(cached_id) if updated else None
     if session_id is None:
-        session = _session_continue_or_open(contact=contact, website=website, page=page, visit=visit)
+        session = _session_continue_or_open(contact=contact, website=website, page=page, visit=visit, state=state)
         session_id, started_at = session.pk, session.started_at
     else:
-        _touch_last_seen(contact=contact, now=visit.now)
+        _touch_last_seen(contact=contact, now=visit.now, state=state)
     page_view = PageView.objects.create(
         contact=contact,
         session_id=session_id,
@@ -364,111 +395,195 @@ def _page_view_record(
         referrer=page.referrer,
         created_at=visit.now,
     )
-    state = (session_id, started_at.timestamp(), visit.now.timestamp())
-    later.append((key, state, int(SESSION_IDLE.total_seconds())))
+    state.sessions[key] = [session_id, started_at.timestamp(), visit.now.timestamp()]
     return page_view
 
 
-# Cache writes that describe rows of the current transaction: applied only once it committed.
-AfterCommit = list[tuple[str, Any, int]]
+def _page_view_fast(*, contact: Contact, website: Website, page: PageInput, visit: Visit, state: _VisitState) -> bool:
+    """PostgreSQL steady state: extend the session and insert the page view in ONE statement.
+
+    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips. False
+    (nothing written) whenever the slower, general path must decide: no cached current session,
+    last_seen_at due, or the session row is gone or moved.
+    """
+    key = str(website.pk)
+    cached = state.sessions.get(key)
+    connection = connections[PageView.objects.db]
+    if cached is None or connection.vendor != "postgresql":
+        return False
+    session_id, started_ts, last_ts = cached
+    now_ts = visit.now.timestamp()
+    if now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS or not _session_is_current(
+        started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
+        last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
+        now=visit.now,
+    ):
+        return False
+    sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
+    sql = f"""
+        WITH session AS (
+            UPDATE {sessions} SET page_views_count = page_views_count + 1,
+                last_activity_at = GREATEST(last_activity_at, %s)
+            WHERE id = %s AND contact_id = %s RETURNING id
+        )
+        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
+        SELECT %s, session.id, %s, %s, %s, %s FROM session RETURNING id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [visit.now, int(session_id), contact.pk, contact.pk, page.url, page.title, page.referrer, visit.now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    state.sessions[key] = [session_id, started_ts, now_ts]
+    return True
 
 
-def _contact_for(identity: WidgetIdentity | None) -> tuple[Contact | None, bool]:
-    """(contact named by a valid token, whether that token carries tracking consent)."""
+def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _VisitState) -> bool:
+    """The same identity and the same user fields as the last page view."""
+    if user is None:
+        return True
+    if user.identifies and not _matches_identity(contact, user):
+        return False
+    if user.user_id and user.email and contact.email.lower() != user.email.lower():
+        return False
+    return (not user.fields and user.custom_attributes is None) or state.user_fingerprint == _fingerprint(user)
+
+
+def _contact_for(
+    identity: WidgetIdentity | None, *, now: dt.datetime
+) -> tuple[Contact | None, bool, _VisitState | None]:
+    """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
     if identity is None:
-        return None, False
-    contact = _contact_snapshot_get(identity.contact_id) or contact_for_widget(contact_id=identity.contact_id)
-    return contact, identity.tracking_consent
+        return None, False, None
+    state = _VisitState.load(identity.contact_id)
+    contact = state.snapshot(now.timestamp()) or contact_for_widget(contact_id=identity.contact_id)
+    return contact, identity.tracking_consent, state
+
+
+def _state_for(contact: Contact, known: _VisitState | None, now: dt.datetime) -> _VisitState:
+    if known is not None and known.contact_id == contact.pk:
+        return known
+    if getattr(contact, "_parley_new", False):
+        return _VisitState(contact_id=contact.pk, seen_at=now.timestamp())
+    return _VisitState.load(contact.pk)
 
 
 def _ingest(
     *,
     website: Website,
     current: Contact | None,
+    state: _VisitState | None,
     anonymous_id: Any,
     user: UserInput | None,
     page: PageInput | None,
     visit: Visit,
+    tracking: bool = True,
 ) -> Contact:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
-    A snapshot contact that turns out to be gone is retried once as a new visitor.
+    The cached state is written only after the transaction committed. A snapshot contact that
+    turns out to be gone (merged, erased, expired) is retried once as a new visitor.
     """
+    if (
+        tracking
+        and page is not None
+        and current is not None
+        and state is not None
+        and state.contact_id == current.pk
+        and _nothing_to_write_for(user, current, state)
+    ):
+        before = state.sessions.get(str(website.pk))
+        if _page_view_fast(contact=current, website=website, page=page, visit=visit, state=state):
+            # The cached last activity may lag a little: an older value only sends a ping to the general path.
+            if before is None or visit.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
+                state.save()
+            return current
     for attempt in range(2):
-        later: AfterCommit = []
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
                     current = Contact.objects.filter(
                         anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
                     ).first()
-                contact = _resolve(current=current, user=user, visit=visit, later=later)
-                if page is not None:
-                    _page_view_record(contact=contact, website=website, page=page, visit=visit, later=later)
-                else:
-                    _touch_last_seen(contact=contact, now=visit.now)
+                contact = _resolve(current=current, user=user, visit=visit)
+                contact_state = _state_for(contact, state, visit.now)
+                if user is not None:
+                    contact = _apply_user_fields_named(contact=contact, user=user, state=contact_state)
+                if tracking and page is not None:
+                    _page_view_record(contact=contact, website=website, page=page, visit=visit, state=contact_state)
+                elif tracking:
+                    _touch_last_seen(contact=contact, now=visit.now, state=contact_state)
         except _ContactGone:
-            if attempt:
+            if attempt or not tracking:
                 raise
-            current = anonymous_id = None
+            current = anonymous_id = state = None
             continue
-        for key, value, timeout in later:
-            cache.set(key, value, timeout)
-        if getattr(contact, "_parley_snapshot", False) is False:
-            _contact_snapshot_set(contact)
+        contact_state.remember(contact, visit.now.timestamp())
+        contact_state.save()
         return contact
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def widget_ping(*, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
-    current, token_consent = _contact_for(identity)
+    current, token_consent, state = _contact_for(identity, now=visit.now)
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
     _verify_identity(website=website, user=ping.user)
     contact = _ingest(
-        website=website, current=current, anonymous_id=ping.anonymous_id, user=ping.user, page=ping.page, visit=visit
+        website=website,
+        current=current,
+        state=state,
+        anonymous_id=ping.anonymous_id,
+        user=ping.user,
+        page=ping.page,
+        visit=visit,
     )
     token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=True)
     return WidgetAnswer(contact=contact, token=token, tracking=True)
 
 
-def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, later: AfterCommit) -> Contact:
+def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit) -> Contact:
+    """The identified user, else the token's or anonymous id's contact, else a new visitor."""
     try:
         if user is not None and user.identifies:
-            contact = _identify(current=current, user=user)
-        else:
-            contact = current or _visitor_create(now=visit.now)
-        if user is not None:
-            contact = _apply_user_fields(contact=contact, user=user, later=later)
+            return _identify(current=current, user=user)
+        return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None
-    return contact
+
+
+def _apply_user_fields_named(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
+    try:
+        return _apply_user_fields(contact=contact, user=user, state=state)
+    except ValidationError as error:
+        raise _user_field_errors(error) from None
 
 
 def widget_update(
     *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
-    current, token_consent = _contact_for(identity)
+    current, token_consent, state = _contact_for(identity, now=visit.now)
     if current is None:
         raise WidgetTokenInvalid
     _verify_identity(website=website, user=update.user)
     tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
-    if tracking:
+    try:
         contact = _ingest(
-            website=website, current=current, anonymous_id=None, user=update.user, page=update.page, visit=visit
+            website=website,
+            current=current,
+            state=state,
+            anonymous_id=None,
+            user=update.user,
+            page=update.page,
+            visit=visit,
+            tracking=tracking,
         )
-    else:
-        later: AfterCommit = []
-        try:
-            with transaction.atomic():
-                contact = _resolve(current=_loaded(current), user=update.user, visit=visit, later=later)
-        except _ContactGone:
-            raise WidgetTokenInvalid from None
-        for key, value, timeout in later:
-            cache.set(key, value, timeout)
+    except _ContactGone:
+        raise WidgetTokenInvalid from None
     token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking)
     return WidgetAnswer(contact=contact, token=token, tracking=tracking)
 
@@ -530,9 +645,7 @@ def event_track(
 
 
 @transaction.atomic
-def event_summary_add(
-    *, contact: Contact, name: str, count: int, first_at: dt.datetime, last_at: dt.datetime
-) -> None:
+def event_summary_add(*, contact: Contact, name: str, count: int, first_at: dt.datetime, last_at: dt.datetime) -> None:
     """Add occurrences to a contact's summary of an event without individual events (REST API)."""
     name = name.strip() if isinstance(name, str) else ""
     if not name:
@@ -548,7 +661,7 @@ def widget_event(
     *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
-    contact, token_consent = _contact_for(identity)
+    contact, token_consent, _state = _contact_for(identity, now=visit.now)
     if contact is None:
         raise WidgetTokenInvalid
     if not _tracking_allowed(website=website, consent=event.consent or token_consent):
@@ -560,11 +673,9 @@ def widget_event(
 
 
 def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:
-    """The visitor logged out: the next page view on this browser starts a new session."""
+    """The site logged the user out: forget this browser's hot state (the widget drops its cookies)."""
     if identity is not None:
-        cache.delete_many(
-            [_session_cache_key(identity.contact_id, website.pk), f"tracking:userfields:{identity.contact_id}"]
-        )
+        cache.delete(_VisitState.key(identity.contact_id))
 
 
 # --- merge and export ----------------------------------------------------------------------------
@@ -602,9 +713,7 @@ def _merge_events(source: Contact, into: Contact) -> None:
 
 def _merge_sessions(source: Contact, into: Contact) -> None:
     WebSession.objects.filter(contact=source).update(contact=into)
-    cache.delete_many(
-        [f"tracking:userfields:{source.pk}", f"tracking:seen:{source.pk}", _contact_snapshot_key(source.pk)]
-    )
+    cache.delete(_VisitState.key(source.pk))
 
 
 def _export_sessions(contact: Contact) -> list[dict[str, Any]]:

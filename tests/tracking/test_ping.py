@@ -360,3 +360,16 @@ def test_update_without_valid_token_is_refused(widget):
     response = widget.post("update", {"token": "forged", "user": {"name": "Ada"}})
     assert response.status_code == 403
     assert response.json()["error"]["field"] == "token"
+
+
+def test_steady_state_page_view_is_one_statement_on_postgresql(widget):
+    if connection.vendor != "postgresql":
+        pytest.skip("the single-statement path is PostgreSQL's (a data-modifying CTE)")
+    widget.ping()
+    widget.ping()
+    with CaptureQueriesContext(connection) as captured:
+        widget.ping("https://shop.example/cte")
+    ours = [q["sql"] for q in captured if "tracking_" in q["sql"] or "contacts_contact" in q["sql"]]
+    assert len(ours) == 1, ours
+    assert WebSession.objects.get().page_views_count == 3
+    assert PageView.objects.filter(url="https://shop.example/cte").exists()

@@ -1,0 +1,194 @@
+"""ingest_vs_floor and queries_per_ping: the widget ping path against a one-INSERT floor.
+
+Starts gunicorn (PostgreSQL, Redis cache) with Parley's settings plus one extra route, a bare DRF
+POST that does one INSERT (bench/ingest_floor.py), so both endpoints run in the very same process
+setup. A Python load generator on loopback sends the same page-view bodies to both, alternating
+rounds, from returning visitors (steady state: same session, token and anonymous id). Prints the
+page-view pings per second of Parley divided by those of the floor, and the database queries of one
+steady-state ping measured in-process (transaction control statements not counted).
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from bench.common import ROOT, fresh_postgres, setup_django
+
+PORT = 8763
+CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "redis://127.0.0.1:6379/12")
+CLIENTS = 8
+VISITORS_PER_CLIENT = 25
+ROUND_SECONDS, QUICK_ROUND_SECONDS = 8.0, 2.5
+ROUNDS, QUICK_ROUNDS = 3, 1
+ORIGIN = "https://shop.example"
+USER_AGENT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
+QUERY_SAMPLES = 20
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def _start_server(database_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.ingest_settings",
+        "DATABASE_URL": database_url,
+        "CACHE_URL": CACHE_URL,
+        "CELERY_BROKER_URL": "memory://",
+        "HTTPS_ONLY": "false",
+        "ACCESS_LOG": "0",
+        "LOG_LEVEL": "WARNING",
+        # The limiter still runs on every request; the limits just sit above the generated load.
+        "PARLEY_WIDGET_RATE_PER_IP": "1000000000",
+        "PARLEY_WIDGET_RATE_PER_CONTACT": "1000000000",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{PORT}", "config.wsgi"],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError("the web server did not start")
+
+
+class Client:
+    """One load-generating connection serving a few returning visitors in turn."""
+
+    def __init__(self, app_id: str, index: int) -> None:
+        self.app_id = app_id
+        self.index = index
+        self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        self.visitors: list[dict] = [{} for _ in range(VISITORS_PER_CLIENT)]
+        self.turn = 0
+
+    def _body(self, visitor: dict) -> str:
+        self.turn += 1
+        body = {
+            "page": {"url": f"https://shop.example/p/{self.turn % 300}", "title": "Product", "referrer": ""},
+            "browser_language": "en-US",
+            "consent": False,
+            **visitor,
+        }
+        return json.dumps(body)
+
+    def send(self, path: str, visitor: dict) -> int:
+        headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN, "User-Agent": USER_AGENT}
+        try:
+            self.connection.request("POST", path, self._body(visitor), headers)
+            response = self.connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            return 599
+        if response.status == 200 and path.endswith("/ping") and path.startswith("/widget-api/"):
+            answer = json.loads(data)
+            visitor.update(anonymous_id=answer["anonymous_id"], token=answer["token"])
+        return response.status
+
+    def warm_up(self) -> None:
+        for _ in range(2):
+            for visitor in self.visitors:
+                self.send(f"/widget-api/{self.app_id}/ping", visitor)
+
+    def run(self, path: str, stop_at: float, counts: list[int]) -> None:
+        done = failed = 0
+        while time.monotonic() < stop_at:
+            visitor = self.visitors[self.turn % VISITORS_PER_CLIENT]
+            if self.send(path, visitor) == 200:
+                done += 1
+            else:
+                failed += 1
+        counts[self.index] = done
+        if failed:
+            print(f"  ({failed} failed requests to {path})", file=sys.stderr)
+
+
+def _drive(clients: list[Client], path: str, seconds: float) -> float:
+    counts = [0] * len(clients)
+    started = time.monotonic()
+    stop_at = started + seconds
+    threads = [threading.Thread(target=c.run, args=(path, stop_at, counts)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def _pings_per_second(app_id: str, quick: bool) -> tuple[float, float]:
+    clients = [Client(app_id, index) for index in range(CLIENTS)]
+    threads = [threading.Thread(target=client.warm_up) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = QUICK_ROUND_SECONDS if quick else ROUND_SECONDS
+    parley, floor = [], []
+    _drive(clients, f"/bench-floor/{app_id}/ping", 1.0)  # warm the floor's code paths too
+    for _ in range(QUICK_ROUNDS if quick else ROUNDS):
+        floor.append(_drive(clients, f"/bench-floor/{app_id}/ping", seconds))
+        parley.append(_drive(clients, f"/widget-api/{app_id}/ping", seconds))
+    return sum(parley) / len(parley), sum(floor) / len(floor)
+
+
+def _queries_per_ping(app_id: str) -> float:
+    """Statements of one steady-state ping (same visitor, same session), in-process."""
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    client = DjangoClient()
+    headers = {"REMOTE_ADDR": "81.2.69.142", "HTTP_ORIGIN": ORIGIN, "HTTP_USER_AGENT": USER_AGENT}
+    visitor: dict = {}
+    counts = []
+    for index in range(QUERY_SAMPLES + 2):
+        body = {"page": {"url": f"https://shop.example/p/{index}", "title": "Product"}, **visitor}
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(f"/widget-api/{app_id}/ping", json.dumps(body), content_type="text/plain", **headers)
+        answer = response.json()
+        visitor = {"anonymous_id": answer["anonymous_id"], "token": answer["token"]}
+        if index >= 2:
+            counts.append(sum(1 for q in captured if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)))
+    return sum(counts) / len(counts)
+
+
+def measure(figures: list[str], quick: bool) -> dict[str, float]:
+    import redis
+
+    database_url = fresh_postgres("parley_bench_ingest")
+    setup_django(database_url)
+    redis.Redis.from_url(CACHE_URL).flushdb()  # no cached state from an earlier run's database
+    from django.db import connection
+
+    from bench.ingest_floor import CREATE_FLOOR_TABLE
+    from tracking.services import website_create
+
+    with connection.cursor() as cursor:
+        cursor.execute(CREATE_FLOOR_TABLE)
+    app_id = website_create(name="Bench", allowed_origins=[ORIGIN]).app_id
+    connection.close()
+    results: dict[str, float] = {}
+    if "ingest_vs_floor" in figures:
+        server = _start_server(database_url)
+        try:
+            parley, floor = _pings_per_second(app_id, quick)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(f"  ping {parley:.0f}/s, floor {floor:.0f}/s", file=sys.stderr)
+        results["ingest_vs_floor"] = parley / floor
+    if "queries_per_ping" in figures:
+        results["queries_per_ping"] = _queries_per_ping(app_id)
+    return results
