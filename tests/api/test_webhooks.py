@@ -204,3 +204,27 @@ def test_conversation_topics_carry_the_conversation_with_its_parts(receiver, tea
     item = deliveries[1].payload["data"]["item"]
     assert (item["type"], item["id"]) == ("conversation", str(conversation.pk))
     assert item["conversation_parts"]["conversation_parts"][-1]["body"] == "<p>Hello</p>"
+
+
+def test_delivery_log_runs_a_fixed_number_of_queries_whatever_its_size(admin_client, receiver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subscription = subscribe(receiver.url, ["contact.user.created"])
+
+    def add(count):
+        WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(subscription=subscription, topic="contact.user.created", payload={},
+                             notification_id=f"n-{WebhookDelivery.objects.count()}-{i}") for i in range(count)]
+        )  # fmt: skip
+
+    def page_queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
+        return len(captured)
+
+    add(3)
+    admin_client.get("/admin/api/webhookdelivery/")
+    small = page_queries()
+    add(150)
+    assert page_queries() == small
