@@ -2,15 +2,39 @@
 
 import datetime as dt
 
+from django.core.cache import cache
 from django.db import models
 
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
 
+# The rules are also kept in the cache, so the contact page can show them without a query.
+POLICY_CACHE_KEY = "retention:policy:v1"
+POLICY_CACHE_SECONDS = 24 * 3600
+POLICY_RULE_FIELDS = (
+    "visitor_expiry_enabled",
+    "visitor_ttl_days",
+    "closed_conversation_ttl_days",
+    "tracking_ttl_days",
+    "lead_ttl_days",
+)
+
+
+def retention_policy_remember(policy: RetentionPolicy) -> None:
+    cache.set(POLICY_CACHE_KEY, {name: getattr(policy, name) for name in POLICY_RULE_FIELDS}, POLICY_CACHE_SECONDS)
+
 
 def retention_policy_get() -> RetentionPolicy:
     """The policy row (created by the migration); its defaults when it is missing."""
-    return RetentionPolicy.objects.filter(pk=1).first() or RetentionPolicy(pk=1)
+    policy = RetentionPolicy.objects.filter(pk=1).first() or RetentionPolicy(pk=1)
+    retention_policy_remember(policy)
+    return policy
+
+
+def retention_policy_cached() -> RetentionPolicy | None:
+    """The policy's rules from the cache, without a query; None when the cache does not hold them."""
+    rules = cache.get(POLICY_CACHE_KEY)
+    return RetentionPolicy(pk=1, **rules) if rules is not None else None
 
 
 def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
@@ -18,16 +42,20 @@ def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
 
 
 def contact_expiry_get(*, contact: Contact, policy: RetentionPolicy | None = None) -> dict[str, object]:
-    """Which rule would delete this contact, and when, unless it is seen again."""
-    policy = policy or retention_policy_get()
+    """Which rule would delete this contact, and when, unless it is seen again (no query when the
+    policy is cached; otherwise `known` is False and only the role is told)."""
+    policy = policy or retention_policy_cached()
+    if policy is None:
+        return {"known": False, "rule": None, "role": contact.get_role_display().lower(), "expires_at": None}
     seen = contact.last_seen_at or contact.first_seen_at or contact.created_at
     if contact.role == Contact.Role.VISITOR and policy.visitor_expiry_enabled:
         ttl_days = policy.visitor_ttl_days
     elif contact.role == Contact.Role.LEAD and policy.lead_ttl_days:
         ttl_days = policy.lead_ttl_days
     else:
-        return {"rule": None, "role": contact.get_role_display().lower(), "expires_at": None}
+        return {"known": True, "rule": None, "role": contact.get_role_display().lower(), "expires_at": None}
     return {
+        "known": True,
         "rule": f"{contact.get_role_display().lower()}s not seen for {ttl_days} days",
         "role": contact.get_role_display().lower(),
         "expires_at": seen + dt.timedelta(days=ttl_days) if seen else None,

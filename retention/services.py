@@ -26,7 +26,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from contacts.services import contacts_delete_with_history, rows_delete_with_history
 from retention.models import RetentionPolicy, RetentionRun
-from retention.selectors import retention_policy_get
+from retention.selectors import retention_policy_get, retention_policy_remember
 
 logger = logging.getLogger(__name__)
 
@@ -336,4 +336,5 @@ def retention_policy_update(*, actor: Any = None, **fields: Any) -> RetentionPol
         setattr(policy, name, value)
     policy.updated_by = actor
     policy.save()
+    transaction.on_commit(lambda: retention_policy_remember(policy))
     return policy
