@@ -14,7 +14,11 @@ from tests.e2e.conftest import HostSite, needs_endpoints
 from tracking.models import Event, PageView, WebSession, Website
 from tracking.services import website_create
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.e2e.urls")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
 
 TRACKING = ("ping", "update", "events", "shutdown")
 CHAT = ("conversations", "conversations/c1", "conversations/c1/reply", "conversations/c1/read", "poll")
@@ -241,7 +245,9 @@ def test_support_only_visitors_can_still_chat_before_consent(host, make_website)
 
 
 @needs_endpoints(*TRACKING, *CHAT)
-def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_badge(host, make_website, teammate):
+def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_badge(
+    host, make_website, teammate, artifacts
+):
     website = make_website()
     listen = "window.unreadSeen = []; Parley('onUnreadCountChange', function (n) { window.unreadSeen.push(n); });"
     host.page.goto(host.snippet_page("/home", website.app_id, extra=listen))
@@ -270,6 +276,7 @@ def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_b
     expect(badge).to_have_text("1", timeout=10_000)
     expect(host.launcher()).to_have_attribute("aria-label", re.compile(r"1 unread"))
     assert host.page.evaluate("window.unreadSeen") == [1]
+    host.page.screenshot(path=str(artifacts / "widget-unread-badge.png"))
     assert host.problems == []
 
 
