@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -62,15 +62,28 @@ RETRY_BASE_SECONDS = 30
 RETRY_FACTOR = 4
 
 
+def _subscriptions_cache_key() -> str:
+    # Per database: several Parley instances (or parallel test runs) may share one Redis.
+    return f"{SUBSCRIBED_TOPICS_CACHE_KEY}:{connections[WebhookSubscription.objects.db].settings_dict['NAME']}"
+
+
 def _active_subscriptions() -> list[tuple[int, list[str]]]:
     """(id, topics) of active subscriptions, cached: every contact write asks."""
-    cached = cache.get(SUBSCRIBED_TOPICS_CACHE_KEY)
+    key = _subscriptions_cache_key()
+    cached = cache.get(key)
     if cached is None:
         cached = [
             (pk, topics) for pk, topics in WebhookSubscription.objects.filter(active=True).values_list("pk", "topics")
         ]
-        cache.set(SUBSCRIBED_TOPICS_CACHE_KEY, cached, SUBSCRIBED_TOPICS_CACHE_SECONDS)
+        cache.set(key, cached, SUBSCRIBED_TOPICS_CACHE_SECONDS)
     return cached
+
+
+def _subscriptions_cache_forget() -> None:
+    """Now (this transaction sees the change) and after commit (others cached the old list meanwhile)."""
+    key = _subscriptions_cache_key()
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def _topics_clean(topics: Any) -> list[str]:
@@ -98,14 +111,14 @@ def webhook_subscription_save(
     if subscription.pk is None:
         subscription.created_by = actor
     subscription.save()
-    transaction.on_commit(lambda: cache.delete(SUBSCRIBED_TOPICS_CACHE_KEY))
+    _subscriptions_cache_forget()
     return subscription
 
 
 @transaction.atomic
 def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
     subscription.delete()
-    transaction.on_commit(lambda: cache.delete(SUBSCRIBED_TOPICS_CACHE_KEY))
+    _subscriptions_cache_forget()
 
 
 def webhooks_queue(topic: str, instance: Model) -> None:
