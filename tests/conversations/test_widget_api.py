@@ -186,13 +186,21 @@ def test_a_user_cannot_be_written_as_through_an_anonymous_id(client, website):
     assert not Conversation.objects.exists()
 
 
-def test_writes_are_rate_limited_per_contact(client, website):
+def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
+    import types
+
+    from conversations import widget_api
+
+    # One fixed minute, so a slow run cannot straddle two rate-limit windows.
+    monkeypatch.setattr(widget_api, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
+    monkeypatch.setattr(widget_api, "WRITES_PER_MINUTE", 3)
     lead = LeadFactory()
     token = _token(lead, website)
     url = f"/widget-api/{website.app_id}/conversations"
-    statuses = [_post(client, url, {"token": token, "body": f"spam {i}"}).status_code for i in range(22)]
-    assert statuses[:20] == [201] * 20
-    assert statuses[-1] == 429
+    responses = [_post(client, url, {"token": token, "body": f"spam {i}"}) for i in range(5)]
+    assert [r.status_code for r in responses] == [201, 201, 201, 429, 429]
+    assert int(responses[-1]["Retry-After"]) > 0
+    assert Conversation.objects.filter(contact=lead).count() == 3
 
 
 def test_widget_state_lists_unread_and_in_app_messages_once(website):
