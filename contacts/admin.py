@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
@@ -226,6 +227,13 @@ class DataAttributeForm(forms.ModelForm):
         pass
 
 
+class ContactChangeList(ChangeList):
+    """The list shows every row's tags: one prefetch query for the page (the profile page needs none)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Contact]:
+        return super().get_queryset(request, exclude_parameters).prefetch_related("tags")
+
+
 class ContactTagInline(admin.TabularInline):
     model = ContactTag
     extra = 0
@@ -307,8 +315,8 @@ class ContactAdmin(admin.ModelAdmin):
 
     # --- list -----------------------------------------------------------------------------------
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
-        return super().get_queryset(request).prefetch_related("tags")
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ContactChangeList
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         filterable = selectors.contact_attribute_definitions().filter(
@@ -383,12 +391,18 @@ class ContactAdmin(admin.ModelAdmin):
             memo[object_id, from_field] = super().get_object(request, object_id, from_field)
         return memo[object_id, from_field]
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Contact | None = None,
     ) -> HttpResponse:
-        contact = self.get_object(request, object_id)
-        panels = [{"panel": p, "rows": p.rows(contact)} for p in _contact_panels] if contact else []
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "contact_panels": panels})
+        if obj is not None:
+            context["contact_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in _contact_panels]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: forms.ModelForm, change: bool) -> None:
         """The form only validated; the contact services do the write."""
