@@ -8,11 +8,10 @@ bodies, and a conversation page with its thread and the contact profile.
 `--quick` shrinks the large size to 100,000 conversations / 1,000,000 parts.
 """
 
-import subprocess
 import sys
 
-from bench.admin_contacts import INSERT_CONTACTS
-from bench.common import ROOT, fresh_postgres, median_seconds, setup_django
+from bench.common import fresh_postgres, large_vs_small, setup_django, time_pages
+from bench.datasets import INSERT_CONTACTS
 
 SIZES = {"small": 1_000, "large": 1_000_000}
 QUICK_LARGE = 100_000
@@ -124,34 +123,10 @@ def _agent_pages(size: int) -> list[str]:
     ]
 
 
-def _time_pages(client, size: int) -> float:
-    total = 0.0
-    for url in _agent_pages(size):
-
-        def fetch(url: str = url) -> None:
-            response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code)
-
-        total += median_seconds(fetch, repeat=5, warmup=2)
-    return total
-
-
-def _measure_in_subprocess(size: int, name: str) -> float:
-    """Build and time one size in its own process, on its own database."""
-    output = subprocess.run(
-        [sys.executable, "-m", "bench.admin_inbox", str(size), name],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(output.strip().splitlines()[-1])
-
-
 def measure(figures: list[str], quick: bool) -> dict[str, float]:
-    small = _measure_in_subprocess(SIZES["small"], "parley_bench_inbox_small")
-    large = _measure_in_subprocess(QUICK_LARGE if quick else SIZES["large"], "parley_bench_inbox_large")
-    return {"admin_inbox_1m_vs_1k": large / small}
+    large = QUICK_LARGE if quick else SIZES["large"]
+    ratio = large_vs_small("bench.admin_inbox", small=SIZES["small"], large=large, database_prefix="parley_bench_inbox")
+    return {"admin_inbox_1m_vs_1k": ratio}
 
 
 def _main(size: int, name: str) -> None:
@@ -162,7 +137,7 @@ def _main(size: int, name: str) -> None:
     _build(size)
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench"))
-    print(_time_pages(client, size))
+    print(time_pages(client, _agent_pages(size)))
 
 
 if __name__ == "__main__":

@@ -54,3 +54,33 @@ def median_seconds(action: Callable[[], object], *, repeat: int = 7, warmup: int
         action()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+def time_pages(client: object, urls: list[str], *, repeat: int = 5, warmup: int = 2) -> float:
+    """Sum of the median times of GET `urls` through a Django test client; each must answer 200."""
+    total = 0.0
+    for url in urls:
+
+        def fetch(url: str = url) -> None:
+            response = client.get(url)  # type: ignore[attr-defined]
+            assert response.status_code == 200, (url, response.status_code)
+
+        total += median_seconds(fetch, repeat=repeat, warmup=warmup)
+    return total
+
+
+def large_vs_small(module: str, *, small: int, large: int, database_prefix: str) -> float:
+    """Run `python -m module SIZE DATABASE` for both sizes, each in its own process and database,
+    and divide the large size's printed seconds by the small one's."""
+
+    def seconds(size: int, database: str) -> float:
+        output = subprocess.run(
+            [sys.executable, "-m", module, str(size), database],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return float(output.strip().splitlines()[-1])
+
+    return seconds(large, f"{database_prefix}_large") / seconds(small, f"{database_prefix}_small")
