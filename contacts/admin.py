@@ -384,13 +384,6 @@ class ContactAdmin(admin.ModelAdmin):
             form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
         return form_class
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Contact | None:
-        # change_view reads the contact for the panels, then Django reads it again: once per request is enough.
-        memo = request.__dict__.setdefault("_parley_contact_objects", {})
-        if (object_id, from_field) not in memo:
-            memo[object_id, from_field] = super().get_object(request, object_id, from_field)
-        return memo[object_id, from_field]
-
     def render_change_form(
         self,
         request: HttpRequest,

@@ -735,8 +735,16 @@ def _export_events(contact: Contact) -> list[dict[str, Any]]:
     return export_rows(Event.objects.filter(contact=contact).order_by("created_at"), ["created_at", "name", "metadata"])
 
 
+def _forget_erased_contact(topic: str, instance: Any) -> None:
+    """An erased contact's hot-path snapshot (name, email, ids) leaves the cache once the erase commits."""
+    if topic == "contact.deleted":
+        key = _VisitState.key(instance.pk)
+        transaction.on_commit(lambda: cache.delete(key))
+
+
 def register_contact_hooks() -> None:
-    """Called from TrackingConfig.ready(): merge handlers and GDPR export sections."""
+    """Called from TrackingConfig.ready(): merge handlers, GDPR export sections, erase clean-up."""
+    contacts_services.register_change_listener(_forget_erased_contact)
     contacts_services.register_merge_handler(EventSummary, _merge_event_summaries)
     contacts_services.register_merge_handler(Event, _merge_events)
     contacts_services.register_merge_handler(WebSession, _merge_sessions)

@@ -73,3 +73,21 @@ def test_rate_limit_and_session_cache_entries_hold_no_ip(client, website, settin
     Widget(client, website, ip=KNOWN_IPS[0]).ping()
     dump = repr(list(cache._cache.items()))
     assert KNOWN_IPS[0] not in dump and KNOWN_IPS[0].encode() not in b"".join(cache._cache.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasing_a_contact_drops_its_cached_snapshot(client, website):
+    from django.core.cache import cache
+
+    from contacts.models import Contact
+    from contacts.services import contact_erase
+
+    widget = Widget(client, website)
+    widget.ping(user={"user_id": "u-erase", "email": "erase.me@example.com", "name": "Erase Me"})
+    contact = Contact.objects.get(external_id="u-erase")
+    key = services._VisitState.key(contact.pk)
+    assert "erase.me@example.com" in repr(cache.get(key))
+
+    contact_erase(contact=contact, actor=None, source="admin")
+
+    assert cache.get(key) is None
