@@ -8,63 +8,14 @@ serializer); the figure is the ratio of the summed medians.
 """
 
 import json
-import subprocess
 import sys
 import time
 
-from bench.common import ROOT, fresh_postgres, median_seconds, setup_django
+from bench.common import fresh_postgres, large_vs_small, median_seconds, setup_django
+from bench.datasets import build_contacts
 
 SIZES = {"small": 1_000, "large": 1_000_000}
 QUICK_LARGE = 100_000
-TAGS = ("vip", "beta", "churn risk", "enterprise", "newsletter")
-
-INSERT_CONTACTS = """
-INSERT INTO contacts_contact (
-    role, external_id, anonymous_id, name, email, phone, avatar, signed_up_at, first_seen_at, last_seen_at,
-    web_sessions_count, city, country, country_name, os, browser, browser_version, browser_language,
-    language_override, last_contacted_at, last_replied_at, last_email_opened_at, last_email_clicked_at,
-    unsubscribed_from_emails, custom_attributes, is_archived, created_at, updated_at)
-SELECT
-    CASE WHEN g %% 10 < 7 THEN 'visitor' WHEN g %% 10 = 7 THEN 'lead' ELSE 'user' END,
-    CASE WHEN g %% 10 >= 8 THEN 'user-' || g END,
-    md5(g::text)::uuid,
-    CASE WHEN g %% 10 >= 7 THEN (ARRAY['Ada','Grace','Alan','Linus','Edsger'])[1 + g %% 5] || ' ' || g ELSE '' END,
-    CASE WHEN g %% 10 >= 7 THEN 'person' || g || '@example.com' ELSE '' END,
-    '', '',
-    CASE WHEN g %% 10 >= 8 THEN now() - (g %% 700) * interval '1 day' END,
-    now() - (g %% 400) * interval '1 day' - interval '3 day',
-    now() - (g %% 400) * interval '1 day',
-    1 + g %% 30,
-    (ARRAY['Paris','Berlin','London','Tokyo','Lagos'])[1 + (g / 7) %% 5],
-    (ARRAY['FR','DE','GB','JP','NG'])[1 + (g / 7) %% 5],
-    (ARRAY['France','Germany','United Kingdom','Japan','Nigeria'])[1 + (g / 7) %% 5],
-    'Mac OS X', 'Chrome', '131.0', 'en-US', '', NULL, NULL, NULL, NULL,
-    g %% 50 = 0,
-    CASE WHEN g %% 10 >= 8 THEN jsonb_build_object('plan', (ARRAY['free','pro','enterprise'])[1 + g %% 3], 'trial', g %% 4 = 0)
-         ELSE '{}'::jsonb END,
-    false, now() - (g %% 500) * interval '1 day', now()
-FROM generate_series(1, %s) AS g
-"""
-
-
-def _build(size: int) -> None:
-    from django.db import connection
-
-    from contacts.models import DataAttribute, Tag
-
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_CONTACTS, [size])
-    for name in TAGS:
-        Tag.objects.create(name=name)
-    DataAttribute.objects.create(name="plan", data_type="string", options=["free", "pro", "enterprise"])
-    DataAttribute.objects.create(name="trial", data_type="boolean")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO contacts_contacttag (contact_id, tag_id, tagged_at) "
-            "SELECT c.id, t.id, now() FROM contacts_contact c JOIN contacts_tag t ON c.id % 25 = t.id % 5 "
-            "WHERE c.id % 5 = 0 AND c.role <> 'visitor'"
-        )
-        cursor.execute("ANALYZE")
 
 
 def _searches(size: int) -> list[dict]:
@@ -118,22 +69,10 @@ def _time_searches(client, size: int) -> float:
     return total
 
 
-def _measure_in_subprocess(size: int, name: str) -> float:
-    """Build and time one size in its own process, on its own database."""
-    output = subprocess.run(
-        [sys.executable, "-m", "bench.api_search", str(size), name],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(output.strip().splitlines()[-1])
-
-
 def measure(figures: list[str], quick: bool) -> dict[str, float]:
-    small = _measure_in_subprocess(SIZES["small"], "parley_bench_api_small")
-    large = _measure_in_subprocess(QUICK_LARGE if quick else SIZES["large"], "parley_bench_api_large")
-    return {"api_search_1m_vs_1k": large / small}
+    large = QUICK_LARGE if quick else SIZES["large"]
+    ratio = large_vs_small("bench.api_search", small=SIZES["small"], large=large, database_prefix="parley_bench_api")
+    return {"api_search_1m_vs_1k": ratio}
 
 
 def _main(size: int, name: str) -> None:
@@ -145,7 +84,7 @@ def _main(size: int, name: str) -> None:
     from api.services import api_token_create
 
     settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 1_000_000
-    _build(size)
+    build_contacts(size)
     teammate = get_user_model().objects.create_user("bench", "bench@example.com", "x", is_staff=True)
     _token, raw = api_token_create(user=teammate)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
