@@ -31,7 +31,7 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _widget_state(contact: Contact, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def _widget_state(contact: Contact) -> dict[str, Any]:
     from conversations.widget_api import widget_state
 
     return widget_state(contact)
@@ -55,12 +55,10 @@ def connect() -> None:
             rows=selectors.conversations_for_contact_panel,
         )
     )
-    # The tracking app's ping answers with our state once it offers the hook.
+    # The tracking app's ping answers with our state (unread count, conversations, in-app messages).
     from tracking import services as tracking_services
 
-    register = getattr(tracking_services, "register_widget_state_provider", None)
-    if register is not None:
-        register(_widget_state)
+    tracking_services.register_widget_state_provider(_widget_state)
     from conversations.admin import install_contact_actions
 
     install_contact_actions()
