@@ -49,6 +49,14 @@ def test_seed_demo_creates_contacts_of_every_role():
     assert ContactTag.objects.exists()
 
 
+def test_contacts_created_after_seeding_get_fresh_ids():
+    call_command("seed_demo", "--contacts", "50", "--seed", "2", stdout=io.StringIO())
+    from contacts.services import contact_create
+
+    created = contact_create(role="lead", email="after.seed@example.com")
+    assert created.pk > max(Contact.objects.exclude(pk=created.pk).values_list("pk", flat=True))
+
+
 def test_seed_demo_refuses_negative_count():
     with pytest.raises(CommandError):
         call_command("seed_demo", "--contacts", "-1")
