@@ -22,6 +22,7 @@ from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart
+from conversations.services import widget_quiet
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.enrichment import client_ip
 from tracking.models import Website
@@ -172,11 +173,16 @@ def conversation_detail(conversation: Conversation) -> dict[str, Any]:
 
 def widget_state(contact: Contact) -> dict[str, Any]:
     """What the ping adds for the chat: unread count, recent conversations, in-app messages."""
+    if widget_quiet.contact_is_quiet(contact_id=contact.pk):
+        return {"unread_count": 0, "conversations": [], "messages": []}
     conversations = list(selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT])
+    messages = services.in_app_messages_take(contact=contact)
+    if not conversations and not messages:
+        widget_quiet.contact_mark_quiet(contact_id=contact.pk)
     return {
         "unread_count": sum(c.contact_unread_count for c in conversations),
         "conversations": [conversation_summary(c) for c in conversations],
-        "messages": services.in_app_messages_take(contact=contact),
+        "messages": messages,
     }
 
 

@@ -20,6 +20,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
+from conversations.services import widget_quiet
 from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
 
 Teammate = AbstractBaseUser
@@ -152,6 +153,8 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
                     sent_ids.append(delivery.pk)
     else:
         sent_ids = [delivery.pk for delivery in batch]
+    if message.channel == Message.Channel.IN_APP:
+        widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
     with transaction.atomic():
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
         for reason, ids in skipped.items():
@@ -334,6 +337,7 @@ def in_app_messages_take(*, contact: Contact) -> list[dict[str, Any]]:
 
 def delivery_merge(source: Contact, into: Contact) -> None:
     """On contact merge, a message both received stays once (on the user)."""
+    widget_quiet.contacts_mark_busy(contact_ids=[into.pk])
     duplicate = MessageDelivery.objects.filter(contact=into).values("message_id")
     MessageDelivery.objects.filter(contact=source, message_id__in=duplicate).delete()
     MessageDelivery.objects.filter(contact=source).update(contact=into)
@@ -349,6 +353,7 @@ def delivery_start_conversation(*, delivery: MessageDelivery) -> Conversation:
         return Conversation.objects.get(pk=delivery.conversation_id)
     message = delivery.message
     at = timezone.now()
+    widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
     conversation = Conversation.objects.create(
         contact=delivery.contact, source=Conversation.Source.EMAIL, assignee=message.sender
     )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from contacts import services as contact_services
 from contacts.models import Contact, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
+from conversations.services import widget_quiet
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
@@ -137,6 +138,12 @@ def _teammate_comment(
 # --- start --------------------------------------------------------------------------------------
 
 
+def conversations_merge(source: Contact, into: Contact) -> None:
+    """On contact merge, the conversations move to the user, whose widget must now show them."""
+    widget_quiet.contacts_mark_busy(contact_ids=[into.pk])
+    Conversation.objects.filter(contact=source).update(contact=into)
+
+
 @transaction.atomic
 def conversation_start_by_contact(
     *, contact: Contact, body: str, website: Any = None, source: str = Conversation.Source.CHAT
@@ -144,6 +151,7 @@ def conversation_start_by_contact(
     """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead."""
     body = clean_body(body)
     at = timezone.now()
+    widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(contact=contact, website=website, source=source)
     conversation.contact = contact
     _contact_writes(conversation, body=body, at=at)
@@ -156,6 +164,7 @@ def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body
     """A teammate writes first to a contact; nobody is waiting until the contact answers."""
     body = clean_body(body)
     at = timezone.now()
+    widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
     contact_services.change_notify(topic="conversation.admin.single.created", instance=conversation)

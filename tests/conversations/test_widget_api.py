@@ -261,3 +261,43 @@ def test_widget_list_and_thread_query_counts_do_not_grow(client, website):
     with CaptureQueriesContext(connection) as big:
         _get(client, url, token=token)
     assert len(small) == len(big) <= 3
+
+
+def _ping(client, website, contact):
+    ping = {"token": _token(contact, website), "page": {"url": "https://shop.example/", "title": "Shop"}}
+    return _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
+
+
+def test_a_quiet_contacts_ping_skips_the_chat_queries_until_a_teammate_writes(client, website):
+    lead = LeadFactory()
+    _ping(client, website, lead)  # warm caches; finds no chat state and marks the contact quiet
+    with CaptureQueriesContext(connection) as quiet:
+        assert _ping(client, website, lead)["conversations"] == []
+    assert not [q for q in quiet.captured_queries if "conversations_" in q["sql"]]
+
+    conversation = services.conversation_start_by_teammate(contact=lead, teammate=TeammateFactory(), body="Hi!")
+
+    answer = _ping(client, website, lead)
+    assert [c["id"] for c in answer["conversations"]] == [conversation.public_id]
+    assert answer["unread_count"] == 1
+
+
+def test_an_in_app_message_reaches_a_quiet_contact(client, website):
+    lead = LeadFactory()
+    _ping(client, website, lead)
+    message = services.message_send(sender=None, channel="in_app", body="Dark mode is here", contact_ids=[lead.pk])
+    assert _ping(client, website, lead)["messages"] == []  # queued, not sent yet
+    services.message_deliver_batch(message_id=message.pk)
+    assert [m["body"] for m in _ping(client, website, lead)["messages"]] == ["Dark mode is here"]
+
+
+def test_a_quiet_user_sees_the_conversations_of_a_visitor_merged_into_it(client, website):
+    from contacts.services import contact_merge
+    from tests.contacts.factories import UserContactFactory
+
+    user = UserContactFactory()
+    _ping(client, website, user)
+    visitor = ContactFactory()
+    conversation = services.conversation_start_by_contact(contact=visitor, body="Where is my order?")
+    contact_merge(source=Contact.objects.get(pk=visitor.pk), into=user)
+    assert [c["id"] for c in _ping(client, website, user)["conversations"]] == [conversation.public_id]

@@ -1,0 +1,35 @@
+"""Lets the ping skip the chat queries for contacts known to have no conversation and no message.
+
+Most pings come from visitors who never chatted. The ping marks such a contact "quiet" with
+`cache.add`, and every write that can give a contact chat state (a new conversation, an in-app
+message sent, a merge) first overwrites the mark with "busy". A ping that sees "busy" looks in
+the database and never marks the contact quiet, so no interleaving leaves a stale "quiet"; a
+rolled-back write only costs a few pings their shortcut. The mark expires, so writes made behind
+the services' back (bulk demo data) are seen within MARK_SECONDS.
+"""
+
+from collections.abc import Iterable
+
+from django.core.cache import cache
+
+QUIET = "quiet"
+BUSY = "busy"
+MARK_SECONDS = 600
+
+
+def _key(contact_id: int) -> str:
+    return f"conversations:widget-quiet:{contact_id}"
+
+
+def contact_is_quiet(*, contact_id: int) -> bool:
+    return cache.get(_key(contact_id)) == QUIET
+
+
+def contact_mark_quiet(*, contact_id: int) -> None:
+    """Called by the ping after finding nothing; loses to any "busy" mark already there."""
+    cache.add(_key(contact_id), QUIET, MARK_SECONDS)
+
+
+def contacts_mark_busy(*, contact_ids: Iterable[int]) -> None:
+    """Called before a write that may give these contacts conversations or messages."""
+    cache.set_many(dict.fromkeys((_key(pk) for pk in contact_ids), BUSY), MARK_SECONDS)
