@@ -225,10 +225,18 @@ def _loaded(contact: Contact) -> Contact:
     return row
 
 
-def _identify(*, current: Contact | None, user: UserInput) -> Contact:
-    """The user this browser now acts for; an anonymous current contact merges into it."""
+def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = False) -> Contact:
+    """The user this browser now acts for; an anonymous current contact merges into it.
+
+    With `proven_only` (identity verification enforced) only the identifier that user_hash signs
+    picks the contact: given a user_id, the unsigned email never selects a user, and it is left
+    off when another user already has it (else anyone could sign their own id and claim a victim
+    by email).
+    """
+    unproven_email = proven_only and bool(user.user_id)
     if current is not None and _matches_identity(current, user):
-        if user.user_id and user.email and current.email.lower() != user.email.lower():
+        email_changed = bool(user.user_id and user.email and current.email.lower() != user.email.lower())
+        if email_changed and not (unproven_email and _email_of_another_user(user.email, contact=current)):
             current = contacts_services.contact_update(contact=_loaded(current), email=user.email)
         return current
     if current is not None:
@@ -236,7 +244,7 @@ def _identify(*, current: Contact | None, user: UserInput) -> Contact:
     target = None
     if user.user_id:
         target = Contact.objects.filter(external_id=user.user_id).first()
-    if target is None and user.email:
+    if target is None and user.email and not unproven_email:
         by_email = (
             Contact.objects.filter(role=Contact.Role.USER)
             .annotate(email_ci=Lower("email"))
@@ -247,6 +255,8 @@ def _identify(*, current: Contact | None, user: UserInput) -> Contact:
             raise ValidationError({"email": "Another user already has this email."})
         target = by_email
     identity = {"external_id": user.user_id, "email": user.email}
+    if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
+        identity["email"] = None
     if target is None:
         if current is not None and current.role != Contact.Role.USER:
             return contacts_services.contact_convert(contact=current, role=Contact.Role.USER, **identity)
@@ -257,13 +267,19 @@ def _identify(*, current: Contact | None, user: UserInput) -> Contact:
         target = contacts_services.contact_convert(contact=target, role=Contact.Role.USER, **identity)
     else:
         missing = {k: v for k, v in identity.items() if v is not None and not getattr(target, k) and k == "external_id"}
-        if user.user_id and user.email and target.email.lower() != user.email.lower():
-            missing["email"] = user.email
+        email = identity["email"]
+        if user.user_id and email and target.email.lower() != email.lower():
+            missing["email"] = email
         if missing:
             target = contacts_services.contact_update(contact=target, **missing)
     if current is not None and current.pk != target.pk and current.role != Contact.Role.USER:
         target = contacts_services.contact_merge(source=current, into=target)
     return target
+
+
+def _email_of_another_user(email: str, *, contact: Contact | None) -> bool:
+    users = Contact.objects.filter(role=Contact.Role.USER).annotate(email_ci=Lower("email"))
+    return users.filter(email_ci=email.lower()).exclude(pk=getattr(contact, "pk", None)).exists()
 
 
 def _fingerprint(user: UserInput) -> str:
@@ -506,7 +522,7 @@ def _ingest(
                     current = Contact.objects.filter(
                         anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
                     ).first()
-                contact = _resolve(current=current, user=user, visit=visit)
+                contact = _resolve(current=current, user=user, visit=visit, website=website)
                 contact_state = _state_for(contact, state, visit.now)
                 if user is not None:
                     contact = _apply_user_fields_named(contact=contact, user=user, state=contact_state)
@@ -545,11 +561,12 @@ def widget_ping(*, website: Website, ping: PingInput, identity: WidgetIdentity |
     return WidgetAnswer(contact=contact, token=token, tracking=True)
 
 
-def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit) -> Contact:
+def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, website: Website) -> Contact:
     """The identified user, else the token's or anonymous id's contact, else a new visitor."""
     try:
         if user is not None and user.identifies:
-            return _identify(current=current, user=user)
+            enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
+            return _identify(current=current, user=user, proven_only=enforced)
         return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None

@@ -282,6 +282,23 @@ def test_missing_or_wrong_user_hash_is_refused_and_writes_nothing(secure_widget,
     assert not PageView.objects.exists()
 
 
+def test_a_signed_user_id_cannot_claim_another_user_by_an_unsigned_email(secure_widget, enforced_website):
+    victim = UserContactFactory(external_id=None, email="victim@example.com")
+    answer = secure_widget.ping(
+        user={
+            "user_id": "attacker",
+            "email": "victim@example.com",
+            "user_hash": user_hash(enforced_website, "attacker"),
+        }
+    )
+    assert answer.status_code == 200
+    attacker = Contact.objects.get(external_id="attacker")
+    assert attacker.pk != victim.pk
+    assert attacker.email == ""  # the unsigned email belongs to someone else
+    victim.refresh_from_db()
+    assert (victim.external_id, victim.email) == (None, "victim@example.com")
+
+
 def test_anonymous_visitors_need_no_hash_on_enforced_websites(secure_widget):
     assert secure_widget.ping().status_code == 200
 
