@@ -1,4 +1,4 @@
-"""Gunicorn settings: the access log format leaves out the client address (%(h)s) on purpose."""
+"""Gunicorn settings: no client address or query string in any log line, on purpose."""
 
 import os
 
@@ -7,5 +7,23 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
-access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
+# No client address (%(h)s) and no query string (%(r)s would log widget tokens and secrets).
+access_log_format = '"%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
+
+# Gunicorn's own error log names the client address of malformed requests ("Invalid request from
+# ip=…"); the same filter as Django's logging replaces every IP address with [ip].
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"no_ip": {"()": "config.log_filters.RedactIPAddresses"}},
+    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(message)s"}},
+    "handlers": {
+        "error_console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}

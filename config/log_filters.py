@@ -1,0 +1,33 @@
+"""Logging filter that keeps IP addresses out of every log line (Parley's privacy promise)."""
+
+import ipaddress
+import logging
+import re
+
+# Candidates are checked by `ipaddress`, so times like 16:37:05 or versions like 1.2.3 stay as they are.
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
+REDACTED = "[ip]"
+
+
+def _replace_if_address(match: re.Match[str]) -> str:
+    try:
+        ipaddress.ip_address(match.group(0))
+    except ValueError:
+        return match.group(0)
+    return REDACTED
+
+
+def _redact(text: str) -> str:
+    return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
+
+
+class RedactIPAddresses(logging.Filter):
+    """Rewrites a record's message with every IP address replaced by [ip]."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

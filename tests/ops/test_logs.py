@@ -1,0 +1,74 @@
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from config.log_filters import RedactIPAddresses
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _record(message, *args):
+    return logging.LogRecord("test", logging.WARNING, __file__, 1, message, args, None)
+
+
+def test_filter_replaces_ip_addresses_and_keeps_times_and_versions():
+    record = _record("Invalid request from ip=%s at 16:37:05 (v1.2.3) via %s", "81.2.69.142", "2001:db8::1")
+    RedactIPAddresses().filter(record)
+    assert record.getMessage() == "Invalid request from ip=[ip] at 16:37:05 (v1.2.3) via [ip]"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
+    port = _free_port()
+    log_path = tmp_path / "gunicorn.log"
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "WEB_CONCURRENCY": "1", "HTTPS_ONLY": "false"}
+    env.pop("DATABASE_URL", None)
+    with log_path.open("w") as log:
+        server = subprocess.Popen(  # noqa: S603 - fixed command line
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "config/gunicorn.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "config.wsgi",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz?token=secret-widget-token", timeout=2)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                raw.recv(1024)
+            time.sleep(0.5)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    output = log_path.read_text()
+    assert '"GET /healthz" 200' in output
+    assert "Invalid request" in output
+    assert "127.0.0.1" not in output
+    assert "secret-widget-token" not in output
