@@ -228,3 +228,15 @@ def test_delivery_log_runs_a_fixed_number_of_queries_whatever_its_size(admin_cli
     small = page_queries()
     add(150)
     assert page_queries() == small
+
+
+def test_erasing_a_contact_removes_its_notifications_and_the_deletion_notice_holds_ids_only(receiver):
+    subscribe(receiver.url, ["contact.user.created", "contact.deleted"])
+    contact = contact_services.contact_create(role="user", external_id="u-77", email="gone@example.com", name="Gone")
+    assert "gone@example.com" in json.dumps(WebhookDelivery.objects.get(topic="contact.user.created").payload)
+
+    contact_services.contact_erase(contact=contact, actor=None, source="api")
+
+    remaining = list(WebhookDelivery.objects.values_list("topic", "payload"))
+    assert [topic for topic, _ in remaining] == ["contact.deleted"]
+    assert remaining[0][1]["data"]["item"] == {"type": "contact", "id": str(contact.pk), "external_id": "u-77"}
