@@ -5,7 +5,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models, transaction
@@ -497,9 +499,14 @@ def rows_delete_with_history(*, model: type[models.Model], pks: Iterable[Any]) -
 def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
     """Delete contacts and every row that reaches them. Returns rows deleted per model label.
 
-    The caller owns the transaction, so expiry can run it per batch and erase per person.
+    The caller owns the transaction, so expiry can run it per batch and erase per person. The
+    admin's change history goes too: its entries name the person (name or email) in object_repr.
     """
-    return rows_delete_with_history(model=Contact, pks=contact_ids)
+    ids = list(contact_ids)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Contact), object_id__in=[str(pk) for pk in ids]
+    ).delete()
+    return rows_delete_with_history(model=Contact, pks=ids)
 
 
 @transaction.atomic

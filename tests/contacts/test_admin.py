@@ -187,3 +187,22 @@ def test_teammate_groups_exist_with_view_permissions():
     assert not viewer.permissions.filter(codename="change_contact").exists()
     assert agent.permissions.filter(codename="change_contact").exists()
     assert not agent.permissions.filter(codename="delete_contact").exists()
+
+
+def test_erasing_from_the_admin_leaves_no_history_entry_naming_the_person(admin_client):
+    from django.contrib.admin.models import LogEntry
+
+    contact = UserContactFactory(name="Private Person", email="private@example.com")
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    form = {
+        "name": "Private Person", "email": "private@example.com", "external_id": contact.external_id,
+        "avatar": "", "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "",
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0", "phone": "+33 1 23 45 67 89",
+    }  # fmt: skip
+    assert admin_client.post(url, form).status_code == 302
+    assert LogEntry.objects.filter(object_repr__icontains="Private Person").exists()
+
+    admin_client.post(reverse("admin:contacts_contact_delete", args=[contact.pk]), {"post": "yes"})
+
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert not LogEntry.objects.filter(object_id=str(contact.pk)).exists()
