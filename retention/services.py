@@ -63,11 +63,16 @@ class _RunState:
 
 
 def contacts_stale(*, role: str, cutoff: dt.datetime) -> models.QuerySet[Contact]:
-    """Contacts of `role` last seen before `cutoff` (never seen: first seen, then created)."""
-    return Contact._base_manager.filter(role=role).filter(
-        Q(last_seen_at__lt=cutoff)
-        | Q(last_seen_at__isnull=True, first_seen_at__lt=cutoff)
-        | Q(last_seen_at__isnull=True, first_seen_at__isnull=True, created_at__lt=cutoff)
+    """Contacts of `role` last seen before `cutoff` (never seen: first seen, then created) who have
+    not written since either: chat and email replies do not touch last seen."""
+    return (
+        Contact._base_manager.filter(role=role)
+        .filter(
+            Q(last_seen_at__lt=cutoff)
+            | Q(last_seen_at__isnull=True, first_seen_at__lt=cutoff)
+            | Q(last_seen_at__isnull=True, first_seen_at__isnull=True, created_at__lt=cutoff)
+        )
+        .exclude(last_replied_at__gte=cutoff)
     )
 
 

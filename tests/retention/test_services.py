@@ -192,6 +192,15 @@ def test_lead_rule_deletes_old_leads_only():
     }
 
 
+def test_lead_rule_keeps_a_lead_who_wrote_recently_without_being_seen():
+    services.retention_policy_update(lead_ttl_days=365)
+    emailing_lead = LeadFactory(last_seen_at=days_ago(400), last_replied_at=days_ago(1))
+
+    services.retention_rules_apply()
+
+    assert Contact.objects.filter(pk=emailing_lead.pk).exists()
+
+
 def test_closed_conversation_rule_deletes_old_closed_conversations_and_keeps_the_contact():
     services.retention_policy_update(closed_conversation_ttl_days=90)
     user = UserContactFactory()
