@@ -11,7 +11,8 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from api.auth import ApiTokenAuthentication, rate_limit_hit
-from api.errors import ParameterInvalid, RateLimitExceeded, exception_handler
+from api.errors import ParameterInvalid, ParameterNotFound, RateLimitExceeded, exception_handler
+from api.pagination import Cursor, cursor_decode, per_page_clean
 
 
 class IntercomView(APIView):
@@ -44,6 +45,18 @@ class IntercomView(APIView):
         if not isinstance(data, dict):
             raise ParameterInvalid("body", "The request body must be a JSON object.")
         return data
+
+    def search_body(self, request: Request) -> tuple[Any, int, Cursor | None]:
+        """The query, page size and cursor of a search request (Intercom's POST …/search body)."""
+        body = self.body(request)
+        if "query" not in body:
+            raise ParameterNotFound("query")
+        pagination = body.get("pagination") or {}
+        if not isinstance(pagination, dict):
+            raise ParameterInvalid("pagination", "pagination must be an object.")
+        per_page = per_page_clean(pagination.get("per_page"), field="pagination.per_page")
+        cursor = cursor_decode(pagination.get("starting_after"), field="pagination.starting_after")
+        return body["query"], per_page, cursor
 
     def parse(self, serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)

@@ -177,20 +177,13 @@ class ContactSearchView(IntercomView):
     @extend_schema(operation_id="SearchContacts", request=SearchInput, responses=ContactListOutput)
     def post(self, request: Request) -> Response:
         """Search with Intercom's query DSL; `pages.next` is absent on the last page."""
-        body = self.body(request)
-        if "query" not in body:
-            raise ParameterNotFound("query")
-        pagination = body.get("pagination") or {}
-        if not isinstance(pagination, dict):
-            raise ParameterInvalid("pagination", "pagination must be an object.")
-        per_page = per_page_clean(pagination.get("per_page"), field="pagination.per_page")
-        cursor = cursor_decode(pagination.get("starting_after"), field="pagination.starting_after")
-        condition = contact_search_q(body["query"])
+        query, per_page, cursor = self.search_body(request)
+        condition = contact_search_q(query)
         queryset = selectors.contacts_for_output().filter(role__in=LISTED_ROLES)
-        if not _mentions_field(body["query"], "archived"):
+        if not _mentions_field(query, "archived"):
             queryset = queryset.filter(is_archived=False)
         # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
-        if _mentions_field(body["query"], "tag_id"):
+        if _mentions_field(query, "tag_id"):
             queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
         else:
             queryset = queryset.filter(condition)

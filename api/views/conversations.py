@@ -200,15 +200,8 @@ class ConversationSearchView(IntercomView):
     @extend_schema(operation_id="SearchConversations", request=SearchInput, responses=ConversationListOutput)
     def post(self, request: Request) -> Response:
         """Search by state, open, read, assignee, team, contact_ids, tag_ids, priority and dates."""
-        body = self.body(request)
-        if "query" not in body:
-            raise ParameterNotFound("query")
-        pagination = body.get("pagination") or {}
-        if not isinstance(pagination, dict):
-            raise ParameterInvalid("pagination", "pagination must be an object.")
-        per_page = per_page_clean(pagination.get("per_page"), field="pagination.per_page")
-        cursor = cursor_decode(pagination.get("starting_after"), field="pagination.starting_after")
-        condition = _conversation_q(body["query"])
+        query, per_page, cursor = self.search_body(request)
+        condition = _conversation_q(query)
         matching = Conversation.objects.filter(condition).values("pk")
         queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
         return _list(queryset, per_page=per_page, cursor=cursor)
