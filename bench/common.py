@@ -1,5 +1,6 @@
 """Shared set-up for benchmarks: a fresh PostgreSQL database, Django configured on it, timers."""
 
+import http.client
 import os
 import statistics
 import subprocess
@@ -84,3 +85,23 @@ def large_vs_small(module: str, *, small: int, large: int, database_prefix: str)
         return float(output.strip().splitlines()[-1])
 
     return seconds(large, f"{database_prefix}_large") / seconds(small, f"{database_prefix}_small")
+
+
+def start_gunicorn(*, port: int, env: dict[str, str]) -> subprocess.Popen:
+    """Start the real web server (config/gunicorn.py) on `port` and wait until /healthz answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}", "config.wsgi"],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError("the web server did not start")

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from bench.common import ROOT, fresh_postgres, setup_django
+from bench.common import fresh_postgres, setup_django, start_gunicorn
 
 PORT = 8763
 CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "redis://127.0.0.1:6379/12")
@@ -44,22 +44,7 @@ def _start_server(database_url: str) -> subprocess.Popen:
         "PARLEY_WIDGET_RATE_PER_IP": "1000000000",
         "PARLEY_WIDGET_RATE_PER_CONTACT": "1000000000",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{PORT}", "config.wsgi"],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.terminate()
-    raise RuntimeError("the web server did not start")
+    return start_gunicorn(port=PORT, env=env)
 
 
 class Client:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from bench.common import ROOT, fresh_postgres
+from bench.common import ROOT, fresh_postgres, start_gunicorn
 
 PORT = 8761
 CLIENTS = 16
@@ -96,26 +96,16 @@ def _start_stack(database_url: str) -> list[subprocess.Popen]:
         "PARLEY_WIDGET_RATE_PER_CONTACT": "100000000",
         "LOG_LEVEL": "WARNING",
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{PORT}", "config.wsgi"],
-        cwd=ROOT,
-        env=env,
-    )
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config.celery:app", "worker", "--loglevel", "WARNING", "-c", "1"],
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return [web, worker]
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the web server did not start")
+    try:
+        return [start_gunicorn(port=PORT, env=env), worker]
+    except RuntimeError:
+        worker.terminate()
+        raise
 
 
 def _manage(database_url: str, *args: str) -> str:

@@ -20,16 +20,22 @@ def _summary(run: Any) -> dict[str, Any]:
     return {"run_id": run.pk, "status": run.status, "counts": run.counts}
 
 
+# Safe to run twice (batches re-check staleness on locked rows), so a lost worker re-delivers.
+RETENTION_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "soft_time_limit": SOFT_TIME_LIMIT_SECONDS,
+    "time_limit": TIME_LIMIT_SECONDS,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": RETRY_BACKOFF_SECONDS,
+    "max_retries": 3,
+    "ignore_result": True,
+}
+
+
 @shared_task(
     name="retention.tasks.expire_stale_visitors",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
-    time_limit=TIME_LIMIT_SECONDS,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=RETRY_BACKOFF_SECONDS,
-    max_retries=3,
-    ignore_result=True,
+    **RETENTION_TASK_OPTIONS,
 )
 def expire_stale_visitors(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
     """Delete visitors not seen for the policy's TTL, with their whole history."""
@@ -38,14 +44,7 @@ def expire_stale_visitors(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run
 
 @shared_task(
     name="retention.tasks.apply_retention_rules",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
-    time_limit=TIME_LIMIT_SECONDS,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=RETRY_BACKOFF_SECONDS,
-    max_retries=3,
-    ignore_result=True,
+    **RETENTION_TASK_OPTIONS,
 )
 def apply_retention_rules(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
     """Apply the optional retention rules switched on in the policy."""
