@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -129,7 +130,7 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
                 value = float(raw) if attribute.data_type == DataAttribute.DataType.FLOAT else int(raw)
             except ValueError:
                 return queryset.none()
-        if queryset.db and queryset.query.get_compiler(queryset.db).connection.vendor == "postgresql":
+        if connections[queryset.db].vendor == "postgresql":
             # `@>` containment uses the GIN index on custom_attributes.
             return queryset.filter(custom_attributes__contains={attribute.name: value})
         return queryset.filter(**{f"custom_attributes__{attribute.name}": value})
