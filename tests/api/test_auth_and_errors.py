@@ -1,9 +1,11 @@
 import datetime as dt
+import types
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from api import auth
 from api.models import ApiToken
 from api.services import api_token_create, api_token_revoke
 
@@ -60,13 +62,15 @@ def test_token_acts_as_its_teammate_and_records_last_use_at_most_once_a_minute(a
     assert token.last_used_at > first_use
 
 
-def test_rate_limit_headers_and_429_over_the_limit(api, settings):
+def test_rate_limit_headers_and_429_over_the_limit(api, settings, monkeypatch):
+    # The window is a fixed minute: pin the clock mid-window so the requests never straddle two.
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
     settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 3
     responses = [api.get("/api/me") for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert responses[0]["X-RateLimit-Limit"] == "3"
     assert responses[0]["X-RateLimit-Remaining"] == "2"
-    assert int(responses[0]["X-RateLimit-Reset"]) > timezone.now().timestamp()
+    assert responses[0]["X-RateLimit-Reset"] == "1800000060"
     assert responses[3]["X-RateLimit-Remaining"] == "0"
     assert_error(responses[3], 429, "rate_limit_exceeded")
 
