@@ -1,6 +1,7 @@
 """Every kind of bad input gets a clear 4xx JSON error naming the field, and writes nothing."""
 
 import json
+import types
 
 import pytest
 from django.test import override_settings
@@ -207,19 +208,27 @@ def test_requests_without_origin_are_not_browser_pages_and_are_served(client, we
 # --- rate limits ----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def mid_window_clock(monkeypatch):
+    """Limits count in fixed minutes: pin the limiter's clock mid-window so requests never straddle two."""
+    from tracking import widget_http
+
+    monkeypatch.setattr(widget_http, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
+
+
 @override_settings(PARLEY_WIDGET_RATE_PER_IP=3)
-def test_rate_limit_per_ip_answers_429_with_retry_after(client, website):
+def test_rate_limit_per_ip_answers_429_with_retry_after(client, website, mid_window_clock):
     widgets = [Widget(client, website, ip="198.51.100.7") for _ in range(4)]
     statuses = [w.ping().status_code for w in widgets]
     assert statuses == [200, 200, 200, 429]
     response = widgets[3].ping()
-    assert 1 <= int(response["Retry-After"]) <= 61
+    assert response["Retry-After"] == "31"
     assert response.json()["error"]["code"] == "rate_limited"
     assert Widget(client, website, ip="198.51.100.8").ping().status_code == 200  # other clients are unaffected
 
 
 @override_settings(PARLEY_WIDGET_RATE_PER_CONTACT=3)
-def test_rate_limit_per_contact_answers_429(client, website):
+def test_rate_limit_per_contact_answers_429(client, website, mid_window_clock):
     first = Widget(client, website, ip="198.51.100.1")
     first.ping()
     token = first.token
