@@ -1,11 +1,13 @@
 """ingest_vs_floor and queries_per_ping: the widget ping path against a one-INSERT floor.
 
-Starts gunicorn (PostgreSQL, Redis cache) with Parley's settings plus one extra route, a bare DRF
-POST that does one INSERT (bench/ingest_floor.py), so both endpoints run in the very same process
-setup. A Python load generator on loopback sends the same page-view bodies to both, alternating
-rounds, from returning visitors (steady state: same session, token and anonymous id). Prints the
-page-view pings per second of Parley divided by those of the floor, and the database queries of one
-steady-state ping measured in-process (transaction control statements not counted).
+Starts gunicorn (PostgreSQL, Redis cache and broker) with Parley's settings plus one extra route, a
+bare DRF POST that does one INSERT (bench/ingest_floor.py), so both endpoints run in the very same
+process setup, and a real Celery worker that flushes the page-view buffer while the load runs (its
+CPU counts against Parley: same machine). A Python load generator on loopback sends the same
+page-view bodies to both, alternating rounds, from returning visitors (steady state: same session,
+token and anonymous id). Prints the page-view pings per second of Parley divided by those of the
+floor, after checking that every answered ping's page view reached the database; and the database
+queries of one steady-state ping measured in-process (transaction control statements not counted).
 """
 
 import http.client
@@ -16,10 +18,12 @@ import sys
 import threading
 import time
 
-from bench.common import fresh_postgres, setup_django, start_gunicorn
+from bench.common import ROOT, fresh_postgres, setup_django, start_gunicorn
 
 PORT = 8763
 CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "redis://127.0.0.1:6379/12")
+BROKER_URL = os.environ.get("BENCH_INGEST_BROKER_URL", "redis://127.0.0.1:6379/13")
+DRAIN_TIMEOUT_SECONDS = 120
 CLIENTS = 8
 VISITORS_PER_CLIENT = 25
 ROUND_SECONDS, QUICK_ROUND_SECONDS = 8.0, 2.5
@@ -30,13 +34,13 @@ QUERY_SAMPLES = 20
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
-def _start_server(database_url: str) -> subprocess.Popen:
-    env = {
+def _server_env(database_url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.ingest_settings",
         "DATABASE_URL": database_url,
         "CACHE_URL": CACHE_URL,
-        "CELERY_BROKER_URL": "memory://",
+        "CELERY_BROKER_URL": BROKER_URL,
         "HTTPS_ONLY": "false",
         "ACCESS_LOG": "0",
         "LOG_LEVEL": "WARNING",
@@ -44,7 +48,27 @@ def _start_server(database_url: str) -> subprocess.Popen:
         "PARLEY_WIDGET_RATE_PER_IP": "1000000000",
         "PARLEY_WIDGET_RATE_PER_CONTACT": "1000000000",
     }
-    return start_gunicorn(port=PORT, env=env)
+
+
+def _start_worker(database_url: str) -> subprocess.Popen:
+    """One Celery worker process (as `make run` starts): it writes the buffered page views."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "config.celery:app", "worker", "--pool", "solo", "--loglevel",
+        "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=_server_env(database_url))
+
+
+def _wait_for_page_views(expected: int) -> int:
+    """Page views in the database once the buffer drained (or the timeout passed)."""
+    from tracking.models import PageView
+
+    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+    while True:
+        written = PageView.objects.count()
+        if written >= expected or time.monotonic() > deadline:
+            return written
+        time.sleep(0.5)
 
 
 class Client:
@@ -56,6 +80,7 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         self.visitors: list[dict] = [{} for _ in range(VISITORS_PER_CLIENT)]
         self.turn = 0
+        self.pings_answered = 0
 
     def _body(self, visitor: dict) -> str:
         self.turn += 1
@@ -80,6 +105,7 @@ class Client:
         if response.status == 200 and path.endswith("/ping") and path.startswith("/widget-api/"):
             answer = json.loads(data)
             visitor.update(anonymous_id=answer["anonymous_id"], token=answer["token"])
+            self.pings_answered += 1
         return response.status
 
     def warm_up(self) -> None:
@@ -112,7 +138,7 @@ def _drive(clients: list[Client], path: str, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def _pings_per_second(app_id: str, quick: bool) -> tuple[float, float]:
+def _pings_per_second(app_id: str, quick: bool) -> tuple[float, float, int]:
     clients = [Client(app_id, index) for index in range(CLIENTS)]
     threads = [threading.Thread(target=client.warm_up) for client in clients]
     for thread in threads:
@@ -125,7 +151,8 @@ def _pings_per_second(app_id: str, quick: bool) -> tuple[float, float]:
     for _ in range(QUICK_ROUNDS if quick else ROUNDS):
         floor.append(_drive(clients, f"/bench-floor/{app_id}/ping", seconds))
         parley.append(_drive(clients, f"/widget-api/{app_id}/ping", seconds))
-    return sum(parley) / len(parley), sum(floor) / len(floor)
+    answered = sum(client.pings_answered for client in clients)
+    return sum(parley) / len(parley), sum(floor) / len(floor), answered
 
 
 def _queries_per_ping(app_id: str) -> float:
@@ -153,6 +180,8 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     import redis
 
     database_url = fresh_postgres("parley_bench_ingest")
+    # The in-process query count runs with the server's configuration (Redis cache, page-view buffer).
+    os.environ.update(CACHE_URL=CACHE_URL, CELERY_BROKER_URL=BROKER_URL)
     setup_django(database_url)
     redis.Redis.from_url(CACHE_URL).flushdb()  # no cached state from an earlier run's database
     from django.db import connection
@@ -166,13 +195,19 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     connection.close()
     results: dict[str, float] = {}
     if "ingest_vs_floor" in figures:
-        server = _start_server(database_url)
+        redis.Redis.from_url(BROKER_URL).flushdb()
+        worker = _start_worker(database_url)
+        server = start_gunicorn(port=PORT, env=_server_env(database_url))
         try:
-            parley, floor = _pings_per_second(app_id, quick)
+            parley, floor, answered = _pings_per_second(app_id, quick)
+            written = _wait_for_page_views(answered)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-        print(f"  ping {parley:.0f}/s, floor {floor:.0f}/s", file=sys.stderr)
+            for process in (server, worker):
+                process.terminate()
+                process.wait(timeout=30)
+        print(f"  ping {parley:.0f}/s, floor {floor:.0f}/s; page views written {written} of {answered}", file=sys.stderr)
+        if written != answered:
+            raise SystemExit(f"ingest: {answered} pings answered but {written} page views written")
         results["ingest_vs_floor"] = parley / floor
     if "queries_per_ping" in figures:
         results["queries_per_ping"] = _queries_per_ping(app_id)

@@ -106,6 +106,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://parley")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"  # one client per pool, not per call
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -198,6 +200,16 @@ GEOIP_PATH = env.str("GEOIP_PATH", default="")
 PARLEY_WIDGET_RATE_PER_IP = env.int("PARLEY_WIDGET_RATE_PER_IP", default=300)
 PARLEY_WIDGET_RATE_PER_CONTACT = env.int("PARLEY_WIDGET_RATE_PER_CONTACT", default=120)
 PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=32_768)
+# Steady-state page views queue in a Redis stream and reach the database in batches written by the
+# Celery task tracking.tasks.flush_page_views (tracking/page_view_buffer.py). Empty: every page view
+# is written by its own request (the embedded default, which has no Redis).
+_cache_url = env.str("CACHE_URL", default="")
+PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
+    "PARLEY_PAGE_VIEW_BUFFER_URL", default=_cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
+)
+PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
+# Past this many queued page views (the flush is not keeping up), pings write synchronously again.
+PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH = env.int("PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH", default=500_000)
 # Unknown custom attribute names on write: create them as string attributes, or refuse them.
 PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES", default=True)
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250

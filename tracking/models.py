@@ -167,3 +167,18 @@ class EventSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.count} times)"
+
+
+class PageViewBufferCursor(models.Model):
+    """How far the page-view buffer (a Redis stream) has been written to the database.
+
+    Moved in the same transaction as the page views it covers, so a flush is exactly once; its
+    row lock also makes concurrent flushes take turns.
+    """
+
+    stream = models.CharField(max_length=128, primary_key=True)
+    last_id = models.CharField(max_length=48, blank=True, help_text="Last stream entry id written.")
+    flushed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.stream} at {self.last_id or 'start'}"

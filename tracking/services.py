@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce, Greatest, Lower
 
 from contacts import services as contacts_services
 from contacts.models import Contact
+from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, WebSession, Website
 from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, UserInput
@@ -416,16 +417,15 @@ def _page_view_record(
 
 
 def _page_view_fast(*, contact: Contact, website: Website, page: PageInput, visit: Visit, state: _VisitState) -> bool:
-    """PostgreSQL steady state: extend the session and insert the page view in ONE statement.
+    """The steady state: a page view in the cached current session, last_seen_at not due.
 
-    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips. False
-    (nothing written) whenever the slower, general path must decide: no cached current session,
-    last_seen_at due, or the session row is gone or moved.
+    Queued in the page-view buffer (no statement at all) when it is on, else one statement on
+    PostgreSQL. False (nothing written) whenever the general path must decide: no cached current
+    session, last_seen_at due, or (unbuffered) the session row is gone or moved.
     """
     key = str(website.pk)
     cached = state.sessions.get(key)
-    connection = connections[PageView.objects.db]
-    if cached is None or connection.vendor != "postgresql":
+    if cached is None:
         return False
     session_id, started_ts, last_ts = cached
     now_ts = visit.now.timestamp()
@@ -434,6 +434,23 @@ def _page_view_fast(*, contact: Contact, website: Website, page: PageInput, visi
         last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
         now=visit.now,
     ):
+        return False
+    # A buffered page view of a contact erased or merged meanwhile is dropped or moved by the flush.
+    written = page_view_buffer.page_view_buffer_add(
+        session_id=int(session_id), page=page, at=visit.now
+    ) or _page_view_in_one_statement(contact=contact, session_id=int(session_id), page=page, visit=visit)
+    if written:
+        state.sessions[key] = [session_id, started_ts, now_ts]
+    return written
+
+
+def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: PageInput, visit: Visit) -> bool:
+    """PostgreSQL: extend the session and insert the page view in ONE statement.
+
+    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips.
+    """
+    connection = connections[PageView.objects.db]
+    if connection.vendor != "postgresql":
         return False
     sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
     sql = f"""
@@ -445,14 +462,10 @@ def _page_view_fast(*, contact: Contact, website: Website, page: PageInput, visi
         INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
         SELECT %s, session.id, %s, %s, %s, %s FROM session RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
-    params = [visit.now, int(session_id), contact.pk, contact.pk, page.url, page.title, page.referrer, visit.now]
+    params = [visit.now, session_id, contact.pk, contact.pk, page.url, page.title, page.referrer, visit.now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    state.sessions[key] = [session_id, started_ts, now_ts]
-    return True
+        return cursor.fetchone() is not None
 
 
 def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _VisitState) -> bool:
@@ -734,6 +747,7 @@ def _merge_sessions(source: Contact, into: Contact) -> None:
 
 
 def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
+    page_view_buffer.page_views_flush()  # an export holds every page view, queued ones too
     fields = [
         "started_at", "last_activity_at", "page_views_count", "landing_url", "referrer", "utm_source",
         "utm_medium", "utm_campaign", "utm_term", "utm_content", "os", "browser", "browser_version",
@@ -743,6 +757,7 @@ def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
 
 
 def _export_page_views(contact: Contact) -> list[dict[str, Any]]:
+    page_view_buffer.page_views_flush()
     return export_rows(
         PageView.objects.filter(contact=contact).order_by("created_at"), ["created_at", "url", "title", "referrer"]
     )

@@ -1,0 +1,232 @@
+"""The page-view buffer: steady-state page views queue in a Redis stream and reach the database in batches.
+
+Why: a ping that only extends the visitor's current session then needs no database statement at
+all; one flush writes hundreds of page views and their sessions' counters in one statement.
+
+Exactly once: a flush locks its cursor row, reads the stream after the cursor's last id, writes
+the page views and moves the cursor in one transaction, and trims the stream only after commit.
+A worker that dies before the commit leaves the cursor where it was (the entries are read again);
+one that dies after it leaves entries at or before the cursor (skipped, then trimmed).
+
+Attribution: an entry names its session, never its contact. The flush takes the contact from the
+session row, so a merge in between (sessions move) credits the surviving contact and an erase or
+expiry in between (sessions deleted) drops the entry. Entries hold no IP address.
+
+Flushes are scheduled by the pings themselves (the first entry after a flush sends one flush task,
+FLUSH_DELAY_SECONDS later), and beat runs the same task every minute as a safety net.
+"""
+
+import datetime as dt
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from tracking.models import PageView, PageViewBufferCursor, WebSession
+from tracking.payloads import PageInput
+
+logger = logging.getLogger(__name__)
+
+FLUSH_DELAY_SECONDS = 1
+# While set, a flush is on its way: pings do not send another. Expires in case that task is lost.
+FLUSH_FLAG_SECONDS = 30
+FLUSH_BATCH_SIZE = 2000
+# One task run writes at most this many batches, then leaves the rest to the next run.
+FLUSH_MAX_BATCHES = 50
+# A full buffer sends this process's pings to the synchronous path for this long before re-checking.
+FULL_BACKOFF_SECONDS = 1.0
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+_full_until = 0.0
+
+
+def _client() -> redis.Redis | None:
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    if not url:
+        return None
+    client = _clients.get(url)
+    if client is None:
+        with _clients_lock:
+            client = _clients.setdefault(url, redis.Redis.from_url(url))
+    return client
+
+
+def _stream_key() -> str:
+    return settings.PARLEY_PAGE_VIEW_BUFFER_KEY
+
+
+def _flag_key() -> str:
+    return f"{_stream_key()}:flush-scheduled"
+
+
+def page_view_buffer_enabled() -> bool:
+    return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL)
+
+
+def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -> bool:
+    """Queue one page view of an existing session. False (nothing queued): write it now instead."""
+    global _full_until
+    client = _client()
+    if client is None or time.monotonic() < _full_until:
+        return False
+    micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
+    entry = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    try:
+        pipeline = client.pipeline(transaction=False)
+        pipeline.xadd(_stream_key(), entry)  # type: ignore[arg-type]
+        pipeline.xlen(_stream_key())
+        pipeline.set(_flag_key(), 1, nx=True, ex=FLUSH_FLAG_SECONDS)
+        _, length, flush_needed = pipeline.execute()
+    except redis.RedisError:
+        # Written synchronously instead: a lost reply may count this page view twice, never zero times.
+        logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
+        _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
+        return False
+    if length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
+        logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
+        _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
+    if flush_needed:
+        _schedule_flush()
+    return True
+
+
+def _schedule_flush() -> None:
+    from tracking.tasks import flush_page_views
+
+    try:
+        # No publish retries: a ping must not stall on a down broker; beat's run catches up.
+        flush_page_views.apply_async(countdown=FLUSH_DELAY_SECONDS, expires=FLUSH_FLAG_SECONDS * 2, retry=False)
+    except Exception:  # kombu raises several unrelated types for an unreachable broker
+        logger.exception("Could not schedule a page-view flush; the periodic one will write them.")
+
+
+def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
+    """Write queued page views to the database; returns how many were written."""
+    client = _client()
+    if client is None:
+        return 0
+    # From here on, a new entry schedules the next flush (entries added meanwhile are also read now).
+    client.delete(_flag_key())
+    PageViewBufferCursor.objects.get_or_create(stream=_stream_key())
+    written = 0
+    for _ in range(max_batches):
+        batch_written, drained = _flush_batch(client)
+        written += batch_written
+        if drained:
+            break
+    else:
+        _schedule_flush()  # a backlog: carry on in a new task run
+    return written
+
+
+def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
+    """One batch in one transaction; (page views written, whether the stream is drained)."""
+    key = _stream_key()
+    cursor = PageViewBufferCursor.objects.filter(stream=key)
+    with transaction.atomic():
+        cursor.update(flushed_at=timezone.now())  # the row lock: concurrent flushes take turns here
+        last_id = cursor.values_list("last_id", flat=True).get()
+        entries = client.xrange(key, min=f"({last_id}" if last_id else "-", count=FLUSH_BATCH_SIZE)
+        if not entries:
+            return 0, True
+        written = _write(_decode(entries))
+        newest = entries[-1][0].decode()
+        cursor.update(last_id=newest)
+        # After the outermost commit only: trimmed entries must already be in the database.
+        transaction.on_commit(lambda: _trim_through(client, key, newest))
+    return written, len(entries) < FLUSH_BATCH_SIZE
+
+
+def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
+    """Drop the entries up to and including entry_id (XTRIM MINID keeps its argument)."""
+    milliseconds, sequence = entry_id.split("-")
+    client.xtrim(key, minid=f"{milliseconds}-{int(sequence) + 1}", approximate=False)
+
+
+def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, str, str, str, dt.datetime]]:
+    rows = []
+    for entry_id, fields in entries:
+        try:
+            rows.append((
+                int(fields[b"s"]),
+                fields[b"u"].decode(),
+                fields[b"t"].decode(),
+                fields[b"r"].decode(),
+                _EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
+            ))  # fmt: skip
+        except (KeyError, ValueError):
+            # Not ours (written by hand or another version): skipping it beats blocking every flush.
+            logger.error("Skipped a malformed page-view buffer entry %s.", entry_id.decode())
+    return rows
+
+
+def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+    if not rows:
+        return 0
+    if connections[PageView.objects.db].vendor == "postgresql":
+        return _write_postgresql(rows)
+    return _write_portable(rows)
+
+
+def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+    """Sessions' counters and the page views in one statement; sessions gone since are skipped.
+
+    The UPDATE locks the session rows, so an erase waits for this commit (and then deletes these
+    page views with the session) instead of racing the INSERT's foreign-key check.
+    """
+    sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
+    sql = f"""
+        WITH batch AS (
+            SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+                AS b(session_id, url, title, referrer, created_at)
+        ), totals AS (
+            SELECT session_id, count(*) AS added, max(created_at) AS latest FROM batch GROUP BY session_id
+        ), touched AS (
+            UPDATE {sessions} s SET page_views_count = s.page_views_count + totals.added,
+                last_activity_at = GREATEST(s.last_activity_at, totals.latest)
+            FROM totals WHERE s.id = totals.session_id
+            RETURNING s.id, s.contact_id
+        )
+        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
+        SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
+        FROM batch JOIN touched ON touched.id = batch.session_id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with connections[PageView.objects.db].cursor() as cursor:
+        cursor.execute(sql, columns)
+        return cursor.rowcount
+
+
+def _write_portable(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+    """The same for other databases (SQLite in tests): one UPDATE per session, one bulk INSERT."""
+    totals: dict[int, list[Any]] = {}
+    for session_id, *_, created_at in rows:
+        total = totals.setdefault(session_id, [0, created_at])
+        total[0] += 1
+        total[1] = max(total[1], created_at)
+    contact_of = dict(WebSession.objects.filter(pk__in=totals).values_list("pk", "contact_id"))
+    for session_id, (added, latest) in totals.items():
+        if session_id in contact_of:
+            WebSession.objects.filter(pk=session_id).update(
+                page_views_count=F("page_views_count") + added,
+                last_activity_at=Greatest("last_activity_at", Value(latest)),
+            )
+    page_view_rows = [
+        PageView(
+            contact_id=contact_of[session_id], session_id=session_id, url=url, title=title, referrer=referrer,
+            created_at=created_at,
+        )
+        for session_id, url, title, referrer, created_at in rows
+        if session_id in contact_of
+    ]  # fmt: skip
+    PageView.objects.bulk_create(page_view_rows, batch_size=500)
+    return len(page_view_rows)
