@@ -205,7 +205,9 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
             for process in (server, worker):
                 process.terminate()
                 process.wait(timeout=30)
-        print(f"  ping {parley:.0f}/s, floor {floor:.0f}/s; page views written {written} of {answered}", file=sys.stderr)
+        print(
+            f"  ping {parley:.0f}/s, floor {floor:.0f}/s; page views written {written} of {answered}", file=sys.stderr
+        )
         if written != answered:
             raise SystemExit(f"ingest: {answered} pings answered but {written} page views written")
         results["ingest_vs_floor"] = parley / floor

@@ -31,10 +31,10 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _widget_state(contact: Contact) -> dict[str, Any]:
+def _widget_state(contact: Contact, reads: Any) -> dict[str, Any]:
     from conversations.widget_api import widget_state
 
-    return widget_state(contact)
+    return widget_state(contact, reads)
 
 
 def connect() -> None:
@@ -58,9 +58,10 @@ def connect() -> None:
         )
     )
     # The tracking app's ping answers with our state (unread count, conversations, in-app messages).
+    from conversations.services import widget_quiet
     from tracking import services as tracking_services
 
-    tracking_services.register_widget_state_provider(_widget_state)
+    tracking_services.register_widget_state_provider(_widget_state, cache_keys=widget_quiet.cache_keys)
     from conversations.admin import install_contact_actions
 
     install_contact_actions()

@@ -171,9 +171,9 @@ def conversation_detail(conversation: Conversation) -> dict[str, Any]:
     return shape
 
 
-def widget_state(contact: Contact) -> dict[str, Any]:
+def widget_state(contact: Contact, reads: Any = cache) -> dict[str, Any]:
     """What the ping adds for the chat: unread count, recent conversations, in-app messages."""
-    if widget_quiet.contact_is_quiet(contact_id=contact.pk):
+    if widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
         return {"unread_count": 0, "conversations": [], "messages": []}
     conversations = list(selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT])
     messages = services.in_app_messages_take(contact=contact)

@@ -18,11 +18,12 @@ from tracking.models import Website
 from tracking.payloads import PayloadError
 from tracking.widget_auth import WidgetIdentity
 from tracking.widget_http import (
+    CacheReads,
     WidgetHttpError,
-    rate_limit_contact,
     rate_limit_ip,
     widget_identity,
     widget_json_body,
+    widget_preflight,
     widget_website,
 )
 
@@ -45,9 +46,19 @@ class WidgetEndpoint(APIView):
 
     def post(self, request: Any, app_id: str) -> JsonResponse:
         django_request: HttpRequest = request._request
+        ip = client_ip(django_request)
+        self.counted = False
+        response = self.respond(django_request, app_id, ip)
+        if not self.counted:
+            # A refused request counts against its IP too (and may turn into a 429).
+            try:
+                rate_limit_ip(ip)
+            except WidgetHttpError as error:
+                return error.response()
+        return response
+
+    def respond(self, django_request: HttpRequest, app_id: str, ip: str | None) -> JsonResponse:
         try:
-            ip = client_ip(django_request)
-            rate_limit_ip(ip)
             website = widget_website(django_request, app_id)
             body = widget_json_body(django_request)
             visit = services.Visit(
@@ -79,11 +90,15 @@ class WidgetEndpoint(APIView):
     def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
         raise NotImplementedError
 
-    @staticmethod
-    def identity(website: Website, token: str | None) -> WidgetIdentity | None:
+    def preflight(
+        self, website: Website, token: str | None, visit: services.Visit, *, reads: bool = True
+    ) -> tuple[WidgetIdentity | None, CacheReads]:
+        """The token's identity, once the request is counted against its IP and contact limits;
+        with the contact's hot-path cache entries read in the same round trip."""
         identity = widget_identity(website=website, token=token)
-        rate_limit_contact(identity)
-        return identity
+        read_keys = services.widget_read_keys(identity) if reads else []
+        self.counted = True
+        return identity, widget_preflight(ip=visit.ip, identity=identity, read_keys=read_keys)
 
 
 def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
@@ -105,13 +120,14 @@ class PingView(WidgetEndpoint):
 
     def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
         ping = payloads.clean_ping(body, now=visit.now)
-        identity = self.identity(website, ping.token)
+        identity, reads = self.preflight(website, ping.token, visit)
         if ping.browser_language:
             visit = services.Visit(
                 now=visit.now, ip=visit.ip, user_agent=visit.user_agent, browser_language=ping.browser_language
             )
-        answer = services.widget_ping(website=website, ping=ping, identity=identity, visit=visit)
-        return JsonResponse({**_answer(website, answer), **services.widget_state(contact=answer.contact)})
+        answer = services.widget_ping(website=website, ping=ping, identity=identity, visit=visit, reads=reads)
+        state = services.widget_state(contact=answer.contact, reads=reads)
+        return JsonResponse({**_answer(website, answer), **state})
 
 
 class UpdateView(WidgetEndpoint):
@@ -119,8 +135,8 @@ class UpdateView(WidgetEndpoint):
 
     def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
         update = payloads.clean_update(body, now=visit.now)
-        identity = self.identity(website, update.token)
-        answer = services.widget_update(website=website, update=update, identity=identity, visit=visit)
+        identity, reads = self.preflight(website, update.token, visit)
+        answer = services.widget_update(website=website, update=update, identity=identity, visit=visit, reads=reads)
         return JsonResponse(_answer(website, answer))
 
 
@@ -129,8 +145,10 @@ class EventsView(WidgetEndpoint):
 
     def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
         event = payloads.clean_event(body, now=visit.now)
-        identity = self.identity(website, event.token)
-        tracked, duplicate = services.widget_event(website=website, event=event, identity=identity, visit=visit)
+        identity, reads = self.preflight(website, event.token, visit)
+        tracked, duplicate = services.widget_event(
+            website=website, event=event, identity=identity, visit=visit, reads=reads
+        )
         return JsonResponse({"tracked": tracked, "duplicate": duplicate}, status=202)
 
 
@@ -140,7 +158,8 @@ class ShutdownView(WidgetEndpoint):
     def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
         payloads.only_fields(body, {"token"})
         token = payloads.clean_token(body.get("token"), required=False)
-        services.widget_shutdown(website=website, identity=self.identity(website, token))
+        identity, _ = self.preflight(website, token, visit, reads=False)
+        services.widget_shutdown(website=website, identity=identity)
         return JsonResponse({"ok": True})
 
 

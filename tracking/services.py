@@ -6,7 +6,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.cache import cache
@@ -82,8 +82,17 @@ STATE_REFRESH_SECONDS = 300
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
 
-WidgetStateProvider = Callable[[Contact], dict[str, Any]]
+
+class CacheReader(Protocol):
+    """Django's cache, or a request's entries read ahead (tracking.widget_http.CacheReads)."""
+
+    def get(self, key: str) -> Any: ...
+
+
+WidgetStateProvider = Callable[[Contact, CacheReader], dict[str, Any]]
+CacheKeys = Callable[[int], list[str]]
 _widget_state_providers: list[WidgetStateProvider] = []
+_widget_state_cache_keys: list[CacheKeys] = []
 
 
 class IdentityVerificationFailed(Exception):
@@ -107,17 +116,33 @@ class WidgetAnswer:
     tracking: bool
 
 
-def register_widget_state_provider(provider: WidgetStateProvider) -> None:
-    """Apps add keys to the ping answer (unread_count, conversations, messages) with fn(contact)."""
+def register_widget_state_provider(provider: WidgetStateProvider, *, cache_keys: CacheKeys | None = None) -> None:
+    """Apps add keys to the ping answer (unread_count, conversations, messages) with fn(contact, cache).
+
+    `cache_keys(contact_id)` names the cache entries the provider reads: the ping fetches them
+    ahead, with its own, in one round trip, and the provider reads them through `cache`.
+    """
     if provider not in _widget_state_providers:
         _widget_state_providers.append(provider)
+        if cache_keys is not None:
+            _widget_state_cache_keys.append(cache_keys)
 
 
-def widget_state(*, contact: Contact | None) -> dict[str, Any]:
+def widget_read_keys(identity: WidgetIdentity | None) -> list[str]:
+    """The cache entries a request for this token's contact reads: fetched in its preflight."""
+    if identity is None:
+        return []
+    keys = [_VisitState.key(identity.contact_id)]
+    for cache_keys in _widget_state_cache_keys:
+        keys += cache_keys(identity.contact_id)
+    return keys
+
+
+def widget_state(*, contact: Contact | None, reads: CacheReader = cache) -> dict[str, Any]:
     state: dict[str, Any] = {"unread_count": 0, "conversations": [], "messages": []}
     if contact is not None:
         for provider in _widget_state_providers:
-            state.update(provider(contact))
+            state.update(provider(contact, reads))
     return state
 
 
@@ -186,8 +211,8 @@ class _VisitState:
         return f"tracking:visit:{contact_id}"
 
     @classmethod
-    def load(cls, contact_id: int) -> "_VisitState":
-        values = cache.get(cls.key(contact_id))
+    def load(cls, contact_id: int, reads: CacheReader = cache) -> "_VisitState":
+        values = reads.get(cls.key(contact_id))
         if isinstance(values, dict):
             try:
                 return cls(contact_id=contact_id, **values)
@@ -480,12 +505,12 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _Visi
 
 
 def _contact_for(
-    identity: WidgetIdentity | None, *, now: dt.datetime
+    identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
 ) -> tuple[Contact | None, bool, _VisitState | None]:
     """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
     if identity is None:
         return None, False, None
-    state = _VisitState.load(identity.contact_id)
+    state = _VisitState.load(identity.contact_id, reads)
     contact = state.snapshot(now.timestamp()) or contact_for_widget(contact_id=identity.contact_id)
     return contact, identity.tracking_consent, state
 
@@ -554,9 +579,11 @@ def _ingest(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def widget_ping(*, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit) -> WidgetAnswer:
+def widget_ping(
+    *, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
+) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
-    current, token_consent, state = _contact_for(identity, now=visit.now)
+    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
@@ -570,8 +597,27 @@ def widget_ping(*, website: Website, ping: PingInput, identity: WidgetIdentity |
         page=ping.page,
         visit=visit,
     )
-    token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=True)
+    token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=visit.now)
     return WidgetAnswer(contact=contact, token=token, tracking=True)
+
+
+def _answer_token(
+    identity: WidgetIdentity | None,
+    presented: str | None,
+    *,
+    contact: Contact,
+    website: Website,
+    tracking_consent: bool,
+    now: dt.datetime,
+) -> str:
+    """The token the widget sent while it is fresh and says the same; else a newly signed one."""
+    if (
+        identity is not None
+        and presented
+        and identity.still_fresh_for(contact_id=contact.pk, tracking_consent=tracking_consent, now=now.timestamp())
+    ):
+        return presented
+    return widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking_consent)
 
 
 def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, website: Website) -> Contact:
@@ -593,10 +639,10 @@ def _apply_user_fields_named(*, contact: Contact, user: UserInput, state: _Visit
 
 
 def widget_update(
-    *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit
+    *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
-    current, token_consent, state = _contact_for(identity, now=visit.now)
+    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
     _verify_identity(website=website, user=update.user)
@@ -614,7 +660,9 @@ def widget_update(
         )
     except _ContactGone:
         raise WidgetTokenInvalid from None
-    token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking)
+    token = _answer_token(
+        identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=visit.now
+    )
     return WidgetAnswer(contact=contact, token=token, tracking=tracking)
 
 
@@ -688,10 +736,10 @@ def event_summary_add(*, contact: Contact, name: str, count: int, first_at: dt.d
 
 
 def widget_event(
-    *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit
+    *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
-    contact, token_consent, _state = _contact_for(identity, now=visit.now)
+    contact, token_consent, _state = _contact_for(identity, now=visit.now, reads=reads)
     if contact is None:
         raise WidgetTokenInvalid
     if not _tracking_allowed(website=website, consent=event.consent or token_consent):

@@ -1,12 +1,15 @@
 """The signed widget token: which contact on which website a widget request acts for."""
 
+import time
 from dataclasses import dataclass
 
 from django.core import signing
 
 WIDGET_TOKEN_SALT = "parley.widget-token"  # noqa: S105 - a signing namespace, not a secret
-# The widget keeps the token in its one-week session cookie; the ping renews it on every page view.
+# The widget keeps the token in its one-week session cookie; a ping renews a token older than
+# WIDGET_TOKEN_RENEW_SECONDS (signing one on every page view costs the hot path for nothing).
 WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
+WIDGET_TOKEN_RENEW_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -15,10 +18,19 @@ class WidgetIdentity:
     website_id: int
     # The visitor consented to tracking (support-only websites); full-tracking websites ignore it.
     tracking_consent: bool = False
+    issued_at: int = 0  # Unix time; 0 for tokens signed before it was recorded
+
+    def still_fresh_for(self, *, contact_id: int, tracking_consent: bool, now: float) -> bool:
+        """The token says the same as a new one would, and is young enough to keep."""
+        return (
+            self.contact_id == contact_id
+            and self.tracking_consent == tracking_consent
+            and now - self.issued_at < WIDGET_TOKEN_RENEW_SECONDS
+        )
 
 
 def widget_token_sign(*, contact_id: int, website_id: int, tracking_consent: bool = False) -> str:
-    payload = {"c": contact_id, "w": website_id}
+    payload = {"c": contact_id, "w": website_id, "i": int(time.time())}
     if tracking_consent:
         payload["t"] = 1
     return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
@@ -34,4 +46,7 @@ def widget_token_read(*, token: str, website_id: int) -> WidgetIdentity | None:
         return None
     if not isinstance(payload, dict) or payload.get("w") != website_id or not isinstance(payload.get("c"), int):
         return None
-    return WidgetIdentity(contact_id=payload["c"], website_id=website_id, tracking_consent=payload.get("t") == 1)
+    issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
+    return WidgetIdentity(
+        contact_id=payload["c"], website_id=website_id, tracking_consent=payload.get("t") == 1, issued_at=issued_at
+    )

@@ -1,10 +1,12 @@
 """HTTP plumbing shared by every widget endpoint (tracking and chat): website and origin checks,
-CORS per website, body size cap and JSON parsing, cache-backed rate limits, the error shape.
+CORS per website, body size cap and JSON parsing, cache-backed rate limits (with the cache reads a
+request needs, in the same round trip), the error shape.
 """
 
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -98,16 +100,45 @@ def widget_identity(*, website: Website, token: str | None) -> WidgetIdentity | 
     return widget_token_read(token=token, website_id=website.pk) if token else None
 
 
-def _hit(key: str) -> int:
-    """Count one request in a fixed window; one round trip on Redis (INCR + EXPIRE pipelined)."""
+class CacheReads:
+    """Cache entries a widget request read ahead, in its preflight round trip; other keys are read on demand."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._values = values or {}
+
+    def get(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        return caches["default"].get(key)
+
+
+def _window_key(scope: str, subject: str, now: float) -> str:
+    return f"ratelimit:{scope}:{subject}:{int(now // RATE_WINDOW_SECONDS)}"
+
+
+def _count_and_read(window_keys: list[str], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """Count one request in each fixed window and read the given cache entries: one round trip on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
-        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, RATE_WINDOW_SECONDS + 5)
-        count, _ = pipeline.execute()
-        return int(count)
+        client = backend._cache.get_client(None, write=True)
+        pipeline = client.pipeline(transaction=False)
+        for key in window_keys:
+            full_key = backend.make_and_validate_key(key)
+            pipeline.incr(full_key)
+            pipeline.expire(full_key, RATE_WINDOW_SECONDS + 5)
+        for key in read_keys:
+            pipeline.get(backend.make_and_validate_key(key))
+        replies = pipeline.execute()
+        counts = [int(count) for count in replies[: 2 * len(window_keys) : 2]]
+        raw = replies[2 * len(window_keys) :]
+        values = {k: backend._cache._serializer.loads(v) for k, v in zip(read_keys, raw, strict=True) if v is not None}
+        return counts, {key: values.get(key) for key in read_keys}
+    values = backend.get_many(read_keys) if read_keys else {}
+    return [_hit_elsewhere(backend, key) for key in window_keys], {key: values.get(key) for key in read_keys}
+
+
+def _hit_elsewhere(backend: Any, key: str) -> int:
+    """The window count on other cache backends (local memory when embedded)."""
     if backend.add(key, 1, RATE_WINDOW_SECONDS + 5):
         return 1
     try:
@@ -117,19 +148,35 @@ def _hit(key: str) -> int:
         return 1
 
 
-def _rate_limit(*, scope: str, subject: str, limit: int) -> None:
-    """Fixed one-minute windows in the shared cache; over the limit → 429 with Retry-After."""
+def _rate_limited(scope: str, now: float) -> WidgetHttpError:
+    retry_after = max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
+    return WidgetHttpError(
+        429,
+        "rate_limited",
+        scope,
+        f"Too many requests; try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def widget_preflight(*, ip: str | None, identity: WidgetIdentity | None, read_keys: Sequence[str] = ()) -> CacheReads:
+    """Count the request against its per-IP and per-contact limits (fixed one-minute windows in the
+    shared cache; over a limit → 429 with Retry-After) and read the cache entries the request will
+    need, all in one round trip."""
     now = time.time()
-    count = _hit(f"ratelimit:{scope}:{subject}:{int(now // RATE_WINDOW_SECONDS)}")
-    if count > limit:
-        retry_after = max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
-        raise WidgetHttpError(
-            429,
-            "rate_limited",
-            scope,
-            f"Too many requests; try again in {retry_after} seconds.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    limits: list[tuple[str, int]] = []
+    window_keys: list[str] = []
+    if ip:
+        limits.append(("ip", settings.PARLEY_WIDGET_RATE_PER_IP))
+        window_keys.append(_window_key("ip", _ip_key(ip), now))
+    if identity is not None:
+        limits.append(("contact", settings.PARLEY_WIDGET_RATE_PER_CONTACT))
+        window_keys.append(_window_key("contact", f"{identity.website_id}:{identity.contact_id}", now))
+    counts, values = _count_and_read(window_keys, read_keys)
+    for (scope, limit), count in zip(limits, counts, strict=True):
+        if count > limit:
+            raise _rate_limited(scope, now)
+    return CacheReads(values)
 
 
 def _ip_key(ip: str) -> str:
@@ -138,14 +185,9 @@ def _ip_key(ip: str) -> str:
 
 
 def rate_limit_ip(ip: str | None) -> None:
-    if ip:
-        _rate_limit(scope="ip", subject=_ip_key(ip), limit=settings.PARLEY_WIDGET_RATE_PER_IP)
+    widget_preflight(ip=ip, identity=None)
 
 
 def rate_limit_contact(identity: WidgetIdentity | None) -> None:
     if identity is not None:
-        _rate_limit(
-            scope="contact",
-            subject=f"{identity.website_id}:{identity.contact_id}",
-            limit=settings.PARLEY_WIDGET_RATE_PER_CONTACT,
-        )
+        widget_preflight(ip=None, identity=identity)

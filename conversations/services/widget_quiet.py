@@ -9,6 +9,7 @@ the services' back (bulk demo data) are seen within MARK_SECONDS.
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.cache import cache
 
@@ -21,8 +22,14 @@ def _key(contact_id: int) -> str:
     return f"conversations:widget-quiet:{contact_id}"
 
 
-def contact_is_quiet(*, contact_id: int) -> bool:
-    return cache.get(_key(contact_id)) == QUIET
+def cache_keys(contact_id: int) -> list[str]:
+    """What contact_is_quiet reads: the ping fetches it ahead with its own cache reads."""
+    return [_key(contact_id)]
+
+
+def contact_is_quiet(*, contact_id: int, reads: Any = cache) -> bool:
+    """`reads`: Django's cache or anything with its get(key), e.g. entries the request read ahead."""
+    return reads.get(_key(contact_id)) == QUIET
 
 
 def contact_mark_quiet(*, contact_id: int) -> None:

@@ -349,7 +349,7 @@ def test_support_only_chat_token_without_consent_tracks_nothing(client, support_
 
 def test_widget_state_providers_fill_the_ping_answer(widget, monkeypatch):
     monkeypatch.setattr(services, "_widget_state_providers", [])
-    services.register_widget_state_provider(lambda contact: {"unread_count": 2, "conversations": [{"id": "c1"}]})
+    services.register_widget_state_provider(lambda contact, reads: {"unread_count": 2, "conversations": [{"id": "c1"}]})
     answer = widget.ping().json()
     assert answer["unread_count"] == 2
     assert answer["conversations"] == [{"id": "c1"}]
