@@ -1,6 +1,7 @@
 """Every kind of bad input gets a clear 4xx JSON error naming the field, and writes nothing."""
 
 import json
+import time
 import types
 
 import pytest
@@ -240,6 +241,14 @@ def test_rate_limit_per_contact_answers_429(client, website, mid_window_clock):
     assert statuses == [202, 202, 202, 429]
 
 
+@override_settings(PARLEY_WIDGET_RATE_PER_IP=3)
+def test_refused_requests_count_against_the_ip_too(client, website, mid_window_clock):
+    widget = Widget(client, website, ip="198.51.100.9")
+    statuses = [widget.post("ping", raw="{not json").status_code for _ in range(3)]
+    assert statuses == [400, 400, 400]
+    assert widget.ping().status_code == 429  # a client sending garbage is limited like any other
+
+
 def test_rate_limit_keys_never_contain_the_ip(client, website, settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rl-test"}}
     from django.core.cache import cache
@@ -250,6 +259,29 @@ def test_rate_limit_keys_never_contain_the_ip(client, website, settings):
 
 
 # --- tokens -----------------------------------------------------------------------------------------
+
+
+def test_ping_keeps_a_fresh_token_and_renews_an_old_one(widget, monkeypatch):
+    from tracking import widget_auth
+
+    widget.ping()
+    contact_id = widget_auth.widget_token_read(token=widget.token, website_id=widget.website.pk).contact_id
+
+    def token_signed_seconds_ago(seconds):
+        with monkeypatch.context() as patched:
+            patched.setattr(widget_auth, "time", types.SimpleNamespace(time=lambda: time.time() - seconds))
+            return widget_auth.widget_token_sign(
+                contact_id=contact_id, website_id=widget.website.pk, tracking_consent=True
+            )
+
+    widget.token = recent = token_signed_seconds_ago(600)
+    widget.ping("https://shop.example/next")
+    assert widget.token == recent  # under an hour old, same contact: sent back as it came
+    widget.token = old = token_signed_seconds_ago(widget_auth.WIDGET_TOKEN_RENEW_SECONDS + 5)
+    widget.ping("https://shop.example/later")
+    renewed = widget_auth.widget_token_read(token=widget.token, website_id=widget.website.pk)
+    assert widget.token != old and renewed.contact_id == contact_id
+    assert renewed.issued_at >= int(time.time()) - 5
 
 
 def test_events_without_token_are_refused(widget):
