@@ -14,6 +14,9 @@ expiry in between (sessions deleted) drops the entry. Entries hold no IP address
 
 Flushes are scheduled by the pings themselves (the first entry after a flush sends one flush task,
 FLUSH_DELAY_SECONDS later), and beat runs the same task every minute as a safety net.
+
+Redis holds the queued page views until they are flushed, a second or so: give it an append-only
+file if they must survive a Redis restart.
 """
 
 import datetime as dt
@@ -35,8 +38,11 @@ from tracking.payloads import PageInput
 logger = logging.getLogger(__name__)
 
 FLUSH_DELAY_SECONDS = 1
-# While set, a flush is on its way: pings do not send another. Expires in case that task is lost.
+# While set, a flush is on its way (the flag holds the time it is due): pings do not send another,
+# and until shortly before that time they skip the flag check altogether (a lone XADD). It expires
+# in case that task is lost.
 FLUSH_FLAG_SECONDS = 30
+FLUSH_DUE_MARGIN_SECONDS = 0.25
 FLUSH_BATCH_SIZE = 2000
 # One task run writes at most this many batches, then leaves the rest to the next run.
 FLUSH_MAX_BATCHES = 50
@@ -47,6 +53,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 _full_until = 0.0
+_flush_due_at: dict[str, float] = {}  # per stream: when the flush this process knows of runs (Unix time)
 
 
 def _client() -> redis.Redis | None:
@@ -80,22 +87,32 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
         return False
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
     entry = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    now, key = time.time(), _stream_key()
     try:
+        if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
+            # A flush known to be scheduled runs after this moment, so it will read this entry. (The
+            # length is checked on the other path, at least once per flush per process.)
+            client.xadd(key, entry)  # type: ignore[arg-type]
+            return True
+        due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
-        pipeline.xadd(_stream_key(), entry)  # type: ignore[arg-type]
-        pipeline.xlen(_stream_key())
-        pipeline.set(_flag_key(), 1, nx=True, ex=FLUSH_FLAG_SECONDS)
-        _, length, flush_needed = pipeline.execute()
+        pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        pipeline.xlen(key)
+        pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
+        _, length, scheduled_due = pipeline.execute()
     except redis.RedisError:
         # Written synchronously instead: a lost reply may count this page view twice, never zero times.
         logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
         return False
+    if scheduled_due is None:
+        _schedule_flush()
+        _flush_due_at[key] = due
+    else:
+        _flush_due_at[key] = float(scheduled_due)
     if length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
-    if flush_needed:
-        _schedule_flush()
     return True
 
 
@@ -137,6 +154,8 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         last_id = cursor.values_list("last_id", flat=True).get()
         entries = client.xrange(key, min=f"({last_id}" if last_id else "-", count=FLUSH_BATCH_SIZE)
         if not entries:
+            if last_id:  # entries a flush wrote but could not trim (it died, or Redis failed, after commit)
+                transaction.on_commit(lambda: _trim_through(client, key, last_id))
             return 0, True
         written = _write(_decode(entries))
         newest = entries[-1][0].decode()
@@ -144,6 +163,15 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         # After the outermost commit only: trimmed entries must already be in the database.
         transaction.on_commit(lambda: _trim_through(client, key, newest))
     return written, len(entries) < FLUSH_BATCH_SIZE
+
+
+def page_views_flush_before_reading() -> None:
+    """Flush so that a read (a GDPR export) sees queued page views too; with Redis down, the read
+    goes on with what the database holds (the queued ones are at most seconds old)."""
+    try:
+        page_views_flush()
+    except redis.RedisError:
+        logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
 
 
 def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:

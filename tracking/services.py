@@ -795,7 +795,7 @@ def _merge_sessions(source: Contact, into: Contact) -> None:
 
 
 def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
-    page_view_buffer.page_views_flush()  # an export holds every page view, queued ones too
+    page_view_buffer.page_views_flush_before_reading()  # an export holds the queued page views too
     fields = [
         "started_at", "last_activity_at", "page_views_count", "landing_url", "referrer", "utm_source",
         "utm_medium", "utm_campaign", "utm_term", "utm_content", "os", "browser", "browser_version",
@@ -805,7 +805,7 @@ def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
 
 
 def _export_page_views(contact: Contact) -> list[dict[str, Any]]:
-    page_view_buffer.page_views_flush()
+    page_view_buffer.page_views_flush_before_reading()
     return export_rows(
         PageView.objects.filter(contact=contact).order_by("created_at"), ["created_at", "url", "title", "referrer"]
     )

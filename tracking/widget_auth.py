@@ -36,17 +36,37 @@ def widget_token_sign(*, contact_id: int, website_id: int, tracking_consent: boo
     return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
 
 
+# Tokens checked by this process: the widget sends the same token for up to an hour, so its
+# signature is checked once, not on every page view. Only valid tokens are kept.
+VERIFIED_TOKENS_MAX = 20_000
+_verified: dict[str, WidgetIdentity] = {}
+
+
 def widget_token_read(*, token: str, website_id: int) -> WidgetIdentity | None:
     """The identity in a valid, unexpired token for this website; None for anything else."""
     if not isinstance(token, str) or len(token) > 512:
         return None
+    identity = _verified.get(token)
+    if identity is None or time.time() - identity.issued_at >= WIDGET_TOKEN_MAX_AGE_SECONDS:
+        identity = _verify(token)
+    if identity is None or identity.website_id != website_id:
+        return None
+    return identity
+
+
+def _verify(token: str) -> WidgetIdentity | None:
     try:
         payload = signing.loads(token, salt=WIDGET_TOKEN_SALT, max_age=WIDGET_TOKEN_MAX_AGE_SECONDS)
     except signing.BadSignature:
         return None
-    if not isinstance(payload, dict) or payload.get("w") != website_id or not isinstance(payload.get("c"), int):
+    if not isinstance(payload, dict) or not isinstance(payload.get("w"), int) or not isinstance(payload.get("c"), int):
         return None
     issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
-    return WidgetIdentity(
-        contact_id=payload["c"], website_id=website_id, tracking_consent=payload.get("t") == 1, issued_at=issued_at
+    identity = WidgetIdentity(
+        contact_id=payload["c"], website_id=payload["w"], tracking_consent=payload.get("t") == 1, issued_at=issued_at
     )
+    if issued_at:  # older tokens carry no issue time to expire the memo with
+        if len(_verified) >= VERIFIED_TOKENS_MAX:
+            _verified.clear()
+        _verified[token] = identity
+    return identity

@@ -116,23 +116,39 @@ def _window_key(scope: str, subject: str, now: float) -> str:
     return f"ratelimit:{scope}:{subject}:{int(now // RATE_WINDOW_SECONDS)}"
 
 
+# Counts each window (setting its expiry when it opens) and reads the other keys, atomically, as
+# one command: the hot path pays for one command's packing and parsing instead of six.
+_COUNT_AND_READ = """
+local windows = tonumber(ARGV[1])
+local replies = {}
+for index, key in ipairs(KEYS) do
+    if index <= windows then
+        replies[index] = redis.call('INCR', key)
+        if replies[index] == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+    else
+        replies[index] = redis.call('GET', key)
+    end
+end
+return replies
+"""
+_scripts: dict[int, Any] = {}
+
+
 def _count_and_read(window_keys: list[str], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """Count one request in each fixed window and read the given cache entries: one round trip on Redis."""
+    """Count one request in each fixed window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         client = backend._cache.get_client(None, write=True)
-        pipeline = client.pipeline(transaction=False)
-        for key in window_keys:
-            full_key = backend.make_and_validate_key(key)
-            pipeline.incr(full_key)
-            pipeline.expire(full_key, RATE_WINDOW_SECONDS + 5)
-        for key in read_keys:
-            pipeline.get(backend.make_and_validate_key(key))
-        replies = pipeline.execute()
-        counts = [int(count) for count in replies[: 2 * len(window_keys) : 2]]
-        raw = replies[2 * len(window_keys) :]
-        values = {k: backend._cache._serializer.loads(v) for k, v in zip(read_keys, raw, strict=True) if v is not None}
-        return counts, {key: values.get(key) for key in read_keys}
+        script = _scripts.get(id(client))
+        if script is None:
+            script = _scripts[id(client)] = client.register_script(_COUNT_AND_READ)
+        # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
+        keys = [backend.make_key(key) for key in (*window_keys, *read_keys)]
+        replies = script(keys=keys, args=[len(window_keys), RATE_WINDOW_SECONDS + 5])
+        counts = [int(count) for count in replies[: len(window_keys)]]
+        loads = backend._cache._serializer.loads
+        raw = replies[len(window_keys) :]
+        return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
     values = backend.get_many(read_keys) if read_keys else {}
     return [_hit_elsewhere(backend, key) for key in window_keys], {key: values.get(key) for key in read_keys}
 

@@ -284,6 +284,21 @@ def test_ping_keeps_a_fresh_token_and_renews_an_old_one(widget, monkeypatch):
     assert renewed.issued_at >= int(time.time()) - 5
 
 
+def test_a_token_past_its_week_is_refused_even_once_verified(widget, monkeypatch):
+    from django.core import signing
+
+    from tracking import widget_auth
+
+    widget.ping()
+    assert widget_auth.widget_token_read(token=widget.token, website_id=widget.website.pk) is not None
+    week_later = time.time() + widget_auth.WIDGET_TOKEN_MAX_AGE_SECONDS + 5
+    clock = types.SimpleNamespace(time=lambda: week_later)
+    monkeypatch.setattr(widget_auth, "time", clock)
+    monkeypatch.setattr(signing, "time", clock)
+    assert widget_auth.widget_token_read(token=widget.token, website_id=widget.website.pk) is None
+    assert _error(widget.event("clicked"), 403)["field"] == "token"
+
+
 def test_events_without_token_are_refused(widget):
     widget.ping()
     assert _error(widget.post("events", {"name": "x"}), 400)["field"] == "token"
