@@ -21,6 +21,7 @@ file if they must survive a Redis restart.
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -50,20 +51,29 @@ FLUSH_MAX_BATCHES = 50
 FULL_BACKOFF_SECONDS = 1.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
+_pools: dict[str, redis.ConnectionPool] = {}
+_pools_lock = threading.Lock()
+# One client per thread keeping its own connection (see config/redis_cache.py for why).
+_local = threading.local()
 _full_until = 0.0
 _flush_due_at: dict[str, float] = {}  # per stream: when the flush this process knows of runs (Unix time)
 
 
 def _client() -> redis.Redis | None:
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
-    if not url:
-        return None
-    client = _clients.get(url)
+    return _client_for(url) if url else None
+
+
+def _client_for(url: str) -> redis.Redis:
+    """This thread's client (it connects on first use, so a down Redis raises RedisError here)."""
+    local = _local.__dict__
+    if local.get("pid") != os.getpid():
+        local.update(pid=os.getpid(), clients={})
+    client = local["clients"].get(url)
     if client is None:
-        with _clients_lock:
-            client = _clients.setdefault(url, redis.Redis.from_url(url))
+        with _pools_lock:
+            pool = _pools.get(url) or _pools.setdefault(url, redis.ConnectionPool.from_url(url))
+        client = local["clients"][url] = redis.Redis(connection_pool=pool, single_connection_client=True)
     return client
 
 
@@ -75,20 +85,17 @@ def _flag_key() -> str:
     return f"{_stream_key()}:flush-scheduled"
 
 
-def page_view_buffer_enabled() -> bool:
-    return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL)
-
-
 def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -> bool:
     """Queue one page view of an existing session. False (nothing queued): write it now instead."""
     global _full_until
-    client = _client()
-    if client is None or time.monotonic() < _full_until:
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    if not url or time.monotonic() < _full_until:
         return False
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
     entry = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
     now, key = time.time(), _stream_key()
     try:
+        client = _client_for(url)
         if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)

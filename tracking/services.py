@@ -1,6 +1,7 @@
 """Writes for websites, and the widget ingest: contacts, sessions, page views and events."""
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -81,6 +82,13 @@ STATE_REFRESH_SECONDS = 300
 # The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
+_SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
+
+
+@functools.cache
+def _snapshot_field_order() -> tuple[str, ...]:
+    """The snapshot's fields in the model's column order, the order Model.from_db takes values in."""
+    return tuple(f.attname for f in Contact._meta.concrete_fields if f.attname in _SNAPSHOT_ATTNAMES)
 
 
 class CacheReader(Protocol):
@@ -225,11 +233,15 @@ class _VisitState:
         cache.set(self.key(self.contact_id), values, VISIT_STATE_SECONDS)
 
     def snapshot(self, now_ts: float) -> Contact | None:
-        """A partial Contact (what the hot path reads); `_loaded` fetches the row before any write."""
+        """A partial Contact (what the hot path reads); `_loaded` fetches the row before any write.
+
+        Built like a queryset row with only these fields loaded: the other fields are deferred (read
+        from the database if ever touched), and it skips the field defaults Contact() would compute.
+        """
         if self.contact is None or now_ts >= self.contact_until:
             return None
-        contact = Contact(pk=self.contact_id, **self.contact)
-        contact._state.adding = False
+        values = {"id": self.contact_id, **self.contact}
+        contact = Contact.from_db(None, _SNAPSHOT_ATTNAMES, [values[name] for name in _snapshot_field_order()])
         contact._parley_snapshot = True  # type: ignore[attr-defined]
         return contact
 

@@ -394,3 +394,17 @@ def test_steady_state_page_view_is_one_statement_on_postgresql(widget, settings)
     assert len(ours) == 1, ours
     assert WebSession.objects.get().page_views_count == 3
     assert PageView.objects.filter(url="https://shop.example/cte").exists()
+
+
+def test_cached_contact_snapshot_holds_the_right_fields_and_loads_the_rest_on_demand(widget, django_assert_num_queries):
+    user = UserContactFactory(name="Ada Lovelace", email="ada@example.com", phone="+44 20 7946 0000")
+    widget.ping(user={"user_id": user.external_id})
+    widget.ping()  # the hot path now answers from the cached snapshot
+    state = services._VisitState.load(user.pk)
+    snapshot = state.snapshot(dt.datetime.now(tz=dt.UTC).timestamp())
+    assert (snapshot.pk, snapshot.role, snapshot.name, snapshot.external_id, snapshot.email) == (
+        user.pk, "user", "Ada Lovelace", user.external_id, "ada@example.com",
+    )  # fmt: skip
+    assert str(snapshot.anonymous_id) == str(user.anonymous_id)
+    with django_assert_num_queries(1):
+        assert snapshot.phone == "+44 20 7946 0000"  # not in the snapshot: read from the row, not a default
