@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -35,6 +36,17 @@ def _first_error(error: ValidationError) -> tuple[str, str]:
     return "body", error.messages[0]
 
 
+class JSONOnly(BaseContentNegotiation):
+    """The widget API answers JSON whatever the Accept header says (DRF's documented
+    IgnoreClientContentNegotiation): no header parsing on every page view."""
+
+    def select_parser(self, request: Any, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class WidgetEndpoint(APIView):
     """A public widget endpoint: no session auth, no CSRF, CORS per website, JSON errors."""
 
@@ -43,6 +55,7 @@ class WidgetEndpoint(APIView):
     throttle_classes: list[Any] = []
     parser_classes: list[Any] = []  # the body is read and capped by widget_json_body
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
 
     def post(self, request: Any, app_id: str) -> JsonResponse:
         django_request: HttpRequest = request._request
