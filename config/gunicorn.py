@@ -1,12 +1,27 @@
 """Gunicorn settings: no client address or query string in any log line, on purpose."""
 
 import os
+from typing import Any
+
+from gunicorn import glogging
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
+
+
+class Logger(glogging.Logger):
+    """Gunicorn's logger, with ACCESS_LOG=0 meaning no access log: gunicorn logs every request
+    whenever logconfig_dict is set (below), whatever `accesslog` says."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = Logger
 # No client address (%(h)s) and no query string (%(r)s would log widget tokens and secrets).
 access_log_format = '"%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")

@@ -28,10 +28,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
+def _gunicorn_output(tmp_path, **extra_env) -> str:
+    """Start the real server with config/gunicorn.py, send one good and one malformed request, stop it."""
     port = _free_port()
     log_path = tmp_path / "gunicorn.log"
-    env = {**os.environ, "VAR_DIR": str(tmp_path), "WEB_CONCURRENCY": "1", "HTTPS_ONLY": "false"}
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "WEB_CONCURRENCY": "1", "HTTPS_ONLY": "false", **extra_env}
     env.pop("DATABASE_URL", None)
     with log_path.open("w") as log:
         server = subprocess.Popen(  # noqa: S603 - fixed command line
@@ -67,8 +68,19 @@ def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
         finally:
             server.terminate()
             server.wait(timeout=20)
-    output = log_path.read_text()
+    return log_path.read_text()
+
+
+def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
+    output = _gunicorn_output(tmp_path)
     assert '"GET /healthz" 200' in output
     assert "Invalid request" in output
     assert "127.0.0.1" not in output
     assert "secret-widget-token" not in output
+
+
+def test_access_log_off_logs_no_requests_but_still_errors(tmp_path):
+    output = _gunicorn_output(tmp_path, ACCESS_LOG="0")
+    assert "/healthz" not in output
+    assert "Invalid request" in output
+    assert "127.0.0.1" not in output
