@@ -203,9 +203,13 @@ PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=3
 # Steady-state page views queue in a Redis stream and reach the database in batches written by the
 # Celery task tracking.tasks.flush_page_views (tracking/page_view_buffer.py). Empty: every page view
 # is written by its own request (the embedded default, which has no Redis).
-_cache_url = env.str("CACHE_URL", default="")
+# Default: the cache's Redis, as django-environ parsed it (LOCATION carries no cache options).
+_cache_location = (
+    CACHES["default"]["LOCATION"] if CACHES["default"]["BACKEND"] == "config.redis_cache.RedisCache" else ""
+)
 PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
-    "PARLEY_PAGE_VIEW_BUFFER_URL", default=_cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
+    "PARLEY_PAGE_VIEW_BUFFER_URL",
+    default=_cache_location[0] if isinstance(_cache_location, list) else _cache_location,
 )
 PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
 # Past this many queued page views (the flush is not keeping up), pings write synchronously again.

@@ -21,7 +21,6 @@ file if they must survive a Redis restart.
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -33,6 +32,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from config.redis_cache import thread_client
 from tracking.models import PageView, PageViewBufferCursor, WebSession
 from tracking.payloads import PageInput
 
@@ -51,10 +51,13 @@ FLUSH_MAX_BATCHES = 50
 FULL_BACKOFF_SECONDS = 1.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-_pools: dict[str, redis.ConnectionPool] = {}
+# Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
+_pools: dict[str, redis.ConnectionPool | None] = {}
 _pools_lock = threading.Lock()
-# One client per thread keeping its own connection (see config/redis_cache.py for why).
-_local = threading.local()
+# A Redis that stops answering must not hold a ping: past these the ping writes synchronously.
+SOCKET_TIMEOUT_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 1.0
+REDIS_MIN_VERSION = (7, 0)
 _full_until = 0.0
 _flush_due_at: dict[str, float] = {}  # per stream: when the flush this process knows of runs (Unix time)
 
@@ -64,17 +67,28 @@ def _client() -> redis.Redis | None:
     return _client_for(url) if url else None
 
 
-def _client_for(url: str) -> redis.Redis:
-    """This thread's client (it connects on first use, so a down Redis raises RedisError here)."""
-    local = _local.__dict__
-    if local.get("pid") != os.getpid():
-        local.update(pid=os.getpid(), clients={})
-    client = local["clients"].get(url)
-    if client is None:
+def _client_for(url: str) -> redis.Redis | None:
+    """This thread's client (config.redis_cache.thread_client); None if that Redis is too old."""
+    if url not in _pools:
         with _pools_lock:
-            pool = _pools.get(url) or _pools.setdefault(url, redis.ConnectionPool.from_url(url))
-        client = local["clients"][url] = redis.Redis(connection_pool=pool, single_connection_client=True)
-    return client
+            if url not in _pools:
+                _pools[url] = _pool_if_supported(url)
+    pool = _pools[url]
+    return None if pool is None else thread_client(pool)
+
+
+def _pool_if_supported(url: str) -> redis.ConnectionPool | None:
+    """The buffer needs Redis 7 (SET … NX GET; XTRIM MINID). Raises RedisError if unreachable."""
+    pool = redis.ConnectionPool.from_url(
+        url, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS
+    )
+    version = str(redis.Redis(connection_pool=pool).info("server").get("redis_version", "0"))
+    if tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) < REDIS_MIN_VERSION:
+        logger.error(
+            "The page-view buffer needs Redis 7 or newer (found %s): page views are written directly.", version
+        )
+        return None
+    return pool
 
 
 def _stream_key() -> str:
@@ -96,6 +110,8 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
     now, key = time.time(), _stream_key()
     try:
         client = _client_for(url)
+        if client is None:
+            return False
         if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
@@ -106,29 +122,39 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
         pipeline.xadd(key, entry)  # type: ignore[arg-type]
         pipeline.xlen(key)
         pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
-        _, length, scheduled_due = pipeline.execute()
-    except redis.RedisError:
-        # Written synchronously instead: a lost reply may count this page view twice, never zero times.
+        # An error in a later reply must not hide that the XADD went in (else it is written twice).
+        added, length, scheduled_due = pipeline.execute(raise_on_error=False)
+        if isinstance(added, Exception):
+            raise added
+    except Exception:
+        # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
+        # a lost XADD reply may count it twice, never zero times.
         logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
         return False
     if scheduled_due is None:
         _schedule_flush()
         _flush_due_at[key] = due
-    else:
+    elif not isinstance(scheduled_due, Exception):
         _flush_due_at[key] = float(scheduled_due)
-    if length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
+    if isinstance(length, int) and length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
     return True
 
 
-def _schedule_flush() -> None:
+def page_views_flush_soon() -> None:
+    """Ask a worker for a flush now (e.g. after an erase: its queued page views leave Redis)."""
+    if settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        _schedule_flush(delay=0)
+
+
+def _schedule_flush(delay: float = FLUSH_DELAY_SECONDS) -> None:
     from tracking.tasks import flush_page_views
 
     try:
         # No publish retries: a ping must not stall on a down broker; beat's run catches up.
-        flush_page_views.apply_async(countdown=FLUSH_DELAY_SECONDS, expires=FLUSH_FLAG_SECONDS * 2, retry=False)
+        flush_page_views.apply_async(countdown=delay, expires=FLUSH_FLAG_SECONDS * 2, retry=False)
     except Exception:  # kombu raises several unrelated types for an unreachable broker
         logger.exception("Could not schedule a page-view flush; the periodic one will write them.")
 
@@ -172,11 +198,15 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
     return written, len(entries) < FLUSH_BATCH_SIZE
 
 
+# A read that flushes first writes at most this many batches itself (a backlog is the worker's job).
+READ_FLUSH_MAX_BATCHES = 3
+
+
 def page_views_flush_before_reading() -> None:
     """Flush so that a read (a GDPR export) sees queued page views too; with Redis down, the read
     goes on with what the database holds (the queued ones are at most seconds old)."""
     try:
-        page_views_flush()
+        page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
 

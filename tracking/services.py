@@ -140,7 +140,7 @@ def widget_read_keys(identity: WidgetIdentity | None) -> list[str]:
     """The cache entries a request for this token's contact reads: fetched in its preflight."""
     if identity is None:
         return []
-    keys = [_VisitState.key(identity.contact_id)]
+    keys = [_VisitState.key(identity.contact_id), _gone_key(identity.contact_id)]
     for cache_keys in _widget_state_cache_keys:
         keys += cache_keys(identity.contact_id)
     return keys
@@ -520,8 +520,8 @@ def _contact_for(
     identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
 ) -> tuple[Contact | None, bool, _VisitState | None]:
     """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
-    if identity is None:
-        return None, False, None
+    if identity is None or reads.get(_gone_key(identity.contact_id)):
+        return None, False, None  # erased or merged away: a request in flight must not bring it back
     state = _VisitState.load(identity.contact_id, reads)
     contact = state.snapshot(now.timestamp()) or contact_for_widget(contact_id=identity.contact_id)
     return contact, identity.tracking_consent, state
@@ -804,6 +804,19 @@ def _merge_events(source: Contact, into: Contact) -> None:
 def _merge_sessions(source: Contact, into: Contact) -> None:
     WebSession.objects.filter(contact=source).update(contact=into)
     cache.delete(_VisitState.key(source.pk))
+    source_id = source.pk
+    transaction.on_commit(lambda: _forget_contact(source_id))
+
+
+def _gone_key(contact_id: int) -> str:
+    return f"tracking:gone:{contact_id}"
+
+
+def _forget_contact(contact_id: int) -> None:
+    """After an erase or merge commits: drop the hot-path entry, and mark the contact gone for as
+    long as a ping read before the commit could otherwise write its entry back."""
+    cache.set(_gone_key(contact_id), 1, VISIT_STATE_SECONDS)
+    cache.delete(_VisitState.key(contact_id))
 
 
 def _export_sessions(contact: Contact) -> list[dict[str, Any]]:
@@ -828,10 +841,16 @@ def _export_events(contact: Contact) -> list[dict[str, Any]]:
 
 
 def _forget_erased_contact(topic: str, instance: Any) -> None:
-    """An erased contact's hot-path snapshot (name, email, ids) leaves the cache once the erase commits."""
+    """Once an erase commits: the hot-path entry (name, email, ids) leaves the cache, the contact is
+    marked gone, and a flush takes its queued page views out of Redis."""
     if topic == "contact.deleted":
-        key = _VisitState.key(instance.pk)
-        transaction.on_commit(lambda: cache.delete(key))
+        contact_id = instance.pk
+
+        def forget() -> None:
+            _forget_contact(contact_id)
+            page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
+
+        transaction.on_commit(forget)
 
 
 def register_contact_hooks() -> None:

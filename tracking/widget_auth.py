@@ -8,8 +8,9 @@ from django.core import signing
 WIDGET_TOKEN_SALT = "parley.widget-token"  # noqa: S105 - a signing namespace, not a secret
 # The widget keeps the token in its one-week session cookie; a ping renews a token older than
 # WIDGET_TOKEN_RENEW_SECONDS (signing one on every page view costs the hot path for nothing).
-WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
 WIDGET_TOKEN_RENEW_SECONDS = 3600
+# The cookie lives a week from the last page view, which may carry a token up to an hour old.
+WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600 + WIDGET_TOKEN_RENEW_SECONDS
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, JsonResponse
+from redis.exceptions import NoScriptError
 
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -131,7 +132,7 @@ for index, key in ipairs(KEYS) do
 end
 return replies
 """
-_scripts: dict[int, Any] = {}
+_COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 def _count_and_read(window_keys: list[str], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
@@ -139,12 +140,13 @@ def _count_and_read(window_keys: list[str], read_keys: Sequence[str]) -> tuple[l
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         client = backend._cache.get_client(None, write=True)
-        script = _scripts.get(id(client))
-        if script is None:
-            script = _scripts[id(client)] = client.register_script(_COUNT_AND_READ)
         # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
         keys = [backend.make_key(key) for key in (*window_keys, *read_keys)]
-        replies = script(keys=keys, args=[len(window_keys), RATE_WINDOW_SECONDS + 5])
+        arguments = (len(keys), *keys, len(window_keys), RATE_WINDOW_SECONDS + 5)
+        try:
+            replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
+        except NoScriptError:  # a restarted or flushed Redis: load it again
+            replies = client.eval(_COUNT_AND_READ, *arguments)
         counts = [int(count) for count in replies[: len(window_keys)]]
         loads = backend._cache._serializer.loads
         raw = replies[len(window_keys) :]

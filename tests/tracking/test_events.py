@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from contacts import services as contacts_services
-from contacts.models import PrivacyAuditEntry
+from contacts.models import Contact, PrivacyAuditEntry
 from tests.contacts.factories import ContactFactory
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
@@ -136,3 +136,20 @@ def test_erased_contact_pinging_again_becomes_a_new_visitor(widget, django_captu
     response = widget.ping()
     assert response.status_code == 200
     assert PageView.objects.get().contact_id != contact.pk
+
+
+def test_ping_in_flight_during_an_erase_cannot_bring_the_contact_back(widget, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    widget.ping(user={"user_id": "u-erased", "name": "Erin Erased"})
+    widget.ping()
+    contact = Contact.objects.get()
+    key = services._VisitState.key(contact.pk)
+    stale_state = cache.get(key)  # what a ping that read before the erase holds, and may save back
+    with django_capture_on_commit_callbacks(execute=True):
+        contacts_services.contact_erase(contact=contact, actor=None, source=PrivacyAuditEntry.Source.API)
+    cache.set(key, stale_state)
+
+    answer = widget.ping().json()
+    assert answer["contact"] == {"role": "visitor", "name": ""}  # a new visitor, not the erased user
+    assert not Contact.objects.filter(pk=contact.pk).exists()

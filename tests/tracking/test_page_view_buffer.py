@@ -1,5 +1,6 @@
 """The page-view buffer: steady-state pings queue in a Redis stream, a flush writes them exactly once."""
 
+import os
 import re
 import time
 import uuid
@@ -451,3 +452,30 @@ def test_worker_killed_in_the_middle_of_a_flush_loses_and_duplicates_nothing(cel
     assert [view.url for view in _page_views()] == urls
     assert WebSession.objects.get().page_views_count == len(urls)
     next_worker.wait_until(lambda: buffer.length() == 0, timeout=10, what="the stream trimmed")
+
+
+def test_buffer_url_defaults_to_the_cache_redis_without_its_cache_options():
+    """django-environ strips ?timeout=… for the cache; a copy of the raw URL would break redis-py."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/7?timeout=300&key_prefix=p"}
+    env.pop("PARLEY_PAGE_VIEW_BUFFER_URL", None)
+    code = "from django.conf import settings; print(settings.PARLEY_PAGE_VIEW_BUFFER_URL)"
+    result = subprocess.run(  # noqa: S603 - fixed command line
+        [sys.executable, "-c", code], env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.strip() == "redis://127.0.0.1:6379/7"
+
+
+@pytest.mark.django_db
+def test_an_error_after_the_xadd_does_not_write_the_page_view_twice(widget, buffer, flush, settings, monkeypatch):
+    """A later reply of the pipeline failing (here: a flag key holding a list) must not hide that
+    the page view was queued: it stays queued only, not also written directly."""
+    buffer.redis.rpush(buffer.flag_key, "not a string")
+    for page in range(3):
+        assert widget.ping(f"https://shop.example/p/{page}").status_code == 200
+    flush()
+    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(3)]
+    assert WebSession.objects.get().page_views_count == 3
