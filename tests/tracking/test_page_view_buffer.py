@@ -479,3 +479,13 @@ def test_an_error_after_the_xadd_does_not_write_the_page_view_twice(widget, buff
     flush()
     assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(3)]
     assert WebSession.objects.get().page_views_count == 3
+
+
+@pytest.mark.django_db
+def test_queued_page_views_hold_no_ip_address(client, website, buffer):
+    ip = "81.2.69.160"
+    visitor = Widget(client, website, ip=ip)
+    for page in range(3):
+        visitor.ping(f"https://shop.example/p/{page}")
+    assert buffer.length() == 2
+    assert buffer.keys_mentioning(ip) == []
