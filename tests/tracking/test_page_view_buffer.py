@@ -106,6 +106,27 @@ def _page_views() -> list[PageView]:
     return list(PageView.objects.order_by("created_at", "pk"))
 
 
+def _visit(widget, pages: int) -> list[str]:
+    """One visitor viewing `pages` pages: the first ping writes directly, the others queue."""
+    urls = [f"https://shop.example/p/{page}" for page in range(pages)]
+    for url in urls:
+        assert widget.ping(url).status_code == 200
+    return urls
+
+
+def _replay(buffer: Buffer, entries: list) -> None:
+    """Put back flushed entries with their ids, as a stream a worker died before trimming holds them."""
+    buffer.redis.delete(buffer.key)
+    for entry_id, fields in entries:
+        buffer.redis.xadd(buffer.key, fields, id=entry_id)
+
+
+def _written_once(urls: list[str]) -> bool:
+    """Each of these page views is in the database exactly once, and the session counted them."""
+    session = WebSession.objects.get()
+    return [view.url for view in _page_views()] == urls and session.page_views_count == len(urls)
+
+
 def _buffer_env(buffer: Buffer) -> dict[str, str]:
     return {"PARLEY_PAGE_VIEW_BUFFER_URL": buffer.url, "PARLEY_PAGE_VIEW_BUFFER_KEY": buffer.key}
 
@@ -164,21 +185,18 @@ def test_steady_state_pings_queue_without_database_statements_and_the_flush_writ
 
 @pytest.mark.django_db
 def test_flushing_twice_writes_each_page_view_once(widget, buffer, flush):
-    for page in range(4):
-        widget.ping(f"https://shop.example/p/{page}")
+    urls = _visit(widget, 4)
     assert buffer.length() == 3
 
     assert flush() == 3
     assert flush() == 0
 
-    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(4)]
-    assert WebSession.objects.get().page_views_count == 4
+    assert _written_once(urls)
 
 
 @pytest.mark.django_db
 def test_flush_rolled_back_before_its_commit_is_written_by_the_next_one(widget, buffer, flush):
-    for page in range(3):
-        widget.ping(f"https://shop.example/p/{page}")
+    urls = _visit(widget, 3)
 
     class WorkerDied(Exception):
         pass
@@ -190,44 +208,35 @@ def test_flush_rolled_back_before_its_commit_is_written_by_the_next_one(widget, 
     assert buffer.length() == 2  # nothing trimmed: the entries wait for the next flush
 
     assert flush() == 2
-    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(3)]
-    assert WebSession.objects.get().page_views_count == 3
+    assert _written_once(urls)
     assert buffer.length() == 0
 
 
 @pytest.mark.django_db
 def test_entries_replayed_after_a_commit_are_not_written_again(widget, buffer, flush):
     """A worker died after its commit, before its trim: the stream still holds what is written."""
-    for page in range(3):
-        widget.ping(f"https://shop.example/p/{page}")
+    urls = _visit(widget, 3)
     entries = buffer.entries()
     assert flush() == 2
-    buffer.redis.delete(buffer.key)
-    for entry_id, fields in entries:  # the same entries, with their ids, as the untrimmed stream held them
-        buffer.redis.xadd(buffer.key, fields, id=entry_id)
+    _replay(buffer, entries)
 
     assert flush() == 0
 
-    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(3)]
-    assert WebSession.objects.get().page_views_count == 3
+    assert _written_once(urls)
     assert buffer.length() == 0  # written entries do not stay in Redis waiting for new traffic
 
 
 @pytest.mark.django_db
 def test_replayed_entries_are_skipped_and_trimmed_when_new_page_views_arrive(widget, buffer, flush):
-    for page in range(3):
-        widget.ping(f"https://shop.example/p/{page}")
+    urls = _visit(widget, 3)
     entries = buffer.entries()
     assert flush() == 2
-    buffer.redis.delete(buffer.key)
-    for entry_id, fields in entries:
-        buffer.redis.xadd(buffer.key, fields, id=entry_id)
+    _replay(buffer, entries)
     widget.ping("https://shop.example/p/3")
 
     assert flush() == 1
 
-    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(4)]
-    assert WebSession.objects.get().page_views_count == 4
+    assert _written_once([*urls, "https://shop.example/p/3"])
     assert buffer.length() == 0
 
 
@@ -470,15 +479,13 @@ def test_buffer_url_defaults_to_the_cache_redis_without_its_cache_options():
 
 
 @pytest.mark.django_db
-def test_an_error_after_the_xadd_does_not_write_the_page_view_twice(widget, buffer, flush, settings, monkeypatch):
+def test_an_error_after_the_xadd_does_not_write_the_page_view_twice(widget, buffer, flush):
     """A later reply of the pipeline failing (here: a flag key holding a list) must not hide that
     the page view was queued: it stays queued only, not also written directly."""
     buffer.redis.rpush(buffer.flag_key, "not a string")
-    for page in range(3):
-        assert widget.ping(f"https://shop.example/p/{page}").status_code == 200
+    urls = _visit(widget, 3)
     flush()
-    assert [view.url for view in _page_views()] == [f"https://shop.example/p/{page}" for page in range(3)]
-    assert WebSession.objects.get().page_views_count == 3
+    assert _written_once(urls)
 
 
 @pytest.mark.django_db
