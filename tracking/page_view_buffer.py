@@ -188,13 +188,14 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         entries = client.xrange(key, min=f"({last_id}" if last_id else "-", count=FLUSH_BATCH_SIZE)
         if not entries:
             if last_id:  # entries a flush wrote but could not trim (it died, or Redis failed, after commit)
-                transaction.on_commit(lambda: _trim_through(client, key, last_id))
+                transaction.on_commit(lambda: _trim_through(client, key, last_id), robust=True)
             return 0, True
         written = _write(_decode(entries))
         newest = entries[-1][0].decode()
         cursor.update(last_id=newest)
-        # After the outermost commit only: trimmed entries must already be in the database.
-        transaction.on_commit(lambda: _trim_through(client, key, newest))
+        # After the outermost commit only: trimmed entries must already be in the database. Robust:
+        # a failed trim is logged and redone by the next flush, never an error for what committed.
+        transaction.on_commit(lambda: _trim_through(client, key, newest), robust=True)
     return written, len(entries) < FLUSH_BATCH_SIZE
 
 
