@@ -107,7 +107,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://parley")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"  # one client per pool, not per call
+    CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"  # one client per thread, not per call
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
