@@ -803,9 +803,8 @@ def _merge_events(source: Contact, into: Contact) -> None:
 
 def _merge_sessions(source: Contact, into: Contact) -> None:
     WebSession.objects.filter(contact=source).update(contact=into)
-    cache.delete(_VisitState.key(source.pk))
     source_id = source.pk
-    transaction.on_commit(lambda: _forget_contact(source_id))
+    transaction.on_commit(lambda: _forget_contact(source_id))  # drops its hot-path entry too
 
 
 def _gone_key(contact_id: int) -> str:
