@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres bench lint format install
+.PHONY: run test test-fast test-postgres bench lint format install
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -24,6 +24,10 @@ run: $(STAMP)
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "pytest ran no tests: failing"; exit $$rc
+
+## make test-fast: the inner loop: everything but the browser and real-Celery-worker tests.
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "not browser and not celery" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "pytest ran no tests: failing"; exit $$rc
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -330,9 +330,11 @@ def test_server_down_or_slow_produces_no_errors_on_the_host_page(host, make_webs
     # Slow server: answers after the widget's time limit.
     host.context.unroute("**/widget-api/**")
     host.context.route("**/widget-api/**", lambda route: None)  # never answers: the widget's time limit ends it
+    host.page.clock.install()  # the 8-second limit passes on a fake clock, not in real time
     host.page.reload()
     expect(host.launcher()).to_be_visible()
-    host.page.wait_for_timeout(9500)
+    with host.page.expect_event("requestfailed", predicate=lambda request: "/widget-api/" in request.url):
+        host.page.clock.run_for(9500)
 
     # The whole Parley server is down: the script never arrives; queued calls stay harmless.
     host.context.route(f"{host.parley}/**", lambda route: route.abort("connectionrefused"))
