@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -61,6 +62,74 @@ def _parse_snooze(request: HttpRequest, raw_until: str, preset: str) -> dt.datet
 
 
 # --- inbox list ---------------------------------------------------------------------------------
+
+
+# --- the conversation page's actions: each takes the request, the conversation and the typed body,
+# calls one service and answers the success message (empty for none) ---------------------------------
+
+
+def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=request.user, body=body)
+    return "Reply sent."
+
+
+def _thread_note(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body)
+    return "Note added."
+
+
+def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reply_and_close(conversation=conversation, teammate=request.user, body=body)
+    return "Conversation closed."
+
+
+def _thread_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_close(conversation=conversation, teammate=request.user)
+    return "Conversation closed."
+
+
+def _thread_reopen(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reopen(conversation=conversation, teammate=request.user)
+    return "Conversation reopened."
+
+
+def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    raw = request.POST.get("assignee", "")
+    assignee = _teammates().filter(pk=raw).first() if raw.isdigit() else None
+    if raw and assignee is None:
+        raise ValidationError({"assignee": "Choose an active teammate."})
+    raw_team = request.POST.get("team", "")
+    team = Team.objects.filter(pk=raw_team).first() if raw_team.isdigit() else None
+    services.conversation_assign(conversation=conversation, teammate=request.user, assignee=assignee, team=team)
+    return f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}."
+
+
+def _thread_snooze(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    until = _parse_snooze(request, request.POST.get("snoozed_until", ""), request.POST.get("snooze_for", ""))
+    services.conversation_snooze(conversation=conversation, teammate=request.user, until=until)
+    return f"Snoozed until {timezone.localtime(until):%b %d, %H:%M}."
+
+
+def _thread_priority(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    wanted = (
+        Conversation.Priority.NOT_PRIORITY
+        if conversation.priority == Conversation.Priority.PRIORITY
+        else Conversation.Priority.PRIORITY
+    )
+    services.conversation_set_priority(conversation=conversation, priority=wanted)
+    return ""
+
+
+THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
+    "reply": _thread_reply,
+    "note": _thread_note,
+    "reply_close": _thread_reply_close,
+    "close": _thread_close,
+    "reopen": _thread_reopen,
+    "assign": _thread_assign,
+    "snooze": _thread_snooze,
+    "priority": _thread_priority,
+}
 
 
 class InboxViewFilter(admin.SimpleListFilter):
@@ -319,53 +388,21 @@ class ConversationAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/conversations/conversation/thread.html", context)
 
     def _act(self, request: HttpRequest, conversation: Conversation) -> HttpResponse:
-        """The one form of the conversation page: reply, note, assign, snooze, close, reopen, priority."""
-        do = request.POST.get("do", "")
-        teammate = request.user
+        """The one form of the conversation page: its `do` field names one of THREAD_ACTIONS."""
+        handler = THREAD_ACTIONS.get(request.POST.get("do", ""))
         body = request.POST.get("body", "")
-        try:
-            if do == "reply":
-                services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body)
-                messages.success(request, "Reply sent.")
-            elif do == "note":
-                services.conversation_add_note(conversation=conversation, teammate=teammate, body=body)
-                messages.success(request, "Note added.")
-            elif do in ("reply_close", "close"):
-                if do == "reply_close":
-                    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body)
-                services.conversation_close(conversation=conversation, teammate=teammate)
-                messages.success(request, "Conversation closed.")
-            elif do == "reopen":
-                services.conversation_reopen(conversation=conversation, teammate=teammate)
-                messages.success(request, "Conversation reopened.")
-            elif do == "assign":
-                raw = request.POST.get("assignee", "")
-                assignee = _teammates().filter(pk=raw).first() if raw.isdigit() else None
-                if raw and assignee is None:
-                    raise ValidationError({"assignee": "Choose an active teammate."})
-                raw_team = request.POST.get("team", "")
-                team = Team.objects.filter(pk=raw_team).first() if raw_team.isdigit() else None
-                services.conversation_assign(conversation=conversation, teammate=teammate, assignee=assignee, team=team)
-                messages.success(request, f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}.")
-            elif do == "snooze":
-                until = _parse_snooze(
-                    request, request.POST.get("snoozed_until", ""), request.POST.get("snooze_for", "")
-                )
-                services.conversation_snooze(conversation=conversation, teammate=teammate, until=until)
-                messages.success(request, f"Snoozed until {timezone.localtime(until):%b %d, %H:%M}.")
-            elif do == "priority":
-                wanted = (
-                    Conversation.Priority.NOT_PRIORITY
-                    if conversation.priority == Conversation.Priority.PRIORITY
-                    else Conversation.Priority.PRIORITY
-                )
-                services.conversation_set_priority(conversation=conversation, priority=wanted)
+        if handler is None:
+            messages.error(request, "Unknown action.")
+        else:
+            try:
+                done = handler(request, conversation, body)
+            except ValidationError as error:
+                _form_error(request, error)
+                # Keep what was typed, so a failed send loses nothing.
+                request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:10_000]}
             else:
-                messages.error(request, "Unknown action.")
-        except ValidationError as error:
-            _form_error(request, error)
-            # Keep what was typed, so a failed send loses nothing.
-            request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:10_000]}
+                if done:
+                    messages.success(request, done)
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:

@@ -270,6 +270,13 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
 
 
 @transaction.atomic
+def conversation_reply_and_close(*, conversation: Conversation, teammate: Teammate, body: str) -> Conversation:
+    """Answer and close in one transaction: a refused reply leaves the conversation open."""
+    conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body)
+    return conversation_close(conversation=conversation, teammate=teammate)
+
+
+@transaction.atomic
 def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
     """Open a closed or snoozed conversation again; `teammate` None means the snooze ran out."""
     conversation = _locked(conversation)

@@ -146,6 +146,27 @@ def test_close_is_idempotent_and_reopen_records_who():
     assert _types(conversation) == ["comment", "close", "open"]
 
 
+def test_reply_and_close_is_one_transaction(monkeypatch):
+    agent = TeammateFactory()
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+    services.conversation_reply_and_close(conversation=conversation, teammate=agent, body="Fixed, bye")
+    conversation.refresh_from_db()
+    assert conversation.state == Conversation.State.CLOSED
+    assert _types(conversation) == ["comment", "comment", "close"]
+
+    other = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+
+    def close_fails(**kwargs):
+        raise RuntimeError("the database went away mid-action")
+
+    monkeypatch.setattr("conversations.services.threads.conversation_close", close_fails)
+    with pytest.raises(RuntimeError):
+        services.conversation_reply_and_close(conversation=other, teammate=agent, body="Fixed, bye")
+    other.refresh_from_db()
+    assert other.state == Conversation.State.OPEN
+    assert _types(other) == ["comment"]  # the reply went back with the failed close
+
+
 def test_contact_writing_to_a_closed_conversation_reopens_it():
     conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
     services.conversation_close(conversation=conversation, teammate=TeammateFactory())
