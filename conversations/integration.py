@@ -41,14 +41,16 @@ def connect() -> None:
     from contacts import services as contact_services
     from contacts.admin import ContactPanel, register_contact_panel
     from conversations import selectors
-    from conversations.models import Conversation, MessageDelivery
+    from conversations.models import Conversation, ConversationPart, MessageDelivery
     from conversations.services.outbound import delivery_merge
     from conversations.services.threads import conversations_merge
 
     contact_services.register_merge_handler(Conversation, conversations_merge)
     contact_services.register_merge_handler(MessageDelivery, delivery_merge)
-    contact_services.register_export_section("conversations", _export_conversations)
-    contact_services.register_export_section("messages", _export_messages)
+    contact_services.register_export_section(
+        "conversations", _export_conversations, rows_of=(Conversation, ConversationPart)
+    )
+    contact_services.register_export_section("messages", _export_messages, rows_of=(MessageDelivery,))
     register_contact_panel(
         ContactPanel(
             order=30,

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -215,6 +216,28 @@ def test_export_holds_profile_tags_and_is_audited(teammate):
     assert document["contact"]["custom_attributes"] == {"plan": "pro"}
     assert [t["name"] for t in document["tags"]] == ["vip"]
     assert PrivacyAuditEntry.objects.get().action == "export"
+
+
+def test_export_holds_what_teammates_noted_about_the_person_without_the_author(teammate):
+    contact = UserContactFactory(name="Ada")
+    services.contact_note_create(contact=contact, author=teammate, body="Prefers phone calls")
+    document = services.contact_export(contact=contact, actor=teammate, source="command")
+    assert [note["body"] for note in document["notes"]] == ["Prefers phone calls"]
+    assert "agent" not in str(document["notes"])
+
+
+def test_every_model_that_reaches_a_contact_is_exported_or_excluded_with_a_reason():
+    reaching = {
+        model._meta.label
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.related_model is Contact
+    }
+    covered = services.export_covered_models()
+    excluded = set(services.EXPORT_EXCLUDED_MODELS)
+    assert reaching - covered - excluded == set(), "export these rows, or list them in EXPORT_EXCLUDED_MODELS"
+    assert not covered & excluded
+    assert all(reason.strip() for reason in services.EXPORT_EXCLUDED_MODELS.values())
 
 
 def test_data_attribute_options_are_checked_against_type():
