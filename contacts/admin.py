@@ -21,9 +21,9 @@ from django.utils import timezone
 from contacts import selectors, services
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from ops.pagination import EstimatedCountPaginator
+from retention import selectors as retention_selectors
 from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
-STALE_AFTER_DAYS = 270
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"
 CSV_COLUMNS = (
     "id", "role", "external_id", "name", "email", "phone", "city", "country", "first_seen_at", "last_seen_at",
@@ -93,7 +93,7 @@ class LastSeenFilter(admin.SimpleListFilter):
             ("today", "Today"),
             ("7d", "Past 7 days"),
             ("30d", "Past 30 days"),
-            ("stale", "Over 9 months ago"),
+            ("stale", "Past the visitor retention period"),
             ("never", "Never"),
         ]
 
@@ -106,7 +106,9 @@ class LastSeenFilter(admin.SimpleListFilter):
                 since = now.replace(hour=0, minute=0, second=0, microsecond=0)
             return queryset.filter(last_seen_at__gte=since)
         if value == "stale":
-            return queryset.filter(last_seen_at__lt=now - dt.timedelta(days=STALE_AFTER_DAYS))
+            # The retention policy's own TTL, so "stale" lists exactly who the next expiry run deletes.
+            ttl_days = retention_selectors.retention_policy_get().visitor_ttl_days
+            return queryset.filter(last_seen_at__lt=now - dt.timedelta(days=ttl_days))
         if value == "never":
             return queryset.filter(last_seen_at__isnull=True)
         return queryset

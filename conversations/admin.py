@@ -34,7 +34,11 @@ PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
     "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
-    "tomorrow": ("Tomorrow 9:00", lambda now: (now + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0)),
+    # Times are UTC (TIME_ZONE): the label says so rather than pretend to know the teammate's zone.
+    "tomorrow": (
+        "Tomorrow 09:00 UTC",
+        lambda now: (now + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0),
+    ),
     "week": ("In a week", lambda now: now + dt.timedelta(days=7)),
 }
 

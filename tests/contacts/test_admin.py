@@ -79,6 +79,20 @@ def test_filters(admin_client, query, expected):
     assert shown == expected
 
 
+def test_stale_filter_follows_the_retention_policy(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from retention.services import retention_policy_update
+
+    ContactFactory(name="seen 40 days ago", last_seen_at=timezone.now() - timedelta(days=40))
+    ContactFactory(name="seen 10 days ago", last_seen_at=timezone.now() - timedelta(days=10))
+    retention_policy_update(visitor_ttl_days=30)
+    response = admin_client.get(CHANGELIST + "?seen=stale")
+    assert {c.name for c in response.context["cl"].result_list} == {"seen 40 days ago"}
+
+
 def test_tag_and_custom_attribute_filters(admin_client):
     DataAttributeFactory(name="plan", options=["free", "pro"])
     vip = TagFactory(name="vip")
