@@ -108,9 +108,10 @@ class RetentionRunAdmin(admin.ModelAdmin):
     def counts_table(self, run: RetentionRun) -> str:
         if not run.counts:
             return "—"
+        named = sorted((selectors.model_label_words(label), count) for label, count in run.counts.items())
         rows = format_html(
-            "".join("<tr><td>{}</td><td style='text-align:right'>{}</td></tr>" for _ in run.counts),
-            *[value for item in sorted(run.counts.items()) for value in (item[0], f"{item[1]:,}")],
+            "".join("<tr><td>{}</td><td style='text-align:right'>{}</td></tr>" for _ in named),
+            *[value for name, count in named for value in (name, f"{count:,}")],
         )
         return format_html("<table>{}</table>", rows)
 

@@ -1,21 +1,38 @@
-"""Demo rows for `seed_demo`: a few past retention runs, so the admin's run log is not empty."""
+"""Demo rows for `seed_demo`: the past week's nightly visitor-expiry runs, as the schedule and the
+policy would have made them, so the run log, the beat schedule and the rules tell the same story."""
 
 import datetime as dt
 import random
 
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from retention.models import RetentionRun
+from retention.selectors import retention_policy_get
 
 DEMO_RUN_DAYS = 7
+EXPIRY_TASK = "retention.tasks.expire_stale_visitors"
+
+
+def _past_run_times(entry: PeriodicTask | None, now: dt.datetime) -> list[dt.datetime]:
+    """The last DEMO_RUN_DAYS daily start times of the beat entry (03:15 UTC when it has no crontab)."""
+    hour, minute = 3, 15
+    if entry is not None and entry.crontab is not None and entry.crontab.hour.isdigit():
+        hour, minute = int(entry.crontab.hour), int(entry.crontab.minute) if entry.crontab.minute.isdigit() else 0
+    latest = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if latest > now:
+        latest -= dt.timedelta(days=1)
+    return [latest - dt.timedelta(days=days_ago) for days_ago in range(DEMO_RUN_DAYS - 1, -1, -1)]
 
 
 def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
-    """One nightly run per past day, plus one dry run; counts look like a small site's."""
+    """One run per past night at the scheduled time with the policy's cutoff; counts like a small site's."""
     now = timezone.now()
+    entry = PeriodicTask.objects.filter(task=EXPIRY_TASK).select_related("crontab").first()
+    ttl = dt.timedelta(days=retention_policy_get().visitor_ttl_days)
     runs = []
-    for days_ago in range(DEMO_RUN_DAYS, 0, -1):
-        started = (now - dt.timedelta(days=days_ago)).replace(hour=3, minute=15, second=0, microsecond=0)
+    started_times = _past_run_times(entry, now)
+    for started in started_times:
         contacts = rng.randint(0, 40)
         counts = (
             {
@@ -32,7 +49,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
                 kind=RetentionRun.Kind.VISITORS,
                 status=RetentionRun.Status.DONE,
                 trigger="task",
-                cutoff=started - dt.timedelta(days=270),
+                cutoff=started - ttl,
                 heartbeat_at=started + dt.timedelta(seconds=2),
                 finished_at=started + dt.timedelta(seconds=3),
                 batches=1 if contacts else 0,
@@ -41,6 +58,8 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
             )
         )
     created = RetentionRun.objects.bulk_create(runs)
-    for run, started in zip(created, [r.finished_at - dt.timedelta(seconds=3) for r in runs], strict=True):
-        run.started_at = started
+    for run, started in zip(created, started_times, strict=True):
+        run.started_at = started  # auto_now_add on insert; the demo's history is in the past
     RetentionRun.objects.bulk_update(created, ["started_at"])
+    if entry is not None:  # the schedule says it ran, as the run log does
+        PeriodicTask.objects.filter(pk=entry.pk).update(last_run_at=started_times[-1], total_run_count=len(runs))

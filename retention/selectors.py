@@ -2,8 +2,11 @@
 
 import datetime as dt
 
+from django.apps import apps
 from django.core.cache import cache
 from django.db import models
+from django.utils import timezone
+from django.utils.text import capfirst
 
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
@@ -41,6 +44,15 @@ def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
     return RetentionRun.objects.order_by("-started_at", "-id")[:limit]
 
 
+def model_label_words(label: str) -> str:
+    """"contacts.Contact" as a person reads it ("Contacts"); an unknown label stays as it is."""
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError):
+        return label
+    return capfirst(str(model._meta.verbose_name_plural))
+
+
 def contact_expiry_get(*, contact: Contact, policy: RetentionPolicy | None = None) -> dict[str, object]:
     """Which rule would delete this contact, and when, unless it is seen again (no query when the
     policy is cached; otherwise `known` is False and only the role is told)."""
@@ -54,9 +66,11 @@ def contact_expiry_get(*, contact: Contact, policy: RetentionPolicy | None = Non
         ttl_days = policy.lead_ttl_days
     else:
         return {"known": True, "rule": None, "role": contact.get_role_display().lower(), "expires_at": None}
+    expires_at = seen + dt.timedelta(days=ttl_days) if seen else None
     return {
         "known": True,
         "rule": f"{contact.get_role_display().lower()}s not seen for {ttl_days} days",
         "role": contact.get_role_display().lower(),
-        "expires_at": seen + dt.timedelta(days=ttl_days) if seen else None,
+        # Already past: the next scheduled run deletes it, which is what the panel then says.
+        "expires_at": expires_at if expires_at and expires_at > timezone.now() else None,
     }

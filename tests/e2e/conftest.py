@@ -142,3 +142,36 @@ def make_website(host):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+ADMIN_PASSWORD = "correct-horse-battery"
+
+
+class AdminSession:
+    """A teammate logged into the admin in a browser context of their own."""
+
+    def __init__(self, browser, parley_url: str, *, username: str, password: str = ADMIN_PASSWORD) -> None:
+        self.parley = parley_url.rstrip("/")
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        self.page.goto(f"{self.parley}/admin/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.click("input[type=submit]")
+        self.page.wait_for_url(f"{self.parley}/admin/")
+
+    def open(self, path: str) -> None:
+        self.page.goto(f"{self.parley}{path}")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def agent_admin(chromium, parley_url, superuser):
+    """The superuser (from tests/conftest.py) logged into the admin in Chromium."""
+    session = AdminSession(chromium, parley_url, username=superuser.username)
+    yield session
+    session.close()

@@ -90,7 +90,7 @@ def test_run_list_and_page_have_a_fixed_query_count(admin_client):
     run = RetentionRun.objects.first()
     page = admin_client.get(reverse("admin:retention_retentionrun_change", args=[run.pk]))
     assert page.status_code == 200
-    assert "contacts.Contact" in page.content.decode()
+    assert "<td>Contacts</td>" in page.content.decode()  # the model in words (issue 12), not its label
 
 
 def test_contact_page_tells_when_a_visitor_expires_without_a_query_of_its_own(
@@ -117,3 +117,36 @@ def test_contact_page_says_users_are_never_expired(admin_client):
     user = UserContactFactory()
     response = admin_client.get(reverse("admin:contacts_contact_change", args=[user.pk]))
     assert "Users are never deleted by a retention rule" in response.content.decode()
+
+
+def test_demo_runs_follow_the_schedule_and_the_policy_and_the_schedule_says_it_ran():
+    import random
+
+    from django.utils import timezone
+
+    from retention import demo
+
+    services.retention_policy_update(visitor_ttl_days=200)
+    demo.seed_for_contacts(contact_ids=[], rng=random.Random(3))
+    entry = PeriodicTask.objects.select_related("crontab").get(task="retention.tasks.expire_stale_visitors")
+    runs = list(RetentionRun.objects.order_by("started_at"))
+    assert len(runs) == demo.DEMO_RUN_DAYS
+    for run in runs:
+        assert (run.started_at.hour, run.started_at.minute) == (int(entry.crontab.hour), int(entry.crontab.minute))
+        assert run.cutoff == run.started_at - dt.timedelta(days=200)
+        assert run.started_at <= timezone.now()
+    assert timezone.now() - runs[-1].started_at < dt.timedelta(days=1)
+    assert entry.last_run_at == runs[-1].started_at
+
+
+def test_run_page_names_models_in_words_and_the_contact_panel_gives_no_past_date(admin_client):
+    from retention.selectors import contact_expiry_get
+
+    run = RetentionRun.objects.create(kind="visitors", status="done", counts={"tracking.PageView": 3})
+    page = admin_client.get(reverse("admin:retention_retentionrun_change", args=[run.pk])).content.decode()
+    assert "Page views" in page
+    assert "tracking.PageView" not in page
+    overdue = visitor(last_seen_days_ago=400, history=False)
+    assert contact_expiry_get(contact=overdue, policy=retention_policy_get())["expires_at"] is None
+    due_later = visitor(last_seen_days_ago=10, history=False)
+    assert contact_expiry_get(contact=due_later, policy=retention_policy_get())["expires_at"] > overdue.last_seen_at
