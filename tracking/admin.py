@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,8 +18,35 @@ from tracking import selectors, services
 from tracking.models import Event, EventSummary, PageView, WebSession, Website
 
 
+class WebsiteForm(forms.ModelForm):
+    """Allowed origins as one origin per line, checked and normalised by the service's rules."""
+
+    allowed_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="One origin per line, e.g. https://shop.example.com (scheme, host and port; no path).",
+    )
+
+    class Meta:
+        model = Website
+        fields = ["name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["allowed_origins"] = "\n".join(self.instance.allowed_origins or [])
+
+    def clean_allowed_origins(self) -> list[str]:
+        lines = self.cleaned_data["allowed_origins"].splitlines()
+        try:
+            return services.website_origins_clean(origins=lines)
+        except ValidationError as error:
+            raise forms.ValidationError(error.message_dict["allowed_origins"]) from None
+
+
 @admin.register(Website)
 class WebsiteAdmin(admin.ModelAdmin):
+    form = WebsiteForm
     list_display = ["name", "app_id", "identity_verification", "tracking_mode", "created_at"]
     list_filter = ["identity_verification", "tracking_mode"]
     search_fields = ["name", "app_id"]
@@ -26,6 +55,12 @@ class WebsiteAdmin(admin.ModelAdmin):
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
         "snippet", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
+    # The app id and the secret are made when the website is saved: the add form does not show
+    # values that would then be thrown away.
+    add_fields = ["name", "allowed_origins", "identity_verification", "tracking_mode"]
+
+    def get_fields(self, request: HttpRequest, obj: Website | None = None) -> list[str]:
+        return self.fields if obj is not None else self.add_fields
 
     @admin.display(description="Snippet to paste before </body>")
     def snippet(self, website: Website) -> str:

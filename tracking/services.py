@@ -25,12 +25,33 @@ from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, Use
 from tracking.selectors import contact_for_widget, export_rows, website_cache_forget
 from tracking.widget_auth import WidgetIdentity, widget_token_sign
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def _clean_origin(origin: str) -> str:
+    """ "HTTPS://Shop.example.com:443/" → "https://shop.example.com": the form browsers send in Origin."""
+    refused = ValidationError({"allowed_origins": f"{origin!r} is not an origin like https://example.com."})
     parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise ValidationError({"allowed_origins": f"{origin!r} is not an origin like https://example.com."})
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise refused from None
+    if (
+        parts.scheme not in DEFAULT_PORTS
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise refused
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[parts.scheme] else "")
+
+
+def website_origins_clean(*, origins: list[str]) -> list[str]:
+    """Origins as browsers send them, each once, blank lines dropped; a bad one is refused by name."""
+    return list(dict.fromkeys(_clean_origin(origin) for origin in origins if origin.strip()))
 
 
 @transaction.atomic
@@ -46,7 +67,7 @@ def website_create(
         raise ValidationError({"name": "A website needs a name."})
     website = Website(
         name=name.strip(),
-        allowed_origins=[_clean_origin(origin) for origin in allowed_origins],
+        allowed_origins=website_origins_clean(origins=allowed_origins),
         identity_verification=identity_verification,
         tracking_mode=tracking_mode,
     )
@@ -58,7 +79,7 @@ def website_create(
 @transaction.atomic
 def website_update(*, website: Website, **fields: object) -> Website:
     if "allowed_origins" in fields:
-        fields["allowed_origins"] = [_clean_origin(o) for o in fields["allowed_origins"]]  # type: ignore[union-attr]
+        fields["allowed_origins"] = website_origins_clean(origins=fields["allowed_origins"])  # type: ignore[arg-type]
     for name, value in fields.items():
         setattr(website, name, value)
     website.full_clean()

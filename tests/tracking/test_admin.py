@@ -155,3 +155,45 @@ def test_contact_list_with_tracking_filters_keeps_a_fixed_query_count(admin_clie
     make(30)
     many, _ = _queries(admin_client, changelist)
     assert few == many
+
+
+def test_website_add_form_takes_plain_origins_one_per_line_and_shows_no_throwaway_secrets(admin_client):
+    from tracking.models import Website
+
+    add = reverse("admin:tracking_website_add")
+    form = admin_client.get(add).content.decode()
+    assert 'name="identity_secret"' not in form
+    assert "app_id" not in form
+
+    response = admin_client.post(
+        add,
+        {
+            "name": "Shop",
+            "allowed_origins": "https://Shop.example.com/\n\nhttps://shop.example.com:443\nhttp://localhost:8010",
+            "identity_verification": "enforced",
+            "tracking_mode": "full",
+        },
+    )
+    assert response.status_code == 302
+    website = Website.objects.get(name="Shop")
+    assert website.allowed_origins == ["https://shop.example.com", "http://localhost:8010"]
+    page = admin_client.get(reverse("admin:tracking_website_change", args=[website.pk])).content.decode()
+    assert website.app_id in page
+    assert website.identity_secret in page
+    assert "https://shop.example.com\nhttp://localhost:8010</textarea>" in page
+
+
+@pytest.mark.parametrize(
+    "origin", ["shop.example.com", "https://shop.example.com/checkout", "ftp://shop.example.com", "https://a:99999"]
+)
+def test_website_form_names_an_origin_it_refuses(admin_client, origin):
+    from tracking.models import Website
+
+    response = admin_client.post(
+        reverse("admin:tracking_website_add"),
+        {"name": "Shop", "allowed_origins": f"https://ok.example\n{origin}", "identity_verification": "off",
+         "tracking_mode": "full"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "is not an origin like https://example.com" in response.content.decode()
+    assert not Website.objects.exists()
