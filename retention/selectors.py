@@ -45,7 +45,7 @@ def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
 
 
 def model_label_words(label: str) -> str:
-    """"contacts.Contact" as a person reads it ("Contacts"); an unknown label stays as it is."""
+    """A model label as a person reads it ("contacts.Contact" → "Contacts"); unknown labels stay as they are."""
     try:
         model = apps.get_model(label)
     except (LookupError, ValueError):
