@@ -223,6 +223,9 @@ class ConversationAdmin(admin.ModelAdmin):
         # Conversations start from the contact page or the widget, never from an empty form.
         return False
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Inbox", **(extra_context or {})})
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
     ) -> tuple[QuerySet[Conversation], bool]:
@@ -259,7 +262,8 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description="Last message")
     def preview_column(self, conversation: Conversation) -> str:
         marker = "★ " if conversation.priority == Conversation.Priority.PRIORITY else ""
-        who = "You: " if conversation.preview_author_type == "teammate" else ""
+        # The teammate by name: "You:" would be wrong for every other teammate reading the inbox.
+        who = f"{conversation.preview_author_name}: " if conversation.preview_author_type == "teammate" else ""
         return format_html("{}{}<span class='parley-preview'>{}</span>", marker, who, conversation.preview[:120])
 
     @admin.display(description="Waiting", ordering="waiting_since")

@@ -21,10 +21,10 @@ MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_a
 
 
 def teammate_display_name(teammate: Any) -> str:
-    """What a contact sees of a teammate: the first name, never the username or email."""
+    """What a contact sees of a teammate: the first name, else the username (never the email)."""
     if teammate is None:
         return "Support"
-    return teammate.get_short_name() or teammate.get_full_name() or "Support"
+    return teammate.get_short_name() or teammate.get_full_name() or teammate.get_username()
 
 
 def contact_display_name(contact: Contact) -> str:

@@ -1,0 +1,54 @@
+"""Journey: a visitor writes from a shop on another origin; teammates work the conversation in the admin."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+from conversations.services import conversation_reply_as_teammate
+
+pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.e2e.urls")]
+
+
+def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, make_website, agent_admin, artifacts):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.page.locator("parley-messenger textarea").fill("Do you ship to Canada?")
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Do you ship to Canada?")
+
+    # Another teammate, with no first name, answers: the visitor sees the username, the inbox names them.
+    sam = get_user_model().objects.create_user("sam", "sam@parley.test", "correct-horse-battery", is_staff=True)
+    conversation = Conversation.objects.get()
+    conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="Yes, in 3 to 5 days.")
+    expect(host.page.locator("parley-messenger .au").last).to_have_text("sam", timeout=10_000)
+
+    inbox = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(inbox).to_have_title("Inbox | Parley")
+    expect(inbox.locator("#content h1")).to_have_text("Inbox")
+    expect(inbox.locator("#result_list")).to_contain_text("sam: Yes, in 3 to 5 days.")
+    expect(inbox.locator("#result_list")).not_to_contain_text("You:")
+    inbox.screenshot(path=str(artifacts / "inbox-list.png"), full_page=True)
+
+    inbox.locator("#result_list tbody tr", has_text="Yes, in 3 to 5 days.").locator("a").first.click()
+    bubble = inbox.locator(".parley-part.from-teammate").first
+    expect(bubble.locator(".body")).to_have_text("Yes, in 3 to 5 days.")
+    # The header sits at the bubble's top padding: no blank line from the template above it.
+    gap = bubble.evaluate("li => li.querySelector('.meta').getBoundingClientRect().top - li.getBoundingClientRect().top")
+    assert gap <= 12, gap
+
+    inbox.get_by_role("button", name="Snooze").click()
+    expect(inbox.locator("#parley-state")).to_contain_text("Snoozed")
+    close = inbox.get_by_role("button", name="Close", exact=True)
+    expect(close).to_be_visible()  # a snoozed conversation can be closed without reopening it first
+    close.click()
+    expect(inbox.get_by_text("Conversation closed.")).to_be_visible()
+    expect(inbox.locator("#parley-state")).to_have_text("Closed")
+    inbox.screenshot(path=str(artifacts / "inbox-thread-closed.png"), full_page=True)
+    host.page.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
+    assert agent_admin.problems == []
+    assert host.problems == []
