@@ -38,7 +38,9 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     bubble = inbox.locator(".parley-part.from-teammate").first
     expect(bubble.locator(".body")).to_have_text("Yes, in 3 to 5 days.")
     # The header sits at the bubble's top padding: no blank line from the template above it.
-    gap = bubble.evaluate("li => li.querySelector('.meta').getBoundingClientRect().top - li.getBoundingClientRect().top")
+    gap = bubble.evaluate(
+        "li => li.querySelector('.meta').getBoundingClientRect().top - li.getBoundingClientRect().top"
+    )
     assert gap <= 12, gap
 
     inbox.get_by_role("button", name="Snooze").click()
