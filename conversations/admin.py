@@ -223,9 +223,6 @@ class ConversationAdmin(admin.ModelAdmin):
         # Conversations start from the contact page or the widget, never from an empty form.
         return False
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return super().changelist_view(request, {"title": "Inbox", **(extra_context or {})})
-
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
     ) -> tuple[QuerySet[Conversation], bool]:
@@ -340,8 +337,34 @@ class ConversationAdmin(admin.ModelAdmin):
             path("<int:object_id>/poll/", self.admin_site.admin_view(self.poll_view), name="conversations_conversation_poll"),
             path("start/<int:contact_id>/", self.admin_site.admin_view(self.start_view),
                  name="conversations_conversation_start"),
+            path("inbox-updates/", self.admin_site.admin_view(self.inbox_updates_view),
+                 name="conversations_inbox_updates"),
         ]  # fmt: skip
         return custom + super().get_urls()
+
+    def inbox_updates_view(self, request: HttpRequest) -> JsonResponse:
+        """What the inbox page polls: the unread count for its title, new messages for notifications."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        after = request.GET.get("after", "")
+        if not (after.isascii() and after.isdigit() and len(after) <= 18):
+            return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
+        state = selectors.inbox_state()
+        events = []
+        if state["latest_part_id"] > int(after):
+            events = selectors.inbox_new_messages(teammate_id=request.user.pk, after_part_id=int(after))
+        for event in events:
+            event["url"] = reverse("admin:conversations_conversation_change", args=[event["conversation_id"]])
+        return JsonResponse({**state, "events": events})
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {
+            "title": "Inbox",
+            "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
+            "inbox": selectors.inbox_state(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
 
     def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
         conversation = Conversation.objects.select_related("contact", "assignee", "team").filter(pk=object_id).first()

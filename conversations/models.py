@@ -91,6 +91,10 @@ class Conversation(models.Model):
             models.Index(fields=["team", "state", "waiting_since", "id"], name="conv_team_waiting"),
             # The beat task that reopens due snoozes.
             models.Index(fields=["state", "snoozed_until"], name="conv_snoozed_until"),
+            # The inbox's unread count: only the few unread conversations are in this index.
+            models.Index(
+                fields=["state"], condition=models.Q(teammate_unread_count__gt=0), name="conv_teammate_unread"
+            ),
             # Widget list and contact panel: a contact's conversations, newest first.
             models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
         ]

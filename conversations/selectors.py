@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, Sum
 
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart, SavedReply, Team
@@ -78,3 +78,45 @@ def team_list() -> QuerySet[Team]:
 
 def conversation_with_tags() -> Prefetch:
     return Prefetch("tags")
+
+
+# The inbox counts unread conversations up to this many ("99+" past it): a bounded count.
+INBOX_UNREAD_CAP = 99
+INBOX_EVENTS_LIMIT = 20
+
+
+def inbox_state() -> dict[str, Any]:
+    """The newest part id (the page refreshes its list when it moves) and the unread count, capped."""
+    latest = ConversationPart.objects.aggregate(latest=Max("id"))["latest"] or 0
+    unread = (
+        Conversation.objects.filter(state=Conversation.State.OPEN, teammate_unread_count__gt=0)
+        .values("id")[: INBOX_UNREAD_CAP + 1]
+        .count()
+    )
+    return {"latest_part_id": latest, "unread_conversations": min(unread, INBOX_UNREAD_CAP),
+            "unread_capped": unread > INBOX_UNREAD_CAP}  # fmt: skip
+
+
+def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str, Any]]:
+    """Contacts' messages after part `after_part_id`, oldest first, for notifications: each says
+    whether it opened its conversation and whether the conversation is assigned to this teammate."""
+    opening_part = ConversationPart.objects.filter(conversation=OuterRef("conversation")).order_by("created_at", "id")
+    new_parts = (
+        ConversationPart.objects.filter(
+            pk__gt=after_part_id, part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False
+        )
+        .select_related("conversation", "author_contact")
+        .annotate(opening_part_id=Subquery(opening_part.values("id")[:1]))
+        .order_by("id")[:INBOX_EVENTS_LIMIT]
+    )
+    return [
+        {
+            "part_id": part.pk,
+            "conversation_id": part.conversation_id,
+            "contact": str(part.author_contact),
+            "body": part.body[:140],
+            "new_conversation": part.pk == part.opening_part_id,
+            "assigned_to_me": part.conversation.assignee_id == teammate_id,
+        }
+        for part in new_parts
+    ]

@@ -314,3 +314,54 @@ def test_snoozed_and_events_render_in_the_thread(admin_client):
     assert "Robin assigned this to Robin" in page
     assert "Robin snoozed this until" in page
     assert ConversationPart.objects.count() == 3
+
+
+INBOX_UPDATES = reverse("admin:conversations_inbox_updates")
+
+
+def test_inbox_title_counts_unread_conversations_and_updates_say_what_is_new(admin_client, superuser):
+    mine, other = _conversations(2, parts=1)
+    services.conversation_assign(conversation=mine, teammate=superuser, assignee=superuser)
+    page = admin_client.get(INBOX).content.decode()
+    assert "<title>(2) Inbox | " in page
+    latest = ConversationPart.objects.order_by("-id").first().pk
+    assert f'data-latest-part="{latest}"' in page
+
+    nothing_new = admin_client.get(INBOX_UPDATES, {"after": latest}).json()
+    assert (nothing_new["latest_part_id"], nothing_new["unread_conversations"], nothing_new["events"]) == (
+        latest,
+        2,
+        [],
+    )
+
+    services.conversation_reply_as_contact(conversation=mine, body="Still there?")
+    fresh = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Hello <b>team</b>")
+    updates = admin_client.get(INBOX_UPDATES, {"after": latest}).json()
+    assert updates["unread_conversations"] == 3
+    assert [(e["body"], e["new_conversation"], e["assigned_to_me"]) for e in updates["events"]] == [
+        ("Still there?", False, True),
+        ("Hello <b>team</b>", True, False),
+    ]
+    assert updates["events"][1]["contact"] == "Grace"
+    assert updates["events"][1]["url"] == _change_url(fresh)
+
+
+@pytest.mark.parametrize("after", ["", "²", "٣", "-1", "1e3", "9" * 30, "1\x00"])
+def test_inbox_updates_refuse_a_bad_cursor_by_name(admin_client, after):
+    response = admin_client.get(INBOX_UPDATES, {"after": after})
+    assert response.status_code == 400
+    assert response.json()["field"] == "after"
+
+
+def test_inbox_updates_need_a_teammate_who_may_view_conversations(client):
+    assert client.get(INBOX_UPDATES, {"after": "0"}).status_code == 302  # to the login page
+    client.force_login(TeammateFactory())
+    assert client.get(INBOX_UPDATES, {"after": "0"}).status_code == 403
+
+
+def test_inbox_updates_run_a_fixed_number_of_queries(admin_client):
+    _conversations(2, parts=1)
+    few, _ = _queries(admin_client, INBOX_UPDATES + "?after=0")
+    _conversations(15, parts=2)
+    many, _ = _queries(admin_client, INBOX_UPDATES + "?after=0")
+    assert few == many

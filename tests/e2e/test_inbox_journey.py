@@ -54,3 +54,53 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     host.page.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+RECORD_NOTIFICATIONS = """
+window.__notifications = [];
+const RealNotification = window.Notification;
+window.Notification = function (title, options) {
+  window.__notifications.push(title + " | " + ((options && options.body) || ""));
+  return new RealNotification(title, options);
+};
+window.Notification.requestPermission = RealNotification.requestPermission.bind(RealNotification);
+Object.defineProperty(window.Notification, "permission", {get: () => RealNotification.permission});
+"""
+
+
+def test_the_inbox_shows_a_new_conversation_without_reload_and_notifies_the_agent(
+    host, make_website, agent_admin, artifacts
+):
+    inbox = agent_admin.page
+    agent_admin.context.grant_permissions(["notifications"], origin=agent_admin.parley)
+    inbox.add_init_script(RECORD_NOTIFICATIONS)
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(inbox).to_have_title("Inbox | Parley")
+    expect(inbox.locator("#result_list")).to_have_count(0)  # nothing open yet: no table at all
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.page.locator("parley-messenger textarea").fill("Is the blue kettle back in stock?")
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Is the blue kettle back in stock?")
+
+    # No reload on the agent's side: the list refreshes itself within 10 seconds.
+    first_row = inbox.locator("#result_list tbody tr").first
+    expect(first_row).to_contain_text("Is the blue kettle back in stock?", timeout=10_000)
+    expect(inbox).to_have_title("(1) Inbox | Parley")
+    notifications = inbox.evaluate("window.__notifications")
+    assert len(notifications) == 1
+    assert notifications[0].startswith("New conversation: ")
+    assert notifications[0].endswith("| Is the blue kettle back in stock?")
+    inbox.screenshot(path=str(artifacts / "inbox-live-new-conversation.png"), full_page=True)
+
+    # The refreshed list still works: select the row and close it with the bulk action.
+    first_row.locator("input.action-select").check()
+    expect(inbox.locator(".action-counter")).to_contain_text("1 of 1 selected")
+    inbox.select_option("select[name=action]", "close_selected")
+    inbox.get_by_role("button", name="Go").click()
+    expect(inbox.get_by_text("Closed 1 conversation(s).")).to_be_visible()
+    assert agent_admin.problems == []
+    assert host.problems == []
