@@ -320,7 +320,7 @@ INBOX_UPDATES = reverse("admin:conversations_inbox_updates")
 
 
 def test_inbox_title_counts_unread_conversations_and_updates_say_what_is_new(admin_client, superuser):
-    mine, other = _conversations(2, parts=1)
+    mine, _other = _conversations(2, parts=1)
     services.conversation_assign(conversation=mine, teammate=superuser, assignee=superuser)
     page = admin_client.get(INBOX).content.decode()
     assert "<title>(2) Inbox | " in page
