@@ -23,7 +23,7 @@ from django.utils.timesince import timesince
 
 from contacts.models import Contact, Tag
 from conversations import selectors, services
-from conversations.models import Conversation, ConversationPart, Message, SavedReply, Team
+from conversations.models import Conversation, ConversationPart, Message, SavedReply, Team, TeammateProfile
 from conversations.services.threads import teammate_display_name
 from ops.pagination import EstimatedCountPaginator
 
@@ -349,6 +349,8 @@ class ConversationAdmin(admin.ModelAdmin):
         after = request.GET.get("after", "")
         if not (after.isascii() and after.isdigit() and len(after) <= 18):
             return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
+        if request.GET.get("visible") == "1":  # a tab in the background is not a teammate at work
+            services.teammate_mark_active(teammate=request.user)
         state = selectors.inbox_state()
         events = []
         if state["latest_part_id"] > int(after):
@@ -358,6 +360,7 @@ class ConversationAdmin(admin.ModelAdmin):
         return JsonResponse({**state, "events": events})
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        services.teammate_mark_active(teammate=request.user)
         context = {
             "title": "Inbox",
             "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
@@ -439,11 +442,15 @@ class ConversationAdmin(admin.ModelAdmin):
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
         """New parts after `after` (a part id) and the current state: the conversation page polls this."""
         conversation = self._conversation(request, object_id)
+        if request.GET.get("visible") == "1":
+            services.teammate_mark_active(teammate=request.user)
         after = request.GET.get("after", "0")
         after_id = int(after) if after.isdigit() else 0
         parts = list(
             conversation.parts.filter(pk__gt=after_id)
-            .select_related("author_teammate", "author_contact", "assigned_to", "assigned_team")
+            .select_related(
+                "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
+            )
             .order_by("created_at", "id")[:100]
         )
         if parts and conversation.teammate_unread_count:
@@ -517,6 +524,61 @@ def _recent_page_views(contact: Contact) -> list[Any]:
 
 
 # --- saved replies, teams -----------------------------------------------------------------------
+
+
+class TeammateProfileForm(forms.ModelForm):
+    class Meta:
+        model = TeammateProfile
+        fields = ["display_name", "avatar_url", "email_when_away_minutes"]
+
+    def clean_avatar_url(self) -> str:
+        avatar = self.cleaned_data["avatar_url"]
+        if avatar and not avatar.startswith("https://"):
+            raise forms.ValidationError("Use an https:// address, so the messenger can show it on any site.")
+        return avatar
+
+
+@admin.register(TeammateProfile)
+class TeammateProfileAdmin(admin.ModelAdmin):
+    """Each teammate edits their own profile ("My profile"); superusers see everyone's."""
+
+    form = TeammateProfileForm
+    list_display = ["teammate", "display_name", "email_when_away_minutes", "last_active_at"]
+    readonly_fields = ["last_active_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TeammateProfile]:
+        profiles = super().get_queryset(request).select_related("teammate")
+        return profiles if request.user.is_superuser else profiles.filter(teammate=request.user)
+
+    def _own_or_superuser(self, request: HttpRequest, obj: TeammateProfile | None) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and (obj is None or user.is_superuser or obj.pk == user.pk))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._own_or_superuser(request, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own_or_superuser(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own_or_superuser(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.user.is_superuser and "mine" not in request.GET:
+            return super().changelist_view(request, extra_context)
+        profile = services.teammate_profile_update(teammate=request.user)  # made on first visit
+        return HttpResponseRedirect(reverse("admin:conversations_teammateprofile_change", args=[profile.pk]))
+
+    def save_model(self, request: HttpRequest, obj: TeammateProfile, form: forms.ModelForm, change: bool) -> None:
+        services.teammate_profile_update(
+            teammate=obj.teammate, **{name: form.cleaned_data[name] for name in form.changed_data}
+        )
 
 
 class SavedReplyForm(forms.ModelForm):

@@ -34,6 +34,37 @@ class Team(models.Model):
         return self.name
 
 
+# A teammate who has not been active in the admin this long is emailed a contact's new message in
+# a conversation assigned to them (each teammate can change it or switch it off).
+DEFAULT_EMAIL_WHEN_AWAY_MINUTES = 10
+
+
+class TeammateProfile(models.Model):
+    """What contacts see of a teammate, and how the teammate wants to be told of new messages."""
+
+    teammate = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="parley_profile"
+    )
+    display_name = models.CharField(
+        max_length=80, blank=True, help_text="What contacts see; empty: your first name, else your username."
+    )
+    avatar_url = models.URLField(
+        "avatar URL", max_length=500, blank=True, help_text="An https:// image shown beside your replies."
+    )
+    email_when_away_minutes = models.PositiveSmallIntegerField(
+        "email me after (minutes away)",
+        null=True,
+        blank=True,
+        default=DEFAULT_EMAIL_WHEN_AWAY_MINUTES,
+        help_text="When a contact writes in a conversation assigned to you and you have not been active in the "
+        "admin for this many minutes, the message is emailed to you. Empty: never.",
+    )
+    last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.teammate}"
+
+
 class Conversation(models.Model):
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -79,6 +110,8 @@ class Conversation(models.Model):
     preview = models.CharField(max_length=PREVIEW_LENGTH, blank=True)
     preview_author_type = models.CharField(max_length=8, blank=True)
     preview_author_name = models.CharField(max_length=150, blank=True)
+    # Once per waiting episode: the assignee was emailed about the contact's unanswered message.
+    assignee_emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

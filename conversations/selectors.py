@@ -28,7 +28,7 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     """Parts the contact may see: everything but internal notes."""
     return (
         conversation.parts.exclude(part_type=ConversationPart.Type.NOTE)
-        .select_related("author_teammate", "author_contact")
+        .select_related("author_teammate__parley_profile", "author_contact")
         .order_by("created_at", "id")
     )
 

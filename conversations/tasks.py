@@ -33,3 +33,12 @@ def email_conversation_reply(part_id: int) -> bool:
 def reopen_due_snoozes() -> int:
     """Beat, every minute: reopen snoozed conversations whose time has come."""
     return services.conversations_reopen_due_snoozes()
+
+
+@shared_task(
+    name="conversations.tasks.email_away_assignee", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_away_assignee(part_id: int) -> bool:
+    """Email the assignee a contact's message if they have been away since; claimed before sending."""
+    return services.assignee_email_if_away(part_id=part_id)

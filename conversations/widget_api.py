@@ -23,6 +23,7 @@ from contacts.models import Contact
 from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart
 from conversations.services import widget_quiet
+from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.enrichment import client_ip
 from tracking.models import Website
@@ -153,7 +154,8 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
     if part.author_contact_id:
         author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
     else:
-        author_type, name, avatar = "teammate", teammate_display_name(part.author_teammate), ""
+        author = part.author_teammate
+        author_type, name, avatar = "teammate", teammate_display_name(author), teammate_avatar_url(author)
     return {
         "id": str(part.pk),
         "part_type": part.part_type,

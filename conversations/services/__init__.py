@@ -11,6 +11,11 @@ from conversations.services.outbound import (
     message_send,
 )
 from conversations.services.saved_replies import saved_reply_create, saved_reply_render, saved_reply_update
+from conversations.services.teammates import (
+    assignee_email_if_away,
+    teammate_mark_active,
+    teammate_profile_update,
+)
 from conversations.services.threads import (
     contacts_touch_messaging,
     conversation_add_note,
@@ -31,6 +36,7 @@ from conversations.services.threads import (
 )
 
 __all__ = [
+    "assignee_email_if_away",
     "contacts_touch_messaging",
     "conversation_add_note",
     "conversation_assign",
@@ -58,4 +64,6 @@ __all__ = [
     "saved_reply_create",
     "saved_reply_render",
     "saved_reply_update",
+    "teammate_mark_active",
+    "teammate_profile_update",
 ]

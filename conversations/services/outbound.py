@@ -244,7 +244,7 @@ def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
 def conversation_reply_email_send(*, part_id: int) -> bool:
     """Send one teammate reply by email; the Reply-To routes the answer back into the conversation."""
     part = (
-        ConversationPart.objects.select_related("conversation__contact", "author_teammate")
+        ConversationPart.objects.select_related("conversation__contact", "author_teammate__parley_profile")
         .filter(pk=part_id, part_type=ConversationPart.Type.COMMENT, author_teammate__isnull=False)
         .first()
     )
@@ -325,7 +325,7 @@ def in_app_messages_take(*, contact: Contact) -> list[dict[str, Any]]:
         MessageDelivery.objects.filter(
             contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
             message__channel=Message.Channel.IN_APP,
-        ).select_related("message__sender").order_by("id")[:5]
+        ).select_related("message__sender__parley_profile").order_by("id")[:5]
     )  # fmt: skip
     if deliveries:
         MessageDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(seen_at=timezone.now())

@@ -14,6 +14,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import widget_quiet
+from conversations.services.teammates import assignee_email_schedule, teammate_profile
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
@@ -21,10 +22,16 @@ MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_a
 
 
 def teammate_display_name(teammate: Any) -> str:
-    """What a contact sees of a teammate: the first name, else the username (never the email)."""
+    """What a contact sees of a teammate: their display name, first name, else username (never the email)."""
     if teammate is None:
         return "Support"
-    return teammate.get_short_name() or teammate.get_full_name() or teammate.get_username()
+    profile = teammate_profile(teammate)
+    return (
+        (profile.display_name if profile else "")
+        or teammate.get_short_name()
+        or teammate.get_full_name()
+        or teammate.get_username()
+    )
 
 
 def contact_display_name(contact: Contact) -> str:
@@ -105,6 +112,7 @@ def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -
     if contact.role == Contact.Role.VISITOR:
         contact_services.contact_convert(contact=contact, role=Contact.Role.LEAD)
     contacts_touch_messaging(contact_ids=[contact.pk], field="last_replied_at", at=at)
+    assignee_email_schedule(conversation=conversation, part=part)
     return part
 
 

@@ -83,6 +83,7 @@ def test_inbox_orders_by_longest_waiting_first(admin_client):
 
 def test_inbox_query_count_does_not_grow_with_rows(admin_client):
     _conversations(3)
+    admin_client.get(INBOX)  # the first visit records the teammate's activity (once a minute); measure after
     few, _ = _queries(admin_client, INBOX)
     _conversations(40)
     many, _ = _queries(admin_client, INBOX)
