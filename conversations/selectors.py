@@ -25,9 +25,10 @@ def conversation_get_for_contact(*, contact_id: int, public_id: Any) -> Conversa
 
 
 def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[ConversationPart]:
-    """Parts the contact may see: everything but internal notes."""
+    """Parts the contact sees: the messages (notes are internal; assignments, snoozes, closes and
+    reopens are the team's events, told by the conversation's state, never as empty bubbles)."""
     return (
-        conversation.parts.exclude(part_type=ConversationPart.Type.NOTE)
+        conversation.parts.filter(part_type=ConversationPart.Type.COMMENT)
         .select_related("author_teammate__parley_profile", "author_contact")
         .order_by("created_at", "id")
     )

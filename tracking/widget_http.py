@@ -53,9 +53,12 @@ def widget_website(request: HttpRequest, app_id: str) -> Website:
     origin = request.headers.get("Origin")
     # Browsers always send Origin on cross-origin requests; its absence means a non-browser client.
     if origin is not None and not origin_allowed(website=website, origin=origin):
+        # Readable by the refused page (CORS), so its widget can say "not set up" rather than "offline";
+        # the answer holds nothing but this refusal.
         raise WidgetHttpError(
-            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins."
-        )
+            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins.",
+            headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"},
+        )  # fmt: skip
     return website
 
 

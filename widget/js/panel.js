@@ -16,6 +16,7 @@
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
+      notSetUp: "Chat can't connect: this site isn't set up for it yet.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -24,6 +25,7 @@
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
+      notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -32,6 +34,7 @@
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
+      notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.",
     },
   };
 
@@ -125,7 +128,21 @@
     root.appendChild(panel);
 
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
-    var failures = 0;
+    var failures = 0, notSetUp = false;
+
+    // The loader's ping was refused (403): when the reason is this site's origin, say so, once, in the
+    // console for the site owner and in the panel for the visitor (not "offline": retrying won't help).
+    var refused = ctx.get()[6];
+    if (refused && refused.status === 403 && refused.json) refused.json().then(function (json) {
+      if (!json || !json.error || json.error.code !== "origin_not_allowed") return;
+      notSetUp = true;
+      if (w.console) w.console.warn("Parley: this site's origin (" + w.location.origin + ") is not in the allowed origins of its Parley website; add it in Parley's admin under Websites.");
+      if (open) showNotSetUp();
+    }, noop);
+    function showNotSetUp() {
+      setView("blocked", t.title);
+      body.appendChild(h("p", { class: "em", role: "status", text: t.notSetUp }));
+    }
 
     function api(path, payload) {
       // No automatic retry here: polls back off on their own and a failed send offers "retry".
@@ -145,7 +162,7 @@
     function setView(name, heading) {
       view = name;
       title.textContent = heading;
-      backBtn.hidden = name === "list";
+      backBtn.hidden = name !== "thread";
       body.textContent = "";
       var cp = panel.querySelector(".cp");
       if (cp) cp.remove();
@@ -233,8 +250,10 @@
     function renderParts() {
       var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
       thread.textContent = "";
+      thread.appendChild(greeting()); // the team's greeting stays at the top of every thread
       var lastTeammate = null;
       (current.parts || []).forEach(function (part) {
+        if (part.part_type && part.part_type !== "comment") return; // assignments, snoozes…: not messages
         var mine = part.author_type === "contact";
         if (!mine) lastTeammate = part;
         thread.appendChild(bubble(part.body, mine, part));
@@ -266,7 +285,7 @@
       var fail = node.querySelector(".fl");
       if (fail) fail.remove();
       if (!retryNode) { thread.appendChild(node); composer.value = ""; fit(); }
-      var empty = thread.querySelector(".em,.gr");
+      var empty = thread.querySelector(".em");
       if (empty) empty.remove();
       body.scrollTop = body.scrollHeight;
       sendBtn.disabled = true;
@@ -350,7 +369,8 @@
       }
       var convs = s.conversations || [];
       var unread = convs.filter(function (c) { return c.unread; });
-      if (which === "new") showThread(null, text);
+      if (notSetUp) showNotSetUp();
+      else if (which === "new") showThread(null, text);
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
       else showList();

@@ -14,7 +14,7 @@
   var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
   var SUPPORT_ONLY = "support_only";
 
-  var app, settings, token, anon, tracking, consent, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations;
+  var app, settings, token, anon, tracking, consent, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused;
   var listeners = { show: [], hide: [], unread: [] };
   var ready = Promise.resolve();
   var assign = Object.assign;
@@ -82,12 +82,19 @@
     if (panel) panel.refresh(conversations);
   }
 
+  // `refused`: the answer to a refused ping; on a 403 the panel reads why (e.g. origin not allowed) and says it.
   function ping() {
     return (ready = api("ping", {
       anonymous_id: anon || undefined, token: token || undefined, consent: !!consent,
       browser_language: navigator.language, page: page(), user: user(),
-    }).then(adopt, noop));
+    }).then(adopt, function (r) {
+      if ((refused = r).status == 403) loadPanel().catch(noop);
+    }));
   }
+  // A reply while the panel was never opened on this page: the badge learns of it within a minute.
+  setInterval(function () {
+    if (token && !panel && !d.hidden) api("poll?token=" + token).then(adopt, noop);
+  }, 6e4);
 
   function boot(opts) {
     shutdown(1);
@@ -131,7 +138,7 @@
     }
     if (panel) panel.destroy();
     if (host) host.remove();
-    host = launcher = panel = loading = token = anon = booted = visible = tracking = null;
+    host = launcher = panel = loading = token = anon = booted = visible = tracking = refused = null;
     settings = {};
     unread = 0;
     updates = [];
@@ -225,8 +232,8 @@
     }));
   }
   var context = {
-    // [token, anonymous id, settings, conversations, shadow host, launcher button], read on each use
-    get: function () { return [token, anon, settings, conversations, host, launcher]; },
+    // [token, anonymous id, settings, conversations, shadow host, launcher button, refused], read on each use
+    get: function () { return [token, anon, settings, conversations, host, launcher, refused]; },
     api: api, lang: lang, setUnread: setUnread, keep: keep,
     opened: function (open) {
       opened(open);

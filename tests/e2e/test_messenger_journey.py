@@ -1,0 +1,92 @@
+"""Journeys of the messenger as a visitor sees it, with the team acting in the admin meanwhile."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from conversations import services
+from conversations.models import Conversation
+from tests.e2e.conftest import BROWSER_NETWORK_LOG
+from tracking.services import website_create
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+
+def _write(host, text):
+    host.page.locator("parley-messenger textarea").fill(text)
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
+
+
+def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, artifacts):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    greeting = host.page.locator("parley-messenger .m.gr")
+    expect(greeting).to_be_visible()
+    _write(host, "Can I change my delivery address?")
+    expect(greeting).to_be_visible()  # still there once the first message is sent
+
+    agent = get_user_model().objects.create_user("kim", "kim@parley.test", "x", is_staff=True, first_name="Kim")
+    conversation = Conversation.objects.get()
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Yes, until it ships.")
+    services.conversation_assign(conversation=conversation, teammate=agent, assignee=None)
+    services.conversation_snooze(
+        conversation=conversation, teammate=agent, until=conversation.created_at.replace(year=2100)
+    )
+    services.conversation_reopen(conversation=conversation, teammate=agent)
+    services.conversation_close(conversation=conversation, teammate=agent)
+
+    expect(host.page.locator("parley-messenger .nt")).to_be_visible(timeout=10_000)  # "This conversation is closed…"
+    bubbles = host.page.locator("parley-messenger .th .bu")
+    expect(bubbles).to_have_text(
+        [
+            "Hi there! Ask us anything. We usually reply within a few hours.",
+            "Can I change my delivery address?",
+            "Yes, until it ships.",
+        ]
+    )
+    host.page.screenshot(path=str(artifacts / "messenger-no-empty-bubbles.png"))
+    assert host.problems == []
+
+
+def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artifacts):
+    website = website_create(name="Elsewhere", allowed_origins=["https://shop.example"])
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.launcher().click()
+    expect(host.page.locator("parley-messenger .p")).to_contain_text("this site isn't set up for it yet")
+    expect(host.page.locator("parley-messenger .of")).to_be_hidden()  # not "You're offline"
+    expect(host.page.locator("parley-messenger .bk")).to_be_hidden()  # nowhere to go back to
+    host.page.wait_for_function(
+        "getComputedStyle(document.querySelector('parley-messenger').shadowRoot.querySelector('.p')).opacity === '1'"
+    )
+    host.page.screenshot(path=str(artifacts / "messenger-not-set-up.png"))
+    warnings = [p for p in host.problems if BROWSER_NETWORK_LOG not in p]
+    assert len(warnings) == 1
+    assert host.origin in warnings[0]
+    assert "allowed origins" in warnings[0]
+
+
+def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    _write(host, "Is the shop open on Sunday?")
+
+    # The visitor moves on; the panel is never opened on the new page.
+    listen = "window.unreadSeen = []; Parley('onUnreadCountChange', function (n) { window.unreadSeen.push(n); });"
+    host.page.clock.install()
+    host.page.goto(host.snippet_page("/about", website.app_id, extra=listen))
+    host.wait_booted()
+    services.conversation_reply_as_teammate(conversation=Conversation.objects.get(), teammate=teammate, body="Yes!")
+    with host.page.expect_response(lambda response: "/poll" in response.url):
+        host.page.clock.run_for(61_000)  # a minute passes on the page's clock
+    expect(host.page.locator("parley-messenger .b")).to_have_text("1", timeout=10_000)
+    assert host.page.evaluate("window.unreadSeen") == [1]
+    assert host.problems == []
