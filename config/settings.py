@@ -107,7 +107,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://parley")}
+# Embedded default: files under var/, shared by the web workers and the Celery worker (a per-process
+# local-memory cache would let one process keep serving what another one changed or invalidated).
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"  # one client per thread, not per call
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, Sum
 
 from contacts.models import Contact
-from conversations.models import Conversation, ConversationPart, SavedReply, Team
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
 
 THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
@@ -34,19 +34,28 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     )
 
 
+def in_app_unseen_count(*, contact_id: int) -> int:
+    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger)."""
+    return MessageDelivery.objects.filter(
+        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+        message__channel=Message.Channel.IN_APP,
+    ).count()  # fmt: skip
+
+
 def contact_unread_count(*, contact_id: int) -> int:
+    """Unread teammate replies across the contact's conversations, plus unseen in-app messages."""
     total = Conversation.objects.filter(contact_id=contact_id).aggregate(n=Sum("contact_unread_count"))["n"]
-    return total or 0
+    return (total or 0) + in_app_unseen_count(contact_id=contact_id)
 
 
 def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, list[str], dt.datetime | None]:
-    """(unread count, ids changed after `since`, new cursor) in one small query."""
+    """(unread count, ids changed after `since`, new cursor) in two small queries."""
     rows = list(
         Conversation.objects.filter(contact_id=contact_id).values_list(
             "public_id", "updated_at", "contact_unread_count"
         )
     )
-    unread = sum(row[2] for row in rows)
+    unread = sum(row[2] for row in rows) + in_app_unseen_count(contact_id=contact_id)
     changed = [row[0] for row in rows if since is None or row[1] > since]
     cursor = max((row[1] for row in rows), default=since)
     return unread, changed, cursor

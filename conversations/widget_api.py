@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
-from conversations.models import Conversation, ConversationPart
+from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
@@ -178,11 +178,12 @@ def widget_state(contact: Contact, reads: Any = cache) -> dict[str, Any]:
     if widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
         return {"unread_count": 0, "conversations": [], "messages": []}
     conversations = list(selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT])
-    messages = services.in_app_messages_take(contact=contact)
+    messages = services.in_app_messages_pending(contact=contact)
     if not conversations and not messages:
         widget_quiet.contact_mark_quiet(contact_id=contact.pk)
     return {
-        "unread_count": sum(c.contact_unread_count for c in conversations),
+        # An unseen in-app message counts as unread: the launcher's badge brings the messenger up.
+        "unread_count": sum(c.contact_unread_count for c in conversations) + len(messages),
         "conversations": [conversation_summary(c) for c in conversations],
         "messages": messages,
     }
@@ -279,3 +280,40 @@ def poll_view(request: HttpRequest, website: Website) -> JsonResponse:
             raise widget_error(400, "invalid", "Must be the cursor of the previous poll.", field="since")
     unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)
     return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})
+
+
+# --- in-app messages ----------------------------------------------------------------------------
+
+
+@widget_view(methods=("GET",))
+def messages_view(request: HttpRequest, website: Website) -> JsonResponse:
+    """The contact's unseen in-app messages, for the messenger to show."""
+    contact = _contact(website, request.GET.get("token"))
+    return JsonResponse({"messages": services.in_app_messages_pending(contact=contact)})
+
+
+def _own_message_or_404(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except MessageDelivery.DoesNotExist:
+        raise widget_error(404, "not_found", "No such message.", field="id") from None
+
+
+@widget_view(methods=("POST",))
+def message_seen_view(request: HttpRequest, website: Website, delivery_id: str) -> JsonResponse:
+    """The messenger showed the message: it is seen."""
+    contact = _contact(website, _body(request).get("token"))
+    _own_message_or_404(lambda: services.in_app_message_mark_seen(contact=contact, delivery_id=delivery_id))
+    return JsonResponse({"unread_count": selectors.contact_unread_count(contact_id=contact.pk)})
+
+
+@widget_view(methods=("POST",))
+def message_reply_view(request: HttpRequest, website: Website, delivery_id: str) -> JsonResponse:
+    """The contact answers an in-app message: the answer opens a conversation with it."""
+    payload = _body(request)
+    contact = _contact(website, payload.get("token"))
+    _rate_limit(f"write:{contact.pk}", limit=WRITES_PER_MINUTE, window=60)
+    conversation = _own_message_or_404(
+        lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
+    )
+    return JsonResponse({"conversation": conversation_detail(conversation)}, status=201)

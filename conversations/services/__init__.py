@@ -1,12 +1,12 @@
 """Every write to conversations, parts, outbound messages and saved replies goes through these functions."""
 
+from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
 from conversations.services.inbound import email_reply_receive
 from conversations.services.outbound import (
     conversation_reply_email_send,
     delivery_record_click,
     delivery_record_open,
     delivery_record_unsubscribe,
-    in_app_messages_take,
     message_deliver_batch,
     message_send,
 )
@@ -58,7 +58,9 @@ __all__ = [
     "delivery_record_open",
     "delivery_record_unsubscribe",
     "email_reply_receive",
-    "in_app_messages_take",
+    "in_app_message_mark_seen",
+    "in_app_message_reply",
+    "in_app_messages_pending",
     "message_deliver_batch",
     "message_send",
     "saved_reply_create",

@@ -316,25 +316,6 @@ def delivery_record_unsubscribe(*, delivery_id: int) -> bool:
     return True
 
 
-def in_app_messages_take(*, contact: Contact) -> list[dict[str, Any]]:
-    """In-app messages for the widget's next page view; each is shown once, then marked seen.
-
-    No transaction of its own: it runs inside the ping, and a SELECT then one UPDATE is enough.
-    """
-    deliveries = list(
-        MessageDelivery.objects.filter(
-            contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
-            message__channel=Message.Channel.IN_APP,
-        ).select_related("message__sender__parley_profile").order_by("id")[:5]
-    )  # fmt: skip
-    if deliveries:
-        MessageDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(seen_at=timezone.now())
-    return [
-        {"id": str(d.pk), "body": d.message.body, "author_name": teammate_display_name(d.message.sender)}
-        for d in deliveries
-    ]
-
-
 def delivery_merge(source: Contact, into: Contact) -> None:
     """On contact merge, a message both received stays once (on the user)."""
     widget_quiet.contacts_mark_busy(contact_ids=[into.pk])

@@ -206,7 +206,7 @@ def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
     assert Conversation.objects.filter(contact=lead).count() == 3
 
 
-def test_widget_state_lists_unread_and_in_app_messages_once(website):
+def test_widget_state_lists_unread_and_in_app_messages_until_shown(website):
     from conversations.widget_api import widget_state
 
     lead = LeadFactory()
@@ -215,9 +215,12 @@ def test_widget_state_lists_unread_and_in_app_messages_once(website):
     message = services.message_send(sender=None, channel="in_app", body="New feature!", contact_ids=[lead.pk])
     services.message_deliver_batch(message_id=message.pk)
     state = widget_state(lead)
-    assert state["unread_count"] == 1
+    assert state["unread_count"] == 2  # the reply and the message not shown yet
     assert [m["body"] for m in state["messages"]] == ["New feature!"]
-    assert widget_state(lead)["messages"] == []
+    assert [m["body"] for m in widget_state(lead)["messages"]] == ["New feature!"]  # seen only once shown
+    services.in_app_message_mark_seen(contact=lead, delivery_id=state["messages"][0]["id"])
+    state = widget_state(lead)
+    assert (state["unread_count"], state["messages"]) == (1, [])
 
 
 def test_ping_answers_with_unread_count_conversations_and_in_app_messages(client, website):
@@ -228,12 +231,16 @@ def test_ping_answers_with_unread_count_conversations_and_in_app_messages(client
     services.message_deliver_batch(message_id=message.pk)
     ping = {"token": _token(lead, website), "page": {"url": "https://shop.example/", "title": "Shop"}}
     data = _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
-    assert data["unread_count"] == 1
+    assert data["unread_count"] == 2  # the reply and the in-app message
     assert [c["id"] for c in data["conversations"]] == [conversation.public_id]
     assert data["conversations"][0]["last_part"]["body"] == "Hello!"
     assert [m["body"] for m in data["messages"]] == ["We shipped dark mode"]
     again = _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
-    assert again["messages"] == []  # shown once
+    assert [m["body"] for m in again["messages"]] == ["We shipped dark mode"]  # not shown yet: still there
+    seen = _post(client, f"/widget-api/{website.app_id}/messages/{data['messages'][0]['id']}/seen", ping)
+    assert seen.json()["unread_count"] == 1
+    third = _post(client, f"/widget-api/{website.app_id}/ping", ping).json()
+    assert third["messages"] == []  # shown once, then never again
 
 
 def _list_queries(client, website, contact):
@@ -304,3 +311,56 @@ def test_a_quiet_user_sees_the_conversations_of_a_visitor_merged_into_it(client,
     conversation = services.conversation_start_by_contact(contact=visitor, body="Where is my order?")
     contact_merge(source=Contact.objects.get(pk=visitor.pk), into=user)
     assert [c["id"] for c in _ping(client, website, user)["conversations"]] == [conversation.public_id]
+
+
+def _in_app(contact, body="Hi {{contact.first_name}}!"):
+    message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body=body,
+                                    contact_ids=[contact.pk])  # fmt: skip
+    services.message_deliver_batch(message_id=message.pk)
+    return message.deliveries.get(contact=contact)
+
+
+def test_an_in_app_message_is_listed_rendered_for_its_contact_and_answered_into_one_conversation(client, website):
+    lead = LeadFactory(name="Ada Lovelace")
+    delivery = _in_app(lead)
+    token = _token(lead, website)
+    listed = _get(client, f"/widget-api/{website.app_id}/messages", token=token).json()["messages"]
+    assert [(m["id"], m["body"], m["author_name"]) for m in listed] == [(str(delivery.pk), "Hi Ada!", "Kim")]
+
+    url = f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply"
+    refused = _post(client, url, {"token": token, "body": "   "})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "body"
+    first = _post(client, url, {"token": token, "body": "Thanks!"})
+    assert first.status_code == 201
+    again = _post(client, url, {"token": token, "body": "One more thing"})
+    assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.values_list("body", flat=True)) == ["Hi Ada!", "Thanks!", "One more thing"]
+    assert _get(client, f"/widget-api/{website.app_id}/messages", token=token).json()["messages"] == []
+
+
+@pytest.mark.parametrize("delivery_id", ["other", "²", "٣", "9" * 40, "-1", "1e3"])
+def test_in_app_message_endpoints_never_reach_another_contacts_message(client, website, delivery_id):
+    owner, attacker = LeadFactory(), LeadFactory()
+    delivery = _in_app(owner)
+    target = str(delivery.pk) if delivery_id == "other" else delivery_id
+    token = _token(attacker, website)
+    for action in ("seen", "reply"):
+        response = _post(
+            client, f"/widget-api/{website.app_id}/messages/{target}/{action}", {"token": token, "body": "x"}
+        )
+        assert response.status_code == 404, (action, response.content)
+        assert response.json()["error"]["code"] == "not_found"
+    delivery.refresh_from_db()
+    assert delivery.seen_at is None
+    assert not Conversation.objects.exists()
+
+
+def test_in_app_messages_need_a_token_of_this_website(client, website):
+    lead = LeadFactory()
+    delivery = _in_app(lead)
+    other_token = _token(lead, WebsiteFactory())
+    assert _get(client, f"/widget-api/{website.app_id}/messages", token=other_token).status_code == 403
+    response = _post(client, f"/widget-api/{website.app_id}/messages/{delivery.pk}/seen", {"token": other_token})
+    assert response.status_code == 403

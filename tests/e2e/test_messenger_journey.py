@@ -90,3 +90,61 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
     expect(host.page.locator("parley-messenger .b")).to_have_text("1", timeout=10_000)
     assert host.page.evaluate("window.unreadSeen") == [1]
     assert host.problems == []
+
+
+@pytest.mark.celery
+def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_a_conversation(
+    host, make_website, agent_admin, celery_worker_factory, artifacts
+):
+    from django.urls import reverse
+
+    from contacts import services as contact_services
+    from contacts.models import Contact, Tag
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    visitor = Contact.objects.get()
+    contact_services.contact_update(contact=visitor, name="Ada Lovelace")
+    contact_services.contact_tag(contact=visitor, tag=Tag.objects.create(name="vip"))
+    worker = celery_worker_factory()
+
+    # The agent writes to the tag, with a placeholder, from the admin.
+    compose = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_message_add"))
+    compose.select_option("#id_channel", "in_app")
+    compose.fill("#id_body", "Hi {{contact.first_name}}, our winter sale starts today!")
+    compose.select_option("#id_tag", label="vip")
+    compose.locator("input[name=_save]").click()
+    worker.wait_until(
+        lambda: visitor.message_deliveries.filter(state="sent").exists(), what="the in-app message delivered"
+    )
+
+    # The visitor's next page view shows it, rendered for them, without their asking.
+    host.page.goto(host.snippet_page("/sale", website.app_id))
+    card = host.page.locator("parley-messenger .th .bu")
+    expect(card).to_have_text("Hi Ada, our winter sale starts today!", timeout=10_000)
+    expect(host.page.locator("parley-messenger .p")).to_be_visible()
+    host.page.screenshot(path=str(artifacts / "messenger-in-app-message.png"))
+    worker.wait_until(
+        lambda: visitor.message_deliveries.filter(seen_at__isnull=False).exists(), what="the message marked seen"
+    )
+
+    host.page.locator("parley-messenger textarea").fill("Does it include kettles?")
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Does it include kettles?")
+    worker.wait_until(lambda: Conversation.objects.filter(contact=visitor).exists(), what="the conversation")
+    conversation = Conversation.objects.get(contact=visitor)
+    assert list(conversation.parts.values_list("body", flat=True)) == [
+        "Hi Ada, our winter sale starts today!",
+        "Does it include kettles?",
+    ]
+
+    # Seen once: the next page shows the conversation's badge state, not the message again.
+    host.page.goto(host.snippet_page("/after", website.app_id))
+    host.wait_booted()
+    expect(host.page.locator("parley-messenger .p")).to_be_hidden()
+
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(compose.locator("#result_list")).to_contain_text("Does it include kettles?")
+    assert host.problems == []

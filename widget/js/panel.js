@@ -16,7 +16,7 @@
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
-      notSetUp: "Chat can't connect: this site isn't set up for it yet.",
+      notSetUp: "Chat can't connect: this site isn't set up for it yet.", replyTo: "Reply to ",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -25,7 +25,7 @@
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
-      notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.",
+      notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.", replyTo: "Répondre à ",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -34,7 +34,7 @@
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
-      notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.",
+      notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.", replyTo: "Antworten an ",
     },
   };
 
@@ -128,7 +128,7 @@
     root.appendChild(panel);
 
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
-    var failures = 0, notSetUp = false;
+    var failures = 0, notSetUp = false, autoOpened = false;
 
     // The loader's ping was refused (403): when the reason is this site's origin, say so, once, in the
     // console for the site owner and in the panel for the visitor (not "offline": retrying won't help).
@@ -211,6 +211,7 @@
     var thread, composer, sendBtn;
     function showThread(id, draft) {
       current = id ? { id: id, parts: [] } : null;
+      inApp = null;
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
@@ -224,9 +225,31 @@
       panel.insertBefore(h("div", { class: "cp" }, [composer, sendBtn]), live);
       if (id) { thread.appendChild(h("p", { class: "em", text: t.loading })); loadThread(); }
       else thread.appendChild(greeting());
-      if (open) composer.focus();
+      if (open && !autoOpened) composer.focus();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
+
+    // An in-app message from a teammate: shown as their message with a composer; seen once shown,
+    // and an answer opens a conversation that starts with it.
+    var inApp = null;
+    function showMessage(message) {
+      showThread(null);
+      inApp = message;
+      title.textContent = message.author_name || t.team;
+      composer.setAttribute("aria-label", t.replyTo + (message.author_name || t.team));
+      thread.textContent = "";
+      thread.appendChild(bubble(message.body, false, message));
+      api("messages/" + encodeURIComponent(message.id) + "/seen", { token: s.token }).then(function (json) {
+        ctx.setUnread(json.unread_count);
+      }).catch(noop);
+    }
+    function checkMessages() {
+      if (!s.token || notSetUp || open) return;
+      api(q("messages")).then(function (json) {
+        var waiting = json.messages || [];
+        if (waiting.length && !open) openPanel("message", waiting[0]);
+      }).catch(noop);
+    }
 
     function loadThread() {
       if (!current) return Promise.resolve();
@@ -293,6 +316,12 @@
         ? api("conversations/" + encodeURIComponent(current.id) + "/reply", { token: s.token, body: text }).then(function (json) {
           if (json.part) current.parts = (current.parts || []).concat([json.part]);
         })
+        : inApp ? api("messages/" + encodeURIComponent(inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+          ctx.keep(s.token, true);
+          inApp = null;
+          current = json.conversation;
+          s.conversations = [current].concat(s.conversations || []);
+        })
         : api("conversations", withIdentity({ body: text })).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
           if (json.conversation) {
@@ -332,6 +361,7 @@
       api(path).then(function (json) {
         var first = cursor === null;
         cursor = json.cursor || cursor;
+        if (!open && json.unread_count > unreadCount) checkMessages();
         ctx.setUnread(json.unread_count);
         var changed = json.changed || [];
         if (!open || (first && !changed.length)) return;
@@ -358,6 +388,7 @@
 
     function openPanel(which, text) {
       if (destroyed) return;
+      autoOpened = which === "message"; // opened for a message, not by the visitor: the page keeps its focus
       if (!open) {
         lastFocus = root.activeElement || d.activeElement;
         panel.hidden = false;
@@ -370,6 +401,7 @@
       var convs = s.conversations || [];
       var unread = convs.filter(function (c) { return c.unread; });
       if (notSetUp) showNotSetUp();
+      else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, text);
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
@@ -406,6 +438,7 @@
     }
 
     schedule();
+    checkMessages();
     return {
       open: openPanel,
       close: close,

@@ -1,0 +1,82 @@
+"""In-app messages in the messenger: shown as a card from the sender, seen once shown, answered into a conversation."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import Contact
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery
+from conversations.services import widget_quiet
+from conversations.services.saved_replies import saved_reply_render
+from conversations.services.teammates import teammate_avatar_url
+from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
+
+# The messenger shows at most this many unseen messages at a time, oldest first.
+IN_APP_PENDING_LIMIT = 5
+
+
+def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
+    """Unseen in-app messages as the messenger shows them, placeholders filled for this contact."""
+    deliveries = (
+        MessageDelivery.objects.filter(
+            contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+            message__channel=Message.Channel.IN_APP,
+        ).select_related("message__sender__parley_profile").order_by("id")[:IN_APP_PENDING_LIMIT]
+    )  # fmt: skip
+    return [
+        {
+            "id": str(d.pk),
+            "body": saved_reply_render(body=d.message.body, contact=contact, teammate=d.message.sender),
+            "author_name": teammate_display_name(d.message.sender),
+            "author_avatar": teammate_avatar_url(d.message.sender) or None,
+            "created_at": d.sent_at.isoformat() if d.sent_at else None,
+        }
+        for d in deliveries
+    ]
+
+
+def _own_delivery(*, contact: Contact, delivery_id: Any) -> MessageDelivery:
+    """The contact's own in-app delivery; another contact's id or a bad one looks like none."""
+    raw = str(delivery_id)
+    found = None
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        found = (
+            MessageDelivery.objects.select_related("message__sender__parley_profile")
+            .filter(pk=int(raw), contact=contact, message__channel=Message.Channel.IN_APP)
+            .exclude(state=MessageDelivery.State.PENDING)
+            .first()
+        )
+    if found is None:
+        raise MessageDelivery.DoesNotExist
+    return found
+
+
+def in_app_message_mark_seen(*, contact: Contact, delivery_id: Any) -> None:
+    """The messenger showed the message: it is seen, and shown no more."""
+    delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
+    MessageDelivery.objects.filter(pk=delivery.pk, seen_at__isnull=True).update(seen_at=timezone.now())
+
+
+@transaction.atomic
+def in_app_message_reply(*, contact: Contact, delivery_id: Any, body: Any) -> Conversation:
+    """The contact answers an in-app message: a conversation opens with the message, then the answer."""
+    delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
+    if delivery.conversation_id:
+        conversation = Conversation.objects.get(pk=delivery.conversation_id)
+    else:
+        if not isinstance(body, str) or not body.strip():
+            raise ValidationError({"body": "Write a message."})
+        message = delivery.message
+        widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
+        conversation = Conversation.objects.create(contact=contact, assignee=message.sender)
+        # The message as the contact saw it opens the thread, so the teammate sees what was answered.
+        ConversationPart.objects.create(
+            conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,
+            body=saved_reply_render(body=message.body, contact=contact, teammate=message.sender),
+            created_at=timezone.now(),
+        )  # fmt: skip
+        MessageDelivery.objects.filter(pk=delivery.pk).update(conversation=conversation, seen_at=timezone.now())
+    conversation_reply_as_contact(conversation=conversation, body=body)
+    return conversation
