@@ -93,7 +93,7 @@ class WidgetEndpoint(APIView):
                 403,
                 "identity_verification_failed",
                 "user.user_hash",
-                "This website requires a valid user_hash (HMAC-SHA256 of user_id, or of email) to identify users.",
+                "A valid user_hash (HMAC-SHA256 of user_id, or of email) is required to identify this user.",
             ).response()
         except services.WidgetTokenInvalid:
             return WidgetHttpError(

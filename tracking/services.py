@@ -22,7 +22,12 @@ from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, WebSession, Website
 from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, UserInput
-from tracking.selectors import contact_for_widget, export_rows, website_cache_forget
+from tracking.selectors import (
+    contact_belongs_to_verifying_website,
+    contact_for_widget,
+    export_rows,
+    website_cache_forget,
+)
 from tracking.widget_auth import WidgetIdentity, widget_token_sign
 
 
@@ -266,10 +271,11 @@ def _loaded(contact: Contact) -> Contact:
 def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = False) -> Contact:
     """The user this browser now acts for; an anonymous current contact merges into it.
 
-    With `proven_only` (identity verification enforced) only the identifier that user_hash signs
-    picks the contact: given a user_id, the unsigned email never selects a user, and it is left
-    off when another user already has it (else anyone could sign their own id and claim a victim
-    by email).
+    With `proven_only` (a valid user_hash, required where verification is enforced) only the
+    identifier that user_hash signs picks the contact: given a user_id, the unsigned email never
+    selects a user, and it is left off when another user already has it (else anyone could sign
+    their own id and claim a victim by email). Without it, an existing user who belongs to a
+    website that enforces verification is refused (docs/architecture.md, "Widget trust rules").
     """
     unproven_email = proven_only and bool(user.user_id)
     if current is not None and _matches_identity(current, user):
@@ -292,6 +298,13 @@ def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = F
         if by_email is not None and user.user_id and by_email.external_id:
             raise ValidationError({"email": "Another user already has this email."})
         target = by_email
+    if (
+        target is not None
+        and not proven_only
+        and target.role == Contact.Role.USER
+        and contact_belongs_to_verifying_website(contact_id=target.pk)
+    ):
+        raise IdentityVerificationFailed  # a weaker website must not expose a user verified elsewhere
     identity = {"external_id": user.user_id, "email": user.email}
     if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
@@ -636,8 +649,10 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
     """The identified user, else the token's or anonymous id's contact, else a new visitor."""
     try:
         if user is not None and user.identifies:
+            # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
             enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
-            return _identify(current=current, user=user, proven_only=enforced)
+            proven = enforced or user_hash_valid(website=website, user=user)
+            return _identify(current=current, user=user, proven_only=proven)
         return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None
