@@ -7,7 +7,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.cache import cache
@@ -28,7 +28,14 @@ from tracking.selectors import (
     export_rows,
     website_cache_forget,
 )
-from tracking.widget_auth import WidgetIdentity, widget_token_sign
+from tracking.widget_auth import (
+    CacheReader,
+    WidgetIdentity,
+    widget_token_revoked,
+    widget_token_sign,
+    widget_tokens_revoke_unverified,
+    widget_tokens_revoked_key,
+)
 
 
 def _clean_origin(origin: str) -> str:
@@ -96,12 +103,6 @@ def _snapshot_field_order() -> tuple[str, ...]:
     return tuple(f.attname for f in Contact._meta.concrete_fields if f.attname in _SNAPSHOT_ATTNAMES)
 
 
-class CacheReader(Protocol):
-    """Django's cache, or a request's entries read ahead (tracking.widget_http.CacheReads)."""
-
-    def get(self, key: str) -> Any: ...
-
-
 WidgetStateProvider = Callable[[Contact, CacheReader], dict[str, Any]]
 CacheKeys = Callable[[int], list[str]]
 _widget_state_providers: list[WidgetStateProvider] = []
@@ -146,6 +147,7 @@ def widget_read_keys(identity: WidgetIdentity | None) -> list[str]:
     if identity is None:
         return []
     keys = [_VisitState.key(identity.contact_id), _gone_key(identity.contact_id)]
+    keys.append(widget_tokens_revoked_key(identity.contact_id))
     for cache_keys in _widget_state_cache_keys:
         keys += cache_keys(identity.contact_id)
     return keys
@@ -305,6 +307,10 @@ def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = F
         and contact_belongs_to_verifying_website(contact_id=target.pk)
     ):
         raise IdentityVerificationFailed  # a weaker website must not expose a user verified elsewhere
+    if target is not None and proven_only:
+        # Whoever claimed this user unsigned before (on a website without verification) loses that token.
+        # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
+        widget_tokens_revoke_unverified(contact_id=target.pk)
     identity = {"external_id": user.user_id, "email": user.email}
     if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
@@ -530,11 +536,14 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _Visi
 
 
 def _contact_for(
-    identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
+    identity: WidgetIdentity | None, *, website: Website, now: dt.datetime, reads: CacheReader
 ) -> tuple[Contact | None, bool, _VisitState | None]:
     """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
     if identity is None or reads.get(_gone_key(identity.contact_id)):
         return None, False, None  # erased or merged away: a request in flight must not bring it back
+    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
+        return None, False, None
     state = _VisitState.load(identity.contact_id, reads)
     contact = state.snapshot(now.timestamp()) or contact_for_widget(contact_id=identity.contact_id)
     return contact, identity.tracking_consent, state
@@ -608,7 +617,7 @@ def widget_ping(
     *, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
-    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
+    current, token_consent, state = _contact_for(identity, website=website, now=visit.now, reads=reads)
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
@@ -669,7 +678,7 @@ def widget_update(
     *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
-    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
+    current, token_consent, state = _contact_for(identity, website=website, now=visit.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
     _verify_identity(website=website, user=update.user)
@@ -766,7 +775,7 @@ def widget_event(
     *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
-    contact, token_consent, _state = _contact_for(identity, now=visit.now, reads=reads)
+    contact, token_consent, _state = _contact_for(identity, website=website, now=visit.now, reads=reads)
     if contact is None:
         raise WidgetTokenInvalid
     if not _tracking_allowed(website=website, consent=event.consent or token_consent):

@@ -1,13 +1,16 @@
 """Identity verification across websites: a website that does not enforce verification never
 exposes a user who belongs to one that does (docs/architecture.md, "Widget trust rules")."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import UserContactFactory
 from tests.tracking.conftest import ORIGIN, Widget, user_hash
-from tracking import services
+from tracking import services, widget_auth
 from tracking.models import WebSession, Website
 from tracking.widget_auth import widget_token_read
 
@@ -124,3 +127,27 @@ def test_users_who_never_met_a_verifying_website_are_identified_without_a_hash_a
     assert widget_token_read(token=widget.token, website_id=blog.pk).contact_id == user.pk
     assert len(response.json()["conversations"]) == 1
     assert Widget(client, blog).ping(user={"email": "reader@example.com"}).status_code == 200
+
+
+def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_signs_in_verified(
+    client, bank, blog, monkeypatch
+):
+    attacker = Widget(client, blog)
+    assert attacker.ping(user={"user_id": "u-9"}).status_code == 200  # claimed before the real user ever came
+    claimed = widget_token_read(token=attacker.token, website_id=blog.pk).contact_id
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+
+    victim = Widget(client, bank)
+    assert victim.ping(user={"user_id": "u-9", "user_hash": user_hash(bank, "u-9")}).status_code == 200
+    assert widget_token_read(token=victim.token, website_id=bank.pk).contact_id == claimed
+    conversations.conversation_start_by_contact(contact=Contact.objects.get(pk=claimed), body="Secret", website=bank)
+
+    assert _conversations(client, blog, attacker.token).status_code == 403
+    assert _poll(client, blog, attacker.token).status_code == 403
+    assert attacker.post("update", {"token": attacker.token, "user": {"name": "x"}}).status_code == 403
+    answer = attacker.ping().json()  # the revoked token is ignored: a new anonymous visitor, seeing nothing
+    assert answer["conversations"] == [] and answer["contact"]["role"] == "visitor"
+    assert attacker.ping(user={"user_id": "u-9"}).status_code == 403
+    # The verified browser keeps working.
+    assert _conversations(client, bank, victim.token).json()["conversations"][0]["last_part"]["body"] == "Secret"
