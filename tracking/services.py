@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -567,6 +567,7 @@ def _ingest(
     page: PageInput | None,
     visit: Visit,
     tracking: bool = True,
+    lead_email: str | None = None,
 ) -> Contact:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
@@ -579,6 +580,7 @@ def _ingest(
         and current is not None
         and state is not None
         and state.contact_id == current.pk
+        and lead_email is None
         and _nothing_to_write_for(user, current, state)
     ):
         before = state.sessions.get(str(website.pk))
@@ -595,6 +597,8 @@ def _ingest(
                         anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
                     ).first()
                 contact = _resolve(current=current, user=user, visit=visit, website=website)
+                if lead_email is not None:
+                    contact = _lead_email_record(contact=contact, email=lead_email)
                 contact_state = _state_for(contact, state, visit.now)
                 if user is not None:
                     contact = _apply_user_fields_named(contact=contact, user=user, state=contact_state)
@@ -674,6 +678,23 @@ def _apply_user_fields_named(*, contact: Contact, user: UserInput, state: _Visit
         raise _user_field_errors(error) from None
 
 
+def _lead_email(*, website: Website, user: UserInput | None, contact: Contact) -> str | None:
+    """An email a visitor or lead gives without user_id or valid user_hash: a lead's contact detail, not an identification."""
+    if user is None or not user.email or user.user_id or contact.role == Contact.Role.USER:
+        return None
+    return None if user_hash_valid(website=website, user=user) else user.email
+
+
+def _lead_email_record(*, contact: Contact, email: str) -> Contact:
+    """The visitor becomes a lead with this email; a later identification converts or merges that lead."""
+    if contact.role == Contact.Role.LEAD and contact.email.lower() == email.lower():
+        return contact
+    try:
+        return contacts_services.contact_convert(contact=_loaded(contact), role=Contact.Role.LEAD, email=email)
+    except ValidationError as error:
+        raise _user_field_errors(error) from None
+
+
 def widget_update(
     *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
@@ -681,7 +702,9 @@ def widget_update(
     current, token_consent, state = _contact_for(identity, website=website, now=visit.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
-    _verify_identity(website=website, user=update.user)
+    lead_email = _lead_email(website=website, user=update.user, contact=current)
+    user = update.user if lead_email is None else replace(update.user, email=None)
+    _verify_identity(website=website, user=user)
     tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
     try:
         contact = _ingest(
@@ -689,10 +712,11 @@ def widget_update(
             current=current,
             state=state,
             anonymous_id=None,
-            user=update.user,
+            user=user,
             page=update.page,
             visit=visit,
             tracking=tracking,
+            lead_email=lead_email,
         )
     except _ContactGone:
         raise WidgetTokenInvalid from None
