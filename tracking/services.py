@@ -17,6 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 
 from contacts import services as contacts_services
+from contacts.custom_attributes import custom_attributes_split_defined
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
@@ -128,6 +129,8 @@ class WidgetAnswer:
     contact: Contact | None
     token: str | None
     tracking: bool
+    # Custom attributes left out because the input may not define new ones (no valid user_hash).
+    ignored_attributes: list[str] = field(default_factory=list)
 
 
 def register_widget_state_provider(provider: WidgetStateProvider, *, cache_keys: CacheKeys | None = None) -> None:
@@ -344,18 +347,28 @@ def _fingerprint(user: UserInput) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _apply_user_fields(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
-    """Write name, phone, signed up, language override and custom attributes when they changed."""
+def _apply_user_fields(
+    *, contact: Contact, user: UserInput, state: _VisitState, website: Website
+) -> tuple[Contact, list[str]]:
+    """Write name, phone, signed up, language override and custom attributes when they changed.
+
+    Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
+    attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
+    """
     if not user.fields and user.custom_attributes is None:
-        return contact
+        return contact, []
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
-        return contact  # the same values as the last page view: nothing to write
+        return contact, []  # the same values as the last page view: nothing to write
+    custom_attributes, ignored = user.custom_attributes, []
+    verified = user.identifies and user_hash_valid(website=website, user=user)
+    if custom_attributes and not verified:
+        custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
     contact = contacts_services.contact_update(
-        contact=_loaded(contact), custom_attributes=user.custom_attributes, **user.fields
+        contact=_loaded(contact), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
     state.user_fingerprint = fingerprint
-    return contact
+    return contact, ignored
 
 
 def _visitor_create(*, now: dt.datetime) -> Contact:
@@ -568,7 +581,7 @@ def _ingest(
     visit: Visit,
     tracking: bool = True,
     lead_email: str | None = None,
-) -> Contact:
+) -> tuple[Contact, list[str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
     The cached state is written only after the transaction committed. A snapshot contact that
@@ -588,8 +601,9 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or visit.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            return current
+            return current, []
     for attempt in range(2):
+        ignored: list[str] = []
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
@@ -601,7 +615,9 @@ def _ingest(
                     contact = _lead_email_record(contact=contact, email=lead_email)
                 contact_state = _state_for(contact, state, visit.now)
                 if user is not None:
-                    contact = _apply_user_fields_named(contact=contact, user=user, state=contact_state)
+                    contact, ignored = _apply_user_fields_named(
+                        contact=contact, user=user, state=contact_state, website=website
+                    )
                 if tracking and page is not None:
                     _page_view_record(contact=contact, website=website, page=page, visit=visit, state=contact_state)
                 elif tracking:
@@ -613,7 +629,7 @@ def _ingest(
             continue
         contact_state.remember(contact, visit.now.timestamp())
         contact_state.save()
-        return contact
+        return contact, ignored
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -626,7 +642,7 @@ def widget_ping(
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
     _verify_identity(website=website, user=ping.user)
-    contact = _ingest(
+    contact, ignored = _ingest(
         website=website,
         current=current,
         state=state,
@@ -636,7 +652,7 @@ def widget_ping(
         visit=visit,
     )
     token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=visit.now)
-    return WidgetAnswer(contact=contact, token=token, tracking=True)
+    return WidgetAnswer(contact=contact, token=token, tracking=True, ignored_attributes=ignored)
 
 
 def _answer_token(
@@ -671,9 +687,11 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
         raise _user_field_errors(error) from None
 
 
-def _apply_user_fields_named(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
+def _apply_user_fields_named(
+    *, contact: Contact, user: UserInput, state: _VisitState, website: Website
+) -> tuple[Contact, list[str]]:
     try:
-        return _apply_user_fields(contact=contact, user=user, state=state)
+        return _apply_user_fields(contact=contact, user=user, state=state, website=website)
     except ValidationError as error:
         raise _user_field_errors(error) from None
 
@@ -707,7 +725,7 @@ def widget_update(
     _verify_identity(website=website, user=user)
     tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
     try:
-        contact = _ingest(
+        contact, ignored = _ingest(
             website=website,
             current=current,
             state=state,
@@ -723,7 +741,7 @@ def widget_update(
     token = _answer_token(
         identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=visit.now
     )
-    return WidgetAnswer(contact=contact, token=token, tracking=tracking)
+    return WidgetAnswer(contact=contact, token=token, tracking=tracking, ignored_attributes=ignored)
 
 
 class WidgetTokenInvalid(Exception):
