@@ -38,5 +38,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"  Admin:     {base}/admin/   login: {DEMO_USERNAME}   password: {password}")
         self.stdout.write(f"  Demo page: {base}/demo/    (app id {website.app_id})")
+        if not settings.PARLEY_DEMO_PAGES:
+            self.stdout.write("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
         self.stdout.write(f"  API docs:  {base}/api/docs/")
         self.stdout.write("")
