@@ -273,7 +273,9 @@ def _loaded(contact: Contact) -> Contact:
     return row
 
 
-def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = False) -> Contact:
+def _identify(
+    *, current: Contact | None, user: UserInput, proven_only: bool = False, on_verifying_website: bool = False
+) -> Contact:
     """The user this browser now acts for; an anonymous current contact merges into it.
 
     With `proven_only` (a valid user_hash, required where verification is enforced) only the
@@ -310,7 +312,7 @@ def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = F
         and contact_belongs_to_verifying_website(contact_id=target.pk)
     ):
         raise IdentityVerificationFailed  # a weaker website must not expose a user verified elsewhere
-    if target is not None and proven_only:
+    if target is not None and on_verifying_website:
         # Whoever claimed this user unsigned before (on a website without verification) loses that token.
         # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
         widget_tokens_revoke_unverified(contact_id=target.pk)
@@ -681,7 +683,7 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
             # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
             enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
             proven = enforced or user_hash_valid(website=website, user=user)
-            return _identify(current=current, user=user, proven_only=proven)
+            return _identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
         return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None

@@ -89,8 +89,8 @@ def widget_tokens_revoked_key(contact_id: int) -> str:
 
 
 def widget_tokens_revoke_unverified(*, contact_id: int) -> None:
-    """A verified sign-in happened: the contact's tokens issued before it, on websites that do not
-    enforce verification, stop working (one may have been taken by claiming the user id unsigned)."""
+    """A sign-in on a verifying website happened: the contact's tokens issued before it, on websites
+    that do not enforce verification, stop working (one may have been taken by claiming the user id unsigned)."""
     cache.set(widget_tokens_revoked_key(contact_id), int(time.time()), WIDGET_TOKEN_MAX_AGE_SECONDS)
 
 
