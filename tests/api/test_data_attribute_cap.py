@@ -26,3 +26,17 @@ def test_creating_a_data_attribute_beyond_the_cap_is_refused(api, settings):
     conversation = api.post("/api/data_attributes", {"name": "channel", "model": "conversation", "data_type": "string"},
                             format="json")  # fmt: skip
     assert conversation.status_code == 200
+
+
+def test_the_admin_refuses_a_definition_beyond_the_cap_on_its_form(admin_client, settings):
+    settings.PARLEY_MAX_CUSTOM_ATTRIBUTES = 1
+    DataAttributeFactory(name="plan")
+
+    response = admin_client.post(
+        "/admin/contacts/dataattribute/add/",
+        {"name": "seats", "model": "contact", "data_type": "integer", "label": "Seats", "options": "[]"},
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "At most 1 custom attributes" in response.content.decode()
+    assert not DataAttribute.objects.filter(name="seats").exists()
