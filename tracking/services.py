@@ -550,15 +550,20 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _Visi
     return (not user.fields and user.custom_attributes is None) or state.user_fingerprint == _fingerprint(user)
 
 
+def _usable(identity: WidgetIdentity | None, *, website: Website, reads: CacheReader) -> WidgetIdentity | None:
+    """The token's identity unless a sign-in on a verifying website revoked it: then the request has no token."""
+    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    if identity is not None and widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
+        return None
+    return identity
+
+
 def _contact_for(
-    identity: WidgetIdentity | None, *, website: Website, now: dt.datetime, reads: CacheReader
+    identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
 ) -> tuple[Contact | None, bool, _VisitState | None]:
     """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
     if identity is None or reads.get(_gone_key(identity.contact_id)):
         return None, False, None  # erased or merged away: a request in flight must not bring it back
-    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
-    if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
-        return None, False, None
     state = _VisitState.load(identity.contact_id, reads)
     contact = state.snapshot(now.timestamp()) or contact_for_widget(contact_id=identity.contact_id)
     return contact, identity.tracking_consent, state
@@ -639,7 +644,8 @@ def widget_ping(
     *, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
-    current, token_consent, state = _contact_for(identity, website=website, now=visit.now, reads=reads)
+    identity = _usable(identity, website=website, reads=reads)
+    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
@@ -719,7 +725,8 @@ def widget_update(
     *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
-    current, token_consent, state = _contact_for(identity, website=website, now=visit.now, reads=reads)
+    identity = _usable(identity, website=website, reads=reads)
+    current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
     lead_email = _lead_email(website=website, user=update.user, contact=current)
@@ -819,7 +826,8 @@ def widget_event(
     *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
-    contact, token_consent, _state = _contact_for(identity, website=website, now=visit.now, reads=reads)
+    identity = _usable(identity, website=website, reads=reads)
+    contact, token_consent, _state = _contact_for(identity, now=visit.now, reads=reads)
     if contact is None:
         raise WidgetTokenInvalid
     if not _tracking_allowed(website=website, consent=event.consent or token_consent):

@@ -156,3 +156,21 @@ def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_s
     assert attacker.ping(user={"user_id": "u-9"}).status_code == 403
     # The verified browser keeps working.
     assert _conversations(client, bank, victim.token).json()["conversations"][0]["last_part"]["body"] == "Secret"
+
+
+def test_a_revoked_token_is_replaced_when_the_browser_signs_in_with_a_valid_hash(client, bank, blog, monkeypatch):
+    user = UserContactFactory(external_id="u-5")
+    on_blog = Widget(client, blog)
+    signed_on_blog = {"user_id": "u-5", "user_hash": user_hash(blog, "u-5")}
+    assert on_blog.ping(user=signed_on_blog).status_code == 200
+    revoked = on_blog.token
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+    _signed_in_on_the_bank(client, bank, user)  # revokes the older token on the blog
+    assert _poll(client, blog, revoked).status_code == 403
+
+    assert on_blog.ping(user=signed_on_blog).status_code == 200
+
+    assert on_blog.token != revoked
+    assert widget_token_read(token=on_blog.token, website_id=blog.pk).contact_id == user.pk
+    assert _poll(client, blog, on_blog.token).status_code == 200
