@@ -308,10 +308,10 @@ def _identify(
     if (
         target is not None
         and not proven_only
-        and target.role == Contact.Role.USER
+        and target.pk != getattr(current, "pk", None)
         and contact_belongs_to_verifying_website(contact_id=target.pk)
     ):
-        raise IdentityVerificationFailed  # a weaker website must not expose a user verified elsewhere
+        raise IdentityVerificationFailed  # a weaker website must not expose a contact verified elsewhere
     if target is not None and on_verifying_website:
         # Whoever claimed this user unsigned before (on a website without verification) loses that token.
         # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.

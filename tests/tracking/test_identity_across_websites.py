@@ -8,7 +8,7 @@ import pytest
 
 from contacts.models import Contact
 from conversations import services as conversations
-from tests.contacts.factories import UserContactFactory
+from tests.contacts.factories import LeadFactory, UserContactFactory
 from tests.tracking.conftest import ORIGIN, Widget, user_hash
 from tracking import services, widget_auth
 from tracking.models import WebSession, Website
@@ -174,3 +174,13 @@ def test_a_revoked_token_is_replaced_when_the_browser_signs_in_with_a_valid_hash
     assert on_blog.token != revoked
     assert widget_token_read(token=on_blog.token, website_id=blog.pk).contact_id == user.pk
     assert _poll(client, blog, on_blog.token).status_code == 200
+
+
+def test_a_lead_with_a_user_id_who_wrote_on_the_verifying_website_cannot_be_claimed_either(client, bank, blog):
+    lead = LeadFactory(external_id="crm-7")  # a lead the site's CRM created through the API
+    conversations.conversation_start_by_contact(contact=lead, body="Quote for 40 seats?", website=bank)
+
+    response = Widget(client, blog).ping(user={"user_id": "crm-7"})
+
+    assert response.status_code == 403
+    assert Contact.objects.get(pk=lead.pk).role == Contact.Role.LEAD
