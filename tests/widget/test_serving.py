@@ -1,6 +1,8 @@
 import gzip
 import hashlib
 import hmac
+import io
+import json
 import os
 import re
 import subprocess
@@ -8,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -199,3 +202,21 @@ def test_make_run_serves_the_demo_pages():
     result = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True)  # noqa: S607
     serve = [line for line in result.stdout.splitlines() if line.endswith("manage.py serve")]
     assert serve and serve[0].startswith("PARLEY_DEMO_PAGES=true ")
+
+
+def test_the_logged_in_demo_signs_in_for_real_on_the_verifying_demo_website(client, db, demo_pages):
+    call_command("setup_demo", "--contacts", "0", stdout=io.StringIO())
+    page = client.get("/demo/logged-in/").content.decode()
+    widget_settings = json.loads(re.search(r'window\.parleySettings = (\{"app_id".*?\});', page).group(1))
+    user = {k: widget_settings[k] for k in ("user_id", "email", "name", "created_at", "user_hash")}
+    user["custom_attributes"] = {"plan": widget_settings["plan"]}
+
+    response = client.post(
+        f"/widget-api/{widget_settings['app_id']}/ping",
+        json.dumps({"page": {"url": "http://127.0.0.1:8000/demo/logged-in/"}, "user": user}),
+        content_type="text/plain",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["contact"]["role"] == "user"
+    assert "ignored_custom_attributes" not in response.json()  # a verified user defines attributes

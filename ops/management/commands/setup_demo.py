@@ -31,6 +31,7 @@ class Command(BaseCommand):
         website = Website.objects.filter(name=DEMO_WEBSITE_NAME).first() or website_create(
             name=DEMO_WEBSITE_NAME,
             allowed_origins=[settings.PUBLIC_URL, "http://localhost:8000", "http://127.0.0.1:8000"],
+            identity_verification=Website.IdentityVerification.ENFORCED,  # the logged-in demo signs its user_hash
         )
         if not Contact.objects.exists():
             call_command("seed_demo", contacts=options["contacts"], seed=42, stdout=self.stdout)
