@@ -33,10 +33,10 @@ def blog(db):
 
 def _signed_in_on_the_bank(client, bank, user):
     """The real user boots on A with a valid hash and writes to support there."""
-    subject = user.external_id or user.email
+    identity = {"user_id": user.external_id} if user.external_id else {"email": user.email}
     widget = Widget(client, bank)
-    assert widget.ping(user={"user_id": user.external_id, "user_hash": user_hash(bank, subject)} if user.external_id
-                       else {"email": user.email, "user_hash": user_hash(bank, subject)}).status_code == 200  # fmt: skip
+    signed = {**identity, "user_hash": user_hash(bank, user.external_id or user.email)}
+    assert widget.ping(user=signed).status_code == 200
     conversations.conversation_start_by_contact(contact=user, body="My account number is 12345678", website=bank)
     return widget
 
