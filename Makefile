@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py setup_demo
-	$(PY) manage.py serve
+	PARLEY_DEMO_PAGES=true $(PY) manage.py serve
 
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
 test: $(STAMP)

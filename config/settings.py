@@ -229,8 +229,12 @@ PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
 PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
 # Past this many queued page views (the flush is not keeping up), pings write synchronously again.
 PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH = env.int("PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH", default=500_000)
-# Unknown custom attribute names on write: create them as string attributes, or refuse them.
+# Unknown custom attribute names written by teammates, the API or verified widget input: define them
+# (typed from the value), or refuse them. Unverified widget input never defines any.
 PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES", default=True)
+# The demo pages (/demo/) sign a user_hash for the demo user: off unless turned on (`make run` does),
+# or embedded with DEBUG; they only ever serve the website `setup_demo` creates.
+PARLEY_DEMO_PAGES = env.bool("PARLEY_DEMO_PAGES", default=EMBEDDED and DEBUG)
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250
 PARLEY_VISITOR_TTL_DAYS = 270
 # Email replies come back to reply+<signed id>@PARLEY_REPLY_DOMAIN (route that domain to `receive_email`).

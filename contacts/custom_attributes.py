@@ -99,6 +99,31 @@ def validate_attribute_name(name: Any) -> str:
     return name
 
 
+def _check_shape(values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        validate_attribute_name(name)
+        if isinstance(value, dict | list | tuple | set):
+            raise ValidationError(
+                {f"custom_attributes.{name}": "Nested values are not allowed; use a string, number, boolean or date."}
+            )
+
+
+def custom_attributes_split_defined(
+    *, values: Any, model: str = DataAttribute.Model.CONTACT
+) -> tuple[dict[str, Any], list[str]]:
+    """(the values whose names are defined, or that remove an attribute; the names of the others).
+
+    For input that may not define attributes (anonymous or unverified widget input): it keeps what
+    is defined and reports the rest, so that it can neither fix a type nor use up the cap.
+    """
+    if not isinstance(values, dict):
+        raise ValidationError({"custom_attributes": "Must be an object of name → value."})
+    _check_shape(values)
+    defined = set(DataAttribute.objects.filter(model=model, name__in=list(values)).values_list("name", flat=True))
+    kept = {name: value for name, value in values.items() if name in defined or value is None}
+    return kept, [name for name in values if name not in kept]
+
+
 def custom_attributes_clean(
     *,
     values: Any,
@@ -114,15 +139,12 @@ def custom_attributes_clean(
         raise ValidationError({"custom_attributes": "Must be an object of name → value."})
     if allow_create is None:
         allow_create = settings.PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES
-    for name in values:
-        validate_attribute_name(name)
+    _check_shape(values)
     definitions = {d.name: d for d in DataAttribute.objects.filter(model=model, name__in=list(values))}
     cleaned: dict[str, Scalar] = {}
     to_create: list[DataAttribute] = []
     for name, value in values.items():
         field = f"custom_attributes.{name}"
-        if isinstance(value, dict | list | tuple | set):
-            raise ValidationError({field: "Nested values are not allowed; use a string, number, boolean or date."})
         attribute = definitions.get(name)
         if attribute is None:
             if value is None:
@@ -145,14 +167,15 @@ def custom_attributes_clean(
             raise ValidationError({field: f"Value must be one of: {', '.join(map(str, attribute.options))}."})
         cleaned[name] = stored
     if to_create:
-        defined = DataAttribute.objects.filter(model=model).count()
-        if defined + len(to_create) > settings.PARLEY_MAX_CUSTOM_ATTRIBUTES:
-            raise ValidationError(
-                {
-                    "custom_attributes": f"At most {settings.PARLEY_MAX_CUSTOM_ATTRIBUTES} custom attributes can be defined."
-                }
-            )
+        data_attributes_cap_check(model=model, adding=len(to_create), field="custom_attributes")
     return cleaned, to_create
+
+
+def data_attributes_cap_check(*, model: str, adding: int, field: str) -> None:
+    """Refuse definitions beyond PARLEY_MAX_CUSTOM_ATTRIBUTES per model (archived ones count too)."""
+    limit = settings.PARLEY_MAX_CUSTOM_ATTRIBUTES
+    if DataAttribute.objects.filter(model=model).count() + adding > limit:
+        raise ValidationError({field: f"At most {limit} custom attributes can be defined for a {model}."})
 
 
 def custom_attributes_merge(current: dict[str, Scalar], cleaned: dict[str, Scalar]) -> dict[str, Scalar]:

@@ -18,6 +18,7 @@ from contacts.custom_attributes import (
     coerce_value,
     custom_attributes_clean,
     custom_attributes_merge,
+    data_attributes_cap_check,
     validate_attribute_name,
 )
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
@@ -145,10 +146,12 @@ def contact_validate(
         custom_attributes_clean(values=custom_attributes)
 
 
-def _apply_custom_attributes(*, contact: Contact, custom_attributes: dict[str, Any] | None) -> None:
+def _apply_custom_attributes(
+    *, contact: Contact, custom_attributes: dict[str, Any] | None, define: bool = True
+) -> None:
     if custom_attributes is None:
         return
-    cleaned, new_definitions = custom_attributes_clean(values=custom_attributes)
+    cleaned, new_definitions = custom_attributes_clean(values=custom_attributes, allow_create=None if define else False)
     if new_definitions:
         DataAttribute.objects.bulk_create(new_definitions, ignore_conflicts=True)
     contact.custom_attributes = custom_attributes_merge(contact.custom_attributes or {}, cleaned)
@@ -185,14 +188,24 @@ def contact_create(
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, custom_attributes: dict[str, Any] | None = None, **fields: Any) -> Contact:
-    """Update writable fields and merge custom attributes (None removes an attribute)."""
+def contact_update(
+    *,
+    contact: Contact,
+    custom_attributes: dict[str, Any] | None = None,
+    define_attributes: bool = True,
+    **fields: Any,
+) -> Contact:
+    """Update writable fields and merge custom attributes (None removes an attribute).
+
+    `define_attributes=False` (unverified widget input): an unknown attribute name is refused
+    instead of becoming a new definition.
+    """
     _validate_fields(contact=contact, fields=fields)
     changed = [name for name, value in fields.items() if getattr(contact, name) != value]
     for name in changed:
         setattr(contact, name, fields[name])
     before = contact.custom_attributes
-    _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes)
+    _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes, define=define_attributes)
     if contact.custom_attributes != before:
         changed.append("custom_attributes")
     if contact.role == Contact.Role.USER and not (contact.external_id or contact.email):
@@ -412,6 +425,8 @@ def data_attribute_validate(*, attribute: DataAttribute, name: str, model: str, 
         raise ValidationError({"model": "Must be contact or conversation."})
     if DataAttribute.objects.filter(model=model, name=name).exclude(pk=attribute.pk).exists():
         raise ValidationError({"name": "An attribute with this name already exists."})
+    if attribute.pk is None:
+        data_attributes_cap_check(model=model, adding=1, field="name")
     _clean_options(DataAttribute(name=name, data_type=data_type), options)
 
 

@@ -28,13 +28,13 @@ from conversations.services.threads import contact_display_name, teammate_displa
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError
-from tracking.widget_auth import widget_token_sign
+from tracking.widget_auth import widget_token_revoked, widget_token_sign, widget_tokens_revoked_key
 from tracking.widget_http import (
     WidgetHttpError,
-    rate_limit_contact,
     rate_limit_ip,
     widget_identity,
     widget_json_body,
+    widget_preflight,
     widget_website,
 )
 
@@ -91,7 +91,11 @@ def _contact_id(website: Website, token: Any) -> int:
     identity = widget_identity(website=website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise widget_error(403, "invalid_token", "The widget token is missing, expired or not for this site.", "token")
-    rate_limit_contact(identity)
+    # The per-contact limit, with the token's revocation entry read in the same round trip.
+    reads = widget_preflight(ip=None, identity=identity, read_keys=[widget_tokens_revoked_key(identity.contact_id)])
+    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
+        raise widget_error(403, "invalid_token", "The widget token was revoked by a verified sign-in.", "token")
     return identity.contact_id
 
 

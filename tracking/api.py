@@ -93,7 +93,7 @@ class WidgetEndpoint(APIView):
                 403,
                 "identity_verification_failed",
                 "user.user_hash",
-                "This website requires a valid user_hash (HMAC-SHA256 of user_id, or of email) to identify users.",
+                "A valid user_hash (HMAC-SHA256 of user_id, or of email) is required to identify this user.",
             ).response()
         except services.WidgetTokenInvalid:
             return WidgetHttpError(
@@ -120,12 +120,16 @@ def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
 
 def _answer(website: Website, answer: services.WidgetAnswer) -> dict[str, Any]:
     anonymous_id = str(answer.contact.anonymous_id) if answer.contact is not None and answer.tracking else None
-    return {
+    shape = {
         "anonymous_id": anonymous_id,
         "token": answer.token,
         "tracking": website.tracking_mode,
         "contact": _contact_json(answer.contact),
     }
+    if answer.ignored_attributes:
+        # Only a verified user (valid user_hash) defines new custom attributes: say what was left out.
+        shape["ignored_custom_attributes"] = answer.ignored_attributes
+    return shape
 
 
 class PingView(WidgetEndpoint):

@@ -55,6 +55,15 @@ def contact_for_widget(*, contact_id: int) -> Contact | None:
     return Contact.objects.filter(pk=contact_id).first()
 
 
+def contact_belongs_to_verifying_website(*, contact_id: int) -> bool:
+    """The contact has a web session or a conversation on a website that enforces identity verification."""
+    verifying = Website.objects.filter(identity_verification=Website.IdentityVerification.ENFORCED)
+    return (
+        WebSession.objects.filter(contact_id=contact_id, website__in=verifying).exists()
+        or verifying.filter(conversations__contact_id=contact_id).exists()
+    )
+
+
 # --- admin panels ---------------------------------------------------------------------------------
 
 SESSION_PANEL_ROWS = 10

@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.cache import cache
@@ -17,13 +17,26 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 
 from contacts import services as contacts_services
+from contacts.custom_attributes import custom_attributes_split_defined
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, WebSession, Website
 from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, UserInput
-from tracking.selectors import contact_for_widget, export_rows, website_cache_forget
-from tracking.widget_auth import WidgetIdentity, widget_token_sign
+from tracking.selectors import (
+    contact_belongs_to_verifying_website,
+    contact_for_widget,
+    export_rows,
+    website_cache_forget,
+)
+from tracking.widget_auth import (
+    CacheReader,
+    WidgetIdentity,
+    widget_token_revoked,
+    widget_token_sign,
+    widget_tokens_revoke_unverified,
+    widget_tokens_revoked_key,
+)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -112,12 +125,6 @@ def _snapshot_field_order() -> tuple[str, ...]:
     return tuple(f.attname for f in Contact._meta.concrete_fields if f.attname in _SNAPSHOT_ATTNAMES)
 
 
-class CacheReader(Protocol):
-    """Django's cache, or a request's entries read ahead (tracking.widget_http.CacheReads)."""
-
-    def get(self, key: str) -> Any: ...
-
-
 WidgetStateProvider = Callable[[Contact, CacheReader], dict[str, Any]]
 CacheKeys = Callable[[int], list[str]]
 _widget_state_providers: list[WidgetStateProvider] = []
@@ -143,6 +150,8 @@ class WidgetAnswer:
     contact: Contact | None
     token: str | None
     tracking: bool
+    # Custom attributes left out because the input may not define new ones (no valid user_hash).
+    ignored_attributes: list[str] = field(default_factory=list)
 
 
 def register_widget_state_provider(provider: WidgetStateProvider, *, cache_keys: CacheKeys | None = None) -> None:
@@ -162,6 +171,7 @@ def widget_read_keys(identity: WidgetIdentity | None) -> list[str]:
     if identity is None:
         return []
     keys = [_VisitState.key(identity.contact_id), _gone_key(identity.contact_id)]
+    keys.append(widget_tokens_revoked_key(identity.contact_id))
     for cache_keys in _widget_state_cache_keys:
         keys += cache_keys(identity.contact_id)
     return keys
@@ -284,13 +294,16 @@ def _loaded(contact: Contact) -> Contact:
     return row
 
 
-def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = False) -> Contact:
+def _identify(
+    *, current: Contact | None, user: UserInput, proven_only: bool = False, on_verifying_website: bool = False
+) -> Contact:
     """The user this browser now acts for; an anonymous current contact merges into it.
 
-    With `proven_only` (identity verification enforced) only the identifier that user_hash signs
-    picks the contact: given a user_id, the unsigned email never selects a user, and it is left
-    off when another user already has it (else anyone could sign their own id and claim a victim
-    by email).
+    With `proven_only` (a valid user_hash, required where verification is enforced) only the
+    identifier that user_hash signs picks the contact: given a user_id, the unsigned email never
+    selects a user, and it is left off when another user already has it (else anyone could sign
+    their own id and claim a victim by email). Without it, an existing user who belongs to a
+    website that enforces verification is refused (docs/architecture.md, "Widget trust rules").
     """
     unproven_email = proven_only and bool(user.user_id)
     if current is not None and _matches_identity(current, user):
@@ -313,6 +326,17 @@ def _identify(*, current: Contact | None, user: UserInput, proven_only: bool = F
         if by_email is not None and user.user_id and by_email.external_id:
             raise ValidationError({"email": "Another user already has this email."})
         target = by_email
+    if (
+        target is not None
+        and not proven_only
+        and target.pk != getattr(current, "pk", None)
+        and contact_belongs_to_verifying_website(contact_id=target.pk)
+    ):
+        raise IdentityVerificationFailed  # a weaker website must not expose a contact verified elsewhere
+    if target is not None and on_verifying_website:
+        # Whoever claimed this user unsigned before (on a website without verification) loses that token.
+        # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
+        widget_tokens_revoke_unverified(contact_id=target.pk)
     identity = {"external_id": user.user_id, "email": user.email}
     if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
@@ -346,18 +370,28 @@ def _fingerprint(user: UserInput) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _apply_user_fields(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
-    """Write name, phone, signed up, language override and custom attributes when they changed."""
+def _apply_user_fields(
+    *, contact: Contact, user: UserInput, state: _VisitState, website: Website
+) -> tuple[Contact, list[str]]:
+    """Write name, phone, signed up, language override and custom attributes when they changed.
+
+    Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
+    attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
+    """
     if not user.fields and user.custom_attributes is None:
-        return contact
+        return contact, []
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
-        return contact  # the same values as the last page view: nothing to write
+        return contact, []  # the same values as the last page view: nothing to write
+    custom_attributes, ignored = user.custom_attributes, []
+    verified = user.identifies and user_hash_valid(website=website, user=user)
+    if custom_attributes and not verified:
+        custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
     contact = contacts_services.contact_update(
-        contact=_loaded(contact), custom_attributes=user.custom_attributes, **user.fields
+        contact=_loaded(contact), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
     state.user_fingerprint = fingerprint
-    return contact
+    return contact, ignored
 
 
 def _visitor_create(*, now: dt.datetime) -> Contact:
@@ -537,6 +571,14 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: _Visi
     return (not user.fields and user.custom_attributes is None) or state.user_fingerprint == _fingerprint(user)
 
 
+def _usable(identity: WidgetIdentity | None, *, website: Website, reads: CacheReader) -> WidgetIdentity | None:
+    """The token's identity unless a sign-in on a verifying website revoked it: then the request has no token."""
+    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    if identity is not None and widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
+        return None
+    return identity
+
+
 def _contact_for(
     identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
 ) -> tuple[Contact | None, bool, _VisitState | None]:
@@ -566,7 +608,8 @@ def _ingest(
     page: PageInput | None,
     visit: Visit,
     tracking: bool = True,
-) -> Contact:
+    lead_email: str | None = None,
+) -> tuple[Contact, list[str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
     The cached state is written only after the transaction committed. A snapshot contact that
@@ -578,6 +621,7 @@ def _ingest(
         and current is not None
         and state is not None
         and state.contact_id == current.pk
+        and lead_email is None
         and _nothing_to_write_for(user, current, state)
     ):
         before = state.sessions.get(str(website.pk))
@@ -585,8 +629,9 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or visit.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            return current
+            return current, []
     for attempt in range(2):
+        ignored: list[str] = []
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
@@ -594,9 +639,13 @@ def _ingest(
                         anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
                     ).first()
                 contact = _resolve(current=current, user=user, visit=visit, website=website)
+                if lead_email is not None:
+                    contact = _lead_email_record(contact=contact, email=lead_email)
                 contact_state = _state_for(contact, state, visit.now)
                 if user is not None:
-                    contact = _apply_user_fields_named(contact=contact, user=user, state=contact_state)
+                    contact, ignored = _apply_user_fields_named(
+                        contact=contact, user=user, state=contact_state, website=website
+                    )
                 if tracking and page is not None:
                     _page_view_record(contact=contact, website=website, page=page, visit=visit, state=contact_state)
                 elif tracking:
@@ -608,7 +657,7 @@ def _ingest(
             continue
         contact_state.remember(contact, visit.now.timestamp())
         contact_state.save()
-        return contact
+        return contact, ignored
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -616,12 +665,13 @@ def widget_ping(
     *, website: Website, ping: PingInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    identity = _usable(identity, website=website, reads=reads)
     current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
     _verify_identity(website=website, user=ping.user)
-    contact = _ingest(
+    contact, ignored = _ingest(
         website=website,
         current=current,
         state=state,
@@ -631,7 +681,7 @@ def widget_ping(
         visit=visit,
     )
     token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=visit.now)
-    return WidgetAnswer(contact=contact, token=token, tracking=True)
+    return WidgetAnswer(contact=contact, token=token, tracking=True, ignored_attributes=ignored)
 
 
 def _answer_token(
@@ -657,16 +707,37 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
     """The identified user, else the token's or anonymous id's contact, else a new visitor."""
     try:
         if user is not None and user.identifies:
+            # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
             enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
-            return _identify(current=current, user=user, proven_only=enforced)
+            proven = enforced or user_hash_valid(website=website, user=user)
+            return _identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
         return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None
 
 
-def _apply_user_fields_named(*, contact: Contact, user: UserInput, state: _VisitState) -> Contact:
+def _apply_user_fields_named(
+    *, contact: Contact, user: UserInput, state: _VisitState, website: Website
+) -> tuple[Contact, list[str]]:
     try:
-        return _apply_user_fields(contact=contact, user=user, state=state)
+        return _apply_user_fields(contact=contact, user=user, state=state, website=website)
+    except ValidationError as error:
+        raise _user_field_errors(error) from None
+
+
+def _lead_email(*, website: Website, user: UserInput | None, contact: Contact) -> str | None:
+    """An email a visitor or lead gives without user_id or valid user_hash: a lead's contact detail, not an identification."""
+    if user is None or not user.email or user.user_id or contact.role == Contact.Role.USER:
+        return None
+    return None if user_hash_valid(website=website, user=user) else user.email
+
+
+def _lead_email_record(*, contact: Contact, email: str) -> Contact:
+    """The visitor becomes a lead with this email; a later identification converts or merges that lead."""
+    if contact.role == Contact.Role.LEAD and contact.email.lower() == email.lower():
+        return contact
+    try:
+        return contacts_services.contact_convert(contact=_loaded(contact), role=Contact.Role.LEAD, email=email)
     except ValidationError as error:
         raise _user_field_errors(error) from None
 
@@ -675,28 +746,32 @@ def widget_update(
     *, website: Website, update: UpdateInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
+    identity = _usable(identity, website=website, reads=reads)
     current, token_consent, state = _contact_for(identity, now=visit.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
-    _verify_identity(website=website, user=update.user)
+    lead_email = _lead_email(website=website, user=update.user, contact=current)
+    user = update.user if lead_email is None else replace(update.user, email=None)
+    _verify_identity(website=website, user=user)
     tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
     try:
-        contact = _ingest(
+        contact, ignored = _ingest(
             website=website,
             current=current,
             state=state,
             anonymous_id=None,
-            user=update.user,
+            user=user,
             page=update.page,
             visit=visit,
             tracking=tracking,
+            lead_email=lead_email,
         )
     except _ContactGone:
         raise WidgetTokenInvalid from None
     token = _answer_token(
         identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=visit.now
     )
-    return WidgetAnswer(contact=contact, token=token, tracking=tracking)
+    return WidgetAnswer(contact=contact, token=token, tracking=tracking, ignored_attributes=ignored)
 
 
 class WidgetTokenInvalid(Exception):
@@ -772,6 +847,7 @@ def widget_event(
     *, website: Website, event: EventInput, identity: WidgetIdentity | None, visit: Visit, reads: CacheReader = cache
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
+    identity = _usable(identity, website=website, reads=reads)
     contact, token_consent, _state = _contact_for(identity, now=visit.now, reads=reads)
     if contact is None:
         raise WidgetTokenInvalid

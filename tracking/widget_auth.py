@@ -2,8 +2,10 @@
 
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.core import signing
+from django.core.cache import cache
 
 WIDGET_TOKEN_SALT = "parley.widget-token"  # noqa: S105 - a signing namespace, not a secret
 # The widget keeps the token in its one-week session cookie; a ping renews a token older than
@@ -71,3 +73,30 @@ def _verify(token: str) -> WidgetIdentity | None:
             _verified.clear()
         _verified[token] = identity
     return identity
+
+
+# --- revocation after a verified sign-in -------------------------------------------------------------
+
+
+class CacheReader(Protocol):
+    """Django's cache, or a request's entries read ahead (tracking.widget_http.CacheReads)."""
+
+    def get(self, key: str) -> Any: ...
+
+
+def widget_tokens_revoked_key(contact_id: int) -> str:
+    return f"tracking:tokens-revoked:{contact_id}"
+
+
+def widget_tokens_revoke_unverified(*, contact_id: int) -> None:
+    """A sign-in on a verifying website happened: the contact's tokens issued before it, on websites
+    that do not enforce verification, stop working (one may have been taken by claiming the user id unsigned)."""
+    cache.set(widget_tokens_revoked_key(contact_id), int(time.time()), WIDGET_TOKEN_MAX_AGE_SECONDS)
+
+
+def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, reads: CacheReader = cache) -> bool:
+    """Revoked by a later verified sign-in; the caller read the entry ahead (widget_tokens_revoked_key)."""
+    if website_enforces:
+        return False
+    revoked_before = reads.get(widget_tokens_revoked_key(identity.contact_id))
+    return isinstance(revoked_before, int) and identity.issued_at < revoked_before

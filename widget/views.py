@@ -7,7 +7,8 @@ import re
 import secrets
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -61,6 +62,8 @@ def user_hash(*, secret: str, subject: str) -> str:
 
 
 def _demo(request: HttpRequest, *, logged_in: bool) -> HttpResponse:
+    if not settings.PARLEY_DEMO_PAGES:
+        raise Http404("The demo pages are off (PARLEY_DEMO_PAGES).")
     website = demo_website()
     nonce = secrets.token_urlsafe(16)
     context: dict[str, Any] = {"website": website, "logged_in": logged_in, "nonce": nonce}

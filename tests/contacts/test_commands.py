@@ -69,5 +69,6 @@ def test_setup_demo_is_idempotent_and_prints_where_to_go(settings, tmp_path):
     call_command("setup_demo", "--contacts", "50", stdout=second)
     assert Contact.objects.count() == 50
     assert Website.objects.count() == 1
+    assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED
     assert "/admin/" in second.getvalue() and "password:" in second.getvalue()
     assert (tmp_path / "demo-admin-password").read_text() in second.getvalue()

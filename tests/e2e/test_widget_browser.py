@@ -75,7 +75,8 @@ def quiet_network(host, quiet_ms: int = 1500) -> None:
 
 
 @needs_endpoints(*TRACKING)
-def test_boot_creates_a_visitor_and_one_page_view_with_exactly_one_request(chromium, parley_url):
+def test_boot_creates_a_visitor_and_one_page_view_with_exactly_one_request(chromium, parley_url, settings):
+    settings.PARLEY_DEMO_PAGES = True
     demo = website_create(name="Demo shop", allowed_origins=[parley_url])
     site = HostSite(chromium, parley_url)
     try:
@@ -389,7 +390,8 @@ def test_the_sites_own_launcher_replaces_the_default_one(host, make_website):
     assert host.page.evaluate("location.hash") == ""  # the link's own navigation was prevented
 
 
-def test_the_demo_page_runs_under_its_strict_content_security_policy(chromium, parley_url):
+def test_the_demo_page_runs_under_its_strict_content_security_policy(chromium, parley_url, settings):
+    settings.PARLEY_DEMO_PAGES = True
     website_create(name="Demo shop", allowed_origins=[parley_url])
     site = HostSite(chromium, parley_url)
     try:

@@ -1,9 +1,16 @@
 import gzip
 import hashlib
 import hmac
+import io
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -109,7 +116,12 @@ def test_bundles_never_evaluate_strings_as_code():
         assert not re.search(r"set(Timeout|Interval)\(\s*[\"']", text), name
 
 
-def test_demo_page_installs_the_snippet_for_the_demo_website(client, db):
+@pytest.fixture
+def demo_pages(settings):
+    settings.PARLEY_DEMO_PAGES = True  # what `make run` sets
+
+
+def test_demo_page_installs_the_snippet_for_the_demo_website(client, db, demo_pages):
     website_create(name="Another site", allowed_origins=["https://another.example"])
     demo = website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
 
@@ -124,7 +136,7 @@ def test_demo_page_installs_the_snippet_for_the_demo_website(client, db):
     assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
 
 
-def test_logged_in_demo_boots_with_a_valid_identity_hash(client, db):
+def test_logged_in_demo_boots_with_a_valid_identity_hash(client, db, demo_pages):
     demo = website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
 
     page = client.get("/demo/logged-in/").content.decode()
@@ -135,9 +147,76 @@ def test_logged_in_demo_boots_with_a_valid_identity_hash(client, db):
     assert f'"user_hash": "{expected}"' in page
 
 
-def test_demo_page_without_any_website_explains_how_to_create_one(client, db):
+def test_demo_page_without_any_website_explains_how_to_create_one(client, db, demo_pages):
     response = client.get("/demo/")
 
     assert response.status_code == 200
     assert b"setup_demo" in response.content
     assert b"/widget/" not in response.content
+
+
+@pytest.mark.parametrize("path", ["/demo/", "/demo/logged-in/"])
+def test_demo_pages_never_use_a_real_website(client, db, demo_pages, path):
+    real = website_create(name="Bank", allowed_origins=["https://bank.example"])
+
+    response = client.get(path)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "setup_demo" in page
+    assert real.app_id not in page
+    assert "user_hash" not in page and "demo-1001" not in page
+
+
+@pytest.mark.parametrize("path", ["/demo/", "/demo/logged-in/"])
+def test_demo_pages_are_not_served_unless_turned_on(client, db, settings, path):
+    settings.PARLEY_DEMO_PAGES = False
+    website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert b"user_hash" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("environment", "served"),
+    [
+        ({"DATABASE_URL": "postgres://parley@db/parley"}, False),  # production
+        ({"DATABASE_URL": "postgres://parley@db/parley", "DEBUG": "true"}, False),
+        ({}, False),  # embedded, e.g. `manage.py serve` without `make run`
+        ({"DEBUG": "true"}, True),  # embedded development server
+        ({"PARLEY_DEMO_PAGES": "true"}, True),  # `make run`
+    ],
+)
+def test_demo_pages_are_off_unless_make_run_or_embedded_debug_turns_them_on(tmp_path, environment, served):
+    names = ("DATABASE_URL", "DEBUG", "PARLEY_DEMO_PAGES")
+    env = {k: v for k, v in os.environ.items() if k not in names} | environment | {"VAR_DIR": str(tmp_path)}
+    code = "import config.settings as s; print(s.PARLEY_DEMO_PAGES)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    assert result.stdout.strip() == str(served)
+
+
+def test_make_run_serves_the_demo_pages():
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True)  # noqa: S607
+    serve = [line for line in result.stdout.splitlines() if line.endswith("manage.py serve")]
+    assert serve and serve[0].startswith("PARLEY_DEMO_PAGES=true ")
+
+
+def test_the_logged_in_demo_signs_in_for_real_on_the_verifying_demo_website(client, db, demo_pages):
+    call_command("setup_demo", "--contacts", "0", stdout=io.StringIO())
+    page = client.get("/demo/logged-in/").content.decode()
+    widget_settings = json.loads(re.search(r'window\.parleySettings = (\{"app_id".*?\});', page).group(1))
+    user = {k: widget_settings[k] for k in ("user_id", "email", "name", "created_at", "user_hash")}
+    user["custom_attributes"] = {"plan": widget_settings["plan"]}
+
+    response = client.post(
+        f"/widget-api/{widget_settings['app_id']}/ping",
+        json.dumps({"page": {"url": "http://127.0.0.1:8000/demo/logged-in/"}, "user": user}),
+        content_type="text/plain",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["contact"]["role"] == "user"
+    assert "ignored_custom_attributes" not in response.json()  # a verified user defines attributes

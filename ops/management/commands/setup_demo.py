@@ -31,6 +31,7 @@ class Command(BaseCommand):
         website = Website.objects.filter(name=DEMO_WEBSITE_NAME).first() or website_create(
             name=DEMO_WEBSITE_NAME,
             allowed_origins=[settings.PUBLIC_URL, "http://localhost:8000", "http://127.0.0.1:8000"],
+            identity_verification=Website.IdentityVerification.ENFORCED,  # the logged-in demo signs its user_hash
         )
         if not Contact.objects.exists():
             call_command("seed_demo", contacts=options["contacts"], seed=42, stdout=self.stdout)
@@ -38,5 +39,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"  Admin:     {base}/admin/   login: {DEMO_USERNAME}   password: {password}")
         self.stdout.write(f"  Demo page: {base}/demo/    (app id {website.app_id})")
+        if not settings.PARLEY_DEMO_PAGES:
+            self.stdout.write("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
         self.stdout.write(f"  API docs:  {base}/api/docs/")
         self.stdout.write("")

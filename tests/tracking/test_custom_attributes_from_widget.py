@@ -1,0 +1,84 @@
+"""Only verified input defines custom attributes; anonymous and unverified widget input writes the
+defined ones and reports the rest (docs/architecture.md, "Widget trust rules")."""
+
+import pytest
+
+from contacts import services as contacts_services
+from contacts.models import Contact, DataAttribute
+from tests.contacts.factories import DataAttributeFactory
+from tests.tracking.conftest import Widget, user_hash
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_anonymous_visitor_cannot_fix_an_attributes_type(widget, client, enforced_website):
+    answer = widget.ping(user={"custom_attributes": {"tier": True}})
+
+    assert answer.status_code == 200
+    assert answer.json()["ignored_custom_attributes"] == ["tier"]
+    assert not DataAttribute.objects.exists()
+    assert Contact.objects.get().custom_attributes == {}
+    # The site's verified user defines it later with the type the site means.
+    verified = Widget(client, enforced_website)
+    response = verified.ping(user={"user_id": "u-1", "user_hash": user_hash(enforced_website, "u-1"),
+                                   "custom_attributes": {"tier": "gold"}})  # fmt: skip
+    assert response.status_code == 200
+    assert "ignored_custom_attributes" not in response.json()
+    assert DataAttribute.objects.get(name="tier").data_type == "string"
+    assert Contact.objects.get(external_id="u-1").custom_attributes == {"tier": "gold"}
+
+
+def test_a_user_identified_without_a_hash_writes_defined_attributes_only(widget):
+    DataAttributeFactory(name="plan", data_type=DataAttribute.DataType.STRING)
+
+    response = widget.ping(user={"user_id": "u-1", "custom_attributes": {"plan": "pro", "seats": 3}})
+
+    assert response.json()["ignored_custom_attributes"] == ["seats"]
+    assert Contact.objects.get().custom_attributes == {"plan": "pro"}
+    assert list(DataAttribute.objects.values_list("name", flat=True)) == ["plan"]
+
+
+def test_unverified_input_still_gets_a_400_for_a_wrong_value_of_a_defined_attribute(widget):
+    DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER)
+
+    response = widget.ping(user={"custom_attributes": {"seats": "many"}})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "user.custom_attributes.seats"
+
+
+def test_the_update_endpoint_follows_the_same_rule(widget):
+    widget.ping()
+
+    response = widget.post("update", {"token": widget.token, "user": {"custom_attributes": {"vip": True}}})
+
+    assert response.status_code == 200
+    assert response.json()["ignored_custom_attributes"] == ["vip"]
+    assert not DataAttribute.objects.exists()
+
+
+def test_visitors_cannot_use_up_the_cap_that_verified_users_and_the_api_need(widget, settings, client, website):
+    settings.PARLEY_MAX_CUSTOM_ATTRIBUTES = 3
+    DataAttributeFactory(name="plan")
+
+    widget.ping(user={"custom_attributes": {f"junk_{n}": n for n in range(2)}})
+
+    assert list(DataAttribute.objects.values_list("name", flat=True)) == ["plan"]
+    signed = Widget(client, website).ping(user={"user_id": "u-1", "user_hash": user_hash(website, "u-1"),
+                                                "custom_attributes": {"seats": 4}})  # fmt: skip
+    assert signed.status_code == 200  # a valid hash counts as verified on any website
+    contacts_services.data_attribute_create(name="region", data_type=DataAttribute.DataType.STRING)
+    assert DataAttribute.objects.count() == 3
+
+
+def test_the_cap_holds_for_verified_widget_input(client, enforced_website, settings):
+    settings.PARLEY_MAX_CUSTOM_ATTRIBUTES = 1
+    DataAttributeFactory(name="plan")
+    verified = Widget(client, enforced_website)
+
+    response = verified.ping(user={"user_id": "u-1", "user_hash": user_hash(enforced_website, "u-1"),
+                                   "custom_attributes": {"seats": 4}})  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "user.custom_attributes"
+    assert DataAttribute.objects.count() == 1

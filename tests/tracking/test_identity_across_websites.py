@@ -1,0 +1,186 @@
+"""Identity verification across websites: a website that does not enforce verification never
+exposes a user who belongs to one that does (docs/architecture.md, "Widget trust rules")."""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from contacts.models import Contact
+from conversations import services as conversations
+from tests.contacts.factories import LeadFactory, UserContactFactory
+from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tracking import services, widget_auth
+from tracking.models import WebSession, Website
+from tracking.widget_auth import widget_token_read
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bank(db):
+    """Website A: enforces identity verification."""
+    return services.website_create(
+        name="Bank", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
+    )
+
+
+@pytest.fixture
+def blog(db):
+    """Website B: verification off."""
+    return services.website_create(name="Blog", allowed_origins=[ORIGIN])
+
+
+def _signed_in_on_the_bank(client, bank, user):
+    """The real user boots on A with a valid hash and writes to support there."""
+    identity = {"user_id": user.external_id} if user.external_id else {"email": user.email}
+    widget = Widget(client, bank)
+    signed = {**identity, "user_hash": user_hash(bank, user.external_id or user.email)}
+    assert widget.ping(user=signed).status_code == 200
+    conversations.conversation_start_by_contact(contact=user, body="My account number is 12345678", website=bank)
+    return widget
+
+
+def _conversations(client, website, token):
+    return client.get(f"/widget-api/{website.app_id}/conversations", {"token": token}, HTTP_ORIGIN=ORIGIN)
+
+
+def _poll(client, website, token):
+    return client.get(f"/widget-api/{website.app_id}/poll", {"token": token}, HTTP_ORIGIN=ORIGIN)
+
+
+def _assert_attacker_sees_nothing(client, blog, attacker, victim):
+    """The attacker's own token on B names the attacker's visitor, which holds none of the victim's data."""
+    assert widget_token_read(token=attacker.token, website_id=blog.pk).contact_id != victim.pk
+    assert _conversations(client, blog, attacker.token).json()["conversations"] == []
+    poll = _poll(client, blog, attacker.token).json()
+    assert (poll["unread_count"], poll["changed"]) == (0, [])
+    assert Contact.objects.filter(pk=victim.pk, role=Contact.Role.USER).exists()
+    assert not WebSession.objects.filter(contact=victim, website=blog).exists()
+
+
+@pytest.mark.parametrize(
+    ("victim_user_id", "claim"),
+    [("u-1", {"user_id": "u-1"}), (None, {"email": "VICTIM@example.com"}), ("u-1", {"email": "victim@example.com"})],
+)
+def test_a_user_verified_on_one_website_cannot_be_claimed_on_a_website_without_verification(
+    client, bank, blog, victim_user_id, claim
+):
+    victim = UserContactFactory(external_id=victim_user_id, email="victim@example.com")
+    _signed_in_on_the_bank(client, bank, victim)
+    attacker = Widget(client, blog)
+    attacker.ping()
+
+    response = attacker.ping(user=claim)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_verification_failed"
+    assert "conversations" not in response.json()
+    _assert_attacker_sees_nothing(client, blog, attacker, victim)
+
+
+def test_the_update_endpoint_cannot_claim_a_verified_user_either(client, bank, blog):
+    victim = UserContactFactory(external_id="u-1")
+    _signed_in_on_the_bank(client, bank, victim)
+    attacker = Widget(client, blog)
+    attacker.ping()
+
+    response = attacker.post("update", {"token": attacker.token, "user": {"user_id": "u-1"}})
+
+    assert response.status_code == 403
+    _assert_attacker_sees_nothing(client, blog, attacker, victim)
+
+
+def test_a_verified_users_email_cannot_be_taken_with_another_user_id(client, bank, blog):
+    victim = UserContactFactory(external_id="u-1", email="victim@example.com")
+    _signed_in_on_the_bank(client, bank, victim)
+    attacker = Widget(client, blog)
+
+    response = attacker.ping(user={"user_id": "attacker", "email": "victim@example.com"})
+
+    assert response.status_code == 400
+    assert not Contact.objects.filter(external_id="attacker").exists()
+
+
+def test_a_conversation_on_the_verifying_website_is_enough_to_protect_the_user(client, bank, blog):
+    victim = UserContactFactory(external_id="u-1")
+    conversations.conversation_start_by_contact(contact=victim, body="Hello", website=bank)  # no session there
+
+    assert Widget(client, blog).ping(user={"user_id": "u-1"}).status_code == 403
+
+
+def test_a_valid_hash_of_the_weaker_website_identifies_the_verified_user_there(client, bank, blog):
+    victim = UserContactFactory(external_id="u-1")
+    _signed_in_on_the_bank(client, bank, victim)
+    widget = Widget(client, blog)
+
+    response = widget.ping(user={"user_id": "u-1", "user_hash": user_hash(blog, "u-1")})
+
+    assert response.status_code == 200
+    assert widget_token_read(token=widget.token, website_id=blog.pk).contact_id == victim.pk
+    assert len(_conversations(client, blog, widget.token).json()["conversations"]) == 1
+
+
+def test_users_who_never_met_a_verifying_website_are_identified_without_a_hash_as_before(client, bank, blog):
+    user = UserContactFactory(external_id="u-2", email="reader@example.com")
+    conversations.conversation_start_by_contact(contact=user, body="Nice post", website=blog)
+    widget = Widget(client, blog)
+
+    response = widget.ping(user={"user_id": "u-2"})
+
+    assert response.status_code == 200
+    assert widget_token_read(token=widget.token, website_id=blog.pk).contact_id == user.pk
+    assert len(response.json()["conversations"]) == 1
+    assert Widget(client, blog).ping(user={"email": "reader@example.com"}).status_code == 200
+
+
+def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_signs_in_verified(
+    client, bank, blog, monkeypatch
+):
+    attacker = Widget(client, blog)
+    assert attacker.ping(user={"user_id": "u-9"}).status_code == 200  # claimed before the real user ever came
+    claimed = widget_token_read(token=attacker.token, website_id=blog.pk).contact_id
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+
+    victim = Widget(client, bank)
+    assert victim.ping(user={"user_id": "u-9", "user_hash": user_hash(bank, "u-9")}).status_code == 200
+    assert widget_token_read(token=victim.token, website_id=bank.pk).contact_id == claimed
+    conversations.conversation_start_by_contact(contact=Contact.objects.get(pk=claimed), body="Secret", website=bank)
+
+    assert _conversations(client, blog, attacker.token).status_code == 403
+    assert _poll(client, blog, attacker.token).status_code == 403
+    assert attacker.post("update", {"token": attacker.token, "user": {"name": "x"}}).status_code == 403
+    answer = attacker.ping().json()  # the revoked token is ignored: a new anonymous visitor, seeing nothing
+    assert answer["conversations"] == [] and answer["contact"]["role"] == "visitor"
+    assert attacker.ping(user={"user_id": "u-9"}).status_code == 403
+    # The verified browser keeps working.
+    assert _conversations(client, bank, victim.token).json()["conversations"][0]["last_part"]["body"] == "Secret"
+
+
+def test_a_revoked_token_is_replaced_when_the_browser_signs_in_with_a_valid_hash(client, bank, blog, monkeypatch):
+    user = UserContactFactory(external_id="u-5")
+    on_blog = Widget(client, blog)
+    signed_on_blog = {"user_id": "u-5", "user_hash": user_hash(blog, "u-5")}
+    assert on_blog.ping(user=signed_on_blog).status_code == 200
+    revoked = on_blog.token
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+    _signed_in_on_the_bank(client, bank, user)  # revokes the older token on the blog
+    assert _poll(client, blog, revoked).status_code == 403
+
+    assert on_blog.ping(user=signed_on_blog).status_code == 200
+
+    assert on_blog.token != revoked
+    assert widget_token_read(token=on_blog.token, website_id=blog.pk).contact_id == user.pk
+    assert _poll(client, blog, on_blog.token).status_code == 200
+
+
+def test_a_lead_with_a_user_id_who_wrote_on_the_verifying_website_cannot_be_claimed_either(client, bank, blog):
+    lead = LeadFactory(external_id="crm-7")  # a lead the site's CRM created through the API
+    conversations.conversation_start_by_contact(contact=lead, body="Quote for 40 seats?", website=bank)
+
+    response = Widget(client, blog).ping(user={"user_id": "crm-7"})
+
+    assert response.status_code == 403
+    assert Contact.objects.get(pk=lead.pk).role == Contact.Role.LEAD
