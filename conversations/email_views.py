@@ -22,8 +22,8 @@ PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAA
 @require_http_methods(["GET", "HEAD"])
 def email_open(request: HttpRequest, token: str) -> HttpResponse:
     """The open pixel: always answers the image; a valid token records the open."""
-    parsed = email_links.tracking_token_read(token)
-    if parsed and parsed[1] is None:
+    parsed = email_links.tracking_token_read(token, purpose=email_links.OPEN)
+    if parsed:
         services.delivery_record_open(delivery_id=parsed[0])
     return HttpResponse(PIXEL_GIF, content_type="image/gif")
 
@@ -32,7 +32,7 @@ def email_open(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def email_click(request: HttpRequest, token: str) -> HttpResponse:
     """Signed click redirect: only to a URL that was in the message, never to one from the request."""
-    parsed = email_links.tracking_token_read(token)
+    parsed = email_links.tracking_token_read(token, purpose=email_links.CLICK)
     url = None
     if parsed and parsed[1] is not None:
         url = services.delivery_record_click(delivery_id=parsed[0], link_index=parsed[1])
@@ -46,8 +46,9 @@ def email_click(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a confirmation button (link scanners prefetch GETs); POST unsubscribes in one click."""
-    parsed = email_links.tracking_token_read(token)
-    if not parsed or parsed[1] is not None:
+    # Only an unsubscribe token: never the pixel's or a link's token of the same email.
+    parsed = email_links.tracking_token_read(token, purpose=email_links.UNSUBSCRIBE)
+    if not parsed:
         raise Http404("Unknown link.")
     if request.method == "POST":
         if not services.delivery_record_unsubscribe(delivery_id=parsed[0]):

@@ -3,8 +3,9 @@ import re
 from email.message import EmailMessage
 
 import pytest
-from django.core import mail
+from django.core import mail, signing
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from contacts.models import Contact
 from conversations import email_links, services
@@ -157,7 +158,7 @@ def test_click_redirects_only_to_links_of_the_message(client):
     assert user.last_email_clicked_at is not None
     delivery = MessageDelivery.objects.get()
     # A forged or out-of-range link index, or a tampered signature, redirects nowhere.
-    out_of_range = email_links.tracking_token(delivery_id=delivery.pk, link_index=7)
+    out_of_range = email_links.tracking_token(purpose=email_links.CLICK, delivery_id=delivery.pk, link_index=7)
     assert client.get(f"/e/c/{out_of_range}").status_code == 404
     assert client.get(_path(links[0]) + "x").status_code == 404
     assert client.get("/e/c/1.0:forged?next=https://evil.example").status_code == 404
@@ -179,6 +180,50 @@ def test_one_click_unsubscribe_by_post_and_confirmation_page_by_get(client):
     mail.outbox.clear()
     _send([user])
     assert mail.outbox == []
+
+
+def _token(url):
+    return url.rsplit("/", 1)[1].removesuffix(".gif")
+
+
+def test_the_open_pixel_and_link_tokens_cannot_unsubscribe():
+    """Finding 13: an image proxy or a forwarded email sees the pixel URL; it must not unsubscribe."""
+    user = UserContactFactory()
+    _send([user])
+    html = _html(mail.outbox[0])
+    pixel = _token(re.search(r'src="([^"]+/e/o/[^"]+)"', html).group(1))
+    link = _token(re.search(r'href="([^"]+/e/c/[^"]+)"', html).group(1))
+    unsubscribe = _token(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>"))
+    assert len({pixel, link, unsubscribe}) == 3
+    client = Client()
+    for token in (pixel, link):
+        assert client.get(f"/e/u/{token}").status_code == 404
+        assert client.post(f"/e/u/{token}", data="List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded").status_code == 404  # fmt: skip
+    user.refresh_from_db()
+    assert not user.unsubscribed_from_emails
+    # Nor does any token act for another purpose: the unsubscribe token records no open or click.
+    assert client.get(f"/e/c/{unsubscribe}").status_code == 404
+    assert client.get(f"/e/o/{unsubscribe}.gif").status_code == 200  # the pixel always answers the image…
+    assert not DeliveryEvent.objects.exists()  # …but records nothing
+    assert client.post(f"/e/u/{unsubscribe}").status_code == 200
+    user.refresh_from_db()
+    assert user.unsubscribed_from_emails
+
+
+def test_links_of_emails_sent_before_the_split_still_open_and_click_but_never_unsubscribe():
+    user = UserContactFactory()
+    _send([user])
+    delivery = MessageDelivery.objects.get()
+    legacy = signing.Signer(salt=email_links.LEGACY_TRACKING_SALT)
+    client = Client()
+    assert client.get(f"/e/o/{legacy.sign(str(delivery.pk))}.gif").status_code == 200
+    assert client.get(f"/e/c/{legacy.sign(f'{delivery.pk}.0')}").status_code == 302
+    assert set(DeliveryEvent.objects.values_list("kind", flat=True)) == {"open", "click"}
+    # The old pixel and the old unsubscribe link were the same token: it is refused.
+    assert client.post(f"/e/u/{legacy.sign(str(delivery.pk))}").status_code == 404
+    user.refresh_from_db()
+    assert not user.unsubscribed_from_emails
 
 
 def _reply_email(*, to, sender, text="Thanks, that works!\n\nOn Mon, Robin wrote:\n> Hi there"):
