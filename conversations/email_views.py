@@ -1,6 +1,9 @@
 """Public endpoints reached from emails: open pixel, click redirect, unsubscribe, inbound replies."""
 
 import base64
+import functools
+import ipaddress
+import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,7 +16,9 @@ from django.views.decorators.http import require_http_methods
 
 from conversations import email_links, services
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
+from tracking.enrichment import client_ip
 
+logger = logging.getLogger(__name__)
 # A 1x1 transparent GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -61,10 +66,9 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
     """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
-    secret = settings.PARLEY_INBOUND_EMAIL_SECRET
-    given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
-    if secret and not constant_time_compare(given, secret):
-        return JsonResponse({"error": {"code": "forbidden", "message": "Wrong inbound secret."}}, status=403)
+    if not _inbound_allowed(request):
+        message = "Send the inbound secret (X-Parley-Inbound-Secret) or call from an allowed source."
+        return JsonResponse({"error": {"code": "forbidden", "message": message}}, status=403)
     if len(request.body) > MAX_RAW_EMAIL_BYTES:
         return JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
     raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
@@ -75,4 +79,33 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
         status = 403 if field in ("to", "from") else 400
         code = "unknown_reply_address" if field == "to" else "sender_mismatch" if field == "from" else "invalid"
         return JsonResponse({"error": {"code": code, "field": field, "message": messages[0]}}, status=status)
-    return JsonResponse({"conversation": result.conversation.public_id, "part": str(result.part.pk)}, status=201)
+    answer = {"conversation": result.conversation.public_id, "part": str(result.part.pk)}
+    if result.warnings:
+        answer["warnings"] = list(result.warnings)
+    return JsonResponse(answer, status=201)
+
+
+def _inbound_allowed(request: HttpRequest) -> bool:
+    """The shared secret, or a request from an allowed source; open only where nothing is required."""
+    secret = settings.PARLEY_INBOUND_EMAIL_SECRET
+    sources = _allowed_sources(tuple(settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES))
+    if not secret and not sources:
+        return not settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH
+    given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
+    if secret and constant_time_compare(given, secret):
+        return True
+    if sources:
+        address = client_ip(request)  # compared in memory only, never stored or logged
+        return address is not None and any(ipaddress.ip_address(address) in network for network in sources)
+    return False
+
+
+@functools.lru_cache(maxsize=4)
+def _allowed_sources(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            logger.warning("Ignoring an invalid PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES entry.")
+    return tuple(networks)

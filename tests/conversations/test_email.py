@@ -1,8 +1,12 @@
 import io
+import os
 import re
+import subprocess
+import sys
 from email.message import EmailMessage
 
 import pytest
+from django.conf import settings
 from django.core import mail, signing
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -297,6 +301,76 @@ def test_inbound_secret_is_enforced_when_configured(client, settings):
     settings.PARLEY_INBOUND_EMAIL_SECRET = "s3cret"
     response = client.post("/email/inbound", data=b"x", content_type="message/rfc822")
     assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def _conversation_reply(*, charset="x-unknown-charset"):
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi")
+    to = email_links.reply_address(conversation_id=conversation.pk)
+    raw = (
+        f"From: =?{charset}?q?Ad=E9?= <ada@example.com>\r\nTo: {to}\r\nSubject: =?{charset}?q?R=E9?=\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="{charset}"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + b"Caf\xe9 au lait, merci\r\n"
+    return conversation, raw
+
+
+def test_an_unknown_charset_is_decoded_with_replacement_and_a_warning(client, caplog):
+    """Finding 14: Python has no codec for the charset; the reply still lands, marked as damaged."""
+    conversation, raw = _conversation_reply()
+    response = client.post("/email/inbound", data=raw, content_type="message/rfc822")
+    assert response.status_code == 201, response.content
+    assert "Unknown charset" in response.json()["warnings"][0]
+    part = conversation.parts.order_by("-id").first()
+    assert part.body == "Caf\ufffd au lait, merci"
+    assert any("unknown charset" in record.getMessage() for record in caplog.records)
+
+
+def test_receive_email_takes_an_unknown_charset_without_a_traceback():
+    conversation, raw = _conversation_reply(charset="klingon-8")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("receive_email", stdin=io.BytesIO(raw), stdout=out, stderr=err)
+    assert conversation.public_id in out.getvalue()
+    assert "Unknown charset 'klingon-8'" in err.getvalue()
+
+
+def test_inbound_endpoint_needs_a_secret_or_an_allowed_source_when_required(client, settings):
+    settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = True
+    settings.PARLEY_INBOUND_EMAIL_SECRET = ""
+    conversation, raw = _conversation_reply(charset="utf-8")
+    # Nothing configured: refused, whatever is sent.
+    response = client.post("/email/inbound?secret=", data=raw, content_type="message/rfc822")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    settings.PARLEY_INBOUND_EMAIL_SECRET = "s3cret-of-the-mta"
+    wrong = client.post("/email/inbound", data=raw, content_type="message/rfc822", HTTP_X_PARLEY_INBOUND_SECRET="no")
+    assert wrong.status_code == 403
+    assert conversation.parts.count() == 1
+    right = client.post("/email/inbound", data=raw, content_type="message/rfc822",
+                        HTTP_X_PARLEY_INBOUND_SECRET="s3cret-of-the-mta")  # fmt: skip
+    assert right.status_code == 201
+    # Or the mail server's address, without any secret.
+    settings.PARLEY_INBOUND_EMAIL_SECRET = ""
+    settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES = ["192.0.2.0/24"]
+    assert client.post("/email/inbound", data=raw, content_type="message/rfc822").status_code == 403
+    allowed = client.post("/email/inbound", data=raw, content_type="message/rfc822", REMOTE_ADDR="192.0.2.25")
+    assert allowed.status_code == 201
+
+
+def test_production_settings_require_inbound_authentication_by_default():
+    """Secure by default: with a real database configured, the endpoint needs its secret or a source."""
+    code = "from django.conf import settings; print(settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH)"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_INBOUND")}
+    for database, expected in (("postgres://u@127.0.0.1:1/x", "True"), (None, "False")):
+        env = {**environment, "DJANGO_SETTINGS_MODULE": "config.settings"}
+        env.pop("DATABASE_URL", None)
+        if database:
+            env["DATABASE_URL"] = database
+        result = subprocess.run(  # noqa: S603 - our own interpreter and a constant program
+            [sys.executable, "-c", f"import django; django.setup(); {code}"],
+            env=env, capture_output=True, text=True, check=True, cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        assert result.stdout.strip() == expected
 
 
 def test_unsubscribe_survives_a_contact_being_erased(client):
