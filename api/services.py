@@ -178,17 +178,20 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     else:
         try:
             webhooks.destination_check(subscription.url)
-            response = requests.post(
-                subscription.url,
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": "Parley-Webhooks/1.0",
-                    webhooks.SIGNATURE_HEADER: webhooks.signature(secret=subscription.secret, body=body),
-                },
-                timeout=DELIVERY_TIMEOUT_SECONDS,
-                allow_redirects=False,  # a redirect could lead to a private address
-            )
+            # The check above gives a readable error early; the session checks the address it
+            # actually connects to, which is what stops DNS rebinding.
+            with webhooks.guarded_session() as session:
+                response = session.post(
+                    subscription.url,
+                    data=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "User-Agent": "Parley-Webhooks/1.0",
+                        webhooks.SIGNATURE_HEADER: webhooks.signature(secret=subscription.secret, body=body),
+                    },
+                    timeout=DELIVERY_TIMEOUT_SECONDS,
+                    allow_redirects=False,  # a redirect could lead to a private address
+                )
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
