@@ -124,24 +124,23 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
 def webhooks_queue(topic: str, instance: Model) -> None:
     """Change listener: record a delivery per subscribed endpoint now, send after commit."""
     erased = topic == "contact.deleted"
-    if erased:
-        # GDPR erase: earlier notifications about this person leave the delivery log, and the
-        # deletion notice itself carries ids only.
-        WebhookDelivery.objects.filter(
-            payload__data__item__type="contact", payload__data__item__id=str(instance.pk)
-        ).delete()
     subscription_ids = [pk for pk, topics in _active_subscriptions() if webhooks.subscription_matches(topics, topic)]
     if not subscription_ids:
         return
-    item = (
-        {"type": "contact", "id": str(instance.pk), "external_id": instance.external_id}
-        if erased
-        else webhooks.item_json(instance)
-    )
+    # GDPR erase: the deletion notice carries Parley's id only (not even the site's user id), and
+    # every earlier delivery about the person goes with the contact (WebhookDelivery.contact).
+    item = {"type": "contact", "id": str(instance.pk)} if erased else webhooks.item_json(instance)
+    contact_id = None if erased else webhooks.item_contact_id(instance)
     payload = webhooks.notification(topic=topic, item=item)
     deliveries = WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(subscription_id=pk, topic=topic, payload=payload, notification_id=f"{payload['id']}-{pk}")
+            WebhookDelivery(
+                subscription_id=pk,
+                contact_id=contact_id,
+                topic=topic,
+                payload=payload,
+                notification_id=f"{payload['id']}-{pk}",
+            )
             for pk in subscription_ids
         ]
     )

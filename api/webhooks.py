@@ -74,6 +74,13 @@ def item_json(instance: Model) -> dict[str, Any]:
     return shaper(instance)
 
 
+def item_contact_id(instance: Model) -> int | None:
+    """The contact whose data `instance`'s item carries: the contact itself, or the one it belongs to."""
+    if instance._meta.label == "contacts.Contact":
+        return instance.pk
+    return getattr(instance, "contact_id", None)
+
+
 def notification(*, topic: str, item: dict[str, Any]) -> dict[str, Any]:
     """Intercom's notification object."""
     now = int(time.time())
