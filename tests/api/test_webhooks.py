@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import importlib
 import json
 import socket
 import threading
@@ -298,3 +299,26 @@ def test_the_guarded_session_checks_the_address_it_connects_to(receiver, setting
     with webhooks.guarded_session() as session:
         assert session.post(f"http://rebind.example:{port}/hook", data=b"{}", timeout=5).status_code == 200
     assert len(receiver.requests) == 1
+
+
+def test_the_migration_links_old_deliveries_and_drops_copies_of_people_erased_before_it(receiver):
+    from django.apps import apps
+
+    migration = importlib.import_module("api.migrations.0003_webhookdelivery_contact")
+    subscription = subscribe(receiver.url, ["contact.user.created"])
+    alive = UserContactFactory()
+
+    def old(topic, item, n):
+        return WebhookDelivery.objects.create(subscription=subscription, topic=topic, notification_id=f"old-{n}",
+                                              payload=webhooks.notification(topic=topic, item=item))  # fmt: skip
+
+    about_alive = old("contact.user.tag.created", {"type": "contact_tag", "contact": {"id": str(alive.pk)}}, 1)
+    about_erased = old("conversation.admin.replied",
+                       {"type": "conversation", "contacts": {"contacts": [{"id": "987654", "external_id": "x"}]}}, 2)  # fmt: skip
+    notice = old("contact.deleted", {"type": "contact", "id": "987654", "external_id": "u-secret"}, 3)
+    migration.link_deliveries_to_their_contacts(apps, None)
+    about_alive.refresh_from_db()
+    notice.refresh_from_db()
+    assert about_alive.contact_id == alive.pk
+    assert not WebhookDelivery.objects.filter(pk=about_erased.pk).exists()
+    assert notice.payload["data"]["item"] == {"type": "contact", "id": "987654"}
