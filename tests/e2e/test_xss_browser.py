@@ -252,6 +252,8 @@ def test_no_payload_runs_in_the_widget_panel(host, evil_teammate, artifacts):
     host.page.locator("parley-messenger textarea").fill(PAYLOAD)
     host.page.keyboard.press("Enter")
     expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text(PAYLOAD)
+    # The composer becomes a reply box once the server has created the conversation.
+    expect(host.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
     conversation = Conversation.objects.get()
     conversation_services.conversation_reply_as_teammate(conversation=conversation, teammate=evil_teammate,
                                                          body=PAYLOAD)  # fmt: skip
