@@ -160,6 +160,7 @@ def _admin_pages(ids: dict) -> dict[str, str]:
         "event-summaries": "/admin/tracking/eventsummary/",
         "website": f"/admin/tracking/website/{_website_pk()}/change/",
         "messages": "/admin/conversations/message/",
+        "saved-replies": "/admin/conversations/savedreply/",
         "privacy-audit": "/admin/contacts/privacyauditentry/",
     }
 
@@ -194,6 +195,8 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         subscription=WebhookSubscription(), url="http://127.0.0.1:9/hook", topics=list(webhooks.TOPICS)
     )
     ids = Outsiders(superuser).fill(evil_teammate)
+    # A saved reply fills the contact's name into the composer (an <option> value, then JavaScript).
+    conversation_services.saved_reply_create(name=SHORT, body="Hi {{contact.name}}", actor=evil_teammate)
     assert Contact.objects.get(pk=ids["contact"]).custom_attributes["tier"] == PAYLOAD
     assert Tag.objects.filter(name=PAYLOAD).exists()
     assert PageView.objects.filter(title=PAYLOAD).exists() and WebSession.objects.filter(referrer=JS_URL).exists()
@@ -218,6 +221,10 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         )
         expect(page.locator("#parley-thread li", has_text="(live)")).to_have_count(1, timeout=15_000)
         _check(page, "conversation-thread-live", problems, artifacts)
+        page.goto(f"{parley_url}/admin/conversations/conversation/{ids['conversation']}/change/")
+        page.select_option("#parley-saved", index=1)
+        expect(page.locator("#parley-body")).to_have_value(re.compile(re.escape("window.__xss=1")))
+        _check(page, "conversation-saved-reply", problems, artifacts)
         # Admin messages naming outside text: "Tagged … with “<tag>”", "Assigned to <teammate>".
         page.goto(f"{parley_url}/admin/contacts/contact/")
         page.locator(f"input[name=_selected_action][value='{ids['contact']}']").check()
