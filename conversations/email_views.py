@@ -62,7 +62,7 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "emails/unsubscribed.html", {"done": False})
 
 
-@csrf_exempt  # called by the mail server, authenticated by the signed reply address (and the optional secret)
+@csrf_exempt  # called by the mail server: its secret or address, then the signed reply address, authenticate it
 @require_http_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
     """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
@@ -89,7 +89,7 @@ def _inbound_allowed(request: HttpRequest) -> bool:
     """The shared secret, or a request from an allowed source; open only where nothing is required."""
     secret = settings.PARLEY_INBOUND_EMAIL_SECRET
     sources = _allowed_sources(tuple(settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES))
-    if not secret and not sources:
+    if not secret and not settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES:
         return not settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH
     given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
     if secret and constant_time_compare(given, secret):
