@@ -33,7 +33,7 @@ def link_deliveries_to_their_contacts(apps, schema_editor):
         last = batch[-1][0]
         wanted = {pk: _contact_id(((payload or {}).get("data") or {}).get("item") or {}) for pk, _, payload in batch}
         existing = set(contact_model.objects.filter(pk__in={c for c in wanted.values() if c}).values_list("pk", flat=True))
-        gone = []
+        gone, by_contact = [], {}
         for pk, topic, payload in batch:
             contact_id = wanted[pk]
             if topic == "contact.deleted":
@@ -41,9 +41,11 @@ def link_deliveries_to_their_contacts(apps, schema_editor):
                 if item.pop("external_id", None) is not None:
                     delivery_model.objects.filter(pk=pk).update(payload=payload)
             elif contact_id in existing:
-                delivery_model.objects.filter(pk=pk).update(contact_id=contact_id)
+                by_contact.setdefault(contact_id, []).append(pk)
             elif contact_id is not None:
                 gone.append(pk)
+        for contact_id, pks in by_contact.items():
+            delivery_model.objects.filter(pk__in=pks).update(contact_id=contact_id)
         delivery_model.objects.filter(pk__in=gone).delete()
 
 
