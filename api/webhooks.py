@@ -108,6 +108,10 @@ def url_validate(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Enter an http(s) URL."})
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValidationError({"url": "The port must be a number from 0 to 65535."}) from None
     if parts.username or parts.password:
         raise ValidationError({"url": "Credentials in the URL are not allowed; use the secret."})
 

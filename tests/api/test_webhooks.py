@@ -81,6 +81,8 @@ def test_unknown_topics_and_bad_urls_are_refused(settings):
         subscribe("ftp://127.0.0.1/hook", ["contact.user.created"])
     with pytest.raises(ValidationError):
         subscribe("http://user:pw@127.0.0.1/hook", ["contact.user.created"])
+    with pytest.raises(ValidationError):
+        subscribe("http://127.0.0.1:99999/hook", ["contact.user.created"])
 
 
 def test_a_change_records_an_intercom_notification_for_each_matching_subscription(receiver, api):
