@@ -74,6 +74,11 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    # The person the payload describes (the contact, a conversation's or a tag link's contact): the
+    # payload is a copy of their data, so it moves with a merge and goes with an erase or expiry.
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
     topic = models.CharField(max_length=100)
     notification_id = models.CharField(max_length=64, unique=True)
     payload = models.JSONField()

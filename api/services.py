@@ -124,24 +124,23 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
 def webhooks_queue(topic: str, instance: Model) -> None:
     """Change listener: record a delivery per subscribed endpoint now, send after commit."""
     erased = topic == "contact.deleted"
-    if erased:
-        # GDPR erase: earlier notifications about this person leave the delivery log, and the
-        # deletion notice itself carries ids only.
-        WebhookDelivery.objects.filter(
-            payload__data__item__type="contact", payload__data__item__id=str(instance.pk)
-        ).delete()
     subscription_ids = [pk for pk, topics in _active_subscriptions() if webhooks.subscription_matches(topics, topic)]
     if not subscription_ids:
         return
-    item = (
-        {"type": "contact", "id": str(instance.pk), "external_id": instance.external_id}
-        if erased
-        else webhooks.item_json(instance)
-    )
+    # GDPR erase: the deletion notice carries Parley's id only (not even the site's user id), and
+    # every earlier delivery about the person goes with the contact (WebhookDelivery.contact).
+    item = {"type": "contact", "id": str(instance.pk)} if erased else webhooks.item_json(instance)
+    contact_id = None if erased else webhooks.item_contact_id(instance)
     payload = webhooks.notification(topic=topic, item=item)
     deliveries = WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(subscription_id=pk, topic=topic, payload=payload, notification_id=f"{payload['id']}-{pk}")
+            WebhookDelivery(
+                subscription_id=pk,
+                contact_id=contact_id,
+                topic=topic,
+                payload=payload,
+                notification_id=f"{payload['id']}-{pk}",
+            )
             for pk in subscription_ids
         ]
     )
@@ -178,17 +177,20 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     else:
         try:
             webhooks.destination_check(subscription.url)
-            response = requests.post(
-                subscription.url,
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": "Parley-Webhooks/1.0",
-                    webhooks.SIGNATURE_HEADER: webhooks.signature(secret=subscription.secret, body=body),
-                },
-                timeout=DELIVERY_TIMEOUT_SECONDS,
-                allow_redirects=False,  # a redirect could lead to a private address
-            )
+            # The check above gives a readable error early; the session checks the address it
+            # actually connects to, which is what stops DNS rebinding.
+            with webhooks.guarded_session() as session:
+                response = session.post(
+                    subscription.url,
+                    data=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "User-Agent": "Parley-Webhooks/1.0",
+                        webhooks.SIGNATURE_HEADER: webhooks.signature(secret=subscription.secret, body=body),
+                    },
+                    timeout=DELIVERY_TIMEOUT_SECONDS,
+                    allow_redirects=False,  # a redirect could lead to a private address
+                )
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"

@@ -239,8 +239,13 @@ PARLEY_MAX_CUSTOM_ATTRIBUTES = 250
 PARLEY_VISITOR_TTL_DAYS = 270
 # Email replies come back to reply+<signed id>@PARLEY_REPLY_DOMAIN (route that domain to `receive_email`).
 PARLEY_REPLY_DOMAIN = env.str("PARLEY_REPLY_DOMAIN", default="reply.parley.localhost")
-# Optional shared secret the inbound email webhook must carry (?secret=… or X-Parley-Inbound-Secret).
+# The inbound email webhook (/email/inbound) takes a request that carries this shared secret
+# (X-Parley-Inbound-Secret header or ?secret=…) or comes from one of the allowed sources (IPs or
+# networks of your mail servers). Required in production: with neither set, it refuses everything.
+# The embedded mode (laptop, demo) leaves it open unless a secret or a source is set.
 PARLEY_INBOUND_EMAIL_SECRET = env.str("PARLEY_INBOUND_EMAIL_SECRET", default="")
+PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES = env.list("PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES", default=[])
+PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = env.bool("PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", default=not EMBEDDED)
 
 # REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
 PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)

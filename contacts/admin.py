@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import escape
 
 from contacts import selectors, services
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
@@ -155,7 +156,10 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
 def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
     """The typed form field for one custom attribute definition."""
     label = attribute.label or attribute.name
-    common: dict[str, Any] = {"label": label, "required": False, "help_text": attribute.description}
+    # Django renders help_text as HTML (the admin's fieldset uses |safe); the description is
+    # anyone's text (the API sets it), so it goes in escaped. The label is escaped by Django.
+    help_text = escape(attribute.description)
+    common: dict[str, Any] = {"label": label, "required": False, "help_text": help_text}
     types = DataAttribute.DataType
     if attribute.options:
         choices = [("", "—")] + [(str(o), str(o)) for o in attribute.options]
@@ -522,9 +526,14 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+# OWASP's CSV injection list (= + - @ tab CR) plus LF and the full-width forms some spreadsheets
+# also read as operators; checked after leading whitespace too, which spreadsheets may trim.
+CSV_FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+
+
 def _csv_cell(value: Any) -> Any:
-    # Neutralise spreadsheet formulas in user-supplied text (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """A cell a spreadsheet shows as text: a value that could start a formula gets a leading quote."""
+    if isinstance(value, str) and (value[:1] in CSV_FORMULA_STARTS or value.lstrip()[:1] in CSV_FORMULA_STARTS):
         return "'" + value
     if isinstance(value, dt.datetime):
         return value.isoformat()

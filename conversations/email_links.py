@@ -8,7 +8,21 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-TRACKING_SALT = "parley.email-tracking"
+# One signing salt per purpose, so that a token for one cannot act as another: the open pixel's
+# URL (seen by image proxies, kept in forwarded mail) must not unsubscribe anyone.
+OPEN = "open"
+CLICK = "click"
+UNSUBSCRIBE = "unsubscribe"
+PURPOSE_SALTS = {
+    OPEN: "parley.email-open",
+    CLICK: "parley.email-click",
+    UNSUBSCRIBE: "parley.email-unsubscribe",
+}
+# Tokens from before the split served every purpose. Emails already sent still record opens and
+# follow their links with them; they never unsubscribe (an old pixel URL reads the same).
+LEGACY_TRACKING_SALT = "parley.email-tracking"
+LEGACY_PURPOSES = (OPEN, CLICK)
+MAX_TOKEN_LENGTH = 200
 REPLY_SALT = "parley.email-reply-to"
 REPLY_HMAC_LENGTH = 32
 # reply+c12-<hmac>@domain (a conversation) or reply+d34-<hmac>@domain (a delivery). Lowercase hex
@@ -22,40 +36,43 @@ class ReplyTarget:
     object_id: int
 
 
-def _tracking_signer() -> signing.Signer:
-    return signing.Signer(salt=TRACKING_SALT)
-
-
-def tracking_token(*, delivery_id: int, link_index: int | None = None) -> str:
+def tracking_token(*, purpose: str, delivery_id: int, link_index: int | None = None) -> str:
+    """A signed token for one purpose (open, click, unsubscribe) of one delivery."""
+    if (purpose == CLICK) != (link_index is not None):
+        raise ValueError("a click token carries a link index, and only a click token does")
     value = str(delivery_id) if link_index is None else f"{delivery_id}.{link_index}"
-    return _tracking_signer().sign(value)
+    return signing.Signer(salt=PURPOSE_SALTS[purpose]).sign(value)
 
 
-def tracking_token_read(token: str) -> tuple[int, int | None] | None:
-    """(delivery id, link index or None) from a valid token; None for anything forged."""
-    if not isinstance(token, str) or len(token) > 200:
+def tracking_token_read(token: str, *, purpose: str) -> tuple[int, int | None] | None:
+    """(delivery id, link index or None) from a valid token of `purpose`; None for anything else."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         return None
-    try:
-        value = _tracking_signer().unsign(token)
-    except signing.BadSignature:
-        return None
-    delivery, _, link = value.partition(".")
-    if not delivery.isdigit() or (link and not link.isdigit()):
-        return None
-    return int(delivery), int(link) if link else None
+    salts = [PURPOSE_SALTS[purpose]] + ([LEGACY_TRACKING_SALT] if purpose in LEGACY_PURPOSES else [])
+    for salt in salts:
+        try:
+            value = signing.Signer(salt=salt).unsign(token)
+        except signing.BadSignature:
+            continue
+        delivery, _, link = value.partition(".")
+        if not delivery.isdigit() or (link and not link.isdigit()) or (purpose == CLICK) != bool(link):
+            return None
+        return int(delivery), int(link) if link else None
+    return None
 
 
 def open_pixel_url(delivery_id: int) -> str:
-    return settings.PUBLIC_URL + reverse("conversations:email_open", args=[tracking_token(delivery_id=delivery_id)])
+    token = tracking_token(purpose=OPEN, delivery_id=delivery_id)
+    return settings.PUBLIC_URL + reverse("conversations:email_open", args=[token])
 
 
 def click_url(delivery_id: int, link_index: int) -> str:
-    token = tracking_token(delivery_id=delivery_id, link_index=link_index)
+    token = tracking_token(purpose=CLICK, delivery_id=delivery_id, link_index=link_index)
     return settings.PUBLIC_URL + reverse("conversations:email_click", args=[token])
 
 
 def unsubscribe_url(delivery_id: int) -> str:
-    token = tracking_token(delivery_id=delivery_id)
+    token = tracking_token(purpose=UNSUBSCRIBE, delivery_id=delivery_id)
     return settings.PUBLIC_URL + reverse("conversations:email_unsubscribe", args=[token])
 
 

@@ -1,6 +1,9 @@
 """Public endpoints reached from emails: open pixel, click redirect, unsubscribe, inbound replies."""
 
 import base64
+import functools
+import ipaddress
+import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,7 +16,9 @@ from django.views.decorators.http import require_http_methods
 
 from conversations import email_links, services
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
+from tracking.enrichment import client_ip
 
+logger = logging.getLogger(__name__)
 # A 1x1 transparent GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -22,8 +27,8 @@ PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAA
 @require_http_methods(["GET", "HEAD"])
 def email_open(request: HttpRequest, token: str) -> HttpResponse:
     """The open pixel: always answers the image; a valid token records the open."""
-    parsed = email_links.tracking_token_read(token)
-    if parsed and parsed[1] is None:
+    parsed = email_links.tracking_token_read(token, purpose=email_links.OPEN)
+    if parsed:
         services.delivery_record_open(delivery_id=parsed[0])
     return HttpResponse(PIXEL_GIF, content_type="image/gif")
 
@@ -32,7 +37,7 @@ def email_open(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def email_click(request: HttpRequest, token: str) -> HttpResponse:
     """Signed click redirect: only to a URL that was in the message, never to one from the request."""
-    parsed = email_links.tracking_token_read(token)
+    parsed = email_links.tracking_token_read(token, purpose=email_links.CLICK)
     url = None
     if parsed and parsed[1] is not None:
         url = services.delivery_record_click(delivery_id=parsed[0], link_index=parsed[1])
@@ -46,8 +51,9 @@ def email_click(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a confirmation button (link scanners prefetch GETs); POST unsubscribes in one click."""
-    parsed = email_links.tracking_token_read(token)
-    if not parsed or parsed[1] is not None:
+    # Only an unsubscribe token: never the pixel's or a link's token of the same email.
+    parsed = email_links.tracking_token_read(token, purpose=email_links.UNSUBSCRIBE)
+    if not parsed:
         raise Http404("Unknown link.")
     if request.method == "POST":
         if not services.delivery_record_unsubscribe(delivery_id=parsed[0]):
@@ -56,14 +62,13 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "emails/unsubscribed.html", {"done": False})
 
 
-@csrf_exempt  # called by the mail server, authenticated by the signed reply address (and the optional secret)
+@csrf_exempt  # called by the mail server: its secret or address, then the signed reply address, authenticate it
 @require_http_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
     """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
-    secret = settings.PARLEY_INBOUND_EMAIL_SECRET
-    given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
-    if secret and not constant_time_compare(given, secret):
-        return JsonResponse({"error": {"code": "forbidden", "message": "Wrong inbound secret."}}, status=403)
+    if not _inbound_allowed(request):
+        message = "Send the inbound secret (X-Parley-Inbound-Secret) or call from an allowed source."
+        return JsonResponse({"error": {"code": "forbidden", "message": message}}, status=403)
     if len(request.body) > MAX_RAW_EMAIL_BYTES:
         return JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
     raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
@@ -74,4 +79,33 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
         status = 403 if field in ("to", "from") else 400
         code = "unknown_reply_address" if field == "to" else "sender_mismatch" if field == "from" else "invalid"
         return JsonResponse({"error": {"code": code, "field": field, "message": messages[0]}}, status=status)
-    return JsonResponse({"conversation": result.conversation.public_id, "part": str(result.part.pk)}, status=201)
+    answer = {"conversation": result.conversation.public_id, "part": str(result.part.pk)}
+    if result.warnings:
+        answer["warnings"] = list(result.warnings)
+    return JsonResponse(answer, status=201)
+
+
+def _inbound_allowed(request: HttpRequest) -> bool:
+    """The shared secret, or a request from an allowed source; open only where nothing is required."""
+    secret = settings.PARLEY_INBOUND_EMAIL_SECRET
+    sources = _allowed_sources(tuple(settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES))
+    if not secret and not settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES:
+        return not settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH
+    given = request.headers.get("X-Parley-Inbound-Secret") or request.GET.get("secret") or ""
+    if secret and constant_time_compare(given, secret):
+        return True
+    if sources:
+        address = client_ip(request)  # compared in memory only, never stored or logged
+        return address is not None and any(ipaddress.ip_address(address) in network for network in sources)
+    return False
+
+
+@functools.lru_cache(maxsize=4)
+def _allowed_sources(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            logger.warning("Ignoring an invalid PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES entry.")
+    return tuple(networks)

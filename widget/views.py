@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from typing import Any
@@ -76,7 +75,7 @@ def _demo(request: HttpRequest, *, logged_in: bool) -> HttpResponse:
         context.update(
             script_path=script_path,
             script_url=request.build_absolute_uri(script_path),
-            settings_json=json.dumps(widget_settings).replace("<", "\\u003c"),
+            widget_settings=widget_settings,
             user=DEMO_USER if logged_in else None,
         )
     response = render(request, "demo/shop.html", context)

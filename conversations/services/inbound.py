@@ -2,6 +2,7 @@
 
 import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -15,6 +16,8 @@ from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.threads import MAX_BODY_LENGTH, conversation_reply_as_contact
 
+logger = logging.getLogger(__name__)
+
 MAX_RAW_EMAIL_BYTES = 5 * 1024 * 1024
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 # Where the quoted history of a reply starts: "On … wrote:", an Outlook header block or "> " lines.
@@ -27,6 +30,7 @@ QUOTE_START_RE = re.compile(
 class InboundResult:
     conversation: Conversation
     part: ConversationPart
+    warnings: tuple[str, ...] = ()
 
 
 def _parse(raw: bytes | str) -> EmailMessage:
@@ -39,14 +43,26 @@ def _parse(raw: bytes | str) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
-def _text_of(message: EmailMessage) -> str:
+def _content(part: EmailMessage, warnings: list[str]) -> str:
+    """The part's text; a charset Python does not know is read as UTF-8 with replacement characters."""
+    try:
+        return part.get_content()
+    except LookupError:
+        charset = str(part.get_content_charset() or "")[:40]
+        warnings.append(f"Unknown charset {charset!r}: the text was decoded as UTF-8 with replacement characters.")
+        logger.warning("Inbound email with an unknown charset %r, decoded with replacement.", charset)
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload or "")
+
+
+def _text_of(message: EmailMessage, warnings: list[str]) -> str:
     part = message.get_body(preferencelist=("plain",))
     if part is not None:
-        return part.get_content()
+        return _content(part, warnings)
     html = message.get_body(preferencelist=("html",))
     if html is not None:
         # Plain text only is ever stored: drop the markup instead of keeping it.
-        return re.sub(r"<[^>]+>", " ", html.get_content())
+        return re.sub(r"<[^>]+>", " ", _content(html, warnings))
     return ""
 
 
@@ -91,10 +107,11 @@ def email_reply_receive(*, raw: bytes | str) -> InboundResult:
         raise ValidationError({"to": "This reply address points at nothing any more."})
     if not contact.email or _sender(message) != contact.email.strip().lower():
         raise ValidationError({"from": "The sender is not the contact this address was given to."})
-    body = reply_text(_text_of(message))
+    warnings: list[str] = []
+    body = reply_text(_text_of(message, warnings))
     if not body:
         raise ValidationError({"body": "The reply has no text."})
     if conversation is None and delivery is not None:
         conversation = delivery_start_conversation(delivery=delivery)
     part = conversation_reply_as_contact(conversation=conversation, body=body)
-    return InboundResult(conversation=conversation, part=part)
+    return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))

@@ -182,7 +182,7 @@ def test_list_walks_every_user_and_lead_once_with_cursors(api):
     contacts = UserContactFactory.create_batch(5) + LeadFactory.create_batch(2)
     ContactFactory()  # anonymous visitors are not Intercom contacts
     ids, pages, last = _walk_list(api, per_page=3)
-    assert sorted(ids, key=int) == sorted(str(c.pk) for c in contacts)
+    assert sorted(ids, key=int) == sorted((str(c.pk) for c in contacts), key=int)
     assert pages == 3
     assert "next" not in last["pages"]
     assert last["total_count"] == 7

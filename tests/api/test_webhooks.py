@@ -1,6 +1,8 @@
 import hashlib
 import hmac
+import importlib
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -79,6 +81,8 @@ def test_unknown_topics_and_bad_urls_are_refused(settings):
         subscribe("ftp://127.0.0.1/hook", ["contact.user.created"])
     with pytest.raises(ValidationError):
         subscribe("http://user:pw@127.0.0.1/hook", ["contact.user.created"])
+    with pytest.raises(ValidationError):
+        subscribe("http://127.0.0.1:99999/hook", ["contact.user.created"])
 
 
 def test_a_change_records_an_intercom_notification_for_each_matching_subscription(receiver, api):
@@ -239,4 +243,84 @@ def test_erasing_a_contact_removes_its_notifications_and_the_deletion_notice_hol
 
     remaining = list(WebhookDelivery.objects.values_list("topic", "payload"))
     assert [topic for topic, _ in remaining] == ["contact.deleted"]
-    assert remaining[0][1]["data"]["item"] == {"type": "contact", "id": str(contact.pk), "external_id": "u-77"}
+    # Parley's id only: the site's user id is personal data too (finding 8).
+    assert remaining[0][1]["data"]["item"] == {"type": "contact", "id": str(contact.pk)}
+
+
+class RebindingResolver:
+    """DNS under attack: `rebind.example` answers the next address of a script (then the last one).
+
+    Only the resolver is fake; the sockets are real, and the loopback answer is a real receiver.
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        self.script: list[str] = []
+        self.asked = 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host != "rebind.example":
+                return real(host, port, *args, **kwargs)
+            self.asked += 1
+            address = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def test_dns_rebinding_between_the_check_and_the_connection_reaches_no_private_address(receiver, settings, monkeypatch):
+    """Finding 15: the name answers a public address to the check, then loopback to the connection."""
+    resolver = RebindingResolver(monkeypatch)
+    port = receiver.server.server_address[1]
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    resolver.script = [PUBLIC_ADDRESS]
+    subscribe(f"http://rebind.example:{port}/hook", ["contact.user.created"])
+    contact_services.contact_create(email="rebind@example.com")
+    resolver.script = [PUBLIC_ADDRESS, "127.0.0.1"]
+    delivery = services.webhook_delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert resolver.asked >= 3  # saved, checked, connected: each resolved the name
+    assert receiver.requests == []
+    assert delivery.status == "retrying"
+    assert "private or reserved" in delivery.last_error
+    assert "127.0.0.1" not in delivery.last_error
+
+
+def test_the_guarded_session_checks_the_address_it_connects_to(receiver, settings, monkeypatch):
+    resolver = RebindingResolver(monkeypatch)
+    port = receiver.server.server_address[1]
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    resolver.script = ["127.0.0.1"]
+    with pytest.raises(ValidationError), webhooks.guarded_session() as session:
+        session.post(f"http://rebind.example:{port}/hook", data=b"{}", timeout=5)
+    assert receiver.requests == []
+    # The same connection is made when private networks are allowed: the check, not the socket, refused.
+    settings.PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    with webhooks.guarded_session() as session:
+        assert session.post(f"http://rebind.example:{port}/hook", data=b"{}", timeout=5).status_code == 200
+    assert len(receiver.requests) == 1
+
+
+def test_the_migration_links_old_deliveries_and_drops_copies_of_people_erased_before_it(receiver):
+    from django.apps import apps
+
+    migration = importlib.import_module("api.migrations.0003_webhookdelivery_contact")
+    subscription = subscribe(receiver.url, ["contact.user.created"])
+    alive = UserContactFactory()
+
+    def old(topic, item, n):
+        return WebhookDelivery.objects.create(subscription=subscription, topic=topic, notification_id=f"old-{n}",
+                                              payload=webhooks.notification(topic=topic, item=item))  # fmt: skip
+
+    about_alive = old("contact.user.tag.created", {"type": "contact_tag", "contact": {"id": str(alive.pk)}}, 1)
+    about_erased = old("conversation.admin.replied",
+                       {"type": "conversation", "contacts": {"contacts": [{"id": "987654", "external_id": "x"}]}}, 2)  # fmt: skip
+    notice = old("contact.deleted", {"type": "contact", "id": "987654", "external_id": "u-secret"}, 3)
+    migration.link_deliveries_to_their_contacts(apps, None)
+    about_alive.refresh_from_db()
+    notice.refresh_from_db()
+    assert about_alive.contact_id == alive.pk
+    assert not WebhookDelivery.objects.filter(pk=about_erased.pk).exists()
+    assert notice.payload["data"]["item"] == {"type": "contact", "id": "987654"}

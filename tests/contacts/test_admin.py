@@ -1,3 +1,6 @@
+import csv
+import io
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -143,6 +146,31 @@ def test_export_csv_neutralises_formulas(admin_client):
     assert "'=HYPERLINK(evil)" in body
 
 
+FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1", "\n=1+1", "  =1+1", "\u3000=1+1", "\uff1d1+1"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_every_text_column_of_the_csv_export_starts_no_formula(admin_client, formula):
+    """OWASP CSV injection: = + - @ tab CR (and after leading whitespace) in every text column."""
+    contact = UserContactFactory()
+    # Straight to the rows: the point is what the export does with any stored text.
+    Contact.objects.filter(pk=contact.pk).update(name=formula, email=formula, phone=formula, external_id=formula,
+                                                 city=formula)  # fmt: skip
+    response = admin_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [contact.pk]})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1
+    for column in ("name", "email", "phone", "external_id", "city"):
+        assert rows[0][column] == "'" + formula, column
+
+
+@pytest.mark.parametrize("text", ["Ada Lovelace", "ada@example.com", "06 12 34 56 78", "a-b", "Zoë = 1"])
+def test_csv_export_leaves_ordinary_text_alone(admin_client, text):
+    contact = LeadFactory(name=text)
+    response = admin_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [contact.pk]})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0]["name"] == text
+
+
 def test_erase_action_asks_for_confirmation_then_erases(admin_client):
     contacts = LeadFactory.create_batch(2)
     ids = [c.pk for c in contacts]
@@ -220,3 +248,15 @@ def test_erasing_from_the_admin_leaves_no_history_entry_naming_the_person(admin_
 
     assert not Contact.objects.filter(pk=contact.pk).exists()
     assert not LogEntry.objects.filter(object_id=str(contact.pk)).exists()
+
+
+def test_custom_attribute_description_and_label_are_shown_as_text_not_html(admin_client):
+    payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    services.data_attribute_create(
+        name="tier", data_type=DataAttribute.DataType.STRING, label=f"Tier {payload}", description=payload
+    )
+    contact = UserContactFactory()
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert "<img src=x" not in page
+    assert "<script>window.__xss" not in page
+    assert "&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in page

@@ -1,10 +1,15 @@
 import io
+import os
 import re
+import subprocess
+import sys
 from email.message import EmailMessage
 
 import pytest
-from django.core import mail
+from django.conf import settings
+from django.core import mail, signing
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from contacts.models import Contact
 from conversations import email_links, services
@@ -157,7 +162,7 @@ def test_click_redirects_only_to_links_of_the_message(client):
     assert user.last_email_clicked_at is not None
     delivery = MessageDelivery.objects.get()
     # A forged or out-of-range link index, or a tampered signature, redirects nowhere.
-    out_of_range = email_links.tracking_token(delivery_id=delivery.pk, link_index=7)
+    out_of_range = email_links.tracking_token(purpose=email_links.CLICK, delivery_id=delivery.pk, link_index=7)
     assert client.get(f"/e/c/{out_of_range}").status_code == 404
     assert client.get(_path(links[0]) + "x").status_code == 404
     assert client.get("/e/c/1.0:forged?next=https://evil.example").status_code == 404
@@ -179,6 +184,50 @@ def test_one_click_unsubscribe_by_post_and_confirmation_page_by_get(client):
     mail.outbox.clear()
     _send([user])
     assert mail.outbox == []
+
+
+def _token(url):
+    return url.rsplit("/", 1)[1].removesuffix(".gif")
+
+
+def test_the_open_pixel_and_link_tokens_cannot_unsubscribe():
+    """Finding 13: an image proxy or a forwarded email sees the pixel URL; it must not unsubscribe."""
+    user = UserContactFactory()
+    _send([user])
+    html = _html(mail.outbox[0])
+    pixel = _token(re.search(r'src="([^"]+/e/o/[^"]+)"', html).group(1))
+    link = _token(re.search(r'href="([^"]+/e/c/[^"]+)"', html).group(1))
+    unsubscribe = _token(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>"))
+    assert len({pixel, link, unsubscribe}) == 3
+    client = Client()
+    for token in (pixel, link):
+        assert client.get(f"/e/u/{token}").status_code == 404
+        assert client.post(f"/e/u/{token}", data="List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded").status_code == 404  # fmt: skip
+    user.refresh_from_db()
+    assert not user.unsubscribed_from_emails
+    # Nor does any token act for another purpose: the unsubscribe token records no open or click.
+    assert client.get(f"/e/c/{unsubscribe}").status_code == 404
+    assert client.get(f"/e/o/{unsubscribe}.gif").status_code == 200  # the pixel always answers the image…
+    assert not DeliveryEvent.objects.exists()  # …but records nothing
+    assert client.post(f"/e/u/{unsubscribe}").status_code == 200
+    user.refresh_from_db()
+    assert user.unsubscribed_from_emails
+
+
+def test_links_of_emails_sent_before_the_split_still_open_and_click_but_never_unsubscribe():
+    user = UserContactFactory()
+    _send([user])
+    delivery = MessageDelivery.objects.get()
+    legacy = signing.Signer(salt=email_links.LEGACY_TRACKING_SALT)
+    client = Client()
+    assert client.get(f"/e/o/{legacy.sign(str(delivery.pk))}.gif").status_code == 200
+    assert client.get(f"/e/c/{legacy.sign(f'{delivery.pk}.0')}").status_code == 302
+    assert set(DeliveryEvent.objects.values_list("kind", flat=True)) == {"open", "click"}
+    # The old pixel and the old unsubscribe link were the same token: it is refused.
+    assert client.post(f"/e/u/{legacy.sign(str(delivery.pk))}").status_code == 404
+    user.refresh_from_db()
+    assert not user.unsubscribed_from_emails
 
 
 def _reply_email(*, to, sender, text="Thanks, that works!\n\nOn Mon, Robin wrote:\n> Hi there"):
@@ -252,6 +301,76 @@ def test_inbound_secret_is_enforced_when_configured(client, settings):
     settings.PARLEY_INBOUND_EMAIL_SECRET = "s3cret"
     response = client.post("/email/inbound", data=b"x", content_type="message/rfc822")
     assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def _conversation_reply(*, charset="x-unknown-charset"):
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi")
+    to = email_links.reply_address(conversation_id=conversation.pk)
+    raw = (
+        f"From: =?{charset}?q?Ad=E9?= <ada@example.com>\r\nTo: {to}\r\nSubject: =?{charset}?q?R=E9?=\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="{charset}"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + b"Caf\xe9 au lait, merci\r\n"
+    return conversation, raw
+
+
+def test_an_unknown_charset_is_decoded_with_replacement_and_a_warning(client, caplog):
+    """Finding 14: Python has no codec for the charset; the reply still lands, marked as damaged."""
+    conversation, raw = _conversation_reply()
+    response = client.post("/email/inbound", data=raw, content_type="message/rfc822")
+    assert response.status_code == 201, response.content
+    assert "Unknown charset" in response.json()["warnings"][0]
+    part = conversation.parts.order_by("-id").first()
+    assert part.body == "Caf\ufffd au lait, merci"
+    assert any("unknown charset" in record.getMessage() for record in caplog.records)
+
+
+def test_receive_email_takes_an_unknown_charset_without_a_traceback():
+    conversation, raw = _conversation_reply(charset="klingon-8")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("receive_email", stdin=io.BytesIO(raw), stdout=out, stderr=err)
+    assert conversation.public_id in out.getvalue()
+    assert "Unknown charset 'klingon-8'" in err.getvalue()
+
+
+def test_inbound_endpoint_needs_a_secret_or_an_allowed_source_when_required(client, settings):
+    settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = True
+    settings.PARLEY_INBOUND_EMAIL_SECRET = ""
+    conversation, raw = _conversation_reply(charset="utf-8")
+    # Nothing configured: refused, whatever is sent.
+    response = client.post("/email/inbound?secret=", data=raw, content_type="message/rfc822")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    settings.PARLEY_INBOUND_EMAIL_SECRET = "s3cret-of-the-mta"
+    wrong = client.post("/email/inbound", data=raw, content_type="message/rfc822", HTTP_X_PARLEY_INBOUND_SECRET="no")
+    assert wrong.status_code == 403
+    assert conversation.parts.count() == 1
+    right = client.post("/email/inbound", data=raw, content_type="message/rfc822",
+                        HTTP_X_PARLEY_INBOUND_SECRET="s3cret-of-the-mta")  # fmt: skip
+    assert right.status_code == 201
+    # Or the mail server's address, without any secret.
+    settings.PARLEY_INBOUND_EMAIL_SECRET = ""
+    settings.PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES = ["192.0.2.0/24"]
+    assert client.post("/email/inbound", data=raw, content_type="message/rfc822").status_code == 403
+    allowed = client.post("/email/inbound", data=raw, content_type="message/rfc822", REMOTE_ADDR="192.0.2.25")
+    assert allowed.status_code == 201
+
+
+def test_production_settings_require_inbound_authentication_by_default():
+    """Secure by default: with a real database configured, the endpoint needs its secret or a source."""
+    code = "from django.conf import settings; print(settings.PARLEY_INBOUND_EMAIL_REQUIRE_AUTH)"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_INBOUND")}
+    for database, expected in (("postgres://u@127.0.0.1:1/x", "True"), (None, "False")):
+        env = {**environment, "DJANGO_SETTINGS_MODULE": "config.settings"}
+        env.pop("DATABASE_URL", None)
+        if database:
+            env["DATABASE_URL"] = database
+        result = subprocess.run(  # noqa: S603 - our own interpreter and a constant program
+            [sys.executable, "-c", f"import django; django.setup(); {code}"],
+            env=env, capture_output=True, text=True, check=True, cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        assert result.stdout.strip() == expected
 
 
 def test_unsubscribe_survives_a_contact_being_erased(client):

@@ -24,5 +24,7 @@ class Command(BaseCommand):
         except ValidationError as error:
             field, messages = next(iter(error.message_dict.items()))
             raise CommandError(f"Refused ({field}): {messages[0]}") from None
+        for warning in result.warnings:
+            self.stderr.write(f"Warning: {warning}")
         self.stdout.write(f"Appended part {result.part.pk} to conversation {result.conversation.pk}")
         self.stdout.write(result.conversation.public_id)
