@@ -1,4 +1,6 @@
 PYTHON ?= python3.11
+# make run PORT=8010: the demo (admin, demo pages, widget origins) works on any port.
+PORT ?= 8000
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,12 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: set up, migrate, seed the demo, then serve web + Celery worker with embedded beat.
+## make run [PORT=8000]: set up, migrate, seed the demo, then serve web + Celery worker with embedded beat.
+DEMO_ENV = PARLEY_DEMO_PAGES=true PUBLIC_URL=http://127.0.0.1:$(PORT)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py setup_demo
-	PARLEY_DEMO_PAGES=true $(PY) manage.py serve
+	$(DEMO_ENV) $(PY) manage.py setup_demo
+	$(DEMO_ENV) $(PY) manage.py serve --bind 127.0.0.1:$(PORT)
 
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
 test: $(STAMP)

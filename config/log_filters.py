@@ -22,11 +22,18 @@ def _redact(text: str) -> str:
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 
 
+# Lines that name the server's own bind address (gunicorn's "Listening at: http://127.0.0.1:8000"),
+# never a client's: kept as they are, so an operator can see where the server listens.
+SERVER_ADDRESS_LINES = ("Listening at: ",)
+
+
 class RedactIPAddresses(logging.Filter):
     """Rewrites a record's message with every IP address replaced by [ip]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message.startswith(SERVER_ADDRESS_LINES):
+            return True
         redacted = _redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None

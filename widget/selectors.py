@@ -1,6 +1,6 @@
 """Reads for serving the widget and the demo pages."""
 
-from ops.management.commands.setup_demo import DEMO_WEBSITE_NAME
+from ops.demo import DEMO_WEBSITE_NAME
 from tracking.models import Website
 
 

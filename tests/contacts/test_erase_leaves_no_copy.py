@@ -8,11 +8,14 @@ their email, name, phone or user id, while a bystander's are still found (the sc
 
 import base64
 import json
+import pickle
+import zlib
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.utils import timezone
@@ -109,11 +112,16 @@ def _decoded_message(value: bytes) -> str:
 
 
 def _local_stores_dump() -> str:
-    """Without Redis: the local-memory cache and the filesystem broker's queued messages."""
+    """Without Redis: the local-memory or file cache and the filesystem broker's queued messages."""
     chunks = []
     cache = caches["default"]
     if isinstance(cache, LocMemCache):
         chunks.extend(_text(value) for value in cache._cache.values())
+    if isinstance(cache, FileBasedCache):
+        for path in Path(cache._dir).glob(f"*{cache.cache_suffix}"):
+            with path.open("rb") as entry:
+                if not cache._is_expired(entry):
+                    chunks.append(_text(pickle.loads(zlib.decompress(entry.read()))))  # noqa: S301 - our own cache
     if settings.CELERY_BROKER_IS_FILESYSTEM:
         folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         chunks.extend(_decoded_message(path.read_bytes()) for path in folder.glob("*") if path.is_file())

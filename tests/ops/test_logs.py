@@ -71,8 +71,15 @@ def _gunicorn_output(tmp_path, **extra_env) -> str:
     return log_path.read_text()
 
 
+def _client_lines(output: str) -> str:
+    """The log without gunicorn's "Listening at" line: the server's own address, which stays on purpose."""
+    listening = [line for line in output.splitlines() if "Listening at: http://127.0.0.1:" in line]
+    assert len(listening) == 1  # the operator sees where the server listens
+    return "\n".join(line for line in output.splitlines() if line not in listening)
+
+
 def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
-    output = _gunicorn_output(tmp_path)
+    output = _client_lines(_gunicorn_output(tmp_path))
     assert '"GET /healthz" 200' in output
     assert "Invalid request" in output
     assert "127.0.0.1" not in output
@@ -80,7 +87,18 @@ def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
 
 
 def test_access_log_off_logs_no_requests_but_still_errors(tmp_path):
-    output = _gunicorn_output(tmp_path, ACCESS_LOG="0")
+    output = _client_lines(_gunicorn_output(tmp_path, ACCESS_LOG="0"))
     assert "/healthz" not in output
     assert "Invalid request" in output
     assert "127.0.0.1" not in output
+
+
+def test_the_servers_own_listening_address_stays_in_the_log():
+    import logging
+
+    from config.log_filters import RedactIPAddresses
+
+    record = logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Listening at: %s (%s)",
+                               ("http://127.0.0.1:8010", 4242), None)  # fmt: skip
+    RedactIPAddresses().filter(record)
+    assert record.getMessage() == "Listening at: http://127.0.0.1:8010 (4242)"

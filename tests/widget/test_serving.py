@@ -197,17 +197,24 @@ def test_demo_pages_are_off_unless_make_run_or_embedded_debug_turns_them_on(tmp_
     assert result.stdout.strip() == str(served)
 
 
-def test_make_run_serves_the_demo_pages():
+@pytest.mark.parametrize(("make_args", "port"), [([], "8000"), (["PORT=8010"], "8010")])
+def test_make_run_serves_the_demo_pages_on_its_port(make_args, port):
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True)  # noqa: S607
-    serve = [line for line in result.stdout.splitlines() if line.endswith("manage.py serve")]
+    command = ["make", "-n", "run", *make_args]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
+    lines = result.stdout.splitlines()
+    serve = [line for line in lines if "manage.py serve" in line]
+    setup = [line for line in lines if "manage.py setup_demo" in line]
     assert serve and serve[0].startswith("PARLEY_DEMO_PAGES=true ")
+    assert serve[0].endswith(f"manage.py serve --bind 127.0.0.1:{port}")
+    assert all(f"PUBLIC_URL=http://127.0.0.1:{port} " in line for line in (*serve, *setup))
 
 
 def test_the_logged_in_demo_signs_in_for_real_on_the_verifying_demo_website(client, db, demo_pages):
     call_command("setup_demo", "--contacts", "0", stdout=io.StringIO())
     page = client.get("/demo/logged-in/").content.decode()
-    widget_settings = json.loads(re.search(r'window\.parleySettings = (\{"app_id".*?\});', page).group(1))
+    found = re.search(r'<script id="parley-settings" type="application/json">(.*?)</script>', page)
+    widget_settings = json.loads(found.group(1))
     user = {k: widget_settings[k] for k in ("user_id", "email", "name", "created_at", "user_hash")}
     user["custom_attributes"] = {"plan": widget_settings["plan"]}
 

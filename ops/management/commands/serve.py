@@ -1,10 +1,16 @@
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from ops.demo import demo_banner
+
+READY_TIMEOUT_SECONDS = 60
 
 
 class Command(BaseCommand):
@@ -12,6 +18,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
+
+    def _banner_when_ready(self, bind: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{bind}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            return
+        self.stdout.write("\n  Parley is ready.")
+        for line in demo_banner():
+            self.stdout.write(line)
+        self.stdout.write("  Stop with Ctrl-C.\n")
 
     def handle(self, *args, **options):
         python = sys.executable
@@ -23,6 +44,8 @@ class Command(BaseCommand):
         if settings.CELERY_BROKER_IS_FILESYSTEM:
             worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         processes = [subprocess.Popen(command) for command in (web, worker)]  # noqa: S603 - fixed commands
+        # The set-up banner has scrolled away under the logs by now: say it again once the web answers.
+        threading.Thread(target=self._banner_when_ready, args=(options["bind"],), daemon=True).start()
 
         def stop(*_: object) -> None:
             for process in processes:

@@ -1,4 +1,5 @@
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -6,11 +7,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from contacts.models import Contact
+from ops.demo import DEMO_USERNAME, DEMO_WEBSITE_NAME, demo_banner
 from tracking.models import Website
-from tracking.services import website_create
-
-DEMO_USERNAME = "admin"
-DEMO_WEBSITE_NAME = "Demo shop"
+from tracking.services import website_create, website_origins_clean, website_update
 
 
 class Command(BaseCommand):
@@ -27,19 +26,25 @@ class Command(BaseCommand):
             User.objects.create_superuser(DEMO_USERNAME, "admin@parley.localhost", password)
             password_file.write_text(password)
             password_file.chmod(0o600)
-        password = password_file.read_text().strip() if password_file.exists() else "(set earlier; see createsuperuser)"
-        website = Website.objects.filter(name=DEMO_WEBSITE_NAME).first() or website_create(
-            name=DEMO_WEBSITE_NAME,
-            allowed_origins=[settings.PUBLIC_URL, "http://localhost:8000", "http://127.0.0.1:8000"],
-            identity_verification=Website.IdentityVerification.ENFORCED,  # the logged-in demo signs its user_hash
-        )
+        website = self._demo_website()
         if not Contact.objects.exists():
             call_command("seed_demo", contacts=options["contacts"], seed=42, stdout=self.stdout)
-        base = settings.PUBLIC_URL
         self.stdout.write("")
-        self.stdout.write(f"  Admin:     {base}/admin/   login: {DEMO_USERNAME}   password: {password}")
-        self.stdout.write(f"  Demo page: {base}/demo/    (app id {website.app_id})")
-        if not settings.PARLEY_DEMO_PAGES:
-            self.stdout.write("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
-        self.stdout.write(f"  API docs:  {base}/api/docs/")
+        for line in demo_banner(app_id=website.app_id):
+            self.stdout.write(line)
         self.stdout.write("")
+
+    def _demo_website(self) -> Website:
+        """The demo website, allowed on this run's port too (`make run PORT=…`)."""
+        port = urlsplit(settings.PUBLIC_URL).port or 80
+        origins = [settings.PUBLIC_URL, f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+        website = Website.objects.filter(name=DEMO_WEBSITE_NAME).first()
+        if website is None:
+            return website_create(
+                name=DEMO_WEBSITE_NAME,
+                allowed_origins=origins,
+                identity_verification=Website.IdentityVerification.ENFORCED,  # the logged-in demo signs its user_hash
+            )
+        if not set(website_origins_clean(origins=origins)) <= set(website.allowed_origins):
+            website = website_update(website=website, allowed_origins=[*website.allowed_origins, *origins])
+        return website

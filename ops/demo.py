@@ -1,0 +1,22 @@
+"""The demo that `make run` sets up: its names and the banner that tells a new user where to go."""
+
+from django.conf import settings
+
+DEMO_USERNAME = "admin"
+DEMO_WEBSITE_NAME = "Demo shop"
+
+
+def demo_banner(*, app_id: str | None = None) -> list[str]:
+    """What `make run` prints, after set-up and again once the server answers."""
+    base = settings.PUBLIC_URL
+    password_file = settings.VAR_DIR / "demo-admin-password"
+    password = password_file.read_text().strip() if password_file.exists() else "(set earlier; see createsuperuser)"
+    lines = [
+        f"  Admin:     {base}/admin/   login: {DEMO_USERNAME}   password: {password}",
+        f"             (the password is saved in {password_file})",
+        f"  Demo page: {base}/demo/" + (f"    (app id {app_id})" if app_id else ""),
+    ]
+    if not settings.PARLEY_DEMO_PAGES:
+        lines.append("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
+    lines.append(f"  API docs:  {base}/api/docs/")
+    return lines
