@@ -126,9 +126,14 @@ class Outsiders:
 
 @pytest.fixture
 def evil_teammate(db):
-    return get_user_model().objects.create_user(
+    from conversations.services import teammate_profile_update
+
+    mallory = get_user_model().objects.create_user(
         "mallory", "mallory@parley.test", "correct-horse-battery", is_staff=True, first_name=SHORT, last_name=SHORT
     )
+    # The name contacts see, chosen by the teammate in their profile: outside-controlled too.
+    teammate_profile_update(teammate=mallory, display_name=SHORT[:80])
+    return mallory
 
 
 def _admin_pages(ids: dict) -> dict[str, str]:
@@ -264,7 +269,7 @@ def test_no_payload_runs_in_the_widget_panel(host, evil_teammate, artifacts):
     conversation = Conversation.objects.get()
     conversation_services.conversation_reply_as_teammate(conversation=conversation, teammate=evil_teammate,
                                                          body=PAYLOAD)  # fmt: skip
-    reply = host.page.locator("parley-messenger .m:not(.me) .bu")
+    reply = host.page.locator("parley-messenger .m:not(.me):not(.gr) .bu")  # not the team's greeting
     expect(reply).to_have_text(PAYLOAD, timeout=15_000)
     expect(host.page.locator("parley-messenger .au").last).to_have_text(re.compile(re.escape(SHORT)))
     result = host.page.evaluate(CANARY)
