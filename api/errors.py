@@ -10,6 +10,13 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from config.outage import (
+    RETRY_AFTER_SECONDS,
+    SERVICE_UNAVAILABLE_CODE,
+    SERVICE_UNAVAILABLE_MESSAGE,
+    is_service_unavailable,
+)
+
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED = "unauthorized"
@@ -134,6 +141,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                 code=str(exc.get_codes()) if isinstance(exc.get_codes(), str) else "error", message=str(exc.detail)
             )
         ]
+    elif is_service_unavailable(exc):  # PostgreSQL, Redis or the broker is down: try again, not a bug
+        status_code, errors = 503, [error_item(code=SERVICE_UNAVAILABLE_CODE, message=SERVICE_UNAVAILABLE_MESSAGE)]
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     else:
         logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
         status_code, errors = 500, [error_item(code=SERVER_ERROR, message="Internal server error.")]
