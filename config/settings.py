@@ -128,8 +128,14 @@ if CELERY_BROKER_IS_FILESYSTEM:
         "control_folder": str(_celery_control_dir),
         "store_processed": False,
     }
-else:
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis cannot tell that a worker died: its unacknowledged messages return to the queue after
+    # this long. It must exceed the longest task (retention: 55 min) and the longest countdown a
+    # worker holds, or work runs twice; the reclaim tasks bound what a killed worker stalls instead.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    # amqp:// (RabbitMQ): the broker returns a dead worker's unacknowledged messages at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -9,6 +9,7 @@ from conversations.services.outbound import (
     in_app_messages_take,
     message_deliver_batch,
     message_send,
+    messages_reclaim_stalled,
 )
 from conversations.services.saved_replies import saved_reply_create, saved_reply_render, saved_reply_update
 from conversations.services.threads import (
@@ -53,6 +54,7 @@ __all__ = [
     "in_app_messages_take",
     "message_deliver_batch",
     "message_send",
+    "messages_reclaim_stalled",
     "saved_reply_create",
     "saved_reply_render",
     "saved_reply_update",
