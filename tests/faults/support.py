@@ -280,3 +280,83 @@ def steady_load(make_calls: Callable[[], dict[str, Callable[[str], Answer]]], *,
         load.stopping = True
         for thread in threads:
             thread.join(timeout=15)
+
+
+class SmtpServer:
+    """A minimal SMTP server that records each message's recipients and can stall: after
+    `stall_after` messages it withholds the reply to the next DATA (a send hangs mid-batch)."""
+
+    def __init__(self, *, stall_after: int | None = None) -> None:
+        self.port = free_port()
+        self.stall_after = stall_after
+        self.recipients: list[list[str]] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def received(self) -> int:
+        with self._lock:
+            return len(self.recipients)
+
+    def release(self) -> None:
+        self.stall_after = None
+        self.released.set()
+
+    def close(self) -> None:
+        self.release()
+        with suppress(OSError):
+            self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        reader = client.makefile("rb")
+        try:
+            client.sendall(b"220 parley-test ESMTP\r\n")
+            rcpts: list[str] = []
+            for raw in reader:
+                command = raw.decode("latin-1").strip()
+                verb = command[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    client.sendall(b"250 parley-test\r\n")
+                elif verb == "MAIL":
+                    rcpts = []
+                    client.sendall(b"250 OK\r\n")
+                elif verb == "RCPT":
+                    rcpts.append(command.split(":", 1)[1].strip().strip("<>"))
+                    client.sendall(b"250 OK\r\n")
+                elif verb == "DATA":
+                    client.sendall(b"354 End with .\r\n")
+                    for line in reader:
+                        if line in (b".\r\n", b".\n"):
+                            break
+                    with self._lock:
+                        self.recipients.append(rcpts)
+                        stall = self.stall_after is not None and len(self.recipients) > self.stall_after
+                    if stall:
+                        self.released.wait(60)
+                    client.sendall(b"250 Queued\r\n")
+                elif verb == "QUIT":
+                    client.sendall(b"221 Bye\r\n")
+                    return
+                else:
+                    client.sendall(b"250 OK\r\n")
+        except OSError:
+            return
+        finally:
+            with suppress(OSError):
+                client.close()
