@@ -3,6 +3,7 @@ or RabbitMQ closing its connections."""
 
 import shutil
 import subprocess
+import uuid
 
 import pytest
 from kombu import Connection
@@ -66,16 +67,17 @@ def _rabbitmqctl(*args: str) -> str:
 
 @pytest.fixture
 def rabbitmq_vhost():
-    """Parley's own vhost on the shared RabbitMQ: closing its connections touches nobody else."""
+    """A vhost of the test's own on the shared RabbitMQ: closing its connections touches nobody else."""
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not installed")
+    vhost = f"{RABBITMQ_VHOST}_{uuid.uuid4().hex[:8]}"
     try:
-        if RABBITMQ_VHOST not in _rabbitmqctl("list_vhosts", "--no-table-headers", "name").split():
-            _rabbitmqctl("add_vhost", RABBITMQ_VHOST)
-        _rabbitmqctl("set_permissions", "-p", RABBITMQ_VHOST, "guest", ".*", ".*", ".*")
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         pytest.skip(f"RabbitMQ is not manageable here: {error}")
-    return RABBITMQ_VHOST
+    yield vhost
+    _rabbitmqctl("delete_vhost", vhost)
 
 
 def _close_vhost_connections(vhost: str) -> int:
@@ -98,7 +100,7 @@ def _close_vhost_connections(vhost: str) -> int:
 @pytest.mark.faults
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_consumes_again_after_rabbitmq_closes_its_connections(celery_worker_factory, rabbitmq_vhost):
+def test_a_worker_consumes_again_after_rabbitmq_closes_its_connections(rabbitmq_vhost, celery_worker_factory):
     broker_url = f"{RABBITMQ_URL}{rabbitmq_vhost}"
 
     def close_connections(worker) -> None:
