@@ -83,8 +83,7 @@ def _validate_batch_size(batch_size: int) -> None:
 
 @transaction.atomic
 def retention_runs_reclaim_stalled(*, now: dt.datetime | None = None) -> list[str]:
-    """Mark runs that stopped committing batches as failed; returns the kinds of the real (not dry)
-    runs among them, to run again (a run is safe to repeat and resumes where committed batches end)."""
+    """Fail runs that stopped committing batches; return the kinds of the real ones among them to rerun."""
     now = now or timezone.now()
     kinds = set(_stalled_runs(now).filter(dry_run=False).values_list("kind", flat=True))
     retention_runs_mark_interrupted(now=now)

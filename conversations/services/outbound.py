@@ -213,8 +213,7 @@ def _message_finish_if_done(message: Message) -> None:
 
 
 def messages_reclaim_stalled(*, now: dt.datetime | None = None) -> list[int]:
-    """Give up deliveries whose send was interrupted (at most once: never resent) and return the
-    messages to queue again: still sending, with no delivery claimed lately (their task was lost)."""
+    """Fail interrupted sends (never resent: at most once); return the stalled messages to queue again."""
     now = now or timezone.now()
     MessageDelivery.objects.filter(state=MessageDelivery.State.SENDING, claimed_at__lt=now - STALE_CLAIM_AFTER).update(
         state=MessageDelivery.State.FAILED, skip_reason="interrupted while sending"
