@@ -15,6 +15,7 @@ from config.outage import (
     SERVICE_UNAVAILABLE_CODE,
     SERVICE_UNAVAILABLE_MESSAGE,
     is_service_unavailable,
+    outage_log,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,12 +145,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif is_service_unavailable(exc):  # PostgreSQL, Redis or the broker is down: try again, not a bug
         status_code, errors = 503, [error_item(code=SERVICE_UNAVAILABLE_CODE, message=SERVICE_UNAVAILABLE_MESSAGE)]
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        outage_log(exc)
     else:
         logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
         status_code, errors = 500, [error_item(code=SERVER_ERROR, message="Internal server error.")]
     if status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return Response(envelope(errors), status=status_code, headers=headers)
+    response = Response(envelope(errors), status=status_code, headers=headers)
+    if status_code == 503:
+        response._has_been_logged = True  # outage_log said it; Django would log an error per request
+    return response
 
 
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -36,12 +36,17 @@ def is_service_unavailable(error: BaseException) -> bool:
     return isinstance(error, SERVICE_UNAVAILABLE)
 
 
-def service_unavailable_response(request: HttpRequest, error: BaseException) -> JsonResponse:
-    """The 503 answer for this request's API, logged once every few seconds rather than per request."""
+def outage_log(error: BaseException) -> None:
+    """One warning every few seconds while a service is down, rather than an error per request."""
     now = time.monotonic()
     if now - _last_logged["at"] >= _LOG_EVERY_SECONDS:
         _last_logged["at"] = now
         logger.warning("A backing service is unavailable (%s); answering 503.", error.__class__.__name__)
+
+
+def service_unavailable_response(request: HttpRequest, error: BaseException) -> JsonResponse:
+    """The 503 answer in the error shape of this request's API."""
+    outage_log(error)
     if request.path_info.startswith(API_PREFIX):
         body: dict[str, Any] = {
             "type": "error.list",
@@ -52,6 +57,7 @@ def service_unavailable_response(request: HttpRequest, error: BaseException) -> 
         body = {"error": {"code": SERVICE_UNAVAILABLE_CODE, "field": "", "message": SERVICE_UNAVAILABLE_MESSAGE}}
     response = JsonResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response._has_been_logged = True  # outage_log said it; Django would log an error per request
     return response
 
 

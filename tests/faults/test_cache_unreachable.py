@@ -62,3 +62,10 @@ def test_the_api_without_the_cache_answers_and_does_not_limit(teammate, unreacha
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     for _ in range(5):
         assert api.get("/api/contacts").status_code == 200
+
+
+@pytest.mark.django_db
+def test_readyz_still_reports_an_unreachable_cache(client, unreachable_cache):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"].startswith("cache unreachable")

@@ -168,3 +168,6 @@ def test_postgresql_unreachable_under_load_answers_503_and_recovers(teammate):
     # A returning visitor's page view is queued in Redis: the widget keeps tracking without PostgreSQL.
     assert load.count("down", name="ping", status=200) > 0
     _assert_service_unavailable_shape(load)
+    log = "\n".join(web.log_lines)
+    assert "Traceback" not in log and "Internal Server Error" not in log, log[-3000:]
+    assert log.count("answering 503") < load.count("down") / 4  # a line every few seconds, not per request
