@@ -10,6 +10,14 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from config.outage import (
+    RETRY_AFTER_SECONDS,
+    SERVICE_UNAVAILABLE_CODE,
+    SERVICE_UNAVAILABLE_MESSAGE,
+    is_service_unavailable,
+    outage_log,
+)
+
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED = "unauthorized"
@@ -134,12 +142,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                 code=str(exc.get_codes()) if isinstance(exc.get_codes(), str) else "error", message=str(exc.detail)
             )
         ]
+    elif is_service_unavailable(exc):  # PostgreSQL, Redis or the broker is down: try again, not a bug
+        status_code, errors = 503, [error_item(code=SERVICE_UNAVAILABLE_CODE, message=SERVICE_UNAVAILABLE_MESSAGE)]
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        outage_log(exc)
     else:
         logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
         status_code, errors = 500, [error_item(code=SERVER_ERROR, message="Internal server error.")]
     if status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return Response(envelope(errors), status=status_code, headers=headers)
+    response = Response(envelope(errors), status=status_code, headers=headers)
+    if status_code == 503:
+        response._has_been_logged = True  # outage_log said it; Django would log an error per request
+    return response
 
 
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -26,6 +26,8 @@ FIGURES = {
     "widget_requests_per_page_view": "bench.widget",
     "soak_error_rate": "bench.soak",
     "soak_p99_vs_idle": "bench.soak",
+    "soak_worker_peak_rss_mb": "bench.soak",
+    "soak_worker_rss_growth_mb": "bench.soak",
 }
 
 

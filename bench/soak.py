@@ -4,16 +4,23 @@ Starts gunicorn (PostgreSQL, Redis cache) and a Celery worker (Redis broker), me
 latency of a lone client's pings (idle), probes the throughput flat out, then holds half of it
 for a while with a realistic mix (returning visitors' page views, new visitors, events) and prints
 the share of failed requests and the p99 under that load divided by the idle p99.
+
+soak_worker_peak_rss_mb and soak_worker_rss_growth_mb: the Celery worker's memory (its processes'
+RSS together, sampled through the held load): the peak, and how much the last fifth of the samples
+sits above the first fifth (flat: about 0; a leak grows with the run's length).
 """
 
 import http.client
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import threading
 import time
+
+import psutil
 
 from bench.common import ROOT, fresh_postgres, start_gunicorn
 
@@ -26,6 +33,8 @@ CAPACITY_PROBE_SECONDS = 8
 CONNECTION_FAILED = 599
 # A soak holds a sustainable load: half of what the stack serves flat out.
 SOAK_LOAD_FRACTION = 0.5
+RSS_SAMPLE_SECONDS = 0.5
+MB = 1024 * 1024
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -169,13 +178,50 @@ def _run_clients(app_id: str, seconds: float, interval: float | None) -> tuple[i
     return outcomes["ok"], outcomes["failed"], latencies
 
 
-def _soak(app_id: str, seconds: float) -> tuple[float, float]:
-    """Find the stack's capacity, then hold half of it and report (error rate, p99)."""
+class RssSampler:
+    """Samples a process tree's total RSS (the worker and its pool children) in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _total_mb(self) -> float:
+        total = 0
+        for process in [self.process, *self.process.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:  # a pool child replaced in between
+                continue
+        return total / MB
+
+    def _run(self) -> None:
+        while not self._stop.wait(RSS_SAMPLE_SECONDS):
+            self.samples.append(self._total_mb())
+
+    def __enter__(self) -> "RssSampler":
+        self.samples.append(self._total_mb())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def growth_mb(self) -> float:
+        fifth = max(1, len(self.samples) // 5)
+        return statistics.median(self.samples[-fifth:]) - statistics.median(self.samples[:fifth])
+
+
+def _soak(app_id: str, seconds: float, worker_pid: int) -> tuple[float, float, RssSampler]:
+    """Find the stack's capacity, then hold half of it and report (error rate, p99, worker memory)."""
     ok, failed, _ = _run_clients(app_id, CAPACITY_PROBE_SECONDS, interval=None)
     capacity = (ok + failed) / CAPACITY_PROBE_SECONDS
     interval = CLIENTS / (capacity * SOAK_LOAD_FRACTION)
-    ok, failed, latencies = _run_clients(app_id, seconds, interval=interval)
-    return failed / max(ok + failed, 1), _percentile(latencies, 0.99)
+    with RssSampler(worker_pid) as rss:
+        ok, failed, latencies = _run_clients(app_id, seconds, interval=interval)
+    return failed / max(ok + failed, 1), _percentile(latencies, 0.99), rss
 
 
 def measure(figures: list[str], quick: bool) -> dict[str, float]:
@@ -184,10 +230,15 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     processes = _start_stack(database_url)
     try:
         idle = _idle_p99(app_id)
-        error_rate, loaded = _soak(app_id, QUICK_SOAK_SECONDS if quick else SOAK_SECONDS)
+        error_rate, loaded, rss = _soak(app_id, QUICK_SOAK_SECONDS if quick else SOAK_SECONDS, processes[1].pid)
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
-    return {"soak_error_rate": error_rate, "soak_p99_vs_idle": loaded / idle}
+    return {
+        "soak_error_rate": error_rate,
+        "soak_p99_vs_idle": loaded / idle,
+        "soak_worker_peak_rss_mb": max(rss.samples),
+        "soak_worker_rss_growth_mb": rss.growth_mb(),
+    }

@@ -1,4 +1,5 @@
-"""Redis clients for hot paths: one redis.Redis per thread and pool, keeping its own connection.
+"""Redis clients for hot paths: one redis.Redis per thread and pool, keeping its own connection;
+and a cache backend that fails soft while Redis is unreachable.
 
 Django's RedisCacheClient builds a new redis.Redis for every cache call, and each call then takes
 a connection from the pool and gives it back. The constructor copies the response-callback table
@@ -7,16 +8,38 @@ CPU of the round trip itself on the widget hot path. A client that keeps one con
 (single_connection_client) serialises its callers on a lock, hence one per thread; web threads are
 long-lived, and a thread's connection goes back to the pool when the thread ends. A forked child
 (Celery prefork) starts afresh rather than share its parent's socket.
+
+Outages: the cache holds only what can be recomputed (rate-limit windows, snapshots, memos), so
+while Redis does not answer, reads miss, writes and deletes are dropped and `incr` finds no key
+(callers then count from one: rate limits fail open). After a failure the backend does not try
+again for OUTAGE_BACKOFF_SECONDS, so an outage costs a request no time; the first call after that
+reconnects by itself. Entries a dropped delete should have removed expire with their timeouts.
 """
 
+import functools
+import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from django.core.cache.backends import redis as django_redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+# What an unreachable or hung Redis raises (BusyLoadingError, a restarting Redis, is a ConnectionError).
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+OUTAGE_BACKOFF_SECONDS = 1.0
+# A hung Redis must not hold a request: past these a cache call counts as failed.
+SOCKET_TIMEOUT_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 0.5
 
 _local = threading.local()
+_down_until: dict[str, float] = {}  # per cache location: skip Redis until this monotonic time
 
 
 def thread_client(pool: redis.ConnectionPool) -> redis.Redis:
@@ -35,9 +58,65 @@ class _ThreadClients(django_redis.RedisCacheClient):
         return thread_client(self._get_connection_pool(write))
 
 
+def _fail_soft(when_down: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run the cache call; while Redis is unreachable, answer `when_down(*args)` instead."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(self: "RedisCache", *args: Any, **kwargs: Any) -> Any:
+            if not self.available():
+                return when_down(*args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except REDIS_UNAVAILABLE as error:
+                self.mark_unavailable(error)
+                return when_down(*args, **kwargs)
+
+        return call
+
+    return decorate
+
+
+def _no_key(*args: Any, **kwargs: Any) -> Any:
+    raise ValueError("Key not found: the cache is unreachable.")
+
+
+def _missing(key: Any = None, default: Any = None, *args: Any, **kwargs: Any) -> Any:
+    return default
+
+
 class RedisCache(django_redis.RedisCache):
-    """Django's Redis cache backend, using thread_client."""
+    """Django's Redis cache backend, using thread_client, failing soft while Redis is down."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        params = {**params, "OPTIONS": {**params.get("OPTIONS", {})}}
+        params["OPTIONS"].setdefault("socket_timeout", SOCKET_TIMEOUT_SECONDS)
+        params["OPTIONS"].setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        # A connection Redis closed (it restarted) is retried once on a new one, at once; a Redis that
+        # is down refuses that one too, in well under a millisecond.
+        params["OPTIONS"].setdefault("retry", Retry(NoBackoff(), 1))
+        params["OPTIONS"].setdefault("retry_on_error", [redis.ConnectionError])
         super().__init__(server, params)
         self._class = _ThreadClients
+        self._outage_key = ",".join(self._servers)
+
+    def available(self) -> bool:
+        """False for a moment after Redis failed to answer: callers skip it instead of waiting."""
+        return time.monotonic() >= _down_until.get(self._outage_key, 0.0)
+
+    def mark_unavailable(self, error: Exception) -> None:
+        if self.available():
+            logger.warning("The cache's Redis is unreachable (%s); serving without it.", error.__class__.__name__)
+        _down_until[self._outage_key] = time.monotonic() + OUTAGE_BACKOFF_SECONDS
+
+    get = _fail_soft(_missing)(django_redis.RedisCache.get)
+    get_many = _fail_soft(lambda *args, **kwargs: {})(django_redis.RedisCache.get_many)
+    has_key = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.has_key)
+    add = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.add)
+    set = _fail_soft(lambda *args, **kwargs: None)(django_redis.RedisCache.set)
+    set_many = _fail_soft(lambda data, *args, **kwargs: list(data))(django_redis.RedisCache.set_many)
+    touch = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.touch)
+    delete = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.delete)
+    delete_many = _fail_soft(lambda *args, **kwargs: None)(django_redis.RedisCache.delete_many)
+    incr = _fail_soft(_no_key)(django_redis.RedisCache.incr)
+    clear = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.clear)

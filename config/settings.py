@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a request a down PostgreSQL/Redis/broker cannot serve answers 503, not 500.
+    "config.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -104,6 +106,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if env.str("PARLEY_TEST_RUN_ID", default=""):  # set by tests/run_isolation.py: one test database per run
         DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{env.str('PARLEY_TEST_RUN_ID')}"}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server fails a request (503, config/outage.py) instead of holding it for minutes.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
@@ -127,8 +132,14 @@ if CELERY_BROKER_IS_FILESYSTEM:
         "control_folder": str(_celery_control_dir),
         "store_processed": False,
     }
-else:
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis cannot tell that a worker died: its unacknowledged messages return to the queue after
+    # this long. It must exceed the longest task (retention: 55 min) and the longest countdown a
+    # worker holds, or work runs twice; the reclaim tasks bound what a killed worker stalls instead.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    # amqp:// (RabbitMQ): the broker returns a dead worker's unacknowledged messages at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -10,6 +10,9 @@ admin.site.index_title = "Customer messaging"
 HOME_URL = "/demo/" if settings.PARLEY_DEMO_PAGES else "/admin/"
 admin.site.site_url = "/demo/" if settings.PARLEY_DEMO_PAGES else None
 
+# A backing service that is down answers 503 with Retry-After even when a middleware meets it.
+handler500 = "config.outage.server_error"
+
 urlpatterns = [
     path("", include("ops.urls")),
     path("", include("tracking.urls")),

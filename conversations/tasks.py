@@ -5,6 +5,7 @@ from celery import shared_task
 from conversations import services
 
 SNOOZE_TASK_NAME = "conversations.tasks.reopen_due_snoozes"
+RECLAIM_TASK_NAME = "conversations.tasks.reclaim_stalled_messages"
 
 
 @shared_task(
@@ -42,3 +43,13 @@ def reopen_due_snoozes() -> int:
 def email_away_assignee(part_id: int) -> bool:
     """Email the assignee a contact's message if they have been away since; claimed before sending."""
     return services.assignee_email_if_away(part_id=part_id)
+
+
+@shared_task(name=RECLAIM_TASK_NAME, acks_late=True, expires=240, soft_time_limit=60, time_limit=90)
+def reclaim_stalled_messages() -> list[int]:
+    """Beat, every few minutes: give up interrupted sends and queue messages whose task was lost
+    (a worker killed mid-batch); a queued message never resends a delivery (each is claimed)."""
+    message_ids = services.messages_reclaim_stalled()
+    for message_id in message_ids:
+        send_message.delay(message_id)
+    return message_ids

@@ -82,14 +82,27 @@ def _validate_batch_size(batch_size: int) -> None:
 
 
 @transaction.atomic
-def retention_runs_mark_interrupted(*, now: dt.datetime | None = None) -> int:
-    """Mark runs that stopped committing batches (killed worker, kill -9) as failed."""
+def retention_runs_reclaim_stalled(*, now: dt.datetime | None = None) -> list[str]:
+    """Fail runs that stopped committing batches; return the kinds of the real ones among them to rerun."""
     now = now or timezone.now()
+    kinds = set(_stalled_runs(now).filter(dry_run=False).values_list("kind", flat=True))
+    retention_runs_mark_interrupted(now=now)
+    return sorted(kinds)
+
+
+def _stalled_runs(now: dt.datetime) -> models.QuerySet[RetentionRun]:
     silent_since = now - STALE_RUN_AFTER
     return RetentionRun.objects.filter(
         Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since),
         status=RetentionRun.Status.RUNNING,
-    ).update(
+    )
+
+
+@transaction.atomic
+def retention_runs_mark_interrupted(*, now: dt.datetime | None = None) -> int:
+    """Mark runs that stopped committing batches (killed worker, kill -9) as failed."""
+    now = now or timezone.now()
+    return _stalled_runs(now).update(
         status=RetentionRun.Status.FAILED,
         finished_at=now,
         error="Interrupted: no batch committed for a while (worker killed or database lost). "

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from retention import services
+from retention.models import RetentionRun
 
 # A big backlog takes several runs: each run stops at the time limit with its batches committed.
 SOFT_TIME_LIMIT_SECONDS = 50 * 60
@@ -49,3 +50,17 @@ def expire_stale_visitors(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run
 def apply_retention_rules(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
     """Apply the optional retention rules switched on in the policy."""
     return _summary(services.retention_rules_apply(batch_size=batch_size, dry_run=dry_run, trigger="task"))
+
+
+RECLAIM_TASK_NAME = "retention.tasks.reclaim_stalled_runs"
+
+
+@shared_task(name=RECLAIM_TASK_NAME, acks_late=True, expires=240, soft_time_limit=60, time_limit=90)
+def reclaim_stalled_runs() -> list[str]:
+    """Beat, every few minutes: a run that stopped committing batches (its worker was killed) is
+    marked failed and started again, instead of waiting for the broker to redeliver it."""
+    kinds = services.retention_runs_reclaim_stalled()
+    rerun = {RetentionRun.Kind.VISITORS: expire_stale_visitors, RetentionRun.Kind.RULES: apply_retention_rules}
+    for kind in kinds:
+        rerun[kind].delay()
+    return kinds

@@ -32,7 +32,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config.redis_cache import thread_client
+from config.redis_cache import REDIS_UNAVAILABLE, thread_client
 from tracking.models import PageView, PageViewBufferCursor, WebSession
 from tracking.payloads import PageInput
 
@@ -126,10 +126,15 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
         added, length, scheduled_due = pipeline.execute(raise_on_error=False)
         if isinstance(added, Exception):
             raise added
-    except Exception:
+    except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
         # a lost XADD reply may count it twice, never zero times.
-        logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
+        if isinstance(error, REDIS_UNAVAILABLE):  # an outage: one line a second, not a traceback per ping
+            logger.warning(
+                "The page-view buffer is unreachable (%s); writing page views synchronously.", error.__class__.__name__
+            )
+        else:
+            logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
         return False
     if scheduled_due is None:

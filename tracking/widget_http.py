@@ -12,9 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from redis.exceptions import NoScriptError
 
+from config.redis_cache import REDIS_UNAVAILABLE
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
 from tracking.selectors import origin_allowed, website_for_app_id
@@ -69,7 +71,10 @@ def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> boo
     if not origin or not path.startswith(WIDGET_API_PREFIX):
         return False
     app_id = path[len(WIDGET_API_PREFIX) :].split("/", 1)[0]
-    website = website_for_app_id(app_id=app_id)
+    try:
+        website = website_for_app_id(app_id=app_id)
+    except DatabaseError:  # PostgreSQL is down: the view answers 503 (config.outage), without CORS headers
+        return False
     return website is not None and origin_allowed(website=website, origin=origin)
 
 
@@ -142,20 +147,42 @@ def _count_and_read(window_keys: list[str], read_keys: Sequence[str]) -> tuple[l
     """Count one request in each fixed window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        client = backend._cache.get_client(None, write=True)
-        # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
-        keys = [backend.make_key(key) for key in (*window_keys, *read_keys)]
-        arguments = (len(keys), *keys, len(window_keys), RATE_WINDOW_SECONDS + 5)
+        available = getattr(backend, "available", None)
+        if available is not None and not available():
+            return _fail_open(window_keys, read_keys)
         try:
-            replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
-        except NoScriptError:  # a restarted or flushed Redis: load it again
-            replies = client.eval(_COUNT_AND_READ, *arguments)
-        counts = [int(count) for count in replies[: len(window_keys)]]
-        loads = backend._cache._serializer.loads
-        raw = replies[len(window_keys) :]
-        return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
+            return _count_and_read_redis(backend, window_keys, read_keys)
+        except REDIS_UNAVAILABLE as error:
+            # Rate limits fail open (docs/deployment.md): the request goes on without the cache.
+            mark_unavailable = getattr(backend, "mark_unavailable", None)
+            if mark_unavailable is not None:
+                mark_unavailable(error)
+            return _fail_open(window_keys, read_keys)
     values = backend.get_many(read_keys) if read_keys else {}
     return [_hit_elsewhere(backend, key) for key in window_keys], {key: values.get(key) for key in read_keys}
+
+
+def _fail_open(window_keys: list[str], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
+    return [0] * len(window_keys), dict.fromkeys(read_keys)
+
+
+def _count_and_read_redis(
+    backend: RedisCache, window_keys: list[str], read_keys: Sequence[str]
+) -> tuple[list[int], dict[str, Any]]:
+    """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
+    client = backend._cache.get_client(None, write=True)
+    # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
+    keys = [backend.make_key(key) for key in (*window_keys, *read_keys)]
+    arguments = (len(keys), *keys, len(window_keys), RATE_WINDOW_SECONDS + 5)
+    try:
+        replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
+    except NoScriptError:  # a restarted or flushed Redis: load it again
+        replies = client.eval(_COUNT_AND_READ, *arguments)
+    counts = [int(count) for count in replies[: len(window_keys)]]
+    loads = backend._cache._serializer.loads
+    raw = replies[len(window_keys) :]
+    return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
 
 
 def _hit_elsewhere(backend: Any, key: str) -> int:

@@ -9,6 +9,7 @@ from conversations.services.outbound import (
     delivery_record_unsubscribe,
     message_deliver_batch,
     message_send,
+    messages_reclaim_stalled,
 )
 from conversations.services.saved_replies import saved_reply_create, saved_reply_render, saved_reply_update
 from conversations.services.teammates import (
@@ -63,6 +64,7 @@ __all__ = [
     "in_app_messages_pending",
     "message_deliver_batch",
     "message_send",
+    "messages_reclaim_stalled",
     "saved_reply_create",
     "saved_reply_render",
     "saved_reply_update",

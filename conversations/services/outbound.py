@@ -28,8 +28,12 @@ SEND_BATCH_SIZE = 100
 MAX_LINKS = 50
 URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 # A claimed delivery that never finished (worker killed mid-send) is given up after this long,
-# instead of being sent a second time.
-STALE_CLAIM_AFTER = dt.timedelta(hours=1)
+# instead of being sent a second time: longer than send_message's hard time limit (600 s), so no
+# send can still be under way.
+STALE_CLAIM_AFTER = dt.timedelta(minutes=15)
+# A message still sending with no delivery claimed for this long has lost its task: queue it again.
+RESUME_STALLED_AFTER = dt.timedelta(minutes=5)
+RECLAIM_MAX_MESSAGES = 100
 
 
 def _links_in(body: str) -> list[str]:
@@ -126,46 +130,73 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
         return 0, False
+    if message.channel == Message.Channel.EMAIL:
+        return _deliver_email_batch(message, batch_size)
     batch = _claim_batch(message, batch_size)
     if not batch:
         _message_finish_if_done(message)
         return 0, False
     now = timezone.now()
-    sent_ids: list[int] = []
-    skipped: dict[str, list[int]] = {}
-    if message.channel == Message.Channel.EMAIL:
-        emails = []
-        for delivery in batch:
-            contact = delivery.contact
-            reason = "unsubscribed" if contact.unsubscribed_from_emails else "" if contact.email else "no email address"
-            if reason:
-                skipped.setdefault(reason, []).append(delivery.pk)
-                continue
-            emails.append((delivery, _build_outbound_email(message=message, delivery=delivery)))
-        if emails:
-            with mail.get_connection() as connection:
-                for delivery, email in emails:
-                    try:
-                        connection.send_messages([email])
-                    except Exception:
-                        skipped.setdefault("send failed", []).append(delivery.pk)
-                        continue
-                    sent_ids.append(delivery.pk)
-    else:
-        sent_ids = [delivery.pk for delivery in batch]
-    if message.channel == Message.Channel.IN_APP:
-        widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
+    sent_ids = [delivery.pk for delivery in batch]
+    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
     with transaction.atomic():
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
-        for reason, ids in skipped.items():
-            state = MessageDelivery.State.FAILED if reason == "send failed" else MessageDelivery.State.SKIPPED
-            MessageDelivery.objects.filter(pk__in=ids).update(state=state, skip_reason=reason)
-        contact_ids = [d.contact_id for d in batch if d.pk in set(sent_ids)]
-        contacts_touch_messaging(contact_ids=contact_ids, field="last_contacted_at", at=now)
+        contacts_touch_messaging(contact_ids=[d.contact_id for d in batch], field="last_contacted_at", at=now)
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
     return len(sent_ids), remaining
+
+
+def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
+    """Claim, send and record one email at a time: a worker killed mid-batch leaves at most one
+    delivery in `sending` (given up later, never resent); the rest stay pending for the next run."""
+    batch = list(
+        MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING)
+        .select_related("contact")
+        .order_by("id")[:size]
+    )
+    if not batch:
+        _message_finish_if_done(message)
+        return 0, False
+    sent = 0
+    with mail.get_connection() as connection:
+        for delivery in batch:
+            contact = delivery.contact
+            reason = "unsubscribed" if contact.unsubscribed_from_emails else "" if contact.email else "no email address"
+            claimed = _delivery_claim(delivery, skip_reason=reason)
+            if not claimed or reason:
+                continue
+            try:
+                connection.send_messages([_build_outbound_email(message=message, delivery=delivery)])
+            except Exception:
+                _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
+                continue
+            _delivery_finish(delivery, state=MessageDelivery.State.SENT)
+            sent += 1
+    remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
+    if not remaining:
+        _message_finish_if_done(message)
+    return sent, remaining
+
+
+def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
+    """Take one pending delivery (to send it, or to skip it with the reason); False if another run has it."""
+    now = timezone.now()
+    if skip_reason:
+        changes: dict[str, Any] = {"state": MessageDelivery.State.SKIPPED, "skip_reason": skip_reason}
+    else:
+        changes = {"state": MessageDelivery.State.SENDING, "claimed_at": now}
+    return MessageDelivery.objects.filter(pk=delivery.pk, state=MessageDelivery.State.PENDING).update(**changes) == 1
+
+
+@transaction.atomic
+def _delivery_finish(delivery: MessageDelivery, *, state: str, skip_reason: str = "") -> None:
+    now = timezone.now()
+    sent_at = now if state == MessageDelivery.State.SENT else None
+    MessageDelivery.objects.filter(pk=delivery.pk).update(state=state, skip_reason=skip_reason, sent_at=sent_at)
+    if state == MessageDelivery.State.SENT:
+        contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_contacted_at", at=now)
 
 
 def _message_finish_if_done(message: Message) -> None:
@@ -179,6 +210,22 @@ def _message_finish_if_done(message: Message) -> None:
         Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
             state=Message.State.SENT, sent_at=timezone.now()
         )
+
+
+def messages_reclaim_stalled(*, now: dt.datetime | None = None) -> list[int]:
+    """Fail interrupted sends (never resent: at most once); return the stalled messages to queue again."""
+    now = now or timezone.now()
+    MessageDelivery.objects.filter(state=MessageDelivery.State.SENDING, claimed_at__lt=now - STALE_CLAIM_AFTER).update(
+        state=MessageDelivery.State.FAILED, skip_reason="interrupted while sending"
+    )
+    quiet_since = now - RESUME_STALLED_AFTER
+    stalled = (
+        Message.objects.filter(state=Message.State.SENDING, created_at__lt=quiet_since)
+        .exclude(deliveries__claimed_at__gte=quiet_since)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    return list(stalled[:RECLAIM_MAX_MESSAGES])
 
 
 def _linkify(body: str, delivery_id: int, links: list[str]) -> SafeString:

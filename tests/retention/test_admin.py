@@ -19,10 +19,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
+    # The namespaced name: Celery 5.6 reads a setting Django's settings define under that name first.
+    previous = celery_app.conf.CELERY_TASK_ALWAYS_EAGER
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
     yield
-    celery_app.conf.task_always_eager = previous
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = previous
 
 
 def test_migration_schedules_the_daily_expiry_and_the_optional_rules_in_beat():

@@ -1,0 +1,71 @@
+"""With the cache's Redis unreachable, the widget and the API answer as usual: the cache fails soft
+and rate limits fail open (the fast, in-process half of tests/faults/test_web_outages.py)."""
+
+import time
+
+import pytest
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+from api.services import api_token_create
+from config import redis_cache
+from tests.tracking.conftest import Widget
+from tracking import page_view_buffer
+from tracking.models import PageView
+from tracking.services import website_create
+
+UNREACHABLE = {"default": {"BACKEND": "config.redis_cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+
+
+@pytest.fixture
+def unreachable_cache(settings, monkeypatch):
+    settings.CACHES = UNREACHABLE
+    settings.PARLEY_PAGE_VIEW_BUFFER_URL = "redis://127.0.0.1:1/1"  # the buffer's Redis is that one too
+    monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
+    settings.PARLEY_WIDGET_RATE_PER_IP = 2  # would refuse the third request, if anything were counted
+    settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 2
+    redis_cache._down_until.clear()
+    yield caches["default"]
+    redis_cache._down_until.clear()
+
+
+def test_an_unreachable_cache_misses_drops_writes_and_backs_off(unreachable_cache):
+    cache = unreachable_cache
+    assert cache.get("k", "fallback") == "fallback"
+    assert cache.add("k", 1) is False
+    assert cache.get_many(["a", "b"]) == {}
+    cache.set("k", 1)
+    cache.delete("k")
+    with pytest.raises(ValueError):  # no such key: callers count from one (fail open)
+        cache.incr("k")
+    assert not cache.available()
+    started = time.perf_counter()
+    for _ in range(100):
+        cache.get("k")
+    assert time.perf_counter() - started < 0.05  # skipped, not tried, during the backoff
+
+
+@pytest.mark.django_db
+def test_widget_pings_without_the_cache_are_served_and_written_directly(client, unreachable_cache):
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    widget = Widget(client, website)
+    for page in range(5):
+        response = widget.ping(f"https://shop.example/p/{page}")
+        assert response.status_code == 200, response.content
+    assert PageView.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_the_api_without_the_cache_answers_and_does_not_limit(teammate, unreachable_cache):
+    _, token = api_token_create(user=teammate, name="t")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for _ in range(5):
+        assert api.get("/api/contacts").status_code == 200
+
+
+@pytest.mark.django_db
+def test_readyz_still_reports_an_unreachable_cache(client, unreachable_cache):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"].startswith("cache unreachable")
