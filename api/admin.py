@@ -110,6 +110,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def topic_list(self, obj: WebhookSubscription) -> str:
         return ", ".join(obj.topics)
 
+    def get_fields(self, request: HttpRequest, obj: WebhookSubscription | None = None) -> list[str]:
+        # The signing secret lets its holder forge deliveries: a read-only teammate does not see it.
+        fields = list(super().get_fields(request, obj))
+        return fields if self.has_change_permission(request, obj) else [f for f in fields if f != "secret"]
+
     def save_model(self, request: HttpRequest, obj: WebhookSubscription, form, change: bool) -> None:
         services.webhook_subscription_save(
             subscription=obj,

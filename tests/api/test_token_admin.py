@@ -145,3 +145,17 @@ def test_a_superuser_sends_webhook_deliveries_again(client, boss, failed_deliver
     assert _retry(client, failed_delivery).status_code == 302
     failed_delivery.refresh_from_db()
     assert (failed_delivery.status, failed_delivery.attempts) == ("pending", 0)
+
+
+def test_a_viewer_reads_a_webhook_subscription_but_not_its_signing_secret(client, boss):
+    subscription = WebhookSubscription.objects.create(
+        url="https://hooks.example.com/p", topics=["contact.created"], secret="s3cret-signing-key"
+    )
+    url = reverse("admin:api_webhooksubscription_change", args=[subscription.pk])
+    client.force_login(teammate_in(VIEWER_GROUP, "vic"))
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "hooks.example.com" in page.content.decode()
+    assert "s3cret-signing-key" not in page.content.decode()
+    client.force_login(boss)
+    assert "s3cret-signing-key" in client.get(url).content.decode()
