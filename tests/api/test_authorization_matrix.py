@@ -17,10 +17,11 @@ from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 from django.urls import URLPattern, reverse
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from api import urls as api_urls
-from api.models import WebhookDelivery, WebhookSubscription
+from api.models import ApiToken, WebhookDelivery, WebhookSubscription
 from api.permissions import OPERATION_PERMISSIONS
 from api.services import api_token_create
 from contacts import services as contact_services
@@ -238,13 +239,16 @@ def world(db) -> World:
 
 SNAPSHOT_MODELS = [
     Contact, Tag, ContactTag, ContactNote, DataAttribute, PrivacyAuditEntry, Conversation, ConversationPart, Event,
-    EventSummary, WebhookSubscription, WebhookDelivery,
+    EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group,
 ]  # fmt: skip
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of the tables an API call or an admin action could change."""
-    return {model.__name__: list(model.objects.order_by("pk").values()) for model in SNAPSHOT_MODELS}
+    rows = {model.__name__: list(model.objects.order_by("pk").values()) for model in SNAPSHOT_MODELS}
+    # A token records its use even when the call is refused: everything else about it must hold.
+    rows["ApiToken"] = list(ApiToken.objects.order_by("pk").values("pk", "user_id", "name", "revoked_at"))
+    return rows
 
 
 def assert_forbidden(response: Any) -> None:
@@ -440,3 +444,21 @@ def test_the_token_of_a_former_teammate_is_refused(world, change):
     response = world.api(AGENT).get("/api/contacts")
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "unauthorized"
+
+
+def test_a_teammate_who_only_views_the_beat_schedule_cannot_switch_or_run_its_tasks(world, client):
+    viewer = world.users[VIEWER]
+    viewer.user_permissions.add(Permission.objects.get(codename="view_periodictask"))
+    viewer = get_user_model().objects.get(pk=viewer.pk)  # a fresh permission cache
+    model_admin = admin.site._registry[PeriodicTask]
+    offered = {name for name in ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks")
+               if _offered(PeriodicTask, model_admin, name, viewer)}  # fmt: skip
+    assert offered == set()
+    client.force_login(viewer)
+    before = snapshot()
+    url = reverse("admin:django_celery_beat_periodictask_changelist")
+    pks = [str(pk) for pk in PeriodicTask.objects.values_list("pk", flat=True)]
+    assert client.get(url).status_code == 200
+    client.post(url, {"action": "disable_tasks", "_selected_action": pks, "index": "0"})
+    assert snapshot() == before
+    assert PeriodicTask.objects.filter(enabled=True).exists()
