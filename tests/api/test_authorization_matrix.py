@@ -462,3 +462,11 @@ def test_a_teammate_who_only_views_the_beat_schedule_cannot_switch_or_run_its_ta
     client.post(url, {"action": "disable_tasks", "_selected_action": pks, "index": "0"})
     assert snapshot() == before
     assert PeriodicTask.objects.filter(enabled=True).exists()
+
+
+def test_a_superuser_still_switches_beat_tasks_through_the_wrapped_actions(world, client):
+    client.force_login(world.users[SUPERUSER])
+    url = reverse("admin:django_celery_beat_periodictask_changelist")
+    pks = [str(pk) for pk in PeriodicTask.objects.values_list("pk", flat=True)]
+    assert client.post(url, {"action": "disable_tasks", "_selected_action": pks, "index": "0"}).status_code == 302
+    assert not PeriodicTask.objects.filter(enabled=True).exists()
