@@ -85,7 +85,7 @@ def _main(size: int, name: str) -> None:
 
     settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 1_000_000
     build_contacts(size)
-    teammate = get_user_model().objects.create_user("bench", "bench@example.com", "x", is_staff=True)
+    teammate = get_user_model().objects.create_superuser("bench", "bench@example.com", "x")
     _token, raw = api_token_create(user=teammate)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     print(_time_searches(client, size))

@@ -448,6 +448,10 @@ class ContactAdmin(admin.ModelAdmin):
 
     # --- actions --------------------------------------------------------------------------------
 
+    def has_send_message_permission(self, request: HttpRequest) -> bool:
+        # Asked by the conversations app's "Send a message" action, which it adds to this list.
+        return request.user.has_perm("conversations.add_message")
+
     def _chosen_tag(self, request: HttpRequest) -> Tag | None:
         raw = request.POST.get("tag", "")
         tag = Tag.objects.filter(pk=int(raw)).first() if raw.isdigit() else None

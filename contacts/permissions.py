@@ -8,11 +8,16 @@ PARLEY_APPS = ("contacts", "tracking", "conversations", "retention", "api")
 VIEWER_GROUP = "viewer"
 AGENT_GROUP = "agent"
 # Agents edit people and conversations but neither erase contacts nor change site-wide settings.
+# They hold API tokens for themselves only (api/admin.py): create them, and rename or revoke them.
+# The REST API maps each operation onto these (api/permissions.py, docs/api.md).
 AGENT_EXTRA_PERMISSIONS = {
-    "contacts": {"add_contact", "change_contact", "add_tag", "change_tag", "add_contacttag", "delete_contacttag"},
+    "contacts": {
+        "add_contact", "change_contact", "add_tag", "change_tag", "add_contacttag", "delete_contacttag",
+        "add_contactnote",
+    },
     "conversations": {"add_*", "change_*"},
-    "api": {"add_apitoken"},
-}
+    "api": {"add_apitoken", "change_apitoken"},
+}  # fmt: skip
 
 
 def _agent_may(app_label: str, codename: str) -> bool:

@@ -725,7 +725,7 @@ class MessageAdmin(admin.ModelAdmin):
 # --- the contacts changelist action ------------------------------------------------------------
 
 
-@admin.action(description="Send a message to selected contacts")
+@admin.action(description="Send a message to selected contacts", permissions=["send_message"])
 def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contact]) -> Any:
     """Compose an in-app or email message for the selected contacts, then queue it."""
     if not request.user.has_perm("conversations.add_message"):

@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from retention import selectors, services, tasks
 from retention.models import RetentionPolicy, RetentionRun
@@ -123,3 +125,27 @@ class RetentionRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _needs_change_permission(name: str) -> Any:
+    """django-celery-beat's action `name`, declared with the change permission it lacks upstream."""
+    upstream = getattr(beat_admin.PeriodicTaskAdmin, name)
+
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> Any:
+        return upstream(model_admin, request, queryset)
+
+    action.__name__ = name
+    return admin.action(description=upstream.short_description, permissions=["change"])(action)
+
+
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    """The beat schedule (retention's daily run lives there): enabling, disabling or running needs change."""
+
+    enable_tasks = _needs_change_permission("enable_tasks")
+    disable_tasks = _needs_change_permission("disable_tasks")
+    toggle_tasks = _needs_change_permission("toggle_tasks")
+    run_tasks = _needs_change_permission("run_tasks")
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -1,4 +1,4 @@
-"""What every Intercom-shaped view shares: token auth, rate limit headers, the error envelope."""
+"""What every Intercom-shaped view shares: token auth, permissions, rate limit headers, the error envelope."""
 
 from typing import Any
 
@@ -13,13 +13,14 @@ from rest_framework.views import APIView
 from api.auth import ApiTokenAuthentication, rate_limit_hit
 from api.errors import ParameterInvalid, ParameterNotFound, RateLimitExceeded, exception_handler
 from api.pagination import Cursor, cursor_decode, per_page_clean
+from api.permissions import TeammatePermissions
 
 
 class IntercomView(APIView):
     """Base view; `Intercom-Version` is accepted and ignored (Parley serves the 2.x shapes)."""
 
     authentication_classes = [ApiTokenAuthentication]
-    permission_classes: list = []
+    permission_classes = [TeammatePermissions]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
 

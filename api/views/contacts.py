@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import Conflict, ParameterInvalid, ParameterNotFound
 from api.pagination import cursor_decode, keyset_page, per_page_clean
+from api.permissions import acting_teammate_check
 from api.search import contact_search_q
 from api.serializers import (
     ContactArchivedOutput,
@@ -274,7 +275,9 @@ class ContactNotesView(IntercomView):
         contact = selectors.contact_get(contact_id=contact_id)
         values = self.parse(NoteInput, self.body(request))
         author = (
-            selectors.teammate_get(admin_id=values["admin_id"], field="admin_id")
+            acting_teammate_check(
+                request, selectors.teammate_get(admin_id=values["admin_id"], field="admin_id"), field="admin_id"
+            )
             if values.get("admin_id")
             else request.user
         )

@@ -13,6 +13,7 @@ from api.conversation_shapes import ConversationOutput, conversation_json, conve
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.fields import UnixTimeField, unix
 from api.pagination import cursor_decode, keyset_page, per_page_clean
+from api.permissions import acting_teammate_check
 from api.search import FieldSpec, QueryCompiler
 from api.serializers import SearchInput, TagAttachInput, TagOutput
 from api.views.base import IntercomView
@@ -134,7 +135,9 @@ class ConversationDeletedOutput(serializers.Serializer):
 
 
 def _acting_admin(request: Request, admin_id: Any) -> Any:
-    return selectors.teammate_get(admin_id=admin_id, field="admin_id") if admin_id else request.user
+    if not admin_id:
+        return request.user
+    return acting_teammate_check(request, selectors.teammate_get(admin_id=admin_id, field="admin_id"), field="admin_id")
 
 
 def _list(queryset: Any, *, per_page: int, cursor: Any) -> Response:

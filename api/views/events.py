@@ -13,6 +13,7 @@ from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.fields import unix
 from api.pagination import Cursor, cursor_decode, cursor_encode, per_page_clean
+from api.permissions import permissions_require
 from api.views.base import IntercomView
 from contacts.models import Contact
 from tracking import services as tracking_services
@@ -106,6 +107,7 @@ class EventsView(IntercomView):
             "intercom_user_id": str(contact.pk),
         }
         if params.get("summary", "").lower() in ("true", "1"):
+            permissions_require(request, "tracking.view_eventsummary")
             summaries = EventSummary.objects.filter(contact=contact).order_by("-last_at")
             return Response(
                 {

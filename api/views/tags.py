@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import ParameterInvalid
+from api.permissions import permissions_require
 from api.serializers import TagCreateInput, TagListOutput, TagOutput
 from api.views.base import IntercomView
 from contacts import selectors as contact_selectors
@@ -29,6 +30,18 @@ def _contact_ids(references: Any) -> list[int]:
     return ids
 
 
+def _extra_permissions(values: dict[str, Any], body: dict[str, Any]) -> list[str]:
+    """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts."""
+    needed = ["contacts.change_tag"] if values.get("id") else []
+    references = body.get("users") if isinstance(body.get("users"), list) else []
+    untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
+    if not all(untagging):
+        needed.append("contacts.add_contacttag")
+    if any(untagging):
+        needed.append("contacts.delete_contacttag")
+    return needed
+
+
 class TagsView(IntercomView):
     @extend_schema(operation_id="ListTags", responses=TagListOutput)
     def get(self, request: Request) -> Response:
@@ -39,6 +52,7 @@ class TagsView(IntercomView):
         """Create a tag (or return the one with that name); with `id`, rename it; with `users`, tag them."""
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
+        permissions_require(request, *_extra_permissions(values, body))
         if values.get("id"):
             tag = services.tag_rename(tag=selectors.tag_get(tag_id=values["id"], field="id"), name=values["name"])
         else:

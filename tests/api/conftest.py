@@ -7,6 +7,9 @@ from api.services import api_token_create
 
 @pytest.fixture
 def api_token(teammate):
+    # These tests exercise the API's behaviour with every right; test_authorization_matrix.py covers narrower ones.
+    teammate.is_superuser = True
+    teammate.save(update_fields=["is_superuser"])
     _token, raw = api_token_create(user=teammate, name="tests")
     return raw
 
