@@ -543,6 +543,7 @@ class TeammateProfileAdmin(admin.ModelAdmin):
     """Each teammate edits their own profile ("My profile"); superusers see everyone's."""
 
     form = TeammateProfileForm
+    actions = None  # profiles are edited one at a time, by their teammate
     list_display = ["teammate", "display_name", "email_when_away_minutes", "last_active_at"]
     readonly_fields = ["last_active_at"]
 

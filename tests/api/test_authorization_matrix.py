@@ -133,6 +133,7 @@ OPERATIONS = [
 # Every admin action ("app_label.model:action") and the roles that get it, in the list and on POST.
 ADMIN_ACTIONS = {
     "auth.group:delete_selected": SUPERUSER_ONLY,
+    "conversations.teammateprofile:delete_selected": NOBODY,  # profiles have no bulk actions at all
     "auth.user:delete_selected": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:delete_selected": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:enable_tasks": SUPERUSER_ONLY,

@@ -76,9 +76,9 @@ def redis_server():
 
 @pytest.mark.faults
 @pytest.mark.django_db(transaction=True)
-def test_a_redis_outage_under_load_serves_everything_without_redis_and_recovers(redis_server, teammate, settings):
+def test_a_redis_outage_under_load_serves_everything_without_redis_and_recovers(redis_server, superuser, settings):
     website = website_create(name="Shop", allowed_origins=[ORIGIN])
-    _, api_token = api_token_create(user=teammate, name="faults")
+    _, api_token = api_token_create(user=superuser, name="faults")
     buffer_key = f"parley:fault-page-views:{uuid.uuid4().hex}"
     web = WebServer(
         extra_env={
@@ -122,12 +122,12 @@ def test_a_redis_outage_under_load_serves_everything_without_redis_and_recovers(
 
 @pytest.mark.faults
 @pytest.mark.django_db(transaction=True)
-def test_postgresql_unreachable_under_load_answers_503_and_recovers(teammate):
+def test_postgresql_unreachable_under_load_answers_503_and_recovers(superuser):
     db = django_settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…)")
     website = website_create(name="Shop", allowed_origins=[ORIGIN])
-    _, api_token = api_token_create(user=teammate, name="faults")
+    _, api_token = api_token_create(user=superuser, name="faults")
     proxy = TcpProxy((db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)))
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
