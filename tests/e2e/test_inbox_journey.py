@@ -8,7 +8,11 @@ from playwright.sync_api import expect
 from conversations.models import Conversation
 from conversations.services import conversation_reply_as_teammate
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.e2e.urls")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
 
 
 def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, make_website, agent_admin, artifacts):
@@ -19,6 +23,8 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     host.page.locator("parley-messenger textarea").fill("Do you ship to Canada?")
     host.page.keyboard.press("Enter")
     expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Do you ship to Canada?")
+    # The composer becomes a reply box once the server has made the conversation.
+    expect(host.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
 
     # Another teammate, with no first name, answers: the visitor sees the username, the inbox names them.
     sam = get_user_model().objects.create_user("sam", "sam@parley.test", "correct-horse-battery", is_staff=True)

@@ -9,6 +9,8 @@ from conversations.models import Conversation
 from tests.e2e.conftest import BROWSER_NETWORK_LOG
 from tracking.services import website_create
 
+# Like every browser test module: a transactional database restored from its serialized state, so that
+# test order never leaves one test the rows another test's flush re-created (groups, beat entries).
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -20,6 +22,8 @@ def _write(host, text):
     host.page.locator("parley-messenger textarea").fill(text)
     host.page.keyboard.press("Enter")
     expect(host.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
+    # Sent: the composer becomes a reply box once the server has the conversation.
+    expect(host.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
 
 
 def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, artifacts):

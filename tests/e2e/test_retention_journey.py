@@ -8,7 +8,11 @@ from contacts.models import Contact
 from retention.models import RetentionRun
 from tests.retention.history import visitor
 
-pytestmark = [pytest.mark.browser, pytest.mark.celery]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.celery,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_run_now_buttons_queue_a_dry_run_and_a_real_run_that_the_admin_then_shows(
