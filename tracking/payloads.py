@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils import timezone
 
+from ops.parsing import json_problem, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -109,6 +110,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
         raise PayloadError("body", "The body must be a JSON object.")
+    # Fields a view ignores or stores as JSON (custom attributes, metadata) are checked here once.
+    problem = json_problem(body)
+    if problem is not None:
+        raise PayloadError(problem[0], problem[1])
     return body
 
 
@@ -129,12 +134,9 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
         return None
     if not isinstance(value, str):
         raise PayloadError(name, "Must be a string.")
-    if "\x00" in value:
-        raise PayloadError(name, "Must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PayloadError(name, "Must be valid Unicode text.", "invalid_encoding") from None
+    problem = text_problem(value)
+    if problem is not None:
+        raise PayloadError(name, problem)
     if len(value) > max_length:
         raise PayloadError(name, f"Must be at most {max_length} characters.", "too_long")
     if required and not value.strip():

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import Conflict, ParameterInvalid, ParameterNotFound
+from api.fields import int_param
 from api.pagination import cursor_decode, keyset_page, per_page_clean
 from api.search import contact_search_q
 from api.serializers import (
@@ -34,6 +35,7 @@ from contacts.models import Contact
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
 LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 TEXT_FIELDS = ("external_id", "email", "phone", "name", "avatar", "language_override")
+MAX_NOTES_PAGE = 1_000_000
 PER_PAGE_PARAMETERS = [
     OpenApiParameter("per_page", int, description="1 to 150, default 50"),
     OpenApiParameter("starting_after", str, description="The cursor from pages.next.starting_after"),
@@ -255,10 +257,8 @@ class ContactNotesView(IntercomView):
         """Notes newest first, with page numbers (as Intercom pages notes)."""
         contact = selectors.contact_get(contact_id=contact_id)
         per_page = per_page_clean(request.query_params.get("per_page"))
-        try:
-            page = max(int(request.query_params.get("page") or 1), 1)
-        except ValueError:
-            raise ParameterInvalid("page", "page must be a positive integer.") from None
+        # Bounded so that the offset stays a number the database can take.
+        page = int_param(request.query_params.get("page"), field="page", maximum=MAX_NOTES_PAGE, default=1)
         notes = selectors.contact_notes(contact=contact)
         total = notes.count()
         rows = list(notes[(page - 1) * per_page : page * per_page])
