@@ -152,7 +152,7 @@ class ContactView(IntercomView):
             services.contact_update(contact=contact, custom_attributes=values.get("custom_attributes"), **fields)
         return Response(contact_reload(contact))
 
-    @extend_schema(operation_id="DeleteContact", responses=ContactDeletedOutput)
+    @extend_schema(operation_id="DeleteContact", responses={200: ContactDeletedOutput})
     def delete(self, request: Request, contact_id: str) -> Response:
         """Erase the contact and its whole history (GDPR erase), with an audit entry."""
         contact = selectors.contact_get(contact_id=contact_id)
@@ -239,7 +239,7 @@ class ContactTagsView(IntercomView):
 
 
 class ContactTagView(IntercomView):
-    @extend_schema(operation_id="DetachTagFromContact", responses=TagOutput)
+    @extend_schema(operation_id="DetachTagFromContact", responses={200: TagOutput})
     def delete(self, request: Request, contact_id: str, tag_id: str) -> Response:
         contact = selectors.contact_get(contact_id=contact_id)
         tag = selectors.tag_get(tag_id=tag_id)
