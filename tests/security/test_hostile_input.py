@@ -310,3 +310,33 @@ def test_admin_custom_attribute_filter_with_non_finite_numbers(admin_client):
         "/admin/contacts/contact/?ca__seats=99999999999999999999999",
     ):
         assert admin_client.get(url).status_code < 500, url
+
+
+ADMIN_ODD_QUERIES = [
+    "q=²",
+    "q=٣",
+    "q=%00",
+    "q=a%00b",
+    "q=99999999999999999999999",
+    "q=-1",
+    "o=²",
+    "p=²",
+    "p=99999999999999999999999",
+]
+
+
+def _admin_models():
+    from django.contrib import admin
+
+    return sorted(f"{model._meta.app_label}/{model._meta.model_name}" for model in admin.site._registry)
+
+
+@pytest.mark.parametrize("model", _admin_models())
+def test_every_admin_changelist_and_change_url_survives_odd_numbers_and_nul(admin_client, model):
+    for query in ADMIN_ODD_QUERIES:
+        response = admin_client.get(f"/admin/{model}/?{query}")
+        assert response.status_code < 500, (model, query)
+    for object_id in ("²", "٣", "%00", "99999999999999999999999", "-1"):
+        for view in ("change", "delete", "history"):
+            response = admin_client.get(f"/admin/{model}/{object_id}/{view}/")
+            assert response.status_code < 500, (model, object_id, view)
