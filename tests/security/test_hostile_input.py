@@ -340,3 +340,61 @@ def test_every_admin_changelist_and_change_url_survives_odd_numbers_and_nul(admi
         for view in ("change", "delete", "history"):
             response = admin_client.get(f"/admin/{model}/{object_id}/{view}/")
             assert response.status_code < 500, (model, object_id, view)
+
+
+@pytest.mark.parametrize("number", [10**30, 2**63, -(2**63) - 1, "²"])
+def test_numbers_beyond_bigint_in_api_bodies_are_refused_or_not_found(api, number):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="seats", data_type="integer", model="contact", label="Seats", description="")
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-9", email="u9@example.com")
+    answers = [
+        api.post("/api/contacts", {"role": "user", "email": "n@example.com", "owner_id": number}, format="json"),
+        api.put(f"/api/contacts/{contact.pk}", {"signed_up_at": number}, format="json"),
+        api.put(f"/api/contacts/{contact.pk}", {"custom_attributes": {"seats": number}}, format="json"),
+        api.post(f"/api/contacts/{contact.pk}/notes", {"body": "x", "admin_id": number}, format="json"),
+        api.put(f"/api/data_attributes/{number}", {"label": "x"}, format="json"),
+        api.post("/api/events", {"event_name": "x", "user_id": "u-9", "created_at": number}, format="json"),
+        api.post("/api/events", {"event_name": "x", "id": number}, format="json"),
+        api.get("/api/events", {"type": "user", "intercom_user_id": number, "per_page": number}),
+        api.post(
+            "/api/contacts/search",
+            {"query": {"field": "custom_attributes.seats", "operator": ">", "value": number}},
+            format="json",
+        ),
+    ]
+    for response in answers:
+        if response.status_code >= 400:
+            assert_json_error(response)
+        else:  # stored as given in a JSON column (a custom attribute), or matched nothing
+            assert response.status_code in (200, 202), response.content[:300]
+
+
+def _explode(*args, **kwargs):
+    raise RuntimeError("a bug, not bad input")
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "path"),
+    [
+        ("tracking.services.widget_ping", "post", "/widget-api/{app}/ping"),
+        ("conversations.selectors.contact_poll", "get", "/widget-api/{app}/poll?token={token}"),
+        ("conversations.email_links.tracking_token_read", "get", "/e/c/anything"),
+        ("conversations.services.email_reply_receive", "post", "/email/inbound"),
+    ],
+)
+def test_an_unexpected_error_on_a_public_endpoint_is_a_json_500(
+    client, website, token, monkeypatch, target, method, path
+):
+    monkeypatch.setattr(target, _explode)
+    client.raise_request_exception = False
+    url = path.format(app=website.app_id, token=token)
+    if method == "post":
+        response = client.post(
+            url, '{"page": {"url": "https://shop.example/"}}', content_type="text/plain", HTTP_ORIGIN=ORIGIN
+        )
+    else:
+        response = client.get(url, HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert b"a bug" not in response.content
