@@ -157,9 +157,10 @@ class ConversationAdmin(admin.ModelAdmin):
         term = search_term.strip()[:200]
         if not term:
             return queryset, False
-        if term.isdigit():  # an id: "²" and ids beyond bigint find nothing
-            conversation_id = int_or_none(term)
-            return (queryset.none() if conversation_id is None else queryset.filter(pk=conversation_id)), False
+        # An id ("²" or a number beyond bigint is searched as text instead).
+        conversation_id = int_or_none(term)
+        if conversation_id is not None:
+            return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
         parts = ConversationPart.objects.all()
