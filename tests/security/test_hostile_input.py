@@ -398,3 +398,14 @@ def test_an_unexpected_error_on_a_public_endpoint_is_a_json_500(
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "server_error"
     assert b"a bug" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12", 12), (" 12 ", 12), (12, 12), ("²", None), ("٣", None), ("1²", None), ("", None), ("-3", None),
+     (True, None), (12.0, None), (2**63 - 1, 2**63 - 1), (2**63, None), (str(2**63), None), ("9" * 400, None)],
+)  # fmt: skip
+def test_one_integer_check_for_ids_everywhere(value, expected):
+    from ops.parsing import int_or_none
+
+    assert int_or_none(value) == expected
