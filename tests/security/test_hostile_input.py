@@ -58,6 +58,16 @@ def test_surrogate_in_a_custom_attribute_name_is_refused(client, website):
     assert_json_error(response, status=400, field="user.custom_attributes")
 
 
+@pytest.mark.parametrize(("method", "action"), [("get", ""), ("post", "/reply"), ("post", "/read")])
+def test_nul_in_a_conversation_id_is_not_found(client, website, token, method, action):
+    path = f"/widget-api/{website.app_id}/conversations/ab%00cd{action}"
+    if method == "get":
+        response = client.get(path, {"token": token}, HTTP_ORIGIN=ORIGIN)
+    else:
+        response = _widget_post(client, path, json.dumps({"token": token, "body": "Hi"}))
+    assert_json_error(response, status=404)
+
+
 @pytest.mark.parametrize("since", ["2024-01-01T00:00:00+99:00", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00\x00"])
 def test_poll_cursor_out_of_range_is_refused(client, website, token, since):
     response = client.get(f"/widget-api/{website.app_id}/poll", {"token": token, "since": since}, HTTP_ORIGIN=ORIGIN)
