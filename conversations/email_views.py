@@ -88,7 +88,7 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
     raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
     try:
         result = services.email_reply_receive(raw=raw)
-    except (LookupError, UnicodeError):  # a charset Python does not know: the sender's mistake, not ours
+    except (LookupError, ValueError):  # a charset Python does not know (or holding a NUL): the sender's mistake
         message = "The email's text cannot be decoded (unknown charset or transfer encoding)."
         return JsonResponse({"error": {"code": "invalid_encoding", "field": "body", "message": message}}, status=400)
     except ValidationError as error:
