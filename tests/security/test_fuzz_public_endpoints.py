@@ -6,6 +6,7 @@ cases per endpoint is printed at the end of the run (tests/security/conftest.py)
 """
 
 import json
+import os
 import time
 import uuid
 from email.message import EmailMessage
@@ -25,7 +26,8 @@ from tracking.widget_auth import widget_token_sign
 
 pytestmark = pytest.mark.django_db
 ORIGIN = "https://shop.example"
-EXAMPLES = 100
+# Bounded so that the suite stays fast in CI; raise it for a longer hunt (PARLEY_FUZZ_EXAMPLES=2000).
+EXAMPLES = int(os.environ.get("PARLEY_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
