@@ -130,7 +130,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, exceptions.MethodNotAllowed):
         status_code, errors = 405, [error_item(code=METHOD_NOT_ALLOWED, message=str(exc.detail))]
     elif isinstance(exc, exceptions.ParseError):
-        status_code, errors = 400, [error_item(code=PARAMETER_INVALID, message=f"Invalid JSON body: {exc.detail}")]
+        message = f"Invalid JSON body: {exc.detail}"
+        status_code, errors = 400, [error_item(code=PARAMETER_INVALID, message=message, field="body")]
     elif isinstance(exc, exceptions.ValidationError):
         status_code, errors = 400, _flatten_drf_detail(exc.detail)
     elif isinstance(exc, exceptions.Throttled):

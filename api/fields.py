@@ -7,6 +7,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.errors import ParameterInvalid
+from ops.parsing import BIGINT_MAX, int_or_none, json_problem
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class UnixTimeField(serializers.Field):
@@ -37,6 +40,25 @@ class IdField(serializers.Field):
 
     def to_representation(self, value: Any) -> str | None:
         return None if value is None else str(value)
+
+
+def json_body_check(data: Any) -> None:
+    """Refuse, naming the field, what no column can store: NUL, lone surrogates, 1e400 or NaN anywhere in the body."""
+    problem = json_problem(data)
+    if problem is not None:
+        raise ParameterInvalid(*problem)
+
+
+def int_param(
+    value: Any, *, field: str, minimum: int = 1, maximum: int = BIGINT_MAX, default: int | None = None
+) -> int:
+    """An integer query or body parameter (ASCII digits, within bounds), else 400 naming the field."""
+    if value in (None, "") and default is not None:
+        return default
+    number = int_or_none(value, minimum=minimum, maximum=maximum)
+    if number is None:
+        raise ParameterInvalid(field, f"{field} must be an integer between {minimum} and {maximum}.")
+    return number
 
 
 def unix(value: dt.datetime | None) -> int | None:

@@ -9,7 +9,9 @@ from typing import Any
 from django.db.models import Model, QuerySet
 
 from api.errors import ParameterInvalid
+from api.fields import int_param
 from ops.pagination import EstimatedCountPaginator
+from ops.parsing import int_or_none
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 150
@@ -39,21 +41,16 @@ def cursor_decode(value: Any, *, field: str = "starting_after") -> Cursor | None
         version, after_pk, page = raw.split(":")
         if version != CURSOR_VERSION:
             raise ValueError(version)
-        return Cursor(after_pk=int(after_pk), page=max(int(page), 2))
+        after, number = int_or_none(after_pk), int_or_none(page, minimum=0)
+        if after is None or number is None:
+            raise ValueError(raw)
+        return Cursor(after_pk=after, page=max(number, 2))
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise ParameterInvalid(field, "starting_after must be a cursor taken from pages.next.") from None
 
 
 def per_page_clean(value: Any, *, field: str = "per_page") -> int:
-    if value in (None, ""):
-        return DEFAULT_PER_PAGE
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ParameterInvalid(field, f"per_page must be an integer between 1 and {MAX_PER_PAGE}.") from None
-    if isinstance(value, bool) or not 1 <= number <= MAX_PER_PAGE:
-        raise ParameterInvalid(field, f"per_page must be an integer between 1 and {MAX_PER_PAGE}.")
-    return number
+    return int_param(value, field=field, maximum=MAX_PER_PAGE, default=DEFAULT_PER_PAGE)
 
 
 def estimated_total(queryset: QuerySet) -> int:

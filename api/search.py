@@ -6,6 +6,7 @@ MAX_FILTERS_PER_GROUP entries, as Intercom documents.
 """
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -18,6 +19,7 @@ from django.db.models.functions import Lower
 
 from api.errors import ParameterInvalid
 from contacts.models import Contact, DataAttribute
+from ops.parsing import BIGINT_MAX, int_or_none
 
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15
@@ -183,12 +185,10 @@ class QueryCompiler:
                 raise ParameterInvalid(field, f"{field} must be compared with true or false.")
             return value
         if kind in ("integer", "tag", "json_number"):
-            if isinstance(value, bool):
+            number = self._number(value, integer=kind != "json_number")
+            if number is None:
                 raise ParameterInvalid(field, f"{field} must be compared with a number.")
-            try:
-                return float(value) if kind == "json_number" else int(value)
-            except (TypeError, ValueError):
-                raise ParameterInvalid(field, f"{field} must be compared with a number.") from None
+            return number
         if kind in ("date", "json_date", "json_datetime"):
             try:
                 moment = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
@@ -198,6 +198,21 @@ class QueryCompiler:
                 return moment.date().isoformat()
             return moment.isoformat() if kind == "json_datetime" else moment
         raise ParameterInvalid(field, f"{field} cannot be searched.")  # pragma: no cover
+
+    @staticmethod
+    def _number(value: Any, *, integer: bool) -> int | float | None:
+        """A finite number (a JSON number or its text); an integer within PostgreSQL's bigint when asked."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        if isinstance(value, float | str) and not integer:
+            try:
+                number = float(value)
+            except ValueError:
+                return None
+            return number if math.isfinite(number) else None
+        if isinstance(value, float):
+            value = int(value) if value.is_integer() else None
+        return int_or_none(value, minimum=-BIGINT_MAX - 1)
 
     def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Q:
         kind, path = spec.kind, spec.path

@@ -7,14 +7,12 @@ from django.db.models import Prefetch, QuerySet
 
 from api.errors import NotFound
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from ops.parsing import int_or_none, text_problem
 
 
 def pk_from_id(value: Any) -> int | None:
     """Intercom ids are strings; ours are integers inside them. Anything else finds nothing."""
-    text = str(value).strip()
-    if not text.isdigit() or len(text) > 18:
-        return None
-    return int(text)
+    return int_or_none(value if isinstance(value, int) else str(value))
 
 
 def contacts_for_output() -> QuerySet[Contact]:
@@ -34,7 +32,10 @@ def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
 
 
 def contact_get_by_external_id(*, external_id: str) -> Contact:
-    contact = contacts_for_output().filter(external_id=external_id).first()
+    # No stored external id holds a NUL or a lone surrogate (and PostgreSQL refuses to compare one).
+    contact = (
+        contacts_for_output().filter(external_id=external_id).first() if text_problem(external_id) is None else None
+    )
     if contact is None:
         raise NotFound("User Not Found")
     return contact
@@ -48,8 +49,9 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
         pk = pk_from_id(intercom_user_id)
         return queryset.filter(pk=pk).first() if pk is not None else None
     if user_id not in (None, ""):
-        return queryset.filter(external_id=str(user_id)).first()
-    if email not in (None, ""):
+        external_id = str(user_id)
+        return queryset.filter(external_id=external_id).first() if text_problem(external_id) is None else None
+    if email not in (None, "") and text_problem(str(email)) is None:
         # Users first: an email is unique among users, and leads may share it.
         matches = queryset.filter(email__lower=str(email).lower())
         return matches.filter(role=Contact.Role.USER).first() or matches.order_by("-pk").first()

@@ -1,7 +1,13 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from django.views.generic import RedirectView
+
+from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item
 
 admin.site.site_header = "Parley"
 admin.site.site_title = "Parley"
@@ -23,3 +29,37 @@ urlpatterns = [
     # A bare visit lands on the demo shop (demo mode) or in the admin, where teammates work.
     path("", RedirectView.as_view(url=HOME_URL, permanent=False), name="home"),
 ]
+
+# Machines call these paths: their errors are JSON, never Django's HTML pages.
+API_PREFIX = "/api/"
+JSON_ERROR_PREFIXES = ("/widget-api/", "/e/", "/email/")
+
+
+def _json_error(request: HttpRequest, *, status: int, code: str, message: str) -> HttpResponse | None:
+    """The error in the shape the caller of this path reads, or None for the admin and other pages."""
+    path = request.path_info
+    if path.startswith(API_PREFIX):
+        return JsonResponse(envelope([error_item(code=code, message=message)]), status=status)
+    if path.startswith(JSON_ERROR_PREFIXES):
+        return JsonResponse({"error": {"code": code, "field": "", "message": message}}, status=status)
+    return None
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _json_error(request, status=400, code=PARAMETER_INVALID, message="Bad request.")
+    return answer or defaults.bad_request(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _json_error(request, status=404, code=NOT_FOUND, message="Resource Not Found")
+    return answer or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    answer = _json_error(request, status=500, code=SERVER_ERROR, message="Internal server error.")
+    return answer or defaults.server_error(request)
+
+
+handler400 = bad_request
+handler404 = page_not_found
+handler500 = server_error

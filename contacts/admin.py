@@ -22,6 +22,7 @@ from django.utils.html import escape
 from contacts import selectors, services
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from ops.pagination import EstimatedCountPaginator
+from ops.parsing import finite_number_or_none, int_or_none
 from retention import selectors as retention_selectors
 from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
@@ -68,9 +69,8 @@ class TagFilter(admin.SimpleListFilter):
         return [(str(tag.pk), tag.name) for tag in selectors.tag_list()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
-        if self.value() and self.value().isdigit():
-            return queryset.filter(tag_links__tag_id=int(self.value()))
-        return queryset
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
 
 
 class CountryFilter(admin.SimpleListFilter):
@@ -129,9 +129,8 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
             return queryset
         value: Any = raw == "true" if attribute.data_type == DataAttribute.DataType.BOOLEAN else raw
         if attribute.data_type in (DataAttribute.DataType.INTEGER, DataAttribute.DataType.FLOAT):
-            try:
-                value = float(raw) if attribute.data_type == DataAttribute.DataType.FLOAT else int(raw)
-            except ValueError:
+            value = finite_number_or_none(raw, integer=attribute.data_type == DataAttribute.DataType.INTEGER)
+            if value is None:
                 return queryset.none()
         if connections[queryset.db].vendor == "postgresql":
             # `@>` containment uses the GIN index on custom_attributes.
@@ -454,7 +453,8 @@ class ContactAdmin(admin.ModelAdmin):
 
     def _chosen_tag(self, request: HttpRequest) -> Tag | None:
         raw = request.POST.get("tag", "")
-        tag = Tag.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        tag_id = int_or_none(raw)
+        tag = Tag.objects.filter(pk=tag_id).first() if tag_id is not None else None
         if tag is None:
             self.message_user(request, "Choose a tag in the list next to the action first.", messages.WARNING)
         return tag

@@ -26,6 +26,7 @@ from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart, Message, SavedReply, Team, TeammateProfile
 from conversations.services.threads import teammate_display_name
 from ops.pagination import EstimatedCountPaginator
+from ops.parsing import int_or_none
 
 RECENT_PAGE_VIEWS = 10
 # A search matching more parts than this shows the conversations of the first ones found.
@@ -99,11 +100,11 @@ def _thread_reopen(request: HttpRequest, conversation: Conversation, body: str) 
 
 def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) -> str:
     raw = request.POST.get("assignee", "")
-    assignee = _teammates().filter(pk=raw).first() if raw.isdigit() else None
+    assignee_id, team_id = int_or_none(raw), int_or_none(request.POST.get("team", ""))
+    assignee = _teammates().filter(pk=assignee_id).first() if assignee_id is not None else None
     if raw and assignee is None:
         raise ValidationError({"assignee": "Choose an active teammate."})
-    raw_team = request.POST.get("team", "")
-    team = Team.objects.filter(pk=raw_team).first() if raw_team.isdigit() else None
+    team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
     services.conversation_assign(conversation=conversation, teammate=request.user, assignee=assignee, team=team)
     return f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}."
 
@@ -186,8 +187,8 @@ class TeamFilter(admin.SimpleListFilter):
         return [(str(team.pk), team.name) for team in selectors.team_list()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
-        value = self.value()
-        return queryset.filter(team_id=int(value)) if value and value.isdigit() else queryset
+        team_id = int_or_none(self.value())
+        return queryset if team_id is None else queryset.filter(team_id=team_id)
 
 
 class InboxActionForm(ActionForm):
@@ -229,8 +230,10 @@ class ConversationAdmin(admin.ModelAdmin):
         term = search_term.strip()[:200]
         if not term:
             return queryset, False
-        if term.isdigit():
-            return queryset.filter(pk=int(term)), False
+        # An id ("²" or a number beyond bigint is searched as text instead).
+        conversation_id = int_or_none(term)
+        if conversation_id is not None:
+            return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
         parts = ConversationPart.objects.all()
@@ -346,15 +349,15 @@ class ConversationAdmin(admin.ModelAdmin):
         """What the inbox page polls: the unread count for its title, new messages for notifications."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        after = request.GET.get("after", "")
-        if not (after.isascii() and after.isdigit() and len(after) <= 18):
+        after = int_or_none(request.GET.get("after", ""), minimum=0)
+        if after is None:
             return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
         if request.GET.get("visible") == "1":  # a tab in the background is not a teammate at work
             services.teammate_mark_active(teammate=request.user)
         state = selectors.inbox_state()
         events = []
-        if state["latest_part_id"] > int(after):
-            events = selectors.inbox_new_messages(teammate_id=request.user.pk, after_part_id=int(after))
+        if state["latest_part_id"] > after:
+            events = selectors.inbox_new_messages(teammate_id=request.user.pk, after_part_id=after)
         for event in events:
             event["url"] = reverse("admin:conversations_conversation_change", args=[event["conversation_id"]])
         return JsonResponse({**state, "events": events})
@@ -380,7 +383,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        if not str(object_id).isdigit():
+        if int_or_none(str(object_id)) is None:
             return super().change_view(request, object_id, form_url, extra_context)
         conversation = self._conversation(request, object_id)
         if request.method == "POST":
@@ -444,8 +447,7 @@ class ConversationAdmin(admin.ModelAdmin):
         conversation = self._conversation(request, object_id)
         if request.GET.get("visible") == "1":
             services.teammate_mark_active(teammate=request.user)
-        after = request.GET.get("after", "0")
-        after_id = int(after) if after.isdigit() else 0
+        after_id = int_or_none(request.GET.get("after", "0"), minimum=0) or 0
         parts = list(
             conversation.parts.filter(pk__gt=after_id)
             .select_related(
@@ -662,9 +664,10 @@ class MessageAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         raw_ids = [x.strip() for x in (cleaned.get("contact_ids") or "").split(",") if x.strip()]
-        if any(not x.isdigit() for x in raw_ids):
+        contact_ids = [int_or_none(x) for x in raw_ids]
+        if None in contact_ids:
             self.add_error("contact_ids", "Only numeric contact ids, separated by commas.")
-        cleaned["contact_id_list"] = [int(x) for x in raw_ids if x.isdigit()]
+        cleaned["contact_id_list"] = [x for x in contact_ids if x is not None]
         if not cleaned.get("tag") and not cleaned["contact_id_list"]:
             self.add_error("tag", "Choose a tag or enter contact ids.")
         return cleaned

@@ -4,6 +4,8 @@ import base64
 import functools
 import ipaddress
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,19 +14,36 @@ from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from conversations import email_links, services
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
 from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
+
+
+def allow_methods(methods: list[str]) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Django's require_http_methods, answering the 405 as JSON like every other refusal here."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                body = {"error": {"code": "method_not_allowed", "field": "", "message": f"Use {' or '.join(methods)}."}}
+                return JsonResponse(body, status=405, headers={"Allow": ", ".join(methods)})
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 # A 1x1 transparent GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD"])
+@allow_methods(["GET", "HEAD"])
 def email_open(request: HttpRequest, token: str) -> HttpResponse:
     """The open pixel: always answers the image; a valid token records the open."""
     parsed = email_links.tracking_token_read(token, purpose=email_links.OPEN)
@@ -34,7 +53,7 @@ def email_open(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD"])
+@allow_methods(["GET", "HEAD"])
 def email_click(request: HttpRequest, token: str) -> HttpResponse:
     """Signed click redirect: only to a URL that was in the message, never to one from the request."""
     parsed = email_links.tracking_token_read(token, purpose=email_links.CLICK)
@@ -48,7 +67,7 @@ def email_click(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without any cookie or token
 @never_cache
-@require_http_methods(["GET", "POST"])
+@allow_methods(["GET", "POST"])
 def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a confirmation button (link scanners prefetch GETs); POST unsubscribes in one click."""
     # Only an unsubscribe token: never the pixel's or a link's token of the same email.
@@ -63,7 +82,7 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @csrf_exempt  # called by the mail server: its secret or address, then the signed reply address, authenticate it
-@require_http_methods(["POST"])
+@allow_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
     """A raw RFC 822 email in the body (or a `message` form field): append it as the contact's reply."""
     if not _inbound_allowed(request):
@@ -74,6 +93,9 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
     raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
     try:
         result = services.email_reply_receive(raw=raw)
+    except (LookupError, ValueError):  # a charset Python does not know (or holding a NUL): the sender's mistake
+        message = "The email's text cannot be decoded (unknown charset or transfer encoding)."
+        return JsonResponse({"error": {"code": "invalid_encoding", "field": "body", "message": message}}, status=400)
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         status = 403 if field in ("to", "from") else 400

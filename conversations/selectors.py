@@ -19,7 +19,8 @@ def conversation_list_for_contact(*, contact_id: int) -> QuerySet[Conversation]:
 
 def conversation_get_for_contact(*, contact_id: int, public_id: Any) -> Conversation | None:
     """The conversation only when it belongs to this contact: foreign and unknown ids look the same."""
-    if not isinstance(public_id, str) or len(public_id) > 32:
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    if not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
         return None
     return Conversation.objects.filter(contact_id=contact_id, public_id=public_id).first()
 

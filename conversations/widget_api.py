@@ -279,7 +279,10 @@ def poll_view(request: HttpRequest, website: Website) -> JsonResponse:
     raw_since = request.GET.get("since") or None
     since = None
     if raw_since is not None:
-        since = parse_datetime(raw_since) if len(raw_since) <= 40 else None
+        try:
+            since = parse_datetime(raw_since) if len(raw_since) <= 40 else None
+        except ValueError:  # well formed but impossible: month 13, offset +99:00
+            since = None
         if since is None or since.tzinfo is None:
             raise widget_error(400, "invalid", "Must be the cursor of the previous poll.", field="since")
     unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from contacts.models import Contact
+from ops.parsing import int_or_none
 from tracking import selectors
 
 EVENT_NAMES_CACHE_SECONDS = 600
@@ -45,6 +46,7 @@ class SeenWithinDaysFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+        days = int_or_none(value, maximum=MAX_DAYS)
+        if days is None:
             raise IncorrectLookupParameters(f"seen_days must be a number of days between 1 and {MAX_DAYS}.")
-        return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(days=int(value)))
+        return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(days=days))

@@ -3,11 +3,13 @@
 Thin views: parse and check the request, call one service, shape the answer.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -36,6 +38,14 @@ def _first_error(error: ValidationError) -> tuple[str, str]:
     return "body", error.messages[0]
 
 
+def widget_exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse | None:
+    """DRF's own refusals (405, bad method) in the widget's error shape; anything else reaches handler500 (JSON)."""
+    if isinstance(exc, APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid"
+        return WidgetHttpError(exc.status_code, str(code), "", str(exc.detail)).response()
+    return None
+
+
 class JSONOnly(BaseContentNegotiation):
     """The widget API answers JSON whatever the Accept header says (DRF's documented
     IgnoreClientContentNegotiation): no header parsing on every page view."""
@@ -56,6 +66,9 @@ class WidgetEndpoint(APIView):
     parser_classes: list[Any] = []  # the body is read and capped by widget_json_body
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnly
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], JsonResponse | None]:
+        return widget_exception_handler
 
     def post(self, request: Any, app_id: str) -> JsonResponse:
         django_request: HttpRequest = request._request

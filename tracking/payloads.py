@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils import timezone
 
+from ops.parsing import json_problem, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -25,6 +27,7 @@ MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 EVENT_MAX_AGE = dt.timedelta(days=365)
 EARLIEST_SIGNUP = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 HEX = re.compile(r"^[0-9a-fA-F]+$")
+_ESCAPED_NUL_OR_SURROGATE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 USER_FIELDS = {
     "user_id", "email", "user_hash", "name", "phone", "created_at", "language_override", "custom_attributes",
 }  # fmt: skip
@@ -96,19 +99,35 @@ def _refuse_constant(name: str) -> None:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object; invalid UTF-8, invalid JSON or a non-object is refused."""
+    """The body as a JSON object; invalid UTF-8, invalid JSON, a non-object, or anything no column can
+    store (a NUL, a lone surrogate, 1e400) is refused, naming where it is."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError("body", "The body is not valid UTF-8.", "invalid_encoding") from None
     if not text.strip():
         raise PayloadError("body", "The body is empty; send a JSON object.", "required")
+    non_finite: list[float] = []
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            non_finite.append(value)
+        return value
+
     try:
-        body = json.loads(text, parse_constant=_refuse_constant)
+        body = json.loads(text, parse_constant=_refuse_constant, parse_float=number)
     except (ValueError, RecursionError):
         raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
         raise PayloadError("body", "The body must be a JSON object.")
+    # Fields a view ignores or stores as JSON (custom attributes, metadata) are checked here once. Only
+    # \u escapes can carry a NUL or a lone surrogate (the decoder refuses them raw): the walk that
+    # names the field runs only when one may be there, so the ping's hot path does not pay for it.
+    if non_finite or _ESCAPED_NUL_OR_SURROGATE.search(text):
+        problem = json_problem(body)
+        if problem is not None:
+            raise PayloadError(problem[0], problem[1])
     return body
 
 
@@ -129,12 +148,9 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
         return None
     if not isinstance(value, str):
         raise PayloadError(name, "Must be a string.")
-    if "\x00" in value:
-        raise PayloadError(name, "Must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PayloadError(name, "Must be valid Unicode text.", "invalid_encoding") from None
+    problem = text_problem(value)
+    if problem is not None:
+        raise PayloadError(name, problem)
     if len(value) > max_length:
         raise PayloadError(name, f"Must be at most {max_length} characters.", "too_long")
     if required and not value.strip():

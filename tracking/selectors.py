@@ -31,7 +31,8 @@ def website_for_app_id(*, app_id: str) -> Website | None:
     cached = _websites.get(app_id)
     if cached and cached[0] > now:
         return cached[1]
-    website = Website.objects.filter(app_id=app_id).first() if len(app_id) <= 32 else None
+    # No query for what cannot be an app id (a NUL in the path would make PostgreSQL raise).
+    website = Website.objects.filter(app_id=app_id).first() if len(app_id) <= 32 and "\x00" not in app_id else None
     with _websites_lock:
         if len(_websites) > 10_000:  # unknown ids probed at random must not grow this forever
             _websites.clear()

@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from redis.exceptions import NoScriptError
 
 from config.redis_cache import REDIS_UNAVAILABLE
+from ops.parsing import int_or_none
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
 from tracking.selectors import origin_allowed, website_for_app_id
@@ -88,9 +89,10 @@ def widget_json_body(request: HttpRequest, *, max_bytes: int | None = None) -> d
         )
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared:
-        if not declared.isdigit():
+        length = int_or_none(declared, minimum=0)
+        if length is None:
             raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
-        if int(declared) > max_bytes:
+        if length > max_bytes:
             raise _too_large(max_bytes)
     raw = request.read(max_bytes + 1)
     if len(raw) > max_bytes:

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from api.auth import ApiTokenAuthentication, rate_limit_hit
 from api.errors import ParameterInvalid, ParameterNotFound, RateLimitExceeded, exception_handler
+from api.fields import json_body_check
 from api.pagination import Cursor, cursor_decode, per_page_clean
 from api.permissions import TeammatePermissions
 
@@ -45,6 +46,7 @@ class IntercomView(APIView):
         data = request.data
         if not isinstance(data, dict):
             raise ParameterInvalid("body", "The request body must be a JSON object.")
+        json_body_check(data)
         return data
 
     def search_body(self, request: Request) -> tuple[Any, int, Cursor | None]:

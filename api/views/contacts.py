@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import Conflict, ParameterInvalid, ParameterNotFound
+from api.fields import int_param
 from api.pagination import cursor_decode, keyset_page, per_page_clean
 from api.permissions import acting_teammate_check
 from api.search import contact_search_q
@@ -35,6 +36,7 @@ from contacts.models import Contact
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
 LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 TEXT_FIELDS = ("external_id", "email", "phone", "name", "avatar", "language_override")
+MAX_NOTES_PAGE = 1_000_000
 PER_PAGE_PARAMETERS = [
     OpenApiParameter("per_page", int, description="1 to 150, default 50"),
     OpenApiParameter("starting_after", str, description="The cursor from pages.next.starting_after"),
@@ -151,7 +153,7 @@ class ContactView(IntercomView):
             services.contact_update(contact=contact, custom_attributes=values.get("custom_attributes"), **fields)
         return Response(contact_reload(contact))
 
-    @extend_schema(operation_id="DeleteContact", responses=ContactDeletedOutput)
+    @extend_schema(operation_id="DeleteContact", responses={200: ContactDeletedOutput})
     def delete(self, request: Request, contact_id: str) -> Response:
         """Erase the contact and its whole history (GDPR erase), with an audit entry."""
         contact = selectors.contact_get(contact_id=contact_id)
@@ -238,7 +240,7 @@ class ContactTagsView(IntercomView):
 
 
 class ContactTagView(IntercomView):
-    @extend_schema(operation_id="DetachTagFromContact", responses=TagOutput)
+    @extend_schema(operation_id="DetachTagFromContact", responses={200: TagOutput})
     def delete(self, request: Request, contact_id: str, tag_id: str) -> Response:
         contact = selectors.contact_get(contact_id=contact_id)
         tag = selectors.tag_get(tag_id=tag_id)
@@ -256,10 +258,8 @@ class ContactNotesView(IntercomView):
         """Notes newest first, with page numbers (as Intercom pages notes)."""
         contact = selectors.contact_get(contact_id=contact_id)
         per_page = per_page_clean(request.query_params.get("per_page"))
-        try:
-            page = max(int(request.query_params.get("page") or 1), 1)
-        except ValueError:
-            raise ParameterInvalid("page", "page must be a positive integer.") from None
+        # Bounded so that the offset stays a number the database can take.
+        page = int_param(request.query_params.get("page"), field="page", maximum=MAX_NOTES_PAGE, default=1)
         notes = selectors.contact_notes(contact=contact)
         total = notes.count()
         rows = list(notes[(page - 1) * per_page : page * per_page])

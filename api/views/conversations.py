@@ -190,7 +190,7 @@ class ConversationView(IntercomView):
     def get(self, request: Request, conversation_id: str) -> Response:
         return Response(conversation_json(conversation_get(conversation_id)))
 
-    @extend_schema(operation_id="DeleteConversation", responses=ConversationDeletedOutput)
+    @extend_schema(operation_id="DeleteConversation", responses={200: ConversationDeletedOutput})
     def delete(self, request: Request, conversation_id: str) -> Response:
         """Delete the conversation with its parts."""
         conversation = conversation_get(conversation_id)
@@ -293,7 +293,7 @@ class ConversationTagsView(IntercomView):
 
 
 class ConversationTagView(IntercomView):
-    @extend_schema(operation_id="DetachTagFromConversation", responses=TagOutput)
+    @extend_schema(operation_id="DetachTagFromConversation", responses={200: TagOutput})
     def delete(self, request: Request, conversation_id: str, tag_id: str) -> Response:
         conversation = conversation_get(conversation_id)
         tag = selectors.tag_get(tag_id=tag_id)

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
-from api.fields import unix
+from api.fields import int_param, unix
 from api.pagination import Cursor, cursor_decode, cursor_encode, per_page_clean
 from api.permissions import permissions_require
 from api.views.base import IntercomView
@@ -20,6 +20,8 @@ from tracking import services as tracking_services
 from tracking.models import EVENT_NAME_MAX_LENGTH, Event, EventSummary
 from tracking.payloads import EVENT_MAX_AGE, PayloadError, clean_metadata, clean_text, clean_timestamp
 
+# Summaries add up in a 32-bit column: one call cannot bring a count near its limit.
+MAX_SUMMARY_COUNT = 1_000_000
 EARLIEST_SUMMARY = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 
 
@@ -34,7 +36,7 @@ class EventCreateInput(serializers.Serializer):
 
 class EventSummaryInput(serializers.Serializer):
     event_name = serializers.CharField()
-    count = serializers.IntegerField(min_value=1)
+    count = serializers.IntegerField(min_value=1, max_value=MAX_SUMMARY_COUNT)
     first = serializers.IntegerField()
     last = serializers.IntegerField()
 
@@ -181,6 +183,10 @@ class EventSummariesView(IntercomView):
         except PayloadError as error:
             raise _payload_error(error) from None
         tracking_services.event_summary_add(
-            contact=contact, name=name, count=summary.get("count", 1), first_at=first, last_at=last
+            contact=contact,
+            name=name,
+            count=int_param(summary.get("count", 1), field="event_summaries.count", maximum=MAX_SUMMARY_COUNT),
+            first_at=first,
+            last_at=last,
         )
         return Response(status=200)

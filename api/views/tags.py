@@ -73,7 +73,7 @@ class TagView(IntercomView):
     def get(self, request: Request, tag_id: str) -> Response:
         return Response(TagOutput(selectors.tag_get(tag_id=tag_id)).data)
 
-    @extend_schema(operation_id="DeleteTag", responses=None)
+    @extend_schema(operation_id="DeleteTag", responses={200: None})
     def delete(self, request: Request, tag_id: str) -> Response:
         services.tag_delete(tag=selectors.tag_get(tag_id=tag_id))
         return Response(status=200)

@@ -12,6 +12,7 @@ from conversations.services import widget_quiet
 from conversations.services.saved_replies import saved_reply_render
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
+from ops.parsing import int_or_none
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5
@@ -39,12 +40,12 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
 
 def _own_delivery(*, contact: Contact, delivery_id: Any) -> MessageDelivery:
     """The contact's own in-app delivery; another contact's id or a bad one looks like none."""
-    raw = str(delivery_id)
+    pk = int_or_none(delivery_id)
     found = None
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+    if pk is not None:
         found = (
             MessageDelivery.objects.select_related("message__sender__parley_profile")
-            .filter(pk=int(raw), contact=contact, message__channel=Message.Channel.IN_APP)
+            .filter(pk=pk, contact=contact, message__channel=Message.Channel.IN_APP)
             .exclude(state=MessageDelivery.State.PENDING)
             .first()
         )

@@ -1,0 +1,443 @@
+"""Bad input found by the outside test (issue 13, finding 9): each answers 4xx JSON naming the field."""
+
+import json
+
+import pytest
+
+from contacts.models import Contact
+from tests.contacts.factories import ContactFactory
+from tests.security.conftest import assert_json_error
+from tracking.widget_auth import widget_token_sign
+
+pytestmark = pytest.mark.django_db
+ORIGIN = "https://shop.example"
+
+
+def _widget_post(client, path, raw):
+    return client.generic("POST", path, raw, content_type="text/plain;charset=UTF-8", HTTP_ORIGIN=ORIGIN)
+
+
+@pytest.fixture
+def token(website):
+    return widget_token_sign(contact_id=ContactFactory().pk, website_id=website.pk)
+
+
+# --- widget endpoints ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["ping", "update", "events", "shutdown", "conversations", "poll"])
+def test_nul_in_the_app_id_is_an_unknown_app_id(client, endpoint):
+    response = _widget_post(client, f"/widget-api/ab%00cd/{endpoint}", "{}")
+    assert_json_error(response, status=404, field="app_id")
+
+
+def test_nul_in_the_app_id_with_an_origin_does_not_reach_the_database(client):
+    response = client.options("/widget-api/%00/ping", HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert response.status_code < 500
+
+
+def test_lone_surrogate_in_a_chat_body_is_refused_naming_the_field(client, website, token):
+    raw = '{"token": "TOKEN", "body": "hi \\ud800 there"}'.replace("TOKEN", token)
+    response = _widget_post(client, f"/widget-api/{website.app_id}/conversations", raw)
+    assert_json_error(response, status=400, field="body")
+
+
+def test_lone_surrogate_in_a_reply_is_refused(client, website, token):
+    started = _widget_post(
+        client, f"/widget-api/{website.app_id}/conversations", json.dumps({"token": token, "body": "Hello"})
+    )
+    public_id = started.json()["conversation"]["id"]
+    raw = '{"token": "TOKEN", "body": "\\udfff"}'.replace("TOKEN", token)
+    response = _widget_post(client, f"/widget-api/{website.app_id}/conversations/{public_id}/reply", raw)
+    assert_json_error(response, status=400, field="body")
+
+
+def test_surrogate_in_a_custom_attribute_name_is_refused(client, website):
+    raw = '{"page": {"url": "https://shop.example/"}, "user": {"email": "a@b.example", "custom_attributes": {"\\ud800": 1}}}'
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", raw)
+    assert_json_error(response, status=400, field="user.custom_attributes")
+
+
+@pytest.mark.parametrize(("method", "action"), [("get", ""), ("post", "/reply"), ("post", "/read")])
+def test_nul_in_a_conversation_id_is_not_found(client, website, token, method, action):
+    path = f"/widget-api/{website.app_id}/conversations/ab%00cd{action}"
+    if method == "get":
+        response = client.get(path, {"token": token}, HTTP_ORIGIN=ORIGIN)
+    else:
+        response = _widget_post(client, path, json.dumps({"token": token, "body": "Hi"}))
+    assert_json_error(response, status=404)
+
+
+@pytest.mark.parametrize("since", ["2024-01-01T00:00:00+99:00", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00\x00"])
+def test_poll_cursor_out_of_range_is_refused(client, website, token, since):
+    response = client.get(f"/widget-api/{website.app_id}/poll", {"token": token, "since": since}, HTTP_ORIGIN=ORIGIN)
+    assert_json_error(response, status=400, field="since")
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_non_finite_number_in_event_metadata_is_refused(client, website, token, number):
+    raw = '{"token": "TOKEN", "name": "paid", "metadata": {"amount": NUMBER}}'.replace("TOKEN", token).replace(
+        "NUMBER", number
+    )
+    response = _widget_post(client, f"/widget-api/{website.app_id}/events", raw)
+    field = "metadata.amount" if number.endswith("400") else "body"  # NaN/Infinity are not JSON at all
+    assert_json_error(response, status=400, field=field)
+
+
+def test_non_finite_number_in_custom_attributes_is_refused(client, website):
+    raw = '{"page": {"url": "https://shop.example/"}, "user": {"email": "a@b.example", "custom_attributes": {"ltv": 1e400}}}'
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", raw)
+    assert_json_error(response, status=400, field="user.custom_attributes.ltv")
+    assert not Contact.objects.filter(email="a@b.example").exists()
+
+
+def test_unicode_digits_in_content_length_are_refused(client, website):
+    response = client.generic(
+        "POST", f"/widget-api/{website.app_id}/ping", "{}", content_type="text/plain", CONTENT_LENGTH="²"
+    )
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/widget-api/{app}/nope"),
+        ("post", "/widget-api/{app}/conversations/a/b/c"),
+        ("get", "/widget-api/"),
+        ("get", "/widget-api/unknownapp/ping/"),
+    ],
+)
+def test_unknown_widget_paths_answer_json_404(client, website, method, path):
+    response = getattr(client, method)(path.format(app=website.app_id))
+    assert_json_error(response, status=404)
+
+
+@pytest.mark.parametrize("endpoint", ["ping", "update", "events", "shutdown"])
+def test_wrong_method_on_a_tracking_endpoint_answers_json_405(client, website, endpoint):
+    response = client.get(f"/widget-api/{website.app_id}/{endpoint}", HTTP_ORIGIN=ORIGIN)
+    assert_json_error(response, status=405)
+
+
+def test_wrong_method_on_a_chat_endpoint_answers_json_405(client, website):
+    response = client.delete(f"/widget-api/{website.app_id}/poll", HTTP_ORIGIN=ORIGIN)
+    assert_json_error(response, status=405)
+
+
+# --- email endpoints ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/e/c/forged", 404),
+        ("get", "/e/c/%00", 404),
+        ("get", "/e/u/forged", 404),
+        ("post", "/e/u/forged", 404),
+        ("post", "/e/o/forged.gif", 405),
+        ("delete", "/e/c/forged", 405),
+        ("get", "/email/inbound", 405),
+        ("get", "/e/nothing", 404),
+    ],
+)
+def test_email_endpoint_refusals_answer_json(client, method, path, status):
+    assert_json_error(getattr(client, method)(path), status=status)
+
+
+def test_open_pixel_answers_the_image_even_for_a_forged_token(client):
+    response = client.get("/e/o/%00%F0.gif")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+
+
+@pytest.mark.parametrize("charset", ["x-unknown", "bogus\x00", "utf-8\x00"])
+def test_inbound_email_in_an_unknown_charset_is_not_a_server_error(client, charset):
+    from django.core import mail
+
+    from conversations import services
+    from tests.conversations.factories import TeammateFactory
+
+    user = ContactFactory(role=Contact.Role.USER, email="ada@example.com", external_id="ada")
+    message = services.message_send(
+        sender=TeammateFactory(), channel="email", subject="News", body="Hi", contact_ids=[user.pk]
+    )
+    services.message_deliver_batch(message_id=message.pk, batch_size=10)
+    raw = (
+        f"From: ada@example.com\r\nTo: {mail.outbox[-1].reply_to[0]}\r\nSubject: Re\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: text/plain; charset="{charset}"\r\n\r\nThanks\r\n'
+    ).encode()
+    response = client.generic("POST", "/email/inbound", raw, content_type="message/rfc822")
+    # Refused naming the body today; decoding with replacement (issue 13, finding 14) would accept it.
+    assert response.status_code in (201, 400), response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+
+
+# --- REST API -----------------------------------------------------------------------------------
+
+WEIRD_IDS = ["²", "٣", "1²", "%00", "99999999999999999999999999999999", "-1", "1.5", "%F0%9F%98%80"]
+
+
+@pytest.mark.parametrize("weird", WEIRD_IDS)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/contacts/{}",
+        "/api/contacts/{}/tags",
+        "/api/contacts/{}/notes",
+        "/api/notes/{}",
+        "/api/tags/{}",
+        "/api/admins/{}",
+        "/api/conversations/{}",
+        "/api/conversations/{}/parts",
+        "/api/contacts/find_by_external_id/{}",
+    ],
+)
+def test_odd_ids_in_api_paths_are_not_found(api, path, weird):
+    response = api.get(path.format(weird))
+    assert response.status_code in (404, 405), response.content[:300]
+    assert response.json()["type"] == "error.list"
+
+
+@pytest.mark.parametrize("weird", ["²", "٣", 10**30, 2**63, -(2**63) - 1, "\x00", 1.5, True, [], {}])
+def test_odd_ids_in_api_bodies_are_refused_naming_the_field(api, weird):
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-1", email="u1@example.com")
+    response = api.post("/api/contacts/merge", {"from": weird, "into": str(contact.pk)}, format="json")
+    assert_json_error(response, field="from")
+    response = api.post(f"/api/contacts/{contact.pk}/tags", {"id": weird}, format="json")
+    assert_json_error(response, field="id")
+    response = api.post("/api/conversations", {"from": {"type": "user", "id": weird}, "body": "Hi"}, format="json")
+    assert_json_error(response)
+
+
+@pytest.mark.parametrize("raw", ['{"per_page": 1e400}', '{"per_page": "²"}', '{"per_page": 10000000000000000000000}'])
+def test_huge_or_odd_page_sizes_in_search_are_refused(api, raw):
+    body = '{"query": {"field": "name", "operator": "=", "value": "x"}, "pagination": PAGINATION}'.replace(
+        "PAGINATION", raw
+    )
+    response = api.generic("POST", "/api/contacts/search", body, content_type="application/json")
+    assert_json_error(response, status=400, field="pagination.per_page")
+
+
+@pytest.mark.parametrize("value", ["²", "1e400", "10000000000000000000000"])
+def test_huge_or_odd_page_sizes_in_lists_are_refused(api, value):
+    assert_json_error(api.get("/api/contacts", {"per_page": value}), status=400, field="per_page")
+    assert_json_error(api.get("/api/conversations", {"per_page": value}), status=400, field="per_page")
+
+
+def test_odd_notes_page_is_refused(api):
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-2")
+    for page in ("²", "٣٣", "99999999999999999999"):
+        response = api.get(f"/api/contacts/{contact.pk}/notes", {"page": page})
+        assert response.status_code in (200, 400), response.content[:300]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"field": "name\x00", "operator": "=", "value": "x"}, "query.field"),
+        ({"field": "name", "operator": "=", "value": "x\x00"}, "query.value"),
+        ({"field": "external_id", "operator": "~", "value": "\x00"}, "query.value"),
+        ({"field": "role", "operator": "=", "value": "\x00"}, "query.value"),
+        ({"field": "\x00", "operator": "=", "value": 1}, "query.field"),
+        ({"field": "id", "operator": "=", "value": "²"}, "id"),
+        ({"field": "id", "operator": "=", "value": 10**30}, "id"),
+        ({"field": "owner_id", "operator": ">", "value": -(10**30)}, "owner_id"),
+        ({"field": "tag_id", "operator": "=", "value": 10**30}, "tag_id"),
+        ({"field": "created_at", "operator": ">", "value": 10**30}, "created_at"),
+        ({"field": "created_at", "operator": ">", "value": "²"}, "created_at"),
+    ],
+)
+def test_hostile_search_values_and_field_names_are_refused(api, query, field):
+    response = api.post("/api/contacts/search", {"query": query}, format="json")
+    assert_json_error(response, status=400, field=field)
+    response = api.post("/api/conversations/search", {"query": query}, format="json")
+    assert 400 <= response.status_code < 500, response.content[:300]
+
+
+def test_lone_surrogate_anywhere_in_an_api_body_is_refused(api):
+    body = '{"role": "user", "external_id": "x", "name": "\\ud83d"}'
+    response = api.generic("POST", "/api/contacts", body, content_type="application/json")
+    assert_json_error(response, status=400, field="name")
+    body = '{"query": {"field": "custom_attributes.\\udc00", "operator": "=", "value": 1}}'
+    response = api.generic("POST", "/api/contacts/search", body, content_type="application/json")
+    assert_json_error(response, status=400, field="query.field")
+
+
+@pytest.mark.parametrize("role", ["\x00", "us\x00er", "²", 1e300])
+def test_enum_fields_with_hostile_values_are_refused(api, role):
+    response = api.post("/api/contacts", {"role": role, "email": "e@example.com"}, format="json")
+    assert_json_error(response, status=400, field="role")
+
+
+@pytest.mark.parametrize("external_id", ["a%00b", "%00", "%ED%A0%80"])
+def test_find_by_external_id_with_nul_or_surrogate_is_not_found(api, external_id):
+    response = api.get(f"/api/contacts/find_by_external_id/{external_id}")
+    assert_json_error(response, status=404)
+
+
+@pytest.mark.parametrize("params", [{"user_id": "\x00"}, {"email": "a\x00@b"}, {"intercom_user_id": "²"}])
+def test_event_list_lookups_with_hostile_values_are_not_found(api, params):
+    response = api.get("/api/events", {"type": "user", **params})
+    assert_json_error(response, status=404)
+
+
+def test_event_summary_count_beyond_an_integer_column_is_refused(api):
+    ContactFactory(role=Contact.Role.USER, external_id="u-3")
+    body = {
+        "user_id": "u-3",
+        "event_summaries": {"event_name": "x", "count": 10**12, "first": 1700000000, "last": 1700000001},
+    }
+    response = api.post("/api/events/summaries", body, format="json")
+    assert_json_error(response, status=400, field="event_summaries.count")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/api/nope"), ("post", "/api/contacts/1/nope/more"), ("get", "/api/")]
+)
+def test_unknown_api_paths_answer_the_error_envelope(api, client, method, path):
+    for caller in (api, client):
+        assert_json_error(getattr(caller, method)(path), status=404)
+
+
+@pytest.mark.parametrize(("method", "path"), [("delete", "/api/contacts"), ("patch", "/api/tags"), ("put", "/api/me")])
+def test_wrong_methods_on_api_paths_answer_the_error_envelope(api, method, path):
+    body = assert_json_error(getattr(api, method)(path), status=405)
+    assert body["errors"][0]["code"] == "method_not_allowed"
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/conversations/conversation/?q=²",
+        "/admin/conversations/conversation/?q=99999999999999999999999",
+        "/admin/conversations/conversation/?team=²",
+        "/admin/conversations/conversation/²/change/",
+        "/admin/conversations/conversation/99999999999999999999999/change/",
+        "/admin/conversations/conversation/99999999999999999999999/poll/",
+        "/admin/contacts/contact/?tag=²",
+        "/admin/contacts/contact/?seen_days=²",
+        "/admin/contacts/contact/?seen_days=٣",
+        "/admin/contacts/contact/?q=%00",
+        "/admin/contacts/contact/²/change/",
+        "/admin/contacts/tag/²/change/",
+        "/admin/tracking/website/²/change/",
+    ],
+)
+def test_admin_urls_with_odd_numbers_do_not_crash(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code < 500
+
+
+def test_admin_custom_attribute_filter_with_non_finite_numbers(admin_client):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="ltv", data_type="float", model="contact", label="LTV", description="")
+    data_attribute_create(name="seats", data_type="integer", model="contact", label="Seats", description="")
+    for url in (
+        "/admin/contacts/contact/?ca__ltv=1e400",
+        "/admin/contacts/contact/?ca__ltv=nan",
+        "/admin/contacts/contact/?ca__seats=²",
+        "/admin/contacts/contact/?ca__seats=99999999999999999999999",
+    ):
+        assert admin_client.get(url).status_code < 500, url
+
+
+ADMIN_ODD_QUERIES = [
+    "q=²",
+    "q=٣",
+    "q=%00",
+    "q=a%00b",
+    "q=99999999999999999999999",
+    "q=-1",
+    "o=²",
+    "p=²",
+    "p=99999999999999999999999",
+]
+
+
+def _admin_models():
+    from django.contrib import admin
+
+    return sorted(f"{model._meta.app_label}/{model._meta.model_name}" for model in admin.site._registry)
+
+
+@pytest.mark.parametrize("model", _admin_models())
+def test_every_admin_changelist_and_change_url_survives_odd_numbers_and_nul(admin_client, model):
+    for query in ADMIN_ODD_QUERIES:
+        response = admin_client.get(f"/admin/{model}/?{query}")
+        assert response.status_code < 500, (model, query)
+    for object_id in ("²", "٣", "%00", "99999999999999999999999", "-1"):
+        for view in ("change", "delete", "history"):
+            response = admin_client.get(f"/admin/{model}/{object_id}/{view}/")
+            assert response.status_code < 500, (model, object_id, view)
+
+
+@pytest.mark.parametrize("number", [10**30, 2**63, -(2**63) - 1, "²"])
+def test_numbers_beyond_bigint_in_api_bodies_are_refused_or_not_found(api, number):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="seats", data_type="integer", model="contact", label="Seats", description="")
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-9", email="u9@example.com")
+    answers = [
+        api.post("/api/contacts", {"role": "user", "email": "n@example.com", "owner_id": number}, format="json"),
+        api.put(f"/api/contacts/{contact.pk}", {"signed_up_at": number}, format="json"),
+        api.put(f"/api/contacts/{contact.pk}", {"custom_attributes": {"seats": number}}, format="json"),
+        api.post(f"/api/contacts/{contact.pk}/notes", {"body": "x", "admin_id": number}, format="json"),
+        api.put(f"/api/data_attributes/{number}", {"label": "x"}, format="json"),
+        api.post("/api/events", {"event_name": "x", "user_id": "u-9", "created_at": number}, format="json"),
+        api.post("/api/events", {"event_name": "x", "id": number}, format="json"),
+        api.get("/api/events", {"type": "user", "intercom_user_id": number, "per_page": number}),
+        api.post(
+            "/api/contacts/search",
+            {"query": {"field": "custom_attributes.seats", "operator": ">", "value": number}},
+            format="json",
+        ),
+    ]
+    for response in answers:
+        if response.status_code >= 400:
+            assert_json_error(response)
+        else:  # stored as given in a JSON column (a custom attribute), or matched nothing
+            assert response.status_code in (200, 202), response.content[:300]
+
+
+def _explode(*args, **kwargs):
+    raise RuntimeError("a bug, not bad input")
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "path"),
+    [
+        ("tracking.services.widget_ping", "post", "/widget-api/{app}/ping"),
+        ("conversations.selectors.contact_poll", "get", "/widget-api/{app}/poll?token={token}"),
+        ("conversations.email_links.tracking_token_read", "get", "/e/c/anything"),
+        ("conversations.services.email_reply_receive", "post", "/email/inbound"),
+    ],
+)
+def test_an_unexpected_error_on_a_public_endpoint_is_a_json_500(
+    client, website, token, monkeypatch, target, method, path
+):
+    monkeypatch.setattr(target, _explode)
+    client.raise_request_exception = False
+    url = path.format(app=website.app_id, token=token)
+    if method == "post":
+        response = client.post(
+            url, '{"page": {"url": "https://shop.example/"}}', content_type="text/plain", HTTP_ORIGIN=ORIGIN
+        )
+    else:
+        response = client.get(url, HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert b"a bug" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12", 12), (" 12 ", 12), (12, 12), ("²", None), ("٣", None), ("1²", None), ("", None), ("-3", None),
+     (True, None), (12.0, None), (2**63 - 1, 2**63 - 1), (2**63, None), (str(2**63), None), ("9" * 400, None)],
+)  # fmt: skip
+def test_one_integer_check_for_ids_everywhere(value, expected):
+    from ops.parsing import int_or_none
+
+    assert int_or_none(value) == expected
