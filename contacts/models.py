@@ -21,6 +21,9 @@ class Contact(models.Model):
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=64, blank=True)
     avatar = models.URLField(max_length=500, blank=True)
+    # Set when a website that enforces identity verification signed this person in with a valid
+    # user_hash: from then on no website may identify them without one.
+    identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_contacts"
     )

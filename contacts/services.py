@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models, transaction
@@ -169,9 +170,10 @@ def contact_create(
     custom_attributes: dict[str, Any] | None = None,
     tags: Iterable[Tag] = (),
     actor: Teammate | None = None,
+    define_attributes: bool = True,
     **fields: Any,
 ) -> Contact:
-    """Create a contact; a user needs an external id or an email."""
+    """Create a contact; a user needs an external id or an email (`define_attributes` as in contact_update)."""
     if role not in Contact.Role.values:
         raise ValidationError({"role": f"Must be one of: {', '.join(Contact.Role.values)}."})
     contact = Contact(role=role)
@@ -180,13 +182,25 @@ def contact_create(
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})
     for name, value in fields.items():
         setattr(contact, name, value)
-    _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes)
+    _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes, define=define_attributes)
     contact.save()
     if contact.role != Contact.Role.VISITOR:
         change_notify(topic=f"contact.{contact.role}.created", instance=contact)
     for tag in tags:
         contact_tag(contact=contact, tag=tag, actor=actor)
     return contact
+
+
+# A contact marked verified is marked once; the cache spares the UPDATE on later sign-ins.
+VERIFIED_MARK_CACHE_SECONDS = 24 * 3600
+
+
+def contact_mark_identity_verified(*, contact_id: int) -> None:
+    """A website that enforces verification signed this contact in: no website may claim it unsigned."""
+    if cache.add(f"contacts:identity-verified:{contact_id}", 1, VERIFIED_MARK_CACHE_SECONDS):
+        Contact.objects.filter(pk=contact_id, identity_verified_at__isnull=True).update(
+            identity_verified_at=timezone.now()
+        )
 
 
 @transaction.atomic
@@ -199,8 +213,8 @@ def contact_update(
 ) -> Contact:
     """Update writable fields and merge custom attributes (None removes an attribute).
 
-    `define_attributes=False` (unverified widget input): an unknown attribute name is refused
-    instead of becoming a new definition.
+    `define_attributes=False` (unverified widget input, a teammate without the right to add data
+    attributes): an unknown attribute name is refused instead of becoming a new definition.
     """
     _validate_fields(contact=contact, fields=fields)
     changed = [name for name, value in fields.items() if getattr(contact, name) != value]

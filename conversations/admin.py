@@ -549,6 +549,10 @@ class TeammateProfileAdmin(admin.ModelAdmin):
     list_display = ["teammate", "display_name", "email_when_away_minutes", "last_active_at"]
     readonly_fields = ["last_active_at"]
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # The key is the user's id: a number beyond the column's range names no profile (not a 500).
+        return super().get_object(request, object_id, from_field) if int_or_none(object_id) is not None else None
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[TeammateProfile]:
         profiles = super().get_queryset(request).select_related("teammate")
         return profiles if request.user.is_superuser else profiles.filter(teammate=request.user)

@@ -60,7 +60,12 @@ class WebsiteAdmin(admin.ModelAdmin):
     add_fields = ["name", "allowed_origins", "identity_verification", "tracking_mode"]
 
     def get_fields(self, request: HttpRequest, obj: Website | None = None) -> list[str]:
-        return self.fields if obj is not None else self.add_fields
+        if obj is None:
+            return self.add_fields
+        if not self.has_change_permission(request, obj):
+            # The secret signs user_hash: whoever reads it can sign in as any user of this website.
+            return [name for name in self.fields if name != "identity_secret"]
+        return self.fields
 
     @admin.display(description="Snippet to paste before </body>")
     def snippet(self, website: Website) -> str:

@@ -57,10 +57,11 @@ def contact_for_widget(*, contact_id: int) -> Contact | None:
 
 
 def contact_belongs_to_verifying_website(*, contact_id: int) -> bool:
-    """The contact has a web session or a conversation on a website that enforces identity verification."""
+    """The contact was signed in, has a web session or a conversation on a website that enforces identity verification."""
     verifying = Website.objects.filter(identity_verification=Website.IdentityVerification.ENFORCED)
     return (
-        WebSession.objects.filter(contact_id=contact_id, website__in=verifying).exists()
+        Contact.objects.filter(pk=contact_id, identity_verified_at__isnull=False).exists()
+        or WebSession.objects.filter(contact_id=contact_id, website__in=verifying).exists()
         or verifying.filter(conversations__contact_id=contact_id).exists()
     )
 

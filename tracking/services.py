@@ -314,11 +314,14 @@ def _identify(
     if current is not None:
         current = _loaded(current)
     target = None
+    # Locked: an unsigned claim waits for a verified sign-in of the same person to commit, then sees
+    # it (and is refused); a claim that commits first has its token revoked by that sign-in.
     if user.user_id:
-        target = Contact.objects.filter(external_id=user.user_id).first()
+        target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
     if target is None and user.email and not unproven_email:
         by_email = (
-            Contact.objects.filter(role=Contact.Role.USER)
+            Contact.objects.select_for_update()
+            .filter(role=Contact.Role.USER)
             .annotate(email_ci=Lower("email"))
             .filter(email_ci=user.email.lower())
             .first()
@@ -710,7 +713,10 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
             # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
             enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
             proven = enforced or user_hash_valid(website=website, user=user)
-            return _identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
+            identified = _identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
+            if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
+                contacts_services.contact_mark_identity_verified(contact_id=identified.pk)
+            return identified
         return current or _visitor_create(now=visit.now)
     except ValidationError as error:
         raise _user_field_errors(error) from None

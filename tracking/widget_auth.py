@@ -21,7 +21,7 @@ class WidgetIdentity:
     website_id: int
     # The visitor consented to tracking (support-only websites); full-tracking websites ignore it.
     tracking_consent: bool = False
-    issued_at: int = 0  # Unix time; 0 for tokens signed before it was recorded
+    issued_at: float = 0  # Unix time (to the millisecond); 0 for tokens signed before it was recorded
 
     def still_fresh_for(self, *, contact_id: int, tracking_consent: bool, now: float) -> bool:
         """The token says the same as a new one would, and is young enough to keep."""
@@ -33,7 +33,8 @@ class WidgetIdentity:
 
 
 def widget_token_sign(*, contact_id: int, website_id: int, tracking_consent: bool = False) -> str:
-    payload = {"c": contact_id, "w": website_id, "i": int(time.time())}
+    # Milliseconds: a revocation must tell apart a token signed just before it from one just after.
+    payload = {"c": contact_id, "w": website_id, "m": int(time.time() * 1000)}
     if tracking_consent:
         payload["t"] = 1
     return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
@@ -64,7 +65,10 @@ def _verify(token: str) -> WidgetIdentity | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("w"), int) or not isinstance(payload.get("c"), int):
         return None
-    issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
+    if isinstance(payload.get("m"), int):
+        issued_at: float = payload["m"] / 1000
+    else:  # tokens signed before milliseconds: whole seconds, or nothing at all
+        issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
     identity = WidgetIdentity(
         contact_id=payload["c"], website_id=payload["w"], tracking_consent=payload.get("t") == 1, issued_at=issued_at
     )
@@ -91,7 +95,9 @@ def widget_tokens_revoked_key(contact_id: int) -> str:
 def widget_tokens_revoke_unverified(*, contact_id: int) -> None:
     """A sign-in on a verifying website happened: the contact's tokens issued before it, on websites
     that do not enforce verification, stop working (one may have been taken by claiming the user id unsigned)."""
-    cache.set(widget_tokens_revoked_key(contact_id), int(time.time()), WIDGET_TOKEN_MAX_AGE_SECONDS)
+    # To the millisecond: the sign-in locked the contact row, so a claim that got a token first signed
+    # it earlier; at whole seconds, a claim of the same second (an attacker pinging 20 times a second) kept it.
+    cache.set(widget_tokens_revoked_key(contact_id), time.time(), WIDGET_TOKEN_MAX_AGE_SECONDS)
 
 
 def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, reads: CacheReader = cache) -> bool:
@@ -99,4 +105,4 @@ def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, re
     if website_enforces:
         return False
     revoked_before = reads.get(widget_tokens_revoked_key(identity.contact_id))
-    return isinstance(revoked_before, int) and identity.issued_at < revoked_before
+    return isinstance(revoked_before, int | float) and identity.issued_at <= revoked_before

@@ -37,6 +37,8 @@ from contacts.models import Contact
 LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 TEXT_FIELDS = ("external_id", "email", "phone", "name", "avatar", "language_override")
 MAX_NOTES_PAGE = 1_000_000
+# Writing a contact's custom attribute that is not defined yet defines it: only for who may.
+DEFINE_ATTRIBUTES_PERMISSION = "contacts.add_dataattribute"
 PER_PAGE_PARAMETERS = [
     OpenApiParameter("per_page", int, description="1 to 150, default 50"),
     OpenApiParameter("starting_after", str, description="The cursor from pages.next.starting_after"),
@@ -124,6 +126,7 @@ class ContactsView(IntercomView):
             role=role,
             custom_attributes=values.get("custom_attributes"),
             actor=request.user,
+            define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
             **contact_fields_from_input(values),
         )
         return Response(contact_reload(contact))
@@ -150,7 +153,12 @@ class ContactView(IntercomView):
                     external_id=fields.pop("external_id", None),
                     email=fields.pop("email", None),
                 )
-            services.contact_update(contact=contact, custom_attributes=values.get("custom_attributes"), **fields)
+            services.contact_update(
+                contact=contact,
+                custom_attributes=values.get("custom_attributes"),
+                define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
+                **fields,
+            )
         return Response(contact_reload(contact))
 
     @extend_schema(operation_id="DeleteContact", responses={200: ContactDeletedOutput})
