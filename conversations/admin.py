@@ -459,6 +459,7 @@ class ConversationAdmin(admin.ModelAdmin):
             services.conversation_mark_read(conversation=conversation, by_contact=False)
         return JsonResponse({
             "state": conversation.state,
+            "state_label": conversation.get_state_display(),
             "parts": [_part_json(p) for p in parts],
         })  # fmt: skip
 
@@ -720,7 +721,8 @@ class MessageAdmin(admin.ModelAdmin):
             sender=request.user, channel=data["channel"], subject=data.get("subject", ""), body=data["body"],
             tag=tag, contact_ids=None if tag else data["contact_id_list"],
         )  # fmt: skip
-        obj.pk = message.pk
+        # The admin's "was added" message names `obj`: give it what was sent (the form never filled it).
+        obj.pk, obj.channel, obj.subject, obj.body = message.pk, message.channel, message.subject, message.body
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         try:

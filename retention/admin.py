@@ -78,8 +78,14 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             return HttpResponseRedirect(reverse("admin:index"))
         dry_run = request.POST.get("dry_run") == "1"
-        task = tasks.apply_retention_rules if request.POST.get("rules") == "1" else tasks.expire_stale_visitors
-        task.delay(dry_run=dry_run)
+        rules = request.POST.get("rules") == "1"
+        if rules and not selectors.retention_optional_rules_on():
+            self.message_user(
+                request, "No optional rule is switched on: set one of its TTLs above first.", messages.WARNING
+            )
+            return HttpResponseRedirect(reverse("admin:retention_retentionpolicy_change", args=[1]))
+        task = tasks.apply_retention_rules if rules else tasks.expire_stale_visitors
+        task.delay(dry_run=dry_run, trigger="admin")
         what = "dry run" if dry_run else "run"
         self.message_user(
             request, f"Queued a {what}; it appears under Retention runs when a worker picks it up.", messages.SUCCESS

@@ -40,6 +40,15 @@ def retention_policy_cached() -> RetentionPolicy | None:
     return RetentionPolicy(pk=1, **rules) if rules is not None else None
 
 
+def retention_optional_rules_on() -> bool:
+    """At least one optional rule (closed conversations, page views and events, leads) has a TTL."""
+    policy = retention_policy_get()
+    return any(
+        getattr(policy, name) is not None
+        for name in ("closed_conversation_ttl_days", "tracking_ttl_days", "lead_ttl_days")
+    )
+
+
 def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
     return RetentionRun.objects.order_by("-started_at", "-id")[:limit]
 

@@ -38,18 +38,27 @@ RETENTION_TASK_OPTIONS: dict[str, Any] = {
     name="retention.tasks.expire_stale_visitors",
     **RETENTION_TASK_OPTIONS,
 )
-def expire_stale_visitors(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
-    """Delete visitors not seen for the policy's TTL, with their whole history."""
-    return _summary(services.visitors_expire(batch_size=batch_size, dry_run=dry_run, trigger="task"))
+def expire_stale_visitors(
+    batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False, trigger: str = "task"
+) -> dict[str, Any]:
+    """Delete visitors not seen for the policy's TTL, with their whole history (`trigger`: task or admin)."""
+    return _summary(services.visitors_expire(batch_size=batch_size, dry_run=dry_run, trigger=_trigger(trigger)))
 
 
 @shared_task(
     name="retention.tasks.apply_retention_rules",
     **RETENTION_TASK_OPTIONS,
 )
-def apply_retention_rules(batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False) -> dict[str, Any]:
+def apply_retention_rules(
+    batch_size: int = services.DEFAULT_BATCH_SIZE, dry_run: bool = False, trigger: str = "task"
+) -> dict[str, Any]:
     """Apply the optional retention rules switched on in the policy."""
-    return _summary(services.retention_rules_apply(batch_size=batch_size, dry_run=dry_run, trigger="task"))
+    return _summary(services.retention_rules_apply(batch_size=batch_size, dry_run=dry_run, trigger=_trigger(trigger)))
+
+
+def _trigger(trigger: str) -> str:
+    """Who started the run, as the run log records it: the schedule, or a teammate's button."""
+    return trigger if trigger in ("task", "admin") else "task"
 
 
 RECLAIM_TASK_NAME = "retention.tasks.reclaim_stalled_runs"

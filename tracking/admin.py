@@ -94,12 +94,14 @@ class WebsiteAdmin(admin.ModelAdmin):
         if change:
             services.website_update(website=Website.objects.get(pk=obj.pk), **fields)
         else:
-            obj.pk = services.website_create(
+            created = services.website_create(
                 name=obj.name,
                 allowed_origins=obj.allowed_origins,
                 identity_verification=obj.identity_verification,
                 tracking_mode=obj.tracking_mode,
-            ).pk
+            )
+            # The admin's "was added" message names `obj`: it must carry the saved app id, not the form's.
+            obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret
 
 
 class ReadOnlyHistoryAdmin(admin.ModelAdmin):

@@ -15,6 +15,12 @@ pytestmark = [
 ]
 
 
+def _write_as_visitor(host, text):
+    host.page.locator("parley-messenger textarea").fill(text)
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
+
+
 def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, make_website, agent_admin, artifacts):
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))
@@ -57,6 +63,11 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     expect(inbox.get_by_text("Conversation closed.")).to_be_visible()
     expect(inbox.locator("#parley-state")).to_have_text("Closed")
     inbox.screenshot(path=str(artifacts / "inbox-thread-closed.png"), full_page=True)
+
+    # The visitor writes again: the open page's header follows without a reload by the agent.
+    _write_as_visitor(host, "One more question about customs fees")
+    expect(inbox.locator("#parley-state")).to_have_text("Open", timeout=15_000)
+    expect(inbox.locator(".parley-part.from-contact .body").last).to_have_text("One more question about customs fees")
     host.page.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
     assert agent_admin.problems == []
     assert host.problems == []

@@ -112,6 +112,11 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     contact_services.contact_update(contact=visitor, name="Ada Lovelace")
     contact_services.contact_tag(contact=visitor, tag=Tag.objects.create(name="vip"))
     worker = celery_worker_factory()
+    # The sender's avatar cannot be loaded: the messenger shows their initials instead of a broken image.
+    from conversations.services import teammate_profile_update
+
+    teammate_profile_update(teammate=get_user_model().objects.get(username="boss"),
+                            avatar_url="https://127.0.0.1:1/missing-avatar.png")  # fmt: skip
 
     # The agent writes to the tag, with a placeholder, from the admin.
     compose = agent_admin.page
@@ -134,9 +139,15 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
         lambda: visitor.message_deliveries.filter(seen_at__isnull=False).exists(), what="the message marked seen"
     )
 
+    expect(host.page.locator("parley-messenger .th span.av")).to_have_text("B")  # boss's initials
+    expect(host.page.locator("parley-messenger .th img.av")).to_have_count(0)
+
     host.page.locator("parley-messenger textarea").fill("Does it include kettles?")
     host.page.keyboard.press("Enter")
     expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Does it include kettles?")
+    # The conversation opens with the teammate's message, not the team's generic greeting above it.
+    expect(host.page.locator("parley-messenger .th .bu").first).to_have_text("Hi Ada, our winter sale starts today!")
+    expect(host.page.locator("parley-messenger .m.gr")).to_have_count(0)
     worker.wait_until(lambda: Conversation.objects.filter(contact=visitor).exists(), what="the conversation")
     conversation = Conversation.objects.get(contact=visitor)
     assert list(conversation.parts.values_list("body", flat=True)) == [

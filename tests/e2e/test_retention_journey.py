@@ -33,10 +33,18 @@ def test_run_now_buttons_queue_a_dry_run_and_a_real_run_that_the_admin_then_show
     worker.wait_until(lambda: RetentionRun.objects.filter(status="done").count() == 1, what="the dry run")
     assert Contact.objects.filter(pk=stale.pk).exists()
 
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))  # a real run asks first
     page.get_by_role("button", name="Run the visitor expiry now", exact=True).click()
     expect(page.get_by_text("Queued a run")).to_be_visible()
     worker.wait_until(lambda: RetentionRun.objects.filter(status="done").count() == 2, what="the real run")
     assert not Contact.objects.filter(pk=stale.pk).exists()
+    assert asked and "cannot be undone" in asked[0]
+    assert set(RetentionRun.objects.values_list("trigger", flat=True)) == {"admin"}
+
+    # With no optional rule switched on, "apply the optional rules" says so instead of promising a run.
+    page.get_by_role("button", name="Apply the optional rules now").click()
+    expect(page.get_by_text("No optional rule is switched on")).to_be_visible()
 
     page.reload()
     runs = page.locator("fieldset", has_text="Schedule and recent runs").locator("tbody tr")

@@ -177,6 +177,8 @@ def test_website_add_form_takes_plain_origins_one_per_line_and_shows_no_throwawa
     assert response.status_code == 302
     website = Website.objects.get(name="Shop")
     assert website.allowed_origins == ["https://shop.example.com", "http://localhost:8010"]
+    added = [str(m) for m in admin_client.get(response.url).context["messages"]]
+    assert any(website.app_id in message for message in added), added  # the real app id, not a discarded one
     page = admin_client.get(reverse("admin:tracking_website_change", args=[website.pk])).content.decode()
     assert website.app_id in page
     assert website.identity_secret in page

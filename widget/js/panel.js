@@ -196,8 +196,12 @@
       ])]);
     }
     function avatar(part) {
-      if (part && /^https?:\/\//.test(part.author_avatar || "")) return h("img", { class: "av", src: part.author_avatar, alt: "" });
-      return h("span", { class: "av", "aria-hidden": "true", text: part ? initials(part.author_name || t.team) : initials(t.you) });
+      var letters = h("span", { class: "av", "aria-hidden": "true", text: part ? initials(part.author_name || t.team) : initials(t.you) });
+      if (part && /^https?:\/\//.test(part.author_avatar || "")) {
+        // An image that fails to load gives way to the initials, never a broken-image icon.
+        return h("img", { class: "av", src: part.author_avatar, alt: "", onerror: function () { this.replaceWith(letters); } });
+      }
+      return letters;
     }
     function when(iso) {
       var at = iso ? new Date(iso) : null;
@@ -273,7 +277,9 @@
     function renderParts() {
       var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
       thread.textContent = "";
-      thread.appendChild(greeting()); // the team's greeting stays at the top of every thread
+      var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
+      // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
+      if (!comments.length || comments[0].author_type === "contact") thread.appendChild(greeting());
       var lastTeammate = null;
       (current.parts || []).forEach(function (part) {
         if (part.part_type && part.part_type !== "comment") return; // assignments, snoozes…: not messages

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from ops.demo import demo_banner
 
 READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 15
 
 
 class Command(BaseCommand):
@@ -61,7 +62,13 @@ class Command(BaseCommand):
         finally:
             stop()
             for process in processes:
-                process.wait(timeout=30)
-        failed = [p.returncode for p in processes if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+                try:
+                    process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    # A worker stuck in its warm shutdown (a held countdown task) must not outlive make run.
+                    process.kill()
+                    process.wait()
+        stopped = (0, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL)
+        failed = [p.returncode for p in processes if p.returncode not in stopped]
         if failed:
             sys.exit(1)
