@@ -87,3 +87,104 @@ def test_an_agent_writes_defined_custom_attributes_but_defines_none_through_cont
         assert refused.status_code == 400, refused.content
         assert "agent_made" in str(refused.json())
     assert not DataAttribute.objects.filter(name="agent_made").exists()
+
+
+# Requests the attacker saw answer 500 before the hostile-input work landed: each must now be a 4xx.
+API_ODD_REQUESTS = [
+    ("get", "/api/contacts/²", None),
+    ("get", "/api/admins/²", None),
+    ("delete", "/api/contacts/{contact}/tags/²", None),
+    ("put", "/api/data_attributes/²", {"description": "x"}),
+    ("post", "/api/conversations", {"from": {"type": "user", "id": "²"}, "body": "hi"}),
+    ("post", "/api/conversations/{conversation}/tags", {"id": "²", "admin_id": "{me}"}),
+    (
+        "post",
+        "/api/conversations/{conversation}/reply",
+        {"message_type": "comment", "type": "admin", "admin_id": "²", "body": "x"},
+    ),
+    ("post", "/api/conversations/{conversation}/parts", {"message_type": "assignment", "assignee_id": "²"}),
+    ("post", "/api/tags", {"name": "t", "users": [{"id": "²"}]}),
+    ("post", "/api/contacts/merge", {"from": "²", "into": "{contact}"}),
+    ("post", "/api/visitors/convert", {"visitor": {"id": "²"}, "user": {"email": "x@example.com"}, "type": "user"}),
+    ("post", "/api/contacts/{contact}/notes", {"body": "x", "admin_id": "²"}),
+    ("post", "/api/contacts/search", {"query": {"field": "name", "operator": "=", "value": "\ud800x"}}),
+    ("post", "/api/contacts/search", {"query": {"field": "name", "operator": "=", "value": "\x00"}}),
+    ("post", "/api/contacts/search", {"query": {"field": "id", "operator": "=", "value": "99999999999999999999"}}),
+    ("post", "/api/conversations/search", {"query": {"field": "id", "operator": "=", "value": "99999999999999999999"}}),
+    ("post", "/api/contacts", {"email": "s@example.com", "custom_attributes": {"plan": "\ud800x"}}),
+    ("post", "/api/contacts", {"email": "n@example.com", "custom_attributes": {"n\x00": 1}}),
+    (
+        "post",
+        "/api/data_attributes",
+        {"name": "tier", "model": "contact", "data_type": "string", "options": [{"value": "\ud800x"}]},
+    ),
+    ("get", "/api/events?type=user&user_id=%00", None),
+    ("get", "/api/events?type=user&intercom_user_id=²", None),
+    ("get", "/api/contacts/find_by_external_id/%00", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_ODD_REQUESTS)
+def test_odd_api_input_is_refused_in_the_envelope_never_a_500(superuser, method, path, body):
+    import json
+
+    from conversations import services as conversation_services
+    from tests.contacts.factories import UserContactFactory
+
+    DataAttribute.objects.get_or_create(name="plan", defaults={"data_type": "string"})
+    contact = UserContactFactory()
+    conversation = conversation_services.conversation_start_by_contact(contact=contact, body="Hello")
+    ids = {"{contact}": str(contact.pk), "{conversation}": str(conversation.pk), "{me}": str(superuser.pk)}
+    for name, value in ids.items():
+        path = path.replace(name, value)
+    raw = json.dumps(body) if body is not None else None
+    for name, value in ids.items():
+        raw = raw.replace(name, value) if raw else raw
+    _, token = api_token_create(user=superuser, name="odd")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = getattr(api, method)(path, raw, content_type="application/json") if raw else getattr(api, method)(path)
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    assert response.json()["type"] == "error.list"
+
+
+def test_odd_widget_input_is_refused_as_json_never_a_500(client, blog):
+    import json
+
+    from conversations import services as conversation_services
+    from tests.contacts.factories import LeadFactory
+    from tracking.widget_auth import widget_token_sign
+
+    lead = LeadFactory()
+    conversation = conversation_services.conversation_start_by_contact(contact=lead, body="Hi")
+    token = widget_token_sign(contact_id=lead.pk, website_id=blog.pk)
+    base = f"/widget-api/{blog.app_id}"
+    surrogate = json.dumps({"token": token, "body": "\ud800x"})
+    for path, raw in (
+        (f"{base}/conversations", surrogate),
+        (f"{base}/conversations/{conversation.public_id}/reply", surrogate),
+        (f"{base}/messages/1/reply", surrogate),
+        (f"{base}/events", json.dumps({"token": token, "name": "e", "metadata": {"k": 1}}).replace("1}", "1e400}")),
+        ("/widget-api/%00/ping", "{}"),
+    ):
+        response = client.post(path, raw, content_type="text/plain", HTTP_ORIGIN=ORIGIN)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.content[:200])
+        assert "error" in response.json()
+    odd_get = client.get(f"{base}/conversations/%00", {"token": token}, HTTP_ORIGIN=ORIGIN)
+    assert 400 <= odd_get.status_code < 500
+    assert "error" in odd_get.json()
+
+
+def test_odd_admin_input_is_a_clear_refusal_never_a_500(admin_client):
+    from conversations import services as conversation_services
+    from tests.contacts.factories import LeadFactory
+
+    conversation = conversation_services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+    change = reverse("admin:conversations_conversation_change", args=[conversation.pk])
+    assert admin_client.post(change, {"do": "assign", "assignee": "²"}).status_code == 302  # a form error, shown
+    assert admin_client.get(change.replace("/change/", "/poll/"), {"after": "²"}).status_code == 200
+    assert admin_client.get("/admin/conversations/conversation/²/change/").status_code in (302, 404)
+    refused = admin_client.get("/admin/conversations/conversation/", {"state": "\x00"})
+    assert refused.status_code == 400
+    assert b"state" in refused.content
+    assert admin_client.get("/admin/contacts/contact/", {"q": "Ada\x00"}).status_code == 400
