@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 from collections.abc import Iterable
+from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -288,6 +289,29 @@ def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
     transaction.on_commit(lambda: tasks.email_conversation_reply.delay(part.pk))
 
 
+# A conversation's email subject: its first message's first line, cut at this many characters.
+EMAIL_SUBJECT_LENGTH = 78
+
+
+def _mail_domain() -> str:
+    """The domain of the From address, for Message-IDs that are ours."""
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "parley.localhost"
+
+
+def _email_thread_id(*, conversation_id: int) -> str:
+    return f"<parley.conversation.{conversation_id}@{_mail_domain()}>"
+
+
+def _conversation_subject(conversation: Conversation) -> str:
+    """What the conversation is about, as its first message says it (one line)."""
+    first = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT).order_by("created_at", "id").first()
+    line = (first.body.strip().splitlines() or [""])[0] if first else ""
+    line = " ".join(line.split())
+    if not line:
+        return "your conversation"
+    return line if len(line) <= EMAIL_SUBJECT_LENGTH else line[: EMAIL_SUBJECT_LENGTH - 1] + "…"
+
+
 def conversation_reply_email_send(*, part_id: int) -> bool:
     """Send one teammate reply by email; the Reply-To routes the answer back into the conversation."""
     part = (
@@ -299,13 +323,20 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
         return False
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
+    thread = _email_thread_id(conversation_id=conversation.pk)
     email = mail.EmailMultiAlternatives(
-        subject="Re: your conversation",
+        subject=f"Re: {_conversation_subject(conversation)}",
         body=render_to_string("emails/conversation_reply.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
-        headers={"Auto-Submitted": "auto-replied"},
+        # A person wrote this reply: no Auto-Submitted header (RFC 3834 keeps it for automatic mail).
+        # Every reply of a conversation names the same thread, so mail clients show one thread.
+        headers={
+            "Message-ID": f"<parley.part.{part.pk}@{_mail_domain()}>",
+            "In-Reply-To": thread,
+            "References": thread,
+        },
     )
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()

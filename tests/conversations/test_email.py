@@ -261,16 +261,32 @@ def test_emailed_reply_to_an_outbound_message_opens_a_conversation(client):
 
 def test_teammate_reply_in_an_email_conversation_is_emailed_and_its_answer_comes_back():
     user = UserContactFactory(email="ada@example.com")
-    conversation = services.conversation_start_by_contact(contact=user, body="Hi", source=Conversation.Source.EMAIL)
+    conversation = services.conversation_start_by_contact(
+        contact=user, body="Invoice 42 is wrong\nIt lists two lamps.", source=Conversation.Source.EMAIL
+    )
     part = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hello!")
     assert services.conversation_reply_email_send(part_id=part.pk)
     email = mail.outbox[0]
     assert "Hello!" in email.body
+    # Threaded like a person's reply: the conversation's subject, a thread id, no Auto-Submitted.
+    assert email.subject == "Re: Invoice 42 is wrong"
+    message = email.message()
+    assert (
+        message["In-Reply-To"] == message["References"] == f"<parley.conversation.{conversation.pk}@parley.localhost>"
+    )
+    assert message["Message-ID"] == f"<parley.part.{part.pk}@parley.localhost>"
+    assert "Auto-Submitted" not in message
     out = io.StringIO()
     call_command("receive_email", stdin=io.BytesIO(_reply_email(to=email.reply_to[0], sender="ada@example.com")),
                  stdout=out)  # fmt: skip
     assert out.getvalue().strip().splitlines()[-1] == conversation.public_id
     assert conversation.parts.count() == 3
+    second = services.conversation_reply_as_teammate(
+        conversation=conversation, teammate=TeammateFactory(), body="Fixed"
+    )
+    assert services.conversation_reply_email_send(part_id=second.pk)
+    assert mail.outbox[-1].message()["References"] == message["References"]  # the same thread
+    assert mail.outbox[-1].subject == email.subject
 
 
 def test_forged_unknown_or_foreign_reply_addresses_are_refused(client):
