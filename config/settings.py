@@ -164,6 +164,9 @@ vars().update(env.email("EMAIL_URL", default="consolemail://"))
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
 ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <support@parley.localhost>")
+# The shared support inbox: mail the mail server passes to /email/inbound for this address (not a
+# reply+ address) opens a new conversation from its sender. Default: the From address.
+PARLEY_SUPPORT_EMAIL = env.str("PARLEY_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

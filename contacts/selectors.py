@@ -3,10 +3,20 @@
 from django.core.cache import cache
 from django.db import connections
 from django.db.models import Max, QuerySet
+from django.db.models.functions import Lower
 
 from contacts.models import Contact, DataAttribute, Tag
 
 COUNTRY_CHOICES_CACHE_SECONDS = 600
+
+
+def contact_find_by_email(
+    *, email: str, roles: tuple[str, ...] = (Contact.Role.USER, Contact.Role.LEAD)
+) -> Contact | None:
+    """The contact with this email (case-insensitive, on the contact_email_ci index), users first."""
+    matches = Contact.objects.annotate(email_ci=Lower("email")).filter(email_ci=email.strip().lower(), role__in=roles)
+    by_role = {contact.role: contact for contact in matches.order_by("-pk")[:10]}
+    return next((by_role[role] for role in roles if role in by_role), None)
 
 
 def contact_countries() -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Email replies from contacts, routed by the signed Reply-To address they answered."""
+"""Email from contacts: replies routed by the signed Reply-To address they answered, and new mail to
+the support address, which opens a conversation."""
 
 import email
 import email.policy
@@ -6,19 +7,26 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
+from contacts import services as contact_services
+from contacts.models import Contact
+from contacts.selectors import contact_find_by_email
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services.outbound import delivery_start_conversation
-from conversations.services.threads import MAX_BODY_LENGTH, conversation_reply_as_contact
+from conversations.services.threads import MAX_BODY_LENGTH, conversation_reply_as_contact, conversation_start_by_contact
 
 logger = logging.getLogger(__name__)
 
 MAX_RAW_EMAIL_BYTES = 5 * 1024 * 1024
+SUBJECT_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 150
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 # Where the quoted history of a reply starts: "On … wrote:", an Outlook header block or "> " lines.
 QUOTE_START_RE = re.compile(
@@ -79,6 +87,40 @@ def _sender(message: EmailMessage) -> str:
     return addresses[0][1].strip().lower() if addresses else ""
 
 
+def _recipients(message: EmailMessage) -> set[str]:
+    return {
+        address.strip().lower()
+        for header in RECIPIENT_HEADERS
+        for _, address in getaddresses([str(v) for v in message.get_all(header, [])])
+    }
+
+
+def _support_address() -> str:
+    return parseaddr(settings.PARLEY_SUPPORT_EMAIL)[1].strip().lower()
+
+
+def _support_email_receive(message: EmailMessage) -> InboundResult:
+    """Mail to the support address itself opens a conversation from its sender (a shared inbox)."""
+    sender = _sender(message)
+    try:
+        validate_email(sender)
+    except ValidationError:
+        raise ValidationError({"from": "The sender's address is not a valid email address."}) from None
+    warnings: list[str] = []
+    text = reply_text(_text_of(message, warnings))
+    subject = " ".join(str(message.get("Subject", "")).split())[:SUBJECT_MAX_LENGTH]
+    body = "\n\n".join(piece for piece in (subject, text) if piece)[:MAX_BODY_LENGTH]
+    if not body:
+        raise ValidationError({"body": "The email has no subject and no text."})
+    contact = contact_find_by_email(email=sender)
+    if contact is None:
+        name = " ".join(parseaddr(str(message.get("From", "")))[0].split())[:NAME_MAX_LENGTH]
+        contact = contact_services.contact_create(role=Contact.Role.LEAD, email=sender, name=name)
+    conversation = conversation_start_by_contact(contact=contact, body=body, source=Conversation.Source.EMAIL)
+    part = conversation.parts.filter(author_contact=contact).order_by("-id").first()
+    return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))
+
+
 @transaction.atomic
 def email_reply_receive(*, raw: bytes | str) -> InboundResult:
     """Append an emailed answer to its conversation; forged, unknown or foreign senders are refused."""
@@ -92,6 +134,8 @@ def email_reply_receive(*, raw: bytes | str) -> InboundResult:
         if target:
             break
     if target is None:
+        if _support_address() in _recipients(message):
+            return _support_email_receive(message)
         raise ValidationError({"to": "No valid Parley reply address among the recipients."})
     if target.kind == "conversation":
         conversation = Conversation.objects.select_related("contact").filter(pk=target.object_id).first()

@@ -291,6 +291,7 @@ def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
 
 # A conversation's email subject: its first message's first line, cut at this many characters.
 EMAIL_SUBJECT_LENGTH = 78
+REPLY_PREFIX_RE = re.compile(r"^(?:(?:re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
 
 
 def _mail_domain() -> str:
@@ -306,7 +307,7 @@ def _conversation_subject(conversation: Conversation) -> str:
     """What the conversation is about, as its first message says it (one line)."""
     first = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT).order_by("created_at", "id").first()
     line = (first.body.strip().splitlines() or [""])[0] if first else ""
-    line = " ".join(line.split())
+    line = REPLY_PREFIX_RE.sub("", " ".join(line.split()))
     if not line:
         return "your conversation"
     return line if len(line) <= EMAIL_SUBJECT_LENGTH else line[: EMAIL_SUBJECT_LENGTH - 1] + "…"

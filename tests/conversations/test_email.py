@@ -417,3 +417,31 @@ def test_html_only_reply_is_stored_as_plain_text_without_markup():
     email.set_content("<p>Fine <script>x()</script><b>thanks</b></p>", subtype="html")
     result = services.email_reply_receive(raw=email.as_bytes())
     assert "<" not in result.part.body and "thanks" in result.part.body
+
+
+def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client):
+    from contacts.models import Contact
+
+    user = UserContactFactory(email="ada@example.com")
+    for sender, text in (("Grace Hopper <Grace@Example.com>", "My lamp flickers."), ("ada@example.com", "Hello")):
+        response = client.post("/email/inbound", data=_reply_email(to="Parley <support@parley.localhost>",
+                                                                  sender=sender, text=text),
+                               content_type="message/rfc822")  # fmt: skip
+        assert response.status_code == 201, response.content
+    grace = Contact.objects.get(email__iexact="grace@example.com")
+    assert (grace.role, grace.name) == (Contact.Role.LEAD, "Grace Hopper")
+    conversation = Conversation.objects.get(contact=grace)
+    assert conversation.source == Conversation.Source.EMAIL
+    assert list(conversation.parts.values_list("body", flat=True)) == ["Re: News\n\nMy lamp flickers."]
+    assert Conversation.objects.filter(contact=user).count() == 1  # a known user's mail joins the user
+
+    # The teammate's answer goes back by email, threaded, with the reply address that routes it here.
+    part = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="On it")
+    assert services.conversation_reply_email_send(part_id=part.pk)
+    assert mail.outbox[-1].to == ["grace@example.com"]
+    assert mail.outbox[-1].subject == "Re: News"  # one "Re:", however many the contact's subject had
+
+    refused = client.post("/email/inbound", data=_reply_email(to="support@parley.localhost", sender="not an address"),
+                          content_type="message/rfc822")  # fmt: skip
+    assert refused.status_code in (400, 403)
+    assert not Contact.objects.filter(email__icontains="not an address").exists()
