@@ -53,3 +53,12 @@ def reclaim_stalled_messages() -> list[int]:
     for message_id in message_ids:
         send_message.delay(message_id)
     return message_ids
+
+
+@shared_task(
+    name="conversations.tasks.email_unread_reply", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_unread_reply(part_id: int) -> bool:
+    """Email a messenger reply the contact has not read by now; claimed, so never sent twice."""
+    return services.conversation_reply_email_if_unread(part_id=part_id)

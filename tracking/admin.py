@@ -29,7 +29,10 @@ class WebsiteForm(forms.ModelForm):
 
     class Meta:
         model = Website
-        fields = ["name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode"]
+        fields = [
+            "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
+            "email_unread_replies_after_minutes",
+        ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,7 +56,7 @@ class WebsiteAdmin(admin.ModelAdmin):
     readonly_fields = ["app_id", "snippet", "page_views_chart", "created_at", "updated_at"]
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "snippet", "page_views_chart", "created_at", "updated_at",
+        "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show
     # values that would then be thrown away.

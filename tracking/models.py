@@ -36,6 +36,14 @@ class Website(models.Model):
     )
     identity_secret = models.CharField(max_length=128, default=new_identity_secret)
     tracking_mode = models.CharField(max_length=16, choices=TrackingMode.choices, default=TrackingMode.FULL)
+    email_unread_replies_after_minutes = models.PositiveSmallIntegerField(
+        "email unread replies after (minutes)",
+        null=True,
+        blank=True,
+        default=5,
+        help_text="A teammate's reply in the messenger that the contact (with an email) has not read after this "
+        "many minutes is emailed to them; their answer by email lands in the same conversation. Empty: never.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,6 +3,7 @@
 from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
 from conversations.services.inbound import email_reply_receive
 from conversations.services.outbound import (
+    conversation_reply_email_if_unread,
     conversation_reply_email_send,
     delivery_record_click,
     delivery_record_open,
@@ -47,6 +48,7 @@ __all__ = [
     "conversation_reply_and_close",
     "conversation_reply_as_contact",
     "conversation_reply_as_teammate",
+    "conversation_reply_email_if_unread",
     "conversation_reply_email_send",
     "conversation_set_priority",
     "conversation_snooze",

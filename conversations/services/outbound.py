@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import mail
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -287,6 +288,34 @@ def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
     from conversations import tasks
 
     transaction.on_commit(lambda: tasks.email_conversation_reply.delay(part.pk))
+
+
+def conversation_reply_email_if_unread_schedule(*, part: ConversationPart) -> None:
+    """A reply in the messenger: emailed later if the contact (who has an email) has not read it by then."""
+    conversation = part.conversation
+    minutes = conversation.website.email_unread_replies_after_minutes if conversation.website else None
+    if minutes is None or not conversation.contact.email or conversation.contact.unsubscribed_from_emails:
+        return
+    from conversations import tasks
+
+    transaction.on_commit(lambda: tasks.email_unread_reply.apply_async((part.pk,), countdown=minutes * 60))
+
+
+# A reply is emailed once, however often its task runs (a redelivered message, a rerun).
+UNREAD_REPLY_CLAIM_SECONDS = 7 * 24 * 3600
+
+
+def conversation_reply_email_if_unread(*, part_id: int) -> bool:
+    """Email the reply unless the contact read it in the messenger meanwhile (the read cancels it)."""
+    part = ConversationPart.objects.select_related("conversation").filter(pk=part_id).first()
+    if part is None:
+        return False
+    read_at = part.conversation.contact_last_read_at
+    if read_at is not None and read_at >= part.created_at:
+        return False
+    if not cache.add(f"conversations:unread-reply-emailed:{part_id}", 1, UNREAD_REPLY_CLAIM_SECONDS):
+        return False
+    return conversation_reply_email_send(part_id=part_id)
 
 
 # A conversation's email subject: its first message's first line, cut at this many characters.

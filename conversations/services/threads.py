@@ -202,6 +202,10 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
         from conversations.services.outbound import conversation_reply_email_schedule
 
         conversation_reply_email_schedule(part=part)
+    elif conversation.source == Conversation.Source.CHAT:
+        from conversations.services.outbound import conversation_reply_email_if_unread_schedule
+
+        conversation_reply_email_if_unread_schedule(part=part)
     contact_services.change_notify(topic="conversation.admin.replied", instance=conversation)
     return part
 

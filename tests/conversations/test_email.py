@@ -445,3 +445,53 @@ def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client
                           content_type="message/rfc822")  # fmt: skip
     assert refused.status_code in (400, 403)
     assert not Contact.objects.filter(email__icontains="not an address").exists()
+
+
+def _chat_with_email(website_minutes=5):
+    from tests.conversations.factories import WebsiteFactory
+
+    website = WebsiteFactory(email_unread_replies_after_minutes=website_minutes)
+    lead = LeadFactory(email="lin@example.com")
+    conversation = services.conversation_start_by_contact(contact=lead, body="Where is my parcel?", website=website)
+    return conversation
+
+
+def test_a_messenger_reply_the_contact_has_not_read_is_emailed_once():
+    conversation = _chat_with_email()
+    part = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Today!")
+    assert services.conversation_reply_email_if_unread(part_id=part.pk) is True
+    assert services.conversation_reply_email_if_unread(part_id=part.pk) is False  # a rerun sends nothing
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["lin@example.com"]
+    assert "Today!" in mail.outbox[0].body
+    assert mail.outbox[0].subject == "Re: Where is my parcel?"
+
+
+def test_reading_the_reply_in_the_messenger_cancels_its_email():
+    conversation = _chat_with_email()
+    part = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Today!")
+    services.conversation_mark_read(conversation=conversation, by_contact=True)
+    assert services.conversation_reply_email_if_unread(part_id=part.pk) is False
+    assert mail.outbox == []
+
+
+def test_no_email_is_planned_when_the_website_switched_it_off_or_the_contact_has_no_email(
+    django_capture_on_commit_callbacks,
+):
+    quiet = _chat_with_email(website_minutes=None)
+    with django_capture_on_commit_callbacks() as planned:
+        services.conversation_reply_as_teammate(conversation=quiet, teammate=TeammateFactory(), body="Hi")
+    assert planned == []
+    noisy = _chat_with_email()
+    with django_capture_on_commit_callbacks() as planned:
+        services.conversation_reply_as_teammate(conversation=noisy, teammate=TeammateFactory(), body="Hi")
+    assert len(planned) == 1
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_emails_an_unread_messenger_reply(celery_worker_factory):
+    conversation = _chat_with_email(website_minutes=0)  # no wait, for the test
+    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Shipped!")
+    worker.wait_for_log("Subject: Re: Where is my parcel?", timeout=60)
