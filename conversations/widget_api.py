@@ -172,8 +172,12 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
 
 
 def conversation_detail(conversation: Conversation) -> dict[str, Any]:
+    """A conversation with its messages, and when to ask a contact without an email for one (seconds)."""
     shape = conversation_summary(conversation)
     shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
+    website = conversation.website
+    asks = website is not None and website.ask_email_after_seconds is not None and not conversation.contact.email
+    shape["ask_email_after"] = website.ask_email_after_seconds if asks else None
     return shape
 
 

@@ -31,7 +31,7 @@ class WebsiteForm(forms.ModelForm):
         model = Website
         fields = [
             "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-            "email_unread_replies_after_minutes",
+            "ask_email_after_seconds", "email_unread_replies_after_minutes",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -56,7 +56,8 @@ class WebsiteAdmin(admin.ModelAdmin):
     readonly_fields = ["app_id", "snippet", "page_views_chart", "created_at", "updated_at"]
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at", "updated_at",
+        "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at",
+        "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show
     # values that would then be thrown away.

@@ -36,6 +36,14 @@ class Website(models.Model):
     )
     identity_secret = models.CharField(max_length=128, default=new_identity_secret)
     tracking_mode = models.CharField(max_length=16, choices=TrackingMode.choices, default=TrackingMode.FULL)
+    ask_email_after_seconds = models.PositiveIntegerField(
+        "ask for an email after (seconds)",
+        null=True,
+        blank=True,
+        default=120,
+        help_text="When a visitor without an email has written and no teammate has answered for this long, the "
+        "messenger asks for an email, so the answer can reach them after they leave. Empty: never.",
+    )
     email_unread_replies_after_minutes = models.PositiveSmallIntegerField(
         "email unread replies after (minutes)",
         null=True,

@@ -163,3 +163,58 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     agent_admin.open(reverse("admin:conversations_conversation_changelist"))
     expect(compose.locator("#result_list")).to_contain_text("Does it include kettles?")
     assert host.problems == []
+
+
+@pytest.mark.celery
+def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_the_conversation(
+    host, make_website, agent_admin, celery_worker_factory, artifacts
+):
+    import re
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from contacts.models import Contact
+    from tests.conversations.test_email import _reply_email
+
+    website = make_website()
+    website.ask_email_after_seconds, website.email_unread_replies_after_minutes = 1, 0  # no waiting, for the test
+    website.save()
+    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    _write(host, "Do you deliver to Oslo?")
+
+    # Nobody answers: the messenger asks for an email.
+    ask = host.page.locator("parley-messenger form.ask")
+    expect(ask).to_contain_text("Get notified by email when the team replies", timeout=10_000)
+    ask.locator("input").fill("not-an-email")
+    ask.get_by_role("button", name="Notify me").click()
+    expect(ask).to_contain_text("Enter a valid email address.")
+    ask.locator("input").fill("ola@example.com")
+    ask.get_by_role("button", name="Notify me").click()
+    expect(host.page.locator("parley-messenger .nt")).to_have_text("Thanks! We'll email you at ola@example.com.")
+    host.page.screenshot(path=str(artifacts / "messenger-email-capture.png"))
+    visitor = Contact.objects.get(email="ola@example.com")
+    assert visitor.role == Contact.Role.LEAD
+    host.page.goto("about:blank")  # the visitor leaves
+
+    # The agent answers in the admin; the reply goes out by email, unread in the messenger.
+    conversation = Conversation.objects.get(contact=visitor)
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent_admin.page.locator("#parley-body").fill("Yes, in two days.")
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    worker.wait_for_log("Subject: Re: Do you deliver to Oslo?", timeout=60)
+    reply_to = re.search(r"Reply-To: (\S+)", worker.log).group(1)
+
+    # The visitor answers by email; the agent's open page shows it in the same conversation.
+    inbound = Client().post("/email/inbound", data=_reply_email(to=reply_to, sender="ola@example.com",
+                                                             text="Great, I'll order today."),
+                            content_type="message/rfc822")  # fmt: skip
+    assert inbound.status_code == 201, inbound.content
+    expect(agent_admin.page.locator(".parley-part.from-contact .body").last).to_have_text(
+        "Great, I'll order today.", timeout=15_000
+    )
+    agent_admin.page.screenshot(path=str(artifacts / "inbox-email-answer.png"), full_page=True)
+    assert Conversation.objects.filter(contact=visitor).count() == 1

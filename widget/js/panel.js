@@ -17,6 +17,8 @@
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat can't connect: this site isn't set up for it yet.", replyTo: "Reply to ",
+      emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
+      emailInvalid: "Enter a valid email address.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -26,6 +28,8 @@
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.", replyTo: "Répondre à ",
+      emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
+      emailInvalid: "Saisissez une adresse e-mail valide.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -35,6 +39,8 @@
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.", replyTo: "Antworten an ",
+      emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
+      emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.",
     },
   };
 
@@ -75,6 +81,9 @@
     ".l[aria-expanded=true]>svg{display:none}.l[aria-expanded=true] .x{display:block}" +
     ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
     "color:#fff;font:700 11px/16px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
+    ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
+    ".ask .rw{display:flex;gap:6px;margin-top:8px}.ask input{flex:1;min-width:0;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit}" +
+    ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
     ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
@@ -288,9 +297,42 @@
         thread.appendChild(bubble(part.body, mine, part));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
+      askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
       if (nearBottom || view === "thread") body.scrollTop = body.scrollHeight;
     }
+    // Nobody answered for a while and Parley has no email for the visitor: ask for one, so the reply can
+    // reach them after they leave (the server says when, per website; null: never).
+    var askTimer = null, emailGiven = false;
+    function askEmail(comments) {
+      clearTimeout(askTimer);
+      var last = comments[comments.length - 1];
+      if (emailGiven || !current || current.ask_email_after == null || !last || last.author_type !== "contact") return;
+      var wait = new Date(last.created_at).getTime() + current.ask_email_after * 1000 - Date.now();
+      var shown = current;
+      if (wait > 0) {
+        askTimer = setTimeout(function () { if (current === shown && view === "thread") askEmail(comments); }, wait);
+        return;
+      }
+      if (!thread.querySelector(".ask")) { thread.appendChild(emailCard()); body.scrollTop = body.scrollHeight; }
+    }
+    function emailCard() {
+      var input = h("input", { type: "email", autocomplete: "email", placeholder: "you@example.com", "aria-label": t.emailAsk });
+      var error = h("p", { class: "er", role: "alert" });
+      var button = h("button", { class: "sd", type: "submit", text: t.emailSend });
+      var card = h("form", { class: "ask", novalidate: true, onsubmit: function (ev) {
+        ev.preventDefault();
+        var email = input.value.trim();
+        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) { error.textContent = t.emailInvalid; return; }
+        button.disabled = true;
+        api("update", { token: s.token, user: { email: email } }).then(function () {
+          emailGiven = true;
+          card.replaceWith(h("p", { class: "nt", text: t.emailThanks + email + "." }));
+        }, function () { button.disabled = false; error.textContent = t.error; });
+      } }, [h("p", { text: t.emailAsk }), h("div", { class: "rw" }, [input, button]), error]);
+      return card;
+    }
+
     // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
     function greeting() {
       return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + t.intro })])]);
@@ -378,7 +420,7 @@
 
     // --- open / close, focus trap, keyboard ------------------------------------------------------
     function focusables() {
-      return Array.prototype.filter.call(panel.querySelectorAll("button,textarea,a[href],[tabindex]"), function (el) {
+      return Array.prototype.filter.call(panel.querySelectorAll("button,textarea,input,a[href],[tabindex]"), function (el) {
         return !el.disabled && !el.hidden && el.getClientRects().length;
       });
     }
