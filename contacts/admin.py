@@ -27,6 +27,10 @@ from retention import selectors as retention_selectors
 from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"
+# Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
+# ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
+SEARCH_SUBSTRING_MIN_LENGTH = 3
+SEARCH_MAX_WORDS = 5
 CSV_COLUMNS = (
     "id", "role", "external_id", "name", "email", "phone", "city", "country", "first_seen_at", "last_seen_at",
     "web_sessions_count", "signed_up_at", "unsubscribed_from_emails", "created_at",
@@ -333,14 +337,24 @@ class ContactAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
     ) -> tuple[QuerySet[Contact], bool]:
-        """Prefix search on lower(name) and lower(email), exact on user id: all index lookups."""
+        """Every word of the term in the name or the email (so "Rivera" finds "Jamie Rivera" and
+        "acme.example" finds "jo@acme.example"), or the exact user id or contact id. Words of three
+        characters or more match anywhere (pg_trgm GIN indexes on PostgreSQL), shorter ones as prefixes."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        lowered = term.lower()
-        matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(
-            Q(name_ci__startswith=lowered) | Q(email_ci__startswith=lowered) | Q(external_id=term)
-        )
+        exact = Q(external_id=term)
+        contact_id = int_or_none(term)
+        if contact_id is not None:
+            exact |= Q(pk=contact_id)
+        words = term.split()[:SEARCH_MAX_WORDS]
+        every_word = Q()
+        for word in words:
+            if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
+                every_word &= Q(name__icontains=word) | Q(email__icontains=word)
+            else:
+                every_word &= Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+        matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
         return matches, False
 
     @admin.display(description="Name / email", ordering="name")
