@@ -488,11 +488,18 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected contacts as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Contact]) -> StreamingHttpResponse:
         writer = csv.writer(_Echo())
+        attributes = [definition.name for definition in selectors.contact_attribute_definitions()]
 
         def rows() -> Iterator[str]:
-            yield writer.writerow(CSV_COLUMNS)
-            for values in queryset.order_by("pk").values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-                yield writer.writerow([_csv_cell(v) for v in values])
+            yield writer.writerow([*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes)])
+            chunk: list[tuple[Any, ...]] = []
+            contacts = queryset.order_by("pk").values_list(*CSV_COLUMNS, "custom_attributes")
+            for values in contacts.iterator(chunk_size=CSV_CHUNK):
+                chunk.append(values)
+                if len(chunk) == CSV_CHUNK:
+                    yield from _csv_lines(writer, chunk, attributes)
+                    chunk = []
+            yield from _csv_lines(writer, chunk, attributes)
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
@@ -547,6 +554,20 @@ def _json_value(value: Any) -> Any:
 # OWASP's CSV injection list (= + - @ tab CR) plus LF and the full-width forms some spreadsheets
 # also read as operators; checked after leading whitespace too, which spreadsheets may trim.
 CSV_FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+
+
+CSV_CHUNK = 2000
+
+
+def _csv_lines(writer: Any, chunk: list[tuple[Any, ...]], attributes: list[str]) -> Iterator[str]:
+    """CSV lines of a chunk of contacts, with their tags (one query per chunk) and custom attributes."""
+    if not chunk:
+        return
+    tags = selectors.contact_tag_names(contact_ids=[values[0] for values in chunk])
+    for *values, custom in chunk:
+        custom = custom or {}
+        extra = ["; ".join(tags.get(values[0], [])), *(custom.get(name, "") for name in attributes)]
+        yield writer.writerow([_csv_cell(v) for v in (*values, *extra)])
 
 
 def _csv_cell(value: Any) -> Any:
