@@ -10,12 +10,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -47,7 +49,11 @@ class ContactPanel:
     rows: Callable[[Contact], Any]
 
 
-_contact_panels: list[ContactPanel] = []
+# The contact's own panel: teammates' notes (also written through the API), newest first.
+_contact_panels: list[ContactPanel] = [
+    ContactPanel(order=5, title="Notes", template="admin/contacts/contact/notes_panel.html",
+                 rows=lambda contact: selectors.contact_notes_recent(contact=contact)),
+]  # fmt: skip
 
 
 def register_contact_panel(panel: ContactPanel) -> None:
@@ -403,6 +409,27 @@ class ContactAdmin(admin.ModelAdmin):
             initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
             form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
         return form_class
+
+    def get_urls(self) -> list[Any]:
+        notes = path("<int:contact_id>/notes/add/", self.admin_site.admin_view(self.note_add_view),
+                     name="contacts_contact_note_add")  # fmt: skip
+        return [notes, *super().get_urls()]
+
+    def note_add_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """The notes panel's form: a teammate's note on this contact."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("contacts.add_contactnote"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        try:
+            services.contact_note_create(contact=contact, author=request.user, body=request.POST.get("body", ""))
+        except ValidationError as error:
+            for message in error.messages:
+                self.message_user(request, f"Note not added: {message}", messages.ERROR)
+        else:
+            self.message_user(request, "Note added.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
     def render_change_form(
         self,

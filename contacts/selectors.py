@@ -5,7 +5,7 @@ from django.db import connections
 from django.db.models import Max, QuerySet
 from django.db.models.functions import Lower
 
-from contacts.models import Contact, ContactTag, DataAttribute, Tag
+from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, Tag
 
 COUNTRY_CHOICES_CACHE_SECONDS = 600
 
@@ -17,6 +17,14 @@ def contact_find_by_email(
     matches = Contact.objects.annotate(email_ci=Lower("email")).filter(email_ci=email.strip().lower(), role__in=roles)
     by_role = {contact.role: contact for contact in matches.order_by("-pk")[:10]}
     return next((by_role[role] for role in roles if role in by_role), None)
+
+
+CONTACT_NOTES_SHOWN = 20
+
+
+def contact_notes_recent(*, contact: Contact) -> list[ContactNote]:
+    """The newest notes on the contact's page, with their authors, in one query."""
+    return list(contact.notes.select_related("author").order_by("-created_at", "-id")[:CONTACT_NOTES_SHOWN])
 
 
 def contact_tag_names(*, contact_ids: list[int]) -> dict[int, list[str]]:

@@ -23,6 +23,7 @@ from contacts.custom_attributes import (
     validate_attribute_name,
 )
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 # Fields a teammate, the API or the site may write directly. The tracked fields (last seen,
@@ -399,11 +400,17 @@ def contacts_untag_bulk(*, contact_ids: Iterable[int], tag: Tag) -> int:
     return deleted
 
 
+NOTE_MAX_LENGTH = 10_000
+
+
 @transaction.atomic
 def contact_note_create(*, contact: Contact, author: Teammate | None, body: str) -> ContactNote:
     """An internal note by a teammate on a contact's profile."""
     if not isinstance(body, str) or not body.strip():
         raise ValidationError({"body": "A note needs a body."})
+    problem = text_problem(body)
+    if problem or len(body) > NOTE_MAX_LENGTH:
+        raise ValidationError({"body": problem or f"A note has at most {NOTE_MAX_LENGTH:,} characters."})
     return ContactNote.objects.create(contact=contact, author=author, body=body.strip())
 
 

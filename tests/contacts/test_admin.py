@@ -327,3 +327,24 @@ def test_csv_export_has_tags_and_custom_attributes_with_bounded_queries(admin_cl
     more = [UserContactFactory().pk for _ in range(30)]
     _rows, many = export([ada.pk, bob.pk, *more])
     assert few == many
+
+
+def test_notes_on_the_contact_page_are_added_by_who_may_and_refuse_bad_text(client, admin_client):
+    from django.contrib.auth.models import Group
+
+    from contacts.permissions import VIEWER_GROUP
+    from tests.conversations.factories import TeammateFactory
+
+    contact = UserContactFactory(name="Ada")
+    services.contact_note_create(contact=contact, author=None, body="From the API")
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert "From the API" in page
+    add = reverse("admin:contacts_contact_note_add", args=[contact.pk])
+    assert admin_client.post(add, {"body": "Prefers email"}).status_code == 302
+    assert admin_client.post(add, {"body": "bad\x00text"}).status_code == 302  # refused with a message
+    assert list(contact.notes.values_list("body", flat=True).order_by("id")) == ["From the API", "Prefers email"]
+    viewer = TeammateFactory()
+    viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
+    client.force_login(viewer)
+    assert client.post(add, {"body": "Sneaky"}).status_code == 403
+    assert contact.notes.count() == 2

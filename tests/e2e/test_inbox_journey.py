@@ -121,3 +121,23 @@ def test_the_inbox_shows_a_new_conversation_without_reload_and_notifies_the_agen
     expect(inbox.get_by_text("Closed 1 conversation(s).")).to_be_visible()
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+def test_an_agent_reads_and_adds_notes_on_the_contact_page(agent_admin, artifacts):
+    from contacts import services as contact_services
+    from tests.contacts.factories import UserContactFactory
+
+    contact = UserContactFactory(name="Ada Lovelace")
+    contact_services.contact_note_create(contact=contact, author=None, body="Synced from the CRM: VIP since 2019")
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:contacts_contact_change", args=[contact.pk]))
+    notes = page.locator("fieldset.contact-panel", has_text="Notes")
+    expect(notes).to_contain_text("Synced from the CRM: VIP since 2019")
+    notes.locator("textarea").fill("Prefers email over phone.")
+    notes.get_by_role("button", name="Add note").click()
+    expect(page.get_by_text("Note added.")).to_be_visible()
+    expect(page.locator("fieldset.contact-panel", has_text="Notes").locator(".contact-note").first).to_contain_text(
+        "Prefers email over phone."
+    )
+    page.screenshot(path=str(artifacts / "contact-notes.png"), full_page=True)
+    assert agent_admin.problems == []
