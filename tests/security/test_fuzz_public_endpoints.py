@@ -267,6 +267,34 @@ def test_fuzz_widget_reply_and_read(client, website, visitor, conversation, acti
     run()
 
 
+@pytest.fixture
+def in_app_delivery(visitor):
+    contact, _token = visitor
+    message = services.message_send(sender=None, channel="in_app", body="Hi {{contact.first_name}}",
+                                    contact_ids=[contact.pk])  # fmt: skip
+    services.message_deliver_batch(message_id=message.pk)
+    return message.deliveries.get()
+
+
+@pytest.mark.parametrize("action", ["seen", "reply"])
+def test_fuzz_widget_in_app_message_actions(client, website, visitor, in_app_delivery, action):
+    template = {"token": visitor[1], "body": "Sounds good"}
+
+    @FUZZ
+    @given(
+        app_id=segment_strategy(website.app_id),
+        delivery_id=segment_strategy(str(in_app_delivery.pk)),
+        body=body_strategy(template, ["token", "body"]),
+        content_type=content_types,
+    )
+    def run(app_id, delivery_id, body, content_type):
+        path = f"/widget-api/{app_id}/messages/{delivery_id}/{action}"
+        response = _request(client, "POST", path, body=body, content_type=content_type)
+        assert_refusal_is_json(f"widget messages/<id>/{action}", response)
+
+    run()
+
+
 def _query(**params):
     """A query string from possibly hostile values (percent-encoded, invalid UTF-8 included)."""
     return "&".join(
