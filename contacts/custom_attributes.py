@@ -124,6 +124,29 @@ def custom_attributes_split_defined(
     return kept, [name for name in values if name not in kept]
 
 
+def custom_attributes_split_valid(
+    *, values: dict[str, Any], model: str = DataAttribute.Model.CONTACT, allow_create: bool | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the values that pass validation; name → reason for each that does not), so that one bad
+    attribute from a website never costs the others (or the page view) their write."""
+    try:
+        custom_attributes_clean(values=values, model=model, allow_create=allow_create)
+    except ValidationError:
+        pass  # find which ones: each on its own (rare, so the few queries do not matter)
+    else:
+        return values, {}
+    valid: dict[str, Any] = {}
+    rejected: dict[str, str] = {}
+    for name, value in values.items():
+        try:
+            custom_attributes_clean(values={name: value}, model=model, allow_create=allow_create)
+        except ValidationError as error:
+            rejected[name] = next(iter(error.message_dict.values()))[0] if hasattr(error, "error_dict") else error.messages[0]
+        else:
+            valid[name] = value
+    return valid, rejected
+
+
 def custom_attributes_clean(
     *,
     values: Any,

@@ -15,7 +15,7 @@ from contacts.admin import ContactPanel, register_contact_panel
 from contacts.models import Contact
 from ops.pagination import EstimatedCountPaginator
 from tracking import selectors, services
-from tracking.models import Event, EventSummary, PageView, WebSession, Website
+from tracking.models import Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
 
 
 class WebsiteForm(forms.ModelForm):
@@ -106,6 +106,23 @@ class WebsiteAdmin(admin.ModelAdmin):
             )
             # The admin's "was added" message names `obj`: it must carry the saved app id, not the form's.
             obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret
+
+
+@admin.register(RejectedAttribute)
+class RejectedAttributeAdmin(admin.ModelAdmin):
+    """Custom attributes websites sent and Parley refused (the rest of each ping was applied)."""
+
+    list_display = ["name", "website", "count", "last_reason", "last_example", "last_at"]
+    list_filter = ["website"]
+    list_select_related = ["website"]
+    search_fields = ["name"]
+    readonly_fields = [*list_display, "first_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ReadOnlyHistoryAdmin(admin.ModelAdmin):

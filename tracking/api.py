@@ -131,6 +131,12 @@ def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
     return None if contact is None else {"role": contact.role, "name": contact.name}
 
 
+IGNORED_ATTRIBUTE_WARNING = (
+    "Not applied: an invalid value, or a new attribute from input without a valid user_hash "
+    "(the admin's Rejected attributes list says which)."
+)
+
+
 def _answer(website: Website, answer: services.WidgetAnswer) -> dict[str, Any]:
     anonymous_id = str(answer.contact.anonymous_id) if answer.contact is not None and answer.tracking else None
     shape = {
@@ -140,8 +146,13 @@ def _answer(website: Website, answer: services.WidgetAnswer) -> dict[str, Any]:
         "contact": _contact_json(answer.contact),
     }
     if answer.ignored_attributes:
-        # Only a verified user (valid user_hash) defines new custom attributes: say what was left out.
+        # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
+        # dropped (the rest is applied): say what was left out, and where the admin explains why.
         shape["ignored_custom_attributes"] = answer.ignored_attributes
+        shape["warnings"] = [
+            {"field": f"user.custom_attributes.{name}", "message": IGNORED_ATTRIBUTE_WARNING}
+            for name in answer.ignored_attributes
+        ]
     return shape
 
 

@@ -185,6 +185,26 @@ class EventSummary(models.Model):
         return f"{self.name} ({self.count} times)"
 
 
+class RejectedAttribute(models.Model):
+    """A custom attribute a website sent and Parley refused (wrong type, not an option…): the rest of
+    the ping was applied; the site owner sees here what to fix, with a count and the last example."""
+
+    website = models.ForeignKey(Website, on_delete=models.CASCADE, related_name="rejected_attributes")
+    name = models.CharField(max_length=255)
+    count = models.PositiveIntegerField(default=0)
+    last_reason = models.CharField(max_length=255)
+    last_example = models.CharField(max_length=255, blank=True)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_at"]
+        constraints = [models.UniqueConstraint(fields=["website", "name"], name="rejectedattribute_website_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.website} ({self.count} times)"
+
+
 class PageViewBufferCursor(models.Model):
     """How far the page-view buffer (a Redis stream) has been written to the database.
 

@@ -15,13 +15,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
+from django.utils import timezone
 
 from contacts import services as contacts_services
-from contacts.custom_attributes import custom_attributes_split_defined
+from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
-from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, WebSession, Website
+from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
 from tracking.payloads import EventInput, PageInput, PingInput, UpdateInput, UserInput
 from tracking.selectors import (
     contact_belongs_to_verifying_website,
@@ -390,11 +391,46 @@ def _apply_user_fields(
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
         custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
+    if custom_attributes:
+        # One attribute the site got wrong (a type, an option) must not cost the page view or the rest.
+        custom_attributes, rejected = custom_attributes_split_valid(values=custom_attributes, allow_create=verified)
+        if rejected:
+            rejected_attributes_record(website=website, rejected=rejected, values=user.custom_attributes or {})
+            ignored = [*ignored, *rejected]
     contact = contacts_services.contact_update(
         contact=_loaded(contact), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
     state.user_fingerprint = fingerprint
     return contact, ignored
+
+
+REJECTED_EXAMPLE_LENGTH = 60
+
+
+def _example_of(value: Any) -> str:
+    """What the admin shows of a refused value: numbers and booleans as they are, text by its length only
+    (a visitor's text may be personal data, and this record outlives the contact)."""
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)[:REJECTED_EXAMPLE_LENGTH]
+    if isinstance(value, str):
+        return f"text of {len(value)} character(s)"
+    return type(value).__name__
+
+
+def rejected_attributes_record(*, website: Website, rejected: dict[str, str], values: dict[str, Any]) -> None:
+    """Count each custom attribute this website sent and Parley refused, with the last reason and example."""
+    now = timezone.now()
+    for name, reason in rejected.items():
+        example = _example_of(values.get(name))
+        updated = RejectedAttribute.objects.filter(website=website, name=name[:255]).update(
+            count=F("count") + 1, last_reason=reason[:255], last_example=example, last_at=now
+        )
+        if not updated:
+            RejectedAttribute.objects.get_or_create(
+                website=website, name=name[:255],
+                defaults={"count": 1, "last_reason": reason[:255], "last_example": example, "first_at": now,
+                          "last_at": now},
+            )  # fmt: skip
 
 
 def _visitor_create(*, now: dt.datetime) -> Contact:

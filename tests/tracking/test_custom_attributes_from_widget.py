@@ -38,13 +38,28 @@ def test_a_user_identified_without_a_hash_writes_defined_attributes_only(widget)
     assert list(DataAttribute.objects.values_list("name", flat=True)) == ["plan"]
 
 
-def test_unverified_input_still_gets_a_400_for_a_wrong_value_of_a_defined_attribute(widget):
+def test_a_wrong_value_of_a_defined_attribute_is_dropped_reported_and_recorded_the_rest_applied(widget):
+    # Issue 12: one bad attribute no longer fails the whole ping (which used to answer 400, losing
+    # the page view and the sign-in); the field at fault is still named, now as a warning.
+    from contacts.models import Contact
+    from tracking.models import PageView, RejectedAttribute
+
     DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER)
+    DataAttributeFactory(name="plan", options=["free", "pro"])
 
-    response = widget.ping(user={"custom_attributes": {"seats": "many"}})
+    response = widget.ping(user={"name": "Ada", "custom_attributes": {"seats": "many", "plan": "pro"}})
 
-    assert response.status_code == 400
-    assert response.json()["error"]["field"] == "user.custom_attributes.seats"
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["ignored_custom_attributes"] == ["seats"]
+    assert [w["field"] for w in answer["warnings"]] == ["user.custom_attributes.seats"]
+    contact = Contact.objects.get()
+    assert (contact.name, contact.custom_attributes) == ("Ada", {"plan": "pro"})
+    assert PageView.objects.count() == 1
+    widget.ping(url="https://shop.example/2", user={"name": "Ada", "custom_attributes": {"seats": "lots"}})
+    rejected = RejectedAttribute.objects.get()
+    assert (rejected.name, rejected.count, rejected.last_example) == ("seats", 2, "text of 4 character(s)")
+    assert "lots" not in rejected.last_example  # a visitor's text is never kept
 
 
 def test_the_update_endpoint_follows_the_same_rule(widget):
@@ -79,6 +94,8 @@ def test_the_cap_holds_for_verified_widget_input(client, enforced_website, setti
     response = verified.ping(user={"user_id": "u-1", "user_hash": user_hash(enforced_website, "u-1"),
                                    "custom_attributes": {"seats": 4}})  # fmt: skip
 
-    assert response.status_code == 400
-    assert response.json()["error"]["field"] == "user.custom_attributes"
+    # The cap holds (no new definition); since issue 12 the attribute is dropped and reported, the rest applied.
+    assert response.status_code == 200
+    assert response.json()["ignored_custom_attributes"] == ["seats"]
+    assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.seats"]
     assert DataAttribute.objects.count() == 1
