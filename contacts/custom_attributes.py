@@ -141,7 +141,9 @@ def custom_attributes_split_valid(
         try:
             custom_attributes_clean(values={name: value}, model=model, allow_create=allow_create)
         except ValidationError as error:
-            rejected[name] = next(iter(error.message_dict.values()))[0] if hasattr(error, "error_dict") else error.messages[0]
+            rejected[name] = (
+                next(iter(error.message_dict.values()))[0] if hasattr(error, "error_dict") else error.messages[0]
+            )
         else:
             valid[name] = value
     return valid, rejected
