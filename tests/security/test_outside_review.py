@@ -13,23 +13,10 @@ from api.services import api_token_create
 from contacts.models import Contact, DataAttribute
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from tests.tracking.conftest import ORIGIN, Widget, user_hash
-from tracking import services, widget_auth
-from tracking.models import Website
+from tracking import widget_auth
 from tracking.widget_auth import widget_token_read
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bank(db):
-    return services.website_create(
-        name="Bank", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
-    )
-
-
-@pytest.fixture
-def blog(db):
-    return services.website_create(name="Blog", allowed_origins=[ORIGIN])
 
 
 def _teammate(name, group):

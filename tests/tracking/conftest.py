@@ -92,3 +92,17 @@ class Widget:
 @pytest.fixture
 def widget(client, website):
     return Widget(client, website)
+
+
+@pytest.fixture
+def bank(db):
+    """Website A: enforces identity verification."""
+    return services.website_create(
+        name="Bank", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
+    )
+
+
+@pytest.fixture
+def blog(db):
+    """Website B: verification off."""
+    return services.website_create(name="Blog", allowed_origins=[ORIGIN])

@@ -10,25 +10,11 @@ from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import LeadFactory, UserContactFactory
 from tests.tracking.conftest import ORIGIN, Widget, user_hash
-from tracking import services, widget_auth
-from tracking.models import WebSession, Website
+from tracking import widget_auth
+from tracking.models import WebSession
 from tracking.widget_auth import widget_token_read
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bank(db):
-    """Website A: enforces identity verification."""
-    return services.website_create(
-        name="Bank", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
-    )
-
-
-@pytest.fixture
-def blog(db):
-    """Website B: verification off."""
-    return services.website_create(name="Blog", allowed_origins=[ORIGIN])
 
 
 def _signed_in_on_the_bank(client, bank, user):
