@@ -32,6 +32,8 @@ RECENT_PAGE_VIEWS = 10
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
+# The conversation page's tag picker lists at most this many tags.
+TAG_CHOICES_LIMIT = 500
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
     "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
@@ -115,6 +117,26 @@ def _thread_snooze(request: HttpRequest, conversation: Conversation, body: str) 
     return f"Snoozed until {timezone.localtime(until):%b %d, %H:%M}."
 
 
+def _thread_tag_by_id(raw: str) -> Tag:
+    tag = Tag.objects.filter(pk=int_or_none(raw)).first()
+    if tag is None:
+        raise ValidationError({"tag": "Choose a tag."})
+    return tag
+
+
+def _thread_tag(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    tag = _thread_tag_by_id(request.POST.get("tag", ""))
+    services.conversation_tag(conversation=conversation, tag=tag)
+    return f"Tagged “{tag.name}”."
+
+
+def _thread_untag(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    # Each tag's remove button posts do=untag:<tag id> (one form, one button per tag).
+    tag = _thread_tag_by_id(request.POST.get("do", "").partition(":")[2])
+    services.conversation_untag(conversation=conversation, tag=tag)
+    return f"Removed the tag “{tag.name}”."
+
+
 def _thread_priority(request: HttpRequest, conversation: Conversation, body: str) -> str:
     wanted = (
         Conversation.Priority.NOT_PRIORITY
@@ -134,6 +156,8 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "assign": _thread_assign,
     "snooze": _thread_snooze,
     "priority": _thread_priority,
+    "tag": _thread_tag,
+    "untag": _thread_untag,
 }
 
 
@@ -206,7 +230,7 @@ class InboxActionForm(ActionForm):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["contact_name", "preview_column", "waiting", "assignee", "state_column"]
+    list_display = ["contact_name", "preview_column", "tag_column", "waiting", "assignee", "state_column"]
     list_display_links = ["contact_name"]
     list_filter = [InboxViewFilter, "priority", TeamFilter]
     list_select_related = ["contact", "assignee"]
@@ -265,6 +289,10 @@ class ConversationAdmin(admin.ModelAdmin):
         # The teammate by name: "You:" would be wrong for every other teammate reading the inbox.
         who = f"{conversation.preview_author_name}: " if conversation.preview_author_type == "teammate" else ""
         return format_html("{}{}<span class='parley-preview'>{}</span>", marker, who, conversation.preview[:120])
+
+    @admin.display(description="Tags")
+    def tag_column(self, conversation: Conversation) -> str:
+        return ", ".join(tag.name for tag in conversation.tags.all())  # prefetched with the page
 
     @admin.display(description="Waiting", ordering="waiting_since")
     def waiting(self, conversation: Conversation) -> str:
@@ -362,6 +390,10 @@ class ConversationAdmin(admin.ModelAdmin):
             event["url"] = reverse("admin:conversations_conversation_change", args=[event["conversation_id"]])
         return JsonResponse({**state, "events": events})
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        # The tags column: one query for the page's conversations, not one per row.
+        return super().get_queryset(request).prefetch_related(selectors.conversation_with_tags())
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         services.teammate_mark_active(teammate=request.user)
         context = {
@@ -411,6 +443,8 @@ class ConversationAdmin(admin.ModelAdmin):
             "parts": parts,
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
+            "conversation_tags": list(conversation.tags.order_by("name")),
+            "all_tags": list(Tag.objects.order_by("name")[:TAG_CHOICES_LIMIT]),
             "page_views": _recent_page_views(contact),
             "teammates": list(_teammates()),
             "teams": list(selectors.team_list()),
@@ -426,7 +460,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def _act(self, request: HttpRequest, conversation: Conversation) -> HttpResponse:
         """The one form of the conversation page: its `do` field names one of THREAD_ACTIONS."""
-        handler = THREAD_ACTIONS.get(request.POST.get("do", ""))
+        handler = THREAD_ACTIONS.get(request.POST.get("do", "").partition(":")[0])
         body = request.POST.get("body", "")
         if handler is None:
             messages.error(request, "Unknown action.")
