@@ -55,6 +55,15 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     )
     assert gap <= 12, gap
 
+    # The agent tags the conversation on its page; the tag shows there and in the inbox.
+    from contacts.models import Tag
+
+    Tag.objects.create(name="shipping")
+    inbox.reload()
+    inbox.select_option("select[name=tag]", label="shipping")
+    inbox.get_by_role("button", name="Add tag").click()
+    expect(inbox.locator("#parley-tags")).to_contain_text("shipping")
+
     inbox.get_by_role("button", name="Snooze").click()
     expect(inbox.locator("#parley-state")).to_contain_text("Snoozed")
     close = inbox.get_by_role("button", name="Close", exact=True)
