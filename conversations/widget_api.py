@@ -171,12 +171,13 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
     }
 
 
-def conversation_detail(conversation: Conversation) -> dict[str, Any]:
-    """A conversation with its messages, and when to ask a contact without an email for one (seconds)."""
+def conversation_detail(conversation: Conversation, *, contact: Contact, website: Website) -> dict[str, Any]:
+    """A conversation with its messages, and when to ask a contact without an email for one (seconds).
+
+    `contact` and `website` are the request's (already loaded): no lookup of the conversation's own."""
     shape = conversation_summary(conversation)
     shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
-    website = conversation.website
-    asks = website is not None and website.ask_email_after_seconds is not None and not conversation.contact.email
+    asks = conversation.website_id == website.pk and website.ask_email_after_seconds is not None and not contact.email
     shape["ask_email_after"] = website.ask_email_after_seconds if asks else None
     return shape
 
@@ -218,7 +219,7 @@ def conversations_view(request: HttpRequest, website: Website) -> JsonResponse:
     conversation = services.conversation_start_by_contact(contact=contact, body=payload.get("body"), website=website)
     return JsonResponse(
         {
-            "conversation": conversation_detail(conversation),
+            "conversation": conversation_detail(conversation, contact=contact, website=website),
             # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
             "token": token or widget_token_sign(contact_id=contact.pk, website_id=website.pk),
         },
@@ -246,7 +247,7 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
 def conversation_view(request: HttpRequest, website: Website, public_id: str) -> JsonResponse:
     contact = _contact(website, request.GET.get("token"))
     conversation = _own_conversation(contact, public_id)
-    return JsonResponse({"conversation": conversation_detail(conversation)})
+    return JsonResponse({"conversation": conversation_detail(conversation, contact=contact, website=website)})
 
 
 def _own_conversation(contact: Contact, public_id: str) -> Conversation:
@@ -327,4 +328,6 @@ def message_reply_view(request: HttpRequest, website: Website, delivery_id: str)
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
     )
-    return JsonResponse({"conversation": conversation_detail(conversation)}, status=201)
+    return JsonResponse(
+        {"conversation": conversation_detail(conversation, contact=contact, website=website)}, status=201
+    )
