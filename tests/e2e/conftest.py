@@ -106,6 +106,16 @@ class HostSite:
     def panel(self):
         return self.page.locator("parley-messenger .p")
 
+    def write(self, text: str) -> None:
+        """The visitor sends a message in the open panel and waits until the server has it (the
+        composer becomes a reply box once the conversation exists)."""
+        from playwright.sync_api import expect
+
+        self.page.locator("parley-messenger textarea").fill(text)
+        self.page.keyboard.press("Enter")
+        expect(self.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
+        expect(self.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
+
     def wait_booted(self) -> None:
         self.launcher().wait_for(state="attached")
         self.page.wait_for_load_state("networkidle")

@@ -18,14 +18,6 @@ pytestmark = [
 ]
 
 
-def _write(host, text):
-    host.page.locator("parley-messenger textarea").fill(text)
-    host.page.keyboard.press("Enter")
-    expect(host.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
-    # Sent: the composer becomes a reply box once the server has the conversation.
-    expect(host.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
-
-
 def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, artifacts):
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))
@@ -33,7 +25,7 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
     host.launcher().click()
     greeting = host.page.locator("parley-messenger .m.gr")
     expect(greeting).to_be_visible()
-    _write(host, "Can I change my delivery address?")
+    host.write("Can I change my delivery address?")
     expect(greeting).to_be_visible()  # still there once the first message is sent
 
     agent = get_user_model().objects.create_user("kim", "kim@parley.test", "x", is_staff=True, first_name="Kim")
@@ -81,7 +73,7 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.wait_booted()
     host.launcher().click()
-    _write(host, "Is the shop open on Sunday?")
+    host.write("Is the shop open on Sunday?")
 
     # The visitor moves on; the panel is never opened on the new page.
     listen = "window.unreadSeen = []; Parley('onUnreadCountChange', function (n) { window.unreadSeen.push(n); });"
@@ -184,7 +176,7 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.wait_booted()
     host.launcher().click()
-    _write(host, "Do you deliver to Oslo?")
+    host.write("Do you deliver to Oslo?")
 
     # Nobody answers: the messenger asks for an email.
     ask = host.page.locator("parley-messenger form.ask")
