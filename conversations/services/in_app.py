@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact
-from conversations.models import Conversation, ConversationPart, Message, MessageDelivery
-from conversations.services import widget_quiet
+from conversations.models import Conversation, Message, MessageDelivery
+from conversations.services.outbound import delivery_start_conversation
 from conversations.services.saved_replies import saved_reply_render
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
@@ -64,20 +64,14 @@ def in_app_message_mark_seen(*, contact: Contact, delivery_id: Any) -> None:
 def in_app_message_reply(*, contact: Contact, delivery_id: Any, body: Any) -> Conversation:
     """The contact answers an in-app message: a conversation opens with the message, then the answer."""
     delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
-    if delivery.conversation_id:
-        conversation = Conversation.objects.get(pk=delivery.conversation_id)
-    else:
+    opening = None
+    if not delivery.conversation_id:
         if not isinstance(body, str) or not body.strip():
             raise ValidationError({"body": "Write a message."})
-        message = delivery.message
-        widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-        conversation = Conversation.objects.create(contact=contact, assignee=message.sender)
-        # The message as the contact saw it opens the thread, so the teammate sees what was answered.
-        ConversationPart.objects.create(
-            conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,
-            body=saved_reply_render(body=message.body, contact=contact, teammate=message.sender),
-            created_at=timezone.now(),
-        )  # fmt: skip
-        MessageDelivery.objects.filter(pk=delivery.pk).update(conversation=conversation, seen_at=timezone.now())
+        # The message as the contact saw it (placeholders filled) opens the thread.
+        opening = saved_reply_render(body=delivery.message.body, contact=contact, teammate=delivery.message.sender)
+    conversation = delivery_start_conversation(
+        delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True
+    )
     conversation_reply_as_contact(conversation=conversation, body=body)
     return conversation

@@ -436,20 +436,30 @@ def deliveries_for_contact(contact: Contact) -> Any:
     return MessageDelivery.objects.filter(contact=contact).filter(~Q(state=MessageDelivery.State.PENDING))
 
 
-def delivery_start_conversation(*, delivery: MessageDelivery) -> Conversation:
-    """The contact answered an outbound email: the answer opens (or continues) a conversation."""
+def delivery_start_conversation(
+    *,
+    delivery: MessageDelivery,
+    source: str = Conversation.Source.EMAIL,
+    opening: str | None = None,
+    seen: bool = False,
+) -> Conversation:
+    """The contact answered an outbound message (by email, or in the messenger for an in-app one):
+    the answer opens (or continues) a conversation whose first part is the message, as `opening`
+    gives it (default: the email's subject and body); `seen` marks an in-app message shown."""
     if delivery.conversation_id:
         return Conversation.objects.get(pk=delivery.conversation_id)
     message = delivery.message
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
-    conversation = Conversation.objects.create(
-        contact=delivery.contact, source=Conversation.Source.EMAIL, assignee=message.sender
-    )
+    conversation = Conversation.objects.create(contact=delivery.contact, source=source, assignee=message.sender)
+    if opening is None:
+        opening = f"{message.subject}\n\n{message.body}" if message.subject else message.body
     # The outbound message is the first part, so the teammate sees what the contact answers.
     ConversationPart.objects.create(
         conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,
-        body=(f"{message.subject}\n\n{message.body}" if message.subject else message.body), created_at=at,
+        body=opening, created_at=at,
     )  # fmt: skip
-    MessageDelivery.objects.filter(pk=delivery.pk).update(conversation=conversation)
+    MessageDelivery.objects.filter(pk=delivery.pk).update(
+        conversation=conversation, **({"seen_at": at} if seen else {})
+    )
     return conversation
