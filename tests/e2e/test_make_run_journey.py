@@ -105,6 +105,7 @@ def test_make_run_on_another_port_serves_a_working_demo_and_admin(make_run, chro
         shop = visitor.new_page()
         problems: list[str] = []
         shop.on("pageerror", lambda error: problems.append(str(error)))
+        shop.on("console", lambda line: problems.append(line.text) if line.type in ("error", "warning") else None)
         shop.goto(f"{base}/demo/")
         shop.locator("parley-messenger button.l").click()
         shop.locator("parley-messenger textarea").fill("Do you ship to Lisbon?")
