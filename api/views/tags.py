@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import ParameterInvalid
 from api.permissions import permissions_require
-from api.serializers import TagCreateInput, TagListOutput, TagOutput
+from api.serializers.tags import TagCreateInput, TagListOutput, TagOutput
 from api.views.base import IntercomView
 from contacts import selectors as contact_selectors
 from contacts import services
