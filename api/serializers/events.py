@@ -6,6 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.fields import unix
+from api.pagination import Page
 from contacts.models import Contact
 from tracking.models import EVENT_NAME_MAX_LENGTH, Event, EventSummary
 
@@ -69,6 +70,17 @@ def event_json(event: Event, *, identity: dict[str, Any]) -> dict[str, Any]:
         **identity,
         "metadata": event.metadata,
     }
+
+
+def event_list_json(page: Page, *, contact: Contact, identity: dict[str, Any]) -> dict[str, Any]:
+    """Intercom's event list: `pages.next` is the URL of the next page, absent on the last one."""
+    pages: dict[str, Any] = {}
+    if page.next_cursor:
+        pages["next"] = (
+            f"/events?type=user&intercom_user_id={contact.pk}&per_page={page.per_page}"
+            f"&starting_after={page.next_cursor}"
+        )
+    return {"type": "event.list", "events": [event_json(e, identity=identity) for e in page.rows], "pages": pages}
 
 
 def event_summaries_json(summaries: list[EventSummary], *, identity: dict[str, Any]) -> dict[str, Any]:

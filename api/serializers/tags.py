@@ -1,5 +1,8 @@
 """Tags: Intercom's tag object and the inputs that create, rename and attach one."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from rest_framework import serializers
 
 from api.fields import IdField
@@ -30,3 +33,8 @@ class TagCreateInput(serializers.Serializer):
 class TagAttachInput(serializers.Serializer):
     id = serializers.CharField(max_length=20)
     admin_id = serializers.CharField(required=False, max_length=20)
+
+
+def tag_list_json(tags: Iterable[Tag]) -> dict[str, Any]:
+    """Intercom's tag list (GET /tags and GET /contacts/{id}/tags)."""
+    return {"type": "list", "data": TagOutput(tags, many=True).data}

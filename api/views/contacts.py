@@ -26,7 +26,7 @@ from api.serializers.contacts import (
     NoteOutput,
     contact_json,
 )
-from api.serializers.tags import TagAttachInput, TagListOutput, TagOutput
+from api.serializers.tags import TagAttachInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import Contact
@@ -199,7 +199,7 @@ class ContactTagsView(IntercomView):
     @extend_schema(operation_id="ListTagsForAContact", responses=TagListOutput)
     def get(self, request: Request, contact_id: str) -> Response:
         contact = selectors.contact_get(contact_id=contact_id)
-        return Response({"type": "list", "data": TagOutput(contact.tags.all(), many=True).data})
+        return Response(tag_list_json(contact.tags.all()))
 
     @extend_schema(operation_id="AttachTagToContact", request=TagAttachInput, responses=TagOutput)
     def post(self, request: Request, contact_id: str) -> Response:

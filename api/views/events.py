@@ -19,7 +19,7 @@ from api.serializers.events import (
     EventListOutput,
     EventSummariesInput,
     event_identity,
-    event_json,
+    event_list_json,
     event_summaries_json,
 )
 from api.views.base import IntercomView
@@ -75,13 +75,7 @@ class EventsView(IntercomView):
         page = selectors.events_page(
             contact=contact, per_page=per_page, cursor=cursor_decode(params.get("starting_after"))
         )
-        pages: dict[str, Any] = {}
-        if page.next_cursor:
-            pages["next"] = (
-                f"/events?type=user&intercom_user_id={contact.pk}&per_page={per_page}&starting_after={page.next_cursor}"
-            )
-        events = [event_json(event, identity=identity) for event in page.rows]
-        return Response({"type": "event.list", "events": events, "pages": pages})
+        return Response(event_list_json(page, contact=contact, identity=identity))
 
     @extend_schema(operation_id="CreateDataEvent", request=EventCreateInput, responses={202: None})
     def post(self, request: Request) -> Response:
