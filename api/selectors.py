@@ -22,6 +22,15 @@ def pk_from_id(value: Any) -> int | None:
     return int_or_none(value if isinstance(value, int) else str(value))
 
 
+def _get_by_id(queryset: QuerySet, value: Any, *, not_found: str, field: str | None = None) -> Any:
+    """The row whose Intercom-style id is `value`, or Intercom's 404 naming what was not found."""
+    pk = pk_from_id(value)
+    row = queryset.filter(pk=pk).first() if pk is not None else None
+    if row is None:
+        raise NotFound(not_found, field=field)
+    return row
+
+
 def contacts_for_output() -> QuerySet[Contact]:
     """Contacts with what ContactOutput shows, in a fixed number of queries whatever the page size."""
     return Contact.objects.prefetch_related(
@@ -52,11 +61,7 @@ def contacts_search_page(
 
 
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
-    pk = pk_from_id(contact_id)
-    contact = contacts_for_output().filter(pk=pk).first() if pk is not None else None
-    if contact is None:
-        raise NotFound("User Not Found", field=field)
-    return contact
+    return _get_by_id(contacts_for_output(), contact_id, not_found="User Not Found", field=field)
 
 
 def contact_get_by_external_id(*, external_id: str) -> Contact:
@@ -103,11 +108,7 @@ def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None 
 
 
 def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
-    pk = pk_from_id(tag_id)
-    tag = Tag.objects.filter(pk=pk).first() if pk is not None else None
-    if tag is None:
-        raise NotFound("Tag Not Found", field=field)
-    return tag
+    return _get_by_id(Tag.objects.all(), tag_id, not_found="Tag Not Found", field=field)
 
 
 def teammates() -> QuerySet:
@@ -120,27 +121,15 @@ def staff_user_find(*, user_id: int) -> Any:
 
 
 def teammate_get(*, admin_id: Any, field: str | None = None) -> Any:
-    pk = pk_from_id(admin_id)
-    admin = teammates().filter(pk=pk).first() if pk is not None else None
-    if admin is None:
-        raise NotFound("Admin Not Found", field=field)
-    return admin
+    return _get_by_id(teammates(), admin_id, not_found="Admin Not Found", field=field)
 
 
 def data_attribute_get(*, attribute_id: Any) -> DataAttribute:
-    pk = pk_from_id(attribute_id)
-    attribute = DataAttribute.objects.filter(pk=pk).first() if pk is not None else None
-    if attribute is None:
-        raise NotFound("Data Attribute Not Found")
-    return attribute
+    return _get_by_id(DataAttribute.objects.all(), attribute_id, not_found="Data Attribute Not Found")
 
 
 def note_get(*, note_id: Any) -> ContactNote:
-    pk = pk_from_id(note_id)
-    note = ContactNote.objects.select_related("author").filter(pk=pk).first() if pk is not None else None
-    if note is None:
-        raise NotFound("Note Not Found")
-    return note
+    return _get_by_id(ContactNote.objects.select_related("author"), note_id, not_found="Note Not Found")
 
 
 def contact_notes(*, contact: Contact) -> QuerySet[ContactNote]:
@@ -179,16 +168,9 @@ def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
     return queryset
 
 
-def conversation_find_for_output(*, conversation_id: Any) -> Conversation | None:
-    pk = pk_from_id(conversation_id)
-    return conversations_for_output(with_parts=True).filter(pk=pk).first() if pk is not None else None
-
-
 def conversation_get(*, conversation_id: Any) -> Conversation:
-    conversation = conversation_find_for_output(conversation_id=conversation_id)
-    if conversation is None:
-        raise NotFound("Conversation Not Found")
-    return conversation
+    """A conversation with its parts, ready for ConversationOutput."""
+    return _get_by_id(conversations_for_output(with_parts=True), conversation_id, not_found="Conversation Not Found")
 
 
 def conversations_page(*, per_page: int, cursor: Cursor | None) -> Page:
@@ -206,10 +188,7 @@ def conversation_first_part(*, conversation: Conversation) -> ConversationPart |
 
 
 def team_get(*, team_id: Any, field: str | None = None) -> Team:
-    team = Team.objects.filter(pk=pk_from_id(team_id) or 0).first()
-    if team is None:
-        raise NotFound("Team Not Found", field=field)
-    return team
+    return _get_by_id(Team.objects.all(), team_id, not_found="Team Not Found", field=field)
 
 
 # --- events -------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api import selectors
+from api.errors import NotFound
 from api.fields import IdField, UnixTimeField, unix
+from api.pagination import Page
+from api.serializers.base import paged_json
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart
 
@@ -248,6 +251,12 @@ class ConversationDeletedOutput(serializers.Serializer):
     deleted = serializers.BooleanField()
 
 
+def conversation_list_json(page: Page) -> dict[str, Any]:
+    """A page of conversations, without their parts."""
+    items = ConversationOutput(page.rows, many=True, context={"with_parts": False}).data
+    return paged_json(page, items=items, list_type="conversation.list", key="conversations")
+
+
 def conversation_message_json(
     *, conversation: Conversation, part: ConversationPart | None, body: str
 ) -> dict[str, Any]:
@@ -264,5 +273,8 @@ def conversation_message_json(
 
 def conversation_item(conversation: Conversation) -> dict[str, Any]:
     """The `data.item` of a conversation webhook: the conversation as it is now, with its parts."""
-    fresh = selectors.conversation_find_for_output(conversation_id=conversation.pk)
-    return conversation_json(fresh or conversation)
+    try:
+        fresh = selectors.conversation_get(conversation_id=conversation.pk)
+    except NotFound:  # deleted in the same transaction: shaped from what the caller holds
+        fresh = conversation
+    return conversation_json(fresh)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import ParameterInvalid, ParameterNotFound
 from api.fields import int_param
-from api.pagination import Page, cursor_decode, per_page_clean
+from api.pagination import per_page_clean
 from api.permissions import acting_teammate_check
 from api.search import contact_search_q
 from api.serializers.base import SearchInput, paged_json
@@ -25,6 +25,7 @@ from api.serializers.contacts import (
     NoteListOutput,
     NoteOutput,
     contact_json,
+    contact_list_json,
 )
 from api.serializers.tags import TagAttachInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
@@ -67,18 +68,12 @@ def contact_fields_from_input(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _list_json(page: Page) -> dict[str, Any]:
-    # One serializer for the page: DRF builds the fields once, not once per contact.
-    return paged_json(page, items=ContactOutput(page.rows, many=True).data)
-
-
 class ContactsView(IntercomView):
     @extend_schema(operation_id="ListContacts", parameters=PER_PAGE_PARAMETERS, responses=ContactListOutput)
     def get(self, request: Request) -> Response:
         """List users and leads, newest first, with cursor pagination."""
-        per_page = per_page_clean(request.query_params.get("per_page"))
-        cursor = cursor_decode(request.query_params.get("starting_after"))
-        return Response(_list_json(selectors.contacts_page(per_page=per_page, cursor=cursor)))
+        per_page, cursor = self.list_params(request)
+        return Response(contact_list_json(selectors.contacts_page(per_page=per_page, cursor=cursor)))
 
     @extend_schema(operation_id="CreateContact", request=ContactWriteInput, responses=ContactOutput)
     def post(self, request: Request) -> Response:
@@ -161,7 +156,7 @@ class ContactSearchView(IntercomView):
             per_page=per_page,
             cursor=cursor,
         )
-        return Response(_list_json(page))
+        return Response(contact_list_json(page))
 
 
 class ContactMergeView(IntercomView):

@@ -9,10 +9,9 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
-from api.pagination import Page, cursor_decode, per_page_clean
 from api.permissions import acting_teammate_check
 from api.search import FieldSpec, QueryCompiler
-from api.serializers.base import SearchInput, paged_json
+from api.serializers.base import SearchInput
 from api.serializers.conversations import (
     ConversationCreateInput,
     ConversationDeletedOutput,
@@ -22,6 +21,7 @@ from api.serializers.conversations import (
     ManageInput,
     ReplyInput,
     conversation_json,
+    conversation_list_json,
     conversation_message_json,
 )
 from api.serializers.tags import TagAttachInput, TagOutput
@@ -87,18 +87,12 @@ def _acting_admin(request: Request, admin_id: Any) -> Any:
     return acting_teammate_check(request, selectors.teammate_get(admin_id=admin_id, field="admin_id"), field="admin_id")
 
 
-def _list_json(page: Page) -> dict[str, Any]:
-    items = ConversationOutput(page.rows, many=True, context={"with_parts": False}).data
-    return paged_json(page, items=items, list_type="conversation.list", key="conversations")
-
-
 class ConversationsView(IntercomView):
     @extend_schema(operation_id="ListConversations", parameters=PER_PAGE_PARAMETERS, responses=ConversationListOutput)
     def get(self, request: Request) -> Response:
         """Conversations newest first (without their parts), with cursor pagination."""
-        per_page = per_page_clean(request.query_params.get("per_page"))
-        cursor = cursor_decode(request.query_params.get("starting_after"))
-        return Response(_list_json(selectors.conversations_page(per_page=per_page, cursor=cursor)))
+        per_page, cursor = self.list_params(request)
+        return Response(conversation_list_json(selectors.conversations_page(per_page=per_page, cursor=cursor)))
 
     @extend_schema(
         operation_id="CreateConversation", request=ConversationCreateInput, responses=ConversationMessageOutput
@@ -135,7 +129,7 @@ class ConversationSearchView(IntercomView):
         """Search by state, open, read, assignee, team, contact_ids, tag_ids, priority and dates."""
         query, per_page, cursor = self.search_body(request)
         page = selectors.conversations_search_page(condition=_conversation_q(query), per_page=per_page, cursor=cursor)
-        return Response(_list_json(page))
+        return Response(conversation_list_json(page))
 
 
 class ConversationReplyView(IntercomView):

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.fields import int_param
-from api.pagination import cursor_decode, per_page_clean
 from api.permissions import permissions_require
 from api.serializers.events import (
     MAX_SUMMARY_COUNT,
@@ -71,10 +70,8 @@ class EventsView(IntercomView):
         if params.get("summary", "").lower() in ("true", "1"):
             permissions_require(request, "tracking.view_eventsummary")
             return Response(event_summaries_json(selectors.event_summaries(contact=contact), identity=identity))
-        per_page = per_page_clean(params.get("per_page"))
-        page = selectors.events_page(
-            contact=contact, per_page=per_page, cursor=cursor_decode(params.get("starting_after"))
-        )
+        per_page, cursor = self.list_params(request)
+        page = selectors.events_page(contact=contact, per_page=per_page, cursor=cursor)
         return Response(event_list_json(page, contact=contact, identity=identity))
 
     @extend_schema(operation_id="CreateDataEvent", request=EventCreateInput, responses={202: None})
