@@ -12,19 +12,19 @@ from django.template.response import TemplateResponse
 from contacts.models import Contact, Tag
 from conversations import services
 from conversations.models import Message
-from ops.admin_forms import report_validation_error
+from ops.admin_forms import ServiceValidatedForm, report_validation_error
 from ops.pagination import EstimatedCountPaginator
 from ops.parsing import int_or_none
 
 
-class ComposeForm(forms.Form):
+class ComposeForm(ServiceValidatedForm, forms.Form):
     channel = forms.ChoiceField(choices=Message.Channel.choices, initial=Message.Channel.EMAIL)
     subject = forms.CharField(max_length=255, required=False, help_text="Required for email.")
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
                            help_text="Plain text. Links in emails are tracked; an unsubscribe link is added.")  # fmt: skip
 
 
-class MessageAdminForm(forms.ModelForm):
+class MessageAdminForm(ServiceValidatedForm, forms.ModelForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
     contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
@@ -43,9 +43,6 @@ class MessageAdminForm(forms.ModelForm):
         if not cleaned.get("tag") and not cleaned["contact_id_list"]:
             self.add_error("tag", "Choose a tag or enter contact ids.")
         return cleaned
-
-    def _post_clean(self) -> None:
-        pass
 
 
 @admin.register(Message)
@@ -117,8 +114,7 @@ def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest
                 idempotency_key=request.POST.get("idempotency_key") or None,
             )  # fmt: skip
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form.add_service_error(error)
         else:
             model_admin.message_user(
                 request, f"Message queued for {message.recipients_count} contact(s).", messages.SUCCESS
