@@ -1,4 +1,5 @@
-"""How the tracking app plugs into contacts: merge handlers, GDPR export sections, erase clean-up.
+"""How the tracking app plugs into contacts: merge handlers, GDPR export sections, erase clean-up,
+and the contacts admin's activity panels and list filters (registered in contacts/panels.py).
 
 Wired once, from TrackingConfig.ready().
 """
@@ -6,6 +7,7 @@ Wired once, from TrackingConfig.ready().
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 
 from contacts import services as contacts_services
 from contacts.models import Contact
@@ -86,8 +88,56 @@ def _forget_erased_contact(topic: str, instance: Any) -> None:
         transaction.on_commit(forget)
 
 
+def _changelist(model: type, contact: Contact) -> str:
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?contact__id__exact={contact.pk}"
+
+
+def _activity(contact: Contact) -> dict[str, Any]:
+    from tracking import selectors
+
+    return selectors.contact_tracking_activity(contact=contact)
+
+
+def _page_views_panel(contact: Contact) -> dict[str, Any]:
+    from tracking.models import PageView
+
+    return {"items": _activity(contact)["page_views"], "all_url": _changelist(PageView, contact)}
+
+
+def _sessions_panel(contact: Contact) -> dict[str, Any]:
+    from tracking.models import WebSession
+
+    return {"items": _activity(contact)["sessions"], "all_url": _changelist(WebSession, contact)}
+
+
+def _events_panel(contact: Contact) -> dict[str, Any]:
+    """One panel for events: the totals per name, then the most recent ones."""
+    from tracking.models import Event
+
+    activity = _activity(contact)
+    return {"summaries": activity["summaries"], "items": activity["events"], "all_url": _changelist(Event, contact)}
+
+
+def _connect_admin() -> None:
+    from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
+    from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
+
+    # The three panels share one query (selectors.contact_tracking_activity).
+    for panel in (
+        ContactPanel(order=10, title="Recent page views", template="admin/tracking/panels/page_views.html",
+                     rows=_page_views_panel),
+        ContactPanel(order=11, title="Web sessions", template="admin/tracking/panels/sessions.html",
+                     rows=_sessions_panel),
+        ContactPanel(order=12, title="Events", template="admin/tracking/panels/events.html", rows=_events_panel),
+    ):  # fmt: skip
+        register_contact_panel(panel)
+    register_contact_list_filter(SeenWithinDaysFilter)
+    register_contact_list_filter(EventNameFilter)
+
+
 def connect() -> None:
-    """Called from TrackingConfig.ready(): merge handlers, GDPR export sections, erase clean-up."""
+    """Called from TrackingConfig.ready(): merge handlers, GDPR export sections, erase clean-up, admin panels."""
     contacts_services.register_change_listener(_forget_erased_contact)
     contacts_services.register_merge_handler(EventSummary, _merge_event_summaries)
     contacts_services.register_merge_handler(Event, _merge_events)
@@ -95,3 +145,4 @@ def connect() -> None:
     contacts_services.register_export_section("web_sessions", _export_sessions, rows_of=(WebSession,))
     contacts_services.register_export_section("page_views", _export_page_views, rows_of=(PageView,))
     contacts_services.register_export_section("events", _export_events, rows_of=(Event,))
+    _connect_admin()

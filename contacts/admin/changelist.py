@@ -15,9 +15,9 @@ from contacts.admin.csv_export import contacts_csv_response
 from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.panels import contact_actions, contact_list_filters
 from ops.pagination import EstimatedCountPaginator
 from ops.parsing import int_or_none
-from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
@@ -42,9 +42,7 @@ class ContactListAdmin(admin.ModelAdmin):
         CountryFilter,
         "unsubscribed_from_emails",
         LastSeenFilter,
-        SeenWithinDaysFilter,
-        EventNameFilter,
-    ]
+    ]  # then the filters other apps register (contacts/panels.py), then one per custom attribute
     list_select_related = []
     list_per_page = 50
     show_full_result_count = False
@@ -55,7 +53,12 @@ class ContactListAdmin(admin.ModelAdmin):
     search_fields = ["name", "email", "external_id"]  # handled by get_search_results below
     ordering = ["-last_seen_at", "-id"]
     action_form = TagActionForm
-    actions = ["tag_selected", "untag_selected", "export_csv", "export_gdpr", "erase_selected"]
+    own_actions = ["tag_selected", "untag_selected", "export_csv", "export_gdpr", "erase_selected"]
+
+    @property
+    def actions(self) -> list[Any]:  # type: ignore[override]
+        """The contacts app's actions, then those other apps register (contacts/panels.py)."""
+        return [*self.own_actions, *(registered.function for registered in contact_actions())]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ContactChangeList
@@ -64,7 +67,7 @@ class ContactListAdmin(admin.ModelAdmin):
         filterable = selectors.contact_attribute_definitions().filter(
             Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[])
         )
-        return [*self.list_filter, *(custom_attribute_filter(a) for a in filterable)]
+        return [*self.list_filter, *contact_list_filters(), *(custom_attribute_filter(a) for a in filterable)]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
@@ -110,13 +113,12 @@ class ContactListAdmin(admin.ModelAdmin):
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # "Erase (GDPR)" replaces it, with its own confirmation
+        for registered in contact_actions():  # each offered only with the permission it was registered with
+            if not request.user.has_perm(registered.permission):
+                actions.pop(registered.function.__name__, None)
         return actions
 
     # --- actions --------------------------------------------------------------------------------
-
-    def has_send_message_permission(self, request: HttpRequest) -> bool:
-        # Asked by the conversations app's "Send a message" action, which it adds to this list.
-        return request.user.has_perm("conversations.add_message")
 
     def _chosen_tag(self, request: HttpRequest) -> Tag | None:
         raw = request.POST.get("tag", "")

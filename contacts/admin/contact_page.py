@@ -1,7 +1,5 @@
 """The contact page: identity and activity fields, custom attributes, tags, notes and other apps' panels."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -16,30 +14,7 @@ from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
-
-
-@dataclass(frozen=True)
-class ContactPanel:
-    """A read-only block on the contact page (page views, events, conversations…), one query each."""
-
-    order: int
-    title: str
-    template: str
-    rows: Callable[[Contact], Any]
-
-
-# The contact's own panel: teammates' notes (also written through the API), newest first.
-_contact_panels: list[ContactPanel] = [
-    ContactPanel(order=5, title="Notes", template="admin/contacts/contact/notes_panel.html",
-                 rows=lambda contact: selectors.contact_notes_recent(contact=contact)),
-]  # fmt: skip
-
-
-def register_contact_panel(panel: ContactPanel) -> None:
-    """Other apps add their panels to the contact page here, from their AppConfig.ready()."""
-    if all(existing.title != panel.title for existing in _contact_panels):
-        _contact_panels.append(panel)
-        _contact_panels.sort(key=lambda p: p.order)
+from contacts.panels import contact_panels
 
 
 class ContactTagInline(admin.TabularInline):
@@ -157,7 +132,7 @@ class ContactAdmin(ContactListAdmin):
         obj: Contact | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context["contact_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in _contact_panels]
+            context["contact_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in contact_panels()]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: forms.ModelForm, change: bool) -> None:

@@ -5,11 +5,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
 from django.utils.html import escape
 
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
+from ops.admin_forms import ServiceValidatedForm
 
 # Custom attribute fields and filters are named with this prefix, apart from the contact's own fields.
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"
@@ -45,7 +45,7 @@ class TagActionForm(ActionForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
 
 
-class ContactAdminForm(forms.ModelForm):
+class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):
     """Validates through the same rules as the services, so errors show next to their fields."""
 
     def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -63,37 +63,23 @@ class ContactAdminForm(forms.ModelForm):
             return cleaned
         values, custom = self.changes()
         role = self.instance.role if self.instance.pk else (cleaned.get("role") or Contact.Role.USER)
-        try:
-            services.contact_validate(contact=self.instance, fields=values, role=role, custom_attributes=custom)
-        except ValidationError as error:
-            self._add_service_errors(error)
+        self.validate_with(
+            lambda: services.contact_validate(contact=self.instance, fields=values, role=role, custom_attributes=custom)
+        )
         return cleaned
 
-    def _add_service_errors(self, error: ValidationError) -> None:
-        for name, messages_ in error.message_dict.items():
-            field = name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
-            self.add_error(field if field in self.fields else None, messages_)
-
-    def _post_clean(self) -> None:
-        # The services own validation (including uniqueness); skip the model's own full_clean.
-        pass
+    def service_field_name(self, name: str) -> str:
+        return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
 
 
-class DataAttributeForm(forms.ModelForm):
+class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if not self.errors:
-            try:
-                services.data_attribute_validate(attribute=self.instance, **{
-                    k: cleaned.get(k, getattr(self.instance, k)) for k in ("name", "model", "data_type", "options")
-                })  # fmt: skip
-            except ValidationError as error:
-                for name, messages_ in error.message_dict.items():
-                    self.add_error(name if name in self.fields else None, messages_)
+            self.validate_with(lambda: services.data_attribute_validate(attribute=self.instance, **{
+                k: cleaned.get(k, getattr(self.instance, k)) for k in ("name", "model", "data_type", "options")
+            }))  # fmt: skip
         return cleaned
-
-    def _post_clean(self) -> None:
-        pass
 
 
 def _json_value(value: Any) -> Any:

@@ -4,13 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from conversations import services
 from conversations.models import SavedReply, Team, TeammateProfile
+from ops.admin_forms import ServiceValidatedForm
 from ops.parsing import int_or_none
 
 
@@ -74,7 +74,7 @@ class TeammateProfileAdmin(admin.ModelAdmin):
         )
 
 
-class SavedReplyForm(forms.ModelForm):
+class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
     class Meta:
         model = SavedReply
         fields = ["name", "body"]
@@ -82,8 +82,10 @@ class SavedReplyForm(forms.ModelForm):
             "body": "Placeholders: {{contact.name}}, {{contact.first_name}}, {{contact.email}}, {{teammate.name}}"
         }
 
-    def _post_clean(self) -> None:
-        pass  # the services validate
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.validate_with(lambda: services.saved_reply_validate(name=cleaned.get("name"), body=cleaned.get("body")))
+        return cleaned
 
 
 @admin.register(SavedReply)
@@ -106,23 +108,6 @@ class SavedReplyAdmin(admin.ModelAdmin):
         else:
             saved = services.saved_reply_create(name=data["name"], body=data["body"], actor=request.user)
         obj.pk = saved.pk
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class ValidatingForm(form_class):  # type: ignore[misc, valid-type]
-            def clean(self) -> dict[str, Any]:
-                cleaned = super().clean()
-                try:
-                    from conversations.services.saved_replies import _clean
-
-                    _clean(cleaned.get("name"), cleaned.get("body"))
-                except ValidationError as error:
-                    for name, errors in error.message_dict.items():
-                        self.add_error(name if name in self.fields else None, errors)
-                return cleaned
-
-        return ValidatingForm
 
 
 @admin.register(Team)
