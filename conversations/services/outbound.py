@@ -89,7 +89,9 @@ def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraf
     if len(subject) > 255:
         raise ValidationError({"subject": "Must be at most 255 characters."})
     if placeholders_in_links(body, URL_RE):
-        raise ValidationError({"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."})
+        raise ValidationError(
+            {"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."}
+        )
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 

@@ -85,9 +85,7 @@ def _value(placeholder: Placeholder, contact: Contact, teammate: AbstractBaseUse
     return value or (placeholder.fallback if placeholder.fallback is not None else default)
 
 
-def placeholders_segments(
-    text: str, *, contact: Contact, teammate: AbstractBaseUser | None
-) -> list[tuple[str, bool]]:
+def placeholders_segments(text: str, *, contact: Contact, teammate: AbstractBaseUser | None) -> list[tuple[str, bool]]:
     """(text, is_value) pieces: what the teammate wrote, and the values filled in for this contact.
 
     The email renderer tracks links only in what the teammate wrote, and escapes both.

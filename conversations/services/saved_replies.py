@@ -11,6 +11,7 @@ from conversations.models import SavedReply
 from conversations.services.placeholders import placeholders_check, placeholders_render
 from conversations.services.threads import clean_body
 
+
 def _clean(name: Any, body: Any) -> tuple[str, str]:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": "A saved reply needs a name."})

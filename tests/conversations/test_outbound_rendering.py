@@ -66,7 +66,7 @@ def test_plain_text_links_are_click_tracked_like_the_html_ones(client):
 
 def test_a_hostile_name_is_escaped_never_a_link_never_a_placeholder_never_a_header():
     hostile = UserContactFactory(
-        name='<img src=x onerror=alert(1)> https://evil.example {{teammate.name}}\r\nBcc: all@example.com',
+        name="<img src=x onerror=alert(1)> https://evil.example {{teammate.name}}\r\nBcc: all@example.com",
         email="mallory@example.com",
     )
     message = services.message_send(
@@ -113,7 +113,7 @@ def test_an_email_answer_opens_the_conversation_with_the_email_as_the_contact_go
         ("S", "Hi {{contact.password}}", "body"),
         ("Hi {{ contact.first_name | upper }}", "B", "subject"),
         ("S", '{{contact.name | fallback: "a"b"}}', "body"),
-        ("S", "{{contact.name | fallback: \"{{teammate.name}}\"}}", "body"),
+        ("S", '{{contact.name | fallback: "{{teammate.name}}"}}', "body"),
         ("S", "{% load static %}{{ contact.name }}", None),  # template tags are plain text: accepted
         ("S", "See https://shop.example/?e={{contact.email}}", "body"),
         ("S\ud800", "B", "subject"),
