@@ -64,6 +64,6 @@ def connect() -> None:
     from tracking import services as tracking_services
 
     tracking_services.register_widget_state_provider(_widget_state, cache_keys=widget_quiet.cache_keys)
-    from conversations.admin import install_contact_actions
+    from conversations.admin.outbound import install_contact_actions
 
     install_contact_actions()
