@@ -6,9 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from contacts.models import Contact
 from conversations.models import SavedReply
-from conversations.services.placeholders import placeholders_check, placeholders_render
+from conversations.services.placeholders import placeholders_check
 from conversations.services.threads import clean_body
 
 
@@ -38,8 +37,3 @@ def saved_reply_update(*, saved_reply: SavedReply, name: str, body: str) -> Save
     saved_reply.name, saved_reply.body = name, body
     saved_reply.save()
     return saved_reply
-
-
-def saved_reply_render(*, body: str, contact: Contact, teammate: AbstractBaseUser | None) -> str:
-    """A saved reply filled for this contact: the one placeholder renderer, as outbound messages use it."""
-    return placeholders_render(body, contact=contact, teammate=teammate)

@@ -135,7 +135,7 @@ def test_unknown_placeholders_placeholders_in_links_and_lone_surrogates_are_refu
 
 def test_saved_replies_and_outbound_messages_share_one_renderer_with_fallbacks():
     reply = services.saved_reply_create(name="Hi", body='Hello {{contact.first_name | fallback: "you"}}')
-    assert services.saved_reply_render(body=reply.body, contact=ContactFactory(name=""), teammate=None) == "Hello you"
+    assert services.placeholders_render(reply.body, contact=ContactFactory(name=""), teammate=None) == "Hello you"
     assert placeholders.placeholders_render(reply.body, contact=ContactFactory(name="Bo Li"), teammate=None) == (
         "Hello Bo"
     )
