@@ -415,3 +415,12 @@ def test_tag_admin_renames_and_reports_the_new_name(admin_client):
     gold.refresh_from_db()
     assert gold.name == "Platinum"
     assert "Platinum" in str(next(iter(response.context["messages"])))
+
+
+def test_contact_page_tag_rows_are_labelled_with_the_tag_name(admin_client):
+    contact = UserContactFactory()
+    services.contact_tag(contact=contact, tag=TagFactory(name="vip"))
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    labels = re.findall(r'<td class="original">\s*<p>\s*([^<]*?)\s*<', page)
+    assert labels == ["vip"]
+    assert f"vip on {contact.pk}" not in page
