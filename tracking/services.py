@@ -73,7 +73,7 @@ def website_create(
     *,
     name: str,
     allowed_origins: list[str],
-    identity_verification: str = Website.IdentityVerification.OFF,
+    identity_verification: str = Website.IdentityVerification.ENFORCED,
     tracking_mode: str = Website.TrackingMode.FULL,
 ) -> Website:
     """Register a site that embeds the widget."""
@@ -151,8 +151,10 @@ class WidgetAnswer:
     contact: Contact | None
     token: str | None
     tracking: bool
-    # Custom attributes left out because the input may not define new ones (no valid user_hash).
-    ignored_attributes: list[str] = field(default_factory=list)
+    # Custom attributes left out (name → why): invalid, or new from input without a valid user_hash.
+    ignored_attributes: dict[str, str] = field(default_factory=dict)
+    # The input named a user without the valid user_hash this website (or that user) needs: ignored.
+    identity_refused: bool = False
 
 
 def register_widget_state_provider(provider: WidgetStateProvider, *, cache_keys: CacheKeys | None = None) -> None:
@@ -302,14 +304,15 @@ def _identify(
 
     With `proven_only` (a valid user_hash, required where verification is enforced) only the
     identifier that user_hash signs picks the contact: given a user_id, the unsigned email never
-    selects a user, and it is left off when another user already has it (else anyone could sign
-    their own id and claim a victim by email). Without it, an existing user who belongs to a
-    website that enforces verification is refused (docs/architecture.md, "Widget trust rules").
+    selects a user (else anyone could sign their own id and claim a victim by email). Without it, an
+    existing user who belongs to a website that enforces verification is refused (docs/architecture.md,
+    "Widget trust rules"). Given a user_id, an email that another user already has is left off, never
+    refused: a refusal would tell anyone with a widget token whose email it is.
     """
     unproven_email = proven_only and bool(user.user_id)
     if current is not None and _matches_identity(current, user):
         email_changed = bool(user.user_id and user.email and current.email.lower() != user.email.lower())
-        if email_changed and not (unproven_email and _email_of_another_user(user.email, contact=current)):
+        if email_changed and not _email_of_another_user(user.email, contact=current):
             current = contacts_services.contact_update(contact=_loaded(current), email=user.email)
         return current
     if current is not None:
@@ -327,9 +330,8 @@ def _identify(
             .filter(email_ci=user.email.lower())
             .first()
         )
-        if by_email is not None and user.user_id and by_email.external_id:
-            raise ValidationError({"email": "Another user already has this email."})
-        target = by_email
+        if not (by_email is not None and user.user_id and by_email.external_id):
+            target = by_email  # else another person's email: left off below
     if (
         target is not None
         and not proven_only
@@ -342,7 +344,7 @@ def _identify(
         # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
         widget_tokens_revoke_unverified(contact_id=target.pk)
     identity = {"external_id": user.user_id, "email": user.email}
-    if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
+    if user.user_id and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
     if target is None:
         if current is not None and current.role != Contact.Role.USER:
@@ -374,29 +376,36 @@ def _fingerprint(user: UserInput) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+# Not recorded in the admin's Rejected attributes: anyone may send any name, so the list would be theirs to fill.
+UNDEFINED_ATTRIBUTE_REASON = (
+    "Not defined yet: only input with a valid user_hash (or the admin, or the API) defines one."
+)
+
+
 def _apply_user_fields(
     *, contact: Contact, user: UserInput, state: _VisitState, website: Website
-) -> tuple[Contact, list[str]]:
+) -> tuple[Contact, dict[str, str]]:
     """Write name, phone, signed up, language override and custom attributes when they changed.
 
     Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
     attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
     """
     if not user.fields and user.custom_attributes is None:
-        return contact, []
+        return contact, {}
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
-        return contact, []  # the same values as the last page view: nothing to write
-    custom_attributes, ignored = user.custom_attributes, []
+        return contact, {}  # the same values as the last page view: nothing to write
+    custom_attributes, ignored = user.custom_attributes, {}
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
-        custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
+        custom_attributes, undefined = custom_attributes_split_defined(values=custom_attributes)
+        ignored = dict.fromkeys(undefined, UNDEFINED_ATTRIBUTE_REASON)
     if custom_attributes:
         # One attribute the site got wrong (a type, an option) must not cost the page view or the rest.
         custom_attributes, rejected = custom_attributes_split_valid(values=custom_attributes, allow_create=verified)
         if rejected:
             rejected_attributes_record(website=website, rejected=rejected, values=user.custom_attributes or {})
-            ignored = [*ignored, *rejected]
+            ignored = {**ignored, **rejected}
     contact = contacts_services.contact_update(
         contact=_loaded(contact), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
@@ -648,7 +657,7 @@ def _ingest(
     visit: Visit,
     tracking: bool = True,
     lead_email: str | None = None,
-) -> tuple[Contact, list[str]]:
+) -> tuple[Contact, dict[str, str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
     The cached state is written only after the transaction committed. A snapshot contact that
@@ -668,9 +677,9 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or visit.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            return current, []
+            return current, {}
     for attempt in range(2):
-        ignored: list[str] = []
+        ignored: dict[str, str] = {}
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
@@ -709,8 +718,7 @@ def widget_ping(
     if not _tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         return WidgetAnswer(contact=current, token=ping.token if current else None, tracking=False)
-    _verify_identity(website=website, user=ping.user)
-    contact, ignored = _ingest(
+    contact, ignored, refused = _ingest_unless_refused(
         website=website,
         current=current,
         state=state,
@@ -720,7 +728,26 @@ def widget_ping(
         visit=visit,
     )
     token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=visit.now)
-    return WidgetAnswer(contact=contact, token=token, tracking=True, ignored_attributes=ignored)
+    return WidgetAnswer(
+        contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
+    )
+
+
+def _ingest_unless_refused(
+    *, website: Website, current: Contact | None, state: _VisitState | None, user: UserInput | None, **ingest: Any
+) -> tuple[Contact, dict[str, str], bool]:
+    """`_ingest`, except that an identification refused for want of a valid user_hash (this website
+    enforces verification, or the user belongs to one that does) leaves the browser anonymous: none
+    of the user's data, no user fields written, and a user's token is not kept either (the site now
+    names someone it does not vouch for). Returns (contact, ignored attributes, refused)."""
+    try:
+        _verify_identity(website=website, user=user)
+        return (*_ingest(website=website, current=current, state=state, user=user, **ingest), False)
+    except IdentityVerificationFailed:
+        pass  # the transaction that found out rolled back: start again without the identification
+    if current is not None and current.role == Contact.Role.USER:
+        current = state = None
+    return (*_ingest(website=website, current=current, state=state, user=None, **ingest), True)
 
 
 def _answer_token(
@@ -760,7 +787,7 @@ def _resolve(*, current: Contact | None, user: UserInput | None, visit: Visit, w
 
 def _apply_user_fields_named(
     *, contact: Contact, user: UserInput, state: _VisitState, website: Website
-) -> tuple[Contact, list[str]]:
+) -> tuple[Contact, dict[str, str]]:
     try:
         return _apply_user_fields(contact=contact, user=user, state=state, website=website)
     except ValidationError as error:
@@ -794,10 +821,9 @@ def widget_update(
         raise WidgetTokenInvalid
     lead_email = _lead_email(website=website, user=update.user, contact=current)
     user = update.user if lead_email is None else replace(update.user, email=None)
-    _verify_identity(website=website, user=user)
     tracking = _tracking_allowed(website=website, consent=update.consent or token_consent)
     try:
-        contact, ignored = _ingest(
+        contact, ignored, refused = _ingest_unless_refused(
             website=website,
             current=current,
             state=state,
@@ -813,7 +839,9 @@ def widget_update(
     token = _answer_token(
         identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=visit.now
     )
-    return WidgetAnswer(contact=contact, token=token, tracking=tracking, ignored_attributes=ignored)
+    return WidgetAnswer(
+        contact=contact, token=token, tracking=tracking, ignored_attributes=ignored, identity_refused=refused
+    )
 
 
 class WidgetTokenInvalid(Exception):
