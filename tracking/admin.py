@@ -89,7 +89,8 @@ class WebsiteAdmin(admin.ModelAdmin):
             return "Save the website first."
         code = install_snippet(app_id=website.app_id, base_url=settings.PUBLIC_URL)
         return format_html(
-            '<textarea readonly rows="{}" cols="110" onclick="this.select()">{}</textarea>'
+            '<textarea readonly rows="{}" wrap="off" style="width:100%;max-width:60em;font-family:monospace" '
+            'onclick="this.select()">{}</textarea>'
             '<p class="help">Click to select, then copy.</p>',
             code.count("\n") + 1,
             code,
