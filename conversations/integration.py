@@ -39,7 +39,7 @@ def _widget_state(contact: Contact, reads: Any) -> dict[str, Any]:
 
 def connect() -> None:
     from contacts import services as contact_services
-    from contacts.admin import ContactPanel, register_contact_panel
+    from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
     from conversations import selectors
     from conversations.models import Conversation, ConversationPart, MessageDelivery
     from conversations.services.outbound import delivery_merge
@@ -64,6 +64,6 @@ def connect() -> None:
     from tracking import services as tracking_services
 
     tracking_services.register_widget_state_provider(_widget_state, cache_keys=widget_quiet.cache_keys)
-    from conversations.admin import install_contact_actions
+    from conversations.admin.outbound import SEND_MESSAGE_PERMISSION, send_message_to_contacts
 
-    install_contact_actions()
+    register_contact_action(ContactAction(function=send_message_to_contacts, permission=SEND_MESSAGE_PERMISSION))

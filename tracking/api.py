@@ -88,13 +88,13 @@ class WidgetEndpoint(APIView):
         try:
             website = widget_website(django_request, app_id)
             body = widget_json_body(django_request)
-            visit = services.Visit(
+            facts = services.RequestFacts(
                 now=timezone.now(),
                 ip=ip,
                 user_agent=django_request.META.get("HTTP_USER_AGENT", ""),
                 browser_language=accept_language(django_request),
             )
-            return self.handle(website=website, body=body, visit=visit)
+            return self.handle(website=website, body=body, facts=facts)
         except WidgetHttpError as error:
             return error.response()
         except PayloadError as error:
@@ -107,18 +107,18 @@ class WidgetEndpoint(APIView):
                 403, "invalid_token", "token", "The token is missing, expired or not for this website; ping again."
             ).response()
 
-    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+    def handle(self, *, website: Website, body: dict[str, Any], facts: services.RequestFacts) -> JsonResponse:
         raise NotImplementedError
 
     def preflight(
-        self, website: Website, token: str | None, visit: services.Visit, *, reads: bool = True
+        self, website: Website, token: str | None, facts: services.RequestFacts, *, reads: bool = True
     ) -> tuple[WidgetIdentity | None, CacheReads]:
         """The token's identity, once the request is counted against its IP and contact limits;
         with the contact's hot-path cache entries read in the same round trip."""
         identity = widget_identity(website=website, token=token)
         read_keys = services.widget_read_keys(identity) if reads else []
         self.counted = True
-        return identity, widget_preflight(ip=visit.ip, identity=identity, read_keys=read_keys)
+        return identity, widget_preflight(ip=facts.ip, identity=identity, read_keys=read_keys)
 
 
 def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
@@ -163,14 +163,14 @@ def _answer(website: Website, answer: services.WidgetAnswer) -> dict[str, Any]:
 class PingView(WidgetEndpoint):
     """One per page view: records it and answers with the token and the widget state."""
 
-    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
-        ping = payloads.clean_ping(body, now=visit.now)
-        identity, reads = self.preflight(website, ping.token, visit)
+    def handle(self, *, website: Website, body: dict[str, Any], facts: services.RequestFacts) -> JsonResponse:
+        ping = payloads.clean_ping(body, now=facts.now)
+        identity, reads = self.preflight(website, ping.token, facts)
         if ping.browser_language:
-            visit = services.Visit(
-                now=visit.now, ip=visit.ip, user_agent=visit.user_agent, browser_language=ping.browser_language
+            facts = services.RequestFacts(
+                now=facts.now, ip=facts.ip, user_agent=facts.user_agent, browser_language=ping.browser_language
             )
-        answer = services.widget_ping(website=website, ping=ping, identity=identity, visit=visit, reads=reads)
+        answer = services.widget_ping(website=website, ping=ping, identity=identity, facts=facts, reads=reads)
         state = services.widget_state(contact=answer.contact, reads=reads)
         return JsonResponse({**_answer(website, answer), **state})
 
@@ -178,21 +178,21 @@ class PingView(WidgetEndpoint):
 class UpdateView(WidgetEndpoint):
     """User fields and, in single-page apps, a new page view."""
 
-    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
-        update = payloads.clean_update(body, now=visit.now)
-        identity, reads = self.preflight(website, update.token, visit)
-        answer = services.widget_update(website=website, update=update, identity=identity, visit=visit, reads=reads)
+    def handle(self, *, website: Website, body: dict[str, Any], facts: services.RequestFacts) -> JsonResponse:
+        update = payloads.clean_update(body, now=facts.now)
+        identity, reads = self.preflight(website, update.token, facts)
+        answer = services.widget_update(website=website, update=update, identity=identity, facts=facts, reads=reads)
         return JsonResponse(_answer(website, answer))
 
 
 class EventsView(WidgetEndpoint):
     """Track a custom event for the token's contact: 202."""
 
-    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
-        event = payloads.clean_event(body, now=visit.now)
-        identity, reads = self.preflight(website, event.token, visit)
+    def handle(self, *, website: Website, body: dict[str, Any], facts: services.RequestFacts) -> JsonResponse:
+        event = payloads.clean_event(body, now=facts.now)
+        identity, reads = self.preflight(website, event.token, facts)
         tracked, duplicate = services.widget_event(
-            website=website, event=event, identity=identity, visit=visit, reads=reads
+            website=website, event=event, identity=identity, facts=facts, reads=reads
         )
         return JsonResponse({"tracked": tracked, "duplicate": duplicate}, status=202)
 
@@ -200,10 +200,10 @@ class EventsView(WidgetEndpoint):
 class ShutdownView(WidgetEndpoint):
     """The site logged the user out: the widget forgets it; the next page view starts a new session."""
 
-    def handle(self, *, website: Website, body: dict[str, Any], visit: services.Visit) -> JsonResponse:
+    def handle(self, *, website: Website, body: dict[str, Any], facts: services.RequestFacts) -> JsonResponse:
         payloads.only_fields(body, {"token"})
         token = payloads.clean_token(body.get("token"), required=False)
-        identity, _ = self.preflight(website, token, visit, reads=False)
+        identity, _ = self.preflight(website, token, facts, reads=False)
         services.widget_shutdown(website=website, identity=identity)
         return JsonResponse({"ok": True})
 

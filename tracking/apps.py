@@ -8,8 +8,8 @@ class TrackingConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
-        from tracking import services
+        from tracking import integration
         from tracking.widget_http import cors_origin_allowed
 
-        services.register_contact_hooks()
+        integration.connect()
         check_request_enabled.connect(cors_origin_allowed, dispatch_uid="tracking.cors_origin_allowed")

@@ -16,7 +16,8 @@ ANY_PLACEHOLDER_RE = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 KNOWN_PLACEHOLDERS = ("contact.name", "contact.first_name", "contact.email", "teammate.name")
 
 
-def _clean(name: Any, body: Any) -> tuple[str, str]:
+def saved_reply_validate(*, name: Any, body: Any) -> tuple[str, str]:
+    """The name and body a saved reply would be stored with; ValidationError naming the field if not allowed."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": "A saved reply needs a name."})
     if len(name.strip()) > 100:
@@ -32,7 +33,7 @@ def _clean(name: Any, body: Any) -> tuple[str, str]:
 
 @transaction.atomic
 def saved_reply_create(*, name: str, body: str, actor: AbstractBaseUser | None = None) -> SavedReply:
-    name, body = _clean(name, body)
+    name, body = saved_reply_validate(name=name, body=body)
     if SavedReply.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": "A saved reply with this name already exists."})
     return SavedReply.objects.create(name=name, body=body, created_by=actor)
@@ -40,7 +41,7 @@ def saved_reply_create(*, name: str, body: str, actor: AbstractBaseUser | None =
 
 @transaction.atomic
 def saved_reply_update(*, saved_reply: SavedReply, name: str, body: str) -> SavedReply:
-    name, body = _clean(name, body)
+    name, body = saved_reply_validate(name=name, body=body)
     if SavedReply.objects.filter(name__iexact=name).exclude(pk=saved_reply.pk).exists():
         raise ValidationError({"name": "A saved reply with this name already exists."})
     saved_reply.name, saved_reply.body = name, body

@@ -289,6 +289,12 @@ def conversation_reply_and_close(*, conversation: Conversation, teammate: Teamma
 
 
 @transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete the conversation with its parts and every row that hangs off it."""
+    contact_services.rows_delete_with_history(model=Conversation, pks=[conversation.pk])
+
+
+@transaction.atomic
 def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
     """Open a closed or snoozed conversation again; `teammate` None means the snooze ran out."""
     conversation = _locked(conversation)

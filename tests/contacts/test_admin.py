@@ -1,5 +1,7 @@
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -348,3 +350,15 @@ def test_notes_on_the_contact_page_are_added_by_who_may_and_refuse_bad_text(clie
     client.force_login(viewer)
     assert client.post(add, {"body": "Sneaky"}).status_code == 403
     assert contact.notes.count() == 2
+
+
+def test_other_apps_plug_into_the_contacts_admin_only_through_contacts_panels():
+    # contacts imports no other app's admin code; no app edits the contacts admin's registry entry.
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "contacts").rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\b(tracking|conversations|retention|api)\.admin", source), path
+    for app in ("tracking", "conversations", "retention", "api"):
+        for path in (root / app).rglob("*.py"):
+            source = path.read_text(encoding="utf-8")
+            assert "contacts.admin" not in source and "_registry" not in source, path

@@ -233,7 +233,7 @@ M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0
   }
   var context = {
     // [token, anonymous id, settings, conversations, shadow host, launcher button, refused], read on each use
-    get: function () { return [token, anon, settings, conversations, host, launcher, refused]; },
+    get: function () { return [token, anon, settings, conversations, host, launcher, refused, ready]; },
     api: api, lang: lang, setUnread: setUnread, keep: keep,
     opened: function (open) {
       opened(open);
