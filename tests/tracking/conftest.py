@@ -25,7 +25,11 @@ def _fresh_website_cache():
 
 @pytest.fixture
 def website(db):
-    return services.website_create(name="Shop", allowed_origins=[ORIGIN])
+    """A website whose owner switched identity verification off (new websites enforce it): most tests
+    here identify users by a bare user_id or email."""
+    return services.website_create(
+        name="Shop", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.OFF
+    )
 
 
 @pytest.fixture
@@ -104,5 +108,7 @@ def bank(db):
 
 @pytest.fixture
 def blog(db):
-    """Website B: verification off."""
-    return services.website_create(name="Blog", allowed_origins=[ORIGIN])
+    """Website B: verification switched off by its owner."""
+    return services.website_create(
+        name="Blog", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.OFF
+    )
