@@ -7,8 +7,6 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the lower() lookups that search and selectors use on indexed fields.
-        from api import item_shapes, search, services  # noqa: F401
-        from contacts.services import register_change_listener
+        from api import integration, search  # noqa: F401
 
-        item_shapes.register()
-        register_change_listener(services.webhooks_queue)
+        integration.connect()

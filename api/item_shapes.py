@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from api import webhooks
 from api.fields import unix
 from api.serializers import ContactOutput, TagOutput
 from contacts.models import Contact, ContactTag
@@ -27,9 +26,3 @@ def conversation_item(conversation: Conversation) -> dict[str, Any]:
 
     fresh = conversations_for_output(with_parts=True).filter(pk=conversation.pk).first()
     return conversation_json(fresh or conversation)
-
-
-def register() -> None:
-    webhooks.register_item_shaper("contacts.Contact", contact_item)
-    webhooks.register_item_shaper("contacts.ContactTag", contact_tag_item)
-    webhooks.register_item_shaper("conversations.Conversation", conversation_item)

@@ -17,6 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 from django.utils import timezone
 
+from contacts import lifecycle
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
@@ -978,25 +979,25 @@ def _export_events(contact: Contact) -> list[dict[str, Any]]:
     return export_rows(Event.objects.filter(contact=contact).order_by("created_at"), ["created_at", "name", "metadata"])
 
 
-def _forget_erased_contact(topic: str, instance: Any) -> None:
-    """Once an erase commits: the hot-path entry (name, email, ids) leaves the cache, the contact is
-    marked gone, and a flush takes its queued page views out of Redis."""
-    if topic == "contact.deleted":
-        contact_id = instance.pk
-
-        def forget() -> None:
-            _forget_contact(contact_id)
-            page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
-
-        transaction.on_commit(forget)
+def _forget_erased_contact(contact_id: int) -> None:
+    """Erase hook, once the erase has committed: the hot-path entry (name, email, ids) leaves the
+    cache, the contact is marked gone, and a flush takes its queued page views out of Redis."""
+    _forget_contact(contact_id)
+    page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
 
 
 def register_contact_hooks() -> None:
-    """Called from TrackingConfig.ready(): merge handlers, GDPR export sections, erase clean-up."""
-    contacts_services.register_change_listener(_forget_erased_contact)
-    contacts_services.register_merge_handler(EventSummary, _merge_event_summaries)
-    contacts_services.register_merge_handler(Event, _merge_events)
-    contacts_services.register_merge_handler(WebSession, _merge_sessions)
-    contacts_services.register_export_section("web_sessions", _export_sessions, rows_of=(WebSession,))
-    contacts_services.register_export_section("page_views", _export_page_views, rows_of=(PageView,))
-    contacts_services.register_export_section("events", _export_events, rows_of=(Event,))
+    """Called from TrackingConfig.ready(): tracking's rows in the contact lifecycle (merge, export, erase)."""
+    lifecycle.register(
+        lifecycle.ContactRows(
+            app="tracking",
+            merge={EventSummary: _merge_event_summaries, Event: _merge_events, WebSession: _merge_sessions},
+            export=(
+                lifecycle.ExportSection("web_sessions", _export_sessions, models=(WebSession,)),
+                lifecycle.ExportSection("page_views", _export_page_views, models=(PageView,)),
+                lifecycle.ExportSection("events", _export_events, models=(Event,)),
+            ),
+            not_exported={"tracking.EventSummary": "counts derived from the events, which are exported one by one"},
+            on_erase=(_forget_erased_contact,),
+        )
+    )

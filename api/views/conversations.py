@@ -18,7 +18,7 @@ from api.search import FieldSpec, QueryCompiler
 from api.serializers import SearchInput, TagAttachInput, TagOutput
 from api.views.base import IntercomView
 from api.views.contacts import PER_PAGE_PARAMETERS
-from contacts import services as contact_services
+from contacts.deletion import rows_delete_with_history
 from conversations import services
 from conversations.models import Conversation, Team
 
@@ -195,7 +195,7 @@ class ConversationView(IntercomView):
         """Delete the conversation with its parts."""
         conversation = conversation_get(conversation_id)
         with transaction.atomic():
-            contact_services.rows_delete_with_history(model=Conversation, pks=[conversation.pk])
+            rows_delete_with_history(model=Conversation, pks=[conversation.pk])
         return Response({"id": str(conversation.pk), "object": "conversation", "deleted": True})
 
 
