@@ -7,6 +7,7 @@ from django.db.models import Prefetch, QuerySet
 
 from api.errors import NotFound
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from contacts.selectors import contacts_with_email
 from ops.parsing import int_or_none, text_problem
 
 
@@ -53,7 +54,7 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
         return queryset.filter(external_id=external_id).first() if text_problem(external_id) is None else None
     if email not in (None, "") and text_problem(str(email)) is None:
         # Users first: an email is unique among users, and leads may share it.
-        matches = queryset.filter(email__lower=str(email).lower())
+        matches = contacts_with_email(email=str(email))
         return matches.filter(role=Contact.Role.USER).first() or matches.order_by("-pk").first()
     return None
 

@@ -23,6 +23,7 @@ from contacts.custom_attributes import (
 )
 from contacts.deletion import contacts_delete_with_history
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.selectors import contacts_with_email
 from contacts.signals import contact_changed, contact_tag_changed
 from ops.parsing import text_problem
 
@@ -81,8 +82,8 @@ def _validate_fields(*, contact: Contact, fields: dict[str, Any], role: str | No
     email = fields.get("email", contact.email)
     becomes_user = role == Contact.Role.USER and (contact.pk is None or contact.role != role)
     if role == Contact.Role.USER and email and ("email" in fields or becomes_user):
-        taken = Contact.objects.filter(role=Contact.Role.USER).annotate(email_ci=Lower("email"))
-        if taken.filter(email_ci=email.lower()).exclude(pk=contact.pk).exists():
+        taken = contacts_with_email(email=email).filter(role=Contact.Role.USER)
+        if taken.exclude(pk=contact.pk).exists():
             raise ValidationError({"email": "A user with this email already exists."})
 
 

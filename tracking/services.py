@@ -14,13 +14,14 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Greatest, Lower
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from contacts import lifecycle
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
@@ -321,13 +322,7 @@ def _identify(
     if user.user_id:
         target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
     if target is None and user.email and not unproven_email:
-        by_email = (
-            Contact.objects.select_for_update()
-            .filter(role=Contact.Role.USER)
-            .annotate(email_ci=Lower("email"))
-            .filter(email_ci=user.email.lower())
-            .first()
-        )
+        by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
         if by_email is not None and user.user_id and by_email.external_id:
             raise ValidationError({"email": "Another user already has this email."})
         target = by_email
@@ -366,8 +361,8 @@ def _identify(
 
 
 def _email_of_another_user(email: str, *, contact: Contact | None) -> bool:
-    users = Contact.objects.filter(role=Contact.Role.USER).annotate(email_ci=Lower("email"))
-    return users.filter(email_ci=email.lower()).exclude(pk=getattr(contact, "pk", None)).exists()
+    users = contacts_with_email(email=email).filter(role=Contact.Role.USER)
+    return users.exclude(pk=getattr(contact, "pk", None)).exists()
 
 
 def _fingerprint(user: UserInput) -> str:

@@ -32,6 +32,7 @@ from api.serializers import (
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
 LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
@@ -82,11 +83,7 @@ def _conflict_if_taken(values: dict[str, Any], *, role: str, exclude_pk: int | N
         if other is not None:
             raise Conflict(f"A contact matching those details already exists with id={other.pk}", "external_id")
     if role == Contact.Role.USER and values.get("email"):
-        other = (
-            Contact.objects.filter(role=Contact.Role.USER, email__lower=values["email"].lower())
-            .exclude(pk=exclude_pk)
-            .first()
-        )
+        other = contacts_with_email(email=values["email"]).filter(role=Contact.Role.USER).exclude(pk=exclude_pk).first()
         if other is not None:
             raise Conflict(f"A contact matching those details already exists with id={other.pk}", "email")
 

@@ -14,6 +14,7 @@ from api.serializers import ContactOutput, VisitorConvertInput
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 
 
 def _visitor(reference: dict[str, Any]) -> Contact:
@@ -29,7 +30,7 @@ def _visitor(reference: dict[str, Any]) -> Contact:
         except DjangoValidationError:  # a malformed UUID simply finds nobody
             visitor = None
     elif reference.get("email"):
-        visitor = queryset.filter(email__lower=reference["email"].lower()).order_by("-pk").first()
+        visitor = contacts_with_email(email=reference["email"]).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
     else:
         raise ParameterInvalid("visitor", "visitor needs id, user_id or email.")
     if visitor is None:

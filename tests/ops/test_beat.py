@@ -17,7 +17,7 @@ def test_every_declared_entry_is_in_beat_after_migrate_with_an_expiry_and_a_regi
         assert (task.task, task.enabled, task.expire_seconds) == (entry.task, True, entry.expire_seconds)
         assert (task.crontab is None) == (entry.crontab is None) and (task.interval is None) == (entry.crontab is not None)
         assert entry.task in celery_app.tasks
-        assert 0 < entry.expire_seconds
+        assert entry.expire_seconds > 0
 
 
 def test_a_sync_restores_an_entry_and_tells_a_running_scheduler():
@@ -32,5 +32,5 @@ def test_a_sync_restores_an_entry_and_tells_a_running_scheduler():
 
 
 def test_a_task_without_a_declared_entry_is_refused():
-    with pytest.raises(ValueError, match="no.such"):
+    with pytest.raises(ValueError, match=r"no\.such"):
         beat_entries_sync(apps, tasks=("no.such.task",))
