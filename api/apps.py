@@ -6,7 +6,6 @@ class ApiConfig(AppConfig):
     verbose_name = "REST API"
 
     def ready(self) -> None:
-        # Registers the lower() lookups that search and selectors use on indexed fields.
-        from api import integration, search  # noqa: F401
+        from api import integration
 
         integration.connect()

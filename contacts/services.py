@@ -1,4 +1,13 @@
-"""Every write to contacts, tags and data attributes goes through these functions."""
+"""Writes to contacts, tags and data attributes.
+
+Every write of a field that a teammate, the API or the site sets (WRITABLE_FIELDS), of a contact's
+role and identity, and every create, merge, erase and export goes through these functions. Two
+kinds of field are written elsewhere, set-based and without these checks, because nobody types them:
+the tracked fields (first and last seen, web sessions, location, device) by the tracking services
+on the ping's path, and the messaging timestamps (fields 10-13) by
+`conversations.services.threads.contacts_touch_messaging`. Deletion with a contact's history is
+`contacts.deletion`; the demo seeding (`contacts.demo`) bulk-inserts. Nothing else writes contact rows.
+"""
 
 import datetime as dt
 from collections import Counter
