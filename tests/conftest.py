@@ -21,6 +21,14 @@ def _clear_cache():
 
 
 @pytest.fixture
+def website(db):
+    """The website most tests embed the widget on: "Shop" at ORIGIN, no identity verification."""
+    from tests.tracking.factories import WebsiteFactory
+
+    return WebsiteFactory(name="Shop")
+
+
+@pytest.fixture
 def teammate(db):
     return get_user_model().objects.create_user(
         "agent", "agent@parley.test", "correct-horse-battery", is_staff=True, first_name="Alex"

@@ -449,7 +449,7 @@ def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client
 
 
 def _chat_with_email(website_minutes=5):
-    from tests.conversations.factories import WebsiteFactory
+    from tests.tracking.factories import WebsiteFactory
 
     website = WebsiteFactory(email_unread_replies_after_minutes=website_minutes)
     lead = LeadFactory(email="lin@example.com")

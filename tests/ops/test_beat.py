@@ -15,7 +15,9 @@ def test_every_declared_entry_is_in_beat_after_migrate_with_an_expiry_and_a_regi
     for entry in BEAT_ENTRIES:
         task = PeriodicTask.objects.get(name=entry.name)
         assert (task.task, task.enabled, task.expire_seconds) == (entry.task, True, entry.expire_seconds)
-        assert (task.crontab is None) == (entry.crontab is None) and (task.interval is None) == (entry.crontab is not None)
+        assert (task.crontab is None) == (entry.crontab is None) and (task.interval is None) == (
+            entry.crontab is not None
+        )
         assert entry.task in celery_app.tasks
         assert entry.expire_seconds > 0
 

@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
 from tests.contacts.factories import DataAttributeFactory, LeadFactory, UserContactFactory
-from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
@@ -261,6 +262,9 @@ def test_verified_email_is_accepted_when_there_is_no_user_id(secure_widget, enfo
         user={"email": "ada@example.com", "user_hash": user_hash(enforced_website, "ada@example.com")}
     )
     assert response.status_code == 200
+    user = Contact.objects.get()
+    assert (user.role, user.email, user.external_id) == (Contact.Role.USER, "ada@example.com", None)
+    assert widget_token_read(token=secure_widget.token, website_id=enforced_website.pk).contact_id == user.pk
 
 
 def test_hash_of_email_is_refused_when_a_user_id_is_sent(secure_widget, enforced_website):
@@ -268,6 +272,8 @@ def test_hash_of_email_is_refused_when_a_user_id_is_sent(secure_widget, enforced
         user={"user_id": "u-1", "email": "ada@example.com", "user_hash": user_hash(enforced_website, "ada@example.com")}
     )
     assert response.status_code == 403
+    assert not Contact.objects.exists()
+    assert not PageView.objects.exists()
 
 
 @pytest.mark.parametrize("bad_hash", [None, "", "00" * 32, "not-hex"])
