@@ -30,7 +30,9 @@ def _visitor(reference: dict[str, Any]) -> Contact:
         except DjangoValidationError:  # a malformed UUID simply finds nobody
             visitor = None
     elif reference.get("email"):
-        visitor = contacts_with_email(email=reference["email"]).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
+        visitor = (
+            contacts_with_email(email=reference["email"]).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
+        )
     else:
         raise ParameterInvalid("visitor", "visitor needs id, user_id or email.")
     if visitor is None:
