@@ -17,6 +17,7 @@ from config.outage import (
     is_service_unavailable,
     outage_log,
 )
+from contacts.services import AlreadyExists, ContactIdentityTaken
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ class ParameterInvalid(ApiError):
 class ParameterNotFound(ApiError):
     def __init__(self, field: str, message: str | None = None) -> None:
         super().__init__(code=PARAMETER_NOT_FOUND, message=message or f"{field} is required.", field=field)
-
-
-class Conflict(ApiError):
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(code=CONFLICT, message=message, field=field, status_code=status.HTTP_409_CONFLICT)
 
 
 class RateLimitExceeded(ApiError):
@@ -98,14 +94,19 @@ def _flatten_drf_detail(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     return [error_item(code=intercom_code, message=str(detail), field=prefix or None)]
 
 
+def conflict_items(error: AlreadyExists) -> list[dict[str, Any]]:
+    """A service's AlreadyExists as Intercom's conflict; for a contact, Intercom's words and the holder's id."""
+    if isinstance(error, ContactIdentityTaken):
+        message = f"A contact matching those details already exists with id={error.contact_pk}"
+    else:
+        message = error.messages[0]
+    return [error_item(code=CONFLICT, message=message, field=error.field)]
+
+
 def validation_error_items(error: DjangoValidationError) -> list[dict[str, Any]]:
     if hasattr(error, "error_dict"):
         return [
-            error_item(
-                code=CONFLICT if "already" in message else PARAMETER_INVALID,
-                message=message,
-                field=field if field != "__all__" else None,
-            )
+            error_item(code=PARAMETER_INVALID, message=message, field=field if field != "__all__" else None)
             for field, messages in error.message_dict.items()
             for message in messages
         ]
@@ -117,9 +118,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, ApiError):
         status_code, errors = exc.status_code, exc.errors
+    elif isinstance(exc, AlreadyExists):
+        status_code, errors = status.HTTP_409_CONFLICT, conflict_items(exc)
     elif isinstance(exc, DjangoValidationError):
-        errors = validation_error_items(exc)
-        status_code = status.HTTP_409_CONFLICT if errors and errors[0]["code"] == CONFLICT else 400
+        status_code, errors = 400, validation_error_items(exc)
     elif isinstance(exc, Http404 | ObjectDoesNotExist):
         status_code, errors = 404, [error_item(code=NOT_FOUND, message="Resource Not Found")]
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):

@@ -11,7 +11,8 @@ from conversations.signals import conversation_changed
 
 
 def _contact_changed(sender: Any, *, topic: str, contact: Contact, **kwargs: Any) -> None:
-    from api import item_shapes, services
+    from api import services
+    from api.serializers.contacts import contact_json
 
     if topic == "contact.deleted":
         # GDPR erase: the deletion notice carries Parley's id only (not even the site's user id), and
@@ -19,20 +20,22 @@ def _contact_changed(sender: Any, *, topic: str, contact: Contact, **kwargs: Any
         contact_id = contact.pk
         services.webhooks_queue(topic=topic, item=lambda: {"type": "contact", "id": str(contact_id)}, contact_id=None)
         return
-    services.webhooks_queue(topic=topic, item=lambda: item_shapes.contact_item(contact), contact_id=contact.pk)
+    services.webhooks_queue(topic=topic, item=lambda: contact_json(contact), contact_id=contact.pk)
 
 
 def _contact_tag_changed(sender: Any, *, topic: str, link: ContactTag, **kwargs: Any) -> None:
-    from api import item_shapes, services
+    from api import services
+    from api.serializers.contacts import contact_tag_item
 
-    services.webhooks_queue(topic=topic, item=lambda: item_shapes.contact_tag_item(link), contact_id=link.contact_id)
+    services.webhooks_queue(topic=topic, item=lambda: contact_tag_item(link), contact_id=link.contact_id)
 
 
 def _conversation_changed(sender: Any, *, topic: str, conversation: Conversation, **kwargs: Any) -> None:
-    from api import item_shapes, services
+    from api import services
+    from api.serializers.conversations import conversation_item
 
     services.webhooks_queue(
-        topic=topic, item=lambda: item_shapes.conversation_item(conversation), contact_id=conversation.contact_id
+        topic=topic, item=lambda: conversation_item(conversation), contact_id=conversation.contact_id
     )
 
 

@@ -60,18 +60,21 @@ def estimated_total(queryset: QuerySet) -> int:
 
 @dataclass(frozen=True)
 class Page:
+    """One page of rows and Intercom's `pages` object for it (`next` only when a cursor leads on)."""
+
     rows: list[Model]
     total_count: int
     per_page: int
     page: int
-    next_cursor: str | None
+    total_pages: int
+    next_cursor: str | None = None
 
     def pages_json(self) -> dict[str, Any]:
         pages: dict[str, Any] = {
             "type": "pages",
             "page": self.page,
             "per_page": self.per_page,
-            "total_pages": max(math.ceil(self.total_count / self.per_page), self.page if self.rows else 0),
+            "total_pages": self.total_pages,
         }
         # The official SDKs keep requesting while `next` is present: it is absent on the last page.
         if self.next_cursor:
@@ -90,4 +93,16 @@ def keyset_page(queryset: QuerySet, *, per_page: int, cursor: Cursor | None, cou
     page = cursor.page if cursor else 1
     next_cursor = cursor_encode(Cursor(after_pk=rows[-1].pk, page=page + 1)) if has_more else None
     total = estimated_total(queryset) if count else len(rows)
-    return Page(rows=rows, total_count=total, per_page=per_page, page=page, next_cursor=next_cursor)
+    total_pages = max(math.ceil(total / per_page), page if rows else 0)
+    return Page(
+        rows=rows, total_count=total, per_page=per_page, page=page, total_pages=total_pages, next_cursor=next_cursor
+    )
+
+
+def offset_page(queryset: QuerySet, *, per_page: int, page: int) -> Page:
+    """Page `page` by number in the queryset's own order, with an exact count (small lists only, e.g. notes)."""
+    total = queryset.count()
+    rows = list(queryset[(page - 1) * per_page : page * per_page])
+    # The SDK asks for the next page until one is empty: no cursor, at least one page.
+    total_pages = max((total + per_page - 1) // per_page, 1)
+    return Page(rows=rows, total_count=total, per_page=per_page, page=page, total_pages=total_pages)

@@ -3,17 +3,33 @@
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
+from api.pagination import Cursor, Page, keyset_page, offset_page
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.selectors import contacts_with_email
+from conversations.models import Conversation, ConversationPart, Team
 from ops.parsing import int_or_none, text_problem
+from tracking.models import Event, EventSummary
+
+# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
+LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 
 
 def pk_from_id(value: Any) -> int | None:
     """Intercom ids are strings; ours are integers inside them. Anything else finds nothing."""
     return int_or_none(value if isinstance(value, int) else str(value))
+
+
+def _get_by_id(queryset: QuerySet, value: Any, *, not_found: str, field: str | None = None) -> Any:
+    """The row whose Intercom-style id is `value`, or Intercom's 404 naming what was not found."""
+    pk = pk_from_id(value)
+    row = queryset.filter(pk=pk).first() if pk is not None else None
+    if row is None:
+        raise NotFound(not_found, field=field)
+    return row
 
 
 def contacts_for_output() -> QuerySet[Contact]:
@@ -24,12 +40,29 @@ def contacts_for_output() -> QuerySet[Contact]:
     )
 
 
+def contacts_page(*, per_page: int, cursor: Cursor | None) -> Page:
+    """GET /contacts: users and leads that are not archived, newest first."""
+    queryset = contacts_for_output().filter(role__in=LISTED_ROLES, is_archived=False)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+
+
+def contacts_search_page(
+    *, condition: Q, include_archived: bool, through_tags: bool, per_page: int, cursor: Cursor | None
+) -> Page:
+    """POST /contacts/search: users and leads matching `condition` (archived ones only when asked)."""
+    queryset = contacts_for_output().filter(role__in=LISTED_ROLES)
+    if not include_archived:
+        queryset = queryset.filter(is_archived=False)
+    # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
+    if through_tags:
+        queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
+    else:
+        queryset = queryset.filter(condition)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+
+
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
-    pk = pk_from_id(contact_id)
-    contact = contacts_for_output().filter(pk=pk).first() if pk is not None else None
-    if contact is None:
-        raise NotFound("User Not Found", field=field)
-    return contact
+    return _get_by_id(contacts_for_output(), contact_id, not_found="User Not Found", field=field)
 
 
 def contact_get_by_external_id(*, external_id: str) -> Contact:
@@ -59,41 +92,113 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
     return None
 
 
+def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None = None,
+                             email: str | None = None) -> Contact | None:  # fmt: skip
+    """An anonymous visitor by id, by anonymous id (Intercom's visitor user_id) or by email (the newest)."""
+    queryset = Contact.objects.filter(role=Contact.Role.VISITOR)
+    if pk is not None:
+        return queryset.filter(pk=pk).first()
+    if anonymous_id is not None:
+        try:
+            return queryset.filter(anonymous_id=anonymous_id).first()
+        except ValidationError:  # a malformed UUID simply finds nobody
+            return None
+    if email is not None:
+        return contacts_with_email(email=email).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
+    return None
+
+
 def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
-    pk = pk_from_id(tag_id)
-    tag = Tag.objects.filter(pk=pk).first() if pk is not None else None
-    if tag is None:
-        raise NotFound("Tag Not Found", field=field)
-    return tag
+    return _get_by_id(Tag.objects.all(), tag_id, not_found="Tag Not Found", field=field)
 
 
 def teammates() -> QuerySet:
     return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk")
 
 
+def staff_user_find(*, user_id: int) -> Any:
+    """A staff user by id (active or not: a contact's owner may be away), or None."""
+    return get_user_model().objects.filter(pk=user_id, is_staff=True).first()
+
+
 def teammate_get(*, admin_id: Any, field: str | None = None) -> Any:
-    pk = pk_from_id(admin_id)
-    admin = teammates().filter(pk=pk).first() if pk is not None else None
-    if admin is None:
-        raise NotFound("Admin Not Found", field=field)
-    return admin
+    return _get_by_id(teammates(), admin_id, not_found="Admin Not Found", field=field)
 
 
 def data_attribute_get(*, attribute_id: Any) -> DataAttribute:
-    pk = pk_from_id(attribute_id)
-    attribute = DataAttribute.objects.filter(pk=pk).first() if pk is not None else None
-    if attribute is None:
-        raise NotFound("Data Attribute Not Found")
-    return attribute
+    return _get_by_id(DataAttribute.objects.all(), attribute_id, not_found="Data Attribute Not Found")
 
 
 def note_get(*, note_id: Any) -> ContactNote:
-    pk = pk_from_id(note_id)
-    note = ContactNote.objects.select_related("author").filter(pk=pk).first() if pk is not None else None
-    if note is None:
-        raise NotFound("Note Not Found")
-    return note
+    return _get_by_id(ContactNote.objects.select_related("author"), note_id, not_found="Note Not Found")
 
 
 def contact_notes(*, contact: Contact) -> QuerySet[ContactNote]:
     return ContactNote.objects.filter(contact=contact).select_related("author")
+
+
+def contact_notes_page(*, contact: Contact, per_page: int, page: int) -> Page:
+    """A contact's notes, newest first, by page number (as Intercom pages notes)."""
+    return offset_page(contact_notes(contact=contact), per_page=per_page, page=page)
+
+
+def data_attribute_list(*, model: str | None, include_archived: bool) -> QuerySet[DataAttribute]:
+    attributes = DataAttribute.objects.order_by("model", "name")
+    if model:
+        attributes = attributes.filter(model=model)
+    if not include_archived:
+        attributes = attributes.filter(archived=False)
+    return attributes
+
+
+# --- conversations ------------------------------------------------------------------------------
+
+
+def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
+    """Conversations with what ConversationOutput shows (parts only for a single conversation)."""
+    queryset = Conversation.objects.select_related("contact").prefetch_related("tags")
+    if with_parts:
+        queryset = queryset.prefetch_related(
+            Prefetch(
+                "parts",
+                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
+                    "created_at", "id"
+                ),
+            )
+        )
+    return queryset
+
+
+def conversation_get(*, conversation_id: Any) -> Conversation:
+    """A conversation with its parts, ready for ConversationOutput."""
+    return _get_by_id(conversations_for_output(with_parts=True), conversation_id, not_found="Conversation Not Found")
+
+
+def conversations_page(*, per_page: int, cursor: Cursor | None) -> Page:
+    return keyset_page(conversations_for_output(with_parts=False), per_page=per_page, cursor=cursor)
+
+
+def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None) -> Page:
+    matching = Conversation.objects.filter(condition).values("pk")
+    queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+
+
+def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:
+    return conversation.parts.order_by("created_at", "id").first()
+
+
+def team_get(*, team_id: Any, field: str | None = None) -> Team:
+    return _get_by_id(Team.objects.all(), team_id, not_found="Team Not Found", field=field)
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def events_page(*, contact: Contact, per_page: int, cursor: Cursor | None) -> Page:
+    """A contact's events, newest first; no total (Intercom's event list has none)."""
+    return keyset_page(Event.objects.filter(contact=contact), per_page=per_page, cursor=cursor, count=False)
+
+
+def event_summaries(*, contact: Contact) -> list[EventSummary]:
+    return list(EventSummary.objects.filter(contact=contact).order_by("-last_at"))

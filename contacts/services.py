@@ -51,6 +51,22 @@ ROLE_RANK = {Contact.Role.VISITOR: 0, Contact.Role.LEAD: 1, Contact.Role.USER: 2
 # --- validation ---------------------------------------------------------------------------------
 
 
+class AlreadyExists(ValidationError):
+    """A write would repeat a value that must be unique (the REST API answers 409 Conflict)."""
+
+    def __init__(self, *, field: str, message: str) -> None:
+        super().__init__({field: message})
+        self.field = field
+
+
+class ContactIdentityTaken(AlreadyExists):
+    """Another contact already holds this external id, or (among users) this email."""
+
+    def __init__(self, *, field: str, message: str, contact_pk: int) -> None:
+        super().__init__(field=field, message=message)
+        self.contact_pk = contact_pk
+
+
 def _validate_fields(*, contact: Contact, fields: dict[str, Any], role: str | None = None) -> None:
     """Check writable fields; `role` is the role the contact will have after the write."""
     unknown = set(fields) - WRITABLE_FIELDS
@@ -83,17 +99,22 @@ def _validate_fields(*, contact: Contact, fields: dict[str, Any], role: str | No
             raise ValidationError({"avatar": "Enter a valid http(s) URL."}) from None
     if "external_id" in fields and fields["external_id"] is not None:
         fields["external_id"] = fields["external_id"].strip() or None
-        if fields["external_id"] and (
-            Contact.objects.filter(external_id=fields["external_id"]).exclude(pk=contact.pk).exists()
-        ):
-            raise ValidationError({"external_id": "Another contact already has this user id."})
+        holders = Contact.objects.filter(external_id=fields["external_id"]).exclude(pk=contact.pk)
+        holder_pk = holders.values_list("pk", flat=True).first() if fields["external_id"] else None
+        if holder_pk is not None:
+            raise ContactIdentityTaken(
+                field="external_id", message="Another contact already has this user id.", contact_pk=holder_pk
+            )
     role = role or contact.role
     email = fields.get("email", contact.email)
     becomes_user = role == Contact.Role.USER and (contact.pk is None or contact.role != role)
     if role == Contact.Role.USER and email and ("email" in fields or becomes_user):
         taken = contacts_with_email(email=email).filter(role=Contact.Role.USER)
-        if taken.exclude(pk=contact.pk).exists():
-            raise ValidationError({"email": "A user with this email already exists."})
+        holder_pk = taken.exclude(pk=contact.pk).values_list("pk", flat=True).first()
+        if holder_pk is not None:
+            raise ContactIdentityTaken(
+                field="email", message="A user with this email already exists.", contact_pk=holder_pk
+            )
 
 
 def contact_validate(
@@ -309,7 +330,7 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
     name = _clean_tag_name(name)
     clash = Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.lower()).exclude(pk=tag.pk)
     if clash.exists():
-        raise ValidationError({"name": "Another tag already has this name."})
+        raise AlreadyExists(field="name", message="Another tag already has this name.")
     tag.name = name
     tag.save(update_fields=["name"])
     return tag
@@ -410,7 +431,7 @@ def data_attribute_validate(*, attribute: DataAttribute, name: str, model: str, 
     if model not in DataAttribute.Model.values:
         raise ValidationError({"model": "Must be contact or conversation."})
     if DataAttribute.objects.filter(model=model, name=name).exclude(pk=attribute.pk).exists():
-        raise ValidationError({"name": "An attribute with this name already exists."})
+        raise AlreadyExists(field="name", message="An attribute with this name already exists.")
     if attribute.pk is None:
         data_attributes_cap_check(model=model, adding=1, field="name")
     _clean_options(DataAttribute(name=name, data_type=data_type), options)

@@ -6,15 +6,6 @@ class RetentionConfig(AppConfig):
     verbose_name = "Retention"
 
     def ready(self) -> None:
-        from contacts.admin import ContactPanel, register_contact_panel
-        from retention.selectors import contact_expiry_get
+        from retention import integration
 
-        # One query (the policy row): when this contact would be deleted by a retention rule.
-        register_contact_panel(
-            ContactPanel(
-                order=90,
-                title="Retention",
-                template="admin/retention/contact_panel.html",
-                rows=lambda contact: contact_expiry_get(contact=contact),
-            )
-        )
+        integration.connect()

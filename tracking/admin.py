@@ -11,9 +11,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from contacts.admin import ContactPanel, register_contact_panel
-from contacts.models import Contact
 from ops.pagination import EstimatedCountPaginator
+from ops.read_only_admin import ReadOnlyAdmin
 from tracking import selectors, services
 from tracking.models import Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
 
@@ -125,7 +124,7 @@ class RejectedAttributeAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyHistoryAdmin(admin.ModelAdmin):
+class ReadOnlyHistoryAdmin(ReadOnlyAdmin):
     """History rows are written by the widget and deleted by retention or GDPR erase, never by hand."""
 
     paginator = EstimatedCountPaginator
@@ -133,15 +132,6 @@ class ReadOnlyHistoryAdmin(admin.ModelAdmin):
     list_per_page = 100
     date_hierarchy = "created_at"
     raw_id_fields = ["contact"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Contact")
     def contact_link(self, row: Any) -> str:
@@ -186,45 +176,3 @@ class EventSummaryAdmin(ReadOnlyHistoryAdmin):
     search_fields = ["=name"]
     search_help_text = "Exact event name."
     ordering = ["-last_at"]
-
-
-# --- contact page panels (one query each) --------------------------------------------------------
-
-
-def _changelist(model: type, contact: Contact) -> str:
-    opts = model._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?contact__id__exact={contact.pk}"
-
-
-def _activity(contact: Contact) -> dict[str, Any]:
-    return selectors.contact_tracking_activity(contact=contact)
-
-
-def _page_views_panel(contact: Contact) -> dict[str, Any]:
-    return {"items": _activity(contact)["page_views"], "all_url": _changelist(PageView, contact)}
-
-
-def _sessions_panel(contact: Contact) -> dict[str, Any]:
-    return {"items": _activity(contact)["sessions"], "all_url": _changelist(WebSession, contact)}
-
-
-def _summaries_panel(contact: Contact) -> list[EventSummary]:
-    return _activity(contact)["summaries"]
-
-
-def _events_panel(contact: Contact) -> dict[str, Any]:
-    return {"items": _activity(contact)["events"], "all_url": _changelist(Event, contact)}
-
-
-# The four panels share one query (selectors.contact_tracking_activity).
-for _panel in (
-    ContactPanel(
-        order=10, title="Recent page views", template="admin/tracking/panels/page_views.html", rows=_page_views_panel
-    ),
-    ContactPanel(order=11, title="Web sessions", template="admin/tracking/panels/sessions.html", rows=_sessions_panel),
-    ContactPanel(
-        order=12, title="Events", template="admin/tracking/panels/event_summaries.html", rows=_summaries_panel
-    ),
-    ContactPanel(order=13, title="Recent events", template="admin/tracking/panels/events.html", rows=_events_panel),
-):
-    register_contact_panel(_panel)

@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import selectors
-from api.serializers import AdminListOutput, AdminOutput, MeOutput
+from api.serializers.admins import AdminListOutput, AdminOutput, MeOutput
 from api.views.base import IntercomView
 
 

@@ -49,6 +49,13 @@ class IntercomView(APIView):
         json_body_check(data)
         return data
 
+    def list_params(self, request: Request) -> tuple[int, Cursor | None]:
+        """The page size and cursor of a list request (`per_page` and `starting_after` in the query)."""
+        return (
+            per_page_clean(request.query_params.get("per_page")),
+            cursor_decode(request.query_params.get("starting_after")),
+        )
+
     def search_body(self, request: Request) -> tuple[Any, int, Cursor | None]:
         """The query, page size and cursor of a search request (Intercom's POST …/search body)."""
         body = self.body(request)

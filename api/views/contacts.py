@@ -2,19 +2,19 @@
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import selectors
-from api.errors import Conflict, ParameterInvalid, ParameterNotFound
+from api.errors import ParameterInvalid, ParameterNotFound
 from api.fields import int_param
-from api.pagination import cursor_decode, keyset_page, per_page_clean
+from api.pagination import per_page_clean
 from api.permissions import acting_teammate_check
 from api.search import contact_search_q
-from api.serializers import (
+from api.serializers.base import SearchInput, paged_json
+from api.serializers.contacts import (
     ContactArchivedOutput,
     ContactDeletedOutput,
     ContactListOutput,
@@ -24,18 +24,14 @@ from api.serializers import (
     NoteInput,
     NoteListOutput,
     NoteOutput,
-    SearchInput,
-    TagAttachInput,
-    TagListOutput,
-    TagOutput,
+    contact_json,
+    contact_list_json,
 )
+from api.serializers.tags import TagAttachInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import Contact
-from contacts.selectors import contacts_with_email
 
-# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
-LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 TEXT_FIELDS = ("external_id", "email", "phone", "name", "avatar", "language_override")
 MAX_NOTES_PAGE = 1_000_000
 # Writing a contact's custom attribute that is not defined yet defines it: only for who may.
@@ -44,10 +40,6 @@ PER_PAGE_PARAMETERS = [
     OpenApiParameter("per_page", int, description="1 to 150, default 50"),
     OpenApiParameter("starting_after", str, description="The cursor from pages.next.starting_after"),
 ]
-
-
-def contact_json(contact: Contact) -> dict[str, Any]:
-    return ContactOutput(contact).data
 
 
 def contact_reload(contact: Contact) -> dict[str, Any]:
@@ -69,46 +61,19 @@ def contact_fields_from_input(values: dict[str, Any]) -> dict[str, Any]:
         if owner_id is None:
             fields["owner"] = None
         else:
-            owner = get_user_model().objects.filter(pk=owner_id, is_staff=True).first()
+            owner = selectors.staff_user_find(user_id=owner_id)
             if owner is None:
                 raise ParameterInvalid("owner_id", "owner_id must be the id of an admin.")
             fields["owner"] = owner
     return fields
 
 
-def _conflict_if_taken(values: dict[str, Any], *, role: str, exclude_pk: int | None = None) -> None:
-    """Intercom answers 409 with the id of the contact that already holds a unique identity."""
-    if values.get("external_id"):
-        other = Contact.objects.filter(external_id=values["external_id"]).exclude(pk=exclude_pk).first()
-        if other is not None:
-            raise Conflict(f"A contact matching those details already exists with id={other.pk}", "external_id")
-    if role == Contact.Role.USER and values.get("email"):
-        other = contacts_with_email(email=values["email"]).filter(role=Contact.Role.USER).exclude(pk=exclude_pk).first()
-        if other is not None:
-            raise Conflict(f"A contact matching those details already exists with id={other.pk}", "email")
-
-
-def _list_response(queryset: Any, *, per_page: int, cursor: Any) -> Response:
-    page = keyset_page(queryset, per_page=per_page, cursor=cursor)
-    return Response(
-        {
-            "type": "list",
-            # One serializer for the page: DRF builds the fields once, not once per contact.
-            "data": ContactOutput(page.rows, many=True).data,
-            "total_count": page.total_count,
-            "pages": page.pages_json(),
-        }
-    )
-
-
 class ContactsView(IntercomView):
     @extend_schema(operation_id="ListContacts", parameters=PER_PAGE_PARAMETERS, responses=ContactListOutput)
     def get(self, request: Request) -> Response:
         """List users and leads, newest first, with cursor pagination."""
-        per_page = per_page_clean(request.query_params.get("per_page"))
-        cursor = cursor_decode(request.query_params.get("starting_after"))
-        queryset = selectors.contacts_for_output().filter(role__in=LISTED_ROLES, is_archived=False)
-        return _list_response(queryset, per_page=per_page, cursor=cursor)
+        per_page, cursor = self.list_params(request)
+        return Response(contact_list_json(selectors.contacts_page(per_page=per_page, cursor=cursor)))
 
     @extend_schema(operation_id="CreateContact", request=ContactWriteInput, responses=ContactOutput)
     def post(self, request: Request) -> Response:
@@ -118,7 +83,6 @@ class ContactsView(IntercomView):
         if not (values.get("email") or values.get("external_id") or values.get("role")):
             raise ParameterNotFound("email", "One of email, external_id or role is required.")
         role = values.get("role") or Contact.Role.USER
-        _conflict_if_taken(values, role=role)
         contact = services.contact_create(
             role=role,
             custom_attributes=values.get("custom_attributes"),
@@ -140,7 +104,6 @@ class ContactView(IntercomView):
         contact = selectors.contact_get(contact_id=contact_id)
         values = self.parse(ContactWriteInput, self.body(request))
         role = values.get("role") or contact.role
-        _conflict_if_taken(values, role=role, exclude_pk=contact.pk)
         fields = contact_fields_from_input(values)
         with transaction.atomic():
             if role != contact.role:
@@ -186,16 +149,14 @@ class ContactSearchView(IntercomView):
     def post(self, request: Request) -> Response:
         """Search with Intercom's query DSL; `pages.next` is absent on the last page."""
         query, per_page, cursor = self.search_body(request)
-        condition = contact_search_q(query)
-        queryset = selectors.contacts_for_output().filter(role__in=LISTED_ROLES)
-        if not _mentions_field(query, "archived"):
-            queryset = queryset.filter(is_archived=False)
-        # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
-        if _mentions_field(query, "tag_id"):
-            queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
-        else:
-            queryset = queryset.filter(condition)
-        return _list_response(queryset, per_page=per_page, cursor=cursor)
+        page = selectors.contacts_search_page(
+            condition=contact_search_q(query),
+            include_archived=_mentions_field(query, "archived"),
+            through_tags=_mentions_field(query, "tag_id"),
+            per_page=per_page,
+            cursor=cursor,
+        )
+        return Response(contact_list_json(page))
 
 
 class ContactMergeView(IntercomView):
@@ -233,7 +194,7 @@ class ContactTagsView(IntercomView):
     @extend_schema(operation_id="ListTagsForAContact", responses=TagListOutput)
     def get(self, request: Request, contact_id: str) -> Response:
         contact = selectors.contact_get(contact_id=contact_id)
-        return Response({"type": "list", "data": TagOutput(contact.tags.all(), many=True).data})
+        return Response(tag_list_json(contact.tags.all()))
 
     @extend_schema(operation_id="AttachTagToContact", request=TagAttachInput, responses=TagOutput)
     def post(self, request: Request, contact_id: str) -> Response:
@@ -265,15 +226,8 @@ class ContactNotesView(IntercomView):
         per_page = per_page_clean(request.query_params.get("per_page"))
         # Bounded so that the offset stays a number the database can take.
         page = int_param(request.query_params.get("page"), field="page", maximum=MAX_NOTES_PAGE, default=1)
-        notes = selectors.contact_notes(contact=contact)
-        total = notes.count()
-        rows = list(notes[(page - 1) * per_page : page * per_page])
-        total_pages = max((total + per_page - 1) // per_page, 1)
-        pages: dict[str, Any] = {"type": "pages", "page": page, "per_page": per_page, "total_pages": total_pages}
-        # Notes page by number (as Intercom's do); the SDK asks for the next page until one is empty.
-        return Response(
-            {"type": "list", "data": NoteOutput(rows, many=True).data, "total_count": total, "pages": pages}
-        )
+        page_of_notes = selectors.contact_notes_page(contact=contact, per_page=per_page, page=page)
+        return Response(paged_json(page_of_notes, items=NoteOutput(page_of_notes.rows, many=True).data))
 
     @extend_schema(operation_id="CreateNote", request=NoteInput, responses=NoteOutput)
     def post(self, request: Request, contact_id: str) -> Response:

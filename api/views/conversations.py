@@ -4,23 +4,31 @@ from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import selectors
-from api.conversation_shapes import ConversationOutput, conversation_json, conversations_for_output
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
-from api.fields import UnixTimeField, unix
-from api.pagination import cursor_decode, keyset_page, per_page_clean
 from api.permissions import acting_teammate_check
 from api.search import FieldSpec, QueryCompiler
-from api.serializers import SearchInput, TagAttachInput, TagOutput
+from api.serializers.base import SearchInput
+from api.serializers.conversations import (
+    ConversationCreateInput,
+    ConversationDeletedOutput,
+    ConversationListOutput,
+    ConversationMessageOutput,
+    ConversationOutput,
+    ManageInput,
+    ReplyInput,
+    conversation_json,
+    conversation_list_json,
+    conversation_message_json,
+)
+from api.serializers.tags import TagAttachInput, TagOutput
 from api.views.base import IntercomView
 from api.views.contacts import PER_PAGE_PARAMETERS
-from contacts.deletion import rows_delete_with_history
 from conversations import services
-from conversations.models import Conversation, Team
+from conversations.models import Conversation
 
 CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -66,72 +74,11 @@ CONVERSATION_FIELDS["teammate_unread_count"] = FieldSpec("integer", "teammate_un
 
 
 def conversation_get(conversation_id: Any) -> Conversation:
-    pk = selectors.pk_from_id(conversation_id)
-    conversation = conversations_for_output(with_parts=True).filter(pk=pk).first() if pk is not None else None
-    if conversation is None:
-        raise NotFound("Conversation Not Found")
-    return conversation
+    return selectors.conversation_get(conversation_id=conversation_id)
 
 
 def _reloaded(conversation: Conversation) -> Response:
     return Response(conversation_json(conversation_get(conversation.pk)))
-
-
-class ContactReference(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["user", "lead", "contact"])
-    id = serializers.CharField(max_length=20)
-
-
-class ConversationCreateInput(serializers.Serializer):
-    from_ = ContactReference()
-    body = serializers.CharField()
-    created_at = UnixTimeField(required=False, help_text="Accepted and ignored: Parley stamps the time.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
-
-
-class ConversationMessageOutput(serializers.Serializer):
-    type = serializers.CharField()
-    id = serializers.CharField()
-    created_at = serializers.IntegerField()
-    body = serializers.CharField()
-    message_type = serializers.CharField()
-    conversation_id = serializers.CharField()
-
-
-class ReplyInput(serializers.Serializer):
-    message_type = serializers.ChoiceField(choices=["comment", "note"])
-    type = serializers.ChoiceField(choices=["admin", "user"])
-    body = serializers.CharField()
-    admin_id = serializers.CharField(required=False, max_length=20)
-    intercom_user_id = serializers.CharField(required=False, max_length=20)
-    user_id = serializers.CharField(required=False, max_length=255)
-    email = serializers.CharField(required=False, max_length=254)
-
-
-class ManageInput(serializers.Serializer):
-    message_type = serializers.ChoiceField(choices=["close", "open", "snoozed", "assignment"])
-    admin_id = serializers.CharField(max_length=20, required=False)
-    body = serializers.CharField(required=False, allow_blank=True)
-    snoozed_until = UnixTimeField(required=False)
-    type = serializers.ChoiceField(choices=["admin", "team"], required=False)
-    assignee_id = serializers.CharField(required=False, max_length=20)
-
-
-class ConversationListOutput(serializers.Serializer):
-    type = serializers.CharField(default="conversation.list")
-    conversations = ConversationOutput(many=True)
-    total_count = serializers.IntegerField()
-    pages = serializers.DictField()
-
-
-class ConversationDeletedOutput(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="conversation")
-    deleted = serializers.BooleanField()
 
 
 def _acting_admin(request: Request, admin_id: Any) -> Any:
@@ -140,25 +87,12 @@ def _acting_admin(request: Request, admin_id: Any) -> Any:
     return acting_teammate_check(request, selectors.teammate_get(admin_id=admin_id, field="admin_id"), field="admin_id")
 
 
-def _list(queryset: Any, *, per_page: int, cursor: Any) -> Response:
-    page = keyset_page(queryset, per_page=per_page, cursor=cursor)
-    return Response(
-        {
-            "type": "conversation.list",
-            "conversations": ConversationOutput(page.rows, many=True, context={"with_parts": False}).data,
-            "total_count": page.total_count,
-            "pages": page.pages_json(),
-        }
-    )
-
-
 class ConversationsView(IntercomView):
     @extend_schema(operation_id="ListConversations", parameters=PER_PAGE_PARAMETERS, responses=ConversationListOutput)
     def get(self, request: Request) -> Response:
         """Conversations newest first (without their parts), with cursor pagination."""
-        per_page = per_page_clean(request.query_params.get("per_page"))
-        cursor = cursor_decode(request.query_params.get("starting_after"))
-        return _list(conversations_for_output(with_parts=False), per_page=per_page, cursor=cursor)
+        per_page, cursor = self.list_params(request)
+        return Response(conversation_list_json(selectors.conversations_page(per_page=per_page, cursor=cursor)))
 
     @extend_schema(
         operation_id="CreateConversation", request=ConversationCreateInput, responses=ConversationMessageOutput
@@ -168,17 +102,8 @@ class ConversationsView(IntercomView):
         values = self.parse(ConversationCreateInput, self.body(request))
         contact = selectors.contact_get(contact_id=values["from"]["id"], field="from.id")
         conversation = services.conversation_start_by_contact(contact=contact, body=values["body"])
-        part = conversation.parts.order_by("created_at", "id").first()
-        return Response(
-            {
-                "type": "user_message",
-                "id": str(part.pk if part else conversation.pk),
-                "created_at": unix(conversation.created_at),
-                "body": values["body"],
-                "message_type": "inapp",
-                "conversation_id": str(conversation.pk),
-            }
-        )
+        part = selectors.conversation_first_part(conversation=conversation)
+        return Response(conversation_message_json(conversation=conversation, part=part, body=values["body"]))
 
 
 class ConversationView(IntercomView):
@@ -194,8 +119,7 @@ class ConversationView(IntercomView):
     def delete(self, request: Request, conversation_id: str) -> Response:
         """Delete the conversation with its parts."""
         conversation = conversation_get(conversation_id)
-        with transaction.atomic():
-            rows_delete_with_history(model=Conversation, pks=[conversation.pk])
+        services.conversation_delete(conversation=conversation)
         return Response({"id": str(conversation.pk), "object": "conversation", "deleted": True})
 
 
@@ -204,10 +128,8 @@ class ConversationSearchView(IntercomView):
     def post(self, request: Request) -> Response:
         """Search by state, open, read, assignee, team, contact_ids, tag_ids, priority and dates."""
         query, per_page, cursor = self.search_body(request)
-        condition = _conversation_q(query)
-        matching = Conversation.objects.filter(condition).values("pk")
-        queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
-        return _list(queryset, per_page=per_page, cursor=cursor)
+        page = selectors.conversations_search_page(condition=_conversation_q(query), per_page=per_page, cursor=cursor)
+        return Response(conversation_list_json(page))
 
 
 class ConversationReplyView(IntercomView):
@@ -245,11 +167,9 @@ class ConversationPartsView(IntercomView):
         admin = _acting_admin(request, values.get("admin_id"))
         kind = values["message_type"]
         with transaction.atomic():
-            if kind == "close":
-                if values.get("body"):
-                    services.conversation_reply_as_teammate(
-                        conversation=conversation, teammate=admin, body=values["body"]
-                    )
+            if kind == "close" and values.get("body"):
+                services.conversation_reply_and_close(conversation=conversation, teammate=admin, body=values["body"])
+            elif kind == "close":
                 services.conversation_close(conversation=conversation, teammate=admin)
             elif kind == "open":
                 services.conversation_reopen(conversation=conversation, teammate=admin)
@@ -266,9 +186,7 @@ class ConversationPartsView(IntercomView):
             raise ParameterNotFound("assignee_id")
         assignee_id = values["assignee_id"]
         if values.get("type") == "team":
-            team = Team.objects.filter(pk=selectors.pk_from_id(assignee_id) or 0).first()
-            if team is None:
-                raise NotFound("Team Not Found", field="assignee_id")
+            team = selectors.team_get(team_id=assignee_id, field="assignee_id")
             services.conversation_assign(
                 conversation=conversation, teammate=admin, assignee=conversation.assignee, team=team
             )

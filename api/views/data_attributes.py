@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import ParameterInvalid
-from api.serializers import (
+from api.serializers.data_attributes import (
     DataAttributeCreateInput,
     DataAttributeListOutput,
     DataAttributeOutput,
@@ -18,6 +18,7 @@ from api.serializers import (
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import DataAttribute
+from contacts.services import AlreadyExists
 
 
 def _options(values: dict[str, Any]) -> list[Any] | None:
@@ -47,11 +48,7 @@ class DataAttributesView(IntercomView):
         if model and model not in DataAttribute.Model.values:
             raise ParameterInvalid("model", "model must be contact or conversation.")
         include_archived = request.query_params.get("include_archived", "false").lower() in ("true", "1")
-        attributes = DataAttribute.objects.order_by("model", "name")
-        if model:
-            attributes = attributes.filter(model=model)
-        if not include_archived:
-            attributes = attributes.filter(archived=False)
+        attributes = selectors.data_attribute_list(model=model, include_archived=include_archived)
         return Response({"type": "list", "data": DataAttributeOutput(attributes, many=True).data})
 
     @extend_schema(operation_id="CreateDataAttribute", request=DataAttributeCreateInput, responses=DataAttributeOutput)
@@ -73,6 +70,8 @@ class DataAttributesView(IntercomView):
                 options=options,
                 actor=request.user,
             )
+        except AlreadyExists:
+            raise
         except ValidationError as error:
             # The name check speaks of `custom_attributes.<name>`; here the input field is `name`.
             if hasattr(error, "error_dict"):

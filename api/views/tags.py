@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import ParameterInvalid
 from api.permissions import permissions_require
-from api.serializers import TagCreateInput, TagListOutput, TagOutput
+from api.serializers.tags import TagCreateInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
 from contacts import selectors as contact_selectors
 from contacts import services
@@ -45,7 +45,7 @@ def _extra_permissions(values: dict[str, Any], body: dict[str, Any]) -> list[str
 class TagsView(IntercomView):
     @extend_schema(operation_id="ListTags", responses=TagListOutput)
     def get(self, request: Request) -> Response:
-        return Response({"type": "list", "data": TagOutput(contact_selectors.tag_list(), many=True).data})
+        return Response(tag_list_json(contact_selectors.tag_list()))
 
     @extend_schema(operation_id="CreateTag", request=TagCreateInput, responses=TagOutput)
     def post(self, request: Request) -> Response:

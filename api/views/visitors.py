@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -10,29 +9,22 @@ from rest_framework.response import Response
 
 from api import selectors
 from api.errors import NotFound, ParameterInvalid
-from api.serializers import ContactOutput, VisitorConvertInput
+from api.serializers.contacts import ContactOutput, contact_json
+from api.serializers.visitors import VisitorConvertInput
 from api.views.base import IntercomView
 from contacts import services
 from contacts.models import Contact
-from contacts.selectors import contacts_with_email
 
 
 def _visitor(reference: dict[str, Any]) -> Contact:
-    """A visitor by id, or by `user_id` (Intercom's visitor user_id is Parley's anonymous id)."""
-    queryset = Contact.objects.filter(role=Contact.Role.VISITOR)
-    visitor = None
+    """A visitor by id, or by `user_id` (Intercom's visitor user_id is Parley's anonymous id), or by email."""
     if reference.get("id"):
         pk = selectors.pk_from_id(reference["id"])
-        visitor = queryset.filter(pk=pk).first() if pk is not None else None
+        visitor = selectors.visitor_get_by_reference(pk=pk) if pk is not None else None
     elif reference.get("user_id"):
-        try:
-            visitor = queryset.filter(anonymous_id=reference["user_id"]).first()
-        except DjangoValidationError:  # a malformed UUID simply finds nobody
-            visitor = None
+        visitor = selectors.visitor_get_by_reference(anonymous_id=reference["user_id"])
     elif reference.get("email"):
-        visitor = (
-            contacts_with_email(email=reference["email"]).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
-        )
+        visitor = selectors.visitor_get_by_reference(email=reference["email"])
     else:
         raise ParameterInvalid("visitor", "visitor needs id, user_id or email.")
     if visitor is None:
@@ -68,4 +60,4 @@ class VisitorConvertView(IntercomView):
                         external_id=user_ref.get("user_id"),
                         email=user_ref.get("email"),
                     )
-        return Response(ContactOutput(selectors.contact_get(contact_id=contact.pk)).data)
+        return Response(contact_json(selectors.contact_get(contact_id=contact.pk)))

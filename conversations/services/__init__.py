@@ -12,7 +12,8 @@ from conversations.services.outbound import (
     message_send,
     messages_reclaim_stalled,
 )
-from conversations.services.saved_replies import saved_reply_create, saved_reply_render, saved_reply_update
+from conversations.services.placeholders import placeholders_render
+from conversations.services.saved_replies import saved_reply_create, saved_reply_update, saved_reply_validate
 from conversations.services.teammates import (
     assignee_email_if_away,
     teammate_mark_active,
@@ -23,6 +24,7 @@ from conversations.services.threads import (
     conversation_add_note,
     conversation_assign,
     conversation_close,
+    conversation_delete,
     conversation_mark_read,
     conversation_reopen,
     conversation_reply_and_close,
@@ -43,6 +45,7 @@ __all__ = [
     "conversation_add_note",
     "conversation_assign",
     "conversation_close",
+    "conversation_delete",
     "conversation_mark_read",
     "conversation_reopen",
     "conversation_reply_and_close",
@@ -67,9 +70,10 @@ __all__ = [
     "message_deliver_batch",
     "message_send",
     "messages_reclaim_stalled",
+    "placeholders_render",
     "saved_reply_create",
-    "saved_reply_render",
     "saved_reply_update",
+    "saved_reply_validate",
     "teammate_mark_active",
     "teammate_profile_update",
 ]

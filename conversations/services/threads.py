@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts import services as contact_services
+from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import widget_quiet
@@ -287,6 +288,12 @@ def conversation_reply_and_close(*, conversation: Conversation, teammate: Teamma
     """Answer and close in one transaction: a refused reply leaves the conversation open."""
     conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body)
     return conversation_close(conversation=conversation, teammate=teammate)
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete the conversation with its parts and every row that hangs off it."""
+    rows_delete_with_history(model=Conversation, pks=[conversation.pk])
 
 
 @transaction.atomic

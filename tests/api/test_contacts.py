@@ -59,6 +59,19 @@ def test_duplicate_user_email_is_409_conflict(api):
     assert str(existing.pk) in error["message"]
 
 
+def test_updating_a_lead_into_a_user_with_a_taken_email_is_409_naming_the_user(api):
+    existing = UserContactFactory(email="taken@example.com")
+    lead = api.post("/api/contacts", {"role": "lead", "email": "taken@example.com"}, format="json").json()
+    response = api.put(f"/api/contacts/{lead['id']}", {"role": "user"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["errors"][0] == {
+        "code": "conflict",
+        "message": f"A contact matching those details already exists with id={existing.pk}",
+        "field": "email",
+    }
+    assert Contact.objects.get(pk=lead["id"]).role == Contact.Role.LEAD
+
+
 def test_invalid_field_value_names_the_field(api):
     response = api.post("/api/contacts", {"email": "not an email"}, format="json")
     assert response.status_code == 400

@@ -34,6 +34,29 @@ def test_external_id_is_unique():
     assert "external_id" in error.value.message_dict
 
 
+def test_a_taken_identity_is_a_typed_error_naming_the_contact_that_holds_it():
+    holder = services.contact_create(role="user", external_id="42", email="ada@example.com")
+    with pytest.raises(services.ContactIdentityTaken) as by_external_id:
+        services.contact_create(role="lead", external_id=" 42 ")
+    assert (by_external_id.value.field, by_external_id.value.contact_pk) == ("external_id", holder.pk)
+    lead = services.contact_create(role="lead", email="ADA@example.com")
+    with pytest.raises(services.ContactIdentityTaken) as by_email:
+        services.contact_convert(contact=lead, role=Contact.Role.USER)
+    assert (by_email.value.field, by_email.value.contact_pk) == ("email", holder.pk)
+    assert Contact.objects.get(pk=lead.pk).role == Contact.Role.LEAD
+
+
+def test_a_taken_tag_or_attribute_name_is_a_typed_error():
+    TagFactory(name="vip")
+    with pytest.raises(services.AlreadyExists) as tag_error:
+        services.tag_rename(tag=TagFactory(name="other"), name="VIP")
+    assert tag_error.value.field == "name"
+    DataAttributeFactory(name="plan", model=DataAttribute.Model.CONTACT)
+    with pytest.raises(services.AlreadyExists) as attribute_error:
+        services.data_attribute_create(name="plan", data_type="string", model=DataAttribute.Model.CONTACT)
+    assert attribute_error.value.message_dict == {"name": ["An attribute with this name already exists."]}
+
+
 def test_tracked_fields_cannot_be_written_through_update():
     contact = ContactFactory()
     with pytest.raises(ValidationError) as error:

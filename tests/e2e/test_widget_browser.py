@@ -281,6 +281,27 @@ def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_b
     assert host.problems == []
 
 
+def test_a_message_written_before_the_boot_ping_answers_belongs_to_the_visitor_the_ping_recorded(host, make_website):
+    website = make_website()
+    held = []  # the boot ping, kept on its way until the visitor has written
+    host.page.route("**/ping", lambda route: held.append(route))
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.launcher().click()
+    host.page.locator("parley-messenger textarea").fill("Is the shop open on Sunday?")
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu")).to_have_text("Is the shop open on Sunday?")
+    assert len(held) == 1 and not Conversation.objects.exists()
+
+    held[0].continue_()
+    expect(host.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
+
+    contact = Contact.objects.get()  # one person: the ping's visitor, now a lead with the conversation
+    assert contact.role == Contact.Role.LEAD
+    assert Conversation.objects.get().contact == contact
+    assert WebSession.objects.get().contact == contact
+    assert host.problems == []
+
+
 @needs_endpoints(*TRACKING, *CHAT)
 def test_intercom_snippet_from_the_docs_works_unchanged_apart_from_the_script_url(host, make_website):
     website = make_website()

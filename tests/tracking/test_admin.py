@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -49,6 +50,18 @@ def test_contact_page_shows_tracking_panels_within_query_budget(admin_client, we
     many, page = _queries(admin_client, url)
     assert few == many <= 10
     assert page.count("https://shop.example/p") >= 20
+
+
+def test_contact_page_shows_one_events_panel_with_totals_and_recent_events(admin_client, website):
+    contact = UserContactFactory()
+    _history(contact, website, page_views=1, events=3)
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    panel_titles = re.findall(r'<fieldset class="module aligned contact-panel">\s*<h2>([^<]*)</h2>', page)
+    assert [title for title in panel_titles if "event" in title.lower()] == ["Events"]
+    events_panel = page.split("<h2>Events</h2>", 1)[1].split("</fieldset>", 1)[0]
+    # The totals per name (event-0 twice, event-1 once), then the recent events with their metadata.
+    assert "<td>event-0</td><td>2</td>" in events_panel
+    assert "Recent events" in events_panel and "<code>n</code>" in events_panel
 
 
 def test_contact_panels_show_newest_20_page_views_first(admin_client, website):

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from contacts import services as contacts_services
 from contacts.models import Contact
 from tests.tracking.conftest import Widget
 from tracking import services
@@ -40,7 +41,7 @@ def _run_in_two_threads(work):
 @pytest.mark.django_db(transaction=True)
 def test_two_tabs_pinging_at_once_share_one_session_and_count_exactly():
     website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
-    contact = services.contacts_services.contact_create(role=Contact.Role.VISITOR)
+    contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
     token = widget_token_sign(contact_id=contact.pk, website_id=website.pk)
     statuses = [[], []]
 
@@ -64,7 +65,7 @@ def test_two_tabs_pinging_at_once_share_one_session_and_count_exactly():
 
 @pytest.mark.django_db(transaction=True)
 def test_event_summary_is_exact_under_concurrent_upserts():
-    contact = services.contacts_services.contact_create(role=Contact.Role.VISITOR)
+    contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
     from django.utils import timezone
 
     def track(index):

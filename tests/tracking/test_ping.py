@@ -5,13 +5,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
+from conversations import services as conversation_services
 from tests.contacts.factories import DataAttributeFactory, LeadFactory, UserContactFactory
+from tests.conversations.factories import TeammateFactory
 from tests.tracking.conftest import ORIGIN, Widget
 from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.payloads import PageInput, PingInput
+from tracking.services.hot_path import HotPathState
 from tracking.widget_auth import widget_token_read
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +97,7 @@ def _ping_at(website, when, token=None):
     identity = widget_token_read(token=token, website_id=website.pk) if token else None
     ping = PingInput(token=token, anonymous_id=None, consent=False, browser_language="", user=None,
                      page=PageInput(url="https://shop.example/"))  # fmt: skip
-    return services.widget_ping(website=website, ping=ping, identity=identity, visit=services.Visit(now=when))
+    return services.widget_ping(website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when))
 
 
 def test_new_session_after_30_minutes_without_activity(website):
@@ -354,12 +357,17 @@ def test_support_only_chat_token_without_consent_tracks_nothing(client, support_
 # --- widget state -------------------------------------------------------------------------------
 
 
-def test_widget_state_providers_fill_the_ping_answer(widget, monkeypatch):
-    monkeypatch.setattr(services, "_widget_state_providers", [])
-    services.register_widget_state_provider(lambda contact, reads: {"unread_count": 2, "conversations": [{"id": "c1"}]})
+def test_the_ping_answer_carries_the_chat_state(widget):
+    widget.ping()
+    contact = Contact.objects.get()
+    conversation = conversation_services.conversation_start_by_contact(contact=contact, body="Hi")
+    for body in ("Hello!", "Still there?"):
+        conversation_services.conversation_reply_as_teammate(
+            conversation=conversation, teammate=TeammateFactory(), body=body
+        )
     answer = widget.ping().json()
     assert answer["unread_count"] == 2
-    assert answer["conversations"] == [{"id": "c1"}]
+    assert [c["id"] for c in answer["conversations"]] == [conversation.public_id]
     assert answer["messages"] == []
 
 
@@ -407,7 +415,7 @@ def test_cached_contact_snapshot_holds_the_right_fields_and_loads_the_rest_on_de
     user = UserContactFactory(name="Ada Lovelace", email="ada@example.com", phone="+44 20 7946 0000")
     widget.ping(user={"user_id": user.external_id})
     widget.ping()  # the hot path now answers from the cached snapshot
-    state = services._VisitState.load(user.pk)
+    state = HotPathState.load(user.pk)
     snapshot = state.snapshot(dt.datetime.now(tz=dt.UTC).timestamp())
     assert (snapshot.pk, snapshot.role, snapshot.name, snapshot.external_id, snapshot.email) == (
         user.pk, "user", "Ada Lovelace", user.external_id, "ada@example.com",

@@ -11,6 +11,7 @@ from tests.tracking.conftest import Widget
 from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import WebSession, Website
+from tracking.services.hot_path import HotPathState
 
 KNOWN_IPS = ["81.2.69.142", "193.0.6.139", "8.8.8.8", "2001:4860:4860::8888"]
 PROXY = "127.0.0.9"
@@ -86,7 +87,7 @@ def test_erasing_a_contact_drops_its_cached_snapshot(client, website):
     widget = Widget(client, website)
     widget.ping(user={"user_id": "u-erase", "email": "erase.me@example.com", "name": "Erase Me"})
     contact = Contact.objects.get(external_id="u-erase")
-    key = services._VisitState.key(contact.pk)
+    key = HotPathState.key(contact.pk)
     assert "erase.me@example.com" in repr(cache.get(key))
 
     contact_erase(contact=contact, actor=None, source="admin")

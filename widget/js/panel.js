@@ -105,7 +105,7 @@
   }
 
   P._panel(function (ctx) {
-    // Live view of the loader's state: ctx.get() is [token, anon, settings, conversations, host, launcher].
+    // Live view of the loader's state: ctx.get() is [token, anon, settings, conversations, host, launcher, refused, ready].
     var s = { conversations: ctx.get()[3] };
     ["token", "anon", "settings", "", "host", "launcher"].forEach(function (name, i) {
       if (name) Object.defineProperty(s, name, { get: function () { return ctx.get()[i]; } });
@@ -370,7 +370,9 @@
           current = json.conversation;
           s.conversations = [current].concat(s.conversations || []);
         })
-        : api("conversations", withIdentity({ body: text })).then(function (json) {
+        // A first message written before the boot ping has answered waits for it, so the
+        // conversation belongs to the visitor the ping recorded (not to a new contact).
+        : ctx.get()[7].then(function () { return api("conversations", withIdentity({ body: text })); }).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
           if (json.conversation) {
             current = json.conversation;

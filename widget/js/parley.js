@@ -233,7 +233,7 @@
   }
   var context = {
     // [token, anonymous id, settings, conversations, shadow host, launcher button, refused], read on each use
-    get: function () { return [token, anon, settings, conversations, host, launcher, refused]; },
+    get: function () { return [token, anon, settings, conversations, host, launcher, refused, ready]; },
     api: api, lang: lang, setUnread: setUnread, keep: keep,
     opened: function (open) {
       opened(open);

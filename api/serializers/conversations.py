@@ -1,14 +1,17 @@
-"""Intercom's conversation and conversation part objects, built from Parley's models."""
+"""Conversations: Intercom's conversation and part objects, the inputs that create, reply and manage, webhook items."""
 
 import html
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api import selectors
+from api.errors import NotFound
 from api.fields import IdField, UnixTimeField, unix
+from api.pagination import Page
+from api.serializers.base import paged_json
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart
 
@@ -79,20 +82,6 @@ def part_json(part: ConversationPart) -> dict[str, Any]:
         "external_id": None,
         "redacted": False,
     }
-
-
-def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
-    queryset = Conversation.objects.select_related("contact").prefetch_related("tags")
-    if with_parts:
-        queryset = queryset.prefetch_related(
-            Prefetch(
-                "parts",
-                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
-                    "created_at", "id"
-                ),
-            )
-        )
-    return queryset
 
 
 class ConversationOutput(serializers.Serializer):
@@ -203,3 +192,89 @@ class ConversationOutput(serializers.Serializer):
 
 def conversation_json(conversation: Conversation, *, with_parts: bool = True) -> dict[str, Any]:
     return ConversationOutput(conversation, context={"with_parts": with_parts}).data
+
+
+class ContactReference(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["user", "lead", "contact"])
+    id = serializers.CharField(max_length=20)
+
+
+class ConversationCreateInput(serializers.Serializer):
+    from_ = ContactReference()
+    body = serializers.CharField()
+    created_at = UnixTimeField(required=False, help_text="Accepted and ignored: Parley stamps the time.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class ConversationMessageOutput(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+    created_at = serializers.IntegerField()
+    body = serializers.CharField()
+    message_type = serializers.CharField()
+    conversation_id = serializers.CharField()
+
+
+class ReplyInput(serializers.Serializer):
+    message_type = serializers.ChoiceField(choices=["comment", "note"])
+    type = serializers.ChoiceField(choices=["admin", "user"])
+    body = serializers.CharField()
+    admin_id = serializers.CharField(required=False, max_length=20)
+    intercom_user_id = serializers.CharField(required=False, max_length=20)
+    user_id = serializers.CharField(required=False, max_length=255)
+    email = serializers.CharField(required=False, max_length=254)
+
+
+class ManageInput(serializers.Serializer):
+    message_type = serializers.ChoiceField(choices=["close", "open", "snoozed", "assignment"])
+    admin_id = serializers.CharField(max_length=20, required=False)
+    body = serializers.CharField(required=False, allow_blank=True)
+    snoozed_until = UnixTimeField(required=False)
+    type = serializers.ChoiceField(choices=["admin", "team"], required=False)
+    assignee_id = serializers.CharField(required=False, max_length=20)
+
+
+class ConversationListOutput(serializers.Serializer):
+    type = serializers.CharField(default="conversation.list")
+    conversations = ConversationOutput(many=True)
+    total_count = serializers.IntegerField()
+    pages = serializers.DictField()
+
+
+class ConversationDeletedOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="conversation")
+    deleted = serializers.BooleanField()
+
+
+def conversation_list_json(page: Page) -> dict[str, Any]:
+    """A page of conversations, without their parts."""
+    items = ConversationOutput(page.rows, many=True, context={"with_parts": False}).data
+    return paged_json(page, items=items, list_type="conversation.list", key="conversations")
+
+
+def conversation_message_json(
+    *, conversation: Conversation, part: ConversationPart | None, body: str
+) -> dict[str, Any]:
+    """The answer to POST /conversations: the contact's message, not the conversation."""
+    return {
+        "type": "user_message",
+        "id": str(part.pk if part else conversation.pk),
+        "created_at": unix(conversation.created_at),
+        "body": body,
+        "message_type": "inapp",
+        "conversation_id": str(conversation.pk),
+    }
+
+
+def conversation_item(conversation: Conversation) -> dict[str, Any]:
+    """The `data.item` of a conversation webhook: the conversation as it is now, with its parts."""
+    try:
+        fresh = selectors.conversation_get(conversation_id=conversation.pk)
+    except NotFound:  # deleted in the same transaction: shaped from what the caller holds
+        fresh = conversation
+    return conversation_json(fresh)

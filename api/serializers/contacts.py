@@ -1,125 +1,21 @@
-"""Input and output shapes of Intercom's REST API 2.x for the resources Parley covers.
-
-Inputs list their writable fields explicitly (no mass assignment); outputs are Intercom's objects.
-"""
+"""Contacts and their notes: Intercom's contact object, the write inputs, webhook items."""
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.fields import IdField, UnixTimeField, unix
-from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from api.pagination import Page
+from api.serializers.admins import AdminOutput
+from api.serializers.base import WORKSPACE_ID, PagesOutput, blank_to_none, paged_json
+from api.serializers.tags import TagOutput
+from contacts.models import Contact, ContactNote, ContactTag
 
-WORKSPACE_ID = "parley"
 MAX_NOTE_LENGTH = 65_536
 # The two roles of Intercom's contacts (the OpenAPI enum "ContactRoleEnum").
 CONTACT_ROLE_CHOICES = [("user", "User"), ("lead", "Lead")]
-
-# --- admins -------------------------------------------------------------------------------------
-
-
-class AdminAvatarOutput(serializers.Serializer):
-    type = serializers.CharField(default="avatar")
-    image_url = serializers.CharField(allow_null=True, default=None)
-
-
-class AdminOutput(serializers.Serializer):
-    type = serializers.SerializerMethodField()
-    id = IdField(source="pk")
-    name = serializers.SerializerMethodField()
-    email = serializers.EmailField()
-    job_title = serializers.SerializerMethodField()
-    away_mode_enabled = serializers.SerializerMethodField()
-    away_mode_reassign = serializers.SerializerMethodField()
-    has_inbox_seat = serializers.SerializerMethodField()
-    team_ids = serializers.SerializerMethodField()
-    avatar = serializers.SerializerMethodField()
-    email_verified = serializers.SerializerMethodField()
-
-    def get_type(self, user: Any) -> str:
-        return "admin"
-
-    def get_name(self, user: Any) -> str:
-        return user.get_full_name() or user.get_username()
-
-    def get_job_title(self, user: Any) -> str | None:
-        return None
-
-    def get_away_mode_enabled(self, user: Any) -> bool:
-        return False
-
-    def get_away_mode_reassign(self, user: Any) -> bool:
-        return False
-
-    def get_has_inbox_seat(self, user: Any) -> bool:
-        return True
-
-    def get_team_ids(self, user: Any) -> list[int]:
-        return []
-
-    @extend_schema_field(AdminAvatarOutput)
-    def get_avatar(self, user: Any) -> dict[str, Any]:
-        return {"type": "avatar", "image_url": None}
-
-    def get_email_verified(self, user: Any) -> bool:
-        return bool(user.email)
-
-
-class MeOutput(AdminOutput):
-    app = serializers.SerializerMethodField()
-
-    @extend_schema_field(OpenApiTypes.OBJECT)
-    def get_app(self, user: Any) -> dict[str, Any]:
-        return {
-            "type": "app",
-            "id_code": WORKSPACE_ID,
-            "name": getattr(settings, "PARLEY_WORKSPACE_NAME", "Parley"),
-            "created_at": None,
-            "secure": True,
-            "identity_verification": True,
-            "timezone": "UTC",
-            "region": "self-hosted",
-        }
-
-
-class AdminListOutput(serializers.Serializer):
-    type = serializers.CharField(default="admin.list")
-    admins = AdminOutput(many=True)
-
-
-# --- tags ---------------------------------------------------------------------------------------
-
-
-class TagOutput(serializers.Serializer):
-    type = serializers.SerializerMethodField()
-    id = IdField(source="pk")
-    name = serializers.CharField()
-
-    def get_type(self, tag: Tag) -> str:
-        return "tag"
-
-
-class TagListOutput(serializers.Serializer):
-    type = serializers.CharField(default="list")
-    data = TagOutput(many=True)
-
-
-class TagCreateInput(serializers.Serializer):
-    """Create a tag, or rename one when `id` is given."""
-
-    name = serializers.CharField(max_length=255)
-    id = serializers.CharField(required=False, max_length=20)
-
-
-class TagAttachInput(serializers.Serializer):
-    id = serializers.CharField(max_length=20)
-    admin_id = serializers.CharField(required=False, max_length=20)
-
-
-# --- contacts -----------------------------------------------------------------------------------
 
 
 class AddressableOutput(serializers.Serializer):
@@ -157,10 +53,6 @@ def _addressable_list(kind: str, items: list[Any], url: str) -> dict[str, Any]:
         "total_count": len(items),
         "has_more": len(items) > INLINE_NOTES,
     }
-
-
-def _blank_to_none(value: str | None) -> str | None:
-    return value or None
 
 
 class ContactOutput(serializers.Serializer):
@@ -213,19 +105,19 @@ class ContactOutput(serializers.Serializer):
         return Contact.Role.USER if contact.role == Contact.Role.USER else Contact.Role.LEAD
 
     def get_email(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.email)
+        return blank_to_none(contact.email)
 
     def get_email_domain(self, contact: Contact) -> str | None:
         return contact.email.rpartition("@")[2] or None if contact.email else None
 
     def get_phone(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.phone)
+        return blank_to_none(contact.phone)
 
     def get_name(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.name)
+        return blank_to_none(contact.name)
 
     def get_avatar(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.avatar)
+        return blank_to_none(contact.avatar)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_social_profiles(self, contact: Contact) -> dict[str, Any]:
@@ -238,28 +130,28 @@ class ContactOutput(serializers.Serializer):
         return False
 
     def get_language_override(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.language_override)
+        return blank_to_none(contact.language_override)
 
     def get_browser(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.browser)
+        return blank_to_none(contact.browser)
 
     def get_browser_version(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.browser_version)
+        return blank_to_none(contact.browser_version)
 
     def get_browser_language(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.browser_language)
+        return blank_to_none(contact.browser_language)
 
     def get_os(self, contact: Contact) -> str | None:
-        return _blank_to_none(contact.os)
+        return blank_to_none(contact.os)
 
     @extend_schema_field(LocationOutput)
     def get_location(self, contact: Contact) -> dict[str, Any]:
         return {
             "type": "location",
-            "country": _blank_to_none(contact.country_name),
+            "country": blank_to_none(contact.country_name),
             "region": None,
-            "city": _blank_to_none(contact.city),
-            "country_code": _blank_to_none(contact.country),
+            "city": blank_to_none(contact.city),
+            "country_code": blank_to_none(contact.country),
             "continent_code": None,
         }
 
@@ -280,14 +172,6 @@ class ContactOutput(serializers.Serializer):
             "total_count": 0,
             "has_more": False,
         }
-
-
-class PagesOutput(serializers.Serializer):
-    type = serializers.CharField(default="pages")
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
-    next = serializers.DictField(required=False, help_text="Absent on the last page.")
 
 
 class ContactListOutput(serializers.Serializer):
@@ -338,28 +222,6 @@ class ContactMergeInput(serializers.Serializer):
         return fields
 
 
-class SingleFilterSchema(serializers.Serializer):
-    field = serializers.CharField()
-    operator = serializers.ChoiceField(choices=["=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$"])
-    value = serializers.JSONField()
-
-
-class SearchPaginationInput(serializers.Serializer):
-    per_page = serializers.IntegerField(required=False, min_value=1, max_value=150)
-    starting_after = serializers.CharField(required=False, allow_null=True)
-
-
-class SearchInput(serializers.Serializer):
-    """`query` is a single filter or an AND/OR group of filters (nested at most twice)."""
-
-    query = serializers.JSONField(help_text="{field, operator, value} or {operator: AND|OR, value: [...]}")
-    pagination = SearchPaginationInput(required=False)
-    sort = serializers.JSONField(required=False, help_text="Accepted; results are newest first.")
-
-
-# --- notes --------------------------------------------------------------------------------------
-
-
 class NoteInput(serializers.Serializer):
     body = serializers.CharField(max_length=MAX_NOTE_LENGTH)
     admin_id = serializers.CharField(required=False, max_length=20)
@@ -393,87 +255,21 @@ class NoteListOutput(serializers.Serializer):
     pages = PagesOutput()
 
 
-# --- data attributes ----------------------------------------------------------------------------
+def contact_json(contact: Contact) -> dict[str, Any]:
+    """A contact as Intercom shows it; expects api.selectors.contacts_for_output() prefetches."""
+    return ContactOutput(contact).data
 
 
-class DataAttributeOutput(serializers.Serializer):
-    type = serializers.SerializerMethodField()
-    id = serializers.IntegerField(source="pk")
-    model = serializers.CharField()
-    name = serializers.CharField()
-    full_name = serializers.SerializerMethodField()
-    label = serializers.CharField()
-    description = serializers.CharField()
-    data_type = serializers.CharField()
-    options = serializers.ListField(child=serializers.JSONField())
-    api_writable = serializers.SerializerMethodField()
-    messenger_writable = serializers.SerializerMethodField()
-    ui_writable = serializers.SerializerMethodField()
-    custom = serializers.SerializerMethodField()
-    archived = serializers.BooleanField()
-    created_at = UnixTimeField(allow_null=True)
-    updated_at = UnixTimeField(allow_null=True)
-    admin_id = serializers.SerializerMethodField()
-
-    def get_type(self, attribute: DataAttribute) -> str:
-        return "data_attribute"
-
-    def get_full_name(self, attribute: DataAttribute) -> str:
-        return attribute.full_name if hasattr(attribute, "full_name") else f"custom_attributes.{attribute.name}"
-
-    def get_api_writable(self, attribute: DataAttribute) -> bool:
-        return attribute.pk is not None
-
-    def get_messenger_writable(self, attribute: DataAttribute) -> bool:
-        return attribute.pk is not None
-
-    def get_ui_writable(self, attribute: DataAttribute) -> bool:
-        return True
-
-    def get_custom(self, attribute: DataAttribute) -> bool:
-        return attribute.pk is not None
-
-    def get_admin_id(self, attribute: DataAttribute) -> str | None:
-        return str(attribute.created_by_id) if attribute.created_by_id else None
+def contact_list_json(page: Page) -> dict[str, Any]:
+    """A page of contacts; one serializer for the page: DRF builds the fields once, not once per contact."""
+    return paged_json(page, items=ContactOutput(page.rows, many=True).data)
 
 
-class DataAttributeListOutput(serializers.Serializer):
-    type = serializers.CharField(default="list")
-    data = DataAttributeOutput(many=True)
-
-
-class DataAttributeCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=190)
-    model = serializers.ChoiceField(choices=DataAttribute.Model.values)
-    data_type = serializers.ChoiceField(choices=[*DataAttribute.DataType.values, "options"])
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    label = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    options = serializers.ListField(required=False, max_length=500)
-    messenger_writable = serializers.BooleanField(required=False, help_text="Accepted and ignored.")
-
-
-class DataAttributeUpdateInput(serializers.Serializer):
-    label = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    archived = serializers.BooleanField(required=False)
-    options = serializers.ListField(required=False, max_length=500)
-    messenger_writable = serializers.BooleanField(required=False, help_text="Accepted and ignored.")
-
-
-# --- visitors -----------------------------------------------------------------------------------
-
-
-class VisitorRefInput(serializers.Serializer):
-    id = serializers.CharField(required=False, max_length=20)
-    user_id = serializers.CharField(required=False, max_length=255)
-    email = serializers.CharField(required=False, max_length=254)
-
-
-class VisitorConvertInput(serializers.Serializer):
-    type = serializers.ChoiceField(choices=CONTACT_ROLE_CHOICES)
-    user = VisitorRefInput()
-    visitor = VisitorRefInput()
-
-
-def contact_unix(contact: Contact, name: str) -> int | None:
-    return unix(getattr(contact, name))
+def contact_tag_item(link: ContactTag) -> dict[str, Any]:
+    """The `data.item` of a contact tag webhook."""
+    return {
+        "type": "contact_tag",
+        "created_at": unix(link.tagged_at),
+        "contact": ContactOutput(link.contact).data,
+        "tag": TagOutput(link.tag).data,
+    }

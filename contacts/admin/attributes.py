@@ -1,0 +1,74 @@
+"""Tags and custom attribute definitions."""
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from contacts import selectors, services
+from contacts.admin.forms import DataAttributeForm
+from contacts.models import DataAttribute, Tag
+from ops.admin_forms import ServiceValidatedForm
+
+
+class TagForm(ServiceValidatedForm, forms.ModelForm):
+    """A name another tag has (in any case) is an error on the field, not the database's constraint message."""
+
+    class Meta:
+        model = Tag
+        fields = ["name"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        existing = selectors.tag_get_by_name(name=name)
+        if existing is not None and existing.pk != self.instance.pk:
+            raise forms.ValidationError("Another tag already has this name.")
+        return name
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    form = TagForm
+    list_display = ["name", "created_by", "created_at"]
+    search_fields = ["name"]
+    list_select_related = ["created_by"]
+    readonly_fields = ["created_by", "created_at"]
+    fields = ["name", "created_by", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool) -> None:
+        saved = (
+            services.tag_rename(tag=Tag.objects.get(pk=obj.pk), name=form.cleaned_data["name"])
+            if change
+            else services.tag_create(name=form.cleaned_data["name"], actor=request.user)
+        )
+        obj.pk, obj.name = saved.pk, saved.name  # the form skipped the model's own clean, so obj lags
+
+    def delete_model(self, request: HttpRequest, obj: Tag) -> None:
+        services.tag_delete(tag=obj)
+
+
+@admin.register(DataAttribute)
+class DataAttributeAdmin(admin.ModelAdmin):
+    form = DataAttributeForm
+    list_display = ["name", "label", "model", "data_type", "archived"]
+    list_filter = ["model", "data_type", "archived"]
+    search_fields = ["name", "label"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
+        # Name and type never change once values may be stored under them.
+        return ["name", "model", "data_type"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: DataAttribute, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            saved = services.data_attribute_update(
+                attribute=DataAttribute.objects.get(pk=obj.pk),
+                label=obj.label,
+                description=obj.description,
+                archived=obj.archived,
+                options=obj.options,
+            )
+        else:
+            saved = services.data_attribute_create(
+                name=obj.name, data_type=obj.data_type, model=obj.model, label=obj.label,
+                description=obj.description, options=obj.options, actor=request.user,
+            )  # fmt: skip
+        obj.pk = saved.pk

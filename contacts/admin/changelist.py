@@ -1,0 +1,180 @@
+"""The contact list: its columns, search, filters and bulk actions (tag, export, erase)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+
+from contacts import selectors, services
+from contacts.admin.csv_export import contacts_csv_response
+from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
+from contacts.admin.forms import TagActionForm
+from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.panels import contact_actions, contact_list_filters
+from ops.pagination import EstimatedCountPaginator
+from ops.parsing import int_or_none
+
+# Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
+# ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
+SEARCH_SUBSTRING_MIN_LENGTH = 3
+SEARCH_MAX_WORDS = 5
+
+
+class ContactChangeList(ChangeList):
+    """The list shows every row's tags: one prefetch query for the page (the profile page needs none)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Contact]:
+        return super().get_queryset(request, exclude_parameters).prefetch_related("tags")
+
+
+class ContactListAdmin(admin.ModelAdmin):
+    """The list half of ContactAdmin (contact_page.py adds the contact's own page)."""
+
+    list_display = ["display_name", "role", "last_seen", "location", "tag_list", "web_sessions_count"]
+    list_filter = [
+        "role",
+        TagFilter,
+        CountryFilter,
+        "unsubscribed_from_emails",
+        LastSeenFilter,
+    ]  # then the filters other apps register (contacts/panels.py), then one per custom attribute
+    list_select_related = []
+    list_per_page = 50
+    show_full_result_count = False
+    # Facet counts would run one COUNT per filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    search_help_text = "Start of a name or email, or an exact user id."
+    search_fields = ["name", "email", "external_id"]  # handled by get_search_results below
+    ordering = ["-last_seen_at", "-id"]
+    action_form = TagActionForm
+    own_actions = ["tag_selected", "untag_selected", "export_csv", "export_gdpr", "erase_selected"]
+
+    @property
+    def actions(self) -> list[Any]:  # type: ignore[override]
+        """The contacts app's actions, then those other apps register (contacts/panels.py)."""
+        return [*self.own_actions, *(registered.function for registered in contact_actions())]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ContactChangeList
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        filterable = selectors.contact_attribute_definitions().filter(
+            Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[])
+        )
+        return [*self.list_filter, *contact_list_filters(), *(custom_attribute_filter(a) for a in filterable)]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        """Every word of the term in the name or the email (so "Rivera" finds "Jamie Rivera" and
+        "acme.example" finds "jo@acme.example"), or the exact user id or contact id. Words of three
+        characters or more match anywhere (pg_trgm GIN indexes on PostgreSQL), shorter ones as prefixes."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = Q(external_id=term)
+        contact_id = int_or_none(term)
+        if contact_id is not None:
+            exact |= Q(pk=contact_id)
+        words = term.split()[:SEARCH_MAX_WORDS]
+        every_word = Q()
+        for word in words:
+            if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
+                every_word &= Q(name__icontains=word) | Q(email__icontains=word)
+            else:
+                every_word &= Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+        matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
+        return matches, False
+
+    @admin.display(description="Name / email", ordering="name")
+    def display_name(self, contact: Contact) -> str:
+        if contact.name and contact.email:
+            return f"{contact.name} <{contact.email}>"
+        return str(contact)
+
+    @admin.display(description="Last seen", ordering="last_seen_at")
+    def last_seen(self, contact: Contact) -> Any:
+        return contact.last_seen_at
+
+    @admin.display(description="Location")
+    def location(self, contact: Contact) -> str:
+        return ", ".join(part for part in (contact.city, contact.country_name or contact.country) if part)
+
+    @admin.display(description="Tags")
+    def tag_list(self, contact: Contact) -> str:
+        return ", ".join(tag.name for tag in contact.tags.all())
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # "Erase (GDPR)" replaces it, with its own confirmation
+        for registered in contact_actions():  # each offered only with the permission it was registered with
+            if not request.user.has_perm(registered.permission):
+                actions.pop(registered.function.__name__, None)
+        return actions
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _chosen_tag(self, request: HttpRequest) -> Tag | None:
+        raw = request.POST.get("tag", "")
+        tag_id = int_or_none(raw)
+        tag = Tag.objects.filter(pk=tag_id).first() if tag_id is not None else None
+        if tag is None:
+            self.message_user(request, "Choose a tag in the list next to the action first.", messages.WARNING)
+        return tag
+
+    @admin.action(description="Add the chosen tag to selected contacts", permissions=["change"])
+    def tag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        if tag := self._chosen_tag(request):
+            added = services.contacts_tag_bulk(contact_ids=_ids(queryset), tag=tag, actor=request.user)
+            self.message_user(request, f"Tagged {added} contact(s) with “{tag.name}”.", messages.SUCCESS)
+
+    @admin.action(description="Remove the chosen tag from selected contacts", permissions=["change"])
+    def untag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        if tag := self._chosen_tag(request):
+            removed = services.contacts_untag_bulk(contact_ids=_ids(queryset), tag=tag)
+            self.message_user(request, f"Removed “{tag.name}” from {removed} contact(s).", messages.SUCCESS)
+
+    @admin.action(description="Export selected contacts as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Contact]) -> StreamingHttpResponse:
+        return contacts_csv_response(queryset)
+
+    @admin.action(description="Export selected contacts' data (GDPR, JSON)", permissions=["view"])
+    def export_gdpr(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse:
+        documents = [
+            services.contact_export(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
+            for contact in queryset[:100]
+        ]
+        response = JsonResponse({"contacts": documents}, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="contacts-export.json"'
+        return response
+
+    @admin.action(description="Erase selected contacts and all their history (GDPR)", permissions=["delete"])
+    def erase_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        if request.POST.get("confirmed") == "yes":
+            erased = 0
+            for contact in queryset.iterator(chunk_size=500):
+                services.contact_erase(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
+                erased += 1
+            self.message_user(request, f"Erased {erased} contact(s) and their history.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase contacts and all their history?",
+            "opts": self.model._meta,
+            "contacts": queryset[:50],
+            "count": queryset.count(),
+            "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/contacts/contact/erase_confirmation.html", context)
+
+
+def _ids(queryset: QuerySet[Contact]) -> Iterator[int]:
+    return queryset.order_by().values_list("pk", flat=True).iterator(chunk_size=5000)

@@ -1,0 +1,179 @@
+"""The contact page: identity and activity fields, custom attributes, tags, notes and other apps' panels."""
+
+import weakref
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+
+from contacts import selectors, services
+from contacts.admin.changelist import ContactListAdmin
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
+from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
+from contacts.panels import contact_panels
+
+# The custom attribute definitions, read once per request (the fieldsets and the form both need them)
+# without sticking an attribute onto the request; an entry goes with its request.
+_definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
+
+
+class ContactTagInline(admin.TabularInline):
+    model = ContactTag
+    extra = 0
+    autocomplete_fields = ["tag"]
+    readonly_fields = ["tagged_by", "tagged_at"]
+    fields = ["tag", "tagged_by", "tagged_at"]
+    verbose_name = "tag"
+    verbose_name_plural = "tags"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ContactTag]:
+        return super().get_queryset(request).select_related("tag", "tagged_by")
+
+
+@admin.register(Contact)
+class ContactAdmin(ContactListAdmin):
+    """The contact list (ContactListAdmin) and the contact page: fields, custom attributes, tags, notes, panels."""
+
+    autocomplete_fields = ["owner"]
+    inlines = [ContactTagInline]
+    readonly_fields = [
+        "role", "anonymous_id", "first_seen_at", "last_seen_at", "web_sessions_count", "city", "country",
+        "country_name", "os", "browser", "browser_version", "browser_language", "last_contacted_at",
+        "last_replied_at", "last_email_opened_at", "last_email_clicked_at", "created_at", "updated_at",
+    ]  # fmt: skip
+    base_fieldsets = [
+        ("Identity", {"fields": ["role", "name", "email", "phone", "external_id", "avatar", "owner"]}),
+        ("Activity", {"fields": ["signed_up_at", "first_seen_at", "last_seen_at", "web_sessions_count"]}),
+        (
+            "Location and device",
+            {
+                "fields": [
+                    "city",
+                    "country",
+                    "country_name",
+                    "os",
+                    "browser",
+                    "browser_version",
+                    "browser_language",
+                    "language_override",
+                ]
+            },
+        ),
+        (
+            "Messaging",
+            {
+                "fields": [
+                    "last_contacted_at",
+                    "last_replied_at",
+                    "last_email_opened_at",
+                    "last_email_clicked_at",
+                    "unsubscribed_from_emails",
+                ]
+            },
+        ),
+        ("Record", {"fields": ["anonymous_id", "is_archived", "created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:
+        attribute_fields = [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in self._definitions(request)]
+        fieldsets = [(name, dict(options)) for name, options in self.base_fieldsets]
+        if attribute_fields:
+            fieldsets.insert(4, ("Custom attributes", {"fields": attribute_fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
+        if obj is None:  # a teammate adding a contact picks its role
+            return [f for f in self.readonly_fields if f != "role"]
+        return self.readonly_fields
+
+    def _definitions(self, request: HttpRequest) -> list[DataAttribute]:
+        definitions = _definitions_by_request.get(request)
+        if definitions is None:
+            definitions = _definitions_by_request[request] = list(selectors.contact_attribute_definitions())
+        return definitions
+
+    def get_form(self, request: HttpRequest, obj: Contact | None = None, change: bool = False, **kwargs: Any) -> Any:
+        definitions = self._definitions(request)
+        declared = {f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}": custom_attribute_form_field(a) for a in definitions}
+        kwargs["form"] = type("ContactAdminForm", (ContactAdminForm,), declared)
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        for attribute in definitions:
+            initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
+            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
+        return form_class
+
+    def get_urls(self) -> list[Any]:
+        notes = path("<int:contact_id>/notes/add/", self.admin_site.admin_view(self.note_add_view),
+                     name="contacts_contact_note_add")  # fmt: skip
+        return [notes, *super().get_urls()]
+
+    def note_add_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """The notes panel's form: a teammate's note on this contact."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("contacts.add_contactnote"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        try:
+            services.contact_note_create(contact=contact, author=request.user, body=request.POST.get("body", ""))
+        except ValidationError as error:
+            for message in error.messages:
+                self.message_user(request, f"Note not added: {message}", messages.ERROR)
+        else:
+            self.message_user(request, "Note added.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Contact | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["contact_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in contact_panels()]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: forms.ModelForm, change: bool) -> None:
+        """The form only validated; the contact services do the write."""
+        values, custom = form.changes()
+        if change:
+            saved = services.contact_update(contact=Contact.objects.get(pk=obj.pk), custom_attributes=custom, **values)
+        else:
+            role = form.cleaned_data.get("role") or Contact.Role.USER
+            saved = services.contact_create(role=role, custom_attributes=custom, actor=request.user, **values)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        """Tag links go through the tag services, so every tagging path records who did it."""
+        if formset.model is not ContactTag:
+            return super().save_formset(request, form, formset, change)
+        contact = form.instance
+        # The admin's change history reads these three lists.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
+                continue
+            tag = inline_form.cleaned_data.get("tag")
+            if inline_form.cleaned_data.get("DELETE"):
+                if inline_form.instance.pk:
+                    services.contact_untag(contact=contact, tag=inline_form.instance.tag)
+                    formset.deleted_objects.append(inline_form.instance)
+            elif tag and not inline_form.instance.pk:
+                formset.new_objects.append(services.contact_tag(contact=contact, tag=tag, actor=request.user))
+        return None
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        services.contact_erase(contact=obj, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        for contact in queryset:
+            services.contact_erase(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)

@@ -1,0 +1,104 @@
+"""The contact list's sidebar filters: tag, country, last seen, and one per filterable custom attribute."""
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import admin
+from django.db import connections
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from contacts import selectors
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
+from contacts.models import Contact, DataAttribute
+from ops.parsing import finite_number_or_none, int_or_none
+from retention import selectors as retention_selectors
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(tag.pk), tag.name) for tag in selectors.tag_list()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
+
+
+class CountryFilter(admin.SimpleListFilter):
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return selectors.contact_countries()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
+class LastSeenFilter(admin.SimpleListFilter):
+    title = "last seen"
+    parameter_name = "seen"
+    RANGES = {"today": 1, "7d": 7, "30d": 30}
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("today", "Today"),
+            ("7d", "Past 7 days"),
+            ("30d", "Past 30 days"),
+            ("stale", "Past the visitor retention period"),
+            ("never", "Never"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        now = timezone.now()
+        value = self.value()
+        if value in self.RANGES:
+            since = now - dt.timedelta(days=self.RANGES[value])
+            if value == "today":
+                since = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            return queryset.filter(last_seen_at__gte=since)
+        if value == "stale":
+            # The retention policy's own TTL, so "stale" lists exactly who the next expiry run deletes.
+            ttl_days = retention_selectors.retention_policy_get().visitor_ttl_days
+            return queryset.filter(last_seen_at__lt=now - dt.timedelta(days=ttl_days))
+        if value == "never":
+            return queryset.filter(last_seen_at__isnull=True)
+        return queryset
+
+
+def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFilter]:
+    """A sidebar filter for one defined custom attribute (booleans and attributes with options)."""
+
+    def lookups(self: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        if attribute.data_type == DataAttribute.DataType.BOOLEAN:
+            return [("true", "Yes"), ("false", "No")]
+        return [(str(option), str(option)) for option in attribute.options]
+
+    def queryset(self: Any, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        raw = self.value()
+        if raw is None:
+            return queryset
+        value: Any = raw == "true" if attribute.data_type == DataAttribute.DataType.BOOLEAN else raw
+        if attribute.data_type in (DataAttribute.DataType.INTEGER, DataAttribute.DataType.FLOAT):
+            value = finite_number_or_none(raw, integer=attribute.data_type == DataAttribute.DataType.INTEGER)
+            if value is None:
+                return queryset.none()
+        if connections[queryset.db].vendor == "postgresql":
+            # `@>` containment uses the GIN index on custom_attributes.
+            return queryset.filter(custom_attributes__contains={attribute.name: value})
+        return queryset.filter(**{f"custom_attributes__{attribute.name}": value})
+
+    return type(
+        f"CustomAttributeFilter_{attribute.pk}",
+        (admin.SimpleListFilter,),
+        {
+            "title": attribute.label or attribute.name,
+            "parameter_name": f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}",
+            "lookups": lookups,
+            "queryset": queryset,
+        },
+    )

@@ -1,0 +1,90 @@
+"""The contact admin's forms: typed fields for custom attributes, the contact and data attribute forms."""
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib.admin.helpers import ActionForm
+from django.utils.html import escape
+
+from contacts import services
+from contacts.models import Contact, DataAttribute, Tag
+from ops.admin_forms import ServiceValidatedForm
+
+# Custom attribute fields and filters are named with this prefix, apart from the contact's own fields.
+CUSTOM_ATTRIBUTE_PREFIX = "ca__"
+
+
+def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
+    """The typed form field for one custom attribute definition."""
+    label = attribute.label or attribute.name
+    # Django renders help_text as HTML (the admin's fieldset uses |safe); the description is
+    # anyone's text (the API sets it), so it goes in escaped. The label is escaped by Django.
+    help_text = escape(attribute.description)
+    common: dict[str, Any] = {"label": label, "required": False, "help_text": help_text}
+    types = DataAttribute.DataType
+    if attribute.options:
+        choices = [("", "—")] + [(str(o), str(o)) for o in attribute.options]
+        return forms.TypedChoiceField(choices=choices, coerce=_option_coercer(attribute), empty_value=None, **common)
+    return {
+        types.STRING: lambda: forms.CharField(max_length=255, **common),
+        types.INTEGER: lambda: forms.IntegerField(**common),
+        types.FLOAT: lambda: forms.FloatField(**common),
+        types.BOOLEAN: lambda: forms.NullBooleanField(**common),
+        types.DATE: lambda: forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common),
+        types.DATETIME: lambda: forms.DateTimeField(**common),
+    }[attribute.data_type]()
+
+
+def _option_coercer(attribute: DataAttribute) -> Any:
+    by_text = {str(option): option for option in attribute.options}
+    return lambda text: by_text.get(text, text)
+
+
+class TagActionForm(ActionForm):
+    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+
+
+class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):
+    """Validates through the same rules as the services, so errors show next to their fields."""
+
+    def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
+        custom = {
+            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): _json_value(self.cleaned_data[name])
+            for name in self.changed_data
+            if name.startswith(CUSTOM_ATTRIBUTE_PREFIX)
+        }
+        return values, custom or None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        values, custom = self.changes()
+        role = self.instance.role if self.instance.pk else (cleaned.get("role") or Contact.Role.USER)
+        self.validate_with(
+            lambda: services.contact_validate(contact=self.instance, fields=values, role=role, custom_attributes=custom)
+        )
+        return cleaned
+
+    def service_field_name(self, name: str) -> str:
+        return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
+
+
+class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors:
+            self.validate_with(lambda: services.data_attribute_validate(attribute=self.instance, **{
+                k: cleaned.get(k, getattr(self.instance, k)) for k in ("name", "model", "data_type", "options")
+            }))  # fmt: skip
+        return cleaned
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,76 @@
+"""What other apps add to the contacts admin, registered in one place: panels on the contact page,
+actions and sidebar filters on the contact list.
+
+Each app registers its own from its `integration.py`, called in its AppConfig.ready(); the contacts
+admin reads them here and imports no other app's admin code.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin
+
+from contacts import selectors
+from contacts.models import Contact
+
+
+@dataclass(frozen=True)
+class ContactPanel:
+    """A read-only block on the contact page (page views, events, conversations…), one query each."""
+
+    order: int
+    title: str
+    template: str
+    rows: Callable[[Contact], Any]
+
+
+@dataclass(frozen=True)
+class ContactAction:
+    """A contact list action from another app, offered to teammates with `permission` ("app.codename")."""
+
+    function: Callable[..., Any]
+    permission: str
+
+
+# The contact's own panel: teammates' notes (also written through the API), newest first.
+_panels: list[ContactPanel] = [
+    ContactPanel(order=5, title="Notes", template="admin/contacts/contact/notes_panel.html",
+                 rows=lambda contact: selectors.contact_notes_recent(contact=contact)),
+]  # fmt: skip
+_actions: list[ContactAction] = []
+_list_filters: list[type[admin.SimpleListFilter]] = []
+
+
+def register_contact_panel(panel: ContactPanel) -> None:
+    """Add a panel to the contact page (once per title), in `order`."""
+    if all(existing.title != panel.title for existing in _panels):
+        _panels.append(panel)
+        _panels.sort(key=lambda p: p.order)
+
+
+def register_contact_action(action: ContactAction) -> None:
+    """Add an action to the contact list (once per function)."""
+    if all(existing.function is not action.function for existing in _actions):
+        _actions.append(action)
+
+
+def register_contact_list_filter(list_filter: type[admin.SimpleListFilter]) -> None:
+    """Add a sidebar filter to the contact list (once per class), after the contacts app's own."""
+    if list_filter not in _list_filters:
+        _list_filters.append(list_filter)
+
+
+def contact_panels() -> list[ContactPanel]:
+    """The contact page's panels, in order."""
+    return list(_panels)
+
+
+def contact_actions() -> list[ContactAction]:
+    """The contact list's actions registered by other apps."""
+    return list(_actions)
+
+
+def contact_list_filters() -> list[type[admin.SimpleListFilter]]:
+    """The contact list's sidebar filters registered by other apps."""
+    return list(_list_filters)

@@ -1,0 +1,39 @@
+"""What the inbox list and the conversation page both offer a teammate: teammates to pick, snooze times."""
+
+import datetime as dt
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+SNOOZE_PRESETS = {
+    "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
+    "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
+    # Times are UTC (TIME_ZONE): the label says so rather than pretend to know the teammate's zone.
+    "tomorrow": (
+        "Tomorrow 09:00 UTC",
+        lambda now: (now + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0),
+    ),
+    "week": ("In a week", lambda now: now + dt.timedelta(days=7)),
+}
+
+
+def teammates() -> QuerySet:
+    """The teammates a conversation can be assigned to."""
+    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("first_name", "username")
+
+
+def parse_snooze(raw_until: str, preset: str) -> dt.datetime:
+    """The snooze end a teammate typed (a date and time) or picked (one of SNOOZE_PRESETS)."""
+    now = timezone.now()
+    if raw_until:
+        field = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+        try:
+            return field.clean(raw_until)
+        except ValidationError:
+            raise ValidationError({"snoozed_until": "Enter a date and time."}) from None
+    if preset in SNOOZE_PRESETS:
+        return SNOOZE_PRESETS[preset][1](now)
+    raise ValidationError({"snoozed_until": "Pick when the conversation should come back."})

@@ -1,0 +1,271 @@
+"""The inbox: the conversation list with its views, search and bulk actions."""
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from contacts.models import Tag
+from conversations import selectors, services
+from conversations.admin.choices import SNOOZE_PRESETS, teammates
+from conversations.admin.thread import ConversationPageAdmin
+from conversations.models import Conversation, ConversationPart
+from ops.admin_forms import report_validation_error
+from ops.pagination import EstimatedCountPaginator
+from ops.parsing import int_or_none
+
+# A search matching more parts than this shows the conversations of the first ones found.
+SEARCH_MATCH_LIMIT = 2000
+PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
+
+
+class InboxViewFilter(admin.SimpleListFilter):
+    """The inbox views; "All open" is the default, as in every help desk."""
+
+    title = "inbox"
+    parameter_name = "view"
+    DEFAULT = "open"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("mine", "Mine"),
+            ("unassigned", "Unassigned"),
+            ("open", "All open"),
+            ("snoozed", "Snoozed"),
+            ("closed", "Closed"),
+            ("all", "Everything"),
+        ]
+
+    def value(self) -> str:
+        return super().value() or self.DEFAULT
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        view = self.value()
+        open_ = Conversation.State.OPEN
+        if view == "mine":
+            return queryset.filter(state=open_, assignee=request.user)
+        if view == "unassigned":
+            return queryset.filter(state=open_, assignee__isnull=True)
+        if view in ("snoozed", "closed"):
+            return queryset.filter(state=view)
+        if view == "all":
+            return queryset
+        return queryset.filter(state=open_)
+
+
+class TeamFilter(admin.SimpleListFilter):
+    title = "team"
+    parameter_name = "team"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(team.pk), team.name) for team in selectors.team_list()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        team_id = int_or_none(self.value())
+        return queryset if team_id is None else queryset.filter(team_id=team_id)
+
+
+class InboxActionForm(ActionForm):
+    assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
+    snooze_for = forms.ChoiceField(
+        choices=[("", "Snooze for…"), *((k, v[0]) for k, v in SNOOZE_PRESETS.items())], required=False, label=""
+    )
+
+    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = teammates()
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ConversationPageAdmin):
+    list_display = ["contact_name", "preview_column", "tag_column", "waiting", "assignee", "state_column"]
+    list_display_links = ["contact_name"]
+    list_filter = [InboxViewFilter, "priority", TeamFilter]
+    list_select_related = ["contact", "assignee"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    search_fields = ["parts__body"]  # replaced by get_search_results: full text on PostgreSQL
+    search_help_text = "Words from the messages (full-text on PostgreSQL), or a conversation id."
+    action_form = InboxActionForm
+    actions = [
+        "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Conversations start from the contact page or the widget, never from an empty form.
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
+    ) -> tuple[QuerySet[Conversation], bool]:
+        term = search_term.strip()[:200]
+        if not term:
+            return queryset, False
+        # An id ("²" or a number beyond bigint is searched as text instead).
+        conversation_id = int_or_none(term)
+        if conversation_id is not None:
+            return queryset.filter(pk=conversation_id), False
+        if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
+            return queryset.filter(public_id=term), False
+        parts = ConversationPart.objects.all()
+        if connections[queryset.db].vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            # Same expression as the GIN index `part_body_fts` (migration 0002).
+            parts = parts.annotate(search=SearchVector("body", config="simple")).filter(
+                search=SearchQuery(term, config="simple", search_type="websearch")
+            )
+        else:
+            parts = parts.filter(body__icontains=term)
+        # Matching ids first, bounded, as their own query: inside one statement PostgreSQL may
+        # prefer walking the inbox order and probing each conversation's parts (seconds at 1M).
+        ids = set(parts.values_list("conversation_id", flat=True)[:SEARCH_MATCH_LIMIT])
+        return queryset.filter(pk__in=ids), False
+
+    @admin.display(description="Contact", ordering="contact__name")
+    def contact_name(self, conversation: Conversation) -> str:
+        unread = conversation.teammate_unread_count
+        name = str(conversation.contact)
+        if unread:
+            return format_html("<strong>{}</strong> <span class='parley-unread'>{}</span>", name, unread)
+        return name
+
+    @admin.display(description="Last message")
+    def preview_column(self, conversation: Conversation) -> str:
+        marker = "★ " if conversation.priority == Conversation.Priority.PRIORITY else ""
+        # The teammate by name: "You:" would be wrong for every other teammate reading the inbox.
+        who = f"{conversation.preview_author_name}: " if conversation.preview_author_type == "teammate" else ""
+        return format_html("{}{}<span class='parley-preview'>{}</span>", marker, who, conversation.preview[:120])
+
+    @admin.display(description="Tags")
+    def tag_column(self, conversation: Conversation) -> str:
+        return ", ".join(tag.name for tag in conversation.tags.all())  # prefetched with the page
+
+    @admin.display(description="Waiting", ordering="waiting_since")
+    def waiting(self, conversation: Conversation) -> str:
+        if conversation.state == Conversation.State.SNOOZED and conversation.snoozed_until:
+            return f"snoozed until {timezone.localtime(conversation.snoozed_until):%b %d, %H:%M}"
+        if conversation.waiting_since is None:
+            return "—"
+        return timesince(conversation.waiting_since)
+
+    @admin.display(description="State", ordering="state")
+    def state_column(self, conversation: Conversation) -> str:
+        return conversation.get_state_display()
+
+    # --- bulk actions -----------------------------------------------------------------------------
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Conversation], verb: str, action: Any) -> None:
+        done = 0
+        for conversation in queryset.select_related(None).only("pk", "assignee_id", "state", "team_id"):
+            try:
+                action(conversation)
+                done += 1
+            except ValidationError as error:
+                report_validation_error(request, error)
+                return
+        self.message_user(request, f"{verb} {done} conversation(s).", messages.SUCCESS)
+
+    @admin.action(description="Assign selected to the chosen teammate", permissions=["change"])
+    def assign_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        assignee = teammates().filter(pk=request.POST.get("assignee") or 0).first()
+        if assignee is None:
+            self.message_user(request, "Choose a teammate in the list next to the action.", messages.WARNING)
+            return
+        self._bulk(request, queryset, "Assigned",
+                   lambda c: services.conversation_assign(conversation=c, teammate=request.user, assignee=assignee))  # fmt: skip
+
+    @admin.action(description="Assign selected to me", permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._bulk(request, queryset, "Assigned",
+                   lambda c: services.conversation_assign(conversation=c, teammate=request.user, assignee=request.user))  # fmt: skip
+
+    @admin.action(description="Snooze selected (choose for how long)", permissions=["change"])
+    def snooze_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        preset = request.POST.get("snooze_for", "")
+        if preset not in SNOOZE_PRESETS:
+            self.message_user(request, "Choose how long to snooze in the list next to the action.", messages.WARNING)
+            return
+        until = SNOOZE_PRESETS[preset][1](timezone.now())
+        self._bulk(request, queryset, "Snoozed",
+                   lambda c: services.conversation_snooze(conversation=c, teammate=request.user, until=until))  # fmt: skip
+
+    @admin.action(description="Close selected", permissions=["change"])
+    def close_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._bulk(request, queryset, "Closed",
+                   lambda c: services.conversation_close(conversation=c, teammate=request.user))  # fmt: skip
+
+    @admin.action(description="Reopen selected", permissions=["change"])
+    def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._bulk(request, queryset, "Reopened",
+                   lambda c: services.conversation_reopen(conversation=c, teammate=request.user))  # fmt: skip
+
+    @admin.action(description="Tag selected with the chosen tag", permissions=["change"])
+    def tag_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        tag = Tag.objects.filter(pk=request.POST.get("tag") or 0).first()
+        if tag is None:
+            self.message_user(request, "Choose a tag in the list next to the action.", messages.WARNING)
+            return
+        self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
+
+    # --- the inbox's own URLs; the conversation page's come from ConversationPageAdmin ---------------
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            *self.thread_urls(),
+            path("inbox-updates/", self.admin_site.admin_view(self.inbox_updates_view),
+                 name="conversations_inbox_updates"),
+        ]  # fmt: skip
+        return custom + super().get_urls()
+
+    def inbox_updates_view(self, request: HttpRequest) -> JsonResponse:
+        """What the inbox page polls: the unread count for its title, new messages for notifications."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        after = int_or_none(request.GET.get("after", ""), minimum=0)
+        if after is None:
+            return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
+        if request.GET.get("visible") == "1":  # a tab in the background is not a teammate at work
+            services.teammate_mark_active(teammate=request.user)
+        state = selectors.inbox_state()
+        events = []
+        if state["latest_part_id"] > after:
+            events = selectors.inbox_new_messages(teammate_id=request.user.pk, after_part_id=after)
+        for event in events:
+            event["url"] = reverse("admin:conversations_conversation_change", args=[event["conversation_id"]])
+        return JsonResponse({**state, "events": events})
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        # The tags column: one query for the page's conversations, not one per row.
+        return super().get_queryset(request).prefetch_related(selectors.conversation_with_tags())
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        services.teammate_mark_active(teammate=request.user)
+        context = {
+            "title": "Inbox",
+            "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
+            "inbox": selectors.inbox_state(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)

@@ -1,0 +1,280 @@
+"""The conversation page: the thread, its one form of actions (THREAD_ACTIONS), its poll, and starting a conversation."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import apps
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from contacts.models import Contact, Tag
+from conversations import selectors, services
+from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
+from conversations.models import Conversation, ConversationPart, Team
+from conversations.services.threads import teammate_display_name
+from ops.admin_forms import report_validation_error
+from ops.parsing import int_or_none
+
+RECENT_PAGE_VIEWS = 10
+# The conversation page's tag picker lists at most this many tags.
+TAG_CHOICES_LIMIT = 500
+
+# The conversation page's actions: each takes the request, the conversation and the typed body,
+# calls one service and answers the success message (empty for none) ---------------------------------
+
+
+def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=request.user, body=body)
+    return "Reply sent."
+
+
+def _thread_note(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body)
+    return "Note added."
+
+
+def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reply_and_close(conversation=conversation, teammate=request.user, body=body)
+    return "Conversation closed."
+
+
+def _thread_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_close(conversation=conversation, teammate=request.user)
+    return "Conversation closed."
+
+
+def _thread_reopen(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    services.conversation_reopen(conversation=conversation, teammate=request.user)
+    return "Conversation reopened."
+
+
+def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    raw = request.POST.get("assignee", "")
+    assignee_id, team_id = int_or_none(raw), int_or_none(request.POST.get("team", ""))
+    assignee = teammates().filter(pk=assignee_id).first() if assignee_id is not None else None
+    if raw and assignee is None:
+        raise ValidationError({"assignee": "Choose an active teammate."})
+    team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+    services.conversation_assign(conversation=conversation, teammate=request.user, assignee=assignee, team=team)
+    return f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}."
+
+
+def _thread_snooze(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    until = parse_snooze(request.POST.get("snoozed_until", ""), request.POST.get("snooze_for", ""))
+    services.conversation_snooze(conversation=conversation, teammate=request.user, until=until)
+    return f"Snoozed until {timezone.localtime(until):%b %d, %H:%M}."
+
+
+def _thread_tag_by_id(raw: str) -> Tag:
+    tag = Tag.objects.filter(pk=int_or_none(raw)).first()
+    if tag is None:
+        raise ValidationError({"tag": "Choose a tag."})
+    return tag
+
+
+def _thread_tag(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    tag = _thread_tag_by_id(request.POST.get("tag", ""))
+    services.conversation_tag(conversation=conversation, tag=tag)
+    return f"Tagged “{tag.name}”."
+
+
+def _thread_untag(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    # Each tag's remove button posts do=untag:<tag id> (one form, one button per tag).
+    tag = _thread_tag_by_id(request.POST.get("do", "").partition(":")[2])
+    services.conversation_untag(conversation=conversation, tag=tag)
+    return f"Removed the tag “{tag.name}”."
+
+
+def _thread_priority(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    wanted = (
+        Conversation.Priority.NOT_PRIORITY
+        if conversation.priority == Conversation.Priority.PRIORITY
+        else Conversation.Priority.PRIORITY
+    )
+    services.conversation_set_priority(conversation=conversation, priority=wanted)
+    return ""
+
+
+THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
+    "reply": _thread_reply,
+    "note": _thread_note,
+    "reply_close": _thread_reply_close,
+    "close": _thread_close,
+    "reopen": _thread_reopen,
+    "assign": _thread_assign,
+    "snooze": _thread_snooze,
+    "priority": _thread_priority,
+    "tag": _thread_tag,
+    "untag": _thread_untag,
+}
+
+
+class ConversationPageAdmin(admin.ModelAdmin):
+    """The conversation page, its poll and "start a conversation": ConversationAdmin's pages besides the list."""
+
+    def thread_urls(self) -> list[Any]:
+        return [
+            path("<int:object_id>/poll/", self.admin_site.admin_view(self.poll_view), name="conversations_conversation_poll"),
+            path("start/<int:contact_id>/", self.admin_site.admin_view(self.start_view),
+                 name="conversations_conversation_start"),
+        ]  # fmt: skip
+
+    def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
+        conversation = Conversation.objects.select_related("contact", "assignee", "team").filter(pk=object_id).first()
+        if conversation is None:
+            raise PermissionDenied if not self.has_view_permission(request) else _not_found()
+        if not self.has_view_permission(request, conversation):
+            raise PermissionDenied
+        return conversation
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        if int_or_none(str(object_id)) is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        conversation = self._conversation(request, object_id)
+        if request.method == "POST":
+            if not self.has_change_permission(request, conversation):
+                raise PermissionDenied
+            return self._act(request, conversation)
+        if conversation.teammate_unread_count:
+            services.conversation_mark_read(conversation=conversation, by_contact=False)
+        contact = conversation.contact
+        parts = selectors.conversation_thread(conversation=conversation)
+        saved_replies = [
+            {"name": r.name, "body": services.placeholders_render(r.body, contact=contact, teammate=request.user)}
+            for r in selectors.saved_reply_list()
+        ]
+        draft = request.session.get("parley_draft") if "parley_draft" in request.session else None
+        if draft is not None:
+            del request.session["parley_draft"]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Conversation with {contact}",
+            "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
+            "conversation": conversation,
+            "contact": contact,
+            "parts": parts,
+            "last_part_id": parts[-1].pk if parts else 0,
+            "contact_tags": list(contact.tags.all()),
+            "conversation_tags": list(conversation.tags.order_by("name")),
+            "all_tags": list(Tag.objects.order_by("name")[:TAG_CHOICES_LIMIT]),
+            "page_views": _recent_page_views(contact),
+            "teammates": list(teammates()),
+            "teams": list(selectors.team_list()),
+            "saved_replies": saved_replies,
+            "snooze_presets": [(k, v[0]) for k, v in SNOOZE_PRESETS.items()],
+            "can_change": self.has_change_permission(request, conversation),
+            "poll_url": reverse("admin:conversations_conversation_poll", args=[conversation.pk]),
+            "contact_url": reverse("admin:contacts_contact_change", args=[contact.pk]),
+            "changelist_url": reverse("admin:conversations_conversation_changelist"),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/conversations/conversation/thread.html", context)
+
+    def _act(self, request: HttpRequest, conversation: Conversation) -> HttpResponse:
+        """The one form of the conversation page: its `do` field names one of THREAD_ACTIONS."""
+        handler = THREAD_ACTIONS.get(request.POST.get("do", "").partition(":")[0])
+        body = request.POST.get("body", "")
+        if handler is None:
+            messages.error(request, "Unknown action.")
+        else:
+            try:
+                done = handler(request, conversation, body)
+            except ValidationError as error:
+                report_validation_error(request, error)
+                # Keep what was typed, so a failed send loses nothing.
+                request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:10_000]}
+            else:
+                if done:
+                    messages.success(request, done)
+        return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+
+    def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        """New parts after `after` (a part id) and the current state: the conversation page polls this."""
+        conversation = self._conversation(request, object_id)
+        if request.GET.get("visible") == "1":
+            services.teammate_mark_active(teammate=request.user)
+        after_id = int_or_none(request.GET.get("after", "0"), minimum=0) or 0
+        parts = list(
+            conversation.parts.filter(pk__gt=after_id)
+            .select_related(
+                "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
+            )
+            .order_by("created_at", "id")[:100]
+        )
+        if parts and conversation.teammate_unread_count:
+            services.conversation_mark_read(conversation=conversation, by_contact=False)
+        return JsonResponse({
+            "state": conversation.state,
+            "state_label": conversation.get_state_display(),
+            "parts": [_part_json(p) for p in parts],
+        })  # fmt: skip
+
+    def start_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """A teammate writes first to a contact."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        if request.method == "POST":
+            try:
+                conversation = services.conversation_start_by_teammate(
+                    contact=contact, teammate=request.user, body=request.POST.get("body", "")
+                )
+            except ValidationError as error:
+                report_validation_error(request, error)
+            else:
+                return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "contact": contact,
+                   "title": f"New conversation with {contact}"}  # fmt: skip
+        return TemplateResponse(request, "admin/conversations/conversation/start.html", context)
+
+
+def _not_found() -> Exception:
+    from django.http import Http404
+
+    return Http404("No such conversation.")
+
+
+def _part_json(part: ConversationPart) -> dict[str, Any]:
+    return {
+        "id": part.pk,
+        "type": part.part_type,
+        "type_label": part.get_part_type_display(),
+        "author": str(part.author_contact) if part.author_contact_id else teammate_display_name(part.author_teammate),
+        "author_type": part.author_type,
+        "body": part.body,
+        "event": _event_text(part),
+        "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
+    }
+
+
+def _event_text(part: ConversationPart) -> str:
+    who = teammate_display_name(part.author_teammate) if part.author_teammate_id else "Parley"
+    if part.part_type == ConversationPart.Type.ASSIGNMENT:
+        target = teammate_display_name(part.assigned_to) if part.assigned_to_id else "nobody"
+        team = f" ({part.assigned_team.name})" if part.assigned_team_id else ""
+        return f"{who} assigned this to {target}{team}"
+    if part.part_type == ConversationPart.Type.SNOOZE and part.snoozed_until:
+        return f"{who} snoozed this until {timezone.localtime(part.snoozed_until):%b %d, %H:%M}"
+    if part.part_type == ConversationPart.Type.CLOSE:
+        return f"{who} closed this"
+    if part.part_type == ConversationPart.Type.OPEN:
+        if part.author_contact_id:
+            return "Reopened by the contact's message"
+        return f"{who} reopened this" if part.author_teammate_id else "Reopened: the snooze ended"
+    return ""
+
+
+def _recent_page_views(contact: Contact) -> list[Any]:
+    try:
+        page_view = apps.get_model("tracking", "PageView")
+    except LookupError:
+        return []
+    return list(page_view.objects.filter(contact=contact).order_by("-created_at", "-id")[:RECENT_PAGE_VIEWS])

@@ -1,0 +1,41 @@
+"""How the admin shows a service's ValidationError: on the form's fields (ServiceValidatedForm), or as
+messages on a page that redirects instead of showing a form (report_validation_error)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+
+def report_validation_error(request: HttpRequest, error: ValidationError) -> None:
+    """One error message per field, for admin pages that redirect instead of showing a form."""
+    for field, errors in error.message_dict.items():
+        messages.error(request, f"{field}: {' '.join(errors)}")
+
+
+class ServiceValidatedForm:
+    """Mixed into an admin form whose rules live in a service: the service's ValidationError lands
+    next to the field it names (or above the form), and a model form skips the model's own
+    full_clean, since the services own validation, uniqueness included."""
+
+    def add_service_error(self, error: ValidationError) -> None:
+        """Put each of the service's messages on the field it names, the others above the form."""
+        for name, field_errors in error.update_error_dict({}).items():
+            field = self.service_field_name(name)
+            self.add_error(field if field in self.fields else None, field_errors)  # type: ignore[attr-defined]
+
+    def service_field_name(self, name: str) -> str:
+        """This form's name for a field the service names (the same unless a form says otherwise)."""
+        return name
+
+    def validate_with(self, check: Callable[[], Any]) -> None:
+        """Run a service's validation; its ValidationError becomes this form's errors."""
+        try:
+            check()
+        except ValidationError as error:
+            self.add_service_error(error)
+
+    def _post_clean(self) -> None:
+        pass  # not the model's full_clean: the service validated (see above)

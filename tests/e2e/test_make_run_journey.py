@@ -1,0 +1,134 @@
+"""Journey 6: a new user runs `make run PORT=…` on a port other than 8000 and uses what it prints.
+
+The real command (migrate, demo data, gunicorn + Celery worker + beat on the embedded defaults) runs
+in a folder of its own; the visitor opens the printed demo page and writes, the teammate logs in
+with the printed login and password, sees the conversation in the inbox and answers, and the
+visitor sees the answer. Nothing is set up by the test but the port and the data folder.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.celery]
+
+ROOT = Path(__file__).resolve().parents[2]
+# Settings a test run points at its own services; `make run` must work on its embedded defaults.
+OWN_SERVICES = ("DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "VAR_DIR")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MakeRun:
+    """`make run PORT=<port>` in the background, its output collected line by line."""
+
+    def __init__(self, port: int, var_dir: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in OWN_SERVICES} | {"VAR_DIR": str(var_dir)}
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.process = subprocess.Popen(  # noqa: S603
+            ["make", "run", f"PORT={port}"],  # noqa: S607
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if "Parley is ready." in line:
+                self.ready.set()
+        self.ready.set()  # it ended: let the test fail on what it printed
+
+    def banner_after_ready(self) -> str:
+        assert self.ready.wait(240), "make run printed no ready banner:\n" + "\n".join(self.lines[-40:])
+        assert self.process.poll() is None, "make run exited:\n" + "\n".join(self.lines[-40:])
+        at = max(i for i, line in enumerate(self.lines) if "Parley is ready." in line)
+        # The banner's lines follow the ready line as one write; wait for its last one.
+        for _ in range(100):
+            if any("Stop with Ctrl-C" in line for line in self.lines[at:]):
+                break
+            self.ready.wait(0.05)
+        return "\n".join(self.lines[at:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@pytest.fixture
+def make_run(tmp_path):
+    runs: list[MakeRun] = []
+
+    def start(port: int) -> MakeRun:
+        runs.append(MakeRun(port, tmp_path / "var"))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+def test_make_run_on_another_port_serves_a_working_demo_and_admin(make_run, chromium, artifacts):
+    port = _free_port()
+    assert port != 8000
+    run = make_run(port)
+
+    banner = run.banner_after_ready()
+
+    base = f"http://127.0.0.1:{port}"
+    admin = re.search(r"Admin:\s+(\S+)\s+login: (\S+)\s+password: (\S+)", banner)
+    assert admin, banner
+    admin_url, login, password = admin.groups()
+    assert admin_url == f"{base}/admin/"
+    assert f"Demo page: {base}/demo/" in banner
+    assert not any("[ip]" in line for line in run.lines if "Listening at" in line), run.lines
+
+    visitor = chromium.new_context(viewport={"width": 1280, "height": 760})
+    teammate = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        shop = visitor.new_page()
+        problems: list[str] = []
+        shop.on("pageerror", lambda error: problems.append(str(error)))
+        shop.on("console", lambda line: problems.append(line.text) if line.type in ("error", "warning") else None)
+        shop.goto(f"{base}/demo/")
+        shop.locator("parley-messenger button.l").click()
+        shop.locator("parley-messenger textarea").fill("Do you ship to Lisbon?")
+        shop.keyboard.press("Enter")
+        expect(shop.locator("parley-messenger .m.me .bu").last).to_have_text("Do you ship to Lisbon?")
+
+        inbox = teammate.new_page()
+        inbox.goto(admin_url)
+        inbox.fill("#id_username", login)
+        inbox.fill("#id_password", password)
+        inbox.click("input[type=submit]")
+        inbox.goto(f"{base}/admin/conversations/conversation/")
+        row = inbox.locator("#result_list tbody tr", has_text="Do you ship to Lisbon?")
+        expect(row).to_have_count(1, timeout=15_000)
+        row.locator("a").first.click()
+        inbox.locator("textarea[name=body]").fill("Yes, in two days.")
+        inbox.get_by_role("button", name="Send reply").click()
+        expect(inbox.locator(".parley-part", has_text="Yes, in two days.")).to_be_visible()
+
+        expect(shop.locator("parley-messenger .m .bu", has_text="Yes, in two days.")).to_be_visible(timeout=20_000)
+        shop.screenshot(path=str(artifacts / "make-run-visitor.png"))
+        inbox.screenshot(path=str(artifacts / "make-run-agent.png"))
+        assert problems == []
+    finally:
+        visitor.close()
+        teammate.close()

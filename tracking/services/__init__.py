@@ -1,0 +1,36 @@
+"""Every write of the tracking app: websites, the widget ingest (identity, hot-path state, sessions
+and page views), events. One module per concern; the names others use are re-exported here."""
+
+from tracking.services.events import event_summary_add, event_track, widget_event
+from tracking.services.hot_path import RequestFacts, WidgetTokenInvalid
+from tracking.services.identity import IdentityVerificationFailed, user_hash_valid
+from tracking.services.ingest import (
+    WidgetAnswer,
+    widget_ping,
+    widget_shutdown,
+    widget_update,
+)
+from tracking.services.websites import (
+    rejected_attributes_record,
+    website_create,
+    website_origins_clean,
+    website_update,
+)
+
+__all__ = [
+    "IdentityVerificationFailed",
+    "RequestFacts",
+    "WidgetAnswer",
+    "WidgetTokenInvalid",
+    "event_summary_add",
+    "event_track",
+    "rejected_attributes_record",
+    "user_hash_valid",
+    "website_create",
+    "website_origins_clean",
+    "website_update",
+    "widget_event",
+    "widget_ping",
+    "widget_shutdown",
+    "widget_update",
+]

@@ -1,0 +1,170 @@
+"""The ping's hot-path state: one cache entry per contact, read once and written once per ping.
+
+Also what every widget request starts with: the token's contact (from the cached snapshot when it
+is fresh), checked against revocations and erasures.
+"""
+
+import datetime as dt
+import functools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+
+from contacts.models import Contact
+from tracking.models import Website
+from tracking.selectors import contact_for_widget
+from tracking.widget_auth import CacheReader, WidgetIdentity, widget_token_revoked, widget_tokens_revoked_key
+
+# A new web session starts after this long without activity, or after this long in total.
+SESSION_IDLE = dt.timedelta(minutes=30)
+SESSION_MAX_LENGTH = dt.timedelta(hours=24)
+# The hot-path state lives as long as a session can stay idle.
+HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds())
+# The fast path rewrites the cached last activity only when it is this stale (one cache write saved per ping).
+STATE_REFRESH_SECONDS = 300
+# The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
+CONTACT_SNAPSHOT_SECONDS = 60
+CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
+_SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
+
+
+@functools.cache
+def _snapshot_field_order() -> tuple[str, ...]:
+    """The snapshot's fields in the model's column order, the order Model.from_db takes values in."""
+    return tuple(f.attname for f in Contact._meta.concrete_fields if f.attname in _SNAPSHOT_ATTNAMES)
+
+
+class ContactGone(Exception):
+    """The token's contact was merged away, erased or expired since its snapshot was cached."""
+
+
+class WidgetTokenInvalid(Exception):
+    """No token, or one that is expired, forged, for another website or for a deleted contact."""
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the HTTP request itself says about the browser; the IP lives here in memory only."""
+
+    now: dt.datetime
+    ip: str | None = field(default=None, repr=False)
+    user_agent: str = ""
+    browser_language: str = ""
+
+
+@dataclass(frozen=True)
+class ActingContact:
+    """The contact a widget request acts for, and how much of its row this request holds."""
+
+    contact: Contact
+    # Built from the cached snapshot: only CONTACT_SNAPSHOT_FIELDS are loaded, and the row may be gone.
+    snapshot: bool = False
+    # Created by this request: it has no hot-path state yet.
+    created: bool = False
+
+    def loaded(self) -> Contact:
+        """The full row behind a snapshot (raises ContactGone when it no longer exists)."""
+        if not self.snapshot:
+            return self.contact
+        row = Contact.objects.filter(pk=self.contact.pk).first()
+        if row is None:
+            raise ContactGone
+        return row
+
+
+@dataclass
+class HotPathState:
+    """The hot path's per-contact state, one cache entry: read once and written once per ping.
+
+    It holds a short-lived snapshot of the contact (so a ping need not read the row), the current
+    session per website, when last_seen_at was last written and the last user fields applied.
+    Losing it costs a few queries, never correctness: every entry is checked against the database.
+    """
+
+    contact_id: int
+    contact: dict[str, Any] | None = None
+    contact_until: float = 0.0
+    sessions: dict[str, list[float]] = field(default_factory=dict)
+    seen_at: float = 0.0
+    user_fingerprint: str = ""
+
+    @staticmethod
+    def key(contact_id: int) -> str:
+        return f"tracking:visit:{contact_id}"
+
+    @classmethod
+    def load(cls, contact_id: int, reads: CacheReader = cache) -> "HotPathState":
+        values = reads.get(cls.key(contact_id))
+        if isinstance(values, dict):
+            try:
+                return cls(contact_id=contact_id, **values)
+            except TypeError:  # written by an older version
+                pass
+        return cls(contact_id=contact_id)
+
+    def save(self) -> None:
+        values = {name: value for name, value in asdict(self).items() if name != "contact_id"}
+        cache.set(self.key(self.contact_id), values, HOT_PATH_STATE_SECONDS)
+
+    def snapshot(self, now_ts: float) -> Contact | None:
+        """A partial Contact (what the hot path reads); `ActingContact.loaded` fetches the row before any write.
+
+        Built like a queryset row with only these fields loaded: the other fields are deferred (read
+        from the database if ever touched), and it skips the field defaults Contact() would compute.
+        """
+        if self.contact is None or now_ts >= self.contact_until:
+            return None
+        values = {"id": self.contact_id, **self.contact}
+        return Contact.from_db(None, _SNAPSHOT_ATTNAMES, [values[name] for name in _snapshot_field_order()])
+
+    def remember(self, acting: ActingContact, now_ts: float) -> None:
+        if acting.snapshot:
+            return
+        values = {name: getattr(acting.contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
+        values["anonymous_id"] = str(values["anonymous_id"])
+        self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
+
+
+def gone_key(contact_id: int) -> str:
+    return f"tracking:gone:{contact_id}"
+
+
+def hot_path_read_keys(contact_id: int) -> list[str]:
+    """The cache entries every widget request for this contact reads: fetched in its preflight."""
+    return [HotPathState.key(contact_id), gone_key(contact_id), widget_tokens_revoked_key(contact_id)]
+
+
+def hot_path_forget(contact_id: int) -> None:
+    """After an erase or merge commits: drop the hot-path entry, and mark the contact gone for as
+    long as a ping read before the commit could otherwise write its entry back."""
+    cache.set(gone_key(contact_id), 1, HOT_PATH_STATE_SECONDS)
+    cache.delete(HotPathState.key(contact_id))
+
+
+def tracking_allowed(*, website: Website, consent: bool) -> bool:
+    return website.tracking_mode == Website.TrackingMode.FULL or consent
+
+
+def usable_identity(identity: WidgetIdentity | None, *, website: Website, reads: CacheReader) -> WidgetIdentity | None:
+    """The token's identity unless a sign-in on a verifying website revoked it: then the request has no token."""
+    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    if identity is not None and widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
+        return None
+    return identity
+
+
+def acting_contact_for(
+    identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
+) -> tuple[ActingContact | None, bool, HotPathState | None]:
+    """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
+    if identity is None or reads.get(gone_key(identity.contact_id)):
+        return None, False, None  # erased or merged away: a request in flight must not bring it back
+    state = HotPathState.load(identity.contact_id, reads)
+    snapshot = state.snapshot(now.timestamp())
+    if snapshot is not None:
+        acting: ActingContact | None = ActingContact(snapshot, snapshot=True)
+    else:
+        row = contact_for_widget(contact_id=identity.contact_id)
+        acting = None if row is None else ActingContact(row)
+    return acting, identity.tracking_consent, state

@@ -1,0 +1,468 @@
+"""The widget ingest: a ping or an update resolves the contact, then records the session, the page
+view and last seen. A returning browser in its current session takes the hot path (no database
+statement: its page view goes to the page-view buffer); anything else the general path, in one
+transaction.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
+
+from contacts import services as contacts_services
+from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
+from contacts.models import Contact
+from tracking import page_view_buffer
+from tracking.enrichment import describe_device, locate
+from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
+from tracking.payloads import PageInput, PingInput, UpdateInput, UserInput
+from tracking.services.hot_path import (
+    SESSION_IDLE,
+    SESSION_MAX_LENGTH,
+    STATE_REFRESH_SECONDS,
+    ActingContact,
+    ContactGone,
+    HotPathState,
+    RequestFacts,
+    WidgetTokenInvalid,
+    acting_contact_for,
+    tracking_allowed,
+    usable_identity,
+)
+from tracking.services.identity import (
+    identify,
+    lead_email,
+    lead_email_record,
+    matches_identity,
+    user_field_errors,
+    user_hash_valid,
+    verify_identity,
+)
+from tracking.services.websites import rejected_attributes_record
+from tracking.widget_auth import CacheReader, WidgetIdentity, widget_token_sign
+
+# last_seen_at is written at most once per this many seconds per contact.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class WidgetAnswer:
+    contact: Contact | None
+    token: str | None
+    tracking: bool
+    # Custom attributes left out because the input may not define new ones (no valid user_hash).
+    ignored_attributes: list[str] = field(default_factory=list)
+
+
+def _fingerprint(user: UserInput) -> str:
+    payload = json.dumps([user.fields, user.custom_attributes], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _apply_user_fields(
+    *, acting: ActingContact, user: UserInput, state: HotPathState, website: Website
+) -> tuple[ActingContact, list[str]]:
+    """Write name, phone, signed up, language override and custom attributes when they changed.
+
+    Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
+    attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
+    """
+    if not user.fields and user.custom_attributes is None:
+        return acting, []
+    fingerprint = _fingerprint(user)
+    if state.user_fingerprint == fingerprint:
+        return acting, []  # the same values as the last page view: nothing to write
+    custom_attributes, ignored = user.custom_attributes, []
+    verified = user.identifies and user_hash_valid(website=website, user=user)
+    if custom_attributes and not verified:
+        custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
+    if custom_attributes:
+        # One attribute the site got wrong (a type, an option) must not cost the page view or the rest.
+        custom_attributes, rejected = custom_attributes_split_valid(values=custom_attributes, allow_create=verified)
+        if rejected:
+            rejected_attributes_record(website=website, rejected=rejected, values=user.custom_attributes or {})
+            ignored = [*ignored, *rejected]
+    contact = contacts_services.contact_update(
+        contact=acting.loaded(), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
+    )
+    state.user_fingerprint = fingerprint
+    return ActingContact(contact), ignored
+
+
+def _visitor_create(*, now: dt.datetime) -> ActingContact:
+    """A new anonymous contact (role visitor), seen now."""
+    contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
+    Contact.objects.filter(pk=contact.pk).update(first_seen_at=now, last_seen_at=now)
+    contact.first_seen_at = contact.last_seen_at = now
+    return ActingContact(contact, created=True)
+
+
+def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: HotPathState) -> None:
+    """last_seen_at at most once a minute per contact; first_seen_at on the first sighting."""
+    if now.timestamp() - state.seen_at < LAST_SEEN_RESOLUTION_SECONDS:
+        return
+    Contact.objects.filter(pk=contact.pk).update(
+        last_seen_at=Greatest(Coalesce("last_seen_at", Value(now)), Value(now)),
+        first_seen_at=Coalesce("first_seen_at", Value(now)),
+    )
+    contact.last_seen_at = now
+    state.seen_at = now.timestamp()
+
+
+def _utm(url: str) -> dict[str, str]:
+    query = parse_qs(urlsplit(url).query)
+    return {name: query[name][0][:UTM_MAX_LENGTH] for name in UTM_PARAMETERS if query.get(name)}
+
+
+def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetime, now: dt.datetime) -> bool:
+    return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH
+
+
+def _session_continue_or_open(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> WebSession:
+    """Extend the contact's current session or open a new one (enriched once), under a row lock."""
+    # Two tabs pinging at once must not both open a session: serialise on the contact row.
+    locked = Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk", flat=True)
+    if not list(locked):
+        raise ContactGone
+    latest = WebSession.objects.filter(contact=contact, website=website).order_by("-last_activity_at").first()
+    if latest is not None and _session_is_current(
+        started_at=latest.started_at, last_activity_at=latest.last_activity_at, now=facts.now
+    ):
+        WebSession.objects.filter(pk=latest.pk).update(
+            page_views_count=F("page_views_count") + 1, last_activity_at=Greatest("last_activity_at", Value(facts.now))
+        )
+        return latest
+    location = locate(facts.ip)
+    device = describe_device(facts.user_agent)
+    session = WebSession.objects.create(
+        contact=contact,
+        website=website,
+        started_at=facts.now,
+        last_activity_at=facts.now,
+        page_views_count=1,
+        landing_url=page.url,
+        referrer=page.referrer,
+        os=device.os,
+        browser=device.browser,
+        browser_version=device.browser_version,
+        browser_language=facts.browser_language,
+        city=location.city,
+        country=location.country,
+        country_name=location.country_name,
+        **_utm(page.url),
+    )
+    enriched: dict[str, Any] = {
+        "web_sessions_count": F("web_sessions_count") + 1,
+        "last_seen_at": Greatest(Coalesce("last_seen_at", Value(facts.now)), Value(facts.now)),
+        "first_seen_at": Coalesce("first_seen_at", Value(facts.now)),
+    }
+    # Location and device describe the latest session; an unknown value does not erase a known one.
+    for name in ("os", "browser", "browser_version", "browser_language", "city", "country", "country_name"):
+        value = getattr(session, name)
+        if value:
+            enriched[name] = value
+    Contact.objects.filter(pk=contact.pk).update(**enriched)
+    state.seen_at = facts.now.timestamp()
+    return session
+
+
+def _page_view_record(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> PageView:
+    """The page view, in the current session: two statements in the steady state."""
+    key = str(website.pk)
+    session_id = None
+    started_at = facts.now
+    if key in state.sessions:
+        cached_id, started_ts, last_ts = state.sessions[key]
+        started_at = dt.datetime.fromtimestamp(started_ts, tz=dt.UTC)
+        last_at = dt.datetime.fromtimestamp(last_ts, tz=dt.UTC)
+        if _session_is_current(started_at=started_at, last_activity_at=last_at, now=facts.now):
+            # Sessions cascade with their contact and move on merge: a hit proves the contact still exists.
+            updated = WebSession.objects.filter(pk=int(cached_id), contact=contact).update(
+                page_views_count=F("page_views_count") + 1,
+                last_activity_at=Greatest("last_activity_at", Value(facts.now)),
+            )
+            session_id = int(cached_id) if updated else None
+    if session_id is None:
+        session = _session_continue_or_open(contact=contact, website=website, page=page, facts=facts, state=state)
+        session_id, started_at = session.pk, session.started_at
+    else:
+        _touch_last_seen(contact=contact, now=facts.now, state=state)
+    page_view = PageView.objects.create(
+        contact=contact,
+        session_id=session_id,
+        url=page.url,
+        title=page.title,
+        referrer=page.referrer,
+        created_at=facts.now,
+    )
+    state.sessions[key] = [session_id, started_at.timestamp(), facts.now.timestamp()]
+    return page_view
+
+
+def _page_view_fast(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> bool:
+    """The steady state: a page view in the cached current session, last_seen_at not due.
+
+    Queued in the page-view buffer (no statement at all) when it is on, else one statement on
+    PostgreSQL. False (nothing written) whenever the general path must decide: no cached current
+    session, last_seen_at due, or (unbuffered) the session row is gone or moved.
+    """
+    key = str(website.pk)
+    cached = state.sessions.get(key)
+    if cached is None:
+        return False
+    session_id, started_ts, last_ts = cached
+    now_ts = facts.now.timestamp()
+    if now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS or not _session_is_current(
+        started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
+        last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
+        now=facts.now,
+    ):
+        return False
+    # A buffered page view of a contact erased or merged meanwhile is dropped or moved by the flush.
+    written = page_view_buffer.page_view_buffer_add(
+        session_id=int(session_id), page=page, at=facts.now
+    ) or _page_view_in_one_statement(contact=contact, session_id=int(session_id), page=page, facts=facts)
+    if written:
+        state.sessions[key] = [session_id, started_ts, now_ts]
+    return written
+
+
+def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: PageInput, facts: RequestFacts) -> bool:
+    """PostgreSQL: extend the session and insert the page view in ONE statement.
+
+    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips.
+    """
+    connection = connections[PageView.objects.db]
+    if connection.vendor != "postgresql":
+        return False
+    sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
+    sql = f"""
+        WITH session AS (
+            UPDATE {sessions} SET page_views_count = page_views_count + 1,
+                last_activity_at = GREATEST(last_activity_at, %s)
+            WHERE id = %s AND contact_id = %s RETURNING id
+        )
+        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
+        SELECT %s, session.id, %s, %s, %s, %s FROM session RETURNING id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [facts.now, session_id, contact.pk, contact.pk, page.url, page.title, page.referrer, facts.now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: HotPathState) -> bool:
+    """The same identity and the same user fields as the last page view."""
+    if user is None:
+        return True
+    if user.identifies and not matches_identity(contact, user):
+        return False
+    if user.user_id and user.email and contact.email.lower() != user.email.lower():
+        return False
+    return (not user.fields and user.custom_attributes is None) or state.user_fingerprint == _fingerprint(user)
+
+
+def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.datetime) -> HotPathState:
+    if known is not None and known.contact_id == acting.contact.pk:
+        return known
+    if acting.created:
+        return HotPathState(contact_id=acting.contact.pk, seen_at=now.timestamp())
+    return HotPathState.load(acting.contact.pk)
+
+
+def _ingest(
+    *,
+    website: Website,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    anonymous_id: Any,
+    user: UserInput | None,
+    page: PageInput | None,
+    facts: RequestFacts,
+    tracking: bool = True,
+    lead_email: str | None = None,
+) -> tuple[Contact, list[str]]:
+    """Resolve the contact, then record the page view (or just the sighting), in one transaction.
+
+    The cached state is written only after the transaction committed. A snapshot contact that
+    turns out to be gone (merged, erased, expired) is retried once as a new visitor.
+    """
+    if (
+        tracking
+        and page is not None
+        and current is not None
+        and state is not None
+        and state.contact_id == current.contact.pk
+        and lead_email is None
+        and _nothing_to_write_for(user, current.contact, state)
+    ):
+        before = state.sessions.get(str(website.pk))
+        if _page_view_fast(contact=current.contact, website=website, page=page, facts=facts, state=state):
+            # The cached last activity may lag a little: an older value only sends a ping to the general path.
+            if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
+                state.save()
+            return current.contact, []
+    for attempt in range(2):
+        ignored: list[str] = []
+        try:
+            with transaction.atomic():
+                if current is None and anonymous_id is not None:
+                    row = Contact.objects.filter(
+                        anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
+                    ).first()
+                    current = None if row is None else ActingContact(row)
+                acting = _resolve(current=current, user=user, facts=facts, website=website)
+                if lead_email is not None:
+                    acting = lead_email_record(acting=acting, email=lead_email)
+                contact_state = _state_for(acting, state, facts.now)
+                if user is not None:
+                    acting, ignored = _apply_user_fields_named(
+                        acting=acting, user=user, state=contact_state, website=website
+                    )
+                contact = acting.contact
+                if tracking and page is not None:
+                    _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
+                elif tracking:
+                    _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
+        except ContactGone:
+            if attempt or not tracking:
+                raise
+            current = anonymous_id = state = None
+            continue
+        contact_state.remember(acting, facts.now.timestamp())
+        contact_state.save()
+        return contact, ignored
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def widget_ping(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    facts: RequestFacts,
+    reads: CacheReader = cache,
+) -> WidgetAnswer:
+    """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    identity = usable_identity(identity, website=website, reads=reads)
+    current, token_consent, state = acting_contact_for(identity, now=facts.now, reads=reads)
+    if not tracking_allowed(website=website, consent=ping.consent or token_consent):
+        # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
+        contact = current.contact if current is not None else None
+        return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
+    verify_identity(website=website, user=ping.user)
+    contact, ignored = _ingest(
+        website=website,
+        current=current,
+        state=state,
+        anonymous_id=ping.anonymous_id,
+        user=ping.user,
+        page=ping.page,
+        facts=facts,
+    )
+    token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=facts.now)
+    return WidgetAnswer(contact=contact, token=token, tracking=True, ignored_attributes=ignored)
+
+
+def _answer_token(
+    identity: WidgetIdentity | None,
+    presented: str | None,
+    *,
+    contact: Contact,
+    website: Website,
+    tracking_consent: bool,
+    now: dt.datetime,
+) -> str:
+    """The token the widget sent while it is fresh and says the same; else a newly signed one."""
+    if (
+        identity is not None
+        and presented
+        and identity.still_fresh_for(contact_id=contact.pk, tracking_consent=tracking_consent, now=now.timestamp())
+    ):
+        return presented
+    return widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking_consent)
+
+
+def _resolve(
+    *, current: ActingContact | None, user: UserInput | None, facts: RequestFacts, website: Website
+) -> ActingContact:
+    """The identified user, else the token's or anonymous id's contact, else a new visitor."""
+    try:
+        if user is not None and user.identifies:
+            # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
+            enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
+            proven = enforced or user_hash_valid(website=website, user=user)
+            identified = identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
+            if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
+                contacts_services.contact_mark_identity_verified(contact_id=identified.contact.pk)
+            return identified
+        return current or _visitor_create(now=facts.now)
+    except ValidationError as error:
+        raise user_field_errors(error) from None
+
+
+def _apply_user_fields_named(
+    *, acting: ActingContact, user: UserInput, state: HotPathState, website: Website
+) -> tuple[ActingContact, list[str]]:
+    try:
+        return _apply_user_fields(acting=acting, user=user, state=state, website=website)
+    except ValidationError as error:
+        raise user_field_errors(error) from None
+
+
+def widget_update(
+    *,
+    website: Website,
+    update: UpdateInput,
+    identity: WidgetIdentity | None,
+    facts: RequestFacts,
+    reads: CacheReader = cache,
+) -> WidgetAnswer:
+    """User fields and, for single-page apps, a new page view."""
+    identity = usable_identity(identity, website=website, reads=reads)
+    current, token_consent, state = acting_contact_for(identity, now=facts.now, reads=reads)
+    if current is None:
+        raise WidgetTokenInvalid
+    email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
+    user = update.user if email_of_lead is None else replace(update.user, email=None)
+    verify_identity(website=website, user=user)
+    tracking = tracking_allowed(website=website, consent=update.consent or token_consent)
+    try:
+        contact, ignored = _ingest(
+            website=website,
+            current=current,
+            state=state,
+            anonymous_id=None,
+            user=user,
+            page=update.page,
+            facts=facts,
+            tracking=tracking,
+            lead_email=email_of_lead,
+        )
+    except ContactGone:
+        raise WidgetTokenInvalid from None
+    token = _answer_token(
+        identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=facts.now
+    )
+    return WidgetAnswer(contact=contact, token=token, tracking=tracking, ignored_attributes=ignored)
+
+
+def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:
+    """The site logged the user out: forget this browser's hot state (the widget drops its cookies)."""
+    if identity is not None:
+        cache.delete(HotPathState.key(identity.contact_id))
