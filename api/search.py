@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, LessThan, StartsWith
 
 from api.errors import ParameterInvalid
 from contacts.models import Contact, DataAttribute
@@ -30,9 +31,11 @@ STRING_OPERATORS = frozenset(OPERATORS)
 NUMBER_OPERATORS = frozenset({"=", "!=", "IN", "NIN", ">", "<"})
 BOOLEAN_OPERATORS = frozenset({"=", "!="})
 
-# Case-insensitive equality on these goes through lower(), which their indexes cover.
-Contact._meta.get_field("email").register_lookup(Lower)
-Contact._meta.get_field("name").register_lookup(Lower)
+# Case-insensitive fields compare lower(field) with the lowered value: their indexes are on lower().
+_CI_LOOKUPS = {
+    "=": Exact, "!=": Exact, ">": GreaterThan, "<": LessThan, "~": Contains, "!~": Contains,
+    "^": StartsWith, "$": EndsWith, "!$": EndsWith,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -232,11 +235,12 @@ class QueryCompiler:
             # Intercom has no visitor role: a search for leads also finds Parley's visitors.
             condition = Q(role__in=[Contact.Role.LEAD, Contact.Role.VISITOR])
             return condition if operator == "=" else ~condition
-        if kind == "email_domain":
-            path, value = "email__lower", "@" + value.lower()
-            operator = {"=": "$", "!=": "!$"}.get(operator, operator)
-        elif kind == "ci_string":
-            path, value = f"{path}__lower", value.lower()
+        if kind in ("email_domain", "ci_string"):
+            if kind == "email_domain":
+                value = "@" + value
+                operator = {"=": "$", "!=": "!$"}.get(operator, operator)
+            condition = Q(_CI_LOOKUPS[operator](Lower(path), value.lower()))
+            return ~condition if operator in ("!=", "!~", "!$") else condition
         if kind == "json_string" and operator in ("=", "!=") and connection.vendor == "postgresql":
             # Containment uses the GIN index on custom_attributes (PostgreSQL).
             condition = Q(custom_attributes__contains={path.removeprefix("custom_attributes__"): value})

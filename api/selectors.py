@@ -9,6 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from api.errors import NotFound
 from api.pagination import Cursor, Page, keyset_page, offset_page
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
 from ops.parsing import int_or_none, text_problem
 from tracking.models import Event, EventSummary
@@ -86,7 +87,7 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
         return queryset.filter(external_id=external_id).first() if text_problem(external_id) is None else None
     if email not in (None, "") and text_problem(str(email)) is None:
         # Users first: an email is unique among users, and leads may share it.
-        matches = queryset.filter(email__lower=str(email).lower())
+        matches = contacts_with_email(email=str(email))
         return matches.filter(role=Contact.Role.USER).first() or matches.order_by("-pk").first()
     return None
 
@@ -103,7 +104,7 @@ def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None 
         except ValidationError:  # a malformed UUID simply finds nobody
             return None
     if email is not None:
-        return queryset.filter(email__lower=email.lower()).order_by("-pk").first()
+        return contacts_with_email(email=email).filter(role=Contact.Role.VISITOR).order_by("-pk").first()
     return None
 
 

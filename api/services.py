@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -10,7 +11,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import Model
 from django.utils import timezone
 
 from api import webhooks
@@ -121,17 +121,16 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
     _subscriptions_cache_forget()
 
 
-def webhooks_queue(topic: str, instance: Model) -> None:
-    """Change listener: record a delivery per subscribed endpoint now, send after commit."""
-    erased = topic == "contact.deleted"
+def webhooks_queue(*, topic: str, item: Callable[[], dict[str, Any]], contact_id: int | None) -> None:
+    """Record a delivery per subscribed endpoint now, in the change's transaction; send after commit.
+
+    `item()` shapes the notification's data.item, only when some subscription wants the topic;
+    `contact_id` ties the deliveries to the person they are about (None: they outlive the contact).
+    """
     subscription_ids = [pk for pk, topics in _active_subscriptions() if webhooks.subscription_matches(topics, topic)]
     if not subscription_ids:
         return
-    # GDPR erase: the deletion notice carries Parley's id only (not even the site's user id), and
-    # every earlier delivery about the person goes with the contact (WebhookDelivery.contact).
-    item = {"type": "contact", "id": str(instance.pk)} if erased else webhooks.item_json(instance)
-    contact_id = None if erased else webhooks.item_contact_id(instance)
-    payload = webhooks.notification(topic=topic, item=item)
+    payload = webhooks.notification(topic=topic, item=item())
     deliveries = WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(

@@ -1,9 +1,10 @@
 """Webhook topics (Intercom's names), notification payloads, signatures and the SSRF guard.
 
-Services announce changes with `contacts.services.change_notify(topic=…, instance=…)`; the API
-app registers `api.services.webhooks_queue` as a listener (see ApiConfig.ready), so no app imports
-api. The listener writes one WebhookDelivery per matching subscription inside the transaction of
-the change (an outbox: a rolled-back change sends nothing) and queues the Celery task on commit.
+Services send domain events (`contacts.signals`, `conversations.signals`) carrying the topic; the
+API app subscribes in `api.integration`, so no app imports api. The receiver shapes the item and
+`api.services.webhooks_queue` writes one WebhookDelivery per matching subscription inside the
+transaction of the change (an outbox: a rolled-back change sends nothing) and queues the Celery
+task on commit.
 """
 
 import hashlib
@@ -12,14 +13,12 @@ import ipaddress
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Model
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -57,28 +56,6 @@ def signature(*, secret: str, body: bytes) -> str:
 
 
 # --- payloads -----------------------------------------------------------------------------------
-
-ItemShaper = Callable[[Model], dict[str, Any]]
-_item_shapers: dict[str, ItemShaper] = {}
-
-
-def register_item_shaper(model_label: str, shaper: ItemShaper) -> None:
-    """How an instance of `model_label` appears as `data.item` (e.g. the conversation object)."""
-    _item_shapers[model_label] = shaper
-
-
-def item_json(instance: Model) -> dict[str, Any]:
-    shaper = _item_shapers.get(instance._meta.label)
-    if shaper is None:
-        return {"type": instance._meta.model_name, "id": str(instance.pk)}
-    return shaper(instance)
-
-
-def item_contact_id(instance: Model) -> int | None:
-    """The contact whose data `instance`'s item carries: the contact itself, or the one it belongs to."""
-    if instance._meta.label == "contacts.Contact":
-        return instance.pk
-    return getattr(instance, "contact_id", None)
 
 
 def notification(*, topic: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,19 @@ from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, Tag
 COUNTRY_CHOICES_CACHE_SECONDS = 600
 
 
+def contacts_with_email(*, email: str) -> QuerySet[Contact]:
+    """Contacts whose email is `email`, case-insensitively, on the contact_email_ci index (lower(email)).
+
+    The one way to look contacts up by email: callers narrow it (role, exclude, lock) as they need.
+    """
+    return Contact.objects.annotate(email_ci=Lower("email")).filter(email_ci=email.lower())
+
+
 def contact_find_by_email(
     *, email: str, roles: tuple[str, ...] = (Contact.Role.USER, Contact.Role.LEAD)
 ) -> Contact | None:
     """The contact with this email (case-insensitive, on the contact_email_ci index), users first."""
-    matches = Contact.objects.annotate(email_ci=Lower("email")).filter(email_ci=email.strip().lower(), role__in=roles)
+    matches = contacts_with_email(email=email.strip()).filter(role__in=roles)
     by_role = {contact.role: contact for contact in matches.order_by("-pk")[:10]}
     return next((by_role[role] for role in roles if role in by_role), None)
 

@@ -1,13 +1,20 @@
-"""Every write to contacts, tags and data attributes goes through these functions."""
+"""Writes to contacts, tags and data attributes.
+
+Every write of a field that a teammate, the API or the site sets (WRITABLE_FIELDS), of a contact's
+role and identity, and every create, merge, erase and export goes through these functions. Two
+kinds of field are written elsewhere, set-based and without these checks, because nobody types them:
+the tracked fields (first and last seen, web sessions, location, device) by the tracking services
+on the ping's path, and the messaging timestamps (fields 10-13) by
+`conversations.services.threads.contacts_touch_messaging`. Deletion with a contact's history is
+`contacts.deletion`; the demo seeding (`contacts.demo`) bulk-inserts. Nothing else writes contact rows.
+"""
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -15,6 +22,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from contacts import lifecycle
 from contacts.custom_attributes import (
     coerce_value,
     custom_attributes_clean,
@@ -22,7 +30,10 @@ from contacts.custom_attributes import (
     data_attributes_cap_check,
     validate_attribute_name,
 )
+from contacts.deletion import contacts_delete_with_history
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.selectors import contacts_with_email
+from contacts.signals import contact_changed, contact_tag_changed
 from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
@@ -36,58 +47,6 @@ WRITABLE_FIELDS = frozenset(
     }
 )  # fmt: skip
 ROLE_RANK = {Contact.Role.VISITOR: 0, Contact.Role.LEAD: 1, Contact.Role.USER: 2}
-
-# Apps whose rows reach a contact register how they move on merge and what they export.
-MergeHandler = Callable[[Contact, Contact], None]
-ExportSection = Callable[[Contact], list[dict[str, Any]]]
-_merge_handlers: dict[type[models.Model], MergeHandler] = {}
-_export_sections: dict[str, ExportSection] = {}
-
-
-def register_merge_handler(model: type[models.Model], handler: MergeHandler) -> None:
-    """Rows of `model` move with `handler(source, into)` instead of a plain foreign key update."""
-    _merge_handlers[model] = handler
-
-
-_exported_models: set[type[models.Model]] = set()
-
-# Rows that reach a contact but stay out of the GDPR export, each with the reason; a test fails when
-# a model with a foreign key to Contact is neither exported by a section nor listed here.
-EXPORT_EXCLUDED_MODELS: dict[str, str] = {
-    "tracking.EventSummary": "counts derived from the events, which are exported one by one",
-    "api.WebhookDelivery": "the log of what was sent to the team's own integrations (copies of exported "
-    "rows); moved by merge and deleted by erase and expiry",
-}
-
-
-def register_export_section(name: str, section: ExportSection, *, rows_of: tuple[type[models.Model], ...]) -> None:
-    """`section(contact)` gives the rows of the `rows_of` models that the GDPR export lists under `name`."""
-    _export_sections[name] = section
-    _exported_models.update(rows_of)
-
-
-def export_covered_models() -> set[str]:
-    """Labels of the models whose rows reach the GDPR export (its own sections and the apps')."""
-    return {model._meta.label for model in _exported_models} | {"contacts.ContactTag", "contacts.ContactNote"}
-
-
-# Listeners (the REST API's webhooks) hear of changes by Intercom topic name, inside the
-# transaction that makes them, so that what they queue commits or rolls back with the change.
-# Apps call `change_notify`; nothing here knows who listens.
-ChangeListener = Callable[[str, models.Model], None]
-_change_listeners: list[ChangeListener] = []
-
-
-def register_change_listener(listener: ChangeListener) -> None:
-    if listener not in _change_listeners:
-        _change_listeners.append(listener)
-
-
-def change_notify(*, topic: str, instance: models.Model) -> None:
-    """Tell listeners that `topic` (e.g. "contact.user.created") happened to `instance`."""
-    for listener in _change_listeners:
-        listener(topic, instance)
-
 
 # --- validation ---------------------------------------------------------------------------------
 
@@ -150,8 +109,8 @@ def _validate_fields(*, contact: Contact, fields: dict[str, Any], role: str | No
     email = fields.get("email", contact.email)
     becomes_user = role == Contact.Role.USER and (contact.pk is None or contact.role != role)
     if role == Contact.Role.USER and email and ("email" in fields or becomes_user):
-        taken = Contact.objects.filter(role=Contact.Role.USER).annotate(email_ci=Lower("email"))
-        holder_pk = taken.filter(email_ci=email.lower()).exclude(pk=contact.pk).values_list("pk", flat=True).first()
+        taken = contacts_with_email(email=email).filter(role=Contact.Role.USER)
+        holder_pk = taken.exclude(pk=contact.pk).values_list("pk", flat=True).first()
         if holder_pk is not None:
             raise ContactIdentityTaken(
                 field="email", message="A user with this email already exists.", contact_pk=holder_pk
@@ -207,7 +166,7 @@ def contact_create(
     _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes, define=define_attributes)
     contact.save()
     if contact.role != Contact.Role.VISITOR:
-        change_notify(topic=f"contact.{contact.role}.created", instance=contact)
+        contact_changed.send(sender=Contact, topic=f"contact.{contact.role}.created", contact=contact)
     for tag in tags:
         contact_tag(contact=contact, tag=tag, actor=actor)
     return contact
@@ -251,9 +210,13 @@ def contact_update(
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
         if "is_archived" in changed:
-            change_notify(topic="contact.archived" if contact.is_archived else "contact.unarchived", instance=contact)
+            contact_changed.send(
+                sender=Contact,
+                topic="contact.archived" if contact.is_archived else "contact.unarchived",
+                contact=contact,
+            )
         if contact.role != Contact.Role.VISITOR:
-            change_notify(topic=f"contact.{contact.role}.updated", instance=contact)
+            contact_changed.send(sender=Contact, topic=f"contact.{contact.role}.updated", contact=contact)
     return contact
 
 
@@ -278,29 +241,29 @@ def contact_convert(
     contact.role = role
     contact.save(update_fields=["role", *fields, "updated_at"])
     if signed_up:
-        change_notify(topic="contact.lead.signed_up", instance=contact)
+        contact_changed.send(sender=Contact, topic="contact.lead.signed_up", contact=contact)
     return contact
 
 
 def _move_related_rows(*, source: Contact, into: Contact) -> None:
-    """Repoint every row that references `source` at `into` (registered handlers first)."""
+    """Repoint every row that references `source` at `into` (declared merge handlers first)."""
     for relation in Contact._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete and relation.one_to_many):
             continue
         model = relation.related_model
-        if model in _merge_handlers:
-            _merge_handlers[model](source, into)
+        handler = lifecycle.merge_handler(model)
+        if handler is not None:
+            handler(source, into)
         else:
             model._base_manager.filter(**{relation.field.name: source}).update(**{relation.field.name: into})
 
 
-def _merge_tag_links(source: Contact, into: Contact) -> None:
+def contact_tags_merge(source: Contact, into: Contact) -> None:
+    """Merge handler: the source's tags move to `into`, a tag both have is kept once."""
     existing = set(ContactTag.objects.filter(contact=into).values_list("tag_id", flat=True))
     ContactTag.objects.filter(contact=source, tag_id__in=existing).delete()
     ContactTag.objects.filter(contact=source).update(contact=into)
 
-
-register_merge_handler(ContactTag, _merge_tag_links)
 
 _EARLIEST_FIELDS = ("first_seen_at", "signed_up_at")
 _LATEST_FIELDS = (
@@ -391,7 +354,7 @@ def _clean_tag_name(name: Any) -> str:
 def contact_tag(*, contact: Contact, tag: Tag, actor: Teammate | None = None) -> ContactTag:
     link, created = ContactTag.objects.get_or_create(contact=contact, tag=tag, defaults={"tagged_by": actor})
     if created and contact.role != Contact.Role.VISITOR:
-        change_notify(topic=f"contact.{contact.role}.tag.created", instance=link)
+        contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.created", link=link)
     return link
 
 
@@ -401,7 +364,7 @@ def contact_untag(*, contact: Contact, tag: Tag) -> None:
     if link is not None:
         link.delete()
         if contact.role != Contact.Role.VISITOR:
-            change_notify(topic=f"contact.{contact.role}.tag.deleted", instance=link)
+            contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.deleted", link=link)
 
 
 @transaction.atomic
@@ -508,90 +471,17 @@ def _clean_options(attribute: DataAttribute, options: Any) -> list[Any]:
 # --- GDPR ---------------------------------------------------------------------------------------
 
 
-def _dependents(model: type[models.Model]) -> list[Any]:
-    """Reverse foreign keys (and one-to-ones, and auto-created m2m through tables) pointing at `model`."""
-    return [
-        rel
-        for rel in model._meta.get_fields(include_hidden=True)
-        if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)
-    ]
-
-
-# A cycle in the foreign-key graph (a model referencing itself, or A → B → A) is followed this deep.
-_MAX_CASCADE_DEPTH = 8
-
-
-def _cascade_delete(model: type[models.Model], rows_filter: dict[str, Any], counts: Counter, depth: int = 0) -> None:
-    """Delete the rows of `model` matching `rows_filter` and everything that cascades from them,
-    leaves first, with one set-based statement per table.
-
-    Children are addressed by `fk IN (subquery of the parent's keys)`, so no id list of a child
-    table is ever loaded into memory; the caller bounds the work by the size of the root batch.
-    """
-    if depth > _MAX_CASCADE_DEPTH:
-        raise ValidationError(f"The foreign keys to {model._meta.verbose_name} cascade too deep to delete.")
-    rows = model._base_manager.filter(**rows_filter)
-    # The root batch is a short list of ids: use it as is rather than as a subquery of itself.
-    root_ids = rows_filter["pk__in"] if set(rows_filter) == {"pk__in"} else None
-    connection = transaction.get_connection(rows.db)
-    if root_ids is not None and connection.vendor == "postgresql":
-        # One array parameter instead of n literals, which PostgreSQL would parse and plan in
-        # every statement of the cascade.
-        pk_type = model._meta.pk.rel_db_type(connection)
-        root_ids = models.expressions.RawSQL(f"SELECT unnest(%s::{pk_type}[])", (list(root_ids),))  # noqa: S611 - type from model meta
-        rows = model._base_manager.filter(pk__in=root_ids)
-    for rel in _dependents(model):
-        child = rel.related_model
-        target = rel.field.target_field
-        keys = root_ids if root_ids is not None and target.primary_key else rows.values(target.attname)
-        child_filter = {f"{rel.field.name}__in": keys}
-        if rel.on_delete is models.CASCADE:
-            _cascade_delete(child, child_filter, counts, depth + 1)
-        elif rel.on_delete is models.SET_NULL:
-            child._base_manager.filter(**child_filter).update(**{rel.field.name: None})
-        elif rel.on_delete is models.SET_DEFAULT:
-            child._base_manager.filter(**child_filter).update(**{rel.field.name: rel.field.get_default()})
-        elif rel.on_delete in (models.PROTECT, models.RESTRICT) and child._base_manager.filter(**child_filter).exists():
-            raise ValidationError(f"{child._meta.verbose_name} rows protect this contact from deletion.")
-        # DO_NOTHING: the model's owner chose to handle it (e.g. a database-level ON DELETE).
-    deleted = rows._raw_delete(rows.db)
-    if deleted:
-        counts[model._meta.label] += deleted
-
-
-def rows_delete_with_history(*, model: type[models.Model], pks: Iterable[Any]) -> Counter:
-    """Delete rows of `model` by pk and every row that cascades from them. Returns rows per model label.
-
-    The caller owns the transaction and bounds `pks` (e.g. 1,000 per batch).
-    """
-    counts: Counter = Counter()
-    ids = list(pks)
-    if ids:
-        _cascade_delete(model, {"pk__in": ids}, counts)
-    return counts
-
-
-def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
-    """Delete contacts and every row that reaches them. Returns rows deleted per model label.
-
-    The caller owns the transaction, so expiry can run it per batch and erase per person. The
-    admin's change history goes too: its entries name the person (name or email) in object_repr.
-    """
-    ids = list(contact_ids)
-    LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(Contact), object_id__in=[str(pk) for pk in ids]
-    ).delete()
-    return rows_delete_with_history(model=Contact, pks=ids)
-
-
 @transaction.atomic
 def contact_erase(*, contact: Contact, actor: Teammate | None, source: str) -> Counter:
     """GDPR erase: the contact and its whole history; the audit entry keeps only the id."""
-    change_notify(topic="contact.deleted", instance=contact)
+    contact_changed.send(sender=Contact, topic="contact.deleted", contact=contact)
     counts = contacts_delete_with_history(contact_ids=[contact.pk])
     PrivacyAuditEntry.objects.create(
         action=PrivacyAuditEntry.Action.ERASE, source=source, contact_id=contact.pk, actor=actor
     )
+    contact_id = contact.pk
+    for hook in lifecycle.erase_hooks():
+        transaction.on_commit(lambda hook=hook: hook(contact_id))
     return counts
 
 
@@ -599,25 +489,24 @@ def _timestamp(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
+def contact_tags_export(contact: Contact) -> list[dict[str, Any]]:
+    """Export section: the person's tags, with when they were tagged."""
+    return [{"name": link.tag.name, "tagged_at": link.tagged_at} for link in contact.tag_links.select_related("tag")]
+
+
+def contact_notes_export(contact: Contact) -> list[dict[str, Any]]:
+    """Export section: what teammates wrote about the person is their personal data too (the author stays out)."""
+    return [{"body": note.body, "created_at": note.created_at} for note in contact.notes.order_by("created_at", "id")]
+
+
 @transaction.atomic
 def contact_export(*, contact: Contact, actor: Teammate | None, source: str) -> dict[str, Any]:
     """GDPR export: one JSON-ready document with everything Parley holds about the person."""
     profile = {field.attname: _timestamp(getattr(contact, field.attname)) for field in Contact._meta.concrete_fields}
     profile["anonymous_id"] = str(contact.anonymous_id)
-    document: dict[str, Any] = {
-        "contact": profile,
-        "tags": [
-            {"name": link.tag.name, "tagged_at": _timestamp(link.tagged_at)}
-            for link in contact.tag_links.select_related("tag")
-        ],
-        # What teammates wrote about the person is their personal data too (the author stays out).
-        "notes": [
-            {"body": note.body, "created_at": _timestamp(note.created_at)}
-            for note in contact.notes.order_by("created_at", "id")
-        ],
-    }
-    for name, section in sorted(_export_sections.items()):
-        document[name] = [{k: _timestamp(v) for k, v in row.items()} for row in section(contact)]
+    document: dict[str, Any] = {"contact": profile}
+    for section in lifecycle.export_sections():
+        document[section.name] = [{k: _timestamp(v) for k, v in row.items()} for row in section.rows(contact)]
     PrivacyAuditEntry.objects.create(
         action=PrivacyAuditEntry.Action.EXPORT, source=source, contact_id=contact.pk, actor=actor
     )

@@ -32,19 +32,25 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
 
 
 def connect() -> None:
-    from contacts import services as contact_services
+    from contacts import lifecycle
     from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
     from conversations import selectors
     from conversations.models import Conversation, ConversationPart, MessageDelivery
     from conversations.services.outbound import delivery_merge
     from conversations.services.threads import conversations_merge
 
-    contact_services.register_merge_handler(Conversation, conversations_merge)
-    contact_services.register_merge_handler(MessageDelivery, delivery_merge)
-    contact_services.register_export_section(
-        "conversations", _export_conversations, rows_of=(Conversation, ConversationPart)
+    lifecycle.register(
+        lifecycle.ContactRows(
+            app="conversations",
+            merge={Conversation: conversations_merge, MessageDelivery: delivery_merge},
+            export=(
+                lifecycle.ExportSection(
+                    "conversations", _export_conversations, models=(Conversation, ConversationPart)
+                ),
+                lifecycle.ExportSection("messages", _export_messages, models=(MessageDelivery,)),
+            ),
+        )
     )
-    contact_services.register_export_section("messages", _export_messages, rows_of=(MessageDelivery,))
     register_contact_panel(
         ContactPanel(
             order=30,

@@ -23,8 +23,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.deletion import contacts_delete_with_history, rows_delete_with_history
 from contacts.models import Contact
-from contacts.services import contacts_delete_with_history, rows_delete_with_history
 from retention.models import RetentionPolicy, RetentionRun
 from retention.selectors import retention_policy_get, retention_policy_remember
 

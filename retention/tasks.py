@@ -10,8 +10,9 @@ from retention.models import RetentionRun
 
 # A big backlog takes several runs: each run stops at the time limit with its batches committed.
 SOFT_TIME_LIMIT_SECONDS = 50 * 60
+# Under the Redis visibility timeout (1 h, CELERY_BROKER_TRANSPORT_OPTIONS), so an acked-late
+# message is not redelivered to another worker while this run still holds it.
 TIME_LIMIT_SECONDS = 55 * 60
-# Under the Redis visibility timeout (1 h), so an acked-late message is not redelivered mid-run.
 RETRY_BACKOFF_SECONDS = 60
 
 

@@ -21,6 +21,16 @@ def _clear_cache():
 
 
 @pytest.fixture
+def website(db):
+    """The website most tests embed the widget on: "Shop" at ORIGIN, whose owner switched identity
+    verification off (new websites enforce it), so tests can identify users by a bare user_id or email."""
+    from tests.tracking.factories import WebsiteFactory
+    from tracking.models import Website
+
+    return WebsiteFactory(name="Shop", identity_verification=Website.IdentityVerification.OFF)
+
+
+@pytest.fixture
 def teammate(db):
     return get_user_model().objects.create_user(
         "agent", "agent@parley.test", "correct-horse-battery", is_staff=True, first_name="Alex"

@@ -1,4 +1,4 @@
-"""How the tracking app plugs into contacts: merge handlers, GDPR export sections, erase clean-up,
+"""How the tracking app plugs into contacts: its rows in the contact lifecycle (merge, GDPR export, erase clean-up),
 and the contacts admin's activity panels and list filters (registered in contacts/panels.py).
 
 Wired once, from TrackingConfig.ready().
@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import reverse
 
-from contacts import services as contacts_services
+from contacts import lifecycle
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
@@ -75,17 +75,11 @@ def _export_events(contact: Contact) -> list[dict[str, Any]]:
     return export_rows(Event.objects.filter(contact=contact).order_by("created_at"), ["created_at", "name", "metadata"])
 
 
-def _forget_erased_contact(topic: str, instance: Any) -> None:
-    """Once an erase commits: the hot-path entry (name, email, ids) leaves the cache, the contact is
-    marked gone, and a flush takes its queued page views out of Redis."""
-    if topic == "contact.deleted":
-        contact_id = instance.pk
-
-        def forget() -> None:
-            hot_path_forget(contact_id)
-            page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
-
-        transaction.on_commit(forget)
+def _forget_erased_contact(contact_id: int) -> None:
+    """Erase hook, once the erase has committed: the hot-path entry (name, email, ids) leaves the
+    cache, the contact is marked gone, and a flush takes its queued page views out of Redis."""
+    hot_path_forget(contact_id)
+    page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
 
 
 def _changelist(model: type, contact: Contact) -> str:
@@ -131,12 +125,19 @@ def _connect_admin() -> None:
 
 
 def connect() -> None:
-    """Called from TrackingConfig.ready(): merge handlers, GDPR export sections, erase clean-up, admin panels."""
-    contacts_services.register_change_listener(_forget_erased_contact)
-    contacts_services.register_merge_handler(EventSummary, _merge_event_summaries)
-    contacts_services.register_merge_handler(Event, _merge_events)
-    contacts_services.register_merge_handler(WebSession, _merge_sessions)
-    contacts_services.register_export_section("web_sessions", _export_sessions, rows_of=(WebSession,))
-    contacts_services.register_export_section("page_views", _export_page_views, rows_of=(PageView,))
-    contacts_services.register_export_section("events", _export_events, rows_of=(Event,))
+    """Called from TrackingConfig.ready(): tracking's rows in the contact lifecycle (merge, export,
+    erase clean-up) and the contacts admin's panels."""
+    lifecycle.register(
+        lifecycle.ContactRows(
+            app="tracking",
+            merge={EventSummary: _merge_event_summaries, Event: _merge_events, WebSession: _merge_sessions},
+            export=(
+                lifecycle.ExportSection("web_sessions", _export_sessions, models=(WebSession,)),
+                lifecycle.ExportSection("page_views", _export_page_views, models=(PageView,)),
+                lifecycle.ExportSection("events", _export_events, models=(Event,)),
+            ),
+            not_exported={"tracking.EventSummary": "counts derived from the events, which are exported one by one"},
+            on_erase=(_forget_erased_contact,),
+        )
+    )
     _connect_admin()

@@ -1,34 +1,19 @@
-"""Beat entry for reopening due snoozes, and the PostgreSQL full-text index on part bodies."""
+"""Beat entry for reopening due snoozes (declared in config.beat), and the PostgreSQL full-text index on part bodies."""
 
 from django.db import migrations
 
-SNOOZE_TASK = "conversations.tasks.reopen_due_snoozes"
-SNOOZE_ENTRY_NAME = "Reopen snoozed conversations"
+from config.beat import beat_entries_remove, beat_entries_sync
+
+BEAT_TASKS = ("conversations.tasks.reopen_due_snoozes",)
 FTS_INDEX_NAME = "part_body_fts"
 
 
 def add_beat_entry(apps, schema_editor):
-    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = crontab_model.objects.get_or_create(
-        minute="*", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
-    )
-    task_model.objects.update_or_create(
-        name=SNOOZE_ENTRY_NAME,
-        defaults={
-            "task": SNOOZE_TASK,
-            "crontab": every_minute,
-            "interval": None,
-            # A run that could not start within the minute is dropped: the next one does the work.
-            "expire_seconds": 50,
-            "enabled": True,
-            "description": "Reopens snoozed conversations whose snooze time has come.",
-        },
-    )
+    beat_entries_sync(apps, tasks=BEAT_TASKS)
 
 
 def remove_beat_entry(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=SNOOZE_ENTRY_NAME).delete()
+    beat_entries_remove(apps, tasks=BEAT_TASKS)
 
 
 def _fts_index():

@@ -11,10 +11,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts import services as contact_services
+from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
+from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
@@ -163,7 +165,7 @@ def conversation_start_by_contact(
     conversation = Conversation.objects.create(contact=contact, website=website, source=source)
     conversation.contact = contact
     _contact_writes(conversation, body=body, at=at)
-    contact_services.change_notify(topic="conversation.user.created", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
     return conversation
 
 
@@ -175,7 +177,7 @@ def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
-    contact_services.change_notify(topic="conversation.admin.single.created", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.single.created", conversation=conversation)
     return conversation
 
 
@@ -188,7 +190,7 @@ def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> C
     body = clean_body(body)
     conversation = _locked(conversation)
     part = _contact_writes(conversation, body=body, at=timezone.now())
-    contact_services.change_notify(topic="conversation.user.replied", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
     return part
 
 
@@ -206,7 +208,7 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
         from conversations.services.outbound import conversation_reply_email_if_unread_schedule
 
         conversation_reply_email_if_unread_schedule(part=part)
-    contact_services.change_notify(topic="conversation.admin.replied", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.replied", conversation=conversation)
     return part
 
 
@@ -216,7 +218,7 @@ def conversation_add_note(*, conversation: Conversation, teammate: Teammate, bod
     body = clean_body(body)
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
                      author_teammate=teammate, body=body)  # fmt: skip
-    contact_services.change_notify(topic="conversation.admin.noted", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
     return part
 
 
@@ -243,7 +245,7 @@ def conversation_assign(
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
               author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
-    contact_services.change_notify(topic="conversation.admin.assigned", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)
     return conversation
 
 
@@ -261,7 +263,7 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.SNOOZE, at=now,
               author_teammate=teammate, snoozed_until=until)  # fmt: skip
-    contact_services.change_notify(topic="conversation.admin.snoozed", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.snoozed", conversation=conversation)
     return conversation
 
 
@@ -277,7 +279,7 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
               author_teammate=teammate)  # fmt: skip
-    contact_services.change_notify(topic="conversation.admin.closed", instance=conversation)
+    conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 
 
@@ -291,7 +293,7 @@ def conversation_reply_and_close(*, conversation: Conversation, teammate: Teamma
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete the conversation with its parts and every row that hangs off it."""
-    contact_services.rows_delete_with_history(model=Conversation, pks=[conversation.pk])
+    rows_delete_with_history(model=Conversation, pks=[conversation.pk])
 
 
 @transaction.atomic
@@ -306,7 +308,7 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=timezone.now(),
               author_teammate=teammate)  # fmt: skip
     topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
-    contact_services.change_notify(topic=topic, instance=conversation)
+    conversation_changed.send(sender=Conversation, topic=topic, conversation=conversation)
     return conversation
 
 

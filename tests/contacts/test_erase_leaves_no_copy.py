@@ -27,7 +27,8 @@ from contacts import services
 from contacts.models import Contact, PrivacyAuditEntry
 from conversations import services as conversation_services
 from tests.contacts.factories import TagFactory
-from tests.tracking.conftest import Widget, user_hash
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import user_hash
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 

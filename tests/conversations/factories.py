@@ -1,8 +1,6 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from tracking.models import Website
-
 
 class TeammateFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -14,11 +12,3 @@ class TeammateFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"teammate{n}@parley.test")
     is_staff = True
     is_active = True
-
-
-class WebsiteFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Website
-
-    name = factory.Sequence(lambda n: f"Site {n}")
-    allowed_origins = factory.LazyFunction(lambda: ["https://shop.example"])

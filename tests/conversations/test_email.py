@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 from conversations import email_links, services
 from conversations.models import Conversation, DeliveryEvent, Message, MessageDelivery
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
@@ -428,7 +429,7 @@ def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client
                                                                   sender=sender, text=text),
                                content_type="message/rfc822")  # fmt: skip
         assert response.status_code == 201, response.content
-    grace = Contact.objects.get(email__iexact="grace@example.com")
+    grace = contacts_with_email(email="grace@example.com").get()
     assert (grace.role, grace.name) == (Contact.Role.LEAD, "Grace Hopper")
     conversation = Conversation.objects.get(contact=grace)
     assert conversation.source == Conversation.Source.EMAIL
@@ -448,7 +449,7 @@ def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client
 
 
 def _chat_with_email(website_minutes=5):
-    from tests.conversations.factories import WebsiteFactory
+    from tests.tracking.factories import WebsiteFactory
 
     website = WebsiteFactory(email_unread_replies_after_minutes=website_minutes)
     lead = LeadFactory(email="lin@example.com")

@@ -175,9 +175,12 @@ def test_the_recipient_list_costs_the_same_queries_for_3_or_60_recipients(agent_
         return len(captured)
 
     assert queries_for(3) == queries_for(60)
-    assert "Page 2 of 2" in agent_client.get(
-        reverse("admin:conversations_message_change", args=[Message.objects.get().pk]), {"p": "2"}
-    ).content.decode()
+    assert (
+        "Page 2 of 2"
+        in agent_client.get(
+            reverse("admin:conversations_message_change", args=[Message.objects.get().pk]), {"p": "2"}
+        ).content.decode()
+    )
 
 
 def test_a_viewer_can_read_sent_messages_but_neither_compose_nor_send(viewer_client):
@@ -204,7 +207,7 @@ def test_a_viewer_can_read_sent_messages_but_neither_compose_nor_send(viewer_cli
     [
         "<script>alert(1)</script><img src=x onerror=alert(2)>",
         '{{contact.name | fallback: "<b>x</b>"}}',
-        "{{contact.name | fallback: \"</textarea><script>alert(3)</script>\"}}",
+        '{{contact.name | fallback: "</textarea><script>alert(3)</script>"}}',
         "\U0001f600 {{ teammate.name }} &amp; \" ' `",
     ],
 )

@@ -8,16 +8,12 @@ from contacts.models import Contact
 from conversations import services
 from conversations.models import Conversation
 from tests.contacts.factories import ContactFactory, LeadFactory
-from tests.conversations.factories import TeammateFactory, WebsiteFactory
+from tests.conversations.factories import TeammateFactory
+from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
 pytestmark = pytest.mark.django_db
 ORIGIN = "https://shop.example"
-
-
-@pytest.fixture
-def website():
-    return WebsiteFactory()
 
 
 def _token(contact, website):

@@ -1,7 +1,5 @@
 """The messenger widget in a real Chromium, against the real Parley server (pytest-django live server)."""
 
-import hashlib
-import hmac
 import re
 
 import pytest
@@ -11,6 +9,7 @@ from contacts.models import Contact
 from conversations.models import Conversation
 from conversations.services import conversation_reply_as_teammate
 from tests.e2e.conftest import HostSite, needs_endpoints
+from tests.tracking.factories import user_hash
 from tracking.models import Event, PageView, WebSession, Website
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
@@ -39,10 +38,6 @@ INTERCOM_SNIPPET = """
 (function(){var w=window;var ic=w.Intercom;if(typeof ic==="function"){ic('reattach_activator');ic('update',w.intercomSettings);}else{var d=document;var i=function(){i.c(arguments);};i.q=[];i.c=function(args){i.q.push(args);};w.Intercom=i;var l=function(){var s=d.createElement('script');s.type='text/javascript';s.async=true;s.src='%(script_url)s';var x=d.getElementsByTagName('script')[0];x.parentNode.insertBefore(s,x);};if(document.readyState==='complete'){l();}else if(w.attachEvent){w.attachEvent('onload',l);}else{w.addEventListener('load',l,false);}}})();
 </script>
 """
-
-
-def user_hash(website: Website, value: str) -> str:
-    return hmac.new(website.identity_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def network_requests(page, action) -> list[str]:

@@ -107,7 +107,7 @@ def test_export_contact_prints_one_json_document_with_the_whole_history():
     assert document["contact"]["name"] == "Grace Hopper"
     assert document["contact"]["custom_attributes"] == {"plan": "pro"}
     assert document["tags"][0]["name"] == "vip"
-    # Sections the tracking and conversations apps register with contacts.register_export_section.
+    # Sections the tracking and conversations apps declare in the contact lifecycle (contacts.lifecycle).
     for section, rows in {"web_sessions": 2, "page_views": 3, "events": 2, "conversations": 1}.items():
         assert len(document[section]) == rows, section
     assert "Hello?" in json.dumps(document["conversations"])

@@ -4,17 +4,11 @@ from django.core.cache import cache
 from contacts.models import Contact
 from retention import services
 from tests.retention.history import days_ago, orphan_rows
-from tests.tracking.conftest import ORIGIN, Widget
-from tracking import services as tracking_services
+from tests.tracking.conftest import Widget
 from tracking.models import PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def website(db):
-    return tracking_services.website_create(name="Shop", allowed_origins=[ORIGIN])
 
 
 def test_visitor_returning_after_the_ttl_is_a_new_visitor(client, website):

@@ -4,13 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
-from tests.conversations.factories import WebsiteFactory
 from tests.tracking.conftest import bank, blog  # noqa: F401 - two websites, shared with the tracking tests
-
-
-@pytest.fixture
-def website(db):
-    return WebsiteFactory()
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from api.services import api_token_create
 from contacts.models import Contact, DataAttribute
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
-from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.factories import user_hash
 from tracking import widget_auth
 from tracking.widget_auth import widget_token_read
 

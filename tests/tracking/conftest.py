@@ -1,14 +1,12 @@
-import hashlib
-import hmac
 import json
 
 import pytest
 
+from tests.tracking.factories import ORIGIN
 from tracking import services
 from tracking.models import Website
 from tracking.selectors import website_cache_forget
 
-ORIGIN = "https://shop.example"
 PUBLIC_IP = "81.2.69.142"  # in the shipped GeoLite2 2018 City DB: United Kingdom
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -24,15 +22,6 @@ def _fresh_website_cache():
 
 
 @pytest.fixture
-def website(db):
-    """A website whose owner switched identity verification off (new websites enforce it): most tests
-    here identify users by a bare user_id or email."""
-    return services.website_create(
-        name="Shop", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.OFF
-    )
-
-
-@pytest.fixture
 def enforced_website(db):
     return services.website_create(
         name="Bank", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
@@ -44,10 +33,6 @@ def support_only_website(db):
     return services.website_create(
         name="Clinic", allowed_origins=[ORIGIN], tracking_mode=Website.TrackingMode.SUPPORT_ONLY
     )
-
-
-def user_hash(website, value):
-    return hmac.new(website.identity_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 class Widget:

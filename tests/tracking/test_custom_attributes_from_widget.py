@@ -6,7 +6,8 @@ import pytest
 from contacts import services as contacts_services
 from contacts.models import Contact, DataAttribute
 from tests.contacts.factories import DataAttributeFactory
-from tests.tracking.conftest import Widget, user_hash
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import user_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ import pytest
 from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import LeadFactory, UserContactFactory
-from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.factories import user_hash
 from tracking import widget_auth
 from tracking.models import WebSession
 from tracking.widget_auth import widget_token_read

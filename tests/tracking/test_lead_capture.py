@@ -5,7 +5,8 @@ import pytest
 from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import UserContactFactory
-from tests.tracking.conftest import Widget, user_hash
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import user_hash
 from tracking.models import Event, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 

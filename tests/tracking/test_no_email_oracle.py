@@ -5,7 +5,8 @@ import pytest
 
 from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
-from tests.tracking.conftest import Widget, user_hash
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import user_hash
 
 pytestmark = pytest.mark.django_db
 

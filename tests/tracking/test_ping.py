@@ -8,7 +8,8 @@ from contacts.models import Contact
 from conversations import services as conversation_services
 from tests.contacts.factories import DataAttributeFactory, LeadFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
-from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
@@ -265,6 +266,9 @@ def test_verified_email_is_accepted_when_there_is_no_user_id(secure_widget, enfo
         user={"email": "ada@example.com", "user_hash": user_hash(enforced_website, "ada@example.com")}
     )
     assert response.status_code == 200
+    user = Contact.objects.get()
+    assert (user.role, user.email, user.external_id) == (Contact.Role.USER, "ada@example.com", None)
+    assert widget_token_read(token=secure_widget.token, website_id=enforced_website.pk).contact_id == user.pk
 
 
 def test_hash_of_email_is_refused_when_a_user_id_is_sent(secure_widget, enforced_website):

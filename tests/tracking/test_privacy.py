@@ -7,7 +7,8 @@ from django.apps import apps
 from django.db import models
 from django.test import override_settings
 
-from tests.tracking.conftest import Widget, user_hash
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import WebSession, Website
 from tracking.services.hot_path import HotPathState

@@ -12,7 +12,8 @@ from django.db.migrations.executor import MigrationExecutor
 from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import UserContactFactory
-from tests.tracking.conftest import ORIGIN, Widget, user_hash
+from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.factories import user_hash
 from tracking.models import Website
 from tracking.services import website_create
 from tracking.widget_auth import widget_token_read

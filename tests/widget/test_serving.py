@@ -1,6 +1,4 @@
 import gzip
-import hashlib
-import hmac
 import html
 import io
 import json
@@ -15,17 +13,13 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.tracking.factories import user_hash
 from tracking.services import website_create
 from widget.build import OUTPUT_DIR, built_bundles
 from widget.scripts import BAKED_PLACEHOLDER, install_snippet
 
 LOADER_BUDGET_GZ_BYTES = 3 * 1024
 TOTAL_BUDGET_GZ_BYTES = 20 * 1024
-
-
-@pytest.fixture
-def website(db):
-    return website_create(name="Shop", allowed_origins=["https://shop.example"])
 
 
 def body_of(response) -> bytes:
@@ -143,7 +137,7 @@ def test_logged_in_demo_boots_with_a_valid_identity_hash(client, db, demo_pages)
 
     page = client.get("/demo/logged-in/").content.decode()
 
-    expected = hmac.new(demo.identity_secret.encode(), b"demo-1001", hashlib.sha256).hexdigest()
+    expected = user_hash(demo, "demo-1001")
     assert '"user_id": "demo-1001"' in page
     assert '"email": "jamie.rivera@demo-shop.test"' in page
     assert f'"user_hash": "{expected}"' in page

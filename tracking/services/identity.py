@@ -4,10 +4,10 @@ import hashlib
 import hmac
 
 from django.core.exceptions import ValidationError
-from django.db.models.functions import Lower
 
 from contacts import services as contacts_services
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 from tracking.models import Website
 from tracking.payloads import UserInput
 from tracking.selectors import contact_belongs_to_verifying_website
@@ -94,13 +94,7 @@ def _identify_loaded(
     if user.user_id:
         target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
     if target is None and user.email and not unproven_email:
-        by_email = (
-            Contact.objects.select_for_update()
-            .filter(role=Contact.Role.USER)
-            .annotate(email_ci=Lower("email"))
-            .filter(email_ci=user.email.lower())
-            .first()
-        )
+        by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
         if not (by_email is not None and user.user_id and by_email.external_id):
             target = by_email  # else another person's email: left off below
     if (
@@ -138,8 +132,8 @@ def _identify_loaded(
 
 
 def _email_of_another_user(email: str, *, contact: Contact | None) -> bool:
-    users = Contact.objects.filter(role=Contact.Role.USER).annotate(email_ci=Lower("email"))
-    return users.filter(email_ci=email.lower()).exclude(pk=getattr(contact, "pk", None)).exists()
+    users = contacts_with_email(email=email).filter(role=Contact.Role.USER)
+    return users.exclude(pk=getattr(contact, "pk", None)).exists()
 
 
 def lead_email(*, website: Website, user: UserInput | None, contact: Contact) -> str | None:

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.management.commands._privacy_request import add_person_arguments, find_actor, find_contacts
+from contacts.management.privacy_request import add_person_arguments, find_actor, find_contacts
 from contacts.models import PrivacyAuditEntry
 from contacts.services import contact_erase
 

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
-from django.db.models.functions import Lower
 
 from contacts.models import Contact
+from contacts.selectors import contacts_with_email
 
 
 def add_person_arguments(parser: CommandParser) -> None:
@@ -33,8 +33,7 @@ def find_contacts(options: dict[str, Any]) -> list[Contact]:
         contacts = list(Contact.objects.filter(external_id=options["external_id"].strip()))
         what = f"external id {options['external_id']!r}"
     else:
-        email = options["email"].strip().lower()
-        contacts = list(Contact.objects.annotate(email_ci=Lower("email")).filter(email_ci=email).order_by("pk"))
+        contacts = list(contacts_with_email(email=options["email"].strip()).order_by("pk"))
         what = f"email {options['email']!r}"
     if not contacts:
         raise CommandError(f"No contact with {what}.")
