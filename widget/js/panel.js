@@ -370,9 +370,12 @@
           current = json.conversation;
           s.conversations = [current].concat(s.conversations || []);
         })
-        // A first message written before the boot ping has answered waits for it, so the
-        // conversation belongs to the visitor the ping recorded (not to a new contact).
-        : ctx.get()[7].then(function () { return api("conversations", withIdentity({ body: text })); }).then(function (json) {
+        // A first message written before the boot ping has answered waits for it (up to 2 s: an
+        // unreachable server retries its ping for longer), so the conversation belongs to the
+        // visitor the ping recorded, not to a new contact.
+        : Promise.race([ctx.get()[7], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
+          return api("conversations", withIdentity({ body: text }));
+        }).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
           if (json.conversation) {
             current = json.conversation;
