@@ -18,6 +18,7 @@ from tracking import services as tracking_services
 from tracking.enrichment import accept_language
 from tracking.models import Website
 from tracking.services.hot_path import hot_path_read_keys
+from tracking.widget_auth import WidgetIdentity
 from widget.chat_views import chat_state
 from widget.http import CacheReads, WidgetCall, widget_endpoint, widget_identity, widget_json_body
 
@@ -34,7 +35,7 @@ def _facts(call: WidgetCall) -> tracking_services.RequestFacts:
 
 def _preflight(
     call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True
-) -> tuple[Any, CacheReads]:
+) -> tuple[WidgetIdentity | None, CacheReads]:
     """The token's identity, once the request is counted against its IP and contact limits; with the
     contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token)
