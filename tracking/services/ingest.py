@@ -446,7 +446,8 @@ def _ingest_unless_refused(
         return (*_ingest(website=website, current=current, state=state, user=user, **ingest), False)
     except IdentityVerificationFailed:
         pass  # the transaction that found out rolled back: start again without the identification
-    if current is not None and current.contact.role == Contact.Role.USER:
+    if current is not None and current.contact.role == Contact.Role.USER and ingest.get("tracking", True):
+        # (Support-only before consent, the browser keeps its token, as the ping does: no new visitor record.)
         current = state = None
     return (*_ingest(website=website, current=current, state=state, user=None, **ingest), True)
 
