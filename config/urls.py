@@ -8,6 +8,8 @@ from django.views import defaults
 from django.views.generic import RedirectView
 
 from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item
+from conversations import urls as conversations_urls
+from widget import urls as widget_urls
 
 admin.site.site_header = "Parley"
 admin.site.site_title = "Parley"
@@ -21,9 +23,9 @@ handler500 = "config.outage.server_error"
 
 urlpatterns = [
     path("", include("ops.urls")),
-    path("", include("tracking.urls")),
-    path("", include("conversations.urls")),
     path("", include("widget.urls")),
+    # The widget's chat endpoints keep their url names beside the email links: conversations:widget_poll, …
+    path("", include(([*widget_urls.chat_urlpatterns, *conversations_urls.urlpatterns], "conversations"))),
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
     # A bare visit lands on the demo shop (demo mode) or in the admin, where teammates work.

@@ -114,7 +114,8 @@ class ContactTag(models.Model):
         indexes = [models.Index(fields=["tag", "contact"], name="contacttag_tag_contact")]
 
     def __str__(self) -> str:
-        return f"{self.tag} on {self.contact_id}"
+        # The tag's name: the contact page's tag rows and its history ("Added tag “vip”") read as words.
+        return str(self.tag)
 
 
 class DataAttribute(models.Model):

@@ -76,5 +76,10 @@ def contact_attribute_definitions(*, include_archived: bool = False) -> QuerySet
     return definitions if include_archived else definitions.filter(archived=False)
 
 
+def tag_get_by_name(*, name: str) -> Tag | None:
+    """The tag with this name, whatever its case (tag names are unique case-insensitively)."""
+    return Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.strip().lower()).first()
+
+
 def tag_list() -> QuerySet[Tag]:
     return Tag.objects.order_by("name")

@@ -1,4 +1,4 @@
-"""How the conversations app plugs into contacts (merge, export, admin panel) and tracking (the ping)."""
+"""How the conversations app plugs into contacts (merge, export, admin panel)."""
 
 from typing import Any
 
@@ -31,12 +31,6 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _widget_state(contact: Contact, reads: Any) -> dict[str, Any]:
-    from conversations.widget_api import widget_state
-
-    return widget_state(contact, reads)
-
-
 def connect() -> None:
     from contacts import services as contact_services
     from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
@@ -59,11 +53,6 @@ def connect() -> None:
             rows=selectors.conversations_for_contact_panel,
         )
     )
-    # The tracking app's ping answers with our state (unread count, conversations, in-app messages).
-    from conversations.services import widget_quiet
-    from tracking import services as tracking_services
-
-    tracking_services.register_widget_state_provider(_widget_state, cache_keys=widget_quiet.cache_keys)
     from conversations.admin.outbound import SEND_MESSAGE_PERMISSION, send_message_to_contacts
 
     register_contact_action(ContactAction(function=send_message_to_contacts, permission=SEND_MESSAGE_PERMISSION))

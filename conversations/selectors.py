@@ -1,11 +1,12 @@
 """Reads reused by the admin inbox, the widget and the ping."""
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
-from contacts.models import Contact
+from contacts.models import Contact, ContactTag
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
 
 THREAD_MAX_PARTS = 500
@@ -131,3 +132,79 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
         }
         for part in new_parts
     ]
+
+
+# --- outbound messages: the audience before sending, the deliveries after ----------------------
+
+# The preview offers the first recipients of the audience to render the message for.
+AUDIENCE_SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class MessageAudience:
+    count: int
+    reachable_by_email: int  # has an email address and did not unsubscribe
+    sample: list[Contact]
+
+
+def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None = None) -> QuerySet[Contact]:
+    """The contacts a message to this tag (or to these ids) reaches, as a query not yet run."""
+    if tag is not None:
+        return Contact.objects.filter(pk__in=ContactTag.objects.filter(tag=tag).values("contact_id"))
+    return Contact.objects.filter(pk__in=contact_ids or [])
+
+
+def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
+    """Who a message would reach now: three queries, whatever the size of the audience."""
+    reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
+    return MessageAudience(
+        count=contacts.count(),
+        reachable_by_email=reachable.count(),
+        sample=list(contacts.order_by("pk")[:AUDIENCE_SAMPLE_SIZE]),
+    )
+
+
+def _delivery_filters(channel: str) -> dict[str, Q]:
+    """The per-recipient list's filters, in the order shown; their counts are the message's stats."""
+    state = MessageDelivery.State
+    filters = {
+        "all": Q(),
+        "sent": Q(state=state.SENT),
+        "pending": Q(state__in=[state.PENDING, state.SENDING]),
+        "not_sent": Q(state__in=[state.SKIPPED, state.FAILED]),
+    }
+    if channel == Message.Channel.EMAIL:
+        filters |= {
+            "opened": Q(opened_at__isnull=False),
+            "clicked": Q(clicked_at__isnull=False),
+            "unsubscribed": Q(unsubscribed_at__isnull=False),
+        }
+    else:
+        filters["seen"] = Q(seen_at__isnull=False)
+    filters["replied"] = Q(conversation__isnull=False)
+    return filters
+
+
+def message_delivery_stats(*, message: Message) -> dict[str, int]:
+    """How many recipients are in each state of the per-recipient list, in one query."""
+    filters = _delivery_filters(message.channel)
+    return message.deliveries.aggregate(**{name: Count("pk", filter=q) for name, q in filters.items()})
+
+
+def message_deliveries_page(*, message: Message, show: str, offset: int, limit: int) -> list[MessageDelivery]:
+    """One page of a message's recipients (one query, contacts joined), oldest delivery first."""
+    condition = _delivery_filters(message.channel).get(show, Q())
+    return list(
+        message.deliveries.filter(condition)
+        .select_related("contact")
+        .only(
+            "id", "message_id", "state", "skip_reason", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "conversation_id", "contact__id", "contact__name", "contact__email", "contact__role",
+            "contact__external_id",
+        )
+        .order_by("id")[offset : offset + limit]
+    )  # fmt: skip
+
+
+def message_delivery_filter_names(*, message: Message) -> list[str]:
+    return list(_delivery_filters(message.channel))

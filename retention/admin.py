@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
+from ops.read_only_admin import ReadOnlyAdmin
 from retention import selectors, services, tasks
 from retention.models import RetentionPolicy, RetentionRun
 
@@ -94,7 +95,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RetentionRun)
-class RetentionRunAdmin(admin.ModelAdmin):
+class RetentionRunAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "kind", "status", "dry_run", "trigger", "started_at", "finished_at", "batches", "contacts_deleted",
         "rows",
@@ -122,15 +123,6 @@ class RetentionRunAdmin(admin.ModelAdmin):
             *[value for name, count in named for value in (name, f"{count:,}")],
         )
         return format_html("<table>{}</table>", rows)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _needs_change_permission(name: str) -> Any:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from ops.pagination import EstimatedCountPaginator
+from ops.read_only_admin import ReadOnlyAdmin
 from tracking import selectors, services
 from tracking.models import Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
 from widget.scripts import install_snippet
@@ -147,7 +148,7 @@ class RejectedAttributeAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyHistoryAdmin(admin.ModelAdmin):
+class ReadOnlyHistoryAdmin(ReadOnlyAdmin):
     """History rows are written by the widget and deleted by retention or GDPR erase, never by hand."""
 
     paginator = EstimatedCountPaginator
@@ -155,15 +156,6 @@ class ReadOnlyHistoryAdmin(admin.ModelAdmin):
     list_per_page = 100
     date_hierarchy = "created_at"
     raw_id_fields = ["contact"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Contact")
     def contact_link(self, row: Any) -> str:

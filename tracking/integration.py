@@ -13,7 +13,7 @@ from contacts import services as contacts_services
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
-from tracking.selectors import export_rows
+from tracking.selectors import contact_tracking_activity, export_rows
 from tracking.services.events import event_summary_upsert
 from tracking.services.hot_path import hot_path_forget
 
@@ -93,29 +93,23 @@ def _changelist(model: type, contact: Contact) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?contact__id__exact={contact.pk}"
 
 
-def _activity(contact: Contact) -> dict[str, Any]:
-    from tracking import selectors
-
-    return selectors.contact_tracking_activity(contact=contact)
-
-
 def _page_views_panel(contact: Contact) -> dict[str, Any]:
-    from tracking.models import PageView
-
-    return {"items": _activity(contact)["page_views"], "all_url": _changelist(PageView, contact)}
+    return {
+        "items": contact_tracking_activity(contact=contact)["page_views"],
+        "all_url": _changelist(PageView, contact),
+    }
 
 
 def _sessions_panel(contact: Contact) -> dict[str, Any]:
-    from tracking.models import WebSession
-
-    return {"items": _activity(contact)["sessions"], "all_url": _changelist(WebSession, contact)}
+    return {
+        "items": contact_tracking_activity(contact=contact)["sessions"],
+        "all_url": _changelist(WebSession, contact),
+    }
 
 
 def _events_panel(contact: Contact) -> dict[str, Any]:
     """One panel for events: the totals per name, then the most recent ones."""
-    from tracking.models import Event
-
-    activity = _activity(contact)
+    activity = contact_tracking_activity(contact=contact)
     return {"summaries": activity["summaries"], "items": activity["events"], "all_url": _changelist(Event, contact)}
 
 

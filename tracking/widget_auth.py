@@ -83,7 +83,7 @@ def _verify(token: str) -> WidgetIdentity | None:
 
 
 class CacheReader(Protocol):
-    """Django's cache, or a request's entries read ahead (tracking.widget_http.CacheReads)."""
+    """Django's cache, or a request's entries read ahead (widget.http.CacheReads)."""
 
     def get(self, key: str) -> Any: ...
 

@@ -1,9 +1,28 @@
 from django.urls import path
 
-from widget import views
+from widget import chat_views, tracking_views, views
 
 urlpatterns = [
     path("widget/<str:app_id>", views.widget_script, name="widget_script"),
     path("demo/", views.demo_page, name="demo"),
     path("demo/logged-in/", views.demo_logged_in, name="demo_logged_in"),
+    path("widget-api/<str:app_id>/ping", tracking_views.ping_view, name="widget_ping"),
+    path("widget-api/<str:app_id>/update", tracking_views.update_view, name="widget_update"),
+    path("widget-api/<str:app_id>/events", tracking_views.events_view, name="widget_events"),
+    path("widget-api/<str:app_id>/shutdown", tracking_views.shutdown_view, name="widget_shutdown"),
 ]
+
+# The chat endpoints keep their url names in the "conversations" namespace (config/urls.py).
+chat_urlpatterns = [
+    path("widget-api/<str:app_id>/conversations", chat_views.conversations_view, name="widget_conversations"),
+    path("widget-api/<str:app_id>/conversations/<str:public_id>", chat_views.conversation_view,
+         name="widget_conversation"),
+    path("widget-api/<str:app_id>/conversations/<str:public_id>/reply", chat_views.reply_view, name="widget_reply"),
+    path("widget-api/<str:app_id>/conversations/<str:public_id>/read", chat_views.read_view, name="widget_read"),
+    path("widget-api/<str:app_id>/poll", chat_views.poll_view, name="widget_poll"),
+    path("widget-api/<str:app_id>/messages", chat_views.messages_view, name="widget_messages"),
+    path("widget-api/<str:app_id>/messages/<str:delivery_id>/seen", chat_views.message_seen_view,
+         name="widget_message_seen"),
+    path("widget-api/<str:app_id>/messages/<str:delivery_id>/reply", chat_views.message_reply_view,
+         name="widget_message_reply"),
+]  # fmt: skip

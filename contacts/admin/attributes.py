@@ -4,13 +4,30 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from contacts import services
+from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
+from ops.admin_forms import ServiceValidatedForm
+
+
+class TagForm(ServiceValidatedForm, forms.ModelForm):
+    """A name another tag has (in any case) is an error on the field, not the database's constraint message."""
+
+    class Meta:
+        model = Tag
+        fields = ["name"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        existing = selectors.tag_get_by_name(name=name)
+        if existing is not None and existing.pk != self.instance.pk:
+            raise forms.ValidationError("Another tag already has this name.")
+        return name
 
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    form = TagForm
     list_display = ["name", "created_by", "created_at"]
     search_fields = ["name"]
     list_select_related = ["created_by"]
@@ -19,11 +36,11 @@ class TagAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool) -> None:
         saved = (
-            services.tag_rename(tag=Tag.objects.get(pk=obj.pk), name=obj.name)
+            services.tag_rename(tag=Tag.objects.get(pk=obj.pk), name=form.cleaned_data["name"])
             if change
-            else services.tag_create(name=obj.name, actor=request.user)
+            else services.tag_create(name=form.cleaned_data["name"], actor=request.user)
         )
-        obj.pk = saved.pk
+        obj.pk, obj.name = saved.pk, saved.name  # the form skipped the model's own clean, so obj lags
 
     def delete_model(self, request: HttpRequest, obj: Tag) -> None:
         services.tag_delete(tag=obj)

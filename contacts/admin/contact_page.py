@@ -1,5 +1,6 @@
 """The contact page: identity and activity fields, custom attributes, tags, notes and other apps' panels."""
 
+import weakref
 from typing import Any
 
 from django import forms
@@ -15,6 +16,10 @@ from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
 from contacts.panels import contact_panels
+
+# The custom attribute definitions, read once per request (the fieldsets and the form both need them)
+# without sticking an attribute onto the request; an entry goes with its request.
+_definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
 
 
 class ContactTagInline(admin.TabularInline):
@@ -87,9 +92,10 @@ class ContactAdmin(ContactListAdmin):
         return self.readonly_fields
 
     def _definitions(self, request: HttpRequest) -> list[DataAttribute]:
-        if not hasattr(request, "_parley_definitions"):
-            request._parley_definitions = list(selectors.contact_attribute_definitions())
-        return request._parley_definitions
+        definitions = _definitions_by_request.get(request)
+        if definitions is None:
+            definitions = _definitions_by_request[request] = list(selectors.contact_attribute_definitions())
+        return definitions
 
     def get_form(self, request: HttpRequest, obj: Contact | None = None, change: bool = False, **kwargs: Any) -> Any:
         definitions = self._definitions(request)

@@ -1,37 +1,52 @@
-"""Outbound messages: the message admin and the contacts changelist's "send a message" action."""
+"""Outbound messages: compose → preview for a real recipient (with the audience count) → a test to
+oneself → confirm "Send to N contacts"; a sent message's read-only page with its stats and recipients;
+the contacts changelist's "send a message" action, through the same flow."""
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from contacts.models import Contact, Tag
-from conversations import services
+from conversations import selectors, services
 from conversations.models import Message
-from ops.admin_forms import ServiceValidatedForm, report_validation_error
+from conversations.services import outbound, placeholders
+from conversations.services.threads import teammate_display_name
+from ops.admin_forms import ServiceValidatedForm
 from ops.pagination import EstimatedCountPaginator
 from ops.parsing import int_or_none
+
+# Recipients listed per page on a sent message's page.
+DELIVERIES_PER_PAGE = 50
+DELIVERY_FILTER_LABELS = {
+    "all": "Recipients", "sent": "Sent", "pending": "Waiting", "not_sent": "Skipped or failed",
+    "opened": "Opened", "clicked": "Clicked", "unsubscribed": "Unsubscribed", "seen": "Seen", "replied": "Replied",
+}  # fmt: skip
+PLACEHOLDER_HELP = ", ".join(f"{{{{{name}}}}}" for name in placeholders.KNOWN_PLACEHOLDERS)
+FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
 
 
 class ComposeForm(ServiceValidatedForm, forms.Form):
     channel = forms.ChoiceField(choices=Message.Channel.choices, initial=Message.Channel.EMAIL)
-    subject = forms.CharField(max_length=255, required=False, help_text="Required for email.")
+    subject = forms.CharField(
+        max_length=255, required=False, help_text="Required for email. Placeholders work here too."
+    )
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
                            help_text="Plain text. Links in emails are tracked; an unsubscribe link is added.")  # fmt: skip
 
 
-class MessageAdminForm(ServiceValidatedForm, forms.ModelForm):
+class MessageComposeForm(ComposeForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
     contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
-
-    class Meta:
-        model = Message
-        fields = ["channel", "subject", "body"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -45,93 +60,167 @@ class MessageAdminForm(ServiceValidatedForm, forms.ModelForm):
         return cleaned
 
 
+def _outbound_step(request: HttpRequest) -> str:
+    """Which button of the compose → preview → send flow was pressed."""
+    for step in ("send", "test", "edit"):
+        if f"_{step}" in request.POST:
+            return step
+    return "preview"
+
+
+def _outbound_flow(
+    request: HttpRequest, model_admin: admin.ModelAdmin, *, form: ComposeForm, audience_contacts: Any,
+    audience_label: str, send: Callable[[outbound.MessageDraft, str | None, int | None], Message],
+    action_url: str, hidden: list[tuple[str, str]], back_to_contacts: bool, compose_title: str = "New message",
+) -> HttpResponse | Message:  # fmt: skip
+    """Compose, preview for a real recipient with the audience count, test to oneself, confirm: one
+    flow for the Messages page and the contacts' action. Returns the message once it was sent."""
+    common = {
+        **model_admin.admin_site.each_context(request), "opts": model_admin.opts, "form": form,
+        "action_url": action_url, "hidden": hidden, "back_to_contacts": back_to_contacts,
+    }  # fmt: skip
+
+    def compose() -> HttpResponse:
+        context = {**common, "title": compose_title, "placeholder_help": PLACEHOLDER_HELP,
+                   "fallback_example": FALLBACK_EXAMPLE}  # fmt: skip
+        return TemplateResponse(request, "admin/conversations/message/compose.html", context)
+
+    step = _outbound_step(request) if form.is_bound else "compose"
+    if step in ("compose", "edit") or not form.is_valid():
+        return compose()
+    data = form.cleaned_data
+    try:
+        draft = outbound.message_draft_clean(channel=data["channel"], subject=data["subject"], body=data["body"])
+    except ValidationError as error:
+        form.add_service_error(error)
+        return compose()
+    audience = selectors.message_audience(contacts=audience_contacts)
+    if not audience.count:
+        form.add_error(None, "Nobody to send to: nobody has this tag, or no contact has these ids.")
+        return compose()
+    if step == "send":
+        expected = int_or_none(request.POST.get("expected_recipients"), minimum=0)
+        try:
+            return send(draft, request.POST.get("idempotency_key") or None, expected)
+        except ValidationError as error:
+            for problems in error.message_dict.values():
+                messages.error(request, " ".join(problems))
+    by_pk = {contact.pk: contact for contact in audience.sample}
+    preview_contact = by_pk.get(int_or_none(request.POST.get("preview_contact")) or 0, audience.sample[0])
+    if step == "test":
+        try:
+            address = outbound.message_send_test(draft=draft, contact=preview_contact, sender=request.user)
+        except ValidationError as error:
+            for problems in error.message_dict.values():
+                messages.error(request, " ".join(problems))
+        except OSError:  # smtplib's errors are OSErrors
+            messages.error(request, "The test could not be sent: the mail server did not take it. Try again later.")
+        else:
+            messages.success(request, f"Test sent to {address}, filled in for {preview_contact}.")
+    context = {
+        **common, "title": "Preview and send", "audience": audience, "audience_label": audience_label,
+        "preview_contact": preview_contact, "is_email": draft.channel == Message.Channel.EMAIL,
+        "rendered": outbound.message_preview(draft=draft, contact=preview_contact, sender=request.user),
+        "sender_name": teammate_display_name(request.user), "teammate_email": getattr(request.user, "email", ""),
+        "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
+    }  # fmt: skip
+    return TemplateResponse(request, "admin/conversations/message/preview.html", context)
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    form = MessageAdminForm
     list_display = ["__str__", "channel", "audience", "recipients_count", "state", "sender", "created_at"]
     list_filter = ["channel", "state"]
     list_select_related = ["sender"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    readonly_fields = ["audience", "recipients_count", "state", "sender", "created_at", "sent_at", "delivery_stats"]
-
-    def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
-        if obj is None:
-            return ["channel", "subject", "body", "tag", "contact_ids"]
-        return ["channel", "subject", "body", *self.readonly_fields]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
-        return ["channel", "subject", "body", *self.readonly_fields] if obj else []
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False if obj is not None and request.method == "POST" else super().has_change_permission(request, obj)
-
-    @admin.display(description="Deliveries")
-    def delivery_stats(self, message: Message) -> str:
-        from django.db.models import Count, Q
-
-        stats = message.deliveries.aggregate(
-            sent=Count("pk", filter=Q(state="sent")), skipped=Count("pk", filter=Q(state="skipped")),
-            failed=Count("pk", filter=Q(state="failed")), opened=Count("pk", filter=Q(opened_at__isnull=False)),
-            clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
-            unsubscribed=Count("pk", filter=Q(unsubscribed_at__isnull=False)),
-        )  # fmt: skip
-        return ", ".join(f"{value} {name}" for name, value in stats.items())
-
-    def save_model(self, request: HttpRequest, obj: Message, form: forms.ModelForm, change: bool) -> None:
-        data = form.cleaned_data
-        tag = data.get("tag")
-        message = services.message_send(
-            sender=request.user, channel=data["channel"], subject=data.get("subject", ""), body=data["body"],
-            tag=tag, contact_ids=None if tag else data["contact_id_list"],
-        )  # fmt: skip
-        # The admin's "was added" message names `obj`: give it what was sent (the form never filled it).
-        obj.pk, obj.channel, obj.subject, obj.body = message.pk, message.channel, message.subject, message.body
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except ValidationError as error:
-            report_validation_error(request, error)
+        """Compose → preview for a real recipient (with the count) → optional test to oneself → send."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = MessageComposeForm(request.POST if request.method == "POST" else None)
+        tag = form.cleaned_data.get("tag") if form.is_bound and form.is_valid() else None
+        ids = form.cleaned_data.get("contact_id_list", []) if form.is_bound and form.is_valid() else []
+        audience_contacts = selectors.message_audience_contacts(tag=tag, contact_ids=None if tag else ids)
+
+        def send(draft: outbound.MessageDraft, key: str | None, expected: int | None) -> Message:
+            return services.message_send(
+                sender=request.user, channel=draft.channel, subject=draft.subject, body=draft.body, tag=tag,
+                contact_ids=None if tag else ids, idempotency_key=key, expected_recipients=expected,
+            )  # fmt: skip
+
+        result = _outbound_flow(
+            request, self, form=form, audience_contacts=audience_contacts, send=send, hidden=[],
+            audience_label=f"Tag “{tag.name}”" if tag else "Contacts by id", action_url=request.path,
+            back_to_contacts=False,
+        )  # fmt: skip
+        if isinstance(result, HttpResponse):
+            return result
+        self.message_user(
+            request, f"“{result}” is being sent to {result.recipients_count} contact(s).", messages.SUCCESS
+        )
+        return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[result.pk]))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A sent message, read-only: its delivery stats and a paged list of who got, opened, clicked it."""
+        message = self.get_object(request, unquote(object_id))
+        if message is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, message):
+            raise PermissionDenied
+        if request.method == "POST":
+            self.message_user(request, "A sent message cannot be changed; write a new message instead.",
+                              messages.WARNING)  # fmt: skip
             return HttpResponseRedirect(request.path)
+        names = selectors.message_delivery_filter_names(message=message)
+        show = request.GET.get("show") if request.GET.get("show") in names else "all"
+        stats = selectors.message_delivery_stats(message=message)
+        pages = max(1, -(-stats[show] // DELIVERIES_PER_PAGE))
+        page = min(int_or_none(request.GET.get("p"), maximum=10**9) or 1, pages)
+        deliveries = selectors.message_deliveries_page(
+            message=message, show=show, offset=(page - 1) * DELIVERIES_PER_PAGE, limit=DELIVERIES_PER_PAGE
+        )
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Sent message",
+            "message": message, "sender_name": teammate_display_name(message.sender),
+            "is_email": message.channel == Message.Channel.EMAIL, "show": show, "page": page, "pages": pages,
+            "filters": [(name, DELIVERY_FILTER_LABELS[name], stats[name]) for name in names],
+            "deliveries": deliveries,
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/conversations/message/sent.html", context)
 
 
-# Who may send: the contact list offers the action only with it (registered in conversations/integration.py).
 SEND_MESSAGE_PERMISSION = "conversations.add_message"
 
 
 @admin.action(description="Send a message to selected contacts")
 def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contact]) -> Any:
-    """Compose an in-app or email message for the selected contacts, then queue it."""
+    """Compose an in-app or email message for the selected contacts, preview it, then queue it."""
     if not request.user.has_perm(SEND_MESSAGE_PERMISSION):
         raise PermissionDenied
     form = ComposeForm(request.POST if request.POST.get("compose") else None)
-    if form.is_bound and form.is_valid():
-        try:
-            message = services.message_send(
-                sender=request.user, channel=form.cleaned_data["channel"], subject=form.cleaned_data["subject"],
-                body=form.cleaned_data["body"], contact_ids=list(queryset.values_list("pk", flat=True)[:100_000]),
-                idempotency_key=request.POST.get("idempotency_key") or None,
-            )  # fmt: skip
-        except ValidationError as error:
-            form.add_service_error(error)
-        else:
-            model_admin.message_user(
-                request, f"Message queued for {message.recipients_count} contact(s).", messages.SUCCESS
-            )
-            return None
-    import uuid
+    hidden = [
+        (admin.helpers.ACTION_CHECKBOX_NAME, pk) for pk in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+    ]
+    hidden += [("select_across", request.POST.get("select_across", "0")), ("action", "send_message_to_contacts"),
+               ("compose", "yes")]  # fmt: skip
 
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": "Send a message",
-        "form": form,
-        "count": queryset.count(),
-        "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
-        "query_string": request.GET.urlencode(),
-    }
-    return TemplateResponse(request, "admin/conversations/compose_message.html", context)
+    def send(draft: outbound.MessageDraft, key: str | None, expected: int | None) -> Message:
+        return services.message_send(
+            sender=request.user, channel=draft.channel, subject=draft.subject, body=draft.body,
+            contact_ids=list(queryset.values_list("pk", flat=True)[:100_000]), idempotency_key=key,
+            expected_recipients=expected,
+        )  # fmt: skip
+
+    result = _outbound_flow(
+        request, model_admin, form=form, audience_contacts=queryset, send=send, hidden=hidden,
+        audience_label="Selected contacts", action_url=f"?{request.GET.urlencode()}", back_to_contacts=True,
+        compose_title=f"Send a message to {queryset.count()} selected contact(s)",
+    )  # fmt: skip
+    if isinstance(result, HttpResponse):
+        return result
+    model_admin.message_user(request, f"Message queued for {result.recipients_count} contact(s).", messages.SUCCESS)
+    return None

@@ -147,7 +147,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
         contact = conversation.contact
         parts = selectors.conversation_thread(conversation=conversation)
         saved_replies = [
-            {"name": r.name, "body": services.saved_reply_render(body=r.body, contact=contact, teammate=request.user)}
+            {"name": r.name, "body": services.placeholders_render(r.body, contact=contact, teammate=request.user)}
             for r in selectors.saved_reply_list()
         ]
         draft = request.session.get("parley_draft") if "parley_draft" in request.session else None

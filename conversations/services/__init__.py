@@ -12,12 +12,8 @@ from conversations.services.outbound import (
     message_send,
     messages_reclaim_stalled,
 )
-from conversations.services.saved_replies import (
-    saved_reply_create,
-    saved_reply_render,
-    saved_reply_update,
-    saved_reply_validate,
-)
+from conversations.services.placeholders import placeholders_render
+from conversations.services.saved_replies import saved_reply_create, saved_reply_update, saved_reply_validate
 from conversations.services.teammates import (
     assignee_email_if_away,
     teammate_mark_active,
@@ -74,8 +70,8 @@ __all__ = [
     "message_deliver_batch",
     "message_send",
     "messages_reclaim_stalled",
+    "placeholders_render",
     "saved_reply_create",
-    "saved_reply_render",
     "saved_reply_update",
     "saved_reply_validate",
     "teammate_mark_active",

@@ -9,7 +9,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
 from conversations.services.outbound import delivery_start_conversation
-from conversations.services.saved_replies import saved_reply_render
+from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
 from ops.parsing import int_or_none
@@ -29,7 +29,7 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
     return [
         {
             "id": str(d.pk),
-            "body": saved_reply_render(body=d.message.body, contact=contact, teammate=d.message.sender),
+            "body": placeholders_render(d.message.body, contact=contact, teammate=d.message.sender),
             "author_name": teammate_display_name(d.message.sender),
             "author_avatar": teammate_avatar_url(d.message.sender) or None,
             "created_at": d.sent_at.isoformat() if d.sent_at else None,
@@ -69,7 +69,7 @@ def in_app_message_reply(*, contact: Contact, delivery_id: Any, body: Any) -> Co
         if not isinstance(body, str) or not body.strip():
             raise ValidationError({"body": "Write a message."})
         # The message as the contact saw it (placeholders filled) opens the thread.
-        opening = saved_reply_render(body=delivery.message.body, contact=contact, teammate=delivery.message.sender)
+        opening = placeholders_render(delivery.message.body, contact=contact, teammate=delivery.message.sender)
     conversation = delivery_start_conversation(
         delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True
     )

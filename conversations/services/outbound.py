@@ -2,7 +2,8 @@
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
@@ -23,7 +24,14 @@ from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
 from conversations.services import widget_quiet
+from conversations.services.placeholders import (
+    placeholders_check,
+    placeholders_in_links,
+    placeholders_render,
+    placeholders_segments,
+)
 from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
+from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100
@@ -53,6 +61,48 @@ def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> lis
     return sorted(set(contact_ids or ()))
 
 
+@dataclass(frozen=True)
+class MessageDraft:
+    """What a teammate wrote, checked: the same rules for the preview, the test and the real send."""
+
+    channel: str
+    subject: str
+    body: str
+
+
+def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraft:
+    """Check a message before it is previewed, tested or sent; every refusal names its field."""
+    if channel not in Message.Channel.values:
+        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
+    body = clean_body(body)
+    if not isinstance(subject, str | None):
+        raise ValidationError({"subject": "Must be a string."})
+    # One line: a line break in a subject would be a header injection.
+    subject = " ".join((subject or "").replace("\x00", "").split())
+    for field, text in (("subject", subject), ("body", body)):
+        problem = text_problem(text)
+        if problem:
+            raise ValidationError({field: problem})
+        placeholders_check(text, field=field)
+    if channel == Message.Channel.EMAIL and not subject:
+        raise ValidationError({"subject": "An email needs a subject."})
+    if len(subject) > 255:
+        raise ValidationError({"subject": "Must be at most 255 characters."})
+    if placeholders_in_links(body, URL_RE):
+        raise ValidationError(
+            {"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."}
+        )
+    return MessageDraft(channel=channel, subject=subject, body=body)
+
+
+def message_recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
+    """Who a message to these contacts or to this tag reaches now, in id order."""
+    if (tag is None) == (contact_ids is None):
+        raise ValidationError({"recipients": "Send to a list of contacts or to a tag."})
+    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag)
+    return list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
+
+
 @transaction.atomic
 def message_send(
     *,
@@ -64,31 +114,27 @@ def message_send(
     tag: Tag | None = None,
     audience: str = "",
     idempotency_key: str | None = None,
+    expected_recipients: int | None = None,
 ) -> Message:
     """Write a message to contacts (ids or everyone with a tag) and queue its delivery by Celery.
 
-    The same idempotency key returns the first message and sends nothing again.
+    The same idempotency key returns the first message and sends nothing again. With
+    `expected_recipients` (the count the teammate confirmed), a changed audience is refused.
     """
     if idempotency_key:
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing:
             return existing
-    if channel not in Message.Channel.values:
-        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
-    body = clean_body(body)
-    subject = (subject or "").strip()
-    if channel == Message.Channel.EMAIL and not subject:
-        raise ValidationError({"subject": "An email needs a subject."})
-    if len(subject) > 255:
-        raise ValidationError({"subject": "Must be at most 255 characters."})
-    if (tag is None) == (contact_ids is None):
-        raise ValidationError({"recipients": "Send to a list of contacts or to a tag."})
-    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag)
-    recipients = list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
+    draft = message_draft_clean(channel=channel, subject=subject, body=body)
+    recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag)
     if not recipients:
         raise ValidationError({"recipients": "Nobody to send to."})
+    if expected_recipients is not None and expected_recipients != len(recipients):
+        raise ValidationError(
+            {"recipients": f"The audience changed since the preview: it is now {len(recipients)} contact(s)."}
+        )
     message = Message.objects.create(
-        channel=channel, subject=subject, body=body, links=_links_in(body), sender=sender,
+        channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
         audience=(audience or (f"Tag: {tag.name}" if tag else f"{len(recipients)} contact(s)"))[:255],
         idempotency_key=idempotency_key or None, recipients_count=len(recipients),
     )  # fmt: skip
@@ -230,57 +276,123 @@ def messages_reclaim_stalled(*, now: dt.datetime | None = None) -> list[int]:
     return list(stalled[:RECLAIM_MAX_MESSAGES])
 
 
-def _linkify(body: str, delivery_id: int, links: list[str]) -> SafeString:
-    """Escaped HTML paragraphs of `body` whose links go through the signed click redirect."""
-    index = {url: i for i, url in enumerate(links)}
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str  # the plain-text part's body (its links tracked like the HTML part's)
+    html: SafeString  # the HTML part's body: every piece escaped
 
-    def replace(match: re.Match[str]) -> str:
-        raw = match.group(0)
-        url = raw.rstrip(".,;:!?)")
-        trailing = raw[len(url) :]
-        if url not in index:
-            return escape(raw)
-        href = email_links.click_url(delivery_id, index[url])
-        return f'<a href="{escape(href)}">{escape(url)}</a>{escape(trailing)}'
 
-    paragraphs = []
-    for paragraph in body.split("\n\n"):
-        pieces, last = [], 0
-        for match in URL_RE.finditer(paragraph):
-            pieces.append(escape(paragraph[last : match.start()]))
-            pieces.append(replace(match))
+def _render_email(
+    *, subject: str, body: str, contact: Contact, sender: Teammate | None, link_url: Callable[[str], str | None]
+) -> RenderedEmail:
+    """Fill the placeholders for one contact; links the teammate wrote go through `link_url` (the signed
+    click redirect, or the link itself for a preview) in both parts; filled-in values are never links."""
+    text_pieces: list[str] = []
+    html_pieces: list[str] = []
+    for piece, is_value in placeholders_segments(body, contact=contact, teammate=sender):
+        if is_value:
+            text_pieces.append(piece)
+            html_pieces.append(escape(piece))
+            continue
+        last = 0
+        for match in URL_RE.finditer(piece):
+            raw = match.group(0)
+            url = raw.rstrip(".,;:!?)")
+            trailing = raw[len(url) :]
+            html_pieces.append(escape(piece[last : match.start()]))
+            text_pieces.append(piece[last : match.start()])
+            href = link_url(url)
+            if href is None:
+                html_pieces.append(escape(raw))
+                text_pieces.append(raw)
+            else:
+                html_pieces.append(f'<a href="{escape(href)}">{escape(url)}</a>{escape(trailing)}')
+                text_pieces.append(f"{href}{trailing}")
             last = match.end()
-        pieces.append(escape(paragraph[last:]))
-        paragraphs.append("".join(pieces).replace("\n", "<br>"))
+        html_pieces.append(escape(piece[last:]))
+        text_pieces.append(piece[last:])
+    paragraphs = "".join(html_pieces).split("\n\n")
     # Every piece of the body went through escape() above, so the result is safe markup.
-    return mark_safe("".join(f"<p>{p}</p>" for p in paragraphs))  # noqa: S308
+    html = mark_safe("".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in paragraphs))  # noqa: S308
+    return RenderedEmail(
+        subject=placeholders_render(subject, contact=contact, teammate=sender), text="".join(text_pieces), html=html
+    )
+
+
+def _tracked_links(message: Message, delivery_id: int) -> Callable[[str], str | None]:
+    index = {url: i for i, url in enumerate(message.links)}
+    return lambda url: email_links.click_url(delivery_id, index[url]) if url in index else None
+
+
+def message_preview(*, draft: MessageDraft, contact: Contact, sender: Teammate | None) -> RenderedEmail:
+    """The message as this contact will get it (links not tracked: the preview must not count clicks)."""
+    return _render_email(subject=draft.subject, body=draft.body, contact=contact, sender=sender, link_url=lambda u: u)
+
+
+def _outbound_email(
+    *, rendered: RenderedEmail, sender: Teammate | None, to: str, unsubscribe_url: str, pixel_url: str,
+    headers: dict[str, str],
+) -> mail.EmailMultiAlternatives:  # fmt: skip
+    context = {
+        "sender_name": teammate_display_name(sender),
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+        "pixel_url": pixel_url,
+        "unsubscribe_url": unsubscribe_url,
+    }
+    email = mail.EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=render_to_string("emails/outbound_message.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=headers,
+    )
+    email.attach_alternative(render_to_string("emails/outbound_message.html", context), "text/html")
+    return email
 
 
 def _build_outbound_email(*, message: Message, delivery: MessageDelivery) -> mail.EmailMultiAlternatives:
     contact = delivery.contact
     unsubscribe = email_links.unsubscribe_url(delivery.pk)
-    context = {
-        "message": message,
-        "contact": contact,
-        "sender_name": teammate_display_name(message.sender),
-        "body_html": _linkify(message.body, delivery.pk, message.links),
-        "pixel_url": email_links.open_pixel_url(delivery.pk),
-        "unsubscribe_url": unsubscribe,
-    }
-    email = mail.EmailMultiAlternatives(
-        subject=message.subject,
-        body=render_to_string("emails/outbound_message.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[contact.email],
-        reply_to=[email_links.reply_address(delivery_id=delivery.pk)],
+    rendered = _render_email(
+        subject=message.subject, body=message.body, contact=contact, sender=message.sender,
+        link_url=_tracked_links(message, delivery.pk),
+    )  # fmt: skip
+    email = _outbound_email(
+        rendered=rendered, sender=message.sender, to=contact.email, unsubscribe_url=unsubscribe,
+        pixel_url=email_links.open_pixel_url(delivery.pk),
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
         },
-    )
-    email.attach_alternative(render_to_string("emails/outbound_message.html", context), "text/html")
+    )  # fmt: skip
+    email.reply_to = [email_links.reply_address(delivery_id=delivery.pk)]
     return email
+
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+def message_send_test(*, draft: MessageDraft, contact: Contact, sender: Teammate) -> str:
+    """Email the draft, filled for `contact`, to the teammate's own address; returns that address.
+
+    Nothing is recorded: no message, no delivery, no tracking (links go straight to their targets).
+    """
+    if draft.channel != Message.Channel.EMAIL:
+        raise ValidationError({"channel": "Only emails can be sent as a test; preview an in-app message instead."})
+    address = (getattr(sender, "email", "") or "").strip()
+    if not address:
+        raise ValidationError({"recipients": "Your account has no email address to send the test to."})
+    rendered = message_preview(draft=draft, contact=contact, sender=sender)
+    rendered = RenderedEmail(subject=TEST_SUBJECT_PREFIX + rendered.subject, text=rendered.text, html=rendered.html)
+    email = _outbound_email(
+        rendered=rendered, sender=sender, to=address, unsubscribe_url="", pixel_url="",
+        headers={"Auto-Submitted": "auto-generated"},
+    )  # fmt: skip
+    email.send()
+    return address
 
 
 def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
@@ -452,8 +564,10 @@ def delivery_start_conversation(
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
     conversation = Conversation.objects.create(contact=delivery.contact, source=source, assignee=message.sender)
-    if opening is None:
-        opening = f"{message.subject}\n\n{message.body}" if message.subject else message.body
+    if opening is None:  # the email as this contact got it, placeholders filled
+        subject = placeholders_render(message.subject, contact=delivery.contact, teammate=message.sender)
+        body = placeholders_render(message.body, contact=delivery.contact, teammate=message.sender)
+        opening = f"{subject}\n\n{body}" if subject else body
     # The outbound message is the first part, so the teammate sees what the contact answers.
     ConversationPart.objects.create(
         conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,

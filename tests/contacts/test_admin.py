@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contacts import services
-from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
+from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -362,3 +362,65 @@ def test_other_apps_plug_into_the_contacts_admin_only_through_contacts_panels():
         for path in (root / app).rglob("*.py"):
             source = path.read_text(encoding="utf-8")
             assert "contacts.admin" not in source and "_registry" not in source, path
+
+
+def _contact_form_with_tag_rows(contact, rows):
+    form = {
+        "name": contact.name, "email": contact.email, "phone": "", "external_id": contact.external_id or "",
+        "avatar": "", "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "",
+    }  # fmt: skip
+    links = list(contact.tag_links.order_by("pk"))
+    form["tag_links-TOTAL_FORMS"] = str(len(links) + len(rows))
+    form["tag_links-INITIAL_FORMS"] = str(len(links))
+    for n, link in enumerate(links):
+        form |= {f"tag_links-{n}-id": str(link.pk), f"tag_links-{n}-contact": str(contact.pk),
+                 f"tag_links-{n}-tag": str(link.tag_id)}  # fmt: skip
+    for n, tag in enumerate(rows, start=len(links)):
+        form |= {f"tag_links-{n}-contact": str(contact.pk), f"tag_links-{n}-tag": str(tag.pk)}
+    return form
+
+
+@pytest.mark.parametrize("already_tagged", [True, False], ids=["tag-it-has", "same-tag-twice"])
+def test_adding_a_tag_the_contact_already_has_is_a_form_error(admin_client, already_tagged):
+    contact = UserContactFactory()
+    vip = TagFactory(name="vip")
+    if already_tagged:
+        services.contact_tag(contact=contact, tag=vip)
+    rows = [vip] if already_tagged else [vip, vip]
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    response = admin_client.post(url, _contact_form_with_tag_rows(contact, rows))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "errornote" in page and "Please correct the duplicate data for tag." in page
+    assert ContactTag.objects.filter(contact=contact).count() == (1 if already_tagged else 0)
+
+
+@pytest.mark.parametrize("renaming", [False, True], ids=["add", "rename"])
+def test_a_tag_name_another_tag_has_is_an_error_on_the_name_field(admin_client, renaming):
+    TagFactory(name="vip")
+    gold = TagFactory(name="gold")
+    url = reverse("admin:contacts_tag_change", args=[gold.pk]) if renaming else reverse("admin:contacts_tag_add")
+    response = admin_client.post(url, {"name": "VIP"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"name": ["Another tag already has this name."]}
+    assert "tag_name_unique_ci" not in response.content.decode()  # not the database's constraint name
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["gold", "vip"]
+
+
+def test_tag_admin_renames_and_reports_the_new_name(admin_client):
+    gold = TagFactory(name="gold")
+    response = admin_client.post(
+        reverse("admin:contacts_tag_change", args=[gold.pk]), {"name": "Platinum"}, follow=True
+    )
+    gold.refresh_from_db()
+    assert gold.name == "Platinum"
+    assert "Platinum" in str(next(iter(response.context["messages"])))
+
+
+def test_contact_page_tag_rows_are_labelled_with_the_tag_name(admin_client):
+    contact = UserContactFactory()
+    services.contact_tag(contact=contact, tag=TagFactory(name="vip"))
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    labels = re.findall(r'<td class="original">\s*<p>\s*([^<]*?)\s*<', page)
+    assert labels == ["vip"]
+    assert f"vip on {contact.pk}" not in page

@@ -256,9 +256,12 @@ def test_send_message_action_on_contacts_asks_then_queues_once(admin_client):
     selected = {"action": "send_message_to_contacts", "_selected_action": [c.pk for c in contacts[:2]]}
     form = admin_client.post(changelist, selected)
     assert form.status_code == 200 and b"Send a message" in form.content
-    key = form.context["idempotency_key"]
-    payload = {**selected, "compose": "yes", "channel": "email", "subject": "Hi", "body": "Hello!",
-               "idempotency_key": key}  # fmt: skip
+    draft = {**selected, "compose": "yes", "channel": "email", "subject": "Hi", "body": "Hello!"}
+    preview = admin_client.post(changelist, draft)  # the preview, with the count: nothing sent yet
+    assert preview.status_code == 200 and b"Send to 2 contacts" in preview.content
+    assert not Message.objects.exists()
+    key = preview.context["idempotency_key"]
+    payload = {**draft, "idempotency_key": key, "expected_recipients": "2", "_send": "Send"}
     assert admin_client.post(changelist, payload).status_code == 302
     assert admin_client.post(changelist, payload).status_code == 302  # double submit
     message = Message.objects.get()
@@ -283,9 +286,14 @@ def test_message_admin_composes_to_a_tag(admin_client):
     tag = TagFactory()
     for contact in UserContactFactory.create_batch(2):
         contact_services.contact_tag(contact=contact, tag=tag)
+    draft = {"channel": "in_app", "subject": "", "body": "Hi all", "tag": tag.pk}
+    preview = admin_client.post(reverse("admin:conversations_message_add"), draft)
+    assert preview.status_code == 200 and not Message.objects.exists()
     response = admin_client.post(reverse("admin:conversations_message_add"),
-                                 {"channel": "in_app", "subject": "", "body": "Hi all", "tag": tag.pk})  # fmt: skip
-    assert response.status_code == 302
+                                 {**draft, "expected_recipients": "2", "_send": "Send"}, follow=True)  # fmt: skip
+    assert response.redirect_chain and response.redirect_chain[-1][1] == 302
+    assert "“Hi all” is being sent to 2 contact(s)." in response.content.decode()  # never 'The message ""'
+    assert 'The message ""' not in response.content.decode()
     assert Message.objects.get().recipients_count == 2
     assert admin_client.get(reverse("admin:conversations_message_changelist")).status_code == 200
     message = Message.objects.get()

@@ -245,9 +245,9 @@ def test_saved_reply_placeholders_are_filled_and_unknown_ones_refused():
     agent = TeammateFactory(first_name="Robin")
     reply = services.saved_reply_create(name="Thanks", body="Hi {{contact.first_name}}, {{ teammate.name }} here.")
     lead = LeadFactory(name="Ada Lovelace")
-    text = services.saved_reply_render(body=reply.body, contact=lead, teammate=agent)
+    text = services.placeholders_render(reply.body, contact=lead, teammate=agent)
     assert text == "Hi Ada, Robin here."
-    assert services.saved_reply_render(body=reply.body, contact=ContactFactory(), teammate=None) == (
+    assert services.placeholders_render(reply.body, contact=ContactFactory(), teammate=None) == (
         "Hi there, Support here."
     )
     with pytest.raises(ValidationError) as error:

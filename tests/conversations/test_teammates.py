@@ -11,9 +11,9 @@ from django.utils import timezone
 from conversations import services
 from conversations.models import Conversation, TeammateProfile
 from conversations.selectors import conversation_visible_parts
-from conversations.widget_api import part_shape
 from tests.contacts.factories import LeadFactory
 from tests.conversations.factories import TeammateFactory
+from widget.chat_views import part_shape
 
 pytestmark = pytest.mark.django_db
 

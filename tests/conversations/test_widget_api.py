@@ -192,11 +192,11 @@ def test_a_user_cannot_be_written_as_through_an_anonymous_id(client, website):
 def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
     import types
 
-    from conversations import widget_api
+    from widget import chat_views, http
 
     # One fixed minute, so a slow run cannot straddle two rate-limit windows.
-    monkeypatch.setattr(widget_api, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
-    monkeypatch.setattr(widget_api, "WRITES_PER_MINUTE", 3)
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
+    monkeypatch.setattr(chat_views, "WRITES_PER_MINUTE", 3)
     lead = LeadFactory()
     token = _token(lead, website)
     url = f"/widget-api/{website.app_id}/conversations"
@@ -207,7 +207,7 @@ def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
 
 
 def test_widget_state_lists_unread_and_in_app_messages_until_shown(website):
-    from conversations.widget_api import widget_state
+    from widget.chat_views import chat_state as widget_state
 
     lead = LeadFactory()
     conversation = services.conversation_start_by_contact(contact=lead, body="Hi")

@@ -1,5 +1,7 @@
 """Journeys of the messenger as a visitor sees it, with the team acting in the admin meanwhile."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
@@ -92,16 +94,27 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
 def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_a_conversation(
     host, make_website, agent_admin, celery_worker_factory, artifacts
 ):
+    """Journey 3: the agent previews and confirms an in-app message to a tag, with a placeholder; the
+    signed-in visitor on another origin sees it with their name on the next page, and answers into the inbox."""
+    import hashlib
+    import hmac
+
     from django.urls import reverse
 
     from contacts import services as contact_services
     from contacts.models import Contact, Tag
+    from conversations.models import Message
+    from tracking.models import Website
 
-    website = make_website()
-    host.page.goto(host.snippet_page("/home", website.app_id))
+    website = make_website(identity_verification=Website.IdentityVerification.ENFORCED)
+    signed_in = {
+        "user_id": "ada-1", "name": "Ada Lovelace", "email": "ada@example.com",
+        "user_hash": hmac.new(website.identity_secret.encode(), b"ada-1", hashlib.sha256).hexdigest(),
+    }  # fmt: skip
+    host.page.goto(host.snippet_page("/home", website.app_id, signed_in))
     host.wait_booted()
     visitor = Contact.objects.get()
-    contact_services.contact_update(contact=visitor, name="Ada Lovelace")
+    assert (visitor.role, visitor.external_id, visitor.name) == (Contact.Role.USER, "ada-1", "Ada Lovelace")
     contact_services.contact_tag(contact=visitor, tag=Tag.objects.create(name="vip"))
     worker = celery_worker_factory()
     # The sender's avatar cannot be loaded: the messenger shows their initials instead of a broken image.
@@ -110,19 +123,28 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     teammate_profile_update(teammate=get_user_model().objects.get(username="boss"),
                             avatar_url="https://127.0.0.1:1/missing-avatar.png")  # fmt: skip
 
-    # The agent writes to the tag, with a placeholder, from the admin.
+    # The agent writes to the tag, with a placeholder, from the admin: a preview for a real recipient first.
     compose = agent_admin.page
     agent_admin.open(reverse("admin:conversations_message_add"))
     compose.select_option("#id_channel", "in_app")
-    compose.fill("#id_body", "Hi {{contact.first_name}}, our winter sale starts today!")
+    compose.fill("#id_body", 'Hi {{contact.first_name | fallback: "there"}}, our winter sale starts today!')
     compose.select_option("#id_tag", label="vip")
-    compose.locator("input[name=_save]").click()
+    compose.get_by_role("button", name="Preview").click()
+    expect(compose.locator("#parley-preview")).to_contain_text("Hi Ada, our winter sale starts today!")
+    expect(compose.locator("#id_preview_contact option:checked")).to_contain_text("Ada Lovelace")
+    send = compose.get_by_role("button", name="Send to 1 contact")
+    expect(send).to_be_visible()
+    expect(compose.get_by_role("button", name=re.compile("Send a test"))).to_have_count(0)  # email only
+    compose.screenshot(path=str(artifacts / "outbound-preview.png"), full_page=True)
+    assert not Message.objects.exists()  # nothing goes out before the confirmation
+    send.click()
+    expect(compose.locator(".messagelist")).to_contain_text("is being sent to 1 contact(s).")
     worker.wait_until(
         lambda: visitor.message_deliveries.filter(state="sent").exists(), what="the in-app message delivered"
     )
 
     # The visitor's next page view shows it, rendered for them, without their asking.
-    host.page.goto(host.snippet_page("/sale", website.app_id))
+    host.page.goto(host.snippet_page("/sale", website.app_id, signed_in))
     card = host.page.locator("parley-messenger .th .bu")
     expect(card).to_have_text("Hi Ada, our winter sale starts today!", timeout=10_000)
     expect(host.page.locator("parley-messenger .p")).to_be_visible()
@@ -148,13 +170,22 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     ]
 
     # Seen once: the next page shows the conversation's badge state, not the message again.
-    host.page.goto(host.snippet_page("/after", website.app_id))
+    host.page.goto(host.snippet_page("/after", website.app_id, signed_in))
     host.wait_booted()
     expect(host.page.locator("parley-messenger .p")).to_be_hidden()
 
     agent_admin.open(reverse("admin:conversations_conversation_changelist"))
     expect(compose.locator("#result_list")).to_contain_text("Does it include kettles?")
-    assert host.problems == []
+    compose.screenshot(path=str(artifacts / "outbound-answer-in-inbox.png"), full_page=True)
+
+    # The sent message's page: who got it, saw it, answered it.
+    agent_admin.open(reverse("admin:conversations_message_change", args=[Message.objects.get().pk]))
+    for stat, count in (("all", "1"), ("sent", "1"), ("seen", "1"), ("replied", "1")):
+        expect(compose.locator(f'[data-stat="{stat}"] strong')).to_have_text(count)
+    expect(compose.locator("#parley-recipients tbody tr")).to_have_count(1)
+    expect(compose.locator("#parley-recipients")).to_contain_text("Ada Lovelace")
+    compose.screenshot(path=str(artifacts / "outbound-sent-message.png"), full_page=True)
+    assert host.problems == [] and agent_admin.problems == []
 
 
 @pytest.mark.celery

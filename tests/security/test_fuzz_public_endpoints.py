@@ -160,8 +160,8 @@ def _generous_limits(settings, monkeypatch):
     # Rate limits would turn most cases into 429s; the fuzz is about what lies behind them.
     settings.PARLEY_WIDGET_RATE_PER_IP = 10**6
     settings.PARLEY_WIDGET_RATE_PER_CONTACT = 10**6
-    monkeypatch.setattr("conversations.widget_api.WRITES_PER_MINUTE", 10**6)
-    monkeypatch.setattr("conversations.widget_api.ANONYMOUS_STARTS_PER_HOUR", 10**6)
+    monkeypatch.setattr("widget.chat_views.WRITES_PER_MINUTE", 10**6)
+    monkeypatch.setattr("widget.chat_views.ANONYMOUS_STARTS_PER_HOUR", 10**6)
 
 
 @pytest.fixture

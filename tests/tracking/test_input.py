@@ -217,9 +217,9 @@ def test_requests_without_origin_are_not_browser_pages_and_are_served(client, we
 @pytest.fixture
 def mid_window_clock(monkeypatch):
     """Limits count in fixed minutes: pin the limiter's clock mid-window so requests never straddle two."""
-    from tracking import widget_http
+    from widget import http
 
-    monkeypatch.setattr(widget_http, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 @override_settings(PARLEY_WIDGET_RATE_PER_IP=3)

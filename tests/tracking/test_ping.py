@@ -5,13 +5,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
+from conversations import services as conversation_services
 from tests.contacts.factories import DataAttributeFactory, LeadFactory, UserContactFactory
+from tests.conversations.factories import TeammateFactory
 from tests.tracking.conftest import ORIGIN, Widget, user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.payloads import PageInput, PingInput
-from tracking.services import ingest
 from tracking.services.hot_path import HotPathState
 from tracking.widget_auth import widget_token_read
 
@@ -362,12 +363,17 @@ def test_support_only_chat_token_without_consent_tracks_nothing(client, support_
 # --- widget state -------------------------------------------------------------------------------
 
 
-def test_widget_state_providers_fill_the_ping_answer(widget, monkeypatch):
-    monkeypatch.setattr(ingest, "_widget_state_providers", [])
-    services.register_widget_state_provider(lambda contact, reads: {"unread_count": 2, "conversations": [{"id": "c1"}]})
+def test_the_ping_answer_carries_the_chat_state(widget):
+    widget.ping()
+    contact = Contact.objects.get()
+    conversation = conversation_services.conversation_start_by_contact(contact=contact, body="Hi")
+    for body in ("Hello!", "Still there?"):
+        conversation_services.conversation_reply_as_teammate(
+            conversation=conversation, teammate=TeammateFactory(), body=body
+        )
     answer = widget.ping().json()
     assert answer["unread_count"] == 2
-    assert answer["conversations"] == [{"id": "c1"}]
+    assert [c["id"] for c in answer["conversations"]] == [conversation.public_id]
     assert answer["messages"] == []
 
 

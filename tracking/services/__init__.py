@@ -6,11 +6,8 @@ from tracking.services.hot_path import RequestFacts, WidgetTokenInvalid
 from tracking.services.identity import IdentityVerificationFailed, user_hash_valid
 from tracking.services.ingest import (
     WidgetAnswer,
-    register_widget_state_provider,
     widget_ping,
-    widget_read_keys,
     widget_shutdown,
-    widget_state,
     widget_update,
 )
 from tracking.services.websites import (
@@ -27,7 +24,6 @@ __all__ = [
     "WidgetTokenInvalid",
     "event_summary_add",
     "event_track",
-    "register_widget_state_provider",
     "rejected_attributes_record",
     "user_hash_valid",
     "website_create",
@@ -35,8 +31,6 @@ __all__ = [
     "website_update",
     "widget_event",
     "widget_ping",
-    "widget_read_keys",
     "widget_shutdown",
-    "widget_state",
     "widget_update",
 ]

@@ -7,7 +7,6 @@ transaction.
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,7 +34,6 @@ from tracking.services.hot_path import (
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
-    hot_path_read_keys,
     tracking_allowed,
     usable_identity,
 )
@@ -66,42 +64,6 @@ class WidgetAnswer:
     ignored_attributes: dict[str, str] = field(default_factory=dict)
     # The input named a user without the valid user_hash this website (or that user) needs: ignored.
     identity_refused: bool = False
-
-
-WidgetStateProvider = Callable[[Contact, CacheReader], dict[str, Any]]
-CacheKeys = Callable[[int], list[str]]
-_widget_state_providers: list[WidgetStateProvider] = []
-_widget_state_cache_keys: list[CacheKeys] = []
-
-
-def register_widget_state_provider(provider: WidgetStateProvider, *, cache_keys: CacheKeys | None = None) -> None:
-    """Apps add keys to the ping answer (unread_count, conversations, messages) with fn(contact, cache).
-
-    `cache_keys(contact_id)` names the cache entries the provider reads: the ping fetches them
-    ahead, with its own, in one round trip, and the provider reads them through `cache`.
-    """
-    if provider not in _widget_state_providers:
-        _widget_state_providers.append(provider)
-        if cache_keys is not None:
-            _widget_state_cache_keys.append(cache_keys)
-
-
-def widget_read_keys(identity: WidgetIdentity | None) -> list[str]:
-    """The cache entries a request for this token's contact reads: fetched in its preflight."""
-    if identity is None:
-        return []
-    keys = hot_path_read_keys(identity.contact_id)
-    for cache_keys in _widget_state_cache_keys:
-        keys += cache_keys(identity.contact_id)
-    return keys
-
-
-def widget_state(*, contact: Contact | None, reads: CacheReader = cache) -> dict[str, Any]:
-    state: dict[str, Any] = {"unread_count": 0, "conversations": [], "messages": []}
-    if contact is not None:
-        for provider in _widget_state_providers:
-            state.update(provider(contact, reads))
-    return state
 
 
 def _fingerprint(user: UserInput) -> str:

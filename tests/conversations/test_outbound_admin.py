@@ -1,0 +1,253 @@
+"""The admin's outbound flow: compose → preview for a real recipient → test to oneself → confirm the count
+→ a read-only page per message with its stats and recipients. Tried as a viewer, an agent and with hostile text."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
+from conversations import services
+from conversations.models import Message, MessageDelivery
+from tests.contacts.factories import TagFactory, UserContactFactory
+
+pytestmark = pytest.mark.django_db
+
+ADD = reverse("admin:conversations_message_add")
+
+
+def _member(group: str, username: str) -> Client:
+    user = get_user_model().objects.create_user(
+        username, f"{username}@parley.test", "x", is_staff=True, first_name=username.title()
+    )
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def agent_client() -> Client:
+    return _member(AGENT_GROUP, "robin")
+
+
+@pytest.fixture
+def viewer_client() -> Client:
+    return _member(VIEWER_GROUP, "vera")
+
+
+def _tagged(*names, email=True):
+    tag = TagFactory(name="vip")
+    contacts = []
+    for name in names:
+        contact = UserContactFactory(name=name, **({} if email else {"email": ""}))
+        contact_services.contact_tag(contact=contact, tag=tag)
+        contacts.append(contact)
+    return tag, contacts
+
+
+def _draft(tag, **extra):
+    return {"channel": "email", "subject": "News for {{contact.first_name}}",
+            "body": 'Hi {{contact.first_name | fallback: "there"}}, see https://shop.example/sale', "tag": tag.pk,
+            **extra}  # fmt: skip
+
+
+def test_compose_previews_for_a_real_recipient_with_the_count_before_anything_is_sent(agent_client):
+    tag, (_ada, bo) = _tagged("Ada Lovelace", "Bo Li")
+    assert agent_client.get(ADD).status_code == 200
+    preview = agent_client.post(ADD, _draft(tag))
+    assert preview.status_code == 200
+    page = preview.content.decode()
+    assert "Send to 2 contacts" in page
+    assert "News for Ada" in page and "Hi Ada, see" in page  # rendered for the first recipient
+    assert "{{contact.first_name" not in page.split('id="parley-preview"')[1].split("</div>")[0]
+    assert "Send a test to me (robin@parley.test)" in page
+    assert not Message.objects.exists() and mail.outbox == []
+
+    as_bo = agent_client.post(ADD, {**_draft(tag), "preview_contact": bo.pk, "_preview": "Show"})
+    assert "Hi Bo, see" in as_bo.content.decode()
+    # Someone outside the audience is never rendered: the preview stays on a recipient.
+    outsider = UserContactFactory(name="Zed Outsider")
+    as_outsider = agent_client.post(ADD, {**_draft(tag), "preview_contact": outsider.pk})
+    assert "Zed" not in as_outsider.content.decode()
+
+
+def test_a_test_goes_to_the_teammate_only_and_the_confirmed_send_goes_to_everyone_once(agent_client):
+    tag, (_ada, bo) = _tagged("Ada Lovelace", "Bo Li")
+    preview = agent_client.post(ADD, _draft(tag))
+    key = preview.context["idempotency_key"]
+
+    test = agent_client.post(ADD, {**_draft(tag), "preview_contact": bo.pk, "idempotency_key": key, "_test": "1"})
+    assert test.status_code == 200
+    assert "Test sent to robin@parley.test, filled in for Bo Li." in test.content.decode()
+    (test_email,) = mail.outbox
+    assert test_email.to == ["robin@parley.test"] and test_email.subject == "[Test] News for Bo"
+    assert not Message.objects.exists()
+
+    confirm = {**_draft(tag), "idempotency_key": key, "expected_recipients": "2", "_send": "Send to 2 contacts"}
+    sent = agent_client.post(ADD, confirm, follow=True)
+    message = Message.objects.get()
+    assert sent.redirect_chain[-1][0] == reverse("admin:conversations_message_change", args=[message.pk])
+    assert "“News for {{contact.first_name}}” is being sent to 2 contact(s)." in sent.content.decode()
+    assert message.recipients_count == 2 and message.sender.username == "robin"
+    agent_client.post(ADD, confirm)  # a second click sends nothing more
+    assert Message.objects.count() == 1 and MessageDelivery.objects.count() == 2
+
+
+def test_an_audience_that_changed_since_the_preview_is_shown_again_with_the_new_count(agent_client):
+    tag, _ = _tagged("Ada Lovelace", "Bo Li")
+    key = agent_client.post(ADD, _draft(tag)).context["idempotency_key"]
+    contact_services.contact_tag(contact=UserContactFactory(name="Cy"), tag=tag)
+    again = agent_client.post(ADD, {**_draft(tag), "idempotency_key": key, "expected_recipients": "2", "_send": "1"})
+    assert again.status_code == 200
+    page = again.content.decode()
+    assert "it is now 3 contact(s)" in page and "Send to 3 contacts" in page
+    assert not Message.objects.exists()
+
+
+def test_edit_goes_back_to_the_form_with_what_was_written(agent_client):
+    tag, _ = _tagged("Ada Lovelace")
+    edit = agent_client.post(ADD, {**_draft(tag), "_edit": "Edit"})
+    assert edit.status_code == 200
+    assert edit.context["form"]["subject"].value() == "News for {{contact.first_name}}"
+    assert b'name="_preview"' in edit.content
+
+
+def test_in_app_messages_preview_without_a_test_send(agent_client):
+    tag, _ = _tagged("Ada Lovelace")
+    preview = agent_client.post(ADD, {"channel": "in_app", "subject": "", "body": "Hi {{contact.first_name}}!",
+                                      "tag": tag.pk})  # fmt: skip
+    page = preview.content.decode()
+    assert "Hi Ada!" in page and "Send to 1 contact" in page and "Send a test" not in page
+    refused = agent_client.post(ADD, {"channel": "in_app", "body": "Hi", "tag": tag.pk, "_test": "1"})
+    assert refused.status_code == 200 and mail.outbox == []
+    assert "Only emails can be sent as a test" in refused.content.decode()
+
+
+def test_a_sent_message_page_is_read_only_with_stats_and_a_paged_recipient_list(agent_client):
+    tag, contacts = _tagged(*[f"Person {i}" for i in range(3)])
+    message = services.message_send(sender=None, channel="email", subject="S", body="https://shop.example", tag=tag)
+    while services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    first = MessageDelivery.objects.order_by("id").first()
+    services.delivery_record_click(delivery_id=first.pk, link_index=0)
+    services.delivery_record_unsubscribe(delivery_id=first.pk)
+    page_url = reverse("admin:conversations_message_change", args=[message.pk])
+
+    page = agent_client.get(page_url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    stats = dict(re.findall(r'data-stat="(\w+)"><strong>(\d+)</strong>', html))
+    assert stats == {"all": "3", "sent": "3", "pending": "0", "not_sent": "0", "opened": "1", "clicked": "1",
+                     "unsubscribed": "1", "replied": "0"}  # fmt: skip
+    assert all(c.name in html for c in contacts)
+    assert 'name="_save"' not in html and "<textarea" not in html
+    clicked = agent_client.get(page_url, {"show": "clicked"}).content.decode()
+    assert "Person 0" in clicked and "Person 1" not in clicked
+
+    # Saving it again (an old form, a replayed request) answers a clean page with a message, not a 403.
+    posted = agent_client.post(page_url, {"subject": "changed"}, follow=True)
+    assert posted.status_code == 200
+    assert "A sent message cannot be changed" in posted.content.decode()
+    message.refresh_from_db()
+    assert message.subject == "S"
+
+
+def test_the_recipient_list_costs_the_same_queries_for_3_or_60_recipients(agent_client):
+    def queries_for(count: int) -> int:
+        Message.objects.all().delete()
+        contacts = UserContactFactory.create_batch(count)
+        message = services.message_send(sender=None, channel="in_app", body="Hi", contact_ids=[c.pk for c in contacts])
+        MessageDelivery.objects.filter(message=message).update(state="sent", sent_at=timezone.now())
+        url = reverse("admin:conversations_message_change", args=[message.pk])
+        agent_client.get(url)  # warm the session and content types
+        with CaptureQueriesContext(connection) as captured:
+            response = agent_client.get(url, {"p": "2"})
+        assert response.status_code == 200
+        return len(captured)
+
+    assert queries_for(3) == queries_for(60)
+    assert (
+        "Page 2 of 2"
+        in agent_client.get(
+            reverse("admin:conversations_message_change", args=[Message.objects.get().pk]), {"p": "2"}
+        ).content.decode()
+    )
+
+
+def test_a_viewer_can_read_sent_messages_but_neither_compose_nor_send(viewer_client):
+    tag, _ = _tagged("Ada Lovelace")
+    assert viewer_client.get(ADD).status_code == 403
+    for step in ("_preview", "_test", "_send"):
+        assert viewer_client.post(ADD, {**_draft(tag), step: "1", "expected_recipients": "1"}).status_code == 403
+    assert not Message.objects.exists() and mail.outbox == []
+    message = services.message_send(sender=None, channel="in_app", body="Hi", tag=tag)
+    url = reverse("admin:conversations_message_change", args=[message.pk])
+    assert viewer_client.get(url).status_code == 200
+    posted = viewer_client.post(url, {"body": "x"}, follow=True)
+    assert posted.status_code == 200 and "A sent message cannot be changed" in posted.content.decode()
+    changelist = viewer_client.post(reverse("admin:contacts_contact_changelist"), {
+        "action": "send_message_to_contacts", "_selected_action": [message.deliveries.get().contact_id],
+        "compose": "yes", "channel": "in_app", "body": "Hi", "_send": "1",
+    })  # fmt: skip
+    assert changelist.status_code in (200, 302, 403)
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        '{{contact.name | fallback: "<b>x</b>"}}',
+        '{{contact.name | fallback: "</textarea><script>alert(3)</script>"}}',
+        "\U0001f600 {{ teammate.name }} &amp; \" ' `",
+    ],
+)
+def test_hostile_text_in_subject_body_and_names_is_escaped_everywhere(agent_client, hostile):
+    tag = TagFactory(name="<i>tag</i>")
+    contact = UserContactFactory(name="<svg onload=alert(4)> Mallory", email="m@example.com")
+    contact_services.contact_tag(contact=contact, tag=tag)
+    draft = {"channel": "email", "subject": hostile[:200], "body": hostile, "tag": tag.pk}
+    preview = agent_client.post(ADD, draft)
+    assert preview.status_code == 200
+    for page in (preview, agent_client.post(ADD, {**draft, "_edit": "1"})):
+        html = page.content.decode()
+        assert "<script>alert" not in html and "<svg onload" not in html and "<img src=x" not in html
+        assert "<b>x</b>" not in html and "<i>tag</i>" not in html
+    key = preview.context["idempotency_key"] if preview.context.get("idempotency_key") else "k"
+    sent = agent_client.post(ADD, {**draft, "idempotency_key": key, "expected_recipients": "1", "_send": "1"},
+                             follow=True)  # fmt: skip
+    assert sent.status_code == 200
+    html = sent.content.decode()
+    assert "<script>alert" not in html and "<svg onload" not in html and "<b>x</b>" not in html
+
+
+def test_nul_and_lone_surrogates_are_form_errors_never_500(agent_client):
+    tag, _ = _tagged("Ada Lovelace")
+    nul = agent_client.post(ADD, {**_draft(tag), "body": "Hi\x00there"})
+    assert nul.status_code == 200 and not Message.objects.exists()
+    # A lone surrogate cannot travel in UTF-8: sent raw, it arrives as U+FFFD and is shown, not a crash.
+    for raw in (b"body=%ED%A0%80", b"subject=%ED%A0%80&body=x", b"subject=%00&body=%00"):
+        response = agent_client.post(
+            ADD, data=raw + f"&channel=email&tag={tag.pk}&_send=1&expected_recipients=1".encode(),
+            content_type="application/x-www-form-urlencoded",
+        )  # fmt: skip
+        assert response.status_code in (200, 302), raw
+    assert all("\ud800" not in m.body and "\x00" not in m.subject for m in Message.objects.all())
+    unknown = agent_client.post(ADD, {**_draft(tag), "body": "{{contact.password}}"})
+    assert unknown.status_code == 200 and "Unknown placeholder" in unknown.content.decode()
+    bad_ids = agent_client.post(ADD, {"channel": "in_app", "body": "x", "contact_ids": "1,²"})
+    assert bad_ids.status_code == 200 and "Only numeric contact ids" in bad_ids.content.decode()
+    message = Message.objects.first() or services.message_send(sender=None, channel="in_app", body="x", tag=tag)
+    url = reverse("admin:conversations_message_change", args=[message.pk])
+    assert agent_client.get(f"{url}?show=%00").status_code == 400  # ops.admin_guard: a NUL in the query
+    for query in ("p=%C2%B2", "p=99999999999999999999", "show=%ED%A0%80", "p=-1", "show=__class__"):
+        assert agent_client.get(f"{url}?{query}").status_code == 200

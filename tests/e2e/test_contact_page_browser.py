@@ -1,0 +1,37 @@
+"""The contact page as a teammate sees it: tag rows by name, one events panel, a duplicate tag as a form error."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from contacts import services
+from tests.contacts.factories import TagFactory, UserContactFactory
+from tracking import services as tracking_services
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def test_contact_page_reads_as_words_and_a_duplicate_tag_is_a_form_error(agent_admin, artifacts):
+    contact = UserContactFactory(name="Jamie Rivera")
+    services.contact_tag(contact=contact, tag=TagFactory(name="vip"))
+    for n in range(3):
+        tracking_services.event_track(
+            contact=contact, name="checkout", metadata={"n": n}, created_at=None, now=timezone.now()
+        )
+    page = agent_admin.page
+
+    agent_admin.open(reverse("admin:contacts_contact_change", args=[contact.pk]))
+    expect(page.locator("td.original p").first).to_have_text("vip")
+    panel_titles = page.locator("fieldset.contact-panel h2").all_inner_texts()
+    assert [title for title in panel_titles if "event" in title.lower()] == ["Events"]
+    events = page.locator("fieldset.contact-panel", has=page.get_by_role("heading", name="Events", exact=True))
+    expect(events.get_by_text("Recent events")).to_be_visible()
+    page.screenshot(path=str(artifacts / "contact-page.png"), full_page=True)
+
+    agent_admin.open(reverse("admin:contacts_tag_add"))
+    page.fill("#id_name", "VIP")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".errorlist")).to_have_text("Another tag already has this name.")
+    page.screenshot(path=str(artifacts / "tag-duplicate.png"), full_page=True)
+    assert agent_admin.problems == []

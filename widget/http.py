@@ -1,0 +1,348 @@
+"""The HTTP layer of every public widget endpoint (ping, update, events, shutdown, chat, poll).
+
+One place for: the website and origin check, CORS per website, the body cap and JSON parsing, the
+rate limiter (fixed windows in the shared cache, counted together with the cache entries a request
+reads, in one round trip), the one keyed hash of a client's IP, and the one error mapper.
+"""
+
+import functools
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import NoScriptError
+
+from config.redis_cache import REDIS_UNAVAILABLE
+from ops.parsing import int_or_none
+from tracking.enrichment import client_ip
+from tracking.models import Website
+from tracking.payloads import PayloadError, parse_json_object
+from tracking.selectors import origin_allowed, website_for_app_id
+from tracking.services import WidgetTokenInvalid
+from tracking.widget_auth import WidgetIdentity, widget_token_read
+
+WIDGET_API_PREFIX = "/widget-api/"
+ACCEPTED_CONTENT_TYPES = ("", "text/plain", "application/json")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class WidgetHttpError(Exception):
+    """An answer other than success: status, machine code, the field at fault, a human message."""
+
+    def __init__(self, status: int, code: str, field: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.field, self.message = status, code, field, message
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
+        response = JsonResponse(body, status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def _first_error(error: ValidationError) -> tuple[str, str]:
+    if hasattr(error, "error_dict"):
+        field, messages = next(iter(error.message_dict.items()))
+        return field, messages[0]
+    return "body", error.messages[0]
+
+
+def widget_error(error: Exception) -> WidgetHttpError | None:
+    """The widget protocol's error for what a view or a service raised; None for a bug (a JSON 500)."""
+    if isinstance(error, WidgetHttpError):
+        return error
+    if isinstance(error, PayloadError):
+        return WidgetHttpError(400, error.code, error.field, error.message)
+    if isinstance(error, ValidationError):
+        field, message = _first_error(error)
+        return WidgetHttpError(400, "invalid", field, message)
+    if isinstance(error, WidgetTokenInvalid):
+        return WidgetHttpError(
+            403, "invalid_token", "token", "The token is missing, expired or not for this website; ping again."
+        )
+    return None
+
+
+# --- website, origin, body -----------------------------------------------------------------------
+
+
+def widget_website(request: HttpRequest, app_id: str) -> Website:
+    """The website of this app id, if the request's Origin (when it sends one) is allowed."""
+    website = website_for_app_id(app_id=app_id)
+    if website is None:
+        raise WidgetHttpError(404, "unknown_app_id", "app_id", "No website has this app id.")
+    origin = request.headers.get("Origin")
+    # Browsers always send Origin on cross-origin requests; its absence means a non-browser client.
+    if origin is not None and not origin_allowed(website=website, origin=origin):
+        # Readable by the refused page (CORS), so its widget can say "not set up" rather than "offline";
+        # the answer holds nothing but this refusal.
+        raise WidgetHttpError(
+            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins.",
+            headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"},
+        )  # fmt: skip
+    return website
+
+
+def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
+    """django-cors-headers' check_request_enabled: allow an origin per website on /widget-api/<app_id>/."""
+    path = request.path_info
+    origin = request.headers.get("Origin")
+    if not origin or not path.startswith(WIDGET_API_PREFIX):
+        return False
+    app_id = path[len(WIDGET_API_PREFIX) :].split("/", 1)[0]
+    try:
+        website = website_for_app_id(app_id=app_id)
+    except DatabaseError:  # PostgreSQL is down: the view answers 503 (config.outage), without CORS headers
+        return False
+    return website is not None and origin_allowed(website=website, origin=origin)
+
+
+def widget_json_body(request: HttpRequest, *, max_bytes: int | None = None) -> dict[str, Any]:
+    """The JSON object in the body (text/plain or application/json), refusing bodies over the cap."""
+    max_bytes = max_bytes or settings.PARLEY_WIDGET_MAX_BODY_BYTES
+    content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type not in ACCEPTED_CONTENT_TYPES:
+        raise WidgetHttpError(
+            415, "unsupported_media_type", "Content-Type", "Send the JSON body as text/plain or application/json."
+        )
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        length = int_or_none(declared, minimum=0)
+        if length is None:
+            raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
+        if length > max_bytes:
+            raise _too_large(max_bytes)
+    raw = request.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _too_large(max_bytes)
+    return parse_json_object(raw)
+
+
+def _too_large(max_bytes: int) -> WidgetHttpError:
+    return WidgetHttpError(413, "payload_too_large", "body", f"The body must be at most {max_bytes} bytes.")
+
+
+def widget_identity(*, website: Website, token: str | None) -> WidgetIdentity | None:
+    """The identity in the request's token, if it is valid for this website."""
+    return widget_token_read(token=token, website_id=website.pk) if token else None
+
+
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client's address: the cache never holds the address itself (rate-limit keys only)."""
+    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+# --- rate limits (with the request's cache reads, in one round trip) -----------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `per` requests of one subject in each fixed window of `window` seconds."""
+
+    scope: str
+    subject: str
+    per: int
+    window: int = 60
+    # The 429's message; by default it names the scope as the field and says when to retry.
+    message: str = ""
+
+    def key(self, now: float) -> str:
+        return f"ratelimit:{self.scope}:{self.subject}:{int(now // self.window)}"
+
+    def exceeded(self, now: float) -> WidgetHttpError:
+        if self.message:
+            field, message, retry_after = "", self.message, self.window
+        else:
+            retry_after = max(1, int(self.window - now % self.window) + 1)
+            field, message = self.scope, f"Too many requests; try again in {retry_after} seconds."
+        return WidgetHttpError(429, "rate_limited", field, message, headers={"Retry-After": str(retry_after)})
+
+
+def ip_limit(ip: str) -> Limit:
+    return Limit("ip", ip_hash(ip), settings.PARLEY_WIDGET_RATE_PER_IP)
+
+
+def contact_limit(identity: WidgetIdentity) -> Limit:
+    return Limit("contact", f"{identity.website_id}:{identity.contact_id}", settings.PARLEY_WIDGET_RATE_PER_CONTACT)
+
+
+class CacheReads:
+    """Cache entries a widget request read ahead, in its preflight round trip; other keys are read on demand."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._values = values or {}
+
+    def get(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        return caches["default"].get(key)
+
+
+# Counts each window (setting its expiry when it opens) and reads the other keys, atomically, as
+# one command: the hot path pays for one command's packing and parsing instead of six.
+_COUNT_AND_READ = """
+local windows = tonumber(ARGV[1])
+local replies = {}
+for index, key in ipairs(KEYS) do
+    if index <= windows then
+        replies[index] = redis.call('INCR', key)
+        if replies[index] == 1 then redis.call('EXPIRE', key, ARGV[index + 1]) end
+    else
+        replies[index] = redis.call('GET', key)
+    end
+end
+return replies
+"""
+_COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """Count one request in each (key, expiry) window and read the given cache entries: one command on Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        available = getattr(backend, "available", None)
+        if available is not None and not available():
+            return _fail_open(windows, read_keys)
+        try:
+            return _count_and_read_redis(backend, windows, read_keys)
+        except REDIS_UNAVAILABLE as error:
+            # Rate limits fail open (docs/deployment.md): the request goes on without the cache.
+            mark_unavailable = getattr(backend, "mark_unavailable", None)
+            if mark_unavailable is not None:
+                mark_unavailable(error)
+            return _fail_open(windows, read_keys)
+    values = backend.get_many(read_keys) if read_keys else {}
+    return [_hit_elsewhere(backend, key, expiry) for key, expiry in windows], {
+        key: values.get(key) for key in read_keys
+    }
+
+
+def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
+    return [0] * len(windows), dict.fromkeys(read_keys)
+
+
+def _count_and_read_redis(
+    backend: RedisCache, windows: list[tuple[str, int]], read_keys: Sequence[str]
+) -> tuple[list[int], dict[str, Any]]:
+    """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
+    client = backend._cache.get_client(None, write=True)
+    # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
+    keys = [backend.make_key(key) for key in (*(key for key, _ in windows), *read_keys)]
+    arguments = (len(keys), *keys, len(windows), *(expiry for _, expiry in windows))
+    try:
+        replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
+    except NoScriptError:  # a restarted or flushed Redis: load it again
+        replies = client.eval(_COUNT_AND_READ, *arguments)
+    counts = [int(count) for count in replies[: len(windows)]]
+    loads = backend._cache._serializer.loads
+    raw = replies[len(windows) :]
+    return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
+
+
+def _hit_elsewhere(backend: Any, key: str, expiry: int) -> int:
+    """The window count on other cache backends (local memory or files when embedded)."""
+    if backend.add(key, 1, expiry):
+        return 1
+    try:
+        return backend.incr(key)
+    except ValueError:  # expired in between
+        backend.add(key, 1, expiry)
+        return 1
+
+
+def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
+    """Count the request against each limit (over one → 429 with Retry-After) and read the cache
+    entries the request will need, all in one round trip."""
+    now = time.time()
+    windows = [(limit.key(now), limit.window + 5) for limit in limits]
+    counts, values = _count_and_read(windows, read_keys)
+    for limit, count in zip(limits, counts, strict=True):
+        if count > limit.per:
+            raise limit.exceeded(now)
+    return CacheReads(values)
+
+
+# --- the view decorator --------------------------------------------------------------------------
+
+
+class WidgetCall:
+    """One widget request: its website, client IP, and whether it was counted against that IP yet."""
+
+    def __init__(self, request: HttpRequest, website: Website, ip: str | None, *, counted: bool) -> None:
+        self.request, self.website, self.ip, self.counted = request, website, ip, counted
+
+    def preflight(
+        self, identity: WidgetIdentity | None, *, read_keys: Sequence[str] = (), count_ip: bool | None = None
+    ) -> CacheReads:
+        """Count the request against its IP (unless counted already) and its contact's limit, reading
+        `read_keys` in the same round trip."""
+        limits = []
+        if self.ip and not self.counted and count_ip is not False:
+            limits.append(ip_limit(self.ip))
+        if identity is not None:
+            limits.append(contact_limit(identity))
+        self.counted = True
+        return rate_limit(limits, read_keys=read_keys)
+
+
+def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) -> Callable[..., Any]:
+    """A public widget endpoint: no session, no CSRF, website and origin checked, JSON errors.
+
+    Every request counts once against its IP's limit: up front (`count_ip_first`), or in the
+    view's own preflight (with the contact's limit and cache reads, one round trip), or, for a
+    request refused before that, once the answer is known.
+    """
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, app_id: str, **kwargs: Any) -> HttpResponse:
+            ip = client_ip(request)
+            call = None
+            try:
+                if count_ip_first:
+                    rate_limit([ip_limit(ip)] if ip else [])
+                elif request.method not in methods:
+                    raise _wrong_method(methods)
+                website = widget_website(request, app_id)
+                if request.method not in methods:
+                    raise _wrong_method(methods)
+                call = WidgetCall(request, website, ip, counted=count_ip_first)
+                response = view(call, **kwargs)
+            except Exception as exc:
+                error = widget_error(exc)
+                if error is None:
+                    raise
+                if count_ip_first or error.status == 405:
+                    return error.response()
+                response = error.response()
+            if not count_ip_first and (call is None or not call.counted):
+                # A refused request counts against its IP too (and may turn into a 429).
+                try:
+                    rate_limit([ip_limit(ip)] if ip else [])
+                except WidgetHttpError as error:
+                    return error.response()
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _wrong_method(methods: tuple[str, ...]) -> WidgetHttpError:
+    return WidgetHttpError(405, "method_not_allowed", "", f"Use {' or '.join(methods)}.")

@@ -1,0 +1,134 @@
+"""The widget's ingest endpoints: ping, update, events, shutdown (see docs/widget-protocol.md).
+
+Thin views: parse the body, count the request (its IP and contact limits, with the contact's
+hot-path cache entries read in the same round trip), call one service, shape the answer.
+"""
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from django.http import JsonResponse
+from django.utils import timezone
+
+from contacts.models import Contact
+from conversations.services import widget_quiet
+from tracking import payloads
+from tracking import services as tracking_services
+from tracking.enrichment import accept_language
+from tracking.models import Website
+from tracking.services.hot_path import hot_path_read_keys
+from widget.chat_views import chat_state
+from widget.http import CacheReads, WidgetCall, widget_endpoint, widget_identity, widget_json_body
+
+
+def _facts(call: WidgetCall) -> tracking_services.RequestFacts:
+    request = call.request
+    return tracking_services.RequestFacts(
+        now=timezone.now(),
+        ip=call.ip,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        browser_language=accept_language(request),
+    )
+
+
+def _preflight(
+    call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True
+) -> tuple[Any, CacheReads]:
+    """The token's identity, once the request is counted against its IP and contact limits; with the
+    contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip."""
+    identity = widget_identity(website=call.website, token=token)
+    read_keys: list[str] = []
+    if identity is not None and reads:
+        read_keys = hot_path_read_keys(identity.contact_id)
+        if chat:
+            read_keys += widget_quiet.cache_keys(identity.contact_id)
+    return identity, call.preflight(identity, read_keys=read_keys)
+
+
+def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
+    return None if contact is None else {"role": contact.role, "name": contact.name}
+
+
+IDENTITY_REFUSED_WARNING = (
+    "Not signed in: identity verification needs user_hash = HMAC-SHA256 of user_id (or of email) with the "
+    "website's identity secret, computed on your server; this user_hash is missing or wrong, so the visitor "
+    "stays anonymous."
+)
+
+
+def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
+    """What the site got wrong, one entry each; the widget prints every message in the console."""
+    warnings = []
+    if answer.identity_refused:
+        warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
+    for name, reason in answer.ignored_attributes.items():
+        message = (
+            f"Parley: custom attribute {json.dumps(name, ensure_ascii=False)} not applied (the rest was): {reason}"
+        )
+        warnings.append({"field": f"user.custom_attributes.{name}", "message": message})
+    return warnings
+
+
+def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[str, Any]:
+    anonymous_id = str(answer.contact.anonymous_id) if answer.contact is not None and answer.tracking else None
+    shape = {
+        "anonymous_id": anonymous_id,
+        "token": answer.token,
+        "tracking": website.tracking_mode,
+        "contact": _contact_json(answer.contact),
+    }
+    if answer.ignored_attributes:
+        # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
+        # dropped (the rest is applied): say what was left out and why.
+        shape["ignored_custom_attributes"] = list(answer.ignored_attributes)
+    if warnings := _warnings(answer):
+        shape["warnings"] = warnings
+    return shape
+
+
+@widget_endpoint(methods=("POST",), count_ip_first=False)
+def ping_view(call: WidgetCall) -> JsonResponse:
+    """One per page view: records it and answers with the token and the widget state (chat included)."""
+    facts = _facts(call)
+    ping = payloads.clean_ping(widget_json_body(call.request), now=facts.now)
+    identity, reads = _preflight(call, ping.token, chat=True)
+    if ping.browser_language:
+        facts = replace(facts, browser_language=ping.browser_language)
+    answer = tracking_services.widget_ping(website=call.website, ping=ping, identity=identity, facts=facts, reads=reads)
+    return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, reads)})
+
+
+@widget_endpoint(methods=("POST",), count_ip_first=False)
+def update_view(call: WidgetCall) -> JsonResponse:
+    """User fields and, in single-page apps, a new page view."""
+    facts = _facts(call)
+    update = payloads.clean_update(widget_json_body(call.request), now=facts.now)
+    identity, reads = _preflight(call, update.token)
+    answer = tracking_services.widget_update(
+        website=call.website, update=update, identity=identity, facts=facts, reads=reads
+    )
+    return JsonResponse(_answer(call.website, answer))
+
+
+@widget_endpoint(methods=("POST",), count_ip_first=False)
+def events_view(call: WidgetCall) -> JsonResponse:
+    """Track a custom event for the token's contact: 202."""
+    facts = _facts(call)
+    event = payloads.clean_event(widget_json_body(call.request), now=facts.now)
+    identity, reads = _preflight(call, event.token)
+    tracked, duplicate = tracking_services.widget_event(
+        website=call.website, event=event, identity=identity, facts=facts, reads=reads
+    )
+    return JsonResponse({"tracked": tracked, "duplicate": duplicate}, status=202)
+
+
+@widget_endpoint(methods=("POST",), count_ip_first=False)
+def shutdown_view(call: WidgetCall) -> JsonResponse:
+    """The site logged the user out: the widget forgets it; the next page view starts a new session."""
+    body = widget_json_body(call.request)
+    payloads.only_fields(body, {"token"})
+    token = payloads.clean_token(body.get("token"), required=False)
+    identity, _ = _preflight(call, token, reads=False)
+    tracking_services.widget_shutdown(website=call.website, identity=identity)
+    return JsonResponse({"ok": True})
