@@ -18,7 +18,6 @@ from tracking import services as tracking_services
 from tracking.enrichment import accept_language
 from tracking.models import Website
 from tracking.services.hot_path import hot_path_read_keys
-from tracking.widget_auth import WidgetIdentity
 from widget.chat_views import chat_state
 from widget.http import CacheReads, WidgetCall, widget_endpoint, widget_identity, widget_json_body
 
@@ -35,7 +34,7 @@ def _facts(call: WidgetCall) -> tracking_services.RequestFacts:
 
 def _preflight(
     call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True
-) -> tuple[WidgetIdentity | None, CacheReads]:
+) -> tuple[Any, CacheReads]:
     """The token's identity, once the request is counted against its IP and contact limits; with the
     contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token)
@@ -64,7 +63,9 @@ def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
     if answer.identity_refused:
         warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
     for name, reason in answer.ignored_attributes.items():
-        message = f"Parley: custom attribute {json.dumps(name)} not applied (the rest was): {reason}"
+        message = (
+            f"Parley: custom attribute {json.dumps(name, ensure_ascii=False)} not applied (the rest was): {reason}"
+        )
         warnings.append({"field": f"user.custom_attributes.{name}", "message": message})
     return warnings
 

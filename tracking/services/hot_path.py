@@ -88,6 +88,9 @@ class HotPathState:
     sessions: dict[str, list[float]] = field(default_factory=dict)
     seen_at: float = 0.0
     user_fingerprint: str = ""
+    # The custom attributes refused from those user fields (name → why): the answer repeats them on
+    # every page view that sends the same values, so the site's console keeps saying what is wrong.
+    user_ignored: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def key(contact_id: int) -> str:

@@ -47,4 +47,7 @@ class Command(BaseCommand):
             )
         if not set(website_origins_clean(origins=origins)) <= set(website.allowed_origins):
             website = website_update(website=website, allowed_origins=[*website.allowed_origins, *origins])
+        if website.identity_verification != Website.IdentityVerification.ENFORCED:
+            # A demo set up before verification was the default: its logged-in page says it signs in for real.
+            website = website_update(website=website, identity_verification=Website.IdentityVerification.ENFORCED)
         return website
