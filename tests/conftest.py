@@ -22,10 +22,12 @@ def _clear_cache():
 
 @pytest.fixture
 def website(db):
-    """The website most tests embed the widget on: "Shop" at ORIGIN, no identity verification."""
+    """The website most tests embed the widget on: "Shop" at ORIGIN, whose owner switched identity
+    verification off (new websites enforce it): tests identify users by a bare user_id or email."""
     from tests.tracking.factories import WebsiteFactory
+    from tracking.models import Website
 
-    return WebsiteFactory(name="Shop")
+    return WebsiteFactory(name="Shop", identity_verification=Website.IdentityVerification.OFF)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -15,6 +15,15 @@ from ops.pagination import EstimatedCountPaginator
 from ops.read_only_admin import ReadOnlyAdmin
 from tracking import selectors, services
 from tracking.models import Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
+from widget.scripts import install_snippet
+
+# Shown whenever a website's identity verification is off: what the owner gives up.
+VERIFICATION_OFF_RISK = (
+    "Identity verification is off for {name}: anyone can type Intercom('boot', {{user_id: '…'}}) or an "
+    "email in a browser console on this site and read that user's conversations. Turn it back on unless "
+    "this site has no signed-in users; with it on, the site sends user_hash (HMAC-SHA256 of the user_id "
+    "with the identity secret, computed on its server)."
+)
 
 
 class WebsiteForm(forms.ModelForm):
@@ -52,7 +61,7 @@ class WebsiteAdmin(admin.ModelAdmin):
     list_display = ["name", "app_id", "identity_verification", "tracking_mode", "created_at"]
     list_filter = ["identity_verification", "tracking_mode"]
     search_fields = ["name", "app_id"]
-    readonly_fields = ["app_id", "snippet", "page_views_chart", "created_at", "updated_at"]
+    readonly_fields = ["app_id", "verification_risk", "snippet", "page_views_chart", "created_at", "updated_at"]
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
         "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at",
@@ -65,22 +74,24 @@ class WebsiteAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Website | None = None) -> list[str]:
         if obj is None:
             return self.add_fields
+        fields = list(self.fields)
+        if self._verification_off(obj):
+            fields.insert(fields.index("identity_verification") + 1, "verification_risk")
         if not self.has_change_permission(request, obj):
             # The secret signs user_hash: whoever reads it can sign in as any user of this website.
-            return [name for name in self.fields if name != "identity_secret"]
-        return self.fields
+            fields.remove("identity_secret")
+        return fields
 
     @admin.display(description="Snippet to paste before </body>")
     def snippet(self, website: Website) -> str:
         if not website.pk:
             return "Save the website first."
-        code = (
-            f'<script>window.parleySettings = {{ app_id: "{website.app_id}" }};</script>\n'
-            f'<script async src="{settings.PUBLIC_URL}/widget/{website.app_id}"></script>'
-        )
+        code = install_snippet(app_id=website.app_id, base_url=settings.PUBLIC_URL)
         return format_html(
-            '<textarea readonly rows="3" cols="90" onclick="this.select()">{}</textarea>'
+            '<textarea readonly rows="{}" wrap="off" style="width:100%;max-width:60em;font-family:monospace" '
+            'onclick="this.select()">{}</textarea>'
             '<p class="help">Click to select, then copy.</p>',
+            code.count("\n") + 1,
             code,
         )
 
@@ -91,6 +102,17 @@ class WebsiteAdmin(admin.ModelAdmin):
         days = selectors.website_page_views_per_day(website=website)
         context = {"days": days, "peak": max(views for _, views in days) or 1, "total": sum(v for _, v in days)}
         return render_to_string("admin/tracking/page_views_chart.html", context)
+
+    @admin.display(description="Risk")
+    def verification_risk(self, website: Website) -> str:
+        return format_html('<strong class="parley-risk">{}</strong>', VERIFICATION_OFF_RISK.format(name=website.name))
+
+    @staticmethod
+    def _verification_off(website: Website) -> bool:
+        return website.identity_verification == Website.IdentityVerification.OFF
+
+    def _warn_verification_off(self, request: HttpRequest, website: Website) -> None:
+        self.message_user(request, VERIFICATION_OFF_RISK.format(name=website.name), messages.WARNING)
 
     def save_model(self, request: HttpRequest, obj: Website, form, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -105,6 +127,8 @@ class WebsiteAdmin(admin.ModelAdmin):
             )
             # The admin's "was added" message names `obj`: it must carry the saved app id, not the form's.
             obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret
+        if self._verification_off(obj) and "identity_verification" in form.changed_data:
+            self._warn_verification_off(request, obj)
 
 
 @admin.register(RejectedAttribute)

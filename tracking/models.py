@@ -31,8 +31,14 @@ class Website(models.Model):
     allowed_origins = models.JSONField(
         default=list, blank=True, help_text="Origins allowed to call the widget API, e.g. https://example.com"
     )
+    # Secure by default: a new website identifies users (user_id, email) only with a valid user_hash.
     identity_verification = models.CharField(
-        max_length=16, choices=IdentityVerification.choices, default=IdentityVerification.OFF
+        max_length=16,
+        choices=IdentityVerification.choices,
+        default=IdentityVerification.ENFORCED,
+        help_text="Enforced: a boot or update naming a user (user_id or email) needs a valid user_hash, else "
+        "the visitor stays anonymous. Off: anyone who knows a user's id or email can open that user's "
+        "conversations from a browser console.",
     )
     identity_secret = models.CharField(max_length=128, default=new_identity_secret)
     tracking_mode = models.CharField(max_length=16, choices=TrackingMode.choices, default=TrackingMode.FULL)

@@ -4,6 +4,7 @@ Thin views: parse the body, count the request (its IP and contact limits, with t
 hot-path cache entries read in the same round trip), call one service, shape the answer.
 """
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -49,10 +50,22 @@ def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
     return None if contact is None else {"role": contact.role, "name": contact.name}
 
 
-IGNORED_ATTRIBUTE_WARNING = (
-    "Not applied: an invalid value, or a new attribute from input without a valid user_hash "
-    "(the admin's Rejected attributes list says which)."
+IDENTITY_REFUSED_WARNING = (
+    "Not signed in: identity verification needs user_hash = HMAC-SHA256 of user_id (or of email) with the "
+    "website's identity secret, computed on your server; this user_hash is missing or wrong, so the visitor "
+    "stays anonymous."
 )
+
+
+def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
+    """What the site got wrong, one entry each; the widget prints every message in the console."""
+    warnings = []
+    if answer.identity_refused:
+        warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
+    for name, reason in answer.ignored_attributes.items():
+        message = f"Parley: custom attribute {json.dumps(name)} not applied (the rest was): {reason}"
+        warnings.append({"field": f"user.custom_attributes.{name}", "message": message})
+    return warnings
 
 
 def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[str, Any]:
@@ -65,12 +78,10 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
     }
     if answer.ignored_attributes:
         # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
-        # dropped (the rest is applied): say what was left out, and where the admin explains why.
-        shape["ignored_custom_attributes"] = answer.ignored_attributes
-        shape["warnings"] = [
-            {"field": f"user.custom_attributes.{name}", "message": IGNORED_ATTRIBUTE_WARNING}
-            for name in answer.ignored_attributes
-        ]
+        # dropped (the rest is applied): say what was left out and why.
+        shape["ignored_custom_attributes"] = list(answer.ignored_attributes)
+    if warnings := _warnings(answer):
+        shape["warnings"] = warnings
     return shape
 
 

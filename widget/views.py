@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from widget.scripts import loader_for
+from widget.scripts import install_snippet, loader_for
 from widget.selectors import demo_website, website_for_app_id
 
 JAVASCRIPT = "text/javascript; charset=utf-8"
@@ -74,7 +74,7 @@ def _demo(request: HttpRequest, *, logged_in: bool) -> HttpResponse:
         script_path = f"/widget/{website.app_id}"
         context.update(
             script_path=script_path,
-            script_url=request.build_absolute_uri(script_path),
+            snippet=install_snippet(app_id=website.app_id, base_url=request.build_absolute_uri("/")),
             widget_settings=widget_settings,
             user=DEMO_USER if logged_in else None,
         )

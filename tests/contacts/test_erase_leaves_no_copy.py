@@ -27,7 +27,7 @@ from contacts import services
 from contacts.models import Contact, PrivacyAuditEntry
 from conversations import services as conversation_services
 from tests.contacts.factories import TagFactory
-from tests.tracking.conftest import Widget
+from tests.tracking.conftest import Widget, user_hash
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
@@ -156,7 +156,7 @@ def _user_life(client, teammate) -> Contact:
     widget = Widget(client, website)
     assert widget.ping().status_code == 200
     user_fields = {"user_id": ALICE["external_id"], "email": ALICE["email"], "name": ALICE["name"],
-                   "phone": ALICE["phone"]}  # fmt: skip
+                   "phone": ALICE["phone"], "user_hash": user_hash(website, ALICE["external_id"])}  # fmt: skip
     assert widget.ping(user=user_fields).status_code == 200
     for page in ("https://shop.example/a", "https://shop.example/b"):
         assert widget.ping(url=page, title=f"Account of {ALICE['name']}").status_code == 200

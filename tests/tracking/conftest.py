@@ -93,5 +93,7 @@ def bank(db):
 
 @pytest.fixture
 def blog(db):
-    """Website B: verification off."""
-    return services.website_create(name="Blog", allowed_origins=[ORIGIN])
+    """Website B: verification switched off by its owner."""
+    return services.website_create(
+        name="Blog", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.OFF
+    )

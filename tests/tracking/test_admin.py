@@ -212,3 +212,54 @@ def test_website_form_names_an_origin_it_refuses(admin_client, origin):
     assert response.status_code == 200
     assert "is not an origin like https://example.com" in response.content.decode()
     assert not Website.objects.exists()
+
+
+def test_the_add_form_enforces_identity_verification_unless_the_owner_switches_it_off(admin_client):
+    from tracking.models import Website
+
+    form = admin_client.get(reverse("admin:tracking_website_add")).content.decode()
+    assert '<option value="enforced" selected>' in form
+
+    response = admin_client.post(
+        reverse("admin:tracking_website_add"),
+        {"name": "Blog", "allowed_origins": "https://blog.example", "identity_verification": "off",
+         "tracking_mode": "full"},
+        follow=True,
+    )  # fmt: skip
+
+    blog = Website.objects.get(name="Blog")
+    assert blog.identity_verification == Website.IdentityVerification.OFF
+    said = " ".join(str(m) for m in response.context["messages"])
+    assert "Identity verification is off for Blog" in said and "conversations" in said
+
+
+def test_the_change_page_of_a_website_without_verification_explains_the_risk(admin_client):
+    from tracking.models import Website
+
+    off = services.website_create(
+        name="Blog", allowed_origins=["https://blog.example"], identity_verification=Website.IdentityVerification.OFF
+    )
+    enforced = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
+
+    off_page = admin_client.get(reverse("admin:tracking_website_change", args=[off.pk])).content.decode()
+    enforced_page = admin_client.get(reverse("admin:tracking_website_change", args=[enforced.pk])).content.decode()
+
+    assert "Identity verification is off for Blog" in off_page
+    assert "read that user&#x27;s conversations" in off_page
+    assert "parley-risk" not in enforced_page
+
+
+def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admin_client):
+    from tracking.models import Website
+
+    website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
+    change = reverse("admin:tracking_website_change", args=[website.pk])
+    fields = {"name": "Shop", "allowed_origins": "https://shop.example", "identity_secret": website.identity_secret,
+              "tracking_mode": "full", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
+
+    off = admin_client.post(change, {**fields, "identity_verification": "off"}, follow=True)
+    on = admin_client.post(change, {**fields, "identity_verification": "enforced"}, follow=True)
+
+    assert any("Identity verification is off" in str(m) for m in off.context["messages"])
+    assert not any("Identity verification is off" in str(m) for m in on.context["messages"])
+    assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED

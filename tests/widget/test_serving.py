@@ -1,4 +1,5 @@
 import gzip
+import html
 import io
 import json
 import os
@@ -15,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.tracking.factories import user_hash
 from tracking.services import website_create
 from widget.build import OUTPUT_DIR, built_bundles
-from widget.scripts import BAKED_PLACEHOLDER
+from widget.scripts import BAKED_PLACEHOLDER, install_snippet
 
 LOADER_BUDGET_GZ_BYTES = 3 * 1024
 TOTAL_BUDGET_GZ_BYTES = 20 * 1024
@@ -125,7 +126,8 @@ def test_demo_page_installs_the_snippet_for_the_demo_website(client, db, demo_pa
     assert response.status_code == 200
     assert f"/widget/{demo.app_id}" in page
     assert f'"app_id": "{demo.app_id}"' in page
-    assert "user_hash" not in page
+    assert '"user_hash"' not in page  # (the snippet shown on the page says how to compute one)
+    assert html.escape(install_snippet(app_id=demo.app_id, base_url="http://testserver")) in page
     policy = response["Content-Security-Policy"]
     assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
 

@@ -63,14 +63,14 @@ def identify(
 
     With `proven_only` (a valid user_hash, required where verification is enforced) only the
     identifier that user_hash signs picks the contact: given a user_id, the unsigned email never
-    selects a user, and it is left off when another user already has it (else anyone could sign
-    their own id and claim a victim by email). Without it, an existing user who belongs to a
-    website that enforces verification is refused (docs/architecture.md, "Widget trust rules").
+    selects a user (else anyone could sign their own id and claim a victim by email). Without it, an
+    existing user who belongs to a website that enforces verification is refused (docs/architecture.md,
+    "Widget trust rules"). Given a user_id, an email that another user already has is left off, never
+    refused: a refusal would tell anyone with a widget token whose email it is.
     """
-    unproven_email = proven_only and bool(user.user_id)
     if current is not None and matches_identity(current.contact, user):
         email_changed = bool(user.user_id and user.email and current.contact.email.lower() != user.email.lower())
-        if email_changed and not (unproven_email and _email_of_another_user(user.email, contact=current.contact)):
+        if email_changed and not _email_of_another_user(user.email, contact=current.contact):
             return ActingContact(contacts_services.contact_update(contact=current.loaded(), email=user.email))
         return current
     return ActingContact(
@@ -95,9 +95,8 @@ def _identify_loaded(
         target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
     if target is None and user.email and not unproven_email:
         by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
-        if by_email is not None and user.user_id and by_email.external_id:
-            raise ValidationError({"email": "Another user already has this email."})
-        target = by_email
+        if not (by_email is not None and user.user_id and by_email.external_id):
+            target = by_email  # else another person's email: left off below
     if (
         target is not None
         and not proven_only
@@ -110,7 +109,7 @@ def _identify_loaded(
         # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
         widget_tokens_revoke_unverified(contact_id=target.pk)
     identity = {"external_id": user.user_id, "email": user.email}
-    if unproven_email and user.email and _email_of_another_user(user.email, contact=target):
+    if user.user_id and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
     if target is None:
         if current is not None and current.role != Contact.Role.USER:

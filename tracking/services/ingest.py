@@ -38,6 +38,7 @@ from tracking.services.hot_path import (
     usable_identity,
 )
 from tracking.services.identity import (
+    IdentityVerificationFailed,
     identify,
     lead_email,
     lead_email_record,
@@ -59,8 +60,10 @@ class WidgetAnswer:
     contact: Contact | None
     token: str | None
     tracking: bool
-    # Custom attributes left out because the input may not define new ones (no valid user_hash).
-    ignored_attributes: list[str] = field(default_factory=list)
+    # Custom attributes left out (name → why): invalid, or new from input without a valid user_hash.
+    ignored_attributes: dict[str, str] = field(default_factory=dict)
+    # The input named a user without the valid user_hash this website (or that user) needs: ignored.
+    identity_refused: bool = False
 
 
 def _fingerprint(user: UserInput) -> str:
@@ -68,29 +71,36 @@ def _fingerprint(user: UserInput) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+# Not recorded in the admin's Rejected attributes: anyone may send any name, so the list would be theirs to fill.
+UNDEFINED_ATTRIBUTE_REASON = (
+    "Not defined yet: only input with a valid user_hash (or the admin, or the API) defines one."
+)
+
+
 def _apply_user_fields(
     *, acting: ActingContact, user: UserInput, state: HotPathState, website: Website
-) -> tuple[ActingContact, list[str]]:
+) -> tuple[ActingContact, dict[str, str]]:
     """Write name, phone, signed up, language override and custom attributes when they changed.
 
     Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
     attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
     """
     if not user.fields and user.custom_attributes is None:
-        return acting, []
+        return acting, {}
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
-        return acting, []  # the same values as the last page view: nothing to write
-    custom_attributes, ignored = user.custom_attributes, []
+        return acting, {}  # the same values as the last page view: nothing to write
+    custom_attributes, ignored = user.custom_attributes, {}
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
-        custom_attributes, ignored = custom_attributes_split_defined(values=custom_attributes)
+        custom_attributes, undefined = custom_attributes_split_defined(values=custom_attributes)
+        ignored = dict.fromkeys(undefined, UNDEFINED_ATTRIBUTE_REASON)
     if custom_attributes:
         # One attribute the site got wrong (a type, an option) must not cost the page view or the rest.
         custom_attributes, rejected = custom_attributes_split_valid(values=custom_attributes, allow_create=verified)
         if rejected:
             rejected_attributes_record(website=website, rejected=rejected, values=user.custom_attributes or {})
-            ignored = [*ignored, *rejected]
+            ignored = {**ignored, **rejected}
     contact = contacts_services.contact_update(
         contact=acting.loaded(), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
@@ -296,7 +306,7 @@ def _ingest(
     facts: RequestFacts,
     tracking: bool = True,
     lead_email: str | None = None,
-) -> tuple[Contact, list[str]]:
+) -> tuple[Contact, dict[str, str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
     The cached state is written only after the transaction committed. A snapshot contact that
@@ -316,9 +326,9 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            return current.contact, []
+            return current.contact, {}
     for attempt in range(2):
-        ignored: list[str] = []
+        ignored: dict[str, str] = {}
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
@@ -365,8 +375,7 @@ def widget_ping(
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         contact = current.contact if current is not None else None
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
-    verify_identity(website=website, user=ping.user)
-    contact, ignored = _ingest(
+    contact, ignored, refused = _ingest_unless_refused(
         website=website,
         current=current,
         state=state,
@@ -376,7 +385,31 @@ def widget_ping(
         facts=facts,
     )
     token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=facts.now)
-    return WidgetAnswer(contact=contact, token=token, tracking=True, ignored_attributes=ignored)
+    return WidgetAnswer(
+        contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
+    )
+
+
+def _ingest_unless_refused(
+    *,
+    website: Website,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    user: UserInput | None,
+    **ingest: Any,
+) -> tuple[Contact, dict[str, str], bool]:
+    """`_ingest`, except that an identification refused for want of a valid user_hash (this website
+    enforces verification, or the user belongs to one that does) leaves the browser anonymous: none
+    of the user's data, no user fields written, and a user's token is not kept either (the site now
+    names someone it does not vouch for). Returns (contact, ignored attributes, refused)."""
+    try:
+        verify_identity(website=website, user=user)
+        return (*_ingest(website=website, current=current, state=state, user=user, **ingest), False)
+    except IdentityVerificationFailed:
+        pass  # the transaction that found out rolled back: start again without the identification
+    if current is not None and current.contact.role == Contact.Role.USER:
+        current = state = None
+    return (*_ingest(website=website, current=current, state=state, user=None, **ingest), True)
 
 
 def _answer_token(
@@ -418,7 +451,7 @@ def _resolve(
 
 def _apply_user_fields_named(
     *, acting: ActingContact, user: UserInput, state: HotPathState, website: Website
-) -> tuple[ActingContact, list[str]]:
+) -> tuple[ActingContact, dict[str, str]]:
     try:
         return _apply_user_fields(acting=acting, user=user, state=state, website=website)
     except ValidationError as error:
@@ -440,10 +473,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
-    verify_identity(website=website, user=user)
     tracking = tracking_allowed(website=website, consent=update.consent or token_consent)
     try:
-        contact, ignored = _ingest(
+        contact, ignored, refused = _ingest_unless_refused(
             website=website,
             current=current,
             state=state,
@@ -459,7 +491,9 @@ def widget_update(
     token = _answer_token(
         identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=facts.now
     )
-    return WidgetAnswer(contact=contact, token=token, tracking=tracking, ignored_attributes=ignored)
+    return WidgetAnswer(
+        contact=contact, token=token, tracking=tracking, ignored_attributes=ignored, identity_refused=refused
+    )
 
 
 def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:

@@ -46,7 +46,7 @@ def website_create(
     *,
     name: str,
     allowed_origins: list[str],
-    identity_verification: str = Website.IdentityVerification.OFF,
+    identity_verification: str = Website.IdentityVerification.ENFORCED,
     tracking_mode: str = Website.TrackingMode.FULL,
 ) -> Website:
     """Register a site that embeds the widget."""

@@ -32,11 +32,9 @@
   // 8 s time limit, then up to 2 retries with backoff when the network or the server fails (5xx).
   // The panel has its own richer client; the loader only needs to know that a call worked.
   function api(path, body, tries) {
-    var ctrl = new AbortController();
-    setTimeout(function () { ctrl.abort(); }, 8000);
     return fetch(base + "/widget-api/" + app + "/" + path, {
       method: body && "POST", body: JSON.stringify(body), keepalive: path == "shutdown",
-      credentials: "omit", signal: ctrl.signal,
+      credentials: "omit", signal: AbortSignal.timeout(8000),
     }).then(function (r) {
       if (r.ok) return r.json();
       throw r;
@@ -73,7 +71,9 @@
     token = value;
     if (chatting || consent || tracking != SUPPORT_ONLY) cookie("session", value, 7);
   }
+  // What the site got wrong (a user_hash, a custom attribute): one console line each, for its developers.
   function adopt(json) {
+    (json.warnings || []).map(function (x) { console.warn(x.message); });
     tracking = json.tracking || tracking;
     if (json.anonymous_id) cookie("id", (anon = json.anonymous_id), 270);
     if (json.token) keep(json.token);
@@ -165,12 +165,12 @@
 
   // --- launcher: shadow DOM (no CSS leaks either way), fixed position (no layout shift) --------
   var CSS =
-    ":host{all:initial;position:fixed;z-index:2147483000;bottom:20px;right:20px}:host(.left){right:auto;left:20px}" +
-    ".l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);" +
-    "box-shadow:0 4px 16px #0003;display:grid;place-items:center}" +
-    "[hidden]{display:none!important}";
-  var ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="#fff" d="' +
-    'M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0 10-3.6 10-8.1S17.5 3 12 3z"/></svg>';
+    ":host{all:initial;position:fixed;z-index:2147483000;bottom:20px;right:20px}:host(.left){right:auto;left:20px}\
+.l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);\
+box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
+[hidden]{display:none!important}";
+  var ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="#fff" d="\
+M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0 10-3.6 10-8.1S17.5 3 12 3z"/></svg>';
 
   function lang() {
     var code = String(settings.language_override || navigator.language).slice(0, 2).toLowerCase();

@@ -11,7 +11,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         parser.add_argument("--origin", action="append", required=True, help="Allowed origin; repeat for more.")
-        parser.add_argument("--identity-verification", choices=Website.IdentityVerification.values, default="off")
+        parser.add_argument("--identity-verification", choices=Website.IdentityVerification.values, default="enforced")
         parser.add_argument("--tracking-mode", choices=Website.TrackingMode.values, default="full")
 
     def handle(self, *args, **options):
