@@ -75,20 +75,24 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
 
 
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
+    """A contact's ten most recent conversations with their assignees, for the contact page."""
     return list(
         Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
     )
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:
+    """Every saved reply, by name."""
     return SavedReply.objects.order_by("name")
 
 
 def team_list() -> QuerySet[Team]:
+    """Every team, by name."""
     return Team.objects.order_by("name")
 
 
 def conversation_with_tags() -> Prefetch:
+    """The prefetch that brings a page of conversations' tags in one query."""
     return Prefetch("tags")
 
 
@@ -207,4 +211,5 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
 
 
 def message_delivery_filter_names(*, message: Message) -> list[str]:
+    """The recipient filters a sent message's page offers for its channel."""
     return list(_delivery_filters(message.channel))

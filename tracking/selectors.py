@@ -41,6 +41,7 @@ def website_for_app_id(*, app_id: str) -> Website | None:
 
 
 def website_cache_forget(*, app_id: str | None = None) -> None:
+    """Forget one website (or all) from this process's cache, after a change."""
     with _websites_lock:
         if app_id is None:
             _websites.clear()
@@ -49,10 +50,12 @@ def website_cache_forget(*, app_id: str | None = None) -> None:
 
 
 def origin_allowed(*, website: Website, origin: str) -> bool:
+    """Whether an Origin header is one of the website's allowed origins."""
     return origin.lower().rstrip("/") in website.allowed_origins
 
 
 def contact_for_widget(*, contact_id: int) -> Contact | None:
+    """The contact a widget token names, if it still exists."""
     return Contact.objects.filter(pk=contact_id).first()
 
 
@@ -200,4 +203,5 @@ def website_page_views_per_day(*, website: Website, days: int = CHART_DAYS) -> l
 
 
 def export_rows(queryset: QuerySet[Any], fields: list[str]) -> list[dict[str, Any]]:
+    """The given fields of every row, read in chunks, for a GDPR export."""
     return list(queryset.values(*fields).iterator(chunk_size=2000))

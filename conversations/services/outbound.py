@@ -545,6 +545,7 @@ def delivery_merge(source: Contact, into: Contact) -> None:
 
 
 def deliveries_for_contact(contact: Contact) -> Any:
+    """A contact's message deliveries that were handled (not waiting to be sent)."""
     return MessageDelivery.objects.filter(contact=contact).filter(~Q(state=MessageDelivery.State.PENDING))
 
 

@@ -130,6 +130,7 @@ class HotPathState:
 
 
 def gone_key(contact_id: int) -> str:
+    """The cache key that marks an erased or merged contact as gone for the hot path."""
     return f"tracking:gone:{contact_id}"
 
 
@@ -146,6 +147,7 @@ def hot_path_forget(contact_id: int) -> None:
 
 
 def tracking_allowed(*, website: Website, consent: bool) -> bool:
+    """Whether page views and events may be recorded: full tracking, or consent given."""
     return website.tracking_mode == Website.TrackingMode.FULL or consent
 
 
