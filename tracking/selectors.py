@@ -101,11 +101,9 @@ def _aware(value: str | None) -> dt.datetime | None:
 def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
     """Recent page views, sessions, event summaries and recent events of a contact in ONE query.
 
-    The contact page must stay at a fixed, small number of queries, so the four panels share it.
+    The contact page must stay at a fixed, small number of queries, so its panels share it
+    (tracking.integration keeps the result for the contact the page renders).
     """
-    cached = getattr(contact, "_tracking_activity", None)
-    if cached is not None:
-        return cached
     parts = [
         _panel_select("pv", PageView, ["created_at"], None, ["url", "title", "referrer"], "created_at DESC, id DESC", PANEL_ROWS),
         _panel_select(
@@ -177,7 +175,6 @@ def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
             activity["events"].append(
                 Event(pk=pk, contact_id=contact.pk, created_at=_aware(at1), name=texts[0], metadata=metadata)
             )
-    contact._tracking_activity = activity  # type: ignore[attr-defined]
     return activity
 
 
