@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from contacts.models import Contact, ContactTag
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
@@ -158,13 +158,18 @@ def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None 
     return Contact.objects.filter(pk__in=contact_ids or [])
 
 
+def _is_blank(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(Q(**{field: ""}), output_field=BooleanField())
+
+
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
     """Who a message would reach now: three queries, whatever the size of the audience."""
     reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
     return MessageAudience(
         count=contacts.count(),
         reachable_by_email=reachable.count(),
-        sample=list(contacts.order_by("pk")[:AUDIENCE_SAMPLE_SIZE]),
+        # The preview starts with someone it shows well: a named contact with an email first.
+        sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
 
 
