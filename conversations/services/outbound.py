@@ -482,6 +482,7 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
     )
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()
+    ConversationPart.objects.filter(pk=part.pk).update(emailed_at=timezone.now())  # the inbox shows it went
     return True
 
 
