@@ -25,7 +25,13 @@ from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
 from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
-from tracking.widget_auth import WidgetIdentity, widget_token_revoked, widget_token_sign, widget_tokens_revoked_key
+from tracking.widget_auth import (
+    WidgetIdentity,
+    widget_token_may_act_for_user,
+    widget_token_revoked,
+    widget_token_sign,
+    widget_tokens_revoked_key,
+)
 from widget.http import (
     CacheReads,
     Limit,
@@ -51,17 +57,17 @@ def _body(call: WidgetCall) -> dict[str, Any]:
 
 def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[WidgetIdentity, CacheReads]:
     """The token's identity unless revoked: the per-contact limit counted, the revocation entry (and with
-    `snapshot` the contact's hot-path entry) read in the same round trip."""
+    `snapshot`, when the role decides, the contact's hot-path entry) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise WidgetHttpError(
             403, "invalid_token", "token", "The widget token is missing, expired or not for this site."
         )
+    enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
     read_keys = [widget_tokens_revoked_key(identity.contact_id)]
-    if snapshot:
+    if snapshot and not widget_token_may_act_for_user(identity=identity, website_enforces=enforces):
         read_keys.append(HotPathState.key(identity.contact_id))
     reads = call.preflight(identity, read_keys=read_keys)
-    enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
     if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
     return identity, reads
