@@ -425,9 +425,9 @@ def _verified_sign_in(
 ) -> bool:
     """The answer's token is a verified sign-in's: this request's valid user_hash named the user, or the
     token it presented was one and still names the same contact."""
-    if refused or contact.role != Contact.Role.USER:
+    if contact.role != Contact.Role.USER:
         return False
-    if user is not None and user.identifies and user_hash_valid(website=website, user=user):
+    if not refused and user is not None and user.identifies and user_hash_valid(website=website, user=user):
         return True
     return identity is not None and identity.verified and identity.contact_id == contact.pk
 
