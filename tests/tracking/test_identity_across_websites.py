@@ -294,4 +294,3 @@ def test_a_users_token_from_before_the_switch_is_renewed_by_a_verified_ping(clie
     assert widget_token_read(token=widget.token, website_id=blog.pk).verified
     assert _poll(client, blog, widget.token).status_code == 200
     assert widget.post("update", {"token": widget.token, "user": {**signed, "name": "Eve"}}).status_code == 200
-
