@@ -22,21 +22,29 @@ class WidgetIdentity:
     # The visitor consented to tracking (support-only websites); full-tracking websites ignore it.
     tracking_consent: bool = False
     issued_at: float = 0  # Unix time (to the millisecond); 0 for tokens signed before it was recorded
+    # Issued to a sign-in with a valid user_hash of this website (the only kind a website that
+    # enforces verification honours for a user; see widget_token_may_act_for_user).
+    verified: bool = False
 
-    def still_fresh_for(self, *, contact_id: int, tracking_consent: bool, now: float) -> bool:
+    def still_fresh_for(self, *, contact_id: int, tracking_consent: bool, verified: bool, now: float) -> bool:
         """The token says the same as a new one would, and is young enough to keep."""
         return (
             self.contact_id == contact_id
             and self.tracking_consent == tracking_consent
+            and self.verified == verified
             and now - self.issued_at < WIDGET_TOKEN_RENEW_SECONDS
         )
 
 
-def widget_token_sign(*, contact_id: int, website_id: int, tracking_consent: bool = False) -> str:
+def widget_token_sign(
+    *, contact_id: int, website_id: int, tracking_consent: bool = False, verified: bool = False
+) -> str:
     # Milliseconds: a revocation must tell apart a token signed just before it from one just after.
     payload = {"c": contact_id, "w": website_id, "m": int(time.time() * 1000)}
     if tracking_consent:
         payload["t"] = 1
+    if verified:
+        payload["v"] = 1
     return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
 
 
@@ -70,7 +78,11 @@ def _verify(token: str) -> WidgetIdentity | None:
     else:  # tokens signed before milliseconds: whole seconds, or nothing at all
         issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
     identity = WidgetIdentity(
-        contact_id=payload["c"], website_id=payload["w"], tracking_consent=payload.get("t") == 1, issued_at=issued_at
+        contact_id=payload["c"],
+        website_id=payload["w"],
+        tracking_consent=payload.get("t") == 1,
+        issued_at=issued_at,
+        verified=payload.get("v") == 1,
     )
     if issued_at:  # older tokens carry no issue time to expire the memo with
         if len(_verified) >= VERIFIED_TOKENS_MAX:
@@ -101,8 +113,19 @@ def widget_tokens_revoke_unverified(*, contact_id: int) -> None:
 
 
 def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, reads: CacheReader = cache) -> bool:
-    """Revoked by a later verified sign-in; the caller read the entry ahead (widget_tokens_revoked_key)."""
-    if website_enforces:
+    """Revoked by a later verified sign-in; the caller read the entry ahead (widget_tokens_revoked_key).
+
+    Checked on every website: one that enforces verification now may have issued the token before it
+    did (or while its cached row still said it did not). Only a token a verified sign-in got there is
+    exempt: a later sign-in elsewhere proves nothing against it (and must not end the sign-in's own token)."""
+    if website_enforces and identity.verified:
         return False
     revoked_before = reads.get(widget_tokens_revoked_key(identity.contact_id))
     return isinstance(revoked_before, int | float) and identity.issued_at <= revoked_before
+
+
+def widget_token_may_act_for_user(*, identity: WidgetIdentity, website_enforces: bool) -> bool:
+    """A website that enforces verification honours a token naming a user only when a verified sign-in
+    got it: a token taken by claiming the user id unsigned, before the switch or while the website's
+    cached row still said "off", names a user the website does not vouch for."""
+    return identity.verified or not website_enforces

@@ -7,6 +7,7 @@ conversation id answers exactly like an id that does not exist (404).
 """
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +24,24 @@ from conversations.services import widget_quiet
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
-from tracking.widget_auth import widget_token_revoked, widget_token_sign, widget_tokens_revoked_key
-from widget.http import Limit, WidgetCall, WidgetHttpError, ip_hash, rate_limit, widget_endpoint, widget_identity
+from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
+from tracking.widget_auth import (
+    WidgetIdentity,
+    widget_token_may_act_for_user,
+    widget_token_revoked,
+    widget_token_sign,
+    widget_tokens_revoked_key,
+)
+from widget.http import (
+    CacheReads,
+    Limit,
+    WidgetCall,
+    WidgetHttpError,
+    ip_hash,
+    rate_limit,
+    widget_endpoint,
+    widget_identity,
+)
 from widget.http import widget_json_body as _json_body
 
 MAX_BODY_BYTES = 32 * 1024
@@ -38,25 +55,45 @@ def _body(call: WidgetCall) -> dict[str, Any]:
     return _json_body(call.request, max_bytes=MAX_BODY_BYTES)
 
 
-def _contact_id(call: WidgetCall, token: Any) -> int:
+def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[WidgetIdentity, CacheReads]:
+    """The token's identity unless revoked: the per-contact limit counted, the revocation entry (and with
+    `snapshot`, when the role decides, the contact's hot-path entry) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise WidgetHttpError(
             403, "invalid_token", "token", "The widget token is missing, expired or not for this site."
         )
-    # The per-contact limit, with the token's revocation entry read in the same round trip.
-    reads = call.preflight(identity, read_keys=[widget_tokens_revoked_key(identity.contact_id)])
     enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
+    read_keys = [widget_tokens_revoked_key(identity.contact_id)]
+    if snapshot and not widget_token_may_act_for_user(identity=identity, website_enforces=enforces):
+        read_keys.append(HotPathState.key(identity.contact_id))
+    reads = call.preflight(identity, read_keys=read_keys)
     if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
+    return identity, reads
+
+
+def _not_for_this_user() -> WidgetHttpError:
+    return WidgetHttpError(
+        403, "invalid_token", "token", "This site verifies identity: boot the widget with a valid user_hash."
+    )
+
+
+def _contact_id(call: WidgetCall, token: Any) -> int:
+    """The token's contact without loading its row (the poll): its cached snapshot says whether it is a user."""
+    identity, reads = _identity(call, token, snapshot=True)
+    if not token_may_act_for_id(identity, website=call.website, now_ts=time.time(), reads=reads):
+        raise _not_for_this_user()
     return identity.contact_id
 
 
 def _contact(call: WidgetCall, token: Any) -> Contact:
-    contact_id = _contact_id(call, token)
-    contact = Contact.objects.filter(pk=contact_id).first()
+    identity, _reads = _identity(call, token)
+    contact = Contact.objects.filter(pk=identity.contact_id).first()
     if contact is None:
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token names a contact that no longer exists.")
+    if not token_may_act_for(identity, contact=contact, website=call.website):
+        raise _not_for_this_user()
     return contact
 
 
@@ -115,12 +152,19 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
 
 
 def conversation_detail(conversation: Conversation, *, contact: Contact, website: Website) -> dict[str, Any]:
-    """A conversation with its messages, and when to ask a contact without an email for one (seconds).
+    """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
-    `contact` and `website` are the request's (already loaded): no lookup of the conversation's own."""
+    `contact` and `website` are the request's (already loaded): no lookup of the conversation's own.
+    A user is never asked: the site that identified them gives their email, and whether a user's email
+    was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
     shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
-    asks = conversation.website_id == website.pk and website.ask_email_after_seconds is not None and not contact.email
+    asks = (
+        conversation.website_id == website.pk
+        and website.ask_email_after_seconds is not None
+        and contact.role != Contact.Role.USER
+        and not contact.email
+    )
     shape["ask_email_after"] = website.ask_email_after_seconds if asks else None
     return shape
 

@@ -5,14 +5,17 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 
 from contacts.models import Contact
 from conversations import services as conversations
 from tests.contacts.factories import LeadFactory, UserContactFactory
 from tests.tracking.conftest import ORIGIN, Widget
 from tests.tracking.factories import user_hash
-from tracking import widget_auth
-from tracking.models import WebSession
+from tracking import services, widget_auth
+from tracking.models import WebSession, Website
+from tracking.services.hot_path import HotPathState
+from tracking.services.websites import website_update
 from tracking.widget_auth import widget_token_read
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +190,107 @@ def test_a_lead_with_a_user_id_who_wrote_on_the_verifying_website_cannot_be_clai
     _assert_refused_as_anonymous(response)
     assert widget_token_read(token=attacker.token, website_id=blog.pk).contact_id != lead.pk
     assert Contact.objects.get(pk=lead.pk).role == Contact.Role.LEAD
+
+
+# --- a website that switches verification on ---------------------------------------------------------
+
+
+def _enforce(website):
+    """What the admin does: the website's cached row is dropped at once."""
+    return website_update(website=website, identity_verification=Website.IdentityVerification.ENFORCED)
+
+
+def _assert_token_refused(client, website, widget, token):
+    assert _conversations(client, website, token).status_code == 403
+    assert _poll(client, website, token).status_code == 403
+    assert widget.post("update", {"token": token, "user": {"name": "x"}}).status_code == 403
+    widget.token = token
+    answer = widget.ping().json()  # the token is ignored: a new anonymous visitor, seeing nothing
+    assert (answer["contact"]["role"], answer["conversations"], answer["unread_count"]) == ("visitor", [], 0)
+
+
+def test_a_token_claimed_unsigned_before_the_website_enforced_stops_working_once_it_does(client, blog, monkeypatch):
+    attacker = Widget(client, blog)
+    assert attacker.ping(user={"user_id": "cust-42"}).status_code == 200  # verification still off
+    taken = attacker.token
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+    _enforce(blog)
+
+    victim = Widget(client, blog)
+    assert victim.ping(user={"user_id": "cust-42", "user_hash": user_hash(blog, "cust-42")}).status_code == 200
+    user = Contact.objects.get(external_id="cust-42")
+    conversations.conversation_start_by_contact(contact=user, body="My card ends 4242", website=blog)
+
+    _assert_token_refused(client, blog, attacker, taken)
+    # The verified browser keeps working.
+    assert _conversations(client, blog, victim.token).json()["conversations"][0]["last_part"]["body"] == (
+        "My card ends 4242"
+    )
+    assert _poll(client, blog, victim.token).json()["unread_count"] == 0
+
+
+def test_a_token_revoked_by_a_sign_in_elsewhere_stays_revoked_when_its_website_starts_enforcing(
+    client, bank, blog, monkeypatch
+):
+    attacker = Widget(client, blog)
+    assert attacker.ping(user={"user_id": "cust-77"}).status_code == 200
+    taken = attacker.token
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+    victim = _signed_in_on_the_bank(client, bank, Contact.objects.get(external_id="cust-77"))
+    assert _poll(client, blog, taken).status_code == 403
+
+    _enforce(blog)
+
+    _assert_token_refused(client, blog, attacker, taken)
+    assert _conversations(client, bank, victim.token).status_code == 200
+
+
+def test_an_enforcing_website_takes_a_users_token_only_from_a_verified_sign_in(client, blog):
+    """Also a token claimed unsigned while the website's cached row still said "off", with no sign-in since."""
+    attacker = Widget(client, blog)
+    assert attacker.ping(user={"user_id": "cust-5"}).status_code == 200
+    taken = attacker.token
+    user = Contact.objects.get(external_id="cust-5")
+    conversations.conversation_start_by_contact(contact=user, body="Hello", website=blog)
+    _enforce(blog)
+
+    assert _conversations(client, blog, taken).status_code == 403
+    assert _poll(client, blog, taken).status_code == 403  # the role read from the snapshot the ping cached
+    cache.delete(HotPathState.key(user.pk))
+    assert _poll(client, blog, taken).status_code == 403  # and from the database without one
+    _assert_token_refused(client, blog, attacker, taken)
+    # A visitor's token is the browser's own: it keeps working.
+    visitor = Widget(client, blog)
+    assert visitor.ping().status_code == 200
+    assert _poll(client, blog, visitor.token).status_code == 200
+    assert visitor.post("update", {"token": visitor.token, "user": {"name": "Ann"}}).status_code == 200
+
+
+def test_a_verified_token_on_an_enforcing_website_survives_sign_ins_elsewhere(client, bank, monkeypatch):
+    user = UserContactFactory(external_id="u-3")
+    on_bank = _signed_in_on_the_bank(client, bank, user)
+    later = time.time() + 10
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: later))
+    shop = services.website_create(
+        name="Shop", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.ENFORCED
+    )
+    assert Widget(client, shop).ping(user={"user_id": "u-3", "user_hash": user_hash(shop, "u-3")}).status_code == 200
+
+    assert _conversations(client, bank, on_bank.token).status_code == 200
+    assert _poll(client, bank, on_bank.token).status_code == 200
+    assert on_bank.ping().json()["contact"]["role"] == "user"
+
+
+def test_a_users_token_from_before_the_switch_is_renewed_by_a_verified_ping(client, blog):
+    widget = Widget(client, blog)
+    assert widget.ping(user={"user_id": "u-8"}).status_code == 200  # the site did not sign yet
+    _enforce(blog)
+
+    signed = {"user_id": "u-8", "user_hash": user_hash(blog, "u-8")}
+    assert widget.ping(user=signed).json()["contact"]["role"] == "user"
+
+    assert widget_token_read(token=widget.token, website_id=blog.pk).verified
+    assert _poll(client, blog, widget.token).status_code == 200
+    assert widget.post("update", {"token": widget.token, "user": {**signed, "name": "Eve"}}).status_code == 200

@@ -99,3 +99,59 @@ def test_a_signed_in_user_changing_nothing_but_the_email_through_update_is_still
     assert response.json()["contact"]["role"] == "visitor"  # not signed in as anyone: the answer says why
     assert [warning["field"] for warning in response.json()["warnings"]] == ["user.user_hash"]
     assert Contact.objects.get(external_id="u-1").email == ""
+
+
+def test_a_user_id_given_with_the_email_of_a_user_known_by_email_only_never_takes_that_user(widget):
+    victim = UserContactFactory(external_id=None, email="v2.plain@example.com", name="Victim")
+    conversations.conversation_start_by_contact(contact=victim, body="My address is …", website=widget.website)
+    widget.ping()
+
+    response = _update(widget, {"user_id": "attacker-b2", "email": "V2.plain@example.com"})
+
+    assert response.status_code == 200
+    assert response.json()["contact"] == {"role": "user", "name": ""}
+    attacker = Contact.objects.get(external_id="attacker-b2")
+    assert attacker.pk != victim.pk and attacker.email == ""  # left off: another user has it
+    victim.refresh_from_db()
+    assert (victim.external_id, victim.email, victim.name) == (None, "v2.plain@example.com", "Victim")
+    assert not conversations_of(attacker)
+    assert widget.ping(user={"user_id": "attacker-b2"}).json()["conversations"] == []
+
+
+def test_a_user_known_by_email_only_gets_the_user_id_the_site_sends_with_that_email(widget):
+    user = UserContactFactory(external_id=None, email="ada@example.com")
+    assert widget.ping(user={"email": "ada@example.com"}).json()["contact"]["role"] == "user"
+
+    assert _update(widget, {"user_id": "u-ada", "email": "ada@example.com"}).status_code == 200
+
+    assert Contact.objects.get(pk=user.pk).external_id == "u-ada"
+    assert Contact.objects.filter(role="user").count() == 1
+
+
+def test_an_identified_user_sending_only_an_email_through_update_stays_that_user(widget):
+    victim = UserContactFactory(external_id="u-victim", email="victim@example.com")
+    conversations.conversation_start_by_contact(contact=victim, body="Secret", website=widget.website)
+    assert widget.ping(user={"user_id": "me"}).status_code == 200
+    me = Contact.objects.get(external_id="me")
+
+    taken = _update(widget, {"email": "victim@example.com"})
+
+    assert taken.status_code == 200
+    assert widget.ping().json()["conversations"] == []
+    assert Contact.objects.get(pk=me.pk).email == ""  # another user's email: left off
+    assert Contact.objects.get(pk=victim.pk).email == "victim@example.com"
+    # A free email is this user's new email, as Intercom's update does.
+    free = _update(widget, {"email": "me@example.com"})
+    assert _answer_without_token(free) == _answer_without_token(taken)
+    assert Contact.objects.get(pk=me.pk).email == "me@example.com"
+
+
+def _answer_without_token(response):
+    answer = response.json()
+    return response.status_code, {key: value for key, value in answer.items() if key != "token"}
+
+
+def conversations_of(contact):
+    from conversations.models import Conversation
+
+    return list(Conversation.objects.filter(contact=contact))

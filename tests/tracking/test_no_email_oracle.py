@@ -7,6 +7,7 @@ from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
 from tests.tracking.conftest import Widget
 from tests.tracking.factories import user_hash
+from tracking.services.websites import website_update
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +59,36 @@ def test_a_verified_user_cannot_probe_emails_through_update_either(client, enfor
 
     assert taken == free
     assert Contact.objects.get(external_id="me").email == "mine@example.com"
+
+
+def _start_conversation(widget):
+    response = widget.post("conversations", {"token": widget.token, "body": "hi"})
+    assert response.status_code == 201
+    return response.json()["conversation"]
+
+
+def test_asking_for_an_email_does_not_tell_whether_another_user_has_it(client, website, victim):
+    website_update(website=website, ask_email_after_seconds=120)
+    asked = {}
+    for probe, email in (("probe-1", "victim@example.com"), ("probe-2", "nobody@example.com")):
+        widget = Widget(client, website)
+        widget.ping(user={"user_id": probe})
+        _update(widget, {"user_id": probe, "email": email})
+        conversation = _start_conversation(widget)
+        asked[email] = conversation["ask_email_after"]
+        fetched = client.get(
+            f"/widget-api/{website.app_id}/conversations/{conversation['id']}",
+            {"token": widget.token},
+            HTTP_ORIGIN=widget.origin,
+        )
+        assert fetched.json()["conversation"]["ask_email_after"] == asked[email]
+
+    assert asked["victim@example.com"] == asked["nobody@example.com"] is None  # a user is never asked
+
+
+def test_a_visitor_without_an_email_is_still_asked_for_one(client, website):
+    website_update(website=website, ask_email_after_seconds=120)
+    widget = Widget(client, website)
+    widget.ping()
+
+    assert _start_conversation(widget)["ask_email_after"] == 120

@@ -90,7 +90,7 @@ def widget_event(
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
     identity = usable_identity(identity, website=website, reads=reads)
-    acting, token_consent, _state = acting_contact_for(identity, now=facts.now, reads=reads)
+    acting, token_consent, _state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if acting is None:
         raise WidgetTokenInvalid
     if not tracking_allowed(website=website, consent=event.consent or token_consent):

@@ -14,7 +14,13 @@ from django.core.cache import cache
 from contacts.models import Contact
 from tracking.models import Website
 from tracking.selectors import contact_for_widget
-from tracking.widget_auth import CacheReader, WidgetIdentity, widget_token_revoked, widget_tokens_revoked_key
+from tracking.widget_auth import (
+    CacheReader,
+    WidgetIdentity,
+    widget_token_may_act_for_user,
+    widget_token_revoked,
+    widget_tokens_revoked_key,
+)
 
 # A new web session starts after this long without activity, or after this long in total.
 SESSION_IDLE = dt.timedelta(minutes=30)
@@ -151,18 +157,41 @@ def tracking_allowed(*, website: Website, consent: bool) -> bool:
     return website.tracking_mode == Website.TrackingMode.FULL or consent
 
 
+def website_enforces(website: Website) -> bool:
+    return website.identity_verification == Website.IdentityVerification.ENFORCED
+
+
 def usable_identity(identity: WidgetIdentity | None, *, website: Website, reads: CacheReader) -> WidgetIdentity | None:
     """The token's identity unless a sign-in on a verifying website revoked it: then the request has no token."""
-    enforces = website.identity_verification == Website.IdentityVerification.ENFORCED
+    enforces = website_enforces(website)
     if identity is not None and widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
         return None
     return identity
 
 
+def token_may_act_for(identity: WidgetIdentity, *, contact: Contact, website: Website) -> bool:
+    """Whether this website honours the token for this contact (a user needs a verified token where it enforces)."""
+    return contact.role != Contact.Role.USER or widget_token_may_act_for_user(
+        identity=identity, website_enforces=website_enforces(website)
+    )
+
+
+def token_may_act_for_id(identity: WidgetIdentity, *, website: Website, now_ts: float, reads: CacheReader) -> bool:
+    """`token_may_act_for` without the row: the role from the contact's snapshot (read ahead), else the database."""
+    if widget_token_may_act_for_user(identity=identity, website_enforces=website_enforces(website)):
+        return True
+    snapshot = HotPathState.load(identity.contact_id, reads).snapshot(now_ts)
+    if snapshot is not None:
+        return snapshot.role != Contact.Role.USER
+    return not Contact.objects.filter(pk=identity.contact_id, role=Contact.Role.USER).exists()
+
+
 def acting_contact_for(
-    identity: WidgetIdentity | None, *, now: dt.datetime, reads: CacheReader
+    identity: WidgetIdentity | None, *, website: Website, now: dt.datetime, reads: CacheReader
 ) -> tuple[ActingContact | None, bool, HotPathState | None]:
-    """(contact named by a valid token, whether the token carries tracking consent, its hot-path state)."""
+    """(contact named by a valid token, whether the token carries tracking consent, its hot-path state).
+
+    None when the token's contact is gone, or is a user this website does not take the token for."""
     if identity is None or reads.get(gone_key(identity.contact_id)):
         return None, False, None  # erased or merged away: a request in flight must not bring it back
     state = HotPathState.load(identity.contact_id, reads)
@@ -172,4 +201,6 @@ def acting_contact_for(
     else:
         row = contact_for_widget(contact_id=identity.contact_id)
         acting = None if row is None else ActingContact(row)
+    if acting is not None and not token_may_act_for(identity, contact=acting.contact, website=website):
+        return None, False, None
     return acting, identity.tracking_consent, state

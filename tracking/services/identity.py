@@ -58,7 +58,12 @@ def matches_identity(contact: Contact, user: UserInput) -> bool:
 
 
 def identify(
-    *, current: ActingContact | None, user: UserInput, proven_only: bool = False, on_verifying_website: bool = False
+    *,
+    current: ActingContact | None,
+    user: UserInput,
+    proven_only: bool = False,
+    on_verifying_website: bool = False,
+    email_selects_user: bool = True,
 ) -> ActingContact:
     """The user this browser now acts for; an anonymous current contact merges into it.
 
@@ -67,11 +72,22 @@ def identify(
     selects a user (else anyone could sign their own id and claim a victim by email). Without it, an
     existing user who belongs to a website that enforces verification is refused (docs/architecture.md,
     "Widget trust rules"). Given a user_id, an email that another user already has is left off, never
-    refused: a refusal would tell anyone with a widget token whose email it is.
+    refused: a refusal would tell anyone with a widget token whose email it is. Without
+    `email_selects_user` (an update without a valid user_hash), an email alone sent by a user is that
+    user's new email (left off likewise), never a switch to the user who has it.
     """
     if current is not None and matches_identity(current.contact, user):
         email_changed = bool(user.user_id and user.email and current.contact.email.lower() != user.email.lower())
         if email_changed and not _email_of_another_user(user.email, contact=current.contact):
+            return ActingContact(contacts_services.contact_update(contact=current.loaded(), email=user.email))
+        return current
+    if (
+        not email_selects_user
+        and not user.user_id
+        and current is not None
+        and current.contact.role == Contact.Role.USER
+    ):
+        if user.email and not _email_of_another_user(user.email, contact=current.contact):
             return ActingContact(contacts_services.contact_update(contact=current.loaded(), email=user.email))
         return current
     return ActingContact(
@@ -96,8 +112,12 @@ def _identify_loaded(
         target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
     if target is None and user.email and not unproven_email:
         by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
-        if not (by_email is not None and user.user_id and by_email.external_id):
-            target = by_email  # else another person's email: left off below
+        # Given with a user_id, an email selects no user (it is left off below when another user has it),
+        # except the browser's own user known by email only, which now gets its user_id.
+        if by_email is not None and not (
+            user.user_id and (by_email.external_id or by_email.pk != getattr(current, "pk", None))
+        ):
+            target = by_email
     if (
         target is not None
         and not proven_only

@@ -306,6 +306,7 @@ def _ingest(
     facts: RequestFacts,
     tracking: bool = True,
     lead_email: str | None = None,
+    email_selects_user: bool = True,
 ) -> tuple[Contact, dict[str, str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
@@ -337,7 +338,9 @@ def _ingest(
                         anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
                     ).first()
                     current = None if row is None else ActingContact(row)
-                acting = _resolve(current=current, user=user, facts=facts, website=website)
+                acting = _resolve(
+                    current=current, user=user, facts=facts, website=website, email_selects_user=email_selects_user
+                )
                 if lead_email is not None:
                     acting = lead_email_record(acting=acting, email=lead_email)
                 contact_state = _state_for(acting, state, facts.now)
@@ -371,7 +374,7 @@ def widget_ping(
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
     identity = usable_identity(identity, website=website, reads=reads)
-    current, token_consent, state = acting_contact_for(identity, now=facts.now, reads=reads)
+    current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if not tracking_allowed(website=website, consent=ping.consent or token_consent):
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         contact = current.contact if current is not None else None
@@ -385,7 +388,10 @@ def widget_ping(
         page=ping.page,
         facts=facts,
     )
-    token = _answer_token(identity, ping.token, contact=contact, website=website, tracking_consent=True, now=facts.now)
+    verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
+    token = _answer_token(
+        identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
+    )
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
     )
@@ -414,6 +420,18 @@ def _ingest_unless_refused(
     return (*_ingest(website=website, current=current, state=state, user=None, **ingest), True)
 
 
+def _verified_sign_in(
+    *, website: Website, user: UserInput | None, refused: bool, identity: WidgetIdentity | None, contact: Contact
+) -> bool:
+    """The answer's token is a verified sign-in's: this request's valid user_hash named the user, or the
+    token it presented was one and still names the same contact."""
+    if contact.role != Contact.Role.USER:
+        return False
+    if not refused and user is not None and user.identifies and user_hash_valid(website=website, user=user):
+        return True
+    return identity is not None and identity.verified and identity.contact_id == contact.pk
+
+
 def _answer_token(
     identity: WidgetIdentity | None,
     presented: str | None,
@@ -421,20 +439,30 @@ def _answer_token(
     contact: Contact,
     website: Website,
     tracking_consent: bool,
+    verified: bool,
     now: dt.datetime,
 ) -> str:
     """The token the widget sent while it is fresh and says the same; else a newly signed one."""
     if (
         identity is not None
         and presented
-        and identity.still_fresh_for(contact_id=contact.pk, tracking_consent=tracking_consent, now=now.timestamp())
+        and identity.still_fresh_for(
+            contact_id=contact.pk, tracking_consent=tracking_consent, verified=verified, now=now.timestamp()
+        )
     ):
         return presented
-    return widget_token_sign(contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking_consent)
+    return widget_token_sign(
+        contact_id=contact.pk, website_id=website.pk, tracking_consent=tracking_consent, verified=verified
+    )
 
 
 def _resolve(
-    *, current: ActingContact | None, user: UserInput | None, facts: RequestFacts, website: Website
+    *,
+    current: ActingContact | None,
+    user: UserInput | None,
+    facts: RequestFacts,
+    website: Website,
+    email_selects_user: bool = True,
 ) -> ActingContact:
     """The identified user, else the token's or anonymous id's contact, else a new visitor."""
     try:
@@ -442,7 +470,13 @@ def _resolve(
             # Enforced: the hash was checked already. Elsewhere a valid hash proves the identity just as well.
             enforced = website.identity_verification == Website.IdentityVerification.ENFORCED
             proven = enforced or user_hash_valid(website=website, user=user)
-            identified = identify(current=current, user=user, proven_only=proven, on_verifying_website=enforced)
+            identified = identify(
+                current=current,
+                user=user,
+                proven_only=proven,
+                on_verifying_website=enforced,
+                email_selects_user=email_selects_user or proven,
+            )
             if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
                 contacts_services.contact_mark_identity_verified(contact_id=identified.contact.pk)
             return identified
@@ -470,7 +504,7 @@ def widget_update(
 ) -> WidgetAnswer:
     """User fields and, for single-page apps, a new page view."""
     identity = usable_identity(identity, website=website, reads=reads)
-    current, token_consent, state = acting_contact_for(identity, now=facts.now, reads=reads)
+    current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if current is None:
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
@@ -487,11 +521,19 @@ def widget_update(
             facts=facts,
             tracking=tracking,
             lead_email=email_of_lead,
+            email_selects_user=False,  # "An email is not an identity": an update's email never switches users
         )
     except ContactGone:
         raise WidgetTokenInvalid from None
+    verified = _verified_sign_in(website=website, user=user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
-        identity, update.token, contact=contact, website=website, tracking_consent=tracking, now=facts.now
+        identity,
+        update.token,
+        contact=contact,
+        website=website,
+        tracking_consent=tracking,
+        verified=verified,
+        now=facts.now,
     )
     return WidgetAnswer(
         contact=contact, token=token, tracking=tracking, ignored_attributes=ignored, identity_refused=refused
