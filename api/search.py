@@ -5,8 +5,6 @@ A query is one filter `{"field", "operator", "value"}` or a group `{"operator": 
 MAX_FILTERS_PER_GROUP entries, as Intercom documents.
 """
 
-import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -20,7 +18,7 @@ from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, Les
 
 from api.errors import ParameterInvalid
 from contacts.models import Contact, DataAttribute
-from ops.parsing import BIGINT_MAX, int_or_none
+from ops.parsing import finite_number_or_none, unix_time_or_none
 
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15
@@ -193,10 +191,10 @@ class QueryCompiler:
                 raise ParameterInvalid(field, f"{field} must be compared with a number.")
             return number
         if kind in ("date", "json_date", "json_datetime"):
-            try:
-                moment = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-            except (TypeError, ValueError, OverflowError, OSError):
-                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.") from None
+            moment = unix_time_or_none(value)
+            if moment is None:
+                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.")
+            moment = moment.replace(microsecond=0)
             if kind == "json_date":
                 return moment.date().isoformat()
             return moment.isoformat() if kind == "json_datetime" else moment
@@ -205,17 +203,9 @@ class QueryCompiler:
     @staticmethod
     def _number(value: Any, *, integer: bool) -> int | float | None:
         """A finite number (a JSON number or its text); an integer within PostgreSQL's bigint when asked."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            return None
-        if isinstance(value, float | str) and not integer:
-            try:
-                number = float(value)
-            except ValueError:
-                return None
-            return number if math.isfinite(number) else None
-        if isinstance(value, float):
+        if isinstance(value, float) and integer:
             value = int(value) if value.is_integer() else None
-        return int_or_none(value, minimum=-BIGINT_MAX - 1)
+        return finite_number_or_none(value, integer=integer)
 
     def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Q:
         kind, path = spec.kind, spec.path
