@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models.constants import LOOKUP_SEP
 
 from contacts.models import DataAttribute
 from ops.parsing import BIGINT_MAX, BIGINT_MIN, float_or_none, int_or_none, iso_date_or_none, moment_or_none
@@ -83,13 +84,17 @@ def _inferred_type(value: Any) -> str:
     return DataAttribute.DataType.STRING
 
 
-def validate_attribute_name(name: Any) -> str:
+def validate_attribute_name(name: Any, *, new: bool = False) -> str:
+    """A name that can be stored; a `new` one also contains no "__" (Django's lookup separator), so that
+    a filter or search on it can never be read as a lookup such as `vip__contains`."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"custom_attributes": "Custom attribute names must be non-empty strings."})
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError({f"custom_attributes.{name[:40]}": f"Name is longer than {MAX_NAME_LENGTH} characters."})
     if any(char in name for char in FORBIDDEN_NAME_CHARACTERS):
         raise ValidationError({f"custom_attributes.{name}": "Names may not contain '.' or '$'."})
+    if new and LOOKUP_SEP in name:
+        raise ValidationError({f"custom_attributes.{name}": "New names may not contain '__' (two underscores)."})
     return name
 
 
@@ -171,6 +176,7 @@ def custom_attributes_clean(
                 continue
             if not allow_create:
                 raise ValidationError({field: "Unknown custom attribute; define it under Data attributes first."})
+            validate_attribute_name(name, new=True)
             attribute = DataAttribute(model=model, name=name, label=name, data_type=_inferred_type(value))
             to_create.append(attribute)
         elif attribute.archived:

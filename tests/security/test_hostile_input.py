@@ -600,3 +600,71 @@ def test_a_form_in_another_charset_is_a_clean_400_for_anyone(path, charset):
         assert_json_error(response)
     else:
         assert response.status_code == 400, (response.status_code, response.content[:300])
+
+
+# --- attribute names that read as lookups (outside review, finding 3) ---------------------------
+
+
+def _stored_attribute(name, data_type):
+    """A definition from before "__" was refused: written as a row, as an older release did."""
+    from contacts.models import DataAttribute
+
+    return DataAttribute.objects.create(model="contact", name=name, label=name, data_type=data_type)
+
+
+@pytest.mark.parametrize("name", ["vip__contains", "tier__gt", "q__regex", "a__b"])
+def test_new_attribute_names_with_a_lookup_separator_are_refused_by_the_api(api, name):
+    body = {"name": name, "model": "contact", "data_type": "boolean"}
+    assert_json_error(api.post("/api/data_attributes", body, format="json"), status=400)
+    body = {"role": "user", "email": "v@example.com", "custom_attributes": {name: True}}
+    assert_json_error(api.post("/api/contacts", body, format="json"), status=400, field=f"custom_attributes.{name}")
+    from contacts.models import DataAttribute
+
+    assert not DataAttribute.objects.filter(name=name).exists()
+
+
+def test_a_verified_ping_drops_a_new_name_with_a_lookup_separator_with_a_warning(client, website):
+    from contacts.models import DataAttribute
+    from tests.tracking.factories import user_hash as sign
+
+    user_hash = sign(website, "u-77")
+    body = {
+        "page": {"url": "https://shop.example/"},
+        "user": {
+            "user_id": "u-77",
+            "user_hash": user_hash,
+            "custom_attributes": {"vip__contains": True, "plan": "pro"},
+        },
+    }
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", json.dumps(body))
+    assert response.status_code == 200, response.content[:300]
+    assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.vip__contains"]
+    assert list(DataAttribute.objects.values_list("name", flat=True)) == ["plan"]
+
+
+def test_a_stored_name_with_a_lookup_separator_filters_the_admin_list_as_a_key(admin_client):
+    _stored_attribute("vip__contains", "boolean")
+    _stored_attribute("tier__gt", "integer").__class__.objects.filter(name="tier__gt").update(options=[3, 30])
+    vip = ContactFactory(role=Contact.Role.USER, custom_attributes={"vip__contains": True, "tier__gt": 3})
+    other = ContactFactory(role=Contact.Role.USER, custom_attributes={"vip__contains": False, "tier__gt": 30})
+    for query, expected in (("ca__vip__contains=true", vip), ("ca__vip__contains=false", other),
+                            ("ca__tier__gt=3", vip), ("ca__tier__gt=30", other)):  # fmt: skip
+        response = admin_client.get(f"/admin/contacts/contact/?{query}")
+        assert response.status_code == 200, (query, response.status_code)
+        shown = {contact.pk for contact in response.context["cl"].result_list}
+        assert shown == {expected.pk}, query
+
+
+def test_a_stored_name_with_a_lookup_separator_is_searched_as_a_key(api):
+    _stored_attribute("z__contains", "string")
+    match = ContactFactory(role=Contact.Role.USER, custom_attributes={"z__contains": "abc"})
+    ContactFactory(role=Contact.Role.USER, custom_attributes={"z": "abc"})
+    ContactFactory(role=Contact.Role.USER, custom_attributes={"z": {"contains": "abc"}})
+    for operator, value in (("=", "abc"), ("~", "b"), ("^", "a"), ("$", "c")):
+        query = {"field": "custom_attributes.z__contains", "operator": operator, "value": value}
+        response = api.post("/api/contacts/search", {"query": query}, format="json")
+        assert response.status_code == 200, response.content[:300]
+        assert [row["id"] for row in response.json()["data"]] == [str(match.pk)], operator
+    query = {"field": "custom_attributes.z__contains", "operator": "=", "value": None}
+    response = api.post("/api/contacts/search", {"query": query}, format="json")
+    assert str(match.pk) not in [row["id"] for row in response.json()["data"]]
