@@ -62,11 +62,13 @@ def contacts_search_page(
 
 
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
+    """A contact by its Intercom id, as the API shows it; a 404 (User Not Found) otherwise."""
     return _get_by_id(contacts_for_output(), contact_id, not_found="User Not Found", field=field)
 
 
 def contact_get_by_external_id(*, external_id: str) -> Contact:
     # No stored external id holds a NUL or a lone surrogate (and PostgreSQL refuses to compare one).
+    """A contact by the customer's own user id, as the API shows it; a 404 otherwise."""
     contact = (
         contacts_for_output().filter(external_id=external_id).first() if text_problem(external_id) is None else None
     )
@@ -109,10 +111,12 @@ def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None 
 
 
 def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
+    """A tag by its id; a 404 (Tag Not Found) otherwise."""
     return _get_by_id(Tag.objects.all(), tag_id, not_found="Tag Not Found", field=field)
 
 
 def teammates() -> QuerySet:
+    """Active staff users: the API's admins."""
     return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk")
 
 
@@ -122,18 +126,22 @@ def staff_user_find(*, user_id: int) -> Any:
 
 
 def teammate_get(*, admin_id: Any, field: str | None = None) -> Any:
+    """An admin (active staff user) by id; a 404 (Admin Not Found) otherwise."""
     return _get_by_id(teammates(), admin_id, not_found="Admin Not Found", field=field)
 
 
 def data_attribute_get(*, attribute_id: Any) -> DataAttribute:
+    """A data attribute by id; a 404 otherwise."""
     return _get_by_id(DataAttribute.objects.all(), attribute_id, not_found="Data Attribute Not Found")
 
 
 def note_get(*, note_id: Any) -> ContactNote:
+    """A contact note by id, with its author; a 404 otherwise."""
     return _get_by_id(ContactNote.objects.select_related("author"), note_id, not_found="Note Not Found")
 
 
 def contact_notes(*, contact: Contact) -> QuerySet[ContactNote]:
+    """A contact's notes with their authors."""
     return ContactNote.objects.filter(contact=contact).select_related("author")
 
 
@@ -143,6 +151,7 @@ def contact_notes_page(*, contact: Contact, per_page: int, page: int) -> Page:
 
 
 def data_attribute_list(*, model: str | None, include_archived: bool) -> QuerySet[DataAttribute]:
+    """Data attributes by model and name, optionally of one model and with the archived ones."""
     attributes = DataAttribute.objects.order_by("model", "name")
     if model:
         attributes = attributes.filter(model=model)
@@ -175,20 +184,24 @@ def conversation_get(*, conversation_id: Any) -> Conversation:
 
 
 def conversations_page(*, per_page: int, cursor: Cursor | None) -> Page:
+    """One keyset page of conversations, newest first, as the API lists them."""
     return keyset_page(conversations_for_output(with_parts=False), per_page=per_page, cursor=cursor)
 
 
 def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None) -> Page:
+    """One keyset page of the conversations matching a search condition."""
     matching = Conversation.objects.filter(condition).values("pk")
     queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
     return keyset_page(queryset, per_page=per_page, cursor=cursor)
 
 
 def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:
+    """The part that opened a conversation (Intercom's `source`), if any."""
     return conversation.parts.order_by("created_at", "id").first()
 
 
 def team_get(*, team_id: Any, field: str | None = None) -> Team:
+    """A team by id; a 404 (Team Not Found) otherwise."""
     return _get_by_id(Team.objects.all(), team_id, not_found="Team Not Found", field=field)
 
 
@@ -201,4 +214,5 @@ def events_page(*, contact: Contact, per_page: int, cursor: Cursor | None) -> Pa
 
 
 def event_summaries(*, contact: Contact) -> list[EventSummary]:
+    """A contact's event counts per name, most recent first."""
     return list(EventSummary.objects.filter(contact=contact).order_by("-last_at"))

@@ -31,6 +31,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToke
 
 @transaction.atomic
 def api_token_create_for_username(*, username: str, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token for the named user (the command's path); returns the token and its raw value."""
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise ValidationError({"username": f"No user named {username!r}."})
@@ -39,6 +40,7 @@ def api_token_create_for_username(*, username: str, name: str = "") -> tuple[Api
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke a token (once: a second call keeps the first time)."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -117,6 +119,7 @@ def webhook_subscription_save(
 
 @transaction.atomic
 def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
+    """Delete a webhook subscription; deliveries stop at once (the cached list is forgotten)."""
     subscription.delete()
     _subscriptions_cache_forget()
 
@@ -155,6 +158,7 @@ def webhooks_queue(*, topic: str, item: Callable[[], dict[str, Any]], contact_id
 
 
 def retry_delay_seconds(attempts: int) -> int:
+    """Seconds before a failed webhook delivery's next attempt (exponential backoff)."""
     return RETRY_BASE_SECONDS * RETRY_FACTOR ** max(attempts - 1, 0)
 
 

@@ -80,6 +80,7 @@ def contact_countries() -> list[tuple[str, str]]:
 
 
 def contact_attribute_definitions(*, include_archived: bool = False) -> QuerySet[DataAttribute]:
+    """The custom attributes defined for contacts (without the archived ones unless asked)."""
     definitions = DataAttribute.objects.filter(model=DataAttribute.Model.CONTACT)
     return definitions if include_archived else definitions.filter(archived=False)
 
@@ -90,4 +91,5 @@ def tag_get_by_name(*, name: str) -> Tag | None:
 
 
 def tag_list() -> QuerySet[Tag]:
+    """Every tag, by name."""
     return Tag.objects.order_by("name")

@@ -327,6 +327,7 @@ def tag_create(*, name: str, actor: Teammate | None = None) -> Tag:
 
 @transaction.atomic
 def tag_rename(*, tag: Tag, name: str) -> Tag:
+    """Rename a tag; a name another tag has (in any case) is refused."""
     name = _clean_tag_name(name)
     clash = Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.lower()).exclude(pk=tag.pk)
     if clash.exists():
@@ -338,6 +339,7 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
 
 @transaction.atomic
 def tag_delete(*, tag: Tag) -> None:
+    """Delete a tag and its links to contacts and conversations."""
     tag.delete()
 
 
@@ -352,6 +354,7 @@ def _clean_tag_name(name: Any) -> str:
 
 @transaction.atomic
 def contact_tag(*, contact: Contact, tag: Tag, actor: Teammate | None = None) -> ContactTag:
+    """Tag a contact (once); announces the new tag for users and leads."""
     link, created = ContactTag.objects.get_or_create(contact=contact, tag=tag, defaults={"tagged_by": actor})
     if created and contact.role != Contact.Role.VISITOR:
         contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.created", link=link)
@@ -360,6 +363,7 @@ def contact_tag(*, contact: Contact, tag: Tag, actor: Teammate | None = None) ->
 
 @transaction.atomic
 def contact_untag(*, contact: Contact, tag: Tag) -> None:
+    """Remove a tag from a contact, if it has it; announces the removal for users and leads."""
     link = ContactTag.objects.filter(contact=contact, tag=tag).first()
     if link is not None:
         link.delete()
@@ -380,6 +384,7 @@ def contacts_tag_bulk(*, contact_ids: Iterable[int], tag: Tag, actor: Teammate |
 
 @transaction.atomic
 def contacts_untag_bulk(*, contact_ids: Iterable[int], tag: Tag) -> int:
+    """Remove a tag from many contacts in one statement; returns how many links went."""
     deleted, _ = ContactTag.objects.filter(tag=tag, contact_id__in=list(contact_ids)).delete()
     return deleted
 
@@ -412,6 +417,7 @@ def data_attribute_create(
     options: list[Any] | None = None,
     actor: Teammate | None = None,
 ) -> DataAttribute:
+    """Define a custom attribute (name, type, options); a name already defined is refused."""
     data_attribute_validate(
         attribute=DataAttribute(), name=name, model=model, data_type=data_type, options=options or []
     )

@@ -160,6 +160,8 @@ class ConversationPart(models.Model):
     )
     assigned_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # A teammate's reply the contact had not read in the messenger, sent to them by email at this time.
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

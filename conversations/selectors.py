@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from contacts.models import Contact, ContactTag
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
@@ -75,20 +75,24 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
 
 
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
+    """A contact's ten most recent conversations with their assignees, for the contact page."""
     return list(
         Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
     )
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:
+    """Every saved reply, by name."""
     return SavedReply.objects.order_by("name")
 
 
 def team_list() -> QuerySet[Team]:
+    """Every team, by name."""
     return Team.objects.order_by("name")
 
 
 def conversation_with_tags() -> Prefetch:
+    """The prefetch that brings a page of conversations' tags in one query."""
     return Prefetch("tags")
 
 
@@ -154,13 +158,18 @@ def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None 
     return Contact.objects.filter(pk__in=contact_ids or [])
 
 
+def _is_blank(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(Q(**{field: ""}), output_field=BooleanField())
+
+
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
     """Who a message would reach now: three queries, whatever the size of the audience."""
     reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
     return MessageAudience(
         count=contacts.count(),
         reachable_by_email=reachable.count(),
-        sample=list(contacts.order_by("pk")[:AUDIENCE_SAMPLE_SIZE]),
+        # The preview starts with someone it shows well: a named contact with an email first.
+        sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
 
 
@@ -207,4 +216,5 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
 
 
 def message_delivery_filter_names(*, message: Message) -> list[str]:
+    """The recipient filters a sent message's page offers for its channel."""
     return list(_delivery_filters(message.channel))

@@ -27,6 +27,7 @@ def send_message(message_id: int) -> int:
 )  # fmt: skip
 def email_conversation_reply(part_id: int) -> bool:
     # acks_late off: a lost worker must not email the same reply twice.
+    """Email a teammate's reply the contact has not read in the messenger (skipped once read)."""
     return services.conversation_reply_email_send(part_id=part_id)
 
 

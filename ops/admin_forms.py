@@ -4,8 +4,10 @@ messages on a page that redirects instead of showing a form (report_validation_e
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms.models import construct_instance
 from django.http import HttpRequest
 
 
@@ -38,4 +40,8 @@ class ServiceValidatedForm:
             self.add_service_error(error)
 
     def _post_clean(self) -> None:
-        pass  # not the model's full_clean: the service validated (see above)
+        # Not the model's full_clean: the service validated (see above). A model form still copies
+        # what was entered onto its instance, which the admin's save_model hands to the service.
+        if isinstance(self, forms.ModelForm):
+            opts = self._meta
+            self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)

@@ -3,6 +3,7 @@
 from django.conf import settings
 
 DEMO_USERNAME = "admin"
+DEMO_TEAMMATE_NAME = "Sam from Demo shop"
 DEMO_WEBSITE_NAME = "Demo shop"
 
 

@@ -24,6 +24,7 @@ POLICY_RULE_FIELDS = (
 
 
 def retention_policy_remember(policy: RetentionPolicy) -> None:
+    """Cache the policy's rules, so the widget and admin read them without a query."""
     cache.set(POLICY_CACHE_KEY, {name: getattr(policy, name) for name in POLICY_RULE_FIELDS}, POLICY_CACHE_SECONDS)
 
 
@@ -50,6 +51,7 @@ def retention_optional_rules_on() -> bool:
 
 
 def retention_runs_recent(*, limit: int = 20) -> models.QuerySet[RetentionRun]:
+    """The most recent retention runs, newest first."""
     return RetentionRun.objects.order_by("-started_at", "-id")[:limit]
 
 

@@ -4,6 +4,7 @@ and the contacts admin's activity panels and list filters (registered in contact
 Wired once, from TrackingConfig.ready().
 """
 
+import weakref
 from typing import Any
 
 from django.db import transaction
@@ -87,23 +88,39 @@ def _changelist(model: type, contact: Contact) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?contact__id__exact={contact.pk}"
 
 
+# The contact page's panels share one query: its result is kept for the Contact instance the page
+# renders (by identity: another instance of the same contact is another page), without sticking an
+# attribute onto it; an entry goes with its instance.
+_activity_by_instance: dict[int, tuple[weakref.ref[Contact], dict[str, list[Any]]]] = {}
+
+
+def _activity(contact: Contact) -> dict[str, list[Any]]:
+    key = id(contact)
+    kept = _activity_by_instance.get(key)
+    if kept is not None and kept[0]() is contact:
+        return kept[1]
+    activity = contact_tracking_activity(contact=contact)
+    _activity_by_instance[key] = (weakref.ref(contact, lambda _: _activity_by_instance.pop(key, None)), activity)
+    return activity
+
+
 def _page_views_panel(contact: Contact) -> dict[str, Any]:
     return {
-        "items": contact_tracking_activity(contact=contact)["page_views"],
+        "items": _activity(contact)["page_views"],
         "all_url": _changelist(PageView, contact),
     }
 
 
 def _sessions_panel(contact: Contact) -> dict[str, Any]:
     return {
-        "items": contact_tracking_activity(contact=contact)["sessions"],
+        "items": _activity(contact)["sessions"],
         "all_url": _changelist(WebSession, contact),
     }
 
 
 def _events_panel(contact: Contact) -> dict[str, Any]:
     """One panel for events: the totals per name, then the most recent ones."""
-    activity = contact_tracking_activity(contact=contact)
+    activity = _activity(contact)
     return {"summaries": activity["summaries"], "items": activity["events"], "all_url": _changelist(Event, contact)}
 
 

@@ -41,6 +41,7 @@ def website_for_app_id(*, app_id: str) -> Website | None:
 
 
 def website_cache_forget(*, app_id: str | None = None) -> None:
+    """Forget one website (or all) from this process's cache, after a change."""
     with _websites_lock:
         if app_id is None:
             _websites.clear()
@@ -49,10 +50,12 @@ def website_cache_forget(*, app_id: str | None = None) -> None:
 
 
 def origin_allowed(*, website: Website, origin: str) -> bool:
+    """Whether an Origin header is one of the website's allowed origins."""
     return origin.lower().rstrip("/") in website.allowed_origins
 
 
 def contact_for_widget(*, contact_id: int) -> Contact | None:
+    """The contact a widget token names, if it still exists."""
     return Contact.objects.filter(pk=contact_id).first()
 
 
@@ -98,11 +101,9 @@ def _aware(value: str | None) -> dt.datetime | None:
 def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
     """Recent page views, sessions, event summaries and recent events of a contact in ONE query.
 
-    The contact page must stay at a fixed, small number of queries, so the four panels share it.
+    The contact page must stay at a fixed, small number of queries, so its panels share it
+    (tracking.integration keeps the result for the contact the page renders).
     """
-    cached = getattr(contact, "_tracking_activity", None)
-    if cached is not None:
-        return cached
     parts = [
         _panel_select("pv", PageView, ["created_at"], None, ["url", "title", "referrer"], "created_at DESC, id DESC", PANEL_ROWS),
         _panel_select(
@@ -174,7 +175,6 @@ def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
             activity["events"].append(
                 Event(pk=pk, contact_id=contact.pk, created_at=_aware(at1), name=texts[0], metadata=metadata)
             )
-    contact._tracking_activity = activity  # type: ignore[attr-defined]
     return activity
 
 
@@ -200,4 +200,5 @@ def website_page_views_per_day(*, website: Website, days: int = CHART_DAYS) -> l
 
 
 def export_rows(queryset: QuerySet[Any], fields: list[str]) -> list[dict[str, Any]]:
+    """The given fields of every row, read in chunks, for a GDPR export."""
     return list(queryset.values(*fields).iterator(chunk_size=2000))

@@ -31,7 +31,7 @@ from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
 from tracking.selectors import origin_allowed, website_for_app_id
-from tracking.services import IdentityVerificationFailed, WidgetTokenInvalid
+from tracking.services import WidgetTokenInvalid
 from tracking.widget_auth import WidgetIdentity, widget_token_read
 
 WIDGET_API_PREFIX = "/widget-api/"
@@ -73,13 +73,6 @@ def widget_error(error: Exception) -> WidgetHttpError | None:
     if isinstance(error, ValidationError):
         field, message = _first_error(error)
         return WidgetHttpError(400, "invalid", field, message)
-    if isinstance(error, IdentityVerificationFailed):
-        return WidgetHttpError(
-            403,
-            "identity_verification_failed",
-            "user.user_hash",
-            "A valid user_hash (HMAC-SHA256 of user_id, or of email) is required to identify this user.",
-        )
     if isinstance(error, WidgetTokenInvalid):
         return WidgetHttpError(
             403, "invalid_token", "token", "The token is missing, expired or not for this website; ping again."

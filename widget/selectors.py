@@ -5,6 +5,7 @@ from tracking.models import Website
 
 
 def website_for_app_id(*, app_id: str) -> Website | None:
+    """The website with this public app id, if any."""
     return Website.objects.filter(app_id=app_id).first()
 
 

@@ -63,7 +63,9 @@ def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
     if answer.identity_refused:
         warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
     for name, reason in answer.ignored_attributes.items():
-        message = f"Parley: custom attribute {json.dumps(name)} not applied (the rest was): {reason}"
+        message = (
+            f"Parley: custom attribute {json.dumps(name, ensure_ascii=False)} not applied (the rest was): {reason}"
+        )
         warnings.append({"field": f"user.custom_attributes.{name}", "message": message})
     return warnings
 

@@ -28,7 +28,13 @@ TAG_CHOICES_LIMIT = 500
 # calls one service and answers the success message (empty for none) ---------------------------------
 
 
+def _filled(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    """A reply's placeholders ({{contact.first_name}}…) filled for this contact, as saved replies are."""
+    return services.placeholders_render(body, contact=conversation.contact, teammate=request.user)
+
+
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    body = _filled(request, conversation, body)
     services.conversation_reply_as_teammate(conversation=conversation, teammate=request.user, body=body)
     return "Reply sent."
 
@@ -39,6 +45,7 @@ def _thread_note(request: HttpRequest, conversation: Conversation, body: str) ->
 
 
 def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    body = _filled(request, conversation, body)
     services.conversation_reply_and_close(conversation=conversation, teammate=request.user, body=body)
     return "Conversation closed."
 

@@ -482,6 +482,7 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
     )
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()
+    ConversationPart.objects.filter(pk=part.pk).update(emailed_at=timezone.now())  # the inbox shows it went
     return True
 
 
@@ -545,6 +546,7 @@ def delivery_merge(source: Contact, into: Contact) -> None:
 
 
 def deliveries_for_contact(contact: Contact) -> Any:
+    """A contact's message deliveries that were handled (not waiting to be sent)."""
     return MessageDelivery.objects.filter(contact=contact).filter(~Q(state=MessageDelivery.State.PENDING))
 
 

@@ -24,6 +24,7 @@ def saved_reply_validate(*, name: Any, body: Any) -> tuple[str, str]:
 
 @transaction.atomic
 def saved_reply_create(*, name: str, body: str, actor: AbstractBaseUser | None = None) -> SavedReply:
+    """Create a saved reply; a name another one has (in any case) is refused."""
     name, body = saved_reply_validate(name=name, body=body)
     if SavedReply.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": "A saved reply with this name already exists."})
@@ -32,6 +33,7 @@ def saved_reply_create(*, name: str, body: str, actor: AbstractBaseUser | None =
 
 @transaction.atomic
 def saved_reply_update(*, saved_reply: SavedReply, name: str, body: str) -> SavedReply:
+    """Change a saved reply's name and body; a name another one has is refused."""
     name, body = saved_reply_validate(name=name, body=body)
     if SavedReply.objects.filter(name__iexact=name).exclude(pk=saved_reply.pk).exists():
         raise ValidationError({"name": "A saved reply with this name already exists."})

@@ -28,6 +28,7 @@ def teammate_profile(teammate: Any) -> TeammateProfile | None:
 
 
 def teammate_avatar_url(teammate: Any) -> str:
+    """The avatar URL contacts see for a teammate (empty when none is set)."""
     profile = teammate_profile(teammate) if teammate is not None else None
     return profile.avatar_url if profile else ""
 

@@ -37,6 +37,7 @@ def teammate_display_name(teammate: Any) -> str:
 
 
 def contact_display_name(contact: Contact) -> str:
+    """What teammates call a contact: name, else email, else role and id."""
     return contact.name or contact.email or f"{contact.get_role_display()} {contact.pk}"
 
 
@@ -339,6 +340,7 @@ def conversations_reopen_due_snoozes(*, now: dt.datetime | None = None, batch_si
 
 @transaction.atomic
 def conversation_set_priority(*, conversation: Conversation, priority: str) -> Conversation:
+    """Mark a conversation as priority or not."""
     if priority not in Conversation.Priority.values:
         raise ValidationError({"priority": f"Must be one of: {', '.join(Conversation.Priority.values)}."})
     conversation.priority = priority
@@ -348,11 +350,13 @@ def conversation_set_priority(*, conversation: Conversation, priority: str) -> C
 
 @transaction.atomic
 def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
+    """Tag a conversation (once)."""
     conversation.tags.add(tag)
 
 
 @transaction.atomic
 def conversation_untag(*, conversation: Conversation, tag: Tag) -> None:
+    """Remove a tag from a conversation, if it has it."""
     conversation.tags.remove(tag)
 
 

@@ -424,3 +424,28 @@ def test_contact_page_tag_rows_are_labelled_with_the_tag_name(admin_client):
     labels = re.findall(r'<td class="original">\s*<p>\s*([^<]*?)\s*<', page)
     assert labels == ["vip"]
     assert f"vip on {contact.pk}" not in page
+
+
+def test_editing_a_data_attribute_in_the_admin_saves_what_was_entered(admin_client):
+    attribute = services.data_attribute_create(name="plan", data_type="string", label="Plan")
+    url = reverse("admin:contacts_dataattribute_change", args=[attribute.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() if form[name].value() is not None else "" for name in form.fields}
+    data.update(label="Billing plan", description="What the customer pays for")
+    data = {k: v for k, v in data.items() if v is not False}
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    attribute.refresh_from_db()
+    assert (attribute.label, attribute.description) == ("Billing plan", "What the customer pays for")
+
+
+def test_renaming_a_tag_in_the_admin_saves_the_new_name(admin_client):
+    tag = services.tag_create(name="vip")
+
+    response = admin_client.post(reverse("admin:contacts_tag_change", args=[tag.pk]), {"name": "VIP customers"})
+
+    assert response.status_code == 302
+    tag.refresh_from_db()
+    assert tag.name == "VIP customers"

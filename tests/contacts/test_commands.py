@@ -1,11 +1,13 @@
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from api.models import ApiToken, hash_token
 from contacts.models import Contact, ContactTag
+from conversations.services.threads import teammate_display_name
 from tracking.models import Website
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +74,6 @@ def test_setup_demo_is_idempotent_and_prints_where_to_go(settings, tmp_path):
     assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED
     assert "/admin/" in second.getvalue() and "password:" in second.getvalue()
     assert (tmp_path / "demo-admin-password").read_text() in second.getvalue()
+    # Visitors see the demo teammate by a person's name, not by the login "admin".
+    admin = get_user_model().objects.get(username="admin")
+    assert teammate_display_name(admin) == "Sam from Demo shop"

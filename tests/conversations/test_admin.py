@@ -237,6 +237,22 @@ def test_reply_form_replies_notes_assigns_snoozes_closes_and_reopens(admin_clien
     assert comment.body == "Hello from the inbox"
 
 
+def test_placeholders_typed_in_a_reply_are_filled_for_the_contact_and_notes_stay_as_written(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    conversation.contact.name = "Jamie Rivera"
+    conversation.contact.save(update_fields=["name"])
+    typed = 'Hi {{contact.first_name | fallback: "there"}}! About {{order}}…'
+
+    _act(admin_client, conversation, do="reply", body=typed)
+    _act(admin_client, conversation, do="note", body=typed)
+    _act(admin_client, conversation, do="reply_close", body="Bye {{ contact.name }}")
+
+    bodies = list(conversation.parts.order_by("id").values_list("part_type", "body"))[1:]
+    assert bodies[0] == ("comment", "Hi Jamie! About {{order}}…")  # not a placeholder: left as typed
+    assert bodies[1] == ("note", typed)
+    assert ("comment", "Bye Jamie Rivera") in bodies
+
+
 def test_reply_form_errors_keep_the_draft_and_change_nothing(admin_client):
     conversation = _conversations(1, parts=1)[0]
     response = _act(admin_client, conversation, do="snooze", snoozed_until="not a date", body="my draft")

@@ -466,6 +466,19 @@ def test_a_messenger_reply_the_contact_has_not_read_is_emailed_once():
     assert mail.outbox[0].to == ["lin@example.com"]
     assert "Today!" in mail.outbox[0].body
     assert mail.outbox[0].subject == "Re: Where is my parcel?"
+    part.refresh_from_db()
+    assert part.emailed_at is not None  # the inbox says the reply went by email
+
+
+def test_the_conversation_page_says_which_replies_were_emailed(admin_client):
+    conversation = _chat_with_email()
+    emailed = services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="A")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="B")
+    services.conversation_reply_email_if_unread(part_id=emailed.pk)
+
+    page = admin_client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").content.decode()
+
+    assert page.count("not read in the messenger: emailed") == 1
 
 
 def test_reading_the_reply_in_the_messenger_cancels_its_email():

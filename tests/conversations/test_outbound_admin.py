@@ -251,3 +251,20 @@ def test_nul_and_lone_surrogates_are_form_errors_never_500(agent_client):
     assert agent_client.get(f"{url}?show=%00").status_code == 400  # ops.admin_guard: a NUL in the query
     for query in ("p=%C2%B2", "p=99999999999999999999", "show=%ED%A0%80", "p=-1", "show=__class__"):
         assert agent_client.get(f"{url}?{query}").status_code == 200
+
+
+def test_the_preview_starts_with_a_named_contact_who_has_an_email(db):
+    from contacts.models import Contact
+    from conversations.selectors import message_audience
+    from tests.contacts.factories import ContactFactory
+
+    tag = TagFactory()
+    anonymous = ContactFactory(email="", name="")
+    named = UserContactFactory(name="Jamie Rivera", email="jamie@example.com")
+    for contact in (anonymous, named):
+        contact_services.contact_tag(contact=contact, tag=tag)
+
+    audience = message_audience(contacts=Contact.objects.filter(tags=tag))
+
+    assert audience.count == 2
+    assert [contact.pk for contact in audience.sample] == [named.pk, anonymous.pk]

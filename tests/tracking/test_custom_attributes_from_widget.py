@@ -100,3 +100,14 @@ def test_the_cap_holds_for_verified_widget_input(client, enforced_website, setti
     assert response.json()["ignored_custom_attributes"] == ["seats"]
     assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.seats"]
     assert DataAttribute.objects.count() == 1
+
+
+def test_every_page_view_sending_the_same_refused_attribute_repeats_its_warning(widget):
+    DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER)
+    user = {"custom_attributes": {"seats": "3"}}
+
+    answers = [widget.ping(f"https://shop.example/{n}", user=user).json() for n in range(3)]
+
+    assert [[w["field"] for w in answer["warnings"]] for answer in answers] == [["user.custom_attributes.seats"]] * 3
+    assert all('custom attribute "seats" not applied' in answer["warnings"][0]["message"] for answer in answers)
+    assert "warnings" not in widget.ping("https://shop.example/4").json()  # a page that sends no attributes

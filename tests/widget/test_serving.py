@@ -223,3 +223,18 @@ def test_the_logged_in_demo_signs_in_for_real_on_the_verifying_demo_website(clie
     assert response.status_code == 200, response.content
     assert response.json()["contact"]["role"] == "user"
     assert "ignored_custom_attributes" not in response.json()  # a verified user defines attributes
+
+
+def test_setup_demo_turns_verification_on_for_a_demo_website_made_before_it_was_the_default(client, db, demo_pages):
+    from tracking.models import Website
+
+    old = website_create(
+        name="Demo shop",
+        allowed_origins=["http://127.0.0.1:8000"],
+        identity_verification=Website.IdentityVerification.OFF,
+    )
+    call_command("setup_demo", "--contacts", "0", stdout=io.StringIO())
+
+    old.refresh_from_db()
+    assert old.identity_verification == Website.IdentityVerification.ENFORCED
+    assert Website.objects.count() == 1

@@ -88,6 +88,9 @@ class HotPathState:
     sessions: dict[str, list[float]] = field(default_factory=dict)
     seen_at: float = 0.0
     user_fingerprint: str = ""
+    # The custom attributes refused from those user fields (name → why): the answer repeats them on
+    # every page view that sends the same values, so the site's console keeps saying what is wrong.
+    user_ignored: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def key(contact_id: int) -> str:
@@ -127,6 +130,7 @@ class HotPathState:
 
 
 def gone_key(contact_id: int) -> str:
+    """The cache key that marks an erased or merged contact as gone for the hot path."""
     return f"tracking:gone:{contact_id}"
 
 
@@ -143,6 +147,7 @@ def hot_path_forget(contact_id: int) -> None:
 
 
 def tracking_allowed(*, website: Website, consent: bool) -> bool:
+    """Whether page views and events may be recorded: full tracking, or consent given."""
     return website.tracking_mode == Website.TrackingMode.FULL or consent
 
 

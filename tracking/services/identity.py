@@ -49,6 +49,7 @@ def user_field_errors(error: ValidationError) -> ValidationError:
 
 
 def matches_identity(contact: Contact, user: UserInput) -> bool:
+    """Whether a contact is the user the widget names (same user id, or same email when no user id)."""
     if contact.role != Contact.Role.USER:
         return False
     if user.user_id:

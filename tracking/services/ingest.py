@@ -89,7 +89,7 @@ def _apply_user_fields(
         return acting, {}
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
-        return acting, {}  # the same values as the last page view: nothing to write
+        return acting, dict(state.user_ignored)  # the same values as the last page view: nothing to write
     custom_attributes, ignored = user.custom_attributes, {}
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
@@ -104,7 +104,7 @@ def _apply_user_fields(
     contact = contacts_services.contact_update(
         contact=acting.loaded(), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
-    state.user_fingerprint = fingerprint
+    state.user_fingerprint, state.user_ignored = fingerprint, ignored
     return ActingContact(contact), ignored
 
 
@@ -326,7 +326,8 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            return current.contact, {}
+            sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
+            return current.contact, dict(state.user_ignored) if sent_fields else {}
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
@@ -407,7 +408,8 @@ def _ingest_unless_refused(
         return (*_ingest(website=website, current=current, state=state, user=user, **ingest), False)
     except IdentityVerificationFailed:
         pass  # the transaction that found out rolled back: start again without the identification
-    if current is not None and current.contact.role == Contact.Role.USER:
+    if current is not None and current.contact.role == Contact.Role.USER and ingest.get("tracking", True):
+        # (Support-only before consent, the browser keeps its token, as the ping does: no new visitor record.)
         current = state = None
     return (*_ingest(website=website, current=current, state=state, user=None, **ingest), True)
 

@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from contacts.models import Contact
-from ops.demo import DEMO_USERNAME, DEMO_WEBSITE_NAME, demo_banner
+from conversations.services import teammate_profile_update
+from ops.demo import DEMO_TEAMMATE_NAME, DEMO_USERNAME, DEMO_WEBSITE_NAME, demo_banner
 from tracking.models import Website
 from tracking.services import website_create, website_origins_clean, website_update
 
@@ -23,9 +24,11 @@ class Command(BaseCommand):
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             password = secrets.token_urlsafe(12)
-            User.objects.create_superuser(DEMO_USERNAME, "admin@parley.localhost", password)
+            admin = User.objects.create_superuser(DEMO_USERNAME, "admin@parley.localhost", password)
             password_file.write_text(password)
             password_file.chmod(0o600)
+            # Visitors see the teammate's display name: a person, not the login "admin".
+            teammate_profile_update(teammate=admin, display_name=DEMO_TEAMMATE_NAME)
         website = self._demo_website()
         if not Contact.objects.exists():
             call_command("seed_demo", contacts=options["contacts"], seed=42, stdout=self.stdout)
@@ -47,4 +50,7 @@ class Command(BaseCommand):
             )
         if not set(website_origins_clean(origins=origins)) <= set(website.allowed_origins):
             website = website_update(website=website, allowed_origins=[*website.allowed_origins, *origins])
+        if website.identity_verification != Website.IdentityVerification.ENFORCED:
+            # A demo set up before verification was the default: its logged-in page says it signs in for real.
+            website = website_update(website=website, identity_verification=Website.IdentityVerification.ENFORCED)
         return website
