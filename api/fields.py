@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.errors import ParameterInvalid
-from ops.parsing import BIGINT_MAX, int_or_none, json_problem
+from ops.parsing import BIGINT_MAX, int_or_none, json_problem, unix_time_or_none
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -21,13 +21,10 @@ class UnixTimeField(serializers.Field):
         return int(value.timestamp()) if value else None
 
     def to_internal_value(self, data: Any) -> dt.datetime:
-        if isinstance(data, bool) or not isinstance(data, int | float | str):
+        moment = unix_time_or_none(data)  # ASCII digits only: not Arabic-Indic or full-width digits, nor "1_000"
+        if moment is None:
             self.fail("invalid")
-        try:
-            return dt.datetime.fromtimestamp(int(float(data)), tz=dt.UTC)
-        except (ValueError, OverflowError, OSError):
-            self.fail("invalid")
-        raise AssertionError("unreachable")  # pragma: no cover
+        return moment.replace(microsecond=0)  # whole seconds, as Intercom sends them
 
 
 @extend_schema_field(OpenApiTypes.STR)

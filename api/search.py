@@ -5,8 +5,6 @@ A query is one filter `{"field", "operator", "value"}` or a group `{"operator": 
 MAX_FILTERS_PER_GROUP entries, as Intercom documents.
 """
 
-import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -14,13 +12,14 @@ from operator import and_, or_
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, F, JSONField, Q
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, LessThan, StartsWith
 
 from api.errors import ParameterInvalid
 from contacts.models import Contact, DataAttribute
-from ops.parsing import BIGINT_MAX, int_or_none
+from ops.parsing import finite_number_or_none, unix_time_or_none
 
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15
@@ -41,7 +40,7 @@ _CI_LOOKUPS = {
 @dataclass(frozen=True)
 class FieldSpec:
     kind: str  # string | ci_string | integer | boolean | date | role | tag
-    path: str
+    path: str  # a model field path; for json_* kinds the custom attribute's name (one key)
 
 
 CONTACT_FIELDS: dict[str, FieldSpec] = {
@@ -127,7 +126,7 @@ class QueryCompiler:
             name = field.removeprefix("custom_attributes.")
             attribute = self._custom_attributes().get(name)
             if attribute is not None:
-                return FieldSpec(_CUSTOM_KIND[attribute.data_type], f"custom_attributes__{name}")
+                return FieldSpec(_CUSTOM_KIND[attribute.data_type], name)
         raise ParameterInvalid(field, f"{field} is not a field you can search on.")
 
     def _custom_attributes(self) -> dict[str, DataAttribute]:
@@ -165,9 +164,7 @@ class QueryCompiler:
         if spec.kind == "tag":
             return Q(tags__isnull=True)
         if spec.kind.startswith("json_"):
-            return ~Q(custom_attributes__has_key=spec.path.removeprefix("custom_attributes__")) | Q(
-                **{f"{spec.path}__isnull": True}
-            )
+            return ~Q(custom_attributes__has_key=spec.path) | _key_lookup(spec.path, "isnull", True)
         return Q(**{f"{spec.path}__isnull": True})
 
     def _value(self, spec: FieldSpec, field: str, value: Any) -> Any:
@@ -193,10 +190,10 @@ class QueryCompiler:
                 raise ParameterInvalid(field, f"{field} must be compared with a number.")
             return number
         if kind in ("date", "json_date", "json_datetime"):
-            try:
-                moment = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-            except (TypeError, ValueError, OverflowError, OSError):
-                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.") from None
+            moment = unix_time_or_none(value)
+            if moment is None:
+                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.")
+            moment = moment.replace(microsecond=0)
             if kind == "json_date":
                 return moment.date().isoformat()
             return moment.isoformat() if kind == "json_datetime" else moment
@@ -205,17 +202,9 @@ class QueryCompiler:
     @staticmethod
     def _number(value: Any, *, integer: bool) -> int | float | None:
         """A finite number (a JSON number or its text); an integer within PostgreSQL's bigint when asked."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            return None
-        if isinstance(value, float | str) and not integer:
-            try:
-                number = float(value)
-            except ValueError:
-                return None
-            return number if math.isfinite(number) else None
-        if isinstance(value, float):
+        if isinstance(value, float) and integer:
             value = int(value) if value.is_integer() else None
-        return int_or_none(value, minimum=-BIGINT_MAX - 1)
+        return finite_number_or_none(value, integer=integer)
 
     def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Q:
         kind, path = spec.kind, spec.path
@@ -243,7 +232,7 @@ class QueryCompiler:
             return ~condition if operator in ("!=", "!~", "!$") else condition
         if kind == "json_string" and operator in ("=", "!=") and connection.vendor == "postgresql":
             # Containment uses the GIN index on custom_attributes (PostgreSQL).
-            condition = Q(custom_attributes__contains={path.removeprefix("custom_attributes__"): value})
+            condition = Q(custom_attributes__contains={path: value})
             return condition if operator == "=" else ~condition
         lookups = {
             "=": "exact", ">": "gt", "<": "lt", "~": "contains", "!~": "contains", "^": "startswith",
@@ -251,8 +240,19 @@ class QueryCompiler:
         }  # fmt: skip
         if kind in ("string", "json_string") and operator in ("~", "!~", "^", "$"):
             lookups.update({"~": "icontains", "!~": "icontains", "^": "istartswith", "$": "iendswith"})
-        condition = Q(**{f"{path}__{lookups[operator]}": value})
+        if kind.startswith("json_"):
+            condition = _key_lookup(path, lookups[operator], value)
+        else:
+            condition = Q(**{f"{path}__{lookups[operator]}": value})
         return ~condition if operator in ("!=", "!~", "!$") else condition
+
+
+def _key_lookup(name: str, lookup: str, value: Any) -> Q:
+    """A lookup on one custom attribute, its name one key: a stored "z__contains" is never read as a lookup."""
+    # Typed lhs, so that the lookup prepares its value as JSON (as `custom_attributes__name=` would).
+    column = ExpressionWrapper(F("custom_attributes"), output_field=JSONField())
+    key = KeyTransform(name, column)
+    return Q(key.get_lookup(lookup)(key, value))
 
 
 def contact_search_q(query: Any) -> Q:

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
@@ -49,7 +49,11 @@ def _json_error(request: HttpRequest, *, status: int, code: str, message: str) -
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     answer = _json_error(request, status=400, code=PARAMETER_INVALID, message="Bad request.")
-    return answer or defaults.bad_request(request, exception)
+    # Not defaults.bad_request: its CSRF decorator reads request.POST again, and a form Django cannot
+    # decode (a charset other than UTF-8) would raise inside the handler. Its page is this one anyway.
+    return answer or HttpResponseBadRequest(
+        defaults.ERROR_PAGE_TEMPLATE % {"title": "Bad Request (400)", "details": ""}
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

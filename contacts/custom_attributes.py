@@ -5,10 +5,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.db.models.constants import LOOKUP_SEP
 
 from contacts.models import DataAttribute
+from ops.parsing import BIGINT_MAX, BIGINT_MIN, float_or_none, int_or_none, iso_date_or_none, moment_or_none
 
 MAX_STRING_LENGTH = 255
 MAX_NAME_LENGTH = 190
@@ -29,11 +29,17 @@ def coerce_value(attribute: DataAttribute, value: Any) -> Scalar:
     if kind == types.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
+        # Filters cast the JSON value to bigint (PostgreSQL): a larger one would break every search on it.
+        if int_or_none(value, minimum=BIGINT_MIN, maximum=BIGINT_MAX) is None:
+            raise ValueError(f"must be an integer between {BIGINT_MIN} and {BIGINT_MAX}")
         return value
     if kind == types.FLOAT:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("must be a number")
-        return float(value)
+        number = float_or_none(value)
+        if number is None:
+            raise ValueError("must be a finite number")
+        return number
     if kind == types.BOOLEAN:
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
@@ -52,31 +58,20 @@ def _coerce_date(value: Any) -> dt.date:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return _coerce_datetime(value).date()
-    if isinstance(value, str) and (parsed := parse_date(value)):
+    if parsed := iso_date_or_none(value):
         return parsed
     raise ValueError("must be a date (YYYY-MM-DD or Unix seconds)")
 
 
 def _coerce_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError("is not a valid Unix timestamp") from None
-    elif isinstance(value, str):
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValueError("must be a date and time (ISO 8601 or Unix seconds)")
-    else:
+    if isinstance(value, bool) or not isinstance(value, dt.datetime | int | str):
         raise ValueError("must be a date and time (ISO 8601 or Unix seconds)")
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    parsed = moment_or_none(value, integer=True)
+    if parsed is None:
+        if isinstance(value, int):
+            raise ValueError("is not a valid Unix timestamp")
+        raise ValueError("must be a date and time (ISO 8601 or Unix seconds) within years 1 to 9999 in UTC")
+    return parsed
 
 
 def _inferred_type(value: Any) -> str:
@@ -89,13 +84,17 @@ def _inferred_type(value: Any) -> str:
     return DataAttribute.DataType.STRING
 
 
-def validate_attribute_name(name: Any) -> str:
+def validate_attribute_name(name: Any, *, new: bool = False) -> str:
+    """A name that can be stored; a `new` one also contains no "__" (Django's lookup separator), so that
+    a filter or search on it can never be read as a lookup such as `vip__contains`."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"custom_attributes": "Custom attribute names must be non-empty strings."})
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError({f"custom_attributes.{name[:40]}": f"Name is longer than {MAX_NAME_LENGTH} characters."})
     if any(char in name for char in FORBIDDEN_NAME_CHARACTERS):
         raise ValidationError({f"custom_attributes.{name}": "Names may not contain '.' or '$'."})
+    if new and LOOKUP_SEP in name:
+        raise ValidationError({f"custom_attributes.{name}": "New names may not contain '__' (two underscores)."})
     return name
 
 
@@ -177,6 +176,7 @@ def custom_attributes_clean(
                 continue
             if not allow_create:
                 raise ValidationError({field: "Unknown custom attribute; define it under Data attributes first."})
+            validate_attribute_name(name, new=True)
             attribute = DataAttribute(model=model, name=name, label=name, data_type=_inferred_type(value))
             to_create.append(attribute)
         elif attribute.archived:

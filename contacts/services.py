@@ -431,7 +431,7 @@ def data_attribute_create(
 
 def data_attribute_validate(*, attribute: DataAttribute, name: str, model: str, data_type: str, options: Any) -> None:
     """Raise what creating or updating this definition would raise."""
-    validate_attribute_name(name)
+    validate_attribute_name(name, new=attribute.pk is None or name != attribute.name)
     if data_type not in DataAttribute.DataType.values:
         raise ValidationError({"data_type": f"Must be one of: {', '.join(DataAttribute.DataType.values)}."})
     if model not in DataAttribute.Model.values:

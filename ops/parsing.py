@@ -1,16 +1,26 @@
-"""Hostile-input checks shared by the API, the widget and the admin: integers and stored text.
+"""Hostile-input checks shared by the API, the widget and the admin: numbers, moments and stored text.
 
-`str.isdigit()` accepts "²" (which `int()` refuses) and "٣" (which `int()` reads as 3); PostgreSQL
-stores integers up to bigint and refuses NUL in text; lone UTF-16 surrogates cannot be encoded to
-UTF-8; JSON's `1e400` is an infinite float that no database column or JSON document holds.
+`str.isdigit()` accepts "²" (which `int()` refuses) and "٣" (which `int()` and `float()` read as 3);
+`float()` also reads "1_000" and full-width digits; PostgreSQL stores integers up to bigint and refuses
+NUL in text; lone UTF-16 surrogates cannot be encoded to UTF-8; JSON's `1e400` is an infinite float
+that no database column or JSON document holds; "9999-12-31T23:59:59-01:00" is valid ISO 8601 but lies
+in year 10000 in UTC, so converting it raises OverflowError. Every number or moment from outside is
+read here, nowhere else.
 """
 
+import datetime as dt
 import math
 import re
 from typing import Any
 
 BIGINT_MAX = 2**63 - 1
+BIGINT_MIN = -(2**63)
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_ASCII_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+# Long enough for "2024-01-01T10:00:00.123456+05:30" with room to spare; longer text is not a moment.
+_MOMENT_MAX_LENGTH = 40
+# What ISO 8601 text is made of; `fromisoformat` itself overlooks a trailing NUL.
+_ISO_CHARACTERS = re.compile(r"[0-9][0-9T:.,+\-Z ]*")
 
 
 def int_or_none(value: Any, *, minimum: int = 1, maximum: int = BIGINT_MAX) -> int | None:
@@ -26,15 +36,104 @@ def int_or_none(value: Any, *, minimum: int = 1, maximum: int = BIGINT_MAX) -> i
     return number if minimum <= number <= maximum else None
 
 
+def float_or_none(value: Any) -> float | None:
+    """A finite number: an int or float, or ASCII decimal text ("1.5", "-2e3"); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 64 or not _ASCII_DECIMAL.fullmatch(text):
+            return None
+        value = text
+    elif not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a float's range
+        return None
+    return number if math.isfinite(number) else None
+
+
 def finite_number_or_none(value: Any, *, integer: bool) -> int | float | None:
     """A number typed by a person (an admin filter): an integer within bigint, or a finite float."""
     if integer:
-        return int_or_none(value, minimum=-BIGINT_MAX - 1)
+        return int_or_none(value, minimum=BIGINT_MIN)
+    return float_or_none(value)
+
+
+# --- moments ------------------------------------------------------------------------------------
+
+
+def utc_or_none(moment: dt.datetime) -> dt.datetime | None:
+    """The moment in UTC (a naive one is read as UTC), or None when UTC lies outside years 1-9999."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=dt.UTC)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # "9999-12-31T23:59:59-01:00" is in year 10000 in UTC
         return None
-    return number if math.isfinite(number) else None
+
+
+def unix_time_or_none(value: Any, *, integer: bool = False) -> dt.datetime | None:
+    """Unix seconds (an int, a finite float unless `integer`, or their ASCII text) as aware UTC, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        number: int | float | None = int_or_none(value, minimum=BIGINT_MIN)
+        if number is None and not integer:
+            number = float_or_none(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and not integer:
+        number = value if math.isfinite(value) else None
+    else:
+        number = None
+    if number is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(number, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999 (or the platform's range)
+        return None
+
+
+def _iso_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= _MOMENT_MAX_LENGTH and bool(_ISO_CHARACTERS.fullmatch(value))
+
+
+def iso_datetime_or_none(value: Any, *, offset_required: bool = False) -> dt.datetime | None:
+    """ISO 8601 text with ASCII digits ("Z" or an offset; without one read as UTC unless
+    `offset_required`) as aware UTC within years 1-9999, or None."""
+    if not _iso_text(value):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if offset_required and parsed.tzinfo is None:
+        return None
+    return utc_or_none(parsed)
+
+
+def iso_date_or_none(value: Any) -> dt.date | None:
+    """An ISO 8601 date ("2024-01-31") with ASCII digits, or None."""
+    if not _iso_text(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def moment_or_none(value: Any, *, integer: bool = False) -> dt.datetime | None:
+    """A moment from outside: Unix seconds (a number) or ISO 8601 text, as aware UTC; anything else is None.
+
+    Text of digits alone is read as ISO ("20240131" is a date), as JSON clients send seconds as numbers.
+    """
+    if isinstance(value, dt.datetime):
+        return utc_or_none(value)
+    if isinstance(value, str):
+        return iso_datetime_or_none(value)
+    return unix_time_or_none(value, integer=integer)
 
 
 def text_problem(value: str) -> str | None:

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.utils import timezone
 
-from ops.parsing import json_problem, text_problem
+from ops.parsing import json_problem, moment_or_none, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -188,19 +187,11 @@ def clean_timestamp(value: Any, name: str, *, earliest: dt.datetime, now: dt.dat
     """Unix seconds or ISO 8601, aware UTC, between `earliest` and now (plus clock skew)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time.")
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time.") from None
-        if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=dt.UTC)
-    else:
-        try:
-            parsed = dt.datetime.fromtimestamp(value, tz=dt.UTC)
-        except (OverflowError, OSError, ValueError):
-            raise PayloadError(name, "Is not a valid Unix timestamp.") from None
-    parsed = parsed.astimezone(dt.UTC)
+    parsed = moment_or_none(value)
+    if parsed is None and isinstance(value, str):
+        raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time (years 1 to 9999 in UTC).")
+    if parsed is None:
+        raise PayloadError(name, "Is not a valid Unix timestamp.")
     if parsed > now + MAX_CLOCK_SKEW:
         raise PayloadError(name, "Must not be in the future.", "out_of_range")
     if parsed < earliest:

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.http import JsonResponse
-from django.utils.dateparse import parse_datetime
 
 from contacts import services as contact_services
 from contacts.models import Contact
@@ -23,6 +22,7 @@ from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
+from ops.parsing import iso_datetime_or_none
 from tracking.models import Website
 from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
 from tracking.widget_auth import (
@@ -273,11 +273,9 @@ def poll_view(call: WidgetCall) -> JsonResponse:
     raw_since = call.request.GET.get("since") or None
     since = None
     if raw_since is not None:
-        try:
-            since = parse_datetime(raw_since) if len(raw_since) <= 40 else None
-        except ValueError:  # well formed but impossible: month 13, offset +99:00
-            since = None
-        if since is None or since.tzinfo is None:
+        # Well formed but impossible (month 13, offset +99:00, year 10000 once in UTC) is refused too.
+        since = iso_datetime_or_none(raw_since, offset_required=True)
+        if since is None:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
     unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)
     return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})

@@ -5,11 +5,14 @@ rate limiter (fixed windows in the shared cache, counted together with the cache
 reads, in one round trip), the one keyed hash of a client's IP, and the one error mapper.
 """
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import hmac
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +213,10 @@ return replies
 _COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
+# Not a cache entry (those end in .djcache), so neither culling nor cache.clear() removes it.
+RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
+
+
 def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
     """Count one request in each (key, expiry) window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
@@ -226,9 +233,25 @@ def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) ->
                 mark_unavailable(error)
             return _fail_open(windows, read_keys)
     values = backend.get_many(read_keys) if read_keys else {}
-    return [_hit_elsewhere(backend, key, expiry) for key, expiry in windows], {
-        key: values.get(key) for key in read_keys
-    }
+    with _embedded_count_lock(backend):
+        counts = [_hit_elsewhere(backend, key, expiry) for key, expiry in windows]
+    return counts, {key: values.get(key) for key in read_keys}
+
+
+@contextlib.contextmanager
+def _embedded_count_lock(backend: Any) -> Iterator[None]:
+    """Counting on the file cache (the embedded mode) under one lock file, shared by gunicorn's worker
+    processes and their threads: its add and incr read, then write, so parallel requests would each
+    count from the same number and get past the limit. Local memory counts atomically already."""
+    directory = getattr(backend, "_dir", None)
+    if directory is None:
+        yield
+        return
+    os.makedirs(directory, exist_ok=True)
+    # flock() locks the open file: each call opens its own, so threads exclude each other as processes do.
+    with open(os.path.join(directory, RATE_LIMIT_LOCK_FILE), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:

@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -90,7 +91,8 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
         if connections[queryset.db].vendor == "postgresql":
             # `@>` containment uses the GIN index on custom_attributes.
             return queryset.filter(custom_attributes__contains={attribute.name: value})
-        return queryset.filter(**{f"custom_attributes__{attribute.name}": value})
+        # The name as one key, never parsed as a lookup: a stored name may contain "__" (`vip__contains`).
+        return queryset.alias(_attribute=KeyTransform(attribute.name, "custom_attributes")).filter(_attribute=value)
 
     return type(
         f"CustomAttributeFilter_{attribute.pk}",

@@ -149,7 +149,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
             if not self.has_change_permission(request, conversation):
                 raise PermissionDenied
             return self._act(request, conversation)
-        if conversation.teammate_unread_count:
+        can_change = self.has_change_permission(request, conversation)
+        # Reading is the inbox's state: only who works the conversation marks it read, not a viewer.
+        if conversation.teammate_unread_count and can_change:
             services.conversation_mark_read(conversation=conversation, by_contact=False)
         contact = conversation.contact
         parts = selectors.conversation_thread(conversation=conversation)
@@ -177,7 +179,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "teams": list(selectors.team_list()),
             "saved_replies": saved_replies,
             "snooze_presets": [(k, v[0]) for k, v in SNOOZE_PRESETS.items()],
-            "can_change": self.has_change_permission(request, conversation),
+            "can_change": can_change,
             "poll_url": reverse("admin:conversations_conversation_poll", args=[conversation.pk]),
             "contact_url": reverse("admin:contacts_contact_change", args=[contact.pk]),
             "changelist_url": reverse("admin:conversations_conversation_changelist"),
@@ -216,7 +218,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             )
             .order_by("created_at", "id")[:100]
         )
-        if parts and conversation.teammate_unread_count:
+        if parts and conversation.teammate_unread_count and self.has_change_permission(request, conversation):
             services.conversation_mark_read(conversation=conversation, by_contact=False)
         return JsonResponse({
             "state": conversation.state,

@@ -164,6 +164,34 @@ def test_opening_the_conversation_marks_it_read_for_teammates(admin_client):
     assert conversation.teammate_unread_count == 0
 
 
+def _group_member(group, username):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(username, f"{username}@parley.test", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(("group", "marks_read"), [("agent", True), ("viewer", False)])
+def test_only_a_teammate_who_may_change_it_marks_a_conversation_read(group, marks_read):
+    """Looking is not working it: a viewer opening or polling a conversation leaves it unread for the team."""
+    from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
+
+    client = _group_member(AGENT_GROUP if group == "agent" else VIEWER_GROUP, group)
+    opened, polled = _conversations(2, parts=1)
+    assert client.get(_change_url(opened)).status_code == 200
+    poll = reverse("admin:conversations_conversation_poll", args=[polled.pk])
+    assert client.get(poll, {"after": 0}).status_code == 200
+    for conversation in (opened, polled):
+        conversation.refresh_from_db()
+        assert (conversation.teammate_unread_count == 0) is marks_read, group
+        assert (conversation.teammate_last_read_at is not None) is marks_read, group
+
+
 @pytest.mark.parametrize("user_kind", ["superuser", "teammate"])
 def test_conversation_page_query_count_is_fixed(client, superuser, user_kind):
     user = superuser

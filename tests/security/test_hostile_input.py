@@ -441,3 +441,230 @@ def test_one_integer_check_for_ids_everywhere(value, expected):
     from ops.parsing import int_or_none
 
     assert int_or_none(value) == expected
+
+
+# --- moments and numbers beyond their range (outside review, findings 1 and 4) ------------------
+
+# Valid ISO 8601 whose UTC lies outside years 1-9999: converting them raised OverflowError.
+OVERFLOWING_MOMENTS = ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]
+
+
+@pytest.mark.parametrize("moment", OVERFLOWING_MOMENTS)
+def test_a_signup_time_beyond_year_9999_in_utc_is_refused_naming_the_field(client, website, moment):
+    body = {"page": {"url": "https://shop.example/"}, "user": {"created_at": moment}}
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", json.dumps(body))
+    assert_json_error(response, status=400, field="user.created_at")
+
+
+@pytest.mark.parametrize("moment", OVERFLOWING_MOMENTS)
+def test_an_event_time_beyond_year_9999_in_utc_is_refused_naming_the_field(client, website, token, moment):
+    body = {"token": token, "name": "paid", "created_at": moment}
+    response = _widget_post(client, f"/widget-api/{website.app_id}/events", json.dumps(body))
+    assert_json_error(response, status=400, field="created_at")
+
+
+@pytest.mark.parametrize("moment", OVERFLOWING_MOMENTS)
+def test_a_poll_cursor_beyond_year_9999_in_utc_is_refused(client, website, token, moment):
+    response = client.get(f"/widget-api/{website.app_id}/poll", {"token": token, "since": moment}, HTTP_ORIGIN=ORIGIN)
+    assert_json_error(response, status=400, field="since")
+
+
+@pytest.mark.parametrize("moment", OVERFLOWING_MOMENTS)
+def test_a_datetime_attribute_beyond_year_9999_in_utc_is_dropped_with_a_warning(client, website, moment):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="renews_at", data_type="datetime", model="contact", label="Renews", description="")
+    body = {"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"renews_at": moment}}}
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", json.dumps(body))
+    assert response.status_code == 200, response.content[:300]
+    assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.renews_at"]
+    assert not Contact.objects.filter(custom_attributes__has_key="renews_at").exists()
+
+
+@pytest.mark.parametrize("moment", OVERFLOWING_MOMENTS)
+def test_a_datetime_attribute_beyond_year_9999_in_utc_is_refused_by_the_api(api, moment):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="renews_at", data_type="datetime", model="contact", label="Renews", description="")
+    body = {"role": "user", "email": "r@example.com", "custom_attributes": {"renews_at": moment}}
+    assert_json_error(api.post("/api/contacts", body, format="json"), status=400, field="custom_attributes.renews_at")
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-10")
+    response = api.put(f"/api/contacts/{contact.pk}", {"custom_attributes": {"renews_at": moment}}, format="json")
+    assert_json_error(response, status=400, field="custom_attributes.renews_at")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["\u0661\u0662\u0663\u0664-\u0660\u0661-\u0660\u0661T00:00:00Z", "\uff12\uff10\uff12\uff14-01-01T00:00:00Z"],
+)
+def test_a_datetime_attribute_in_other_digits_is_refused_by_the_api(api, moment):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="renews_at", data_type="datetime", model="contact", label="Renews", description="")
+    data_attribute_create(name="renews_on", data_type="date", model="contact", label="Renews on", description="")
+    contact = ContactFactory(role=Contact.Role.USER, external_id="u-11")
+    for name, value in (("renews_at", moment), ("renews_on", moment[:10])):
+        response = api.put(f"/api/contacts/{contact.pk}", {"custom_attributes": {name: value}}, format="json")
+        assert_json_error(response, status=400, field=f"custom_attributes.{name}")
+
+
+@pytest.mark.parametrize(
+    "number", ["\u0661\u0662\u0663", "\uff11\uff12\uff13", "1_000", "123\u0660", "0x10", " ", "1e3x"]
+)
+def test_unix_times_in_the_api_take_ascii_digits_only(api, number):
+    response = api.post("/api/contacts", {"role": "lead", "signed_up_at": number}, format="json")
+    assert_json_error(response, status=400, field="signed_up_at")
+    assert not Contact.objects.exists()
+
+
+def test_unix_times_in_the_api_still_take_numbers_and_their_text(api):
+    for value in (1700000000, 1700000000.7, "1700000000"):
+        response = api.post("/api/contacts", {"role": "lead", "signed_up_at": value}, format="json")
+        assert response.status_code == 200, response.content[:300]
+        assert response.json()["signed_up_at"] == 1700000000
+
+
+@pytest.mark.parametrize("value", ["\u0661\u0662\u0663", "1_000", "\uff11\uff12\uff13"])
+def test_search_dates_and_numbers_take_ascii_digits_only(api, value):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="ltv", data_type="float", model="contact", label="LTV", description="")
+    for field in ("signed_up_at", "custom_attributes.ltv"):
+        response = api.post("/api/contacts/search", {"query": {"field": field, "operator": ">", "value": value}},
+                            format="json")  # fmt: skip
+        assert_json_error(response, status=400, field=field)
+
+
+@pytest.mark.parametrize("number", [10**30, 2**63, -(2**63) - 1])
+def test_integer_attributes_beyond_64_bits_are_refused_by_the_api_and_dropped_by_the_widget(
+    api, client, website, number
+):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="seats", data_type="integer", model="contact", label="Seats", description="")
+    data_attribute_create(name="ltv", data_type="float", model="contact", label="LTV", description="")
+    body = {"role": "user", "email": "s@example.com", "custom_attributes": {"seats": number}}
+    assert_json_error(api.post("/api/contacts", body, format="json"), status=400, field="custom_attributes.seats")
+    body = {"role": "user", "email": "s@example.com", "custom_attributes": {"ltv": 10**400}}
+    assert_json_error(api.post("/api/contacts", body, format="json"), status=400, field="custom_attributes.ltv")
+    body = {"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"seats": number}}}
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", json.dumps(body))
+    assert response.status_code == 200, response.content[:300]
+    assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.seats"]
+    assert not Contact.objects.filter(custom_attributes__has_key="seats").exists()
+
+
+def test_integer_attributes_at_the_64_bit_bounds_are_kept(api):
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="seats", data_type="integer", model="contact", label="Seats", description="")
+    for number in (2**63 - 1, -(2**63)):
+        body = {"role": "user", "email": f"{number}@example.com", "custom_attributes": {"seats": number}}
+        response = api.post("/api/contacts", body, format="json")
+        assert response.status_code == 200, response.content[:300]
+        assert response.json()["custom_attributes"]["seats"] == number
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2024-01-31T10:00:00Z", "2024-01-31T10:00:00+00:00"), ("2024-01-31T10:00:00+02:00", "2024-01-31T08:00:00+00:00"),
+     ("2024-01-31 10:00", "2024-01-31T10:00:00+00:00"), (1706695200, "2024-01-31T10:00:00+00:00"),
+     ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59+00:00"), ("9999-12-31T23:59:59-01:00", None),
+     ("0001-01-01T00:00:00+01:00", None), ("\u0662\u0660\u0662\u0664-01-31", None), ("2024-01-31T10:00:00\x00", None),
+     ("1706695200", None), (10**20, None), (float("nan"), None), (True, None), ("2" * 400, None)],
+)  # fmt: skip
+def test_one_moment_check_for_input_from_outside(value, expected):
+    from ops.parsing import moment_or_none
+
+    moment = moment_or_none(value)
+    assert (moment.isoformat() if moment else None) == expected
+
+
+# --- forms Django cannot decode (outside review, finding 2) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/login/", "/admin/contacts/contact/", "/demo/", "/widget-api/x/ping", "/api/contacts"]
+)
+@pytest.mark.parametrize("charset", ["latin1", "utf-16"])
+def test_a_form_in_another_charset_is_a_clean_400_for_anyone(path, charset):
+    """Django refuses the body (BadRequest); the 400 handler must not read request.POST again (CSRF)."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.cookies["csrftoken"] = "abcdefghijklmnopqrstuvwxyzABCDEF"
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    # No Origin header: a foreign one fails the CSRF origin check before the body is read.
+    response = client.generic("POST", path, b"a=b", content_type=content_type)
+    if path.startswith(("/api/", "/widget-api/")):
+        assert_json_error(response)
+    else:
+        assert response.status_code == 400, (response.status_code, response.content[:300])
+
+
+# --- attribute names that read as lookups (outside review, finding 3) ---------------------------
+
+
+def _stored_attribute(name, data_type):
+    """A definition from before "__" was refused: written as a row, as an older release did."""
+    from contacts.models import DataAttribute
+
+    return DataAttribute.objects.create(model="contact", name=name, label=name, data_type=data_type)
+
+
+@pytest.mark.parametrize("name", ["vip__contains", "tier__gt", "q__regex", "a__b"])
+def test_new_attribute_names_with_a_lookup_separator_are_refused_by_the_api(api, name):
+    body = {"name": name, "model": "contact", "data_type": "boolean"}
+    assert_json_error(api.post("/api/data_attributes", body, format="json"), status=400)
+    body = {"role": "user", "email": "v@example.com", "custom_attributes": {name: True}}
+    assert_json_error(api.post("/api/contacts", body, format="json"), status=400, field=f"custom_attributes.{name}")
+    from contacts.models import DataAttribute
+
+    assert not DataAttribute.objects.filter(name=name).exists()
+
+
+def test_a_verified_ping_drops_a_new_name_with_a_lookup_separator_with_a_warning(client, website):
+    from contacts.models import DataAttribute
+    from tests.tracking.factories import user_hash as sign
+
+    user_hash = sign(website, "u-77")
+    body = {
+        "page": {"url": "https://shop.example/"},
+        "user": {
+            "user_id": "u-77",
+            "user_hash": user_hash,
+            "custom_attributes": {"vip__contains": True, "plan": "pro"},
+        },
+    }
+    response = _widget_post(client, f"/widget-api/{website.app_id}/ping", json.dumps(body))
+    assert response.status_code == 200, response.content[:300]
+    assert [w["field"] for w in response.json()["warnings"]] == ["user.custom_attributes.vip__contains"]
+    assert list(DataAttribute.objects.values_list("name", flat=True)) == ["plan"]
+
+
+def test_a_stored_name_with_a_lookup_separator_filters_the_admin_list_as_a_key(admin_client):
+    _stored_attribute("vip__contains", "boolean")
+    _stored_attribute("tier__gt", "integer").__class__.objects.filter(name="tier__gt").update(options=[3, 30])
+    vip = ContactFactory(role=Contact.Role.USER, custom_attributes={"vip__contains": True, "tier__gt": 3})
+    other = ContactFactory(role=Contact.Role.USER, custom_attributes={"vip__contains": False, "tier__gt": 30})
+    for query, expected in (("ca__vip__contains=true", vip), ("ca__vip__contains=false", other),
+                            ("ca__tier__gt=3", vip), ("ca__tier__gt=30", other)):  # fmt: skip
+        response = admin_client.get(f"/admin/contacts/contact/?{query}")
+        assert response.status_code == 200, (query, response.status_code)
+        shown = {contact.pk for contact in response.context["cl"].result_list}
+        assert shown == {expected.pk}, query
+
+
+def test_a_stored_name_with_a_lookup_separator_is_searched_as_a_key(api):
+    _stored_attribute("z__contains", "string")
+    match = ContactFactory(role=Contact.Role.USER, custom_attributes={"z__contains": "abc"})
+    ContactFactory(role=Contact.Role.USER, custom_attributes={"z": "abc"})
+    ContactFactory(role=Contact.Role.USER, custom_attributes={"z": {"contains": "abc"}})
+    for operator, value in (("=", "abc"), ("~", "b"), ("^", "a"), ("$", "c")):
+        query = {"field": "custom_attributes.z__contains", "operator": operator, "value": value}
+        response = api.post("/api/contacts/search", {"query": query}, format="json")
+        assert response.status_code == 200, response.content[:300]
+        assert [row["id"] for row in response.json()["data"]] == [str(match.pk)], operator
+    query = {"field": "custom_attributes.z__contains", "operator": "=", "value": None}
+    response = api.post("/api/contacts/search", {"query": query}, format="json")
+    assert str(match.pk) not in [row["id"] for row in response.json()["data"]]

@@ -319,3 +319,39 @@ def test_shutdown_is_idempotent_and_accepts_no_token(widget):
 def test_json_body_keys_are_exact(widget):
     response = widget.post("ping", raw=json.dumps({"page": {"url": "https://shop.example/", "extra": 1}}))
     assert _error(response, 400)["field"] == "page.extra"
+
+
+def test_parallel_requests_on_the_embedded_file_cache_never_pass_the_limit(settings, tmp_path, mid_window_clock):
+    """The file cache's add and incr read then write; without the lock 32 parallel requests let several
+    times the limit through (outside review, finding 6). Redis counts in one Lua script instead."""
+    import threading
+
+    from django.core.cache import caches
+
+    from widget.http import Limit, WidgetHttpError, rate_limit
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    }
+    assert caches["default"].__class__.__name__ == "FileBasedCache"
+    limit, requests = 5, 32
+    start = threading.Barrier(requests)
+    passed, refused = [], []
+
+    def one_request():
+        start.wait()
+        try:
+            rate_limit([Limit("ip", "parallel", limit)])
+        except WidgetHttpError:
+            refused.append(1)
+        else:
+            passed.append(1)
+        finally:
+            caches["default"].close()
+
+    threads = [threading.Thread(target=one_request) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(passed), len(refused)) == (limit, requests - limit)
