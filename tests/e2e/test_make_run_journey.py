@@ -36,7 +36,8 @@ class MakeRun:
     def __init__(self, port: int, var_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k not in OWN_SERVICES} | {"VAR_DIR": str(var_dir)}
         self.lines: list[str] = []
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # "Parley is ready." was printed
+        self.banner_done = threading.Event()  # and the banner after it, to its last line
         self.process = subprocess.Popen(  # noqa: S603
             ["make", "run", f"PORT={port}"],  # noqa: S607
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -48,17 +49,16 @@ class MakeRun:
             self.lines.append(line.rstrip("\n"))
             if "Parley is ready." in line:
                 self.ready.set()
+            if self.ready.is_set() and "Stop with Ctrl-C" in line:
+                self.banner_done.set()
         self.ready.set()  # it ended: let the test fail on what it printed
+        self.banner_done.set()
 
     def banner_after_ready(self) -> str:
         assert self.ready.wait(240), "make run printed no ready banner:\n" + "\n".join(self.lines[-40:])
         assert self.process.poll() is None, "make run exited:\n" + "\n".join(self.lines[-40:])
+        assert self.banner_done.wait(30), "no banner after the ready line:\n" + "\n".join(self.lines[-40:])
         at = max(i for i, line in enumerate(self.lines) if "Parley is ready." in line)
-        # The banner's lines follow the ready line as one write; wait for its last one.
-        for _ in range(100):
-            if any("Stop with Ctrl-C" in line for line in self.lines[at:]):
-                break
-            self.ready.wait(0.05)
         return "\n".join(self.lines[at:])
 
     def stop(self) -> None:
