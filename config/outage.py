@@ -7,7 +7,6 @@ first request after the service comes back is served again (no restart).
 """
 
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from typing import Any
 import kombu.exceptions
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
 
 from config.redis_cache import REDIS_UNAVAILABLE
 
@@ -74,11 +72,3 @@ class ServiceUnavailableMiddleware:
         if is_service_unavailable(exception):
             return service_unavailable_response(request, exception)
         return None
-
-
-def server_error(request: HttpRequest, template_name: str = defaults.ERROR_500_TEMPLATE_NAME) -> HttpResponse:
-    """handler500: an outage raised outside a view (in a middleware) still answers 503."""
-    error = sys.exc_info()[1]
-    if error is not None and is_service_unavailable(error):
-        return service_unavailable_response(request, error)
-    return defaults.server_error(request, template_name)

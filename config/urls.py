@@ -1,3 +1,4 @@
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.views import defaults
 from django.views.generic import RedirectView
 
 from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item
+from config import outage
 from conversations import urls as conversations_urls
 from widget import urls as widget_urls
 
@@ -19,8 +21,6 @@ HOME_URL = "/demo/" if settings.PARLEY_DEMO_PAGES else "/admin/"
 admin.site.site_url = "/demo/" if settings.PARLEY_DEMO_PAGES else None
 
 # A backing service that is down answers 503 with Retry-After even when a middleware meets it.
-handler500 = "config.outage.server_error"
-
 urlpatterns = [
     path("", include("ops.urls")),
     path("", include("widget.urls")),
@@ -62,6 +62,10 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    # An outage raised outside a view (in a middleware) still answers 503 with Retry-After.
+    error = sys.exc_info()[1]
+    if error is not None and outage.is_service_unavailable(error):
+        return outage.service_unavailable_response(request, error)
     answer = _json_error(request, status=500, code=SERVER_ERROR, message="Internal server error.")
     return answer or defaults.server_error(request)
 
