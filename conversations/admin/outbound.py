@@ -60,6 +60,12 @@ class MessageComposeForm(ComposeForm):
         return cleaned
 
 
+def _report_problems(request: HttpRequest, error: ValidationError) -> None:
+    """The service's refusal as messages above the preview (its own wording, one message per field)."""
+    for problems in error.message_dict.values():
+        messages.error(request, " ".join(problems))
+
+
 def _outbound_step(request: HttpRequest) -> str:
     """Which button of the compose → preview → send flow was pressed."""
     for step in ("send", "test", "edit"):
@@ -103,16 +109,14 @@ def _outbound_flow(
         try:
             return send(draft, request.POST.get("idempotency_key") or None, expected)
         except ValidationError as error:
-            for problems in error.message_dict.values():
-                messages.error(request, " ".join(problems))
+            _report_problems(request, error)
     by_pk = {contact.pk: contact for contact in audience.sample}
     preview_contact = by_pk.get(int_or_none(request.POST.get("preview_contact")) or 0, audience.sample[0])
     if step == "test":
         try:
             address = outbound.message_send_test(draft=draft, contact=preview_contact, sender=request.user)
         except ValidationError as error:
-            for problems in error.message_dict.values():
-                messages.error(request, " ".join(problems))
+            _report_problems(request, error)
         except OSError:  # smtplib's errors are OSErrors
             messages.error(request, "The test could not be sent: the mail server did not take it. Try again later.")
         else:
