@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from common.parsing import text_problem
 from contacts import lifecycle
 from contacts.custom_attributes import (
     coerce_value,
@@ -34,7 +35,6 @@ from contacts.deletion import contacts_delete_with_history
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.selectors import contacts_with_email
 from contacts.signals import contact_changed, contact_tag_changed
-from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 # Fields a teammate, the API or the site may write directly. The tracked fields (last seen,

@@ -25,8 +25,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import NoScriptError
 
+from common.parsing import int_or_none
 from config.redis_cache import REDIS_UNAVAILABLE
-from ops.parsing import int_or_none
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object

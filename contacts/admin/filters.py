@@ -10,10 +10,10 @@ from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest
 from django.utils import timezone
 
+from common.parsing import finite_number_or_none, int_or_none
 from contacts import selectors
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
-from ops.parsing import finite_number_or_none, int_or_none
 from retention import selectors as retention_selectors
 
 
