@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import NoScriptError
 
 from common.parsing import int_or_none
-from config.redis_cache import REDIS_UNAVAILABLE
+from common.redis_cache import REDIS_UNAVAILABLE
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -109,7 +109,7 @@ def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> boo
     app_id = path[len(WIDGET_API_PREFIX) :].split("/", 1)[0]
     try:
         website = website_for_app_id(app_id=app_id)
-    except DatabaseError:  # PostgreSQL is down: the view answers 503 (config.outage), without CORS headers
+    except DatabaseError:  # PostgreSQL is down: the view answers 503 (common.outage), without CORS headers
         return False
     return website is not None and origin_allowed(website=website, origin=origin)
 
