@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.http import JsonResponse
 
 from common.parsing import iso_datetime_or_none
+from common.rate_limit import CacheReads, Limit
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
@@ -33,8 +34,6 @@ from tracking.widget_auth import (
     widget_tokens_revoked_key,
 )
 from widget.http import (
-    CacheReads,
-    Limit,
     WidgetCall,
     WidgetHttpError,
     ip_hash,
