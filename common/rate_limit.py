@@ -5,8 +5,8 @@ each turns an exceeded limit into its own protocol's 429.
 On Redis one Lua command counts every window (setting its expiry when it opens) and reads the other
 keys, atomically: the widget's hot path pays for one command instead of six. On the embedded file cache
 counting runs under a lock file shared by every worker process; local memory counts atomically already.
-While Redis does not answer, limits fail open (docs/deployment.md): the request counts as its window's
-first and every entry reads as missing.
+While Redis does not answer, limits fail open (docs/deployment.md): nothing is counted, so nothing is over
+a limit, and every entry reads as missing.
 """
 
 import contextlib
@@ -160,9 +160,8 @@ def _embedded_count_lock(backend: Any) -> Iterator[None]:
 
 
 def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """Each window counts from one (nothing is over a limit) and every entry is missing: what an
-    unreachable cache gives."""
-    return [1] * len(windows), dict.fromkeys(read_keys)
+    """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
+    return [0] * len(windows), dict.fromkeys(read_keys)
 
 
 def _count_and_read_redis(
