@@ -38,7 +38,7 @@ class WebsiteForm(forms.ModelForm):
     class Meta:
         model = Website
         fields = [
-            "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
+            "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode", "track_bots",
             "ask_email_after_seconds", "email_unread_replies_after_minutes",
         ]  # fmt: skip
 
@@ -64,7 +64,7 @@ class WebsiteAdmin(admin.ModelAdmin):
     readonly_fields = ["app_id", "verification_risk", "snippet", "page_views_chart", "created_at", "updated_at"]
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at",
+        "track_bots", "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at",
         "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show

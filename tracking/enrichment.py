@@ -38,6 +38,8 @@ class Device:
     os: str = ""
     browser: str = ""
     browser_version: str = ""
+    # A known crawler (the parser's device family "Spider"), or no user agent at all.
+    bot: bool = False
 
 
 # --- client IP ----------------------------------------------------------------------------------
@@ -134,11 +136,11 @@ def _version(*parts: str | None) -> str:
 
 @functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
 def describe_device(user_agent: str) -> Device:
-    """OS, browser family and browser version of a user agent string (memoized)."""
+    """OS, browser family and browser version of a user agent string, and whether it is a bot (memoized)."""
     user_agent = user_agent[:USER_AGENT_MAX_LENGTH]
-    if not user_agent:
-        return Device()
-    result = user_agent_parser()(user_agent, Domain.USER_AGENT | Domain.OS)
+    if not user_agent.strip():
+        return Device(bot=True)
+    result = user_agent_parser()(user_agent, Domain.ALL)
     os_name = ""
     if result.os and result.os.family != "Other":
         os_name = f"{result.os.family} {_version(result.os.major, result.os.minor)}".strip()
@@ -146,7 +148,8 @@ def describe_device(user_agent: str) -> Device:
     if result.user_agent and result.user_agent.family != "Other":
         browser = result.user_agent.family
         browser_version = _version(result.user_agent.major, result.user_agent.minor)
-    return Device(os=os_name[:64], browser=browser[:64], browser_version=browser_version[:32])
+    bot = result.device is not None and result.device.family == "Spider"
+    return Device(os=os_name[:64], browser=browser[:64], browser_version=browser_version[:32], bot=bot)
 
 
 # --- language -----------------------------------------------------------------------------------

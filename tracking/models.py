@@ -42,6 +42,13 @@ class Website(models.Model):
     )
     identity_secret = models.CharField(max_length=128, default=new_identity_secret)
     tracking_mode = models.CharField(max_length=16, choices=TrackingMode.choices, default=TrackingMode.FULL)
+    # Secure and sane by default: crawlers get an answer but never a contact.
+    track_bots = models.BooleanField(
+        "record bots",
+        default=False,
+        help_text='Off: known crawlers (the user-agent parser\'s "Spider" devices) and requests without a user '
+        "agent are answered but create no contact, session or page view. On: they are recorded like people.",
+    )
     ask_email_after_seconds = models.PositiveIntegerField(
         "ask for an email after (seconds)",
         null=True,

@@ -20,20 +20,25 @@ file if they must survive a Redis restart.
 """
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
-from tracking.models import PageView, PageViewBufferCursor, WebSession
+from contacts.models import Contact
+from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
 
 logger = logging.getLogger(__name__)
@@ -50,6 +55,46 @@ FLUSH_MAX_BATCHES = 50
 # A full buffer sends this process's pings to the synchronous path for this long before re-checking.
 FULL_BACKOFF_SECONDS = 1.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A merged contact's queued rows follow it into the user for this long (a flush is seconds behind).
+MERGED_MARK_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class QueuedContact:
+    """A new visitor decided by a ping: its row is written by the flush, under this id."""
+
+    contact_id: int
+    anonymous_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class QueuedSession:
+    """A new web session decided by a ping (its contact queued with it, or existing)."""
+
+    contact_id: int
+    website_id: int
+    # landing_url, referrer, utm_*, os, browser, browser_version, browser_language, city, country,
+    # country_name: derived in the request, never the IP itself.
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """One stream entry decoded: a page view, with the contact and the session it opens, if any."""
+
+    session_id: int
+    url: str
+    title: str
+    referrer: str
+    at: dt.datetime
+    contact: QueuedContact | None = None
+    session: QueuedSession | None = None
+
+
+def merged_key(contact_id: int) -> str:
+    """The cache key that says which user a merged contact went into (its queued rows follow)."""
+    return f"tracking:merged:{contact_id}"
+
 
 # Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
 _pools: dict[str, redis.ConnectionPool | None] = {}
@@ -99,14 +144,32 @@ def _flag_key() -> str:
     return f"{_stream_key()}:flush-scheduled"
 
 
-def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -> bool:
-    """Queue one page view of an existing session. False (nothing queued): write it now instead."""
+def page_view_buffer_on() -> bool:
+    """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer)."""
+    return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL) and time.monotonic() >= _full_until
+
+
+def page_view_buffer_add(
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    contact: QueuedContact | None = None,
+    session: QueuedSession | None = None,
+) -> bool:
+    """Queue one page view, with the new contact and the new session it needs, if any (one stream
+    entry: the flush writes them together). False (nothing queued): write it now instead."""
     global _full_until
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
     if not url or time.monotonic() < _full_until:
         return False
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
-    entry = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    if contact is not None:
+        entry["c"], entry["a"] = contact.contact_id, contact.anonymous_id.hex
+    if session is not None:
+        entry["k"], entry["w"] = session.contact_id, session.website_id
+        entry["d"] = json.dumps(session.fields, separators=(",", ":"))
     now, key = time.time(), _stream_key()
     try:
         client = _client_for(url)
@@ -223,16 +286,26 @@ def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
     client.xtrim(key, minid=f"{milliseconds}-{int(sequence) + 1}", approximate=False)
 
 
-def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, str, str, str, dt.datetime]]:
+def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
     rows = []
     for entry_id, fields in entries:
         try:
-            rows.append((
-                int(fields[b"s"]),
-                fields[b"u"].decode(),
-                fields[b"t"].decode(),
-                fields[b"r"].decode(),
-                _EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
+            contact = session = None
+            if b"c" in fields:
+                contact = QueuedContact(int(fields[b"c"]), uuid.UUID(hex=fields[b"a"].decode()))
+            if b"k" in fields:
+                values = json.loads(fields[b"d"])
+                if not isinstance(values, dict):
+                    raise ValueError("session fields")
+                session = QueuedSession(int(fields[b"k"]), int(fields[b"w"]), {k: str(v) for k, v in values.items()})
+            rows.append(QueuedRow(
+                session_id=int(fields[b"s"]),
+                url=fields[b"u"].decode(),
+                title=fields[b"t"].decode(),
+                referrer=fields[b"r"].decode(),
+                at=_EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
+                contact=contact,
+                session=session,
             ))  # fmt: skip
         except (KeyError, ValueError):
             # Not ours (written by hand or another version): skipping it beats blocking every flush.
@@ -240,7 +313,7 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, 
     return rows
 
 
-def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+def _write(rows: list[QueuedRow]) -> int:
     if not rows:
         return 0
     if connections[PageView.objects.db].vendor == "postgresql":
@@ -248,11 +321,91 @@ def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
     return _write_portable(rows)
 
 
-def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+# Contact fields a new session describes (the latest session's known values win; an unknown value
+# does not erase a known one), as in the direct path.
+_ENRICHED = ("os", "browser", "browser_version", "browser_language", "city", "country", "country_name")
+_SESSION_FIELDS = frozenset((
+    "landing_url", "referrer", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", *_ENRICHED,
+))  # fmt: skip
+
+
+def _write_postgresql(rows: list[QueuedRow]) -> int:
+    """One batch, in the lock order every writer of a contact's history follows: contacts, then
+    sessions, then page views (docs/architecture.md, "The ingest buffer").
+
+    1. New visitors' rows, under the ids their pings handed out.
+    2. Lock every contact the batch touches (id order); a contact gone since (erased, expired) drops
+       its rows, one merged meanwhile has them credited to the user it went into.
+    3. New sessions, then the page views with their sessions' counters in one statement (a session
+       gone since drops its page views; one moved by a merge credits its new contact).
+    4. Each contact's last_seen_at, first_seen_at, web_sessions_count and latest device and place.
+    """
+    new_contacts = {row.contact.contact_id: row for row in rows if row.contact is not None}
+    if new_contacts:
+        Contact.objects.bulk_create(
+            [
+                Contact(
+                    pk=contact_id, role=Contact.Role.VISITOR, anonymous_id=row.contact.anonymous_id,  # type: ignore[union-attr]
+                    first_seen_at=row.at, last_seen_at=row.at,
+                )
+                for contact_id, row in new_contacts.items()
+            ],
+            ignore_conflicts=True,  # a replayed batch (never, with the cursor) must not stop the flush
+        )  # fmt: skip
+    new_sessions = {row.session_id: row.session for row in rows if row.session is not None}
+    existing_sessions = {row.session_id for row in rows} - set(new_sessions)
+    contact_of: dict[int, int] = dict(
+        WebSession.objects.filter(pk__in=existing_sessions).values_list("pk", "contact_id")
+    )
+    wanted = {s.contact_id for s in new_sessions.values()} | set(contact_of.values())
+    with connections[PageView.objects.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Contact._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+            [sorted(wanted)],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+    moved = _merged_into(wanted - present)
+    if moved:
+        with connections[PageView.objects.db].cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Contact._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+                [sorted(set(moved.values()))],
+            )
+            present |= {row[0] for row in cursor.fetchall()}
+    websites = set(
+        Website.objects.filter(pk__in={s.website_id for s in new_sessions.values()}).values_list("pk", flat=True)
+    )
+    sessions_to_create = []
+    for session_id, queued in new_sessions.items():
+        contact_id = moved.get(queued.contact_id, queued.contact_id)
+        if contact_id not in present:
+            continue  # erased or expired before its first page view was written
+        started = next(row.at for row in rows if row.session_id == session_id)
+        fields = {name: value for name, value in queued.fields.items() if name in _SESSION_FIELDS}
+        sessions_to_create.append(
+            WebSession(
+                pk=session_id, contact_id=contact_id, website_id=queued.website_id if queued.website_id in websites else None,
+                started_at=started, last_activity_at=started, page_views_count=0, **fields,
+            )
+        )  # fmt: skip
+    WebSession.objects.bulk_create(sessions_to_create, ignore_conflicts=True)
+    written, seen = _page_views_insert(rows)
+    _contacts_touch(seen, sessions_to_create)
+    return written
+
+
+def _merged_into(contact_ids: set[int]) -> dict[int, int]:
+    """Contacts merged away (and not erased since): the user each went into."""
+    if not contact_ids:
+        return {}
+    marks = cache.get_many([merged_key(pk) for pk in contact_ids])
+    return {pk: int(marks[merged_key(pk)]) for pk in contact_ids if merged_key(pk) in marks}
+
+
+def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.datetime, dt.datetime]]]:
     """Sessions' counters and the page views in one statement; sessions gone since are skipped.
 
-    The UPDATE locks the session rows, so an erase waits for this commit (and then deletes these
-    page views with the session) instead of racing the INSERT's foreign-key check.
+    Returns the page views written and, per contact credited, (earliest, latest) page view.
     """
     sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
     sql = f"""
@@ -266,24 +419,67 @@ def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int
                 last_activity_at = GREATEST(s.last_activity_at, totals.latest)
             FROM totals WHERE s.id = totals.session_id
             RETURNING s.id, s.contact_id
+        ), inserted AS (
+            INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
+            SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
+            FROM batch JOIN touched ON touched.id = batch.session_id
+            RETURNING contact_id, created_at
         )
-        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
-        SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
-        FROM batch JOIN touched ON touched.id = batch.session_id
+        SELECT contact_id, count(*), min(created_at), max(created_at) FROM inserted GROUP BY contact_id
     """  # noqa: S608 - table names come from the models, values are parameters
-    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns = [
+        [row.session_id for row in rows], [row.url for row in rows], [row.title for row in rows],
+        [row.referrer for row in rows], [row.at for row in rows],
+    ]  # fmt: skip
     with connections[PageView.objects.db].cursor() as cursor:
         cursor.execute(sql, columns)
-        return cursor.rowcount
+        found = cursor.fetchall()
+    return sum(count for _, count, _, _ in found), {pk: (first, last) for pk, _, first, last in found}
 
 
-def _write_portable(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
-    """The same for other databases (SQLite in tests): one UPDATE per session, one bulk INSERT."""
+def _contacts_touch(seen: dict[int, tuple[dt.datetime, dt.datetime]], sessions: list[WebSession]) -> None:
+    """last_seen_at (never backwards), first_seen_at (once), web_sessions_count and the latest
+    session's device and place, for every contact the batch credited: one statement."""
+    opened: dict[int, list[WebSession]] = {}
+    for session in sessions:
+        opened.setdefault(session.contact_id, []).append(session)
+    ids = sorted(seen)
+    if not ids:
+        return
+    latest = {pk: max(opened[pk], key=lambda s: s.started_at) for pk in opened}
+    enriched = {name: [getattr(latest[pk], name) if pk in latest else "" for pk in ids] for name in _ENRICHED}
+    table = Contact._meta.db_table
+    sets = ", ".join(f"{name} = COALESCE(NULLIF(b.{name}, ''), c.{name})" for name in _ENRICHED)
+    sql = f"""
+        UPDATE {table} c SET
+            last_seen_at = GREATEST(COALESCE(c.last_seen_at, b.last_at), b.last_at),
+            first_seen_at = COALESCE(c.first_seen_at, b.first_at),
+            web_sessions_count = c.web_sessions_count + b.opened,
+            {sets}
+        FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[],
+                    {", ".join(["%s::text[]"] * len(_ENRICHED))})
+            AS b(id, first_at, last_at, opened, {", ".join(_ENRICHED)})
+        WHERE c.id = b.id
+    """  # noqa: S608 - table and column names come from the model, values are parameters
+    params = [
+        ids, [seen[pk][0] for pk in ids], [seen[pk][1] for pk in ids], [len(opened.get(pk, ())) for pk in ids],
+        *(enriched[name] for name in _ENRICHED),
+    ]  # fmt: skip
+    with connections[Contact.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _write_portable(rows: list[QueuedRow]) -> int:
+    """The same for other databases (SQLite in tests): one UPDATE per session, one bulk INSERT.
+
+    Only page views of existing sessions reach it: new contacts and sessions are queued only where
+    their ids can be taken ahead (PostgreSQL, tracking.id_blocks).
+    """
     totals: dict[int, list[Any]] = {}
-    for session_id, *_, created_at in rows:
-        total = totals.setdefault(session_id, [0, created_at])
+    for row in rows:
+        total = totals.setdefault(row.session_id, [0, row.at])
         total[0] += 1
-        total[1] = max(total[1], created_at)
+        total[1] = max(total[1], row.at)
     contact_of = dict(WebSession.objects.filter(pk__in=totals).values_list("pk", "contact_id"))
     for session_id, (added, latest) in totals.items():
         if session_id in contact_of:
@@ -293,11 +489,19 @@ def _write_portable(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
             )
     page_view_rows = [
         PageView(
-            contact_id=contact_of[session_id], session_id=session_id, url=url, title=title, referrer=referrer,
-            created_at=created_at,
+            contact_id=contact_of[row.session_id], session_id=row.session_id, url=row.url, title=row.title,
+            referrer=row.referrer, created_at=row.at,
         )
-        for session_id, url, title, referrer, created_at in rows
-        if session_id in contact_of
+        for row in rows
+        if row.session_id in contact_of
     ]  # fmt: skip
     PageView.objects.bulk_create(page_view_rows, batch_size=500)
+    seen: dict[int, list[dt.datetime]] = {}
+    for view in page_view_rows:
+        span = seen.setdefault(view.contact_id, [view.created_at, view.created_at])
+        span[0], span[1] = min(span[0], view.created_at), max(span[1], view.created_at)
+    for contact_id, (_first, last) in sorted(seen.items()):
+        Contact.objects.filter(pk=contact_id).update(
+            last_seen_at=Greatest(Coalesce("last_seen_at", Value(last)), Value(last))
+        )
     return len(page_view_rows)
