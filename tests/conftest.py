@@ -12,6 +12,14 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _ingest_queue_off(settings):
+    # Tests of everything else read the rows a first ping makes right after it: they run with new
+    # visitors written directly. tests/tracking/test_ingest_queue.py turns the queue on (PostgreSQL +
+    # Redis) and tests it, races included.
+    settings.PARLEY_INGEST_QUEUE = False
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -50,6 +50,9 @@ def _merge_events(source: Contact, into: Contact) -> None:
 
 
 def _merge_sessions(source: Contact, into: Contact) -> None:
+    # Before the commit: a flush that runs after it must find where the source's queued rows go (a
+    # merge that rolls back leaves the source in place, and the mark unused).
+    page_view_buffer.merged_mark(source_id=source.pk, into_id=into.pk)
     WebSession.objects.filter(contact=source).update(contact=into)
     source_id = source.pk
     transaction.on_commit(lambda: hot_path_forget(source_id))  # drops its hot-path entry too

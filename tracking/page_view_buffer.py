@@ -96,6 +96,14 @@ def merged_key(contact_id: int) -> str:
     return f"tracking:merged:{contact_id}"
 
 
+def merged_mark(*, source_id: int, into_id: int) -> None:
+    """Remember that `source_id` is being merged into `into_id`: rows queued for the source follow."""
+    try:
+        cache.set(merged_key(source_id), into_id, MERGED_MARK_SECONDS)
+    except Exception:  # the cache down: nothing can be queued either; the merge goes on
+        logger.warning("Could not mark contact %s as merged for the ingest buffer.", source_id)
+
+
 # Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
 _pools: dict[str, redis.ConnectionPool | None] = {}
 _pools_lock = threading.Lock()
@@ -271,13 +279,17 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
 READ_FLUSH_MAX_BATCHES = 3
 
 
-def page_views_flush_before_reading() -> None:
-    """Flush so that a read (a GDPR export) sees queued page views too; with Redis down, the read
-    goes on with what the database holds (the queued ones are at most seconds old)."""
+def page_views_flush_before_reading() -> int:
+    """Flush so that a read (a GDPR export, a contact whose first ping is queued) sees queued rows
+    too; returns how many page views that wrote. With Redis down, the read goes on with what the
+    database holds (the queued ones are at most seconds old)."""
+    if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        return 0
     try:
-        page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
+        return page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
+        return 0
 
 
 def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:

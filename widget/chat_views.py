@@ -25,7 +25,13 @@ from conversations.services import widget_quiet
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
-from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
+from tracking.services.hot_path import (
+    HotPathState,
+    contact_by_anonymous_id,
+    contact_row,
+    token_may_act_for,
+    token_may_act_for_id,
+)
 from tracking.widget_auth import (
     WidgetIdentity,
     widget_token_may_act_for_user,
@@ -88,7 +94,7 @@ def _contact_id(call: WidgetCall, token: Any) -> int:
 
 def _contact(call: WidgetCall, token: Any) -> Contact:
     identity, _reads = _identity(call, token)
-    contact = Contact.objects.filter(pk=identity.contact_id).first()
+    contact = contact_row(contact_id=identity.contact_id)  # a queued first visit is written now
     if contact is None:
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token names a contact that no longer exists.")
     if not token_may_act_for(identity, contact=contact, website=call.website):
@@ -222,7 +228,7 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
             parsed = uuid.UUID(str(anonymous_id))
         except ValueError:
             raise WidgetHttpError(400, "invalid", "anonymous_id", "Must be a UUID.") from None
-        existing = Contact.objects.filter(anonymous_id=parsed).first()
+        existing = Contact.objects.filter(anonymous_id=parsed).first() or contact_by_anonymous_id(parsed)
         if existing is not None:
             if existing.role == Contact.Role.USER:
                 # A user is only reachable through a token the ping issued after identity checks.

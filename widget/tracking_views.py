@@ -97,6 +97,9 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     if ping.browser_language:
         facts = replace(facts, browser_language=ping.browser_language)
     answer = tracking_services.widget_ping(website=call.website, ping=ping, identity=identity, facts=facts, reads=reads)
+    if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
+        widget_quiet.contact_mark_quiet(contact_id=answer.contact.pk)
+        return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
     return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, reads)})
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.cache import cache
 
 from contacts.models import Contact
+from tracking import page_view_buffer
 from tracking.models import Website
 from tracking.selectors import contact_for_widget
 from tracking.widget_auth import (
@@ -25,10 +26,11 @@ from tracking.widget_auth import (
 # A new web session starts after this long without activity, or after this long in total.
 SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_MAX_LENGTH = dt.timedelta(hours=24)
-# The hot-path state lives as long as a session can stay idle.
-HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds())
 # The fast path rewrites the cached last activity only when it is this stale (one cache write saved per ping).
 STATE_REFRESH_SECONDS = 300
+# The hot-path state outlives the longest idle time of a session by more than the lag of its cached
+# last activity: a contact without one has no current session (the queued path opens a new one).
+HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds()) + STATE_REFRESH_SECONDS + 60
 # The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
@@ -73,10 +75,28 @@ class ActingContact:
         """The full row behind a snapshot (raises ContactGone when it no longer exists)."""
         if not self.snapshot:
             return self.contact
-        row = Contact.objects.filter(pk=self.contact.pk).first()
+        row = contact_row(contact_id=self.contact.pk)
         if row is None:
             raise ContactGone
         return row
+
+
+def contact_row(*, contact_id: int) -> Contact | None:
+    """The contact's row; one whose first ping is still queued is written first (a flush), so
+    whatever needs the row at once (a chat, an identification, a lead's email) gets it."""
+    row = contact_for_widget(contact_id=contact_id)
+    if row is None and page_view_buffer.page_views_flush_before_reading():
+        row = contact_for_widget(contact_id=contact_id)
+    return row
+
+
+def contact_by_anonymous_id(anonymous_id: Any) -> Contact | None:
+    """The visitor or lead with this anonymous id (flushing queued visitors first when none is found)."""
+    roles = [Contact.Role.VISITOR, Contact.Role.LEAD]
+    row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    if row is None and page_view_buffer.page_views_flush_before_reading():
+        row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    return row
 
 
 @dataclass
@@ -152,6 +172,21 @@ def hot_path_forget(contact_id: int) -> None:
     cache.delete(HotPathState.key(contact_id))
 
 
+def contacts_recently_active(contact_ids: list[int]) -> set[int]:
+    """Contacts with a hot-path entry, i.e. seen in the last half hour or so (their newest rows may
+    still be queued): expiry passes over them. One cache round trip."""
+    found = cache.get_many([HotPathState.key(pk) for pk in contact_ids])
+    return {pk for pk in contact_ids if HotPathState.key(pk) in found}
+
+
+def contacts_forget(contact_ids: list[int]) -> None:
+    """After an expiry batch commits: its contacts are gone for the hot path (a token naming one
+    starts a new visitor at once, and nothing more is queued for it)."""
+    if contact_ids:
+        cache.set_many({gone_key(pk): 1 for pk in contact_ids}, HOT_PATH_STATE_SECONDS)
+        cache.delete_many([HotPathState.key(pk) for pk in contact_ids])
+
+
 def tracking_allowed(*, website: Website, consent: bool) -> bool:
     """Whether page views and events may be recorded: full tracking, or consent given."""
     return website.tracking_mode == Website.TrackingMode.FULL or consent
@@ -199,7 +234,7 @@ def acting_contact_for(
     if snapshot is not None:
         acting: ActingContact | None = ActingContact(snapshot, snapshot=True)
     else:
-        row = contact_for_widget(contact_id=identity.contact_id)
+        row = contact_row(contact_id=identity.contact_id)
         acting = None if row is None else ActingContact(row)
     if acting is not None and not token_may_act_for(identity, contact=acting.contact, website=website):
         return None, False, None

@@ -7,10 +7,12 @@ transaction.
 import datetime as dt
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -20,11 +22,12 @@ from django.db.models.functions import Coalesce, Greatest
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
-from tracking import page_view_buffer
+from tracking import id_blocks, page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
 from tracking.payloads import PageInput, PingInput, UpdateInput, UserInput
 from tracking.services.hot_path import (
+    CONTACT_SNAPSHOT_SECONDS,
     SESSION_IDLE,
     SESSION_MAX_LENGTH,
     STATE_REFRESH_SECONDS,
@@ -34,6 +37,7 @@ from tracking.services.hot_path import (
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
+    contact_by_anonymous_id,
     tracking_allowed,
     usable_identity,
 )
@@ -64,6 +68,8 @@ class WidgetAnswer:
     ignored_attributes: dict[str, str] = field(default_factory=dict)
     # The input named a user without the valid user_hash this website (or that user) needs: ignored.
     identity_refused: bool = False
+    # A new visitor whose row is queued: it has nothing yet (no conversation, no message).
+    new_contact: bool = False
 
 
 def _fingerprint(user: UserInput) -> str:
@@ -237,7 +243,8 @@ def _page_view_fast(
         return False
     session_id, started_ts, last_ts = cached
     now_ts = facts.now.timestamp()
-    if now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS or not _session_is_current(
+    last_seen_due = now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS and not _queue_on()
+    if last_seen_due or not _session_is_current(
         started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
         last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
         now=facts.now,
@@ -295,6 +302,82 @@ def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.dateti
     return HotPathState.load(acting.contact.pk)
 
 
+def _queue_on() -> bool:
+    """New visitors, new sessions and last_seen_at go through the ingest buffer (PostgreSQL + Redis)."""
+    return (
+        settings.PARLEY_INGEST_QUEUE
+        and page_view_buffer.page_view_buffer_on()
+        and id_blocks.id_blocks_supported(WebSession)
+    )
+
+
+def _session_fields(*, page: PageInput, facts: RequestFacts) -> dict[str, str]:
+    """What a new session records about the browser: landing page, referrer, UTM, device and place
+    (the user agent parsed once per distinct string, the IP looked up and dropped)."""
+    device = describe_device(facts.user_agent)
+    location = locate(facts.ip)
+    return {
+        "landing_url": page.url, "referrer": page.referrer, **_utm(page.url),
+        "os": device.os, "browser": device.browser, "browser_version": device.browser_version,
+        "browser_language": facts.browser_language,
+        "city": location.city, "country": location.country, "country_name": location.country_name,
+    }  # fmt: skip
+
+
+def _session_queued(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> bool:
+    """A known contact without a current session here: the new session and its first page view
+    are queued (no database statement); False when they must be written now instead."""
+    if not _queue_on():
+        return False
+    session_id = id_blocks.next_id(WebSession)
+    if session_id is None:
+        return False
+    session = page_view_buffer.QueuedSession(
+        contact_id=contact.pk, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
+    )
+    if not page_view_buffer.page_view_buffer_add(session_id=session_id, page=page, at=facts.now, session=session):
+        return False
+    now_ts = facts.now.timestamp()
+    state.sessions[str(website.pk)] = [session_id, now_ts, now_ts]
+    state.seen_at = now_ts
+    return True
+
+
+def _visitor_queued(*, website: Website, page: PageInput, facts: RequestFacts) -> Contact | None:
+    """A first ping: the new visitor, its session and page view are queued (no database statement
+    in the common case: ids come from this process's block); None when they must be written now."""
+    if not _queue_on():
+        return None
+    contact_id, session_id = id_blocks.next_id(Contact), id_blocks.next_id(WebSession)
+    if contact_id is None or session_id is None:
+        return None
+    queued = page_view_buffer.QueuedContact(contact_id=contact_id, anonymous_id=uuid.uuid4())
+    session = page_view_buffer.QueuedSession(
+        contact_id=contact_id, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
+    )
+    if not page_view_buffer.page_view_buffer_add(
+        session_id=session_id, page=page, at=facts.now, contact=queued, session=session
+    ):
+        return None
+    now_ts = facts.now.timestamp()
+    state = HotPathState(
+        contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
+    )
+    state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
+                     "anonymous_id": str(queued.anonymous_id)}  # fmt: skip
+    state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
+    state.save()
+    return state.snapshot(now_ts)
+
+
+def _nothing_sent(user: UserInput | None) -> bool:
+    return user is None or (
+        not user.identifies and not user.user_hash and not user.fields and user.custom_attributes is None
+    )
+
+
 def _ingest(
     *,
     website: Website,
@@ -329,14 +412,16 @@ def _ingest(
                 state.save()
             sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
             return current.contact, dict(state.user_ignored) if sent_fields else {}
+        if _session_queued(contact=current.contact, website=website, page=page, facts=facts, state=state):
+            state.save()
+            sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
+            return current.contact, dict(state.user_ignored) if sent_fields else {}
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
-                    row = Contact.objects.filter(
-                        anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
-                    ).first()
+                    row = contact_by_anonymous_id(anonymous_id)
                     current = None if row is None else ActingContact(row)
                 acting = _resolve(
                     current=current, user=user, facts=facts, website=website, email_selects_user=email_selects_user
@@ -379,6 +464,16 @@ def widget_ping(
         # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
         contact = current.contact if current is not None else None
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
+    if current is None and ping.anonymous_id is None and _nothing_sent(ping.user):
+        if not website.track_bots and describe_device(facts.user_agent).bot:
+            # A crawler (or no user agent): answered, but no contact, session or page view.
+            return WidgetAnswer(contact=None, token=None, tracking=True)
+        queued = _visitor_queued(website=website, page=ping.page, facts=facts) if ping.page is not None else None
+        if queued is not None:
+            token = _answer_token(
+                None, None, contact=queued, website=website, tracking_consent=True, verified=False, now=facts.now
+            )
+            return WidgetAnswer(contact=queued, token=token, tracking=True, new_contact=True)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
         current=current,
