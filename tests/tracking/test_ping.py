@@ -8,7 +8,7 @@ from contacts.models import Contact
 from conversations import services as conversation_services
 from tests.contacts.factories import DataAttributeFactory, LeadFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
-from tests.tracking.conftest import ORIGIN, Widget
+from tests.tracking.conftest import CHROME_MAC, ORIGIN, Widget
 from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
@@ -97,7 +97,7 @@ def _ping_at(website, when, token=None):
     identity = widget_token_read(token=token, website_id=website.pk) if token else None
     ping = PingInput(token=token, anonymous_id=None, consent=False, browser_language="", user=None,
                      page=PageInput(url="https://shop.example/"))  # fmt: skip
-    return services.widget_ping(website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when))
+    return services.widget_ping(website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when, user_agent=CHROME_MAC))
 
 
 def test_new_session_after_30_minutes_without_activity(website):

@@ -413,6 +413,7 @@ def _ingest(
             sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
             return current.contact, dict(state.user_ignored) if sent_fields else {}
         if _session_queued(contact=current.contact, website=website, page=page, facts=facts, state=state):
+            state.remember(current, facts.now.timestamp())  # the row read for it serves the next minute's pings
             state.save()
             sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
             return current.contact, dict(state.user_ignored) if sent_fields else {}
