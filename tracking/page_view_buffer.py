@@ -152,6 +152,30 @@ def _flag_key() -> str:
     return f"{_stream_key()}:flush-scheduled"
 
 
+@dataclass(frozen=True)
+class CacheWrite:
+    """A cache entry a queued ping writes with its entry (its hot-path state, a mark)."""
+
+    key: str
+    value: Any
+    seconds: int
+    only_if_absent: bool = False
+
+
+def _cache_writes_fit(url: str) -> bool:
+    """The cache is this very Redis, so its writes can share the entry's round trip."""
+    same_redis = getattr(cache, "same_redis", None)
+    return same_redis is not None and same_redis(url)
+
+
+def _cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
+    for write in writes:
+        if write.only_if_absent:
+            cache.add(write.key, write.value, write.seconds)
+        else:
+            cache.set(write.key, write.value, write.seconds)
+
+
 def page_view_buffer_on() -> bool:
     """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer)."""
     return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL) and time.monotonic() >= _full_until
@@ -164,9 +188,13 @@ def page_view_buffer_add(
     at: dt.datetime,
     contact: QueuedContact | None = None,
     session: QueuedSession | None = None,
+    cache_writes: tuple[CacheWrite, ...] = (),
 ) -> bool:
     """Queue one page view, with the new contact and the new session it needs, if any (one stream
-    entry: the flush writes them together). False (nothing queued): write it now instead."""
+    entry: the flush writes them together). False (nothing queued): write it now instead.
+
+    `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
+    cache's own Redis (the default), else through the cache afterwards."""
     global _full_until
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
     if not url or time.monotonic() < _full_until:
@@ -183,20 +211,27 @@ def page_view_buffer_add(
         client = _client_for(url)
         if client is None:
             return False
-        if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
+        in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
+        if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS and not in_pipeline:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
+            _cache_writes_apply(cache_writes)
             return True
         due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
         pipeline.xadd(key, entry)  # type: ignore[arg-type]
         pipeline.xlen(key)
         pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
+        for write in cache_writes if in_pipeline else ():
+            redis_key, value = cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+            pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
         # An error in a later reply must not hide that the XADD went in (else it is written twice).
-        added, length, scheduled_due = pipeline.execute(raise_on_error=False)
+        added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
         if isinstance(added, Exception):
             raise added
+        if not in_pipeline:
+            _cache_writes_apply(cache_writes)
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
         # a lost XADD reply may count it twice, never zero times.

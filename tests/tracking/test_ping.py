@@ -97,7 +97,9 @@ def _ping_at(website, when, token=None):
     identity = widget_token_read(token=token, website_id=website.pk) if token else None
     ping = PingInput(token=token, anonymous_id=None, consent=False, browser_language="", user=None,
                      page=PageInput(url="https://shop.example/"))  # fmt: skip
-    return services.widget_ping(website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when, user_agent=CHROME_MAC))
+    return services.widget_ping(
+        website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when, user_agent=CHROME_MAC)
+    )
 
 
 def test_new_session_after_30_minutes_without_activity(website):

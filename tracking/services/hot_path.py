@@ -133,8 +133,14 @@ class HotPathState:
         return cls(contact_id=contact_id)
 
     def save(self) -> None:
-        values = {name: value for name, value in asdict(self).items() if name != "contact_id"}
-        cache.set(self.key(self.contact_id), values, HOT_PATH_STATE_SECONDS)
+        cache.set(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+
+    def cache_write(self) -> page_view_buffer.CacheWrite:
+        """`save` as a write the ingest buffer makes in its own round trip."""
+        return page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+
+    def _values(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if name != "contact_id"}
 
     def snapshot(self, now_ts: float) -> Contact | None:
         """A partial Contact (what the hot path reads); `ActingContact.loaded` fetches the row before any write.

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -345,7 +346,13 @@ def _session_queued(
     return True
 
 
-def _visitor_queued(*, website: Website, page: PageInput, facts: RequestFacts) -> Contact | None:
+def _visitor_queued(
+    *,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
+) -> Contact | None:
     """A first ping: the new visitor, its session and page view are queued (no database statement
     in the common case: ids come from this process's block); None when they must be written now."""
     if not _queue_on():
@@ -357,10 +364,6 @@ def _visitor_queued(*, website: Website, page: PageInput, facts: RequestFacts) -
     session = page_view_buffer.QueuedSession(
         contact_id=contact_id, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
     )
-    if not page_view_buffer.page_view_buffer_add(
-        session_id=session_id, page=page, at=facts.now, contact=queued, session=session
-    ):
-        return None
     now_ts = facts.now.timestamp()
     state = HotPathState(
         contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
@@ -368,7 +371,12 @@ def _visitor_queued(*, website: Website, page: PageInput, facts: RequestFacts) -
     state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
                      "anonymous_id": str(queued.anonymous_id)}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
-    state.save()
+    # The hot-path state (and the caller's marks) go with the entry, in its round trip.
+    writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
+    if not page_view_buffer.page_view_buffer_add(
+        session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes
+    ):
+        return None
     return state.snapshot(now_ts)
 
 
@@ -457,8 +465,12 @@ def widget_ping(
     identity: WidgetIdentity | None,
     facts: RequestFacts,
     reads: CacheReader = cache,
+    new_contact_marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
 ) -> WidgetAnswer:
-    """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    """One page view: resolve or create the contact, identify, session, page view, last seen.
+
+    `new_contact_marks`: cache entries another app keeps for a brand-new contact (the chat's "quiet"
+    mark), written in the queued entry's round trip."""
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if not tracking_allowed(website=website, consent=ping.consent or token_consent):
@@ -469,7 +481,11 @@ def widget_ping(
         if not website.track_bots and describe_device(facts.user_agent).bot:
             # A crawler (or no user agent): answered, but no contact, session or page view.
             return WidgetAnswer(contact=None, token=None, tracking=True)
-        queued = _visitor_queued(website=website, page=ping.page, facts=facts) if ping.page is not None else None
+        queued = (
+            _visitor_queued(website=website, page=ping.page, facts=facts, marks=new_contact_marks)
+            if ping.page is not None
+            else None
+        )
         if queued is not None:
             token = _answer_token(
                 None, None, contact=queued, website=website, tracking_consent=True, verified=False, now=facts.now
