@@ -178,14 +178,15 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
 
 
 def clean_consent(value: Any) -> ConsentInput:
-    """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes."""
+    """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes
+    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode)."""
     if value is None or value is False:
         return NO_CONSENT_STATED
     if value is True:
         return ConsentInput(analytics=True)
     if not isinstance(value, dict):
         raise PayloadError("consent", 'Must be true, false or an object such as {"analytics": true}.')
-    only_fields(value, {"analytics", "marketing", "source"}, prefix="consent.")
+    # Other keys are the site's own purposes (the loader passes its object through): not Parley's to judge.
     stated: dict[str, bool | None] = {}
     for purpose in ("analytics", "marketing"):
         given = value.get(purpose)
