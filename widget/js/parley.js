@@ -30,7 +30,7 @@
 
   // A CORS simple request (a string body goes as text/plain, no credentials), so never a preflight.
   // 8 s time limit, then one retry 3-4 s later when the network or the server fails (5xx);
-  // `tries`: retries already made (1: none left, as for shutdown).
+  // Any `tries` given (the retry itself, shutdown, the panel's own calls) means no retry.
   // The panel has its own richer client; the loader only needs to know that a call worked.
   function api(path, body, tries) {
     return fetch(base + "/widget-api/" + app + "/" + path, {
@@ -40,9 +40,9 @@
       if (r.ok) return r.json();
       throw r;
     }).catch(function (err) {
-      if (tries || err.status < 500) throw err;
+      if (tries != null || err.status < 500) throw err;
       return new Promise(function (ok) { setTimeout(ok, 3e3 + Math.random() * 999); }).then(function () {
-        return api(path, body, 1);
+        return api(path, body, 0);
       });
     });
   }
@@ -137,7 +137,7 @@
   // `rebooting`: boot calls this to start clean; the site's shutdown also forgets the visitor.
   function shutdown(rebooting) {
     if (!rebooting && app) {
-      if (token) api("shutdown", { token: token }, 1).catch(noop);
+      if (token) api("shutdown", { token: token }, 0).catch(noop);
       cookie("id", null);
       cookie("session", null);
       consent = null;
