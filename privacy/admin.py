@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from ops.admin_forms import ServiceValidatedForm, report_validation_error
+from common.admin_forms import ServiceValidatedForm, report_validation_error
 from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
