@@ -320,6 +320,19 @@ _FILL_BLANK_FIELDS = (
 )  # fmt: skip
 
 
+def _merge_consent(*, source: Contact, into: Contact) -> None:
+    """The person's latest choice wins, purpose by purpose; a restriction holds whichever record carried it."""
+    newer = source.consent_updated_at and (
+        not into.consent_updated_at or source.consent_updated_at > into.consent_updated_at
+    )
+    if newer:
+        for name in ("analytics_consent", "marketing_consent"):
+            if getattr(source, name) is not None:
+                setattr(into, name, getattr(source, name))
+        into.consent_source, into.consent_updated_at = source.consent_source, source.consent_updated_at
+    into.processing_restricted = into.processing_restricted or source.processing_restricted
+
+
 @transaction.atomic
 def contact_merge(*, source: Contact, into: Contact) -> Contact:
     """Merge a visitor or lead into a user: its history moves over and the source is deleted."""
@@ -346,6 +359,7 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
         into.email = source.email
     into.web_sessions_count += source.web_sessions_count
     into.unsubscribed_from_emails = into.unsubscribed_from_emails or source.unsubscribed_from_emails
+    _merge_consent(source=source, into=into)
     into.custom_attributes = {**(source.custom_attributes or {}), **(into.custom_attributes or {})}
     _move_related_rows(source=source, into=into)
     source.delete()

@@ -87,8 +87,13 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         )
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
-        extra = {**(extra_context or {}), "carry_out_url": reverse("admin:privacy_dsr_carry_out", args=[object_id])}
+        extra = dict(extra_context or {})
+        if object_id.isascii() and object_id.isdigit():  # anything else: Django's own "does not exist"
+            extra["carry_out_url"] = reverse("admin:privacy_dsr_carry_out", args=[object_id])
         return super().change_view(request, object_id, form_url, extra)
+
+    def has_delete_permission(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> bool:
+        return False  # the record of a request is kept (accountability, GDPR Art. 5(2)); close it instead
 
     def save_model(self, request: HttpRequest, obj: DataSubjectRequest, form: Any, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in form.changed_data}

@@ -184,3 +184,21 @@ def test_in_app_campaigns_need_the_marketing_purpose(db):
     contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="widget")
     lead.refresh_from_db()
     assert [m["body"] for m in conversation_services.in_app_messages_pending(contact=lead)] == ["Dark mode!"]
+
+
+def test_a_merge_keeps_the_latest_choice_and_any_restriction(db):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.contacts.factories import UserContactFactory
+
+    earlier = timezone.now() - dt.timedelta(days=3)
+    user = UserContactFactory(
+        analytics_consent=False, marketing_consent=True, consent_source="teammate", consent_updated_at=earlier
+    )
+    visitor = LeadFactory(analytics_consent=True, consent_source="tcf", consent_updated_at=timezone.now(),
+                          processing_restricted=True)  # fmt: skip
+    merged = contact_services.contact_merge(source=visitor, into=user)
+    assert (merged.analytics_consent, merged.marketing_consent, merged.consent_source) == (True, True, "tcf")
+    assert merged.processing_restricted is True
