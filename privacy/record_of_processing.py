@@ -131,6 +131,18 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
+def _markdown_safe(value: Any) -> Any:
+    """Names typed by teammates (websites, attributes) stay inside their table cell and line."""
+    if isinstance(value, str):
+        return " ".join(value.split()).replace("|", "\\|").replace("`", "'")
+    if isinstance(value, dict):
+        return {key: _markdown_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_markdown_safe(item) for item in value]
+    return value
+
+
 def record_of_processing_markdown(*, now: dt.datetime | None = None) -> str:
     """The same record as Markdown, for the data protection officer's file."""
-    return render_to_string("privacy/record_of_processing.md", {"record": record_of_processing(now=now)})
+    record = _markdown_safe(record_of_processing(now=now))
+    return render_to_string("privacy/record_of_processing.md", {"record": record})

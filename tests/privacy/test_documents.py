@@ -110,3 +110,10 @@ def test_teammates_read_the_documents_and_bad_formats_are_404(client, member, gr
     assert client.get(f"{base}/cookie-declaration/{website.pk}/xml/").status_code == 404
     assert client.get(f"{base}/cookie-declaration/999999/json/").status_code == 404
     assert client.get(f"{base}/record-of-processing/pdf/").status_code == 404
+
+
+def test_a_hostile_website_name_stays_in_its_markdown_cell(db):
+    WebsiteFactory(name="Evil | shop\n# Injected heading `x`")
+    markdown = record_of_processing_markdown()
+    assert "\n# Injected" not in markdown
+    assert "Evil \\| shop # Injected heading 'x'" in markdown
