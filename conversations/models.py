@@ -250,6 +250,8 @@ class Message(models.Model):
     # The same key twice returns the first message instead of sending again.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     recipients_count = models.PositiveIntegerField(default=0)
+    # A teammate's test of a draft, shown to one contact they chose: never the real send, never in its counts.
+    is_test = models.BooleanField("test", default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -257,7 +259,8 @@ class Message(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.subject or self.body[:60]
+        text = self.subject or self.body[:60]
+        return f"[Test] {text}" if self.is_test else text
 
 
 class MessageDelivery(models.Model):

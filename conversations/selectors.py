@@ -7,7 +7,9 @@ from typing import Any
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from contacts.models import Contact, ContactTag
+from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from ops.parsing import int_or_none
 
 THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
@@ -156,6 +158,19 @@ def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None 
     if tag is not None:
         return Contact.objects.filter(pk__in=ContactTag.objects.filter(tag=tag).values("contact_id"))
     return Contact.objects.filter(pk__in=contact_ids or [])
+
+
+def message_test_recipient(*, reference: Any) -> Contact | None:
+    """The contact an in-app test goes to: by id (digits) or by email (a user first, else a lead)."""
+    if not isinstance(reference, str) or "\x00" in reference:
+        return None
+    reference = reference.strip()[:254]
+    contact_id = int_or_none(reference, minimum=1)
+    if contact_id is not None:
+        return Contact.objects.filter(pk=contact_id).first()
+    if "@" not in reference:
+        return None
+    return contact_find_by_email(email=reference)
 
 
 def _is_blank(field: str) -> ExpressionWrapper:

@@ -78,7 +78,7 @@ class InboxSortFilter(admin.SimpleListFilter):
     `ConversationAdmin.get_ordering` reads it. Each order has its indexes (models.Conversation).
     """
 
-    title = "sort by"
+    title = "order"  # the sidebar says "By order"
     parameter_name = "sort"
     DEFAULT = "newest"
     ORDERS: ClassVar[dict[str, tuple[str, list[Any]]]] = {
@@ -141,6 +141,8 @@ class ConversationAdmin(ConversationPageAdmin):
     list_display_links = ["contact_name"]
     list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter]
     list_select_related = ["contact", "assignee"]
+    # The default order, here too: the changelist marks the column of this one (none), not the model's.
+    ordering = INBOX_NEWEST_FIRST
     list_per_page = 50
     show_full_result_count = False
     paginator = EstimatedCountPaginator

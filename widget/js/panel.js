@@ -18,7 +18,7 @@
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat can't connect: this site isn't set up for it yet.", replyTo: "Reply to ",
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
-      emailInvalid: "Enter a valid email address.",
+      emailInvalid: "Enter a valid email address.", test: "Test message from the team",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -29,7 +29,7 @@
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.", replyTo: "Répondre à ",
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
-      emailInvalid: "Saisissez une adresse e-mail valide.",
+      emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -40,7 +40,7 @@
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.", replyTo: "Antworten an ",
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
-      emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.",
+      emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
     },
   };
 
@@ -84,6 +84,7 @@
     ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
     ".ask .rw{display:flex;gap:6px;margin-top:8px}.ask input{flex:1;min-width:0;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit}" +
     ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
+    ".tt{align-self:center;margin:0;padding:2px 10px;border-radius:10px;background:#fff4e5;color:#7a4b00;font-size:12px;font-weight:600}" +
     ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
@@ -251,6 +252,8 @@
       title.textContent = message.author_name || t.team;
       composer.setAttribute("aria-label", t.replyTo + (message.author_name || t.team));
       thread.textContent = "";
+      // A teammate's test of a message before sending it: said so, above the message.
+      if (message.test) thread.appendChild(h("p", { class: "tt", role: "note", text: t.test }));
       thread.appendChild(bubble(message.body, false, message));
       api("messages/" + encodeURIComponent(message.id) + "/seen", { token: s.token }).then(function (json) {
         ctx.setUnread(json.unread_count);
