@@ -57,7 +57,10 @@ def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artif
     website = website_create(name="Elsewhere", allowed_origins=["https://shop.example"])
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.launcher().click()
-    expect(host.page.locator("parley-messenger .p")).to_contain_text("this site isn't set up for it yet")
+    # Said for the visitor, in words they can act on; nothing about connections or being offline.
+    expect(host.page.locator("parley-messenger .ns h3")).to_have_text("Chat isn't set up yet")
+    expect(host.page.locator("parley-messenger .ns")).to_contain_text("Please reach the team another way for now.")
+    expect(host.page.locator("parley-messenger textarea")).to_have_count(0)  # nothing to type into
     expect(host.page.locator("parley-messenger .of")).to_be_hidden()  # not "You're offline"
     expect(host.page.locator("parley-messenger .bk")).to_be_hidden()  # nowhere to go back to
     host.page.wait_for_function(

@@ -16,7 +16,7 @@
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
-      notSetUp: "Chat can't connect: this site isn't set up for it yet.", replyTo: "Reply to ",
+      notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
     },
@@ -27,7 +27,7 @@
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
-      notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.", replyTo: "Répondre à ",
+      notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
     },
@@ -38,7 +38,7 @@
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
-      notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.", replyTo: "Antworten an ",
+      notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
     },
@@ -84,6 +84,7 @@
     ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
     ".ask .rw{display:flex;gap:6px;margin-top:8px}.ask input{flex:1;min-width:0;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit}" +
     ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
+    ".ns{margin:auto 0;padding:24px 28px;text-align:center;color:#5b6275}.ns h3{margin:0 0 6px;font-size:17px;color:#1f2430}.ns p{margin:0}" +
     ".tt{align-self:center;margin:0;padding:2px 10px;border-radius:10px;background:#fff4e5;color:#7a4b00;font-size:12px;font-weight:600}" +
     ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
@@ -151,7 +152,7 @@
     }, noop);
     function showNotSetUp() {
       setView("blocked", t.title);
-      body.appendChild(h("p", { class: "em", role: "status", text: t.notSetUp }));
+      body.appendChild(h("div", { class: "ns", role: "status" }, [h("h3", { text: t.notSetUp }), h("p", { text: t.notSetUpText })]));
     }
 
     function api(path, payload) {
