@@ -41,6 +41,8 @@ class WebsiteForm(forms.ModelForm):
             "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
             "ask_email_after_seconds", "email_unread_replies_after_minutes",
         ]  # fmt: skip
+        # The whole secret in view: the owner copies it into their server's configuration.
+        widgets = {"identity_secret": forms.TextInput(attrs={"size": 68, "style": "font-family:monospace"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,7 +90,7 @@ class WebsiteAdmin(admin.ModelAdmin):
             return "Save the website first."
         code = install_snippet(app_id=website.app_id, base_url=settings.PUBLIC_URL)
         return format_html(
-            '<textarea readonly rows="{}" wrap="off" style="width:100%;max-width:60em;font-family:monospace" '
+            '<textarea readonly rows="{}" wrap="off" style="width:48em;max-width:100%;font-family:monospace" '
             'onclick="this.select()">{}</textarea>'
             '<p class="help">Click to select, then copy.</p>',
             code.count("\n") + 1,

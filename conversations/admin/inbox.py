@@ -1,5 +1,6 @@
 """The inbox: the conversation list with its views, search and bulk actions."""
 
+import datetime as dt
 import re
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from ops.parsing import int_or_none
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
+JUST_NOW = dt.timedelta(minutes=1)
 
 
 class InboxViewFilter(admin.SimpleListFilter):
@@ -212,6 +214,8 @@ class ConversationAdmin(ConversationPageAdmin):
             return f"snoozed until {timezone.localtime(conversation.snoozed_until):%b %d, %H:%M}"
         if conversation.waiting_since is None:
             return "—"
+        if timezone.now() - conversation.waiting_since < JUST_NOW:
+            return "just now"  # not "0 minutes"
         return timesince(conversation.waiting_since)
 
     @admin.display(description="State", ordering="state")

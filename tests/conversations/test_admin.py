@@ -505,3 +505,13 @@ def test_conversation_tags_are_shown_added_and_removed_on_its_page_and_listed_in
     assert list(conversation.tags.values_list("name", flat=True)) == ["refund"]
     inbox = admin_client.get(INBOX).content.decode()
     assert "refund" in inbox
+    # Only the tags it does not have yet are offered to add.
+    offered = admin_client.get(_change_url(conversation)).context["all_tags"]
+    assert [tag.name for tag in offered] == ["vip"]
+
+
+def test_the_inbox_says_just_now_for_a_contact_who_wrote_this_minute(admin_client):
+    _fresh, older = _conversations(2, parts=1)
+    Conversation.objects.filter(pk=older.pk).update(waiting_since=timezone.now() - dt.timedelta(minutes=5))
+    page = admin_client.get(INBOX).content.decode()
+    assert "just now" in page and "5\xa0minutes" in page and "0\xa0minutes" not in page

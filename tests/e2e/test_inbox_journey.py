@@ -70,7 +70,7 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     host.write("One more question about customs fees")
     expect(inbox.locator("#parley-state")).to_have_text("Open", timeout=15_000)
     expect(inbox.locator(".parley-part.from-contact .body").last).to_have_text("One more question about customs fees")
-    host.page.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
+    host.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
     assert agent_admin.problems == []
     assert host.problems == []
 

@@ -49,7 +49,7 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
             "Yes, until it ships.",
         ]
     )
-    host.page.screenshot(path=str(artifacts / "messenger-no-empty-bubbles.png"))
+    host.screenshot(path=str(artifacts / "messenger-no-empty-bubbles.png"))
     assert host.problems == []
 
 
@@ -63,10 +63,7 @@ def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artif
     expect(host.page.locator("parley-messenger textarea")).to_have_count(0)  # nothing to type into
     expect(host.page.locator("parley-messenger .of")).to_be_hidden()  # not "You're offline"
     expect(host.page.locator("parley-messenger .bk")).to_be_hidden()  # nowhere to go back to
-    host.page.wait_for_function(
-        "getComputedStyle(document.querySelector('parley-messenger').shadowRoot.querySelector('.p')).opacity === '1'"
-    )
-    host.page.screenshot(path=str(artifacts / "messenger-not-set-up.png"))
+    host.screenshot(path=str(artifacts / "messenger-not-set-up.png"))
     warnings = [p for p in host.problems if BROWSER_NETWORK_LOG not in p]
     assert len(warnings) == 1
     assert host.origin in warnings[0]
@@ -152,7 +149,7 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     card = host.page.locator("parley-messenger .th .bu")
     expect(card).to_have_text("Hi Ada, our winter sale starts today!", timeout=10_000)
     expect(host.page.locator("parley-messenger .p")).to_be_visible()
-    host.page.screenshot(path=str(artifacts / "messenger-in-app-message.png"))
+    host.screenshot(path=str(artifacts / "messenger-in-app-message.png"))
     worker.wait_until(
         lambda: visitor.message_deliveries.filter(seen_at__isnull=False).exists(), what="the message marked seen"
     )
@@ -221,7 +218,7 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     ask.locator("input").fill("ola@example.com")
     ask.get_by_role("button", name="Notify me").click()
     expect(host.page.locator("parley-messenger .nt")).to_have_text("Thanks! We'll email you at ola@example.com.")
-    host.page.screenshot(path=str(artifacts / "messenger-email-capture.png"))
+    host.screenshot(path=str(artifacts / "messenger-email-capture.png"))
     visitor = Contact.objects.get(email="ola@example.com")
     assert visitor.role == Contact.Role.LEAD
     host.page.goto("about:blank")  # the visitor leaves

@@ -103,7 +103,10 @@
     return el;
   }
   function initials(name) {
-    return String(name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map(function (x) { return x[0]; }).join("").toUpperCase();
+    // "Ada Lovelace" AL, "Mary Ann Smith" MS; a longer display name ("Sam from Demo shop") its first letter.
+    var words = String(name || "?").split(/\s+/).filter(Boolean);
+    var picked = words.length > 3 ? words.slice(0, 1) : words.length > 1 ? [words[0], words[words.length - 1]] : words;
+    return picked.map(function (x) { return x[0]; }).join("").toUpperCase();
   }
 
   P._panel(function (ctx) {
