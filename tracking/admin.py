@@ -92,7 +92,9 @@ class WebsiteAdmin(admin.ModelAdmin):
         return format_html(
             '<textarea readonly rows="{}" wrap="off" style="width:48em;max-width:100%;font-family:monospace" '
             'onclick="this.select()">{}</textarea>'
-            '<p class="help">Click to select, then copy.</p>',
+            # Not .help: the admin indents that by a label's width, which a read-only value has not.
+            '<p style="margin:4px 0 0;padding:0;color:var(--body-quiet-color);font-size:0.75rem">'
+            "Click to select, then copy.</p>",
             code.count("\n") + 1,
             code,
         )
