@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
+from common.parsing import int_or_none
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
-from ops.parsing import int_or_none
 
 THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
