@@ -194,7 +194,11 @@ class ConversationAdmin(ConversationPageAdmin):
         unread = conversation.teammate_unread_count
         name = str(conversation.contact)
         if unread:
-            return format_html("<strong>{}</strong> <span class='parley-unread'>{}</span>", name, unread)
+            # A badge, not a bare number after the name ("Lead 4 1"); its label says what it counts.
+            return format_html(
+                "<strong>{}</strong> <span class='parley-unread' title='{} unread' aria-label='{} unread'>{}</span>",
+                name, unread, unread, unread,
+            )  # fmt: skip
         return name
 
     @admin.display(description="Last message")
