@@ -68,9 +68,9 @@ def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, li
 def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]:
     """The whole thread in reading order for the inbox (the last THREAD_MAX_PARTS parts)."""
     parts = list(
-        conversation.parts.select_related("author_teammate", "author_contact", "assigned_to", "assigned_team").order_by(
-            "-created_at", "-id"
-        )[:THREAD_MAX_PARTS]
+        conversation.parts.select_related(
+            "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
+        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts

@@ -170,7 +170,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
             "conversation": conversation,
             "contact": contact,
-            "parts": parts,
+            # Each part with the words the page shows for it, the same as its poll adds for new parts
+            # (teammates by the name contacts see, not their username).
+            "thread": [(part, _part_json(part)) for part in parts],
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
             "conversation_tags": conversation_tags,

@@ -515,3 +515,14 @@ def test_the_inbox_says_just_now_for_a_contact_who_wrote_this_minute(admin_clien
     Conversation.objects.filter(pk=older.pk).update(waiting_since=timezone.now() - dt.timedelta(minutes=5))
     page = admin_client.get(INBOX).content.decode()
     assert "just now" in page and "5\xa0minutes" in page and "0\xa0minutes" not in page
+
+
+def test_the_conversation_page_names_teammates_as_contacts_see_them_like_its_poll(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    sam = TeammateFactory(username="sam42", first_name="")
+    services.teammate_profile_update(teammate=sam, display_name="Sam from Support")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="On it")
+    services.conversation_close(conversation=conversation, teammate=sam)
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert "Sam from Support · " in page and "Sam from Support closed this · " in page
+    assert "sam42" not in page.split('id="parley-thread"')[1].split("</ol>")[0]
