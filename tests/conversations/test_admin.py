@@ -385,6 +385,20 @@ def test_send_message_action_on_contacts_asks_then_queues_once(admin_client):
     assert message.sender is not None
 
 
+def test_send_message_action_on_contacts_offers_the_in_app_test_too(admin_client):
+    contacts = UserContactFactory.create_batch(2)
+    me = UserContactFactory(email="boss@parley.test")  # the superuser's email
+    changelist = reverse("admin:contacts_contact_changelist")
+    draft = {"action": "send_message_to_contacts", "_selected_action": [c.pk for c in contacts], "compose": "yes",
+             "channel": "in_app", "body": "Hello {{contact.first_name}}!"}  # fmt: skip
+    preview = admin_client.post(changelist, draft)
+    assert b'value="boss@parley.test"' in preview.content
+    tested = admin_client.post(changelist, {**draft, "test_contact": "boss@parley.test", "_test": "1"})
+    assert tested.status_code == 200 and b"Send to 2 contacts" in tested.content  # still on the preview
+    (test,) = Message.objects.all()
+    assert test.is_test and list(test.deliveries.values_list("contact_id", flat=True)) == [me.pk]
+
+
 def test_send_message_action_shows_errors_in_the_form(admin_client):
     contact = UserContactFactory()
     response = admin_client.post(reverse("admin:contacts_contact_changelist"), {
