@@ -38,6 +38,7 @@ from tracking.services.hot_path import (
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
+    consent_remember,
     contact_by_anonymous_id,
     tracking_allowed,
     usable_identity,
@@ -369,7 +370,8 @@ def _visitor_queued(
         contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
     )
     state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
-                     "anonymous_id": str(queued.anonymous_id)}  # fmt: skip
+                     "anonymous_id": str(queued.anonymous_id), "analytics_consent": None,
+                     "marketing_consent": None, "processing_restricted": False}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
@@ -473,11 +475,13 @@ def widget_ping(
     mark), written in the queued entry's round trip."""
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
-    if not tracking_allowed(website=website, consent=ping.consent or token_consent):
-        # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
-        contact = current.contact if current is not None else None
+    contact = current.contact if current is not None else None
+    if not tracking_allowed(website=website, consent=ping.consent, token_consent=token_consent, contact=contact):
+        # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
+        if contact is not None:
+            consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
-    if current is None and ping.anonymous_id is None and _nothing_sent(ping.user):
+    if current is None and ping.anonymous_id is None and _nothing_sent(ping.user) and not ping.consent.stated:
         if not website.track_bots and describe_device(facts.user_agent).bot:
             # A crawler (or no user agent): answered, but no contact, session or page view.
             return WidgetAnswer(contact=None, token=None, tracking=True)
@@ -500,6 +504,7 @@ def widget_ping(
         page=ping.page,
         facts=facts,
     )
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
         identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
@@ -621,7 +626,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
-    tracking = tracking_allowed(website=website, consent=update.consent or token_consent)
+    tracking = tracking_allowed(
+        website=website, consent=update.consent, token_consent=token_consent, contact=current.contact
+    )
     try:
         contact, ignored, refused = _ingest_unless_refused(
             website=website,
@@ -637,6 +644,7 @@ def widget_update(
         )
     except ContactGone:
         raise WidgetTokenInvalid from None
+    consent_remember(contact=contact, consent=update.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
         identity,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0008_website_identity_verification_enforced_by_default'),
+        ('tracking', '0009_consent_by_purpose'),
     ]
 
     operations = [
