@@ -129,7 +129,7 @@ def _events_panel(contact: Contact) -> dict[str, Any]:
 
 def _connect_admin() -> None:
     from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
-    from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
+    from tracking.admin_filters import EventNameFilter, LiveNowFilter, SeenWithinDaysFilter
 
     # The three panels share one query (selectors.contact_tracking_activity).
     for panel in (
@@ -140,6 +140,7 @@ def _connect_admin() -> None:
         ContactPanel(order=12, title="Events", template="admin/tracking/panels/events.html", rows=_events_panel),
     ):  # fmt: skip
         register_contact_panel(panel)
+    register_contact_list_filter(LiveNowFilter)
     register_contact_list_filter(SeenWithinDaysFilter)
     register_contact_list_filter(EventNameFilter)
 

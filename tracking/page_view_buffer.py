@@ -423,11 +423,14 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
         Website.objects.filter(pk__in={s.website_id for s in new_sessions.values()}).values_list("pk", flat=True)
     )
     sessions_to_create = []
+    first_at: dict[int, dt.datetime] = {}
+    for row in rows:
+        first_at.setdefault(row.session_id, row.at)
     for session_id, queued in new_sessions.items():
         contact_id = moved.get(queued.contact_id, queued.contact_id)
         if contact_id not in present:
             continue  # erased or expired before its first page view was written
-        started = next(row.at for row in rows if row.session_id == session_id)
+        started = first_at[session_id]
         fields = {name: value for name, value in queued.fields.items() if name in _SESSION_FIELDS}
         sessions_to_create.append(
             WebSession(

@@ -247,3 +247,12 @@ def test_the_queued_entry_holds_no_ip_address(client, website, queue: Buffer):
     raw = json.dumps([[k.decode(), v.decode()] for _, fields in queue.entries() for k, v in fields.items()])
     assert "81.2.69.142" not in raw
     assert uuid.UUID  # the anonymous id is the only identifier queued
+
+
+def test_the_admins_live_now_filter_shows_a_visitor_whose_first_ping_is_queued(client, admin_client, website, queue):
+    _, answer, _ = _new_visitor(client, website)
+    assert not Contact.objects.filter(anonymous_id=answer["anonymous_id"]).exists()
+    response = admin_client.get("/admin/contacts/contact/?live=now")
+    assert response.status_code == 200
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert str(contact.pk) in [str(c.pk) for c in response.context["cl"].result_list]
