@@ -35,6 +35,7 @@ CONNECTION_FAILED = 599
 SOAK_LOAD_FRACTION = 0.5
 RSS_SAMPLE_SECONDS = 0.5
 MB = 1024 * 1024
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -54,7 +55,8 @@ class Visitor:
 
     def post(self, endpoint: str, body: dict) -> int:
         payload = json.dumps(body)
-        headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.example"}
+        # A browser's user agent: a ping without one is a bot's, answered without a contact.
+        headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.example", "User-Agent": BROWSER}
         for attempt in range(2):
             try:
                 self.connection.request("POST", f"/widget-api/{self.app_id}/{endpoint}", payload, headers)

@@ -481,10 +481,10 @@ def widget_ping(
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
+    if current is None and not website.track_bots and describe_device(facts.user_agent).bot:
+        # A crawler (or no user agent) without a contact: answered, but no contact, session or page view.
+        return WidgetAnswer(contact=None, token=None, tracking=True)
     if current is None and ping.anonymous_id is None and _nothing_sent(ping.user) and not ping.consent.stated:
-        if not website.track_bots and describe_device(facts.user_agent).bot:
-            # A crawler (or no user agent): answered, but no contact, session or page view.
-            return WidgetAnswer(contact=None, token=None, tracking=True)
         queued = (
             _visitor_queued(website=website, page=ping.page, facts=facts, marks=new_contact_marks)
             if ping.page is not None
