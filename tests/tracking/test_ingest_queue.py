@@ -256,3 +256,10 @@ def test_the_admins_live_now_filter_shows_a_visitor_whose_first_ping_is_queued(c
     assert response.status_code == 200
     contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
     assert str(contact.pk) in [str(c.pk) for c in response.context["cl"].result_list]
+
+
+def test_a_sign_in_without_a_user_agent_is_a_person_not_a_bot(client, website):
+    website_update(website=website, identity_verification=Website.IdentityVerification.OFF)
+    signed_in = Widget(client, website, user_agent="").ping(user={"user_id": "u-9"})
+    assert signed_in.status_code == 200 and signed_in.json()["contact"]["role"] == "user"
+    assert Contact.objects.filter(external_id="u-9").exists()

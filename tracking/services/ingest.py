@@ -481,8 +481,10 @@ def widget_ping(
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
-    if current is None and not website.track_bots and describe_device(facts.user_agent).bot:
+    identifies = ping.user is not None and ping.user.identifies
+    if current is None and not identifies and not website.track_bots and describe_device(facts.user_agent).bot:
         # A crawler (or no user agent) without a contact: answered, but no contact, session or page view.
+        # (A sign-in the site vouches for is a person's, whatever the user agent.)
         return WidgetAnswer(contact=None, token=None, tracking=True)
     if current is None and ping.anonymous_id is None and _nothing_sent(ping.user) and not ping.consent.stated:
         queued = (
