@@ -263,3 +263,17 @@ def test_a_sign_in_without_a_user_agent_is_a_person_not_a_bot(client, website):
     signed_in = Widget(client, website, user_agent="").ping(user={"user_id": "u-9"})
     assert signed_in.status_code == 200 and signed_in.json()["contact"]["role"] == "user"
     assert Contact.objects.filter(external_id="u-9").exists()
+
+
+def test_a_flushed_visitor_has_every_field_a_created_one_has(client, website, queue: Buffer):
+    """The flush's plain INSERT gives every column the model's default, as Contact.objects.create does."""
+    _, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    queued = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    created = Contact.objects.create(role=Contact.Role.VISITOR)
+    skip = {"id", "anonymous_id", "first_seen_at", "last_seen_at", "created_at", "updated_at", "web_sessions_count",
+            "os", "browser", "browser_version", "browser_language", "city", "country", "country_name"}  # fmt: skip
+    for field in Contact._meta.concrete_fields:
+        if field.attname not in skip:
+            assert getattr(queued, field.attname) == getattr(created, field.attname), field.attname
+    assert queued.created_at is not None and queued.updated_at is not None
