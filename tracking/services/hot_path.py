@@ -6,7 +6,7 @@ is fresh), checked against revocations and erasures.
 
 import datetime as dt
 import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.core.cache import cache
@@ -145,7 +145,8 @@ class HotPathState:
         return page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
 
     def _values(self) -> dict[str, Any]:
-        return {name: value for name, value in asdict(self).items() if name != "contact_id"}
+        # Shallow: the values are pickled at once (asdict's deep copy cost a new visitor's ping ~50 µs).
+        return {name: getattr(self, name) for name in _STATE_FIELDS}
 
     def snapshot(self, now_ts: float) -> Contact | None:
         """A partial Contact (what the hot path reads); `ActingContact.loaded` fetches the row before any write.
@@ -166,6 +167,9 @@ class HotPathState:
         values = {name: getattr(acting.contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
         values["anonymous_id"] = str(values["anonymous_id"])
         self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(HotPathState) if f.name != "contact_id")
 
 
 def gone_key(contact_id: int) -> str:
