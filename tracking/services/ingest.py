@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from companies import services as companies_services
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
@@ -126,6 +127,8 @@ def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: HotPathState)
     )
     contact.last_seen_at = now
     state.seen_at = now.timestamp()
+    if contact.role != Contact.Role.VISITOR:  # visitors belong to no company
+        companies_services.companies_activity_record(contact_id=contact.pk, now=now, new_session=False)
 
 
 def _utm(url: str) -> dict[str, str]:
@@ -184,6 +187,8 @@ def _session_continue_or_open(
             enriched[name] = value
     Contact.objects.filter(pk=contact.pk).update(**enriched)
     state.seen_at = facts.now.timestamp()
+    if contact.role != Contact.Role.VISITOR:  # visitors belong to no company
+        companies_services.companies_activity_record(contact_id=contact.pk, now=facts.now, new_session=True)
     return session
 
 
