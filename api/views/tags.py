@@ -11,6 +11,7 @@ from api.errors import ParameterInvalid
 from api.permissions import permissions_require
 from api.serializers.tags import TagCreateInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
+from companies import services as company_services
 from contacts import selectors as contact_selectors
 from contacts import services
 
@@ -30,15 +31,30 @@ def _contact_ids(references: Any) -> list[int]:
     return ids
 
 
+def _company_ids(references: Any) -> list[int]:
+    """`companies: [{"id": …} or {"company_id": …}]` in POST /tags: the companies to tag (or untag) at once."""
+    if not isinstance(references, list) or len(references) > MAX_TAGGED_PER_REQUEST:
+        raise ParameterInvalid("companies", f"companies must be a list of at most {MAX_TAGGED_PER_REQUEST} objects.")
+    for index, reference in enumerate(references):
+        if not isinstance(reference, dict) or not (reference.get("id") or reference.get("company_id")):
+            raise ParameterInvalid(f"companies[{index}]", "Each company needs its id or its company_id.")
+    found = selectors.companies_by_reference(references)
+    missing = [index for index, pk in enumerate(found) if pk is None]
+    if missing:
+        raise ParameterInvalid(f"companies[{missing[0]}]", "No company has this id or company_id.")
+    return [pk for pk in found if pk is not None]
+
+
 def _extra_permissions(values: dict[str, Any], body: dict[str, Any]) -> list[str]:
-    """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts."""
+    """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts or companies."""
     needed = ["contacts.change_tag"] if values.get("id") else []
-    references = body.get("users") if isinstance(body.get("users"), list) else []
-    untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
-    if not all(untagging):
-        needed.append("contacts.add_contacttag")
-    if any(untagging):
-        needed.append("contacts.delete_contacttag")
+    for key, app, link in (("users", "contacts", "contacttag"), ("companies", "companies", "companytag")):
+        references = body.get(key) if isinstance(body.get(key), list) else []
+        untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
+        if key in body and not all(untagging):
+            needed.append(f"{app}.add_{link}")
+        if any(untagging):
+            needed.append(f"{app}.delete_{link}")
     return needed
 
 
@@ -49,7 +65,8 @@ class TagsView(IntercomView):
 
     @extend_schema(operation_id="CreateTag", request=TagCreateInput, responses=TagOutput)
     def post(self, request: Request) -> Response:
-        """Create a tag (or return the one with that name); with `id`, rename it; with `users`, tag them."""
+        """Create a tag (or return the one with that name); with `id`, rename it; with `users` or
+        `companies`, tag them (`untag: true` removes it)."""
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
         permissions_require(request, *_extra_permissions(values, body))
@@ -65,6 +82,14 @@ class TagsView(IntercomView):
                 services.contacts_tag_bulk(contact_ids=tag_ids, tag=tag, actor=request.user)
             if untag:
                 services.contacts_untag_bulk(contact_ids=untag, tag=tag)
+        if "companies" in body:
+            ids = _company_ids(body["companies"])
+            untag = [pk for pk, ref in zip(ids, body["companies"], strict=True) if ref.get("untag") is True]
+            tag_ids = [pk for pk in ids if pk not in untag]
+            if tag_ids:
+                company_services.companies_tag_bulk(company_ids=tag_ids, tag=tag, actor=request.user)
+            if untag:
+                company_services.companies_untag_bulk(company_ids=untag, tag=tag)
         return Response(TagOutput(tag).data)
 
 
