@@ -271,7 +271,7 @@ def test_webhooks_for_company_topics(api, settings):
     api_services.webhook_subscription_save(
         subscription=WebhookSubscription(), url="http://127.0.0.1:9/hook",
         topics=["company.created", "company.updated", "company.contact.attached", "company.contact.detached"],
-        secret="s3cret",  # noqa: S106
+        secret="s3cret",
     )  # fmt: skip
     user = UserContactFactory()
     company = _post(api, "/api/companies", {"company_id": "acme", "name": "Acme"}).json()
