@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
 from companies.models import Company, CompanyContact
@@ -42,10 +42,10 @@ def company_find_by_name(*, name: str) -> Company | None:
 
 
 def companies_ordered(*, ascending: bool = False) -> QuerySet[Company]:
-    """Companies by last request (most recent first, or the oldest when ascending), on the index."""
-    order = "last_request_at"
+    """Companies by last request (most recent first, or the oldest when ascending), on one index read
+    forwards or backwards: (last_request_at DESC NULLS LAST, id DESC) backwards is ASC NULLS FIRST, id ASC."""
     if ascending:
-        return companies_for_output().order_by(Company._meta.get_field(order).get_attname(), "id")
+        return companies_for_output().order_by(F("last_request_at").asc(nulls_first=True), "id")
     return companies_for_output()  # the model's ordering: last request descending, nulls last, then -id
 
 

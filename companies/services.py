@@ -230,7 +230,15 @@ def company_detach(*, company: Company, contact: Contact) -> bool:
 
 def companies_contacts_deleting(contact_ids: list[int]) -> None:
     """Lifecycle hook, inside the deletion's transaction, before the memberships go with the contacts:
-    each company loses its deleted people from user_count, in one statement (none for visitors)."""
+    each company loses its deleted people from user_count, in one statement.
+
+    Visitors (every expiry batch) belong to no company: one indexed existence check and nothing else.
+    The contacts are locked before their companies, in the order the ping's general path takes them
+    (contact row, then its companies), so an erase racing a member's ping cannot deadlock with it.
+    """
+    if not CompanyContact.objects.filter(contact_id__in=contact_ids).exists():
+        return
+    list(Contact.objects.select_for_update().filter(pk__in=contact_ids).values_list("pk", flat=True))
     gone = (
         CompanyContact.objects.filter(company=OuterRef("pk"), contact_id__in=contact_ids)
         .order_by()
