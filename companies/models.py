@@ -33,17 +33,9 @@ class Company(models.Model):
         verbose_name_plural = "companies"
         ordering = [models.F("last_request_at").desc(nulls_last=True), "-id"]
         indexes = [
-            # The API's list order and the changelist's default order; the id tiebreaker keeps pages stable.
-            models.Index(
-                models.F("last_request_at").desc(nulls_last=True), models.F("id").desc(), name="company_last_request_id"
-            ),
+            # The list order's indexes, (last_request_at DESC NULLS LAST, id DESC) alone and after plan, are
+            # created by migration 0002: SQLite takes no NULLS LAST in an index definition.
             models.Index(Lower("name"), name="company_name_ci"),
-            models.Index(
-                "plan",
-                models.F("last_request_at").desc(nulls_last=True),
-                models.F("id").desc(),
-                name="company_plan_request_id",
-            ),
             models.Index(fields=["size"], name="company_size"),
             models.Index(fields=["created_at"], name="company_created"),
         ]

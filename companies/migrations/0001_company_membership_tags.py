@@ -87,15 +87,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='company',
-            index=models.Index(models.OrderBy(models.F('last_request_at'), descending=True, nulls_last=True), models.OrderBy(models.F('id'), descending=True), name='company_last_request_id'),
-        ),
-        migrations.AddIndex(
-            model_name='company',
             index=models.Index(django.db.models.functions.text.Lower('name'), name='company_name_ci'),
-        ),
-        migrations.AddIndex(
-            model_name='company',
-            index=models.Index(models.F('plan'), models.OrderBy(models.F('last_request_at'), descending=True, nulls_last=True), models.OrderBy(models.F('id'), descending=True), name='company_plan_request_id'),
         ),
         migrations.AddIndex(
             model_name='company',
