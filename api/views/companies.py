@@ -4,7 +4,7 @@ update, delete; a contact's companies (attach, detach, list) and a company's con
 from typing import Any
 from urllib.parse import urlencode
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -89,7 +89,11 @@ class CompaniesView(IntercomView):
             OpenApiParameter("tag_id", str, description="Companies with this tag (a list)"),
             *PAGE_PARAMETERS,
         ],
-        responses=CompanyListOutput,
+        responses=PolymorphicProxySerializer(
+            component_name="CompaniesRetrieveResponse",
+            serializers=[CompanyOutput, CompanyListOutput],
+            resource_type_field_name=None,
+        ),
         description="With `company_id` or `name`, one company object; otherwise a page of companies.",
     )
     def get(self, request: Request) -> Response:
