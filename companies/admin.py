@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from companies import selectors, services
 from companies.models import Company, CompanyTag
-from contacts.admin.csv_export import CSV_CHUNK, _csv_cell
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, _json_value, custom_attribute_form_field
+from contacts.admin.csv_export import CSV_CHUNK, csv_cell
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, json_value, custom_attribute_form_field
 from contacts.models import DataAttribute, Tag
 from contacts.selectors import tag_list
 from ops.admin_forms import ServiceValidatedForm
@@ -122,7 +122,7 @@ class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
     def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
         custom = {
-            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): _json_value(self.cleaned_data[name])
+            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): json_value(self.cleaned_data[name])
             for name in self.changed_data
             if name.startswith(CUSTOM_ATTRIBUTE_PREFIX)
         }
@@ -337,7 +337,7 @@ def companies_csv_response(queryset: QuerySet[Company]) -> StreamingHttpResponse
         for *values, custom in chunk:
             custom = custom or {}
             extra = ["; ".join(tags.get(values[0], [])), *(custom.get(name, "") for name in attributes)]
-            yield writer.writerow([_csv_cell(v) for v in (*values, *extra)])
+            yield writer.writerow([csv_cell(v) for v in (*values, *extra)])
 
     def rows() -> Iterator[str]:
         yield writer.writerow([*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes)])
