@@ -20,7 +20,7 @@ from django.utils import timezone
 from companies import selectors, services
 from companies.models import Company, CompanyTag
 from contacts.admin.csv_export import CSV_CHUNK, csv_cell
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, json_value, custom_attribute_form_field
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
 from contacts.selectors import tag_list
 from ops.admin_forms import ServiceValidatedForm
