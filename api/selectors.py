@@ -10,6 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
 from api.pagination import Cursor, Page, estimated_total, keyset_page, offset_page
+from common.parsing import int_or_none, text_problem
 from companies.models import Company, CompanyContact
 from companies.selectors import (
     companies_for_output,
@@ -21,7 +22,6 @@ from companies.selectors import (
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
-from ops.parsing import int_or_none, text_problem
 from tracking.models import Event, EventSummary
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.

@@ -1,6 +1,7 @@
 """The companies admin: the list (search, filters by plan, tag, size and last request, bulk tag, CSV
-export) and the company page (fields, custom attributes, tags, its people with their recent
-conversations and page views). Writes go through companies.services."""
+export) and the company page (fields, custom attributes, tags, its people, then the panels other apps
+register in companies/panels.py: their recent conversations and page views). Writes go through
+companies.services."""
 
 import csv
 import datetime as dt
@@ -17,15 +18,16 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from common.admin_forms import ServiceValidatedForm
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
 from companies import selectors, services
 from companies.models import Company, CompanyTag
+from companies.panels import company_panels
 from contacts.admin.csv_export import CSV_CHUNK, csv_cell
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
 from contacts.selectors import tag_list
-from ops.admin_forms import ServiceValidatedForm
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import int_or_none
 
 SEARCH_SUBSTRING_MIN_LENGTH = 3
 SEARCH_MAX_WORDS = 5
@@ -252,7 +254,8 @@ class CompanyAdmin(admin.ModelAdmin):
         obj: Company | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context["company_activity"] = selectors.company_page_activity(company=obj)
+            context["company_people"] = selectors.company_people_shown(company=obj)
+            context["company_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in company_panels()]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request: HttpRequest, obj: Company, form: forms.ModelForm, change: bool) -> None:

@@ -1,17 +1,15 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
-from typing import Any
 
 from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
+from common.parsing import text_problem
 from companies.models import Company, CompanyContact
 from contacts.models import Contact, Tag
-from ops.parsing import text_problem
 
-# The company page shows this many of its people, and this many of their conversations and page views.
+# The company page shows this many of its people; other apps' panels show their recent activity.
 COMPANY_PAGE_PEOPLE = 50
-COMPANY_PAGE_ACTIVITY = 10
 # The contact page's Companies panel and the contact object's inline list show at most this many.
 CONTACT_COMPANIES_SHOWN = 10
 
@@ -74,26 +72,15 @@ def company_people(*, company: Company) -> QuerySet[Contact]:
     return Contact.objects.filter(company_memberships__company=company).order_by("-company_memberships__id")
 
 
-def company_page_activity(*, company: Company) -> dict[str, Any]:
-    """The company page's people and their recent conversations and page views: three queries."""
-    # Imported here: companies' models do not depend on these apps, only this page does.
-    from conversations.models import Conversation
-    from tracking.models import PageView
+def company_people_shown(*, company: Company) -> list[Contact]:
+    """The company page's people: the most recently attached first, at most COMPANY_PAGE_PEOPLE (one query)."""
+    return list(company_people(company=company)[:COMPANY_PAGE_PEOPLE])
 
-    people = list(company_people(company=company)[:COMPANY_PAGE_PEOPLE])
-    # The people shown, a bounded list: each reads its own (contact, newest first) index.
-    member_ids = [person.pk for person in people]
-    conversations = list(
-        Conversation.objects.filter(contact_id__in=member_ids)
-        .select_related("contact")
-        .order_by("-updated_at", "-id")[:COMPANY_PAGE_ACTIVITY]
-    )
-    page_views = list(
-        PageView.objects.filter(contact_id__in=member_ids)
-        .select_related("contact")
-        .order_by("-created_at", "-id")[:COMPANY_PAGE_ACTIVITY]
-    )
-    return {"people": people, "conversations": conversations, "page_views": page_views}
+
+def company_recent_member_ids(*, company: Company) -> QuerySet:
+    """The ids of the people the company page shows, as a subquery for other apps' panels (their
+    conversations, their page views): a bounded list, each member read on its own contact index."""
+    return CompanyContact.objects.filter(company=company).order_by("-id").values("contact_id")[:COMPANY_PAGE_PEOPLE]
 
 
 def contact_companies_panel(contact: Contact) -> list[CompanyContact]:

@@ -18,11 +18,12 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from common.parsing import float_or_none, text_problem
 from companies.models import INT32_MAX, Company, CompanyContact, CompanyTag
 from companies.signals import company_changed, company_contact_changed
+from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_clean, custom_attributes_merge
 from contacts.models import Contact, DataAttribute, Tag
-from ops.parsing import float_or_none, text_problem
 
 Teammate = AbstractBaseUser
 # Fields a teammate, the API or a verified site may write; company_id is set once, at creation.
@@ -332,6 +333,29 @@ def companies_untag_bulk(*, company_ids: Iterable[int], tag: Tag) -> int:
     """Remove a tag from many companies in one statement; returns how many links went."""
     deleted, _ = CompanyTag.objects.filter(tag=tag, company_id__in=list(company_ids)).delete()
     return deleted
+
+
+@transaction.atomic
+def tag_save_with_companies(
+    *,
+    name: str,
+    tag: Tag | None = None,
+    actor: Teammate | None = None,
+    tag_contact_ids: Iterable[int] = (),
+    untag_contact_ids: Iterable[int] = (),
+    tag_company_ids: Iterable[int] = (),
+    untag_company_ids: Iterable[int] = (),
+) -> Tag:
+    """POST /tags: contacts.services.tag_save (create or rename, tag and untag contacts), then tag and
+    untag the given companies, all in one transaction."""
+    tag = contacts_services.tag_save(
+        name=name, tag=tag, actor=actor, tag_contact_ids=tag_contact_ids, untag_contact_ids=untag_contact_ids
+    )
+    if tag_ids := list(tag_company_ids):
+        companies_tag_bulk(company_ids=tag_ids, tag=tag, actor=actor)
+    if untag_ids := list(untag_company_ids):
+        companies_untag_bulk(company_ids=untag_ids, tag=tag)
+    return tag
 
 
 # --- privacy ------------------------------------------------------------------------------------

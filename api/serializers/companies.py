@@ -11,8 +11,8 @@ from api.fields import UnixTimeField, unix
 from api.serializers.base import WORKSPACE_ID, PagesOutput, blank_to_none
 from api.serializers.contacts import ContactOutput
 from api.serializers.tags import TagOutput
+from common.parsing import float_or_none
 from companies.models import INT32_MAX, Company, CompanyContact
-from ops.parsing import float_or_none
 
 
 class CompanyPlanOutput(serializers.Serializer):

@@ -70,26 +70,29 @@ class TagsView(IntercomView):
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
         permissions_require(request, *_extra_permissions(values, body))
-        if values.get("id"):
-            tag = services.tag_rename(tag=selectors.tag_get(tag_id=values["id"], field="id"), name=values["name"])
-        else:
-            tag = services.tag_create(name=values["name"], actor=request.user)
+        renamed = selectors.tag_get(tag_id=values["id"], field="id") if values.get("id") else None
+        tag_ids: list[int] = []
+        untag: list[int] = []
         if "users" in body:
             ids = _contact_ids(body["users"])
             untag = [pk for pk, ref in zip(ids, body["users"], strict=True) if ref.get("untag") is True]
             tag_ids = [pk for pk in ids if pk not in untag]
-            if tag_ids:
-                services.contacts_tag_bulk(contact_ids=tag_ids, tag=tag, actor=request.user)
-            if untag:
-                services.contacts_untag_bulk(contact_ids=untag, tag=tag)
+        tag_company_ids: list[int] = []
+        untag_company_ids: list[int] = []
         if "companies" in body:
-            ids = _company_ids(body["companies"])
-            untag = [pk for pk, ref in zip(ids, body["companies"], strict=True) if ref.get("untag") is True]
-            tag_ids = [pk for pk in ids if pk not in untag]
-            if tag_ids:
-                company_services.companies_tag_bulk(company_ids=tag_ids, tag=tag, actor=request.user)
-            if untag:
-                company_services.companies_untag_bulk(company_ids=untag, tag=tag)
+            company_ids, refs = _company_ids(body["companies"]), body["companies"]
+            untag_company_ids = [pk for pk, ref in zip(company_ids, refs, strict=True) if ref.get("untag") is True]
+            tag_company_ids = [pk for pk in company_ids if pk not in untag_company_ids]
+        # contacts.services.tag_save, then the companies, in one transaction (contacts knows no companies).
+        tag = company_services.tag_save_with_companies(
+            name=values["name"],
+            tag=renamed,
+            actor=request.user,
+            tag_contact_ids=tag_ids,
+            untag_contact_ids=untag,
+            tag_company_ids=tag_company_ids,
+            untag_company_ids=untag_company_ids,
+        )
         return Response(TagOutput(tag).data)
 
 

@@ -51,7 +51,7 @@ def test_a_user_booted_with_a_company_appears_in_the_admin_with_that_company(
     row.locator("th a").click()
     people = admin.locator("fieldset.company-people")
     expect(people).to_contain_text("Grace Hopper")
-    expect(admin.locator("fieldset.company-page-views")).to_contain_text("Shop")
+    expect(admin.locator("fieldset.company-panel", has_text="Their recent page views")).to_contain_text("Shop")
     admin.screenshot(path=str(artifacts / "company-page.png"), full_page=True)
     people.get_by_role("link", name="Grace Hopper").click()
     admin.wait_for_url(f"**/admin/contacts/contact/{person.pk}/change/")
