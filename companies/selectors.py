@@ -1,6 +1,5 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
-
 from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
