@@ -1,5 +1,6 @@
 """How the companies app plugs into contacts: memberships in the contact lifecycle (merge, GDPR
-export, counts kept right when contacts are deleted) and the contact page's Companies panel.
+export, counts kept right when contacts are deleted), the contact page's Companies panel and the
+contact list's "company" filter (the company page links to its people there).
 
 Wired once, from CompaniesConfig.ready().
 """
@@ -11,7 +12,8 @@ from contacts import lifecycle
 
 def connect() -> None:
     """Called from CompaniesConfig.ready()."""
-    from contacts.panels import ContactPanel, register_contact_panel
+    from companies.admin_filters import CompanyMembersFilter
+    from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
 
     lifecycle.register(
         lifecycle.ContactRows(
@@ -29,3 +31,4 @@ def connect() -> None:
             rows=selectors.contact_companies_panel,
         )
     )
+    register_contact_list_filter(CompanyMembersFilter)

@@ -147,3 +147,25 @@ def test_contact_page_shows_the_persons_companies(admin_client):
     page = admin_client.get(reverse("admin:contacts_contact_change", args=[person.pk])).content.decode()
     assert "Companies" in page and "Acme Rockets" in page
     assert reverse("admin:companies_company_change", args=[company.pk]) in page
+
+
+def test_the_contact_list_filters_one_companys_people_with_a_fixed_query_count(admin_client):
+    company, other = CompanyFactory(), CompanyFactory()
+    members = UserContactFactory.create_batch(2)
+    for person in members:
+        services.company_attach(company=company, contact=person)
+    services.company_attach(company=other, contact=UserContactFactory(name="Outsider"))
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    link = f"{reverse('admin:contacts_contact_changelist')}?company={company.pk}"
+    assert link in page
+    admin_client.get(link)  # warm the contact list's short-lived country list cache
+    few, listed = _queries(admin_client, link)
+    assert all(person.name in listed for person in members) and "Outsider" not in listed
+    for person in UserContactFactory.create_batch(30):
+        services.company_attach(company=company, contact=person)
+    many, _ = _queries(admin_client, link)
+    assert few == many
+    changelist = reverse("admin:contacts_contact_changelist")
+    for junk in ("x", "999999", "99999999999999999999999"):  # no such company: the plain list, never an error
+        assert _queries(admin_client, f"{changelist}?company={junk}")[0]
+    assert admin_client.get(f"{changelist}?company=1%00").status_code == 400  # the admin guard refuses NUL
