@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversations",
     "retention",
+    "privacy",
     "api",
     "widget",
     "ops",

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('contacts', '0007_dataattribute_model_company'),
+        ('contacts', '0008_dataattribute_model_company'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

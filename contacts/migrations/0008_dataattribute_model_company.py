@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0006_contact_search_trigram_indexes'),
+        ('contacts', '0007_consent_by_purpose'),
     ]
 
     operations = [
