@@ -203,7 +203,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
     conversation = services.conversation_start_by_contact(
-        contact=contact, body=payload.get("body"), website=call.website
+        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url")
     )
     return JsonResponse(
         {
