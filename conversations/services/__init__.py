@@ -13,7 +13,15 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
+from conversations.services.office_hours import office_schedule_save
+from conversations.services.routing import (
+    conversation_route,
+    rule_preview,
+    team_round_robin_pick,
+    teammate_away_set,
+)
 from conversations.services.saved_replies import saved_reply_create, saved_reply_update, saved_reply_validate
+from conversations.services.sla import conversation_sla_refresh, sla_breaches_record
 from conversations.services.teammates import (
     assignee_email_if_away,
     teammate_mark_active,
@@ -50,6 +58,8 @@ __all__ = [
     "conversation_delete",
     "conversation_mark_read",
     "conversation_reopen",
+    "conversation_route",
+    "conversation_sla_refresh",
     "conversation_reply_and_close",
     "conversation_reply_as_contact",
     "conversation_reply_as_teammate",
@@ -72,10 +82,15 @@ __all__ = [
     "message_deliver_batch",
     "message_send",
     "messages_reclaim_stalled",
+    "office_schedule_save",
     "placeholders_render",
+    "rule_preview",
     "saved_reply_create",
     "saved_reply_update",
     "saved_reply_validate",
+    "sla_breaches_record",
+    "team_round_robin_pick",
+    "teammate_away_set",
     "teammate_mark_active",
     "teammate_profile_update",
 ]

@@ -69,6 +69,8 @@ OPERATIONS = [
     Op("api-me", "GET", "/api/me", READERS),
     Op("api-admins", "GET", "/api/admins", READERS),
     Op("api-admin", "GET", "/api/admins/{superuser}", READERS),
+    Op("api-admin-away", "PUT", "/api/admins/{me}/away", WORKERS,
+       {"away_mode_enabled": True, "away_mode_reassign": False}),
     Op("api-contacts", "GET", "/api/contacts", READERS),
     Op("api-contacts", "POST", "/api/contacts", WORKERS, {"email": "new@example.com"}),
     Op("api-contacts-search", "POST", "/api/contacts/search", READERS,
