@@ -7,8 +7,8 @@ from rest_framework.response import Response
 from api import selectors
 from api.permissions import acting_teammate_check
 from api.serializers.admins import AdminAwayInput, AdminListOutput, AdminOutput, MeOutput
-from conversations import services
 from api.views.base import IntercomView
+from conversations import services
 
 
 class MeView(IntercomView):

@@ -2,6 +2,7 @@
 
 from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
 from conversations.services.inbound import email_reply_receive
+from conversations.services.office_hours import office_schedule_save
 from conversations.services.outbound import (
     conversation_reply_email_if_unread,
     conversation_reply_email_send,
@@ -13,7 +14,6 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
-from conversations.services.office_hours import office_schedule_save
 from conversations.services.routing import (
     conversation_route,
     rule_preview,
@@ -58,14 +58,14 @@ __all__ = [
     "conversation_delete",
     "conversation_mark_read",
     "conversation_reopen",
-    "conversation_route",
-    "conversation_sla_refresh",
     "conversation_reply_and_close",
     "conversation_reply_as_contact",
     "conversation_reply_as_teammate",
     "conversation_reply_email_if_unread",
     "conversation_reply_email_send",
+    "conversation_route",
     "conversation_set_priority",
+    "conversation_sla_refresh",
     "conversation_snooze",
     "conversation_start_by_contact",
     "conversation_start_by_teammate",
