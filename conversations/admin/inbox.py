@@ -1,5 +1,6 @@
 """The inbox: the conversation list with its views, search and bulk actions."""
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -8,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,6 +24,8 @@ from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, teammates
 from conversations.admin.thread import ConversationPageAdmin
 from conversations.models import Conversation, ConversationPart
+from conversations.services import routing as routing_services
+from conversations.services import sla as sla_services
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
@@ -83,6 +86,25 @@ class TeamFilter(admin.SimpleListFilter):
         return queryset if team_id is None else queryset.filter(team_id=team_id)
 
 
+class SlaFilter(admin.SimpleListFilter):
+    """Conversations whose next SLA target is close or past (index `conv_state_sla_due`)."""
+
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("soon", f"Breaching soon ({sla_services.BREACHING_SOON_MINUTES} min)"), ("breached", "Breached")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        now = timezone.now()
+        if self.value() == "soon":
+            soon = now + dt.timedelta(minutes=sla_services.BREACHING_SOON_MINUTES)
+            return queryset.filter(sla_due_at__gt=now, sla_due_at__lte=soon).exclude(state=Conversation.State.CLOSED)
+        if self.value() == "breached":
+            return queryset.filter(sla_due_at__lte=now).exclude(state=Conversation.State.CLOSED)
+        return queryset
+
+
 class InboxActionForm(ActionForm):
     assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
     snooze_for = forms.ChoiceField(
@@ -98,10 +120,12 @@ class InboxActionForm(ActionForm):
 
 @admin.register(Conversation)
 class ConversationAdmin(ConversationPageAdmin):
-    list_display = ["contact_name", "preview_column", "tag_column", "waiting", "assignee", "state_column"]
+    list_display = [
+        "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
+    ]  # fmt: skip
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, "priority", TeamFilter]
-    list_select_related = ["contact", "assignee"]
+    list_filter = [InboxViewFilter, "priority", TeamFilter, SlaFilter]
+    list_select_related = ["contact", "assignee__parley_profile"]
     list_per_page = 50
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -169,6 +193,26 @@ class ConversationAdmin(ConversationPageAdmin):
         if conversation.waiting_since is None:
             return "—"
         return timesince(conversation.waiting_since)
+
+    @admin.display(description="SLA", ordering=F("sla_due_at").asc(nulls_last=True))
+    def sla_column(self, conversation: Conversation) -> str:
+        left = sla_services.sla_remaining(conversation)
+        if left is None:
+            return "—"
+        minutes = int(abs(left.total_seconds()) // 60)
+        text = f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+        if left.total_seconds() < 0:
+            return format_html("<span class='parley-sla parley-sla-over'>overdue {}</span>", text)
+        return format_html("<span class='parley-sla'>{} left</span>", text)
+
+    @admin.display(description="Assignee", ordering="assignee")
+    def assignee_column(self, conversation: Conversation) -> str:
+        assignee = conversation.assignee
+        if assignee is None:
+            return "—"
+        if routing_services.teammate_is_away(assignee):
+            return format_html("{} <span class='parley-away'>(away)</span>", assignee)
+        return str(assignee)
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
@@ -266,6 +310,7 @@ class ConversationAdmin(ConversationPageAdmin):
             "title": "Inbox",
             "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
             "inbox": selectors.inbox_state(),
+            "away_teammates": routing_services.teammates_away(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

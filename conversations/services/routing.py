@@ -330,3 +330,31 @@ def conversation_route_on_contact_message(
         threads.conversation_assign(conversation=conversation, teammate=None, assignee=None)
         conversation.assignee = None
     return rule
+
+
+# --- managing rules ---------------------------------------------------------------------------------
+
+RULE_TEXT_FIELDS = ("page_url_prefix", "page_url_pattern", "language", "message_contains")
+
+
+def assignment_rule_validate(*, rule: AssignmentRule) -> None:
+    """A rule needs at least one action; its texts hold no NUL; a language is a short code."""
+    for name in RULE_TEXT_FIELDS:
+        value = getattr(rule, name) or ""
+        if "\x00" in value:
+            raise ValidationError({name: "Must not contain NUL characters."})
+        setattr(rule, name, value.strip())
+    if rule.language and not re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", rule.language):
+        raise ValidationError({"language": "Use a language code such as fr or pt-BR."})
+    if rule.page_url_pattern and "*" not in rule.page_url_pattern:
+        raise ValidationError({"page_url_pattern": "Use * for the varying part, or use “page URL starts with”."})
+    if not (rule.assign_team_id or rule.assign_teammate_id or rule.add_tag_id or rule.set_priority):
+        raise ValidationError({"assign_team": "Choose at least one action: a team, a teammate, a tag or a priority."})
+
+
+@transaction.atomic
+def assignment_rule_save(*, rule: AssignmentRule) -> AssignmentRule:
+    """Validate and save an assignment rule (new or changed)."""
+    assignment_rule_validate(rule=rule)
+    rule.save()
+    return rule
