@@ -15,6 +15,7 @@ from conversations.services.outbound import (
 )
 from conversations.services.placeholders import placeholders_render
 from conversations.services.routing import (
+    assignment_rule_save,
     conversation_route,
     rule_preview,
     team_round_robin_pick,
@@ -50,6 +51,7 @@ from conversations.services.threads import (
 
 __all__ = [
     "assignee_email_if_away",
+    "assignment_rule_save",
     "contacts_touch_messaging",
     "conversation_add_note",
     "conversation_assign",
