@@ -129,7 +129,7 @@ def test_inbox_sla_filters_and_order():
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("root", "r@p.test", "x"))
     SlaPolicy.objects.create(name="d", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=60)
-    late, soon, fine = (
+    late, soon, _fine = (
         services.conversation_start_by_contact(contact=LeadFactory(name=n), body="Hi") for n in ("Late", "Soon", "Fine")
     )
     now = timezone.now()
