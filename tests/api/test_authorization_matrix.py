@@ -164,6 +164,11 @@ ADMIN_ACTIONS = {
     "tracking.event:delete_selected": NOBODY,
     "tracking.eventsummary:delete_selected": NOBODY,
     "conversations.conversation:delete_selected": SUPERUSER_ONLY,
+    # Routing, office hours and SLA targets are site-wide settings; breaches are the beat task's record.
+    "conversations.assignmentrule:delete_selected": SUPERUSER_ONLY,
+    "conversations.officeschedule:delete_selected": SUPERUSER_ONLY,
+    "conversations.slapolicy:delete_selected": SUPERUSER_ONLY,
+    "conversations.slabreach:delete_selected": NOBODY,
     "conversations.conversation:assign_selected": WORKERS,
     "conversations.conversation:assign_to_me": WORKERS,
     "conversations.conversation:snooze_selected": WORKERS,
