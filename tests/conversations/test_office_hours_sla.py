@@ -188,7 +188,7 @@ def test_sla_breach_task_is_in_the_one_beat_schedule():
     assert entry.every_seconds == 60 and entry.expire_seconds
     from django_celery_beat.models import PeriodicTask
 
-    assert PeriodicTask.objects.filter(task=entry.task, enabled=True).exists()  # written by migration 0007
+    assert PeriodicTask.objects.filter(task=entry.task, enabled=True).exists()  # written by migration 0009
 
 
 def test_remaining_time():

@@ -17,7 +17,7 @@ def remove_beat_entry(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0006_routing_office_hours_sla"),
+        ("conversations", "0008_routing_office_hours_sla"),
         ("django_celery_beat", "0016_alter_crontabschedule_timezone"),
     ]
     operations = [migrations.RunPython(add_beat_entry, remove_beat_entry)]

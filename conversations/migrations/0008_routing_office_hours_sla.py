@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contacts', '0006_contact_search_trigram_indexes'),
-        ('conversations', '0005_part_emailed_at'),
+        ('conversations', '0007_message_is_test'),
         ('tracking', '0008_website_identity_verification_enforced_by_default'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
