@@ -92,3 +92,24 @@ def test_unknown_admin_ids_are_404(api, admin_id):
                        format="json")  # fmt: skip
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == "Admin Not Found"
+
+
+def test_admin_list_costs_fixed_queries_whatever_the_profiles_and_teams(api, teammate):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations import services
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/api/admins").status_code == 200
+        return len(captured)
+
+    api.get("/api/admins")  # warm: the token's first use
+    few = count()
+    team = Team.objects.create(name="Support")
+    for index in range(6):
+        user = get_user_model().objects.create_user(f"t{index}", f"t{index}@parley.test", "x", is_staff=True)
+        services.teammate_away_set(teammate=user, away=index % 2 == 0)
+        team.members.add(user)
+    assert count() == few
