@@ -250,14 +250,11 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="SLA", ordering=F("sla_due_at").asc(nulls_last=True))
     def sla_column(self, conversation: Conversation) -> str:
-        left = sla_services.sla_remaining(conversation)
-        if left is None:
+        label = sla_services.sla_label(conversation)
+        if label is None:
             return "—"
-        minutes = int(abs(left.total_seconds()) // 60)
-        text = f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
-        if left.total_seconds() < 0:
-            return format_html("<span class='parley-sla parley-sla-over'>overdue {}</span>", text)
-        return format_html("<span class='parley-sla'>{} left</span>", text)
+        text, overdue = label
+        return format_html("<span class='parley-sla{}'>{}</span>", " parley-sla-over" if overdue else "", text)
 
     @admin.display(description="Assignee", ordering="assignee")
     def assignee_column(self, conversation: Conversation) -> str:

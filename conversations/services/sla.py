@@ -95,6 +95,17 @@ def sla_remaining(conversation: Conversation, *, now: dt.datetime | None = None)
     return conversation.sla_due_at - (now or timezone.now())
 
 
+def sla_label(conversation: Conversation, *, now: dt.datetime | None = None) -> tuple[str, bool] | None:
+    """("12m left", False) or ("overdue 1h 05m", True) for the next SLA target; None without one. No query."""
+    left = sla_remaining(conversation, now=now)
+    if left is None:
+        return None
+    minutes = int(abs(left.total_seconds()) // 60)
+    text = f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    overdue = left.total_seconds() < 0
+    return (f"overdue {text}" if overdue else f"{text} left"), overdue
+
+
 def _breaches_due(conversation: Conversation, now: dt.datetime) -> list[tuple[str, dt.datetime]]:
     found = []
     if conversation.sla_response_due_at and conversation.sla_response_due_at <= now:

@@ -166,3 +166,17 @@ def test_teammate_sets_own_away_mode_and_cap_on_their_profile():
     assert profile.away_mode_enabled and profile.away_reason == "Dentist" and profile.max_open_conversations == 5
     other = services.teammate_profile_update(teammate=TeammateFactory())
     assert client.get(reverse("admin:conversations_teammateprofile_change", args=[other.pk])).status_code in (302, 403)
+
+
+def test_conversation_page_shows_the_sla_and_marks_away_teammates(admin_client):
+    SlaPolicy.objects.create(name="d", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=45)
+    away = TeammateFactory(username="zed", first_name="")
+    routing.teammate_away_set(teammate=away, away=True)
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+    page = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    text = page.content.decode()
+    assert 'id="parley-sla"' in text and ("SLA 44m left" in text or "SLA 45m left" in text)
+    assert "zed (away)</option>" in text
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=70))
+    text = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk])).content.decode()
+    assert "SLA overdue 1h 10m" in text and "parley-sla-over" in text
