@@ -35,6 +35,10 @@ class AssignmentRule(models.Model):
     contact_tag = models.ForeignKey(
         Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="The contact has this tag."
     )
+    company_plan = models.CharField(
+        "company plan", max_length=255, blank=True,
+        help_text="One of the contact's companies is on this plan (any case).",
+    )  # fmt: skip
     message_contains = models.CharField(
         "message contains", max_length=200, blank=True,
         help_text="Words separated by commas; the first message must contain one of them (any case).",

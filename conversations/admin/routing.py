@@ -29,7 +29,7 @@ class AssignmentRuleForm(ServiceValidatedForm, forms.ModelForm):
         model = AssignmentRule
         fields = [
             "name", "position", "enabled", "website", "page_url_prefix", "page_url_pattern", "language",
-            "contact_role", "contact_tag", "message_contains", "assign_team", "assign_teammate", "add_tag",
+            "contact_role", "contact_tag", "company_plan", "message_contains", "assign_team", "assign_teammate", "add_tag",
             "set_priority",
         ]  # fmt: skip
 
@@ -56,7 +56,7 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "position", "enabled", "preview"]}),
         ("When a conversation is created or reopened and all of these hold (empty: any)", {"fields": [
             "website", "page_url_prefix", "page_url_pattern", "language", "contact_role", "contact_tag",
-            "message_contains",
+            "company_plan", "message_contains",
         ]}),
         ("Then", {"fields": ["assign_team", "assign_teammate", "add_tag", "set_priority"]}),
     ]  # fmt: skip
@@ -76,6 +76,7 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
             f"language {rule.language}" if rule.language else "",
             f"role {rule.get_contact_role_display()}" if rule.contact_role else "",
             f"tagged {rule.contact_tag}" if rule.contact_tag_id else "",
+            f"company plan {rule.company_plan}" if rule.company_plan else "",
             f"message has {rule.message_contains}" if rule.message_contains else "",
         ]
         return "; ".join(p for p in parts if p) or "always"

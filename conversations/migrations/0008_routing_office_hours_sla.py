@@ -79,6 +79,7 @@ class Migration(migrations.Migration):
                 ('page_url_pattern', models.CharField(blank=True, help_text='* matches any characters, e.g. */checkout/*. Compared case-insensitively with the whole URL.', max_length=500, verbose_name='page URL pattern')),
                 ('language', models.CharField(blank=True, help_text='Language code, e.g. fr (also matches fr-CA).', max_length=16)),
                 ('contact_role', models.CharField(blank=True, choices=[('visitor', 'Visitor'), ('lead', 'Lead'), ('user', 'User')], max_length=8)),
+                ('company_plan', models.CharField(blank=True, help_text="One of the contact's companies is on this plan (any case).", max_length=255, verbose_name='company plan')),
                 ('message_contains', models.CharField(blank=True, help_text='Words separated by commas; the first message must contain one of them (any case).', max_length=200, verbose_name='message contains')),
                 ('set_priority', models.CharField(blank=True, choices=[('not_priority', 'Normal'), ('priority', 'Priority')], max_length=12)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -74,7 +74,7 @@ def rule_matches(rule: AssignmentRule, facts: RoutingFacts) -> bool:
         return False
     if rule.contact_tag_id is not None and rule.contact_tag_id not in facts.contact_tag_ids:
         return False
-    if getattr(rule, "company_plan", "") and rule.company_plan.casefold() not in facts.company_plans:
+    if rule.company_plan and rule.company_plan.strip().casefold() not in facts.company_plans:
         return False
     if rule.message_contains:
         message = facts.message.casefold()
@@ -334,7 +334,7 @@ def conversation_route_on_contact_message(
 
 # --- managing rules ---------------------------------------------------------------------------------
 
-RULE_TEXT_FIELDS = ("page_url_prefix", "page_url_pattern", "language", "message_contains")
+RULE_TEXT_FIELDS = ("page_url_prefix", "page_url_pattern", "language", "company_plan", "message_contains")
 
 
 def assignment_rule_validate(*, rule: AssignmentRule) -> None:

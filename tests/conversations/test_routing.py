@@ -233,3 +233,25 @@ def test_role_condition_reads_the_contact_at_routing_time():
     # A visitor who writes becomes a lead before the rules run.
     visitor = LeadFactory(role=Contact.Role.VISITOR)
     assert _start(contact=visitor).team == team
+
+
+def test_company_plan_condition():
+    """A rule on a company plan matches contacts with a company on that plan (once the companies app is
+    installed; without it no contact has a company, so such a rule never matches)."""
+    from django.apps import apps
+
+    team, _ = _team(size=1)
+    _rule(company_plan="Enterprise", assign_team=team)
+    lead = LeadFactory()
+    if not apps.is_installed("companies"):
+        assert _start(contact=lead).team is None
+        pytest.skip("the companies app is not installed yet: only the no-company case is checked")
+    Company = apps.get_model("companies", "Company")
+    big = Company.objects.create(company_id="c-1", name="Big", plan="enterprise")
+    small = Company.objects.create(company_id="c-2", name="Small", plan="starter")
+    lead.companies.add(small)
+    assert _start(contact=lead).team is None
+    lead.companies.add(big)
+    assert _start(contact=lead).team == team
+    rule = AssignmentRule.objects.get()
+    assert routing.rule_preview(rule=rule) == (1, 2)
