@@ -118,7 +118,7 @@ def rule_first_match(*, rules: list[AssignmentRule], facts: RoutingFacts) -> Ass
 def rule_preview(*, rule: AssignmentRule, sample: int = PREVIEW_SAMPLE) -> tuple[int, int]:
     """(matched, looked at): how many of the last `sample` conversations started by contacts the rule matches.
 
-    A fixed four queries: the conversations with their contacts, their first messages, the contacts' tags
+    A fixed number of queries: the conversations with their contacts, their first messages, the contacts' tags
     and (with companies) their plans.
     """
     conversations = list(

@@ -218,12 +218,15 @@ def test_preview_counts_matches_among_recent_conversations_in_fixed_queries(djan
         _start("refund please" if i % 2 == 0 else "hello", contact=LeadFactory(browser_language="fr"))
     agent = TeammateFactory()
     services.conversation_start_by_teammate(contact=LeadFactory(), teammate=agent, body="refund offer")
+    from django.apps import apps
+
     rule = AssignmentRule(name="r", message_contains="refund", language="fr", set_priority="priority")
-    with django_assert_num_queries(3):
+    fixed = 4 if apps.is_installed("companies") else 3  # conversations, first messages, tags (, company plans)
+    with django_assert_num_queries(fixed):
         assert routing.rule_preview(rule=rule) == (3, 5)
     for _ in range(5):
         _start("refund", contact=LeadFactory(browser_language="fr"))
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(fixed):
         assert routing.rule_preview(rule=rule, sample=8) == (7, 8)  # 5 new + 2 of the last 3 before
 
 
@@ -254,4 +257,4 @@ def test_company_plan_condition():
     lead.companies.add(big)
     assert _start(contact=lead).team == team
     rule = AssignmentRule.objects.get()
-    assert routing.rule_preview(rule=rule) == (1, 2)
+    assert routing.rule_preview(rule=rule) == (2, 2)  # the contacts as they are now: both of the lead's
