@@ -1,10 +1,19 @@
 """Celery app `config.celery:app`, configured from Django settings (CELERY_ namespace)."""
 
 import os
+import sys
+from pathlib import Path
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+if Path(sys.argv[0]).name == "celery" or sys.argv[0].endswith(os.path.join("celery", "__main__.py")):
+    # The celery command reads settings while parsing its options: refuse a production install
+    # without a strong SECRET_KEY there with one clear line, as manage.py and gunicorn do.
+    from config.production import load_settings_or_refuse
+
+    load_settings_or_refuse()
 
 app = Celery("parley")
 app.config_from_object("django.conf:settings", namespace="CELERY")

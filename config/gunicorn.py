@@ -1,12 +1,22 @@
 """Gunicorn settings: no client address or query string in any log line, on purpose."""
 
+import multiprocessing
 import os
 from typing import Any
 
 from gunicorn import glogging
 
+from config.production import load_settings_or_refuse
+
+# In the master, before any worker forks: a production install without a strong SECRET_KEY stops
+# here with one line and exit status 78, instead of every worker failing to boot in a loop.
+load_settings_or_refuse()
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Embedded (SQLite, one writer): two workers. Production: gunicorn's rule of thumb, 2 * cores + 1,
+# each with WEB_THREADS threads; WEB_CONCURRENCY overrides either.
+_default_workers = 2 if "DATABASE_URL" not in os.environ else 2 * multiprocessing.cpu_count() + 1
+workers = int(os.environ.get("WEB_CONCURRENCY") or _default_workers)
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from config.production import InsecureSettings, secret_key_problem
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -27,8 +29,14 @@ def _embedded_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
+if EMBEDDED or DEBUG:
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+else:
+    # Production never runs on a missing, weak or generated key (config/production.py says why).
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if _secret_key_problem := secret_key_problem(SECRET_KEY):
+        raise InsecureSettings(_secret_key_problem)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # Public base URL used in emails (tracking pixel, unsubscribe links) and the widget snippet.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
