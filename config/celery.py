@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -18,3 +19,13 @@ if Path(sys.argv[0]).name == "celery" or sys.argv[0].endswith(os.path.join("cele
 app = Celery("parley")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def use_django_logging(**_: object) -> None:
+    """Celery's processes log through Django's LOGGING (JSON with request ids in production)."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

@@ -4,6 +4,7 @@ import multiprocessing
 import os
 from typing import Any
 
+from django.conf import settings
 from gunicorn import glogging
 
 from config.production import load_settings_or_refuse
@@ -37,15 +38,21 @@ access_log_format = '"%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 
 # Gunicorn's own error log names the client address of malformed requests ("Invalid request from
-# ip=…"); the same filter as Django's logging replaces every IP address with [ip].
+# ip=…"); the same filter as Django's logging replaces every IP address with [ip]. Production logs
+# are JSON lines with the request id, as Django's and Celery's (config/log_format.py).
+_format = settings.LOG_FORMAT
+_formatter = {
+    "plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(message)s"},
+    "json": settings.LOG_FORMATTERS["json"],
+}[_format]
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"no_ip": {"()": "config.log_filters.RedactIPAddresses"}},
-    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(message)s"}},
+    "filters": settings.LOG_FILTERS,
+    "formatters": {_format: _formatter},
     "handlers": {
-        "error_console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
+        name: {"class": "logging.StreamHandler", "formatter": _format, "filters": ["request_id", "no_ip"]}
+        for name in ("error_console", "console")
     },
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},

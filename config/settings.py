@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 from config.production import InsecureSettings, secret_key_problem
 
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "django_celery_beat",
+    "django_guid",
     "contacts",
     "tracking",
     "conversations",
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every line a request logs (a 503 from the outage middleware too) carries its id.
+    "django_guid.middleware.guid_middleware",
     # Outermost: a request a down PostgreSQL/Redis/broker cannot serve answers 503, not 500.
     "config.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -295,12 +300,42 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: no IP addresses anywhere (no access logs carrying REMOTE_ADDR) --------------------
+# Production writes one JSON object per line with the request id (config/log_format.py); the
+# embedded mode keeps readable lines. Celery's processes use this configuration too (config/celery.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if EMBEDDED else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOG_FILTERS = {
+    "request_id": {"()": "config.log_format.RequestId"},
+    "no_ip": {"()": "config.log_filters.RedactIPAddresses"},
+}
+LOG_FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {"()": "config.log_format.JsonFormatter"},
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"no_ip": {"()": "config.log_filters.RedactIPAddresses"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]}},
+    "formatters": {LOG_FORMAT: LOG_FORMATTERS[LOG_FORMAT]},
+    "filters": LOG_FILTERS,
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "no_ip"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-guid says at INFO how it found or made each id: noise, one line per request and task.
+        "django_guid": {"level": "WARNING"},
+    },
+}
+
+# The request id (django-guid): a valid X-Request-ID from the proxy is kept, else one is made; the
+# answer carries it, and so do the Celery tasks the request queues.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    # corsheaders owns Access-Control-Expose-Headers; django-guid would overwrite it.
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [CeleryIntegration(log_parent=False)],
 }

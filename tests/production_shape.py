@@ -4,6 +4,7 @@ the test's PostgreSQL database and Redis, its output collected line by line for 
 Only meaningful on PostgreSQL + Redis: `skip_unless_production_backends` skips with the reason.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 from django.conf import settings
 
@@ -58,6 +60,7 @@ class ProductionShape:
             "VAR_DIR": str(var_dir),
             # Production as behind a TLS proxy: HTTPS hardening on, X-Forwarded-Proto believed.
             "BEHIND_PROXY": "true",
+            "TRUSTED_PROXIES": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
             "WEB_CONCURRENCY": "2",
             **(extra_env or {}),
@@ -65,6 +68,8 @@ class ProductionShape:
         for test_only in ("HTTPS_ONLY", "PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", "DEBUG"):
             env.pop(test_only, None)
         self.env = env
+        self.last_headers: dict[str, str] = {}
+        self._started: list[psutil.Process] = []
         self._process: subprocess.Popen[str] | None = None
 
     def start(self) -> "ProductionShape":
@@ -79,7 +84,10 @@ class ProductionShape:
             start_new_session=True,
         )
         threading.Thread(target=self._collect, daemon=True).start()
-        self.wait_until(self._ready, timeout=READY_TIMEOUT_SECONDS, what="/readyz answering 200")
+        try:
+            self.wait_until(self._ready, timeout=READY_TIMEOUT_SECONDS, what="/readyz answering 200")
+        finally:
+            self._started = self.processes()
         return self
 
     def _collect(self) -> None:
@@ -104,14 +112,27 @@ class ProductionShape:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                status, raw, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "")
+                status, raw, headers = answer.status, answer.read(), answer.headers
         except urllib.error.HTTPError as error:
-            status, raw, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+            status, raw, headers = error.code, error.read(), error.headers
+        self.last_headers = dict(headers.items())
+        kind = headers.get("Content-Type", "")
         text = raw.decode()
         return status, (json.loads(text) if kind.startswith("application/json") else text)
 
     def get(self, path: str, **headers: str):
         return self.request("GET", path, headers=headers)
+
+    def process_lines(self, *names: str) -> list[str]:
+        """What the named Procfile processes (web, worker, beat) wrote, without honcho's prefix."""
+        prefixes = tuple(f"{name}.1" for name in names)
+        found = []
+        for line in self.lines:
+            _, _, rest = line.partition(" ")  # honcho: "HH:MM:SS web.1    | …"
+            process, bar, text = rest.partition("| ")
+            if bar and process.strip().startswith(prefixes):
+                found.append(text)
+        return found
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float = 60, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
@@ -121,33 +142,40 @@ class ProductionShape:
             if self._process and self._process.poll() is not None:
                 raise AssertionError(f"make run-prod exited ({self._process.returncode}):\n{self.log}")
             time.sleep(0.3)
-        raise AssertionError(f"Timed out after {timeout}s waiting for {what}. Output:\n{self.log[-20000:]}")
+        raise AssertionError(f"Timed out after {timeout}s waiting for {what}. Output:\n{self.log}")
+
+    def processes(self) -> list[psutil.Process]:
+        """make, honcho and every process under them (honcho gives each Procfile entry its own group)."""
+        assert self._process
+        try:
+            root = psutil.Process(self._process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
 
     def stop(self) -> int:
-        """Ctrl-C to the whole process group; returns make's exit status once every process is gone."""
+        """Ctrl-C to make's process group (honcho then sends SIGTERM to web, worker and beat); returns
+        make's exit status once every process that ran under it is gone."""
         assert self._process
+        self._started = self._started or self.processes()
         if self._process.poll() is None:
             os.killpg(self._process.pid, signal.SIGINT)
             try:
                 self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+                self.kill_leftovers()
                 raise AssertionError(
                     f"make run-prod did not stop within {STOP_TIMEOUT_SECONDS}s:\n{self.log}"
                 ) from None
+        _, alive = psutil.wait_procs(self._started, timeout=STOP_TIMEOUT_SECONDS)
+        if alive:
+            self.kill_leftovers()
+            raise AssertionError(f"still running after make run-prod stopped: {alive}\n{self.log}")
         self.returncode = self._process.returncode
         return self.returncode
 
-    def group_alive(self) -> bool:
-        """Whether any process of the group (web, worker, beat, their children) is still running."""
-        assert self._process
-        try:
-            os.killpg(self._process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     def kill_leftovers(self) -> None:
-        if self._process and self.group_alive():
-            os.killpg(self._process.pid, signal.SIGKILL)
+        """SIGKILL whatever of the run is still alive (a failed test must not leave a worker on the broker)."""
+        for process in {*self._started, *self.processes()}:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
