@@ -10,8 +10,8 @@ from django.db.models import Model, QuerySet
 
 from api.errors import ParameterInvalid
 from api.fields import int_param
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import int_or_none
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 150

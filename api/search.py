@@ -18,8 +18,8 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, LessThan, StartsWith
 
 from api.errors import ParameterInvalid
+from common.parsing import finite_number_or_none, unix_time_or_none
 from contacts.models import Contact, DataAttribute
-from ops.parsing import finite_number_or_none, unix_time_or_none
 
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15

@@ -8,10 +8,10 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
 from api.pagination import Cursor, Page, keyset_page, offset_page
+from common.parsing import int_or_none, text_problem
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
-from ops.parsing import int_or_none, text_problem
 from tracking.models import Event, EventSummary
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.

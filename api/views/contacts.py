@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -103,22 +102,13 @@ class ContactView(IntercomView):
         """Update; a lead given role "user" is converted, a user never becomes a lead."""
         contact = selectors.contact_get(contact_id=contact_id)
         values = self.parse(ContactWriteInput, self.body(request))
-        role = values.get("role") or contact.role
-        fields = contact_fields_from_input(values)
-        with transaction.atomic():
-            if role != contact.role:
-                contact = services.contact_convert(
-                    contact=contact,
-                    role=role,
-                    external_id=fields.pop("external_id", None),
-                    email=fields.pop("email", None),
-                )
-            services.contact_update(
-                contact=contact,
-                custom_attributes=values.get("custom_attributes"),
-                define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
-                **fields,
-            )
+        contact = services.contact_convert_and_update(
+            contact=contact,
+            role=values.get("role") or contact.role,
+            custom_attributes=values.get("custom_attributes"),
+            define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
+            **contact_fields_from_input(values),
+        )
         return Response(contact_reload(contact))
 
     @extend_schema(operation_id="DeleteContact", responses={200: ContactDeletedOutput})

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -166,38 +165,36 @@ class ConversationPartsView(IntercomView):
         values = self.parse(ManageInput, self.body(request))
         admin = _acting_admin(request, values.get("admin_id"))
         kind = values["message_type"]
-        with transaction.atomic():
-            if kind == "close" and values.get("body"):
-                services.conversation_reply_and_close(conversation=conversation, teammate=admin, body=values["body"])
-            elif kind == "close":
-                services.conversation_close(conversation=conversation, teammate=admin)
-            elif kind == "open":
-                services.conversation_reopen(conversation=conversation, teammate=admin)
-            elif kind == "snoozed":
-                if "snoozed_until" not in values:
-                    raise ParameterNotFound("snoozed_until")
-                services.conversation_snooze(conversation=conversation, teammate=admin, until=values["snoozed_until"])
-            else:
-                self._assign(conversation, admin=admin, values=values)
+        if kind == "close" and values.get("body"):
+            services.conversation_reply_and_close(conversation=conversation, teammate=admin, body=values["body"])
+        elif kind == "close":
+            services.conversation_close(conversation=conversation, teammate=admin)
+        elif kind == "open":
+            services.conversation_reopen(conversation=conversation, teammate=admin)
+        elif kind == "snoozed":
+            if "snoozed_until" not in values:
+                raise ParameterNotFound("snoozed_until")
+            services.conversation_snooze(conversation=conversation, teammate=admin, until=values["snoozed_until"])
+        else:
+            self._assign(conversation, admin=admin, values=values)
         return _reloaded(conversation)
 
     def _assign(self, conversation: Conversation, *, admin: Any, values: dict[str, Any]) -> None:
         if "assignee_id" not in values:
             raise ParameterNotFound("assignee_id")
         assignee_id = values["assignee_id"]
+        team = None
         if values.get("type") == "team":
             team = selectors.team_get(team_id=assignee_id, field="assignee_id")
-            services.conversation_assign(
-                conversation=conversation, teammate=admin, assignee=conversation.assignee, team=team
-            )
+            assignee = conversation.assignee
         else:
             # Intercom unassigns with assignee_id "0".
             assignee = (
                 None if str(assignee_id) == "0" else selectors.teammate_get(admin_id=assignee_id, field="assignee_id")
             )
-            services.conversation_assign(conversation=conversation, teammate=admin, assignee=assignee)
-        if values.get("body"):
-            services.conversation_add_note(conversation=conversation, teammate=admin, body=values["body"])
+        services.conversation_assign_with_note(
+            conversation=conversation, teammate=admin, assignee=assignee, team=team, note=values.get("body") or ""
+        )
 
 
 class ConversationTagsView(IntercomView):

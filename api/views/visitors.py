@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,25 +38,18 @@ class VisitorConvertView(IntercomView):
         values = self.parse(VisitorConvertInput, self.body(request))
         visitor = _visitor(values["visitor"])
         user_ref = values["user"]
-        with transaction.atomic():
-            if values["type"] == "lead":
-                contact = services.contact_convert(contact=visitor, role=Contact.Role.LEAD)
-                fields = {k: v for k, v in (("email", user_ref.get("email")),) if v}
-                if fields:
-                    services.contact_update(contact=contact, **fields)
-            else:
-                existing = selectors.contact_get_by_reference(
-                    user_id=user_ref.get("user_id"), email=user_ref.get("email"), intercom_user_id=user_ref.get("id")
-                )
-                if existing is not None and existing.role == Contact.Role.USER:
-                    contact = services.contact_merge(source=visitor, into=existing)
-                elif user_ref.get("id"):
-                    raise NotFound("User Not Found", field="user.id")
-                else:
-                    contact = services.contact_convert(
-                        contact=visitor,
-                        role=Contact.Role.USER,
-                        external_id=user_ref.get("user_id"),
-                        email=user_ref.get("email"),
-                    )
+        user = None
+        if values["type"] != "lead":
+            user = selectors.contact_get_by_reference(
+                user_id=user_ref.get("user_id"), email=user_ref.get("email"), intercom_user_id=user_ref.get("id")
+            )
+            if user_ref.get("id") and (user is None or user.role != Contact.Role.USER):
+                raise NotFound("User Not Found", field="user.id")
+        contact = services.visitor_convert(
+            visitor=visitor,
+            role=Contact.Role.LEAD if values["type"] == "lead" else Contact.Role.USER,
+            external_id=user_ref.get("user_id"),
+            email=user_ref.get("email"),
+            user=user,
+        )
         return Response(contact_json(selectors.contact_get(contact_id=contact.pk)))

@@ -251,6 +251,22 @@ def conversation_assign(
 
 
 @transaction.atomic
+def conversation_assign_with_note(
+    *,
+    conversation: Conversation,
+    teammate: Teammate,
+    assignee: Teammate | None,
+    team: Team | None = None,
+    note: str = "",
+) -> Conversation:
+    """Assign (as conversation_assign) and add `note` when given, in one transaction: a refused note assigns nothing."""
+    conversation = conversation_assign(conversation=conversation, teammate=teammate, assignee=assignee, team=team)
+    if note:
+        conversation_add_note(conversation=conversation, teammate=teammate, body=note)
+    return conversation
+
+
+@transaction.atomic
 def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None, until: dt.datetime) -> Conversation:
     """Hide the conversation until `until`; the beat task reopens it then (or the contact writing does)."""
     if not isinstance(until, dt.datetime) or timezone.is_naive(until):
