@@ -34,7 +34,7 @@ def skip_unless_production_backends() -> None:
         pytest.skip("the production shape runs on PostgreSQL (set DATABASE_URL); this run uses SQLite")
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.skip("the production shape runs with a Redis broker (set CELERY_BROKER_URL=redis://…)")
-    if settings.CACHES["default"]["BACKEND"] != "config.redis_cache.RedisCache":
+    if settings.CACHES["default"]["BACKEND"] != "common.redis_cache.RedisCache":
         pytest.skip("the production shape runs with a Redis cache (set CACHE_URL=redis://…)")
 
 
