@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every line a request logs (a 503 from the outage middleware too) carries its id.
     "django_guid.middleware.guid_middleware",
+    # Counts every answer by view and status for /metrics (the outage middleware's 503s too).
+    "ops.metrics.RequestMetricsMiddleware",
     # Outermost: a request a down PostgreSQL/Redis/broker cannot serve answers 503, not 500.
     "common.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -174,7 +176,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 vars().update(env.email("EMAIL_URL", default="consolemail://"))
 # An email provider's API through django-anymail instead of SMTP, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+PARLEY_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+# Sends through PARLEY_EMAIL_BACKEND and counts sent and failed emails for /metrics.
+EMAIL_BACKEND = "common.mail.MeteredEmailBackend"
 ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <support@parley.localhost>")
 # The shared support inbox: mail the mail server passes to /email/inbound for this address (not a
@@ -274,6 +278,12 @@ PARLEY_REPLY_DOMAIN = env.str("PARLEY_REPLY_DOMAIN", default="reply.parley.local
 PARLEY_INBOUND_EMAIL_SECRET = env.str("PARLEY_INBOUND_EMAIL_SECRET", default="")
 PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES = env.list("PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES", default=[])
 PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = env.bool("PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", default=not EMBEDDED)
+
+# /metrics (Prometheus): a bearer token, or source addresses/networks (read through TRUSTED_PROXIES).
+# With neither set it answers 404 unless DEBUG is on; PARLEY_METRICS_REQUIRE_AUTH overrides that default.
+PARLEY_METRICS_TOKEN = env.str("PARLEY_METRICS_TOKEN", default="")
+PARLEY_METRICS_ALLOWED_SOURCES = env.list("PARLEY_METRICS_ALLOWED_SOURCES", default=[])
+PARLEY_METRICS_REQUIRE_AUTH = env.bool("PARLEY_METRICS_REQUIRE_AUTH", default=not DEBUG)
 
 # REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
 PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)

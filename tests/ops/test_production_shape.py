@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core.cache import cache
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from prometheus_client.parser import text_string_to_metric_families
 
 from ops.tasks import WORKER_HEARTBEAT_KEY
 from tests.production_shape import ProductionShape, skip_unless_production_backends
@@ -16,12 +17,13 @@ from tracking.services import website_create
 pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PINGS = 12
+METRICS_TOKEN = "prometheus-scrape-token-9d2f"
 
 
 @pytest.fixture
 def production(tmp_path):
     skip_unless_production_backends()
-    shape = ProductionShape(tmp_path)
+    shape = ProductionShape(tmp_path, extra_env={"PARLEY_METRICS_TOKEN": METRICS_TOKEN})
     yield shape
     try:
         shape.stop()  # before the test database is dropped: the processes hold connections to it
@@ -79,6 +81,26 @@ def test_make_run_prod_serves_pings_runs_beat_work_on_the_worker_and_stops_clean
         lambda: any("ops.tasks.worker_heartbeat" in line for line in production.process_lines("worker")),
         what="the worker's line about the heartbeat task",
     )
+    # /metrics: closed without the token; with it, the counts of both gunicorn workers and of the
+    # Celery worker's processes (one multiprocess directory), and the shared gauges.
+    assert production.get("/metrics")[0] == 403
+    status, text = production.get("/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
+    assert status == 200
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("parley_widget_pings_total", ())] == PINGS
+    assert samples[("parley_http_requests_total", (("status", "200"), ("view", "widget_ping")))] == PINGS
+    assert samples[("parley_page_views_flushed_total", ())] >= 1
+    heartbeat = ("parley_celery_task_duration_seconds_count", (("task", "ops.tasks.worker_heartbeat"),))
+    assert samples[heartbeat] >= 1
+    for source in ("broker", "page_view_buffer", "database"):
+        assert samples[("parley_metrics_source_up", (("source", source),))] == 1
+    assert ("parley_celery_queue_length", (("queue", "celery"),)) in samples
+    assert samples[("parley_page_view_buffer_length", ())] >= 0
+    assert samples[("parley_database_connections", (("state", "active"),))] >= 1
     status, page = production.get("/no-such-page")
     assert status == 404 and "URLconf" not in page  # DEBUG is off: no debug page
 

@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from common.metrics import WIDGET_PINGS
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact
@@ -373,6 +374,7 @@ def widget_ping(
     reads: CacheReader = cache,
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    WIDGET_PINGS.inc()
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if not tracking_allowed(website=website, consent=ping.consent or token_consent):
