@@ -39,6 +39,15 @@ run-prod: $(STAMP)
 	rm -rf "$$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) web worker beat
 
+## make backup [BACKUP=file]: the database to a file (pg_dump, or SQLite's online backup); prints its path.
+backup: $(STAMP)
+	$(PY) manage.py backup $(BACKUP)
+
+## make restore BACKUP=file: replace the database with a backup (asks first; stop web, workers and beat).
+restore: $(STAMP)
+	@test -n "$(BACKUP)" || { echo "make restore needs BACKUP=file"; exit 2; }
+	$(PY) manage.py restore $(BACKUP)
+
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "pytest ran no tests: failing"; exit $$rc
