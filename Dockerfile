@@ -6,8 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    VAR_DIR=/app/var
+    VAR_DIR=/app/var \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/parley-metrics
 
+# PROMETHEUS_MULTIPROC_DIR: the gunicorn workers of a container add their /metrics counts up there.
 # postgresql-client: pg_dump/pg_restore for `manage.py backup` / `restore` run inside the container.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client \
@@ -18,9 +20,10 @@ WORKDIR /app
 COPY . .
 # Static files are collected into the image (whitenoise serves them); the key there is a throwaway.
 RUN pip install -e . \
-    && SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    && SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" PROMETHEUS_MULTIPROC_DIR= \
        python manage.py collectstatic --noinput --verbosity 0 \
-    && chown -R parley:parley /app/var
+    && mkdir -p /tmp/parley-metrics \
+    && chown -R parley:parley /app/var /tmp/parley-metrics
 
 USER parley
 EXPOSE 8000
