@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import beat_init, setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -29,3 +29,11 @@ def use_django_logging(**_: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@beat_init.connect
+def one_beat(**_: object) -> None:
+    """A beat schedules only while it holds the beat lock; a second one waits (config/beat_lock.py)."""
+    from config.beat_lock import beat_lock_wait
+
+    beat_lock_wait()
