@@ -14,6 +14,7 @@ from contacts import services as contact_services
 from retention import services as retention_services
 from tests.contacts.factories import ContactFactory
 from tests.tracking.conftest import Widget
+from tests.tracking.test_page_view_buffer import _visit, buffer, flush  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 TOKEN = "metrics-token-3f9c1e7a5b"
@@ -206,3 +207,26 @@ def test_queue_depth_is_read_from_the_broker_at_scrape_time(client, metrics_toke
         _value(after, "parley_celery_queue_length", queue="celery")
         >= _value(before, "parley_celery_queue_length", queue="celery") + 1
     )
+
+
+def test_page_view_buffer_length_and_lag_come_from_the_stream_and_the_cursor(
+    client,
+    website,
+    metrics_token,
+    buffer,  # noqa: F811 - the fixture imported above
+    flush,  # noqa: F811
+):
+    widget = Widget(client, website)
+    _visit(widget, 4)  # the first page view is written by its ping, the next three queue in Redis
+
+    queued = _scrape(client)
+    assert _value(queued, "parley_metrics_source_up", source="page_view_buffer") == 1
+    assert _value(queued, "parley_page_view_buffer_length") == 3
+    assert _value(queued, "parley_page_view_buffer_lag_seconds") > 0
+
+    assert flush() == 3
+
+    flushed = _scrape(client)
+    assert _value(flushed, "parley_page_view_buffer_lag_seconds") == 0  # nothing waits any more
+    assert _value(flushed, "parley_page_views_flushed_total") - _value(queued, "parley_page_views_flushed_total") == 3
+    assert _value(flushed, "parley_page_views_buffered_total") >= 3
