@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversations",
     "retention",
+    "privacy",
     "api",
     "widget",
     "ops",

@@ -4,10 +4,25 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 
+from common.parsing import int_or_none
 from contacts.models import Contact, ContactTag
+from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from tracking.models import WebSession, Website
 
 THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
@@ -66,9 +81,9 @@ def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, li
 def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]:
     """The whole thread in reading order for the inbox (the last THREAD_MAX_PARTS parts)."""
     parts = list(
-        conversation.parts.select_related("author_teammate", "author_contact", "assigned_to", "assigned_team").order_by(
-            "-created_at", "-id"
-        )[:THREAD_MAX_PARTS]
+        conversation.parts.select_related(
+            "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
+        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts
@@ -158,6 +173,19 @@ def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None 
     return Contact.objects.filter(pk__in=contact_ids or [])
 
 
+def message_test_recipient(*, reference: Any) -> Contact | None:
+    """The contact an in-app test goes to: by id (digits) or by email (a user first, else a lead)."""
+    if not isinstance(reference, str) or "\x00" in reference:
+        return None
+    reference = reference.strip()[:254]
+    contact_id = int_or_none(reference, minimum=1)
+    if contact_id is not None:
+        return Contact.objects.filter(pk=contact_id).first()
+    if "@" not in reference:
+        return None
+    return contact_find_by_email(email=reference)
+
+
 def _is_blank(field: str) -> ExpressionWrapper:
     return ExpressionWrapper(Q(**{field: ""}), output_field=BooleanField())
 
@@ -218,3 +246,21 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
 def message_delivery_filter_names(*, message: Message) -> list[str]:
     """The recipient filters a sent message's page offers for its channel."""
     return list(_delivery_filters(message.channel))
+
+
+def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
+    """The contacts whose marketing purpose is on (email open/click tracking, in-app campaigns).
+
+    Never a restricted contact or one who refused; a contact who agreed; one who made no choice only
+    when a website they were seen on or wrote from has legitimate interest as its marketing basis
+    (chosen by its owner). One query whatever the number of contacts."""
+    if not contact_ids:
+        return set()
+    legitimate = Website.objects.filter(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST).values("pk")
+    on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
+        Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
+    )
+    allowed = Contact.objects.filter(pk__in=contact_ids, processing_restricted=False).filter(
+        Q(marketing_consent=True) | (Q(marketing_consent__isnull=True) & on_legitimate_site)
+    )
+    return set(allowed.values_list("pk", flat=True))

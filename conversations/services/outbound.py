@@ -24,6 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
+from conversations.selectors import contacts_marketing_allowed
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -31,7 +32,12 @@ from conversations.services.placeholders import (
     placeholders_render,
     placeholders_segments,
 )
-from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
+from conversations.services.threads import (
+    clean_body,
+    contact_display_name,
+    contacts_touch_messaging,
+    teammate_display_name,
+)
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100
@@ -208,15 +214,18 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
         _message_finish_if_done(message)
         return 0, False
     sent = 0
+    # Open pixel and click tracking only where the marketing purpose is on (docs/privacy.md).
+    tracked = contacts_marketing_allowed(contact_ids=[delivery.contact_id for delivery in batch])
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = "unsubscribed" if contact.unsubscribed_from_emails else "" if contact.email else "no email address"
+            reason = _email_skip_reason(contact)
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
             try:
-                connection.send_messages([_build_outbound_email(message=message, delivery=delivery)])
+                email = _build_outbound_email(message=message, delivery=delivery, tracked=contact.pk in tracked)
+                connection.send_messages([email])
             except Exception:
                 _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
                 continue
@@ -226,6 +235,14 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     if not remaining:
         _message_finish_if_done(message)
     return sent, remaining
+
+
+def _email_skip_reason(contact: Contact) -> str:
+    if contact.processing_restricted:
+        return "processing restricted"
+    if contact.unsubscribed_from_emails:
+        return "unsubscribed"
+    return "" if contact.email else "no email address"
 
 
 def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
@@ -325,9 +342,15 @@ def _tracked_links(message: Message, delivery_id: int) -> Callable[[str], str | 
     return lambda url: email_links.click_url(delivery_id, index[url]) if url in index else None
 
 
+def _untracked_link(url: str) -> str:
+    return url
+
+
 def message_preview(*, draft: MessageDraft, contact: Contact, sender: Teammate | None) -> RenderedEmail:
     """The message as this contact will get it (links not tracked: the preview must not count clicks)."""
-    return _render_email(subject=draft.subject, body=draft.body, contact=contact, sender=sender, link_url=lambda u: u)
+    return _render_email(
+        subject=draft.subject, body=draft.body, contact=contact, sender=sender, link_url=_untracked_link
+    )
 
 
 def _outbound_email(
@@ -352,16 +375,17 @@ def _outbound_email(
     return email
 
 
-def _build_outbound_email(*, message: Message, delivery: MessageDelivery) -> mail.EmailMultiAlternatives:
+def _build_outbound_email(*, message: Message, delivery: MessageDelivery, tracked: bool) -> mail.EmailMultiAlternatives:
+    """The email for one delivery; untracked (no pixel, links as written) without the marketing purpose."""
     contact = delivery.contact
     unsubscribe = email_links.unsubscribe_url(delivery.pk)
     rendered = _render_email(
         subject=message.subject, body=message.body, contact=contact, sender=message.sender,
-        link_url=_tracked_links(message, delivery.pk),
+        link_url=_tracked_links(message, delivery.pk) if tracked else _untracked_link,
     )  # fmt: skip
     email = _outbound_email(
         rendered=rendered, sender=message.sender, to=contact.email, unsubscribe_url=unsubscribe,
-        pixel_url=email_links.open_pixel_url(delivery.pk),
+        pixel_url=email_links.open_pixel_url(delivery.pk) if tracked else "",
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -381,7 +405,7 @@ def message_send_test(*, draft: MessageDraft, contact: Contact, sender: Teammate
     Nothing is recorded: no message, no delivery, no tracking (links go straight to their targets).
     """
     if draft.channel != Message.Channel.EMAIL:
-        raise ValidationError({"channel": "Only emails can be sent as a test; preview an in-app message instead."})
+        raise ValidationError({"channel": "An in-app test is shown to a contact you choose, not emailed."})
     address = (getattr(sender, "email", "") or "").strip()
     if not address:
         raise ValidationError({"recipients": "Your account has no email address to send the test to."})
@@ -393,6 +417,28 @@ def message_send_test(*, draft: MessageDraft, contact: Contact, sender: Teammate
     )  # fmt: skip
     email.send()
     return address
+
+
+@transaction.atomic
+def message_send_test_in_app(*, draft: MessageDraft, contact: Contact, sender: Teammate) -> Message:
+    """Show an in-app draft, marked as a test, in the messenger of one contact the teammate chose.
+
+    A message of its own (`is_test`, one delivery, sent at once): the contact sees it on their next page
+    view, placeholders filled for them, like any in-app message. The real send, its idempotency key and
+    its counts are untouched, and no messaging field of the contact moves (a test is not contact).
+    """
+    if draft.channel != Message.Channel.IN_APP:
+        raise ValidationError({"channel": "This test is for in-app messages; an email test goes to your address."})
+    now = timezone.now()
+    message = Message.objects.create(
+        channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
+        audience=f"Test to {contact_display_name(contact)}"[:255], state=Message.State.SENT, recipients_count=1,
+        is_test=True, sent_at=now,
+    )  # fmt: skip
+    MessageDelivery.objects.create(message=message, contact=contact, state=MessageDelivery.State.SENT, sent_at=now)
+    # The contact's next ping must look for messages, even if it was marked as having none.
+    widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
+    return message
 
 
 def conversation_reply_email_schedule(*, part: ConversationPart) -> None:
@@ -499,6 +545,8 @@ def delivery_record_open(*, delivery_id: int) -> bool:
     delivery = _delivery(delivery_id)
     if delivery is None:
         return False
+    if not contacts_marketing_allowed(contact_ids=[delivery.contact_id]):
+        return True  # consent withdrawn (or restricted) since the email left: the pixel records nothing
     now = timezone.now()
     if delivery.opened_at is None:
         MessageDelivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(opened_at=now)
@@ -514,6 +562,8 @@ def delivery_record_click(*, delivery_id: int, link_index: int) -> str | None:
     if delivery is None or not 0 <= link_index < len(delivery.message.links):
         return None
     url = delivery.message.links[link_index]
+    if not contacts_marketing_allowed(contact_ids=[delivery.contact_id]):
+        return url  # consent withdrawn (or restricted) since the email left: redirect, record nothing
     now = timezone.now()
     MessageDelivery.objects.filter(pk=delivery.pk, clicked_at__isnull=True).update(clicked_at=now)
     # A click proves the email was opened even when images were blocked.
