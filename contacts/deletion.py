@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from contacts import lifecycle
 from contacts.models import Contact
 
 # A cycle in the foreign-key graph (a model referencing itself, or A → B → A) is followed this deep.
@@ -96,10 +97,14 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
     admin's change history goes too: its entries name the person (name or email) in object_repr.
     """
     ids = list(contact_ids)
+    if not ids:
+        return Counter()
     # The lock order of every writer of a contact's history (the ping, the ingest buffer's flush):
     # the contact rows first, in id order, then what hangs off them. Deleting leaves first without
     # it would lock page views and sessions before the contact, the other way round, and deadlock.
     list(Contact._base_manager.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    for hook in lifecycle.delete_hooks():  # derived values kept elsewhere follow, before the rows go
+        hook(ids)
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id__in=[str(pk) for pk in ids]
     ).delete()

@@ -36,7 +36,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
+from companies import services as companies_services
 from contacts.models import Contact
 from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
@@ -217,6 +219,7 @@ def page_view_buffer_add(
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
             _cache_writes_apply(cache_writes)
+            PAGE_VIEWS_BUFFERED.inc()
             return True
         due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
@@ -251,6 +254,7 @@ def page_view_buffer_add(
     if isinstance(length, int) and length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
+    PAGE_VIEWS_BUFFERED.inc()
     return True
 
 
@@ -286,6 +290,7 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
             break
     else:
         _schedule_flush()  # a backlog: carry on in a new task run
+    PAGE_VIEWS_FLUSHED.inc(written)
     return written
 
 
@@ -308,6 +313,24 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         # a failed trim is logged and redone by the next flush, never an error for what committed.
         transaction.on_commit(lambda: _trim_through(client, key, newest), robust=True)
     return written, len(entries) < FLUSH_BATCH_SIZE
+
+
+def page_view_buffer_backlog() -> tuple[int, float | None] | None:
+    """(entries in the stream, age in seconds of the oldest one not yet written), None when the buffer is off.
+
+    Raises redis.RedisError when the buffer's Redis does not answer.
+    """
+    client = _client()
+    if client is None:
+        return None
+    key = _stream_key()
+    last_id = PageViewBufferCursor.objects.filter(stream=key).values_list("last_id", flat=True).first() or ""
+    length = client.xlen(key)
+    oldest = client.xrange(key, min=f"({last_id}" if last_id else "-", count=1)
+    if not oldest:
+        return length, None
+    added_ms = int(oldest[0][0].decode().split("-", 1)[0])  # a stream id starts with its Unix time in ms
+    return length, max(time.time() - added_ms / 1000, 0.0)
 
 
 # A read that flushes first writes at most this many batches itself (a backlog is the worker's job).
@@ -562,7 +585,15 @@ def _contacts_touch(seen: dict[int, tuple[dt.datetime, dt.datetime]], sessions: 
         *(enriched[name] for name in _ENRICHED),
     ]  # fmt: skip
     with connections[Contact.objects.db].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql + " RETURNING c.id, c.role", params)
+        people = [pk for pk, role in cursor.fetchall() if role != Contact.Role.VISITOR]
+    # Their companies' session_count and last_request_at follow (visitors belong to no company), after
+    # the contacts: the lock order of a contact deletion too.
+    for pk in sorted(people):
+        for _ in range(len(opened.get(pk, ()))):
+            companies_services.companies_activity_record(contact_id=pk, now=seen[pk][1], new_session=True)
+        if pk not in opened:
+            companies_services.companies_activity_record(contact_id=pk, now=seen[pk][1], new_session=False)
 
 
 def _write_portable(rows: list[QueuedRow]) -> int:

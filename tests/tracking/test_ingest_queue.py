@@ -277,3 +277,28 @@ def test_a_flushed_visitor_has_every_field_a_created_one_has(client, website, qu
         if field.attname not in skip:
             assert getattr(queued, field.attname) == getattr(created, field.attname), field.attname
     assert queued.created_at is not None and queued.updated_at is not None
+
+
+def test_a_users_queued_new_session_counts_for_their_companies_once(client, website, queue: Buffer):
+    from django.core.cache import cache
+
+    from companies.models import CompanyContact
+    from tests.companies.factories import CompanyFactory
+
+    website_update(website=website, identity_verification=Website.IdentityVerification.OFF)
+    company = CompanyFactory()
+    widget = Widget(client, website)
+    assert widget.ping(user={"user_id": "u-c"}).status_code == 200  # the sign-in: the general path
+    user = Contact.objects.get(external_id="u-c")
+    CompanyContact.objects.create(company=company, contact=user)
+    company.refresh_from_db()
+    sessions_before = company.session_count
+    cache.delete(HotPathState.key(user.pk))  # half an hour later: a new session, queued
+    assert widget.ping("https://shop.example/back", user={"user_id": "u-c"}).status_code == 200
+    assert WebSession.objects.filter(contact=user).count() == 1  # not written yet
+    page_views_flush()
+    page_views_flush()
+    company.refresh_from_db()
+    assert company.session_count == sessions_before + 1
+    assert company.last_request_at is not None
+    assert WebSession.objects.filter(contact=user).count() == 2
