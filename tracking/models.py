@@ -67,6 +67,7 @@ class Website(models.Model):
     track_bots = models.BooleanField(
         "record bots",
         default=False,
+        db_default=False,  # the column arrives with its value on existing rows, no table rewrite
         help_text='Off: known crawlers (the user-agent parser\'s "Spider" devices) and requests without a user '
         "agent are answered but create no contact, session or page view. On: they are recorded like people.",
     )
