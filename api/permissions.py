@@ -61,6 +61,10 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversation-tags": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tag": {"DELETE": ("conversations.change_conversation",)},
     "api-visitors-convert": {"POST": ("contacts.change_contact",)},
+    # The admin's "Send a message" asks for the same permission.
+    "api-messages": {"POST": ("conversations.add_message",)},
+    "api-teams": {"GET": ("conversations.view_team",)},
+    "api-team": {"GET": ("conversations.view_team",)},
 }
 
 

@@ -200,9 +200,21 @@ def conversation_first_part(*, conversation: Conversation) -> ConversationPart |
     return conversation.parts.order_by("created_at", "id").first()
 
 
-def team_get(*, team_id: Any, field: str | None = None) -> Team:
+def team_get(*, team_id: Any, field: str | None = None, queryset: QuerySet[Team] | None = None) -> Team:
     """A team by id; a 404 (Team Not Found) otherwise."""
-    return _get_by_id(Team.objects.all(), team_id, not_found="Team Not Found", field=field)
+    return _get_by_id(queryset if queryset is not None else Team.objects.all(), team_id,
+                      not_found="Team Not Found", field=field)  # fmt: skip
+
+
+def teams_with_members() -> QuerySet[Team]:
+    """Teams with their active staff members prefetched (the API's admin_ids)."""
+    members = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk").only("pk")
+    return Team.objects.order_by("name").prefetch_related(Prefetch("members", queryset=members))
+
+
+def teams_list() -> list[Team]:
+    """Every team by name with its members; teams are few (a workspace has tens, not thousands)."""
+    return list(teams_with_members())
 
 
 # --- events -------------------------------------------------------------------------------------

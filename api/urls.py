@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, contacts, conversations, data_attributes, events, tags, visitors
+from api.views import admins, contacts, conversations, data_attributes, events, messages, tags, teams, visitors
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -56,6 +56,9 @@ urlpatterns = [
         conversations.ConversationTagView.as_view(),
         name="api-conversation-tag",
     ),
+    path("messages", messages.MessagesView.as_view(), name="api-messages"),
+    path("teams", teams.TeamsView.as_view(), name="api-teams"),
+    path("teams/<str:team_id>", teams.TeamView.as_view(), name="api-team"),
     path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
     # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
     re_path(r"^.*$", not_found_view),

@@ -28,7 +28,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from conversations import services as conversation_services
-from conversations.models import Conversation, ConversationPart
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 from tracking import services as tracking_services
 from tracking.models import Event, EventSummary
@@ -128,6 +128,13 @@ OPERATIONS = [
     Op("api-conversation-tag", "DELETE", "/api/conversations/{conversation}/tags/{tag}", WORKERS),
     Op("api-visitors-convert", "POST", "/api/visitors/convert", WORKERS,
        {"type": "lead", "visitor": {"id": "{visitor}"}, "user": {"email": "v@example.com"}}),
+    Op("api-messages", "POST", "/api/messages", WORKERS,
+       {"message_type": "inapp", "body": "Hi", "to": {"type": "user", "id": "{user}"}}),
+    Op("api-messages", "POST", "/api/messages", WORKERS,
+       {"message_type": "email", "subject": "News", "body": "Hi", "from": {"type": "admin", "id": "{me}"},
+        "to": {"type": "user", "email": "u1@example.com"}}, label="(email)"),
+    Op("api-teams", "GET", "/api/teams", READERS),
+    Op("api-team", "GET", "/api/teams/{team}", READERS),
 ]  # fmt: skip
 
 # Every admin action ("app_label.model:action") and the roles that get it, in the list and on POST.
@@ -231,17 +238,19 @@ def world(db) -> World:
     conversation = conversation_services.conversation_start_by_contact(contact=user, body="Hello?")
     conversation_services.conversation_tag(conversation=conversation, tag=tag)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
+    team = Team.objects.create(name="Support")
+    team.members.add(users[AGENT])
     ids = {
         "superuser": users[SUPERUSER].pk, "agent": users[AGENT].pk, "viewer": users[VIEWER].pk,
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
-        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk,
+        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "team": team.pk,
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
 
 
 SNAPSHOT_MODELS = [
     Contact, Tag, ContactTag, ContactNote, DataAttribute, PrivacyAuditEntry, Conversation, ConversationPart, Event,
-    EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group,
+    EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group, Message, MessageDelivery, Team,
 ]  # fmt: skip
 
 

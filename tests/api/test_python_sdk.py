@@ -243,3 +243,43 @@ def test_sdk_conversations(intercom, teammate, superuser):
     assert conversation_id in [c.id for c in intercom.conversations.list(per_page=5)]
     deleted = intercom.conversations.delete_conversation(conversation_id=conversation_id)
     assert deleted.deleted is True
+
+
+def test_sdk_messages_in_app_and_email(intercom, teammate):
+    from intercom import CreateMessageRequest_Email, CreateMessageRequest_Inapp, CreateMessageRequestFrom
+    from intercom import CreateMessageRequestTo as To
+
+    from conversations.models import Message, MessageDelivery
+
+    user = intercom.contacts.create(request=CreateContactRequestWithEmail(email="msg@example.com", external_id="m-1"))
+    sender = CreateMessageRequestFrom(type="admin", id=teammate.pk)
+    in_app = intercom.messages.create(
+        request=CreateMessageRequest_Inapp(body="Welcome aboard", from_=sender, to=To(type="user", id=user.id))
+    )
+    assert (in_app.type, in_app.message_type, in_app.body) == ("admin_message", "inapp", "Welcome aboard")
+    email = intercom.messages.create(
+        request=CreateMessageRequest_Email(
+            subject="Your trial", body="See https://shop.example/pricing", template="plain", from_=sender,
+            to=To(type="user", id=user.id),
+        )
+    )  # fmt: skip
+    assert (email.message_type, email.subject) == ("email", "Your trial")
+    assert sorted(Message.objects.values_list("channel", flat=True)) == ["email", "in_app"]
+    assert set(MessageDelivery.objects.values_list("contact_id", flat=True)) == {int(user.id)}
+    with pytest.raises(ApiError) as missing:
+        intercom.messages.create(
+            request=CreateMessageRequest_Inapp(body="Hi", from_=sender, to=To(type="user", id="99999999"))
+        )
+    assert missing.value.status_code == 404
+
+
+def test_sdk_teams(intercom, teammate):
+    from conversations.models import Team
+
+    team = Team.objects.create(name="Support")
+    team.members.add(teammate)
+    listed = intercom.teams.list()
+    assert [(t.id, t.name, t.admin_ids) for t in listed.teams] == [(str(team.pk), "Support", [teammate.pk])]
+    assert intercom.teams.find(team_id=str(team.pk)).name == "Support"
+    with pytest.raises(NotFoundError):
+        intercom.teams.find(team_id="424242")
