@@ -52,6 +52,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversations-search": {"POST": ("conversations.view_conversation",)},
     "api-conversation": {
         "GET": ("conversations.view_conversation",),
+        "PUT": ("conversations.change_conversation",),
         "DELETE": ("conversations.delete_conversation",),
     },
     # Replies, notes, close/open/snooze/assign and tags are what the admin's conversation page does

@@ -105,6 +105,10 @@ class Conversation(models.Model):
     contact_unread_count = models.PositiveIntegerField(default=0)
     teammate_unread_count = models.PositiveIntegerField(default=0)
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    # Set by teammates (admin or API); Intercom's conversation title.
+    title = models.CharField(max_length=255, blank=True)
+    # Values typed by the data attributes with model=conversation (contacts.custom_attributes checks them).
+    custom_attributes = models.JSONField(default=dict, blank=True)
     # Denormalised last message (comments only, never a note) for the inbox and the widget list.
     last_part_at = models.DateTimeField(null=True, blank=True)
     preview = models.CharField(max_length=PREVIEW_LENGTH, blank=True)

@@ -13,11 +13,13 @@ from api.permissions import acting_teammate_check
 from api.search import FieldSpec, QueryCompiler
 from api.serializers.base import SearchInput
 from api.serializers.conversations import (
+    DISPLAY_AS_PLAINTEXT,
     ConversationCreateInput,
     ConversationDeletedOutput,
     ConversationListOutput,
     ConversationMessageOutput,
     ConversationOutput,
+    ConversationUpdateInput,
     ManageInput,
     ReplyInput,
     conversation_json,
@@ -77,8 +79,24 @@ def conversation_get(conversation_id: Any) -> Conversation:
     return selectors.conversation_get(conversation_id=conversation_id)
 
 
-def _reloaded(conversation: Conversation) -> Response:
-    return Response(conversation_json(conversation_get(conversation.pk)))
+def _reloaded(conversation: Conversation, request: Request | None = None) -> Response:
+    display_as = _display_as(request) if request is not None else None
+    return Response(conversation_json(conversation_get(conversation.pk), display_as=display_as))
+
+
+def _display_as(request: Request) -> str | None:
+    """Intercom's `display_as` query parameter: `plaintext`, or bodies as HTML when absent."""
+    value = request.query_params.get("display_as")
+    if value in (None, ""):
+        return None
+    if value != DISPLAY_AS_PLAINTEXT:
+        raise ParameterInvalid("display_as", f"display_as must be {DISPLAY_AS_PLAINTEXT} (or absent for HTML).")
+    return value
+
+
+DISPLAY_AS_PARAMETER = OpenApiParameter(
+    "display_as", str, enum=["plaintext"], description="plaintext: bodies as plain text; absent: HTML paragraphs"
+)
 
 
 def _acting_admin(request: Request, admin_id: Any) -> Any:
@@ -107,13 +125,29 @@ class ConversationsView(IntercomView):
 
 
 class ConversationView(IntercomView):
+    @extend_schema(operation_id="RetrieveConversation", parameters=[DISPLAY_AS_PARAMETER], responses=ConversationOutput)
+    def get(self, request: Request, conversation_id: str) -> Response:
+        display_as = _display_as(request)
+        return Response(conversation_json(conversation_get(conversation_id), display_as=display_as))
+
     @extend_schema(
-        operation_id="RetrieveConversation",
-        parameters=[OpenApiParameter("display_as", str, description="Accepted; bodies are HTML")],
+        operation_id="UpdateConversation",
+        parameters=[DISPLAY_AS_PARAMETER],
+        request=ConversationUpdateInput,
         responses=ConversationOutput,
     )
-    def get(self, request: Request, conversation_id: str) -> Response:
-        return Response(conversation_json(conversation_get(conversation_id)))
+    def put(self, request: Request, conversation_id: str) -> Response:
+        """Set read, title and custom_attributes (typed by the data attributes with model=conversation)."""
+        conversation = conversation_get(conversation_id)
+        _display_as(request)  # a bad value is refused before anything is written
+        values = self.parse(ConversationUpdateInput, self.body(request))
+        services.conversation_update(
+            conversation=conversation,
+            title=values.get("title"),
+            custom_attributes=values.get("custom_attributes"),
+            read=values.get("read"),
+        )
+        return _reloaded(conversation, request)
 
     @extend_schema(operation_id="DeleteConversation", responses={200: ConversationDeletedOutput})
     def delete(self, request: Request, conversation_id: str) -> Response:

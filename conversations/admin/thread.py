@@ -107,6 +107,11 @@ def _thread_priority(request: HttpRequest, conversation: Conversation, body: str
     return ""
 
 
+def _thread_title(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    title = services.conversation_update(conversation=conversation, title=request.POST.get("title", "")).title
+    return f"Title set to “{title}”." if title else "Title cleared."
+
+
 THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "reply": _thread_reply,
     "note": _thread_note,
@@ -116,6 +121,7 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "assign": _thread_assign,
     "snooze": _thread_snooze,
     "priority": _thread_priority,
+    "title": _thread_title,
     "tag": _thread_tag,
     "untag": _thread_untag,
 }
@@ -173,6 +179,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
             "conversation_tags": list(conversation.tags.order_by("name")),
+            "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
             "all_tags": list(Tag.objects.order_by("name")[:TAG_CHOICES_LIMIT]),
             "page_views": _recent_page_views(contact),
             "teammates": list(teammates()),

@@ -36,6 +36,7 @@ from conversations.services.threads import (
     conversation_start_by_teammate,
     conversation_tag,
     conversation_untag,
+    conversation_update,
     conversations_reopen_due_snoozes,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "conversation_start_by_teammate",
     "conversation_tag",
     "conversation_untag",
+    "conversation_update",
     "conversations_reopen_due_snoozes",
     "delivery_record_click",
     "delivery_record_open",

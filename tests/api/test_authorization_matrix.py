@@ -110,6 +110,7 @@ OPERATIONS = [
     Op("api-conversations-search", "POST", "/api/conversations/search", READERS,
        {"query": {"field": "state", "operator": "=", "value": "open"}}),
     Op("api-conversation", "GET", "/api/conversations/{conversation}", READERS),
+    Op("api-conversation", "PUT", "/api/conversations/{conversation}", WORKERS, {"title": "Refund", "read": True}),
     Op("api-conversation", "DELETE", "/api/conversations/{conversation}", SUPERUSER_ONLY),
     Op("api-conversation-reply", "POST", "/api/conversations/{conversation}/reply", WORKERS,
        {"message_type": "comment", "type": "admin", "body": "Hello"}),

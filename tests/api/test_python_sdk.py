@@ -283,3 +283,22 @@ def test_sdk_teams(intercom, teammate):
     assert intercom.teams.find(team_id=str(team.pk)).name == "Support"
     with pytest.raises(NotFoundError):
         intercom.teams.find(team_id="424242")
+
+
+def test_sdk_conversation_update(intercom):
+    from contacts.models import DataAttribute
+    from conversations import services
+
+    conversation = services.conversation_start_by_contact(contact=UserContactFactory(), body="Where is\nmy order?")
+    intercom.data_attributes.create(request={"name": "order_ref", "model": "conversation", "data_type": "string"})
+    updated = intercom.conversations.update(
+        str(conversation.pk), read=True, title="Order A-17", custom_attributes={"order_ref": "A-17"},
+        display_as="plaintext",
+    )  # fmt: skip
+    assert (updated.title, updated.read, updated.custom_attributes) == ("Order A-17", True, {"order_ref": "A-17"})
+    assert updated.source.body == "Where is\nmy order?"
+    assert intercom.conversations.find(str(conversation.pk)).title == "Order A-17"
+    assert DataAttribute.objects.get(name="order_ref").model == "conversation"
+    with pytest.raises(ApiError) as refused:
+        intercom.conversations.update(str(conversation.pk), custom_attributes={"unknown_one": {"nested": 1}})
+    assert refused.value.status_code == 400
