@@ -28,7 +28,7 @@ from api.serializers.conversations import (
 )
 from api.serializers.tags import TagAttachInput, TagOutput
 from api.views.base import IntercomView
-from api.views.contacts import PER_PAGE_PARAMETERS
+from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
 from conversations import services
 from conversations.models import Conversation
 
@@ -146,6 +146,7 @@ class ConversationView(IntercomView):
             title=values.get("title"),
             custom_attributes=values.get("custom_attributes"),
             read=values.get("read"),
+            define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
         )
         return _reloaded(conversation, request)
 

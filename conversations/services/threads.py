@@ -369,8 +369,13 @@ def conversation_update(
     title: str | None = None,
     custom_attributes: dict[str, Any] | None = None,
     read: bool | None = None,
+    define_attributes: bool = False,
 ) -> Conversation:
-    """Set the title, custom attributes (data attributes with model=conversation) and read state; None keeps each."""
+    """Set the title, custom attributes (data attributes with model=conversation) and read state; None keeps each.
+
+    An unknown attribute name becomes a definition only with `define_attributes` (a teammate who may add
+    data attributes) and the PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES setting; it is refused otherwise.
+    """
     conversation = _locked(conversation)
     changed: list[str] = []
     if title is not None:
@@ -378,7 +383,10 @@ def conversation_update(
         changed.append("title")
     if custom_attributes is not None:
         conversation.custom_attributes = contact_services.custom_attributes_apply(
-            current=conversation.custom_attributes, values=custom_attributes, model=DataAttribute.Model.CONVERSATION
+            current=conversation.custom_attributes,
+            values=custom_attributes,
+            model=DataAttribute.Model.CONVERSATION,
+            define=define_attributes,
         )
         changed.append("custom_attributes")
     if read is not None:

@@ -115,3 +115,15 @@ def test_unknown_attributes_are_defined_for_conversations_only_when_the_setting_
                            format="json")  # fmt: skip
     assert response.status_code == 200, response.content
     assert DataAttribute.objects.get(name="channel").model == "conversation"
+
+
+def test_an_agent_cannot_define_a_new_conversation_attribute_by_writing_it(conversation):
+    agent, _ = _client_for(AGENT_GROUP, "robin")
+    with override_settings(PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES=True):
+        response = agent.put(f"/api/conversations/{conversation.pk}", {"custom_attributes": {"channel": "phone"}},
+                             format="json")  # fmt: skip
+        assert_error(response, 400, "parameter_invalid", "custom_attributes.channel")
+        assert not DataAttribute.objects.filter(name="channel").exists()
+        defined = agent.put(f"/api/conversations/{conversation.pk}", {"custom_attributes": {"order_ref": "A-1"}},
+                            format="json")  # fmt: skip
+        assert defined.json()["custom_attributes"] == {"order_ref": "A-1"}
