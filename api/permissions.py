@@ -61,6 +61,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversation-parts": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tags": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tag": {"DELETE": ("conversations.change_conversation",)},
+    "api-visitors": {"GET": ("contacts.view_contact",), "PUT": ("contacts.change_contact",)},
     "api-visitors-convert": {"POST": ("contacts.change_contact",)},
     # The admin's "Send a message" asks for the same permission.
     "api-messages": {"POST": ("conversations.add_message",)},

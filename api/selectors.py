@@ -96,8 +96,8 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
 
 def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None = None,
                              email: str | None = None) -> Contact | None:  # fmt: skip
-    """An anonymous visitor by id, by anonymous id (Intercom's visitor user_id) or by email (the newest)."""
-    queryset = Contact.objects.filter(role=Contact.Role.VISITOR)
+    """An anonymous visitor by id, by anonymous id (Intercom's visitor user_id) or by email (the newest), as the API shows it."""
+    queryset = contacts_for_output().filter(role=Contact.Role.VISITOR)
     if pk is not None:
         return queryset.filter(pk=pk).first()
     if anonymous_id is not None:

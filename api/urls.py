@@ -59,6 +59,7 @@ urlpatterns = [
     path("messages", messages.MessagesView.as_view(), name="api-messages"),
     path("teams", teams.TeamsView.as_view(), name="api-teams"),
     path("teams/<str:team_id>", teams.TeamView.as_view(), name="api-team"),
+    path("visitors", visitors.VisitorsView.as_view(), name="api-visitors"),
     path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
     # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
     re_path(r"^.*$", not_found_view),

@@ -260,6 +260,28 @@ def contact_convert(
     return contact
 
 
+@transaction.atomic
+def visitor_convert(
+    *,
+    visitor: Contact,
+    role: str,
+    into: Contact | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+) -> Contact:
+    """Intercom's visitor conversion: to a lead (with an email), or to a user: merged `into` an existing user, else promoted."""
+    if visitor.role != Contact.Role.VISITOR:
+        raise ValidationError({"visitor": "Only an anonymous visitor can be converted."})
+    if role == Contact.Role.LEAD:
+        contact = contact_convert(contact=visitor, role=Contact.Role.LEAD)
+        return contact_update(contact=contact, email=email) if email else contact
+    if role != Contact.Role.USER:
+        raise ValidationError({"type": "Must be lead or user."})
+    if into is not None:
+        return contact_merge(source=visitor, into=into)
+    return contact_convert(contact=visitor, role=Contact.Role.USER, external_id=external_id, email=email)
+
+
 def _move_related_rows(*, source: Contact, into: Contact) -> None:
     """Repoint every row that references `source` at `into` (declared merge handlers first)."""
     for relation in Contact._meta.get_fields(include_hidden=True):

@@ -127,6 +127,8 @@ OPERATIONS = [
        {"message_type": "assignment", "type": "admin", "assignee_id": "{superuser}"}, label="(assign)"),
     Op("api-conversation-tags", "POST", "/api/conversations/{conversation}/tags", WORKERS, {"id": "{other_tag}"}),
     Op("api-conversation-tag", "DELETE", "/api/conversations/{conversation}/tags/{tag}", WORKERS),
+    Op("api-visitors", "GET", "/api/visitors?user_id={visitor_user_id}", READERS),
+    Op("api-visitors", "PUT", "/api/visitors", WORKERS, {"id": "{visitor}", "name": "Curious"}),
     Op("api-visitors-convert", "POST", "/api/visitors/convert", WORKERS,
        {"type": "lead", "visitor": {"id": "{visitor}"}, "user": {"email": "v@example.com"}}),
     Op("api-messages", "POST", "/api/messages", WORKERS,
@@ -245,6 +247,7 @@ def world(db) -> World:
         "superuser": users[SUPERUSER].pk, "agent": users[AGENT].pk, "viewer": users[VIEWER].pk,
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
         "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "team": team.pk,
+        "visitor_user_id": visitor.anonymous_id,
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
 

@@ -302,3 +302,18 @@ def test_sdk_conversation_update(intercom):
     with pytest.raises(ApiError) as refused:
         intercom.conversations.update(str(conversation.pk), custom_attributes={"unknown_one": {"nested": 1}})
     assert refused.value.status_code == 400
+
+
+def test_sdk_visitors_find_and_update(intercom):
+    from intercom import UpdateVisitorRequestWithId, UpdateVisitorRequestWithUserId
+
+    visitor = ContactFactory()
+    found = intercom.visitors.find(user_id=str(visitor.anonymous_id))
+    assert (found.type, found.id, found.anonymous) == ("visitor", str(visitor.pk), True)
+    renamed = intercom.visitors.update(request=UpdateVisitorRequestWithUserId(user_id=found.user_id, name="Curious"))
+    assert renamed.name == "Curious"
+    again = intercom.visitors.update(request=UpdateVisitorRequestWithId(id=found.id, name="Curious cat"))
+    assert again.name == "Curious cat"
+    with pytest.raises(ApiError) as missing:
+        intercom.visitors.find(user_id="00000000-0000-0000-0000-000000000000")
+    assert missing.value.status_code == 404
