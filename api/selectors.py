@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
-from api.pagination import Cursor, Page, keyset_page, offset_page
+from api.pagination import Cursor, Page, Sort, keyset_page, offset_page
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
@@ -47,7 +47,13 @@ def contacts_page(*, per_page: int, cursor: Cursor | None) -> Page:
 
 
 def contacts_search_page(
-    *, condition: Q, include_archived: bool, through_tags: bool, per_page: int, cursor: Cursor | None
+    *,
+    condition: Q,
+    include_archived: bool,
+    through_tags: bool,
+    per_page: int,
+    cursor: Cursor | None,
+    sort: Sort | None = None,
 ) -> Page:
     """POST /contacts/search: users and leads matching `condition` (archived ones only when asked)."""
     queryset = contacts_for_output().filter(role__in=LISTED_ROLES)
@@ -58,7 +64,8 @@ def contacts_search_page(
         queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
     else:
         queryset = queryset.filter(condition)
-    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor, sort=sort,
+                       cursor_field="pagination.starting_after")  # fmt: skip
 
 
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
@@ -188,11 +195,11 @@ def conversations_page(*, per_page: int, cursor: Cursor | None) -> Page:
     return keyset_page(conversations_for_output(with_parts=False), per_page=per_page, cursor=cursor)
 
 
-def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None) -> Page:
-    """One keyset page of the conversations matching a search condition."""
+def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None, sort: Sort | None = None) -> Page:
+    """One keyset page of the conversations matching a search condition (newest first, or in `sort`'s order)."""
     matching = Conversation.objects.filter(condition).values("pk")
     queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
-    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor, sort=sort, cursor_field="pagination.starting_after")
 
 
 def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:

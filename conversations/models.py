@@ -134,6 +134,10 @@ class Conversation(models.Model):
             ),
             # Widget list and contact panel: a contact's conversations, newest first.
             models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
+            # The API's search `sort` (api.views.conversations.CONVERSATION_SORT_FIELDS), id breaking ties.
+            models.Index(fields=["created_at", "id"], name="conv_created_id"),
+            models.Index(fields=["updated_at", "id"], name="conv_updated_id"),
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_id"),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,15 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
 }
 
 
+# Indexed columns only (conversations.models.Conversation.Meta.indexes).
+CONVERSATION_SORT_FIELDS: dict[str, tuple[str, str]] = {
+    "id": ("pk", "integer"),
+    "created_at": ("created_at", "date"),
+    "updated_at": ("updated_at", "date"),
+    "waiting_since": ("waiting_since", "date"),
+}
+
+
 def _conversation_q(query: Any) -> Any:
     compiler = QueryCompiler(CONVERSATION_FIELDS)
     # `open` and `read` are booleans over other columns: rewrite them before compiling.
@@ -163,7 +172,10 @@ class ConversationSearchView(IntercomView):
     def post(self, request: Request) -> Response:
         """Search by state, open, read, assignee, team, contact_ids, tag_ids, priority and dates."""
         query, per_page, cursor = self.search_body(request)
-        page = selectors.conversations_search_page(condition=_conversation_q(query), per_page=per_page, cursor=cursor)
+        sort = self.search_sort(request, CONVERSATION_SORT_FIELDS)
+        page = selectors.conversations_search_page(
+            condition=_conversation_q(query), per_page=per_page, cursor=cursor, sort=sort
+        )
         return Response(conversation_list_json(page))
 
 
