@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from api import services, webhooks
 from api.models import ApiToken, WebhookDelivery, WebhookSubscription
-from ops.pagination import EstimatedCountPaginator
+from common.pagination import EstimatedCountPaginator
 
 
 @admin.register(ApiToken)

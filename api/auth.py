@@ -1,12 +1,10 @@
 """Bearer token authentication and the per-token rate limit."""
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -14,6 +12,7 @@ from rest_framework.request import Request
 
 from api.models import ApiToken, hash_token
 from api.services import api_token_touch
+from common.rate_limit import Limit, rate_limit_count
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 10_000
 RATE_LIMIT_WINDOW_SECONDS = 60
@@ -73,15 +72,8 @@ class RateLimitState:
 
 
 def rate_limit_hit(*, token: ApiToken) -> RateLimitState:
-    """Count one request in the token's fixed one-minute window (shared cache: Redis in production)."""
-    limit = getattr(settings, "PARLEY_API_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE)
-    window = int(time.time()) // RATE_LIMIT_WINDOW_SECONDS
-    key = f"api:ratelimit:{token.pk}:{window}"
-    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
-        used = 1
-    reset = (window + 1) * RATE_LIMIT_WINDOW_SECONDS
-    return RateLimitState(limit=limit, remaining=limit - used, reset=reset)
+    """Count one request in the token's fixed one-minute window (common.rate_limit: Redis in production)."""
+    per = getattr(settings, "PARLEY_API_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE)
+    limit = Limit("api", str(token.pk), per, RATE_LIMIT_WINDOW_SECONDS)
+    counted = rate_limit_count([limit])
+    return RateLimitState(limit=per, remaining=per - counted.counts[0], reset=limit.reset(counted.now))

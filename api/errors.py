@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from config.outage import (
+from common.outage import (
     RETRY_AFTER_SECONDS,
     SERVICE_UNAVAILABLE_CODE,
     SERVICE_UNAVAILABLE_MESSAGE,

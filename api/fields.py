@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.errors import ParameterInvalid
-from ops.parsing import BIGINT_MAX, int_or_none, json_problem, unix_time_or_none
+from common.parsing import BIGINT_MAX, int_or_none, json_problem, unix_time_or_none
 
 
 @extend_schema_field(OpenApiTypes.INT)

@@ -12,8 +12,8 @@ from django.db.models import F, Model, Q, QuerySet
 
 from api.errors import ParameterInvalid
 from api.fields import int_param
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import BIGINT_MAX, int_or_none, text_problem
+from common.pagination import EstimatedCountPaginator
+from common.parsing import BIGINT_MAX, int_or_none, text_problem
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 150
@@ -137,7 +137,9 @@ def _after(sort: Sort, cursor: Cursor) -> Q:
         if type(value) is not int:
             raise ValueError("cursor")
         value = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
-    elif (sort.kind == "integer" and value is not None and type(value) is not int) or (sort.kind == "string" and value is not None and not isinstance(value, str)):
+    elif (sort.kind == "integer" and value is not None and type(value) is not int) or (
+        sort.kind == "string" and value is not None and not isinstance(value, str)
+    ):
         raise ValueError("cursor")
     beyond, pk_beyond = ("lt", "lt") if sort.descending else ("gt", "gt")
     if sort.path == "pk":

@@ -8,14 +8,12 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
 from api.pagination import Cursor, Page, Sort, keyset_page, offset_page
+from common.parsing import int_or_none, text_problem
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
-from ops.parsing import int_or_none, text_problem
 from tracking.models import Event, EventSummary
-
-# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
-LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 
 
 def pk_from_id(value: Any) -> int | None:
@@ -46,26 +44,10 @@ def contacts_page(*, per_page: int, cursor: Cursor | None) -> Page:
     return keyset_page(queryset, per_page=per_page, cursor=cursor)
 
 
-def contacts_search_page(
-    *,
-    condition: Q,
-    include_archived: bool,
-    through_tags: bool,
-    per_page: int,
-    cursor: Cursor | None,
-    sort: Sort | None = None,
-) -> Page:
-    """POST /contacts/search: users and leads matching `condition` (archived ones only when asked)."""
-    queryset = contacts_for_output().filter(role__in=LISTED_ROLES)
-    if not include_archived:
-        queryset = queryset.filter(is_archived=False)
-    # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
-    if through_tags:
-        queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
-    else:
-        queryset = queryset.filter(condition)
-    return keyset_page(queryset, per_page=per_page, cursor=cursor, sort=sort,
-                       cursor_field="pagination.starting_after")  # fmt: skip
+def contacts_search_page(*, query: Any, per_page: int, cursor: Cursor | None, sort: Sort | None = None) -> Page:
+    """POST /contacts/search: the contacts the query selects (contacts.search.contacts_matching), one page."""
+    matching = contacts_matching(query, queryset=contacts_for_output())
+    return keyset_page(matching, per_page=per_page, cursor=cursor, sort=sort, cursor_field="pagination.starting_after")
 
 
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:

@@ -59,7 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: a request a down PostgreSQL/Redis/broker cannot serve answers 503, not 500.
-    "config.outage.ServiceUnavailableMiddleware",
+    "common.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "ops.admin_guard.AdminQueryGuardMiddleware",
+    "common.admin_guard.AdminQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -108,7 +108,7 @@ else:
     if env.str("PARLEY_TEST_RUN_ID", default=""):  # set by tests/run_isolation.py: one test database per run
         DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{env.str('PARLEY_TEST_RUN_ID')}"}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # An unreachable server fails a request (503, config/outage.py) instead of holding it for minutes.
+        # An unreachable server fails a request (503, common/outage.py) instead of holding it for minutes.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -117,7 +117,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # local-memory cache would let one process keep serving what another one changed or invalidated).
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"  # one client per thread, not per call
+    CACHES["default"]["BACKEND"] = "common.redis_cache.RedisCache"  # one client per thread, not per call
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -235,7 +235,7 @@ PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=3
 # is written by its own request (the embedded default, which has no Redis).
 # Default: the cache's Redis, as django-environ parsed it (LOCATION carries no cache options).
 _cache_location = (
-    CACHES["default"]["LOCATION"] if CACHES["default"]["BACKEND"] == "config.redis_cache.RedisCache" else ""
+    CACHES["default"]["LOCATION"] if CACHES["default"]["BACKEND"] == "common.redis_cache.RedisCache" else ""
 )
 PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
     "PARLEY_PAGE_VIEW_BUFFER_URL",

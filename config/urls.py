@@ -9,7 +9,7 @@ from django.views import defaults
 from django.views.generic import RedirectView
 
 from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
-from config import outage
+from common import outage
 from conversations import urls as conversations_urls
 from widget import urls as widget_urls
 

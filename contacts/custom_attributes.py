@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 
+from common.parsing import BIGINT_MAX, BIGINT_MIN, float_or_none, int_or_none, iso_date_or_none, moment_or_none
 from contacts.models import DataAttribute
-from ops.parsing import BIGINT_MAX, BIGINT_MIN, float_or_none, int_or_none, iso_date_or_none, moment_or_none
 
 MAX_STRING_LENGTH = 255
 MAX_NAME_LENGTH = 190

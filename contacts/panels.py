@@ -1,5 +1,5 @@
 """What other apps add to the contacts admin, registered in one place: panels on the contact page,
-actions and sidebar filters on the contact list.
+actions, sidebar filters and "last seen" choices on the contact list.
 
 Each app registers its own from its `integration.py`, called in its AppConfig.ready(); the contacts
 admin reads them here and imports no other app's admin code.
@@ -33,6 +33,15 @@ class ContactAction:
     permission: str
 
 
+@dataclass(frozen=True)
+class LastSeenChoice:
+    """A choice another app adds to the contact list's "last seen" filter: not seen for `days()` days."""
+
+    value: str
+    label: str
+    days: Callable[[], int]
+
+
 # The contact's own panel: teammates' notes (also written through the API), newest first.
 _panels: list[ContactPanel] = [
     ContactPanel(order=5, title="Notes", template="admin/contacts/contact/notes_panel.html",
@@ -40,6 +49,7 @@ _panels: list[ContactPanel] = [
 ]  # fmt: skip
 _actions: list[ContactAction] = []
 _list_filters: list[type[admin.SimpleListFilter]] = []
+_last_seen_choices: list[LastSeenChoice] = []
 
 
 def register_contact_panel(panel: ContactPanel) -> None:
@@ -61,6 +71,12 @@ def register_contact_list_filter(list_filter: type[admin.SimpleListFilter]) -> N
         _list_filters.append(list_filter)
 
 
+def register_last_seen_choice(choice: LastSeenChoice) -> None:
+    """Add a choice to the contact list's "last seen" filter (once per value), before "Never"."""
+    if all(existing.value != choice.value for existing in _last_seen_choices):
+        _last_seen_choices.append(choice)
+
+
 def contact_panels() -> list[ContactPanel]:
     """The contact page's panels, in order."""
     return list(_panels)
@@ -74,3 +90,8 @@ def contact_actions() -> list[ContactAction]:
 def contact_list_filters() -> list[type[admin.SimpleListFilter]]:
     """The contact list's sidebar filters registered by other apps."""
     return list(_list_filters)
+
+
+def last_seen_choices() -> list[LastSeenChoice]:
+    """The "last seen" filter's choices registered by other apps."""
+    return list(_last_seen_choices)

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from common.parsing import text_problem
 from contacts import lifecycle
 from contacts.custom_attributes import (
     coerce_value,
@@ -34,7 +35,6 @@ from contacts.deletion import contacts_delete_with_history
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.selectors import contacts_with_email
 from contacts.signals import contact_changed, contact_tag_changed
-from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 # Fields a teammate, the API or the site may write directly. The tracked fields (last seen,
@@ -261,24 +261,43 @@ def contact_convert(
 
 
 @transaction.atomic
+def contact_convert_and_update(
+    *,
+    contact: Contact,
+    role: str,
+    custom_attributes: dict[str, Any] | None = None,
+    define_attributes: bool = True,
+    **fields: Any,
+) -> Contact:
+    """Update a contact and, when `role` differs from its own, convert it first (never demoted; its
+    external id and email go with the conversion), in one transaction: a refused update converts nothing."""
+    if role != contact.role:
+        contact = contact_convert(
+            contact=contact, role=role, external_id=fields.pop("external_id", None), email=fields.pop("email", None)
+        )
+    return contact_update(
+        contact=contact, custom_attributes=custom_attributes, define_attributes=define_attributes, **fields
+    )
+
+
+@transaction.atomic
 def visitor_convert(
     *,
     visitor: Contact,
     role: str,
-    into: Contact | None = None,
     external_id: str | None = None,
     email: str | None = None,
+    user: Contact | None = None,
 ) -> Contact:
-    """Intercom's visitor conversion: to a lead (with an email), or to a user: merged `into` an existing user, else promoted."""
-    if visitor.role != Contact.Role.VISITOR:
-        raise ValidationError({"visitor": "Only an anonymous visitor can be converted."})
+    """An anonymous visitor becomes a lead (given its email), or a user: merged into `user` when that
+    is an existing user (the one the caller's reference named), else promoted with `external_id` and `email`."""
     if role == Contact.Role.LEAD:
         contact = contact_convert(contact=visitor, role=Contact.Role.LEAD)
-        return contact_update(contact=contact, email=email) if email else contact
-    if role != Contact.Role.USER:
-        raise ValidationError({"type": "Must be lead or user."})
-    if into is not None:
-        return contact_merge(source=visitor, into=into)
+        if email:
+            contact_update(contact=contact, email=email)
+        return contact
+    if user is not None and user.role == Contact.Role.USER:
+        return contact_merge(source=visitor, into=user)
     return contact_convert(contact=visitor, role=Contact.Role.USER, external_id=external_id, email=email)
 
 
@@ -371,6 +390,31 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
         raise AlreadyExists(field="name", message="Another tag already has this name.")
     tag.name = name
     tag.save(update_fields=["name"])
+    return tag
+
+
+@transaction.atomic
+def tag_save(
+    *,
+    name: str,
+    tag: Tag | None = None,
+    actor: Teammate | None = None,
+    tag_contact_ids: Iterable[int] = (),
+    untag_contact_ids: Iterable[int] = (),
+) -> Tag:
+    """Create a tag (or return the one with that name) or, given `tag`, rename it; then tag and untag
+    the given contacts, all in one transaction."""
+    tag = tag_rename(tag=tag, name=name) if tag is not None else tag_create(name=name, actor=actor)
+    tag_ids, untag_ids = list(tag_contact_ids), list(untag_contact_ids)
+    if tag_ids:
+        # A link to no contact would fail the commit (PostgreSQL checks foreign keys then): a 400 instead.
+        missing = set(tag_ids) - set(Contact.objects.filter(pk__in=tag_ids).values_list("pk", flat=True))
+        if missing:
+            raise ValidationError({"users": f"No contact has the id {min(missing)}."})
+    if tag_ids:
+        contacts_tag_bulk(contact_ids=tag_ids, tag=tag, actor=actor)
+    if untag_ids:
+        contacts_untag_bulk(contact_ids=untag_ids, tag=tag)
     return tag
 
 

@@ -1,10 +1,10 @@
-"""The demo that `make run` sets up: its names and the banner that tells a new user where to go."""
+"""The demo that `make run` sets up: its names (the website's is `widget.selectors.DEMO_WEBSITE_NAME`, which
+the demo pages serve) and the banner that tells a new user where to go."""
 
 from django.conf import settings
 
 DEMO_USERNAME = "admin"
 DEMO_TEAMMATE_NAME = "Sam from Demo shop"
-DEMO_WEBSITE_NAME = "Demo shop"
 
 
 def demo_banner(*, app_id: str | None = None) -> list[str]:

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from ops.read_only_admin import ReadOnlyAdmin
+from common.read_only_admin import ReadOnlyAdmin
 from retention import selectors, services, tasks
 from retention.models import RetentionPolicy, RetentionRun
 

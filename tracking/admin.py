@@ -11,11 +11,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ops.pagination import EstimatedCountPaginator
-from ops.read_only_admin import ReadOnlyAdmin
+from common.pagination import EstimatedCountPaginator
+from common.read_only_admin import ReadOnlyAdmin
 from tracking import selectors, services
 from tracking.models import Event, EventSummary, PageView, RejectedAttribute, WebSession, Website
-from widget.scripts import install_snippet
+from tracking.snippet import install_snippet
 
 # Shown whenever a website's identity verification is off: what the owner gives up.
 VERIFICATION_OFF_RISK = (

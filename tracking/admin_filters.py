@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from common.parsing import int_or_none
 from contacts.models import Contact
-from ops.parsing import int_or_none
 from tracking import selectors
 
 EVENT_NAMES_CACHE_SECONDS = 600

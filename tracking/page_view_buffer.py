@@ -32,7 +32,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config.redis_cache import REDIS_UNAVAILABLE, thread_client
+from common.redis_cache import REDIS_UNAVAILABLE, thread_client
 from tracking.models import PageView, PageViewBufferCursor, WebSession
 from tracking.payloads import PageInput
 
@@ -68,7 +68,7 @@ def _client() -> redis.Redis | None:
 
 
 def _client_for(url: str) -> redis.Redis | None:
-    """This thread's client (config.redis_cache.thread_client); None if that Redis is too old."""
+    """This thread's client (common.redis_cache.thread_client); None if that Redis is too old."""
     if url not in _pools:
         with _pools_lock:
             if url not in _pools:

@@ -95,7 +95,7 @@ def _verify(token: str) -> WidgetIdentity | None:
 
 
 class CacheReader(Protocol):
-    """Django's cache, or a request's entries read ahead (widget.http.CacheReads)."""
+    """Django's cache, or a request's entries read ahead (common.rate_limit.CacheReads)."""
 
     def get(self, key: str) -> Any: ...
 

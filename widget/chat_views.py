@@ -15,6 +15,8 @@ from typing import Any
 from django.core.cache import cache
 from django.http import JsonResponse
 
+from common.parsing import iso_datetime_or_none
+from common.rate_limit import CacheReads, Limit
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
@@ -22,7 +24,6 @@ from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
-from ops.parsing import iso_datetime_or_none
 from tracking.models import Website
 from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
 from tracking.widget_auth import (
@@ -33,8 +34,6 @@ from tracking.widget_auth import (
     widget_tokens_revoked_key,
 )
 from widget.http import (
-    CacheReads,
-    Limit,
     WidgetCall,
     WidgetHttpError,
     ip_hash,

@@ -1,32 +1,26 @@
 """The HTTP layer of every public widget endpoint (ping, update, events, shutdown, chat, poll).
 
 One place for: the website and origin check, CORS per website, the body cap and JSON parsing, the
-rate limiter (fixed windows in the shared cache, counted together with the cache entries a request
-reads, in one round trip), the one keyed hash of a client's IP, and the one error mapper.
+widget's limits on the one rate limiter (`common.rate_limit`: fixed windows in the shared cache, counted
+together with the cache entries a request reads, in one round trip), the one keyed hash of a client's
+IP, and the one error mapper.
 """
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import hmac
-import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from redis.exceptions import NoScriptError
 
-from config.redis_cache import REDIS_UNAVAILABLE
-from ops.parsing import int_or_none
+from common import rate_limit as limiter
+from common.parsing import int_or_none
+from common.rate_limit import CacheReads, Limit, RateLimited
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -109,7 +103,7 @@ def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> boo
     app_id = path[len(WIDGET_API_PREFIX) :].split("/", 1)[0]
     try:
         website = website_for_app_id(app_id=app_id)
-    except DatabaseError:  # PostgreSQL is down: the view answers 503 (config.outage), without CORS headers
+    except DatabaseError:  # PostgreSQL is down: the view answers 503 (common.outage), without CORS headers
         return False
     return website is not None and origin_allowed(website=website, origin=origin)
 
@@ -149,30 +143,7 @@ def ip_hash(ip: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-# --- rate limits (with the request's cache reads, in one round trip) -----------------------------
-
-
-@dataclass(frozen=True)
-class Limit:
-    """At most `per` requests of one subject in each fixed window of `window` seconds."""
-
-    scope: str
-    subject: str
-    per: int
-    window: int = 60
-    # The 429's message; by default it names the scope as the field and says when to retry.
-    message: str = ""
-
-    def key(self, now: float) -> str:
-        return f"ratelimit:{self.scope}:{self.subject}:{int(now // self.window)}"
-
-    def exceeded(self, now: float) -> WidgetHttpError:
-        if self.message:
-            field, message, retry_after = "", self.message, self.window
-        else:
-            retry_after = max(1, int(self.window - now % self.window) + 1)
-            field, message = self.scope, f"Too many requests; try again in {retry_after} seconds."
-        return WidgetHttpError(429, "rate_limited", field, message, headers={"Retry-After": str(retry_after)})
+# --- rate limits (common.rate_limit, with the request's cache reads, in one round trip) ------------
 
 
 def ip_limit(ip: str) -> Limit:
@@ -183,121 +154,22 @@ def contact_limit(identity: WidgetIdentity) -> Limit:
     return Limit("contact", f"{identity.website_id}:{identity.contact_id}", settings.PARLEY_WIDGET_RATE_PER_CONTACT)
 
 
-class CacheReads:
-    """Cache entries a widget request read ahead, in its preflight round trip; other keys are read on demand."""
-
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
-        self._values = values or {}
-
-    def get(self, key: str) -> Any:
-        if key in self._values:
-            return self._values[key]
-        return caches["default"].get(key)
-
-
-# Counts each window (setting its expiry when it opens) and reads the other keys, atomically, as
-# one command: the hot path pays for one command's packing and parsing instead of six.
-_COUNT_AND_READ = """
-local windows = tonumber(ARGV[1])
-local replies = {}
-for index, key in ipairs(KEYS) do
-    if index <= windows then
-        replies[index] = redis.call('INCR', key)
-        if replies[index] == 1 then redis.call('EXPIRE', key, ARGV[index + 1]) end
-    else
-        replies[index] = redis.call('GET', key)
-    end
-end
-return replies
-"""
-_COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
-
-
-# Not a cache entry (those end in .djcache), so neither culling nor cache.clear() removes it.
-RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
-
-
-def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """Count one request in each (key, expiry) window and read the given cache entries: one command on Redis."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        available = getattr(backend, "available", None)
-        if available is not None and not available():
-            return _fail_open(windows, read_keys)
-        try:
-            return _count_and_read_redis(backend, windows, read_keys)
-        except REDIS_UNAVAILABLE as error:
-            # Rate limits fail open (docs/deployment.md): the request goes on without the cache.
-            mark_unavailable = getattr(backend, "mark_unavailable", None)
-            if mark_unavailable is not None:
-                mark_unavailable(error)
-            return _fail_open(windows, read_keys)
-    values = backend.get_many(read_keys) if read_keys else {}
-    with _embedded_count_lock(backend):
-        counts = [_hit_elsewhere(backend, key, expiry) for key, expiry in windows]
-    return counts, {key: values.get(key) for key in read_keys}
-
-
-@contextlib.contextmanager
-def _embedded_count_lock(backend: Any) -> Iterator[None]:
-    """Counting on the file cache (the embedded mode) under one lock file, shared by gunicorn's worker
-    processes and their threads: its add and incr read, then write, so parallel requests would each
-    count from the same number and get past the limit. Local memory counts atomically already."""
-    directory = getattr(backend, "_dir", None)
-    if directory is None:
-        yield
-        return
-    os.makedirs(directory, exist_ok=True)
-    # flock() locks the open file: each call opens its own, so threads exclude each other as processes do.
-    with open(os.path.join(directory, RATE_LIMIT_LOCK_FILE), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
-
-
-def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
-    return [0] * len(windows), dict.fromkeys(read_keys)
-
-
-def _count_and_read_redis(
-    backend: RedisCache, windows: list[tuple[str, int]], read_keys: Sequence[str]
-) -> tuple[list[int], dict[str, Any]]:
-    """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
-    client = backend._cache.get_client(None, write=True)
-    # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
-    keys = [backend.make_key(key) for key in (*(key for key, _ in windows), *read_keys)]
-    arguments = (len(keys), *keys, len(windows), *(expiry for _, expiry in windows))
-    try:
-        replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
-    except NoScriptError:  # a restarted or flushed Redis: load it again
-        replies = client.eval(_COUNT_AND_READ, *arguments)
-    counts = [int(count) for count in replies[: len(windows)]]
-    loads = backend._cache._serializer.loads
-    raw = replies[len(windows) :]
-    return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
-
-
-def _hit_elsewhere(backend: Any, key: str, expiry: int) -> int:
-    """The window count on other cache backends (local memory or files when embedded)."""
-    if backend.add(key, 1, expiry):
-        return 1
-    try:
-        return backend.incr(key)
-    except ValueError:  # expired in between
-        backend.add(key, 1, expiry)
-        return 1
-
-
 def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
-    """Count the request against each limit (over one → 429 with Retry-After) and read the cache
-    entries the request will need, all in one round trip."""
-    now = time.time()
-    windows = [(limit.key(now), limit.window + 5) for limit in limits]
-    counts, values = _count_and_read(windows, read_keys)
-    for limit, count in zip(limits, counts, strict=True):
-        if count > limit.per:
-            raise limit.exceeded(now)
-    return CacheReads(values)
+    """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After."""
+    try:
+        return limiter.rate_limit(limits, read_keys=read_keys)
+    except RateLimited as over:
+        raise _too_many(over) from None
+
+
+def _too_many(over: RateLimited) -> WidgetHttpError:
+    limit = over.limit
+    if limit.message:
+        field, message, retry_after = "", limit.message, limit.window
+    else:
+        retry_after = limit.retry_after(over.now)
+        field, message = limit.scope, f"Too many requests; try again in {retry_after} seconds."
+    return WidgetHttpError(429, "rate_limited", field, message, headers={"Retry-After": str(retry_after)})
 
 
 # --- the view decorator --------------------------------------------------------------------------

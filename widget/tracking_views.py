@@ -11,6 +11,7 @@ from typing import Any
 from django.http import JsonResponse
 from django.utils import timezone
 
+from common.rate_limit import CacheReads
 from contacts.models import Contact
 from conversations.services import widget_quiet
 from tracking import payloads
@@ -19,7 +20,7 @@ from tracking.enrichment import accept_language
 from tracking.models import Website
 from tracking.services.hot_path import hot_path_read_keys
 from widget.chat_views import chat_state
-from widget.http import CacheReads, WidgetCall, widget_endpoint, widget_identity, widget_json_body
+from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json_body
 
 
 def _facts(call: WidgetCall) -> tracking_services.RequestFacts:

@@ -12,7 +12,8 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from widget.scripts import install_snippet, loader_for
+from tracking.snippet import install_snippet
+from widget.scripts import loader_for
 from widget.selectors import demo_website, website_for_app_id
 
 JAVASCRIPT = "text/javascript; charset=utf-8"

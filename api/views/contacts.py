@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +11,6 @@ from api.errors import ParameterInvalid, ParameterNotFound
 from api.fields import int_param
 from api.pagination import per_page_clean
 from api.permissions import acting_teammate_check
-from api.search import contact_search_q
 from api.serializers.base import SearchInput, paged_json
 from api.serializers.contacts import (
     ContactArchivedOutput,
@@ -103,22 +101,13 @@ class ContactView(IntercomView):
         """Update; a lead given role "user" is converted, a user never becomes a lead."""
         contact = selectors.contact_get(contact_id=contact_id)
         values = self.parse(ContactWriteInput, self.body(request))
-        role = values.get("role") or contact.role
-        fields = contact_fields_from_input(values)
-        with transaction.atomic():
-            if role != contact.role:
-                contact = services.contact_convert(
-                    contact=contact,
-                    role=role,
-                    external_id=fields.pop("external_id", None),
-                    email=fields.pop("email", None),
-                )
-            services.contact_update(
-                contact=contact,
-                custom_attributes=values.get("custom_attributes"),
-                define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
-                **fields,
-            )
+        contact = services.contact_convert_and_update(
+            contact=contact,
+            role=values.get("role") or contact.role,
+            custom_attributes=values.get("custom_attributes"),
+            define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
+            **contact_fields_from_input(values),
+        )
         return Response(contact_reload(contact))
 
     @extend_schema(operation_id="DeleteContact", responses={200: ContactDeletedOutput})
@@ -134,14 +123,6 @@ class ContactByExternalIdView(IntercomView):
     @extend_schema(operation_id="ShowContactByExternalId", responses=ContactOutput)
     def get(self, request: Request, external_id: str) -> Response:
         return Response(contact_json(selectors.contact_get_by_external_id(external_id=external_id)))
-
-
-def _mentions_field(query: Any, field: str) -> bool:
-    if isinstance(query, dict):
-        return query.get("field") == field or _mentions_field(query.get("value"), field)
-    if isinstance(query, list):
-        return any(_mentions_field(item, field) for item in query)
-    return False
 
 
 # Search sorts only on indexed columns (contacts.models.Contact.Meta.indexes), so a sorted page of
@@ -162,12 +143,7 @@ class ContactSearchView(IntercomView):
         """Search with Intercom's query DSL; `pages.next` is absent on the last page."""
         query, per_page, cursor = self.search_body(request)
         page = selectors.contacts_search_page(
-            condition=contact_search_q(query),
-            include_archived=_mentions_field(query, "archived"),
-            through_tags=_mentions_field(query, "tag_id"),
-            per_page=per_page,
-            cursor=cursor,
-            sort=self.search_sort(request, CONTACT_SORT_FIELDS),
+            query=query, per_page=per_page, cursor=cursor, sort=self.search_sort(request, CONTACT_SORT_FIELDS)
         )
         return Response(contact_list_json(page))
 

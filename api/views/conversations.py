@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,7 +9,6 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.permissions import acting_teammate_check
-from api.search import FieldSpec, QueryCompiler
 from api.serializers.base import SearchInput
 from api.serializers.conversations import (
     DISPLAY_AS_PLAINTEXT,
@@ -29,6 +27,7 @@ from api.serializers.conversations import (
 from api.serializers.tags import TagAttachInput, TagOutput
 from api.views.base import IntercomView
 from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
+from contacts.search import FieldSpec, QueryCompiler
 from conversations import services
 from conversations.models import Conversation
 
@@ -213,38 +212,36 @@ class ConversationPartsView(IntercomView):
         values = self.parse(ManageInput, self.body(request))
         admin = _acting_admin(request, values.get("admin_id"))
         kind = values["message_type"]
-        with transaction.atomic():
-            if kind == "close" and values.get("body"):
-                services.conversation_reply_and_close(conversation=conversation, teammate=admin, body=values["body"])
-            elif kind == "close":
-                services.conversation_close(conversation=conversation, teammate=admin)
-            elif kind == "open":
-                services.conversation_reopen(conversation=conversation, teammate=admin)
-            elif kind == "snoozed":
-                if "snoozed_until" not in values:
-                    raise ParameterNotFound("snoozed_until")
-                services.conversation_snooze(conversation=conversation, teammate=admin, until=values["snoozed_until"])
-            else:
-                self._assign(conversation, admin=admin, values=values)
+        if kind == "close" and values.get("body"):
+            services.conversation_reply_and_close(conversation=conversation, teammate=admin, body=values["body"])
+        elif kind == "close":
+            services.conversation_close(conversation=conversation, teammate=admin)
+        elif kind == "open":
+            services.conversation_reopen(conversation=conversation, teammate=admin)
+        elif kind == "snoozed":
+            if "snoozed_until" not in values:
+                raise ParameterNotFound("snoozed_until")
+            services.conversation_snooze(conversation=conversation, teammate=admin, until=values["snoozed_until"])
+        else:
+            self._assign(conversation, admin=admin, values=values)
         return _reloaded(conversation)
 
     def _assign(self, conversation: Conversation, *, admin: Any, values: dict[str, Any]) -> None:
         if "assignee_id" not in values:
             raise ParameterNotFound("assignee_id")
         assignee_id = values["assignee_id"]
+        team = None
         if values.get("type") == "team":
             team = selectors.team_get(team_id=assignee_id, field="assignee_id")
-            services.conversation_assign(
-                conversation=conversation, teammate=admin, assignee=conversation.assignee, team=team
-            )
+            assignee = conversation.assignee
         else:
             # Intercom unassigns with assignee_id "0".
             assignee = (
                 None if str(assignee_id) == "0" else selectors.teammate_get(admin_id=assignee_id, field="assignee_id")
             )
-            services.conversation_assign(conversation=conversation, teammate=admin, assignee=assignee)
-        if values.get("body"):
-            services.conversation_add_note(conversation=conversation, teammate=admin, body=values["body"])
+        services.conversation_assign_with_note(
+            conversation=conversation, teammate=admin, assignee=assignee, team=team, note=values.get("body") or ""
+        )
 
 
 class ConversationTagsView(IntercomView):

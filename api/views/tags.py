@@ -53,18 +53,16 @@ class TagsView(IntercomView):
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
         permissions_require(request, *_extra_permissions(values, body))
-        if values.get("id"):
-            tag = services.tag_rename(tag=selectors.tag_get(tag_id=values["id"], field="id"), name=values["name"])
-        else:
-            tag = services.tag_create(name=values["name"], actor=request.user)
+        renamed = selectors.tag_get(tag_id=values["id"], field="id") if values.get("id") else None
+        tag_ids: list[int] = []
+        untag: list[int] = []
         if "users" in body:
             ids = _contact_ids(body["users"])
             untag = [pk for pk, ref in zip(ids, body["users"], strict=True) if ref.get("untag") is True]
             tag_ids = [pk for pk in ids if pk not in untag]
-            if tag_ids:
-                services.contacts_tag_bulk(contact_ids=tag_ids, tag=tag, actor=request.user)
-            if untag:
-                services.contacts_untag_bulk(contact_ids=untag, tag=tag)
+        tag = services.tag_save(
+            name=values["name"], tag=renamed, actor=request.user, tag_contact_ids=tag_ids, untag_contact_ids=untag
+        )
         return Response(TagOutput(tag).data)
 
 

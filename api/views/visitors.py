@@ -70,17 +70,18 @@ class VisitorConvertView(IntercomView):
         values = self.parse(VisitorConvertInput, self.body(request))
         visitor = _visitor(values["visitor"])
         user_ref = values["user"]
-        into = None
-        if values["type"] == Contact.Role.USER:
-            existing = selectors.contact_get_by_reference(
+        user = None
+        if values["type"] != "lead":
+            user = selectors.contact_get_by_reference(
                 user_id=user_ref.get("user_id"), email=user_ref.get("email"), intercom_user_id=user_ref.get("id")
             )
-            if existing is not None and existing.role == Contact.Role.USER:
-                into = existing
-            elif user_ref.get("id"):
+            if user_ref.get("id") and (user is None or user.role != Contact.Role.USER):
                 raise NotFound("User Not Found", field="user.id")
         contact = services.visitor_convert(
-            visitor=visitor, role=values["type"], into=into,
-            external_id=user_ref.get("user_id"), email=user_ref.get("email"),
-        )  # fmt: skip
+            visitor=visitor,
+            role=Contact.Role.LEAD if values["type"] == "lead" else Contact.Role.USER,
+            external_id=user_ref.get("user_id"),
+            email=user_ref.get("email"),
+            user=user,
+        )
         return Response(contact_json(selectors.contact_get(contact_id=contact.pk)))

@@ -4,10 +4,10 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from common.admin_forms import ServiceValidatedForm
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
-from ops.admin_forms import ServiceValidatedForm
 
 
 class TagForm(ServiceValidatedForm, forms.ModelForm):

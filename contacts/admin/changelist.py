@@ -10,14 +10,14 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
 from contacts import selectors, services
 from contacts.admin.csv_export import contacts_csv_response
 from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.panels import contact_actions, contact_list_filters
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import int_or_none
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.

@@ -10,11 +10,11 @@ from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest
 from django.utils import timezone
 
+from common.parsing import finite_number_or_none, int_or_none
 from contacts import selectors
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
-from ops.parsing import finite_number_or_none, int_or_none
-from retention import selectors as retention_selectors
+from contacts.panels import last_seen_choices
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -50,7 +50,7 @@ class LastSeenFilter(admin.SimpleListFilter):
             ("today", "Today"),
             ("7d", "Past 7 days"),
             ("30d", "Past 30 days"),
-            ("stale", "Past the visitor retention period"),
+            *((choice.value, choice.label) for choice in last_seen_choices()),
             ("never", "Never"),
         ]
 
@@ -62,10 +62,9 @@ class LastSeenFilter(admin.SimpleListFilter):
             if value == "today":
                 since = now.replace(hour=0, minute=0, second=0, microsecond=0)
             return queryset.filter(last_seen_at__gte=since)
-        if value == "stale":
-            # The retention policy's own TTL, so "stale" lists exactly who the next expiry run deletes.
-            ttl_days = retention_selectors.retention_policy_get().visitor_ttl_days
-            return queryset.filter(last_seen_at__lt=now - dt.timedelta(days=ttl_days))
+        for choice in last_seen_choices():  # other apps' (contacts/panels.py): retention's "stale"
+            if value == choice.value:
+                return queryset.filter(last_seen_at__lt=now - dt.timedelta(days=choice.days()))
         if value == "never":
             return queryset.filter(last_seen_at__isnull=True)
         return queryset

@@ -7,9 +7,9 @@ from django import forms
 from django.contrib.admin.helpers import ActionForm
 from django.utils.html import escape
 
+from common.admin_forms import ServiceValidatedForm
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
-from ops.admin_forms import ServiceValidatedForm
 
 # Custom attribute fields and filters are named with this prefix, apart from the contact's own fields.
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"

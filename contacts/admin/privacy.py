@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
+from common.read_only_admin import ReadOnlyAdmin
 from contacts.models import PrivacyAuditEntry
-from ops.read_only_admin import ReadOnlyAdmin
 
 
 @admin.register(PrivacyAuditEntry)

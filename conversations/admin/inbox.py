@@ -15,14 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from common.admin_forms import report_validation_error
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
 from contacts.models import Tag
 from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, teammates
 from conversations.admin.thread import ConversationPageAdmin
 from conversations.models import Conversation, ConversationPart
-from ops.admin_forms import report_validation_error
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import int_or_none
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000

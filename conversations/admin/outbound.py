@@ -15,14 +15,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from common.admin_forms import ServiceValidatedForm
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.models import Message
 from conversations.services import outbound, placeholders
 from conversations.services.threads import teammate_display_name
-from ops.admin_forms import ServiceValidatedForm
-from ops.pagination import EstimatedCountPaginator
-from ops.parsing import int_or_none
 
 # Recipients listed per page on a sent message's page.
 DELIVERIES_PER_PAGE = 50

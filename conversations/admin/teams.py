@@ -8,10 +8,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from common.admin_forms import ServiceValidatedForm
+from common.parsing import int_or_none
 from conversations import services
 from conversations.models import SavedReply, Team, TeammateProfile
-from ops.admin_forms import ServiceValidatedForm
-from ops.parsing import int_or_none
 
 
 class TeammateProfileForm(forms.ModelForm):

@@ -12,13 +12,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from common.admin_forms import report_validation_error
+from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, Team
 from conversations.services.threads import teammate_display_name
-from ops.admin_forms import report_validation_error
-from ops.parsing import int_or_none
 
 RECENT_PAGE_VIEWS = 10
 # The conversation page's tag picker lists at most this many tags.

@@ -6,13 +6,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from common.parsing import int_or_none
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
-from ops.parsing import int_or_none
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5

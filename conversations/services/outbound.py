@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
@@ -31,7 +32,6 @@ from conversations.services.placeholders import (
     placeholders_segments,
 )
 from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
-from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
@@ -17,7 +18,6 @@ from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart,
 from conversations.services import widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
-from ops.parsing import text_problem
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
@@ -249,6 +249,22 @@ def conversation_assign(
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
               author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
     conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_assign_with_note(
+    *,
+    conversation: Conversation,
+    teammate: Teammate,
+    assignee: Teammate | None,
+    team: Team | None = None,
+    note: str = "",
+) -> Conversation:
+    """Assign (as conversation_assign) and add `note` when given, in one transaction: a refused note assigns nothing."""
+    conversation = conversation_assign(conversation=conversation, teammate=teammate, assignee=assignee, team=team)
+    if note:
+        conversation_add_note(conversation=conversation, teammate=teammate, body=note)
     return conversation
 
 

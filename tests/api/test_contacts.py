@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contacts.models import Contact, ContactNote, PrivacyAuditEntry
+from contacts.models import Contact, ContactNote, DataAttribute, PrivacyAuditEntry
 from tests.contacts.factories import (
     ContactFactory,
     DataAttributeFactory,
@@ -99,6 +99,17 @@ def test_update_contact_and_promote_lead_to_user(api):
     assert response.status_code == 200, response.json()
     lead.refresh_from_db()
     assert (lead.role, lead.external_id, lead.name) == ("user", "ext-9", "Now User")
+
+
+def test_a_refused_update_leaves_the_lead_unconverted(api):
+    DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER)
+    lead = LeadFactory(email="lead@example.com")
+    response = api.put(f"/api/contacts/{lead.pk}",
+                       {"role": "user", "external_id": "ext-10", "custom_attributes": {"seats": "many"}},
+                       format="json")  # fmt: skip
+    assert response.status_code == 400
+    lead.refresh_from_db()
+    assert (lead.role, lead.external_id) == ("lead", None)
 
 
 def test_user_cannot_become_a_lead(api):

@@ -92,6 +92,18 @@ def test_manage_close_open_snooze_assign(api, teammate, superuser):
     assert types == ["comment", "comment", "close", "open", "snooze", "assignment"]
 
 
+def test_a_refused_note_leaves_the_assignment_as_it_was(api, teammate, superuser):
+    conversation = start()
+    url = f"/api/conversations/{conversation.pk}/parts"
+    response = api.post(url, {"message_type": "assignment", "admin_id": str(teammate.pk), "type": "admin",
+                              "assignee_id": str(superuser.pk), "body": "x" * 10_001}, format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "body"
+    conversation.refresh_from_db()
+    assert conversation.assignee_id is None
+    assert not ConversationPart.objects.filter(conversation=conversation, part_type="assignment").exists()
+
+
 def test_manage_errors_name_the_field(api, teammate):
     conversation = start()
     url = f"/api/conversations/{conversation.pk}/parts"

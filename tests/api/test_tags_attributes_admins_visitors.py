@@ -49,6 +49,17 @@ def test_tag_and_untag_many_contacts_through_post_tags(api):
     assert bad.json()["errors"][0]["field"] == "users[0].id"
 
 
+def test_tagging_a_contact_that_does_not_exist_is_refused_and_creates_nothing(api):
+    known = UserContactFactory()
+    response = api.post("/api/tags", {"name": "Fresh", "users": [{"id": str(known.pk)}, {"id": "99999999"}]},
+                        format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "users"
+    # One transaction: neither the tag nor the link to the known contact is left behind.
+    assert not Tag.objects.filter(name="Fresh").exists()
+    assert not known.tags.exists()
+
+
 def test_tag_without_name_names_the_field(api):
     response = api.post("/api/tags", {}, format="json")
     assert response.status_code == 400

@@ -248,7 +248,7 @@ def test_nul_and_lone_surrogates_are_form_errors_never_500(agent_client):
     assert bad_ids.status_code == 200 and "Only numeric contact ids" in bad_ids.content.decode()
     message = Message.objects.first() or services.message_send(sender=None, channel="in_app", body="x", tag=tag)
     url = reverse("admin:conversations_message_change", args=[message.pk])
-    assert agent_client.get(f"{url}?show=%00").status_code == 400  # ops.admin_guard: a NUL in the query
+    assert agent_client.get(f"{url}?show=%00").status_code == 400  # common.admin_guard: a NUL in the query
     for query in ("p=%C2%B2", "p=99999999999999999999", "show=%ED%A0%80", "p=-1", "show=__class__"):
         assert agent_client.get(f"{url}?{query}").status_code == 200
 

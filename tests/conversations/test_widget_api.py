@@ -188,10 +188,11 @@ def test_a_user_cannot_be_written_as_through_an_anonymous_id(client, website):
 def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
     import types
 
-    from widget import chat_views, http
+    from common import rate_limit
+    from widget import chat_views
 
     # One fixed minute, so a slow run cannot straddle two rate-limit windows.
-    monkeypatch.setattr(http, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
+    monkeypatch.setattr(rate_limit, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
     monkeypatch.setattr(chat_views, "WRITES_PER_MINUTE", 3)
     lead = LeadFactory()
     token = _token(lead, website)

@@ -8,13 +8,13 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
-from config import redis_cache
+from common import redis_cache
 from tests.tracking.conftest import Widget
 from tracking import page_view_buffer
 from tracking.models import PageView
 from tracking.services import website_create
 
-UNREACHABLE = {"default": {"BACKEND": "config.redis_cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+UNREACHABLE = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
 
 
 @pytest.fixture

@@ -438,7 +438,7 @@ def test_an_unexpected_error_on_a_public_endpoint_is_a_json_500(
      (True, None), (12.0, None), (2**63 - 1, 2**63 - 1), (2**63, None), (str(2**63), None), ("9" * 400, None)],
 )  # fmt: skip
 def test_one_integer_check_for_ids_everywhere(value, expected):
-    from ops.parsing import int_or_none
+    from common.parsing import int_or_none
 
     assert int_or_none(value) == expected
 
@@ -574,7 +574,7 @@ def test_integer_attributes_at_the_64_bit_bounds_are_kept(api):
      ("1706695200", None), (10**20, None), (float("nan"), None), (True, None), ("2" * 400, None)],
 )  # fmt: skip
 def test_one_moment_check_for_input_from_outside(value, expected):
-    from ops.parsing import moment_or_none
+    from common.parsing import moment_or_none
 
     moment = moment_or_none(value)
     assert (moment.isoformat() if moment else None) == expected

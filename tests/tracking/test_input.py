@@ -217,9 +217,9 @@ def test_requests_without_origin_are_not_browser_pages_and_are_served(client, we
 @pytest.fixture
 def mid_window_clock(monkeypatch):
     """Limits count in fixed minutes: pin the limiter's clock mid-window so requests never straddle two."""
-    from widget import http
+    from common import rate_limit
 
-    monkeypatch.setattr(http, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
+    monkeypatch.setattr(rate_limit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 @override_settings(PARLEY_WIDGET_RATE_PER_IP=3)
@@ -328,7 +328,8 @@ def test_parallel_requests_on_the_embedded_file_cache_never_pass_the_limit(setti
 
     from django.core.cache import caches
 
-    from widget.http import Limit, WidgetHttpError, rate_limit
+    from common.rate_limit import Limit
+    from widget.http import WidgetHttpError, rate_limit
 
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}

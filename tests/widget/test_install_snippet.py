@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from tracking.services import website_create
-from widget.scripts import install_snippet
+from tracking.snippet import install_snippet
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = install_snippet(app_id="APP_ID", base_url="https://parley.example.com")

@@ -15,8 +15,9 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.tracking.factories import user_hash
 from tracking.services import website_create
+from tracking.snippet import install_snippet
 from widget.build import OUTPUT_DIR, built_bundles
-from widget.scripts import BAKED_PLACEHOLDER, install_snippet
+from widget.scripts import BAKED_PLACEHOLDER
 
 LOADER_BUDGET_GZ_BYTES = 3 * 1024
 TOTAL_BUDGET_GZ_BYTES = 20 * 1024

@@ -8,9 +8,10 @@ from django.core.management.base import BaseCommand
 
 from contacts.models import Contact
 from conversations.services import teammate_profile_update
-from ops.demo import DEMO_TEAMMATE_NAME, DEMO_USERNAME, DEMO_WEBSITE_NAME, demo_banner
+from ops.demo import DEMO_TEAMMATE_NAME, DEMO_USERNAME, demo_banner
 from tracking.models import Website
 from tracking.services import website_create, website_origins_clean, website_update
+from widget.selectors import DEMO_WEBSITE_NAME
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ import kombu.exceptions
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from config.redis_cache import REDIS_UNAVAILABLE
+from common.redis_cache import REDIS_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 

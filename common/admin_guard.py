@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from ops.parsing import text_problem
+from common.parsing import text_problem
 
 ADMIN_PREFIX = "/admin/"
 

@@ -1,0 +1,193 @@
+"""The one rate limiter: fixed windows in the shared cache, counted together with the cache entries a
+request reads, in one round trip. The widget (`widget.http`) and the REST API (`api.auth`) both count here;
+each turns an exceeded limit into its own protocol's 429.
+
+On Redis one Lua command counts every window (setting its expiry when it opens) and reads the other
+keys, atomically: the widget's hot path pays for one command instead of six. On the embedded file cache
+counting runs under a lock file shared by every worker process; local memory counts atomically already.
+While Redis does not answer, limits fail open (docs/deployment.md): nothing is counted, so nothing is over
+a limit, and every entry reads as missing.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import NoScriptError
+
+from common.redis_cache import REDIS_UNAVAILABLE
+
+# A window's key outlives the window by this much, so a count is never lost at its edge.
+WINDOW_GRACE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `per` requests of one subject in each fixed window of `window` seconds."""
+
+    scope: str
+    subject: str
+    per: int
+    window: int = 60
+    # What the refusal says instead of the default "try again in N seconds" (the caller's protocol decides).
+    message: str = ""
+
+    def key(self, now: float) -> str:
+        return f"ratelimit:{self.scope}:{self.subject}:{int(now // self.window)}"
+
+    def reset(self, now: float) -> int:
+        """When the window holding `now` ends (Unix time)."""
+        return (int(now // self.window) + 1) * self.window
+
+    def retry_after(self, now: float) -> int:
+        """Whole seconds until the next window, at least one."""
+        return max(1, int(self.window - now % self.window) + 1)
+
+
+class RateLimited(Exception):
+    """A request over `limit` (the first one it exceeded), counted at `now`."""
+
+    def __init__(self, limit: Limit, now: float) -> None:
+        super().__init__(f"over the {limit.scope} limit")
+        self.limit, self.now = limit, now
+
+
+class CacheReads:
+    """Cache entries a request read ahead, in its rate-limit round trip; other keys are read on demand."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._values = values or {}
+
+    def get(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        return caches["default"].get(key)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one count gave: the requests seen in each limit's window (this one included), and the reads."""
+
+    now: float
+    counts: list[int]
+    reads: CacheReads
+
+
+def rate_limit_count(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Counted:
+    """Count the request in each limit's window and read `read_keys`, in one round trip; refuses nothing."""
+    now = time.time()
+    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS) for limit in limits]
+    counts, values = _count_and_read(windows, read_keys)
+    return Counted(now=now, counts=counts, reads=CacheReads(values))
+
+
+def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
+    """Count the request against each limit (RateLimited over one) and read the cache entries the
+    request will need, all in one round trip."""
+    now = time.time()  # the widget's hot path: no Counted to build
+    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS) for limit in limits]
+    counts, values = _count_and_read(windows, read_keys)
+    for limit, count in zip(limits, counts, strict=True):
+        if count > limit.per:
+            raise RateLimited(limit, now)
+    return CacheReads(values)
+
+
+# Counts each window (setting its expiry when it opens) and reads the other keys, atomically, as
+# one command: the hot path pays for one command's packing and parsing instead of six.
+_COUNT_AND_READ = """
+local windows = tonumber(ARGV[1])
+local replies = {}
+for index, key in ipairs(KEYS) do
+    if index <= windows then
+        replies[index] = redis.call('INCR', key)
+        if replies[index] == 1 then redis.call('EXPIRE', key, ARGV[index + 1]) end
+    else
+        replies[index] = redis.call('GET', key)
+    end
+end
+return replies
+"""
+_COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+# Not a cache entry (those end in .djcache), so neither culling nor cache.clear() removes it.
+RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
+
+
+def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """Count one request in each (key, expiry) window and read the given cache entries: one command on Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        available = getattr(backend, "available", None)
+        if available is not None and not available():
+            return _fail_open(windows, read_keys)
+        try:
+            return _count_and_read_redis(backend, windows, read_keys)
+        except REDIS_UNAVAILABLE as error:
+            # Rate limits fail open (docs/deployment.md): the request goes on without the cache.
+            mark_unavailable = getattr(backend, "mark_unavailable", None)
+            if mark_unavailable is not None:
+                mark_unavailable(error)
+            return _fail_open(windows, read_keys)
+    values = backend.get_many(read_keys) if read_keys else {}
+    with _embedded_count_lock(backend):
+        counts = [_hit_elsewhere(backend, key, expiry) for key, expiry in windows]
+    return counts, {key: values.get(key) for key in read_keys}
+
+
+@contextlib.contextmanager
+def _embedded_count_lock(backend: Any) -> Iterator[None]:
+    """Counting on the file cache (the embedded mode) under one lock file, shared by gunicorn's worker
+    processes and their threads: its add and incr read, then write, so parallel requests would each
+    count from the same number and get past the limit. Local memory counts atomically already."""
+    directory = getattr(backend, "_dir", None)
+    if directory is None:
+        yield
+        return
+    os.makedirs(directory, exist_ok=True)
+    # flock() locks the open file: each call opens its own, so threads exclude each other as processes do.
+    with open(os.path.join(directory, RATE_LIMIT_LOCK_FILE), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
+    return [0] * len(windows), dict.fromkeys(read_keys)
+
+
+def _count_and_read_redis(
+    backend: RedisCache, windows: list[tuple[str, int]], read_keys: Sequence[str]
+) -> tuple[list[int], dict[str, Any]]:
+    """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
+    client = backend._cache.get_client(None, write=True)
+    # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
+    keys = [backend.make_key(key) for key in (*(key for key, _ in windows), *read_keys)]
+    arguments = (len(keys), *keys, len(windows), *(expiry for _, expiry in windows))
+    try:
+        replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
+    except NoScriptError:  # a restarted or flushed Redis: load it again
+        replies = client.eval(_COUNT_AND_READ, *arguments)
+    counts = [int(count) for count in replies[: len(windows)]]
+    loads = backend._cache._serializer.loads
+    raw = replies[len(windows) :]
+    return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
+
+
+def _hit_elsewhere(backend: Any, key: str, expiry: int) -> int:
+    """The window count on other cache backends (local memory or files when embedded)."""
+    if backend.add(key, 1, expiry):
+        return 1
+    try:
+        return backend.incr(key)
+    except ValueError:  # expired in between
+        backend.add(key, 1, expiry)
+        return 1
