@@ -66,6 +66,9 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # The admin's "Send a message" asks for the same permission.
     "api-messages": {"POST": ("conversations.add_message",)},
     "api-teams": {"GET": ("conversations.view_team",)},
+    "api-segments": {"GET": ("segments.view_segment",)},
+    "api-segment": {"GET": ("segments.view_segment",)},
+    "api-contact-segments": {"GET": ("contacts.view_contact", "segments.view_segment")},
     "api-team": {"GET": ("conversations.view_team",)},
 }
 

@@ -13,6 +13,7 @@ from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
+from segments.models import Segment
 from tracking.models import Event, EventSummary
 
 
@@ -187,6 +188,11 @@ def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | N
 def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:
     """The part that opened a conversation (Intercom's `source`), if any."""
     return conversation.parts.order_by("created_at", "id").first()
+
+
+def segment_get(*, segment_id: Any) -> Segment:
+    """A segment by id; a 404 (Segment Not Found) otherwise."""
+    return _get_by_id(Segment.objects.all(), segment_id, not_found="Segment Not Found")
 
 
 def team_get(*, team_id: Any, field: str | None = None, queryset: QuerySet[Team] | None = None) -> Team:

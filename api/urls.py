@@ -4,7 +4,18 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, contacts, conversations, data_attributes, events, messages, tags, teams, visitors
+from api.views import (
+    admins,
+    contacts,
+    conversations,
+    data_attributes,
+    events,
+    messages,
+    segments,
+    tags,
+    teams,
+    visitors,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -25,6 +36,7 @@ urlpatterns = [
     path("contacts/<str:contact_id>/unarchive", contacts.ContactUnarchiveView.as_view(), name="api-contact-unarchive"),
     path("contacts/<str:contact_id>/tags", contacts.ContactTagsView.as_view(), name="api-contact-tags"),
     path("contacts/<str:contact_id>/tags/<str:tag_id>", contacts.ContactTagView.as_view(), name="api-contact-tag"),
+    path("contacts/<str:contact_id>/segments", segments.ContactSegmentsView.as_view(), name="api-contact-segments"),
     path("contacts/<str:contact_id>/notes", contacts.ContactNotesView.as_view(), name="api-contact-notes"),
     path("notes/<str:note_id>", contacts.NoteView.as_view(), name="api-note"),
     path("tags", tags.TagsView.as_view(), name="api-tags"),
@@ -56,6 +68,8 @@ urlpatterns = [
         conversations.ConversationTagView.as_view(),
         name="api-conversation-tag",
     ),
+    path("segments", segments.SegmentsView.as_view(), name="api-segments"),
+    path("segments/<str:segment_id>", segments.SegmentView.as_view(), name="api-segment"),
     path("messages", messages.MessagesView.as_view(), name="api-messages"),
     path("teams", teams.TeamsView.as_view(), name="api-teams"),
     path("teams/<str:team_id>", teams.TeamView.as_view(), name="api-team"),

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversations",
     "retention",
+    "segments",
     "api",
     "widget",
     "ops",

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.apps import apps as global_apps
 
-PARLEY_APPS = ("contacts", "tracking", "conversations", "retention", "api")
+PARLEY_APPS = ("contacts", "tracking", "conversations", "retention", "segments", "api")
 VIEWER_GROUP = "viewer"
 AGENT_GROUP = "agent"
 # Agents edit people and conversations but neither erase contacts nor change site-wide settings.
@@ -16,6 +16,8 @@ AGENT_EXTRA_PERMISSIONS = {
         "add_contactnote",
     },
     "conversations": {"add_*", "change_*"},
+    # Segments are shared saved views of the contact list: agents save and edit them, never delete.
+    "segments": {"add_segment", "change_segment"},
     "api": {"add_apitoken", "change_apitoken"},
 }  # fmt: skip
 

@@ -29,6 +29,7 @@ from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, Pri
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from conversations import services as conversation_services
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
+from segments.models import Segment
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 from tracking import services as tracking_services
 from tracking.models import Event, EventSummary
@@ -136,6 +137,9 @@ OPERATIONS = [
     Op("api-messages", "POST", "/api/messages", WORKERS,
        {"message_type": "email", "subject": "News", "body": "Hi", "from": {"type": "admin", "id": "{me}"},
         "to": {"type": "user", "email": "u1@example.com"}}, label="(email)"),
+    Op("api-segments", "GET", "/api/segments?include_count=true", READERS),
+    Op("api-segment", "GET", "/api/segments/{segment}", READERS),
+    Op("api-contact-segments", "GET", "/api/contacts/{user}/segments", READERS),
     Op("api-teams", "GET", "/api/teams", READERS),
     Op("api-team", "GET", "/api/teams/{team}", READERS),
 ]  # fmt: skip
@@ -182,6 +186,7 @@ ADMIN_ACTIONS = {
     "conversations.message:delete_selected": SUPERUSER_ONLY,
     "retention.retentionpolicy:delete_selected": NOBODY,
     "retention.retentionrun:delete_selected": NOBODY,
+    "segments.segment:delete_selected": SUPERUSER_ONLY,
     "api.apitoken:delete_selected": SUPERUSER_ONLY,
     "api.apitoken:revoke": WORKERS,  # an agent revokes its own tokens (it sees no others)
     "api.webhooksubscription:delete_selected": SUPERUSER_ONLY,
@@ -242,11 +247,12 @@ def world(db) -> World:
     conversation_services.conversation_tag(conversation=conversation, tag=tag)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
     team = Team.objects.create(name="Support")
+    segment = Segment.objects.create(name="Users", query={"field": "role", "operator": "=", "value": "user"})
     team.members.add(users[AGENT])
     ids = {
         "superuser": users[SUPERUSER].pk, "agent": users[AGENT].pk, "viewer": users[VIEWER].pk,
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
-        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "team": team.pk,
+        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "team": team.pk, "segment": segment.pk,
         "visitor_user_id": visitor.anonymous_id,
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
@@ -255,6 +261,7 @@ def world(db) -> World:
 SNAPSHOT_MODELS = [
     Contact, Tag, ContactTag, ContactNote, DataAttribute, PrivacyAuditEntry, Conversation, ConversationPart, Event,
     EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group, Message, MessageDelivery, Team,
+    Segment,
 ]  # fmt: skip
 
 

@@ -317,3 +317,20 @@ def test_sdk_visitors_find_and_update(intercom):
     with pytest.raises(ApiError) as missing:
         intercom.visitors.find(user_id="00000000-0000-0000-0000-000000000000")
     assert missing.value.status_code == 404
+
+
+def test_sdk_segments(intercom, teammate):
+    from segments import services as segment_services
+
+    contact = UserContactFactory(country="FR")
+    segment = segment_services.segment_create(
+        name="France", query={"field": "location.country_code", "operator": "=", "value": "FR"}, teammate=teammate
+    )
+    segment_services.segment_counts_refresh()
+    listed = intercom.segments.list(include_count=True)
+    assert [(s.id, s.name, s.count, s.person_type) for s in listed.segments] == [
+        (str(segment.pk), "France", 1, "contact")
+    ]
+    assert intercom.segments.find(segment_id=str(segment.pk)).name == "France"
+    attached = intercom.contacts.list_attached_segments(contact_id=str(contact.pk))
+    assert [s.name for s in attached.data] == ["France"]
