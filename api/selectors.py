@@ -106,8 +106,13 @@ def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
 
 
 def teammates() -> QuerySet:
-    """Active staff users: the API's admins."""
-    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk")
+    """Active staff users: the API's admins, with their teams (AdminOutput's team_ids)."""
+    return (
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .order_by("pk")
+        .prefetch_related(Prefetch("parley_teams", queryset=Team.objects.only("pk")))
+    )
 
 
 def staff_user_find(*, user_id: int) -> Any:

@@ -48,7 +48,7 @@ class AdminOutput(serializers.Serializer):
         return True
 
     def get_team_ids(self, user: Any) -> list[int]:
-        return []
+        return sorted(team.pk for team in user.parley_teams.all())
 
     @extend_schema_field(AdminAvatarOutput)
     def get_avatar(self, user: Any) -> dict[str, Any]:

@@ -222,3 +222,19 @@ def test_a_viewer_reads_teams_but_a_token_less_call_is_401():
     viewer, _ = _client_for(VIEWER_GROUP, "vera")
     assert viewer.get("/api/teams").status_code == 200
     assert_error(APIClient().get("/api/teams"), 401, "unauthorized")
+
+
+def test_admins_show_their_team_ids_in_a_fixed_number_of_queries(api, teammate):
+    support, billing = Team.objects.create(name="Support"), Team.objects.create(name="Billing")
+    support.members.add(teammate)
+    billing.members.add(teammate)
+    assert api.get(f"/api/admins/{teammate.pk}").json()["team_ids"] == sorted([support.pk, billing.pk])
+    assert api.get("/api/me").json()["team_ids"] == sorted([support.pk, billing.pk])
+    with CaptureQueriesContext(connection) as few:
+        api.get("/api/admins")
+    for index in range(5):
+        user = get_user_model().objects.create_user(f"u{index}", f"u{index}@parley.test", None, is_staff=True)
+        support.members.add(user)
+    with CaptureQueriesContext(connection) as many:
+        listed = api.get("/api/admins").json()["admins"]
+    assert len(many) == len(few) and len(listed) == 6
