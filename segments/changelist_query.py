@@ -12,10 +12,11 @@ from django.http import QueryDict
 from common.parsing import int_or_none
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
+from segments.models import Segment
 
 SEARCH_PARAMETER = "q"
 # Parameters that change what the page shows, not who is in it.
-IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e", "segment"})
+IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e"})
 SEARCH_MAX_WORDS = 5
 
 
@@ -54,7 +55,13 @@ def changelist_query(params: QueryDict) -> dict[str, Any]:
     for name, raw in params.items():
         if name in IGNORED_PARAMETERS or raw == "":
             continue
-        if name == "role__exact":
+        if name == "segment":
+            # Filters added while a segment is open narrow it: the new segment keeps the open one's query.
+            segment = Segment.objects.filter(pk=int_or_none(raw) or 0).first()
+            if segment is None:
+                raise UnsavableFilter("The segment filter names no segment.")
+            filters.append(segment.query)
+        elif name == "role__exact":
             if raw == Contact.Role.VISITOR:
                 raise UnsavableFilter("Segments hold users and leads (as the API's contacts): not anonymous visitors.")
             filters.append(_filter("role", "=", raw))

@@ -229,3 +229,11 @@ def test_contacts_keep_their_rows_when_a_segment_is_deleted(teammate):
     segment = services.segment_create(name="France", query=FRENCH, teammate=teammate)
     services.segment_delete(segment=segment)
     assert Contact.objects.count() == 1 and not Segment.objects.exists()
+
+
+def test_filters_added_to_an_open_segment_narrow_it(teammate):
+    segment = services.segment_create(name="France", query=FRENCH, teammate=teammate)
+    query = changelist_query(QueryDict(f"segment={segment.pk}&role__exact=lead"))
+    assert query == {"operator": "AND", "value": [FRENCH, {"field": "role", "operator": "=", "value": "lead"}]}
+    with pytest.raises(UnsavableFilter):
+        changelist_query(QueryDict("segment=999999"))
