@@ -1,7 +1,7 @@
 """widget_loader_gz_bytes, widget_total_gz_bytes, widget_requests_per_page_view.
 
-- widget_loader_gz_bytes: gzip -9 size of the loader as /widget/<app_id> serves it (app id and
-  panel URL baked in). Budget 3 KB (3072 bytes).
+- widget_loader_gz_bytes: gzip -9 size of the loader as /widget/<app_id> serves it (app id, panel
+  and consent adapter URLs baked in). Budget 3 KB (3072 bytes).
 - widget_total_gz_bytes: loader + chat panel, gzipped. Budget 20 KB (20480 bytes).
 - widget_requests_per_page_view: requests that leave a real Chromium per page view of the demo
   page once the script is cached (the page document itself not counted), averaged over several

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "conversations",
     "retention",
     "segments",
+    "privacy",
     "api",
     "widget",
     "ops",

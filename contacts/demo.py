@@ -111,5 +111,6 @@ def _contact(pk: int, rng: random.Random, now: dt.datetime) -> dict[str, Any]:
         "browser_language": rng.choice(LANGUAGES), "language_override": "", "last_contacted_at": None,
         "last_replied_at": None, "last_email_opened_at": None, "last_email_clicked_at": None,
         "unsubscribed_from_emails": False, "custom_attributes": custom_attributes, "is_archived": False,
-        "created_at": first_seen, "updated_at": now,
+        "analytics_consent": None, "marketing_consent": None, "consent_source": "", "consent_updated_at": None,
+        "processing_restricted": False, "created_at": first_seen, "updated_at": now,
     }  # fmt: skip

@@ -5,6 +5,16 @@ from django.db import models
 from django.db.models.functions import Lower
 
 
+class ConsentSource(models.TextChoices):
+    """Where a contact's consent state last came from."""
+
+    WIDGET = "widget", "Parley('consent') on the site"
+    TCF = "tcf", "IAB TCF consent platform"
+    CONSENT_MODE = "consent_mode", "Google Consent Mode"
+    TEAMMATE = "teammate", "Teammate"
+    REQUEST = "request", "Data subject request"
+
+
 class Contact(models.Model):
     """A person: anonymous visitor, lead (wrote to us) or user (known to the site)."""
 
@@ -47,6 +57,22 @@ class Contact(models.Model):
     last_email_opened_at = models.DateTimeField(null=True, blank=True)
     last_email_clicked_at = models.DateTimeField("last clicked link in email", null=True, blank=True)
     unsubscribed_from_emails = models.BooleanField(default=False)
+    # Consent by purpose (docs/privacy.md): None = no choice made, the website's default applies.
+    # Support (chat, identity) is functional and needs no consent.
+    analytics_consent = models.BooleanField(
+        null=True, blank=True, help_text="Page views, sessions and events. Empty: the website's default applies."
+    )
+    marketing_consent = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Email open and click tracking, in-app campaigns. Empty: the website's marketing basis applies.",
+    )
+    consent_source = models.CharField(max_length=16, choices=ConsentSource.choices, blank=True, editable=False)
+    consent_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # GDPR Art. 18 restriction: nothing is tracked and nothing is sent; the chat keeps working.
+    processing_restricted = models.BooleanField(
+        default=False, help_text="Restriction of processing: no tracking, no outbound messages; chat only."
+    )
 
     custom_attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField("Tag", through="ContactTag", related_name="contacts", blank=True)

@@ -32,7 +32,7 @@ from contacts.custom_attributes import (
     validate_attribute_name,
 )
 from contacts.deletion import contacts_delete_with_history
-from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.models import ConsentSource, Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.selectors import contacts_with_email
 from contacts.signals import contact_changed, contact_tag_changed
 
@@ -335,6 +335,19 @@ _FILL_BLANK_FIELDS = (
 )  # fmt: skip
 
 
+def _merge_consent(*, source: Contact, into: Contact) -> None:
+    """The person's latest choice wins, purpose by purpose; a restriction holds whichever record carried it."""
+    newer = source.consent_updated_at and (
+        not into.consent_updated_at or source.consent_updated_at > into.consent_updated_at
+    )
+    if newer:
+        for name in ("analytics_consent", "marketing_consent"):
+            if getattr(source, name) is not None:
+                setattr(into, name, getattr(source, name))
+        into.consent_source, into.consent_updated_at = source.consent_source, source.consent_updated_at
+    into.processing_restricted = into.processing_restricted or source.processing_restricted
+
+
 @transaction.atomic
 def contact_merge(*, source: Contact, into: Contact) -> Contact:
     """Merge a visitor or lead into a user: its history moves over and the source is deleted."""
@@ -361,6 +374,7 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
         into.email = source.email
     into.web_sessions_count += source.web_sessions_count
     into.unsubscribed_from_emails = into.unsubscribed_from_emails or source.unsubscribed_from_emails
+    _merge_consent(source=source, into=into)
     into.custom_attributes = {**(source.custom_attributes or {}), **(into.custom_attributes or {})}
     _move_related_rows(source=source, into=into)
     source.delete()
@@ -598,3 +612,48 @@ def contact_export(*, contact: Contact, actor: Teammate | None, source: str) -> 
         action=PrivacyAuditEntry.Action.EXPORT, source=source, contact_id=contact.pk, actor=actor
     )
     return document
+
+
+# --- consent by purpose and restriction (docs/privacy.md) -----------------------------------------
+
+
+def contact_consent_record(
+    *, contact_id: int, analytics: bool | None, marketing: bool | None, source: str, now: dt.datetime | None = None
+) -> bool:
+    """Store the purposes stated (None leaves a purpose as it is) with their time and source; True if it changed."""
+    values = {"analytics_consent": analytics, "marketing_consent": marketing}
+    stated = {name: value for name, value in values.items() if value is not None}
+    if not stated:
+        return False
+    if source not in ConsentSource.values:
+        raise ValidationError({"consent.source": f"Must be one of: {', '.join(ConsentSource.values)}."})
+    unchanged = models.Q(**stated)
+    changed = (
+        Contact.objects.filter(pk=contact_id)
+        .exclude(unchanged)
+        .update(**stated, consent_source=source, consent_updated_at=now or timezone.now(), updated_at=timezone.now())
+    )
+    return bool(changed)
+
+
+@transaction.atomic
+def contact_processing_restrict(*, contact: Contact, restricted: bool) -> Contact:
+    """Restrict processing (GDPR Art. 18): no tracking, no outbound messages; chat only. False lifts it.
+
+    The widget's hot path reads the flag from its contact snapshot, so it holds within a minute."""
+    if contact.processing_restricted != restricted:
+        contact.processing_restricted = restricted
+        contact.save(update_fields=["processing_restricted", "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_marketing_object(*, contact: Contact, now: dt.datetime | None = None) -> Contact:
+    """Objection to direct marketing (GDPR Art. 21(2)): marketing consent withdrawn and emails unsubscribed."""
+    contact_consent_record(
+        contact_id=contact.pk, analytics=None, marketing=False, source="request", now=now or timezone.now()
+    )
+    contact.refresh_from_db(fields=["marketing_consent", "consent_source", "consent_updated_at"])
+    if not contact.unsubscribed_from_emails:
+        contact_update(contact=contact, unsubscribed_from_emails=True)
+    return contact

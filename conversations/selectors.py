@@ -4,11 +4,24 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 
 from contacts.models import Contact, ContactTag
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
 from segments import selectors as segment_selectors
+from tracking.models import WebSession, Website
 
 THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
@@ -223,3 +236,21 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
 def message_delivery_filter_names(*, message: Message) -> list[str]:
     """The recipient filters a sent message's page offers for its channel."""
     return list(_delivery_filters(message.channel))
+
+
+def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
+    """The contacts whose marketing purpose is on (email open/click tracking, in-app campaigns).
+
+    Never a restricted contact or one who refused; a contact who agreed; one who made no choice only
+    when a website they were seen on or wrote from has legitimate interest as its marketing basis
+    (chosen by its owner). One query whatever the number of contacts."""
+    if not contact_ids:
+        return set()
+    legitimate = Website.objects.filter(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST).values("pk")
+    on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
+        Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
+    )
+    allowed = Contact.objects.filter(pk__in=contact_ids, processing_restricted=False).filter(
+        Q(marketing_consent=True) | (Q(marketing_consent__isnull=True) & on_legitimate_site)
+    )
+    return set(allowed.values_list("pk", flat=True))

@@ -39,7 +39,7 @@ class WebsiteForm(forms.ModelForm):
         model = Website
         fields = [
             "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-            "ask_email_after_seconds", "email_unread_replies_after_minutes",
+            "marketing_basis", "ask_email_after_seconds", "email_unread_replies_after_minutes",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -58,18 +58,20 @@ class WebsiteForm(forms.ModelForm):
 @admin.register(Website)
 class WebsiteAdmin(admin.ModelAdmin):
     form = WebsiteForm
-    list_display = ["name", "app_id", "identity_verification", "tracking_mode", "created_at"]
-    list_filter = ["identity_verification", "tracking_mode"]
+    list_display = ["name", "app_id", "identity_verification", "tracking_mode", "marketing_basis", "created_at"]
+    list_filter = ["identity_verification", "tracking_mode", "marketing_basis"]
     search_fields = ["name", "app_id"]
-    readonly_fields = ["app_id", "verification_risk", "snippet", "page_views_chart", "created_at", "updated_at"]
+    readonly_fields = [
+        "app_id", "verification_risk", "snippet", "privacy_documents", "page_views_chart", "created_at", "updated_at",
+    ]  # fmt: skip
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet", "page_views_chart", "created_at",
-        "updated_at",
+        "marketing_basis", "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet",
+        "privacy_documents", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show
     # values that would then be thrown away.
-    add_fields = ["name", "allowed_origins", "identity_verification", "tracking_mode"]
+    add_fields = ["name", "allowed_origins", "identity_verification", "tracking_mode", "marketing_basis"]
 
     def get_fields(self, request: HttpRequest, obj: Website | None = None) -> list[str]:
         if obj is None:
@@ -93,6 +95,21 @@ class WebsiteAdmin(admin.ModelAdmin):
             '<p class="help">Click to select, then copy.</p>',
             code.count("\n") + 1,
             code,
+        )
+
+    @admin.display(description="Privacy documents")
+    def privacy_documents(self, website: Website) -> str:
+        if not website.pk:
+            return "-"
+        html = reverse("admin:privacy_cookie_declaration", args=[website.pk, "html"])
+        json_url = reverse("admin:privacy_cookie_declaration", args=[website.pk, "json"])
+        record = reverse("admin:privacy_record_of_processing", args=["md"])
+        return format_html(
+            'Cookie declaration: <a href="{}">HTML snippet</a> · <a href="{}">JSON</a> (for your consent platform)'
+            ' · <a href="{}">Record of processing activities</a> (GDPR Art. 30)',
+            html,
+            json_url,
+            record,
         )
 
     @admin.display(description="Page views per day, last 30 days")
@@ -124,6 +141,7 @@ class WebsiteAdmin(admin.ModelAdmin):
                 allowed_origins=obj.allowed_origins,
                 identity_verification=obj.identity_verification,
                 tracking_mode=obj.tracking_mode,
+                marketing_basis=obj.marketing_basis,
             )
             # The admin's "was added" message names `obj`: it must carry the saved app id, not the form's.
             obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret

@@ -26,6 +26,10 @@ class Website(models.Model):
         FULL = "full", "Full tracking"
         SUPPORT_ONLY = "support_only", "Support only until consent"
 
+    class MarketingBasis(models.TextChoices):
+        CONSENT = "consent", "Consent: no open/click tracking, no in-app campaigns until the contact agrees"
+        LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest: track unless the contact refused or objected"
+
     app_id = models.CharField(max_length=32, unique=True, default=new_app_id, editable=False)
     name = models.CharField(max_length=255)
     allowed_origins = models.JSONField(
@@ -41,7 +45,24 @@ class Website(models.Model):
         "conversations from a browser console.",
     )
     identity_secret = models.CharField(max_length=128, default=new_identity_secret)
-    tracking_mode = models.CharField(max_length=16, choices=TrackingMode.choices, default=TrackingMode.FULL)
+    # The analytics purpose's default (page views, sessions, events): full, or nothing until consent.
+    tracking_mode = models.CharField(
+        "analytics default",
+        max_length=16,
+        choices=TrackingMode.choices,
+        default=TrackingMode.FULL,
+        help_text="Support only: no page views, sessions or events until the visitor gives analytics consent "
+        "(Parley('consent', {analytics: true}) or a TCF / Consent Mode signal). The chat always works.",
+    )
+    # The marketing purpose's basis: consent unless the owner explicitly chooses legitimate interest.
+    marketing_basis = models.CharField(
+        "marketing legal basis",
+        max_length=24,
+        choices=MarketingBasis.choices,
+        default=MarketingBasis.CONSENT,
+        help_text="Email open pixels, click tracking and in-app campaigns for this website's contacts. "
+        "Legitimate interest is your own legal assessment: choose it only if you documented it.",
+    )
     ask_email_after_seconds = models.PositiveIntegerField(
         "ask for an email after (seconds)",
         null=True,

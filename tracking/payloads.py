@@ -63,11 +63,31 @@ class UserInput:
         return bool(self.user_id or self.email)
 
 
+# Where the widget says a consent statement came from (the loader's own command, or an adapter).
+CONSENT_SOURCES = frozenset({"widget", "tcf", "consent_mode"})
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    """The purposes a request states (None: not stated, the stored choice or the website's default applies)."""
+
+    analytics: bool | None = None
+    marketing: bool | None = None
+    source: str = "widget"
+
+    @property
+    def stated(self) -> bool:
+        return self.analytics is not None or self.marketing is not None
+
+
+NO_CONSENT_STATED = ConsentInput()
+
+
 @dataclass(frozen=True)
 class PingInput:
     token: str | None
     anonymous_id: uuid.UUID | None
-    consent: bool
+    consent: ConsentInput
     browser_language: str
     page: PageInput | None
     user: UserInput | None
@@ -76,7 +96,7 @@ class PingInput:
 @dataclass(frozen=True)
 class UpdateInput:
     token: str
-    consent: bool
+    consent: ConsentInput
     page: PageInput | None
     user: UserInput | None
 
@@ -84,7 +104,7 @@ class UpdateInput:
 @dataclass(frozen=True)
 class EventInput:
     token: str
-    consent: bool
+    consent: ConsentInput
     name: str
     metadata: dict[str, Any]
     created_at: dt.datetime | None
@@ -155,6 +175,28 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
     if required and not value.strip():
         raise PayloadError(name, "This field is required.", "required")
     return value
+
+
+def clean_consent(value: Any) -> ConsentInput:
+    """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes
+    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode)."""
+    if value is None or value is False:
+        return NO_CONSENT_STATED
+    if value is True:
+        return ConsentInput(analytics=True)
+    if not isinstance(value, dict):
+        raise PayloadError("consent", 'Must be true, false or an object such as {"analytics": true}.')
+    # Other keys are the site's own purposes (the loader passes its object through): not Parley's to judge.
+    stated: dict[str, bool | None] = {}
+    for purpose in ("analytics", "marketing"):
+        given = value.get(purpose)
+        if given is not None and not isinstance(given, bool):
+            raise PayloadError(f"consent.{purpose}", "Must be true, false or null.")
+        stated[purpose] = given
+    source = value.get("source", "widget")
+    if not isinstance(source, str) or source not in CONSENT_SOURCES:
+        raise PayloadError("consent.source", f"Must be one of: {', '.join(sorted(CONSENT_SOURCES))}.")
+    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source)
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -283,7 +325,7 @@ def clean_ping(body: dict[str, Any], *, now: dt.datetime) -> PingInput:
     return PingInput(
         token=clean_token(body.get("token"), required=False),
         anonymous_id=_anonymous_id(body.get("anonymous_id")),
-        consent=_bool(body.get("consent"), "consent"),
+        consent=clean_consent(body.get("consent")),
         browser_language=language,
         page=clean_page(body.get("page")),
         user=clean_user(body.get("user"), now=now),
@@ -294,7 +336,7 @@ def clean_update(body: dict[str, Any], *, now: dt.datetime) -> UpdateInput:
     only_fields(body, {"token", "consent", "page", "user"})
     return UpdateInput(
         token=clean_token(body.get("token"), required=True) or "",
-        consent=_bool(body.get("consent"), "consent"),
+        consent=clean_consent(body.get("consent")),
         page=clean_page(body.get("page")),
         user=clean_user(body.get("user"), now=now),
     )
@@ -329,7 +371,7 @@ def clean_event(body: dict[str, Any], *, now: dt.datetime) -> EventInput:
         created_at = clean_timestamp(body["created_at"], "created_at", earliest=now - EVENT_MAX_AGE, now=now)
     return EventInput(
         token=token,
-        consent=_bool(body.get("consent"), "consent"),
+        consent=clean_consent(body.get("consent")),
         name=name,
         metadata=clean_metadata(body.get("metadata")),
         created_at=created_at,

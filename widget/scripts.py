@@ -13,6 +13,7 @@ from django.templatetags.static import static
 
 LOADER_STATIC_NAME = "widget/parley.js"
 PANEL_STATIC_NAME = "widget/panel.js"
+CONSENT_ADAPTER_STATIC_NAME = "widget/consent.js"
 # The loader ships with this string literal; /widget/<app_id> replaces it with its settings object.
 BAKED_PLACEHOLDER = '"__PARLEY_BAKED__"'
 
@@ -32,24 +33,24 @@ def static_source(name: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def panel_url() -> str:
-    """The panel's static URL: content-hashed (immutable caching) once collectstatic has run."""
+def panel_url(name: str = PANEL_STATIC_NAME) -> str:
+    """A widget file's static URL (the panel's unless named): content-hashed (immutable caching) once collectstatic has run."""
     try:
-        return static(PANEL_STATIC_NAME)
+        return static(name)
     except ValueError:  # manifest storage without a manifest entry yet (no collectstatic)
-        return settings.STATIC_URL + PANEL_STATIC_NAME
+        return settings.STATIC_URL + name
 
 
 def loader_for(app_id: str) -> ServedScript:
-    """The loader with the app id and the panel URL baked in, plain and gzipped, with an ETag."""
+    """The loader with the app id, the panel's and the consent adapter's URLs baked in, plain and gzipped, with an ETag."""
     path = finders.find(LOADER_STATIC_NAME)
     mtime = Path(path).stat().st_mtime_ns if path else 0
-    return _loader_for(app_id, panel_url(), mtime)
+    return _loader_for(app_id, panel_url(), panel_url(CONSENT_ADAPTER_STATIC_NAME), mtime)
 
 
 @lru_cache(maxsize=256)
-def _loader_for(app_id: str, panel: str, mtime: int) -> ServedScript:
-    baked = json.dumps({"a": app_id, "p": panel}, separators=(",", ":"))
+def _loader_for(app_id: str, panel: str, consent_adapter: str, mtime: int) -> ServedScript:
+    baked = json.dumps({"a": app_id, "p": panel, "c": consent_adapter}, separators=(",", ":"))
     # </script> can never appear: app ids are [a-z0-9] and static URLs are ours; escape anyway.
     baked = baked.replace("<", "\\u003c")
     body = static_source(LOADER_STATIC_NAME).replace(BAKED_PLACEHOLDER, baked, 1).encode()

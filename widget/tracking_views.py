@@ -77,6 +77,9 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
         "anonymous_id": anonymous_id,
         "token": answer.token,
         "tracking": website.tracking_mode,
+        # Whether this request recorded analytics (the website's default, or the visitor's consent):
+        # the loader keeps its cookies and pings again after a consent only from this.
+        "tracked": answer.tracking,
         "contact": _contact_json(answer.contact),
     }
     if answer.ignored_attributes:

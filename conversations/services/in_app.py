@@ -9,6 +9,7 @@ from django.utils import timezone
 from common.parsing import int_or_none
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
+from conversations.selectors import contacts_marketing_allowed
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
@@ -19,13 +20,18 @@ IN_APP_PENDING_LIMIT = 5
 
 
 def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
-    """Unseen in-app messages as the messenger shows them, placeholders filled for this contact."""
+    """Unseen in-app messages as the messenger shows them, placeholders filled for this contact.
+
+    In-app campaigns are the marketing purpose: none without it (checked only when some are pending)."""
     deliveries = (
         MessageDelivery.objects.filter(
             contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
             message__channel=Message.Channel.IN_APP,
         ).select_related("message__sender__parley_profile").order_by("id")[:IN_APP_PENDING_LIMIT]
     )  # fmt: skip
+    deliveries = list(deliveries)
+    if deliveries and not contacts_marketing_allowed(contact_ids=[contact.pk]):
+        return []
     return [
         {
             "id": str(d.pk),

@@ -24,6 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
+from conversations.selectors import contacts_marketing_allowed
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -217,15 +218,18 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
         _message_finish_if_done(message)
         return 0, False
     sent = 0
+    # Open pixel and click tracking only where the marketing purpose is on (docs/privacy.md).
+    tracked = contacts_marketing_allowed(contact_ids=[delivery.contact_id for delivery in batch])
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = "unsubscribed" if contact.unsubscribed_from_emails else "" if contact.email else "no email address"
+            reason = _email_skip_reason(contact)
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
             try:
-                connection.send_messages([_build_outbound_email(message=message, delivery=delivery)])
+                email = _build_outbound_email(message=message, delivery=delivery, tracked=contact.pk in tracked)
+                connection.send_messages([email])
             except Exception:
                 _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
                 continue
@@ -235,6 +239,14 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     if not remaining:
         _message_finish_if_done(message)
     return sent, remaining
+
+
+def _email_skip_reason(contact: Contact) -> str:
+    if contact.processing_restricted:
+        return "processing restricted"
+    if contact.unsubscribed_from_emails:
+        return "unsubscribed"
+    return "" if contact.email else "no email address"
 
 
 def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
@@ -334,9 +346,15 @@ def _tracked_links(message: Message, delivery_id: int) -> Callable[[str], str | 
     return lambda url: email_links.click_url(delivery_id, index[url]) if url in index else None
 
 
+def _untracked_link(url: str) -> str:
+    return url
+
+
 def message_preview(*, draft: MessageDraft, contact: Contact, sender: Teammate | None) -> RenderedEmail:
     """The message as this contact will get it (links not tracked: the preview must not count clicks)."""
-    return _render_email(subject=draft.subject, body=draft.body, contact=contact, sender=sender, link_url=lambda u: u)
+    return _render_email(
+        subject=draft.subject, body=draft.body, contact=contact, sender=sender, link_url=_untracked_link
+    )
 
 
 def _outbound_email(
@@ -361,16 +379,17 @@ def _outbound_email(
     return email
 
 
-def _build_outbound_email(*, message: Message, delivery: MessageDelivery) -> mail.EmailMultiAlternatives:
+def _build_outbound_email(*, message: Message, delivery: MessageDelivery, tracked: bool) -> mail.EmailMultiAlternatives:
+    """The email for one delivery; untracked (no pixel, links as written) without the marketing purpose."""
     contact = delivery.contact
     unsubscribe = email_links.unsubscribe_url(delivery.pk)
     rendered = _render_email(
         subject=message.subject, body=message.body, contact=contact, sender=message.sender,
-        link_url=_tracked_links(message, delivery.pk),
+        link_url=_tracked_links(message, delivery.pk) if tracked else _untracked_link,
     )  # fmt: skip
     email = _outbound_email(
         rendered=rendered, sender=message.sender, to=contact.email, unsubscribe_url=unsubscribe,
-        pixel_url=email_links.open_pixel_url(delivery.pk),
+        pixel_url=email_links.open_pixel_url(delivery.pk) if tracked else "",
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -508,6 +527,8 @@ def delivery_record_open(*, delivery_id: int) -> bool:
     delivery = _delivery(delivery_id)
     if delivery is None:
         return False
+    if not contacts_marketing_allowed(contact_ids=[delivery.contact_id]):
+        return True  # consent withdrawn (or restricted) since the email left: the pixel records nothing
     now = timezone.now()
     if delivery.opened_at is None:
         MessageDelivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(opened_at=now)
@@ -523,6 +544,8 @@ def delivery_record_click(*, delivery_id: int, link_index: int) -> str | None:
     if delivery is None or not 0 <= link_index < len(delivery.message.links):
         return None
     url = delivery.message.links[link_index]
+    if not contacts_marketing_allowed(contact_ids=[delivery.contact_id]):
+        return url  # consent withdrawn (or restricted) since the email left: redirect, record nothing
     now = timezone.now()
     MessageDelivery.objects.filter(pk=delivery.pk, clicked_at__isnull=True).update(clicked_at=now)
     # A click proves the email was opened even when images were blocked.

@@ -148,6 +148,7 @@ OPERATIONS = [
 ADMIN_ACTIONS = {
     "auth.group:delete_selected": SUPERUSER_ONLY,
     "conversations.teammateprofile:delete_selected": NOBODY,  # profiles have no bulk actions at all
+    "privacy.datasubjectrequest:delete_selected": NOBODY,  # the record of a request is kept
     "tracking.rejectedattribute:delete_selected": SUPERUSER_ONLY,
     "auth.user:delete_selected": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:delete_selected": SUPERUSER_ONLY,

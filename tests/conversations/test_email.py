@@ -13,6 +13,7 @@ from django.test import Client
 
 from contacts.models import Contact
 from contacts.selectors import contacts_with_email
+from contacts.services import contact_consent_record
 from conversations import email_links, services
 from conversations.models import Conversation, DeliveryEvent, Message, MessageDelivery
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _send(contacts, body="Hi {name}! See https://parley.example/docs and https://parley.example/pricing.", **extra):
+    for contact in contacts:  # open and click tracking need the marketing purpose (tests/privacy covers the rest)
+        contact_consent_record(contact_id=contact.pk, analytics=None, marketing=True, source="teammate")
     message = services.message_send(
         sender=TeammateFactory(first_name="Robin"), channel="email", subject="News", body=body,
         contact_ids=[c.pk for c in contacts], **extra,

@@ -48,7 +48,7 @@ def _tagged(*names, email=True):
     tag = TagFactory(name="vip")
     contacts = []
     for name in names:
-        contact = UserContactFactory(name=name, **({} if email else {"email": ""}))
+        contact = UserContactFactory(name=name, marketing_consent=True, **({} if email else {"email": ""}))
         contact_services.contact_tag(contact=contact, tag=tag)
         contacts.append(contact)
     return tag, contacts

@@ -50,7 +50,7 @@ def test_placeholders_fill_email_subject_and_both_parts_with_fallbacks():
 
 
 def test_plain_text_links_are_click_tracked_like_the_html_ones(client):
-    user = UserContactFactory()
+    user = UserContactFactory(marketing_consent=True)  # links are tracked only with the marketing purpose
     message = services.message_send(
         sender=None, channel="email", subject="Docs", body="Read https://parley.example/docs.", contact_ids=[user.pk]
     )
@@ -66,6 +66,7 @@ def test_plain_text_links_are_click_tracked_like_the_html_ones(client):
 
 def test_a_hostile_name_is_escaped_never_a_link_never_a_placeholder_never_a_header():
     hostile = UserContactFactory(
+        marketing_consent=True,
         name="<img src=x onerror=alert(1)> https://evil.example {{teammate.name}}\r\nBcc: all@example.com",
         email="mallory@example.com",
     )
@@ -86,7 +87,8 @@ def test_a_hostile_name_is_escaped_never_a_link_never_a_placeholder_never_a_head
 
 
 def test_in_app_messages_render_placeholders_with_fallback_for_the_messenger():
-    ada, nameless = ContactFactory(name="Ada Lovelace"), ContactFactory(name="")
+    ada = ContactFactory(name="Ada Lovelace", marketing_consent=True)  # in-app campaigns are marketing
+    nameless = ContactFactory(name="", marketing_consent=True)
     message = services.message_send(
         sender=None, channel="in_app", body='Hi {{contact.first_name | fallback: "friend"}}!',
         contact_ids=[ada.pk, nameless.pk],

@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
+from contacts.services import contact_consent_record
 from conversations import services
 from conversations.models import Conversation
 from tests.contacts.factories import ContactFactory, LeadFactory
@@ -206,7 +207,7 @@ def test_writes_are_rate_limited_per_contact(client, website, monkeypatch):
 def test_widget_state_lists_unread_and_in_app_messages_until_shown(website):
     from widget.chat_views import chat_state as widget_state
 
-    lead = LeadFactory()
+    lead = LeadFactory(marketing_consent=True)  # in-app campaigns are marketing
     conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
     services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Yo")
     message = services.message_send(sender=None, channel="in_app", body="New feature!", contact_ids=[lead.pk])
@@ -221,7 +222,7 @@ def test_widget_state_lists_unread_and_in_app_messages_until_shown(website):
 
 
 def test_ping_answers_with_unread_count_conversations_and_in_app_messages(client, website):
-    lead = LeadFactory()
+    lead = LeadFactory(marketing_consent=True)  # in-app campaigns are marketing
     conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
     services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hello!")
     message = services.message_send(sender=None, channel="in_app", body="We shipped dark mode", contact_ids=[lead.pk])
@@ -290,7 +291,7 @@ def test_a_quiet_contacts_ping_skips_the_chat_queries_until_a_teammate_writes(cl
 
 
 def test_an_in_app_message_reaches_a_quiet_contact(client, website):
-    lead = LeadFactory()
+    lead = LeadFactory(marketing_consent=True)  # in-app campaigns are marketing
     _ping(client, website, lead)
     message = services.message_send(sender=None, channel="in_app", body="Dark mode is here", contact_ids=[lead.pk])
     assert _ping(client, website, lead)["messages"] == []  # queued, not sent yet
@@ -311,6 +312,8 @@ def test_a_quiet_user_sees_the_conversations_of_a_visitor_merged_into_it(client,
 
 
 def _in_app(contact, body="Hi {{contact.first_name}}!"):
+    # In-app campaigns need the marketing purpose (tests/privacy covers the refusals).
+    contact_consent_record(contact_id=contact.pk, analytics=None, marketing=True, source="teammate")
     message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body=body,
                                     contact_ids=[contact.pk])  # fmt: skip
     services.message_deliver_batch(message_id=message.pk)

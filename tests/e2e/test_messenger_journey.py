@@ -143,8 +143,9 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
         lambda: visitor.message_deliveries.filter(state="sent").exists(), what="the in-app message delivered"
     )
 
-    # The visitor's next page view shows it, rendered for them, without their asking.
-    host.page.goto(host.snippet_page("/sale", website.app_id, signed_in))
+    # The visitor's next page view shows it, rendered for them, without their asking (in-app campaigns
+    # are the marketing purpose: this site passes the visitor's consent in its settings).
+    host.page.goto(host.snippet_page("/sale", website.app_id, {**signed_in, "consent": {"marketing": True}}))
     card = host.page.locator("parley-messenger .th .bu")
     expect(card).to_have_text("Hi Ada, our winter sale starts today!", timeout=10_000)
     expect(host.page.locator("parley-messenger .p")).to_be_visible()

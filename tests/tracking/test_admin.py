@@ -185,6 +185,7 @@ def test_website_add_form_takes_plain_origins_one_per_line_and_shows_no_throwawa
             "allowed_origins": "https://Shop.example.com/\n\nhttps://shop.example.com:443\nhttp://localhost:8010",
             "identity_verification": "enforced",
             "tracking_mode": "full",
+            "marketing_basis": "consent",
         },
     )
     assert response.status_code == 302
@@ -207,7 +208,7 @@ def test_website_form_names_an_origin_it_refuses(admin_client, origin):
     response = admin_client.post(
         reverse("admin:tracking_website_add"),
         {"name": "Shop", "allowed_origins": f"https://ok.example\n{origin}", "identity_verification": "off",
-         "tracking_mode": "full"},
+         "tracking_mode": "full", "marketing_basis": "consent"},
     )  # fmt: skip
     assert response.status_code == 200
     assert "is not an origin like https://example.com" in response.content.decode()
@@ -223,7 +224,7 @@ def test_the_add_form_enforces_identity_verification_unless_the_owner_switches_i
     response = admin_client.post(
         reverse("admin:tracking_website_add"),
         {"name": "Blog", "allowed_origins": "https://blog.example", "identity_verification": "off",
-         "tracking_mode": "full"},
+         "tracking_mode": "full", "marketing_basis": "consent"},
         follow=True,
     )  # fmt: skip
 
@@ -255,7 +256,7 @@ def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admi
     website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
     change = reverse("admin:tracking_website_change", args=[website.pk])
     fields = {"name": "Shop", "allowed_origins": "https://shop.example", "identity_secret": website.identity_secret,
-              "tracking_mode": "full", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
+              "tracking_mode": "full", "marketing_basis": "consent", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
 
     off = admin_client.post(change, {**fields, "identity_verification": "off"}, follow=True)
     on = admin_client.post(change, {**fields, "identity_verification": "enforced"}, follow=True)

@@ -13,7 +13,7 @@ from tests.tracking.factories import user_hash
 from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
-from tracking.payloads import PageInput, PingInput
+from tracking.payloads import NO_CONSENT_STATED, PageInput, PingInput
 from tracking.services.hot_path import HotPathState
 from tracking.widget_auth import widget_token_read
 
@@ -95,7 +95,7 @@ T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 def _ping_at(website, when, token=None):
     identity = widget_token_read(token=token, website_id=website.pk) if token else None
-    ping = PingInput(token=token, anonymous_id=None, consent=False, browser_language="", user=None,
+    ping = PingInput(token=token, anonymous_id=None, consent=NO_CONSENT_STATED, browser_language="", user=None,
                      page=PageInput(url="https://shop.example/"))  # fmt: skip
     return services.widget_ping(website=website, ping=ping, identity=identity, facts=services.RequestFacts(now=when))
 

@@ -14,6 +14,7 @@ from tracking.services.hot_path import (
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
+    consent_remember,
     tracking_allowed,
     usable_identity,
 )
@@ -90,10 +91,13 @@ def widget_event(
 ) -> tuple[bool, bool]:
     """Track an event for the token's contact; returns (tracked, duplicate)."""
     identity = usable_identity(identity, website=website, reads=reads)
-    acting, token_consent, _state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
+    acting, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     if acting is None:
         raise WidgetTokenInvalid
-    if not tracking_allowed(website=website, consent=event.consent or token_consent):
+    consent_remember(contact=acting.contact, consent=event.consent, state=state, now=facts.now)
+    if not tracking_allowed(
+        website=website, consent=event.consent, token_consent=token_consent, contact=acting.contact
+    ):
         return False, False
     recorded = event_track(
         contact=acting.contact, name=event.name, metadata=event.metadata, created_at=event.created_at, now=facts.now

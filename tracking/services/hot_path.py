@@ -11,8 +11,10 @@ from typing import Any
 
 from django.core.cache import cache
 
+from contacts import services as contacts_services
 from contacts.models import Contact
 from tracking.models import Website
+from tracking.payloads import ConsentInput
 from tracking.selectors import contact_for_widget
 from tracking.widget_auth import (
     CacheReader,
@@ -31,7 +33,10 @@ HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds())
 STATE_REFRESH_SECONDS = 300
 # The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
 CONTACT_SNAPSHOT_SECONDS = 60
-CONTACT_SNAPSHOT_FIELDS = ("role", "name", "external_id", "email", "anonymous_id")
+CONTACT_SNAPSHOT_FIELDS = (
+    "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
+    "processing_restricted",
+)  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 
 
@@ -125,6 +130,8 @@ class HotPathState:
         if self.contact is None or now_ts >= self.contact_until:
             return None
         values = {"id": self.contact_id, **self.contact}
+        if not values.keys() >= _SNAPSHOT_ATTNAMES:  # cached by an older version: read the row instead
+            return None
         return Contact.from_db(None, _SNAPSHOT_ATTNAMES, [values[name] for name in _snapshot_field_order()])
 
     def remember(self, acting: ActingContact, now_ts: float) -> None:
@@ -152,9 +159,39 @@ def hot_path_forget(contact_id: int) -> None:
     cache.delete(HotPathState.key(contact_id))
 
 
-def tracking_allowed(*, website: Website, consent: bool) -> bool:
-    """Whether page views and events may be recorded: full tracking, or consent given."""
-    return website.tracking_mode == Website.TrackingMode.FULL or consent
+def tracking_allowed(
+    *, website: Website, consent: ConsentInput, token_consent: bool, contact: Contact | None = None
+) -> bool:
+    """Whether page views, sessions and events may be recorded (the analytics purpose).
+
+    In order: a restricted contact, never; the request's own statement; the contact's stored choice;
+    the token's consent; the website's default (full tracking, or nothing until consent)."""
+    if contact is not None and contact.processing_restricted:
+        return False
+    if consent.analytics is not None:
+        return consent.analytics
+    if contact is not None and contact.analytics_consent is not None:
+        return contact.analytics_consent
+    return website.tracking_mode == Website.TrackingMode.FULL or token_consent
+
+
+def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathState | None, now: dt.datetime) -> None:
+    """Store the purposes this request states on its contact when they differ from what it holds.
+
+    Compared with the contact (row or cached snapshot), so a page view that repeats the same choice
+    writes nothing; the snapshot learns the new values at once."""
+    values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
+    changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
+    if not changed:
+        return
+    contacts_services.contact_consent_record(
+        contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source, now=now
+    )
+    for name, value in changed.items():
+        setattr(contact, name, value)
+    if state is not None and state.contact_id == contact.pk and state.contact is not None:
+        state.contact.update(changed)
+        state.save()
 
 
 def website_enforces(website: Website) -> bool:

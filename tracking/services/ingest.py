@@ -34,6 +34,7 @@ from tracking.services.hot_path import (
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
+    consent_remember,
     tracking_allowed,
     usable_identity,
 )
@@ -375,9 +376,11 @@ def widget_ping(
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
-    if not tracking_allowed(website=website, consent=ping.consent or token_consent):
-        # Support-only before consent: nothing is recorded. A visitor who started a chat keeps its token.
-        contact = current.contact if current is not None else None
+    contact = current.contact if current is not None else None
+    if not tracking_allowed(website=website, consent=ping.consent, token_consent=token_consent, contact=contact):
+        # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
+        if contact is not None:
+            consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
@@ -388,6 +391,7 @@ def widget_ping(
         page=ping.page,
         facts=facts,
     )
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
         identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
@@ -509,7 +513,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
-    tracking = tracking_allowed(website=website, consent=update.consent or token_consent)
+    tracking = tracking_allowed(
+        website=website, consent=update.consent, token_consent=token_consent, contact=current.contact
+    )
     try:
         contact, ignored, refused = _ingest_unless_refused(
             website=website,
@@ -525,6 +531,7 @@ def widget_update(
         )
     except ContactGone:
         raise WidgetTokenInvalid from None
+    consent_remember(contact=contact, consent=update.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
         identity,

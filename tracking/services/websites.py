@@ -48,6 +48,7 @@ def website_create(
     allowed_origins: list[str],
     identity_verification: str = Website.IdentityVerification.ENFORCED,
     tracking_mode: str = Website.TrackingMode.FULL,
+    marketing_basis: str = Website.MarketingBasis.CONSENT,
 ) -> Website:
     """Register a site that embeds the widget."""
     if not name or not name.strip():
@@ -57,6 +58,7 @@ def website_create(
         allowed_origins=website_origins_clean(origins=allowed_origins),
         identity_verification=identity_verification,
         tracking_mode=tracking_mode,
+        marketing_basis=marketing_basis,
     )
     website.full_clean()
     website.save()

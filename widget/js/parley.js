@@ -2,7 +2,8 @@
 // ES5 syntax on purpose: the minifier parses ES5. Written for size: every byte here is paid by
 // every page view of every site, so the chat itself lives in panel.js, loaded on demand.
 (function (w, d, loc) {
-  // /widget/<app_id> replaces this string with {"a": "<app_id>", "p": "/static/widget/panel.<hash>.js"}.
+  // /widget/<app_id> replaces this string with {"a": "<app_id>", "p": "<panel URL>", "c": "<consent adapter URL>"}
+  // (static, content-hashed: cached for good, so neither costs a request per page view).
   var BAKED = "__PARLEY_BAKED__";
   if (w.Parley && w.Parley.parley) return; // loaded twice: the first copy stays in charge
 
@@ -12,9 +13,8 @@
   var LABEL = { en: "Open messages", fr: "Ouvrir les messages", de: "Nachrichten öffnen" };
   var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override)$/;
   var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
-  var SUPPORT_ONLY = "support_only";
 
-  var app, settings, token, anon, tracking, consent, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused;
+  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused;
   var listeners = { show: [], hide: [], unread: [] };
   var ready = Promise.resolve();
   var assign = Object.assign;
@@ -29,7 +29,8 @@
   }
 
   // A CORS simple request (a string body goes as text/plain, no credentials), so never a preflight.
-  // 8 s time limit, then up to 2 retries with backoff when the network or the server fails (5xx).
+  // 8 s time limit, then one retry 3-4 s later when the network or the server fails (5xx);
+  // Any `tries` given (the retry itself, shutdown, the panel's own calls) means no retry.
   // The panel has its own richer client; the loader only needs to know that a call worked.
   function api(path, body, tries) {
     return fetch(base + "/widget-api/" + app + "/" + path, {
@@ -39,10 +40,9 @@
       if (r.ok) return r.json();
       throw r;
     }).catch(function (err) {
-      if (tries === 0 || err.status < 500) throw err;
-      tries = (tries || 3) - 1;
-      return new Promise(function (ok) { setTimeout(ok, 3000 * (3 - tries) + Math.random() * 999); }).then(function () {
-        return api(path, body, tries);
+      if (tries != null || err.status < 500) throw err;
+      return new Promise(function (ok) { setTimeout(ok, 3e3 + Math.random() * 999); }).then(function () {
+        return api(path, body, 0);
       });
     });
   }
@@ -69,12 +69,13 @@
   // `chatting`: the visitor started a conversation, so keeping its token is strictly necessary.
   function keep(value, chatting) {
     token = value;
-    if (chatting || consent || tracking != SUPPORT_ONLY) cookie("session", value, 7);
+    if (chatting || tracked) cookie("session", value, 7);
   }
   // What the site got wrong (a user_hash, a custom attribute): one console line each, for its developers.
   function adopt(json) {
     (json.warnings || []).map(function (x) { console.warn(x.message); });
-    tracking = json.tracking || tracking;
+    // `tracked`: the server recorded this page view (analytics allowed: the website's default or consent).
+    if ("tracked" in json) tracked = json.tracked;
     if (json.anonymous_id) cookie("id", (anon = json.anonymous_id), 270);
     if (json.token) keep(json.token);
     if (json.conversations) conversations = json.conversations;
@@ -85,7 +86,7 @@
   // `refused`: the answer to a refused ping; on a 403 the panel reads why (e.g. origin not allowed) and says it.
   function ping() {
     return (ready = api("ping", {
-      anonymous_id: anon || undefined, token: token || undefined, consent: !!consent,
+      anonymous_id: anon || undefined, token: token || undefined, consent: consent,
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
       if ((refused = r).status == 403) loadPanel().catch(noop);
@@ -101,11 +102,16 @@
     settings = assign({}, opts);
     app = String(cfg.a || settings.app_id || "");
     if (!/^[\w-]{1,64}$/.test(app)) return;
-    if (consent == null) consent = settings.consent;
+    if (!consent && settings.consent != null) setConsent(settings.consent);
     anon = cookie("id");
     token = cookie("session");
     booted = 1;
-    ping();
+    // A consent platform on the page (IAB TCF, Google Consent Mode): the ping waits for its adapter's
+    // first answer (consent.js answers within 3 s), so it carries the visitor's choice; no request is added.
+    if (w.__tcfapi || (w.dataLayer || []).some(function (a) { return a[0] == "consent"; })) {
+      waiting = 1;
+      script(cfg.c ? new URL(cfg.c, src) : src.replace(/[^/]*$/, "consent.js")).onerror = ping;
+    } else ping();
     if (d.body) mount();
     else d.addEventListener("DOMContentLoaded", mount);
   }
@@ -117,7 +123,7 @@
     assign(settings, opts);
     settle();
     var now = Date.now();
-    var body = { user: user(), consent: !!consent };
+    var body = { user: user(), consent: consent };
     updates = updates.filter(function (at) { return now - at < 18e5; });
     if (loc.href != url) body.page = page();
     else if (updates.push(now) > 20) return;
@@ -138,26 +144,29 @@
     }
     if (panel) panel.destroy();
     if (host) host.remove();
-    host = launcher = panel = loading = token = anon = booted = visible = tracking = refused = null;
+    host = launcher = panel = loading = token = anon = booted = visible = tracked = refused = null;
     settings = {};
     unread = 0;
     updates = [];
     conversations = [];
   }
 
+  // `true`/`false` (every purpose) or {analytics, marketing} (booleans; a purpose left out keeps its
+  // default; other keys are the site's own, the server ignores them); the adapters add their `source`. A page view not recorded yet is pinged again with the
+  // choice (the server decides); otherwise it goes with the next request.
   function setConsent(given) {
-    consent = given !== false;
-    if (booted) ready = ready.then(function () {
-      if (tracking != SUPPORT_ONLY) return;
-      if (consent) return ping();
-      cookie("id", (anon = null));
+    consent = given && typeof given == "object" ? given : { analytics: (given = given !== false), marketing: given };
+    if (waiting) ping((waiting = 0));
+    else if (booted) ready = ready.then(function () {
+      if (consent.analytics === false) cookie("id", (anon = null));
+      else if (!tracked) return ping();
     });
   }
 
   function trackEvent(name, metadata) {
-    var body = { name: String(name), metadata: metadata || undefined, consent: !!consent };
+    var body = { name: String(name), metadata: metadata || undefined, consent: consent };
     if (booted && name) ready.then(function () {
-      if (!token || (tracking == SUPPORT_ONLY && !consent)) return;
+      if (!token || !tracked) return;
       body.token = token;
       return api("events", body);
     }).catch(noop);
@@ -170,7 +179,7 @@
 box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
 [hidden]{display:none!important}";
   var ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="#fff" d="\
-M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0 10-3.6 10-8.1S17.5 3 12 3z"/></svg>';
+M3 3h18v14H7l-4 4z"/></svg>';
 
   function lang() {
     var code = String(settings.language_override || navigator.language).slice(0, 2).toLowerCase();
@@ -212,9 +221,13 @@ M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0
   }, true);
 
   // --- the chat panel: a second script, fetched on first open or when a reply is unread --------
+  function script(url, tag) {
+    tag = d.createElement("script");
+    tag.src = url;
+    return d.head.appendChild(tag);
+  }
   function loadPanel() {
     return loading || (loading = new Promise(function (ok, fail) {
-      var tag = d.createElement("script");
       Parley._panel = function (factory) {
         try {
           if (booted && !panel) panel = factory(context);
@@ -222,13 +235,12 @@ M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0
         if (panel) ok(panel);
         else fail();
       };
-      tag.src = cfg.p ? new URL(cfg.p, src) : src.replace(/[^/]*$/, "panel.js");
+      var tag = script(cfg.p ? new URL(cfg.p, src) : src.replace(/[^/]*$/, "panel.js"));
       tag.onerror = function () {
         loading = null;
         tag.remove();
         fail();
       };
-      d.head.appendChild(tag);
     }));
   }
   var context = {
@@ -261,13 +273,8 @@ M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6L4.5 21l4.2-2.2c1 .3 2.1.4 3.3.4 5.5 0
   }
 
   function emit(kind, arg) {
-    listeners[kind].forEach(function (cb) {
-      try {
-        cb(arg);
-      } catch (e) {
-        setTimeout(function () { throw e; }); // the site's own callback error, reported as theirs
-      }
-    });
+    // Each on its own turn: an error in the site's callback is reported as theirs and stops nothing else.
+    listeners[kind].forEach(function (cb) { setTimeout(cb, 0, arg); });
   }
   function on(kind) {
     return function (cb) { if (typeof cb == "function") listeners[kind].push(cb); };

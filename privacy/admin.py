@@ -1,0 +1,177 @@
+"""Data subject requests (with their deadlines and the button that carries them out) and the
+generated documents: the cookie declaration per website and the record of processing activities."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from common.admin_forms import ServiceValidatedForm, report_validation_error
+from privacy import services
+from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
+from privacy.models import DataSubjectRequest
+from privacy.record_of_processing import record_of_processing, record_of_processing_markdown
+from tracking.models import Website
+
+
+class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
+    class Meta:
+        model = DataSubjectRequest
+        fields = ["kind", "subject", "contact_id", "received_at", "status", "notes"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors:
+            self.validate_with(
+                lambda: services.data_subject_request_clean(
+                    kind=data["kind"],
+                    subject=data["subject"],
+                    received_at=data["received_at"],
+                    contact_id=data.get("contact_id"),
+                )
+            )
+        return data
+
+
+@admin.register(DataSubjectRequest)
+class DataSubjectRequestAdmin(admin.ModelAdmin):
+    form = DataSubjectRequestForm
+    list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status", "handler"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["handler"]
+    search_fields = ["subject"]
+    readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out"]
+    show_full_result_count = False
+
+    def get_fields(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> list[str]:
+        fields = ["kind", "subject", "contact_id", "received_at", "notes"]
+        if obj is None:
+            return fields
+        return [*fields, "status", "due_at", "overdue", "handler", "completed_at", "carry_out"]
+
+    @admin.display(description="request", ordering="kind")
+    def kind_short(self, row: DataSubjectRequest) -> str:
+        return row.get_kind_display().split(" (")[0]
+
+    @admin.display(description="contact")
+    def contact_link(self, row: DataSubjectRequest) -> str:
+        if row.contact_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:contacts_contact_change", args=[row.contact_id]), row.contact_id
+        )
+
+    @admin.display(description="overdue", boolean=True)
+    def overdue(self, row: DataSubjectRequest) -> bool:
+        return row.status == DataSubjectRequest.Status.OPEN and row.due_at < timezone.localdate()
+
+    @admin.display(description="Carry out")
+    def carry_out(self, row: DataSubjectRequest) -> str:
+        if row.status != DataSubjectRequest.Status.OPEN:
+            return "Closed."
+        return format_html(
+            '<button type="submit" form="dsr-carry-out" class="button">{}</button>'
+            '<p class="help">Access: downloads the export. Erasure: erases the contact and its history. '
+            "Restriction: no tracking, no outbound, chat only. Objection: no marketing, unsubscribed. "
+            "Rectification: edit the contact first, then mark it done here.</p>",
+            "Carry out and close",
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra = dict(extra_context or {})
+        if object_id.isascii() and object_id.isdigit():  # anything else: Django's own "does not exist"
+            extra["carry_out_url"] = reverse("admin:privacy_dsr_carry_out", args=[object_id])
+        return super().change_view(request, object_id, form_url, extra)
+
+    def has_delete_permission(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> bool:
+        return False  # the record of a request is kept (accountability, GDPR Art. 5(2)); close it instead
+
+    def save_model(self, request: HttpRequest, obj: DataSubjectRequest, form: Any, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.data_subject_request_update(request=DataSubjectRequest.objects.get(pk=obj.pk), **data)
+        else:
+            created = services.data_subject_request_create(
+                kind=obj.kind, subject=obj.subject, received_at=obj.received_at, contact_id=obj.contact_id,
+                notes=obj.notes,
+            )  # fmt: skip
+            obj.pk, obj.due_at = created.pk, created.due_at
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/carry-out/", view(require_POST(self.carry_out_view)), name="privacy_dsr_carry_out"),
+            path(
+                "cookie-declaration/<int:website_id>/<str:fmt>/",
+                view(self.cookie_declaration_view),
+                name="privacy_cookie_declaration",
+            ),
+            path("record-of-processing/<str:fmt>/", view(self.record_view), name="privacy_record_of_processing"),
+            *super().get_urls(),
+        ]
+
+    def carry_out_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Carry out one request (the teammate needs to change requests; erasure also to delete contacts)."""
+        row = get_object_or_404(DataSubjectRequest, pk=pk)
+        if not self.has_change_permission(request, row):
+            raise PermissionDenied
+        if row.kind == DataSubjectRequest.Kind.ERASURE and not request.user.has_perm("contacts.delete_contact"):
+            raise PermissionDenied
+        back = reverse("admin:privacy_datasubjectrequest_change", args=[pk])
+        try:
+            row, export = services.data_subject_request_carry_out(request=row, teammate=request.user)
+        except ValidationError as error:
+            report_validation_error(request, error)
+            return HttpResponseRedirect(back)
+        if export is not None:
+            response = JsonResponse({"contacts": [export]}, json_dumps_params={"indent": 2})
+            response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
+            return response
+        self.message_user(request, f"{row} carried out and closed.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def cookie_declaration_view(self, request: HttpRequest, website_id: int, fmt: str) -> HttpResponse:
+        """The website's cookie declaration: an HTML snippet to paste, or JSON for a consent platform."""
+        if fmt not in {"html", "json"}:
+            raise Http404
+        if not request.user.has_perm("tracking.view_website"):
+            raise PermissionDenied
+        website = get_object_or_404(Website, pk=website_id)
+        if fmt == "json":
+            return JsonResponse(cookie_declaration(website=website), json_dumps_params={"indent": 2})
+        snippet = cookie_declaration_html(website=website)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cookie declaration: {website.name}",
+            "snippet": snippet,
+            "website": website,
+        }
+        return self._render(request, "admin/privacy/cookie_declaration.html", context)
+
+    def record_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+        """The record of processing activities (GDPR Art. 30), regenerated on every request."""
+        if fmt not in {"md", "json"}:
+            raise Http404
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if fmt == "json":
+            return JsonResponse(record_of_processing(), json_dumps_params={"indent": 2})
+        response = HttpResponse(record_of_processing_markdown(), content_type="text/markdown; charset=utf-8")
+        response["Content-Disposition"] = 'inline; filename="record-of-processing.md"'
+        return response
+
+    @staticmethod
+    def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+        return TemplateResponse(request, template, context)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DataSubjectRequest]:
+        return super().get_queryset(request).select_related("handler")

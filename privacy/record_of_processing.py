@@ -1,0 +1,148 @@
+"""The record of processing activities (GDPR Art. 30), generated on demand from the running configuration:
+the contact fields and defined custom attributes, the websites' purposes and legal bases, the live
+retention policy, the email provider and webhook hosts, and the security measures in force."""
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from api.models import WebhookSubscription
+from contacts.models import Contact, DataAttribute
+from retention.selectors import retention_policy_get
+from tracking.models import Website
+
+# Contact columns that are bookkeeping, not data about the person.
+_NOT_PERSONAL = {"id", "owner", "is_archived", "created_at", "updated_at", "consent_source", "consent_updated_at"}
+
+PURPOSES = {
+    "support": "Answer the person's messages (chat, email replies) and know who they are (identity).",
+    "analytics": "Understand use of the website: page views, web sessions and custom events.",
+    "marketing": "Outbound messages: email open and click tracking, in-app campaigns.",
+}
+SUPPORT_BASIS = "Art. 6(1)(b) steps at the person's request / 6(1)(f) legitimate interest in answering them"
+ANALYTICS_BASIS = {
+    Website.TrackingMode.FULL: "Art. 6(1)(f) legitimate interest (tracking on by default; a refusal is honoured)",
+    Website.TrackingMode.SUPPORT_ONLY: "Art. 6(1)(a) consent (nothing recorded before it)",
+}
+MARKETING_BASIS = {
+    Website.MarketingBasis.CONSENT: "Art. 6(1)(a) consent (no open/click tracking, no in-app campaigns before it)",
+    Website.MarketingBasis.LEGITIMATE_INTEREST: "Art. 6(1)(f) legitimate interest, chosen by the website's owner "
+    "(a refusal or objection is honoured)",
+}
+
+
+def _email_recipient() -> dict[str, str]:
+    """The email provider from EMAIL_URL (its host for SMTP, the backend's name for an API provider)."""
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith("smtp.EmailBackend"):
+        return {"recipient": settings.EMAIL_HOST, "role": "email delivery (SMTP relay, processor)"}
+    if "console" in backend or "locmem" in backend or "dummy" in backend or "filebased" in backend:
+        return {"recipient": "none", "role": f"emails are not sent ({backend.rsplit('.', 2)[-2]} backend)"}
+    return {"recipient": backend.split(".")[-2], "role": f"email delivery provider ({backend})"}
+
+
+def _retention(*, now: dt.datetime) -> list[dict[str, Any]]:
+    policy = retention_policy_get()
+    visitors = policy.visitor_ttl_days if policy.visitor_expiry_enabled else None
+    rules = [
+        ("Anonymous visitors and their whole history", visitors),
+        ("Leads and their whole history", policy.lead_ttl_days),
+        ("Closed conversations, their messages", policy.closed_conversation_ttl_days),
+        ("Page views and events", policy.tracking_ttl_days),
+    ]
+    rows = [
+        {
+            "data": data,
+            "days": days,
+            "rule": f"deleted {days} days after last activity" if days else "kept until erased",
+        }
+        for data, days in rules
+    ]
+    rows.append({"data": "Users", "days": None, "rule": "kept until erased on request (never by a rule)"})
+    return rows
+
+
+def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The record as JSON-ready data, read from the live configuration (a fixed handful of queries)."""
+    now = now or timezone.now()
+    fields = [
+        {"name": field.name, "label": str(field.verbose_name)}
+        for field in Contact._meta.concrete_fields
+        if field.name not in _NOT_PERSONAL
+    ]
+    attributes = [
+        {"name": a.name, "label": a.label or a.name, "type": a.data_type, "archived": a.archived}
+        for a in DataAttribute.objects.filter(model=DataAttribute.Model.CONTACT).order_by("name")
+    ]
+    websites = list(Website.objects.order_by("name", "pk"))
+    webhook_hosts = sorted(
+        {
+            urlsplit(url).hostname or url
+            for url in WebhookSubscription.objects.filter(active=True).values_list("url", flat=True)
+        }
+    )
+    return {
+        "generated_at": now.isoformat(),
+        "controller": "The operator of this Parley install (fill in name and contact details)",
+        "categories_of_data_subjects": [
+            "anonymous website visitors",
+            "leads (wrote to support)",
+            "users of the websites",
+        ],
+        "categories_of_personal_data": {
+            "standard_fields": fields,
+            "custom_attributes": attributes,
+            "activity": ["web sessions", "page views (URL, title, referrer)", "custom events"],
+            "communications": ["conversations and their messages", "outbound messages and their opens and clicks"],
+        },
+        "purposes": [{"purpose": name, "description": text} for name, text in PURPOSES.items()],
+        "legal_bases": [
+            {
+                "website": w.name,
+                "app_id": w.app_id,
+                "support": SUPPORT_BASIS,
+                "analytics": ANALYTICS_BASIS[w.tracking_mode],
+                "marketing": MARKETING_BASIS[w.marketing_basis],
+            }
+            for w in websites
+        ],
+        "retention": _retention(now=now),
+        "recipients": [
+            _email_recipient(),
+            *({"recipient": host, "role": "webhook destination"} for host in webhook_hosts),
+        ],
+        "international_transfers": "None by Parley itself; check the recipients above.",
+        "security_measures": {
+            "ip_addresses": "Never stored or logged: city and country are derived at request time, then the IP is dropped.",
+            "encryption_in_transit": "HTTPS enforced (redirect, HSTS)"
+            if settings.HTTPS_ONLY
+            else "HTTPS not enforced by Parley (HTTPS_ONLY is off)",
+            "identity_verification": [
+                {"website": w.name, "app_id": w.app_id, "status": w.get_identity_verification_display()}
+                for w in websites
+            ],
+            "access_control": "Teammates in the agent group work conversations, the viewer group only reads; API tokens are stored hashed.",
+            "audit": "Exports and erasures are recorded in the privacy audit log (who, when, which contact id).",
+        },
+    }
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Names typed by teammates (websites, attributes) stay inside their table cell and line."""
+    if isinstance(value, str):
+        return " ".join(value.split()).replace("|", "\\|").replace("`", "'")
+    if isinstance(value, dict):
+        return {key: _markdown_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_markdown_safe(item) for item in value]
+    return value
+
+
+def record_of_processing_markdown(*, now: dt.datetime | None = None) -> str:
+    """The same record as Markdown, for the data protection officer's file."""
+    record = _markdown_safe(record_of_processing(now=now))
+    return render_to_string("privacy/record_of_processing.md", {"record": record})

@@ -1,0 +1,21 @@
+"""Reads of the privacy app: request deadlines for the admin."""
+
+import datetime as dt
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from privacy.models import DataSubjectRequest
+
+
+def data_subject_requests_overdue(*, today: dt.date | None = None) -> QuerySet[DataSubjectRequest]:
+    """Open requests past their one-month deadline, the most overdue first."""
+    today = today or timezone.localdate()
+    return DataSubjectRequest.objects.filter(status=DataSubjectRequest.Status.OPEN, due_at__lt=today).order_by(
+        "due_at", "id"
+    )
+
+
+def data_subject_requests_for_contact(*, contact_id: int, limit: int = 10) -> list[DataSubjectRequest]:
+    """A contact's requests, newest first (the contact page's privacy panel)."""
+    return list(DataSubjectRequest.objects.filter(contact_id=contact_id).order_by("-received_at", "-id")[:limit])

@@ -1,0 +1,102 @@
+"""Writes of the privacy app: data subject requests, recorded and carried out through the contacts services."""
+
+import calendar
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.models import Contact, PrivacyAuditEntry
+from privacy.models import DataSubjectRequest
+
+Teammate = AbstractBaseUser
+
+
+def request_deadline(received_at: dt.date) -> dt.date:
+    """One month after receipt (GDPR Art. 12(3)): the same day next month, or that month's last day."""
+    year, month = (received_at.year + 1, 1) if received_at.month == 12 else (received_at.year, received_at.month + 1)
+    return dt.date(year, month, min(received_at.day, calendar.monthrange(year, month)[1]))
+
+
+def data_subject_request_clean(*, kind: str, subject: str, received_at: dt.date, contact_id: int | None) -> None:
+    """The rules a request's details follow (the admin form shows their errors on its fields)."""
+    if kind not in DataSubjectRequest.Kind.values:
+        raise ValidationError({"kind": f"Must be one of: {', '.join(DataSubjectRequest.Kind.values)}."})
+    if not subject or not subject.strip():
+        raise ValidationError({"subject": "Say who made the request (an email or a name)."})
+    if "\x00" in subject:
+        raise ValidationError({"subject": "Must not contain NUL characters."})
+    if received_at > timezone.localdate():
+        raise ValidationError({"received_at": "A request cannot be received in the future."})
+    if contact_id is not None and not Contact.objects.filter(pk=contact_id).exists():
+        raise ValidationError({"contact_id": "No contact has this id."})
+
+
+@transaction.atomic
+def data_subject_request_create(
+    *,
+    kind: str,
+    subject: str,
+    received_at: dt.date,
+    contact_id: int | None = None,
+    handler: Teammate | None = None,
+    notes: str = "",
+) -> DataSubjectRequest:
+    """Record a request with its one-month deadline."""
+    data_subject_request_clean(kind=kind, subject=subject, received_at=received_at, contact_id=contact_id)
+    return DataSubjectRequest.objects.create(
+        kind=kind, subject=subject.strip(), received_at=received_at, due_at=request_deadline(received_at),
+        contact_id=contact_id, handler=handler, notes=notes,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def data_subject_request_update(*, request: DataSubjectRequest, **fields: Any) -> DataSubjectRequest:
+    """Change a request's details; a new received date moves its deadline."""
+    data_subject_request_clean(
+        kind=fields.get("kind", request.kind),
+        subject=fields.get("subject", request.subject),
+        received_at=fields.get("received_at", request.received_at),
+        contact_id=fields.get("contact_id", request.contact_id),
+    )
+    for name, value in fields.items():
+        setattr(request, name, value)
+    if "received_at" in fields:
+        request.due_at = request_deadline(request.received_at)
+    request.save()
+    return request
+
+
+@transaction.atomic
+def data_subject_request_carry_out(
+    *, request: DataSubjectRequest, teammate: Teammate
+) -> tuple[DataSubjectRequest, dict[str, Any] | None]:
+    """Do what the request asks through the contacts services, then close it as done by `teammate`.
+
+    Access returns the GDPR export (the caller hands it over); erasure erases the contact and its
+    history; restriction freezes it (chat only); objection withdraws marketing and unsubscribes;
+    rectification is the teammate's edit of the contact, recorded as done."""
+    if request.status != DataSubjectRequest.Status.OPEN:
+        raise ValidationError({"status": "This request is already closed."})
+    contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id else None
+    if contact is None and request.kind != DataSubjectRequest.Kind.RECTIFICATION:
+        raise ValidationError({"contact_id": "Link the request to the contact it is about first."})
+    export = None
+    source = PrivacyAuditEntry.Source.ADMIN
+    if request.kind == DataSubjectRequest.Kind.ACCESS:
+        export = contact_services.contact_export(contact=contact, actor=teammate, source=source)
+    elif request.kind == DataSubjectRequest.Kind.ERASURE:
+        contact_services.contact_erase(contact=contact, actor=teammate, source=source)
+    elif request.kind == DataSubjectRequest.Kind.RESTRICTION:
+        contact_services.contact_processing_restrict(contact=contact, restricted=True)
+    elif request.kind == DataSubjectRequest.Kind.OBJECTION:
+        contact_services.contact_marketing_object(contact=contact)
+    request.status = DataSubjectRequest.Status.DONE
+    request.handler = teammate
+    request.completed_at = timezone.now()
+    request.save(update_fields=["status", "handler", "completed_at"])
+    return request, export

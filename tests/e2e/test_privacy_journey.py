@@ -1,0 +1,171 @@
+"""Consent by purpose in a real Chromium: a stub IAB TCF v2.2 CMP and Google Consent Mode v2 on a page of
+another origin, the teammate reading the contact's consent in the admin, and the cookie declaration
+checked against what the browser really holds."""
+
+import time
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from contacts.models import Contact
+from conversations import services as conversation_services
+from conversations.models import Conversation
+from privacy.cookie_declaration import cookie_declaration
+from tests.e2e.conftest import needs_endpoints
+from tests.e2e.test_widget_browser import CHAT, TRACKING, quiet_network
+from tracking.models import PageView, Website
+from tracking.page_view_buffer import page_views_flush
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+# A CMP as the IAB specifies its API: addEventListener calls back at once with the current state
+# (the banner is showing until the visitor decides), then on every decision. The choice is kept in
+# the host page's own localStorage, as real CMPs keep theirs.
+TCF_STUB_CMP = """<script>
+(function () {
+  var listeners = [];
+  function state() {
+    var saved = localStorage.getItem("cmp");
+    return saved ? {eventStatus: "tcloaded", gdprApplies: true, purpose: {consents: JSON.parse(saved)}}
+                 : {eventStatus: "cmpuishown", gdprApplies: true, purpose: {consents: {}}};
+  }
+  window.__tcfapi = function (command, version, callback) {
+    if (command === "addEventListener" && version === 2) { listeners.push(callback); callback(state(), true); }
+  };
+  window.cmpDecide = function (consents) {
+    localStorage.setItem("cmp", JSON.stringify(consents));
+    var decided = state(); decided.eventStatus = "useractioncomplete";
+    listeners.forEach(function (callback) { callback(decided, true); });
+  };
+})();
+</script>"""
+
+CONSENT_MODE_DEFAULT_DENIED = """<script>
+window.dataLayer = window.dataLayer || [];
+function gtag() { dataLayer.push(arguments); }
+gtag("consent", "default", {analytics_storage: "denied", ad_storage: "denied", ad_user_data: "denied",
+                            ad_personalization: "denied"});
+</script>"""
+
+
+def _send_email(contact: Contact) -> str:
+    """A teammate's outbound email to the contact; returns its HTML as sent."""
+    message = conversation_services.message_send(
+        sender=None, channel="email", subject="News", body="See https://shop.example/new", contact_ids=[contact.pk]
+    )
+    while conversation_services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    return next(content for content, kind in mail.outbox[-1].alternatives if kind == "text/html")
+
+
+@needs_endpoints(*TRACKING, *CHAT)
+def test_tcf_cmp_no_page_view_before_analytics_consent_no_pixel_before_marketing_consent_chat_always(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
+    host.page.goto(host.snippet_page("/home", website.app_id, head=TCF_STUB_CMP))
+    host.wait_booted()
+    quiet_network(host)
+
+    # The banner is up: nothing recorded, no tracking cookie, and the chat works.
+    assert PageView.objects.count() == 0
+    assert f"parley-id-{website.app_id}" not in host.cookies()
+    host.launcher().click()
+    host.write("Do you ship to Norway?")
+    contact = Conversation.objects.get().contact
+    Contact.objects.filter(pk=contact.pk).update(email="ada@example.com")
+    assert PageView.objects.count() == 0
+
+    # Analytics yes (purposes 1 and 8), marketing no (purpose 7 refused).
+    host.page.evaluate("cmpDecide({1: true, 8: true, 7: false})")
+    quiet_network(host)
+    contact.refresh_from_db()
+    assert PageView.objects.count() == 1
+    assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (True, False, "tcf")
+    html = _send_email(contact)
+    assert "<img" not in html and 'href="https://shop.example/new"' in html  # no pixel, the link as written
+
+    # The teammate sees the choice on the contact page.
+    agent_admin.open(f"/admin/contacts/contact/{contact.pk}/change/")
+    analytics = agent_admin.page.locator('td[data-purpose="analytics"]')
+    expect(analytics).to_have_text("given")
+    expect(agent_admin.page.locator('td[data-purpose="marketing"]')).to_have_text("refused")
+    expect(agent_admin.page.get_by_text("IAB TCF consent platform")).to_be_visible()
+    agent_admin.page.screenshot(path=artifacts / "privacy-tcf-contact-consent.png", full_page=True)
+
+    # Marketing granted later: the next page view carries it (no request of its own), then emails are tracked.
+    host.page.evaluate("cmpDecide({1: true, 8: true, 7: true})")
+    quiet_network(host)
+    host.page.goto(host.snippet_page("/pricing", website.app_id, head=TCF_STUB_CMP))
+    host.wait_booted()
+    quiet_network(host)
+    contact.refresh_from_db()
+    assert contact.marketing_consent is True
+    page_views_flush()  # a returning browser's page view is queued, not written at once
+    assert PageView.objects.count() == 2
+    html = _send_email(contact)
+    assert "<img" in html and 'href="https://shop.example/new"' not in html  # open pixel, click redirect
+    host.page.screenshot(path=artifacts / "privacy-tcf-visitor.png")
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING, *CHAT)
+def test_consent_mode_denied_by_default_records_nothing_until_analytics_storage_is_granted(host, make_website):
+    # Full tracking by default: the denial must still hold from the first ping (it waits for the adapter).
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id, head=CONSENT_MODE_DEFAULT_DENIED))
+    host.wait_booted()
+    quiet_network(host)
+
+    pings = [r for r in host.requests if r.endswith("/ping")]
+    assert len(pings) == 1  # the adapter adds no request to the server
+    assert PageView.objects.count() == 0
+    assert f"parley-id-{website.app_id}" not in host.cookies()
+
+    host.launcher().click()
+    host.write("Hello, chat works without consent")
+    assert Conversation.objects.count() == 1
+
+    host.page.evaluate("gtag('consent', 'update', {analytics_storage: 'granted'})")
+    quiet_network(host)
+
+    assert PageView.objects.count() == 1
+    contact = Conversation.objects.get().contact
+    contact.refresh_from_db()
+    assert (contact.analytics_consent, contact.consent_source) == (True, "consent_mode")
+    assert contact.marketing_consent is False  # ad_storage and ad_user_data still denied
+    assert f"parley-id-{website.app_id}" in host.cookies()
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING, *CHAT)
+def test_the_cookie_declaration_lists_exactly_what_a_real_browser_holds(host, make_website, agent_admin):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hi")
+    quiet_network(host)
+
+    agent_admin.open(f"/admin/privacy/datasubjectrequest/cookie-declaration/{website.pk}/json/")
+    declared = {item["name"]: item for item in cookie_declaration(website=website)["items"]}
+    served = agent_admin.page.evaluate("JSON.parse(document.body.innerText)")
+    assert {item["name"] for item in served["items"]} == set(declared)
+
+    held = {name: cookie for name, cookie in host.cookies().items() if name.startswith("parley-")}
+    assert set(held) == set(declared)
+    for name, cookie in held.items():
+        lifetime = cookie["expires"] - time.time()
+        assert abs(lifetime - declared[name]["duration_seconds"]) < 3600, name
+        assert cookie["domain"] == "127.0.0.1" and not cookie["httpOnly"]  # first party, the site's own host
+    storage = host.page.evaluate("[localStorage.length, sessionStorage.length]")
+    assert storage == [0, 0] and declared and served["local_storage"] == []
+
+    agent_admin.open(f"/admin/privacy/datasubjectrequest/cookie-declaration/{website.pk}/html/")
+    for name in declared:
+        expect(agent_admin.page.locator(".parley-cookie-preview code", has_text=name)).to_be_visible()

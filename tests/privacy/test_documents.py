@@ -1,0 +1,119 @@
+"""The generated documents: the record of processing activities (GDPR Art. 30) read from the live
+configuration, and the cookie declaration from the widget's own list."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from api.models import WebhookSubscription
+from contacts.models import DataAttribute
+from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
+from privacy.record_of_processing import record_of_processing, record_of_processing_markdown
+from retention.models import RetentionPolicy
+from tests.contacts.factories import DataAttributeFactory
+from tests.tracking.factories import WebsiteFactory
+from tracking.models import Website
+from widget.cookies import WIDGET_STORAGE_KEYS
+
+LOADER_SOURCE = Path(__file__).resolve().parents[2] / "widget" / "js" / "parley.js"
+
+
+def test_the_record_follows_the_retention_policy_and_the_webhooks(db):
+    before = record_of_processing()
+    assert {"recipient": "hooks.crm.example", "role": "webhook destination"} not in before["recipients"]
+
+    RetentionPolicy.objects.update_or_create(pk=1, defaults={"visitor_ttl_days": 90, "lead_ttl_days": 400})
+    WebhookSubscription.objects.create(url="https://hooks.crm.example/parley?key=1", topics=["contact.user.created"])
+    WebhookSubscription.objects.create(url="https://old.example/hook", topics=["contact.user.created"], active=False)
+    after = record_of_processing()
+
+    rules = {row["data"]: row["rule"] for row in after["retention"]}
+    assert rules["Anonymous visitors and their whole history"] == "deleted 90 days after last activity"
+    assert rules["Leads and their whole history"] == "deleted 400 days after last activity"
+    assert {"recipient": "hooks.crm.example", "role": "webhook destination"} in after["recipients"]
+    assert not any(r["recipient"] == "old.example" for r in after["recipients"])
+    markdown = record_of_processing_markdown()
+    assert "deleted 90 days after last activity" in markdown and "hooks.crm.example: webhook destination" in markdown
+
+
+def test_the_record_lists_standard_fields_custom_attributes_bases_and_security(db, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "smtp.mailprovider.example"
+    DataAttributeFactory(name="plan", label="Plan", data_type=DataAttribute.DataType.STRING)
+    WebsiteFactory(name="Bank", tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
+    WebsiteFactory(
+        name="Blog",
+        identity_verification=Website.IdentityVerification.OFF,
+        marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST,
+    )
+
+    record = record_of_processing()
+
+    fields = {f["name"] for f in record["categories_of_personal_data"]["standard_fields"]}
+    assert {"email", "name", "phone", "city", "browser_language", "last_email_opened_at"} <= fields
+    assert "created_at" not in fields
+    assert [a["name"] for a in record["categories_of_personal_data"]["custom_attributes"]] == ["plan"]
+    bases = {row["website"]: row for row in record["legal_bases"]}
+    assert bases["Bank"]["analytics"].startswith("Art. 6(1)(a) consent")
+    assert bases["Blog"]["marketing"].startswith("Art. 6(1)(f) legitimate interest")
+    assert {"recipient": "smtp.mailprovider.example", "role": "email delivery (SMTP relay, processor)"} in record[
+        "recipients"
+    ]
+    verification = {row["website"]: row["status"] for row in record["security_measures"]["identity_verification"]}
+    assert verification == {"Bank": "Enforced", "Blog": "Off"}
+    assert "Never stored" in record["security_measures"]["ip_addresses"]
+
+
+def test_the_record_costs_a_fixed_number_of_queries(db):
+    WebsiteFactory.create_batch(2)
+    with CaptureQueriesContext(connection) as few:
+        record_of_processing()
+    WebsiteFactory.create_batch(20)
+    for i in range(10):
+        DataAttributeFactory(name=f"a{i}")
+        WebhookSubscription.objects.create(url=f"https://h{i}.example/", topics=["contact.user.created"])
+    with CaptureQueriesContext(connection) as many:
+        record_of_processing()
+    assert len(many) == len(few)
+
+
+def test_every_cookie_the_loader_writes_is_declared_with_its_lifetime():
+    written = dict(re.findall(r'cookie\("(\w+)", [^;]*?, (\d+)\)', LOADER_SOURCE.read_text()))
+    assert written == {key.kind: str(key.days) for key in WIDGET_STORAGE_KEYS}
+    assert "localStorage" not in LOADER_SOURCE.read_text() and "sessionStorage" not in LOADER_SOURCE.read_text()
+
+
+def test_the_cookie_declaration_names_the_websites_cookies_and_escapes_its_html(db):
+    website = WebsiteFactory(name="<b>Shop</b>")
+    declaration = cookie_declaration(website=website)
+    assert [item["name"] for item in declaration["items"]] == [
+        f"parley-id-{website.app_id}",
+        f"parley-session-{website.app_id}",
+    ]
+    assert {item["party"] for item in declaration["items"]} == {"first"}
+    html = cookie_declaration_html(website=website)
+    assert f"<code>parley-id-{website.app_id}</code>" in html and "270 days" in html
+
+
+@pytest.mark.parametrize("group", ["viewer", "agent"])
+def test_teammates_read_the_documents_and_bad_formats_are_404(client, member, group):
+    website = WebsiteFactory()
+    client.force_login(member(group))
+    base = "/admin/privacy/datasubjectrequest"
+    assert client.get(f"{base}/record-of-processing/json/").json()["purposes"]
+    assert client.get(f"{base}/record-of-processing/md/")["Content-Type"].startswith("text/markdown")
+    assert client.get(f"{base}/cookie-declaration/{website.pk}/json/").status_code == 200
+    assert client.get(f"{base}/cookie-declaration/{website.pk}/html/").status_code == 200
+    assert client.get(f"{base}/cookie-declaration/{website.pk}/xml/").status_code == 404
+    assert client.get(f"{base}/cookie-declaration/999999/json/").status_code == 404
+    assert client.get(f"{base}/record-of-processing/pdf/").status_code == 404
+
+
+def test_a_hostile_website_name_stays_in_its_markdown_cell(db):
+    WebsiteFactory(name="Evil | shop\n# Injected heading `x`")
+    markdown = record_of_processing_markdown()
+    assert "\n# Injected" not in markdown
+    assert "Evil \\| shop # Injected heading 'x'" in markdown

@@ -1,0 +1,135 @@
+"""Data subject requests: the one-month deadline, the overdue flag on the admin index, and carrying
+each kind out through the contacts services."""
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from contacts.models import Contact, PrivacyAuditEntry
+from privacy import services
+from privacy.models import DataSubjectRequest
+from privacy.selectors import data_subject_requests_overdue
+from tests.contacts.factories import LeadFactory, UserContactFactory
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        (dt.date(2026, 3, 10), dt.date(2026, 4, 10)),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 28)),
+        (dt.date(2028, 1, 31), dt.date(2028, 2, 29)),
+        (dt.date(2026, 12, 15), dt.date(2027, 1, 15)),
+    ],
+)
+def test_the_deadline_is_one_calendar_month_after_receipt(received, due):
+    assert services.request_deadline(received) == due
+
+
+def test_a_request_records_its_deadline_and_refuses_what_cannot_be(db):
+    today = timezone.localdate()
+    request = services.data_subject_request_create(kind="access", subject="ada@example.com", received_at=today)
+    assert request.due_at == services.request_deadline(today)
+    for bad, field in [
+        ({"kind": "delete"}, "kind"),
+        ({"subject": "  "}, "subject"),
+        ({"subject": "a\x00b"}, "subject"),
+        ({"received_at": today + dt.timedelta(days=1)}, "received_at"),
+        ({"contact_id": 987654}, "contact_id"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            services.data_subject_request_create(**{"kind": "access", "subject": "x", "received_at": today, **bad})
+        assert field in error.value.message_dict
+
+
+def test_overdue_requests_are_the_open_ones_past_their_deadline(db):
+    today = timezone.localdate()
+    late = services.data_subject_request_create(kind="erasure", subject="a", received_at=today - dt.timedelta(days=40))
+    done = services.data_subject_request_create(kind="erasure", subject="b", received_at=today - dt.timedelta(days=40))
+    DataSubjectRequest.objects.filter(pk=done.pk).update(status=DataSubjectRequest.Status.DONE)
+    services.data_subject_request_create(kind="erasure", subject="c", received_at=today - dt.timedelta(days=5))
+    assert list(data_subject_requests_overdue()) == [late]
+
+
+def test_the_admin_index_flags_overdue_requests(admin_client, db):
+    today = timezone.localdate()
+    assert "overdue" not in admin_client.get("/admin/").content.decode()
+    services.data_subject_request_create(kind="access", subject="a", received_at=today - dt.timedelta(days=45))
+    page = admin_client.get("/admin/").content.decode()
+    assert "1 data subject request overdue" in page
+
+
+def test_carrying_out_each_kind(db, teammate):
+    today = timezone.localdate()
+    user, lead, other, gone = UserContactFactory(), LeadFactory(marketing_consent=True), LeadFactory(), LeadFactory()
+
+    access = services.data_subject_request_create(kind="access", subject="u", received_at=today, contact_id=user.pk)
+    closed, export = services.data_subject_request_carry_out(request=access, teammate=teammate)
+    assert export["contact"]["email"] == user.email and closed.status == "done" and closed.handler == teammate
+
+    objection = services.data_subject_request_create(
+        kind="objection", subject="l", received_at=today, contact_id=lead.pk
+    )
+    services.data_subject_request_carry_out(request=objection, teammate=teammate)
+    lead.refresh_from_db()
+    assert (lead.marketing_consent, lead.unsubscribed_from_emails, lead.consent_source) == (False, True, "request")
+
+    restriction = services.data_subject_request_create(
+        kind="restriction", subject="o", received_at=today, contact_id=other.pk
+    )
+    services.data_subject_request_carry_out(request=restriction, teammate=teammate)
+    other.refresh_from_db()
+    assert other.processing_restricted is True
+
+    erasure = services.data_subject_request_create(kind="erasure", subject="g", received_at=today, contact_id=gone.pk)
+    closed, _ = services.data_subject_request_carry_out(request=erasure, teammate=teammate)
+    assert not Contact.objects.filter(pk=gone.pk).exists()
+    assert closed.contact_id == gone.pk and closed.completed_at is not None  # the record outlives the contact
+    assert PrivacyAuditEntry.objects.filter(action="erase", contact_id=gone.pk).exists()
+
+    with pytest.raises(ValidationError):
+        services.data_subject_request_carry_out(request=closed, teammate=teammate)
+
+
+def test_the_admin_carries_out_a_request_only_for_who_may(client, member, db):
+    lead = LeadFactory()
+    today = timezone.localdate()
+    erasure = services.data_subject_request_create(kind="erasure", subject="l", received_at=today, contact_id=lead.pk)
+    url = f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/"
+
+    client.force_login(member("viewer"))
+    assert client.post(url).status_code == 403
+    client.force_login(member("agent"))
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 403  # agents do not erase contacts
+    assert Contact.objects.filter(pk=lead.pk).exists()
+
+
+def test_the_admin_records_a_request_and_its_pages_cost_fixed_queries(admin_client, db):
+    lead = LeadFactory()
+    response = admin_client.post(
+        "/admin/privacy/datasubjectrequest/add/",
+        {"kind": "rectification", "subject": "lead@example.com", "contact_id": lead.pk,
+         "received_at": timezone.localdate().isoformat(), "notes": ""},
+    )  # fmt: skip
+    assert response.status_code == 302
+    request = DataSubjectRequest.objects.get()
+    assert request.due_at == services.request_deadline(timezone.localdate())
+    future = admin_client.post(
+        "/admin/privacy/datasubjectrequest/add/",
+        {"kind": "access", "subject": "x", "received_at": "2999-01-01", "notes": ""},
+    )
+    assert future.status_code == 200 and "cannot be received in the future" in future.content.decode()
+
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/privacy/datasubjectrequest/")
+    for i in range(15):
+        services.data_subject_request_create(kind="access", subject=f"s{i}", received_at=timezone.localdate())
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/privacy/datasubjectrequest/")
+    assert len(many) == len(few)
+    page = admin_client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    assert "Consent and requests" in page and "Rectification" in page

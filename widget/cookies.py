@@ -1,0 +1,51 @@
+"""Every cookie and storage key the widget sets in a visitor's browser: the one list the cookie
+declaration (privacy.cookie_declaration) is generated from.
+
+The loader (widget/js/parley.js) writes them with `cookie(kind, value, days)`; tests/widget/test_cookies.py
+fails when a `cookie("…", …, days)` call there is not declared here with the same lifetime, and the
+browser journey compares the declaration with what a real Chromium session holds.
+"""
+
+from dataclasses import dataclass
+
+COOKIE_PREFIX = "parley"
+
+
+@dataclass(frozen=True)
+class WidgetStorageKey:
+    """One key the widget stores in the visitor's browser, on the site's own domain (first party)."""
+
+    kind: str  # the loader's cookie(kind, …) argument
+    storage: str  # "cookie" (the widget uses no localStorage or sessionStorage)
+    days: int
+    purpose: str  # which consent purpose it serves (docs/privacy.md): support or analytics
+    category: str  # the cookie-policy category a CMP files it under
+    description: str
+    set_when: str
+
+    def name(self, app_id: str) -> str:
+        return f"{COOKIE_PREFIX}-{self.kind}-{app_id}"
+
+
+WIDGET_STORAGE_KEYS = (
+    WidgetStorageKey(
+        kind="id",
+        storage="cookie",
+        days=270,
+        purpose="analytics",
+        category="analytics",
+        description="Anonymous visitor id: recognises this browser across visits to count page views and "
+        "sessions. Deleted on shutdown or when analytics consent is withdrawn.",
+        set_when="Only with analytics allowed (the website's default, or the visitor's analytics consent).",
+    ),
+    WidgetStorageKey(
+        kind="session",
+        storage="cookie",
+        days=7,
+        purpose="support",
+        category="strictly necessary",
+        description="Signed messenger token: keeps the visitor's conversations with the support team "
+        "across pages. Deleted on shutdown.",
+        set_when="When the visitor writes to support, or with analytics allowed.",
+    ),
+)

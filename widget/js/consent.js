@@ -1,0 +1,68 @@
+// Parley consent adapter. Source of static/widget/consent.js, minified by `manage.py build_widget`.
+// The loader fetches it only on pages with a consent platform: IAB TCF v2.2 (__tcfapi) or Google
+// Consent Mode v2 (gtag consent entries in dataLayer). It maps their state to Parley's purposes and
+// hands it over with Parley("consent", {analytics, marketing, source}); the mapping is in docs/privacy.md.
+// The loader holds the page's ping until the first answer: one comes within 3 s whatever the CMP does.
+(function (w) {
+  var P = w.Parley;
+  var last = {};
+  var told = 0;
+
+  function tell(state, source) {
+    var key = JSON.stringify(state);
+    told = 1;
+    if (last[source] === key) return; // a CMP repeats itself on every event: only changes count
+    last[source] = key;
+    state.source = source;
+    P("consent", state);
+  }
+  setTimeout(function () {
+    if (!told) tell({}, "tcf"); // a CMP that never answers: the website's defaults apply
+  }, 3e3);
+
+  // --- IAB TCF v2.2 ---------------------------------------------------------------------------
+  // analytics: purpose 1 (store/access on a device) and 8 (measure content performance) or 9
+  // (understand audiences); marketing: purpose 1 and 7 (measure advertising performance).
+  // Outside the GDPR (gdprApplies false) both are on; while the CMP's banner waits, nothing is stated.
+  if (typeof w.__tcfapi == "function") {
+    w.__tcfapi("addEventListener", 2, function (tc, ok) {
+      if (!ok || !tc) return;
+      if (tc.gdprApplies === false) return tell({ analytics: true, marketing: true }, "tcf");
+      if (tc.eventStatus != "tcloaded" && tc.eventStatus != "useractioncomplete") return tell({}, "tcf");
+      var c = (tc.purpose && tc.purpose.consents) || {};
+      tell({ analytics: !!(c[1] && (c[8] || c[9])), marketing: !!(c[1] && c[7]) }, "tcf");
+    });
+  }
+
+  // --- Google Consent Mode v2 -----------------------------------------------------------------
+  // analytics: analytics_storage; marketing: ad_storage and ad_user_data, both "granted". The state is
+  // the default then every update, in dataLayer order; later updates are seen as gtag pushes them.
+  var layer = w.dataLayer;
+  if (layer && layer.push) {
+    var mode = {};
+    var read = function (entry) {
+      if (entry && entry[0] == "consent" && entry[2] && typeof entry[2] == "object") {
+        for (var k in entry[2]) mode[k] = entry[2][k];
+        return 1;
+      }
+    };
+    var report = function () {
+      var state = {};
+      if (mode.analytics_storage) state.analytics = mode.analytics_storage == "granted";
+      if (mode.ad_storage || mode.ad_user_data) {
+        state.marketing = mode.ad_storage == "granted" && mode.ad_user_data == "granted";
+      }
+      tell(state, "consent_mode");
+    };
+    var seen = 0;
+    for (var i = 0; i < layer.length; i++) seen = read(layer[i]) || seen;
+    if (seen) report();
+    var push = layer.push;
+    layer.push = function () {
+      var result = push.apply(layer, arguments);
+      for (var j = 0, changed = 0; j < arguments.length; j++) changed = read(arguments[j]) || changed;
+      if (changed) report();
+      return result;
+    };
+  }
+})(window);
