@@ -237,3 +237,18 @@ def test_filters_added_to_an_open_segment_narrow_it(teammate):
     assert query == {"operator": "AND", "value": [FRENCH, {"field": "role", "operator": "=", "value": "lead"}]}
     with pytest.raises(UnsavableFilter):
         changelist_query(QueryDict("segment=999999"))
+
+
+def test_the_segment_list_and_page_show_the_cached_count_and_edit_the_filter(admin_client, superuser):
+    segment = services.segment_create(name="France", query=FRENCH, teammate=superuser)
+    listed = admin_client.get(reverse("admin:segments_segment_changelist")).content.decode()
+    assert "counting…" in listed and f"?segment={segment.pk}" in listed
+    services.segment_count_refresh(segment_id=segment.pk)
+    assert "≈0" in admin_client.get(reverse("admin:segments_segment_changelist")).content.decode()
+    change = reverse("admin:segments_segment_change", args=[segment.pk])
+    assert admin_client.get(change).status_code == 200
+    edited = admin_client.post(change, {"name": "Belgium", "query": '{"field": "location.country_code", '
+                                                                    '"operator": "=", "value": "BE"}'})  # fmt: skip
+    assert edited.status_code == 302
+    segment.refresh_from_db()
+    assert (segment.name, segment.query["value"], segment.member_count) == ("Belgium", "BE", None)
