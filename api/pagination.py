@@ -131,7 +131,11 @@ def _micros(moment: dt.datetime) -> int:
 
 
 def _after(sort: Sort, cursor: Cursor) -> Q:
-    """The rows after the cursor in the sort's order (nulls last both ways, the primary key breaking ties)."""
+    """The rows after the cursor in the sort's order, the primary key breaking ties.
+
+    Nulls count as the largest value, as in a PostgreSQL b-tree: last ascending, first descending, so
+    one plain index serves both directions.
+    """
     value: Any = cursor.after_value
     if sort.kind == "date" and value is not None:
         if type(value) is not int:
@@ -144,13 +148,12 @@ def _after(sort: Sort, cursor: Cursor) -> Q:
     beyond, pk_beyond = ("lt", "lt") if sort.descending else ("gt", "gt")
     if sort.path == "pk":
         return Q(**{f"pk__{pk_beyond}": cursor.after_pk})
+    null_rest = Q(**{f"{sort.path}__isnull": True, f"pk__{pk_beyond}": cursor.after_pk})
     if value is None:
-        return Q(**{f"{sort.path}__isnull": True, f"pk__{pk_beyond}": cursor.after_pk})
-    return (
-        Q(**{f"{sort.path}__{beyond}": value})
-        | Q(**{sort.path: value, f"pk__{pk_beyond}": cursor.after_pk})
-        | Q(**{f"{sort.path}__isnull": True})
-    )
+        # Descending, the valued rows all follow the nulls; ascending, only nulls are left.
+        return null_rest | Q(**{f"{sort.path}__isnull": False}) if sort.descending else null_rest
+    after_value = Q(**{f"{sort.path}__{beyond}": value}) | Q(**{sort.path: value, f"pk__{pk_beyond}": cursor.after_pk})
+    return after_value if sort.descending else after_value | Q(**{f"{sort.path}__isnull": True})
 
 
 def per_page_clean(value: Any, *, field: str = "per_page") -> int:
@@ -205,7 +208,7 @@ def keyset_page(
     else:
         column = F(sort.path)
         ordered = queryset.order_by(
-            column.desc(nulls_last=True) if sort.descending else column.asc(nulls_last=True),
+            column.desc(nulls_first=True) if sort.descending else column.asc(nulls_last=True),
             "-pk" if sort.descending else "pk",
         )
         if cursor is not None:

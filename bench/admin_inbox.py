@@ -3,7 +3,8 @@
 Each size gets its own PostgreSQL database, built with server-side INSERT … SELECT generate_series
 (the full-text GIN index is dropped during the load and rebuilt after, as an operator would), then
 analysed. The same agent pages are timed on each in the same run: the inbox views (All open, Mine,
-Unassigned, Snoozed, Closed), a page further down, a search for an order reference in message
+Unassigned, Snoozed, Closed, Everything) in the default order (newest activity first) and some in the
+"Waiting longest" order, a page further down, a search for an order reference in message
 bodies, and a conversation page with its thread and the contact profile.
 `--quick` shrinks the large size to 100,000 conversations / 1,000,000 parts.
 """
@@ -114,6 +115,9 @@ def _agent_pages(size: int) -> list[str]:
         base,
         f"{base}?view=mine",
         f"{base}?view=unassigned",
+        f"{base}?view=unassigned&sort=waiting",
+        f"{base}?sort=waiting",
+        f"{base}?view=all",
         f"{base}?view=snoozed",
         f"{base}?view=closed",
         f"{base}?view=closed&p=5",

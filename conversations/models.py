@@ -5,9 +5,11 @@ Every row that holds a person's data reaches `contacts.Contact` through CASCADE 
 """
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, OrderBy
 from django.utils import timezone
 
 from contacts.models import Contact, Tag
@@ -65,6 +67,28 @@ class TeammateProfile(models.Model):
         return f"Profile of {self.teammate}"
 
 
+class NullsLastIndex(models.Index):
+    """An index with `DESC NULLS LAST` parts on every database: PostgreSQL needs the words to serve
+    ORDER BY … DESC NULLS LAST (its DESC puts NULLs first); SQLite refuses them in an index, and its
+    plain DESC already sorts NULLs last (its planner serves the same ORDER BY from it)."""
+
+    def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        if schema_editor.connection.vendor != "sqlite":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        plain = [
+            OrderBy(part.expression, descending=True) if isinstance(part, OrderBy) and part.descending and part.nulls_last else part
+            for part in self.expressions
+        ]  # fmt: skip
+        return models.Index(*plain, name=self.name).create_sql(model, schema_editor, using=using, **kwargs)
+
+
+# The inbox's two orders. Newest activity first is the default (as in Intercom and Chatwoot: a new
+# conversation or a new message comes to the top); a conversation without a message yet goes last.
+ACTIVITY_ORDER = (F("last_part_at").desc(nulls_last=True), F("id").desc())
+INBOX_NEWEST_FIRST = list(ACTIVITY_ORDER)
+INBOX_WAITING_LONGEST = [F("waiting_since").asc(nulls_last=True), "id"]
+
+
 class Conversation(models.Model):
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -97,7 +121,7 @@ class Conversation(models.Model):
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
     priority = models.CharField(max_length=12, choices=Priority.choices, default=Priority.NOT_PRIORITY)
-    # Set when the contact wrote and no teammate has answered yet; the inbox sorts on it.
+    # Set when the contact wrote and no teammate has answered yet; the inbox's "Waiting longest" order.
     waiting_since = models.DateTimeField(null=True, blank=True)
     # Read state per side: the counters answer "unread" without counting parts.
     contact_last_read_at = models.DateTimeField(null=True, blank=True)
@@ -109,7 +133,8 @@ class Conversation(models.Model):
     title = models.CharField(max_length=255, blank=True)
     # Values typed by the data attributes with model=conversation (contacts.custom_attributes checks them).
     custom_attributes = models.JSONField(default=dict, blank=True)
-    # Denormalised last message (comments only, never a note) for the inbox and the widget list.
+    # Denormalised last message (comments only, never a note) for the inbox and the widget list;
+    # the inbox's default order ("Newest activity") is on last_part_at.
     last_part_at = models.DateTimeField(null=True, blank=True)
     preview = models.CharField(max_length=PREVIEW_LENGTH, blank=True)
     preview_author_type = models.CharField(max_length=8, blank=True)
@@ -120,9 +145,15 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = [models.F("waiting_since").asc(nulls_last=True), "id"]
+        ordering = INBOX_WAITING_LONGEST
         indexes = [
-            # Inbox views: state (+ assignee) then waiting time, id as tie-breaker.
+            # Inbox views in their default order, newest activity first (INBOX_NEWEST_FIRST): state
+            # (+ assignee or team), then the last message's time, id as tie-breaker; "Everything" has no state.
+            NullsLastIndex(F("state"), *ACTIVITY_ORDER, name="conv_state_activity"),
+            NullsLastIndex(F("assignee"), F("state"), *ACTIVITY_ORDER, name="conv_assignee_activity"),
+            NullsLastIndex(F("team"), F("state"), *ACTIVITY_ORDER, name="conv_team_activity"),
+            NullsLastIndex(*ACTIVITY_ORDER, name="conv_activity"),
+            # The same views ordered "Waiting longest" (INBOX_WAITING_LONGEST).
             models.Index(fields=["state", "waiting_since", "id"], name="conv_state_waiting"),
             models.Index(fields=["assignee", "state", "waiting_since", "id"], name="conv_assignee_waiting"),
             models.Index(fields=["team", "state", "waiting_since", "id"], name="conv_team_waiting"),
@@ -227,6 +258,8 @@ class Message(models.Model):
     # The same key twice returns the first message instead of sending again.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     recipients_count = models.PositiveIntegerField(default=0)
+    # A teammate's test of a draft, shown to one contact they chose: never the real send, never in its counts.
+    is_test = models.BooleanField("test", default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -234,7 +267,8 @@ class Message(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.subject or self.body[:60]
+        text = self.subject or self.body[:60]
+        return f"[Test] {text}" if self.is_test else text
 
 
 class MessageDelivery(models.Model):

@@ -18,7 +18,9 @@ from django.db.models import (
     Sum,
 )
 
+from common.parsing import int_or_none
 from contacts.models import Contact, ContactTag
+from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
 from segments import selectors as segment_selectors
 from tracking.models import WebSession, Website
@@ -80,9 +82,9 @@ def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, li
 def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]:
     """The whole thread in reading order for the inbox (the last THREAD_MAX_PARTS parts)."""
     parts = list(
-        conversation.parts.select_related("author_teammate", "author_contact", "assigned_to", "assigned_team").order_by(
-            "-created_at", "-id"
-        )[:THREAD_MAX_PARTS]
+        conversation.parts.select_related(
+            "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
+        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts
@@ -174,6 +176,19 @@ def message_audience_contacts(
     if tag is not None:
         return Contact.objects.filter(pk__in=ContactTag.objects.filter(tag=tag).values("contact_id"))
     return Contact.objects.filter(pk__in=contact_ids or [])
+
+
+def message_test_recipient(*, reference: Any) -> Contact | None:
+    """The contact an in-app test goes to: by id (digits) or by email (a user first, else a lead)."""
+    if not isinstance(reference, str) or "\x00" in reference:
+        return None
+    reference = reference.strip()[:254]
+    contact_id = int_or_none(reference, minimum=1)
+    if contact_id is not None:
+        return Contact.objects.filter(pk=contact_id).first()
+    if "@" not in reference:
+        return None
+    return contact_find_by_email(email=reference)
 
 
 def _is_blank(field: str) -> ExpressionWrapper:

@@ -41,6 +41,8 @@ class WebsiteForm(forms.ModelForm):
             "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
             "marketing_basis", "ask_email_after_seconds", "email_unread_replies_after_minutes",
         ]  # fmt: skip
+        # The whole secret in view: the owner copies it into their server's configuration.
+        widgets = {"identity_secret": forms.TextInput(attrs={"size": 68, "style": "font-family:monospace"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,9 +92,11 @@ class WebsiteAdmin(admin.ModelAdmin):
             return "Save the website first."
         code = install_snippet(app_id=website.app_id, base_url=settings.PUBLIC_URL)
         return format_html(
-            '<textarea readonly rows="{}" wrap="off" style="width:100%;max-width:60em;font-family:monospace" '
+            '<textarea readonly rows="{}" wrap="off" style="width:48em;max-width:100%;font-family:monospace" '
             'onclick="this.select()">{}</textarea>'
-            '<p class="help">Click to select, then copy.</p>',
+            # Not .help: the admin indents that by a label's width, which a read-only value has not.
+            '<p style="margin:4px 0 0;padding:0;color:var(--body-quiet-color);font-size:0.75rem">'
+            "Click to select, then copy.</p>",
             code.count("\n") + 1,
             code,
         )

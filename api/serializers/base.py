@@ -49,5 +49,5 @@ class SearchInput(serializers.Serializer):
         required=False,
         help_text="{field, order: ascending|descending} on an indexed field (contacts: id, created_at, updated_at, "
         "signed_up_at, last_seen_at, external_id; conversations: id, created_at, updated_at, waiting_since); "
-        "absent: newest first. Nulls come last either way.",
+        "absent: newest first. Missing values count as the largest (last ascending, first descending).",
     )

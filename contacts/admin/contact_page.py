@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -22,8 +23,37 @@ from contacts.panels import contact_panels
 _definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
 
 
+class ContactTagFormSet(BaseInlineFormSet):
+    """A tag given twice is one error naming it, on the row that repeats it (Django's own check says
+    "Please correct the duplicate data for tag" above the rows and again on each of them)."""
+
+    def validate_unique(self) -> None:
+        seen: set[int] = set()
+        for form in self.forms:
+            cleaned = getattr(form, "cleaned_data", None) or {}
+            tag = cleaned.get("tag")
+            if tag is None or cleaned.get("DELETE") or not form.is_valid():
+                continue
+            if tag.pk in seen:
+                form.add_error("tag", f"This contact already has the tag “{tag.name}”.")
+            seen.add(tag.pk)
+
+
+class ContactTagForm(forms.ModelForm):
+    class Meta:
+        model = ContactTag
+        fields = ["tag"]
+
+    def validate_unique(self) -> None:
+        # The formset names a repeated tag; a link made meanwhile by someone else is no error:
+        # the tag service keeps one link per tag.
+        return
+
+
 class ContactTagInline(admin.TabularInline):
     model = ContactTag
+    form = ContactTagForm
+    formset = ContactTagFormSet
     extra = 0
     autocomplete_fields = ["tag"]
     readonly_fields = ["tagged_by", "tagged_at"]

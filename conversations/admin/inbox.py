@@ -1,7 +1,8 @@
 """The inbox: the conversation list with its views, search and bulk actions."""
 
+import datetime as dt
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,11 +23,12 @@ from contacts.models import Tag
 from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, teammates
 from conversations.admin.thread import ConversationPageAdmin
-from conversations.models import Conversation, ConversationPart
+from conversations.models import INBOX_NEWEST_FIRST, INBOX_WAITING_LONGEST, Conversation, ConversationPart
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
+JUST_NOW = dt.timedelta(minutes=1)
 
 
 class InboxViewFilter(admin.SimpleListFilter):
@@ -71,6 +73,45 @@ class InboxViewFilter(admin.SimpleListFilter):
         return queryset.filter(state=open_)
 
 
+class InboxSortFilter(admin.SimpleListFilter):
+    """The inbox's order: newest activity first by default, or the longest waiting first.
+
+    A sidebar choice rather than a column header, so every inbox view keeps it; it filters nothing,
+    `ConversationAdmin.get_ordering` reads it. Each order has its indexes (models.Conversation).
+    """
+
+    title = "order"  # the sidebar says "By order"
+    parameter_name = "sort"
+    DEFAULT = "newest"
+    ORDERS: ClassVar[dict[str, tuple[str, list[Any]]]] = {
+        "newest": ("Newest activity", INBOX_NEWEST_FIRST),
+        "waiting": ("Waiting longest", INBOX_WAITING_LONGEST),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(key, label) for key, (label, _) in self.ORDERS.items()]
+
+    def value(self) -> str:
+        value = super().value()
+        return value if value in self.ORDERS else self.DEFAULT
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        return queryset
+
+    @classmethod
+    def ordering_for(cls, request: HttpRequest) -> list[Any]:
+        key = request.GET.get(cls.parameter_name, cls.DEFAULT)
+        return list(cls.ORDERS.get(key, cls.ORDERS[cls.DEFAULT])[1])
+
+
 class TeamFilter(admin.SimpleListFilter):
     title = "team"
     parameter_name = "team"
@@ -100,8 +141,10 @@ class InboxActionForm(ActionForm):
 class ConversationAdmin(ConversationPageAdmin):
     list_display = ["contact_name", "preview_column", "tag_column", "waiting", "assignee", "state_column"]
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, "priority", TeamFilter]
+    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter]
     list_select_related = ["contact", "assignee"]
+    # The default order, here too: the changelist marks the column of this one (none), not the model's.
+    ordering = INBOX_NEWEST_FIRST
     list_per_page = 50
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -111,6 +154,9 @@ class ConversationAdmin(ConversationPageAdmin):
     actions = [
         "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
     ]  # fmt: skip
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        return InboxSortFilter.ordering_for(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Conversations start from the contact page or the widget, never from an empty form.
@@ -148,7 +194,11 @@ class ConversationAdmin(ConversationPageAdmin):
         unread = conversation.teammate_unread_count
         name = str(conversation.contact)
         if unread:
-            return format_html("<strong>{}</strong> <span class='parley-unread'>{}</span>", name, unread)
+            # A badge, not a bare number after the name ("Lead 4 1"); its label says what it counts.
+            return format_html(
+                "<strong>{}</strong> <span class='parley-unread' title='{} unread' aria-label='{} unread'>{}</span>",
+                name, unread, unread, unread,
+            )  # fmt: skip
         return name
 
     @admin.display(description="Last message")
@@ -168,6 +218,8 @@ class ConversationAdmin(ConversationPageAdmin):
             return f"snoozed until {timezone.localtime(conversation.snoozed_until):%b %d, %H:%M}"
         if conversation.waiting_since is None:
             return "—"
+        if timezone.now() - conversation.waiting_since < JUST_NOW:
+            return "just now"  # not "0 minutes"
         return timesince(conversation.waiting_since)
 
     @admin.display(description="State", ordering="state")

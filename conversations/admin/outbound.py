@@ -1,5 +1,5 @@
-"""Outbound messages: compose → preview for a real recipient (with the audience count) → a test to
-oneself → confirm "Send to N contacts"; a sent message's read-only page with its stats and recipients;
+"""Outbound messages: compose → preview for a real recipient (with the audience count) → a test (an
+email to oneself, or an in-app message shown to a contact one names) → confirm "Send to N contacts"; a sent message's read-only page with its stats and recipients;
 the contacts changelist's "send a message" action, through the same flow."""
 
 import uuid
@@ -22,7 +22,7 @@ from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.models import Message
 from conversations.services import outbound, placeholders
-from conversations.services.threads import teammate_display_name
+from conversations.services.threads import contact_display_name, teammate_display_name
 from segments.models import Segment
 
 # Recipients listed per page on a sent message's page.
@@ -71,6 +71,28 @@ def _report_problems(request: HttpRequest, error: ValidationError) -> None:
         messages.error(request, " ".join(problems))
 
 
+def _in_app_test(request: HttpRequest, *, draft: outbound.MessageDraft, reference: str) -> None:
+    """Show the in-app draft, marked as a test, to the contact the teammate named (id or email)."""
+    contact = selectors.message_test_recipient(reference=reference)
+    if contact is None:
+        messages.error(
+            request,
+            "No contact with this id or email to show the test to. Visit your site signed in with your email "
+            "(or write in its messenger), then try again, or give a contact's id.",
+        )
+        return
+    try:
+        outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
+    except ValidationError as error:
+        _report_problems(request, error)
+        return
+    messages.success(
+        request,
+        f"Test sent to {contact_display_name(contact)}: their messenger shows it, marked as a test, on their next "
+        "page view. It is not part of the real send.",
+    )
+
+
 def _outbound_step(request: HttpRequest) -> str:
     """Which button of the compose → preview → send flow was pressed."""
     for step in ("send", "test", "edit"):
@@ -117,7 +139,10 @@ def _outbound_flow(
             _report_problems(request, error)
     by_pk = {contact.pk: contact for contact in audience.sample}
     preview_contact = by_pk.get(int_or_none(request.POST.get("preview_contact")) or 0, audience.sample[0])
-    if step == "test":
+    is_email = draft.channel == Message.Channel.EMAIL
+    teammate_email = getattr(request.user, "email", "") or ""
+    test_contact = request.POST.get("test_contact", teammate_email) if not is_email else ""
+    if step == "test" and is_email:
         try:
             address = outbound.message_send_test(draft=draft, contact=preview_contact, sender=request.user)
         except ValidationError as error:
@@ -126,11 +151,13 @@ def _outbound_flow(
             messages.error(request, "The test could not be sent: the mail server did not take it. Try again later.")
         else:
             messages.success(request, f"Test sent to {address}, filled in for {preview_contact}.")
+    elif step == "test":
+        _in_app_test(request, draft=draft, reference=test_contact)
     context = {
         **common, "title": "Preview and send", "audience": audience, "audience_label": audience_label,
-        "preview_contact": preview_contact, "is_email": draft.channel == Message.Channel.EMAIL,
+        "preview_contact": preview_contact, "is_email": is_email, "test_contact": test_contact,
         "rendered": outbound.message_preview(draft=draft, contact=preview_contact, sender=request.user),
-        "sender_name": teammate_display_name(request.user), "teammate_email": getattr(request.user, "email", ""),
+        "sender_name": teammate_display_name(request.user), "teammate_email": teammate_email,
         "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
     }  # fmt: skip
     return TemplateResponse(request, "admin/conversations/message/preview.html", context)
@@ -139,7 +166,7 @@ def _outbound_flow(
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "channel", "audience", "recipients_count", "state", "sender", "created_at"]
-    list_filter = ["channel", "state"]
+    list_filter = ["channel", "state", "is_test"]
     list_select_related = ["sender"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator

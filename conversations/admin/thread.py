@@ -168,6 +168,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
         draft = request.session.get("parley_draft") if "parley_draft" in request.session else None
         if draft is not None:
             del request.session["parley_draft"]
+        conversation_tags = list(conversation.tags.order_by("name"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -175,12 +176,17 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
             "conversation": conversation,
             "contact": contact,
-            "parts": parts,
+            # Each part with the words the page shows for it, the same as its poll adds for new parts
+            # (teammates by the name contacts see, not their username).
+            "thread": [(part, _part_json(part)) for part in parts],
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
-            "conversation_tags": list(conversation.tags.order_by("name")),
+            "conversation_tags": conversation_tags,
             "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
-            "all_tags": list(Tag.objects.order_by("name")[:TAG_CHOICES_LIMIT]),
+            # The tags it can still get: the one it has are shown with their remove buttons.
+            "all_tags": list(
+                Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
+            ),
             "page_views": _recent_page_views(contact),
             "teammates": list(teammates()),
             "teams": list(selectors.team_list()),

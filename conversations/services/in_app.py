@@ -39,6 +39,7 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
             "author_name": teammate_display_name(d.message.sender),
             "author_avatar": teammate_avatar_url(d.message.sender) or None,
             "created_at": d.sent_at.isoformat() if d.sent_at else None,
+            "test": d.message.is_test,  # a teammate's test: the messenger marks it as one
         }
         for d in deliveries
     ]

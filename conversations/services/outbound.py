@@ -32,7 +32,12 @@ from conversations.services.placeholders import (
     placeholders_render,
     placeholders_segments,
 )
-from conversations.services.threads import clean_body, contacts_touch_messaging, teammate_display_name
+from conversations.services.threads import (
+    clean_body,
+    contact_display_name,
+    contacts_touch_messaging,
+    teammate_display_name,
+)
 from segments import selectors as segment_selectors
 from segments.models import Segment
 
@@ -409,7 +414,7 @@ def message_send_test(*, draft: MessageDraft, contact: Contact, sender: Teammate
     Nothing is recorded: no message, no delivery, no tracking (links go straight to their targets).
     """
     if draft.channel != Message.Channel.EMAIL:
-        raise ValidationError({"channel": "Only emails can be sent as a test; preview an in-app message instead."})
+        raise ValidationError({"channel": "An in-app test is shown to a contact you choose, not emailed."})
     address = (getattr(sender, "email", "") or "").strip()
     if not address:
         raise ValidationError({"recipients": "Your account has no email address to send the test to."})
@@ -421,6 +426,28 @@ def message_send_test(*, draft: MessageDraft, contact: Contact, sender: Teammate
     )  # fmt: skip
     email.send()
     return address
+
+
+@transaction.atomic
+def message_send_test_in_app(*, draft: MessageDraft, contact: Contact, sender: Teammate) -> Message:
+    """Show an in-app draft, marked as a test, in the messenger of one contact the teammate chose.
+
+    A message of its own (`is_test`, one delivery, sent at once): the contact sees it on their next page
+    view, placeholders filled for them, like any in-app message. The real send, its idempotency key and
+    its counts are untouched, and no messaging field of the contact moves (a test is not contact).
+    """
+    if draft.channel != Message.Channel.IN_APP:
+        raise ValidationError({"channel": "This test is for in-app messages; an email test goes to your address."})
+    now = timezone.now()
+    message = Message.objects.create(
+        channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
+        audience=f"Test to {contact_display_name(contact)}"[:255], state=Message.State.SENT, recipients_count=1,
+        is_test=True, sent_at=now,
+    )  # fmt: skip
+    MessageDelivery.objects.create(message=message, contact=contact, state=MessageDelivery.State.SENT, sent_at=now)
+    # The contact's next ping must look for messages, even if it was marked as having none.
+    widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
+    return message
 
 
 def conversation_reply_email_schedule(*, part: ConversationPart) -> None:

@@ -35,7 +35,7 @@ def _email(to, **extra):
 
 
 def test_an_in_app_message_to_a_contact_by_id_answers_intercoms_message_object(api, teammate):
-    user = UserContactFactory()
+    user = UserContactFactory(marketing_consent=True)  # in-app campaigns need the marketing purpose
     response = api.post("/api/messages", {"message_type": "inapp", "body": "Welcome!",
                                           "from": {"type": "admin", "id": str(teammate.pk)},
                                           "to": {"type": "user", "id": str(user.pk)}}, format="json")  # fmt: skip
@@ -55,7 +55,8 @@ def test_an_in_app_message_to_a_contact_by_id_answers_intercoms_message_object(a
 
 
 def test_an_email_by_user_id_or_email_goes_out_tracked_with_one_click_unsubscribe(api):
-    user = UserContactFactory(external_id="u-7", email="ada@example.com")
+    # Open and click tracking need the marketing purpose (docs/privacy.md).
+    user = UserContactFactory(external_id="u-7", email="ada@example.com", marketing_consent=True)
     by_user_id = api.post("/api/messages", _email({"type": "user", "user_id": "u-7"}), format="json")
     by_email = api.post("/api/messages", _email({"type": "user", "email": "ADA@example.com"}), format="json")
     assert by_user_id.status_code == by_email.status_code == 200

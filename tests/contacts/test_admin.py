@@ -391,7 +391,8 @@ def test_adding_a_tag_the_contact_already_has_is_a_form_error(admin_client, alre
     response = admin_client.post(url, _contact_form_with_tag_rows(contact, rows))
     assert response.status_code == 200
     page = response.content.decode()
-    assert "errornote" in page and "Please correct the duplicate data for tag." in page
+    assert "errornote" in page and page.count("This contact already has the tag “vip”.") == 1
+    assert "duplicate data" not in page and "already exists" not in page
     assert ContactTag.objects.filter(contact=contact).count() == (1 if already_tagged else 0)
 
 

@@ -71,14 +71,86 @@ def test_inbox_views_filter_by_assignee_and_state(admin_client, superuser):
     assert listed("all") == {mine, unassigned, snoozed, closed}
 
 
-def test_inbox_orders_by_longest_waiting_first(admin_client):
+def test_inbox_lists_newest_activity_first_by_default(admin_client, superuser):
+    old, middle, new = _conversations(3, parts=1)
+    now = timezone.now()
+    for conversation, minutes in ((old, 50), (middle, 20), (new, 5)):
+        Conversation.objects.filter(pk=conversation.pk).update(last_part_at=now - dt.timedelta(minutes=minutes))
+    silent = _conversations(1, parts=1)[0]
+    Conversation.objects.filter(pk=silent.pk).update(last_part_at=None)  # no message yet: last, not first
+    for view in ("open", "unassigned", "all"):
+        result = list(admin_client.get(INBOX, {"view": view}).context["cl"].result_list)
+        assert result == [new, middle, old, silent], view
+    # A teammate's reply is activity too: the conversation comes back to the top.
+    services.conversation_reply_as_teammate(conversation=old, teammate=superuser, body="Found it")
+    assert admin_client.get(INBOX).context["cl"].result_list[0] == old
+    page = admin_client.get(INBOX).content.decode()
+    assert "Newest activity" in page and "Waiting longest" in page
+
+
+def test_inbox_orders_by_longest_waiting_first_when_chosen(admin_client):
     first, second, third = _conversations(3, parts=1)
     now = timezone.now()
     for conversation, minutes in ((first, 5), (second, 50), (third, 20)):
         Conversation.objects.filter(pk=conversation.pk).update(waiting_since=now - dt.timedelta(minutes=minutes))
     answered = _conversations(1, parts=2)[0]  # nobody waiting: last
-    result = list(admin_client.get(INBOX).context["cl"].result_list)
-    assert result == [second, third, first, answered]
+    response = admin_client.get(INBOX, {"sort": "waiting"})
+    assert list(response.context["cl"].result_list) == [second, third, first, answered]
+    # The other views keep the chosen order in their links.
+    assert "sort=waiting" in response.content.decode().split('id="changelist-filter"')[1].split("Unassigned")[0]
+
+
+@pytest.mark.parametrize("sort", ["", "oldest", "waiting\u2028", "\uff11"])
+def test_an_unknown_sort_falls_back_to_newest_activity(admin_client, sort):
+    old, new = _conversations(2, parts=1)
+    Conversation.objects.filter(pk=old.pk).update(last_part_at=timezone.now() - dt.timedelta(hours=1))
+    response = admin_client.get(INBOX, {"sort": sort})
+    assert list(response.context["cl"].result_list) == [new, old]
+    assert admin_client.get(INBOX, {"sort": "\x00"}).status_code == 400  # the admin's NUL guard, not a 500
+
+
+ACTIVITY_INDEXES = ("conv_state_activity", "conv_assignee_activity")
+WAITING_INDEXES = ("conv_state_waiting", "conv_assignee_waiting")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("params", "indexes"),
+    [
+        ({}, ("conv_state_activity",)),
+        ({"view": "unassigned"}, ACTIVITY_INDEXES),
+        ({"view": "mine"}, ACTIVITY_INDEXES),
+        ({"view": "all"}, ("conv_activity",)),
+        ({"sort": "waiting"}, ("conv_state_waiting",)),
+        ({"view": "unassigned", "sort": "waiting"}, WAITING_INDEXES),
+    ],
+)
+def test_each_inbox_view_and_order_reads_an_index_in_its_order_on_postgresql(admin_client, params, indexes):
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's choice is checked on PostgreSQL")
+    _conversations(2, parts=1)
+    changelist = admin_client.get(INBOX, params).context["cl"]
+    sql, query_params = changelist.result_list.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # A tiny table: ask for the plan a big one gets (no scan of the whole table, no sort of it).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql}", query_params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert any(f"using {index} on" in plan for index in indexes) and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(("params", "index"), [({}, "conv_state_activity"), ({"view": "all"}, "conv_activity")])
+def test_the_newest_activity_order_reads_its_index_on_sqlite(admin_client, params, index):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite planner's choice")
+    _conversations(2, parts=1)
+    changelist = admin_client.get(INBOX, params).context["cl"]
+    sql, query_params = changelist.result_list.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", query_params)
+        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    assert index in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_inbox_query_count_does_not_grow_with_rows(admin_client):
@@ -313,6 +385,20 @@ def test_send_message_action_on_contacts_asks_then_queues_once(admin_client):
     assert message.sender is not None
 
 
+def test_send_message_action_on_contacts_offers_the_in_app_test_too(admin_client):
+    contacts = UserContactFactory.create_batch(2)
+    me = UserContactFactory(email="boss@parley.test")  # the superuser's email
+    changelist = reverse("admin:contacts_contact_changelist")
+    draft = {"action": "send_message_to_contacts", "_selected_action": [c.pk for c in contacts], "compose": "yes",
+             "channel": "in_app", "body": "Hello {{contact.first_name}}!"}  # fmt: skip
+    preview = admin_client.post(changelist, draft)
+    assert b'value="boss@parley.test"' in preview.content
+    tested = admin_client.post(changelist, {**draft, "test_contact": "boss@parley.test", "_test": "1"})
+    assert tested.status_code == 200 and b"Send to 2 contacts" in tested.content  # still on the preview
+    (test,) = Message.objects.all()
+    assert test.is_test and list(test.deliveries.values_list("contact_id", flat=True)) == [me.pk]
+
+
 def test_send_message_action_shows_errors_in_the_form(admin_client):
     contact = UserContactFactory()
     response = admin_client.post(reverse("admin:contacts_contact_changelist"), {
@@ -433,6 +519,27 @@ def test_conversation_tags_are_shown_added_and_removed_on_its_page_and_listed_in
     assert list(conversation.tags.values_list("name", flat=True)) == ["refund"]
     inbox = admin_client.get(INBOX).content.decode()
     assert "refund" in inbox
+    # Only the tags it does not have yet are offered to add.
+    offered = admin_client.get(_change_url(conversation)).context["all_tags"]
+    assert [tag.name for tag in offered] == ["vip"]
+
+
+def test_the_inbox_says_just_now_for_a_contact_who_wrote_this_minute(admin_client):
+    _fresh, older = _conversations(2, parts=1)
+    Conversation.objects.filter(pk=older.pk).update(waiting_since=timezone.now() - dt.timedelta(minutes=5))
+    page = admin_client.get(INBOX).content.decode()
+    assert "just now" in page and "5\xa0minutes" in page and "0\xa0minutes" not in page
+
+
+def test_the_conversation_page_names_teammates_as_contacts_see_them_like_its_poll(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    sam = TeammateFactory(username="sam42", first_name="")
+    services.teammate_profile_update(teammate=sam, display_name="Sam from Support")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="On it")
+    services.conversation_close(conversation=conversation, teammate=sam)
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert "Sam from Support · " in page and "Sam from Support closed this · " in page
+    assert "sam42" not in page.split('id="parley-thread"')[1].split("</ol>")[0]
 
 
 def test_a_title_is_set_on_the_conversation_page_and_custom_attributes_are_shown(admin_client):

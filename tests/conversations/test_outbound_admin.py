@@ -121,15 +121,43 @@ def test_edit_goes_back_to_the_form_with_what_was_written(agent_client):
     assert b'name="_preview"' in edit.content
 
 
-def test_in_app_messages_preview_without_a_test_send(agent_client):
-    tag, _ = _tagged("Ada Lovelace")
-    preview = agent_client.post(ADD, {"channel": "in_app", "subject": "", "body": "Hi {{contact.first_name}}!",
-                                      "tag": tag.pk})  # fmt: skip
+def test_an_in_app_test_is_shown_to_a_contact_the_teammate_names_and_the_real_send_stays_whole(agent_client):
+    tag, (ada,) = _tagged("Ada Lovelace")
+    robin = UserContactFactory(name="Robin Agent", email="robin@parley.test")  # the teammate's own contact
+    draft = {"channel": "in_app", "subject": "", "body": "Hi {{contact.first_name}}!", "tag": tag.pk}
+    preview = agent_client.post(ADD, draft)
     page = preview.content.decode()
-    assert "Hi Ada!" in page and "Send to 1 contact" in page and "Send a test" not in page
-    refused = agent_client.post(ADD, {"channel": "in_app", "body": "Hi", "tag": tag.pk, "_test": "1"})
-    assert refused.status_code == 200 and mail.outbox == []
-    assert "Only emails can be sent as a test" in refused.content.decode()
+    assert "Hi Ada!" in page and "Send to 1 contact" in page
+    # The test box offers the teammate's own email: the contact they are on their site.
+    assert 'name="test_contact" id="id_test_contact" value="robin@parley.test"' in page
+    key = preview.context["idempotency_key"]
+
+    test = agent_client.post(ADD, {**draft, "idempotency_key": key, "test_contact": "robin@parley.test", "_test": "1"})
+    assert test.status_code == 200 and mail.outbox == []
+    assert "Test sent to Robin Agent: their messenger shows it, marked as a test" in test.content.decode()
+    (test_message,) = Message.objects.filter(is_test=True)
+    assert list(test_message.deliveries.values_list("contact_id", flat=True)) == [robin.pk]
+    # By id too; an unknown contact is said so, nothing recorded.
+    agent_client.post(ADD, {**draft, "test_contact": str(ada.pk), "_test": "1"})
+    assert Message.objects.filter(is_test=True).count() == 2
+    unknown = agent_client.post(ADD, {**draft, "test_contact": "nobody@parley.test", "_test": "1"})
+    assert "No contact with this id or email" in unknown.content.decode()
+    assert Message.objects.filter(is_test=True).count() == 2
+
+    # The real send afterwards, with the preview's key and count: the audience only, once.
+    confirm = {**draft, "idempotency_key": key, "expected_recipients": "1", "_send": "Send to 1 contact"}
+    sent = agent_client.post(ADD, confirm, follow=True)
+    assert "is being sent to 1 contact(s)." in sent.content.decode()
+    real = Message.objects.get(is_test=False)
+    assert real.recipients_count == 1 and list(real.deliveries.values_list("contact_id", flat=True)) == [ada.pk]
+    listed = agent_client.get(reverse("admin:conversations_message_changelist")).content.decode()
+    assert "[Test] Hi {{contact.first_name}}!" in listed and "Test to Robin Agent" in listed
+
+
+def test_an_email_draft_has_no_test_contact_box_and_an_email_test_is_recorded_nowhere(agent_client):
+    tag, _ = _tagged("Ada Lovelace")
+    page = agent_client.post(ADD, _draft(tag)).content.decode()
+    assert 'name="test_contact"' not in page
 
 
 def test_a_sent_message_page_is_read_only_with_stats_and_a_paged_recipient_list(agent_client):

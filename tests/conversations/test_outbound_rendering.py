@@ -173,6 +173,62 @@ def test_a_test_send_goes_only_to_the_teammate_rendered_for_the_previewed_contac
         message_send_test(draft=in_app, contact=ada, sender=teammate)
 
 
+def test_an_in_app_test_is_shown_to_the_chosen_contact_marked_and_apart_from_the_real_send():
+    from contacts import services as contact_services
+    from conversations.services.in_app import in_app_messages_pending
+    from conversations.services.outbound import message_send_test_in_app
+
+    teammate = TeammateFactory(first_name="Robin", email="robin@parley.test")
+    robin_contact = UserContactFactory(name="Robin Teammate", email="robin@parley.test")
+    tag = TagFactory()
+    recipients = UserContactFactory.create_batch(2)
+    for contact in recipients:
+        contact_services.contact_tag(contact=contact, tag=tag)
+    draft = message_draft_clean(channel="in_app", subject="", body="Hi {{contact.first_name}}, new plans are out")
+
+    test = message_send_test_in_app(draft=draft, contact=robin_contact, sender=teammate)
+    assert test.is_test and str(test).startswith("[Test] ") and test.audience == "Test to Robin Teammate"
+    (shown,) = in_app_messages_pending(contact=robin_contact)
+    assert shown["test"] is True and shown["body"] == "Hi Robin, new plans are out"  # filled for who sees it
+    assert shown["author_name"] == "Robin"
+    robin_contact.refresh_from_db()
+    assert robin_contact.last_contacted_at is None  # a test is not contact
+    assert all(in_app_messages_pending(contact=c) == [] for c in recipients)
+
+    # The real send afterwards: its own message, the audience's count, nothing for the tester.
+    real = services.message_send(sender=teammate, channel="in_app", body=draft.body, tag=tag,
+                                 idempotency_key="k1", expected_recipients=2)  # fmt: skip
+    _deliver(real)
+    real.refresh_from_db()
+    assert not real.is_test and real.recipients_count == 2 and real.deliveries.count() == 2
+    assert [m["test"] for m in in_app_messages_pending(contact=recipients[0])] == [False]
+    assert len(in_app_messages_pending(contact=robin_contact)) == 1  # still only the test
+    assert Message.objects.filter(is_test=True).count() == 1
+
+    with pytest.raises(ValidationError) as error:
+        message_send_test_in_app(
+            draft=message_draft_clean(channel="email", subject="S", body="B"), contact=robin_contact, sender=teammate
+        )
+    assert "channel" in error.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("reference", "found"),
+    [("ROBIN@parley.test ", "user"), ("{lead_id}", "lead"), ("", None), ("robin", None), ("\x00@x", None),
+     ("1e400", None), ("\uff11", None), ("nobody@parley.test", None), ("-1", None), (None, None), ("99999999999", None)],
+)  # fmt: skip
+def test_the_in_app_test_goes_to_a_contact_named_by_id_or_email_a_user_first(reference, found):
+    from conversations.selectors import message_test_recipient
+    from tests.contacts.factories import LeadFactory
+
+    user = UserContactFactory(email="robin@parley.test")
+    lead = LeadFactory(email="robin@parley.test")
+    if isinstance(reference, str):
+        reference = reference.replace("{lead_id}", str(lead.pk))
+    expected = {"user": user, "lead": lead, None: None}[found]
+    assert message_test_recipient(reference=reference) == expected
+
+
 def test_a_confirmed_count_that_no_longer_matches_the_audience_is_refused():
     tag = TagFactory()
     from contacts import services as contact_services

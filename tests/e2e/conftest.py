@@ -59,6 +59,14 @@ def chromium():
         browser.close()
 
 
+# The messenger's panel fades in (opacity) when it opens: settled when absent, hidden or fully shown.
+PANEL_SETTLED = """() => {
+  const host = document.querySelector('parley-messenger');
+  const panel = host && host.shadowRoot && host.shadowRoot.querySelector('.p');
+  return !panel || panel.hidden || getComputedStyle(panel).opacity === '1';
+}"""
+
+
 class HostSite:
     """A customer's site on its own origin, with one browser profile visiting it."""
 
@@ -115,6 +123,11 @@ class HostSite:
         self.page.keyboard.press("Enter")
         expect(self.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
         expect(self.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
+
+    def screenshot(self, **options) -> None:
+        """A screenshot once the messenger's panel has finished opening (never mid-fade)."""
+        self.page.wait_for_function(PANEL_SETTLED)
+        self.page.screenshot(**options)
 
     def wait_booted(self) -> None:
         self.launcher().wait_for(state="attached")

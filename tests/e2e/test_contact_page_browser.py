@@ -1,4 +1,5 @@
-"""The contact page as a teammate sees it: tag rows by name, one events panel, a duplicate tag as a form error."""
+"""The contact page as a teammate sees it: tag rows by name, one events panel, a duplicate tag (in its tag rows
+and on the tag page) as one form error naming it."""
 
 import pytest
 from django.urls import reverse
@@ -28,6 +29,18 @@ def test_contact_page_reads_as_words_and_a_duplicate_tag_is_a_form_error(agent_a
     events = page.locator("fieldset.contact-panel", has=page.get_by_role("heading", name="Events", exact=True))
     expect(events.get_by_text("Recent events")).to_be_visible()
     page.screenshot(path=str(artifacts / "contact-page.png"), full_page=True)
+
+    # The teammate adds "vip" again in the tag rows: one error, on that row, naming the tag.
+    page.locator("#tag_links-group .add-row a").click()
+    page.locator("tr.dynamic-tag_links .select2-selection").last.click()
+    page.locator(".select2-search__field").fill("vip")
+    page.locator(".select2-results__option", has_text="vip").click()
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.locator(".errornote")).to_be_visible()
+    expect(page.locator("#tag_links-group .errorlist")).to_have_text(["This contact already has the tag “vip”."])
+    expect(page.locator("#tag_links-group")).not_to_contain_text("duplicate data")
+    page.locator("#tag_links-group").screenshot(path=str(artifacts / "contact-tag-duplicate.png"))
+    assert contact.tag_links.count() == 1
 
     agent_admin.open(reverse("admin:contacts_tag_add"))
     page.fill("#id_name", "VIP")

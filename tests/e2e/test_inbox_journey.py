@@ -1,12 +1,15 @@
 """Journey: a visitor writes from a shop on another origin; teammates work the conversation in the admin."""
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
-from conversations.services import conversation_reply_as_teammate
+from conversations.services import conversation_reply_as_teammate, conversation_start_by_contact
 
 pytestmark = [
     pytest.mark.browser,
@@ -67,7 +70,7 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     host.write("One more question about customs fees")
     expect(inbox.locator("#parley-state")).to_have_text("Open", timeout=15_000)
     expect(inbox.locator(".parley-part.from-contact .body").last).to_have_text("One more question about customs fees")
-    host.page.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
+    host.screenshot(path=str(artifacts / "inbox-journey-visitor.png"))
     assert agent_admin.problems == []
     assert host.problems == []
 
@@ -84,15 +87,26 @@ Object.defineProperty(window.Notification, "permission", {get: () => RealNotific
 """
 
 
-def test_the_inbox_shows_a_new_conversation_without_reload_and_notifies_the_agent(
+def test_the_inbox_shows_a_new_conversation_on_top_without_reload_and_notifies_the_agent(
     host, make_website, agent_admin, artifacts
 ):
+    # Two conversations already wait, one for hours: a new one still comes first (newest activity).
+    from tests.contacts.factories import LeadFactory
+
+    now = timezone.now()
+    for name, hours in (("Olga Waiting", 5), ("Piet Earlier", 1)):
+        earlier = conversation_start_by_contact(contact=LeadFactory(name=name), body=f"Question from {name}")
+        at = now - dt.timedelta(hours=hours)
+        Conversation.objects.filter(pk=earlier.pk).update(waiting_since=at, last_part_at=at)
+
     inbox = agent_admin.page
     agent_admin.context.grant_permissions(["notifications"], origin=agent_admin.parley)
     inbox.add_init_script(RECORD_NOTIFICATIONS)
-    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
-    expect(inbox).to_have_title("Inbox | Parley")
-    expect(inbox.locator("#result_list")).to_have_count(0)  # nothing open yet: no table at all
+    agent_admin.open(reverse("admin:conversations_conversation_changelist") + "?view=unassigned")
+    expect(inbox).to_have_title("(2) Inbox | Parley")
+    rows = inbox.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Piet Earlier")
 
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))
@@ -100,22 +114,34 @@ def test_the_inbox_shows_a_new_conversation_without_reload_and_notifies_the_agen
     host.launcher().click()
     host.write("Is the blue kettle back in stock?")
 
-    # No reload on the agent's side: the list refreshes itself within 10 seconds.
-    first_row = inbox.locator("#result_list tbody tr").first
-    expect(first_row).to_contain_text("Is the blue kettle back in stock?", timeout=10_000)
-    expect(inbox).to_have_title("(1) Inbox | Parley")
+    # No reload on the agent's side: within 10 seconds the new conversation is the top row of Unassigned.
+    expect(rows).to_have_count(3, timeout=10_000)
+    expect(rows.first).to_contain_text("Is the blue kettle back in stock?")
+    expect(rows.nth(2)).to_contain_text("Olga Waiting")
+    expect(inbox).to_have_title("(3) Inbox | Parley")
     notifications = inbox.evaluate("window.__notifications")
     assert len(notifications) == 1
     assert notifications[0].startswith("New conversation: ")
     assert notifications[0].endswith("| Is the blue kettle back in stock?")
     inbox.screenshot(path=str(artifacts / "inbox-live-new-conversation.png"), full_page=True)
 
+    # The same on top of "All open"; "Waiting longest" is one click away and puts Olga first.
+    filters = inbox.locator("#changelist-filter")
+    filters.get_by_role("link", name="All open").click()
+    expect(rows.first).to_contain_text("Is the blue kettle back in stock?")
+    filters.get_by_role("link", name="Waiting longest").click()
+    expect(rows.first).to_contain_text("Olga Waiting")
+    expect(filters.locator("li.selected", has_text="All open")).to_have_count(1)  # the view is kept
+    inbox.screenshot(path=str(artifacts / "inbox-waiting-longest.png"), full_page=True)
+    filters.get_by_role("link", name="Newest activity").click()
+
     # The refreshed list still works: select the row and close it with the bulk action.
-    first_row.locator("input.action-select").check()
-    expect(inbox.locator(".action-counter")).to_contain_text("1 of 1 selected")
+    rows.first.locator("input.action-select").check()
+    expect(inbox.locator(".action-counter")).to_contain_text("1 of 3 selected")
     inbox.select_option("select[name=action]", "close_selected")
     inbox.get_by_role("button", name="Go").click()
     expect(inbox.get_by_text("Closed 1 conversation(s).")).to_be_visible()
+    expect(rows.first).to_contain_text("Piet Earlier")
     assert agent_admin.problems == []
     assert host.problems == []
 

@@ -66,7 +66,7 @@ def test_the_owner_installs_the_admin_snippet_and_only_a_valid_hash_signs_a_user
     host.wait_booted()
     host.launcher().click()
     expect(host.panel()).to_contain_text("It ships tomorrow.")
-    host.page.screenshot(path=str(artifacts / "install-visitor-signed-in.png"))
+    host.screenshot(path=str(artifacts / "install-visitor-signed-in.png"))
     assert host.problems == []
 
     # 2. A wrong hash (a page that signs with a stale secret, or someone typing another user's id):
@@ -79,7 +79,7 @@ def test_the_owner_installs_the_admin_snippet_and_only_a_valid_hash_signs_a_user
     expect(host.page.locator("parley-messenger textarea")).to_be_visible()  # a new visitor: straight to "write"
     expect(host.panel()).not_to_contain_text("It ships tomorrow.")
     expect(host.panel()).not_to_contain_text("Ada")
-    host.page.screenshot(path=str(artifacts / "install-visitor-wrong-hash.png"))
+    host.screenshot(path=str(artifacts / "install-visitor-wrong-hash.png"))
     assert len(host.problems) == 1, host.problems
     assert host.problems[0].startswith("console.warning: Parley: Not signed in") and "user_hash" in host.problems[0]
     assert Contact.objects.filter(role=Contact.Role.VISITOR).count() == 1

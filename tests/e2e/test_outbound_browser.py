@@ -54,3 +54,50 @@ def test_an_email_is_previewed_tested_and_confirmed_and_hostile_names_stay_text(
     expect(page.locator("#parley-recipients")).to_contain_text("<img src=x onerror=alert(1)> Mallory")
     assert Message.objects.get().recipients_count == 2
     assert dialogs == [] and agent_admin.problems == []
+
+
+def test_an_in_app_test_is_seen_by_the_teammates_own_contact_marked_as_a_test_and_the_real_send_follows(
+    host, make_website, agent_admin, artifacts
+):
+    from conversations.models import MessageDelivery
+    from tests.tracking.factories import user_hash
+
+    # The teammate is signed in on their own site as the user with their email.
+    website = make_website()
+    me = {"user_id": "boss-1", "name": "Boss Person", "email": "boss@parley.test",
+          "user_hash": user_hash(website, "boss-1")}  # fmt: skip
+    host.page.goto(host.snippet_page("/home", website.app_id, me))
+    host.wait_booted()
+    tag = Tag.objects.create(name="vip")
+    ada = UserContactFactory(name="Ada Lovelace", email="ada@example.com")
+    contact_services.contact_tag(contact=ada, tag=tag)
+
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_message_add"))
+    page.select_option("#id_channel", "in_app")
+    page.fill("#id_body", 'Hi {{contact.first_name | fallback: "there"}}, our winter sale starts today!')
+    page.select_option("#id_tag", label="vip")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#parley-preview")).to_contain_text("Hi Ada, our winter sale starts today!")
+    expect(page.locator("#id_test_contact")).to_have_value("boss@parley.test")
+    page.get_by_role("button", name="Send a test to this contact").click()
+    expect(page.locator(".messagelist")).to_contain_text(
+        "Test sent to Boss Person: their messenger shows it, marked as a test, on their next page view."
+    )
+    page.screenshot(path=str(artifacts / "outbound-in-app-test-sent.png"), full_page=True)
+
+    # The teammate's next page view shows it, filled in for them, and says it is a test.
+    host.page.goto(host.snippet_page("/sale", website.app_id, me))
+    messenger = host.page.locator("parley-messenger")
+    expect(messenger.locator(".th .bu")).to_have_text("Hi Boss, our winter sale starts today!", timeout=10_000)
+    expect(messenger.locator(".th .tt")).to_have_text("Test message from the team")
+    host.screenshot(path=str(artifacts / "messenger-in-app-test.png"))
+
+    # The real send is still to come, to the audience only, with the count the preview showed.
+    page.get_by_role("button", name="Send to 1 contact").click()
+    expect(page.locator(".messagelist")).to_contain_text("is being sent to 1 contact(s).")
+    real = Message.objects.get(is_test=False)
+    assert real.recipients_count == 1
+    assert list(MessageDelivery.objects.filter(message=real).values_list("contact_id", flat=True)) == [ada.pk]
+    assert Message.objects.filter(is_test=True).count() == 1
+    assert agent_admin.problems == [] and host.problems == []

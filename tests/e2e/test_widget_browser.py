@@ -281,7 +281,7 @@ def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_b
     expect(badge).to_have_text("1", timeout=10_000)
     expect(host.launcher()).to_have_attribute("aria-label", re.compile(r"1 unread"))
     assert host.page.evaluate("window.unreadSeen") == [1]
-    host.page.screenshot(path=str(artifacts / "widget-unread-badge.png"))
+    host.screenshot(path=str(artifacts / "widget-unread-badge.png"))
     assert host.problems == []
 
 
@@ -487,7 +487,7 @@ def test_screenshots_of_the_launcher_and_the_open_panel(host, make_website, team
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id, {"name": "Grace"}))
     host.wait_booted()
-    host.page.screenshot(path=str(artifacts / "widget-launcher.png"))
+    host.screenshot(path=str(artifacts / "widget-launcher.png"))
 
     host.launcher().click()
     host.page.locator("parley-messenger textarea").fill("Hi! Is the Arc lamp dimmable?")
@@ -497,10 +497,10 @@ def test_screenshots_of_the_launcher_and_the_open_panel(host, make_website, team
         conversation=Conversation.objects.get(), teammate=teammate, body="Hi Grace! Yes, it has a touch dimmer."
     )
     expect(host.page.locator("parley-messenger .m:not(.me) .bu")).to_be_visible(timeout=10_000)
-    host.page.screenshot(path=str(artifacts / "widget-panel.png"))
+    host.screenshot(path=str(artifacts / "widget-panel.png"))
     host.page.locator("parley-messenger .bk").click()
     expect(host.page.locator("parley-messenger .ls")).to_be_visible()
-    host.page.screenshot(path=str(artifacts / "widget-conversations.png"))
+    host.screenshot(path=str(artifacts / "widget-conversations.png"))
 
     assert (artifacts / "widget-launcher.png").stat().st_size > 0
     assert (artifacts / "widget-panel.png").stat().st_size > 0

@@ -276,11 +276,11 @@ def test_no_payload_runs_in_the_widget_panel(host, evil_teammate, artifacts):
     expect(reply).to_have_text(PAYLOAD, timeout=15_000)
     expect(host.page.locator("parley-messenger .au").last).to_have_text(re.compile(re.escape(SHORT)))
     result = host.page.evaluate(CANARY)
-    host.page.screenshot(path=str(artifacts / "xss-widget-thread.png"))
+    host.screenshot(path=str(artifacts / "xss-widget-thread.png"))
     host.page.locator("parley-messenger .bk").click()
     expect(host.page.locator("parley-messenger .ls")).to_be_visible()
     list_result = host.page.evaluate(CANARY)
-    host.page.screenshot(path=str(artifacts / "xss-widget-list.png"))
+    host.screenshot(path=str(artifacts / "xss-widget-list.png"))
     for seen in (result, list_result):
         assert (seen["ran"], seen["marks"], seen["jsLinks"]) == (0, 0, 0), seen
     assert not [problem for problem in host.problems if "xss" in problem.lower()]

@@ -16,9 +16,9 @@
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
-      notSetUp: "Chat can't connect: this site isn't set up for it yet.", replyTo: "Reply to ",
+      notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
-      emailInvalid: "Enter a valid email address.",
+      emailInvalid: "Enter a valid email address.", test: "Test message from the team",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -27,9 +27,9 @@
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
-      notSetUp: "Le chat ne peut pas se connecter : ce site n'est pas encore configuré.", replyTo: "Répondre à ",
+      notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
-      emailInvalid: "Saisissez une adresse e-mail valide.",
+      emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -38,9 +38,9 @@
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
-      notSetUp: "Der Chat kann keine Verbindung herstellen: Diese Website ist noch nicht eingerichtet.", replyTo: "Antworten an ",
+      notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
-      emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.",
+      emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
     },
   };
 
@@ -84,6 +84,8 @@
     ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
     ".ask .rw{display:flex;gap:6px;margin-top:8px}.ask input{flex:1;min-width:0;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit}" +
     ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
+    ".ns{margin:auto 0;padding:24px 28px;text-align:center;color:#5b6275}.ns h3{margin:0 0 6px;font-size:17px;color:#1f2430}.ns p{margin:0}" +
+    ".tt{align-self:center;margin:0;padding:2px 10px;border-radius:10px;background:#fff4e5;color:#7a4b00;font-size:12px;font-weight:600}" +
     ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
@@ -101,7 +103,10 @@
     return el;
   }
   function initials(name) {
-    return String(name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map(function (x) { return x[0]; }).join("").toUpperCase();
+    // "Ada Lovelace" AL, "Mary Ann Smith" MS; a longer display name ("Sam from Demo shop") its first letter.
+    var words = String(name || "?").split(/\s+/).filter(Boolean);
+    var picked = words.length > 3 ? words.slice(0, 1) : words.length > 1 ? [words[0], words[words.length - 1]] : words;
+    return picked.map(function (x) { return x[0]; }).join("").toUpperCase();
   }
 
   P._panel(function (ctx) {
@@ -150,7 +155,7 @@
     }, noop);
     function showNotSetUp() {
       setView("blocked", t.title);
-      body.appendChild(h("p", { class: "em", role: "status", text: t.notSetUp }));
+      body.appendChild(h("div", { class: "ns", role: "status" }, [h("h3", { text: t.notSetUp }), h("p", { text: t.notSetUpText })]));
     }
 
     function api(path, payload) {
@@ -251,6 +256,8 @@
       title.textContent = message.author_name || t.team;
       composer.setAttribute("aria-label", t.replyTo + (message.author_name || t.team));
       thread.textContent = "";
+      // A teammate's test of a message before sending it: said so, above the message.
+      if (message.test) thread.appendChild(h("p", { class: "tt", role: "note", text: t.test }));
       thread.appendChild(bubble(message.body, false, message));
       api("messages/" + encodeURIComponent(message.id) + "/seen", { token: s.token }).then(function (json) {
         ctx.setUnread(json.unread_count);

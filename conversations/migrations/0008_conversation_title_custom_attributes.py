@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0005_part_emailed_at'),
+        ('conversations', '0007_message_is_test'),
     ]
 
     operations = [
