@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contacts', '0006_contact_search_trigram_indexes'),
-        ('conversations', '0008_conversation_title_custom_attributes'),
+        ('conversations', '0010_conversation_title_custom_attributes'),
         ('tracking', '0008_website_identity_verification_enforced_by_default'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
