@@ -127,6 +127,23 @@ test("teams, segments and a conversation's title", { skip: !baseUrl }, async () 
   assert.equal(updated.source.body, "Refund?");
 });
 
+test("companies: create or update twice, attach, list members, detach", { skip: !baseUrl }, async () => {
+  const created = await client.companies.createOrUpdate({ company_id: "node-co", name: "Node Co", plan: "pro" });
+  const again = await client.companies.createOrUpdate({ company_id: "node-co", name: "Node Company" });
+  assert.equal(again.id, created.id);
+  assert.equal(again.name, "Node Company");
+  const contact = await client.contacts.create({ email: "member@node-co.example" });
+  const attached = await client.companies.attachContact({ contact_id: contact.id, id: created.id });
+  assert.equal(attached.id, created.id);
+  const members = await client.companies.listAttachedContacts({ company_id: created.id });
+  assert.deepEqual(members.data.map((c) => c.id), [contact.id]);
+  const found = await client.companies.find({ company_id: created.id });
+  assert.equal(found.company_id, "node-co");
+  await client.companies.detachContact({ contact_id: contact.id, company_id: created.id });
+  const after = await client.companies.listAttachedContacts({ company_id: created.id });
+  assert.deepEqual(after.data, []);
+});
+
 test("errors carry Intercom's envelope and status", { skip: !baseUrl }, async () => {
   const anonymous = new IntercomClient({ token: "wrong", baseUrl });
   await assert.rejects(anonymous.contacts.find({ contact_id: "1" }), (error) => {
