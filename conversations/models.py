@@ -145,9 +145,10 @@ class Conversation(models.Model):
     teammate_unread_count = models.PositiveIntegerField(default=0)
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
     # Set by teammates (admin or API); Intercom's conversation title.
-    title = models.CharField(max_length=255, blank=True)
+    # db_default: code of the release before can still insert rows during a rolling deploy.
+    title = models.CharField(max_length=255, blank=True, default="", db_default="")
     # Values typed by the data attributes with model=conversation (contacts.custom_attributes checks them).
-    custom_attributes = models.JSONField(default=dict, blank=True)
+    custom_attributes = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
     # Denormalised last message (comments only, never a note) for the inbox and the widget list;
     # the inbox's default order ("Newest activity") is on last_part_at.
     last_part_at = models.DateTimeField(null=True, blank=True)
