@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversations",
     "retention",
+    "segments",
     "privacy",
     "api",
     "widget",
@@ -306,7 +307,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ContactRoleEnum": "api.serializers.contacts.CONTACT_ROLE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ContactRoleEnum": "api.serializers.contacts.CONTACT_ROLE_CHOICES",
+        "MessageSenderTypeEnum": ["admin"],
+        "ContactReferenceTypeEnum": ["user", "lead", "contact"],
+        "OutboundMessageTypeEnum": ["inapp", "email"],
+    },
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.error_responses"],
 }

@@ -135,10 +135,25 @@ def _apply_custom_attributes(
 ) -> None:
     if custom_attributes is None:
         return
-    cleaned, new_definitions = custom_attributes_clean(values=custom_attributes, allow_create=None if define else False)
+    contact.custom_attributes = custom_attributes_apply(
+        current=contact.custom_attributes, values=custom_attributes, model=DataAttribute.Model.CONTACT, define=define
+    )
+
+
+def custom_attributes_apply(
+    *, current: dict[str, Any] | None, values: Any, model: str, define: bool = True
+) -> dict[str, Any]:
+    """Check `values` against the model's data attributes (defining new ones when allowed) and merge them in.
+
+    The one rule for every model with custom attributes (contacts, conversations): None removes a key.
+    Call it inside the transaction that saves the result.
+    """
+    cleaned, new_definitions = custom_attributes_clean(
+        values=values, model=model, allow_create=None if define else False
+    )
     if new_definitions:
         DataAttribute.objects.bulk_create(new_definitions, ignore_conflicts=True)
-    contact.custom_attributes = custom_attributes_merge(contact.custom_attributes or {}, cleaned)
+    return custom_attributes_merge(current or {}, cleaned)
 
 
 # --- contacts -----------------------------------------------------------------------------------

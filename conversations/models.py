@@ -144,6 +144,11 @@ class Conversation(models.Model):
     contact_unread_count = models.PositiveIntegerField(default=0)
     teammate_unread_count = models.PositiveIntegerField(default=0)
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    # Set by teammates (admin or API); Intercom's conversation title.
+    # db_default: code of the release before can still insert rows during a rolling deploy.
+    title = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # Values typed by the data attributes with model=conversation (contacts.custom_attributes checks them).
+    custom_attributes = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
     # Denormalised last message (comments only, never a note) for the inbox and the widget list;
     # the inbox's default order ("Newest activity") is on last_part_at.
     last_part_at = models.DateTimeField(null=True, blank=True)
@@ -188,6 +193,10 @@ class Conversation(models.Model):
             ),
             # Widget list and contact panel: a contact's conversations, newest first.
             models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
+            # The API's search `sort` (api.views.conversations.CONVERSATION_SORT_FIELDS), id breaking ties.
+            models.Index(fields=["created_at", "id"], name="conv_created_id"),
+            models.Index(fields=["updated_at", "id"], name="conv_updated_id"),
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_id"),
         ]
 
     def __str__(self) -> str:

@@ -24,6 +24,7 @@ from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from segments import selectors as segment_selectors
 from tracking.models import WebSession, Website
 
 THREAD_MAX_PARTS = 500
@@ -178,8 +179,12 @@ class MessageAudience:
     sample: list[Contact]
 
 
-def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None = None) -> QuerySet[Contact]:
-    """The contacts a message to this tag (or to these ids) reaches, as a query not yet run."""
+def message_audience_contacts(
+    *, tag: Any = None, contact_ids: list[int] | None = None, segment: Any = None
+) -> QuerySet[Contact]:
+    """The contacts a message to this tag, segment (or to these ids) reaches, as a query not yet run."""
+    if segment is not None:
+        return segment_selectors.segment_members(segment=segment)
     if tag is not None:
         return Contact.objects.filter(pk__in=ContactTag.objects.filter(tag=tag).values("contact_id"))
     return Contact.objects.filter(pk__in=contact_ids or [])

@@ -23,6 +23,7 @@ from conversations import selectors, services
 from conversations.models import Message
 from conversations.services import outbound, placeholders
 from conversations.services.threads import contact_display_name, teammate_display_name
+from segments.models import Segment
 
 # Recipients listed per page on a sent message's page.
 DELIVERIES_PER_PAGE = 50
@@ -46,17 +47,21 @@ class ComposeForm(ServiceValidatedForm, forms.Form):
 class MessageComposeForm(ComposeForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
+    segment = forms.ModelChoiceField(queryset=Segment.objects.order_by("name"), required=False,
+                                     help_text="Or every contact in this segment when you send.")  # fmt: skip
     contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if cleaned.get("tag") and cleaned.get("segment"):
+            self.add_error("segment", "Choose a tag or a segment, not both.")
         raw_ids = [x.strip() for x in (cleaned.get("contact_ids") or "").split(",") if x.strip()]
         contact_ids = [int_or_none(x) for x in raw_ids]
         if None in contact_ids:
             self.add_error("contact_ids", "Only numeric contact ids, separated by commas.")
         cleaned["contact_id_list"] = [x for x in contact_ids if x is not None]
-        if not cleaned.get("tag") and not cleaned["contact_id_list"]:
-            self.add_error("tag", "Choose a tag or enter contact ids.")
+        if not cleaned.get("tag") and not cleaned.get("segment") and not cleaned["contact_id_list"]:
+            self.add_error("tag", "Choose a tag or a segment, or enter contact ids.")
         return cleaned
 
 
@@ -171,19 +176,22 @@ class MessageAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = MessageComposeForm(request.POST if request.method == "POST" else None)
-        tag = form.cleaned_data.get("tag") if form.is_bound and form.is_valid() else None
-        ids = form.cleaned_data.get("contact_id_list", []) if form.is_bound and form.is_valid() else []
-        audience_contacts = selectors.message_audience_contacts(tag=tag, contact_ids=None if tag else ids)
+        valid = form.is_bound and form.is_valid()
+        tag = form.cleaned_data.get("tag") if valid else None
+        segment = form.cleaned_data.get("segment") if valid and not tag else None
+        ids = form.cleaned_data.get("contact_id_list", []) if valid and not (tag or segment) else None
+        audience_contacts = selectors.message_audience_contacts(tag=tag, segment=segment, contact_ids=ids)
 
         def send(draft: outbound.MessageDraft, key: str | None, expected: int | None) -> Message:
             return services.message_send(
                 sender=request.user, channel=draft.channel, subject=draft.subject, body=draft.body, tag=tag,
-                contact_ids=None if tag else ids, idempotency_key=key, expected_recipients=expected,
+                segment=segment, contact_ids=ids, idempotency_key=key, expected_recipients=expected,
             )  # fmt: skip
 
+        label = f"Tag “{tag.name}”" if tag else f"Segment “{segment.name}”" if segment else "Contacts by id"
         result = _outbound_flow(
             request, self, form=form, audience_contacts=audience_contacts, send=send, hidden=[],
-            audience_label=f"Tag “{tag.name}”" if tag else "Contacts by id", action_url=request.path,
+            audience_label=label, action_url=request.path,
             back_to_contacts=False,
         )  # fmt: skip
         if isinstance(result, HttpResponse):

@@ -38,6 +38,8 @@ from conversations.services.threads import (
     contacts_touch_messaging,
     teammate_display_name,
 )
+from segments import selectors as segment_selectors
+from segments.models import Segment
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100
@@ -61,7 +63,10 @@ def _links_in(body: str) -> list[str]:
     return links[:MAX_LINKS]
 
 
-def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
+def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None, segment: Segment | None = None) -> list[int]:
+    if segment is not None:
+        members = segment_selectors.segment_members(segment=segment)
+        return list(members.order_by("pk").values_list("pk", flat=True))
     if tag is not None:
         return list(ContactTag.objects.filter(tag=tag).order_by("contact_id").values_list("contact_id", flat=True))
     return sorted(set(contact_ids or ()))
@@ -101,11 +106,13 @@ def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraf
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 
-def message_recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
-    """Who a message to these contacts or to this tag reaches now, in id order."""
-    if (tag is None) == (contact_ids is None):
-        raise ValidationError({"recipients": "Send to a list of contacts or to a tag."})
-    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag)
+def message_recipient_ids(
+    *, contact_ids: Iterable[int] | None, tag: Tag | None, segment: Segment | None = None
+) -> list[int]:
+    """Who a message to these contacts, to this tag or to this segment reaches now, in id order."""
+    if sum(target is not None for target in (contact_ids, tag, segment)) != 1:
+        raise ValidationError({"recipients": "Send to a list of contacts, to a tag or to a segment."})
+    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     return list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
 
 
@@ -118,11 +125,12 @@ def message_send(
     subject: str = "",
     contact_ids: Iterable[int] | None = None,
     tag: Tag | None = None,
+    segment: Segment | None = None,
     audience: str = "",
     idempotency_key: str | None = None,
     expected_recipients: int | None = None,
 ) -> Message:
-    """Write a message to contacts (ids or everyone with a tag) and queue its delivery by Celery.
+    """Write a message to contacts (ids, everyone with a tag, or a segment's members now) and queue its delivery.
 
     The same idempotency key returns the first message and sends nothing again. With
     `expected_recipients` (the count the teammate confirmed), a changed audience is refused.
@@ -132,7 +140,7 @@ def message_send(
         if existing:
             return existing
     draft = message_draft_clean(channel=channel, subject=subject, body=body)
-    recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag)
+    recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     if not recipients:
         raise ValidationError({"recipients": "Nobody to send to."})
     if expected_recipients is not None and expected_recipients != len(recipients):
@@ -141,7 +149,8 @@ def message_send(
         )
     message = Message.objects.create(
         channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
-        audience=(audience or (f"Tag: {tag.name}" if tag else f"{len(recipients)} contact(s)"))[:255],
+        audience=(audience or (f"Tag: {tag.name}" if tag else f"Segment: {segment.name}" if segment
+                               else f"{len(recipients)} contact(s)"))[:255],
         idempotency_key=idempotency_key or None, recipients_count=len(recipients),
     )  # fmt: skip
     MessageDelivery.objects.bulk_create(

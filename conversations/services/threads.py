@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
-from contacts.models import Contact, Tag
+from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
@@ -20,6 +21,7 @@ from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
+TITLE_MAX_LENGTH = 255
 MAX_URL_LENGTH = 2000
 MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at")
 
@@ -407,6 +409,56 @@ def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
 def conversation_untag(*, conversation: Conversation, tag: Tag) -> None:
     """Remove a tag from a conversation, if it has it."""
     conversation.tags.remove(tag)
+
+
+@transaction.atomic
+def conversation_update(
+    *,
+    conversation: Conversation,
+    title: str | None = None,
+    custom_attributes: dict[str, Any] | None = None,
+    read: bool | None = None,
+    define_attributes: bool = False,
+) -> Conversation:
+    """Set the title, custom attributes (data attributes with model=conversation) and read state; None keeps each.
+
+    An unknown attribute name becomes a definition only with `define_attributes` (a teammate who may add
+    data attributes) and the PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES setting; it is refused otherwise.
+    """
+    conversation = _locked(conversation)
+    changed: list[str] = []
+    if title is not None:
+        conversation.title = title_clean(title)
+        changed.append("title")
+    if custom_attributes is not None:
+        conversation.custom_attributes = contact_services.custom_attributes_apply(
+            current=conversation.custom_attributes,
+            values=custom_attributes,
+            model=DataAttribute.Model.CONVERSATION,
+            define=define_attributes,
+        )
+        changed.append("custom_attributes")
+    if read is not None:
+        # Unread again: the inbox counts it as one unread message until a teammate opens it.
+        conversation.teammate_unread_count = 0 if read else max(conversation.teammate_unread_count, 1)
+        conversation.teammate_last_read_at = timezone.now() if read else None
+        changed += ["teammate_unread_count", "teammate_last_read_at"]
+    if changed:
+        conversation.save(update_fields=[*changed, "updated_at"])
+    return conversation
+
+
+def title_clean(title: Any) -> str:
+    """A conversation title: one line of text, at most 255 characters, no NUL or lone surrogate."""
+    if not isinstance(title, str):
+        raise ValidationError({"title": "Must be a string."})
+    problem = text_problem(title)
+    if problem:
+        raise ValidationError({"title": problem})
+    title = " ".join(title.split())
+    if len(title) > TITLE_MAX_LENGTH:
+        raise ValidationError({"title": f"Must be at most {TITLE_MAX_LENGTH} characters."})
+    return title
 
 
 # --- read state ---------------------------------------------------------------------------------

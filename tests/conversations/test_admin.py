@@ -540,3 +540,20 @@ def test_the_conversation_page_names_teammates_as_contacts_see_them_like_its_pol
     page = admin_client.get(_change_url(conversation)).content.decode()
     assert "Sam from Support · " in page and "Sam from Support closed this · " in page
     assert "sam42" not in page.split('id="parley-thread"')[1].split("</ol>")[0]
+
+
+def test_a_title_is_set_on_the_conversation_page_and_custom_attributes_are_shown(admin_client):
+    from contacts.models import DataAttribute
+
+    conversation = _conversations(1, parts=1)[0]
+    DataAttribute.objects.create(model="conversation", name="order_ref", label="Order", data_type="string")
+    services.conversation_update(conversation=conversation, custom_attributes={"order_ref": "<b>A-17</b>"})
+    assert _act(admin_client, conversation, do="title", title="  Late\norder <script>  ").status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title == "Late order <script>"
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert '<h2 id="parley-title">Late order &lt;script&gt;</h2>' in page
+    assert "<dt>order_ref</dt><dd>&lt;b&gt;A-17&lt;/b&gt;</dd>" in page
+    assert _act(admin_client, conversation, do="title", title="x\x00").status_code == 302  # refused with a message
+    conversation.refresh_from_db()
+    assert conversation.title == "Late order <script>"

@@ -296,3 +296,26 @@ def test_the_preview_starts_with_a_named_contact_who_has_an_email(db):
 
     assert audience.count == 2
     assert [contact.pk for contact in audience.sample] == [named.pk, anonymous.pk]
+
+
+def test_a_message_can_go_to_a_segment_its_members_when_sent(agent_client):
+    from segments import services as segment_services
+    from segments.models import Segment
+
+    french = [UserContactFactory(name=name, country="FR") for name in ("Ada Lovelace", "Bo Li")]
+    UserContactFactory(country="DE")
+    segment = segment_services.segment_create(
+        name="France", query={"field": "location.country_code", "operator": "=", "value": "FR"}, teammate=None
+    )
+    draft = {"channel": "email", "subject": "Bonjour", "body": "Hi", "segment": segment.pk}
+    preview = agent_client.post(ADD, draft)
+    assert preview.status_code == 200 and "Segment “France”" in preview.content.decode()
+    key = preview.context["idempotency_key"]
+    sent = agent_client.post(ADD, {**draft, "idempotency_key": key, "expected_recipients": "2", "_send": "1"})
+    assert sent.status_code == 302
+    message = Message.objects.get()
+    assert message.audience == "Segment: France"
+    assert set(MessageDelivery.objects.values_list("contact_id", flat=True)) == {c.pk for c in french}
+    both = agent_client.post(ADD, {**draft, "tag": TagFactory().pk})
+    assert "Choose a tag or a segment, not both." in both.content.decode()
+    assert Segment.objects.count() == 1
