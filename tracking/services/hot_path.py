@@ -164,15 +164,26 @@ def tracking_allowed(
 ) -> bool:
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
-    In order: a restricted contact, never; the request's own statement; the contact's stored choice;
-    the token's consent; the website's default (full tracking, or nothing until consent)."""
+    In order: a restricted contact, never; the request's own statement; a refusal stored on the
+    contact (on whichever website it was made: the protective rule); consent the visitor gave on
+    this website (the token's); the website's default (full tracking, or nothing until consent).
+    A consent stored on the contact from another website does not count here: each website's own
+    default and banner govern its tracking (docs/privacy.md)."""
     if contact is not None and contact.processing_restricted:
         return False
     if consent.analytics is not None:
         return consent.analytics
-    if contact is not None and contact.analytics_consent is not None:
-        return contact.analytics_consent
+    if contact is not None and contact.analytics_consent is False:
+        return False
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
+
+
+def explicit_consent(*, consent: ConsentInput, token_consent: bool) -> bool:
+    """Whether the answer's token carries analytics consent: the visitor's own choice only (stated
+    now, or carried by the token), never the website's default nor a consent platform still waiting."""
+    if consent.analytics is not None:
+        return consent.analytics
+    return token_consent
 
 
 def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathState | None, now: dt.datetime) -> None:

@@ -35,6 +35,7 @@ from tracking.services.hot_path import (
     WidgetTokenInvalid,
     acting_contact_for,
     consent_remember,
+    explicit_consent,
     tracking_allowed,
     usable_identity,
 )
@@ -394,7 +395,13 @@ def widget_ping(
     consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
-        identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
+        identity,
+        ping.token,
+        contact=contact,
+        website=website,
+        tracking_consent=explicit_consent(consent=ping.consent, token_consent=token_consent),
+        verified=verified,
+        now=facts.now,
     )
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
@@ -538,7 +545,7 @@ def widget_update(
         update.token,
         contact=contact,
         website=website,
-        tracking_consent=tracking,
+        tracking_consent=tracking and explicit_consent(consent=update.consent, token_consent=token_consent),
         verified=verified,
         now=facts.now,
     )
