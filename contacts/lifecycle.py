@@ -27,6 +27,8 @@ from contacts.models import Contact
 MergeHandler = Callable[[Contact, Contact], None]  # (source, into): move the source's rows to into
 ExportRows = Callable[[Contact], list[dict[str, Any]]]
 EraseHook = Callable[[int], None]  # the erased contact's id, once the erase has committed
+# (source id, into id), inside the merge's transaction: rows that keep a contact's id (not a foreign key) follow it.
+MergeHook = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class ContactRows:
     # Model label → why its rows stay out of the export.
     not_exported: Mapping[str, str] = field(default_factory=dict)
     on_erase: tuple[EraseHook, ...] = ()
+    on_merge: tuple[MergeHook, ...] = ()
+    # After a restriction, its lifting or an objection commits, with the contact's id (caches drop the old state).
+    on_privacy_change: tuple[EraseHook, ...] = ()
 
 
 _registered: dict[str, ContactRows] = {}
@@ -75,6 +80,14 @@ def export_sections() -> list[ExportSection]:
 
 def erase_hooks() -> list[EraseHook]:
     return [hook for rows in _registered.values() for hook in rows.on_erase]
+
+
+def merge_hooks() -> list[MergeHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_merge]
+
+
+def privacy_change_hooks() -> list[EraseHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_privacy_change]
 
 
 def export_covered_models() -> set[str]:

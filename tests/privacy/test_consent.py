@@ -186,7 +186,7 @@ def test_in_app_campaigns_need_the_marketing_purpose(db):
     assert [m["body"] for m in conversation_services.in_app_messages_pending(contact=lead)] == ["Dark mode!"]
 
 
-def test_a_merge_keeps_the_latest_choice_and_any_restriction(db):
+def test_a_merge_keeps_the_most_protective_choice_and_any_restriction(db):
     import datetime as dt
 
     from django.utils import timezone
@@ -200,5 +200,5 @@ def test_a_merge_keeps_the_latest_choice_and_any_restriction(db):
     visitor = LeadFactory(analytics_consent=True, consent_source="tcf", consent_updated_at=timezone.now(),
                           processing_restricted=True)  # fmt: skip
     merged = contact_services.contact_merge(source=visitor, into=user)
-    assert (merged.analytics_consent, merged.marketing_consent, merged.consent_source) == (True, True, "tcf")
+    assert (merged.analytics_consent, merged.marketing_consent, merged.consent_source) == (False, True, "tcf")
     assert merged.processing_restricted is True

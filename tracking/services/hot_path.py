@@ -12,7 +12,7 @@ from typing import Any
 from django.core.cache import cache
 
 from contacts import services as contacts_services
-from contacts.models import Contact
+from contacts.models import ConsentSource, Contact
 from tracking.models import Website
 from tracking.payloads import ConsentInput
 from tracking.selectors import contact_for_widget
@@ -35,7 +35,7 @@ STATE_REFRESH_SECONDS = 300
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = (
     "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
-    "processing_restricted",
+    "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 
@@ -193,15 +193,17 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     writes nothing; the snapshot learns the new values at once."""
     values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
     changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
-    if not changed:
-        return
-    contacts_services.contact_consent_record(
+    if contact.consent_source == ConsentSource.REQUEST and contact.marketing_consent is False:
+        changed.pop("marketing_consent", None)  # an objection (data subject request) holds against the page's signals
+    if not changed or contact.processing_restricted:
+        return  # a restricted contact is frozen: the page's signals change nothing
+    applied = contacts_services.contact_consent_apply(
         contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source, now=now
     )
-    for name, value in changed.items():
+    for name, value in applied.items():
         setattr(contact, name, value)
     if state is not None and state.contact_id == contact.pk and state.contact is not None:
-        state.contact.update(changed)
+        state.contact.update(applied)
         state.save()
 
 
