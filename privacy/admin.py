@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from common.admin_forms import ServiceValidatedForm, report_validation_error
+from common.parsing import int_or_none
 from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
@@ -23,10 +24,31 @@ from privacy.record_of_processing import record_of_processing, record_of_process
 from tracking.models import Website
 
 
+class AsciiIdField(forms.IntegerField):
+    """A contact id typed as ASCII digits only: Django's IntegerField reads "١٢" (Arabic-Indic digits) as 12."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        number = int_or_none(str(value).strip())
+        if number is None:
+            raise ValidationError("Enter a contact id in digits 0-9.", code="invalid")
+        return number
+
+
 class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
+    contact_id = AsciiIdField(required=False, label="Contact id")
+
     class Meta:
         model = DataSubjectRequest
         fields = ["kind", "subject", "contact_id", "received_at", "status", "notes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        status = self.fields.get("status")
+        if status is not None:
+            # Done only by carrying the request out (the button below), never by picking it here.
+            status.choices = [(v, label) for v, label in status.choices if v != DataSubjectRequest.Status.DONE]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -50,6 +72,13 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     list_select_related = ["handler"]
     search_fields = ["subject"]
     readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status == DataSubjectRequest.Status.DONE:
+            fields.append("status")  # carried out: it stays done
+        return fields
+
     show_full_result_count = False
 
     def get_fields(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> list[str]:
@@ -79,10 +108,12 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if row.status != DataSubjectRequest.Status.OPEN:
             return "Closed."
         return format_html(
+            '<input type="hidden" name="contact_id" value="{}" form="dsr-carry-out">'
             '<button type="submit" form="dsr-carry-out" class="button">{}</button>'
             '<p class="help">Access: downloads the export. Erasure: erases the contact and its history. '
             "Restriction: no tracking, no outbound, chat only. Objection: no marketing, unsubscribed. "
             "Rectification: edit the contact first, then mark it done here.</p>",
+            "" if row.contact_id is None else row.contact_id,
             "Carry out and close",
         )
 
@@ -127,8 +158,12 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if row.kind == DataSubjectRequest.Kind.ERASURE and not request.user.has_perm("contacts.delete_contact"):
             raise PermissionDenied
         back = reverse("admin:privacy_datasubjectrequest_change", args=[pk])
+        shown = request.POST.get("contact_id", "").strip()
         try:
-            row, export = services.data_subject_request_carry_out(request=row, teammate=request.user)
+            # The contact the teammate saw on the page: refused when someone changed the request since.
+            row, export = services.data_subject_request_carry_out(
+                request=row, teammate=request.user, shown_contact_id=int_or_none(shown) if shown else None
+            )
         except ValidationError as error:
             report_validation_error(request, error)
             return HttpResponseRedirect(back)

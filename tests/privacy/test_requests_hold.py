@@ -70,3 +70,41 @@ def test_requests_follow_a_merge_and_the_most_protective_state_wins(db, admin_us
     services.data_subject_request_carry_out(request=restriction, teammate=admin_user)
     user.refresh_from_db()
     assert user.processing_restricted is True
+
+
+def test_an_agent_cannot_mark_an_erasure_done_nor_swap_its_contact_under_a_superuser(client, member, admin_user):
+    from privacy.models import DataSubjectRequest
+
+    victim, intended = LeadFactory(), LeadFactory()
+    erasure = services.data_subject_request_create(
+        kind="erasure", subject="them", received_at=timezone.localdate(), contact_id=intended.pk
+    )
+    change = f"/admin/privacy/datasubjectrequest/{erasure.pk}/change/"
+    form = {"kind": "erasure", "subject": "them", "contact_id": intended.pk,
+            "received_at": timezone.localdate().isoformat(), "notes": ""}  # fmt: skip
+    client.force_login(member("agent"))
+    answer = client.post(change, {**form, "status": "done"})
+    assert answer.status_code == 200 and "status" in answer.context["adminform"].form.errors
+    erasure.refresh_from_db()
+    assert erasure.status == "open"
+
+    # The superuser's page showed `intended`; an agent then points the request at `victim`.
+    client.force_login(admin_user)
+    assert f'name="contact_id" value="{intended.pk}" form="dsr-carry-out"' in client.get(change).content.decode()
+    DataSubjectRequest.objects.filter(pk=erasure.pk).update(contact_id=victim.pk)
+    client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": intended.pk})
+    assert Contact.objects.filter(pk=victim.pk).exists()
+    erasure.refresh_from_db()
+    assert erasure.status == "open"
+    client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": victim.pk})
+    assert not Contact.objects.filter(pk=victim.pk).exists()  # confirmed as shown: carried out
+
+
+def test_the_request_form_takes_ascii_digits_only(admin_client, db):
+    lead = LeadFactory(pk=12)
+    form = {"kind": "access", "subject": "x", "received_at": timezone.localdate().isoformat(), "notes": ""}
+    answer = admin_client.post("/admin/privacy/datasubjectrequest/add/", {**form, "contact_id": "١٢"})
+    assert answer.status_code == 200 and "contact_id" in answer.context["adminform"].form.errors
+    assert (
+        admin_client.post("/admin/privacy/datasubjectrequest/add/", {**form, "contact_id": lead.pk}).status_code == 302
+    )
