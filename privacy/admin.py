@@ -58,7 +58,8 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
                     kind=data["kind"],
                     subject=data["subject"],
                     received_at=data["received_at"],
-                    contact_id=data.get("contact_id"),
+                    # An erased contact's request keeps its id: only a changed id must name a contact.
+                    contact_id=data.get("contact_id") if "contact_id" in self.changed_data else None,
                 )
             )
         return data
@@ -171,6 +172,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             response = JsonResponse({"contacts": [export]}, json_dumps_params={"indent": 2})
             response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
             return response
+        row.refresh_from_db()  # an erasure scrubbed the requester's name or email from the row
         self.message_user(request, f"{row} carried out and closed.", messages.SUCCESS)
         return HttpResponseRedirect(back)
 

@@ -20,11 +20,34 @@ def _move_requests(source_id: int, into_id: int) -> None:
     DataSubjectRequest.objects.filter(contact_id=source_id).update(contact_id=into_id)
 
 
+def _scrub_erased(sender: Any, topic: str, contact: Contact, **kwargs: Any) -> None:
+    """contact.deleted (inside the erase's transaction): the person's requests keep their contact id,
+    kind, dates and handler under a neutral label; the requester and notes (their email, their words)
+    go, and so do the admin history entries that name them, as the contacts app does for its own."""
+    if topic != "contact.deleted":
+        return
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from privacy.models import DataSubjectRequest
+
+    rows = DataSubjectRequest.objects.filter(contact_id=contact.pk)
+    ids = [str(pk) for pk in rows.values_list("pk", flat=True)]
+    if not ids:
+        return
+    rows.update(subject=f"Erased contact {contact.pk}", notes="")
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(DataSubjectRequest), object_id__in=ids
+    ).delete()
+
+
 def connect() -> None:
     from contacts import lifecycle
     from contacts.panels import ContactPanel, register_contact_panel
+    from contacts.signals import contact_changed
 
     lifecycle.register(lifecycle.ContactRows(app="privacy", on_merge=(_move_requests,)))
+    contact_changed.connect(_scrub_erased, dispatch_uid="privacy.scrub_erased")
 
     register_contact_panel(
         ContactPanel(

@@ -66,7 +66,8 @@ def data_subject_request_update(*, request: DataSubjectRequest, **fields: Any) -
         kind=fields.get("kind", request.kind),
         subject=fields.get("subject", request.subject),
         received_at=fields.get("received_at", request.received_at),
-        contact_id=fields.get("contact_id", request.contact_id),
+        # An erased contact's request keeps its id: it can still be edited and closed.
+        contact_id=fields["contact_id"] if fields.get("contact_id", request.contact_id) != request.contact_id else None,
     )
     for name, value in fields.items():
         setattr(request, name, value)

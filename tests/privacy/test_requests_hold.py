@@ -108,3 +108,45 @@ def test_the_request_form_takes_ascii_digits_only(admin_client, db):
     assert (
         admin_client.post("/admin/privacy/datasubjectrequest/add/", {**form, "contact_id": lead.pk}).status_code == 302
     )
+
+
+def test_an_erasure_scrubs_the_persons_email_from_their_requests_and_the_admin_history(admin_client, db):
+    from django.contrib.admin.models import LogEntry
+
+    from privacy.models import DataSubjectRequest
+
+    lead = LeadFactory(email="zed@erase.test")
+    form = {"kind": "erasure", "subject": "zed@erase.test", "contact_id": lead.pk,
+            "received_at": timezone.localdate().isoformat(), "notes": "zed@erase.test wrote on Monday"}  # fmt: skip
+    assert admin_client.post("/admin/privacy/datasubjectrequest/add/", form, follow=True).status_code == 200
+    erasure = DataSubjectRequest.objects.get()
+    assert LogEntry.objects.filter(object_repr__icontains="zed@").exists()
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        admin_client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": lead.pk})
+
+    erasure.refresh_from_db()
+    assert (erasure.status, erasure.contact_id, erasure.subject, erasure.notes) == (
+        "done",
+        lead.pk,
+        f"Erased contact {lead.pk}",
+        "",
+    )
+    assert not LogEntry.objects.filter(object_repr__icontains="zed@").exists()
+    assert not LogEntry.objects.filter(change_message__icontains="zed@").exists()
+    page = admin_client.get(f"/admin/privacy/datasubjectrequest/{erasure.pk}/change/").content.decode()
+    assert "zed@" not in page
+
+
+def test_a_request_whose_contact_was_erased_can_still_be_saved_and_closed(admin_client, db, admin_user):
+    lead = LeadFactory()
+    objection = services.data_subject_request_create(
+        kind="objection", subject="them", received_at=timezone.localdate(), contact_id=lead.pk
+    )
+    contact_services.contact_erase(contact=lead, actor=admin_user, source="admin")
+    form = {"kind": "objection", "subject": "them", "contact_id": lead.pk, "status": "refused",
+            "received_at": timezone.localdate().isoformat(), "notes": "Erased meanwhile."}  # fmt: skip
+    answer = admin_client.post(f"/admin/privacy/datasubjectrequest/{objection.pk}/change/", form)
+    assert answer.status_code == 302
+    objection.refresh_from_db()
+    assert (objection.status, objection.contact_id) == ("refused", lead.pk)
