@@ -164,24 +164,27 @@ def tracking_allowed(
 ) -> bool:
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
-    In order: a restricted contact, never; the request's own statement; a refusal stored on the
-    contact (on whichever website it was made: the protective rule); consent the visitor gave on
-    this website (the token's); the website's default (full tracking, or nothing until consent).
-    A consent stored on the contact from another website does not count here: each website's own
-    default and banner govern its tracking (docs/privacy.md)."""
+    In order: a restricted contact, never; the request's own statement of the visitor's choice; a
+    refusal stored on the contact (on whichever website it was made: the protective rule); the page's
+    default (Consent Mode `default`); consent the visitor gave on this website (the token's); the
+    website's default (full tracking, or nothing until consent). A consent stored on the contact from
+    another website does not count here: each website's own default and banner govern its tracking
+    (docs/privacy.md)."""
     if contact is not None and contact.processing_restricted:
         return False
-    if consent.analytics is not None:
+    if consent.analytics is not None and not consent.default:
         return consent.analytics
     if contact is not None and contact.analytics_consent is False:
         return False
+    if consent.analytics is not None:
+        return consent.analytics
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
 
 
 def explicit_consent(*, consent: ConsentInput, token_consent: bool) -> bool:
     """Whether the answer's token carries analytics consent: the visitor's own choice only (stated
-    now, or carried by the token), never the website's default nor a consent platform still waiting."""
-    if consent.analytics is not None:
+    now, or carried by the token), never the website's or the page's default nor a consent platform still waiting."""
+    if consent.analytics is not None and not consent.default:
         return consent.analytics
     return token_consent
 
@@ -190,7 +193,10 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     """Store the purposes this request states on its contact when they differ from what it holds.
 
     Compared with the contact (row or cached snapshot), so a page view that repeats the same choice
-    writes nothing; the snapshot learns the new values at once."""
+    writes nothing; the snapshot learns the new values at once. A page's default is not the visitor's
+    choice: never stored."""
+    if consent.default:
+        return
     values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
     changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
     if contact.consent_source == ConsentSource.REQUEST and contact.marketing_consent is False:
@@ -202,7 +208,11 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     )
     for name, value in applied.items():
         setattr(contact, name, value)
-    if state is not None and state.contact_id == contact.pk and state.contact is not None:
+    if state is None or state.contact_id != contact.pk:
+        # The request's contact is new or another one (an identification): its snapshot, just cached by
+        # the ingest, must learn the choice too (one cache read, only when a choice changes).
+        state = HotPathState.load(contact.pk)
+    if state.contact is not None:
         state.contact.update(applied)
         state.save()
 

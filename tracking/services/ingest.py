@@ -382,6 +382,14 @@ def widget_ping(
         # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+        if (
+            ping.user is not None
+            and ping.user.identifies
+            and not (contact is not None and contact.processing_restricted)
+        ):
+            return _identify_untracked(
+                website=website, ping=ping, identity=identity, current=current, state=state, facts=facts
+            )
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
@@ -406,6 +414,36 @@ def widget_ping(
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
     )
+
+
+def _identify_untracked(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    facts: RequestFacts,
+) -> WidgetAnswer:
+    """Identity is support, not analytics: the site's user (email, user_id, name…) is identified without
+    analytics consent; no page view, session, event or device field is recorded."""
+    try:
+        verify_identity(website=website, user=ping.user)
+    except IdentityVerificationFailed:
+        contact = current.contact if current is not None else None
+        return WidgetAnswer(
+            contact=contact, token=ping.token if current else None, tracking=False, identity_refused=True
+        )
+    contact, ignored = _ingest(
+        website=website, current=current, state=state, anonymous_id=None, user=ping.user, page=None, facts=facts,
+        tracking=False,
+    )  # fmt: skip
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+    verified = _verified_sign_in(website=website, user=ping.user, refused=False, identity=identity, contact=contact)
+    token = _answer_token(
+        identity, ping.token, contact=contact, website=website, tracking_consent=False, verified=verified, now=facts.now
+    )
+    return WidgetAnswer(contact=contact, token=token, tracking=False, ignored_attributes=ignored)
 
 
 def _ingest_unless_refused(
