@@ -165,8 +165,8 @@ def tracking_allowed(
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
     In order: a restricted contact, never; the request's own statement of the visitor's choice; a
-    refusal stored on the contact (on whichever website it was made: the protective rule); the page's
-    default (Consent Mode `default`); consent the visitor gave on this website (the token's); the
+    refusal stored on the contact (on whichever website it was made: the protective rule); consent the
+    visitor gave on this website (the token's); the page's default (Consent Mode `default`); the
     website's default (full tracking, or nothing until consent). A consent stored on the contact from
     another website does not count here: each website's own default and banner govern its tracking
     (docs/privacy.md)."""
@@ -176,6 +176,8 @@ def tracking_allowed(
         return consent.analytics
     if contact is not None and contact.analytics_consent is False:
         return False
+    if token_consent:
+        return True
     if consent.analytics is not None:
         return consent.analytics
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
