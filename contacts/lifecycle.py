@@ -10,6 +10,7 @@ AppConfig.ready():
         export=(lifecycle.ExportSection("events", events_export, models=(Event,)),),
         not_exported={"tracking.EventSummary": "counts derived from the exported events"},
         on_erase=(forget_contact,),                                 # after an erase commits, with its id
+        on_delete=(counts_follow,),           # in the deletion's transaction, before rows go (erase, expiry)
     ))
 
 Erase and expiry delete every row that references a contact without being told (contacts.deletion).
@@ -29,6 +30,9 @@ ExportRows = Callable[[Contact], list[dict[str, Any]]]
 EraseHook = Callable[[int], None]  # the erased contact's id, once the erase has committed
 # (source id, into id), inside the merge's transaction: rows that keep a contact's id (not a foreign key) follow it.
 MergeHook = Callable[[int, int], None]
+# The ids of contacts about to be deleted (erase, expiry), inside the deleting transaction: for derived
+# values kept elsewhere (a company's user_count) that the set-based deletion would leave stale.
+DeleteHook = Callable[[list[int]], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ContactRows:
     on_merge: tuple[MergeHook, ...] = ()
     # After a restriction, its lifting or an objection commits, with the contact's id (caches drop the old state).
     on_privacy_change: tuple[EraseHook, ...] = ()
+    on_delete: tuple[DeleteHook, ...] = ()
 
 
 _registered: dict[str, ContactRows] = {}
@@ -88,6 +93,10 @@ def merge_hooks() -> list[MergeHook]:
 
 def privacy_change_hooks() -> list[EraseHook]:
     return [hook for rows in _registered.values() for hook in rows.on_privacy_change]
+
+
+def delete_hooks() -> list[DeleteHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_delete]
 
 
 def export_covered_models() -> set[str]:
