@@ -17,6 +17,7 @@ from django.db.models import (
     Subquery,
     Sum,
 )
+from django.db.models.functions import Lower
 
 from common.parsing import int_or_none
 from companies.models import Company
@@ -54,11 +55,20 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
 
 
 def in_app_unseen_count(*, contact_id: int) -> int:
-    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger)."""
-    return MessageDelivery.objects.filter(
+    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger).
+
+    None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
+    count for nothing either (the consent check runs only when some are waiting)."""
+    count = MessageDelivery.objects.filter(
         contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
         message__channel=Message.Channel.IN_APP,
     ).count()  # fmt: skip
+    return count if count and in_app_shown_to(contact_id=contact_id) else 0
+
+
+def in_app_shown_to(*, contact_id: int) -> bool:
+    """The one rule for in-app campaigns in the messenger (listed, counted, answered): the marketing purpose is on."""
+    return bool(contacts_marketing_allowed(contact_ids=[contact_id]))
 
 
 def contact_unread_count(*, contact_id: int) -> int:
@@ -272,7 +282,22 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
     on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
         Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
     )
-    allowed = Contact.objects.filter(pk__in=contact_ids, processing_restricted=False).filter(
-        Q(marketing_consent=True) | (Q(marketing_consent__isnull=True) & on_legitimate_site)
+    # An email address with a refusal on record anywhere (another contact that refused marketing,
+    # unsubscribed or is restricted) is not tracked: consent stated by an unverified browser for an
+    # address does not outweigh that address's refusal (the protective rule, docs/privacy.md).
+    refused_elsewhere = Exists(
+        Contact.objects.annotate(address=Lower("email"))
+        .filter(address=Lower(OuterRef("email")))
+        .exclude(email="")
+        .filter(Q(marketing_consent=False) | Q(unsubscribed_from_emails=True) | Q(processing_restricted=True))
+    )
+    allowed = (
+        Contact.objects.filter(pk__in=contact_ids, processing_restricted=False)
+        .filter(
+            Q(marketing_consent=True)
+            # Under legitimate interest an unsubscribe is the objection (Art. 21): no more tracking either.
+            | (Q(marketing_consent__isnull=True) & Q(unsubscribed_from_emails=False) & on_legitimate_site)
+        )
+        .exclude(Q(email__gt="") & refused_elsewhere)
     )
     return set(allowed.values_list("pk", flat=True))

@@ -191,11 +191,17 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
         _message_finish_if_done(message)
         return 0, False
     now = timezone.now()
-    sent_ids = [delivery.pk for delivery in batch]
-    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
+    # A restricted contact (GDPR Art. 18) gets no outbound message, in-app ones included: skipped, not sent.
+    restricted = [d.pk for d in batch if d.contact.processing_restricted]
+    delivered = [d for d in batch if d.pk not in restricted]
+    sent_ids = [delivery.pk for delivery in delivered]
+    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in delivered])
     with transaction.atomic():
+        MessageDelivery.objects.filter(pk__in=restricted).update(
+            state=MessageDelivery.State.SKIPPED, skip_reason="processing restricted"
+        )
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
-        contacts_touch_messaging(contact_ids=[d.contact_id for d in batch], field="last_contacted_at", at=now)
+        contacts_touch_messaging(contact_ids=[d.contact_id for d in delivered], field="last_contacted_at", at=now)
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
