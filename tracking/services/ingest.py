@@ -622,6 +622,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
+    if current.contact.processing_restricted:
+        # Restricted (GDPR Art. 18): the contact is frozen, the site's user fields change nothing (the chat still works).
+        user, email_of_lead = None, None
     tracking = tracking_allowed(
         website=website, consent=update.consent, token_consent=token_consent, contact=current.contact
     )
