@@ -159,11 +159,36 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
 AUDIENCE_SAMPLE_SIZE = 10
 
 
+# Who an outbound email skips, and why: (reason, field, value), first match wins. The one rule the
+# preview's count and the send itself both read, so the count is what the send does.
+EMAIL_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (
+    ("processing restricted", "processing_restricted", True),
+    ("unsubscribed", "unsubscribed_from_emails", True),
+    ("no email address", "email", ""),
+)
+# An in-app message is not shown to a restricted contact (docs/privacy.md): skipped with the reason.
+IN_APP_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (EMAIL_SKIP_RULES[0],)
+
+
+def delivery_skip_reason(contact: Contact, *, channel: str) -> str:
+    """Why a message on this channel skips the contact ('' when it goes out)."""
+    rules = EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
+    return next((reason for reason, name, value in rules if getattr(contact, name) == value), "")
+
+
+def _reachable(contacts: QuerySet[Contact], rules: tuple[tuple[str, str, Any], ...]) -> QuerySet[Contact]:
+    skipped = Q()
+    for _reason, name, value in rules:
+        skipped |= Q(**{name: value})
+    return contacts.exclude(skipped)
+
+
 @dataclass(frozen=True)
 class MessageAudience:
     count: int
-    reachable_by_email: int  # has an email address and did not unsubscribe
+    reachable_by_email: int  # what the send emails: EMAIL_SKIP_RULES skip none of them
     sample: list[Contact]
+    reachable_in_app: int = 0  # what an in-app send shows to: IN_APP_SKIP_RULES skip none of them
 
 
 def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None = None) -> QuerySet[Contact]:
@@ -191,11 +216,11 @@ def _is_blank(field: str) -> ExpressionWrapper:
 
 
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
-    """Who a message would reach now: three queries, whatever the size of the audience."""
-    reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
+    """Who a message would reach now: four queries, whatever the size of the audience."""
     return MessageAudience(
         count=contacts.count(),
-        reachable_by_email=reachable.count(),
+        reachable_by_email=_reachable(contacts, EMAIL_SKIP_RULES).count(),
+        reachable_in_app=_reachable(contacts, IN_APP_SKIP_RULES).count(),
         # The preview starts with someone it shows well: a named contact with an email first.
         sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
