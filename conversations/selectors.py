@@ -237,6 +237,9 @@ def _delivery_filters(channel: str) -> dict[str, Q]:
     }
     if channel == Message.Channel.EMAIL:
         filters |= {
+            # Sent without the pixel and click redirects (no marketing consent or legitimate interest):
+            # their opens and clicks are unknown, not "not opened".
+            "not_tracked": Q(state=state.SENT, tracked=False),
             "opened": Q(opened_at__isnull=False),
             "clicked": Q(clicked_at__isnull=False),
             "unsubscribed": Q(unsubscribed_at__isnull=False),
@@ -260,7 +263,7 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
         message.deliveries.filter(condition)
         .select_related("contact")
         .only(
-            "id", "message_id", "state", "skip_reason", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "id", "message_id", "state", "skip_reason", "tracked", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
             "conversation_id", "contact__id", "contact__name", "contact__email", "contact__role",
             "contact__external_id",
         )

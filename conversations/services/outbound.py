@@ -236,7 +236,7 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
             except Exception:
                 _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
                 continue
-            _delivery_finish(delivery, state=MessageDelivery.State.SENT)
+            _delivery_finish(delivery, state=MessageDelivery.State.SENT, tracked=contact.pk in tracked)
             sent += 1
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
@@ -255,10 +255,14 @@ def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
 
 
 @transaction.atomic
-def _delivery_finish(delivery: MessageDelivery, *, state: str, skip_reason: str = "") -> None:
+def _delivery_finish(
+    delivery: MessageDelivery, *, state: str, skip_reason: str = "", tracked: bool | None = None
+) -> None:
     now = timezone.now()
     sent_at = now if state == MessageDelivery.State.SENT else None
-    MessageDelivery.objects.filter(pk=delivery.pk).update(state=state, skip_reason=skip_reason, sent_at=sent_at)
+    MessageDelivery.objects.filter(pk=delivery.pk).update(
+        state=state, skip_reason=skip_reason, sent_at=sent_at, tracked=tracked
+    )
     if state == MessageDelivery.State.SENT:
         contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_contacted_at", at=now)
 
