@@ -16,7 +16,8 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from common.admin_forms import ServiceValidatedForm, report_validation_error
-from contacts.models import Contact
+from contacts import services as contact_services
+from contacts.models import ConsentSource, Contact
 from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
@@ -138,6 +139,11 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 name="privacy_cookie_declaration",
             ),
             path("record-of-processing/<str:fmt>/", view(self.record_view), name="privacy_record_of_processing"),
+            path(
+                "contact/<int:contact_id>/consent/",
+                view(require_POST(self.contact_consent_view)),
+                name="privacy_contact_consent",
+            ),
             *super().get_urls(),
         ]
 
@@ -169,6 +175,30 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
             return response
         self.message_user(request, f"{row} carried out and closed.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def contact_consent_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """The consent panel's forms: a teammate records the contact's choice (source "Teammate"), or
+        lifts a restriction (GDPR Art. 18(3), in the audit log). Agents may; viewers only read."""
+        if not request.user.has_perm("contacts.change_contact"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        back = reverse("admin:contacts_contact_change", args=[contact_id])
+        if request.POST.get("action") == "lift":
+            contact_services.contact_processing_restrict(contact=contact, restricted=False, actor=request.user)
+            self.message_user(request, "Restriction lifted: tracking and outbound messages apply again.")
+            return HttpResponseRedirect(back)
+        choices = {"given": True, "refused": False, "": None}
+        stated = {purpose: request.POST.get(purpose, "") for purpose in ("analytics", "marketing")}
+        if any(value not in choices for value in stated.values()):
+            return HttpResponse("analytics and marketing: given, refused or empty.", status=400)
+        contact_services.contact_consent_record(
+            contact_id=contact.pk,
+            analytics=choices[stated["analytics"]],
+            marketing=choices[stated["marketing"]],
+            source=ConsentSource.TEAMMATE,
+        )
+        self.message_user(request, "Consent recorded (source: Teammate).", messages.SUCCESS)
         return HttpResponseRedirect(back)
 
     def cookie_declaration_view(self, request: HttpRequest, website_id: int, fmt: str) -> HttpResponse:
