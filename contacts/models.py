@@ -150,6 +150,7 @@ class DataAttribute(models.Model):
     class Model(models.TextChoices):
         CONTACT = "contact", "Contact"
         CONVERSATION = "conversation", "Conversation"
+        COMPANY = "company", "Company"
 
     class DataType(models.TextChoices):
         STRING = "string", "Text"

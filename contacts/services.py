@@ -515,7 +515,7 @@ def data_attribute_validate(*, attribute: DataAttribute, name: str, model: str, 
     if data_type not in DataAttribute.DataType.values:
         raise ValidationError({"data_type": f"Must be one of: {', '.join(DataAttribute.DataType.values)}."})
     if model not in DataAttribute.Model.values:
-        raise ValidationError({"model": "Must be contact or conversation."})
+        raise ValidationError({"model": f"Must be one of: {', '.join(DataAttribute.Model.values)}."})
     if DataAttribute.objects.filter(model=model, name=name).exclude(pk=attribute.pk).exists():
         raise AlreadyExists(field="name", message="An attribute with this name already exists.")
     if attribute.pk is None:

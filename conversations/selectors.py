@@ -19,6 +19,8 @@ from django.db.models import (
 )
 
 from common.parsing import int_or_none
+from companies.models import Company
+from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
@@ -93,6 +95,16 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     """A contact's ten most recent conversations with their assignees, for the contact page."""
     return list(
         Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
+    )
+
+
+def conversations_for_company_panel(company: Company) -> list[Conversation]:
+    """The ten most recent conversations of the people a company page shows, for that page (one query)."""
+    members = company_recent_member_ids(company=company)
+    return list(
+        Conversation.objects.filter(contact_id__in=members)
+        .select_related("contact")
+        .order_by("-updated_at", "-id")[:10]
     )
 
 

@@ -11,7 +11,7 @@
   var src = (d.currentScript || {}).src || "";
   var base = (src.match(/^https?:\/\/[^/]+/) || [loc.origin])[0];
   var LABEL = { en: "Open messages", fr: "Ouvrir les messages", de: "Nachrichten öffnen" };
-  var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override)$/;
+  var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override|compan(y|ies))$/;
   var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
 
   var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_message_is_test'),
+        ('conversations', '0009_sla_breach_beat'),
     ]
 
     operations = [

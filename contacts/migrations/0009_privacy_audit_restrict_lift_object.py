@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0007_consent_by_purpose'),
+        ('contacts', '0008_dataattribute_model_company'),
     ]
 
     operations = [
