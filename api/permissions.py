@@ -24,6 +24,8 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # Teammates see who they can assign to (as the admin's assignee lists do).
     "api-admins": {"GET": ANY_TEAMMATE},
     "api-admin": {"GET": ANY_TEAMMATE},
+    # A teammate's own away mode (another admin's: superusers only, checked by the view).
+    "api-admin-away": {"PUT": ("conversations.change_teammateprofile",)},
     "api-contacts": {"GET": ("contacts.view_contact",), "POST": ("contacts.add_contact",)},
     "api-contacts-search": {"POST": ("contacts.view_contact",)},
     # The lead's row is deleted (its history moves into the user): as irreversible as a delete.

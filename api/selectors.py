@@ -128,7 +128,13 @@ def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
 
 def teammates() -> QuerySet:
     """Active staff users: the API's admins."""
-    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk")
+    return (
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .select_related("parley_profile")
+        .prefetch_related("parley_teams")
+        .order_by("pk")
+    )
 
 
 def staff_user_find(*, user_id: int) -> Any:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("me", admins.MeView.as_view(), name="api-me"),
     path("admins", admins.AdminsView.as_view(), name="api-admins"),
     path("admins/<str:admin_id>", admins.AdminView.as_view(), name="api-admin"),
+    path("admins/<str:admin_id>/away", admins.AdminAwayView.as_view(), name="api-admin-away"),
     path("contacts", contacts.ContactsView.as_view(), name="api-contacts"),
     path("contacts/search", contacts.ContactSearchView.as_view(), name="api-contacts-search"),
     path("contacts/merge", contacts.ContactMergeView.as_view(), name="api-contacts-merge"),

@@ -24,7 +24,20 @@ AGENT_EXTRA_PERMISSIONS = {
 }  # fmt: skip
 
 
+# Site-wide settings of the conversations app an agent reads but does not change: the assignment rules,
+# office hours and SLA targets (the superuser, or a group the operator makes, manages them).
+AGENT_DENIED_PERMISSIONS = {
+    "conversations": {
+        f"{action}_{model}"
+        for action in ("add", "change", "delete")
+        for model in ("assignmentrule", "officeschedule", "officeinterval", "officeholiday", "slapolicy", "slabreach")
+    },
+}
+
+
 def _agent_may(app_label: str, codename: str) -> bool:
+    if codename in AGENT_DENIED_PERMISSIONS.get(app_label, set()):
+        return False
     allowed = AGENT_EXTRA_PERMISSIONS.get(app_label, set())
     action = codename.split("_", 1)[0]
     return codename in allowed or f"{action}_*" in allowed

@@ -43,11 +43,14 @@ def _scrub_erased(sender: Any, topic: str, contact: Contact, **kwargs: Any) -> N
 
 def connect() -> None:
     from contacts import lifecycle
-    from contacts.panels import ContactPanel, register_contact_panel
+    from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
     from contacts.signals import contact_changed
+    from privacy.admin_filters import AnalyticsConsentFilter, MarketingConsentFilter, RestrictedFilter
 
     lifecycle.register(lifecycle.ContactRows(app="privacy", on_merge=(_move_requests,)))
     contact_changed.connect(_scrub_erased, dispatch_uid="privacy.scrub_erased")
+    for list_filter in (RestrictedFilter, AnalyticsConsentFilter, MarketingConsentFilter):
+        register_contact_list_filter(list_filter)
 
     register_contact_panel(
         ContactPanel(
