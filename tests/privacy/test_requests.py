@@ -156,11 +156,12 @@ def test_an_erasure_asks_for_confirmation_before_erasing(admin_client, db):
     )
     url = f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/"
 
-    asked = admin_client.post(url)
+    asked = admin_client.post(url, {"contact_id": lead.pk})  # the change page posts the contact it shows
     assert asked.status_code == 200 and "It cannot be undone" in asked.content.decode()
+    assert f'name="contact_id" value="{lead.pk}"' in asked.content.decode()  # and the confirmation carries it on
     assert Contact.objects.filter(pk=lead.pk).exists()
 
-    admin_client.post(url, {"confirm": "erase"})
+    admin_client.post(url, {"confirm": "erase", "contact_id": lead.pk})
     assert not Contact.objects.filter(pk=lead.pk).exists()
     listing = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
     assert f"{lead.pk} (erased)" in listing

@@ -92,11 +92,12 @@ def test_an_agent_cannot_mark_an_erasure_done_nor_swap_its_contact_under_a_super
     client.force_login(admin_user)
     assert f'name="contact_id" value="{intended.pk}" form="dsr-carry-out"' in client.get(change).content.decode()
     DataSubjectRequest.objects.filter(pk=erasure.pk).update(contact_id=victim.pk)
-    client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": intended.pk})
+    carry_out = f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/"
+    client.post(carry_out, {"contact_id": intended.pk, "confirm": "erase"})
     assert Contact.objects.filter(pk=victim.pk).exists()
     erasure.refresh_from_db()
     assert erasure.status == "open"
-    client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": victim.pk})
+    client.post(carry_out, {"contact_id": victim.pk, "confirm": "erase"})
     assert not Contact.objects.filter(pk=victim.pk).exists()  # confirmed as shown: carried out
 
 
@@ -123,7 +124,9 @@ def test_an_erasure_scrubs_the_persons_email_from_their_requests_and_the_admin_h
     assert LogEntry.objects.filter(object_repr__icontains="zed@").exists()
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        admin_client.post(f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": lead.pk})
+        admin_client.post(
+            f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/", {"contact_id": lead.pk, "confirm": "erase"}
+        )
 
     erasure.refresh_from_db()
     assert (erasure.status, erasure.contact_id, erasure.subject, erasure.notes) == (
