@@ -3,6 +3,7 @@ the contact fields and defined custom attributes, the websites' purposes and leg
 retention policy, the email provider and webhook hosts, and the security measures in force."""
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -131,10 +132,16 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
+# Characters that start Markdown syntax inside a line: links and images ([ ] !), raw HTML and autolinks
+# (< >), entities (&), emphasis and strike (* _ ~), table cells (|) and the escape itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\\[\]!<>&*_~|])")
+
+
 def _markdown_safe(value: Any) -> Any:
-    """Names typed by teammates (websites, attributes) stay inside their table cell and line."""
+    """Names typed by teammates (websites, attributes) stay plain text inside their table cell and line:
+    no raw HTML, no links or images, no emphasis; backticks become quotes (no code spans)."""
     if isinstance(value, str):
-        return " ".join(value.split()).replace("|", "\\|").replace("`", "'")
+        return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(value.split()).replace("`", "'"))
     if isinstance(value, dict):
         return {key: _markdown_safe(item) for key, item in value.items()}
     if isinstance(value, list):

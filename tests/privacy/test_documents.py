@@ -117,3 +117,17 @@ def test_a_hostile_website_name_stays_in_its_markdown_cell(db):
     markdown = record_of_processing_markdown()
     assert "\n# Injected" not in markdown
     assert "Evil \\| shop # Injected heading 'x'" in markdown
+
+
+def test_raw_html_and_links_in_names_are_escaped_for_markdown(db):
+
+    from tracking import services as tracking_services
+
+    tracking_services.website_create(
+        name="<img src=x onerror=alert(1)> [win](https://evil.example)", allowed_origins=[]
+    )
+    DataAttribute.objects.create(name="plan", label="<script>alert(1)</script> ![x](https://evil.example/p.png)")
+    markdown = record_of_processing_markdown()
+    assert not re.search(r"(?<!\\)<(img|script)", markdown)  # raw HTML only escaped
+    assert not re.search(r"(?<!\\)\]\(https://evil", markdown)  # no link nor image
+    assert "\\<img src=x onerror=alert(1)\\> \\[win\\](https://evil.example)" in markdown
