@@ -262,7 +262,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if fmt == "json":
             return JsonResponse(record_of_processing(), json_dumps_params={"indent": 2})
         response = HttpResponse(record_of_processing_markdown(), content_type="text/markdown; charset=utf-8")
-        response["Content-Disposition"] = 'inline; filename="record-of-processing.md"'
+        response["Content-Disposition"] = 'attachment; filename="record-of-processing.md"'
         return response
 
     @staticmethod
