@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-postgres bench lint format install
+.PHONY: run run-prod backup restore test test-fast test-postgres bench lint format install
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -23,6 +23,30 @@ run: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(PY) manage.py setup_demo
 	$(DEMO_ENV) $(PY) manage.py serve --bind 127.0.0.1:$(PORT)
+
+## make run-prod [PORT=8000]: the production shape on this machine (docs/deployment.md): migrate and
+## collect static files, then gunicorn, a Celery worker and one beat (Procfile, run by honcho).
+## Needs DATABASE_URL, CELERY_BROKER_URL, CACHE_URL and a strong SECRET_KEY in the environment.
+run-prod: $(STAMP)
+	@for name in DATABASE_URL CELERY_BROKER_URL CACHE_URL SECRET_KEY; do \
+		printenv $$name >/dev/null || { echo "make run-prod needs $$name in the environment (docs/deployment.md); make run is the embedded mode."; exit 2; }; \
+	done
+	$(PY) manage.py check --deploy --fail-level ERROR
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@# Web and worker processes add their /metrics counts up in one directory, emptied at each start.
+	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$${VAR_DIR:-$(CURDIR)/var}/prometheus}"; \
+	rm -rf "$$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) web worker beat
+
+## make backup [BACKUP=file]: the database to a file (pg_dump, or SQLite's online backup); prints its path.
+backup: $(STAMP)
+	$(PY) manage.py backup $(BACKUP)
+
+## make restore BACKUP=file: replace the database with a backup (asks first; stop web, workers and beat).
+restore: $(STAMP)
+	@test -n "$(BACKUP)" || { echo "make restore needs BACKUP=file"; exit 2; }
+	$(PY) manage.py restore $(BACKUP)
 
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
 test: $(STAMP)

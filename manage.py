@@ -7,7 +7,12 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from config.production import InsecureSettings, refuse
+
+    try:
+        execute_from_command_line(sys.argv)
+    except InsecureSettings as error:
+        refuse(error)
 
 
 if __name__ == "__main__":

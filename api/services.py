@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from api import webhooks
 from api.models import TOKEN_PREFIX_LENGTH, ApiToken, WebhookDelivery, WebhookSubscription, hash_token, new_raw_token
+from common.metrics import WEBHOOK_DELIVERIES
 
 
 @transaction.atomic
@@ -217,6 +218,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
         last_attempt_at=now,
         delivered_at=now if delivered else None,
     )
+    WEBHOOK_DELIVERIES.labels(outcome=status).inc()
     delivery.refresh_from_db()
     return delivery
 

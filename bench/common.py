@@ -2,6 +2,7 @@
 
 import http.client
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+# Benchmarks run production-shaped (PostgreSQL, DEBUG off), which refuses a missing SECRET_KEY;
+# the servers and workers they start inherit this one.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def fresh_postgres(name: str) -> str:

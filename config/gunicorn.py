@@ -1,12 +1,23 @@
 """Gunicorn settings: no client address or query string in any log line, on purpose."""
 
+import multiprocessing
 import os
 from typing import Any
 
+from django.conf import settings
 from gunicorn import glogging
 
+from config.production import load_settings_or_refuse
+
+# In the master, before any worker forks: a production install without a strong SECRET_KEY stops
+# here with one line and exit status 78, instead of every worker failing to boot in a loop.
+load_settings_or_refuse()
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Embedded (SQLite, one writer): two workers. Production: gunicorn's rule of thumb, 2 * cores + 1,
+# each with WEB_THREADS threads; WEB_CONCURRENCY overrides either.
+_default_workers = 2 if "DATABASE_URL" not in os.environ else 2 * multiprocessing.cpu_count() + 1
+workers = int(os.environ.get("WEB_CONCURRENCY") or _default_workers)
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
@@ -27,18 +38,32 @@ access_log_format = '"%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 
 # Gunicorn's own error log names the client address of malformed requests ("Invalid request from
-# ip=…"); the same filter as Django's logging replaces every IP address with [ip].
+# ip=…"); the same filter as Django's logging replaces every IP address with [ip]. Production logs
+# are JSON lines with the request id, as Django's and Celery's (config/log_format.py).
+_format = settings.LOG_FORMAT
+_formatter = {
+    "plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(message)s"},
+    "json": settings.LOG_FORMATTERS["json"],
+}[_format]
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"no_ip": {"()": "config.log_filters.RedactIPAddresses"}},
-    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(message)s"}},
+    "filters": settings.LOG_FILTERS,
+    "formatters": {_format: _formatter},
     "handlers": {
-        "error_console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]},
+        name: {"class": "logging.StreamHandler", "formatter": _format, "filters": ["request_id", "no_ip"]}
+        for name in ("error_console", "console")
     },
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
 }
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that exits leaves its /metrics counts to be added up by the others (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

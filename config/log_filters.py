@@ -18,7 +18,8 @@ def _replace_if_address(match: re.Match[str]) -> str:
     return REDACTED
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
+    """`text` with every IP address replaced by [ip]."""
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 
 
@@ -34,7 +35,7 @@ class RedactIPAddresses(logging.Filter):
         message = record.getMessage()
         if message.startswith(SERVER_ADDRESS_LINES):
             return True
-        redacted = _redact(message)
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

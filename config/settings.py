@@ -8,6 +8,10 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
+
+from config.production import InsecureSettings, secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -27,8 +31,14 @@ def _embedded_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
+if EMBEDDED or DEBUG:
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+else:
+    # Production never runs on a missing, weak or generated key (config/production.py says why).
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if _secret_key_problem := secret_key_problem(SECRET_KEY):
+        raise InsecureSettings(_secret_key_problem)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # Public base URL used in emails (tracking pixel, unsubscribe links) and the widget snippet.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -48,6 +58,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "django_celery_beat",
+    "django_guid",
     "contacts",
     "companies",
     "tracking",
@@ -60,6 +71,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every line a request logs (a 503 from the outage middleware too) carries its id.
+    "django_guid.middleware.guid_middleware",
+    # Counts every answer by view and status for /metrics (the outage middleware's 503s too).
+    "ops.metrics.RequestMetricsMiddleware",
     # Outermost: a request a down PostgreSQL/Redis/broker cannot serve answers 503, not 500.
     "common.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -163,7 +178,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 vars().update(env.email("EMAIL_URL", default="consolemail://"))
 # An email provider's API through django-anymail instead of SMTP, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+PARLEY_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+# Sends through PARLEY_EMAIL_BACKEND and counts sent and failed emails for /metrics.
+EMAIL_BACKEND = "common.mail.MeteredEmailBackend"
 ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <support@parley.localhost>")
 # The shared support inbox: mail the mail server passes to /email/inbound for this address (not a
@@ -264,6 +281,12 @@ PARLEY_INBOUND_EMAIL_SECRET = env.str("PARLEY_INBOUND_EMAIL_SECRET", default="")
 PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES = env.list("PARLEY_INBOUND_EMAIL_ALLOWED_SOURCES", default=[])
 PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = env.bool("PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", default=not EMBEDDED)
 
+# /metrics (Prometheus): a bearer token, or source addresses/networks (read through TRUSTED_PROXIES).
+# With neither set it answers 404 unless DEBUG is on; PARLEY_METRICS_REQUIRE_AUTH overrides that default.
+PARLEY_METRICS_TOKEN = env.str("PARLEY_METRICS_TOKEN", default="")
+PARLEY_METRICS_ALLOWED_SOURCES = env.list("PARLEY_METRICS_ALLOWED_SOURCES", default=[])
+PARLEY_METRICS_REQUIRE_AUTH = env.bool("PARLEY_METRICS_REQUIRE_AUTH", default=not DEBUG)
+
 # REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
 PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)
 PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("PARLEY_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
@@ -289,12 +312,42 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: no IP addresses anywhere (no access logs carrying REMOTE_ADDR) --------------------
+# Production writes one JSON object per line with the request id (config/log_format.py); the
+# embedded mode keeps readable lines. Celery's processes use this configuration too (config/celery.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if EMBEDDED else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOG_FILTERS = {
+    "request_id": {"()": "config.log_format.RequestId"},
+    "no_ip": {"()": "config.log_filters.RedactIPAddresses"},
+}
+LOG_FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {"()": "config.log_format.JsonFormatter"},
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"no_ip": {"()": "config.log_filters.RedactIPAddresses"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_ip"]}},
+    "formatters": {LOG_FORMAT: LOG_FORMATTERS[LOG_FORMAT]},
+    "filters": LOG_FILTERS,
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "no_ip"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-guid says at INFO how it found or made each id: noise, one line per request and task.
+        "django_guid": {"level": "WARNING"},
+    },
+}
+
+# The request id (django-guid): a valid X-Request-ID from the proxy is kept, else one is made; the
+# answer carries it, and so do the Celery tasks the request queues.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    # corsheaders owns Access-Control-Expose-Headers; django-guid would overwrite it.
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [CeleryIntegration(log_parent=False)],
 }

@@ -6,9 +6,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.celery import app as celery_app
+from ops.metrics import metrics_refusal, metrics_text
 
 READINESS_CACHE_KEY = "ops:readyz"
 
@@ -65,5 +66,13 @@ def readyz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format (process metrics and Parley's counters)."""
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format, to a bearer of PARLEY_METRICS_TOKEN or an allowed source (ops/metrics.py)."""
+    refusal = metrics_refusal(request)
+    if refusal == 404:
+        return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    if refusal is not None:
+        return JsonResponse(
+            {"error": {"code": "forbidden", "message": "A valid metrics token or an allowed source is required."}},
+            status=refusal,
+        )
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

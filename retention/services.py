@@ -23,6 +23,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.metrics import RETENTION_ROWS_DELETED, RETENTION_RUNS
 from contacts.deletion import contacts_delete_with_history, rows_delete_with_history
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
@@ -135,6 +136,10 @@ def _run_finish(state: _RunState, *, error: str = "") -> RetentionRun:
     run.error = error
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
+    RETENTION_RUNS.labels(kind=run.kind, status=run.status, dry_run=str(run.dry_run).lower()).inc()
+    if not run.dry_run:
+        for model, rows in state.counts.items():
+            RETENTION_ROWS_DELETED.labels(model=model).inc(rows)
     return run
 
 

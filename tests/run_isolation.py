@@ -7,6 +7,7 @@ pytest-django reads the settings, which is when these variables must be set.
 """
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,9 @@ if "VAR_DIR" not in os.environ:
 else:  # the caller chose the folder; leave it and its contents alone
     _RUN_VAR_DIR = None
 os.environ.setdefault("PARLEY_TEST_RUN_ID", _RUN_ID)
+# A PostgreSQL run is a production-shaped install, which refuses to start without a strong key
+# (config/production.py); servers and workers the tests start inherit this one.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 
 @pytest.hookimpl(trylast=True)

@@ -32,6 +32,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
 from tracking.models import PageView, PageViewBufferCursor, WebSession
 from tracking.payloads import PageInput
@@ -116,6 +117,7 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
+            PAGE_VIEWS_BUFFERED.inc()
             return True
         due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
@@ -145,6 +147,7 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
     if isinstance(length, int) and length >= settings.PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH:
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
+    PAGE_VIEWS_BUFFERED.inc()
     return True
 
 
@@ -180,6 +183,7 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
             break
     else:
         _schedule_flush()  # a backlog: carry on in a new task run
+    PAGE_VIEWS_FLUSHED.inc(written)
     return written
 
 
@@ -202,6 +206,24 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         # a failed trim is logged and redone by the next flush, never an error for what committed.
         transaction.on_commit(lambda: _trim_through(client, key, newest), robust=True)
     return written, len(entries) < FLUSH_BATCH_SIZE
+
+
+def page_view_buffer_backlog() -> tuple[int, float | None] | None:
+    """(entries in the stream, age in seconds of the oldest one not yet written), None when the buffer is off.
+
+    Raises redis.RedisError when the buffer's Redis does not answer.
+    """
+    client = _client()
+    if client is None:
+        return None
+    key = _stream_key()
+    last_id = PageViewBufferCursor.objects.filter(stream=key).values_list("last_id", flat=True).first() or ""
+    length = client.xlen(key)
+    oldest = client.xrange(key, min=f"({last_id}" if last_id else "-", count=1)
+    if not oldest:
+        return length, None
+    added_ms = int(oldest[0][0].decode().split("-", 1)[0])  # a stream id starts with its Unix time in ms
+    return length, max(time.time() - added_ms / 1000, 0.0)
 
 
 # A read that flushes first writes at most this many batches itself (a backlog is the worker's job).

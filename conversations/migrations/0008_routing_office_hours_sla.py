@@ -169,10 +169,6 @@ class Migration(migrations.Migration):
             name='sla_policy',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conversations.slapolicy'),
         ),
-        migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['state', 'sla_due_at', 'id'], name='conv_state_sla_due'),
-        ),
         migrations.AddField(
             model_name='teamroundrobin',
             name='last_assignee',

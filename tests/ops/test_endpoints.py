@@ -23,10 +23,3 @@ def test_readyz_fails_when_the_cache_is_unreachable(client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "cache unreachable" in response.json()["checks"]["cache"]
-
-
-def test_metrics_is_prometheus_text(client):
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain")
-    assert b"# TYPE" in response.content

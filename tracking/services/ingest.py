@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from common.metrics import WIDGET_PINGS
 from companies import services as companies_services
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
@@ -438,6 +439,7 @@ def widget_ping(
     reads: CacheReader = cache,
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    WIDGET_PINGS.inc()
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     contact = current.contact if current is not None else None

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0009_sla_breach_beat'),
+        ('conversations', '0010_sla_due_index'),
     ]
 
     operations = [

@@ -1,0 +1,40 @@
+"""The email backend Parley sends through: the configured one (PARLEY_EMAIL_BACKEND), counted.
+
+Every email Parley sends (outbound messages, reply notifications, teammate alerts) goes through
+Django's backend, so this one place counts them for /metrics whichever code path sent them.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import EmailMessage
+
+from common.metrics import EMAILS
+
+
+class MeteredEmailBackend(BaseEmailBackend):
+    """Delegates to settings.PARLEY_EMAIL_BACKEND; counts what it sent and what raised."""
+
+    def __init__(self, fail_silently: bool = False, **kwargs: Any) -> None:
+        super().__init__(fail_silently=fail_silently)
+        self.inner = get_connection(settings.PARLEY_EMAIL_BACKEND, fail_silently=fail_silently, **kwargs)
+
+    def open(self) -> bool | None:
+        return self.inner.open()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        try:
+            sent = self.inner.send_messages(email_messages) or 0
+        except Exception:
+            EMAILS.labels(outcome="failed").inc(len(email_messages))
+            raise
+        EMAILS.labels(outcome="sent").inc(sent)
+        if len(email_messages) > sent:  # a backend that fails silently reports fewer
+            EMAILS.labels(outcome="failed").inc(len(email_messages) - sent)
+        return sent

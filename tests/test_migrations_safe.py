@@ -1,0 +1,95 @@
+"""Migrations stay safe on big tables: django-migration-linter over every Parley migration, with
+the documented exceptions below, and the concurrent index operations new migrations must use."""
+
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.db import connection, models
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.test.utils import CaptureQueriesContext
+
+from common.migration_operations import AddIndexConcurrently
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parley_apps() -> list[str]:
+    """Every app of this repository (a new app is linted without being listed here)."""
+    return [
+        app.label
+        for app in apps.get_app_configs()
+        if Path(app.path).resolve().is_relative_to(ROOT) and "site-packages" not in Path(app.path).parts
+    ]
+
+
+# Migrations written before the rule (it came with issue 16), each applied on installs that were small
+# then, with why it is accepted. Never add a new migration here: write it by the rules instead.
+LOCKING_INDEX = "builds an index inside the migration's transaction (writes to the table wait meanwhile)"
+NOT_NULL_NO_DB_DEFAULT = (
+    "adds a NOT NULL column whose default is Python's only (code from the release before cannot "
+    "insert rows during a rolling deploy); today it would use db_default"
+)
+EXCEPTIONS = {
+    ("api", "0003_webhookdelivery_contact"): LOCKING_INDEX + " on the webhook delivery log.",
+    ("contacts", "0004_contact_ordering_indexes"): LOCKING_INDEX + ": the admin's ordering indexes.",
+    ("conversations", "0003_inbox_unread_index"): LOCKING_INDEX + ": the inbox's unread index.",
+    ("conversations", "0006_inbox_newest_activity_indexes"): LOCKING_INDEX + ": the inbox's newest-first indexes.",
+    ("contacts", "0007_consent_by_purpose"): NOT_NULL_NO_DB_DEFAULT + " (consent by purpose).",
+    ("tracking", "0009_consent_by_purpose"): NOT_NULL_NO_DB_DEFAULT + " (consent by purpose).",
+    ("conversations", "0007_message_is_test"): NOT_NULL_NO_DB_DEFAULT + " (test sends).",
+}
+
+
+def test_each_exception_names_one_existing_migration():
+    # The linter skips by name alone: a new migration must not share a name with an exception.
+    on_disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations
+    for app_label, name in EXCEPTIONS:
+        assert (app_label, name) in on_disk, (app_label, name)
+        assert [key for key in on_disk if key[1] == name] == [(app_label, name)], name
+
+
+@pytest.mark.postgres
+# Outside a transaction: sqlmigrate of a concurrent index operation refuses to run inside one.
+@pytest.mark.django_db(transaction=True)
+def test_every_migration_passes_the_linter_warnings_as_errors(capsys):
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock rules are PostgreSQL's: the linter reads the SQL that sqlmigrate prints there")
+    from django_migration_linter import MigrationLinter
+
+    linter = MigrationLinter(
+        path=".",
+        include_apps=_parley_apps(),
+        ignore_name=[name for _, name in EXCEPTIONS],
+        all_warnings_as_errors=True,
+        no_cache=True,
+        analyser_string="postgresql",
+    )
+    linter.lint_all_migrations()
+
+    report = capsys.readouterr().out
+    assert not linter.has_errors, report
+    assert linter.nb_valid > 20  # it did read the migrations
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_concurrent_index_operation_builds_concurrently_on_postgresql_and_plainly_on_sqlite():
+    state = MigrationExecutor(connection).loader.project_state()
+    operation = AddIndexConcurrently("contact", models.Index(fields=["name"], name="test_contact_name_conc"))
+    indexed = state.clone()
+    operation.state_forwards("contacts", indexed)
+    table = "contacts_contact"
+
+    with CaptureQueriesContext(connection) as queries, connection.schema_editor(atomic=False) as editor:
+        operation.database_forwards("contacts", editor, state, indexed)
+    try:
+        assert "test_contact_name_conc" in connection.introspection.get_constraints(connection.cursor(), table)
+        created = [query["sql"] for query in queries if "CREATE INDEX" in query["sql"]]
+        assert created
+        if connection.vendor == "postgresql":
+            assert all("CREATE INDEX CONCURRENTLY" in sql for sql in created)
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            operation.database_backwards("contacts", editor, indexed, state)
+    assert "test_contact_name_conc" not in connection.introspection.get_constraints(connection.cursor(), table)
