@@ -83,6 +83,8 @@ class Website(models.Model):
         max_length=24,
         choices=SupportBasis.choices,
         blank=True,
+        default="",
+        db_default="",  # added to a live table without a rewrite or a NOT NULL risk
         help_text="For the record of processing: why you may answer the people who write. Left empty, the record "
         "says it is not chosen yet.",
     )
@@ -91,6 +93,7 @@ class Website(models.Model):
         max_length=24,
         choices=AnalyticsBasis.choices,
         default=AnalyticsBasis.CONSENT,
+        db_default=AnalyticsBasis.CONSENT,
         help_text="For the record of processing. With consent, set the analytics default to Support only until "
         "consent.",
     )
