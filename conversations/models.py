@@ -319,6 +319,9 @@ class MessageDelivery(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Email: whether it went out with the open pixel and click redirects (the marketing purpose allowed
+    # it: consent or the website's legitimate interest); null before this was recorded, and in-app.
+    tracked = models.BooleanField(null=True, blank=True)
     conversation = models.ForeignKey(
         Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The conversation the contact's reply started.",

@@ -17,6 +17,7 @@ from django.db.models import (
     Subquery,
     Sum,
 )
+from django.db.models.functions import Lower
 
 from common.parsing import int_or_none
 from companies.models import Company
@@ -55,11 +56,20 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
 
 
 def in_app_unseen_count(*, contact_id: int) -> int:
-    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger)."""
-    return MessageDelivery.objects.filter(
+    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger).
+
+    None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
+    count for nothing either (the consent check runs only when some are waiting)."""
+    count = MessageDelivery.objects.filter(
         contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
         message__channel=Message.Channel.IN_APP,
     ).count()  # fmt: skip
+    return count if count and in_app_shown_to(contact_id=contact_id) else 0
+
+
+def in_app_shown_to(*, contact_id: int) -> bool:
+    """The one rule for in-app campaigns in the messenger (listed, counted, answered): the marketing purpose is on."""
+    return bool(contacts_marketing_allowed(contact_ids=[contact_id]))
 
 
 def contact_unread_count(*, contact_id: int) -> int:
@@ -172,11 +182,36 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
 AUDIENCE_SAMPLE_SIZE = 10
 
 
+# Who an outbound email skips, and why: (reason, field, value), first match wins. The one rule the
+# preview's count and the send itself both read, so the count is what the send does.
+EMAIL_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (
+    ("processing restricted", "processing_restricted", True),
+    ("unsubscribed", "unsubscribed_from_emails", True),
+    ("no email address", "email", ""),
+)
+# An in-app message is not shown to a restricted contact (docs/privacy.md): skipped with the reason.
+IN_APP_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (EMAIL_SKIP_RULES[0],)
+
+
+def delivery_skip_reason(contact: Contact, *, channel: str) -> str:
+    """Why a message on this channel skips the contact ('' when it goes out)."""
+    rules = EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
+    return next((reason for reason, name, value in rules if getattr(contact, name) == value), "")
+
+
+def _reachable(contacts: QuerySet[Contact], rules: tuple[tuple[str, str, Any], ...]) -> QuerySet[Contact]:
+    skipped = Q()
+    for _reason, name, value in rules:
+        skipped |= Q(**{name: value})
+    return contacts.exclude(skipped)
+
+
 @dataclass(frozen=True)
 class MessageAudience:
     count: int
-    reachable_by_email: int  # has an email address and did not unsubscribe
+    reachable_by_email: int  # what the send emails: EMAIL_SKIP_RULES skip none of them
     sample: list[Contact]
+    reachable_in_app: int = 0  # what an in-app send shows to: IN_APP_SKIP_RULES skip none of them
 
 
 def message_audience_contacts(
@@ -208,11 +243,11 @@ def _is_blank(field: str) -> ExpressionWrapper:
 
 
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
-    """Who a message would reach now: three queries, whatever the size of the audience."""
-    reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
+    """Who a message would reach now: four queries, whatever the size of the audience."""
     return MessageAudience(
         count=contacts.count(),
-        reachable_by_email=reachable.count(),
+        reachable_by_email=_reachable(contacts, EMAIL_SKIP_RULES).count(),
+        reachable_in_app=_reachable(contacts, IN_APP_SKIP_RULES).count(),
         # The preview starts with someone it shows well: a named contact with an email first.
         sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
@@ -229,6 +264,9 @@ def _delivery_filters(channel: str) -> dict[str, Q]:
     }
     if channel == Message.Channel.EMAIL:
         filters |= {
+            # Sent without the pixel and click redirects (no marketing consent or legitimate interest):
+            # their opens and clicks are unknown, not "not opened".
+            "not_tracked": Q(state=state.SENT, tracked=False),
             "opened": Q(opened_at__isnull=False),
             "clicked": Q(clicked_at__isnull=False),
             "unsubscribed": Q(unsubscribed_at__isnull=False),
@@ -252,7 +290,7 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
         message.deliveries.filter(condition)
         .select_related("contact")
         .only(
-            "id", "message_id", "state", "skip_reason", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "id", "message_id", "state", "skip_reason", "tracked", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
             "conversation_id", "contact__id", "contact__name", "contact__email", "contact__role",
             "contact__external_id",
         )
@@ -277,7 +315,22 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
     on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
         Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
     )
-    allowed = Contact.objects.filter(pk__in=contact_ids, processing_restricted=False).filter(
-        Q(marketing_consent=True) | (Q(marketing_consent__isnull=True) & on_legitimate_site)
+    # An email address with a refusal on record anywhere (another contact that refused marketing,
+    # unsubscribed or is restricted) is not tracked: consent stated by an unverified browser for an
+    # address does not outweigh that address's refusal (the protective rule, docs/privacy.md).
+    refused_elsewhere = Exists(
+        Contact.objects.annotate(address=Lower("email"))
+        .filter(address=Lower(OuterRef("email")))
+        .exclude(email="")
+        .filter(Q(marketing_consent=False) | Q(unsubscribed_from_emails=True) | Q(processing_restricted=True))
+    )
+    allowed = (
+        Contact.objects.filter(pk__in=contact_ids, processing_restricted=False)
+        .filter(
+            Q(marketing_consent=True)
+            # Under legitimate interest an unsubscribe is the objection (Art. 21): no more tracking either.
+            | (Q(marketing_consent__isnull=True) & Q(unsubscribed_from_emails=False) & on_legitimate_site)
+        )
+        .exclude(Q(email__gt="") & refused_elsewhere)
     )
     return set(allowed.values_list("pk", flat=True))

@@ -39,7 +39,8 @@ class WebsiteForm(forms.ModelForm):
         model = Website
         fields = [
             "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-            "marketing_basis", "ask_email_after_seconds", "email_unread_replies_after_minutes",
+            "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
+            "email_unread_replies_after_minutes",
         ]  # fmt: skip
         # The whole secret in view: the owner copies it into their server's configuration.
         widgets = {"identity_secret": forms.TextInput(attrs={"size": 68, "style": "font-family:monospace"})}
@@ -68,7 +69,8 @@ class WebsiteAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "marketing_basis", "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet",
+        "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
+        "email_unread_replies_after_minutes", "snippet",
         "privacy_documents", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show

@@ -7,6 +7,7 @@ Wired once, from TrackingConfig.ready().
 import weakref
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 
@@ -16,7 +17,7 @@ from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.selectors import contact_tracking_activity, export_rows, page_views_for_company_panel
 from tracking.services.events import event_summary_upsert
-from tracking.services.hot_path import hot_path_forget
+from tracking.services.hot_path import HotPathState, hot_path_forget
 
 
 def _merge_event_summaries(source: Contact, into: Contact) -> None:
@@ -81,6 +82,12 @@ def _forget_erased_contact(contact_id: int) -> None:
     cache, the contact is marked gone, and a flush takes its queued page views out of Redis."""
     hot_path_forget(contact_id)
     page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
+
+
+def _forget_snapshot(contact_id: int) -> None:
+    """Privacy-change hook: the widget's cached snapshot of the contact goes, so the next ping reads
+    the restriction (or its lifting) from the row instead of up to a minute later."""
+    cache.delete(HotPathState.key(contact_id))
 
 
 def _changelist(model: type, contact: Contact) -> str:
@@ -160,6 +167,7 @@ def connect() -> None:
             ),
             not_exported={"tracking.EventSummary": "counts derived from the events, which are exported one by one"},
             on_erase=(_forget_erased_contact,),
+            on_privacy_change=(_forget_snapshot,),
         )
     )
     _connect_admin()

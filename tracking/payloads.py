@@ -92,6 +92,9 @@ class ConsentInput:
     analytics: bool | None = None
     marketing: bool | None = None
     source: str = "widget"
+    # The page's default (Google Consent Mode `default`, or a site's own), not the visitor's choice:
+    # it applies only where the visitor made none, and is never stored as theirs.
+    default: bool = False
 
     @property
     def stated(self) -> bool:
@@ -197,7 +200,8 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
 
 def clean_consent(value: Any) -> ConsentInput:
     """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes
-    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode)."""
+    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode; `default`: true
+    when it is the page's default, not the visitor's choice)."""
     if value is None or value is False:
         return NO_CONSENT_STATED
     if value is True:
@@ -214,7 +218,10 @@ def clean_consent(value: Any) -> ConsentInput:
     source = value.get("source", "widget")
     if not isinstance(source, str) or source not in CONSENT_SOURCES:
         raise PayloadError("consent.source", f"Must be one of: {', '.join(sorted(CONSENT_SOURCES))}.")
-    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source)
+    default = value.get("default", False)
+    if not isinstance(default, bool):
+        raise PayloadError("consent.default", "Must be true or false.")
+    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source, default=default)
 
 
 def _bool(value: Any, name: str) -> bool:

@@ -98,6 +98,13 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
         "tracked": answer.tracking,
         "contact": _contact_json(answer.contact),
     }
+    contact = answer.contact
+    if contact is not None:
+        # What the server holds for this visitor: the loader tells a withdrawal at once only when it differs.
+        shape["consent"] = {"analytics": contact.analytics_consent, "marketing": contact.marketing_consent}
+        if not answer.tracking and (contact.processing_restricted or contact.analytics_consent is False):
+            # Restricted, or analytics refused: the browser drops the anonymous id (the token, kept, remembers it).
+            shape["forget"] = True
     if answer.ignored_attributes:
         # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
         # dropped (the rest is applied): say what was left out and why.

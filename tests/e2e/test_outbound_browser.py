@@ -64,8 +64,9 @@ def test_an_in_app_test_is_seen_by_the_teammates_own_contact_marked_as_a_test_an
 
     # The teammate is signed in on their own site as the user with their email.
     website = make_website()
+    # In-app messages are marketing (docs/privacy.md): the tester's site says they agreed.
     me = {"user_id": "boss-1", "name": "Boss Person", "email": "boss@parley.test",
-          "user_hash": user_hash(website, "boss-1")}  # fmt: skip
+          "user_hash": user_hash(website, "boss-1"), "consent": True}  # fmt: skip
     host.page.goto(host.snippet_page("/home", website.app_id, me))
     host.wait_booted()
     tag = Tag.objects.create(name="vip")

@@ -256,7 +256,7 @@ def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admi
     website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
     change = reverse("admin:tracking_website_change", args=[website.pk])
     fields = {"name": "Shop", "allowed_origins": "https://shop.example", "identity_secret": website.identity_secret,
-              "tracking_mode": "full", "marketing_basis": "consent", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
+              "tracking_mode": "full", "marketing_basis": "consent", "analytics_basis": "consent", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
 
     off = admin_client.post(change, {**fields, "identity_verification": "off"}, follow=True)
     on = admin_client.post(change, {**fields, "identity_verification": "enforced"}, follow=True)

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.cache import cache
 
 from contacts import services as contacts_services
-from contacts.models import Contact
+from contacts.models import ConsentSource, Contact
 from tracking.models import Website
 from tracking.payloads import ConsentInput
 from tracking.selectors import contact_for_widget
@@ -35,7 +35,7 @@ STATE_REFRESH_SECONDS = 300
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = (
     "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
-    "processing_restricted",
+    "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 
@@ -164,33 +164,58 @@ def tracking_allowed(
 ) -> bool:
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
-    In order: a restricted contact, never; the request's own statement; the contact's stored choice;
-    the token's consent; the website's default (full tracking, or nothing until consent)."""
+    In order: a restricted contact, never; the request's own statement of the visitor's choice; a
+    refusal stored on the contact (on whichever website it was made: the protective rule); consent the
+    visitor gave on this website (the token's); the page's default (Consent Mode `default`); the
+    website's default (full tracking, or nothing until consent). A consent stored on the contact from
+    another website does not count here: each website's own default and banner govern its tracking
+    (docs/privacy.md)."""
     if contact is not None and contact.processing_restricted:
         return False
+    if consent.analytics is not None and not consent.default:
+        return consent.analytics
+    if contact is not None and contact.analytics_consent is False:
+        return False
+    if token_consent:
+        return True
     if consent.analytics is not None:
         return consent.analytics
-    if contact is not None and contact.analytics_consent is not None:
-        return contact.analytics_consent
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
+
+
+def explicit_consent(*, consent: ConsentInput, token_consent: bool) -> bool:
+    """Whether the answer's token carries analytics consent: the visitor's own choice only (stated
+    now, or carried by the token), never the website's or the page's default nor a consent platform still waiting."""
+    if consent.analytics is not None and not consent.default:
+        return consent.analytics
+    return token_consent
 
 
 def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathState | None, now: dt.datetime) -> None:
     """Store the purposes this request states on its contact when they differ from what it holds.
 
     Compared with the contact (row or cached snapshot), so a page view that repeats the same choice
-    writes nothing; the snapshot learns the new values at once."""
+    writes nothing; the snapshot learns the new values at once. A page's default is not the visitor's
+    choice: never stored."""
+    if consent.default:
+        return
     values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
     changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
-    if not changed:
-        return
-    contacts_services.contact_consent_record(
+    if contact.consent_source == ConsentSource.REQUEST and contact.marketing_consent is False:
+        changed.pop("marketing_consent", None)  # an objection (data subject request) holds against the page's signals
+    if not changed or contact.processing_restricted:
+        return  # a restricted contact is frozen: the page's signals change nothing
+    applied = contacts_services.contact_consent_apply(
         contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source, now=now
     )
-    for name, value in changed.items():
+    for name, value in applied.items():
         setattr(contact, name, value)
-    if state is not None and state.contact_id == contact.pk and state.contact is not None:
-        state.contact.update(changed)
+    if state is None or state.contact_id != contact.pk:
+        # The request's contact is new or another one (an identification): its snapshot, just cached by
+        # the ingest, must learn the choice too (one cache read, only when a choice changes).
+        state = HotPathState.load(contact.pk)
+    if state.contact is not None:
+        state.contact.update(applied)
         state.save()
 
 

@@ -37,6 +37,7 @@ from tracking.services.hot_path import (
     WidgetTokenInvalid,
     acting_contact_for,
     consent_remember,
+    explicit_consent,
     tracking_allowed,
     usable_identity,
 )
@@ -447,6 +448,14 @@ def widget_ping(
         # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+        if (
+            ping.user is not None
+            and ping.user.identifies
+            and not (contact is not None and contact.processing_restricted)
+        ):
+            return _identify_untracked(
+                website=website, ping=ping, identity=identity, current=current, state=state, facts=facts
+            )
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
@@ -460,11 +469,47 @@ def widget_ping(
     consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
-        identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
+        identity,
+        ping.token,
+        contact=contact,
+        website=website,
+        tracking_consent=explicit_consent(consent=ping.consent, token_consent=token_consent),
+        verified=verified,
+        now=facts.now,
     )
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
     )
+
+
+def _identify_untracked(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    facts: RequestFacts,
+) -> WidgetAnswer:
+    """Identity is support, not analytics: the site's user (email, user_id, name…) is identified without
+    analytics consent; no page view, session, event or device field is recorded."""
+    try:
+        verify_identity(website=website, user=ping.user)
+    except IdentityVerificationFailed:
+        contact = current.contact if current is not None else None
+        return WidgetAnswer(
+            contact=contact, token=ping.token if current else None, tracking=False, identity_refused=True
+        )
+    contact, ignored = _ingest(
+        website=website, current=current, state=state, anonymous_id=None, user=ping.user, page=None, facts=facts,
+        tracking=False,
+    )  # fmt: skip
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+    verified = _verified_sign_in(website=website, user=ping.user, refused=False, identity=identity, contact=contact)
+    token = _answer_token(
+        identity, ping.token, contact=contact, website=website, tracking_consent=False, verified=verified, now=facts.now
+    )
+    return WidgetAnswer(contact=contact, token=token, tracking=False, ignored_attributes=ignored)
 
 
 def _ingest_unless_refused(
@@ -579,6 +624,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
+    if current.contact.processing_restricted:
+        # Restricted (GDPR Art. 18): the contact is frozen, the site's user fields change nothing (the chat still works).
+        user, email_of_lead = None, None
     tracking = tracking_allowed(
         website=website, consent=update.consent, token_consent=token_consent, contact=current.contact
     )
@@ -604,7 +652,7 @@ def widget_update(
         update.token,
         contact=contact,
         website=website,
-        tracking_consent=tracking,
+        tracking_consent=tracking and explicit_consent(consent=update.consent, token_consent=token_consent),
         verified=verified,
         now=facts.now,
     )

@@ -499,7 +499,7 @@
       var unread = convs.filter(function (c) { return c.unread; });
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
-      else if (which === "new") showThread(null, text);
+      else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
       else showList();
