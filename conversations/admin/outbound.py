@@ -215,7 +215,7 @@ class MessageAdmin(admin.ModelAdmin):
             message=message, show=show, offset=(page - 1) * DELIVERIES_PER_PAGE, limit=DELIVERIES_PER_PAGE
         )
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": "Sent message",
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Sent message: {message}",
             "message": message, "sender_name": teammate_display_name(message.sender),
             "is_email": message.channel == Message.Channel.EMAIL, "show": show, "page": page, "pages": pages,
             "filters": [(name, DELIVERY_FILTER_LABELS[name], stats[name]) for name in names],
