@@ -3,6 +3,8 @@ rows that reach a contact take their place in the contact lifecycle."""
 
 from typing import Any
 
+from companies.models import Company, CompanyContact
+from companies.signals import company_changed, company_contact_changed
 from contacts import lifecycle
 from contacts.models import Contact, ContactTag
 from contacts.signals import contact_changed, contact_tag_changed
@@ -39,10 +41,28 @@ def _conversation_changed(sender: Any, *, topic: str, conversation: Conversation
     )
 
 
+def _company_changed(sender: Any, *, topic: str, company: Company, **kwargs: Any) -> None:
+    from api import services
+    from api.serializers.companies import company_json
+
+    services.webhooks_queue(topic=topic, item=lambda: company_json(company), contact_id=None)
+
+
+def _company_contact_changed(sender: Any, *, topic: str, membership: CompanyContact, **kwargs: Any) -> None:
+    from api import services
+    from api.serializers.companies import company_contact_item
+
+    services.webhooks_queue(
+        topic=topic, item=lambda: company_contact_item(membership), contact_id=membership.contact_id
+    )
+
+
 def connect() -> None:
     contact_changed.connect(_contact_changed, dispatch_uid="api.webhooks.contact_changed")
     contact_tag_changed.connect(_contact_tag_changed, dispatch_uid="api.webhooks.contact_tag_changed")
     conversation_changed.connect(_conversation_changed, dispatch_uid="api.webhooks.conversation_changed")
+    company_changed.connect(_company_changed, dispatch_uid="api.webhooks.company_changed")
+    company_contact_changed.connect(_company_contact_changed, dispatch_uid="api.webhooks.company_contact_changed")
     lifecycle.register(
         lifecycle.ContactRows(
             app="api",

@@ -24,6 +24,8 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # Teammates see who they can assign to (as the admin's assignee lists do).
     "api-admins": {"GET": ANY_TEAMMATE},
     "api-admin": {"GET": ANY_TEAMMATE},
+    # A teammate's own away mode (another admin's: superusers only, checked by the view).
+    "api-admin-away": {"PUT": ("conversations.change_teammateprofile",)},
     "api-contacts": {"GET": ("contacts.view_contact",), "POST": ("contacts.add_contact",)},
     "api-contacts-search": {"POST": ("contacts.view_contact",)},
     # The lead's row is deleted (its history moves into the user): as irreversible as a delete.
@@ -61,6 +63,24 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversation-tags": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tag": {"DELETE": ("conversations.change_conversation",)},
     "api-visitors-convert": {"POST": ("contacts.change_contact",)},
+    # Companies: viewers read, agents create, update, attach and detach; deleting a company is an admin's.
+    "api-companies": {
+        "GET": ("companies.view_company",),
+        "POST": ("companies.add_company", "companies.change_company"),
+    },
+    "api-companies-list": {"POST": ("companies.view_company",)},
+    "api-companies-scroll": {"GET": ("companies.view_company",)},
+    "api-company": {
+        "GET": ("companies.view_company",),
+        "PUT": ("companies.change_company",),
+        "DELETE": ("companies.delete_company",),
+    },
+    "api-company-contacts": {"GET": ("companies.view_company", "contacts.view_contact")},
+    "api-contact-companies": {
+        "GET": ("contacts.view_contact", "companies.view_company"),
+        "POST": ("companies.add_companycontact",),
+    },
+    "api-contact-company": {"DELETE": ("companies.delete_companycontact",)},
 }
 
 

@@ -1,5 +1,7 @@
 """Reads for the API: lookups by Intercom-style ids and querysets with their prefetches."""
 
+import math
+from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -7,8 +9,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
-from api.pagination import Cursor, Page, keyset_page, offset_page
+from api.pagination import Cursor, Page, estimated_total, keyset_page, offset_page
 from common.parsing import int_or_none, text_problem
+from companies.models import Company, CompanyContact
+from companies.selectors import (
+    companies_for_output,
+    companies_ordered,
+    company_find,
+    company_find_by_name,
+    contact_companies_prefetch,
+)
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
@@ -37,6 +47,7 @@ def contacts_for_output() -> QuerySet[Contact]:
     return Contact.objects.prefetch_related(
         Prefetch("tags", queryset=Tag.objects.order_by("name")),
         Prefetch("notes", queryset=ContactNote.objects.only("id", "contact_id", "created_at")),
+        contact_companies_prefetch(),
     )
 
 
@@ -117,7 +128,13 @@ def tag_get(*, tag_id: Any, field: str | None = None) -> Tag:
 
 def teammates() -> QuerySet:
     """Active staff users: the API's admins."""
-    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk")
+    return (
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .select_related("parley_profile")
+        .prefetch_related("parley_teams")
+        .order_by("pk")
+    )
 
 
 def staff_user_find(*, user_id: int) -> Any:
@@ -216,3 +233,78 @@ def events_page(*, contact: Contact, per_page: int, cursor: Cursor | None) -> Pa
 def event_summaries(*, contact: Contact) -> list[EventSummary]:
     """A contact's event counts per name, most recent first."""
     return list(EventSummary.objects.filter(contact=contact).order_by("-last_at"))
+
+
+# --- companies ----------------------------------------------------------------------------------
+
+
+def company_get(*, company_id: Any, field: str | None = None) -> Company:
+    """A company by its Intercom id, with its tags; a 404 (Company Not Found) otherwise."""
+    return _get_by_id(companies_for_output(), company_id, not_found="Company Not Found", field=field)
+
+
+def company_get_by_company_id(*, company_id: str) -> Company:
+    """A company by the customer's own company_id; a 404 otherwise."""
+    company = company_find(company_id=company_id)
+    if company is None:
+        raise NotFound("Company Not Found")
+    return company
+
+
+def company_get_by_name(*, name: str) -> Company:
+    """A company by its name (case-insensitive, the oldest of namesakes); a 404 otherwise."""
+    company = company_find_by_name(name=name)
+    if company is None:
+        raise NotFound("Company Not Found")
+    return company
+
+
+def companies_list(*, ascending: bool = False, tag_id: int | None = None) -> QuerySet[Company]:
+    """Companies by last request (newest first unless ascending), optionally those with a tag."""
+    companies = companies_ordered(ascending=ascending)
+    return companies.filter(tag_links__tag_id=tag_id) if tag_id is not None else companies
+
+
+def companies_offset_page(queryset: QuerySet[Company], *, page: int, per_page: int) -> tuple[list[Company], int, bool]:
+    """(rows of page `page`, estimated total, whether rows follow): two queries and one prefetch."""
+    rows = list(queryset[(page - 1) * per_page : page * per_page + 1])
+    more = len(rows) > per_page
+    return rows[:per_page], estimated_total(queryset), more
+
+
+def companies_scroll(*, after_pk: int, per_page: int) -> tuple[list[Company], bool]:
+    """The next companies in id order after `after_pk` (keyset: as cheap at the millionth as at the first)."""
+    rows = list(companies_for_output().filter(pk__gt=after_pk).order_by("pk")[: per_page + 1])
+    return rows[:per_page], len(rows) > per_page
+
+
+def company_contacts_page(*, company: Company, per_page: int, cursor: Cursor | None) -> Page:
+    """A company's people (as the API shows contacts), newest member first; the total is its user_count."""
+    members = contacts_for_output().filter(pk__in=CompanyContact.objects.filter(company=company).values("contact_id"))
+    page = keyset_page(members, per_page=per_page, cursor=cursor, count=False)
+    total = max(company.user_count, len(page.rows))
+    return replace(page, total_count=total, total_pages=max(math.ceil(total / per_page), page.page if page.rows else 0))
+
+
+def contact_companies(*, contact: Contact) -> list[Company]:
+    """The companies a contact belongs to (at most MAX_COMPANIES_PER_CONTACT), newest membership first."""
+    return list(companies_for_output().filter(memberships__contact=contact).order_by("-memberships__id"))
+
+
+def companies_by_reference(references: list[dict[str, Any]]) -> list[int | None]:
+    """The pk of each `{"id": …}` or `{"company_id": …}` (None where no company matches): two queries."""
+    pks = {pk for ref in references if (pk := pk_from_id(ref.get("id"))) is not None}
+    company_ids = {str(ref["company_id"]) for ref in references if ref.get("company_id") and not ref.get("id")}
+    company_ids = {value for value in company_ids if text_problem(value) is None}
+    known_pks = set(Company.objects.filter(pk__in=pks).values_list("pk", flat=True)) if pks else set()
+    by_company_id = (
+        dict(Company.objects.filter(company_id__in=company_ids).values_list("company_id", "pk")) if company_ids else {}
+    )
+    found: list[int | None] = []
+    for ref in references:
+        if ref.get("id"):
+            pk = pk_from_id(ref.get("id"))
+            found.append(pk if pk in known_pks else None)
+        else:
+            found.append(by_company_id.get(str(ref.get("company_id"))))
+    return found

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, contacts, conversations, data_attributes, events, tags, visitors
+from api.views import admins, companies, contacts, conversations, data_attributes, events, tags, visitors
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("me", admins.MeView.as_view(), name="api-me"),
     path("admins", admins.AdminsView.as_view(), name="api-admins"),
     path("admins/<str:admin_id>", admins.AdminView.as_view(), name="api-admin"),
+    path("admins/<str:admin_id>/away", admins.AdminAwayView.as_view(), name="api-admin-away"),
     path("contacts", contacts.ContactsView.as_view(), name="api-contacts"),
     path("contacts/search", contacts.ContactSearchView.as_view(), name="api-contacts-search"),
     path("contacts/merge", contacts.ContactMergeView.as_view(), name="api-contacts-merge"),
@@ -26,6 +27,17 @@ urlpatterns = [
     path("contacts/<str:contact_id>/tags", contacts.ContactTagsView.as_view(), name="api-contact-tags"),
     path("contacts/<str:contact_id>/tags/<str:tag_id>", contacts.ContactTagView.as_view(), name="api-contact-tag"),
     path("contacts/<str:contact_id>/notes", contacts.ContactNotesView.as_view(), name="api-contact-notes"),
+    path("contacts/<str:contact_id>/companies", companies.ContactCompaniesView.as_view(), name="api-contact-companies"),
+    path(
+        "contacts/<str:contact_id>/companies/<str:company_id>",
+        companies.ContactCompanyView.as_view(),
+        name="api-contact-company",
+    ),
+    path("companies", companies.CompaniesView.as_view(), name="api-companies"),
+    path("companies/list", companies.CompanyListView.as_view(), name="api-companies-list"),
+    path("companies/scroll", companies.CompanyScrollView.as_view(), name="api-companies-scroll"),
+    path("companies/<str:company_id>", companies.CompanyView.as_view(), name="api-company"),
+    path("companies/<str:company_id>/contacts", companies.CompanyContactsView.as_view(), name="api-company-contacts"),
     path("notes/<str:note_id>", contacts.NoteView.as_view(), name="api-note"),
     path("tags", tags.TagsView.as_view(), name="api-tags"),
     path("tags/<str:tag_id>", tags.TagView.as_view(), name="api-tag"),

@@ -36,12 +36,13 @@ CONVERSATION_TOPICS = [
     "conversation.admin.opened", "conversation.admin.snoozed", "conversation.admin.unsnoozed",
     "conversation.admin.assigned",
 ]  # fmt: skip
+COMPANY_TOPICS = ["company.created", "company.updated", "company.contact.attached", "company.contact.detached"]
 # Subscribing to one of these receives every topic it lists.
 TOPIC_ALIASES = {
     "contact.tag.created": ["contact.user.tag.created", "contact.lead.tag.created"],
     "contact.tag.deleted": ["contact.user.tag.deleted", "contact.lead.tag.deleted"],
 }
-TOPICS = [*CONTACT_TOPICS, *TOPIC_ALIASES, *CONVERSATION_TOPICS]
+TOPICS = [*CONTACT_TOPICS, *TOPIC_ALIASES, *CONVERSATION_TOPICS, *COMPANY_TOPICS]
 SIGNATURE_HEADER = "X-Hub-Signature"
 MAX_ERROR_LENGTH = 500
 

@@ -17,6 +17,7 @@ FIGURES = {
     "queries_per_ping": "bench.ingest",
     "admin_contacts_1m_vs_1k": "bench.admin_contacts",
     "admin_inbox_1m_vs_1k": "bench.admin_inbox",
+    "admin_companies_100k_vs_1k": "bench.admin_companies",
     "expiry_vs_raw_sql": "bench.expiry",
     "expiry_peak_rss_mb_20k": "bench.expiry",
     "expiry_peak_rss_mb_200k": "bench.expiry",

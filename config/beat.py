@@ -68,6 +68,14 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "messages still sending whose task was lost, e.g. after a worker was killed mid-batch.",
     ),
     BeatEntry(
+        name="Conversations: record SLA breaches",
+        task="conversations.tasks.record_sla_breaches",
+        every_seconds=60,
+        expire_seconds=60,
+        description="Records SLA targets (first response, next response, time to close) that fell due unmet, "
+        "once each, and emails the conversation's assignee.",
+    ),
+    BeatEntry(
         name="Retention: reclaim stalled runs",
         task="retention.tasks.reclaim_stalled_runs",
         every_seconds=RECLAIM_EVERY_SECONDS,

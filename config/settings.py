@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "contacts",
+    "companies",
     "tracking",
     "conversations",
     "retention",

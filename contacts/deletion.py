@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from contacts import lifecycle
 from contacts.models import Contact
 
 # A cycle in the foreign-key graph (a model referencing itself, or A → B → A) is followed this deep.
@@ -96,6 +97,10 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
     admin's change history goes too: its entries name the person (name or email) in object_repr.
     """
     ids = list(contact_ids)
+    if not ids:
+        return Counter()
+    for hook in lifecycle.delete_hooks():  # derived values kept elsewhere follow, before the rows go
+        hook(ids)
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id__in=[str(pk) for pk in ids]
     ).delete()

@@ -10,6 +10,7 @@ AppConfig.ready():
         export=(lifecycle.ExportSection("events", events_export, models=(Event,)),),
         not_exported={"tracking.EventSummary": "counts derived from the exported events"},
         on_erase=(forget_contact,),                                 # after an erase commits, with its id
+        on_delete=(counts_follow,),           # in the deletion's transaction, before rows go (erase, expiry)
     ))
 
 Erase and expiry delete every row that references a contact without being told (contacts.deletion).
@@ -27,6 +28,9 @@ from contacts.models import Contact
 MergeHandler = Callable[[Contact, Contact], None]  # (source, into): move the source's rows to into
 ExportRows = Callable[[Contact], list[dict[str, Any]]]
 EraseHook = Callable[[int], None]  # the erased contact's id, once the erase has committed
+# The ids of contacts about to be deleted (erase, expiry), inside the deleting transaction: for derived
+# values kept elsewhere (a company's user_count) that the set-based deletion would leave stale.
+DeleteHook = Callable[[list[int]], None]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ContactRows:
     # Model label → why its rows stay out of the export.
     not_exported: Mapping[str, str] = field(default_factory=dict)
     on_erase: tuple[EraseHook, ...] = ()
+    on_delete: tuple[DeleteHook, ...] = ()
 
 
 _registered: dict[str, ContactRows] = {}
@@ -75,6 +80,10 @@ def export_sections() -> list[ExportSection]:
 
 def erase_hooks() -> list[EraseHook]:
     return [hook for rows in _registered.values() for hook in rows.on_erase]
+
+
+def delete_hooks() -> list[DeleteHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_delete]
 
 
 def export_covered_models() -> set[str]:

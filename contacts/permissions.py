@@ -4,7 +4,7 @@ from typing import Any
 
 from django.apps import apps as global_apps
 
-PARLEY_APPS = ("contacts", "tracking", "conversations", "retention", "api", "privacy")
+PARLEY_APPS = ("contacts", "companies", "tracking", "conversations", "retention", "api", "privacy")
 VIEWER_GROUP = "viewer"
 AGENT_GROUP = "agent"
 # Agents edit people and conversations but neither erase contacts nor change site-wide settings.
@@ -15,6 +15,8 @@ AGENT_EXTRA_PERMISSIONS = {
         "add_contact", "change_contact", "add_tag", "change_tag", "add_contacttag", "delete_contacttag",
         "add_contactnote",
     },
+    # Companies and memberships, not deleting a company (as contacts: a site-wide, irreversible act).
+    "companies": {"add_*", "change_*", "delete_companycontact", "delete_companytag"},
     "conversations": {"add_*", "change_*"},
     "api": {"add_apitoken", "change_apitoken"},
     # Agents record and carry out data subject requests; an erasure also needs contacts.delete_contact.
@@ -22,7 +24,20 @@ AGENT_EXTRA_PERMISSIONS = {
 }  # fmt: skip
 
 
+# Site-wide settings of the conversations app an agent reads but does not change: the assignment rules,
+# office hours and SLA targets (the superuser, or a group the operator makes, manages them).
+AGENT_DENIED_PERMISSIONS = {
+    "conversations": {
+        f"{action}_{model}"
+        for action in ("add", "change", "delete")
+        for model in ("assignmentrule", "officeschedule", "officeinterval", "officeholiday", "slapolicy", "slabreach")
+    },
+}
+
+
 def _agent_may(app_label: str, codename: str) -> bool:
+    if codename in AGENT_DENIED_PERMISSIONS.get(app_label, set()):
+        return False
     allowed = AGENT_EXTRA_PERMISSIONS.get(app_label, set())
     action = codename.split("_", 1)[0]
     return codename in allowed or f"{action}_*" in allowed

@@ -515,7 +515,7 @@ def data_attribute_validate(*, attribute: DataAttribute, name: str, model: str, 
     if data_type not in DataAttribute.DataType.values:
         raise ValidationError({"data_type": f"Must be one of: {', '.join(DataAttribute.DataType.values)}."})
     if model not in DataAttribute.Model.values:
-        raise ValidationError({"model": "Must be contact or conversation."})
+        raise ValidationError({"model": f"Must be one of: {', '.join(DataAttribute.Model.values)}."})
     if DataAttribute.objects.filter(model=model, name=name).exclude(pk=attribute.pk).exists():
         raise AlreadyExists(field="name", message="An attribute with this name already exists.")
     if attribute.pk is None:
@@ -622,21 +622,40 @@ def contact_consent_record(
 
 
 @transaction.atomic
-def contact_processing_restrict(*, contact: Contact, restricted: bool) -> Contact:
-    """Restrict processing (GDPR Art. 18): no tracking, no outbound messages; chat only. False lifts it.
+def contact_processing_restrict(
+    *,
+    contact: Contact,
+    restricted: bool,
+    actor: Teammate | None = None,
+    source: str = PrivacyAuditEntry.Source.ADMIN,
+) -> Contact:
+    """Restrict processing (GDPR Art. 18): no tracking, no outbound messages; chat only. False lifts it
+    (Art. 18(3)). Either goes to the privacy audit log.
 
     The widget's hot path reads the flag from its contact snapshot, so it holds within a minute."""
     if contact.processing_restricted != restricted:
         contact.processing_restricted = restricted
         contact.save(update_fields=["processing_restricted", "updated_at"])
+        action = PrivacyAuditEntry.Action.RESTRICT if restricted else PrivacyAuditEntry.Action.LIFT
+        PrivacyAuditEntry.objects.create(action=action, source=source, contact_id=contact.pk, actor=actor)
     return contact
 
 
 @transaction.atomic
-def contact_marketing_object(*, contact: Contact, now: dt.datetime | None = None) -> Contact:
-    """Objection to direct marketing (GDPR Art. 21(2)): marketing consent withdrawn and emails unsubscribed."""
+def contact_marketing_object(
+    *,
+    contact: Contact,
+    now: dt.datetime | None = None,
+    actor: Teammate | None = None,
+    source: str = PrivacyAuditEntry.Source.ADMIN,
+) -> Contact:
+    """Objection to direct marketing (GDPR Art. 21(2)): marketing consent withdrawn and emails unsubscribed
+    (in the privacy audit log)."""
     contact_consent_record(
         contact_id=contact.pk, analytics=None, marketing=False, source="request", now=now or timezone.now()
+    )
+    PrivacyAuditEntry.objects.create(
+        action=PrivacyAuditEntry.Action.OBJECT, source=source, contact_id=contact.pk, actor=actor
     )
     contact.refresh_from_db(fields=["marketing_consent", "consent_source", "consent_updated_at"])
     if not contact.unsubscribed_from_emails:

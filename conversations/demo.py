@@ -8,7 +8,15 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from contacts.models import Contact
-from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, SavedReply, Team
+from conversations.models import (
+    PREVIEW_LENGTH,
+    AssignmentRule,
+    Conversation,
+    ConversationPart,
+    SavedReply,
+    SlaPolicy,
+    Team,
+)
 
 # A fifth of leads and users have written to us; visitors who write become leads, so none here.
 SHARE_WITH_CONVERSATIONS = 0.2
@@ -31,6 +39,8 @@ TEAMMATE_REPLIES = [
     "Yes! Have a look at https://parley.example/docs/self-hosting",
     "Could you send a screenshot of what you see?",
 ]
+# SLA targets in minutes per priority: first response, next response, time to close (no office hours in the demo).
+SLA_TARGETS = {"not_priority": (60, 240, 3 * 24 * 60), "priority": (15, 60, 24 * 60)}
 NOTES = ["Customer since 2021, be generous.", "Looks like the bug from last week.", "Asked engineering."]
 SAVED_REPLIES = [
     ("Greeting", "Hi {{contact.first_name}}, thanks for writing! {{teammate.name}} here, happy to help."),
@@ -57,6 +67,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         Team.objects.get_or_create(name=name)
     teams = list(Team.objects.order_by("name"))
     teammates = _teammates()
+    _routing_setup(teammates)
     writers = list(
         Contact.objects.filter(pk__in=contact_ids)
         .exclude(role=Contact.Role.VISITOR)
@@ -84,11 +95,45 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
     return made
 
 
+def _routing_setup(teammates: list) -> None:
+    """A rule sending billing questions to the Billing team (round robin among its members) and SLA targets."""
+    billing = Team.objects.get(name="Billing")
+    billing.members.add(*teammates)
+    if not AssignmentRule.objects.filter(name="Billing questions").exists():
+        AssignmentRule.objects.create(
+            name="Billing questions", position=10, message_contains="billing, charged, invoice, refund",
+            assign_team=billing,
+        )  # fmt: skip
+    for priority, (first, following, close) in SLA_TARGETS.items():
+        label = "Priority" if priority == "priority" else "Normal"
+        SlaPolicy.objects.get_or_create(
+            team=None, priority=priority,
+            defaults={"name": label, "first_response_minutes": first, "next_response_minutes": following,
+                      "close_minutes": close},
+        )  # fmt: skip
+
+
+def _sla_fields(*, state: str, priority: str, opened: dt.datetime, waiting_since, first_response_at) -> dict:
+    if state == "closed":
+        return {}
+    first, following, close = SLA_TARGETS[priority]
+    response_due = None
+    if waiting_since is not None:
+        response_due = waiting_since + dt.timedelta(minutes=first if first_response_at is None else following)
+    close_due = opened + dt.timedelta(minutes=close)
+    return {
+        "sla_response_due_at": response_due,
+        "sla_close_due_at": close_due,
+        "sla_due_at": min(d for d in (response_due, close_due) if d is not None),
+    }
+
+
 def _thread(
     contact_id: int, name: str, last_seen: dt.datetime, now: dt.datetime, rng: random.Random, teammates: list,
     teams: list,
 ) -> tuple[Conversation, list[ConversationPart]]:  # fmt: skip
     at = min(last_seen, now) - dt.timedelta(minutes=rng.randint(30, 60 * 24 * 30))
+    opened = at
     teammate = rng.choice(teammates)
     parts = [
         ConversationPart(part_type="comment", author_contact_id=contact_id, body=rng.choice(OPENERS), created_at=at)
@@ -122,10 +167,17 @@ def _thread(
         parts.append(ConversationPart(part_type="snooze", author_teammate=teammate, snoozed_until=snoozed_until,
                                       created_at=at + dt.timedelta(minutes=1)))  # fmt: skip
     assigned = rng.random() < 0.7
+    first_response_at = next(
+        (p.created_at for p in parts if p.part_type == "comment" and p.author_teammate is not None), None
+    )
+    priority = "priority" if rng.random() < 0.1 else "not_priority"
+    sla = _sla_fields(
+        state=state, priority=priority, opened=opened, waiting_since=waiting_since, first_response_at=first_response_at
+    )
     conversation = Conversation(
         public_id=secrets.token_urlsafe(16), contact_id=contact_id, state=state, snoozed_until=snoozed_until,
         assignee=teammate if assigned else None, team=rng.choice(teams) if rng.random() < 0.5 else None,
-        priority="priority" if rng.random() < 0.1 else "not_priority", waiting_since=waiting_since,
+        priority=priority, waiting_since=waiting_since, first_response_at=first_response_at, **sla,
         contact_unread_count=contact_unread, teammate_unread_count=teammate_unread,
         last_part_at=last_comment.created_at, preview=last_comment.body[:PREVIEW_LENGTH],
         preview_author_type="contact" if last_comment.author_contact_id else "teammate",

@@ -32,6 +32,7 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
 
 
 def connect() -> None:
+    from companies.panels import CompanyPanel, register_company_panel
     from contacts import lifecycle
     from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
     from conversations import selectors
@@ -57,6 +58,14 @@ def connect() -> None:
             title="Conversations",
             template="admin/conversations/contact_panel.html",
             rows=selectors.conversations_for_contact_panel,
+        )
+    )
+    register_company_panel(
+        CompanyPanel(
+            order=20,
+            title="Their recent conversations",
+            template="admin/conversations/company_panel.html",
+            rows=selectors.conversations_for_company_panel,
         )
     )
     from conversations.admin.outbound import SEND_MESSAGE_PERMISSION, send_message_to_contacts

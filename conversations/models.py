@@ -63,6 +63,21 @@ class TeammateProfile(models.Model):
         "admin for this many minutes, the message is emailed to you. Empty: never.",
     )
     last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Routing (conversations/services/routing.py): away teammates and those at their cap get no new assignments.
+    away_mode_enabled = models.BooleanField(
+        "away", default=False, help_text="Away: no new conversations are assigned to you."
+    )
+    away_reason = models.CharField(
+        max_length=100, blank=True, help_text="Optional, shown to teammates (e.g. On holiday)."
+    )
+    away_mode_reassign = models.BooleanField(
+        "reassign replies while away", default=False,
+        help_text="While away, a contact's reply in a conversation assigned to you goes back through the assignment rules.",
+    )  # fmt: skip
+    max_open_conversations = models.PositiveSmallIntegerField(
+        "cap of open conversations", null=True, blank=True,
+        help_text="Round robin skips you while you have this many open conversations. Empty: no cap.",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"Profile of {self.teammate}"
@@ -138,12 +153,24 @@ class Conversation(models.Model):
     preview_author_name = models.CharField(max_length=150, blank=True)
     # Once per waiting episode: the assignee was emailed about the contact's unanswered message.
     assignee_emailed_at = models.DateTimeField(null=True, blank=True)
+    # Routing and SLAs (conversations/services/routing.py, sla.py): the page the conversation started on,
+    # the first teammate reply, the policy whose targets apply and when the next ones fall due.
+    started_on_url = models.CharField(max_length=2000, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    sla_policy = models.ForeignKey(
+        "conversations.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sla_response_due_at = models.DateTimeField(null=True, blank=True)
+    sla_close_due_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)  # the earlier of the two: the inbox sorts on it
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = INBOX_WAITING_LONGEST
         indexes = [
+            # The inbox's SLA order and its "breaching soon" / "breached" views; the beat task's breach scan.
+            models.Index(fields=["state", "sla_due_at", "id"], name="conv_state_sla_due"),
             # Inbox views in their default order, newest activity first (INBOX_NEWEST_FIRST): state
             # (+ assignee or team), then the last message's time, id as tie-breaker; "Everything" has no state.
             NullsLastIndex(F("state"), *ACTIVITY_ORDER, name="conv_state_activity"),
@@ -302,6 +329,9 @@ class MessageDelivery(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Email: whether it went out with the open pixel and click redirects (the marketing purpose allowed
+    # it: consent or the website's legitimate interest); null before this was recorded, and in-app.
+    tracked = models.BooleanField(null=True, blank=True)
     conversation = models.ForeignKey(
         Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The conversation the contact's reply started.",
@@ -339,3 +369,32 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.delivery_id})"
+
+
+from conversations.models_routing import (  # noqa: E402  (they reference the models above)
+    AssignmentRule,
+    OfficeHoliday,
+    OfficeInterval,
+    OfficeSchedule,
+    SlaBreach,
+    SlaPolicy,
+    TeamRoundRobin,
+)
+
+__all__ = [
+    "AssignmentRule",
+    "Conversation",
+    "ConversationPart",
+    "DeliveryEvent",
+    "Message",
+    "MessageDelivery",
+    "OfficeHoliday",
+    "OfficeInterval",
+    "OfficeSchedule",
+    "SavedReply",
+    "SlaBreach",
+    "SlaPolicy",
+    "Team",
+    "TeamRoundRobin",
+    "TeammateProfile",
+]

@@ -19,6 +19,8 @@ from django.db.models import (
 )
 
 from common.parsing import int_or_none
+from companies.models import Company
+from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
@@ -96,6 +98,16 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     )
 
 
+def conversations_for_company_panel(company: Company) -> list[Conversation]:
+    """The ten most recent conversations of the people a company page shows, for that page (one query)."""
+    members = company_recent_member_ids(company=company)
+    return list(
+        Conversation.objects.filter(contact_id__in=members)
+        .select_related("contact")
+        .order_by("-updated_at", "-id")[:10]
+    )
+
+
 def saved_reply_list() -> QuerySet[SavedReply]:
     """Every saved reply, by name."""
     return SavedReply.objects.order_by("name")
@@ -159,11 +171,36 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
 AUDIENCE_SAMPLE_SIZE = 10
 
 
+# Who an outbound email skips, and why: (reason, field, value), first match wins. The one rule the
+# preview's count and the send itself both read, so the count is what the send does.
+EMAIL_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (
+    ("processing restricted", "processing_restricted", True),
+    ("unsubscribed", "unsubscribed_from_emails", True),
+    ("no email address", "email", ""),
+)
+# An in-app message is not shown to a restricted contact (docs/privacy.md): skipped with the reason.
+IN_APP_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (EMAIL_SKIP_RULES[0],)
+
+
+def delivery_skip_reason(contact: Contact, *, channel: str) -> str:
+    """Why a message on this channel skips the contact ('' when it goes out)."""
+    rules = EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
+    return next((reason for reason, name, value in rules if getattr(contact, name) == value), "")
+
+
+def _reachable(contacts: QuerySet[Contact], rules: tuple[tuple[str, str, Any], ...]) -> QuerySet[Contact]:
+    skipped = Q()
+    for _reason, name, value in rules:
+        skipped |= Q(**{name: value})
+    return contacts.exclude(skipped)
+
+
 @dataclass(frozen=True)
 class MessageAudience:
     count: int
-    reachable_by_email: int  # has an email address and did not unsubscribe
+    reachable_by_email: int  # what the send emails: EMAIL_SKIP_RULES skip none of them
     sample: list[Contact]
+    reachable_in_app: int = 0  # what an in-app send shows to: IN_APP_SKIP_RULES skip none of them
 
 
 def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None = None) -> QuerySet[Contact]:
@@ -191,11 +228,11 @@ def _is_blank(field: str) -> ExpressionWrapper:
 
 
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
-    """Who a message would reach now: three queries, whatever the size of the audience."""
-    reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
+    """Who a message would reach now: four queries, whatever the size of the audience."""
     return MessageAudience(
         count=contacts.count(),
-        reachable_by_email=reachable.count(),
+        reachable_by_email=_reachable(contacts, EMAIL_SKIP_RULES).count(),
+        reachable_in_app=_reachable(contacts, IN_APP_SKIP_RULES).count(),
         # The preview starts with someone it shows well: a named contact with an email first.
         sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
@@ -212,6 +249,9 @@ def _delivery_filters(channel: str) -> dict[str, Q]:
     }
     if channel == Message.Channel.EMAIL:
         filters |= {
+            # Sent without the pixel and click redirects (no marketing consent or legitimate interest):
+            # their opens and clicks are unknown, not "not opened".
+            "not_tracked": Q(state=state.SENT, tracked=False),
             "opened": Q(opened_at__isnull=False),
             "clicked": Q(clicked_at__isnull=False),
             "unsubscribed": Q(unsubscribed_at__isnull=False),
@@ -235,7 +275,7 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
         message.deliveries.filter(condition)
         .select_related("contact")
         .only(
-            "id", "message_id", "state", "skip_reason", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "id", "message_id", "state", "skip_reason", "tracked", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
             "conversation_id", "contact__id", "contact__name", "contact__email", "contact__role",
             "contact__external_id",
         )

@@ -63,3 +63,11 @@ def reclaim_stalled_messages() -> list[int]:
 def email_unread_reply(part_id: int) -> bool:
     """Email a messenger reply the contact has not read by now; claimed, so never sent twice."""
     return services.conversation_reply_email_if_unread(part_id=part_id)
+
+
+@shared_task(
+    name="conversations.tasks.record_sla_breaches", acks_late=True, expires=60, soft_time_limit=50, time_limit=58
+)
+def record_sla_breaches() -> int:
+    """Beat, every minute: record SLA targets that fell due unmet and email their assignees (each once)."""
+    return services.sla_breaches_record()

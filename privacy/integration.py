@@ -13,7 +13,11 @@ def _consent_rows(contact: Contact) -> dict[str, Any]:
 
 
 def connect() -> None:
-    from contacts.panels import ContactPanel, register_contact_panel
+    from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
+    from privacy.admin_filters import AnalyticsConsentFilter, MarketingConsentFilter, RestrictedFilter
+
+    for list_filter in (RestrictedFilter, AnalyticsConsentFilter, MarketingConsentFilter):
+        register_contact_list_filter(list_filter)
 
     register_contact_panel(
         ContactPanel(

@@ -92,9 +92,9 @@ def data_subject_request_carry_out(
     elif request.kind == DataSubjectRequest.Kind.ERASURE:
         contact_services.contact_erase(contact=contact, actor=teammate, source=source)
     elif request.kind == DataSubjectRequest.Kind.RESTRICTION:
-        contact_services.contact_processing_restrict(contact=contact, restricted=True)
+        contact_services.contact_processing_restrict(contact=contact, restricted=True, actor=teammate, source=source)
     elif request.kind == DataSubjectRequest.Kind.OBJECTION:
-        contact_services.contact_marketing_object(contact=contact)
+        contact_services.contact_marketing_object(contact=contact, actor=teammate, source=source)
     request.status = DataSubjectRequest.Status.DONE
     request.handler = teammate
     request.completed_at = timezone.now()

@@ -14,7 +14,7 @@ from contacts import lifecycle
 from contacts.models import Contact
 from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
-from tracking.selectors import contact_tracking_activity, export_rows
+from tracking.selectors import contact_tracking_activity, export_rows, page_views_for_company_panel
 from tracking.services.events import event_summary_upsert
 from tracking.services.hot_path import hot_path_forget
 
@@ -125,6 +125,7 @@ def _events_panel(contact: Contact) -> dict[str, Any]:
 
 
 def _connect_admin() -> None:
+    from companies.panels import CompanyPanel, register_company_panel
     from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
     from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
 
@@ -137,6 +138,10 @@ def _connect_admin() -> None:
         ContactPanel(order=12, title="Events", template="admin/tracking/panels/events.html", rows=_events_panel),
     ):  # fmt: skip
         register_contact_panel(panel)
+    register_company_panel(
+        CompanyPanel(order=30, title="Their recent page views", template="admin/tracking/panels/company_page_views.html",
+                     rows=page_views_for_company_panel)
+    )  # fmt: skip
     register_contact_list_filter(SeenWithinDaysFilter)
     register_contact_list_filter(EventNameFilter)
 

@@ -29,7 +29,12 @@ HEX = re.compile(r"^[0-9a-fA-F]+$")
 _ESCAPED_NUL_OR_SURROGATE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 USER_FIELDS = {
     "user_id", "email", "user_hash", "name", "phone", "created_at", "language_override", "custom_attributes",
+    "company", "companies",
 }  # fmt: skip
+# Intercom's company settings: these keys are the company's fields, any other plain value a custom attribute.
+COMPANY_TEXT_FIELDS = ("name", "plan", "website", "industry")
+COMPANY_MAX_PER_REQUEST = 10
+INT32_MAX = 2**31 - 1
 
 
 class PayloadError(Exception):
@@ -50,6 +55,17 @@ class PageInput:
 
 
 @dataclass(frozen=True)
+class CompanyInput:
+    """One company of Intercom's `company` / `companies` settings."""
+
+    company_id: str
+    # Company fields the site sent (only those present): name, plan, website, industry, size,
+    # monthly_spend, remote_created_at.
+    fields: dict[str, Any] = field(default_factory=dict)
+    custom_attributes: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class UserInput:
     user_id: str | None = None
     email: str | None = None
@@ -57,6 +73,8 @@ class UserInput:
     # Contact fields the site sent (only those present): name, phone, signed_up_at, language_override.
     fields: dict[str, Any] = field(default_factory=dict)
     custom_attributes: dict[str, Any] | None = None
+    # The companies the site says the user belongs to (None: it said nothing about companies).
+    companies: tuple[CompanyInput, ...] | None = None
 
     @property
     def identifies(self) -> bool:
@@ -74,6 +92,9 @@ class ConsentInput:
     analytics: bool | None = None
     marketing: bool | None = None
     source: str = "widget"
+    # The page's default (Google Consent Mode `default`, or a site's own), not the visitor's choice:
+    # it applies only where the visitor made none, and is never stored as theirs.
+    default: bool = False
 
     @property
     def stated(self) -> bool:
@@ -179,7 +200,8 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
 
 def clean_consent(value: Any) -> ConsentInput:
     """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes
-    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode)."""
+    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode; `default`: true
+    when it is the page's default, not the visitor's choice)."""
     if value is None or value is False:
         return NO_CONSENT_STATED
     if value is True:
@@ -196,7 +218,10 @@ def clean_consent(value: Any) -> ConsentInput:
     source = value.get("source", "widget")
     if not isinstance(source, str) or source not in CONSENT_SOURCES:
         raise PayloadError("consent.source", f"Must be one of: {', '.join(sorted(CONSENT_SOURCES))}.")
-    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source)
+    default = value.get("default", False)
+    if not isinstance(default, bool):
+        raise PayloadError("consent.default", "Must be true or false.")
+    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source, default=default)
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -303,7 +328,72 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         for key, item in custom.items():
             if isinstance(item, str):
                 clean_text(item, f"user.custom_attributes.{key}")
-    return UserInput(user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom)
+    companies = clean_companies(value.get("company"), value.get("companies"), now=now)
+    return UserInput(
+        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom, companies=companies
+    )
+
+
+def _whole_number(value: Any, name: str, *, truncate: bool) -> int | None:
+    """Intercom's company integers: 0 to 2**31-1; monthly_spend's fraction is truncated."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PayloadError(name, "Must be a number.")
+    if not 0 <= value <= INT32_MAX or (not truncate and value != int(value)):
+        raise PayloadError(name, f"Must be a whole number from 0 to {INT32_MAX}.", "out_of_range")
+    return int(value)
+
+
+def clean_company(value: Any, name: str, *, now: dt.datetime) -> CompanyInput:
+    """One company object: `company_id` (or Intercom's `id`), its fields, the rest custom attributes."""
+    if not isinstance(value, dict):
+        raise PayloadError(name, "Must be an object with a company_id.")
+    company_id = value.get("company_id", value.get("id"))
+    if isinstance(company_id, int) and not isinstance(company_id, bool):
+        company_id = str(company_id)  # sites often use numeric ids
+    company_id = (clean_text(company_id, f"{name}.company_id", required=True) or "").strip()
+    fields: dict[str, Any] = {}
+    custom: dict[str, Any] = (
+        dict(value["custom_attributes"]) if isinstance(value.get("custom_attributes"), dict) else {}
+    )
+    if "custom_attributes" in value and not isinstance(value["custom_attributes"], dict | type(None)):
+        raise PayloadError(f"{name}.custom_attributes", "Must be an object of name → value.")
+    for key, item in value.items():
+        if key in ("company_id", "id", "custom_attributes"):
+            continue
+        if key in COMPANY_TEXT_FIELDS:
+            fields[key] = clean_text(item, f"{name}.{key}") or ""
+        elif key == "size":
+            fields["size"] = _whole_number(item, f"{name}.size", truncate=False)
+        elif key == "monthly_spend":
+            fields["monthly_spend"] = _whole_number(item, f"{name}.monthly_spend", truncate=True) or 0
+        elif key == "created_at":
+            fields["remote_created_at"] = (
+                None if item is None else clean_timestamp(item, f"{name}.created_at", earliest=EARLIEST_SIGNUP, now=now)
+            )
+        else:
+            custom[key] = item
+    for key, item in custom.items():
+        if isinstance(item, dict | list):
+            raise PayloadError(f"{name}.{key}", "Nested values are not allowed; use a string, number, boolean or date.")
+        if isinstance(item, str):
+            clean_text(item, f"{name}.{key}")
+    return CompanyInput(company_id=company_id, fields=fields, custom_attributes=custom or None)
+
+
+def clean_companies(company: Any, companies: Any, *, now: dt.datetime) -> tuple[CompanyInput, ...] | None:
+    """Intercom's `company` (one object) and `companies` (a list), as one list; None when neither is sent."""
+    if company is None and companies is None:
+        return None
+    cleaned = [] if company is None else [clean_company(company, "user.company", now=now)]
+    if companies is not None:
+        if not isinstance(companies, list):
+            raise PayloadError("user.companies", "Must be a list of company objects.")
+        cleaned += [clean_company(item, f"user.companies[{index}]", now=now) for index, item in enumerate(companies)]
+    if len(cleaned) > COMPANY_MAX_PER_REQUEST:
+        raise PayloadError("user.companies", f"At most {COMPANY_MAX_PER_REQUEST} companies per request.", "too_many")
+    return tuple(cleaned)
 
 
 def _anonymous_id(value: Any) -> uuid.UUID | None:

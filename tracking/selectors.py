@@ -12,6 +12,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from companies.models import Company
+from companies.selectors import company_recent_member_ids
 from contacts.models import Contact
 from tracking.models import Event, EventSummary, PageView, WebSession, Website
 
@@ -202,3 +204,11 @@ def website_page_views_per_day(*, website: Website, days: int = CHART_DAYS) -> l
 def export_rows(queryset: QuerySet[Any], fields: list[str]) -> list[dict[str, Any]]:
     """The given fields of every row, read in chunks, for a GDPR export."""
     return list(queryset.values(*fields).iterator(chunk_size=2000))
+
+
+def page_views_for_company_panel(company: Company) -> list[PageView]:
+    """The ten most recent page views of the people a company page shows, for that page (one query)."""
+    members = company_recent_member_ids(company=company)
+    return list(
+        PageView.objects.filter(contact_id__in=members).select_related("contact").order_by("-created_at", "-id")[:10]
+    )

@@ -22,6 +22,7 @@ from contacts.models import Contact
 from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services import widget_quiet
+from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
@@ -164,7 +165,10 @@ def conversation_detail(conversation: Conversation, *, contact: Contact, website
         and contact.role != Contact.Role.USER
         and not contact.email
     )
-    shape["ask_email_after"] = website.ask_email_after_seconds if asks else None
+    ask_after = website.ask_email_after_seconds
+    if asks and not website_availability(website_id=website.pk)["open"]:
+        ask_after = 0  # outside office hours: nobody answers soon, so ask at once (cached answer, no query)
+    shape["ask_email_after"] = ask_after if asks else None
     return shape
 
 
@@ -203,7 +207,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
     conversation = services.conversation_start_by_contact(
-        contact=contact, body=payload.get("body"), website=call.website
+        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url")
     )
     return JsonResponse(
         {
@@ -213,6 +217,13 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         },
         status=201,
     )
+
+
+@widget_endpoint(methods=("GET",))
+def availability_view(call: WidgetCall) -> JsonResponse:
+    """Whether the website's team is in: the expected reply time inside office hours, when it is back outside
+    them (no token: the same for every visitor of the website; cached, so no query on most calls)."""
+    return JsonResponse(website_availability(website_id=call.website.pk))
 
 
 def _contact_for_new_writer(anonymous_id: Any) -> Contact:

@@ -64,11 +64,27 @@ def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
     if answer.identity_refused:
         warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
     for name, reason in answer.ignored_attributes.items():
+        if name.startswith(
+            tracking_services.COMPANY_IGNORED_PREFIX
+        ):  # "company.<company_id>[.custom_attributes.<name>]"
+            warnings.append({"field": "user.company", "message": _company_warning(name, reason)})
+            continue
         message = (
             f"Parley: custom attribute {json.dumps(name, ensure_ascii=False)} not applied (the rest was): {reason}"
         )
         warnings.append({"field": f"user.custom_attributes.{name}", "message": message})
     return warnings
+
+
+def _company_warning(key: str, reason: str) -> str:
+    company_id, _, attribute = key.removeprefix(tracking_services.COMPANY_IGNORED_PREFIX).partition(
+        ".custom_attributes."
+    )
+    quoted = json.dumps(company_id, ensure_ascii=False)
+    if attribute:
+        name = json.dumps(attribute, ensure_ascii=False)
+        return f"Parley: custom attribute {name} of company {quoted} not applied (the rest was): {reason}"
+    return f"Parley: company {quoted}: {reason}"
 
 
 def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[str, Any]:
@@ -82,10 +98,21 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
         "tracked": answer.tracking,
         "contact": _contact_json(answer.contact),
     }
+    contact = answer.contact
+    if contact is not None:
+        # What the server holds for this visitor: the loader tells a withdrawal at once only when it differs.
+        shape["consent"] = {"analytics": contact.analytics_consent, "marketing": contact.marketing_consent}
+        if not answer.tracking and (contact.processing_restricted or contact.analytics_consent is False):
+            # Restricted, or analytics refused: the browser drops the anonymous id (the token, kept, remembers it).
+            shape["forget"] = True
     if answer.ignored_attributes:
         # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
         # dropped (the rest is applied): say what was left out and why.
-        shape["ignored_custom_attributes"] = list(answer.ignored_attributes)
+        names = [
+            name for name in answer.ignored_attributes if not name.startswith(tracking_services.COMPANY_IGNORED_PREFIX)
+        ]
+        if names:
+            shape["ignored_custom_attributes"] = names
     if warnings := _warnings(answer):
         shape["warnings"] = warnings
     return shape

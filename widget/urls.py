@@ -20,6 +20,7 @@ chat_urlpatterns = [
     path("widget-api/<str:app_id>/conversations/<str:public_id>/reply", chat_views.reply_view, name="widget_reply"),
     path("widget-api/<str:app_id>/conversations/<str:public_id>/read", chat_views.read_view, name="widget_read"),
     path("widget-api/<str:app_id>/poll", chat_views.poll_view, name="widget_poll"),
+    path("widget-api/<str:app_id>/availability", chat_views.availability_view, name="widget_availability"),
     path("widget-api/<str:app_id>/messages", chat_views.messages_view, name="widget_messages"),
     path("widget-api/<str:app_id>/messages/<str:delivery_id>/seen", chat_views.message_seen_view,
          name="widget_message_seen"),

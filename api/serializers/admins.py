@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -38,17 +39,25 @@ class AdminOutput(serializers.Serializer):
     def get_job_title(self, user: Any) -> str | None:
         return None
 
+    def _profile(self, user: Any) -> Any:
+        try:
+            return user.parley_profile  # select_related by api.selectors.teammates
+        except ObjectDoesNotExist:
+            return None
+
     def get_away_mode_enabled(self, user: Any) -> bool:
-        return False
+        profile = self._profile(user)
+        return bool(profile and profile.away_mode_enabled)
 
     def get_away_mode_reassign(self, user: Any) -> bool:
-        return False
+        profile = self._profile(user)
+        return bool(profile and profile.away_mode_reassign)
 
     def get_has_inbox_seat(self, user: Any) -> bool:
         return True
 
     def get_team_ids(self, user: Any) -> list[int]:
-        return []
+        return [team.pk for team in user.parley_teams.all()]  # prefetched by api.selectors.teammates
 
     @extend_schema_field(AdminAvatarOutput)
     def get_avatar(self, user: Any) -> dict[str, Any]:
@@ -73,6 +82,28 @@ class MeOutput(AdminOutput):
             "timezone": "UTC",
             "region": "self-hosted",
         }
+
+
+class StrictBooleanField(serializers.Field):
+    """true or false only (not "yes", 1 or "true"): a typo must not switch a teammate's away mode."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> bool:
+        return bool(value)
+
+
+class AdminAwayInput(serializers.Serializer):
+    away_mode_enabled = StrictBooleanField()
+    away_mode_reassign = StrictBooleanField()
+    away_reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="Parley: shown to teammates."
+    )
 
 
 class AdminListOutput(serializers.Serializer):

@@ -165,12 +165,16 @@ class ContactOutput(serializers.Serializer):
 
     @extend_schema_field(AddressableListOutput)
     def get_companies(self, contact: Contact) -> dict[str, Any]:
+        memberships = list(contact.company_memberships.all())  # prefetched, newest first
         return {
             "type": "list",
-            "data": [],
+            "data": [
+                {"type": "company", "id": str(m.company_id), "url": f"/companies/{m.company_id}"}
+                for m in memberships[:INLINE_NOTES]
+            ],
             "url": f"/contacts/{contact.pk}/companies",
-            "total_count": 0,
-            "has_more": False,
+            "total_count": len(memberships),
+            "has_more": len(memberships) > INLINE_NOTES,
         }
 
 

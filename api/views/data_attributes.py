@@ -38,7 +38,7 @@ class DataAttributesView(IntercomView):
     @extend_schema(
         operation_id="ListDataAttributes",
         parameters=[
-            OpenApiParameter("model", str, enum=["contact", "conversation"]),
+            OpenApiParameter("model", str, enum=DataAttribute.Model.values),
             OpenApiParameter("include_archived", bool),
         ],
         responses=DataAttributeListOutput,
@@ -46,7 +46,7 @@ class DataAttributesView(IntercomView):
     def get(self, request: Request) -> Response:
         model = request.query_params.get("model")
         if model and model not in DataAttribute.Model.values:
-            raise ParameterInvalid("model", "model must be contact or conversation.")
+            raise ParameterInvalid("model", f"model must be one of: {', '.join(DataAttribute.Model.values)}.")
         include_archived = request.query_params.get("include_archived", "false").lower() in ("true", "1")
         attributes = selectors.data_attribute_list(model=model, include_archived=include_archived)
         return Response({"type": "list", "data": DataAttributeOutput(attributes, many=True).data})

@@ -11,6 +11,7 @@ from api.errors import ParameterInvalid
 from api.permissions import permissions_require
 from api.serializers.tags import TagCreateInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
+from companies import services as company_services
 from contacts import selectors as contact_selectors
 from contacts import services
 
@@ -30,15 +31,30 @@ def _contact_ids(references: Any) -> list[int]:
     return ids
 
 
+def _company_ids(references: Any) -> list[int]:
+    """`companies: [{"id": …} or {"company_id": …}]` in POST /tags: the companies to tag (or untag) at once."""
+    if not isinstance(references, list) or len(references) > MAX_TAGGED_PER_REQUEST:
+        raise ParameterInvalid("companies", f"companies must be a list of at most {MAX_TAGGED_PER_REQUEST} objects.")
+    for index, reference in enumerate(references):
+        if not isinstance(reference, dict) or not (reference.get("id") or reference.get("company_id")):
+            raise ParameterInvalid(f"companies[{index}]", "Each company needs its id or its company_id.")
+    found = selectors.companies_by_reference(references)
+    missing = [index for index, pk in enumerate(found) if pk is None]
+    if missing:
+        raise ParameterInvalid(f"companies[{missing[0]}]", "No company has this id or company_id.")
+    return [pk for pk in found if pk is not None]
+
+
 def _extra_permissions(values: dict[str, Any], body: dict[str, Any]) -> list[str]:
-    """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts."""
+    """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts or companies."""
     needed = ["contacts.change_tag"] if values.get("id") else []
-    references = body.get("users") if isinstance(body.get("users"), list) else []
-    untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
-    if not all(untagging):
-        needed.append("contacts.add_contacttag")
-    if any(untagging):
-        needed.append("contacts.delete_contacttag")
+    for key, app, link in (("users", "contacts", "contacttag"), ("companies", "companies", "companytag")):
+        references = body.get(key) if isinstance(body.get(key), list) else []
+        untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
+        if key in body and not all(untagging):
+            needed.append(f"{app}.add_{link}")
+        if any(untagging):
+            needed.append(f"{app}.delete_{link}")
     return needed
 
 
@@ -49,7 +65,8 @@ class TagsView(IntercomView):
 
     @extend_schema(operation_id="CreateTag", request=TagCreateInput, responses=TagOutput)
     def post(self, request: Request) -> Response:
-        """Create a tag (or return the one with that name); with `id`, rename it; with `users`, tag them."""
+        """Create a tag (or return the one with that name); with `id`, rename it; with `users` or
+        `companies`, tag them (`untag: true` removes it)."""
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
         permissions_require(request, *_extra_permissions(values, body))
@@ -60,8 +77,21 @@ class TagsView(IntercomView):
             ids = _contact_ids(body["users"])
             untag = [pk for pk, ref in zip(ids, body["users"], strict=True) if ref.get("untag") is True]
             tag_ids = [pk for pk in ids if pk not in untag]
-        tag = services.tag_save(
-            name=values["name"], tag=renamed, actor=request.user, tag_contact_ids=tag_ids, untag_contact_ids=untag
+        tag_company_ids: list[int] = []
+        untag_company_ids: list[int] = []
+        if "companies" in body:
+            company_ids, refs = _company_ids(body["companies"]), body["companies"]
+            untag_company_ids = [pk for pk, ref in zip(company_ids, refs, strict=True) if ref.get("untag") is True]
+            tag_company_ids = [pk for pk in company_ids if pk not in untag_company_ids]
+        # contacts.services.tag_save, then the companies, in one transaction (contacts knows no companies).
+        tag = company_services.tag_save_with_companies(
+            name=values["name"],
+            tag=renamed,
+            actor=request.user,
+            tag_contact_ids=tag_ids,
+            untag_contact_ids=untag,
+            tag_company_ids=tag_company_ids,
+            untag_company_ids=untag_company_ids,
         )
         return Response(TagOutput(tag).data)
 

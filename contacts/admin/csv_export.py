@@ -57,10 +57,10 @@ def _csv_lines(writer: Any, chunk: list[tuple[Any, ...]], attributes: list[str])
     for *values, custom in chunk:
         custom = custom or {}
         extra = ["; ".join(tags.get(values[0], [])), *(custom.get(name, "") for name in attributes)]
-        yield writer.writerow([_csv_cell(v) for v in (*values, *extra)])
+        yield writer.writerow([csv_cell(v) for v in (*values, *extra)])
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
     """A cell a spreadsheet shows as text: a value that could start a formula gets a leading quote."""
     if isinstance(value, str) and (value[:1] in CSV_FORMULA_STARTS or value.lstrip()[:1] in CSV_FORMULA_STARTS):
         return "'" + value

@@ -51,7 +51,7 @@ class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):
     def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
         custom = {
-            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): _json_value(self.cleaned_data[name])
+            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): json_value(self.cleaned_data[name])
             for name in self.changed_data
             if name.startswith(CUSTOM_ATTRIBUTE_PREFIX)
         }
@@ -82,7 +82,8 @@ class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
         return cleaned
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A form value as a custom attribute stores it (dates and times as ISO 8601)."""
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -24,11 +24,15 @@ from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, teammates
 from conversations.admin.thread import ConversationPageAdmin
 from conversations.models import INBOX_NEWEST_FIRST, INBOX_WAITING_LONGEST, Conversation, ConversationPart
+from conversations.services import routing as routing_services
+from conversations.services import sla as sla_services
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
 JUST_NOW = dt.timedelta(minutes=1)
+# The next SLA target first (index conv_state_sla_due); conversations without one last.
+INBOX_SLA_DUE_FIRST = [F("sla_due_at").asc(nulls_last=True), "id"]
 
 
 class InboxViewFilter(admin.SimpleListFilter):
@@ -86,6 +90,7 @@ class InboxSortFilter(admin.SimpleListFilter):
     ORDERS: ClassVar[dict[str, tuple[str, list[Any]]]] = {
         "newest": ("Newest activity", INBOX_NEWEST_FIRST),
         "waiting": ("Waiting longest", INBOX_WAITING_LONGEST),
+        "sla": ("SLA due first", INBOX_SLA_DUE_FIRST),
     }
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -124,6 +129,25 @@ class TeamFilter(admin.SimpleListFilter):
         return queryset if team_id is None else queryset.filter(team_id=team_id)
 
 
+class SlaFilter(admin.SimpleListFilter):
+    """Conversations whose next SLA target is close or past (index `conv_state_sla_due`)."""
+
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("soon", f"Breaching soon ({sla_services.BREACHING_SOON_MINUTES} min)"), ("breached", "Breached")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        now = timezone.now()
+        if self.value() == "soon":
+            soon = now + dt.timedelta(minutes=sla_services.BREACHING_SOON_MINUTES)
+            return queryset.filter(sla_due_at__gt=now, sla_due_at__lte=soon).exclude(state=Conversation.State.CLOSED)
+        if self.value() == "breached":
+            return queryset.filter(sla_due_at__lte=now).exclude(state=Conversation.State.CLOSED)
+        return queryset
+
+
 class InboxActionForm(ActionForm):
     assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
     snooze_for = forms.ChoiceField(
@@ -139,10 +163,12 @@ class InboxActionForm(ActionForm):
 
 @admin.register(Conversation)
 class ConversationAdmin(ConversationPageAdmin):
-    list_display = ["contact_name", "preview_column", "tag_column", "waiting", "assignee", "state_column"]
+    list_display = [
+        "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
+    ]  # fmt: skip
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter]
-    list_select_related = ["contact", "assignee"]
+    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter]
+    list_select_related = ["contact", "assignee__parley_profile"]  # the profile: the "(away)" mark
     # The default order, here too: the changelist marks the column of this one (none), not the model's.
     ordering = INBOX_NEWEST_FIRST
     list_per_page = 50
@@ -221,6 +247,23 @@ class ConversationAdmin(ConversationPageAdmin):
         if timezone.now() - conversation.waiting_since < JUST_NOW:
             return "just now"  # not "0 minutes"
         return timesince(conversation.waiting_since)
+
+    @admin.display(description="SLA", ordering=F("sla_due_at").asc(nulls_last=True))
+    def sla_column(self, conversation: Conversation) -> str:
+        label = sla_services.sla_label(conversation)
+        if label is None:
+            return "—"
+        text, overdue = label
+        return format_html("<span class='parley-sla{}'>{}</span>", " parley-sla-over" if overdue else "", text)
+
+    @admin.display(description="Assignee", ordering="assignee")
+    def assignee_column(self, conversation: Conversation) -> str:
+        assignee = conversation.assignee
+        if assignee is None:
+            return "—"
+        if routing_services.teammate_is_away(assignee):
+            return format_html("{} <span class='parley-away'>(away)</span>", assignee)
+        return str(assignee)
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
@@ -318,6 +361,7 @@ class ConversationAdmin(ConversationPageAdmin):
             "title": "Inbox",
             "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
             "inbox": selectors.inbox_state(),
+            "away_teammates": routing_services.teammates_away(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

@@ -28,7 +28,7 @@ from conversations.services.threads import contact_display_name, teammate_displa
 DELIVERIES_PER_PAGE = 50
 DELIVERY_FILTER_LABELS = {
     "all": "Recipients", "sent": "Sent", "pending": "Waiting", "not_sent": "Skipped or failed",
-    "opened": "Opened", "clicked": "Clicked", "unsubscribed": "Unsubscribed", "seen": "Seen", "replied": "Replied",
+    "not_tracked": "Not tracked (no marketing consent)", "opened": "Opened", "clicked": "Clicked", "unsubscribed": "Unsubscribed", "seen": "Seen", "replied": "Replied",
 }  # fmt: skip
 PLACEHOLDER_HELP = ", ".join(f"{{{{{name}}}}}" for name in placeholders.KNOWN_PLACEHOLDERS)
 FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
@@ -40,7 +40,10 @@ class ComposeForm(ServiceValidatedForm, forms.Form):
         max_length=255, required=False, help_text="Required for email. Placeholders work here too."
     )
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
-                           help_text="Plain text. Links in emails are tracked; an unsubscribe link is added.")  # fmt: skip
+                           help_text="Plain text. An unsubscribe link is added to emails. Opens and link clicks are "
+                                     "tracked only for contacts who gave marketing consent, or made no choice on a "
+                                     "website whose marketing basis is legitimate interest; the others get the email "
+                                     "untracked (links as written).")  # fmt: skip
 
 
 class MessageComposeForm(ComposeForm):

@@ -11,13 +11,16 @@ from django.urls import reverse
 from common.admin_forms import ServiceValidatedForm
 from common.parsing import int_or_none
 from conversations import services
-from conversations.models import SavedReply, Team, TeammateProfile
+from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
 
 
 class TeammateProfileForm(forms.ModelForm):
     class Meta:
         model = TeammateProfile
-        fields = ["display_name", "avatar_url", "email_when_away_minutes"]
+        fields = [
+            "display_name", "avatar_url", "email_when_away_minutes", "away_mode_enabled", "away_reason",
+            "away_mode_reassign", "max_open_conversations",
+        ]  # fmt: skip
 
     def clean_avatar_url(self) -> str:
         avatar = self.cleaned_data["avatar_url"]
@@ -32,7 +35,10 @@ class TeammateProfileAdmin(admin.ModelAdmin):
 
     form = TeammateProfileForm
     actions = None  # profiles are edited one at a time, by their teammate
-    list_display = ["teammate", "display_name", "email_when_away_minutes", "last_active_at"]
+    list_display = [
+        "teammate", "display_name", "away_mode_enabled", "max_open_conversations", "email_when_away_minutes",
+        "last_active_at",
+    ]  # fmt: skip
     readonly_fields = ["last_active_at"]
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
@@ -110,8 +116,18 @@ class SavedReplyAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
+class TeamRoundRobinInline(admin.StackedInline):
+    model = TeamRoundRobin
+    fields = ["enabled", "last_assignee"]
+    readonly_fields = ["last_assignee"]
+    can_delete = False
+    verbose_name = "round robin"
+    verbose_name_plural = "round robin"
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
+    inlines = [TeamRoundRobinInline]
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["members"]

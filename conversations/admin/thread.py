@@ -18,6 +18,7 @@ from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, Team
+from conversations.services.sla import sla_label
 from conversations.services.threads import teammate_display_name
 
 RECENT_PAGE_VIEWS = 10
@@ -181,7 +182,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
             ),
             "page_views": _recent_page_views(contact),
-            "teammates": list(teammates()),
+            "teammates": list(teammates().select_related("parley_profile")),
+            "sla": sla_label(conversation),
             "teams": list(selectors.team_list()),
             "saved_replies": saved_replies,
             "snooze_presets": [(k, v[0]) for k, v in SNOOZE_PRESETS.items()],

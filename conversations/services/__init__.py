@@ -2,6 +2,7 @@
 
 from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
 from conversations.services.inbound import email_reply_receive
+from conversations.services.office_hours import office_schedule_save
 from conversations.services.outbound import (
     conversation_reply_email_if_unread,
     conversation_reply_email_send,
@@ -13,7 +14,15 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
+from conversations.services.routing import (
+    assignment_rule_save,
+    conversation_route,
+    rule_preview,
+    team_round_robin_pick,
+    teammate_away_set,
+)
 from conversations.services.saved_replies import saved_reply_create, saved_reply_update, saved_reply_validate
+from conversations.services.sla import conversation_sla_refresh, sla_breaches_record
 from conversations.services.teammates import (
     assignee_email_if_away,
     teammate_mark_active,
@@ -42,6 +51,7 @@ from conversations.services.threads import (
 
 __all__ = [
     "assignee_email_if_away",
+    "assignment_rule_save",
     "contacts_touch_messaging",
     "conversation_add_note",
     "conversation_assign",
@@ -55,7 +65,9 @@ __all__ = [
     "conversation_reply_as_teammate",
     "conversation_reply_email_if_unread",
     "conversation_reply_email_send",
+    "conversation_route",
     "conversation_set_priority",
+    "conversation_sla_refresh",
     "conversation_snooze",
     "conversation_start_by_contact",
     "conversation_start_by_teammate",
@@ -72,10 +84,15 @@ __all__ = [
     "message_deliver_batch",
     "message_send",
     "messages_reclaim_stalled",
+    "office_schedule_save",
     "placeholders_render",
+    "rule_preview",
     "saved_reply_create",
     "saved_reply_update",
     "saved_reply_validate",
+    "sla_breaches_record",
+    "team_round_robin_pick",
+    "teammate_away_set",
     "teammate_mark_active",
     "teammate_profile_update",
 ]

@@ -24,7 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed
+from conversations.selectors import contacts_marketing_allowed, delivery_skip_reason
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -191,11 +191,18 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
         _message_finish_if_done(message)
         return 0, False
     now = timezone.now()
-    sent_ids = [delivery.pk for delivery in batch]
-    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
+    skipped: dict[str, list[int]] = {}
+    for delivery in batch:
+        if reason := delivery_skip_reason(delivery.contact, channel=message.channel):
+            skipped.setdefault(reason, []).append(delivery.pk)
+    shown = [delivery for delivery in batch if not any(delivery.pk in ids for ids in skipped.values())]
+    sent_ids = [delivery.pk for delivery in shown]
+    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in shown])
     with transaction.atomic():
+        for reason, ids in skipped.items():  # never shown (a restricted contact): skipped, with why
+            MessageDelivery.objects.filter(pk__in=ids).update(state=MessageDelivery.State.SKIPPED, skip_reason=reason)
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
-        contacts_touch_messaging(contact_ids=[d.contact_id for d in batch], field="last_contacted_at", at=now)
+        contacts_touch_messaging(contact_ids=[d.contact_id for d in shown], field="last_contacted_at", at=now)
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
@@ -219,7 +226,7 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = _email_skip_reason(contact)
+            reason = delivery_skip_reason(contact, channel=message.channel)
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
@@ -229,20 +236,12 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
             except Exception:
                 _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
                 continue
-            _delivery_finish(delivery, state=MessageDelivery.State.SENT)
+            _delivery_finish(delivery, state=MessageDelivery.State.SENT, tracked=contact.pk in tracked)
             sent += 1
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
     return sent, remaining
-
-
-def _email_skip_reason(contact: Contact) -> str:
-    if contact.processing_restricted:
-        return "processing restricted"
-    if contact.unsubscribed_from_emails:
-        return "unsubscribed"
-    return "" if contact.email else "no email address"
 
 
 def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
@@ -256,10 +255,14 @@ def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
 
 
 @transaction.atomic
-def _delivery_finish(delivery: MessageDelivery, *, state: str, skip_reason: str = "") -> None:
+def _delivery_finish(
+    delivery: MessageDelivery, *, state: str, skip_reason: str = "", tracked: bool | None = None
+) -> None:
     now = timezone.now()
     sent_at = now if state == MessageDelivery.State.SENT else None
-    MessageDelivery.objects.filter(pk=delivery.pk).update(state=state, skip_reason=skip_reason, sent_at=sent_at)
+    MessageDelivery.objects.filter(pk=delivery.pk).update(
+        state=state, skip_reason=skip_reason, sent_at=sent_at, tracked=tracked
+    )
     if state == MessageDelivery.State.SENT:
         contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_contacted_at", at=now)
 

@@ -16,7 +16,15 @@ from conversations.models import DEFAULT_EMAIL_WHEN_AWAY_MINUTES, Conversation, 
 
 # Activity is written at most once per this many seconds per teammate (the inbox polls every 5).
 ACTIVITY_WRITE_SECONDS = 60
-PROFILE_FIELDS = ("display_name", "avatar_url", "email_when_away_minutes")
+PROFILE_FIELDS = (
+    "display_name",
+    "avatar_url",
+    "email_when_away_minutes",
+    "away_mode_enabled",
+    "away_reason",
+    "away_mode_reassign",
+    "max_open_conversations",
+)
 
 
 def teammate_profile(teammate: Any) -> TeammateProfile | None:

@@ -14,12 +14,13 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import widget_quiet
+from conversations.services import routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
+MAX_URL_LENGTH = 2000
 MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at")
 
 
@@ -39,6 +40,16 @@ def teammate_display_name(teammate: Any) -> str:
 def contact_display_name(contact: Contact) -> str:
     """What teammates call a contact: name, else email, else role and id."""
     return contact.name or contact.email or f"{contact.get_role_display()} {contact.pk}"
+
+
+def clean_url(url: Any) -> str:
+    """A page URL as given (http or https only), bounded; anything else is dropped, never refused."""
+    if not isinstance(url, str):
+        return ""
+    url = url.replace("\x00", "").strip()
+    if not url.lower().startswith(("http://", "https://")):
+        return ""
+    return url[:MAX_URL_LENGTH]
 
 
 def clean_body(body: Any, *, field: str = "body", allow_empty: bool = False) -> str:
@@ -142,8 +153,12 @@ def _teammate_comment(
     if takes_it:
         conversation.assignee = teammate
         fields.append("assignee")
+    if conversation.first_response_at is None:
+        conversation.first_response_at = at
+        fields.append("first_response_at")
     conversation.save(update_fields=[*fields, "updated_at"])
     conversation.refresh_from_db(fields=["contact_unread_count"])
+    sla.conversation_sla_refresh(conversation=conversation)
     contacts_touch_messaging(contact_ids=[conversation.contact_id], field="last_contacted_at", at=at)
     return part
 
@@ -159,15 +174,21 @@ def conversations_merge(source: Contact, into: Contact) -> None:
 
 @transaction.atomic
 def conversation_start_by_contact(
-    *, contact: Contact, body: str, website: Any = None, source: str = Conversation.Source.CHAT
+    *, contact: Contact, body: str, website: Any = None, source: str = Conversation.Source.CHAT, page_url: Any = ""
 ) -> Conversation:
-    """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead."""
+    """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead.
+
+    The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts."""
     body = clean_body(body)
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-    conversation = Conversation.objects.create(contact=contact, website=website, source=source)
+    conversation = Conversation.objects.create(
+        contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
+    )
     conversation.contact = contact
     _contact_writes(conversation, body=body, at=at)
+    routing.conversation_route(conversation=conversation, message=body)
+    sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
     return conversation
 
@@ -180,6 +201,7 @@ def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
+    sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.single.created", conversation=conversation)
     return conversation
 
@@ -192,7 +214,11 @@ def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> C
     """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
     body = clean_body(body)
     conversation = _locked(conversation)
-    part = _contact_writes(conversation, body=body, at=timezone.now())
+    reopened = conversation.state != Conversation.State.OPEN
+    at = timezone.now()
+    part = _contact_writes(conversation, body=body, at=at)
+    routing.conversation_route_on_contact_message(conversation=conversation, message=body, reopened=reopened)
+    sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
     conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
     return part
 
@@ -248,6 +274,8 @@ def conversation_assign(
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
               author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+    if team is not None:
+        sla.conversation_sla_refresh(conversation=conversation)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)
     return conversation
 
@@ -298,6 +326,7 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
     _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
               author_teammate=teammate)  # fmt: skip
+    sla.conversation_sla_refresh(conversation=conversation)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 
@@ -321,11 +350,14 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     conversation = _locked(conversation)
     if conversation.state == Conversation.State.OPEN:
         return conversation
+    was_closed = conversation.state == Conversation.State.CLOSED
     conversation.state = Conversation.State.OPEN
     conversation.snoozed_until = None
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
-    _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=timezone.now(),
+    at = timezone.now()
+    _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at,
               author_teammate=teammate)  # fmt: skip
+    sla.conversation_sla_refresh(conversation=conversation, opened_at=at if was_closed else None)
     topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
     conversation_changed.send(sender=Conversation, topic=topic, conversation=conversation)
     return conversation
@@ -363,6 +395,7 @@ def conversation_set_priority(*, conversation: Conversation, priority: str) -> C
         raise ValidationError({"priority": f"Must be one of: {', '.join(Conversation.Priority.values)}."})
     conversation.priority = priority
     conversation.save(update_fields=["priority", "updated_at"])
+    sla.conversation_sla_refresh(conversation=conversation)
     return conversation
 
 

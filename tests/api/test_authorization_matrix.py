@@ -24,6 +24,8 @@ from api import urls as api_urls
 from api.models import ApiToken, WebhookDelivery, WebhookSubscription
 from api.permissions import OPERATION_PERMISSIONS
 from api.services import api_token_create
+from companies import services as company_services
+from companies.models import Company, CompanyContact, CompanyTag
 from contacts import services as contact_services
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
@@ -69,6 +71,8 @@ OPERATIONS = [
     Op("api-me", "GET", "/api/me", READERS),
     Op("api-admins", "GET", "/api/admins", READERS),
     Op("api-admin", "GET", "/api/admins/{superuser}", READERS),
+    Op("api-admin-away", "PUT", "/api/admins/{me}/away", WORKERS,
+       {"away_mode_enabled": True, "away_mode_reassign": False}),
     Op("api-contacts", "GET", "/api/contacts", READERS),
     Op("api-contacts", "POST", "/api/contacts", WORKERS, {"email": "new@example.com"}),
     Op("api-contacts-search", "POST", "/api/contacts/search", READERS,
@@ -128,6 +132,22 @@ OPERATIONS = [
     Op("api-conversation-tag", "DELETE", "/api/conversations/{conversation}/tags/{tag}", WORKERS),
     Op("api-visitors-convert", "POST", "/api/visitors/convert", WORKERS,
        {"type": "lead", "visitor": {"id": "{visitor}"}, "user": {"email": "v@example.com"}}),
+    Op("api-companies", "GET", "/api/companies", READERS),
+    Op("api-companies", "GET", "/api/companies?company_id=acme", READERS, label="(retrieve)"),
+    Op("api-companies", "POST", "/api/companies", WORKERS, {"company_id": "new-co", "name": "New"}),
+    Op("api-companies-list", "POST", "/api/companies/list", READERS),
+    Op("api-companies-scroll", "GET", "/api/companies/scroll", READERS),
+    Op("api-company", "GET", "/api/companies/{company}", READERS),
+    Op("api-company", "PUT", "/api/companies/{company}", WORKERS, {"name": "Renamed"}),
+    Op("api-company", "DELETE", "/api/companies/{company}", SUPERUSER_ONLY),
+    Op("api-company-contacts", "GET", "/api/companies/{company}/contacts", READERS),
+    Op("api-contact-companies", "GET", "/api/contacts/{user}/companies", READERS),
+    Op("api-contact-companies", "POST", "/api/contacts/{lead}/companies", WORKERS, {"id": "{company}"}),
+    Op("api-contact-company", "DELETE", "/api/contacts/{user}/companies/{company}", WORKERS),
+    Op("api-tags", "POST", "/api/tags", WORKERS, {"name": "b2b", "companies": [{"company_id": "acme"}]},
+       label="(tag companies)"),
+    Op("api-tags", "POST", "/api/tags", WORKERS, {"name": "b2b", "companies": [{"id": "{company}", "untag": True}]},
+       label="(untag companies)"),
 ]  # fmt: skip
 
 # Every admin action ("app_label.model:action") and the roles that get it, in the list and on POST.
@@ -162,6 +182,11 @@ ADMIN_ACTIONS = {
     "tracking.event:delete_selected": NOBODY,
     "tracking.eventsummary:delete_selected": NOBODY,
     "conversations.conversation:delete_selected": SUPERUSER_ONLY,
+    # Routing, office hours and SLA targets are site-wide settings; breaches are the beat task's record.
+    "conversations.assignmentrule:delete_selected": SUPERUSER_ONLY,
+    "conversations.officeschedule:delete_selected": SUPERUSER_ONLY,
+    "conversations.slapolicy:delete_selected": SUPERUSER_ONLY,
+    "conversations.slabreach:delete_selected": NOBODY,
     "conversations.conversation:assign_selected": WORKERS,
     "conversations.conversation:assign_to_me": WORKERS,
     "conversations.conversation:snooze_selected": WORKERS,
@@ -178,6 +203,10 @@ ADMIN_ACTIONS = {
     "api.webhooksubscription:delete_selected": SUPERUSER_ONLY,
     "api.webhookdelivery:delete_selected": SUPERUSER_ONLY,
     "api.webhookdelivery:retry": SUPERUSER_ONLY,
+    "companies.company:delete_selected": SUPERUSER_ONLY,
+    "companies.company:tag_selected": WORKERS,
+    "companies.company:untag_selected": WORKERS,
+    "companies.company:export_csv": READERS,
 }
 
 
@@ -232,17 +261,20 @@ def world(db) -> World:
     conversation = conversation_services.conversation_start_by_contact(contact=user, body="Hello?")
     conversation_services.conversation_tag(conversation=conversation, tag=tag)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
+    company, _ = company_services.company_create_or_update(company_id="acme", name="Acme")
+    company_services.company_attach(company=company, contact=user)
+    company_services.company_tag(company=company, tag=tag)
     ids = {
         "superuser": users[SUPERUSER].pk, "agent": users[AGENT].pk, "viewer": users[VIEWER].pk,
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
-        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk,
+        "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "company": company.pk,
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
 
 
 SNAPSHOT_MODELS = [
     Contact, Tag, ContactTag, ContactNote, DataAttribute, PrivacyAuditEntry, Conversation, ConversationPart, Event,
-    EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group,
+    EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group, Company, CompanyContact, CompanyTag,
 ]  # fmt: skip
 
 

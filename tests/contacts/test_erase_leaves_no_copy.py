@@ -23,6 +23,8 @@ from django.utils import timezone
 from api import services as api_services
 from api import webhooks
 from api.models import WebhookDelivery, WebhookSubscription
+from companies import services as company_services
+from companies.models import Company
 from contacts import services
 from contacts.models import Contact, PrivacyAuditEntry
 from conversations import services as conversation_services
@@ -157,12 +159,17 @@ def _user_life(client, teammate) -> Contact:
     widget = Widget(client, website)
     assert widget.ping().status_code == 200
     user_fields = {"user_id": ALICE["external_id"], "email": ALICE["email"], "name": ALICE["name"],
-                   "phone": ALICE["phone"], "user_hash": user_hash(website, ALICE["external_id"])}  # fmt: skip
+                   "phone": ALICE["phone"], "user_hash": user_hash(website, ALICE["external_id"]),
+                   "company": {"company_id": "erase-co", "name": "Erase Co"}}  # fmt: skip
     assert widget.ping(user=user_fields).status_code == 200
     for page in ("https://shop.example/a", "https://shop.example/b"):
         assert widget.ping(url=page, title=f"Account of {ALICE['name']}").status_code == 200
     assert widget.event("signed-in", {"who": ALICE["email"]}).status_code in (200, 202)
     alice = Contact.objects.get(external_id=ALICE["external_id"])
+    company = Company.objects.get(company_id="erase-co")  # joined from the widget: company.created, .attached
+    company_services.company_update(company=company, plan="pro")
+    company_services.company_detach(company=company, contact=alice)
+    company_services.company_attach(company=company, contact=alice)
     earlier_lead = services.contact_create(role="lead", name=ALICE["name"], email=ALICE["email"])
     services.contact_merge(source=earlier_lead, into=alice)
     services.contact_update(contact=alice, phone=ALICE["phone"], is_archived=True)
@@ -198,7 +205,9 @@ def test_erase_leaves_no_copy_in_any_table_the_webhook_log_or_redis(client, team
     boris = _lead_life(teammate)
     alice = _user_life(client, teammate)
     topics = set(WebhookDelivery.objects.values_list("topic", flat=True))
-    assert topics == {*webhooks.CONTACT_TOPICS, *webhooks.CONVERSATION_TOPICS} - {"contact.deleted"}
+    assert topics == {*webhooks.CONTACT_TOPICS, *webhooks.CONVERSATION_TOPICS, *webhooks.COMPANY_TOPICS} - {
+        "contact.deleted"
+    }
     before = _every_table_dump() + _redis_dump() + _local_stores_dump()
     assert _found(before, ALICE) and _found(before, BORIS)
     stores_before = _redis_dump() if _redis_urls() else _local_stores_dump()
@@ -218,3 +227,6 @@ def test_erase_leaves_no_copy_in_any_table_the_webhook_log_or_redis(client, team
     assert {n.payload["data"]["item"]["id"] for n in notices} == {str(alice.pk), str(boris.pk)}
     assert all(set(n.payload["data"]["item"]) == {"type", "id"} for n in notices)
     assert kept.webhook_deliveries.exists()
+    # The company stays, without the person (and without counting them).
+    company = Company.objects.get(company_id="erase-co")
+    assert (company.name, company.user_count) == ("Erase Co", 0)

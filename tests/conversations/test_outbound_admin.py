@@ -174,7 +174,7 @@ def test_a_sent_message_page_is_read_only_with_stats_and_a_paged_recipient_list(
     assert page.status_code == 200
     html = page.content.decode()
     stats = dict(re.findall(r'data-stat="(\w+)"><strong>(\d+)</strong>', html))
-    assert stats == {"all": "3", "sent": "3", "pending": "0", "not_sent": "0", "opened": "1", "clicked": "1",
+    assert stats == {"all": "3", "sent": "3", "pending": "0", "not_sent": "0", "not_tracked": "0", "opened": "1", "clicked": "1",
                      "unsubscribed": "1", "replied": "0"}  # fmt: skip
     assert all(c.name in html for c in contacts)
     assert 'name="_save"' not in html and "<textarea" not in html
@@ -324,3 +324,53 @@ def test_the_sent_message_page_names_it_without_raw_placeholders(admin_client):
     page = admin_client.get(reverse("admin:conversations_message_change", args=[message.pk])).content.decode()
     assert "Hi friend, our winter sale starts on Monday with big…" in page
     assert "winter s”" not in page and "{{contact.first_name" not in page.split('class="parley-body"')[0]
+
+
+def test_the_previews_email_count_is_what_the_send_emails(agent_client):
+    """One rule (conversations.selectors.EMAIL_SKIP_RULES) for the count and the send: restricted skipped too."""
+    tag, (ada, bo, cy, _dee) = _tagged("Ada Lovelace", "Bo Li", "Cy Young", "Dee Dee")
+    contact_services.contact_processing_restrict(contact=ada, restricted=True)
+    type(bo).objects.filter(pk=bo.pk).update(unsubscribed_from_emails=True)
+    type(cy).objects.filter(pk=cy.pk).update(email="")
+
+    page = agent_client.post(ADD, _draft(tag)).content.decode()
+    assert "4 contacts</strong>, 1 of whom can get email" in page
+
+    message = services.message_send(sender=None, channel="email", subject="News", body="Hi", tag=tag)
+    while services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    assert len(mail.outbox) == 1
+    reasons = dict(message.deliveries.values_list("contact__name", "skip_reason"))
+    assert reasons["Ada Lovelace"] == "processing restricted" and reasons["Cy Young"] == "no email address"
+
+
+def test_an_in_app_message_skips_a_restricted_contact_with_the_reason(agent_client):
+    tag, (ada, _bo) = _tagged("Ada Lovelace", "Bo Li")
+    contact_services.contact_processing_restrict(contact=ada, restricted=True)
+
+    page = agent_client.post(ADD, {"channel": "in_app", "body": "Hello", "tag": tag.pk}).content.decode()
+    assert "2 contacts</strong>, 1 of whom will see it" in page
+
+    message = services.message_send(sender=None, channel="in_app", body="Hello", tag=tag)
+    services.message_deliver_batch(message_id=message.pk)
+    states = {d.contact.name: (d.state, d.skip_reason) for d in message.deliveries.select_related("contact")}
+    assert states["Ada Lovelace"] == (MessageDelivery.State.SKIPPED, "processing restricted")
+    assert states["Bo Li"][0] == MessageDelivery.State.SENT
+
+
+def test_stats_tell_untracked_recipients_apart_from_unopened_ones_and_the_hint_says_when_links_are_tracked(
+    agent_client,
+):
+    tag, (ada, _bo) = _tagged("Ada Lovelace", "Bo Li")
+    type(ada).objects.filter(pk=ada.pk).update(marketing_consent=False)
+    hint = agent_client.get(ADD).content.decode()
+    assert "Links in emails are tracked" not in hint and "only for contacts who gave marketing consent" in hint
+
+    message = services.message_send(sender=None, channel="email", subject="News", body="Hi", tag=tag)
+    while services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    assert dict(message.deliveries.values_list("contact__name", "tracked")) == {"Ada Lovelace": False, "Bo Li": True}
+    page = agent_client.get(reverse("admin:conversations_message_change", args=[message.pk])).content.decode()
+    assert "Not tracked (no marketing consent)" in page and "not tracked (no marketing consent)</td>" in page
+    untracked = agent_client.get(reverse("admin:conversations_message_change", args=[message.pk]) + "?show=not_tracked")
+    assert "Ada Lovelace" in untracked.content.decode() and "Bo Li" not in untracked.content.decode()

@@ -230,13 +230,15 @@ def test_fuzz_widget_tracking_endpoints(client, website, visitor, endpoint):
 
 
 def test_fuzz_widget_start_conversation(client, website, visitor):
-    template = {"token": visitor[1], "body": "Hello there"}
+    template = {"token": visitor[1], "body": "Hello there", "page_url": "https://shop.example/pricing"}
     anonymous = {"anonymous_id": str(uuid.uuid4()), "body": "Hi"}
 
     @FUZZ
     @given(
         app_id=segment_strategy(website.app_id),
-        body=st.one_of(body_strategy(template, ["token", "body"]), body_strategy(anonymous, ["anonymous_id", "body"])),
+        body=st.one_of(
+            body_strategy(template, ["token", "body", "page_url"]), body_strategy(anonymous, ["anonymous_id", "body"])
+        ),
         content_type=content_types,
         origin=origins,
     )
@@ -302,7 +304,7 @@ def _query(**params):
     )
 
 
-@pytest.mark.parametrize("endpoint", ["poll", "conversations", "conversations/<id>"])
+@pytest.mark.parametrize("endpoint", ["poll", "conversations", "conversations/<id>", "availability"])
 def test_fuzz_widget_reads(client, website, visitor, conversation, endpoint):
     good_since = "2024-01-01T00:00:00Z"
 

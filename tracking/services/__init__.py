@@ -5,6 +5,7 @@ from tracking.services.events import event_summary_add, event_track, widget_even
 from tracking.services.hot_path import RequestFacts, WidgetTokenInvalid
 from tracking.services.identity import IdentityVerificationFailed, user_hash_valid
 from tracking.services.ingest import (
+    COMPANY_IGNORED_PREFIX,
     WidgetAnswer,
     widget_ping,
     widget_shutdown,
@@ -18,6 +19,7 @@ from tracking.services.websites import (
 )
 
 __all__ = [
+    "COMPANY_IGNORED_PREFIX",
     "IdentityVerificationFailed",
     "RequestFacts",
     "WidgetAnswer",

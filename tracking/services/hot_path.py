@@ -164,14 +164,17 @@ def tracking_allowed(
 ) -> bool:
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
-    In order: a restricted contact, never; the request's own statement; the contact's stored choice;
-    the token's consent; the website's default (full tracking, or nothing until consent)."""
+    In order: a restricted contact, never; the request's own statement of the visitor's choice; the
+    contact's stored choice; the page's default (Consent Mode `default`); the token's consent; the
+    website's default (full tracking, or nothing until consent)."""
     if contact is not None and contact.processing_restricted:
         return False
-    if consent.analytics is not None:
+    if consent.analytics is not None and not consent.default:
         return consent.analytics
     if contact is not None and contact.analytics_consent is not None:
         return contact.analytics_consent
+    if consent.analytics is not None:
+        return consent.analytics
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
 
 
@@ -179,7 +182,10 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     """Store the purposes this request states on its contact when they differ from what it holds.
 
     Compared with the contact (row or cached snapshot), so a page view that repeats the same choice
-    writes nothing; the snapshot learns the new values at once."""
+    writes nothing; the snapshot learns the new values at once. A page's default is not the visitor's
+    choice: never stored."""
+    if consent.default:
+        return
     values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
     changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
     if not changed:
@@ -189,7 +195,11 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     )
     for name, value in changed.items():
         setattr(contact, name, value)
-    if state is not None and state.contact_id == contact.pk and state.contact is not None:
+    if state is None or state.contact_id != contact.pk:
+        # The request's contact is new or another one (an identification): its snapshot, just cached by
+        # the ingest, must learn the choice too (one cache read, only when a choice changes).
+        state = HotPathState.load(contact.pk)
+    if state.contact is not None:
         state.contact.update(changed)
         state.save()
 

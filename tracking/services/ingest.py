@@ -17,13 +17,14 @@ from django.db import connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from companies import services as companies_services
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
-from contacts.models import Contact
+from contacts.models import Contact, DataAttribute
 from tracking import page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
-from tracking.payloads import PageInput, PingInput, UpdateInput, UserInput
+from tracking.payloads import CompanyInput, PageInput, PingInput, UpdateInput, UserInput
 from tracking.services.hot_path import (
     SESSION_IDLE,
     SESSION_MAX_LENGTH,
@@ -68,7 +69,10 @@ class WidgetAnswer:
 
 
 def _fingerprint(user: UserInput) -> str:
-    payload = json.dumps([user.fields, user.custom_attributes], sort_keys=True, default=str)
+    companies = (
+        None if user.companies is None else [[c.company_id, c.fields, c.custom_attributes] for c in user.companies]
+    )
+    payload = json.dumps([user.fields, user.custom_attributes, companies], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -86,7 +90,7 @@ def _apply_user_fields(
     Only input with a valid user_hash defines new custom attributes; from anyone else an unknown
     attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
     """
-    if not user.fields and user.custom_attributes is None:
+    if not user.fields and user.custom_attributes is None and user.companies is None:
         return acting, {}
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
@@ -105,8 +109,61 @@ def _apply_user_fields(
     contact = contacts_services.contact_update(
         contact=acting.loaded(), custom_attributes=custom_attributes, define_attributes=verified, **user.fields
     )
+    if user.companies:
+        ignored = {**ignored, **_apply_companies(contact=contact, companies=user.companies, verified=verified)}
     state.user_fingerprint, state.user_ignored = fingerprint, ignored
     return ActingContact(contact), ignored
+
+
+# The answer's warnings about companies are keyed "company.<company_id>" (a custom attribute's name
+# never holds a "."), and "company.<company_id>.custom_attributes.<name>" for one of its attributes.
+COMPANY_IGNORED_PREFIX = "company."
+COMPANY_NOT_FOR_ANONYMOUS = (
+    "Not applied: only a signed-in user belongs to companies (send user_id or email, with user_hash where identity "
+    "verification is on); visitors and leads cannot create or join one."
+)
+
+
+def _apply_companies(*, contact: Contact, companies: tuple[CompanyInput, ...], verified: bool) -> dict[str, str]:
+    """Intercom's `company` / `companies` settings: each created or updated by its company_id and the
+    user attached, in its own savepoint, so that one company the site got wrong costs none of the rest.
+
+    Only a user belongs to companies (on a website that enforces identity verification, a user here is
+    a verified one); only input with a valid user_hash defines new company attributes. Returns what was
+    left out, and why.
+    """
+    if contact.role != Contact.Role.USER:
+        return {f"{COMPANY_IGNORED_PREFIX}{company.company_id}": COMPANY_NOT_FOR_ANONYMOUS for company in companies}
+    ignored: dict[str, str] = {}
+    for company in companies:
+        key = f"{COMPANY_IGNORED_PREFIX}{company.company_id}"
+        custom = company.custom_attributes
+        try:
+            if custom:
+                rejected: dict[str, str] = {}
+                if not verified:
+                    custom, undefined = custom_attributes_split_defined(
+                        values=custom, model=DataAttribute.Model.COMPANY
+                    )
+                    rejected = dict.fromkeys(undefined, UNDEFINED_ATTRIBUTE_REASON)
+                custom, invalid = custom_attributes_split_valid(
+                    values=custom, model=DataAttribute.Model.COMPANY, allow_create=verified
+                )
+                ignored |= {f"{key}.custom_attributes.{name}": why for name, why in {**rejected, **invalid}.items()}
+            with transaction.atomic():
+                companies_services.contact_companies_sync(
+                    contact=contact,
+                    companies=[(company.company_id, company.fields, custom)],
+                    define_attributes=verified,
+                )
+        except ValidationError as error:
+            ignored[key] = (
+                "Not applied: "
+                + "; ".join(f"{field}: {' '.join(texts)}" for field, texts in error.message_dict.items())
+                if hasattr(error, "error_dict")
+                else "Not applied: " + " ".join(error.messages)
+            )
+    return ignored
 
 
 def _visitor_create(*, now: dt.datetime) -> ActingContact:
@@ -127,6 +184,8 @@ def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: HotPathState)
     )
     contact.last_seen_at = now
     state.seen_at = now.timestamp()
+    if contact.role != Contact.Role.VISITOR:  # visitors belong to no company
+        companies_services.companies_activity_record(contact_id=contact.pk, now=now, new_session=False)
 
 
 def _utm(url: str) -> dict[str, str]:
@@ -185,6 +244,8 @@ def _session_continue_or_open(
             enriched[name] = value
     Contact.objects.filter(pk=contact.pk).update(**enriched)
     state.seen_at = facts.now.timestamp()
+    if contact.role != Contact.Role.VISITOR:  # visitors belong to no company
+        companies_services.companies_activity_record(contact_id=contact.pk, now=facts.now, new_session=True)
     return session
 
 
@@ -285,7 +346,8 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: HotPa
         return False
     if user.user_id and user.email and contact.email.lower() != user.email.lower():
         return False
-    return (not user.fields and user.custom_attributes is None) or state.user_fingerprint == _fingerprint(user)
+    nothing_sent = not user.fields and user.custom_attributes is None and user.companies is None
+    return nothing_sent or state.user_fingerprint == _fingerprint(user)
 
 
 def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.datetime) -> HotPathState:
@@ -328,7 +390,9 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
+            sent_fields = user is not None and (
+                user.fields or user.custom_attributes is not None or user.companies is not None
+            )
             return current.contact, dict(state.user_ignored) if sent_fields else {}
     for attempt in range(2):
         ignored: dict[str, str] = {}
@@ -381,6 +445,14 @@ def widget_ping(
         # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+        if (
+            ping.user is not None
+            and ping.user.identifies
+            and not (contact is not None and contact.processing_restricted)
+        ):
+            return _identify_untracked(
+                website=website, ping=ping, identity=identity, current=current, state=state, facts=facts
+            )
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
@@ -399,6 +471,36 @@ def widget_ping(
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
     )
+
+
+def _identify_untracked(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    facts: RequestFacts,
+) -> WidgetAnswer:
+    """Identity is support, not analytics: the site's user (email, user_id, name…) is identified without
+    analytics consent; no page view, session, event or device field is recorded."""
+    try:
+        verify_identity(website=website, user=ping.user)
+    except IdentityVerificationFailed:
+        contact = current.contact if current is not None else None
+        return WidgetAnswer(
+            contact=contact, token=ping.token if current else None, tracking=False, identity_refused=True
+        )
+    contact, ignored = _ingest(
+        website=website, current=current, state=state, anonymous_id=None, user=ping.user, page=None, facts=facts,
+        tracking=False,
+    )  # fmt: skip
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+    verified = _verified_sign_in(website=website, user=ping.user, refused=False, identity=identity, contact=contact)
+    token = _answer_token(
+        identity, ping.token, contact=contact, website=website, tracking_consent=False, verified=verified, now=facts.now
+    )
+    return WidgetAnswer(contact=contact, token=token, tracking=False, ignored_attributes=ignored)
 
 
 def _ingest_unless_refused(

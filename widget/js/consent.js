@@ -17,7 +17,8 @@
     P("consent", state);
   }
   setTimeout(function () {
-    if (!told) tell({}, "tcf"); // a CMP that never answers: the website's defaults apply
+    // A CMP that never answers: the website's defaults apply (labelled with the platform the page has).
+    if (!told) tell({}, typeof w.__tcfapi == "function" ? "tcf" : "consent_mode");
   }, 3e3);
 
   // --- IAB TCF v2.2 ---------------------------------------------------------------------------
@@ -37,11 +38,19 @@
   // --- Google Consent Mode v2 -----------------------------------------------------------------
   // analytics: analytics_storage; marketing: ad_storage and ad_user_data, both "granted". The state is
   // the default then every update, in dataLayer order; later updates are seen as gtag pushes them.
+  // Until an `update`, the state is the site's default, not the visitor's choice: it goes as
+  // `default: true` (the server applies it only where the visitor chose nothing, and never stores it).
+  // A default with `wait_for_update: N` means the CMP answers within N ms: the first answer waits for
+  // that update (up to N ms, at most the 3 s above), so the page's one ping carries the visitor's choice.
   var layer = w.dataLayer;
   if (layer && layer.push) {
     var mode = {};
+    var updated = 0;
+    var wait = 0;
     var read = function (entry) {
       if (entry && entry[0] == "consent" && entry[2] && typeof entry[2] == "object") {
+        if (entry[1] == "update") updated = 1;
+        else wait = Math.max(wait, +entry[2].wait_for_update || 0);
         for (var k in entry[2]) mode[k] = entry[2][k];
         return 1;
       }
@@ -52,16 +61,23 @@
       if (mode.ad_storage || mode.ad_user_data) {
         state.marketing = mode.ad_storage == "granted" && mode.ad_user_data == "granted";
       }
+      if (!updated) state["default"] = true;
       tell(state, "consent_mode");
     };
     var seen = 0;
     for (var i = 0; i < layer.length; i++) seen = read(layer[i]) || seen;
-    if (seen) report();
+    var hold = seen && !updated && wait; // waiting for the CMP's update: a further default is not an answer
+    if (hold) {
+      setTimeout(function () {
+        hold = 0;
+        if (!updated) report(); // no update in time: the default applies to this page view
+      }, wait);
+    } else if (seen) report();
     var push = layer.push;
     layer.push = function () {
       var result = push.apply(layer, arguments);
       for (var j = 0, changed = 0; j < arguments.length; j++) changed = read(arguments[j]) || changed;
-      if (changed) report();
+      if (changed && (updated || !hold)) report();
       return result;
     };
   }

@@ -20,6 +20,7 @@
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
+      replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -31,6 +32,7 @@
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
+      replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -42,6 +44,7 @@
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
+      replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
     },
   };
 
@@ -184,10 +187,43 @@
       if (cp) cp.remove();
     }
 
+    // Office hours: "usually replies in 4 minutes" inside them, "back Monday at 09:00" outside (one cached GET per panel).
+    var avail = null, availAsked = false;
+    function intro() {
+      if (!avail) return t.intro;
+      if (!avail.open && avail.back_at) {
+        var at = new Date(avail.back_at), day, hour;
+        try {
+          day = at.toDateString() === new Date().toDateString() ? "" : at.toLocaleDateString(lang, { weekday: "long" });
+          hour = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+        } catch (e) { return t.awayAsk; }
+        return t.away.replace(" {d}", day ? " " + day : "").replace("{h}", hour) + " " + t.awayAsk;
+      }
+      if (avail.open && avail.reply_seconds != null) {
+        var m = Math.max(1, Math.round(avail.reply_seconds / 60)), r;
+        try {
+          var f = new Intl.RelativeTimeFormat(lang, { numeric: "always" });
+          r = m < 90 ? f.format(m, "minute") : m < 2160 ? f.format(Math.round(m / 60), "hour") : f.format(Math.round(m / 1440), "day");
+        } catch (e) { return t.intro; }
+        return t.replies.replace("{r}", r);
+      }
+      return t.intro;
+    }
+    function askAvailability() {
+      if (availAsked) return;
+      availAsked = true;
+      api("availability").then(function (json) {
+        avail = json;
+        var p = body.querySelector(".in p, .gr .bu");
+        if (p) p.textContent = p.parentNode.className === "in" ? intro() : t.hello + " " + intro();
+      }, function () { availAsked = false; });
+    }
+
     function showList() {
+      askAvailability();
       current = null;
       setView("list", t.title);
-      body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: t.intro })]));
+      body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: intro() })]));
       body.appendChild(h("button", { class: "cta", type: "button", text: t.start, onclick: function () { showThread(null); } }));
       var convs = s.conversations || [];
       if (!convs.length) body.appendChild(h("p", { class: "em", text: t.empty }));
@@ -233,6 +269,7 @@
 
     var thread, composer, sendBtn;
     function showThread(id, draft) {
+      askAvailability();
       current = id ? { id: id, parts: [] } : null;
       inApp = null;
       setView("thread", id ? t.conversation : t.start);
@@ -347,7 +384,7 @@
 
     // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
     function greeting() {
-      return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + t.intro })])]);
+      return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
     function bubble(text, mine, part) {
       var kids = [];
@@ -386,7 +423,7 @@
         // unreachable server retries its ping for longer), so the conversation belongs to the
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[7], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
-          return api("conversations", withIdentity({ body: text }));
+          return api("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
         }).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
           if (json.conversation) {
@@ -467,7 +504,7 @@
       var unread = convs.filter(function (c) { return c.unread; });
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
-      else if (which === "new") showThread(null, text);
+      else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
       else showList();

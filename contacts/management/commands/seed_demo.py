@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 # Each app adds its demo rows in `<app>.demo.seed_for_contacts(contact_ids=..., rng=...)`, in this order.
-DEMO_APPS = ("tracking", "conversations", "retention")
+DEMO_APPS = ("tracking", "companies", "conversations", "retention")
 
 
 class Command(BaseCommand):

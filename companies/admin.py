@@ -1,0 +1,357 @@
+"""The companies admin: the list (search, filters by plan, tag, size and last request, bulk tag, CSV
+export) and the company page (fields, custom attributes, tags, its people, then the panels other apps
+register in companies/panels.py: their recent conversations and page views). Writes go through
+companies.services."""
+
+import csv
+import datetime as dt
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+
+from common.admin_forms import ServiceValidatedForm
+from common.pagination import EstimatedCountPaginator
+from common.parsing import int_or_none
+from companies import selectors, services
+from companies.models import Company, CompanyTag
+from companies.panels import company_panels
+from contacts.admin.csv_export import CSV_CHUNK, csv_cell
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, json_value
+from contacts.models import DataAttribute, Tag
+from contacts.selectors import tag_list
+
+SEARCH_SUBSTRING_MIN_LENGTH = 3
+SEARCH_MAX_WORDS = 5
+CSV_COLUMNS = (
+    "id", "company_id", "name", "plan", "size", "website", "industry", "monthly_spend", "user_count",
+    "session_count", "last_request_at", "remote_created_at", "created_at",
+)  # fmt: skip
+
+_definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+class PlanFilter(admin.SimpleListFilter):
+    title = "plan"
+    parameter_name = "plan"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(plan, plan) for plan in selectors.company_plans()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
+        return queryset.filter(plan=self.value()) if self.value() else queryset
+
+
+class CompanyTagFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(tag.pk), tag.name) for tag in tag_list()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
+
+
+class SizeFilter(admin.SimpleListFilter):
+    title = "size"
+    parameter_name = "size"
+    # Value → (at least, fewer than) employees.
+    RANGES = {
+        "1-10": (1, 11),
+        "11-50": (11, 51),
+        "51-200": (51, 201),
+        "201-1000": (201, 1001),
+        "1001+": (1001, None),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(value, value) for value in self.RANGES] + [("unknown", "Unknown")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
+        value = self.value()
+        if value == "unknown":
+            return queryset.filter(size__isnull=True)
+        if value in self.RANGES:
+            low, high = self.RANGES[value]
+            queryset = queryset.filter(size__gte=low)
+            return queryset if high is None else queryset.filter(size__lt=high)
+        return queryset
+
+
+class LastRequestFilter(admin.SimpleListFilter):
+    title = "last request"
+    parameter_name = "request"
+    RANGES = {"1d": 1, "7d": 7, "30d": 30}
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("1d", "Past day"), ("7d", "Past 7 days"), ("30d", "Past 30 days"), ("older", "Over 30 days ago"),
+                ("never", "Never")]  # fmt: skip
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
+        value, now = self.value(), timezone.now()
+        if value in self.RANGES:
+            return queryset.filter(last_request_at__gte=now - dt.timedelta(days=self.RANGES[value]))
+        if value == "older":
+            return queryset.filter(last_request_at__lt=now - dt.timedelta(days=30))
+        if value == "never":
+            return queryset.filter(last_request_at__isnull=True)
+        return queryset
+
+
+# --- forms --------------------------------------------------------------------------------------
+
+
+class CompanyTagActionForm(ActionForm):
+    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+
+
+class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
+    """Validated by the company services, so their errors show next to their fields."""
+
+    def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
+        custom = {
+            name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): json_value(self.cleaned_data[name])
+            for name in self.changed_data
+            if name.startswith(CUSTOM_ATTRIBUTE_PREFIX)
+        }
+        return values, custom or None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        values, _custom = self.changes()
+        self.validate_with(lambda: services.company_fields_clean(values))
+        if not self.instance.pk:
+            self.validate_with(lambda: services.company_id_clean(cleaned.get("company_id")))
+        return cleaned
+
+    def service_field_name(self, name: str) -> str:
+        return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
+
+
+class CompanyTagInline(admin.TabularInline):
+    model = CompanyTag
+    extra = 0
+    autocomplete_fields = ["tag"]
+    readonly_fields = ["tagged_by", "tagged_at"]
+    fields = ["tag", "tagged_by", "tagged_at"]
+    verbose_name = "tag"
+    verbose_name_plural = "tags"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CompanyTag]:
+        return super().get_queryset(request).select_related("tag", "tagged_by")
+
+
+class CompanyChangeList(ChangeList):
+    """The list shows every row's tags: one prefetch query for the page."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Company]:
+        return super().get_queryset(request, exclude_parameters).prefetch_related("tags")
+
+
+# --- the admin ----------------------------------------------------------------------------------
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    form = CompanyAdminForm
+    list_display = ["__str__", "company_id", "plan", "size", "user_count", "session_count", "last_request_at",
+                    "tag_names"]  # fmt: skip
+    list_filter = [PlanFilter, CompanyTagFilter, SizeFilter, LastRequestFilter]
+    list_per_page = 50
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    search_fields = ["name", "company_id"]  # handled by get_search_results below
+    search_help_text = "Words of a name, or a company id."
+    ordering = [Company._meta.ordering[0], "-id"]
+    action_form = CompanyTagActionForm
+    actions = ["tag_selected", "untag_selected", "export_csv"]
+    inlines = [CompanyTagInline]
+    readonly_fields = ["user_count", "session_count", "last_request_at", "created_at", "updated_at"]
+    base_fieldsets = [
+        ("Company", {"fields": ["company_id", "name", "plan", "size", "website", "industry", "monthly_spend",
+                                "remote_created_at"]}),
+        ("Activity", {"fields": ["user_count", "session_count", "last_request_at", "created_at", "updated_at"]}),
+    ]  # fmt: skip
+    change_form_template = "admin/companies/company/change_form.html"
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CompanyChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Company], search_term: str
+    ) -> tuple[QuerySet[Company], bool]:
+        """Every word in the name or the company id (three characters or more anywhere, on pg_trgm
+        indexes; shorter ones as prefixes), or the exact company id."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        every_word = Q()
+        for word in term.split()[:SEARCH_MAX_WORDS]:
+            if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
+                every_word &= Q(name__icontains=word) | Q(company_id__icontains=word)
+            else:
+                every_word &= Q(name_ci__startswith=word.lower()) | Q(company_id__startswith=word)
+        matches = queryset.annotate(name_ci=Lower("name")).filter(every_word | Q(company_id=term))
+        return matches, False
+
+    @admin.display(description="Tags")
+    def tag_names(self, company: Company) -> str:
+        return ", ".join(tag.name for tag in company.tags.all())
+
+    # --- the company page -----------------------------------------------------------------------
+
+    def _definitions(self, request: HttpRequest) -> list[DataAttribute]:
+        definitions = _definitions_by_request.get(request)
+        if definitions is None:
+            definitions = _definitions_by_request[request] = list(selectors.company_attribute_definitions())
+        return definitions
+
+    def get_fieldsets(self, request: HttpRequest, obj: Company | None = None) -> list[Any]:
+        fieldsets = [(name, dict(options)) for name, options in self.base_fieldsets]
+        attribute_fields = [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in self._definitions(request)]
+        if attribute_fields:
+            fieldsets.insert(1, ("Custom attributes", {"fields": attribute_fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Company | None = None) -> list[str]:
+        # company_id is the customer's key: set once, at creation.
+        return [*self.readonly_fields, "company_id"] if obj is not None else self.readonly_fields
+
+    def get_form(self, request: HttpRequest, obj: Company | None = None, change: bool = False, **kwargs: Any) -> Any:
+        definitions = self._definitions(request)
+        declared = {f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}": custom_attribute_form_field(a) for a in definitions}
+        kwargs["form"] = type("CompanyAdminForm", (CompanyAdminForm,), declared)
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        for attribute in definitions:
+            initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
+            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
+        return form_class
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Company | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["company_people"] = selectors.company_people_shown(company=obj)
+            context["company_panels"] = [{"panel": p, "rows": p.rows(obj)} for p in company_panels()]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request: HttpRequest, obj: Company, form: forms.ModelForm, change: bool) -> None:
+        """The form only validated; the company services write."""
+        values, custom = form.changes()
+        define = request.user.has_perm("contacts.add_dataattribute")
+        if change:
+            saved = services.company_update(
+                company=Company.objects.get(pk=obj.pk), custom_attributes=custom, define_attributes=define, **values
+            )
+        else:
+            saved, _ = services.company_create_or_update(
+                company_id=form.cleaned_data["company_id"], custom_attributes=custom, define_attributes=define, **values
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        """Tag links go through the tag services, so every tagging path records who did it."""
+        company = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
+                continue
+            tag = inline_form.cleaned_data.get("tag")
+            if inline_form.cleaned_data.get("DELETE"):
+                if inline_form.instance.pk:
+                    services.company_untag(company=company, tag=inline_form.instance.tag)
+                    formset.deleted_objects.append(inline_form.instance)
+            elif tag and not inline_form.instance.pk:
+                formset.new_objects.append(services.company_tag(company=company, tag=tag, actor=request.user))
+
+    def delete_model(self, request: HttpRequest, obj: Company) -> None:
+        services.company_delete(company=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        for company in queryset:
+            services.company_delete(company=company)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _chosen_tag(self, request: HttpRequest) -> Tag | None:
+        tag_id = int_or_none(request.POST.get("tag", ""))
+        tag = Tag.objects.filter(pk=tag_id).first() if tag_id is not None else None
+        if tag is None:
+            self.message_user(request, "Choose a tag in the list next to the action first.", messages.WARNING)
+        return tag
+
+    @admin.action(description="Add the chosen tag to selected companies", permissions=["change"])
+    def tag_selected(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        if tag := self._chosen_tag(request):
+            added = services.companies_tag_bulk(company_ids=_ids(queryset), tag=tag, actor=request.user)
+            self.message_user(request, f"Tagged {added} compan(y/ies) with “{tag.name}”.", messages.SUCCESS)
+
+    @admin.action(description="Remove the chosen tag from selected companies", permissions=["change"])
+    def untag_selected(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        if tag := self._chosen_tag(request):
+            removed = services.companies_untag_bulk(company_ids=_ids(queryset), tag=tag)
+            self.message_user(request, f"Removed “{tag.name}” from {removed} compan(y/ies).", messages.SUCCESS)
+
+    @admin.action(description="Export selected companies as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Company]) -> StreamingHttpResponse:
+        return companies_csv_response(queryset)
+
+
+def _ids(queryset: QuerySet[Company]) -> Iterator[int]:
+    return queryset.order_by().values_list("pk", flat=True).iterator(chunk_size=5000)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def companies_csv_response(queryset: QuerySet[Company]) -> StreamingHttpResponse:
+    """The companies as a streamed CSV download (formula-safe cells, as the contacts' export)."""
+    writer = csv.writer(_Echo())
+    attributes = [definition.name for definition in selectors.company_attribute_definitions()]
+
+    def lines(chunk: list[tuple[Any, ...]]) -> Iterator[str]:
+        tags = selectors.company_tag_names(company_ids=[values[0] for values in chunk]) if chunk else {}
+        for *values, custom in chunk:
+            custom = custom or {}
+            extra = ["; ".join(tags.get(values[0], [])), *(custom.get(name, "") for name in attributes)]
+            yield writer.writerow([csv_cell(v) for v in (*values, *extra)])
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow([*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes)])
+        chunk: list[tuple[Any, ...]] = []
+        for values in queryset.order_by("pk").values_list(*CSV_COLUMNS, "custom_attributes").iterator(CSV_CHUNK):
+            chunk.append(values)
+            if len(chunk) == CSV_CHUNK:
+                yield from lines(chunk)
+                chunk = []
+        yield from lines(chunk)
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="companies.csv"'
+    return response

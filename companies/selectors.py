@@ -1,0 +1,110 @@
+"""Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
+
+from django.db.models import F, Prefetch, QuerySet
+from django.db.models.functions import Lower
+
+from common.parsing import text_problem
+from companies.models import Company, CompanyContact
+from contacts.models import Contact, Tag
+
+# The company page shows this many of its people; other apps' panels show their recent activity.
+COMPANY_PAGE_PEOPLE = 50
+# The contact page's Companies panel and the contact object's inline list show at most this many.
+CONTACT_COMPANIES_SHOWN = 10
+
+
+def companies_for_output() -> QuerySet[Company]:
+    """Companies with their tags (one prefetch for a whole page)."""
+    return Company.objects.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+
+
+def company_find(*, company_id: str) -> Company | None:
+    """A company by the customer's own company_id (exact), or None."""
+    if text_problem(company_id) is not None:
+        return None  # nothing stored holds a NUL or a lone surrogate, and PostgreSQL refuses to compare one
+    return companies_for_output().filter(company_id=company_id.strip()).first()
+
+
+def company_find_by_name(*, name: str) -> Company | None:
+    """The oldest company with this name (case-insensitive), or None."""
+    if text_problem(name) is not None:
+        return None
+    return (
+        companies_for_output()
+        .annotate(name_ci=Lower("name"))
+        .filter(name_ci=name.strip().lower())
+        .order_by("pk")
+        .first()
+    )
+
+
+def companies_ordered(*, ascending: bool = False) -> QuerySet[Company]:
+    """Companies by last request (most recent first, or the oldest when ascending), on one index read
+    forwards or backwards: (last_request_at DESC NULLS LAST, id DESC) backwards is ASC NULLS FIRST, id ASC."""
+    if ascending:
+        return companies_for_output().order_by(F("last_request_at").asc(nulls_first=True), "id")
+    return companies_for_output()  # the model's ordering: last request descending, nulls last, then -id
+
+
+def companies_tagged(*, tag_id: int) -> QuerySet[Company]:
+    """Companies carrying a tag."""
+    return companies_for_output().filter(tag_links__tag_id=tag_id)
+
+
+def contact_company_memberships(*, contact: Contact) -> QuerySet[CompanyContact]:
+    """A person's memberships with their companies, newest first."""
+    return CompanyContact.objects.filter(contact=contact).select_related("company").order_by("-id")
+
+
+def contact_companies_prefetch() -> Prefetch:
+    """What a page of contacts needs to show their companies: one query for the whole page."""
+    return Prefetch(
+        "company_memberships",
+        queryset=CompanyContact.objects.select_related("company")
+        .only("id", "contact_id", "company_id", "company__id", "company__company_id", "company__name")
+        .order_by("-id"),
+    )
+
+
+def company_people(*, company: Company) -> QuerySet[Contact]:
+    """The company's people, most recently attached first."""
+    return Contact.objects.filter(company_memberships__company=company).order_by("-company_memberships__id")
+
+
+def company_people_shown(*, company: Company) -> list[Contact]:
+    """The company page's people: the most recently attached first, at most COMPANY_PAGE_PEOPLE (one query)."""
+    return list(company_people(company=company)[:COMPANY_PAGE_PEOPLE])
+
+
+def company_recent_member_ids(*, company: Company) -> QuerySet:
+    """The ids of the people the company page shows, as a subquery for other apps' panels (their
+    conversations, their page views): a bounded list, each member read on its own contact index."""
+    return CompanyContact.objects.filter(company=company).order_by("-id").values("contact_id")[:COMPANY_PAGE_PEOPLE]
+
+
+def contact_companies_panel(contact: Contact) -> list[CompanyContact]:
+    """The contact page's Companies panel: the person's memberships, one query."""
+    return list(contact_company_memberships(contact=contact)[:CONTACT_COMPANIES_SHOWN])
+
+
+def company_attribute_definitions() -> QuerySet:
+    """The custom attributes defined for companies (not the archived ones)."""
+    from contacts.models import DataAttribute
+
+    return DataAttribute.objects.filter(model=DataAttribute.Model.COMPANY, archived=False)
+
+
+def company_plans() -> list[str]:
+    """The plans companies are on, for the admin's filter (distinct values on the plan index)."""
+    return list(Company.objects.exclude(plan="").order_by("plan").values_list("plan", flat=True).distinct()[:100])
+
+
+def company_tag_names(*, company_ids: list[int]) -> dict[int, list[str]]:
+    """Tag names per company, for a chunk of the CSV export (one query)."""
+    from companies.models import CompanyTag
+
+    names: dict[int, list[str]] = {}
+    links = CompanyTag.objects.filter(company_id__in=company_ids).select_related("tag").order_by("tag__name")
+    for link in links:
+        names.setdefault(link.company_id, []).append(link.tag.name)
+    return names

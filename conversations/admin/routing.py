@@ -1,0 +1,161 @@
+"""Routing, office hours and SLAs in the admin: assignment rules (with a preview), office schedules per
+website, SLA policies and the breaches the beat task recorded."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from common.admin_forms import ServiceValidatedForm
+from common.read_only_admin import ReadOnlyAdmin
+from conversations import services
+from conversations.models import (
+    AssignmentRule,
+    OfficeHoliday,
+    OfficeInterval,
+    OfficeSchedule,
+    SlaBreach,
+    SlaPolicy,
+)
+from conversations.services.expectations import availability_forget
+from conversations.services.office_hours import timezone_validate
+from conversations.services.routing import assignment_rule_validate
+
+
+class AssignmentRuleForm(ServiceValidatedForm, forms.ModelForm):
+    class Meta:
+        model = AssignmentRule
+        fields = [
+            "name", "position", "enabled", "website", "page_url_prefix", "page_url_pattern", "language",
+            "contact_role", "contact_tag", "company_plan", "message_contains", "assign_team", "assign_teammate", "add_tag",
+            "set_priority",
+        ]  # fmt: skip
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if not self.errors:
+            self.validate_with(lambda: assignment_rule_validate(rule=self.instance))
+
+
+def _preview_text(rule: AssignmentRule) -> str:
+    matched, total = services.rule_preview(rule=rule)
+    return f"Would match {matched} of the last {total} conversations."
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(admin.ModelAdmin):
+    form = AssignmentRuleForm
+    list_display = ["name", "position", "enabled", "conditions", "actions_column"]
+    list_editable = ["position", "enabled"]
+    list_select_related = ["website", "contact_tag", "assign_team", "assign_teammate", "add_tag"]
+    readonly_fields = ["preview"]
+    autocomplete_fields = ["contact_tag", "add_tag"]
+    fieldsets = [
+        (None, {"fields": ["name", "position", "enabled", "preview"]}),
+        ("When a conversation is created or reopened and all of these hold (empty: any)", {"fields": [
+            "website", "page_url_prefix", "page_url_pattern", "language", "contact_role", "contact_tag",
+            "company_plan", "message_contains",
+        ]}),
+        ("Then", {"fields": ["assign_team", "assign_teammate", "add_tag", "set_priority"]}),
+    ]  # fmt: skip
+
+    @admin.display(description="Preview")
+    def preview(self, rule: AssignmentRule) -> str:
+        if rule.pk is None:
+            return "Save the rule to see how many recent conversations it would match."
+        return _preview_text(rule)
+
+    @admin.display(description="When")
+    def conditions(self, rule: AssignmentRule) -> str:
+        parts = [
+            f"website {rule.website}" if rule.website_id else "",
+            f"URL starts with {rule.page_url_prefix}" if rule.page_url_prefix else "",
+            f"URL like {rule.page_url_pattern}" if rule.page_url_pattern else "",
+            f"language {rule.language}" if rule.language else "",
+            f"role {rule.get_contact_role_display()}" if rule.contact_role else "",
+            f"tagged {rule.contact_tag}" if rule.contact_tag_id else "",
+            f"company plan {rule.company_plan}" if rule.company_plan else "",
+            f"message has {rule.message_contains}" if rule.message_contains else "",
+        ]
+        return "; ".join(p for p in parts if p) or "always"
+
+    @admin.display(description="Then")
+    def actions_column(self, rule: AssignmentRule) -> str:
+        parts = [
+            f"team {rule.assign_team}" if rule.assign_team_id else "",
+            f"teammate {rule.assign_teammate}" if rule.assign_teammate_id else "",
+            f"tag {rule.add_tag}" if rule.add_tag_id else "",
+            f"priority {rule.get_set_priority_display()}" if rule.set_priority else "",
+        ]
+        return "; ".join(p for p in parts if p)
+
+    def save_model(self, request: HttpRequest, obj: AssignmentRule, form: forms.ModelForm, change: bool) -> None:
+        services.assignment_rule_save(rule=obj)
+        self.message_user(request, f"“{obj}”: {_preview_text(obj)}", messages.INFO)
+
+
+class OfficeIntervalInline(admin.TabularInline):
+    model = OfficeInterval
+    extra = 0
+
+
+class OfficeHolidayInline(admin.TabularInline):
+    model = OfficeHoliday
+    extra = 0
+
+
+class OfficeScheduleForm(forms.ModelForm):
+    class Meta:
+        model = OfficeSchedule
+        fields = ["website", "timezone"]
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"]
+        try:
+            timezone_validate(name)
+        except forms.ValidationError as error:
+            raise forms.ValidationError(error.message_dict["timezone"]) from None
+        return name
+
+
+@admin.register(OfficeSchedule)
+class OfficeScheduleAdmin(admin.ModelAdmin):
+    """A website's office hours: the messenger's "usually replies in…" / "back at…", and SLA clocks."""
+
+    form = OfficeScheduleForm
+    list_display = ["website", "timezone", "hours"]
+    list_select_related = ["website"]
+    inlines = [OfficeIntervalInline, OfficeHolidayInline]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("intervals")
+
+    @admin.display(description="Weekly hours")
+    def hours(self, schedule: OfficeSchedule) -> str:
+        return ", ".join(str(i) for i in schedule.intervals.all()) or "closed every day"
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        availability_forget(website_id=form.instance.website_id)
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "priority", "first_response_minutes", "next_response_minutes", "close_minutes"]
+    list_select_related = ["team"]
+
+
+@admin.register(SlaBreach)
+class SlaBreachAdmin(ReadOnlyAdmin):
+    list_display = ["conversation_link", "kind", "due_at", "recorded_at", "team", "priority", "assignee", "notified_at"]
+    list_filter = ["kind", "priority", "team"]
+    list_select_related = ["team", "assignee"]
+    show_full_result_count = False
+
+    @admin.display(description="Conversation")
+    def conversation_link(self, breach: SlaBreach) -> str:
+        return format_html(
+            '<a href="../conversation/{}/change/">#{}</a>', breach.conversation_id, breach.conversation_id
+        )

@@ -1,0 +1,171 @@
+"""The companies admin: list, filters, search, bulk tag, CSV export, the company page; fixed query counts."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from companies import services
+from companies.models import Company, CompanyTag
+from contacts.models import DataAttribute
+from conversations import services as conversation_services
+from tests.companies.factories import CompanyFactory
+from tests.contacts.factories import DataAttributeFactory, TagFactory, UserContactFactory
+from tracking.models import PageView, WebSession
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:companies_company_changelist")
+
+
+def _make_companies(count, *, people=1):
+    tags = TagFactory.create_batch(2)
+    companies = []
+    for index in range(count):
+        company = CompanyFactory(size=index * 10, plan="pro" if index % 2 else "free")
+        services.company_tag(company=company, tag=tags[index % 2])
+        for _ in range(people):
+            services.company_attach(company=company, contact=UserContactFactory())
+        companies.append(company)
+    return companies
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), response.content.decode()
+
+
+def test_changelist_shows_companies_with_counts_and_tags(admin_client):
+    company = CompanyFactory(name="Acme Rockets", company_id="acme", plan="pro")
+    services.company_tag(company=company, tag=TagFactory(name="b2b"))
+    services.company_attach(company=company, contact=UserContactFactory())
+    _, page = _queries(admin_client, CHANGELIST)
+    assert "Acme Rockets" in page and "acme" in page and "b2b" in page
+
+
+@pytest.mark.parametrize("query", ["", "?plan=pro", "?size=11-50", "?request=7d", "?q=company", "?tag=1"])
+def test_changelist_query_count_does_not_grow_with_rows(admin_client, query):
+    _make_companies(3)
+    few, _ = _queries(admin_client, CHANGELIST + query)
+    _make_companies(40)
+    many, _ = _queries(admin_client, CHANGELIST + query)
+    assert few == many
+    assert many <= 12
+
+
+def test_company_page_shows_people_conversations_page_views_with_bounded_queries(admin_client, website):
+    DataAttributeFactory(name="seats", model=DataAttribute.Model.COMPANY, data_type=DataAttribute.DataType.INTEGER)
+    company = CompanyFactory(custom_attributes={"seats": 12})
+
+    def grow(n):
+        for index in range(n):
+            person = UserContactFactory(name=f"Person {index}")
+            services.company_attach(company=company, contact=person)
+            conversation_services.conversation_start_by_contact(contact=person, body=f"Help me {index}")
+            now = timezone.now()
+            session = WebSession.objects.create(contact=person, website=website, started_at=now, last_activity_at=now)
+            PageView.objects.create(contact=person, session=session, url=f"https://shop.example/p{index}",
+                                    title=f"Page {index}", created_at=now)  # fmt: skip
+
+    url = reverse("admin:companies_company_change", args=[company.pk])
+    grow(2)
+    admin_client.get(url)  # the content types Django caches per process
+    few, page = _queries(admin_client, url)
+    assert "Person 1" in page and "Help me 1" in page and "Page 1" in page and 'value="12"' in page
+    grow(20)
+    many, _ = _queries(admin_client, url)
+    assert few == many
+    assert many <= 16
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("?plan=free", {"c0", "c2"}), ("?size=1-10", set()), ("?size=11-50", {"c2"}), ("?size=unknown", {"c4"}),
+     ("?request=never", {"c3", "c4"}), ("?request=7d", {"c0", "c1", "c2"}), ("?request=older", set()),
+     ("?q=Rock", {"c1"}), ("?q=c2", {"c2"})],
+)  # fmt: skip
+def test_filters_and_search(admin_client, query, expected):
+    now = timezone.now()
+    rows = [
+        ("c0", "Zero", "free", 0, now), ("c1", "Rockets", "pro", 5000, now - dt.timedelta(days=2)),
+        ("c2", "Two", "free", 20, now), ("c3", "Three", "pro", 300, None), ("c4", "Four", "pro", None, None),
+    ]  # fmt: skip
+    for company_id, name, plan, size, seen in rows:
+        company = CompanyFactory(company_id=company_id, name=name, plan=plan, size=size)
+        Company.objects.filter(pk=company.pk).update(last_request_at=seen)
+    _, page = _queries(admin_client, CHANGELIST + query)
+    shown = {company_id for company_id, *_ in rows if f">{company_id}<" in page}
+    assert shown == expected
+
+
+def test_bulk_tag_and_untag(admin_client, superuser):
+    companies = _make_companies(3)
+    tag = TagFactory(name="enterprise")
+    ids = [str(c.pk) for c in companies[:2]]
+    admin_client.post(CHANGELIST, {"action": "tag_selected", "tag": tag.pk, "_selected_action": ids})
+    assert set(CompanyTag.objects.filter(tag=tag).values_list("company_id", flat=True)) == {c.pk for c in companies[:2]}
+    assert CompanyTag.objects.filter(tag=tag, tagged_by=superuser).count() == 2
+    admin_client.post(CHANGELIST, {"action": "untag_selected", "tag": tag.pk, "_selected_action": ids[:1]})
+    assert CompanyTag.objects.filter(tag=tag).count() == 1
+
+
+def test_csv_export_is_formula_safe_with_tags_and_custom_attributes(admin_client):
+    DataAttributeFactory(name="seats", model=DataAttribute.Model.COMPANY, data_type=DataAttribute.DataType.INTEGER)
+    company = CompanyFactory(name="=HYPERLINK(1)", custom_attributes={"seats": 3})
+    services.company_tag(company=company, tag=TagFactory(name="b2b"))
+    response = admin_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [str(company.pk)]})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0]["name"] == "'=HYPERLINK(1)"
+    assert (rows[0]["tags"], rows[0]["custom:seats"]) == ("b2b", "3")
+
+
+def test_add_and_edit_go_through_the_services_and_show_their_errors(admin_client):
+    add = reverse("admin:companies_company_add")
+    form = {"company_id": "acme", "name": "Acme", "plan": "", "size": "", "website": "", "industry": "",
+            "monthly_spend": "0", "remote_created_at_0": "", "remote_created_at_1": "",
+            "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin_client.post(add, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    company = Company.objects.get(company_id="acme")
+    change = reverse("admin:companies_company_change", args=[company.pk])
+    bad = admin_client.post(change, {**form, "name": "x\x00y"})
+    assert bad.status_code == 200
+    company.refresh_from_db()
+    assert company.name == "Acme"
+
+
+def test_contact_page_shows_the_persons_companies(admin_client):
+    company = CompanyFactory(name="Acme Rockets")
+    person = UserContactFactory()
+    services.company_attach(company=company, contact=person)
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[person.pk])).content.decode()
+    assert "Companies" in page and "Acme Rockets" in page
+    assert reverse("admin:companies_company_change", args=[company.pk]) in page
+
+
+def test_the_contact_list_filters_one_companys_people_with_a_fixed_query_count(admin_client):
+    company, other = CompanyFactory(), CompanyFactory()
+    members = UserContactFactory.create_batch(2)
+    for person in members:
+        services.company_attach(company=company, contact=person)
+    services.company_attach(company=other, contact=UserContactFactory(name="Outsider"))
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    link = f"{reverse('admin:contacts_contact_changelist')}?company={company.pk}"
+    assert link in page
+    admin_client.get(link)  # warm the contact list's short-lived country list cache
+    few, listed = _queries(admin_client, link)
+    assert all(person.name in listed for person in members) and "Outsider" not in listed
+    for person in UserContactFactory.create_batch(30):
+        services.company_attach(company=company, contact=person)
+    many, _ = _queries(admin_client, link)
+    assert few == many
+    changelist = reverse("admin:contacts_contact_changelist")
+    for junk in ("x", "999999", "99999999999999999999999"):  # no such company: the plain list, never an error
+        assert _queries(admin_client, f"{changelist}?company={junk}")[0]
+    assert admin_client.get(f"{changelist}?company=1%00").status_code == 400  # the admin guard refuses NUL

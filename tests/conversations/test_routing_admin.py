@@ -1,0 +1,182 @@
+"""Routing, office hours and SLAs in the admin: who may change them, the preview, and the inbox's SLA and away
+columns in a fixed number of queries."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
+from conversations import services
+from conversations.models import AssignmentRule, Conversation, OfficeSchedule, SlaPolicy, Team
+from conversations.services import routing
+from tests.contacts.factories import LeadFactory
+from tests.conversations.factories import TeammateFactory
+from tests.tracking.factories import WebsiteFactory
+
+pytestmark = pytest.mark.django_db
+INBOX = reverse("admin:conversations_conversation_changelist")
+RULES = reverse("admin:conversations_assignmentrule_changelist")
+RULE_ADD = reverse("admin:conversations_assignmentrule_add")
+
+
+def _member(group):
+    user = get_user_model().objects.create_user(group, f"{group}@parley.test", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _rule_form(team, **extra):
+    return {"name": "Billing", "position": "1", "enabled": "on", "message_contains": "invoice",
+            "assign_team": str(team.pk), **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize("group", [VIEWER_GROUP, AGENT_GROUP])
+def test_viewers_and_agents_read_rules_but_cannot_change_them(group):
+    client = _member(group)
+    team = Team.objects.create(name="Billing")
+    rule = routing.assignment_rule_save(rule=AssignmentRule(name="r", assign_team=team))
+    change = reverse("admin:conversations_assignmentrule_change", args=[rule.pk])
+    assert client.get(RULES).status_code == 200
+    assert client.post(RULE_ADD, _rule_form(team)).status_code == 403
+    page = client.post(change, _rule_form(team, name="hacked"))
+    assert page.status_code == 403
+    delete = reverse("admin:conversations_assignmentrule_delete", args=[rule.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    rule.refresh_from_db()
+    assert rule.name == "r" and AssignmentRule.objects.count() == 1
+    for name in ("officeschedule", "slapolicy"):
+        assert client.post(reverse(f"admin:conversations_{name}_add"), {}).status_code == 403
+
+
+def test_superuser_adds_a_rule_and_sees_its_preview(admin_client):
+    team = Team.objects.create(name="Billing")
+    for body in ("invoice missing", "hello", "INVOICE wrong"):
+        services.conversation_start_by_contact(contact=LeadFactory(), body=body)
+    response = admin_client.post(RULE_ADD, _rule_form(team), follow=True)
+    assert response.status_code == 200
+    assert "Would match 2 of the last 3 conversations." in response.content.decode()
+    rule = AssignmentRule.objects.get()
+    page = admin_client.get(reverse("admin:conversations_assignmentrule_change", args=[rule.pk])).content.decode()
+    assert "Would match 2 of the last 3 conversations." in page
+
+
+def test_a_bad_rule_is_shown_on_its_field_not_saved(admin_client):
+    response = admin_client.post(RULE_ADD, {"name": "x", "position": "1", "language": "<b>fr</b>"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Choose at least one action" in page or "Use a language code" in page
+    assert "<b>fr</b>" not in page
+    assert not AssignmentRule.objects.exists()
+
+
+def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(admin_client):
+    website = WebsiteFactory()
+    url = reverse("admin:conversations_officeschedule_add")
+    base = {
+        "website": str(website.pk), "timezone": "Europe/Paris",
+        "intervals-TOTAL_FORMS": "1", "intervals-INITIAL_FORMS": "0",
+        "intervals-0-weekday": "0", "intervals-0-opens": "09:00", "intervals-0-closes": "17:00",
+        "holidays-TOTAL_FORMS": "0", "holidays-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    refused = admin_client.post(url, {**base, "timezone": "Nowhere/<script>"})
+    assert refused.status_code == 200 and "Not a known time zone" in refused.content.decode()
+    assert admin_client.post(url, base).status_code == 302
+    schedule = OfficeSchedule.objects.get()
+    assert [str(i) for i in schedule.intervals.all()] == ["Monday 09:00-17:00"]
+
+
+def _inbox_queries(client, url=INBOX):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), response.content.decode()
+
+
+def _busy_inbox(count):
+    SlaPolicy.objects.get_or_create(
+        priority=Conversation.Priority.NOT_PRIORITY, team=None, defaults={"name": "d", "first_response_minutes": 30}
+    )
+    agents = [TeammateFactory() for _ in range(3)]
+    routing.teammate_away_set(teammate=agents[0], away=True, reason="Holiday")
+    for index in range(count):
+        conversation = services.conversation_start_by_contact(contact=LeadFactory(), body=f"Help {index}")
+        services.conversation_assign(conversation=conversation, teammate=None, assignee=agents[index % 3])
+
+
+def test_inbox_shows_sla_time_left_and_who_is_away_in_fixed_queries(admin_client):
+    _busy_inbox(2)
+    _inbox_queries(admin_client)  # the first visit records the teammate's activity (once a minute)
+    few, page = _inbox_queries(admin_client)
+    assert "left</span>" in page
+    assert "(away)" in page and "Holiday" in page
+    _busy_inbox(12)
+    many, _ = _inbox_queries(admin_client)
+    assert few == many
+    few_sorted, _ = _inbox_queries(admin_client, INBOX + "?o=5")
+    assert few_sorted == many
+
+
+def test_inbox_sla_filters_and_order():
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "r@p.test", "x"))
+    SlaPolicy.objects.create(name="d", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=60)
+    late, soon, _fine = (
+        services.conversation_start_by_contact(contact=LeadFactory(name=n), body="Hi") for n in ("Late", "Soon", "Fine")
+    )
+    now = timezone.now()
+    Conversation.objects.filter(pk=late.pk).update(sla_due_at=now - dt.timedelta(minutes=5))
+    Conversation.objects.filter(pk=soon.pk).update(sla_due_at=now + dt.timedelta(minutes=10))
+    _, breached = _inbox_queries(client, INBOX + "?sla=breached")
+    assert "Late" in breached and "Soon" not in breached and "Fine" not in breached
+    assert "overdue 5m" in breached or "overdue 4m" in breached
+    _, breaching = _inbox_queries(client, INBOX + "?sla=soon")
+    assert "Soon" in breaching and "Late" not in breaching and "Fine" not in breaching
+    _, ordered = _inbox_queries(client, INBOX + "?o=5")
+    assert ordered.index("Late") < ordered.index("Soon") < ordered.index("Fine")
+    _, hostile = _inbox_queries(client, INBOX + "?sla=%3Cb%3E")
+    assert "Late" in hostile and "Fine" in hostile  # an unknown value filters nothing
+    assert client.get(INBOX + "?sla=%00").status_code == 400  # common.admin_guard: NUL is refused
+
+
+def test_sla_breaches_page_is_read_only(admin_client):
+    assert admin_client.get(reverse("admin:conversations_slabreach_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:conversations_slabreach_add")).status_code == 403
+
+
+def test_teammate_sets_own_away_mode_and_cap_on_their_profile():
+    client = _member(AGENT_GROUP)
+    user = get_user_model().objects.get(username=AGENT_GROUP)
+    profile = services.teammate_profile_update(teammate=user)
+    url = reverse("admin:conversations_teammateprofile_change", args=[profile.pk])
+    response = client.post(url, {
+        "display_name": "", "avatar_url": "", "email_when_away_minutes": "10", "away_mode_enabled": "on",
+        "away_reason": "Dentist", "max_open_conversations": "5",
+    })  # fmt: skip
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.away_mode_enabled and profile.away_reason == "Dentist" and profile.max_open_conversations == 5
+    other = services.teammate_profile_update(teammate=TeammateFactory())
+    assert client.get(reverse("admin:conversations_teammateprofile_change", args=[other.pk])).status_code in (302, 403)
+
+
+def test_conversation_page_shows_the_sla_and_marks_away_teammates(admin_client):
+    SlaPolicy.objects.create(name="d", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=45)
+    away = TeammateFactory(username="zed", first_name="")
+    routing.teammate_away_set(teammate=away, away=True)
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+    page = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    text = page.content.decode()
+    assert 'id="parley-sla"' in text and ("SLA 44m left" in text or "SLA 45m left" in text)
+    assert "zed (away)</option>" in text
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=70))
+    text = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk])).content.decode()
+    assert "SLA overdue 1h 10m" in text and "parley-sla-over" in text
