@@ -20,7 +20,7 @@ from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
-from conversations.models import Message
+from conversations.models import Message, MessageDelivery
 from conversations.services import outbound, placeholders
 from conversations.services.threads import contact_display_name, teammate_display_name
 
@@ -80,9 +80,18 @@ def _in_app_test(request: HttpRequest, *, draft: outbound.MessageDraft, referenc
         )
         return
     try:
-        outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
+        test = outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
     except ValidationError as error:
         _report_problems(request, error)
+        return
+    skipped = test.deliveries.filter(state=MessageDelivery.State.SKIPPED).values_list("skip_reason", flat=True).first()
+    if skipped:
+        messages.warning(
+            request,
+            f"Not shown to {contact_display_name(contact)}: {skipped}. The real send skips them the same way; "
+            "in-app messages need the contact's marketing consent unless the website's marketing basis is "
+            "legitimate interest (Websites → the website).",
+        )
         return
     messages.success(
         request,

@@ -24,7 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed, delivery_skip_reason
+from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -192,14 +192,15 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
         return 0, False
     now = timezone.now()
     skipped: dict[str, list[int]] = {}
+    reasons = delivery_skip_reasons(contact_ids=[d.contact_id for d in batch], channel=message.channel)
     for delivery in batch:
-        if reason := delivery_skip_reason(delivery.contact, channel=message.channel):
+        if reason := reasons.get(delivery.contact_id, ""):
             skipped.setdefault(reason, []).append(delivery.pk)
     shown = [delivery for delivery in batch if not any(delivery.pk in ids for ids in skipped.values())]
     sent_ids = [delivery.pk for delivery in shown]
     widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in shown])
     with transaction.atomic():
-        for reason, ids in skipped.items():  # never shown (a restricted contact): skipped, with why
+        for reason, ids in skipped.items():  # never shown (restricted, no marketing consent): skipped, with why
             MessageDelivery.objects.filter(pk__in=ids).update(state=MessageDelivery.State.SKIPPED, skip_reason=reason)
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
         contacts_touch_messaging(contact_ids=[d.contact_id for d in shown], field="last_contacted_at", at=now)
@@ -223,10 +224,11 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     sent = 0
     # Open pixel and click tracking only where the marketing purpose is on (docs/privacy.md).
     tracked = contacts_marketing_allowed(contact_ids=[delivery.contact_id for delivery in batch])
+    reasons = delivery_skip_reasons(contact_ids=[delivery.contact_id for delivery in batch], channel=message.channel)
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = delivery_skip_reason(contact, channel=message.channel)
+            reason = reasons.get(contact.pk, "")
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
@@ -438,6 +440,14 @@ def message_send_test_in_app(*, draft: MessageDraft, contact: Contact, sender: T
         audience=f"Test to {contact_display_name(contact)}"[:255], state=Message.State.SENT, recipients_count=1,
         is_test=True, sent_at=now,
     )  # fmt: skip
+    # The real send's rule: a contact it would skip (restricted, no marketing consent) does not see the
+    # test either; the delivery says why, and the admin's notice says so instead of "their messenger shows it".
+    reason = delivery_skip_reasons(contact_ids=[contact.pk], channel=draft.channel).get(contact.pk, "")
+    if reason:
+        MessageDelivery.objects.create(
+            message=message, contact=contact, state=MessageDelivery.State.SKIPPED, skip_reason=reason
+        )
+        return message
     MessageDelivery.objects.create(message=message, contact=contact, state=MessageDelivery.State.SENT, sent_at=now)
     # The contact's next ping must look for messages, even if it was marked as having none.
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])

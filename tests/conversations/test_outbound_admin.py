@@ -123,7 +123,7 @@ def test_edit_goes_back_to_the_form_with_what_was_written(agent_client):
 
 def test_an_in_app_test_is_shown_to_a_contact_the_teammate_names_and_the_real_send_stays_whole(agent_client):
     tag, (ada,) = _tagged("Ada Lovelace")
-    robin = UserContactFactory(name="Robin Agent", email="robin@parley.test")  # the teammate's own contact
+    robin = UserContactFactory(name="Robin Agent", email="robin@parley.test", marketing_consent=True)  # own contact
     draft = {"channel": "in_app", "subject": "", "body": "Hi {{contact.first_name}}!", "tag": tag.pk}
     preview = agent_client.post(ADD, draft)
     page = preview.content.decode()
@@ -374,3 +374,53 @@ def test_stats_tell_untracked_recipients_apart_from_unopened_ones_and_the_hint_s
     assert "Not tracked (no marketing consent)" in page and "not tracked (no marketing consent)</td>" in page
     untracked = agent_client.get(reverse("admin:conversations_message_change", args=[message.pk]) + "?show=not_tracked")
     assert "Ada Lovelace" in untracked.content.decode() and "Bo Li" not in untracked.content.decode()
+
+
+def test_in_app_tells_the_truth_about_contacts_without_marketing_consent(agent_client):
+    """Issue 12 walk: the preview said "Send to 1 contact", the test "their messenger shows it", the stats
+    "Sent 1", while the messenger showed nothing (in-app is marketing; no consent, no legitimate interest)."""
+    from conversations.services.in_app import in_app_messages_pending
+
+    tag, (ada, bo) = _tagged("Ada Lovelace", "Bo Li")
+    type(ada).objects.filter(pk=ada.pk).update(marketing_consent=None)  # never chose; no legitimate-interest site
+    draft = {"channel": "in_app", "body": "Free shipping this week", "tag": tag.pk}
+
+    page = agent_client.post(ADD, draft).content.decode()
+    assert "2 contacts</strong>, 1 of whom will see it (skipped: 1 no marketing consent)" in page
+    assert 'id="parley-in-app-rule"' in page
+
+    test = agent_client.post(ADD, {**draft, "test_contact": str(ada.pk), "_test": "1"}).content.decode()
+    assert "Not shown to Ada Lovelace: no marketing consent." in test and "their messenger shows it" not in test
+    assert in_app_messages_pending(contact=ada) == []
+
+    message = services.message_send(sender=None, channel="in_app", body="Free shipping this week", tag=tag)
+    services.message_deliver_batch(message_id=message.pk)
+    states = {d.contact.name: (d.state, d.skip_reason) for d in message.deliveries.select_related("contact")}
+    assert states == {"Ada Lovelace": ("skipped", "no marketing consent"), "Bo Li": ("sent", "")}
+    stats = agent_client.get(reverse("admin:conversations_message_change", args=[message.pk])).content.decode()
+    assert "Skipped (no marketing consent)" in stats
+    assert [m["body"] for m in in_app_messages_pending(contact=bo)] == ["Free shipping this week"]
+
+
+def test_in_app_reaches_contacts_without_a_choice_on_a_legitimate_interest_website(agent_client):
+    from tracking.models import WebSession, Website
+    from tracking.services import website_create
+
+    tag, (ada,) = _tagged("Ada Lovelace")
+    type(ada).objects.filter(pk=ada.pk).update(marketing_consent=None)
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    Website.objects.filter(pk=website.pk).update(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST)
+    WebSession.objects.create(contact=ada, website=website, started_at=timezone.now(), last_activity_at=timezone.now())
+    page = agent_client.post(ADD, {"channel": "in_app", "body": "Hi", "tag": tag.pk}).content.decode()
+    assert "1 contact</strong>." in page and "skipped" not in page.split("parley-audience")[1][:300]
+
+
+def test_a_teammate_reply_in_a_conversation_is_support_and_shows_without_marketing_consent():
+    from conversations.models import Conversation
+    from tests.conversations.factories import TeammateFactory
+
+    ada = UserContactFactory(name="Ada", marketing_consent=False)
+    conversation = services.conversation_start_by_contact(contact=ada, body="Help?")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Sure")
+    assert Conversation.objects.get().contact_unread_count == 1
+    assert list(conversation.parts.values_list("body", flat=True)) == ["Help?", "Sure"]
