@@ -4,7 +4,7 @@ the demo pages serve) and the banner that tells a new user where to go."""
 from django.conf import settings
 
 DEMO_USERNAME = "admin"
-DEMO_TEAMMATE_NAME = "Sam from Demo shop"
+DEMO_TEAMMATE_NAME = "Sam"  # a person; the website (any name) is said by the messenger, not the name
 
 
 def demo_banner(*, app_id: str | None = None) -> list[str]:

@@ -27,6 +27,9 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
     host.launcher().click()
     greeting = host.page.locator("parley-messenger .m.gr")
     expect(greeting).to_be_visible()
+    # The greeting's avatar is the team's chat icon, not an unexplained "T" (the initial of "Team").
+    expect(greeting.locator(".av.ti svg")).to_have_count(1)
+    expect(greeting.locator(".av")).to_have_text("")
     host.write("Can I change my delivery address?")
     expect(greeting).to_be_visible()  # still there once the first message is sent
 

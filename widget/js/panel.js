@@ -6,6 +6,7 @@
 
   var OPEN_POLL_MS = 4000; // while the panel is open: one small "anything new?" call
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
+  var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
   var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
   var MAX_BODY = 4000;
 
@@ -68,6 +69,7 @@
     ".ls li+li{border-top:1px solid #eef0f5}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
     ".ls button:hover{background:#f3f5ff}.ls .tx{flex:1;min-width:0}.ls .nm{font-weight:600;font-size:14px}" +
     ".ls .sn{color:#5b6275;font-size:14px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.ls .u .sn{color:#1f2430;font-weight:600}" +
+    ".av.ti{background:var(--pc,#3d5afe);color:#fff;display:flex;align-items:center;justify-content:center}" +
     ".st{margin-inline-start:6px;padding:0 6px;border-radius:8px;background:#eef0f5;color:#5b6275;font-size:11px;font-weight:600;vertical-align:1px}.cl .sn{color:#8a90a2}" +
     ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#8a90a2;font-size:12px;flex:none}" +
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
@@ -384,7 +386,9 @@
 
     // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
     function greeting() {
-      return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
+      // The team has no one face here: a chat icon in the site's colour, not the initial of the word "Team" (a bare "T").
+      var icon = h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON });
+      return h("div", { class: "m gr" }, [icon, h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
     function bubble(text, mine, part) {
       var kids = [];
