@@ -37,9 +37,12 @@ FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
 class ComposeForm(ServiceValidatedForm, forms.Form):
     channel = forms.ChoiceField(choices=Message.Channel.choices, initial=Message.Channel.EMAIL)
     subject = forms.CharField(
-        max_length=255, required=False, help_text="Required for email. Placeholders work here too."
+        max_length=255,
+        required=False,
+        help_text="Required for email. Placeholders work here too.",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
     )
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 40, "class": "vLargeTextField"}), max_length=10_000,
                            help_text="Plain text. An unsubscribe link is added to emails. Opens and link clicks are "
                                      "tracked only for contacts who gave marketing consent, or made no choice on a "
                                      "website whose marketing basis is legitimate interest; the others get the email "
@@ -49,7 +52,8 @@ class ComposeForm(ServiceValidatedForm, forms.Form):
 class MessageComposeForm(ComposeForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
-    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
+    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.",
+                                  widget=forms.TextInput(attrs={"class": "vTextField"}))  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -126,7 +130,18 @@ def _outbound_flow(
         return TemplateResponse(request, "admin/conversations/message/compose.html", context)
 
     step = _outbound_step(request) if form.is_bound else "compose"
-    if step in ("compose", "edit") or not form.is_valid():
+    if step in ("compose", "edit"):
+        return compose()
+    if not form.is_valid():
+        # Every problem at once: the draft's own (subject, placeholders…) next to the form's (no tag…).
+        try:
+            outbound.message_draft_clean(
+                channel=form.data.get("channel"), subject=form.data.get("subject"), body=form.data.get("body")
+            )
+        except ValidationError as error:
+            form.add_service_error(
+                ValidationError({k: v for k, v in error.message_dict.items() if k not in form.errors})
+            )
         return compose()
     data = form.cleaned_data
     try:

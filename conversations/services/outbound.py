@@ -77,27 +77,44 @@ class MessageDraft:
 
 
 def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraft:
-    """Check a message before it is previewed, tested or sent; every refusal names its field."""
+    """Check a message before it is previewed, tested or sent; every refusal names its field, all at once."""
+    problems: dict[str, list[str]] = {}
+
+    def refuse(field: str, problem: str) -> None:
+        problems.setdefault(field, []).append(problem)
+
     if channel not in Message.Channel.values:
-        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
-    body = clean_body(body)
+        refuse("channel", f"Must be one of: {', '.join(Message.Channel.values)}.")
+    try:
+        body = clean_body(body)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            for message in messages:
+                refuse(field, message)
+        body = ""
     if not isinstance(subject, str | None):
-        raise ValidationError({"subject": "Must be a string."})
+        refuse("subject", "Must be a string.")
+        subject = ""
     # One line: a line break in a subject would be a header injection.
     subject = " ".join((subject or "").replace("\x00", "").split())
     for field, text in (("subject", subject), ("body", body)):
         problem = text_problem(text)
         if problem:
-            raise ValidationError({field: problem})
-        placeholders_check(text, field=field)
+            refuse(field, problem)
+            continue
+        try:
+            placeholders_check(text, field=field)
+        except ValidationError as error:
+            for message in error.message_dict.get(field, error.messages):
+                refuse(field, message)
     if channel == Message.Channel.EMAIL and not subject:
-        raise ValidationError({"subject": "An email needs a subject."})
+        refuse("subject", "An email needs a subject.")
     if len(subject) > 255:
-        raise ValidationError({"subject": "Must be at most 255 characters."})
-    if placeholders_in_links(body, URL_RE):
-        raise ValidationError(
-            {"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."}
-        )
+        refuse("subject", "Must be at most 255 characters.")
+    if body and placeholders_in_links(body, URL_RE):
+        refuse("body", "A placeholder cannot be part of a link: links are tracked, the same for everyone.")
+    if problems:
+        raise ValidationError(problems)
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 

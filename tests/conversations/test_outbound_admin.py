@@ -424,3 +424,27 @@ def test_a_teammate_reply_in_a_conversation_is_support_and_shows_without_marketi
     services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Sure")
     assert Conversation.objects.get().contact_unread_count == 1
     assert list(conversation.parts.values_list("body", flat=True)) == ["Help?", "Sure"]
+
+
+def test_the_compose_form_shows_every_problem_at_once_in_the_admins_own_form_markup(agent_client):
+    """Issue 12 walk: the preview showed only the first of several errors; the form was unstyled."""
+    page = agent_client.post(
+        ADD, {"channel": "email", "subject": "", "body": "Hi {{contact.shoe_size}}", "_preview": "Preview"}
+    ).content.decode()
+    assert "An email needs a subject." in page
+    assert "Unknown placeholder {{contact.shoe_size}}" in page
+    assert "Choose a tag or enter contact ids." in page
+    assert "Please correct the errors below." in page
+    assert page.count('class="errorlist') >= 3
+    assert 'class="flex-container"' in page and 'class="vLargeTextField"' in page
+    assert not Message.objects.exists()
+
+
+def test_a_draft_with_several_problems_is_refused_naming_each_field():
+    from django.core.exceptions import ValidationError
+
+    from conversations.services.outbound import message_draft_clean
+
+    with pytest.raises(ValidationError) as refused:
+        message_draft_clean(channel="email", subject="", body="see https://x.example/{{contact.email}}")
+    assert set(refused.value.message_dict) == {"subject", "body"}
