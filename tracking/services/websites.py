@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from contacts.models import DataAttribute
-from tracking.models import RejectedAttribute, Website
+from tracking.models import RejectedAttribute, Website, new_identity_secret
 from tracking.selectors import website_cache_forget
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -76,6 +76,14 @@ def website_update(*, website: Website, **fields: object) -> Website:
         setattr(website, name, value)
     website.full_clean()
     website.save()
+    website_cache_forget(app_id=website.app_id)
+    return website
+
+
+def website_identity_secret_rotate(*, website: Website) -> Website:
+    """A new identity secret: user_hash values signed with the old one stop verifying at once."""
+    website.identity_secret = new_identity_secret()
+    website.save(update_fields=["identity_secret", "updated_at"])
     website_cache_forget(app_id=website.app_id)
     return website
 
