@@ -176,7 +176,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Email -------------------------------------------------------------------------------------
-vars().update(env.email("EMAIL_URL", default="consolemail://"))
+# The demo (`make run` sets PARLEY_DEMO_PAGES) writes each email to a file under var/mail/, readable
+# apart from the log; otherwise the console backend prints them in the log. EMAIL_URL sends for real.
+_DEMO_MAIL = env.bool("PARLEY_DEMO_PAGES", default=False) and "EMAIL_URL" not in env
+vars().update(env.email("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}" if _DEMO_MAIL else "consolemail://"))
 # An email provider's API through django-anymail instead of SMTP, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'.
 PARLEY_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])

@@ -4,6 +4,7 @@ Every row that holds a person's data reaches `contacts.Contact` through CASCADE 
 (directly or through its conversation or delivery), so erase and retention walk the keys.
 """
 
+import re
 import secrets
 from typing import Any
 
@@ -295,8 +296,26 @@ class Message(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        text = self.subject or self.body[:60]
+        text = message_title(self.subject) or message_title(self.body)
         return f"[Test] {text}" if self.is_test else text
+
+
+# A message's name in titles, breadcrumbs and notices: its subject or the start of its body, with each
+# placeholder read as its fallback (or left out) and cut at a word boundary, never mid-word.
+MESSAGE_TITLE_LENGTH = 60
+_TITLE_PLACEHOLDER_RE = re.compile(r'\{\{(?:[^}"]*?\|\s*fallback\s*:\s*"(?P<fallback>[^"]*)")?[^}]*\}\}')
+_SPACE_BEFORE_PUNCTUATION_RE = re.compile(r"\s+([,.;:!?])")
+
+
+def message_title(text: str, *, limit: int = MESSAGE_TITLE_LENGTH) -> str:
+    """A one-line, placeholder-free excerpt of `text` cut at a word boundary with an ellipsis."""
+    plain = _TITLE_PLACEHOLDER_RE.sub(lambda m: m.group("fallback") or "", text)
+    plain = _SPACE_BEFORE_PUNCTUATION_RE.sub(r"\1", " ".join(plain.split()))
+    plain = re.sub(r"^[,.;:!?\s]+", "", plain)
+    if len(plain) <= limit:
+        return plain
+    cut = plain[: limit + 1].rsplit(" ", 1)[0] if " " in plain[: limit + 1] else plain[:limit]
+    return cut.rstrip(" ,.;:!?-") + "…"
 
 
 class MessageDelivery(models.Model):

@@ -1,11 +1,13 @@
 """Reads reused by the admin inbox, the widget and the ping."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -16,6 +18,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Lower
 
@@ -182,28 +186,55 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
 AUDIENCE_SAMPLE_SIZE = 10
 
 
-# Who an outbound email skips, and why: (reason, field, value), first match wins. The one rule the
-# preview's count and the send itself both read, so the count is what the send does.
-EMAIL_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (
-    ("processing restricted", "processing_restricted", True),
-    ("unsubscribed", "unsubscribed_from_emails", True),
-    ("no email address", "email", ""),
+# Who an outbound message skips, and why: (reason, condition on Contact), first match wins. The one
+# rule the preview's counts, the send and the stats all read, so what the admin says is what happens.
+SkipRule = tuple[str, Callable[[], Q]]
+EMAIL_SKIP_RULES: tuple[SkipRule, ...] = (
+    ("processing restricted", lambda: Q(processing_restricted=True)),
+    ("unsubscribed", lambda: Q(unsubscribed_from_emails=True)),
+    ("no email address", lambda: Q(email="")),
 )
-# An in-app message is not shown to a restricted contact (docs/privacy.md): skipped with the reason.
-IN_APP_SKIP_RULES: tuple[tuple[str, str, Any], ...] = (EMAIL_SKIP_RULES[0],)
+# An in-app message is a marketing campaign (docs/privacy.md): not shown to a restricted contact, nor
+# to one without the marketing purpose (no consent, unless a website of theirs has legitimate interest
+# as its marketing basis). A teammate's reply in a conversation is support and never goes through this.
+NO_MARKETING_CONSENT = "no marketing consent"
+IN_APP_SKIP_RULES: tuple[SkipRule, ...] = (
+    EMAIL_SKIP_RULES[0],
+    (NO_MARKETING_CONSENT, lambda: ~marketing_allowed_q()),
+)
+
+
+def skip_rules(channel: str) -> tuple[SkipRule, ...]:
+    """The skip rules of a channel (email or in-app)."""
+    return EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
+
+
+def _skip_reason_expression(rules: tuple[SkipRule, ...]) -> Case:
+    return Case(*(When(condition(), then=Value(reason)) for reason, condition in rules), default=Value(""))
+
+
+def delivery_skip_reasons(*, contact_ids: list[int], channel: str) -> dict[int, str]:
+    """Contact id → why a message on this channel skips them ('' when it goes out); one query."""
+    if not contact_ids:
+        return {}
+    rows = Contact.objects.filter(pk__in=contact_ids).annotate(skip=_skip_reason_expression(skip_rules(channel)))
+    return dict(rows.values_list("pk", "skip"))
 
 
 def delivery_skip_reason(contact: Contact, *, channel: str) -> str:
     """Why a message on this channel skips the contact ('' when it goes out)."""
-    rules = EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
-    return next((reason for reason, name, value in rules if getattr(contact, name) == value), "")
+    return delivery_skip_reasons(contact_ids=[contact.pk], channel=channel).get(contact.pk, "")
 
 
-def _reachable(contacts: QuerySet[Contact], rules: tuple[tuple[str, str, Any], ...]) -> QuerySet[Contact]:
-    skipped = Q()
-    for _reason, name, value in rules:
-        skipped |= Q(**{name: value})
-    return contacts.exclude(skipped)
+def _skipped_counts(contacts: QuerySet[Contact], channel: str) -> dict[str, int]:
+    """Reason → how many of these contacts a message on this channel skips ('' for those it reaches)."""
+    rows = (
+        contacts.order_by()
+        .annotate(skip=_skip_reason_expression(skip_rules(channel)))
+        .values("skip")
+        .annotate(n=Count("pk"))
+    )
+    return {row["skip"]: row["n"] for row in rows}
 
 
 @dataclass(frozen=True)
@@ -212,6 +243,8 @@ class MessageAudience:
     reachable_by_email: int  # what the send emails: EMAIL_SKIP_RULES skip none of them
     sample: list[Contact]
     reachable_in_app: int = 0  # what an in-app send shows to: IN_APP_SKIP_RULES skip none of them
+    skipped_by_email: tuple[tuple[str, int], ...] = ()  # (reason, count), for the preview to say why
+    skipped_in_app: tuple[tuple[str, int], ...] = ()
 
 
 def message_audience_contacts(
@@ -243,11 +276,15 @@ def _is_blank(field: str) -> ExpressionWrapper:
 
 
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
-    """Who a message would reach now: four queries, whatever the size of the audience."""
+    """Who a message would reach now, and why the others are skipped: three queries, whatever the size."""
+    by_email = _skipped_counts(contacts, Message.Channel.EMAIL)
+    in_app = _skipped_counts(contacts, Message.Channel.IN_APP)
     return MessageAudience(
-        count=contacts.count(),
-        reachable_by_email=_reachable(contacts, EMAIL_SKIP_RULES).count(),
-        reachable_in_app=_reachable(contacts, IN_APP_SKIP_RULES).count(),
+        count=sum(by_email.values()),
+        reachable_by_email=by_email.get("", 0),
+        reachable_in_app=in_app.get("", 0),
+        skipped_by_email=tuple((reason, n) for reason, n in by_email.items() if reason),
+        skipped_in_app=tuple((reason, n) for reason, n in in_app.items() if reason),
         # The preview starts with someone it shows well: a named contact with an email first.
         sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
@@ -303,14 +340,8 @@ def message_delivery_filter_names(*, message: Message) -> list[str]:
     return list(_delivery_filters(message.channel))
 
 
-def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
-    """The contacts whose marketing purpose is on (email open/click tracking, in-app campaigns).
-
-    Never a restricted contact or one who refused; a contact who agreed; one who made no choice only
-    when a website they were seen on or wrote from has legitimate interest as its marketing basis
-    (chosen by its owner). One query whatever the number of contacts."""
-    if not contact_ids:
-        return set()
+def marketing_allowed_q() -> Q:
+    """The condition on Contact of the marketing purpose being on (see contacts_marketing_allowed)."""
     legitimate = Website.objects.filter(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST).values("pk")
     on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
         Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
@@ -324,13 +355,24 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
         .exclude(email="")
         .filter(Q(marketing_consent=False) | Q(unsubscribed_from_emails=True) | Q(processing_restricted=True))
     )
-    allowed = (
-        Contact.objects.filter(pk__in=contact_ids, processing_restricted=False)
-        .filter(
+    return (
+        Q(processing_restricted=False)
+        & (
             Q(marketing_consent=True)
             # Under legitimate interest an unsubscribe is the objection (Art. 21): no more tracking either.
             | (Q(marketing_consent__isnull=True) & Q(unsubscribed_from_emails=False) & on_legitimate_site)
         )
-        .exclude(Q(email__gt="") & refused_elsewhere)
+        & ~(Q(email__gt="") & Q(refused_elsewhere))
     )
+
+
+def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
+    """The contacts whose marketing purpose is on (email open/click tracking, in-app campaigns).
+
+    Never a restricted contact or one who refused; a contact who agreed; one who made no choice only
+    when a website they were seen on or wrote from has legitimate interest as its marketing basis
+    (chosen by its owner). One query whatever the number of contacts."""
+    if not contact_ids:
+        return set()
+    allowed = Contact.objects.filter(pk__in=contact_ids).filter(marketing_allowed_q())
     return set(allowed.values_list("pk", flat=True))

@@ -20,7 +20,7 @@ from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
-from conversations.models import Message
+from conversations.models import Message, MessageDelivery
 from conversations.services import outbound, placeholders
 from conversations.services.threads import contact_display_name, teammate_display_name
 from segments.models import Segment
@@ -38,9 +38,12 @@ FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
 class ComposeForm(ServiceValidatedForm, forms.Form):
     channel = forms.ChoiceField(choices=Message.Channel.choices, initial=Message.Channel.EMAIL)
     subject = forms.CharField(
-        max_length=255, required=False, help_text="Required for email. Placeholders work here too."
+        max_length=255,
+        required=False,
+        help_text="Required for email. Placeholders work here too.",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
     )
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 40, "class": "vLargeTextField"}), max_length=10_000,
                            help_text="Plain text. An unsubscribe link is added to emails. Opens and link clicks are "
                                      "tracked only for contacts who gave marketing consent, or made no choice on a "
                                      "website whose marketing basis is legitimate interest; the others get the email "
@@ -52,7 +55,8 @@ class MessageComposeForm(ComposeForm):
                                  help_text="Send to every contact with this tag.")  # fmt: skip
     segment = forms.ModelChoiceField(queryset=Segment.objects.order_by("name"), required=False,
                                      help_text="Or every contact in this segment when you send.")  # fmt: skip
-    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
+    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.",
+                                  widget=forms.TextInput(attrs={"class": "vTextField"}))  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -85,9 +89,18 @@ def _in_app_test(request: HttpRequest, *, draft: outbound.MessageDraft, referenc
         )
         return
     try:
-        outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
+        test = outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
     except ValidationError as error:
         _report_problems(request, error)
+        return
+    skipped = test.deliveries.filter(state=MessageDelivery.State.SKIPPED).values_list("skip_reason", flat=True).first()
+    if skipped:
+        messages.warning(
+            request,
+            f"Not shown to {contact_display_name(contact)}: {skipped}. The real send skips them the same way; "
+            "in-app messages need the contact's marketing consent unless the website's marketing basis is "
+            "legitimate interest (Websites → the website).",
+        )
         return
     messages.success(
         request,
@@ -122,7 +135,18 @@ def _outbound_flow(
         return TemplateResponse(request, "admin/conversations/message/compose.html", context)
 
     step = _outbound_step(request) if form.is_bound else "compose"
-    if step in ("compose", "edit") or not form.is_valid():
+    if step in ("compose", "edit"):
+        return compose()
+    if not form.is_valid():
+        # Every problem at once: the draft's own (subject, placeholders…) next to the form's (no tag…).
+        try:
+            outbound.message_draft_clean(
+                channel=form.data.get("channel"), subject=form.data.get("subject"), body=form.data.get("body")
+            )
+        except ValidationError as error:
+            form.add_service_error(
+                ValidationError({k: v for k, v in error.message_dict.items() if k not in form.errors})
+            )
         return compose()
     data = form.cleaned_data
     try:
@@ -226,7 +250,7 @@ class MessageAdmin(admin.ModelAdmin):
             message=message, show=show, offset=(page - 1) * DELIVERIES_PER_PAGE, limit=DELIVERIES_PER_PAGE
         )
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": "Sent message",
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Sent message: {message}",
             "message": message, "sender_name": teammate_display_name(message.sender),
             "is_email": message.channel == Message.Channel.EMAIL, "show": show, "page": page, "pages": pages,
             "filters": [(name, DELIVERY_FILTER_LABELS[name], stats[name]) for name in names],

@@ -24,7 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed, delivery_skip_reason
+from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -82,27 +82,44 @@ class MessageDraft:
 
 
 def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraft:
-    """Check a message before it is previewed, tested or sent; every refusal names its field."""
+    """Check a message before it is previewed, tested or sent; every refusal names its field, all at once."""
+    problems: dict[str, list[str]] = {}
+
+    def refuse(field: str, problem: str) -> None:
+        problems.setdefault(field, []).append(problem)
+
     if channel not in Message.Channel.values:
-        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
-    body = clean_body(body)
+        refuse("channel", f"Must be one of: {', '.join(Message.Channel.values)}.")
+    try:
+        body = clean_body(body)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            for message in messages:
+                refuse(field, message)
+        body = ""
     if not isinstance(subject, str | None):
-        raise ValidationError({"subject": "Must be a string."})
+        refuse("subject", "Must be a string.")
+        subject = ""
     # One line: a line break in a subject would be a header injection.
     subject = " ".join((subject or "").replace("\x00", "").split())
     for field, text in (("subject", subject), ("body", body)):
         problem = text_problem(text)
         if problem:
-            raise ValidationError({field: problem})
-        placeholders_check(text, field=field)
+            refuse(field, problem)
+            continue
+        try:
+            placeholders_check(text, field=field)
+        except ValidationError as error:
+            for message in error.message_dict.get(field, error.messages):
+                refuse(field, message)
     if channel == Message.Channel.EMAIL and not subject:
-        raise ValidationError({"subject": "An email needs a subject."})
+        refuse("subject", "An email needs a subject.")
     if len(subject) > 255:
-        raise ValidationError({"subject": "Must be at most 255 characters."})
-    if placeholders_in_links(body, URL_RE):
-        raise ValidationError(
-            {"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."}
-        )
+        refuse("subject", "Must be at most 255 characters.")
+    if body and placeholders_in_links(body, URL_RE):
+        refuse("body", "A placeholder cannot be part of a link: links are tracked, the same for everyone.")
+    if problems:
+        raise ValidationError(problems)
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 
@@ -201,14 +218,15 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
         return 0, False
     now = timezone.now()
     skipped: dict[str, list[int]] = {}
+    reasons = delivery_skip_reasons(contact_ids=[d.contact_id for d in batch], channel=message.channel)
     for delivery in batch:
-        if reason := delivery_skip_reason(delivery.contact, channel=message.channel):
+        if reason := reasons.get(delivery.contact_id, ""):
             skipped.setdefault(reason, []).append(delivery.pk)
     shown = [delivery for delivery in batch if not any(delivery.pk in ids for ids in skipped.values())]
     sent_ids = [delivery.pk for delivery in shown]
     widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in shown])
     with transaction.atomic():
-        for reason, ids in skipped.items():  # never shown (a restricted contact): skipped, with why
+        for reason, ids in skipped.items():  # never shown (restricted, no marketing consent): skipped, with why
             MessageDelivery.objects.filter(pk__in=ids).update(state=MessageDelivery.State.SKIPPED, skip_reason=reason)
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
         contacts_touch_messaging(contact_ids=[d.contact_id for d in shown], field="last_contacted_at", at=now)
@@ -232,10 +250,11 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     sent = 0
     # Open pixel and click tracking only where the marketing purpose is on (docs/privacy.md).
     tracked = contacts_marketing_allowed(contact_ids=[delivery.contact_id for delivery in batch])
+    reasons = delivery_skip_reasons(contact_ids=[delivery.contact_id for delivery in batch], channel=message.channel)
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = delivery_skip_reason(contact, channel=message.channel)
+            reason = reasons.get(contact.pk, "")
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
@@ -447,6 +466,14 @@ def message_send_test_in_app(*, draft: MessageDraft, contact: Contact, sender: T
         audience=f"Test to {contact_display_name(contact)}"[:255], state=Message.State.SENT, recipients_count=1,
         is_test=True, sent_at=now,
     )  # fmt: skip
+    # The real send's rule: a contact it would skip (restricted, no marketing consent) does not see the
+    # test either; the delivery says why, and the admin's notice says so instead of "their messenger shows it".
+    reason = delivery_skip_reasons(contact_ids=[contact.pk], channel=draft.channel).get(contact.pk, "")
+    if reason:
+        MessageDelivery.objects.create(
+            message=message, contact=contact, state=MessageDelivery.State.SKIPPED, skip_reason=reason
+        )
+        return message
     MessageDelivery.objects.create(message=message, contact=contact, state=MessageDelivery.State.SENT, sent_at=now)
     # The contact's next ping must look for messages, even if it was marked as having none.
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])

@@ -135,8 +135,11 @@ def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -
 def _teammate_comment(
     conversation: Conversation, *, teammate: Teammate, body: str, at: dt.datetime
 ) -> ConversationPart:
+    # Replying to an unassigned conversation takes it, as in every help desk; the reply records it (its
+    # assigned_to) so the admin's timeline shows it the way it shows an explicit assignment.
+    takes_it = conversation.assignee_id is None
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
-                     author_teammate=teammate, body=body)  # fmt: skip
+                     author_teammate=teammate, body=body, assigned_to=teammate if takes_it else None)  # fmt: skip
     _set_preview(conversation, body=body, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
     conversation.waiting_since = None
     conversation.contact_unread_count = F("contact_unread_count") + 1
@@ -149,8 +152,7 @@ def _teammate_comment(
         "teammate_last_read_at",
         "teammate_unread_count",
     ]
-    if conversation.assignee_id is None:
-        # Replying to an unassigned conversation takes it, as in every help desk.
+    if takes_it:
         conversation.assignee = teammate
         fields.append("assignee")
     if conversation.first_response_at is None:

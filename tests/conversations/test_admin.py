@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from conversations.services.threads import teammate_display_name
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
 
@@ -227,6 +228,8 @@ def test_conversation_page_shows_thread_notes_distinct_profile_and_escapes(admin
     assert "Paris, France" in page and "vip" in page
     assert "Greeting" in page and "Hello &lt;img" in page
     assert 'name="do" value="reply"' in page and 'name="do" value="note"' in page
+    # The note's lock is drawn (SVG), not an emoji: Debian's Chromium has no emoji glyph (an empty box).
+    assert not [ch for ch in page if ord(ch) >= 0x1F000], "emoji on the conversation page"
 
 
 def test_opening_the_conversation_marks_it_read_for_teammates(admin_client):
@@ -304,9 +307,14 @@ def test_reply_form_replies_notes_assigns_snoozes_closes_and_reopens(admin_clien
     conversation.refresh_from_db()
     assert conversation.state == "closed"
     types = list(conversation.parts.values_list("part_type", flat=True))
+    # The first reply took the unassigned conversation: the timeline says so, like the explicit assign.
     assert types == ["comment", "comment", "note", "assignment", "snooze", "open", "snooze", "close"]
     comment = conversation.parts.filter(part_type="comment", author_teammate=superuser).get()
     assert comment.body == "Hello from the inbox"
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    name = teammate_display_name(superuser)
+    assert f"Assigned to {name} by this reply" in page
+    assert comment.assigned_to == superuser  # the reply records that it took the conversation
 
 
 def test_placeholders_typed_in_a_reply_are_filled_for_the_contact_and_notes_stay_as_written(admin_client):

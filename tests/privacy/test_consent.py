@@ -244,9 +244,13 @@ def test_in_app_campaigns_need_the_marketing_purpose(db):
     )
     conversation_services.message_deliver_batch(message_id=message.pk)
     assert conversation_services.in_app_messages_pending(contact=lead) == []
+    # The send says so: skipped with the reason, never counted as sent (issue 12's walk).
+    assert list(message.deliveries.values_list("state", "skip_reason")) == [("skipped", "no marketing consent")]
 
     contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="widget")
     lead.refresh_from_db()
+    again = conversation_services.message_send(sender=None, channel="in_app", body="Dark mode!", contact_ids=[lead.pk])
+    conversation_services.message_deliver_batch(message_id=again.pk)
     assert [m["body"] for m in conversation_services.in_app_messages_pending(contact=lead)] == ["Dark mode!"]
 
 
