@@ -456,7 +456,7 @@ def test_the_compose_form_shows_every_problem_at_once_in_the_admins_own_form_mar
     ).content.decode()
     assert "An email needs a subject." in page
     assert "Unknown placeholder {{contact.shoe_size}}" in page
-    assert "Choose a tag or enter contact ids." in page
+    assert "Choose a tag or a segment, or enter contact ids." in page
     assert "Please correct the errors below." in page
     assert page.count('class="errorlist') >= 3
     assert 'class="flex-container"' in page and 'class="vLargeTextField"' in page
