@@ -75,6 +75,9 @@ class UserInput:
     custom_attributes: dict[str, Any] | None = None
     # The companies the site says the user belongs to (None: it said nothing about companies).
     companies: tuple[CompanyInput, ...] | None = None
+    # Settings left out because the site got their shape wrong (field → why), reported as warnings:
+    # like a custom attribute, a malformed `company` must not cost the page view or the rest.
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def identifies(self) -> bool:
@@ -328,10 +331,15 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         for key, item in custom.items():
             if isinstance(item, str):
                 clean_text(item, f"user.custom_attributes.{key}")
-    companies = clean_companies(value.get("company"), value.get("companies"), now=now)
+    refused: dict[str, str] = {}
+    try:
+        companies = clean_companies(value.get("company"), value.get("companies"), now=now)
+    except PayloadError as error:
+        companies, refused = None, {error.field: error.message}
     return UserInput(
-        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom, companies=companies
-    )
+        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom,
+        companies=companies, refused=refused,
+    )  # fmt: skip
 
 
 def _whole_number(value: Any, name: str, *, truncate: bool) -> int | None:

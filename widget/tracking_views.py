@@ -64,6 +64,9 @@ def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
     if answer.identity_refused:
         warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
     for name, reason in answer.ignored_attributes.items():
+        if name.startswith("user."):  # a setting of the wrong shape (a custom attribute's name holds no ".")
+            warnings.append({"field": name, "message": f"Parley: {name} not applied (the rest was): {reason}"})
+            continue
         if name.startswith(
             tracking_services.COMPANY_IGNORED_PREFIX
         ):  # "company.<company_id>[.custom_attributes.<name>]"

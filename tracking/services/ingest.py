@@ -93,11 +93,11 @@ def _apply_user_fields(
     attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
     """
     if not user.fields and user.custom_attributes is None and user.companies is None:
-        return acting, {}
+        return acting, dict(user.refused)
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
         return acting, dict(state.user_ignored)  # the same values as the last page view: nothing to write
-    custom_attributes, ignored = user.custom_attributes, {}
+    custom_attributes, ignored = user.custom_attributes, dict(user.refused)
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
         custom_attributes, undefined = custom_attributes_split_defined(values=custom_attributes)
