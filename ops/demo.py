@@ -20,8 +20,8 @@ def demo_banner(*, app_id: str | None = None) -> list[str]:
     if not settings.PARLEY_DEMO_PAGES:
         lines.append("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
     lines.append(f"  API docs:  {base}/api/docs/")
-    if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+    if settings.PARLEY_EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
         lines.append(f"  Mail:      written to {settings.EMAIL_FILE_PATH}/ (one file per send), not sent")
-    elif settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    elif settings.PARLEY_EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
         lines.append("  Mail:      printed in this log (console backend), not sent; set EMAIL_URL to send")
     return lines
