@@ -470,22 +470,37 @@ def contact_untag(*, contact: Contact, tag: Tag) -> None:
             contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.deleted", link=link)
 
 
+def tag_links_add_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag, actor: Any) -> int:
+    """Link one tag to many owners (contacts, companies) through `link_model`; existing links stay as
+    they are. Returns links added. Run inside the caller's transaction."""
+    ids = list(owner_ids)
+    linked = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": ids})
+    before = linked.count()
+    link_model.objects.bulk_create(
+        [link_model(**{owner_field: pk}, tag=tag, tagged_by=actor) for pk in ids], ignore_conflicts=True,
+        batch_size=1000,
+    )  # fmt: skip
+    return linked.count() - before
+
+
+def tag_links_remove_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag) -> int:
+    """Remove one tag from many owners in one statement; returns how many links went."""
+    deleted, _ = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": list(owner_ids)}).delete()
+    return deleted
+
+
 @transaction.atomic
 def contacts_tag_bulk(*, contact_ids: Iterable[int], tag: Tag, actor: Teammate | None = None) -> int:
     """Tag many contacts at once; already tagged ones are left as they are. Returns links added."""
-    ids = list(contact_ids)
-    before = ContactTag.objects.filter(tag=tag, contact_id__in=ids).count()
-    ContactTag.objects.bulk_create(
-        [ContactTag(contact_id=pk, tag=tag, tagged_by=actor) for pk in ids], ignore_conflicts=True, batch_size=1000
+    return tag_links_add_bulk(
+        link_model=ContactTag, owner_field="contact_id", owner_ids=contact_ids, tag=tag, actor=actor
     )
-    return ContactTag.objects.filter(tag=tag, contact_id__in=ids).count() - before
 
 
 @transaction.atomic
 def contacts_untag_bulk(*, contact_ids: Iterable[int], tag: Tag) -> int:
     """Remove a tag from many contacts in one statement; returns how many links went."""
-    deleted, _ = ContactTag.objects.filter(tag=tag, contact_id__in=list(contact_ids)).delete()
-    return deleted
+    return tag_links_remove_bulk(link_model=ContactTag, owner_field="contact_id", owner_ids=contact_ids, tag=tag)
 
 
 NOTE_MAX_LENGTH = 10_000
