@@ -54,6 +54,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversations-search": {"POST": ("conversations.view_conversation",)},
     "api-conversation": {
         "GET": ("conversations.view_conversation",),
+        "PUT": ("conversations.change_conversation",),
         "DELETE": ("conversations.delete_conversation",),
     },
     # Replies, notes, close/open/snooze/assign and tags are what the admin's conversation page does
@@ -62,7 +63,15 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-conversation-parts": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tags": {"POST": ("conversations.change_conversation",)},
     "api-conversation-tag": {"DELETE": ("conversations.change_conversation",)},
+    "api-visitors": {"GET": ("contacts.view_contact",), "PUT": ("contacts.change_contact",)},
     "api-visitors-convert": {"POST": ("contacts.change_contact",)},
+    # The admin's "Send a message" asks for the same permission.
+    "api-messages": {"POST": ("conversations.add_message",)},
+    "api-teams": {"GET": ("conversations.view_team",)},
+    "api-segments": {"GET": ("segments.view_segment",)},
+    "api-segment": {"GET": ("segments.view_segment",)},
+    "api-contact-segments": {"GET": ("contacts.view_contact", "segments.view_segment")},
+    "api-team": {"GET": ("conversations.view_team",)},
     # Companies: viewers read, agents create, update, attach and detach; deleting a company is an admin's.
     "api-companies": {
         "GET": ("companies.view_company",),

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from api.errors import NotFound
-from api.pagination import Cursor, Page, estimated_total, keyset_page, offset_page
+from api.pagination import Cursor, Page, Sort, estimated_total, keyset_page, offset_page
 from common.parsing import int_or_none, text_problem
 from companies.models import Company, CompanyContact
 from companies.selectors import (
@@ -20,12 +20,11 @@ from companies.selectors import (
     contact_companies_prefetch,
 )
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
+from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
 from conversations.models import Conversation, ConversationPart, Team
+from segments.models import Segment
 from tracking.models import Event, EventSummary
-
-# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
-LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 
 
 def pk_from_id(value: Any) -> int | None:
@@ -57,19 +56,10 @@ def contacts_page(*, per_page: int, cursor: Cursor | None) -> Page:
     return keyset_page(queryset, per_page=per_page, cursor=cursor)
 
 
-def contacts_search_page(
-    *, condition: Q, include_archived: bool, through_tags: bool, per_page: int, cursor: Cursor | None
-) -> Page:
-    """POST /contacts/search: users and leads matching `condition` (archived ones only when asked)."""
-    queryset = contacts_for_output().filter(role__in=LISTED_ROLES)
-    if not include_archived:
-        queryset = queryset.filter(is_archived=False)
-    # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
-    if through_tags:
-        queryset = queryset.filter(pk__in=Contact.objects.filter(condition).values("pk"))
-    else:
-        queryset = queryset.filter(condition)
-    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+def contacts_search_page(*, query: Any, per_page: int, cursor: Cursor | None, sort: Sort | None = None) -> Page:
+    """POST /contacts/search: the contacts the query selects (contacts.search.contacts_matching), one page."""
+    matching = contacts_matching(query, queryset=contacts_for_output())
+    return keyset_page(matching, per_page=per_page, cursor=cursor, sort=sort, cursor_field="pagination.starting_after")
 
 
 def contact_get(*, contact_id: Any, field: str | None = None) -> Contact:
@@ -107,8 +97,8 @@ def contact_get_by_reference(*, user_id: Any = None, email: Any = None, intercom
 
 def visitor_get_by_reference(*, pk: int | None = None, anonymous_id: str | None = None,
                              email: str | None = None) -> Contact | None:  # fmt: skip
-    """An anonymous visitor by id, by anonymous id (Intercom's visitor user_id) or by email (the newest)."""
-    queryset = Contact.objects.filter(role=Contact.Role.VISITOR)
+    """An anonymous visitor by id, by anonymous id (Intercom's visitor user_id) or by email (the newest), as the API shows it."""
+    queryset = contacts_for_output().filter(role=Contact.Role.VISITOR)
     if pk is not None:
         return queryset.filter(pk=pk).first()
     if anonymous_id is not None:
@@ -205,11 +195,11 @@ def conversations_page(*, per_page: int, cursor: Cursor | None) -> Page:
     return keyset_page(conversations_for_output(with_parts=False), per_page=per_page, cursor=cursor)
 
 
-def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None) -> Page:
-    """One keyset page of the conversations matching a search condition."""
+def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | None, sort: Sort | None = None) -> Page:
+    """One keyset page of the conversations matching a search condition (newest first, or in `sort`'s order)."""
     matching = Conversation.objects.filter(condition).values("pk")
     queryset = conversations_for_output(with_parts=False).filter(pk__in=matching)
-    return keyset_page(queryset, per_page=per_page, cursor=cursor)
+    return keyset_page(queryset, per_page=per_page, cursor=cursor, sort=sort, cursor_field="pagination.starting_after")
 
 
 def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:
@@ -217,9 +207,26 @@ def conversation_first_part(*, conversation: Conversation) -> ConversationPart |
     return conversation.parts.order_by("created_at", "id").first()
 
 
-def team_get(*, team_id: Any, field: str | None = None) -> Team:
+def segment_get(*, segment_id: Any) -> Segment:
+    """A segment by id; a 404 (Segment Not Found) otherwise."""
+    return _get_by_id(Segment.objects.all(), segment_id, not_found="Segment Not Found")
+
+
+def team_get(*, team_id: Any, field: str | None = None, queryset: QuerySet[Team] | None = None) -> Team:
     """A team by id; a 404 (Team Not Found) otherwise."""
-    return _get_by_id(Team.objects.all(), team_id, not_found="Team Not Found", field=field)
+    return _get_by_id(queryset if queryset is not None else Team.objects.all(), team_id,
+                      not_found="Team Not Found", field=field)  # fmt: skip
+
+
+def teams_with_members() -> QuerySet[Team]:
+    """Teams with their active staff members prefetched (the API's admin_ids)."""
+    members = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk").only("pk")
+    return Team.objects.order_by("name").prefetch_related(Prefetch("members", queryset=members))
+
+
+def teams_list() -> list[Team]:
+    """Every team by name with its members; teams are few (a workspace has tens, not thousands)."""
+    return list(teams_with_members())
 
 
 # --- events -------------------------------------------------------------------------------------

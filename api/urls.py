@@ -4,7 +4,19 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import admins, companies, contacts, conversations, data_attributes, events, tags, visitors
+from api.views import (
+    admins,
+    companies,
+    contacts,
+    conversations,
+    data_attributes,
+    events,
+    messages,
+    segments,
+    tags,
+    teams,
+    visitors,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -26,6 +38,7 @@ urlpatterns = [
     path("contacts/<str:contact_id>/unarchive", contacts.ContactUnarchiveView.as_view(), name="api-contact-unarchive"),
     path("contacts/<str:contact_id>/tags", contacts.ContactTagsView.as_view(), name="api-contact-tags"),
     path("contacts/<str:contact_id>/tags/<str:tag_id>", contacts.ContactTagView.as_view(), name="api-contact-tag"),
+    path("contacts/<str:contact_id>/segments", segments.ContactSegmentsView.as_view(), name="api-contact-segments"),
     path("contacts/<str:contact_id>/notes", contacts.ContactNotesView.as_view(), name="api-contact-notes"),
     path("contacts/<str:contact_id>/companies", companies.ContactCompaniesView.as_view(), name="api-contact-companies"),
     path(
@@ -68,6 +81,12 @@ urlpatterns = [
         conversations.ConversationTagView.as_view(),
         name="api-conversation-tag",
     ),
+    path("segments", segments.SegmentsView.as_view(), name="api-segments"),
+    path("segments/<str:segment_id>", segments.SegmentView.as_view(), name="api-segment"),
+    path("messages", messages.MessagesView.as_view(), name="api-messages"),
+    path("teams", teams.TeamsView.as_view(), name="api-teams"),
+    path("teams/<str:team_id>", teams.TeamView.as_view(), name="api-team"),
+    path("visitors", visitors.VisitorsView.as_view(), name="api-visitors"),
     path("visitors/convert", visitors.VisitorConvertView.as_view(), name="api-visitors-convert"),
     # Anything else under /api/ answers with Intercom's error envelope, never Django's HTML page.
     re_path(r"^.*$", not_found_view),

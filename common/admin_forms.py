@@ -45,3 +45,20 @@ class ServiceValidatedForm:
         if isinstance(self, forms.ModelForm):
             opts = self._meta
             self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
+
+
+def tag_formset_save(formset: Any, *, tag: Callable[[Any], Any], untag: Callable[[Any], Any]) -> None:
+    """Save a tag-link inline through the tag services (so every tagging path records who did it):
+    `tag(tag)` for each new row, `untag(tag)` for each deleted one, filling the three lists the admin's
+    change history reads."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for inline_form in formset.forms:
+        if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
+            continue
+        chosen = inline_form.cleaned_data.get("tag")
+        if inline_form.cleaned_data.get("DELETE"):
+            if inline_form.instance.pk:
+                untag(inline_form.instance.tag)
+                formset.deleted_objects.append(inline_form.instance)
+        elif chosen and not inline_form.instance.pk:
+            formset.new_objects.append(tag(chosen))

@@ -1,17 +1,57 @@
 """A query string the admin would pass to the database as a filter value must be storable text."""
 
+import datetime as dt
+import re
 from collections.abc import Callable
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from common.parsing import text_problem
+from common.parsing import int_or_none, text_problem, utc_or_none
 
 ADMIN_PREFIX = "/admin/"
+# Date-part lookups a changelist turns into a date range at query time: outside these ranges Python's
+# date raises (ValueError, OverflowError) while the query is built, which would be a 500.
+DATE_PART_RANGES = {"year": (1, 9999), "iso_year": (1, 9999), "quarter": (1, 4), "month": (1, 12),
+                    "week": (1, 53), "day": (1, 31), "week_day": (1, 7), "iso_week_day": (1, 7)}  # fmt: skip
+
+
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
+# PostgreSQL refuses a time zone displacement beyond ±15:59 (a DataError, while the query runs).
+MAX_OFFSET = dt.timedelta(hours=15, minutes=59)
+
+
+def moment_problem(value: str) -> str | None:
+    """Why a date-and-time filter value cannot be queried (an offset PostgreSQL refuses, or no UTC moment), or None."""
+    if not _ISO_MOMENT.match(value):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None  # not a moment: the admin's own validation answers it
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        return "the time zone offset must be within ±15:59"
+    if offset is not None and utc_or_none(moment) is None:
+        return "the moment must fall within years 1-9999 in UTC"
+    return None
+
+
+def date_part_problem(name: str, value: str) -> str | None:
+    """Why a `<field>__year=…` style filter value cannot be queried, or None."""
+    part = name.rsplit("__", 1)[-1] if "__" in name else ""
+    if part not in DATE_PART_RANGES:
+        return None
+    low, high = DATE_PART_RANGES[part]
+    if int_or_none(value, minimum=low, maximum=high) is None:
+        return f"must be a whole number from {low} to {high}"
+    return None
 
 
 class AdminQueryGuardMiddleware:
     """The admin turns unknown query parameters into filters: a NUL or a lone surrogate there would
-    reach PostgreSQL (a 500); it is refused with a 400 naming the parameter instead."""
+    reach PostgreSQL (a 500), a date part out of range (`?created_at__year=10000`) would raise while
+    the query is built (a 500); each is refused with a 400 naming the parameter instead."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -22,8 +62,23 @@ class AdminQueryGuardMiddleware:
                 for text in (name, *values):
                     problem = text_problem(text)
                     if problem:
-                        shown = name.encode("unicode_escape").decode()[:40]
-                        return HttpResponseBadRequest(
-                            f"Query parameter {shown!r}: {problem}", content_type="text/plain"
-                        )
+                        return _refused(name, problem)
+                for value in values:
+                    problem = date_part_problem(name, value) or moment_problem(value)
+                    if problem:
+                        return _refused(name, problem)
         return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Any other out-of-range value a filter reaches (a date beyond year 9999 in Python, or one the
+        database refuses: PostgreSQL's DataError for a time zone offset past ±15:59): a 400, not a 500."""
+        if not request.path_info.startswith(ADMIN_PREFIX):
+            return None
+        if isinstance(exception, OverflowError) or (request.method == "GET" and isinstance(exception, DataError)):
+            return HttpResponseBadRequest("A filter's value is out of range.", content_type="text/plain")
+        return None
+
+
+def _refused(name: str, problem: str) -> HttpResponse:
+    shown = name.encode("unicode_escape").decode()[:40]
+    return HttpResponseBadRequest(f"Query parameter {shown!r}: {problem}", content_type="text/plain")

@@ -11,21 +11,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import ServiceValidatedForm, tag_formset_save
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_panels
 from contacts.admin.csv_export import CSV_CHUNK, csv_cell
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, json_value
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
 from contacts.selectors import tag_list
 
@@ -114,10 +113,6 @@ class LastRequestFilter(admin.SimpleListFilter):
 # --- forms --------------------------------------------------------------------------------------
 
 
-class CompanyTagActionForm(ActionForm):
-    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
-
-
 class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
     """Validated by the company services, so their errors show next to their fields."""
 
@@ -180,7 +175,7 @@ class CompanyAdmin(admin.ModelAdmin):
     search_fields = ["name", "company_id"]  # handled by get_search_results below
     search_help_text = "Words of a name, or a company id."
     ordering = [Company._meta.ordering[0], "-id"]
-    action_form = CompanyTagActionForm
+    action_form = TagActionForm
     actions = ["tag_selected", "untag_selected", "export_csv"]
     inlines = [CompanyTagInline]
     readonly_fields = ["user_count", "session_count", "last_request_at", "created_at", "updated_at"]
@@ -276,17 +271,11 @@ class CompanyAdmin(admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
         """Tag links go through the tag services, so every tagging path records who did it."""
         company = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for inline_form in formset.forms:
-            if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
-                continue
-            tag = inline_form.cleaned_data.get("tag")
-            if inline_form.cleaned_data.get("DELETE"):
-                if inline_form.instance.pk:
-                    services.company_untag(company=company, tag=inline_form.instance.tag)
-                    formset.deleted_objects.append(inline_form.instance)
-            elif tag and not inline_form.instance.pk:
-                formset.new_objects.append(services.company_tag(company=company, tag=tag, actor=request.user))
+        tag_formset_save(
+            formset,
+            tag=lambda tag: services.company_tag(company=company, tag=tag, actor=request.user),
+            untag=lambda tag: services.company_untag(company=company, tag=tag),
+        )
 
     def delete_model(self, request: HttpRequest, obj: Company) -> None:
         services.company_delete(company=obj)

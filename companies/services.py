@@ -320,19 +320,17 @@ def company_untag(*, company: Company, tag: Tag) -> None:
 @transaction.atomic
 def companies_tag_bulk(*, company_ids: Iterable[int], tag: Tag, actor: Teammate | None = None) -> int:
     """Tag many companies at once; already tagged ones stay as they are. Returns links added."""
-    ids = list(company_ids)
-    before = CompanyTag.objects.filter(tag=tag, company_id__in=ids).count()
-    CompanyTag.objects.bulk_create(
-        [CompanyTag(company_id=pk, tag=tag, tagged_by=actor) for pk in ids], ignore_conflicts=True, batch_size=1000
+    return contacts_services.tag_links_add_bulk(
+        link_model=CompanyTag, owner_field="company_id", owner_ids=company_ids, tag=tag, actor=actor
     )
-    return CompanyTag.objects.filter(tag=tag, company_id__in=ids).count() - before
 
 
 @transaction.atomic
 def companies_untag_bulk(*, company_ids: Iterable[int], tag: Tag) -> int:
     """Remove a tag from many companies in one statement; returns how many links went."""
-    deleted, _ = CompanyTag.objects.filter(tag=tag, company_id__in=list(company_ids)).delete()
-    return deleted
+    return contacts_services.tag_links_remove_bulk(
+        link_model=CompanyTag, owner_field="company_id", owner_ids=company_ids, tag=tag
+    )
 
 
 @transaction.atomic

@@ -76,6 +76,14 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "once each, and emails the conversation's assignee.",
     ),
     BeatEntry(
+        name="Segments: refresh member counts",
+        task="segments.tasks.refresh_segment_counts",
+        every_seconds=900,
+        expire_seconds=900,
+        description="Counts each segment's members, so that the contact list's sidebar and GET /api/segments "
+        "show a recent count without a COUNT(*) per page view.",
+    ),
+    BeatEntry(
         name="Retention: reclaim stalled runs",
         task="retention.tasks.reclaim_stalled_runs",
         every_seconds=RECLAIM_EVERY_SECONDS,

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "tracking",
     "conversations",
     "retention",
+    "segments",
     "privacy",
     "api",
     "widget",
@@ -175,7 +176,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Email -------------------------------------------------------------------------------------
-vars().update(env.email("EMAIL_URL", default="consolemail://"))
+# The demo (`make run` sets PARLEY_DEMO_PAGES) writes each email to a file under var/mail/, readable
+# apart from the log; otherwise the console backend prints them in the log. EMAIL_URL sends for real.
+_DEMO_MAIL = env.bool("PARLEY_DEMO_PAGES", default=False) and "EMAIL_URL" not in env
+vars().update(env.email("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}" if _DEMO_MAIL else "consolemail://"))
 # An email provider's API through django-anymail instead of SMTP, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'.
 PARLEY_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
@@ -310,7 +314,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ContactRoleEnum": "api.serializers.contacts.CONTACT_ROLE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ContactRoleEnum": "api.serializers.contacts.CONTACT_ROLE_CHOICES",
+        "MessageSenderTypeEnum": ["admin"],
+        "ContactReferenceTypeEnum": ["user", "lead", "contact"],
+        "OutboundMessageTypeEnum": ["inapp", "email"],
+    },
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.error_responses"],
 }

@@ -8,7 +8,7 @@ from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
 
-from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item
+from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
 from common import outage
 from conversations import urls as conversations_urls
 from widget import urls as widget_urls
@@ -27,6 +27,7 @@ urlpatterns = [
     # The widget's chat endpoints keep their url names beside the email links: conversations:widget_poll, …
     path("", include(([*widget_urls.chat_urlpatterns, *conversations_urls.urlpatterns], "conversations"))),
     path("api/", include("api.urls")),
+    path("api", not_found_view),  # the bare prefix too: JSON, not a redirect to /api/
     path("admin/", admin.site.urls),
     # A bare visit lands on the demo shop (demo mode) or in the admin, where teammates work.
     path("", RedirectView.as_view(url=HOME_URL, permanent=False), name="home"),

@@ -28,6 +28,8 @@ from contacts.models import Contact
 MergeHandler = Callable[[Contact, Contact], None]  # (source, into): move the source's rows to into
 ExportRows = Callable[[Contact], list[dict[str, Any]]]
 EraseHook = Callable[[int], None]  # the erased contact's id, once the erase has committed
+# (source id, into id), inside the merge's transaction: rows that keep a contact's id (not a foreign key) follow it.
+MergeHook = Callable[[int, int], None]
 # The ids of contacts about to be deleted (erase, expiry), inside the deleting transaction: for derived
 # values kept elsewhere (a company's user_count) that the set-based deletion would leave stale.
 DeleteHook = Callable[[list[int]], None]
@@ -52,6 +54,9 @@ class ContactRows:
     # Model label → why its rows stay out of the export.
     not_exported: Mapping[str, str] = field(default_factory=dict)
     on_erase: tuple[EraseHook, ...] = ()
+    on_merge: tuple[MergeHook, ...] = ()
+    # After a restriction, its lifting or an objection commits, with the contact's id (caches drop the old state).
+    on_privacy_change: tuple[EraseHook, ...] = ()
     on_delete: tuple[DeleteHook, ...] = ()
 
 
@@ -80,6 +85,14 @@ def export_sections() -> list[ExportSection]:
 
 def erase_hooks() -> list[EraseHook]:
     return [hook for rows in _registered.values() for hook in rows.on_erase]
+
+
+def merge_hooks() -> list[MergeHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_merge]
+
+
+def privacy_change_hooks() -> list[EraseHook]:
+    return [hook for rows in _registered.values() for hook in rows.on_privacy_change]
 
 
 def delete_hooks() -> list[DeleteHook]:

@@ -180,11 +180,15 @@ class DataAttribute(models.Model):
 
 
 class PrivacyAuditEntry(models.Model):
-    """Who erased or exported which contact id, and when; never the erased person's data."""
+    """Who erased, exported, restricted (or lifted a restriction on) which contact id, or recorded its
+    objection to marketing, and when; never the erased person's data."""
 
     class Action(models.TextChoices):
         ERASE = "erase", "Erase"
         EXPORT = "export", "Export"
+        RESTRICT = "restrict", "Restrict processing"
+        LIFT = "lift", "Lift restriction"
+        OBJECT = "object", "Objection to marketing"
 
     class Source(models.TextChoices):
         ADMIN = "admin", "Admin"

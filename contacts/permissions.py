@@ -4,7 +4,7 @@ from typing import Any
 
 from django.apps import apps as global_apps
 
-PARLEY_APPS = ("contacts", "companies", "tracking", "conversations", "retention", "api", "privacy")
+PARLEY_APPS = ("contacts", "companies", "tracking", "conversations", "retention", "segments", "api", "privacy")
 VIEWER_GROUP = "viewer"
 AGENT_GROUP = "agent"
 # Agents edit people and conversations but neither erase contacts nor change site-wide settings.
@@ -18,6 +18,8 @@ AGENT_EXTRA_PERMISSIONS = {
     # Companies and memberships, not deleting a company (as contacts: a site-wide, irreversible act).
     "companies": {"add_*", "change_*", "delete_companycontact", "delete_companytag"},
     "conversations": {"add_*", "change_*"},
+    # Segments are shared saved views of the contact list: agents save and edit them, never delete.
+    "segments": {"add_segment", "change_segment"},
     "api": {"add_apitoken", "change_apitoken"},
     # Agents record and carry out data subject requests; an erasure also needs contacts.delete_contact.
     "privacy": {"add_datasubjectrequest", "change_datasubjectrequest"},

@@ -135,10 +135,25 @@ def _apply_custom_attributes(
 ) -> None:
     if custom_attributes is None:
         return
-    cleaned, new_definitions = custom_attributes_clean(values=custom_attributes, allow_create=None if define else False)
+    contact.custom_attributes = custom_attributes_apply(
+        current=contact.custom_attributes, values=custom_attributes, model=DataAttribute.Model.CONTACT, define=define
+    )
+
+
+def custom_attributes_apply(
+    *, current: dict[str, Any] | None, values: Any, model: str, define: bool = True
+) -> dict[str, Any]:
+    """Check `values` against the model's data attributes (defining new ones when allowed) and merge them in.
+
+    The one rule for every model with custom attributes (contacts, conversations): None removes a key.
+    Call it inside the transaction that saves the result.
+    """
+    cleaned, new_definitions = custom_attributes_clean(
+        values=values, model=model, allow_create=None if define else False
+    )
     if new_definitions:
         DataAttribute.objects.bulk_create(new_definitions, ignore_conflicts=True)
-    contact.custom_attributes = custom_attributes_merge(contact.custom_attributes or {}, cleaned)
+    return custom_attributes_merge(current or {}, cleaned)
 
 
 # --- contacts -----------------------------------------------------------------------------------
@@ -321,15 +336,17 @@ _FILL_BLANK_FIELDS = (
 
 
 def _merge_consent(*, source: Contact, into: Contact) -> None:
-    """The person's latest choice wins, purpose by purpose; a restriction holds whichever record carried it."""
+    """The most protective state wins: a refusal on either record holds, purpose by purpose, as does
+    an objection made through a request and a restriction, whichever record carried them."""
+    for name in ("analytics_consent", "marketing_consent"):
+        values = {getattr(source, name), getattr(into, name)}
+        setattr(into, name, False if False in values else (True if True in values else None))
+    held = [c for c in (source, into) if c.consent_source == ConsentSource.REQUEST and c.marketing_consent is False]
     newer = source.consent_updated_at and (
         not into.consent_updated_at or source.consent_updated_at > into.consent_updated_at
     )
-    if newer:
-        for name in ("analytics_consent", "marketing_consent"):
-            if getattr(source, name) is not None:
-                setattr(into, name, getattr(source, name))
-        into.consent_source, into.consent_updated_at = source.consent_source, source.consent_updated_at
+    origin = held[0] if held else (source if newer else into)
+    into.consent_source, into.consent_updated_at = origin.consent_source, origin.consent_updated_at
     into.processing_restricted = into.processing_restricted or source.processing_restricted
 
 
@@ -362,6 +379,8 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
     _merge_consent(source=source, into=into)
     into.custom_attributes = {**(source.custom_attributes or {}), **(into.custom_attributes or {})}
     _move_related_rows(source=source, into=into)
+    for hook in lifecycle.merge_hooks():
+        hook(source.pk, into.pk)
     source.delete()
     into.save()
     return into
@@ -451,22 +470,37 @@ def contact_untag(*, contact: Contact, tag: Tag) -> None:
             contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.deleted", link=link)
 
 
+def tag_links_add_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag, actor: Any) -> int:
+    """Link one tag to many owners (contacts, companies) through `link_model`; existing links stay as
+    they are. Returns links added. Run inside the caller's transaction."""
+    ids = list(owner_ids)
+    linked = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": ids})
+    before = linked.count()
+    link_model.objects.bulk_create(
+        [link_model(**{owner_field: pk}, tag=tag, tagged_by=actor) for pk in ids], ignore_conflicts=True,
+        batch_size=1000,
+    )  # fmt: skip
+    return linked.count() - before
+
+
+def tag_links_remove_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag) -> int:
+    """Remove one tag from many owners in one statement; returns how many links went."""
+    deleted, _ = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": list(owner_ids)}).delete()
+    return deleted
+
+
 @transaction.atomic
 def contacts_tag_bulk(*, contact_ids: Iterable[int], tag: Tag, actor: Teammate | None = None) -> int:
     """Tag many contacts at once; already tagged ones are left as they are. Returns links added."""
-    ids = list(contact_ids)
-    before = ContactTag.objects.filter(tag=tag, contact_id__in=ids).count()
-    ContactTag.objects.bulk_create(
-        [ContactTag(contact_id=pk, tag=tag, tagged_by=actor) for pk in ids], ignore_conflicts=True, batch_size=1000
+    return tag_links_add_bulk(
+        link_model=ContactTag, owner_field="contact_id", owner_ids=contact_ids, tag=tag, actor=actor
     )
-    return ContactTag.objects.filter(tag=tag, contact_id__in=ids).count() - before
 
 
 @transaction.atomic
 def contacts_untag_bulk(*, contact_ids: Iterable[int], tag: Tag) -> int:
     """Remove a tag from many contacts in one statement; returns how many links went."""
-    deleted, _ = ContactTag.objects.filter(tag=tag, contact_id__in=list(contact_ids)).delete()
-    return deleted
+    return tag_links_remove_bulk(link_model=ContactTag, owner_field="contact_id", owner_ids=contact_ids, tag=tag)
 
 
 NOTE_MAX_LENGTH = 10_000
@@ -602,43 +636,99 @@ def contact_export(*, contact: Contact, actor: Teammate | None, source: str) -> 
 # --- consent by purpose and restriction (docs/privacy.md) -----------------------------------------
 
 
+# Signals from the page (the loader's command, a consent platform): they may not undo a formal request.
+SIGNAL_CONSENT_SOURCES = frozenset({ConsentSource.WIDGET, ConsentSource.TCF, ConsentSource.CONSENT_MODE})
+
+
 def contact_consent_record(
     *, contact_id: int, analytics: bool | None, marketing: bool | None, source: str, now: dt.datetime | None = None
 ) -> bool:
     """Store the purposes stated (None leaves a purpose as it is) with their time and source; True if it changed."""
+    return _consent_apply(contact_id=contact_id, analytics=analytics, marketing=marketing, source=source, now=now)[1]
+
+
+def contact_consent_apply(
+    *, contact_id: int, analytics: bool | None, marketing: bool | None, source: str, now: dt.datetime | None = None
+) -> dict[str, bool]:
+    """`contact_consent_record`, returning the purposes now in effect as stated (field name → value).
+
+    A signal from the page (widget, TCF, Consent Mode) never changes a restricted contact (Art. 18
+    freezes it) nor the marketing purpose of one that objected through a data subject request
+    (Art. 21): only a teammate or a new request changes those."""
+    return _consent_apply(contact_id=contact_id, analytics=analytics, marketing=marketing, source=source, now=now)[0]
+
+
+def _consent_apply(
+    *, contact_id: int, analytics: bool | None, marketing: bool | None, source: str, now: dt.datetime | None
+) -> tuple[dict[str, bool], bool]:
     values = {"analytics_consent": analytics, "marketing_consent": marketing}
     stated = {name: value for name, value in values.items() if value is not None}
     if not stated:
-        return False
+        return {}, False
     if source not in ConsentSource.values:
         raise ValidationError({"consent.source": f"Must be one of: {', '.join(ConsentSource.values)}."})
-    unchanged = models.Q(**stated)
-    changed = (
-        Contact.objects.filter(pk=contact_id)
-        .exclude(unchanged)
-        .update(**stated, consent_source=source, consent_updated_at=now or timezone.now(), updated_at=timezone.now())
+    rows = Contact.objects.filter(pk=contact_id)
+    extra: dict[str, Any] = {"consent_source": source}
+    if source in SIGNAL_CONSENT_SOURCES:
+        held = rows.values_list("processing_restricted", "consent_source", "marketing_consent").first()
+        if held is None or held[0]:
+            return {}, False  # gone, or restricted: frozen
+        if held[1] == ConsentSource.REQUEST and held[2] is False:
+            stated.pop("marketing_consent", None)
+            extra = {}  # the request stays the source of record (its objection holds)
+            if not stated:
+                return {}, False
+    changed = rows.exclude(models.Q(**stated)).update(
+        **stated, **extra, consent_updated_at=now or timezone.now(), updated_at=timezone.now()
     )
-    return bool(changed)
+    return stated, bool(changed)
 
 
 @transaction.atomic
-def contact_processing_restrict(*, contact: Contact, restricted: bool) -> Contact:
-    """Restrict processing (GDPR Art. 18): no tracking, no outbound messages; chat only. False lifts it.
+def contact_processing_restrict(
+    *,
+    contact: Contact,
+    restricted: bool,
+    actor: Teammate | None = None,
+    source: str = PrivacyAuditEntry.Source.ADMIN,
+) -> Contact:
+    """Restrict processing (GDPR Art. 18): no tracking, no outbound messages; chat only. False lifts it
+    (Art. 18(3)). Either goes to the privacy audit log.
 
     The widget's hot path reads the flag from its contact snapshot, so it holds within a minute."""
     if contact.processing_restricted != restricted:
         contact.processing_restricted = restricted
         contact.save(update_fields=["processing_restricted", "updated_at"])
+        action = PrivacyAuditEntry.Action.RESTRICT if restricted else PrivacyAuditEntry.Action.LIFT
+        PrivacyAuditEntry.objects.create(action=action, source=source, contact_id=contact.pk, actor=actor)
+    _after_privacy_change(contact.pk)
     return contact
 
 
+def _after_privacy_change(contact_id: int) -> None:
+    """Once committed, the apps drop what they cached of the contact's old state (the widget's snapshot)."""
+    for hook in lifecycle.privacy_change_hooks():
+        transaction.on_commit(lambda hook=hook: hook(contact_id))
+
+
 @transaction.atomic
-def contact_marketing_object(*, contact: Contact, now: dt.datetime | None = None) -> Contact:
-    """Objection to direct marketing (GDPR Art. 21(2)): marketing consent withdrawn and emails unsubscribed."""
+def contact_marketing_object(
+    *,
+    contact: Contact,
+    now: dt.datetime | None = None,
+    actor: Teammate | None = None,
+    source: str = PrivacyAuditEntry.Source.ADMIN,
+) -> Contact:
+    """Objection to direct marketing (GDPR Art. 21(2)): marketing consent withdrawn and emails unsubscribed
+    (in the privacy audit log)."""
     contact_consent_record(
         contact_id=contact.pk, analytics=None, marketing=False, source="request", now=now or timezone.now()
+    )
+    PrivacyAuditEntry.objects.create(
+        action=PrivacyAuditEntry.Action.OBJECT, source=source, contact_id=contact.pk, actor=actor
     )
     contact.refresh_from_db(fields=["marketing_consent", "consent_source", "consent_updated_at"])
     if not contact.unsubscribed_from_emails:
         contact_update(contact=contact, unsubscribed_from_emails=True)
+    _after_privacy_change(contact.pk)
     return contact

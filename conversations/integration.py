@@ -12,6 +12,7 @@ def _export_conversations(contact: Contact) -> list[dict[str, Any]]:
     for conversation in Conversation.objects.filter(contact=contact).prefetch_related("parts").order_by("id"):
         rows.append({
             "id": conversation.public_id, "state": conversation.state, "created_at": conversation.created_at,
+            "title": conversation.title, "custom_attributes": conversation.custom_attributes,
             "parts": [
                 {"type": p.part_type, "author": "contact" if p.author_contact_id else "teammate", "body": p.body,
                  "created_at": p.created_at.isoformat()}

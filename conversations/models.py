@@ -4,6 +4,7 @@ Every row that holds a person's data reaches `contacts.Contact` through CASCADE 
 (directly or through its conversation or delivery), so erase and retention walk the keys.
 """
 
+import re
 import secrets
 from typing import Any
 
@@ -144,6 +145,11 @@ class Conversation(models.Model):
     contact_unread_count = models.PositiveIntegerField(default=0)
     teammate_unread_count = models.PositiveIntegerField(default=0)
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    # Set by teammates (admin or API); Intercom's conversation title.
+    # db_default: code of the release before can still insert rows during a rolling deploy.
+    title = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # Values typed by the data attributes with model=conversation (contacts.custom_attributes checks them).
+    custom_attributes = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
     # Denormalised last message (comments only, never a note) for the inbox and the widget list;
     # the inbox's default order ("Newest activity") is on last_part_at.
     last_part_at = models.DateTimeField(null=True, blank=True)
@@ -188,6 +194,10 @@ class Conversation(models.Model):
             ),
             # Widget list and contact panel: a contact's conversations, newest first.
             models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
+            # The API's search `sort` (api.views.conversations.CONVERSATION_SORT_FIELDS), id breaking ties.
+            models.Index(fields=["created_at", "id"], name="conv_created_id"),
+            models.Index(fields=["updated_at", "id"], name="conv_updated_id"),
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_id"),
         ]
 
     def __str__(self) -> str:
@@ -286,8 +296,26 @@ class Message(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        text = self.subject or self.body[:60]
+        text = message_title(self.subject) or message_title(self.body)
         return f"[Test] {text}" if self.is_test else text
+
+
+# A message's name in titles, breadcrumbs and notices: its subject or the start of its body, with each
+# placeholder read as its fallback (or left out) and cut at a word boundary, never mid-word.
+MESSAGE_TITLE_LENGTH = 60
+_TITLE_PLACEHOLDER_RE = re.compile(r'\{\{(?:[^}"]*?\|\s*fallback\s*:\s*"(?P<fallback>[^"]*)")?[^}]*\}\}')
+_SPACE_BEFORE_PUNCTUATION_RE = re.compile(r"\s+([,.;:!?])")
+
+
+def message_title(text: str, *, limit: int = MESSAGE_TITLE_LENGTH) -> str:
+    """A one-line, placeholder-free excerpt of `text` cut at a word boundary with an ellipsis."""
+    plain = _TITLE_PLACEHOLDER_RE.sub(lambda m: m.group("fallback") or "", text)
+    plain = _SPACE_BEFORE_PUNCTUATION_RE.sub(r"\1", " ".join(plain.split()))
+    plain = re.sub(r"^[,.;:!?\s]+", "", plain)
+    if len(plain) <= limit:
+        return plain
+    cut = plain[: limit + 1].rsplit(" ", 1)[0] if " " in plain[: limit + 1] else plain[:limit]
+    return cut.rstrip(" ,.;:!?-") + "…"
 
 
 class MessageDelivery(models.Model):
@@ -310,6 +338,9 @@ class MessageDelivery(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Email: whether it went out with the open pixel and click redirects (the marketing purpose allowed
+    # it: consent or the website's legitimate interest); null before this was recorded, and in-app.
+    tracked = models.BooleanField(null=True, blank=True)
     conversation = models.ForeignKey(
         Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The conversation the contact's reply started.",

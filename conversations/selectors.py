@@ -1,11 +1,13 @@
 """Reads reused by the admin inbox, the widget and the ping."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -16,7 +18,10 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
+    When,
 )
+from django.db.models.functions import Lower
 
 from common.parsing import int_or_none
 from companies.models import Company
@@ -24,6 +29,7 @@ from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from segments import selectors as segment_selectors
 from tracking.models import WebSession, Website
 
 THREAD_MAX_PARTS = 500
@@ -54,11 +60,20 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
 
 
 def in_app_unseen_count(*, contact_id: int) -> int:
-    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger)."""
-    return MessageDelivery.objects.filter(
+    """In-app messages sent to the contact and not shown yet (they count as unread in the messenger).
+
+    None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
+    count for nothing either (the consent check runs only when some are waiting)."""
+    count = MessageDelivery.objects.filter(
         contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
         message__channel=Message.Channel.IN_APP,
     ).count()  # fmt: skip
+    return count if count and in_app_shown_to(contact_id=contact_id) else 0
+
+
+def in_app_shown_to(*, contact_id: int) -> bool:
+    """The one rule for in-app campaigns in the messenger (listed, counted, answered): the marketing purpose is on."""
+    return bool(contacts_marketing_allowed(contact_ids=[contact_id]))
 
 
 def contact_unread_count(*, contact_id: int) -> int:
@@ -171,15 +186,73 @@ def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str
 AUDIENCE_SAMPLE_SIZE = 10
 
 
+# Who an outbound message skips, and why: (reason, condition on Contact), first match wins. The one
+# rule the preview's counts, the send and the stats all read, so what the admin says is what happens.
+SkipRule = tuple[str, Callable[[], Q]]
+EMAIL_SKIP_RULES: tuple[SkipRule, ...] = (
+    ("processing restricted", lambda: Q(processing_restricted=True)),
+    ("unsubscribed", lambda: Q(unsubscribed_from_emails=True)),
+    ("no email address", lambda: Q(email="")),
+)
+# An in-app message is a marketing campaign (docs/privacy.md): not shown to a restricted contact, nor
+# to one without the marketing purpose (no consent, unless a website of theirs has legitimate interest
+# as its marketing basis). A teammate's reply in a conversation is support and never goes through this.
+NO_MARKETING_CONSENT = "no marketing consent"
+IN_APP_SKIP_RULES: tuple[SkipRule, ...] = (
+    EMAIL_SKIP_RULES[0],
+    (NO_MARKETING_CONSENT, lambda: ~marketing_allowed_q()),
+)
+
+
+def skip_rules(channel: str) -> tuple[SkipRule, ...]:
+    """The skip rules of a channel (email or in-app)."""
+    return EMAIL_SKIP_RULES if channel == Message.Channel.EMAIL else IN_APP_SKIP_RULES
+
+
+def _skip_reason_expression(rules: tuple[SkipRule, ...]) -> Case:
+    return Case(*(When(condition(), then=Value(reason)) for reason, condition in rules), default=Value(""))
+
+
+def delivery_skip_reasons(*, contact_ids: list[int], channel: str) -> dict[int, str]:
+    """Contact id → why a message on this channel skips them ('' when it goes out); one query."""
+    if not contact_ids:
+        return {}
+    rows = Contact.objects.filter(pk__in=contact_ids).annotate(skip=_skip_reason_expression(skip_rules(channel)))
+    return dict(rows.values_list("pk", "skip"))
+
+
+def delivery_skip_reason(contact: Contact, *, channel: str) -> str:
+    """Why a message on this channel skips the contact ('' when it goes out)."""
+    return delivery_skip_reasons(contact_ids=[contact.pk], channel=channel).get(contact.pk, "")
+
+
+def _skipped_counts(contacts: QuerySet[Contact], channel: str) -> dict[str, int]:
+    """Reason → how many of these contacts a message on this channel skips ('' for those it reaches)."""
+    rows = (
+        contacts.order_by()
+        .annotate(skip=_skip_reason_expression(skip_rules(channel)))
+        .values("skip")
+        .annotate(n=Count("pk"))
+    )
+    return {row["skip"]: row["n"] for row in rows}
+
+
 @dataclass(frozen=True)
 class MessageAudience:
     count: int
-    reachable_by_email: int  # has an email address and did not unsubscribe
+    reachable_by_email: int  # what the send emails: EMAIL_SKIP_RULES skip none of them
     sample: list[Contact]
+    reachable_in_app: int = 0  # what an in-app send shows to: IN_APP_SKIP_RULES skip none of them
+    skipped_by_email: tuple[tuple[str, int], ...] = ()  # (reason, count), for the preview to say why
+    skipped_in_app: tuple[tuple[str, int], ...] = ()
 
 
-def message_audience_contacts(*, tag: Any = None, contact_ids: list[int] | None = None) -> QuerySet[Contact]:
-    """The contacts a message to this tag (or to these ids) reaches, as a query not yet run."""
+def message_audience_contacts(
+    *, tag: Any = None, contact_ids: list[int] | None = None, segment: Any = None
+) -> QuerySet[Contact]:
+    """The contacts a message to this tag, segment (or to these ids) reaches, as a query not yet run."""
+    if segment is not None:
+        return segment_selectors.segment_members(segment=segment)
     if tag is not None:
         return Contact.objects.filter(pk__in=ContactTag.objects.filter(tag=tag).values("contact_id"))
     return Contact.objects.filter(pk__in=contact_ids or [])
@@ -203,11 +276,15 @@ def _is_blank(field: str) -> ExpressionWrapper:
 
 
 def message_audience(*, contacts: QuerySet[Contact]) -> MessageAudience:
-    """Who a message would reach now: three queries, whatever the size of the audience."""
-    reachable = contacts.exclude(email="").filter(unsubscribed_from_emails=False)
+    """Who a message would reach now, and why the others are skipped: three queries, whatever the size."""
+    by_email = _skipped_counts(contacts, Message.Channel.EMAIL)
+    in_app = _skipped_counts(contacts, Message.Channel.IN_APP)
     return MessageAudience(
-        count=contacts.count(),
-        reachable_by_email=reachable.count(),
+        count=sum(by_email.values()),
+        reachable_by_email=by_email.get("", 0),
+        reachable_in_app=in_app.get("", 0),
+        skipped_by_email=tuple((reason, n) for reason, n in by_email.items() if reason),
+        skipped_in_app=tuple((reason, n) for reason, n in in_app.items() if reason),
         # The preview starts with someone it shows well: a named contact with an email first.
         sample=list(contacts.order_by(_is_blank("email"), _is_blank("name"), "pk")[:AUDIENCE_SAMPLE_SIZE]),
     )
@@ -224,6 +301,9 @@ def _delivery_filters(channel: str) -> dict[str, Q]:
     }
     if channel == Message.Channel.EMAIL:
         filters |= {
+            # Sent without the pixel and click redirects (no marketing consent or legitimate interest):
+            # their opens and clicks are unknown, not "not opened".
+            "not_tracked": Q(state=state.SENT, tracked=False),
             "opened": Q(opened_at__isnull=False),
             "clicked": Q(clicked_at__isnull=False),
             "unsubscribed": Q(unsubscribed_at__isnull=False),
@@ -247,7 +327,7 @@ def message_deliveries_page(*, message: Message, show: str, offset: int, limit: 
         message.deliveries.filter(condition)
         .select_related("contact")
         .only(
-            "id", "message_id", "state", "skip_reason", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "id", "message_id", "state", "skip_reason", "tracked", "sent_at", "seen_at", "opened_at", "clicked_at", "unsubscribed_at",
             "conversation_id", "contact__id", "contact__name", "contact__email", "contact__role",
             "contact__external_id",
         )
@@ -260,6 +340,32 @@ def message_delivery_filter_names(*, message: Message) -> list[str]:
     return list(_delivery_filters(message.channel))
 
 
+def marketing_allowed_q() -> Q:
+    """The condition on Contact of the marketing purpose being on (see contacts_marketing_allowed)."""
+    legitimate = Website.objects.filter(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST).values("pk")
+    on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
+        Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
+    )
+    # An email address with a refusal on record anywhere (another contact that refused marketing,
+    # unsubscribed or is restricted) is not tracked: consent stated by an unverified browser for an
+    # address does not outweigh that address's refusal (the protective rule, docs/privacy.md).
+    refused_elsewhere = Exists(
+        Contact.objects.annotate(address=Lower("email"))
+        .filter(address=Lower(OuterRef("email")))
+        .exclude(email="")
+        .filter(Q(marketing_consent=False) | Q(unsubscribed_from_emails=True) | Q(processing_restricted=True))
+    )
+    return (
+        Q(processing_restricted=False)
+        & (
+            Q(marketing_consent=True)
+            # Under legitimate interest an unsubscribe is the objection (Art. 21): no more tracking either.
+            | (Q(marketing_consent__isnull=True) & Q(unsubscribed_from_emails=False) & on_legitimate_site)
+        )
+        & ~(Q(email__gt="") & Q(refused_elsewhere))
+    )
+
+
 def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
     """The contacts whose marketing purpose is on (email open/click tracking, in-app campaigns).
 
@@ -268,11 +374,5 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
     (chosen by its owner). One query whatever the number of contacts."""
     if not contact_ids:
         return set()
-    legitimate = Website.objects.filter(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST).values("pk")
-    on_legitimate_site = Q(Exists(WebSession.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))) | Q(
-        Exists(Conversation.objects.filter(contact_id=OuterRef("pk"), website_id__in=legitimate))
-    )
-    allowed = Contact.objects.filter(pk__in=contact_ids, processing_restricted=False).filter(
-        Q(marketing_consent=True) | (Q(marketing_consent__isnull=True) & on_legitimate_site)
-    )
+    allowed = Contact.objects.filter(pk__in=contact_ids).filter(marketing_allowed_q())
     return set(allowed.values_list("pk", flat=True))

@@ -4,7 +4,7 @@ the demo pages serve) and the banner that tells a new user where to go."""
 from django.conf import settings
 
 DEMO_USERNAME = "admin"
-DEMO_TEAMMATE_NAME = "Sam from Demo shop"
+DEMO_TEAMMATE_NAME = "Sam"  # a person; the website (any name) is said by the messenger, not the name
 
 
 def demo_banner(*, app_id: str | None = None) -> list[str]:
@@ -20,4 +20,8 @@ def demo_banner(*, app_id: str | None = None) -> list[str]:
     if not settings.PARLEY_DEMO_PAGES:
         lines.append("             served when PARLEY_DEMO_PAGES=true (`make run` sets it)")
     lines.append(f"  API docs:  {base}/api/docs/")
+    if settings.PARLEY_EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+        lines.append(f"  Mail:      written to {settings.EMAIL_FILE_PATH}/ (one file per send), not sent")
+    elif settings.PARLEY_EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+        lines.append("  Mail:      printed in this log (console backend), not sent; set EMAIL_URL to send")
     return lines

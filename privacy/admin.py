@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,6 +16,9 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from common.admin_forms import ServiceValidatedForm, report_validation_error
+from common.parsing import int_or_none
+from contacts import services as contact_services
+from contacts.models import ConsentSource, Contact
 from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
@@ -23,10 +26,31 @@ from privacy.record_of_processing import record_of_processing, record_of_process
 from tracking.models import Website
 
 
+class AsciiIdField(forms.IntegerField):
+    """A contact id typed as ASCII digits only: Django's IntegerField reads "١٢" (Arabic-Indic digits) as 12."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        number = int_or_none(str(value).strip())
+        if number is None:
+            raise ValidationError("Enter a contact id in digits 0-9.", code="invalid")
+        return number
+
+
 class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
+    contact_id = AsciiIdField(required=False, label="Contact id")
+
     class Meta:
         model = DataSubjectRequest
         fields = ["kind", "subject", "contact_id", "received_at", "status", "notes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        status = self.fields.get("status")
+        if status is not None:
+            # Done only by carrying the request out (the button below), never by picking it here.
+            status.choices = [(v, label) for v, label in status.choices if v != DataSubjectRequest.Status.DONE]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -36,7 +60,8 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
                     kind=data["kind"],
                     subject=data["subject"],
                     received_at=data["received_at"],
-                    contact_id=data.get("contact_id"),
+                    # An erased contact's request keeps its id: only a changed id must name a contact.
+                    contact_id=data.get("contact_id") if "contact_id" in self.changed_data else None,
                 )
             )
         return data
@@ -45,12 +70,26 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(admin.ModelAdmin):
     form = DataSubjectRequestForm
-    list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status", "handler"]
+    # Compact enough for a 1280 px screen: who handled it is on the request's page.
+    list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status"]
     list_filter = ["status", "kind"]
     list_select_related = ["handler"]
     search_fields = ["subject"]
     readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out"]
+
     show_full_result_count = False
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """From a contact's page: the contact and the requester's email come in the link; received today."""
+        return {"received_at": timezone.localdate(), **super().get_changeform_initial_data(request)}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status != DataSubjectRequest.Status.OPEN:
+            fields += ["kind", "contact_id", "received_at"]  # what a closed request was about stays as recorded
+        if obj is not None and obj.status == DataSubjectRequest.Status.DONE:
+            fields.append("status")  # carried out: it stays done
+        return fields
 
     def get_fields(self, request: HttpRequest, obj: DataSubjectRequest | None = None) -> list[str]:
         fields = ["kind", "subject", "contact_id", "received_at", "notes"]
@@ -66,23 +105,35 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def contact_link(self, row: DataSubjectRequest) -> str:
         if row.contact_id is None:
             return "-"
+        if not getattr(row, "contact_exists", True):
+            return f"{row.contact_id} (erased)"  # no link to a "doesn't exist" page
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:contacts_contact_change", args=[row.contact_id]), row.contact_id
         )
 
-    @admin.display(description="overdue", boolean=True)
-    def overdue(self, row: DataSubjectRequest) -> bool:
-        return row.status == DataSubjectRequest.Status.OPEN and row.due_at < timezone.localdate()
+    @admin.display(description="deadline kept")
+    def overdue(self, row: DataSubjectRequest) -> str:
+        """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it."""
+        if row.status == DataSubjectRequest.Status.OPEN:
+            late, label = row.due_at < timezone.localdate(), "Overdue"
+        else:
+            done = row.completed_at and timezone.localdate(row.completed_at)
+            late, label = bool(done and done > row.due_at), "Done late"
+        if not late:
+            return ""
+        return format_html('<strong class="parley-overdue" style="color:#ba2121">{}</strong>', label)
 
     @admin.display(description="Carry out")
     def carry_out(self, row: DataSubjectRequest) -> str:
         if row.status != DataSubjectRequest.Status.OPEN:
             return "Closed."
         return format_html(
+            '<input type="hidden" name="contact_id" value="{}" form="dsr-carry-out">'
             '<button type="submit" form="dsr-carry-out" class="button">{}</button>'
             '<p class="help">Access: downloads the export. Erasure: erases the contact and its history. '
             "Restriction: no tracking, no outbound, chat only. Objection: no marketing, unsubscribed. "
             "Rectification: edit the contact first, then mark it done here.</p>",
+            "" if row.contact_id is None else row.contact_id,
             "Carry out and close",
         )
 
@@ -116,6 +167,11 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 name="privacy_cookie_declaration",
             ),
             path("record-of-processing/<str:fmt>/", view(self.record_view), name="privacy_record_of_processing"),
+            path(
+                "contact/<int:contact_id>/consent/",
+                view(require_POST(self.contact_consent_view)),
+                name="privacy_contact_consent",
+            ),
             *super().get_urls(),
         ]
 
@@ -127,8 +183,23 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if row.kind == DataSubjectRequest.Kind.ERASURE and not request.user.has_perm("contacts.delete_contact"):
             raise PermissionDenied
         back = reverse("admin:privacy_datasubjectrequest_change", args=[pk])
+        shown = request.POST.get("contact_id", "").strip()
+        if row.kind == DataSubjectRequest.Kind.ERASURE and request.POST.get("confirm") != "erase":
+            # It erases a whole history for good: a page that says so, and a second, explicit click.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase this contact and its whole history?",
+                "row": row,
+                "back": back,
+                "carry_out_url": reverse("admin:privacy_dsr_carry_out", args=[pk]),
+            }
+            context["shown_contact_id"] = shown  # the confirmation posts the contact the first page showed
+            return self._render(request, "admin/privacy/datasubjectrequest/confirm_erasure.html", context)
         try:
-            row, export = services.data_subject_request_carry_out(request=row, teammate=request.user)
+            # The contact the teammate saw on the page: refused when someone changed the request since.
+            row, export = services.data_subject_request_carry_out(
+                request=row, teammate=request.user, shown_contact_id=int_or_none(shown) if shown else None
+            )
         except ValidationError as error:
             report_validation_error(request, error)
             return HttpResponseRedirect(back)
@@ -136,7 +207,32 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             response = JsonResponse({"contacts": [export]}, json_dumps_params={"indent": 2})
             response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
             return response
+        row.refresh_from_db()  # an erasure scrubbed the requester's name or email from the row
         self.message_user(request, f"{row} carried out and closed.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def contact_consent_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """The consent panel's forms: a teammate records the contact's choice (source "Teammate"), or
+        lifts a restriction (GDPR Art. 18(3), in the audit log). Agents may; viewers only read."""
+        if not request.user.has_perm("contacts.change_contact"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        back = reverse("admin:contacts_contact_change", args=[contact_id])
+        if request.POST.get("action") == "lift":
+            contact_services.contact_processing_restrict(contact=contact, restricted=False, actor=request.user)
+            self.message_user(request, "Restriction lifted: tracking and outbound messages apply again.")
+            return HttpResponseRedirect(back)
+        choices = {"given": True, "refused": False, "": None}
+        stated = {purpose: request.POST.get(purpose, "") for purpose in ("analytics", "marketing")}
+        if any(value not in choices for value in stated.values()):
+            return HttpResponse("analytics and marketing: given, refused or empty.", status=400)
+        contact_services.contact_consent_record(
+            contact_id=contact.pk,
+            analytics=choices[stated["analytics"]],
+            marketing=choices[stated["marketing"]],
+            source=ConsentSource.TEAMMATE,
+        )
+        self.message_user(request, "Consent recorded (source: Teammate).", messages.SUCCESS)
         return HttpResponseRedirect(back)
 
     def cookie_declaration_view(self, request: HttpRequest, website_id: int, fmt: str) -> HttpResponse:
@@ -166,7 +262,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if fmt == "json":
             return JsonResponse(record_of_processing(), json_dumps_params={"indent": 2})
         response = HttpResponse(record_of_processing_markdown(), content_type="text/markdown; charset=utf-8")
-        response["Content-Disposition"] = 'inline; filename="record-of-processing.md"'
+        response["Content-Disposition"] = 'attachment; filename="record-of-processing.md"'
         return response
 
     @staticmethod
@@ -174,4 +270,5 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         return TemplateResponse(request, template, context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DataSubjectRequest]:
-        return super().get_queryset(request).select_related("handler")
+        contact = Contact.objects.filter(pk=OuterRef("contact_id"))
+        return super().get_queryset(request).select_related("handler").annotate(contact_exists=Exists(contact))

@@ -14,7 +14,7 @@ def cookie_declaration(*, website: Website) -> dict[str, Any]:
     """Every cookie and storage key Parley's widget sets on this website's pages, as JSON for a CMP import."""
     return {
         "website": {"name": website.name, "app_id": website.app_id, "origins": list(website.allowed_origins)},
-        "provider": "Parley (self-hosted by the website's owner)",
+        "provider": "Parley, self-hosted by the website's owner",
         "items": [
             {
                 "name": key.name(website.app_id),

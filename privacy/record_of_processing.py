@@ -3,6 +3,7 @@ the contact fields and defined custom attributes, the websites' purposes and leg
 retention policy, the email provider and webhook hosts, and the security measures in force."""
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,18 +17,37 @@ from retention.selectors import retention_policy_get
 from tracking.models import Website
 
 # Contact columns that are bookkeeping, not data about the person.
-_NOT_PERSONAL = {"id", "owner", "is_archived", "created_at", "updated_at", "consent_source", "consent_updated_at"}
+_NOT_PERSONAL = {"id", "owner", "is_archived", "created_at", "updated_at"}
 
 PURPOSES = {
     "support": "Answer the person's messages (chat, email replies) and know who they are (identity).",
     "analytics": "Understand use of the website: page views, web sessions and custom events.",
     "marketing": "Outbound messages: email open and click tracking, in-app campaigns.",
 }
-SUPPORT_BASIS = "Art. 6(1)(b) steps at the person's request / 6(1)(f) legitimate interest in answering them"
-ANALYTICS_BASIS = {
-    Website.TrackingMode.FULL: "Art. 6(1)(f) legitimate interest (tracking on by default; a refusal is honoured)",
-    Website.TrackingMode.SUPPORT_ONLY: "Art. 6(1)(a) consent (nothing recorded before it)",
+# Only what the website's owner chose in its settings is printed (support_basis, analytics_basis,
+# marketing_basis): a basis nobody chose is said to be not chosen, never assumed.
+NOT_CHOSEN = "not chosen yet: choose it in the website's settings"
+SUPPORT_BASIS = {
+    Website.SupportBasis.CONTRACT: "Art. 6(1)(b) contract: answering the person's own requests",
+    Website.SupportBasis.LEGITIMATE_INTEREST: "Art. 6(1)(f) legitimate interest in answering the people who write",
 }
+ANALYTICS_BASIS = {
+    Website.AnalyticsBasis.CONSENT: "Art. 6(1)(a) consent",
+    Website.AnalyticsBasis.LEGITIMATE_INTEREST: "Art. 6(1)(f) legitimate interest, a refusal is honoured",
+}
+ANALYTICS_MODE = {
+    Website.TrackingMode.FULL: "analytics default Full tracking: recorded unless refused",
+    Website.TrackingMode.SUPPORT_ONLY: "analytics default Support only: nothing recorded before consent",
+}
+
+
+def _analytics_basis(website: Website) -> str:
+    basis = f"{ANALYTICS_BASIS[website.analytics_basis]}; {ANALYTICS_MODE[website.tracking_mode]}"
+    if website.analytics_basis == Website.AnalyticsBasis.CONSENT and website.tracking_mode == Website.TrackingMode.FULL:
+        basis += "; WARNING: this records page views before consent, set Support only until consent"
+    return basis
+
+
 MARKETING_BASIS = {
     Website.MarketingBasis.CONSENT: "Art. 6(1)(a) consent (no open/click tracking, no in-app campaigns before it)",
     Website.MarketingBasis.LEGITIMATE_INTEREST: "Art. 6(1)(f) legitimate interest, chosen by the website's owner "
@@ -54,12 +74,15 @@ def _retention(*, now: dt.datetime) -> list[dict[str, Any]]:
         ("Closed conversations, their messages", policy.closed_conversation_ttl_days),
         ("Page views and events", policy.tracking_ttl_days),
     ]
+    # The wording of each rule is the retention admin's own (retention.models.RetentionPolicy help texts).
+    wording = {
+        "Anonymous visitors and their whole history": "deleted once not seen for {} days",
+        "Leads and their whole history": "deleted once not seen for {} days",
+        "Closed conversations, their messages": "deleted {} days after their last update",
+        "Page views and events": "deleted when older than {} days",
+    }
     rows = [
-        {
-            "data": data,
-            "days": days,
-            "rule": f"deleted {days} days after last activity" if days else "kept until erased",
-        }
+        {"data": data, "days": days, "rule": wording[data].format(days) if days else "kept until erased"}
         for data, days in rules
     ]
     rows.append({"data": "Users", "days": None, "rule": "kept until erased on request (never by a rule)"})
@@ -79,12 +102,10 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
         for a in DataAttribute.objects.filter(model=DataAttribute.Model.CONTACT).order_by("name")
     ]
     websites = list(Website.objects.order_by("name", "pk"))
-    webhook_hosts = sorted(
-        {
-            urlsplit(url).hostname or url
-            for url in WebhookSubscription.objects.filter(active=True).values_list("url", flat=True)
-        }
-    )
+    webhook_topics: dict[str, set[str]] = {}
+    for url, topics in WebhookSubscription.objects.filter(active=True).values_list("url", "topics"):
+        host = urlsplit(url).hostname or url
+        webhook_topics.setdefault(host, set()).update(str(t) for t in topics or [])
     return {
         "generated_at": now.isoformat(),
         "controller": "The operator of this Parley install (fill in name and contact details)",
@@ -104,8 +125,8 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
             {
                 "website": w.name,
                 "app_id": w.app_id,
-                "support": SUPPORT_BASIS,
-                "analytics": ANALYTICS_BASIS[w.tracking_mode],
+                "support": SUPPORT_BASIS.get(w.support_basis, NOT_CHOSEN),
+                "analytics": _analytics_basis(w),
                 "marketing": MARKETING_BASIS[w.marketing_basis],
             }
             for w in websites
@@ -113,7 +134,10 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
         "retention": _retention(now=now),
         "recipients": [
             _email_recipient(),
-            *({"recipient": host, "role": "webhook destination"} for host in webhook_hosts),
+            *(
+                {"recipient": host, "role": f"webhook destination, topics: {', '.join(sorted(topics)) or 'none'}"}
+                for host, topics in sorted(webhook_topics.items())
+            ),
         ],
         "international_transfers": "None by Parley itself; check the recipients above.",
         "security_measures": {
@@ -126,15 +150,22 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
                 for w in websites
             ],
             "access_control": "Teammates in the agent group work conversations, the viewer group only reads; API tokens are stored hashed.",
-            "audit": "Exports and erasures are recorded in the privacy audit log (who, when, which contact id).",
+            "audit": "Exports, erasures, restrictions (and their lifting) and objections are recorded in the privacy "
+            "audit log (who, when, which contact id).",
         },
     }
 
 
+# Characters that start Markdown syntax inside a line: links and images ([ ] !), raw HTML and autolinks
+# (< >), entities (&), emphasis and strike (* _ ~), table cells (|) and the escape itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\\[\]!<>&*_~|])")
+
+
 def _markdown_safe(value: Any) -> Any:
-    """Names typed by teammates (websites, attributes) stay inside their table cell and line."""
+    """Names typed by teammates (websites, attributes) stay plain text inside their table cell and line:
+    no raw HTML, no links or images, no emphasis; backticks become quotes (no code spans)."""
     if isinstance(value, str):
-        return " ".join(value.split()).replace("|", "\\|").replace("`", "'")
+        return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(value.split()).replace("`", "'"))
     if isinstance(value, dict):
         return {key: _markdown_safe(item) for key, item in value.items()}
     if isinstance(value, list):

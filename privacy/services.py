@@ -2,6 +2,7 @@
 
 import calendar
 import datetime as dt
+from types import EllipsisType
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -56,12 +57,17 @@ def data_subject_request_create(
 
 @transaction.atomic
 def data_subject_request_update(*, request: DataSubjectRequest, **fields: Any) -> DataSubjectRequest:
-    """Change a request's details; a new received date moves its deadline."""
+    """Change a request's details; a new received date moves its deadline. Done only by carrying it out."""
+    if fields.get("status") == DataSubjectRequest.Status.DONE and request.status != DataSubjectRequest.Status.DONE:
+        raise ValidationError({"status": "A request is done when it is carried out: use Carry out and close."})
+    if request.status == DataSubjectRequest.Status.DONE and fields.get("status", request.status) != request.status:
+        raise ValidationError({"status": "This request was carried out: it stays done."})
     data_subject_request_clean(
         kind=fields.get("kind", request.kind),
         subject=fields.get("subject", request.subject),
         received_at=fields.get("received_at", request.received_at),
-        contact_id=fields.get("contact_id", request.contact_id),
+        # An erased contact's request keeps its id: it can still be edited and closed.
+        contact_id=fields["contact_id"] if fields.get("contact_id", request.contact_id) != request.contact_id else None,
     )
     for name, value in fields.items():
         setattr(request, name, value)
@@ -73,13 +79,19 @@ def data_subject_request_update(*, request: DataSubjectRequest, **fields: Any) -
 
 @transaction.atomic
 def data_subject_request_carry_out(
-    *, request: DataSubjectRequest, teammate: Teammate
+    *, request: DataSubjectRequest, teammate: Teammate, shown_contact_id: int | EllipsisType | None = ...
 ) -> tuple[DataSubjectRequest, dict[str, Any] | None]:
     """Do what the request asks through the contacts services, then close it as done by `teammate`.
 
     Access returns the GDPR export (the caller hands it over); erasure erases the contact and its
     history; restriction freezes it (chat only); objection withdraws marketing and unsubscribes;
-    rectification is the teammate's edit of the contact, recorded as done."""
+    rectification is the teammate's edit of the contact, recorded as done. `shown_contact_id`: the
+    contact the teammate confirmed (the admin page's); refused when the request now names another."""
+    request = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+    if shown_contact_id is not ... and shown_contact_id != request.contact_id:
+        raise ValidationError(
+            {"contact_id": "The request's contact changed since the page was shown: check it and carry it out again."}
+        )
     if request.status != DataSubjectRequest.Status.OPEN:
         raise ValidationError({"status": "This request is already closed."})
     contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id else None
@@ -92,9 +104,9 @@ def data_subject_request_carry_out(
     elif request.kind == DataSubjectRequest.Kind.ERASURE:
         contact_services.contact_erase(contact=contact, actor=teammate, source=source)
     elif request.kind == DataSubjectRequest.Kind.RESTRICTION:
-        contact_services.contact_processing_restrict(contact=contact, restricted=True)
+        contact_services.contact_processing_restrict(contact=contact, restricted=True, actor=teammate, source=source)
     elif request.kind == DataSubjectRequest.Kind.OBJECTION:
-        contact_services.contact_marketing_object(contact=contact)
+        contact_services.contact_marketing_object(contact=contact, actor=teammate, source=source)
     request.status = DataSubjectRequest.Status.DONE
     request.handler = teammate
     request.completed_at = timezone.now()

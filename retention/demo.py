@@ -7,8 +7,10 @@ import random
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from contacts.models import Contact
 from retention.models import RetentionRun
 from retention.selectors import retention_policy_get
+from retention.services import contacts_stale
 
 DEMO_RUN_DAYS = 7
 EXPIRY_TASK = "retention.tasks.expire_stale_visitors"
@@ -23,6 +25,26 @@ def _past_run_times(entry: PeriodicTask | None, now: dt.datetime) -> list[dt.dat
     if latest > now:
         latest -= dt.timedelta(days=1)
     return [latest - dt.timedelta(days=days_ago) for days_ago in range(DEMO_RUN_DAYS - 1, -1, -1)]
+
+
+def _stale_only_since_the_last_run(
+    *, contact_ids: list[int], last_cutoff: dt.datetime, now: dt.datetime, ttl: dt.timedelta, rng: random.Random
+) -> None:
+    """Visitors the last seeded run would have deleted (seen before its cutoff) cannot still be here: each is
+    moved to a last-seen time after that cutoff. Those still past the policy now became stale after the last
+    run (the next run deletes them); the others are not stale yet. A dry run then finds what the log allows."""
+    stale = list(
+        contacts_stale(role=Contact.Role.VISITOR, cutoff=last_cutoff)
+        .filter(pk__in=contact_ids)
+        .values_list("pk", flat=True)
+    )
+    window = max((now - ttl) - last_cutoff, dt.timedelta(minutes=1))  # since the last run, up to now
+    moved = []
+    for pk in stale:
+        # Half became stale since the last run; the others go stale within the next weeks.
+        later = window * rng.random() if rng.random() < 0.5 else window + dt.timedelta(days=rng.uniform(1, 30))
+        moved.append(Contact(pk=pk, last_seen_at=last_cutoff + later))
+    Contact._base_manager.bulk_update(moved, ["last_seen_at"], batch_size=500)
 
 
 def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
@@ -58,6 +80,8 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
             )
         )
     created = RetentionRun.objects.bulk_create(runs)
+    _stale_only_since_the_last_run(contact_ids=contact_ids, last_cutoff=started_times[-1] - ttl, now=now, ttl=ttl,
+                                   rng=rng)  # fmt: skip
     for run, started in zip(created, started_times, strict=True):
         run.started_at = started  # auto_now_add on insert; the demo's history is in the past
     RetentionRun.objects.bulk_update(created, ["started_at"])

@@ -67,9 +67,11 @@ class _RunState:
 
 def contacts_stale(*, role: str, cutoff: dt.datetime) -> models.QuerySet[Contact]:
     """Contacts of `role` last seen before `cutoff` (never seen: first seen, then created) who have
-    not written since either: chat and email replies do not touch last seen."""
+    not written since either: chat and email replies do not touch last seen. A restricted contact
+    (GDPR Art. 18) is kept: restriction means storing the data without processing it, and the
+    person asked for it precisely so that it is not deleted."""
     return (
-        Contact._base_manager.filter(role=role)
+        Contact._base_manager.filter(role=role, processing_restricted=False)
         .filter(
             Q(last_seen_at__lt=cutoff)
             | Q(last_seen_at__isnull=True, first_seen_at__lt=cutoff)

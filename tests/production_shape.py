@@ -65,7 +65,9 @@ class ProductionShape:
             "WEB_CONCURRENCY": "2",
             **(extra_env or {}),
         }
-        for test_only in ("HTTPS_ONLY", "PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", "DEBUG"):
+        # DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests' conftest sets it for Playwright in this process;
+        # `check --deploy` rightly refuses it in production.
+        for test_only in ("HTTPS_ONLY", "PARLEY_INBOUND_EMAIL_REQUIRE_AUTH", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"):
             env.pop(test_only, None)
         self.env = env
         self.last_headers: dict[str, str] = {}

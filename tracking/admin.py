@@ -5,10 +5,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from common.pagination import EstimatedCountPaginator
@@ -38,11 +38,27 @@ class WebsiteForm(forms.ModelForm):
     class Meta:
         model = Website
         fields = [
-            "name", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-            "marketing_basis", "track_bots", "ask_email_after_seconds", "email_unread_replies_after_minutes",
+            "name", "allowed_origins", "identity_verification", "tracking_mode",
+            "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
+            "email_unread_replies_after_minutes",
         ]  # fmt: skip
-        # The whole secret in view: the owner copies it into their server's configuration.
-        widgets = {"identity_secret": forms.TextInput(attrs={"size": 68, "style": "font-family:monospace"})}
+        # Both delays say their unit in the label and in the box (one was in seconds, the other in minutes).
+        labels = {
+            "ask_email_after_seconds": "Ask for an email after (in SECONDS)",
+            "email_unread_replies_after_minutes": "Email unread replies after (in MINUTES)",
+        }
+        help_texts = {
+            "ask_email_after_seconds": "Seconds, e.g. 120 = 2 minutes. When a visitor without an email has written "
+            "and no teammate has answered for this long, the messenger asks for an email, so the answer can reach "
+            "them after they leave. Empty: never.",
+            "email_unread_replies_after_minutes": "Minutes, e.g. 5. A teammate's reply in the messenger that the "
+            "contact (with an email) has not read after this long is emailed to them; their answer by email lands "
+            "in the same conversation. Empty: never.",
+        }
+        widgets = {
+            "ask_email_after_seconds": forms.NumberInput(attrs={"placeholder": "seconds", "min": 0}),
+            "email_unread_replies_after_minutes": forms.NumberInput(attrs={"placeholder": "minutes", "min": 0}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,11 +80,13 @@ class WebsiteAdmin(admin.ModelAdmin):
     list_filter = ["identity_verification", "tracking_mode", "marketing_basis"]
     search_fields = ["name", "app_id"]
     readonly_fields = [
-        "app_id", "verification_risk", "snippet", "privacy_documents", "page_views_chart", "created_at", "updated_at",
+        "app_id", "verification_risk", "identity_secret_shown", "snippet", "privacy_documents", "page_views_chart",
+        "created_at", "updated_at",
     ]  # fmt: skip
     fields = [
-        "name", "app_id", "allowed_origins", "identity_verification", "identity_secret", "tracking_mode",
-        "marketing_basis", "track_bots", "ask_email_after_seconds", "email_unread_replies_after_minutes", "snippet",
+        "name", "app_id", "allowed_origins", "identity_verification", "identity_secret_shown", "tracking_mode",
+        "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
+        "email_unread_replies_after_minutes", "snippet",
         "privacy_documents", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show
@@ -83,8 +101,50 @@ class WebsiteAdmin(admin.ModelAdmin):
             fields.insert(fields.index("identity_verification") + 1, "verification_risk")
         if not self.has_change_permission(request, obj):
             # The secret signs user_hash: whoever reads it can sign in as any user of this website.
-            fields.remove("identity_secret")
+            fields.remove("identity_secret_shown")
         return fields
+
+    @admin.display(description="Identity secret")
+    def identity_secret_shown(self, website: Website) -> str:
+        """Read-only (a typo here would break every sign-in); a new one only through the confirmed rotation."""
+        if not website.pk:
+            return "-"
+        rotate = reverse("admin:tracking_website_rotate_secret", args=[website.pk])
+        return format_html(
+            '<code id="parley-identity-secret" style="user-select:all;overflow-wrap:anywhere">{}</code> '
+            '<button type="submit" class="button" formaction="{}" formmethod="post" formnovalidate '
+            'id="parley-rotate-secret" data-confirm="{}">Rotate secret…</button>'
+            '<p style="margin:4px 0 0;padding:0;color:var(--body-quiet-color);font-size:0.75rem">Your server signs '
+            "user_hash with it. Rotating makes a new one at once: signed-in users stay anonymous until your server "
+            "uses the new secret.</p>"
+            "<script>document.getElementById('parley-rotate-secret').addEventListener('click', function (e) {{"
+            " if (!window.confirm(this.dataset.confirm)) e.preventDefault(); }});</script>",
+            website.identity_secret,
+            rotate,
+            f"Rotate the identity secret of {website.name}? Every user_hash signed with the current secret stops "
+            "working at once, until your server uses the new one.",
+        )
+
+    def get_urls(self) -> list[Any]:
+        rotate = path(
+            "<int:website_id>/rotate-secret/",
+            self.admin_site.admin_view(self.rotate_secret_view),
+            name="tracking_website_rotate_secret",
+        )
+        return [rotate, *super().get_urls()]
+
+    def rotate_secret_view(self, request: HttpRequest, website_id: int) -> HttpResponse:
+        """POST only, with change permission: a new identity secret for the website, then back to its page."""
+        website = Website.objects.filter(pk=website_id).first()
+        if website is None:
+            raise Http404("No such website.")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, website):
+            raise PermissionDenied
+        services.website_identity_secret_rotate(website=website)
+        self.message_user(request, f"New identity secret for {website.name}: give it to your server.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:tracking_website_change", args=[website.pk]))
 
     @admin.display(description="Snippet to paste before </body>")
     def snippet(self, website: Website) -> str:
@@ -92,12 +152,14 @@ class WebsiteAdmin(admin.ModelAdmin):
             return "Save the website first."
         code = install_snippet(app_id=website.app_id, base_url=settings.PUBLIC_URL)
         return format_html(
-            '<textarea readonly rows="{}" wrap="off" style="width:48em;max-width:100%;font-family:monospace" '
+            # Long lines wrap (wrap="off" cut them at the box's edge); the copied text is the same.
+            '<textarea readonly rows="{}" style="width:48em;max-width:100%;font-family:monospace;'
+            'white-space:pre-wrap;overflow-wrap:anywhere" '
             'onclick="this.select()">{}</textarea>'
             # Not .help: the admin indents that by a label's width, which a read-only value has not.
             '<p style="margin:4px 0 0;padding:0;color:var(--body-quiet-color);font-size:0.75rem">'
             "Click to select, then copy.</p>",
-            code.count("\n") + 1,
+            code.count("\n") + 3,
             code,
         )
 

@@ -16,7 +16,7 @@ from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.selectors import contact_tracking_activity, export_rows, page_views_for_company_panel
 from tracking.services.events import event_summary_upsert
-from tracking.services.hot_path import hot_path_forget
+from tracking.services.hot_path import hot_path_forget, hot_path_snapshot_forget
 
 
 def _merge_event_summaries(source: Contact, into: Contact) -> None:
@@ -84,6 +84,12 @@ def _forget_erased_contact(contact_id: int) -> None:
     cache, the contact is marked gone, and a flush takes its queued page views out of Redis."""
     hot_path_forget(contact_id)
     page_view_buffer.page_views_flush_soon()  # its queued page views leave Redis now
+
+
+def _forget_snapshot(contact_id: int) -> None:
+    """Privacy-change hook: the widget's cached snapshot of the contact goes, so the next ping reads
+    the restriction (or its lifting) from the row instead of up to a minute later."""
+    hot_path_snapshot_forget(contact_id)
 
 
 def _changelist(model: type, contact: Contact) -> str:
@@ -164,6 +170,7 @@ def connect() -> None:
             ),
             not_exported={"tracking.EventSummary": "counts derived from the events, which are exported one by one"},
             on_erase=(_forget_erased_contact,),
+            on_privacy_change=(_forget_snapshot,),
         )
     )
     _connect_admin()

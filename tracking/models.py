@@ -30,6 +30,20 @@ class Website(models.Model):
         CONSENT = "consent", "Consent: no open/click tracking, no in-app campaigns until the contact agrees"
         LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest: track unless the contact refused or objected"
 
+    class SupportBasis(models.TextChoices):
+        CONTRACT = "contract", "Contract: answering the person's own requests (Art. 6(1)(b))"
+        LEGITIMATE_INTEREST = (
+            "legitimate_interest",
+            "Legitimate interest in answering the people who write (Art. 6(1)(f))",
+        )
+
+    class AnalyticsBasis(models.TextChoices):
+        CONSENT = "consent", "Consent (Art. 6(1)(a))"
+        LEGITIMATE_INTEREST = (
+            "legitimate_interest",
+            "Legitimate interest (Art. 6(1)(f)), your own documented assessment",
+        )
+
     app_id = models.CharField(max_length=32, unique=True, default=new_app_id, editable=False)
     name = models.CharField(max_length=255)
     allowed_origins = models.JSONField(
@@ -62,6 +76,26 @@ class Website(models.Model):
         default=MarketingBasis.CONSENT,
         help_text="Email open pixels, click tracking and in-app campaigns for this website's contacts. "
         "Legitimate interest is your own legal assessment: choose it only if you documented it.",
+    )
+    # The legal bases the record of processing prints: the owner's own choice, never assumed.
+    support_basis = models.CharField(
+        "support legal basis",
+        max_length=24,
+        choices=SupportBasis.choices,
+        blank=True,
+        default="",
+        db_default="",  # added to a live table without a rewrite or a NOT NULL risk
+        help_text="For the record of processing: why you may answer the people who write. Left empty, the record "
+        "says it is not chosen yet.",
+    )
+    analytics_basis = models.CharField(
+        "analytics legal basis",
+        max_length=24,
+        choices=AnalyticsBasis.choices,
+        default=AnalyticsBasis.CONSENT,
+        db_default=AnalyticsBasis.CONSENT,
+        help_text="For the record of processing. With consent, set the analytics default to Support only until "
+        "consent.",
     )
     # Secure and sane by default: crawlers get an answer but never a contact.
     track_bots = models.BooleanField(

@@ -63,10 +63,20 @@ MERGED_MARK_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class QueuedContact:
-    """A new visitor decided by a ping: its row is written by the flush, under this id."""
+    """A new visitor decided by a ping: its row is written by the flush, under this id.
+
+    The consent its first ping stated (the visitor's own choice, never a page's default) is written
+    with the row, as `contact_consent_apply` would have stored it on a row written at once."""
 
     contact_id: int
     anonymous_id: uuid.UUID
+    analytics_consent: bool | None = None
+    marketing_consent: bool | None = None
+    consent_source: str = ""
+
+    @property
+    def consent_stated(self) -> bool:
+        return self.analytics_consent is not None or self.marketing_consent is not None
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,10 @@ def page_view_buffer_add(
     entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
     if contact is not None:
         entry["c"], entry["a"] = contact.contact_id, contact.anonymous_id.hex
+        if contact.consent_stated:  # "1", "0" or "" (not stated) per purpose, and its source
+            entry["ca"] = _consent_code(contact.analytics_consent)
+            entry["cm"] = _consent_code(contact.marketing_consent)
+            entry["cs"] = contact.consent_source
     if session is not None:
         entry["k"], entry["w"] = session.contact_id, session.website_id
         entry["d"] = json.dumps(session.fields, separators=(",", ":"))
@@ -362,7 +376,12 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
         try:
             contact = session = None
             if b"c" in fields:
-                contact = QueuedContact(int(fields[b"c"]), uuid.UUID(hex=fields[b"a"].decode()))
+                contact = QueuedContact(
+                    int(fields[b"c"]), uuid.UUID(hex=fields[b"a"].decode()),
+                    analytics_consent=_consent_decode(fields.get(b"ca", b"")),
+                    marketing_consent=_consent_decode(fields.get(b"cm", b"")),
+                    consent_source=fields.get(b"cs", b"").decode(),
+                )  # fmt: skip
             if b"k" in fields:
                 values = json.loads(fields[b"d"])
                 if not isinstance(values, dict):
@@ -381,6 +400,16 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
             # Not ours (written by hand or another version): skipping it beats blocking every flush.
             logger.error("Skipped a malformed page-view buffer entry %s.", entry_id.decode())
     return rows
+
+
+def _consent_code(value: bool | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+def _consent_decode(code: bytes) -> bool | None:
+    if code not in (b"", b"0", b"1"):
+        raise ValueError("consent")
+    return None if code == b"" else code == b"1"
 
 
 def _write(rows: list[QueuedRow]) -> int:
@@ -405,18 +434,21 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
 
     1. New visitors' rows, under the ids their pings handed out.
     2. Lock every contact the batch touches (id order); a contact gone since (erased, expired) drops
-       its rows, one merged meanwhile has them credited to the user it went into.
+       its rows, and so does one restricted or that refused analytics since (frozen: nothing new is
+       recorded for it); one merged meanwhile has them credited to the user it went into.
     3. New sessions, then the page views with their sessions' counters in one statement (a session
        gone since drops its page views; one moved by a merge credits its new contact).
     4. Each contact's last_seen_at, first_seen_at, web_sessions_count and latest device and place.
     """
-    new_contacts = {row.contact.contact_id: row for row in rows if row.contact is not None}
+    new_contacts = {row.contact.contact_id: (row.contact, row.at) for row in rows if row.contact is not None}
     _insert_rows(
         Contact,
         [
-            {"id": contact_id, "role": Contact.Role.VISITOR, "anonymous_id": row.contact.anonymous_id,  # type: ignore[union-attr]
-             "first_seen_at": row.at, "last_seen_at": row.at}
-            for contact_id, row in new_contacts.items()
+            {"id": contact_id, "role": Contact.Role.VISITOR, "anonymous_id": queued.anonymous_id,
+             "first_seen_at": at, "last_seen_at": at,
+             "analytics_consent": queued.analytics_consent, "marketing_consent": queued.marketing_consent,
+             "consent_source": queued.consent_source, "consent_updated_at": at if queued.consent_stated else None}
+            for contact_id, (queued, at) in new_contacts.items()
         ],
     )  # fmt: skip
     new_sessions = {row.session_id: row.session for row in rows if row.session is not None}
@@ -425,20 +457,12 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
         WebSession.objects.filter(pk__in=existing_sessions).values_list("pk", "contact_id")
     )
     wanted = {s.contact_id for s in new_sessions.values()} | set(contact_of.values())
-    with connections[PageView.objects.db].cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {Contact._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-            [sorted(wanted)],
-        )
-        present = {row[0] for row in cursor.fetchall()}
+    present, frozen = _contacts_lock(wanted)
     moved = _merged_into(wanted - present)
     if moved:
-        with connections[PageView.objects.db].cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Contact._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-                [sorted(set(moved.values()))],
-            )
-            present |= {row[0] for row in cursor.fetchall()}
+        more_present, more_frozen = _contacts_lock(set(moved.values()))
+        present, frozen = present | more_present, frozen | more_frozen
+    present -= frozen  # restricted, or refused analytics, by now: nothing new is recorded for them
     websites = set(
         Website.objects.filter(pk__in={s.website_id for s in new_sessions.values()}).values_list("pk", flat=True)
     )
@@ -465,6 +489,19 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
     written, seen = _page_views_insert(rows)
     _contacts_touch(seen, sessions_to_create)
     return written
+
+
+def _contacts_lock(contact_ids: set[int]) -> tuple[set[int], set[int]]:
+    """Lock these contacts in id order; (those that exist, those of them no page view may reach now:
+    processing restricted or analytics refused, the rules the ping applies, held at the time of writing)."""
+    with connections[Contact.objects.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, processing_restricted OR analytics_consent IS FALSE FROM {Contact._meta.db_table} "  # noqa: S608
+            "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [sorted(contact_ids)],
+        )
+        found = cursor.fetchall()
+    return {pk for pk, _ in found}, {pk for pk, is_frozen in found if is_frozen}
 
 
 def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
@@ -522,11 +559,12 @@ def _merged_into(contact_ids: set[int]) -> dict[int, int]:
 
 
 def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.datetime, dt.datetime]]]:
-    """Sessions' counters and the page views in one statement; sessions gone since are skipped.
+    """Sessions' counters and the page views in one statement; sessions gone since are skipped, and
+    so are those of a contact restricted or that refused analytics since the ping (its contact is frozen).
 
     Returns the page views written and, per contact credited, (earliest, latest) page view.
     """
-    sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
+    sessions, page_views, contacts = WebSession._meta.db_table, PageView._meta.db_table, Contact._meta.db_table
     sql = f"""
         WITH batch AS (
             SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
@@ -536,7 +574,9 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
         ), touched AS (
             UPDATE {sessions} s SET page_views_count = s.page_views_count + totals.added,
                 last_activity_at = GREATEST(s.last_activity_at, totals.latest)
-            FROM totals WHERE s.id = totals.session_id
+            FROM totals, {contacts} c
+            WHERE s.id = totals.session_id AND c.id = s.contact_id
+                AND NOT c.processing_restricted AND c.analytics_consent IS NOT FALSE
             RETURNING s.id, s.contact_id
         ), inserted AS (
             INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
@@ -607,7 +647,12 @@ def _write_portable(rows: list[QueuedRow]) -> int:
         total = totals.setdefault(row.session_id, [0, row.at])
         total[0] += 1
         total[1] = max(total[1], row.at)
-    contact_of = dict(WebSession.objects.filter(pk__in=totals).values_list("pk", "contact_id"))
+    contact_of = dict(
+        WebSession.objects.filter(pk__in=totals)
+        .exclude(contact__processing_restricted=True)
+        .exclude(contact__analytics_consent=False)
+        .values_list("pk", "contact_id")
+    )  # a frozen contact's page views are dropped, as on PostgreSQL
     for session_id, (added, latest) in totals.items():
         if session_id in contact_of:
             WebSession.objects.filter(pk=session_id).update(

@@ -75,6 +75,9 @@ class UserInput:
     custom_attributes: dict[str, Any] | None = None
     # The companies the site says the user belongs to (None: it said nothing about companies).
     companies: tuple[CompanyInput, ...] | None = None
+    # Settings left out because the site got their shape wrong (field → why), reported as warnings:
+    # like a custom attribute, a malformed `company` must not cost the page view or the rest.
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def identifies(self) -> bool:
@@ -92,6 +95,9 @@ class ConsentInput:
     analytics: bool | None = None
     marketing: bool | None = None
     source: str = "widget"
+    # The page's default (Google Consent Mode `default`, or a site's own), not the visitor's choice:
+    # it applies only where the visitor made none, and is never stored as theirs.
+    default: bool = False
 
     @property
     def stated(self) -> bool:
@@ -197,7 +203,8 @@ def clean_text(value: Any, name: str, *, max_length: int = STRING_MAX_LENGTH, re
 
 def clean_consent(value: Any) -> ConsentInput:
     """`true` (older loaders: analytics consent), `false`/absent (nothing stated) or an object of purposes
-    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode)."""
+    (`analytics`, `marketing`: true, false or null; `source`: widget, tcf or consent_mode; `default`: true
+    when it is the page's default, not the visitor's choice)."""
     if value is None or value is False:
         return NO_CONSENT_STATED
     if value is True:
@@ -214,7 +221,10 @@ def clean_consent(value: Any) -> ConsentInput:
     source = value.get("source", "widget")
     if not isinstance(source, str) or source not in CONSENT_SOURCES:
         raise PayloadError("consent.source", f"Must be one of: {', '.join(sorted(CONSENT_SOURCES))}.")
-    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source)
+    default = value.get("default", False)
+    if not isinstance(default, bool):
+        raise PayloadError("consent.default", "Must be true or false.")
+    return ConsentInput(analytics=stated["analytics"], marketing=stated["marketing"], source=source, default=default)
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -321,10 +331,15 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         for key, item in custom.items():
             if isinstance(item, str):
                 clean_text(item, f"user.custom_attributes.{key}")
-    companies = clean_companies(value.get("company"), value.get("companies"), now=now)
+    refused: dict[str, str] = {}
+    try:
+        companies = clean_companies(value.get("company"), value.get("companies"), now=now)
+    except PayloadError as error:
+        companies, refused = None, {error.field: error.message}
     return UserInput(
-        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom, companies=companies
-    )
+        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom,
+        companies=companies, refused=refused,
+    )  # fmt: skip
 
 
 def _whole_number(value: Any, name: str, *, truncate: bool) -> int | None:

@@ -19,7 +19,8 @@ WIDGET_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600 + WIDGET_TOKEN_RENEW_SECONDS
 class WidgetIdentity:
     contact_id: int
     website_id: int
-    # The visitor consented to tracking (support-only websites); full-tracking websites ignore it.
+    # The visitor explicitly gave analytics consent on this website (never the website's default:
+    # a page view recorded under "Full" is no consent once the owner switches to "Support only").
     tracking_consent: bool = False
     issued_at: float = 0  # Unix time (to the millisecond); 0 for tokens signed before it was recorded
     # Issued to a sign-in with a valid user_hash of this website (the only kind a website that
@@ -42,7 +43,9 @@ def widget_token_sign(
     # Milliseconds: a revocation must tell apart a token signed just before it from one just after.
     payload = {"c": contact_id, "w": website_id, "m": int(time.time() * 1000)}
     if tracking_consent:
-        payload["t"] = 1
+        # "x" (explicit), not the "t" older versions set whenever a page view was recorded: those
+        # tokens carried the website's default as if it were the visitor's consent, and count for nothing.
+        payload["x"] = 1
     if verified:
         payload["v"] = 1
     return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
@@ -80,7 +83,7 @@ def _verify(token: str) -> WidgetIdentity | None:
     identity = WidgetIdentity(
         contact_id=payload["c"],
         website_id=payload["w"],
-        tracking_consent=payload.get("t") == 1,
+        tracking_consent=payload.get("x") == 1,
         issued_at=issued_at,
         verified=payload.get("v") == 1,
     )

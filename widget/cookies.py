@@ -45,7 +45,9 @@ WIDGET_STORAGE_KEYS = (
         purpose="support",
         category="strictly necessary",
         description="Signed messenger token: keeps the visitor's conversations with the support team "
-        "across pages. Deleted on shutdown.",
-        set_when="When the visitor writes to support, or with analytics allowed.",
+        "across pages, and a refusal of analytics across pages (no identifier of its own is kept then). "
+        "Deleted on shutdown.",
+        set_when="When the visitor writes to support, with analytics allowed, or once the visitor refused "
+        "analytics or their processing is restricted.",
     ),
 )

@@ -65,6 +65,9 @@ def _warnings(answer: tracking_services.WidgetAnswer) -> list[dict[str, str]]:
     if answer.identity_refused:
         warnings.append({"field": "user.user_hash", "message": f"Parley: {IDENTITY_REFUSED_WARNING}"})
     for name, reason in answer.ignored_attributes.items():
+        if name.startswith("user."):  # a setting of the wrong shape (a custom attribute's name holds no ".")
+            warnings.append({"field": name, "message": f"Parley: {name} not applied (the rest was): {reason}"})
+            continue
         if name.startswith(
             tracking_services.COMPANY_IGNORED_PREFIX
         ):  # "company.<company_id>[.custom_attributes.<name>]"
@@ -99,6 +102,13 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
         "tracked": answer.tracking,
         "contact": _contact_json(answer.contact),
     }
+    contact = answer.contact
+    if contact is not None:
+        # What the server holds for this visitor: the loader tells a withdrawal at once only when it differs.
+        shape["consent"] = {"analytics": contact.analytics_consent, "marketing": contact.marketing_consent}
+        if not answer.tracking and (contact.processing_restricted or contact.analytics_consent is False):
+            # Restricted, or analytics refused: the browser drops the anonymous id (the token, kept, remembers it).
+            shape["forget"] = True
     if answer.ignored_attributes:
         # Only a verified user (valid user_hash) defines new custom attributes, and an invalid value is
         # dropped (the rest is applied): say what was left out and why.

@@ -45,4 +45,9 @@ class SearchInput(serializers.Serializer):
 
     query = serializers.JSONField(help_text="{field, operator, value} or {operator: AND|OR, value: [...]}")
     pagination = SearchPaginationInput(required=False)
-    sort = serializers.JSONField(required=False, help_text="Accepted; results are newest first.")
+    sort = serializers.JSONField(
+        required=False,
+        help_text="{field, order: ascending|descending} on an indexed field (contacts: id, created_at, updated_at, "
+        "signed_up_at, last_seen_at, external_id; conversations: id, created_at, updated_at, waiting_since); "
+        "absent: newest first. Missing values count as the largest (last ascending, first descending).",
+    )

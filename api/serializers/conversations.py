@@ -24,6 +24,8 @@ PART_TYPES = {
     ConversationPart.Type.CLOSE: "close",
     ConversationPart.Type.SNOOZE: "snoozed",
 }
+# `display_as=plaintext` shows bodies as the plain text Parley stores (Intercom's option).
+DISPLAY_AS_PLAINTEXT = "plaintext"
 # Parts shown inside a conversation object (Intercom shows up to 500).
 MAX_PARTS = 500
 
@@ -55,7 +57,12 @@ def admin_author(user: Any) -> dict[str, Any] | None:
     }
 
 
-def part_json(part: ConversationPart) -> dict[str, Any]:
+def body_shown(text: str, *, plaintext: bool) -> str | None:
+    """A body as `display_as` asks: HTML paragraphs (Intercom's default) or the plain text Parley stores."""
+    return (text or None) if plaintext else body_html(text)
+
+
+def part_json(part: ConversationPart, *, plaintext: bool = False) -> dict[str, Any]:
     author = contact_author(part.author_contact) if part.author_contact_id else admin_author(part.author_teammate)
     assigned = None
     if part.part_type == ConversationPart.Type.ASSIGNMENT:
@@ -72,7 +79,7 @@ def part_json(part: ConversationPart) -> dict[str, Any]:
         "type": "conversation_part",
         "id": str(part.pk),
         "part_type": PART_TYPES.get(part.part_type, part.part_type),
-        "body": body_html(part.body),
+        "body": body_shown(part.body, plaintext=plaintext),
         "created_at": unix(part.created_at),
         "updated_at": unix(part.created_at),
         "notified_at": unix(part.created_at),
@@ -111,7 +118,7 @@ class ConversationOutput(serializers.Serializer):
         return "conversation"
 
     def get_title(self, conversation: Conversation) -> str | None:
-        return None
+        return conversation.title or None
 
     def get_open(self, conversation: Conversation) -> bool:
         return conversation.state != Conversation.State.CLOSED
@@ -144,7 +151,7 @@ class ConversationOutput(serializers.Serializer):
             "id": str(first.pk) if first else str(conversation.pk),
             "delivered_as": "customer_initiated" if by_contact else "admin_initiated",
             "subject": "",
-            "body": body_html(first.body) if first else body_html(conversation.preview),
+            "body": body_shown(first.body if first else conversation.preview, plaintext=self._plaintext()),
             "author": author,
             "attachments": [],
             "url": None,
@@ -166,7 +173,7 @@ class ConversationOutput(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_custom_attributes(self, conversation: Conversation) -> dict[str, Any]:
-        return {}
+        return conversation.custom_attributes or {}
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_conversation_parts(self, conversation: Conversation) -> dict[str, Any] | None:
@@ -175,9 +182,12 @@ class ConversationOutput(serializers.Serializer):
         parts = self._parts(conversation)[:MAX_PARTS]
         return {
             "type": "conversation_part.list",
-            "conversation_parts": [part_json(p) for p in parts],
+            "conversation_parts": [part_json(p, plaintext=self._plaintext()) for p in parts],
             "total_count": len(parts),
         }
+
+    def _plaintext(self) -> bool:
+        return self.context.get("display_as") == DISPLAY_AS_PLAINTEXT
 
     def _parts(self, conversation: Conversation) -> list[ConversationPart]:
         cache = getattr(conversation, "_prefetched_objects_cache", {})
@@ -190,8 +200,18 @@ class ConversationOutput(serializers.Serializer):
         return data
 
 
-def conversation_json(conversation: Conversation, *, with_parts: bool = True) -> dict[str, Any]:
-    return ConversationOutput(conversation, context={"with_parts": with_parts}).data
+def conversation_json(
+    conversation: Conversation, *, with_parts: bool = True, display_as: str | None = None
+) -> dict[str, Any]:
+    return ConversationOutput(conversation, context={"with_parts": with_parts, "display_as": display_as}).data
+
+
+class ConversationUpdateInput(serializers.Serializer):
+    read = serializers.BooleanField(required=False, help_text="false marks it unread for the teammates.")
+    title = serializers.CharField(required=False, allow_blank=True, max_length=255, help_text="Empty clears it.")
+    custom_attributes = serializers.JSONField(
+        required=False, help_text="Data attributes with model=conversation; null removes one."
+    )
 
 
 class ContactReference(serializers.Serializer):

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from api.auth import ApiTokenAuthentication, rate_limit_hit
 from api.errors import ParameterInvalid, ParameterNotFound, RateLimitExceeded, exception_handler
 from api.fields import json_body_check
-from api.pagination import Cursor, cursor_decode, per_page_clean
+from api.pagination import Cursor, Sort, cursor_decode, per_page_clean, sort_clean
 from api.permissions import TeammatePermissions
 
 
@@ -67,6 +67,10 @@ class IntercomView(APIView):
         per_page = per_page_clean(pagination.get("per_page"), field="pagination.per_page")
         cursor = cursor_decode(pagination.get("starting_after"), field="pagination.starting_after")
         return body["query"], per_page, cursor
+
+    def search_sort(self, request: Request, fields: dict[str, tuple[str, str]]) -> Sort | None:
+        """The `sort: {field, order}` of a search body, on one of `fields` (indexed ones) only."""
+        return sort_clean(self.body(request).get("sort"), fields=fields)
 
     def parse(self, serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)

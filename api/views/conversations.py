@@ -9,14 +9,15 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.permissions import acting_teammate_check
-from api.search import FieldSpec, QueryCompiler
 from api.serializers.base import SearchInput
 from api.serializers.conversations import (
+    DISPLAY_AS_PLAINTEXT,
     ConversationCreateInput,
     ConversationDeletedOutput,
     ConversationListOutput,
     ConversationMessageOutput,
     ConversationOutput,
+    ConversationUpdateInput,
     ManageInput,
     ReplyInput,
     conversation_json,
@@ -25,7 +26,8 @@ from api.serializers.conversations import (
 )
 from api.serializers.tags import TagAttachInput, TagOutput
 from api.views.base import IntercomView
-from api.views.contacts import PER_PAGE_PARAMETERS
+from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
+from contacts.search import FieldSpec, QueryCompiler
 from conversations import services
 from conversations.models import Conversation
 
@@ -44,6 +46,15 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "waiting_since": FieldSpec("date", "waiting_since"),
     "snoozed_until": FieldSpec("date", "snoozed_until"),
     "tag_ids": FieldSpec("tag", "tags"),
+}
+
+
+# Indexed columns only (conversations.models.Conversation.Meta.indexes).
+CONVERSATION_SORT_FIELDS: dict[str, tuple[str, str]] = {
+    "id": ("pk", "integer"),
+    "created_at": ("created_at", "date"),
+    "updated_at": ("updated_at", "date"),
+    "waiting_since": ("waiting_since", "date"),
 }
 
 
@@ -76,8 +87,24 @@ def conversation_get(conversation_id: Any) -> Conversation:
     return selectors.conversation_get(conversation_id=conversation_id)
 
 
-def _reloaded(conversation: Conversation) -> Response:
-    return Response(conversation_json(conversation_get(conversation.pk)))
+def _reloaded(conversation: Conversation, request: Request | None = None) -> Response:
+    display_as = _display_as(request) if request is not None else None
+    return Response(conversation_json(conversation_get(conversation.pk), display_as=display_as))
+
+
+def _display_as(request: Request) -> str | None:
+    """Intercom's `display_as` query parameter: `plaintext`, or bodies as HTML when absent."""
+    value = request.query_params.get("display_as")
+    if value in (None, ""):
+        return None
+    if value != DISPLAY_AS_PLAINTEXT:
+        raise ParameterInvalid("display_as", f"display_as must be {DISPLAY_AS_PLAINTEXT} (or absent for HTML).")
+    return value
+
+
+DISPLAY_AS_PARAMETER = OpenApiParameter(
+    "display_as", str, enum=["plaintext"], description="plaintext: bodies as plain text; absent: HTML paragraphs"
+)
 
 
 def _acting_admin(request: Request, admin_id: Any) -> Any:
@@ -106,13 +133,30 @@ class ConversationsView(IntercomView):
 
 
 class ConversationView(IntercomView):
+    @extend_schema(operation_id="RetrieveConversation", parameters=[DISPLAY_AS_PARAMETER], responses=ConversationOutput)
+    def get(self, request: Request, conversation_id: str) -> Response:
+        display_as = _display_as(request)
+        return Response(conversation_json(conversation_get(conversation_id), display_as=display_as))
+
     @extend_schema(
-        operation_id="RetrieveConversation",
-        parameters=[OpenApiParameter("display_as", str, description="Accepted; bodies are HTML")],
+        operation_id="UpdateConversation",
+        parameters=[DISPLAY_AS_PARAMETER],
+        request=ConversationUpdateInput,
         responses=ConversationOutput,
     )
-    def get(self, request: Request, conversation_id: str) -> Response:
-        return Response(conversation_json(conversation_get(conversation_id)))
+    def put(self, request: Request, conversation_id: str) -> Response:
+        """Set read, title and custom_attributes (typed by the data attributes with model=conversation)."""
+        conversation = conversation_get(conversation_id)
+        _display_as(request)  # a bad value is refused before anything is written
+        values = self.parse(ConversationUpdateInput, self.body(request))
+        services.conversation_update(
+            conversation=conversation,
+            title=values.get("title"),
+            custom_attributes=values.get("custom_attributes"),
+            read=values.get("read"),
+            define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
+        )
+        return _reloaded(conversation, request)
 
     @extend_schema(operation_id="DeleteConversation", responses={200: ConversationDeletedOutput})
     def delete(self, request: Request, conversation_id: str) -> Response:
@@ -127,7 +171,10 @@ class ConversationSearchView(IntercomView):
     def post(self, request: Request) -> Response:
         """Search by state, open, read, assignee, team, contact_ids, tag_ids, priority and dates."""
         query, per_page, cursor = self.search_body(request)
-        page = selectors.conversations_search_page(condition=_conversation_q(query), per_page=per_page, cursor=cursor)
+        sort = self.search_sort(request, CONVERSATION_SORT_FIELDS)
+        page = selectors.conversations_search_page(
+            condition=_conversation_q(query), per_page=per_page, cursor=cursor, sort=sort
+        )
         return Response(conversation_list_json(page))
 
 

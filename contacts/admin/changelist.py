@@ -49,7 +49,10 @@ class ContactListAdmin(admin.ModelAdmin):
     # Facet counts would run one COUNT per filter choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
-    search_help_text = "Start of a name or email, or an exact user id."
+    search_help_text = (
+        "Every word must match the name or email: “Rivera” finds Jamie Rivera, “acme.example” finds"
+        " jo@acme.example (words of one or two letters match the start). Or an exact user id or contact id."
+    )
     search_fields = ["name", "email", "external_id"]  # handled by get_search_results below
     ordering = ["-last_seen_at", "-id"]
     action_form = TagActionForm

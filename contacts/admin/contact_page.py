@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from common.admin_forms import tag_formset_save
 from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
@@ -187,18 +188,11 @@ class ContactAdmin(ContactListAdmin):
         if formset.model is not ContactTag:
             return super().save_formset(request, form, formset, change)
         contact = form.instance
-        # The admin's change history reads these three lists.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for inline_form in formset.forms:
-            if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
-                continue
-            tag = inline_form.cleaned_data.get("tag")
-            if inline_form.cleaned_data.get("DELETE"):
-                if inline_form.instance.pk:
-                    services.contact_untag(contact=contact, tag=inline_form.instance.tag)
-                    formset.deleted_objects.append(inline_form.instance)
-            elif tag and not inline_form.instance.pk:
-                formset.new_objects.append(services.contact_tag(contact=contact, tag=tag, actor=request.user))
+        tag_formset_save(
+            formset,
+            tag=lambda tag: services.contact_tag(contact=contact, tag=tag, actor=request.user),
+            untag=lambda tag: services.contact_untag(contact=contact, tag=tag),
+        )
         return None
 
     def delete_model(self, request: HttpRequest, obj: Contact) -> None:

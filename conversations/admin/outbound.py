@@ -20,15 +20,16 @@ from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
-from conversations.models import Message
+from conversations.models import Message, MessageDelivery
 from conversations.services import outbound, placeholders
 from conversations.services.threads import contact_display_name, teammate_display_name
+from segments.models import Segment
 
 # Recipients listed per page on a sent message's page.
 DELIVERIES_PER_PAGE = 50
 DELIVERY_FILTER_LABELS = {
     "all": "Recipients", "sent": "Sent", "pending": "Waiting", "not_sent": "Skipped or failed",
-    "opened": "Opened", "clicked": "Clicked", "unsubscribed": "Unsubscribed", "seen": "Seen", "replied": "Replied",
+    "not_tracked": "Not tracked (no marketing consent)", "opened": "Opened", "clicked": "Clicked", "unsubscribed": "Unsubscribed", "seen": "Seen", "replied": "Replied",
 }  # fmt: skip
 PLACEHOLDER_HELP = ", ".join(f"{{{{{name}}}}}" for name in placeholders.KNOWN_PLACEHOLDERS)
 FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
@@ -37,26 +38,37 @@ FALLBACK_EXAMPLE = '{{contact.first_name | fallback: "there"}}'
 class ComposeForm(ServiceValidatedForm, forms.Form):
     channel = forms.ChoiceField(choices=Message.Channel.choices, initial=Message.Channel.EMAIL)
     subject = forms.CharField(
-        max_length=255, required=False, help_text="Required for email. Placeholders work here too."
+        max_length=255,
+        required=False,
+        help_text="Required for email. Placeholders work here too.",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
     )
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=10_000,
-                           help_text="Plain text. Links in emails are tracked; an unsubscribe link is added.")  # fmt: skip
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 40, "class": "vLargeTextField"}), max_length=10_000,
+                           help_text="Plain text. An unsubscribe link is added to emails. Opens and link clicks are "
+                                     "tracked only for contacts who gave marketing consent, or made no choice on a "
+                                     "website whose marketing basis is legitimate interest; the others get the email "
+                                     "untracked (links as written).")  # fmt: skip
 
 
 class MessageComposeForm(ComposeForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
-    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.")
+    segment = forms.ModelChoiceField(queryset=Segment.objects.order_by("name"), required=False,
+                                     help_text="Or every contact in this segment when you send.")  # fmt: skip
+    contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.",
+                                  widget=forms.TextInput(attrs={"class": "vTextField"}))  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if cleaned.get("tag") and cleaned.get("segment"):
+            self.add_error("segment", "Choose a tag or a segment, not both.")
         raw_ids = [x.strip() for x in (cleaned.get("contact_ids") or "").split(",") if x.strip()]
         contact_ids = [int_or_none(x) for x in raw_ids]
         if None in contact_ids:
             self.add_error("contact_ids", "Only numeric contact ids, separated by commas.")
         cleaned["contact_id_list"] = [x for x in contact_ids if x is not None]
-        if not cleaned.get("tag") and not cleaned["contact_id_list"]:
-            self.add_error("tag", "Choose a tag or enter contact ids.")
+        if not cleaned.get("tag") and not cleaned.get("segment") and not cleaned["contact_id_list"]:
+            self.add_error("tag", "Choose a tag or a segment, or enter contact ids.")
         return cleaned
 
 
@@ -77,9 +89,18 @@ def _in_app_test(request: HttpRequest, *, draft: outbound.MessageDraft, referenc
         )
         return
     try:
-        outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
+        test = outbound.message_send_test_in_app(draft=draft, contact=contact, sender=request.user)
     except ValidationError as error:
         _report_problems(request, error)
+        return
+    skipped = test.deliveries.filter(state=MessageDelivery.State.SKIPPED).values_list("skip_reason", flat=True).first()
+    if skipped:
+        messages.warning(
+            request,
+            f"Not shown to {contact_display_name(contact)}: {skipped}. The real send skips them the same way; "
+            "in-app messages need the contact's marketing consent unless the website's marketing basis is "
+            "legitimate interest (Websites → the website).",
+        )
         return
     messages.success(
         request,
@@ -114,7 +135,18 @@ def _outbound_flow(
         return TemplateResponse(request, "admin/conversations/message/compose.html", context)
 
     step = _outbound_step(request) if form.is_bound else "compose"
-    if step in ("compose", "edit") or not form.is_valid():
+    if step in ("compose", "edit"):
+        return compose()
+    if not form.is_valid():
+        # Every problem at once: the draft's own (subject, placeholders…) next to the form's (no tag…).
+        try:
+            outbound.message_draft_clean(
+                channel=form.data.get("channel"), subject=form.data.get("subject"), body=form.data.get("body")
+            )
+        except ValidationError as error:
+            form.add_service_error(
+                ValidationError({k: v for k, v in error.message_dict.items() if k not in form.errors})
+            )
         return compose()
     data = form.cleaned_data
     try:
@@ -171,19 +203,22 @@ class MessageAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = MessageComposeForm(request.POST if request.method == "POST" else None)
-        tag = form.cleaned_data.get("tag") if form.is_bound and form.is_valid() else None
-        ids = form.cleaned_data.get("contact_id_list", []) if form.is_bound and form.is_valid() else []
-        audience_contacts = selectors.message_audience_contacts(tag=tag, contact_ids=None if tag else ids)
+        valid = form.is_bound and form.is_valid()
+        tag = form.cleaned_data.get("tag") if valid else None
+        segment = form.cleaned_data.get("segment") if valid and not tag else None
+        ids = form.cleaned_data.get("contact_id_list", []) if valid and not (tag or segment) else None
+        audience_contacts = selectors.message_audience_contacts(tag=tag, segment=segment, contact_ids=ids)
 
         def send(draft: outbound.MessageDraft, key: str | None, expected: int | None) -> Message:
             return services.message_send(
                 sender=request.user, channel=draft.channel, subject=draft.subject, body=draft.body, tag=tag,
-                contact_ids=None if tag else ids, idempotency_key=key, expected_recipients=expected,
+                segment=segment, contact_ids=ids, idempotency_key=key, expected_recipients=expected,
             )  # fmt: skip
 
+        label = f"Tag “{tag.name}”" if tag else f"Segment “{segment.name}”" if segment else "Contacts by id"
         result = _outbound_flow(
             request, self, form=form, audience_contacts=audience_contacts, send=send, hidden=[],
-            audience_label=f"Tag “{tag.name}”" if tag else "Contacts by id", action_url=request.path,
+            audience_label=label, action_url=request.path,
             back_to_contacts=False,
         )  # fmt: skip
         if isinstance(result, HttpResponse):
@@ -215,7 +250,7 @@ class MessageAdmin(admin.ModelAdmin):
             message=message, show=show, offset=(page - 1) * DELIVERIES_PER_PAGE, limit=DELIVERIES_PER_PAGE
         )
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": "Sent message",
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Sent message: {message}",
             "message": message, "sender_name": teammate_display_name(message.sender),
             "is_email": message.channel == Message.Channel.EMAIL, "show": show, "page": page, "pages": pages,
             "filters": [(name, DELIVERY_FILTER_LABELS[name], stats[name]) for name in names],

@@ -108,6 +108,11 @@ def _thread_priority(request: HttpRequest, conversation: Conversation, body: str
     return ""
 
 
+def _thread_title(request: HttpRequest, conversation: Conversation, body: str) -> str:
+    title = services.conversation_update(conversation=conversation, title=request.POST.get("title", "")).title
+    return f"Title set to “{title}”." if title else "Title cleared."
+
+
 THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "reply": _thread_reply,
     "note": _thread_note,
@@ -117,6 +122,7 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "assign": _thread_assign,
     "snooze": _thread_snooze,
     "priority": _thread_priority,
+    "title": _thread_title,
     "tag": _thread_tag,
     "untag": _thread_untag,
 }
@@ -177,6 +183,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
             "conversation_tags": conversation_tags,
+            "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
             # The tags it can still get: the one it has are shown with their remove buttons.
             "all_tags": list(
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
@@ -278,6 +285,8 @@ def _event_text(part: ConversationPart) -> str:
         target = teammate_display_name(part.assigned_to) if part.assigned_to_id else "nobody"
         team = f" ({part.assigned_team.name})" if part.assigned_team_id else ""
         return f"{who} assigned this to {target}{team}"
+    if part.part_type == ConversationPart.Type.COMMENT and part.author_teammate_id and part.assigned_to_id:
+        return f"Assigned to {teammate_display_name(part.assigned_to)} by this reply"  # it took the conversation
     if part.part_type == ConversationPart.Type.SNOOZE and part.snoozed_until:
         return f"{who} snoozed this until {timezone.localtime(part.snoozed_until):%b %d, %H:%M}"
     if part.part_type == ConversationPart.Type.CLOSE:

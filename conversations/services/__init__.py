@@ -46,6 +46,7 @@ from conversations.services.threads import (
     conversation_start_by_teammate,
     conversation_tag,
     conversation_untag,
+    conversation_update,
     conversations_reopen_due_snoozes,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "conversation_start_by_teammate",
     "conversation_tag",
     "conversation_untag",
+    "conversation_update",
     "conversations_reopen_due_snoozes",
     "delivery_record_click",
     "delivery_record_open",

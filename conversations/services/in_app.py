@@ -9,7 +9,7 @@ from django.utils import timezone
 from common.parsing import int_or_none
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed
+from conversations.selectors import in_app_shown_to
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
@@ -30,7 +30,7 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
         ).select_related("message__sender__parley_profile").order_by("id")[:IN_APP_PENDING_LIMIT]
     )  # fmt: skip
     deliveries = list(deliveries)
-    if deliveries and not contacts_marketing_allowed(contact_ids=[contact.pk]):
+    if deliveries and not in_app_shown_to(contact_id=contact.pk):
         return []
     return [
         {
@@ -56,8 +56,8 @@ def _own_delivery(*, contact: Contact, delivery_id: Any) -> MessageDelivery:
             .exclude(state=MessageDelivery.State.PENDING)
             .first()
         )
-    if found is None:
-        raise MessageDelivery.DoesNotExist
+    if found is None or (found.seen_at is None and not in_app_shown_to(contact_id=contact.pk)):
+        raise MessageDelivery.DoesNotExist  # never shown (no marketing purpose): as if there were none
     return found
 
 

@@ -24,7 +24,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed
+from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
 from conversations.services.placeholders import (
     placeholders_check,
@@ -38,6 +38,8 @@ from conversations.services.threads import (
     contacts_touch_messaging,
     teammate_display_name,
 )
+from segments import selectors as segment_selectors
+from segments.models import Segment
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100
@@ -61,7 +63,10 @@ def _links_in(body: str) -> list[str]:
     return links[:MAX_LINKS]
 
 
-def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
+def _recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None, segment: Segment | None = None) -> list[int]:
+    if segment is not None:
+        members = segment_selectors.segment_members(segment=segment)
+        return list(members.order_by("pk").values_list("pk", flat=True))
     if tag is not None:
         return list(ContactTag.objects.filter(tag=tag).order_by("contact_id").values_list("contact_id", flat=True))
     return sorted(set(contact_ids or ()))
@@ -77,35 +82,54 @@ class MessageDraft:
 
 
 def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraft:
-    """Check a message before it is previewed, tested or sent; every refusal names its field."""
+    """Check a message before it is previewed, tested or sent; every refusal names its field, all at once."""
+    problems: dict[str, list[str]] = {}
+
+    def refuse(field: str, problem: str) -> None:
+        problems.setdefault(field, []).append(problem)
+
     if channel not in Message.Channel.values:
-        raise ValidationError({"channel": f"Must be one of: {', '.join(Message.Channel.values)}."})
-    body = clean_body(body)
+        refuse("channel", f"Must be one of: {', '.join(Message.Channel.values)}.")
+    try:
+        body = clean_body(body)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            for message in messages:
+                refuse(field, message)
+        body = ""
     if not isinstance(subject, str | None):
-        raise ValidationError({"subject": "Must be a string."})
+        refuse("subject", "Must be a string.")
+        subject = ""
     # One line: a line break in a subject would be a header injection.
     subject = " ".join((subject or "").replace("\x00", "").split())
     for field, text in (("subject", subject), ("body", body)):
         problem = text_problem(text)
         if problem:
-            raise ValidationError({field: problem})
-        placeholders_check(text, field=field)
+            refuse(field, problem)
+            continue
+        try:
+            placeholders_check(text, field=field)
+        except ValidationError as error:
+            for message in error.message_dict.get(field, error.messages):
+                refuse(field, message)
     if channel == Message.Channel.EMAIL and not subject:
-        raise ValidationError({"subject": "An email needs a subject."})
+        refuse("subject", "An email needs a subject.")
     if len(subject) > 255:
-        raise ValidationError({"subject": "Must be at most 255 characters."})
-    if placeholders_in_links(body, URL_RE):
-        raise ValidationError(
-            {"body": "A placeholder cannot be part of a link: links are tracked, the same for everyone."}
-        )
+        refuse("subject", "Must be at most 255 characters.")
+    if body and placeholders_in_links(body, URL_RE):
+        refuse("body", "A placeholder cannot be part of a link: links are tracked, the same for everyone.")
+    if problems:
+        raise ValidationError(problems)
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 
-def message_recipient_ids(*, contact_ids: Iterable[int] | None, tag: Tag | None) -> list[int]:
-    """Who a message to these contacts or to this tag reaches now, in id order."""
-    if (tag is None) == (contact_ids is None):
-        raise ValidationError({"recipients": "Send to a list of contacts or to a tag."})
-    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag)
+def message_recipient_ids(
+    *, contact_ids: Iterable[int] | None, tag: Tag | None, segment: Segment | None = None
+) -> list[int]:
+    """Who a message to these contacts, to this tag or to this segment reaches now, in id order."""
+    if sum(target is not None for target in (contact_ids, tag, segment)) != 1:
+        raise ValidationError({"recipients": "Send to a list of contacts, to a tag or to a segment."})
+    recipients = _recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     return list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
 
 
@@ -118,11 +142,12 @@ def message_send(
     subject: str = "",
     contact_ids: Iterable[int] | None = None,
     tag: Tag | None = None,
+    segment: Segment | None = None,
     audience: str = "",
     idempotency_key: str | None = None,
     expected_recipients: int | None = None,
 ) -> Message:
-    """Write a message to contacts (ids or everyone with a tag) and queue its delivery by Celery.
+    """Write a message to contacts (ids, everyone with a tag, or a segment's members now) and queue its delivery.
 
     The same idempotency key returns the first message and sends nothing again. With
     `expected_recipients` (the count the teammate confirmed), a changed audience is refused.
@@ -132,7 +157,7 @@ def message_send(
         if existing:
             return existing
     draft = message_draft_clean(channel=channel, subject=subject, body=body)
-    recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag)
+    recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     if not recipients:
         raise ValidationError({"recipients": "Nobody to send to."})
     if expected_recipients is not None and expected_recipients != len(recipients):
@@ -141,7 +166,8 @@ def message_send(
         )
     message = Message.objects.create(
         channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
-        audience=(audience or (f"Tag: {tag.name}" if tag else f"{len(recipients)} contact(s)"))[:255],
+        audience=(audience or (f"Tag: {tag.name}" if tag else f"Segment: {segment.name}" if segment
+                               else f"{len(recipients)} contact(s)"))[:255],
         idempotency_key=idempotency_key or None, recipients_count=len(recipients),
     )  # fmt: skip
     MessageDelivery.objects.bulk_create(
@@ -191,11 +217,19 @@ def message_deliver_batch(*, message_id: int, batch_size: int = SEND_BATCH_SIZE)
         _message_finish_if_done(message)
         return 0, False
     now = timezone.now()
-    sent_ids = [delivery.pk for delivery in batch]
-    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in batch])
+    skipped: dict[str, list[int]] = {}
+    reasons = delivery_skip_reasons(contact_ids=[d.contact_id for d in batch], channel=message.channel)
+    for delivery in batch:
+        if reason := reasons.get(delivery.contact_id, ""):
+            skipped.setdefault(reason, []).append(delivery.pk)
+    shown = [delivery for delivery in batch if not any(delivery.pk in ids for ids in skipped.values())]
+    sent_ids = [delivery.pk for delivery in shown]
+    widget_quiet.contacts_mark_busy(contact_ids=[d.contact_id for d in shown])
     with transaction.atomic():
+        for reason, ids in skipped.items():  # never shown (restricted, no marketing consent): skipped, with why
+            MessageDelivery.objects.filter(pk__in=ids).update(state=MessageDelivery.State.SKIPPED, skip_reason=reason)
         MessageDelivery.objects.filter(pk__in=sent_ids).update(state=MessageDelivery.State.SENT, sent_at=now)
-        contacts_touch_messaging(contact_ids=[d.contact_id for d in batch], field="last_contacted_at", at=now)
+        contacts_touch_messaging(contact_ids=[d.contact_id for d in shown], field="last_contacted_at", at=now)
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
@@ -216,10 +250,11 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
     sent = 0
     # Open pixel and click tracking only where the marketing purpose is on (docs/privacy.md).
     tracked = contacts_marketing_allowed(contact_ids=[delivery.contact_id for delivery in batch])
+    reasons = delivery_skip_reasons(contact_ids=[delivery.contact_id for delivery in batch], channel=message.channel)
     with mail.get_connection() as connection:
         for delivery in batch:
             contact = delivery.contact
-            reason = _email_skip_reason(contact)
+            reason = reasons.get(contact.pk, "")
             claimed = _delivery_claim(delivery, skip_reason=reason)
             if not claimed or reason:
                 continue
@@ -229,20 +264,12 @@ def _deliver_email_batch(message: Message, size: int) -> tuple[int, bool]:
             except Exception:
                 _delivery_finish(delivery, state=MessageDelivery.State.FAILED, skip_reason="send failed")
                 continue
-            _delivery_finish(delivery, state=MessageDelivery.State.SENT)
+            _delivery_finish(delivery, state=MessageDelivery.State.SENT, tracked=contact.pk in tracked)
             sent += 1
     remaining = MessageDelivery.objects.filter(message=message, state=MessageDelivery.State.PENDING).exists()
     if not remaining:
         _message_finish_if_done(message)
     return sent, remaining
-
-
-def _email_skip_reason(contact: Contact) -> str:
-    if contact.processing_restricted:
-        return "processing restricted"
-    if contact.unsubscribed_from_emails:
-        return "unsubscribed"
-    return "" if contact.email else "no email address"
 
 
 def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
@@ -256,10 +283,14 @@ def _delivery_claim(delivery: MessageDelivery, *, skip_reason: str) -> bool:
 
 
 @transaction.atomic
-def _delivery_finish(delivery: MessageDelivery, *, state: str, skip_reason: str = "") -> None:
+def _delivery_finish(
+    delivery: MessageDelivery, *, state: str, skip_reason: str = "", tracked: bool | None = None
+) -> None:
     now = timezone.now()
     sent_at = now if state == MessageDelivery.State.SENT else None
-    MessageDelivery.objects.filter(pk=delivery.pk).update(state=state, skip_reason=skip_reason, sent_at=sent_at)
+    MessageDelivery.objects.filter(pk=delivery.pk).update(
+        state=state, skip_reason=skip_reason, sent_at=sent_at, tracked=tracked
+    )
     if state == MessageDelivery.State.SENT:
         contacts_touch_messaging(contact_ids=[delivery.contact_id], field="last_contacted_at", at=now)
 
@@ -435,6 +466,14 @@ def message_send_test_in_app(*, draft: MessageDraft, contact: Contact, sender: T
         audience=f"Test to {contact_display_name(contact)}"[:255], state=Message.State.SENT, recipients_count=1,
         is_test=True, sent_at=now,
     )  # fmt: skip
+    # The real send's rule: a contact it would skip (restricted, no marketing consent) does not see the
+    # test either; the delivery says why, and the admin's notice says so instead of "their messenger shows it".
+    reason = delivery_skip_reasons(contact_ids=[contact.pk], channel=draft.channel).get(contact.pk, "")
+    if reason:
+        MessageDelivery.objects.create(
+            message=message, contact=contact, state=MessageDelivery.State.SKIPPED, skip_reason=reason
+        )
+        return message
     MessageDelivery.objects.create(message=message, contact=contact, state=MessageDelivery.State.SENT, sent_at=now)
     # The contact's next ping must look for messages, even if it was marked as having none.
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
-from contacts.models import Contact, Tag
+from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
@@ -20,6 +21,7 @@ from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
 MAX_BODY_LENGTH = 10_000
+TITLE_MAX_LENGTH = 255
 MAX_URL_LENGTH = 2000
 MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at")
 
@@ -133,8 +135,11 @@ def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -
 def _teammate_comment(
     conversation: Conversation, *, teammate: Teammate, body: str, at: dt.datetime
 ) -> ConversationPart:
+    # Replying to an unassigned conversation takes it, as in every help desk; the reply records it (its
+    # assigned_to) so the admin's timeline shows it the way it shows an explicit assignment.
+    takes_it = conversation.assignee_id is None
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
-                     author_teammate=teammate, body=body)  # fmt: skip
+                     author_teammate=teammate, body=body, assigned_to=teammate if takes_it else None)  # fmt: skip
     _set_preview(conversation, body=body, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
     conversation.waiting_since = None
     conversation.contact_unread_count = F("contact_unread_count") + 1
@@ -147,8 +152,7 @@ def _teammate_comment(
         "teammate_last_read_at",
         "teammate_unread_count",
     ]
-    if conversation.assignee_id is None:
-        # Replying to an unassigned conversation takes it, as in every help desk.
+    if takes_it:
         conversation.assignee = teammate
         fields.append("assignee")
     if conversation.first_response_at is None:
@@ -407,6 +411,56 @@ def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
 def conversation_untag(*, conversation: Conversation, tag: Tag) -> None:
     """Remove a tag from a conversation, if it has it."""
     conversation.tags.remove(tag)
+
+
+@transaction.atomic
+def conversation_update(
+    *,
+    conversation: Conversation,
+    title: str | None = None,
+    custom_attributes: dict[str, Any] | None = None,
+    read: bool | None = None,
+    define_attributes: bool = False,
+) -> Conversation:
+    """Set the title, custom attributes (data attributes with model=conversation) and read state; None keeps each.
+
+    An unknown attribute name becomes a definition only with `define_attributes` (a teammate who may add
+    data attributes) and the PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES setting; it is refused otherwise.
+    """
+    conversation = _locked(conversation)
+    changed: list[str] = []
+    if title is not None:
+        conversation.title = title_clean(title)
+        changed.append("title")
+    if custom_attributes is not None:
+        conversation.custom_attributes = contact_services.custom_attributes_apply(
+            current=conversation.custom_attributes,
+            values=custom_attributes,
+            model=DataAttribute.Model.CONVERSATION,
+            define=define_attributes,
+        )
+        changed.append("custom_attributes")
+    if read is not None:
+        # Unread again: the inbox counts it as one unread message until a teammate opens it.
+        conversation.teammate_unread_count = 0 if read else max(conversation.teammate_unread_count, 1)
+        conversation.teammate_last_read_at = timezone.now() if read else None
+        changed += ["teammate_unread_count", "teammate_last_read_at"]
+    if changed:
+        conversation.save(update_fields=[*changed, "updated_at"])
+    return conversation
+
+
+def title_clean(title: Any) -> str:
+    """A conversation title: one line of text, at most 255 characters, no NUL or lone surrogate."""
+    if not isinstance(title, str):
+        raise ValidationError({"title": "Must be a string."})
+    problem = text_problem(title)
+    if problem:
+        raise ValidationError({"title": problem})
+    title = " ".join(title.split())
+    if len(title) > TITLE_MAX_LENGTH:
+        raise ValidationError({"title": f"Must be at most {TITLE_MAX_LENGTH} characters."})
+    return title
 
 
 # --- read state ---------------------------------------------------------------------------------

@@ -79,6 +79,19 @@ def test_unknown_path_is_404_in_the_envelope(api):
     assert_error(api.get("/api/no/such/thing"), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "PATCH", "PROPFIND"])
+@pytest.mark.parametrize(
+    "path", ["/api", "/api/", "/api/companiez", "/api/contacts/1/nope", "/api/contacts/", "/api/%00"]
+)
+def test_any_unknown_path_and_method_is_a_json_404_even_without_a_token(client, method, path):
+    response = client.generic(method, path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["type"] == "error.list"
+    assert body["errors"][0]["code"] == "not_found"
+
+
 def test_unknown_contact_is_404(api):
     assert_error(api.get("/api/contacts/999999"), 404, "not_found")
     assert_error(api.get("/api/contacts/not-an-id"), 404, "not_found")
@@ -86,6 +99,12 @@ def test_unknown_contact_is_404(api):
 
 def test_wrong_method_is_405_in_the_envelope(api):
     assert_error(api.delete("/api/contacts"), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PROPFIND", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/contacts", "/api/tags", "/api/me", "/api/teams", "/api/messages"])
+def test_every_wrong_method_on_a_known_path_is_405_in_the_envelope(api, method, path):
+    assert_error(api.generic(method, path), 405, "method_not_allowed")
 
 
 def test_malformed_json_is_400_not_a_crash(api):

@@ -30,7 +30,8 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from conversations import services as conversation_services
-from conversations.models import Conversation, ConversationPart
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
+from segments.models import Segment
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 from tracking import services as tracking_services
 from tracking.models import Event, EventSummary
@@ -114,6 +115,7 @@ OPERATIONS = [
     Op("api-conversations-search", "POST", "/api/conversations/search", READERS,
        {"query": {"field": "state", "operator": "=", "value": "open"}}),
     Op("api-conversation", "GET", "/api/conversations/{conversation}", READERS),
+    Op("api-conversation", "PUT", "/api/conversations/{conversation}", WORKERS, {"title": "Refund", "read": True}),
     Op("api-conversation", "DELETE", "/api/conversations/{conversation}", SUPERUSER_ONLY),
     Op("api-conversation-reply", "POST", "/api/conversations/{conversation}/reply", WORKERS,
        {"message_type": "comment", "type": "admin", "body": "Hello"}),
@@ -130,8 +132,20 @@ OPERATIONS = [
        {"message_type": "assignment", "type": "admin", "assignee_id": "{superuser}"}, label="(assign)"),
     Op("api-conversation-tags", "POST", "/api/conversations/{conversation}/tags", WORKERS, {"id": "{other_tag}"}),
     Op("api-conversation-tag", "DELETE", "/api/conversations/{conversation}/tags/{tag}", WORKERS),
+    Op("api-visitors", "GET", "/api/visitors?user_id={visitor_user_id}", READERS),
+    Op("api-visitors", "PUT", "/api/visitors", WORKERS, {"id": "{visitor}", "name": "Curious"}),
     Op("api-visitors-convert", "POST", "/api/visitors/convert", WORKERS,
        {"type": "lead", "visitor": {"id": "{visitor}"}, "user": {"email": "v@example.com"}}),
+    Op("api-messages", "POST", "/api/messages", WORKERS,
+       {"message_type": "inapp", "body": "Hi", "to": {"type": "user", "id": "{user}"}}),
+    Op("api-messages", "POST", "/api/messages", WORKERS,
+       {"message_type": "email", "subject": "News", "body": "Hi", "from": {"type": "admin", "id": "{me}"},
+        "to": {"type": "user", "email": "u1@example.com"}}, label="(email)"),
+    Op("api-segments", "GET", "/api/segments?include_count=true", READERS),
+    Op("api-segment", "GET", "/api/segments/{segment}", READERS),
+    Op("api-contact-segments", "GET", "/api/contacts/{user}/segments", READERS),
+    Op("api-teams", "GET", "/api/teams", READERS),
+    Op("api-team", "GET", "/api/teams/{team}", READERS),
     Op("api-companies", "GET", "/api/companies", READERS),
     Op("api-companies", "GET", "/api/companies?company_id=acme", READERS, label="(retrieve)"),
     Op("api-companies", "POST", "/api/companies", WORKERS, {"company_id": "new-co", "name": "New"}),
@@ -198,6 +212,7 @@ ADMIN_ACTIONS = {
     "conversations.message:delete_selected": SUPERUSER_ONLY,
     "retention.retentionpolicy:delete_selected": NOBODY,
     "retention.retentionrun:delete_selected": NOBODY,
+    "segments.segment:delete_selected": SUPERUSER_ONLY,
     "api.apitoken:delete_selected": SUPERUSER_ONLY,
     "api.apitoken:revoke": WORKERS,  # an agent revokes its own tokens (it sees no others)
     "api.webhooksubscription:delete_selected": SUPERUSER_ONLY,
@@ -261,6 +276,9 @@ def world(db) -> World:
     conversation = conversation_services.conversation_start_by_contact(contact=user, body="Hello?")
     conversation_services.conversation_tag(conversation=conversation, tag=tag)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
+    team = Team.objects.create(name="Support")
+    segment = Segment.objects.create(name="Users", query={"field": "role", "operator": "=", "value": "user"})
+    team.members.add(users[AGENT])
     company, _ = company_services.company_create_or_update(company_id="acme", name="Acme")
     company_services.company_attach(company=company, contact=user)
     company_services.company_tag(company=company, tag=tag)
@@ -268,6 +286,7 @@ def world(db) -> World:
         "superuser": users[SUPERUSER].pk, "agent": users[AGENT].pk, "viewer": users[VIEWER].pk,
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
         "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "company": company.pk,
+        "team": team.pk, "segment": segment.pk, "visitor_user_id": visitor.anonymous_id,
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
 
@@ -275,6 +294,7 @@ def world(db) -> World:
 SNAPSHOT_MODELS = [
     Contact, Tag, ContactTag, ContactNote, DataAttribute, PrivacyAuditEntry, Conversation, ConversationPart, Event,
     EventSummary, WebhookSubscription, WebhookDelivery, PeriodicTask, Group, Company, CompanyContact, CompanyTag,
+    Message, MessageDelivery, Team, Segment,
 ]  # fmt: skip
 
 

@@ -243,3 +243,94 @@ def test_sdk_conversations(intercom, teammate, superuser):
     assert conversation_id in [c.id for c in intercom.conversations.list(per_page=5)]
     deleted = intercom.conversations.delete_conversation(conversation_id=conversation_id)
     assert deleted.deleted is True
+
+
+def test_sdk_messages_in_app_and_email(intercom, teammate):
+    from intercom import CreateMessageRequest_Email, CreateMessageRequest_Inapp, CreateMessageRequestFrom
+    from intercom import CreateMessageRequestTo as To
+
+    from conversations.models import Message, MessageDelivery
+
+    user = intercom.contacts.create(request=CreateContactRequestWithEmail(email="msg@example.com", external_id="m-1"))
+    sender = CreateMessageRequestFrom(type="admin", id=teammate.pk)
+    in_app = intercom.messages.create(
+        request=CreateMessageRequest_Inapp(body="Welcome aboard", from_=sender, to=To(type="user", id=user.id))
+    )
+    assert (in_app.type, in_app.message_type, in_app.body) == ("admin_message", "inapp", "Welcome aboard")
+    email = intercom.messages.create(
+        request=CreateMessageRequest_Email(
+            subject="Your trial", body="See https://shop.example/pricing", template="plain", from_=sender,
+            to=To(type="user", id=user.id),
+        )
+    )  # fmt: skip
+    assert (email.message_type, email.subject) == ("email", "Your trial")
+    assert sorted(Message.objects.values_list("channel", flat=True)) == ["email", "in_app"]
+    assert set(MessageDelivery.objects.values_list("contact_id", flat=True)) == {int(user.id)}
+    with pytest.raises(ApiError) as missing:
+        intercom.messages.create(
+            request=CreateMessageRequest_Inapp(body="Hi", from_=sender, to=To(type="user", id="99999999"))
+        )
+    assert missing.value.status_code == 404
+
+
+def test_sdk_teams(intercom, teammate):
+    from conversations.models import Team
+
+    team = Team.objects.create(name="Support")
+    team.members.add(teammate)
+    listed = intercom.teams.list()
+    assert [(t.id, t.name, t.admin_ids) for t in listed.teams] == [(str(team.pk), "Support", [teammate.pk])]
+    assert intercom.teams.find(team_id=str(team.pk)).name == "Support"
+    with pytest.raises(NotFoundError):
+        intercom.teams.find(team_id="424242")
+
+
+def test_sdk_conversation_update(intercom):
+    from contacts.models import DataAttribute
+    from conversations import services
+
+    conversation = services.conversation_start_by_contact(contact=UserContactFactory(), body="Where is\nmy order?")
+    intercom.data_attributes.create(request={"name": "order_ref", "model": "conversation", "data_type": "string"})
+    updated = intercom.conversations.update(
+        str(conversation.pk), read=True, title="Order A-17", custom_attributes={"order_ref": "A-17"},
+        display_as="plaintext",
+    )  # fmt: skip
+    assert (updated.title, updated.read, updated.custom_attributes) == ("Order A-17", True, {"order_ref": "A-17"})
+    assert updated.source.body == "Where is\nmy order?"
+    assert intercom.conversations.find(str(conversation.pk)).title == "Order A-17"
+    assert DataAttribute.objects.get(name="order_ref").model == "conversation"
+    with pytest.raises(ApiError) as refused:
+        intercom.conversations.update(str(conversation.pk), custom_attributes={"unknown_one": {"nested": 1}})
+    assert refused.value.status_code == 400
+
+
+def test_sdk_visitors_find_and_update(intercom):
+    from intercom import UpdateVisitorRequestWithId, UpdateVisitorRequestWithUserId
+
+    visitor = ContactFactory()
+    found = intercom.visitors.find(user_id=str(visitor.anonymous_id))
+    assert (found.type, found.id, found.anonymous) == ("visitor", str(visitor.pk), True)
+    renamed = intercom.visitors.update(request=UpdateVisitorRequestWithUserId(user_id=found.user_id, name="Curious"))
+    assert renamed.name == "Curious"
+    again = intercom.visitors.update(request=UpdateVisitorRequestWithId(id=found.id, name="Curious cat"))
+    assert again.name == "Curious cat"
+    with pytest.raises(ApiError) as missing:
+        intercom.visitors.find(user_id="00000000-0000-0000-0000-000000000000")
+    assert missing.value.status_code == 404
+
+
+def test_sdk_segments(intercom, teammate):
+    from segments import services as segment_services
+
+    contact = UserContactFactory(country="FR")
+    segment = segment_services.segment_create(
+        name="France", query={"field": "location.country_code", "operator": "=", "value": "FR"}, teammate=teammate
+    )
+    segment_services.segment_counts_refresh()
+    listed = intercom.segments.list(include_count=True)
+    assert [(s.id, s.name, s.count, s.person_type) for s in listed.segments] == [
+        (str(segment.pk), "France", 1, "contact")
+    ]
+    assert intercom.segments.find(segment_id=str(segment.pk)).name == "France"
+    attached = intercom.contacts.list_attached_segments(contact_id=str(contact.pk))
+    assert [s.name for s in attached.data] == ["France"]

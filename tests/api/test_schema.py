@@ -12,8 +12,12 @@ def test_openapi_schema_is_valid_and_covers_the_api(client):
     validate(schema)
     assert schema["openapi"].startswith("3.")
     for path in ("/api/contacts", "/api/contacts/search", "/api/contacts/merge", "/api/tags", "/api/me",
-                 "/api/data_attributes", "/api/visitors/convert", "/api/contacts/{contact_id}/notes"):  # fmt: skip
+                 "/api/data_attributes", "/api/visitors/convert", "/api/contacts/{contact_id}/notes", "/api/messages",
+                 "/api/teams", "/api/teams/{team_id}", "/api/visitors", "/api/segments", "/api/segments/{segment_id}",
+                 "/api/contacts/{contact_id}/segments"):  # fmt: skip
         assert path in schema["paths"], path
+    assert "put" in schema["paths"]["/api/conversations/{conversation_id}"]
+    assert {"get", "put"} <= set(schema["paths"]["/api/visitors"])
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
     create = schema["paths"]["/api/contacts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     writable = schema["components"]["schemas"][create["$ref"].rsplit("/", 1)[1]]["properties"]

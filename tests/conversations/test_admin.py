@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from conversations.services.threads import teammate_display_name
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
 
@@ -227,6 +228,8 @@ def test_conversation_page_shows_thread_notes_distinct_profile_and_escapes(admin
     assert "Paris, France" in page and "vip" in page
     assert "Greeting" in page and "Hello &lt;img" in page
     assert 'name="do" value="reply"' in page and 'name="do" value="note"' in page
+    # The note's lock is drawn (SVG), not an emoji: Debian's Chromium has no emoji glyph (an empty box).
+    assert not [ch for ch in page if ord(ch) >= 0x1F000], "emoji on the conversation page"
 
 
 def test_opening_the_conversation_marks_it_read_for_teammates(admin_client):
@@ -304,9 +307,14 @@ def test_reply_form_replies_notes_assigns_snoozes_closes_and_reopens(admin_clien
     conversation.refresh_from_db()
     assert conversation.state == "closed"
     types = list(conversation.parts.values_list("part_type", flat=True))
+    # The first reply took the unassigned conversation: the timeline says so, like the explicit assign.
     assert types == ["comment", "comment", "note", "assignment", "snooze", "open", "snooze", "close"]
     comment = conversation.parts.filter(part_type="comment", author_teammate=superuser).get()
     assert comment.body == "Hello from the inbox"
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    name = teammate_display_name(superuser)
+    assert f"Assigned to {name} by this reply" in page
+    assert comment.assigned_to == superuser  # the reply records that it took the conversation
 
 
 def test_placeholders_typed_in_a_reply_are_filled_for_the_contact_and_notes_stay_as_written(admin_client):
@@ -540,3 +548,20 @@ def test_the_conversation_page_names_teammates_as_contacts_see_them_like_its_pol
     page = admin_client.get(_change_url(conversation)).content.decode()
     assert "Sam from Support · " in page and "Sam from Support closed this · " in page
     assert "sam42" not in page.split('id="parley-thread"')[1].split("</ol>")[0]
+
+
+def test_a_title_is_set_on_the_conversation_page_and_custom_attributes_are_shown(admin_client):
+    from contacts.models import DataAttribute
+
+    conversation = _conversations(1, parts=1)[0]
+    DataAttribute.objects.create(model="conversation", name="order_ref", label="Order", data_type="string")
+    services.conversation_update(conversation=conversation, custom_attributes={"order_ref": "<b>A-17</b>"})
+    assert _act(admin_client, conversation, do="title", title="  Late\norder <script>  ").status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title == "Late order <script>"
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    assert '<h2 id="parley-title">Late order &lt;script&gt;</h2>' in page
+    assert "<dt>order_ref</dt><dd>&lt;b&gt;A-17&lt;/b&gt;</dd>" in page
+    assert _act(admin_client, conversation, do="title", title="x\x00").status_code == 302  # refused with a message
+    conversation.refresh_from_db()
+    assert conversation.title == "Late order <script>"

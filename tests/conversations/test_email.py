@@ -283,7 +283,9 @@ def test_teammate_reply_in_an_email_conversation_is_emailed_and_its_answer_comes
     out = io.StringIO()
     call_command("receive_email", stdin=io.BytesIO(_reply_email(to=email.reply_to[0], sender="ada@example.com")),
                  stdout=out)  # fmt: skip
-    assert out.getvalue().strip().splitlines()[-1] == conversation.public_id
+    # One line, saying what each number is (a bare public id used to follow, unexplained).
+    (line,) = out.getvalue().strip().splitlines()
+    assert line.endswith(f"to conversation {conversation.pk} (API id {conversation.public_id})")
     assert conversation.parts.count() == 3
     second = services.conversation_reply_as_teammate(
         conversation=conversation, teammate=TeammateFactory(), body="Fixed"

@@ -179,9 +179,10 @@ def test_an_in_app_test_is_shown_to_the_chosen_contact_marked_and_apart_from_the
     from conversations.services.outbound import message_send_test_in_app
 
     teammate = TeammateFactory(first_name="Robin", email="robin@parley.test")
-    robin_contact = UserContactFactory(name="Robin Teammate", email="robin@parley.test")
+    # In-app messages are marketing (docs/privacy.md): the tester agreed, as a real recipient must.
+    robin_contact = UserContactFactory(name="Robin Teammate", email="robin@parley.test", marketing_consent=True)
     tag = TagFactory()
-    recipients = UserContactFactory.create_batch(2)
+    recipients = UserContactFactory.create_batch(2, marketing_consent=True)
     for contact in recipients:
         contact_services.contact_tag(contact=contact, tag=tag)
     draft = message_draft_clean(channel="in_app", subject="", body="Hi {{contact.first_name}}, new plans are out")

@@ -241,6 +241,17 @@ def test_export_contains_conversations_without_notes_and_messages():
     assert "secret note" not in str(document)
 
 
+def test_export_holds_a_conversations_title_and_custom_attributes():
+    from contacts.models import DataAttribute
+
+    lead = LeadFactory()
+    DataAttribute.objects.create(model="conversation", name="order_ref", label="Order", data_type="string")
+    conversation = services.conversation_start_by_contact(contact=lead, body="Where is it?")
+    services.conversation_update(conversation=conversation, title="Late order", custom_attributes={"order_ref": "A-1"})
+    exported = contact_services.contact_export(contact=lead, actor=None, source="admin")["conversations"][0]
+    assert (exported["title"], exported["custom_attributes"]) == ("Late order", {"order_ref": "A-1"})
+
+
 def test_saved_reply_placeholders_are_filled_and_unknown_ones_refused():
     agent = TeammateFactory(first_name="Robin")
     reply = services.saved_reply_create(name="Thanks", body="Hi {{contact.first_name}}, {{ teammate.name }} here.")

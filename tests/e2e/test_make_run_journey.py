@@ -97,6 +97,7 @@ def test_make_run_on_another_port_serves_a_working_demo_and_admin(make_run, chro
     admin_url, login, password = admin.groups()
     assert admin_url == f"{base}/admin/"
     assert f"Demo page: {base}/demo/" in banner
+    assert "Mail:      written to " in banner and "var/mail/" in banner  # where demo mail goes
     assert not any("[ip]" in line for line in run.lines if "Listening at" in line), run.lines
 
     visitor = chromium.new_context(viewport={"width": 1280, "height": 760})

@@ -27,6 +27,9 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
     host.launcher().click()
     greeting = host.page.locator("parley-messenger .m.gr")
     expect(greeting).to_be_visible()
+    # The greeting's avatar is the team's chat icon, not an unexplained "T" (the initial of "Team").
+    expect(greeting.locator(".av.ti svg")).to_have_count(1)
+    expect(greeting.locator(".av")).to_have_text("")
     host.write("Can I change my delivery address?")
     expect(greeting).to_be_visible()  # still there once the first message is sent
 
@@ -50,6 +53,11 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
         ]
     )
     host.screenshot(path=str(artifacts / "messenger-no-empty-bubbles.png"))
+    # Back in the list, the conversation says it is closed (it looked like any open one).
+    host.page.locator("parley-messenger .bk").click()
+    expect(host.page.locator("parley-messenger .ls li.cl .st")).to_have_text("Closed", timeout=10_000)
+    expect(host.page.locator("parley-messenger .ls button")).to_have_attribute("aria-label", re.compile(r"\(Closed\)$"))
+    host.screenshot(path=str(artifacts / "messenger-list-closed.png"))
     assert host.problems == []
 
 
@@ -84,7 +92,7 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
     host.wait_booted()
     services.conversation_reply_as_teammate(conversation=Conversation.objects.get(), teammate=teammate, body="Yes!")
     with host.page.expect_response(lambda response: "/poll" in response.url):
-        host.page.clock.run_for(61_000)  # a minute passes on the page's clock
+        host.page.clock.run_for(21_000)  # the first badge poll comes 20 s after the page loads (page's clock)
     expect(host.page.locator("parley-messenger .b")).to_have_text("1", timeout=10_000)
     assert host.page.evaluate("window.unreadSeen") == [1]
     assert host.problems == []
@@ -106,7 +114,12 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     from conversations.models import Message
     from tracking.models import Website
 
-    website = make_website(identity_verification=Website.IdentityVerification.ENFORCED)
+    # In-app messages are marketing: this shop's basis is legitimate interest (as the demo's), so a signed-in
+    # customer who made no choice sees them; on a "Consent" website the send would skip her, and say so.
+    website = make_website(
+        identity_verification=Website.IdentityVerification.ENFORCED,
+        marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST,
+    )
     signed_in = {
         "user_id": "ada-1", "name": "Ada Lovelace", "email": "ada@example.com",
         "user_hash": hmac.new(website.identity_secret.encode(), b"ada-1", hashlib.sha256).hexdigest(),

@@ -62,14 +62,15 @@ def test_an_in_app_test_is_seen_by_the_teammates_own_contact_marked_as_a_test_an
     from conversations.models import MessageDelivery
     from tests.tracking.factories import user_hash
 
-    # The teammate is signed in on their own site as the user with their email.
-    website = make_website()
+    # The teammate is signed in on their own site as the user with their email; in-app messages are
+    # marketing: this website's basis is legitimate interest, so its visitors see them without a consent banner.
+    website = make_website(marketing_basis="legitimate_interest")
     me = {"user_id": "boss-1", "name": "Boss Person", "email": "boss@parley.test",
-          "user_hash": user_hash(website, "boss-1")}  # fmt: skip
+          "user_hash": user_hash(website, "boss-1"), "consent": True}  # fmt: skip
     host.page.goto(host.snippet_page("/home", website.app_id, me))
     host.wait_booted()
     tag = Tag.objects.create(name="vip")
-    ada = UserContactFactory(name="Ada Lovelace", email="ada@example.com")
+    ada = UserContactFactory(name="Ada Lovelace", email="ada@example.com", marketing_consent=True)
     contact_services.contact_tag(contact=ada, tag=tag)
 
     page = agent_admin.page

@@ -6,9 +6,11 @@ import time
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from playwright.sync_api import expect
 
 from contacts.models import Contact
+from contacts.services import contact_processing_restrict
 from conversations import services as conversation_services
 from conversations.models import Conversation
 from privacy.cookie_declaration import cookie_declaration
@@ -16,6 +18,7 @@ from tests.e2e.conftest import needs_endpoints
 from tests.e2e.test_widget_browser import CHAT, TRACKING, quiet_network
 from tracking.models import PageView, Website
 from tracking.page_view_buffer import page_views_flush
+from tracking.services.hot_path import HotPathState
 
 pytestmark = [
     pytest.mark.browser,
@@ -169,3 +172,131 @@ def test_the_cookie_declaration_lists_exactly_what_a_real_browser_holds(host, ma
     agent_admin.open(f"/admin/privacy/datasubjectrequest/cookie-declaration/{website.pk}/html/")
     for name in declared:
         expect(agent_admin.page.locator(".parley-cookie-preview code", has_text=name)).to_be_visible()
+
+
+def _page_views() -> int:
+    page_views_flush()  # a returning browser's page view is queued, not written at once
+    return PageView.objects.count()
+
+
+@needs_endpoints(*TRACKING)
+def test_a_withdrawal_reaches_the_server_at_once_and_the_next_page_does_not_track(host, make_website, artifacts):
+    website = make_website()  # full tracking by default: only the stored withdrawal can stop the next page
+    id_cookie = f"parley-id-{website.app_id}"
+    host.page.goto(host.snippet_page("/home", website.app_id, {"consent": True}))
+    host.wait_booted()
+    quiet_network(host)
+    contact = Contact.objects.get()
+    assert (contact.analytics_consent, contact.marketing_consent) == (True, True)
+    assert id_cookie in host.cookies() and _page_views() == 1
+
+    host.requests.clear()
+    host.page.evaluate("Parley('consent', false)")
+    quiet_network(host)
+    assert [r.split("/")[-1] for r in host.requests if "/widget-api/" in r] == ["update"]  # one request, at once
+    contact.refresh_from_db()
+    assert (contact.analytics_consent, contact.marketing_consent) == (False, False)
+    assert id_cookie not in host.cookies()
+
+    # The next page says nothing about consent: the server remembers the withdrawal.
+    host.requests.clear()
+    host.page.goto(host.snippet_page("/pricing", website.app_id))
+    host.wait_booted()
+    quiet_network(host)
+    assert len([r for r in host.requests if r.endswith("/ping")]) == 1
+    assert _page_views() == 1  # no page view recorded
+    assert id_cookie not in host.cookies()  # the cookie does not come back
+    contact.refresh_from_db()
+    assert (contact.analytics_consent, contact.marketing_consent) == (False, False)
+    host.page.screenshot(path=artifacts / "privacy-withdrawal-next-page.png")
+    assert host.problems == []
+
+
+# Google's documented pattern: the default denied with wait_for_update, then the CMP's update ~300 ms later
+# (a returning visitor who granted before).
+CONSENT_MODE_GOOGLE_PATTERN = """<script>
+window.dataLayer = window.dataLayer || [];
+function gtag() { dataLayer.push(arguments); }
+gtag("consent", "default", {analytics_storage: "denied", ad_storage: "denied", ad_user_data: "denied",
+                            ad_personalization: "denied"%s});
+setTimeout(function () {
+  gtag("consent", "update", {analytics_storage: "granted", ad_storage: "granted", ad_user_data: "granted"});
+}, 300);
+</script>"""
+
+
+@needs_endpoints(*TRACKING)
+def test_consent_mode_default_then_update_sends_one_ping_and_never_rewrites_the_choice(host, make_website, artifacts):
+    website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
+    id_cookie = f"parley-id-{website.app_id}"
+    waits = CONSENT_MODE_GOOGLE_PATTERN % ", wait_for_update: 500"
+    host.page.goto(host.snippet_page("/home", website.app_id, head=waits))
+    host.wait_booted()
+    quiet_network(host)
+    assert len([r for r in host.requests if r.endswith("/ping")]) == 1  # waited for the update: one ping
+    contact = Contact.objects.get()
+    assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (
+        True,
+        True,
+        "consent_mode",
+    )
+    chosen_at = contact.consent_updated_at
+    assert id_cookie in host.cookies() and _page_views() == 1
+
+    # Returning visitor, each page view: one ping, the choice never rewritten, the cookie never dropped;
+    # also when the page's default comes without wait_for_update (the default is not the visitor's choice).
+    for path, head in (("/pricing", waits), ("/about", CONSENT_MODE_GOOGLE_PATTERN % "")):
+        host.requests.clear()
+        host.page.goto(host.snippet_page(path, website.app_id, head=head))
+        host.wait_booted()
+        quiet_network(host)
+        host.page.wait_for_function("window.dataLayer.length >= 2")  # the update has been pushed
+        quiet_network(host)
+        assert len([r for r in host.requests if r.endswith("/ping")]) == 1, path
+        assert id_cookie in host.cookies(), path
+        contact.refresh_from_db()
+        assert (contact.analytics_consent, contact.marketing_consent, contact.consent_updated_at) == (
+            True,
+            True,
+            chosen_at,
+        ), path
+    assert _page_views() == 3
+    host.page.screenshot(path=artifacts / "privacy-consent-mode-returning.png")
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING)
+def test_a_restricted_contacts_browser_drops_the_analytics_cookie(host, make_website):
+    website = make_website()
+    id_cookie = f"parley-id-{website.app_id}"
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    quiet_network(host)
+    assert id_cookie in host.cookies()
+    contact = Contact.objects.get()
+    contact_processing_restrict(contact=contact, restricted=True)  # a restriction request carried out
+    cache.delete(HotPathState.key(contact.pk))  # the widget's hot path learns it within a minute
+
+    host.page.goto(host.snippet_page("/pricing", website.app_id))
+    host.wait_booted()
+    quiet_network(host)
+    assert id_cookie not in host.cookies()
+    assert _page_views() == 1
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING)
+def test_identity_goes_through_in_support_only_mode_before_any_consent(host, make_website):
+    website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY, identity_verification="off")
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    quiet_network(host)
+    assert Contact.objects.count() == 0
+
+    host.page.evaluate("Parley('update', {email: 'ada@example.com', name: 'Ada'})")
+    quiet_network(host)
+    contact = Contact.objects.get()
+    assert (contact.email, contact.name) == ("ada@example.com", "Ada")
+    assert _page_views() == 0 and contact.browser == ""  # no page view, no device field
+    assert f"parley-id-{website.app_id}" not in host.cookies()
+    assert host.problems == []

@@ -76,6 +76,74 @@ test("a conversation: create, reply, note, close", { skip: !baseUrl }, async () 
   );
 });
 
+test("messages: in-app and email from an admin to a contact", { skip: !baseUrl }, async () => {
+  const contact = await client.contacts.create({ email: "outbound@example.com", external_id: "node-out" });
+  const inApp = await client.messages.create({
+    message_type: "inapp",
+    body: "Welcome from Node",
+    from: { type: "admin", id: Number(adminId) },
+    to: { type: "user", id: contact.id },
+  });
+  assert.equal(inApp.type, "admin_message");
+  assert.equal(inApp.message_type, "inapp");
+  const email = await client.messages.create({
+    message_type: "email",
+    subject: "Node news",
+    body: "See https://shop.example/news",
+    template: "plain",
+    from: { type: "admin", id: Number(adminId) },
+    to: { type: "user", id: contact.id },
+  });
+  assert.equal(email.subject, "Node news");
+  assert.notEqual(email.id, inApp.id);
+  await assert.rejects(
+    client.messages.create({
+      message_type: "email",
+      body: "No subject",
+      from: { type: "admin", id: Number(adminId) },
+      to: { type: "user", id: contact.id },
+    }),
+    (error) => error.statusCode === 400 && error.body.errors[0].field === "subject",
+  );
+});
+
+test("teams, segments and a conversation's title", { skip: !baseUrl }, async () => {
+  const teams = await client.teams.list();
+  assert.equal(teams.type, "team.list");
+  const segments = await client.segments.list({ include_count: true });
+  assert.equal(segments.type, "segment.list");
+  const contact = await client.contacts.create({ email: "titled@example.com" });
+  const attached = await client.contacts.listAttachedSegments({ contact_id: contact.id });
+  assert.deepEqual(attached.data, []);
+  const message = await client.conversations.create({ from: { type: "user", id: contact.id }, body: "Refund?" });
+  const updated = await client.conversations.update({
+    conversation_id: message.conversation_id,
+    display_as: "plaintext",
+    read: true,
+    title: "Refund request",
+  });
+  assert.equal(updated.title, "Refund request");
+  assert.equal(updated.read, true);
+  assert.equal(updated.source.body, "Refund?");
+});
+
+test("companies: create or update twice, attach, list members, detach", { skip: !baseUrl }, async () => {
+  const created = await client.companies.createOrUpdate({ company_id: "node-co", name: "Node Co", plan: "pro" });
+  const again = await client.companies.createOrUpdate({ company_id: "node-co", name: "Node Company" });
+  assert.equal(again.id, created.id);
+  assert.equal(again.name, "Node Company");
+  const contact = await client.contacts.create({ email: "member@node-co.example" });
+  const attached = await client.companies.attachContact({ contact_id: contact.id, id: created.id });
+  assert.equal(attached.id, created.id);
+  const members = await client.companies.listAttachedContacts({ company_id: created.id });
+  assert.deepEqual(members.data.map((c) => c.id), [contact.id]);
+  const found = await client.companies.find({ company_id: created.id });
+  assert.equal(found.company_id, "node-co");
+  await client.companies.detachContact({ contact_id: contact.id, company_id: created.id });
+  const after = await client.companies.listAttachedContacts({ company_id: created.id });
+  assert.deepEqual(after.data, []);
+});
+
 test("errors carry Intercom's envelope and status", { skip: !baseUrl }, async () => {
   const anonymous = new IntercomClient({ token: "wrong", baseUrl });
   await assert.rejects(anonymous.contacts.find({ contact_id: "1" }), (error) => {

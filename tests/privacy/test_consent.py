@@ -78,6 +78,7 @@ def test_the_same_choice_on_every_page_writes_nothing_more(client, clinic):
         ({"analytics": True, "source": "cmp"}, "consent.source"),
         ({"analytics": True, "source": ["tcf"]}, "consent.source"),
         ({"analytics": True, "source": "\x00"}, "consent.source"),
+        ({"analytics": True, "default": "yes"}, "consent.default"),
     ],
 )
 def test_a_bad_consent_is_a_400_naming_its_field(client, clinic, consent, field):
@@ -104,6 +105,69 @@ def test_a_restricted_contact_is_not_tracked_but_keeps_chatting(client, website)
     reply = widget.post("conversations", {"token": widget.token, "body": "Still there?"})
     assert reply.status_code in (200, 201)
     assert contact.conversations.count() == 1
+
+
+def test_a_withdrawal_in_an_update_is_stored_at_once_and_the_answer_drops_the_anonymous_id(client, website):
+    widget = Widget(client, website)
+    answer = widget.ping(consent={"analytics": True, "marketing": True}).json()
+    assert "forget" not in answer and answer["consent"] == {"analytics": True, "marketing": True}
+
+    response = widget.post("update", {"token": widget.token, "consent": {"analytics": False, "marketing": False}})
+
+    answer = response.json()
+    assert answer["tracked"] is False and answer["forget"] is True and answer["token"]
+    contact = Contact.objects.get()
+    assert (contact.analytics_consent, contact.marketing_consent) == (False, False)
+    # The next page says nothing: the token is enough for the server to hold the withdrawal.
+    widget.anonymous_id = None
+    answer = widget.ping().json()
+    assert answer["tracked"] is False and answer["forget"] is True and answer["anonymous_id"] is None
+
+
+def test_a_restricted_contacts_answer_tells_the_browser_to_drop_its_anonymous_id(client, website):
+    widget = Widget(client, website)
+    widget.ping()
+    contact_services.contact_processing_restrict(contact=Contact.objects.get(), restricted=True)
+    from django.core.cache import cache
+
+    cache.clear()  # the hot path's one-minute snapshot, as if a minute passed
+    answer = widget.ping(consent={"analytics": True}).json()
+    assert answer["tracked"] is False and answer["forget"] is True
+
+
+def test_a_pages_default_is_not_the_visitors_choice(client, website):
+    """Consent Mode's `default`: applies where the visitor chose nothing, is never stored, never drops a cookie."""
+    denied = {"analytics": False, "marketing": False, "source": "consent_mode", "default": True}
+    widget = Widget(client, website)
+    answer = widget.ping(consent=denied).json()
+    assert answer["tracked"] is False and "forget" not in answer  # nobody's choice yet: the default holds
+    assert not Contact.objects.exists()
+
+    widget.ping(consent={"analytics": True, "marketing": True, "source": "consent_mode"})
+    contact = Contact.objects.get()
+    chosen_at = contact.consent_updated_at
+    answer = widget.ping(consent=denied).json()  # the returning visitor's next page: default first
+    assert answer["tracked"] is True and "forget" not in answer  # the stored choice beats the page's default
+    contact.refresh_from_db()
+    assert (contact.analytics_consent, contact.marketing_consent, contact.consent_updated_at) == (True, True, chosen_at)
+
+
+def test_identity_is_support_it_goes_through_before_analytics_consent(client, clinic):
+    tracking_services.website_update(website=clinic, identity_verification=Website.IdentityVerification.OFF)
+    widget = Widget(client, clinic)
+    answer = widget.ping(user={"email": "ada@example.com", "name": "Ada"}).json()
+
+    assert answer["tracked"] is False and answer["token"] and answer["anonymous_id"] is None
+    contact = Contact.objects.get()
+    assert (contact.email, contact.name) == ("ada@example.com", "Ada")
+    assert not PageView.objects.exists() and not WebSession.objects.exists()
+    assert contact.browser == "" and contact.browser_language == ""  # device fields wait for analytics
+    assert contact.analytics_consent is None  # identifying someone is not a consent
+
+
+def test_an_anonymous_ping_before_consent_still_creates_nobody(client, clinic):
+    assert Widget(client, clinic).ping(user={"custom_attributes": {"plan": "pro"}}).json()["token"] is None
+    assert not Contact.objects.exists()
 
 
 # --- marketing: email tracking and in-app campaigns ---------------------------------------------------
@@ -180,13 +244,17 @@ def test_in_app_campaigns_need_the_marketing_purpose(db):
     )
     conversation_services.message_deliver_batch(message_id=message.pk)
     assert conversation_services.in_app_messages_pending(contact=lead) == []
+    # The send says so: skipped with the reason, never counted as sent (issue 12's walk).
+    assert list(message.deliveries.values_list("state", "skip_reason")) == [("skipped", "no marketing consent")]
 
     contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="widget")
     lead.refresh_from_db()
+    again = conversation_services.message_send(sender=None, channel="in_app", body="Dark mode!", contact_ids=[lead.pk])
+    conversation_services.message_deliver_batch(message_id=again.pk)
     assert [m["body"] for m in conversation_services.in_app_messages_pending(contact=lead)] == ["Dark mode!"]
 
 
-def test_a_merge_keeps_the_latest_choice_and_any_restriction(db):
+def test_a_merge_keeps_the_most_protective_choice_and_any_restriction(db):
     import datetime as dt
 
     from django.utils import timezone
@@ -200,5 +268,5 @@ def test_a_merge_keeps_the_latest_choice_and_any_restriction(db):
     visitor = LeadFactory(analytics_consent=True, consent_source="tcf", consent_updated_at=timezone.now(),
                           processing_restricted=True)  # fmt: skip
     merged = contact_services.contact_merge(source=visitor, into=user)
-    assert (merged.analytics_consent, merged.marketing_consent, merged.consent_source) == (True, True, "tcf")
+    assert (merged.analytics_consent, merged.marketing_consent, merged.consent_source) == (False, True, "tcf")
     assert merged.processing_restricted is True

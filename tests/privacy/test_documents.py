@@ -23,20 +23,26 @@ LOADER_SOURCE = Path(__file__).resolve().parents[2] / "widget" / "js" / "parley.
 
 def test_the_record_follows_the_retention_policy_and_the_webhooks(db):
     before = record_of_processing()
-    assert {"recipient": "hooks.crm.example", "role": "webhook destination"} not in before["recipients"]
+    assert not any(r["recipient"] == "hooks.crm.example" for r in before["recipients"])
 
-    RetentionPolicy.objects.update_or_create(pk=1, defaults={"visitor_ttl_days": 90, "lead_ttl_days": 400})
+    RetentionPolicy.objects.update_or_create(
+        pk=1, defaults={"visitor_ttl_days": 90, "lead_ttl_days": 400, "tracking_ttl_days": 30}
+    )
     WebhookSubscription.objects.create(url="https://hooks.crm.example/parley?key=1", topics=["contact.user.created"])
+    WebhookSubscription.objects.create(url="https://hooks.crm.example/b", topics=["conversation.user.created"])
     WebhookSubscription.objects.create(url="https://old.example/hook", topics=["contact.user.created"], active=False)
     after = record_of_processing()
 
     rules = {row["data"]: row["rule"] for row in after["retention"]}
-    assert rules["Anonymous visitors and their whole history"] == "deleted 90 days after last activity"
-    assert rules["Leads and their whole history"] == "deleted 400 days after last activity"
-    assert {"recipient": "hooks.crm.example", "role": "webhook destination"} in after["recipients"]
+    # The retention admin's own wording: "not seen for", "older than".
+    assert rules["Anonymous visitors and their whole history"] == "deleted once not seen for 90 days"
+    assert rules["Leads and their whole history"] == "deleted once not seen for 400 days"
+    assert rules["Page views and events"] == "deleted when older than 30 days"
+    topics = "webhook destination, topics: contact.user.created, conversation.user.created"
+    assert {"recipient": "hooks.crm.example", "role": topics} in after["recipients"]
     assert not any(r["recipient"] == "old.example" for r in after["recipients"])
     markdown = record_of_processing_markdown()
-    assert "deleted 90 days after last activity" in markdown and "hooks.crm.example: webhook destination" in markdown
+    assert "deleted when older than 30 days" in markdown and f"hooks.crm.example: {topics}" in markdown
 
 
 def test_the_record_lists_standard_fields_custom_attributes_bases_and_security(db, settings):
@@ -58,6 +64,17 @@ def test_the_record_lists_standard_fields_custom_attributes_bases_and_security(d
     assert [a["name"] for a in record["categories_of_personal_data"]["custom_attributes"]] == ["plan"]
     bases = {row["website"]: row for row in record["legal_bases"]}
     assert bases["Bank"]["analytics"].startswith("Art. 6(1)(a) consent")
+    # Never a basis the owner did not choose: support is "not chosen" until they pick one; consent with
+    # full tracking is flagged rather than printed as if it held.
+    assert bases["Bank"]["support"] == "not chosen yet: choose it in the website's settings"
+    assert "WARNING" in bases["Blog"]["analytics"] and "WARNING" not in bases["Bank"]["analytics"]
+    Website.objects.filter(name="Blog").update(
+        support_basis=Website.SupportBasis.CONTRACT, analytics_basis=Website.AnalyticsBasis.LEGITIMATE_INTEREST
+    )
+    chosen = {row["website"]: row for row in record_of_processing()["legal_bases"]}["Blog"]
+    assert chosen["support"].startswith("Art. 6(1)(b) contract") and chosen["analytics"].startswith("Art. 6(1)(f)")
+    fields = {f["name"] for f in record["categories_of_personal_data"]["standard_fields"]}
+    assert {"consent_source", "consent_updated_at", "analytics_consent"} <= fields
     assert bases["Blog"]["marketing"].startswith("Art. 6(1)(f) legitimate interest")
     assert {"recipient": "smtp.mailprovider.example", "role": "email delivery (SMTP relay, processor)"} in record[
         "recipients"
@@ -117,3 +134,29 @@ def test_a_hostile_website_name_stays_in_its_markdown_cell(db):
     markdown = record_of_processing_markdown()
     assert "\n# Injected" not in markdown
     assert "Evil \\| shop # Injected heading 'x'" in markdown
+
+
+def test_raw_html_and_links_in_names_are_escaped_for_markdown(db):
+
+    from tracking import services as tracking_services
+
+    tracking_services.website_create(
+        name="<img src=x onerror=alert(1)> [win](https://evil.example)", allowed_origins=[]
+    )
+    DataAttribute.objects.create(name="plan", label="<script>alert(1)</script> ![x](https://evil.example/p.png)")
+    markdown = record_of_processing_markdown()
+    assert not re.search(r"(?<!\\)<(img|script)", markdown)  # raw HTML only escaped
+    assert not re.search(r"(?<!\\)\]\(https://evil", markdown)  # no link nor image
+    assert "\\<img src=x onerror=alert(1)\\> \\[win\\](https://evil.example)" in markdown
+
+
+def test_the_record_downloads_as_markdown_and_the_cookie_declaration_reads_cleanly(admin_client, db):
+    website = WebsiteFactory(name="Shop")
+    response = admin_client.get("/admin/privacy/datasubjectrequest/record-of-processing/md/")
+    assert response["Content-Type"].startswith("text/markdown")
+    assert response["Content-Disposition"] == 'attachment; filename="record-of-processing.md"'
+
+    page = admin_client.get(f"/admin/privacy/datasubjectrequest/cookie-declaration/{website.pk}/html/").content.decode()
+    caption = page.split("<caption>")[1].split("</caption>")[0]
+    assert caption.count("(") == 0  # no nested parentheses
+    assert f'href="/admin/tracking/website/{website.pk}/change/"' in page.split('class="breadcrumbs"')[1]

@@ -133,3 +133,114 @@ def test_the_admin_records_a_request_and_its_pages_cost_fixed_queries(admin_clie
     assert len(many) == len(few)
     page = admin_client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
     assert "Consent and requests" in page and "Rectification" in page
+
+
+def test_the_request_list_says_overdue_in_red_and_done_late_never_a_green_tick(admin_client, db):
+    long_ago = timezone.localdate() - dt.timedelta(days=60)
+    services.data_subject_request_create(kind="access", subject="late@example.com", received_at=long_ago)
+    done = services.data_subject_request_create(kind="access", subject="done@example.com", received_at=long_ago)
+    DataSubjectRequest.objects.filter(pk=done.pk).update(status="done", completed_at=timezone.now())
+
+    page = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
+    assert 'class="parley-overdue" style="color:#ba2121">Overdue</strong>' in page
+    assert ">Done late</strong>" in page
+    assert "icon-yes.svg" not in page and "icon-no.svg" not in page
+    # The documents' note comes after the Add button, clear of it.
+    assert page.index('class="object-tools"') < page.index("parley-privacy-documents")
+
+
+def test_an_erasure_asks_for_confirmation_before_erasing(admin_client, db):
+    lead = LeadFactory()
+    erasure = services.data_subject_request_create(
+        kind="erasure", subject="l", received_at=timezone.localdate(), contact_id=lead.pk
+    )
+    url = f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/"
+
+    asked = admin_client.post(url, {"contact_id": lead.pk})  # the change page posts the contact it shows
+    assert asked.status_code == 200 and "It cannot be undone" in asked.content.decode()
+    assert f'name="contact_id" value="{lead.pk}"' in asked.content.decode()  # and the confirmation carries it on
+    assert Contact.objects.filter(pk=lead.pk).exists()
+
+    admin_client.post(url, {"confirm": "erase", "contact_id": lead.pk})
+    assert not Contact.objects.filter(pk=lead.pk).exists()
+    listing = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
+    assert f"{lead.pk} (erased)" in listing
+    assert f"/admin/contacts/contact/{lead.pk}/change/" not in listing  # no link to a "doesn't exist" page
+
+
+def test_recording_from_a_contact_prefills_it_and_a_closed_request_is_read_only(admin_client, db):
+    lead = LeadFactory(email="lea@example.com")
+    panel = admin_client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    link = f"/admin/privacy/datasubjectrequest/add/?contact_id={lead.pk}&amp;subject=lea%40example.com"
+    assert link in panel
+    form = admin_client.get(link.replace("&amp;", "&")).context["adminform"].form
+    assert form.initial["subject"] == "lea@example.com" and form.initial["received_at"] == timezone.localdate()
+
+    request = services.data_subject_request_create(
+        kind="access", subject="lea@example.com", received_at=timezone.localdate(), contact_id=lead.pk
+    )
+    DataSubjectRequest.objects.filter(pk=request.pk).update(status="done", completed_at=timezone.now())
+    page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/")
+    fields = page.context["adminform"].form.fields
+    assert not {"kind", "contact_id", "received_at"} & set(fields)  # shown, not editable
+
+
+def test_teammates_record_consent_and_lift_a_restriction_agents_yes_viewers_no(client, member, db):
+    lead = LeadFactory()
+    url = f"/admin/privacy/datasubjectrequest/contact/{lead.pk}/consent/"
+    client.force_login(member("viewer"))
+    assert client.post(url, {"analytics": "given"}).status_code == 403
+    page = client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    assert "Record the contact's choice" not in page
+
+    client.force_login(member("agent"))
+    assert "Record the contact's choice" in client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    assert client.post(url, {"analytics": "<b>yes</b>"}).status_code == 400
+    assert client.post(url, {"analytics": "refused", "marketing": "given"}).status_code == 302
+    lead.refresh_from_db()
+    assert (lead.analytics_consent, lead.marketing_consent, lead.consent_source) == (False, True, "teammate")
+    assert client.post("/admin/privacy/datasubjectrequest/contact/999999/consent/", {}).status_code == 404
+
+    contact_services_restrict(lead, True)
+    assert "Lift the restriction" in client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    client.post(url, {"action": "lift"})
+    lead.refresh_from_db()
+    assert lead.processing_restricted is False
+    actions = list(PrivacyAuditEntry.objects.filter(contact_id=lead.pk).values_list("action", "actor__username"))
+    assert ("lift", "agent") in actions and ("restrict", None) in actions
+
+
+def contact_services_restrict(contact, restricted):
+    from contacts import services as contact_services
+
+    contact_services.contact_processing_restrict(contact=contact, restricted=restricted)
+
+
+def test_restrictions_and_objections_carried_out_go_to_the_privacy_audit_log(db, teammate):
+    lead = LeadFactory()
+    today = timezone.localdate()
+    for kind in ("restriction", "objection"):
+        request = services.data_subject_request_create(kind=kind, subject="l", received_at=today, contact_id=lead.pk)
+        services.data_subject_request_carry_out(request=request, teammate=teammate)
+    logged = set(PrivacyAuditEntry.objects.filter(contact_id=lead.pk).values_list("action", "source", "actor"))
+    assert logged == {("restrict", "admin", teammate.pk), ("object", "admin", teammate.pk)}
+
+
+def test_the_contact_list_filters_by_restriction_and_consent_in_fixed_queries(admin_client, db):
+    restricted = LeadFactory(name="Rita Restricted", processing_restricted=True)
+    refused = LeadFactory(name="Rob Refused", analytics_consent=False, marketing_consent=False)
+    LeadFactory(name="Nora Nochoice")
+
+    def names(query):
+        page = admin_client.get(f"/admin/contacts/contact/?{query}").content.decode()
+        return {n for n in ("Rita Restricted", "Rob Refused", "Nora Nochoice") if n in page}
+
+    assert names("restricted=yes") == {restricted.name}
+    assert names("analytics_consent=refused") == {refused.name}
+    assert names("marketing_consent=none") == {restricted.name, "Nora Nochoice"}
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/contacts/contact/?restricted=no&analytics_consent=none")
+    LeadFactory.create_batch(10)
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/contacts/contact/?restricted=no&analytics_consent=none")
+    assert len(many) == len(few)

@@ -126,3 +126,25 @@ def test_export_contact_by_email_with_all_prints_a_list():
 def test_seed_demo_adds_a_week_of_past_retention_runs():
     run("seed_demo", "--contacts", "20", "--seed", "1")
     assert RetentionRun.objects.filter(status="done", trigger="task").count() == 7
+
+
+def test_seeded_stale_visitors_are_only_those_the_last_seeded_run_could_not_have_deleted():
+    """Issue 12 walk: a seeded 03:15 run 'Done' with 32 deleted, yet a dry run found 136 visitors past the
+    policy; a visitor stale at the last run's cutoff would have been deleted by it."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from retention.selectors import retention_policy_get
+    from retention.services import contacts_stale
+
+    run("seed_demo", "--contacts", "400", "--seed", "3")
+    last = RetentionRun.objects.order_by("-started_at").first()
+    assert contacts_stale(role=Contact.Role.VISITOR, cutoff=last.cutoff).count() == 0
+    now_cutoff = timezone.now() - dt.timedelta(days=retention_policy_get().visitor_ttl_days)
+    stale_now = contacts_stale(role=Contact.Role.VISITOR, cutoff=now_cutoff)
+    assert all(last.cutoff <= seen < now_cutoff for seen in stale_now.values_list("last_seen_at", flat=True))
+    # Some visitors are still old enough to go stale soon: the demo keeps something to expire.
+    assert Contact.objects.filter(
+        role=Contact.Role.VISITOR, last_seen_at__lt=now_cutoff + dt.timedelta(days=31)
+    ).exists()

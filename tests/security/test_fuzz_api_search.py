@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.search import CONTACT_FIELDS, OPERATORS
 from api.views.conversations import CONVERSATION_FIELDS
 from contacts.models import Contact
+from contacts.search import CONTACT_FIELDS, OPERATORS
 from contacts.services import data_attribute_create
 from tests.contacts.factories import ContactFactory
 from tests.security.conftest import fuzz_record

@@ -2,6 +2,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -255,8 +256,8 @@ def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admi
 
     website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
     change = reverse("admin:tracking_website_change", args=[website.pk])
-    fields = {"name": "Shop", "allowed_origins": "https://shop.example", "identity_secret": website.identity_secret,
-              "tracking_mode": "full", "marketing_basis": "consent", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
+    fields = {"name": "Shop", "allowed_origins": "https://shop.example",
+              "tracking_mode": "full", "marketing_basis": "consent", "analytics_basis": "consent", "ask_email_after_seconds": "120", "email_unread_replies_after_minutes": "5"}  # fmt: skip
 
     off = admin_client.post(change, {**fields, "identity_verification": "off"}, follow=True)
     on = admin_client.post(change, {**fields, "identity_verification": "enforced"}, follow=True)
@@ -264,3 +265,40 @@ def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admi
     assert any("Identity verification is off" in str(m) for m in off.context["messages"])
     assert not any("Identity verification is off" in str(m) for m in on.context["messages"])
     assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED
+
+
+def test_the_identity_secret_is_read_only_and_rotated_only_by_a_confirmed_post(admin_client):
+    """Issue 12 walk: the secret was a plain editable field (a typo broke every sign-in)."""
+    from django.contrib.auth import get_user_model
+
+    from tracking.models import Website
+
+    website = services.website_create(name="Shop", allowed_origins=["https://shop.example"])
+    old = website.identity_secret
+    change = reverse("admin:tracking_website_change", args=[website.pk])
+    rotate = reverse("admin:tracking_website_rotate_secret", args=[website.pk])
+    page = admin_client.get(change).content.decode()
+    assert 'name="identity_secret"' not in page and '<code id="parley-identity-secret"' in page and old in page
+    assert f'formaction="{rotate}"' in page and "window.confirm" in page
+    assert "(in SECONDS)" in page and "(in MINUTES)" in page  # both delays say their unit
+    assert 'wrap="off"' not in page  # the snippet's long lines wrap instead of being cut off
+
+    fields = {"name": "Shop", "allowed_origins": "https://shop.example", "identity_secret": "typed-by-hand",
+              "identity_verification": "enforced", "tracking_mode": "full", "marketing_basis": "consent"}  # fmt: skip
+    admin_client.post(change, fields)
+    assert Website.objects.get().identity_secret == old  # a posted secret is ignored
+
+    assert admin_client.get(rotate).status_code == 405
+    viewer = get_user_model().objects.create_user("v", "v@x.test", "x", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename="view_website"))
+    from django.test import Client
+
+    viewer_client = Client()
+    viewer_client.force_login(viewer)
+    assert viewer_client.post(rotate).status_code == 403
+    assert Website.objects.get().identity_secret == old
+
+    response = admin_client.post(rotate, follow=True)
+    new = Website.objects.get().identity_secret
+    assert new != old and len(new) == len(old) and new in response.content.decode()
+    assert admin_client.post(reverse("admin:tracking_website_rotate_secret", args=[999999])).status_code == 404

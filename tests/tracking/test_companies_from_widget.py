@@ -118,19 +118,32 @@ def test_a_wrong_company_attribute_is_dropped_and_the_rest_applied(widget):
         ("acme", "user.company"),
     ],
 )
-def test_hostile_company_settings_are_400_naming_the_field(widget, company, field):
+def test_hostile_company_settings_are_left_out_with_a_warning_naming_the_field(widget, company, field):
+    """A `company` of the wrong shape costs neither the sign-in nor the page view (issue 12: apply what is
+    valid, leave out and report the rest); only a body JSON cannot hold (1e400) or one with a NUL is refused whole."""
     raw = None
     body = {"page": {"url": "https://shop.example/"}, "user": {"user_id": "u-1", "company": company}}
     if field == "body":  # JSON's 1e400: json.dumps would write Infinity
         raw = '{"page": {"url": "https://shop.example/"}, "user": {"user_id": "u-1", "company": {"company_id": "a", "monthly_spend": 1e400}}}'
+    has_nul = isinstance(company, dict) and any("\u0000" in str(value) for value in company.values())
+    if raw is not None or has_nul:  # a body JSON cannot hold, or a NUL anywhere: refused whole
+        response = widget.post("ping", body, raw=raw)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["field"] in (field, "user.company.monthly_spend")
+        assert not Company.objects.exists()
+        return
     response = widget.post("ping", body, raw=raw)
-    assert response.status_code == 400, response.content
-    assert response.json()["error"]["field"] in (field, "user.company.monthly_spend")
+    assert response.status_code == 200, response.content
+    warnings = response.json()["warnings"]
+    assert [warning["field"] for warning in warnings] == [field]
+    assert warnings[0]["message"].startswith(f"Parley: {field} not applied (the rest was): ")
+    assert Contact.objects.get(external_id="u-1").role == Contact.Role.USER
     assert not Company.objects.exists()
 
 
-def test_too_many_companies_are_refused(widget):
+def test_too_many_companies_are_left_out_with_a_warning(widget):
     companies = [{"company_id": f"c{n}"} for n in range(11)]
     response = widget.ping(user={"user_id": "u-1", "companies": companies})
-    assert response.status_code == 400
-    assert response.json()["error"]["field"] == "user.companies"
+    assert response.status_code == 200
+    assert [warning["field"] for warning in response.json()["warnings"]] == ["user.companies"]
+    assert not Company.objects.exists()

@@ -59,8 +59,25 @@ def test_a_wrong_value_of_a_defined_attribute_is_dropped_reported_and_recorded_t
     assert PageView.objects.count() == 1
     widget.ping(url="https://shop.example/2", user={"name": "Ada", "custom_attributes": {"seats": "lots"}})
     rejected = RejectedAttribute.objects.get()
-    assert (rejected.name, rejected.count, rejected.last_example) == ("seats", 2, "text of 4 character(s)")
-    assert "lots" not in rejected.last_example  # a visitor's text is never kept
+    # The bad value itself, so the owner sees what their code sent (it said "text of 4 character(s)").
+    assert (rejected.name, rejected.count, rejected.last_example) == ("seats", 2, '"lots"')
+
+
+def test_a_rejected_example_shows_options_and_typed_values_but_only_the_length_of_free_text(widget):
+    from tracking.models import RejectedAttribute
+    from tracking.services.websites import _example_of
+
+    DataAttributeFactory(name="plan", options=["free", "pro"])
+    hostile = "<b>gold</b>\t" + "x" * 100
+    answer = widget.ping(user={"custom_attributes": {"plan": hostile}})
+    assert answer.status_code == 200, answer.content
+    example = RejectedAttribute.objects.get(name="plan").last_example
+    assert example.startswith('"<b>gold</b>\ufffd') and example.endswith('…"')  # the admin escapes it
+    assert len(example) == 60  # cut
+    # Free text (a string attribute without options, or one not defined) may be a visitor's words: its length.
+    bio = DataAttributeFactory(name="bio", data_type=DataAttribute.DataType.STRING)
+    assert _example_of("I live at 1 Main St", definition=bio).startswith("text of 19 character(s) (free text")
+    assert _example_of("I live at 1 Main St", definition=None).startswith("text of 19 character(s)")
 
 
 def test_the_update_endpoint_follows_the_same_rule(widget):

@@ -14,6 +14,7 @@ from tracking.services.ingest import (
 from tracking.services.websites import (
     rejected_attributes_record,
     website_create,
+    website_identity_secret_rotate,
     website_origins_clean,
     website_update,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "rejected_attributes_record",
     "user_hash_valid",
     "website_create",
+    "website_identity_secret_rotate",
     "website_origins_clean",
     "website_update",
     "widget_event",

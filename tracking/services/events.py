@@ -45,10 +45,15 @@ def event_summary_upsert(
 def event_track(
     *, contact: Contact, name: str, metadata: dict[str, Any], created_at: dt.datetime | None, now: dt.datetime
 ) -> Event | None:
-    """Record an event and bump its summary; a repeat of (contact, name, created_at) sent by the client is ignored."""
+    """Record an event and bump its summary; a repeat of (contact, name, created_at) sent by the client is ignored.
+
+    Nothing is recorded for a restricted contact (GDPR Art. 18) or one who refused analytics: the
+    REST API (a site's server) obeys the same rule as the widget."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "An event needs a name."})
+    if contact.processing_restricted or contact.analytics_consent is False:
+        return None
     event = Event(
         contact=contact,
         name=name,
@@ -78,6 +83,8 @@ def event_summary_add(*, contact: Contact, name: str, count: int, first_at: dt.d
         raise ValidationError({"count": "Must be a positive integer."})
     if first_at > last_at:
         raise ValidationError({"first": "Must not be after last."})
+    if contact.processing_restricted or contact.analytics_consent is False:
+        return  # as event_track: a restricted contact, or one who refused analytics, gets no counts
     event_summary_upsert(contact_id=contact.pk, name=name, count=count, first_at=first_at, last_at=last_at)
 
 

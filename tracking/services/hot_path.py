@@ -12,7 +12,7 @@ from typing import Any
 from django.core.cache import cache
 
 from contacts import services as contacts_services
-from contacts.models import Contact
+from contacts.models import ConsentSource, Contact
 from tracking import page_view_buffer
 from tracking.models import Website
 from tracking.payloads import ConsentInput
@@ -37,7 +37,7 @@ HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds()) + STATE_REFRESH_SECON
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = (
     "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
-    "processing_restricted",
+    "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 
@@ -189,6 +189,15 @@ def hot_path_forget(contact_id: int) -> None:
     cache.delete(HotPathState.key(contact_id))
 
 
+def hot_path_snapshot_forget(contact_id: int) -> None:
+    """After a privacy change commits: the contact's cached snapshot goes (the next ping reads the row),
+    its current sessions stay (dropping them would open new sessions early where pings queue them)."""
+    state = HotPathState.load(contact_id)
+    if state.contact is not None:
+        state.contact, state.contact_until = None, 0.0
+        state.save()
+
+
 def contacts_recently_active(contact_ids: list[int]) -> set[int]:
     """Contacts with a hot-path entry, i.e. seen in the last half hour or so (their newest rows may
     still be queued): expiry passes over them. One cache round trip."""
@@ -209,33 +218,65 @@ def tracking_allowed(
 ) -> bool:
     """Whether page views, sessions and events may be recorded (the analytics purpose).
 
-    In order: a restricted contact, never; the request's own statement; the contact's stored choice;
-    the token's consent; the website's default (full tracking, or nothing until consent)."""
+    In order: a restricted contact, never; the request's own statement of the visitor's choice; a
+    refusal stored on the contact (on whichever website it was made: the protective rule); consent the
+    visitor gave on this website (the token's); the page's default (Consent Mode `default`); the
+    website's default (full tracking, or nothing until consent). A consent stored on the contact from
+    another website does not count here: each website's own default and banner govern its tracking
+    (docs/privacy.md)."""
     if contact is not None and contact.processing_restricted:
         return False
+    if consent.analytics is not None and not consent.default:
+        return consent.analytics
+    if contact is not None and contact.analytics_consent is False:
+        return False
+    if token_consent:
+        return True
     if consent.analytics is not None:
         return consent.analytics
-    if contact is not None and contact.analytics_consent is not None:
-        return contact.analytics_consent
     return website.tracking_mode == Website.TrackingMode.FULL or token_consent
+
+
+def explicit_consent(*, consent: ConsentInput, token_consent: bool) -> bool:
+    """Whether the answer's token carries analytics consent: the visitor's own choice only (stated
+    now, or carried by the token), never the website's or the page's default nor a consent platform still waiting."""
+    if consent.analytics is not None and not consent.default:
+        return consent.analytics
+    return token_consent
 
 
 def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathState | None, now: dt.datetime) -> None:
     """Store the purposes this request states on its contact when they differ from what it holds.
 
     Compared with the contact (row or cached snapshot), so a page view that repeats the same choice
-    writes nothing; the snapshot learns the new values at once."""
+    writes nothing; the snapshot learns the new values at once. A page's default is not the visitor's
+    choice: never stored."""
+    if consent.default:
+        return
     values = {"analytics_consent": consent.analytics, "marketing_consent": consent.marketing}
     changed = {name: value for name, value in values.items() if value is not None and getattr(contact, name) != value}
-    if not changed or contact_row(contact_id=contact.pk) is None:  # a queued first visit is written first
-        return
-    contacts_services.contact_consent_record(
-        contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source, now=now
-    )
-    for name, value in changed.items():
+    if contact.consent_source == ConsentSource.REQUEST and contact.marketing_consent is False:
+        changed.pop("marketing_consent", None)  # an objection (data subject request) holds against the page's signals
+    if not changed or contact.processing_restricted:
+        return  # a restricted contact is frozen: the page's signals change nothing
+
+    def apply() -> dict[str, bool]:
+        return contacts_services.contact_consent_apply(
+            contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source,
+            now=now,
+        )  # fmt: skip
+
+    applied = apply()
+    if not applied and page_view_buffer.page_views_flush_before_reading():
+        applied = apply()  # the contact's first ping was still queued: its row is written now, then the choice
+    for name, value in applied.items():
         setattr(contact, name, value)
-    if state is not None and state.contact_id == contact.pk and state.contact is not None:
-        state.contact.update(changed)
+    if state is None or state.contact_id != contact.pk:
+        # The request's contact is new or another one (an identification): its snapshot, just cached by
+        # the ingest, must learn the choice too (one cache read, only when a choice changes).
+        state = HotPathState.load(contact.pk)
+    if state.contact is not None:
+        state.contact.update(applied)
         state.save()
 
 

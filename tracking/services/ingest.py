@@ -28,7 +28,7 @@ from contacts.models import Contact, DataAttribute
 from tracking import id_blocks, page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
-from tracking.payloads import CompanyInput, PageInput, PingInput, UpdateInput, UserInput
+from tracking.payloads import CompanyInput, ConsentInput, PageInput, PingInput, UpdateInput, UserInput
 from tracking.services.hot_path import (
     CONTACT_SNAPSHOT_SECONDS,
     SESSION_IDLE,
@@ -42,6 +42,7 @@ from tracking.services.hot_path import (
     acting_contact_for,
     consent_remember,
     contact_by_anonymous_id,
+    explicit_consent,
     tracking_allowed,
     usable_identity,
 )
@@ -99,11 +100,11 @@ def _apply_user_fields(
     attribute is left out, and its name returned to be reported (docs/architecture.md, "Widget trust rules").
     """
     if not user.fields and user.custom_attributes is None and user.companies is None:
-        return acting, {}
+        return acting, dict(user.refused)
     fingerprint = _fingerprint(user)
     if state.user_fingerprint == fingerprint:
         return acting, dict(state.user_ignored)  # the same values as the last page view: nothing to write
-    custom_attributes, ignored = user.custom_attributes, {}
+    custom_attributes, ignored = user.custom_attributes, dict(user.refused)
     verified = user.identifies and user_hash_valid(website=website, user=user)
     if custom_attributes and not verified:
         custom_attributes, undefined = custom_attributes_split_defined(values=custom_attributes)
@@ -414,17 +415,28 @@ def _visitor_queued(
     *,
     website: Website,
     page: PageInput,
+    consent: ConsentInput,
     facts: RequestFacts,
     marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
 ) -> Contact | None:
     """A first ping: the new visitor, its session and page view are queued (no database statement
-    in the common case: ids come from this process's block); None when they must be written now."""
+    in the common case: ids come from this process's block); None when they must be written now.
+
+    The visitor's own consent choice, if the ping states one, is written with the row (a page's
+    default never is), as the general path's `consent_remember` stores it."""
     if not _queue_on():
         return None
     contact_id, session_id = id_blocks.next_id(Contact), id_blocks.next_id(WebSession)
     if contact_id is None or session_id is None:
         return None
-    queued = page_view_buffer.QueuedContact(contact_id=contact_id, anonymous_id=uuid.uuid4())
+    chosen = not consent.default and consent.stated
+    queued = page_view_buffer.QueuedContact(
+        contact_id=contact_id,
+        anonymous_id=uuid.uuid4(),
+        analytics_consent=consent.analytics if chosen else None,
+        marketing_consent=consent.marketing if chosen else None,
+        consent_source=consent.source if chosen else "",
+    )
     session = page_view_buffer.QueuedSession(
         contact_id=contact_id, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
     )
@@ -432,9 +444,11 @@ def _visitor_queued(
     state = HotPathState(
         contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
     )
+    # The snapshot of the row the flush will write: the next pings need neither the row nor a flush.
     state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
-                     "anonymous_id": str(queued.anonymous_id), "analytics_consent": None,
-                     "marketing_consent": None, "processing_restricted": False}  # fmt: skip
+                     "anonymous_id": str(queued.anonymous_id), "analytics_consent": queued.analytics_consent,
+                     "marketing_consent": queued.marketing_consent, "consent_source": queued.consent_source,
+                     "processing_restricted": False}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
@@ -546,21 +560,33 @@ def widget_ping(
         # No analytics consent: nothing is recorded. A visitor who started a chat keeps its token (and its choice).
         if contact is not None:
             consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+        if (
+            ping.user is not None
+            and ping.user.identifies
+            and not (contact is not None and contact.processing_restricted)
+        ):
+            return _identify_untracked(
+                website=website, ping=ping, identity=identity, current=current, state=state, facts=facts
+            )
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
     identifies = ping.user is not None and ping.user.identifies
     if current is None and not identifies and not website.track_bots and describe_device(facts.user_agent).bot:
         # A crawler (or no user agent) without a contact: answered, but no contact, session or page view.
         # (A sign-in the site vouches for is a person's, whatever the user agent.)
         return WidgetAnswer(contact=None, token=None, tracking=True)
-    if current is None and ping.anonymous_id is None and _nothing_sent(ping.user) and not ping.consent.stated:
-        queued = (
-            _visitor_queued(website=website, page=ping.page, facts=facts, marks=new_contact_marks)
-            if ping.page is not None
-            else None
+    if current is None and ping.anonymous_id is None and ping.page is not None and _nothing_sent(ping.user):
+        queued = _visitor_queued(
+            website=website, page=ping.page, consent=ping.consent, facts=facts, marks=new_contact_marks
         )
         if queued is not None:
             token = _answer_token(
-                None, None, contact=queued, website=website, tracking_consent=True, verified=False, now=facts.now
+                None,
+                None,
+                contact=queued,
+                website=website,
+                tracking_consent=explicit_consent(consent=ping.consent, token_consent=token_consent),
+                verified=False,
+                now=facts.now,
             )
             return WidgetAnswer(contact=queued, token=token, tracking=True, new_contact=True)
     contact, ignored, refused = _ingest_unless_refused(
@@ -575,11 +601,47 @@ def widget_ping(
     consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)
     token = _answer_token(
-        identity, ping.token, contact=contact, website=website, tracking_consent=True, verified=verified, now=facts.now
+        identity,
+        ping.token,
+        contact=contact,
+        website=website,
+        tracking_consent=explicit_consent(consent=ping.consent, token_consent=token_consent),
+        verified=verified,
+        now=facts.now,
     )
     return WidgetAnswer(
         contact=contact, token=token, tracking=True, ignored_attributes=ignored, identity_refused=refused
     )
+
+
+def _identify_untracked(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    current: ActingContact | None,
+    state: HotPathState | None,
+    facts: RequestFacts,
+) -> WidgetAnswer:
+    """Identity is support, not analytics: the site's user (email, user_id, name…) is identified without
+    analytics consent; no page view, session, event or device field is recorded."""
+    try:
+        verify_identity(website=website, user=ping.user)
+    except IdentityVerificationFailed:
+        contact = current.contact if current is not None else None
+        return WidgetAnswer(
+            contact=contact, token=ping.token if current else None, tracking=False, identity_refused=True
+        )
+    contact, ignored = _ingest(
+        website=website, current=current, state=state, anonymous_id=None, user=ping.user, page=None, facts=facts,
+        tracking=False,
+    )  # fmt: skip
+    consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
+    verified = _verified_sign_in(website=website, user=ping.user, refused=False, identity=identity, contact=contact)
+    token = _answer_token(
+        identity, ping.token, contact=contact, website=website, tracking_consent=False, verified=verified, now=facts.now
+    )
+    return WidgetAnswer(contact=contact, token=token, tracking=False, ignored_attributes=ignored)
 
 
 def _ingest_unless_refused(
@@ -694,6 +756,9 @@ def widget_update(
         raise WidgetTokenInvalid
     email_of_lead = lead_email(website=website, user=update.user, contact=current.contact)
     user = update.user if email_of_lead is None else replace(update.user, email=None)
+    if current.contact.processing_restricted:
+        # Restricted (GDPR Art. 18): the contact is frozen, the site's user fields change nothing (the chat still works).
+        user, email_of_lead = None, None
     tracking = tracking_allowed(
         website=website, consent=update.consent, token_consent=token_consent, contact=current.contact
     )
@@ -719,7 +784,7 @@ def widget_update(
         update.token,
         contact=contact,
         website=website,
-        tracking_consent=tracking,
+        tracking_consent=tracking and explicit_consent(consent=update.consent, token_consent=token_consent),
         verified=verified,
         now=facts.now,
     )

@@ -1,6 +1,7 @@
 """Writes for websites: register one, change it, count the custom attributes it sent that were refused."""
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,7 +10,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tracking.models import RejectedAttribute, Website
+from contacts.models import DataAttribute
+from tracking.models import RejectedAttribute, Website, new_identity_secret
 from tracking.selectors import website_cache_forget
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -78,24 +80,47 @@ def website_update(*, website: Website, **fields: object) -> Website:
     return website
 
 
+def website_identity_secret_rotate(*, website: Website) -> Website:
+    """A new identity secret: user_hash values signed with the old one stop verifying at once."""
+    website.identity_secret = new_identity_secret()
+    website.save(update_fields=["identity_secret", "updated_at"])
+    website_cache_forget(app_id=website.app_id)
+    return website
+
+
 REJECTED_EXAMPLE_LENGTH = 60
 
 
-def _example_of(value: Any) -> str:
-    """What the admin shows of a refused value: numbers and booleans as they are, text by its length only
-    (a visitor's text may be personal data, and this record outlives the contact)."""
+def _example_of(value: Any, *, definition: DataAttribute | None) -> str:
+    """What the admin shows of a refused value (escaped there): the value itself, cut to 60 characters,
+    so the site owner sees what their code sent ("gold", "3"); only text for a free-text attribute (a
+    string without options, or one not defined) is shown by its length, as it may be a visitor's own
+    words and this record outlives the contact."""
     if isinstance(value, bool | int | float):
         return json.dumps(value)[:REJECTED_EXAMPLE_LENGTH]
     if isinstance(value, str):
-        return f"text of {len(value)} character(s)"
+        free_text = definition is None or (
+            definition.data_type == DataAttribute.DataType.STRING and not definition.options
+        )
+        if free_text:
+            return f"text of {len(value)} character(s) (free text: not kept, it may be a visitor's words)"
+        shown = json.dumps(_UNPRINTABLE_RE.sub("\ufffd", value), ensure_ascii=False)
+        return shown if len(shown) <= REJECTED_EXAMPLE_LENGTH else shown[: REJECTED_EXAMPLE_LENGTH - 2] + '…"'
     return type(value).__name__
+
+
+_UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def rejected_attributes_record(*, website: Website, rejected: dict[str, str], values: dict[str, Any]) -> None:
     """Count each custom attribute this website sent and Parley refused, with the last reason and example."""
     now = timezone.now()
+    definitions = {
+        attribute.name: attribute
+        for attribute in DataAttribute.objects.filter(model=DataAttribute.Model.CONTACT, name__in=list(rejected)[:100])
+    }
     for name, reason in rejected.items():
-        example = _example_of(values.get(name))
+        example = _example_of(values.get(name), definition=definitions.get(name))
         updated = RejectedAttribute.objects.filter(website=website, name=name[:255]).update(
             count=F("count") + 1, last_reason=reason[:255], last_example=example, last_at=now
         )

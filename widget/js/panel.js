@@ -6,6 +6,8 @@
 
   var OPEN_POLL_MS = 4000; // while the panel is open: one small "anything new?" call
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
+  var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
+  var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
   var MAX_BODY = 4000;
 
   var STRINGS = {
@@ -13,7 +15,7 @@
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
       start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", failed: "Not sent. Select to retry.",
-      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread",
+      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
@@ -25,7 +27,7 @@
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
       start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", failed: "Non envoyé. Sélectionnez pour réessayer.",
-      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus",
+      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
@@ -37,7 +39,7 @@
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
       start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", failed: "Nicht gesendet. Zum Wiederholen auswählen.",
-      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen",
+      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
@@ -67,6 +69,8 @@
     ".ls li+li{border-top:1px solid #eef0f5}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
     ".ls button:hover{background:#f3f5ff}.ls .tx{flex:1;min-width:0}.ls .nm{font-weight:600;font-size:14px}" +
     ".ls .sn{color:#5b6275;font-size:14px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.ls .u .sn{color:#1f2430;font-weight:600}" +
+    ".av.ti{background:var(--pc,#3d5afe);color:#fff;display:flex;align-items:center;justify-content:center}" +
+    ".st{margin-inline-start:6px;padding:0 6px;border-radius:8px;background:#eef0f5;color:#5b6275;font-size:11px;font-weight:600;vertical-align:1px}.cl .sn{color:#8a90a2}" +
     ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#8a90a2;font-size:12px;flex:none}" +
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
     ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
@@ -237,10 +241,13 @@
     function row(c) {
       var last = c.last_part || {};
       var who = last.author_type === "teammate" ? last.author_name || t.team : t.you;
-      var label = who + ": " + (last.body || "") + (c.unread ? " (" + c.unread + " " + t.unread + ")" : "");
-      return h("li", { class: c.unread ? "u" : null }, [h("button", { type: "button", "aria-label": label, onclick: function () { showThread(c.id); } }, [
+      var closed = c.state === "closed";
+      var label = who + ": " + (last.body || "") + (c.unread ? " (" + c.unread + " " + t.unread + ")" : "") + (closed ? " (" + t.closedTag + ")" : "");
+      return h("li", { class: (c.unread ? "u" : "") + (closed ? " cl" : "") || null }, [h("button", { type: "button", "aria-label": label, onclick: function () { showThread(c.id); } }, [
         avatar(last.author_type === "teammate" ? last : null),
-        h("div", { class: "tx" }, [h("div", { class: "nm", text: who }), h("div", { class: "sn", dir: "auto", text: last.body || "" })]),
+        h("div", { class: "tx" }, [
+          h("div", { class: "nm" }, [d.createTextNode(who), closed ? h("span", { class: "st", text: t.closedTag }) : null]),
+          h("div", { class: "sn", dir: "auto", text: last.body || "" })]),
         h("span", { class: "tm", text: when(last.created_at || c.updated_at) }),
         c.unread ? h("span", { class: "dot", "aria-hidden": "true" }) : null,
       ])]);
@@ -379,7 +386,9 @@
 
     // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
     function greeting() {
-      return h("div", { class: "m gr" }, [avatar({ author_name: t.team }), h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
+      // The team has no one face here: a chat icon in the site's colour, not the initial of the word "Team" (a bare "T").
+      var icon = h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON });
+      return h("div", { class: "m gr" }, [icon, h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
     function bubble(text, mine, part) {
       var kids = [];
@@ -448,7 +457,7 @@
     function schedule() {
       clearTimeout(timer);
       if (destroyed) return;
-      var base = open ? OPEN_POLL_MS : BADGE_POLL_MS;
+      var base = open ? OPEN_POLL_MS : cursor === null ? FIRST_BADGE_POLL_MS : BADGE_POLL_MS;
       timer = setTimeout(poll, Math.min(base * Math.pow(2, failures), 5 * 60000));
     }
     function poll() {
@@ -499,7 +508,7 @@
       var unread = convs.filter(function (c) { return c.unread; });
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
-      else if (which === "new") showThread(null, text);
+      else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && !convs.length) showThread(null);
       else showList();

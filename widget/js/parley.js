@@ -14,22 +14,23 @@
   var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override|compan(y|ies))$/;
   var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
 
-  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused;
-  var listeners = { show: [], hide: [], unread: [] };
-  var ready = Promise.resolve();
-  var assign = Object.assign;
+  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused,
+    listeners = { show: [], hide: [], unread: [] },
+    ready = Promise.resolve(),
+    assign = Object.assign;
   function noop() {}
 
   // First-party cookies: cookie(kind) reads; cookie(kind, value, days) writes; no value deletes.
+  // Values are the server's anonymous id and signed token: cookie-safe characters, no encoding needed.
   function cookie(kind, value, days) {
     var name = "parley-" + kind + "-" + app;
-    if (days == null && value !== null) return decodeURIComponent((d.cookie.match("(^|; )" + name + "=([^;]+)") || [])[2] || "") || null;
-    d.cookie = name + "=" + encodeURIComponent(value || "") + ";path=/;max-age=" + (value ? days * 86400 : 0) +
+    if (days == null && value !== null) return (d.cookie.match("(^|; )" + name + "=([^;]+)") || [])[2] || null;
+    d.cookie = name + "=" + (value || "") + ";path=/;max-age=" + (value ? days * 86400 : 0) +
       ";SameSite=Lax" + (loc.protocol == "https:" ? ";Secure" : "");
   }
 
   // A CORS simple request (a string body goes as text/plain, no credentials), so never a preflight.
-  // 8 s time limit, then one retry 3-4 s later when the network or the server fails (5xx);
+  // 8 s time limit, then one retry 3.5 s later when the network or the server fails (5xx);
   // Any `tries` given (the retry itself, shutdown, the panel's own calls) means no retry.
   // The panel has its own richer client; the loader only needs to know that a call worked.
   function api(path, body, tries) {
@@ -41,7 +42,7 @@
       throw r;
     }).catch(function (err) {
       if (tries != null || err.status < 500) throw err;
-      return new Promise(function (ok) { setTimeout(ok, 3e3 + Math.random() * 999); }).then(function () {
+      return new Promise(function (ok) { setTimeout(ok, 3500); }).then(function () {
         return api(path, body, 0);
       });
     });
@@ -75,9 +76,11 @@
   function adopt(json) {
     (json.warnings || []).map(function (x) { console.warn(x.message); });
     // `tracked`: the server recorded this page view (analytics allowed: the website's default or consent).
+    // `forget`: the contact is restricted or refused analytics: drop the anonymous id, keep the token
+    // (it tells the next page's ping who refused).
     if ("tracked" in json) tracked = json.tracked;
-    if (json.anonymous_id) cookie("id", (anon = json.anonymous_id), 270);
-    if (json.token) keep(json.token);
+    if (json.anonymous_id || json.forget) cookie("id", (anon = json.anonymous_id), 270);
+    if (json.token) keep(json.token, json.forget);
     if (json.conversations) conversations = json.conversations;
     if ("unread_count" in json) setUnread(json.unread_count);
     if (panel) panel.refresh(conversations);
@@ -86,16 +89,20 @@
   // `refused`: the answer to a refused ping; on a 403 the panel reads why (e.g. origin not allowed) and says it.
   function ping() {
     return (ready = api("ping", {
-      anonymous_id: anon || undefined, token: token || undefined, consent: consent,
+      anonymous_id: anon || void 0, token: token || void 0, consent: consent,
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
       if ((refused = r).status == 403) loadPanel().catch(noop);
     }));
   }
   // A reply while the panel was never opened on this page: the badge learns of it within a minute.
-  setInterval(function () {
+  // The first tick comes 20 s after the page loads (a reply written while the visitor moved on shows
+  // soon), then one a minute: a page left open costs one small request a minute.
+  function badgePoll() {
     if (token && !panel && !d.hidden) api("poll?token=" + token).then(adopt, noop);
-  }, 6e4);
+    setTimeout(badgePoll, 6e4);
+  }
+  setTimeout(badgePoll, 2e4);
 
   function boot(opts) {
     shutdown(1);
@@ -110,7 +117,7 @@
     // first answer (consent.js answers within 3 s), so it carries the visitor's choice; no request is added.
     if (w.__tcfapi || (w.dataLayer || []).some(function (a) { return a[0] == "consent"; })) {
       waiting = 1;
-      script(cfg.c ? new URL(cfg.c, src) : src.replace(/[^/]*$/, "consent.js")).onerror = ping;
+      script("c", "consent.js").onerror = ping;
     } else ping();
     if (d.body) mount();
     else d.addEventListener("DOMContentLoaded", mount);
@@ -128,7 +135,8 @@
     if (loc.href != url) body.page = page();
     else if (updates.push(now) > 20) return;
     ready = ready.then(function () {
-      if (!token) return body.page && ping();
+      // No token (support only, before consent): identity is support, so a ping carries it.
+      if (!token) return (body.page || settings.email || settings.user_id) && ping();
       body.token = token;
       return api("update", body).then(adopt, noop);
     });
@@ -152,19 +160,23 @@
   }
 
   // `true`/`false` (every purpose) or {analytics, marketing} (booleans; a purpose left out keeps its
-  // default; other keys are the site's own, the server ignores them); the adapters add their `source`. A page view not recorded yet is pinged again with the
-  // choice (the server decides); otherwise it goes with the next request.
+  // default; other keys are the site's own, the server ignores them); the adapters add their `source`,
+  // and `default: true` for the page's default (not the visitor's choice: never stored, deletes nothing).
+  // A refusal or withdrawal goes to the server at once (an update: one request for the call, none per page
+  // view); a page view not recorded yet is pinged again with the choice (the server decides); a choice that
+  // adds nothing goes with the next request.
   function setConsent(given) {
     consent = given && typeof given == "object" ? given : { analytics: (given = given !== false), marketing: given };
     if (waiting) ping((waiting = 0));
-    else if (booted) ready = ready.then(function () {
+    else if (booted && !consent.default) ready = ready.then(function () {
       if (consent.analytics === false) cookie("id", (anon = null));
       else if (!tracked) return ping();
+      if (/false/.test([consent.analytics, consent.marketing])) update();
     });
   }
 
   function trackEvent(name, metadata) {
-    var body = { name: String(name), metadata: metadata || undefined, consent: consent };
+    var body = { name: String(name), metadata: metadata || void 0, consent: consent };
     if (booted && name) ready.then(function () {
       if (!token || !tracked) return;
       body.token = token;
@@ -174,7 +186,7 @@
 
   // --- launcher: shadow DOM (no CSS leaks either way), fixed position (no layout shift) --------
   var CSS =
-    ":host{all:initial;position:fixed;z-index:2147483000;bottom:20px;right:20px}:host(.left){right:auto;left:20px}\
+    ":host{all:initial;position:fixed;z-index:2147483000;inset:auto 20px 20px auto}:host(.left){inset:auto auto 20px 20px}\
 .l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);\
 box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
 [hidden]{display:none!important}";
@@ -221,9 +233,10 @@ M3 3h18v14H7l-4 4z"/></svg>';
   }, true);
 
   // --- the chat panel: a second script, fetched on first open or when a reply is unread --------
-  function script(url, tag) {
+  // A sibling script: its baked URL (`key`), else `name` next to the loader.
+  function script(key, name, tag) {
     tag = d.createElement("script");
-    tag.src = url;
+    tag.src = cfg[key] ? new URL(cfg[key], src) : src.replace(/[^/]*$/, name);
     return d.head.appendChild(tag);
   }
   function loadPanel() {
@@ -235,7 +248,7 @@ M3 3h18v14H7l-4 4z"/></svg>';
         if (panel) ok(panel);
         else fail();
       };
-      var tag = script(cfg.p ? new URL(cfg.p, src) : src.replace(/[^/]*$/, "panel.js"));
+      var tag = script("p", "panel.js");
       tag.onerror = function () {
         loading = null;
         tag.remove();
@@ -284,15 +297,16 @@ M3 3h18v14H7l-4 4z"/></svg>';
     boot: boot, update: update, shutdown: function () { shutdown(); }, hide: hide, trackEvent: trackEvent, consent: setConsent,
     show: function () { show(); },
     showMessages: function () { show("list"); },
-    showNewMessage: function (text) { show("new", typeof text == "string" ? text : ""); },
+    showNewMessage: function (text) { show("new", text); },
     getVisitorId: function () { return anon; },
     onShow: on("show"), onHide: on("hide"), onUnreadCountChange: on("unread"),
   };
 
-  // Unknown commands (tours, surveys…) and bad arguments are ignored: a site's call never throws.
+  // Unknown commands (tours, surveys…) and bad arguments are ignored: a site's call never throws
+  // (an unknown name throws here, caught; Object.prototype's own names do nothing harmful).
   function Parley(cmd) {
     try {
-      if (commands.hasOwnProperty(cmd)) return commands[cmd].apply(null, [].slice.call(arguments, 1));
+      return commands[cmd].apply(null, [].slice.call(arguments, 1));
     } catch (e) { /* never break the host page */ }
   }
   Parley.parley = 1;

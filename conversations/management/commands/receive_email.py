@@ -26,5 +26,9 @@ class Command(BaseCommand):
             raise CommandError(f"Refused ({field}): {messages[0]}") from None
         for warning in result.warnings:
             self.stderr.write(f"Warning: {warning}")
-        self.stdout.write(f"Appended part {result.part.pk} to conversation {result.conversation.pk}")
-        self.stdout.write(result.conversation.public_id)
+        # One line: the admin's number (its page, /admin/conversations/conversation/<pk>/) and the
+        # id the REST API and the widget know the conversation by (it had printed that alone, unexplained).
+        self.stdout.write(
+            f"Appended part {result.part.pk} to conversation {result.conversation.pk}"
+            f" (API id {result.conversation.public_id})"
+        )

@@ -48,10 +48,16 @@ class Command(BaseCommand):
                 name=DEMO_WEBSITE_NAME,
                 allowed_origins=origins,
                 identity_verification=Website.IdentityVerification.ENFORCED,  # the logged-in demo signs its user_hash
+                # The demo's in-app messages reach its visitors (the demo page says why): a new website's
+                # default ("Consent") would skip every visitor who has not agreed to marketing.
+                marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST,
             )
         if not set(website_origins_clean(origins=origins)) <= set(website.allowed_origins):
             website = website_update(website=website, allowed_origins=[*website.allowed_origins, *origins])
         if website.identity_verification != Website.IdentityVerification.ENFORCED:
             # A demo set up before verification was the default: its logged-in page says it signs in for real.
             website = website_update(website=website, identity_verification=Website.IdentityVerification.ENFORCED)
+        if website.marketing_basis != Website.MarketingBasis.LEGITIMATE_INTEREST:
+            # A demo set up before the privacy kit: its in-app journey would show nothing.
+            website = website_update(website=website, marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST)
         return website

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0009_consent_by_purpose'),
+        ('tracking', '0010_website_support_and_analytics_basis'),
     ]
 
     operations = [

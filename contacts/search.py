@@ -1,5 +1,8 @@
 """Intercom's search query DSL → a Django Q, with Intercom's limits and field-naming errors.
 
+The one query language of contact filters: the REST API's searches and the saved segments (segments app)
+both compile through it, so a segment holds exactly what `POST /contacts/search` accepts.
+
 A query is one filter `{"field", "operator", "value"}` or a group `{"operator": "AND"|"OR",
 "value": [query, ...]}`. Groups nest at most MAX_NESTING levels below the top one and hold at most
 MAX_FILTERS_PER_GROUP entries, as Intercom documents.
@@ -11,16 +14,18 @@ from functools import reduce
 from operator import and_, or_
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import ExpressionWrapper, F, JSONField, Q
+from django.db.models import ExpressionWrapper, F, JSONField, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, LessThan, StartsWith
 
-from api.errors import ParameterInvalid
 from common.parsing import finite_number_or_none, unix_time_or_none
 from contacts.models import Contact, DataAttribute
 
+# Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
+LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15
 MAX_IN_VALUES = 1000
@@ -35,6 +40,11 @@ _CI_LOOKUPS = {
     "=": Exact, "!=": Exact, ">": GreaterThan, "<": LessThan, "~": Contains, "!~": Contains,
     "^": StartsWith, "$": EndsWith, "!$": EndsWith,
 }  # fmt: skip
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    """A refusal naming the field (the API answers it as Intercom's parameter_invalid)."""
+    return ValidationError({field: message})
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class QueryCompiler:
 
     def _node(self, node: Any, *, depth: int, where: str) -> Q:
         if not isinstance(node, dict):
-            raise ParameterInvalid(where, "Each query must be an object with field/operator/value or operator/value.")
+            raise _invalid(where, "Each query must be an object with field/operator/value or operator/value.")
         operator = node.get("operator")
         if operator in ("AND", "OR"):
             return self._group(node, depth=depth, where=where)
@@ -106,18 +116,18 @@ class QueryCompiler:
 
     def _group(self, node: dict[str, Any], *, depth: int, where: str) -> Q:
         if depth > MAX_NESTING:
-            raise ParameterInvalid(where, f"Queries can nest AND/OR groups at most {MAX_NESTING} levels deep.")
+            raise _invalid(where, f"Queries can nest AND/OR groups at most {MAX_NESTING} levels deep.")
         children = node.get("value")
         if not isinstance(children, list) or not children:
-            raise ParameterInvalid(f"{where}.value", "An AND/OR group needs a non-empty list of queries.")
+            raise _invalid(f"{where}.value", "An AND/OR group needs a non-empty list of queries.")
         if len(children) > MAX_FILTERS_PER_GROUP:
-            raise ParameterInvalid(f"{where}.value", f"A group can hold at most {MAX_FILTERS_PER_GROUP} queries.")
+            raise _invalid(f"{where}.value", f"A group can hold at most {MAX_FILTERS_PER_GROUP} queries.")
         parts = [self._node(child, depth=depth + 1, where=f"{where}.value[{i}]") for i, child in enumerate(children)]
         return reduce(and_ if node["operator"] == "AND" else or_, parts)
 
     def _spec(self, field: Any, where: str) -> FieldSpec:
         if not isinstance(field, str) or not field:
-            raise ParameterInvalid(f"{where}.field", "field is required.")
+            raise _invalid(f"{where}.field", "field is required.")
         if field in self.fields:
             return self.fields[field]
         if self.field_resolver and (spec := self.field_resolver(field)):
@@ -127,7 +137,7 @@ class QueryCompiler:
             attribute = self._custom_attributes().get(name)
             if attribute is not None:
                 return FieldSpec(_CUSTOM_KIND[attribute.data_type], name)
-        raise ParameterInvalid(field, f"{field} is not a field you can search on.")
+        raise _invalid(field, f"{field} is not a field you can search on.")
 
     def _custom_attributes(self) -> dict[str, DataAttribute]:
         if self._custom is None:
@@ -139,21 +149,21 @@ class QueryCompiler:
         field = node["field"]
         operator = node.get("operator")
         if operator not in OPERATORS:
-            raise ParameterInvalid(field, f"operator must be one of {', '.join(OPERATORS)}.")
+            raise _invalid(field, f"operator must be one of {', '.join(OPERATORS)}.")
         if "value" not in node:
-            raise ParameterInvalid(field, "value is required.")
+            raise _invalid(field, "value is required.")
         value = node["value"]
         if operator in ("IN", "NIN"):
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-                raise ParameterInvalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
+                raise _invalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
             values = [self._value(spec, field, item) for item in value]
             condition = reduce(or_, [self._compare(spec, field, "=", item) for item in values])
             return condition if operator == "IN" else ~condition
         if isinstance(value, list):
-            raise ParameterInvalid(field, f"A list value needs the IN or NIN operator, not {operator}.")
+            raise _invalid(field, f"A list value needs the IN or NIN operator, not {operator}.")
         if value is None:
             if operator not in ("=", "!="):
-                raise ParameterInvalid(field, "null can only be compared with = or !=.")
+                raise _invalid(field, "null can only be compared with = or !=.")
             condition = self._null(spec)
             return condition if operator == "=" else ~condition
         return self._compare(spec, field, operator, self._value(spec, field, value))
@@ -171,33 +181,33 @@ class QueryCompiler:
         kind = spec.kind
         if kind in ("string", "ci_string", "email_domain", "json_string", "role"):
             if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise ParameterInvalid(field, f"{field} must be compared with a string.")
+                raise _invalid(field, f"{field} must be compared with a string.")
             value = str(value)
             if len(value) > MAX_STRING_VALUE:
-                raise ParameterInvalid(field, f"Values are at most {MAX_STRING_VALUE} characters.")
+                raise _invalid(field, f"Values are at most {MAX_STRING_VALUE} characters.")
             if kind == "role" and value not in Contact.Role.values:
-                raise ParameterInvalid(field, "role must be user or lead.")
+                raise _invalid(field, "role must be user or lead.")
             return value
         if kind in ("boolean", "json_boolean"):
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
             if not isinstance(value, bool):
-                raise ParameterInvalid(field, f"{field} must be compared with true or false.")
+                raise _invalid(field, f"{field} must be compared with true or false.")
             return value
         if kind in ("integer", "tag", "json_number"):
             number = self._number(value, integer=kind != "json_number")
             if number is None:
-                raise ParameterInvalid(field, f"{field} must be compared with a number.")
+                raise _invalid(field, f"{field} must be compared with a number.")
             return number
         if kind in ("date", "json_date", "json_datetime"):
             moment = unix_time_or_none(value)
             if moment is None:
-                raise ParameterInvalid(field, f"{field} must be compared with a Unix timestamp in seconds.")
+                raise _invalid(field, f"{field} must be compared with a Unix timestamp in seconds.")
             moment = moment.replace(microsecond=0)
             if kind == "json_date":
                 return moment.date().isoformat()
             return moment.isoformat() if kind == "json_datetime" else moment
-        raise ParameterInvalid(field, f"{field} cannot be searched.")  # pragma: no cover
+        raise _invalid(field, f"{field} cannot be searched.")  # pragma: no cover
 
     @staticmethod
     def _number(value: Any, *, integer: bool) -> int | float | None:
@@ -216,7 +226,7 @@ class QueryCompiler:
             else NUMBER_OPERATORS
         )
         if operator not in allowed:
-            raise ParameterInvalid(field, f"The {operator} operator does not apply to {field}.")
+            raise _invalid(field, f"The {operator} operator does not apply to {field}.")
         if kind == "tag":
             condition = Q(**{f"{path}__pk": value})
             return condition if operator == "=" else ~condition
@@ -257,3 +267,25 @@ def _key_lookup(name: str, lookup: str, value: Any) -> Q:
 
 def contact_search_q(query: Any) -> Q:
     return QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT).compile(query)
+
+
+def query_mentions_field(query: Any, field: str) -> bool:
+    """Whether a search query names `field` anywhere (archived contacts are left out unless it does)."""
+    if isinstance(query, dict):
+        return query.get("field") == field or query_mentions_field(query.get("value"), field)
+    if isinstance(query, list):
+        return any(query_mentions_field(item, field) for item in query)
+    return False
+
+
+def contacts_matching(query: Any, *, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+    """The contacts a search query selects: users and leads (Intercom's contacts), archived ones only when
+    the query mentions `archived`; one SQL query whatever the query's shape."""
+    condition = contact_search_q(query)
+    matching = (Contact.objects.all() if queryset is None else queryset).filter(role__in=LISTED_ROLES)
+    if not query_mentions_field(query, "archived"):
+        matching = matching.filter(is_archived=False)
+    # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
+    if query_mentions_field(query, "tag_id"):
+        return matching.filter(pk__in=Contact.objects.filter(condition).values("pk"))
+    return matching.filter(condition)

@@ -1,0 +1,28 @@
+"""Segments: named, saved filters over contacts, in the search API's query language (contacts.search)."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Segment(models.Model):
+    """A saved contact filter; its member count is cached (refreshed by Celery), never counted per page view."""
+
+    class PersonType(models.TextChoices):
+        CONTACT = "contact", "Contacts"
+
+    name = models.CharField(max_length=100, unique=True)
+    person_type = models.CharField(max_length=16, choices=PersonType.choices, default=PersonType.CONTACT)
+    # The body's `query` of POST /contacts/search: one filter or an AND/OR group.
+    query = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Members when last counted (segments.tasks.refresh_segment_counts); None until the first count.
+    member_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    counted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,118 @@
+"""Segment writes: create, update (both check the query by compiling it), delete, and the cached counts."""
+
+import json
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from common.parsing import json_problem, text_problem
+from contacts.search import contact_search_q
+from segments import selectors
+from segments.models import Segment
+
+MAX_NAME_LENGTH = 100
+MAX_QUERY_BYTES = 20_000
+
+
+def _name_clean(name: Any) -> str:
+    if not isinstance(name, str) or not " ".join(name.split()):
+        raise ValidationError({"name": "A segment needs a name."})
+    problem = text_problem(name)
+    if problem:
+        raise ValidationError({"name": problem})
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError({"name": f"Must be at most {MAX_NAME_LENGTH} characters."})
+    return name
+
+
+def segment_query_check(query: Any) -> Any:
+    """A query a segment can keep: what POST /contacts/search accepts, of a bounded size; else a refusal naming it."""
+    if query in (None, "", {}, []):
+        raise ValidationError({"query": "A segment needs a filter."})
+    problem = json_problem(query, root="query")
+    if problem is not None:
+        raise ValidationError({"query": f"{problem[0]}: {problem[1]}"})
+    if len(json.dumps(query)) > MAX_QUERY_BYTES:
+        raise ValidationError({"query": f"The filter is larger than {MAX_QUERY_BYTES} bytes."})
+    try:
+        contact_search_q(query)  # compiles it: every field, operator and value is checked
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ValidationError({"query": f"{field}: {messages[0]}"}) from None
+    return query
+
+
+def segment_validate(*, segment: Segment | None, name: Any, query: Any) -> str:
+    """Raise the ValidationError saving these would raise (name, uniqueness, the cap, the query); the clean name."""
+    name = _name_clean(name)
+    others = Segment.objects.exclude(pk=segment.pk) if segment is not None else Segment.objects.all()
+    if others.filter(name=name).exists():
+        raise ValidationError({"name": "A segment with this name exists."})
+    if segment is None and Segment.objects.count() >= selectors.MAX_SEGMENTS:
+        raise ValidationError({"name": f"At most {selectors.MAX_SEGMENTS} segments; delete one first."})
+    segment_query_check(query)
+    return name
+
+
+@transaction.atomic
+def segment_create(*, name: Any, query: Any, teammate: AbstractBaseUser | None) -> Segment:
+    """Save a filter as a segment; its count follows from a Celery task once committed."""
+    name = segment_validate(segment=None, name=name, query=query)
+    segment = Segment.objects.create(name=name, query=query, created_by=teammate)
+    _count_later(segment)
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment: Segment, name: Any = None, query: Any = None) -> Segment:
+    """Rename a segment or change its filter (then its count is refreshed)."""
+    name = segment_validate(segment=segment, name=segment.name if name is None else name,
+                            query=segment.query if query is None else query)  # fmt: skip
+    changed = []
+    if name != segment.name:
+        segment.name = name
+        changed.append("name")
+    if query is not None and query != segment.query:
+        segment.query = query
+        segment.member_count = segment.counted_at = None
+        changed += ["query", "member_count", "counted_at"]
+    if changed:
+        segment.save(update_fields=[*changed, "updated_at"])
+        if "query" in changed:
+            _count_later(segment)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment (its contacts are untouched)."""
+    segment.delete()
+
+
+def _count_later(segment: Segment) -> None:
+    from segments import tasks
+
+    transaction.on_commit(lambda: tasks.refresh_segment_count.delay(segment.pk))
+
+
+def segment_count_refresh(*, segment_id: int) -> int | None:
+    """Count one segment's members now and keep the number (a COUNT in a task, never in a page view)."""
+    segment = selectors.segment_find(segment_id=segment_id)
+    if segment is None:
+        return None
+    count = selectors.segment_members(segment=segment).count()
+    Segment.objects.filter(pk=segment.pk).update(member_count=count, counted_at=timezone.now())
+    return count
+
+
+def segment_counts_refresh() -> int:
+    """Beat: recount every segment, one COUNT each, each saved as it is done; returns how many were counted."""
+    counted = 0
+    for segment in selectors.segment_list():
+        if segment_count_refresh(segment_id=segment.pk) is not None:
+            counted += 1
+    return counted

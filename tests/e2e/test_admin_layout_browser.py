@@ -1,0 +1,104 @@
+"""The admin's lists at 1280 px (a common laptop width): every column and the action bar within the
+viewport, nothing cut off to the right (issue 12's walk found the inbox, contacts and websites clipped)."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from contacts import services as contact_services
+from conversations import services
+from tests.contacts.factories import TagFactory, UserContactFactory
+from tracking.models import WebSession
+from tracking.services import website_create
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+VIEWPORT_WIDTH = 1280
+
+
+def _overflow(page) -> dict:
+    """What sticks out to the right of the viewport: the page's own width and each header cell's right edge."""
+    return page.evaluate(
+        """(width) => {
+            const beyond = (el, edge) => el.getClientRects().length && el.getBoundingClientRect().right > edge + 0.5;
+            const results = document.querySelector('#changelist .results');
+            const form = document.querySelector('#changelist-form');
+            const right = (el) => Math.min(width, el ? el.getBoundingClientRect().right : width);
+            const text = (el) => (el.textContent || el.className).trim().replace(/\\s+/g, ' ').slice(0, 40);
+            return {
+                scroll: document.documentElement.scrollWidth,
+                // A column hidden in the results' scroll box is as cut off as one past the window.
+                columns: Array.from(document.querySelectorAll('#result_list thead th'))
+                    .filter(el => beyond(el, right(results))).map(text),
+                actions: Array.from(document.querySelectorAll('#changelist-form .actions > *'))
+                    .filter(el => beyond(el, right(form))).map(text),
+            };
+        }""",
+        VIEWPORT_WIDTH,
+    )
+
+
+def _seed():
+    website = website_create(
+        name="Acme lamps and lighting of the northern hemisphere",
+        allowed_origins=["https://www.acme-lamps-and-lighting.example", "https://shop.example"],
+    )
+    tag = TagFactory(name="enterprise-customers")
+    for i in range(3):
+        contact = UserContactFactory(
+            name=f"Alexandra Konstantinopoulou-Smythe {i}",
+            email=f"alexandra.konstantinopoulou{i}@example-company.com",
+            city="Saint-Rémy-de-Provence",
+            country_name="France",
+        )
+        contact_services.contact_tag(contact=contact, tag=tag)
+        WebSession.objects.create(
+            contact=contact,
+            website=website,
+            started_at=timezone.now(),
+            last_activity_at=timezone.now(),
+            page_views_count=3,
+        )
+        services.conversation_start_by_contact(
+            contact=contact, website=website, body="My order of the large brass floor lamp has not arrived " * 3
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("inbox", reverse("admin:conversations_conversation_changelist")),
+        ("contacts", reverse("admin:contacts_contact_changelist")),
+        ("websites", reverse("admin:tracking_website_changelist")),
+    ],
+)
+def test_the_admin_lists_fit_a_1280_px_window(agent_admin, artifacts, name, path):
+    _seed()
+    page = agent_admin.page
+    page.set_viewport_size({"width": VIEWPORT_WIDTH, "height": 900})
+    agent_admin.open(path)
+    expect(page.locator("#result_list")).to_be_visible()
+    page.screenshot(path=str(artifacts / f"layout-1280-{name}.png"), full_page=True)
+    shown = _overflow(page)
+    assert shown["columns"] == [] and shown["actions"] == [] and shown["scroll"] <= VIEWPORT_WIDTH, shown
+    assert agent_admin.problems == []
+
+
+def test_the_compose_form_is_styled_like_the_admin(agent_admin, artifacts):
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_message_add"))
+    # The admin's aligned rows: each label in the label column, the body as wide as the admin's text areas.
+    label = page.locator(".field-body label").bounding_box()
+    body = page.locator("#id_body").bounding_box()
+    page.screenshot(path=str(artifacts / "outbound-compose.png"), full_page=True)
+    assert body["x"] >= label["x"] + 150 and body["width"] >= 500, (label, body)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator(".errornote")).to_have_text("Please correct the errors below.")
+    expect(page.locator(".errorlist")).to_have_count(3)  # subject, body and audience: all at once
+    page.screenshot(path=str(artifacts / "outbound-compose-errors.png"), full_page=True)
+    assert agent_admin.problems == []
