@@ -267,10 +267,15 @@ PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
 PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
 # Past this many queued page views (the flush is not keeping up), pings write synchronously again.
 PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH = env.int("PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH", default=500_000)
-# With the buffer on (PostgreSQL): a new visitor's first ping and a known visitor's new session queue
-# their contact and session rows too, and last_seen_at is written by the flush (docs/architecture.md,
-# "The ingest buffer"). Off: those pings write in their own transaction, as before.
-PARLEY_INGEST_QUEUE = env.bool("PARLEY_INGEST_QUEUE", default=True)
+# The ingest queue: a new visitor's first ping and a known visitor's new session queue their contact
+# and session rows in the buffer too, and last_seen_at is written by the flush (docs/architecture.md,
+# "The ingest buffer"). It needs the buffer and PostgreSQL (ids are taken ahead from its sequences), so
+# it is on by default exactly there, the production shape; off in the embedded SQLite mode, and
+# `PARLEY_INGEST_QUEUE=false` turns it off anywhere (those pings then write in their own transaction).
+PARLEY_INGEST_QUEUE = env.bool(
+    "PARLEY_INGEST_QUEUE",
+    default=bool(PARLEY_PAGE_VIEW_BUFFER_URL) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
+)
 # Unknown custom attribute names written by teammates, the API or verified widget input: define them
 # (typed from the value), or refuse them. Unverified widget input never defines any.
 PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES", default=True)

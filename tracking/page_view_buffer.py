@@ -207,10 +207,63 @@ def page_view_buffer_add(
 
     `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
     cache's own Redis (the default), else through the cache afterwards."""
-    global _full_until
-    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
-    if not url or time.monotonic() < _full_until:
-        return False
+    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session)
+    return _queue(entry, cache_writes=cache_writes) is not None
+
+
+# A known contact's new session is claimed for this long: pings of other tabs that found no current
+# session either (their state was read before this one's was saved) join it instead of opening another.
+SESSION_CLAIM_SECONDS = 10
+# One command, so that the entry that opens the session always precedes those that join it.
+_OPEN_SESSION_SCRIPT = """
+local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
+local page_args = tonumber(ARGV[3])
+local entry = {'s', claimed or ARGV[1]}
+for i = 4, 3 + page_args do entry[#entry + 1] = ARGV[i] end
+if not claimed then
+  for i = 4 + page_args, #ARGV do entry[#entry + 1] = ARGV[i] end
+end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
+return claimed or ARGV[1]
+"""
+
+
+def session_claim_key(*, contact_id: int, website_id: int) -> str:
+    return f"{_stream_key()}:opening:{contact_id}:{website_id}"
+
+
+def page_view_buffer_open_session(
+    *, session_id: int, page: PageInput, at: dt.datetime, session: QueuedSession
+) -> int | None:
+    """Queue a known contact's new session with its first page view, unless another ping of the same
+    contact and website opened one in the last seconds: then the page view joins that session.
+
+    Returns the session the page view went into; None (nothing queued): write it now instead."""
+    entry = _entry(session_id=session_id, page=page, at=at, session=session)
+    claim = session_claim_key(contact_id=session.contact_id, website_id=session.website_id)
+    return _queue(entry, claim=claim)
+
+
+def session_claim_forget(*, contact_id: int, website_id: int) -> None:
+    """The site logged the user out: the next page view opens a new session, even within seconds."""
+    client = _client()
+    if client is not None:
+        try:
+            client.delete(session_claim_key(contact_id=contact_id, website_id=website_id))
+        except redis.RedisError:
+            logger.warning("The page-view buffer is unreachable: a session claim stays until it expires.")
+
+
+def _entry(
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    contact: QueuedContact | None = None,
+    session: QueuedSession | None = None,
+) -> dict[str, Any]:
+    """The stream entry: the page view's fields first ("s" is its session), then the new contact's
+    and the new session's, if any."""
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
     entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
     if contact is not None:
@@ -222,22 +275,53 @@ def page_view_buffer_add(
     if session is not None:
         entry["k"], entry["w"] = session.contact_id, session.website_id
         entry["d"] = json.dumps(session.fields, separators=(",", ":"))
+    return entry
+
+
+_PAGE_VIEW_FIELDS = ("u", "t", "r", "at")
+
+
+def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), claim: str | None = None) -> int | None:
+    """XADD the entry (through the session-claim script when `claim` names one) with the flush
+    bookkeeping, in one round trip; the session id its page view went into, None when not queued."""
+    global _full_until
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    if not url or time.monotonic() < _full_until:
+        return None
     now, key = time.time(), _stream_key()
+    session_id = int(entry["s"])
     try:
         client = _client_for(url)
         if client is None:
-            return False
+            return None
         in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
-        if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS and not in_pipeline:
+        if claim is None and not in_pipeline and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
             _cache_writes_apply(cache_writes)
             PAGE_VIEWS_BUFFERED.inc()
-            return True
+            return session_id
         due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
-        pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        if claim is None:
+            pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        else:
+            # The script's arguments: the page view's name/value pairs, then the new session's.
+            page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
+            session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
+            rest = [arg for name in session_names for arg in (name, entry[name])]
+            pipeline.eval(
+                _OPEN_SESSION_SCRIPT,
+                2,
+                claim,
+                key,
+                session_id,
+                SESSION_CLAIM_SECONDS,
+                len(page_args),
+                *page_args,
+                *rest,
+            )
         pipeline.xlen(key)
         pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
         for write in cache_writes if in_pipeline else ():
@@ -247,6 +331,8 @@ def page_view_buffer_add(
         added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
         if isinstance(added, Exception):
             raise added
+        if claim is not None:
+            session_id = int(added)
         if not in_pipeline:
             _cache_writes_apply(cache_writes)
     except Exception as error:
@@ -259,7 +345,7 @@ def page_view_buffer_add(
         else:
             logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
-        return False
+        return None
     if scheduled_due is None:
         _schedule_flush()
         _flush_due_at[key] = due
@@ -269,7 +355,7 @@ def page_view_buffer_add(
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
     PAGE_VIEWS_BUFFERED.inc()
-    return True
+    return session_id
 
 
 def page_views_flush_soon() -> None:

@@ -102,7 +102,7 @@ def test_accept_language_first_tag():
 
 
 @pytest.mark.django_db
-def test_session_is_enriched_once_with_location_and_device(client, website, settings):
+def test_session_is_enriched_once_with_location_and_device(client, website, settings, ingest_flush):
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     widget = Widget(client, website, ip="127.0.0.1")
     response = widget.post(
@@ -113,6 +113,7 @@ def test_session_is_enriched_once_with_location_and_device(client, website, sett
     widget.user_agent = IPHONE
     widget.ip = "8.8.8.8"
     widget.ping()
+    ingest_flush()
     session = WebSession.objects.get()
     assert (session.country, session.os, session.browser, session.browser_language) == (
         "GB",

@@ -40,6 +40,8 @@ CONTACT_SNAPSHOT_FIELDS = (
     "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
+# In a snapshot made by the ping that queued the contact (no row read): see ActingContact.queued.
+QUEUED_MARK = "queued"
 
 
 @functools.cache
@@ -75,6 +77,9 @@ class ActingContact:
     snapshot: bool = False
     # Created by this request: it has no hot-path state yet.
     created: bool = False
+    # A snapshot of a visitor whose first ping was queued (less than a snapshot's life ago): its row
+    # may not be written yet.
+    queued: bool = False
 
     def loaded(self) -> Contact:
         """The full row behind a snapshot (raises ContactGone when it no longer exists)."""
@@ -84,6 +89,11 @@ class ActingContact:
         if row is None:
             raise ContactGone
         return row
+
+    def referable(self) -> Contact:
+        """The contact, for a new row that references it (an event): a first visit still queued is
+        written first, since the reference needs its row (raises ContactGone when it no longer exists)."""
+        return self.loaded() if self.queued else self.contact
 
 
 def contact_row(*, contact_id: int) -> Contact | None:
@@ -320,7 +330,8 @@ def acting_contact_for(
     state = HotPathState.load(identity.contact_id, reads)
     snapshot = state.snapshot(now.timestamp())
     if snapshot is not None:
-        acting: ActingContact | None = ActingContact(snapshot, snapshot=True)
+        queued = bool(state.contact and state.contact.get(QUEUED_MARK))
+        acting: ActingContact | None = ActingContact(snapshot, snapshot=True, queued=queued)
     else:
         row = contact_row(contact_id=identity.contact_id)
         acting = None if row is None else ActingContact(row)

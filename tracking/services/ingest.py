@@ -31,6 +31,7 @@ from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
 from tracking.payloads import CompanyInput, ConsentInput, PageInput, PingInput, UpdateInput, UserInput
 from tracking.services.hot_path import (
     CONTACT_SNAPSHOT_SECONDS,
+    QUEUED_MARK,
     SESSION_IDLE,
     SESSION_MAX_LENGTH,
     STATE_REFRESH_SECONDS,
@@ -271,10 +272,14 @@ def _page_view_record(
         last_at = dt.datetime.fromtimestamp(last_ts, tz=dt.UTC)
         if _session_is_current(started_at=started_at, last_activity_at=last_at, now=facts.now):
             # Sessions cascade with their contact and move on merge: a hit proves the contact still exists.
-            updated = WebSession.objects.filter(pk=int(cached_id), contact=contact).update(
-                page_views_count=F("page_views_count") + 1,
-                last_activity_at=Greatest("last_activity_at", Value(facts.now)),
-            )
+            current_session = WebSession.objects.filter(pk=int(cached_id), contact=contact)
+            extended = {
+                "page_views_count": F("page_views_count") + 1,
+                "last_activity_at": Greatest("last_activity_at", Value(facts.now)),
+            }
+            updated = current_session.update(**extended)
+            if not updated and page_view_buffer.page_views_flush_before_reading():
+                updated = current_session.update(**extended)  # it was queued a moment ago: written now
             session_id = int(cached_id) if updated else None
     if session_id is None:
         session = _session_continue_or_open(contact=contact, website=website, page=page, facts=facts, state=state)
@@ -308,7 +313,7 @@ def _page_view_fast(
         return False
     session_id, started_ts, last_ts = cached
     now_ts = facts.now.timestamp()
-    last_seen_due = now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS and not _queue_on()
+    last_seen_due = now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS and not ingest_queue_on()
     if last_seen_due or not _session_is_current(
         started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
         last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
@@ -360,6 +365,16 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: HotPa
     return nothing_sent or state.user_fingerprint == _fingerprint(user)
 
 
+def _ignored_again(user: UserInput | None, state: HotPathState) -> dict[str, str]:
+    """What a page view that writes nothing reports as left out: what the same user settings were
+    refused last time, as `_apply_user_fields` answers for them."""
+    if user is None:
+        return {}
+    if user.fields or user.custom_attributes is not None or user.companies is not None:
+        return dict(state.user_ignored)
+    return dict(user.refused)
+
+
 def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.datetime) -> HotPathState:
     if known is not None and known.contact_id == acting.contact.pk:
         return known
@@ -368,7 +383,7 @@ def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.dateti
     return HotPathState.load(acting.contact.pk)
 
 
-def _queue_on() -> bool:
+def ingest_queue_on() -> bool:
     """New visitors, new sessions and last_seen_at go through the ingest buffer (PostgreSQL + Redis)."""
     return (
         settings.PARLEY_INGEST_QUEUE
@@ -395,7 +410,7 @@ def _session_queued(
 ) -> bool:
     """A known contact without a current session here: the new session and its first page view
     are queued (no database statement); False when they must be written now instead."""
-    if not _queue_on():
+    if not ingest_queue_on():
         return False
     session_id = id_blocks.next_id(WebSession)
     if session_id is None:
@@ -403,10 +418,14 @@ def _session_queued(
     session = page_view_buffer.QueuedSession(
         contact_id=contact.pk, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
     )
-    if not page_view_buffer.page_view_buffer_add(session_id=session_id, page=page, at=facts.now, session=session):
+    # Another tab of the same browser may have opened it a moment ago: then this page view joins it.
+    opened = page_view_buffer.page_view_buffer_open_session(
+        session_id=session_id, page=page, at=facts.now, session=session
+    )
+    if opened is None:
         return False
     now_ts = facts.now.timestamp()
-    state.sessions[str(website.pk)] = [session_id, now_ts, now_ts]
+    state.sessions[str(website.pk)] = [opened, now_ts, now_ts]
     state.seen_at = now_ts
     return True
 
@@ -424,7 +443,7 @@ def _visitor_queued(
 
     The visitor's own consent choice, if the ping states one, is written with the row (a page's
     default never is), as the general path's `consent_remember` stores it."""
-    if not _queue_on():
+    if not ingest_queue_on():
         return None
     contact_id, session_id = id_blocks.next_id(Contact), id_blocks.next_id(WebSession)
     if contact_id is None or session_id is None:
@@ -448,7 +467,7 @@ def _visitor_queued(
     state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
                      "anonymous_id": str(queued.anonymous_id), "analytics_consent": queued.analytics_consent,
                      "marketing_consent": queued.marketing_consent, "consent_source": queued.consent_source,
-                     "processing_restricted": False}  # fmt: skip
+                     "processing_restricted": False, QUEUED_MARK: True}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
@@ -459,10 +478,12 @@ def _visitor_queued(
     return state.snapshot(now_ts)
 
 
+_NO_USER = UserInput()
+
+
 def _nothing_sent(user: UserInput | None) -> bool:
-    return user is None or (
-        not user.identifies and not user.user_hash and not user.fields and user.custom_attributes is None
-    )
+    """The site sent no user settings (fields, attributes, companies, identity), nor malformed ones to report."""
+    return user is None or user == _NO_USER
 
 
 def _ingest(
@@ -497,15 +518,11 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            sent_fields = user is not None and (
-                user.fields or user.custom_attributes is not None or user.companies is not None
-            )
-            return current.contact, dict(state.user_ignored) if sent_fields else {}
+            return current.contact, _ignored_again(user, state)
         if _session_queued(contact=current.contact, website=website, page=page, facts=facts, state=state):
             state.remember(current, facts.now.timestamp())  # the row read for it serves the next minute's pings
             state.save()
-            sent_fields = user is not None and (user.fields or user.custom_attributes is not None)
-            return current.contact, dict(state.user_ignored) if sent_fields else {}
+            return current.contact, _ignored_again(user, state)
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
@@ -794,6 +811,8 @@ def widget_update(
 
 
 def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:
-    """The site logged the user out: forget this browser's hot state (the widget drops its cookies)."""
+    """The site logged the user out: forget this browser's hot state (the widget drops its cookies);
+    its next page view opens a new session."""
     if identity is not None:
         cache.delete(HotPathState.key(identity.contact_id))
+        page_view_buffer.session_claim_forget(contact_id=identity.contact_id, website_id=website.pk)
