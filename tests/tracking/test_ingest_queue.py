@@ -302,3 +302,136 @@ def test_a_users_queued_new_session_counts_for_their_companies_once(client, webs
     assert company.session_count == sessions_before + 1
     assert company.last_request_at is not None
     assert WebSession.objects.filter(contact=user).count() == 2
+
+
+# --- the privacy rules on the queued path (docs/privacy.md) ------------------------------------------
+
+
+def test_a_first_pings_token_carries_consent_only_when_the_visitor_chose_it(client, website, queue: Buffer):
+    """The website's default (full tracking) or a page's default is not the visitor's consent."""
+    from tracking.widget_auth import widget_token_read
+
+    plain = Widget(client, website).ping().json()
+    page_default = {"analytics": True, "source": "consent_mode", "default": True}
+    defaulted = Widget(client, website).ping(consent=page_default).json()
+    chosen = Widget(client, website).ping(consent={"analytics": True, "source": "tcf"}).json()
+    assert len(queue.entries()) == 3  # all three queued, none written in the request
+
+    def consent_in(answer):
+        return widget_token_read(token=answer["token"], website_id=website.pk).tracking_consent
+
+    assert (consent_in(plain), consent_in(defaulted), consent_in(chosen)) == (False, False, True)
+
+
+def test_the_consent_a_first_ping_states_is_written_with_the_queued_visitor(client, website, queue: Buffer):
+    _new_visitor(client, website)  # warms the id blocks
+    page_views_flush()
+    choice = {"analytics": True, "marketing": False, "source": "tcf"}
+    with CaptureQueriesContext(connection) as captured:
+        answer = Widget(client, website).ping(consent=choice).json()
+    assert _statements(captured) == []
+    defaulted = Widget(client, website).ping(consent={"marketing": True, "source": "consent_mode", "default": True})
+    page_views_flush()
+    chosen = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert (chosen.analytics_consent, chosen.marketing_consent, chosen.consent_source) == (True, False, "tcf")
+    assert chosen.consent_updated_at == chosen.first_seen_at
+    assert answer["consent"] == {"analytics": True, "marketing": False}
+    not_chosen = Contact.objects.get(anonymous_id=defaulted.json()["anonymous_id"])  # a page's default: not stored
+    assert (not_chosen.analytics_consent, not_chosen.marketing_consent, not_chosen.consent_source) == (None, None, "")
+    assert not_chosen.consent_updated_at is None
+
+
+def test_a_choice_made_while_the_first_ping_is_queued_applies_to_the_written_row(client, website, queue: Buffer):
+    widget, answer, _ = _new_visitor(client, website)
+    refused = widget.ping("https://shop.example/2", consent={"analytics": False, "marketing": False}).json()
+    assert refused["tracked"] is False and refused["forget"] is True
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])  # written first, then the choice
+    assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (False, False, "widget")
+    assert PageView.objects.filter(contact=contact).count() == 1  # the page seen before the refusal
+    page_views_flush()
+    assert PageView.objects.filter(contact=contact).count() == 1
+
+
+def test_a_contact_restricted_while_its_page_views_are_queued_gets_none_of_them(
+    client, website, queue: Buffer, django_capture_on_commit_callbacks
+):
+    """Restricted (Art. 18) or analytics refused by the time of the flush: nothing new is recorded."""
+    widget, answer, _ = _new_visitor(client, website)
+    other, _, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    widget.ping("https://shop.example/private")  # queued in the current session
+    from django.core.cache import cache
+
+    cache.delete(HotPathState.key(contact.pk))
+    widget.ping("https://shop.example/later")  # the hot-path entry gone: a new session, queued
+    other.ping("https://shop.example/other")  # another visitor's: written as usual
+    with django_capture_on_commit_callbacks(execute=True):
+        contacts_services.contact_processing_restrict(contact=contact, restricted=True)
+    page_views_flush()
+    contact.refresh_from_db()
+    assert list(PageView.objects.filter(contact=contact).values_list("url", flat=True)) == ["https://shop.example/"]
+    assert WebSession.objects.filter(contact=contact).count() == contact.web_sessions_count == 1
+    assert PageView.objects.filter(url="https://shop.example/other").count() == 1
+    assert widget.ping("https://shop.example/after").json()["tracked"] is False
+
+
+def test_an_event_on_the_first_page_writes_the_queued_visitor_first(client, website, queue: Buffer):
+    from tracking.models import Event
+
+    widget, answer, _ = _new_visitor(client, website)
+    response = widget.event("signed_up")
+    assert response.status_code == 202 and response.json()["tracked"] is True
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert Event.objects.get().contact_id == contact.pk
+    assert PageView.objects.filter(contact=contact).count() == 1
+
+
+def test_the_pings_after_a_queued_first_one_read_no_row_and_flush_nothing(client, website, queue: Buffer):
+    """The queueing ping caches the snapshot of the row its flush will write (every field, consent too)."""
+    widget, _, _ = _new_visitor(client, website)
+    page_views_flush()
+    widget, _, _ = _new_visitor(client, website)
+    for page in range(3):
+        with CaptureQueriesContext(connection) as captured:
+            assert widget.ping(f"https://shop.example/{page}").status_code == 200
+        assert _statements(captured) == []
+    assert page_views_flush() == 4
+
+
+def test_an_objection_leaves_the_visitors_current_session_open(
+    client, website, queue: Buffer, django_capture_on_commit_callbacks
+):
+    """A privacy change drops the widget's cached snapshot of the contact, not its current sessions."""
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        contacts_services.contact_marketing_object(contact=contact)
+    assert widget.ping("https://shop.example/2").json()["tracked"] is True
+    page_views_flush()
+    assert WebSession.objects.get(contact=contact).page_views_count == 2
+
+
+def test_two_tabs_opening_a_session_at_once_share_it(client, website, queue: Buffer):
+    """Both tabs' pings read the contact's state before either saved it: one session, two page views."""
+    from django.core.cache import cache
+
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    cache.delete(HotPathState.key(contact.pk))  # half an hour later
+    first = widget.ping("https://shop.example/tab-1").json()
+    cache.delete(HotPathState.key(contact.pk))  # the second tab read the state before the first saved it
+    second = widget.ping("https://shop.example/tab-2").json()
+    assert first["token"] and second["token"]
+    page_views_flush()
+    contact.refresh_from_db()
+    assert contact.web_sessions_count == 2 == WebSession.objects.filter(contact=contact).count()
+    latest = WebSession.objects.filter(contact=contact).latest("started_at")
+    assert latest.page_views_count == 2
+    # Logging out drops the claim: the next page view opens a session of its own at once.
+    assert widget.post("shutdown", {"token": widget.token}).status_code == 200
+    widget.ping("https://shop.example/after-logout")
+    page_views_flush()
+    assert WebSession.objects.filter(contact=contact).count() == 3
