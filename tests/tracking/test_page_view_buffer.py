@@ -22,8 +22,9 @@ from tracking.page_view_buffer import page_views_flush
 from tracking.services.ingest import ingest_queue_on
 from tracking.tasks import flush_page_views
 
-# Where the buffer lives when the settings name none (the SQLite run has no Redis cache).
-FALLBACK_BUFFER_URL = "redis://127.0.0.1:6379/15"
+# Where the buffer lives when the settings name none (the SQLite run has no Redis cache); a shared
+# machine gives each run its own Redis database through PARLEY_TEST_BUFFER_URL.
+FALLBACK_BUFFER_URL = os.environ.get("PARLEY_TEST_BUFFER_URL", "redis://127.0.0.1:6379/15")
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 FLUSH_TASK = "tracking.tasks.flush_page_views"
 FLUSH_DONE = re.compile(r"Task tracking\.tasks\.flush_page_views\[[^\]]+\] succeeded in [\d.]+s: (\d+)")
