@@ -437,17 +437,20 @@ def page_view_buffer_backlog() -> tuple[int, float | None] | None:
 READ_FLUSH_MAX_BATCHES = 3
 
 
-def page_views_flush_before_reading() -> int:
+def page_views_flush_before_reading() -> bool:
     """Flush so that a read (a GDPR export, a contact whose first ping is queued) sees queued rows
-    too; returns how many page views that wrote. With Redis down, the read goes on with what the
-    database holds (the queued ones are at most seconds old)."""
+    too. True when the read should look again: a flush ran (this one, or another request's or a
+    worker's that it waited for on the cursor row: either may have written what the read looks for).
+    False with the buffer off or Redis down: the read goes on with what the database holds (the
+    queued rows are at most seconds old)."""
     if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
-        return 0
+        return False
     try:
-        return page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
+        page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
-        return 0
+        return False
+    return True
 
 
 def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:

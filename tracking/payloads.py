@@ -336,8 +336,10 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         companies = clean_companies(value.get("company"), value.get("companies"), now=now)
     except PayloadError as error:
         companies, refused = None, {error.field: error.message}
+    # An empty object writes nothing (attributes merge): it is no attribute at all. The widget sends one
+    # on every ping, and a first ping that sends nothing else is queued.
     return UserInput(
-        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom,
+        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom or None,
         companies=companies, refused=refused,
     )  # fmt: skip
 
