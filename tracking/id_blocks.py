@@ -17,12 +17,16 @@ BLOCK_SIZE = 64
 _lock = threading.Lock()
 _blocks: dict[str, list[int]] = {}
 _sequences: dict[str, str] = {}
+_vendors: dict[str, str] = {}
 _pid = os.getpid()
 
 
 def id_blocks_supported(model: type[models.Model]) -> bool:
     """Ids can be taken ahead on this model's database (PostgreSQL: its sequence)."""
-    return connections[model.objects.db].vendor == "postgresql"
+    alias = model.objects.db
+    if alias not in _vendors:  # a database's vendor is fixed for the process (every ping asks)
+        _vendors[alias] = connections[alias].vendor
+    return _vendors[alias] == "postgresql"
 
 
 def next_id(model: type[models.Model]) -> int | None:
