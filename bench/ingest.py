@@ -147,13 +147,13 @@ class Tally:
 class Client:
     """One load-generating connection: a few returning visitors and known users, and new visitors."""
 
-    def __init__(self, app_id: str, index: int, users: list[tuple[str, str]], hot_path_key) -> None:
+    def __init__(self, app_id: str, index: int, users: list[tuple[str, str]], silence_keys) -> None:
         self.app_id = app_id
         self.index = index
         self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         self.visitors = [Visitor() for _ in range(VISITORS_PER_CLIENT)]
         self.users = users
-        self.hot_path_key = hot_path_key
+        self.silence_keys = silence_keys
         self.redis = None
         self.turn = 0
         self.tally = Tally()
@@ -176,8 +176,9 @@ class Client:
         visitor = self.visitors[self.turn % VISITORS_PER_CLIENT] if kind in ("r", "s") else None
         parley = path.startswith("/widget-api/")
         if parley and kind == "s" and visitor is not None and visitor.contact_id is not None:
-            # Thirty minutes of silence: the visitor's hot-path entry (and snapshot) are gone.
-            self.redis.delete(self.hot_path_key(visitor.contact_id))
+            # Thirty minutes of silence: the visitor's hot-path entry (and snapshot) are gone, and so is
+            # the claim of its last new session (kept for seconds only: two tabs opening one at once).
+            self.redis.delete(*self.silence_keys(visitor.contact_id))
         body = json.dumps(self._body(kind, visitor))
         headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN, "User-Agent": USER_AGENT}
         try:
@@ -389,6 +390,7 @@ def _measure_load(figures: list[str], quick: bool, database_url: str, website, r
 
     from contacts.models import Contact
     from tracking.models import PageView
+    from tracking.page_view_buffer import session_claim_key
     from tracking.services.hot_path import HotPathState
 
     users = _known_users(website, CLIENTS * USERS_PER_CLIENT)
@@ -402,7 +404,10 @@ def _measure_load(figures: list[str], quick: bool, database_url: str, website, r
                 website.app_id,
                 index,
                 users[index * USERS_PER_CLIENT : (index + 1) * USERS_PER_CLIENT],
-                lambda pk: cache.make_key(HotPathState.key(pk)),
+                lambda pk: (
+                    cache.make_key(HotPathState.key(pk)),
+                    session_claim_key(contact_id=pk, website_id=website.pk),
+                ),
             )
             for index in range(CLIENTS)
         ]
