@@ -307,8 +307,9 @@ def _apply_rules(state: _RunState, *, policy: RetentionPolicy, now: dt.datetime,
             # Whole months first (a dropped partition on PostgreSQL), then the rows left before the
             # cutoff one by one: those of a day-based cutoff's month, the default partition's, or
             # every old row of a plain table (SQLite, or PostgreSQL before partition_tables).
-            _drop_whole_months(state, model=model, cutoff=cutoff)
             old = model._base_manager.filter(created_at__lt=cutoff)
+            for start, end in _drop_whole_months(state, model=model, cutoff=cutoff):
+                old = old.exclude(created_at__gte=start, created_at__lt=end)  # counted already (a dry run)
 
             def delete_rows(pks: list[Any], model: type[models.Model] = model) -> Counter:
                 return rows_delete_with_history(model=model, pks=pks)
@@ -329,9 +330,11 @@ def _tracking_cutoff(policy: RetentionPolicy, now: dt.datetime) -> dt.datetime |
     return max(cutoffs) if cutoffs else None
 
 
-def _drop_whole_months(state: _RunState, *, model: type[models.Model], cutoff: dt.datetime) -> None:
-    """Drop the monthly partitions entirely before `cutoff`; each drop is recorded on the run in its
-    own transaction (a dry run counts their rows and drops nothing)."""
+def _drop_whole_months(
+    state: _RunState, *, model: type[models.Model], cutoff: dt.datetime
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Drop the monthly partitions entirely before `cutoff`, each recorded on the run in its own
+    transaction (a dry run counts their rows and drops nothing); the months dropped."""
     rule = f"{model._meta.verbose_name_plural} (whole months)"
     done = 0
 
@@ -345,7 +348,7 @@ def _drop_whole_months(state: _RunState, *, model: type[models.Model], cutoff: d
                 BatchProgress(run=state.run, rule=rule, batch_counts=batch_counts, rows_done=done, rows_estimated=None)
             )
 
-    history_partitions_drop_before(model=model, cutoff=cutoff, dry_run=state.dry_run, on_drop=record)
+    return history_partitions_drop_before(model=model, cutoff=cutoff, dry_run=state.dry_run, on_drop=record)
 
 
 def retention_rules_apply(

@@ -100,11 +100,12 @@ def history_partitions_drop_before(
     cutoff: dt.datetime,
     dry_run: bool = False,
     on_drop: Callable[[int], None] | None = None,
-) -> int:
+) -> list[tuple[dt.datetime, dt.datetime]]:
     """Drop the monthly partitions of `model`'s table whose every row is older than `cutoff`; the
-    rows they held. `on_drop(rows)` runs inside each drop's transaction. Nothing on a plain table."""
+    [start, end) of each month dropped (or, in a dry run, counted only). `on_drop(rows)` runs inside
+    each drop's transaction. Nothing on a plain table."""
     if model not in HISTORY_MODELS or not _partitioned(model):
-        return 0
+        return []
     dropped = partitioning.partitions_drop_before(
         _connection(model),
         model._meta.db_table,
@@ -112,7 +113,7 @@ def history_partitions_drop_before(
         dry_run=dry_run,
         on_drop=(lambda _partition, rows: on_drop(rows)) if on_drop else None,
     )
-    return sum(rows for _, rows in dropped)
+    return [(partition.lower, partition.upper) for partition, _ in dropped if partition.lower and partition.upper]
 
 
 def history_tables_convert(
