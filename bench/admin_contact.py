@@ -18,6 +18,7 @@ SIZES = {"small": 10_000, "large": 10_000_000}
 QUICK_LARGE = 1_000_000
 PAGE_VIEWS_PER_CONTACT = 100  # 4 sessions of 25
 HISTORY_MONTHS = 15
+PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "parley_bench")
 
 SESSION_COLUMNS = {
     "contact_id": "c.id",
@@ -86,7 +87,7 @@ def _build(page_views: int) -> int:
 def measure(figures: list[str], quick: bool) -> dict[str, float]:
     large = QUICK_LARGE if quick else SIZES["large"]
     ratio = large_vs_small(
-        "bench.admin_contact", small=SIZES["small"], large=large, database_prefix="parley_bench_contact"
+        "bench.admin_contact", small=SIZES["small"], large=large, database_prefix=f"{PREFIX}_contact"
     )
     return {"admin_contact_10m_vs_10k": ratio}
 
