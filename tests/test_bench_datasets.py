@@ -37,3 +37,14 @@ def test_companies_dataset_builds():
     admin_companies.build_companies(5)
     assert _count("companies_company") == 5
     assert _count("contacts_contact") == 5 * admin_companies.CONTACTS_PER_COMPANY
+
+
+@pytest.mark.django_db(transaction=True)  # it creates monthly partitions and vacuums: outside a transaction
+def test_contact_page_dataset_builds():
+    from bench import admin_contact
+
+    viewed = admin_contact._build(1_000)
+    assert _count("tracking_pageview") == 1_000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tracking_pageview WHERE contact_id = %s", [viewed])
+        assert cursor.fetchone()[0] == admin_contact.PAGE_VIEWS_PER_CONTACT
