@@ -175,15 +175,20 @@ def _is_lock_timeout(error: Exception) -> bool:
 
 
 def _with_lock_retries(connection: BaseDatabaseWrapper, what: str, work: Callable[[Any], _T]) -> _T:
-    """Run `work(cursor)` in its own transaction that waits at most LOCK_TIMEOUT for each lock,
-    retried until it gets them (so DDL never holds the app's writes in a lock queue for long)."""
-    if connection.in_atomic_block:
-        raise PartitioningError(f"{what} must run outside a transaction (it commits its own).")
+    """Run `work(cursor)` in its own transaction (a savepoint inside a caller's) that waits at most
+    LOCK_TIMEOUT for each lock, retried until it gets them: DDL never holds the app's writes in a
+    lock queue for long."""
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                return work(cursor)
+                cursor.execute("SELECT current_setting('lock_timeout')")
+                previous = cursor.fetchone()[0]
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+                result = work(cursor)
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [previous]
+                )  # a caller's transaction goes on
+                return result
         except OperationalError as error:
             if not _is_lock_timeout(error) or attempt == LOCK_ATTEMPTS:
                 raise
@@ -571,6 +576,8 @@ def table_convert(
     writes to it: shadow + trigger, copy in batches, verify, swap (module docstring)."""
     started = time.monotonic()
     target = "partitioned" if partitioned else "plain"
+    if connection.in_atomic_block:
+        raise PartitioningError("A conversion commits its own transactions: run it outside one.")
     if connection.vendor != "postgresql":
         raise PartitioningError("Partitioned tables need PostgreSQL; the embedded SQLite database keeps plain tables.")
     shape = table_shape(connection, table)
