@@ -185,9 +185,8 @@ def _with_lock_retries(connection: BaseDatabaseWrapper, what: str, work: Callabl
                 previous = cursor.fetchone()[0]
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
                 result = work(cursor)
-                cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true)", [previous]
-                )  # a caller's transaction goes on
+                # Inside a caller's transaction, what follows keeps its own lock timeout.
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
                 return result
         except OperationalError as error:
             if not _is_lock_timeout(error) or attempt == LOCK_ATTEMPTS:
@@ -238,6 +237,10 @@ def _month_attach(
 ) -> None:
     quote = connection.ops.quote_name
     upper = months_add(month, 1)
+    if default is not None:
+        # First: a row of this month arriving in the default partition during the move would make
+        # the ATTACH fail. Inserts routed to the other partitions do not wait for this lock.
+        cursor.execute(f"LOCK TABLE {quote(default.name)} IN ACCESS EXCLUSIVE MODE")
     cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     if default is not None:
         columns = _quoted_columns(connection, _columns(cursor, table))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tracking import partitioning
 
 TABLES = ("tracking_pageview", "tracking_event")
-MAX_ROWS = 100_000  # tracking.services.partitions.CONVERT_ON_MIGRATE_MAX_ROWS when this was written
+MAX_ROWS = 100_000  # a copy of seconds; docs/partitioning.md
 MONTHS_AHEAD = 3
 
 

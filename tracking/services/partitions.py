@@ -21,9 +21,6 @@ from tracking.models import Event, PageView
 HISTORY_MODELS: tuple[type[models.Model], ...] = (PageView, Event)
 # Beat creates the current month and this many after it, daily: a missed week changes nothing.
 MONTHS_AHEAD = 3
-# `migrate` converts a table with at most this many rows itself (seconds); a bigger one stays plain
-# until `manage.py partition_tables` converts it online (docs/partitioning.md).
-CONVERT_ON_MIGRATE_MAX_ROWS = 100_000
 
 
 def _connection(model: type[models.Model]) -> BaseDatabaseWrapper:
@@ -120,24 +117,14 @@ def history_tables_convert(
     *,
     partitioned: bool = True,
     batch_size: int = partitioning.DEFAULT_BATCH_SIZE,
-    max_rows: int | None = None,
     now: dt.datetime | None = None,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> list[partitioning.ConversionResult]:
-    """Convert page views and events to monthly partitions (or back to plain tables) online. With
-    `max_rows`, a table holding more rows is left as it is (its result says so: rows=-1)."""
+    """Convert page views and events to monthly partitions (or back to plain tables) online."""
     now = now or timezone.now()
     results = []
     for model in HISTORY_MODELS:
         connection, table = _connection(model), model._meta.db_table
-        target = "partitioned" if partitioned else "plain"
-        if (
-            max_rows is not None
-            and partitioning.table_shape(connection, table) != target
-            and not partitioning.table_rows_at_most(connection, table, max_rows)
-        ):
-            results.append(partitioning.ConversionResult(table, partitioning.table_shape(connection, table), -1, 0.0))
-            continue
         results.append(
             partitioning.table_convert(
                 connection,
