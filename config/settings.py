@@ -135,6 +135,11 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server fails a request (503, common/outage.py) instead of holding it for minutes.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind a transaction-pooling PgBouncer, a named cursor cannot outlive its transaction
+    # (docs/scaling.md): `.iterator()` then fetches in chunks from a plain cursor.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A streaming replica of the primary (docs/scaling.md): admin lists and exports that are marked
 # replica-safe read from it (common/read_replica.py); everything else uses the primary.
@@ -145,6 +150,7 @@ if "DATABASE_REPLICA_URL" in env:
         **env.db("DATABASE_REPLICA_URL"),
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
         "OPTIONS": {"connect_timeout": 5},
         "TEST": {"MIRROR": "default"},  # a test run reads its own test database through the alias
     }
