@@ -1,10 +1,12 @@
 """soak_error_rate and soak_p99_vs_idle: the real stack under sustained mixed widget traffic.
 
-Starts gunicorn (PostgreSQL, Redis cache) and a Celery worker (Redis broker), probes the throughput
-flat out, then alternates idle windows (one client alone) and loaded windows (a realistic mix held at
-70% of the probed capacity, open loop). Each pair of neighbouring windows gives one ratio, loaded p99
+Starts gunicorn (PostgreSQL, Redis cache) and a Celery worker (Redis broker), then repeats a round:
+probe the throughput flat out for a moment, an idle window (one client alone), and a loaded window (a
+realistic mix held at 70% of that probe's capacity, open loop). Each round gives one ratio, loaded p99
 over idle p99, measured seconds apart, so the machine's background load (this machine is shared) hits
-both sides alike; the figure is the median of those ratios, and the spread of the ratios goes to stderr.
+both sides and the capacity alike; the figure is the median of those ratios, and their spread goes to
+stderr. (One probe at the start made the ratio follow the noise: a probe in a quiet moment set a load
+the machine could not hold a minute later.)
 soak_error_rate is the share of failed requests over every window.
 
 soak_worker_peak_rss_mb and soak_worker_rss_growth_mb: the Celery worker's memory (its processes'
@@ -33,7 +35,6 @@ DATABASE = os.environ.get("BENCH_SOAK_DATABASE", "parley_bench_soak")
 CACHE_URL = os.environ.get("BENCH_SOAK_CACHE_URL", "redis://127.0.0.1:6379/15")
 BROKER_URL = os.environ.get("BENCH_SOAK_BROKER_URL", "redis://127.0.0.1:6379/14")
 CLIENTS = 16
-CAPACITY_PROBE_SECONDS = 8
 CONNECTION_FAILED = 599
 # A soak holds a sustainable load: 70% of what the stack serves flat out.
 SOAK_LOAD_FRACTION = 0.7
@@ -41,13 +42,14 @@ SOAK_LOAD_FRACTION = 0.7
 
 @dataclasses.dataclass(frozen=True)
 class SoakShape:
-    windows: int  # pairs of (idle, loaded) windows
+    windows: int  # rounds of (probe, idle, loaded)
+    probe_seconds: float  # flat out, to set this round's load
     idle_requests: int  # per idle window: enough for a p99 of its own
     loaded_seconds: float  # per loaded window
 
 
-FULL = SoakShape(windows=12, idle_requests=200, loaded_seconds=8)
-QUICK = SoakShape(windows=6, idle_requests=150, loaded_seconds=4)
+FULL = SoakShape(windows=12, probe_seconds=3, idle_requests=200, loaded_seconds=8)
+QUICK = SoakShape(windows=6, probe_seconds=2, idle_requests=150, loaded_seconds=4)
 RSS_SAMPLE_SECONDS = 0.5
 MB = 1024 * 1024
 
@@ -234,21 +236,24 @@ class SoakResult:
     ratios: list[float]
     idle_p99s: list[float]
     loaded_p99s: list[float]
-    requests: int
-    failed: int
-    capacity: float
+    capacities: list[float]
+    requests: int = 0
+    failed: int = 0
 
 
 def _soak(app_id: str, shape: SoakShape, rss: "RssSampler") -> SoakResult:
-    """Probe the capacity, then alternate an idle window and a window at 70% of it, `shape.windows` times."""
+    """`shape.windows` rounds: probe the capacity, an idle window, a window at 70% of that capacity."""
     visitors = [Visitor(app_id, random.Random(seed)) for seed in range(CLIENTS)]
-    ok, failed, _ = _run_clients(visitors, CAPACITY_PROBE_SECONDS, interval=None)
-    capacity = (ok + failed) / CAPACITY_PROBE_SECONDS
-    interval = CLIENTS / (capacity * SOAK_LOAD_FRACTION)
     alone = Visitor(app_id, random.Random(CLIENTS))
-    result = SoakResult([], [], [], 0, 0, capacity)
+    result = SoakResult([], [], [], [])
     with rss:
         for _ in range(shape.windows):
+            ok, failed, _ = _run_clients(visitors, shape.probe_seconds, interval=None)
+            capacity = (ok + failed) / shape.probe_seconds
+            result.capacities.append(capacity)
+            result.requests += ok + failed
+            result.failed += failed
+            interval = CLIENTS / (capacity * SOAK_LOAD_FRACTION)
             idle_ok, idle_failed, idle = _idle_window(alone, shape.idle_requests)
             loaded_ok, loaded_failed, loaded = _run_clients(visitors, shape.loaded_seconds, interval=interval)
             result.idle_p99s.append(_percentile(idle, 0.99))
@@ -267,7 +272,8 @@ def _report_spread(result: SoakResult) -> None:
 
     ratios = sorted(result.ratios)
     print(
-        f"soak: capacity {result.capacity:.0f} req/s, load {result.capacity * SOAK_LOAD_FRACTION:.0f} req/s; "
+        f"soak: capacity per round {' '.join(f'{c:.0f}' for c in result.capacities)} req/s "
+        f"(load {SOAK_LOAD_FRACTION:.0%} of it); "
         f"p99 ratio per window pair {' '.join(f'{r:.2f}' for r in result.ratios)}; "
         f"min {ratios[0]:.2f} median {statistics.median(ratios):.2f} max {ratios[-1]:.2f}; "
         f"idle p99 ms {ms(result.idle_p99s)}; loaded p99 ms {ms(result.loaded_p99s)}",
