@@ -1,8 +1,9 @@
 """soak_error_rate and soak_p99_vs_idle: the real stack under sustained mixed widget traffic.
 
 Starts gunicorn (PostgreSQL, Redis cache) and a Celery worker (Redis broker), then repeats a round:
-probe the throughput flat out for a moment, an idle window (one client alone), and a loaded window (a
-realistic mix held at 70% of that probe's capacity, open loop). Each round gives one ratio, loaded p99
+probe the throughput flat out for a moment, a loaded window (a realistic mix held at 70% of that
+probe's capacity, or of the probes' median when lower; open loop), then an idle window (one client
+alone, the same mix). Each round gives one ratio, loaded p99
 over idle p99, measured seconds apart, so the machine's background load (this machine is shared) hits
 both sides and the capacity alike; the figure is the median of those ratios, and their spread goes to
 stderr. (One probe at the start made the ratio follow the noise: a probe in a quiet moment set a load
@@ -42,7 +43,7 @@ SOAK_LOAD_FRACTION = 0.7
 
 @dataclasses.dataclass(frozen=True)
 class SoakShape:
-    windows: int  # rounds of (probe, idle, loaded)
+    windows: int  # rounds of (probe, loaded, idle)
     probe_seconds: float  # flat out, to set this round's load
     idle_requests: int  # per idle window: enough for a p99 of its own
     loaded_seconds: float  # per loaded window
@@ -242,20 +243,22 @@ class SoakResult:
 
 
 def _soak(app_id: str, shape: SoakShape, rss: "RssSampler") -> SoakResult:
-    """`shape.windows` rounds: probe the capacity, an idle window, a window at 70% of that capacity."""
+    """`shape.windows` rounds: probe the capacity, a window at 70% of it, an idle window."""
     visitors = [Visitor(app_id, random.Random(seed)) for seed in range(CLIENTS)]
     alone = Visitor(app_id, random.Random(CLIENTS))
     result = SoakResult([], [], [], [])
     with rss:
         for _ in range(shape.windows):
             ok, failed, _ = _run_clients(visitors, shape.probe_seconds, interval=None)
-            capacity = (ok + failed) / shape.probe_seconds
-            result.capacities.append(capacity)
+            result.capacities.append((ok + failed) / shape.probe_seconds)
             result.requests += ok + failed
             result.failed += failed
+            # A probe in a lucky quiet second would set a load the machine cannot hold the next: never
+            # above the median of the probes so far.
+            capacity = min(result.capacities[-1], statistics.median(result.capacities))
             interval = CLIENTS / (capacity * SOAK_LOAD_FRACTION)
-            idle_ok, idle_failed, idle = _idle_window(alone, shape.idle_requests)
             loaded_ok, loaded_failed, loaded = _run_clients(visitors, shape.loaded_seconds, interval=interval)
+            idle_ok, idle_failed, idle = _idle_window(alone, shape.idle_requests)
             result.idle_p99s.append(_percentile(idle, 0.99))
             result.loaded_p99s.append(_percentile(loaded, 0.99))
             result.ratios.append(result.loaded_p99s[-1] / result.idle_p99s[-1])
