@@ -173,13 +173,15 @@ def test_two_machines_write_each_page_view_and_email_once_split_expiry_and_sched
     # Expiry: 2,500 stale visitors, and a run queued through each web server at once. The test holds a
     # lock on one stale visitor's page view, so the run that takes that visitor's batch waits on it
     # while the other run, on the other worker, deletes every batch it can lock.
+    # The held visitor is the first stale one in id order: the run that starts first takes its batch and
+    # waits, whenever the other run starts.
     old = timezone.now() - dt.timedelta(days=400)
-    Contact.objects.bulk_create(
-        [Contact(role="visitor", first_seen_at=old, last_seen_at=old) for _ in range(STALE_VISITORS)], batch_size=1000
-    )
     doomed = _ping(node_b, website.app_id, "https://shop.example/last-visit", None)
     doomed_contact = PageView.objects.get(url="https://shop.example/last-visit").contact
     Contact.objects.filter(pk=doomed_contact.pk).update(first_seen_at=old, last_seen_at=old)
+    Contact.objects.bulk_create(
+        [Contact(role="visitor", first_seen_at=old, last_seen_at=old) for _ in range(STALE_VISITORS)], batch_size=1000
+    )
     stale = STALE_VISITORS + 1
     teammates = [AdminSession(node.base_url).log_in("admin", "password") for node in nodes]
     with transaction.atomic():
