@@ -22,7 +22,7 @@ from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from companies import selectors, services
 from companies.models import Company, CompanyTag
-from companies.panels import company_panels
+from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK, csv_cell
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
@@ -188,6 +188,9 @@ class CompanyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CompanyChangeList
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return [*self.list_filter, *company_list_filters()]  # then other apps' (segments)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str
