@@ -72,24 +72,30 @@ def segment_rows(*, segment: Segment) -> QuerySet[Any]:
     return segment_members(segment=segment)
 
 
-def _segments_holding(row: Model, person_type: str) -> list[Segment]:
-    """The segments of this kind that hold `row`: one query for all of them (an EXISTS per segment)."""
+def _segments_holding(model: type[Model], pks: list[int], person_type: str) -> dict[int, list[Segment]]:
+    """Row pk → the segments of this kind that hold it: one query for all the rows and all the segments (an
+    EXISTS per segment), none more when there is no segment of this kind."""
     segments = segment_list(person_type=person_type)
-    if not segments:
-        return []
-    model = type(row)
+    if not segments or not pks:
+        return {pk: [] for pk in pks}
     checks: dict[str, Any] = {
         f"in_{segment.pk}": Exists(segment_rows(segment=segment).filter(pk=OuterRef("pk"))) for segment in segments
     }
-    found = model._default_manager.filter(pk=row.pk).values(**checks).first() or {}
-    return [segment for segment in segments if found.get(f"in_{segment.pk}")]
+    rows = model._default_manager.filter(pk__in=pks).values("pk", **checks)
+    held = {row["pk"]: [segment for segment in segments if row[f"in_{segment.pk}"]] for row in rows}
+    return {pk: held.get(pk, []) for pk in pks}
 
 
 def contact_segments(*, contact: Contact) -> list[Segment]:
     """The contact segments a contact is in: one query for every segment together."""
-    return _segments_holding(contact, CONTACT)
+    return _segments_holding(Contact, [contact.pk], CONTACT)[contact.pk]
 
 
 def company_segments(*, company: Company) -> list[Segment]:
     """The company segments a company is in: one query for every segment together."""
-    return _segments_holding(company, COMPANY)
+    return _segments_holding(Company, [company.pk], COMPANY)[company.pk]
+
+
+def companies_segments(*, company_ids: list[int]) -> dict[int, list[Segment]]:
+    """Company pk → its company segments, for a page of companies: one query for the whole page."""
+    return _segments_holding(Company, company_ids, COMPANY)
