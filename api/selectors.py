@@ -22,7 +22,7 @@ from companies.selectors import (
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
-from conversations.models import Conversation, ConversationPart, Team
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
 from segments.models import Segment
 from segments.selectors import segment_companies, segment_kind_problem
 from tracking.models import Event, EventSummary
@@ -206,6 +206,15 @@ def conversations_search_page(*, condition: Q, per_page: int, cursor: Cursor | N
 def conversation_first_part(*, conversation: Conversation) -> ConversationPart | None:
     """The part that opened a conversation (Intercom's `source`), if any."""
     return conversation.parts.order_by("created_at", "id").first()
+
+
+def message_conversation_id(*, message: Message) -> int | None:
+    """The conversation a message to one contact opened (at once, or when the contact answered), if any."""
+    return (
+        MessageDelivery.objects.filter(message=message, conversation__isnull=False)
+        .values_list("conversation_id", flat=True)
+        .first()
+    )
 
 
 def segment_get(*, segment_id: Any, field: str | None = None, person_type: str | None = None) -> Segment:
