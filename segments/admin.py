@@ -80,7 +80,6 @@ class SegmentForm(ServiceValidatedForm, forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["name", "person_type", "query"]
-        labels = {"person_type": "kind"}
 
 
 @admin.register(Segment)

@@ -14,7 +14,7 @@ class Segment(models.Model):
         COMPANY = "company", "Companies"
 
     name = models.CharField(max_length=100, unique=True)
-    person_type = models.CharField(max_length=16, choices=PersonType.choices, default=PersonType.CONTACT)
+    person_type = models.CharField("kind", max_length=16, choices=PersonType.choices, default=PersonType.CONTACT)
     # Contacts: the body's `query` of POST /contacts/search; companies: the same over company fields.
     query = models.JSONField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
