@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from common.admin_forms import ServiceValidatedForm, tag_formset_save
+from common.admin_forms import ServiceValidatedForm, TagLinkInline, tag_formset_save
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from companies import selectors, services
@@ -139,17 +139,8 @@ class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
         return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
 
 
-class CompanyTagInline(admin.TabularInline):
+class CompanyTagInline(TagLinkInline):
     model = CompanyTag
-    extra = 0
-    autocomplete_fields = ["tag"]
-    readonly_fields = ["tagged_by", "tagged_at"]
-    fields = ["tag", "tagged_by", "tagged_at"]
-    verbose_name = "tag"
-    verbose_name_plural = "tags"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CompanyTag]:
-        return super().get_queryset(request).select_related("tag", "tagged_by")
 
 
 class CompanyChangeList(ChangeList):
