@@ -12,6 +12,8 @@ from typing import Any
 from django.http import QueryDict
 
 from common.parsing import int_or_none
+from companies import admin as company_admin
+from contacts.admin import changelist as contact_list
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
 from segments.models import Segment
@@ -21,17 +23,6 @@ SEGMENT_PARAMETER = "segment"
 TAG_PARAMETER = "tag"
 # Parameters that change what the page shows, not who is in it.
 IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e"})
-SEARCH_MAX_WORDS = 5
-# The company list's search reads words this long anywhere in a name or company id, shorter ones as prefixes.
-COMPANY_SEARCH_SUBSTRING_MIN_LENGTH = 3
-# The company list's size ranges (companies.admin.SizeFilter) as (more than, fewer than) employees.
-COMPANY_SIZES = {
-    "1-10": (0, 11),
-    "11-50": (10, 51),
-    "51-200": (50, 201),
-    "201-1000": (200, 1001),
-    "1001+": (1000, None),
-}
 
 Filter = dict[str, Any]
 
@@ -56,7 +47,7 @@ def _custom_attribute(name: str, raw: str) -> Filter:
 
 def _contact_search(term: str) -> list[Filter]:
     """The contact list's search box: every word in the name or the email (contains), or the exact user id."""
-    words = term.split()[:SEARCH_MAX_WORDS]
+    words = term.split()[: contact_list.SEARCH_MAX_WORDS]
     if len(words) == 1:
         return [{"operator": "OR", "value": [_filter("name", "~", words[0]), _filter("email", "~", words[0]),
                                              _filter("external_id", "=", words[0])]}]  # fmt: skip
@@ -66,10 +57,10 @@ def _contact_search(term: str) -> list[Filter]:
 def _company_search(term: str) -> list[Filter]:
     """The company list's search box (companies.admin): every word in the name or the company id (anywhere from
     three characters, as a prefix below), or, for one word, the exact company id."""
-    words = term.split()[:SEARCH_MAX_WORDS]
+    words = term.split()[: company_admin.SEARCH_MAX_WORDS]
     groups = []
     for word in words:
-        operator = "~" if len(word) >= COMPANY_SEARCH_SUBSTRING_MIN_LENGTH else "^"
+        operator = "~" if len(word) >= company_admin.SEARCH_SUBSTRING_MIN_LENGTH else "^"
         groups.append({"operator": "OR", "value": [_filter("name", operator, word),
                                                    _filter("company_id", operator, word)]})  # fmt: skip
     if len(words) == 1:
@@ -105,10 +96,10 @@ def _company_filter(name: str, raw: str) -> list[Filter]:
     if name == "size":
         if raw == "unknown":
             return [_filter("size", "=", None)]
-        if raw not in COMPANY_SIZES:
+        if raw not in company_admin.SizeFilter.RANGES:
             raise UnsavableFilter("The size filter names no size range.")
-        above, below = COMPANY_SIZES[raw]
-        return [_filter("size", ">", above)] + ([_filter("size", "<", below)] if below is not None else [])
+        at_least, fewer_than = company_admin.SizeFilter.RANGES[raw]  # the language has > and <: at least n is > n - 1
+        return [_filter("size", ">", at_least - 1)] + ([_filter("size", "<", fewer_than)] if fewer_than else [])
     if name == "request":
         if raw == "never":
             return [_filter("last_request_at", "=", None)]

@@ -4,25 +4,23 @@ list's sidebar and "Save these filters as a segment"; a segment of one kind wher
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import QueryDict
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from companies import services as company_services
 from companies.search import companies_matching
 from contacts.models import DataAttribute
-from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
+from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from conversations import services as conversation_services
 from segments import selectors, services, tasks
 from segments.changelist_query import UnsavableFilter, changelist_query
 from segments.models import Segment
 from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import TagFactory, UserContactFactory
+from tests.segments.test_segments import teammate_client
 
 pytestmark = pytest.mark.django_db
 
@@ -36,15 +34,6 @@ FRENCH = {"field": "location.country_code", "operator": "=", "value": "FR"}
 
 def _company_segment(name: str, query: dict, teammate=None) -> Segment:
     return services.segment_create(name=name, query=query, teammate=teammate, person_type=COMPANY)
-
-
-def _member(group: str, username: str) -> Client:
-    ensure_teammate_groups()
-    user = get_user_model().objects.create_user(username, f"{username}@parley.test", None, is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # --- the language and the service ---------------------------------------------------------------
@@ -271,12 +260,12 @@ def test_the_company_list_costs_the_same_queries_for_2_or_15_segments(admin_clie
 
 def test_a_viewer_opens_company_segments_but_cannot_save_one():
     Segment.objects.create(name="Enterprise", query=ENTERPRISE, person_type=COMPANY)
-    viewer = _member(VIEWER_GROUP, "vera")
+    viewer = teammate_client(VIEWER_GROUP, "vera")
     page = viewer.get(COMPANIES).content.decode()
     assert "Enterprise" in page and 'id="parley-save-segment"' not in page
     post = {"name": "Mine", "person_type": COMPANY, "query": json.dumps(ENTERPRISE)}
     assert viewer.post(ADD, post).status_code == 403
-    agent = _member(AGENT_GROUP, "robin")
+    agent = teammate_client(AGENT_GROUP, "robin")
     assert agent.post(ADD, post).status_code == 302
     assert Segment.objects.get(name="Mine").person_type == COMPANY
 

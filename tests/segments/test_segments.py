@@ -26,7 +26,7 @@ ADD = reverse("admin:segments_segment_add")
 FRENCH = {"field": "location.country_code", "operator": "=", "value": "FR"}
 
 
-def _member(group: str, username: str) -> Client:
+def teammate_client(group: str, username: str) -> Client:
     ensure_teammate_groups()
     user = get_user_model().objects.create_user(username, f"{username}@parley.test", None, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
@@ -209,7 +209,7 @@ def test_the_contact_list_with_segments_costs_the_same_queries_for_2_or_15_segme
 
 def test_a_viewer_sees_segments_but_cannot_save_one_and_an_agent_can():
     Segment.objects.create(name="France", query=FRENCH)
-    viewer = _member(VIEWER_GROUP, "vera")
+    viewer = teammate_client(VIEWER_GROUP, "vera")
     page = viewer.get(CONTACTS).content.decode()
     assert "France" in page and 'id="parley-save-segment"' not in page
     assert (
@@ -219,7 +219,7 @@ def test_a_viewer_sees_segments_but_cannot_save_one_and_an_agent_can():
         ).status_code
         == 403
     )
-    agent = _member(AGENT_GROUP, "robin")
+    agent = teammate_client(AGENT_GROUP, "robin")
     assert 'id="parley-save-segment"' in agent.get(CONTACTS).content.decode()
     assert (
         agent.post(
