@@ -186,8 +186,8 @@ class CompanyAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str
     ) -> tuple[QuerySet[Company], bool]:
-        """Every word in the name or the company id (three characters or more anywhere, on pg_trgm
-        indexes; shorter ones as prefixes), or the exact company id."""
+        """Every word in the name or the company id, case-insensitively (three characters or more anywhere,
+        shorter ones as prefixes; the company id's on its pg_trgm index of UPPER), or the exact company id."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -196,7 +196,7 @@ class CompanyAdmin(admin.ModelAdmin):
             if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
                 every_word &= Q(name__icontains=word) | Q(company_id__icontains=word)
             else:
-                every_word &= Q(name_ci__startswith=word.lower()) | Q(company_id__startswith=word)
+                every_word &= Q(name_ci__startswith=word.lower()) | Q(company_id__istartswith=word)
         matches = queryset.annotate(name_ci=Lower("name")).filter(every_word | Q(company_id=term))
         return matches, False
 
