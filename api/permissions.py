@@ -71,6 +71,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-segments": {"GET": ("segments.view_segment",)},
     "api-segment": {"GET": ("segments.view_segment",)},
     "api-contact-segments": {"GET": ("contacts.view_contact", "segments.view_segment")},
+    "api-company-segments": {"GET": ("companies.view_company", "segments.view_segment")},
     "api-team": {"GET": ("conversations.view_team",)},
     # Companies: viewers read, agents create, update, attach and detach; deleting a company is an admin's.
     "api-companies": {

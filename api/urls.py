@@ -51,6 +51,7 @@ urlpatterns = [
     path("companies/scroll", companies.CompanyScrollView.as_view(), name="api-companies-scroll"),
     path("companies/<str:company_id>", companies.CompanyView.as_view(), name="api-company"),
     path("companies/<str:company_id>/contacts", companies.CompanyContactsView.as_view(), name="api-company-contacts"),
+    path("companies/<str:company_id>/segments", segments.CompanySegmentsView.as_view(), name="api-company-segments"),
     path("notes/<str:note_id>", contacts.NoteView.as_view(), name="api-note"),
     path("tags", tags.TagsView.as_view(), name="api-tags"),
     path("tags/<str:tag_id>", tags.TagView.as_view(), name="api-tag"),

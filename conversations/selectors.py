@@ -59,15 +59,21 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     )
 
 
+def in_app_unseen_deliveries(*, contact_id: int) -> QuerySet[MessageDelivery]:
+    """In-app messages sent to the contact and not shown yet, oldest first. A message that opened a
+    conversation without waiting for an answer is not one of them: the messenger shows that conversation."""
+    return MessageDelivery.objects.filter(
+        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+        message__channel=Message.Channel.IN_APP, conversation__isnull=True,
+    ).order_by("id")  # fmt: skip
+
+
 def in_app_unseen_count(*, contact_id: int) -> int:
     """In-app messages sent to the contact and not shown yet (they count as unread in the messenger).
 
     None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
     count for nothing either (the consent check runs only when some are waiting)."""
-    count = MessageDelivery.objects.filter(
-        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
-        message__channel=Message.Channel.IN_APP,
-    ).count()  # fmt: skip
+    count = in_app_unseen_deliveries(contact_id=contact_id).count()
     return count if count and in_app_shown_to(contact_id=contact_id) else 0
 
 

@@ -196,12 +196,15 @@ def conversation_start_by_contact(
 
 
 @transaction.atomic
-def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body: str) -> Conversation:
-    """A teammate writes first to a contact; nobody is waiting until the contact answers."""
+def conversation_start_by_teammate(
+    *, contact: Contact, teammate: Teammate, body: str, source: str = Conversation.Source.ADMIN
+) -> Conversation:
+    """A teammate writes first to a contact; nobody is waiting until the contact answers. `source` EMAIL: the
+    opening went out as an email, so the teammate's replies do too."""
     body = clean_body(body)
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-    conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
+    conversation = Conversation.objects.create(contact=contact, source=source, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.single.created", conversation=conversation)

@@ -144,6 +144,7 @@ OPERATIONS = [
     Op("api-segments", "GET", "/api/segments?include_count=true", READERS),
     Op("api-segment", "GET", "/api/segments/{segment}", READERS),
     Op("api-contact-segments", "GET", "/api/contacts/{user}/segments", READERS),
+    Op("api-company-segments", "GET", "/api/companies/{company}/segments", READERS),
     Op("api-teams", "GET", "/api/teams", READERS),
     Op("api-team", "GET", "/api/teams/{team}", READERS),
     Op("api-companies", "GET", "/api/companies", READERS),
