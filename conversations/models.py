@@ -389,11 +389,13 @@ from conversations.models_routing import (  # noqa: E402  (they reference the mo
     SlaPolicy,
     TeamRoundRobin,
 )
+from conversations.models_ratings import ConversationRating  # noqa: E402
 
 __all__ = [
     "AssignmentRule",
     "Conversation",
     "ConversationPart",
+    "ConversationRating",
     "DeliveryEvent",
     "Message",
     "MessageDelivery",
