@@ -58,3 +58,8 @@ class ConversationRating(models.Model):
     def __str__(self) -> str:
         given = f"{self.rating}/{RATING_MAX}" if self.rating else "not rated"
         return f"Rating of conversation {self.conversation_id} ({given})"
+
+    @property
+    def stars(self) -> str:
+        """The rating drawn as five stars ("★★★★☆"), empty when not rated."""
+        return "★" * self.rating + "☆" * (RATING_MAX - self.rating) if self.rating else ""
