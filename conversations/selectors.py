@@ -436,18 +436,9 @@ def contact_ratings_for_panel(contact: Contact) -> list[ConversationRating]:
     )
 
 
-def conversation_latest_rating() -> Subquery:
-    """The score of a conversation's latest answered closure, as an annotation (the inbox's column)."""
-    return Subquery(
-        ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False)
-        .order_by("-requested_at", "-id")
-        .values("rating")[:1]
-    )
-
-
 def conversation_ratings_given_prefetch() -> Prefetch:
     """The answered ratings of a page of conversations in one query, latest closure first, as
-    `conversation.ratings_given` (the API's `conversation_rating`)."""
+    `conversation.ratings_given` (the API's `conversation_rating`, the inbox's rating column)."""
     return Prefetch(
         "ratings",
         queryset=ConversationRating.objects.filter(rating__isnull=False)

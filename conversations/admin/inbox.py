@@ -165,6 +165,7 @@ class InboxActionForm(ActionForm):
 class ConversationAdmin(ConversationPageAdmin):
     list_display = [
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
+        "rating_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
     list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter]
@@ -269,6 +270,15 @@ class ConversationAdmin(ConversationPageAdmin):
     def state_column(self, conversation: Conversation) -> str:
         return conversation.get_state_display()
 
+    @admin.display(description="Rating")
+    def rating_column(self, conversation: Conversation) -> str:
+        given = conversation.ratings_given  # prefetched for the page by get_queryset, latest closure first
+        if not given:
+            return "—"
+        rating = given[0].rating
+        return format_html("<span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
+                           rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
+
     # --- bulk actions -----------------------------------------------------------------------------
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Conversation], verb: str, action: Any) -> None:
@@ -352,8 +362,13 @@ class ConversationAdmin(ConversationPageAdmin):
         return JsonResponse({**state, "events": events})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # The tags column: one query for the page's conversations, not one per row.
-        return super().get_queryset(request).prefetch_related(selectors.conversation_with_tags())
+        # The tags and rating columns: one query each for the page's conversations, not one per row (a
+        # prefetch, so the list's own query keeps reading its index in its order).
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(selectors.conversation_with_tags(), selectors.conversation_ratings_given_prefetch())
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         services.teammate_mark_active(teammate=request.user)
