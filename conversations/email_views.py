@@ -106,7 +106,11 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
         return _rating_page(request, "invalid", status=404)
     status = services.rating_status(row)
     if not status.is_open:
-        return _rating_page(request, "final" if row.rating else "expired", row=row, status=200 if row.rating else 410)
+        if row.rating is None:
+            return _rating_page(request, "expired", row=row, status=410)
+        # Read-only now; an answer sent late (a page left open) is refused, and the page says why.
+        late = request.method == "POST"
+        return _rating_page(request, "final", row=row, error=late, status=409 if late else 200)
     if request.method == "GET":
         preselected = int_or_none(request.GET.get("rating", ""), minimum=RATING_MIN, maximum=RATING_MAX)
         return _rating_page(request, "form", row=row, picked=preselected or row.rating, remark=row.remark)
