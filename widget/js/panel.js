@@ -393,6 +393,9 @@
           conv.rating_request = json.rating_request;
           if (current === conv) renderParts();
           live.textContent = t.rateThanks.replace("{n}", picked);
+          // The card was redrawn: the keyboard stays on it (its button, else its first star), not lost on the page.
+          var next = rateCard && (rateCard.querySelector("button:not([hidden])") || rateCard.querySelector("input:checked"));
+          if (next) next.focus();
         }, function (err) {
           button.disabled = false;
           // 409: too late (expired, or final): an unanswered request goes, a given rating stays as given.
