@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from common.parsing import int_or_none
@@ -22,8 +22,8 @@ from common.rate_limit import Limit, RateLimited, rate_limit
 from conversations import email_links, services
 from conversations.models import ConversationRating
 from conversations.models_ratings import RATING_MAX, RATING_MIN
-from conversations.services.ratings import RATING_CHANGE_WINDOW, RATING_LINK_MAX_AGE, REMARK_MAX_LENGTH
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
+from conversations.services.ratings import RATING_CHANGE_WINDOW, RATING_LINK_MAX_AGE, REMARK_MAX_LENGTH
 from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
     except RateLimited:
         return _rating_page(request, "form", row=row, error="Too many answers; try again in a minute.", status=429)
     raw_rating, remark = request.POST.get("rating", ""), request.POST.get("remark", "")
-    # A form sends text: ASCII digits only ("٥" and "5.0" are refused like anything else).
+    # A form sends text: ASCII digits only ("٣" and "5.0" are refused like anything else).
     score = int_or_none(raw_rating, minimum=RATING_MIN, maximum=RATING_MAX)
     try:
         row = services.conversation_rating_give(request=row, rating=score if score is not None else raw_rating,

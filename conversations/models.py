@@ -380,6 +380,7 @@ class DeliveryEvent(models.Model):
         return f"{self.get_kind_display()} ({self.delivery_id})"
 
 
+from conversations.models_ratings import ConversationRating  # noqa: E402
 from conversations.models_routing import (  # noqa: E402  (they reference the models above)
     AssignmentRule,
     OfficeHoliday,
@@ -389,7 +390,6 @@ from conversations.models_routing import (  # noqa: E402  (they reference the mo
     SlaPolicy,
     TeamRoundRobin,
 )
-from conversations.models_ratings import ConversationRating  # noqa: E402
 
 __all__ = [
     "AssignmentRule",

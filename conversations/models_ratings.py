@@ -28,9 +28,7 @@ class ConversationRating(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    website = models.ForeignKey(
-        "tracking.Website", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    website = models.ForeignKey("tracking.Website", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)  # null: asked, not answered (yet)
     remark = models.TextField(blank=True)
     requested_at = models.DateTimeField()  # Intercom's conversation_rating.created_at

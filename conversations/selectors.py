@@ -410,9 +410,7 @@ def conversation_rating_for_contact(*, contact_id: int, public_id: Any, rating_i
     if pk is None or not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
         return None
     return (
-        ConversationRating.objects.filter(
-            pk=pk, conversation__contact_id=contact_id, conversation__public_id=public_id
-        )
+        ConversationRating.objects.filter(pk=pk, conversation__contact_id=contact_id, conversation__public_id=public_id)
         .select_related("conversation")
         .first()
     )

@@ -292,9 +292,7 @@ def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
     request_id = payload.get("request_id")
     if not isinstance(request_id, str):
         raise WidgetHttpError(400, "invalid", "request_id", "Must be the rating request's id (a string).")
-    rating = selectors.conversation_rating_for_contact(
-        contact_id=contact.pk, public_id=public_id, rating_id=request_id
-    )
+    rating = selectors.conversation_rating_for_contact(contact_id=contact.pk, public_id=public_id, rating_id=request_id)
     if rating is None:
         raise WidgetHttpError(404, "not_found", "", "No such rating request.")
     _limit_writes(contact)

@@ -170,7 +170,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
         if draft is not None:
             del request.session["parley_draft"]
         conversation_tags = list(conversation.tags.order_by("name"))
-        ratings = [_rating_json(rating) for rating in selectors.conversation_ratings_for_page(conversation=conversation)]
+        ratings = [
+            _rating_json(rating) for rating in selectors.conversation_ratings_for_page(conversation=conversation)
+        ]
         rating_of_closure = {rating["closure"]: rating for rating in ratings}
         context = {
             **self.admin_site.each_context(request),
@@ -290,7 +292,9 @@ def _rating_json(rating: ConversationRating) -> dict[str, Any]:
         label = f"Rated {rating.rating}/5 by the contact"
         when = rating.updated_at or rating.rated_at
     else:
-        label = "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+        label = (
+            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+        )
         when = rating.requested_at
     if rating.emailed_at and rating.rating is None:
         label += " (sent by email)"

@@ -48,6 +48,14 @@ EMAIL_CONVERSATION_DELAY = dt.timedelta(minutes=1)
 # A conversation without a website (a teammate started it) waits as long as a new website's default.
 DEFAULT_EMAIL_DELAY_MINUTES = 5
 RATING_TOPIC = "conversation.rating.added"
+RATING_EXPIRED = (
+    f"This rating request has expired: ratings are taken for {RATING_ANSWER_WINDOW.days} days after a "
+    "conversation is closed."
+)
+RATING_FINAL = (
+    f"This rating can no longer be changed: a rating can be changed for "
+    f"{int(RATING_CHANGE_WINDOW.total_seconds() // 3600)} hours after it is given."
+)
 
 
 class RatingClosed(ValidationError):
@@ -55,7 +63,7 @@ class RatingClosed(ValidationError):
 
 
 def rating_clean(value: Any) -> int:
-    """A rating as JSON gives it: a whole number from 1 to 5 (not "5", 5.0, true or "٥")."""
+    """A rating as JSON gives it: a whole number from 1 to 5 (not "5", 5.0, true or "٣")."""
     if isinstance(value, bool) or not isinstance(value, int) or not RATING_MIN <= value <= RATING_MAX:
         raise ValidationError({"rating": f"Must be a whole number from {RATING_MIN} to {RATING_MAX}."})
     return value
@@ -143,12 +151,7 @@ def conversation_rating_give(
     row = ConversationRating.objects.select_for_update().select_related("conversation").get(pk=request.pk)
     status = rating_status(row, now=now)
     if not status.is_open:
-        if row.rating is None:
-            raise RatingClosed({"rating": f"This rating request has expired: ratings are taken for "
-                                          f"{RATING_ANSWER_WINDOW.days} days after a conversation is closed."})
-        hours = int(RATING_CHANGE_WINDOW.total_seconds() // 3600)
-        raise RatingClosed({"rating": f"This rating can no longer be changed: a rating can be changed for {hours} "
-                                      f"hours after it is given."})  # fmt: skip
+        raise RatingClosed({"rating": RATING_EXPIRED if row.rating is None else RATING_FINAL})
     if row.rating == score and (text is None or text == row.remark):
         return row  # the same answer again: nothing changes, no second webhook
     fields = ["rating", "updated_at"]

@@ -128,7 +128,7 @@ def test_the_current_request_is_the_latest_closures_and_none_while_open_or_when_
 # --- the answer ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["5", "5.0", 5.0, "٥", True, False, 0, 6, -1, None, [5], {"rating": 5}, 10**30])
+@pytest.mark.parametrize("value", ["5", "5.0", 5.0, "\u0665", True, False, 0, 6, -1, None, [5], {"rating": 5}, 10**30])
 def test_a_rating_is_a_whole_number_from_1_to_5_and_nothing_else(value):
     _, request = _closed()
     with pytest.raises(ValidationError) as refused:
@@ -159,18 +159,22 @@ def test_a_rating_with_a_remark_is_kept_and_changeable_for_24_hours_then_final()
         assert (changed.rating, changed.remark, changed.rated_at) == (5, "Quick and kind.", first_given_at)
         assert changed.updated_at == timezone.now()
         services.conversation_rating_give(request=request, rating=5, remark="")  # "" removes it
-    with time_machine.travel(first_given_at + dt.timedelta(hours=24), tick=False):
-        with pytest.raises(services.RatingClosed) as final:
-            services.conversation_rating_give(request=request, rating=1)
+    with (
+        time_machine.travel(first_given_at + dt.timedelta(hours=24), tick=False),
+        pytest.raises(services.RatingClosed) as final,
+    ):
+        services.conversation_rating_give(request=request, rating=1)
     assert "can no longer be changed" in final.value.message_dict["rating"][0]
     assert (ConversationRating.objects.get().rating, ConversationRating.objects.get().remark) == (5, "")
 
 
 def test_an_unanswered_request_expires_after_a_week():
     _, request = _closed()
-    with time_machine.travel(request.requested_at + ratings.RATING_ANSWER_WINDOW, tick=False):
-        with pytest.raises(services.RatingClosed) as expired:
-            services.conversation_rating_give(request=request, rating=3)
+    with (
+        time_machine.travel(request.requested_at + ratings.RATING_ANSWER_WINDOW, tick=False),
+        pytest.raises(services.RatingClosed) as expired,
+    ):
+        services.conversation_rating_give(request=request, rating=3)
     assert "expired" in expired.value.message_dict["rating"][0]
 
 
@@ -221,9 +225,10 @@ def test_the_email_is_planned_after_the_websites_unread_delay_and_never_without_
     assert len(planned) == 1
 
     quiet = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=None)
-    for website, contact in ((quiet, LeadFactory()), (website, LeadFactory(email="")),
-                             (website, LeadFactory(unsubscribed_from_emails=True))):  # fmt: skip
-        conversation, teammate = _answered(website=website, contact=contact)
+    no_email_ever = [(quiet, LeadFactory()), (website, LeadFactory(email="")),
+                     (website, LeadFactory(unsubscribed_from_emails=True))]  # fmt: skip
+    for site, contact in no_email_ever:
+        conversation, teammate = _answered(website=site, contact=contact)
         with django_capture_on_commit_callbacks() as planned:
             services.conversation_close(conversation=conversation, teammate=teammate)
         assert planned == []
@@ -278,7 +283,10 @@ def test_a_merge_moves_the_leads_ratings_to_the_user():
 
 
 def test_ratings_given_are_summed_per_day_and_over_a_range_in_one_query_each():
-    website, other = WebsiteFactory(conversation_ratings_enabled=True), WebsiteFactory(conversation_ratings_enabled=True)
+    website, other = (
+        WebsiteFactory(conversation_ratings_enabled=True),
+        WebsiteFactory(conversation_ratings_enabled=True),
+    )
     day_one = dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC)
     scores = [(day_one, website, 5), (day_one, website, 4), (day_one, other, 1),
               (day_one + dt.timedelta(days=1), website, 3)]  # fmt: skip
@@ -295,11 +303,14 @@ def test_ratings_given_are_summed_per_day_and_over_a_range_in_one_query_each():
     assert (summary.count, summary.average, summary.satisfied, summary.csat_percent) == (4, 3.25, 2, 50.0)
     assert summary.distribution == {1: 1, 2: 0, 3: 1, 4: 1, 5: 1}
 
+    two_days = selectors.ratings_given(
+        since=day_one - dt.timedelta(days=1), until=day_one + dt.timedelta(days=3), website_id=website.pk
+    )
     with CaptureQueriesContext(connection) as queries:
-        days = selectors.ratings_by_day(
-            selectors.ratings_given(since=day_one - dt.timedelta(days=1), until=day_one + dt.timedelta(days=3),
-                                    website_id=website.pk)  # fmt: skip
-        )
+        days = selectors.ratings_by_day(two_days)
     assert len(queries) == 1
-    assert [(day, s.count, s.average) for day, s in days] == [(dt.date(2026, 3, 2), 2, 4.5), (dt.date(2026, 3, 3), 1, 3.0)]
+    assert [(day, s.count, s.average) for day, s in days] == [
+        (dt.date(2026, 3, 2), 2, 4.5),
+        (dt.date(2026, 3, 3), 1, 3.0),
+    ]
     assert selectors.ratings_summary(selectors.ratings_given(since=day_one, until=day_one)).average is None

@@ -63,7 +63,9 @@ def test_the_visitor_rates_the_closed_conversation_and_the_agent_sees_it_change(
     expect(panel.locator(".parley-stars")).to_have_text("★★★★☆")
     expect(panel.locator(".remark")).to_have_text("Quick answer, thank you! <b>not bold</b>")
     expect(admin.locator("#parley-thread .parley-rating")).to_contain_text("Rated 4/5 by the contact")
-    expect(admin.locator("#parley-thread .parley-rating .remark")).to_have_text("Quick answer, thank you! <b>not bold</b>")
+    expect(admin.locator("#parley-thread .parley-rating .remark")).to_have_text(
+        "Quick answer, thank you! <b>not bold</b>"
+    )
     admin.screenshot(path=str(artifacts / "csat-agent-sees-4.png"), full_page=True)
 
     # The visitor changes their mind, with the keyboard: the arrow key moves the radio stars, Enter would
