@@ -74,14 +74,6 @@ def connect() -> None:
             rows=selectors.conversations_for_contact_panel,
         )
     )
-    register_contact_panel(
-        ContactPanel(
-            order=32,
-            title="Conversation ratings",
-            template="admin/conversations/contact_ratings_panel.html",
-            rows=selectors.contact_ratings_for_panel,
-        )
-    )
     register_company_panel(
         CompanyPanel(
             order=20,

@@ -115,9 +115,19 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
 
 
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
-    """A contact's ten most recent conversations with their assignees, for the contact page."""
+    """A contact's ten most recent conversations with their assignees and the contact's latest rating of each
+    (`rating`, `rating_remark`: CSAT), for the contact page. One query."""
+    latest_rated = ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False).order_by(
+        "-requested_at", "-id"
+    )
     return list(
-        Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
+        Conversation.objects.filter(contact=contact)
+        .select_related("assignee")
+        .annotate(
+            rating=Subquery(latest_rated.values("rating")[:1]),
+            rating_remark=Subquery(latest_rated.values("remark")[:1]),
+        )
+        .order_by("-updated_at", "-id")[:10]
     )
 
 
@@ -422,15 +432,6 @@ def conversation_ratings_for_page(*, conversation: Conversation) -> list[Convers
         ConversationRating.objects.filter(conversation_id=conversation.pk)
         .select_related("teammate__parley_profile")
         .order_by("requested_at", "id")
-    )
-
-
-def contact_ratings_for_panel(contact: Contact) -> list[ConversationRating]:
-    """A contact's ten most recent ratings with their conversations, for the contact page. One query."""
-    return list(
-        ConversationRating.objects.filter(contact=contact, rating__isnull=False)
-        .select_related("conversation", "teammate__parley_profile")
-        .order_by("-rated_at", "-id")[:10]
     )
 
 

@@ -115,12 +115,19 @@ def test_the_inbox_shows_each_rating_with_a_fixed_number_of_queries(admin_client
         assert stars in page
 
 
-def test_the_contact_page_lists_the_contacts_ratings(admin_client):
+def test_the_contact_pages_conversations_show_their_ratings_without_a_query_more(admin_client):
     contact = LeadFactory(name="Ada")
     _rated(rating=5, remark=HOSTILE, contact=contact)
-    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
-    assert "Conversation ratings" in page and "★★★★★" in page and "5/5" in page
-    assert "&lt;script&gt;" in page and '<script>alert("x")' not in page
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    admin_client.get(url)
+    few, page = _queries(admin_client, url)
+    assert "5/5" in page and "&lt;script&gt;alert(&quot;x&quot;)" in page and '<script>alert("x")' not in page
+    unrated = _answered(contact=contact)  # another conversation, asked and not answered
+    services.conversation_close(conversation=unrated, teammate=None)
+    _rated(rating=2, remark="Slow", contact=contact)
+    many, page = _queries(admin_client, url)
+    assert many == few
+    assert "2/5" in page and "Slow" in page
 
 
 def test_the_website_page_switches_ratings_on(admin_client):
