@@ -19,7 +19,8 @@ class ConversationRating(models.Model):
     answers, the rating (1-5) and an optional remark. One row per closure; the row keeps who and where
     the conversation was at that closure, so reports read it without joins."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="ratings")
+    # Indexed with the id (Meta): a conversation's latest rating is the first entry of its index, read backwards.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="ratings", db_index=False)
     # The close part this request belongs to: one request per closure (reopen and close again: a new one).
     closure = models.OneToOneField(ConversationPart, on_delete=models.CASCADE, related_name="rating")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversation_ratings")
@@ -38,7 +39,7 @@ class ConversationRating(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-requested_at", "-id"]
+        ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rating__isnull=True) | models.Q(rating__gte=RATING_MIN, rating__lte=RATING_MAX),
@@ -50,8 +51,13 @@ class ConversationRating(models.Model):
                 name="rating_rated_at_together",
             ),
         ]
-        # Reports read ratings by the day they were given (`rated_at` is null until then).
-        indexes = [models.Index(fields=["rated_at"], name="rating_rated_at")]
+        indexes = [
+            # A conversation's requests in the order they were made (ids grow with the closures): the inbox's
+            # and the contact page's latest rating without a sort; the foreign key's lookups too.
+            models.Index(fields=["conversation", "id"], name="rating_conversation"),
+            # Reports read ratings by the day they were given (`rated_at` is null until then).
+            models.Index(fields=["rated_at"], name="rating_rated_at"),
+        ]
 
     def __str__(self) -> str:
         given = f"{self.rating}/{RATING_MAX}" if self.rating else "not rated"

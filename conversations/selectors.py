@@ -117,9 +117,7 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     """A contact's ten most recent conversations with their assignees and the contact's latest rating of each
     (`rating`, `rating_remark`: CSAT), for the contact page. One query."""
-    latest_rated = ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False).order_by(
-        "-requested_at", "-id"
-    )
+    latest_rated = _latest_rated()
     return list(
         Conversation.objects.filter(contact=contact)
         .select_related("assignee")
@@ -431,18 +429,27 @@ def conversation_ratings_for_page(*, conversation: Conversation) -> list[Convers
     return list(
         ConversationRating.objects.filter(conversation_id=conversation.pk)
         .select_related("teammate__parley_profile")
-        .order_by("requested_at", "id")
+        .order_by("id")
     )
+
+
+def _latest_rated() -> QuerySet[ConversationRating]:
+    # Ids grow with the closures: the latest answered request is the first read backwards on `rating_conversation`.
+    return ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False).order_by("-id")
+
+
+def conversation_latest_rating() -> Subquery:
+    """The score of a conversation's latest answered closure, as an annotation (the inbox's column): no query of
+    its own, and no sort (index `rating_conversation`), so the inbox keeps reading its index in its order."""
+    return Subquery(_latest_rated().values("rating")[:1])
 
 
 def conversation_ratings_given_prefetch() -> Prefetch:
     """The answered ratings of a page of conversations in one query, latest closure first, as
-    `conversation.ratings_given` (the API's `conversation_rating`, the inbox's rating column)."""
+    `conversation.ratings_given` (the API's `conversation_rating`)."""
     return Prefetch(
         "ratings",
-        queryset=ConversationRating.objects.filter(rating__isnull=False)
-        .select_related("contact")
-        .order_by("-requested_at", "-id"),
+        queryset=ConversationRating.objects.filter(rating__isnull=False).select_related("contact").order_by("-id"),
         to_attr="ratings_given",
     )
 

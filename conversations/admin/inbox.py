@@ -272,10 +272,9 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="Rating")
     def rating_column(self, conversation: Conversation) -> str:
-        given = conversation.ratings_given  # prefetched for the page by get_queryset, latest closure first
-        if not given:
+        rating = conversation.latest_rating  # annotated by get_queryset: no query of its own
+        if rating is None:
             return "—"
-        rating = given[0].rating
         return format_html("<span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
                            rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
 
@@ -362,12 +361,13 @@ class ConversationAdmin(ConversationPageAdmin):
         return JsonResponse({**state, "events": events})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # The tags and rating columns: one query each for the page's conversations, not one per row (a
-        # prefetch, so the list's own query keeps reading its index in its order).
+        # The tags column: one query for the page's conversations, not one per row; the rating column: a
+        # subquery on an index in the list's own query (selectors.conversation_latest_rating).
         return (
             super()
             .get_queryset(request)
-            .prefetch_related(selectors.conversation_with_tags(), selectors.conversation_ratings_given_prefetch())
+            .prefetch_related(selectors.conversation_with_tags())
+            .annotate(latest_rating=selectors.conversation_latest_rating())
         )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
