@@ -13,6 +13,7 @@ from conversations.models import (
     AssignmentRule,
     Conversation,
     ConversationPart,
+    ConversationRating,
     SavedReply,
     SlaPolicy,
     Team,
@@ -39,6 +40,17 @@ TEAMMATE_REPLIES = [
     "Yes! Have a look at https://parley.example/docs/self-hosting",
     "Could you send a screenshot of what you see?",
 ]
+# CSAT: most closed conversations a teammate answered were rated, mostly well, as real teams see it.
+SHARE_RATED = 0.8
+RATING_WEIGHTS = {5: 40, 4: 28, 3: 14, 2: 10, 1: 8}
+REMARKS = {
+    5: ["Super fast, thank you!", "Sam was brilliant.", "Exactly what I needed."],
+    4: ["Helpful, took a little while.", "Good answer, thanks."],
+    3: ["OK, but I had to ask twice.", "Fine."],
+    2: ["Slow to answer.", "Didn't really solve it."],
+    1: ["Still broken.", "Nobody read my message properly."],
+}
+SHARE_WITH_REMARK = 0.35
 # SLA targets in minutes per priority: first response, next response, time to close (no office hours in the demo).
 SLA_TARGETS = {"not_priority": (60, 240, 3 * 24 * 60), "priority": (15, 60, 24 * 60)}
 NOTES = ["Customer since 2021, be generous.", "Looks like the bug from last week.", "Asked engineering."]
@@ -91,8 +103,31 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
                 part.conversation_id = conversation.pk
                 parts_rows.append(part)
         ConversationPart.objects.bulk_create(parts_rows, batch_size=BATCH_SIZE)
+        ConversationRating.objects.bulk_create(_ratings(conversations, parts_rows, rng), batch_size=BATCH_SIZE)
         made += len(conversations)
     return made
+
+
+def _ratings(conversations: list[Conversation], parts: list[ConversationPart], rng: random.Random) -> list:
+    """A rating request for each closure of a conversation a teammate answered; most of them answered."""
+    by_id = {conversation.pk: conversation for conversation in conversations}
+    ratings = []
+    for closure in (p for p in parts if p.part_type == "close"):
+        conversation = by_id[closure.conversation_id]
+        if conversation.first_response_at is None:
+            continue
+        rating = ConversationRating(
+            conversation_id=conversation.pk, closure_id=closure.pk, contact_id=conversation.contact_id,
+            teammate=conversation.assignee or closure.author_teammate, team_id=conversation.team_id,
+            requested_at=closure.created_at,
+        )  # fmt: skip
+        if rng.random() < SHARE_RATED:
+            score = rng.choices(list(RATING_WEIGHTS), weights=list(RATING_WEIGHTS.values()))[0]
+            rating.rating = score
+            rating.remark = rng.choice(REMARKS[score]) if rng.random() < SHARE_WITH_REMARK else ""
+            rating.rated_at = rating.updated_at = closure.created_at + dt.timedelta(minutes=rng.randint(2, 600))
+        ratings.append(rating)
+    return ratings
 
 
 def _routing_setup(teammates: list) -> None:

@@ -32,12 +32,23 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _export_ratings(contact: Contact) -> list[dict[str, Any]]:
+    from conversations.models import ConversationRating
+
+    return [
+        {"conversation": r.conversation.public_id, "rating": r.rating, "remark": r.remark,
+         "requested_at": r.requested_at, "rated_at": r.rated_at, "updated_at": r.updated_at,
+         "emailed_at": r.emailed_at}
+        for r in ConversationRating.objects.filter(contact=contact).select_related("conversation").order_by("id")
+    ]  # fmt: skip
+
+
 def connect() -> None:
     from companies.panels import CompanyPanel, register_company_panel
     from contacts import lifecycle
     from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
     from conversations import selectors
-    from conversations.models import Conversation, ConversationPart, MessageDelivery
+    from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
     from conversations.services.outbound import delivery_merge
     from conversations.services.threads import conversations_merge
 
@@ -50,6 +61,8 @@ def connect() -> None:
                     "conversations", _export_conversations, models=(Conversation, ConversationPart)
                 ),
                 lifecycle.ExportSection("messages", _export_messages, models=(MessageDelivery,)),
+                # Ratings and remarks are the person's opinions: theirs to export, erased with them.
+                lifecycle.ExportSection("conversation_ratings", _export_ratings, models=(ConversationRating,)),
             ),
         )
     )

@@ -380,6 +380,7 @@ class DeliveryEvent(models.Model):
         return f"{self.get_kind_display()} ({self.delivery_id})"
 
 
+from conversations.models_ratings import ConversationRating  # noqa: E402
 from conversations.models_routing import (  # noqa: E402  (they reference the models above)
     AssignmentRule,
     OfficeHoliday,
@@ -394,6 +395,7 @@ __all__ = [
     "AssignmentRule",
     "Conversation",
     "ConversationPart",
+    "ConversationRating",
     "DeliveryEvent",
     "Message",
     "MessageDelivery",

@@ -21,14 +21,22 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, TruncDate
 
 from common.parsing import int_or_none
 from companies.models import Company
 from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
-from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from conversations.models import (
+    Conversation,
+    ConversationPart,
+    ConversationRating,
+    Message,
+    MessageDelivery,
+    SavedReply,
+    Team,
+)
 from segments import selectors as segment_selectors
 from tracking.models import WebSession, Website
 
@@ -113,9 +121,17 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
 
 
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
-    """A contact's ten most recent conversations with their assignees, for the contact page."""
+    """A contact's ten most recent conversations with their assignees and the contact's latest rating of each
+    (`rating`, `rating_remark`: CSAT), for the contact page. One query."""
+    latest_rated = _latest_rated()
     return list(
-        Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
+        Conversation.objects.filter(contact=contact)
+        .select_related("assignee")
+        .annotate(
+            rating=Subquery(latest_rated.values("rating")[:1]),
+            rating_remark=Subquery(latest_rated.values("remark")[:1]),
+        )
+        .order_by("-updated_at", "-id")[:10]
     )
 
 
@@ -382,3 +398,134 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
         return set()
     allowed = Contact.objects.filter(pk__in=contact_ids).filter(marketing_allowed_q())
     return set(allowed.values_list("pk", flat=True))
+
+
+# --- customer satisfaction (CSAT): ratings for the messenger, the admin, the API and reports ------
+
+
+def conversation_rating_current(*, conversation: Conversation) -> ConversationRating | None:
+    """The request of the conversation's latest closure while it is closed (what the messenger shows under
+    the thread), or None: open again, or its last closure asked for nothing. One query."""
+    if conversation.state != Conversation.State.CLOSED:
+        return None
+    latest_closure = (
+        ConversationPart.objects.filter(conversation_id=conversation.pk, part_type=ConversationPart.Type.CLOSE)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    return ConversationRating.objects.filter(closure_id=Subquery(latest_closure)).first()
+
+
+def conversation_rating_for_contact(*, contact_id: int, public_id: Any, rating_id: Any) -> ConversationRating | None:
+    """A rating request only when it belongs to this contact's conversation `public_id`: another contact's, or
+    another conversation's, looks exactly like one that does not exist. One query."""
+    pk = int_or_none(rating_id) if isinstance(rating_id, str) else None
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    if pk is None or not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
+        return None
+    return (
+        ConversationRating.objects.filter(pk=pk, conversation__contact_id=contact_id, conversation__public_id=public_id)
+        .select_related("conversation")
+        .first()
+    )
+
+
+def conversation_ratings_for_page(*, conversation: Conversation) -> list[ConversationRating]:
+    """Every rating request of a conversation, oldest first, for the conversation page. One query."""
+    return list(
+        ConversationRating.objects.filter(conversation_id=conversation.pk)
+        .select_related("teammate__parley_profile")
+        .order_by("id")
+    )
+
+
+def _latest_rated() -> QuerySet[ConversationRating]:
+    # Ids grow with the closures: the latest answered request is the first read backwards on `rating_conversation`.
+    return ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False).order_by("-id")
+
+
+def conversation_latest_rating() -> Subquery:
+    """The score of a conversation's latest answered closure, as an annotation (the inbox's column): no query of
+    its own, and no sort (index `rating_conversation`), so the inbox keeps reading its index in its order."""
+    return Subquery(_latest_rated().values("rating")[:1])
+
+
+def conversation_ratings_given_prefetch() -> Prefetch:
+    """The answered ratings of a page of conversations in one query, latest closure first, as
+    `conversation.ratings_given` (the API's `conversation_rating`)."""
+    return Prefetch(
+        "ratings",
+        queryset=ConversationRating.objects.filter(rating__isnull=False).select_related("contact").order_by("-id"),
+        to_attr="ratings_given",
+    )
+
+
+def ratings_given(
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    website_id: int | None = None,
+    team_id: int | None = None,
+    teammate_id: int | None = None,
+) -> QuerySet[ConversationRating]:
+    """The ratings first given in [since, until) (index `rating_rated_at`), optionally for one website, team or
+    teammate (as they were at the closure). The reports' source: a rating's day is the day it was given; it can
+    change for RATING_CHANGE_WINDOW (24 h) after, so a daily rollup that recomputes yesterday and today sees
+    every change."""
+    rows = ConversationRating.objects.filter(rated_at__gte=since, rated_at__lt=until)
+    if website_id is not None:
+        rows = rows.filter(website_id=website_id)
+    if team_id is not None:
+        rows = rows.filter(team_id=team_id)
+    if teammate_id is not None:
+        rows = rows.filter(teammate_id=teammate_id)
+    return rows
+
+
+@dataclass(frozen=True)
+class RatingsSummary:
+    count: int
+    average: float | None  # None without ratings
+    distribution: dict[int, int]  # score (1-5) -> how many
+    satisfied: int  # ratings of 4 or 5: CSAT % = satisfied / count
+
+    @property
+    def csat_percent(self) -> float | None:
+        return round(100 * self.satisfied / self.count, 1) if self.count else None
+
+
+SATISFIED_FROM = 4
+_SCORES = range(1, 6)
+
+
+def _summary_aggregates() -> dict[str, Any]:
+    return {f"n{score}": Count("pk", filter=Q(rating=score)) for score in _SCORES}
+
+
+def _summary(row: dict[str, Any]) -> RatingsSummary:
+    distribution = {score: row[f"n{score}"] or 0 for score in _SCORES}
+    count = sum(distribution.values())
+    total = sum(score * n for score, n in distribution.items())
+    return RatingsSummary(
+        count=count,
+        average=round(total / count, 2) if count else None,
+        distribution=distribution,
+        satisfied=sum(n for score, n in distribution.items() if score >= SATISFIED_FROM),
+    )
+
+
+def ratings_summary(ratings: QuerySet[ConversationRating]) -> RatingsSummary:
+    """Count, average, distribution and satisfied share of `ratings` (e.g. ratings_given(...)). One query."""
+    return _summary(ratings.aggregate(**_summary_aggregates()))
+
+
+def ratings_by_day(ratings: QuerySet[ConversationRating]) -> list[tuple[dt.date, RatingsSummary]]:
+    """`ratings` summed per UTC day they were given, oldest first: a daily rollup's rows. One query."""
+    rows = (
+        ratings.annotate(day=TruncDate("rated_at", tzinfo=dt.UTC))
+        .order_by()
+        .values("day")
+        .annotate(**_summary_aggregates())
+        .order_by("day")
+    )
+    return [(row["day"], _summary(row)) for row in rows]

@@ -40,7 +40,7 @@ class WebsiteForm(forms.ModelForm):
         fields = [
             "name", "allowed_origins", "identity_verification", "tracking_mode",
             "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
-            "email_unread_replies_after_minutes",
+            "email_unread_replies_after_minutes", "conversation_ratings_enabled",
         ]  # fmt: skip
         # Both delays say their unit in the label and in the box (one was in seconds, the other in minutes).
         labels = {
@@ -86,7 +86,7 @@ class WebsiteAdmin(admin.ModelAdmin):
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret_shown", "tracking_mode",
         "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
-        "email_unread_replies_after_minutes", "snippet",
+        "email_unread_replies_after_minutes", "conversation_ratings_enabled", "snippet",
         "privacy_documents", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show

@@ -113,6 +113,17 @@ class Website(models.Model):
         help_text="A teammate's reply in the messenger that the contact (with an email) has not read after this "
         "many minutes is emailed to them; their answer by email lands in the same conversation. Empty: never.",
     )
+    # Customer satisfaction (conversations/services/ratings.py). Off until the owner turns it on, as in
+    # Intercom, Chatwoot and Zendesk: it writes to customers in the company's name (the messenger and
+    # email) and collects their opinion, personal data the owner must decide to gather.
+    conversation_ratings_enabled = models.BooleanField(
+        "ask for conversation ratings (CSAT)",
+        default=False,
+        db_default=False,  # added to a live table without a rewrite or a NOT NULL risk
+        help_text="When a teammate closes a conversation they answered, the messenger asks the contact to rate it "
+        "from 1 to 5 with an optional comment (contacts who do not see it get a link by email). One rating per "
+        "closure, changeable for 24 hours.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -20,7 +20,7 @@ from common.rate_limit import CacheReads, Limit
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
-from conversations.models import Conversation, ConversationPart, MessageDelivery
+from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
@@ -151,6 +151,23 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
     }
 
 
+def rating_request_shape(rating: ConversationRating | None) -> dict[str, Any] | None:
+    """A closure's rating request as the messenger shows it under the thread (None: nothing to show, or a
+    request that expired unanswered). `open_until`: answerable, or changeable once answered, until then."""
+    if rating is None:
+        return None
+    status = services.rating_status(rating)
+    if rating.rating is None and not status.is_open:
+        return None
+    return {
+        "id": str(rating.pk),
+        "rating": rating.rating,
+        "remark": rating.remark,
+        "open_until": _iso(status.open_until),
+        "final": not status.is_open,
+    }
+
+
 def conversation_detail(conversation: Conversation, *, contact: Contact, website: Website) -> dict[str, Any]:
     """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
@@ -169,6 +186,7 @@ def conversation_detail(conversation: Conversation, *, contact: Contact, website
     if asks and not website_availability(website_id=website.pk)["open"]:
         ask_after = 0  # outside office hours: nobody answers soon, so ask at once (cached answer, no query)
     shape["ask_email_after"] = ask_after if asks else None
+    shape["rating_request"] = rating_request_shape(selectors.conversation_rating_current(conversation=conversation))
     return shape
 
 
@@ -264,6 +282,27 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     _limit_writes(contact)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"))
     return JsonResponse({"part": part_shape(part)}, status=201)
+
+
+@widget_endpoint(methods=("POST",))
+def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
+    """The contact rates a closure of their conversation: 1-5 and an optional remark, changeable for 24 hours."""
+    payload = _body(call)
+    contact = _contact(call, payload.get("token"))
+    request_id = payload.get("request_id")
+    if not isinstance(request_id, str):
+        raise WidgetHttpError(400, "invalid", "request_id", "Must be the rating request's id (a string).")
+    rating = selectors.conversation_rating_for_contact(contact_id=contact.pk, public_id=public_id, rating_id=request_id)
+    if rating is None:
+        raise WidgetHttpError(404, "not_found", "", "No such rating request.")
+    _limit_writes(contact)
+    try:
+        rating = services.conversation_rating_give(
+            request=rating, rating=payload.get("rating"), remark=payload.get("remark")
+        )
+    except services.RatingClosed as closed:
+        raise WidgetHttpError(409, "rating_closed", "rating", closed.message_dict["rating"][0]) from None
+    return JsonResponse({"rating_request": rating_request_shape(rating)})
 
 
 @widget_endpoint(methods=("POST",))

@@ -19,6 +19,8 @@ chat_urlpatterns = [
          name="widget_conversation"),
     path("widget-api/<str:app_id>/conversations/<str:public_id>/reply", chat_views.reply_view, name="widget_reply"),
     path("widget-api/<str:app_id>/conversations/<str:public_id>/read", chat_views.read_view, name="widget_read"),
+    path("widget-api/<str:app_id>/conversations/<str:public_id>/rating", chat_views.rating_view,
+         name="widget_rating"),
     path("widget-api/<str:app_id>/poll", chat_views.poll_view, name="widget_poll"),
     path("widget-api/<str:app_id>/availability", chat_views.availability_view, name="widget_availability"),
     path("widget-api/<str:app_id>/messages", chat_views.messages_view, name="widget_messages"),

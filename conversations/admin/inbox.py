@@ -165,6 +165,7 @@ class InboxActionForm(ActionForm):
 class ConversationAdmin(ConversationPageAdmin):
     list_display = [
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
+        "rating_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
     list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter]
@@ -269,6 +270,14 @@ class ConversationAdmin(ConversationPageAdmin):
     def state_column(self, conversation: Conversation) -> str:
         return conversation.get_state_display()
 
+    @admin.display(description="Rating")
+    def rating_column(self, conversation: Conversation) -> str:
+        rating = conversation.latest_rating  # annotated by get_queryset: no query of its own
+        if rating is None:
+            return "—"
+        return format_html("<span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
+                           rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
+
     # --- bulk actions -----------------------------------------------------------------------------
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Conversation], verb: str, action: Any) -> None:
@@ -352,8 +361,14 @@ class ConversationAdmin(ConversationPageAdmin):
         return JsonResponse({**state, "events": events})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # The tags column: one query for the page's conversations, not one per row.
-        return super().get_queryset(request).prefetch_related(selectors.conversation_with_tags())
+        # The tags column: one query for the page's conversations, not one per row; the rating column: a
+        # subquery on an index in the list's own query (selectors.conversation_latest_rating).
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(selectors.conversation_with_tags())
+            .annotate(latest_rating=selectors.conversation_latest_rating())
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         services.teammate_mark_active(teammate=request.user)

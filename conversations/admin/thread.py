@@ -17,7 +17,7 @@ from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
-from conversations.models import Conversation, ConversationPart, Team
+from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services.sla import sla_label
 from conversations.services.threads import teammate_display_name
 
@@ -170,6 +170,10 @@ class ConversationPageAdmin(admin.ModelAdmin):
         if draft is not None:
             del request.session["parley_draft"]
         conversation_tags = list(conversation.tags.order_by("name"))
+        ratings = [
+            _rating_json(rating) for rating in selectors.conversation_ratings_for_page(conversation=conversation)
+        ]
+        rating_of_closure = {rating["closure"]: rating for rating in ratings}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -179,7 +183,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "contact": contact,
             # Each part with the words the page shows for it, the same as its poll adds for new parts
             # (teammates by the name contacts see, not their username).
-            "thread": [(part, _part_json(part)) for part in parts],
+            "thread": [(part, {**_part_json(part), "rating": rating_of_closure.get(part.pk)}) for part in parts],
+            # Every closure's rating request (CSAT) and its answer, for the side panel; the poll refreshes them.
+            "ratings": ratings,
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
             "conversation_tags": conversation_tags,
@@ -239,6 +245,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "state": conversation.state,
             "state_label": conversation.get_state_display(),
             "parts": [_part_json(p) for p in parts],
+            "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
         })  # fmt: skip
 
     def start_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
@@ -276,6 +283,30 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
         "body": part.body,
         "event": _event_text(part),
         "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
+    }
+
+
+def _rating_json(rating: ConversationRating) -> dict[str, Any]:
+    """A closure's rating request as the conversation page and its poll show it."""
+    if rating.rating is not None:
+        label = f"Rated {rating.rating}/5 by the contact"
+        when = rating.updated_at or rating.rated_at
+    else:
+        label = (
+            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+        )
+        when = rating.requested_at
+    if rating.emailed_at and rating.rating is None:
+        label += " (sent by email)"
+    return {
+        "id": rating.pk,
+        "closure": rating.closure_id,
+        "rating": rating.rating,
+        "stars": rating.stars,
+        "label": label,
+        "remark": rating.remark,
+        "teammate": teammate_display_name(rating.teammate) if rating.teammate_id else "",
+        "when": timezone.localtime(when).strftime("%b %d, %H:%M") if when else "",
     }
 
 

@@ -14,6 +14,12 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
+from conversations.services.ratings import (
+    RatingClosed,
+    conversation_rating_email_send,
+    conversation_rating_give,
+    rating_status,
+)
 from conversations.services.routing import (
     assignment_rule_save,
     conversation_route,
@@ -51,6 +57,7 @@ from conversations.services.threads import (
 )
 
 __all__ = [
+    "RatingClosed",
     "assignee_email_if_away",
     "assignment_rule_save",
     "contacts_touch_messaging",
@@ -60,6 +67,8 @@ __all__ = [
     "conversation_close",
     "conversation_delete",
     "conversation_mark_read",
+    "conversation_rating_email_send",
+    "conversation_rating_give",
     "conversation_reopen",
     "conversation_reply_and_close",
     "conversation_reply_as_contact",
@@ -88,6 +97,7 @@ __all__ = [
     "messages_reclaim_stalled",
     "office_schedule_save",
     "placeholders_render",
+    "rating_status",
     "rule_preview",
     "saved_reply_create",
     "saved_reply_update",

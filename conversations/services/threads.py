@@ -15,7 +15,7 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import routing, sla, widget_quiet
+from conversations.services import ratings, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
 
@@ -321,7 +321,8 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
-    """Close and record who closed it; closing a closed conversation changes nothing."""
+    """Close and record who closed it, and ask the contact for a rating (CSAT) when the website does;
+    closing a closed conversation changes nothing."""
     conversation = _locked(conversation)
     if conversation.state == Conversation.State.CLOSED:
         return conversation
@@ -329,9 +330,10 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     conversation.snoozed_until = None
     conversation.waiting_since = None
     conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
-    _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
-              author_teammate=teammate)  # fmt: skip
+    closure = _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
+                        author_teammate=teammate)  # fmt: skip
     sla.conversation_sla_refresh(conversation=conversation)
+    ratings.conversation_rating_request(conversation=conversation, closure=closure, teammate=teammate)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 

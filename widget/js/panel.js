@@ -22,6 +22,8 @@
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
+      rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
+      rateUpdate: "Update rating", rateThanks: "Thanks! You rated {n}/5.", rateUntil: "You can change it until {h}.", rateFinal: "This rating can no longer be changed.", ratePick: "Choose from 1 to 5 stars.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -34,6 +36,8 @@
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
+      rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
+      rateUpdate: "Modifier la note", rateThanks: "Merci ! Vous avez donné {n}/5.", rateUntil: "Vous pouvez la modifier jusqu'à {h}.", rateFinal: "Cette note ne peut plus être modifiée.", ratePick: "Choisissez de 1 à 5 étoiles.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -46,6 +50,8 @@
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
+      rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
+      rateUpdate: "Bewertung ändern", rateThanks: "Danke! Sie haben {n}/5 vergeben.", rateUntil: "Sie können sie bis {h} ändern.", rateFinal: "Diese Bewertung kann nicht mehr geändert werden.", ratePick: "Wählen Sie 1 bis 5 Sterne.",
     },
   };
 
@@ -93,7 +99,10 @@
     ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
     ".ns{margin:auto 0;padding:24px 28px;text-align:center;color:#5b6275}.ns h3{margin:0 0 6px;font-size:17px;color:#1f2430}.ns p{margin:0}" +
     ".tt{align-self:center;margin:0;padding:2px 10px;border-radius:10px;background:#fff4e5;color:#7a4b00;font-size:12px;font-weight:600}" +
-    ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+    ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
+    ".rt textarea{width:100%;box-sizing:border-box;margin-top:8px;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit;resize:vertical}" +
+    ".rt fieldset{border:0;margin:6px 0 0;padding:0}.sa{position:relative;font-size:26px;line-height:1;color:#c9ced6;cursor:pointer;padding:0 2px;border-radius:6px}" +
+    ".sa.on{color:#e3a008}.sa:focus-within{outline:3px solid #9fb0ff}.rt .nt{margin:6px 0 0;text-align:start}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
   var BACK = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M15.4 5.4 14 4l-8 8 8 8 1.4-1.4L8.8 12z"/></svg>';
@@ -348,10 +357,58 @@
         thread.appendChild(bubble(part.body, mine, part));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
+      var r = current.rating_request;
+      if (r) {
+        // The same request in the same state keeps its card: a poll's re-render must not drop a comment being typed.
+        var key = r.id + ":" + r.rating + ":" + r.final;
+        if (!rateCard || rateKey !== key) { rateCard = ratingCard(r); rateKey = key; }
+        thread.appendChild(rateCard);
+      }
       askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
       if (nearBottom || view === "thread") body.scrollTop = body.scrollHeight;
     }
+    // The team asks for a rating when it closes the conversation (CSAT): 1 to 5 stars and an optional comment,
+    // changeable until open_until, then shown as given. Native radio buttons: arrow keys pick, Tab moves on.
+    var rateCard = null, rateKey = "";
+    function ratingCard(r) {
+      var picked = r.rating || 0, conv = current;
+      var labels = [1, 2, 3, 4, 5].map(function (n) {
+        var input = h("input", { type: "radio", name: "pr", value: String(n), class: "sr", checked: n === picked, disabled: r.final,
+          "aria-label": t.rateOf.replace("{n}", n), onchange: function () { picked = n; paint(); } });
+        return h("label", { class: "sa" }, [input, h("span", { "aria-hidden": "true", text: "★" })]);
+      });
+      function paint() { labels.forEach(function (label, i) { label.className = "sa" + (i < picked ? " on" : ""); }); }
+      paint();
+      var remark = h("textarea", { rows: "2", maxlength: "2000", placeholder: t.rateRemark, "aria-label": t.rateRemark, disabled: r.final });
+      remark.value = r.remark || "";
+      var note = h("p", { class: "nt", role: "status", text: r.final ? t.rateFinal : r.rating ? t.rateUntil.replace("{h}", at(r.open_until)) : "" });
+      var button = h("button", { class: "sd", type: "submit", hidden: r.final, text: r.rating ? t.rateUpdate : t.rateSend });
+      var heading = r.rating ? t.rateThanks.replace("{n}", r.rating) : t.rateAsk;
+      var card = h("form", { class: "ask rt", novalidate: true, onsubmit: function (ev) {
+        ev.preventDefault();
+        if (!picked) { note.textContent = t.ratePick; return; }
+        button.disabled = true;
+        api("conversations/" + encodeURIComponent(conv.id) + "/rating", { token: s.token, request_id: r.id, rating: picked, remark: remark.value.trim() }).then(function (json) {
+          conv.rating_request = json.rating_request;
+          if (current === conv) renderParts();
+          live.textContent = t.rateThanks.replace("{n}", picked);
+          // The card was redrawn: the keyboard stays on it (its button, else its first star), not lost on the page.
+          var next = rateCard && (rateCard.querySelector("button:not([hidden])") || rateCard.querySelector("input:checked"));
+          if (next) next.focus();
+        }, function (err) {
+          button.disabled = false;
+          // 409: too late (expired, or final): an unanswered request goes, a given rating stays as given.
+          if (err.status === 409) { conv.rating_request = r.rating ? { id: r.id, rating: r.rating, remark: r.remark, final: true } : null; if (current === conv) renderParts(); }
+          else note.textContent = t.error;
+        });
+      } }, [h("fieldset", {}, [h("legend", { text: heading })].concat(labels)), remark, note, button]);
+      return card;
+    }
+    function at(iso) {
+      try { return new Date(iso).toLocaleString(lang, { weekday: "short", hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
+    }
+
     // Nobody answered for a while and Parley has no email for the visitor: ask for one, so the reply can
     // reach them after they leave (the server says when, per website; null: never).
     var askTimer = null, emailGiven = false;
