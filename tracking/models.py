@@ -1,7 +1,15 @@
 import secrets
 import string
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from common.attachment_types import (
+    ATTACHMENT_MAX_MB_CEILING,
+    DEFAULT_ATTACHMENT_MAX_MB,
+    DEFAULT_ATTACHMENT_TYPES,
+    default_attachment_types,
+)
 
 APP_ID_ALPHABET = string.ascii_lowercase + string.digits
 APP_ID_LENGTH = 8
@@ -112,6 +120,22 @@ class Website(models.Model):
         default=5,
         help_text="A teammate's reply in the messenger that the contact (with an email) has not read after this "
         "many minutes is emailed to them; their answer by email lands in the same conversation. Empty: never.",
+    )
+    # Files in conversations, both ways (conversations.services.attachments): the largest one and the types
+    # allowed, read from the bytes. Only types of common.attachment_types' catalog can ever be allowed.
+    attachment_max_mb = models.PositiveSmallIntegerField(
+        "largest attachment (MB)",
+        default=DEFAULT_ATTACHMENT_MAX_MB,
+        db_default=DEFAULT_ATTACHMENT_MAX_MB,
+        validators=[MinValueValidator(1), MaxValueValidator(ATTACHMENT_MAX_MB_CEILING)],
+        help_text=f"Per file, from 1 to {ATTACHMENT_MAX_MB_CEILING} MB, for visitors and teammates alike.",
+    )
+    attachment_types = models.JSONField(
+        "allowed attachment types",
+        default=default_attachment_types,
+        db_default=models.Value(DEFAULT_ATTACHMENT_TYPES, models.JSONField()),
+        blank=True,
+        help_text="The type is read from the file's content, not its name. None chosen: no attachments.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
