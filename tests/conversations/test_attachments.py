@@ -291,7 +291,9 @@ def test_retention_expiry_deletes_the_files_of_expired_visitors(website, django_
     names = _files_of(conversation)
     # Expiry applies to visitors: this one wrote, so it is a lead; make it a stale visitor again.
     Contact.objects.filter(pk=conversation.contact_id).update(
-        role=Contact.Role.VISITOR, last_seen_at=timezone.now() - dt.timedelta(days=400)
+        role=Contact.Role.VISITOR,
+        last_seen_at=timezone.now() - dt.timedelta(days=400),
+        last_replied_at=timezone.now() - dt.timedelta(days=400),
     )
     with django_capture_on_commit_callbacks(execute=True):
         run = visitors_expire()
