@@ -17,7 +17,9 @@ LIMITS_MAX_AGE_SECONDS = 300
 @widget_endpoint(methods=("GET",))
 def attachment_limits_view(call: WidgetCall) -> JsonResponse:
     """What the messenger may send on this website: bytes per file, files per message, the types (no token)."""
-    response = JsonResponse(attachment_limits(call.website).as_json())
+    # Where uploads go: the page knows this server only through the loader's address, which the panel lacks.
+    upload_base = call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/")
+    response = JsonResponse({**attachment_limits(call.website).as_json(), "upload_base": upload_base})
     response["Cache-Control"] = f"public, max-age={LIMITS_MAX_AGE_SECONDS}"
     return response
 

@@ -70,6 +70,8 @@ def attachment_composer_context(conversation: Any) -> dict[str, Any]:
 class AttachmentAdmin(admin.ModelAdmin):
     """No pages of its own: only the file URL (get_urls)."""
 
+    actions = None
+
     def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
         return {}  # not listed on the admin index
 

@@ -193,7 +193,7 @@ def test_the_limits_endpoint_tells_the_messenger_what_it_may_send(client, websit
     response = client.get(f"/widget-api/{website.app_id}/attachments/limits", HTTP_ORIGIN=ORIGIN)
     assert response.json() == {
         "max_bytes": 5 * 1024 * 1024, "max_files": 10, "types": ["image/png", "application/pdf"],
-        "extensions": [".png", ".pdf"],
+        "extensions": [".png", ".pdf"], "upload_base": f"http://testserver/widget-api/{website.app_id}/",
     }  # fmt: skip
 
 
