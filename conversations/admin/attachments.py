@@ -84,9 +84,13 @@ class AttachmentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # files are seen in their conversation, never listed on their own
+
     def get_urls(self) -> list[Any]:
         # Not wrapped in admin_view: a file link opened without a session answers 403, not a login page.
-        return [path("<str:public_id>/file", attachment_file_view, name="conversations_attachment_file")]
+        file_url = path("<str:public_id>/file", attachment_file_view, name="conversations_attachment_file")
+        return [file_url, *super().get_urls()]
 
 
 @require_safe

@@ -280,6 +280,24 @@ def attachments_preview(files: Sequence[CheckedFile]) -> str:
     return f"{len(files)} attachments"
 
 
+# What one email may carry: most mail servers refuse messages over 25 MB, and base64 adds a third.
+EMAIL_ATTACHMENTS_MAX_BYTES = 18 * MEGABYTE
+
+
+def attachments_attach_to_email(*, email: Any, part: ConversationPart) -> list[str]:
+    """Attach the part's files to an outgoing email, in order, while they fit; returns the names left out."""
+    left_out = []
+    total = 0
+    for attachment in part.attachments.all():
+        if total + attachment.size > EMAIL_ATTACHMENTS_MAX_BYTES:
+            left_out.append(attachment.name)
+            continue
+        with attachment_read(attachment=attachment) as stored:
+            email.attach(attachment.name, stored.read(), attachment.content_type)
+        total += attachment.size
+    return left_out
+
+
 def attachment_read(*, attachment: Attachment, variant: str = Attachment.Variant.ORIGINAL) -> File:
     """The stored file (or its thumbnail) opened for reading; the caller closes it."""
     field = attachment.thumbnail if variant == Attachment.Variant.THUMBNAIL else attachment.file
