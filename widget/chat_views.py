@@ -34,6 +34,7 @@ from tracking.widget_auth import (
     widget_token_sign,
     widget_tokens_revoked_key,
 )
+from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
@@ -42,7 +43,6 @@ from widget.http import (
     widget_endpoint,
     widget_identity,
 )
-from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
 from widget.http import widget_json_body as _json_body
 
 MAX_BODY_BYTES = 32 * 1024

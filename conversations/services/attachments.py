@@ -260,12 +260,11 @@ def attachments_store(*, part: ConversationPart, files: Sequence[CheckedFile]) -
             if checked.thumbnail is not None:
                 thumbnail = storage.save(name + THUMBNAIL_SUFFIX, ContentFile(checked.thumbnail))
                 written.append(thumbnail)
-            rows.append(
-                Attachment(
-                    part=part, file=saved, thumbnail=thumbnail, name=checked.name,
-                    content_type=checked.content_type, size=checked.size, width=checked.width, height=checked.height,
-                )  # fmt: skip
-            )
+            row = Attachment(
+                part=part, file=saved, thumbnail=thumbnail, name=checked.name,
+                content_type=checked.content_type, size=checked.size, width=checked.width, height=checked.height,
+            )  # fmt: skip
+            rows.append(row)
         return Attachment.objects.bulk_create(rows)
     except Exception:
         for name in written:

@@ -11,8 +11,8 @@ from email.utils import getaddresses, parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.core.files.base import ContentFile
+from django.core.validators import validate_email
 from django.db import transaction
 
 from contacts import services as contact_services

@@ -79,10 +79,16 @@ def test_attachment_urls_is_refused_naming_the_field(api, conversation):
 @pytest.mark.parametrize(
     ("files", "field", "words"),
     [
-        ([{"name": "a.pdf", "content_type": "application/pdf", "data": "not base64!"}], "attachment_files[0].data",
-         "base64"),
-        ([{"name": "invoice.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)}], "attachment_files",
-         "cannot be sent here"),
+        (
+            [{"name": "a.pdf", "content_type": "application/pdf", "data": "not base64!"}],
+            "attachment_files[0].data",
+            "base64",
+        ),
+        (
+            [{"name": "invoice.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)}],
+            "attachment_files",
+            "cannot be sent here",
+        ),
         ([{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 11, "attachment_files", ""),
         ([{"name": "a\x00.pdf", "content_type": "application/pdf", "data": _b64(PDF)}], "attachment_files[0].name", ""),
     ],

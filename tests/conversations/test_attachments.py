@@ -29,7 +29,6 @@ from tests.conversations.attachment_samples import (
     zip_bomb_bytes,
 )
 from tests.conversations.factories import TeammateFactory
-from tests.tracking.factories import WebsiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +133,9 @@ def test_an_oversized_file_is_refused_naming_the_file_and_the_limit(website):
 def test_a_type_disguised_by_its_name_is_refused_by_what_the_bytes_are(website, name, content, what):
     conversation = _conversation(website)
     with pytest.raises(ValidationError) as error:
-        services.conversation_reply_as_contact(conversation=conversation, body="x", files=[upload(name, content, "image/png")])
+        services.conversation_reply_as_contact(
+            conversation=conversation, body="x", files=[upload(name, content, "image/png")]
+        )
     message = error.value.message_dict["files"][0]
     assert name in message and what in message and "cannot be sent here" in message
 
@@ -143,7 +144,9 @@ def test_svg_allowed_by_a_website_is_stored_as_a_download_never_inline(website):
     website.attachment_types = [*DEFAULT_ATTACHMENT_TYPES, "image/svg+xml"]
     website.save()
     conversation = _conversation(website)
-    part = services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("logo.svg", SVG_WITH_SCRIPT)])
+    part = services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("logo.svg", SVG_WITH_SCRIPT)]
+    )
     attachment = part.attachments.get()
     assert attachment.content_type == "image/svg+xml"
     assert not attachment.is_inline_image and not attachment.thumbnail
@@ -151,7 +154,9 @@ def test_svg_allowed_by_a_website_is_stored_as_a_download_never_inline(website):
 
 def test_a_png_named_pdf_keeps_its_name_with_the_extension_of_what_it_is(website):
     conversation = _conversation(website)
-    part = services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("invoice.pdf", png_bytes())])
+    part = services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("invoice.pdf", png_bytes())]
+    )
     assert part.attachments.get().name == "invoice.pdf.png"
 
 
@@ -170,14 +175,18 @@ def test_a_decompression_bomb_is_kept_as_a_download_and_never_decoded(website):
 def test_an_image_over_the_pixel_cap_keeps_its_size_but_gets_no_thumbnail(website, settings):
     settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS = 1000
     conversation = _conversation(website)
-    part = services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("a.png", png_bytes(64, 48))])
+    part = services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("a.png", png_bytes(64, 48))]
+    )
     attachment = part.attachments.get()
     assert (attachment.width, attachment.height, attachment.thumbnail.name) == (64, 48, "")
 
 
 def test_a_zip_bomb_is_stored_as_the_small_file_it_is(website):
     conversation = _conversation(website)
-    part = services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("data.zip", zip_bomb_bytes())])
+    part = services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("data.zip", zip_bomb_bytes())]
+    )
     attachment = part.attachments.get()
     assert attachment.content_type == "application/zip" and attachment.size < 1024 * 1024
 
@@ -207,7 +216,9 @@ def test_a_teammate_replies_and_notes_with_files(website):
     reply = services.conversation_reply_as_teammate(
         conversation=conversation, teammate=teammate, body="Here is the invoice", files=[upload("invoice.pdf", PDF)]
     )
-    note = services.conversation_add_note(conversation=conversation, teammate=teammate, body="", files=[upload("n.txt", b"internal\n")])
+    note = services.conversation_add_note(
+        conversation=conversation, teammate=teammate, body="", files=[upload("n.txt", b"internal\n")]
+    )
     assert reply.attachments.get().content_type == "application/pdf"
     assert note.attachments.get().name == "n.txt"
 
@@ -217,7 +228,9 @@ def test_a_teammate_replies_and_notes_with_files(website):
 
 def test_links_are_signed_per_file_and_variant_and_expire(website):
     conversation = _conversation(website)
-    part = services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("a.png", png_bytes())])
+    part = services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("a.png", png_bytes())]
+    )
     attachment = part.attachments.get()
     query = dict(pair.split("=") for pair in attachment_link_query(attachment=attachment)[1:].split("&"))
     assert attachment_link_check(public_id=attachment.public_id, params=query).variant == "file"
@@ -235,9 +248,15 @@ def test_links_are_signed_per_file_and_variant_and_expire(website):
 
 def test_the_gdpr_export_lists_the_files_of_messages_not_of_notes(website):
     conversation = _conversation(website)
-    services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("passport.png", png_bytes())])
-    services.conversation_add_note(conversation=conversation, teammate=TeammateFactory(), body="", files=[upload("n.txt", b"x\n")])
-    document = contact_services.contact_export(contact=conversation.contact, actor=None, source=PrivacyAuditEntry.Source.ADMIN)
+    services.conversation_reply_as_contact(
+        conversation=conversation, body="", files=[upload("passport.png", png_bytes())]
+    )
+    services.conversation_add_note(
+        conversation=conversation, teammate=TeammateFactory(), body="", files=[upload("n.txt", b"x\n")]
+    )
+    document = contact_services.contact_export(
+        contact=conversation.contact, actor=None, source=PrivacyAuditEntry.Source.ADMIN
+    )
     files = [a for c in document["conversations"] for p in c["parts"] for a in p["attachments"]]
     assert [(f["name"], f["content_type"]) for f in files] == [("passport.png", "image/png")]
     assert files[0]["url"].startswith(settings.PUBLIC_URL + "/admin/conversations/attachment/")

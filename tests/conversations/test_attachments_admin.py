@@ -30,14 +30,16 @@ def _page(conversation):
 def test_the_page_shows_the_visitors_image_inline_and_the_composer_takes_files(admin_client, conversation):
     page = admin_client.get(_page(conversation)).content.decode()
     attachment = Attachment.objects.get()
-    assert f'/admin/conversations/attachment/{attachment.public_id}/file?v=thumb' in page
+    assert f"/admin/conversations/attachment/{attachment.public_id}/file?v=thumb" in page
     assert 'alt="screenshot.png"' in page
     assert 'enctype="multipart/form-data"' in page and 'name="files"' in page
     assert "10 MB each" in page
 
 
 def test_a_teammate_replies_with_a_pdf_and_notes_with_a_file(admin_client, conversation):
-    response = admin_client.post(_page(conversation), {"do": "reply", "body": "The guide", "files": upload("guide.pdf", PDF)})
+    response = admin_client.post(
+        _page(conversation), {"do": "reply", "body": "The guide", "files": upload("guide.pdf", PDF)}
+    )
     assert response.status_code == 302
     reply = conversation.parts.exclude(author_teammate=None).get(part_type="comment")
     assert reply.attachments.get().name == "guide.pdf"

@@ -41,10 +41,15 @@ def visitor_conversation(client, website):
 
 
 def test_a_visitor_starts_a_conversation_with_only_an_image_and_opens_it(client, website, visitor_conversation):
-    _visitor, token, conversation = visitor_conversation
+    __visitor, token, conversation = visitor_conversation
     [part] = conversation["parts"]
     [shown] = part["attachments"]
-    assert (shown["name"], shown["content_type"], shown["inline"], shown["width"]) == ("shot.png", "image/png", True, 64)
+    assert (shown["name"], shown["content_type"], shown["inline"], shown["width"]) == (
+        "shot.png",
+        "image/png",
+        True,
+        64,
+    )
     assert shown["url"].startswith(f"http://testserver/widget-api/{website.app_id}/attachments/")
     image = _open(client, shown["url"], token)
     assert image.status_code == 200
@@ -58,7 +63,7 @@ def test_a_visitor_starts_a_conversation_with_only_an_image_and_opens_it(client,
 
 
 def test_a_reply_with_a_pdf_is_a_download(client, website, visitor_conversation):
-    _visitor, token, conversation = visitor_conversation
+    __visitor, token, conversation = visitor_conversation
     response = _send(client, website, f"conversations/{conversation['id']}/reply", token=token, body="and the invoice",
                      files=[upload("invoice.pdf", PDF, "application/pdf")])  # fmt: skip
     assert response.status_code == 201
@@ -70,7 +75,7 @@ def test_a_reply_with_a_pdf_is_a_download(client, website, visitor_conversation)
 
 
 def test_the_teammates_file_reaches_the_visitor(client, website, visitor_conversation):
-    visitor, token, conversation = visitor_conversation
+    _visitor, token, conversation = visitor_conversation
     from conversations.models import Conversation
 
     row = Conversation.objects.get(public_id=conversation["id"])
@@ -85,7 +90,7 @@ def test_the_teammates_file_reaches_the_visitor(client, website, visitor_convers
 
 
 def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, visitor_conversation):
-    visitor, token, conversation = visitor_conversation
+    _visitor, token, conversation = visitor_conversation
     from conversations.attachment_links import attachment_link_query
     from conversations.models import Conversation
 
@@ -93,14 +98,16 @@ def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, 
     note = services.conversation_add_note(conversation=row, teammate=TeammateFactory(), body="",
                                           files=[upload("internal.pdf", PDF)])  # fmt: skip
     attachment = note.attachments.get()
-    url = f"/widget-api/{website.app_id}/attachments/{attachment.public_id}" + attachment_link_query(attachment=attachment)
+    url = f"/widget-api/{website.app_id}/attachments/{attachment.public_id}" + attachment_link_query(
+        attachment=attachment
+    )
     assert _open(client, url, token).status_code == 404
     shown = client.get(f"/widget-api/{website.app_id}/conversations/{conversation['id']}", {"token": token}).json()
     assert "internal.pdf" not in str(shown)
 
 
 def test_another_contacts_token_gets_404_never_the_file(client, website, visitor_conversation):
-    _visitor, _token_, conversation = visitor_conversation
+    _visitor, _, conversation = visitor_conversation
     url = conversation["parts"][0]["attachments"][0]["url"]
     stranger = _token(ContactFactory(), website)
     response = _open(client, url, stranger)
@@ -109,7 +116,7 @@ def test_another_contacts_token_gets_404_never_the_file(client, website, visitor
 
 
 def test_another_websites_token_and_no_token_are_refused(client, website, visitor_conversation):
-    visitor, _token_, conversation = visitor_conversation
+    visitor, _, conversation = visitor_conversation
     url = conversation["parts"][0]["attachments"][0]["url"]
     other_site = WebsiteFactory(allowed_origins=[ORIGIN])
     assert _open(client, url, _token(visitor, other_site)).status_code == 403
@@ -117,7 +124,7 @@ def test_another_websites_token_and_no_token_are_refused(client, website, visito
 
 
 def test_forged_tampered_and_expired_links_are_refused(client, website, visitor_conversation, settings):
-    _visitor, token, conversation = visitor_conversation
+    __visitor, token, conversation = visitor_conversation
     url = conversation["parts"][0]["attachments"][0]["url"]
     assert _open(client, url.replace("sig=", "sig=0"), token).status_code == 403
     assert _open(client, url.replace("v=file", "v=thumb"), token).status_code == 403
@@ -133,7 +140,9 @@ def test_forged_tampered_and_expired_links_are_refused(client, website, visitor_
 )
 def test_disguised_files_are_refused_with_a_message_naming_the_field(client, website, name, content, expected):
     token = _token(ContactFactory(), website)
-    response = _send(client, website, "conversations", token=token, body="hi", files=[upload(name, content, "image/png")])
+    response = _send(
+        client, website, "conversations", token=token, body="hi", files=[upload(name, content, "image/png")]
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["field"] == "files" and name in error["message"] and expected in error["message"]
@@ -148,7 +157,9 @@ def test_an_oversized_upload_is_refused_by_its_length_before_it_is_read(client, 
     response = _send(client, website, "conversations", token=token, body="", files=[big])
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "files"
-    one_too_big = _send(client, website, "conversations", token=token, body="", files=[upload("b.pdf", PDF + b"0" * (1024 * 1024 + 1))])
+    one_too_big = _send(
+        client, website, "conversations", token=token, body="", files=[upload("b.pdf", PDF + b"0" * (1024 * 1024 + 1))]
+    )
     assert one_too_big.status_code == 400
     assert "at most 1.0 MB" in one_too_big.json()["error"]["message"]
 
@@ -202,7 +213,7 @@ def test_a_viewer_teammate_opens_files_but_cannot_send_them(client, website, vis
     viewer = TeammateFactory()
     viewer.groups.add(Group.objects.get(name="viewer"))
     client.force_login(viewer)
-    _visitor, _token_, conversation = visitor_conversation
+    _visitor, _, conversation = visitor_conversation
     from conversations.admin.attachments import attachment_admin_url
     from conversations.models import Conversation
 

@@ -1,6 +1,8 @@
 """Journey: a visitor on a shop of another origin sends a screenshot (paperclip, paste, drop); the agent sees
 it inline in the admin and answers with a PDF, which the visitor downloads. Refusals are shown to each."""
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
@@ -94,7 +96,7 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
     with host.page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == "payment-guide.pdf"
-    assert open(download.value.path(), "rb").read() == PDF
+    assert Path(download.value.path()).read_bytes() == PDF
 
     # The same link without the visitor's token, in another browser: never the file.
     href = link.get_attribute("href")
