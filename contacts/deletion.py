@@ -57,7 +57,12 @@ def _files_delete_on_commit(model: type[models.Model], rows: models.QuerySet) ->
         if name
     ]
     if stored:
-        transaction.on_commit(partial(_files_delete, stored), using=rows.db)
+        stored_files_delete_on_commit(stored, using=rows.db)
+
+
+def stored_files_delete_on_commit(stored: list[tuple[Any, str]], *, using: str | None = None) -> None:
+    """Delete (storage, name) pairs from their storage once the current transaction commits."""
+    transaction.on_commit(partial(_files_delete, stored), using=using)
 
 
 def _files_delete(stored: list[tuple[Any, str]]) -> None:

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.db.models.signals import post_delete
+
 from contacts.models import Contact
 
 
@@ -47,6 +49,16 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _attachment_files_delete(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
+    """Django's own deletions (the admin's delete pages, QuerySet.delete) take an attachment's files with it.
+    contacts.deletion's set-based deletes send no signal and remove the files themselves."""
+    from contacts.deletion import stored_files_delete_on_commit
+
+    stored = [(field.storage, field.name) for field in (instance.file, instance.thumbnail) if field.name]
+    if stored:
+        stored_files_delete_on_commit(stored, using=using)
+
+
 def connect() -> None:
     from companies.panels import CompanyPanel, register_company_panel
     from contacts import lifecycle
@@ -55,6 +67,8 @@ def connect() -> None:
     from conversations.models import Attachment, Conversation, ConversationPart, MessageDelivery
     from conversations.services.outbound import delivery_merge
     from conversations.services.threads import conversations_merge
+
+    post_delete.connect(_attachment_files_delete, sender=Attachment, dispatch_uid="attachment-files")
 
     lifecycle.register(
         lifecycle.ContactRows(

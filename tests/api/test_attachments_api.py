@@ -101,6 +101,17 @@ def test_bad_attachment_files_are_4xx_json_naming_the_field(api, conversation, f
     assert not Attachment.objects.exists()
 
 
+def test_a_lone_surrogate_in_a_file_name_is_refused_naming_it(api, conversation):
+    import json
+
+    body = json.dumps({"message_type": "comment", "type": "admin", "body": "x", "attachment_files": [
+        {"name": "a\ud800.pdf", "content_type": "application/pdf", "data": _b64(PDF)}]})  # fmt: skip
+    response = api.post(f"/api/conversations/{conversation.pk}/reply", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "attachment_files[0].name"
+    assert not Attachment.objects.exists()
+
+
 def test_an_oversized_file_is_refused_by_the_websites_limit(api, conversation, website):
     website.attachment_max_mb = 1
     website.save()

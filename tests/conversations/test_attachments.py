@@ -351,3 +351,12 @@ def _all_stored(storage) -> list[str]:
     for shard in storage.listdir("attachments")[0]:
         names += [f"attachments/{shard}/{name}" for name in storage.listdir(f"attachments/{shard}")[1]]
     return names
+
+
+def test_djangos_own_deletion_of_a_conversation_takes_the_files_too(website, django_capture_on_commit_callbacks):
+    conversation = _conversation(website)
+    services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("a.png", png_bytes())])
+    names = _files_of(conversation)
+    with django_capture_on_commit_callbacks(execute=True):
+        Conversation.objects.filter(pk=conversation.pk).delete()  # what the admin's delete pages do
+    assert names and not any(_stored(name) for name in names)

@@ -224,3 +224,18 @@ def test_a_viewer_teammate_opens_files_but_cannot_send_them(client, website, vis
     response = client.post(page, {"do": "reply", "body": "x", "files": upload("a.pdf", PDF)})
     assert response.status_code == 403
     assert Attachment.objects.filter(part__conversation=row).count() == 1
+
+
+def test_an_svg_a_website_allows_is_served_as_an_inert_download(client, website):
+    from common.attachment_types import DEFAULT_ATTACHMENT_TYPES
+
+    website.attachment_types = [*DEFAULT_ATTACHMENT_TYPES, "image/svg+xml"]
+    website.save()
+    token = _token(ContactFactory(), website)
+    response = _send(client, website, "conversations", token=token, body="", files=[upload("logo.svg", SVG_WITH_SCRIPT)])
+    [shown] = response.json()["conversation"]["parts"][0]["attachments"]
+    assert shown["inline"] is False and shown["content_type"] == "image/svg+xml"
+    served = _open(client, shown["url"], token)
+    assert served["Content-Type"] == "application/octet-stream"  # never image/svg+xml, which a browser would run
+    assert served["Content-Disposition"].startswith("attachment;")
+    assert served["X-Content-Type-Options"] == "nosniff" and "sandbox" in served["Content-Security-Policy"]
