@@ -232,7 +232,9 @@ def test_an_svg_a_website_allows_is_served_as_an_inert_download(client, website)
     website.attachment_types = [*DEFAULT_ATTACHMENT_TYPES, "image/svg+xml"]
     website.save()
     token = _token(ContactFactory(), website)
-    response = _send(client, website, "conversations", token=token, body="", files=[upload("logo.svg", SVG_WITH_SCRIPT)])
+    response = _send(
+        client, website, "conversations", token=token, body="", files=[upload("logo.svg", SVG_WITH_SCRIPT)]
+    )
     [shown] = response.json()["conversation"]["parts"][0]["attachments"]
     assert shown["inline"] is False and shown["content_type"] == "image/svg+xml"
     served = _open(client, shown["url"], token)
