@@ -68,9 +68,11 @@ def message_payload(call: WidgetCall, *, max_json_bytes: int) -> tuple[dict[str,
 
 
 def limit_files(*, contact_id: int, files: list[File]) -> None:
-    """Counts a message's files against the contact's hourly allowance (nothing to count without files)."""
-    for _ in files:
-        rate_limit([Limit("chat-files", str(contact_id), FILES_PER_HOUR, 3600, message=TOO_MANY_FILES)])
+    """Counts a message's files against the contact's hourly allowance (nothing to count without files): the
+    same window once per file, in one round trip."""
+    if files:
+        limit = Limit("chat-files", str(contact_id), FILES_PER_HOUR, 3600, message=TOO_MANY_FILES)
+        rate_limit([limit] * len(files))
 
 
 def files_base(call: WidgetCall) -> str:
