@@ -4,6 +4,8 @@ Used by the GDPR erase, the retention runs and the API's conversation delete. Dj
 `QuerySet.delete()` loads every row it cascades to (to send signals and collect dependents);
 here each table gets one `DELETE … WHERE fk IN (subquery of the parent's keys)`, so memory stays
 flat whatever the history of a contact. The caller owns the transaction and bounds the root batch.
+Files stored for the deleted rows (any FileField, e.g. conversation attachments) are deleted from their
+storage once the transaction commits.
 """
 
 import logging
