@@ -9,6 +9,7 @@ decodes images under PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS, draft mode for JPEG, on
 as receiving the upload itself.
 """
 
+import datetime as dt
 import io
 import logging
 import secrets
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from PIL import Image, ImageOps
 
 from common.attachment_types import (
@@ -295,6 +297,34 @@ def attachments_attach_to_email(*, email: Any, part: ConversationPart) -> list[s
             email.attach(attachment.name, stored.read(), attachment.content_type)
         total += attachment.size
     return left_out
+
+
+# A stored file younger than this may belong to a message whose transaction has not committed yet.
+ORPHAN_MIN_AGE = dt.timedelta(hours=1)
+ORPHAN_LOOKUP_BATCH = 500
+
+
+def attachment_orphans_delete(*, dry_run: bool = False, now: dt.datetime | None = None) -> int:
+    """Delete stored files no row names (a crash between a deletion's commit and its files' removal, a message
+    whose transaction rolled back after its files were written), older than an hour; returns how many."""
+    storage = attachments_storage()
+    now = now or timezone.now()
+    if not storage.exists(STORAGE_PREFIX):
+        return 0
+    deleted = 0
+    for shard in storage.listdir(STORAGE_PREFIX)[0]:
+        names = [f"{STORAGE_PREFIX}/{shard}/{name}" for name in storage.listdir(f"{STORAGE_PREFIX}/{shard}")[1]]
+        for start in range(0, len(names), ORPHAN_LOOKUP_BATCH):
+            batch = names[start : start + ORPHAN_LOOKUP_BATCH]
+            known = set(Attachment.objects.filter(file__in=batch).values_list("file", flat=True))
+            known |= set(Attachment.objects.filter(thumbnail__in=batch).values_list("thumbnail", flat=True))
+            for name in batch:
+                if name in known or now - storage.get_modified_time(name) < ORPHAN_MIN_AGE:
+                    continue
+                if not dry_run:
+                    storage.delete(name)
+                deleted += 1
+    return deleted
 
 
 def attachment_read(*, attachment: Attachment, variant: str = Attachment.Variant.ORIGINAL) -> File:

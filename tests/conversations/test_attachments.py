@@ -360,3 +360,27 @@ def test_djangos_own_deletion_of_a_conversation_takes_the_files_too(website, dja
     with django_capture_on_commit_callbacks(execute=True):
         Conversation.objects.filter(pk=conversation.pk).delete()  # what the admin's delete pages do
     assert names and not any(_stored(name) for name in names)
+
+
+def test_the_sweep_deletes_old_files_no_row_names_and_keeps_the_rest(website):
+    import datetime as dt
+    import io
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    conversation = _conversation(website)
+    services.conversation_reply_as_contact(conversation=conversation, body="", files=[upload("a.png", png_bytes())])
+    kept = _files_of(conversation)
+    storage = storages["attachments"]
+    orphan = storage.save("attachments/ab/abandoned", upload("x", b"left behind by a crash"))
+    out = io.StringIO()
+    call_command("attachments_sweep", "--dry-run", stdout=out)
+    assert "Would delete 0" in out.getvalue()  # too young: its message may still be committing
+    from conversations.services.attachments import attachment_orphans_delete
+
+    later = timezone.now() + dt.timedelta(hours=2)
+    assert attachment_orphans_delete(dry_run=True, now=later) == 1 and storage.exists(orphan)
+    assert attachment_orphans_delete(now=later) == 1
+    assert not storage.exists(orphan)
+    assert all(_stored(name) for name in kept)
