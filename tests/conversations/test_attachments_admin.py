@@ -115,3 +115,13 @@ def test_the_website_page_sets_the_limits_from_the_catalog_only(admin_client, we
     assert refused.status_code == 200
     assert "text/html is not one of the available choices" in refused.content.decode()
     assert "less than or equal to 50" in refused.content.decode()
+
+
+def test_a_file_name_with_markup_is_shown_as_text(admin_client, website):
+    hostile = '<img src=x onerror=alert(1)>.pdf'
+    conversation = services.conversation_start_by_contact(
+        contact=ContactFactory(), body="", website=website, files=[upload(hostile, PDF)]
+    )
+    page = admin_client.get(_page(conversation)).content.decode()
+    assert "<img src=x onerror" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.pdf" in page
