@@ -118,7 +118,7 @@ def test_the_website_page_sets_the_limits_from_the_catalog_only(admin_client, we
 
 
 def test_a_file_name_with_markup_is_shown_as_text(admin_client, website):
-    hostile = '<img src=x onerror=alert(1)>.pdf'
+    hostile = "<img src=x onerror=alert(1)>.pdf"
     conversation = services.conversation_start_by_contact(
         contact=ContactFactory(), body="", website=website, files=[upload(hostile, PDF)]
     )
