@@ -181,9 +181,9 @@ def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
         queryset = queryset.prefetch_related(
             Prefetch(
                 "parts",
-                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
-                    "created_at", "id"
-                ),
+                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate")
+                .prefetch_related("attachments")
+                .order_by("created_at", "id"),
             )
         )
     return queryset

@@ -380,6 +380,7 @@ class DeliveryEvent(models.Model):
         return f"{self.get_kind_display()} ({self.delivery_id})"
 
 
+from conversations.models_attachments import Attachment  # noqa: E402  (it references the models above)
 from conversations.models_ratings import ConversationRating  # noqa: E402
 from conversations.models_routing import (  # noqa: E402  (they reference the models above)
     AssignmentRule,
@@ -393,6 +394,7 @@ from conversations.models_routing import (  # noqa: E402  (they reference the mo
 
 __all__ = [
     "AssignmentRule",
+    "Attachment",
     "Conversation",
     "ConversationPart",
     "ConversationRating",

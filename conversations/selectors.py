@@ -29,6 +29,7 @@ from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import (
+    Attachment,
     Conversation,
     ConversationPart,
     ConversationRating,
@@ -63,6 +64,7 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     return (
         conversation.parts.filter(part_type=ConversationPart.Type.COMMENT)
         .select_related("author_teammate__parley_profile", "author_contact")
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
 
@@ -114,7 +116,9 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
     parts = list(
         conversation.parts.select_related(
             "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
-        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
+        )
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts
@@ -529,3 +533,30 @@ def ratings_by_day(ratings: QuerySet[ConversationRating]) -> list[tuple[dt.date,
         .order_by("day")
     )
     return [(row["day"], _summary(row)) for row in rows]
+
+
+# --- attachments ------------------------------------------------------------------------------------
+
+
+def _attachment_public_id_ok(public_id: Any) -> bool:
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    return isinstance(public_id, str) and 0 < len(public_id) <= 32 and public_id.isascii() and "\x00" not in public_id
+
+
+def attachment_for_contact(*, contact_id: int, public_id: Any) -> Attachment | None:
+    """A file of a message in one of the contact's conversations; never a note's, never another contact's
+    (both look like a file that does not exist)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(
+        public_id=public_id,
+        part__conversation__contact_id=contact_id,
+        part__part_type=ConversationPart.Type.COMMENT,
+    ).first()
+
+
+def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
+    """Any conversation's file, for a teammate who may read conversations (the caller checks that)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(public_id=public_id).first()

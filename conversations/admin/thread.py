@@ -16,6 +16,7 @@ from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
+from conversations.admin.attachments import attachment_composer_context, part_attachments_json
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services.sla import sla_label
@@ -34,20 +35,29 @@ def _filled(request: HttpRequest, conversation: Conversation, body: str) -> str:
     return services.placeholders_render(body, contact=conversation.contact, teammate=request.user)
 
 
+def _files(request: HttpRequest) -> list[Any]:
+    """The files chosen in the composer (checked by the service against the website's limits)."""
+    return request.FILES.getlist("files")
+
+
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
-    services.conversation_reply_as_teammate(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_reply_as_teammate(
+        conversation=conversation, teammate=request.user, body=body, files=_files(request)
+    )
     return "Reply sent."
 
 
 def _thread_note(request: HttpRequest, conversation: Conversation, body: str) -> str:
-    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body, files=_files(request))
     return "Note added."
 
 
 def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
-    services.conversation_reply_and_close(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_reply_and_close(
+        conversation=conversation, teammate=request.user, body=body, files=_files(request)
+    )
     return "Conversation closed."
 
 
@@ -139,7 +149,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
         ]  # fmt: skip
 
     def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
-        conversation = Conversation.objects.select_related("contact", "assignee", "team").filter(pk=object_id).first()
+        conversation = (
+            Conversation.objects.select_related("contact", "assignee", "team", "website").filter(pk=object_id).first()
+        )
         if conversation is None:
             raise PermissionDenied if not self.has_view_permission(request) else _not_found()
         if not self.has_view_permission(request, conversation):
@@ -201,6 +213,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "saved_replies": saved_replies,
             "snooze_presets": [(k, v[0]) for k, v in SNOOZE_PRESETS.items()],
             "can_change": can_change,
+            **attachment_composer_context(conversation),
             "poll_url": reverse("admin:conversations_conversation_poll", args=[conversation.pk]),
             "contact_url": reverse("admin:contacts_contact_change", args=[contact.pk]),
             "changelist_url": reverse("admin:conversations_conversation_changelist"),
@@ -237,6 +250,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             .select_related(
                 "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
             )
+            .prefetch_related("attachments")
             .order_by("created_at", "id")[:100]
         )
         if parts and conversation.teammate_unread_count and self.has_change_permission(request, conversation):
@@ -281,6 +295,7 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
         "author": str(part.author_contact) if part.author_contact_id else teammate_display_name(part.author_teammate),
         "author_type": part.author_type,
         "body": part.body,
+        "attachments": part_attachments_json(part),
         "event": _event_text(part),
         "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
     }

@@ -26,6 +26,7 @@ from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
 from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
+from conversations.services.attachments import attachments_attach_to_email
 from conversations.services.placeholders import (
     placeholders_check,
     placeholders_in_links,
@@ -608,6 +609,9 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
             **conversation_email_thread_headers(conversation),
         },
     )
+    # The teammate's files travel with the reply (what fits in one email; the rest are named in it).
+    context["files_left_out"] = attachments_attach_to_email(email=email, part=part)
+    email.body = render_to_string("emails/conversation_reply.txt", context)
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()
     ConversationPart.objects.filter(pk=part.pk).update(emailed_at=timezone.now())  # the inbox shows it went
