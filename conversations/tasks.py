@@ -71,3 +71,13 @@ def email_unread_reply(part_id: int) -> bool:
 def record_sla_breaches() -> int:
     """Beat, every minute: record SLA targets that fell due unmet and email their assignees (each once)."""
     return services.sla_breaches_record()
+
+
+# acks_late off: a lost worker must not email the same mention twice (the claim guards reruns too).
+@shared_task(
+    name="conversations.tasks.email_mentioned_teammate", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_mentioned_teammate(part_id: int, teammate_id: int) -> bool:
+    """Email a teammate an internal note that mentions them, when they are away and have not read it."""
+    return services.mention_email_if_away(part_id=part_id, teammate_id=teammate_id)

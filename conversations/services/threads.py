@@ -15,7 +15,7 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import routing, sla, widget_quiet
+from conversations.services import mentions, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
 
@@ -245,10 +245,12 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
 
 @transaction.atomic
 def conversation_add_note(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
-    """An internal note: never shown to the contact, changes nothing the contact can see."""
+    """An internal note: never shown to the contact, changes nothing the contact can see; the
+    teammates it mentions (`@username`) are told."""
     body = clean_body(body)
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
                      author_teammate=teammate, body=body)  # fmt: skip
+    mentions.note_mentions_record(part=part, author=teammate)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
     return part
 
