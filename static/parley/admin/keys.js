@@ -69,7 +69,10 @@
       });
       dialog.appendChild(list);
     });
-    dialog.appendChild(el("p", "help", "Shortcuts wait while you type in a field: press Esc to leave it."));
+    var toggle = el("p", "help");
+    toggle.appendChild(el("kbd", "", "?"));
+    toggle.appendChild(document.createTextNode(" shows or hides this help. Shortcuts wait while you type in a field: press Esc to leave it."));
+    dialog.appendChild(toggle);
     var close = el("button", "button", "Close");
     close.type = "button";
     close.addEventListener("click", closeHelp);
@@ -102,6 +105,7 @@
 
   window.ParleyKeys = {
     bind: function (more) { sections = sections.concat(more); },
+    ready: function () { return sections.length > 0; },  // the page's keys are bound
     typing: typing,
     el: el,
     openHelp: openHelp,

@@ -15,20 +15,26 @@
   var conversationId = match ? match[1] : "";
   var INBOX_ROWS = "parley.inbox.rows";  // written by inbox.js: the list the teammate came from
   var DRAFT = "parley.draft." + conversationId;
-  var TYPING_MS = 6000;
+  var TYPING_MS = 8000;  // longer than a poll: the others' next poll sees it
   var THROTTLE_MS = 1500;
   var mode = "reply";
 
   // --- who else is here -------------------------------------------------------------------------
-  var lastInput = 0, lastSent = "", lastSentAt = 0, listeners = [], settle = null;
+  var lastInput = 0, lastSent = "", lastSentAt = 0, listeners = [], settle = null, pending = null;
 
   function presenceState() {
     if (body && body.value.trim() && Date.now() - lastInput < TYPING_MS) return mode === "note" ? "noting" : "typing";
     return "viewing";
   }
 
+  // A change of state is told at once, or as soon as the last poll is THROTTLE_MS old (never dropped).
   function announce() {
-    if (presenceState() === lastSent || Date.now() - lastSentAt < THROTTLE_MS) return;
+    if (presenceState() === lastSent || pending) return;
+    var wait = THROTTLE_MS - (Date.now() - lastSentAt);
+    if (wait > 0) {
+      pending = window.setTimeout(function () { pending = null; announce(); }, wait);
+      return;
+    }
     listeners.forEach(function (listener) { listener(); });
   }
 
