@@ -65,6 +65,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         SavedReply.objects.get_or_create(name=name, defaults={"body": body})
     for name in ("Support", "Billing"):
         Team.objects.get_or_create(name=name)
+    _macros_setup()
     teams = list(Team.objects.order_by("name"))
     teammates = _teammates()
     _routing_setup(teammates)
@@ -93,6 +94,25 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         ConversationPart.objects.bulk_create(parts_rows, batch_size=BATCH_SIZE)
         made += len(conversations)
     return made
+
+
+def _macros_setup() -> None:
+    """Two macros (saved replies with actions), made once: one replies and closes, one hands over to Billing."""
+    from conversations.services.saved_replies import MacroActions, saved_reply_create
+
+    macros = {
+        "Resolved: reply and close": (
+            "Glad that's sorted, {{contact.first_name}}! I'm closing this; write any time if it comes back.",
+            MacroActions(close=True),
+        ),
+        "Escalate to Billing": (
+            "Thanks {{contact.first_name}}, I'm passing this to our billing team, they'll be in touch shortly.",
+            MacroActions(assign=SavedReply.Assign.NOBODY, team=Team.objects.get(name="Billing"), priority="priority"),
+        ),
+    }
+    for name, (body, actions) in macros.items():
+        if not SavedReply.objects.filter(name=name).exists():
+            saved_reply_create(name=name, body=body, actions=actions)
 
 
 def _routing_setup(teammates: list) -> None:

@@ -218,7 +218,9 @@ def test_no_mention_email_when_the_teammate_was_in_the_admin_read_it_or_chose_ne
     active, reader, quiet, later = (_member(AGENT_GROUP, name) for name in ("active", "reader", "quiet", "later"))
     services.teammate_profile_update(teammate=quiet, email_when_away_minutes=None, away_mode_enabled=True)
     conversation = _conversation()
-    note = services.conversation_add_note(conversation=conversation, teammate=author, body="@active @reader @quiet @later")
+    note = services.conversation_add_note(
+        conversation=conversation, teammate=author, body="@active @reader @quiet @later"
+    )
     services.teammate_mark_active(teammate=active, at=timezone.now() + dt.timedelta(seconds=1))
     services.mentions_mark_read(teammate=reader, conversation_id=conversation.pk)
     for teammate in (active, reader, quiet):
@@ -238,16 +240,21 @@ def test_a_hostile_note_is_stored_as_written_and_shown_escaped(client):
     assert ConversationMention.objects.get().teammate == sam
     page = _client(author).get(_page(conversation)).content.decode()
     assert HOSTILE not in page
-    assert '<span class="parley-mention">@sam</span> look &lt;img src=x onerror=&quot;alert(1)&quot;&gt; and @&lt;img' in page
+    assert (
+        '<span class="parley-mention">@sam</span> look &lt;img src=x onerror=&quot;alert(1)&quot;&gt; and @&lt;img'
+        in page
+    )
     poll = _client(author).get(_poll(conversation), {"after": 0}).json()
-    note = [p for p in poll["parts"] if p["type"] == "note"][0]
+    note = next(p for p in poll["parts"] if p["type"] == "note")
     assert note["pieces"] == [["@sam", True], [f" look {HOSTILE} and @{HOSTILE}", False]]  # inserted as text
 
 
 # --- macros ---------------------------------------------------------------------------------------
 
 
-def _macro(name="Refund done", body="Hi {{contact.first_name}}, your refund is on its way. {{teammate.name}}", **actions):
+def _macro(
+    name="Refund done", body="Hi {{contact.first_name}}, your refund is on its way. {{teammate.name}}", **actions
+):
     return services.saved_reply_create(name=name, body=body, actions=MacroActions(**actions))
 
 
@@ -366,7 +373,9 @@ def test_a_viewer_cannot_run_a_macro_on_the_page_nor_from_the_inbox():
     page = client.get(_page(conversation)).content.decode()
     assert "Run macro" not in page and 'id="parley-composer"' not in page
     assert client.post(_page(conversation), {"do": "macro", "macro": macro.pk}).status_code == 403
-    response = client.post(INBOX, {"action": "run_macro_selected", "_selected_action": [conversation.pk], "macro": macro.pk})
+    response = client.post(
+        INBOX, {"action": "run_macro_selected", "_selected_action": [conversation.pk], "macro": macro.pk}
+    )
     assert response.status_code in (200, 302, 403)
     conversation.refresh_from_db()
     assert conversation.state == "open" and conversation.parts.count() == 1
@@ -389,9 +398,12 @@ def test_the_inbox_runs_a_macro_on_the_selected_conversations_each_for_its_conta
         assert conversation.parts.filter(body__startswith=f"Hi {first},").exists()
     untouched.refresh_from_db()
     assert untouched.state == "open"
-    assert "Choose a macro" in client.post(
-        INBOX, {"action": "run_macro_selected", "_selected_action": [untouched.pk], "macro": ""}, follow=True
-    ).content.decode()
+    assert (
+        "Choose a macro"
+        in client.post(
+            INBOX, {"action": "run_macro_selected", "_selected_action": [untouched.pk], "macro": ""}, follow=True
+        ).content.decode()
+    )
 
 
 def test_the_saved_reply_admin_makes_a_macro_and_escapes_a_hostile_name():
@@ -403,7 +415,8 @@ def test_the_saved_reply_admin_makes_a_macro_and_escapes_a_hostile_name():
     assert refused.status_code == 200
     assert "A macro either snoozes or closes" in refused.content.decode()
     response = client.post(
-        add, {"name": HOSTILE, "body": "Done!", "tags": [tag.pk], "assign": "runner", "snooze_minutes": "", "priority": ""}
+        add,
+        {"name": HOSTILE, "body": "Done!", "tags": [tag.pk], "assign": "runner", "snooze_minutes": "", "priority": ""},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     macro = SavedReply.objects.get()
@@ -503,4 +516,3 @@ def test_the_inbox_and_the_conversation_page_load_the_shortcut_scripts_and_the_m
     assert '{"username": "sam", "name": "Sam Lee"}' in page  # the note box's autocomplete
     assert '"username": "alex"' not in page  # nobody mentions themself
     assert Permission.objects.filter(codename="view_conversation").exists()
-

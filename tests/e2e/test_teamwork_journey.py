@@ -121,7 +121,9 @@ def test_a_note_mentioning_a_teammate_notifies_them_and_lists_it_under_mentions(
     # Sam is told within a poll, and the Mentions view counts it as new until Sam opens it.
     sam.wait_for_function("window.__notifications.length > 0", timeout=PRESENCE_TIMEOUT_MS)
     notifications = sam.evaluate("window.__notifications")
-    assert notifications == ["boss mentioned you (Grace) | Can you check the warehouse, @sam ? <img src=x onerror=alert(1)>"]
+    assert notifications == [
+        "boss mentioned you (Grace) | Can you check the warehouse, @sam ? <img src=x onerror=alert(1)>"
+    ]
     mentions = filters.get_by_role("link", name="Mentions (1 new)")
     expect(mentions).to_be_visible()
     mentions.click()
@@ -142,7 +144,7 @@ def test_a_macro_replies_tags_and_closes_while_the_visitor_reads_the_reply(host,
     refund = TagFactory(name="refund")
     services.saved_reply_create(
         name="Refund sent",
-        body="Hi {{contact.first_name | fallback: \"there\"}}, your refund is on its way.",
+        body='Hi {{contact.first_name | fallback: "there"}}, your refund is on its way.',
         actions=MacroActions(tags=(refund,), close=True),
     )
     services.saved_reply_create(name="Greeting", body="Hello!")  # a plain saved reply is no macro
