@@ -59,8 +59,9 @@ class TeammateProfile(models.Model):
         null=True,
         blank=True,
         default=DEFAULT_EMAIL_WHEN_AWAY_MINUTES,
-        help_text="When a contact writes in a conversation assigned to you and you have not been active in the "
-        "admin for this many minutes, the message is emailed to you. Empty: never.",
+        help_text="When a contact writes in a conversation assigned to you, or a teammate mentions you in a note, "
+        "and you have not been active in the admin for this many minutes, it is emailed to you (a mention at once "
+        "while you are away). Empty: never.",
     )
     last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Routing (conversations/services/routing.py): away teammates and those at their cap get no new assignments.
