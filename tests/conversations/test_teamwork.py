@@ -249,6 +249,22 @@ def test_a_hostile_note_is_stored_as_written_and_shown_escaped(client):
     assert note["pieces"] == [["@sam", True], [f" look {HOSTILE} and @{HOSTILE}", False]]  # inserted as text
 
 
+def test_teams_route_work_and_do_not_fence_it_mentions_and_macros_follow_the_read_and_change_permissions():
+    """Parley has no per-team visibility: a teammate of another team may read and work a team's conversation,
+    so they may be mentioned in it and run macros on it, exactly as they may by hand; only the permissions
+    decide (a teammate without them is refused: see the viewer and no-permission tests)."""
+    billing, sales = Team.objects.create(name="Billing"), Team.objects.create(name="Sales")
+    bea, sol = _member(AGENT_GROUP, "bea"), _member(AGENT_GROUP, "sol")
+    billing.members.add(bea)
+    sales.members.add(sol)
+    conversation = _conversation()
+    services.conversation_assign(conversation=conversation, teammate=bea, assignee=bea, team=billing)
+    services.conversation_add_note(conversation=conversation, teammate=bea, body="@sol do you know this customer?")
+    assert ConversationMention.objects.get().teammate == sol
+    done = services.macro_run(saved_reply=_macro(close=True), conversation=conversation, teammate=sol)
+    assert (done.state, done.team) == ("closed", billing)
+
+
 # --- macros ---------------------------------------------------------------------------------------
 
 
