@@ -243,6 +243,11 @@ def test_the_keyboard_drives_the_inbox_and_the_conversation_page(agent_admin, su
     admin.keyboard.type("just a")
     expect(admin.locator("#parley-body")).to_have_value("just a")
     expect(admin.locator(".messagelist")).to_contain_text(f"Assigned to {superuser.username}.")
+    # Esc, then z snoozes (1 hour, the list's first choice); the draft is still there after the page reloads.
+    admin.keyboard.press("Escape")
+    admin.keyboard.press("z")
+    expect(admin.locator("#parley-state")).to_contain_text("Snoozed")
+    expect(admin.locator("#parley-body")).to_have_value("just a")
     admin.screenshot(path=str(artifacts / "teamwork-shortcuts-thread.png"), full_page=True)
     assert Conversation.objects.filter(assignee=superuser).count() == 2
     assert agent_admin.problems == []

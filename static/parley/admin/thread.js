@@ -57,8 +57,9 @@
       settle = window.setTimeout(announce, TYPING_MS + 100);
     });
   }
+  var submitted = "";  // the page's own form was sent (do=…): it comes straight back to this conversation
   window.addEventListener("pagehide", function () {
-    if (!thread) return;
+    if (!thread || submitted) return;
     var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone";
     try { fetch(url, {credentials: "same-origin", keepalive: true}); } catch (e) { /* leaving anyway */ }
   });
@@ -86,10 +87,15 @@
     form.querySelectorAll(".parley-mode").forEach(function (tab) {
       tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
     });
-    // A draft survives the page's other actions (assign, tag, snooze…), which reload it.
+    // A draft survives leaving the page (j/k, the inbox) and its other actions (assign, tag, snooze…), which
+    // reload it; what was sent is no draft (a refused send comes back from the server instead, as does the
+    // draft a macro keeps).
     form.addEventListener("submit", function (event) {
-      var action = event.submitter ? event.submitter.value : "";
-      if (body.value.trim() && ["reply", "note", "reply_close", "macro"].indexOf(action) < 0) {
+      submitted = (event.submitter && event.submitter.value) || "submit";
+    });
+    window.addEventListener("pagehide", function () {
+      var sent = ["reply", "note", "reply_close", "macro"].indexOf(submitted) >= 0;
+      if (body.value.trim() && !sent) {
         sessionStorage.setItem(DRAFT, body.value);
       } else {
         sessionStorage.removeItem(DRAFT);
