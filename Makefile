@@ -1,6 +1,7 @@
 PYTHON ?= python3.11
 # make run PORT=8010: the demo (admin, demo pages, widget origins) works on any port.
 PORT ?= 8000
+PROCESSES ?= web worker beat
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -24,8 +25,9 @@ run: $(STAMP)
 	$(DEMO_ENV) $(PY) manage.py setup_demo
 	$(DEMO_ENV) $(PY) manage.py serve --bind 127.0.0.1:$(PORT)
 
-## make run-prod [PORT=8000]: the production shape on this machine (docs/deployment.md): migrate and
-## collect static files, then gunicorn, a Celery worker and one beat (Procfile, run by honcho).
+## make run-prod [PORT=8000] [PROCESSES="web worker beat"]: the production shape on this machine
+## (docs/deployment.md): migrate and collect static files, then gunicorn, a Celery worker and one beat
+## (Procfile, run by honcho); PROCESSES picks some of them (a web-only or worker-only machine, docs/scaling.md).
 ## Needs DATABASE_URL, CELERY_BROKER_URL, CACHE_URL and a strong SECRET_KEY in the environment.
 run-prod: $(STAMP)
 	@for name in DATABASE_URL CELERY_BROKER_URL CACHE_URL SECRET_KEY; do \
@@ -37,7 +39,7 @@ run-prod: $(STAMP)
 	@# Web and worker processes add their /metrics counts up in one directory, emptied at each start.
 	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$${VAR_DIR:-$(CURDIR)/var}/prometheus}"; \
 	rm -rf "$$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) web worker beat
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) $(PROCESSES)
 
 ## make backup [BACKUP=file]: the database to a file (pg_dump, or SQLite's online backup); prints its path.
 backup: $(STAMP)

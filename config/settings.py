@@ -90,6 +90,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if "DATABASE_REPLICA_URL" in env:
+    # Needs the user (AuthenticationMiddleware) to tell a teammate's change from a widget request.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "common.read_replica.PinToPrimaryAfterWriteMiddleware",
+    )
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -128,7 +135,29 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server fails a request (503, common/outage.py) instead of holding it for minutes.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind a transaction-pooling PgBouncer, a named cursor cannot outlive its transaction
+    # (docs/scaling.md): `.iterator()` then fetches in chunks from a plain cursor.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A streaming replica of the primary (docs/scaling.md): admin lists and exports that are marked
+# replica-safe read from it (common/read_replica.py); everything else uses the primary.
+if "DATABASE_REPLICA_URL" in env:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (a replica of it).")
+    DATABASES["replica"] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
+        "OPTIONS": {"connect_timeout": 5},
+        "TEST": {"MIRROR": "default"},  # a test run reads its own test database through the alias
+    }
+    DATABASE_ROUTERS = ["common.read_replica.PrimaryReplicaRouter"]
+# After a teammate changes something, their pages read from the primary this long (longer than the
+# replica's usual lag), so they always see their own change.
+PARLEY_REPLICA_PIN_SECONDS = env.int("PARLEY_REPLICA_PIN_SECONDS", default=10)
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
 # Embedded default: files under var/, shared by the web workers and the Celery worker (a per-process
@@ -166,6 +195,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Processes per worker (default: the machine's CPU count); docs/scaling.md.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 660
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
