@@ -77,6 +77,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         SavedReply.objects.get_or_create(name=name, defaults={"body": body})
     for name in ("Support", "Billing"):
         Team.objects.get_or_create(name=name)
+    _macros_setup()
     teams = list(Team.objects.order_by("name"))
     teammates = _teammates()
     _routing_setup(teammates)
@@ -128,6 +129,25 @@ def _ratings(conversations: list[Conversation], parts: list[ConversationPart], r
             rating.rated_at = rating.updated_at = closure.created_at + dt.timedelta(minutes=rng.randint(2, 600))
         ratings.append(rating)
     return ratings
+
+
+def _macros_setup() -> None:
+    """Two macros (saved replies with actions), made once: one replies and closes, one hands over to Billing."""
+    from conversations.services.saved_replies import MacroActions, saved_reply_create
+
+    macros = {
+        "Resolved: reply and close": (
+            "Glad that's sorted, {{contact.first_name}}! I'm closing this; write any time if it comes back.",
+            MacroActions(close=True),
+        ),
+        "Escalate to Billing": (
+            "Thanks {{contact.first_name}}, I'm passing this to our billing team, they'll be in touch shortly.",
+            MacroActions(assign=SavedReply.Assign.NOBODY, team=Team.objects.get(name="Billing"), priority="priority"),
+        ),
+    }
+    for name, (body, actions) in macros.items():
+        if not SavedReply.objects.filter(name=name).exists():
+            saved_reply_create(name=name, body=body, actions=actions)
 
 
 def _routing_setup(teammates: list) -> None:

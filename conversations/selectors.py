@@ -31,6 +31,7 @@ from contacts.selectors import contact_find_by_email
 from conversations.models import (
     Attachment,
     Conversation,
+    ConversationMention,
     ConversationPart,
     ConversationRating,
     Message,
@@ -150,8 +151,38 @@ def conversations_for_company_panel(company: Company) -> list[Conversation]:
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:
-    """Every saved reply, by name."""
-    return SavedReply.objects.order_by("name")
+    """Every saved reply (macros too), by name, with what their actions name (two queries)."""
+    return (
+        SavedReply.objects.select_related("assignee__parley_profile", "team").prefetch_related("tags").order_by("name")
+    )
+
+
+def macro_list() -> QuerySet[SavedReply]:
+    """The saved replies that have actions (macros), by name."""
+    has_actions = (
+        ~Q(assign="") | Q(team__isnull=False) | ~Q(priority="") | Q(snooze_minutes__isnull=False) | Q(close=True)
+        | Exists(SavedReply.tags.through.objects.filter(savedreply_id=OuterRef("pk")))
+    )  # fmt: skip
+    return SavedReply.objects.filter(has_actions).order_by("name")
+
+
+# The inbox counts a teammate's unread mentions up to this many ("9+" past it): a bounded count.
+MENTIONS_UNREAD_CAP = 9
+
+
+def mentions_unread_count(*, teammate_id: int) -> int:
+    """How many mentions of the teammate they have not opened yet, up to MENTIONS_UNREAD_CAP + 1 (index
+    mention_teammate_unread)."""
+    return (
+        ConversationMention.objects.filter(teammate_id=teammate_id, read_at__isnull=True)
+        .values("id")[: MENTIONS_UNREAD_CAP + 1]
+        .count()
+    )
+
+
+def conversations_mentioning(*, teammate_id: int) -> QuerySet[ConversationMention]:
+    """The ids of the conversations whose notes mention the teammate, as a subquery (index mention_teammate_conversation)."""
+    return ConversationMention.objects.filter(teammate_id=teammate_id).values("conversation_id")
 
 
 def team_list() -> QuerySet[Team]:
@@ -182,25 +213,32 @@ def inbox_state() -> dict[str, Any]:
 
 
 def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str, Any]]:
-    """Contacts' messages after part `after_part_id`, oldest first, for notifications: each says
-    whether it opened its conversation and whether the conversation is assigned to this teammate."""
+    """Contacts' messages, and internal notes that mention this teammate, after part `after_part_id`,
+    oldest first, for notifications: each says whether it opened its conversation, whether the
+    conversation is assigned to this teammate, and who mentioned them (`mentioned_by`, else "")."""
     opening_part = ConversationPart.objects.filter(conversation=OuterRef("conversation")).order_by("created_at", "id")
+    mentions_me = ConversationMention.objects.filter(part=OuterRef("pk"), teammate_id=teammate_id)
     new_parts = (
-        ConversationPart.objects.filter(
-            pk__gt=after_part_id, part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False
+        ConversationPart.objects.filter(pk__gt=after_part_id)
+        .filter(
+            Q(part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False)
+            | Q(Exists(mentions_me), part_type=ConversationPart.Type.NOTE)
         )
-        .select_related("conversation", "author_contact")
+        .select_related("conversation__contact", "author_contact", "author_teammate__parley_profile")
         .annotate(opening_part_id=Subquery(opening_part.values("id")[:1]))
         .order_by("id")[:INBOX_EVENTS_LIMIT]
     )
+    from conversations.services.threads import teammate_display_name
+
     return [
         {
             "part_id": part.pk,
             "conversation_id": part.conversation_id,
-            "contact": str(part.author_contact),
+            "contact": str(part.conversation.contact),
             "body": part.body[:140],
             "new_conversation": part.pk == part.opening_part_id,
             "assigned_to_me": part.conversation.assignee_id == teammate_id,
+            "mentioned_by": teammate_display_name(part.author_teammate) if part.is_note else "",
         }
         for part in new_parts
     ]

@@ -16,7 +16,7 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import attachments, ratings, routing, sla, widget_quiet
+from conversations.services import attachments, mentions, ratings, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
 
@@ -299,12 +299,14 @@ def conversation_add_note(
     files: Sequence[File] = (),
     files_field: str = "files",
 ) -> ConversationPart:
-    """An internal note: never shown to the contact (nor its files), changes nothing the contact can see."""
+    """An internal note: never shown to the contact (nor its files), changes nothing the contact can see;
+    the teammates it mentions (`@username`) are told."""
     checked = _checked_files(files, conversation=conversation, field=files_field)
     body = clean_body(body, allow_empty=bool(checked))
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
                      author_teammate=teammate, body=body)  # fmt: skip
     attachments.attachments_store(part=part, files=checked)
+    mentions.note_mentions_record(part=part, author=teammate)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
     return part
 

@@ -212,6 +212,7 @@ ADMIN_ACTIONS = {
     "conversations.conversation:close_selected": WORKERS,
     "conversations.conversation:reopen_selected": WORKERS,
     "conversations.conversation:tag_selected": WORKERS,
+    "conversations.conversation:run_macro_selected": WORKERS,  # a viewer cannot run macros
     "conversations.savedreply:delete_selected": SUPERUSER_ONLY,
     "conversations.team:delete_selected": SUPERUSER_ONLY,
     "conversations.message:delete_selected": SUPERUSER_ONLY,
