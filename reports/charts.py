@@ -10,7 +10,7 @@ themes.
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
@@ -27,6 +27,19 @@ HEAT_LEVELS = 6
 _ids = itertools.count(1)  # unique ids for aria-labelledby within a page
 
 Formatter = Callable[[float], str]
+
+
+def _numbers(args: Sequence[object]) -> tuple[object, ...]:
+    """Coordinates to one decimal (format_html escapes its arguments to text, so no format specs there)."""
+    return tuple(f"{a:.1f}" if isinstance(a, float) else a for a in args)
+
+
+def _html(template: str, *args: object) -> SafeString:
+    return format_html(template, *_numbers(args))
+
+
+def _html_rows(template: str, rows: Iterable[Sequence[object]]) -> SafeString:
+    return format_html_join("", template, (_numbers(row) for row in rows))
 
 
 @dataclass(frozen=True)
@@ -72,20 +85,16 @@ def axis_top(max_value: float, *, durations: bool = False) -> tuple[float, float
     return step * TICKS, step
 
 
-def _open(title: str, description: str, *, height: int = HEIGHT) -> tuple[SafeString, str]:
+def _svg(title: str, description: str, parts: Sequence[SafeString], *, height: int = HEIGHT) -> SafeString:
+    """The chart's <svg> with its title and description (labelled for screen readers) around `parts`."""
     number = next(_ids)
     title_id, desc_id = f"chart-{number}-title", f"chart-{number}-desc"
-    head = format_html(
+    return _html(
         '<svg class="parley-chart" viewBox="0 0 {} {}" role="img" aria-labelledby="{} {}" '
-        'preserveAspectRatio="xMidYMid meet"><title id="{}">{}</title><desc id="{}">{}</desc>',
+        'preserveAspectRatio="xMidYMid meet"><title id="{}">{}</title><desc id="{}">{}</desc>{}</svg>',
         WIDTH, height, title_id, desc_id, title_id, title, desc_id, description,
+        format_html_join("", "{}", ((part,) for part in parts)),
     )  # fmt: skip
-    return head, "</svg>"
-
-
-def _svg(title: str, description: str, parts: Sequence[SafeString], *, height: int = HEIGHT) -> SafeString:
-    head, tail = _open(title, description, height=height)
-    return format_html("{}{}{}", head, format_html_join("", "{}", ((p,) for p in parts)), SafeString(tail))
 
 
 def _y_axis(top: float, step: float, fmt: Formatter, plot_height: float) -> SafeString:
@@ -94,9 +103,9 @@ def _y_axis(top: float, step: float, fmt: Formatter, plot_height: float) -> Safe
     while value <= top + 1e-9:
         y = MARGIN_TOP + plot_height - plot_height * value / top
         lines.append(
-            format_html(
-                '<line class="grid" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>'
-                '<text class="axis" x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle">{}</text>',
+            _html(
+                '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+                '<text class="axis" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
                 MARGIN_LEFT,
                 WIDTH - MARGIN_RIGHT,
                 y,
@@ -113,9 +122,8 @@ def _y_axis(top: float, step: float, fmt: Formatter, plot_height: float) -> Safe
 def _x_labels(labels: Sequence[str], centers: Sequence[float]) -> SafeString:
     every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
     shown = [(c, label) for i, (c, label) in enumerate(zip(centers, labels, strict=True)) if i % every == 0]
-    return format_html_join(
-        "",
-        '<text class="axis" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
+    return _html_rows(
+        '<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>',
         ((c, HEIGHT - MARGIN_BOTTOM + 18, label) for c, label in shown),
     )
 
@@ -123,7 +131,7 @@ def _x_labels(labels: Sequence[str], centers: Sequence[float]) -> SafeString:
 def _empty(title: str, description: str, message: str) -> SafeString:
     return _svg(
         title, description,
-        [format_html('<text class="empty" x="{}" y="{}" text-anchor="middle">{}</text>', WIDTH / 2, HEIGHT / 2, message)],
+        [_html('<text class="empty" x="{}" y="{}" text-anchor="middle">{}</text>', WIDTH / 2, HEIGHT / 2, message)],
     )  # fmt: skip
 
 
@@ -152,9 +160,8 @@ def column_chart(
                 index, x, MARGIN_TOP + plot_height - height, bar, height, f"{label}: {fmt(value)} {one.name.lower()}",
             ))  # fmt: skip
         parts.append(
-            format_html_join(
-                "",
-                '<rect class="series-{}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>{}</title></rect>',
+            _html_rows(
+                '<rect class="series-{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
                 bars,
             )
         )
@@ -201,11 +208,10 @@ def line_chart(
         for run in runs:
             if len(run) > 1:
                 path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in run)
-                parts.append(format_html('<polyline class="line series-{}" points="{}"/>', index, path))
+                parts.append(_html('<polyline class="line series-{}" points="{}"/>', index, path))
         parts.append(
-            format_html_join(
-                "",
-                '<circle class="point series-{}" cx="{:.1f}" cy="{:.1f}" r="3"><title>{}</title></circle>',
+            _html_rows(
+                '<circle class="point series-{}" cx="{}" cy="{}" r="3"><title>{}</title></circle>',
                 ((index, x, y, f"{label}: {one.name} {fmt(v)}") for run in runs for x, y, label, v in run),
             )
         )
@@ -233,8 +239,8 @@ def bar_list(
     for position, (label, row_values) in enumerate(rows):
         y = MARGIN_TOP + per_row * position
         parts.append(
-            format_html(
-                '<text class="label" x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle">{}</text>',
+            _html(
+                '<text class="label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
                 BAR_LABEL_WIDTH - 8,
                 y + per_row / 2 - 4,
                 label[:24],
@@ -245,9 +251,9 @@ def bar_list(
             width = plot_width * (value or 0) / top if top else 0
             shown = fmt(value) if value is not None else "—"
             parts.append(
-                format_html(
-                    '<rect class="series-{}" x="{}" y="{:.1f}" width="{:.1f}" height="{}"><title>{}</title></rect>'
-                    '<text class="value" x="{:.1f}" y="{:.1f}" dominant-baseline="middle">{}</text>',
+                _html(
+                    '<rect class="series-{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>'
+                    '<text class="value" x="{}" y="{}" dominant-baseline="middle">{}</text>',
                     index,
                     BAR_LABEL_WIDTH,
                     bar_y,
@@ -280,17 +286,16 @@ def heat_map(
     for r, (row_label, row) in enumerate(zip(row_labels, values, strict=True)):
         y = MARGIN_TOP + HEAT_CELL_HEIGHT * r
         parts.append(
-            format_html(
-                '<text class="label" x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle">{}</text>',
+            _html(
+                '<text class="label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
                 HEAT_LABEL_WIDTH - 6,
                 y + HEAT_CELL_HEIGHT / 2,
                 row_label,
             )
         )
         parts.append(
-            format_html_join(
-                "",
-                '<rect class="heat-{}" x="{:.1f}" y="{}" width="{:.1f}" height="{}" rx="2">'
+            _html_rows(
+                '<rect class="heat-{}" x="{}" y="{}" width="{}" height="{}" rx="2">'
                 "<title>{} {}: {}</title></rect>",
                 (
                     (
@@ -309,9 +314,8 @@ def heat_map(
         )
     every = 3
     parts.append(
-        format_html_join(
-            "",
-            '<text class="axis" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
+        _html_rows(
+            '<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>',
             (
                 (HEAT_LABEL_WIDTH + cell_width * (c + 0.5), height - 6, label)
                 for c, label in enumerate(column_labels)

@@ -348,7 +348,7 @@ def page_views_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
 
 def emails_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     sent, opened, clicked = (sum(row[i] for row in table.rows) for i in (1, 2, 3))
-    svg = charts.line_chart(
+    svg = charts.column_chart(
         title="Emails sent, opened and clicked per day",
         description=f"{sent} sent, {opened} opened, {clicked} clicked (by the day the message was written).",
         labels=_day_labels(figures),

@@ -55,6 +55,9 @@ class DashboardFilterForm(forms.Form):
         elif end == dt.date.max:
             self.add_error("end", "Pick an end date before the year 9999 ends.")
         cleaned["start"], cleaned["end"] = start, end
+        # The date inputs show the days shown, also when the query string left them out.
+        self.data = self.data.copy()
+        self.data["start"], self.data["end"] = start.isoformat(), end.isoformat()
         return cleaned
 
     def filters(self) -> ReportFilters:

@@ -85,24 +85,18 @@ class TeammateFigures:
 
 
 def conversation_figures_by_teammate(*, filters: ReportFilters) -> list[TeammateFigures]:
-    """Every counted rollup column summed per teammate (the conversations' assignee; None: unassigned)."""
-    rows = (
-        _conversation_days(filters)
-        .values("teammate", "teammate__username", "teammate__first_name", "teammate__last_name")
-        .annotate(**_sums(COUNTED_FIELDS))
-        .order_by("teammate__username")
-    )
+    """Every counted rollup column summed per teammate (the conversations' assignee; None: unassigned),
+    named as teammates see each other: display name, else full name, else username."""
+    names = ("teammate__parley_profile__display_name", "teammate__first_name", "teammate__last_name",
+             "teammate__username")  # fmt: skip
+    rows = _conversation_days(filters).values("teammate", *names).annotate(**_sums(COUNTED_FIELDS))
     figures = []
     for row in rows:
         teammate_id = row.pop("teammate")
-        username, first, last = (
-            row.pop("teammate__username"),
-            row.pop("teammate__first_name"),
-            row.pop("teammate__last_name"),
-        )
-        name = f"{first} {last}".strip() or username or "Unassigned"
+        display, first, last, username = (row.pop(name) for name in names)
+        name = (display or f"{first} {last}".strip() or username) if teammate_id is not None else "Unassigned"
         figures.append(TeammateFigures(teammate_id, name, {k: v or 0 for k, v in row.items()}))
-    return figures
+    return sorted(figures, key=lambda one: (one.teammate_id is None, one.name.lower()))
 
 
 MONDAY_FIRST = {2: 0, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5, 1: 6}  # ExtractWeekDay: 1 is Sunday
