@@ -200,11 +200,11 @@ WEEKEND_SHARE = 0.3  # of the conversations that would fall on a weekend, the sh
 
 def _working_hours(at: dt.datetime, now: dt.datetime, rng: random.Random) -> dt.datetime:
     """`at` moved to a likely hour of its day (UTC, the demo's report time zone), mostly off weekends."""
+    day = at
     if at.weekday() >= 5 and rng.random() > WEEKEND_SHARE:
         # To the Friday before or the Monday after.
-        at += dt.timedelta(days=7 - at.weekday()) if rng.random() < 0.5 else -dt.timedelta(days=at.weekday() - 4)
-    hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
-    moved = at.replace(hour=hour, minute=rng.randrange(60))
+        day += dt.timedelta(days=7 - at.weekday()) if rng.random() < 0.5 else -dt.timedelta(days=at.weekday() - 4)
+    moved = day.replace(hour=rng.choices(range(24), weights=HOUR_WEIGHTS)[0], minute=rng.randrange(60))
     return moved if moved < now - dt.timedelta(minutes=30) else at
 
 
