@@ -166,7 +166,11 @@ def _email_history(*, contact_ids: list[int], rng: random.Random, sender, now: d
         for contact_id in recipients:
             opened = rng.random() < opened_share
             opened_at = written + dt.timedelta(hours=rng.expovariate(1 / 10)) if opened else None
-            clicked_at = opened_at + dt.timedelta(minutes=rng.uniform(1, 30)) if opened and rng.random() < clicked_share else None
+            clicked_at = (
+                opened_at + dt.timedelta(minutes=rng.uniform(1, 30))
+                if opened and rng.random() < clicked_share
+                else None
+            )
             deliveries.append(
                 MessageDelivery(message=message, contact_id=contact_id, state=MessageDelivery.State.SENT,
                                 sent_at=written, tracked=True, opened_at=opened_at and min(opened_at, now),

@@ -128,10 +128,14 @@ def _x_labels(labels: Sequence[str], centers: Sequence[float]) -> SafeString:
     )
 
 
+EMPTY_HEIGHT = 110
+
+
 def _empty(title: str, description: str, message: str) -> SafeString:
     return _svg(
         title, description,
-        [_html('<text class="empty" x="{}" y="{}" text-anchor="middle">{}</text>', WIDTH / 2, HEIGHT / 2, message)],
+        [_html('<text class="empty" x="{}" y="{}" text-anchor="middle">{}</text>', WIDTH / 2, EMPTY_HEIGHT / 2, message)],
+        height=EMPTY_HEIGHT,
     )  # fmt: skip
 
 
@@ -295,8 +299,7 @@ def heat_map(
         )
         parts.append(
             _html_rows(
-                '<rect class="heat-{}" x="{}" y="{}" width="{}" height="{}" rx="2">'
-                "<title>{} {}: {}</title></rect>",
+                '<rect class="heat-{}" x="{}" y="{}" width="{}" height="{}" rx="2"><title>{} {}: {}</title></rect>',
                 (
                     (
                         0 if not value else 1 + min(HEAT_LEVELS - 2, int((HEAT_LEVELS - 1) * value / (highest + 1))),

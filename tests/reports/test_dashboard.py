@@ -85,7 +85,10 @@ def test_the_admin_home_shows_every_chart_drawn_from_the_rollups(admin_client):
     assert "6 in 30 days" in page  # two teammates, three days
     assert "No ratings yet" in page  # CSAT: nothing stores ratings yet
     assert 'id="apps"' in page and "Conversations" in page  # the app list is still there, below
-    assert "cdn" not in page.lower() and "<script" not in page.split('id="parley-dashboard-title"')[1].split('id="apps"')[0]
+    assert (
+        "cdn" not in page.lower()
+        and "<script" not in page.split('id="parley-dashboard-title"')[1].split('id="apps"')[0]
+    )
 
 
 def test_the_dashboard_runs_a_fixed_number_of_queries_whatever_the_data(admin_client):
@@ -116,7 +119,9 @@ def test_a_csv_download_holds_the_chart_data_for_the_same_filters(admin_client):
 def test_filters_narrow_the_charts_to_one_website_or_team(admin_client):
     _history(days=1, teammates=2, websites=2, teams=2)
     team = Team.objects.order_by("pk").first()
-    rows = list(csv.reader(io.StringIO(admin_client.get(_csv_url("new-conversations", f"team={team.pk}")).content.decode())))
+    rows = list(
+        csv.reader(io.StringIO(admin_client.get(_csv_url("new-conversations", f"team={team.pk}")).content.decode()))
+    )
     assert sum(int(row[1]) for row in rows[1:]) == 1
 
 
@@ -196,7 +201,7 @@ def test_an_unknown_chart_is_a_404(admin_client):
 
 def test_a_teammate_name_cannot_become_a_spreadsheet_formula(admin_client):
     _history(days=1, teammates=1)
-    get_user_model().objects.filter(is_superuser=False).update(first_name="=HYPERLINK(\"http://evil\")")
+    get_user_model().objects.filter(is_superuser=False).update(first_name='=HYPERLINK("http://evil")')
     services.reports_rebuild(days=2)
     text = admin_client.get(_csv_url("teammates")).content.decode()
     assert "'=HYPERLINK" in text

@@ -92,7 +92,8 @@ def _expected_from_raw_rows(zone: ZoneInfo, days: list[dt.date]) -> dict:
             closes[day].append((closed_at - conversation.created_at).total_seconds())
             breached = SlaBreach.objects.filter(conversation=conversation, due_at__lte=closed_at).exists()
             covered = (conversation.team_id, conversation.priority) in policies or (
-                None, conversation.priority
+                None,
+                conversation.priority,
             ) in policies
             if breached or covered:
                 sla[day][0] += 1
