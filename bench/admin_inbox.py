@@ -25,7 +25,7 @@ INSERT_CONVERSATIONS = """
 INSERT INTO conversations_conversation (
     public_id, contact_id, website_id, source, state, snoozed_until, assignee_id, team_id, priority,
     waiting_since, contact_last_read_at, teammate_last_read_at, contact_unread_count, teammate_unread_count,
-    last_part_at, preview, preview_author_type, preview_author_name, created_at, updated_at)
+    last_part_at, preview, preview_author_type, preview_author_name, created_at, updated_at, started_on_url)
 SELECT
     md5('conversation' || g),
     1 + (g - 1) %% %(contacts)s,
@@ -41,7 +41,7 @@ SELECT
     now() - (g %% 5000) * interval '1 minute',
     'Question about order ref' || g || ': the parcel has not arrived yet',
     'contact', 'Ada ' || g,
-    now() - (g %% 90) * interval '1 day', now() - (g %% 5000) * interval '1 minute'
+    now() - (g %% 90) * interval '1 day', now() - (g %% 5000) * interval '1 minute', ''
 FROM generate_series(1, %(conversations)s) AS g
 """
 

@@ -7,7 +7,8 @@ INSERT INTO contacts_contact (
     role, external_id, anonymous_id, name, email, phone, avatar, signed_up_at, first_seen_at, last_seen_at,
     web_sessions_count, city, country, country_name, os, browser, browser_version, browser_language,
     language_override, last_contacted_at, last_replied_at, last_email_opened_at, last_email_clicked_at,
-    unsubscribed_from_emails, custom_attributes, is_archived, created_at, updated_at)
+    unsubscribed_from_emails, custom_attributes, is_archived, created_at, updated_at,
+    consent_source, processing_restricted)
 SELECT
     CASE WHEN g %% 10 < 7 THEN 'visitor' WHEN g %% 10 = 7 THEN 'lead' ELSE 'user' END,
     CASE WHEN g %% 10 >= 8 THEN 'user-' || g END,
@@ -26,7 +27,8 @@ SELECT
     g %% 50 = 0,
     CASE WHEN g %% 10 >= 8 THEN jsonb_build_object('plan', (ARRAY['free','pro','enterprise'])[1 + g %% 3], 'trial', g %% 4 = 0)
          ELSE '{}'::jsonb END,
-    false, now() - (g %% 500) * interval '1 day', now()
+    false, now() - (g %% 500) * interval '1 day', now(),
+    '', false
 FROM generate_series(1, %s) AS g
 """
 
