@@ -19,7 +19,10 @@ class ReportsConfig(AppConfig):
     verbose_name = "Reports"
 
     def ready(self) -> None:
+        from reports import integration
+
         checks.register(_reports_time_zone_check)
+        integration.connect()
 
 
 def _reports_time_zone_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -4,6 +4,7 @@ conversations), summed in SQL, so its cost depends on the days shown, never on t
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import ExtractWeekDay
 
@@ -43,8 +44,14 @@ class NowCounts:
     snoozed: int
 
 
-def conversations_now(*, filters: ReportFilters) -> NowCounts:
-    """Open, waiting and snoozed conversations this moment (live, one query on the state indexes)."""
+# The "now" counts are cached per filter under the current generation, which every conversation change bumps
+# (reports.integration, on commit): a page shows them exact, and counts them again only after a change. The
+# expiry bounds what a change outside the services (a retention run, an erase) leaves stale.
+NOW_COUNTS_GENERATION_KEY = "reports:now:generation"
+NOW_COUNTS_SECONDS = 60
+
+
+def _now_counts_query(filters: ReportFilters) -> NowCounts:
     rows = Conversation.objects.filter(state__in=[Conversation.State.OPEN, Conversation.State.SNOOZED])
     if filters.website_id is not None:
         rows = rows.filter(website_id=filters.website_id)
@@ -56,6 +63,19 @@ def conversations_now(*, filters: ReportFilters) -> NowCounts:
         snoozed=Count("id", filter=Q(state=Conversation.State.SNOOZED)),
     )
     return NowCounts(**counts)
+
+
+def conversations_now(*, filters: ReportFilters) -> NowCounts:
+    """Open, waiting and snoozed conversations this moment: counted on the state indexes, then cached until
+    a conversation changes (at most NOW_COUNTS_SECONDS)."""
+    generation = cache.get(NOW_COUNTS_GENERATION_KEY, 0)
+    key = f"reports:now:{generation}:{filters.website_id}:{filters.team_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return NowCounts(*cached)
+    counts = _now_counts_query(filters)
+    cache.set(key, [counts.open, counts.waiting, counts.snoozed], NOW_COUNTS_SECONDS)
+    return counts
 
 
 def _conversation_days(filters: ReportFilters) -> QuerySet[ConversationDay]:

@@ -14,10 +14,12 @@ created_at), so a day costs what that day holds, whatever the size of the tables
 """
 
 import datetime as dt
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
@@ -40,6 +42,7 @@ from reports.models import (
     new_in_hour_field,
     time_to_close_field,
 )
+from reports.selectors import NOW_COUNTS_GENERATION_KEY
 from retention.selectors import retention_policy_get
 from retention.services import contacts_stale
 from tracking.models import PageView
@@ -228,6 +231,15 @@ def reports_rebuild(*, days: int, now: dt.datetime | None = None) -> list[dt.dat
     done = report_days_refresh(days=[today - dt.timedelta(days=n) for n in range(days)], now=now)
     contacts_snapshot_take(now=now)
     return done
+
+
+def now_counts_changed() -> None:
+    """A conversation changed (its state, waiting, website or team may have): the cached "now" counts of
+    every filter are stale. Called on commit of the change (reports.integration)."""
+    try:
+        cache.incr(NOW_COUNTS_GENERATION_KEY)
+    except ValueError:  # not in the cache yet (or evicted): any new value makes the old entries unreachable
+        cache.set(NOW_COUNTS_GENERATION_KEY, secrets.randbelow(2**31), None)
 
 
 def visitors_expiring_by_day(*, now: dt.datetime, days: int = EXPIRY_FORECAST_DAYS) -> list[tuple[dt.date, int]] | None:

@@ -8,6 +8,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -67,6 +68,7 @@ def _history(days: int = 3, *, teammates: int = 2, websites: int = 1, teams: int
 
 
 def _queries(client: Client, url: str) -> tuple[int, object]:
+    cache.clear()  # the "now" counts are cached: count them on every measured load
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     return len(captured), response
@@ -101,6 +103,30 @@ def test_the_dashboard_runs_a_fixed_number_of_queries_whatever_the_data(admin_cl
     assert few == many
     filtered = f"{HOME}?start=2020-01-01&end=2020-12-31&website=&team="
     assert _queries(admin_client, filtered)[0] == many
+
+
+def test_the_now_counts_are_cached_until_a_conversation_changes(admin_client, django_capture_on_commit_callbacks):
+    from conversations import services as conversation_services
+    from tests.contacts.factories import LeadFactory
+
+    def now_summary() -> str:
+        page = admin_client.get(HOME).content.decode()
+        return page.split('id="chart-now"')[1].split('class="parley-summary">')[1].split("<")[0]
+
+    assert now_summary() == "0 open · 0 waiting · 0 snoozed"
+    counted, _ = _queries(admin_client, HOME)
+    with CaptureQueriesContext(connection) as cached:
+        admin_client.get(HOME)
+    assert len(cached) == counted - 1  # the count came from the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation = conversation_services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
+    assert now_summary() == "1 open · 1 waiting · 0 snoozed"
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_services.conversation_add_note(conversation=conversation, teammate=None, body="A note")
+        conversation_services.conversation_snooze(
+            conversation=conversation, teammate=None, until=timezone.now() + dt.timedelta(hours=1)
+        )
+    assert now_summary() == "0 open · 0 waiting · 1 snoozed"
 
 
 def test_a_csv_download_holds_the_chart_data_for_the_same_filters(admin_client):
