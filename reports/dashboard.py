@@ -35,7 +35,6 @@ from reports.selectors import (
     conversation_figures_by_teammate,
     conversations_now,
     emails_by_day,
-    new_conversations_by_weekday_hour,
     page_views_by_day,
 )
 
@@ -64,7 +63,13 @@ class Figures:
 
     @cached_property
     def weekday_hours(self) -> list[list[int]]:
-        return new_conversations_by_weekday_hour(filters=self.filters, hour_fields=NEW_IN_HOUR_FIELDS)
+        """New conversations per weekday (Monday first) and local hour, summed from the per-day figures."""
+        grid = [[0] * len(NEW_IN_HOUR_FIELDS) for _ in WEEKDAYS]
+        for day, counts in self.by_day.items():
+            row = grid[day.weekday()]
+            for hour, name in enumerate(NEW_IN_HOUR_FIELDS):
+                row[hour] += counts.get(name, 0)
+        return grid
 
     @cached_property
     def page_views(self) -> dict[dt.date, int]:

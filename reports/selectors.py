@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet, Sum
-from django.db.models.functions import ExtractWeekDay
 
 from conversations.models import Conversation, Team
 from reports.models import (
@@ -117,24 +116,6 @@ def conversation_figures_by_teammate(*, filters: ReportFilters) -> list[Teammate
         name = (display or f"{first} {last}".strip() or username) if teammate_id is not None else "Unassigned"
         figures.append(TeammateFigures(teammate_id, name, {k: v or 0 for k, v in row.items()}))
     return sorted(figures, key=lambda one: (one.teammate_id is None, one.name.lower()))
-
-
-MONDAY_FIRST = {2: 0, 3: 1, 4: 2, 5: 3, 6: 4, 7: 5, 1: 6}  # ExtractWeekDay: 1 is Sunday
-
-
-def new_conversations_by_weekday_hour(*, filters: ReportFilters, hour_fields: list[str]) -> list[list[int]]:
-    """New conversations per weekday (Monday first) and local hour, summed over the range."""
-    rows = (
-        _conversation_days(filters)
-        .annotate(weekday=ExtractWeekDay("day"))
-        .values("weekday")
-        .annotate(**_sums(hour_fields))
-        .order_by("weekday")
-    )
-    grid = [[0] * len(hour_fields) for _ in range(7)]
-    for row in rows:
-        grid[MONDAY_FIRST[row["weekday"]]] = [row[name] or 0 for name in hour_fields]
-    return grid
 
 
 def page_views_by_day(*, filters: ReportFilters) -> dict[dt.date, int]:

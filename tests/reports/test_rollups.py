@@ -2,6 +2,7 @@
 day included), medians from the buckets, SLA hit rate, page views, emails, the contacts snapshot."""
 
 import datetime as dt
+import io
 import random
 import statistics
 from collections import Counter, defaultdict
@@ -290,3 +291,16 @@ def test_the_tables_the_charts_draw_are_the_rollups(new_york):
     assert new_conversations_table(figures).rows == [["2025-03-09", 1]]
     assert response_times_table(figures).rows == [["2025-03-09", 240, 1, "", 0]]
     assert ["Sun", "14:00", 1] in busiest_hours_table(figures).rows
+
+
+def test_the_rebuild_command_recomputes_the_days_asked_and_refuses_a_bad_count(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.PARLEY_REPORTS_TIME_ZONE = "UTC"
+    out = io.StringIO()
+    call_command("rebuild_reports", days=3, stdout=out)
+    assert out.getvalue().startswith("Recomputed 3 days")
+    assert RollupDay.objects.count() == 3
+    for bad in (0, -1, 100_000):
+        with pytest.raises(CommandError, match="--days must be"):
+            call_command("rebuild_reports", days=bad)
