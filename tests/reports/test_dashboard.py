@@ -231,3 +231,15 @@ def test_a_teammate_name_cannot_become_a_spreadsheet_formula(admin_client):
     services.reports_rebuild(days=2)
     text = admin_client.get(_csv_url("teammates")).content.decode()
     assert "'=HYPERLINK" in text
+
+
+def test_names_from_the_database_are_escaped_in_the_charts(admin_client):
+    team = Team.objects.create(name="<script>alert('team')</script>")
+    person = TeammateFactory(first_name="<img src=x onerror=alert(1)>")
+    conversation_at(created_at=timezone.now() - dt.timedelta(hours=1), team=team, teammate=person,
+                    first_response_after=dt.timedelta(minutes=3))  # fmt: skip
+    services.reports_rebuild(days=2)
+    page = admin_client.get(HOME).content.decode()
+    assert "<img src=x" not in page and "<script>alert('team')" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;"[:20] in page
+    assert "&lt;script&gt;alert(&#x27;team&#x27;)&lt;/script&gt;" in page  # the team filter's option
