@@ -32,7 +32,7 @@ INSERT INTO conversations_conversation (
     waiting_since, contact_unread_count, teammate_unread_count, last_part_at, preview, preview_author_type,
     preview_author_name, started_on_url, first_response_at, title, custom_attributes, created_at, updated_at)
 SELECT
-    md5('conversation' || g), 1 + (g - 1) %% %(contacts)s,
+    md5('conversation' || g), (SELECT min(id) FROM contacts_contact) + (g - 1) %% %(contacts)s,
     (SELECT min(id) FROM tracking_website) + g %% %(websites)s,
     'chat',
     CASE WHEN g %% 20 < 2 THEN 'open' WHEN g %% 20 = 2 THEN 'snoozed' ELSE 'closed' END,
