@@ -13,6 +13,7 @@ from conversations.models import (
     AssignmentRule,
     Conversation,
     ConversationPart,
+    ConversationRating,
     Message,
     MessageDelivery,
     SavedReply,
@@ -44,6 +45,17 @@ TEAMMATE_REPLIES = [
     "Yes! Have a look at https://parley.example/docs/self-hosting",
     "Could you send a screenshot of what you see?",
 ]
+# CSAT: most closed conversations a teammate answered were rated, mostly well, as real teams see it.
+SHARE_RATED = 0.8
+RATING_WEIGHTS = {5: 40, 4: 28, 3: 14, 2: 10, 1: 8}
+REMARKS = {
+    5: ["Super fast, thank you!", "Sam was brilliant.", "Exactly what I needed."],
+    4: ["Helpful, took a little while.", "Good answer, thanks."],
+    3: ["OK, but I had to ask twice.", "Fine."],
+    2: ["Slow to answer.", "Didn't really solve it."],
+    1: ["Still broken.", "Nobody read my message properly."],
+}
+SHARE_WITH_REMARK = 0.35
 # SLA targets in minutes per priority: first response, next response, time to close (no office hours in the demo).
 SLA_TARGETS = {"not_priority": (60, 240, 3 * 24 * 60), "priority": (15, 60, 24 * 60)}
 NOTES = ["Customer since 2021, be generous.", "Looks like the bug from last week.", "Asked engineering."]
@@ -83,6 +95,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         SavedReply.objects.get_or_create(name=name, defaults={"body": body})
     for name in ("Support", "Billing"):
         Team.objects.get_or_create(name=name)
+    _macros_setup()
     teams = list(Team.objects.order_by("name"))
     teammates = _teammates()
     _routing_setup(teammates)
@@ -121,6 +134,7 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
                 breach_rows.append(breach)
         ConversationPart.objects.bulk_create(parts_rows, batch_size=BATCH_SIZE)
         SlaBreach.objects.bulk_create(breach_rows, batch_size=BATCH_SIZE)
+        ConversationRating.objects.bulk_create(_ratings(conversations, parts_rows, rng), batch_size=BATCH_SIZE)
         made += len(conversations)
     _email_history(contact_ids=[w[0] for w in writers], rng=rng, sender=teammates[0], now=now)
     return made
@@ -177,6 +191,48 @@ def _email_history(*, contact_ids: list[int], rng: random.Random, sender, now: d
                                 clicked_at=clicked_at and min(clicked_at, now))
             )  # fmt: skip
         MessageDelivery.objects.bulk_create(deliveries, batch_size=BATCH_SIZE)
+
+
+def _ratings(conversations: list[Conversation], parts: list[ConversationPart], rng: random.Random) -> list:
+    """A rating request for each closure of a conversation a teammate answered; most of them answered."""
+    by_id = {conversation.pk: conversation for conversation in conversations}
+    ratings = []
+    for closure in (p for p in parts if p.part_type == "close"):
+        conversation = by_id[closure.conversation_id]
+        if conversation.first_response_at is None:
+            continue
+        rating = ConversationRating(
+            conversation_id=conversation.pk, closure_id=closure.pk, contact_id=conversation.contact_id,
+            teammate=conversation.assignee or closure.author_teammate, team_id=conversation.team_id,
+            website_id=conversation.website_id,
+            requested_at=closure.created_at,
+        )  # fmt: skip
+        if rng.random() < SHARE_RATED:
+            score = rng.choices(list(RATING_WEIGHTS), weights=list(RATING_WEIGHTS.values()))[0]
+            rating.rating = score
+            rating.remark = rng.choice(REMARKS[score]) if rng.random() < SHARE_WITH_REMARK else ""
+            rating.rated_at = rating.updated_at = closure.created_at + dt.timedelta(minutes=rng.randint(2, 600))
+        ratings.append(rating)
+    return ratings
+
+
+def _macros_setup() -> None:
+    """Two macros (saved replies with actions), made once: one replies and closes, one hands over to Billing."""
+    from conversations.services.saved_replies import MacroActions, saved_reply_create
+
+    macros = {
+        "Resolved: reply and close": (
+            "Glad that's sorted, {{contact.first_name}}! I'm closing this; write any time if it comes back.",
+            MacroActions(close=True),
+        ),
+        "Escalate to Billing": (
+            "Thanks {{contact.first_name}}, I'm passing this to our billing team, they'll be in touch shortly.",
+            MacroActions(assign=SavedReply.Assign.NOBODY, team=Team.objects.get(name="Billing"), priority="priority"),
+        ),
+    }
+    for name, (body, actions) in macros.items():
+        if not SavedReply.objects.filter(name=name).exists():
+            saved_reply_create(name=name, body=body, actions=actions)
 
 
 def _routing_setup(teammates: list) -> None:

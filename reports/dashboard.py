@@ -393,7 +393,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("teammates", "Per teammate", "conversations.view_conversation", BY_WEBSITE_AND_TEAM, teammates_table,
               teammates_chart, ("First response", "Time to close")),
     ChartSpec("sla", "SLA hit rate", "conversations.view_slabreach", BY_WEBSITE_AND_TEAM, sla_table, sla_chart),
-    ChartSpec("csat", "Customer satisfaction (CSAT)", "conversations.view_conversation", BY_WEBSITE_AND_TEAM,
+    ChartSpec("csat", "Customer satisfaction (CSAT)", "conversations.view_conversationrating", BY_WEBSITE_AND_TEAM,
               csat_table, csat_chart),
     ChartSpec("busiest-hours", "Busiest hours", "conversations.view_conversation", BY_WEBSITE_AND_TEAM,
               busiest_hours_table, busiest_hours_chart),

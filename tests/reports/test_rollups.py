@@ -306,29 +306,40 @@ def test_the_rebuild_command_recomputes_the_days_asked_and_refuses_a_bad_count(s
             call_command("rebuild_reports", days=bad)
 
 
-def test_ratings_from_the_csat_seam_are_counted_per_score_on_their_day(new_york, monkeypatch):
-    # CSAT ratings are not stored yet: the seam is fed here as the CSAT feature will feed it.
-    from reports import csat
-
-    shop, teammate = WebsiteFactory(name="Shop"), TeammateFactory()
-    given = [
-        csat.CsatRating(_local(DST_DAY, 23, 50), shop.pk, None, teammate.pk, 5),
-        csat.CsatRating(_local(DST_DAY, 10), shop.pk, None, teammate.pk, 4),
-        csat.CsatRating(_local(DST_DAY, 11), None, None, None, 1),
-        csat.CsatRating(_local(DST_DAY, 12), None, None, None, 9),  # not a score: left out
-    ]
-
-    def ratings_between(*, start, end):
-        return [r for r in given if start <= r.rated_at < end]
-
-    monkeypatch.setattr(csat, "csat_ratings_between", ratings_between)
-    services.report_days_refresh(days=DAYS)
-
-    figures = Figures(ReportFilters(DAYS[0], DAYS[-1]))
+def test_csat_ratings_are_counted_per_score_on_the_local_day_they_were_given(new_york):
+    from conversations import services as conversation_services
+    from conversations.models import ConversationRating
     from reports.dashboard import csat_chart, csat_table
 
-    table = csat_table(figures)
-    assert table.rows == [[1, 1], [2, 0], [3, 0], [4, 1], [5, 1]]
-    assert csat_chart(table, figures)[1] == "average 3.3 of 5 · 3 ratings"
-    only_shop = csat_table(Figures(ReportFilters(DAYS[0], DAYS[-1], website_id=shop.pk)))
-    assert [row[1] for row in only_shop.rows] == [0, 0, 0, 1, 1]
+    shop, docs, teammate = (WebsiteFactory(name="Shop", conversation_ratings_enabled=True),
+                            WebsiteFactory(name="Docs", conversation_ratings_enabled=True), TeammateFactory())  # fmt: skip
+    given = [(shop, _local(DST_DAY, 23, 50), 5), (shop, _local(DST_DAY, 10), 4), (docs, _local(DST_DAY, 11), 1),
+             (docs, _local(DAYS[2], 0, 10), 2)]  # fmt: skip
+    for website, rated_at, score in given:
+        conversation = conversation_at(created_at=rated_at - dt.timedelta(hours=1), website=website, teammate=teammate,
+                                       first_response_after=dt.timedelta(minutes=2))  # fmt: skip
+        conversation_services.conversation_close(conversation=conversation, teammate=teammate)
+        request = ConversationRating.objects.get(conversation=conversation)
+        conversation_services.conversation_rating_give(request=request, rating=score)
+        ConversationRating.objects.filter(pk=request.pk).update(rated_at=rated_at)
+    ConversationRating.objects.create(  # asked, never answered: not a rating
+        conversation=conversation, closure=ConversationPart.objects.create(conversation=conversation, part_type="close"),
+        contact=conversation.contact, website=docs, requested_at=_local(DST_DAY, 9),
+    )  # fmt: skip
+
+    services.report_days_refresh(days=DAYS)
+
+    def scores(*, start: dt.date, end: dt.date, **filters) -> list[int]:
+        return [row[1] for row in csat_table(Figures(ReportFilters(start, end, **filters))).rows]
+
+    # Straight from the rows: each answered rating on the local day of its rated_at.
+    for day in DAYS:
+        start, end = day_bounds(day)
+        expected = Counter(
+            ConversationRating.objects.filter(rated_at__gte=start, rated_at__lt=end).values_list("rating", flat=True)
+        )
+        assert scores(start=day, end=day) == [expected[score] for score in range(1, 6)]
+    assert scores(start=DST_DAY, end=DST_DAY) == [1, 0, 0, 1, 1]
+    assert scores(start=DAYS[0], end=DAYS[-1], website_id=shop.pk) == [0, 0, 0, 1, 1]
+    figures = Figures(ReportFilters(DAYS[0], DAYS[-1]))
+    assert csat_chart(csat_table(figures), figures)[1] == "average 3.0 of 5 · 4 ratings"

@@ -9,7 +9,7 @@ from common.migration_operations import AddIndexConcurrently
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("conversations", "0013_message_delivery_tracked")]
+    dependencies = [("conversations", "0016_teamwork_mentions_and_macros")]
 
     operations = [
         AddIndexConcurrently(
