@@ -44,7 +44,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with Parley's site: its home page is the reports dashboard (reports/admin_site.py).
+    "reports.apps.ParleyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "privacy",
     "api",
     "widget",
+    "reports",
     "ops",
 ]
 
@@ -340,6 +342,8 @@ PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRI
 PARLEY_DEMO_PAGES = env.bool("PARLEY_DEMO_PAGES", default=EMBEDDED and DEBUG)
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250
 PARLEY_VISITOR_TTL_DAYS = 270
+# The time zone of a report "day" and of the busiest-hours chart (reports/clock.py): an IANA name.
+PARLEY_REPORTS_TIME_ZONE = env.str("PARLEY_REPORTS_TIME_ZONE", default="UTC")
 # Email replies come back to reply+<signed id>@PARLEY_REPLY_DOMAIN (route that domain to `receive_email`).
 PARLEY_REPLY_DOMAIN = env.str("PARLEY_REPLY_DOMAIN", default="reply.parley.localhost")
 # The inbound email webhook (/email/inbound) takes a request that carries this shared secret

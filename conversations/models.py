@@ -199,6 +199,10 @@ class Conversation(models.Model):
             models.Index(fields=["created_at", "id"], name="conv_created_id"),
             models.Index(fields=["updated_at", "id"], name="conv_updated_id"),
             models.Index(fields=["waiting_since", "id"], name="conv_waiting_id"),
+            # Reports (reports/services.py): first responses sent on a day; the dashboard's counts of open,
+            # waiting and snoozed conversations of one website.
+            models.Index(fields=["first_response_at"], name="conv_first_response"),
+            models.Index(fields=["website", "state", "waiting_since", "id"], name="conv_website_waiting"),
         ]
 
     def __str__(self) -> str:
@@ -235,7 +239,11 @@ class ConversationPart(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time"),
+            # Reports: the conversations closed on a day (close parts only: a small index).
+            models.Index(fields=["created_at"], condition=models.Q(part_type="close"), name="part_close_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_part_type_display()} in conversation {self.conversation_id}"
