@@ -24,6 +24,7 @@ FIGURES = {
     "expiry_partitioned_vs_plain": "bench.expiry_partitioned",
     "admin_contact_10m_vs_10k": "bench.admin_contact",
     "api_search_1m_vs_1k": "bench.api_search",
+    "reports_1m_vs_1k": "bench.reports",
     "widget_loader_gz_bytes": "bench.widget",
     "widget_total_gz_bytes": "bench.widget",
     "widget_requests_per_page_view": "bench.widget",

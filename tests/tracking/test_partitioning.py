@@ -257,7 +257,7 @@ def test_the_command_dry_run_changes_nothing_and_refuses_bad_input(partitioned_a
 
 @on_postgresql
 def test_migrate_converts_small_tables_and_leaves_big_ones_plain_with_a_notice(partitioned_afterwards, capsys):
-    migration = importlib.import_module("tracking.migrations.0011_partition_page_views_and_events")
+    migration = importlib.import_module("tracking.migrations.0013_partition_page_views_and_events")
     partitions.history_tables_convert(partitioned=False)
     contact = ContactFactory()
     for day in range(1, 6):

@@ -49,6 +49,6 @@ class Migration(migrations.Migration):
     # The conversion commits its own short transactions (copy batches, then the swap).
     atomic = False
 
-    dependencies = [("tracking", "0010_website_support_and_analytics_basis")]
+    dependencies = [("tracking", "0012_website_attachment_limits")]
 
     operations = [migrations.RunPython(partition, unpartition, elidable=False)]

@@ -17,7 +17,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tracking", "0011_partition_page_views_and_events"),
+        ("tracking", "0013_partition_page_views_and_events"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
