@@ -1,9 +1,6 @@
 """An integration sends a message through the API (the official SDK) that opens a conversation at once: the
 signed-in customer on another origin sees it in the messenger while the teammate works it in the inbox."""
 
-import hashlib
-import hmac
-
 import pytest
 from django.urls import reverse
 from intercom import CreateMessageRequest_Inapp, CreateMessageRequestFrom, Intercom
@@ -13,6 +10,7 @@ from playwright.sync_api import expect
 from api.services import api_token_create
 from contacts.models import Contact
 from conversations.models import Conversation
+from tests.tracking.factories import user_hash
 from tracking.models import Website
 
 pytestmark = [
@@ -30,7 +28,7 @@ def test_an_api_message_that_opens_a_conversation_reaches_the_messenger_and_the_
     website = make_website(identity_verification=Website.IdentityVerification.ENFORCED)
     signed_in = {
         "user_id": "grace-7", "name": "Grace Hopper", "email": "grace@example.com",
-        "user_hash": hmac.new(website.identity_secret.encode(), b"grace-7", hashlib.sha256).hexdigest(),
+        "user_hash": user_hash(website, "grace-7"),
     }  # fmt: skip
     host.page.goto(host.snippet_page("/account", website.app_id, signed_in))
     host.wait_booted()
