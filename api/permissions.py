@@ -51,6 +51,8 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-events": {"GET": ("tracking.view_event",), "POST": ("tracking.add_event",)},
     "api-event-summaries": {"POST": ("tracking.add_eventsummary", "tracking.change_eventsummary")},
     "api-conversations": {"GET": ("conversations.view_conversation",), "POST": ("conversations.add_conversation",)},
+    # A conversation's files: whoever may read conversations (the link names one file and expires).
+    "api-attachment-file": {"GET": ("conversations.view_conversation",)},
     "api-conversations-search": {"POST": ("conversations.view_conversation",)},
     "api-conversation": {
         "GET": ("conversations.view_conversation",),

@@ -22,6 +22,7 @@ from companies.selectors import (
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
+from conversations import selectors as conversation_selectors
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
 from segments.models import Segment
 from segments.selectors import segment_companies, segment_kind_problem
@@ -173,14 +174,16 @@ def data_attribute_list(*, model: str | None, include_archived: bool) -> QuerySe
 
 def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
     """Conversations with what ConversationOutput shows (parts only for a single conversation)."""
-    queryset = Conversation.objects.select_related("contact").prefetch_related("tags")
+    queryset = Conversation.objects.select_related("contact").prefetch_related(
+        "tags", conversation_selectors.conversation_ratings_given_prefetch()
+    )
     if with_parts:
         queryset = queryset.prefetch_related(
             Prefetch(
                 "parts",
-                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
-                    "created_at", "id"
-                ),
+                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate")
+                .prefetch_related("attachments")
+                .order_by("created_at", "id"),
             )
         )
     return queryset

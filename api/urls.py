@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from api.errors import not_found_view
 from api.views import (
     admins,
+    attachments,
     companies,
     contacts,
     conversations,
@@ -59,6 +60,7 @@ urlpatterns = [
     path("data_attributes/<str:attribute_id>", data_attributes.DataAttributeView.as_view(), name="api-data-attribute"),
     path("events", events.EventsView.as_view(), name="api-events"),
     path("events/summaries", events.EventSummariesView.as_view(), name="api-event-summaries"),
+    path("attachments/<str:public_id>", attachments.AttachmentFileView.as_view(), name="api-attachment-file"),
     path("conversations", conversations.ConversationsView.as_view(), name="api-conversations"),
     path("conversations/search", conversations.ConversationSearchView.as_view(), name="api-conversations-search"),
     path("conversations/<str:conversation_id>", conversations.ConversationView.as_view(), name="api-conversation"),

@@ -20,6 +20,7 @@ from django.utils import timezone
 from common.admin_forms import ServiceValidatedForm, TagLinkInline, tag_formset_save
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
+from common.read_replica import ReplicaListAdmin, replica_safe_action
 from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
@@ -154,7 +155,7 @@ class CompanyChangeList(ChangeList):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from the read replica when there is one
     form = CompanyAdminForm
     list_display = ["__str__", "company_id", "plan", "size", "user_count", "session_count", "last_request_at",
                     "tag_names"]  # fmt: skip
@@ -300,6 +301,7 @@ class CompanyAdmin(admin.ModelAdmin):
             self.message_user(request, f"Removed “{tag.name}” from {removed} compan(y/ies).", messages.SUCCESS)
 
     @admin.action(description="Export selected companies as CSV", permissions=["view"])
+    @replica_safe_action
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Company]) -> StreamingHttpResponse:
         return companies_csv_response(queryset)
 

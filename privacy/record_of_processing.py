@@ -118,7 +118,16 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
             "standard_fields": fields,
             "custom_attributes": attributes,
             "activity": ["web sessions", "page views (URL, title, referrer)", "custom events"],
-            "communications": ["conversations and their messages", "outbound messages and their opens and clicks"],
+            "communications": [
+                "conversations and their messages",
+                "outbound messages and their opens and clicks",
+                # Listed from the live settings: only where an owner switched conversation ratings on.
+                *(
+                    [f"conversation ratings (1 to 5) and their comments ({', '.join(w.name for w in rating_sites)})"]
+                    if (rating_sites := [w for w in websites if w.conversation_ratings_enabled])
+                    else []
+                ),
+            ],
         },
         "purposes": [{"purpose": name, "description": text} for name, text in PURPOSES.items()],
         "legal_bases": [

@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -265,7 +265,7 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, 
 def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
     if not rows:
         return 0
-    if connections[PageView.objects.db].vendor == "postgresql":
+    if connections[router.db_for_write(PageView)].vendor == "postgresql":
         return _write_postgresql(rows)
     return _write_portable(rows)
 
@@ -294,7 +294,7 @@ def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int
         FROM batch JOIN touched ON touched.id = batch.session_id
     """  # noqa: S608 - table names come from the models, values are parameters
     columns = [list(column) for column in zip(*rows, strict=True)]
-    with connections[PageView.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(PageView)].cursor() as cursor:
         cursor.execute(sql, columns)
         return cursor.rowcount
 

@@ -26,6 +26,7 @@ from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
 from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
+from conversations.services.attachments import attachments_attach_to_email
 from conversations.services.placeholders import (
     placeholders_check,
     placeholders_in_links,
@@ -569,7 +570,13 @@ def _email_thread_id(*, conversation_id: int) -> str:
     return f"<parley.conversation.{conversation_id}@{_mail_domain()}>"
 
 
-def _conversation_subject(conversation: Conversation) -> str:
+def conversation_email_thread_headers(conversation: Conversation) -> dict[str, str]:
+    """Every email of a conversation names the same thread, so mail clients show one thread."""
+    thread = _email_thread_id(conversation_id=conversation.pk)
+    return {"In-Reply-To": thread, "References": thread}
+
+
+def conversation_subject(conversation: Conversation) -> str:
     """What the conversation is about, as its first message says it (one line)."""
     first = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT).order_by("created_at", "id").first()
     line = (first.body.strip().splitlines() or [""])[0] if first else ""
@@ -590,21 +597,21 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
         return False
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
-    thread = _email_thread_id(conversation_id=conversation.pk)
     email = mail.EmailMultiAlternatives(
-        subject=f"Re: {_conversation_subject(conversation)}",
+        subject=f"Re: {conversation_subject(conversation)}",
         body=render_to_string("emails/conversation_reply.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # A person wrote this reply: no Auto-Submitted header (RFC 3834 keeps it for automatic mail).
-        # Every reply of a conversation names the same thread, so mail clients show one thread.
         headers={
             "Message-ID": f"<parley.part.{part.pk}@{_mail_domain()}>",
-            "In-Reply-To": thread,
-            "References": thread,
+            **conversation_email_thread_headers(conversation),
         },
     )
+    # The teammate's files travel with the reply (what fits in one email; the rest are named in it).
+    context["files_left_out"] = attachments_attach_to_email(email=email, part=part)
+    email.body = render_to_string("emails/conversation_reply.txt", context)
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()
     ConversationPart.objects.filter(pk=part.pk).update(emailed_at=timezone.now())  # the inbox shows it went
