@@ -314,3 +314,16 @@ def test_ratings_given_are_summed_per_day_and_over_a_range_in_one_query_each():
         (dt.date(2026, 3, 3), 1, 3.0),
     ]
     assert selectors.ratings_summary(selectors.ratings_given(since=day_one, until=day_one)).average is None
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_emails_an_unread_rating_request(celery_worker_factory):
+    website = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=0)  # no wait
+    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
+    conversation, teammate = _answered(website=website, contact=LeadFactory(email="lin@example.com"))
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    worker.wait_for_log("Subject: How did we do? Where is my parcel?", timeout=60)
+    worker.wait_until(
+        lambda: ConversationRating.objects.get().emailed_at is not None, what="the request marked emailed"
+    )
