@@ -11,7 +11,7 @@ bodies, and a conversation page with its thread and the contact profile.
 
 import sys
 
-from bench.common import fresh_postgres, large_vs_small, setup_django, time_pages
+from bench.common import large_vs_small, time_admin_pages
 from bench.datasets import INSERT_CONTACTS
 
 SIZES = {"small": 1_000, "large": 1_000_000}
@@ -133,16 +133,6 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     return {"admin_inbox_1m_vs_1k": ratio}
 
 
-def _main(size: int, name: str) -> None:
-    setup_django(fresh_postgres(name))
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    _build(size)
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="bench"))
-    print(time_pages(client, _agent_pages(size)))
-
-
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), sys.argv[2])
+    size = int(sys.argv[1])
+    time_admin_pages(size=size, database=sys.argv[2], build=_build, pages=lambda: _agent_pages(size))

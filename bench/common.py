@@ -74,6 +74,24 @@ def time_pages(client: object, urls: list[str], *, repeat: int = 5, warmup: int 
     return total
 
 
+def time_admin_pages(
+    *, size: int, database: str, build: Callable[[int], object], pages: Callable[[], list[str]]
+) -> None:
+    """One side of an admin page figure, in the process large_vs_small starts: a fresh database `database` with
+    `size` rows made by `build`, the superuser `bench` (made here unless `build` made it) logged in, then the
+    summed median time of `pages()` printed for large_vs_small to read."""
+    setup_django(fresh_postgres(database))
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    build(size)
+    users = get_user_model().objects
+    teammate = users.filter(username="bench").first() or users.create_superuser("bench", "bench@example.com", "x")
+    client = Client()
+    client.force_login(teammate)
+    print(time_pages(client, pages()))
+
+
 def large_vs_small(module: str, *, small: int, large: int, database_prefix: str) -> float:
     """Run `python -m module SIZE DATABASE` for both sizes, each in its own process and database,
     and divide the large size's printed seconds by the small one's."""

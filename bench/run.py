@@ -22,6 +22,7 @@ FIGURES = {
     "expiry_peak_rss_mb_20k": "bench.expiry",
     "expiry_peak_rss_mb_200k": "bench.expiry",
     "api_search_1m_vs_1k": "bench.api_search",
+    "reports_1m_vs_1k": "bench.reports",
     "widget_loader_gz_bytes": "bench.widget",
     "widget_total_gz_bytes": "bench.widget",
     "widget_requests_per_page_view": "bench.widget",

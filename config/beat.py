@@ -84,6 +84,22 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "show a recent count without a COUNT(*) per page view.",
     ),
     BeatEntry(
+        name="Reports: refresh today's figures",
+        task="reports.tasks.refresh_reports",
+        every_seconds=600,
+        expire_seconds=600,
+        description="Recomputes today's and yesterday's daily rollups the dashboard reads, fills days never "
+        "computed, and counts contacts by role and the visitors due to expire.",
+    ),
+    BeatEntry(
+        name="Reports: settle the last week (daily)",
+        task="reports.tasks.settle_reports",
+        crontab=("30", "2"),
+        expire_seconds=DAY_EXPIRE_SECONDS,
+        description="Recomputes the last seven days' rollups: email opens and clicks, SLA breaches and "
+        "ratings that arrived after the day.",
+    ),
+    BeatEntry(
         name="Retention: reclaim stalled runs",
         task="retention.tasks.reclaim_stalled_runs",
         every_seconds=RECLAIM_EVERY_SECONDS,

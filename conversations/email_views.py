@@ -160,9 +160,17 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
     if not _inbound_allowed(request):
         message = "Send the inbound secret (X-Parley-Inbound-Secret) or call from an allowed source."
         return JsonResponse({"error": {"code": "forbidden", "message": message}}, status=403)
-    if len(request.body) > MAX_RAW_EMAIL_BYTES:
-        return JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
-    raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
+    too_large = JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
+    declared = int_or_none(request.META.get("CONTENT_LENGTH") or "0", minimum=0)
+    if declared is None or declared > MAX_RAW_EMAIL_BYTES:
+        return too_large
+    if request.content_type == "multipart/form-data":
+        raw = request.POST.get("message", "")
+    else:
+        # Read from the stream: request.body stops at DATA_UPLOAD_MAX_MEMORY_SIZE, below an email with files.
+        raw = request.read(MAX_RAW_EMAIL_BYTES + 1)
+        if len(raw) > MAX_RAW_EMAIL_BYTES:
+            return too_large
     try:
         result = services.email_reply_receive(raw=raw)
     except (LookupError, ValueError):  # a charset Python does not know (or holding a NUL): the sender's mistake

@@ -29,7 +29,9 @@ from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import (
+    Attachment,
     Conversation,
+    ConversationMention,
     ConversationPart,
     ConversationRating,
     Message,
@@ -63,8 +65,18 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     return (
         conversation.parts.filter(part_type=ConversationPart.Type.COMMENT)
         .select_related("author_teammate__parley_profile", "author_contact")
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
+
+
+def in_app_unseen_deliveries(*, contact_id: int) -> QuerySet[MessageDelivery]:
+    """In-app messages sent to the contact and not shown yet, oldest first. A message that opened a
+    conversation without waiting for an answer is not one of them: the messenger shows that conversation."""
+    return MessageDelivery.objects.filter(
+        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+        message__channel=Message.Channel.IN_APP, conversation__isnull=True,
+    ).order_by("id")  # fmt: skip
 
 
 def in_app_unseen_count(*, contact_id: int) -> int:
@@ -72,10 +84,7 @@ def in_app_unseen_count(*, contact_id: int) -> int:
 
     None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
     count for nothing either (the consent check runs only when some are waiting)."""
-    count = MessageDelivery.objects.filter(
-        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
-        message__channel=Message.Channel.IN_APP,
-    ).count()  # fmt: skip
+    count = in_app_unseen_deliveries(contact_id=contact_id).count()
     return count if count and in_app_shown_to(contact_id=contact_id) else 0
 
 
@@ -108,7 +117,9 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
     parts = list(
         conversation.parts.select_related(
             "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
-        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
+        )
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts
@@ -140,8 +151,38 @@ def conversations_for_company_panel(company: Company) -> list[Conversation]:
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:
-    """Every saved reply, by name."""
-    return SavedReply.objects.order_by("name")
+    """Every saved reply (macros too), by name, with what their actions name (two queries)."""
+    return (
+        SavedReply.objects.select_related("assignee__parley_profile", "team").prefetch_related("tags").order_by("name")
+    )
+
+
+def macro_list() -> QuerySet[SavedReply]:
+    """The saved replies that have actions (macros), by name."""
+    has_actions = (
+        ~Q(assign="") | Q(team__isnull=False) | ~Q(priority="") | Q(snooze_minutes__isnull=False) | Q(close=True)
+        | Exists(SavedReply.tags.through.objects.filter(savedreply_id=OuterRef("pk")))
+    )  # fmt: skip
+    return SavedReply.objects.filter(has_actions).order_by("name")
+
+
+# The inbox counts a teammate's unread mentions up to this many ("9+" past it): a bounded count.
+MENTIONS_UNREAD_CAP = 9
+
+
+def mentions_unread_count(*, teammate_id: int) -> int:
+    """How many mentions of the teammate they have not opened yet, up to MENTIONS_UNREAD_CAP + 1 (index
+    mention_teammate_unread)."""
+    return (
+        ConversationMention.objects.filter(teammate_id=teammate_id, read_at__isnull=True)
+        .values("id")[: MENTIONS_UNREAD_CAP + 1]
+        .count()
+    )
+
+
+def conversations_mentioning(*, teammate_id: int) -> QuerySet[ConversationMention]:
+    """The ids of the conversations whose notes mention the teammate, as a subquery (index mention_teammate_conversation)."""
+    return ConversationMention.objects.filter(teammate_id=teammate_id).values("conversation_id")
 
 
 def team_list() -> QuerySet[Team]:
@@ -172,25 +213,32 @@ def inbox_state() -> dict[str, Any]:
 
 
 def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str, Any]]:
-    """Contacts' messages after part `after_part_id`, oldest first, for notifications: each says
-    whether it opened its conversation and whether the conversation is assigned to this teammate."""
+    """Contacts' messages, and internal notes that mention this teammate, after part `after_part_id`,
+    oldest first, for notifications: each says whether it opened its conversation, whether the
+    conversation is assigned to this teammate, and who mentioned them (`mentioned_by`, else "")."""
     opening_part = ConversationPart.objects.filter(conversation=OuterRef("conversation")).order_by("created_at", "id")
+    mentions_me = ConversationMention.objects.filter(part=OuterRef("pk"), teammate_id=teammate_id)
     new_parts = (
-        ConversationPart.objects.filter(
-            pk__gt=after_part_id, part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False
+        ConversationPart.objects.filter(pk__gt=after_part_id)
+        .filter(
+            Q(part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False)
+            | Q(Exists(mentions_me), part_type=ConversationPart.Type.NOTE)
         )
-        .select_related("conversation", "author_contact")
+        .select_related("conversation__contact", "author_contact", "author_teammate__parley_profile")
         .annotate(opening_part_id=Subquery(opening_part.values("id")[:1]))
         .order_by("id")[:INBOX_EVENTS_LIMIT]
     )
+    from conversations.services.threads import teammate_display_name
+
     return [
         {
             "part_id": part.pk,
             "conversation_id": part.conversation_id,
-            "contact": str(part.author_contact),
+            "contact": str(part.conversation.contact),
             "body": part.body[:140],
             "new_conversation": part.pk == part.opening_part_id,
             "assigned_to_me": part.conversation.assignee_id == teammate_id,
+            "mentioned_by": teammate_display_name(part.author_teammate) if part.is_note else "",
         }
         for part in new_parts
     ]
@@ -523,3 +571,30 @@ def ratings_by_day(ratings: QuerySet[ConversationRating]) -> list[tuple[dt.date,
         .order_by("day")
     )
     return [(row["day"], _summary(row)) for row in rows]
+
+
+# --- attachments ------------------------------------------------------------------------------------
+
+
+def _attachment_public_id_ok(public_id: Any) -> bool:
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    return isinstance(public_id, str) and 0 < len(public_id) <= 32 and public_id.isascii() and "\x00" not in public_id
+
+
+def attachment_for_contact(*, contact_id: int, public_id: Any) -> Attachment | None:
+    """A file of a message in one of the contact's conversations; never a note's, never another contact's
+    (both look like a file that does not exist)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(
+        public_id=public_id,
+        part__conversation__contact_id=contact_id,
+        part__part_type=ConversationPart.Type.COMMENT,
+    ).first()
+
+
+def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
+    """Any conversation's file, for a teammate who may read conversations (the caller checks that)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(public_id=public_id).first()

@@ -81,3 +81,13 @@ def email_rating_request(rating_id: int) -> bool:
     # acks_late off: a lost worker must not email the same request twice (the service claims it too).
     """Email a closure's rating request the contact has not answered or read in the messenger by now."""
     return services.conversation_rating_email_send(rating_id=rating_id)
+
+
+# acks_late off: a lost worker must not email the same mention twice (the claim guards reruns too).
+@shared_task(
+    name="conversations.tasks.email_mentioned_teammate", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_mentioned_teammate(part_id: int, teammate_id: int) -> bool:
+    """Email a teammate an internal note that mentions them, when they are away and have not read it."""
+    return services.mention_email_if_away(part_id=part_id, teammate_id=teammate_id)

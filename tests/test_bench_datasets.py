@@ -5,7 +5,7 @@ at a tiny size in the test database so a schema change that breaks them fails he
 import pytest
 from django.db import connection
 
-from bench import admin_companies, admin_inbox, datasets
+from bench import admin_companies, admin_inbox, datasets, reports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -37,3 +37,10 @@ def test_companies_dataset_builds():
     admin_companies.build_companies(5)
     assert _count("companies_company") == 5
     assert _count("contacts_contact") == 5 * admin_companies.CONTACTS_PER_COMPANY
+
+
+def test_reports_dataset_builds_with_its_rollups():
+    reports._build(40)
+    assert _count("conversations_conversation") == 40
+    assert _count("tracking_pageview") == 40
+    assert _count("reports_conversationday") > 0

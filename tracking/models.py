@@ -1,7 +1,15 @@
 import secrets
 import string
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from common.attachment_types import (
+    ATTACHMENT_MAX_MB_CEILING,
+    DEFAULT_ATTACHMENT_MAX_MB,
+    DEFAULT_ATTACHMENT_TYPES,
+    default_attachment_types,
+)
 
 APP_ID_ALPHABET = string.ascii_lowercase + string.digits
 APP_ID_LENGTH = 8
@@ -123,6 +131,22 @@ class Website(models.Model):
         help_text="When a teammate closes a conversation they answered, the messenger asks the contact to rate it "
         "from 1 to 5 with an optional comment (contacts who do not see it get a link by email). One rating per "
         "closure, changeable for 24 hours.",
+    )
+    # Files in conversations, both ways (conversations.services.attachments): the largest one and the types
+    # allowed, read from the bytes. Only types of common.attachment_types' catalog can ever be allowed.
+    attachment_max_mb = models.PositiveSmallIntegerField(
+        "largest attachment (MB)",
+        default=DEFAULT_ATTACHMENT_MAX_MB,
+        db_default=DEFAULT_ATTACHMENT_MAX_MB,
+        validators=[MinValueValidator(1), MaxValueValidator(ATTACHMENT_MAX_MB_CEILING)],
+        help_text=f"Per file, from 1 to {ATTACHMENT_MAX_MB_CEILING} MB, for visitors and teammates alike.",
+    )
+    attachment_types = models.JSONField(
+        "allowed attachment types",
+        default=default_attachment_types,
+        db_default=models.Value(DEFAULT_ATTACHMENT_TYPES, models.JSONField()),
+        blank=True,
+        help_text="The type is read from the file's content, not its name. None chosen: no attachments.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -34,6 +34,7 @@ from tracking.widget_auth import (
     widget_token_sign,
     widget_tokens_revoked_key,
 )
+from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
@@ -134,7 +135,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def part_shape(part: ConversationPart) -> dict[str, Any]:
+def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any]:
+    """A message for the messenger; its files (prefetched) are fetched from under `files_base`."""
     if part.author_contact_id:
         author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
     else:
@@ -147,6 +149,7 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
         "author_name": name,
         "author_avatar": avatar or None,
         "body": part.body,
+        "attachments": part_attachments_shape(part, base=files_base),
         "created_at": _iso(part.created_at),
     }
 
@@ -168,14 +171,17 @@ def rating_request_shape(rating: ConversationRating | None) -> dict[str, Any] | 
     }
 
 
-def conversation_detail(conversation: Conversation, *, contact: Contact, website: Website) -> dict[str, Any]:
+def conversation_detail(
+    conversation: Conversation, *, contact: Contact, website: Website, files_base: str = ""
+) -> dict[str, Any]:
     """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
     `contact` and `website` are the request's (already loaded): no lookup of the conversation's own.
     A user is never asked: the site that identified them gives their email, and whether a user's email
     was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
-    shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
+    parts = selectors.conversation_visible_parts(conversation=conversation)
+    shape["parts"] = [part_shape(p, files_base=files_base) for p in parts]
     asks = (
         conversation.website_id == website.pk
         and website.ask_email_after_seconds is not None
@@ -216,7 +222,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         contact = _contact(call, call.request.GET.get("token"))
         conversations = selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT]
         return JsonResponse({"conversations": [conversation_summary(c) for c in conversations]})
-    payload = _body(call)
+    payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     token = payload.get("token")
     if token:
         contact = _contact(call, token)
@@ -224,12 +230,15 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         _limit_anonymous_starts(call)
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
+    limit_files(contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
-        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url")
+        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
     return JsonResponse(
         {
-            "conversation": conversation_detail(conversation, contact=contact, website=call.website),
+            "conversation": conversation_detail(
+                conversation, contact=contact, website=call.website, files_base=files_base(call)
+            ),
             # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
             "token": token or widget_token_sign(contact_id=contact.pk, website_id=call.website.pk),
         },
@@ -264,7 +273,11 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
 def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
     contact = _contact(call, call.request.GET.get("token"))
     conversation = _own_conversation(contact, public_id)
-    return JsonResponse({"conversation": conversation_detail(conversation, contact=contact, website=call.website)})
+    return JsonResponse({
+        "conversation": conversation_detail(
+            conversation, contact=contact, website=call.website, files_base=files_base(call)
+        )
+    })  # fmt: skip
 
 
 def _own_conversation(contact: Contact, public_id: str) -> Conversation:
@@ -276,12 +289,13 @@ def _own_conversation(contact: Contact, public_id: str) -> Conversation:
 
 @widget_endpoint(methods=("POST",))
 def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
-    payload = _body(call)
+    payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     contact = _contact(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id)
     _limit_writes(contact)
-    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"))
-    return JsonResponse({"part": part_shape(part)}, status=201)
+    limit_files(contact_id=contact.pk, files=files)
+    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
+    return JsonResponse({"part": part_shape(part, files_base=files_base(call))}, status=201)
 
 
 @widget_endpoint(methods=("POST",))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from widget import chat_views, tracking_views, views
+from widget import attachment_views, chat_views, tracking_views, views
 
 urlpatterns = [
     path("widget/<str:app_id>", views.widget_script, name="widget_script"),
@@ -28,4 +28,8 @@ chat_urlpatterns = [
          name="widget_message_seen"),
     path("widget-api/<str:app_id>/messages/<str:delivery_id>/reply", chat_views.message_reply_view,
          name="widget_message_reply"),
+    path("widget-api/<str:app_id>/attachments/limits", attachment_views.attachment_limits_view,
+         name="widget_attachment_limits"),
+    path("widget-api/<str:app_id>/attachments/<str:public_id>", attachment_views.attachment_file_view,
+         name="widget_attachment_file"),
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from api import selectors
 from api.errors import NotFound
 from api.fields import IdField, UnixTimeField, unix
 from api.pagination import Page
+from api.serializers.attachments import MAX_ATTACHMENT_FILES, AttachmentFileInput, part_attachments_json
 from api.serializers.base import paged_json
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart, ConversationRating
@@ -100,7 +101,7 @@ def part_json(part: ConversationPart, *, plaintext: bool = False) -> dict[str, A
         "notified_at": unix(part.created_at),
         "assigned_to": assigned,
         "author": author,
-        "attachments": [],
+        "attachments": part_attachments_json(part),
         "external_id": None,
         "redacted": False,
     }
@@ -177,7 +178,7 @@ class ConversationOutput(serializers.Serializer):
             "subject": "",
             "body": body_shown(first.body if first else conversation.preview, plaintext=self._plaintext()),
             "author": author,
-            "attachments": [],
+            "attachments": part_attachments_json(first) if first else [],
             "url": None,
             "redacted": False,
         }
@@ -266,7 +267,17 @@ class ConversationMessageOutput(serializers.Serializer):
 class ReplyInput(serializers.Serializer):
     message_type = serializers.ChoiceField(choices=["comment", "note"])
     type = serializers.ChoiceField(choices=["admin", "user"])
-    body = serializers.CharField()
+    # May be empty when the reply carries files.
+    body = serializers.CharField(required=False, allow_blank=True, default="")
+    attachment_files = AttachmentFileInput(
+        many=True, required=False, max_length=MAX_ATTACHMENT_FILES,
+        help_text="Files, base64-encoded; checked against the conversation's website limits (size, types read "
+        "from the bytes).",
+    )  # fmt: skip
+    attachment_urls = serializers.ListField(
+        child=serializers.CharField(max_length=2000), required=False,
+        help_text="Not supported (Parley fetches no URLs); send attachment_files instead.",
+    )  # fmt: skip
     admin_id = serializers.CharField(required=False, max_length=20)
     intercom_user_id = serializers.CharField(required=False, max_length=20)
     user_id = serializers.CharField(required=False, max_length=255)

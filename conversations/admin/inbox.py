@@ -43,8 +43,12 @@ class InboxViewFilter(admin.SimpleListFilter):
     DEFAULT = "open"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        unread = selectors.mentions_unread_count(teammate_id=request.user.pk)
+        cap = selectors.MENTIONS_UNREAD_CAP
         return [
             ("mine", "Mine"),
+            # Conversations whose internal notes mention this teammate (any state), with the unread ones counted.
+            ("mentions", f"Mentions ({min(unread, cap)}{'+' if unread > cap else ''} new)" if unread else "Mentions"),
             ("unassigned", "Unassigned"),
             ("open", "All open"),
             ("snoozed", "Snoozed"),
@@ -70,6 +74,8 @@ class InboxViewFilter(admin.SimpleListFilter):
             return queryset.filter(state=open_, assignee=request.user)
         if view == "unassigned":
             return queryset.filter(state=open_, assignee__isnull=True)
+        if view == "mentions":
+            return queryset.filter(pk__in=selectors.conversations_mentioning(teammate_id=request.user.pk))
         if view in ("snoozed", "closed"):
             return queryset.filter(state=view)
         if view == "all":
@@ -155,10 +161,12 @@ class InboxActionForm(ActionForm):
     )
 
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+    macro = forms.ModelChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = teammates()
+        self.fields["macro"].queryset = selectors.macro_list()
 
 
 @admin.register(Conversation)
@@ -180,6 +188,7 @@ class ConversationAdmin(ConversationPageAdmin):
     action_form = InboxActionForm
     actions = [
         "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
+        "run_macro_selected",
     ]  # fmt: skip
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
@@ -332,6 +341,15 @@ class ConversationAdmin(ConversationPageAdmin):
             self.message_user(request, "Choose a tag in the list next to the action.", messages.WARNING)
             return
         self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
+
+    @admin.action(description="Run the chosen macro on selected", permissions=["change"])
+    def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        macro = selectors.saved_reply_list().filter(pk=int_or_none(request.POST.get("macro", ""))).first()
+        if macro is None:
+            self.message_user(request, "Choose a macro in the list next to the action.", messages.WARNING)
+            return
+        self._bulk(request, queryset, f"Ran the macro “{macro.name}” on",
+                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user))  # fmt: skip
 
     # --- the inbox's own URLs; the conversation page's come from ConversationPageAdmin ---------------
 
