@@ -21,12 +21,12 @@ def _replace_if_address(match: re.Match[str]) -> str:
 
 # The emailed links' paths (conversations/urls.py: /e/o/, /e/c/, /e/u/, /e/r/): their last segment is a token.
 _EMAIL_LINK_TOKEN = re.compile(r"(/e/[ocur]/)[^\s\"'?)]+")
-LINK_TOKEN_PLACEHOLDER = "[token]"
+HIDDEN_LINK_PART = "[token]"
 
 
 def redact(text: str) -> str:
     """`text` with every IP address replaced by [ip] and every emailed link's token by [token]."""
-    text = _EMAIL_LINK_TOKEN.sub(lambda match: match.group(1) + LINK_TOKEN_PLACEHOLDER, text)
+    text = _EMAIL_LINK_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 
 
