@@ -40,11 +40,16 @@ def setup_django(database_url: str) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    # Benchmarks render admin pages without a collectstatic run first.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    # Benchmarks render admin pages without a collectstatic run first. Through override_settings: its
+    # setting_changed signal drops the storages already built while the apps loaded (the attachments').
+    from django.test.utils import override_settings
+
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ).enable()
 
     call_command("migrate", verbosity=0)
 
