@@ -21,6 +21,8 @@ FIGURES = {
     "expiry_vs_raw_sql": "bench.expiry",
     "expiry_peak_rss_mb_20k": "bench.expiry",
     "expiry_peak_rss_mb_200k": "bench.expiry",
+    "expiry_partitioned_vs_plain": "bench.expiry_partitioned",
+    "admin_contact_10m_vs_10k": "bench.admin_contact",
     "api_search_1m_vs_1k": "bench.api_search",
     "reports_1m_vs_1k": "bench.reports",
     "widget_loader_gz_bytes": "bench.widget",

@@ -60,6 +60,15 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "ping-scheduled flush wrote, e.g. after a worker crash. Does nothing when the buffer is off.",
     ),
     BeatEntry(
+        name="Tracking: create monthly partitions ahead (daily)",
+        task="tracking.tasks.maintain_history_partitions",
+        crontab=("5", "2"),
+        expire_seconds=DAY_EXPIRE_SECONDS,
+        description="On PostgreSQL, creates this month's partition of page views and events and the next "
+        "three (docs/partitioning.md); rows of a month without one go to the default partition. Does nothing "
+        "on SQLite or for a table that is not partitioned yet.",
+    ),
+    BeatEntry(
         name="Conversations: reclaim stalled outbound messages",
         task="conversations.tasks.reclaim_stalled_messages",
         every_seconds=RECLAIM_EVERY_SECONDS,

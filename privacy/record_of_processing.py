@@ -85,6 +85,10 @@ def _retention(*, now: dt.datetime) -> list[dict[str, Any]]:
         {"data": data, "days": days, "rule": wording[data].format(days) if days else "kept until erased"}
         for data, days in rules
     ]
+    if policy.tracking_keep_months:  # the months rule instead of the days one (the policy allows one)
+        rows[-1]["rule"] = (
+            f"kept for the current month and the {policy.tracking_keep_months} before it, then deleted month by month"
+        )
     rows.append({"data": "Users", "days": None, "rule": "kept until erased on request (never by a rule)"})
     return rows
 

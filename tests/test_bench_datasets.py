@@ -44,3 +44,14 @@ def test_reports_dataset_builds_with_its_rollups():
     assert _count("conversations_conversation") == 40
     assert _count("tracking_pageview") == 40
     assert _count("reports_conversationday") > 0
+
+
+@pytest.mark.django_db(transaction=True)  # it creates monthly partitions and vacuums: outside a transaction
+def test_contact_page_dataset_builds():
+    from bench import admin_contact
+
+    viewed = admin_contact._build(1_000)
+    assert _count("tracking_pageview") == 1_000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tracking_pageview WHERE contact_id = %s", [viewed])
+        assert cursor.fetchone()[0] == admin_contact.PAGE_VIEWS_PER_CONTACT
