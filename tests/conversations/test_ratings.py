@@ -218,11 +218,16 @@ def test_reading_the_request_in_the_messenger_or_answering_it_cancels_its_email(
 def test_the_email_is_planned_after_the_websites_unread_delay_and_never_without_an_address(
     django_capture_on_commit_callbacks,
 ):
+    from reports.services import now_counts_changed
+
+    def emails(planned: list) -> list:  # the reports' "now" counts are also told of every close, on commit
+        return [callback for callback in planned if callback is not now_counts_changed]
+
     website = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=7)
     conversation, teammate = _answered(website=website)
     with django_capture_on_commit_callbacks() as planned:
         services.conversation_close(conversation=conversation, teammate=teammate)
-    assert len(planned) == 1
+    assert len(emails(planned)) == 1
 
     quiet = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=None)
     no_email_ever = [(quiet, LeadFactory()), (website, LeadFactory(email="")),
@@ -231,7 +236,7 @@ def test_the_email_is_planned_after_the_websites_unread_delay_and_never_without_
         conversation, teammate = _answered(website=site, contact=contact)
         with django_capture_on_commit_callbacks() as planned:
             services.conversation_close(conversation=conversation, teammate=teammate)
-        assert planned == []
+        assert emails(planned) == []
     assert ConversationRating.objects.count() == 4  # asked in the messenger all the same
 
 
