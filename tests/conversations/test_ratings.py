@@ -62,6 +62,17 @@ def test_closing_an_answered_conversation_asks_its_contact_for_one_rating():
     assert Conversation.objects.get(pk=conversation.pk).contact_unread_count == unread_before + 1
 
 
+def test_a_macro_that_closes_asks_for_a_rating_like_any_close():
+    from conversations.models import SavedReply
+    from conversations.services.macros import macro_run
+
+    conversation, teammate = _answered()
+    macro = SavedReply.objects.create(name="Solved", body="Glad it worked out!", close=True)
+    macro_run(saved_reply=macro, conversation=conversation, teammate=teammate)
+    request = ConversationRating.objects.get()
+    assert request.closure.part_type == ConversationPart.Type.CLOSE and request.teammate == teammate
+
+
 def test_the_teammate_of_a_rating_is_the_assignee_at_the_closure_not_who_closed_it():
     conversation, assignee = _answered()
     closer = TeammateFactory()
@@ -216,27 +227,28 @@ def test_reading_the_request_in_the_messenger_or_answering_it_cancels_its_email(
 
 
 def test_the_email_is_planned_after_the_websites_unread_delay_and_never_without_an_address(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, monkeypatch
 ):
-    from reports.services import now_counts_changed
+    from conversations import tasks
 
-    def emails(planned: list) -> list:  # the reports' "now" counts are also told of every close, on commit
-        return [callback for callback in planned if callback is not now_counts_changed]
-
+    queued = []
+    monkeypatch.setattr(
+        tasks.email_rating_request, "apply_async", lambda args, countdown: queued.append((args, countdown))
+    )
     website = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=7)
     conversation, teammate = _answered(website=website)
-    with django_capture_on_commit_callbacks() as planned:
+    with django_capture_on_commit_callbacks(execute=True):
         services.conversation_close(conversation=conversation, teammate=teammate)
-    assert len(emails(planned)) == 1
+    assert queued == [((ConversationRating.objects.get().pk,), 7 * 60)]
 
     quiet = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=None)
     no_email_ever = [(quiet, LeadFactory()), (website, LeadFactory(email="")),
                      (website, LeadFactory(unsubscribed_from_emails=True))]  # fmt: skip
     for site, contact in no_email_ever:
         conversation, teammate = _answered(website=site, contact=contact)
-        with django_capture_on_commit_callbacks() as planned:
+        with django_capture_on_commit_callbacks(execute=True):
             services.conversation_close(conversation=conversation, teammate=teammate)
-        assert emails(planned) == []
+    assert len(queued) == 1
     assert ConversationRating.objects.count() == 4  # asked in the messenger all the same
 
 
@@ -319,3 +331,16 @@ def test_ratings_given_are_summed_per_day_and_over_a_range_in_one_query_each():
         (dt.date(2026, 3, 3), 1, 3.0),
     ]
     assert selectors.ratings_summary(selectors.ratings_given(since=day_one, until=day_one)).average is None
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_emails_an_unread_rating_request(celery_worker_factory):
+    website = WebsiteFactory(conversation_ratings_enabled=True, email_unread_replies_after_minutes=0)  # no wait
+    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
+    conversation, teammate = _answered(website=website, contact=LeadFactory(email="lin@example.com"))
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    worker.wait_for_log("Subject: How did we do? Where is my parcel?", timeout=60)
+    worker.wait_until(
+        lambda: ConversationRating.objects.get().emailed_at is not None, what="the request marked emailed"
+    )
