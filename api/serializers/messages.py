@@ -40,9 +40,9 @@ class MessageCreateInput(serializers.Serializer):
     create_conversation_without_contact_reply = StrictBooleanField(
         required=False,
         help_text="true: the message opens a conversation with the contact at once (in the inbox, and in the "
-        "messenger as that conversation), and the answer's conversation_id names it; by email, a contact the "
-        "email would skip (unsubscribed, no address, restricted) is refused. false (the default): the "
-        "conversation starts when the contact replies.",
+        "messenger as that conversation), and the answer's conversation_id names it; a contact whose processing "
+        "is restricted, or whom the email would skip (unsubscribed, no address), is refused. false (the "
+        "default): the conversation starts when the contact replies.",
     )
 
     def get_fields(self) -> dict[str, serializers.Field]:

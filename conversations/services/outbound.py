@@ -195,7 +195,7 @@ def message_open_conversation(*, message: Message) -> Conversation:
     starts in the admin: not an in-app campaign card), delivered at once. By email, the email still goes out
     through the send (skip rules, tracking, unsubscribe) and the contact's answer continues the conversation;
     a contact the email would skip is refused here, so the inbox never shows a conversation around an email
-    that never went."""
+    that never went. A restricted contact is refused on either channel (nothing new is sent to them)."""
     delivery = MessageDelivery.objects.select_related("contact").get(message=message)
     contact = delivery.contact
     if contact.processing_restricted:  # docs/privacy.md: nothing new is sent to a restricted contact, in-app either
