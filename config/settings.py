@@ -366,6 +366,9 @@ PARLEY_METRICS_REQUIRE_AUTH = env.bool("PARLEY_METRICS_REQUIRE_AUTH", default=no
 PARLEY_ATTACHMENT_URL_MAX_AGE = env.int("PARLEY_ATTACHMENT_URL_MAX_AGE", default=3600)
 PARLEY_ATTACHMENT_MAX_FILES = env.int("PARLEY_ATTACHMENT_MAX_FILES", default=10)
 PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS = env.int("PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS", default=50_000_000)
+# PNG, GIF and WebP cannot be decoded at a fraction of their size as JPEG can (draft mode): a far lower cap,
+# as a tiny file can claim a 7000x7000 picture that costs seconds and most of a gigabyte to decode.
+PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS = env.int("PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS", default=12_000_000)
 
 # REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
 PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)

@@ -164,21 +164,31 @@ def _image_facts(source: File, mime: str) -> tuple[int | None, int | None, bytes
                 width, height = image.size
                 if (image.getexif() or {}).get(ImageOps.ExifTags.Base.Orientation) in (5, 6, 7, 8):
                     width, height = height, width  # shown turned a quarter, as every viewer shows it
-                if width * height > settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS:
+                # JPEG decodes at a fraction of its size (draft mode); PNG, GIF and WebP only whole, so their
+                # cap is far lower: a small file can claim millions of pixels that cost seconds and gigabytes.
+                cap = settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS
+                if mime != "image/jpeg":
+                    cap = min(cap, settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS)
+                if width * height > cap:
                     return width, height, None  # never decoded: a download like any other file
-                image.draft("RGB", THUMBNAIL_SIZE)  # JPEG decodes at a fraction of its size (no-op elsewhere)
-                thumb = ImageOps.exif_transpose(image)
-                thumb.thumbnail(THUMBNAIL_SIZE)
-                thumb = thumb.convert("RGBA" if thumb.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-                out = io.BytesIO()
-                thumb.save(out, format="WEBP", quality=THUMBNAIL_QUALITY)
-                return width, height, out.getvalue()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, SyntaxError, ValueError,
-            EOFError, KeyError, IndexError, TypeError, ZeroDivisionError):  # fmt: skip
-        # A broken or hostile image: kept as a download, never shown inline.
+                return width, height, _thumbnail(image)
+    except Exception:  # noqa: BLE001
+        # Kept as a download, never shown inline: Pillow's EXIF parser and decoders raise many kinds of error
+        # on hostile input (struct.error, AttributeError, OSError, ValueError…), and none may become a 500.
+        logger.info("An image could not be decoded for its thumbnail; kept as a download.")
         return None, None, None
     finally:
         source.seek(0)
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    image.draft("RGB", THUMBNAIL_SIZE)  # JPEG decodes at a fraction of its size (no-op elsewhere)
+    thumb = ImageOps.exif_transpose(image)
+    thumb.thumbnail(THUMBNAIL_SIZE)
+    thumb = thumb.convert("RGBA" if thumb.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+    out = io.BytesIO()
+    thumb.save(out, format="WEBP", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
 
 
 def attachment_check(*, source: File, limits: AttachmentLimits, field: str = "files") -> CheckedFile:
