@@ -96,8 +96,10 @@ def _respond_from_replica(request: HttpRequest, respond: Callable[[], HttpRespon
     # Who is asking (session, user) is read from the primary: a session made a moment ago (a login)
     # may not have reached the replica yet.
     user = getattr(request, "user", None)
-    if user is not None:
-        user.is_authenticated  # noqa: B018 - evaluates the lazy user now, outside the scope
+    if user is not None and user.is_authenticated:  # evaluates the lazy user now, outside the scope
+        # Their permissions too: has_perm() loads them lazily, and read on a lagging replica a right
+        # revoked a moment ago would still open the page. The backends cache them on the user.
+        user.get_all_permissions()
     with _reading_from_replica():
         response = respond()
     if response.streaming:

@@ -198,6 +198,8 @@ def message_open_conversation(*, message: Message) -> Conversation:
     that never went."""
     delivery = MessageDelivery.objects.select_related("contact").get(message=message)
     contact = delivery.contact
+    if contact.processing_restricted:  # docs/privacy.md: nothing new is sent to a restricted contact, in-app either
+        raise ValidationError({"recipients": "This contact's processing is restricted: no conversation opened."})
     if message.channel == Message.Channel.EMAIL:
         reason = delivery_skip_reasons(contact_ids=[contact.pk], channel=message.channel).get(contact.pk, "")
         if reason:

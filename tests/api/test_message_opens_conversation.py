@@ -80,6 +80,17 @@ def test_an_email_the_send_would_skip_opens_no_conversation(api):
     assert not Message.objects.exists() and not Conversation.objects.exists()
 
 
+@pytest.mark.parametrize("message_type", ["inapp", "email"])
+def test_a_restricted_contact_gets_no_conversation_in_app_or_by_email(api, message_type):
+    restricted = UserContactFactory(email="r@example.com", processing_restricted=True)
+    response = api.post("/api/messages", {"message_type": message_type, "subject": "Hi", "body": "Hi",
+                                          "to": {"type": "user", "id": str(restricted.pk)}, FLAG: True},
+                        format="json")  # fmt: skip
+    assert_error(response, 400, "parameter_invalid", "to")
+    assert "restricted" in response.json()["errors"][0]["message"]
+    assert not Message.objects.exists() and not Conversation.objects.exists()
+
+
 def test_without_the_flag_or_with_false_nothing_opens_until_the_contact_answers(api):
     lead = LeadFactory(marketing_consent=True)
     for extra in ({}, {FLAG: False}):

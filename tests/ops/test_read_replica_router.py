@@ -119,3 +119,31 @@ def test_requests_without_a_session_are_never_pinned(with_replica):
     # The widget's and the API's writes: no session cookie, so no cookie set on a cross-origin answer.
     middleware = PinToPrimaryAfterWriteMiddleware(lambda request: HttpResponse())
     assert PIN_COOKIE not in middleware(RequestFactory().post("/widget-api/app/ping")).cookies
+
+
+def test_who_is_asking_and_their_permissions_are_read_before_the_replica_scope(with_replica, django_user_model):
+    """A right revoked a moment ago must not survive on a lagging replica: the teammate's groups and
+    permissions are loaded from the primary before the view's reads move to the replica."""
+    from django.contrib.auth.models import Group, Permission
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    teammate = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    group = Group.objects.create(name="Viewers")
+    group.permissions.add(Permission.objects.get(codename="view_contact"))
+    teammate.groups.add(group)
+    request = RequestFactory().get("/admin/contacts/contact/")
+    request.user = django_user_model.objects.get(pk=teammate.pk)  # fresh: nothing cached yet
+    seen = {}
+
+    @replica_safe
+    def view(request):
+        # No query at all: a permission query here would be routed to the replica (which this test
+        # run cannot even open).
+        with CaptureQueriesContext(connections[PRIMARY]) as queries:
+            seen["allowed"] = request.user.has_perm("contacts.view_contact")
+        seen["queries"] = len(queries)
+        return HttpResponse()
+
+    view(request)
+    assert seen == {"allowed": True, "queries": 0}
