@@ -172,7 +172,7 @@ def _image_facts(source: File, mime: str) -> tuple[int | None, int | None, bytes
                 if width * height > cap:
                     return width, height, None  # never decoded: a download like any other file
                 return width, height, _thumbnail(image)
-    except Exception:  # noqa: BLE001
+    except Exception:
         # Kept as a download, never shown inline: Pillow's EXIF parser and decoders raise many kinds of error
         # on hostile input (struct.error, AttributeError, OSError, ValueError…), and none may become a 500.
         logger.info("An image could not be decoded for its thumbnail; kept as a download.")

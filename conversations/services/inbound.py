@@ -94,7 +94,9 @@ def _attachments(message: EmailMessage, *, website: object, warnings: list[str])
     not_read = 0
     for index, part in enumerate(message.iter_attachments()):
         if index >= EMAIL_MAX_PARTS_READ:
-            warnings.append(f"Not kept: the email has more than {EMAIL_MAX_PARTS_READ} attachments; the rest were not read.")
+            warnings.append(
+                f"Not kept: the email has more than {EMAIL_MAX_PARTS_READ} attachments; the rest were not read."
+            )
             break
         if len(files) >= EMAIL_MAX_FILES_READ:
             not_read += 1
@@ -105,7 +107,9 @@ def _attachments(message: EmailMessage, *, website: object, warnings: list[str])
     kept, refused = attachments_check_lenient(files=files, limits=attachment_limits(website))
     warnings.extend(f"Not kept: {reason}" for reason in refused)
     if not_read:
-        warnings.append(f"Not kept: {not_read} more attachments (at most {EMAIL_MAX_FILES_READ} of one email are read).")
+        warnings.append(
+            f"Not kept: {not_read} more attachments (at most {EMAIL_MAX_FILES_READ} of one email are read)."
+        )
     return [checked.source for checked in kept]
 
 

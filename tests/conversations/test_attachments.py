@@ -418,7 +418,9 @@ def test_a_png_over_the_decoded_pixel_cap_is_never_decoded_but_a_jpeg_is_drafted
     settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS = 1000
     conversation = _conversation(website)
     part = services.conversation_reply_as_contact(
-        conversation=conversation, body="", files=[upload("a.png", png_bytes(64, 48)), upload("b.jpg", jpeg_bytes(64, 48))]
+        conversation=conversation,
+        body="",
+        files=[upload("a.png", png_bytes(64, 48)), upload("b.jpg", jpeg_bytes(64, 48))],
     )
     png, jpeg = part.attachments.order_by("id")
     assert (png.width, png.height, png.thumbnail.name) == (64, 48, "")
@@ -426,4 +428,6 @@ def test_a_png_over_the_decoded_pixel_cap_is_never_decoded_but_a_jpeg_is_drafted
 
 
 def test_the_decoded_pixel_cap_is_far_below_the_draftable_cap():
-    assert settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS <= 12_000_000 < settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS
+    assert (
+        settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS <= 12_000_000 < settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS
+    )
