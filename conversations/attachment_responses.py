@@ -34,7 +34,8 @@ def attachment_file_response(*, attachment: Attachment, variant: str, cross_orig
     response = FileResponse(
         attachment_read(attachment=attachment, variant=variant),
         as_attachment=not inline,
-        filename=attachment.name,
+        # The thumbnail is WebP whatever the original: its name says so ("shot.png" → "shot-thumb.webp").
+        filename=f"{attachment.name.rsplit('.', 1)[0]}-thumb.webp" if thumbnail else attachment.name,
         content_type=content_type,
     )
     if inline:  # FileResponse names inline files too; say it outright

@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 # Room for attachments: 25 MB of files (what common mail servers take) grow by a third in base64.
 MAX_RAW_EMAIL_BYTES = 35 * 1024 * 1024
+# What one email's attachments may cost: at most this many files are read and checked (the rest are counted
+# in one line, never checked one by one), and parts past the second limit are not even looked at. An email of
+# 30,000 tiny files otherwise held a worker and the database transaction for tens of seconds.
+EMAIL_MAX_FILES_READ = 50
+EMAIL_MAX_PARTS_READ = 500
 SUBJECT_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 150
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
@@ -86,12 +91,25 @@ def _attachments(message: EmailMessage, *, website: object, warnings: list[str])
     """The email's files within the limits (of the conversation's website, else the defaults); each one left
     out is named in `warnings`. An email already sent cannot be refused for a file, so it is kept without it."""
     files = []
-    for part in message.iter_attachments():
+    not_read = 0
+    for index, part in enumerate(message.iter_attachments()):
+        if index >= EMAIL_MAX_PARTS_READ:
+            warnings.append(
+                f"Not kept: the email has more than {EMAIL_MAX_PARTS_READ} attachments; the rest were not read."
+            )
+            break
+        if len(files) >= EMAIL_MAX_FILES_READ:
+            not_read += 1
+            continue
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes) and payload:
             files.append(ContentFile(payload, name=str(part.get_filename() or "attachment")))
     kept, refused = attachments_check_lenient(files=files, limits=attachment_limits(website))
     warnings.extend(f"Not kept: {reason}" for reason in refused)
+    if not_read:
+        warnings.append(
+            f"Not kept: {not_read} more attachments (at most {EMAIL_MAX_FILES_READ} of one email are read)."
+        )
     return [checked.source for checked in kept]
 
 

@@ -95,3 +95,33 @@ def test_files_too_large_for_one_email_are_named_in_it(monkeypatch):
     [email] = mail.outbox
     assert [name for name, _c, _m in email.attachments] == ["guide.pdf"]
     assert "manual.pdf" in email.body
+
+
+def _reply_with_many_files(client, count: int):
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi", source=Conversation.Source.EMAIL)
+    raw = _email_with_files(to=email_links.reply_address(conversation_id=conversation.pk), sender="ada@example.com",
+                            text="many", files=[(f"{i}.pdf", PDF, "application/pdf") for i in range(count)])  # fmt: skip
+    response = client.post("/email/inbound", data=raw, content_type="message/rfc822")
+    assert response.status_code == 201, response.content
+    return conversation, response.json()["warnings"]
+
+
+def test_files_past_the_read_limit_of_one_email_are_counted_in_one_line_never_checked():
+    from django.test import Client
+
+    from conversations.services.inbound import EMAIL_MAX_FILES_READ
+
+    conversation, warnings = _reply_with_many_files(Client(), EMAIL_MAX_FILES_READ + 7)
+    assert Attachment.objects.filter(part__conversation=conversation).count() == 10  # PARLEY_ATTACHMENT_MAX_FILES
+    assert sum("per message" in w for w in warnings) == EMAIL_MAX_FILES_READ - 10
+    assert "Not kept: 7 more attachments" in "\n".join(warnings)
+    note = conversation.parts.get(part_type=ConversationPart.Type.NOTE)
+    assert "7 more attachments" in note.body
+
+
+def test_parts_past_the_part_limit_of_one_email_are_not_read(client):
+    from conversations.services.inbound import EMAIL_MAX_PARTS_READ
+
+    _, warnings = _reply_with_many_files(client, EMAIL_MAX_PARTS_READ + 3)
+    assert any(f"more than {EMAIL_MAX_PARTS_READ} attachments" in w for w in warnings)

@@ -60,6 +60,7 @@ def test_a_visitor_starts_a_conversation_with_only_an_image_and_opens_it(client,
     assert b"".join(image.streaming_content) == png_bytes()
     thumbnail = _open(client, shown["thumbnail_url"], token)
     assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/webp"
+    assert 'filename="shot-thumb.webp"' in thumbnail["Content-Disposition"]
 
 
 def test_a_reply_with_a_pdf_is_a_download(client, website, visitor_conversation):
