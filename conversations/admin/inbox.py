@@ -173,7 +173,6 @@ class InboxActionForm(ActionForm):
 class ConversationAdmin(ConversationPageAdmin):
     list_display = [
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
-        "rating_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
     list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter]
@@ -277,15 +276,13 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
-        return conversation.get_state_display()
-
-    @admin.display(description="Rating")
-    def rating_column(self, conversation: Conversation) -> str:
+        """The state, and under it the contact's latest rating: one column, so the inbox fits 1280 px."""
+        state = conversation.get_state_display()
         rating = conversation.latest_rating  # annotated by get_queryset: no query of its own
         if rating is None:
-            return "—"
-        return format_html("<span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
-                           rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
+            return state
+        return format_html("{}<br><span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
+                           state, rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
 
     # --- bulk actions -----------------------------------------------------------------------------
 
