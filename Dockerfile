@@ -10,9 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/parley-metrics
 
 # PROMETHEUS_MULTIPROC_DIR: the gunicorn workers of a container add their /metrics counts up there.
-# postgresql-client: pg_dump/pg_restore for `manage.py backup` / `restore` run inside the container.
+# postgresql-client: pg_dump/pg_restore/psql for `manage.py backup` / `restore` run inside the container.
+# libmagic1: attachment types are read from the bytes with it (python-magic).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client libmagic1 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system parley && useradd --system --gid parley --home-dir /app parley
 

@@ -1,6 +1,7 @@
 PYTHON ?= python3.11
 # make run PORT=8010: the demo (admin, demo pages, widget origins) works on any port.
 PORT ?= 8000
+PROCESSES ?= web worker beat
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,6 +10,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
+	@# Attachments read file types with libmagic (python-magic): a system library, not a Python package.
+	@{ ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || [ -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libmagic.so.1 ] || [ -e /opt/homebrew/lib/libmagic.dylib ] || [ -e /usr/local/lib/libmagic.dylib ]; } || \
+		{ echo "libmagic is needed (attachments): apt-get install libmagic1, or brew install libmagic"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
@@ -24,8 +28,9 @@ run: $(STAMP)
 	$(DEMO_ENV) $(PY) manage.py setup_demo
 	$(DEMO_ENV) $(PY) manage.py serve --bind 127.0.0.1:$(PORT)
 
-## make run-prod [PORT=8000]: the production shape on this machine (docs/deployment.md): migrate and
-## collect static files, then gunicorn, a Celery worker and one beat (Procfile, run by honcho).
+## make run-prod [PORT=8000] [PROCESSES="web worker beat"]: the production shape on this machine
+## (docs/deployment.md): migrate and collect static files, then gunicorn, a Celery worker and one beat
+## (Procfile, run by honcho); PROCESSES picks some of them (a web-only or worker-only machine, docs/scaling.md).
 ## Needs DATABASE_URL, CELERY_BROKER_URL, CACHE_URL and a strong SECRET_KEY in the environment.
 run-prod: $(STAMP)
 	@for name in DATABASE_URL CELERY_BROKER_URL CACHE_URL SECRET_KEY; do \
@@ -37,7 +42,7 @@ run-prod: $(STAMP)
 	@# Web and worker processes add their /metrics counts up in one directory, emptied at each start.
 	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$${VAR_DIR:-$(CURDIR)/var}/prometheus}"; \
 	rm -rf "$$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) web worker beat
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --no-colour --port $(PORT) $(PROCESSES)
 
 ## make backup [BACKUP=file]: the database to a file (pg_dump, or SQLite's online backup); prints its path.
 backup: $(STAMP)

@@ -4,7 +4,8 @@ import logging
 import uuid
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -131,6 +132,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status_code, errors = 403, [error_item(code=FORBIDDEN, message="Forbidden")]
     elif isinstance(exc, exceptions.MethodNotAllowed):
         status_code, errors = 405, [error_item(code=METHOD_NOT_ALLOWED, message=str(exc.detail))]
+    elif isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, read by request.body
+        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576
+        message = f"The request body is larger than the API accepts ({megabytes:.1f} MB)."
+        status_code, errors = 413, [error_item(code=PARAMETER_INVALID, message=message, field="body")]
     elif isinstance(exc, exceptions.ParseError):
         message = f"Invalid JSON body: {exc.detail}"
         status_code, errors = 400, [error_item(code=PARAMETER_INVALID, message=message, field="body")]

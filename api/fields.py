@@ -39,6 +39,22 @@ class IdField(serializers.Field):
         return None if value is None else str(value)
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanField(serializers.Field):
+    """true or false only (not "yes", 1 or "true"): a typo must not switch a teammate's away mode on, nor open
+    a conversation."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> bool:
+        return bool(value)
+
+
 def json_body_check(data: Any) -> None:
     """Refuse, naming the field, what no column can store: NUL, lone surrogates, 1e400 or NaN anywhere in the body."""
     problem = json_problem(data)

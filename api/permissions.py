@@ -51,6 +51,8 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-events": {"GET": ("tracking.view_event",), "POST": ("tracking.add_event",)},
     "api-event-summaries": {"POST": ("tracking.add_eventsummary", "tracking.change_eventsummary")},
     "api-conversations": {"GET": ("conversations.view_conversation",), "POST": ("conversations.add_conversation",)},
+    # A conversation's files: whoever may read conversations (the link names one file and expires).
+    "api-attachment-file": {"GET": ("conversations.view_conversation",)},
     "api-conversations-search": {"POST": ("conversations.view_conversation",)},
     "api-conversation": {
         "GET": ("conversations.view_conversation",),
@@ -71,6 +73,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-segments": {"GET": ("segments.view_segment",)},
     "api-segment": {"GET": ("segments.view_segment",)},
     "api-contact-segments": {"GET": ("contacts.view_contact", "segments.view_segment")},
+    "api-company-segments": {"GET": ("companies.view_company", "segments.view_segment")},
     "api-team": {"GET": ("conversations.view_team",)},
     # Companies: viewers read, agents create, update, attach and detach; deleting a company is an admin's.
     "api-companies": {

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
-from api.errors import NotFound
+from api.errors import NotFound, ParameterInvalid
 from api.pagination import Cursor, Page, Sort, estimated_total, keyset_page, offset_page
 from common.parsing import int_or_none, text_problem
 from companies.models import Company, CompanyContact
@@ -22,8 +22,10 @@ from companies.selectors import (
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
 from contacts.search import LISTED_ROLES, contacts_matching
 from contacts.selectors import contacts_with_email
-from conversations.models import Conversation, ConversationPart, Team
+from conversations import selectors as conversation_selectors
+from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
 from segments.models import Segment
+from segments.selectors import segment_companies, segment_kind_problem
 from tracking.models import Event, EventSummary
 
 
@@ -172,14 +174,16 @@ def data_attribute_list(*, model: str | None, include_archived: bool) -> QuerySe
 
 def conversations_for_output(*, with_parts: bool) -> QuerySet[Conversation]:
     """Conversations with what ConversationOutput shows (parts only for a single conversation)."""
-    queryset = Conversation.objects.select_related("contact").prefetch_related("tags")
+    queryset = Conversation.objects.select_related("contact").prefetch_related(
+        "tags", conversation_selectors.conversation_ratings_given_prefetch()
+    )
     if with_parts:
         queryset = queryset.prefetch_related(
             Prefetch(
                 "parts",
-                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate").order_by(
-                    "created_at", "id"
-                ),
+                queryset=ConversationPart.objects.select_related("author_contact", "author_teammate")
+                .prefetch_related("attachments")
+                .order_by("created_at", "id"),
             )
         )
     return queryset
@@ -207,9 +211,23 @@ def conversation_first_part(*, conversation: Conversation) -> ConversationPart |
     return conversation.parts.order_by("created_at", "id").first()
 
 
-def segment_get(*, segment_id: Any) -> Segment:
-    """A segment by id; a 404 (Segment Not Found) otherwise."""
-    return _get_by_id(Segment.objects.all(), segment_id, not_found="Segment Not Found")
+def message_conversation_id(*, message: Message) -> int | None:
+    """The conversation a message to one contact opened (at once, or when the contact answered), if any."""
+    return (
+        MessageDelivery.objects.filter(message=message, conversation__isnull=False)
+        .values_list("conversation_id", flat=True)
+        .first()
+    )
+
+
+def segment_get(*, segment_id: Any, field: str | None = None, person_type: str | None = None) -> Segment:
+    """A segment by id; a 404 (Segment Not Found) otherwise, and a 400 naming `field` when it is not of
+    `person_type` (a contact segment where companies are listed, or the reverse)."""
+    segment = _get_by_id(Segment.objects.all(), segment_id, not_found="Segment Not Found", field=field)
+    problem = segment_kind_problem(segment, person_type=person_type) if person_type is not None else None
+    if problem:
+        raise ParameterInvalid(field or "segment_id", problem)
+    return segment
 
 
 def team_get(*, team_id: Any, field: str | None = None, queryset: QuerySet[Team] | None = None) -> Team:
@@ -266,9 +284,13 @@ def company_get_by_name(*, name: str) -> Company:
     return company
 
 
-def companies_list(*, ascending: bool = False, tag_id: int | None = None) -> QuerySet[Company]:
-    """Companies by last request (newest first unless ascending), optionally those with a tag."""
+def companies_list(
+    *, ascending: bool = False, tag_id: int | None = None, segment: Segment | None = None
+) -> QuerySet[Company]:
+    """Companies by last request (newest first unless ascending), optionally those with a tag or in a segment."""
     companies = companies_ordered(ascending=ascending)
+    if segment is not None:
+        companies = segment_companies(segment=segment, queryset=companies)
     return companies.filter(tag_links__tag_id=tag_id) if tag_id is not None else companies
 
 

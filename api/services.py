@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from api import webhooks
@@ -67,7 +67,9 @@ RETRY_FACTOR = 4
 
 def _subscriptions_cache_key() -> str:
     # Per database: several Parley instances (or parallel test runs) may share one Redis.
-    return f"{SUBSCRIBED_TOPICS_CACHE_KEY}:{connections[WebhookSubscription.objects.db].settings_dict['NAME']}"
+    return (
+        f"{SUBSCRIBED_TOPICS_CACHE_KEY}:{connections[router.db_for_write(WebhookSubscription)].settings_dict['NAME']}"
+    )
 
 
 def _active_subscriptions() -> list[tuple[int, list[str]]]:

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from api.errors import not_found_view
 from api.views import (
     admins,
+    attachments,
     companies,
     contacts,
     conversations,
@@ -51,6 +52,7 @@ urlpatterns = [
     path("companies/scroll", companies.CompanyScrollView.as_view(), name="api-companies-scroll"),
     path("companies/<str:company_id>", companies.CompanyView.as_view(), name="api-company"),
     path("companies/<str:company_id>/contacts", companies.CompanyContactsView.as_view(), name="api-company-contacts"),
+    path("companies/<str:company_id>/segments", segments.CompanySegmentsView.as_view(), name="api-company-segments"),
     path("notes/<str:note_id>", contacts.NoteView.as_view(), name="api-note"),
     path("tags", tags.TagsView.as_view(), name="api-tags"),
     path("tags/<str:tag_id>", tags.TagView.as_view(), name="api-tag"),
@@ -58,6 +60,7 @@ urlpatterns = [
     path("data_attributes/<str:attribute_id>", data_attributes.DataAttributeView.as_view(), name="api-data-attribute"),
     path("events", events.EventsView.as_view(), name="api-events"),
     path("events/summaries", events.EventSummariesView.as_view(), name="api-event-summaries"),
+    path("attachments/<str:public_id>", attachments.AttachmentFileView.as_view(), name="api-attachment-file"),
     path("conversations", conversations.ConversationsView.as_view(), name="api-conversations"),
     path("conversations/search", conversations.ConversationSearchView.as_view(), name="api-conversations-search"),
     path("conversations/<str:conversation_id>", conversations.ConversationView.as_view(), name="api-conversation"),

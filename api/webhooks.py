@@ -34,7 +34,7 @@ CONVERSATION_TOPICS = [
     "conversation.user.created", "conversation.user.replied", "conversation.admin.single.created",
     "conversation.admin.replied", "conversation.admin.noted", "conversation.admin.closed",
     "conversation.admin.opened", "conversation.admin.snoozed", "conversation.admin.unsnoozed",
-    "conversation.admin.assigned",
+    "conversation.admin.assigned", "conversation.rating.added",
 ]  # fmt: skip
 COMPANY_TOPICS = ["company.created", "company.updated", "company.contact.attached", "company.contact.detached"]
 # Subscribing to one of these receives every topic it lists.

@@ -10,7 +10,7 @@ timed on each in the same run.
 
 import sys
 
-from bench.common import fresh_postgres, large_vs_small, setup_django, time_pages
+from bench.common import large_vs_small, time_admin_pages
 from bench.datasets import build_contacts
 
 SIZES = {"small": 1_000, "large": 100_000}
@@ -90,16 +90,5 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     return {"admin_companies_100k_vs_1k": ratio}
 
 
-def _main(size: int, name: str) -> None:
-    setup_django(fresh_postgres(name))
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    build_companies(size)
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("bench", "bench@example.com", "x"))
-    print(time_pages(client, _agent_pages()))
-
-
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), sys.argv[2])
+    time_admin_pages(size=int(sys.argv[1]), database=sys.argv[2], build=build_companies, pages=_agent_pages)

@@ -11,7 +11,7 @@ bodies, and a conversation page with its thread and the contact profile.
 
 import sys
 
-from bench.common import fresh_postgres, large_vs_small, setup_django, time_pages
+from bench.common import large_vs_small, time_admin_pages
 from bench.datasets import INSERT_CONTACTS
 
 SIZES = {"small": 1_000, "large": 1_000_000}
@@ -25,7 +25,7 @@ INSERT_CONVERSATIONS = """
 INSERT INTO conversations_conversation (
     public_id, contact_id, website_id, source, state, snoozed_until, assignee_id, team_id, priority,
     waiting_since, contact_last_read_at, teammate_last_read_at, contact_unread_count, teammate_unread_count,
-    last_part_at, preview, preview_author_type, preview_author_name, created_at, updated_at)
+    last_part_at, preview, preview_author_type, preview_author_name, created_at, updated_at, started_on_url)
 SELECT
     md5('conversation' || g),
     1 + (g - 1) %% %(contacts)s,
@@ -41,7 +41,7 @@ SELECT
     now() - (g %% 5000) * interval '1 minute',
     'Question about order ref' || g || ': the parcel has not arrived yet',
     'contact', 'Ada ' || g,
-    now() - (g %% 90) * interval '1 day', now() - (g %% 5000) * interval '1 minute'
+    now() - (g %% 90) * interval '1 day', now() - (g %% 5000) * interval '1 minute', ''
 FROM generate_series(1, %(conversations)s) AS g
 """
 
@@ -133,16 +133,6 @@ def measure(figures: list[str], quick: bool) -> dict[str, float]:
     return {"admin_inbox_1m_vs_1k": ratio}
 
 
-def _main(size: int, name: str) -> None:
-    setup_django(fresh_postgres(name))
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    _build(size)
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="bench"))
-    print(time_pages(client, _agent_pages(size)))
-
-
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), sys.argv[2])
+    size = int(sys.argv[1])
+    time_admin_pages(size=size, database=sys.argv[2], build=_build, pages=lambda: _agent_pages(size))

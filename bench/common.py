@@ -40,11 +40,16 @@ def setup_django(database_url: str) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    # Benchmarks render admin pages without a collectstatic run first.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    # Benchmarks render admin pages without a collectstatic run first. Through override_settings: its
+    # setting_changed signal drops the storages already built while the apps loaded (the attachments').
+    from django.test.utils import override_settings
+
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ).enable()
 
     call_command("migrate", verbosity=0)
 
@@ -72,6 +77,24 @@ def time_pages(client: object, urls: list[str], *, repeat: int = 5, warmup: int 
 
         total += median_seconds(fetch, repeat=repeat, warmup=warmup)
     return total
+
+
+def time_admin_pages(
+    *, size: int, database: str, build: Callable[[int], object], pages: Callable[[], list[str]]
+) -> None:
+    """One side of an admin page figure, in the process large_vs_small starts: a fresh database `database` with
+    `size` rows made by `build`, the superuser `bench` (made here unless `build` made it) logged in, then the
+    summed median time of `pages()` printed for large_vs_small to read."""
+    setup_django(fresh_postgres(database))
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    build(size)
+    users = get_user_model().objects
+    teammate = users.filter(username="bench").first() or users.create_superuser("bench", "bench@example.com", "x")
+    client = Client()
+    client.force_login(teammate)
+    print(time_pages(client, pages()))
 
 
 def large_vs_small(module: str, *, small: int, large: int, database_prefix: str) -> float:

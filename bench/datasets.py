@@ -1,5 +1,42 @@
 """Benchmark data built with server-side SQL: a realistic contact base of any size in seconds."""
 
+from typing import Any
+
+# What `insert_select` puts in a NOT NULL column without a default that the caller did not name
+# (columns added by later migrations).
+EMPTY_BY_TYPE = {
+    "boolean": "false",
+    "text": "''",
+    "character varying": "''",
+    "integer": "0",
+    "bigint": "0",
+    "smallint": "0",
+    "double precision": "0",
+    "numeric": "0",
+    "jsonb": "'{}'::jsonb",
+    "uuid": "gen_random_uuid()",
+    "timestamp with time zone": "now()",
+    "date": "current_date",
+}
+
+
+def insert_select(connection: Any, table: str, columns: dict[str, str], source: str, params: Any = None) -> None:
+    """INSERT … SELECT over `source` (a psycopg connection), completing the columns a newer migration
+    may have added with an empty value of their type."""
+    required = connection.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
+        [table],
+    ).fetchall()
+    filled = dict(columns)
+    for name, data_type in required:
+        if name not in filled and name != "id":
+            filled[name] = EMPTY_BY_TYPE[data_type]
+    names = ", ".join(filled)
+    values = ", ".join(filled.values())
+    connection.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {source}", params or {})
+
+
 TAGS = ("vip", "beta", "churn risk", "enterprise", "newsletter")
 
 INSERT_CONTACTS = """
@@ -7,7 +44,8 @@ INSERT INTO contacts_contact (
     role, external_id, anonymous_id, name, email, phone, avatar, signed_up_at, first_seen_at, last_seen_at,
     web_sessions_count, city, country, country_name, os, browser, browser_version, browser_language,
     language_override, last_contacted_at, last_replied_at, last_email_opened_at, last_email_clicked_at,
-    unsubscribed_from_emails, custom_attributes, is_archived, created_at, updated_at)
+    unsubscribed_from_emails, custom_attributes, is_archived, created_at, updated_at,
+    consent_source, processing_restricted)
 SELECT
     CASE WHEN g %% 10 < 7 THEN 'visitor' WHEN g %% 10 = 7 THEN 'lead' ELSE 'user' END,
     CASE WHEN g %% 10 >= 8 THEN 'user-' || g END,
@@ -26,7 +64,8 @@ SELECT
     g %% 50 = 0,
     CASE WHEN g %% 10 >= 8 THEN jsonb_build_object('plan', (ARRAY['free','pro','enterprise'])[1 + g %% 3], 'trial', g %% 4 = 0)
          ELSE '{}'::jsonb END,
-    false, now() - (g %% 500) * interval '1 day', now()
+    false, now() - (g %% 500) * interval '1 day', now(),
+    '', false
 FROM generate_series(1, %s) AS g
 """
 

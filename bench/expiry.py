@@ -25,6 +25,7 @@ if __package__ in (None, ""):
 import psycopg
 
 from bench.common import POSTGRES_SERVER, ROOT, fresh_postgres
+from bench.datasets import insert_select
 
 SMALL, LARGE = 20_000, 200_000
 QUICK_DIVISOR = 10
@@ -33,7 +34,7 @@ TTL_DAYS = 270
 LIVE_VISITORS_SHARE, LEADS_SHARE, USERS_SHARE = 0.2, 0.05, 0.05
 
 # What each table gets, column by column; columns not named here (added by later migrations) are
-# filled by `_insert` with NULL, their database default or an empty value of their type.
+# filled by `bench.datasets.insert_select` with NULL, their database default or an empty value of their type.
 CONTACT_COLUMNS = {
     "role": "%(role)s::text",
     "external_id": "CASE WHEN %(role)s::text = 'user' THEN %(prefix)s::text || g END",
@@ -93,38 +94,6 @@ SUMMARY_COLUMNS = {
     "last_at": "max(created_at)",
 }
 SUMMARIES_FROM = "tracking_event GROUP BY contact_id, name"
-EMPTY_BY_TYPE = {
-    "boolean": "false",
-    "text": "''",
-    "character varying": "''",
-    "integer": "0",
-    "bigint": "0",
-    "smallint": "0",
-    "double precision": "0",
-    "numeric": "0",
-    "jsonb": "'{}'::jsonb",
-    "uuid": "gen_random_uuid()",
-    "timestamp with time zone": "now()",
-    "date": "current_date",
-}
-
-
-def _insert(connection: psycopg.Connection, table: str, columns: dict[str, str], source: str, params=None) -> None:
-    """INSERT … SELECT over `source`, completing the columns a newer migration may have added."""
-    required = connection.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
-        [table],
-    ).fetchall()
-    filled = dict(columns)
-    for name, data_type in required:
-        if name not in filled and name != "id":
-            filled[name] = EMPTY_BY_TYPE[data_type]
-    names = ", ".join(filled)
-    values = ", ".join(filled.values())
-    connection.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {source}", params or {})
-
-
 # The hand-written reference: every table that reaches a contact, leaves first, one transaction.
 RAW_SQL_CASCADE = f"""
 BEGIN;
@@ -180,11 +149,11 @@ def _build(name: str, stale: int) -> str:
     with psycopg.connect(url, autocommit=True) as connection:
         for role, prefix, days, count in groups:
             params = {"role": role, "prefix": f"{prefix}-", "days": days, "count": count}
-            _insert(connection, "contacts_contact", CONTACT_COLUMNS, CONTACTS_FROM, params)
-        _insert(connection, "tracking_websession", SESSION_COLUMNS, SESSIONS_FROM)
-        _insert(connection, "tracking_pageview", PAGE_VIEW_COLUMNS, PAGE_VIEWS_FROM)
-        _insert(connection, "tracking_event", EVENT_COLUMNS, EVENTS_FROM)
-        _insert(connection, "tracking_eventsummary", SUMMARY_COLUMNS, SUMMARIES_FROM)
+            insert_select(connection, "contacts_contact", CONTACT_COLUMNS, CONTACTS_FROM, params)
+        insert_select(connection, "tracking_websession", SESSION_COLUMNS, SESSIONS_FROM)
+        insert_select(connection, "tracking_pageview", PAGE_VIEW_COLUMNS, PAGE_VIEWS_FROM)
+        insert_select(connection, "tracking_event", EVENT_COLUMNS, EVENTS_FROM)
+        insert_select(connection, "tracking_eventsummary", SUMMARY_COLUMNS, SUMMARIES_FROM)
         connection.execute("VACUUM ANALYZE")
     return url
 

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
 
@@ -45,6 +46,21 @@ class ServiceValidatedForm:
         if isinstance(self, forms.ModelForm):
             opts = self._meta
             self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
+
+
+class TagLinkInline(admin.TabularInline):
+    """The tags of a contact or a company (its tag-link model: `tag`, `tagged_by`, `tagged_at`), added and removed
+    on its page; the admin saves them through tag_formset_save."""
+
+    extra = 0
+    autocomplete_fields = ["tag"]
+    readonly_fields = ["tagged_by", "tagged_at"]
+    fields = ["tag", "tagged_by", "tagged_at"]
+    verbose_name = "tag"
+    verbose_name_plural = "tags"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("tag", "tagged_by")
 
 
 def tag_formset_save(formset: Any, *, tag: Callable[[Any], Any], untag: Callable[[Any], Any]) -> None:

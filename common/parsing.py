@@ -164,7 +164,7 @@ def json_problem(data: Any, *, root: str = "") -> tuple[str, str] | None:
                 return path or "body", "Must be a finite number."
         elif isinstance(value, dict):
             for key, item in value.items():
-                name = str(key)[:40]  # a megabyte-long key must not come back in the error
+                name = str(key)[:64]  # a megabyte-long key must not come back in the error (64: every field name fits)
                 child = f"{path}.{name}" if path else name
                 problem = text_problem(str(key))
                 if problem:

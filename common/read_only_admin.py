@@ -2,12 +2,13 @@
 
 from typing import Any
 
-from django.contrib import admin
 from django.http import HttpRequest
 
+from common.read_replica import ReplicaListAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Listed and shown; never added, changed or deleted by hand."""
+
+class ReadOnlyAdmin(ReplicaListAdmin):
+    """Listed (from the read replica when there is one) and shown; never added, changed or deleted by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

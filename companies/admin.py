@@ -17,12 +17,13 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from common.admin_forms import ServiceValidatedForm, tag_formset_save
+from common.admin_forms import ServiceValidatedForm, TagLinkInline, tag_formset_save
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
+from common.read_replica import ReplicaListAdmin, replica_safe_action
 from companies import selectors, services
 from companies.models import Company, CompanyTag
-from companies.panels import company_panels
+from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK, csv_cell
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
@@ -139,17 +140,8 @@ class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
         return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
 
 
-class CompanyTagInline(admin.TabularInline):
+class CompanyTagInline(TagLinkInline):
     model = CompanyTag
-    extra = 0
-    autocomplete_fields = ["tag"]
-    readonly_fields = ["tagged_by", "tagged_at"]
-    fields = ["tag", "tagged_by", "tagged_at"]
-    verbose_name = "tag"
-    verbose_name_plural = "tags"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CompanyTag]:
-        return super().get_queryset(request).select_related("tag", "tagged_by")
 
 
 class CompanyChangeList(ChangeList):
@@ -163,7 +155,7 @@ class CompanyChangeList(ChangeList):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from the read replica when there is one
     form = CompanyAdminForm
     list_display = ["__str__", "company_id", "plan", "size", "user_count", "session_count", "last_request_at",
                     "tag_names"]  # fmt: skip
@@ -189,11 +181,14 @@ class CompanyAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CompanyChangeList
 
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return [*self.list_filter, *company_list_filters()]  # then other apps' (segments)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str
     ) -> tuple[QuerySet[Company], bool]:
-        """Every word in the name or the company id (three characters or more anywhere, on pg_trgm
-        indexes; shorter ones as prefixes), or the exact company id."""
+        """Every word in the name or the company id, case-insensitively (three characters or more anywhere,
+        shorter ones as prefixes; the company id's on its pg_trgm index of UPPER), or the exact company id."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -202,7 +197,7 @@ class CompanyAdmin(admin.ModelAdmin):
             if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
                 every_word &= Q(name__icontains=word) | Q(company_id__icontains=word)
             else:
-                every_word &= Q(name_ci__startswith=word.lower()) | Q(company_id__startswith=word)
+                every_word &= Q(name_ci__startswith=word.lower()) | Q(company_id__istartswith=word)
         matches = queryset.annotate(name_ci=Lower("name")).filter(every_word | Q(company_id=term))
         return matches, False
 
@@ -306,6 +301,7 @@ class CompanyAdmin(admin.ModelAdmin):
             self.message_user(request, f"Removed “{tag.name}” from {removed} compan(y/ies).", messages.SUCCESS)
 
     @admin.action(description="Export selected companies as CSV", permissions=["view"])
+    @replica_safe_action
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Company]) -> StreamingHttpResponse:
         return companies_csv_response(queryset)
 

@@ -1,5 +1,6 @@
-"""What other apps add to the company page: read-only panels (their people's conversations, page
-views…), registered in one place, as contacts/panels.py does for the contact page.
+"""What other apps add to the companies admin: read-only panels on the company page (their people's
+conversations, page views…) and sidebar filters on the company list (segments), registered in one place, as
+contacts/panels.py does for the contacts admin.
 
 Each app registers its own from its `integration.py`; the companies admin reads them here and imports
 no other app's code (companies sits below tracking and conversations in the import layers).
@@ -8,6 +9,8 @@ no other app's code (companies sits below tracking and conversations in the impo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from django.contrib import admin
 
 from companies.models import Company
 
@@ -23,6 +26,7 @@ class CompanyPanel:
 
 
 _panels: list[CompanyPanel] = []
+_list_filters: list[type[admin.SimpleListFilter]] = []
 
 
 def register_company_panel(panel: CompanyPanel) -> None:
@@ -35,3 +39,14 @@ def register_company_panel(panel: CompanyPanel) -> None:
 def company_panels() -> list[CompanyPanel]:
     """The company page's panels, in order."""
     return list(_panels)
+
+
+def register_company_list_filter(list_filter: type[admin.SimpleListFilter]) -> None:
+    """Add a sidebar filter to the company list (once per class), after the companies app's own."""
+    if list_filter not in _list_filters:
+        _list_filters.append(list_filter)
+
+
+def company_list_filters() -> list[type[admin.SimpleListFilter]]:
+    """The company list's sidebar filters registered by other apps."""
+    return list(_list_filters)

@@ -1,5 +1,6 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
+from django.db import connection
 from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
@@ -94,9 +95,27 @@ def company_attribute_definitions() -> QuerySet:
     return DataAttribute.objects.filter(model=DataAttribute.Model.COMPANY, archived=False)
 
 
+# A loose index scan: each step asks the plan index for the next plan after the last one, so the
+# query reads one index entry per distinct plan instead of every company (a plain DISTINCT reads the
+# whole index: 100 ms at 100k companies). Both databases run recursive CTEs.
+_DISTINCT_PLANS_SQL = """
+WITH RECURSIVE plans(plan, depth) AS (
+    SELECT (SELECT min(plan) FROM companies_company WHERE plan > ''), 1
+    UNION ALL
+    SELECT (SELECT min(plan) FROM companies_company WHERE plan > plans.plan), depth + 1
+    FROM plans WHERE plans.plan IS NOT NULL AND depth < %s
+)
+SELECT plan FROM plans WHERE plan IS NOT NULL
+"""
+# The filter lists at most this many plans.
+PLANS_LISTED = 100
+
+
 def company_plans() -> list[str]:
-    """The plans companies are on, for the admin's filter (distinct values on the plan index)."""
-    return list(Company.objects.exclude(plan="").order_by("plan").values_list("plan", flat=True).distinct()[:100])
+    """The plans companies are on, in order, for the admin's filter (one query, one index probe per plan)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DISTINCT_PLANS_SQL, [PLANS_LISTED])
+        return [plan for (plan,) in cursor.fetchall()]
 
 
 def company_tag_names(*, company_ids: list[int]) -> dict[int, list[str]]:

@@ -60,6 +60,15 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "ping-scheduled flush wrote, e.g. after a worker crash. Does nothing when the buffer is off.",
     ),
     BeatEntry(
+        name="Tracking: create monthly partitions ahead (daily)",
+        task="tracking.tasks.maintain_history_partitions",
+        crontab=("5", "2"),
+        expire_seconds=DAY_EXPIRE_SECONDS,
+        description="On PostgreSQL, creates this month's partition of page views and events and the next "
+        "three (docs/partitioning.md); rows of a month without one go to the default partition. Does nothing "
+        "on SQLite or for a table that is not partitioned yet.",
+    ),
+    BeatEntry(
         name="Conversations: reclaim stalled outbound messages",
         task="conversations.tasks.reclaim_stalled_messages",
         every_seconds=RECLAIM_EVERY_SECONDS,
@@ -82,6 +91,22 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         expire_seconds=900,
         description="Counts each segment's members, so that the contact list's sidebar and GET /api/segments "
         "show a recent count without a COUNT(*) per page view.",
+    ),
+    BeatEntry(
+        name="Reports: refresh today's figures",
+        task="reports.tasks.refresh_reports",
+        every_seconds=600,
+        expire_seconds=600,
+        description="Recomputes today's and yesterday's daily rollups the dashboard reads, fills days never "
+        "computed, and counts contacts by role and the visitors due to expire.",
+    ),
+    BeatEntry(
+        name="Reports: settle the last week (daily)",
+        task="reports.tasks.settle_reports",
+        crontab=("30", "2"),
+        expire_seconds=DAY_EXPIRE_SECONDS,
+        description="Recomputes the last seven days' rollups: email opens and clicks, SLA breaches and "
+        "ratings that arrived after the day.",
     ),
     BeatEntry(
         name="Retention: reclaim stalled runs",

@@ -1,4 +1,5 @@
-"""Logging filter that keeps IP addresses out of every log line (Parley's privacy promise)."""
+"""Logging filter that keeps IP addresses (Parley's privacy promise) and the tokens of emailed links (each one
+opens a rating, an unsubscribe or a click for whoever holds it) out of every log line."""
 
 import ipaddress
 import logging
@@ -18,8 +19,14 @@ def _replace_if_address(match: re.Match[str]) -> str:
     return REDACTED
 
 
+# The emailed links' paths (conversations/urls.py: /e/o/, /e/c/, /e/u/, /e/r/): their last segment is a token.
+_EMAIL_LINK_TOKEN = re.compile(r"(/e/[ocur]/)[^\s\"'?)]+")
+HIDDEN_LINK_PART = "[token]"
+
+
 def redact(text: str) -> str:
-    """`text` with every IP address replaced by [ip]."""
+    """`text` with every IP address replaced by [ip] and every emailed link's token by [token]."""
+    text = _EMAIL_LINK_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 
 

@@ -44,7 +44,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with Parley's site: its home page is the reports dashboard (reports/admin_site.py).
+    "reports.apps.ParleyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "privacy",
     "api",
     "widget",
+    "reports",
     "ops",
 ]
 
@@ -89,6 +91,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if "DATABASE_REPLICA_URL" in env:
+    # Needs the user (AuthenticationMiddleware) to tell a teammate's change from a widget request.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "common.read_replica.PinToPrimaryAfterWriteMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -128,7 +137,29 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server fails a request (503, common/outage.py) instead of holding it for minutes.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind a transaction-pooling PgBouncer, a named cursor cannot outlive its transaction
+    # (docs/scaling.md): `.iterator()` then fetches in chunks from a plain cursor.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A streaming replica of the primary (docs/scaling.md): admin lists and exports that are marked
+# replica-safe read from it (common/read_replica.py); everything else uses the primary.
+if "DATABASE_REPLICA_URL" in env:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (a replica of it).")
+    DATABASES["replica"] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
+        "OPTIONS": {"connect_timeout": 5},
+        "TEST": {"MIRROR": "default"},  # a test run reads its own test database through the alias
+    }
+    DATABASE_ROUTERS = ["common.read_replica.PrimaryReplicaRouter"]
+# After a teammate changes something, their pages read from the primary this long (longer than the
+# replica's usual lag), so they always see their own change.
+PARLEY_REPLICA_PIN_SECONDS = env.int("PARLEY_REPLICA_PIN_SECONDS", default=10)
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
 # Embedded default: files under var/, shared by the web workers and the Celery worker (a per-process
@@ -166,6 +197,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Processes per worker (default: the machine's CPU count); docs/scaling.md.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 660
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -218,9 +251,43 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Conversation attachments (conversations/models_attachments.py): never under a public URL; Parley serves
+# each file itself through signed, expiring links to the contact and teammates only. A folder under
+# VAR_DIR by default; PARLEY_ATTACHMENTS_STORAGE=s3 puts them in an S3-compatible bucket through
+# django-storages (`pip install parley[s3]`, docs/deployment.md).
+PARLEY_ATTACHMENTS_STORAGE = env.str("PARLEY_ATTACHMENTS_STORAGE", default="filesystem")
+if PARLEY_ATTACHMENTS_STORAGE == "filesystem":
+    _attachments_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env.str("PARLEY_ATTACHMENTS_DIR", default=str(VAR_DIR / "attachments")),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+elif PARLEY_ATTACHMENTS_STORAGE == "s3":
+    _attachments_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("PARLEY_ATTACHMENTS_S3_BUCKET"),
+            "endpoint_url": env.str("PARLEY_ATTACHMENTS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("PARLEY_ATTACHMENTS_S3_REGION", default="") or None,
+            "location": env.str("PARLEY_ATTACHMENTS_S3_PREFIX", default=""),
+            # Private objects, never overwritten; credentials come from boto3's own chain (AWS_* variables,
+            # an instance role), not from Parley's settings.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"PARLEY_ATTACHMENTS_STORAGE must be filesystem or s3, not {PARLEY_ATTACHMENTS_STORAGE!r}."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "attachments": _attachments_storage,
 }
 # Tests and `runserver` serve straight from the finders, so no collectstatic is needed there.
 WHITENOISE_USE_FINDERS = True
@@ -284,6 +351,8 @@ PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRI
 PARLEY_DEMO_PAGES = env.bool("PARLEY_DEMO_PAGES", default=EMBEDDED and DEBUG)
 PARLEY_MAX_CUSTOM_ATTRIBUTES = 250
 PARLEY_VISITOR_TTL_DAYS = 270
+# The time zone of a report "day" and of the busiest-hours chart (reports/clock.py): an IANA name.
+PARLEY_REPORTS_TIME_ZONE = env.str("PARLEY_REPORTS_TIME_ZONE", default="UTC")
 # Email replies come back to reply+<signed id>@PARLEY_REPLY_DOMAIN (route that domain to `receive_email`).
 PARLEY_REPLY_DOMAIN = env.str("PARLEY_REPLY_DOMAIN", default="reply.parley.localhost")
 # The inbound email webhook (/email/inbound) takes a request that carries this shared secret
@@ -299,6 +368,16 @@ PARLEY_INBOUND_EMAIL_REQUIRE_AUTH = env.bool("PARLEY_INBOUND_EMAIL_REQUIRE_AUTH"
 PARLEY_METRICS_TOKEN = env.str("PARLEY_METRICS_TOKEN", default="")
 PARLEY_METRICS_ALLOWED_SOURCES = env.list("PARLEY_METRICS_ALLOWED_SOURCES", default=[])
 PARLEY_METRICS_REQUIRE_AUTH = env.bool("PARLEY_METRICS_REQUIRE_AUTH", default=not DEBUG)
+
+# Attachments: how long a signed file link works (the widget, the admin and the API hand out fresh ones
+# with each read), the most files in one message, and the largest image Parley decodes for a thumbnail
+# (pixels; a larger one, or a decompression bomb, is kept as a download and never decoded).
+PARLEY_ATTACHMENT_URL_MAX_AGE = env.int("PARLEY_ATTACHMENT_URL_MAX_AGE", default=3600)
+PARLEY_ATTACHMENT_MAX_FILES = env.int("PARLEY_ATTACHMENT_MAX_FILES", default=10)
+PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS = env.int("PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS", default=50_000_000)
+# PNG, GIF and WebP cannot be decoded at a fraction of their size as JPEG can (draft mode): a far lower cap,
+# as a tiny file can claim a 7000x7000 picture that costs seconds and most of a gigabyte to decode.
+PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS = env.int("PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS", default=12_000_000)
 
 # REST API: requests per minute per token; webhooks to private/loopback addresses (SSRF guard).
 PARLEY_API_RATE_LIMIT_PER_MINUTE = env.int("PARLEY_API_RATE_LIMIT_PER_MINUTE", default=10_000)

@@ -4,10 +4,14 @@ Used by the GDPR erase, the retention runs and the API's conversation delete. Dj
 `QuerySet.delete()` loads every row it cascades to (to send signals and collect dependents);
 here each table gets one `DELETE … WHERE fk IN (subquery of the parent's keys)`, so memory stays
 flat whatever the history of a contact. The caller owns the transaction and bounds the root batch.
+Files stored for the deleted rows (any FileField, e.g. conversation attachments) are deleted from their
+storage once the transaction commits.
 """
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.contrib.admin.models import LogEntry
@@ -17,6 +21,8 @@ from django.db import models, transaction
 
 from contacts import lifecycle
 from contacts.models import Contact
+
+logger = logging.getLogger(__name__)
 
 # A cycle in the foreign-key graph (a model referencing itself, or A → B → A) is followed this deep.
 _MAX_CASCADE_DEPTH = 8
@@ -38,6 +44,35 @@ def _delete_rows(rows: models.QuerySet) -> int:
     # 1.81 and 1.93 against 1.23 and 1.55 before, so until a quiet-machine run says otherwise every
     # table takes _raw_delete, Django's own one-statement path.
     return rows._raw_delete(rows.db)
+
+
+def _files_delete_on_commit(model: type[models.Model], rows: models.QuerySet) -> None:
+    """Files stored for the rows about to go (a model's FileFields, e.g. attachments) are deleted from their
+    storage once the deletion commits: a rolled-back batch keeps them, an erase leaves none behind."""
+    fields = [field for field in model._meta.concrete_fields if isinstance(field, models.FileField)]
+    if not fields:
+        return
+    stored = [
+        (field.storage, name)
+        for values in rows.values_list(*[field.attname for field in fields]).iterator()
+        for field, name in zip(fields, values, strict=True)
+        if name
+    ]
+    if stored:
+        stored_files_delete_on_commit(stored, using=rows.db)
+
+
+def stored_files_delete_on_commit(stored: list[tuple[Any, str]], *, using: str | None = None) -> None:
+    """Delete (storage, name) pairs from their storage once the current transaction commits."""
+    transaction.on_commit(partial(_files_delete, stored), using=using)
+
+
+def _files_delete(stored: list[tuple[Any, str]]) -> None:
+    for storage, name in stored:
+        try:
+            storage.delete(name)
+        except Exception:  # one unreachable file must not keep the others; the name is random, no personal data
+            logger.exception("Could not delete the stored file %s.", name)
 
 
 def _cascade_delete(model: type[models.Model], rows_filter: dict[str, Any], counts: Counter, depth: int = 0) -> None:
@@ -73,6 +108,7 @@ def _cascade_delete(model: type[models.Model], rows_filter: dict[str, Any], coun
         elif rel.on_delete in (models.PROTECT, models.RESTRICT) and child._base_manager.filter(**child_filter).exists():
             raise ValidationError(f"{child._meta.verbose_name} rows protect this contact from deletion.")
         # DO_NOTHING: the model's owner chose to handle it (e.g. a database-level ON DELETE).
+    _files_delete_on_commit(model, rows)
     deleted = _delete_rows(rows)
     if deleted:
         counts[model._meta.label] += deleted

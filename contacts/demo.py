@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.core.management.color import no_style
-from django.db import connections, models
+from django.db import connections, models, router
 from django.utils import timezone
 
 from contacts.models import Contact, ContactTag, DataAttribute, Tag
@@ -58,7 +58,7 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     """executemany with values prepared once: bulk_create costs ~0.3 ms a row on this wide table."""
     if not rows:
         return
-    connection = connections[model.objects.db]
+    connection = connections[router.db_for_write(model)]
     fields = [model._meta.get_field(name) for name in rows[0]]
     # Only these types need the backend's adaptation; text, numbers and booleans go as they are.
     adapted = [isinstance(f, models.DateTimeField | models.UUIDField | models.JSONField) for f in fields]

@@ -4,7 +4,9 @@ from typing import Any
 
 from django.apps import apps as global_apps
 
-PARLEY_APPS = ("contacts", "companies", "tracking", "conversations", "retention", "segments", "api", "privacy")
+PARLEY_APPS = (
+    "contacts", "companies", "tracking", "conversations", "retention", "segments", "api", "privacy", "reports",
+)  # fmt: skip
 VIEWER_GROUP = "viewer"
 AGENT_GROUP = "agent"
 # Agents edit people and conversations but neither erase contacts nor change site-wide settings.

@@ -619,17 +619,33 @@ def contact_notes_export(contact: Contact) -> list[dict[str, Any]]:
     return [{"body": note.body, "created_at": note.created_at} for note in contact.notes.order_by("created_at", "id")]
 
 
-@transaction.atomic
 def contact_export(*, contact: Contact, actor: Teammate | None, source: str) -> dict[str, Any]:
     """GDPR export: one JSON-ready document with everything Parley holds about the person."""
+    return contacts_export(contacts=[contact], actor=actor, source=source)[0]
+
+
+def contacts_export(*, contacts: Iterable[Contact], actor: Teammate | None, source: str) -> list[dict[str, Any]]:
+    """GDPR export of several people: every document is read first, then the audit log records each.
+
+    Reads before the write, and no transaction around them, so a replica-safe admin action reads the
+    documents from the replica (common/read_replica.py); a section that flushes queued page views first
+    writes, and what is read after that comes from the primary."""
+    documents = [_export_document(contact) for contact in contacts]
+    PrivacyAuditEntry.objects.bulk_create(
+        PrivacyAuditEntry(
+            action=PrivacyAuditEntry.Action.EXPORT, source=source, contact_id=document["contact"]["id"], actor=actor
+        )
+        for document in documents
+    )
+    return documents
+
+
+def _export_document(contact: Contact) -> dict[str, Any]:
     profile = {field.attname: _timestamp(getattr(contact, field.attname)) for field in Contact._meta.concrete_fields}
     profile["anonymous_id"] = str(contact.anonymous_id)
     document: dict[str, Any] = {"contact": profile}
     for section in lifecycle.export_sections():
         document[section.name] = [{k: _timestamp(v) for k, v in row.items()} for row in section.rows(contact)]
-    PrivacyAuditEntry.objects.create(
-        action=PrivacyAuditEntry.Action.EXPORT, source=source, contact_id=contact.pk, actor=actor
-    )
     return document
 
 

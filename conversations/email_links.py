@@ -1,5 +1,7 @@
-"""Signed tokens carried by emails: open pixel, click redirects, unsubscribe and reply-to addresses."""
+"""Signed tokens carried by emails: open pixel, click redirects, unsubscribe, reply-to addresses and
+the conversation rating page."""
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -97,3 +99,30 @@ def reply_address_read(address: str) -> ReplyTarget | None:
     if not constant_time_compare(given, _reply_hmac(kind, object_id)):
         return None
     return ReplyTarget(kind="conversation" if kind == "c" else "delivery", object_id=object_id)
+
+
+# The rating page's link names one closure's rating request (no login), and expires.
+RATING_SALT = "parley.conversation-rating"
+
+
+def rating_token(rating_id: int) -> str:
+    """A signed, timestamped token naming one rating request (one closure of one conversation)."""
+    return signing.TimestampSigner(salt=RATING_SALT).sign(str(rating_id))
+
+
+def rating_token_read(token: str, *, max_age: dt.timedelta | None) -> int | None:
+    """The rating request's id from a valid token younger than `max_age` (None: any age); None for anything
+    else (forged, expired, another purpose's token, not text)."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        value = signing.TimestampSigner(salt=RATING_SALT).unsign(token, max_age=max_age)
+    except signing.BadSignature:  # SignatureExpired is one
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def rating_url(rating_id: int, *, rating: int | None = None) -> str:
+    """The rating page of one request; `rating` preselects a score (the email's five links)."""
+    url = settings.PUBLIC_URL + reverse("conversations:rating_page", args=[rating_token(rating_id)])
+    return f"{url}?rating={rating}" if rating is not None else url

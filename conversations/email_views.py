@@ -1,4 +1,5 @@
-"""Public endpoints reached from emails: open pixel, click redirect, unsubscribe, inbound replies."""
+"""Public endpoints reached from emails: open pixel, click redirect, unsubscribe, the rating page,
+inbound replies."""
 
 import base64
 import functools
@@ -11,12 +12,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from common.parsing import int_or_none
+from common.rate_limit import Limit, RateLimited, rate_limit
 from conversations import email_links, services
+from conversations.models import ConversationRating
+from conversations.models_ratings import RATING_MAX, RATING_MIN
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
+from conversations.services.ratings import RATING_CHANGE_WINDOW, RATING_LINK_MAX_AGE, REMARK_MAX_LENGTH
 from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
@@ -81,6 +88,71 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "emails/unsubscribed.html", {"done": False})
 
 
+# Answers to one rating page per minute, whoever sends them (the link is the only key).
+RATING_PAGE_POSTS_PER_MINUTE = 20
+
+
+@never_cache
+@allow_methods(["GET", "POST"])
+def rating_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The rating page an email links to (no login: the signed, expiring token names one closure's request).
+    GET shows it (`?rating=N` preselects a score: link scanners fetch GETs, so only POST records)."""
+    rating_id = email_links.rating_token_read(token, max_age=RATING_LINK_MAX_AGE)
+    if rating_id is None:
+        expired = email_links.rating_token_read(token, max_age=None) is not None
+        return _rating_page(request, "link_expired" if expired else "invalid", status=410 if expired else 404)
+    row = ConversationRating.objects.select_related("website").filter(pk=rating_id).first()
+    if row is None:  # erased with the contact, or the conversation deleted
+        return _rating_page(request, "invalid", status=404)
+    status = services.rating_status(row)
+    if not status.is_open:
+        if row.rating is None:
+            return _rating_page(request, "expired", row=row, status=410)
+        # Read-only now; an answer sent late (a page left open) is refused, and the page says why.
+        late = request.method == "POST"
+        return _rating_page(request, "final", row=row, error=late, status=409 if late else 200)
+    if request.method == "GET":
+        preselected = int_or_none(request.GET.get("rating", ""), minimum=RATING_MIN, maximum=RATING_MAX)
+        return _rating_page(request, "form", row=row, picked=preselected or row.rating, remark=row.remark)
+    try:
+        rate_limit([Limit("rating-page", str(row.pk), RATING_PAGE_POSTS_PER_MINUTE)])
+    except RateLimited:
+        return _rating_page(request, "form", row=row, error="Too many answers; try again in a minute.", status=429)
+    raw_rating, remark = request.POST.get("rating", ""), request.POST.get("remark", "")
+    # A form sends text: ASCII digits only ("٣" and "5.0" are refused like anything else).
+    score = int_or_none(raw_rating, minimum=RATING_MIN, maximum=RATING_MAX)
+    try:
+        row = services.conversation_rating_give(request=row, rating=score if score is not None else raw_rating,
+                                                remark=remark)  # fmt: skip
+    except services.RatingClosed as closed:
+        return _rating_page(request, "final", row=row, error=closed.message_dict["rating"][0], status=409)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        return _rating_page(request, "form", row=row, picked=score, remark=remark[:REMARK_MAX_LENGTH],
+                            error=messages[0], error_field=field, status=400)  # fmt: skip
+    return _rating_page(request, "thanks", row=row, picked=row.rating, remark=row.remark)
+
+
+def _rating_page(
+    request: HttpRequest, state: str, *, row: ConversationRating | None = None, status: int = 200, **context: Any
+) -> HttpResponse:
+    open_until = services.rating_status(row).open_until if row is not None else None
+    context = {
+        "state": state,
+        "row": row,
+        "team_name": row.website.name if row is not None and row.website else "",
+        "scores": range(RATING_MIN, RATING_MAX + 1),
+        "rating_max": RATING_MAX,
+        "open_until": timezone.localtime(open_until) if open_until else None,
+        "change_hours": int(RATING_CHANGE_WINDOW.total_seconds() // 3600),
+        "remark_max": REMARK_MAX_LENGTH,
+        **context,
+    }
+    response = render(request, "emails/rating_page.html", context, status=status)
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
 @csrf_exempt  # called by the mail server: its secret or address, then the signed reply address, authenticate it
 @allow_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:
@@ -88,9 +160,17 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
     if not _inbound_allowed(request):
         message = "Send the inbound secret (X-Parley-Inbound-Secret) or call from an allowed source."
         return JsonResponse({"error": {"code": "forbidden", "message": message}}, status=403)
-    if len(request.body) > MAX_RAW_EMAIL_BYTES:
-        return JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
-    raw = request.POST.get("message", "") if request.content_type == "multipart/form-data" else request.body
+    too_large = JsonResponse({"error": {"code": "too_large", "message": "The email is too large."}}, status=413)
+    declared = int_or_none(request.META.get("CONTENT_LENGTH") or "0", minimum=0)
+    if declared is None or declared > MAX_RAW_EMAIL_BYTES:
+        return too_large
+    if request.content_type == "multipart/form-data":
+        raw = request.POST.get("message", "")
+    else:
+        # Read from the stream: request.body stops at DATA_UPLOAD_MAX_MEMORY_SIZE, below an email with files.
+        raw = request.read(MAX_RAW_EMAIL_BYTES + 1)
+        if len(raw) > MAX_RAW_EMAIL_BYTES:
+            return too_large
     try:
         result = services.email_reply_receive(raw=raw)
     except (LookupError, ValueError):  # a charset Python does not know (or holding a NUL): the sender's mistake

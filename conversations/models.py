@@ -59,8 +59,9 @@ class TeammateProfile(models.Model):
         null=True,
         blank=True,
         default=DEFAULT_EMAIL_WHEN_AWAY_MINUTES,
-        help_text="When a contact writes in a conversation assigned to you and you have not been active in the "
-        "admin for this many minutes, the message is emailed to you. Empty: never.",
+        help_text="When a contact writes in a conversation assigned to you, or a teammate mentions you in a note, "
+        "and you have not been active in the admin for this many minutes, it is emailed to you (a mention at once "
+        "while you are away). Empty: never.",
     )
     last_active_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Routing (conversations/services/routing.py): away teammates and those at their cap get no new assignments.
@@ -198,6 +199,10 @@ class Conversation(models.Model):
             models.Index(fields=["created_at", "id"], name="conv_created_id"),
             models.Index(fields=["updated_at", "id"], name="conv_updated_id"),
             models.Index(fields=["waiting_since", "id"], name="conv_waiting_id"),
+            # Reports (reports/services.py): first responses sent on a day; the dashboard's counts of open,
+            # waiting and snoozed conversations of one website.
+            models.Index(fields=["first_response_at"], name="conv_first_response"),
+            models.Index(fields=["website", "state", "waiting_since", "id"], name="conv_website_waiting"),
         ]
 
     def __str__(self) -> str:
@@ -234,7 +239,11 @@ class ConversationPart(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time"),
+            # Reports: the conversations closed on a day (close parts only: a small index).
+            models.Index(fields=["created_at"], condition=models.Q(part_type="close"), name="part_close_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_part_type_display()} in conversation {self.conversation_id}"
@@ -249,17 +258,45 @@ class ConversationPart(models.Model):
 
 
 class SavedReply(models.Model):
-    """A canned response; {{contact.name}}, {{contact.first_name}} and {{teammate.name}} are filled in."""
+    """A canned response; {{contact.name}}, {{contact.first_name}} and {{teammate.name}} are filled in.
+
+    With actions it is a macro: one click on the conversation page sends the reply (when it has a body),
+    then tags, sets the priority, assigns and snoozes or closes (conversations/services/macros.py).
+    """
+
+    class Assign(models.TextChoices):
+        KEEP = "", "Leave the assignee as it is"
+        RUNNER = "runner", "The teammate who runs the macro"
+        TEAMMATE = "teammate", "The teammate chosen below"
+        NOBODY = "nobody", "Nobody (unassign)"
 
     name = models.CharField(max_length=100, unique=True)
-    body = models.TextField()
+    body = models.TextField(blank=True)  # empty only for a macro with actions (the services check it)
+    # --- the macro's actions (none: a plain saved reply). db_default: a rolling deploy's old code inserts rows.
+    tags = models.ManyToManyField(Tag, blank=True, related_name="saved_replies", help_text="Tags it adds.")
+    assign = models.CharField("assign to", max_length=8, choices=Assign.choices, blank=True, default="", db_default="")
+    # No index on these two: the table holds a few dozen rows (and an index would lock it while built).
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name="teammate", db_index=False,
+    )  # fmt: skip
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        help_text="The team it assigns to.",
+    )  # fmt: skip
+    priority = models.CharField(
+        "set priority", max_length=12, choices=Conversation.Priority.choices, blank=True, default="", db_default=""
+    )
+    snooze_minutes = models.PositiveIntegerField("snooze for (minutes)", null=True, blank=True)
+    close = models.BooleanField("close the conversation", default=False, db_default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "saved replies"
+        verbose_name = "saved reply or macro"
+        verbose_name_plural = "saved replies and macros"
 
     def __str__(self) -> str:
         return self.name
@@ -380,6 +417,8 @@ class DeliveryEvent(models.Model):
         return f"{self.get_kind_display()} ({self.delivery_id})"
 
 
+from conversations.models_attachments import Attachment  # noqa: E402  (it references the models above)
+from conversations.models_ratings import ConversationRating  # noqa: E402
 from conversations.models_routing import (  # noqa: E402  (they reference the models above)
     AssignmentRule,
     OfficeHoliday,
@@ -389,11 +428,15 @@ from conversations.models_routing import (  # noqa: E402  (they reference the mo
     SlaPolicy,
     TeamRoundRobin,
 )
+from conversations.models_teamwork import ConversationMention  # noqa: E402  (it references the models above)
 
 __all__ = [
     "AssignmentRule",
+    "Attachment",
     "Conversation",
+    "ConversationMention",
     "ConversationPart",
+    "ConversationRating",
     "DeliveryEvent",
     "Message",
     "MessageDelivery",

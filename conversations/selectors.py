@@ -21,14 +21,24 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, TruncDate
 
 from common.parsing import int_or_none
 from companies.models import Company
 from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
-from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SavedReply, Team
+from conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationMention,
+    ConversationPart,
+    ConversationRating,
+    Message,
+    MessageDelivery,
+    SavedReply,
+    Team,
+)
 from segments import selectors as segment_selectors
 from tracking.models import WebSession, Website
 
@@ -55,8 +65,18 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     return (
         conversation.parts.filter(part_type=ConversationPart.Type.COMMENT)
         .select_related("author_teammate__parley_profile", "author_contact")
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
+
+
+def in_app_unseen_deliveries(*, contact_id: int) -> QuerySet[MessageDelivery]:
+    """In-app messages sent to the contact and not shown yet, oldest first. A message that opened a
+    conversation without waiting for an answer is not one of them: the messenger shows that conversation."""
+    return MessageDelivery.objects.filter(
+        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
+        message__channel=Message.Channel.IN_APP, conversation__isnull=True,
+    ).order_by("id")  # fmt: skip
 
 
 def in_app_unseen_count(*, contact_id: int) -> int:
@@ -64,10 +84,7 @@ def in_app_unseen_count(*, contact_id: int) -> int:
 
     None without the marketing purpose: the messenger does not show them (in_app_shown_to), so they
     count for nothing either (the consent check runs only when some are waiting)."""
-    count = MessageDelivery.objects.filter(
-        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__isnull=True,
-        message__channel=Message.Channel.IN_APP,
-    ).count()  # fmt: skip
+    count = in_app_unseen_deliveries(contact_id=contact_id).count()
     return count if count and in_app_shown_to(contact_id=contact_id) else 0
 
 
@@ -100,16 +117,26 @@ def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]
     parts = list(
         conversation.parts.select_related(
             "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
-        ).order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
+        )
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
     return parts
 
 
 def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
-    """A contact's ten most recent conversations with their assignees, for the contact page."""
+    """A contact's ten most recent conversations with their assignees and the contact's latest rating of each
+    (`rating`, `rating_remark`: CSAT), for the contact page. One query."""
+    latest_rated = _latest_rated()
     return list(
-        Conversation.objects.filter(contact=contact).select_related("assignee").order_by("-updated_at", "-id")[:10]
+        Conversation.objects.filter(contact=contact)
+        .select_related("assignee")
+        .annotate(
+            rating=Subquery(latest_rated.values("rating")[:1]),
+            rating_remark=Subquery(latest_rated.values("remark")[:1]),
+        )
+        .order_by("-updated_at", "-id")[:10]
     )
 
 
@@ -124,8 +151,38 @@ def conversations_for_company_panel(company: Company) -> list[Conversation]:
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:
-    """Every saved reply, by name."""
-    return SavedReply.objects.order_by("name")
+    """Every saved reply (macros too), by name, with what their actions name (two queries)."""
+    return (
+        SavedReply.objects.select_related("assignee__parley_profile", "team").prefetch_related("tags").order_by("name")
+    )
+
+
+def macro_list() -> QuerySet[SavedReply]:
+    """The saved replies that have actions (macros), by name."""
+    has_actions = (
+        ~Q(assign="") | Q(team__isnull=False) | ~Q(priority="") | Q(snooze_minutes__isnull=False) | Q(close=True)
+        | Exists(SavedReply.tags.through.objects.filter(savedreply_id=OuterRef("pk")))
+    )  # fmt: skip
+    return SavedReply.objects.filter(has_actions).order_by("name")
+
+
+# The inbox counts a teammate's unread mentions up to this many ("9+" past it): a bounded count.
+MENTIONS_UNREAD_CAP = 9
+
+
+def mentions_unread_count(*, teammate_id: int) -> int:
+    """How many mentions of the teammate they have not opened yet, up to MENTIONS_UNREAD_CAP + 1 (index
+    mention_teammate_unread)."""
+    return (
+        ConversationMention.objects.filter(teammate_id=teammate_id, read_at__isnull=True)
+        .values("id")[: MENTIONS_UNREAD_CAP + 1]
+        .count()
+    )
+
+
+def conversations_mentioning(*, teammate_id: int) -> QuerySet[ConversationMention]:
+    """The ids of the conversations whose notes mention the teammate, as a subquery (index mention_teammate_conversation)."""
+    return ConversationMention.objects.filter(teammate_id=teammate_id).values("conversation_id")
 
 
 def team_list() -> QuerySet[Team]:
@@ -156,25 +213,32 @@ def inbox_state() -> dict[str, Any]:
 
 
 def inbox_new_messages(*, teammate_id: int, after_part_id: int) -> list[dict[str, Any]]:
-    """Contacts' messages after part `after_part_id`, oldest first, for notifications: each says
-    whether it opened its conversation and whether the conversation is assigned to this teammate."""
+    """Contacts' messages, and internal notes that mention this teammate, after part `after_part_id`,
+    oldest first, for notifications: each says whether it opened its conversation, whether the
+    conversation is assigned to this teammate, and who mentioned them (`mentioned_by`, else "")."""
     opening_part = ConversationPart.objects.filter(conversation=OuterRef("conversation")).order_by("created_at", "id")
+    mentions_me = ConversationMention.objects.filter(part=OuterRef("pk"), teammate_id=teammate_id)
     new_parts = (
-        ConversationPart.objects.filter(
-            pk__gt=after_part_id, part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False
+        ConversationPart.objects.filter(pk__gt=after_part_id)
+        .filter(
+            Q(part_type=ConversationPart.Type.COMMENT, author_contact__isnull=False)
+            | Q(Exists(mentions_me), part_type=ConversationPart.Type.NOTE)
         )
-        .select_related("conversation", "author_contact")
+        .select_related("conversation__contact", "author_contact", "author_teammate__parley_profile")
         .annotate(opening_part_id=Subquery(opening_part.values("id")[:1]))
         .order_by("id")[:INBOX_EVENTS_LIMIT]
     )
+    from conversations.services.threads import teammate_display_name
+
     return [
         {
             "part_id": part.pk,
             "conversation_id": part.conversation_id,
-            "contact": str(part.author_contact),
+            "contact": str(part.conversation.contact),
             "body": part.body[:140],
             "new_conversation": part.pk == part.opening_part_id,
             "assigned_to_me": part.conversation.assignee_id == teammate_id,
+            "mentioned_by": teammate_display_name(part.author_teammate) if part.is_note else "",
         }
         for part in new_parts
     ]
@@ -376,3 +440,161 @@ def contacts_marketing_allowed(*, contact_ids: list[int]) -> set[int]:
         return set()
     allowed = Contact.objects.filter(pk__in=contact_ids).filter(marketing_allowed_q())
     return set(allowed.values_list("pk", flat=True))
+
+
+# --- customer satisfaction (CSAT): ratings for the messenger, the admin, the API and reports ------
+
+
+def conversation_rating_current(*, conversation: Conversation) -> ConversationRating | None:
+    """The request of the conversation's latest closure while it is closed (what the messenger shows under
+    the thread), or None: open again, or its last closure asked for nothing. One query."""
+    if conversation.state != Conversation.State.CLOSED:
+        return None
+    latest_closure = (
+        ConversationPart.objects.filter(conversation_id=conversation.pk, part_type=ConversationPart.Type.CLOSE)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    return ConversationRating.objects.filter(closure_id=Subquery(latest_closure)).first()
+
+
+def conversation_rating_for_contact(*, contact_id: int, public_id: Any, rating_id: Any) -> ConversationRating | None:
+    """A rating request only when it belongs to this contact's conversation `public_id`: another contact's, or
+    another conversation's, looks exactly like one that does not exist. One query."""
+    pk = int_or_none(rating_id) if isinstance(rating_id, str) else None
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    if pk is None or not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
+        return None
+    return (
+        ConversationRating.objects.filter(pk=pk, conversation__contact_id=contact_id, conversation__public_id=public_id)
+        .select_related("conversation")
+        .first()
+    )
+
+
+def conversation_ratings_for_page(*, conversation: Conversation) -> list[ConversationRating]:
+    """Every rating request of a conversation, oldest first, for the conversation page. One query."""
+    return list(
+        ConversationRating.objects.filter(conversation_id=conversation.pk)
+        .select_related("teammate__parley_profile")
+        .order_by("id")
+    )
+
+
+def _latest_rated() -> QuerySet[ConversationRating]:
+    # Ids grow with the closures: the latest answered request is the first read backwards on `rating_conversation`.
+    return ConversationRating.objects.filter(conversation_id=OuterRef("pk"), rating__isnull=False).order_by("-id")
+
+
+def conversation_latest_rating() -> Subquery:
+    """The score of a conversation's latest answered closure, as an annotation (the inbox's column): no query of
+    its own, and no sort (index `rating_conversation`), so the inbox keeps reading its index in its order."""
+    return Subquery(_latest_rated().values("rating")[:1])
+
+
+def conversation_ratings_given_prefetch() -> Prefetch:
+    """The answered ratings of a page of conversations in one query, latest closure first, as
+    `conversation.ratings_given` (the API's `conversation_rating`)."""
+    return Prefetch(
+        "ratings",
+        queryset=ConversationRating.objects.filter(rating__isnull=False).select_related("contact").order_by("-id"),
+        to_attr="ratings_given",
+    )
+
+
+def ratings_given(
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    website_id: int | None = None,
+    team_id: int | None = None,
+    teammate_id: int | None = None,
+) -> QuerySet[ConversationRating]:
+    """The ratings first given in [since, until) (index `rating_rated_at`), optionally for one website, team or
+    teammate (as they were at the closure). The reports' source: a rating's day is the day it was given; it can
+    change for RATING_CHANGE_WINDOW (24 h) after, so a daily rollup that recomputes yesterday and today sees
+    every change."""
+    rows = ConversationRating.objects.filter(rated_at__gte=since, rated_at__lt=until)
+    if website_id is not None:
+        rows = rows.filter(website_id=website_id)
+    if team_id is not None:
+        rows = rows.filter(team_id=team_id)
+    if teammate_id is not None:
+        rows = rows.filter(teammate_id=teammate_id)
+    return rows
+
+
+@dataclass(frozen=True)
+class RatingsSummary:
+    count: int
+    average: float | None  # None without ratings
+    distribution: dict[int, int]  # score (1-5) -> how many
+    satisfied: int  # ratings of 4 or 5: CSAT % = satisfied / count
+
+    @property
+    def csat_percent(self) -> float | None:
+        return round(100 * self.satisfied / self.count, 1) if self.count else None
+
+
+SATISFIED_FROM = 4
+_SCORES = range(1, 6)
+
+
+def _summary_aggregates() -> dict[str, Any]:
+    return {f"n{score}": Count("pk", filter=Q(rating=score)) for score in _SCORES}
+
+
+def _summary(row: dict[str, Any]) -> RatingsSummary:
+    distribution = {score: row[f"n{score}"] or 0 for score in _SCORES}
+    count = sum(distribution.values())
+    total = sum(score * n for score, n in distribution.items())
+    return RatingsSummary(
+        count=count,
+        average=round(total / count, 2) if count else None,
+        distribution=distribution,
+        satisfied=sum(n for score, n in distribution.items() if score >= SATISFIED_FROM),
+    )
+
+
+def ratings_summary(ratings: QuerySet[ConversationRating]) -> RatingsSummary:
+    """Count, average, distribution and satisfied share of `ratings` (e.g. ratings_given(...)). One query."""
+    return _summary(ratings.aggregate(**_summary_aggregates()))
+
+
+def ratings_by_day(ratings: QuerySet[ConversationRating]) -> list[tuple[dt.date, RatingsSummary]]:
+    """`ratings` summed per UTC day they were given, oldest first: a daily rollup's rows. One query."""
+    rows = (
+        ratings.annotate(day=TruncDate("rated_at", tzinfo=dt.UTC))
+        .order_by()
+        .values("day")
+        .annotate(**_summary_aggregates())
+        .order_by("day")
+    )
+    return [(row["day"], _summary(row)) for row in rows]
+
+
+# --- attachments ------------------------------------------------------------------------------------
+
+
+def _attachment_public_id_ok(public_id: Any) -> bool:
+    # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
+    return isinstance(public_id, str) and 0 < len(public_id) <= 32 and public_id.isascii() and "\x00" not in public_id
+
+
+def attachment_for_contact(*, contact_id: int, public_id: Any) -> Attachment | None:
+    """A file of a message in one of the contact's conversations; never a note's, never another contact's
+    (both look like a file that does not exist)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(
+        public_id=public_id,
+        part__conversation__contact_id=contact_id,
+        part__part_type=ConversationPart.Type.COMMENT,
+    ).first()
+
+
+def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
+    """Any conversation's file, for a teammate who may read conversations (the caller checks that)."""
+    if not _attachment_public_id_ok(public_id):
+        return None
+    return Attachment.objects.filter(public_id=public_id).first()

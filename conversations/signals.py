@@ -4,6 +4,7 @@
 from django.dispatch import Signal
 
 # sender=Conversation; topic: conversation.user.{created,replied},
-# conversation.admin.{single.created,replied,noted,assigned,snoozed,unsnoozed,closed,opened};
+# conversation.admin.{single.created,replied,noted,assigned,snoozed,unsnoozed,closed,opened},
+# conversation.rating.added (the contact rated a closure, or changed its rating);
 # conversation: the Conversation.
 conversation_changed = Signal()

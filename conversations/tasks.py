@@ -71,3 +71,23 @@ def email_unread_reply(part_id: int) -> bool:
 def record_sla_breaches() -> int:
     """Beat, every minute: record SLA targets that fell due unmet and email their assignees (each once)."""
     return services.sla_breaches_record()
+
+
+@shared_task(
+    name="conversations.tasks.email_rating_request", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_rating_request(rating_id: int) -> bool:
+    # acks_late off: a lost worker must not email the same request twice (the service claims it too).
+    """Email a closure's rating request the contact has not answered or read in the messenger by now."""
+    return services.conversation_rating_email_send(rating_id=rating_id)
+
+
+# acks_late off: a lost worker must not email the same mention twice (the claim guards reruns too).
+@shared_task(
+    name="conversations.tasks.email_mentioned_teammate", acks_late=False, expires=24 * 3600,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def email_mentioned_teammate(part_id: int, teammate_id: int) -> bool:
+    """Email a teammate an internal note that mentions them, when they are away and have not read it."""
+    return services.mention_email_if_away(part_id=part_id, teammate_id=teammate_id)

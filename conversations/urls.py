@@ -7,5 +7,6 @@ urlpatterns = [
     path("e/o/<str:token>.gif", email_views.email_open, name="email_open"),
     path("e/c/<str:token>", email_views.email_click, name="email_click"),
     path("e/u/<str:token>", email_views.email_unsubscribe, name="email_unsubscribe"),
+    path("e/r/<str:token>", email_views.rating_page, name="rating_page"),
     path("email/inbound", email_views.email_inbound, name="email_inbound"),
 ]

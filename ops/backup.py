@@ -1,7 +1,7 @@
 """Backups of Parley's database with the database's own tools.
 
 PostgreSQL: `pg_dump --format=custom` (a consistent snapshot while Parley runs) and `pg_restore
---clean --single-transaction` (all or nothing). Embedded SQLite: SQLite's online backup API, both
+--clean`'s SQL run by psql in one transaction (all or nothing). Embedded SQLite: SQLite's online backup API, both
 ways, which is consistent under WAL while the web and the worker write.
 
 Page views queued in the Redis page-view buffer are flushed into the database before a backup, so
@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -59,11 +60,7 @@ def database_restore(*, path: Path) -> None:
     connections.close_all()
     engine = _engine()
     if engine == POSTGRESQL:
-        _run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-             "--exit-on-error", f"--dbname={settings.DATABASES['default']['NAME']}", str(path)],
-            "pg_restore",
-        )  # fmt: skip
+        _restore_postgresql(path)
     elif engine == SQLITE:
         _sqlite_copy(source=path, target=Path(settings.DATABASES["default"]["NAME"]))
     else:
@@ -82,16 +79,62 @@ def _sqlite_copy(*, source: Path, target: Path) -> None:
     copy.close()
 
 
-def _run(command: list[str], tool: str) -> None:
-    """Run a PostgreSQL client tool against the default database (libpq variables, no password in argv)."""
+def _restore_postgresql(path: Path) -> None:
+    """The dump's SQL (pg_restore --clean) run by psql in one transaction: all or nothing.
+
+    The partitioned tables (page views and events, docs/partitioning.md) are dropped first, in that
+    same transaction: pg_restore --clean would drop a partition's primary key before its parent's,
+    which PostgreSQL refuses ("cannot drop inherited constraint").
+    """
+    for tool in ("pg_restore", "psql"):
+        _require(tool)
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'p' AND NOT c.relispartition AND n.nspname = current_schema() ORDER BY 1"
+        )
+        partitioned = [name for (name,) in cursor.fetchall()]
+    connections.close_all()
+    first = f"DROP TABLE IF EXISTS {', '.join(partitioned)}" if partitioned else "SELECT 1"
+    with tempfile.TemporaryFile() as script_errors:
+        script = subprocess.Popen(  # noqa: S603 - fixed arguments
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--file=-", str(path)],  # noqa: S607
+            stdout=subprocess.PIPE, stderr=script_errors, env=_libpq_env(),
+        )  # fmt: skip
+        result = subprocess.run(  # noqa: S603 - fixed arguments
+            ["psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",  # noqa: S607
+             f"--command={first}", "--file=-"],
+            stdin=script.stdout, capture_output=True, text=True, env=_libpq_env(),
+        )  # fmt: skip
+        script.stdout.close()  # type: ignore[union-attr]
+        if script.wait() != 0:
+            script_errors.seek(0)
+            message = script_errors.read().decode(errors="replace").strip()[-2000:]
+            raise BackupError(f"pg_restore failed (exit {script.returncode}): {message}")
+    if result.returncode != 0:
+        raise BackupError(f"pg_restore failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
+
+
+def _require(tool: str) -> None:
     if shutil.which(tool) is None:
         raise BackupError(f"{tool} is not installed (Debian: apt-get install postgresql-client).")
+
+
+def _libpq_env() -> dict[str, str]:
+    """The default database for libpq's variables (no password in argv)."""
     database = settings.DATABASES["default"]
     env = {**os.environ, "PGDATABASE": database["NAME"], "PGHOST": database.get("HOST") or "",
            "PGPORT": str(database.get("PORT") or ""), "PGUSER": database.get("USER") or "",
            "PGPASSWORD": database.get("PASSWORD") or ""}  # fmt: skip
     if sslmode := database.get("OPTIONS", {}).get("sslmode"):
         env["PGSSLMODE"] = sslmode
-    result = subprocess.run(command, env={k: v for k, v in env.items() if v}, capture_output=True, text=True)  # noqa: S603
+    return {k: v for k, v in env.items() if v}
+
+
+def _run(command: list[str], tool: str) -> None:
+    """Run a PostgreSQL client tool against the default database."""
+    _require(tool)
+    result = subprocess.run(command, env=_libpq_env(), capture_output=True, text=True)  # noqa: S603
     if result.returncode != 0:
         raise BackupError(f"{tool} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")

@@ -85,6 +85,10 @@ def _retention(*, now: dt.datetime) -> list[dict[str, Any]]:
         {"data": data, "days": days, "rule": wording[data].format(days) if days else "kept until erased"}
         for data, days in rules
     ]
+    if policy.tracking_keep_months:  # the months rule instead of the days one (the policy allows one)
+        rows[-1]["rule"] = (
+            f"kept for the current month and the {policy.tracking_keep_months} before it, then deleted month by month"
+        )
     rows.append({"data": "Users", "days": None, "rule": "kept until erased on request (never by a rule)"})
     return rows
 
@@ -118,7 +122,16 @@ def record_of_processing(*, now: dt.datetime | None = None) -> dict[str, Any]:
             "standard_fields": fields,
             "custom_attributes": attributes,
             "activity": ["web sessions", "page views (URL, title, referrer)", "custom events"],
-            "communications": ["conversations and their messages", "outbound messages and their opens and clicks"],
+            "communications": [
+                "conversations and their messages",
+                "outbound messages and their opens and clicks",
+                # Listed from the live settings: only where an owner switched conversation ratings on.
+                *(
+                    [f"conversation ratings (1 to 5) and their comments ({', '.join(w.name for w in rating_sites)})"]
+                    if (rating_sites := [w for w in websites if w.conversation_ratings_enabled])
+                    else []
+                ),
+            ],
         },
         "purposes": [{"purpose": name, "description": text} for name, text in PURPOSES.items()],
         "legal_bases": [

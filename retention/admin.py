@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -9,13 +10,29 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
+from common.admin_forms import ServiceValidatedForm
 from common.read_only_admin import ReadOnlyAdmin
 from retention import selectors, services, tasks
 from retention.models import RetentionPolicy, RetentionRun
 
 
+class RetentionPolicyForm(ServiceValidatedForm, forms.ModelForm):
+    """The policy's rules, checked by the service that saves them (a refusal lands on its field)."""
+
+    class Meta:
+        model = RetentionPolicy
+        fields = list(services.POLICY_WRITABLE_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        rules = {name: cleaned[name] for name in services.POLICY_WRITABLE_FIELDS if name in cleaned}
+        self.validate_with(lambda: services.retention_policy_validate(policy=self.instance, fields=rules))
+        return cleaned
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(admin.ModelAdmin):
+    form = RetentionPolicyForm
     change_form_template = "admin/retention/retentionpolicy/change_form.html"
     fieldsets = [
         (
@@ -30,7 +47,12 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         (
             "Optional rules (off while empty)",
             {
-                "fields": ["closed_conversation_ttl_days", "tracking_ttl_days", "lead_ttl_days"],
+                "fields": [
+                    "closed_conversation_ttl_days",
+                    "tracking_ttl_days",
+                    "tracking_keep_months",
+                    "lead_ttl_days",
+                ],
                 "description": "Each rule runs daily from its own scheduled task; leave a field empty to keep "
                 "that data for as long as the contact exists.",
             },

@@ -31,6 +31,14 @@ class RetentionPolicy(models.Model):
         help_text="When set, delete page views and events older than this many days; contacts, sessions and "
         "their counters stay.",
     )
+    tracking_keep_months = models.PositiveSmallIntegerField(
+        "keep page views and events (months)",
+        null=True,
+        blank=True,
+        help_text="When set, keep page views and events of the current month and this many months before it; "
+        "older months go at once (on PostgreSQL a whole monthly partition is dropped, no row is deleted one by "
+        "one). Set this or the TTL in days, not both.",
+    )
     lead_ttl_days = models.PositiveIntegerField(
         "lead TTL (days)",
         null=True,

@@ -19,6 +19,7 @@ POLICY_RULE_FIELDS = (
     "visitor_ttl_days",
     "closed_conversation_ttl_days",
     "tracking_ttl_days",
+    "tracking_keep_months",
     "lead_ttl_days",
 )
 
@@ -46,7 +47,7 @@ def retention_optional_rules_on() -> bool:
     policy = retention_policy_get()
     return any(
         getattr(policy, name) is not None
-        for name in ("closed_conversation_ttl_days", "tracking_ttl_days", "lead_ttl_days")
+        for name in ("closed_conversation_ttl_days", "tracking_ttl_days", "tracking_keep_months", "lead_ttl_days")
     )
 
 

@@ -28,8 +28,11 @@ from contacts.deletion import contacts_delete_with_history, rows_delete_with_his
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
 from retention.selectors import retention_policy_get, retention_policy_remember
+from tracking.models import Event, PageView
 from tracking.page_view_buffer import page_views_flush_before_reading
+from tracking.partitioning import month_start, months_add
 from tracking.services.hot_path import contacts_forget, contacts_recently_active
+from tracking.services.partitions import history_partitions_drop_before
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ STALE_RUN_AFTER = dt.timedelta(minutes=15)
 CONTACT_LABEL = Contact._meta.label
 # Counted on the run for contacts kept because a PROTECT foreign key refers to them.
 PROTECTED_LABEL = "kept: protected by a foreign key"
+# "Keep page views N months": at most ten years (each month kept is a partition on PostgreSQL).
+MAX_KEEP_MONTHS = 120
 
 
 @dataclass
@@ -306,13 +311,15 @@ def _apply_rules(state: _RunState, *, policy: RetentionPolicy, now: dt.datetime,
         _delete_in_batches(
             state, rule="closed conversations", candidates=closed, delete=delete_conversations, batch_size=batch_size
         )
-    if policy.tracking_ttl_days:
-        cutoff = now - dt.timedelta(days=policy.tracking_ttl_days)
-        for label in ("tracking.PageView", "tracking.Event"):
-            model = _optional_model(label)
-            if model is None:
-                continue
+    cutoff = _tracking_cutoff(policy, now)
+    if cutoff is not None:
+        for model in (PageView, Event):
+            # Whole months first (a dropped partition on PostgreSQL), then the rows left before the
+            # cutoff one by one: those of a day-based cutoff's month, the default partition's, or
+            # every old row of a plain table (SQLite, or PostgreSQL before partition_tables).
             old = model._base_manager.filter(created_at__lt=cutoff)
+            for start, end in _drop_whole_months(state, model=model, cutoff=cutoff):
+                old = old.exclude(created_at__gte=start, created_at__lt=end)  # counted already (a dry run)
 
             def delete_rows(pks: list[Any], model: type[models.Model] = model) -> Counter:
                 return rows_delete_with_history(model=model, pks=pks)
@@ -320,6 +327,38 @@ def _apply_rules(state: _RunState, *, policy: RetentionPolicy, now: dt.datetime,
             _delete_in_batches(
                 state, rule=model._meta.verbose_name_plural, candidates=old, delete=delete_rows, batch_size=batch_size
             )
+
+
+def _tracking_cutoff(policy: RetentionPolicy, now: dt.datetime) -> dt.datetime | None:
+    """Page views and events before this go: the TTL in days, or the months kept (whole months:
+    the current one and `tracking_keep_months` before it). Only one is set (the policy's rule)."""
+    cutoffs = []
+    if policy.tracking_ttl_days:
+        cutoffs.append(now - dt.timedelta(days=policy.tracking_ttl_days))
+    if policy.tracking_keep_months:
+        cutoffs.append(months_add(month_start(now), -policy.tracking_keep_months))
+    return max(cutoffs) if cutoffs else None
+
+
+def _drop_whole_months(
+    state: _RunState, *, model: type[models.Model], cutoff: dt.datetime
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Drop the monthly partitions entirely before `cutoff`, each recorded on the run in its own
+    transaction (a dry run counts their rows and drops nothing); the months dropped."""
+    rule = f"{model._meta.verbose_name_plural} (whole months)"
+    done = 0
+
+    def record(rows: int) -> None:
+        nonlocal done
+        batch_counts = Counter({model._meta.label: rows}) if rows else Counter()
+        _run_record_batch(state, batch_counts)
+        done += rows
+        if state.on_batch:
+            state.on_batch(
+                BatchProgress(run=state.run, rule=rule, batch_counts=batch_counts, rows_done=done, rows_estimated=None)
+            )
+
+    return history_partitions_drop_before(model=model, cutoff=cutoff, dry_run=state.dry_run, on_drop=record)
 
 
 def retention_rules_apply(
@@ -334,7 +373,12 @@ def retention_rules_apply(
     """Apply the optional rules switched on in the policy; None when none is."""
     _validate_batch_size(batch_size)
     policy = retention_policy_get()
-    if not (policy.lead_ttl_days or policy.closed_conversation_ttl_days or policy.tracking_ttl_days):
+    if not (
+        policy.lead_ttl_days
+        or policy.closed_conversation_ttl_days
+        or policy.tracking_ttl_days
+        or policy.tracking_keep_months
+    ):
         logger.info("No optional retention rule is switched on; nothing deleted.")
         return None
     now = now or timezone.now()
@@ -349,25 +393,48 @@ def retention_rules_apply(
     )
 
 
-@transaction.atomic
-def retention_policy_update(*, actor: Any = None, **fields: Any) -> RetentionPolicy:
-    """Change the policy's rules; a TTL must be at least one day."""
-    policy = RetentionPolicy.objects.select_for_update().filter(pk=1).first() or RetentionPolicy(pk=1)
-    allowed = {
-        "visitor_expiry_enabled",
-        "visitor_ttl_days",
-        "closed_conversation_ttl_days",
-        "tracking_ttl_days",
-        "lead_ttl_days",
-    }
-    unknown = set(fields) - allowed
+POLICY_WRITABLE_FIELDS = (
+    "visitor_expiry_enabled",
+    "visitor_ttl_days",
+    "closed_conversation_ttl_days",
+    "tracking_ttl_days",
+    "tracking_keep_months",
+    "lead_ttl_days",
+)
+
+
+def retention_policy_validate(*, policy: RetentionPolicy, fields: dict[str, Any]) -> None:
+    """Whether `fields` may be written onto `policy`: a TTL is at least one day, months kept from 1 to
+    MAX_KEEP_MONTHS, and page views are kept by days or by months, not both (ValidationError naming the field)."""
+    unknown = set(fields) - set(POLICY_WRITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "This field cannot be written." for name in sorted(unknown)})
     for name, value in fields.items():
         if name.endswith("_days") and value is not None and (not isinstance(value, int) or value < 1):
             raise ValidationError({name: "Must be a whole number of days, at least 1."})
+        if (
+            name.endswith("_months")
+            and value is not None
+            and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_KEEP_MONTHS)
+        ):
+            raise ValidationError({name: f"Must be a whole number of months, from 1 to {MAX_KEEP_MONTHS}."})
         if name == "visitor_ttl_days" and value is None:
             raise ValidationError({name: "The visitor TTL is required; switch the rule off instead."})
+    days = fields.get("tracking_ttl_days", policy.tracking_ttl_days)
+    months = fields.get("tracking_keep_months", policy.tracking_keep_months)
+    if days and months:
+        field = "tracking_keep_months" if "tracking_keep_months" in fields else "tracking_ttl_days"
+        raise ValidationError(
+            {field: "Page views and events are kept by days or by whole months, not both: empty the other field."}
+        )
+
+
+@transaction.atomic
+def retention_policy_update(*, actor: Any = None, **fields: Any) -> RetentionPolicy:
+    """Change the policy's rules (retention_policy_validate says which values are allowed)."""
+    policy = RetentionPolicy.objects.select_for_update().filter(pk=1).first() or RetentionPolicy(pk=1)
+    retention_policy_validate(policy=policy, fields=fields)
+    for name, value in fields.items():
         setattr(policy, name, value)
     policy.updated_by = actor
     policy.save()

@@ -1,9 +1,11 @@
-"""How the segments app plugs into the contacts admin: the sidebar filter that opens a segment."""
+"""How the segments app plugs into the contacts and companies admins: the sidebar filters that open a segment."""
 
 
 def connect() -> None:
-    """Register the contact list's "segment" filter (contacts.panels)."""
+    """Register the contact list's and the company list's "segment" filters (contacts.panels, companies.panels)."""
+    from companies.panels import register_company_list_filter
     from contacts.panels import register_contact_list_filter
-    from segments.admin import SegmentListFilter
+    from segments.admin import CompanySegmentListFilter, ContactSegmentListFilter
 
-    register_contact_list_filter(SegmentListFilter)
+    register_contact_list_filter(ContactSegmentListFilter)
+    register_company_list_filter(CompanySegmentListFilter)

@@ -9,12 +9,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.parsing import json_problem, text_problem
+from companies.search import company_search_q
 from contacts.search import contact_search_q
 from segments import selectors
 from segments.models import Segment
 
 MAX_NAME_LENGTH = 100
 MAX_QUERY_BYTES = 20_000
+# Each kind's filter compiles in its own fields (a company filter names no contact field, and the reverse).
+_COMPILERS = {Segment.PersonType.CONTACT: contact_search_q, Segment.PersonType.COMPANY: company_search_q}
 
 
 def _name_clean(name: Any) -> str:
@@ -29,8 +32,16 @@ def _name_clean(name: Any) -> str:
     return name
 
 
-def segment_query_check(query: Any) -> Any:
-    """A query a segment can keep: what POST /contacts/search accepts, of a bounded size; else a refusal naming it."""
+def _person_type_clean(person_type: Any) -> str:
+    if person_type not in _COMPILERS:
+        raise ValidationError({"person_type": f"Must be one of: {', '.join(_COMPILERS)}."})
+    return person_type
+
+
+def segment_query_check(query: Any, *, person_type: str = Segment.PersonType.CONTACT) -> Any:
+    """A query a segment can keep, of a bounded size: what POST /contacts/search accepts for a contact segment,
+    the same language over company fields for a company segment; else a refusal naming it."""
+    compile_query = _COMPILERS[_person_type_clean(person_type)]
     if query in (None, "", {}, []):
         raise ValidationError({"query": "A segment needs a filter."})
     problem = json_problem(query, root="query")
@@ -39,30 +50,38 @@ def segment_query_check(query: Any) -> Any:
     if len(json.dumps(query)) > MAX_QUERY_BYTES:
         raise ValidationError({"query": f"The filter is larger than {MAX_QUERY_BYTES} bytes."})
     try:
-        contact_search_q(query)  # compiles it: every field, operator and value is checked
+        compile_query(query)  # every field, operator and value is checked
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         raise ValidationError({"query": f"{field}: {messages[0]}"}) from None
     return query
 
 
-def segment_validate(*, segment: Segment | None, name: Any, query: Any) -> str:
-    """Raise the ValidationError saving these would raise (name, uniqueness, the cap, the query); the clean name."""
+def segment_validate(
+    *, segment: Segment | None, name: Any, query: Any, person_type: Any = Segment.PersonType.CONTACT
+) -> str:
+    """Raise the ValidationError saving these would raise (name, uniqueness, the cap, the kind, the query); the
+    clean name. An existing segment keeps its kind: its filter is written in that kind's fields."""
     name = _name_clean(name)
+    if segment is not None and person_type != segment.person_type:
+        raise ValidationError({"person_type": "A segment's kind cannot change; save a new segment instead."})
+    person_type = _person_type_clean(person_type)
     others = Segment.objects.exclude(pk=segment.pk) if segment is not None else Segment.objects.all()
     if others.filter(name=name).exists():
         raise ValidationError({"name": "A segment with this name exists."})
     if segment is None and Segment.objects.count() >= selectors.MAX_SEGMENTS:
         raise ValidationError({"name": f"At most {selectors.MAX_SEGMENTS} segments; delete one first."})
-    segment_query_check(query)
+    segment_query_check(query, person_type=person_type)
     return name
 
 
 @transaction.atomic
-def segment_create(*, name: Any, query: Any, teammate: AbstractBaseUser | None) -> Segment:
-    """Save a filter as a segment; its count follows from a Celery task once committed."""
-    name = segment_validate(segment=None, name=name, query=query)
-    segment = Segment.objects.create(name=name, query=query, created_by=teammate)
+def segment_create(
+    *, name: Any, query: Any, teammate: AbstractBaseUser | None, person_type: Any = Segment.PersonType.CONTACT
+) -> Segment:
+    """Save a contact (or company) filter as a segment; its count follows from a Celery task once committed."""
+    name = segment_validate(segment=None, name=name, query=query, person_type=person_type)
+    segment = Segment.objects.create(name=name, query=query, person_type=person_type, created_by=teammate)
     _count_later(segment)
     return segment
 
@@ -71,7 +90,8 @@ def segment_create(*, name: Any, query: Any, teammate: AbstractBaseUser | None) 
 def segment_update(*, segment: Segment, name: Any = None, query: Any = None) -> Segment:
     """Rename a segment or change its filter (then its count is refreshed)."""
     name = segment_validate(segment=segment, name=segment.name if name is None else name,
-                            query=segment.query if query is None else query)  # fmt: skip
+                            query=segment.query if query is None else query,
+                            person_type=segment.person_type)  # fmt: skip
     changed = []
     if name != segment.name:
         segment.name = name
@@ -89,7 +109,7 @@ def segment_update(*, segment: Segment, name: Any = None, query: Any = None) -> 
 
 @transaction.atomic
 def segment_delete(*, segment: Segment) -> None:
-    """Delete a segment (its contacts are untouched)."""
+    """Delete a segment (its contacts or companies are untouched)."""
     segment.delete()
 
 
@@ -100,11 +120,11 @@ def _count_later(segment: Segment) -> None:
 
 
 def segment_count_refresh(*, segment_id: int) -> int | None:
-    """Count one segment's members now and keep the number (a COUNT in a task, never in a page view)."""
+    """Count one segment's contacts or companies now and keep the number (a COUNT in a task, never in a page view)."""
     segment = selectors.segment_find(segment_id=segment_id)
     if segment is None:
         return None
-    count = selectors.segment_members(segment=segment).count()
+    count = selectors.segment_rows(segment=segment).count()
     Segment.objects.filter(pk=segment.pk).update(member_count=count, counted_at=timezone.now())
     return count
 

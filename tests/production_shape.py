@@ -5,14 +5,17 @@ Only meaningful on PostgreSQL + Redis: `skip_unless_production_backends` skips w
 """
 
 import contextlib
+import http.cookies
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -45,9 +48,15 @@ def free_port() -> int:
 
 
 class ProductionShape:
-    """`make run-prod PORT=…` in its own process group; `stop()` sends Ctrl-C as a terminal would."""
+    """`make run-prod PORT=…` in its own process group; `stop()` sends Ctrl-C as a terminal would.
 
-    def __init__(self, var_dir: Path, *, extra_env: dict[str, str] | None = None) -> None:
+    `processes`: which Procfile entries run (a web-only machine: "web"); `extra_env` overrides the
+    environment (another DATABASE_URL, a DATABASE_REPLICA_URL…)."""
+
+    def __init__(
+        self, var_dir: Path, *, extra_env: dict[str, str] | None = None, processes: str = "web worker beat"
+    ) -> None:
+        self.processes_run = processes
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
@@ -77,7 +86,7 @@ class ProductionShape:
     def start(self) -> "ProductionShape":
         _purge_broker()
         self._process = subprocess.Popen(  # noqa: S603 - fixed command line
-            ["make", "--no-print-directory", "run-prod", f"PORT={self.port}"],  # noqa: S607 - make from PATH
+            ["make", "--no-print-directory", "run-prod", f"PORT={self.port}", f"PROCESSES={self.processes_run}"],  # noqa: S607
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -124,6 +133,12 @@ class ProductionShape:
 
     def get(self, path: str, **headers: str):
         return self.request("GET", path, headers=headers)
+
+    def manage(self, *args: str) -> str:
+        """`manage.py …` with this shape's environment (its database); returns what it printed."""
+        return subprocess.run(  # noqa: S603 - fixed command line
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+        ).stdout
 
     def process_lines(self, *names: str) -> list[str]:
         """What the named Procfile processes (web, worker, beat) wrote, without honcho's prefix."""
@@ -181,3 +196,56 @@ class ProductionShape:
         for process in {*self._started, *self.processes()}:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None  # the caller sees the 302 and the cookies it sets
+
+
+class AdminSession:
+    """A teammate's browser on one web server of a shape: keeps the cookies it is given (the Secure ones
+    too: the test speaks http as if behind the TLS proxy) and sends the CSRF token back with forms."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.cookies: dict[str, str] = {}
+        self.set_cookie_headers: list[str] = []
+        self._opener = urllib.request.build_opener(_NoRedirects)
+
+    def request(self, method: str, path: str, form: list[tuple[str, str]] | None = None) -> tuple[int, str]:
+        """(status, body) of one request; redirects are not followed."""
+        origin = self.base_url.replace("http://", "https://")
+        headers = {"X-Forwarded-Proto": "https", "Origin": origin, "Referer": origin + path}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode([*form, ("csrfmiddlewaretoken", self.cookies.get("csrftoken", ""))]).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with self._opener.open(request, timeout=20) as answer:
+                status, raw, answer_headers = answer.status, answer.read(), answer.headers
+        except urllib.error.HTTPError as error:
+            status, raw, answer_headers = error.code, error.read(), error.headers
+        for header in answer_headers.get_all("Set-Cookie") or []:
+            self.set_cookie_headers.append(header)
+            for name, morsel in http.cookies.SimpleCookie(header).items():
+                if morsel["max-age"] == "0" or not morsel.value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return status, raw.decode()
+
+    def get(self, path: str) -> tuple[int, str]:
+        return self.request("GET", path)
+
+    def post(self, path: str, form: list[tuple[str, str]]) -> tuple[int, str]:
+        return self.request("POST", path, form)
+
+    def log_in(self, username: str, password: str) -> "AdminSession":
+        self.get("/admin/login/")
+        status, page = self.post("/admin/login/", [("username", username), ("password", password), ("next", "/admin/")])
+        assert status == 302, f"login refused ({status}): {page[:2000]}"
+        return self

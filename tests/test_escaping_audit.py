@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ["api", "config", "contacts", "conversations", "ops", "retention", "tracking", "widget"]
+APPS = ["api", "config", "contacts", "conversations", "ops", "reports", "retention", "tracking", "widget"]
 # path → how many times the construct may appear there, and why.
 ALLOWED_MARK_SAFE = {"conversations/services/outbound.py": 1}  # _linkify: every piece escaped first
 ALLOWED_INNER_HTML = {
@@ -59,5 +59,14 @@ def test_widget_scripts_insert_text_only_as_text():
     assert scripts
     assert _counts(r"\.innerHTML\s*=|insertAdjacentHTML|outerHTML\s*=|document\.write", scripts) == ALLOWED_INNER_HTML
     panel = (ROOT / "widget/js/panel.js").read_text(encoding="utf-8")
-    # The constant icons (close, back, the greeting's team icon) are the only values ever passed as `html`.
-    assert set(re.findall(r"\bhtml:\s*([A-Za-z_]+)", panel)) == {"X", "BACK", "TEAM_ICON"}
+    # The constant icons (close, back, the greeting's team icon, the paperclip) are the only values ever
+    # passed as `html`.
+    assert set(re.findall(r"\bhtml:\s*([A-Za-z_]+)", panel)) == {"X", "BACK", "TEAM_ICON", "CLIP"}
+
+
+def test_admin_scripts_insert_text_only_as_text():
+    # The inbox's and the conversation page's own scripts (shortcuts, presence, @mentions, pickers) show
+    # teammates' names, notes and macro names: as text nodes only.
+    scripts = sorted((ROOT / "static" / "parley").rglob("*.js"))
+    assert scripts
+    assert _counts(r"\.innerHTML\s*=|insertAdjacentHTML|outerHTML\s*=|document\.write", scripts) == {}

@@ -93,3 +93,37 @@ def test_the_concurrent_index_operation_builds_concurrently_on_postgresql_and_pl
         with connection.schema_editor(atomic=False) as editor:
             operation.database_backwards("contacts", editor, indexed, state)
     assert "test_contact_name_conc" not in connection.introspection.get_constraints(connection.cursor(), table)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_concurrent_index_operations_build_a_partitioned_tables_index_partition_by_partition():
+    if connection.vendor != "postgresql":
+        pytest.skip("partitioned tables are PostgreSQL's (docs/partitioning.md)")
+    state = MigrationExecutor(connection).loader.project_state()
+    index = models.Index(fields=["url"], name="test_pageview_url_conc")
+    operation = AddIndexConcurrently("pageview", index)
+    indexed = state.clone()
+    operation.state_forwards("tracking", indexed)
+
+    with CaptureQueriesContext(connection) as queries, connection.schema_editor(atomic=False) as editor:
+        operation.database_forwards("tracking", editor, state, indexed)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT x.indisvalid, (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = x.indexrelid) "
+                "FROM pg_index x WHERE x.indexrelid = to_regclass('test_pageview_url_conc')"
+            )
+            valid, attached = cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('tracking_pageview')")
+            partitions = cursor.fetchone()[0]
+        # Valid: every partition's index was built and attached (CONCURRENTLY, so writes went on).
+        assert valid and attached == partitions > 1
+        built = [query["sql"] for query in queries if "CREATE INDEX" in query["sql"]]
+        assert sum("CREATE INDEX CONCURRENTLY" in sql for sql in built) == partitions
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            operation.database_backwards("tracking", editor, indexed, state)
+    assert "test_pageview_url_conc" not in connection.introspection.get_constraints(
+        connection.cursor(), "tracking_pageview"
+    )

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from common.attachment_types import ATTACHMENT_TYPES, DEFAULT_ATTACHMENT_MAX_MB
 from common.pagination import EstimatedCountPaginator
 from common.read_only_admin import ReadOnlyAdmin
 from tracking import selectors, services
@@ -34,13 +35,22 @@ class WebsiteForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="One origin per line, e.g. https://shop.example.com (scheme, host and port; no path).",
     )
+    # Only the catalog's types can be chosen (HTML, scripts and executables are not in it).
+    attachment_types = forms.MultipleChoiceField(
+        label="Allowed attachment types",
+        required=False,
+        choices=[(kind.mime, kind.label) for kind in ATTACHMENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Files visitors and teammates may send, recognised by their content (a renamed file is "
+        "recognised for what it is). Images are shown inline; every other file is a download. None: no files.",
+    )
 
     class Meta:
         model = Website
         fields = [
             "name", "allowed_origins", "identity_verification", "tracking_mode",
             "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
-            "email_unread_replies_after_minutes",
+            "email_unread_replies_after_minutes", "conversation_ratings_enabled", "attachment_max_mb", "attachment_types",
         ]  # fmt: skip
         # Both delays say their unit in the label and in the box (one was in seconds, the other in minutes).
         labels = {
@@ -64,6 +74,11 @@ class WebsiteForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial["allowed_origins"] = "\n".join(self.instance.allowed_origins or [])
+        if "attachment_max_mb" in self.fields:
+            self.fields["attachment_max_mb"].required = False  # empty: the default
+
+    def clean_attachment_max_mb(self) -> int:
+        return self.cleaned_data["attachment_max_mb"] or DEFAULT_ATTACHMENT_MAX_MB
 
     def clean_allowed_origins(self) -> list[str]:
         lines = self.cleaned_data["allowed_origins"].splitlines()
@@ -86,7 +101,8 @@ class WebsiteAdmin(admin.ModelAdmin):
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret_shown", "tracking_mode",
         "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
-        "email_unread_replies_after_minutes", "snippet",
+        "email_unread_replies_after_minutes", "conversation_ratings_enabled", "attachment_max_mb",
+        "attachment_types", "snippet",
         "privacy_documents", "page_views_chart", "created_at", "updated_at",
     ]  # fmt: skip
     # The app id and the secret are made when the website is saved: the add form does not show

@@ -10,7 +10,7 @@ row written directly; ids a process took but never used are gaps, as rolled-back
 import os
 import threading
 
-from django.db import connections, models
+from django.db import connections, models, router
 
 BLOCK_SIZE = 64
 
@@ -23,7 +23,7 @@ _pid = os.getpid()
 
 def id_blocks_supported(model: type[models.Model]) -> bool:
     """Ids can be taken ahead on this model's database (PostgreSQL: its sequence)."""
-    alias = model.objects.db
+    alias = router.db_for_write(model)  # ids are taken from the primary's sequence, never a replica's
     if alias not in _vendors:  # a database's vendor is fixed for the process (every ping asks)
         _vendors[alias] = connections[alias].vendor
     return _vendors[alias] == "postgresql"
@@ -47,7 +47,7 @@ def next_id(model: type[models.Model]) -> int | None:
 
 def _take_block(model: type[models.Model]) -> list[int]:
     table = model._meta.db_table
-    with connections[model.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(model)].cursor() as cursor:
         if table not in _sequences:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, model._meta.pk.column])
             _sequences[table] = cursor.fetchone()[0]

@@ -1,7 +1,15 @@
 import secrets
 import string
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from common.attachment_types import (
+    ATTACHMENT_MAX_MB_CEILING,
+    DEFAULT_ATTACHMENT_MAX_MB,
+    DEFAULT_ATTACHMENT_TYPES,
+    default_attachment_types,
+)
 
 APP_ID_ALPHABET = string.ascii_lowercase + string.digits
 APP_ID_LENGTH = 8
@@ -120,6 +128,33 @@ class Website(models.Model):
         default=5,
         help_text="A teammate's reply in the messenger that the contact (with an email) has not read after this "
         "many minutes is emailed to them; their answer by email lands in the same conversation. Empty: never.",
+    )
+    # Customer satisfaction (conversations/services/ratings.py). Off until the owner turns it on, as in
+    # Intercom, Chatwoot and Zendesk: it writes to customers in the company's name (the messenger and
+    # email) and collects their opinion, personal data the owner must decide to gather.
+    conversation_ratings_enabled = models.BooleanField(
+        "ask for conversation ratings (CSAT)",
+        default=False,
+        db_default=False,  # added to a live table without a rewrite or a NOT NULL risk
+        help_text="When a teammate closes a conversation they answered, the messenger asks the contact to rate it "
+        "from 1 to 5 with an optional comment (contacts who do not see it get a link by email). One rating per "
+        "closure, changeable for 24 hours.",
+    )
+    # Files in conversations, both ways (conversations.services.attachments): the largest one and the types
+    # allowed, read from the bytes. Only types of common.attachment_types' catalog can ever be allowed.
+    attachment_max_mb = models.PositiveSmallIntegerField(
+        "largest attachment (MB)",
+        default=DEFAULT_ATTACHMENT_MAX_MB,
+        db_default=DEFAULT_ATTACHMENT_MAX_MB,
+        validators=[MinValueValidator(1), MaxValueValidator(ATTACHMENT_MAX_MB_CEILING)],
+        help_text=f"Per file, from 1 to {ATTACHMENT_MAX_MB_CEILING} MB, for visitors and teammates alike.",
+    )
+    attachment_types = models.JSONField(
+        "allowed attachment types",
+        default=default_attachment_types,
+        db_default=models.Value(DEFAULT_ATTACHMENT_TYPES, models.JSONField()),
+        blank=True,
+        help_text="The type is read from the file's content, not its name. None chosen: no attachments.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -504,7 +504,7 @@ def _consent_decode(code: bytes) -> bool | None:
 def _write(rows: list[QueuedRow]) -> int:
     if not rows:
         return 0
-    if connections[PageView.objects.db].vendor == "postgresql":
+    if connections[router.db_for_write(PageView)].vendor == "postgresql":
         return _write_postgresql(rows)
     return _write_portable(rows)
 
@@ -583,7 +583,7 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
 def _contacts_lock(contact_ids: set[int]) -> tuple[set[int], set[int]]:
     """Lock these contacts in id order; (those that exist, those of them no page view may reach now:
     processing restricted or analytics refused, the rules the ping applies, held at the time of writing)."""
-    with connections[Contact.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(Contact)].cursor() as cursor:
         cursor.execute(
             f"SELECT id, processing_restricted OR analytics_consent IS FALSE FROM {Contact._meta.db_table} "  # noqa: S608
             "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -602,7 +602,7 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     than the statement itself."""
     if not rows:
         return
-    connection = connections[model.objects.db]
+    connection = connections[router.db_for_write(model)]
     given = list(rows[0])
     now = timezone.now()
     columns, selects, params = [], [], []
@@ -679,7 +679,7 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
         [row.session_id for row in rows], [row.url for row in rows], [row.title for row in rows],
         [row.referrer for row in rows], [row.at for row in rows],
     ]  # fmt: skip
-    with connections[PageView.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(PageView)].cursor() as cursor:
         cursor.execute(sql, columns)
         found = cursor.fetchall()
     return sum(count for _, count, _, _ in found), {pk: (first, last) for pk, _, first, last in found}
@@ -713,7 +713,7 @@ def _contacts_touch(seen: dict[int, tuple[dt.datetime, dt.datetime]], sessions: 
         ids, [seen[pk][0] for pk in ids], [seen[pk][1] for pk in ids], [len(opened.get(pk, ())) for pk in ids],
         *(enriched[name] for name in _ENRICHED),
     ]  # fmt: skip
-    with connections[Contact.objects.db].cursor() as cursor:
+    with connections[router.db_for_write(Contact)].cursor() as cursor:
         cursor.execute(sql + " RETURNING c.id, c.role", params)
         people = [pk for pk, role in cursor.fetchall() if role != Contact.Role.VISITOR]
     # Their companies' session_count and last_request_at follow (visitors belong to no company), after

@@ -16,6 +16,7 @@ from companies.models import Company
 from companies.selectors import company_recent_member_ids
 from contacts.models import Contact
 from tracking.models import Event, EventSummary, PageView, WebSession, Website
+from tracking.partitioning import month_start, months_add
 
 # Websites change rarely and every widget request needs one: keep them in process memory briefly.
 # An edit made in the admin reaches other processes within this many seconds.
@@ -78,17 +79,51 @@ SUMMARY_PANEL_ROWS = 50
 _TEXT_COLUMNS = 9
 
 
-def _panel_select(
-    kind: str, model: type, datetimes: list[str], number: str | None, texts: list[str], order: str, limit: int
-) -> str:
-    table = model._meta.db_table
+def _panel_columns(datetimes: list[str], number: str | None, texts: list[str]) -> str:
     columns = [f"CAST({name} AS TEXT)" for name in datetimes] + ["CAST(NULL AS TEXT)"] * (2 - len(datetimes))
     columns.append(f"CAST({number} AS TEXT)" if number else "CAST(NULL AS TEXT)")
     columns += [f"CAST({name} AS TEXT)" for name in texts] + ["CAST(NULL AS TEXT)"] * (_TEXT_COLUMNS - len(texts))
-    return (
-        f"SELECT * FROM (SELECT '{kind}' AS kind, id, {', '.join(columns)} FROM {table} "  # noqa: S608 - names from code
+    # Aliased: a cast keeps its column's name, and ORDER BY created_at would then sort the text
+    # (every row of the contact) instead of walking the (contact, created_at) index.
+    return ", ".join(f"{column} AS c{position}" for position, column in enumerate(columns))
+
+
+def _panel_select(
+    kind: str, model: type, datetimes: list[str], number: str | None, texts: list[str], order: str, limit: int
+) -> tuple[str, list[Any]]:
+    table = model._meta.db_table
+    columns = _panel_columns(datetimes, number, texts)
+    sql = (
+        f"SELECT * FROM (SELECT '{kind}' AS kind, id, {columns} FROM {table} "  # noqa: S608 - names from code
         f"WHERE contact_id = %s ORDER BY {order} LIMIT {int(limit)}) {kind}"
     )
+    return sql, [None]
+
+
+# A contact's newest history rows are looked for in this many months first (the current one and
+# the ones before it), so on PostgreSQL only those monthly partitions are read (tracking.partitioning).
+RECENT_HISTORY_MONTHS = 3
+
+
+def recent_history_since(*, now: dt.datetime) -> dt.datetime:
+    """Where "recent" starts for the contact page's history panels: a month boundary, so that a
+    partitioned table reads the partitions of the last RECENT_HISTORY_MONTHS months only."""
+    return months_add(month_start(now), 1 - RECENT_HISTORY_MONTHS)
+
+
+def _history_panel_select(kind: str, model: type, texts: list[str], limit: int, since: Any) -> tuple[str, list[Any]]:
+    """The newest `limit` rows of a history table (page views, events) for one contact, read in the
+    recent months; the older months are read only when those held fewer rows (a one-time filter,
+    so PostgreSQL does not even open their partitions otherwise). Rows come in two runs, each
+    newest first: the caller sorts them."""
+    table = model._meta.db_table
+    columns = _panel_columns(["created_at"], None, texts)
+    select = f"SELECT '{kind}' AS kind, id, {columns} FROM {table} WHERE contact_id = %s"  # noqa: S608 - names from code
+    order = f"ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
+    recent = f"SELECT * FROM ({select} AND created_at >= %s {order}) {kind}_recent"  # noqa: S608
+    filled = f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE contact_id = %s AND created_at >= %s LIMIT {int(limit)}) f)"  # noqa: S608
+    older = f"SELECT * FROM ({select} AND created_at < %s AND {filled} < {int(limit)} {order}) {kind}_older"  # noqa: S608
+    return f"{recent} UNION ALL {older}", [None, since, None, since, None, since]
 
 
 def _aware(value: str | None) -> dt.datetime | None:
@@ -106,19 +141,22 @@ def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
     The contact page must stay at a fixed, small number of queries, so its panels share it
     (tracking.integration keeps the result for the contact the page renders).
     """
+    connection = connections[PageView.objects.db]
+    since = connection.ops.adapt_datetimefield_value(recent_history_since(now=timezone.now()))
     parts = [
-        _panel_select("pv", PageView, ["created_at"], None, ["url", "title", "referrer"], "created_at DESC, id DESC", PANEL_ROWS),
+        _history_panel_select("pv", PageView, ["url", "title", "referrer"], PANEL_ROWS, since),
         _panel_select(
             "ws", WebSession, ["started_at", "last_activity_at"], "page_views_count",
             ["landing_url", "referrer", "utm_source", "utm_campaign", "browser", "browser_version", "os", "city", "country_name"],
             "last_activity_at DESC, id DESC", SESSION_PANEL_ROWS,
         ),
         _panel_select("es", EventSummary, ["first_at", "last_at"], "count", ["name"], "last_at DESC, id DESC", SUMMARY_PANEL_ROWS),
-        _panel_select("ev", Event, ["created_at"], None, ["name", "metadata"], "created_at DESC, id DESC", PANEL_ROWS),
+        _history_panel_select("ev", Event, ["name", "metadata"], PANEL_ROWS, since),
     ]  # fmt: skip
-    connection = connections[PageView.objects.db]
+    # Each None in a part's parameters stands for the contact's id.
+    params = [contact.pk if value is None else value for _, part_params in parts for value in part_params]
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), [contact.pk] * len(parts))
+        cursor.execute(" UNION ALL ".join(sql for sql, _ in parts), params)
         rows = cursor.fetchall()
     activity: dict[str, list[Any]] = {"page_views": [], "sessions": [], "summaries": [], "events": []}
     for kind, pk, at1, at2, number, *texts in rows:
@@ -177,6 +215,8 @@ def contact_tracking_activity(*, contact: Contact) -> dict[str, list[Any]]:
             activity["events"].append(
                 Event(pk=pk, contact_id=contact.pk, created_at=_aware(at1), name=texts[0], metadata=metadata)
             )
+    for kind in ("page_views", "events"):  # recent and older runs, newest first, panel-sized
+        activity[kind] = sorted(activity[kind], key=lambda row: (row.created_at, row.pk), reverse=True)[:PANEL_ROWS]
     return activity
 
 

@@ -20,7 +20,7 @@ from common.rate_limit import CacheReads, Limit
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
-from conversations.models import Conversation, ConversationPart, MessageDelivery
+from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
@@ -40,6 +40,7 @@ from tracking.widget_auth import (
     widget_token_sign,
     widget_tokens_revoked_key,
 )
+from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
@@ -140,7 +141,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def part_shape(part: ConversationPart) -> dict[str, Any]:
+def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any]:
+    """A message for the messenger; its files (prefetched) are fetched from under `files_base`."""
     if part.author_contact_id:
         author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
     else:
@@ -153,18 +155,39 @@ def part_shape(part: ConversationPart) -> dict[str, Any]:
         "author_name": name,
         "author_avatar": avatar or None,
         "body": part.body,
+        "attachments": part_attachments_shape(part, base=files_base),
         "created_at": _iso(part.created_at),
     }
 
 
-def conversation_detail(conversation: Conversation, *, contact: Contact, website: Website) -> dict[str, Any]:
+def rating_request_shape(rating: ConversationRating | None) -> dict[str, Any] | None:
+    """A closure's rating request as the messenger shows it under the thread (None: nothing to show, or a
+    request that expired unanswered). `open_until`: answerable, or changeable once answered, until then."""
+    if rating is None:
+        return None
+    status = services.rating_status(rating)
+    if rating.rating is None and not status.is_open:
+        return None
+    return {
+        "id": str(rating.pk),
+        "rating": rating.rating,
+        "remark": rating.remark,
+        "open_until": _iso(status.open_until),
+        "final": not status.is_open,
+    }
+
+
+def conversation_detail(
+    conversation: Conversation, *, contact: Contact, website: Website, files_base: str = ""
+) -> dict[str, Any]:
     """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
     `contact` and `website` are the request's (already loaded): no lookup of the conversation's own.
     A user is never asked: the site that identified them gives their email, and whether a user's email
     was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
-    shape["parts"] = [part_shape(p) for p in selectors.conversation_visible_parts(conversation=conversation)]
+    parts = selectors.conversation_visible_parts(conversation=conversation)
+    shape["parts"] = [part_shape(p, files_base=files_base) for p in parts]
     asks = (
         conversation.website_id == website.pk
         and website.ask_email_after_seconds is not None
@@ -175,6 +198,7 @@ def conversation_detail(conversation: Conversation, *, contact: Contact, website
     if asks and not website_availability(website_id=website.pk)["open"]:
         ask_after = 0  # outside office hours: nobody answers soon, so ask at once (cached answer, no query)
     shape["ask_email_after"] = ask_after if asks else None
+    shape["rating_request"] = rating_request_shape(selectors.conversation_rating_current(conversation=conversation))
     return shape
 
 
@@ -204,7 +228,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         contact = _contact(call, call.request.GET.get("token"))
         conversations = selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT]
         return JsonResponse({"conversations": [conversation_summary(c) for c in conversations]})
-    payload = _body(call)
+    payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     token = payload.get("token")
     if token:
         contact = _contact(call, token)
@@ -212,12 +236,15 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         _limit_anonymous_starts(call)
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
+    limit_files(contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
-        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url")
+        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
     return JsonResponse(
         {
-            "conversation": conversation_detail(conversation, contact=contact, website=call.website),
+            "conversation": conversation_detail(
+                conversation, contact=contact, website=call.website, files_base=files_base(call)
+            ),
             # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
             "token": token or widget_token_sign(contact_id=contact.pk, website_id=call.website.pk),
         },
@@ -252,7 +279,11 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
 def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
     contact = _contact(call, call.request.GET.get("token"))
     conversation = _own_conversation(contact, public_id)
-    return JsonResponse({"conversation": conversation_detail(conversation, contact=contact, website=call.website)})
+    return JsonResponse({
+        "conversation": conversation_detail(
+            conversation, contact=contact, website=call.website, files_base=files_base(call)
+        )
+    })  # fmt: skip
 
 
 def _own_conversation(contact: Contact, public_id: str) -> Conversation:
@@ -264,12 +295,34 @@ def _own_conversation(contact: Contact, public_id: str) -> Conversation:
 
 @widget_endpoint(methods=("POST",))
 def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
-    payload = _body(call)
+    payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     contact = _contact(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id)
     _limit_writes(contact)
-    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"))
-    return JsonResponse({"part": part_shape(part)}, status=201)
+    limit_files(contact_id=contact.pk, files=files)
+    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
+    return JsonResponse({"part": part_shape(part, files_base=files_base(call))}, status=201)
+
+
+@widget_endpoint(methods=("POST",))
+def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
+    """The contact rates a closure of their conversation: 1-5 and an optional remark, changeable for 24 hours."""
+    payload = _body(call)
+    contact = _contact(call, payload.get("token"))
+    request_id = payload.get("request_id")
+    if not isinstance(request_id, str):
+        raise WidgetHttpError(400, "invalid", "request_id", "Must be the rating request's id (a string).")
+    rating = selectors.conversation_rating_for_contact(contact_id=contact.pk, public_id=public_id, rating_id=request_id)
+    if rating is None:
+        raise WidgetHttpError(404, "not_found", "", "No such rating request.")
+    _limit_writes(contact)
+    try:
+        rating = services.conversation_rating_give(
+            request=rating, rating=payload.get("rating"), remark=payload.get("remark")
+        )
+    except services.RatingClosed as closed:
+        raise WidgetHttpError(409, "rating_closed", "rating", closed.message_dict["rating"][0]) from None
+    return JsonResponse({"rating_request": rating_request_shape(rating)})
 
 
 @widget_endpoint(methods=("POST",))

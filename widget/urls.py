@@ -1,6 +1,6 @@
 from django.urls import path
 
-from widget import chat_views, tracking_views, views
+from widget import attachment_views, chat_views, tracking_views, views
 
 urlpatterns = [
     path("widget/<str:app_id>", views.widget_script, name="widget_script"),
@@ -19,6 +19,8 @@ chat_urlpatterns = [
          name="widget_conversation"),
     path("widget-api/<str:app_id>/conversations/<str:public_id>/reply", chat_views.reply_view, name="widget_reply"),
     path("widget-api/<str:app_id>/conversations/<str:public_id>/read", chat_views.read_view, name="widget_read"),
+    path("widget-api/<str:app_id>/conversations/<str:public_id>/rating", chat_views.rating_view,
+         name="widget_rating"),
     path("widget-api/<str:app_id>/poll", chat_views.poll_view, name="widget_poll"),
     path("widget-api/<str:app_id>/availability", chat_views.availability_view, name="widget_availability"),
     path("widget-api/<str:app_id>/messages", chat_views.messages_view, name="widget_messages"),
@@ -26,4 +28,8 @@ chat_urlpatterns = [
          name="widget_message_seen"),
     path("widget-api/<str:app_id>/messages/<str:delivery_id>/reply", chat_views.message_reply_view,
          name="widget_message_reply"),
+    path("widget-api/<str:app_id>/attachments/limits", attachment_views.attachment_limits_view,
+         name="widget_attachment_limits"),
+    path("widget-api/<str:app_id>/attachments/<str:public_id>", attachment_views.attachment_file_view,
+         name="widget_attachment_file"),
 ]  # fmt: skip

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import IdField
+from api.fields import IdField, StrictBooleanField
 from api.serializers.base import WORKSPACE_ID
 
 
@@ -82,20 +82,6 @@ class MeOutput(AdminOutput):
             "timezone": "UTC",
             "region": "self-hosted",
         }
-
-
-class StrictBooleanField(serializers.Field):
-    """true or false only (not "yes", 1 or "true"): a typo must not switch a teammate's away mode."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-    def to_representation(self, value: Any) -> bool:
-        return bool(value)
 
 
 class AdminAwayInput(serializers.Serializer):

@@ -10,9 +10,12 @@ from rest_framework import serializers
 from api.fields import UnixTimeField, unix
 from api.serializers.base import WORKSPACE_ID, PagesOutput, blank_to_none
 from api.serializers.contacts import ContactOutput
+from api.serializers.segments import SegmentOutput, segment_json
 from api.serializers.tags import TagOutput
 from common.parsing import float_or_none
 from companies.models import INT32_MAX, Company, CompanyContact
+from segments.models import Segment
+from segments.selectors import companies_segments
 
 
 class CompanyPlanOutput(serializers.Serializer):
@@ -28,11 +31,22 @@ class CompanyTagsOutput(serializers.Serializer):
 
 class CompanySegmentsOutput(serializers.Serializer):
     type = serializers.CharField(default="segment.list")
-    segments = serializers.ListField(child=serializers.DictField())
+    segments = SegmentOutput(many=True, help_text="The company segments it is in now.")
+
+
+def companies_json(companies: list[Company]) -> list[dict[str, Any]]:
+    """Companies as Intercom shows them, with the segments each is in (one query for the whole list); expects
+    `tags` prefetched (companies.selectors.companies_for_output)."""
+    segments = companies_segments(company_ids=[company.pk for company in companies])
+    return [_company_json(company, segments=segments[company.pk]) for company in companies]
 
 
 def company_json(company: Company) -> dict[str, Any]:
-    """A company as Intercom shows it; expects `tags` prefetched (companies.selectors.companies_for_output)."""
+    """One company as Intercom shows it (companies_json of one)."""
+    return companies_json([company])[0]
+
+
+def _company_json(company: Company, *, segments: list[Segment]) -> dict[str, Any]:
     return {
         "type": "company",
         "id": str(company.pk),
@@ -53,8 +67,7 @@ def company_json(company: Company) -> dict[str, Any]:
         "user_count": company.user_count,
         "custom_attributes": company.custom_attributes or {},
         "tags": {"type": "tag.list", "tags": TagOutput(company.tags.all(), many=True).data},
-        # Segments are not stored yet: the list is always empty.
-        "segments": {"type": "segment.list", "segments": []},
+        "segments": {"type": "segment.list", "segments": [segment_json(segment) for segment in segments]},
     }
 
 

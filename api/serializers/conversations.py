@@ -11,9 +11,10 @@ from api import selectors
 from api.errors import NotFound
 from api.fields import IdField, UnixTimeField, unix
 from api.pagination import Page
+from api.serializers.attachments import MAX_ATTACHMENT_FILES, AttachmentFileInput, part_attachments_json
 from api.serializers.base import paged_json
 from contacts.models import Contact
-from conversations.models import Conversation, ConversationPart
+from conversations.models import Conversation, ConversationPart, ConversationRating
 
 # Intercom's part_type for each of Parley's part types.
 PART_TYPES = {
@@ -62,6 +63,21 @@ def body_shown(text: str, *, plaintext: bool) -> str | None:
     return (text or None) if plaintext else body_html(text)
 
 
+def conversation_rating_json(rating: ConversationRating | None) -> dict[str, Any] | None:
+    """Intercom's conversation_rating: the contact's answer to the latest closure they rated (None before any).
+    `created_at` is when the rating was requested (the closure), as Intercom documents it."""
+    if rating is None:
+        return None
+    return {
+        "rating": rating.rating,
+        "remark": rating.remark,
+        "created_at": unix(rating.requested_at),
+        "updated_at": unix(rating.updated_at),
+        "contact": {"type": "contact", "id": str(rating.contact_id), "external_id": rating.contact.external_id},
+        "teammate": {"type": "admin", "id": str(rating.teammate_id)} if rating.teammate_id else None,
+    }
+
+
 def part_json(part: ConversationPart, *, plaintext: bool = False) -> dict[str, Any]:
     author = contact_author(part.author_contact) if part.author_contact_id else admin_author(part.author_teammate)
     assigned = None
@@ -85,7 +101,7 @@ def part_json(part: ConversationPart, *, plaintext: bool = False) -> dict[str, A
         "notified_at": unix(part.created_at),
         "assigned_to": assigned,
         "author": author,
-        "attachments": [],
+        "attachments": part_attachments_json(part),
         "external_id": None,
         "redacted": False,
     }
@@ -108,6 +124,7 @@ class ConversationOutput(serializers.Serializer):
     admin_assignee_id = serializers.IntegerField(source="assignee_id", allow_null=True)
     team_assignee_id = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
+    conversation_rating = serializers.SerializerMethodField()
     source = serializers.SerializerMethodField()
     contacts = serializers.SerializerMethodField()
     teammates = serializers.SerializerMethodField()
@@ -136,6 +153,14 @@ class ConversationOutput(serializers.Serializer):
             "tags": [{"type": "tag", "id": str(tag.pk), "name": tag.name} for tag in conversation.tags.all()],
         }
 
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "remark": {"type": "string"},
+        "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+        "contact": {"type": "object"}, "teammate": {"type": "object", "nullable": True}}})  # fmt: skip
+    def get_conversation_rating(self, conversation: Conversation) -> dict[str, Any] | None:
+        given = getattr(conversation, "ratings_given", None)  # conversation_ratings_given_prefetch, latest first
+        return conversation_rating_json(given[0] if given else None)
+
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_source(self, conversation: Conversation) -> dict[str, Any]:
         parts = self._parts(conversation)
@@ -153,7 +178,7 @@ class ConversationOutput(serializers.Serializer):
             "subject": "",
             "body": body_shown(first.body if first else conversation.preview, plaintext=self._plaintext()),
             "author": author,
-            "attachments": [],
+            "attachments": part_attachments_json(first) if first else [],
             "url": None,
             "redacted": False,
         }
@@ -242,7 +267,17 @@ class ConversationMessageOutput(serializers.Serializer):
 class ReplyInput(serializers.Serializer):
     message_type = serializers.ChoiceField(choices=["comment", "note"])
     type = serializers.ChoiceField(choices=["admin", "user"])
-    body = serializers.CharField()
+    # May be empty when the reply carries files.
+    body = serializers.CharField(required=False, allow_blank=True, default="")
+    attachment_files = AttachmentFileInput(
+        many=True, required=False, max_length=MAX_ATTACHMENT_FILES,
+        help_text="Files, base64-encoded; checked against the conversation's website limits (size, types read "
+        "from the bytes).",
+    )  # fmt: skip
+    attachment_urls = serializers.ListField(
+        child=serializers.CharField(max_length=2000), required=False,
+        help_text="Not supported (Parley fetches no URLs); send attachment_files instead.",
+    )  # fmt: skip
     admin_id = serializers.CharField(required=False, max_length=20)
     intercom_user_id = serializers.CharField(required=False, max_length=20)
     user_id = serializers.CharField(required=False, max_length=255)

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api.fields import unix
+from api.fields import StrictBooleanField, unix
 from api.serializers.admins import AdminOutput
 from conversations.models import Message
 
@@ -37,8 +37,12 @@ class MessageCreateInput(serializers.Serializer):
     from_ = MessageSenderInput(required=False, help_text="The token's own admin when absent.")
     to = MessageRecipientInput()
     created_at = serializers.IntegerField(required=False, help_text="Accepted and ignored: Parley stamps the time.")
-    create_conversation_without_contact_reply = serializers.BooleanField(
-        required=False, help_text="Only false: the conversation starts when the contact replies."
+    create_conversation_without_contact_reply = StrictBooleanField(
+        required=False,
+        help_text="true: the message opens a conversation with the contact at once (in the inbox, and in the "
+        "messenger as that conversation), and the answer's conversation_id names it; a contact whose processing "
+        "is restricted, or whom the email would skip (unsubscribed, no address), is refused. false (the "
+        "default): the conversation starts when the contact replies.",
     )
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -54,12 +58,16 @@ class MessageOutput(serializers.Serializer):
     subject = serializers.CharField(allow_null=True)
     body = serializers.CharField()
     message_type = serializers.ChoiceField(choices=list(CHANNEL_BY_MESSAGE_TYPE))
-    conversation_id = serializers.CharField(allow_null=True, help_text="null until the contact replies.")
+    conversation_id = serializers.CharField(
+        allow_null=True,
+        help_text="The conversation the message opened (create_conversation_without_contact_reply), or the "
+        "contact's reply started; null until then.",
+    )
     owner = AdminOutput(allow_null=True)
 
 
-def message_json(message: Message) -> dict[str, Any]:
-    """Intercom's message object for an outbound message a teammate sent."""
+def message_json(message: Message, *, conversation_id: int | None) -> dict[str, Any]:
+    """Intercom's message object for an outbound message a teammate sent, with the conversation it opened."""
     return {
         "type": "admin_message",
         "id": str(message.pk),
@@ -67,6 +75,6 @@ def message_json(message: Message) -> dict[str, Any]:
         "subject": message.subject or None,
         "body": message.body,
         "message_type": MESSAGE_TYPE_BY_CHANNEL[message.channel],
-        "conversation_id": None,
+        "conversation_id": str(conversation_id) if conversation_id else None,
         "owner": AdminOutput(message.sender).data if message.sender else None,
     }

@@ -1,4 +1,5 @@
-"""Segments: Intercom's segment object; `count` is the cached member count (refreshed by Celery beat)."""
+"""Segments: Intercom's segment object; `count` is the cached member count (refreshed by Celery beat);
+`person_type` says what it holds: contacts ("contact") or companies ("company")."""
 
 from typing import Any
 
@@ -14,7 +15,11 @@ class SegmentOutput(serializers.Serializer):
     name = serializers.CharField()
     created_at = serializers.IntegerField()
     updated_at = serializers.IntegerField()
-    person_type = serializers.ChoiceField(choices=["contact"])
+    person_type = serializers.ChoiceField(
+        choices=list(Segment.PersonType.values),
+        help_text="What the segment holds: contacts (users and leads), or companies. Intercom 2.x documents "
+        "contact and user; a company segment says company (its SDKs take any value here).",
+    )
     count = serializers.IntegerField(
         required=False, allow_null=True,
         help_text="With include_count=true: members when last counted (every 15 minutes); null before the first count.",
@@ -45,6 +50,6 @@ def segment_list_json(segments: list[Segment], *, include_count: bool = False) -
     return {"type": "segment.list", "segments": [segment_json(s, include_count=include_count) for s in segments]}
 
 
-def contact_segments_json(segments: list[Segment]) -> dict[str, Any]:
-    """GET /contacts/{id}/segments: Intercom's list of the segments a contact is in."""
+def attached_segments_json(segments: list[Segment]) -> dict[str, Any]:
+    """GET /contacts/{id}/segments and GET /companies/{id}/segments: Intercom's list of the segments it is in."""
     return {"type": "list", "data": [segment_json(segment) for segment in segments]}

@@ -23,6 +23,7 @@ from api.serializers.companies import (
     CompanyScrollOutput,
     CompanyWriteInput,
     ContactCompaniesOutput,
+    companies_json,
     company_json,
     offset_pages_json,
 )
@@ -30,6 +31,7 @@ from api.serializers.contacts import ContactOutput
 from api.views.base import IntercomView
 from companies import services
 from companies.models import Company
+from segments.models import Segment
 
 # Intercom's company lists: 15 a page by default, and no deeper than 10,000 companies (the scroll goes on).
 DEFAULT_PER_PAGE = 15
@@ -74,7 +76,7 @@ def _company_list(request: Request, companies: Any, *, page: int, per_page: int)
         next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query)
     return {
         "type": "list",
-        "data": [company_json(company) for company in rows],
+        "data": companies_json(rows),
         "total_count": total,
         "pages": offset_pages_json(page=page, per_page=per_page, total=total, next_url=next_url),
     }
@@ -87,6 +89,7 @@ class CompaniesView(IntercomView):
             OpenApiParameter("company_id", str, description="Your id for the company: answers that one company"),
             OpenApiParameter("name", str, description="The company's name: answers that one company"),
             OpenApiParameter("tag_id", str, description="Companies with this tag (a list)"),
+            OpenApiParameter("segment_id", str, description="Companies in this company segment (a list)"),
             *PAGE_PARAMETERS,
         ],
         responses=PolymorphicProxySerializer(
@@ -97,16 +100,21 @@ class CompaniesView(IntercomView):
         description="With `company_id` or `name`, one company object; otherwise a page of companies.",
     )
     def get(self, request: Request) -> Response:
-        """One company by company_id or name, or a page of companies (those with `tag_id`)."""
+        """One company by company_id or name, or a page of companies (those with `tag_id`, or in `segment_id`)."""
         params = request.query_params
         if params.get("company_id") is not None:
             return Response(company_json(selectors.company_get_by_company_id(company_id=params["company_id"])))
         if params.get("name") is not None:
             return Response(company_json(selectors.company_get_by_name(name=params["name"])))
-        if params.get("segment_id") is not None:
-            raise ParameterInvalid("segment_id", "Segments are not available yet.")
         page, per_page, ascending = _page_params(request)
-        if params.get("tag_id") is not None:
+        if params.get("tag_id") is not None and params.get("segment_id") is not None:
+            raise ParameterInvalid("segment_id", "Retrieve companies by tag_id or by segment_id, not both.")
+        if params.get("segment_id") is not None:
+            segment = selectors.segment_get(
+                segment_id=params["segment_id"], field="segment_id", person_type=Segment.PersonType.COMPANY
+            )
+            companies = selectors.companies_list(ascending=ascending, segment=segment)
+        elif params.get("tag_id") is not None:
             tag = selectors.tag_get(tag_id=params["tag_id"], field="tag_id")
             companies = selectors.companies_list(ascending=ascending, tag_id=tag.pk)
         else:
@@ -157,7 +165,7 @@ class CompanyScrollView(IntercomView):
         return Response(
             {
                 "type": "list",
-                "data": [company_json(company) for company in rows],
+                "data": companies_json(rows),
                 "total_count": None,
                 "pages": None,
                 "scroll_param": scroll_param,
@@ -227,7 +235,7 @@ class ContactCompaniesView(IntercomView):
         return Response(
             {
                 "type": "list",
-                "companies": [company_json(company) for company in rows],
+                "companies": companies_json(rows),
                 "total_count": total,
                 "pages": offset_pages_json(page=page, per_page=per_page, total=total, next_url=None),
             }

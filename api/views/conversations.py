@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.permissions import acting_teammate_check
+from api.serializers.attachments import attachment_files_decode, attachment_urls_refuse
 from api.serializers.base import SearchInput
 from api.serializers.conversations import (
     DISPLAY_AS_PLAINTEXT,
@@ -184,12 +185,15 @@ class ConversationReplyView(IntercomView):
         """Reply as a teammate (comment or note) or as the contact (by intercom_user_id, user_id or email)."""
         conversation = conversation_get(conversation_id)
         values = self.parse(ReplyInput, self.body(request))
+        attachment_urls_refuse(values.get("attachment_urls"))
+        files = attachment_files_decode(values.get("attachment_files") or [])
+        message = {"body": values["body"], "files": files, "files_field": "attachment_files"}
         if values["type"] == "admin":
             admin = _acting_admin(request, values.get("admin_id"))
             if values["message_type"] == "note":
-                services.conversation_add_note(conversation=conversation, teammate=admin, body=values["body"])
+                services.conversation_add_note(conversation=conversation, teammate=admin, **message)
             else:
-                services.conversation_reply_as_teammate(conversation=conversation, teammate=admin, body=values["body"])
+                services.conversation_reply_as_teammate(conversation=conversation, teammate=admin, **message)
         else:
             if values["message_type"] != "comment":
                 raise ParameterInvalid("message_type", "A contact can only reply with a comment.")
@@ -200,7 +204,7 @@ class ConversationReplyView(IntercomView):
             )
             if contact is None or contact.pk != conversation.contact_id:
                 raise NotFound("User Not Found", field="intercom_user_id")
-            services.conversation_reply_as_contact(conversation=conversation, body=values["body"])
+            services.conversation_reply_as_contact(conversation=conversation, **message)
         return _reloaded(conversation)
 
 

@@ -1,5 +1,9 @@
 """Messages: POST /messages sends an in-app or email message from a teammate to one contact."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,13 +35,9 @@ class MessagesView(IntercomView):
         ],
     )
     def post(self, request: Request) -> Response:
-        """Send through the admin's outbound service: queued, tracked (opens, clicks, unsubscribe), at most once."""
+        """Send through the admin's outbound service: queued, tracked (opens, clicks, unsubscribe), at most once;
+        with create_conversation_without_contact_reply, it opens a conversation with the contact at once."""
         values = self.parse(MessageCreateInput, self.body(request))
-        if values.get("create_conversation_without_contact_reply"):
-            raise ParameterInvalid(
-                "create_conversation_without_contact_reply",
-                "Parley starts the conversation when the contact replies; send false or leave it out.",
-            )
         sender = request.user
         if values.get("from"):
             admin = selectors.teammate_get(admin_id=values["from"]["id"], field="from.id")
@@ -50,15 +50,28 @@ class MessagesView(IntercomView):
         )
         if contact is None:
             raise NotFound("User Not Found", field="to")
-        message = services.message_send(
-            sender=sender,
-            channel=CHANNEL_BY_MESSAGE_TYPE[values["message_type"]],
-            subject=values.get("subject", ""),
-            body=values["body"],
-            contact_ids=[contact.pk],
-            idempotency_key=_idempotency_key(request),
-        )
-        return Response(message_json(message))
+        with _audience_named_to():
+            message = services.message_send(
+                sender=sender,
+                channel=CHANNEL_BY_MESSAGE_TYPE[values["message_type"]],
+                subject=values.get("subject", ""),
+                body=values["body"],
+                contact_ids=[contact.pk],
+                idempotency_key=_idempotency_key(request),
+                open_conversation=values.get("create_conversation_without_contact_reply", False),
+            )
+        return Response(message_json(message, conversation_id=selectors.message_conversation_id(message=message)))
+
+
+@contextmanager
+def _audience_named_to() -> Iterator[None]:
+    """The service's refusals of the audience (`recipients`) name the API's field for it: `to`."""
+    try:
+        yield
+    except ValidationError as error:
+        if hasattr(error, "error_dict") and "recipients" in error.error_dict:
+            error.error_dict["to"] = error.error_dict.pop("recipients")
+        raise
 
 
 def _idempotency_key(request: Request) -> str | None:

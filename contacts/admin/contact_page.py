@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from common.admin_forms import tag_formset_save
+from common.admin_forms import TagLinkInline, tag_formset_save
 from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
@@ -51,19 +51,10 @@ class ContactTagForm(forms.ModelForm):
         return
 
 
-class ContactTagInline(admin.TabularInline):
+class ContactTagInline(TagLinkInline):
     model = ContactTag
     form = ContactTagForm
     formset = ContactTagFormSet
-    extra = 0
-    autocomplete_fields = ["tag"]
-    readonly_fields = ["tagged_by", "tagged_at"]
-    fields = ["tag", "tagged_by", "tagged_at"]
-    verbose_name = "tag"
-    verbose_name_plural = "tags"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ContactTag]:
-        return super().get_queryset(request).select_related("tag", "tagged_by")
 
 
 @admin.register(Contact)

@@ -43,8 +43,12 @@ class InboxViewFilter(admin.SimpleListFilter):
     DEFAULT = "open"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        unread = selectors.mentions_unread_count(teammate_id=request.user.pk)
+        cap = selectors.MENTIONS_UNREAD_CAP
         return [
             ("mine", "Mine"),
+            # Conversations whose internal notes mention this teammate (any state), with the unread ones counted.
+            ("mentions", f"Mentions ({min(unread, cap)}{'+' if unread > cap else ''} new)" if unread else "Mentions"),
             ("unassigned", "Unassigned"),
             ("open", "All open"),
             ("snoozed", "Snoozed"),
@@ -70,6 +74,8 @@ class InboxViewFilter(admin.SimpleListFilter):
             return queryset.filter(state=open_, assignee=request.user)
         if view == "unassigned":
             return queryset.filter(state=open_, assignee__isnull=True)
+        if view == "mentions":
+            return queryset.filter(pk__in=selectors.conversations_mentioning(teammate_id=request.user.pk))
         if view in ("snoozed", "closed"):
             return queryset.filter(state=view)
         if view == "all":
@@ -155,10 +161,12 @@ class InboxActionForm(ActionForm):
     )
 
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+    macro = forms.ModelChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = teammates()
+        self.fields["macro"].queryset = selectors.macro_list()
 
 
 @admin.register(Conversation)
@@ -179,6 +187,7 @@ class ConversationAdmin(ConversationPageAdmin):
     action_form = InboxActionForm
     actions = [
         "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
+        "run_macro_selected",
     ]  # fmt: skip
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
@@ -267,7 +276,13 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
-        return conversation.get_state_display()
+        """The state, and under it the contact's latest rating: one column, so the inbox fits 1280 px."""
+        state = conversation.get_state_display()
+        rating = conversation.latest_rating  # annotated by get_queryset: no query of its own
+        if rating is None:
+            return state
+        return format_html("{}<br><span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
+                           state, rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
 
     # --- bulk actions -----------------------------------------------------------------------------
 
@@ -324,6 +339,15 @@ class ConversationAdmin(ConversationPageAdmin):
             return
         self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
 
+    @admin.action(description="Run the chosen macro on selected", permissions=["change"])
+    def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        macro = selectors.saved_reply_list().filter(pk=int_or_none(request.POST.get("macro", ""))).first()
+        if macro is None:
+            self.message_user(request, "Choose a macro in the list next to the action.", messages.WARNING)
+            return
+        self._bulk(request, queryset, f"Ran the macro “{macro.name}” on",
+                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user))  # fmt: skip
+
     # --- the inbox's own URLs; the conversation page's come from ConversationPageAdmin ---------------
 
     def get_urls(self) -> list[Any]:
@@ -352,8 +376,14 @@ class ConversationAdmin(ConversationPageAdmin):
         return JsonResponse({**state, "events": events})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # The tags column: one query for the page's conversations, not one per row.
-        return super().get_queryset(request).prefetch_related(selectors.conversation_with_tags())
+        # The tags column: one query for the page's conversations, not one per row; the rating column: a
+        # subquery on an index in the list's own query (selectors.conversation_latest_rating).
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(selectors.conversation_with_tags())
+            .annotate(latest_rating=selectors.conversation_latest_rating())
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         services.teammate_mark_active(teammate=request.user)

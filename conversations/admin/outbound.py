@@ -53,7 +53,9 @@ class ComposeForm(ServiceValidatedForm, forms.Form):
 class MessageComposeForm(ComposeForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False,
                                  help_text="Send to every contact with this tag.")  # fmt: skip
-    segment = forms.ModelChoiceField(queryset=Segment.objects.order_by("name"), required=False,
+    # Contact segments only: a company segment holds companies, not people to message.
+    segment = forms.ModelChoiceField(queryset=Segment.objects.filter(person_type=Segment.PersonType.CONTACT)
+                                     .order_by("name"), required=False,
                                      help_text="Or every contact in this segment when you send.")  # fmt: skip
     contact_ids = forms.CharField(required=False, label="Contact ids", help_text="Or a comma-separated list of ids.",
                                   widget=forms.TextInput(attrs={"class": "vTextField"}))  # fmt: skip

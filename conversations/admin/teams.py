@@ -11,7 +11,10 @@ from django.urls import reverse
 from common.admin_forms import ServiceValidatedForm
 from common.parsing import int_or_none
 from conversations import services
+from conversations.admin.choices import teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
+from conversations.services.macros import macro_summary
+from conversations.services.saved_replies import MacroActions
 
 
 class TeammateProfileForm(forms.ModelForm):
@@ -80,40 +83,97 @@ class TeammateProfileAdmin(admin.ModelAdmin):
         )
 
 
+# How long a macro can snooze for, as the admin offers it (the service takes any whole number of minutes).
+MACRO_SNOOZE_CHOICES = [
+    ("", "Don't snooze"), (60, "1 hour"), (240, "4 hours"), (24 * 60, "1 day"), (2 * 24 * 60, "2 days"),
+    (7 * 24 * 60, "1 week"),
+]  # fmt: skip
+
+
 class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
+    assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
+    snooze_minutes = forms.TypedChoiceField(
+        choices=MACRO_SNOOZE_CHOICES, coerce=int, empty_value=None, required=False, label="Snooze for"
+    )
+
     class Meta:
         model = SavedReply
-        fields = ["name", "body"]
+        fields = ["name", "body", "tags", "priority", "assign", "assignee", "team", "snooze_minutes", "close"]
         help_texts = {
-            "body": "Placeholders: {{contact.name}}, {{contact.first_name}}, {{contact.email}}, {{teammate.name}}"
+            "body": "Placeholders: {{contact.name}}, {{contact.first_name}}, {{contact.email}}, {{teammate.name}}. "
+            "A macro may have no text: it then sends no reply.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = teammates()
+
+    def actions(self) -> MacroActions:
+        """The macro's actions as the form holds them (empty ones for a plain saved reply)."""
+        data = self.cleaned_data
+        return MacroActions(
+            tags=tuple(data.get("tags") or ()), assign=data.get("assign") or "", assignee=data.get("assignee"),
+            team=data.get("team"), priority=data.get("priority") or "", snooze_minutes=data.get("snooze_minutes"),
+            close=bool(data.get("close")),
+        )  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        self.validate_with(lambda: services.saved_reply_validate(name=cleaned.get("name"), body=cleaned.get("body")))
+        self.validate_with(
+            lambda: services.saved_reply_validate(
+                name=cleaned.get("name"), body=cleaned.get("body"), actions=self.actions()
+            )
+        )
         return cleaned
 
 
 @admin.register(SavedReply)
 class SavedReplyAdmin(admin.ModelAdmin):
+    """Saved replies, inserted in the composer; with actions they are macros, run in one click."""
+
     form = SavedReplyForm
-    list_display = ["name", "short_body", "created_by", "updated_at"]
+    list_display = ["name", "short_body", "macro_actions", "created_by", "updated_at"]
     search_fields = ["name", "body"]
-    list_select_related = ["created_by"]
+    list_select_related = ["created_by", "assignee__parley_profile", "team"]
+    autocomplete_fields = ["tags"]
+    fieldsets = [
+        (None, {"fields": ["name", "body"]}),
+        ("Macro: what one click does besides replying", {
+            "fields": ["tags", "priority", "assign", "assignee", "team", "snooze_minutes", "close"],
+            "description": "Any of these makes the saved reply a macro: on a conversation (or on conversations "
+            "selected in the inbox) it sends the reply, then tags, sets the priority, assigns, and snoozes or closes.",
+        }),
+    ]  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SavedReply]:
+        return super().get_queryset(request).prefetch_related("tags")
 
     @admin.display(description="Body")
     def short_body(self, reply: SavedReply) -> str:
         return reply.body[:100]
 
+    @admin.display(description="Macro actions")
+    def macro_actions(self, reply: SavedReply) -> str:
+        words = [word for word in macro_summary(reply) if word != "reply"]
+        return ", ".join(words) or "—"
+
     def save_model(self, request: HttpRequest, obj: SavedReply, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
+        actions = form.actions()  # type: ignore[attr-defined]
         if change:
             saved = services.saved_reply_update(
-                saved_reply=SavedReply.objects.get(pk=obj.pk), name=data["name"], body=data["body"]
+                saved_reply=SavedReply.objects.get(pk=obj.pk), name=data["name"], body=data["body"], actions=actions
             )
         else:
-            saved = services.saved_reply_create(name=data["name"], body=data["body"], actor=request.user)
+            saved = services.saved_reply_create(
+                name=data["name"], body=data["body"], actor=request.user, actions=actions
+            )
         obj.pk = saved.pk
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # The service saved the tags with the rest; the form's own many-to-many save would write them again.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 class TeamRoundRobinInline(admin.StackedInline):

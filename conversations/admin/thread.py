@@ -16,8 +16,11 @@ from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
 from conversations import selectors, services
+from conversations.admin import teamwork
+from conversations.admin.attachments import attachment_composer_context, part_attachments_json
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
-from conversations.models import Conversation, ConversationPart, Team
+from conversations.models import Conversation, ConversationPart, ConversationRating, Team
+from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label
 from conversations.services.threads import teammate_display_name
 
@@ -34,20 +37,29 @@ def _filled(request: HttpRequest, conversation: Conversation, body: str) -> str:
     return services.placeholders_render(body, contact=conversation.contact, teammate=request.user)
 
 
+def _files(request: HttpRequest) -> list[Any]:
+    """The files chosen in the composer (checked by the service against the website's limits)."""
+    return request.FILES.getlist("files")
+
+
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
-    services.conversation_reply_as_teammate(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_reply_as_teammate(
+        conversation=conversation, teammate=request.user, body=body, files=_files(request)
+    )
     return "Reply sent."
 
 
 def _thread_note(request: HttpRequest, conversation: Conversation, body: str) -> str:
-    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_add_note(conversation=conversation, teammate=request.user, body=body, files=_files(request))
     return "Note added."
 
 
 def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
-    services.conversation_reply_and_close(conversation=conversation, teammate=request.user, body=body)
+    services.conversation_reply_and_close(
+        conversation=conversation, teammate=request.user, body=body, files=_files(request)
+    )
     return "Conversation closed."
 
 
@@ -125,6 +137,7 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "title": _thread_title,
     "tag": _thread_tag,
     "untag": _thread_untag,
+    "macro": teamwork.thread_macro,
 }
 
 
@@ -139,7 +152,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
         ]  # fmt: skip
 
     def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
-        conversation = Conversation.objects.select_related("contact", "assignee", "team").filter(pk=object_id).first()
+        conversation = (
+            Conversation.objects.select_related("contact", "assignee", "team", "website").filter(pk=object_id).first()
+        )
         if conversation is None:
             raise PermissionDenied if not self.has_view_permission(request) else _not_found()
         if not self.has_view_permission(request, conversation):
@@ -160,16 +175,18 @@ class ConversationPageAdmin(admin.ModelAdmin):
         # Reading is the inbox's state: only who works the conversation marks it read, not a viewer.
         if conversation.teammate_unread_count and can_change:
             services.conversation_mark_read(conversation=conversation, by_contact=False)
+        services.mentions_mark_read(teammate=request.user, conversation_id=conversation.pk)
         contact = conversation.contact
         parts = selectors.conversation_thread(conversation=conversation)
-        saved_replies = [
-            {"name": r.name, "body": services.placeholders_render(r.body, contact=contact, teammate=request.user)}
-            for r in selectors.saved_reply_list()
-        ]
+        teammate_choices = list(teammates().select_related("parley_profile"))
         draft = request.session.get("parley_draft") if "parley_draft" in request.session else None
         if draft is not None:
             del request.session["parley_draft"]
         conversation_tags = list(conversation.tags.order_by("name"))
+        ratings = [
+            _rating_json(rating) for rating in selectors.conversation_ratings_for_page(conversation=conversation)
+        ]
+        rating_of_closure = {rating["closure"]: rating for rating in ratings}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -179,7 +196,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "contact": contact,
             # Each part with the words the page shows for it, the same as its poll adds for new parts
             # (teammates by the name contacts see, not their username).
-            "thread": [(part, _part_json(part)) for part in parts],
+            "thread": [(part, {**_part_json(part), "rating": rating_of_closure.get(part.pk)}) for part in parts],
+            # Every closure's rating request (CSAT) and its answer, for the side panel; the poll refreshes them.
+            "ratings": ratings,
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
             "conversation_tags": conversation_tags,
@@ -189,12 +208,14 @@ class ConversationPageAdmin(admin.ModelAdmin):
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
             ),
             "page_views": _recent_page_views(contact),
-            "teammates": list(teammates().select_related("parley_profile")),
+            "teammates": teammate_choices,
             "sla": sla_label(conversation),
             "teams": list(selectors.team_list()),
-            "saved_replies": saved_replies,
+            # Saved replies and macros, and whom a note can mention.
+            **teamwork.thread_context(request, conversation, teammate_choices),
             "snooze_presets": [(k, v[0]) for k, v in SNOOZE_PRESETS.items()],
             "can_change": can_change,
+            **attachment_composer_context(conversation),
             "poll_url": reverse("admin:conversations_conversation_poll", args=[conversation.pk]),
             "contact_url": reverse("admin:contacts_contact_change", args=[contact.pk]),
             "changelist_url": reverse("admin:conversations_conversation_changelist"),
@@ -231,14 +252,19 @@ class ConversationPageAdmin(admin.ModelAdmin):
             .select_related(
                 "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
             )
+            .prefetch_related("attachments")
             .order_by("created_at", "id")[:100]
         )
-        if parts and conversation.teammate_unread_count and self.has_change_permission(request, conversation):
+        can_change = self.has_change_permission(request, conversation)
+        if parts and conversation.teammate_unread_count and can_change:
             services.conversation_mark_read(conversation=conversation, by_contact=False)
         return JsonResponse({
             "state": conversation.state,
             "state_label": conversation.get_state_display(),
             "parts": [_part_json(p) for p in parts],
+            "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
+            # Who else is on it, and whether they are writing (the collision warning).
+            "presence": teamwork.poll_presence(request, conversation, can_change=can_change),
         })  # fmt: skip
 
     def start_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
@@ -274,8 +300,35 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
         "author": str(part.author_contact) if part.author_contact_id else teammate_display_name(part.author_teammate),
         "author_type": part.author_type,
         "body": part.body,
+        "attachments": part_attachments_json(part),
+        # A note's text in pieces with its @mentions marked (the page highlights them, inserted as text).
+        "pieces": mention_pieces(part.body) if part.is_note else [],
         "event": _event_text(part),
         "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
+    }
+
+
+def _rating_json(rating: ConversationRating) -> dict[str, Any]:
+    """A closure's rating request as the conversation page and its poll show it."""
+    if rating.rating is not None:
+        label = f"Rated {rating.rating}/5 by the contact"
+        when = rating.updated_at or rating.rated_at
+    else:
+        label = (
+            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+        )
+        when = rating.requested_at
+    if rating.emailed_at and rating.rating is None:
+        label += " (sent by email)"
+    return {
+        "id": rating.pk,
+        "closure": rating.closure_id,
+        "rating": rating.rating,
+        "stars": rating.stars,
+        "label": label,
+        "remark": rating.remark,
+        "teammate": teammate_display_name(rating.teammate) if rating.teammate_id else "",
+        "when": timezone.localtime(when).strftime("%b %d, %H:%M") if when else "",
     }
 
 

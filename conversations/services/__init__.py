@@ -2,6 +2,8 @@
 
 from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
 from conversations.services.inbound import email_reply_receive
+from conversations.services.macros import macro_run
+from conversations.services.mentions import mention_email_if_away, mentions_mark_read
 from conversations.services.office_hours import office_schedule_save
 from conversations.services.outbound import (
     conversation_reply_email_if_unread,
@@ -14,6 +16,13 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
+from conversations.services.presence import conversation_presence
+from conversations.services.ratings import (
+    RatingClosed,
+    conversation_rating_email_send,
+    conversation_rating_give,
+    rating_status,
+)
 from conversations.services.routing import (
     assignment_rule_save,
     conversation_route,
@@ -51,6 +60,7 @@ from conversations.services.threads import (
 )
 
 __all__ = [
+    "RatingClosed",
     "assignee_email_if_away",
     "assignment_rule_save",
     "contacts_touch_messaging",
@@ -60,6 +70,9 @@ __all__ = [
     "conversation_close",
     "conversation_delete",
     "conversation_mark_read",
+    "conversation_presence",
+    "conversation_rating_email_send",
+    "conversation_rating_give",
     "conversation_reopen",
     "conversation_reply_and_close",
     "conversation_reply_as_contact",
@@ -83,11 +96,15 @@ __all__ = [
     "in_app_message_mark_seen",
     "in_app_message_reply",
     "in_app_messages_pending",
+    "macro_run",
+    "mention_email_if_away",
+    "mentions_mark_read",
     "message_deliver_batch",
     "message_send",
     "messages_reclaim_stalled",
     "office_schedule_save",
     "placeholders_render",
+    "rating_status",
     "rule_preview",
     "saved_reply_create",
     "saved_reply_update",

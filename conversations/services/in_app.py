@@ -9,7 +9,7 @@ from django.utils import timezone
 from common.parsing import int_or_none
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
-from conversations.selectors import in_app_shown_to
+from conversations.selectors import in_app_shown_to, in_app_unseen_deliveries
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
@@ -23,13 +23,11 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
     """Unseen in-app messages as the messenger shows them, placeholders filled for this contact.
 
     In-app campaigns are the marketing purpose: none without it (checked only when some are pending)."""
-    deliveries = (
-        MessageDelivery.objects.filter(
-            contact=contact, state=MessageDelivery.State.SENT, seen_at__isnull=True,
-            message__channel=Message.Channel.IN_APP,
-        ).select_related("message__sender__parley_profile").order_by("id")[:IN_APP_PENDING_LIMIT]
-    )  # fmt: skip
-    deliveries = list(deliveries)
+    deliveries = list(
+        in_app_unseen_deliveries(contact_id=contact.pk).select_related("message__sender__parley_profile")[
+            :IN_APP_PENDING_LIMIT
+        ]
+    )
     if deliveries and not in_app_shown_to(contact_id=contact.pk):
         return []
     return [

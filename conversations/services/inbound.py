@@ -11,6 +11,7 @@ from email.utils import getaddresses, parseaddr
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.validators import validate_email
 from django.db import transaction
 
@@ -19,12 +20,24 @@ from contacts.models import Contact
 from contacts.selectors import contact_find_by_email
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, MessageDelivery
+from conversations.services.attachments import attachment_limits, attachments_check_lenient
 from conversations.services.outbound import delivery_start_conversation
-from conversations.services.threads import MAX_BODY_LENGTH, conversation_reply_as_contact, conversation_start_by_contact
+from conversations.services.threads import (
+    MAX_BODY_LENGTH,
+    conversation_add_note,
+    conversation_reply_as_contact,
+    conversation_start_by_contact,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_RAW_EMAIL_BYTES = 5 * 1024 * 1024
+# Room for attachments: 25 MB of files (what common mail servers take) grow by a third in base64.
+MAX_RAW_EMAIL_BYTES = 35 * 1024 * 1024
+# What one email's attachments may cost: at most this many files are read and checked (the rest are counted
+# in one line, never checked one by one), and parts past the second limit are not even looked at. An email of
+# 30,000 tiny files otherwise held a worker and the database transaction for tens of seconds.
+EMAIL_MAX_FILES_READ = 50
+EMAIL_MAX_PARTS_READ = 500
 SUBJECT_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 150
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
@@ -74,6 +87,40 @@ def _text_of(message: EmailMessage, warnings: list[str]) -> str:
     return ""
 
 
+def _attachments(message: EmailMessage, *, website: object, warnings: list[str]) -> list[ContentFile]:
+    """The email's files within the limits (of the conversation's website, else the defaults); each one left
+    out is named in `warnings`. An email already sent cannot be refused for a file, so it is kept without it."""
+    files = []
+    not_read = 0
+    for index, part in enumerate(message.iter_attachments()):
+        if index >= EMAIL_MAX_PARTS_READ:
+            warnings.append(
+                f"Not kept: the email has more than {EMAIL_MAX_PARTS_READ} attachments; the rest were not read."
+            )
+            break
+        if len(files) >= EMAIL_MAX_FILES_READ:
+            not_read += 1
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and payload:
+            files.append(ContentFile(payload, name=str(part.get_filename() or "attachment")))
+    kept, refused = attachments_check_lenient(files=files, limits=attachment_limits(website))
+    warnings.extend(f"Not kept: {reason}" for reason in refused)
+    if not_read:
+        warnings.append(
+            f"Not kept: {not_read} more attachments (at most {EMAIL_MAX_FILES_READ} of one email are read)."
+        )
+    return [checked.source for checked in kept]
+
+
+def _note_left_out(conversation: Conversation, warnings: list[str]) -> None:
+    """Teammates learn which files of the contact's email were left out (the contact sees nothing of it)."""
+    left_out = [warning for warning in warnings if warning.startswith("Not kept: ")]
+    if left_out:
+        body = "Files of this email that were not kept:\n" + "\n".join(w.removeprefix("Not kept: ") for w in left_out)
+        conversation_add_note(conversation=conversation, teammate=None, body=body[:MAX_BODY_LENGTH])
+
+
 def reply_text(text: str) -> str:
     """The new text of a reply, without the quoted history below it."""
     match = QUOTE_START_RE.search(text)
@@ -110,13 +157,17 @@ def _support_email_receive(message: EmailMessage) -> InboundResult:
     text = reply_text(_text_of(message, warnings))
     subject = " ".join(str(message.get("Subject", "")).split())[:SUBJECT_MAX_LENGTH]
     body = "\n\n".join(piece for piece in (subject, text) if piece)[:MAX_BODY_LENGTH]
-    if not body:
+    files = _attachments(message, website=None, warnings=warnings)
+    if not body and not files:
         raise ValidationError({"body": "The email has no subject and no text."})
     contact = contact_find_by_email(email=sender)
     if contact is None:
         name = " ".join(parseaddr(str(message.get("From", "")))[0].split())[:NAME_MAX_LENGTH]
         contact = contact_services.contact_create(role=Contact.Role.LEAD, email=sender, name=name)
-    conversation = conversation_start_by_contact(contact=contact, body=body, source=Conversation.Source.EMAIL)
+    conversation = conversation_start_by_contact(
+        contact=contact, body=body, source=Conversation.Source.EMAIL, files=files
+    )
+    _note_left_out(conversation, warnings)
     part = conversation.parts.filter(author_contact=contact).order_by("-id").first()
     return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))
 
@@ -153,9 +204,12 @@ def email_reply_receive(*, raw: bytes | str) -> InboundResult:
         raise ValidationError({"from": "The sender is not the contact this address was given to."})
     warnings: list[str] = []
     body = reply_text(_text_of(message, warnings))
-    if not body:
+    website = conversation.website if conversation is not None else None
+    files = _attachments(message, website=website, warnings=warnings)
+    if not body and not files:
         raise ValidationError({"body": "The reply has no text."})
     if conversation is None and delivery is not None:
         conversation = delivery_start_conversation(delivery=delivery)
-    part = conversation_reply_as_contact(conversation=conversation, body=body)
+    part = conversation_reply_as_contact(conversation=conversation, body=body, files=files)
+    _note_left_out(conversation, warnings)
     return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))

@@ -26,6 +26,7 @@ from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
 from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
+from conversations.services.attachments import attachments_attach_to_email
 from conversations.services.placeholders import (
     placeholders_check,
     placeholders_in_links,
@@ -36,6 +37,7 @@ from conversations.services.threads import (
     clean_body,
     contact_display_name,
     contacts_touch_messaging,
+    conversation_start_by_teammate,
     teammate_display_name,
 )
 from segments import selectors as segment_selectors
@@ -146,11 +148,13 @@ def message_send(
     audience: str = "",
     idempotency_key: str | None = None,
     expected_recipients: int | None = None,
+    open_conversation: bool = False,
 ) -> Message:
     """Write a message to contacts (ids, everyone with a tag, or a segment's members now) and queue its delivery.
 
     The same idempotency key returns the first message and sends nothing again. With
-    `expected_recipients` (the count the teammate confirmed), a changed audience is refused.
+    `expected_recipients` (the count the teammate confirmed), a changed audience is refused. With
+    `open_conversation` (one contact), the message opens a conversation at once (message_open_conversation).
     """
     if idempotency_key:
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
@@ -160,6 +164,8 @@ def message_send(
     recipients = message_recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     if not recipients:
         raise ValidationError({"recipients": "Nobody to send to."})
+    if open_conversation and (len(recipients) != 1 or sender is None):
+        raise ValidationError({"recipients": "A message opens a conversation with one contact, from a teammate."})
     if expected_recipients is not None and expected_recipients != len(recipients):
         raise ValidationError(
             {"recipients": f"The audience changed since the preview: it is now {len(recipients)} contact(s)."}
@@ -173,10 +179,47 @@ def message_send(
     MessageDelivery.objects.bulk_create(
         [MessageDelivery(message=message, contact_id=pk) for pk in recipients], batch_size=1000, ignore_conflicts=True
     )
+    if open_conversation:
+        message_open_conversation(message=message)
     from conversations import tasks
 
     transaction.on_commit(lambda: tasks.send_message.delay(message.pk))
     return message
+
+
+def message_open_conversation(*, message: Message) -> Conversation:
+    """A teammate's message to one contact opens a conversation now, without waiting for an answer (Intercom's
+    `create_conversation_without_contact_reply`): the message, placeholders filled, is its first part.
+
+    In-app, that conversation is how the messenger shows the message (support, as a conversation a teammate
+    starts in the admin: not an in-app campaign card), delivered at once. By email, the email still goes out
+    through the send (skip rules, tracking, unsubscribe) and the contact's answer continues the conversation;
+    a contact the email would skip is refused here, so the inbox never shows a conversation around an email
+    that never went. A restricted contact is refused on either channel (nothing new is sent to them)."""
+    delivery = MessageDelivery.objects.select_related("contact").get(message=message)
+    contact = delivery.contact
+    if contact.processing_restricted:  # docs/privacy.md: nothing new is sent to a restricted contact, in-app either
+        raise ValidationError({"recipients": "This contact's processing is restricted: no conversation opened."})
+    if message.channel == Message.Channel.EMAIL:
+        reason = delivery_skip_reasons(contact_ids=[contact.pk], channel=message.channel).get(contact.pk, "")
+        if reason:
+            raise ValidationError({"recipients": f"This contact is not emailed ({reason}): no conversation opened."})
+    conversation = conversation_start_by_teammate(
+        contact=contact, teammate=message.sender, body=_opening(message, contact),
+        source=Conversation.Source.EMAIL if message.channel == Message.Channel.EMAIL else Conversation.Source.ADMIN,
+    )  # fmt: skip
+    delivered: dict[str, Any] = {"conversation": conversation}
+    if message.channel == Message.Channel.IN_APP:
+        delivered.update(state=MessageDelivery.State.SENT, sent_at=conversation.created_at)
+    MessageDelivery.objects.filter(pk=delivery.pk).update(**delivered)
+    return conversation
+
+
+def _opening(message: Message, contact: Contact) -> str:
+    """The message as this contact gets it (placeholders filled), as a conversation's first part."""
+    subject = placeholders_render(message.subject, contact=contact, teammate=message.sender)
+    body = placeholders_render(message.body, contact=contact, teammate=message.sender)
+    return f"{subject}\n\n{body}" if subject else body
 
 
 def _claim_batch(message: Message, size: int) -> list[MessageDelivery]:
@@ -529,7 +572,13 @@ def _email_thread_id(*, conversation_id: int) -> str:
     return f"<parley.conversation.{conversation_id}@{_mail_domain()}>"
 
 
-def _conversation_subject(conversation: Conversation) -> str:
+def conversation_email_thread_headers(conversation: Conversation) -> dict[str, str]:
+    """Every email of a conversation names the same thread, so mail clients show one thread."""
+    thread = _email_thread_id(conversation_id=conversation.pk)
+    return {"In-Reply-To": thread, "References": thread}
+
+
+def conversation_subject(conversation: Conversation) -> str:
     """What the conversation is about, as its first message says it (one line)."""
     first = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT).order_by("created_at", "id").first()
     line = (first.body.strip().splitlines() or [""])[0] if first else ""
@@ -550,21 +599,21 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
         return False
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
-    thread = _email_thread_id(conversation_id=conversation.pk)
     email = mail.EmailMultiAlternatives(
-        subject=f"Re: {_conversation_subject(conversation)}",
+        subject=f"Re: {conversation_subject(conversation)}",
         body=render_to_string("emails/conversation_reply.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # A person wrote this reply: no Auto-Submitted header (RFC 3834 keeps it for automatic mail).
-        # Every reply of a conversation names the same thread, so mail clients show one thread.
         headers={
             "Message-ID": f"<parley.part.{part.pk}@{_mail_domain()}>",
-            "In-Reply-To": thread,
-            "References": thread,
+            **conversation_email_thread_headers(conversation),
         },
     )
+    # The teammate's files travel with the reply (what fits in one email; the rest are named in it).
+    context["files_left_out"] = attachments_attach_to_email(email=email, part=part)
+    email.body = render_to_string("emails/conversation_reply.txt", context)
     email.attach_alternative(render_to_string("emails/conversation_reply.html", context), "text/html")
     email.send()
     ConversationPart.objects.filter(pk=part.pk).update(emailed_at=timezone.now())  # the inbox shows it went
@@ -656,9 +705,7 @@ def delivery_start_conversation(
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
     conversation = Conversation.objects.create(contact=delivery.contact, source=source, assignee=message.sender)
     if opening is None:  # the email as this contact got it, placeholders filled
-        subject = placeholders_render(message.subject, contact=delivery.contact, teammate=message.sender)
-        body = placeholders_render(message.body, contact=delivery.contact, teammate=message.sender)
-        opening = f"{subject}\n\n{body}" if subject else body
+        opening = _opening(message, delivery.contact)
     # The outbound message is the first part, so the teammate sees what the contact answers.
     ConversationPart.objects.create(
         conversation=conversation, part_type=ConversationPart.Type.COMMENT, author_teammate=message.sender,

@@ -1,11 +1,12 @@
 """Conversation writes: start, reply, note, assign, snooze, close, reopen, tag, mark read."""
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,7 +16,7 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import routing, sla, widget_quiet
+from conversations.services import attachments, mentions, ratings, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule, teammate_profile
 from conversations.signals import conversation_changed
 
@@ -104,8 +105,10 @@ def _set_preview(conversation: Conversation, *, body: str, author_type: str, aut
 _PREVIEW_FIELDS = ["preview", "preview_author_type", "preview_author_name", "last_part_at"]
 
 
-def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -> ConversationPart:
-    """The shared part of a contact starting or replying: part, reopen, waiting, read state."""
+def _contact_writes(
+    conversation: Conversation, *, body: str, at: dt.datetime, files: Sequence[attachments.CheckedFile] = ()
+) -> ConversationPart:
+    """The shared part of a contact starting or replying: part, files, reopen, waiting, read state."""
     contact = conversation.contact
     changed = [*_PREVIEW_FIELDS, "teammate_unread_count", "contact_last_read_at", "contact_unread_count"]
     if conversation.state != Conversation.State.OPEN:
@@ -118,7 +121,9 @@ def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -
         changed.append("waiting_since")
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
                      author_contact=contact, body=body)  # fmt: skip
-    _set_preview(conversation, body=body, author_type="contact", author_name=contact_display_name(contact), at=at)
+    attachments.attachments_store(part=part, files=files)
+    shown = body or attachments.attachments_preview(files)
+    _set_preview(conversation, body=shown, author_type="contact", author_name=contact_display_name(contact), at=at)
     conversation.teammate_unread_count = F("teammate_unread_count") + 1
     # Writing implies having read everything so far.
     conversation.contact_last_read_at = at
@@ -133,14 +138,21 @@ def _contact_writes(conversation: Conversation, *, body: str, at: dt.datetime) -
 
 
 def _teammate_comment(
-    conversation: Conversation, *, teammate: Teammate, body: str, at: dt.datetime
+    conversation: Conversation,
+    *,
+    teammate: Teammate,
+    body: str,
+    at: dt.datetime,
+    files: Sequence[attachments.CheckedFile] = (),
 ) -> ConversationPart:
     # Replying to an unassigned conversation takes it, as in every help desk; the reply records it (its
     # assigned_to) so the admin's timeline shows it the way it shows an explicit assignment.
     takes_it = conversation.assignee_id is None
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
                      author_teammate=teammate, body=body, assigned_to=teammate if takes_it else None)  # fmt: skip
-    _set_preview(conversation, body=body, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
+    attachments.attachments_store(part=part, files=files)
+    shown = body or attachments.attachments_preview(files)
+    _set_preview(conversation, body=shown, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
     conversation.waiting_since = None
     conversation.contact_unread_count = F("contact_unread_count") + 1
     conversation.teammate_last_read_at = at
@@ -165,6 +177,18 @@ def _teammate_comment(
     return part
 
 
+def _checked_files(
+    files: Sequence[File], *, field: str, conversation: Conversation | None = None, website: Any = None
+) -> list[attachments.CheckedFile]:
+    """A message's files against its website's limits (the conversation's, read only when there are files):
+    all pass, or a refusal naming `field`."""
+    if not files:
+        return []
+    if conversation is not None:
+        website = conversation.website
+    return attachments.attachments_check(files=files, limits=attachments.attachment_limits(website), field=field)
+
+
 # --- start --------------------------------------------------------------------------------------
 
 
@@ -176,19 +200,28 @@ def conversations_merge(source: Contact, into: Contact) -> None:
 
 @transaction.atomic
 def conversation_start_by_contact(
-    *, contact: Contact, body: str, website: Any = None, source: str = Conversation.Source.CHAT, page_url: Any = ""
+    *,
+    contact: Contact,
+    body: str,
+    website: Any = None,
+    source: str = Conversation.Source.CHAT,
+    page_url: Any = "",
+    files: Sequence[File] = (),
+    files_field: str = "files",
 ) -> Conversation:
     """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead.
 
-    The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts."""
-    body = clean_body(body)
+    The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts. Files
+    are checked against the website's limits before anything is written (a refusal names `files_field`)."""
+    checked = _checked_files(files, website=website, field=files_field)
+    body = clean_body(body, allow_empty=bool(checked))
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(
         contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
     )
     conversation.contact = contact
-    _contact_writes(conversation, body=body, at=at)
+    _contact_writes(conversation, body=body, at=at, files=checked)
     routing.conversation_route(conversation=conversation, message=body)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
@@ -196,12 +229,15 @@ def conversation_start_by_contact(
 
 
 @transaction.atomic
-def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body: str) -> Conversation:
-    """A teammate writes first to a contact; nobody is waiting until the contact answers."""
+def conversation_start_by_teammate(
+    *, contact: Contact, teammate: Teammate, body: str, source: str = Conversation.Source.ADMIN
+) -> Conversation:
+    """A teammate writes first to a contact; nobody is waiting until the contact answers. `source` EMAIL: the
+    opening went out as an email, so the teammate's replies do too."""
     body = clean_body(body)
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-    conversation = Conversation.objects.create(contact=contact, source=Conversation.Source.ADMIN, assignee=teammate)
+    conversation = Conversation.objects.create(contact=contact, source=source, assignee=teammate)
     _teammate_comment(conversation, teammate=teammate, body=body, at=at)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.single.created", conversation=conversation)
@@ -212,13 +248,16 @@ def conversation_start_by_teammate(*, contact: Contact, teammate: Teammate, body
 
 
 @transaction.atomic
-def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> ConversationPart:
+def conversation_reply_as_contact(
+    *, conversation: Conversation, body: str, files: Sequence[File] = (), files_field: str = "files"
+) -> ConversationPart:
     """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
-    body = clean_body(body)
+    checked = _checked_files(files, conversation=conversation, field=files_field)
+    body = clean_body(body, allow_empty=bool(checked))
     conversation = _locked(conversation)
     reopened = conversation.state != Conversation.State.OPEN
     at = timezone.now()
-    part = _contact_writes(conversation, body=body, at=at)
+    part = _contact_writes(conversation, body=body, at=at, files=checked)
     routing.conversation_route_on_contact_message(conversation=conversation, message=body, reopened=reopened)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
     conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
@@ -226,11 +265,19 @@ def conversation_reply_as_contact(*, conversation: Conversation, body: str) -> C
 
 
 @transaction.atomic
-def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
+def conversation_reply_as_teammate(
+    *,
+    conversation: Conversation,
+    teammate: Teammate,
+    body: str,
+    files: Sequence[File] = (),
+    files_field: str = "files",
+) -> ConversationPart:
     """A teammate answers the contact: nobody is waiting any more, the contact has one more unread."""
-    body = clean_body(body)
+    checked = _checked_files(files, conversation=conversation, field=files_field)
+    body = clean_body(body, allow_empty=bool(checked))
     conversation = _locked(conversation)
-    part = _teammate_comment(conversation, teammate=teammate, body=body, at=timezone.now())
+    part = _teammate_comment(conversation, teammate=teammate, body=body, at=timezone.now(), files=checked)
     if conversation.source == Conversation.Source.EMAIL:
         from conversations.services.outbound import conversation_reply_email_schedule
 
@@ -244,11 +291,22 @@ def conversation_reply_as_teammate(*, conversation: Conversation, teammate: Team
 
 
 @transaction.atomic
-def conversation_add_note(*, conversation: Conversation, teammate: Teammate, body: str) -> ConversationPart:
-    """An internal note: never shown to the contact, changes nothing the contact can see."""
-    body = clean_body(body)
+def conversation_add_note(
+    *,
+    conversation: Conversation,
+    teammate: Teammate,
+    body: str,
+    files: Sequence[File] = (),
+    files_field: str = "files",
+) -> ConversationPart:
+    """An internal note: never shown to the contact (nor its files), changes nothing the contact can see;
+    the teammates it mentions (`@username`) are told."""
+    checked = _checked_files(files, conversation=conversation, field=files_field)
+    body = clean_body(body, allow_empty=bool(checked))
     part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
                      author_teammate=teammate, body=body)  # fmt: skip
+    attachments.attachments_store(part=part, files=checked)
+    mentions.note_mentions_record(part=part, author=teammate)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
     return part
 
@@ -318,7 +376,8 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
-    """Close and record who closed it; closing a closed conversation changes nothing."""
+    """Close and record who closed it, and ask the contact for a rating (CSAT) when the website does;
+    closing a closed conversation changes nothing."""
     conversation = _locked(conversation)
     if conversation.state == Conversation.State.CLOSED:
         return conversation
@@ -326,17 +385,27 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     conversation.snoozed_until = None
     conversation.waiting_since = None
     conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
-    _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
-              author_teammate=teammate)  # fmt: skip
+    closure = _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
+                        author_teammate=teammate)  # fmt: skip
     sla.conversation_sla_refresh(conversation=conversation)
+    ratings.conversation_rating_request(conversation=conversation, closure=closure, teammate=teammate)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 
 
 @transaction.atomic
-def conversation_reply_and_close(*, conversation: Conversation, teammate: Teammate, body: str) -> Conversation:
+def conversation_reply_and_close(
+    *,
+    conversation: Conversation,
+    teammate: Teammate,
+    body: str,
+    files: Sequence[File] = (),
+    files_field: str = "files",
+) -> Conversation:
     """Answer and close in one transaction: a refused reply leaves the conversation open."""
-    conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body)
+    conversation_reply_as_teammate(
+        conversation=conversation, teammate=teammate, body=body, files=files, files_field=files_field
+    )
     return conversation_close(conversation=conversation, teammate=teammate)
 
 

@@ -131,3 +131,10 @@ def test_unexpected_error_is_500_without_traceback(api, monkeypatch):
 
 def test_intercom_version_header_is_accepted_and_ignored(api):
     assert api.get("/api/me", HTTP_INTERCOM_VERSION="1.4").status_code == 200
+
+
+def test_a_body_over_the_upload_limit_is_a_413_in_the_envelope(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/api/contacts", {"role": "lead", "name": "x" * 2000}, format="json")
+    assert_error(response, 413, "parameter_invalid", "body")
+    assert "larger than the API accepts" in response.json()["errors"][0]["message"]

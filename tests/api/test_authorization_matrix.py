@@ -14,6 +14,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory
 from django.urls import URLPattern, reverse
 from django.utils import timezone
@@ -30,7 +31,8 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from conversations import services as conversation_services
-from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
+from conversations.attachment_links import attachment_link_query
+from conversations.models import Attachment, Conversation, ConversationPart, Message, MessageDelivery, Team
 from segments.models import Segment
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 from tracking import services as tracking_services
@@ -110,6 +112,7 @@ OPERATIONS = [
     Op("api-event-summaries", "POST", "/api/events/summaries", SUPERUSER_ONLY,
        {"user_id": "u-1", "event_summaries": {"event_name": "imported", "count": 2, "first": PAST, "last": PAST}}),
     Op("api-conversations", "GET", "/api/conversations", READERS),
+    Op("api-attachment-file", "GET", "/api/attachments/{attachment}", READERS),
     Op("api-conversations", "POST", "/api/conversations", WORKERS, {"from": {"type": "user", "id": "{user}"},
                                                                     "body": "Help"}),
     Op("api-conversations-search", "POST", "/api/conversations/search", READERS,
@@ -144,6 +147,7 @@ OPERATIONS = [
     Op("api-segments", "GET", "/api/segments?include_count=true", READERS),
     Op("api-segment", "GET", "/api/segments/{segment}", READERS),
     Op("api-contact-segments", "GET", "/api/contacts/{user}/segments", READERS),
+    Op("api-company-segments", "GET", "/api/companies/{company}/segments", READERS),
     Op("api-teams", "GET", "/api/teams", READERS),
     Op("api-team", "GET", "/api/teams/{team}", READERS),
     Op("api-companies", "GET", "/api/companies", READERS),
@@ -168,6 +172,7 @@ OPERATIONS = [
 ADMIN_ACTIONS = {
     "auth.group:delete_selected": SUPERUSER_ONLY,
     "conversations.teammateprofile:delete_selected": NOBODY,  # profiles have no bulk actions at all
+    "conversations.attachment:delete_selected": NOBODY,  # files come and go with their messages
     "privacy.datasubjectrequest:delete_selected": NOBODY,  # the record of a request is kept
     "tracking.rejectedattribute:delete_selected": SUPERUSER_ONLY,
     "auth.user:delete_selected": SUPERUSER_ONLY,
@@ -207,6 +212,7 @@ ADMIN_ACTIONS = {
     "conversations.conversation:close_selected": WORKERS,
     "conversations.conversation:reopen_selected": WORKERS,
     "conversations.conversation:tag_selected": WORKERS,
+    "conversations.conversation:run_macro_selected": WORKERS,  # a viewer cannot run macros
     "conversations.savedreply:delete_selected": SUPERUSER_ONLY,
     "conversations.team:delete_selected": SUPERUSER_ONLY,
     "conversations.message:delete_selected": SUPERUSER_ONLY,
@@ -273,7 +279,10 @@ def world(db) -> World:
     contact_services.contact_tag(contact=user, tag=tag)
     note = contact_services.contact_note_create(contact=user, author=users[SUPERUSER], body="Met at the fair")
     attribute = DataAttributeFactory()
-    conversation = conversation_services.conversation_start_by_contact(contact=user, body="Hello?")
+    conversation = conversation_services.conversation_start_by_contact(
+        contact=user, body="Hello?", files=[SimpleUploadedFile("guide.pdf", b"%PDF-1.4\n%%EOF\n")]
+    )
+    attachment = Attachment.objects.get(part__conversation=conversation)
     conversation_services.conversation_tag(conversation=conversation, tag=tag)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
     team = Team.objects.create(name="Support")
@@ -287,6 +296,7 @@ def world(db) -> World:
         "user": user.pk, "lead": lead.pk, "visitor": visitor.pk, "tag": tag.pk, "other_tag": other_tag.pk,
         "note": note.pk, "attribute": attribute.pk, "conversation": conversation.pk, "company": company.pk,
         "team": team.pk, "segment": segment.pk, "visitor_user_id": visitor.anonymous_id,
+        "attachment": attachment.public_id + attachment_link_query(attachment=attachment),
     }  # fmt: skip
     return World(users=users, tokens=tokens, ids={name: str(pk) for name, pk in ids.items()})
 

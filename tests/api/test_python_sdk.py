@@ -273,6 +273,33 @@ def test_sdk_messages_in_app_and_email(intercom, teammate):
     assert missing.value.status_code == 404
 
 
+def test_sdk_message_that_opens_a_conversation_without_a_reply(intercom, teammate):
+    from intercom import CreateMessageRequest_Inapp, CreateMessageRequestFrom
+    from intercom import CreateMessageRequestTo as To
+
+    user = intercom.contacts.create(request=CreateContactRequestWithEmail(email="open@example.com"))
+    message = intercom.messages.create(
+        request=CreateMessageRequest_Inapp(
+            body="Your export is ready", from_=CreateMessageRequestFrom(type="admin", id=teammate.pk),
+            to=To(type="user", id=user.id), create_conversation_without_contact_reply=True,
+        )
+    )  # fmt: skip
+    assert message.conversation_id is not None
+    conversation = intercom.conversations.find(conversation_id=message.conversation_id)
+    assert (conversation.id, conversation.state) == (message.conversation_id, "open")
+    assert (conversation.source.body, conversation.source.delivered_as) == (
+        "<p>Your export is ready</p>", "admin_initiated",
+    )  # fmt: skip
+    assert [c.id for c in conversation.contacts.contacts] == [user.id]
+    plain = intercom.messages.create(
+        request=CreateMessageRequest_Inapp(
+            body="No conversation yet", from_=CreateMessageRequestFrom(type="admin", id=teammate.pk),
+            to=To(type="user", id=user.id), create_conversation_without_contact_reply=False,
+        )
+    )  # fmt: skip
+    assert plain.conversation_id is None
+
+
 def test_sdk_teams(intercom, teammate):
     from conversations.models import Team
 

@@ -3,6 +3,7 @@
 import pytest
 from intercom import CreateContactRequestWithEmail
 from intercom.companies import CompaniesRetrieveResponse_List
+from intercom.core.api_error import ApiError
 from intercom.errors import NotFoundError
 from intercom.types import CreateOrUpdateCompanyRequest, TagCompanyRequest, UntagCompanyRequest
 
@@ -67,3 +68,40 @@ def test_sdk_tags_companies_and_retrieves_them_by_tag(intercom):
     assert {c.id for c in tagged.data} == {str(acme.pk), str(other.pk)}
     intercom.tags.create(request=UntagCompanyRequest(name="b2b", companies=[{"company_id": "acme", "untag": True}]))
     assert [c.id for c in intercom.companies.retrieve(tag_id=tag.id).data] == [str(other.pk)]
+
+
+def test_sdk_company_segments_list_find_attached_and_retrieve_companies_in_one(intercom, teammate):
+    from segments import services as segment_services
+    from segments.models import Segment
+
+    enterprise = segment_services.segment_create(
+        name="Enterprise", query={"field": "plan", "operator": "=", "value": "enterprise"}, teammate=teammate,
+        person_type=Segment.PersonType.COMPANY,
+    )  # fmt: skip
+    segment_services.segment_create(
+        name="France", query={"field": "location.country_code", "operator": "=", "value": "FR"}, teammate=teammate
+    )
+    acme, globex = CompanyFactory(plan="enterprise"), CompanyFactory(plan="enterprise")
+    CompanyFactory(plan="pro")
+    segment_services.segment_counts_refresh()
+    listed = intercom.segments.list(include_count=True)
+    assert [(s.name, s.person_type, s.count) for s in listed.segments] == [
+        ("Enterprise", "company", 2), ("France", "contact", 0),
+    ]  # fmt: skip
+    found = intercom.segments.find(segment_id=str(enterprise.pk))
+    assert (found.name, found.person_type) == ("Enterprise", "company")
+    attached = intercom.companies.list_attached_segments(company_id=str(acme.pk))
+    assert [(s.id, s.person_type) for s in attached.data] == [(str(enterprise.pk), "company")]
+    assert [s.name for s in intercom.companies.find(company_id=str(acme.pk)).segments.segments] == ["Enterprise"]
+    members = intercom.companies.retrieve(segment_id=str(enterprise.pk), per_page=1)
+    assert isinstance(members, CompaniesRetrieveResponse_List)
+    assert members.total_count == 2 and len(members.data) == 1
+    assert {c.id for c in intercom.companies.retrieve(segment_id=str(enterprise.pk)).data} == {
+        str(acme.pk), str(globex.pk),
+    }  # fmt: skip
+    with pytest.raises(ApiError) as wrong_kind:  # a contact segment where companies are listed
+        intercom.companies.retrieve(segment_id=str(Segment.objects.get(name="France").pk))
+    assert wrong_kind.value.status_code == 400
+    assert wrong_kind.value.body["errors"][0]["field"] == "segment_id"
+    with pytest.raises(NotFoundError):
+        intercom.companies.retrieve(segment_id="424242")

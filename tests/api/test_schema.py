@@ -14,8 +14,16 @@ def test_openapi_schema_is_valid_and_covers_the_api(client):
     for path in ("/api/contacts", "/api/contacts/search", "/api/contacts/merge", "/api/tags", "/api/me",
                  "/api/data_attributes", "/api/visitors/convert", "/api/contacts/{contact_id}/notes", "/api/messages",
                  "/api/teams", "/api/teams/{team_id}", "/api/visitors", "/api/segments", "/api/segments/{segment_id}",
-                 "/api/contacts/{contact_id}/segments"):  # fmt: skip
+                 "/api/contacts/{contact_id}/segments", "/api/companies/{company_id}/segments"):  # fmt: skip
         assert path in schema["paths"], path
+    retrieve = {p["name"] for p in schema["paths"]["/api/companies"]["get"]["parameters"]}
+    assert {"company_id", "name", "tag_id", "segment_id", "page", "per_page"} <= retrieve
+    assert "type" in {p["name"] for p in schema["paths"]["/api/segments"]["get"]["parameters"]}
+    components = schema["components"]["schemas"]
+    assert components["PersonTypeEnum"]["enum"] == ["contact", "company"]  # SegmentOutput.person_type
+    message = schema["paths"]["/api/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    flag = components[message["$ref"].rsplit("/", 1)[1]]["properties"]["create_conversation_without_contact_reply"]
+    assert flag["type"] == "boolean"
     assert "put" in schema["paths"]["/api/conversations/{conversation_id}"]
     assert {"get", "put"} <= set(schema["paths"]["/api/visitors"])
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}

@@ -88,7 +88,7 @@ def test_company_page_shows_people_conversations_page_views_with_bounded_queries
     ("query", "expected"),
     [("?plan=free", {"c0", "c2"}), ("?size=1-10", set()), ("?size=11-50", {"c2"}), ("?size=unknown", {"c4"}),
      ("?request=never", {"c3", "c4"}), ("?request=7d", {"c0", "c1", "c2"}), ("?request=older", set()),
-     ("?q=Rock", {"c1"}), ("?q=c2", {"c2"})],
+     ("?q=Rock", {"c1"}), ("?q=c2", {"c2"}), ("?q=C2", {"c2"})],
 )  # fmt: skip
 def test_filters_and_search(admin_client, query, expected):
     now = timezone.now()
@@ -169,3 +169,16 @@ def test_the_contact_list_filters_one_companys_people_with_a_fixed_query_count(a
     for junk in ("x", "999999", "99999999999999999999999"):  # no such company: the plain list, never an error
         assert _queries(admin_client, f"{changelist}?company={junk}")[0]
     assert admin_client.get(f"{changelist}?company=1%00").status_code == 400  # the admin guard refuses NUL
+
+
+def test_plan_filter_lists_each_plan_once_in_order_in_one_query(admin_client):
+    from companies.selectors import company_plans
+
+    for plan in ["pro", "", "free", "pro", "enterprise", "free", "Ünï"]:
+        CompanyFactory(plan=plan)
+    with CaptureQueriesContext(connection) as queries:
+        assert company_plans() == sorted(["enterprise", "free", "pro", "Ünï"])
+    assert len(queries) == 1
+    page = admin_client.get(reverse("admin:companies_company_changelist"))
+    assert page.status_code == 200
+    assert b"?plan=enterprise" in page.content

@@ -32,7 +32,7 @@ from tests.contacts.factories import TagFactory
 from tests.tracking.conftest import Widget
 from tests.tracking.factories import user_hash
 from tracking.page_view_buffer import page_views_flush
-from tracking.services import website_create
+from tracking.services import website_create, website_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,6 +156,7 @@ def _lead_life(teammate) -> Contact:
 def _user_life(client, teammate) -> Contact:
     """Alice: a visitor in the widget who identifies, a merged lead, every user and conversation topic."""
     website = website_create(name="Shop", allowed_origins=[ORIGIN])
+    website_update(website=website, conversation_ratings_enabled=True)  # her closed conversation asks for a rating
     widget = Widget(client, website)
     assert widget.ping().status_code == 200
     user_fields = {"user_id": ALICE["external_id"], "email": ALICE["email"], "name": ALICE["name"],
@@ -188,6 +189,9 @@ def _user_life(client, teammate) -> Contact:
                                               until=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
     conversation_services.conversation_reopen(conversation=conversation, teammate=None)
     conversation_services.conversation_close(conversation=conversation, teammate=teammate)
+    (rating_request,) = conversation.ratings.all()  # she rates it: conversation.rating.added
+    conversation_services.conversation_rating_give(request=rating_request, rating=2,
+                                                   remark=f"Slow, {ALICE['name']} ({ALICE['email']})")  # fmt: skip
     conversation_services.conversation_reopen(conversation=conversation, teammate=teammate)
     conversation_services.conversation_start_by_teammate(contact=alice, teammate=teammate,
                                                          body=f"Welcome {ALICE['name']}")  # fmt: skip

@@ -3,6 +3,7 @@ import random
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart
@@ -29,3 +30,24 @@ def test_seed_for_contacts_is_repeatable_with_a_seed():
     ids = contact_demo.seed(contacts=200, rng=random.Random(1))
     made = demo.seed_for_contacts(contact_ids=ids, rng=random.Random(1))
     assert made == Conversation.objects.count() > 0
+
+
+def test_seed_demo_rates_most_closed_conversations_a_teammate_answered():
+    from conversations import selectors
+    from conversations.models import ConversationRating
+
+    call_command("seed_demo", contacts=2000, seed=42, stdout=io.StringIO())  # what setup_demo seeds
+    ratings = ConversationRating.objects.select_related("conversation", "closure")
+    assert ratings.exists()
+    for rating in ratings:
+        assert rating.closure.part_type == "close" and rating.closure.conversation_id == rating.conversation_id
+        assert rating.conversation.state == "closed" and rating.conversation.first_response_at is not None
+        assert rating.contact_id == rating.conversation.contact_id and rating.requested_at == rating.closure.created_at
+        assert (rating.rating is None) == (rating.rated_at is None)
+    given = selectors.ratings_given(since=min(r.requested_at for r in ratings), until=max(
+        r.rated_at or r.requested_at for r in ratings) + timezone.timedelta(days=1))  # fmt: skip
+    summary = selectors.ratings_summary(given)
+    # Enough for the reports' charts: most requests answered, a spread of scores, mostly satisfied.
+    assert summary.count > ratings.count() / 2
+    assert sum(1 for n in summary.distribution.values() if n) >= 4 and summary.count >= 20, summary
+    assert summary.csat_percent > 50

@@ -497,14 +497,19 @@ def test_reading_the_reply_in_the_messenger_cancels_its_email():
 def test_no_email_is_planned_when_the_website_switched_it_off_or_the_contact_has_no_email(
     django_capture_on_commit_callbacks,
 ):
+    from reports.services import now_counts_changed
+
+    def emails(planned: list) -> list:  # the reports' "now" counts are also told of every reply, on commit
+        return [callback for callback in planned if callback is not now_counts_changed]
+
     quiet = _chat_with_email(website_minutes=None)
     with django_capture_on_commit_callbacks() as planned:
         services.conversation_reply_as_teammate(conversation=quiet, teammate=TeammateFactory(), body="Hi")
-    assert planned == []
+    assert emails(planned) == []
     noisy = _chat_with_email()
     with django_capture_on_commit_callbacks() as planned:
         services.conversation_reply_as_teammate(conversation=noisy, teammate=TeammateFactory(), body="Hi")
-    assert len(planned) == 1
+    assert len(emails(planned)) == 1
 
 
 @pytest.mark.celery

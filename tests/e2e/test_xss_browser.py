@@ -24,6 +24,7 @@ from contacts.models import Contact, DataAttribute, Tag
 from conversations import email_links
 from conversations import services as conversation_services
 from conversations.models import Conversation
+from conversations.services.saved_replies import MacroActions
 from tests.tracking.conftest import Widget
 from tracking.models import Event, PageView, WebSession, Website
 from tracking.page_view_buffer import page_views_flush
@@ -246,6 +247,31 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         page.click("button[value=assign]")
         expect(page.locator("ul.messagelist li")).to_contain_text("Assigned to")
         _check(page, "conversation-assign-message", problems, artifacts)
+        # Working faster: a teammate's name in the presence line and the note box's @ list, a macro's
+        # name and tag in its picker and in the message after it ran.
+        thread_url = f"{parley_url}/admin/conversations/conversation/{ids['conversation']}/change/"
+        conversation_services.conversation_presence(
+            conversation_id=ids["conversation"], teammate=evil_teammate, state="typing", display_name=lambda: SHORT
+        )
+        macro = conversation_services.saved_reply_create(
+            name=SHORT + " macro", body="Hi {{contact.name}}",
+            actions=MacroActions(tags=(Tag.objects.get(pk=ids["tag"]),)), actor=evil_teammate,
+        )  # fmt: skip
+        page.goto(thread_url)
+        expect(page.locator("#parley-presence")).to_contain_text("is typing a reply", timeout=15_000)
+        page.keyboard.press("n")
+        page.locator("#parley-body").press_sequentially("ask @mal")
+        expect(page.locator("#parley-mention-list li")).to_have_count(1)
+        _check(page, "conversation-presence-and-mention-list", problems, artifacts)
+        page.locator("#parley-body").press("Escape")
+        page.locator("#parley-body").press("Escape")
+        page.keyboard.press("m")
+        expect(page.locator(".parley-picker-list li")).to_contain_text(SHORT)
+        _check(page, "conversation-macro-picker", problems, artifacts)
+        page.keyboard.press("Enter")
+        expect(page.locator("ul.messagelist li")).to_contain_text("Ran the macro")
+        _check(page, "conversation-macro-ran-message", problems, artifacts)
+        assert Conversation.objects.get(pk=ids["conversation"]).tags.filter(pk=ids["tag"]).exists(), macro
         # The erase confirmation lists the selected contacts by name.
         page.goto(f"{parley_url}/admin/contacts/contact/")
         page.locator(f"input[name=_selected_action][value='{ids['contact']}']").check()

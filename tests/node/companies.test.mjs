@@ -6,6 +6,8 @@ import { IntercomClient } from "intercom-client";
 const baseUrl = process.env.PARLEY_API_URL;
 const token = process.env.PARLEY_API_TOKEN;
 const client = new IntercomClient({ token, baseUrl });
+// A company segment (plan = enterprise) that tests/api/test_node_sdk.py saves before the run.
+const enterpriseSegmentId = process.env.PARLEY_COMPANY_SEGMENT_ID;
 
 test("companies: create or update twice, find by company_id, update, attach and detach, list, delete", { skip: !baseUrl }, async () => {
   const created = await client.companies.createOrUpdate({ company_id: "node-co", name: "Node Co", plan: "pro", size: 9 });
@@ -38,4 +40,23 @@ test("companies: create or update twice, find by company_id, update, attach and 
   assert.equal(scrolled.length, 4);
   const deleted = await client.companies.delete({ company_id: created.id });
   assert.equal(deleted.deleted, true);
+});
+
+test("company segments: listed with both kinds, a company's segments, the companies in one", { skip: !baseUrl }, async () => {
+  const big = await client.companies.createOrUpdate({ company_id: "node-enterprise", name: "Node Big", plan: "enterprise" });
+  const small = await client.companies.createOrUpdate({ company_id: "node-small", plan: "starter" });
+  const segments = await client.segments.list({ include_count: true });
+  const enterprise = segments.segments.find((segment) => segment.id === enterpriseSegmentId);
+  assert.equal(enterprise.person_type, "company");
+  const found = await client.segments.find({ segment_id: enterpriseSegmentId });
+  assert.equal(found.name, "Enterprise");
+  const attached = await client.companies.listAttachedSegments({ company_id: big.id });
+  assert.deepEqual(attached.data.map((segment) => segment.id), [enterpriseSegmentId]);
+  assert.deepEqual((await client.companies.listAttachedSegments({ company_id: small.id })).data, []);
+  const members = await client.companies.retrieve({ segment_id: enterpriseSegmentId });
+  assert.deepEqual(members.data.map((company) => company.id), [big.id]);
+  await assert.rejects(
+    client.companies.retrieve({ segment_id: "424242" }),
+    (error) => error.statusCode === 404 && error.body.errors[0].field === "segment_id",
+  );
 });

@@ -96,6 +96,28 @@ test("messages: in-app and email from an admin to a contact", { skip: !baseUrl }
   });
   assert.equal(email.subject, "Node news");
   assert.notEqual(email.id, inApp.id);
+  assert.equal(inApp.conversation_id, null);
+  const opened = await client.messages.create({
+    message_type: "inapp",
+    body: "Your export is ready",
+    from: { type: "admin", id: Number(adminId) },
+    to: { type: "user", id: contact.id },
+    create_conversation_without_contact_reply: true,
+  });
+  assert.ok(opened.conversation_id);
+  const conversation = await client.conversations.find({ conversation_id: opened.conversation_id });
+  assert.equal(conversation.state, "open");
+  assert.equal(conversation.source.delivered_as, "admin_initiated");
+  await assert.rejects(
+    client.messages.create({
+      message_type: "inapp",
+      body: "Hi",
+      from: { type: "admin", id: Number(adminId) },
+      to: { type: "user", id: contact.id },
+      create_conversation_without_contact_reply: "yes",
+    }),
+    (error) => error.statusCode === 400 && error.body.errors[0].field === "create_conversation_without_contact_reply",
+  );
   await assert.rejects(
     client.messages.create({
       message_type: "email",

@@ -22,6 +22,12 @@ def test_filter_replaces_ip_addresses_and_keeps_times_and_versions():
     assert record.getMessage() == "Invalid request from ip=[ip] at 16:37:05 (v1.2.3) via [ip]"
 
 
+def test_filter_replaces_the_tokens_of_emailed_links():
+    record = _record("Gone: %s", "/e/r/117:1xVCGX:gaddJq9 (then GET /e/u/abc.def?x=1 and /e/o/tok.gif)")
+    RedactIPAddresses().filter(record)
+    assert record.getMessage() == "Gone: /e/r/[token] (then GET /e/u/[token]?x=1 and /e/o/[token])"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -160,3 +160,14 @@ def test_the_record_downloads_as_markdown_and_the_cookie_declaration_reads_clean
     caption = page.split("<caption>")[1].split("</caption>")[0]
     assert caption.count("(") == 0  # no nested parentheses
     assert f'href="/admin/tracking/website/{website.pk}/change/"' in page.split('class="breadcrumbs"')[1]
+
+
+def test_the_record_lists_conversation_ratings_only_where_an_owner_switched_them_on(db):
+    WebsiteFactory(name="Bank")
+    assert not any(
+        "ratings" in item for item in record_of_processing()["categories_of_personal_data"]["communications"]
+    )
+    WebsiteFactory(name="Shop", conversation_ratings_enabled=True)
+    communications = record_of_processing()["categories_of_personal_data"]["communications"]
+    assert "conversation ratings (1 to 5) and their comments (Shop)" in communications
+    assert "conversation ratings (1 to 5) and their comments (Shop)" in record_of_processing_markdown()

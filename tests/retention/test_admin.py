@@ -65,6 +65,20 @@ def test_saving_the_policy_in_the_admin_changes_the_rules(admin_client, superuse
     assert (policy.visitor_ttl_days, policy.lead_ttl_days, policy.updated_by) == (180, 730, superuser)
 
 
+def test_the_policy_form_refuses_days_and_months_together_on_the_field(admin_client):
+    url = reverse("admin:retention_retentionpolicy_change", args=[1])
+    fields = {"visitor_expiry_enabled": "on", "visitor_ttl_days": "270", "lead_ttl_days": "",
+              "closed_conversation_ttl_days": "", "tracking_ttl_days": "30", "tracking_keep_months": "3"}  # fmt: skip
+    response = admin_client.post(url, fields)
+    assert response.status_code == 200
+    assert "not both" in str(response.context["adminform"].form.errors["tracking_keep_months"])
+    response = admin_client.post(url, {**fields, "tracking_ttl_days": "0", "tracking_keep_months": ""})
+    assert response.status_code == 200 and "at least 1" in response.content.decode()
+    response = admin_client.post(url, {**fields, "tracking_ttl_days": "", "tracking_keep_months": "3"})
+    assert response.status_code == 302
+    assert retention_policy_get().tracking_keep_months == 3
+
+
 def test_run_now_button_runs_the_expiry_through_the_task(admin_client, eager_celery):
     visitor(last_seen_days_ago=400, history=False)
     response = admin_client.post(reverse("admin:retention_run_now"), {"dry_run": "1"})

@@ -270,6 +270,36 @@ def test_fuzz_widget_reply_and_read(client, website, visitor, conversation, acti
 
 
 @pytest.fixture
+def rating_request(website, conversation):
+    """The visitor's conversation, answered and closed on a website that asks for ratings (CSAT)."""
+    from conversations.models import ConversationRating
+
+    website.conversation_ratings_enabled = True
+    website.save(update_fields=["conversation_ratings_enabled"])
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Done")
+    services.conversation_close(conversation=conversation, teammate=None)
+    return ConversationRating.objects.get(conversation=conversation)
+
+
+def test_fuzz_widget_rating(client, website, visitor, conversation, rating_request):
+    template = {"token": visitor[1], "request_id": str(rating_request.pk), "rating": 4, "remark": "Quick"}
+
+    @FUZZ
+    @given(
+        app_id=segment_strategy(website.app_id),
+        public_id=segment_strategy(conversation.public_id),
+        body=body_strategy(template, ["token", "request_id", "rating", "remark"]),
+        content_type=content_types,
+    )
+    def run(app_id, public_id, body, content_type):
+        path = f"/widget-api/{app_id}/conversations/{public_id}/rating"
+        response = _request(client, "POST", path, body=body, content_type=content_type)
+        assert_refusal_is_json("widget conversations/<id>/rating", response)
+
+    run()
+
+
+@pytest.fixture
 def in_app_delivery(visitor):
     contact, _token = visitor
     message = services.message_send(sender=None, channel="in_app", body="Hi {{contact.first_name}}",
@@ -386,6 +416,51 @@ def test_fuzz_email_links(client, delivery_urls, kind):
         )
         # The pixel, the redirect and the unsubscribe page answer their own shape for valid input.
         assert_refusal_is_json(f"email {kind}", response, allow_non_json_success=True)
+
+    run()
+
+
+def _routes_to_rating_page(response) -> bool:
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(response.wsgi_request.path_info).url_name == "rating_page"
+    except Resolver404:
+        return False
+
+
+def test_fuzz_rating_page(client, rating_request):
+    """The emailed rating page answers people, not programs: every refusal is a page (HTML) saying why, and
+    nothing is ever a server error, whatever the token, method or form."""
+    real = urlsplit(email_links.rating_url(rating_request.pk)).path
+    prefix, _, token = real.rpartition("/")
+    forms = st.dictionaries(st.sampled_from(["rating", "remark", "csrfmiddlewaretoken", "x"]), text, max_size=3)
+
+    @FUZZ
+    @given(
+        token=st.one_of(
+            st.just(token),
+            segment_strategy(token),
+            st.builds(
+                lambda head, tail: head + quote(tail.encode("utf-8", "surrogatepass"), safe=""),
+                st.just(token[:-3]),
+                text,
+            ),
+        ),
+        method=st.sampled_from(["GET", "GET", "POST", "POST", "HEAD", "PUT"]),
+        query=st.one_of(st.none(), text.map(lambda value: _query(rating=value))),
+        form=forms,
+    )
+    def run(token, method, query, form):
+        path = f"{prefix}/{token}" + (f"?{query}" if query else "")
+        body = _query(**form) if form else ""
+        response = client.generic(method, path, body, content_type="application/x-www-form-urlencoded")
+        fuzz_record("email rating page", response.status_code)
+        assert response.status_code < 500, (response.status_code, response.content[:300])
+        # The page answers whatever reaches it (an empty token, or one with an encoded "/", does not route: the
+        # project's JSON 404); 405 is the JSON refusal of every email endpoint.
+        if _routes_to_rating_page(response) and response.status_code != 405 and method != "HEAD":
+            assert response["Content-Type"].startswith("text/html") and b"<h1" in response.content
 
     run()
 

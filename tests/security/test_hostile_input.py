@@ -62,13 +62,17 @@ def test_surrogate_in_a_custom_attribute_name_is_refused(client, website):
     assert_json_error(response, status=400, field="user.custom_attributes")
 
 
-@pytest.mark.parametrize(("method", "action"), [("get", ""), ("post", "/reply"), ("post", "/read")])
+@pytest.mark.parametrize(
+    ("method", "action"), [("get", ""), ("post", "/reply"), ("post", "/read"), ("post", "/rating")]
+)
 def test_nul_in_a_conversation_id_is_not_found(client, website, token, method, action):
     path = f"/widget-api/{website.app_id}/conversations/ab%00cd{action}"
     if method == "get":
         response = client.get(path, {"token": token}, HTTP_ORIGIN=ORIGIN)
     else:
-        response = _widget_post(client, path, json.dumps({"token": token, "body": "Hi"}))
+        response = _widget_post(
+            client, path, json.dumps({"token": token, "body": "Hi", "request_id": "1", "rating": 4})
+        )
     assert_json_error(response, status=404)
 
 

@@ -26,7 +26,7 @@ ADD = reverse("admin:segments_segment_add")
 FRENCH = {"field": "location.country_code", "operator": "=", "value": "FR"}
 
 
-def _member(group: str, username: str) -> Client:
+def teammate_client(group: str, username: str) -> Client:
     ensure_teammate_groups()
     user = get_user_model().objects.create_user(username, f"{username}@parley.test", None, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
@@ -148,7 +148,7 @@ def test_a_teammate_saves_the_filtered_list_as_a_segment_and_opens_it_in_one_cli
                                                            "value": True}]}  # fmt: skip
     import json
 
-    saved = admin_client.post(ADD, {"name": "French VIPs", "query": json.dumps(query)})
+    saved = admin_client.post(ADD, {"person_type": "contact", "name": "French VIPs", "query": json.dumps(query)})
     segment = Segment.objects.get()
     assert saved.status_code == 302 and saved["Location"] == f"{CONTACTS}?segment={segment.pk}"
     services.segment_count_refresh(segment_id=segment.pk)
@@ -160,9 +160,13 @@ def test_a_teammate_saves_the_filtered_list_as_a_segment_and_opens_it_in_one_cli
 def test_an_unsavable_list_shows_why_and_a_bad_query_is_a_form_error(admin_client):
     refused = admin_client.get(ADD, {"from_contacts": "seen=7d"}, follow=True)
     assert "relative to today" in refused.content.decode()
-    bad = admin_client.post(ADD, {"name": "Bad", "query": '{"field": "password", "operator": "=", "value": 1}'})
+    bad = admin_client.post(
+        ADD, {"person_type": "contact", "name": "Bad", "query": '{"field": "password", "operator": "=", "value": 1}'}
+    )
     assert bad.status_code == 200 and "password is not a field you can search on" in bad.content.decode()
-    nul = admin_client.post(ADD, {"name": "a\x00", "query": '{"field": "role", "operator": "=", "value": "user"}'})
+    nul = admin_client.post(
+        ADD, {"person_type": "contact", "name": "a\x00", "query": '{"field": "role", "operator": "=", "value": "user"}'}
+    )
     assert nul.status_code == 200
     assert not Segment.objects.exists()
 
@@ -205,17 +209,23 @@ def test_the_contact_list_with_segments_costs_the_same_queries_for_2_or_15_segme
 
 def test_a_viewer_sees_segments_but_cannot_save_one_and_an_agent_can():
     Segment.objects.create(name="France", query=FRENCH)
-    viewer = _member(VIEWER_GROUP, "vera")
+    viewer = teammate_client(VIEWER_GROUP, "vera")
     page = viewer.get(CONTACTS).content.decode()
     assert "France" in page and 'id="parley-save-segment"' not in page
     assert (
-        viewer.post(ADD, {"name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'}).status_code
+        viewer.post(
+            ADD,
+            {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'},
+        ).status_code
         == 403
     )
-    agent = _member(AGENT_GROUP, "robin")
+    agent = teammate_client(AGENT_GROUP, "robin")
     assert 'id="parley-save-segment"' in agent.get(CONTACTS).content.decode()
     assert (
-        agent.post(ADD, {"name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'}).status_code
+        agent.post(
+            ADD,
+            {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'},
+        ).status_code
         == 302
     )
     assert Segment.objects.filter(name="Mine").exists()

@@ -15,7 +15,7 @@ from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
 from tests.tracking.conftest import Widget
 from tests.tracking.test_page_view_buffer import Buffer, _buffer_on
-from tracking import page_view_buffer
+from tracking import id_blocks, page_view_buffer
 from tracking.models import PageView, WebSession, Website
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_update
@@ -54,7 +54,9 @@ def _new_visitor(client, website, url="https://shop.example/"):
 def test_a_first_ping_runs_no_statement_and_the_flush_writes_contact_session_and_page_view_once(
     client, website, queue: Buffer
 ):
-    # Warm this process's id blocks, so the measured pings take ids from memory.
+    # Fresh id blocks for this process (earlier tests may have left one nearly used up), so the
+    # measured pings take ids from memory.
+    id_blocks.id_blocks_forget()
     _new_visitor(client, website)
     page_views_flush()
     widget, answer, statements = _new_visitor(client, website, "https://shop.example/?utm_source=news")
@@ -324,7 +326,8 @@ def test_a_first_pings_token_carries_consent_only_when_the_visitor_chose_it(clie
 
 
 def test_the_consent_a_first_ping_states_is_written_with_the_queued_visitor(client, website, queue: Buffer):
-    _new_visitor(client, website)  # warms the id blocks
+    id_blocks.id_blocks_forget()
+    _new_visitor(client, website)  # fresh id blocks, taken ahead of the measured ping
     page_views_flush()
     choice = {"analytics": True, "marketing": False, "source": "tcf"}
     with CaptureQueriesContext(connection) as captured:

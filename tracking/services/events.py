@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connections, router, transaction
 
 from contacts.models import Contact
 from tracking.models import Event, EventSummary, Website
@@ -27,7 +27,7 @@ def event_summary_upsert(
 ) -> None:
     """Add to the (contact, name) summary in one atomic statement: exact under concurrency."""
     table = EventSummary._meta.db_table
-    connection = connections[EventSummary.objects.db]
+    connection = connections[router.db_for_write(EventSummary)]
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     sql = f"""
         INSERT INTO {table} (contact_id, name, count, first_at, last_at) VALUES (%s, %s, %s, %s, %s)

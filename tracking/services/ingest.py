@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -334,7 +334,7 @@ def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: Page
 
     A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips.
     """
-    connection = connections[PageView.objects.db]
+    connection = connections[router.db_for_write(PageView)]
     if connection.vendor != "postgresql":
         return False
     sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table

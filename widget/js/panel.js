@@ -22,6 +22,9 @@
       emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
+      rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
+      rateUpdate: "Update rating", rateThanks: "Thanks! You rated {n}/5.", rateUntil: "You can change it until {h}.", rateFinal: "This rating can no longer be changed.", ratePick: "Choose from 1 to 5 stars.",
+      attach: "Attach a file", remove: "Remove ", sending: "Sending… ", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -34,6 +37,9 @@
       emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
+      rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
+      rateUpdate: "Modifier la note", rateThanks: "Merci ! Vous avez donné {n}/5.", rateUntil: "Vous pouvez la modifier jusqu'à {h}.", rateFinal: "Cette note ne peut plus être modifiée.", ratePick: "Choisissez de 1 à 5 étoiles.",
+      attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -46,6 +52,9 @@
       emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
+      rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
+      rateUpdate: "Bewertung ändern", rateThanks: "Danke! Sie haben {n}/5 vergeben.", rateUntil: "Sie können sie bis {h} ändern.", rateFinal: "Diese Bewertung kann nicht mehr geändert werden.", ratePick: "Wählen Sie 1 bis 5 Sterne.",
+      attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
     },
   };
 
@@ -93,9 +102,19 @@
     ".ask p{margin:0}.ask .er{color:#c62828;font-size:12px;margin-top:4px}" +
     ".ns{margin:auto 0;padding:24px 28px;text-align:center;color:#5b6275}.ns h3{margin:0 0 6px;font-size:17px;color:#1f2430}.ns p{margin:0}" +
     ".tt{align-self:center;margin:0;padding:2px 10px;border-radius:10px;background:#fff4e5;color:#7a4b00;font-size:12px;font-weight:600}" +
-    ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+    ".sd:disabled{opacity:.5;cursor:default}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
+    ".rt textarea{width:100%;box-sizing:border-box;margin-top:8px;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit;resize:vertical}" +
+    ".rt fieldset{border:0;margin:6px 0 0;padding:0}.sa{position:relative;font-size:26px;line-height:1;color:#c9ced6;cursor:pointer;padding:0 2px;border-radius:6px}" +
+    ".sa.on{color:#e3a008}.sa:focus-within{outline:3px solid #9fb0ff}.rt .nt{margin:6px 0 0;text-align:start}" +
+    ".pc{border:0;background:none;color:#5b6275;width:36px;height:40px;border-radius:8px;cursor:pointer;padding:0}.pc:hover{background:#eef0f5}.pc svg{width:22px;height:22px}" +
+    ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}" +
+    ".fs a.f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}" +
+    ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px}" +
+    ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}.ae:empty{display:none}" +
+    ".pg{width:100%;height:4px;margin-top:4px}.p.dz .bd{outline:3px dashed var(--pc,#3d5afe);outline-offset:-6px}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
+  var CLIP = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg>';
   var BACK = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M15.4 5.4 14 4l-8 8 8 8 1.4-1.4L8.8 12z"/></svg>';
 
   function h(tag, attrs, kids) {
@@ -174,7 +193,7 @@
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
         if (!status) { failures++; offline.hidden = false; }
-        throw { status: status };
+        throw { status: status, message: err.message };
       });
     }
     function q(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(s.token || ""); }
@@ -186,7 +205,7 @@
       backBtn.hidden = name !== "thread";
       body.textContent = "";
       var cp = panel.querySelector(".cp");
-      if (cp) cp.remove();
+      if (cp) { cp.remove(); files.chips.remove(); files.error.remove(); }
     }
 
     // Office hours: "usually replies in 4 minutes" inside them, "back Monday at 09:00" outside (one cached GET per panel).
@@ -284,7 +303,11 @@
       composer.addEventListener("input", fit);
       sendBtn = h("button", { class: "sd", type: "button", text: t.send, onclick: function () { send(); } });
       body.appendChild(thread);
-      panel.insertBefore(h("div", { class: "cp" }, [composer, sendBtn]), live);
+      files.reset();
+      composer.addEventListener("paste", function (ev) { if (files.add(ev.clipboardData && ev.clipboardData.files)) ev.preventDefault(); });
+      panel.insertBefore(files.chips, live);
+      panel.insertBefore(files.error, live);
+      panel.insertBefore(h("div", { class: "cp" }, [files.button(), composer, sendBtn]), live);
       if (id) { thread.appendChild(h("p", { class: "em", text: t.loading })); loadThread(); }
       else thread.appendChild(greeting());
       if (open && !autoOpened) composer.focus();
@@ -348,10 +371,58 @@
         thread.appendChild(bubble(part.body, mine, part));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
+      var r = current.rating_request;
+      if (r) {
+        // The same request in the same state keeps its card: a poll's re-render must not drop a comment being typed.
+        var key = r.id + ":" + r.rating + ":" + r.final;
+        if (!rateCard || rateKey !== key) { rateCard = ratingCard(r); rateKey = key; }
+        thread.appendChild(rateCard);
+      }
       askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
       if (nearBottom || view === "thread") body.scrollTop = body.scrollHeight;
     }
+    // The team asks for a rating when it closes the conversation (CSAT): 1 to 5 stars and an optional comment,
+    // changeable until open_until, then shown as given. Native radio buttons: arrow keys pick, Tab moves on.
+    var rateCard = null, rateKey = "";
+    function ratingCard(r) {
+      var picked = r.rating || 0, conv = current;
+      var labels = [1, 2, 3, 4, 5].map(function (n) {
+        var input = h("input", { type: "radio", name: "pr", value: String(n), class: "sr", checked: n === picked, disabled: r.final,
+          "aria-label": t.rateOf.replace("{n}", n), onchange: function () { picked = n; paint(); } });
+        return h("label", { class: "sa" }, [input, h("span", { "aria-hidden": "true", text: "★" })]);
+      });
+      function paint() { labels.forEach(function (label, i) { label.className = "sa" + (i < picked ? " on" : ""); }); }
+      paint();
+      var remark = h("textarea", { rows: "2", maxlength: "2000", placeholder: t.rateRemark, "aria-label": t.rateRemark, disabled: r.final });
+      remark.value = r.remark || "";
+      var note = h("p", { class: "nt", role: "status", text: r.final ? t.rateFinal : r.rating ? t.rateUntil.replace("{h}", at(r.open_until)) : "" });
+      var button = h("button", { class: "sd", type: "submit", hidden: r.final, text: r.rating ? t.rateUpdate : t.rateSend });
+      var heading = r.rating ? t.rateThanks.replace("{n}", r.rating) : t.rateAsk;
+      var card = h("form", { class: "ask rt", novalidate: true, onsubmit: function (ev) {
+        ev.preventDefault();
+        if (!picked) { note.textContent = t.ratePick; return; }
+        button.disabled = true;
+        api("conversations/" + encodeURIComponent(conv.id) + "/rating", { token: s.token, request_id: r.id, rating: picked, remark: remark.value.trim() }).then(function (json) {
+          conv.rating_request = json.rating_request;
+          if (current === conv) renderParts();
+          live.textContent = t.rateThanks.replace("{n}", picked);
+          // The card was redrawn: the keyboard stays on it (its button, else its first star), not lost on the page.
+          var next = rateCard && (rateCard.querySelector("button:not([hidden])") || rateCard.querySelector("input:checked"));
+          if (next) next.focus();
+        }, function (err) {
+          button.disabled = false;
+          // 409: too late (expired, or final): an unanswered request goes, a given rating stays as given.
+          if (err.status === 409) { conv.rating_request = r.rating ? { id: r.id, rating: r.rating, remark: r.remark, final: true } : null; if (current === conv) renderParts(); }
+          else note.textContent = t.error;
+        });
+      } }, [h("fieldset", {}, [h("legend", { text: heading })].concat(labels)), remark, note, button]);
+      return card;
+    }
+    function at(iso) {
+      try { return new Date(iso).toLocaleString(lang, { weekday: "short", hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
+    }
+
     // Nobody answered for a while and Parley has no email for the visitor: ask for one, so the reply can
     // reach them after they leave (the server says when, per website; null: never).
     var askTimer = null, emailGiven = false;
@@ -393,18 +464,95 @@
     function bubble(text, mine, part) {
       var kids = [];
       if (!mine) kids.push(avatar(part));
-      var inner = [h("div", { class: "bu", dir: "auto", text: text })];
+      var inner = [text ? h("div", { class: "bu", dir: "auto", text: text }) : null, fileList(part && part.attachments)];
       if (!mine && part && part.author_name) inner.unshift(h("div", { class: "au", text: part.author_name }));
       kids.push(h("div", {}, inner));
       var when_ = part && part.created_at ? when(part.created_at) : "";
       return h("div", { class: "m" + (mine ? " me" : ""), "aria-label": (mine ? t.you : (part && part.author_name) || t.team) + (when_ ? ", " + when_ : "") }, kids);
     }
 
-    function send(retryText, retryNode) {
-      var text = retryText || composer.value.trim();
-      if (!text || !sendBtn || sendBtn.disabled) return;
+    // --- files: the paperclip, paste and drop; checked against the website's limits, sent with progress ----
+    var files = (function () {
+      var chosen = [], limits = null;
+      var chips = h("div", { class: "ch" }), error = h("div", { class: "ae", role: "alert" });
+      var input = h("input", { type: "file", multiple: true, hidden: true, onchange: function () { add(input.files); input.value = ""; } });
+      function ask() {
+        // The limits and where uploads go (the page cannot know the server's address): one cached GET.
+        return limits ? Promise.resolve(limits) : api("attachments/limits").then(function (json) { return (limits = json); });
+      }
+      function add(list) {
+        if (!list || !list.length || inApp) return false;
+        var picked = [].slice.call(list);
+        ask().then(function (l) {
+          error.textContent = "";
+          picked.forEach(function (f) {
+            var ext = (f.name.match(/\.[^.]+$/) || [""])[0].toLowerCase();
+            if (chosen.length >= l.max_files) error.textContent = t.tooMany.replace("{m}", l.max_files);
+            else if (f.size > l.max_bytes) error.textContent = f.name + t.tooBig.replace("{m}", Math.round(l.max_bytes / 1048576));
+            else if (l.types.indexOf(f.type) < 0 && l.extensions.indexOf(ext) < 0) error.textContent = f.name + t.badType;
+            else chosen.push(f);
+          });
+          paintChips();
+        }, noop);
+        return true;
+      }
+      function paintChips() {
+        chips.textContent = "";
+        chosen.forEach(function (f, i) {
+          chips.appendChild(h("span", {}, [d.createTextNode(f.name), h("button", { type: "button", "aria-label": t.remove + f.name, text: "×", onclick: function () { chosen.splice(i, 1); paintChips(); } })]));
+        });
+      }
+      function upload(path, fields, list, node) {
+        var bar = h("progress", { class: "pg", max: "100", value: "0", "aria-label": t.sending });
+        node.lastChild.appendChild(bar);
+        return ask().then(function (l) {
+          return new Promise(function (ok, fail) {
+            var form = new FormData(), xhr = new XMLHttpRequest();
+            for (var k in fields) if (fields[k] != null) form.append(k, fields[k]);
+            list.forEach(function (f) { form.append("files", f, f.name); });
+            xhr.open("POST", l.upload_base + path);
+            xhr.upload.onprogress = function (ev) { if (ev.lengthComputable) bar.value = Math.round(ev.loaded / ev.total * 100); };
+            xhr.onload = function () {
+              var json = {};
+              try { json = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a proxy's page */ }
+              if (xhr.status < 300) { bar.remove(); ok(json); }
+              else fail({ status: xhr.status, message: json.error && json.error.message });
+            };
+            xhr.onerror = xhr.ontimeout = function () { fail({ status: 0 }); };
+            xhr.send(form);
+          });
+        });
+      }
+      panel.addEventListener("dragover", function (ev) { if (composer && !inApp) { ev.preventDefault(); panel.classList.add("dz"); } });
+      panel.addEventListener("dragleave", function () { panel.classList.remove("dz"); });
+      panel.addEventListener("drop", function (ev) {
+        panel.classList.remove("dz");
+        if (composer && add(ev.dataTransfer && ev.dataTransfer.files)) ev.preventDefault();
+      });
+      return {
+        chips: chips, error: error, add: add, upload: upload,
+        reset: function () { chosen = []; error.textContent = ""; paintChips(); },
+        take: function () { var out = chosen; chosen = []; paintChips(); return out; },
+        button: function () { return h("button", { class: "pc", type: "button", "aria-label": t.attach, title: t.attach, html: CLIP, onclick: function () { ask(); input.click(); } }, [input]); },
+      };
+    })();
+    // A message's files: images as their thumbnail (opening the full file), anything else as a download link.
+    function fileList(list) {
+      if (!list || !list.length) return null;
+      var auth = "&token=" + encodeURIComponent(s.token || "");
+      return h("div", { class: "fs" }, list.map(function (f) {
+        if (!f.url) return h("span", { class: "f", text: f.name }); // still uploading
+        if (f.inline) return h("a", { href: f.url + auth, target: "_blank", rel: "noopener" }, [h("img", { src: f.thumbnail_url + auth, alt: f.name, loading: "lazy" })]);
+        return h("a", { class: "f", href: f.url + auth, download: f.name, text: f.name });
+      }));
+    }
+
+    function send(retryText, retryNode, retryFiles) {
+      var text = retryText || (retryNode ? "" : composer.value.trim());
+      var picked = retryFiles || files.take();
+      if ((!text && !picked.length) || !sendBtn || sendBtn.disabled) return;
       if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
-      var node = retryNode || bubble(text, true, null);
+      var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name }; }) });
       node.classList.remove("fail");
       var fail = node.querySelector(".fl");
       if (fail) fail.remove();
@@ -413,8 +561,9 @@
       if (empty) empty.remove();
       body.scrollTop = body.scrollHeight;
       sendBtn.disabled = true;
+      var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
       var req = current
-        ? api("conversations/" + encodeURIComponent(current.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+        ? post("conversations/" + encodeURIComponent(current.id) + "/reply", { token: s.token, body: text }).then(function (json) {
           if (json.part) current.parts = (current.parts || []).concat([json.part]);
         })
         : inApp ? api("messages/" + encodeURIComponent(inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
@@ -427,7 +576,7 @@
         // unreachable server retries its ping for longer), so the conversation belongs to the
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[7], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
-          return api("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
+          return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
         }).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
           if (json.conversation) {
@@ -443,8 +592,12 @@
       }, function (err) {
         sendBtn.disabled = false;
         node.classList.add("fail");
-        node.appendChild(h("button", { class: "fl", type: "button", text: err.status === 0 ? t.failed : t.error, onclick: function () { send(text, node); } }));
-        live.textContent = err.status === 0 ? t.failed : t.error;
+        var bar = node.querySelector(".pg");
+        if (bar) bar.remove();
+        // A refused file (too large, a type the site does not take): the server's words, and no retry.
+        var said = err.status === 400 || err.status === 413 ? err.message : "";
+        node.appendChild(h("button", { class: "fl", type: "button", text: said || (err.status === 0 ? t.failed : t.error), onclick: said ? null : function () { send(text, node, picked); } }));
+        live.textContent = said || (err.status === 0 ? t.failed : t.error);
       });
     }
     function withIdentity(payload) {

@@ -5,8 +5,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-# Each app adds its demo rows in `<app>.demo.seed_for_contacts(contact_ids=..., rng=...)`, in this order.
-DEMO_APPS = ("tracking", "companies", "conversations", "retention")
+# Each app adds its demo rows in `<app>.demo.seed_for_contacts(contact_ids=..., rng=...)`, in this order
+# (reports last: its rollups count what the others seeded).
+DEMO_APPS = ("tracking", "companies", "conversations", "retention", "reports")
 
 
 class Command(BaseCommand):

@@ -52,6 +52,8 @@ class Command(BaseCommand):
                 # default ("Consent") would skip every visitor who has not agreed to marketing.
                 marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST,
             )
+            # The demo shows conversation ratings (CSAT): a teammate who closes a conversation gets one asked.
+            website = website_update(website=website, conversation_ratings_enabled=True)
         if not set(website_origins_clean(origins=origins)) <= set(website.allowed_origins):
             website = website_update(website=website, allowed_origins=[*website.allowed_origins, *origins])
         if website.identity_verification != Website.IdentityVerification.ENFORCED:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0010_website_support_and_analytics_basis'),
+        ('tracking', '0014_partition_maintenance_schedule'),
     ]
 
     operations = [

@@ -1,0 +1,59 @@
+"""Who else has a conversation open, and whether they are writing in it: the collision warning.
+
+Presence lives in the shared cache only (Redis in production, files in the embedded mode), written
+and read by the conversation page's poll (every few seconds while the page is visible): each teammate
+has an entry per conversation that expires PRESENCE_TTL_SECONDS after their last poll, and the
+conversation has the list of teammates who were there lately. A poll is a fixed number of cache
+round trips (list, entries, own write) and no database query once the teammate's entry exists.
+A list update two teammates race on loses one of them for one poll, never for longer: each poll
+puts its teammate back.
+"""
+
+from typing import Any
+
+from django.core.cache import cache
+
+# The page polls every 5 seconds while visible: two missed polls and the teammate is gone.
+PRESENCE_TTL_SECONDS = 15
+# The list of who was there lately outlives the entries; an entry gone from it is dropped at the next write.
+PRESENCE_LIST_TTL_SECONDS = 3600
+# Writing a reply, writing an internal note, or only looking.
+STATES = {"viewing": "is viewing", "typing": "is typing a reply", "noting": "is writing a note"}
+GONE = "gone"
+
+
+def _list_key(conversation_id: int) -> str:
+    return f"parley:presence:{conversation_id}"
+
+
+def _entry_key(conversation_id: int, teammate_id: int) -> str:
+    return f"parley:presence:{conversation_id}:{teammate_id}"
+
+
+def conversation_presence(
+    *, conversation_id: int, teammate: Any, state: str, display_name: Any = None
+) -> list[dict[str, str]]:
+    """Record that `teammate` is on the conversation in `state` (STATES, or GONE when they leave) and
+    answer the others there now: [{"name", "state", "words"}], by name.
+
+    `display_name()` gives the teammate's name when their entry has none yet (a database read, so
+    only on the first poll of a visit)."""
+    if state not in STATES and state != GONE:
+        raise ValueError(f"unknown presence state {state!r}")
+    present_ids: list[int] = cache.get(_list_key(conversation_id)) or []
+    entries = cache.get_many([_entry_key(conversation_id, pk) for pk in {*present_ids, teammate.pk}])
+    own_key = _entry_key(conversation_id, teammate.pk)
+    if state == GONE:
+        cache.delete(own_key)
+    else:
+        name = (entries.get(own_key) or {}).get("name") or (display_name() if display_name else str(teammate))
+        cache.set(own_key, {"name": name, "state": state}, PRESENCE_TTL_SECONDS)
+    still_here = [pk for pk in present_ids if _entry_key(conversation_id, pk) in entries and pk != teammate.pk]
+    wanted = still_here if state == GONE else [*still_here, teammate.pk]
+    if set(wanted) != set(present_ids):
+        cache.set(_list_key(conversation_id), wanted, PRESENCE_LIST_TTL_SECONDS)
+    others = [entries[_entry_key(conversation_id, pk)] for pk in still_here]
+    return sorted(
+        ({"name": entry["name"], "state": entry["state"], "words": STATES[entry["state"]]} for entry in others),
+        key=lambda entry: entry["name"].lower(),
+    )

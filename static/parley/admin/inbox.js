@@ -1,0 +1,96 @@
+/* The inbox's keyboard: a cursor row (j/k), open it (o), select it (x), and the bulk actions on the
+ * selected rows or, with none selected, on the cursor's row: assign to me (a), close (c), snooze (z).
+ * It also remembers the list's order, so the conversation page's j/k walk the same list.
+ * The live refresh (the page's inline script) calls ParleyInbox.refreshed() after replacing the list.
+ */
+(function () {
+  "use strict";
+  var ROWS = "parley.inbox.rows";  // read by thread.js
+  var CURSOR = "parley.inbox.cursor";
+  var cursor = sessionStorage.getItem(CURSOR) || "";
+
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#result_list tbody tr")); }
+  function link(row) { return row.querySelector("th a, td a"); }
+  function idOf(row) {
+    var anchor = link(row);
+    var found = anchor && /\/conversation\/(\d+)\//.exec(anchor.getAttribute("href"));
+    return found ? found[1] : "";
+  }
+  function cursorRow() {
+    return rows().filter(function (row) { return idOf(row) === cursor; })[0] || null;
+  }
+
+  function remember() {
+    var hrefs = rows().map(function (row) { var anchor = link(row); return anchor ? anchor.href : ""; }).filter(Boolean);
+    sessionStorage.setItem(ROWS, JSON.stringify({list: window.location.href, rows: hrefs}));
+  }
+
+  function mark() {
+    rows().forEach(function (row) {
+      var on = idOf(row) === cursor;
+      row.classList.toggle("parley-cursor", on);
+      if (on) { row.setAttribute("aria-current", "true"); } else { row.removeAttribute("aria-current"); }
+    });
+  }
+
+  function move(by) {
+    var list = rows();
+    if (!list.length) return;
+    var index = list.indexOf(cursorRow());
+    var next = index < 0 ? (by > 0 ? 0 : list.length - 1) : Math.max(0, Math.min(list.length - 1, index + by));
+    cursor = idOf(list[next]);
+    sessionStorage.setItem(CURSOR, cursor);
+    mark();
+    list[next].scrollIntoView({block: "nearest"});
+  }
+
+  function openRow() {
+    var row = cursorRow();
+    if (row && link(row)) window.location.href = link(row).href;
+  }
+
+  function toggleRow() {
+    var row = cursorRow();
+    var box = row && row.querySelector("input.action-select");
+    if (box) box.click();  // through the admin's own handler: the counter and the row's highlight follow
+  }
+
+  function act(action, fields) {
+    var form = document.getElementById("changelist-form");
+    var select = form && form.querySelector("select[name=action]");
+    if (!select) return;
+    if (!form.querySelector("tr input.action-select:checked")) {
+      var row = cursorRow();
+      if (!row) return;
+      toggleRow();
+    }
+    select.value = action;
+    Object.keys(fields || {}).forEach(function (name) {
+      var field = form.querySelector("[name=" + name + "]");
+      if (field && !field.value) field.value = fields[name];
+    });
+    form.requestSubmit(form.querySelector("button[name=index]"));
+  }
+
+  var inboxKeys = [
+    {key: "j", label: "Next conversation", run: function () { move(1); }},
+    {key: "k", label: "Previous conversation", run: function () { move(-1); }},
+    {key: "o", label: "Open the conversation", run: openRow},
+    {key: "/", label: "Search the messages", run: function () { var box = document.getElementById("searchbar"); if (box) box.focus(); }}
+  ];
+  if (document.querySelector("#changelist-form select[name=action]")) {
+    inboxKeys = inboxKeys.concat([
+      {key: "x", label: "Select or unselect the conversation", run: toggleRow},
+      {key: "a", label: "Assign to me (the selected ones, else the current one)", run: function () { act("assign_to_me"); }},
+      {key: "c", label: "Close (the selected ones, else the current one)", run: function () { act("close_selected"); }},
+      {key: "z", label: "Snooze (for the time chosen next to the actions, 1 hour by default)", run: function () {
+        act("snooze_selected", {snooze_for: "1h"});
+      }}
+    ]);
+  }
+  window.ParleyKeys.bind([{title: "Inbox", keys: inboxKeys}]);
+
+  window.ParleyInbox = {refreshed: function () { remember(); mark(); }};
+  remember();
+  mark();
+})();

@@ -1,0 +1,342 @@
+/* The conversation page's faster ways of working: who else is here (the poll carries it), the
+ * reply / internal note modes with @mention autocomplete in notes, pickers for saved replies and
+ * macros, the keyboard shortcuts (keys.js) and a draft kept across the page's own actions.
+ * Loaded before the page's inline script, which polls with ParleyPresence. Text only, never HTML.
+ */
+(function () {
+  "use strict";
+  var keys = window.ParleyKeys;
+  var el = keys.el;
+  var form = document.getElementById("parley-composer");
+  var body = document.getElementById("parley-body");
+  var thread = document.getElementById("parley-thread");
+  var banner = document.getElementById("parley-presence");
+  var match = /\/conversation\/(\d+)\//.exec(window.location.pathname);
+  var conversationId = match ? match[1] : "";
+  var INBOX_ROWS = "parley.inbox.rows";  // written by inbox.js: the list the teammate came from
+  var DRAFT = "parley.draft." + conversationId;
+  var TYPING_MS = 8000;  // longer than a poll: the others' next poll sees it
+  var THROTTLE_MS = 1500;
+  var mode = "reply";
+
+  // --- who else is here -------------------------------------------------------------------------
+  var lastInput = 0, lastSent = "", lastSentAt = 0, listeners = [], settle = null, pending = null;
+
+  function presenceState() {
+    if (body && body.value.trim() && Date.now() - lastInput < TYPING_MS) return mode === "note" ? "noting" : "typing";
+    return "viewing";
+  }
+
+  // A change of state is told at once, or as soon as the last poll is THROTTLE_MS old (never dropped).
+  function announce() {
+    if (presenceState() === lastSent || pending) return;
+    var wait = THROTTLE_MS - (Date.now() - lastSentAt);
+    if (wait > 0) {
+      pending = window.setTimeout(function () { pending = null; announce(); }, wait);
+      return;
+    }
+    listeners.forEach(function (listener) { listener(); });
+  }
+
+  window.ParleyPresence = {
+    state: function () { lastSent = presenceState(); lastSentAt = Date.now(); return lastSent; },
+    onChange: function (listener) { listeners.push(listener); },
+    show: function (others) {
+      if (!banner) return;
+      banner.textContent = others.map(function (o) { return o.name + " " + o.words; }).join(" · ");
+      banner.hidden = !others.length;
+      banner.classList.toggle("parley-presence-writing", others.some(function (o) { return o.state !== "viewing"; }));
+    }
+  };
+
+  if (body) {
+    body.addEventListener("input", function () {
+      lastInput = Date.now();
+      announce();
+      window.clearTimeout(settle);  // stopped typing: back to "viewing" for the others
+      settle = window.setTimeout(announce, TYPING_MS + 100);
+    });
+  }
+  var submitted = "";  // the page's own form was sent (do=…): it comes straight back to this conversation
+  window.addEventListener("pagehide", function () {
+    if (!thread || submitted) return;
+    var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone";
+    try { fetch(url, {credentials: "same-origin", keepalive: true}); } catch (e) { /* leaving anyway */ }
+  });
+
+  // --- reply or internal note -------------------------------------------------------------------
+  function setMode(wanted) {
+    if (!form) return;
+    mode = wanted;
+    form.classList.toggle("note-mode", mode === "note");
+    form.querySelectorAll(".parley-mode").forEach(function (tab) {
+      tab.setAttribute("aria-selected", tab.getAttribute("data-mode") === mode ? "true" : "false");
+    });
+    body.placeholder = body.getAttribute(mode === "note" ? "data-note-placeholder" : "data-reply-placeholder") || body.placeholder;
+    if (mode !== "note") closeMentions();
+  }
+
+  function submitWith(action) {
+    var button = form && form.querySelector('button[name="do"][value="' + action + '"]');
+    if (!button) return false;
+    form.requestSubmit(button);
+    return true;
+  }
+
+  if (form) {
+    form.querySelectorAll(".parley-mode").forEach(function (tab) {
+      tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
+    });
+    // A draft survives leaving the page (j/k, the inbox) and its other actions (assign, tag, snooze…), which
+    // reload it; what was sent is no draft (a refused send comes back from the server instead, as does the
+    // draft a macro keeps).
+    form.addEventListener("submit", function (event) {
+      submitted = (event.submitter && event.submitter.value) || "submit";
+    });
+    window.addEventListener("pagehide", function () {
+      var sent = ["reply", "note", "reply_close", "macro"].indexOf(submitted) >= 0;
+      if (body.value.trim() && !sent) {
+        sessionStorage.setItem(DRAFT, body.value);
+      } else {
+        sessionStorage.removeItem(DRAFT);
+      }
+    });
+    var kept = sessionStorage.getItem(DRAFT);
+    if (kept && !body.value) body.value = kept;
+    sessionStorage.removeItem(DRAFT);
+    body.addEventListener("keydown", function (event) {
+      if (mentions.open) return;
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        submitWith(mode === "note" ? "note" : "reply");
+      } else if (event.key === "Escape") {
+        body.blur();  // back to the shortcuts
+      }
+    });
+  }
+
+  // --- @mentions in notes -----------------------------------------------------------------------
+  var teammatesNode = document.getElementById("parley-mention-teammates");
+  var teammates = teammatesNode ? JSON.parse(teammatesNode.textContent) : [];
+  var list = document.getElementById("parley-mention-list");
+  var mentions = {open: false, items: [], active: 0, start: 0};
+  var MENTION_BEFORE_CARET = /(^|[\s([{,;:!?"'])@([\w.+-]{0,30})$/;
+  var MAX_SUGGESTIONS = 8;
+
+  function candidates(query) {
+    query = query.toLowerCase();
+    return teammates.filter(function (t) {
+      var words = (t.username + " " + t.name).toLowerCase().split(/\s+/);
+      return words.some(function (word) { return word.indexOf(query) === 0; });
+    }).slice(0, MAX_SUGGESTIONS);
+  }
+
+  function closeMentions() {
+    if (!list) return;
+    mentions.open = false;
+    list.hidden = true;
+    body.removeAttribute("aria-activedescendant");
+    body.setAttribute("aria-expanded", "false");
+  }
+
+  function renderMentions() {
+    list.textContent = "";
+    mentions.items.forEach(function (teammate, index) {
+      var option = el("li", index === mentions.active ? "active" : "");
+      option.id = "parley-mention-" + index;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === mentions.active ? "true" : "false");
+      option.appendChild(el("strong", "", teammate.name));
+      option.appendChild(el("span", "parley-mention-handle", " @" + teammate.username));
+      option.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep the caret
+      option.addEventListener("click", function () { insertMention(teammate); });
+      list.appendChild(option);
+    });
+    body.setAttribute("aria-activedescendant", "parley-mention-" + mentions.active);
+  }
+
+  function suggest() {
+    if (!list || mode !== "note" || body.selectionStart !== body.selectionEnd) { closeMentions(); return; }
+    var found = MENTION_BEFORE_CARET.exec(body.value.slice(0, body.selectionStart));
+    mentions.items = found ? candidates(found[2]) : [];
+    if (!mentions.items.length) { closeMentions(); return; }
+    mentions.start = body.selectionStart - found[2].length - 1;  // where the "@" is
+    mentions.active = Math.min(mentions.active, mentions.items.length - 1);
+    mentions.open = true;
+    list.hidden = false;
+    body.setAttribute("aria-expanded", "true");
+    renderMentions();
+  }
+
+  function insertMention(teammate) {
+    var text = "@" + teammate.username + " ";
+    body.value = body.value.slice(0, mentions.start) + text + body.value.slice(body.selectionStart);
+    var caret = mentions.start + text.length;
+    body.setSelectionRange(caret, caret);
+    body.focus();
+    closeMentions();
+    lastInput = Date.now();
+  }
+
+  if (body && list) {
+    body.setAttribute("aria-autocomplete", "list");
+    body.setAttribute("aria-controls", "parley-mention-list");
+    body.setAttribute("aria-expanded", "false");
+    body.addEventListener("input", function () { mentions.active = 0; suggest(); });
+    body.addEventListener("click", suggest);
+    body.addEventListener("blur", function () { window.setTimeout(closeMentions, 150); });
+    body.addEventListener("keydown", function (event) {
+      if (!mentions.open) return;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        mentions.active = (mentions.active + step + mentions.items.length) % mentions.items.length;
+        renderMentions();
+      } else if (event.key === "Enter" || event.key === "Tab") {
+        event.preventDefault();
+        insertMention(mentions.items[mentions.active]);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        closeMentions();
+      }
+    });
+  }
+
+  // --- pickers: a saved reply to insert, a macro to run -----------------------------------------
+  function picker(title, items, pick) {
+    if (!items.length) return;
+    var overlay = el("div", "parley-overlay");
+    var dialog = el("div", "parley-dialog parley-picker");
+    dialog.setAttribute("role", "dialog");
+    dialog.setAttribute("aria-modal", "true");
+    dialog.setAttribute("aria-label", title);
+    var heading = el("h2", "", title);
+    var input = el("input");
+    input.type = "search";
+    input.placeholder = "Type to filter, Enter to choose, Esc to cancel";
+    input.setAttribute("aria-label", title + ": filter");
+    var options = el("ul", "parley-picker-list");
+    options.setAttribute("role", "listbox");
+    var shown = items, active = 0, before = document.activeElement;
+
+    function close() { overlay.remove(); if (before && before.focus) before.focus(); }
+    function choose(item) { close(); pick(item); }
+    function render() {
+      options.textContent = "";
+      shown.forEach(function (item, index) {
+        var option = el("li", index === active ? "active" : "");
+        option.setAttribute("role", "option");
+        option.setAttribute("aria-selected", index === active ? "true" : "false");
+        option.appendChild(el("strong", "", item.name));
+        if (item.detail) option.appendChild(el("span", "help", " — " + item.detail));
+        option.addEventListener("click", function () { choose(item); });
+        options.appendChild(option);
+      });
+    }
+    input.addEventListener("input", function () {
+      var query = input.value.toLowerCase();
+      shown = items.filter(function (item) { return item.name.toLowerCase().indexOf(query) >= 0; });
+      active = 0;
+      render();
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        if (shown.length) active = (active + (event.key === "ArrowDown" ? 1 : -1) + shown.length) % shown.length;
+        render();
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (shown[active]) choose(shown[active]);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      }
+    });
+    overlay.addEventListener("mousedown", function (event) { if (event.target === overlay) close(); });
+    dialog.appendChild(heading);
+    dialog.appendChild(input);
+    dialog.appendChild(options);
+    overlay.appendChild(dialog);
+    document.body.appendChild(overlay);
+    render();
+    input.focus();
+  }
+
+  function optionsOf(id) {
+    var select = document.getElementById(id);
+    if (!select) return [];
+    return Array.prototype.filter.call(select.options, function (option) { return option.value; }).map(function (option) {
+      return {name: option.textContent, value: option.value, detail: option.getAttribute("data-summary") || ""};
+    });
+  }
+
+  function insertText(text) {
+    var start = body.selectionStart || body.value.length;
+    body.value = body.value.slice(0, start) + text + body.value.slice(body.selectionEnd || start);
+    body.focus();
+    lastInput = Date.now();
+  }
+
+  var macroSelect = document.getElementById("parley-macro");
+  var macroSummary = document.getElementById("parley-macro-summary");
+  function describeMacro() {
+    var chosen = macroSelect.options[macroSelect.selectedIndex];
+    macroSummary.textContent = chosen ? "Runs: " + chosen.getAttribute("data-summary") : "";
+  }
+  if (macroSelect && macroSummary) {
+    macroSelect.addEventListener("change", describeMacro);
+    describeMacro();
+  }
+
+  // --- next and previous in the inbox's list ----------------------------------------------------
+  function inboxRows() {
+    try { return JSON.parse(sessionStorage.getItem(INBOX_ROWS)) || null; } catch (e) { return null; }
+  }
+
+  function backToInbox() {
+    var rows = inboxRows();
+    var crumb = document.querySelector(".breadcrumbs a[href*='/conversation/']");
+    window.location.href = rows && rows.list ? rows.list : (crumb ? crumb.href : "../../");
+  }
+
+  function step(by) {
+    var rows = inboxRows();
+    if (!rows || !rows.rows) { backToInbox(); return; }
+    var ids = rows.rows.map(function (href) { var m = /\/conversation\/(\d+)\//.exec(href); return m ? m[1] : ""; });
+    var index = ids.indexOf(conversationId);
+    var target = index < 0 ? rows.rows[0] : rows.rows[index + by];
+    if (target) { window.location.href = target; } else { backToInbox(); }  // past either end: the list
+  }
+
+  // --- the shortcuts ----------------------------------------------------------------------------
+  var conversationKeys = [
+    {key: "j", label: "Next conversation in the inbox list", run: function () { step(1); }},
+    {key: "k", label: "Previous conversation in the inbox list", run: function () { step(-1); }},
+    {key: "u", label: "Back to the inbox", run: backToInbox}
+  ];
+  if (form) {
+    conversationKeys = conversationKeys.concat([
+      {key: "r", label: "Write a reply", run: function () { setMode("reply"); body.focus(); }},
+      {key: "n", label: "Write an internal note (@ mentions a teammate)", run: function () { setMode("note"); body.focus(); }},
+      {key: "a", label: "Assign to me", run: function () {
+        var assignee = document.getElementById("parley-assignee");
+        assignee.value = form.getAttribute("data-me");
+        submitWith("assign");
+      }},
+      {key: "c", label: "Close", run: function () { submitWith("close"); }},
+      {key: "z", label: "Snooze (for the time chosen in the Snooze list)", run: function () { submitWith("snooze"); }},
+      {key: "s", label: "Insert a saved reply", run: function () {
+        picker("Insert a saved reply", optionsOf("parley-saved"), function (item) { insertText(item.value); });
+      }},
+      {key: "m", label: "Run a macro", run: function () {
+        picker("Run a macro", optionsOf("parley-macro"), function (item) {
+          macroSelect.value = item.value;
+          submitWith("macro");
+        });
+      }},
+      {keys: ["Ctrl", "Enter"], label: "Send (the reply or the note you are writing)"},
+      {keys: ["Esc"], label: "Leave the text box (the shortcuts work again)"}
+    ]);
+  }
+  keys.bind([{title: "Conversation", keys: conversationKeys}]);
+})();

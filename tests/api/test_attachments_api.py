@@ -1,0 +1,160 @@
+"""Attachments through the REST API: parts list them in Intercom's shape, replies carry attachment_files
+(base64), attachment_urls is refused by name, and the file link opens only with a token that may read."""
+
+import base64
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from api.services import api_token_create
+from contacts.permissions import ensure_teammate_groups
+from conversations import services
+from conversations.models import Attachment
+from tests.contacts.factories import ContactFactory
+from tests.conversations.attachment_samples import EXECUTABLE, PDF, png_bytes, upload
+from tests.conversations.factories import TeammateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _b64(content: bytes) -> str:
+    return base64.b64encode(content).decode()
+
+
+@pytest.fixture
+def conversation(website):
+    return services.conversation_start_by_contact(contact=ContactFactory(), body="Hi", website=website)
+
+
+def _reply(api, conversation, **extra):
+    payload = {"message_type": "comment", "type": "admin", "body": "See attached", **extra}
+    return api.post(f"/api/conversations/{conversation.pk}/reply", payload, format="json")
+
+
+def test_an_admin_reply_carries_attachment_files_and_parts_show_them(api, conversation):
+    response = _reply(api, conversation, attachment_files=[
+        {"name": "guide.pdf", "content_type": "text/html", "data": _b64(PDF)},
+        {"name": "shot.png", "content_type": "application/pdf", "data": _b64(png_bytes(30, 20))},
+    ])  # fmt: skip
+    assert response.status_code == 200, response.content
+    part = response.json()["conversation_parts"]["conversation_parts"][-1]
+    assert [(a["type"], a["name"], a["content_type"], a["width"], a["height"]) for a in part["attachments"]] == [
+        ("upload", "guide.pdf", "application/pdf", None, None),
+        ("upload", "shot.png", "image/png", 30, 20),
+    ]
+    assert part["attachments"][0]["filesize"] == len(PDF)
+    url = part["attachments"][0]["url"]
+    assert url.startswith(settings.PUBLIC_URL + "/api/attachments/")
+    download = api.get(url.removeprefix(settings.PUBLIC_URL))
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == PDF
+    assert download["Content-Disposition"].startswith("attachment;")
+
+
+def test_a_contact_reply_and_a_file_only_note(api, conversation):
+    contact = conversation.contact
+    response = api.post(f"/api/conversations/{conversation.pk}/reply", {
+        "message_type": "comment", "type": "user", "intercom_user_id": str(contact.pk),
+        "attachment_files": [{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}],
+    }, format="json")  # fmt: skip
+    assert response.status_code == 200, response.content
+    note = _reply(api, conversation, message_type="note", body="",
+                  attachment_files=[{"name": "n.txt", "content_type": "text/plain", "data": _b64(b"note\n")}])  # fmt: skip
+    assert note.status_code == 200
+    assert Attachment.objects.filter(part__conversation=conversation).count() == 2
+
+
+def test_attachment_urls_is_refused_naming_the_field(api, conversation):
+    response = _reply(api, conversation, attachment_urls=["http://169.254.169.254/latest/meta-data/"])
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "attachment_urls" and "attachment_files" in error["message"]
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("files", "field", "words"),
+    [
+        (
+            [{"name": "a.pdf", "content_type": "application/pdf", "data": "not base64!"}],
+            "attachment_files[0].data",
+            "base64",
+        ),
+        (
+            [{"name": "invoice.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)}],
+            "attachment_files",
+            "cannot be sent here",
+        ),
+        ([{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 11, "attachment_files", ""),
+        ([{"name": "a\x00.pdf", "content_type": "application/pdf", "data": _b64(PDF)}], "attachment_files[0].name", ""),
+    ],
+)
+def test_bad_attachment_files_are_4xx_json_naming_the_field(api, conversation, files, field, words):
+    response = _reply(api, conversation, attachment_files=files)
+    assert response.status_code == 400, response.content
+    error = response.json()["errors"][0]
+    assert error["field"] == field and words in error["message"]
+    assert not Attachment.objects.exists()
+
+
+def test_a_lone_surrogate_in_a_file_name_is_refused_naming_it(api, conversation):
+    import json
+
+    body = json.dumps({"message_type": "comment", "type": "admin", "body": "x", "attachment_files": [
+        {"name": "a\ud800.pdf", "content_type": "application/pdf", "data": _b64(PDF)}]})  # fmt: skip
+    response = api.post(f"/api/conversations/{conversation.pk}/reply", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "attachment_files[0].name"
+    assert not Attachment.objects.exists()
+
+
+def test_an_oversized_file_is_refused_by_the_websites_limit(api, conversation, website):
+    website.attachment_max_mb = 1
+    website.save()
+    big = PDF + b"0" * (1024 * 1024)
+    response = _reply(api, conversation, attachment_files=[{"name": "big.pdf", "content_type": "x", "data": _b64(big)}])
+    assert response.status_code == 400
+    assert "at most 1.0 MB" in response.json()["errors"][0]["message"]
+
+
+def test_a_conversation_with_many_files_reads_in_a_fixed_number_of_queries(api, conversation):
+    teammate = TeammateFactory()
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(f"/api/conversations/{conversation.pk}").status_code == 200
+        return len(queries)
+
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="1",
+                                            files=[upload("a.pdf", PDF)])  # fmt: skip
+    count()  # the token's first use of the minute writes once
+    before = count()
+    for _ in range(3):
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="n",
+                                                files=[upload("a.pdf", PDF), upload("b.png", png_bytes())])  # fmt: skip
+    assert count() == before
+
+
+def test_the_file_link_needs_a_token_that_may_read_and_a_valid_signature(api, conversation, teammate):
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="x",
+                                            files=[upload("a.pdf", PDF)])  # fmt: skip
+    part = api.get(f"/api/conversations/{conversation.pk}").json()["conversation_parts"]["conversation_parts"][-1]
+    path = part["attachments"][0]["url"].removeprefix(settings.PUBLIC_URL)
+    assert APIClient().get(path).status_code == 401
+    ensure_teammate_groups()
+    nobody = TeammateFactory()  # a teammate in no group: may not read conversations
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=nobody, name='x')[1]}")
+    assert stranger.get(path).status_code == 403
+    viewer = TeammateFactory()
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=viewer, name='v')[1]}")
+    assert reader.get(path).status_code == 200
+    assert reader.get(path.replace("sig=", "sig=f")).status_code == 403
+    assert reader.get(path.split("?")[0]).status_code == 403
+    assert reader.get(path.replace(path.split("/")[3].split("?")[0], "x" * 22)).status_code == 403

@@ -1,0 +1,253 @@
+"""Journey: working faster together. Two teammates in two browsers see each other on a conversation (viewing,
+then typing), one mentions the other in a note and the other is notified and finds it under Mentions, a macro
+replies, tags and closes while the visitor reads along on the shop's own origin, and the keyboard drives the
+inbox and the conversation page (with its help behind "?")."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+from conversations import services
+from conversations.models import Conversation, SavedReply
+from conversations.services.saved_replies import MacroActions
+from tests.contacts.factories import LeadFactory, TagFactory
+from tests.e2e.conftest import ADMIN_PASSWORD, AdminSession
+from tests.e2e.test_inbox_journey import RECORD_NOTIFICATIONS
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+# The conversation page polls every 5 seconds: a teammate's arrival shows within two polls.
+PRESENCE_TIMEOUT_MS = 15_000
+
+
+def _agent(username: str, first_name: str):
+    ensure_teammate_groups()
+    user = get_user_model().objects.create_user(
+        username, f"{username}@parley.test", ADMIN_PASSWORD, is_staff=True, first_name=first_name
+    )
+    user.groups.add(Group.objects.get(name=AGENT_GROUP))
+    return user
+
+
+@pytest.fixture
+def sam_admin(chromium, parley_url):
+    """A second teammate, Sam (an agent), in a browser context of their own."""
+    _agent("sam", "Sam")
+    session = AdminSession(chromium, parley_url, username="sam")
+    yield session
+    session.close()
+
+
+def _page(conversation) -> str:
+    return reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def _keys_ready(page) -> None:
+    """The page's shortcuts are bound (its scripts ran): a key pressed earlier would be lost."""
+    page.wait_for_function("window.ParleyKeys && window.ParleyKeys.ready()")
+
+
+def _thread_of(page, name: str) -> None:
+    expect(page.locator(".parley-part.from-contact .body").first).to_have_text(f"Question from {name}")
+    _keys_ready(page)
+
+
+def test_each_teammate_sees_the_other_viewing_then_typing_and_gone(agent_admin, sam_admin, artifacts):
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Refund please")
+    boss, sam = agent_admin.page, sam_admin.page
+    agent_admin.open(_page(conversation))
+    presence = boss.locator("#parley-presence")
+    expect(presence).to_be_hidden()
+
+    sam_admin.open(_page(conversation))
+    expect(presence).to_have_text("Sam is viewing", timeout=PRESENCE_TIMEOUT_MS)
+    expect(sam.locator("#parley-presence")).to_have_text("boss is viewing", timeout=PRESENCE_TIMEOUT_MS)
+    boss.screenshot(path=str(artifacts / "teamwork-presence-viewing.png"), full_page=True)
+
+    sam.locator("#parley-body").press_sequentially("Hi Grace, I am looking at your ")
+    expect(presence).to_have_text("Sam is typing a reply", timeout=PRESENCE_TIMEOUT_MS)
+    expect(presence).to_have_class("parley-presence parley-presence-writing")
+    boss.screenshot(path=str(artifacts / "teamwork-presence-typing.png"), full_page=True)
+
+    # Sam leaves for the inbox: the warning goes away without waiting for Sam's entry to expire.
+    sam_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(presence).to_be_hidden(timeout=PRESENCE_TIMEOUT_MS)
+    assert agent_admin.problems == []
+    assert sam_admin.problems == []
+
+
+def test_a_note_mentioning_a_teammate_notifies_them_and_lists_it_under_mentions(agent_admin, sam_admin, artifacts):
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my order?")
+    services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Another question")
+
+    # Sam works in the inbox with desktop notifications on.
+    sam = sam_admin.page
+    sam_admin.context.grant_permissions(["notifications"], origin=sam_admin.parley)
+    sam.add_init_script(RECORD_NOTIFICATIONS)
+    sam_admin.open(reverse("admin:conversations_conversation_changelist"))
+    filters = sam.locator("#changelist-filter")
+    expect(filters.get_by_role("link", name="Mentions", exact=True)).to_be_visible()
+
+    # Boss writes a note: "n" switches to note mode, "@sa" offers Sam, Enter picks, Ctrl+Enter adds the note.
+    boss = agent_admin.page
+    agent_admin.open(_page(conversation))
+    _keys_ready(boss)
+    boss.keyboard.press("n")
+    body = boss.locator("#parley-body")
+    expect(body).to_be_focused()
+    expect(boss.locator("#parley-mode-note")).to_have_attribute("aria-selected", "true")
+    body.press_sequentially("Can you check the warehouse, @sa")
+    suggestions = boss.locator("#parley-mention-list li")
+    expect(suggestions).to_have_count(1)
+    expect(suggestions.first).to_have_text("Sam @sam")
+    boss.screenshot(path=str(artifacts / "teamwork-mention-autocomplete.png"), full_page=True)
+    boss.keyboard.press("Enter")
+    expect(body).to_have_value("Can you check the warehouse, @sam ")
+    body.press_sequentially("? <img src=x onerror=alert(1)>")
+    boss.keyboard.press("Control+Enter")
+    expect(boss.get_by_text("Note added.")).to_be_visible()
+    note = boss.locator(".parley-part.note").last
+    expect(note.locator(".parley-mention")).to_have_text("@sam")
+    expect(note.locator(".body")).to_have_text("Can you check the warehouse, @sam ? <img src=x onerror=alert(1)>")
+    assert note.locator("img").count() == 0
+    boss.screenshot(path=str(artifacts / "teamwork-mention-note.png"), full_page=True)
+
+    # Sam is told within a poll, and the Mentions view counts it as new until Sam opens it.
+    sam.wait_for_function("window.__notifications.length > 0", timeout=PRESENCE_TIMEOUT_MS)
+    notifications = sam.evaluate("window.__notifications")
+    assert notifications == [
+        "boss mentioned you (Grace) | Can you check the warehouse, @sam ? <img src=x onerror=alert(1)>"
+    ]
+    mentions = filters.get_by_role("link", name="Mentions (1 new)")
+    expect(mentions).to_be_visible()
+    mentions.click()
+    rows = sam.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Grace")
+    sam.screenshot(path=str(artifacts / "teamwork-mentions-view.png"), full_page=True)
+    rows.first.locator("a").first.click()
+    expect(sam.locator(".parley-part.note .parley-mention")).to_have_text("@sam")
+    sam_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(sam.locator("#changelist-filter").get_by_role("link", name="Mentions", exact=True)).to_be_visible()
+    assert agent_admin.problems == []
+    assert sam_admin.problems == []
+
+
+def test_a_macro_replies_tags_and_closes_while_the_visitor_reads_the_reply(host, make_website, agent_admin, artifacts):
+    website = make_website()
+    refund = TagFactory(name="refund")
+    services.saved_reply_create(
+        name="Refund sent",
+        body='Hi {{contact.first_name | fallback: "there"}}, your refund is on its way.',
+        actions=MacroActions(tags=(refund,), close=True),
+    )
+    services.saved_reply_create(name="Greeting", body="Hello!")  # a plain saved reply is no macro
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("I returned the kettle, where is my refund?")
+    conversation = Conversation.objects.get()
+
+    admin = agent_admin.page
+    agent_admin.open(_page(conversation))
+    macro = admin.locator("#parley-macro")
+    expect(macro.locator("option")).to_have_count(1)
+    expect(admin.locator("#parley-macro-summary")).to_have_text("Runs: reply, tag “refund”, close")
+    admin.screenshot(path=str(artifacts / "teamwork-macro-before.png"), full_page=True)
+    admin.get_by_role("button", name="Run macro").click()
+    expect(admin.locator(".messagelist")).to_contain_text("Ran the macro “Refund sent”: reply, tag “refund”, close.")
+    expect(admin.locator("#parley-state")).to_have_text("Closed")
+    expect(admin.locator("#parley-tags")).to_contain_text("refund")
+    expect(admin.locator(".parley-part.from-teammate .body").last).to_have_text("Hi there, your refund is on its way.")
+    admin.screenshot(path=str(artifacts / "teamwork-macro-after.png"), full_page=True)
+
+    # The visitor, on the shop's own origin, reads the reply in the open messenger.
+    expect(host.page.locator("parley-messenger .m .bu").last).to_have_text(
+        "Hi there, your refund is on its way.", timeout=PRESENCE_TIMEOUT_MS
+    )
+    host.screenshot(path=str(artifacts / "teamwork-macro-visitor.png"))
+    assert SavedReply.objects.count() == 2
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
+def test_the_keyboard_drives_the_inbox_and_the_conversation_page(agent_admin, superuser, artifacts):
+    for name in ("Ada", "Grace", "Hedy"):
+        services.conversation_start_by_contact(contact=LeadFactory(name=name), body=f"Question from {name}")
+    admin = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    rows = admin.locator("#result_list tbody tr")
+    expect(rows).to_have_count(3)
+    _keys_ready(admin)
+
+    admin.keyboard.press("?")
+    help_dialog = admin.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_dialog).to_be_visible()
+    expect(help_dialog).to_contain_text("Assign to me")
+    admin.screenshot(path=str(artifacts / "teamwork-shortcuts-inbox-help.png"), full_page=True)
+    admin.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+
+    # j / k move the cursor (newest first: Hedy, Grace, Ada); typing in the search box moves nothing.
+    admin.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class("parley-cursor")
+    admin.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class("parley-cursor")
+    expect(rows.nth(0)).not_to_have_class("parley-cursor")
+    admin.locator("#searchbar").press_sequentially("jj")
+    expect(rows.nth(1)).to_have_class("parley-cursor")
+    admin.locator("#searchbar").fill("")
+    admin.keyboard.press("Escape")
+    admin.locator("#content h1").click()  # out of the search box
+    admin.keyboard.press("k")
+    expect(rows.nth(0)).to_have_class("parley-cursor")
+    admin.keyboard.press("j")
+    expect(rows.nth(1)).to_contain_text("Grace")
+
+    # a: the cursor's conversation is assigned to me, on screen.
+    admin.keyboard.press("a")
+    expect(admin.get_by_text("Assigned 1 conversation(s).")).to_be_visible()
+    grace = rows.filter(has_text="Grace")
+    expect(grace.locator("td.field-assignee_column")).to_have_text(superuser.username)
+    expect(grace).to_have_class("parley-cursor")  # the cursor stays where it was
+    _keys_ready(admin)
+    admin.screenshot(path=str(artifacts / "teamwork-shortcuts-inbox-assigned.png"), full_page=True)
+
+    # o opens it; on the conversation page j / k walk the inbox's list and a assigns to me.
+    admin.keyboard.press("o")
+    _thread_of(admin, "Grace")
+    admin.keyboard.press("j")
+    _thread_of(admin, "Ada")
+    admin.keyboard.press("k")
+    _thread_of(admin, "Grace")
+    admin.keyboard.press("k")
+    _thread_of(admin, "Hedy")
+    admin.keyboard.press("?")
+    thread_help = admin.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(thread_help).to_contain_text("Run a macro")
+    admin.screenshot(path=str(artifacts / "teamwork-shortcuts-thread-help.png"), full_page=True)
+    admin.keyboard.press("?")
+    expect(thread_help).to_be_hidden()
+    admin.keyboard.press("a")
+    expect(admin.locator(".messagelist")).to_contain_text(f"Assigned to {superuser.username}.")
+    _keys_ready(admin)
+    # r focuses the reply box, where letters are text, not shortcuts; Esc leaves it.
+    admin.keyboard.press("r")
+    expect(admin.locator("#parley-body")).to_be_focused()
+    admin.keyboard.type("just a")
+    expect(admin.locator("#parley-body")).to_have_value("just a")
+    expect(admin.locator(".messagelist")).to_contain_text(f"Assigned to {superuser.username}.")
+    # Esc, then z snoozes (1 hour, the list's first choice); the draft is still there after the page reloads.
+    admin.keyboard.press("Escape")
+    admin.keyboard.press("z")
+    expect(admin.locator("#parley-state")).to_contain_text("Snoozed")
+    expect(admin.locator("#parley-body")).to_have_value("just a")
+    admin.screenshot(path=str(artifacts / "teamwork-shortcuts-thread.png"), full_page=True)
+    assert Conversation.objects.filter(assignee=superuser).count() == 2
+    assert agent_admin.problems == []

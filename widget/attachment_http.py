@@ -1,0 +1,100 @@
+"""Files in the messenger: a message's body as JSON or, with files, as multipart/form-data; the files'
+shape in the widget protocol (docs/widget-protocol.md, "Attachments").
+
+A multipart message is refused by its declared length before any byte is parsed (the website's files
+limit times the per-file limit, plus room for the text fields), and it carries only the fields a JSON
+message would, each once. A browser sends multipart/form-data as a CORS simple request; the messenger's
+upload progress listener makes it a preflighted one, which django-cors-headers answers per website.
+"""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.files import File
+from django.http.multipartparser import MultiPartParserError
+
+from common.parsing import int_or_none, text_problem
+from common.rate_limit import Limit
+from conversations.attachment_links import attachment_link_query
+from conversations.models import Attachment, ConversationPart
+from conversations.services.attachments import attachment_limits
+from widget.http import WidgetCall, WidgetHttpError, rate_limit, widget_json_body
+
+MULTIPART = "multipart/form-data"
+# The text fields of a message (a JSON message's keys) and room for multipart's own framing.
+MESSAGE_FIELDS = frozenset({"token", "body", "anonymous_id", "page_url"})
+FIELDS_ALLOWANCE_BYTES = 64 * 1024
+FILES_FIELD = "files"
+# Files per contact per hour, on top of the per-minute message limit.
+FILES_PER_HOUR = 60
+TOO_MANY_FILES = "Too many files sent; try again later."
+
+
+def message_payload(call: WidgetCall, *, max_json_bytes: int) -> tuple[dict[str, Any], list[File]]:
+    """A message's fields and files: a JSON body (no files) or multipart/form-data (text fields and `files`)."""
+    request = call.request
+    content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type != MULTIPART:
+        return widget_json_body(request, max_bytes=max_json_bytes), []
+    limits = attachment_limits(call.website)
+    most = limits.max_files * limits.max_bytes + FIELDS_ALLOWANCE_BYTES
+    declared = int_or_none(request.META.get("CONTENT_LENGTH") or "", minimum=0)
+    if declared is None:
+        raise WidgetHttpError(411, "length_required", "Content-Length", "Send the message with its Content-Length.")
+    if declared > most:
+        raise WidgetHttpError(
+            413, "payload_too_large", FILES_FIELD,
+            f"Too large: at most {limits.max_files} files of {limits.max_bytes // (1024 * 1024)} MB each.",
+        )  # fmt: skip
+    try:
+        fields, files = request.POST, request.FILES
+    except (MultiPartParserError, RequestDataTooBig, SuspiciousOperation):
+        raise WidgetHttpError(400, "invalid", "body", "The multipart body could not be read.") from None
+    payload: dict[str, Any] = {}
+    for name in fields:
+        values = fields.getlist(name)
+        if name not in MESSAGE_FIELDS:
+            raise WidgetHttpError(400, "unknown_field", name, "Unknown field.")
+        if len(values) != 1:
+            raise WidgetHttpError(400, "invalid", name, "Send this field once.")
+        problem = text_problem(values[0])
+        if problem:
+            raise WidgetHttpError(400, "invalid", name, problem)
+        payload[name] = values[0]
+    unknown = [name for name in files if name != FILES_FIELD]
+    if unknown:
+        raise WidgetHttpError(400, "unknown_field", unknown[0], f"Send files as “{FILES_FIELD}”.")
+    return payload, files.getlist(FILES_FIELD)
+
+
+def limit_files(*, contact_id: int, files: list[File]) -> None:
+    """Counts a message's files against the contact's hourly allowance (nothing to count without files): the
+    same window once per file, in one round trip."""
+    if files:
+        limit = Limit("chat-files", str(contact_id), FILES_PER_HOUR, 3600, message=TOO_MANY_FILES)
+        rate_limit([limit] * len(files))
+
+
+def files_base(call: WidgetCall) -> str:
+    """Where the website's widget fetches files: this server as the browser reached it, the website's app id."""
+    return call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/attachments/")
+
+
+def part_attachments_shape(part: ConversationPart, *, base: str) -> list[dict[str, Any]]:
+    """A message's files for the messenger (prefetched `attachments`); the messenger adds its token to each URL."""
+    shapes = []
+    for attachment in part.attachments.all():
+        inline = attachment.is_inline_image
+        url = base + attachment.public_id
+        shapes.append({
+            "name": attachment.name,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+            "width": attachment.width,
+            "height": attachment.height,
+            "inline": inline,
+            "url": url + attachment_link_query(attachment=attachment),
+            "thumbnail_url": url + attachment_link_query(attachment=attachment, variant=Attachment.Variant.THUMBNAIL)
+            if inline else None,
+        })  # fmt: skip
+    return shapes

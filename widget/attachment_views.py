@@ -1,0 +1,38 @@
+"""The messenger's attachment endpoints: the website's limits, and the door through which a contact opens
+the files of their own conversations (a signed, unexpired link and their widget token, both)."""
+
+from django.http import HttpResponse, JsonResponse
+
+from conversations import selectors
+from conversations.attachment_links import attachment_link_check
+from conversations.attachment_responses import attachment_file_response
+from conversations.services.attachments import attachment_limits
+from widget.chat_views import _contact_id
+from widget.http import WidgetCall, WidgetHttpError, widget_endpoint
+
+# The limits change only when a teammate edits the website: browsers may keep them a few minutes.
+LIMITS_MAX_AGE_SECONDS = 300
+
+
+@widget_endpoint(methods=("GET",))
+def attachment_limits_view(call: WidgetCall) -> JsonResponse:
+    """What the messenger may send on this website: bytes per file, files per message, the types (no token)."""
+    # Where uploads go: the page knows this server only through the loader's address, which the panel lacks.
+    upload_base = call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/")
+    response = JsonResponse({**attachment_limits(call.website).as_json(), "upload_base": upload_base})
+    response["Cache-Control"] = f"public, max-age={LIMITS_MAX_AGE_SECONDS}"
+    return response
+
+
+@widget_endpoint(methods=("GET", "HEAD"))
+def attachment_file_view(call: WidgetCall, public_id: str) -> HttpResponse:
+    """A file (or its thumbnail) of the token's contact's own conversation; anything else is a 403 or a 404."""
+    link = attachment_link_check(public_id=public_id, params=call.request.GET.dict())
+    if link is None:
+        raise WidgetHttpError(403, "invalid_link", "sig", "This file link is invalid or has expired.")
+    contact_id = _contact_id(call, call.request.GET.get("token"))
+    attachment = selectors.attachment_for_contact(contact_id=contact_id, public_id=link.public_id)
+    if attachment is None:
+        raise WidgetHttpError(404, "not_found", "", "No such file.")
+    # The messenger shows it on the customer's site: other origins may embed it (an <img>, a download link).
+    return attachment_file_response(attachment=attachment, variant=link.variant, cross_origin=True)
