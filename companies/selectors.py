@@ -1,6 +1,6 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
-from django.db import connection
+from django.db import connections, router
 from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
@@ -113,7 +113,8 @@ PLANS_LISTED = 100
 
 def company_plans() -> list[str]:
     """The plans companies are on, in order, for the admin's filter (one query, one index probe per plan)."""
-    with connection.cursor() as cursor:
+    # The read alias: the company list may read from a replica (common/read_replica.py).
+    with connections[router.db_for_read(Company)].cursor() as cursor:
         cursor.execute(_DISTINCT_PLANS_SQL, [PLANS_LISTED])
         return [plan for (plan,) in cursor.fetchall()]
 

@@ -36,7 +36,7 @@ SERVER_ADDRESS_LINES = ("Listening at: ",)
 
 
 class RedactIPAddresses(logging.Filter):
-    """Rewrites a record's message with every IP address replaced by [ip]."""
+    """Rewrites a record's message with every IP address replaced by [ip] and emailed links' tokens by [token]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

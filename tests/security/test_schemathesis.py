@@ -41,6 +41,10 @@ def test_api_answers_every_operation_as_its_schema_says(live_server, superuser, 
         ",".join(CHECKS),
         "--workers",
         "1",
+        # Hypothesis's health checks judge the generator, not the API: "filter_too_much" failed a run at
+        # random on DELETE /contacts/{id}/companies/{company_id} (two path ids, most drawn values unusable).
+        "--suppress-health-check",
+        "filter_too_much,too_slow",
         "--no-color",
     ]
     # Run from a scratch directory: Schemathesis keeps its cache under the working directory.
