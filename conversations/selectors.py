@@ -581,16 +581,16 @@ def _attachment_public_id_ok(public_id: Any) -> bool:
     return isinstance(public_id, str) and 0 < len(public_id) <= 32 and public_id.isascii() and "\x00" not in public_id
 
 
-def attachment_for_contact(*, contact_id: int, public_id: Any) -> Attachment | None:
-    """A file of a message in one of the contact's conversations; never a note's, never another contact's
-    (both look like a file that does not exist)."""
+def attachment_for_contact(*, public_id: Any) -> Attachment | None:
+    """A file of a contact's message (never a note's, which looks like a file that does not exist), with
+    its conversation: whose it is decides whether a messenger link to it holds."""
     if not _attachment_public_id_ok(public_id):
         return None
-    return Attachment.objects.filter(
-        public_id=public_id,
-        part__conversation__contact_id=contact_id,
-        part__part_type=ConversationPart.Type.COMMENT,
-    ).first()
+    return (
+        Attachment.objects.filter(public_id=public_id, part__part_type=ConversationPart.Type.COMMENT)
+        .select_related("part__conversation")
+        .first()
+    )
 
 
 def attachment_for_teammate(*, public_id: Any) -> Attachment | None:

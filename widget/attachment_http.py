@@ -7,6 +7,7 @@ message would, each once. A browser sends multipart/form-data as a CORS simple r
 upload progress listener makes it a preflighted one, which django-cors-headers answers per website.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -15,7 +16,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from common.parsing import int_or_none, text_problem
 from common.rate_limit import Limit
-from conversations.attachment_links import attachment_link_query
+from conversations.attachment_links import attachment_link_query, contact_holder
 from conversations.models import Attachment, ConversationPart
 from conversations.services.attachments import attachment_limits
 from widget.http import WidgetCall, WidgetHttpError, rate_limit, widget_json_body
@@ -75,17 +76,31 @@ def limit_files(*, contact_id: int, files: list[File]) -> None:
         rate_limit([limit] * len(files))
 
 
-def files_base(call: WidgetCall) -> str:
-    """Where the website's widget fetches files: this server as the browser reached it, the website's app id."""
-    return call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/attachments/")
+@dataclass(frozen=True)
+class FileLinks:
+    """How the messenger's links to files are made: where this server serves them for the website (as the
+    browser reached it) and the contact they are made for."""
+
+    base: str
+    contact_id: int
 
 
-def part_attachments_shape(part: ConversationPart, *, base: str) -> list[dict[str, Any]]:
-    """A message's files for the messenger (prefetched `attachments`); the messenger adds its token to each URL."""
+def file_links(call: WidgetCall, *, contact_id: int) -> FileLinks:
+    """The links to files a contact's messenger gets in this call's answer."""
+    return FileLinks(
+        base=call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/attachments/"), contact_id=contact_id
+    )
+
+
+def part_attachments_shape(part: ConversationPart, *, links: FileLinks) -> list[dict[str, Any]]:
+    """A message's files for the messenger (prefetched `attachments`), each with links made for the contact
+    (no token: the links alone open these files, for a while)."""
+    holder = contact_holder(links.contact_id)
     shapes = []
     for attachment in part.attachments.all():
         inline = attachment.is_inline_image
-        url = base + attachment.public_id
+        url = links.base + attachment.public_id
+        thumbnail = Attachment.Variant.THUMBNAIL
         shapes.append({
             "name": attachment.name,
             "content_type": attachment.content_type,
@@ -93,8 +108,8 @@ def part_attachments_shape(part: ConversationPart, *, base: str) -> list[dict[st
             "width": attachment.width,
             "height": attachment.height,
             "inline": inline,
-            "url": url + attachment_link_query(attachment=attachment),
-            "thumbnail_url": url + attachment_link_query(attachment=attachment, variant=Attachment.Variant.THUMBNAIL)
+            "url": url + attachment_link_query(attachment=attachment, holder=holder),
+            "thumbnail_url": url + attachment_link_query(attachment=attachment, variant=thumbnail, holder=holder)
             if inline else None,
         })  # fmt: skip
     return shapes

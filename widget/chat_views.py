@@ -34,7 +34,7 @@ from tracking.widget_auth import (
     widget_token_sign,
     widget_tokens_revoked_key,
 )
-from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
+from widget.attachment_http import FileLinks, file_links, limit_files, message_payload, part_attachments_shape
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
@@ -135,8 +135,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any]:
-    """A message for the messenger; its files (prefetched) are fetched from under `files_base`."""
+def part_shape(part: ConversationPart, *, links: FileLinks) -> dict[str, Any]:
+    """A message for the messenger; its files (prefetched) with the links `links` makes."""
     if part.author_contact_id:
         author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
     else:
@@ -149,7 +149,7 @@ def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any
         "author_name": name,
         "author_avatar": avatar or None,
         "body": part.body,
-        "attachments": part_attachments_shape(part, base=files_base),
+        "attachments": part_attachments_shape(part, links=links),
         "created_at": _iso(part.created_at),
     }
 
@@ -172,7 +172,7 @@ def rating_request_shape(rating: ConversationRating | None) -> dict[str, Any] | 
 
 
 def conversation_detail(
-    conversation: Conversation, *, contact: Contact, website: Website, files_base: str = ""
+    conversation: Conversation, *, contact: Contact, website: Website, links: FileLinks
 ) -> dict[str, Any]:
     """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
@@ -181,7 +181,7 @@ def conversation_detail(
     was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
     parts = selectors.conversation_visible_parts(conversation=conversation)
-    shape["parts"] = [part_shape(p, files_base=files_base) for p in parts]
+    shape["parts"] = [part_shape(p, links=links) for p in parts]
     asks = (
         conversation.website_id == website.pk
         and website.ask_email_after_seconds is not None
@@ -237,7 +237,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
     return JsonResponse(
         {
             "conversation": conversation_detail(
-                conversation, contact=contact, website=call.website, files_base=files_base(call)
+                conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
             ),
             # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
             "token": token or widget_token_sign(contact_id=contact.pk, website_id=call.website.pk),
@@ -275,7 +275,7 @@ def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
     conversation = _own_conversation(contact, public_id)
     return JsonResponse({
         "conversation": conversation_detail(
-            conversation, contact=contact, website=call.website, files_base=files_base(call)
+            conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
         )
     })  # fmt: skip
 
@@ -295,7 +295,7 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     _limit_writes(contact)
     limit_files(contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
-    return JsonResponse({"part": part_shape(part, files_base=files_base(call))}, status=201)
+    return JsonResponse({"part": part_shape(part, links=file_links(call, contact_id=contact.pk))}, status=201)
 
 
 @widget_endpoint(methods=("POST",))
@@ -379,5 +379,10 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
         lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
     )
     return JsonResponse(
-        {"conversation": conversation_detail(conversation, contact=contact, website=call.website)}, status=201
+        {
+            "conversation": conversation_detail(
+                conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
+            )
+        },
+        status=201,
     )

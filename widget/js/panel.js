@@ -539,11 +539,11 @@
     // A message's files: images as their thumbnail (opening the full file), anything else as a download link.
     function fileList(list) {
       if (!list || !list.length) return null;
-      var auth = "&token=" + encodeURIComponent(s.token || "");
+      // The links are made for this contact and carry no token: copied or kept in history, they open one file for an hour.
       return h("div", { class: "fs" }, list.map(function (f) {
         if (!f.url) return h("span", { class: "f", text: f.name }); // still uploading
-        if (f.inline) return h("a", { href: f.url + auth, target: "_blank", rel: "noopener" }, [h("img", { src: f.thumbnail_url + auth, alt: f.name, loading: "lazy" })]);
-        return h("a", { class: "f", href: f.url + auth, download: f.name, text: f.name });
+        if (f.inline) return h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name, loading: "lazy" })]);
+        return h("a", { class: "f", href: f.url, download: f.name, text: f.name });
       }));
     }
 
