@@ -240,10 +240,17 @@ def now_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     return svg, f"{figures.now.open:,} open · {figures.now.waiting:,} waiting · {figures.now.snoozed:,} snoozed"
 
 
-def new_conversations_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
+def _daily_count_chart(table: Table, figures: Figures, *, title: str, name: str, noun: str) -> tuple[SafeString, int]:
+    """A column per day of one count (the table's second column) and its total over the period."""
     total = sum(row[1] for row in table.rows)
-    svg = _column(table, figures, title="New conversations per day", name="New conversations",
-                  description=f"{total} new conversations from {figures.filters.start} to {figures.filters.end}.")  # fmt: skip
+    period = f"from {figures.filters.start} to {figures.filters.end}"
+    return _column(table, figures, title=title, name=name, description=f"{total} {noun} {period}."), total
+
+
+def new_conversations_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
+    svg, total = _daily_count_chart(
+        table, figures, title="New conversations per day", name="New conversations", noun="new conversations"
+    )
     return svg, f"{total:,} in {len(table.rows)} days"
 
 
@@ -345,9 +352,7 @@ def expiring_visitors_chart(table: Table, figures: Figures) -> tuple[SafeString,
 
 
 def page_views_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
-    total = sum(row[1] for row in table.rows)
-    svg = _column(table, figures, title="Page views per day", name="Page views",
-                  description=f"{total} page views from {figures.filters.start} to {figures.filters.end}.")  # fmt: skip
+    svg, total = _daily_count_chart(table, figures, title="Page views per day", name="Page views", noun="page views")
     return svg, f"{total:,} page views"
 
 
