@@ -79,23 +79,23 @@ def limit_files(*, contact_id: int, files: list[File]) -> None:
 @dataclass(frozen=True)
 class FileLinks:
     """How the messenger's links to files are made: where this server serves them for the website (as the
-    browser reached it) and the contact they are made for."""
+    browser reached it), and the contact and website they are made for."""
 
     base: str
     contact_id: int
+    website_id: int
 
 
 def file_links(call: WidgetCall, *, contact_id: int) -> FileLinks:
     """The links to files a contact's messenger gets in this call's answer."""
-    return FileLinks(
-        base=call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/attachments/"), contact_id=contact_id
-    )
+    base = call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/attachments/")
+    return FileLinks(base=base, contact_id=contact_id, website_id=call.website.pk)
 
 
 def part_attachments_shape(part: ConversationPart, *, links: FileLinks) -> list[dict[str, Any]]:
     """A message's files for the messenger (prefetched `attachments`), each with links made for the contact
     (no token: the links alone open these files, for a while)."""
-    holder = contact_holder(links.contact_id)
+    holder = contact_holder(contact_id=links.contact_id, website_id=links.website_id)
     shapes = []
     for attachment in part.attachments.all():
         inline = attachment.is_inline_image
