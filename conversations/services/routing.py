@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
@@ -238,6 +239,13 @@ def _open_counts(teammate_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+def _may_work_conversations() -> Q:
+    """Teammates who may change conversations (agents, superusers): a viewer, or a staff user in no group,
+    can't open the inbox to answer, so the round robin never hands them a conversation."""
+    permission = Permission.objects.filter(content_type__app_label="conversations", codename="change_conversation")
+    return Q(is_superuser=True) | Q(user_permissions__in=permission) | Q(groups__permissions__in=permission)
+
+
 @transaction.atomic
 def team_round_robin_pick(*, team: Team) -> Any | None:
     """The team's next teammate in turn, skipping away ones and those at their cap; None when nobody can take it.
@@ -251,9 +259,11 @@ def team_round_robin_pick(*, team: Team) -> Any | None:
         return None
     members = list(
         team.members.filter(is_active=True, is_staff=True)
+        .filter(_may_work_conversations())
         .filter(Q(parley_profile__isnull=True) | Q(parley_profile__away_mode_enabled=False))
         .select_related("parley_profile")
         .order_by("pk")
+        .distinct()
     )
     capped = {
         m.pk: _profile(m).max_open_conversations

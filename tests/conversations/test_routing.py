@@ -1,14 +1,16 @@
 """Assignment rules, team round robin, away mode and caps (conversations/services/routing.py)."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from contacts.models import Contact
+from contacts.permissions import VIEWER_GROUP
 from conversations import services
 from conversations.models import AssignmentRule, Conversation, ConversationPart, Team, TeamRoundRobin
 from conversations.services import routing
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import AgentFactory, TeammateFactory
 from tests.tracking.factories import WebsiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def _team(name="Billing", size=3, **profiles):
     team = Team.objects.create(name=name)
-    members = [TeammateFactory(username=f"{name.lower()}{i}") for i in range(size)]
+    members = [AgentFactory(username=f"{name.lower()}{i}") for i in range(size)]
     team.members.add(*members)
     return team, members
 
@@ -111,6 +113,18 @@ def test_round_robin_skips_away_teammates_and_those_at_their_cap():
     services.teammate_profile_update(teammate=c, max_open_conversations=0)
     nobody = _start()
     assert nobody.assignee is None and nobody.team == team  # nobody can take it: the team's queue
+
+
+def test_round_robin_never_hands_a_conversation_to_a_teammate_who_cannot_work_it():
+    team, (agent,) = _team(size=1)
+    viewer, no_group = TeammateFactory(username="viewer"), TeammateFactory(username="nogroup")
+    viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
+    team.members.add(viewer, no_group)
+    _rule(assign_team=team)
+    # Staff in no group, or viewers, get a 403 on the inbox: every conversation goes to the agent.
+    assert [_start().assignee for _ in range(3)] == [agent, agent, agent]
+    routing.teammate_away_set(teammate=agent, away=True)
+    assert _start().assignee is None
 
 
 def test_a_named_teammate_who_is_away_gives_way_to_the_team_round_robin():
