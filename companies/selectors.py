@@ -68,19 +68,25 @@ def contact_companies_prefetch() -> Prefetch:
 
 
 def company_people(*, company: Company) -> QuerySet[Contact]:
-    """The company's people, most recently attached first."""
-    return Contact.objects.filter(company_memberships__company=company).order_by("-company_memberships__id")
+    """The company's people, the most recently seen first (never seen last, then the latest attached)."""
+    return Contact.objects.filter(company_memberships__company=company).order_by(
+        F("last_seen_at").desc(nulls_last=True), "-company_memberships__id"
+    )
 
 
 def company_people_shown(*, company: Company) -> list[Contact]:
-    """The company page's people: the most recently attached first, at most COMPANY_PAGE_PEOPLE (one query)."""
+    """The company page's people: the most recently seen first, at most COMPANY_PAGE_PEOPLE (one query)."""
     return list(company_people(company=company)[:COMPANY_PAGE_PEOPLE])
 
 
 def company_recent_member_ids(*, company: Company) -> QuerySet:
-    """The ids of the people the company page shows, as a subquery for other apps' panels (their
-    conversations, their page views): a bounded list, each member read on its own contact index."""
-    return CompanyContact.objects.filter(company=company).order_by("-id").values("contact_id")[:COMPANY_PAGE_PEOPLE]
+    """The ids of the people the company page shows (the most recently seen), as a subquery for other apps'
+    panels (their conversations, their page views): a bounded list, each member read on its own contact index."""
+    return (
+        CompanyContact.objects.filter(company=company)
+        .order_by(F("contact__last_seen_at").desc(nulls_last=True), "-id")
+        .values("contact_id")[:COMPANY_PAGE_PEOPLE]
+    )
 
 
 def contact_companies_panel(contact: Contact) -> list[CompanyContact]:

@@ -84,6 +84,26 @@ def test_company_page_shows_people_conversations_page_views_with_bounded_queries
     assert many <= 16
 
 
+def test_company_page_lists_its_most_recently_seen_people_and_their_page_views(admin_client):
+    from companies import selectors
+
+    company = CompanyFactory()
+    now = timezone.now()
+    # Attached newest-last, seen in the opposite order: the page follows who was seen, not who was attached.
+    people = []
+    for index in range(4):
+        person = UserContactFactory(name=f"Person {index}", last_seen_at=now - dt.timedelta(days=index))
+        services.company_attach(company=company, contact=person)
+        people.append(person)
+    never = UserContactFactory(name="Never seen", last_seen_at=None)
+    services.company_attach(company=company, contact=never)
+    assert selectors.company_people_shown(company=company) == [*people, never]
+    members = list(selectors.company_recent_member_ids(company=company).values_list("contact_id", flat=True))
+    assert members == [p.pk for p in [*people, never]]
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    assert page.index("Person 0") < page.index("Person 3") < page.index("Never seen")
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [("?plan=free", {"c0", "c2"}), ("?size=1-10", set()), ("?size=11-50", {"c2"}), ("?size=unknown", {"c4"}),
