@@ -228,7 +228,7 @@ def _macros_setup() -> None:
 
     macros = {
         "Resolved: reply and close": (
-            "Glad that's sorted, {{contact.first_name}}! I'm closing this; write any time if it comes back.",
+            "Glad that's sorted! I'm closing this; write any time if it comes back.",
             MacroActions(close=True),
         ),
         "Escalate to Billing": (
