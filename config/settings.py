@@ -380,6 +380,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    # DRF's own JSON parser lets a deeply nested body's RecursionError through (a 500); api.parsers refuses it.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parley API",

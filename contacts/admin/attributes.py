@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import JSONFormField, ServiceValidatedForm
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -52,6 +53,7 @@ class DataAttributeAdmin(admin.ModelAdmin):
     list_display = ["name", "label", "model", "data_type", "archived"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
+    formfield_overrides = {models.JSONField: {"form_class": JSONFormField}}  # options
 
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.
