@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.parsing import int_or_none
 from segments import selectors, services
 from segments.changelist_query import UnsavableFilter, changelist_query
@@ -71,7 +71,7 @@ def _label(segment: Segment) -> str:
 
 
 class SegmentForm(ServiceValidatedForm, forms.ModelForm):
-    query = forms.JSONField(
+    query = JSONFormField(
         help_text="The filter, in the search API's language (docs/api.md): {field, operator, value} or "
         "{operator: AND|OR, value: [...]}, on contact or company fields as the kind says. Saved from the "
         "contact or company list, it is filled in for you."

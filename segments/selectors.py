@@ -8,8 +8,8 @@ from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from companies.models import Company
 from companies.search import companies_matching
-from contacts.models import Contact
-from contacts.search import contacts_matching
+from contacts.models import Contact, DataAttribute
+from contacts.search import contacts_matching, query_mentions_field
 from segments.models import Segment
 
 # A workspace keeps tens of segments; the sidebar, the API list and the membership check read them all.
@@ -99,3 +99,14 @@ def company_segments(*, company: Company) -> list[Segment]:
 def companies_segments(*, company_ids: list[int]) -> dict[int, list[Segment]]:
     """Company pk → its company segments, for a page of companies: one query for the whole page."""
     return _segments_holding(Company, company_ids, COMPANY)
+
+
+def segments_naming_attribute(*, attribute: DataAttribute) -> list[Segment]:
+    """The segments whose stored filter names this custom attribute (`custom_attributes.<name>`), by name: a contact
+    attribute in contact segments, a company attribute in company segments (their queries walked here: a workspace
+    keeps at most MAX_SEGMENTS)."""
+    person_type = {DataAttribute.Model.CONTACT: CONTACT, DataAttribute.Model.COMPANY: COMPANY}.get(attribute.model)
+    if person_type is None:
+        return []
+    field = f"custom_attributes.{attribute.name}"
+    return [segment for segment in segment_list(person_type=person_type) if query_mentions_field(segment.query, field)]

@@ -10,6 +10,7 @@ upload progress listener makes it a preflighted one, which django-cors-headers a
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.files import File
 from django.http.multipartparser import MultiPartParserError
@@ -19,16 +20,21 @@ from common.rate_limit import Limit
 from conversations.attachment_links import attachment_link_query, contact_holder
 from conversations.models import Attachment, ConversationPart
 from conversations.services.attachments import attachment_limits
-from widget.http import WidgetCall, WidgetHttpError, rate_limit, widget_json_body
+from widget.http import WidgetCall, WidgetHttpError, ip_hash, rate_limit, widget_json_body
 
 MULTIPART = "multipart/form-data"
 # The text fields of a message (a JSON message's keys) and room for multipart's own framing.
 MESSAGE_FIELDS = frozenset({"token", "body", "anonymous_id", "page_url"})
 FIELDS_ALLOWANCE_BYTES = 64 * 1024
 FILES_FIELD = "files"
-# Files per contact per hour, on top of the per-minute message limit.
+# Files per contact per hour, on top of the per-minute message limit; the client IP's and the website's
+# allowances are settings (PARLEY_WIDGET_FILES_PER_IP_HOUR, …_FILE_MB_PER_IP_HOUR, …_FILE_MB_PER_WEBSITE_DAY).
 FILES_PER_HOUR = 60
 TOO_MANY_FILES = "Too many files sent; try again later."
+TOO_MANY_FILES_FROM_NETWORK = "Too many files sent from your network; try again later."
+WEBSITE_FILES_FULL = "This website takes no more files today; try again tomorrow."
+MEGABYTE = 1024 * 1024
+HOUR_SECONDS, DAY_SECONDS = 3600, 86400
 
 
 def message_payload(call: WidgetCall, *, max_json_bytes: int) -> tuple[dict[str, Any], list[File]]:
@@ -68,12 +74,29 @@ def message_payload(call: WidgetCall, *, max_json_bytes: int) -> tuple[dict[str,
     return payload, files.getlist(FILES_FIELD)
 
 
-def limit_files(*, contact_id: int, files: list[File]) -> None:
-    """Counts a message's files against the contact's hourly allowance (nothing to count without files): the
-    same window once per file, in one round trip."""
-    if files:
-        limit = Limit("chat-files", str(contact_id), FILES_PER_HOUR, 3600, message=TOO_MANY_FILES)
-        rate_limit([limit] * len(files))
+def limit_files(call: WidgetCall, *, contact_id: int, files: list[File]) -> None:
+    """Count a message's files (nothing to count without files) against the contact's and the client IP's hourly
+    allowances (files; bytes for the IP) in one round trip, then, only if those took them, their bytes against the
+    website's daily allowance: minting contacts (one ping each) gets past the contact's limit but not the IP's,
+    many IPs not past the website's, and uploads refused for their IP do not use up the website's day.
+    Over any: 429 naming `files`."""
+    if not files:
+        return
+    count, size = len(files), max(1, sum(file.size or 0 for file in files))
+    limits = [Limit("chat-files", str(contact_id), FILES_PER_HOUR, HOUR_SECONDS, message=TOO_MANY_FILES, cost=count)]
+    if call.ip:
+        network = ip_hash(call.ip)
+        limits += [
+            Limit("chat-files-ip", network, settings.PARLEY_WIDGET_FILES_PER_IP_HOUR, HOUR_SECONDS,
+                  message=TOO_MANY_FILES_FROM_NETWORK, cost=count),
+            Limit("chat-bytes-ip", network, settings.PARLEY_WIDGET_FILE_MB_PER_IP_HOUR * MEGABYTE, HOUR_SECONDS,
+                  message=TOO_MANY_FILES_FROM_NETWORK, cost=size),
+        ]  # fmt: skip
+    rate_limit(limits, field=FILES_FIELD)
+    website_day = settings.PARLEY_WIDGET_FILE_MB_PER_WEBSITE_DAY * MEGABYTE
+    website = Limit("chat-bytes-website", str(call.website.pk), website_day, DAY_SECONDS, message=WEBSITE_FILES_FULL,
+                    cost=size)  # fmt: skip
+    rate_limit([website], field=FILES_FIELD)
 
 
 @dataclass(frozen=True)

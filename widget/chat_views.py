@@ -230,7 +230,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         _limit_anonymous_starts(call)
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
         contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
@@ -293,7 +293,7 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     contact = _contact(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id)
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
     return JsonResponse({"part": part_shape(part, links=file_links(call, contact_id=contact.pk))}, status=201)
 

@@ -154,22 +154,24 @@ def contact_limit(identity: WidgetIdentity) -> Limit:
     return Limit("contact", f"{identity.website_id}:{identity.contact_id}", settings.PARLEY_WIDGET_RATE_PER_CONTACT)
 
 
-def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
-    """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After."""
+def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = (), field: str | None = None) -> CacheReads:
+    """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After
+    (naming `field` when given: the files of an upload)."""
     try:
         return limiter.rate_limit(limits, read_keys=read_keys)
     except RateLimited as over:
-        raise _too_many(over) from None
+        raise _too_many(over, field=field) from None
 
 
-def _too_many(over: RateLimited) -> WidgetHttpError:
+def _too_many(over: RateLimited, *, field: str | None = None) -> WidgetHttpError:
     limit = over.limit
     if limit.message:
-        field, message, retry_after = "", limit.message, limit.window
+        named, message, retry_after = "", limit.message, limit.window
     else:
         retry_after = limit.retry_after(over.now)
-        field, message = limit.scope, f"Too many requests; try again in {retry_after} seconds."
-    return WidgetHttpError(429, "rate_limited", field, message, headers={"Retry-After": str(retry_after)})
+        named, message = limit.scope, f"Too many requests; try again in {retry_after} seconds."
+    headers = {"Retry-After": str(retry_after)}
+    return WidgetHttpError(429, "rate_limited", named if field is None else field, message, headers=headers)
 
 
 # --- the view decorator --------------------------------------------------------------------------

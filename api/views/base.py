@@ -3,7 +3,6 @@
 from typing import Any
 
 from django.http import HttpRequest
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +13,7 @@ from api.auth import ApiTokenAuthentication, rate_limit_hit
 from api.errors import ParameterInvalid, ParameterNotFound, RateLimitExceeded, exception_handler
 from api.fields import json_body_check
 from api.pagination import Cursor, Sort, cursor_decode, per_page_clean, sort_clean
+from api.parsers import JSONParser
 from api.permissions import TeammatePermissions
 
 

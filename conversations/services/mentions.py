@@ -20,6 +20,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import (
     DEFAULT_EMAIL_WHEN_AWAY_MINUTES,
     ConversationMention,
@@ -164,7 +165,7 @@ def mention_email_if_away(*, part_id: int, teammate_id: int, now: dt.datetime | 
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[mention.conversation_id])
     why = "you are away" if away else "you were not in Parley when it was written"
     send_mail(
-        subject=f"{author} mentioned you in a conversation with {contact}",
+        subject=email_header_line(f"{author} mentioned you in a conversation with {contact}"),
         message=f"{author} wrote an internal note:\n\n{mention.part.body}\n\nOpen the conversation: {link}\n\n"
         f"You get this because {why}; change when Parley emails you in your profile.",
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from common.mail import email_header_line
 from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
@@ -439,7 +440,7 @@ def _outbound_email(
         "unsubscribe_url": unsubscribe_url,
     }
     email = mail.EmailMultiAlternatives(
-        subject=rendered.subject,
+        subject=email_header_line(rendered.subject),
         body=render_to_string("emails/outbound_message.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
@@ -600,7 +601,7 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
     email = mail.EmailMultiAlternatives(
-        subject=f"Re: {conversation_subject(conversation)}",
+        subject=email_header_line(f"Re: {conversation_subject(conversation)}"),
         body=render_to_string("emails/conversation_reply.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],

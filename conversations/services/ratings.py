@@ -30,6 +30,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from common.mail import email_header_line
 from common.parsing import text_problem
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, ConversationRating
@@ -233,7 +234,7 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
         "valid_days": RATING_ANSWER_WINDOW.days,
     }
     email = mail.EmailMultiAlternatives(
-        subject=f"How did we do? {context['subject']}",
+        subject=email_header_line(f"How did we do? {context['subject']}"),
         body=render_to_string("emails/conversation_rating.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import Conversation, ConversationPart, SlaBreach, SlaPolicy
 from conversations.services.office_hours import add_office_time, hours_for_website
 
@@ -170,7 +171,7 @@ def _breach_notify(*, breach: SlaBreach, conversation: Conversation) -> None:
         return
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[conversation.pk])
     send_mail(
-        subject=f"SLA missed: {breach.get_kind_display().lower()} in conversation {conversation.pk}",
+        subject=email_header_line(f"SLA missed: {breach.get_kind_display().lower()} in conversation {conversation.pk}"),
         message=f"The {breach.get_kind_display().lower()} target of a conversation assigned to you was due at "
         f"{timezone.localtime(breach.due_at):%Y-%m-%d %H:%M %Z}.\n\nAnswer it: {link}\n",
         from_email=settings.DEFAULT_FROM_EMAIL,

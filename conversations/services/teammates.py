@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import DEFAULT_EMAIL_WHEN_AWAY_MINUTES, Conversation, ConversationPart, TeammateProfile
 
 # Activity is written at most once per this many seconds per teammate (the inbox polls every 5).
@@ -109,7 +110,7 @@ def assignee_email_if_away(*, part_id: int, now: dt.datetime | None = None) -> b
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[conversation.pk])
     who = str(part.author_contact)
     send_mail(
-        subject=f"New message from {who}",
+        subject=email_header_line(f"New message from {who}"),
         message=f"{who} wrote in a conversation assigned to you:\n\n{part.body}\n\nAnswer it: {link}\n\n"
         f"You get this because you were away from Parley for {minutes} minutes; change it in your profile.",
         from_email=settings.DEFAULT_FROM_EMAIL,
