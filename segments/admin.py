@@ -22,7 +22,7 @@ from common.parsing import int_or_none, text_problem
 from companies.models import Company
 from contacts.models import Contact
 from segments import selectors, services
-from segments.changelist_query import NothingToSave, UnsavableFilter, changelist_query
+from segments.changelist_query import IGNORED_PARAMETERS, NothingToSave, UnsavableFilter, changelist_query
 from segments.models import Segment
 from segments.summary import query_in_words
 
@@ -44,6 +44,7 @@ class SaveOffer:
     summary: str = ""
     problem: str = ""
     hint: str = ""
+    segment_open: bool = False  # only a segment is open: the words say what it holds, there is nothing new to save
 
 
 def _filter_titles(model_admin: admin.ModelAdmin, request: HttpRequest) -> dict[str, str]:
@@ -103,11 +104,15 @@ class SegmentListFilter(admin.SimpleListFilter):
 
     @cached_property
     def save_offer(self) -> SaveOffer | None:
-        """For teammates who may add segments: the list's filters in words, or what keeps them from a segment."""
-        if not self.request.user.has_perm("segments.add_segment"):
-            return None
+        """The list's filters in words, or what keeps them from a segment, for teammates who may add segments; for
+        everyone, what the open segment holds."""
         params = self.request.GET
-        offer = SaveOffer(person_type=self.person_type, filters=params.urlencode())
+        active = {name for name, raw in params.items() if raw != "" and name not in IGNORED_PARAMETERS}
+        segment_open = active == {self.parameter_name}
+        can_save = self.request.user.has_perm("segments.add_segment")
+        if not (can_save or segment_open):
+            return None
+        offer = SaveOffer(person_type=self.person_type, filters=params.urlencode(), segment_open=segment_open)
         try:
             query = changelist_query(params, person_type=self.person_type)
             services.segment_query_check(query, person_type=self.person_type)

@@ -402,3 +402,14 @@ def test_the_segment_list_and_page_show_the_cached_count_and_edit_the_filter(adm
     assert edited.status_code == 302
     segment.refresh_from_db()
     assert (segment.name, segment.query["value"], segment.member_count) == ("Belgium", "BE", None)
+
+
+def test_an_open_segment_says_what_it_holds_even_to_a_viewer(superuser):
+    segment = services.segment_create(name="France", query=FRENCH, teammate=superuser)
+    viewer = teammate_client(VIEWER_GROUP, "vera")
+    page = viewer.get(CONTACTS, {"segment": segment.pk}).content.decode()
+    assert "It holds:</strong> Country is “FR”" in page and 'id="parley-segment-name"' not in page
+    narrowed = Client()
+    narrowed.force_login(superuser)
+    page = narrowed.get(CONTACTS, {"segment": segment.pk, "role__exact": "lead"}).content.decode()
+    assert "Country is “FR” · role is lead" in page and 'id="parley-segment-name"' in page  # a narrower one to save
