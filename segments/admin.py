@@ -42,7 +42,7 @@ class SaveOffer:
     person_type: str
     filters: str  # the list's query string, posted back with the name
     summary: str = ""
-    problem: str = ""
+    problems: tuple[str, ...] = ()
     hint: str = ""
     segment_open: bool = False  # only a segment is open: the words say what it holds, there is nothing new to save
 
@@ -59,9 +59,9 @@ def _filter_titles(model_admin: admin.ModelAdmin, request: HttpRequest) -> dict[
     return titles
 
 
-def unsavable_message(refusal: UnsavableFilter, titles: dict[str, str]) -> str:
+def unsavable_reasons(refusal: UnsavableFilter, titles: dict[str, str]) -> tuple[str, ...]:
     """Every filter a segment cannot keep, by its sidebar title, with why."""
-    return " ".join(f"“{titles.get(name, name)}”: {why}" if name else why for name, why in refusal.problems)
+    return tuple(f"“{titles.get(name, name)}”: {why}" if name else why for name, why in refusal.problems)
 
 
 class SegmentListFilter(admin.SimpleListFilter):
@@ -119,9 +119,9 @@ class SegmentListFilter(admin.SimpleListFilter):
         except NothingToSave:
             return replace(offer, hint=f"Filter or search the {HOLDS[self.person_type][1]}, then save them here.")
         except UnsavableFilter as refusal:
-            return replace(offer, problem=unsavable_message(refusal, _filter_titles(self.model_admin, self.request)))
+            return replace(offer, problems=unsavable_reasons(refusal, _filter_titles(self.model_admin, self.request)))
         except ValidationError as error:
-            return replace(offer, problem=" ".join(error.messages))
+            return replace(offer, problems=tuple(error.messages))
         return replace(offer, summary=query_in_words(query, person_type=self.person_type))
 
     @property
@@ -206,7 +206,7 @@ class SegmentAdmin(admin.ModelAdmin):
                                               person_type=person_type, count_now=True)  # fmt: skip
         except UnsavableFilter as refusal:
             titles = _filter_titles(list_admin, request) if list_admin else {}
-            self.message_user(request, f"Not saved: {unsavable_message(refusal, titles)}", messages.ERROR)
+            self.message_user(request, f"Not saved: {' '.join(unsavable_reasons(refusal, titles))}", messages.ERROR)
             return back
         except ValidationError as error:
             self.message_user(request, f"Not saved: {' '.join(error.messages)}", messages.ERROR)
