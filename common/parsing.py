@@ -147,7 +147,7 @@ RELATIVE_MOMENT_MAX_SHIFT = dt.timedelta(days=36_500)
 
 @dataclass(frozen=True)
 class RelativeMoment:
-    """"now-30d" parsed: an anchor (now, or the start of today in UTC) shifted by `amount` `unit`s (signed)."""
+    """ "now-30d" parsed: an anchor (now, or the start of today in UTC) shifted by `amount` `unit`s (signed)."""
 
     anchor: str  # "now" | "today"
     amount: int  # negative: before the anchor
@@ -155,7 +155,9 @@ class RelativeMoment:
 
     def at(self, now: dt.datetime) -> dt.datetime:
         """The moment this names when the query runs at `now` (aware UTC)."""
-        start = now if self.anchor == "now" else now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = (
+            now if self.anchor == "now" else now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        )
         return start + self.amount * _RELATIVE_UNITS[self.unit]
 
 

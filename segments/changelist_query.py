@@ -26,7 +26,7 @@ SEARCH_PARAMETER = "q"
 SEGMENT_PARAMETER = "segment"
 TAG_PARAMETER = "tag"
 # Parameters that change what the page shows, not who is in it.
-IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e"})
+IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e", "_popup", "_to_field", "_facets"})
 
 Filter = dict[str, Any]
 
