@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from common.parsing import json_problem, text_problem
 from companies.search import company_search_q
-from contacts.search import contact_search_q, query_mentions_field
+from contacts.search import contact_search_q
 from segments import selectors
 from segments.models import Segment
 
@@ -52,13 +52,14 @@ def segment_query_check(query: Any, *, person_type: str = Segment.PersonType.CON
         raise ValidationError({"query": f"{problem[0]}: {problem[1]}"})
     if len(json.dumps(query)) > MAX_QUERY_BYTES:
         raise ValidationError({"query": f"The filter is larger than {MAX_QUERY_BYTES} bytes."})
-    if query_mentions_field(query, "segment_id"):
-        # Its members would change with another segment's filter, and two segments could name each other.
-        raise ValidationError({"query": "segment_id: a segment cannot name another segment; use its filters."})
     try:
         compile_query(query)  # every field, operator and value is checked
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
+        if field == "segment_id":  # the search's field, not a segment's: its members would follow another's filter
+            raise ValidationError(
+                {"query": "segment_id: a segment cannot name another segment; use its filters."}
+            ) from None
         raise ValidationError({"query": f"{field}: {messages[0]}"}) from None
     return query
 

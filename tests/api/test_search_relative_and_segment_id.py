@@ -205,4 +205,6 @@ def test_a_segment_cannot_hold_another_segment(teammate, recent_users):
             name="Nested", query={"field": "segment_id", "operator": "=", "value": str(recent_users.pk)},
             teammate=teammate,
         )  # fmt: skip
-    assert "segment_id" in refused.value.message_dict["query"][0]
+    assert refused.value.message_dict["query"] == [
+        "segment_id: a segment cannot name another segment; use its filters."
+    ]
