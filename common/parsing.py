@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 BIGINT_MAX = 2**63 - 1
@@ -136,6 +137,46 @@ def moment_or_none(value: Any, *, integer: bool = False) -> dt.datetime | None:
     if isinstance(value, str):
         return iso_datetime_or_none(value)
     return unix_time_or_none(value, integer=integer)
+
+
+# A moment relative to when a query runs: "now", "today" (midnight UTC), each optionally shifted by a whole
+# number of hours, days or weeks ("now-30d", "today-1w", "now+12h"). ASCII digits only, at most six of them.
+_RELATIVE_MOMENT = re.compile(r"(now|today)(?:([+-])([0-9]{1,6})([hdw]))?")
+_RELATIVE_UNITS = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+# A century either way: further than any date a contact or a company holds, and far from year 1 or 9999.
+RELATIVE_MOMENT_MAX_SHIFT = dt.timedelta(days=36_500)
+
+
+@dataclass(frozen=True)
+class RelativeMoment:
+    """ "now-30d" parsed: an anchor (now, or the start of today in UTC) shifted by `amount` `unit`s (signed)."""
+
+    anchor: str  # "now" | "today"
+    amount: int  # negative: before the anchor
+    unit: str  # "h" | "d" | "w"
+
+    def at(self, now: dt.datetime) -> dt.datetime:
+        """The moment this names when the query runs at `now` (aware UTC)."""
+        start = (
+            now if self.anchor == "now" else now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        return start + self.amount * _RELATIVE_UNITS[self.unit]
+
+
+def relative_moment_or_none(value: Any) -> RelativeMoment | None:
+    """A relative moment ("now", "today", "now-30d", "today+1w"; h, d or w; at most a century away), or None."""
+    if not isinstance(value, str) or len(value) > 16:
+        return None
+    match = _RELATIVE_MOMENT.fullmatch(value)
+    if match is None:
+        return None
+    anchor, sign, digits, unit = match.groups()
+    if sign is None:
+        return RelativeMoment(anchor=anchor, amount=0, unit="d")
+    amount = int(digits) * (-1 if sign == "-" else 1)
+    if abs(amount) * _RELATIVE_UNITS[unit] > RELATIVE_MOMENT_MAX_SHIFT:
+        return None
+    return RelativeMoment(anchor=anchor, amount=amount, unit=unit)
 
 
 def text_problem(value: str) -> str | None:

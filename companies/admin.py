@@ -183,7 +183,7 @@ class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from t
         return CompanyChangeList
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
-        return [*self.list_filter, *company_list_filters()]  # then other apps' (segments)
+        return [*company_list_filters(first=True), *self.list_filter, *company_list_filters()]  # other apps' around
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str

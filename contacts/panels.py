@@ -49,6 +49,7 @@ _panels: list[ContactPanel] = [
 ]  # fmt: skip
 _actions: list[ContactAction] = []
 _list_filters: list[type[admin.SimpleListFilter]] = []
+_first_list_filters: list[type[admin.SimpleListFilter]] = []  # above the app's own (segments)
 _last_seen_choices: list[LastSeenChoice] = []
 
 
@@ -65,10 +66,12 @@ def register_contact_action(action: ContactAction) -> None:
         _actions.append(action)
 
 
-def register_contact_list_filter(list_filter: type[admin.SimpleListFilter]) -> None:
-    """Add a sidebar filter to the contact list (once per class), after the contacts app's own."""
-    if list_filter not in _list_filters:
-        _list_filters.append(list_filter)
+def register_contact_list_filter(list_filter: type[admin.SimpleListFilter], *, first: bool = False) -> None:
+    """Add a sidebar filter to the contact list (once per class), after the contacts app's own, or with `first` at the
+    top of the sidebar (the segments: what teammates open most)."""
+    registered = _first_list_filters if first else _list_filters
+    if list_filter not in registered:
+        registered.append(list_filter)
 
 
 def register_last_seen_choice(choice: LastSeenChoice) -> None:
@@ -87,9 +90,9 @@ def contact_actions() -> list[ContactAction]:
     return list(_actions)
 
 
-def contact_list_filters() -> list[type[admin.SimpleListFilter]]:
+def contact_list_filters(*, first: bool = False) -> list[type[admin.SimpleListFilter]]:
     """The contact list's sidebar filters registered by other apps."""
-    return list(_list_filters)
+    return list(_first_list_filters if first else _list_filters)
 
 
 def last_seen_choices() -> list[LastSeenChoice]:

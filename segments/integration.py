@@ -15,10 +15,11 @@ def declare_attribute_uses() -> None:
 
 
 def connect() -> None:
-    """Register the contact list's and the company list's "segment" filters (contacts.panels, companies.panels)."""
+    """Register the contact list's and the company list's "Segments" blocks, first in their sidebars
+    (contacts.panels, companies.panels)."""
     from companies.panels import register_company_list_filter
     from contacts.panels import register_contact_list_filter
     from segments.admin import CompanySegmentListFilter, ContactSegmentListFilter
 
-    register_contact_list_filter(ContactSegmentListFilter)
-    register_company_list_filter(CompanySegmentListFilter)
+    register_contact_list_filter(ContactSegmentListFilter, first=True)
+    register_company_list_filter(CompanySegmentListFilter, first=True)

@@ -44,7 +44,7 @@ class ContactListAdmin(ReplicaListAdmin):
         CountryFilter,
         "unsubscribed_from_emails",
         LastSeenFilter,
-    ]  # then the filters other apps register (contacts/panels.py), then one per custom attribute
+    ]  # between what other apps put first (segments) and after (contacts/panels.py); then custom attributes
     list_select_related = []
     list_per_page = 50
     show_full_result_count = False
@@ -72,7 +72,12 @@ class ContactListAdmin(ReplicaListAdmin):
         filterable = selectors.contact_attribute_definitions().filter(
             Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[])
         )
-        return [*self.list_filter, *contact_list_filters(), *(custom_attribute_filter(a) for a in filterable)]
+        return [
+            *contact_list_filters(first=True),
+            *self.list_filter,
+            *contact_list_filters(),
+            *(custom_attribute_filter(a) for a in filterable),
+        ]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
