@@ -432,7 +432,7 @@ def test_message_admin_composes_to_a_tag(admin_client):
     response = admin_client.post(reverse("admin:conversations_message_add"),
                                  {**draft, "expected_recipients": "2", "_send": "Send"}, follow=True)  # fmt: skip
     assert response.redirect_chain and response.redirect_chain[-1][1] == 302
-    assert "“Hi all” is being sent to 2 contact(s)." in response.content.decode()  # never 'The message ""'
+    assert "“Hi all” is being sent to 2 contacts." in response.content.decode()  # never 'The message ""'
     assert 'The message ""' not in response.content.decode()
     assert Message.objects.get().recipients_count == 2
     assert admin_client.get(reverse("admin:conversations_message_changelist")).status_code == 200

@@ -50,6 +50,6 @@ def test_a_filtered_contact_list_is_saved_as_a_segment_opened_in_one_click_and_m
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#parley-audience-count")).to_have_text("2 contacts")
     page.get_by_role("button", name="Send to 2 contacts").click()
-    expect(page.locator(".messagelist")).to_contain_text("is being sent to 2 contact(s).")
+    expect(page.locator(".messagelist")).to_contain_text("is being sent to 2 contacts.")
     assert Message.objects.get().audience == "Segment: French <b>customers</b>"
     assert dialogs == [] and agent_admin.problems == []
