@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 from django.utils.translation import ngettext
 
@@ -35,8 +34,6 @@ from conversations.services.threads import teammate_display_name
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
 JUST_NOW = dt.timedelta(minutes=1)
-# A red flag (CSS): the stars in the State column are ratings, so priority is no star. Constant markup.
-PRIORITY_MARKER = mark_safe("<span class='parley-priority' role='img' title='Priority' aria-label='Priority'></span> ")
 # The next SLA target first (index conv_state_sla_due); conversations without one last.
 INBOX_SLA_DUE_FIRST = [F("sla_due_at").asc(nulls_last=True), "id"]
 
@@ -244,11 +241,16 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="Last message")
     def preview_column(self, conversation: Conversation) -> str:
-        # A flag, not a star: the State column's stars are the contact's rating.
-        marker = PRIORITY_MARKER if conversation.priority == Conversation.Priority.PRIORITY else ""
         # The teammate by name: "You:" would be wrong for every other teammate reading the inbox.
         who = f"{conversation.preview_author_name}: " if conversation.preview_author_type == "teammate" else ""
-        return format_html("{}{}<span class='parley-preview'>{}</span>", marker, who, conversation.preview[:120])
+        if conversation.priority == Conversation.Priority.PRIORITY:
+            # A red flag (CSS), not a star: the State column's stars are the contact's rating.
+            return format_html(
+                "<span class='parley-priority' role='img' title='{}' aria-label='{}'></span> {}"
+                "<span class='parley-preview'>{}</span>",
+                "Priority", "Priority", who, conversation.preview[:120],
+            )  # fmt: skip
+        return format_html("{}<span class='parley-preview'>{}</span>", who, conversation.preview[:120])
 
     @admin.display(description="Tags")
     def tag_column(self, conversation: Conversation) -> str:
