@@ -131,7 +131,7 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     latest_rated = _latest_rated()
     return list(
         Conversation.objects.filter(contact=contact)
-        .select_related("assignee")
+        .select_related("assignee__parley_profile")
         .annotate(
             rating=Subquery(latest_rated.values("rating")[:1]),
             rating_remark=Subquery(latest_rated.values("remark")[:1]),

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
@@ -142,13 +143,13 @@ class ContactListAdmin(ReplicaListAdmin):
     def tag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if tag := self._chosen_tag(request):
             added = services.contacts_tag_bulk(contact_ids=_ids(queryset), tag=tag, actor=request.user)
-            self.message_user(request, f"Tagged {added} contact(s) with “{tag.name}”.", messages.SUCCESS)
+            self.message_user(request, f"Tagged {_contacts_words(added)} with “{tag.name}”.", messages.SUCCESS)
 
     @admin.action(description="Remove the chosen tag from selected contacts", permissions=["change"])
     def untag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if tag := self._chosen_tag(request):
             removed = services.contacts_untag_bulk(contact_ids=_ids(queryset), tag=tag)
-            self.message_user(request, f"Removed “{tag.name}” from {removed} contact(s).", messages.SUCCESS)
+            self.message_user(request, f"Removed “{tag.name}” from {_contacts_words(removed)}.", messages.SUCCESS)
 
     @admin.action(description="Export selected contacts as CSV", permissions=["view"])
     @replica_safe_action
@@ -172,7 +173,7 @@ class ContactListAdmin(ReplicaListAdmin):
             for contact in queryset.iterator(chunk_size=500):
                 services.contact_erase(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
                 erased += 1
-            self.message_user(request, f"Erased {erased} contact(s) and their history.", messages.SUCCESS)
+            self.message_user(request, f"Erased {_contacts_words(erased)} and their history.", messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -185,6 +186,10 @@ class ContactListAdmin(ReplicaListAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/contacts/contact/erase_confirmation.html", context)
+
+
+def _contacts_words(count: int) -> str:
+    return ngettext("%(count)d contact", "%(count)d contacts", count) % {"count": count}
 
 
 def _ids(queryset: QuerySet[Contact]) -> Iterator[int]:

@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from common.admin_forms import ServiceValidatedForm
 from common.parsing import int_or_none
+from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
 from conversations import services
-from conversations.admin.choices import teammates
+from conversations.admin.choices import teammate_field, teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
 from conversations.services.macros import macro_summary
 from conversations.services.saved_replies import MacroActions
@@ -91,7 +92,7 @@ MACRO_SNOOZE_CHOICES = [
 
 
 class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
-    assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
+    assignee = teammate_field()
     snooze_minutes = forms.TypedChoiceField(
         choices=MACRO_SNOOZE_CHOICES, coerce=int, empty_value=None, required=False, label="Snooze for"
     )
@@ -132,9 +133,9 @@ class SavedReplyAdmin(admin.ModelAdmin):
     """Saved replies, inserted in the composer; with actions they are macros, run in one click."""
 
     form = SavedReplyForm
-    list_display = ["name", "short_body", "macro_actions", "created_by", "updated_at"]
+    list_display = ["name", "short_body", "macro_actions", "created_by_name", "updated_at"]
     search_fields = ["name", "body"]
-    list_select_related = ["created_by", "assignee__parley_profile", "team"]
+    list_select_related = [f"created_by__{PROFILE}", f"assignee__{PROFILE}", "team"]
     autocomplete_fields = ["tags"]
     fieldsets = [
         (None, {"fields": ["name", "body"]}),
@@ -152,10 +153,13 @@ class SavedReplyAdmin(admin.ModelAdmin):
     def short_body(self, reply: SavedReply) -> str:
         return reply.body[:100]
 
+    @admin.display(description="Created by", ordering="created_by")
+    def created_by_name(self, reply: SavedReply) -> str:
+        return teammate_name(reply.created_by) if reply.created_by_id else "—"
+
     @admin.display(description="Macro actions")
     def macro_actions(self, reply: SavedReply) -> str:
-        words = [word for word in macro_summary(reply) if word != "reply"]
-        return ", ".join(words) or "—"
+        return ", ".join(macro_summary(reply, with_reply=False)) or "—"
 
     def save_model(self, request: HttpRequest, obj: SavedReply, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -178,15 +182,22 @@ class SavedReplyAdmin(admin.ModelAdmin):
 
 class TeamRoundRobinInline(admin.StackedInline):
     model = TeamRoundRobin
-    fields = ["enabled", "last_assignee"]
-    readonly_fields = ["last_assignee"]
+    fields = ["enabled", "last_assignee_name"]
+    readonly_fields = ["last_assignee_name"]
     can_delete = False
     verbose_name = "round robin"
     verbose_name_plural = "round robin"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TeamRoundRobin]:
+        return super().get_queryset(request).select_related(f"last_assignee__{PROFILE}")
+
+    @admin.display(description="Last assignee")
+    def last_assignee_name(self, round_robin: TeamRoundRobin) -> str:
+        return teammate_name(round_robin.last_assignee) if round_robin.last_assignee_id else "—"
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     inlines = [TeamRoundRobinInline]
     list_display = ["name", "created_at"]
     search_fields = ["name"]

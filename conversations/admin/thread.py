@@ -44,6 +44,9 @@ def _files(request: HttpRequest) -> list[Any]:
 
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
+    macro = teamwork.pending_macro(request)
+    if macro is not None:  # the macro's text was put in the composer: its actions go with the reply
+        return teamwork.thread_send_with_macro(request, conversation, macro, body, and_close=False)
     services.conversation_reply_as_teammate(
         conversation=conversation, teammate=request.user, body=body, files=_files(request)
     )
@@ -57,6 +60,9 @@ def _thread_note(request: HttpRequest, conversation: Conversation, body: str) ->
 
 def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
+    macro = teamwork.pending_macro(request)
+    if macro is not None:
+        return teamwork.thread_send_with_macro(request, conversation, macro, body, and_close=True)
     services.conversation_reply_and_close(
         conversation=conversation, teammate=request.user, body=body, files=_files(request)
     )
@@ -137,7 +143,6 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "title": _thread_title,
     "tag": _thread_tag,
     "untag": _thread_untag,
-    "macro": teamwork.thread_macro,
 }
 
 
@@ -153,7 +158,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
 
     def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
         conversation = (
-            Conversation.objects.select_related("contact", "assignee", "team", "website").filter(pk=object_id).first()
+            Conversation.objects.select_related("contact", "assignee__parley_profile", "team", "website")
+            .filter(pk=object_id)
+            .first()
         )
         if conversation is None:
             raise PermissionDenied if not self.has_view_permission(request) else _not_found()
@@ -192,6 +199,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "title": f"Conversation with {contact}",
             "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
+            # A send refused with a macro in the composer keeps the macro there too.
+            "draft_macro": draft.get("macro", "") if draft and draft.get("conversation") == conversation.pk else "",
             "conversation": conversation,
             "contact": contact,
             # Each part with the words the page shows for it, the same as its poll adds for new parts
@@ -234,8 +243,10 @@ class ConversationPageAdmin(admin.ModelAdmin):
                 done = handler(request, conversation, body)
             except ValidationError as error:
                 report_validation_error(request, error)
-                # Keep what was typed, so a failed send loses nothing.
-                request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:10_000]}
+                # Keep what was typed (and the macro it carries), so a failed send loses nothing.
+                request.session["parley_draft"] = {
+                    "conversation": conversation.pk, "body": body[:10_000], "macro": request.POST.get("macro", "")[:20],
+                }  # fmt: skip
             else:
                 if done:
                     messages.success(request, done)

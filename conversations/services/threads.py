@@ -12,12 +12,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from common.parsing import text_problem
+from common.teammates import teammate_name
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import attachments, mentions, ratings, routing, sla, widget_quiet
-from conversations.services.teammates import assignee_email_schedule, teammate_profile
+from conversations.services.teammates import assignee_email_schedule
 from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
@@ -28,16 +29,10 @@ MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_a
 
 
 def teammate_display_name(teammate: Any) -> str:
-    """What a contact sees of a teammate: their display name, first name, else username (never the email)."""
+    """The one name of a teammate (common.teammates: display name, full name, else username); "Support" for none."""
     if teammate is None:
         return "Support"
-    profile = teammate_profile(teammate)
-    return (
-        (profile.display_name if profile else "")
-        or teammate.get_short_name()
-        or teammate.get_full_name()
-        or teammate.get_username()
-    )
+    return teammate_name(teammate)
 
 
 def contact_display_name(contact: Contact) -> str:

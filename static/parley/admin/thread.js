@@ -88,13 +88,12 @@
       tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
     });
     // A draft survives leaving the page (j/k, the inbox) and its other actions (assign, tag, snooze…), which
-    // reload it; what was sent is no draft (a refused send comes back from the server instead, as does the
-    // draft a macro keeps).
+    // reload it; what was sent is no draft (a refused send comes back from the server instead).
     form.addEventListener("submit", function (event) {
       submitted = (event.submitter && event.submitter.value) || "submit";
     });
     window.addEventListener("pagehide", function () {
-      var sent = ["reply", "note", "reply_close", "macro"].indexOf(submitted) >= 0;
+      var sent = ["reply", "note", "reply_close"].indexOf(submitted) >= 0;
       if (body.value.trim() && !sent) {
         sessionStorage.setItem(DRAFT, body.value);
       } else {
@@ -266,7 +265,8 @@
     var select = document.getElementById(id);
     if (!select) return [];
     return Array.prototype.filter.call(select.options, function (option) { return option.value; }).map(function (option) {
-      return {name: option.textContent, value: option.value, detail: option.getAttribute("data-summary") || ""};
+      // A macro's line says what it does besides its text.
+      return {name: option.textContent, value: option.value, detail: option.hasAttribute("data-actions") ? macroActions(option).join(", ") : ""};
     });
   }
 
@@ -277,15 +277,70 @@
     lastInput = Date.now();
   }
 
+  // --- macros: one click puts the text in the reply and lists what sending will also do ----------
+  // The macro rides with the form (the hidden "macro" field): Send reply / Reply and close run its actions
+  // with the reply as edited, in one transaction; "Remove the macro" keeps the text and drops the actions.
   var macroSelect = document.getElementById("parley-macro");
   var macroSummary = document.getElementById("parley-macro-summary");
+  var macroPending = document.getElementById("parley-macro-pending");
+  var macroBox = document.getElementById("parley-macro-box");
+  var MACRO_DRAFT = "parley.draft-macro." + conversationId;
+
+  function macroOption(id) {
+    return macroSelect ? Array.prototype.filter.call(macroSelect.options, function (o) { return o.value === id; })[0] : null;
+  }
+  function macroActions(option) {
+    try { return JSON.parse(option.getAttribute("data-actions")) || []; } catch (e) { return []; }
+  }
   function describeMacro() {
     var chosen = macroSelect.options[macroSelect.selectedIndex];
-    macroSummary.textContent = chosen ? "Runs: " + chosen.getAttribute("data-summary") : "";
+    var actions = chosen ? macroActions(chosen) : [];
+    macroSummary.textContent = chosen ? "Puts its text in the reply; sending it also does: " + (actions.join(", ") || "nothing else") : "";
+  }
+  function showPendingMacro() {
+    var option = macroPending && macroPending.value ? macroOption(macroPending.value) : null;
+    if (!macroBox) return;
+    if (!option) { if (macroPending) macroPending.value = ""; macroBox.hidden = true; return; }
+    document.getElementById("parley-macro-name").textContent = option.textContent;
+    var list = document.getElementById("parley-macro-actions");
+    list.textContent = "";
+    macroActions(option).forEach(function (words) { list.appendChild(el("li", "", words)); });
+    macroBox.hidden = false;
+  }
+  function useMacro(id) {
+    var option = macroOption(id);
+    if (!option || !form) return;
+    setMode("reply");
+    var text = option.getAttribute("data-body") || "";
+    if (text) {
+      // Into an empty box as it is; else at the caret, as a saved reply goes.
+      if (!body.value.trim()) { body.value = text; body.setSelectionRange(text.length, text.length); }
+      else insertText(text);
+    }
+    macroPending.value = id;
+    showPendingMacro();
+    body.focus();
+    lastInput = Date.now();
   }
   if (macroSelect && macroSummary) {
     macroSelect.addEventListener("change", describeMacro);
     describeMacro();
+    document.getElementById("parley-use-macro").addEventListener("click", function () { useMacro(macroSelect.value); });
+    document.getElementById("parley-macro-remove").addEventListener("click", function () {
+      macroPending.value = "";
+      showPendingMacro();
+      body.focus();
+    });
+    // A macro put in the reply survives the page's other actions (assign, tag…) as the text does.
+    var keptMacro = sessionStorage.getItem(MACRO_DRAFT);
+    if (keptMacro && !macroPending.value) macroPending.value = keptMacro;
+    sessionStorage.removeItem(MACRO_DRAFT);
+    window.addEventListener("pagehide", function () {
+      var sent = ["reply", "reply_close"].indexOf(submitted) >= 0;
+      if (macroPending.value && !sent) sessionStorage.setItem(MACRO_DRAFT, macroPending.value);
+      else sessionStorage.removeItem(MACRO_DRAFT);
+    });
+    showPendingMacro();
   }
 
   // --- next and previous in the inbox's list ----------------------------------------------------
@@ -328,10 +383,11 @@
       {key: "s", label: "Insert a saved reply", run: function () {
         picker("Insert a saved reply", optionsOf("parley-saved"), function (item) { insertText(item.value); });
       }},
-      {key: "m", label: "Run a macro", run: function () {
-        picker("Run a macro", optionsOf("parley-macro"), function (item) {
+      {key: "m", label: "Use a macro (its text goes in the reply, its actions run when you send)", run: function () {
+        picker("Use a macro", optionsOf("parley-macro"), function (item) {
           macroSelect.value = item.value;
-          submitWith("macro");
+          describeMacro();
+          useMacro(item.value);
         });
       }},
       {keys: ["Ctrl", "Enter"], label: "Send (the reply or the note you are writing)"},
