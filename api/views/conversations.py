@@ -31,6 +31,7 @@ from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
 from contacts.search import FieldSpec, QueryCompiler
 from conversations import services
 from conversations.models import Conversation
+from conversations.services.attachments import FilesField
 
 CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -48,6 +49,10 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "snoozed_until": FieldSpec("date", "snoozed_until"),
     "tag_ids": FieldSpec("tag", "tags"),
 }
+
+
+# A refused file is named by its index: `attachment_files[2]`.
+ATTACHMENT_FILES = FilesField("attachment_files", indexed=True)
 
 
 # Indexed columns only (conversations.models.Conversation.Meta.indexes).
@@ -187,7 +192,7 @@ class ConversationReplyView(IntercomView):
         values = self.parse(ReplyInput, self.body(request))
         attachment_urls_refuse(values.get("attachment_urls"))
         files = attachment_files_decode(values.get("attachment_files") or [])
-        message = {"body": values["body"], "files": files, "files_field": "attachment_files"}
+        message = {"body": values["body"], "files": files, "files_field": ATTACHMENT_FILES}
         if values["type"] == "admin":
             admin = _acting_admin(request, values.get("admin_id"))
             if values["message_type"] == "note":

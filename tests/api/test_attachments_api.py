@@ -86,7 +86,7 @@ def test_attachment_urls_is_refused_naming_the_field(api, conversation):
         ),
         (
             [{"name": "invoice.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)}],
-            "attachment_files",
+            "attachment_files[0]",
             "cannot be sent here",
         ),
         ([{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 11, "attachment_files", ""),
@@ -112,13 +112,24 @@ def test_a_lone_surrogate_in_a_file_name_is_refused_naming_it(api, conversation)
     assert not Attachment.objects.exists()
 
 
+def test_a_refused_file_is_named_by_its_index(api, conversation):
+    files = [{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 2
+    files.append({"name": "setup.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)})
+    response = _reply(api, conversation, attachment_files=files)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "attachment_files[2]" and "“setup.pdf”" in error["message"]
+    assert not Attachment.objects.exists()
+
+
 def test_an_oversized_file_is_refused_by_the_websites_limit(api, conversation, website):
     website.attachment_max_mb = 1
     website.save()
     big = PDF + b"0" * (1024 * 1024)
     response = _reply(api, conversation, attachment_files=[{"name": "big.pdf", "content_type": "x", "data": _b64(big)}])
     assert response.status_code == 400
-    assert "at most 1.0 MB" in response.json()["errors"][0]["message"]
+    error = response.json()["errors"][0]
+    assert error["field"] == "attachment_files[0]" and "at most 1.0 MB" in error["message"]
 
 
 def test_a_conversation_with_many_files_reads_in_a_fixed_number_of_queries(api, conversation):
