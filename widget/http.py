@@ -9,6 +9,7 @@ IP, and the one error mapper.
 import functools
 import hashlib
 import hmac
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,17 +117,31 @@ def widget_json_body(request: HttpRequest, *, max_bytes: int | None = None) -> d
         raise WidgetHttpError(
             415, "unsupported_media_type", "Content-Type", "Send the JSON body as text/plain or application/json."
         )
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared:
-        length = int_or_none(declared, minimum=0)
-        if length is None:
-            raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
-        if length > max_bytes:
-            raise _too_large(max_bytes)
+    length = declared_length(request)
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
     raw = request.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise _too_large(max_bytes)
     return parse_json_object(raw)
+
+
+# More digits than any real body's length has (a petabyte has 16): larger than every limit, never parsed.
+CONTENT_LENGTH_MAX_DIGITS = 18
+
+
+def declared_length(request: HttpRequest) -> int | None:
+    """The body's declared Content-Length: None when absent; a length of more digits than a real one reads as
+    larger than any limit (a 413 for the caller, not a 400 or 411); anything but digits is a 400."""
+    raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
+    if not raw:
+        return None
+    if len(raw) > CONTENT_LENGTH_MAX_DIGITS and raw.isascii() and raw.isdigit():
+        return sys.maxsize
+    length = int_or_none(raw, minimum=0)
+    if length is None:
+        raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
+    return length
 
 
 def _too_large(max_bytes: int) -> WidgetHttpError:
