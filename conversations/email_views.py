@@ -105,6 +105,11 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
     if row is None:  # erased with the contact, or the conversation deleted
         return _rating_page(request, "invalid", status=404)
     status = services.rating_status(row)
+    if not status.is_open and status.withdrawn:
+        # The conversation opened again: closed, a given rating shown as it stays; an answer sent now is refused.
+        late = request.method == "POST"
+        return _rating_page(request, "withdrawn", row=row, error=late,
+                            status=409 if late else 200 if row.rating else 410)  # fmt: skip
     if not status.is_open:
         if row.rating is None:
             return _rating_page(request, "expired", row=row, status=410)
@@ -125,7 +130,8 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
         row = services.conversation_rating_give(request=row, rating=score if score is not None else raw_rating,
                                                 remark=remark)  # fmt: skip
     except services.RatingClosed as closed:
-        return _rating_page(request, "final", row=row, error=closed.message_dict["rating"][0], status=409)
+        state = "withdrawn" if services.rating_status(row).withdrawn else "final"
+        return _rating_page(request, state, row=row, error=closed.message_dict["rating"][0], status=409)
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         return _rating_page(request, "form", row=row, picked=score, remark=remark[:REMARK_MAX_LENGTH],

@@ -314,8 +314,13 @@ def _rating_json(rating: ConversationRating) -> dict[str, Any]:
         label = f"Rated {rating.rating}/5 by the contact"
         when = rating.updated_at or rating.rated_at
     else:
+        status = services.rating_status(rating)
         label = (
-            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+            "Rating asked, no answer yet"
+            if status.is_open
+            else "Rating asked, withdrawn when the conversation reopened"
+            if status.withdrawn
+            else "Rating asked, never answered"
         )
         when = rating.requested_at
     if rating.emailed_at and rating.rating is None:

@@ -9,7 +9,9 @@ request is made when:
   (Intercom's rule too);
 - the contact's processing is not restricted (GDPR Art. 18: chat only, nothing asked of them).
 
-One request per closure (the close part is its key): reopened and closed again is a new request. The
+One request per closure (the close part is its key): reopened and closed again is a new request, and the
+reopening (the contact writing, a teammate, the API, a snooze's end, or snoozing the closed conversation)
+withdraws the request of the closure it ends: it can no longer be answered, nor its rating changed. The
 contact sees it in the messenger (it counts as one unread message, so the launcher's badge brings them to
 it); a contact who does not read it there within the website's "email unread replies" delay, and every
 email conversation, gets a link to the rating page by email. The answer is a rating from 1 to 5 and an
@@ -26,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -56,10 +58,13 @@ RATING_FINAL = (
     f"This rating can no longer be changed: a rating can be changed for "
     f"{int(RATING_CHANGE_WINDOW.total_seconds() // 3600)} hours after it is given."
 )
+RATING_WITHDRAWN = (
+    "This conversation was opened again, so this rating request is closed: you will be asked again when it is closed."
+)
 
 
 class RatingClosed(ValidationError):
-    """The request can no longer be answered (expired) or its rating changed (final)."""
+    """The request can no longer be answered (expired, withdrawn) or its rating changed (final)."""
 
 
 def rating_clean(value: Any) -> int:
@@ -90,22 +95,44 @@ class RatingStatus:
 
     open_until: dt.datetime
     is_open: bool
+    withdrawn: bool = False  # closed because the conversation opened again
 
     @property
     def expired(self) -> bool:
         """Closed without an answer."""
         return not self.is_open
 
+    @property
+    def closed_message(self) -> str:
+        """Why an answer is refused now (for a request answered or not: `rating` says which)."""
+        return RATING_WITHDRAWN if self.withdrawn else RATING_FINAL
+
 
 def rating_status(rating: ConversationRating, *, now: dt.datetime | None = None) -> RatingStatus:
     """Unanswered: open for RATING_ANSWER_WINDOW after the closure; answered: for RATING_CHANGE_WINDOW after
-    the first answer."""
+    the first answer; either way no longer once the conversation opened again (withdrawn)."""
     now = now or timezone.now()
     if rating.rated_at is None:
         until = rating.requested_at + RATING_ANSWER_WINDOW
     else:
         until = rating.rated_at + RATING_CHANGE_WINDOW
-    return RatingStatus(open_until=until, is_open=now < until)
+    withdrawn = rating.withdrawn_at is not None and rating.withdrawn_at <= now
+    if withdrawn:
+        until = min(until, rating.withdrawn_at)
+    return RatingStatus(open_until=until, is_open=now < until, withdrawn=withdrawn)
+
+
+def _open_at(at: dt.datetime) -> Q:
+    """Requests still answerable (or changeable) at `at`, as rating_status reads them."""
+    unanswered = Q(rated_at__isnull=True, requested_at__gt=at - RATING_ANSWER_WINDOW)
+    return (unanswered | Q(rated_at__gt=at - RATING_CHANGE_WINDOW)) & Q(withdrawn_at__isnull=True)
+
+
+def conversation_ratings_withdraw(*, conversation: Conversation, at: dt.datetime) -> int:
+    """Called in the transaction that opens a closed conversation again (threads: the contact writing, a
+    teammate or the API reopening, a snooze of the closed conversation and its end): the open request of the
+    closure that ends can no longer be answered or changed. One UPDATE on the `rating_conversation` index."""
+    return ConversationRating.objects.filter(_open_at(at), conversation_id=conversation.pk).update(withdrawn_at=at)
 
 
 def _asks_for_ratings(conversation: Conversation) -> bool:
@@ -151,7 +178,8 @@ def conversation_rating_give(
     row = ConversationRating.objects.select_for_update().select_related("conversation").get(pk=request.pk)
     status = rating_status(row, now=now)
     if not status.is_open:
-        raise RatingClosed({"rating": RATING_EXPIRED if row.rating is None else RATING_FINAL})
+        expired = row.rating is None and not status.withdrawn
+        raise RatingClosed({"rating": RATING_EXPIRED if expired else status.closed_message})
     if row.rating == score and (text is None or text == row.remark):
         return row  # the same answer again: nothing changes, no second webhook
     fields = ["rating", "updated_at"]

@@ -162,6 +162,7 @@ def _contact_writes(conversation: Conversation, *, message: _Message, at: dt.dat
         conversation.snoozed_until = None
         changed += ["state", "snoozed_until"]
         _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at, author_contact=contact)
+        ratings.conversation_ratings_withdraw(conversation=conversation, at=at)
     if conversation.waiting_since is None:
         conversation.waiting_since = at
         changed.append("waiting_since")
@@ -422,6 +423,8 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
     if until <= now:
         raise ValidationError({"snoozed_until": "Pick a time in the future."})
     conversation = _locked(conversation)
+    if conversation.state == Conversation.State.CLOSED:  # its closure is over: it will open again
+        ratings.conversation_ratings_withdraw(conversation=conversation, at=now)
     conversation.state = Conversation.State.SNOOZED
     conversation.snoozed_until = until
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
@@ -486,6 +489,7 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     at = timezone.now()
     _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at,
               author_teammate=teammate)  # fmt: skip
+    ratings.conversation_ratings_withdraw(conversation=conversation, at=at)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at if was_closed else None)
     topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
     conversation_changed.send(sender=Conversation, topic=topic, conversation=conversation)

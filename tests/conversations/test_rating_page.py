@@ -150,6 +150,26 @@ def test_after_24_hours_the_rating_is_read_only_and_the_page_says_it_clearly(req
     assert ConversationRating.objects.get().rating == 3
 
 
+@pytest.mark.parametrize("answered", [False, True], ids=["unanswered", "answered"])
+def test_once_the_conversation_reopens_the_page_says_the_request_is_closed(request_row, answered):
+    url = _path(email_links.rating_url(request_row.pk))
+    client = _csrf_client()
+    page = client.get(url)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    if answered:
+        assert client.post(url, {"rating": "4", "remark": "Quick", "csrfmiddlewaretoken": token}).status_code == 200
+    services.conversation_reply_as_contact(conversation=request_row.conversation, body="It broke again")
+
+    shown = client.get(url)
+    assert shown.status_code == (200 if answered else 410)
+    html = shown.content.decode()
+    assert "This rating request is closed" in html and "opened again" in html and "<form" not in html
+    assert ("Your rating: 4/5" in html) == answered
+    late = client.post(url, {"rating": "1", "csrfmiddlewaretoken": token})  # the form, kept open in a tab
+    assert late.status_code == 409 and 'role="alert"' in late.content.decode()
+    assert ConversationRating.objects.get().rating == (4 if answered else None)
+
+
 def test_the_page_is_rate_limited_per_request(request_row):
     url = _path(email_links.rating_url(request_row.pk))
     client = _csrf_client()
