@@ -20,9 +20,12 @@ from conversations.services.threads import teammate_display_name
 
 
 @transaction.atomic
-def macro_run(*, saved_reply: SavedReply, conversation: Conversation, teammate: Any) -> Conversation:
+def macro_run(
+    *, saved_reply: SavedReply, conversation: Conversation, teammate: Any, ask_for_rating: bool = True
+) -> Conversation:
     """Run the macro as `teammate`: its reply (placeholders filled for this contact), tags, priority,
-    assignment, then snooze or close, in that order; returns the conversation as it is afterwards."""
+    assignment, then snooze or close, in that order; returns the conversation as it is afterwards.
+    `ask_for_rating` False: run on several conversations at once, where a close asks no rating unless asked to."""
     actions = macro_actions_of(saved_reply)
     if saved_reply.body:
         body = placeholders_render(saved_reply.body, contact=conversation.contact, teammate=teammate)
@@ -48,7 +51,7 @@ def macro_run(*, saved_reply: SavedReply, conversation: Conversation, teammate: 
         until = timezone.now() + dt.timedelta(minutes=actions.snooze_minutes)
         threads.conversation_snooze(conversation=conversation, teammate=teammate, until=until)
     elif actions.close:
-        threads.conversation_close(conversation=conversation, teammate=teammate)
+        threads.conversation_close(conversation=conversation, teammate=teammate, ask_for_rating=ask_for_rating)
     return _fresh(conversation)
 
 

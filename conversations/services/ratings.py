@@ -5,8 +5,12 @@ inbox's bulk close, the API, macros), which calls `conversation_rating_request` 
 request is made when:
 - the conversation's website asks for ratings (`Website.conversation_ratings_enabled`, off by default); a
   conversation without a website (started by a teammate, or by an email answer) when some website does;
-- a teammate answered it (`first_response_at`): a conversation closed unanswered has nothing to rate
-  (Intercom's rule too);
+- a teammate answered it, lately: the last teammate reply is at most RATING_AFTER_REPLY_WITHIN (7 days) before
+  the closure. A conversation closed unanswered has nothing to rate (Intercom's rule too), and one closed
+  weeks after the last answer (a clean-up of stale conversations) would ask about a conversation the contact
+  has forgotten;
+- the closure is not one of a bulk close of several conversations, unless the teammate asked for ratings
+  there (`ask_for_rating`: the inbox's "Ask for ratings" box, off by default);
 - the contact's processing is not restricted (GDPR Art. 18: chat only, nothing asked of them).
 
 One request per closure (the close part is its key): reopened and closed again is a new request, and the
@@ -21,6 +25,7 @@ RATING_CHANGE_WINDOW after it was first given, then it is final.
 
 import datetime as dt
 from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +45,8 @@ from conversations.signals import conversation_changed
 from tracking.models import Website
 
 RATING_ANSWER_WINDOW = dt.timedelta(days=7)
+# A closure asks only when a teammate replied at most this long before it.
+RATING_AFTER_REPLY_WITHIN = dt.timedelta(days=7)
 RATING_CHANGE_WINDOW = dt.timedelta(hours=24)
 # The rating page's link lives as long as a request can be answered and then changed.
 RATING_LINK_MAX_AGE = RATING_ANSWER_WINDOW + RATING_CHANGE_WINDOW
@@ -135,20 +142,37 @@ def conversation_ratings_withdraw(*, conversation: Conversation, at: dt.datetime
     return ConversationRating.objects.filter(_open_at(at), conversation_id=conversation.pk).update(withdrawn_at=at)
 
 
-def _asks_for_ratings(conversation: Conversation) -> bool:
+def _asks_for_ratings(conversation: Conversation, *, closed_at: dt.datetime) -> bool:
     if conversation.first_response_at is None or conversation.contact.processing_restricted:
         return False
     if conversation.website_id is not None:
-        return Website.objects.filter(pk=conversation.website_id, conversation_ratings_enabled=True).exists()
-    return Website.objects.filter(conversation_ratings_enabled=True).exists()
+        asks = Website.objects.filter(pk=conversation.website_id, conversation_ratings_enabled=True).exists()
+    else:
+        asks = Website.objects.filter(conversation_ratings_enabled=True).exists()
+    return asks and _teammate_replied_since(conversation, since=closed_at - RATING_AFTER_REPLY_WITHIN)
+
+
+def _teammate_replied_since(conversation: Conversation, *, since: dt.datetime) -> bool:
+    """A teammate's comment (not a note) at or after `since` (index `part_conversation_time`)."""
+    return ConversationPart.objects.filter(
+        conversation_id=conversation.pk,
+        created_at__gte=since,
+        part_type=ConversationPart.Type.COMMENT,
+        author_teammate__isnull=False,
+    ).exists()
 
 
 def conversation_rating_request(
-    *, conversation: Conversation, closure: ConversationPart, teammate: AbstractBaseUser | None
+    *,
+    conversation: Conversation,
+    closure: ConversationPart,
+    teammate: AbstractBaseUser | None,
+    ask_for_rating: bool = True,
 ) -> ConversationRating | None:
     """Called by conversation_close in its transaction (the conversation row locked): the closure's rating
-    request, when the rules above ask for one; None otherwise."""
-    if not _asks_for_ratings(conversation):
+    request, when the rules above ask for one; None otherwise. `ask_for_rating` False: a bulk close of several
+    conversations where the teammate did not ask for ratings."""
+    if not ask_for_rating or not _asks_for_ratings(conversation, closed_at=closure.created_at):
         return None
     request = ConversationRating.objects.create(
         conversation=conversation,
@@ -263,7 +287,7 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
     email = mail.EmailMultiAlternatives(
         subject=f"How did we do? {context['subject']}",
         body=render_to_string("emails/conversation_rating.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=_sender(row.website),
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # Sent by Parley, not written by a person (RFC 3834); threaded with the conversation's emails.
@@ -271,3 +295,12 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
     )
     email.attach_alternative(render_to_string("emails/conversation_rating.html", context), "text/html")
     return email
+
+
+def _sender(website: Website | None) -> str:
+    """The rating email's From: the website's name (the team the contact talked to) at the configured address
+    ("Acme Support <support@…>"), the configured sender as it is for a conversation without a website."""
+    name = " ".join((website.name if website else "").split())  # one line: no header can be added through it
+    if not name:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))

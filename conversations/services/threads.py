@@ -435,9 +435,11 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
 
 
 @transaction.atomic
-def conversation_close(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
-    """Close and record who closed it, and ask the contact for a rating (CSAT) when the website does;
-    closing a closed conversation changes nothing."""
+def conversation_close(
+    *, conversation: Conversation, teammate: Teammate | None, ask_for_rating: bool = True
+) -> Conversation:
+    """Close and record who closed it, and ask the contact for a rating (CSAT) when the rules do (ratings.py;
+    `ask_for_rating` False: one of a bulk close that did not ask); closing a closed conversation changes nothing."""
     conversation = _locked(conversation)
     if conversation.state == Conversation.State.CLOSED:
         return conversation
@@ -448,7 +450,9 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     closure = _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
                         author_teammate=teammate)  # fmt: skip
     sla.conversation_sla_refresh(conversation=conversation)
-    ratings.conversation_rating_request(conversation=conversation, closure=closure, teammate=teammate)
+    ratings.conversation_rating_request(
+        conversation=conversation, closure=closure, teammate=teammate, ask_for_rating=ask_for_rating
+    )
     conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 

@@ -99,6 +99,36 @@ def test_no_rating_is_asked_when_the_website_does_not_ask_nobody_answered_or_pro
     assert not ConversationRating.objects.exists()
 
 
+@pytest.mark.parametrize(("days", "asked"), [(6, True), (7, True), (8, False)])
+def test_a_closure_asks_only_when_a_teammate_replied_within_the_last_week(days, asked):
+    conversation, teammate = _answered()
+    replied_at = conversation.parts.get(author_teammate=teammate).created_at
+    with time_machine.travel(replied_at + dt.timedelta(days=days) - dt.timedelta(seconds=1), tick=False):
+        services.conversation_close(conversation=conversation, teammate=teammate)
+    assert ConversationRating.objects.filter(conversation=conversation).exists() == asked
+
+
+def test_a_stale_conversation_is_not_asked_because_of_a_note_or_the_contacts_message():
+    conversation, teammate = _answered()
+    later = timezone.now() + dt.timedelta(days=30)
+    with time_machine.travel(later, tick=False):
+        services.conversation_reply_as_contact(conversation=conversation, body="Hello?")
+        services.conversation_add_note(conversation=conversation, teammate=teammate, body="stale, closing")
+        services.conversation_close(conversation=conversation, teammate=teammate)
+    assert not ConversationRating.objects.exists()
+    with time_machine.travel(later + dt.timedelta(minutes=1), tick=False):  # reopened, answered, closed: asked
+        services.conversation_reply_as_contact(conversation=conversation, body="Hello again?")
+        services.conversation_reply_and_close(conversation=conversation, teammate=teammate, body="Sorry, here it is")
+    assert ConversationRating.objects.count() == 1
+
+
+def test_a_close_asked_not_to_ask_makes_no_request():
+    conversation, teammate = _answered()
+    services.conversation_close(conversation=conversation, teammate=teammate, ask_for_rating=False)
+    assert conversation.parts.filter(part_type=ConversationPart.Type.CLOSE).exists()
+    assert not ConversationRating.objects.exists()
+
+
 def test_a_conversation_without_a_website_is_asked_when_some_website_asks():
     contact = LeadFactory()
     teammate = TeammateFactory()
@@ -220,6 +250,36 @@ def test_an_unread_messenger_request_is_emailed_once_with_a_link_per_score():
     assert email.extra_headers["Auto-Submitted"] == "auto-generated"
     assert len(_outbox_links(email)) == 5
     assert ConversationRating.objects.get().emailed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("website_name", "sender"),
+    [
+        ("Acme Support", "Acme Support <support@parley.localhost>"),
+        ('Acme, "the" Shop', '"Acme, \\"the\\" Shop" <support@parley.localhost>'),
+        ("Evil\r\nBcc: all@example.com", '"Evil Bcc: all@example.com" <support@parley.localhost>'),
+    ],
+)
+def test_the_rating_email_comes_from_the_websites_name_at_the_configured_address(settings, website_name, sender):
+    settings.DEFAULT_FROM_EMAIL = "Parley <support@parley.localhost>"
+    website = WebsiteFactory(name=website_name, conversation_ratings_enabled=True)
+    _, request = _closed(website=website, contact=LeadFactory(email="lin@example.com"))
+    assert services.conversation_rating_email_send(rating_id=request.pk)
+    (email,) = mail.outbox
+    assert email.from_email == sender
+    assert "Bcc" not in email.message()  # the name never adds a header
+    assert email.message()["From"].count("\n") == 0
+
+
+def test_a_rating_email_without_a_website_comes_from_the_configured_sender(settings):
+    settings.DEFAULT_FROM_EMAIL = "Parley <support@parley.localhost>"
+    WebsiteFactory(conversation_ratings_enabled=True)
+    teammate = TeammateFactory()
+    conversation = services.conversation_start_by_teammate(contact=LeadFactory(email="lin@example.com"),
+                                                           teammate=teammate, body="Welcome!")  # fmt: skip
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    assert services.conversation_rating_email_send(rating_id=ConversationRating.objects.get().pk)
+    assert mail.outbox[0].from_email == "Parley <support@parley.localhost>"
 
 
 def test_reading_the_request_in_the_messenger_or_answering_it_cancels_its_email():
