@@ -2,13 +2,11 @@
 
 One place for: the website and origin check, CORS per website, the body cap and JSON parsing, the
 widget's limits on the one rate limiter (`common.rate_limit`: fixed windows in the shared cache, counted
-together with the cache entries a request reads, in one round trip), the one keyed hash of a client's
-IP, and the one error mapper.
+together with the cache entries a request reads, in one round trip, with its keyed hash of a client's IP),
+and the one error mapper.
 """
 
 import functools
-import hashlib
-import hmac
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
 from common.parsing import int_or_none
-from common.rate_limit import CacheReads, Limit, RateLimited
+from common.rate_limit import CacheReads, Limit, RateLimited, ip_hash
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -151,11 +149,6 @@ def _too_large(max_bytes: int) -> WidgetHttpError:
 def widget_identity(*, website: Website, token: str | None) -> WidgetIdentity | None:
     """The identity in the request's token, if it is valid for this website."""
     return widget_token_read(token=token, website_id=website.pk) if token else None
-
-
-def ip_hash(ip: str) -> str:
-    """A keyed hash of a client's address: the cache never holds the address itself (rate-limit keys only)."""
-    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 # --- rate limits (common.rate_limit, with the request's cache reads, in one round trip) ------------

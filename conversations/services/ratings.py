@@ -96,6 +96,12 @@ def remark_clean(value: Any) -> str:
     return value
 
 
+def rating_answer_clean(*, rating: Any, remark: Any) -> tuple[int, str | None]:
+    """An answer's rating and remark as conversation_rating_give takes them (None: the remark given before is
+    kept); raises naming `rating` or `remark`."""
+    return rating_clean(rating), None if remark is None else remark_clean(remark)
+
+
 @dataclass(frozen=True)
 class RatingStatus:
     """Where a request stands at a moment: answerable (or changeable) until `open_until`, then closed."""
@@ -196,8 +202,7 @@ def conversation_rating_give(
 ) -> ConversationRating:
     """The contact answers a request (messenger or rating page): a rating from 1 to 5 and, when given, a remark
     (None keeps the one given before, "" removes it). Refused once the request expired or its rating is final."""
-    score = rating_clean(rating)
-    text = None if remark is None else remark_clean(remark)
+    score, text = rating_answer_clean(rating=rating, remark=remark)
     now = now or timezone.now()
     row = ConversationRating.objects.select_for_update().select_related("conversation").get(pk=request.pk)
     status = rating_status(row, now=now)
