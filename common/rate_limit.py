@@ -12,12 +12,14 @@ a limit, and every entry reads as missing.
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
@@ -26,6 +28,11 @@ from common.redis_cache import REDIS_UNAVAILABLE
 
 # A window's key outlives the window by this much, so a count is never lost at its edge.
 WINDOW_GRACE_SECONDS = 5
+
+
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client's address, for a limit's subject: the cache never holds the address itself."""
+    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.http import JsonResponse
 
 from common.parsing import iso_datetime_or_none
-from common.rate_limit import CacheReads, Limit
+from common.rate_limit import CacheReads, Limit, ip_hash
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
@@ -38,7 +38,6 @@ from widget.attachment_http import FileLinks, file_links, limit_files, message_p
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
-    ip_hash,
     rate_limit,
     widget_endpoint,
     widget_identity,

@@ -165,6 +165,8 @@ class InboxActionForm(ActionForm):
 
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
     macro = forms.ModelChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
+    # Closing several conversations at once (a clean-up) asks no rating unless ticked; one alone asks as ever.
+    ask_ratings = forms.BooleanField(required=False, label="Ask for ratings")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -334,10 +336,16 @@ class ConversationAdmin(ConversationPageAdmin):
         self._bulk(request, queryset, "Snoozed",
                    lambda c: services.conversation_snooze(conversation=c, teammate=request.user, until=until))  # fmt: skip
 
+    @staticmethod
+    def _asks_for_ratings(request: HttpRequest, queryset: QuerySet[Conversation]) -> bool:
+        """A close asks for a rating when it closes one conversation, or several with "Ask for ratings" ticked."""
+        return bool(request.POST.get("ask_ratings")) or queryset.count() <= 1
+
     @admin.action(description="Close selected", permissions=["change"])
     def close_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        ask = self._asks_for_ratings(request, queryset)
         self._bulk(request, queryset, "Closed",
-                   lambda c: services.conversation_close(conversation=c, teammate=request.user))  # fmt: skip
+                   lambda c: services.conversation_close(conversation=c, teammate=request.user, ask_for_rating=ask))  # fmt: skip
 
     @admin.action(description="Reopen selected", permissions=["change"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
@@ -360,8 +368,10 @@ class ConversationAdmin(ConversationPageAdmin):
             return None
         if request.POST.get("confirm") != "yes":  # what it will do, to how many, before it does it
             return teamwork.macro_bulk_confirmation(request, self, queryset, macro)
+        ask = self._asks_for_ratings(request, queryset)
         self._bulk(request, queryset, f"Ran the macro “{macro.name}” on",
-                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user))  # fmt: skip
+                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user,
+                                                ask_for_rating=ask))  # fmt: skip
         return None
 
     # --- the inbox's own URLs; the conversation page's come from ConversationPageAdmin ---------------

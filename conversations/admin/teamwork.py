@@ -76,6 +76,7 @@ def macro_bulk_confirmation(
         "conversations_word": ngettext("conversation", "conversations", count),
         "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
+        "ask_ratings": bool(request.POST.get("ask_ratings")),  # the inbox's "Ask for ratings", carried through
         "action_checkbox_name": ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/conversations/conversation/macro_confirmation.html", context)

@@ -253,11 +253,13 @@ class ConversationPageAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
-        """New parts after `after` (a part id) and the current state: the conversation page polls this."""
+        """New parts after `after` (a part id; absent: all) and the current state: the conversation page polls this."""
         conversation = self._conversation(request, object_id)
+        after_id = int_or_none(request.GET.get("after", "0"), minimum=0)
+        if after_id is None:  # "-1", "1e3", "²" or text: a caller's bug, said so rather than read as 0
+            return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
         if request.GET.get("visible") == "1":
             services.teammate_mark_active(teammate=request.user)
-        after_id = int_or_none(request.GET.get("after", "0"), minimum=0) or 0
         parts = list(
             conversation.parts.filter(pk__gt=after_id)
             .select_related(
@@ -325,8 +327,13 @@ def _rating_json(rating: ConversationRating) -> dict[str, Any]:
         label = f"Rated {rating.rating}/5 by the contact"
         when = rating.updated_at or rating.rated_at
     else:
+        status = services.rating_status(rating)
         label = (
-            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+            "Rating asked, no answer yet"
+            if status.is_open
+            else "Rating asked, withdrawn when the conversation reopened"
+            if status.withdrawn
+            else "Rating asked, never answered"
         )
         when = rating.requested_at
     if rating.emailed_at and rating.rating is None:

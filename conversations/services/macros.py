@@ -32,13 +32,15 @@ def macro_run(
     body: str | None = None,
     files: Sequence[File] = (),
     and_close: bool = False,
+    ask_for_rating: bool = True,
 ) -> Conversation:
     """Run the macro as `teammate`: its reply, tags, priority, assignment, then snooze or close, in that order;
     returns the conversation as it is afterwards.
 
     `body` is the reply as the teammate sent it from the composer (edited, placeholders already filled; empty:
     no reply), with `files`; None sends the macro's own text, filled for this contact. `and_close` is "Reply
-    and close": the conversation ends closed, whatever the macro would snooze."""
+    and close": the conversation ends closed, whatever the macro would snooze. `ask_for_rating` False: run on
+    several conversations at once, where a close asks no rating unless asked to."""
     actions = macro_actions_of(saved_reply)
     if body is None:
         body = placeholders_render(saved_reply.body, contact=conversation.contact, teammate=teammate)
@@ -62,12 +64,12 @@ def macro_run(
             )
         threads.conversation_assign(conversation=current, teammate=teammate, assignee=assignee, team=actions.team)
     if and_close:
-        threads.conversation_close(conversation=conversation, teammate=teammate)
+        threads.conversation_close(conversation=conversation, teammate=teammate, ask_for_rating=ask_for_rating)
     elif actions.snooze_minutes:
         until = timezone.now() + dt.timedelta(minutes=actions.snooze_minutes)
         threads.conversation_snooze(conversation=conversation, teammate=teammate, until=until)
     elif actions.close:
-        threads.conversation_close(conversation=conversation, teammate=teammate)
+        threads.conversation_close(conversation=conversation, teammate=teammate, ask_for_rating=ask_for_rating)
     return _fresh(conversation)
 
 
