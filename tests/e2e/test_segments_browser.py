@@ -134,7 +134,7 @@ def test_an_agent_saves_the_filtered_list_as_a_segment_in_one_step_and_opens_it_
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#parley-audience-count")).to_have_text("1 contact")
     page.get_by_role("button", name="Send to 1 contact").click()
-    expect(page.locator(".messagelist")).to_contain_text("is being sent to 1 contacts.")
+    expect(page.locator(".messagelist")).to_contain_text("is being sent to 1 contact.")
     assert Message.objects.get().audience == "Segment: Recent VIP users"
     assert dialogs == [] and agent.problems == []
 

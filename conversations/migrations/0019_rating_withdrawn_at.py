@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0017_report_indexes'),
+        ('conversations', '0018_sla_breaches_plural_display_name_help'),
     ]
 
     operations = [
