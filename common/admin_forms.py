@@ -2,6 +2,7 @@
 messages on a page that redirects instead of showing a form (report_validation_error); the admin's one JSON
 form field (JSONFormField)."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,17 @@ class JSONFormField(forms.JSONField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs["decoder"] = JsonDecoder  # a model field's formfield() passes its own (None)
         super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        """The value as the form shows it again; a lone surrogate (valid as JSON's `\\ud800`, refused by the
+        service) stays escaped, since the page could not be encoded with it raw (a 500)."""
+        text = super().prepare_value(value)
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(value, cls=self.encoder)  # ASCII: every such character escaped
+        return text
 
 
 class ServiceValidatedForm:

@@ -134,6 +134,16 @@ def test_admin_json_fields_refuse_deep_json_as_a_form_error(admin_client):
     assert not Segment.objects.exists()
 
 
+def test_a_lone_surrogate_in_an_admin_json_field_is_a_form_error_shown_escaped(admin_client):
+    query = '{"field": "name", "operator": "=", "value": "\\ud800"}'  # valid JSON text, refused by the service
+    response = admin_client.post("/admin/segments/segment/add/", {"name": "Odd", "person_type": "contact",
+                                                                  "query": query})  # fmt: skip
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert "\\ud800" in response.content.decode()  # shown again as the JSON escape, not as a raw surrogate
+    assert not Segment.objects.exists()
+
+
 # Admins whose JSON model fields never reach a Django form a teammate can post, and why.
 JSON_FIELDS_NEVER_IN_A_FORM = {
     "conversations.Conversation": "its change page is the thread page (conversations/admin/thread.py); no add form",
