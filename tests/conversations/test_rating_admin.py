@@ -78,10 +78,16 @@ def test_a_closing_macro_run_on_several_conversations_asks_only_when_ticked(admi
 
     macro = SavedReply.objects.create(name="Solved", body="Glad it worked out!", close=True)
     several = [_answered() for _ in range(2)]
-    _bulk(admin_client, "run_macro_selected", several, macro=macro.pk)
+    _bulk(admin_client, "run_macro_selected", several, macro=macro.pk, confirm="yes")
     assert Conversation.objects.filter(state=Conversation.State.CLOSED).count() == 2
     assert not ConversationRating.objects.exists()
-    _bulk(admin_client, "run_macro_selected", [_answered(), _answered()], macro=macro.pk, ask_ratings="on")
+    ticked = [_answered(), _answered()]
+    # The confirmation page ("what it will do, to how many") carries the ticked box through to the run.
+    selected = {"action": "run_macro_selected", "_selected_action": [c.pk for c in ticked], "macro": macro.pk}
+    confirmation = admin_client.post(INBOX, {**selected, "ask_ratings": "on"}).content.decode()
+    assert '<input type="hidden" name="ask_ratings" value="1">' in confirmation
+    assert not ConversationRating.objects.exists()
+    _bulk(admin_client, "run_macro_selected", ticked, macro=macro.pk, ask_ratings="1", confirm="yes")
     assert ConversationRating.objects.count() == 2
 
 
