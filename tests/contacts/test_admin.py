@@ -48,7 +48,7 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client):
     _make_contacts(60)
     many = _changelist_queries(admin_client)
     assert few == many
-    assert many <= 10
+    assert many <= 11  # with the header's teammate name (common/teammates.py: one query per admin page)
 
 
 def test_change_view_query_count_is_bounded(admin_client):
