@@ -1,0 +1,111 @@
+"""What a new user walking the team inbox found: two answers to one question, teammate profiles for
+everyone, mentions of nobody, and why nobody was assigned."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+
+from contacts.permissions import AGENT_GROUP
+from conversations import services
+from conversations.models import ConversationPart
+from tests.contacts.factories import LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _agent(username: str, **fields):
+    user = get_user_model().objects.create_user(username, f"{username}@parley.test", "x", is_staff=True, **fields)
+    user.groups.add(Group.objects.get(name=AGENT_GROUP))
+    return user
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _page(conversation) -> str:
+    return reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def _conversation(body="Where is my parcel?"):
+    return services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body=body)
+
+
+def _last_part_id(conversation) -> int:
+    return conversation.parts.order_by("-id").values_list("id", flat=True).first()
+
+
+# --- 1. two answers to one question -------------------------------------------------------------
+
+
+def test_reply_after_a_teammate_replied_since_the_page_opened_is_refused_naming_them():
+    leo, dana = _agent("leo", first_name="Leo"), _agent("dana", first_name="Dana")
+    conversation = _conversation()
+    seen = _last_part_id(conversation)  # both pages opened here
+    services.conversation_reply_as_teammate(
+        conversation=conversation, teammate=leo, body="On its way!", seen_part_id=seen
+    )
+    with pytest.raises(ValidationError) as refused:
+        services.conversation_reply_as_teammate(
+            conversation=conversation, teammate=dana, body="It left today.", seen_part_id=seen
+        )
+    assert refused.value.message_dict == {"seen_part": ["Leo replied since you opened this — send anyway?"]}
+    assert conversation.parts.filter(part_type=ConversationPart.Type.COMMENT, author_teammate=dana).count() == 0
+    # Having seen Leo's reply (its id), Dana may still send: the customer gets her answer too.
+    services.conversation_reply_as_teammate(
+        conversation=conversation, teammate=dana, body="It left today.", seen_part_id=_last_part_id(conversation)
+    )
+    assert conversation.parts.filter(author_teammate=dana, part_type=ConversationPart.Type.COMMENT).count() == 1
+
+
+def test_contact_writing_since_counts_but_own_replies_notes_and_events_do_not():
+    dana, leo = _agent("dana", first_name="Dana"), _agent("leo", first_name="Leo")
+    conversation = _conversation()
+    seen = _last_part_id(conversation)
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=dana, body="Checking.")
+    services.conversation_add_note(conversation=conversation, teammate=leo, body="Courier is late")
+    services.conversation_assign(conversation=conversation, teammate=leo, assignee=leo)
+    services.conversation_reply_and_close(conversation=conversation, teammate=dana, body="Sorted?", seen_part_id=seen)
+    seen = _last_part_id(conversation)
+    services.conversation_reply_as_contact(conversation=conversation, body="Not yet!")
+    with pytest.raises(ValidationError, match="Grace wrote since you opened this"):
+        services.conversation_reply_and_close(conversation=conversation, teammate=dana, body="Bye", seen_part_id=seen)
+    conversation.refresh_from_db()
+    assert conversation.state == "open"  # the refused reply closed nothing
+
+
+def test_conversation_page_refuses_then_marks_the_new_reply_and_sends_on_the_second_try():
+    leo, dana = _agent("leo", first_name="Leo"), _agent("dana", first_name="Dana")
+    conversation = _conversation()
+    page = _client(dana).get(_page(conversation))
+    seen = page.context["last_part_id"]
+    assert f'name="seen_part" id="parley-seen-part" value="{seen}"' in page.content.decode()
+    leo_part = services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="On its way!")
+
+    dana_client = _client(dana)
+    refused = dana_client.post(_page(conversation), {"do": "reply", "body": "It left today.", "seen_part": seen},
+                               follow=True)  # fmt: skip
+    html = refused.content.decode()
+    assert "Leo replied since you opened this — send anyway?" in html
+    assert "It left today.</textarea>" in html  # the draft is kept
+    assert f'parley-new" data-part="{leo_part.pk}"' in html  # Leo's reply is marked on the page
+    assert not conversation.parts.filter(author_teammate=dana).exists()
+
+    # The page that came back has seen Leo's reply: sending again confirms.
+    assert refused.context["last_part_id"] == leo_part.pk
+    dana_client.post(_page(conversation), {"do": "reply", "body": "It left today.", "seen_part": leo_part.pk})
+    assert conversation.parts.filter(author_teammate=dana, body="It left today.").exists()
+
+
+def test_conversation_page_refuses_a_seen_part_that_is_no_id_without_sending():
+    dana = _agent("dana")
+    conversation = _conversation()
+    response = _client(dana).post(_page(conversation), {"do": "reply", "body": "Hi", "seen_part": "-3"}, follow=True)
+    assert response.status_code == 200
+    assert "Reload the page" in response.content.decode()
+    assert not conversation.parts.filter(author_teammate=dana).exists()
