@@ -275,7 +275,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             .select_related(
                 "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
             )
-            .prefetch_related("attachments")
+            .prefetch_related("attachments", selectors.NOTE_MENTIONS)
             .order_by("created_at", "id")[:100]
         )
         can_change = self.has_change_permission(request, conversation)
@@ -326,7 +326,12 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
         "body": part.body,
         "attachments": part_attachments_json(part),
         # A note's text in pieces with its @mentions marked (the page highlights them, inserted as text).
-        "pieces": mention_pieces(part.body) if part.is_note else [],
+        # Only the teammates the note told (its mention rows, prefetched with the teammate) are highlighted.
+        "pieces": (
+            mention_pieces(part.body, told=[mention.teammate.get_username() for mention in part.mentions.all()])
+            if part.is_note
+            else []
+        ),
         "event": _event_text(part),
         "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
     }

@@ -109,3 +109,25 @@ def test_conversation_page_refuses_a_seen_part_that_is_no_id_without_sending():
     assert response.status_code == 200
     assert "Reload the page" in response.content.decode()
     assert not conversation.parts.filter(author_teammate=dana).exists()
+
+
+# --- 3. only real mentions are highlighted -------------------------------------------------------
+
+
+def test_note_highlights_only_the_teammates_it_told():
+    author, sam = _agent("alex"), _agent("sam")
+    get_user_model().objects.create_user("outsider", "o@parley.test", "x", is_staff=True)  # may not read them
+    conversation = _conversation()
+    services.conversation_add_note(
+        conversation=conversation, teammate=author, body="@Sam and @nobodyhere, ask @outsider"
+    )
+    html = _client(author).get(_page(conversation)).content.decode()
+    assert '<span class="parley-mention">@Sam</span> and @nobodyhere, ask @outsider' in html
+    poll = (
+        _client(author)
+        .get(reverse("admin:conversations_conversation_poll", args=[conversation.pk]), {"after": 0})
+        .json()
+    )
+    note = next(part for part in poll["parts"] if part["type"] == "note")
+    assert note["pieces"] == [["@Sam", True], [" and @nobodyhere, ask @outsider", False]]
+    assert sam.parley_mentions.count() == 1
