@@ -401,9 +401,15 @@ def conversation_add_note(
 
 @transaction.atomic
 def conversation_assign(
-    *, conversation: Conversation, teammate: Teammate | None, assignee: Teammate | None, team: Team | None = None
+    *,
+    conversation: Conversation,
+    teammate: Teammate | None,
+    assignee: Teammate | None,
+    team: Team | None = None,
+    reason: str = "",
 ) -> Conversation:
-    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing."""
+    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing.
+    `reason`: why, when routing assigned nobody (kept as the assignment part's body; the thread shows it)."""
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
         raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
     conversation = _locked(conversation)
@@ -418,7 +424,7 @@ def conversation_assign(
         fields.append("team")
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
-              author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+              author_teammate=teammate, assigned_to=assignee, assigned_team=team, body=reason)  # fmt: skip
     if team is not None:
         sla.conversation_sla_refresh(conversation=conversation)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)

@@ -131,3 +131,50 @@ def test_note_highlights_only_the_teammates_it_told():
     note = next(part for part in poll["parts"] if part["type"] == "note")
     assert note["pieces"] == [["@Sam", True], [" and @nobodyhere, ask @outsider", False]]
     assert sam.parley_mentions.count() == 1
+
+
+# --- 5. why nobody was assigned ---------------------------------------------------------------------
+
+
+def test_routing_to_nobody_says_why_in_the_thread_and_the_inbox_lists_who_is_at_their_cap():
+    from conversations.models import AssignmentRule, Team, TeamRoundRobin
+    from conversations.services import routing
+
+    priya, omar = _agent("priya", first_name="Priya"), _agent("omar", first_name="Omar")
+    support = Team.objects.create(name="Support")
+    support.members.add(priya, omar)
+    routing.assignment_rule_save(rule=AssignmentRule(name="all", assign_team=support))
+    services.teammate_profile_update(teammate=omar, max_open_conversations=1)
+    assert _conversation().assignee == priya
+    assert _conversation().assignee == omar  # now at his cap
+    routing.teammate_away_set(teammate=priya, away=True, reason="Holiday")
+
+    nobody = _conversation()
+    assert nobody.assignee is None and nobody.team == support
+    page = _client(omar).get(_page(nobody)).content.decode()
+    assert "Parley assigned this to nobody (Support): everyone in Support is away or at their cap" in page
+
+    inbox = _client(omar).get(reverse("admin:conversations_conversation_changelist")).content.decode()
+    assert "Away: Priya (Holiday) · At their cap: Omar (1 open) — they get no new conversations." in inbox
+
+    TeamRoundRobin.objects.filter(team=support).update(enabled=False)
+    switched_off = _conversation()
+    page = _client(omar).get(_page(switched_off)).content.decode()
+    assert "Parley assigned this to nobody (Support): round robin is off for Support" in page
+
+
+def test_at_cap_line_counts_open_conversations_only_and_skips_away_teammates():
+    from conversations.services import routing
+
+    omar, priya = _agent("omar", first_name="Omar"), _agent("priya", first_name="Priya")
+    services.teammate_profile_update(teammate=omar, max_open_conversations=2)
+    services.teammate_profile_update(teammate=priya, max_open_conversations=0)
+    routing.teammate_away_set(teammate=priya, away=True)
+    first = _conversation()
+    services.conversation_assign(conversation=first, teammate=omar, assignee=omar)
+    services.conversation_assign(conversation=_conversation(), teammate=omar, assignee=omar)
+    unavailable = routing.teammates_unavailable()
+    assert [(t.username, t.open_count) for t in unavailable.at_cap] == [("omar", 2)]
+    assert [t.username for t in unavailable.away] == ["priya"]
+    services.conversation_close(conversation=first, teammate=omar)
+    assert routing.teammates_unavailable().at_cap == []
