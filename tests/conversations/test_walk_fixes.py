@@ -178,3 +178,40 @@ def test_at_cap_line_counts_open_conversations_only_and_skips_away_teammates():
     assert [t.username for t in unavailable.away] == ["priya"]
     services.conversation_close(conversation=first, teammate=omar)
     assert routing.teammates_unavailable().at_cap == []
+
+
+# --- 2. a lead sets a teammate's profile before they ever log in ---------------------------------
+
+
+def test_lead_lists_every_active_teammate_and_sets_away_and_cap_for_one_who_never_logged_in():
+    from conversations.models import TeammateProfile
+
+    lead = get_user_model().objects.create_superuser("lead", "lead@parley.test", "x")
+    priya = _agent("priya", first_name="Priya")
+    _agent("gone", is_active=False)
+    get_user_model().objects.create_user("customer", "c@example.com", "x")  # not staff
+    assert not TeammateProfile.objects.filter(pk=priya.pk).exists()
+
+    client = _client(lead)
+    listing = client.get(reverse("admin:conversations_teammateprofile_changelist"))
+    assert listing.status_code == 200
+    listed = {profile.teammate.username for profile in listing.context["cl"].result_list}
+    assert listed == {"lead", "priya"}
+    found = client.get(reverse("admin:conversations_teammateprofile_changelist"), {"q": "Priya"})
+    assert [p.teammate for p in found.context["cl"].result_list] == [priya]
+
+    change = reverse("admin:conversations_teammateprofile_change", args=[priya.pk])
+    assert client.get(change).status_code == 200
+    saved = client.post(change, {
+        "display_name": "", "avatar_url": "", "email_when_away_minutes": "15", "away_mode_enabled": "on",
+        "away_reason": "Starts Monday", "max_open_conversations": "5",
+    })  # fmt: skip
+    assert saved.status_code == 302
+    profile = TeammateProfile.objects.get(pk=priya.pk)
+    assert (profile.away_mode_enabled, profile.away_reason, profile.max_open_conversations) == (
+        True,
+        "Starts Monday",
+        5,
+    )
+    listing = client.get(reverse("admin:conversations_teammateprofile_changelist"))
+    assert TeammateProfile.objects.count() == 2  # listing again adds nothing
