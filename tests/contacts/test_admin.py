@@ -287,7 +287,9 @@ def test_contact_search_finds_any_word_of_the_name_and_the_email_domain(admin_cl
     response = admin_client.get(CHANGELIST, {"q": term})
     assert {c.name for c in response.context["cl"].result_list} == found
     # The hint under the box says what the search does (it said "Start of a name or email").
-    assert "Start of a name" not in response.text and "Every word must match the name, email or company" in response.text
+    assert (
+        "Start of a name" not in response.text and "Every word must match the name, email or company" in response.text
+    )
 
 
 def test_contact_search_by_id_finds_a_nameless_lead_by_the_number_shown_for_it(admin_client):
