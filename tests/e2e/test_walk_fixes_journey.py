@@ -59,3 +59,35 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
     expect(page.locator(".parley-part.from-teammate .body").last).to_have_text("It left our warehouse today.")
     page.screenshot(path=str(artifacts / "walk-collision-sent.png"), full_page=True)
     assert agent_admin.problems == []
+
+
+def test_lead_sets_a_cap_for_a_new_teammate_and_finds_people_by_company(agent_admin, artifacts):
+    from companies import services as company_services
+    from tests.companies.factories import CompanyFactory
+    from tests.contacts.factories import UserContactFactory
+
+    _agent("priya", "Priya")  # has never logged in
+    stark = CompanyFactory(name="Stark Industries")
+    company_services.company_attach(company=stark, contact=UserContactFactory(name="Tony Stark-Member"))
+    company_services.company_attach(company=CompanyFactory(name="Wayne"), contact=UserContactFactory(name="Bruce"))
+    page = agent_admin.page
+
+    agent_admin.open(reverse("admin:conversations_teammateprofile_changelist"))
+    page.get_by_role("link", name="priya", exact=True).click()
+    page.locator("#id_away_mode_enabled").check()
+    page.locator("#id_max_open_conversations").fill("3")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#result_list")).to_contain_text("priya")
+    page.screenshot(path=str(artifacts / "walk-teammate-profiles.png"), full_page=True)
+
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator("#searchbar").fill("stark")
+    page.locator("#searchbar").press("Enter")
+    expect(page.locator("#result_list")).to_contain_text("Tony Stark-Member")
+    expect(page.locator("#result_list")).not_to_contain_text("Bruce")
+    page.screenshot(path=str(artifacts / "walk-contacts-search-stark.png"), full_page=True)
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator("#changelist-filter").get_by_role("link", name="Wayne").click()
+    expect(page.locator("#result_list")).to_contain_text("Bruce")
+    page.screenshot(path=str(artifacts / "walk-contacts-by-company.png"), full_page=True)
+    assert agent_admin.problems == []
