@@ -143,13 +143,21 @@ COMPANY_WORD_SUBSTRING_MIN_LENGTH = 3
 COMPANY_FILTER_CHOICES = 20
 
 
+# A search word names at most this many companies: the people of those are found (one bounded lookup per word).
+COMPANY_WORD_MATCHES = 50
+
+
 def contacts_in_companies_named_q(word: str) -> Q:
-    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries): one subquery."""
+    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries); an empty Q when no
+    company's name has it, so the contact search keeps its index plan (an OR with a subquery scans contacts)."""
     if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH:
         companies = Company.objects.filter(name__icontains=word)
     else:
         companies = Company.objects.annotate(name_ci=Lower("name")).filter(name_ci__startswith=word.lower())
-    return Q(pk__in=CompanyContact.objects.filter(company__in=companies.values("pk")).values("contact_id"))
+    company_ids = list(companies.order_by().values_list("pk", flat=True)[:COMPANY_WORD_MATCHES])
+    if not company_ids:
+        return Q()
+    return Q(pk__in=CompanyContact.objects.filter(company_id__in=company_ids).values("contact_id"))
 
 
 def companies_for_contact_filter(*, chosen_id: int | None) -> list[Company]:
