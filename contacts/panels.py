@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Q
 
 from contacts import selectors
 from contacts.models import Contact
@@ -51,6 +52,8 @@ _actions: list[ContactAction] = []
 _list_filters: list[type[admin.SimpleListFilter]] = []
 _first_list_filters: list[type[admin.SimpleListFilter]] = []  # above the app's own (segments)
 _last_seen_choices: list[LastSeenChoice] = []
+# More places a word of the contact list's search may match (a company's name): word -> condition on contacts.
+_search_matches: list[Callable[[str], Q]] = []
 
 
 def register_contact_panel(panel: ContactPanel) -> None:
@@ -98,3 +101,17 @@ def contact_list_filters(*, first: bool = False) -> list[type[admin.SimpleListFi
 def last_seen_choices() -> list[LastSeenChoice]:
     """The "last seen" filter's choices registered by other apps."""
     return list(_last_seen_choices)
+
+
+def register_contact_search_match(match: Callable[[str], Q]) -> None:
+    """Let a word of the contact list's search also match `match(word)` (a condition on contacts, one subquery)."""
+    if match not in _search_matches:
+        _search_matches.append(match)
+
+
+def contact_search_matches(word: str) -> Q:
+    """What other apps let one search word match, OR-ed (empty Q: nothing registered)."""
+    condition = Q()
+    for match in _search_matches:
+        condition |= match(word)
+    return condition

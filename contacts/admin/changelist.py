@@ -19,7 +19,7 @@ from contacts.admin.csv_export import contacts_csv_response
 from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.panels import contact_actions, contact_list_filters
+from contacts.panels import contact_actions, contact_list_filters, contact_search_matches
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
@@ -53,8 +53,9 @@ class ContactListAdmin(ReplicaListAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     search_help_text = (
-        "Every word must match the name or email: “Rivera” finds Jamie Rivera, “acme.example” finds"
-        " jo@acme.example (words of one or two letters match the start). Or an exact user id or contact id."
+        "Every word must match the name, email or company: “Rivera” finds Jamie Rivera, “acme.example” finds"
+        " jo@acme.example, “stark” the people of Stark Industries (words of one or two letters match the"
+        " start). Or an exact user id or contact id."
     )
     search_fields = ["name", "email", "external_id"]  # handled by get_search_results below
     ordering = ["-last_seen_at", "-id"]
@@ -97,9 +98,10 @@ class ContactListAdmin(ReplicaListAdmin):
         every_word = Q()
         for word in words:
             if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
-                every_word &= Q(name__icontains=word) | Q(email__icontains=word)
+                own = Q(name__icontains=word) | Q(email__icontains=word)
             else:
-                every_word &= Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+                own = Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+            every_word &= own | contact_search_matches(word)  # e.g. their company's name (companies app)
         matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
         return matches, False
 

@@ -417,7 +417,7 @@ class ConversationAdmin(ConversationPageAdmin):
             "title": "Inbox",
             "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
             "inbox": selectors.inbox_state(),
-            "away_teammates": routing_services.teammates_away(),
+            "unavailable": routing_services.teammates_unavailable(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

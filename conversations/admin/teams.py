@@ -44,6 +44,7 @@ class TeammateProfileAdmin(admin.ModelAdmin):
         "last_active_at",
     ]  # fmt: skip
     readonly_fields = ["last_active_at"]
+    search_fields = ["teammate__username", "teammate__first_name", "teammate__last_name", "display_name"]
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         # The key is the user's id: a number beyond the column's range names no profile (not a 500).
@@ -74,6 +75,8 @@ class TeammateProfileAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.user.is_superuser and "mine" not in request.GET:
+            # Every teammate is listed, also one who never logged in: a lead sets their away mode or cap ahead.
+            services.teammate_profiles_ensure()
             return super().changelist_view(request, extra_context)
         profile = services.teammate_profile_update(teammate=request.user)  # made on first visit
         return HttpResponseRedirect(reverse("admin:conversations_teammateprofile_change", args=[profile.pk]))

@@ -22,7 +22,7 @@ from conversations.models import Conversation, SavedReply
 from conversations.services.macros import macro_summary
 from conversations.services.presence import GONE, STATES
 from conversations.services.saved_replies import macro_actions_of
-from conversations.services.threads import teammate_display_name
+from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
 
 
 def pending_macro(request: HttpRequest) -> SavedReply | None:
@@ -36,6 +36,18 @@ def pending_macro(request: HttpRequest) -> SavedReply | None:
     return saved_reply
 
 
+def seen_part(request: HttpRequest) -> int | None:
+    """The last part the page showed when the reply was written (the composer's hidden `seen_part`); absent
+    (an older page, a script): no check for messages written since."""
+    raw = request.POST.get(SEEN_PART_FIELD)
+    if raw is None:
+        return None
+    seen = int_or_none(raw, minimum=0)
+    if seen is None:
+        raise ValidationError({SEEN_PART_FIELD: "Reload the page: it sent no valid last message id."})
+    return seen
+
+
 def thread_send_with_macro(
     request: HttpRequest, conversation: Conversation, saved_reply: SavedReply, body: str, *, and_close: bool
 ) -> str:
@@ -43,7 +55,7 @@ def thread_send_with_macro(
     files = request.FILES.getlist("files")
     services.macro_run(
         saved_reply=saved_reply, conversation=conversation, teammate=request.user, body=body, files=files,
-        and_close=and_close,
+        and_close=and_close, seen_part_id=seen_part(request),
     )  # fmt: skip
     done = macro_summary(saved_reply, with_reply=False)
     if and_close and "close" not in done:

@@ -33,6 +33,7 @@ def macro_run(
     files: Sequence[File] = (),
     and_close: bool = False,
     ask_for_rating: bool = True,
+    seen_part_id: int | None = None,
 ) -> Conversation:
     """Run the macro as `teammate`: its reply, tags, priority, assignment, then snooze or close, in that order;
     returns the conversation as it is afterwards.
@@ -40,12 +41,15 @@ def macro_run(
     `body` is the reply as the teammate sent it from the composer (edited, placeholders already filled; empty:
     no reply), with `files`; None sends the macro's own text, filled for this contact. `and_close` is "Reply
     and close": the conversation ends closed, whatever the macro would snooze. `ask_for_rating` False: run on
-    several conversations at once, where a close asks no rating unless asked to."""
+    several conversations at once, where a close asks no rating unless asked to. `seen_part_id`: the reply's
+    check for messages the teammate has not seen (conversation_reply_as_teammate)."""
     actions = macro_actions_of(saved_reply)
     if body is None:
         body = placeholders_render(saved_reply.body, contact=conversation.contact, teammate=teammate)
     if body.strip() or files:
-        threads.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=body, files=files)
+        threads.conversation_reply_as_teammate(
+            conversation=conversation, teammate=teammate, body=body, files=files, seen_part_id=seen_part_id
+        )
     for tag in actions.tags:
         threads.conversation_tag(conversation=conversation, tag=tag)
     if actions.priority:

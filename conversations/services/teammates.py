@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -57,6 +58,14 @@ def teammate_profile_update(*, teammate: Any, **fields: Any) -> TeammateProfile:
     profile.full_clean()
     profile.save()
     return profile
+
+
+def teammate_profiles_ensure() -> int:
+    """Give every active teammate without a profile one with the defaults (what no profile already meant), so a
+    lead can set away mode or a cap for someone who has never opened Parley; returns how many were made."""
+    missing = get_user_model().objects.filter(is_active=True, is_staff=True, parley_profile__isnull=True)
+    rows = [TeammateProfile(teammate_id=pk) for pk in missing.values_list("pk", flat=True)]
+    return len(TeammateProfile.objects.bulk_create(rows, ignore_conflicts=True)) if rows else 0
 
 
 def teammate_mark_active(*, teammate: Any, at: dt.datetime | None = None) -> None:

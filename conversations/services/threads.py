@@ -319,17 +319,49 @@ def conversation_reply_as_teammate(
     body: str,
     files: MessageFiles = (),
     files_field: attachments.FilesField = attachments.FILES,
+    seen_part_id: int | None = None,
 ) -> ConversationPart:
-    """A teammate answers the contact: nobody is waiting any more, the contact has one more unread."""
+    """A teammate answers the contact: nobody is waiting any more, the contact has one more unread.
+    `seen_part_id`: the last part the teammate's page showed; a message by someone else after it refuses
+    the reply (two answers to one question), until the teammate has seen it (see reply_collision_check)."""
     with (
         _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
         transaction.atomic(),
     ):
-        return _reply_as_teammate(conversation, teammate=teammate, message=message)
+        return _reply_as_teammate(conversation, teammate=teammate, message=message, seen_part_id=seen_part_id)
 
 
-def _reply_as_teammate(conversation: Conversation, *, teammate: Teammate, message: _Message) -> ConversationPart:
+# The refusal's field: the conversation page's hidden "last part seen" input has this name.
+SEEN_PART_FIELD = "seen_part"
+
+
+def reply_collision_check(*, conversation: Conversation, teammate: Teammate, seen_part_id: int | None) -> None:
+    """Refuse a reply when a teammate or the contact wrote after the part `seen_part_id` (None: no check):
+    "Leo replied since you opened this — send anyway?". Called under the conversation's lock, so two replies
+    sent at once cannot both pass."""
+    if seen_part_id is None:
+        return
+    newer = (
+        conversation.parts.filter(pk__gt=seen_part_id, part_type=ConversationPart.Type.COMMENT)
+        .exclude(author_teammate=teammate)
+        .select_related("author_teammate__parley_profile", "author_contact")
+        .order_by("-id")
+        .first()
+    )
+    if newer is None:
+        return
+    if newer.author_contact_id:
+        words = f"{contact_display_name(newer.author_contact)} wrote"
+    else:
+        words = f"{teammate_display_name(newer.author_teammate)} replied"
+    raise ValidationError({SEEN_PART_FIELD: f"{words} since you opened this — send anyway?"})
+
+
+def _reply_as_teammate(
+    conversation: Conversation, *, teammate: Teammate, message: _Message, seen_part_id: int | None = None
+) -> ConversationPart:
     conversation = _locked(conversation)
+    reply_collision_check(conversation=conversation, teammate=teammate, seen_part_id=seen_part_id)
     part = _teammate_comment(conversation, teammate=teammate, message=message, at=timezone.now())
     if conversation.source == Conversation.Source.EMAIL:
         from conversations.services.outbound import conversation_reply_email_schedule
@@ -369,9 +401,15 @@ def conversation_add_note(
 
 @transaction.atomic
 def conversation_assign(
-    *, conversation: Conversation, teammate: Teammate | None, assignee: Teammate | None, team: Team | None = None
+    *,
+    conversation: Conversation,
+    teammate: Teammate | None,
+    assignee: Teammate | None,
+    team: Team | None = None,
+    reason: str = "",
 ) -> Conversation:
-    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing."""
+    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing.
+    `reason`: why, when routing assigned nobody (kept as the assignment part's body; the thread shows it)."""
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
         raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
     conversation = _locked(conversation)
@@ -386,7 +424,7 @@ def conversation_assign(
         fields.append("team")
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
-              author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+              author_teammate=teammate, assigned_to=assignee, assigned_team=team, body=reason)  # fmt: skip
     if team is not None:
         sla.conversation_sla_refresh(conversation=conversation)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)
@@ -459,13 +497,15 @@ def conversation_reply_and_close(
     body: str,
     files: MessageFiles = (),
     files_field: attachments.FilesField = attachments.FILES,
+    seen_part_id: int | None = None,
 ) -> Conversation:
-    """Answer and close in one transaction: a refused reply leaves the conversation open."""
+    """Answer and close in one transaction: a refused reply leaves the conversation open (`seen_part_id` as
+    conversation_reply_as_teammate's)."""
     with (
         _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
         transaction.atomic(),
     ):
-        _reply_as_teammate(conversation, teammate=teammate, message=message)
+        _reply_as_teammate(conversation, teammate=teammate, message=message, seen_part_id=seen_part_id)
         return conversation_close(conversation=conversation, teammate=teammate)
 
 

@@ -285,8 +285,8 @@ def test_conversation_page_query_count_is_fixed(client, superuser, user_kind):
     assert few == many
     # The thread, its contact, tags (the conversation's, the picker's and the macros'), teammates, the
     # teammate's mentions marked read, the closures' ratings, the parts' attachments, the header's name for the
-    # teammate (their profile: common.teammates)…
-    assert many <= 18
+    # teammate (their profile: common.teammates), the notes' mentions (whom each note told)…
+    assert many <= 19
 
 
 def _act(client, conversation, **data):

@@ -195,7 +195,7 @@ def test_away_set_validates_its_input():
     profile = routing.teammate_away_set(teammate=a, away=True, reason="Lunch\x00")
     assert profile.away_reason == "Lunch"
     assert routing.teammate_away_set(teammate=a, away=False).away_reason == ""
-    assert [t.pk for t in routing.teammates_away()] == []
+    assert [t.pk for t in routing.teammates_unavailable().away] == []
 
 
 @pytest.mark.parametrize(

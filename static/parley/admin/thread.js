@@ -64,6 +64,49 @@
     try { fetch(url, {credentials: "same-origin", keepalive: true}); } catch (e) { /* leaving anyway */ }
   });
 
+  // --- someone else wrote since the page was opened -----------------------------------------------
+  var collision = {
+    box: document.getElementById("parley-collision"),
+    seen: document.getElementById("parley-seen-part"),
+    newer: [],  // messages by others the poll brought after the last part the page had shown
+    me: form ? form.getAttribute("data-me") : "",
+    saw: function (part) {
+      if (!collision.seen || part.type !== "comment" || String(part.author_teammate_id) === collision.me) return;
+      if (part.id > (parseInt(collision.seen.value, 10) || 0)) collision.newer.push(part);
+    },
+    ask: function (submitter) {
+      var latest = collision.newer[collision.newer.length - 1];
+      var words = latest.author_type === "contact" ? " wrote" : " replied";
+      document.getElementById("parley-collision-question").textContent =
+        latest.author + words + " since you opened this — send anyway?";
+      var list = document.getElementById("parley-collision-messages");
+      list.textContent = "";
+      collision.newer.forEach(function (part) {
+        var item = el("li");
+        item.appendChild(el("strong", "", part.author + ": "));
+        item.appendChild(el("span", "parley-collision-body", part.body));
+        list.appendChild(item);
+        var node = thread.querySelector('[data-part="' + part.id + '"]');
+        if (node) node.classList.add("parley-new");
+      });
+      collision.submitter = submitter;
+      collision.box.hidden = false;
+      document.getElementById("parley-collision-send").focus();
+    },
+    // Sending anyway or not, the teammate has now seen these messages: the next send does not ask again.
+    settle: function (send) {
+      collision.seen.value = String(collision.newer[collision.newer.length - 1].id);
+      collision.newer = [];
+      collision.box.hidden = true;
+      if (send) form.requestSubmit(collision.submitter); else body.focus();
+    }
+  };
+  window.ParleyCollision = {saw: collision.saw};
+  if (collision.box) {
+    document.getElementById("parley-collision-send").addEventListener("click", function () { collision.settle(true); });
+    document.getElementById("parley-collision-cancel").addEventListener("click", function () { collision.settle(false); });
+  }
+
   // --- reply or internal note -------------------------------------------------------------------
   function setMode(wanted) {
     if (!form) return;
@@ -86,6 +129,15 @@
   if (form) {
     form.querySelectorAll(".parley-mode").forEach(function (tab) {
       tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
+    });
+    // Two answers to one question: a reply sent after a teammate (or the contact) wrote since this page was
+    // opened asks first, showing what they wrote; the server refuses it too (seen_part) when no script ran.
+    form.addEventListener("submit", function (event) {
+      var action = event.submitter && event.submitter.value;
+      if (!collision.box || !collision.newer.length || ["reply", "reply_close"].indexOf(action) < 0) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();  // not sent: the draft keeper below must not count it as sent
+      collision.ask(event.submitter);
     });
     // A draft survives leaving the page (j/k, the inbox) and its other actions (assign, tag, snooze…), which
     // reload it; what was sent is no draft (a refused send comes back from the server instead).
