@@ -173,7 +173,7 @@ def test_reopening_takes_the_card_away_and_a_bulk_close_asks_only_when_ticked(
     admin.select_option("select[name=action]", "close_selected")
     admin.locator(".actions").screenshot(path=str(artifacts / "csat-bulk-close-unticked.png"))
     admin.locator(".actions button[type=submit], .actions input[type=submit]").first.click()
-    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversation(s).")
+    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversations.")
     admin.screenshot(path=str(artifacts / "csat-bulk-closed.png"), full_page=True)
     assert ConversationRating.objects.count() == 1  # the withdrawn one only
     expect(host.page.locator("parley-messenger .th")).to_contain_text("closed", timeout=POLLED)
@@ -189,7 +189,7 @@ def test_reopening_takes_the_card_away_and_a_bulk_close_asks_only_when_ticked(
     admin.get_by_label("Ask for ratings").check()
     admin.locator(".actions").screenshot(path=str(artifacts / "csat-bulk-close-ticked.png"))
     admin.locator(".actions button[type=submit], .actions input[type=submit]").first.click()
-    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversation(s).")
+    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversations.")
     assert ConversationRating.objects.filter(withdrawn_at__isnull=True).count() == 2
     expect(card.locator("legend")).to_have_text("How would you rate this conversation?", timeout=POLLED)
     host.screenshot(path=str(artifacts / "csat-bulk-close-asked.png"))
