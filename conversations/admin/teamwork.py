@@ -131,4 +131,5 @@ def poll_presence(request: HttpRequest, conversation: Conversation, *, can_chang
         teammate=request.user,
         state=state,
         display_name=lambda: teammate_display_name(request.user),
+        visit=request.GET.get("visit", ""),
     )

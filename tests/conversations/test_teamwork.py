@@ -527,6 +527,25 @@ def test_the_poll_tells_each_teammate_who_else_views_or_types_and_forgets_who_le
     assert s.get(_poll(conversation), {"after": 0, "presence": "<script>"}).json()["presence"] == []
 
 
+def test_a_poll_answered_after_its_page_left_does_not_bring_the_teammate_back():
+    alex, sam = _member(AGENT_GROUP, "alex", first_name="Alex"), _member(AGENT_GROUP, "sam", first_name="Sam")
+    conversation = _conversation()
+    a, s = _client(alex), _client(sam)
+    s.get(_poll(conversation), {"after": 0, "presence": "typing", "visit": "k1"})
+    s.get(_poll(conversation), {"after": 0, "presence": "gone", "visit": "k1"})
+    # The typing poll sent just before Sam left reaches the server last.
+    assert s.get(_poll(conversation), {"after": 0, "presence": "typing", "visit": "k1"}).status_code == 200
+    assert a.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": "a1"}).json()["presence"] == []
+    # Sam opens the conversation again: a new page load, present at once.
+    s.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": "k2"})
+    assert [p["name"] for p in a.get(_poll(conversation), {"after": 0, "presence": "viewing"}).json()["presence"]] == [
+        "Sam"
+    ]
+    # A visit name that is not one (too long, hostile) is ignored, never an error.
+    for visit in ["x" * 33, "<script>", "K1"]:
+        assert s.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": visit}).status_code == 200
+
+
 def test_presence_expires_on_its_own_when_a_teammate_stops_polling(settings):
     from django.core.cache import cache
 

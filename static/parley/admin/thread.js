@@ -21,6 +21,8 @@
 
   // --- who else is here -------------------------------------------------------------------------
   var lastInput = 0, lastSent = "", lastSentAt = 0, listeners = [], settle = null, pending = null;
+  // This page load's own name: a poll still in flight when the teammate left must not bring them back.
+  var visit = Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
 
   function presenceState() {
     if (body && body.value.trim() && Date.now() - lastInput < TYPING_MS) return mode === "note" ? "noting" : "typing";
@@ -39,6 +41,7 @@
   }
 
   window.ParleyPresence = {
+    visit: visit,
     state: function () { lastSent = presenceState(); lastSentAt = Date.now(); return lastSent; },
     onChange: function (listener) { listeners.push(listener); },
     show: function (others) {
@@ -60,7 +63,7 @@
   var submitted = "";  // the page's own form was sent (do=…): it comes straight back to this conversation
   window.addEventListener("pagehide", function () {
     if (!thread || submitted) return;
-    var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone";
+    var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone&visit=" + visit;
     try { fetch(url, {credentials: "same-origin", keepalive: true}); } catch (e) { /* leaving anyway */ }
   });
 
