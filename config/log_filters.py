@@ -1,5 +1,6 @@
-"""Logging filter that keeps IP addresses (Parley's privacy promise) and the tokens of emailed links (each one
-opens a rating, an unsubscribe or a click for whoever holds it) out of every log line."""
+"""Logging filter that keeps IP addresses (Parley's privacy promise), the tokens of emailed links (each one
+opens a rating, an unsubscribe or a click for whoever holds it) and widget tokens in query strings (the
+messenger's GETs carry one: it opens the contact's conversations) out of every log line."""
 
 import ipaddress
 import logging
@@ -22,11 +23,14 @@ def _replace_if_address(match: re.Match[str]) -> str:
 # The emailed links' paths (conversations/urls.py: /e/o/, /e/c/, /e/u/, /e/r/): their last segment is a token.
 _EMAIL_LINK_TOKEN = re.compile(r"(/e/[ocur]/)[^\s\"'?)]+")
 HIDDEN_LINK_PART = "[token]"
+# The messenger's GET requests (`conversations?token=…`, docs/widget-protocol.md) carry its token.
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^\s\"'&#]+")
 
 
 def redact(text: str) -> str:
-    """`text` with every IP address replaced by [ip] and every emailed link's token by [token]."""
+    """`text` with every IP address replaced by [ip] and every emailed link's or query string's token by [token]."""
     text = _EMAIL_LINK_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
+    text = _QUERY_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 
 
@@ -35,10 +39,22 @@ def redact(text: str) -> str:
 SERVER_ADDRESS_LINES = ("Listening at: ",)
 
 
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]")
+
+
+def _escape_line_breaks(value: str) -> str:
+    return _LINE_BREAKS.sub(lambda match: repr(match.group(0))[1:-1], value)
+
+
 class RedactIPAddresses(logging.Filter):
     """Rewrites a record's message with every IP address replaced by [ip] and emailed links' tokens by [token]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and _LINE_BREAKS.search(arg) for arg in record.args
+        ):
+            # A value from the request (a path with %0D%0A) must not start a forged line of its own.
+            record.args = tuple(_escape_line_breaks(arg) if isinstance(arg, str) else arg for arg in record.args)
         message = record.getMessage()
         if message.startswith(SERVER_ADDRESS_LINES):
             return True

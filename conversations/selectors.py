@@ -112,13 +112,18 @@ def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, li
     return unread, changed, cursor
 
 
+# A thread's notes' mentions with their teammates, in one query: the page highlights only whom a note told.
+NOTE_MENTIONS = Prefetch("mentions", queryset=ConversationMention.objects.select_related("teammate"))
+
+
 def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]:
     """The whole thread in reading order for the inbox (the last THREAD_MAX_PARTS parts)."""
     parts = list(
         conversation.parts.select_related(
             "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
         )
-        .prefetch_related("attachments")
+        # The notes' mentions: the page highlights only the teammates a note told.
+        .prefetch_related("attachments", NOTE_MENTIONS)
         .order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
@@ -131,7 +136,7 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     latest_rated = _latest_rated()
     return list(
         Conversation.objects.filter(contact=contact)
-        .select_related("assignee")
+        .select_related("assignee__parley_profile")
         .annotate(
             rating=Subquery(latest_rated.values("rating")[:1]),
             rating_remark=Subquery(latest_rated.values("remark")[:1]),
@@ -581,16 +586,16 @@ def _attachment_public_id_ok(public_id: Any) -> bool:
     return isinstance(public_id, str) and 0 < len(public_id) <= 32 and public_id.isascii() and "\x00" not in public_id
 
 
-def attachment_for_contact(*, contact_id: int, public_id: Any) -> Attachment | None:
-    """A file of a message in one of the contact's conversations; never a note's, never another contact's
-    (both look like a file that does not exist)."""
+def attachment_for_contact(*, public_id: Any) -> Attachment | None:
+    """A file of a contact's message (never a note's, which looks like a file that does not exist), with
+    its conversation: whose it is decides whether a messenger link to it holds."""
     if not _attachment_public_id_ok(public_id):
         return None
-    return Attachment.objects.filter(
-        public_id=public_id,
-        part__conversation__contact_id=contact_id,
-        part__part_type=ConversationPart.Type.COMMENT,
-    ).first()
+    return (
+        Attachment.objects.filter(public_id=public_id, part__part_type=ConversationPart.Type.COMMENT)
+        .select_related("part__conversation")
+        .first()
+    )
 
 
 def attachment_for_teammate(*, public_id: Any) -> Attachment | None:

@@ -1,7 +1,6 @@
 """Strict parsing of widget request bodies into typed inputs; every refusal names its field."""
 
 import datetime as dt
-import json
 import math
 import re
 import uuid
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from common.parsing import json_problem, moment_or_none, text_problem
+from common.parsing import json_loads, json_problem, moment_or_none, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -159,8 +158,8 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         return value
 
     try:
-        body = json.loads(text, parse_constant=_refuse_constant, parse_float=number)
-    except (ValueError, RecursionError):
+        body = json_loads(text, parse_constant=_refuse_constant, parse_float=number)
+    except ValueError:
         raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
         raise PayloadError("body", "The body must be a JSON object.")

@@ -1,13 +1,12 @@
 """The messenger's attachment endpoints: the website's limits, and the door through which a contact opens
-the files of their own conversations (a signed, unexpired link and their widget token, both)."""
+the files of their own conversations (a signed, unexpired link made for them; no token in the URL)."""
 
 from django.http import HttpResponse, JsonResponse
 
 from conversations import selectors
-from conversations.attachment_links import attachment_link_check
+from conversations.attachment_links import attachment_link_check, contact_holder
 from conversations.attachment_responses import attachment_file_response
 from conversations.services.attachments import attachment_limits
-from widget.chat_views import _contact_id
 from widget.http import WidgetCall, WidgetHttpError, widget_endpoint
 
 # The limits change only when a teammate edits the website: browsers may keep them a few minutes.
@@ -26,13 +25,13 @@ def attachment_limits_view(call: WidgetCall) -> JsonResponse:
 
 @widget_endpoint(methods=("GET", "HEAD"))
 def attachment_file_view(call: WidgetCall, public_id: str) -> HttpResponse:
-    """A file (or its thumbnail) of the token's contact's own conversation; anything else is a 403 or a 404."""
-    link = attachment_link_check(public_id=public_id, params=call.request.GET.dict())
-    if link is None:
+    """A file (or its thumbnail) of a contact's message, through a link made for the conversation's contact
+    by this website's messenger; anything else (a file that does not exist too) is a 403."""
+    attachment = selectors.attachment_for_contact(public_id=public_id)
+    conversation = attachment.part.conversation if attachment is not None else None
+    holder = contact_holder(contact_id=conversation.contact_id, website_id=call.website.pk) if conversation else ""
+    link = attachment_link_check(public_id=public_id, params=call.request.GET.dict(), holder=holder)
+    if link is None or conversation is None:
         raise WidgetHttpError(403, "invalid_link", "sig", "This file link is invalid or has expired.")
-    contact_id = _contact_id(call, call.request.GET.get("token"))
-    attachment = selectors.attachment_for_contact(contact_id=contact_id, public_id=link.public_id)
-    if attachment is None:
-        raise WidgetHttpError(404, "not_found", "", "No such file.")
     # The messenger shows it on the customer's site: other origins may embed it (an <img>, a download link).
     return attachment_file_response(attachment=attachment, variant=link.variant, cross_origin=True)

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.http import JsonResponse
 
 from common.parsing import iso_datetime_or_none
-from common.rate_limit import CacheReads, Limit
+from common.rate_limit import CacheReads, Limit, ip_hash
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
@@ -40,11 +40,10 @@ from tracking.widget_auth import (
     widget_token_sign,
     widget_tokens_revoked_key,
 )
-from widget.attachment_http import files_base, limit_files, message_payload, part_attachments_shape
+from widget.attachment_http import FileLinks, file_links, limit_files, message_payload, part_attachments_shape
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
-    ip_hash,
     rate_limit,
     widget_endpoint,
     widget_identity,
@@ -141,8 +140,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any]:
-    """A message for the messenger; its files (prefetched) are fetched from under `files_base`."""
+def part_shape(part: ConversationPart, *, links: FileLinks) -> dict[str, Any]:
+    """A message for the messenger; its files (prefetched) with the links `links` makes."""
     if part.author_contact_id:
         author_type, name, avatar = "contact", contact_display_name(part.author_contact), part.author_contact.avatar
     else:
@@ -155,7 +154,7 @@ def part_shape(part: ConversationPart, *, files_base: str = "") -> dict[str, Any
         "author_name": name,
         "author_avatar": avatar or None,
         "body": part.body,
-        "attachments": part_attachments_shape(part, base=files_base),
+        "attachments": part_attachments_shape(part, links=links),
         "created_at": _iso(part.created_at),
     }
 
@@ -178,7 +177,7 @@ def rating_request_shape(rating: ConversationRating | None) -> dict[str, Any] | 
 
 
 def conversation_detail(
-    conversation: Conversation, *, contact: Contact, website: Website, files_base: str = ""
+    conversation: Conversation, *, contact: Contact, website: Website, links: FileLinks
 ) -> dict[str, Any]:
     """A conversation with its messages, and when to ask a visitor or lead without an email for one (seconds).
 
@@ -187,7 +186,7 @@ def conversation_detail(
     was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
     parts = selectors.conversation_visible_parts(conversation=conversation)
-    shape["parts"] = [part_shape(p, files_base=files_base) for p in parts]
+    shape["parts"] = [part_shape(p, links=links) for p in parts]
     asks = (
         conversation.website_id == website.pk
         and website.ask_email_after_seconds is not None
@@ -236,14 +235,14 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         _limit_anonymous_starts(call)
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
         contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
     return JsonResponse(
         {
             "conversation": conversation_detail(
-                conversation, contact=contact, website=call.website, files_base=files_base(call)
+                conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
             ),
             # A caller with a token keeps it (it may carry tracking consent); a new writer gets one.
             "token": token or widget_token_sign(contact_id=contact.pk, website_id=call.website.pk),
@@ -281,7 +280,7 @@ def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
     conversation = _own_conversation(contact, public_id)
     return JsonResponse({
         "conversation": conversation_detail(
-            conversation, contact=contact, website=call.website, files_base=files_base(call)
+            conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
         )
     })  # fmt: skip
 
@@ -299,9 +298,9 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     contact = _contact(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id)
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
-    return JsonResponse({"part": part_shape(part, files_base=files_base(call))}, status=201)
+    return JsonResponse({"part": part_shape(part, links=file_links(call, contact_id=contact.pk))}, status=201)
 
 
 @widget_endpoint(methods=("POST",))
@@ -385,5 +384,10 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
         lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
     )
     return JsonResponse(
-        {"conversation": conversation_detail(conversation, contact=contact, website=call.website)}, status=201
+        {
+            "conversation": conversation_detail(
+                conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
+            )
+        },
+        status=201,
     )

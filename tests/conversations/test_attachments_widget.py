@@ -5,9 +5,11 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from contacts import services as contact_services
+from contacts.models import PrivacyAuditEntry
 from contacts.permissions import ensure_teammate_groups
 from conversations import services
-from conversations.models import Attachment
+from conversations.models import Attachment, Conversation
 from tests.contacts.factories import ContactFactory
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, SVG_WITH_SCRIPT, png_bytes, upload
 from tests.conversations.factories import TeammateFactory
@@ -27,8 +29,8 @@ def _send(client, website, path, *, files, **fields):
     return client.post(f"/widget-api/{website.app_id}/{path}", data=data, HTTP_ORIGIN=ORIGIN)
 
 
-def _open(client, url, token=None, **headers):
-    return client.get(url + (f"&token={token}" if token else ""), **headers)
+def _open(client, url, **headers):
+    return client.get(url, **headers)
 
 
 @pytest.fixture
@@ -51,14 +53,16 @@ def test_a_visitor_starts_a_conversation_with_only_an_image_and_opens_it(client,
         64,
     )
     assert shown["url"].startswith(f"http://testserver/widget-api/{website.app_id}/attachments/")
-    image = _open(client, shown["url"], token)
+    # No credential in a link: it may be copied, kept in history or logged.
+    assert token not in shown["url"] and "token" not in shown["url"] and "token" not in shown["thumbnail_url"]
+    image = _open(client, shown["url"])
     assert image.status_code == 200
     assert image["Content-Type"] == "image/png"
     assert image["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in image["Content-Security-Policy"]
     assert image["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert b"".join(image.streaming_content) == png_bytes()
-    thumbnail = _open(client, shown["thumbnail_url"], token)
+    thumbnail = _open(client, shown["thumbnail_url"])
     assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/webp"
     assert 'filename="shot-thumb.webp"' in thumbnail["Content-Disposition"]
 
@@ -70,7 +74,7 @@ def test_a_reply_with_a_pdf_is_a_download(client, website, visitor_conversation)
     assert response.status_code == 201
     [shown] = response.json()["part"]["attachments"]
     assert shown["inline"] is False and shown["thumbnail_url"] is None
-    download = _open(client, shown["url"], token)
+    download = _open(client, shown["url"])
     assert download["Content-Disposition"].startswith("attachment;")
     assert 'filename="invoice.pdf"' in download["Content-Disposition"]
 
@@ -88,50 +92,77 @@ def test_the_teammates_file_reaches_the_visitor(client, website, visitor_convers
     files = [a["name"] for p in shown["parts"] for a in p["attachments"]]
     assert files == ["shot.png", "guide.pdf"]
     assert len(queries) <= 8  # fixed: the parts' files come in one prefetch, whatever their number
+    assert _open(client, shown["parts"][1]["attachments"][0]["url"]).status_code == 200
+
+
+def _link(website, attachment, *, holder):
+    from conversations.attachment_links import attachment_link_query
+
+    query = attachment_link_query(attachment=attachment, holder=holder)
+    return f"/widget-api/{website.app_id}/attachments/{attachment.public_id}{query}"
 
 
 def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, visitor_conversation):
-    _visitor, token, conversation = visitor_conversation
-    from conversations.attachment_links import attachment_link_query
+    visitor, token, conversation = visitor_conversation
+    from conversations.attachment_links import contact_holder
     from conversations.models import Conversation
 
     row = Conversation.objects.get(public_id=conversation["id"])
     note = services.conversation_add_note(conversation=row, teammate=TeammateFactory(), body="",
                                           files=[upload("internal.pdf", PDF)])  # fmt: skip
     attachment = note.attachments.get()
-    url = f"/widget-api/{website.app_id}/attachments/{attachment.public_id}" + attachment_link_query(
-        attachment=attachment
+    assert (
+        _open(
+            client, _link(website, attachment, holder=contact_holder(contact_id=visitor.pk, website_id=website.pk))
+        ).status_code
+        == 403
     )
-    assert _open(client, url, token).status_code == 404
     shown = client.get(f"/widget-api/{website.app_id}/conversations/{conversation['id']}", {"token": token}).json()
     assert "internal.pdf" not in str(shown)
 
 
-def test_another_contacts_token_gets_404_never_the_file(client, website, visitor_conversation):
-    _visitor, _, conversation = visitor_conversation
-    url = conversation["parts"][0]["attachments"][0]["url"]
-    stranger = _token(ContactFactory(), website)
-    response = _open(client, url, stranger)
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+def test_a_link_made_for_another_contact_or_for_teammates_opens_nothing(client, website, visitor_conversation):
+    from conversations.attachment_links import contact_holder
+
+    assert visitor_conversation  # the visitor sent shot.png
+    attachment = Attachment.objects.get(name="shot.png")
+    stranger = ContactFactory()
+    # A stranger's own messenger never gets a link to this file; one signed for them (or for teammates, whose
+    # doors ask for a session) is refused like a forged one, and a token in the URL changes nothing.
+    for holder in (contact_holder(contact_id=stranger.pk, website_id=website.pk), ""):
+        response = _open(client, _link(website, attachment, holder=holder) + "&token=" + _token(stranger, website))
+        assert response.status_code == 403
+        assert response.json()["error"]["field"] == "sig"
 
 
-def test_another_websites_token_and_no_token_are_refused(client, website, visitor_conversation):
+def test_a_link_opens_only_through_the_website_whose_messenger_showed_it(client, website, visitor_conversation):
+    url = visitor_conversation[2]["parts"][0]["attachments"][0]["url"]
+    other_site = WebsiteFactory(allowed_origins=["https://other.example"])
+    # Another website's door (whose origins may read the answer) refuses it, whatever Origin says.
+    moved = url.replace(f"/widget-api/{website.app_id}/", f"/widget-api/{other_site.app_id}/")
+    assert _open(client, moved, HTTP_ORIGIN="https://other.example").status_code == 403
+    assert _open(client, url, HTTP_ORIGIN=ORIGIN).status_code == 200
+
+
+def test_a_link_stops_working_when_the_conversation_is_no_longer_the_contacts(client, website, visitor_conversation):
     visitor, _, conversation = visitor_conversation
     url = conversation["parts"][0]["attachments"][0]["url"]
-    other_site = WebsiteFactory(allowed_origins=[ORIGIN])
-    assert _open(client, url, _token(visitor, other_site)).status_code == 403
+    Conversation.objects.filter(public_id=conversation["id"]).update(contact=ContactFactory())
+    assert _open(client, url).status_code == 403
+    Conversation.objects.filter(public_id=conversation["id"]).update(contact=visitor)
+    assert _open(client, url).status_code == 200
+    contact_services.contact_erase(contact=visitor, actor=None, source=PrivacyAuditEntry.Source.ADMIN)
     assert _open(client, url).status_code == 403
 
 
 def test_forged_tampered_and_expired_links_are_refused(client, website, visitor_conversation, settings):
-    __visitor, token, conversation = visitor_conversation
-    url = conversation["parts"][0]["attachments"][0]["url"]
-    assert _open(client, url.replace("sig=", "sig=0"), token).status_code == 403
-    assert _open(client, url.replace("v=file", "v=thumb"), token).status_code == 403
-    assert _open(client, url.split("?")[0] + "?v=file", token).status_code == 403
+    url = visitor_conversation[2]["parts"][0]["attachments"][0]["url"]
+    assert _open(client, url.replace("sig=", "sig=0")).status_code == 403
+    assert _open(client, url.replace("v=file", "v=thumb")).status_code == 403
+    assert _open(client, url.split("?")[0] + "?v=file").status_code == 403
+    assert _open(client, url.replace("/attachments/", "/attachments/x")).status_code == 403
     settings.PARLEY_ATTACHMENT_URL_MAX_AGE = -7200  # every link made so far is now past its time
-    response = _open(client, url, token)
+    response = _open(client, url)
     assert response.status_code == 403 and response.json()["error"]["field"] == "sig"
 
 
@@ -238,7 +269,7 @@ def test_an_svg_a_website_allows_is_served_as_an_inert_download(client, website)
     )
     [shown] = response.json()["conversation"]["parts"][0]["attachments"]
     assert shown["inline"] is False and shown["content_type"] == "image/svg+xml"
-    served = _open(client, shown["url"], token)
+    served = _open(client, shown["url"])
     assert served["Content-Type"] == "application/octet-stream"  # never image/svg+xml, which a browser would run
     assert served["Content-Disposition"].startswith("attachment;")
     assert served["X-Content-Type-Options"] == "nosniff" and "sandbox" in served["Content-Security-Policy"]

@@ -13,6 +13,7 @@ from conversations.models import Conversation, TeammateProfile
 from conversations.selectors import conversation_visible_parts
 from tests.contacts.factories import LeadFactory
 from tests.conversations.factories import TeammateFactory
+from widget.attachment_http import FileLinks
 from widget.chat_views import part_shape
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,9 @@ def test_contacts_see_the_display_name_and_avatar_a_teammate_chose():
     services.teammate_profile_update(teammate=agent, display_name="Alex", avatar_url="https://cdn.example/alex.png")
     conversation = _assigned_conversation(agent)
     services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Hi Grace")
-    reply = part_shape(conversation_visible_parts(conversation=conversation).last())
+    links = FileLinks(base="https://parley.example/widget-api/app/attachments/", contact_id=conversation.contact_id,
+                      website_id=1)  # fmt: skip
+    reply = part_shape(conversation_visible_parts(conversation=conversation).last(), links=links)
     assert (reply["author_name"], reply["author_avatar"]) == ("Alex", "https://cdn.example/alex.png")
     conversation.refresh_from_db()
     assert conversation.preview_author_name == "Alex"

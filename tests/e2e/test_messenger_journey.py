@@ -153,7 +153,7 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     compose.screenshot(path=str(artifacts / "outbound-preview.png"), full_page=True)
     assert not Message.objects.exists()  # nothing goes out before the confirmation
     send.click()
-    expect(compose.locator(".messagelist")).to_contain_text("is being sent to 1 contact(s).")
+    expect(compose.locator(".messagelist")).to_contain_text("is being sent to 1 contact.")
     worker.wait_until(
         lambda: visitor.message_deliveries.filter(state="sent").exists(), what="the in-app message delivered"
     )

@@ -84,6 +84,22 @@ def _client_lines(output: str) -> str:
     return "\n".join(line for line in output.splitlines() if line not in listening)
 
 
+def test_filter_replaces_widget_tokens_in_query_strings():
+    line = '"GET /widget-api/app/conversations?token=eyJ.abc:1x-Y&since=5 HTTP/1.1" and /x?a=1&token=t0k#f'
+    record = _record("Not Found: %s", line)
+    assert RedactIPAddresses().filter(record) is True
+    assert record.getMessage() == (
+        'Not Found: "GET /widget-api/app/conversations?token=[token]&since=5 HTTP/1.1" and /x?a=1&token=[token]#f'
+    )
+
+
+def test_a_line_break_in_a_logged_value_never_starts_a_line_of_its_own():
+    record = _record("Not Found: %s", '/x\r\n[01/Dec/2026 10:00:00] "GET /admin/ HTTP/1.1" 200 from 10.0.0.1')
+    RedactIPAddresses().filter(record)
+    assert record.getMessage() == 'Not Found: /x\\r\\n[01/Dec/2026 10:00:00] "GET /admin/ HTTP/1.1" 200 from [ip]'
+    assert "\n" not in record.getMessage()
+
+
 def test_gunicorn_logs_hold_no_client_address_and_no_query_string(tmp_path):
     output = _client_lines(_gunicorn_output(tmp_path))
     assert '"GET /healthz" 200' in output
