@@ -1,10 +1,15 @@
-"""A query string the admin would pass to the database as a filter value must be storable text."""
+"""A query string the admin would pass to the database as a filter must be one the list offers, with
+storable text as its value."""
 
 import datetime as dt
 import re
 from collections.abc import Callable
+from typing import Any
 
+from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DataError
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from common.parsing import int_or_none, text_problem, utc_or_none
@@ -37,6 +42,43 @@ def moment_problem(value: str) -> str | None:
     return None
 
 
+# A regular expression runs in the database (Python's own engine on SQLite): one pattern can take exponential time.
+REGEX_LOOKUPS = frozenset({"regex", "iregex"})
+
+
+def lookup_problem(model_admin: Any, request: HttpRequest, name: str) -> str | None:
+    """Why a changelist query parameter is not a filter the list offers, or None.
+
+    Django's admin accepts any lookup on any of the model's own fields (`?identity_secret__startswith=a`):
+    a teammate could learn, one character at a time, a value the admin never shows them. A field is
+    offered when the list shows it (a column), filters on it (the sidebar, the date drill-down) or it
+    links to another object (a relation, the id); any other parameter is a list filter's own or
+    unknown, and the admin answers it as before."""
+    parts = name.split(LOOKUP_SEP)
+    if REGEX_LOOKUPS.intersection(parts):
+        return "regular expression filters are not offered"
+    try:
+        field = model_admin.model._meta.get_field(parts[0])
+    except FieldDoesNotExist:
+        return None
+    if field.is_relation or field.primary_key or parts[0] in _offered_fields(model_admin, request):
+        return None
+    return "this list offers no filter on that field"
+
+
+def _offered_fields(model_admin: Any, request: HttpRequest) -> set[str]:
+    names = {model_admin.date_hierarchy}
+    for item in model_admin.get_list_filter(request):
+        if isinstance(item, str):
+            names.add(item.split(LOOKUP_SEP)[0])
+        elif isinstance(item, (tuple, list)):
+            names.add(item[0].split(LOOKUP_SEP)[0])
+        else:
+            names.add(getattr(item, "parameter_name", None))
+    names.update(column for column in model_admin.get_list_display(request) if isinstance(column, str))
+    return names
+
+
 def date_part_problem(name: str, value: str) -> str | None:
     """Why a `<field>__year=…` style filter value cannot be queried, or None."""
     part = name.rsplit("__", 1)[-1] if "__" in name else ""
@@ -51,7 +93,8 @@ def date_part_problem(name: str, value: str) -> str | None:
 class AdminQueryGuardMiddleware:
     """The admin turns unknown query parameters into filters: a NUL or a lone surrogate there would
     reach PostgreSQL (a 500), a date part out of range (`?created_at__year=10000`) would raise while
-    the query is built (a 500); each is refused with a 400 naming the parameter instead."""
+    the query is built (a 500), a filter on a field the list does not offer could read a hidden value
+    (lookup_problem); each is refused with a 400 naming the parameter instead."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -68,6 +111,21 @@ class AdminQueryGuardMiddleware:
                     if problem:
                         return _refused(name, problem)
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        # ModelAdmin.get_urls names the admin on each of its views; only the changelist filters by the query string.
+        model_admin = getattr(view_func, "model_admin", None)
+        if model_admin is None or getattr(view_func, "__name__", "") != "changelist_view":
+            return None
+        for name in request.GET:
+            if name in IGNORED_PARAMS or name in (PAGE_VAR, ERROR_FLAG):
+                continue
+            problem = lookup_problem(model_admin, request, name)
+            if problem:
+                return _refused(name, problem)
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Any other out-of-range value a filter reaches (a date beyond year 9999 in Python, or one the

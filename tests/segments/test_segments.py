@@ -258,8 +258,9 @@ def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, p
     """The list's own filters and the segment's query, side by side on the same rows."""
     now = timezone.now()
     vip = TagFactory(name="VIP")
+    # Jamie was seen nine seconds ago: "today" whatever the hour the test runs at.
     for days, role, country, name in [
-        (0.1, "user", "FR", "Jamie Rivera"), (2, "user", "DE", "Ana Ribeiro"), (5, "lead", "FR", "Rita"),
+        (0.0001, "user", "FR", "Jamie Rivera"), (2, "user", "DE", "Ana Ribeiro"), (5, "lead", "FR", "Rita"),
         (10, "user", "FR", "Bo Acme"), (29, "user", "DE", "Rivera Acme"), (45, "lead", "DE", "Rick"),
         (400, "lead", "FR", "Old Lead"), (None, "user", "DE", "Never Seen"),
     ]:  # fmt: skip
