@@ -13,7 +13,6 @@ from conversations.models import Attachment, Conversation
 from tests.contacts.factories import ContactFactory
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, SVG_WITH_SCRIPT, png_bytes, upload
 from tests.conversations.factories import TeammateFactory
-from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +118,7 @@ def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, 
 def test_a_link_made_for_another_contact_or_for_teammates_opens_nothing(client, website, visitor_conversation):
     from conversations.attachment_links import contact_holder
 
-    _visitor, _, conversation = visitor_conversation
+    _visitor, _, _conversation = visitor_conversation
     attachment = Attachment.objects.get(name="shot.png")
     stranger = ContactFactory()
     # A stranger's own messenger never gets a link to this file; one signed for them (or for teammates, whose

@@ -94,7 +94,7 @@ def test_filter_replaces_widget_tokens_in_query_strings():
 
 
 def test_a_line_break_in_a_logged_value_never_starts_a_line_of_its_own():
-    record = _record("Not Found: %s", "/x\r\n[01/Dec/2026 10:00:00] \"GET /admin/ HTTP/1.1\" 200 from 10.0.0.1")
+    record = _record("Not Found: %s", '/x\r\n[01/Dec/2026 10:00:00] "GET /admin/ HTTP/1.1" 200 from 10.0.0.1')
     RedactIPAddresses().filter(record)
     assert record.getMessage() == 'Not Found: /x\\r\\n[01/Dec/2026 10:00:00] "GET /admin/ HTTP/1.1" 200 from [ip]'
     assert "\n" not in record.getMessage()
