@@ -273,8 +273,10 @@ def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
 def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
     """Sessions' counters and the page views in one statement; sessions gone since are skipped.
 
-    The UPDATE locks the session rows, so an erase waits for this commit (and then deletes these
-    page views with the session) instead of racing the INSERT's foreign-key check.
+    The UPDATE locks the session rows until the commit. Page views have no database foreign key, and
+    this lock stands in for its check (contacts.deletion): an erase, expiry or merge locks the sessions
+    before it touches their page views, so it waits for this commit and then deletes (or moves) these
+    page views too; one that came first has deleted the sessions, which this UPDATE then skips.
     """
     sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
     sql = f"""
