@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 
-from bench.common import ROOT, fresh_postgres, setup_django, start_gunicorn
+from bench.common import ROOT, database_name, fresh_postgres, setup_django, start_gunicorn
 
-PORT = 8763
+PORT = int(os.environ.get("BENCH_INGEST_PORT", "8763"))
 CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "redis://127.0.0.1:6379/12")
 BROKER_URL = os.environ.get("BENCH_INGEST_BROKER_URL", "redis://127.0.0.1:6379/13")
 DRAIN_TIMEOUT_SECONDS = 120
@@ -191,7 +191,7 @@ def _queries_per_ping(app_id: str) -> float:
 def measure(figures: list[str], quick: bool) -> dict[str, float]:
     import redis
 
-    database_url = fresh_postgres("parley_bench_ingest")
+    database_url = fresh_postgres(database_name("parley_bench_ingest"))
     # The in-process query count runs with the server's configuration (Redis cache, page-view buffer).
     os.environ.update(CACHE_URL=CACHE_URL, CELERY_BROKER_URL=BROKER_URL)
     setup_django(database_url)
