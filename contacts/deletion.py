@@ -121,7 +121,7 @@ def _lock_if_referenced_without_constraint(model: type[models.Model], rows: mode
     committed when the dependents are deleted (its row goes with them), and one that comes after finds
     its parent gone and writes nothing.
     """
-    if all(rel.field.db_constraint for rel in _dependents(model)):
+    if all(getattr(rel.field, "db_constraint", True) for rel in _dependents(model)):
         return
     locked = rows.order_by("pk").select_for_update().values("pk")
     sql, params = locked.query.sql_with_params()

@@ -145,21 +145,22 @@ def test_an_event_for_a_contact_deleted_meanwhile_is_not_recorded():
 # --- the check and the cleanup ---------------------------------------------------------------------------------
 
 
-def _orphans_made_by_hand() -> tuple[Contact, list[int]]:
-    """A contact with its history, plus page views and events pointing at a contact and a session that
-    do not exist (as a bug, or a restore of a partial dump, would leave them)."""
+def _orphans_made_by_hand() -> tuple[Contact, list[int], list[int]]:
+    """A contact with its history, plus page views and an event pointing at a contact and a session that
+    do not exist (as a bug, or a restore of a partial dump, would leave them): the contact, the orphaned
+    page views' ids and the orphaned event's."""
     contact = give_history(ContactFactory())
     session = WebSession.objects.filter(contact=contact).first()
     gone_contact = Contact.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
     at = timezone.now()
-    orphans = [
+    page_views = [
         PageView.objects.create(contact_id=gone_contact, session=session, url="https://x.example/a", created_at=at),
         PageView.objects.create(
             contact=contact, session_id=session.pk + 1000, url="https://x.example/b", created_at=at
         ),
-        Event.objects.create(contact_id=gone_contact, name="ghost", created_at=at),
     ]
-    return contact, [row.pk for row in orphans]
+    event = Event.objects.create(contact_id=gone_contact, name="ghost", created_at=at)
+    return contact, [view.pk for view in page_views], [event.pk]
 
 
 @pytest.mark.django_db
@@ -178,7 +179,7 @@ def test_the_orphans_command_counts_them_and_fails_until_they_are_deleted(capsys
 
 @pytest.mark.django_db
 def test_the_orphans_command_deletes_only_the_orphans_in_batches(capsys):
-    contact, orphan_ids = _orphans_made_by_hand()
+    contact, page_view_ids, event_ids = _orphans_made_by_hand()
 
     call_command("history_orphans", "--delete", "--batch-size", "1")
 
@@ -186,8 +187,8 @@ def test_the_orphans_command_deletes_only_the_orphans_in_batches(capsys):
     assert "tracking.PageView.contact: 1 orphaned rows deleted" in out
     assert "tracking.Event.contact: 1 orphaned rows deleted" in out
     assert "tracking.Event.contact: 0 orphaned rows" in out
-    assert not PageView.objects.filter(pk__in=orphan_ids).exists()
-    assert not Event.objects.filter(pk__in=orphan_ids).exists()
+    assert not PageView.objects.filter(pk__in=page_view_ids).exists()
+    assert not Event.objects.filter(pk__in=event_ids).exists()
     assert PageView.objects.filter(contact=contact).count() == 3 and Event.objects.filter(contact=contact).count() == 2
     assert_no_orphans()
     call_command("history_orphans")  # nothing left: no error
