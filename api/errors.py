@@ -57,6 +57,14 @@ class ParameterNotFound(ApiError):
         super().__init__(code=PARAMETER_NOT_FOUND, message=message or f"{field} is required.", field=field)
 
 
+class BodyTooLarge(ApiError):
+    """A request body over what its call accepts: 413 naming `body`."""
+
+    def __init__(self, max_bytes: int) -> None:
+        message = f"The request body is larger than the API accepts ({max_bytes / 1_048_576:.1f} MB)."
+        super().__init__(code=PARAMETER_INVALID, message=message, field="body", status_code=413)
+
+
 class RateLimitExceeded(ApiError):
     def __init__(self) -> None:
         super().__init__(
@@ -133,9 +141,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, exceptions.MethodNotAllowed):
         status_code, errors = 405, [error_item(code=METHOD_NOT_ALLOWED, message=str(exc.detail))]
     elif isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, read by request.body
-        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576
-        message = f"The request body is larger than the API accepts ({megabytes:.1f} MB)."
-        status_code, errors = 413, [error_item(code=PARAMETER_INVALID, message=message, field="body")]
+        too_large = BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        status_code, errors = too_large.status_code, too_large.errors
     elif isinstance(exc, exceptions.ParseError):
         message = f"Invalid JSON body: {exc.detail}"
         status_code, errors = 400, [error_item(code=PARAMETER_INVALID, message=message, field="body")]

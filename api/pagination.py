@@ -13,7 +13,7 @@ from django.db.models import F, Model, Q, QuerySet
 from api.errors import ParameterInvalid
 from api.fields import int_param
 from common.pagination import EstimatedCountPaginator
-from common.parsing import BIGINT_MAX, int_or_none, text_problem
+from common.parsing import BIGINT_MAX, int_or_none, json_loads, text_problem
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 150
@@ -66,7 +66,7 @@ def cursor_decode(value: Any, *, field: str = "starting_after") -> Cursor | None
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         version, _, rest = raw.partition(":")
         if version == SORTED_CURSOR_VERSION:
-            return _sorted_cursor(json.loads(rest))
+            return _sorted_cursor(json_loads(rest))
         if version != CURSOR_VERSION:
             raise ValueError(version)
         after_pk, page = rest.split(":")
@@ -74,7 +74,7 @@ def cursor_decode(value: Any, *, field: str = "starting_after") -> Cursor | None
         if after is None or number is None:
             raise ValueError(raw)
         return Cursor(after_pk=after, page=max(number, 2))
-    except (ValueError, UnicodeDecodeError, binascii.Error, TypeError, RecursionError):
+    except (ValueError, UnicodeDecodeError, binascii.Error, TypeError):
         raise ParameterInvalid(field, CURSOR_ERROR) from None
 
 

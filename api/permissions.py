@@ -46,7 +46,7 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "api-tags": {"GET": ("contacts.view_tag",), "POST": ("contacts.add_tag",)},
     "api-tag": {"GET": ("contacts.view_tag",), "DELETE": ("contacts.delete_tag",)},
     "api-data-attributes": {"GET": ("contacts.view_dataattribute",), "POST": ("contacts.add_dataattribute",)},
-    "api-data-attribute": {"PUT": ("contacts.change_dataattribute",)},
+    "api-data-attribute": {"PUT": ("contacts.change_dataattribute",), "DELETE": ("contacts.delete_dataattribute",)},
     # GET /events?summary=true reads the summaries: the view also asks for view_eventsummary.
     "api-events": {"GET": ("tracking.view_event",), "POST": ("tracking.add_event",)},
     "api-event-summaries": {"POST": ("tracking.add_eventsummary", "tracking.change_eventsummary")},

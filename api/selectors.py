@@ -20,12 +20,12 @@ from companies.selectors import (
     contact_companies_prefetch,
 )
 from contacts.models import Contact, ContactNote, DataAttribute, Tag
-from contacts.search import LISTED_ROLES, contacts_matching
+from contacts.search import LISTED_ROLES
 from contacts.selectors import contacts_with_email
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, Team
 from segments.models import Segment
-from segments.selectors import segment_companies, segment_kind_problem
+from segments.selectors import contacts_search, segment_companies, segment_kind_problem
 from tracking.models import Event, EventSummary
 
 
@@ -59,8 +59,8 @@ def contacts_page(*, per_page: int, cursor: Cursor | None) -> Page:
 
 
 def contacts_search_page(*, query: Any, per_page: int, cursor: Cursor | None, sort: Sort | None = None) -> Page:
-    """POST /contacts/search: the contacts the query selects (contacts.search.contacts_matching), one page."""
-    matching = contacts_matching(query, queryset=contacts_for_output())
+    """POST /contacts/search: the contacts the query selects (segments.selectors.contacts_search), one page."""
+    matching = contacts_search(query=query, queryset=contacts_for_output())
     return keyset_page(matching, per_page=per_page, cursor=cursor, sort=sort, cursor_field="pagination.starting_after")
 
 

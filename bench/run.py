@@ -14,6 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FIGURES = {
     "ingest_vs_floor": "bench.ingest",
+    "ingest_new_visitors_vs_floor": "bench.ingest",
+    "ingest_mixed_vs_floor": "bench.ingest",
+    "ingest_vs_bare_django": "bench.ingest",
+    "flush_rows_per_second": "bench.ingest",
     "queries_per_ping": "bench.ingest",
     "admin_contacts_1m_vs_1k": "bench.admin_contacts",
     "admin_inbox_1m_vs_1k": "bench.admin_inbox",

@@ -53,6 +53,7 @@ FULL = SoakShape(windows=12, probe_seconds=3, idle_requests=200, loaded_seconds=
 QUICK = SoakShape(windows=6, probe_seconds=2, idle_requests=150, loaded_seconds=4)
 RSS_SAMPLE_SECONDS = 0.5
 MB = 1024 * 1024
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -72,7 +73,8 @@ class Visitor:
 
     def post(self, endpoint: str, body: dict) -> int:
         payload = json.dumps(body)
-        headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.example"}
+        # A browser's user agent: a ping without one is a bot's, answered without a contact.
+        headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.example", "User-Agent": BROWSER}
         for attempt in range(2):
             try:
                 self.connection.request("POST", f"/widget-api/{self.app_id}/{endpoint}", payload, headers)

@@ -1,6 +1,8 @@
 """How the admin shows a service's ValidationError: on the form's fields (ServiceValidatedForm), or as
-messages on a page that redirects instead of showing a form (report_validation_error)."""
+messages on a page that redirects instead of showing a form (report_validation_error); the admin's one JSON
+form field (JSONFormField)."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,11 +13,35 @@ from django.db.models import QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
 
+from common.parsing import JsonDecoder
+
 
 def report_validation_error(request: HttpRequest, error: ValidationError) -> None:
     """One error message per field, for admin pages that redirect instead of showing a form."""
     for field, errors in error.message_dict.items():
         messages.error(request, f"{field}: {' '.join(errors)}")
+
+
+class JSONFormField(forms.JSONField):
+    """Django's JSON form field reading through common.parsing's decoder: text nested too deep is the field's
+    "Enter a valid JSON." error (Django's own decoder raises RecursionError past ~1,000 levels, a 500, and a
+    document just short of that breaks the page that shows it again). Every admin JSON field is one of these
+    (tests/security/test_deep_json.py checks it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["decoder"] = JsonDecoder  # a model field's formfield() passes its own (None)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        """The value as the form shows it again; a lone surrogate (valid as JSON's `\\ud800`, refused by the
+        service) stays escaped, since the page could not be encoded with it raw (a 500)."""
+        text = super().prepare_value(value)
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(value, cls=self.encoder)  # ASCII: every such character escaped
+        return text
 
 
 class ServiceValidatedForm:

@@ -1,9 +1,11 @@
-"""The email backend Parley sends through: the configured one (PARLEY_EMAIL_BACKEND), counted.
+"""The email backend Parley sends through: the configured one (PARLEY_EMAIL_BACKEND), counted; and the one
+rule for header text built from anyone's words (`email_header_line`).
 
 Every email Parley sends (outbound messages, reply notifications, teammate alerts) goes through
 Django's backend, so this one place counts them for /metrics whichever code path sent them.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +15,17 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 
 from common.metrics import EMAILS
+
+# C0 controls (line feed and carriage return among them), DEL and C1 controls (NEL): never in a header.
+_HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def email_header_line(text: str) -> str:
+    """Header text built from anyone's words (a contact's name in a subject) as one line: line breaks, other
+    control characters and the spaces around them become one space. Every email builder passes its subject
+    through here: Django refuses a header with a line break (BadHeaderError), so a visitor named
+    "Evil\\nBcc: a@b" would otherwise stop the email (and a mention already marked emailed is never sent)."""
+    return " ".join(_HEADER_CONTROLS.sub(" ", text).split())
 
 
 class MeteredEmailBackend(BaseEmailBackend):

@@ -1,16 +1,19 @@
-"""Hostile-input checks shared by the API, the widget and the admin: numbers, moments and stored text.
+"""Hostile-input checks shared by the API, the widget and the admin: numbers, moments, stored text and JSON.
 
 `str.isdigit()` accepts "²" (which `int()` refuses) and "٣" (which `int()` and `float()` read as 3);
 `float()` also reads "1_000" and full-width digits; PostgreSQL stores integers up to bigint and refuses
 NUL in text; lone UTF-16 surrogates cannot be encoded to UTF-8; JSON's `1e400` is an infinite float
 that no database column or JSON document holds; "9999-12-31T23:59:59-01:00" is valid ISO 8601 but lies
-in year 10000 in UTC, so converting it raises OverflowError. Every number or moment from outside is
-read here, nowhere else.
+in year 10000 in UTC, so converting it raises OverflowError; JSON's decoder raises RecursionError, not
+ValueError, on `[[[[…` a few kilobytes long. Every number, moment or JSON document from outside is read here,
+nowhere else.
 """
 
 import datetime as dt
+import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 BIGINT_MAX = 2**63 - 1
@@ -136,6 +139,46 @@ def moment_or_none(value: Any, *, integer: bool = False) -> dt.datetime | None:
     return unix_time_or_none(value, integer=integer)
 
 
+# A moment relative to when a query runs: "now", "today" (midnight UTC), each optionally shifted by a whole
+# number of hours, days or weeks ("now-30d", "today-1w", "now+12h"). ASCII digits only, at most six of them.
+_RELATIVE_MOMENT = re.compile(r"(now|today)(?:([+-])([0-9]{1,6})([hdw]))?")
+_RELATIVE_UNITS = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+# A century either way: further than any date a contact or a company holds, and far from year 1 or 9999.
+RELATIVE_MOMENT_MAX_SHIFT = dt.timedelta(days=36_500)
+
+
+@dataclass(frozen=True)
+class RelativeMoment:
+    """ "now-30d" parsed: an anchor (now, or the start of today in UTC) shifted by `amount` `unit`s (signed)."""
+
+    anchor: str  # "now" | "today"
+    amount: int  # negative: before the anchor
+    unit: str  # "h" | "d" | "w"
+
+    def at(self, now: dt.datetime) -> dt.datetime:
+        """The moment this names when the query runs at `now` (aware UTC)."""
+        start = (
+            now if self.anchor == "now" else now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        return start + self.amount * _RELATIVE_UNITS[self.unit]
+
+
+def relative_moment_or_none(value: Any) -> RelativeMoment | None:
+    """A relative moment ("now", "today", "now-30d", "today+1w"; h, d or w; at most a century away), or None."""
+    if not isinstance(value, str) or len(value) > 16:
+        return None
+    match = _RELATIVE_MOMENT.fullmatch(value)
+    if match is None:
+        return None
+    anchor, sign, digits, unit = match.groups()
+    if sign is None:
+        return RelativeMoment(anchor=anchor, amount=0, unit="d")
+    amount = int(digits) * (-1 if sign == "-" else 1)
+    if abs(amount) * _RELATIVE_UNITS[unit] > RELATIVE_MOMENT_MAX_SHIFT:
+        return None
+    return RelativeMoment(anchor=anchor, amount=amount, unit=unit)
+
+
 def text_problem(value: str) -> str | None:
     """Why this string cannot be stored as text (NUL, a lone surrogate), or None when it can."""
     if "\x00" in value:
@@ -174,3 +217,44 @@ def json_problem(data: Any, *, root: str = "") -> tuple[str, str] | None:
         elif isinstance(value, list):
             stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
     return None
+
+
+# --- JSON documents -------------------------------------------------------------------------------
+
+# Deeper than any document Parley reads (a search query with its nested groups is 9 levels), shallow enough that
+# code walking a document recursively (encoders, serializers, templates) stays far from the stack's limit.
+JSON_MAX_DEPTH = 64
+JSON_TOO_DEEP = f"nested more than {JSON_MAX_DEPTH} levels deep"
+
+
+def json_too_deep(document: Any) -> bool:
+    """Whether lists and objects in decoded JSON nest more than JSON_MAX_DEPTH levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if children and depth > JSON_MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+class JsonDecoder(json.JSONDecoder):
+    """json's decoder, refusing a document nested more than JSON_MAX_DEPTH levels as invalid JSON (JSONDecodeError,
+    a ValueError). Near the interpreter's stack limit the decoder itself raises RecursionError, which code catching
+    ValueError (Django's JSON form field, a view's `except ValueError`) lets through as a 500."""
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            document = super().decode(s, *args, **kwargs)
+        except RecursionError:
+            raise json.JSONDecodeError(JSON_TOO_DEEP, s, 0) from None
+        # A document with fewer brackets than the limit cannot nest deeper: most skip the walk.
+        if s.count("[") + s.count("{") > JSON_MAX_DEPTH and json_too_deep(document):
+            raise json.JSONDecodeError(JSON_TOO_DEEP, s, 0)
+        return document
+
+
+def json_loads(text: str | bytes, **options: Any) -> Any:
+    """`json.loads` through JsonDecoder: every refusal, a document nested too deep included, is a ValueError."""
+    return json.loads(text, cls=JsonDecoder, **options)

@@ -12,12 +12,14 @@ a limit, and every entry reads as missing.
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
@@ -28,9 +30,15 @@ from common.redis_cache import REDIS_UNAVAILABLE
 WINDOW_GRACE_SECONDS = 5
 
 
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client's address, for a limit's subject: the cache never holds the address itself."""
+    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Limit:
-    """At most `per` requests of one subject in each fixed window of `window` seconds."""
+    """At most `per` requests of one subject in each fixed window of `window` seconds; or, with `cost`, at most
+    `per` units (files, bytes) of which this request adds `cost`."""
 
     scope: str
     subject: str
@@ -38,6 +46,11 @@ class Limit:
     window: int = 60
     # What the refusal says instead of the default "try again in N seconds" (the caller's protocol decides).
     message: str = ""
+    cost: int = 1
+
+    def __post_init__(self) -> None:
+        if self.cost < 1:  # a window's first count sets its expiry: it must move the counter
+            raise ValueError(f"A limit's cost is at least 1, not {self.cost}.")
 
     def key(self, now: float) -> str:
         return f"ratelimit:{self.scope}:{self.subject}:{int(now // self.window)}"
@@ -83,7 +96,7 @@ class Counted:
 def rate_limit_count(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Counted:
     """Count the request in each limit's window and read `read_keys`, in one round trip; refuses nothing."""
     now = time.time()
-    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS) for limit in limits]
+    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
     counts, values = _count_and_read(windows, read_keys)
     return Counted(now=now, counts=counts, reads=CacheReads(values))
 
@@ -92,7 +105,7 @@ def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Cac
     """Count the request against each limit (RateLimited over one) and read the cache entries the
     request will need, all in one round trip."""
     now = time.time()  # the widget's hot path: no Counted to build
-    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS) for limit in limits]
+    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
     counts, values = _count_and_read(windows, read_keys)
     for limit, count in zip(limits, counts, strict=True):
         if count > limit.per:
@@ -100,15 +113,17 @@ def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Cac
     return CacheReads(values)
 
 
-# Counts each window (setting its expiry when it opens) and reads the other keys, atomically, as
-# one command: the hot path pays for one command's packing and parsing instead of six.
+# Counts each window by its cost (setting its expiry when it opens) and reads the other keys, atomically,
+# as one command: the hot path pays for one command's packing and parsing instead of six. ARGV: the number
+# of windows, then each window's expiry and cost.
 _COUNT_AND_READ = """
 local windows = tonumber(ARGV[1])
 local replies = {}
 for index, key in ipairs(KEYS) do
     if index <= windows then
-        replies[index] = redis.call('INCR', key)
-        if replies[index] == 1 then redis.call('EXPIRE', key, ARGV[index + 1]) end
+        local cost = tonumber(ARGV[index * 2 + 1])
+        replies[index] = redis.call('INCRBY', key, cost)
+        if replies[index] == cost then redis.call('EXPIRE', key, ARGV[index * 2]) end
     else
         replies[index] = redis.call('GET', key)
     end
@@ -122,8 +137,11 @@ _COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa
 RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
 
 
-def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """Count one request in each (key, expiry) window and read the given cache entries: one command on Redis."""
+Window = tuple[str, int, int]  # key, expiry (seconds), cost
+
+
+def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+    """Count one request in each (key, expiry, cost) window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         available = getattr(backend, "available", None)
@@ -139,7 +157,7 @@ def _count_and_read(windows: list[tuple[str, int]], read_keys: Sequence[str]) ->
             return _fail_open(windows, read_keys)
     values = backend.get_many(read_keys) if read_keys else {}
     with _embedded_count_lock(backend):
-        counts = [_hit_elsewhere(backend, key, expiry) for key, expiry in windows]
+        counts = [_hit_elsewhere(backend, key, expiry, cost) for key, expiry, cost in windows]
     return counts, {key: values.get(key) for key in read_keys}
 
 
@@ -159,19 +177,19 @@ def _embedded_count_lock(backend: Any) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-def _fail_open(windows: list[tuple[str, int]], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+def _fail_open(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
     """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
     return [0] * len(windows), dict.fromkeys(read_keys)
 
 
 def _count_and_read_redis(
-    backend: RedisCache, windows: list[tuple[str, int]], read_keys: Sequence[str]
+    backend: RedisCache, windows: list[Window], read_keys: Sequence[str]
 ) -> tuple[list[int], dict[str, Any]]:
     """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
     client = backend._cache.get_client(None, write=True)
     # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
-    keys = [backend.make_key(key) for key in (*(key for key, _ in windows), *read_keys)]
-    arguments = (len(keys), *keys, len(windows), *(expiry for _, expiry in windows))
+    keys = [backend.make_key(key) for key in (*(key for key, _, _ in windows), *read_keys)]
+    arguments = (len(keys), *keys, len(windows), *(number for _, expiry, cost in windows for number in (expiry, cost)))
     try:
         replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
     except NoScriptError:  # a restarted or flushed Redis: load it again
@@ -182,12 +200,12 @@ def _count_and_read_redis(
     return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
 
 
-def _hit_elsewhere(backend: Any, key: str, expiry: int) -> int:
+def _hit_elsewhere(backend: Any, key: str, expiry: int, cost: int) -> int:
     """The window count on other cache backends (local memory or files when embedded)."""
-    if backend.add(key, 1, expiry):
-        return 1
+    if backend.add(key, cost, expiry):
+        return cost
     try:
-        return backend.incr(key)
+        return backend.incr(key, cost)
     except ValueError:  # expired in between
-        backend.add(key, 1, expiry)
-        return 1
+        backend.add(key, cost, expiry)
+        return cost

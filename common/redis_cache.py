@@ -120,3 +120,12 @@ class RedisCache(django_redis.RedisCache):
     delete_many = _fail_soft(lambda *args, **kwargs: None)(django_redis.RedisCache.delete_many)
     incr = _fail_soft(_no_key)(django_redis.RedisCache.incr)
     clear = _fail_soft(lambda *args, **kwargs: False)(django_redis.RedisCache.clear)
+
+    def raw_entry(self, key: str, value: Any) -> tuple[str, Any]:
+        """(the Redis key, the stored value) this cache writes for `key`: for a caller that puts a
+        cache write into its own pipeline on the same Redis (one round trip instead of two)."""
+        return self.make_and_validate_key(key), self._cache._serializer.dumps(value)
+
+    def same_redis(self, url: str) -> bool:
+        """Whether `url` names the Redis (server and database) this cache writes to."""
+        return url in self._servers

@@ -18,13 +18,14 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from common.admin_forms import ServiceValidatedForm, TagLinkInline, tag_formset_save
+from common.csv_export import Echo, csv_cell
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
-from contacts.admin.csv_export import CSV_CHUNK, csv_cell
+from contacts.admin.csv_export import CSV_CHUNK
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
 from contacts.models import DataAttribute, Tag
 from contacts.selectors import tag_list
@@ -182,7 +183,7 @@ class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from t
         return CompanyChangeList
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
-        return [*self.list_filter, *company_list_filters()]  # then other apps' (segments)
+        return [*company_list_filters(first=True), *self.list_filter, *company_list_filters()]  # other apps' around
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str
@@ -310,14 +311,9 @@ def _ids(queryset: QuerySet[Company]) -> Iterator[int]:
     return queryset.order_by().values_list("pk", flat=True).iterator(chunk_size=5000)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def companies_csv_response(queryset: QuerySet[Company]) -> StreamingHttpResponse:
     """The companies as a streamed CSV download (formula-safe cells, as the contacts' export)."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     attributes = [definition.name for definition in selectors.company_attribute_definitions()]
 
     def lines(chunk: list[tuple[Any, ...]]) -> Iterator[str]:
@@ -328,7 +324,7 @@ def companies_csv_response(queryset: QuerySet[Company]) -> StreamingHttpResponse
             yield writer.writerow([csv_cell(v) for v in (*values, *extra)])
 
     def rows() -> Iterator[str]:
-        yield writer.writerow([*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes)])
+        yield writer.writerow([csv_cell(v) for v in (*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes))])
         chunk: list[tuple[Any, ...]] = []
         for values in queryset.order_by("pk").values_list(*CSV_COLUMNS, "custom_attributes").iterator(CSV_CHUNK):
             chunk.append(values)

@@ -1,5 +1,6 @@
-"""The contact list's "company" filter (registered in contacts/panels.py): the people of one company,
-reached from the company page's "all its people" link; no choices in the sidebar (there may be 100k)."""
+"""The contact list's "Company" filter (registered in contacts/panels.py): the people of one company, reached
+from the sidebar (the companies with the most people: there may be 100k) or the company page's "all its people"
+link; the search box finds people by any company's name."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.parsing import int_or_none
-from companies.models import Company
+from companies.selectors import companies_for_contact_filter
 
 
 class CompanyMembersFilter(admin.SimpleListFilter):
@@ -16,10 +17,9 @@ class CompanyMembersFilter(admin.SimpleListFilter):
     parameter_name = "company"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        # Only the company being looked at (Django applies a filter only when it has a choice to show).
-        company_id = int_or_none(request.GET.get(self.parameter_name))
-        company = Company.objects.filter(pk=company_id).first() if company_id is not None else None
-        return [(str(company.pk), str(company))] if company is not None else []
+        # The largest companies, and the one being looked at (Django applies a filter only when it has choices).
+        chosen = int_or_none(request.GET.get(self.parameter_name))
+        return [(str(company.pk), str(company)) for company in companies_for_contact_filter(chosen_id=chosen)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() is None:

@@ -13,7 +13,12 @@ from contacts import lifecycle
 def connect() -> None:
     """Called from CompaniesConfig.ready()."""
     from companies.admin_filters import CompanyMembersFilter
-    from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
+    from contacts.panels import (
+        ContactPanel,
+        register_contact_list_filter,
+        register_contact_panel,
+        register_contact_search_match,
+    )
 
     lifecycle.register(
         lifecycle.ContactRows(
@@ -32,3 +37,4 @@ def connect() -> None:
         )
     )
     register_contact_list_filter(CompanyMembersFilter)
+    register_contact_search_match(selectors.contacts_in_companies_named_q)

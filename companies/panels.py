@@ -27,6 +27,7 @@ class CompanyPanel:
 
 _panels: list[CompanyPanel] = []
 _list_filters: list[type[admin.SimpleListFilter]] = []
+_first_list_filters: list[type[admin.SimpleListFilter]] = []  # above the app's own (segments)
 
 
 def register_company_panel(panel: CompanyPanel) -> None:
@@ -41,12 +42,14 @@ def company_panels() -> list[CompanyPanel]:
     return list(_panels)
 
 
-def register_company_list_filter(list_filter: type[admin.SimpleListFilter]) -> None:
-    """Add a sidebar filter to the company list (once per class), after the companies app's own."""
-    if list_filter not in _list_filters:
-        _list_filters.append(list_filter)
+def register_company_list_filter(list_filter: type[admin.SimpleListFilter], *, first: bool = False) -> None:
+    """Add a sidebar filter to the company list (once per class), after the companies app's own, or with `first` at the
+    top of the sidebar (the segments: what teammates open most)."""
+    registered = _first_list_filters if first else _list_filters
+    if list_filter not in registered:
+        registered.append(list_filter)
 
 
-def company_list_filters() -> list[type[admin.SimpleListFilter]]:
+def company_list_filters(*, first: bool = False) -> list[type[admin.SimpleListFilter]]:
     """The company list's sidebar filters registered by other apps."""
-    return list(_list_filters)
+    return list(_first_list_filters if first else _list_filters)

@@ -1,7 +1,7 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
 from django.db import connections, router
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
 from common.parsing import text_problem
@@ -68,19 +68,25 @@ def contact_companies_prefetch() -> Prefetch:
 
 
 def company_people(*, company: Company) -> QuerySet[Contact]:
-    """The company's people, most recently attached first."""
-    return Contact.objects.filter(company_memberships__company=company).order_by("-company_memberships__id")
+    """The company's people, the most recently seen first (never seen last, then the latest attached)."""
+    return Contact.objects.filter(company_memberships__company=company).order_by(
+        F("last_seen_at").desc(nulls_last=True), "-company_memberships__id"
+    )
 
 
 def company_people_shown(*, company: Company) -> list[Contact]:
-    """The company page's people: the most recently attached first, at most COMPANY_PAGE_PEOPLE (one query)."""
+    """The company page's people: the most recently seen first, at most COMPANY_PAGE_PEOPLE (one query)."""
     return list(company_people(company=company)[:COMPANY_PAGE_PEOPLE])
 
 
 def company_recent_member_ids(*, company: Company) -> QuerySet:
-    """The ids of the people the company page shows, as a subquery for other apps' panels (their
-    conversations, their page views): a bounded list, each member read on its own contact index."""
-    return CompanyContact.objects.filter(company=company).order_by("-id").values("contact_id")[:COMPANY_PAGE_PEOPLE]
+    """The ids of the people the company page shows (the most recently seen), as a subquery for other apps'
+    panels (their conversations, their page views): a bounded list, each member read on its own contact index."""
+    return (
+        CompanyContact.objects.filter(company=company)
+        .order_by(F("contact__last_seen_at").desc(nulls_last=True), "-id")
+        .values("contact_id")[:COMPANY_PAGE_PEOPLE]
+    )
 
 
 def contact_companies_panel(contact: Contact) -> list[CompanyContact]:
@@ -128,3 +134,35 @@ def company_tag_names(*, company_ids: list[int]) -> dict[int, list[str]]:
     for link in links:
         names.setdefault(link.company_id, []).append(link.tag.name)
     return names
+
+
+# A search word this long matches anywhere in a company's name (its trigram index), a shorter one its start
+# (the lower(name) index): the contact search's rule (contacts/admin/changelist.py).
+COMPANY_WORD_SUBSTRING_MIN_LENGTH = 3
+# The contact list's Company filter offers the companies with the most people, this many.
+COMPANY_FILTER_CHOICES = 20
+
+
+# A search word names at most this many companies: the people of those are found (one bounded lookup per word).
+COMPANY_WORD_MATCHES = 50
+
+
+def contacts_in_companies_named_q(word: str) -> Q:
+    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries); an empty Q when no
+    company's name has it, so the contact search keeps its index plan (an OR with a subquery scans contacts)."""
+    if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH:
+        companies = Company.objects.filter(name__icontains=word)
+    else:
+        companies = Company.objects.annotate(name_ci=Lower("name")).filter(name_ci__startswith=word.lower())
+    company_ids = list(companies.order_by().values_list("pk", flat=True)[:COMPANY_WORD_MATCHES])
+    if not company_ids:
+        return Q()
+    return Q(pk__in=CompanyContact.objects.filter(company_id__in=company_ids).values("contact_id"))
+
+
+def companies_for_contact_filter(*, chosen_id: int | None) -> list[Company]:
+    """The contact list's Company filter choices: the companies with the most people, and the chosen one."""
+    top = list(Company.objects.order_by("-user_count", "-id")[:COMPANY_FILTER_CHOICES])
+    if chosen_id is not None and all(company.pk != chosen_id for company in top):
+        top += list(Company.objects.filter(pk=chosen_id))
+    return top

@@ -320,6 +320,11 @@ GEOIP_PATH = env.str("GEOIP_PATH", default="")
 PARLEY_WIDGET_RATE_PER_IP = env.int("PARLEY_WIDGET_RATE_PER_IP", default=300)
 PARLEY_WIDGET_RATE_PER_CONTACT = env.int("PARLEY_WIDGET_RATE_PER_CONTACT", default=120)
 PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=32_768)
+# Files sent through the messenger, beyond each contact's 60 an hour (a new contact costs one ping): per client IP
+# (keyed by its hash, never stored) files and megabytes an hour, and per website megabytes a (UTC) day.
+PARLEY_WIDGET_FILES_PER_IP_HOUR = env.int("PARLEY_WIDGET_FILES_PER_IP_HOUR", default=100)
+PARLEY_WIDGET_FILE_MB_PER_IP_HOUR = env.int("PARLEY_WIDGET_FILE_MB_PER_IP_HOUR", default=250)
+PARLEY_WIDGET_FILE_MB_PER_WEBSITE_DAY = env.int("PARLEY_WIDGET_FILE_MB_PER_WEBSITE_DAY", default=2_048)
 # Steady-state page views queue in a Redis stream and reach the database in batches written by the
 # Celery task tracking.tasks.flush_page_views (tracking/page_view_buffer.py). Empty: every page view
 # is written by its own request (the embedded default, which has no Redis).
@@ -334,6 +339,15 @@ PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
 PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
 # Past this many queued page views (the flush is not keeping up), pings write synchronously again.
 PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH = env.int("PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH", default=500_000)
+# The ingest queue: a new visitor's first ping and a known visitor's new session queue their contact
+# and session rows in the buffer too, and last_seen_at is written by the flush (docs/architecture.md,
+# "The ingest buffer"). It needs the buffer and PostgreSQL (ids are taken ahead from its sequences), so
+# it is on by default exactly there, the production shape; off in the embedded SQLite mode, and
+# `PARLEY_INGEST_QUEUE=false` turns it off anywhere (those pings then write in their own transaction).
+PARLEY_INGEST_QUEUE = env.bool(
+    "PARLEY_INGEST_QUEUE",
+    default=bool(PARLEY_PAGE_VIEW_BUFFER_URL) and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
+)
 # Unknown custom attribute names written by teammates, the API or verified widget input: define them
 # (typed from the value), or refuse them. Unverified widget input never defines any.
 PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES = env.bool("PARLEY_AUTO_CREATE_CUSTOM_ATTRIBUTES", default=True)
@@ -380,6 +394,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    # DRF's own JSON parser lets a deeply nested body's RecursionError through (a 500); api.parsers refuses it.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parley API",

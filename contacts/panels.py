@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Q
 
 from contacts import selectors
 from contacts.models import Contact
@@ -49,7 +50,10 @@ _panels: list[ContactPanel] = [
 ]  # fmt: skip
 _actions: list[ContactAction] = []
 _list_filters: list[type[admin.SimpleListFilter]] = []
+_first_list_filters: list[type[admin.SimpleListFilter]] = []  # above the app's own (segments)
 _last_seen_choices: list[LastSeenChoice] = []
+# More places a word of the contact list's search may match (a company's name): word -> condition on contacts.
+_search_matches: list[Callable[[str], Q]] = []
 
 
 def register_contact_panel(panel: ContactPanel) -> None:
@@ -65,10 +69,12 @@ def register_contact_action(action: ContactAction) -> None:
         _actions.append(action)
 
 
-def register_contact_list_filter(list_filter: type[admin.SimpleListFilter]) -> None:
-    """Add a sidebar filter to the contact list (once per class), after the contacts app's own."""
-    if list_filter not in _list_filters:
-        _list_filters.append(list_filter)
+def register_contact_list_filter(list_filter: type[admin.SimpleListFilter], *, first: bool = False) -> None:
+    """Add a sidebar filter to the contact list (once per class), after the contacts app's own, or with `first` at the
+    top of the sidebar (the segments: what teammates open most)."""
+    registered = _first_list_filters if first else _list_filters
+    if list_filter not in registered:
+        registered.append(list_filter)
 
 
 def register_last_seen_choice(choice: LastSeenChoice) -> None:
@@ -87,11 +93,25 @@ def contact_actions() -> list[ContactAction]:
     return list(_actions)
 
 
-def contact_list_filters() -> list[type[admin.SimpleListFilter]]:
+def contact_list_filters(*, first: bool = False) -> list[type[admin.SimpleListFilter]]:
     """The contact list's sidebar filters registered by other apps."""
-    return list(_list_filters)
+    return list(_first_list_filters if first else _list_filters)
 
 
 def last_seen_choices() -> list[LastSeenChoice]:
     """The "last seen" filter's choices registered by other apps."""
     return list(_last_seen_choices)
+
+
+def register_contact_search_match(match: Callable[[str], Q]) -> None:
+    """Let a word of the contact list's search also match `match(word)` (a condition on contacts, one subquery)."""
+    if match not in _search_matches:
+        _search_matches.append(match)
+
+
+def contact_search_matches(word: str) -> Q:
+    """What other apps let one search word match, OR-ed (empty Q: nothing registered)."""
+    condition = Q()
+    for match in _search_matches:
+        condition |= match(word)
+    return condition

@@ -6,22 +6,27 @@ both compile through it, so a segment holds exactly what `POST /contacts/search`
 A query is one filter `{"field", "operator", "value"}` or a group `{"operator": "AND"|"OR",
 "value": [query, ...]}`. Groups nest at most MAX_NESTING levels below the top one and hold at most
 MAX_FILTERS_PER_GROUP entries, as Intercom documents.
+
+Date fields take Unix seconds, or a moment relative to when the query runs (`"now-30d"`, `"today"`,
+`"now+2w"`: common.parsing.relative_moment_or_none) compared with `>` or `<`, so a saved filter "seen in the
+last 30 days" moves with the days. A string, as Intercom's SDKs type every filter value.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 from operator import and_, or_
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import ExpressionWrapper, F, JSONField, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
-from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, LessThan, StartsWith
+from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, In, LessThan, StartsWith
+from django.utils import timezone
 
-from common.parsing import finite_number_or_none, unix_time_or_none
+from common.parsing import finite_number_or_none, relative_moment_or_none, unix_time_or_none
 from contacts.models import Contact, DataAttribute
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
@@ -34,6 +39,10 @@ OPERATORS = ("=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$")
 STRING_OPERATORS = frozenset(OPERATORS)
 NUMBER_OPERATORS = frozenset({"=", "!=", "IN", "NIN", ">", "<"})
 BOOLEAN_OPERATORS = frozenset({"=", "!="})
+DATE_KINDS = frozenset({"date", "json_date", "json_datetime"})
+# A relative moment is a range's edge: "seen in the last 30 days" is `> now-30d`, never an exact second.
+RELATIVE_OPERATORS = frozenset({">", "<"})
+DATE_VALUE_HELP = "a Unix timestamp in seconds, or a relative moment compared with > or < (now-30d, today, now+2w)"
 
 # Case-insensitive fields compare lower(field) with the lowered value: their indexes are on lower().
 _CI_LOOKUPS = {
@@ -93,14 +102,30 @@ _CUSTOM_KIND = {
 }
 
 
+class ExtraField(Protocol):
+    """A field an app above contacts adds to the language (segments: `segment_id`), compiled by that app."""
+
+    def condition(self, operator: str, value: Any) -> Q:
+        """The filter's condition, or a ValidationError naming the field."""
+        ...  # pragma: no cover
+
+    def includes_archived(self) -> bool:
+        """Once compiled: whether what the filters named may hold archived contacts (so the query does too)."""
+        ...  # pragma: no cover
+
+
 class QueryCompiler:
-    """Compile one search body for one model's field table; custom attributes resolve lazily."""
+    """Compile one search body for one model's field table; custom attributes resolve lazily. Relative moments
+    are read against one `now`, taken when the compiler is made (each search, each use of a segment)."""
 
     def __init__(self, fields: dict[str, FieldSpec], *, custom_model: str | None = None,
-                 field_resolver: Callable[[str], FieldSpec | None] | None = None) -> None:  # fmt: skip
+                 field_resolver: Callable[[str], FieldSpec | None] | None = None,
+                 extra_fields: Mapping[str, ExtraField] | None = None) -> None:  # fmt: skip
         self.fields = fields
         self.custom_model = custom_model
         self.field_resolver = field_resolver
+        self.extra_fields = extra_fields or {}
+        self.now = timezone.now()
         self._custom: dict[str, DataAttribute] | None = None
 
     def compile(self, query: Any) -> Q:
@@ -145,19 +170,18 @@ class QueryCompiler:
         return self._custom
 
     def _filter(self, node: dict[str, Any], *, where: str) -> Q:
-        spec = self._spec(node.get("field"), where)
+        field = node.get("field")
+        if isinstance(field, str) and field in self.extra_fields:
+            operator, value = self._operator_and_value(node, field)
+            return self.extra_fields[field].condition(operator, value)
+        spec = self._spec(field, where)
         field = node["field"]
-        operator = node.get("operator")
-        if operator not in OPERATORS:
-            raise _invalid(field, f"operator must be one of {', '.join(OPERATORS)}.")
-        if "value" not in node:
-            raise _invalid(field, "value is required.")
-        value = node["value"]
+        operator, value = self._operator_and_value(node, field)
         if operator in ("IN", "NIN"):
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
                 raise _invalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
-            values = [self._value(spec, field, item) for item in value]
-            condition = reduce(or_, [self._compare(spec, field, "=", item) for item in values])
+            values = [self._value(spec, field, item, operator=operator) for item in value]
+            condition = self._one_of(spec, values) or reduce(or_, [self._compare(spec, field, "=", v) for v in values])
             return condition if operator == "IN" else ~condition
         if isinstance(value, list):
             raise _invalid(field, f"A list value needs the IN or NIN operator, not {operator}.")
@@ -166,7 +190,28 @@ class QueryCompiler:
                 raise _invalid(field, "null can only be compared with = or !=.")
             condition = self._null(spec)
             return condition if operator == "=" else ~condition
-        return self._compare(spec, field, operator, self._value(spec, field, value))
+        return self._compare(spec, field, operator, self._value(spec, field, value, operator=operator))
+
+    @staticmethod
+    def _one_of(spec: FieldSpec, values: list[Any]) -> Q | None:
+        """IN as one SQL `IN (…)` where `=` is a plain comparison: a chain of 1,000 ORs is deeper than SQLite
+        parses (its expression depth limit is 1,000) and slower everywhere. None: compare one by one."""
+        if spec.kind == "tag":
+            return Q(**{f"{spec.path}__pk__in": values})
+        if spec.kind in ("string", "integer", "boolean"):
+            return Q(**{f"{spec.path}__in": values})
+        if spec.kind == "ci_string":
+            return Q(In(Lower(spec.path), [value.lower() for value in values]))
+        return None
+
+    @staticmethod
+    def _operator_and_value(node: dict[str, Any], field: str) -> tuple[str, Any]:
+        operator = node.get("operator")
+        if operator not in OPERATORS:
+            raise _invalid(field, f"operator must be one of {', '.join(OPERATORS)}.")
+        if "value" not in node:
+            raise _invalid(field, "value is required.")
+        return operator, node["value"]
 
     def _null(self, spec: FieldSpec) -> Q:
         if spec.kind in ("string", "ci_string", "email_domain"):
@@ -177,7 +222,7 @@ class QueryCompiler:
             return ~Q(custom_attributes__has_key=spec.path) | _key_lookup(spec.path, "isnull", True)
         return Q(**{f"{spec.path}__isnull": True})
 
-    def _value(self, spec: FieldSpec, field: str, value: Any) -> Any:
+    def _value(self, spec: FieldSpec, field: str, value: Any, *, operator: str) -> Any:
         kind = spec.kind
         if kind in ("string", "ci_string", "email_domain", "json_string", "role"):
             if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -199,10 +244,13 @@ class QueryCompiler:
             if number is None:
                 raise _invalid(field, f"{field} must be compared with a number.")
             return number
-        if kind in ("date", "json_date", "json_datetime"):
-            moment = unix_time_or_none(value)
+        if kind in DATE_KINDS:
+            relative = relative_moment_or_none(value)
+            if relative is not None and operator not in RELATIVE_OPERATORS:
+                raise _invalid(field, f"A relative moment ({value}) is compared with > or <, not {operator}.")
+            moment = relative.at(self.now) if relative is not None else unix_time_or_none(value)
             if moment is None:
-                raise _invalid(field, f"{field} must be compared with a Unix timestamp in seconds.")
+                raise _invalid(field, f"{field} must be compared with {DATE_VALUE_HELP}.")
             moment = moment.replace(microsecond=0)
             if kind == "json_date":
                 return moment.date().isoformat()
@@ -265,8 +313,10 @@ def _key_lookup(name: str, lookup: str, value: Any) -> Q:
     return Q(key.get_lookup(lookup)(key, value))
 
 
-def contact_search_q(query: Any) -> Q:
-    return QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT).compile(query)
+def contact_search_q(query: Any, *, extra_fields: Mapping[str, ExtraField] | None = None) -> Q:
+    """Compile a contact filter (with `extra_fields`); a ValidationError names the field it refuses."""
+    compiler = QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT, extra_fields=extra_fields)
+    return compiler.compile(query)
 
 
 def query_mentions_field(query: Any, field: str) -> bool:
@@ -278,12 +328,19 @@ def query_mentions_field(query: Any, field: str) -> bool:
     return False
 
 
-def contacts_matching(query: Any, *, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+def contacts_matching(
+    query: Any,
+    *,
+    queryset: QuerySet[Contact] | None = None,
+    extra_fields: Mapping[str, ExtraField] | None = None,
+) -> QuerySet[Contact]:
     """The contacts a search query selects: users and leads (Intercom's contacts), archived ones only when
-    the query mentions `archived`; one SQL query whatever the query's shape."""
-    condition = contact_search_q(query)
+    the query mentions `archived` (itself, or in a segment it names through an extra field); one SQL query
+    whatever the query's shape. `extra_fields` are those an app above contacts adds (segments' segment_id)."""
+    condition = contact_search_q(query, extra_fields=extra_fields)
     matching = (Contact.objects.all() if queryset is None else queryset).filter(role__in=LISTED_ROLES)
-    if not query_mentions_field(query, "archived"):
+    extras_archived = any(extra.includes_archived() for extra in (extra_fields or {}).values())
+    if not (extras_archived or query_mentions_field(query, "archived")):
         matching = matching.filter(is_archived=False)
     # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
     if query_mentions_field(query, "tag_id"):

@@ -5,6 +5,7 @@ from django.db import connections
 from django.db.models import Max, QuerySet
 from django.db.models.functions import Lower
 
+from common.teammates import PROFILE
 from contacts.models import Contact, ContactNote, ContactTag, DataAttribute, Tag
 
 COUNTRY_CHOICES_CACHE_SECONDS = 600
@@ -31,8 +32,9 @@ CONTACT_NOTES_SHOWN = 20
 
 
 def contact_notes_recent(*, contact: Contact) -> list[ContactNote]:
-    """The newest notes on the contact's page, with their authors, in one query."""
-    return list(contact.notes.select_related("author").order_by("-created_at", "-id")[:CONTACT_NOTES_SHOWN])
+    """The newest notes on the contact's page, with their authors (and the profiles that name them), in one query."""
+    notes = contact.notes.select_related(f"author__{PROFILE}")
+    return list(notes.order_by("-created_at", "-id")[:CONTACT_NOTES_SHOWN])
 
 
 def contact_tag_names(*, contact_ids: list[int]) -> dict[int, list[str]]:

@@ -23,7 +23,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common.parsing import text_problem
-from contacts import lifecycle
+from contacts import attribute_uses, lifecycle
 from contacts.custom_attributes import (
     coerce_value,
     custom_attributes_clean,
@@ -577,6 +577,27 @@ def data_attribute_update(
         attribute.options = _clean_options(attribute, options)
     attribute.save()
     return attribute
+
+
+def data_attribute_delete_problem(*, attribute: DataAttribute) -> str | None:
+    """Why this definition cannot be deleted (what still names it, by name), or None when it can."""
+    uses = attribute_uses.data_attribute_uses(attribute=attribute)
+    if not uses:
+        return None
+    return (
+        f"“{attribute.name}” is used by {', '.join(uses)}: change or delete "
+        f"{'it' if len(uses) == 1 else 'them'} first, or archive the attribute instead."
+    )
+
+
+@transaction.atomic
+def data_attribute_delete(*, attribute: DataAttribute) -> None:
+    """Delete a definition that nothing names: one a saved segment's filter names is refused, naming the segments
+    (their filters would stop compiling). Values stored under the name stay on the rows."""
+    problem = data_attribute_delete_problem(attribute=attribute)
+    if problem:
+        raise ValidationError({"name": problem})
+    attribute.delete()
 
 
 def _clean_options(attribute: DataAttribute, options: Any) -> list[Any]:

@@ -3,10 +3,10 @@
 A link names the file (its public id), which variant (the file or its thumbnail), until when it works
 and whom it was made for, with an HMAC over the four. Teammates' links are made for nobody in particular
 and open nothing alone: the admin's door asks for a teammate who may view conversations, the API's for a
-token whose teammate may. The messenger's links are made for the conversation's contact and carry no
-credential: a widget token in a URL would end up in a copied link, a browser's history and server logs,
+token whose teammate may. The messenger's links are made for the conversation's contact, through one
+website's messenger, and carry no credential: a widget token in a URL would end up in a copied link, a browser's history and server logs,
 and would open the contact's whole history; a link made for the contact opens that one file, for an
-hour, and stops working when the conversation is no longer theirs (a merge) or is gone (an erase).
+hour, at that website's door only, and stops working when the conversation is no longer theirs (a merge) or is gone (an erase).
 Expiry times are rounded up to a step, so the links a page gets on each poll are the same for a while
 and the browser's cache keeps the images.
 """
@@ -35,9 +35,10 @@ class LinkRequest:
     variant: str
 
 
-def contact_holder(contact_id: int) -> str:
-    """Whom a messenger link is made for: the contact whose conversation holds the file."""
-    return f"contact:{contact_id}"
+def contact_holder(*, contact_id: int, website_id: int) -> str:
+    """Whom a messenger link is made for: the contact whose conversation holds the file, on the website whose
+    messenger showed it (another website's door, with its own origins allowed, never serves it)."""
+    return f"contact:{contact_id}:website:{website_id}"
 
 
 def _signature(public_id: str, variant: str, expires: int, holder: str) -> str:

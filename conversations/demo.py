@@ -5,9 +5,11 @@ import random
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 from conversations.models import (
     PREVIEW_LENGTH,
     AssignmentRule,
@@ -82,10 +84,14 @@ DEMO_EMAILS = (
 
 def _teammates() -> list:
     user_model = get_user_model()
+    ensure_teammate_groups()
+    agents = Group.objects.get(name=AGENT_GROUP)
     for username, first_name in DEMO_COLLEAGUES:
         if not user_model.objects.filter(username=username).exists():
-            user_model.objects.create_user(username, f"{username}@parley.localhost", None, first_name=first_name,
-                                           is_staff=True)  # fmt: skip
+            colleague = user_model.objects.create_user(username, f"{username}@parley.localhost", None,
+                                                       first_name=first_name, is_staff=True)  # fmt: skip
+            # Agents, like the teammates a lead invites: they may work the conversations they are given.
+            colleague.groups.add(agents)
     return list(user_model.objects.filter(is_staff=True, is_active=True).order_by("pk")[:5])
 
 
@@ -222,7 +228,7 @@ def _macros_setup() -> None:
 
     macros = {
         "Resolved: reply and close": (
-            "Glad that's sorted, {{contact.first_name}}! I'm closing this; write any time if it comes back.",
+            "Glad that's sorted! I'm closing this; write any time if it comes back.",
             MacroActions(close=True),
         ),
         "Escalate to Billing": (

@@ -18,12 +18,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from common.parsing import int_or_none
-from common.rate_limit import Limit, RateLimited, rate_limit
+from common.rate_limit import Limit, RateLimited, ip_hash, rate_limit
 from conversations import email_links, services
 from conversations.models import ConversationRating
 from conversations.models_ratings import RATING_MAX, RATING_MIN
 from conversations.services.inbound import MAX_RAW_EMAIL_BYTES
-from conversations.services.ratings import RATING_CHANGE_WINDOW, RATING_LINK_MAX_AGE, REMARK_MAX_LENGTH
+from conversations.services.ratings import (
+    RATING_CHANGE_WINDOW,
+    RATING_LINK_MAX_AGE,
+    REMARK_MAX_LENGTH,
+    rating_answer_clean,
+)
 from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
@@ -88,8 +93,13 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "emails/unsubscribed.html", {"done": False})
 
 
-# Answers to one rating page per minute, whoever sends them (the link is the only key).
-RATING_PAGE_POSTS_PER_MINUTE = 20
+# The rating page's posts per minute. The link is the only key and anyone holding it may post, so no sender can
+# use up the contact's allowance: each sender (a keyed hash of its address) has its own window for every post,
+# bad ones included, and the request's own window counts only answers that could be recorded. A link holder
+# flooding it with bad posts locks out only themselves; one sender alone stays below the request's window.
+RATING_PAGE_POSTS_PER_SENDER_PER_MINUTE = 10
+RATING_PAGE_ANSWERS_PER_MINUTE = 20
+TOO_MANY_ANSWERS = "Too many answers; try again in a minute."
 
 
 @never_cache
@@ -105,6 +115,11 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
     if row is None:  # erased with the contact, or the conversation deleted
         return _rating_page(request, "invalid", status=404)
     status = services.rating_status(row)
+    if not status.is_open and status.withdrawn:
+        # The conversation opened again: closed, a given rating shown as it stays; an answer sent now is refused.
+        late = request.method == "POST"
+        return _rating_page(request, "withdrawn", row=row, error=late,
+                            status=409 if late else 200 if row.rating else 410)  # fmt: skip
     if not status.is_open:
         if row.rating is None:
             return _rating_page(request, "expired", row=row, status=410)
@@ -114,23 +129,35 @@ def rating_page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         preselected = int_or_none(request.GET.get("rating", ""), minimum=RATING_MIN, maximum=RATING_MAX)
         return _rating_page(request, "form", row=row, picked=preselected or row.rating, remark=row.remark)
-    try:
-        rate_limit([Limit("rating-page", str(row.pk), RATING_PAGE_POSTS_PER_MINUTE)])
-    except RateLimited:
-        return _rating_page(request, "form", row=row, error="Too many answers; try again in a minute.", status=429)
+    sender = f"{row.pk}:{ip_hash(client_ip(request) or '')}"
+    if not _within([Limit("rating-page-sender", sender, RATING_PAGE_POSTS_PER_SENDER_PER_MINUTE)]):
+        return _rating_page(request, "form", row=row, error=TOO_MANY_ANSWERS, status=429)
     raw_rating, remark = request.POST.get("rating", ""), request.POST.get("remark", "")
     # A form sends text: ASCII digits only ("٣" and "5.0" are refused like anything else).
     score = int_or_none(raw_rating, minimum=RATING_MIN, maximum=RATING_MAX)
+    rating = score if score is not None else raw_rating
     try:
-        row = services.conversation_rating_give(request=row, rating=score if score is not None else raw_rating,
-                                                remark=remark)  # fmt: skip
+        rating_answer_clean(rating=rating, remark=remark)  # a bad post never counts against the request
+        if not _within([Limit("rating-page", str(row.pk), RATING_PAGE_ANSWERS_PER_MINUTE)]):
+            return _rating_page(request, "form", row=row, error=TOO_MANY_ANSWERS, status=429)
+        row = services.conversation_rating_give(request=row, rating=rating, remark=remark)
     except services.RatingClosed as closed:
-        return _rating_page(request, "final", row=row, error=closed.message_dict["rating"][0], status=409)
+        state = "withdrawn" if services.rating_status(row).withdrawn else "final"
+        return _rating_page(request, state, row=row, error=closed.message_dict["rating"][0], status=409)
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         return _rating_page(request, "form", row=row, picked=score, remark=remark[:REMARK_MAX_LENGTH],
                             error=messages[0], error_field=field, status=400)  # fmt: skip
     return _rating_page(request, "thanks", row=row, picked=row.rating, remark=row.remark)
+
+
+def _within(limits: list[Limit]) -> bool:
+    """Counted against `limits` (common.rate_limit): False once one is exceeded."""
+    try:
+        rate_limit(limits)
+    except RateLimited:
+        return False
+    return True
 
 
 def _rating_page(

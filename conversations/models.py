@@ -49,7 +49,9 @@ class TeammateProfile(models.Model):
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="parley_profile"
     )
     display_name = models.CharField(
-        max_length=80, blank=True, help_text="What contacts see; empty: your first name, else your username."
+        max_length=80,
+        blank=True,
+        help_text="Your name for contacts and teammates alike; empty: your full name, else your username.",
     )
     avatar_url = models.URLField(
         "avatar URL", max_length=500, blank=True, help_text="An https:// image shown beside your replies."

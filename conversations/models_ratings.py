@@ -37,6 +37,9 @@ class ConversationRating(models.Model):
     updated_at = models.DateTimeField(null=True, blank=True)  # the last answer
     # The request went by email (a link to the rating page): the contact did not see it in the messenger.
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # The conversation opened again while the request was open: from then it can no longer be answered or changed
+    # (the closure it asked about is over; closing again asks again). A rating given before it stays.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

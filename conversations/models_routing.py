@@ -180,6 +180,7 @@ class SlaBreach(models.Model):
 
     class Meta:
         verbose_name = "SLA breach"
+        verbose_name_plural = "SLA breaches"
         ordering = ["-recorded_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "kind", "due_at"], name="sla_breach_once"),

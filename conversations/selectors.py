@@ -112,13 +112,18 @@ def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, li
     return unread, changed, cursor
 
 
+# A thread's notes' mentions with their teammates, in one query: the page highlights only whom a note told.
+NOTE_MENTIONS = Prefetch("mentions", queryset=ConversationMention.objects.select_related("teammate"))
+
+
 def conversation_thread(*, conversation: Conversation) -> list[ConversationPart]:
     """The whole thread in reading order for the inbox (the last THREAD_MAX_PARTS parts)."""
     parts = list(
         conversation.parts.select_related(
             "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
         )
-        .prefetch_related("attachments")
+        # The notes' mentions: the page highlights only the teammates a note told.
+        .prefetch_related("attachments", NOTE_MENTIONS)
         .order_by("-created_at", "-id")[:THREAD_MAX_PARTS]
     )
     parts.reverse()
@@ -131,7 +136,7 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
     latest_rated = _latest_rated()
     return list(
         Conversation.objects.filter(contact=contact)
-        .select_related("assignee")
+        .select_related("assignee__parley_profile")
         .annotate(
             rating=Subquery(latest_rated.values("rating")[:1]),
             rating_remark=Subquery(latest_rated.values("remark")[:1]),

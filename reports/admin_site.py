@@ -3,9 +3,35 @@
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.auth import get_user_model
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
+
+from common.teammates import PROFILE, teammate_name
+
+
+class TeammateAutocompleteView(AutocompleteJsonView):
+    """Autocomplete fields (a contact's owner, an API token's teammate) list teammates by their one name, and
+    find them by it too; any other model as Django does."""
+
+    def get_queryset(self) -> QuerySet:
+        found = super().get_queryset()
+        if self.model_admin.model is not get_user_model():
+            return found
+        if self.term:
+            named = self.model_admin.get_queryset(self.request).complex_filter(self.source_field.get_limit_choices_to())
+            named = named.filter(**{f"{PROFILE}__display_name__icontains": self.term})
+            found = found | (named.distinct() if found.query.distinct else named)
+        return found.select_related(PROFILE)
+
+    def serialize_result(self, obj: Model, to_field_name: str) -> dict[str, str]:
+        result = super().serialize_result(obj, to_field_name)
+        if isinstance(obj, get_user_model()):
+            result["text"] = teammate_name(obj)
+        return result
 
 
 class ParleyAdminSite(admin.AdminSite):
@@ -17,6 +43,9 @@ class ParleyAdminSite(admin.AdminSite):
         response = super().index(request, extra_context={**dashboard, **(extra_context or {})})
         response.status_code = status
         return response
+
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        return TeammateAutocompleteView.as_view(admin_site=self)(request)
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
         from reports.views import chart_csv_view

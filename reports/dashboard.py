@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
 
 from contacts.models import Contact
 from reports import charts
@@ -240,10 +241,17 @@ def now_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     return svg, f"{figures.now.open:,} open · {figures.now.waiting:,} waiting · {figures.now.snoozed:,} snoozed"
 
 
-def new_conversations_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
+def _daily_count_chart(table: Table, figures: Figures, *, title: str, name: str, noun: str) -> tuple[SafeString, int]:
+    """A column per day of one count (the table's second column) and its total over the period."""
     total = sum(row[1] for row in table.rows)
-    svg = _column(table, figures, title="New conversations per day", name="New conversations",
-                  description=f"{total} new conversations from {figures.filters.start} to {figures.filters.end}.")  # fmt: skip
+    period = f"from {figures.filters.start} to {figures.filters.end}"
+    return _column(table, figures, title=title, name=name, description=f"{total} {noun} {period}."), total
+
+
+def new_conversations_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
+    svg, total = _daily_count_chart(
+        table, figures, title="New conversations per day", name="New conversations", noun="new conversations"
+    )
     return svg, f"{total:,} in {len(table.rows)} days"
 
 
@@ -264,19 +272,25 @@ def response_times_chart(table: Table, figures: Figures) -> tuple[SafeString, st
 
 
 def teammates_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
-    busiest = sorted(table.rows, key=lambda row: (-(row[2] + row[4]), row[0]))[:MAX_TEAMMATE_ROWS]
-    rows = [
-        (row[0], [None if row[1] == "" else row[1], None if row[3] == "" else row[3]])
-        for row in sorted(busiest, key=lambda row: row[0].lower())
+    # The table's rows are figures.by_teammate's, in its order: each row knows whether it is a teammate.
+    answered = [
+        (row, one.teammate_id is not None) for row, one in zip(table.rows, figures.by_teammate, strict=True)
         if row[2] or row[4]
-    ]
+    ]  # fmt: skip
+    busiest = sorted(answered, key=lambda pair: (-(pair[0][2] + pair[0][4]), pair[0][0]))[:MAX_TEAMMATE_ROWS]
+    shown = sorted(busiest, key=lambda pair: pair[0][0].lower())
+    rows = [(row[0], [None if row[1] == "" else row[1], None if row[3] == "" else row[3]]) for row, _ in shown]
     svg = charts.bar_list(
         title="Median first response and time to close per teammate",
         description="Per teammate (the conversations' assignee) over the period.",
         rows=rows, series_names=["first response", "time to close"], fmt=duration_words, durations=True,
         empty="No answered or closed conversations in this period",
     )  # fmt: skip
-    return svg, f"{len(rows)} teammate{'s' if len(rows) != 1 else ''}"
+    # "Unassigned" is a row of the chart, not a teammate: it is not counted as one.
+    people = sum(1 for _, is_teammate in shown if is_teammate)
+    unassigned = len(shown) - people
+    summary = ngettext("%(count)d teammate", "%(count)d teammates", people) % {"count": people}
+    return svg, summary + (" · unassigned" if unassigned else "")
 
 
 def sla_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
@@ -345,9 +359,7 @@ def expiring_visitors_chart(table: Table, figures: Figures) -> tuple[SafeString,
 
 
 def page_views_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
-    total = sum(row[1] for row in table.rows)
-    svg = _column(table, figures, title="Page views per day", name="Page views",
-                  description=f"{total} page views from {figures.filters.start} to {figures.filters.end}.")  # fmt: skip
+    svg, total = _daily_count_chart(table, figures, title="Page views per day", name="Page views", noun="page views")
     return svg, f"{total:,} page views"
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
+from common.teammates import PROFILE, teammate_name_from
 from conversations.models import Conversation, Team
 from reports.models import (
     COUNTED_FIELDS,
@@ -18,6 +19,7 @@ from reports.models import (
 )
 from tracking.models import Website
 
+UNASSIGNED = "Unassigned"  # the per-teammate row of conversations nobody was assigned
 # The longest range the dashboard shows at once (a year and a day: a leap year from any day).
 MAX_RANGE_DAYS = 367
 
@@ -105,15 +107,19 @@ class TeammateFigures:
 
 def conversation_figures_by_teammate(*, filters: ReportFilters) -> list[TeammateFigures]:
     """Every counted rollup column summed per teammate (the conversations' assignee; None: unassigned),
-    named as teammates see each other: display name, else full name, else username."""
-    names = ("teammate__parley_profile__display_name", "teammate__first_name", "teammate__last_name",
+    each by their one name (common.teammates). One query."""
+    names = (f"teammate__{PROFILE}__display_name", "teammate__first_name", "teammate__last_name",
              "teammate__username")  # fmt: skip
     rows = _conversation_days(filters).values("teammate", *names).annotate(**_sums(COUNTED_FIELDS))
     figures = []
     for row in rows:
         teammate_id = row.pop("teammate")
         display, first, last, username = (row.pop(name) for name in names)
-        name = (display or f"{first} {last}".strip() or username) if teammate_id is not None else "Unassigned"
+        name = (
+            teammate_name_from(display_name=display, full_name=f"{first} {last}", username=username)
+            if teammate_id is not None
+            else UNASSIGNED
+        )
         figures.append(TeammateFigures(teammate_id, name, {k: v or 0 for k, v in row.items()}))
     return sorted(figures, key=lambda one: (one.teammate_id is None, one.name.lower()))
 

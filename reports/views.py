@@ -9,14 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.urls import reverse
 from django.utils import timezone
 
+from common.csv_export import csv_cell
 from common.read_replica import replica_safe
 from reports.clock import report_today, report_zone
 from reports.dashboard import CHARTS_BY_KEY, Figures, chart_render, charts_allowed
 from reports.forms import DashboardFilterForm, preset_ranges
 from reports.selectors import filter_choices, rollups_computed_at
-
-# A spreadsheet runs a cell starting with one of these as a formula: such text is written as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _form(request: HttpRequest) -> DashboardFilterForm:
@@ -62,12 +60,6 @@ def dashboard_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     }, 200
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 @replica_safe
 def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
     """One chart's data as CSV, for the same filters as the page; the chart's permission is required.
@@ -86,6 +78,6 @@ def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="parley-{spec.key}-{filters.start}-{filters.end}.csv"'
     writer = csv.writer(response)
-    writer.writerow(table.header)
-    writer.writerows([_cell(value) for value in row] for row in table.rows)
+    writer.writerow([csv_cell(value) for value in table.header])
+    writer.writerows([csv_cell(value) for value in row] for row in table.rows)
     return response

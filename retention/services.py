@@ -29,7 +29,9 @@ from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
 from retention.selectors import retention_policy_get, retention_policy_remember
 from tracking.models import Event, PageView
+from tracking.page_view_buffer import page_views_flush_before_reading
 from tracking.partitioning import month_start, months_add
+from tracking.services.hot_path import contacts_forget, contacts_recently_active
 from tracking.services.partitions import history_partitions_drop_before
 
 logger = logging.getLogger(__name__)
@@ -201,6 +203,13 @@ def _expire_contacts(state: _RunState, *, rule: str, role: str, cutoff: dt.datet
     def delete(pks: list[Any]) -> Counter:
         # Re-check the cutoff on the locked rows: whoever was seen since the select is kept.
         still_stale = list(contacts_stale(role=role, cutoff=cutoff).filter(pk__in=pks).values_list("pk", flat=True))
+        # Seen in the last half hour (a hot-path entry): its newest rows may still be queued in the
+        # ingest buffer, with a last_seen_at the database does not have yet. Kept.
+        active = contacts_recently_active(still_stale) if still_stale else set()
+        still_stale = [pk for pk in still_stale if pk not in active]
+        if still_stale and not state.dry_run:
+            expired = list(still_stale)
+            transaction.on_commit(lambda: contacts_forget(expired), robust=True)
         try:
             with transaction.atomic():
                 return contacts_delete_with_history(contact_ids=still_stale)
@@ -264,6 +273,7 @@ def visitors_expire(
     cutoff = (now or timezone.now()) - dt.timedelta(days=policy.visitor_ttl_days)
 
     def work(state: _RunState) -> None:
+        page_views_flush_before_reading()  # queued sightings reach last_seen_at before it is compared
         _expire_contacts(state, rule="visitors", role=Contact.Role.VISITOR, cutoff=cutoff, batch_size=batch_size)
 
     return _run(

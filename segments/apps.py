@@ -9,3 +9,4 @@ class SegmentsConfig(AppConfig):
         from segments import integration
 
         integration.connect()
+        integration.declare_attribute_uses()

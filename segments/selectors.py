@@ -1,15 +1,18 @@
 """Reads of segments: the list, one segment, its members (contacts or companies), and the segments a contact
 or a company belongs to."""
 
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
+from common.parsing import int_or_none
 from companies.models import Company
 from companies.search import companies_matching
-from contacts.models import Contact
-from contacts.search import contacts_matching
+from contacts.models import Contact, DataAttribute
+from contacts.search import contacts_matching, query_mentions_field
 from segments.models import Segment
 
 # A workspace keeps tens of segments; the sidebar, the API list and the membership check read them all.
@@ -65,6 +68,77 @@ def segment_companies(*, segment: Segment, queryset: QuerySet[Company] | None = 
     return companies_matching(segment.query, queryset=queryset)
 
 
+SEGMENT_ID = "segment_id"
+
+
+def _segment_ids_named(query: Any) -> set[int]:
+    """The ids every `segment_id` filter of a search names (walked without recursion: the body is not checked yet)."""
+    ids: set[int] = set()
+    stack = [query]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            value = node.get("value")
+            if node.get("field") == SEGMENT_ID:
+                for item in value if isinstance(value, list) else [value]:
+                    pk = int_or_none(item) if isinstance(item, str | int) else None
+                    if pk is not None:
+                        ids.add(pk)
+            elif isinstance(value, list | dict):
+                stack.append(value)
+    return ids
+
+
+class SegmentIdField:
+    """`segment_id` in a contact search, as Intercom's: the contacts in a contact segment now (`=`, `!=`, `IN`,
+    `NIN`), combinable with any other filter. The segments it names are read in one query, whatever their number;
+    an unknown id, or a company segment, is refused naming segment_id."""
+
+    def __init__(self, query: Any) -> None:
+        self.query = query
+        self._segments: dict[int, Segment] | None = None
+        self._named: list[Segment] = []
+
+    def _segment(self, value: Any) -> Segment:
+        if self._segments is None:
+            self._segments = {s.pk: s for s in Segment.objects.filter(pk__in=_segment_ids_named(self.query))}
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValidationError({SEGMENT_ID: "segment_id is compared with a segment's id (a string)."})
+        pk = int_or_none(value)
+        segment = self._segments.get(pk) if pk is not None else None
+        if segment is None:
+            raise ValidationError({SEGMENT_ID: "No segment has this id (GET /segments lists them)."})
+        problem = segment_kind_problem(segment, person_type=CONTACT)
+        if problem:
+            raise ValidationError({SEGMENT_ID: problem})
+        self._named.append(segment)
+        return segment
+
+    def condition(self, operator: str, value: Any) -> Q:
+        if operator in ("IN", "NIN"):
+            if not isinstance(value, list) or not value or len(value) > MAX_SEGMENTS:
+                raise ValidationError({SEGMENT_ID: f"IN and NIN need a list of 1 to {MAX_SEGMENTS} segment ids."})
+            segments = [self._segment(item) for item in value]
+        elif operator in ("=", "!="):
+            segments = [self._segment(value)]
+        else:
+            raise ValidationError({SEGMENT_ID: "segment_id is compared with =, !=, IN or NIN."})
+        # Each segment as a subquery of its members: the page stays one SQL query.
+        members = reduce(or_, [Q(pk__in=segment_members(segment=s).values("pk")) for s in segments])
+        return members if operator in ("=", "IN") else ~members
+
+    def includes_archived(self) -> bool:
+        return any(query_mentions_field(segment.query, "archived") for segment in self._named)
+
+
+def contacts_search(*, query: Any, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+    """POST /contacts/search: contacts.search's language with Intercom's `segment_id` too (a segment's members
+    now, its relative dates read at this moment). A segment that mentions `archived` counts as mentioning it."""
+    return contacts_matching(query, queryset=queryset, extra_fields={SEGMENT_ID: SegmentIdField(query)})
+
+
 def segment_rows(*, segment: Segment) -> QuerySet[Any]:
     """What a segment holds now, whatever its kind (its contacts or its companies): what its count counts."""
     if segment.person_type == COMPANY:
@@ -99,3 +173,14 @@ def company_segments(*, company: Company) -> list[Segment]:
 def companies_segments(*, company_ids: list[int]) -> dict[int, list[Segment]]:
     """Company pk → its company segments, for a page of companies: one query for the whole page."""
     return _segments_holding(Company, company_ids, COMPANY)
+
+
+def segments_naming_attribute(*, attribute: DataAttribute) -> list[Segment]:
+    """The segments whose stored filter names this custom attribute (`custom_attributes.<name>`), by name: a contact
+    attribute in contact segments, a company attribute in company segments (their queries walked here: a workspace
+    keeps at most MAX_SEGMENTS)."""
+    person_type = {DataAttribute.Model.CONTACT: CONTACT, DataAttribute.Model.COMPANY: COMPANY}.get(attribute.model)
+    if person_type is None:
+        return []
+    field = f"custom_attributes.{attribute.name}"
+    return [segment for segment in segment_list(person_type=person_type) if query_mentions_field(segment.query, field)]

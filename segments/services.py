@@ -16,6 +16,9 @@ from segments.models import Segment
 
 MAX_NAME_LENGTH = 100
 MAX_QUERY_BYTES = 20_000
+# Saved from a list, a segment is counted at once when it holds at most this many (one bounded COUNT, the number
+# its confirmation shows); a bigger one is counted by the task, as every segment is every 15 minutes.
+QUICK_COUNT_LIMIT = 10_000
 # Each kind's filter compiles in its own fields (a company filter names no contact field, and the reverse).
 _COMPILERS = {Segment.PersonType.CONTACT: contact_search_q, Segment.PersonType.COMPANY: company_search_q}
 
@@ -53,6 +56,10 @@ def segment_query_check(query: Any, *, person_type: str = Segment.PersonType.CON
         compile_query(query)  # every field, operator and value is checked
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
+        if field == "segment_id":  # the search's field, not a segment's: its members would follow another's filter
+            raise ValidationError(
+                {"query": "segment_id: a segment cannot name another segment; use its filters."}
+            ) from None
         raise ValidationError({"query": f"{field}: {messages[0]}"}) from None
     return query
 
@@ -77,11 +84,23 @@ def segment_validate(
 
 @transaction.atomic
 def segment_create(
-    *, name: Any, query: Any, teammate: AbstractBaseUser | None, person_type: Any = Segment.PersonType.CONTACT
+    *,
+    name: Any,
+    query: Any,
+    teammate: AbstractBaseUser | None,
+    person_type: Any = Segment.PersonType.CONTACT,
+    count_now: bool = False,
 ) -> Segment:
-    """Save a contact (or company) filter as a segment; its count follows from a Celery task once committed."""
+    """Save a contact (or company) filter as a segment; its count follows from a Celery task once committed, or
+    with `count_now` is taken at once when it is at most QUICK_COUNT_LIMIT (a teammate waits for it)."""
     name = segment_validate(segment=None, name=name, query=query, person_type=person_type)
     segment = Segment.objects.create(name=name, query=query, person_type=person_type, created_by=teammate)
+    if count_now:
+        count = selectors.segment_rows(segment=segment).order_by().values("pk")[: QUICK_COUNT_LIMIT + 1].count()
+        if count <= QUICK_COUNT_LIMIT:
+            segment.member_count, segment.counted_at = count, timezone.now()
+            segment.save(update_fields=["member_count", "counted_at"])
+            return segment
     _count_later(segment)
     return segment
 

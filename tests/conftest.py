@@ -12,6 +12,36 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _ingest_queue_as_configured(monkeypatch):
+    """The ingest queue as the settings make it: on in the PostgreSQL + Redis run (the production shape),
+    off in the SQLite run. What one test's pings queue is gone before the next (the cache's clear empties
+    the buffer's Redis database); the buffer's process-wide backoff and flush schedule start afresh."""
+    from tracking import page_view_buffer
+
+    monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
+    monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
+
+
+@pytest.fixture
+def ingest_flush(django_capture_on_commit_callbacks):
+    """Write what the pings queued, as the worker's flush does a second later (a no-op without the
+    buffer): a test that reads the rows a ping made calls it first. Returns the page views written."""
+    from tracking.page_view_buffer import page_views_flush
+
+    def flush() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return page_views_flush()
+
+    return flush
+
+
+@pytest.fixture
+def ingest_queue_off(settings):
+    """The fallback path: first pings and new sessions write in their own request, as in the embedded mode."""
+    settings.PARLEY_INGEST_QUEUE = False
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -49,7 +49,7 @@ class WebsiteForm(forms.ModelForm):
         model = Website
         fields = [
             "name", "allowed_origins", "identity_verification", "tracking_mode",
-            "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
+            "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
             "email_unread_replies_after_minutes", "conversation_ratings_enabled", "attachment_max_mb", "attachment_types",
         ]  # fmt: skip
         # Both delays say their unit in the label and in the box (one was in seconds, the other in minutes).
@@ -100,7 +100,7 @@ class WebsiteAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     fields = [
         "name", "app_id", "allowed_origins", "identity_verification", "identity_secret_shown", "tracking_mode",
-        "marketing_basis", "support_basis", "analytics_basis", "ask_email_after_seconds",
+        "marketing_basis", "support_basis", "analytics_basis", "track_bots", "ask_email_after_seconds",
         "email_unread_replies_after_minutes", "conversation_ratings_enabled", "attachment_max_mb",
         "attachment_types", "snippet",
         "privacy_documents", "page_views_chart", "created_at", "updated_at",

@@ -1,4 +1,4 @@
-"""Contact list filters that read tracking data: "did event X" and "seen in the last N days"."""
+"""Contact list filters that read tracking data: "did event X", "seen in the last N days" and "live now"."""
 
 import datetime as dt
 
@@ -12,6 +12,7 @@ from django.utils import timezone
 from common.parsing import int_or_none
 from contacts.models import Contact
 from tracking import selectors
+from tracking.page_view_buffer import page_views_flush_before_reading
 
 EVENT_NAMES_CACHE_SECONDS = 600
 MAX_DAYS = 3650
@@ -50,3 +51,21 @@ class SeenWithinDaysFilter(admin.SimpleListFilter):
         if days is None:
             raise IncorrectLookupParameters(f"seen_days must be a number of days between 1 and {MAX_DAYS}.")
         return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(days=days))
+
+
+class LiveNowFilter(admin.SimpleListFilter):
+    """Contacts seen in the last few minutes, queued first visits included (the buffer is flushed first)."""
+
+    title = "live now"
+    parameter_name = "live"
+    MINUTES = 5
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("now", f"Seen in the last {self.MINUTES} minutes")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() != "now":
+            return queryset
+        # A first visit is seconds from the database: write what is queued, so it shows here.
+        page_views_flush_before_reading()
+        return queryset.filter(last_seen_at__gte=timezone.now() - dt.timedelta(minutes=self.MINUTES))

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import geoip2.database
-import geoip2.errors
+import maxminddb
 from django.conf import settings
 from django.http import HttpRequest
 from ua_parser import Cache, CachingResolver, Domain, Parser, load_lazy_builtins
@@ -38,6 +37,8 @@ class Device:
     os: str = ""
     browser: str = ""
     browser_version: str = ""
+    # A known crawler (the parser's device family "Spider"), or no user agent at all.
+    bot: bool = False
 
 
 # --- client IP ----------------------------------------------------------------------------------
@@ -91,13 +92,21 @@ def _geoip_path() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def geoip_reader() -> geoip2.database.Reader | None:
-    """One memory-mapped reader per process."""
+def geoip_reader() -> maxminddb.Reader | None:
+    """One memory-mapped reader per process, on maxminddb's C extension where its wheel has it
+    (MODE_AUTO: about 12 µs a lookup against 85 µs for the pure-Python decoder). Read as plain
+    records: building geoip2's City model around each cost a first ping more than the lookup itself."""
     path = _geoip_path()
     if not Path(path).is_file():
         logger.warning("GeoIP database not found; city and country stay empty.")
         return None
-    return geoip2.database.Reader(path, mode=geoip2.database.MODE_MMAP)
+    return maxminddb.open_database(path, maxminddb.MODE_AUTO)
+
+
+def _english_name(record: object) -> str:
+    names = record.get("names") if isinstance(record, dict) else None
+    name = names.get("en") if isinstance(names, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def locate(ip: str | None) -> Location:
@@ -109,13 +118,17 @@ def locate(ip: str | None) -> Location:
     if reader is None:
         return Location()
     try:
-        found = reader.city(str(address))
-    except (geoip2.errors.AddressNotFoundError, ValueError):
+        found = reader.get(str(address))
+    except ValueError:
         return Location()
+    if not isinstance(found, dict):
+        return Location()
+    country = found.get("country")
+    iso_code = country.get("iso_code") if isinstance(country, dict) else None
     return Location(
-        city=(found.city.name or "")[:128],
-        country=(found.country.iso_code or "")[:2],
-        country_name=(found.country.name or "")[:128],
+        city=_english_name(found.get("city"))[:128],
+        country=(iso_code if isinstance(iso_code, str) else "")[:2],
+        country_name=_english_name(country)[:128],
     )
 
 
@@ -134,11 +147,11 @@ def _version(*parts: str | None) -> str:
 
 @functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
 def describe_device(user_agent: str) -> Device:
-    """OS, browser family and browser version of a user agent string (memoized)."""
+    """OS, browser family and browser version of a user agent string, and whether it is a bot (memoized)."""
     user_agent = user_agent[:USER_AGENT_MAX_LENGTH]
-    if not user_agent:
-        return Device()
-    result = user_agent_parser()(user_agent, Domain.USER_AGENT | Domain.OS)
+    if not user_agent.strip():
+        return Device(bot=True)
+    result = user_agent_parser()(user_agent, Domain.ALL)
     os_name = ""
     if result.os and result.os.family != "Other":
         os_name = f"{result.os.family} {_version(result.os.major, result.os.minor)}".strip()
@@ -146,7 +159,8 @@ def describe_device(user_agent: str) -> Device:
     if result.user_agent and result.user_agent.family != "Other":
         browser = result.user_agent.family
         browser_version = _version(result.user_agent.major, result.user_agent.minor)
-    return Device(os=os_name[:64], browser=browser[:64], browser_version=browser_version[:32])
+    bot = result.device is not None and result.device.family == "Spider"
+    return Device(os=os_name[:64], browser=browser[:64], browser_version=browser_version[:32], bot=bot)
 
 
 # --- language -----------------------------------------------------------------------------------

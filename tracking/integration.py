@@ -7,7 +7,6 @@ Wired once, from TrackingConfig.ready().
 import weakref
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 
@@ -17,7 +16,7 @@ from tracking import page_view_buffer
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.selectors import contact_tracking_activity, export_rows, page_views_for_company_panel
 from tracking.services.events import event_summary_upsert
-from tracking.services.hot_path import HotPathState, hot_path_forget
+from tracking.services.hot_path import hot_path_forget, hot_path_snapshot_forget
 
 
 def _merge_event_summaries(source: Contact, into: Contact) -> None:
@@ -59,6 +58,9 @@ def _merge_page_views(source: Contact, into: Contact) -> None:
 
 
 def _merge_sessions(source: Contact, into: Contact) -> None:
+    # Before the commit: a flush that runs after it must find where the source's queued rows go (a
+    # merge that rolls back leaves the source in place, and the mark unused).
+    page_view_buffer.merged_mark(source_id=source.pk, into_id=into.pk)
     WebSession.objects.filter(contact=source).update(contact=into)
     source_id = source.pk
     transaction.on_commit(lambda: hot_path_forget(source_id))  # drops its hot-path entry too
@@ -95,7 +97,7 @@ def _forget_erased_contact(contact_id: int) -> None:
 def _forget_snapshot(contact_id: int) -> None:
     """Privacy-change hook: the widget's cached snapshot of the contact goes, so the next ping reads
     the restriction (or its lifting) from the row instead of up to a minute later."""
-    cache.delete(HotPathState.key(contact_id))
+    hot_path_snapshot_forget(contact_id)
 
 
 def _changelist(model: type, contact: Contact) -> str:
@@ -142,7 +144,7 @@ def _events_panel(contact: Contact) -> dict[str, Any]:
 def _connect_admin() -> None:
     from companies.panels import CompanyPanel, register_company_panel
     from contacts.panels import ContactPanel, register_contact_list_filter, register_contact_panel
-    from tracking.admin_filters import EventNameFilter, SeenWithinDaysFilter
+    from tracking.admin_filters import EventNameFilter, LiveNowFilter, SeenWithinDaysFilter
 
     # The three panels share one query (selectors.contact_tracking_activity).
     for panel in (
@@ -153,6 +155,7 @@ def _connect_admin() -> None:
         ContactPanel(order=12, title="Events", template="admin/tracking/panels/events.html", rows=_events_panel),
     ):  # fmt: skip
         register_contact_panel(panel)
+    register_contact_list_filter(LiveNowFilter)
     register_company_panel(
         CompanyPanel(order=30, title="Their recent page views", template="admin/tracking/panels/company_page_views.html",
                      rows=page_views_for_company_panel)

@@ -105,6 +105,14 @@ class Website(models.Model):
         help_text="For the record of processing. With consent, set the analytics default to Support only until "
         "consent.",
     )
+    # Secure and sane by default: crawlers get an answer but never a contact.
+    track_bots = models.BooleanField(
+        "record bots",
+        default=False,
+        db_default=False,  # the column arrives with its value on existing rows, no table rewrite
+        help_text='Off: known crawlers (the user-agent parser\'s "Spider" devices) and requests without a user '
+        "agent are answered but create no contact, session or page view. On: they are recorded like people.",
+    )
     ask_email_after_seconds = models.PositiveIntegerField(
         "ask for an email after (seconds)",
         null=True,

@@ -20,21 +20,27 @@ file if they must survive a Redis restart.
 """
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.core.cache import cache
+from django.db import connections, models, router, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
-from tracking.models import PageView, PageViewBufferCursor, WebSession
+from companies import services as companies_services
+from contacts.models import Contact
+from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
 
 logger = logging.getLogger(__name__)
@@ -51,6 +57,64 @@ FLUSH_MAX_BATCHES = 50
 # A full buffer sends this process's pings to the synchronous path for this long before re-checking.
 FULL_BACKOFF_SECONDS = 1.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A merged contact's queued rows follow it into the user for this long (a flush is seconds behind).
+MERGED_MARK_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class QueuedContact:
+    """A new visitor decided by a ping: its row is written by the flush, under this id.
+
+    The consent its first ping stated (the visitor's own choice, never a page's default) is written
+    with the row, as `contact_consent_apply` would have stored it on a row written at once."""
+
+    contact_id: int
+    anonymous_id: uuid.UUID
+    analytics_consent: bool | None = None
+    marketing_consent: bool | None = None
+    consent_source: str = ""
+
+    @property
+    def consent_stated(self) -> bool:
+        return self.analytics_consent is not None or self.marketing_consent is not None
+
+
+@dataclass(frozen=True)
+class QueuedSession:
+    """A new web session decided by a ping (its contact queued with it, or existing)."""
+
+    contact_id: int
+    website_id: int
+    # landing_url, referrer, utm_*, os, browser, browser_version, browser_language, city, country,
+    # country_name: derived in the request, never the IP itself.
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """One stream entry decoded: a page view, with the contact and the session it opens, if any."""
+
+    session_id: int
+    url: str
+    title: str
+    referrer: str
+    at: dt.datetime
+    contact: QueuedContact | None = None
+    session: QueuedSession | None = None
+
+
+def merged_key(contact_id: int) -> str:
+    """The cache key that says which user a merged contact went into (its queued rows follow)."""
+    return f"tracking:merged:{contact_id}"
+
+
+def merged_mark(*, source_id: int, into_id: int) -> None:
+    """Remember that `source_id` is being merged into `into_id`: rows queued for the source follow."""
+    try:
+        cache.set(merged_key(source_id), into_id, MERGED_MARK_SECONDS)
+    except Exception:  # the cache down: nothing can be queued either; the merge goes on
+        logger.warning("Could not mark contact %s as merged for the ingest buffer.", source_id)
+
 
 # Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
 _pools: dict[str, redis.ConnectionPool | None] = {}
@@ -100,34 +164,177 @@ def _flag_key() -> str:
     return f"{_stream_key()}:flush-scheduled"
 
 
-def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -> bool:
-    """Queue one page view of an existing session. False (nothing queued): write it now instead."""
+@dataclass(frozen=True)
+class CacheWrite:
+    """A cache entry a queued ping writes with its entry (its hot-path state, a mark)."""
+
+    key: str
+    value: Any
+    seconds: int
+    only_if_absent: bool = False
+
+
+def _cache_writes_fit(url: str) -> bool:
+    """The cache is this very Redis, so its writes can share the entry's round trip."""
+    same_redis = getattr(cache, "same_redis", None)
+    return same_redis is not None and same_redis(url)
+
+
+def _cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
+    for write in writes:
+        if write.only_if_absent:
+            cache.add(write.key, write.value, write.seconds)
+        else:
+            cache.set(write.key, write.value, write.seconds)
+
+
+def page_view_buffer_on() -> bool:
+    """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer)."""
+    return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL) and time.monotonic() >= _full_until
+
+
+def page_view_buffer_add(
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    contact: QueuedContact | None = None,
+    session: QueuedSession | None = None,
+    cache_writes: tuple[CacheWrite, ...] = (),
+) -> bool:
+    """Queue one page view, with the new contact and the new session it needs, if any (one stream
+    entry: the flush writes them together). False (nothing queued): write it now instead.
+
+    `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
+    cache's own Redis (the default), else through the cache afterwards."""
+    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session)
+    return _queue(entry, cache_writes=cache_writes) is not None
+
+
+# A known contact's new session is claimed for this long: pings of other tabs that found no current
+# session either (their state was read before this one's was saved) join it instead of opening another.
+SESSION_CLAIM_SECONDS = 10
+# One command, so that the entry that opens the session always precedes those that join it.
+_OPEN_SESSION_SCRIPT = """
+local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
+local page_args = tonumber(ARGV[3])
+local entry = {'s', claimed or ARGV[1]}
+for i = 4, 3 + page_args do entry[#entry + 1] = ARGV[i] end
+if not claimed then
+  for i = 4 + page_args, #ARGV do entry[#entry + 1] = ARGV[i] end
+end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
+return claimed or ARGV[1]
+"""
+
+
+def session_claim_key(*, contact_id: int, website_id: int) -> str:
+    return f"{_stream_key()}:opening:{contact_id}:{website_id}"
+
+
+def page_view_buffer_open_session(
+    *, session_id: int, page: PageInput, at: dt.datetime, session: QueuedSession
+) -> int | None:
+    """Queue a known contact's new session with its first page view, unless another ping of the same
+    contact and website opened one in the last seconds: then the page view joins that session.
+
+    Returns the session the page view went into; None (nothing queued): write it now instead."""
+    entry = _entry(session_id=session_id, page=page, at=at, session=session)
+    claim = session_claim_key(contact_id=session.contact_id, website_id=session.website_id)
+    return _queue(entry, claim=claim)
+
+
+def session_claim_forget(*, contact_id: int, website_id: int) -> None:
+    """The site logged the user out: the next page view opens a new session, even within seconds."""
+    client = _client()
+    if client is not None:
+        try:
+            client.delete(session_claim_key(contact_id=contact_id, website_id=website_id))
+        except redis.RedisError:
+            logger.warning("The page-view buffer is unreachable: a session claim stays until it expires.")
+
+
+def _entry(
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    contact: QueuedContact | None = None,
+    session: QueuedSession | None = None,
+) -> dict[str, Any]:
+    """The stream entry: the page view's fields first ("s" is its session), then the new contact's
+    and the new session's, if any."""
+    micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
+    entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    if contact is not None:
+        entry["c"], entry["a"] = contact.contact_id, contact.anonymous_id.hex
+        if contact.consent_stated:  # "1", "0" or "" (not stated) per purpose, and its source
+            entry["ca"] = _consent_code(contact.analytics_consent)
+            entry["cm"] = _consent_code(contact.marketing_consent)
+            entry["cs"] = contact.consent_source
+    if session is not None:
+        entry["k"], entry["w"] = session.contact_id, session.website_id
+        entry["d"] = json.dumps(session.fields, separators=(",", ":"))
+    return entry
+
+
+_PAGE_VIEW_FIELDS = ("u", "t", "r", "at")
+
+
+def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), claim: str | None = None) -> int | None:
+    """XADD the entry (through the session-claim script when `claim` names one) with the flush
+    bookkeeping, in one round trip; the session id its page view went into, None when not queued."""
     global _full_until
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
     if not url or time.monotonic() < _full_until:
-        return False
-    micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
-    entry = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+        return None
     now, key = time.time(), _stream_key()
+    session_id = int(entry["s"])
     try:
         client = _client_for(url)
         if client is None:
-            return False
-        if now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
+            return None
+        in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
+        if claim is None and not in_pipeline and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
+            _cache_writes_apply(cache_writes)
             PAGE_VIEWS_BUFFERED.inc()
-            return True
+            return session_id
         due = now + FLUSH_DELAY_SECONDS
         pipeline = client.pipeline(transaction=False)
-        pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        if claim is None:
+            pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        else:
+            # The script's arguments: the page view's name/value pairs, then the new session's.
+            page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
+            session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
+            rest = [arg for name in session_names for arg in (name, entry[name])]
+            pipeline.eval(
+                _OPEN_SESSION_SCRIPT,
+                2,
+                claim,
+                key,
+                session_id,
+                SESSION_CLAIM_SECONDS,
+                len(page_args),
+                *page_args,
+                *rest,
+            )
         pipeline.xlen(key)
         pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
+        for write in cache_writes if in_pipeline else ():
+            redis_key, value = cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+            pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
         # An error in a later reply must not hide that the XADD went in (else it is written twice).
-        added, length, scheduled_due = pipeline.execute(raise_on_error=False)
+        added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
         if isinstance(added, Exception):
             raise added
+        if claim is not None:
+            session_id = int(added)
+        if not in_pipeline:
+            _cache_writes_apply(cache_writes)
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
         # a lost XADD reply may count it twice, never zero times.
@@ -138,7 +345,7 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
         else:
             logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
-        return False
+        return None
     if scheduled_due is None:
         _schedule_flush()
         _flush_due_at[key] = due
@@ -148,7 +355,7 @@ def page_view_buffer_add(*, session_id: int, page: PageInput, at: dt.datetime) -
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
     PAGE_VIEWS_BUFFERED.inc()
-    return True
+    return session_id
 
 
 def page_views_flush_soon() -> None:
@@ -230,13 +437,20 @@ def page_view_buffer_backlog() -> tuple[int, float | None] | None:
 READ_FLUSH_MAX_BATCHES = 3
 
 
-def page_views_flush_before_reading() -> None:
-    """Flush so that a read (a GDPR export) sees queued page views too; with Redis down, the read
-    goes on with what the database holds (the queued ones are at most seconds old)."""
+def page_views_flush_before_reading() -> bool:
+    """Flush so that a read (a GDPR export, a contact whose first ping is queued) sees queued rows
+    too. True when the read should look again: a flush ran (this one, or another request's or a
+    worker's that it waited for on the cursor row: either may have written what the read looks for).
+    False with the buffer off or Redis down: the read goes on with what the database holds (the
+    queued rows are at most seconds old)."""
+    if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        return False
     try:
         page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
+        return False
+    return True
 
 
 def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
@@ -245,16 +459,31 @@ def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
     client.xtrim(key, minid=f"{milliseconds}-{int(sequence) + 1}", approximate=False)
 
 
-def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, str, str, str, dt.datetime]]:
+def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
     rows = []
     for entry_id, fields in entries:
         try:
-            rows.append((
-                int(fields[b"s"]),
-                fields[b"u"].decode(),
-                fields[b"t"].decode(),
-                fields[b"r"].decode(),
-                _EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
+            contact = session = None
+            if b"c" in fields:
+                contact = QueuedContact(
+                    int(fields[b"c"]), uuid.UUID(hex=fields[b"a"].decode()),
+                    analytics_consent=_consent_decode(fields.get(b"ca", b"")),
+                    marketing_consent=_consent_decode(fields.get(b"cm", b"")),
+                    consent_source=fields.get(b"cs", b"").decode(),
+                )  # fmt: skip
+            if b"k" in fields:
+                values = json.loads(fields[b"d"])
+                if not isinstance(values, dict):
+                    raise ValueError("session fields")
+                session = QueuedSession(int(fields[b"k"]), int(fields[b"w"]), {k: str(v) for k, v in values.items()})
+            rows.append(QueuedRow(
+                session_id=int(fields[b"s"]),
+                url=fields[b"u"].decode(),
+                title=fields[b"t"].decode(),
+                referrer=fields[b"r"].decode(),
+                at=_EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
+                contact=contact,
+                session=session,
             ))  # fmt: skip
         except (KeyError, ValueError):
             # Not ours (written by hand or another version): skipping it beats blocking every flush.
@@ -262,7 +491,17 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[int, 
     return rows
 
 
-def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
+def _consent_code(value: bool | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+def _consent_decode(code: bytes) -> bool | None:
+    if code not in (b"", b"0", b"1"):
+        raise ValueError("consent")
+    return None if code == b"" else code == b"1"
+
+
+def _write(rows: list[QueuedRow]) -> int:
     if not rows:
         return 0
     if connections[router.db_for_write(PageView)].vendor == "postgresql":
@@ -270,15 +509,156 @@ def _write(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
     return _write_portable(rows)
 
 
-def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
-    """Sessions' counters and the page views in one statement; sessions gone since are skipped.
+# Contact fields a new session describes (the latest session's known values win; an unknown value
+# does not erase a known one), as in the direct path.
+_ENRICHED = ("os", "browser", "browser_version", "browser_language", "city", "country", "country_name")
+_SESSION_FIELDS = frozenset((
+    "landing_url", "referrer", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", *_ENRICHED,
+))  # fmt: skip
+
+
+def _write_postgresql(rows: list[QueuedRow]) -> int:
+    """One batch, in the lock order every writer of a contact's history follows: contacts, then
+    sessions, then page views (docs/architecture.md, "The ingest buffer").
+
+    1. New visitors' rows, under the ids their pings handed out.
+    2. Lock every contact the batch touches (id order); a contact gone since (erased, expired) drops
+       its rows, and so does one restricted or that refused analytics since (frozen: nothing new is
+       recorded for it); one merged meanwhile has them credited to the user it went into.
+    3. New sessions, then the page views with their sessions' counters in one statement (a session
+       gone since drops its page views; one moved by a merge credits its new contact).
+    4. Each contact's last_seen_at, first_seen_at, web_sessions_count and latest device and place.
+    """
+    new_contacts = {row.contact.contact_id: (row.contact, row.at) for row in rows if row.contact is not None}
+    _insert_rows(
+        Contact,
+        [
+            {"id": contact_id, "role": Contact.Role.VISITOR, "anonymous_id": queued.anonymous_id,
+             "first_seen_at": at, "last_seen_at": at,
+             "analytics_consent": queued.analytics_consent, "marketing_consent": queued.marketing_consent,
+             "consent_source": queued.consent_source, "consent_updated_at": at if queued.consent_stated else None}
+            for contact_id, (queued, at) in new_contacts.items()
+        ],
+    )  # fmt: skip
+    new_sessions = {row.session_id: row.session for row in rows if row.session is not None}
+    existing_sessions = {row.session_id for row in rows} - set(new_sessions)
+    contact_of: dict[int, int] = dict(
+        WebSession.objects.filter(pk__in=existing_sessions).values_list("pk", "contact_id")
+    )
+    wanted = {s.contact_id for s in new_sessions.values()} | set(contact_of.values())
+    present, frozen = _contacts_lock(wanted)
+    moved = _merged_into(wanted - present)
+    if moved:
+        more_present, more_frozen = _contacts_lock(set(moved.values()))
+        present, frozen = present | more_present, frozen | more_frozen
+    present -= frozen  # restricted, or refused analytics, by now: nothing new is recorded for them
+    websites = set(
+        Website.objects.filter(pk__in={s.website_id for s in new_sessions.values()}).values_list("pk", flat=True)
+    )
+    sessions_to_create = []
+    first_at: dict[int, dt.datetime] = {}
+    for row in rows:
+        first_at.setdefault(row.session_id, row.at)
+    for session_id, queued in new_sessions.items():
+        contact_id = moved.get(queued.contact_id, queued.contact_id)
+        if contact_id not in present:
+            continue  # erased or expired before its first page view was written
+        started = first_at[session_id]
+        fields = {name: value for name, value in queued.fields.items() if name in _SESSION_FIELDS}
+        sessions_to_create.append(
+            WebSession(
+                pk=session_id, contact_id=contact_id, website_id=queued.website_id if queued.website_id in websites else None,
+                started_at=started, last_activity_at=started, page_views_count=0, **fields,
+            )
+        )  # fmt: skip
+    session_columns = ("id", "contact_id", "website_id", "started_at", "last_activity_at", *sorted(_SESSION_FIELDS))
+    _insert_rows(
+        WebSession, [{name: getattr(session, name) for name in session_columns} for session in sessions_to_create]
+    )
+    written, seen = _page_views_insert(rows)
+    _contacts_touch(seen, sessions_to_create)
+    return written
+
+
+def _contacts_lock(contact_ids: set[int]) -> tuple[set[int], set[int]]:
+    """Lock these contacts in id order; (those that exist, those of them no page view may reach now:
+    processing restricted or analytics refused, the rules the ping applies, held at the time of writing)."""
+    with connections[router.db_for_write(Contact)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, processing_restricted OR analytics_consent IS FALSE FROM {Contact._meta.db_table} "  # noqa: S608
+            "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [sorted(contact_ids)],
+        )
+        found = cursor.fetchall()
+    return {pk for pk, _ in found}, {pk for pk, is_frozen in found if is_frozen}
+
+
+def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """INSERT rows of `model` in one statement: the columns the rows give as arrays (unnest), every
+    other column its field's default (the time of the flush for auto_now ones); a row whose id is
+    taken already is skipped (a replayed batch, never with the cursor, must not stop the flush).
+
+    Plain SQL rather than bulk_create: building model instances of 40-odd fields cost the flush more
+    than the statement itself."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    given = list(rows[0])
+    now = timezone.now()
+    columns, selects, params = [], [], []
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    for name in given:
+        field = fields[name]
+        columns.append(field.column)
+        selects.append(f"b.{field.column}")
+    for name, field in fields.items():
+        if name in given or field.primary_key:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        elif field.has_default() or not field.null:
+            value = field.get_default()
+        else:
+            continue  # NULL
+        columns.append(field.column)
+        selects.append(f"%s::{field.db_type(connection)}")
+        params.append(field.get_db_prep_save(value, connection))
+    arrays = ", ".join(
+        f"%s::{fields[name].rel_db_type(connection) if fields[name].is_relation else fields[name].db_type(connection)}[]"
+        for name in given
+    )
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
+        f"SELECT {', '.join(selects)} FROM unnest({arrays}) AS b({', '.join(fields[n].column for n in given)}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    # The constants come first in the statement's text (SELECT list), then the arrays (FROM).
+    constants = params
+    arrays_params = [[fields[name].get_db_prep_save(row[name], connection) for row in rows] for name in given]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants, *arrays_params])
+
+
+def _merged_into(contact_ids: set[int]) -> dict[int, int]:
+    """Contacts merged away (and not erased since): the user each went into."""
+    if not contact_ids:
+        return {}
+    marks = cache.get_many([merged_key(pk) for pk in contact_ids])
+    return {pk: int(marks[merged_key(pk)]) for pk in contact_ids if merged_key(pk) in marks}
+
+
+def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.datetime, dt.datetime]]]:
+    """Sessions' counters and the page views in one statement; sessions gone since are skipped, and
+    so are those of a contact restricted or that refused analytics since the ping (its contact is frozen).
+
+    Returns the page views written and, per contact credited, (earliest, latest) page view.
 
     The UPDATE locks the session rows until the commit. Page views have no database foreign key, and
     this lock stands in for its check (contacts.deletion): an erase, expiry or merge locks the sessions
     before it touches their page views, so it waits for this commit and then deletes (or moves) these
     page views too; one that came first has deleted the sessions, which this UPDATE then skips.
     """
-    sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
+    sessions, page_views, contacts = WebSession._meta.db_table, PageView._meta.db_table, Contact._meta.db_table
     sql = f"""
         WITH batch AS (
             SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
@@ -288,27 +668,85 @@ def _write_postgresql(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int
         ), touched AS (
             UPDATE {sessions} s SET page_views_count = s.page_views_count + totals.added,
                 last_activity_at = GREATEST(s.last_activity_at, totals.latest)
-            FROM totals WHERE s.id = totals.session_id
+            FROM totals, {contacts} c
+            WHERE s.id = totals.session_id AND c.id = s.contact_id
+                AND NOT c.processing_restricted AND c.analytics_consent IS NOT FALSE
             RETURNING s.id, s.contact_id
+        ), inserted AS (
+            INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
+            SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
+            FROM batch JOIN touched ON touched.id = batch.session_id
+            RETURNING contact_id, created_at
         )
-        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
-        SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
-        FROM batch JOIN touched ON touched.id = batch.session_id
+        SELECT contact_id, count(*), min(created_at), max(created_at) FROM inserted GROUP BY contact_id
     """  # noqa: S608 - table names come from the models, values are parameters
-    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns = [
+        [row.session_id for row in rows], [row.url for row in rows], [row.title for row in rows],
+        [row.referrer for row in rows], [row.at for row in rows],
+    ]  # fmt: skip
     with connections[router.db_for_write(PageView)].cursor() as cursor:
         cursor.execute(sql, columns)
-        return cursor.rowcount
+        found = cursor.fetchall()
+    return sum(count for _, count, _, _ in found), {pk: (first, last) for pk, _, first, last in found}
 
 
-def _write_portable(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
-    """The same for other databases (SQLite in tests): one UPDATE per session, one bulk INSERT."""
+def _contacts_touch(seen: dict[int, tuple[dt.datetime, dt.datetime]], sessions: list[WebSession]) -> None:
+    """last_seen_at (never backwards), first_seen_at (once), web_sessions_count and the latest
+    session's device and place, for every contact the batch credited: one statement."""
+    opened: dict[int, list[WebSession]] = {}
+    for session in sessions:
+        opened.setdefault(session.contact_id, []).append(session)
+    ids = sorted(seen)
+    if not ids:
+        return
+    latest = {pk: max(opened[pk], key=lambda s: s.started_at) for pk in opened}
+    enriched = {name: [getattr(latest[pk], name) if pk in latest else "" for pk in ids] for name in _ENRICHED}
+    table = Contact._meta.db_table
+    sets = ", ".join(f"{name} = COALESCE(NULLIF(b.{name}, ''), c.{name})" for name in _ENRICHED)
+    sql = f"""
+        UPDATE {table} c SET
+            last_seen_at = GREATEST(COALESCE(c.last_seen_at, b.last_at), b.last_at),
+            first_seen_at = COALESCE(c.first_seen_at, b.first_at),
+            web_sessions_count = c.web_sessions_count + b.opened,
+            {sets}
+        FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[],
+                    {", ".join(["%s::text[]"] * len(_ENRICHED))})
+            AS b(id, first_at, last_at, opened, {", ".join(_ENRICHED)})
+        WHERE c.id = b.id
+    """  # noqa: S608 - table and column names come from the model, values are parameters
+    params = [
+        ids, [seen[pk][0] for pk in ids], [seen[pk][1] for pk in ids], [len(opened.get(pk, ())) for pk in ids],
+        *(enriched[name] for name in _ENRICHED),
+    ]  # fmt: skip
+    with connections[router.db_for_write(Contact)].cursor() as cursor:
+        cursor.execute(sql + " RETURNING c.id, c.role", params)
+        people = [pk for pk, role in cursor.fetchall() if role != Contact.Role.VISITOR]
+    # Their companies' session_count and last_request_at follow (visitors belong to no company), after
+    # the contacts: the lock order of a contact deletion too.
+    for pk in sorted(people):
+        for _ in range(len(opened.get(pk, ()))):
+            companies_services.companies_activity_record(contact_id=pk, now=seen[pk][1], new_session=True)
+        if pk not in opened:
+            companies_services.companies_activity_record(contact_id=pk, now=seen[pk][1], new_session=False)
+
+
+def _write_portable(rows: list[QueuedRow]) -> int:
+    """The same for other databases (SQLite in tests): one UPDATE per session, one bulk INSERT.
+
+    Only page views of existing sessions reach it: new contacts and sessions are queued only where
+    their ids can be taken ahead (PostgreSQL, tracking.id_blocks).
+    """
     totals: dict[int, list[Any]] = {}
-    for session_id, *_, created_at in rows:
-        total = totals.setdefault(session_id, [0, created_at])
+    for row in rows:
+        total = totals.setdefault(row.session_id, [0, row.at])
         total[0] += 1
-        total[1] = max(total[1], created_at)
-    contact_of = dict(WebSession.objects.filter(pk__in=totals).values_list("pk", "contact_id"))
+        total[1] = max(total[1], row.at)
+    contact_of = dict(
+        WebSession.objects.filter(pk__in=totals)
+        .exclude(contact__processing_restricted=True)
+        .exclude(contact__analytics_consent=False)
+        .values_list("pk", "contact_id")
+    )  # a frozen contact's page views are dropped, as on PostgreSQL
     for session_id, (added, latest) in totals.items():
         if session_id in contact_of:
             WebSession.objects.filter(pk=session_id).update(
@@ -317,11 +755,19 @@ def _write_portable(rows: list[tuple[int, str, str, str, dt.datetime]]) -> int:
             )
     page_view_rows = [
         PageView(
-            contact_id=contact_of[session_id], session_id=session_id, url=url, title=title, referrer=referrer,
-            created_at=created_at,
+            contact_id=contact_of[row.session_id], session_id=row.session_id, url=row.url, title=row.title,
+            referrer=row.referrer, created_at=row.at,
         )
-        for session_id, url, title, referrer, created_at in rows
-        if session_id in contact_of
+        for row in rows
+        if row.session_id in contact_of
     ]  # fmt: skip
     PageView.objects.bulk_create(page_view_rows, batch_size=500)
+    seen: dict[int, list[dt.datetime]] = {}
+    for view in page_view_rows:
+        span = seen.setdefault(view.contact_id, [view.created_at, view.created_at])
+        span[0], span[1] = min(span[0], view.created_at), max(span[1], view.created_at)
+    for contact_id, (_first, last) in sorted(seen.items()):
+        Contact.objects.filter(pk=contact_id).update(
+            last_seen_at=Greatest(Coalesce("last_seen_at", Value(last)), Value(last))
+        )
     return len(page_view_rows)

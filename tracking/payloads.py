@@ -1,7 +1,6 @@
 """Strict parsing of widget request bodies into typed inputs; every refusal names its field."""
 
 import datetime as dt
-import json
 import math
 import re
 import uuid
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from common.parsing import json_problem, moment_or_none, text_problem
+from common.parsing import json_loads, json_problem, moment_or_none, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -159,8 +158,8 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         return value
 
     try:
-        body = json.loads(text, parse_constant=_refuse_constant, parse_float=number)
-    except (ValueError, RecursionError):
+        body = json_loads(text, parse_constant=_refuse_constant, parse_float=number)
+    except ValueError:
         raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
         raise PayloadError("body", "The body must be a JSON object.")
@@ -336,8 +335,10 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         companies = clean_companies(value.get("company"), value.get("companies"), now=now)
     except PayloadError as error:
         companies, refused = None, {error.field: error.message}
+    # An empty object writes nothing (attributes merge): it is no attribute at all. The widget sends one
+    # on every ping, and a first ping that sends nothing else is queued.
     return UserInput(
-        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom,
+        user_id=user_id, email=email, user_hash=user_hash, fields=fields, custom_attributes=custom or None,
         companies=companies, refused=refused,
     )  # fmt: skip
 

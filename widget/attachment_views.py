@@ -25,11 +25,11 @@ def attachment_limits_view(call: WidgetCall) -> JsonResponse:
 
 @widget_endpoint(methods=("GET", "HEAD"))
 def attachment_file_view(call: WidgetCall, public_id: str) -> HttpResponse:
-    """A file (or its thumbnail) of a contact's message, through a link made for the conversation's contact;
-    anything else (a file that does not exist too) is a 403."""
+    """A file (or its thumbnail) of a contact's message, through a link made for the conversation's contact
+    by this website's messenger; anything else (a file that does not exist too) is a 403."""
     attachment = selectors.attachment_for_contact(public_id=public_id)
     conversation = attachment.part.conversation if attachment is not None else None
-    holder = contact_holder(conversation.contact_id) if conversation is not None else ""
+    holder = contact_holder(contact_id=conversation.contact_id, website_id=call.website.pk) if conversation else ""
     link = attachment_link_check(public_id=public_id, params=call.request.GET.dict(), holder=holder)
     if link is None or conversation is None:
         raise WidgetHttpError(403, "invalid_link", "sig", "This file link is invalid or has expired.")

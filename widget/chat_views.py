@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.http import JsonResponse
 
 from common.parsing import iso_datetime_or_none
-from common.rate_limit import CacheReads, Limit
+from common.rate_limit import CacheReads, Limit, ip_hash
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
@@ -26,7 +26,13 @@ from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
-from tracking.services.hot_path import HotPathState, token_may_act_for, token_may_act_for_id
+from tracking.services.hot_path import (
+    HotPathState,
+    contact_by_anonymous_id,
+    contact_row,
+    token_may_act_for,
+    token_may_act_for_id,
+)
 from tracking.widget_auth import (
     WidgetIdentity,
     widget_token_may_act_for_user,
@@ -38,7 +44,6 @@ from widget.attachment_http import FileLinks, file_links, limit_files, message_p
 from widget.http import (
     WidgetCall,
     WidgetHttpError,
-    ip_hash,
     rate_limit,
     widget_endpoint,
     widget_identity,
@@ -90,7 +95,7 @@ def _contact_id(call: WidgetCall, token: Any) -> int:
 
 def _contact(call: WidgetCall, token: Any) -> Contact:
     identity, _reads = _identity(call, token)
-    contact = Contact.objects.filter(pk=identity.contact_id).first()
+    contact = contact_row(contact_id=identity.contact_id)  # a queued first visit is written now
     if contact is None:
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token names a contact that no longer exists.")
     if not token_may_act_for(identity, contact=contact, website=call.website):
@@ -230,7 +235,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         _limit_anonymous_starts(call)
         contact = _contact_for_new_writer(payload.get("anonymous_id"))
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
         contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
@@ -260,7 +265,7 @@ def _contact_for_new_writer(anonymous_id: Any) -> Contact:
             parsed = uuid.UUID(str(anonymous_id))
         except ValueError:
             raise WidgetHttpError(400, "invalid", "anonymous_id", "Must be a UUID.") from None
-        existing = Contact.objects.filter(anonymous_id=parsed).first()
+        existing = Contact.objects.filter(anonymous_id=parsed).first() or contact_by_anonymous_id(parsed)
         if existing is not None:
             if existing.role == Contact.Role.USER:
                 # A user is only reachable through a token the ping issued after identity checks.
@@ -293,7 +298,7 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     contact = _contact(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id)
     _limit_writes(contact)
-    limit_files(contact_id=contact.pk, files=files)
+    limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
     return JsonResponse({"part": part_shape(part, links=file_links(call, contact_id=contact.pk))}, status=201)
 

@@ -2,13 +2,12 @@
 
 One place for: the website and origin check, CORS per website, the body cap and JSON parsing, the
 widget's limits on the one rate limiter (`common.rate_limit`: fixed windows in the shared cache, counted
-together with the cache entries a request reads, in one round trip), the one keyed hash of a client's
-IP, and the one error mapper.
+together with the cache entries a request reads, in one round trip, with its keyed hash of a client's IP),
+and the one error mapper.
 """
 
 import functools
-import hashlib
-import hmac
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
 from common.parsing import int_or_none
-from common.rate_limit import CacheReads, Limit, RateLimited
+from common.rate_limit import CacheReads, Limit, RateLimited, ip_hash
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -116,17 +115,31 @@ def widget_json_body(request: HttpRequest, *, max_bytes: int | None = None) -> d
         raise WidgetHttpError(
             415, "unsupported_media_type", "Content-Type", "Send the JSON body as text/plain or application/json."
         )
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared:
-        length = int_or_none(declared, minimum=0)
-        if length is None:
-            raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
-        if length > max_bytes:
-            raise _too_large(max_bytes)
+    length = declared_length(request)
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
     raw = request.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise _too_large(max_bytes)
     return parse_json_object(raw)
+
+
+# More digits than any real body's length has (a petabyte has 16): larger than every limit, never parsed.
+CONTENT_LENGTH_MAX_DIGITS = 18
+
+
+def declared_length(request: HttpRequest) -> int | None:
+    """The body's declared Content-Length: None when absent; a length of more digits than a real one reads as
+    larger than any limit (a 413 for the caller, not a 400 or 411); anything but digits is a 400."""
+    raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
+    if not raw:
+        return None
+    if len(raw) > CONTENT_LENGTH_MAX_DIGITS and raw.isascii() and raw.isdigit():
+        return sys.maxsize
+    length = int_or_none(raw, minimum=0)
+    if length is None:
+        raise WidgetHttpError(400, "invalid", "Content-Length", "Content-Length must be a number.")
+    return length
 
 
 def _too_large(max_bytes: int) -> WidgetHttpError:
@@ -136,11 +149,6 @@ def _too_large(max_bytes: int) -> WidgetHttpError:
 def widget_identity(*, website: Website, token: str | None) -> WidgetIdentity | None:
     """The identity in the request's token, if it is valid for this website."""
     return widget_token_read(token=token, website_id=website.pk) if token else None
-
-
-def ip_hash(ip: str) -> str:
-    """A keyed hash of a client's address: the cache never holds the address itself (rate-limit keys only)."""
-    return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 # --- rate limits (common.rate_limit, with the request's cache reads, in one round trip) ------------
@@ -154,22 +162,24 @@ def contact_limit(identity: WidgetIdentity) -> Limit:
     return Limit("contact", f"{identity.website_id}:{identity.contact_id}", settings.PARLEY_WIDGET_RATE_PER_CONTACT)
 
 
-def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
-    """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After."""
+def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = (), field: str | None = None) -> CacheReads:
+    """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After
+    (naming `field` when given: the files of an upload)."""
     try:
         return limiter.rate_limit(limits, read_keys=read_keys)
     except RateLimited as over:
-        raise _too_many(over) from None
+        raise _too_many(over, field=field) from None
 
 
-def _too_many(over: RateLimited) -> WidgetHttpError:
+def _too_many(over: RateLimited, *, field: str | None = None) -> WidgetHttpError:
     limit = over.limit
     if limit.message:
-        field, message, retry_after = "", limit.message, limit.window
+        named, message, retry_after = "", limit.message, limit.window
     else:
         retry_after = limit.retry_after(over.now)
-        field, message = limit.scope, f"Too many requests; try again in {retry_after} seconds."
-    return WidgetHttpError(429, "rate_limited", field, message, headers={"Retry-After": str(retry_after)})
+        named, message = limit.scope, f"Too many requests; try again in {retry_after} seconds."
+    headers = {"Retry-After": str(retry_after)}
+    return WidgetHttpError(429, "rate_limited", named if field is None else field, message, headers=headers)
 
 
 # --- the view decorator --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tracking import payloads
 from tracking import services as tracking_services
 from tracking.enrichment import accept_language
 from tracking.models import Website
+from tracking.page_view_buffer import CacheWrite
 from tracking.services.hot_path import hot_path_read_keys
 from widget.chat_views import chat_state
 from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json_body
@@ -121,6 +122,12 @@ def _answer(website: Website, answer: tracking_services.WidgetAnswer) -> dict[st
     return shape
 
 
+def _quiet_marks(contact_id: int) -> tuple[CacheWrite, ...]:
+    """A new visitor has no conversation or message: its next pings need not look (chat_state)."""
+    key, value, seconds = widget_quiet.quiet_mark(contact_id)
+    return (CacheWrite(key, value, seconds, only_if_absent=True),)
+
+
 @widget_endpoint(methods=("POST",), count_ip_first=False)
 def ping_view(call: WidgetCall) -> JsonResponse:
     """One per page view: records it and answers with the token and the widget state (chat included)."""
@@ -129,7 +136,11 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     identity, reads = _preflight(call, ping.token, chat=True)
     if ping.browser_language:
         facts = replace(facts, browser_language=ping.browser_language)
-    answer = tracking_services.widget_ping(website=call.website, ping=ping, identity=identity, facts=facts, reads=reads)
+    answer = tracking_services.widget_ping(
+        website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks
+    )
+    if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
+        return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
     return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, reads)})
 
 

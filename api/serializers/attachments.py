@@ -7,6 +7,7 @@ names would let any token make the server reach internal addresses (SSRF). Send 
 
 import base64
 import binascii
+import math
 from typing import Any
 
 from django.conf import settings
@@ -17,8 +18,12 @@ from rest_framework import serializers
 from api.errors import ParameterInvalid
 from conversations.attachment_links import attachment_link_query
 from conversations.models import Attachment, ConversationPart
+from conversations.services.attachments import AttachmentLimits
 
 MAX_ATTACHMENT_FILES = 10  # Intercom's own limit per reply
+# A reply's JSON besides its files' data: a 10,000-character body and ten names, each character escaped at worst
+# as \uXXXX (6 bytes), and the other fields.
+REPLY_JSON_ROOM_BYTES = 256 * 1024
 
 
 def attachment_api_url(attachment: Attachment) -> str:
@@ -47,6 +52,15 @@ class AttachmentFileInput(serializers.Serializer):
     content_type = serializers.CharField(max_length=255, help_text="Ignored: the type is read from the bytes.")
     data = serializers.CharField(help_text="The file, base64-encoded.", trim_whitespace=False)
     name = serializers.CharField(max_length=1000, help_text="Made safe: path parts, controls and NUL are removed.")
+
+
+def attachment_files_body_max_bytes(limits: AttachmentLimits) -> int:
+    """The largest JSON body a call with `attachment_files` accepts: as many files as the website's limits
+    allow, each of its largest size in base64 (4 bytes per 3), and room for the rest; never less than what
+    every other call accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    files = min(limits.max_files, MAX_ATTACHMENT_FILES) if limits.types else 0
+    base64_bytes = 4 * math.ceil(limits.max_bytes / 3)
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, files * base64_bytes + REPLY_JSON_ROOM_BYTES)
 
 
 def attachment_files_decode(files: list[dict[str, Any]]) -> list[ContentFile]:

@@ -43,7 +43,10 @@ class SearchPaginationInput(serializers.Serializer):
 class SearchInput(serializers.Serializer):
     """`query` is a single filter or an AND/OR group of filters (nested at most twice)."""
 
-    query = serializers.JSONField(help_text="{field, operator, value} or {operator: AND|OR, value: [...]}")
+    query = serializers.JSONField(
+        help_text="{field, operator, value} or {operator: AND|OR, value: [...]}. Date fields take Unix seconds, or "
+        'with > and < a relative moment ("now-30d", "today", "now+2w"); contacts also take segment_id (docs/api.md).'
+    )
     pagination = SearchPaginationInput(required=False)
     sort = serializers.JSONField(
         required=False,

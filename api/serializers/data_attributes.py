@@ -47,6 +47,12 @@ class DataAttributeOutput(serializers.Serializer):
         return str(attribute.created_by_id) if attribute.created_by_id else None
 
 
+class DataAttributeDeletedOutput(serializers.Serializer):
+    type = serializers.CharField(default="data_attribute")
+    id = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+
 class DataAttributeListOutput(serializers.Serializer):
     type = serializers.CharField(default="list")
     data = DataAttributeOutput(many=True)

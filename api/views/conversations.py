@@ -9,7 +9,11 @@ from rest_framework.response import Response
 from api import selectors
 from api.errors import NotFound, ParameterInvalid, ParameterNotFound
 from api.permissions import acting_teammate_check
-from api.serializers.attachments import attachment_files_decode, attachment_urls_refuse
+from api.serializers.attachments import (
+    attachment_files_body_max_bytes,
+    attachment_files_decode,
+    attachment_urls_refuse,
+)
 from api.serializers.base import SearchInput
 from api.serializers.conversations import (
     DISPLAY_AS_PLAINTEXT,
@@ -31,6 +35,7 @@ from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
 from contacts.search import FieldSpec, QueryCompiler
 from conversations import services
 from conversations.models import Conversation
+from conversations.services.attachments import FilesField, attachment_limits
 
 CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -48,6 +53,10 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "snoozed_until": FieldSpec("date", "snoozed_until"),
     "tag_ids": FieldSpec("tag", "tags"),
 }
+
+
+# A refused file is named by its index: `attachment_files[2]`.
+ATTACHMENT_FILES = FilesField("attachment_files", indexed=True)
 
 
 # Indexed columns only (conversations.models.Conversation.Meta.indexes).
@@ -184,10 +193,12 @@ class ConversationReplyView(IntercomView):
     def post(self, request: Request, conversation_id: str) -> Response:
         """Reply as a teammate (comment or note) or as the contact (by intercom_user_id, user_id or email)."""
         conversation = conversation_get(conversation_id)
-        values = self.parse(ReplyInput, self.body(request))
+        # Files travel in the body (base64): it may be as large as the website's limits allow them.
+        max_bytes = attachment_files_body_max_bytes(attachment_limits(conversation.website))
+        values = self.parse(ReplyInput, self.body(request, max_bytes=max_bytes))
         attachment_urls_refuse(values.get("attachment_urls"))
         files = attachment_files_decode(values.get("attachment_files") or [])
-        message = {"body": values["body"], "files": files, "files_field": "attachment_files"}
+        message = {"body": values["body"], "files": files, "files_field": ATTACHMENT_FILES}
         if values["type"] == "admin":
             admin = _acting_admin(request, values.get("admin_id"))
             if values["message_type"] == "note":

@@ -1,4 +1,4 @@
-"""Data attributes: definitions of custom attributes (list, create, update)."""
+"""Data attributes: definitions of custom attributes (list, create, update; delete, a Parley extension)."""
 
 from typing import Any
 
@@ -11,6 +11,7 @@ from api import selectors
 from api.errors import ParameterInvalid
 from api.serializers.data_attributes import (
     DataAttributeCreateInput,
+    DataAttributeDeletedOutput,
     DataAttributeListOutput,
     DataAttributeOutput,
     DataAttributeUpdateInput,
@@ -99,3 +100,12 @@ class DataAttributeView(IntercomView):
             options=_options(values),
         )
         return Response(DataAttributeOutput(attribute).data)
+
+    @extend_schema(operation_id="DeleteDataAttribute", responses={200: DataAttributeDeletedOutput})
+    def delete(self, request: Request, attribute_id: str) -> Response:
+        """Delete a definition (Parley's; Intercom only archives them): one a saved segment's filter names is a 400
+        naming `name` that lists those segments."""
+        attribute = selectors.data_attribute_get(attribute_id=attribute_id)
+        answer = {"type": "data_attribute", "id": str(attribute.pk), "deleted": True}
+        services.data_attribute_delete(attribute=attribute)
+        return Response(answer)

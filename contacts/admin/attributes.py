@@ -1,10 +1,14 @@
 """Tags and custom attribute definitions."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import JSONFormField, ServiceValidatedForm
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -52,6 +56,7 @@ class DataAttributeAdmin(admin.ModelAdmin):
     list_display = ["name", "label", "model", "data_type", "archived"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
+    formfield_overrides = {models.JSONField: {"form_class": JSONFormField}}  # options
 
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.
@@ -72,3 +77,19 @@ class DataAttributeAdmin(admin.ModelAdmin):
                 description=obj.description, options=obj.options, actor=request.user,
             )  # fmt: skip
         obj.pk = saved.pk
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, Any, list[Any]]:
+        """An attribute a saved segment's filter names is "protected": the confirmation page (one or a selection)
+        says which segments name it and offers no button (templates/admin/contacts/dataattribute/)."""
+        deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        in_use = [
+            problem for attribute in objs if (problem := services.data_attribute_delete_problem(attribute=attribute))
+        ]
+        return deleted, counts, permissions_needed, [*protected, *in_use]
+
+    def delete_model(self, request: HttpRequest, obj: DataAttribute) -> None:
+        services.data_attribute_delete(attribute=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[DataAttribute]) -> None:
+        for attribute in queryset:
+            services.data_attribute_delete(attribute=attribute)

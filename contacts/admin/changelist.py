@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
@@ -18,7 +19,7 @@ from contacts.admin.csv_export import contacts_csv_response
 from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.panels import contact_actions, contact_list_filters
+from contacts.panels import contact_actions, contact_list_filters, contact_search_matches
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
@@ -44,7 +45,7 @@ class ContactListAdmin(ReplicaListAdmin):
         CountryFilter,
         "unsubscribed_from_emails",
         LastSeenFilter,
-    ]  # then the filters other apps register (contacts/panels.py), then one per custom attribute
+    ]  # between what other apps put first (segments) and after (contacts/panels.py); then custom attributes
     list_select_related = []
     list_per_page = 50
     show_full_result_count = False
@@ -52,8 +53,9 @@ class ContactListAdmin(ReplicaListAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     search_help_text = (
-        "Every word must match the name or email: “Rivera” finds Jamie Rivera, “acme.example” finds"
-        " jo@acme.example (words of one or two letters match the start). Or an exact user id or contact id."
+        "Every word must match the name, email or company: “Rivera” finds Jamie Rivera, “acme.example” finds"
+        " jo@acme.example, “stark” the people of Stark Industries (words of one or two letters match the"
+        " start). Or an exact user id or contact id."
     )
     search_fields = ["name", "email", "external_id"]  # handled by get_search_results below
     ordering = ["-last_seen_at", "-id"]
@@ -72,7 +74,12 @@ class ContactListAdmin(ReplicaListAdmin):
         filterable = selectors.contact_attribute_definitions().filter(
             Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[])
         )
-        return [*self.list_filter, *contact_list_filters(), *(custom_attribute_filter(a) for a in filterable)]
+        return [
+            *contact_list_filters(first=True),
+            *self.list_filter,
+            *contact_list_filters(),
+            *(custom_attribute_filter(a) for a in filterable),
+        ]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
@@ -91,9 +98,10 @@ class ContactListAdmin(ReplicaListAdmin):
         every_word = Q()
         for word in words:
             if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
-                every_word &= Q(name__icontains=word) | Q(email__icontains=word)
+                own = Q(name__icontains=word) | Q(email__icontains=word)
             else:
-                every_word &= Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+                own = Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+            every_word &= own | contact_search_matches(word)  # e.g. their company's name (companies app)
         matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
         return matches, False
 
@@ -137,13 +145,13 @@ class ContactListAdmin(ReplicaListAdmin):
     def tag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if tag := self._chosen_tag(request):
             added = services.contacts_tag_bulk(contact_ids=_ids(queryset), tag=tag, actor=request.user)
-            self.message_user(request, f"Tagged {added} contact(s) with “{tag.name}”.", messages.SUCCESS)
+            self.message_user(request, f"Tagged {_contacts_words(added)} with “{tag.name}”.", messages.SUCCESS)
 
     @admin.action(description="Remove the chosen tag from selected contacts", permissions=["change"])
     def untag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if tag := self._chosen_tag(request):
             removed = services.contacts_untag_bulk(contact_ids=_ids(queryset), tag=tag)
-            self.message_user(request, f"Removed “{tag.name}” from {removed} contact(s).", messages.SUCCESS)
+            self.message_user(request, f"Removed “{tag.name}” from {_contacts_words(removed)}.", messages.SUCCESS)
 
     @admin.action(description="Export selected contacts as CSV", permissions=["view"])
     @replica_safe_action
@@ -167,7 +175,7 @@ class ContactListAdmin(ReplicaListAdmin):
             for contact in queryset.iterator(chunk_size=500):
                 services.contact_erase(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
                 erased += 1
-            self.message_user(request, f"Erased {erased} contact(s) and their history.", messages.SUCCESS)
+            self.message_user(request, f"Erased {_contacts_words(erased)} and their history.", messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -180,6 +188,10 @@ class ContactListAdmin(ReplicaListAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/contacts/contact/erase_confirmation.html", context)
+
+
+def _contacts_words(count: int) -> str:
+    return ngettext("%(count)d contact", "%(count)d contacts", count) % {"count": count}
 
 
 def _ids(queryset: QuerySet[Contact]) -> Iterator[int]:

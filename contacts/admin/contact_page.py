@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
 from common.admin_forms import TagLinkInline, tag_formset_save
+from common.teammates import TeammateNamesAdmin
 from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
@@ -58,7 +59,7 @@ class ContactTagInline(TagLinkInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(ContactListAdmin):
+class ContactAdmin(TeammateNamesAdmin, ContactListAdmin):
     """The contact list (ContactListAdmin) and the contact page: fields, custom attributes, tags, notes, panels."""
 
     autocomplete_fields = ["owner"]

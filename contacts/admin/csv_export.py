@@ -1,13 +1,13 @@
 """The contact list's CSV export: streamed in chunks, safe to open in a spreadsheet."""
 
 import csv
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
+from common.csv_export import Echo, csv_cell
 from contacts import selectors
 from contacts.models import Contact
 
@@ -15,26 +15,16 @@ CSV_COLUMNS = (
     "id", "role", "external_id", "name", "email", "phone", "city", "country", "first_seen_at", "last_seen_at",
     "web_sessions_count", "signed_up_at", "unsubscribed_from_emails", "created_at",
 )  # fmt: skip
-
-
-# OWASP's CSV injection list (= + - @ tab CR) plus LF and the full-width forms some spreadsheets
-# also read as operators; checked after leading whitespace too, which spreadsheets may trim.
-CSV_FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 CSV_CHUNK = 2000
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 def contacts_csv_response(queryset: QuerySet[Contact]) -> StreamingHttpResponse:
     """The contacts as a streamed CSV download: their fields, tags and custom attributes."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     attributes = [definition.name for definition in selectors.contact_attribute_definitions()]
 
     def rows() -> Iterator[str]:
-        yield writer.writerow([*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes)])
+        yield writer.writerow([csv_cell(v) for v in (*CSV_COLUMNS, "tags", *(f"custom:{name}" for name in attributes))])
         chunk: list[tuple[Any, ...]] = []
         contacts = queryset.order_by("pk").values_list(*CSV_COLUMNS, "custom_attributes")
         for values in contacts.iterator(chunk_size=CSV_CHUNK):
@@ -58,12 +48,3 @@ def _csv_lines(writer: Any, chunk: list[tuple[Any, ...]], attributes: list[str])
         custom = custom or {}
         extra = ["; ".join(tags.get(values[0], [])), *(custom.get(name, "") for name in attributes)]
         yield writer.writerow([csv_cell(v) for v in (*values, *extra)])
-
-
-def csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text: a value that could start a formula gets a leading quote."""
-    if isinstance(value, str) and (value[:1] in CSV_FORMULA_STARTS or value.lstrip()[:1] in CSV_FORMULA_STARTS):
-        return "'" + value
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value

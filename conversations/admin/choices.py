@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from common.teammates import PROFILE, TeammateChoiceField, teammate_name_order
+
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
     "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
@@ -21,8 +23,18 @@ SNOOZE_PRESETS = {
 
 
 def teammates() -> QuerySet:
-    """The teammates a conversation can be assigned to."""
-    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("first_name", "username")
+    """The teammates a conversation can be assigned to, with their profiles (their names: common.teammates)."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .select_related(PROFILE)
+        .order_by(*teammate_name_order())
+    )
+
+
+def teammate_field(*, label: str = "Teammate", required: bool = False) -> TeammateChoiceField:
+    """A picker of the teammates above, each by their one name."""
+    return TeammateChoiceField(queryset=teammates(), required=required, label=label)
 
 
 def parse_snooze(raw_until: str, preset: str) -> dt.datetime:

@@ -15,17 +15,20 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import ngettext
 
 from common.admin_forms import report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Tag
 from conversations import selectors, services
-from conversations.admin.choices import SNOOZE_PRESETS, teammates
+from conversations.admin import teamwork
+from conversations.admin.choices import SNOOZE_PRESETS, teammate_field, teammates
 from conversations.admin.thread import ConversationPageAdmin
 from conversations.models import INBOX_NEWEST_FIRST, INBOX_WAITING_LONGEST, Conversation, ConversationPart
 from conversations.services import routing as routing_services
 from conversations.services import sla as sla_services
+from conversations.services.threads import teammate_display_name
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
@@ -155,13 +158,15 @@ class SlaFilter(admin.SimpleListFilter):
 
 
 class InboxActionForm(ActionForm):
-    assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
+    assignee = teammate_field()
     snooze_for = forms.ChoiceField(
         choices=[("", "Snooze for…"), *((k, v[0]) for k, v in SNOOZE_PRESETS.items())], required=False, label=""
     )
 
     tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
     macro = forms.ModelChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
+    # Closing several conversations at once (a clean-up) asks no rating unless ticked; one alone asks as ever.
+    ask_ratings = forms.BooleanField(required=False, label="Ask for ratings")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -238,10 +243,16 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="Last message")
     def preview_column(self, conversation: Conversation) -> str:
-        marker = "★ " if conversation.priority == Conversation.Priority.PRIORITY else ""
         # The teammate by name: "You:" would be wrong for every other teammate reading the inbox.
         who = f"{conversation.preview_author_name}: " if conversation.preview_author_type == "teammate" else ""
-        return format_html("{}{}<span class='parley-preview'>{}</span>", marker, who, conversation.preview[:120])
+        if conversation.priority == Conversation.Priority.PRIORITY:
+            # A red flag (CSS), not a star: the State column's stars are the contact's rating.
+            return format_html(
+                "<span class='parley-priority' role='img' title='{}' aria-label='{}'></span> {}"
+                "<span class='parley-preview'>{}</span>",
+                "Priority", "Priority", who, conversation.preview[:120],
+            )  # fmt: skip
+        return format_html("{}<span class='parley-preview'>{}</span>", who, conversation.preview[:120])
 
     @admin.display(description="Tags")
     def tag_column(self, conversation: Conversation) -> str:
@@ -263,6 +274,8 @@ class ConversationAdmin(ConversationPageAdmin):
         if label is None:
             return "—"
         text, overdue = label
+        # "overdue" and "113 d" may go on two lines in a narrow column; a number never leaves its unit.
+        text = text.replace(" d", "\u00a0d").replace("h ", "h\u00a0")
         return format_html("<span class='parley-sla{}'>{}</span>", " parley-sla-over" if overdue else "", text)
 
     @admin.display(description="Assignee", ordering="assignee")
@@ -270,9 +283,10 @@ class ConversationAdmin(ConversationPageAdmin):
         assignee = conversation.assignee
         if assignee is None:
             return "—"
+        name = teammate_display_name(assignee)  # the profile came with the page (list_select_related)
         if routing_services.teammate_is_away(assignee):
-            return format_html("{} <span class='parley-away'>(away)</span>", assignee)
-        return str(assignee)
+            return format_html("{} <span class='parley-away'>(away)</span>", name)
+        return name
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
@@ -295,7 +309,8 @@ class ConversationAdmin(ConversationPageAdmin):
             except ValidationError as error:
                 report_validation_error(request, error)
                 return
-        self.message_user(request, f"{verb} {done} conversation(s).", messages.SUCCESS)
+        words = ngettext("%(verb)s %(count)d conversation.", "%(verb)s %(count)d conversations.", done)
+        self.message_user(request, words % {"verb": verb, "count": done}, messages.SUCCESS)
 
     @admin.action(description="Assign selected to the chosen teammate", permissions=["change"])
     def assign_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
@@ -321,10 +336,16 @@ class ConversationAdmin(ConversationPageAdmin):
         self._bulk(request, queryset, "Snoozed",
                    lambda c: services.conversation_snooze(conversation=c, teammate=request.user, until=until))  # fmt: skip
 
+    @staticmethod
+    def _asks_for_ratings(request: HttpRequest, queryset: QuerySet[Conversation]) -> bool:
+        """A close asks for a rating when it closes one conversation, or several with "Ask for ratings" ticked."""
+        return bool(request.POST.get("ask_ratings")) or queryset.count() <= 1
+
     @admin.action(description="Close selected", permissions=["change"])
     def close_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        ask = self._asks_for_ratings(request, queryset)
         self._bulk(request, queryset, "Closed",
-                   lambda c: services.conversation_close(conversation=c, teammate=request.user))  # fmt: skip
+                   lambda c: services.conversation_close(conversation=c, teammate=request.user, ask_for_rating=ask))  # fmt: skip
 
     @admin.action(description="Reopen selected", permissions=["change"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
@@ -339,14 +360,19 @@ class ConversationAdmin(ConversationPageAdmin):
             return
         self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
 
-    @admin.action(description="Run the chosen macro on selected", permissions=["change"])
-    def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+    @admin.action(description="Run the chosen macro on selected (asks first)", permissions=["change"])
+    def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse | None:
         macro = selectors.saved_reply_list().filter(pk=int_or_none(request.POST.get("macro", ""))).first()
         if macro is None:
             self.message_user(request, "Choose a macro in the list next to the action.", messages.WARNING)
-            return
+            return None
+        if request.POST.get("confirm") != "yes":  # what it will do, to how many, before it does it
+            return teamwork.macro_bulk_confirmation(request, self, queryset, macro)
+        ask = self._asks_for_ratings(request, queryset)
         self._bulk(request, queryset, f"Ran the macro “{macro.name}” on",
-                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user))  # fmt: skip
+                   lambda c: services.macro_run(saved_reply=macro, conversation=c, teammate=request.user,
+                                                ask_for_rating=ask))  # fmt: skip
+        return None
 
     # --- the inbox's own URLs; the conversation page's come from ConversationPageAdmin ---------------
 
@@ -391,7 +417,7 @@ class ConversationAdmin(ConversationPageAdmin):
             "title": "Inbox",
             "inbox_updates_url": reverse("admin:conversations_inbox_updates"),
             "inbox": selectors.inbox_state(),
-            "away_teammates": routing_services.teammates_away(),
+            "unavailable": routing_services.teammates_unavailable(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

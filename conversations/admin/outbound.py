@@ -14,10 +14,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import ngettext
 
 from common.admin_forms import ServiceValidatedForm
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
+from common.teammates import PROFILE
 from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.models import Message, MessageDelivery
@@ -194,11 +196,15 @@ def _outbound_flow(
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "channel", "audience", "recipients_count", "state", "sender", "created_at"]
+    list_display = ["__str__", "channel", "audience", "recipients_count", "state", "sender_name", "created_at"]
     list_filter = ["channel", "state", "is_test"]
-    list_select_related = ["sender"]
+    list_select_related = [f"sender__{PROFILE}"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    @admin.display(description="Sender", ordering="sender")
+    def sender_name(self, message: Message) -> str:
+        return teammate_display_name(message.sender) if message.sender_id else "—"
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         """Compose → preview for a real recipient (with the count) → optional test to oneself → send."""
@@ -225,9 +231,10 @@ class MessageAdmin(admin.ModelAdmin):
         )  # fmt: skip
         if isinstance(result, HttpResponse):
             return result
-        self.message_user(
-            request, f"“{result}” is being sent to {result.recipients_count} contact(s).", messages.SUCCESS
-        )
+        recipients = ngettext("%(count)d contact", "%(count)d contacts", result.recipients_count) % {
+            "count": result.recipients_count
+        }
+        self.message_user(request, f"“{result}” is being sent to {recipients}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[result.pk]))
 
     def change_view(
@@ -283,12 +290,17 @@ def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest
             expected_recipients=expected,
         )  # fmt: skip
 
+    count = queryset.count()
+    selected = ngettext("%(count)d selected contact", "%(count)d selected contacts", count) % {"count": count}
     result = _outbound_flow(
         request, model_admin, form=form, audience_contacts=queryset, send=send, hidden=hidden,
         audience_label="Selected contacts", action_url=f"?{request.GET.urlencode()}", back_to_contacts=True,
-        compose_title=f"Send a message to {queryset.count()} selected contact(s)",
+        compose_title=f"Send a message to {selected}",
     )  # fmt: skip
     if isinstance(result, HttpResponse):
         return result
-    model_admin.message_user(request, f"Message queued for {result.recipients_count} contact(s).", messages.SUCCESS)
+    recipients = ngettext("%(count)d contact", "%(count)d contacts", result.recipients_count) % {
+        "count": result.recipients_count
+    }
+    model_admin.message_user(request, f"Message queued for {recipients}.", messages.SUCCESS)
     return None

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from common.admin_forms import ServiceValidatedForm
 from common.read_only_admin import ReadOnlyAdmin
+from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
 from conversations import services
 from conversations.models import (
     AssignmentRule,
@@ -45,11 +46,11 @@ def _preview_text(rule: AssignmentRule) -> str:
 
 
 @admin.register(AssignmentRule)
-class AssignmentRuleAdmin(admin.ModelAdmin):
+class AssignmentRuleAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     form = AssignmentRuleForm
     list_display = ["name", "position", "enabled", "conditions", "actions_column"]
     list_editable = ["position", "enabled"]
-    list_select_related = ["website", "contact_tag", "assign_team", "assign_teammate", "add_tag"]
+    list_select_related = ["website", "contact_tag", "assign_team", f"assign_teammate__{PROFILE}", "add_tag"]
     readonly_fields = ["preview"]
     autocomplete_fields = ["contact_tag", "add_tag"]
     fieldsets = [
@@ -85,7 +86,7 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
     def actions_column(self, rule: AssignmentRule) -> str:
         parts = [
             f"team {rule.assign_team}" if rule.assign_team_id else "",
-            f"teammate {rule.assign_teammate}" if rule.assign_teammate_id else "",
+            f"teammate {teammate_name(rule.assign_teammate)}" if rule.assign_teammate_id else "",
             f"tag {rule.add_tag}" if rule.add_tag_id else "",
             f"priority {rule.get_set_priority_display()}" if rule.set_priority else "",
         ]
@@ -149,10 +150,16 @@ class SlaPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(SlaBreach)
 class SlaBreachAdmin(ReadOnlyAdmin):
-    list_display = ["conversation_link", "kind", "due_at", "recorded_at", "team", "priority", "assignee", "notified_at"]
+    list_display = [
+        "conversation_link", "kind", "due_at", "recorded_at", "team", "priority", "assignee_name", "notified_at",
+    ]  # fmt: skip
     list_filter = ["kind", "priority", "team"]
-    list_select_related = ["team", "assignee"]
+    list_select_related = ["team", f"assignee__{PROFILE}"]
     show_full_result_count = False
+
+    @admin.display(description="Assignee", ordering="assignee")
+    def assignee_name(self, breach: SlaBreach) -> str:
+        return teammate_name(breach.assignee) if breach.assignee_id else "—"
 
     @admin.display(description="Conversation")
     def conversation_link(self, breach: SlaBreach) -> str:

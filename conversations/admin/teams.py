@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from common.admin_forms import ServiceValidatedForm
 from common.parsing import int_or_none
+from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
 from conversations import services
-from conversations.admin.choices import teammates
+from conversations.admin.choices import teammate_field, teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
 from conversations.services.macros import macro_summary
 from conversations.services.saved_replies import MacroActions
@@ -43,6 +44,7 @@ class TeammateProfileAdmin(admin.ModelAdmin):
         "last_active_at",
     ]  # fmt: skip
     readonly_fields = ["last_active_at"]
+    search_fields = ["teammate__username", "teammate__first_name", "teammate__last_name", "display_name"]
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         # The key is the user's id: a number beyond the column's range names no profile (not a 500).
@@ -73,6 +75,8 @@ class TeammateProfileAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.user.is_superuser and "mine" not in request.GET:
+            # Every teammate is listed, also one who never logged in: a lead sets their away mode or cap ahead.
+            services.teammate_profiles_ensure()
             return super().changelist_view(request, extra_context)
         profile = services.teammate_profile_update(teammate=request.user)  # made on first visit
         return HttpResponseRedirect(reverse("admin:conversations_teammateprofile_change", args=[profile.pk]))
@@ -91,7 +95,7 @@ MACRO_SNOOZE_CHOICES = [
 
 
 class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
-    assignee = forms.ModelChoiceField(queryset=teammates(), required=False, label="Teammate")
+    assignee = teammate_field()
     snooze_minutes = forms.TypedChoiceField(
         choices=MACRO_SNOOZE_CHOICES, coerce=int, empty_value=None, required=False, label="Snooze for"
     )
@@ -132,9 +136,9 @@ class SavedReplyAdmin(admin.ModelAdmin):
     """Saved replies, inserted in the composer; with actions they are macros, run in one click."""
 
     form = SavedReplyForm
-    list_display = ["name", "short_body", "macro_actions", "created_by", "updated_at"]
+    list_display = ["name", "short_body", "macro_actions", "created_by_name", "updated_at"]
     search_fields = ["name", "body"]
-    list_select_related = ["created_by", "assignee__parley_profile", "team"]
+    list_select_related = [f"created_by__{PROFILE}", f"assignee__{PROFILE}", "team"]
     autocomplete_fields = ["tags"]
     fieldsets = [
         (None, {"fields": ["name", "body"]}),
@@ -152,10 +156,13 @@ class SavedReplyAdmin(admin.ModelAdmin):
     def short_body(self, reply: SavedReply) -> str:
         return reply.body[:100]
 
+    @admin.display(description="Created by", ordering="created_by")
+    def created_by_name(self, reply: SavedReply) -> str:
+        return teammate_name(reply.created_by) if reply.created_by_id else "—"
+
     @admin.display(description="Macro actions")
     def macro_actions(self, reply: SavedReply) -> str:
-        words = [word for word in macro_summary(reply) if word != "reply"]
-        return ", ".join(words) or "—"
+        return ", ".join(macro_summary(reply, with_reply=False)) or "—"
 
     def save_model(self, request: HttpRequest, obj: SavedReply, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -178,15 +185,22 @@ class SavedReplyAdmin(admin.ModelAdmin):
 
 class TeamRoundRobinInline(admin.StackedInline):
     model = TeamRoundRobin
-    fields = ["enabled", "last_assignee"]
-    readonly_fields = ["last_assignee"]
+    fields = ["enabled", "last_assignee_name"]
+    readonly_fields = ["last_assignee_name"]
     can_delete = False
     verbose_name = "round robin"
     verbose_name_plural = "round robin"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TeamRoundRobin]:
+        return super().get_queryset(request).select_related(f"last_assignee__{PROFILE}")
+
+    @admin.display(description="Last assignee")
+    def last_assignee_name(self, round_robin: TeamRoundRobin) -> str:
+        return teammate_name(round_robin.last_assignee) if round_robin.last_assignee_id else "—"
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     inlines = [TeamRoundRobinInline]
     list_display = ["name", "created_at"]
     search_fields = ["name"]

@@ -1,14 +1,20 @@
-"""Working faster on the conversation page and in the inbox: macros (saved replies with actions), the
-teammates a note can mention, who else is on the conversation (its poll), and the bulk macro action.
+"""Working faster on the conversation page and in the inbox: macros (saved replies with actions: the page puts
+the text in the composer and lists the actions, sending runs them), the teammates a note can mention, and who
+else is on the conversation (its poll).
 
 The conversation page (thread.py) and the inbox (inbox.py) call these; the keyboard shortcuts and the
 note box's autocomplete are static scripts (static/parley/admin/).
 """
 
+import json
 from typing import Any
 
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from common.parsing import int_or_none
 from conversations import selectors, services
@@ -16,25 +22,76 @@ from conversations.models import Conversation, SavedReply
 from conversations.services.macros import macro_summary
 from conversations.services.presence import GONE, STATES
 from conversations.services.saved_replies import macro_actions_of
-from conversations.services.threads import teammate_display_name
-
-DRAFT_MAX_LENGTH = 10_000
+from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
 
 
-def thread_macro(request: HttpRequest, conversation: Conversation, body: str) -> str:
-    """The conversation page's "Run macro": what was typed in the composer stays there as a draft."""
-    saved_reply = (
-        SavedReply.objects.select_related("assignee__parley_profile", "team")
-        .prefetch_related("tags")
-        .filter(pk=int_or_none(request.POST.get("macro", "")))
-        .first()
-    )
+def pending_macro(request: HttpRequest) -> SavedReply | None:
+    """The macro the composer carries (`macro`): its text was put in the reply, its actions run when it is sent."""
+    raw = request.POST.get("macro", "")
+    if not raw:
+        return None
+    saved_reply = selectors.saved_reply_list().filter(pk=int_or_none(raw)).first()
     if saved_reply is None:
-        raise ValidationError({"macro": "Choose a macro."})
-    if body.strip():
-        request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:DRAFT_MAX_LENGTH]}
-    services.macro_run(saved_reply=saved_reply, conversation=conversation, teammate=request.user)
-    return f"Ran the macro “{saved_reply.name}”: {', '.join(macro_summary(saved_reply))}."
+        raise ValidationError({"macro": "This macro no longer exists: remove it from the reply, or choose another."})
+    return saved_reply
+
+
+def seen_part(request: HttpRequest) -> int | None:
+    """The last part the page showed when the reply was written (the composer's hidden `seen_part`); absent
+    (an older page, a script): no check for messages written since."""
+    raw = request.POST.get(SEEN_PART_FIELD)
+    if raw is None:
+        return None
+    seen = int_or_none(raw, minimum=0)
+    if seen is None:
+        raise ValidationError({SEEN_PART_FIELD: "Reload the page: it sent no valid last message id."})
+    return seen
+
+
+def thread_send_with_macro(
+    request: HttpRequest, conversation: Conversation, saved_reply: SavedReply, body: str, *, and_close: bool
+) -> str:
+    """Send the reply as the teammate edited it and run the macro's actions, in one transaction."""
+    files = request.FILES.getlist("files")
+    services.macro_run(
+        saved_reply=saved_reply, conversation=conversation, teammate=request.user, body=body, files=files,
+        and_close=and_close, seen_part_id=seen_part(request),
+    )  # fmt: skip
+    done = macro_summary(saved_reply, with_reply=False)
+    if and_close and "close" not in done:
+        done = [word for word in done if not word.startswith("snooze")] + ["close"]
+    sent = "Reply sent" if body.strip() or files else "No reply sent"
+    return f"{sent}; the macro “{saved_reply.name}” did: {', '.join(done) or 'nothing else'}."
+
+
+# The confirmation names the conversations when there are this few, else counts them (up to the cap).
+CONFIRM_NAMED = 10
+CONFIRM_COUNT_CAP = 1000
+
+
+def macro_bulk_confirmation(
+    request: HttpRequest, model_admin: Any, queryset: QuerySet[Conversation], saved_reply: SavedReply
+) -> TemplateResponse:
+    """The inbox's "Run the chosen macro": what it will do to how many conversations, before it does it.
+    "Yes, run it" posts the same selection back with `confirm=yes` (the action then runs at once)."""
+    found = list(queryset.select_related("contact").order_by()[: CONFIRM_COUNT_CAP + 1])
+    count = min(len(found), CONFIRM_COUNT_CAP)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": "Run the macro on the selected conversations?",
+        "macro": saved_reply,
+        "actions": macro_summary(saved_reply, with_reply=False),
+        "count": count,
+        "count_capped": len(found) > CONFIRM_COUNT_CAP,
+        "named": found[:CONFIRM_NAMED] if count <= CONFIRM_NAMED else [],
+        "conversations_word": ngettext("conversation", "conversations", count),
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "ask_ratings": bool(request.POST.get("ask_ratings")),  # the inbox's "Ask for ratings", carried through
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/conversations/conversation/macro_confirmation.html", context)
 
 
 def thread_context(request: HttpRequest, conversation: Conversation, teammates: list[Any]) -> dict[str, Any]:
@@ -47,14 +104,15 @@ def thread_context(request: HttpRequest, conversation: Conversation, teammates: 
             "name": reply.name,
             "body": services.placeholders_render(reply.body, contact=conversation.contact, teammate=request.user),
             "is_macro": is_macro,
-            "summary": ", ".join(macro_summary(reply)) if is_macro else "",
+            # What sending does besides the reply (a JSON list: a tag's name may hold a comma).
+            "actions": json.dumps(macro_summary(reply, with_reply=False), ensure_ascii=False) if is_macro else "[]",
         })  # fmt: skip
     return {
         "saved_replies": saved_replies,
         "has_macros": any(reply["is_macro"] for reply in saved_replies),
         # The note box's @ autocomplete: every teammate the assignee list offers (the server decides who is told).
         "mention_teammates": [
-            {"username": teammate.get_username(), "name": teammate.get_full_name() or teammate_display_name(teammate)}
+            {"username": teammate.get_username(), "name": teammate_display_name(teammate)}
             for teammate in teammates
             if teammate.pk != request.user.pk
         ],
@@ -73,4 +131,5 @@ def poll_presence(request: HttpRequest, conversation: Conversation, *, can_chang
         teammate=request.user,
         state=state,
         display_name=lambda: teammate_display_name(request.user),
+        visit=request.GET.get("visit", ""),
     )

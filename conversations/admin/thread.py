@@ -22,7 +22,7 @@ from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label
-from conversations.services.threads import teammate_display_name
+from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
 
 RECENT_PAGE_VIEWS = 10
 # The conversation page's tag picker lists at most this many tags.
@@ -44,9 +44,13 @@ def _files(request: HttpRequest) -> list[Any]:
 
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
+    macro = teamwork.pending_macro(request)
+    if macro is not None:  # the macro's text was put in the composer: its actions go with the reply
+        return teamwork.thread_send_with_macro(request, conversation, macro, body, and_close=False)
     services.conversation_reply_as_teammate(
-        conversation=conversation, teammate=request.user, body=body, files=_files(request)
-    )
+        conversation=conversation, teammate=request.user, body=body, files=_files(request),
+        seen_part_id=teamwork.seen_part(request),
+    )  # fmt: skip
     return "Reply sent."
 
 
@@ -57,9 +61,13 @@ def _thread_note(request: HttpRequest, conversation: Conversation, body: str) ->
 
 def _thread_reply_close(request: HttpRequest, conversation: Conversation, body: str) -> str:
     body = _filled(request, conversation, body)
+    macro = teamwork.pending_macro(request)
+    if macro is not None:
+        return teamwork.thread_send_with_macro(request, conversation, macro, body, and_close=True)
     services.conversation_reply_and_close(
-        conversation=conversation, teammate=request.user, body=body, files=_files(request)
-    )
+        conversation=conversation, teammate=request.user, body=body, files=_files(request),
+        seen_part_id=teamwork.seen_part(request),
+    )  # fmt: skip
     return "Conversation closed."
 
 
@@ -137,7 +145,6 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "title": _thread_title,
     "tag": _thread_tag,
     "untag": _thread_untag,
-    "macro": teamwork.thread_macro,
 }
 
 
@@ -153,7 +160,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
 
     def _conversation(self, request: HttpRequest, object_id: Any) -> Conversation:
         conversation = (
-            Conversation.objects.select_related("contact", "assignee", "team", "website").filter(pk=object_id).first()
+            Conversation.objects.select_related("contact", "assignee__parley_profile", "team", "website")
+            .filter(pk=object_id)
+            .first()
         )
         if conversation is None:
             raise PermissionDenied if not self.has_view_permission(request) else _not_found()
@@ -192,11 +201,15 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "title": f"Conversation with {contact}",
             "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
+            # A send refused with a macro in the composer keeps the macro there too.
+            "draft_macro": draft.get("macro", "") if draft and draft.get("conversation") == conversation.pk else "",
             "conversation": conversation,
             "contact": contact,
             # Each part with the words the page shows for it, the same as its poll adds for new parts
             # (teammates by the name contacts see, not their username).
             "thread": [(part, {**_part_json(part), "rating": rating_of_closure.get(part.pk)}) for part in parts],
+            # A reply refused because others wrote since (the collision check): their messages are marked.
+            "newer_than": draft.get("newer_than") if draft and draft.get("conversation") == conversation.pk else None,
             # Every closure's rating request (CSAT) and its answer, for the side panel; the poll refreshes them.
             "ratings": ratings,
             "last_part_id": parts[-1].pk if parts else 0,
@@ -233,26 +246,36 @@ class ConversationPageAdmin(admin.ModelAdmin):
             try:
                 done = handler(request, conversation, body)
             except ValidationError as error:
-                report_validation_error(request, error)
-                # Keep what was typed, so a failed send loses nothing.
-                request.session["parley_draft"] = {"conversation": conversation.pk, "body": body[:10_000]}
+                collided = SEEN_PART_FIELD in getattr(error, "error_dict", {})
+                if collided:  # "Leo replied since you opened this — send anyway?": the page shows it, sending confirms
+                    messages.warning(request, " ".join(error.message_dict[SEEN_PART_FIELD]))
+                else:
+                    report_validation_error(request, error)
+                # Keep what was typed (and the macro it carries), so a failed send loses nothing.
+                request.session["parley_draft"] = {
+                    "conversation": conversation.pk, "body": body[:10_000], "macro": request.POST.get("macro", "")[:20],
+                    # The messages written since the page was opened, marked on the page that comes back.
+                    "newer_than": (int_or_none(request.POST.get(SEEN_PART_FIELD, ""), minimum=0) if collided else None),
+                }  # fmt: skip
             else:
                 if done:
                     messages.success(request, done)
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
-        """New parts after `after` (a part id) and the current state: the conversation page polls this."""
+        """New parts after `after` (a part id; absent: all) and the current state: the conversation page polls this."""
         conversation = self._conversation(request, object_id)
+        after_id = int_or_none(request.GET.get("after", "0"), minimum=0)
+        if after_id is None:  # "-1", "1e3", "²" or text: a caller's bug, said so rather than read as 0
+            return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
         if request.GET.get("visible") == "1":
             services.teammate_mark_active(teammate=request.user)
-        after_id = int_or_none(request.GET.get("after", "0"), minimum=0) or 0
         parts = list(
             conversation.parts.filter(pk__gt=after_id)
             .select_related(
                 "author_teammate__parley_profile", "author_contact", "assigned_to__parley_profile", "assigned_team"
             )
-            .prefetch_related("attachments")
+            .prefetch_related("attachments", selectors.NOTE_MENTIONS)
             .order_by("created_at", "id")[:100]
         )
         can_change = self.has_change_permission(request, conversation)
@@ -299,10 +322,16 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
         "type_label": part.get_part_type_display(),
         "author": str(part.author_contact) if part.author_contact_id else teammate_display_name(part.author_teammate),
         "author_type": part.author_type,
+        "author_teammate_id": part.author_teammate_id,
         "body": part.body,
         "attachments": part_attachments_json(part),
         # A note's text in pieces with its @mentions marked (the page highlights them, inserted as text).
-        "pieces": mention_pieces(part.body) if part.is_note else [],
+        # Only the teammates the note told (its mention rows, prefetched with the teammate) are highlighted.
+        "pieces": (
+            mention_pieces(part.body, told=[mention.teammate.get_username() for mention in part.mentions.all()])
+            if part.is_note
+            else []
+        ),
         "event": _event_text(part),
         "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
     }
@@ -314,8 +343,13 @@ def _rating_json(rating: ConversationRating) -> dict[str, Any]:
         label = f"Rated {rating.rating}/5 by the contact"
         when = rating.updated_at or rating.rated_at
     else:
+        status = services.rating_status(rating)
         label = (
-            "Rating asked, no answer yet" if services.rating_status(rating).is_open else "Rating asked, never answered"
+            "Rating asked, no answer yet"
+            if status.is_open
+            else "Rating asked, withdrawn when the conversation reopened"
+            if status.withdrawn
+            else "Rating asked, never answered"
         )
         when = rating.requested_at
     if rating.emailed_at and rating.rating is None:
@@ -337,7 +371,8 @@ def _event_text(part: ConversationPart) -> str:
     if part.part_type == ConversationPart.Type.ASSIGNMENT:
         target = teammate_display_name(part.assigned_to) if part.assigned_to_id else "nobody"
         team = f" ({part.assigned_team.name})" if part.assigned_team_id else ""
-        return f"{who} assigned this to {target}{team}"
+        why = f": {part.body}" if part.body and not part.assigned_to_id else ""  # routing found nobody free
+        return f"{who} assigned this to {target}{team}{why}"
     if part.part_type == ConversationPart.Type.COMMENT and part.author_teammate_id and part.assigned_to_id:
         return f"Assigned to {teammate_display_name(part.assigned_to)} by this reply"  # it took the conversation
     if part.part_type == ConversationPart.Type.SNOOZE and part.snoozed_until:

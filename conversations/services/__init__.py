@@ -36,6 +36,7 @@ from conversations.services.teammates import (
     assignee_email_if_away,
     teammate_mark_active,
     teammate_profile_update,
+    teammate_profiles_ensure,
 )
 from conversations.services.threads import (
     contacts_touch_messaging,
@@ -114,4 +115,5 @@ __all__ = [
     "teammate_away_set",
     "teammate_mark_active",
     "teammate_profile_update",
+    "teammate_profiles_ensure",
 ]

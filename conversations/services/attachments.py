@@ -1,21 +1,27 @@
 """Attachments: check a file (size, type read from its bytes, name), make its thumbnail, store it.
 
 Every way a file arrives (the messenger, the conversation page, the API's base64 `attachment_files`,
-an inbound email) goes through `attachments_check` before anything is written, then
-`attachments_store` once the part exists, inside the part's transaction. Thumbnails are made here, on
-upload, not in a Celery task: the bytes are already at hand, the message shows its image at once (no
-"thumbnail pending" state for the widget and the admin to poll), and the work is bounded (Pillow only
-decodes images under PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS, draft mode for JPEG, one frame), about as long
-as receiving the upload itself.
+an inbound email) goes through `attachments_check`, then `attachments_staged` writes the files to storage,
+both **before** the message's transaction opens; inside it `attachments_record` only inserts the rows.
+Reading types, decoding images and writing files take time, and on SQLite an open transaction holds the
+database's one write lock (IMMEDIATE mode) for every other writer. Files staged for a transaction that then
+fails are removed as the failure passes through `attachments_staged`; a process killed in between leaves
+files no row names, which `manage.py attachments_sweep` removes after an hour.
+
+Thumbnails are made here, on upload, not in a Celery task: the bytes are already at hand, the message shows
+its image at once (no "thumbnail pending" state for the widget and the admin to poll), and the work is
+bounded (Pillow only decodes images under PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS, draft mode for JPEG, one
+frame), about as long as receiving the upload itself.
 """
 
+import contextlib
 import datetime as dt
 import io
 import logging
 import secrets
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,13 +223,32 @@ def attachment_check(*, source: File, limits: AttachmentLimits, field: str = "fi
     )  # fmt: skip
 
 
-def attachments_check(*, files: Sequence[File], limits: AttachmentLimits, field: str = "files") -> list[CheckedFile]:
+@dataclass(frozen=True)
+class FilesField:
+    """How refusals name the input that carried a message's files: one name for all of them (`files`: the
+    messenger, the conversation page), or each file by its index (the API's `attachment_files[2]`)."""
+
+    name: str = "files"
+    indexed: bool = False
+
+    def of_file(self, index: int) -> str:
+        return f"{self.name}[{index}]" if self.indexed else self.name
+
+
+FILES = FilesField()
+
+
+def attachments_check(
+    *, files: Sequence[File], limits: AttachmentLimits, field: FilesField = FILES
+) -> list[CheckedFile]:
     """Every file of one message, all or nothing: the first refusal names its file and `field`."""
     if len(files) > limits.max_files:
-        raise ValidationError({field: f"At most {limits.max_files} files per message."})
+        raise ValidationError({field.name: f"At most {limits.max_files} files per message."})
     if files and not limits.types:
-        raise ValidationError({field: "Files cannot be sent here."})
-    return [attachment_check(source=source, limits=limits, field=field) for source in files]
+        raise ValidationError({field.name: "Files cannot be sent here."})
+    return [
+        attachment_check(source=source, limits=limits, field=field.of_file(index)) for index, source in enumerate(files)
+    ]
 
 
 def attachments_check_lenient(
@@ -252,43 +277,96 @@ def _storage_name() -> str:
     return f"{STORAGE_PREFIX}/{token[:2]}/{token}"
 
 
-def attachments_store(*, part: ConversationPart, files: Sequence[CheckedFile]) -> list[Attachment]:
-    """Write the files and their rows for `part`, inside the caller's transaction.
+@dataclass(frozen=True)
+class StoredFile:
+    """A checked file written to storage ahead of its message's transaction; its row is made inside it."""
 
-    A failure while writing removes the files written so far; the caller's transaction then rolls back
-    the rows."""
-    if not files:
-        return []
+    file: str
+    thumbnail: str
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
+class StagedFiles:
+    """A message's files in storage before its transaction (`attachments_staged`): whoever staged them
+    removes them if the transaction fails."""
+
+    files: tuple[StoredFile, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def preview(self) -> str:
+        """What the inbox and the messenger's list show for a message with these files and no text."""
+        if len(self.files) == 1:
+            return f"Attachment: {self.files[0].name}"
+        return f"{len(self.files)} attachments"
+
+
+NO_FILES = StagedFiles()
+
+
+def _discard(names: Sequence[str]) -> None:
+    """Remove stored files whose rows never committed (each one tried: one left behind is the sweep's)."""
     storage = attachments_storage()
-    written: list[str] = []
-    rows = []
-    try:
-        for checked in files:
-            name = _storage_name()
-            checked.source.seek(0)
-            saved = storage.save(name, checked.source)
-            written.append(saved)
-            thumbnail = ""
-            if checked.thumbnail is not None:
-                thumbnail = storage.save(name + THUMBNAIL_SUFFIX, ContentFile(checked.thumbnail))
-                written.append(thumbnail)
-            row = Attachment(
-                part=part, file=saved, thumbnail=thumbnail, name=checked.name,
-                content_type=checked.content_type, size=checked.size, width=checked.width, height=checked.height,
-            )  # fmt: skip
-            rows.append(row)
-        return Attachment.objects.bulk_create(rows)
-    except Exception:
-        for name in written:
+    for name in names:
+        try:
             storage.delete(name)
+        except Exception:  # the name is random, no personal data; attachments_sweep removes it later
+            logger.exception("Could not remove the stored file %s of a message that was not written.", name)
+
+
+def _write(checked: CheckedFile, *, written: list[str]) -> StoredFile:
+    """Store one checked file and its thumbnail; `written` collects the stored names as they land."""
+    storage = attachments_storage()
+    name = _storage_name()
+    checked.source.seek(0)
+    saved = storage.save(name, checked.source)
+    written.append(saved)
+    thumbnail = ""
+    if checked.thumbnail is not None:
+        thumbnail = storage.save(name + THUMBNAIL_SUFFIX, ContentFile(checked.thumbnail))
+        written.append(thumbnail)
+    return StoredFile(
+        file=saved, thumbnail=thumbnail, name=checked.name, content_type=checked.content_type, size=checked.size,
+        width=checked.width, height=checked.height,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def attachments_staged(files: Sequence[CheckedFile]) -> Iterator[StagedFiles]:
+    """Write checked files (and their thumbnails) to storage now, before the caller's transaction, and remove
+    them again when the block raises: a message whose transaction rolls back leaves no file behind."""
+    written: list[str] = []
+    try:
+        yield StagedFiles(tuple(_write(checked, written=written) for checked in files))
+    except BaseException:
+        _discard(written)
         raise
 
 
-def attachments_preview(files: Sequence[CheckedFile]) -> str:
-    """What the inbox and the messenger's list show for a message with files and no text."""
-    if len(files) == 1:
-        return f"Attachment: {files[0].name}"
-    return f"{len(files)} attachments"
+def attachments_record(*, part: ConversationPart, files: StagedFiles) -> list[Attachment]:
+    """The rows of `part`'s staged files, inside the message's transaction (no file is read or written here)."""
+    if not files:
+        return []
+    return Attachment.objects.bulk_create(
+        Attachment(
+            part=part,
+            file=stored.file,
+            thumbnail=stored.thumbnail,
+            name=stored.name,
+            content_type=stored.content_type,
+            size=stored.size,
+            width=stored.width,
+            height=stored.height,
+        )
+        for stored in files.files
+    )
 
 
 # What one email may carry: most mail servers refuse messages over 25 MB, and base64 adds a third.

@@ -1,5 +1,9 @@
 """Email from contacts: replies routed by the signed Reply-To address they answered, and new mail to
-the support address, which opens a conversation."""
+the support address, which opens a conversation.
+
+The email is parsed and its attachments checked (types read, images decoded) and stored before the one
+transaction that writes the conversation, its part and the note: on SQLite a transaction holds the database's
+write lock, which a 35 MB email must not keep for the time its files take."""
 
 import email
 import email.policy
@@ -20,7 +24,12 @@ from contacts.models import Contact
 from contacts.selectors import contact_find_by_email
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, MessageDelivery
-from conversations.services.attachments import attachment_limits, attachments_check_lenient
+from conversations.services.attachments import (
+    CheckedFile,
+    attachment_limits,
+    attachments_check_lenient,
+    attachments_staged,
+)
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.threads import (
     MAX_BODY_LENGTH,
@@ -87,7 +96,7 @@ def _text_of(message: EmailMessage, warnings: list[str]) -> str:
     return ""
 
 
-def _attachments(message: EmailMessage, *, website: object, warnings: list[str]) -> list[ContentFile]:
+def _attachments(message: EmailMessage, *, website: object, warnings: list[str]) -> list[CheckedFile]:
     """The email's files within the limits (of the conversation's website, else the defaults); each one left
     out is named in `warnings`. An email already sent cannot be refused for a file, so it is kept without it."""
     files = []
@@ -110,7 +119,7 @@ def _attachments(message: EmailMessage, *, website: object, warnings: list[str])
         warnings.append(
             f"Not kept: {not_read} more attachments (at most {EMAIL_MAX_FILES_READ} of one email are read)."
         )
-    return [checked.source for checked in kept]
+    return kept
 
 
 def _note_left_out(conversation: Conversation, warnings: list[str]) -> None:
@@ -160,19 +169,19 @@ def _support_email_receive(message: EmailMessage) -> InboundResult:
     files = _attachments(message, website=None, warnings=warnings)
     if not body and not files:
         raise ValidationError({"body": "The email has no subject and no text."})
-    contact = contact_find_by_email(email=sender)
-    if contact is None:
-        name = " ".join(parseaddr(str(message.get("From", "")))[0].split())[:NAME_MAX_LENGTH]
-        contact = contact_services.contact_create(role=Contact.Role.LEAD, email=sender, name=name)
-    conversation = conversation_start_by_contact(
-        contact=contact, body=body, source=Conversation.Source.EMAIL, files=files
-    )
-    _note_left_out(conversation, warnings)
+    with attachments_staged(files) as staged, transaction.atomic():
+        contact = contact_find_by_email(email=sender)
+        if contact is None:
+            name = " ".join(parseaddr(str(message.get("From", "")))[0].split())[:NAME_MAX_LENGTH]
+            contact = contact_services.contact_create(role=Contact.Role.LEAD, email=sender, name=name)
+        conversation = conversation_start_by_contact(
+            contact=contact, body=body, source=Conversation.Source.EMAIL, files=staged
+        )
+        _note_left_out(conversation, warnings)
     part = conversation.parts.filter(author_contact=contact).order_by("-id").first()
     return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))
 
 
-@transaction.atomic
 def email_reply_receive(*, raw: bytes | str) -> InboundResult:
     """Append an emailed answer to its conversation; forged, unknown or foreign senders are refused."""
     message = _parse(raw)
@@ -208,8 +217,9 @@ def email_reply_receive(*, raw: bytes | str) -> InboundResult:
     files = _attachments(message, website=website, warnings=warnings)
     if not body and not files:
         raise ValidationError({"body": "The reply has no text."})
-    if conversation is None and delivery is not None:
-        conversation = delivery_start_conversation(delivery=delivery)
-    part = conversation_reply_as_contact(conversation=conversation, body=body, files=files)
-    _note_left_out(conversation, warnings)
+    with attachments_staged(files) as staged, transaction.atomic():
+        if conversation is None and delivery is not None:
+            conversation = delivery_start_conversation(delivery=delivery)
+        part = conversation_reply_as_contact(conversation=conversation, body=body, files=staged)
+        _note_left_out(conversation, warnings)
     return InboundResult(conversation=conversation, part=part, warnings=tuple(warnings))

@@ -8,6 +8,7 @@ plain text and tells the writer nothing either way (the note is saved the same).
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import (
     DEFAULT_EMAIL_WHEN_AWAY_MINUTES,
     ConversationMention,
@@ -50,13 +52,17 @@ def mention_handles(text: str) -> list[str]:
     return list(seen.values())[:MAX_MENTIONS_PER_NOTE]
 
 
-def mention_pieces(text: str) -> list[tuple[str, bool]]:
-    """(text, is_mention) pieces of a note, for the page to highlight `@handles` (both escaped when shown)."""
+def mention_pieces(text: str, *, told: Collection[str]) -> list[tuple[str, bool]]:
+    """(text, is_mention) pieces of a note, for the page to highlight its `@handles` (both escaped when shown):
+    only those naming a teammate the note told (`told`: their usernames, the note's ConversationMention rows);
+    `@nobodyhere` stays text."""
+    told_lower = {username.lower() for username in told}
     pieces: list[tuple[str, bool]] = []
     last = 0
     for match in MENTION_RE.finditer(text):
-        end = match.start() + 1 + len(_handle(match))
-        if end == match.start() + 1:
+        handle = _handle(match)
+        end = match.start() + 1 + len(handle)
+        if end == match.start() + 1 or handle.lower() not in told_lower:
             continue
         if match.start() > last:
             pieces.append((text[last : match.start()], False))
@@ -164,7 +170,7 @@ def mention_email_if_away(*, part_id: int, teammate_id: int, now: dt.datetime | 
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[mention.conversation_id])
     why = "you are away" if away else "you were not in Parley when it was written"
     send_mail(
-        subject=f"{author} mentioned you in a conversation with {contact}",
+        subject=email_header_line(f"{author} mentioned you in a conversation with {contact}"),
         message=f"{author} wrote an internal note:\n\n{mention.part.body}\n\nOpen the conversation: {link}\n\n"
         f"You get this because {why}; change when Parley emails you in your profile.",
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -18,7 +18,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import ngettext
 
+from common.mail import email_header_line
 from common.parsing import text_problem
 from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
@@ -135,6 +137,11 @@ def message_recipient_ids(
     return list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
 
 
+def _contacts_words(count: int) -> str:
+    """1 contact, 3 contacts."""
+    return ngettext("%(count)d contact", "%(count)d contacts", count) % {"count": count}
+
+
 @transaction.atomic
 def message_send(
     *,
@@ -168,12 +175,12 @@ def message_send(
         raise ValidationError({"recipients": "A message opens a conversation with one contact, from a teammate."})
     if expected_recipients is not None and expected_recipients != len(recipients):
         raise ValidationError(
-            {"recipients": f"The audience changed since the preview: it is now {len(recipients)} contact(s)."}
+            {"recipients": f"The audience changed since the preview: it is now {_contacts_words(len(recipients))}."}
         )
     message = Message.objects.create(
         channel=draft.channel, subject=draft.subject, body=draft.body, links=_links_in(draft.body), sender=sender,
         audience=(audience or (f"Tag: {tag.name}" if tag else f"Segment: {segment.name}" if segment
-                               else f"{len(recipients)} contact(s)"))[:255],
+                               else _contacts_words(len(recipients))))[:255],
         idempotency_key=idempotency_key or None, recipients_count=len(recipients),
     )  # fmt: skip
     MessageDelivery.objects.bulk_create(
@@ -439,7 +446,7 @@ def _outbound_email(
         "unsubscribe_url": unsubscribe_url,
     }
     email = mail.EmailMultiAlternatives(
-        subject=rendered.subject,
+        subject=email_header_line(rendered.subject),
         body=render_to_string("emails/outbound_message.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
@@ -600,7 +607,7 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}
     email = mail.EmailMultiAlternatives(
-        subject=f"Re: {conversation_subject(conversation)}",
+        subject=email_header_line(f"Re: {conversation_subject(conversation)}"),
         body=render_to_string("emails/conversation_reply.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],

@@ -7,8 +7,12 @@ conversation has the list of teammates who were there lately. A poll is a fixed 
 round trips (list, entries, own write) and no database query once the teammate's entry exists.
 A list update two teammates race on loses one of them for one poll, never for longer: each poll
 puts its teammate back.
+
+Each page load names itself (`visit`): leaving marks that visit gone for a while, so a poll of the
+same page still in flight when the teammate left, and answered after, does not bring them back.
 """
 
+import re
 from typing import Any
 
 from django.core.cache import cache
@@ -20,6 +24,7 @@ PRESENCE_LIST_TTL_SECONDS = 3600
 # Writing a reply, writing an internal note, or only looking.
 STATES = {"viewing": "is viewing", "typing": "is typing a reply", "noting": "is writing a note"}
 GONE = "gone"
+VISIT = re.compile(r"[0-9a-z]{1,32}")
 
 
 def _list_key(conversation_id: int) -> str:
@@ -30,21 +35,31 @@ def _entry_key(conversation_id: int, teammate_id: int) -> str:
     return f"parley:presence:{conversation_id}:{teammate_id}"
 
 
+def _left_key(conversation_id: int, teammate_id: int, visit: str) -> str:
+    return f"parley:presence-left:{conversation_id}:{teammate_id}:{visit}"
+
+
 def conversation_presence(
-    *, conversation_id: int, teammate: Any, state: str, display_name: Any = None
+    *, conversation_id: int, teammate: Any, state: str, display_name: Any = None, visit: str = ""
 ) -> list[dict[str, str]]:
     """Record that `teammate` is on the conversation in `state` (STATES, or GONE when they leave) and
     answer the others there now: [{"name", "state", "words"}], by name.
 
     `display_name()` gives the teammate's name when their entry has none yet (a database read, so
-    only on the first poll of a visit)."""
+    only on the first poll of a visit). `visit` names the page load (VISIT), or is empty."""
     if state not in STATES and state != GONE:
         raise ValueError(f"unknown presence state {state!r}")
+    left_key = _left_key(conversation_id, teammate.pk, visit) if VISIT.fullmatch(visit) else ""
     present_ids: list[int] = cache.get(_list_key(conversation_id)) or []
-    entries = cache.get_many([_entry_key(conversation_id, pk) for pk in {*present_ids, teammate.pk}])
+    keys = [_entry_key(conversation_id, pk) for pk in {*present_ids, teammate.pk}]
+    entries = cache.get_many([*keys, left_key] if left_key else keys)
+    if left_key in entries:
+        state = GONE  # a late poll of a page already left: it records nothing
     own_key = _entry_key(conversation_id, teammate.pk)
     if state == GONE:
         cache.delete(own_key)
+        if left_key:
+            cache.set(left_key, True, PRESENCE_TTL_SECONDS)
     else:
         name = (entries.get(own_key) or {}).get("name") or (display_name() if display_name else str(teammate))
         cache.set(own_key, {"name": name, "state": state}, PRESENCE_TTL_SECONDS)

@@ -5,11 +5,17 @@ inbox's bulk close, the API, macros), which calls `conversation_rating_request` 
 request is made when:
 - the conversation's website asks for ratings (`Website.conversation_ratings_enabled`, off by default); a
   conversation without a website (started by a teammate, or by an email answer) when some website does;
-- a teammate answered it (`first_response_at`): a conversation closed unanswered has nothing to rate
-  (Intercom's rule too);
+- a teammate answered it, lately: the last teammate reply is at most RATING_AFTER_REPLY_WITHIN (7 days) before
+  the closure. A conversation closed unanswered has nothing to rate (Intercom's rule too), and one closed
+  weeks after the last answer (a clean-up of stale conversations) would ask about a conversation the contact
+  has forgotten;
+- the closure is not one of a bulk close of several conversations, unless the teammate asked for ratings
+  there (`ask_for_rating`: the inbox's "Ask for ratings" box, off by default);
 - the contact's processing is not restricted (GDPR Art. 18: chat only, nothing asked of them).
 
-One request per closure (the close part is its key): reopened and closed again is a new request. The
+One request per closure (the close part is its key): reopened and closed again is a new request, and the
+reopening (the contact writing, a teammate, the API, a snooze's end, or snoozing the closed conversation)
+withdraws the request of the closure it ends: it can no longer be answered, nor its rating changed. The
 contact sees it in the messenger (it counts as one unread message, so the launcher's badge brings them to
 it); a contact who does not read it there within the website's "email unread replies" delay, and every
 email conversation, gets a link to the rating page by email. The answer is a rating from 1 to 5 and an
@@ -19,6 +25,7 @@ RATING_CHANGE_WINDOW after it was first given, then it is final.
 
 import datetime as dt
 from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -26,10 +33,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from common.mail import email_header_line
 from common.parsing import text_problem
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, ConversationRating
@@ -38,6 +46,8 @@ from conversations.signals import conversation_changed
 from tracking.models import Website
 
 RATING_ANSWER_WINDOW = dt.timedelta(days=7)
+# A closure asks only when a teammate replied at most this long before it.
+RATING_AFTER_REPLY_WITHIN = dt.timedelta(days=7)
 RATING_CHANGE_WINDOW = dt.timedelta(hours=24)
 # The rating page's link lives as long as a request can be answered and then changed.
 RATING_LINK_MAX_AGE = RATING_ANSWER_WINDOW + RATING_CHANGE_WINDOW
@@ -56,10 +66,13 @@ RATING_FINAL = (
     f"This rating can no longer be changed: a rating can be changed for "
     f"{int(RATING_CHANGE_WINDOW.total_seconds() // 3600)} hours after it is given."
 )
+RATING_WITHDRAWN = (
+    "This conversation was opened again, so this rating request is closed: you will be asked again when it is closed."
+)
 
 
 class RatingClosed(ValidationError):
-    """The request can no longer be answered (expired) or its rating changed (final)."""
+    """The request can no longer be answered (expired, withdrawn) or its rating changed (final)."""
 
 
 def rating_clean(value: Any) -> int:
@@ -84,44 +97,89 @@ def remark_clean(value: Any) -> str:
     return value
 
 
+def rating_answer_clean(*, rating: Any, remark: Any) -> tuple[int, str | None]:
+    """An answer's rating and remark as conversation_rating_give takes them (None: the remark given before is
+    kept); raises naming `rating` or `remark`."""
+    return rating_clean(rating), None if remark is None else remark_clean(remark)
+
+
 @dataclass(frozen=True)
 class RatingStatus:
     """Where a request stands at a moment: answerable (or changeable) until `open_until`, then closed."""
 
     open_until: dt.datetime
     is_open: bool
+    withdrawn: bool = False  # closed because the conversation opened again
 
     @property
     def expired(self) -> bool:
         """Closed without an answer."""
         return not self.is_open
 
+    @property
+    def closed_message(self) -> str:
+        """Why an answer is refused now (for a request answered or not: `rating` says which)."""
+        return RATING_WITHDRAWN if self.withdrawn else RATING_FINAL
+
 
 def rating_status(rating: ConversationRating, *, now: dt.datetime | None = None) -> RatingStatus:
     """Unanswered: open for RATING_ANSWER_WINDOW after the closure; answered: for RATING_CHANGE_WINDOW after
-    the first answer."""
+    the first answer; either way no longer once the conversation opened again (withdrawn)."""
     now = now or timezone.now()
     if rating.rated_at is None:
         until = rating.requested_at + RATING_ANSWER_WINDOW
     else:
         until = rating.rated_at + RATING_CHANGE_WINDOW
-    return RatingStatus(open_until=until, is_open=now < until)
+    withdrawn = rating.withdrawn_at is not None and rating.withdrawn_at <= now
+    if withdrawn:
+        until = min(until, rating.withdrawn_at)
+    return RatingStatus(open_until=until, is_open=now < until, withdrawn=withdrawn)
 
 
-def _asks_for_ratings(conversation: Conversation) -> bool:
+def _open_at(at: dt.datetime) -> Q:
+    """Requests still answerable (or changeable) at `at`, as rating_status reads them."""
+    unanswered = Q(rated_at__isnull=True, requested_at__gt=at - RATING_ANSWER_WINDOW)
+    return (unanswered | Q(rated_at__gt=at - RATING_CHANGE_WINDOW)) & Q(withdrawn_at__isnull=True)
+
+
+def conversation_ratings_withdraw(*, conversation: Conversation, at: dt.datetime) -> int:
+    """Called in the transaction that opens a closed conversation again (threads: the contact writing, a
+    teammate or the API reopening, a snooze of the closed conversation and its end): the open request of the
+    closure that ends can no longer be answered or changed. One UPDATE on the `rating_conversation` index."""
+    return ConversationRating.objects.filter(_open_at(at), conversation_id=conversation.pk).update(withdrawn_at=at)
+
+
+def _asks_for_ratings(conversation: Conversation, *, closed_at: dt.datetime) -> bool:
     if conversation.first_response_at is None or conversation.contact.processing_restricted:
         return False
     if conversation.website_id is not None:
-        return Website.objects.filter(pk=conversation.website_id, conversation_ratings_enabled=True).exists()
-    return Website.objects.filter(conversation_ratings_enabled=True).exists()
+        asks = Website.objects.filter(pk=conversation.website_id, conversation_ratings_enabled=True).exists()
+    else:
+        asks = Website.objects.filter(conversation_ratings_enabled=True).exists()
+    return asks and _teammate_replied_since(conversation, since=closed_at - RATING_AFTER_REPLY_WITHIN)
+
+
+def _teammate_replied_since(conversation: Conversation, *, since: dt.datetime) -> bool:
+    """A teammate's comment (not a note) at or after `since` (index `part_conversation_time`)."""
+    return ConversationPart.objects.filter(
+        conversation_id=conversation.pk,
+        created_at__gte=since,
+        part_type=ConversationPart.Type.COMMENT,
+        author_teammate__isnull=False,
+    ).exists()
 
 
 def conversation_rating_request(
-    *, conversation: Conversation, closure: ConversationPart, teammate: AbstractBaseUser | None
+    *,
+    conversation: Conversation,
+    closure: ConversationPart,
+    teammate: AbstractBaseUser | None,
+    ask_for_rating: bool = True,
 ) -> ConversationRating | None:
     """Called by conversation_close in its transaction (the conversation row locked): the closure's rating
-    request, when the rules above ask for one; None otherwise."""
-    if not _asks_for_ratings(conversation):
+    request, when the rules above ask for one; None otherwise. `ask_for_rating` False: a bulk close of several
+    conversations where the teammate did not ask for ratings."""
+    if not ask_for_rating or not _asks_for_ratings(conversation, closed_at=closure.created_at):
         return None
     request = ConversationRating.objects.create(
         conversation=conversation,
@@ -145,13 +203,13 @@ def conversation_rating_give(
 ) -> ConversationRating:
     """The contact answers a request (messenger or rating page): a rating from 1 to 5 and, when given, a remark
     (None keeps the one given before, "" removes it). Refused once the request expired or its rating is final."""
-    score = rating_clean(rating)
-    text = None if remark is None else remark_clean(remark)
+    score, text = rating_answer_clean(rating=rating, remark=remark)
     now = now or timezone.now()
     row = ConversationRating.objects.select_for_update().select_related("conversation").get(pk=request.pk)
     status = rating_status(row, now=now)
     if not status.is_open:
-        raise RatingClosed({"rating": RATING_EXPIRED if row.rating is None else RATING_FINAL})
+        expired = row.rating is None and not status.withdrawn
+        raise RatingClosed({"rating": RATING_EXPIRED if expired else status.closed_message})
     if row.rating == score and (text is None or text == row.remark):
         return row  # the same answer again: nothing changes, no second webhook
     fields = ["rating", "updated_at"]
@@ -233,9 +291,9 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
         "valid_days": RATING_ANSWER_WINDOW.days,
     }
     email = mail.EmailMultiAlternatives(
-        subject=f"How did we do? {context['subject']}",
+        subject=email_header_line(f"How did we do? {context['subject']}"),
         body=render_to_string("emails/conversation_rating.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=_sender(row.website),
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # Sent by Parley, not written by a person (RFC 3834); threaded with the conversation's emails.
@@ -243,3 +301,12 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
     )
     email.attach_alternative(render_to_string("emails/conversation_rating.html", context), "text/html")
     return email
+
+
+def _sender(website: Website | None) -> str:
+    """The rating email's From: the website's name (the team the contact talked to) at the configured address
+    ("Acme Support <support@…>"), the configured sender as it is for a conversation without a website."""
+    name = " ".join((website.name if website else "").split())  # one line: no header can be added through it
+    if not name:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))

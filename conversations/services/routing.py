@@ -13,9 +13,11 @@ from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from contacts.models import Contact
 from conversations.models import (
@@ -215,14 +217,37 @@ def teammate_away_set(
     return profile
 
 
-def teammates_away() -> list[Any]:
-    """Active teammates in away mode, with their profiles (one query)."""
-    return list(
+@dataclass(frozen=True)
+class Unavailable:
+    """Who gets no new conversations: the teammates away, and those (not away) at their cap of open ones."""
+
+    away: list[Any]
+    at_cap: list[Any]
+
+
+def teammates_unavailable() -> Unavailable:
+    """The inbox's "Away: … · At their cap: …" line, in one query; each at-cap teammate has `open_count`."""
+    open_count = (
+        Conversation.objects.filter(assignee=OuterRef("pk"), state=Conversation.State.OPEN)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    found = list(
         get_user_model()
-        .objects.filter(is_active=True, is_staff=True, parley_profile__away_mode_enabled=True)
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(
+            Q(parley_profile__away_mode_enabled=True)
+            | Q(parley_profile__max_open_conversations__isnull=False)
+            & Q(parley_profile__max_open_conversations__lte=Coalesce(Subquery(open_count), 0))
+        )
+        .annotate(open_count=Coalesce(Subquery(open_count), 0))
         .select_related("parley_profile")
         .order_by("username")
     )
+    away = [teammate for teammate in found if teammate.parley_profile.away_mode_enabled]
+    return Unavailable(away=away, at_cap=[teammate for teammate in found if teammate not in away])
 
 
 # --- round robin ----------------------------------------------------------------------------------
@@ -238,6 +263,13 @@ def _open_counts(teammate_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+def _may_work_conversations() -> Q:
+    """Teammates who may change conversations (agents, superusers): a viewer, or a staff user in no group,
+    can't open the inbox to answer, so the round robin never hands them a conversation."""
+    permission = Permission.objects.filter(content_type__app_label="conversations", codename="change_conversation")
+    return Q(is_superuser=True) | Q(user_permissions__in=permission) | Q(groups__permissions__in=permission)
+
+
 @transaction.atomic
 def team_round_robin_pick(*, team: Team) -> Any | None:
     """The team's next teammate in turn, skipping away ones and those at their cap; None when nobody can take it.
@@ -251,9 +283,11 @@ def team_round_robin_pick(*, team: Team) -> Any | None:
         return None
     members = list(
         team.members.filter(is_active=True, is_staff=True)
+        .filter(_may_work_conversations())
         .filter(Q(parley_profile__isnull=True) | Q(parley_profile__away_mode_enabled=False))
         .select_related("parley_profile")
         .order_by("pk")
+        .distinct()
     )
     capped = {
         m.pk: _profile(m).max_open_conversations
@@ -269,6 +303,16 @@ def team_round_robin_pick(*, team: Team) -> Any | None:
     pointer.last_assignee = pick
     pointer.save(update_fields=["last_assignee"])
     return pick
+
+
+def team_nobody_reason(*, team: Team) -> str:
+    """Why the team's round robin picked nobody, in words for the thread ("everyone in Support is away or at
+    their cap"); read only when it did."""
+    if not TeamRoundRobin.objects.filter(team=team, enabled=True).exists():
+        return f"round robin is off for {team.name}"
+    if not team.members.filter(is_active=True, is_staff=True).filter(_may_work_conversations()).exists():
+        return f"{team.name} has no teammate who can answer conversations"
+    return f"everyone in {team.name} is away or at their cap"
 
 
 # --- routing a conversation -----------------------------------------------------------------------
@@ -303,10 +347,14 @@ def conversation_route(*, conversation: Conversation, message: str) -> Assignmen
         teammate = get_user_model().objects.select_related("parley_profile").get(pk=rule.assign_teammate_id)
         assignee = teammate if _available(teammate) else None
     team = Team.objects.get(pk=rule.assign_team_id) if rule.assign_team_id else None
+    reason = ""
     if assignee is None and team is not None:
         assignee = team_round_robin_pick(team=team)
+        reason = team_nobody_reason(team=team) if assignee is None else ""
     if assignee is not None or team is not None:
-        threads.conversation_assign(conversation=conversation, teammate=None, assignee=assignee, team=team)
+        threads.conversation_assign(
+            conversation=conversation, teammate=None, assignee=assignee, team=team, reason=reason
+        )
         conversation.refresh_from_db(fields=["assignee", "team"])
     return rule
 

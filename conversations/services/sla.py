@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import Conversation, ConversationPart, SlaBreach, SlaPolicy
 from conversations.services.office_hours import add_office_time, hours_for_website
 
@@ -23,6 +24,8 @@ SLA_FIELDS = ["sla_policy", "sla_response_due_at", "sla_close_due_at", "sla_due_
 BREACH_BATCH = 500
 # The inbox's "breaching soon" view: due within this many minutes.
 BREACHING_SOON_MINUTES = 30
+# Past a day, the inbox says "1 d 6h" up to this many days, then whole days only.
+HOURS_SHOWN_UNDER_DAYS = 3
 
 
 def sla_policy_for(*, team_id: int | None, priority: str) -> SlaPolicy | None:
@@ -96,14 +99,28 @@ def sla_remaining(conversation: Conversation, *, now: dt.datetime | None = None)
 
 
 def sla_label(conversation: Conversation, *, now: dt.datetime | None = None) -> tuple[str, bool] | None:
-    """("12m left", False) or ("overdue 1h 05m", True) for the next SLA target; None without one. No query."""
+    """("12m left", False), ("overdue 1h 05m", True), ("overdue 1 d 6h", True) or ("overdue 113 d", True) for the
+    next SLA target; None without one. No query."""
     left = sla_remaining(conversation, now=now)
     if left is None:
         return None
-    minutes = int(abs(left.total_seconds()) // 60)
-    text = f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
     overdue = left.total_seconds() < 0
+    text = duration_short(abs(left))
     return (f"overdue {text}" if overdue else f"{text} left"), overdue
+
+
+def duration_short(span: dt.timedelta) -> str:
+    """A span as the inbox's narrow column shows it: "12m", "3h 05m", "1 d 6h" (hours while they still
+    matter), then whole days ("113 d", never "2712h")."""
+    minutes = int(span.total_seconds() // 60)
+    hours, days = minutes // 60, minutes // (24 * 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    if hours < 24:
+        return f"{hours}h {minutes % 60:02d}m"
+    if days < HOURS_SHOWN_UNDER_DAYS:
+        return f"{days} d {hours % 24}h" if hours % 24 else f"{days} d"
+    return f"{days} d"
 
 
 def _breaches_due(conversation: Conversation, now: dt.datetime) -> list[tuple[str, dt.datetime]]:
@@ -170,7 +187,7 @@ def _breach_notify(*, breach: SlaBreach, conversation: Conversation) -> None:
         return
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[conversation.pk])
     send_mail(
-        subject=f"SLA missed: {breach.get_kind_display().lower()} in conversation {conversation.pk}",
+        subject=email_header_line(f"SLA missed: {breach.get_kind_display().lower()} in conversation {conversation.pk}"),
         message=f"The {breach.get_kind_display().lower()} target of a conversation assigned to you was due at "
         f"{timezone.localtime(breach.due_at):%Y-%m-%d %H:%M %Z}.\n\nAnswer it: {link}\n",
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -12,6 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from common.mail import email_header_line
 from conversations.models import DEFAULT_EMAIL_WHEN_AWAY_MINUTES, Conversation, ConversationPart, TeammateProfile
 
 # Activity is written at most once per this many seconds per teammate (the inbox polls every 5).
@@ -56,6 +58,14 @@ def teammate_profile_update(*, teammate: Any, **fields: Any) -> TeammateProfile:
     profile.full_clean()
     profile.save()
     return profile
+
+
+def teammate_profiles_ensure() -> int:
+    """Give every active teammate without a profile one with the defaults (what no profile already meant), so a
+    lead can set away mode or a cap for someone who has never opened Parley; returns how many were made."""
+    missing = get_user_model().objects.filter(is_active=True, is_staff=True, parley_profile__isnull=True)
+    rows = [TeammateProfile(teammate_id=pk) for pk in missing.values_list("pk", flat=True)]
+    return len(TeammateProfile.objects.bulk_create(rows, ignore_conflicts=True)) if rows else 0
 
 
 def teammate_mark_active(*, teammate: Any, at: dt.datetime | None = None) -> None:
@@ -109,7 +119,7 @@ def assignee_email_if_away(*, part_id: int, now: dt.datetime | None = None) -> b
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[conversation.pk])
     who = str(part.author_contact)
     send_mail(
-        subject=f"New message from {who}",
+        subject=email_header_line(f"New message from {who}"),
         message=f"{who} wrote in a conversation assigned to you:\n\n{part.body}\n\nAnswer it: {link}\n\n"
         f"You get this because you were away from Parley for {minutes} minutes; change it in your profile.",
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -1,7 +1,9 @@
 """Conversation writes: start, reply, note, assign, snooze, close, reopen, tag, mark read."""
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,12 +14,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from common.parsing import text_problem
+from common.teammates import teammate_name
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import attachments, mentions, ratings, routing, sla, widget_quiet
-from conversations.services.teammates import assignee_email_schedule, teammate_profile
+from conversations.services.teammates import assignee_email_schedule
 from conversations.signals import conversation_changed
 
 Teammate = AbstractBaseUser
@@ -28,16 +31,10 @@ MESSAGING_FIELDS = ("last_replied_at", "last_contacted_at", "last_email_opened_a
 
 
 def teammate_display_name(teammate: Any) -> str:
-    """What a contact sees of a teammate: their display name, first name, else username (never the email)."""
+    """The one name of a teammate (common.teammates: display name, full name, else username); "Support" for none."""
     if teammate is None:
         return "Support"
-    profile = teammate_profile(teammate)
-    return (
-        (profile.display_name if profile else "")
-        or teammate.get_short_name()
-        or teammate.get_full_name()
-        or teammate.get_username()
-    )
+    return teammate_name(teammate)
 
 
 def contact_display_name(contact: Contact) -> str:
@@ -105,9 +102,53 @@ def _set_preview(conversation: Conversation, *, body: str, author_type: str, aut
 _PREVIEW_FIELDS = ["preview", "preview_author_type", "preview_author_name", "last_part_at"]
 
 
-def _contact_writes(
-    conversation: Conversation, *, body: str, at: dt.datetime, files: Sequence[attachments.CheckedFile] = ()
-) -> ConversationPart:
+@dataclass(frozen=True)
+class _Message:
+    """A message ready to write: its body cleaned, its files checked and already in storage (staged)."""
+
+    body: str
+    files: attachments.StagedFiles = attachments.NO_FILES
+
+    @property
+    def preview(self) -> str:
+        return self.body or self.files.preview
+
+
+# What a message's files may be given as: files to check, or files a caller already checked and staged (inbound
+# email: it keeps what fits an email already sent, and removes them again if its own transaction fails).
+MessageFiles = Sequence[File] | attachments.StagedFiles
+
+
+@contextlib.contextmanager
+def _message_prepared(
+    *,
+    body: Any,
+    files: MessageFiles,
+    field: attachments.FilesField,
+    conversation: Conversation | None = None,
+    website: Any = None,
+) -> Iterator[_Message]:
+    """The body cleaned, the files checked against the website's limits (type read from the bytes, images
+    decoded, thumbnails made) and stored, all before the message's transaction opens (the block): on SQLite that
+    transaction holds the database's one write lock. A block that fails removes the files again."""
+    if isinstance(files, attachments.StagedFiles):
+        yield _Message(body=clean_body(body, allow_empty=bool(files)), files=files)
+        return
+    checked = _checked_files(files, conversation=conversation, website=website, field=field)
+    body = clean_body(body, allow_empty=bool(checked))
+    with attachments.attachments_staged(checked) as staged:
+        yield _Message(body=body, files=staged)
+
+
+def _message_part(conversation: Conversation, *, part_type: str, message: _Message, at: dt.datetime,
+                  **fields: Any) -> ConversationPart:  # fmt: skip
+    """A message's part and its files' rows: the one way a comment (contact or teammate) or a note is written."""
+    part = _add_part(conversation=conversation, part_type=part_type, at=at, body=message.body, **fields)
+    attachments.attachments_record(part=part, files=message.files)
+    return part
+
+
+def _contact_writes(conversation: Conversation, *, message: _Message, at: dt.datetime) -> ConversationPart:
     """The shared part of a contact starting or replying: part, files, reopen, waiting, read state."""
     contact = conversation.contact
     changed = [*_PREVIEW_FIELDS, "teammate_unread_count", "contact_last_read_at", "contact_unread_count"]
@@ -116,14 +157,14 @@ def _contact_writes(
         conversation.snoozed_until = None
         changed += ["state", "snoozed_until"]
         _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at, author_contact=contact)
+        ratings.conversation_ratings_withdraw(conversation=conversation, at=at)
     if conversation.waiting_since is None:
         conversation.waiting_since = at
         changed.append("waiting_since")
-    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
-                     author_contact=contact, body=body)  # fmt: skip
-    attachments.attachments_store(part=part, files=files)
-    shown = body or attachments.attachments_preview(files)
-    _set_preview(conversation, body=shown, author_type="contact", author_name=contact_display_name(contact), at=at)
+    part = _message_part(conversation, part_type=ConversationPart.Type.COMMENT, message=message, at=at,
+                         author_contact=contact)  # fmt: skip
+    _set_preview(conversation, body=message.preview, author_type="contact",
+                 author_name=contact_display_name(contact), at=at)  # fmt: skip
     conversation.teammate_unread_count = F("teammate_unread_count") + 1
     # Writing implies having read everything so far.
     conversation.contact_last_read_at = at
@@ -138,21 +179,15 @@ def _contact_writes(
 
 
 def _teammate_comment(
-    conversation: Conversation,
-    *,
-    teammate: Teammate,
-    body: str,
-    at: dt.datetime,
-    files: Sequence[attachments.CheckedFile] = (),
+    conversation: Conversation, *, teammate: Teammate, message: _Message, at: dt.datetime
 ) -> ConversationPart:
     # Replying to an unassigned conversation takes it, as in every help desk; the reply records it (its
     # assigned_to) so the admin's timeline shows it the way it shows an explicit assignment.
     takes_it = conversation.assignee_id is None
-    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.COMMENT, at=at,
-                     author_teammate=teammate, body=body, assigned_to=teammate if takes_it else None)  # fmt: skip
-    attachments.attachments_store(part=part, files=files)
-    shown = body or attachments.attachments_preview(files)
-    _set_preview(conversation, body=shown, author_type="teammate", author_name=teammate_display_name(teammate), at=at)
+    part = _message_part(conversation, part_type=ConversationPart.Type.COMMENT, message=message, at=at,
+                         author_teammate=teammate, assigned_to=teammate if takes_it else None)  # fmt: skip
+    _set_preview(conversation, body=message.preview, author_type="teammate",
+                 author_name=teammate_display_name(teammate), at=at)  # fmt: skip
     conversation.waiting_since = None
     conversation.contact_unread_count = F("contact_unread_count") + 1
     conversation.teammate_last_read_at = at
@@ -178,7 +213,11 @@ def _teammate_comment(
 
 
 def _checked_files(
-    files: Sequence[File], *, field: str, conversation: Conversation | None = None, website: Any = None
+    files: Sequence[File],
+    *,
+    field: attachments.FilesField,
+    conversation: Conversation | None = None,
+    website: Any = None,
 ) -> list[attachments.CheckedFile]:
     """A message's files against its website's limits (the conversation's, read only when there are files):
     all pass, or a refusal naming `field`."""
@@ -198,7 +237,6 @@ def conversations_merge(source: Contact, into: Contact) -> None:
     Conversation.objects.filter(contact=source).update(contact=into)
 
 
-@transaction.atomic
 def conversation_start_by_contact(
     *,
     contact: Contact,
@@ -206,26 +244,29 @@ def conversation_start_by_contact(
     website: Any = None,
     source: str = Conversation.Source.CHAT,
     page_url: Any = "",
-    files: Sequence[File] = (),
-    files_field: str = "files",
+    files: MessageFiles = (),
+    files_field: attachments.FilesField = attachments.FILES,
 ) -> Conversation:
     """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead.
 
     The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts. Files
-    are checked against the website's limits before anything is written (a refusal names `files_field`)."""
-    checked = _checked_files(files, website=website, field=files_field)
-    body = clean_body(body, allow_empty=bool(checked))
-    at = timezone.now()
-    widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-    conversation = Conversation.objects.create(
-        contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
-    )
-    conversation.contact = contact
-    _contact_writes(conversation, body=body, at=at, files=checked)
-    routing.conversation_route(conversation=conversation, message=body)
-    sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
-    conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
-    return conversation
+    are checked against the website's limits and stored before the transaction opens (a refusal names
+    `files_field`, and nothing is written)."""
+    with (
+        _message_prepared(body=body, files=files, field=files_field, website=website) as message,
+        transaction.atomic(),
+    ):
+        at = timezone.now()
+        widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
+        conversation = Conversation.objects.create(
+            contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
+        )
+        conversation.contact = contact
+        _contact_writes(conversation, message=message, at=at)
+        routing.conversation_route(conversation=conversation, message=message.body)
+        sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
+        conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
+        return conversation
 
 
 @transaction.atomic
@@ -234,11 +275,11 @@ def conversation_start_by_teammate(
 ) -> Conversation:
     """A teammate writes first to a contact; nobody is waiting until the contact answers. `source` EMAIL: the
     opening went out as an email, so the teammate's replies do too."""
-    body = clean_body(body)
+    message = _Message(body=clean_body(body))
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
     conversation = Conversation.objects.create(contact=contact, source=source, assignee=teammate)
-    _teammate_comment(conversation, teammate=teammate, body=body, at=at)
+    _teammate_comment(conversation, teammate=teammate, message=message, at=at)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.single.created", conversation=conversation)
     return conversation
@@ -247,37 +288,81 @@ def conversation_start_by_teammate(
 # --- replies and notes --------------------------------------------------------------------------
 
 
-@transaction.atomic
 def conversation_reply_as_contact(
-    *, conversation: Conversation, body: str, files: Sequence[File] = (), files_field: str = "files"
+    *,
+    conversation: Conversation,
+    body: str,
+    files: MessageFiles = (),
+    files_field: attachments.FilesField = attachments.FILES,
 ) -> ConversationPart:
     """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
-    checked = _checked_files(files, conversation=conversation, field=files_field)
-    body = clean_body(body, allow_empty=bool(checked))
-    conversation = _locked(conversation)
-    reopened = conversation.state != Conversation.State.OPEN
-    at = timezone.now()
-    part = _contact_writes(conversation, body=body, at=at, files=checked)
-    routing.conversation_route_on_contact_message(conversation=conversation, message=body, reopened=reopened)
-    sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
-    conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
-    return part
+    with (
+        _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
+        transaction.atomic(),
+    ):
+        conversation = _locked(conversation)
+        reopened = conversation.state != Conversation.State.OPEN
+        at = timezone.now()
+        part = _contact_writes(conversation, message=message, at=at)
+        routing.conversation_route_on_contact_message(
+            conversation=conversation, message=message.body, reopened=reopened
+        )
+        sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
+        conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
+        return part
 
 
-@transaction.atomic
 def conversation_reply_as_teammate(
     *,
     conversation: Conversation,
     teammate: Teammate,
     body: str,
-    files: Sequence[File] = (),
-    files_field: str = "files",
+    files: MessageFiles = (),
+    files_field: attachments.FilesField = attachments.FILES,
+    seen_part_id: int | None = None,
 ) -> ConversationPart:
-    """A teammate answers the contact: nobody is waiting any more, the contact has one more unread."""
-    checked = _checked_files(files, conversation=conversation, field=files_field)
-    body = clean_body(body, allow_empty=bool(checked))
+    """A teammate answers the contact: nobody is waiting any more, the contact has one more unread.
+    `seen_part_id`: the last part the teammate's page showed; a message by someone else after it refuses
+    the reply (two answers to one question), until the teammate has seen it (see reply_collision_check)."""
+    with (
+        _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
+        transaction.atomic(),
+    ):
+        return _reply_as_teammate(conversation, teammate=teammate, message=message, seen_part_id=seen_part_id)
+
+
+# The refusal's field: the conversation page's hidden "last part seen" input has this name.
+SEEN_PART_FIELD = "seen_part"
+
+
+def reply_collision_check(*, conversation: Conversation, teammate: Teammate, seen_part_id: int | None) -> None:
+    """Refuse a reply when a teammate or the contact wrote after the part `seen_part_id` (None: no check):
+    "Leo replied since you opened this — send anyway?". Called under the conversation's lock, so two replies
+    sent at once cannot both pass."""
+    if seen_part_id is None:
+        return
+    newer = (
+        conversation.parts.filter(pk__gt=seen_part_id, part_type=ConversationPart.Type.COMMENT)
+        .exclude(author_teammate=teammate)
+        .select_related("author_teammate__parley_profile", "author_contact")
+        .order_by("-id")
+        .first()
+    )
+    if newer is None:
+        return
+    if newer.author_contact_id:
+        words = f"{contact_display_name(newer.author_contact)} wrote"
+    else:
+        words = f"{teammate_display_name(newer.author_teammate)} replied"
+    raise ValidationError({SEEN_PART_FIELD: f"{words} since you opened this — send anyway?"})
+
+
+def _reply_as_teammate(
+    conversation: Conversation, *, teammate: Teammate, message: _Message, seen_part_id: int | None = None
+) -> ConversationPart:
     conversation = _locked(conversation)
-    part = _teammate_comment(conversation, teammate=teammate, body=body, at=timezone.now(), files=checked)
+    reply_collision_check(conversation=conversation, teammate=teammate, seen_part_id=seen_part_id)
+    part = _teammate_comment(conversation, teammate=teammate, message=message, at=timezone.now())
     if conversation.source == Conversation.Source.EMAIL:
         from conversations.services.outbound import conversation_reply_email_schedule
 
@@ -290,25 +375,25 @@ def conversation_reply_as_teammate(
     return part
 
 
-@transaction.atomic
 def conversation_add_note(
     *,
     conversation: Conversation,
     teammate: Teammate,
     body: str,
-    files: Sequence[File] = (),
-    files_field: str = "files",
+    files: MessageFiles = (),
+    files_field: attachments.FilesField = attachments.FILES,
 ) -> ConversationPart:
     """An internal note: never shown to the contact (nor its files), changes nothing the contact can see;
     the teammates it mentions (`@username`) are told."""
-    checked = _checked_files(files, conversation=conversation, field=files_field)
-    body = clean_body(body, allow_empty=bool(checked))
-    part = _add_part(conversation=conversation, part_type=ConversationPart.Type.NOTE, at=timezone.now(),
-                     author_teammate=teammate, body=body)  # fmt: skip
-    attachments.attachments_store(part=part, files=checked)
-    mentions.note_mentions_record(part=part, author=teammate)
-    conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
-    return part
+    with (
+        _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
+        transaction.atomic(),
+    ):
+        part = _message_part(conversation, part_type=ConversationPart.Type.NOTE, message=message, at=timezone.now(),
+                             author_teammate=teammate)  # fmt: skip
+        mentions.note_mentions_record(part=part, author=teammate)
+        conversation_changed.send(sender=Conversation, topic="conversation.admin.noted", conversation=conversation)
+        return part
 
 
 # --- assignment and state -----------------------------------------------------------------------
@@ -316,9 +401,15 @@ def conversation_add_note(
 
 @transaction.atomic
 def conversation_assign(
-    *, conversation: Conversation, teammate: Teammate | None, assignee: Teammate | None, team: Team | None = None
+    *,
+    conversation: Conversation,
+    teammate: Teammate | None,
+    assignee: Teammate | None,
+    team: Team | None = None,
+    reason: str = "",
 ) -> Conversation:
-    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing."""
+    """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing.
+    `reason`: why, when routing assigned nobody (kept as the assignment part's body; the thread shows it)."""
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
         raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
     conversation = _locked(conversation)
@@ -333,7 +424,7 @@ def conversation_assign(
         fields.append("team")
     conversation.save(update_fields=fields)
     _add_part(conversation=conversation, part_type=ConversationPart.Type.ASSIGNMENT, at=timezone.now(),
-              author_teammate=teammate, assigned_to=assignee, assigned_team=team)  # fmt: skip
+              author_teammate=teammate, assigned_to=assignee, assigned_team=team, body=reason)  # fmt: skip
     if team is not None:
         sla.conversation_sla_refresh(conversation=conversation)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.assigned", conversation=conversation)
@@ -365,6 +456,8 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
     if until <= now:
         raise ValidationError({"snoozed_until": "Pick a time in the future."})
     conversation = _locked(conversation)
+    if conversation.state == Conversation.State.CLOSED:  # its closure is over: it will open again
+        ratings.conversation_ratings_withdraw(conversation=conversation, at=now)
     conversation.state = Conversation.State.SNOOZED
     conversation.snoozed_until = until
     conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
@@ -375,9 +468,11 @@ def conversation_snooze(*, conversation: Conversation, teammate: Teammate | None
 
 
 @transaction.atomic
-def conversation_close(*, conversation: Conversation, teammate: Teammate | None) -> Conversation:
-    """Close and record who closed it, and ask the contact for a rating (CSAT) when the website does;
-    closing a closed conversation changes nothing."""
+def conversation_close(
+    *, conversation: Conversation, teammate: Teammate | None, ask_for_rating: bool = True
+) -> Conversation:
+    """Close and record who closed it, and ask the contact for a rating (CSAT) when the rules do (ratings.py;
+    `ask_for_rating` False: one of a bulk close that did not ask); closing a closed conversation changes nothing."""
     conversation = _locked(conversation)
     if conversation.state == Conversation.State.CLOSED:
         return conversation
@@ -388,25 +483,30 @@ def conversation_close(*, conversation: Conversation, teammate: Teammate | None)
     closure = _add_part(conversation=conversation, part_type=ConversationPart.Type.CLOSE, at=timezone.now(),
                         author_teammate=teammate)  # fmt: skip
     sla.conversation_sla_refresh(conversation=conversation)
-    ratings.conversation_rating_request(conversation=conversation, closure=closure, teammate=teammate)
+    ratings.conversation_rating_request(
+        conversation=conversation, closure=closure, teammate=teammate, ask_for_rating=ask_for_rating
+    )
     conversation_changed.send(sender=Conversation, topic="conversation.admin.closed", conversation=conversation)
     return conversation
 
 
-@transaction.atomic
 def conversation_reply_and_close(
     *,
     conversation: Conversation,
     teammate: Teammate,
     body: str,
-    files: Sequence[File] = (),
-    files_field: str = "files",
+    files: MessageFiles = (),
+    files_field: attachments.FilesField = attachments.FILES,
+    seen_part_id: int | None = None,
 ) -> Conversation:
-    """Answer and close in one transaction: a refused reply leaves the conversation open."""
-    conversation_reply_as_teammate(
-        conversation=conversation, teammate=teammate, body=body, files=files, files_field=files_field
-    )
-    return conversation_close(conversation=conversation, teammate=teammate)
+    """Answer and close in one transaction: a refused reply leaves the conversation open (`seen_part_id` as
+    conversation_reply_as_teammate's)."""
+    with (
+        _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
+        transaction.atomic(),
+    ):
+        _reply_as_teammate(conversation, teammate=teammate, message=message, seen_part_id=seen_part_id)
+        return conversation_close(conversation=conversation, teammate=teammate)
 
 
 @transaction.atomic
@@ -428,6 +528,7 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     at = timezone.now()
     _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at,
               author_teammate=teammate)  # fmt: skip
+    ratings.conversation_ratings_withdraw(conversation=conversation, at=at)
     sla.conversation_sla_refresh(conversation=conversation, opened_at=at if was_closed else None)
     topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
     conversation_changed.send(sender=Conversation, topic=topic, conversation=conversation)

@@ -32,6 +32,12 @@ def contact_is_quiet(*, contact_id: int, reads: Any = cache) -> bool:
     return reads.get(_key(contact_id)) == QUIET
 
 
+def quiet_mark(contact_id: int) -> tuple[str, str, int]:
+    """(key, value, seconds) of the "quiet" mark of a contact that cannot have anything yet (a new
+    visitor): for a caller that writes it in its own round trip, only where no mark is."""
+    return _key(contact_id), QUIET, MARK_SECONDS
+
+
 def contact_mark_quiet(*, contact_id: int) -> None:
     """Called by the ping after finding nothing; loses to any "busy" mark already there."""
     cache.add(_key(contact_id), QUIET, MARK_SECONDS)

@@ -86,7 +86,7 @@ def test_attachment_urls_is_refused_naming_the_field(api, conversation):
         ),
         (
             [{"name": "invoice.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)}],
-            "attachment_files",
+            "attachment_files[0]",
             "cannot be sent here",
         ),
         ([{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 11, "attachment_files", ""),
@@ -112,13 +112,24 @@ def test_a_lone_surrogate_in_a_file_name_is_refused_naming_it(api, conversation)
     assert not Attachment.objects.exists()
 
 
+def test_a_refused_file_is_named_by_its_index(api, conversation):
+    files = [{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 2
+    files.append({"name": "setup.pdf", "content_type": "application/pdf", "data": _b64(EXECUTABLE)})
+    response = _reply(api, conversation, attachment_files=files)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "attachment_files[2]" and "“setup.pdf”" in error["message"]
+    assert not Attachment.objects.exists()
+
+
 def test_an_oversized_file_is_refused_by_the_websites_limit(api, conversation, website):
     website.attachment_max_mb = 1
     website.save()
     big = PDF + b"0" * (1024 * 1024)
     response = _reply(api, conversation, attachment_files=[{"name": "big.pdf", "content_type": "x", "data": _b64(big)}])
     assert response.status_code == 400
-    assert "at most 1.0 MB" in response.json()["errors"][0]["message"]
+    error = response.json()["errors"][0]
+    assert error["field"] == "attachment_files[0]" and "at most 1.0 MB" in error["message"]
 
 
 def test_a_conversation_with_many_files_reads_in_a_fixed_number_of_queries(api, conversation):
@@ -158,3 +169,54 @@ def test_the_file_link_needs_a_token_that_may_read_and_a_valid_signature(api, co
     assert reader.get(path.replace("sig=", "sig=f")).status_code == 403
     assert reader.get(path.split("?")[0]).status_code == 403
     assert reader.get(path.replace(path.split("/")[3].split("?")[0], "x" * 22)).status_code == 403
+
+
+# --- the reply's body may be as large as the website's files allow (in base64) --------------------------
+
+
+def test_a_file_over_the_global_body_limit_reaches_the_reply(api, conversation, settings):
+    big = PDF + b"0" * (3 * 1024 * 1024)  # 4.2 MB in base64: over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)
+    assert len(_b64(big)) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = _reply(api, conversation, attachment_files=[{"name": "big.pdf", "content_type": "x", "data": _b64(big)}])
+    assert response.status_code == 200, response.content[:300]
+    assert Attachment.objects.get().size == len(big)
+
+
+def test_a_reply_body_over_what_the_websites_limits_allow_is_a_413_naming_body(api, conversation, website, settings):
+    settings.PARLEY_ATTACHMENT_MAX_FILES = 2
+    website.attachment_max_mb = 1
+    website.save()
+    # 2 files of 1 MB in base64, and room for the rest of the JSON: 2.9 MB.
+    one_mb = PDF + b"0" * (1024 * 1024 - len(PDF))
+    files = [{"name": f"{n}.pdf", "content_type": "x", "data": _b64(one_mb)} for n in "ab"]
+    fits = _reply(api, conversation, attachment_files=files)
+    assert fits.status_code == 200, fits.content[:300]
+    too_large = _reply(api, conversation, attachment_files=files, body="x" * 400_000)
+    assert too_large.status_code == 413
+    error = too_large.json()["errors"][0]
+    assert error["field"] == "body" and "larger than the API accepts (2.9 MB)" in error["message"]
+    assert Attachment.objects.count() == 2
+
+
+def test_a_declared_length_past_the_limit_is_refused_before_the_body_is_read(api, conversation):
+    response = api.post(f"/api/conversations/{conversation.pk}/reply", {"message_type": "comment", "type": "admin",
+                        "body": "hi"}, format="json", CONTENT_LENGTH="9" * 40)  # fmt: skip
+    assert response.status_code == 413 and response.json()["errors"][0]["field"] == "body"
+
+
+def test_other_calls_keep_the_global_body_limit(api, settings):
+    response = api.post("/api/contacts", {"role": "lead", "name": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)},
+                        format="json")  # fmt: skip
+    assert response.status_code == 413 and response.json()["errors"][0]["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [(b"{not json", "application/json", 400, "body"), (b"[1, 2]", "application/json", 400, "body"),
+     (b"message_type=comment", "application/x-www-form-urlencoded", 415, None)],
+)  # fmt: skip
+def test_a_bad_reply_body_is_still_a_4xx_in_the_envelope(api, conversation, body, content_type, status, field):
+    response = api.post(f"/api/conversations/{conversation.pk}/reply", body, content_type=content_type)
+    assert response.status_code == status, response.content
+    assert response.json()["type"] == "error.list"
+    assert response.json()["errors"][0].get("field") == field

@@ -105,6 +105,7 @@ OPERATIONS = [
     Op("api-data-attributes", "POST", "/api/data_attributes", SUPERUSER_ONLY,
        {"name": "plan", "model": "contact", "data_type": "string"}),
     Op("api-data-attribute", "PUT", "/api/data_attributes/{attribute}", SUPERUSER_ONLY, {"label": "Plan"}),
+    Op("api-data-attribute", "DELETE", "/api/data_attributes/{attribute}", SUPERUSER_ONLY),
     Op("api-events", "GET", "/api/events?type=user&user_id=u-1", READERS),
     Op("api-events", "GET", "/api/events?type=user&user_id=u-1&summary=true", READERS, label="(summaries)"),
     Op("api-events", "POST", "/api/events", SUPERUSER_ONLY, {"event_name": "ordered", "user_id": "u-1"},

@@ -361,3 +361,32 @@ def test_sdk_segments(intercom, teammate):
     assert intercom.segments.find(segment_id=str(segment.pk)).name == "France"
     attached = intercom.contacts.list_attached_segments(contact_id=str(contact.pk))
     assert [s.name for s in attached.data] == ["France"]
+
+
+def test_sdk_search_by_segment_id_and_a_relative_last_seen(intercom, teammate):
+    """The SDK's typed filters carry both: segment_id and "now-30d" are strings, as every filter value is."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from segments import services as segment_services
+
+    now = timezone.now()
+    recent, _old = (UserContactFactory(country="FR", last_seen_at=now - dt.timedelta(days=d)) for d in (2, 40))
+    UserContactFactory(country="DE", last_seen_at=now)
+    france = segment_services.segment_create(
+        name="France", query={"field": "location.country_code", "operator": "=", "value": "FR"}, teammate=teammate
+    )
+    found = intercom.contacts.search(
+        query=MultipleFilterSearchRequest(
+            operator="AND",
+            value=[
+                SingleFilterSearchRequest(field="segment_id", operator="=", value=str(france.pk)),
+                SingleFilterSearchRequest(field="last_seen_at", operator=">", value="now-30d"),
+            ],
+        )
+    )
+    assert [c.id for c in found] == [str(recent.pk)]
+    with pytest.raises(ApiError) as refused:
+        list(intercom.contacts.search(query=SingleFilterSearchRequest(field="segment_id", operator="=", value="0")))
+    assert refused.value.status_code == 400 and refused.value.body["errors"][0]["field"] == "segment_id"

@@ -84,6 +84,26 @@ def test_company_page_shows_people_conversations_page_views_with_bounded_queries
     assert many <= 16
 
 
+def test_company_page_lists_its_most_recently_seen_people_and_their_page_views(admin_client):
+    from companies import selectors
+
+    company = CompanyFactory()
+    now = timezone.now()
+    # Attached newest-last, seen in the opposite order: the page follows who was seen, not who was attached.
+    people = []
+    for index in range(4):
+        person = UserContactFactory(name=f"Person {index}", last_seen_at=now - dt.timedelta(days=index))
+        services.company_attach(company=company, contact=person)
+        people.append(person)
+    never = UserContactFactory(name="Never seen", last_seen_at=None)
+    services.company_attach(company=company, contact=never)
+    assert selectors.company_people_shown(company=company) == [*people, never]
+    members = list(selectors.company_recent_member_ids(company=company).values_list("contact_id", flat=True))
+    assert members == [p.pk for p in [*people, never]]
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    assert page.index("Person 0") < page.index("Person 3") < page.index("Never seen")
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [("?plan=free", {"c0", "c2"}), ("?size=1-10", set()), ("?size=11-50", {"c2"}), ("?size=unknown", {"c4"}),
@@ -182,3 +202,33 @@ def test_plan_filter_lists_each_plan_once_in_order_in_one_query(admin_client):
     page = admin_client.get(reverse("admin:companies_company_changelist"))
     assert page.status_code == 200
     assert b"?plan=enterprise" in page.content
+
+
+def test_the_contact_list_finds_people_by_their_companys_name_and_filters_by_company_with_fixed_queries(
+    admin_client,
+):
+    stark = CompanyFactory(name="Stark Industries")
+    wayne = CompanyFactory(name="Wayne Enterprises")
+    tony, bruce = UserContactFactory(name="Tony"), UserContactFactory(name="Bruce")
+    services.company_attach(company=stark, contact=tony)
+    services.company_attach(company=wayne, contact=bruce)
+    UserContactFactory(name="Starkless Nobody")  # no company: its own name has "stark"
+    changelist = reverse("admin:contacts_contact_changelist")
+    search, by_company = f"{changelist}?q=stark", f"{changelist}?company={wayne.pk}"
+    admin_client.get(search)  # warm the contact list's short-lived country list cache
+
+    few_search, listed = _queries(admin_client, search)
+    assert "Tony" in listed and "Starkless Nobody" in listed and "Bruce" not in listed
+    assert "Tony" in _queries(admin_client, f"{changelist}?q=st")[1]  # a short word: a name's start
+    assert "Tony" in _queries(admin_client, f"{changelist}?q=tony+stark")[1]  # every word: name and company
+    assert "Tony" not in _queries(admin_client, f"{changelist}?q=tony+wayne")[1]
+    few_filter, listed = _queries(admin_client, by_company)
+    assert "Bruce" in listed and "Tony" not in listed
+    assert f'href="?company={stark.pk}"' in listed  # the sidebar offers the companies with the most people
+
+    for index in range(25):
+        company = CompanyFactory(name=f"Stark Labs {index}")
+        services.company_attach(company=company, contact=UserContactFactory())
+        services.company_attach(company=wayne, contact=UserContactFactory())
+    assert _queries(admin_client, search)[0] == few_search
+    assert _queries(admin_client, by_company)[0] == few_filter

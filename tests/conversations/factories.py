@@ -12,3 +12,17 @@ class TeammateFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"teammate{n}@parley.test")
     is_staff = True
     is_active = True
+
+
+class AgentFactory(TeammateFactory):
+    """A teammate in the agent group: one the round robin may hand conversations to."""
+
+    @factory.post_generation
+    def agent_group(self, create, extracted, **kwargs):
+        from django.contrib.auth.models import Group
+
+        from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+
+        if create:
+            ensure_teammate_groups()
+            self.groups.add(Group.objects.get(name=AGENT_GROUP))

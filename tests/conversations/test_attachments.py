@@ -11,7 +11,7 @@ from django.core.files.storage import storages
 from common.attachment_types import DEFAULT_ATTACHMENT_TYPES
 from contacts import services as contact_services
 from contacts.models import PrivacyAuditEntry
-from conversations import services
+from conversations import email_links, services
 from conversations.attachment_links import attachment_link_check, attachment_link_query
 from conversations.models import Attachment, Conversation
 from conversations.services.attachments import attachment_limits, attachment_name_clean
@@ -376,7 +376,7 @@ def test_the_sweep_deletes_old_files_no_row_names_and_keeps_the_rest(website):
     kept = _files_of(conversation)
     storage = storages["attachments"]
     later = timezone.now() + dt.timedelta(hours=2)
-    # Earlier tests of this run leave files whose rows their transactions rolled back: orphans too.
+    # Earlier tests of this run leave files whose rows the test transactions rolled back: orphans too.
     already = attachment_orphans_delete(dry_run=True, now=later)
     orphan = storage.save("attachments/ab/abandoned", upload("x", b"left behind by a crash"))
     out = io.StringIO()
@@ -431,3 +431,89 @@ def test_the_decoded_pixel_cap_is_far_below_the_draftable_cap():
     assert (
         settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS <= 12_000_000 < settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS
     )
+
+
+# --- files are made ready before the message's transaction (SQLite: its write lock) -------------------
+
+
+def _email_reply_with_image(conversation) -> None:
+    from tests.conversations.test_attachments_email import _email_with_files
+
+    raw = _email_with_files(to=email_links.reply_address(conversation_id=conversation.pk),
+                            sender=conversation.contact.email, text="Here",
+                            files=[("shot.png", png_bytes(), "image/png")])  # fmt: skip
+    services.email_reply_receive(raw=raw)
+
+
+FILE_SENDS = {
+    "contact starts": lambda c, t: services.conversation_start_by_contact(
+        contact=c.contact, body="", website=c.website, files=[upload("a.png", png_bytes())]
+    ),
+    "contact replies": lambda c, t: services.conversation_reply_as_contact(
+        conversation=c, body="", files=[upload("a.png", png_bytes())]
+    ),
+    "teammate replies": lambda c, t: services.conversation_reply_as_teammate(
+        conversation=c, teammate=t, body="", files=[upload("a.png", png_bytes())]
+    ),
+    "teammate notes": lambda c, t: services.conversation_add_note(
+        conversation=c, teammate=t, body="", files=[upload("a.png", png_bytes())]
+    ),
+    "reply and close": lambda c, t: services.conversation_reply_and_close(
+        conversation=c, teammate=t, body="", files=[upload("a.png", png_bytes())]
+    ),
+    "emailed reply": lambda c, t: _email_reply_with_image(c),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("send", FILE_SENDS.values(), ids=FILE_SENDS.keys())
+def test_images_are_decoded_and_files_stored_before_the_messages_transaction_opens(website, monkeypatch, send):
+    """On SQLite an open transaction holds the database's one write lock: decoding an image (Pillow) or writing
+    files inside it would make every other writer wait that long."""
+    from django.db import connection
+    from PIL import Image
+
+    conversation = _conversation(website, email="ada@example.com")
+    teammate = TeammateFactory()
+    storage = storages["attachments"]
+    in_transaction: dict[str, list[bool]] = {"decode": [], "store": [], "rows": []}
+    real_open, real_save, real_bulk_create = Image.open, storage.save, Attachment.objects.bulk_create
+
+    def watched(kind, real):
+        def call(*args, **kwargs):
+            in_transaction[kind].append(connection.in_atomic_block)
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Image, "open", watched("decode", real_open))
+    monkeypatch.setattr(storage, "save", watched("store", real_save))
+    monkeypatch.setattr(Attachment.objects, "bulk_create", watched("rows", real_bulk_create))
+    send(conversation, teammate)
+    assert in_transaction == {"decode": [False], "store": [False, False], "rows": [True]}  # the file, its thumbnail
+    assert Attachment.objects.get().is_inline_image
+
+
+def test_files_stored_for_a_message_whose_transaction_fails_are_removed(website):
+    conversation = _conversation(website)
+    storage = storages["attachments"]
+    before = set(_all_stored(storage))
+    Conversation.objects.filter(pk=conversation.pk).delete()  # deleted by a teammate while the file uploaded
+    with pytest.raises(Conversation.DoesNotExist):
+        services.conversation_reply_as_contact(
+            conversation=conversation, body="", files=[upload("a.png", png_bytes()), upload("b.pdf", PDF)]
+        )
+    assert set(_all_stored(storage)) == before
+
+
+def test_a_refused_file_stores_nothing_of_the_message(website):
+    conversation = _conversation(website)
+    storage = storages["attachments"]
+    before = set(_all_stored(storage))
+    with pytest.raises(ValidationError):
+        services.conversation_add_note(conversation=conversation, teammate=TeammateFactory(), body="",
+                                       files=[upload("a.png", png_bytes()), upload("x.pdf", EXECUTABLE)])  # fmt: skip
+    with pytest.raises(ValidationError):  # the body refused after the files passed
+        services.conversation_reply_as_contact(conversation=conversation, body="x" * 10_001,
+                                               files=[upload("a.png", png_bytes())])  # fmt: skip
+    assert set(_all_stored(storage)) == before and not Attachment.objects.exists()

@@ -13,6 +13,7 @@ from conversations.models import Attachment, Conversation
 from tests.contacts.factories import ContactFactory
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, SVG_WITH_SCRIPT, png_bytes, upload
 from tests.conversations.factories import TeammateFactory
+from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,12 @@ def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, 
     note = services.conversation_add_note(conversation=row, teammate=TeammateFactory(), body="",
                                           files=[upload("internal.pdf", PDF)])  # fmt: skip
     attachment = note.attachments.get()
-    assert _open(client, _link(website, attachment, holder=contact_holder(visitor.pk))).status_code == 403
+    assert (
+        _open(
+            client, _link(website, attachment, holder=contact_holder(contact_id=visitor.pk, website_id=website.pk))
+        ).status_code
+        == 403
+    )
     shown = client.get(f"/widget-api/{website.app_id}/conversations/{conversation['id']}", {"token": token}).json()
     assert "internal.pdf" not in str(shown)
 
@@ -118,15 +124,24 @@ def test_a_notes_file_is_never_shown_nor_served_to_the_contact(client, website, 
 def test_a_link_made_for_another_contact_or_for_teammates_opens_nothing(client, website, visitor_conversation):
     from conversations.attachment_links import contact_holder
 
-    _visitor, _, _conversation = visitor_conversation
+    assert visitor_conversation  # the visitor sent shot.png
     attachment = Attachment.objects.get(name="shot.png")
     stranger = ContactFactory()
     # A stranger's own messenger never gets a link to this file; one signed for them (or for teammates, whose
     # doors ask for a session) is refused like a forged one, and a token in the URL changes nothing.
-    for holder in (contact_holder(stranger.pk), ""):
+    for holder in (contact_holder(contact_id=stranger.pk, website_id=website.pk), ""):
         response = _open(client, _link(website, attachment, holder=holder) + "&token=" + _token(stranger, website))
         assert response.status_code == 403
         assert response.json()["error"]["field"] == "sig"
+
+
+def test_a_link_opens_only_through_the_website_whose_messenger_showed_it(client, website, visitor_conversation):
+    url = visitor_conversation[2]["parts"][0]["attachments"][0]["url"]
+    other_site = WebsiteFactory(allowed_origins=["https://other.example"])
+    # Another website's door (whose origins may read the answer) refuses it, whatever Origin says.
+    moved = url.replace(f"/widget-api/{website.app_id}/", f"/widget-api/{other_site.app_id}/")
+    assert _open(client, moved, HTTP_ORIGIN="https://other.example").status_code == 403
+    assert _open(client, url, HTTP_ORIGIN=ORIGIN).status_code == 200
 
 
 def test_a_link_stops_working_when_the_conversation_is_no_longer_the_contacts(client, website, visitor_conversation):

@@ -23,6 +23,18 @@ def test_seed_demo_creates_conversations_for_leads_and_users_only():
         assert conversation.preview
 
 
+def test_the_demo_colleagues_are_agents_who_may_work_what_they_are_given():
+    from django.contrib.auth import get_user_model
+
+    from conversations.demo import DEMO_COLLEAGUES
+
+    call_command("seed_demo", contacts=100, seed=7, stdout=io.StringIO())
+    for username, _ in DEMO_COLLEAGUES:
+        colleague = get_user_model().objects.get(username=username)
+        assert colleague.has_perm("conversations.change_conversation"), username
+        assert colleague.has_perm("conversations.view_conversation"), username
+
+
 def test_seed_for_contacts_is_repeatable_with_a_seed():
     from contacts import demo as contact_demo
     from conversations import demo

@@ -238,6 +238,6 @@ def test_a_confirmed_count_that_no_longer_matches_the_audience_is_refused():
         contact_services.contact_tag(contact=contact, tag=tag)
     with pytest.raises(ValidationError) as error:
         services.message_send(sender=None, channel="in_app", body="Hi", tag=tag, expected_recipients=3)
-    assert "now 2 contact(s)" in str(error.value.message_dict["recipients"])
+    assert "now 2 contacts" in str(error.value.message_dict["recipients"])
     message = services.message_send(sender=None, channel="in_app", body="Hi", tag=tag, expected_recipients=2)
     assert message.recipients_count == 2

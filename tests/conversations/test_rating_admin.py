@@ -53,10 +53,48 @@ def test_closing_from_the_conversation_page_asks_for_a_rating(admin_client, acti
     assert ConversationRating.objects.filter(conversation=conversation).count() == 1
 
 
-def test_the_inboxs_bulk_close_asks_each_conversation(admin_client):
-    conversations = [_answered() for _ in range(3)]
-    admin_client.post(INBOX, {"action": "close_selected", "_selected_action": [c.pk for c in conversations]})
-    assert ConversationRating.objects.count() == 3
+def _bulk(client, action, conversations, **extra):
+    selected = {"action": action, "_selected_action": [c.pk for c in conversations], **extra}
+    assert client.post(INBOX, selected).status_code == 302
+
+
+def test_a_bulk_close_of_several_asks_no_rating_unless_the_teammate_ticks_ask_for_ratings(admin_client):
+    stale = [_answered() for _ in range(3)]
+    _bulk(admin_client, "close_selected", stale)
+    assert Conversation.objects.filter(state=Conversation.State.CLOSED).count() == 3
+    assert not ConversationRating.objects.exists()
+
+    asked = [_answered() for _ in range(2)]
+    _bulk(admin_client, "close_selected", asked, ask_ratings="on")
+    assert set(ConversationRating.objects.values_list("conversation", flat=True)) == {c.pk for c in asked}
+
+    alone = _answered()
+    _bulk(admin_client, "close_selected", [alone])  # one conversation: a close like the page's
+    assert ConversationRating.objects.filter(conversation=alone).exists()
+
+
+def test_a_closing_macro_run_on_several_conversations_asks_only_when_ticked(admin_client):
+    from conversations.models import SavedReply
+
+    macro = SavedReply.objects.create(name="Solved", body="Glad it worked out!", close=True)
+    several = [_answered() for _ in range(2)]
+    _bulk(admin_client, "run_macro_selected", several, macro=macro.pk, confirm="yes")
+    assert Conversation.objects.filter(state=Conversation.State.CLOSED).count() == 2
+    assert not ConversationRating.objects.exists()
+    ticked = [_answered(), _answered()]
+    # The confirmation page ("what it will do, to how many") carries the ticked box through to the run.
+    selected = {"action": "run_macro_selected", "_selected_action": [c.pk for c in ticked], "macro": macro.pk}
+    confirmation = admin_client.post(INBOX, {**selected, "ask_ratings": "on"}).content.decode()
+    assert '<input type="hidden" name="ask_ratings" value="1">' in confirmation
+    assert not ConversationRating.objects.exists()
+    _bulk(admin_client, "run_macro_selected", ticked, macro=macro.pk, ask_ratings="1", confirm="yes")
+    assert ConversationRating.objects.count() == 2
+
+
+def test_the_inbox_offers_the_ask_for_ratings_box_unticked(admin_client):
+    page = admin_client.get(INBOX).content.decode()
+    box = page[page.index('name="ask_ratings"') - 200 : page.index('name="ask_ratings"') + 100]
+    assert "Ask for ratings" in page and 'type="checkbox"' in box and "checked" not in box
 
 
 def test_the_conversation_page_shows_the_rating_in_the_thread_and_the_side_panel_escaped(admin_client):
@@ -94,11 +132,10 @@ def test_the_conversation_page_and_its_poll_run_a_fixed_number_of_queries_whatev
     admin_client.get(_page(conversation))  # warm caches (content types, the teammate's activity)
     page_few, _ = _queries(admin_client, _page(conversation))
     poll_few, _ = _queries(admin_client, poll + "?after=0")
-    for _ in range(4):
+    for _ in range(4):  # each closure rated before the next reopening withdraws its request
         services.conversation_reopen(conversation=conversation, teammate=None)
         services.conversation_close(conversation=conversation, teammate=None)
-    for request in ConversationRating.objects.filter(rating__isnull=True):
-        services.conversation_rating_give(request=request, rating=3)
+        services.conversation_rating_give(request=ConversationRating.objects.order_by("-id").first(), rating=3)
     assert _queries(admin_client, _page(conversation))[0] == page_few
     assert _queries(admin_client, poll + "?after=0")[0] == poll_few
 

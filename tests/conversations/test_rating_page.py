@@ -150,15 +150,63 @@ def test_after_24_hours_the_rating_is_read_only_and_the_page_says_it_clearly(req
     assert ConversationRating.objects.get().rating == 3
 
 
-def test_the_page_is_rate_limited_per_request(request_row):
+@pytest.mark.parametrize("answered", [False, True], ids=["unanswered", "answered"])
+def test_once_the_conversation_reopens_the_page_says_the_request_is_closed(request_row, answered):
     url = _path(email_links.rating_url(request_row.pk))
     client = _csrf_client()
     page = client.get(url)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-    for _ in range(20):
-        assert client.post(url, {"rating": "4", "csrfmiddlewaretoken": token}).status_code == 200
-    assert client.post(url, {"rating": "1", "csrfmiddlewaretoken": token}).status_code == 429
+    if answered:
+        assert client.post(url, {"rating": "4", "remark": "Quick", "csrfmiddlewaretoken": token}).status_code == 200
+    services.conversation_reply_as_contact(conversation=request_row.conversation, body="It broke again")
+
+    shown = client.get(url)
+    assert shown.status_code == (200 if answered else 410)
+    html = shown.content.decode()
+    assert "This rating request is closed" in html and "opened again" in html and "<form" not in html
+    assert ("Your rating: 4/5" in html) == answered
+    late = client.post(url, {"rating": "1", "csrfmiddlewaretoken": token})  # the form, kept open in a tab
+    assert late.status_code == 409 and 'role="alert"' in late.content.decode()
+    assert ConversationRating.objects.get().rating == (4 if answered else None)
+
+
+class _Sender:
+    """A browser at one address with the page's form (its CSRF token) loaded."""
+
+    def __init__(self, url: str, address: str) -> None:
+        self.url, self.client = url, Client(enforce_csrf_checks=True, REMOTE_ADDR=address)
+        page = self.client.get(url)
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+
+    def post(self, rating: str) -> int:
+        return self.client.post(self.url, {"rating": rating, "csrfmiddlewaretoken": self.token}).status_code
+
+
+def test_a_link_holders_bad_posts_never_lock_the_contact_out(request_row):
+    url = _path(email_links.rating_url(request_row.pk))
+    holder = _Sender(url, "203.0.113.9")  # the link forwarded, or leaked
+    answers = [holder.post("9") for _ in range(30)]
+    assert answers[:10] == [400] * 10 and set(answers[10:]) == {429}  # they slow only themselves down
+    contact = _Sender(url, "198.51.100.7")
+    assert contact.post("4") == 200
     assert ConversationRating.objects.get().rating == 4
+
+
+def test_one_sender_cannot_use_up_the_requests_answers(request_row):
+    url = _path(email_links.rating_url(request_row.pk))
+    flooder = _Sender(url, "203.0.113.9")
+    assert [flooder.post("1") for _ in range(11)] == [200] * 10 + [429]
+    assert _Sender(url, "198.51.100.7").post("5") == 200
+    assert ConversationRating.objects.get().rating == 5
+
+
+def test_the_requests_answers_are_limited_whoever_sends_them(request_row):
+    url = _path(email_links.rating_url(request_row.pk))
+    for sender in range(4):
+        browser = _Sender(url, f"203.0.113.{sender + 1}")
+        assert [browser.post(str(score)) for score in (1, 2, 3, 4, 3)] == [200] * 5
+    assert _Sender(url, "198.51.100.7").post("5") == 429  # 20 answers this minute already
+    assert ConversationRating.objects.get().rating == 3
 
 
 def test_only_get_and_post(client, request_row):

@@ -75,6 +75,22 @@ def test_an_open_conversation_shows_no_rating_request(client, closed):
     assert shown["rating_request"] is None
 
 
+def test_a_request_the_reopening_withdrew_is_neither_shown_nor_taken_after_a_new_closure(client, closed):
+    website, contact, conversation, request = closed
+    services.conversation_reply_as_contact(conversation=conversation, body="Actually, one more thing")
+    website.conversation_ratings_enabled = False  # closed again, asking nothing this time
+    website.save()
+    services.conversation_close(conversation=conversation, teammate=None)
+    shown = client.get(f"/widget-api/{website.app_id}/conversations/{conversation.public_id}",
+                       {"token": _token(contact, website)}, HTTP_ORIGIN=ORIGIN).json()["conversation"]  # fmt: skip
+    assert shown["state"] == "closed" and shown["rating_request"] is None
+    # A messenger still showing the old card (a tab left open) answers it: refused, naming the field.
+    response = _rate(client, website, conversation, _payload(contact, website, request, rating=5))
+    assert response.status_code == 409
+    assert response.json()["error"]["field"] == "rating" and "opened again" in response.json()["error"]["message"]
+    assert ConversationRating.objects.get().rating is None
+
+
 @pytest.mark.parametrize(
     ("rating_json", "field"),
     [('"5.0"', "rating"), ('"\u0665"', "rating"), ('"\\u0665"', "rating"), ("1e400", "rating"), ("true", "rating"),

@@ -2,6 +2,8 @@
 the email channel, GDPR (export, erase, retention, merge) and the reads the reports use."""
 
 import datetime as dt
+import json
+from email.message import EmailMessage
 
 import pytest
 import time_machine
@@ -9,17 +11,21 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from api.services import api_token_create
 from contacts import services as contact_services
 from contacts.models import PrivacyAuditEntry
-from conversations import selectors, services
+from conversations import email_links, selectors, services
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services import ratings
 from retention import services as retention_services
 from tests.contacts.factories import LeadFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
-from tests.tracking.factories import WebsiteFactory
+from tests.tracking.factories import ORIGIN, WebsiteFactory
+from tracking.widget_auth import widget_token_sign
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +96,36 @@ def test_no_rating_is_asked_when_the_website_does_not_ask_nobody_answered_or_pro
     if case != "unanswered":
         services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Hi!")
     services.conversation_close(conversation=conversation, teammate=TeammateFactory())
+    assert not ConversationRating.objects.exists()
+
+
+@pytest.mark.parametrize(("days", "asked"), [(6, True), (7, True), (8, False)])
+def test_a_closure_asks_only_when_a_teammate_replied_within_the_last_week(days, asked):
+    conversation, teammate = _answered()
+    replied_at = conversation.parts.get(author_teammate=teammate).created_at
+    with time_machine.travel(replied_at + dt.timedelta(days=days) - dt.timedelta(seconds=1), tick=False):
+        services.conversation_close(conversation=conversation, teammate=teammate)
+    assert ConversationRating.objects.filter(conversation=conversation).exists() == asked
+
+
+def test_a_stale_conversation_is_not_asked_because_of_a_note_or_the_contacts_message():
+    conversation, teammate = _answered()
+    later = timezone.now() + dt.timedelta(days=30)
+    with time_machine.travel(later, tick=False):
+        services.conversation_reply_as_contact(conversation=conversation, body="Hello?")
+        services.conversation_add_note(conversation=conversation, teammate=teammate, body="stale, closing")
+        services.conversation_close(conversation=conversation, teammate=teammate)
+    assert not ConversationRating.objects.exists()
+    with time_machine.travel(later + dt.timedelta(minutes=1), tick=False):  # reopened, answered, closed: asked
+        services.conversation_reply_as_contact(conversation=conversation, body="Hello again?")
+        services.conversation_reply_and_close(conversation=conversation, teammate=teammate, body="Sorry, here it is")
+    assert ConversationRating.objects.count() == 1
+
+
+def test_a_close_asked_not_to_ask_makes_no_request():
+    conversation, teammate = _answered()
+    services.conversation_close(conversation=conversation, teammate=teammate, ask_for_rating=False)
+    assert conversation.parts.filter(part_type=ConversationPart.Type.CLOSE).exists()
     assert not ConversationRating.objects.exists()
 
 
@@ -214,6 +250,36 @@ def test_an_unread_messenger_request_is_emailed_once_with_a_link_per_score():
     assert email.extra_headers["Auto-Submitted"] == "auto-generated"
     assert len(_outbox_links(email)) == 5
     assert ConversationRating.objects.get().emailed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("website_name", "sender"),
+    [
+        ("Acme Support", "Acme Support <support@parley.localhost>"),
+        ('Acme, "the" Shop', '"Acme, \\"the\\" Shop" <support@parley.localhost>'),
+        ("Evil\r\nBcc: all@example.com", '"Evil Bcc: all@example.com" <support@parley.localhost>'),
+    ],
+)
+def test_the_rating_email_comes_from_the_websites_name_at_the_configured_address(settings, website_name, sender):
+    settings.DEFAULT_FROM_EMAIL = "Parley <support@parley.localhost>"
+    website = WebsiteFactory(name=website_name, conversation_ratings_enabled=True)
+    _, request = _closed(website=website, contact=LeadFactory(email="lin@example.com"))
+    assert services.conversation_rating_email_send(rating_id=request.pk)
+    (email,) = mail.outbox
+    assert email.from_email == sender
+    assert "Bcc" not in email.message()  # the name never adds a header
+    assert email.message()["From"].count("\n") == 0
+
+
+def test_a_rating_email_without_a_website_comes_from_the_configured_sender(settings):
+    settings.DEFAULT_FROM_EMAIL = "Parley <support@parley.localhost>"
+    WebsiteFactory(conversation_ratings_enabled=True)
+    teammate = TeammateFactory()
+    conversation = services.conversation_start_by_teammate(contact=LeadFactory(email="lin@example.com"),
+                                                           teammate=teammate, body="Welcome!")  # fmt: skip
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    assert services.conversation_rating_email_send(rating_id=ConversationRating.objects.get().pk)
+    assert mail.outbox[0].from_email == "Parley <support@parley.localhost>"
 
 
 def test_reading_the_request_in_the_messenger_or_answering_it_cancels_its_email():
@@ -344,3 +410,134 @@ def test_a_real_worker_emails_an_unread_rating_request(celery_worker_factory):
     worker.wait_until(
         lambda: ConversationRating.objects.get().emailed_at is not None, what="the request marked emailed"
     )
+
+
+# --- reopening withdraws the request of the closure it ends ------------------------------------------
+
+
+def _widget_post(client, conversation, path, payload):
+    website = conversation.website
+    token = widget_token_sign(contact_id=conversation.contact_id, website_id=website.pk)
+    return client.post(f"/widget-api/{website.app_id}/conversations/{conversation.public_id}/{path}",
+                       data=json.dumps({"token": token, **payload}), content_type="text/plain;charset=UTF-8",
+                       HTTP_ORIGIN=ORIGIN)  # fmt: skip
+
+
+def _api(teammate):
+    teammate.is_superuser = True
+    teammate.save(update_fields=["is_superuser"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=teammate, name='tests')[1]}")
+    return client
+
+
+def _contact_writes_in_the_messenger(client, conversation, teammate):
+    assert _widget_post(client, conversation, "reply", {"body": "Still broken"}).status_code == 201
+
+
+def _contact_answers_by_email(client, conversation, teammate):
+    email = EmailMessage()
+    email["From"], email["Subject"] = conversation.contact.email, "Re: your question"
+    email["To"] = email_links.reply_address(conversation_id=conversation.pk)
+    email.set_content("Still broken")
+    assert client.post("/email/inbound", data=email.as_bytes(), content_type="message/rfc822").status_code == 201
+
+
+def _contact_replies_through_the_api(client, conversation, teammate):
+    response = _api(teammate).post(f"/api/conversations/{conversation.pk}/reply", {
+        "message_type": "comment", "type": "user", "intercom_user_id": str(conversation.contact_id), "body": "Still",
+    }, format="json")  # fmt: skip
+    assert response.status_code == 200, response.content
+
+
+def _teammate_reopens_on_the_conversation_page(client, conversation, teammate):
+    client.force_login(teammate)
+    teammate.is_superuser = True
+    teammate.save(update_fields=["is_superuser"])
+    url = reverse("admin:conversations_conversation_change", args=[conversation.pk])
+    assert client.post(url, {"do": "reopen"}).status_code == 302
+
+
+def _teammate_reopens_in_bulk_from_the_inbox(client, conversation, teammate):
+    teammate.is_superuser = True
+    teammate.save(update_fields=["is_superuser"])
+    client.force_login(teammate)
+    selected = {"action": "reopen_selected", "_selected_action": [conversation.pk]}
+    inbox = reverse("admin:conversations_conversation_changelist") + "?view=closed"
+    assert client.post(inbox, selected).status_code == 302
+
+
+def _api_opens_it(client, conversation, teammate):
+    response = _api(teammate).post(f"/api/conversations/{conversation.pk}/parts",
+                                   {"message_type": "open", "admin_id": str(teammate.pk)}, format="json")  # fmt: skip
+    assert response.status_code == 200, response.content
+
+
+def _snoozed_until_its_time_comes(client, conversation, teammate):
+    services.conversation_snooze(conversation=conversation, teammate=teammate,
+                                 until=timezone.now() + dt.timedelta(hours=1))  # fmt: skip
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=1, minutes=1), tick=False):
+        assert services.conversations_reopen_due_snoozes() == 1
+
+
+REOPENINGS = {
+    "contact-messenger": _contact_writes_in_the_messenger,
+    "contact-email": _contact_answers_by_email,
+    "contact-api": _contact_replies_through_the_api,
+    "teammate-page": _teammate_reopens_on_the_conversation_page,
+    "teammate-bulk": _teammate_reopens_in_bulk_from_the_inbox,
+    "api-open": _api_opens_it,
+    "snooze-end": _snoozed_until_its_time_comes,
+}
+
+
+@pytest.mark.parametrize("answered", [False, True], ids=["unanswered", "answered"])
+@pytest.mark.parametrize("reopen", REOPENINGS.values(), ids=REOPENINGS.keys())
+def test_reopening_by_any_path_closes_the_request_of_the_closure_it_ends(client, reopen, answered):
+    conversation, request = _closed(contact=LeadFactory(email="lin@example.com"))
+    if answered:
+        services.conversation_rating_give(request=request, rating=2, remark="Slow")
+    conversation.refresh_from_db()
+    reopen(client, conversation, TeammateFactory())
+
+    conversation.refresh_from_db()
+    request.refresh_from_db()
+    assert conversation.state == Conversation.State.OPEN and request.withdrawn_at is not None
+    assert not services.rating_status(request).is_open
+    with pytest.raises(services.RatingClosed) as refused:
+        services.conversation_rating_give(request=request, rating=5)
+    assert refused.value.message_dict == {"rating": [ratings.RATING_WITHDRAWN]}
+    # The messenger's answer: 409, its JSON naming the field.
+    answer = _widget_post(client, conversation, "rating", {"request_id": str(request.pk), "rating": 5})
+    assert answer.status_code == 409
+    assert answer.json()["error"] == {"code": "rating_closed", "field": "rating", "message": ratings.RATING_WITHDRAWN}
+    request.refresh_from_db()
+    assert (request.rating, request.remark) == ((2, "Slow") if answered else (None, ""))
+
+
+def test_snoozing_the_closed_conversation_already_ends_its_closure():
+    conversation, request = _closed()
+    services.conversation_snooze(conversation=conversation, teammate=None, until=timezone.now() + dt.timedelta(days=1))
+    with pytest.raises(services.RatingClosed):
+        services.conversation_rating_give(request=request, rating=4)
+
+
+def test_closing_again_asks_again_and_the_withdrawn_request_stays_closed():
+    conversation, first = _closed()
+    services.conversation_reply_as_contact(conversation=conversation, body="One more thing")
+    services.conversation_reply_and_close(conversation=conversation, teammate=TeammateFactory(), body="Done")
+    second = ConversationRating.objects.exclude(pk=first.pk).get()
+    assert services.conversation_rating_give(request=second, rating=5).rating == 5
+    with pytest.raises(services.RatingClosed):
+        services.conversation_rating_give(request=first, rating=5)
+    first.refresh_from_db()
+    assert first.withdrawn_at is not None and second.withdrawn_at is None
+
+
+def test_an_expired_or_final_request_is_not_marked_withdrawn_by_a_later_reopen():
+    conversation, request = _closed()
+    later = timezone.now() + dt.timedelta(days=8)
+    with time_machine.travel(later, tick=False):
+        services.conversation_reopen(conversation=conversation, teammate=None)
+    request.refresh_from_db()
+    assert request.withdrawn_at is None  # it had expired: the page and the messenger keep saying so

@@ -11,7 +11,7 @@ from conversations import services
 from conversations.models import AssignmentRule, Conversation, Team
 from conversations.services import routing
 from tests.contacts.factories import LeadFactory
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import AgentFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,7 +45,7 @@ def _in_parallel(work, count):
 
 def test_parallel_creation_takes_turns_exactly():
     team = Team.objects.create(name="Support")
-    members = [TeammateFactory() for _ in range(WRITERS)]
+    members = [AgentFactory() for _ in range(WRITERS)]
     team.members.add(*members)
     routing.assignment_rule_save(rule=AssignmentRule(name="all", assign_team=team))
     contacts = [LeadFactory() for _ in range(WRITERS * ROUNDS)]
@@ -62,7 +62,7 @@ def test_parallel_creation_takes_turns_exactly():
 
 def test_parallel_creation_respects_caps():
     team = Team.objects.create(name="Capped")
-    members = [TeammateFactory() for _ in range(3)]
+    members = [AgentFactory() for _ in range(3)]
     team.members.add(*members)
     for member in members:
         services.teammate_profile_update(teammate=member, max_open_conversations=2)

@@ -1,14 +1,16 @@
 """Assignment rules, team round robin, away mode and caps (conversations/services/routing.py)."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from contacts.models import Contact
+from contacts.permissions import VIEWER_GROUP
 from conversations import services
 from conversations.models import AssignmentRule, Conversation, ConversationPart, Team, TeamRoundRobin
 from conversations.services import routing
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import AgentFactory, TeammateFactory
 from tests.tracking.factories import WebsiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def _team(name="Billing", size=3, **profiles):
     team = Team.objects.create(name=name)
-    members = [TeammateFactory(username=f"{name.lower()}{i}") for i in range(size)]
+    members = [AgentFactory(username=f"{name.lower()}{i}") for i in range(size)]
     team.members.add(*members)
     return team, members
 
@@ -113,6 +115,18 @@ def test_round_robin_skips_away_teammates_and_those_at_their_cap():
     assert nobody.assignee is None and nobody.team == team  # nobody can take it: the team's queue
 
 
+def test_round_robin_never_hands_a_conversation_to_a_teammate_who_cannot_work_it():
+    team, (agent,) = _team(size=1)
+    viewer, no_group = TeammateFactory(username="viewer"), TeammateFactory(username="nogroup")
+    viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
+    team.members.add(viewer, no_group)
+    _rule(assign_team=team)
+    # Staff in no group, or viewers, get a 403 on the inbox: every conversation goes to the agent.
+    assert [_start().assignee for _ in range(3)] == [agent, agent, agent]
+    routing.teammate_away_set(teammate=agent, away=True)
+    assert _start().assignee is None
+
+
 def test_a_named_teammate_who_is_away_gives_way_to_the_team_round_robin():
     team, (a, b) = _team(size=2)
     _rule(assign_team=team, assign_teammate=b)
@@ -181,7 +195,7 @@ def test_away_set_validates_its_input():
     profile = routing.teammate_away_set(teammate=a, away=True, reason="Lunch\x00")
     assert profile.away_reason == "Lunch"
     assert routing.teammate_away_set(teammate=a, away=False).away_reason == ""
-    assert [t.pk for t in routing.teammates_away()] == []
+    assert [t.pk for t in routing.teammates_unavailable().away] == []
 
 
 @pytest.mark.parametrize(

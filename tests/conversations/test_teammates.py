@@ -34,7 +34,8 @@ def test_contacts_see_the_display_name_and_avatar_a_teammate_chose():
     services.teammate_profile_update(teammate=agent, display_name="Alex", avatar_url="https://cdn.example/alex.png")
     conversation = _assigned_conversation(agent)
     services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Hi Grace")
-    links = FileLinks(base="https://parley.example/widget-api/app/attachments/", contact_id=conversation.contact_id)
+    links = FileLinks(base="https://parley.example/widget-api/app/attachments/", contact_id=conversation.contact_id,
+                      website_id=1)  # fmt: skip
     reply = part_shape(conversation_visible_parts(conversation=conversation).last(), links=links)
     assert (reply["author_name"], reply["author_avatar"]) == ("Alex", "https://cdn.example/alex.png")
     conversation.refresh_from_db()

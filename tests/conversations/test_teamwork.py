@@ -66,7 +66,7 @@ def eager_celery():
 def test_handles_are_usernames_after_an_at_sign_never_inside_an_email_address():
     text = "@sam. can you and (@lee-ann) check? cc @Sam, write to sam@example.com, @@x @<img src=x> @"
     assert mention_handles(text) == ["sam", "lee-ann"]
-    pieces = mention_pieces(text)
+    pieces = mention_pieces(text, told=["sam", "lee-ann"])
     assert [piece for piece, is_mention in pieces if is_mention] == ["@sam", "@lee-ann", "@Sam"]
     assert "".join(piece for piece, _ in pieces) == text  # nothing lost, nothing added
     assert mention_handles("@" + "a" * 200) == ["a" * 150]  # a username is at most 150 characters
@@ -354,31 +354,75 @@ def test_a_saved_reply_without_actions_needs_a_name_and_text(name, body, field):
     assert field in refused.value.message_dict
 
 
-def test_the_conversation_page_runs_a_macro_in_one_click_and_keeps_what_was_typed():
+def test_the_page_puts_a_macro_in_the_composer_and_sending_runs_its_actions_with_the_edited_reply():
+    """Intercom's way: the macro's text goes into the composer, its actions are listed; the teammate edits and
+    sends, and the reply as edited and the actions run in one transaction."""
     runner = _member(AGENT_GROUP, "alex", first_name="Alex")
     macro = _macro(tags=(TagFactory(name="refund"),), close=True)
     conversation = _conversation(name="Grace")
     client = _client(runner)
     page = client.get(_page(conversation)).content.decode()
-    assert f'<option value="{macro.pk}" data-summary="reply, tag “refund”, close">Refund done</option>' in page
-    response = client.post(_page(conversation), {"do": "macro", "macro": macro.pk, "body": "half-written answer"})
+    assert (
+        f'<option value="{macro.pk}" data-body="Hi Grace, your refund is on its way. Alex" '
+        'data-actions="[&quot;tag “refund”&quot;, &quot;close&quot;]">Refund done</option>'
+    ) in page
+    assert 'name="macro" id="parley-macro-pending" value=""' in page
+    # Choosing it sends nothing: there is no "run now" on the page any more.
+    assert client.post(_page(conversation), {"do": "macro", "macro": macro.pk}).status_code == 302
+    assert conversation.parts.count() == 1
+    response = client.post(
+        _page(conversation), {"do": "reply", "macro": macro.pk, "body": "Hi Grace, the refund left today."}
+    )
     assert response.status_code == 302
     conversation.refresh_from_db()
-    assert conversation.state == "closed"
+    assert conversation.state == "closed" and list(conversation.tags.values_list("name", flat=True)) == ["refund"]
+    reply = conversation.parts.get(part_type=ConversationPart.Type.COMMENT, author_teammate=runner)
+    assert reply.body == "Hi Grace, the refund left today."  # as edited, never the macro's own text
     page = client.get(_page(conversation)).content.decode()
-    assert "Ran the macro “Refund done”: reply, tag “refund”, close." in page
-    assert "half-written answer</textarea>" in page
+    assert "Reply sent; the macro “Refund done” did: tag “refund”, close." in page
 
 
-@pytest.mark.parametrize("macro", ["", "0", "-1", "9" * 30, "1\x00", "²", "abc"])
-def test_an_unknown_macro_is_refused_by_name_on_the_page(macro):
+def test_reply_and_close_with_a_snoozing_macro_closes_and_an_emptied_reply_runs_only_the_actions():
+    runner = _member(AGENT_GROUP, "alex")
+    later = _macro(name="Later", tags=(TagFactory(name="waiting"),), snooze_minutes=60)
+    conversation = _conversation()
+    client = _client(runner)
+    client.post(_page(conversation), {"do": "reply_close", "macro": later.pk, "body": "Done here."})
+    conversation.refresh_from_db()
+    assert conversation.state == "closed" and conversation.parts.filter(body="Done here.").exists()
+    other = _conversation()
+    response = client.post(_page(other), {"do": "reply", "macro": later.pk, "body": "  "}, follow=True)
+    other.refresh_from_db()
+    assert other.state == "snoozed" and not other.parts.filter(author_teammate=runner, part_type="comment").exists()
+    assert "No reply sent; the macro “Later” did: tag “waiting”, snooze 1 hour." in response.content.decode()
+
+
+@pytest.mark.parametrize("macro", ["0", "-1", "9" * 30, "1\x00", "²", "abc"])
+def test_an_unknown_macro_is_refused_by_name_and_the_reply_stays_in_the_composer(macro):
     runner = _member(AGENT_GROUP, "alex")
     conversation = _conversation()
     client = _client(runner)
-    response = client.post(_page(conversation), {"do": "macro", "macro": macro, "body": ""}, follow=True)
+    response = client.post(_page(conversation), {"do": "reply", "macro": macro, "body": "My answer"}, follow=True)
     assert response.status_code == 200
-    assert "Macro: Choose a macro." in response.content.decode()
+    page = response.content.decode()
+    assert "Macro: This macro no longer exists" in page
+    assert "My answer</textarea>" in page
     assert conversation.parts.count() == 1
+
+
+def test_a_refused_send_keeps_the_macro_in_the_composer():
+    runner = _member(AGENT_GROUP, "alex")
+    leaver = _member(AGENT_GROUP, "leaver")
+    macro = _macro(assign=SavedReply.Assign.TEAMMATE, assignee=leaver)
+    leaver.is_active = False
+    leaver.save()
+    conversation = _conversation()
+    client = _client(runner)
+    page = client.post(_page(conversation), {"do": "reply", "macro": macro.pk, "body": "Edited"}, follow=True)
+    page = page.content.decode()
+    assert "assigns to a teammate who is gone" in page or "active teammate" in page
+    assert "Edited</textarea>" in page and f'id="parley-macro-pending" value="{macro.pk}"' in page
+    assert conversation.parts.count() == 1  # the reply was undone with the refused action
 
 
 def test_a_viewer_cannot_run_a_macro_on_the_page_nor_from_the_inbox():
@@ -387,27 +431,34 @@ def test_a_viewer_cannot_run_a_macro_on_the_page_nor_from_the_inbox():
     conversation = _conversation()
     client = _client(viewer)
     page = client.get(_page(conversation)).content.decode()
-    assert "Run macro" not in page and 'id="parley-composer"' not in page
-    assert client.post(_page(conversation), {"do": "macro", "macro": macro.pk}).status_code == 403
-    response = client.post(
-        INBOX, {"action": "run_macro_selected", "_selected_action": [conversation.pk], "macro": macro.pk}
-    )
-    assert response.status_code in (200, 302, 403)
+    assert "Use macro" not in page and 'id="parley-composer"' not in page
+    assert client.post(_page(conversation), {"do": "reply", "macro": macro.pk, "body": "x"}).status_code == 403
+    for extra in ({}, {"confirm": "yes"}):
+        response = client.post(
+            INBOX, {"action": "run_macro_selected", "_selected_action": [conversation.pk], "macro": macro.pk, **extra}
+        )
+        assert response.status_code in (200, 302, 403)
     conversation.refresh_from_db()
     assert conversation.state == "open" and conversation.parts.count() == 1
 
 
-def test_the_inbox_runs_a_macro_on_the_selected_conversations_each_for_its_contact():
+def test_the_inbox_asks_first_then_runs_a_macro_on_the_selected_conversations_each_for_its_contact():
     runner = get_user_model().objects.create_superuser("boss", "boss@parley.test", "x", first_name="Bo")
     macro = _macro(tags=(TagFactory(name="refund"),), close=True)
     ada, grace = _conversation(name="Ada Lovelace"), _conversation(name="Grace Hopper")
     untouched = _conversation()
     client = _client(runner)
-    response = client.post(
-        INBOX + "?view=open", {"action": "run_macro_selected", "_selected_action": [ada.pk, grace.pk], "macro": macro.pk},
-        follow=True,
-    )  # fmt: skip
-    assert "Ran the macro “Refund done” on 2 conversation(s)." in response.content.decode()
+    chosen = {"action": "run_macro_selected", "_selected_action": [ada.pk, grace.pk], "macro": macro.pk}
+    asked = client.post(INBOX + "?view=open", {**chosen, "index": "0"})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "will run now on" in page and "2 conversations" in page and "Ada Lovelace, Grace Hopper" in page
+    assert "Hi {{contact.first_name}}, your refund is on its way." in page and "<li>close</li>" in page
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    ada.refresh_from_db()
+    assert ada.state == "open" and ada.parts.count() == 1  # nothing ran yet
+    response = client.post(INBOX + "?view=open", {**chosen, "confirm": "yes"}, follow=True)
+    assert "Ran the macro “Refund done” on 2 conversations." in response.content.decode()
     for conversation, first in ((ada, "Ada"), (grace, "Grace")):
         conversation.refresh_from_db()
         assert conversation.state == "closed"
@@ -441,8 +492,9 @@ def test_the_saved_reply_admin_makes_a_macro_and_escapes_a_hostile_name():
     assert HOSTILE not in listing and "tag “refund”, assign to you" in listing
     page = client.get(_page(_conversation())).content.decode()
     assert HOSTILE not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
-    message = client.post(_page(_conversation()), {"do": "macro", "macro": macro.pk}, follow=True).content.decode()
-    assert HOSTILE not in message and "Ran the macro “&lt;img" in message
+    sent = client.post(_page(_conversation()), {"do": "reply", "macro": macro.pk, "body": "Done!"}, follow=True)
+    message = sent.content.decode()
+    assert HOSTILE not in message and "the macro “&lt;img" in message
 
 
 # --- who else is here -----------------------------------------------------------------------------
@@ -473,6 +525,25 @@ def test_the_poll_tells_each_teammate_who_else_views_or_types_and_forgets_who_le
     ]
     # An unknown state records nothing and says nothing.
     assert s.get(_poll(conversation), {"after": 0, "presence": "<script>"}).json()["presence"] == []
+
+
+def test_a_poll_answered_after_its_page_left_does_not_bring_the_teammate_back():
+    alex, sam = _member(AGENT_GROUP, "alex", first_name="Alex"), _member(AGENT_GROUP, "sam", first_name="Sam")
+    conversation = _conversation()
+    a, s = _client(alex), _client(sam)
+    s.get(_poll(conversation), {"after": 0, "presence": "typing", "visit": "k1"})
+    s.get(_poll(conversation), {"after": 0, "presence": "gone", "visit": "k1"})
+    # The typing poll sent just before Sam left reaches the server last.
+    assert s.get(_poll(conversation), {"after": 0, "presence": "typing", "visit": "k1"}).status_code == 200
+    assert a.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": "a1"}).json()["presence"] == []
+    # Sam opens the conversation again: a new page load, present at once.
+    s.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": "k2"})
+    assert [p["name"] for p in a.get(_poll(conversation), {"after": 0, "presence": "viewing"}).json()["presence"]] == [
+        "Sam"
+    ]
+    # A visit name that is not one (too long, hostile) is ignored, never an error.
+    for visit in ["x" * 33, "<script>", "K1"]:
+        assert s.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": visit}).status_code == 200
 
 
 def test_presence_expires_on_its_own_when_a_teammate_stops_polling(settings):

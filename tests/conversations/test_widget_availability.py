@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from conversations import services
 from conversations.models import AssignmentRule, Conversation, Team
 from tests.contacts.factories import ContactFactory
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import AgentFactory
 from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
@@ -75,7 +75,7 @@ def test_outside_hours_the_email_is_asked_for_at_once(client):
 
 def test_a_conversation_started_in_the_messenger_is_routed_by_its_page(client, website):
     team = Team.objects.create(name="Sales")
-    seller = TeammateFactory()
+    seller = AgentFactory()
     team.members.add(seller)
     services.assignment_rule_save(
         rule=AssignmentRule(name="pricing", page_url_prefix="https://shop.example/pricing", assign_team=team)

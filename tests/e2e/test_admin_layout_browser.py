@@ -1,6 +1,8 @@
 """The admin's lists at 1280 px (a common laptop width): every column and the action bar within the
 viewport, nothing cut off to the right (issue 12's walk found the inbox, contacts and websites clipped)."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -8,9 +10,10 @@ from playwright.sync_api import expect
 
 from contacts import services as contact_services
 from conversations import services
+from conversations.models import Conversation, ConversationRating
 from tests.contacts.factories import TagFactory, UserContactFactory
 from tracking.models import WebSession
-from tracking.services import website_create
+from tracking.services import website_create, website_update
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,11 +46,13 @@ def _overflow(page) -> dict:
     )
 
 
-def _seed():
+def _seed(teammate):
     website = website_create(
         name="Acme lamps and lighting of the northern hemisphere",
         allowed_origins=["https://www.acme-lamps-and-lighting.example", "https://shop.example"],
     )
+    website_update(website=website, conversation_ratings_enabled=True)
+    services.teammate_profile_update(teammate=teammate, display_name="Maximilian from Customer Success")
     tag = TagFactory(name="enterprise-customers")
     for i in range(3):
         contact = UserContactFactory(
@@ -64,9 +69,24 @@ def _seed():
             last_activity_at=timezone.now(),
             page_views_count=3,
         )
-        services.conversation_start_by_contact(
+        conversation = services.conversation_start_by_contact(
             contact=contact, website=website, body="My order of the large brass floor lamp has not arrived " * 3
         )
+        _widest_row(conversation, teammate=teammate)
+
+
+def _widest_row(conversation, *, teammate) -> None:
+    """What makes a row wide (issue 15's walk): a priority flag, an SLA months overdue ("overdue 113 d"), an
+    assignee with a long display name, the contact's rating under the state."""
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Looking into it.")
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    request = ConversationRating.objects.get(conversation=conversation)
+    services.conversation_rating_give(request=request, rating=4)
+    services.conversation_reopen(conversation=conversation, teammate=teammate)
+    services.conversation_set_priority(conversation=conversation, priority=Conversation.Priority.PRIORITY)
+    services.conversation_assign(conversation=conversation, teammate=teammate, assignee=teammate)
+    overdue = timezone.now() - dt.timedelta(hours=2712)
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=overdue, sla_response_due_at=overdue)
 
 
 @pytest.mark.parametrize(
@@ -77,8 +97,8 @@ def _seed():
         ("websites", reverse("admin:tracking_website_changelist")),
     ],
 )
-def test_the_admin_lists_fit_a_1280_px_window(agent_admin, artifacts, name, path):
-    _seed()
+def test_the_admin_lists_fit_a_1280_px_window(agent_admin, superuser, artifacts, name, path):
+    _seed(superuser)
     page = agent_admin.page
     page.set_viewport_size({"width": VIEWPORT_WIDTH, "height": 900})
     agent_admin.open(path)
@@ -86,6 +106,12 @@ def test_the_admin_lists_fit_a_1280_px_window(agent_admin, artifacts, name, path
     page.screenshot(path=str(artifacts / f"layout-1280-{name}.png"), full_page=True)
     shown = _overflow(page)
     assert shown["columns"] == [] and shown["actions"] == [] and shown["scroll"] <= VIEWPORT_WIDTH, shown
+    if name == "inbox":  # the widest row is there, as the walk found it
+        row = page.locator("#result_list tbody tr").first
+        expect(row.locator(".parley-priority")).to_have_attribute("aria-label", "Priority")
+        expect(row.locator("td.field-sla_column")).to_have_text("overdue 113 d")
+        expect(row.locator("td.field-assignee_column")).to_have_text("Maximilian from Customer Success")
+        expect(row.locator(".parley-stars")).to_have_text("★★★★☆")
     assert agent_admin.problems == []
 
 

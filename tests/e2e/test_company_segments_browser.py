@@ -1,8 +1,12 @@
-"""A teammate filters the company list, saves it as a company segment from the sidebar and opens it in one
-click (counted by the beat task); the contact list keeps its own segments."""
+"""A teammate filters the company list (a plan, requests in the past 30 days), saves it as a company segment in one
+step from the top of the sidebar, reads what was saved in words, and opens it in one click; the contact list
+keeps its own segments."""
+
+import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from segments import services as segment_services
@@ -18,9 +22,11 @@ pytestmark = [
 
 
 def test_a_filtered_company_list_is_saved_as_a_segment_and_opened_in_one_click(agent_admin, artifacts):
+    recently = timezone.now() - dt.timedelta(days=3)
     for name in ("Acme Rockets", "Globex"):
-        CompanyFactory(name=name, plan="enterprise", size=300)
-    CompanyFactory(name="Initech", plan="pro", size=40)
+        CompanyFactory(name=name, plan="enterprise", size=300, last_request_at=recently)
+    CompanyFactory(name="Initech", plan="pro", size=40, last_request_at=recently)
+    CompanyFactory(name="Dormant Corp", plan="enterprise", size=300, last_request_at=None)
     contacts = segment_services.segment_create(
         name="French customers", query={"field": "location.country_code", "operator": "=", "value": "FR"},
         teammate=None,
@@ -29,24 +35,27 @@ def test_a_filtered_company_list_is_saved_as_a_segment_and_opened_in_one_click(a
     page = agent_admin.page
 
     agent_admin.open(reverse("admin:companies_company_changelist"))
-    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
     sidebar = page.locator("#changelist-filter")
+    expect(sidebar.locator("details").first).to_have_attribute("data-filter-title", "segments")
     expect(sidebar).not_to_contain_text("French customers")  # the company list offers company segments only
     sidebar.get_by_role("link", name="enterprise", exact=True).click()
+    sidebar.get_by_role("link", name="Past 30 days", exact=True).click()
     expect(page.locator("#result_list tbody tr")).to_have_count(2)
-    page.click("#parley-save-segment")
-    expect(page.locator("#id_person_type")).to_have_value("company")
-    expect(page.locator("#id_query")).to_contain_text('"plan"')
-    page.fill("#id_name", "Enterprise <accounts>")
-    page.screenshot(path=str(artifacts / "company-segment-save-form.png"), full_page=True)
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".messagelist")).to_contain_text("Segment “Enterprise <accounts>” saved")
+    expect(page.locator("#parley-segment-preview")).to_have_text("Plan is “enterprise” · last request within 30 days")
+    page.fill("#parley-segment-name", "Enterprise <accounts>")
+    page.screenshot(path=str(artifacts / "company-segment-save-in-one-step.png"), full_page=True)
+    page.get_by_role("button", name="Save as segment").click()
+    expect(page.locator(".messagelist")).to_have_text(
+        "Saved segment “Enterprise <accounts>”: Plan is “enterprise” · last request within 30 days — "
+        "2 companies right now."
+    )
     expect(page.locator("#result_list tbody tr")).to_have_count(2)  # the companies in it, right away
     segment = Segment.objects.get(person_type=Segment.PersonType.COMPANY)
 
     segment_services.segment_counts_refresh()  # what the beat task does every 15 minutes
     agent_admin.open(reverse("admin:companies_company_changelist"))
-    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
     page.get_by_role("link", name="Enterprise <accounts> (≈2)").click()
     page.wait_for_url(f"**/admin/companies/company/?segment={segment.pk}")
     rows = page.locator("#result_list tbody tr")
@@ -54,6 +63,7 @@ def test_a_filtered_company_list_is_saved_as_a_segment_and_opened_in_one_click(a
     expect(page.locator("#result_list")).to_contain_text("Acme Rockets")
     expect(page.locator("#result_list")).to_contain_text("Globex")
     expect(page.locator("#result_list")).not_to_contain_text("Initech")
+    expect(page.locator("#result_list")).not_to_contain_text("Dormant Corp")
     page.screenshot(path=str(artifacts / "company-segment-opened.png"), full_page=True)
 
     # The contact list keeps its own segments; a company segment's id there lists nobody.

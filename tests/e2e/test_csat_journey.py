@@ -132,3 +132,101 @@ def test_a_contact_who_left_rates_from_the_emailed_link_without_logging_in(
     context.close()
     rating = ConversationRating.objects.get()
     assert (rating.rating, rating.remark) == (4, "Great, thanks!") and problems == []
+
+
+def test_reopening_takes_the_card_away_and_a_bulk_close_asks_only_when_ticked(
+    host, make_website, agent_admin, superuser, artifacts
+):
+    """The visitor writes again after the team closed: the rating card of that closure goes from the messenger.
+    The agent then closes it with another stale conversation from the inbox, "Ask for ratings" unticked: no
+    card comes back; ticked, on a later bulk close, each conversation is asked."""
+    from conversations import services
+    from tests.contacts.factories import LeadFactory
+
+    website = website_update(website=make_website(), conversation_ratings_enabled=True)
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("My parcel has not arrived yet")
+    conversation = Conversation.objects.get()
+    services.conversation_reply_and_close(conversation=conversation, teammate=superuser, body="It arrives tomorrow.")
+    card = host.page.locator("parley-messenger form.rt")
+    expect(card.locator("legend")).to_have_text("How would you rate this conversation?", timeout=POLLED)
+
+    # The visitor writes again under the card (reopens: that closure's request is over).
+    host.page.get_by_role("textbox", name="Reply to the team").fill("Actually it was the wrong colour")
+    host.page.keyboard.press("Enter")
+    expect(host.page.locator("parley-messenger .m.me .bu").last).to_have_text("Actually it was the wrong colour")
+    expect(card).to_have_count(0)
+    host.screenshot(path=str(artifacts / "csat-reopened-no-card.png"))
+    assert ConversationRating.objects.get().withdrawn_at is not None
+
+    other = services.conversation_start_by_contact(contact=LeadFactory(), body="Hello?", website=website)
+    for stale in (conversation, other):
+        services.conversation_reply_as_teammate(conversation=stale, teammate=superuser, body="Looking into it")
+    admin = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    ask = admin.get_by_label("Ask for ratings")
+    expect(ask).not_to_be_checked()
+    for row in (conversation, other):
+        admin.locator(f"input.action-select[value='{row.pk}']").check()
+    admin.select_option("select[name=action]", "close_selected")
+    admin.locator(".actions").screenshot(path=str(artifacts / "csat-bulk-close-unticked.png"))
+    admin.locator(".actions button[type=submit], .actions input[type=submit]").first.click()
+    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversations.")
+    admin.screenshot(path=str(artifacts / "csat-bulk-closed.png"), full_page=True)
+    assert ConversationRating.objects.count() == 1  # the withdrawn one only
+    expect(host.page.locator("parley-messenger .th")).to_contain_text("closed", timeout=POLLED)
+    expect(card).to_have_count(0)
+
+    for row in (conversation, other):
+        services.conversation_reply_as_contact(conversation=row, body="One more question")
+        services.conversation_reply_as_teammate(conversation=row, teammate=superuser, body="Sure")
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    for row in (conversation, other):
+        admin.locator(f"input.action-select[value='{row.pk}']").check()
+    admin.select_option("select[name=action]", "close_selected")
+    admin.get_by_label("Ask for ratings").check()
+    admin.locator(".actions").screenshot(path=str(artifacts / "csat-bulk-close-ticked.png"))
+    admin.locator(".actions button[type=submit], .actions input[type=submit]").first.click()
+    expect(admin.locator(".messagelist")).to_contain_text("Closed 2 conversations.")
+    assert ConversationRating.objects.filter(withdrawn_at__isnull=True).count() == 2
+    expect(card.locator("legend")).to_have_text("How would you rate this conversation?", timeout=POLLED)
+    host.screenshot(path=str(artifacts / "csat-bulk-close-asked.png"))
+    assert host.problems == [] and agent_admin.problems == []
+
+
+def test_the_emailed_page_says_the_request_is_closed_once_the_contact_writes_again(
+    chromium, parley_url, make_website, teammate, artifacts
+):
+    from django.core import mail
+
+    from conversations import services
+    from tests.contacts.factories import LeadFactory
+
+    website = website_update(website=make_website(name="Acme Shop"), conversation_ratings_enabled=True)
+    conversation = services.conversation_start_by_contact(
+        contact=LeadFactory(email="lin@example.com"), body="Is the blue one back in stock?", website=website
+    )
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Yes, since today!")
+    services.conversation_close(conversation=conversation, teammate=teammate)
+    assert services.conversation_rating_email_send(rating_id=ConversationRating.objects.get().pk)
+    assert mail.outbox[0].from_email == "Acme Shop <support@parley.localhost>"
+    link = next(line.split(": ", 1)[1] for line in mail.outbox[0].body.splitlines() if line.startswith("5/5: "))
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+
+    context = chromium.new_context(viewport={"width": 800, "height": 700})
+    page = context.new_page()
+    page.goto(parley_url.rstrip("/") + path)  # opened, then left in a tab
+    expect(page.locator("#rating-5")).to_be_checked()
+    services.conversation_reply_as_contact(conversation=conversation, body="It is blue-green, not blue")
+
+    page.locator("button[type=submit]").click()  # the tab's form, sent after the conversation reopened
+    expect(page.locator("h1")).to_have_text("This rating request is closed")
+    expect(page.locator("[role=alert]")).to_contain_text("The conversation was opened again")
+    page.screenshot(path=str(artifacts / "csat-rating-page-reopened.png"), full_page=True)
+    page.goto(parley_url.rstrip("/") + path)
+    expect(page.locator("h1")).to_have_text("This rating request is closed")
+    expect(page.locator("form")).to_have_count(0)
+    context.close()
+    assert ConversationRating.objects.get().rating is None

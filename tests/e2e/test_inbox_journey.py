@@ -140,7 +140,7 @@ def test_the_inbox_shows_a_new_conversation_on_top_without_reload_and_notifies_t
     expect(inbox.locator(".action-counter")).to_contain_text("1 of 3 selected")
     inbox.select_option("select[name=action]", "close_selected")
     inbox.get_by_role("button", name="Go").click()
-    expect(inbox.get_by_text("Closed 1 conversation(s).")).to_be_visible()
+    expect(inbox.get_by_text("Closed 1 conversation.")).to_be_visible()
     expect(rows.first).to_contain_text("Piet Earlier")
     assert agent_admin.problems == []
     assert host.problems == []

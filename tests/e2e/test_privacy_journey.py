@@ -87,6 +87,7 @@ def test_tcf_cmp_no_page_view_before_analytics_consent_no_pixel_before_marketing
     # Analytics yes (purposes 1 and 8), marketing no (purpose 7 refused).
     host.page.evaluate("cmpDecide({1: true, 8: true, 7: false})")
     quiet_network(host)
+    page_views_flush()  # the known browser's new session and its page view are queued (the ingest queue)
     contact.refresh_from_db()
     assert PageView.objects.count() == 1
     assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (True, False, "tcf")
@@ -137,6 +138,7 @@ def test_consent_mode_denied_by_default_records_nothing_until_analytics_storage_
     host.page.evaluate("gtag('consent', 'update', {analytics_storage: 'granted'})")
     quiet_network(host)
 
+    page_views_flush()  # the known browser's new session and its page view are queued (the ingest queue)
     assert PageView.objects.count() == 1
     contact = Conversation.objects.get().contact
     contact.refresh_from_db()
@@ -186,6 +188,7 @@ def test_a_withdrawal_reaches_the_server_at_once_and_the_next_page_does_not_trac
     host.page.goto(host.snippet_page("/home", website.app_id, {"consent": True}))
     host.wait_booted()
     quiet_network(host)
+    page_views_flush()  # the first ping's rows are queued (the ingest queue), written by the flush
     contact = Contact.objects.get()
     assert (contact.analytics_consent, contact.marketing_consent) == (True, True)
     assert id_cookie in host.cookies() and _page_views() == 1
@@ -234,6 +237,7 @@ def test_consent_mode_default_then_update_sends_one_ping_and_never_rewrites_the_
     host.wait_booted()
     quiet_network(host)
     assert len([r for r in host.requests if r.endswith("/ping")]) == 1  # waited for the update: one ping
+    page_views_flush()  # the first ping's rows are queued (the ingest queue), written by the flush
     contact = Contact.objects.get()
     assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (
         True,
@@ -273,6 +277,7 @@ def test_a_restricted_contacts_browser_drops_the_analytics_cookie(host, make_web
     host.wait_booted()
     quiet_network(host)
     assert id_cookie in host.cookies()
+    page_views_flush()  # the first ping's rows are queued (the ingest queue), written by the flush
     contact = Contact.objects.get()
     contact_processing_restrict(contact=contact, restricted=True)  # a restriction request carried out
     cache.delete(HotPathState.key(contact.pk))  # the widget's hot path learns it within a minute

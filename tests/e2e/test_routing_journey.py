@@ -7,10 +7,12 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 from conversations import services
 from conversations.models import Conversation, SlaPolicy, Team
 from tests.contacts.factories import LeadFactory
@@ -23,7 +25,10 @@ pytestmark = [
 
 
 def _teammate(name):
-    return get_user_model().objects.create_user(name, f"{name}@parley.test", "correct-horse-battery", is_staff=True)
+    teammate = get_user_model().objects.create_user(name, f"{name}@parley.test", "correct-horse-battery", is_staff=True)
+    ensure_teammate_groups()
+    teammate.groups.add(Group.objects.get(name=AGENT_GROUP))
+    return teammate
 
 
 def test_a_rule_routes_the_visitor_to_the_team_and_the_inbox_shows_the_sla(

@@ -1,6 +1,6 @@
 """Journey: working faster together. Two teammates in two browsers see each other on a conversation (viewing,
 then typing), one mentions the other in a note and the other is notified and finds it under Mentions, a macro
-replies, tags and closes while the visitor reads along on the shop's own origin, and the keyboard drives the
+put in the reply is sent with its tag and close while the visitor reads along on the shop's own origin, and the keyboard drives the
 inbox and the conversation page (with its help behind "?")."""
 
 import pytest
@@ -139,7 +139,9 @@ def test_a_note_mentioning_a_teammate_notifies_them_and_lists_it_under_mentions(
     assert sam_admin.problems == []
 
 
-def test_a_macro_replies_tags_and_closes_while_the_visitor_reads_the_reply(host, make_website, agent_admin, artifacts):
+def test_a_macro_put_in_the_reply_replies_tags_and_closes_while_the_visitor_reads_it(
+    host, make_website, agent_admin, artifacts
+):
     website = make_website()
     refund = TagFactory(name="refund")
     services.saved_reply_create(
@@ -158,10 +160,19 @@ def test_a_macro_replies_tags_and_closes_while_the_visitor_reads_the_reply(host,
     agent_admin.open(_page(conversation))
     macro = admin.locator("#parley-macro")
     expect(macro.locator("option")).to_have_count(1)
-    expect(admin.locator("#parley-macro-summary")).to_have_text("Runs: reply, tag “refund”, close")
+    expect(admin.locator("#parley-macro-summary")).to_have_text(
+        "Puts its text in the reply; sending it also does: tag “refund”, close"
+    )
     admin.screenshot(path=str(artifacts / "teamwork-macro-before.png"), full_page=True)
-    admin.get_by_role("button", name="Run macro").click()
-    expect(admin.locator(".messagelist")).to_contain_text("Ran the macro “Refund sent”: reply, tag “refund”, close.")
+    # One click puts the text in the reply and lists the actions; sending runs them with the reply.
+    admin.get_by_role("button", name="Use macro").click()
+    expect(admin.locator("#parley-body")).to_have_value("Hi there, your refund is on its way.")
+    expect(admin.locator("#parley-macro-actions li")).to_have_text(["tag “refund”", "close"])
+    admin.screenshot(path=str(artifacts / "teamwork-macro-in-composer.png"), full_page=True)
+    admin.get_by_role("button", name="Send reply").click()
+    expect(admin.locator(".messagelist")).to_contain_text(
+        "Reply sent; the macro “Refund sent” did: tag “refund”, close."
+    )
     expect(admin.locator("#parley-state")).to_have_text("Closed")
     expect(admin.locator("#parley-tags")).to_contain_text("refund")
     expect(admin.locator(".parley-part.from-teammate .body").last).to_have_text("Hi there, your refund is on its way.")
@@ -212,7 +223,7 @@ def test_the_keyboard_drives_the_inbox_and_the_conversation_page(agent_admin, su
 
     # a: the cursor's conversation is assigned to me, on screen.
     admin.keyboard.press("a")
-    expect(admin.get_by_text("Assigned 1 conversation(s).")).to_be_visible()
+    expect(admin.get_by_text("Assigned 1 conversation.")).to_be_visible()
     grace = rows.filter(has_text="Grace")
     expect(grace.locator("td.field-assignee_column")).to_have_text(superuser.username)
     expect(grace).to_have_class("parley-cursor")  # the cursor stays where it was
@@ -230,7 +241,7 @@ def test_the_keyboard_drives_the_inbox_and_the_conversation_page(agent_admin, su
     _thread_of(admin, "Hedy")
     admin.keyboard.press("?")
     thread_help = admin.get_by_role("dialog", name="Keyboard shortcuts")
-    expect(thread_help).to_contain_text("Run a macro")
+    expect(thread_help).to_contain_text("Use a macro")
     admin.screenshot(path=str(artifacts / "teamwork-shortcuts-thread-help.png"), full_page=True)
     admin.keyboard.press("?")
     expect(thread_help).to_be_hidden()

@@ -248,7 +248,7 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         expect(page.locator("ul.messagelist li")).to_contain_text("Assigned to")
         _check(page, "conversation-assign-message", problems, artifacts)
         # Working faster: a teammate's name in the presence line and the note box's @ list, a macro's
-        # name and tag in its picker and in the message after it ran.
+        # name and tag in its picker, in the composer's macro box and in the message after it ran.
         thread_url = f"{parley_url}/admin/conversations/conversation/{ids['conversation']}/change/"
         conversation_services.conversation_presence(
             conversation_id=ids["conversation"], teammate=evil_teammate, state="typing", display_name=lambda: SHORT
@@ -268,8 +268,11 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         page.keyboard.press("m")
         expect(page.locator(".parley-picker-list li")).to_contain_text(SHORT)
         _check(page, "conversation-macro-picker", problems, artifacts)
-        page.keyboard.press("Enter")
-        expect(page.locator("ul.messagelist li")).to_contain_text("Ran the macro")
+        page.keyboard.press("Enter")  # the macro goes into the reply, its name and actions listed as text
+        expect(page.locator("#parley-macro-box")).to_contain_text(SHORT)
+        _check(page, "conversation-macro-in-composer", problems, artifacts)
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("ul.messagelist li")).to_contain_text("Reply sent; the macro")
         _check(page, "conversation-macro-ran-message", problems, artifacts)
         assert Conversation.objects.get(pk=ids["conversation"]).tags.filter(pk=ids["tag"]).exists(), macro
         # The erase confirmation lists the selected contacts by name.

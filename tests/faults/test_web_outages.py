@@ -14,7 +14,9 @@ from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
 ORIGIN = "https://shop.example"
-WIDGET_HEADERS = {"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN}
+# A browser's user agent: a request without one is answered as a bot's (no contact is created).
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+WIDGET_HEADERS = {"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN, "User-Agent": BROWSER}
 REQUESTS_PER_PHASE = 40
 
 
@@ -40,7 +42,11 @@ class Visitor:
         return answer
 
     def poll(self, phase: str) -> Answer:
-        return self.web.request("GET", f"/widget-api/{self.app_id}/poll?token={self.token}", headers={"Origin": ORIGIN})
+        return self.web.request(
+            "GET",
+            f"/widget-api/{self.app_id}/poll?token={self.token}",
+            headers={"Origin": ORIGIN, "User-Agent": BROWSER},
+        )
 
 
 def _api_call(web: WebServer, token: str) -> Answer:

@@ -16,7 +16,6 @@ from tests.tracking.conftest import Widget
 from tests.tracking.factories import ORIGIN
 from tracking import services as tracking_services
 from tracking.models import Event, PageView, WebSession, Website
-from tracking.page_view_buffer import page_views_flush
 
 
 @pytest.fixture
@@ -26,40 +25,44 @@ def clinic(db):
     )
 
 
-def test_analytics_consent_from_a_cmp_is_stored_with_its_purposes_time_and_source(client, clinic):
+def test_analytics_consent_from_a_cmp_is_stored_with_its_purposes_time_and_source(client, clinic, ingest_flush):
     widget = Widget(client, clinic)
     assert widget.ping(consent={"marketing": True}).json()["tracked"] is False
+    ingest_flush()
     assert not Contact.objects.exists()  # nothing recorded, nobody to store a choice on
 
     answer = widget.ping(consent={"analytics": True, "marketing": False, "source": "tcf"}).json()
 
+    ingest_flush()  # with the ingest queue on, the new visitor's row (and its choice) is written by the flush
     contact = Contact.objects.get()
     assert answer["tracked"] is True and PageView.objects.count() == 1
     assert (contact.analytics_consent, contact.marketing_consent, contact.consent_source) == (True, False, "tcf")
     assert contact.consent_updated_at is not None
 
 
-def test_the_boolean_form_still_means_analytics_consent(client, clinic):
+def test_the_boolean_form_still_means_analytics_consent(client, clinic, ingest_flush):
     widget = Widget(client, clinic)
     assert widget.ping(consent=False).json()["tracked"] is False  # older loaders always send false
     assert widget.ping(consent=True).json()["tracked"] is True
+    ingest_flush()
     assert Contact.objects.get().analytics_consent is True
 
 
-def test_a_refusal_holds_on_a_full_tracking_website_and_is_remembered_for_the_next_pages(client, website):
+def test_a_refusal_holds_on_a_full_tracking_website_and_is_remembered_for_the_next_pages(client, website, ingest_flush):
     widget = Widget(client, website)
     assert widget.ping().json()["tracked"] is True
     assert widget.ping(consent={"analytics": False}).json()["tracked"] is False
     assert widget.ping().json()["tracked"] is False  # the stored refusal wins over the website's default
     assert widget.event("clicked").json()["tracked"] is False
-    page_views_flush()
+    ingest_flush()
     assert PageView.objects.count() == 1 and not Event.objects.exists()
     assert Contact.objects.get().analytics_consent is False
 
 
-def test_the_same_choice_on_every_page_writes_nothing_more(client, clinic):
+def test_the_same_choice_on_every_page_writes_nothing_more(client, clinic, ingest_flush):
     widget = Widget(client, clinic)
     widget.ping(consent={"analytics": True, "marketing": True})
+    ingest_flush()
     first = Contact.objects.get().consent_updated_at
     widget.ping(consent={"analytics": True, "marketing": True})
     with CaptureQueriesContext(connection) as queries:
@@ -92,9 +95,10 @@ def test_the_sites_own_purposes_in_the_consent_object_are_ignored(client, clinic
     assert response.status_code == 200 and response.json()["tracked"] is True
 
 
-def test_a_restricted_contact_is_not_tracked_but_keeps_chatting(client, website):
+def test_a_restricted_contact_is_not_tracked_but_keeps_chatting(client, website, ingest_flush):
     widget = Widget(client, website)
     widget.ping(consent={"analytics": True})
+    ingest_flush()
     contact = Contact.objects.get()
     contact_services.contact_processing_restrict(contact=contact, restricted=True)
     from django.core.cache import cache
@@ -124,9 +128,10 @@ def test_a_withdrawal_in_an_update_is_stored_at_once_and_the_answer_drops_the_an
     assert answer["tracked"] is False and answer["forget"] is True and answer["anonymous_id"] is None
 
 
-def test_a_restricted_contacts_answer_tells_the_browser_to_drop_its_anonymous_id(client, website):
+def test_a_restricted_contacts_answer_tells_the_browser_to_drop_its_anonymous_id(client, website, ingest_flush):
     widget = Widget(client, website)
     widget.ping()
+    ingest_flush()
     contact_services.contact_processing_restrict(contact=Contact.objects.get(), restricted=True)
     from django.core.cache import cache
 
@@ -135,15 +140,17 @@ def test_a_restricted_contacts_answer_tells_the_browser_to_drop_its_anonymous_id
     assert answer["tracked"] is False and answer["forget"] is True
 
 
-def test_a_pages_default_is_not_the_visitors_choice(client, website):
+def test_a_pages_default_is_not_the_visitors_choice(client, website, ingest_flush):
     """Consent Mode's `default`: applies where the visitor chose nothing, is never stored, never drops a cookie."""
     denied = {"analytics": False, "marketing": False, "source": "consent_mode", "default": True}
     widget = Widget(client, website)
     answer = widget.ping(consent=denied).json()
     assert answer["tracked"] is False and "forget" not in answer  # nobody's choice yet: the default holds
+    ingest_flush()
     assert not Contact.objects.exists()
 
     widget.ping(consent={"analytics": True, "marketing": True, "source": "consent_mode"})
+    ingest_flush()
     contact = Contact.objects.get()
     chosen_at = contact.consent_updated_at
     answer = widget.ping(consent=denied).json()  # the returning visitor's next page: default first

@@ -64,9 +64,10 @@ def test_an_unverified_browsers_marketing_consent_does_not_outweigh_the_addresse
     assert len(queries) == 1
 
 
-def test_hidden_in_app_campaigns_are_neither_counted_nor_answerable(client, website):
+def test_hidden_in_app_campaigns_are_neither_counted_nor_answerable(client, website, ingest_flush):
     widget = Widget(client, website)
     widget.ping()
+    ingest_flush()
     contact = Contact.objects.get()  # no marketing consent, no legitimate interest: campaigns hidden
     delivery = _send("in_app", contact, body="Secret offer")
     assert in_app_unseen_count(contact_id=contact.pk) == 0

@@ -19,9 +19,10 @@ def _carry_out(kind, contact, admin_user):
         services.data_subject_request_carry_out(request=request, teammate=admin_user)
 
 
-def test_an_objection_is_not_undone_by_the_consent_platforms_standing_state(client, website, admin_user):
+def test_an_objection_is_not_undone_by_the_consent_platforms_standing_state(client, website, admin_user, ingest_flush):
     widget = Widget(client, website)
     widget.ping(consent={"analytics": True, "marketing": True, "source": "tcf"})
+    ingest_flush()
     contact = Contact.objects.get()
     _carry_out("objection", contact, admin_user)
 
@@ -39,9 +40,10 @@ def test_an_objection_is_not_undone_by_the_consent_platforms_standing_state(clie
     assert contact.marketing_consent is True
 
 
-def test_a_restricted_contacts_consent_is_frozen(client, website, admin_user):
+def test_a_restricted_contacts_consent_is_frozen(client, website, admin_user, ingest_flush):
     widget = Widget(client, website)
     widget.ping(consent={"analytics": True, "marketing": False, "source": "tcf"})
+    ingest_flush()
     contact = Contact.objects.get()
     _carry_out("restriction", contact, admin_user)
 

@@ -40,9 +40,10 @@ def test_rest_api_post_events_for_a_restricted_user_answers_202_and_stores_nothi
     assert answer.status_code == 202 and not Event.objects.exists()
 
 
-def test_the_widgets_update_does_not_write_a_restricted_contacts_fields(client, website):
+def test_the_widgets_update_does_not_write_a_restricted_contacts_fields(client, website, ingest_flush):
     widget = Widget(client, website)
     widget.ping()
+    ingest_flush()
     contact = Contact.objects.get()
     with TestCase.captureOnCommitCallbacks(execute=True):
         contact_services.contact_processing_restrict(contact=contact, restricted=True)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
-from conversations.models import SlaPolicy, Team
+from conversations.models import SlaPolicy, Team, TeammateProfile
 from reports import services
 from reports.dashboard import CHARTS
 from tests.conversations.factories import TeammateFactory
@@ -231,6 +231,20 @@ def test_a_teammate_name_cannot_become_a_spreadsheet_formula(admin_client):
     services.reports_rebuild(days=2)
     text = admin_client.get(_csv_url("teammates")).content.decode()
     assert "'=HYPERLINK" in text
+
+
+@pytest.mark.parametrize(
+    "formula", ["\n=1+1", "  =1+1", "\u3000=1+1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20SUM(A1)"]
+)
+def test_no_cell_of_a_chart_csv_starts_a_formula_after_a_line_feed_spaces_or_in_full_width(admin_client, formula):
+    # The reports' guard is the exports' (common.csv_export.csv_cell): it missed LF, leading spaces and the
+    # full-width forms.
+    _history(days=1, teammates=1)
+    person = get_user_model().objects.get(is_superuser=False)
+    TeammateProfile.objects.update_or_create(teammate=person, defaults={"display_name": formula})
+    services.reports_rebuild(days=2)
+    rows = list(csv.reader(io.StringIO(admin_client.get(_csv_url("teammates")).content.decode())))
+    assert [row[0] for row in rows[1:]] == ["'" + formula]
 
 
 def test_names_from_the_database_are_escaped_in_the_charts(admin_client):

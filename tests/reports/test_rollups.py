@@ -316,9 +316,10 @@ def test_csat_ratings_are_counted_per_score_on_the_local_day_they_were_given(new
     given = [(shop, _local(DST_DAY, 23, 50), 5), (shop, _local(DST_DAY, 10), 4), (docs, _local(DST_DAY, 11), 1),
              (docs, _local(DAYS[2], 0, 10), 2)]  # fmt: skip
     for website, rated_at, score in given:
+        # Closed right after the answer (a rating is asked only then), both moved back to `created_at` after.
         conversation = conversation_at(created_at=rated_at - dt.timedelta(hours=1), website=website, teammate=teammate,
-                                       first_response_after=dt.timedelta(minutes=2))  # fmt: skip
-        conversation_services.conversation_close(conversation=conversation, teammate=teammate)
+                                       first_response_after=dt.timedelta(minutes=2),
+                                       closed_after=dt.timedelta(minutes=30))  # fmt: skip
         request = ConversationRating.objects.get(conversation=conversation)
         conversation_services.conversation_rating_give(request=request, rating=score)
         ConversationRating.objects.filter(pk=request.pk).update(rated_at=rated_at)

@@ -123,7 +123,7 @@ def test_contact_page_tells_when_a_visitor_expires_without_a_query_of_its_own(
         response = admin_client.get(url)
 
     assert f"after <strong>{expires} UTC</strong>" in response.content.decode()
-    assert len(warm) <= len(cold) <= 10
+    assert len(warm) <= len(cold) <= 11  # with the header's teammate name (one query per admin page)
     for captured in (cold, warm):
         assert not any("retention_retentionpolicy" in query["sql"] for query in captured.captured_queries)
 

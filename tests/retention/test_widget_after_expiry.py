@@ -11,9 +11,10 @@ from tracking.page_view_buffer import page_views_flush
 pytestmark = pytest.mark.django_db
 
 
-def test_visitor_returning_after_the_ttl_is_a_new_visitor(client, website):
+def test_visitor_returning_after_the_ttl_is_a_new_visitor(client, website, ingest_flush):
     browser = Widget(client, website)
     assert browser.ping("https://shop.example/pricing").status_code == 200
+    ingest_flush()
     first = Contact.objects.get()
     first_anonymous_id = browser.anonymous_id
     Contact.objects.filter(pk=first.pk).update(last_seen_at=days_ago(271), first_seen_at=days_ago(300))
@@ -26,6 +27,7 @@ def test_visitor_returning_after_the_ttl_is_a_new_visitor(client, website):
     # The same browser comes back with its old cookie and token.
     response = browser.ping("https://shop.example/")
     assert response.status_code == 200
+    ingest_flush()
     returning = Contact.objects.get()
     assert returning.pk != first.pk
     assert returning.role == Contact.Role.VISITOR

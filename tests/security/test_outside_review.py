@@ -171,7 +171,8 @@ def test_odd_admin_input_is_a_clear_refusal_never_a_500(admin_client):
     conversation = conversation_services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
     change = reverse("admin:conversations_conversation_change", args=[conversation.pk])
     assert admin_client.post(change, {"do": "assign", "assignee": "²"}).status_code == 302  # a form error, shown
-    assert admin_client.get(change.replace("/change/", "/poll/"), {"after": "²"}).status_code == 200
+    odd_poll = admin_client.get(change.replace("/change/", "/poll/"), {"after": "²"})
+    assert odd_poll.status_code == 400 and odd_poll.json()["field"] == "after"  # refused naming it, not read as 0
     assert admin_client.get("/admin/conversations/conversation/²/change/").status_code in (302, 404)
     refused = admin_client.get("/admin/conversations/conversation/", {"state": "\x00"})
     assert refused.status_code == 400

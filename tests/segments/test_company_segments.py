@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db
 COMPANIES = reverse("admin:companies_company_changelist")
 CONTACTS = reverse("admin:contacts_contact_changelist")
 ADD = reverse("admin:segments_segment_add")
+SAVE = reverse("admin:segments_segment_save_list")
 COMPANY = Segment.PersonType.COMPANY
 ENTERPRISE = {"field": "plan", "operator": "=", "value": "enterprise"}
 FRENCH = {"field": "location.country_code", "operator": "=", "value": "FR"}
@@ -159,7 +160,18 @@ def test_the_company_list_filters_become_a_query(params, expected):
     assert changelist_query(QueryDict(params), person_type=COMPANY) == expected
 
 
-@pytest.mark.parametrize("params", ["", "o=1", "request=7d", "request=older", "size=huge", "tag=abc", "country=FR",
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("request=7d", {"field": "last_request_at", "operator": ">", "value": "now-7d"}),
+        ("request=older", {"field": "last_request_at", "operator": "<", "value": "now-30d"}),
+    ],
+)
+def test_relative_company_list_filters_become_relative_moments(params, expected):
+    assert changelist_query(QueryDict(params), person_type=COMPANY) == expected
+
+
+@pytest.mark.parametrize("params", ["", "o=1", "request=5y", "size=huge", "tag=abc", "country=FR",
                                     "segment=999999", "whatever=1"])  # fmt: skip
 def test_company_list_filters_a_segment_cannot_keep_are_refused_by_name(params):
     with pytest.raises(UnsavableFilter):
@@ -193,20 +205,20 @@ def test_a_teammate_saves_the_filtered_company_list_and_opens_it_in_one_click(ad
     CompanyFactory(name="Pro Co", plan="pro", size=120)
     services.segment_create(name="France", query=FRENCH, teammate=superuser)  # a contact segment
     listed = admin_client.get(COMPANIES, {"plan": "enterprise", "size": "51-200"}).content.decode()
-    assert 'id="parley-save-segment"' in listed and "from_companies=" in listed
+    assert 'id="parley-segment-name"' in listed and 'name="person_type" value="company"' in listed
+    assert "Plan is “enterprise” · size more than 50 · size less than 201" in listed
     assert "France" not in listed  # the company list's sidebar lists company segments only
-    form = admin_client.get(ADD, {"from_companies": "plan=enterprise&size=51-200"})
-    initial = form.context["adminform"].form.initial
-    assert initial["person_type"] == COMPANY
-    saved = admin_client.post(ADD, {"name": "Mid-size enterprise", "person_type": COMPANY,
-                                    "query": json.dumps(initial["query"])})  # fmt: skip
+    saved = admin_client.post(SAVE, {"person_type": COMPANY, "filters": "plan=enterprise&size=51-200",
+                                     "name": "Mid-size enterprise"}, follow=True)  # fmt: skip
     segment = Segment.objects.get(name="Mid-size enterprise")
     assert segment.person_type == COMPANY
-    assert saved.status_code == 302 and saved["Location"] == f"{COMPANIES}?segment={segment.pk}"
-    services.segment_count_refresh(segment_id=segment.pk)
-    page = admin_client.get(saved["Location"])
-    assert [c.pk for c in page.context["cl"].result_list] == [acme.pk]
-    assert "Mid-size enterprise (≈1)" in page.content.decode()
+    assert saved.redirect_chain == [(f"{COMPANIES}?segment={segment.pk}", 302)]
+    assert [str(m) for m in saved.context["messages"]] == [
+        "Saved segment “Mid-size enterprise”: Plan is “enterprise” · size more than 50 · size less than 201 — "
+        "1 company right now."
+    ]
+    assert [c.pk for c in saved.context["cl"].result_list] == [acme.pk]
+    assert "Mid-size enterprise (≈1)" in saved.content.decode()
     contact_list = admin_client.get(CONTACTS).content.decode()
     assert "Mid-size enterprise" not in contact_list and "France" in contact_list
     segments_page = admin_client.get(reverse("admin:segments_segment_changelist")).content.decode()
@@ -216,8 +228,12 @@ def test_a_teammate_saves_the_filtered_company_list_and_opens_it_in_one_click(ad
 
 
 def test_an_unsavable_company_list_says_why_and_a_contact_field_is_a_form_error(admin_client):
-    refused = admin_client.get(ADD, {"from_companies": "request=7d"}, follow=True)
-    assert "relative to today" in refused.content.decode()
+    page = admin_client.get(COMPANIES, {"plan": "pro", "size": "huge"}).content.decode()
+    assert "“size”: it names no size range." in page
+    refused = admin_client.post(
+        SAVE, {"person_type": COMPANY, "filters": "plan=pro&size=huge", "name": "x"}, follow=True
+    )
+    assert [str(m) for m in refused.context["messages"]] == ["Not saved: “size”: it names no size range."]
     bad = admin_client.post(ADD, {"name": "Bad", "person_type": COMPANY, "query": json.dumps(FRENCH)})
     assert bad.status_code == 200
     assert "location.country_code is not a field you can search on" in bad.content.decode()
@@ -263,10 +279,11 @@ def test_a_viewer_opens_company_segments_but_cannot_save_one():
     viewer = teammate_client(VIEWER_GROUP, "vera")
     page = viewer.get(COMPANIES).content.decode()
     assert "Enterprise" in page and 'id="parley-save-segment"' not in page
-    post = {"name": "Mine", "person_type": COMPANY, "query": json.dumps(ENTERPRISE)}
-    assert viewer.post(ADD, post).status_code == 403
+    post = {"name": "Mine", "person_type": COMPANY, "filters": "plan=pro"}
+    assert viewer.post(SAVE, post).status_code == 403
+    assert viewer.post(ADD, {**post, "query": json.dumps(ENTERPRISE)}).status_code == 403
     agent = teammate_client(AGENT_GROUP, "robin")
-    assert agent.post(ADD, post).status_code == 302
+    assert agent.post(SAVE, post).status_code == 302
     assert Segment.objects.get(name="Mine").person_type == COMPANY
 
 

@@ -1,7 +1,12 @@
 """Segments: saved contact filters in the search API's language; cached counts; the contact list's sidebar and
-"Save these filters as a segment"; tried as a viewer and with hostile input."""
+"Save as segment" (one step, from the list); tried as a viewer and with hostile input."""
+
+import datetime as dt
+import re
+from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -10,6 +15,7 @@ from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts import services as contact_services
 from contacts.models import Contact, DataAttribute
@@ -23,6 +29,7 @@ pytestmark = pytest.mark.django_db
 
 CONTACTS = reverse("admin:contacts_contact_changelist")
 ADD = reverse("admin:segments_segment_add")
+SAVE = reverse("admin:segments_segment_save_list")
 FRENCH = {"field": "location.country_code", "operator": "=", "value": "FR"}
 
 
@@ -122,53 +129,152 @@ def test_contact_segments_is_one_query_whatever_the_number_of_segments(teammate)
                                                {"field": "email", "operator": "~", "value": "ada"},
                                                {"field": "external_id", "operator": "=", "value": "ada"}]}),
         ("seen=never", {"field": "last_seen_at", "operator": "=", "value": None}),
+        ("seen=today", {"field": "last_seen_at", "operator": ">", "value": "today"}),
+        ("seen=7d", {"field": "last_seen_at", "operator": ">", "value": "now-7d"}),
+        ("seen_days=45", {"field": "last_seen_at", "operator": ">", "value": "now-45d"}),
+        ("seen=stale", {"field": "last_seen_at", "operator": "<", "value": "now-270d"}),  # the retention TTL
     ],
 )  # fmt: skip
 def test_the_contact_list_filters_become_a_query(params, expected):
     assert changelist_query(QueryDict(params)) == expected
 
 
-@pytest.mark.parametrize("params", ["", "o=1", "seen=7d", "seen_days=3", "event=signed-up", "role__exact=visitor",
-                                    "tag=abc", "ca__nope=1", "whatever=1"])  # fmt: skip
+@pytest.mark.parametrize("params", ["", "o=1", "seen=bogus", "seen_days=0", "seen_days=٣", "seen_days=3651",
+                                    "event=signed-up", "role__exact=visitor", "tag=abc", "ca__nope=1", "whatever=1",
+                                    "company=1", "marketing_consent=given"])  # fmt: skip
 def test_filters_a_segment_cannot_keep_are_refused_by_name(params):
-    with pytest.raises(UnsavableFilter):
+    with pytest.raises(UnsavableFilter) as refused:
         changelist_query(QueryDict(params))
+    if params not in ("", "o=1"):
+        assert [name for name, _ in refused.value.problems] == [params.split("=")[0]]
 
 
-def test_a_teammate_saves_the_filtered_list_as_a_segment_and_opens_it_in_one_click(admin_client):
+def test_every_filter_a_segment_cannot_keep_is_named_together():
+    with pytest.raises(UnsavableFilter) as refused:
+        changelist_query(QueryDict("event=signed-up&role__exact=user&marketing_consent=given&ca__nope=1"))
+    assert [name for name, _ in refused.value.problems] == ["event", "marketing_consent", "ca__nope"]
+
+
+def save_list(client: Client, filters: str, name: str, person_type: str = "contact"):
+    """What the sidebar's "Save as segment" posts: the list's query string and a name."""
+    return client.post(SAVE, {"person_type": person_type, "filters": filters, "name": name}, follow=True)
+
+
+def page_messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_a_teammate_saves_the_filtered_list_as_a_segment_in_one_step_and_opens_it_in_one_click(admin_client):
     DataAttribute.objects.create(name="vip", label="VIP", data_type="boolean")
     french_vip = UserContactFactory(country="FR", custom_attributes={"vip": True})
     UserContactFactory(country="FR", custom_attributes={"vip": False})
     UserContactFactory(country="DE", custom_attributes={"vip": True})
     listed = admin_client.get(CONTACTS, {"country": "FR", "ca__vip": "true"}).content.decode()
-    assert 'id="parley-save-segment"' in listed
-    form = admin_client.get(ADD, {"from_contacts": "country=FR&ca__vip=true"})
-    query = form.context["adminform"].form.initial["query"]
-    assert query == {"operator": "AND", "value": [FRENCH, {"field": "custom_attributes.vip", "operator": "=",
-                                                           "value": True}]}  # fmt: skip
-    import json
-
-    saved = admin_client.post(ADD, {"person_type": "contact", "name": "French VIPs", "query": json.dumps(query)})
+    assert 'id="parley-segment-name"' in listed and "Country is “FR” · VIP is yes" in listed  # said before saving
+    saved = save_list(admin_client, "country=FR&ca__vip=true&o=2", "French VIPs")
     segment = Segment.objects.get()
-    assert saved.status_code == 302 and saved["Location"] == f"{CONTACTS}?segment={segment.pk}"
-    services.segment_count_refresh(segment_id=segment.pk)
-    page = admin_client.get(saved["Location"])
-    assert [c.pk for c in page.context["cl"].result_list] == [french_vip.pk]
-    assert "French VIPs (≈1)" in page.content.decode()
+    assert segment.query == {"operator": "AND", "value": [FRENCH, {"field": "custom_attributes.vip", "operator": "=",
+                                                                   "value": True}]}  # fmt: skip
+    assert saved.redirect_chain == [(f"{CONTACTS}?segment={segment.pk}", 302)]
+    assert page_messages(saved) == ["Saved segment “French VIPs”: Country is “FR” · VIP is yes — 1 contact right now."]
+    assert [c.pk for c in saved.context["cl"].result_list] == [french_vip.pk]
+    assert "French VIPs (≈1)" in saved.content.decode()  # counted at once: the sidebar shows it already
+    assert segment.created_by is not None
 
 
-def test_an_unsavable_list_shows_why_and_a_bad_query_is_a_form_error(admin_client):
-    refused = admin_client.get(ADD, {"from_contacts": "seen=7d"}, follow=True)
-    assert "relative to today" in refused.content.decode()
-    bad = admin_client.post(
-        ADD, {"person_type": "contact", "name": "Bad", "query": '{"field": "password", "operator": "=", "value": 1}'}
-    )
-    assert bad.status_code == 200 and "password is not a field you can search on" in bad.content.decode()
-    nul = admin_client.post(
-        ADD, {"person_type": "contact", "name": "a\x00", "query": '{"field": "role", "operator": "=", "value": "user"}'}
-    )
-    assert nul.status_code == 200
+def test_a_list_that_cannot_be_saved_says_why_before_saving_and_nothing_is_saved(admin_client):
+    page = admin_client.get(CONTACTS, {"role__exact": "user", "event": "signed-up"}).content.decode()
+    assert 'id="parley-segment-name"' not in page  # no form to fill in vain
+    assert "Can\u2019t be saved as a segment:" in page and "“event”: the search language has no events" in page
+    refused = save_list(admin_client, "role__exact=user&event=signed-up", "Signed up")
+    assert page_messages(refused)[0].startswith("Not saved: “event”: the search language has no events")
+    assert refused.redirect_chain[-1][0] == f"{CONTACTS}?role__exact=user&event=signed-up"
+    nothing = admin_client.get(CONTACTS).content.decode()
+    assert "Filter or search the contacts, then save them here." in nothing
     assert not Segment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "A segment needs a name."), ("a\x00b", "NUL"), ("x" * 101, "at most 100"), ("Taken", "exists")],
+)
+def test_a_bad_name_is_refused_and_the_list_comes_back_as_it_was(admin_client, superuser, name, message):
+    services.segment_create(name="Taken", query=FRENCH, teammate=superuser)
+    refused = save_list(admin_client, "country=FR", name)
+    assert message in page_messages(refused)[0]
+    assert refused.redirect_chain[-1][0] == f"{CONTACTS}?country=FR"
+    assert Segment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "filters",
+    ["country=" + "x" * 2000, "seen_days=1e400", "q=%00", "segment=٣", "tag=²", "ca__vip=true", "\r\nLocation: x"],
+)
+def test_hostile_list_filters_are_refused_in_words_never_a_500(admin_client, filters):
+    response = save_list(admin_client, filters, "Hostile")
+    assert response.status_code == 200 and page_messages(response)[0].startswith("Not saved:")
+    assert not Segment.objects.exists()
+
+
+def test_the_save_view_takes_a_post_from_a_teammate_who_may_add_segments(admin_client):
+    assert admin_client.get(SAVE).status_code == 405
+    viewer = teammate_client(VIEWER_GROUP, "vera")
+    assert viewer.post(SAVE, {"person_type": "contact", "filters": "country=FR", "name": "Mine"}).status_code == 403
+    assert not Segment.objects.exists()
+
+
+def test_a_big_segment_is_counted_by_the_task_and_the_confirmation_says_so(admin_client, monkeypatch):
+    monkeypatch.setattr(services, "QUICK_COUNT_LIMIT", 2)
+    UserContactFactory.create_batch(3, country="FR")
+    saved = save_list(admin_client, "country=FR", "France")
+    assert page_messages(saved)[0].endswith("— more than 2 contacts (the exact count follows in a moment).")
+    assert Segment.objects.get().member_count is None
+
+
+def test_a_relative_segment_moves_with_the_days(teammate):
+    now = timezone.now()
+    seen_20_days_ago = UserContactFactory(last_seen_at=now - dt.timedelta(days=20))
+    UserContactFactory(last_seen_at=now - dt.timedelta(days=40))
+    segment = services.segment_create(name="Recent", query=changelist_query(QueryDict("seen=30d")), teammate=teammate)
+    assert list(selectors.segment_members(segment=segment)) == [seen_20_days_ago]
+    with time_machine.travel(now + dt.timedelta(days=15), tick=False):
+        assert list(selectors.segment_members(segment=segment)) == []
+        assert services.segment_count_refresh(segment_id=segment.pk) == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"role__exact": "user", "seen": "7d"},
+        {"seen": "today"},
+        {"seen_days": "3", "tag": "VIP"},
+        {"seen": "stale", "role__exact": "lead"},
+        {"seen": "never", "country": "DE"},
+        {"q": "ri", "unsubscribed_from_emails__exact": "0"},
+        {"q": "rivera acme", "seen_days": "30"},
+    ],
+)
+def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, params):
+    """The list's own filters and the segment's query, side by side on the same rows."""
+    now = timezone.now()
+    vip = TagFactory(name="VIP")
+    for days, role, country, name in [
+        (0.1, "user", "FR", "Jamie Rivera"), (2, "user", "DE", "Ana Ribeiro"), (5, "lead", "FR", "Rita"),
+        (10, "user", "FR", "Bo Acme"), (29, "user", "DE", "Rivera Acme"), (45, "lead", "DE", "Rick"),
+        (400, "lead", "FR", "Old Lead"), (None, "user", "DE", "Never Seen"),
+    ]:  # fmt: skip
+        contact = UserContactFactory(
+            role=role, country=country, name=name, last_seen_at=now - dt.timedelta(days=days) if days else None
+        )
+        if days in (2, 29, 45):
+            contact.tags.add(vip)
+    if params.get("tag"):
+        params = {**params, "tag": str(vip.pk)}
+    listed = {c.pk for c in admin_client.get(CONTACTS, params).context["cl"].result_list}
+    query = changelist_query(QueryDict(urlencode(params)))
+    segment = services.segment_create(name="Same", query=query, teammate=None)
+    assert set(selectors.segment_members(segment=segment).values_list("pk", flat=True)) == listed
+    assert listed  # each case lists someone
 
 
 def test_hostile_segment_names_are_escaped_in_the_sidebar(admin_client, superuser):
@@ -210,28 +316,62 @@ def test_the_contact_list_with_segments_costs_the_same_queries_for_2_or_15_segme
 def test_a_viewer_sees_segments_but_cannot_save_one_and_an_agent_can():
     Segment.objects.create(name="France", query=FRENCH)
     viewer = teammate_client(VIEWER_GROUP, "vera")
-    page = viewer.get(CONTACTS).content.decode()
+    page = viewer.get(CONTACTS, {"role__exact": "user"}).content.decode()
     assert "France" in page and 'id="parley-save-segment"' not in page
-    assert (
-        viewer.post(
-            ADD,
-            {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'},
-        ).status_code
-        == 403
-    )
+    raw = {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'}
+    assert viewer.post(ADD, raw).status_code == 403
     agent = teammate_client(AGENT_GROUP, "robin")
-    assert 'id="parley-save-segment"' in agent.get(CONTACTS).content.decode()
+    assert 'id="parley-segment-name"' in agent.get(CONTACTS, {"role__exact": "user"}).content.decode()
     assert (
-        agent.post(
-            ADD,
-            {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'},
-        ).status_code
-        == 302
+        agent.post(SAVE, {"person_type": "contact", "filters": "role__exact=user", "name": "Mine"}).status_code == 302
     )
-    assert Segment.objects.filter(name="Mine").exists()
     segment = Segment.objects.get(name="Mine")
     delete = reverse("admin:segments_segment_delete", args=[segment.pk])
     assert agent.post(delete, {"post": "yes"}).status_code == 403
+
+
+def test_writing_a_filter_by_hand_is_for_superusers_and_agents_see_it_in_words(admin_client, superuser):
+    agent = teammate_client(AGENT_GROUP, "robin")
+    sent_back = agent.get(ADD, follow=True)
+    assert sent_back.redirect_chain == [(CONTACTS, 302)]
+    assert "Save as segment" in page_messages(sent_back)[0]
+    raw = {"person_type": "contact", "name": "Mine", "query": '{"field": "role", "operator": "=", "value": "user"}'}
+    assert agent.post(ADD, raw).status_code == 302 and not Segment.objects.exists()
+    tag = TagFactory(name="VIP")
+    query = {"operator": "AND", "value": [{"field": "role", "operator": "=", "value": "user"},
+                                          {"field": "last_seen_at", "operator": ">", "value": "now-30d"},
+                                          {"field": "tag_id", "operator": "=", "value": str(tag.pk)}]}  # fmt: skip
+    segment = services.segment_create(name="Recent VIPs", query=query, teammate=superuser)
+    change = reverse("admin:segments_segment_change", args=[segment.pk])
+    page = agent.get(change).content.decode()
+    assert "Role is user · last seen within 30 days · tag VIP" in page
+    assert 'name="query"' not in page and "now-30d" in page  # the filter, read-only
+    renamed = agent.post(change, {"name": "Recent VIP users"})
+    assert renamed.status_code == 302
+    segment.refresh_from_db()
+    assert (segment.name, segment.query) == ("Recent VIP users", query)
+    assert 'name="query"' in admin_client.get(change).content.decode()  # a superuser may edit it
+
+
+def test_a_superuser_writes_a_filter_by_hand_and_a_bad_one_is_a_form_error(admin_client):
+    bad = admin_client.post(
+        ADD, {"person_type": "contact", "name": "Bad", "query": '{"field": "password", "operator": "=", "value": 1}'}
+    )
+    assert bad.status_code == 200 and "password is not a field you can search on" in bad.content.decode()
+    nul = admin_client.post(
+        ADD, {"person_type": "contact", "name": "a\x00", "query": '{"field": "role", "operator": "=", "value": "user"}'}
+    )
+    assert nul.status_code == 200
+    assert not Segment.objects.exists()
+    saved = admin_client.post(ADD, {"person_type": "contact", "name": "Users",
+                                    "query": '{"field": "role", "operator": "=", "value": "user"}'}, follow=True)  # fmt: skip
+    assert page_messages(saved) == ["Saved segment “Users”: Role is user — 0 contacts right now."]
+
+
+def test_segments_come_first_in_the_sidebar(admin_client):
+    page = admin_client.get(CONTACTS).content.decode()
+    titles = re.findall(r'data-filter-title="([^"]+)"', page)
+    assert titles[0] == "segments" and len(titles) >= 7
 
 
 def test_contacts_keep_their_rows_when_a_segment_is_deleted(teammate):
@@ -262,3 +402,14 @@ def test_the_segment_list_and_page_show_the_cached_count_and_edit_the_filter(adm
     assert edited.status_code == 302
     segment.refresh_from_db()
     assert (segment.name, segment.query["value"], segment.member_count) == ("Belgium", "BE", None)
+
+
+def test_an_open_segment_says_what_it_holds_even_to_a_viewer(superuser):
+    segment = services.segment_create(name="France", query=FRENCH, teammate=superuser)
+    viewer = teammate_client(VIEWER_GROUP, "vera")
+    page = viewer.get(CONTACTS, {"segment": segment.pk}).content.decode()
+    assert "It holds:</strong> Country is “FR”" in page and 'id="parley-segment-name"' not in page
+    narrowed = Client()
+    narrowed.force_login(superuser)
+    page = narrowed.get(CONTACTS, {"segment": segment.pk, "role__exact": "lead"}).content.decode()
+    assert "Country is “FR” · role is lead" in page and 'id="parley-segment-name"' in page  # a narrower one to save

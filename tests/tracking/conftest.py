@@ -102,9 +102,9 @@ def blog(db):
     )
 
 
-# Where the buffer lives when the settings name none (the SQLite run has no Redis cache).
-# (TEST_PAGE_VIEW_BUFFER_URL moves it: a shared machine may give each run its own Redis database.)
-FALLBACK_BUFFER_URL = os.environ.get("TEST_PAGE_VIEW_BUFFER_URL", "redis://127.0.0.1:6379/15")
+# Where the buffer lives when the settings name none (the SQLite run has no Redis cache); a shared
+# machine gives each run its own Redis database through PARLEY_TEST_BUFFER_URL.
+FALLBACK_BUFFER_URL = os.environ.get("PARLEY_TEST_BUFFER_URL", "redis://127.0.0.1:6379/15")
 
 
 class Buffer:

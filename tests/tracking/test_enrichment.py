@@ -51,8 +51,12 @@ def test_missing_geoip_database_leaves_location_empty(settings, tmp_path):
         (CHROME_MAC, enrichment.Device(os="Mac OS X 10.15", browser="Chrome", browser_version="131.0")),
         (IPHONE, enrichment.Device(os="iOS 18.1", browser="Mobile Safari", browser_version="18.1")),
         (FIREFOX_LINUX, enrichment.Device(os="Linux", browser="Firefox", browser_version="132.0")),
-        ("", enrichment.Device()),
+        ("", enrichment.Device(bot=True)),  # no user agent: a script, not a browser
         ("\x01\x02 garbage", enrichment.Device()),
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            enrichment.Device(browser="Googlebot", browser_version="2.1", bot=True),
+        ),
     ],
 )
 def test_user_agent_parsing(user_agent, expected):
@@ -98,7 +102,7 @@ def test_accept_language_first_tag():
 
 
 @pytest.mark.django_db
-def test_session_is_enriched_once_with_location_and_device(client, website, settings):
+def test_session_is_enriched_once_with_location_and_device(client, website, settings, ingest_flush):
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     widget = Widget(client, website, ip="127.0.0.1")
     response = widget.post(
@@ -109,6 +113,7 @@ def test_session_is_enriched_once_with_location_and_device(client, website, sett
     widget.user_agent = IPHONE
     widget.ip = "8.8.8.8"
     widget.ping()
+    ingest_flush()
     session = WebSession.objects.get()
     assert (session.country, session.os, session.browser, session.browser_language) == (
         "GB",

@@ -129,13 +129,15 @@ def test_gdpr_erase_deletes_the_whole_tracking_history(widget):
         assert not model.objects.exists()
 
 
-def test_erased_contact_pinging_again_becomes_a_new_visitor(widget, django_capture_on_commit_callbacks):
+def test_erased_contact_pinging_again_becomes_a_new_visitor(widget, django_capture_on_commit_callbacks, ingest_flush):
     widget.ping()
+    ingest_flush()
     contact = PageView.objects.get().contact
     with django_capture_on_commit_callbacks(execute=True):  # the erase commits: its clean-up runs
         contacts_services.contact_erase(contact=contact, actor=None, source=PrivacyAuditEntry.Source.API)
     response = widget.ping()
     assert response.status_code == 200
+    ingest_flush()
     assert PageView.objects.get().contact_id != contact.pk
 
 

@@ -12,6 +12,7 @@ from contacts.models import Contact
 from tracking.models import Event, EventSummary, Website
 from tracking.payloads import EventInput
 from tracking.services.hot_path import (
+    ContactGone,
     RequestFacts,
     WidgetTokenInvalid,
     acting_contact_for,
@@ -110,7 +111,11 @@ def widget_event(
         website=website, consent=event.consent, token_consent=token_consent, contact=acting.contact
     ):
         return False, False
+    try:
+        contact = acting.referable()  # the event references the contact: a first visit still queued is written now
+    except ContactGone:
+        raise WidgetTokenInvalid from None
     recorded = event_track(
-        contact=acting.contact, name=event.name, metadata=event.metadata, created_at=event.created_at, now=facts.now
+        contact=contact, name=event.name, metadata=event.metadata, created_at=event.created_at, now=facts.now
     )
     return True, recorded is None

@@ -6,13 +6,14 @@ is fresh), checked against revocations and erasures.
 
 import datetime as dt
 import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.core.cache import cache
 
 from contacts import services as contacts_services
 from contacts.models import ConsentSource, Contact
+from tracking import page_view_buffer
 from tracking.models import Website
 from tracking.payloads import ConsentInput
 from tracking.selectors import contact_for_widget
@@ -27,10 +28,11 @@ from tracking.widget_auth import (
 # A new web session starts after this long without activity, or after this long in total.
 SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_MAX_LENGTH = dt.timedelta(hours=24)
-# The hot-path state lives as long as a session can stay idle.
-HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds())
 # The fast path rewrites the cached last activity only when it is this stale (one cache write saved per ping).
 STATE_REFRESH_SECONDS = 300
+# The hot-path state outlives the longest idle time of a session by more than the lag of its cached
+# last activity: a contact without one has no current session (the queued path opens a new one).
+HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds()) + STATE_REFRESH_SECONDS + 60
 # The hot path reads the token's contact from a short-lived cache snapshot instead of the database.
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = (
@@ -38,6 +40,8 @@ CONTACT_SNAPSHOT_FIELDS = (
     "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
+# In a snapshot made by the ping that queued the contact (no row read): see ActingContact.queued.
+QUEUED_MARK = "queued"
 
 
 @functools.cache
@@ -73,15 +77,41 @@ class ActingContact:
     snapshot: bool = False
     # Created by this request: it has no hot-path state yet.
     created: bool = False
+    # A snapshot of a visitor whose first ping was queued (less than a snapshot's life ago): its row
+    # may not be written yet.
+    queued: bool = False
 
     def loaded(self) -> Contact:
         """The full row behind a snapshot (raises ContactGone when it no longer exists)."""
         if not self.snapshot:
             return self.contact
-        row = Contact.objects.filter(pk=self.contact.pk).first()
+        row = contact_row(contact_id=self.contact.pk)
         if row is None:
             raise ContactGone
         return row
+
+    def referable(self) -> Contact:
+        """The contact, for a new row that references it (an event): a first visit still queued is
+        written first, since the reference needs its row (raises ContactGone when it no longer exists)."""
+        return self.loaded() if self.queued else self.contact
+
+
+def contact_row(*, contact_id: int) -> Contact | None:
+    """The contact's row; one whose first ping is still queued is written first (a flush), so
+    whatever needs the row at once (a chat, an identification, a lead's email) gets it."""
+    row = contact_for_widget(contact_id=contact_id)
+    if row is None and page_view_buffer.page_views_flush_before_reading():
+        row = contact_for_widget(contact_id=contact_id)
+    return row
+
+
+def contact_by_anonymous_id(anonymous_id: Any) -> Contact | None:
+    """The visitor or lead with this anonymous id (flushing queued visitors first when none is found)."""
+    roles = [Contact.Role.VISITOR, Contact.Role.LEAD]
+    row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    if row is None and page_view_buffer.page_views_flush_before_reading():
+        row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    return row
 
 
 @dataclass
@@ -118,8 +148,15 @@ class HotPathState:
         return cls(contact_id=contact_id)
 
     def save(self) -> None:
-        values = {name: value for name, value in asdict(self).items() if name != "contact_id"}
-        cache.set(self.key(self.contact_id), values, HOT_PATH_STATE_SECONDS)
+        cache.set(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+
+    def cache_write(self) -> page_view_buffer.CacheWrite:
+        """`save` as a write the ingest buffer makes in its own round trip."""
+        return page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+
+    def _values(self) -> dict[str, Any]:
+        # Shallow: the values are pickled at once (asdict's deep copy cost a new visitor's ping ~50 µs).
+        return {name: getattr(self, name) for name in _STATE_FIELDS}
 
     def snapshot(self, now_ts: float) -> Contact | None:
         """A partial Contact (what the hot path reads); `ActingContact.loaded` fetches the row before any write.
@@ -142,6 +179,9 @@ class HotPathState:
         self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(HotPathState) if f.name != "contact_id")
+
+
 def gone_key(contact_id: int) -> str:
     """The cache key that marks an erased or merged contact as gone for the hot path."""
     return f"tracking:gone:{contact_id}"
@@ -157,6 +197,30 @@ def hot_path_forget(contact_id: int) -> None:
     long as a ping read before the commit could otherwise write its entry back."""
     cache.set(gone_key(contact_id), 1, HOT_PATH_STATE_SECONDS)
     cache.delete(HotPathState.key(contact_id))
+
+
+def hot_path_snapshot_forget(contact_id: int) -> None:
+    """After a privacy change commits: the contact's cached snapshot goes (the next ping reads the row),
+    its current sessions stay (dropping them would open new sessions early where pings queue them)."""
+    state = HotPathState.load(contact_id)
+    if state.contact is not None:
+        state.contact, state.contact_until = None, 0.0
+        state.save()
+
+
+def contacts_recently_active(contact_ids: list[int]) -> set[int]:
+    """Contacts with a hot-path entry, i.e. seen in the last half hour or so (their newest rows may
+    still be queued): expiry passes over them. One cache round trip."""
+    found = cache.get_many([HotPathState.key(pk) for pk in contact_ids])
+    return {pk for pk in contact_ids if HotPathState.key(pk) in found}
+
+
+def contacts_forget(contact_ids: list[int]) -> None:
+    """After an expiry batch commits: its contacts are gone for the hot path (a token naming one
+    starts a new visitor at once, and nothing more is queued for it)."""
+    if contact_ids:
+        cache.set_many({gone_key(pk): 1 for pk in contact_ids}, HOT_PATH_STATE_SECONDS)
+        cache.delete_many([HotPathState.key(pk) for pk in contact_ids])
 
 
 def tracking_allowed(
@@ -205,9 +269,16 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
         changed.pop("marketing_consent", None)  # an objection (data subject request) holds against the page's signals
     if not changed or contact.processing_restricted:
         return  # a restricted contact is frozen: the page's signals change nothing
-    applied = contacts_services.contact_consent_apply(
-        contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source, now=now
-    )
+
+    def apply() -> dict[str, bool]:
+        return contacts_services.contact_consent_apply(
+            contact_id=contact.pk, analytics=consent.analytics, marketing=consent.marketing, source=consent.source,
+            now=now,
+        )  # fmt: skip
+
+    applied = apply()
+    if not applied and page_view_buffer.page_views_flush_before_reading():
+        applied = apply()  # the contact's first ping was still queued: its row is written now, then the choice
     for name, value in applied.items():
         setattr(contact, name, value)
     if state is None or state.contact_id != contact.pk:
@@ -259,9 +330,10 @@ def acting_contact_for(
     state = HotPathState.load(identity.contact_id, reads)
     snapshot = state.snapshot(now.timestamp())
     if snapshot is not None:
-        acting: ActingContact | None = ActingContact(snapshot, snapshot=True)
+        queued = bool(state.contact and state.contact.get(QUEUED_MARK))
+        acting: ActingContact | None = ActingContact(snapshot, snapshot=True, queued=queued)
     else:
-        row = contact_for_widget(contact_id=identity.contact_id)
+        row = contact_row(contact_id=identity.contact_id)
         acting = None if row is None else ActingContact(row)
     if acting is not None and not token_may_act_for(identity, contact=acting.contact, website=website):
         return None, False, None

@@ -7,10 +7,13 @@ transaction.
 import datetime as dt
 import hashlib
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
@@ -22,11 +25,13 @@ from companies import services as companies_services
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
 from contacts.models import Contact, DataAttribute
-from tracking import page_view_buffer
+from tracking import id_blocks, page_view_buffer
 from tracking.enrichment import describe_device, locate
 from tracking.models import UTM_MAX_LENGTH, PageView, WebSession, Website
-from tracking.payloads import CompanyInput, PageInput, PingInput, UpdateInput, UserInput
+from tracking.payloads import CompanyInput, ConsentInput, PageInput, PingInput, UpdateInput, UserInput
 from tracking.services.hot_path import (
+    CONTACT_SNAPSHOT_SECONDS,
+    QUEUED_MARK,
     SESSION_IDLE,
     SESSION_MAX_LENGTH,
     STATE_REFRESH_SECONDS,
@@ -37,6 +42,7 @@ from tracking.services.hot_path import (
     WidgetTokenInvalid,
     acting_contact_for,
     consent_remember,
+    contact_by_anonymous_id,
     explicit_consent,
     tracking_allowed,
     usable_identity,
@@ -68,6 +74,8 @@ class WidgetAnswer:
     ignored_attributes: dict[str, str] = field(default_factory=dict)
     # The input named a user without the valid user_hash this website (or that user) needs: ignored.
     identity_refused: bool = False
+    # A new visitor whose row is queued: it has nothing yet (no conversation, no message).
+    new_contact: bool = False
 
 
 def _fingerprint(user: UserInput) -> str:
@@ -264,10 +272,14 @@ def _page_view_record(
         last_at = dt.datetime.fromtimestamp(last_ts, tz=dt.UTC)
         if _session_is_current(started_at=started_at, last_activity_at=last_at, now=facts.now):
             # Sessions cascade with their contact and move on merge: a hit proves the contact still exists.
-            updated = WebSession.objects.filter(pk=int(cached_id), contact=contact).update(
-                page_views_count=F("page_views_count") + 1,
-                last_activity_at=Greatest("last_activity_at", Value(facts.now)),
-            )
+            current_session = WebSession.objects.filter(pk=int(cached_id), contact=contact)
+            extended = {
+                "page_views_count": F("page_views_count") + 1,
+                "last_activity_at": Greatest("last_activity_at", Value(facts.now)),
+            }
+            updated = current_session.update(**extended)
+            if not updated and page_view_buffer.page_views_flush_before_reading():
+                updated = current_session.update(**extended)  # it was queued a moment ago: written now
             session_id = int(cached_id) if updated else None
     if session_id is None:
         session = _session_continue_or_open(contact=contact, website=website, page=page, facts=facts, state=state)
@@ -301,7 +313,8 @@ def _page_view_fast(
         return False
     session_id, started_ts, last_ts = cached
     now_ts = facts.now.timestamp()
-    if now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS or not _session_is_current(
+    last_seen_due = now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS and not ingest_queue_on()
+    if last_seen_due or not _session_is_current(
         started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
         last_activity_at=dt.datetime.fromtimestamp(last_ts, tz=dt.UTC),
         now=facts.now,
@@ -354,12 +367,125 @@ def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: HotPa
     return nothing_sent or state.user_fingerprint == _fingerprint(user)
 
 
+def _ignored_again(user: UserInput | None, state: HotPathState) -> dict[str, str]:
+    """What a page view that writes nothing reports as left out: what the same user settings were
+    refused last time, as `_apply_user_fields` answers for them."""
+    if user is None:
+        return {}
+    if user.fields or user.custom_attributes is not None or user.companies is not None:
+        return dict(state.user_ignored)
+    return dict(user.refused)
+
+
 def _state_for(acting: ActingContact, known: HotPathState | None, now: dt.datetime) -> HotPathState:
     if known is not None and known.contact_id == acting.contact.pk:
         return known
     if acting.created:
         return HotPathState(contact_id=acting.contact.pk, seen_at=now.timestamp())
     return HotPathState.load(acting.contact.pk)
+
+
+def ingest_queue_on() -> bool:
+    """New visitors, new sessions and last_seen_at go through the ingest buffer (PostgreSQL + Redis)."""
+    return (
+        settings.PARLEY_INGEST_QUEUE
+        and page_view_buffer.page_view_buffer_on()
+        and id_blocks.id_blocks_supported(WebSession)
+    )
+
+
+def _session_fields(*, page: PageInput, facts: RequestFacts) -> dict[str, str]:
+    """What a new session records about the browser: landing page, referrer, UTM, device and place
+    (the user agent parsed once per distinct string, the IP looked up and dropped)."""
+    device = describe_device(facts.user_agent)
+    location = locate(facts.ip)
+    return {
+        "landing_url": page.url, "referrer": page.referrer, **_utm(page.url),
+        "os": device.os, "browser": device.browser, "browser_version": device.browser_version,
+        "browser_language": facts.browser_language,
+        "city": location.city, "country": location.country, "country_name": location.country_name,
+    }  # fmt: skip
+
+
+def _session_queued(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> bool:
+    """A known contact without a current session here: the new session and its first page view
+    are queued (no database statement); False when they must be written now instead."""
+    if not ingest_queue_on():
+        return False
+    session_id = id_blocks.next_id(WebSession)
+    if session_id is None:
+        return False
+    session = page_view_buffer.QueuedSession(
+        contact_id=contact.pk, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
+    )
+    # Another tab of the same browser may have opened it a moment ago: then this page view joins it.
+    opened = page_view_buffer.page_view_buffer_open_session(
+        session_id=session_id, page=page, at=facts.now, session=session
+    )
+    if opened is None:
+        return False
+    now_ts = facts.now.timestamp()
+    state.sessions[str(website.pk)] = [opened, now_ts, now_ts]
+    state.seen_at = now_ts
+    return True
+
+
+def _visitor_queued(
+    *,
+    website: Website,
+    page: PageInput,
+    consent: ConsentInput,
+    facts: RequestFacts,
+    marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
+) -> Contact | None:
+    """A first ping: the new visitor, its session and page view are queued (no database statement
+    in the common case: ids come from this process's block); None when they must be written now.
+
+    The visitor's own consent choice, if the ping states one, is written with the row (a page's
+    default never is), as the general path's `consent_remember` stores it."""
+    if not ingest_queue_on():
+        return None
+    contact_id, session_id = id_blocks.next_id(Contact), id_blocks.next_id(WebSession)
+    if contact_id is None or session_id is None:
+        return None
+    chosen = not consent.default and consent.stated
+    queued = page_view_buffer.QueuedContact(
+        contact_id=contact_id,
+        anonymous_id=uuid.uuid4(),
+        analytics_consent=consent.analytics if chosen else None,
+        marketing_consent=consent.marketing if chosen else None,
+        consent_source=consent.source if chosen else "",
+    )
+    session = page_view_buffer.QueuedSession(
+        contact_id=contact_id, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
+    )
+    now_ts = facts.now.timestamp()
+    state = HotPathState(
+        contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
+    )
+    # The snapshot of the row the flush will write: the next pings need neither the row nor a flush.
+    state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
+                     "anonymous_id": str(queued.anonymous_id), "analytics_consent": queued.analytics_consent,
+                     "marketing_consent": queued.marketing_consent, "consent_source": queued.consent_source,
+                     "processing_restricted": False, QUEUED_MARK: True}  # fmt: skip
+    state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
+    # The hot-path state (and the caller's marks) go with the entry, in its round trip.
+    writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
+    if not page_view_buffer.page_view_buffer_add(
+        session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes
+    ):
+        return None
+    return state.snapshot(now_ts)
+
+
+_NO_USER = UserInput()
+
+
+def _nothing_sent(user: UserInput | None) -> bool:
+    """The site sent no user settings (fields, attributes, companies, identity), nor malformed ones to report."""
+    return user is None or user == _NO_USER
 
 
 def _ingest(
@@ -394,18 +520,17 @@ def _ingest(
             # The cached last activity may lag a little: an older value only sends a ping to the general path.
             if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
                 state.save()
-            sent_fields = user is not None and (
-                user.fields or user.custom_attributes is not None or user.companies is not None
-            )
-            return current.contact, dict(state.user_ignored) if sent_fields else {}
+            return current.contact, _ignored_again(user, state)
+        if _session_queued(contact=current.contact, website=website, page=page, facts=facts, state=state):
+            state.remember(current, facts.now.timestamp())  # the row read for it serves the next minute's pings
+            state.save()
+            return current.contact, _ignored_again(user, state)
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
-                    row = Contact.objects.filter(
-                        anonymous_id=anonymous_id, role__in=[Contact.Role.VISITOR, Contact.Role.LEAD]
-                    ).first()
+                    row = contact_by_anonymous_id(anonymous_id)
                     current = None if row is None else ActingContact(row)
                 acting = _resolve(
                     current=current, user=user, facts=facts, website=website, email_selects_user=email_selects_user
@@ -440,8 +565,12 @@ def widget_ping(
     identity: WidgetIdentity | None,
     facts: RequestFacts,
     reads: CacheReader = cache,
+    new_contact_marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
 ) -> WidgetAnswer:
-    """One page view: resolve or create the contact, identify, session, page view, last seen."""
+    """One page view: resolve or create the contact, identify, session, page view, last seen.
+
+    `new_contact_marks`: cache entries another app keeps for a brand-new contact (the chat's "quiet"
+    mark), written in the queued entry's round trip."""
     WIDGET_PINGS.inc()
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
@@ -459,6 +588,26 @@ def widget_ping(
                 website=website, ping=ping, identity=identity, current=current, state=state, facts=facts
             )
         return WidgetAnswer(contact=contact, token=ping.token if current else None, tracking=False)
+    identifies = ping.user is not None and ping.user.identifies
+    if current is None and not identifies and not website.track_bots and describe_device(facts.user_agent).bot:
+        # A crawler (or no user agent) without a contact: answered, but no contact, session or page view.
+        # (A sign-in the site vouches for is a person's, whatever the user agent.)
+        return WidgetAnswer(contact=None, token=None, tracking=True)
+    if current is None and ping.anonymous_id is None and ping.page is not None and _nothing_sent(ping.user):
+        queued = _visitor_queued(
+            website=website, page=ping.page, consent=ping.consent, facts=facts, marks=new_contact_marks
+        )
+        if queued is not None:
+            token = _answer_token(
+                None,
+                None,
+                contact=queued,
+                website=website,
+                tracking_consent=explicit_consent(consent=ping.consent, token_consent=token_consent),
+                verified=False,
+                now=facts.now,
+            )
+            return WidgetAnswer(contact=queued, token=token, tracking=True, new_contact=True)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
         current=current,
@@ -664,6 +813,8 @@ def widget_update(
 
 
 def widget_shutdown(*, website: Website, identity: WidgetIdentity | None) -> None:
-    """The site logged the user out: forget this browser's hot state (the widget drops its cookies)."""
+    """The site logged the user out: forget this browser's hot state (the widget drops its cookies);
+    its next page view opens a new session."""
     if identity is not None:
         cache.delete(HotPathState.key(identity.contact_id))
+        page_view_buffer.session_claim_forget(contact_id=identity.contact_id, website_id=website.pk)

@@ -110,6 +110,7 @@
     ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}" +
     ".fs a.f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}" +
     ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px}" +
+    ".ch span{display:inline-flex;align-items:center;gap:6px}.ch img{width:40px;height:40px;object-fit:cover;border-radius:6px;display:block}" +
     ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}.ae:empty{display:none}" +
     ".pg{width:100%;height:4px;margin-top:4px}.p.dz .bd{outline:3px dashed var(--pc,#3d5afe);outline-offset:-6px}";
 
@@ -389,14 +390,19 @@
       var picked = r.rating || 0, conv = current;
       var labels = [1, 2, 3, 4, 5].map(function (n) {
         var input = h("input", { type: "radio", name: "pr", value: String(n), class: "sr", checked: n === picked, disabled: r.final,
-          "aria-label": t.rateOf.replace("{n}", n), onchange: function () { picked = n; paint(); } });
+          "aria-label": t.rateOf.replace("{n}", n), onchange: function () {
+            picked = n;
+            paint();
+            if (note.textContent === t.ratePick) note.textContent = noteText; // a star is picked: the hint has done its job
+          } });
         return h("label", { class: "sa" }, [input, h("span", { "aria-hidden": "true", text: "★" })]);
       });
       function paint() { labels.forEach(function (label, i) { label.className = "sa" + (i < picked ? " on" : ""); }); }
       paint();
       var remark = h("textarea", { rows: "2", maxlength: "2000", placeholder: t.rateRemark, "aria-label": t.rateRemark, disabled: r.final });
       remark.value = r.remark || "";
-      var note = h("p", { class: "nt", role: "status", text: r.final ? t.rateFinal : r.rating ? t.rateUntil.replace("{h}", at(r.open_until)) : "" });
+      var noteText = r.final ? t.rateFinal : r.rating ? t.rateUntil.replace("{h}", at(r.open_until)) : "";
+      var note = h("p", { class: "nt", role: "status", text: noteText });
       var button = h("button", { class: "sd", type: "submit", hidden: r.final, text: r.rating ? t.rateUpdate : t.rateSend });
       var heading = r.rating ? t.rateThanks.replace("{n}", r.rating) : t.rateAsk;
       var card = h("form", { class: "ask rt", novalidate: true, onsubmit: function (ev) {
@@ -429,11 +435,12 @@
     function askEmail(comments) {
       clearTimeout(askTimer);
       var last = comments[comments.length - 1];
-      if (emailGiven || !current || current.ask_email_after == null || !last || last.author_type !== "contact") return;
+      // A closed conversation waits for no reply: nothing to be notified of (its rating card asks instead).
+      if (emailGiven || !current || current.state === "closed" || current.ask_email_after == null || !last || last.author_type !== "contact") return;
       var wait = new Date(last.created_at).getTime() + current.ask_email_after * 1000 - Date.now();
       var shown = current;
       if (wait > 0) {
-        askTimer = setTimeout(function () { if (current === shown && view === "thread") askEmail(comments); }, wait);
+        askTimer = setTimeout(function () { if (current === shown && view === "thread" && current.state !== "closed") askEmail(comments); }, wait);
         return;
       }
       if (!thread.querySelector(".ask")) { thread.appendChild(emailCard()); body.scrollTop = body.scrollHeight; }
@@ -496,10 +503,20 @@
         }, noop);
         return true;
       }
+      // A picked image shows as a small preview before it is sent (a local blob: URL, freed with its chip).
+      var previews = [];
       function paintChips() {
+        previews.forEach(function (url) { URL.revokeObjectURL(url); });
+        previews = [];
         chips.textContent = "";
         chosen.forEach(function (f, i) {
-          chips.appendChild(h("span", {}, [d.createTextNode(f.name), h("button", { type: "button", "aria-label": t.remove + f.name, text: "×", onclick: function () { chosen.splice(i, 1); paintChips(); } })]));
+          var thumb = null;
+          if (/^image\//.test(f.type) && w.URL && URL.createObjectURL) {
+            var url = URL.createObjectURL(f);
+            previews.push(url);
+            thumb = h("img", { src: url, alt: "", onerror: function () { this.remove(); } });
+          }
+          chips.appendChild(h("span", {}, [thumb, d.createTextNode(f.name), h("button", { type: "button", "aria-label": t.remove + f.name, text: "×", onclick: function () { chosen.splice(i, 1); paintChips(); } })]));
         });
       }
       function upload(path, fields, list, node) {
@@ -516,7 +533,7 @@
               var json = {};
               try { json = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a proxy's page */ }
               if (xhr.status < 300) { bar.remove(); ok(json); }
-              else fail({ status: xhr.status, message: json.error && json.error.message });
+              else fail({ status: xhr.status, message: json.error && json.error.message, field: json.error && json.error.field });
             };
             xhr.onerror = xhr.ontimeout = function () { fail({ status: 0 }); };
             xhr.send(form);
@@ -532,6 +549,7 @@
       return {
         chips: chips, error: error, add: add, upload: upload,
         reset: function () { chosen = []; error.textContent = ""; paintChips(); },
+        refused: function (message) { error.textContent = message; },
         take: function () { var out = chosen; chosen = []; paintChips(); return out; },
         button: function () { return h("button", { class: "pc", type: "button", "aria-label": t.attach, title: t.attach, html: CLIP, onclick: function () { ask(); input.click(); } }, [input]); },
       };
@@ -548,10 +566,12 @@
     }
 
     function send(retryText, retryNode, retryFiles) {
+      var box = composer; // the composer this message was written in
       var text = retryText || (retryNode ? "" : composer.value.trim());
       var picked = retryFiles || files.take();
       if ((!text && !picked.length) || !sendBtn || sendBtn.disabled) return;
       if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
+      if (!retryNode) files.refused(""); // a file refused last time is no news once the next message goes
       var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name }; }) });
       node.classList.remove("fail");
       var fail = node.querySelector(".fl");
@@ -591,10 +611,24 @@
         if (current) renderParts();
       }, function (err) {
         sendBtn.disabled = false;
-        node.classList.add("fail");
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
-        // A refused file (too large, a type the site does not take): the server's words, and no retry.
+        // A refused file (too large, a type the site does not take): nothing was sent. The message goes back
+        // to the composer with its text (the visitor sends it, or picks another file), the file is dropped and
+        // the server's words are said where files are chosen.
+        var fileRefused = err.status === 413 || (err.status === 400 && err.field === "files");
+        if (picked.length && fileRefused && composer === box && view === "thread") {
+          node.remove();
+          var typed = composer.value.trim();
+          composer.value = text + (text && typed ? "\n" : "") + typed;
+          fit();
+          files.refused(err.message || t.error);
+          live.textContent = err.message || t.error;
+          composer.focus();
+          return;
+        }
+        node.classList.add("fail");
+        // Any other refusal: the server's words on the message, and no retry.
         var said = err.status === 400 || err.status === 413 ? err.message : "";
         node.appendChild(h("button", { class: "fl", type: "button", text: said || (err.status === 0 ? t.failed : t.error), onclick: said ? null : function () { send(text, node, picked); } }));
         live.textContent = said || (err.status === 0 ? t.failed : t.error);

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import ngettext
 
 from conversations.services.attachments import attachment_orphans_delete
 
@@ -19,4 +20,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         count = attachment_orphans_delete(dry_run=options["dry_run"])
         verb = "Would delete" if options["dry_run"] else "Deleted"
-        self.stdout.write(f"{verb} {count} stored file(s) that no attachment names.")
+        files = ngettext("%(count)d stored file", "%(count)d stored files", count) % {"count": count}
+        self.stdout.write(f"{verb} {files} that no attachment names.")

@@ -7,7 +7,9 @@
   "use strict";
   var ROWS = "parley.inbox.rows";  // read by thread.js
   var CURSOR = "parley.inbox.cursor";
+  var ACTED = "parley.inbox.acted";  // a shortcut ran a bulk action: the reloaded page gives the keyboard back
   var cursor = sessionStorage.getItem(CURSOR) || "";
+  var rowFocused = false;  // the keyboard is on the cursor's row (its link): a refresh of the list keeps it there
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#result_list tbody tr")); }
   function link(row) { return row.querySelector("th a, td a"); }
@@ -33,6 +35,29 @@
     });
   }
 
+  // The keyboard follows the cursor (its row's link): Enter opens it, Tab goes on from there.
+  function focusCursor() {
+    var row = cursorRow();
+    var anchor = row && link(row);
+    if (!anchor) return;
+    anchor.focus({preventScroll: true});
+    row.scrollIntoView({block: "nearest"});
+  }
+
+  // The cursor's conversation left the list (closed, snoozed, assigned away from "Mine", or by someone else):
+  // the cursor goes to the row that followed it, else the one before, in the list as it was.
+  function keepCursor(before) {
+    if (!cursor || cursorRow()) return;
+    var ids = rows().map(idOf);
+    var old = (before || []).map(function (href) { var m = /\/conversation\/(\d+)\//.exec(href); return m ? m[1] : ""; });
+    var at = old.indexOf(cursor);
+    if (at < 0) { cursor = ""; return; }
+    var after = old.slice(at + 1).filter(function (id) { return ids.indexOf(id) >= 0; });
+    var earlier = old.slice(0, at).filter(function (id) { return ids.indexOf(id) >= 0; });
+    cursor = after[0] || earlier[earlier.length - 1] || "";
+    sessionStorage.setItem(CURSOR, cursor);
+  }
+
   function move(by) {
     var list = rows();
     if (!list.length) return;
@@ -41,7 +66,7 @@
     cursor = idOf(list[next]);
     sessionStorage.setItem(CURSOR, cursor);
     mark();
-    list[next].scrollIntoView({block: "nearest"});
+    focusCursor();
   }
 
   function openRow() {
@@ -69,6 +94,7 @@
       var field = form.querySelector("[name=" + name + "]");
       if (field && !field.value) field.value = fields[name];
     });
+    sessionStorage.setItem(ACTED, "1");
     form.requestSubmit(form.querySelector("button[name=index]"));
   }
 
@@ -90,7 +116,26 @@
   }
   window.ParleyKeys.bind([{title: "Inbox", keys: inboxKeys}]);
 
-  window.ParleyInbox = {refreshed: function () { remember(); mark(); }};
+  function listBefore() {
+    try { return (JSON.parse(sessionStorage.getItem(ROWS)) || {}).rows || []; } catch (e) { return []; }
+  }
+  document.addEventListener("focusin", function (event) {
+    rowFocused = !!(event.target.closest && event.target.closest("#result_list tbody tr.parley-cursor"));
+  });
+
+  window.ParleyInbox = {refreshed: function () {
+    var before = listBefore();
+    var lost = !document.activeElement || document.activeElement === document.body;
+    keepCursor(before);
+    remember();
+    mark();
+    if (rowFocused && lost) focusCursor();  // the replaced list took the focused link with it
+  }};
+  // Back from a shortcut's bulk action (a, c, z): the cursor on the next row, and the keyboard on it.
+  var acted = sessionStorage.getItem(ACTED) === "1";
+  sessionStorage.removeItem(ACTED);
+  if (acted && listBefore().length) keepCursor(listBefore());
   remember();
   mark();
+  if (acted) focusCursor();
 })();

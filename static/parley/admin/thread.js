@@ -21,6 +21,8 @@
 
   // --- who else is here -------------------------------------------------------------------------
   var lastInput = 0, lastSent = "", lastSentAt = 0, listeners = [], settle = null, pending = null;
+  // This page load's own name: a poll still in flight when the teammate left must not bring them back.
+  var visit = Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
 
   function presenceState() {
     if (body && body.value.trim() && Date.now() - lastInput < TYPING_MS) return mode === "note" ? "noting" : "typing";
@@ -39,6 +41,7 @@
   }
 
   window.ParleyPresence = {
+    visit: visit,
     state: function () { lastSent = presenceState(); lastSentAt = Date.now(); return lastSent; },
     onChange: function (listener) { listeners.push(listener); },
     show: function (others) {
@@ -60,9 +63,52 @@
   var submitted = "";  // the page's own form was sent (do=…): it comes straight back to this conversation
   window.addEventListener("pagehide", function () {
     if (!thread || submitted) return;
-    var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone";
+    var url = thread.getAttribute("data-poll-url") + "?after=" + (thread.getAttribute("data-last-part") || 0) + "&presence=gone&visit=" + visit;
     try { fetch(url, {credentials: "same-origin", keepalive: true}); } catch (e) { /* leaving anyway */ }
   });
+
+  // --- someone else wrote since the page was opened -----------------------------------------------
+  var collision = {
+    box: document.getElementById("parley-collision"),
+    seen: document.getElementById("parley-seen-part"),
+    newer: [],  // messages by others the poll brought after the last part the page had shown
+    me: form ? form.getAttribute("data-me") : "",
+    saw: function (part) {
+      if (!collision.seen || part.type !== "comment" || String(part.author_teammate_id) === collision.me) return;
+      if (part.id > (parseInt(collision.seen.value, 10) || 0)) collision.newer.push(part);
+    },
+    ask: function (submitter) {
+      var latest = collision.newer[collision.newer.length - 1];
+      var words = latest.author_type === "contact" ? " wrote" : " replied";
+      document.getElementById("parley-collision-question").textContent =
+        latest.author + words + " since you opened this — send anyway?";
+      var list = document.getElementById("parley-collision-messages");
+      list.textContent = "";
+      collision.newer.forEach(function (part) {
+        var item = el("li");
+        item.appendChild(el("strong", "", part.author + ": "));
+        item.appendChild(el("span", "parley-collision-body", part.body));
+        list.appendChild(item);
+        var node = thread.querySelector('[data-part="' + part.id + '"]');
+        if (node) node.classList.add("parley-new");
+      });
+      collision.submitter = submitter;
+      collision.box.hidden = false;
+      document.getElementById("parley-collision-send").focus();
+    },
+    // Sending anyway or not, the teammate has now seen these messages: the next send does not ask again.
+    settle: function (send) {
+      collision.seen.value = String(collision.newer[collision.newer.length - 1].id);
+      collision.newer = [];
+      collision.box.hidden = true;
+      if (send) form.requestSubmit(collision.submitter); else body.focus();
+    }
+  };
+  window.ParleyCollision = {saw: collision.saw};
+  if (collision.box) {
+    document.getElementById("parley-collision-send").addEventListener("click", function () { collision.settle(true); });
+    document.getElementById("parley-collision-cancel").addEventListener("click", function () { collision.settle(false); });
+  }
 
   // --- reply or internal note -------------------------------------------------------------------
   function setMode(wanted) {
@@ -87,14 +133,22 @@
     form.querySelectorAll(".parley-mode").forEach(function (tab) {
       tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
     });
+    // Two answers to one question: a reply sent after a teammate (or the contact) wrote since this page was
+    // opened asks first, showing what they wrote; the server refuses it too (seen_part) when no script ran.
+    form.addEventListener("submit", function (event) {
+      var action = event.submitter && event.submitter.value;
+      if (!collision.box || !collision.newer.length || ["reply", "reply_close"].indexOf(action) < 0) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();  // not sent: the draft keeper below must not count it as sent
+      collision.ask(event.submitter);
+    });
     // A draft survives leaving the page (j/k, the inbox) and its other actions (assign, tag, snooze…), which
-    // reload it; what was sent is no draft (a refused send comes back from the server instead, as does the
-    // draft a macro keeps).
+    // reload it; what was sent is no draft (a refused send comes back from the server instead).
     form.addEventListener("submit", function (event) {
       submitted = (event.submitter && event.submitter.value) || "submit";
     });
     window.addEventListener("pagehide", function () {
-      var sent = ["reply", "note", "reply_close", "macro"].indexOf(submitted) >= 0;
+      var sent = ["reply", "note", "reply_close"].indexOf(submitted) >= 0;
       if (body.value.trim() && !sent) {
         sessionStorage.setItem(DRAFT, body.value);
       } else {
@@ -266,7 +320,8 @@
     var select = document.getElementById(id);
     if (!select) return [];
     return Array.prototype.filter.call(select.options, function (option) { return option.value; }).map(function (option) {
-      return {name: option.textContent, value: option.value, detail: option.getAttribute("data-summary") || ""};
+      // A macro's line says what it does besides its text.
+      return {name: option.textContent, value: option.value, detail: option.hasAttribute("data-actions") ? macroActions(option).join(", ") : ""};
     });
   }
 
@@ -277,15 +332,70 @@
     lastInput = Date.now();
   }
 
+  // --- macros: one click puts the text in the reply and lists what sending will also do ----------
+  // The macro rides with the form (the hidden "macro" field): Send reply / Reply and close run its actions
+  // with the reply as edited, in one transaction; "Remove the macro" keeps the text and drops the actions.
   var macroSelect = document.getElementById("parley-macro");
   var macroSummary = document.getElementById("parley-macro-summary");
+  var macroPending = document.getElementById("parley-macro-pending");
+  var macroBox = document.getElementById("parley-macro-box");
+  var MACRO_DRAFT = "parley.draft-macro." + conversationId;
+
+  function macroOption(id) {
+    return macroSelect ? Array.prototype.filter.call(macroSelect.options, function (o) { return o.value === id; })[0] : null;
+  }
+  function macroActions(option) {
+    try { return JSON.parse(option.getAttribute("data-actions")) || []; } catch (e) { return []; }
+  }
   function describeMacro() {
     var chosen = macroSelect.options[macroSelect.selectedIndex];
-    macroSummary.textContent = chosen ? "Runs: " + chosen.getAttribute("data-summary") : "";
+    var actions = chosen ? macroActions(chosen) : [];
+    macroSummary.textContent = chosen ? "Puts its text in the reply; sending it also does: " + (actions.join(", ") || "nothing else") : "";
+  }
+  function showPendingMacro() {
+    var option = macroPending && macroPending.value ? macroOption(macroPending.value) : null;
+    if (!macroBox) return;
+    if (!option) { if (macroPending) macroPending.value = ""; macroBox.hidden = true; return; }
+    document.getElementById("parley-macro-name").textContent = option.textContent;
+    var list = document.getElementById("parley-macro-actions");
+    list.textContent = "";
+    macroActions(option).forEach(function (words) { list.appendChild(el("li", "", words)); });
+    macroBox.hidden = false;
+  }
+  function useMacro(id) {
+    var option = macroOption(id);
+    if (!option || !form) return;
+    setMode("reply");
+    var text = option.getAttribute("data-body") || "";
+    if (text) {
+      // Into an empty box as it is; else at the caret, as a saved reply goes.
+      if (!body.value.trim()) { body.value = text; body.setSelectionRange(text.length, text.length); }
+      else insertText(text);
+    }
+    macroPending.value = id;
+    showPendingMacro();
+    body.focus();
+    lastInput = Date.now();
   }
   if (macroSelect && macroSummary) {
     macroSelect.addEventListener("change", describeMacro);
     describeMacro();
+    document.getElementById("parley-use-macro").addEventListener("click", function () { useMacro(macroSelect.value); });
+    document.getElementById("parley-macro-remove").addEventListener("click", function () {
+      macroPending.value = "";
+      showPendingMacro();
+      body.focus();
+    });
+    // A macro put in the reply survives the page's other actions (assign, tag…) as the text does.
+    var keptMacro = sessionStorage.getItem(MACRO_DRAFT);
+    if (keptMacro && !macroPending.value) macroPending.value = keptMacro;
+    sessionStorage.removeItem(MACRO_DRAFT);
+    window.addEventListener("pagehide", function () {
+      var sent = ["reply", "reply_close"].indexOf(submitted) >= 0;
+      if (macroPending.value && !sent) sessionStorage.setItem(MACRO_DRAFT, macroPending.value);
+      else sessionStorage.removeItem(MACRO_DRAFT);
+    });
+    showPendingMacro();
   }
 
   // --- next and previous in the inbox's list ----------------------------------------------------
@@ -328,10 +438,11 @@
       {key: "s", label: "Insert a saved reply", run: function () {
         picker("Insert a saved reply", optionsOf("parley-saved"), function (item) { insertText(item.value); });
       }},
-      {key: "m", label: "Run a macro", run: function () {
-        picker("Run a macro", optionsOf("parley-macro"), function (item) {
+      {key: "m", label: "Use a macro (its text goes in the reply, its actions run when you send)", run: function () {
+        picker("Use a macro", optionsOf("parley-macro"), function (item) {
           macroSelect.value = item.value;
-          submitWith("macro");
+          describeMacro();
+          useMacro(item.value);
         });
       }},
       {keys: ["Ctrl", "Enter"], label: "Send (the reply or the note you are writing)"},

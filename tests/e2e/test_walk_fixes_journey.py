@@ -1,0 +1,93 @@
+"""Journey: what a new user walking the team inbox found. Two teammates on one conversation: the one who
+sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+from conversations import services
+from tests.contacts.factories import LeadFactory
+from tests.e2e.conftest import ADMIN_PASSWORD
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+# The conversation page polls every 5 seconds: a new reply shows within two polls.
+POLL_TIMEOUT_MS = 15_000
+
+
+def _agent(username: str, first_name: str):
+    ensure_teammate_groups()
+    user = get_user_model().objects.create_user(
+        username, f"{username}@parley.test", ADMIN_PASSWORD, is_staff=True, first_name=first_name
+    )
+    user.groups.add(Group.objects.get(name=AGENT_GROUP))
+    return user
+
+
+def _page(conversation) -> str:
+    return reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin, artifacts):
+    leo = _agent("leo", "Leo")
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my parcel?")
+    page = agent_admin.page
+    agent_admin.open(_page(conversation))
+    page.locator("#parley-body").fill("It left our warehouse today.")
+
+    # Leo answers from his own page meanwhile; this page's poll brings his reply.
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="On its way, Grace!")
+    expect(page.locator(".parley-part.from-teammate .body")).to_have_text("On its way, Grace!", timeout=POLL_TIMEOUT_MS)
+
+    page.get_by_role("button", name="Send reply").click()
+    box = page.get_by_role("alertdialog")
+    expect(box).to_be_visible()
+    expect(box.locator("#parley-collision-question")).to_have_text("Leo replied since you opened this — send anyway?")
+    expect(box.locator("li")).to_have_text("Leo: On its way, Grace!")
+    expect(page.locator(".parley-part.parley-new .body")).to_have_text("On its way, Grace!")
+    page.screenshot(path=str(artifacts / "walk-collision-asked.png"), full_page=True)
+    assert not conversation.parts.filter(body="It left our warehouse today.").exists()  # nothing sent yet
+
+    box.get_by_role("button", name="Send anyway").click()
+    expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
+    expect(page.locator(".parley-part.from-teammate .body").last).to_have_text("It left our warehouse today.")
+    page.screenshot(path=str(artifacts / "walk-collision-sent.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_lead_sets_a_cap_for_a_new_teammate_and_finds_people_by_company(agent_admin, artifacts):
+    from companies import services as company_services
+    from tests.companies.factories import CompanyFactory
+    from tests.contacts.factories import UserContactFactory
+
+    _agent("priya", "Priya")  # has never logged in
+    stark = CompanyFactory(name="Stark Industries")
+    company_services.company_attach(company=stark, contact=UserContactFactory(name="Tony Stark-Member"))
+    company_services.company_attach(company=CompanyFactory(name="Wayne"), contact=UserContactFactory(name="Bruce"))
+    page = agent_admin.page
+
+    agent_admin.open(reverse("admin:conversations_teammateprofile_changelist"))
+    page.get_by_role("link", name="priya", exact=True).click()
+    page.locator("#id_away_mode_enabled").check()
+    page.locator("#id_max_open_conversations").fill("3")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#result_list")).to_contain_text("priya")
+    page.screenshot(path=str(artifacts / "walk-teammate-profiles.png"), full_page=True)
+
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator("#searchbar").fill("stark")
+    page.locator("#searchbar").press("Enter")
+    expect(page.locator("#result_list")).to_contain_text("Tony Stark-Member")
+    expect(page.locator("#result_list")).not_to_contain_text("Bruce")
+    page.screenshot(path=str(artifacts / "walk-contacts-search-stark.png"), full_page=True)
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator("#changelist-filter").get_by_role("link", name="Wayne").click()
+    expect(page.locator("#result_list")).to_contain_text("Bruce")
+    page.screenshot(path=str(artifacts / "walk-contacts-by-company.png"), full_page=True)
+    assert agent_admin.problems == []
