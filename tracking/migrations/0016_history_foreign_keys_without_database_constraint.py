@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("contacts", "0009_privacy_audit_restrict_lift_object"),
-        ("tracking", "0014_partition_maintenance_schedule"),
+        ("tracking", "0015_website_track_bots"),
     ]
 
     operations = [
