@@ -97,9 +97,18 @@ def time_admin_pages(
     print(time_pages(client, pages()))
 
 
+def database_name(name: str) -> str:
+    """`name` with its leading `parley_bench` replaced by $BENCH_DATABASE_PREFIX when set, so that two
+    people benchmarking on one PostgreSQL server never drop each other's databases."""
+    prefix = os.environ.get("BENCH_DATABASE_PREFIX")
+    if not prefix or not name.startswith("parley_bench") or name.startswith(prefix):
+        return name  # no prefix asked for, or the name has it already (the partitioning benchmarks)
+    return prefix + name.removeprefix("parley_bench")
+
+
 def large_vs_small(module: str, *, small: int, large: int, database_prefix: str) -> float:
     """Run `python -m module SIZE DATABASE` for both sizes, each in its own process and database,
-    and divide the large size's printed seconds by the small one's."""
+    and divide the large size's printed seconds by the small one's (both go to stderr too)."""
 
     def seconds(size: int, database: str) -> float:
         output = subprocess.run(
@@ -111,7 +120,10 @@ def large_vs_small(module: str, *, small: int, large: int, database_prefix: str)
         ).stdout
         return float(output.strip().splitlines()[-1])
 
-    return seconds(large, f"{database_prefix}_large") / seconds(small, f"{database_prefix}_small")
+    prefix = database_name(database_prefix)
+    large_seconds, small_seconds = seconds(large, f"{prefix}_large"), seconds(small, f"{prefix}_small")
+    print(f"# {module}: {large:,} rows {large_seconds:.4f}s, {small:,} rows {small_seconds:.4f}s", file=sys.stderr)
+    return large_seconds / small_seconds
 
 
 def start_gunicorn(*, port: int, env: dict[str, str]) -> subprocess.Popen:

@@ -45,11 +45,12 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from bench.common import ROOT, fresh_postgres, setup_django, start_gunicorn
+from bench.common import ROOT, database_name, fresh_postgres, setup_django, start_gunicorn
 
-# Other runs on the same machine may hold the defaults: each can name its own port and database.
+# Other runs on the same machine may hold the defaults: each can name its own port and database
+# (BENCH_INGEST_DATABASE, or BENCH_DATABASE_PREFIX as for every benchmark's database).
 PORT = int(os.environ.get("BENCH_INGEST_PORT", "8763"))
-DATABASE = os.environ.get("BENCH_INGEST_DATABASE", "parley_bench_ingest")
+DATABASE = os.environ.get("BENCH_INGEST_DATABASE") or database_name("parley_bench_ingest")
 CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "redis://127.0.0.1:6379/12")
 BROKER_URL = os.environ.get("BENCH_INGEST_BROKER_URL", "redis://127.0.0.1:6379/13")
 DRAIN_TIMEOUT_SECONDS = 180

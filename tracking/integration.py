@@ -49,6 +49,14 @@ def _merge_events(source: Contact, into: Contact) -> None:
     Event.objects.filter(contact=source).update(contact=into)
 
 
+def _merge_page_views(source: Contact, into: Contact) -> None:
+    """Move page views, the source's sessions locked first: a page view being written holds its
+    session's row (ingest, the buffer's flush), so it has committed before the move reads, or waits and
+    then finds its session moved. Otherwise it could land on the source after the move and go with it."""
+    list(WebSession.objects.filter(contact=source).order_by("pk").select_for_update().values_list("pk", flat=True))
+    PageView.objects.filter(contact=source).update(contact=into)
+
+
 def _merge_sessions(source: Contact, into: Contact) -> None:
     # Before the commit: a flush that runs after it must find where the source's queued rows go (a
     # merge that rolls back leaves the source in place, and the mark unused).
@@ -162,7 +170,12 @@ def connect() -> None:
     lifecycle.register(
         lifecycle.ContactRows(
             app="tracking",
-            merge={EventSummary: _merge_event_summaries, Event: _merge_events, WebSession: _merge_sessions},
+            merge={
+                EventSummary: _merge_event_summaries,
+                Event: _merge_events,
+                PageView: _merge_page_views,
+                WebSession: _merge_sessions,
+            },
             export=(
                 lifecycle.ExportSection("web_sessions", _export_sessions, models=(WebSession,)),
                 lifecycle.ExportSection("page_views", _export_page_views, models=(PageView,)),

@@ -216,8 +216,14 @@ class WebSession(models.Model):
 
 
 class PageView(models.Model):
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="page_views", db_index=False)
-    session = models.ForeignKey(WebSession, on_delete=models.CASCADE, related_name="page_views")
+    # Page views and events reference their contact and session without a database foreign key: on
+    # monthly partitions every deleted contact or session made PostgreSQL look for referencing rows in
+    # each partition, the visitor expiry's main cost. Deletes still cascade (Django, contacts.deletion),
+    # and writers and deleters lock the parent rows so no row outlives them (docs/partitioning.md, Integrity).
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, db_constraint=False, related_name="page_views", db_index=False
+    )
+    session = models.ForeignKey(WebSession, on_delete=models.CASCADE, db_constraint=False, related_name="page_views")
     url = models.CharField("URL", max_length=URL_MAX_LENGTH)
     title = models.CharField(max_length=TITLE_MAX_LENGTH, blank=True)
     referrer = models.CharField(max_length=URL_MAX_LENGTH, blank=True)
@@ -239,7 +245,10 @@ class PageView(models.Model):
 class Event(models.Model):
     """A custom event the site tracked for a contact (Intercom's data events)."""
 
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="events", db_index=False)
+    # No database foreign key, as for page views (above).
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, db_constraint=False, related_name="events", db_index=False
+    )
     name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()

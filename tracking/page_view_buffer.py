@@ -652,6 +652,11 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
     so are those of a contact restricted or that refused analytics since the ping (its contact is frozen).
 
     Returns the page views written and, per contact credited, (earliest, latest) page view.
+
+    The UPDATE locks the session rows until the commit. Page views have no database foreign key, and
+    this lock stands in for its check (contacts.deletion): an erase, expiry or merge locks the sessions
+    before it touches their page views, so it waits for this commit and then deletes (or moves) these
+    page views too; one that came first has deleted the sessions, which this UPDATE then skips.
     """
     sessions, page_views, contacts = WebSession._meta.db_table, PageView._meta.db_table, Contact._meta.db_table
     sql = f"""

@@ -174,7 +174,7 @@ def _is_lock_timeout(error: Exception) -> bool:
     return getattr(error.__cause__, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
-def _with_lock_retries(connection: BaseDatabaseWrapper, what: str, work: Callable[[Any], _T]) -> _T:
+def with_lock_retries(connection: BaseDatabaseWrapper, what: str, work: Callable[[Any], _T]) -> _T:
     """Run `work(cursor)` in its own transaction (a savepoint inside a caller's) that waits at most
     LOCK_TIMEOUT for each lock, retried until it gets them: DDL never holds the app's writes in a
     lock queue for long."""
@@ -223,7 +223,7 @@ def partition_months_ensure(
             logger.warning("%s: a partition made by hand overlaps %s; that month is left alone.", table, month)
             continue
         name = partition_name(table, month)
-        _with_lock_retries(
+        with_lock_retries(
             connection,
             f"Creating partition {name}",
             lambda cursor, month=month, name=name: _month_attach(connection, cursor, table, month, name, default),
@@ -281,7 +281,7 @@ def partitions_drop_before(
                 on_drop(partition, rows)
             return rows
 
-        dropped.append((partition, _with_lock_retries(connection, f"Dropping partition {partition.name}", drop)))
+        dropped.append((partition, with_lock_retries(connection, f"Dropping partition {partition.name}", drop)))
     return dropped
 
 
@@ -535,7 +535,7 @@ def conversion_abort(connection: BaseDatabaseWrapper, table: str) -> bool:
         cursor.execute(f"DROP FUNCTION IF EXISTS {quote(_mirror_function(table))}() CASCADE")  # its triggers too
         return existed
 
-    return _with_lock_retries(connection, f"Dropping the copy of {table}", abort)
+    return with_lock_retries(connection, f"Dropping the copy of {table}", abort)
 
 
 def conversion_in_progress(connection: BaseDatabaseWrapper, table: str) -> bool:
@@ -596,14 +596,14 @@ def table_convert(
         raise PartitioningError(f"{', '.join(referencing)} reference {table} by foreign key; it cannot be swapped.")
     if not conversion_in_progress(connection, table):
         months = conversion_months(connection, table, now=now, months_ahead=months_ahead) if partitioned else []
-        _with_lock_retries(
+        with_lock_retries(
             connection,
             f"Creating the copy of {table}",
             lambda cursor: _shadow_create(connection, cursor, table, partitioned=partitioned, months=months),
         )
     rows = _copy_batches(connection, table, batch_size=batch_size, on_batch=on_batch)
     _verify(connection, table)
-    _with_lock_retries(connection, f"Swapping {table}", lambda cursor: _swap(connection, cursor, table))
+    with_lock_retries(connection, f"Swapping {table}", lambda cursor: _swap(connection, cursor, table))
     return ConversionResult(table, target, rows, time.monotonic() - started)
 
 

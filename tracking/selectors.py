@@ -6,8 +6,9 @@ import threading
 import time
 from typing import Any
 
+from django.apps import apps
 from django.db import connections
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, ForeignKey, Model, OuterRef, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -252,3 +253,31 @@ def page_views_for_company_panel(company: Company) -> list[PageView]:
     return list(
         PageView.objects.filter(contact_id__in=members).select_related("contact").order_by("-created_at", "-id")[:10]
     )
+
+
+# --- rows whose contact or session is gone (docs/partitioning.md, Integrity) --------------------------------
+
+
+def history_parent_links() -> list[tuple[type[Model], ForeignKey]]:
+    """Every (model, foreign key) of the tracking app declared without a database constraint: the
+    links whose integrity rests on contacts.deletion's lock protocol rather than on the database."""
+    return [
+        (model, field)
+        for model in apps.get_app_config("tracking").get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, ForeignKey) and not field.db_constraint
+    ]
+
+
+def history_orphans(*, model: type[Model], field: ForeignKey) -> QuerySet:
+    """Rows of `model` whose `field` names a row that does not exist."""
+    parent = field.related_model._base_manager.filter(pk=OuterRef(field.attname))
+    return model._base_manager.filter(~Exists(parent))
+
+
+def history_orphans_count() -> dict[str, int]:
+    """Orphaned rows per link ("tracking.PageView.contact": n); one scan of each table per link."""
+    return {
+        f"{model._meta.label}.{field.name}": history_orphans(model=model, field=field).count()
+        for model, field in history_parent_links()
+    }

@@ -1,9 +1,12 @@
 import json
+import os
+import uuid
 
 import pytest
+import redis
 
 from tests.tracking.factories import ORIGIN
-from tracking import services
+from tracking import page_view_buffer, services
 from tracking.models import Website
 from tracking.selectors import website_cache_forget
 
@@ -97,3 +100,70 @@ def blog(db):
     return services.website_create(
         name="Blog", allowed_origins=[ORIGIN], identity_verification=Website.IdentityVerification.OFF
     )
+
+
+# Where the buffer lives when the settings name none (the SQLite run has no Redis cache); a shared
+# machine gives each run its own Redis database through PARLEY_TEST_BUFFER_URL.
+FALLBACK_BUFFER_URL = os.environ.get("PARLEY_TEST_BUFFER_URL", "redis://127.0.0.1:6379/15")
+
+
+class Buffer:
+    """The test's own view of the stream the pings write to (a separate Redis client)."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self.flag_key = f"{key}:flush-scheduled"
+        self.redis = redis.Redis.from_url(url)
+
+    def entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        return self.redis.xrange(self.key)
+
+    def length(self) -> int:
+        return self.redis.xlen(self.key)
+
+    def urls(self) -> list[str]:
+        return [fields[b"u"].decode() for _, fields in self.entries()]
+
+    def keys_mentioning(self, text: str) -> list[bytes]:
+        """Every key of the buffer's Redis database whose value contains `text`."""
+        needle, found = text.encode(), []
+        for key in self.redis.scan_iter(count=1000):
+            kind = self.redis.type(key)
+            if kind == b"string":
+                values = [self.redis.get(key) or b""]
+            elif kind == b"stream":
+                values = [value for _, fields in self.redis.xrange(key) for value in fields.values()]
+            elif kind == b"hash":
+                values = self.redis.hvals(key)
+            elif kind == b"list":
+                values = self.redis.lrange(key, 0, -1)
+            elif kind == b"set":
+                values = list(self.redis.smembers(key))
+            elif kind == b"zset":
+                values = self.redis.zrange(key, 0, -1)
+            else:
+                values = []
+            if any(needle in value for value in values):
+                found.append(key)
+        return found
+
+    def close(self) -> None:
+        self.redis.delete(self.key, self.flag_key)
+        self.redis.close()
+
+
+def buffer_on(settings, monkeypatch, url: str) -> Buffer:
+    settings.PARLEY_PAGE_VIEW_BUFFER_URL = url
+    settings.PARLEY_PAGE_VIEW_BUFFER_KEY = f"parley:test-page-views:{uuid.uuid4().hex}"
+    # A process-global backoff set by an earlier test would send pings to the synchronous path.
+    monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
+    monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
+    return Buffer(url, settings.PARLEY_PAGE_VIEW_BUFFER_KEY)
+
+
+@pytest.fixture
+def buffer(settings, monkeypatch):
+    """The buffer on, with the real Redis and a stream of this test's own."""
+    stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL or FALLBACK_BUFFER_URL)
+    yield stream
+    stream.close()

@@ -13,8 +13,7 @@ from django.utils import timezone
 from contacts import services as contacts_services
 from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
-from tests.tracking.conftest import Widget
-from tests.tracking.test_page_view_buffer import Buffer, _buffer_on
+from tests.tracking.conftest import Buffer, Widget, buffer_on
 from tracking import id_blocks, page_view_buffer
 from tracking.models import PageView, WebSession, Website
 from tracking.page_view_buffer import page_views_flush
@@ -33,7 +32,7 @@ def queue(settings, monkeypatch):
     if connection.vendor != "postgresql" or not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
         pytest.skip("the ingest queue needs PostgreSQL (ids taken from its sequences) and Redis")
     settings.PARLEY_INGEST_QUEUE = True
-    stream = _buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL)
+    stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL)
     monkeypatch.setattr(page_view_buffer, "_schedule_flush", lambda delay=0: None)  # the test flushes
     yield stream
     stream.close()

@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-import redis
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,82 +14,17 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from contacts import services as contacts_services
 from contacts.models import Contact, PrivacyAuditEntry
 from tests.contacts.factories import UserContactFactory
-from tests.tracking.conftest import Widget
+from tests.tracking.conftest import Buffer, Widget, buffer_on
 from tracking import page_view_buffer
 from tracking.models import PageView, PageViewBufferCursor, WebSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.services.ingest import ingest_queue_on
 from tracking.tasks import flush_page_views
 
-# Where the buffer lives when the settings name none (the SQLite run has no Redis cache); a shared
-# machine gives each run its own Redis database through PARLEY_TEST_BUFFER_URL.
-FALLBACK_BUFFER_URL = os.environ.get("PARLEY_TEST_BUFFER_URL", "redis://127.0.0.1:6379/15")
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 FLUSH_TASK = "tracking.tasks.flush_page_views"
 FLUSH_DONE = re.compile(r"Task tracking\.tasks\.flush_page_views\[[^\]]+\] succeeded in [\d.]+s: (\d+)")
 WORKER_FLUSH_TIMEOUT_SECONDS = 30
-
-
-class Buffer:
-    """The test's own view of the stream the pings write to (a separate Redis client)."""
-
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url, key
-        self.flag_key = f"{key}:flush-scheduled"
-        self.redis = redis.Redis.from_url(url)
-
-    def entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        return self.redis.xrange(self.key)
-
-    def length(self) -> int:
-        return self.redis.xlen(self.key)
-
-    def urls(self) -> list[str]:
-        return [fields[b"u"].decode() for _, fields in self.entries()]
-
-    def keys_mentioning(self, text: str) -> list[bytes]:
-        """Every key of the buffer's Redis database whose value contains `text`."""
-        needle, found = text.encode(), []
-        for key in self.redis.scan_iter(count=1000):
-            kind = self.redis.type(key)
-            if kind == b"string":
-                values = [self.redis.get(key) or b""]
-            elif kind == b"stream":
-                values = [value for _, fields in self.redis.xrange(key) for value in fields.values()]
-            elif kind == b"hash":
-                values = self.redis.hvals(key)
-            elif kind == b"list":
-                values = self.redis.lrange(key, 0, -1)
-            elif kind == b"set":
-                values = list(self.redis.smembers(key))
-            elif kind == b"zset":
-                values = self.redis.zrange(key, 0, -1)
-            else:
-                values = []
-            if any(needle in value for value in values):
-                found.append(key)
-        return found
-
-    def close(self) -> None:
-        self.redis.delete(self.key, self.flag_key)
-        self.redis.close()
-
-
-def _buffer_on(settings, monkeypatch, url: str) -> Buffer:
-    settings.PARLEY_PAGE_VIEW_BUFFER_URL = url
-    settings.PARLEY_PAGE_VIEW_BUFFER_KEY = f"parley:test-page-views:{uuid.uuid4().hex}"
-    # A process-global backoff set by an earlier test would send pings to the synchronous path.
-    monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
-    monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
-    return Buffer(url, settings.PARLEY_PAGE_VIEW_BUFFER_KEY)
-
-
-@pytest.fixture
-def buffer(settings, monkeypatch):
-    """The buffer on, with the real Redis and a stream of this test's own."""
-    stream = _buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL or FALLBACK_BUFFER_URL)
-    yield stream
-    stream.close()
 
 
 @pytest.fixture
@@ -338,7 +272,7 @@ def test_full_buffer_sends_pings_to_the_synchronous_path(widget, buffer, flush, 
 
 @pytest.mark.django_db
 def test_unreachable_redis_writes_page_views_synchronously(widget, settings, monkeypatch, caplog):
-    _buffer_on(settings, monkeypatch, UNREACHABLE_REDIS_URL)
+    buffer_on(settings, monkeypatch, UNREACHABLE_REDIS_URL)
     # Pings 2-4 try the buffer, and the first one too where the ingest queue would queue the new visitor.
     tried = 4 if ingest_queue_on() else 3
     urls = [f"https://shop.example/p/{page}" for page in range(4)]
@@ -356,7 +290,7 @@ def test_gdpr_export_with_the_buffer_unreachable_exports_what_the_database_holds
     widget, settings, monkeypatch, ingest_flush
 ):
     _first_ping(widget, ingest_flush, title="Home")
-    _buffer_on(settings, monkeypatch, UNREACHABLE_REDIS_URL)
+    buffer_on(settings, monkeypatch, UNREACHABLE_REDIS_URL)
     contact = Contact.objects.get()
     document = contacts_services.contact_export(contact=contact, actor=None, source=PrivacyAuditEntry.Source.API)
     assert [view["url"] for view in document["page_views"]] == ["https://shop.example/"]

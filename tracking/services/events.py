@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, router, transaction
 
+from contacts.deletion import contact_hold
 from contacts.models import Contact
 from tracking.models import Event, EventSummary, Website
 from tracking.payloads import EventInput
@@ -49,11 +50,14 @@ def event_track(
     """Record an event and bump its summary; a repeat of (contact, name, created_at) sent by the client is ignored.
 
     Nothing is recorded for a restricted contact (GDPR Art. 18) or one who refused analytics: the
-    REST API (a site's server) obeys the same rule as the widget."""
+    REST API (a site's server) obeys the same rule as the widget. Nor for a contact deleted meanwhile
+    (erased, expired, merged away): events have no database foreign key, so the contact is held first."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "An event needs a name."})
     if contact.processing_restricted or contact.analytics_consent is False:
+        return None
+    if not contact_hold(contact_id=contact.pk):
         return None
     event = Event(
         contact=contact,

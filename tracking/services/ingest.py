@@ -332,7 +332,9 @@ def _page_view_fast(
 def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: PageInput, facts: RequestFacts) -> bool:
     """PostgreSQL: extend the session and insert the page view in ONE statement.
 
-    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips.
+    A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips. The session
+    row it updates stays locked until the insert commits: that lock, not a database foreign key, keeps
+    a deletion from missing this page view (contacts.deletion).
     """
     connection = connections[router.db_for_write(PageView)]
     if connection.vendor != "postgresql":

@@ -1,0 +1,48 @@
+"""manage.py history_orphans [--delete] [--batch-size N]: page views and events whose contact or session
+no longer exists (docs/partitioning.md, Integrity). Exits with status 1 when it finds some and --delete
+was not given, so a cron job or a deploy check can alert on it."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tracking.selectors import history_orphans_count
+from tracking.services.integrity import DEFAULT_BATCH_SIZE, history_orphans_delete
+
+MAX_BATCH_SIZE = 1_000_000
+
+
+def _batch_size(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_BATCH_SIZE:
+        raise CommandError(f"--batch-size must be a whole number from 1 to {MAX_BATCH_SIZE}.")
+    return int(text)
+
+
+class Command(BaseCommand):
+    help = (
+        "Count page views and events whose contact or session is gone (they have no database foreign key); "
+        "--delete deletes them."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--delete", action="store_true", help="Delete the orphaned rows, in batches.")
+        parser.add_argument(
+            "--batch-size",
+            default=str(DEFAULT_BATCH_SIZE),
+            help=f"Rows deleted per transaction (default {DEFAULT_BATCH_SIZE}).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        batch_size = _batch_size(str(options["batch_size"]))
+        if options["delete"]:
+            for link, rows in sorted(history_orphans_delete(batch_size=batch_size).items()):
+                self.stdout.write(f"{link}: {rows} orphaned rows deleted")
+        counts = history_orphans_count()
+        for link, rows in counts.items():
+            self.stdout.write(f"{link}: {rows} orphaned rows")
+        total = sum(counts.values())
+        if total:
+            raise CommandError(
+                f"{total} page views or events reference a contact or session that is gone: "
+                "run manage.py history_orphans --delete (docs/partitioning.md, Integrity)."
+            )
