@@ -4,6 +4,10 @@ A request that cannot be served because PostgreSQL, Redis or the Celery broker i
 answers 503 with `Retry-After` and the error shape of its API: Intercom's envelope under /api/,
 the widget protocol's `{"error": {...}}` elsewhere. Nothing is cached between requests, so the
 first request after the service comes back is served again (no restart).
+
+A statement the database refuses as too large (SQLite's "too many SQL variables" or "Expression tree is too
+large", PostgreSQL's program_limit_exceeded errors) is an OperationalError too, but no outage: retrying cannot
+help, so it is left to the caller (a 500 with the database's message in the log), never a 503.
 """
 
 import logging
@@ -25,13 +29,42 @@ RETRY_AFTER_SECONDS = 5
 SERVICE_UNAVAILABLE = (OperationalError, InterfaceError, *REDIS_UNAVAILABLE, kombu.exceptions.OperationalError)
 SERVICE_UNAVAILABLE_CODE = "service_unavailable"
 SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
+# SQLite's messages for a statement over its limits (sqlite3 gives no error code for them).
+SQLITE_STATEMENT_TOO_LARGE = (
+    "too many SQL variables",
+    "Expression tree is too large",
+    "parser stack overflow",
+    "string or blob too big",
+    "too many terms in compound SELECT",
+    "too many FROM clause terms",
+    "too many columns",
+    "too many arguments on function",
+    "LIKE or GLOB pattern too complex",
+)
+# PostgreSQL's SQLSTATE class 54, program_limit_exceeded (statement_too_complex, too_many_arguments, …).
+POSTGRESQL_LIMIT_EXCEEDED_CLASS = "54"
+# psycopg refusing, before sending, more parameters than the protocol carries (65,535).
+POSTGRESQL_TOO_MANY_PARAMETERS = "number of parameters must be between"
 API_PREFIX = "/api/"
 _LOG_EVERY_SECONDS = 5.0
 _last_logged = {"at": 0.0}
 
 
+def is_statement_too_large(error: BaseException) -> bool:
+    """Whether the database refused the statement itself as over its limits (a bug to fix, not an outage)."""
+    if not isinstance(error, OperationalError):
+        return False
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""  # psycopg's error, which Django's wraps
+    message = str(error)
+    return (
+        sqlstate.startswith(POSTGRESQL_LIMIT_EXCEEDED_CLASS)
+        or POSTGRESQL_TOO_MANY_PARAMETERS in message
+        or any(marker in message for marker in SQLITE_STATEMENT_TOO_LARGE)
+    )
+
+
 def is_service_unavailable(error: BaseException) -> bool:
-    return isinstance(error, SERVICE_UNAVAILABLE)
+    return isinstance(error, SERVICE_UNAVAILABLE) and not is_statement_too_large(error)
 
 
 def outage_log(error: BaseException) -> None:

@@ -5,7 +5,13 @@ both compile through it, so a segment holds exactly what `POST /contacts/search`
 
 A query is one filter `{"field", "operator", "value"}` or a group `{"operator": "AND"|"OR",
 "value": [query, ...]}`. Groups nest at most MAX_NESTING levels below the top one and hold at most
-MAX_FILTERS_PER_GROUP entries, as Intercom documents.
+MAX_FILTERS_PER_GROUP entries, as Intercom documents. A whole query holds at most MAX_QUERY_FILTERS filters and
+MAX_QUERY_VALUES values (an IN or NIN list counts each of its values; `segment_id` counts the filters and values of
+the segments it names): the caps under which every query runs as one SQL statement on SQLite (at most 32,766
+variables, expressions at most 1,000 deep; a group's filters join its parent's when they share its AND or OR, so
+a query's filters can form one chain, counted again in each subquery around it) and PostgreSQL (65,535
+parameters). An IN or NIN compared one value at a
+time is a balanced tree (any_of), so its depth does not grow with the list.
 
 Date fields take Unix seconds, or a moment relative to when the query runs (`"now-30d"`, `"today"`,
 `"now+2w"`: common.parsing.relative_moment_or_none) compared with `>` or `<`, so a saved filter "seen in the
@@ -20,7 +26,7 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import ExpressionWrapper, F, JSONField, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, JSONField, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, In, LessThan, StartsWith
@@ -34,6 +40,13 @@ LISTED_ROLES = [Contact.Role.USER, Contact.Role.LEAD]
 MAX_NESTING = 2
 MAX_FILTERS_PER_GROUP = 15
 MAX_IN_VALUES = 1000
+# Per whole query. Parameters at both caps: about 2 per value (a custom attribute's path and value on SQLite, a
+# lead's two roles) and 3 per filter, ~21,000 in all. Depth: the longest AND/OR chain is MAX_QUERY_FILTERS terms,
+# and SQLite counts a chain again at each subquery level around it (a search through tags naming a segment through
+# tags nests three): 200 filters stay under its 1,000 with room (tests/api/test_search_size_caps.py, both caps).
+MAX_QUERY_FILTERS = 200
+MAX_QUERY_VALUES = 10_000
+GROUP_OPERATORS = ("AND", "OR")
 MAX_STRING_VALUE = 1000
 OPERATORS = ("=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$")
 STRING_OPERATORS = frozenset(OPERATORS)
@@ -54,6 +67,60 @@ _CI_LOOKUPS = {
 def _invalid(field: str, message: str) -> ValidationError:
     """A refusal naming the field (the API answers it as Intercom's parameter_invalid)."""
     return ValidationError({field: message})
+
+
+@dataclass(frozen=True)
+class QuerySize:
+    """How many filters and values a query holds (what its SQL statement grows with)."""
+
+    filters: int = 0
+    values: int = 0
+
+    def __add__(self, other: "QuerySize") -> "QuerySize":
+        return QuerySize(self.filters + other.filters, self.values + other.values)
+
+    def within_caps(self) -> bool:
+        return self.filters <= MAX_QUERY_FILTERS and self.values <= MAX_QUERY_VALUES
+
+
+QUERY_TOO_LARGE = (
+    f"A query holds at most {MAX_QUERY_FILTERS} filters and {MAX_QUERY_VALUES:,} values in all (each value of an "
+    "IN or NIN list counts, and so do the filters and values of the segments segment_id names)."
+)
+
+
+def query_size(query: Any) -> QuerySize:
+    """The filters and values of a query, however malformed (walked without recursion, before it is checked): a
+    filter counts one value, or each value of its list."""
+    filters = values = 0
+    stack = [query]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        value = node.get("value")
+        if node.get("operator") in GROUP_OPERATORS:
+            if isinstance(value, list):
+                stack.extend(value)
+            continue
+        filters += 1
+        values += len(value) if isinstance(value, list) else 1
+    return QuerySize(filters, values)
+
+
+def one_term(condition: Q) -> Q:
+    """A condition as one term of its parent's AND or OR: Django would otherwise join an OR into a parent OR (an
+    AND into an AND) as one flat list, which SQLite parses as deep as it is long. Only for conditions on the row's
+    own columns (wrapped, a condition through a multi-valued relation would not be negated as a subquery)."""
+    return Q(ExpressionWrapper(condition, output_field=BooleanField()))
+
+
+def any_of(conditions: list[Q]) -> Q:
+    """OR as a balanced tree of single terms (see one_term): as deep as the log of its length, one term itself."""
+    if len(conditions) == 1:
+        return one_term(conditions[0])
+    middle = len(conditions) // 2
+    return one_term(any_of(conditions[:middle]) | any_of(conditions[middle:]))
 
 
 @dataclass(frozen=True)
@@ -113,6 +180,10 @@ class ExtraField(Protocol):
         """Once compiled: whether what the filters named may hold archived contacts (so the query does too)."""
         ...  # pragma: no cover
 
+    def carried_size(self) -> QuerySize:
+        """Once compiled: the filters and values its conditions carry beyond their own (segments' queries)."""
+        ...  # pragma: no cover
+
 
 class QueryCompiler:
     """Compile one search body for one model's field table; custom attributes resolve lazily. Relative moments
@@ -129,13 +200,22 @@ class QueryCompiler:
         self._custom: dict[str, DataAttribute] | None = None
 
     def compile(self, query: Any) -> Q:
-        return self._node(query, depth=0, where="query")
+        """The query as one condition; a refusal names the field, or `query` when it is over the size caps."""
+        size = query_size(query)
+        if not size.within_caps():  # before any work: a body under the byte limit may hold millions of values
+            raise _invalid("query", QUERY_TOO_LARGE)
+        condition = self._node(query, depth=0, where="query")
+        for extra in self.extra_fields.values():
+            size += extra.carried_size()
+        if not size.within_caps():
+            raise _invalid("query", QUERY_TOO_LARGE)
+        return condition
 
     def _node(self, node: Any, *, depth: int, where: str) -> Q:
         if not isinstance(node, dict):
             raise _invalid(where, "Each query must be an object with field/operator/value or operator/value.")
         operator = node.get("operator")
-        if operator in ("AND", "OR"):
+        if operator in GROUP_OPERATORS:
             return self._group(node, depth=depth, where=where)
         return self._filter(node, where=where)
 
@@ -181,7 +261,7 @@ class QueryCompiler:
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
                 raise _invalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
             values = [self._value(spec, field, item, operator=operator) for item in value]
-            condition = self._one_of(spec, values) or reduce(or_, [self._compare(spec, field, "=", v) for v in values])
+            condition = self._one_of(spec, values) or any_of([self._compare(spec, field, "=", v) for v in values])
             return condition if operator == "IN" else ~condition
         if isinstance(value, list):
             raise _invalid(field, f"A list value needs the IN or NIN operator, not {operator}.")
@@ -198,7 +278,7 @@ class QueryCompiler:
         parses (its expression depth limit is 1,000) and slower everywhere. None: compare one by one."""
         if spec.kind == "tag":
             return Q(**{f"{spec.path}__pk__in": values})
-        if spec.kind in ("string", "integer", "boolean"):
+        if spec.kind in ("string", "integer", "boolean", "date"):
             return Q(**{f"{spec.path}__in": values})
         if spec.kind == "ci_string":
             return Q(In(Lower(spec.path), [value.lower() for value in values]))
@@ -214,12 +294,13 @@ class QueryCompiler:
         return operator, node["value"]
 
     def _null(self, spec: FieldSpec) -> Q:
+        # One term each, so that every filter adds one to an AND/OR chain (the chain MAX_QUERY_FILTERS bounds).
         if spec.kind in ("string", "ci_string", "email_domain"):
-            return Q(**{spec.path: ""}) | Q(**{f"{spec.path}__isnull": True})
+            return any_of([Q(**{spec.path: ""}), Q(**{f"{spec.path}__isnull": True})])
         if spec.kind == "tag":
             return Q(tags__isnull=True)
         if spec.kind.startswith("json_"):
-            return ~Q(custom_attributes__has_key=spec.path) | _key_lookup(spec.path, "isnull", True)
+            return any_of([~Q(custom_attributes__has_key=spec.path), _key_lookup(spec.path, "isnull", True)])
         return Q(**{f"{spec.path}__isnull": True})
 
     def _value(self, spec: FieldSpec, field: str, value: Any, *, operator: str) -> Any:

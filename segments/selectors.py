@@ -1,8 +1,6 @@
 """Reads of segments: the list, one segment, its members (contacts or companies), and the segments a contact
 or a company belongs to."""
 
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,7 +10,7 @@ from common.parsing import int_or_none
 from companies.models import Company
 from companies.search import companies_matching
 from contacts.models import Contact, DataAttribute
-from contacts.search import contacts_matching, query_mentions_field
+from contacts.search import QuerySize, any_of, contacts_matching, query_mentions_field, query_size
 from segments.models import Segment
 
 # A workspace keeps tens of segments; the sidebar, the API list and the membership check read them all.
@@ -126,11 +124,15 @@ class SegmentIdField:
         else:
             raise ValidationError({SEGMENT_ID: "segment_id is compared with =, !=, IN or NIN."})
         # Each segment as a subquery of its members: the page stays one SQL query.
-        members = reduce(or_, [Q(pk__in=segment_members(segment=s).values("pk")) for s in segments])
+        members = any_of([Q(pk__in=segment_members(segment=s).values("pk")) for s in segments])
         return members if operator in ("=", "IN") else ~members
 
     def includes_archived(self) -> bool:
         return any(query_mentions_field(segment.query, "archived") for segment in self._named)
+
+    def carried_size(self) -> QuerySize:
+        # Each naming of a segment puts its whole filter in the search's SQL, so a search is capped with them.
+        return sum((query_size(segment.query) for segment in self._named), QuerySize())
 
 
 def contacts_search(*, query: Any, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
@@ -146,18 +148,36 @@ def segment_rows(*, segment: Segment) -> QuerySet[Any]:
     return segment_members(segment=segment)
 
 
+def _within_query_caps(segments: list[Segment]) -> list[list[Segment]]:
+    """The segments in order, in as few runs as keep each run's filters together within a search's caps (so one
+    SQL statement holds them, as it holds one search); one run unless their filters are large."""
+    runs: list[list[Segment]] = []
+    size = QuerySize()
+    for segment in segments:
+        segment_size = query_size(segment.query)
+        if not runs or not (size + segment_size).within_caps():
+            runs.append([])
+            size = QuerySize()
+        runs[-1].append(segment)
+        size += segment_size
+    return runs
+
+
 def _segments_holding(model: type[Model], pks: list[int], person_type: str) -> dict[int, list[Segment]]:
     """Row pk → the segments of this kind that hold it: one query for all the rows and all the segments (an
-    EXISTS per segment), none more when there is no segment of this kind."""
+    EXISTS per segment; one more per run of segments whose filters together exceed a search's caps), none more
+    when there is no segment of this kind."""
     segments = segment_list(person_type=person_type)
+    held: dict[int, list[Segment]] = {pk: [] for pk in pks}
     if not segments or not pks:
-        return {pk: [] for pk in pks}
-    checks: dict[str, Any] = {
-        f"in_{segment.pk}": Exists(segment_rows(segment=segment).filter(pk=OuterRef("pk"))) for segment in segments
-    }
-    rows = model._default_manager.filter(pk__in=pks).values("pk", **checks)
-    held = {row["pk"]: [segment for segment in segments if row[f"in_{segment.pk}"]] for row in rows}
-    return {pk: held.get(pk, []) for pk in pks}
+        return held
+    for run in _within_query_caps(segments):
+        checks: dict[str, Any] = {
+            f"in_{segment.pk}": Exists(segment_rows(segment=segment).filter(pk=OuterRef("pk"))) for segment in run
+        }
+        for row in model._default_manager.filter(pk__in=pks).values("pk", **checks):
+            held[row["pk"]].extend(segment for segment in run if row[f"in_{segment.pk}"])
+    return held
 
 
 def contact_segments(*, contact: Contact) -> list[Segment]:

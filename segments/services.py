@@ -50,17 +50,19 @@ def segment_query_check(query: Any, *, person_type: str = Segment.PersonType.CON
     problem = json_problem(query, root="query")
     if problem is not None:
         raise ValidationError({"query": f"{problem[0]}: {problem[1]}"})
-    if len(json.dumps(query)) > MAX_QUERY_BYTES:
-        raise ValidationError({"query": f"The filter is larger than {MAX_QUERY_BYTES} bytes."})
     try:
-        compile_query(query)  # every field, operator and value is checked
+        compile_query(query)  # every field, operator and value is checked, and the size caps of any search
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         if field == "segment_id":  # the search's field, not a segment's: its members would follow another's filter
             raise ValidationError(
                 {"query": "segment_id: a segment cannot name another segment; use its filters."}
             ) from None
+        if field == "query":  # the whole filter (over the size caps): nothing more to name
+            raise ValidationError({"query": messages[0]}) from None
         raise ValidationError({"query": f"{field}: {messages[0]}"}) from None
+    if len(json.dumps(query)) > MAX_QUERY_BYTES:
+        raise ValidationError({"query": f"The filter is larger than {MAX_QUERY_BYTES} bytes."})
     return query
 
 

@@ -2,6 +2,7 @@
 "Save as segment" (one step, from the list); tried as a viewer and with hostile input."""
 
 import datetime as dt
+import json
 import re
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from contacts import services as contact_services
 from contacts.models import Contact, DataAttribute
@@ -414,3 +416,14 @@ def test_an_open_segment_says_what_it_holds_even_to_a_viewer(superuser):
     narrowed.force_login(superuser)
     page = narrowed.get(CONTACTS, {"segment": segment.pk, "role__exact": "lead"}).content.decode()
     assert "Country is “FR” · role is lead" in page and 'id="parley-segment-name"' in page  # a narrower one to save
+
+
+def test_a_filter_over_the_search_caps_is_a_form_error_in_the_admin(admin_client):
+    from contacts.search import QUERY_TOO_LARGE
+    from tests.api.test_search_size_caps import intercoms_three_levels
+
+    huge = admin_client.post(
+        ADD, {"person_type": "contact", "name": "Huge", "query": json.dumps(intercoms_three_levels())}
+    )
+    assert huge.status_code == 200 and escape(QUERY_TOO_LARGE) in huge.content.decode()
+    assert not Segment.objects.exists()
