@@ -83,7 +83,7 @@ def _demo(request: HttpRequest, *, logged_in: bool) -> HttpResponse:
     # The demo runs under the strict policy docs/widget.md recommends, so it proves the widget needs no more.
     response["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self' 'nonce-{nonce}'; "
-        "img-src 'self' data: https:; connect-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+        "img-src 'self' data: blob: https:; connect-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
     )
     return response
 
