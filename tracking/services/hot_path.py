@@ -16,7 +16,7 @@ from contacts.models import ConsentSource, Contact
 from tracking import page_view_buffer
 from tracking.models import Website
 from tracking.payloads import ConsentInput
-from tracking.selectors import contact_for_widget
+from tracking.selectors import contact_first_website_id, contact_for_widget
 from tracking.widget_auth import (
     CacheReader,
     WidgetIdentity,
@@ -105,12 +105,16 @@ def contact_row(*, contact_id: int) -> Contact | None:
     return row
 
 
-def contact_by_anonymous_id(anonymous_id: Any) -> Contact | None:
-    """The visitor or lead with this anonymous id (flushing queued visitors first when none is found)."""
+def contact_by_anonymous_id(anonymous_id: Any, *, website_id: int) -> Contact | None:
+    """The visitor or lead with this anonymous id, when this website created it (flushing queued visitors
+    first when none is found). An anonymous id is a bearer credential of one website's messenger: on
+    another website of the install it is unknown, so the caller starts a new visitor."""
     roles = [Contact.Role.VISITOR, Contact.Role.LEAD]
     row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
     if row is None and page_view_buffer.page_views_flush_before_reading():
         row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    if row is None or contact_first_website_id(contact=row) != website_id:
+        return None
     return row
 
 
