@@ -27,15 +27,15 @@ from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
 from tracking.services.hot_path import (
-    HotPathState,
     contact_by_anonymous_id,
     contact_row,
+    token_contact_read_keys,
+    token_contact_role,
     token_may_act_for,
-    token_may_act_for_id,
+    token_may_act_for_role,
 )
 from tracking.widget_auth import (
     WidgetIdentity,
-    widget_token_may_act_for_user,
     widget_token_revoked,
     widget_token_sign,
     widget_tokens_revoked_key,
@@ -64,7 +64,7 @@ def _body(call: WidgetCall) -> dict[str, Any]:
 
 def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[WidgetIdentity, CacheReads]:
     """The token's identity unless revoked: the per-contact limit counted, the revocation entry (and with
-    `snapshot`, when the role decides, the contact's hot-path entry) read in the same round trip."""
+    `snapshot`, the contact's hot-path entry and "gone" mark: the poll's role) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise WidgetHttpError(
@@ -72,8 +72,8 @@ def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[
         )
     enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
     read_keys = [widget_tokens_revoked_key(identity.contact_id)]
-    if snapshot and not widget_token_may_act_for_user(identity=identity, website_enforces=enforces):
-        read_keys.append(HotPathState.key(identity.contact_id))
+    if snapshot:
+        read_keys += token_contact_read_keys(identity.contact_id)
     reads = call.preflight(identity, read_keys=read_keys)
     if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
@@ -90,7 +90,10 @@ def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
     """The token's identity without loading its contact's row (the poll): its cached snapshot says whether it
     is a user. (Where verification is enforced, a user's token is honoured only from a verified sign-in.)"""
     identity, reads = _identity(call, token, snapshot=True)
-    if not token_may_act_for_id(identity, website=call.website, now_ts=time.time(), reads=reads):
+    role = token_contact_role(identity, now_ts=time.time(), reads=reads)
+    if role is None:
+        raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
+    if not token_may_act_for_role(identity, role=role, website=call.website):
         raise _not_for_this_user()
     return identity
 

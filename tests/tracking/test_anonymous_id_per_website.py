@@ -3,8 +3,10 @@ another website of the install, and a contact's conversations are read only thro
 started on (a user verified where verification is enforced excepted). docs/architecture.md, "Widget trust rules"."""
 
 import pytest
+from django.core.cache import cache
 
-from contacts.models import Contact
+from contacts import services as contacts_services
+from contacts.models import Contact, PrivacyAuditEntry
 from conversations import services as conversations
 from conversations.attachment_links import attachment_link_query, contact_holder
 from conversations.models import Conversation
@@ -189,3 +191,24 @@ def test_a_visitor_older_than_the_record_belongs_to_the_website_of_its_first_ses
 
     assert widget_token_read(token=elsewhere.ping().json()["token"], website_id=forum.pk).contact_id != mine.pk
     assert widget_token_read(token=at_home.ping().json()["token"], website_id=shop.pk).contact_id == mine.pk
+
+
+@pytest.mark.parametrize("how", ["erased", "merged", "erased_long_ago"])
+def test_the_poll_refuses_a_token_of_a_contact_that_no_longer_exists_like_every_chat_endpoint(
+    client, shop, how, django_capture_on_commit_callbacks
+):
+    browser, lead, _conversation = _lead_with_a_conversation(client, shop)
+    with django_capture_on_commit_callbacks(execute=True):  # the hot path learns it after the commit
+        if how == "merged":
+            user = contacts_services.contact_create(role=Contact.Role.USER, external_id="u-1")
+            contacts_services.contact_merge(source=lead, into=user)
+        else:
+            contacts_services.contact_erase(contact=lead, actor=None, source=PrivacyAuditEntry.Source.API)
+    if how == "erased_long_ago":
+        cache.clear()  # the hot path's marks have expired: the database answers
+
+    poll = _get(client, shop, "poll", browser.token)
+    listing = _get(client, shop, "conversations", browser.token)
+
+    assert (poll.status_code, poll.json()) == (listing.status_code, listing.json())
+    assert poll.status_code == 403 and "no longer exists" in poll.content.decode()
