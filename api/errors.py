@@ -90,6 +90,9 @@ def _flatten_drf_detail(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     if isinstance(detail, dict):
         items = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a list's errors by index (ListSerializer, ListField): `files[0].name`
+                items += _flatten_drf_detail(value, f"{prefix}[{key}]")
+                continue
             name = key if key != "non_field_errors" else ""
             items += _flatten_drf_detail(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
         return items

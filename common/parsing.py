@@ -179,6 +179,19 @@ def relative_moment_or_none(value: Any) -> RelativeMoment | None:
     return RelativeMoment(anchor=anchor, amount=amount, unit=unit)
 
 
+# Direction controls: embeddings, overrides, isolates and marks (U+202A-202E, U+2066-2069, U+200E/200F,
+# U+061C). They reorder how the text around them shows ("\u202egpj.exe" reads "exe.jpg"), so what a person
+# typed is stored without them: file names, CSAT remarks. One list for every such field.
+DIRECTION_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def without_direction_controls(value: str, *, replacement: str = "") -> str:
+    """The text with every direction control (DIRECTION_CONTROLS) replaced (dropped by default)."""
+    if not DIRECTION_CONTROLS.intersection(value):
+        return value
+    return "".join(replacement if ch in DIRECTION_CONTROLS else ch for ch in value)
+
+
 def text_problem(value: str) -> str | None:
     """Why this string cannot be stored as text (NUL, a lone surrogate), or None when it can."""
     if "\x00" in value:

@@ -26,6 +26,10 @@ class Contact(models.Model):
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.VISITOR)
     external_id = models.CharField("user id", max_length=255, null=True, blank=True, unique=True)
     anonymous_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The website whose widget created this visitor or lead (tracking.Website's id; no foreign key, since
+    # contacts depend on no other app): its anonymous_id is honoured on that website only. Empty for
+    # contacts created elsewhere (admin, API, email) and for rows older than the field (derived then).
+    first_website_id = models.BigIntegerField(null=True, blank=True, editable=False)
     # Identity
     name = models.CharField(max_length=255, blank=True)
     email = models.EmailField(max_length=254, blank=True)

@@ -167,12 +167,14 @@ def contact_create(
     tags: Iterable[Tag] = (),
     actor: Teammate | None = None,
     define_attributes: bool = True,
+    first_website_id: int | None = None,
     **fields: Any,
 ) -> Contact:
-    """Create a contact; a user needs an external id or an email (`define_attributes` as in contact_update)."""
+    """Create a contact; a user needs an external id or an email (`define_attributes` as in contact_update;
+    `first_website_id`: the website whose widget created it, the only one its anonymous_id is honoured on)."""
     if role not in Contact.Role.values:
         raise ValidationError({"role": f"Must be one of: {', '.join(Contact.Role.values)}."})
-    contact = Contact(role=role)
+    contact = Contact(role=role, first_website_id=first_website_id)
     _validate_fields(contact=contact, fields=fields)
     if role == Contact.Role.USER and not (fields.get("external_id") or fields.get("email")):
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})

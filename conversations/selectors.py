@@ -46,17 +46,55 @@ THREAD_MAX_PARTS = 500
 WIDGET_LIST_LIMIT = 20
 
 
-def conversation_list_for_contact(*, contact_id: int) -> QuerySet[Conversation]:
-    """A contact's conversations, newest activity first (widget list, ping)."""
-    return Conversation.objects.filter(contact_id=contact_id).order_by("-updated_at", "-id")
+def messenger_scope(*, website_id: int, verified_sign_in: bool) -> dict[str, Any]:
+    """Which of a contact's conversations this website's messenger reads (the `website_id` and `every_website`
+    arguments of the selectors below): those started on it (or on none), or every one when the widget token
+    is a verified sign-in (a valid user_hash of this website named the user; a website that enforces
+    verification honours a user's token only then). An anonymous id, or a user id claimed without a hash on a
+    website that does not enforce verification, opens nothing of another website."""
+    return {"website_id": website_id, "every_website": verified_sign_in}
 
 
-def conversation_get_for_contact(*, contact_id: int, public_id: Any) -> Conversation | None:
-    """The conversation only when it belongs to this contact: foreign and unknown ids look the same."""
+def conversation_shown_through(*, conversation: Conversation, website_id: int, every_website: bool = False) -> bool:
+    """`_through_website` for a conversation already loaded (a file link's)."""
+    return every_website or conversation.website_id in (None, website_id)
+
+
+def _through_website(*, website_id: int, every_website: bool, prefix: str = "") -> Q:
+    """Which of a contact's conversations one website's messenger shows: those started on it and those of
+    no website (a teammate's, an email's); `every_website`: all of them, for a user that website verified
+    (docs/architecture.md, "Widget trust rules")."""
+    if every_website:
+        return Q()
+    return Q(**{f"{prefix}website_id": website_id}) | Q(**{f"{prefix}website__isnull": True})
+
+
+def conversation_list_for_contact(
+    *, contact_id: int, website_id: int, every_website: bool = False
+) -> QuerySet[Conversation]:
+    """A contact's conversations that this website's messenger shows, newest activity first (widget list, ping)."""
+    return Conversation.objects.filter(
+        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
+    ).order_by("-updated_at", "-id")
+
+
+def contact_has_conversations(*, contact_id: int) -> bool:
+    """Whether the contact has a conversation on any website (the ping marks "quiet" only those without)."""
+    return Conversation.objects.filter(contact_id=contact_id).exists()
+
+
+def conversation_get_for_contact(
+    *, contact_id: int, public_id: Any, website_id: int, every_website: bool = False
+) -> Conversation | None:
+    """The conversation only when it belongs to this contact and this website's messenger shows it: foreign,
+    another website's and unknown ids look the same."""
     # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
     if not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
         return None
-    return Conversation.objects.filter(contact_id=contact_id, public_id=public_id).first()
+    return Conversation.objects.filter(
+        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id,
+        public_id=public_id,
+    ).first()  # fmt: skip
 
 
 def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[ConversationPart]:
@@ -93,18 +131,24 @@ def in_app_shown_to(*, contact_id: int) -> bool:
     return bool(contacts_marketing_allowed(contact_ids=[contact_id]))
 
 
-def contact_unread_count(*, contact_id: int) -> int:
-    """Unread teammate replies across the contact's conversations, plus unseen in-app messages."""
-    total = Conversation.objects.filter(contact_id=contact_id).aggregate(n=Sum("contact_unread_count"))["n"]
+def contact_unread_count(*, contact_id: int, website_id: int, every_website: bool = False) -> int:
+    """Unread teammate replies across the contact's conversations this website's messenger shows, plus
+    unseen in-app messages."""
+    total = Conversation.objects.filter(
+        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
+    ).aggregate(n=Sum("contact_unread_count"))["n"]
     return (total or 0) + in_app_unseen_count(contact_id=contact_id)
 
 
-def contact_poll(*, contact_id: int, since: dt.datetime | None) -> tuple[int, list[str], dt.datetime | None]:
-    """(unread count, ids changed after `since`, new cursor) in two small queries."""
+def contact_poll(
+    *, contact_id: int, since: dt.datetime | None, website_id: int, every_website: bool = False
+) -> tuple[int, list[str], dt.datetime | None]:
+    """(unread count, ids changed after `since`, new cursor) of the conversations this website's messenger
+    shows, in two small queries."""
     rows = list(
-        Conversation.objects.filter(contact_id=contact_id).values_list(
-            "public_id", "updated_at", "contact_unread_count"
-        )
+        Conversation.objects.filter(
+            _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
+        ).values_list("public_id", "updated_at", "contact_unread_count")
     )
     unread = sum(row[2] for row in rows) + in_app_unseen_count(contact_id=contact_id)
     changed = [row[0] for row in rows if since is None or row[1] > since]
@@ -463,15 +507,23 @@ def conversation_rating_current(*, conversation: Conversation) -> ConversationRa
     return ConversationRating.objects.filter(closure_id=Subquery(latest_closure)).first()
 
 
-def conversation_rating_for_contact(*, contact_id: int, public_id: Any, rating_id: Any) -> ConversationRating | None:
-    """A rating request only when it belongs to this contact's conversation `public_id`: another contact's, or
-    another conversation's, looks exactly like one that does not exist. One query."""
+def conversation_rating_for_contact(
+    *, contact_id: int, public_id: Any, rating_id: Any, website_id: int, every_website: bool = False
+) -> ConversationRating | None:
+    """A rating request only when it belongs to this contact's conversation `public_id` that this website's
+    messenger shows: another contact's, or another conversation's, looks exactly like one that does not
+    exist. One query."""
     pk = int_or_none(rating_id) if isinstance(rating_id, str) else None
     # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
     if pk is None or not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
         return None
     return (
-        ConversationRating.objects.filter(pk=pk, conversation__contact_id=contact_id, conversation__public_id=public_id)
+        ConversationRating.objects.filter(
+            _through_website(website_id=website_id, every_website=every_website, prefix="conversation__"),
+            pk=pk,
+            conversation__contact_id=contact_id,
+            conversation__public_id=public_id,
+        )
         .select_related("conversation")
         .first()
     )
@@ -593,7 +645,7 @@ def attachment_for_contact(*, public_id: Any) -> Attachment | None:
         return None
     return (
         Attachment.objects.filter(public_id=public_id, part__part_type=ConversationPart.Type.COMMENT)
-        .select_related("part__conversation")
+        .select_related("part__conversation__contact")
         .first()
     )
 

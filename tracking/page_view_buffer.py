@@ -529,15 +529,20 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
        gone since drops its page views; one moved by a merge credits its new contact).
     4. Each contact's last_seen_at, first_seen_at, web_sessions_count and latest device and place.
     """
-    new_contacts = {row.contact.contact_id: (row.contact, row.at) for row in rows if row.contact is not None}
+    # A new contact's entry opens its first session: the website of that session created it.
+    new_contacts = {
+        row.contact.contact_id: (row.contact, row.at, row.session.website_id if row.session else None)
+        for row in rows
+        if row.contact is not None
+    }
     _insert_rows(
         Contact,
         [
             {"id": contact_id, "role": Contact.Role.VISITOR, "anonymous_id": queued.anonymous_id,
-             "first_seen_at": at, "last_seen_at": at,
+             "first_website_id": website_id, "first_seen_at": at, "last_seen_at": at,
              "analytics_consent": queued.analytics_consent, "marketing_consent": queued.marketing_consent,
              "consent_source": queued.consent_source, "consent_updated_at": at if queued.consent_stated else None}
-            for contact_id, (queued, at) in new_contacts.items()
+            for contact_id, (queued, at, website_id) in new_contacts.items()
         ],
     )  # fmt: skip
     new_sessions = {row.session_id: row.session for row in rows if row.session is not None}

@@ -63,6 +63,25 @@ def contact_for_widget(*, contact_id: int) -> Contact | None:
     return Contact.objects.filter(pk=contact_id).first()
 
 
+def contact_first_website_id(*, contact: Contact) -> int | None:
+    """The website whose widget created this contact: recorded at creation; for rows older than the
+    record, the website of its first web session, else of its first conversation (None: no website)."""
+    if contact.first_website_id is not None:
+        return contact.first_website_id
+    first_session = (
+        WebSession.objects.filter(contact_id=contact.pk).order_by("started_at", "id").values_list("website_id").first()
+    )
+    if first_session is not None:
+        return first_session[0]
+    first_conversation = (
+        Website.objects.filter(conversations__contact_id=contact.pk)
+        .order_by("conversations__created_at", "conversations__id")
+        .values_list("pk")
+        .first()
+    )
+    return first_conversation[0] if first_conversation is not None else None
+
+
 def contact_belongs_to_verifying_website(*, contact_id: int) -> bool:
     """The contact was signed in, has a web session or a conversation on a website that enforces identity verification."""
     verifying = Website.objects.filter(identity_verification=Website.IdentityVerification.ENFORCED)

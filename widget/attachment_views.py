@@ -3,6 +3,7 @@ the files of their own conversations (a signed, unexpired link made for them; no
 
 from django.http import HttpResponse, JsonResponse
 
+from contacts.models import Contact
 from conversations import selectors
 from conversations.attachment_links import attachment_link_check, contact_holder
 from conversations.attachment_responses import attachment_file_response
@@ -29,6 +30,13 @@ def attachment_file_view(call: WidgetCall, public_id: str) -> HttpResponse:
     by this website's messenger; anything else (a file that does not exist too) is a 403."""
     attachment = selectors.attachment_for_contact(public_id=public_id)
     conversation = attachment.part.conversation if attachment is not None else None
+    if conversation is not None:
+        # Only a file this website's messenger can show: never an anonymous contact's of another website (a
+        # user's messenger shows every website's conversations after a verified sign-in, which a link cannot tell).
+        user = conversation.contact.role == Contact.Role.USER
+        scope = selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=user)
+        if not selectors.conversation_shown_through(conversation=conversation, **scope):
+            conversation = None
     holder = contact_holder(contact_id=conversation.contact_id, website_id=call.website.pk) if conversation else ""
     link = attachment_link_check(public_id=public_id, params=call.request.GET.dict(), holder=holder)
     if link is None or conversation is None:

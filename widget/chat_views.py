@@ -27,15 +27,15 @@ from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
 from tracking.services.hot_path import (
-    HotPathState,
     contact_by_anonymous_id,
     contact_row,
+    token_contact_read_keys,
+    token_contact_role,
     token_may_act_for,
-    token_may_act_for_id,
+    token_may_act_for_role,
 )
 from tracking.widget_auth import (
     WidgetIdentity,
-    widget_token_may_act_for_user,
     widget_token_revoked,
     widget_token_sign,
     widget_tokens_revoked_key,
@@ -55,6 +55,7 @@ MAX_BODY_BYTES = 32 * 1024
 WRITES_PER_MINUTE = 20
 ANONYMOUS_STARTS_PER_HOUR = 10
 TOO_MANY_MESSAGES = "Too many messages; try again shortly."
+GONE_CONTACT = "The widget token names a contact that no longer exists."
 
 
 def _body(call: WidgetCall) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def _body(call: WidgetCall) -> dict[str, Any]:
 
 def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[WidgetIdentity, CacheReads]:
     """The token's identity unless revoked: the per-contact limit counted, the revocation entry (and with
-    `snapshot`, when the role decides, the contact's hot-path entry) read in the same round trip."""
+    `snapshot`, the contact's hot-path entry and "gone" mark: the poll's role) read in the same round trip."""
     identity = widget_identity(website=call.website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise WidgetHttpError(
@@ -71,8 +72,8 @@ def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[
         )
     enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
     read_keys = [widget_tokens_revoked_key(identity.contact_id)]
-    if snapshot and not widget_token_may_act_for_user(identity=identity, website_enforces=enforces):
-        read_keys.append(HotPathState.key(identity.contact_id))
+    if snapshot:
+        read_keys += token_contact_read_keys(identity.contact_id)
     reads = call.preflight(identity, read_keys=read_keys)
     if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
         raise WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
@@ -85,22 +86,32 @@ def _not_for_this_user() -> WidgetHttpError:
     )
 
 
-def _contact_id(call: WidgetCall, token: Any) -> int:
-    """The token's contact without loading its row (the poll): its cached snapshot says whether it is a user."""
+def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
+    """The token's identity without loading its contact's row (the poll): its cached snapshot says whether it
+    is a user. (Where verification is enforced, a user's token is honoured only from a verified sign-in.)"""
     identity, reads = _identity(call, token, snapshot=True)
-    if not token_may_act_for_id(identity, website=call.website, now_ts=time.time(), reads=reads):
+    role = token_contact_role(identity, now_ts=time.time(), reads=reads)
+    if role is None:
+        raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
+    if not token_may_act_for_role(identity, role=role, website=call.website):
         raise _not_for_this_user()
-    return identity.contact_id
+    return identity
 
 
-def _contact(call: WidgetCall, token: Any) -> Contact:
+def _reader(call: WidgetCall, token: Any) -> tuple[Contact, dict[str, Any]]:
+    """The token's contact, and which of its conversations this website's messenger reads (the selectors'
+    `website_id` and `every_website`: see `messenger_scope`)."""
     identity, _reads = _identity(call, token)
     contact = contact_row(contact_id=identity.contact_id)  # a queued first visit is written now
     if contact is None:
-        raise WidgetHttpError(403, "invalid_token", "token", "The widget token names a contact that no longer exists.")
+        raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
     if not token_may_act_for(identity, contact=contact, website=call.website):
         raise _not_for_this_user()
-    return contact
+    return contact, selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)
+
+
+def _contact(call: WidgetCall, token: Any) -> Contact:
+    return _reader(call, token)[0]
 
 
 def _limit_writes(contact: Contact) -> None:
@@ -201,13 +212,16 @@ def conversation_detail(
     return shape
 
 
-def chat_state(contact: Contact | None, reads: Any = cache) -> dict[str, Any]:
-    """What the ping adds for the chat: unread count, recent conversations, in-app messages."""
-    if contact is None or widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
+def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, reads: Any = cache) -> dict[str, Any]:
+    """What the ping adds for the chat: unread count, recent conversations (`scope`: those this website's
+    messenger reads, see `messenger_scope`), in-app messages."""
+    if contact is None or scope is None or widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
         return {"unread_count": 0, "conversations": [], "messages": []}
-    conversations = list(selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT])
+    listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
+    conversations = list(listed[: selectors.WIDGET_LIST_LIMIT])
     messages = services.in_app_messages_pending(contact=contact)
-    if not conversations and not messages:
+    if not conversations and not messages and not selectors.contact_has_conversations(contact_id=contact.pk):
+        # (Conversations of another website are not shown here, but the mark is the contact's own.)
         widget_quiet.contact_mark_quiet(contact_id=contact.pk)
     return {
         # An unseen in-app message counts as unread: the launcher's badge brings the messenger up.
@@ -224,8 +238,9 @@ def chat_state(contact: Contact | None, reads: Any = cache) -> dict[str, Any]:
 def conversations_view(call: WidgetCall) -> JsonResponse:
     """GET: the caller's conversations. POST: start one (a visitor who writes becomes a lead)."""
     if call.request.method == "GET":
-        contact = _contact(call, call.request.GET.get("token"))
-        conversations = selectors.conversation_list_for_contact(contact_id=contact.pk)[: selectors.WIDGET_LIST_LIMIT]
+        contact, scope = _reader(call, call.request.GET.get("token"))
+        listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
+        conversations = listed[: selectors.WIDGET_LIST_LIMIT]
         return JsonResponse({"conversations": [conversation_summary(c) for c in conversations]})
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     token = payload.get("token")
@@ -233,7 +248,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
         contact = _contact(call, token)
     else:
         _limit_anonymous_starts(call)
-        contact = _contact_for_new_writer(payload.get("anonymous_id"))
+        contact = _contact_for_new_writer(payload.get("anonymous_id"), website=call.website)
     _limit_writes(contact)
     limit_files(call, contact_id=contact.pk, files=files)
     conversation = services.conversation_start_by_contact(
@@ -258,26 +273,27 @@ def availability_view(call: WidgetCall) -> JsonResponse:
     return JsonResponse(website_availability(website_id=call.website.pk))
 
 
-def _contact_for_new_writer(anonymous_id: Any) -> Contact:
-    """Someone writes before any ping recorded them (support-only mode): their anonymous record or a new one."""
+def _contact_for_new_writer(anonymous_id: Any, *, website: Website) -> Contact:
+    """Someone writes before any ping recorded them (support-only mode): their anonymous record on this
+    website, or a new lead of it (another website's anonymous id is unknown here)."""
     if anonymous_id is not None:
         try:
             parsed = uuid.UUID(str(anonymous_id))
         except ValueError:
             raise WidgetHttpError(400, "invalid", "anonymous_id", "Must be a UUID.") from None
-        existing = Contact.objects.filter(anonymous_id=parsed).first() or contact_by_anonymous_id(parsed)
+        if Contact.objects.filter(anonymous_id=parsed, role=Contact.Role.USER).exists():
+            # A user is only reachable through a token the ping issued after identity checks.
+            raise WidgetHttpError(403, "invalid_token", "token", "Boot the widget to write as this user.")
+        existing = contact_by_anonymous_id(parsed, website_id=website.pk)
         if existing is not None:
-            if existing.role == Contact.Role.USER:
-                # A user is only reachable through a token the ping issued after identity checks.
-                raise WidgetHttpError(403, "invalid_token", "token", "Boot the widget to write as this user.")
             return existing
-    return contact_services.contact_create(role=Contact.Role.LEAD)
+    return contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
 
 
 @widget_endpoint(methods=("GET",))
 def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
-    contact = _contact(call, call.request.GET.get("token"))
-    conversation = _own_conversation(contact, public_id)
+    contact, scope = _reader(call, call.request.GET.get("token"))
+    conversation = _own_conversation(contact, public_id, scope=scope)
     return JsonResponse({
         "conversation": conversation_detail(
             conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
@@ -285,8 +301,8 @@ def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
     })  # fmt: skip
 
 
-def _own_conversation(contact: Contact, public_id: str) -> Conversation:
-    conversation = selectors.conversation_get_for_contact(contact_id=contact.pk, public_id=public_id)
+def _own_conversation(contact: Contact, public_id: str, *, scope: dict[str, Any]) -> Conversation:
+    conversation = selectors.conversation_get_for_contact(contact_id=contact.pk, public_id=public_id, **scope)
     if conversation is None:
         raise WidgetHttpError(404, "not_found", "", "No such conversation.")
     return conversation
@@ -295,8 +311,8 @@ def _own_conversation(contact: Contact, public_id: str) -> Conversation:
 @widget_endpoint(methods=("POST",))
 def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
-    contact = _contact(call, payload.get("token"))
-    conversation = _own_conversation(contact, public_id)
+    contact, scope = _reader(call, payload.get("token"))
+    conversation = _own_conversation(contact, public_id, scope=scope)
     _limit_writes(contact)
     limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
@@ -307,11 +323,13 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
 def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
     """The contact rates a closure of their conversation: 1-5 and an optional remark, changeable for 24 hours."""
     payload = _body(call)
-    contact = _contact(call, payload.get("token"))
+    contact, scope = _reader(call, payload.get("token"))
     request_id = payload.get("request_id")
     if not isinstance(request_id, str):
         raise WidgetHttpError(400, "invalid", "request_id", "Must be the rating request's id (a string).")
-    rating = selectors.conversation_rating_for_contact(contact_id=contact.pk, public_id=public_id, rating_id=request_id)
+    rating = selectors.conversation_rating_for_contact(
+        contact_id=contact.pk, public_id=public_id, rating_id=request_id, **scope
+    )
     if rating is None:
         raise WidgetHttpError(404, "not_found", "", "No such rating request.")
     _limit_writes(contact)
@@ -327,17 +345,18 @@ def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
 @widget_endpoint(methods=("POST",))
 def read_view(call: WidgetCall, public_id: str) -> JsonResponse:
     payload = _body(call)
-    contact = _contact(call, payload.get("token"))
-    conversation = _own_conversation(contact, public_id)
+    contact, scope = _reader(call, payload.get("token"))
+    conversation = _own_conversation(contact, public_id, scope=scope)
     services.conversation_mark_read(conversation=conversation, by_contact=True)
-    return JsonResponse({"unread_count": selectors.contact_unread_count(contact_id=contact.pk)})
+    unread = selectors.contact_unread_count(contact_id=contact.pk, **scope)
+    return JsonResponse({"unread_count": unread})
 
 
 @widget_endpoint(methods=("GET",))
 def poll_view(call: WidgetCall) -> JsonResponse:
     """The cheap "anything new since" call: one query for unread count, changed ids and the cursor."""
     # The token is enough: a poll never needs the contact row, only its conversations.
-    contact_id = _contact_id(call, call.request.GET.get("token"))
+    identity = _poll_identity(call, call.request.GET.get("token"))
     raw_since = call.request.GET.get("since") or None
     since = None
     if raw_since is not None:
@@ -345,7 +364,11 @@ def poll_view(call: WidgetCall) -> JsonResponse:
         since = iso_datetime_or_none(raw_since, offset_required=True)
         if since is None:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
-    unread, changed, cursor = selectors.contact_poll(contact_id=contact_id, since=since)
+    unread, changed, cursor = selectors.contact_poll(
+        contact_id=identity.contact_id,
+        since=since,
+        **selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified),
+    )
     return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})
 
 
@@ -369,9 +392,10 @@ def _own_message_or_404(action: Callable[[], Any]) -> Any:
 @widget_endpoint(methods=("POST",))
 def message_seen_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
     """The messenger showed the message: it is seen."""
-    contact = _contact(call, _body(call).get("token"))
+    contact, scope = _reader(call, _body(call).get("token"))
     _own_message_or_404(lambda: services.in_app_message_mark_seen(contact=contact, delivery_id=delivery_id))
-    return JsonResponse({"unread_count": selectors.contact_unread_count(contact_id=contact.pk)})
+    unread = selectors.contact_unread_count(contact_id=contact.pk, **scope)
+    return JsonResponse({"unread_count": unread})
 
 
 @widget_endpoint(methods=("POST",))

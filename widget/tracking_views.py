@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from common.rate_limit import CacheReads
 from contacts.models import Contact
+from conversations.selectors import messenger_scope
 from conversations.services import widget_quiet
 from tracking import payloads
 from tracking import services as tracking_services
@@ -141,7 +142,10 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     )
     if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
         return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
-    return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, reads)})
+    # The conversations the answer's token may read here: a verified sign-in's reach every website's.
+    answered = widget_identity(website=call.website, token=answer.token)
+    scope = messenger_scope(website_id=call.website.pk, verified_sign_in=answered is not None and answered.verified)
+    return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, scope, reads)})
 
 
 @widget_endpoint(methods=("POST",), count_ip_first=False)

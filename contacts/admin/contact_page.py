@@ -65,7 +65,7 @@ class ContactAdmin(TeammateNamesAdmin, ContactListAdmin):
     autocomplete_fields = ["owner"]
     inlines = [ContactTagInline]
     readonly_fields = [
-        "role", "anonymous_id", "first_seen_at", "last_seen_at", "web_sessions_count", "city", "country",
+        "role", "first_seen_at", "last_seen_at", "web_sessions_count", "city", "country",
         "country_name", "os", "browser", "browser_version", "browser_language", "last_contacted_at",
         "last_replied_at", "last_email_opened_at", "last_email_clicked_at", "created_at", "updated_at",
     ]  # fmt: skip
@@ -99,7 +99,9 @@ class ContactAdmin(TeammateNamesAdmin, ContactListAdmin):
                 ]
             },
         ),
-        ("Record", {"fields": ["anonymous_id", "is_archived", "created_at", "updated_at"], "classes": ["collapse"]}),
+        # No anonymous_id: it is the messenger's bearer credential for this person (whoever holds it writes
+        # and reads as them on its website), so no teammate is shown it, as in Intercom.
+        ("Record", {"fields": ["is_archived", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:

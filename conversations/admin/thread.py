@@ -6,7 +6,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -263,8 +263,12 @@ class ConversationPageAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
-        """New parts after `after` (a part id; absent: all) and the current state: the conversation page polls this."""
-        conversation = self._conversation(request, object_id)
+        """New parts after `after` (a part id; absent: all) and the current state: the conversation page polls this.
+        A JSON endpoint: a conversation that does not exist (or no longer does) is a JSON 404, not Django's page."""
+        try:
+            conversation = self._conversation(request, object_id)
+        except Http404 as missing:
+            return JsonResponse({"error": str(missing)}, status=404)
         after_id = int_or_none(request.GET.get("after", "0"), minimum=0)
         if after_id is None:  # "-1", "1e3", "²" or text: a caller's bug, said so rather than read as 0
             return JsonResponse({"error": "after must be a part id (digits)", "field": "after"}, status=400)
@@ -310,8 +314,6 @@ class ConversationPageAdmin(admin.ModelAdmin):
 
 
 def _not_found() -> Exception:
-    from django.http import Http404
-
     return Http404("No such conversation.")
 
 

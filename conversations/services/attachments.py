@@ -40,6 +40,7 @@ from common.attachment_types import (
     DEFAULT_ATTACHMENT_TYPES,
     INLINE_IMAGE_TYPES,
 )
+from common.parsing import without_direction_controls
 from conversations.models import Attachment, ConversationPart
 from conversations.models_attachments import attachments_storage
 
@@ -105,7 +106,7 @@ def attachment_name_clean(raw: Any) -> str:
     """A file name safe to show, store and offer for saving: its last path segment, no control or
     direction-override characters, no NUL, no lone surrogates, no leading dots, at most 150 characters
     (the extension kept)."""
-    name = raw if isinstance(raw, str) else ""
+    name = without_direction_controls(raw, replacement=" ") if isinstance(raw, str) else ""
     # Cc: NUL and other controls; Cf: bidi overrides (U+202E "gpj.exe"), zero-width characters; Cs: lone
     # surrogates (JSON "\\ud800"), which no database or file system can store.
     name = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in name)

@@ -38,7 +38,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from common.mail import email_header_line
-from common.parsing import text_problem
+from common.parsing import text_problem, without_direction_controls
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, ConversationRating
 from conversations.models_ratings import RATING_MAX, RATING_MIN
@@ -83,7 +83,8 @@ def rating_clean(value: Any) -> int:
 
 
 def remark_clean(value: Any) -> str:
-    """An optional comment: text without NUL or lone surrogates, at most REMARK_MAX_LENGTH characters."""
+    """An optional comment: text without NUL or lone surrogates, at most REMARK_MAX_LENGTH characters; direction
+    controls are dropped (as from file names: they would make the remark read otherwise on the admin's page)."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -91,7 +92,7 @@ def remark_clean(value: Any) -> str:
     problem = text_problem(value)
     if problem:
         raise ValidationError({"remark": problem})
-    value = value.strip()
+    value = without_direction_controls(value).strip()
     if len(value) > REMARK_MAX_LENGTH:
         raise ValidationError({"remark": f"Must be at most {REMARK_MAX_LENGTH} characters."})
     return value

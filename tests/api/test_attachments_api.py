@@ -91,6 +91,20 @@ def test_attachment_urls_is_refused_naming_the_field(api, conversation):
         ),
         ([{"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)}] * 11, "attachment_files", ""),
         ([{"name": "a\x00.pdf", "content_type": "application/pdf", "data": _b64(PDF)}], "attachment_files[0].name", ""),
+        # Each field a file lacks is named with the file's index, whichever file it is (docs/api.md).
+        ([{"content_type": "application/pdf", "data": _b64(PDF)}], "attachment_files[0].name", "required"),
+        ([{"name": "a.pdf", "data": _b64(PDF)}], "attachment_files[0].content_type", "required"),
+        ([{"name": "a.pdf", "content_type": "application/pdf"}], "attachment_files[0].data", "required"),
+        ([{"name": "a.pdf", "content_type": "x" * 300, "data": _b64(PDF)}], "attachment_files[0].content_type", ""),
+        (
+            [
+                {"name": "a.pdf", "content_type": "application/pdf", "data": _b64(PDF)},
+                {"name": "b.pdf", "data": "eA=="},
+            ],
+            "attachment_files[1].content_type",
+            "required",
+        ),
+        (["a.pdf"], "attachment_files[0]", ""),
     ],
 )
 def test_bad_attachment_files_are_4xx_json_naming_the_field(api, conversation, files, field, words):

@@ -22,7 +22,7 @@ def _in_app(contact, **extra):
             "to": {"type": "user", "id": str(contact.pk)}, **extra}  # fmt: skip
 
 
-def test_an_in_app_message_with_the_flag_opens_a_conversation_in_the_inbox_and_the_messenger(api, teammate):
+def test_an_in_app_message_with_the_flag_opens_a_conversation_in_the_inbox_and_the_messenger(api, teammate, website):
     # No marketing consent: a conversation a teammate starts is support, not an in-app campaign.
     ada = UserContactFactory(name="Ada Lovelace")
     response = api.post("/api/messages", _in_app(ada, **{FLAG: True}), format="json")
@@ -39,10 +39,12 @@ def test_an_in_app_message_with_the_flag_opens_a_conversation_in_the_inbox_and_t
     assert conversation.preview == "Hi Ada, your invoice is ready" and conversation.contact_unread_count == 1
     delivery = MessageDelivery.objects.get()
     assert (delivery.state, delivery.conversation_id) == (MessageDelivery.State.SENT, conversation.pk)
-    # The messenger lists it as an unread conversation, not a second time as an in-app card.
-    assert [c.pk for c in conversation_selectors.conversation_list_for_contact(contact_id=ada.pk)] == [conversation.pk]
+    # Every website's messenger lists it (it was started on none) as an unread conversation, not a second
+    # time as an in-app card.
+    listed = conversation_selectors.conversation_list_for_contact(contact_id=ada.pk, website_id=website.pk)
+    assert [c.pk for c in listed] == [conversation.pk]
     assert services.in_app_messages_pending(contact=ada) == []
-    assert conversation_selectors.contact_unread_count(contact_id=ada.pk) == 1
+    assert conversation_selectors.contact_unread_count(contact_id=ada.pk, website_id=website.pk) == 1
     services.message_deliver_batch(message_id=Message.objects.get().pk)  # the queued task: nothing left to send
     assert Message.objects.get().state == Message.State.SENT
     # The contact answers in that conversation.

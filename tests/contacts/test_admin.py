@@ -458,3 +458,20 @@ def test_renaming_a_tag_in_the_admin_saves_the_new_name(admin_client):
     assert response.status_code == 302
     tag.refresh_from_db()
     assert tag.name == "VIP customers"
+
+
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_the_contact_page_never_shows_the_messengers_anonymous_id(client, admin_client, who):
+    from django.contrib.auth.models import Group
+
+    from contacts.permissions import VIEWER_GROUP
+    from tests.conversations.factories import TeammateFactory
+
+    lead = LeadFactory()
+    if who == "viewer":
+        viewer = TeammateFactory()
+        viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
+        client.force_login(viewer)
+    page = (client if who == "viewer" else admin_client).get(reverse("admin:contacts_contact_change", args=[lead.pk]))
+    assert page.status_code == 200
+    assert str(lead.anonymous_id) not in page.content.decode()

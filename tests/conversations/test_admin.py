@@ -363,7 +363,14 @@ def test_poll_returns_new_parts_after_the_last_one(admin_client):
     services.conversation_reply_as_contact(conversation=conversation, body="<i>anyone?</i>")
     parts = admin_client.get(url, {"after": last}).json()["parts"]
     assert [p["body"] for p in parts] == ["<i>anyone?</i>"]  # raw text: the page inserts it with textContent
-    assert admin_client.get(reverse("admin:conversations_conversation_poll", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("conversation_id", ["999999", "9" * 23])
+def test_poll_of_a_conversation_that_does_not_exist_is_a_json_404(admin_client, conversation_id):
+    response = admin_client.get(f"/admin/conversations/conversation/{conversation_id}/poll/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "No such conversation."}
 
 
 @pytest.mark.parametrize("after", ["abc", "-1", "1e3", "\u00b2", "\u0663", "1.5", "", " ", "9" * 30])

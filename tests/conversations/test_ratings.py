@@ -21,6 +21,7 @@ from contacts.models import PrivacyAuditEntry
 from conversations import email_links, selectors, services
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services import ratings
+from conversations.services.attachments import attachment_name_clean
 from retention import services as retention_services
 from tests.contacts.factories import LeadFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
@@ -193,6 +194,16 @@ def test_a_remark_is_bounded_text(remark, problem):
     with pytest.raises(ValidationError) as refused:
         services.conversation_rating_give(request=request, rating=4, remark=remark)
     assert problem in refused.value.message_dict["remark"][0]
+
+
+def test_a_remark_drops_direction_controls_as_file_names_do():
+    _, request = _closed()
+    sneaky = "\u202eevil\u2066 text\u200f, \u202aokay\u202c"
+    rating = services.conversation_rating_give(
+        request=request, rating=2, remark=sneaky + "\nsecond line \U0001f44d\u200d"
+    )
+    assert rating.remark == "evil text, okay\nsecond line \U0001f44d\u200d"  # lines and joiners stay
+    assert attachment_name_clean("\u202egpj.exe") == "gpj.exe"
 
 
 def test_a_rating_with_a_remark_is_kept_and_changeable_for_24_hours_then_final():

@@ -16,7 +16,7 @@ from contacts.models import ConsentSource, Contact
 from tracking import page_view_buffer
 from tracking.models import Website
 from tracking.payloads import ConsentInput
-from tracking.selectors import contact_for_widget
+from tracking.selectors import contact_first_website_id, contact_for_widget
 from tracking.widget_auth import (
     CacheReader,
     WidgetIdentity,
@@ -105,12 +105,16 @@ def contact_row(*, contact_id: int) -> Contact | None:
     return row
 
 
-def contact_by_anonymous_id(anonymous_id: Any) -> Contact | None:
-    """The visitor or lead with this anonymous id (flushing queued visitors first when none is found)."""
+def contact_by_anonymous_id(anonymous_id: Any, *, website_id: int) -> Contact | None:
+    """The visitor or lead with this anonymous id, when this website created it (flushing queued visitors
+    first when none is found). An anonymous id is a bearer credential of one website's messenger: on
+    another website of the install it is unknown, so the caller starts a new visitor."""
     roles = [Contact.Role.VISITOR, Contact.Role.LEAD]
     row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
     if row is None and page_view_buffer.page_views_flush_before_reading():
         row = Contact.objects.filter(anonymous_id=anonymous_id, role__in=roles).first()
+    if row is None or contact_first_website_id(contact=row) != website_id:
+        return None
     return row
 
 
@@ -309,14 +313,31 @@ def token_may_act_for(identity: WidgetIdentity, *, contact: Contact, website: We
     )
 
 
-def token_may_act_for_id(identity: WidgetIdentity, *, website: Website, now_ts: float, reads: CacheReader) -> bool:
-    """`token_may_act_for` without the row: the role from the contact's snapshot (read ahead), else the database."""
-    if widget_token_may_act_for_user(identity=identity, website_enforces=website_enforces(website)):
-        return True
+def token_contact_role(identity: WidgetIdentity, *, now_ts: float, reads: CacheReader) -> str | None:
+    """The role of the token's contact without its row (the poll): from its snapshot or its "gone" mark (both
+    read ahead, `token_contact_read_keys`), else the database; None when it no longer exists (erased, merged)."""
+    if reads.get(gone_key(identity.contact_id)):
+        return None
     snapshot = HotPathState.load(identity.contact_id, reads).snapshot(now_ts)
     if snapshot is not None:
-        return snapshot.role != Contact.Role.USER
-    return not Contact.objects.filter(pk=identity.contact_id, role=Contact.Role.USER).exists()
+        return snapshot.role
+    roles = Contact.objects.filter(pk=identity.contact_id).values_list("role", flat=True)
+    role = roles.first()
+    if role is None and page_view_buffer.page_views_flush_before_reading():  # a first visit still queued
+        role = roles.first()
+    return role
+
+
+def token_contact_read_keys(contact_id: int) -> list[str]:
+    """The cache entries `token_contact_role` reads: fetched in the request's preflight."""
+    return [HotPathState.key(contact_id), gone_key(contact_id)]
+
+
+def token_may_act_for_role(identity: WidgetIdentity, *, role: str, website: Website) -> bool:
+    """`token_may_act_for` with the contact's role only (the poll)."""
+    if widget_token_may_act_for_user(identity=identity, website_enforces=website_enforces(website)):
+        return True
+    return role != Contact.Role.USER
 
 
 def acting_contact_for(

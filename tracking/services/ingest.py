@@ -176,9 +176,9 @@ def _apply_companies(*, contact: Contact, companies: tuple[CompanyInput, ...], v
     return ignored
 
 
-def _visitor_create(*, now: dt.datetime) -> ActingContact:
-    """A new anonymous contact (role visitor), seen now."""
-    contact = contacts_services.contact_create(role=Contact.Role.VISITOR)
+def _visitor_create(*, now: dt.datetime, website: Website) -> ActingContact:
+    """A new anonymous contact (role visitor) of this website, seen now."""
+    contact = contacts_services.contact_create(role=Contact.Role.VISITOR, first_website_id=website.pk)
     Contact.objects.filter(pk=contact.pk).update(first_seen_at=now, last_seen_at=now)
     contact.first_seen_at = contact.last_seen_at = now
     return ActingContact(contact, created=True)
@@ -530,7 +530,7 @@ def _ingest(
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
-                    row = contact_by_anonymous_id(anonymous_id)
+                    row = contact_by_anonymous_id(anonymous_id, website_id=website.pk)
                     current = None if row is None else ActingContact(row)
                 acting = _resolve(
                     current=current, user=user, facts=facts, website=website, email_selects_user=email_selects_user
@@ -746,7 +746,7 @@ def _resolve(
             if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
                 contacts_services.contact_mark_identity_verified(contact_id=identified.contact.pk)
             return identified
-        return current or _visitor_create(now=facts.now)
+        return current or _visitor_create(now=facts.now, website=website)
     except ValidationError as error:
         raise user_field_errors(error) from None
 
