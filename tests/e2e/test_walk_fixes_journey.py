@@ -1,5 +1,6 @@
 """Journey: what a new user walking the team inbox found. Two teammates on one conversation: the one who
-sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown."""
+sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown, and
+one writing a draft while the other closes the conversation is told the page is out of date."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -58,6 +59,29 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
     expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
     expect(page.locator(".parley-part.from-teammate .body").last).to_have_text("It left our warehouse today.")
     page.screenshot(path=str(artifacts / "walk-collision-sent.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_a_conversation_closed_by_a_teammate_while_a_draft_is_written_says_so_and_keeps_the_draft(
+    agent_admin, artifacts
+):
+    leo = _agent("leo", "Leo")
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Refund please")
+    page = agent_admin.page
+    agent_admin.open(_page(conversation))
+    page.locator("#parley-body").fill("Let me check your order")
+
+    # Leo closes it from his own page: this page's header and buttons are now out of date.
+    services.conversation_close(conversation=conversation, teammate=leo, ask_for_rating=False)
+    stale = page.locator("#parley-stale")
+    expect(stale).to_contain_text("This conversation is now closed", timeout=POLL_TIMEOUT_MS)
+    expect(page.locator("#parley-state")).to_have_text("Closed")
+    page.screenshot(path=str(artifacts / "walk-stale-closed.png"), full_page=True)
+
+    stale.get_by_role("button", name="Reload").click()
+    expect(page.get_by_role("button", name="Reopen")).to_be_visible()
+    expect(page.locator("#parley-body")).to_have_value("Let me check your order")
+    expect(stale).to_be_hidden()
     assert agent_admin.problems == []
 
 
