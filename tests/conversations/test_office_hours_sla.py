@@ -175,6 +175,27 @@ def test_breaches_are_recorded_once_and_the_assignee_is_emailed():
     assert set(SlaBreach.objects.values_list("kind", flat=True)) == {"first_response", "close"}
 
 
+def test_the_email_names_the_contact_and_quotes_their_last_message_and_stale_breaches_are_not_emailed():
+    _policy(first_response_minutes=10)
+    agent = TeammateFactory(email="sam@parley.test")
+    fresh = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is\nmy parcel?")
+    old = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Hello?")
+    for conversation in (fresh, old):
+        services.conversation_assign(conversation=conversation, teammate=None, assignee=agent)
+    fresh.refresh_from_db()
+    # Ada's target fell due two hours before the scan (the beat was down): recorded, not emailed.
+    Conversation.objects.filter(pk=old.pk).update(
+        sla_response_due_at=fresh.sla_response_due_at - dt.timedelta(hours=2),
+        sla_due_at=fresh.sla_response_due_at - dt.timedelta(hours=2),
+    )
+    assert services.sla_breaches_record(now=fresh.sla_response_due_at + dt.timedelta(minutes=1)) == 2
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.subject == f"SLA missed: first response to Grace (conversation {fresh.pk})"
+    assert "Grace wrote last:\n\n> Where is\n> my parcel?\n\nAnswer it: " in email.body
+    assert SlaBreach.objects.get(conversation=old).notified_at is None
+
+
 def test_breach_scan_walks_in_batches():
     _policy(first_response_minutes=1)
     for _ in range(5):
