@@ -65,8 +65,14 @@ class AssignmentRuleAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     @admin.display(description="Preview")
     def preview(self, rule: AssignmentRule) -> str:
         if rule.pk is None:
-            return "Save the rule to see how many recent conversations it would match."
+            return (
+                "Save the rule (not enabled yet) to see how many recent conversations it would match; then enable it."
+            )
         return _preview_text(rule)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new rule starts disabled: saving it to see its preview does not route anything yet.
+        return {"enabled": False, **super().get_changeform_initial_data(request)}
 
     @admin.display(description="When")
     def conditions(self, rule: AssignmentRule) -> str:
@@ -94,7 +100,8 @@ class AssignmentRuleAdmin(TeammateNamesAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: AssignmentRule, form: forms.ModelForm, change: bool) -> None:
         services.assignment_rule_save(rule=obj)
-        self.message_user(request, f"“{obj}”: {_preview_text(obj)}", messages.INFO)
+        status = "" if obj.enabled else " Not enabled yet: tick Enabled to route conversations with it."
+        self.message_user(request, f"“{obj}”: {_preview_text(obj)}{status}", messages.INFO)
 
 
 class OfficeIntervalInline(admin.TabularInline):

@@ -69,6 +69,16 @@ def test_superuser_adds_a_rule_and_sees_its_preview(admin_client):
     assert "Would match 2 of the last 3 conversations." in page
 
 
+def test_a_new_rule_starts_disabled_so_saving_it_for_its_preview_routes_nothing(admin_client):
+    form = admin_client.get(RULE_ADD).context["adminform"].form
+    assert form.initial["enabled"] is False
+    team = Team.objects.create(name="Billing")
+    fields = {name: value for name, value in _rule_form(team).items() if name != "enabled"}
+    page = admin_client.post(RULE_ADD, fields, follow=True).content.decode()
+    assert "Not enabled yet: tick Enabled to route conversations with it." in page
+    assert AssignmentRule.objects.get().enabled is False
+
+
 def test_a_bad_rule_is_shown_on_its_field_not_saved(admin_client):
     response = admin_client.post(RULE_ADD, {"name": "x", "position": "1", "language": "<b>fr</b>"})
     assert response.status_code == 200
