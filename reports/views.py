@@ -36,8 +36,14 @@ def dashboard_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     if not allowed:
         return {}, 200
     form = _form(request)
+    computed_at = rollups_computed_at()
+    updated = timezone.localtime(computed_at, report_zone()) if computed_at else None
     if not form.is_valid():
-        return {"dashboard": {"form": form, "charts": [], "zone": report_zone().key}}, 400
+        # The usual ranges stay one click away (without the refused filters), and so does when figures were updated.
+        presets = [(label, urlencode({"start": start.isoformat(), "end": end.isoformat()}))
+                   for label, start, end in preset_ranges(today=report_today())]  # fmt: skip
+        context = {"form": form, "charts": [], "presets": presets, "zone": report_zone().key, "computed_at": updated}
+        return {"dashboard": context}, 400
     figures = Figures(form.filters())
     charts = []
     for spec in allowed:
@@ -47,7 +53,6 @@ def dashboard_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     today = report_today()
     presets = [(label, _query(form, start=start.isoformat(), end=end.isoformat())) for label, start, end in
                preset_ranges(today=today)]  # fmt: skip
-    computed_at = rollups_computed_at()
     return {
         "dashboard": {
             "form": form,
@@ -55,7 +60,7 @@ def dashboard_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
             "charts": charts,
             "presets": presets,
             "zone": report_zone().key,
-            "computed_at": timezone.localtime(computed_at, report_zone()) if computed_at else None,
+            "computed_at": updated,
         }
     }, 200
 

@@ -257,3 +257,10 @@ def test_names_from_the_database_are_escaped_in_the_charts(admin_client):
     assert "<img src=x" not in page and "<script>alert('team')" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;"[:20] in page
     assert "&lt;script&gt;alert(&#x27;team&#x27;)&lt;/script&gt;" in page  # the team filter's option
+
+
+def test_a_refused_range_keeps_the_usual_ranges_and_says_when_figures_were_updated(admin_client):
+    _history(days=1)
+    page = admin_client.get(f"{HOME}?start=2025-03-01&end=2025-02-01").content.decode()
+    assert "figures updated" in page and "figures not computed yet" not in page
+    assert "Last 7 days" in page
