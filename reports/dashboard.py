@@ -290,7 +290,12 @@ def teammates_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     people = sum(1 for _, is_teammate in shown if is_teammate)
     unassigned = len(shown) - people
     summary = ngettext("%(count)d teammate", "%(count)d teammates", people) % {"count": people}
-    return svg, summary + (" · unassigned" if unassigned else "")
+    summary += " · unassigned" if unassigned else ""
+    # The CSV has every row, those with new conversations only (nothing answered or closed) and beyond the busiest too.
+    rest = len(table.rows) - len(shown)
+    if rest:
+        summary += " · " + ngettext("%(count)d more in the CSV", "%(count)d more in the CSV", rest) % {"count": rest}
+    return svg, summary
 
 
 def sla_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:

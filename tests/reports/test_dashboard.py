@@ -264,3 +264,16 @@ def test_a_refused_range_keeps_the_usual_ranges_and_says_when_figures_were_updat
     page = admin_client.get(f"{HOME}?start=2025-03-01&end=2025-02-01").content.decode()
     assert "figures updated" in page and "figures not computed yet" not in page
     assert "Last 7 days" in page
+
+
+def test_the_per_teammate_chart_says_how_many_more_rows_its_csv_has(admin_client):
+    # Leo answered; Sam only has a new conversation assigned: the chart shows Leo, the CSV both, and says so.
+    when = timezone.now() - dt.timedelta(hours=1)
+    leo, sam = TeammateFactory(first_name="Leo"), TeammateFactory(first_name="Sam")
+    conversation_at(created_at=when, teammate=leo, first_response_after=dt.timedelta(minutes=3))
+    conversation_at(created_at=when, teammate=sam)
+    services.reports_rebuild(days=2)
+    page = admin_client.get(HOME).content.decode()
+    assert "1 teammate · 1 more in the CSV" in page
+    rows = list(csv.reader(io.StringIO(admin_client.get(_csv_url("teammates")).content.decode())))
+    assert sorted(row[0] for row in rows[1:]) == ["Leo", "Sam"]
