@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from common.admin_forms import ServiceValidatedForm
 from common.parsing import int_or_none
-from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
+from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name, teammate_name_from
 from conversations import services
 from conversations.admin.choices import teammate_field, teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
@@ -40,11 +40,19 @@ class TeammateProfileAdmin(admin.ModelAdmin):
     form = TeammateProfileForm
     actions = None  # profiles are edited one at a time, by their teammate
     list_display = [
-        "teammate", "display_name", "away_mode_enabled", "max_open_conversations", "email_when_away_minutes",
-        "last_active_at",
+        "teammate", "shown_name", "away_mode_enabled", "away_reason", "max_open_conversations",
+        "email_when_away_minutes", "last_active_at",
     ]  # fmt: skip
     readonly_fields = ["last_active_at"]
     search_fields = ["teammate__username", "teammate__first_name", "teammate__last_name", "display_name"]
+
+    @admin.display(description="Name", ordering="display_name")
+    def shown_name(self, profile: TeammateProfile) -> str:
+        """The name the rest of Parley shows (the display name, else the full name, else the username)."""
+        teammate = profile.teammate
+        return teammate_name_from(
+            display_name=profile.display_name, full_name=teammate.get_full_name(), username=teammate.get_username()
+        )
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         # The key is the user's id: a number beyond the column's range names no profile (not a 500).

@@ -215,3 +215,6 @@ def test_lead_lists_every_active_teammate_and_sets_away_and_cap_for_one_who_neve
     )
     listing = client.get(reverse("admin:conversations_teammateprofile_changelist"))
     assert TeammateProfile.objects.count() == 2  # listing again adds nothing
+    # Each row shows the name the rest of Parley uses (Priya, not "-") and why they are away.
+    row = next(r for r in listing.content.decode().split("<tr") if ">priya</a>" in r)
+    assert '<td class="field-shown_name">Priya</td>' in row and "Starts Monday" in row
