@@ -29,6 +29,7 @@ from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag
 from contacts.selectors import contact_find_by_email
 from conversations.models import (
+    ACTIVITY_ORDER,
     Attachment,
     Conversation,
     ConversationMention,
@@ -190,12 +191,11 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
 
 
 def conversations_for_company_panel(company: Company) -> list[Conversation]:
-    """The ten most recent conversations of the people a company page shows, for that page (one query)."""
+    """The ten conversations of the people a company page shows with the latest activity (a message, a note,
+    a state change: what the inbox sorts on, not any write to the row), for that page (one query)."""
     members = company_recent_member_ids(company=company)
     return list(
-        Conversation.objects.filter(contact_id__in=members)
-        .select_related("contact")
-        .order_by("-updated_at", "-id")[:10]
+        Conversation.objects.filter(contact_id__in=members).select_related("contact").order_by(*ACTIVITY_ORDER)[:10]
     )
 
 

@@ -14,6 +14,7 @@ from companies import services
 from companies.models import Company, CompanyTag
 from contacts.models import DataAttribute
 from conversations import services as conversation_services
+from conversations.models import Conversation
 from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import DataAttributeFactory, TagFactory, UserContactFactory
 from tracking.models import PageView, WebSession
@@ -232,3 +233,17 @@ def test_the_contact_list_finds_people_by_their_companys_name_and_filters_by_com
         services.company_attach(company=wayne, contact=UserContactFactory())
     assert _queries(admin_client, search)[0] == few_search
     assert _queries(admin_client, by_company)[0] == few_filter
+
+
+def test_the_company_pages_conversations_are_those_with_the_latest_activity_not_the_latest_row_write(admin_client):
+    company = CompanyFactory()
+    earlier, later = UserContactFactory(name="Earlier"), UserContactFactory(name="Later")
+    for person in (earlier, later):
+        services.company_attach(company=company, contact=person)
+    old = conversation_services.conversation_start_by_contact(contact=earlier, body="Old question")
+    conversation_services.conversation_start_by_contact(contact=later, body="New question")
+    Conversation.objects.filter(pk=old.pk).update(last_part_at=timezone.now() - dt.timedelta(days=3))
+    old.save()  # any write (an SLA refresh, a seed) bumps updated_at: it must not bring this one first
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    assert "<th>Last activity</th>" in page
+    assert page.index("New question") < page.index("Old question")
