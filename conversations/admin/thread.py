@@ -373,7 +373,7 @@ def _event_text(part: ConversationPart) -> str:
     if part.part_type == ConversationPart.Type.ASSIGNMENT:
         target = teammate_display_name(part.assigned_to) if part.assigned_to_id else "nobody"
         team = f" ({part.assigned_team.name})" if part.assigned_team_id else ""
-        why = f": {part.body}" if part.body and not part.assigned_to_id else ""  # routing found nobody free
+        why = f", {part.body}" if part.body else ""  # routing: by which rule, and why nobody when nobody was free
         return f"{who} assigned this to {target}{team}{why}"
     if part.part_type == ConversationPart.Type.COMMENT and part.author_teammate_id and part.assigned_to_id:
         return f"Assigned to {teammate_display_name(part.assigned_to)} by this reply"  # it took the conversation

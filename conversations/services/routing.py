@@ -347,10 +347,11 @@ def conversation_route(*, conversation: Conversation, message: str) -> Assignmen
         teammate = get_user_model().objects.select_related("parley_profile").get(pk=rule.assign_teammate_id)
         assignee = teammate if _available(teammate) else None
     team = Team.objects.get(pk=rule.assign_team_id) if rule.assign_team_id else None
-    reason = ""
+    # The thread says which rule routed it, and why nobody was assigned when nobody was.
+    reason = f"by the rule “{rule.name}”"
     if assignee is None and team is not None:
         assignee = team_round_robin_pick(team=team)
-        reason = team_nobody_reason(team=team) if assignee is None else ""
+        reason += f": {team_nobody_reason(team=team)}" if assignee is None else ""
     if assignee is not None or team is not None:
         threads.conversation_assign(
             conversation=conversation, teammate=None, assignee=assignee, team=team, reason=reason

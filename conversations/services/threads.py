@@ -409,7 +409,8 @@ def conversation_assign(
     reason: str = "",
 ) -> Conversation:
     """Assign to a teammate (None unassigns) and optionally a team; the same assignment changes nothing.
-    `reason`: why, when routing assigned nobody (kept as the assignment part's body; the thread shows it)."""
+    `reason`: the rule that routed it and why nobody was, when nobody was (kept as the assignment part's body;
+    the thread shows it)."""
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
         raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
     conversation = _locked(conversation)

@@ -152,7 +152,10 @@ def test_routing_to_nobody_says_why_in_the_thread_and_the_inbox_lists_who_is_at_
     nobody = _conversation()
     assert nobody.assignee is None and nobody.team == support
     page = _client(omar).get(_page(nobody)).content.decode()
-    assert "Parley assigned this to nobody (Support): everyone in Support is away or at their cap" in page
+    assert (
+        "Parley assigned this to nobody (Support), by the rule “all”: everyone in Support is away or at their cap"
+        in page
+    )
 
     inbox = _client(omar).get(reverse("admin:conversations_conversation_changelist")).content.decode()
     assert "Away: Priya (Holiday) · At their cap: Omar (1 open) — they get no new conversations." in inbox
@@ -160,7 +163,9 @@ def test_routing_to_nobody_says_why_in_the_thread_and_the_inbox_lists_who_is_at_
     TeamRoundRobin.objects.filter(team=support).update(enabled=False)
     switched_off = _conversation()
     page = _client(omar).get(_page(switched_off)).content.decode()
-    assert "Parley assigned this to nobody (Support): round robin is off for Support" in page
+    assert "Parley assigned this to nobody (Support), by the rule “all”: round robin is off for Support" in page
+    assigned = _client(omar).get(_page(nobody.__class__.objects.filter(assignee=priya).get())).content.decode()
+    assert "Parley assigned this to Priya (Support), by the rule “all”" in assigned
 
 
 def test_at_cap_line_counts_open_conversations_only_and_skips_away_teammates():
