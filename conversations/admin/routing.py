@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
 from common.admin_forms import ServiceValidatedForm
@@ -21,7 +22,7 @@ from conversations.models import (
     SlaPolicy,
 )
 from conversations.services.expectations import availability_forget
-from conversations.services.office_hours import timezone_validate
+from conversations.services.office_hours import hours_for_schedule, status_words, timezone_validate
 from conversations.services.routing import assignment_rule_validate
 
 
@@ -133,12 +134,19 @@ class OfficeScheduleAdmin(admin.ModelAdmin):
     """A website's office hours: the messenger's "usually replies in…" / "back at…", and SLA clocks."""
 
     form = OfficeScheduleForm
-    list_display = ["website", "timezone", "hours"]
+    list_display = ["website", "timezone", "hours", "now"]
     list_select_related = ["website"]
+    readonly_fields = ["now"]
     inlines = [OfficeIntervalInline, OfficeHolidayInline]
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).prefetch_related("intervals")
+        return super().get_queryset(request).prefetch_related("intervals", "holidays")
+
+    @admin.display(description="Now")
+    def now(self, schedule: OfficeSchedule) -> str:
+        if schedule.pk is None:
+            return "Add the weekly hours below (one row per day and span); without any, the team is always open."
+        return status_words(hours_for_schedule(schedule), timezone.now())
 
     @admin.display(description="Weekly hours")
     def hours(self, schedule: OfficeSchedule) -> str:

@@ -107,6 +107,18 @@ def next_open(hours: Hours, at: dt.datetime) -> dt.datetime | None:
     return first[0] if first else None
 
 
+def status_words(hours: Hours, at: dt.datetime) -> str:
+    """The team's state at `at` in words, for the admin ("Open now", "Closed now, back Mon 09:00")."""
+    if hours.always_open:
+        return "Open now (no hours set: always open)"
+    if is_open(hours, at):
+        return "Open now"
+    back = next_open(hours, at)
+    if back is None:
+        return "Closed (the schedule never opens)"
+    return f"Closed now, back {back.astimezone(hours.tz):%a %H:%M} ({hours.tz})"
+
+
 def add_office_time(hours: Hours, start: dt.datetime, seconds: float) -> dt.datetime | None:
     """The moment `seconds` of office time have passed since `start` (None when it never opens)."""
     if hours.always_open:

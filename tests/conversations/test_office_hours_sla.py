@@ -217,3 +217,11 @@ def test_remaining_time():
     assert dt.timedelta(minutes=4) < sla.sla_remaining(conversation) <= dt.timedelta(minutes=5)
     conversation.state = "closed"
     assert sla.sla_remaining(conversation) is None
+
+
+def test_the_admin_says_whether_the_team_is_in_now_and_when_it_is_back():
+    hours = office_hours.Hours(tz=dt.UTC, weekly={0: [(dt.time(9), dt.time(17))]}, holidays=frozenset())
+    sunday_noon = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
+    assert office_hours.status_words(hours, sunday_noon) == "Closed now, back Mon 09:00 (UTC)"
+    assert office_hours.status_words(hours, sunday_noon + dt.timedelta(hours=22)) == "Open now"
+    assert office_hours.status_words(office_hours.ALWAYS_OPEN, sunday_noon) == "Open now (no hours set: always open)"

@@ -102,6 +102,11 @@ def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(adm
     assert admin_client.post(url, base).status_code == 302
     schedule = OfficeSchedule.objects.get()
     assert [str(i) for i in schedule.intervals.all()] == ["Monday 09:00-17:00"]
+    # The list and the page say whether the team is in now (in the schedule's own time zone).
+    listing = admin_client.get(reverse("admin:conversations_officeschedule_changelist")).content.decode()
+    assert "Open now" in listing or "Closed now, back Mon 09:00 (Europe/Paris)" in listing
+    adding = admin_client.get(url).content.decode()
+    assert "without any, the team is always open" in adding
 
 
 def _inbox_queries(client, url=INBOX):
