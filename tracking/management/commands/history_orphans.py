@@ -6,16 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.commands import add_batch_size_argument, batch_size_option
 from tracking.selectors import history_orphans_count
 from tracking.services.integrity import DEFAULT_BATCH_SIZE, history_orphans_delete
-
-MAX_BATCH_SIZE = 1_000_000
-
-
-def _batch_size(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_BATCH_SIZE:
-        raise CommandError(f"--batch-size must be a whole number from 1 to {MAX_BATCH_SIZE}.")
-    return int(text)
 
 
 class Command(BaseCommand):
@@ -26,14 +19,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--delete", action="store_true", help="Delete the orphaned rows, in batches.")
-        parser.add_argument(
-            "--batch-size",
-            default=str(DEFAULT_BATCH_SIZE),
-            help=f"Rows deleted per transaction (default {DEFAULT_BATCH_SIZE}).",
-        )
+        add_batch_size_argument(parser, default=DEFAULT_BATCH_SIZE, rows="Rows deleted")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        batch_size = _batch_size(str(options["batch_size"]))
+        batch_size = batch_size_option(options)
         if options["delete"]:
             for link, rows in sorted(history_orphans_delete(batch_size=batch_size).items()):
                 self.stdout.write(f"{link}: {rows} orphaned rows deleted")

@@ -7,17 +7,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
+from common.commands import add_batch_size_argument, batch_size_option
 from tracking import partitioning
 from tracking.services import partitions
 
-MAX_BATCH_SIZE = 1_000_000
 PROGRESS_EVERY_ROWS = 100_000
-
-
-def _batch_size(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_BATCH_SIZE:
-        raise CommandError(f"--batch-size must be a whole number from 1 to {MAX_BATCH_SIZE}.")
-    return int(text)
 
 
 class Command(BaseCommand):
@@ -34,14 +28,10 @@ class Command(BaseCommand):
             action="store_true",
             help="Drop the copy a stopped conversion left (the tables stay as they are).",
         )
-        parser.add_argument(
-            "--batch-size",
-            default=str(partitioning.DEFAULT_BATCH_SIZE),
-            help=f"Rows copied per transaction (default {partitioning.DEFAULT_BATCH_SIZE}).",
-        )
+        add_batch_size_argument(parser, default=partitioning.DEFAULT_BATCH_SIZE, rows="Rows copied")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        batch_size = _batch_size(str(options["batch_size"]))
+        batch_size = batch_size_option(options)
         if options["abort"] and (options["dry_run"] or options["undo"]):
             raise CommandError("--abort goes alone (--dry-run may go with --undo).")
         vendor = {connections[model.objects.db].vendor for model in partitions.HISTORY_MODELS}
