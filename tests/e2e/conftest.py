@@ -170,6 +170,21 @@ def artifacts() -> Path:
 ADMIN_PASSWORD = "correct-horse-battery"
 
 
+def agent_teammate(username: str, first_name: str = ""):
+    """A teammate in the agent group (answers conversations), who can log in with ADMIN_PASSWORD."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+
+    ensure_teammate_groups()
+    user = get_user_model().objects.create_user(
+        username, f"{username}@parley.test", ADMIN_PASSWORD, is_staff=True, first_name=first_name
+    )
+    user.groups.add(Group.objects.get(name=AGENT_GROUP))
+    return user
+
+
 class AdminSession:
     """A teammate logged into the admin in a browser context of their own."""
 

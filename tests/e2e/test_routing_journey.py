@@ -6,16 +6,14 @@ office hours make it closed now says when the team is back and asks for an email
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 from conversations import services
 from conversations.models import Conversation, SlaPolicy, Team
 from tests.contacts.factories import LeadFactory
+from tests.e2e.conftest import agent_teammate
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,18 +22,11 @@ pytestmark = [
 ]
 
 
-def _teammate(name):
-    teammate = get_user_model().objects.create_user(name, f"{name}@parley.test", "correct-horse-battery", is_staff=True)
-    ensure_teammate_groups()
-    teammate.groups.add(Group.objects.get(name=AGENT_GROUP))
-    return teammate
-
-
 def test_a_rule_routes_the_visitor_to_the_team_and_the_inbox_shows_the_sla(
     host, make_website, agent_admin, superuser, artifacts
 ):
     website = make_website()
-    ana, ben = _teammate("ana"), _teammate("ben")
+    ana, ben = agent_teammate("ana"), agent_teammate("ben")
     team = Team.objects.create(name="Billing")
     team.members.add(ana, ben)
     SlaPolicy.objects.create(name="Normal", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=30)

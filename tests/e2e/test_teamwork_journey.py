@@ -4,17 +4,14 @@ put in the reply is sent with its tag and close while the visitor reads along on
 inbox and the conversation page (with its help behind "?")."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 from conversations import services
 from conversations.models import Conversation, SavedReply
 from conversations.services.saved_replies import MacroActions
 from tests.contacts.factories import LeadFactory, TagFactory
-from tests.e2e.conftest import ADMIN_PASSWORD, AdminSession
+from tests.e2e.conftest import AdminSession, agent_teammate
 from tests.e2e.test_inbox_journey import RECORD_NOTIFICATIONS
 
 pytestmark = [
@@ -26,19 +23,10 @@ pytestmark = [
 PRESENCE_TIMEOUT_MS = 15_000
 
 
-def _agent(username: str, first_name: str):
-    ensure_teammate_groups()
-    user = get_user_model().objects.create_user(
-        username, f"{username}@parley.test", ADMIN_PASSWORD, is_staff=True, first_name=first_name
-    )
-    user.groups.add(Group.objects.get(name=AGENT_GROUP))
-    return user
-
-
 @pytest.fixture
 def sam_admin(chromium, parley_url):
     """A second teammate, Sam (an agent), in a browser context of their own."""
-    _agent("sam", "Sam")
+    agent_teammate("sam", "Sam")
     session = AdminSession(chromium, parley_url, username="sam")
     yield session
     session.close()

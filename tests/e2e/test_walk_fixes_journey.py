@@ -3,15 +3,12 @@ sends second is asked first ("Leo replied since you opened this — send anyway?
 one writing a draft while the other closes the conversation is told the page is out of date."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 from conversations import services
 from tests.contacts.factories import LeadFactory
-from tests.e2e.conftest import ADMIN_PASSWORD
+from tests.e2e.conftest import agent_teammate
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,21 +19,12 @@ pytestmark = [
 POLL_TIMEOUT_MS = 15_000
 
 
-def _agent(username: str, first_name: str):
-    ensure_teammate_groups()
-    user = get_user_model().objects.create_user(
-        username, f"{username}@parley.test", ADMIN_PASSWORD, is_staff=True, first_name=first_name
-    )
-    user.groups.add(Group.objects.get(name=AGENT_GROUP))
-    return user
-
-
 def _page(conversation) -> str:
     return reverse("admin:conversations_conversation_change", args=[conversation.pk])
 
 
 def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin, artifacts):
-    leo = _agent("leo", "Leo")
+    leo = agent_teammate("leo", "Leo")
     conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my parcel?")
     page = agent_admin.page
     agent_admin.open(_page(conversation))
@@ -65,7 +53,7 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
 def test_a_conversation_closed_by_a_teammate_while_a_draft_is_written_says_so_and_keeps_the_draft(
     agent_admin, artifacts
 ):
-    leo = _agent("leo", "Leo")
+    leo = agent_teammate("leo", "Leo")
     conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Refund please")
     page = agent_admin.page
     agent_admin.open(_page(conversation))
@@ -90,7 +78,7 @@ def test_lead_sets_a_cap_for_a_new_teammate_and_finds_people_by_company(agent_ad
     from tests.companies.factories import CompanyFactory
     from tests.contacts.factories import UserContactFactory
 
-    _agent("priya", "Priya")  # has never logged in
+    agent_teammate("priya", "Priya")  # has never logged in
     stark = CompanyFactory(name="Stark Industries")
     company_services.company_attach(company=stark, contact=UserContactFactory(name="Tony Stark-Member"))
     company_services.company_attach(company=CompanyFactory(name="Wayne"), contact=UserContactFactory(name="Bruce"))
