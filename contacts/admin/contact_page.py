@@ -189,6 +189,14 @@ class ContactAdmin(TeammateNamesAdmin, ContactListAdmin):
         )
         return None
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        """What deleting shows: the contact's whole history goes with it. Nobody may delete page views,
+        sessions or events one by one (their admins are read-only), and Django would refuse the delete for
+        that; here the delete is the erase service (delete_model), which removes them, so only the
+        permission to delete contacts counts (as for the list's Erase action)."""
+        deleted, model_count, _history_perms, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
+
     def delete_model(self, request: HttpRequest, obj: Contact) -> None:
         services.contact_erase(contact=obj, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
 

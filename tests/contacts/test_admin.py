@@ -256,6 +256,31 @@ def test_erasing_from_the_admin_leaves_no_history_entry_naming_the_person(admin_
     assert not LogEntry.objects.filter(object_id=str(contact.pk)).exists()
 
 
+def test_the_contact_pages_delete_erases_a_contact_with_history_and_an_agent_may_not(admin_client):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+    from tests.conversations.factories import TeammateFactory
+    from tests.retention.history import give_history, history_rows
+
+    contact = give_history(UserContactFactory(name="Has History"))
+    url = reverse("admin:contacts_contact_delete", args=[contact.pk])
+    page = admin_client.get(url).content.decode()
+    assert "doesn’t have permission" not in page and "Yes, I’m sure" in page
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Contact.objects.filter(pk=contact.pk).exists() and history_rows(contact.pk) == {}
+    # Deleting stays a right of who may delete contacts: an agent (no delete permission) is refused.
+    kept = give_history(UserContactFactory())
+    teammate = TeammateFactory()
+    ensure_teammate_groups()
+    teammate.groups.add(Group.objects.get(name=AGENT_GROUP))
+    agent = Client()
+    agent.force_login(teammate)
+    assert agent.post(reverse("admin:contacts_contact_delete", args=[kept.pk]), {"post": "yes"}).status_code == 403
+    assert Contact.objects.filter(pk=kept.pk).exists()
+
+
 def test_custom_attribute_description_and_label_are_shown_as_text_not_html(admin_client):
     payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
     services.data_attribute_create(
