@@ -13,8 +13,10 @@ from api.models import WebhookDelivery, WebhookSubscription
 from contacts import services as contact_services
 from retention import services as retention_services
 from tests.contacts.factories import ContactFactory
-from tests.tracking.conftest import Widget
-from tests.tracking.conftest import buffer  # noqa: F401 - a fixture
+from tests.tracking.conftest import (
+    Widget,
+    buffer,  # noqa: F401 - a fixture
+)
 from tests.tracking.test_page_view_buffer import _visit, flush  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
