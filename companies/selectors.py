@@ -1,13 +1,11 @@
 """Reads of companies shared by the admin, the API and the contact page, each a fixed number of queries."""
 
-from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
 from common.parsing import text_problem
 from companies.models import Company, CompanyContact
-from companies.search import COMPANIES_NAME, CompanyMembershipField, company_search_q
 from contacts.models import Contact, Tag
 
 # The company page shows this many of its people; other apps' panels show their recent activity.
@@ -146,26 +144,24 @@ COMPANY_FILTER_CHOICES = 20
 
 
 # A search word naming at most this many companies finds their people by their ids (one bounded lookup per
-# word); beyond, by the name itself (a subquery over every company it names).
+# word); beyond, by the name itself (a subquery over every company it names, never an arbitrary first few).
 COMPANY_WORD_MATCHES = 50
 
 
 def contacts_in_companies_named_q(word: str) -> Q:
-    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries): exactly the saved
-    list's `companies.name ~ word` (`^` below three characters); an empty Q when no company's name has it, so the
+    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries), what a saved list
+    keeps as `companies.name ~ word` (`^` below three characters); an empty Q when no company's name has it, so the
     contact search keeps its index plan (an OR with a subquery scans contacts)."""
-    operator = "~" if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH else "^"
-    try:
-        named = company_search_q({"field": "name", "operator": operator, "value": word})
-    except ValidationError:  # a NUL, a lone surrogate or a word longer than a name: no company's name has it
-        return Q()
-    company_ids = list(
-        Company.objects.filter(named).order_by().values_list("pk", flat=True)[: COMPANY_WORD_MATCHES + 1]
-    )
+    if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH:
+        named = Q(name__icontains=word)  # the trigram index on PostgreSQL
+    else:
+        named = Q(name_ci__startswith=word.lower())
+    companies = Company.objects.annotate(name_ci=Lower("name")).filter(named).order_by()
+    company_ids = list(companies.values_list("pk", flat=True)[: COMPANY_WORD_MATCHES + 1])
     if not company_ids:
         return Q()
     if len(company_ids) > COMPANY_WORD_MATCHES:
-        return CompanyMembershipField(COMPANIES_NAME).condition(operator, word)
+        return Q(pk__in=CompanyContact.objects.filter(company__in=companies.values("pk")).values("contact_id"))
     return Q(pk__in=CompanyContact.objects.filter(company_id__in=company_ids).values("contact_id"))
 
 
