@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from companies import services as company_services
+from contacts import search
 from segments import services as segment_services
 from tests.api.test_auth_and_errors import assert_error
+from tests.api.test_search_size_caps import or_tree
 from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import UserContactFactory
 
@@ -115,3 +117,23 @@ def test_a_search_through_companies_costs_a_fixed_number_of_queries(api, people)
     for contact in UserContactFactory.create_batch(4):
         company_services.company_attach(company=people["hooli"], contact=contact)
     assert count(many, 50) == baseline
+
+
+def test_a_search_through_company_fields_at_both_caps_runs_and_one_filter_more_is_a_400(api, people):
+    """Every filter a subquery on memberships, at 200 filters and 10,000 values in one OR chain (SQLite's depth and
+    variables, PostgreSQL's parameters)."""
+    lists = [
+        {"field": "companies.name", "operator": "IN", "value": [f"n{i}-{n}" for n in range(1000)]} for i in range(9)
+    ]
+    singles = [
+        {"field": "companies.name", "operator": "~", "value": f"nowhere {i}"} if i % 2
+        else {"field": "companies.id", "operator": "=", "value": 10**9 + i}
+        for i in range(190)
+    ]  # fmt: skip
+    stark = {"field": "companies.id", "operator": "IN", "value": [*range(10**9, 10**9 + 809), people["stark"].pk]}
+    at_cap = or_tree([*lists, *singles, stark])
+    assert search.query_size(at_cap) == search.QuerySize(search.MAX_QUERY_FILTERS, search.MAX_QUERY_VALUES)
+    assert found(api, at_cap) == [people["tony"].pk]
+    one_more = or_tree([*lists, *singles, {"field": "companies.name", "operator": "=", "value": "x"}, stark])
+    assert search.query_size(one_more).filters == search.MAX_QUERY_FILTERS + 1
+    assert_error(api.post(SEARCH, {"query": one_more}, format="json"), 400, "parameter_invalid", "query")
