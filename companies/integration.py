@@ -1,13 +1,17 @@
 """How the companies app plugs into contacts: memberships in the contact lifecycle (merge, GDPR
-export, counts kept right when contacts are deleted), the contact page's Companies panel and the
-contact list's "company" filter (the company page links to its people there).
+export, counts kept right when contacts are deleted), the contact page's Companies panel, the
+contact list's "company" filter (the company page links to its people there) and the contact search
+language's `companies.id` and `companies.name` (the API's searches and contact segments).
 
 Wired once, from CompaniesConfig.ready().
 """
 
-from companies import selectors, services
+from functools import partial
+
+from companies import search, selectors, services
 from companies.models import CompanyContact
 from contacts import lifecycle
+from contacts.search import register_contact_search_field
 
 
 def connect() -> None:
@@ -38,3 +42,5 @@ def connect() -> None:
     )
     register_contact_list_filter(CompanyMembersFilter)
     register_contact_search_match(selectors.contacts_in_companies_named_q)
+    for field in search.MEMBERSHIP_FIELDS:
+        register_contact_search_field(field, partial(search.company_membership_field, field))

@@ -1,17 +1,23 @@
-"""The query language of company filters: the contacts' search DSL (contacts.search) over company fields.
+"""The query language of company filters: the contacts' search DSL (contacts.search) over company fields; and
+the company fields of the contact search, `companies.id` and `companies.name` (a Parley extension to Intercom's).
 
 A company segment keeps its filter in this language, exactly as a contact segment keeps the contact
 search's: one filter `{"field", "operator", "value"}` or an AND/OR group, with the same operators, limits
 and refusals naming their field; `custom_attributes.<name>` reads the data attributes of `model=company`.
+
+A contact search's `companies.id` / `companies.name` filter selects the contacts at a company with that id or
+such a name (integrations.connect registers them with contacts.search, which cannot import this app): one
+subquery on memberships per filter, whatever the number of contacts or companies.
 """
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from companies.models import Company
+from companies.models import Company, CompanyContact
 from contacts.models import DataAttribute
-from contacts.search import FieldSpec, QueryCompiler, query_mentions_field
+from contacts.search import FieldSpec, QueryCompiler, QuerySize, query_mentions_field
 
 COMPANY_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -45,3 +51,58 @@ def companies_matching(query: Any, *, queryset: QuerySet[Company] | None = None)
     if query_mentions_field(query, "tag_id"):
         return matching.filter(pk__in=Company.objects.filter(condition).values("pk"))
     return matching.filter(condition)
+
+
+COMPANIES_ID = "companies.id"
+COMPANIES_NAME = "companies.name"
+# The contact search's company fields, read on a contact's memberships: Parley's company id, the company's name
+# (case-insensitive, as the contact list's search box matches it).
+MEMBERSHIP_FIELDS: dict[str, FieldSpec] = {
+    COMPANIES_ID: FieldSpec("integer", "company_id"),
+    COMPANIES_NAME: FieldSpec("ci_string", "company__name"),
+}
+MEMBERSHIP_OPERATORS = {
+    COMPANIES_ID: ("=", "!=", "IN", "NIN"),
+    COMPANIES_NAME: ("=", "!=", "~", "!~", "^", "$", "IN", "NIN"),
+}
+# A negative filter is its positive one's complement: the contacts at no such company (those at none included),
+# as `tag_id !=` is the contacts without the tag.
+_POSITIVE = {"!=": "=", "!~": "~", "NIN": "IN"}
+
+
+class CompanyMembershipField:
+    """`companies.id` or `companies.name` in a contact search: the contacts at a company with this id, or whose
+    name matches (`=`, `~`, `^`, `$`, `IN`; `!=`, `!~`, `NIN`: at no such company). `companies.id = null` is the
+    contacts at no company at all, `!= null` those at one. One subquery per filter, no query of its own."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self._memberships = QueryCompiler({field: MEMBERSHIP_FIELDS[field]})
+
+    def condition(self, operator: str, value: Any) -> Q:
+        allowed = MEMBERSHIP_OPERATORS[self.field]
+        if operator not in allowed:
+            raise ValidationError({self.field: f"{self.field} is compared with {', '.join(allowed)}."})
+        positive = _POSITIVE.get(operator, operator)
+        if value is None:
+            if self.field != COMPANIES_ID or positive != "=":
+                raise ValidationError({self.field: f"{self.field} is not compared with null; companies.id = null "
+                                                   "finds the contacts at no company."})  # fmt: skip
+            at_any_company = Q(pk__in=CompanyContact.objects.values("contact_id"))
+            return ~at_any_company if operator == "=" else at_any_company
+        memberships = CompanyContact.objects.filter(
+            self._memberships.compile({"field": self.field, "operator": positive, "value": value})
+        )
+        at_such_a_company = Q(pk__in=memberships.values("contact_id"))
+        return at_such_a_company if operator == positive else ~at_such_a_company
+
+    def includes_archived(self) -> bool:
+        return False
+
+    def carried_size(self) -> QuerySize:
+        return QuerySize()  # the filter itself is all its subquery holds
+
+
+def company_membership_field(field: str, query: Any) -> CompanyMembershipField:
+    """`field` for one contact search (registered with contacts.search; it reads nothing ahead of the query)."""
+    return CompanyMembershipField(field)

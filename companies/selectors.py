@@ -143,21 +143,34 @@ COMPANY_WORD_SUBSTRING_MIN_LENGTH = 3
 COMPANY_FILTER_CHOICES = 20
 
 
-# A search word names at most this many companies: the people of those are found (one bounded lookup per word).
+# A search word naming at most this many companies finds their people by their ids (one bounded lookup per
+# word); beyond, by the name itself (a subquery over every company it names, never an arbitrary first few).
 COMPANY_WORD_MATCHES = 50
 
 
 def contacts_in_companies_named_q(word: str) -> Q:
-    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries); an empty Q when no
-    company's name has it, so the contact search keeps its index plan (an OR with a subquery scans contacts)."""
+    """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries), what a saved list
+    keeps as `companies.name ~ word` (`^` below three characters); an empty Q when no company's name has it, so the
+    contact search keeps its index plan (an OR with a subquery scans contacts)."""
     if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH:
-        companies = Company.objects.filter(name__icontains=word)
+        named = Q(name__icontains=word)  # the trigram index on PostgreSQL
     else:
-        companies = Company.objects.annotate(name_ci=Lower("name")).filter(name_ci__startswith=word.lower())
-    company_ids = list(companies.order_by().values_list("pk", flat=True)[:COMPANY_WORD_MATCHES])
+        named = Q(name_ci__startswith=word.lower())
+    companies = Company.objects.annotate(name_ci=Lower("name")).filter(named).order_by()
+    company_ids = list(companies.values_list("pk", flat=True)[: COMPANY_WORD_MATCHES + 1])
     if not company_ids:
         return Q()
+    if len(company_ids) > COMPANY_WORD_MATCHES:
+        return Q(pk__in=CompanyContact.objects.filter(company__in=companies.values("pk")).values("contact_id"))
     return Q(pk__in=CompanyContact.objects.filter(company_id__in=company_ids).values("contact_id"))
+
+
+def company_names(*, company_ids: set[int]) -> dict[int, str]:
+    """Company pk -> its name as the admin shows it (the company id when it has none), in one query."""
+    if not company_ids:
+        return {}
+    companies = Company.objects.filter(pk__in=company_ids).only("pk", "name", "company_id")
+    return {company.pk: str(company) for company in companies}
 
 
 def companies_for_contact_filter(*, chosen_id: int | None) -> list[Company]:

@@ -32,7 +32,7 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, In, LessThan, StartsWith
 from django.utils import timezone
 
-from common.parsing import finite_number_or_none, relative_moment_or_none, unix_time_or_none
+from common.parsing import finite_number_or_none, relative_moment_or_none, text_problem, unix_time_or_none
 from contacts.models import Contact, DataAttribute
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
@@ -170,7 +170,8 @@ _CUSTOM_KIND = {
 
 
 class ExtraField(Protocol):
-    """A field an app above contacts adds to the language (segments: `segment_id`), compiled by that app."""
+    """A field an app above contacts adds to the language, compiled by that app: registered for every search
+    (companies: `companies.id`, `companies.name`), or passed by one caller (segments: `segment_id`)."""
 
     def condition(self, operator: str, value: Any) -> Q:
         """The filter's condition, or a ValidationError naming the field."""
@@ -311,6 +312,8 @@ class QueryCompiler:
             value = str(value)
             if len(value) > MAX_STRING_VALUE:
                 raise _invalid(field, f"Values are at most {MAX_STRING_VALUE} characters.")
+            if problem := text_problem(value):  # PostgreSQL refuses to compare text holding a NUL or a lone surrogate
+                raise _invalid(field, problem)
             if kind == "role" and value not in Contact.Role.values:
                 raise _invalid(field, "role must be user or lead.")
             return value
@@ -394,10 +397,30 @@ def _key_lookup(name: str, lookup: str, value: Any) -> Q:
     return Q(key.get_lookup(lookup)(key, value))
 
 
+# Fields apps above contacts add to every contact search, by name (companies: `companies.id`, `companies.name`):
+# each makes its ExtraField for one query. Registered from the app's integration.connect().
+_registered_fields: dict[str, Callable[[Any], ExtraField]] = {}
+
+
+def register_contact_search_field(name: str, make_field: Callable[[Any], ExtraField]) -> None:
+    """Add `name` to the contact search language (the API's searches and every contact segment), compiled by
+    `make_field(query)`'s ExtraField; once per name."""
+    _registered_fields.setdefault(name, make_field)
+
+
+def contact_search_fields(query: Any, extra_fields: Mapping[str, ExtraField] | None = None) -> dict[str, ExtraField]:
+    """The extra fields one contact search compiles with: the registered ones, then the caller's own."""
+    return {name: make_field(query) for name, make_field in _registered_fields.items()} | dict(extra_fields or {})
+
+
 def contact_search_q(query: Any, *, extra_fields: Mapping[str, ExtraField] | None = None) -> Q:
-    """Compile a contact filter (with `extra_fields`); a ValidationError names the field it refuses."""
-    compiler = QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT, extra_fields=extra_fields)
-    return compiler.compile(query)
+    """Compile a contact filter (with the registered fields and `extra_fields`); a ValidationError names the
+    field it refuses."""
+    return _contact_compiler(contact_search_fields(query, extra_fields)).compile(query)
+
+
+def _contact_compiler(extra_fields: Mapping[str, ExtraField]) -> QueryCompiler:
+    return QueryCompiler(CONTACT_FIELDS, custom_model=DataAttribute.Model.CONTACT, extra_fields=extra_fields)
 
 
 def query_mentions_field(query: Any, field: str) -> bool:
@@ -417,10 +440,12 @@ def contacts_matching(
 ) -> QuerySet[Contact]:
     """The contacts a search query selects: users and leads (Intercom's contacts), archived ones only when
     the query mentions `archived` (itself, or in a segment it names through an extra field); one SQL query
-    whatever the query's shape. `extra_fields` are those an app above contacts adds (segments' segment_id)."""
-    condition = contact_search_q(query, extra_fields=extra_fields)
+    whatever the query's shape. Registered fields (register_contact_search_field) always join; `extra_fields` are
+    those one caller adds (segments' segment_id, for the API's search)."""
+    fields = contact_search_fields(query, extra_fields)
+    condition = _contact_compiler(fields).compile(query)
     matching = (Contact.objects.all() if queryset is None else queryset).filter(role__in=LISTED_ROLES)
-    extras_archived = any(extra.includes_archived() for extra in (extra_fields or {}).values())
+    extras_archived = any(extra.includes_archived() for extra in fields.values())
     if not (extras_archived or query_mentions_field(query, "archived")):
         matching = matching.filter(is_archived=False)
     # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.

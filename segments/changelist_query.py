@@ -3,8 +3,9 @@ contacts.search, over contact or company fields).
 
 Each sidebar filter the language can say is translated, the relative ones ("seen in the last 7 days", "last
 request over 30 days ago") as relative moments (`now-7d`) that move with the days as the list's own filters do;
-those it cannot say (events, a company's people, consent, visitors) are all named in one refusal, so a saved
-segment never means less than what the teammate saw.
+those it cannot say (events, consent, visitors) are all named in one refusal, so a saved segment never means less
+than what the teammate saw. A company's people (the Company filter) are `companies.id`, and the search box's match
+on a company's name `companies.name` (companies.search adds both to the language).
 """
 
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from django.http import QueryDict
 
 from common.parsing import int_or_none
 from companies import admin as company_admin
+from companies.search import COMPANIES_ID, COMPANIES_NAME
 from contacts.admin import changelist as contact_list
 from contacts.admin.filters import LastSeenFilter
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
@@ -25,6 +27,7 @@ from segments.models import Segment
 SEARCH_PARAMETER = "q"
 SEGMENT_PARAMETER = "segment"
 TAG_PARAMETER = "tag"
+COMPANY_PARAMETER = "company"  # the contact list's Company filter (companies.admin_filters), the company page's link
 # Parameters that change what the page shows, not who is in it.
 IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e", "_popup", "_to_field", "_facets"})
 
@@ -56,7 +59,6 @@ class _Unsavable(Exception):  # one filter's refusal, gathered into UnsavableFil
 # Why the list filters other apps register cannot be kept (the language has no such field), by parameter.
 _NOT_IN_THE_LANGUAGE = {
     "event": "the search language has no events; a segment cannot say who did one.",
-    "company": "a contact segment cannot name a company's people (search by company is not in the language).",
     "restricted": "processing restrictions are not in the search language.",
     "analytics_consent": "consent is not in the search language.",
     "marketing_consent": "consent is not in the search language.",
@@ -80,9 +82,10 @@ def _custom_attribute(name: str, raw: str, attributes: dict[str, DataAttribute])
 
 
 def _contact_search(term: str) -> list[Filter]:
-    """The contact list's search box (contacts.admin.changelist): every word in the name or the email (anywhere
-    from three characters, as a prefix below), or the exact user id or contact id. The exact matches join each
-    word's group (every word, or the exact id, is every word-or-the-exact-id), so nothing nests deeper."""
+    """The contact list's search box (contacts.admin.changelist): every word in the name, the email or the name
+    of one of the contact's companies (anywhere from three characters, as a prefix below), or the exact user id or
+    contact id. The exact matches join each word's group (every word, or the exact id, is every
+    word-or-the-exact-id), so nothing nests deeper."""
     words = term.split()[: contact_list.SEARCH_MAX_WORDS]
     exact = [_filter("external_id", "=", term)]
     if (contact_id := int_or_none(term)) is not None:
@@ -90,8 +93,10 @@ def _contact_search(term: str) -> list[Filter]:
     groups = []
     for word in words:
         operator = "~" if len(word) >= contact_list.SEARCH_SUBSTRING_MIN_LENGTH else "^"
-        groups.append({"operator": "OR", "value": [_filter("name", operator, word), _filter("email", operator, word),
-                                                   *exact]})  # fmt: skip
+        groups.append({"operator": "OR", "value": [
+            _filter("name", operator, word), _filter("email", operator, word), _filter(COMPANIES_NAME, operator, word),
+            *exact,
+        ]})  # fmt: skip
     return groups
 
 
@@ -142,6 +147,11 @@ def _contact_filter(name: str, raw: str, attributes: dict[str, DataAttribute]) -
         return [_seen_within(days)]
     if name.startswith(CUSTOM_ATTRIBUTE_PREFIX):
         return [_custom_attribute(name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX), raw, attributes)]
+    if name == COMPANY_PARAMETER:
+        company_id = int_or_none(raw)
+        if company_id is None:
+            raise _Unsavable("it names no company.")
+        return [_filter(COMPANIES_ID, "=", company_id)]
     if name == SEARCH_PARAMETER:
         return _contact_search(raw.strip()) if raw.strip() else []
     raise _Unsavable(_NOT_IN_THE_LANGUAGE.get(name, "this filter cannot be kept in a segment."))

@@ -1,14 +1,16 @@
 """A segment's filter in words, for teammates: "Role is user · last seen within the last 30 days · tag VIP".
 
 Read from the saved query itself (never from the list's parameters), so the words say exactly what was saved.
-Tag names and custom attribute labels are read in one query each, whatever the number of filters; a tag
-deleted since is named by its id.
+Tag names, company names (`companies.id`) and custom attribute labels are read in one query each, whatever the
+number of filters; a tag or a company deleted since is named by its id.
 """
 
 import datetime as dt
 from typing import Any
 
 from common.parsing import int_or_none, relative_moment_or_none, unix_time_or_none
+from companies.search import COMPANIES_ID, COMPANIES_NAME
+from companies.selectors import company_names
 from contacts.models import DataAttribute, Tag
 from segments.models import Segment
 
@@ -23,6 +25,7 @@ _LABELS = {
         "updated_at": "updated", "signed_up_at": "signed up", "last_seen_at": "last seen",
         "last_contacted_at": "last contacted", "last_replied_at": "last heard from",
         "last_email_opened_at": "last opened an email", "last_email_clicked_at": "last clicked an email link",
+        COMPANIES_ID: "company", COMPANIES_NAME: "company name",
     },
     Segment.PersonType.COMPANY: {
         "id": "id", "company_id": "company id", "name": "name", "plan": "plan", "size": "size",
@@ -55,6 +58,8 @@ class _Words:
         fields = _fields(query)
         tag_ids = {_int(v) for f, v in fields if f == "tag_id"} - {None}
         self.tags = dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name")) if tag_ids else {}
+        company_ids = {_int(v) for f, v in fields if f == COMPANIES_ID} - {None}
+        self.companies = company_names(company_ids=company_ids)
         names = {f.removeprefix("custom_attributes.") for f, _ in fields if f.startswith("custom_attributes.")}
         self.attributes = (
             {a.name: a for a in DataAttribute.objects.filter(model=model, name__in=names)} if names else {}
@@ -104,11 +109,15 @@ class _Words:
             return label, "flag"
         if field in _DATE_FIELDS:
             return label, "date"
+        if field == COMPANIES_ID:
+            return label, "company"
         return label, "plain" if field in ("role", "id", "owner_id", "size", "monthly_spend", "user_count",
                                            "session_count") else "text"  # fmt: skip
 
-    @staticmethod
-    def value(kind: str, value: Any) -> str:
+    def value(self, kind: str, value: Any) -> str:
+        if kind == "company":  # its name, as the list's Company filter says it; one deleted since by its id
+            company_id = _int(value)
+            return f"“{self.companies[company_id]}”" if company_id in self.companies else f"#{value} (deleted)"
         if kind == "yes_no":
             return "yes" if value is True or str(value).lower() == "true" else "no"
         if kind == "text":

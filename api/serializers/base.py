@@ -45,7 +45,8 @@ class SearchInput(serializers.Serializer):
 
     query = serializers.JSONField(
         help_text="{field, operator, value} or {operator: AND|OR, value: [...]}. Date fields take Unix seconds, or "
-        'with > and < a relative moment ("now-30d", "today", "now+2w"); contacts also take segment_id (docs/api.md).'
+        'with > and < a relative moment ("now-30d", "today", "now+2w"); contacts also take segment_id, companies.id '
+        "and companies.name (docs/api.md)."
     )
     pagination = SearchPaginationInput(required=False)
     sort = serializers.JSONField(

@@ -19,12 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from companies import selectors as company_selectors
+from companies import services as company_services
 from contacts import services as contact_services
 from contacts.models import Contact, DataAttribute
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from segments import selectors, services, tasks
 from segments.changelist_query import UnsavableFilter, changelist_query
 from segments.models import Segment
+from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import ContactFactory, LeadFactory, TagFactory, UserContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +132,13 @@ def test_contact_segments_is_one_query_whatever_the_number_of_segments(teammate)
             {"field": "unsubscribed_from_emails", "operator": "=", "value": False}]}),
         ("q=ada", {"operator": "OR", "value": [{"field": "name", "operator": "~", "value": "ada"},
                                                {"field": "email", "operator": "~", "value": "ada"},
+                                               {"field": "companies.name", "operator": "~", "value": "ada"},
                                                {"field": "external_id", "operator": "=", "value": "ada"}]}),
+        ("q=bo", {"operator": "OR", "value": [{"field": "name", "operator": "^", "value": "bo"},
+                                              {"field": "email", "operator": "^", "value": "bo"},
+                                              {"field": "companies.name", "operator": "^", "value": "bo"},
+                                              {"field": "external_id", "operator": "=", "value": "bo"}]}),
+        ("company=7", {"field": "companies.id", "operator": "=", "value": 7}),
         ("seen=never", {"field": "last_seen_at", "operator": "=", "value": None}),
         ("seen=today", {"field": "last_seen_at", "operator": ">", "value": "today"}),
         ("seen=7d", {"field": "last_seen_at", "operator": ">", "value": "now-7d"}),
@@ -143,7 +152,8 @@ def test_the_contact_list_filters_become_a_query(params, expected):
 
 @pytest.mark.parametrize("params", ["", "o=1", "seen=bogus", "seen_days=0", "seen_days=٣", "seen_days=3651",
                                     "event=signed-up", "role__exact=visitor", "tag=abc", "ca__nope=1", "whatever=1",
-                                    "company=1", "marketing_consent=given"])  # fmt: skip
+                                    "company=abc", "company=0", "company=1e400", "company=٣",
+                                    "marketing_consent=given"])  # fmt: skip
 def test_filters_a_segment_cannot_keep_are_refused_by_name(params):
     with pytest.raises(UnsavableFilter) as refused:
         changelist_query(QueryDict(params))
@@ -254,12 +264,25 @@ def test_a_relative_segment_moves_with_the_days(teammate):
         {"seen": "never", "country": "DE"},
         {"q": "ri", "unsubscribed_from_emails__exact": "0"},
         {"q": "rivera acme", "seen_days": "30"},
+        # The search box also matches the name of a contact's company (a word, or its start below 3 characters).
+        {"q": "Hooli"},
+        {"q": "hooli rivera"},
+        {"q": "st"},
+        {"q": "ind", "role__exact": "user"},
+        {"q": "acme"},  # Bo Acme and Rivera Acme by name, Rick at Acme Hooli by its company's
+        # The Company filter (the sidebar, or the company page's "All its people in the contact list").
+        {"company": "Stark Industries"},
+        {"company": "Hooli", "seen": "7d"},
+        {"company": "Acme Hooli", "q": "ri"},
     ],
 )
 def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, params):
     """The list's own filters and the segment's query, side by side on the same rows."""
     now = timezone.now()
     vip = TagFactory(name="VIP")
+    companies = {name: CompanyFactory(name=name) for name in ("Hooli", "Stark Industries", "Acme Hooli", "Pied Piper")}
+    memberships = {"Jamie Rivera": ["Hooli"], "Ana Ribeiro": ["Stark Industries", "Hooli"], "Rita": ["Pied Piper"],
+                   "Rick": ["Acme Hooli"], "Old Lead": ["Stark Industries"]}  # fmt: skip
     # Jamie was seen nine seconds ago: "today" whatever the hour the test runs at.
     for days, role, country, name in [
         (0.0001, "user", "FR", "Jamie Rivera"), (2, "user", "DE", "Ana Ribeiro"), (5, "lead", "FR", "Rita"),
@@ -271,13 +294,56 @@ def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, p
         )
         if days in (2, 29, 45):
             contact.tags.add(vip)
+        for company in memberships.get(name, []):
+            company_services.company_attach(company=companies[company], contact=contact)
     if params.get("tag"):
         params = {**params, "tag": str(vip.pk)}
+    if params.get("company"):
+        params = {**params, "company": str(companies[params["company"]].pk)}
     listed = {c.pk for c in admin_client.get(CONTACTS, params).context["cl"].result_list}
     query = changelist_query(QueryDict(urlencode(params)))
     segment = services.segment_create(name="Same", query=query, teammate=None)
     assert set(selectors.segment_members(segment=segment).values_list("pk", flat=True)) == listed
     assert listed  # each case lists someone
+
+
+def test_a_word_naming_more_companies_than_the_list_looks_up_still_holds_what_the_list_showed(
+    admin_client, monkeypatch
+):
+    """Past COMPANY_WORD_MATCHES companies the list finds their people by the name itself, not by the first few."""
+    monkeypatch.setattr(company_selectors, "COMPANY_WORD_MATCHES", 2)
+    people = []
+    for index in range(4):
+        person = UserContactFactory(name=f"Person {index}")
+        company_services.company_attach(company=CompanyFactory(name=f"Hooli {index}"), contact=person)
+        people.append(person.pk)
+    UserContactFactory(name="Elsewhere")
+    listed = {c.pk for c in admin_client.get(CONTACTS, {"q": "hooli"}).context["cl"].result_list}
+    segment = services.segment_create(name="Hooli", query=changelist_query(QueryDict("q=hooli")), teammate=None)
+    assert listed == set(people) == set(selectors.segment_members(segment=segment).values_list("pk", flat=True))
+
+
+def test_the_company_filter_and_the_company_search_are_said_and_saved(admin_client):
+    stark = CompanyFactory(name="Stark Industries")
+    tony = UserContactFactory(name="Tony")
+    company_services.company_attach(company=stark, contact=tony)
+    UserContactFactory(name="Happy")
+    page = admin_client.get(CONTACTS, {"company": stark.pk}).content.decode()
+    assert "Can\u2019t be saved" not in page and "Company is “Stark Industries”" in page
+    searched = admin_client.get(CONTACTS, {"q": "Stark"}).content.decode()
+    assert "company name contains “Stark”" in searched
+    saved = save_list(admin_client, f"company={stark.pk}", "Stark people")
+    assert page_messages(saved) == [
+        "Saved segment “Stark people”: Company is “Stark Industries” — 1 contact right now."
+    ]
+    assert [c.pk for c in saved.context["cl"].result_list] == [tony.pk]
+    assert Segment.objects.get().query == {"field": "companies.id", "operator": "=", "value": stark.pk}
+
+
+def test_a_company_name_is_escaped_in_the_sidebar(admin_client):
+    company = CompanyFactory(name="<script>alert(1)</script>")
+    page = admin_client.get(CONTACTS, {"company": company.pk}).content.decode()
+    assert "<script>alert(1)</script>" not in page and escape("“<script>alert(1)</script>”") in page
 
 
 def test_hostile_segment_names_are_escaped_in_the_sidebar(admin_client, superuser):

@@ -5,6 +5,7 @@ import pytest
 from contacts.models import DataAttribute
 from segments.models import Segment
 from segments.summary import query_in_words
+from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +41,13 @@ def f(field: str, operator: str, value: object) -> dict:
         ({"operator": "AND", "value": [f("role", "=", "lead"), {"operator": "OR", "value": [
             f("name", "~", "bo"), f("external_id", "=", "bo")]}]},
          "Role is lead · (name contains “bo” or user id is “bo”)"),
+        ({"operator": "OR", "value": [f("name", "~", "Hooli"), f("email", "~", "Hooli"),
+                                      f("companies.name", "~", "Hooli"), f("external_id", "=", "Hooli")]},
+         "Name contains “Hooli” or email contains “Hooli” or company name contains “Hooli” or user id is “Hooli”"),
+        (f("companies.name", "!~", "inc"), "Company name does not contain “inc”"),
+        (f("companies.name", "IN", ["Hooli", "Acme"]), "Company name is one of “Hooli”, “Acme”"),
+        (f("companies.id", "=", None), "No company"),
+        (f("companies.id", "!=", None), "Company is set"),
     ],
 )  # fmt: skip
 def test_contact_filters_in_words(query, words):
@@ -59,6 +67,20 @@ def test_tags_and_custom_attributes_read_by_name_in_one_query_each(django_assert
     assert words == "Tag VIP · not tagged Gold or #999999 (deleted) · VIP customer is yes · plan is “pro”"
 
 
+def test_companies_named_by_id_are_read_by_name_in_one_query(django_assert_num_queries):
+    stark, hooli = CompanyFactory(name="Stark Industries"), CompanyFactory(name="", company_id="hooli-1")
+    query = {"operator": "AND", "value": [
+        f("companies.id", "=", stark.pk), f("companies.id", "NIN", [str(hooli.pk), 999999]),
+        f("companies.id", "!=", "<b>x</b>"),
+    ]}  # fmt: skip
+    with django_assert_num_queries(1):
+        words = query_in_words(query)
+    assert words == (
+        "Company is “Stark Industries” · company is none of “hooli-1”, #999999 (deleted) · "
+        "company is not #<b>x</b> (deleted)"
+    )  # the last one was never saved (refused), and a template would escape it
+
+
 def test_company_filters_in_words():
     query = {"operator": "AND", "value": [
         f("plan", "=", "enterprise"), f("size", ">", 50), f("last_request_at", ">", "now-7d"),
@@ -72,3 +94,5 @@ def test_company_filters_in_words():
 
 def test_hostile_text_stays_text():
     assert query_in_words(f("name", "=", "<b>x</b>")) == "Name is “<b>x</b>”"  # templates escape it
+    company = CompanyFactory(name="<script>alert(1)</script>")
+    assert query_in_words(f("companies.id", "=", company.pk)) == "Company is “<script>alert(1)</script>”"
