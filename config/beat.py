@@ -85,6 +85,14 @@ BEAT_ENTRIES: tuple[BeatEntry, ...] = (
         "once each, and emails the conversation's assignee.",
     ),
     BeatEntry(
+        name="Attachments: delete files no message names (daily)",
+        task="conversations.tasks.sweep_attachment_files",
+        crontab=("45", "4"),
+        expire_seconds=DAY_EXPIRE_SECONDS,
+        description="Deletes stored attachment files older than an hour that no attachment row names (a message "
+        "whose transaction rolled back after its files were written, a crash between a deletion and its files).",
+    ),
+    BeatEntry(
         name="Segments: refresh member counts",
         task="segments.tasks.refresh_segment_counts",
         every_seconds=900,

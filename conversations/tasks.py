@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from conversations import services
+from conversations.services.attachments import attachment_orphans_delete
 
 SNOOZE_TASK_NAME = "conversations.tasks.reopen_due_snoozes"
 RECLAIM_TASK_NAME = "conversations.tasks.reclaim_stalled_messages"
@@ -71,6 +72,15 @@ def email_unread_reply(part_id: int) -> bool:
 def record_sla_breaches() -> int:
     """Beat, every minute: record SLA targets that fell due unmet and email their assignees (each once)."""
     return services.sla_breaches_record()
+
+
+@shared_task(
+    name="conversations.tasks.sweep_attachment_files", acks_late=True, expires=12 * 3600,
+    soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60,
+)  # fmt: skip
+def sweep_attachment_files() -> int:
+    """Beat, daily: delete stored attachment files no row names (as `manage.py attachments_sweep`)."""
+    return attachment_orphans_delete()
 
 
 @shared_task(

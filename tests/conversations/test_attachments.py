@@ -1,5 +1,6 @@
 """Attachments: checking (size, type from the bytes, names), thumbnails, storage, links, deletion."""
 
+import os
 import time
 from pathlib import Path
 
@@ -386,6 +387,15 @@ def test_the_sweep_deletes_old_files_no_row_names_and_keeps_the_rest(website):
     assert attachment_orphans_delete(now=later) == already + 1
     assert not storage.exists(orphan)
     assert all(_stored(name) for name in kept)
+
+    # Beat's daily task is the same sweep: a file left two hours ago goes, the message's files stay.
+    from conversations.tasks import sweep_attachment_files
+
+    stale = storage.save("attachments/ab/stale", upload("x", b"left behind two hours ago"))
+    two_hours_ago = (timezone.now() - dt.timedelta(hours=2)).timestamp()
+    os.utime(storage.path(stale), (two_hours_ago, two_hours_ago))
+    assert sweep_attachment_files() >= 1
+    assert not storage.exists(stale) and all(_stored(name) for name in kept)
 
 
 def _image_with_hostile_exif(pillow_format: str) -> bytes:
