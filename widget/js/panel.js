@@ -613,10 +613,10 @@
         sendBtn.disabled = false;
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
-        // A refused file (too large, a type the site does not take): nothing was sent. The message goes back
-        // to the composer with its text (the visitor sends it, or picks another file), the file is dropped and
-        // the server's words are said where files are chosen.
-        var fileRefused = err.status === 413 || (err.status === 400 && err.field === "files");
+        // A refused file (too large, a type the site does not take, over an allowance of files): nothing was
+        // sent. The message goes back to the composer with its text (the visitor sends it, or picks another
+        // file), the file is dropped and the server's words are said where files are chosen.
+        var fileRefused = err.status === 413 || ((err.status === 400 || err.status === 429) && err.field === "files");
         if (picked.length && fileRefused && composer === box && view === "thread") {
           node.remove();
           var typed = composer.value.trim();
