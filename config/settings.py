@@ -309,6 +309,9 @@ X_FRAME_OPTIONS = "DENY"
 # Proxies whose X-Forwarded-For we believe; anything else uses REMOTE_ADDR.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# An API reply with attachment_files is read whole into memory, then decoded: its body may grow with the website's
+# file limits (as many files as allowed, each of the largest size, in base64) up to this many megabytes.
+PARLEY_API_ATTACHMENTS_BODY_MAX_MB = env.int("PARLEY_API_ATTACHMENTS_BODY_MAX_MB", default=64)
 
 # CORS for the widget endpoints is decided per website (tracking.Website.allowed_origins).
 CORS_URLS_REGEX = r"^/widget-api/.*$"

@@ -56,11 +56,13 @@ class AttachmentFileInput(serializers.Serializer):
 
 def attachment_files_body_max_bytes(limits: AttachmentLimits) -> int:
     """The largest JSON body a call with `attachment_files` accepts: as many files as the website's limits
-    allow, each of its largest size in base64 (4 bytes per 3), and room for the rest; never less than what
-    every other call accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    allow, each of its largest size in base64 (4 bytes per 3), and room for the rest, at most
+    PARLEY_API_ATTACHMENTS_BODY_MAX_MB (the body is held in memory); never less than what every other call
+    accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
     files = min(limits.max_files, MAX_ATTACHMENT_FILES) if limits.types else 0
     base64_bytes = 4 * math.ceil(limits.max_bytes / 3)
-    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, files * base64_bytes + REPLY_JSON_ROOM_BYTES)
+    wanted = min(files * base64_bytes + REPLY_JSON_ROOM_BYTES, settings.PARLEY_API_ATTACHMENTS_BODY_MAX_MB * 1_048_576)
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, wanted)
 
 
 def attachment_files_decode(files: list[dict[str, Any]]) -> list[ContentFile]:

@@ -212,6 +212,16 @@ def test_a_reply_body_over_what_the_websites_limits_allow_is_a_413_naming_body(a
     assert Attachment.objects.count() == 2
 
 
+def test_the_reply_body_limit_stops_at_the_memory_cap_whatever_the_websites_limits(api, conversation, settings):
+    # The default limits (10 files of 10 MB) would take a 134 MB body; the cap holds it at 3 MB here.
+    settings.PARLEY_API_ATTACHMENTS_BODY_MAX_MB = 3
+    files = [{"name": "a.pdf", "content_type": "x", "data": _b64(PDF)}]
+    assert _reply(api, conversation, attachment_files=files).status_code == 200
+    too_large = _reply(api, conversation, attachment_files=files, body="x" * (3 * 1_048_576))
+    assert too_large.status_code == 413
+    assert "larger than the API accepts (3.0 MB)" in too_large.json()["errors"][0]["message"]
+
+
 def test_a_declared_length_past_the_limit_is_refused_before_the_body_is_read(api, conversation):
     response = api.post(f"/api/conversations/{conversation.pk}/reply", {"message_type": "comment", "type": "admin",
                         "body": "hi"}, format="json", CONTENT_LENGTH="9" * 40)  # fmt: skip
