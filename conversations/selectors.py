@@ -11,6 +11,7 @@ from django.db.models import (
     Count,
     Exists,
     ExpressionWrapper,
+    F,
     Max,
     OuterRef,
     Prefetch,
@@ -188,6 +189,30 @@ def conversations_for_contact_panel(contact: Contact) -> list[Conversation]:
         )
         .order_by("-updated_at", "-id")[:10]
     )
+
+
+def conversation_neighbour_id(*, conversation: Conversation, older: bool) -> int | None:
+    """The conversation after (`older`) or before this one in the inbox's default order, newest activity
+    first (ACTIVITY_ORDER: last_part_at descending, never-written ones last, then id descending); None at
+    either end. One query on the inbox's order index."""
+    at, pk = conversation.last_part_at, conversation.pk
+    conversations = Conversation.objects.all()
+    if older:
+        if at is None:
+            found = conversations.filter(last_part_at__isnull=True, pk__lt=pk).order_by("-pk")
+        else:
+            found = conversations.filter(
+                Q(last_part_at__lt=at) | Q(last_part_at=at, pk__lt=pk) | Q(last_part_at__isnull=True)
+            ).order_by(*ACTIVITY_ORDER)
+    elif at is None:
+        found = conversations.filter(Q(last_part_at__isnull=False) | Q(pk__gt=pk)).order_by(
+            F("last_part_at").asc(nulls_first=True), "pk"
+        )
+    else:
+        found = conversations.filter(Q(last_part_at__gt=at) | Q(last_part_at=at, pk__gt=pk)).order_by(
+            "last_part_at", "pk"
+        )
+    return found.values_list("pk", flat=True).first()
 
 
 def conversations_for_company_panel(company: Company) -> list[Conversation]:

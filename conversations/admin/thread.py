@@ -154,6 +154,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
     def thread_urls(self) -> list[Any]:
         return [
             path("<int:object_id>/poll/", self.admin_site.admin_view(self.poll_view), name="conversations_conversation_poll"),
+            path("<int:object_id>/step/<str:way>/", self.admin_site.admin_view(self.step_view),
+                 name="conversations_conversation_step"),
             path("start/<int:contact_id>/", self.admin_site.admin_view(self.start_view),
                  name="conversations_conversation_start"),
         ]  # fmt: skip
@@ -293,6 +295,17 @@ class ConversationPageAdmin(admin.ModelAdmin):
             # Who else is on it, and whether they are writing (the collision warning).
             "presence": teamwork.poll_presence(request, conversation, can_change=can_change),
         })  # fmt: skip
+
+    def step_view(self, request: HttpRequest, object_id: int, way: str) -> HttpResponse:
+        """j / k on a conversation opened without the inbox's list (a link, an email): the next ("next") or
+        previous ("previous") conversation in the inbox's default order, or the inbox past either end."""
+        if way not in ("next", "previous"):
+            raise Http404("Step to the next or the previous conversation.")
+        conversation = self._conversation(request, object_id)
+        found = selectors.conversation_neighbour_id(conversation=conversation, older=way == "next")
+        if found is None:
+            return HttpResponseRedirect(reverse("admin:conversations_conversation_changelist"))
+        return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[found]))
 
     def start_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
         """A teammate writes first to a contact."""

@@ -223,3 +223,42 @@ def test_lead_lists_every_active_teammate_and_sets_away_and_cap_for_one_who_neve
     # Each row shows the name the rest of Parley uses (Priya, not "-") and why they are away.
     row = next(r for r in listing.content.decode().split("<tr") if ">priya</a>" in r)
     assert '<td class="field-shown_name">Priya</td>' in row and "Starts Monday" in row
+
+
+# --- 6. j / k on a conversation opened from a link --------------------------------------------------
+
+
+def test_next_and_previous_walk_the_inboxs_default_order_from_a_conversation_opened_by_link(admin_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from conversations.models import Conversation
+
+    now = timezone.now()
+    made = [_conversation(f"Question {n}") for n in range(5)]
+    # Newest activity first, ties by id (newest first), never-written ones last.
+    when = [now - dt.timedelta(hours=1), now, now - dt.timedelta(hours=1), now - dt.timedelta(days=2), None]
+    for conversation, at in zip(made, when, strict=True):
+        Conversation.objects.filter(pk=conversation.pk).update(last_part_at=at)
+    expected = [made[1].pk, made[2].pk, made[0].pk, made[3].pk, made[4].pk]
+
+    def step(pk: int, way: str) -> str:
+        answer = admin_client.get(reverse("admin:conversations_conversation_step", args=[pk, way]))
+        assert answer.status_code == 302
+        return answer["Location"]
+
+    for here, there in zip(expected, expected[1:]):
+        assert step(here, "next") == reverse("admin:conversations_conversation_change", args=[there])
+        assert step(there, "previous") == reverse("admin:conversations_conversation_change", args=[here])
+    inbox = reverse("admin:conversations_conversation_changelist")
+    assert step(expected[-1], "next") == inbox and step(expected[0], "previous") == inbox
+    assert (
+        admin_client.get(reverse("admin:conversations_conversation_step", args=[made[0].pk, "sideways"])).status_code
+        == 404
+    )
+    stranger = get_user_model().objects.create_user("nobody", "n@parley.test", "x", is_staff=True)
+    assert (
+        _client(stranger).get(reverse("admin:conversations_conversation_step", args=[made[0].pk, "next"])).status_code
+        == 403
+    )

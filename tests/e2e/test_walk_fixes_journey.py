@@ -73,6 +73,21 @@ def test_a_conversation_closed_by_a_teammate_while_a_draft_is_written_says_so_an
     assert agent_admin.problems == []
 
 
+def test_j_and_k_step_through_the_inbox_from_a_conversation_opened_by_a_link(agent_admin):
+    older = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Older question")
+    newer = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Newer question")
+    page = agent_admin.page
+    agent_admin.open(_page(newer))  # as from an email's link: the inbox list was never opened
+    page.wait_for_function("window.ParleyKeys && window.ParleyKeys.ready()")
+    page.keyboard.press("j")
+    expect(page.locator(".parley-part.from-contact .body").first).to_have_text("Older question")
+    page.wait_for_function("window.ParleyKeys && window.ParleyKeys.ready()")
+    page.keyboard.press("k")
+    expect(page.locator(".parley-part.from-contact .body").first).to_have_text("Newer question")
+    assert page.url.endswith(_page(newer)) and older.pk != newer.pk
+    assert agent_admin.problems == []
+
+
 def test_lead_sets_a_cap_for_a_new_teammate_and_finds_people_by_company(agent_admin, artifacts):
     from companies import services as company_services
     from tests.companies.factories import CompanyFactory

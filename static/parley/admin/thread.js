@@ -411,10 +411,14 @@
 
   function step(by) {
     var rows = inboxRows();
-    if (!rows || !rows.rows) { backToInbox(); return; }
-    var ids = rows.rows.map(function (href) { var m = /\/conversation\/(\d+)\//.exec(href); return m ? m[1] : ""; });
+    var ids = rows && rows.rows ? rows.rows.map(function (href) { var m = /\/conversation\/(\d+)\//.exec(href); return m ? m[1] : ""; }) : [];
     var index = ids.indexOf(conversationId);
-    var target = index < 0 ? rows.rows[0] : rows.rows[index + by];
+    if (index < 0) {
+      // Opened from a link, not from the list: the server steps through the inbox's default order.
+      window.location.href = window.location.pathname.replace(/\/change\/?$/, "/step/" + (by > 0 ? "next" : "previous") + "/");
+      return;
+    }
+    var target = rows.rows[index + by];
     if (target) { window.location.href = target; } else { backToInbox(); }  // past either end: the list
   }
 
