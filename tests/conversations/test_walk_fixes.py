@@ -1,6 +1,8 @@
 """What a new user walking the team inbox found: two answers to one question, teammate profiles for
 everyone, mentions of nobody, and why nobody was assigned."""
 
+import itertools
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -248,7 +250,7 @@ def test_next_and_previous_walk_the_inboxs_default_order_from_a_conversation_ope
         assert answer.status_code == 302
         return answer["Location"]
 
-    for here, there in zip(expected, expected[1:]):
+    for here, there in itertools.pairwise(expected):
         assert step(here, "next") == reverse("admin:conversations_conversation_change", args=[there])
         assert step(there, "previous") == reverse("admin:conversations_conversation_change", args=[here])
     inbox = reverse("admin:conversations_conversation_changelist")
