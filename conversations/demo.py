@@ -3,9 +3,11 @@
 import datetime as dt
 import random
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -141,9 +143,25 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> int:
         ConversationPart.objects.bulk_create(parts_rows, batch_size=BATCH_SIZE)
         SlaBreach.objects.bulk_create(breach_rows, batch_size=BATCH_SIZE)
         ConversationRating.objects.bulk_create(_ratings(conversations, parts_rows, rng), batch_size=BATCH_SIZE)
+        _contacts_messaging_dates(contact_ids=[contact_id for contact_id, _, _ in batch])
         made += len(conversations)
     _email_history(contact_ids=[w[0] for w in writers], rng=rng, sender=teammates[0], now=now)
     return made
+
+
+def _contacts_messaging_dates(*, contact_ids: list[int]) -> None:
+    """The contact page's "Last heard from" and "Last contacted" from the seeded threads (one statement a batch),
+    as the services keep them for real messages."""
+
+    def latest(**author: Any) -> Subquery:
+        parts = ConversationPart.objects.filter(
+            conversation__contact=OuterRef("pk"), part_type=ConversationPart.Type.COMMENT, **author
+        )
+        return Subquery(parts.order_by("-created_at").values("created_at")[:1])
+
+    Contact.objects.filter(pk__in=contact_ids).update(
+        last_replied_at=latest(author_contact__isnull=False), last_contacted_at=latest(author_teammate__isnull=False)
+    )
 
 
 def _sla_breaches(conversation: Conversation, parts: list[ConversationPart], now: dt.datetime) -> list[SlaBreach]:

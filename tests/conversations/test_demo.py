@@ -23,6 +23,17 @@ def test_seed_demo_creates_conversations_for_leads_and_users_only():
         assert conversation.preview
 
 
+def test_seeded_contacts_last_heard_from_and_last_contacted_follow_their_threads():
+    call_command("seed_demo", contacts=300, seed=7, stdout=io.StringIO())
+    for conversation in Conversation.objects.select_related("contact"):
+        contact = conversation.contact
+        said = ConversationPart.objects.filter(conversation__contact=contact, part_type="comment")
+        last_said = said.filter(author_contact__isnull=False).order_by("-created_at").first()
+        answered = said.filter(author_teammate__isnull=False).order_by("-created_at").first()
+        assert contact.last_replied_at == (last_said.created_at if last_said else None)
+        assert contact.last_contacted_at == (answered.created_at if answered else None)
+
+
 def test_the_demo_colleagues_are_agents_who_may_work_what_they_are_given():
     from django.contrib.auth import get_user_model
 
