@@ -59,15 +59,18 @@ def heaviest_at_the_caps(*, attribute: str, target_email: str, filters: int, val
     chain: custom attributes (a path and a value per comparison on SQLite), email domains (compared one value at
     a time), leads (two roles per value), missing attributes (three conditions per filter); the last filter,
     `email IN`, selects the target and takes the values left."""
-    in_lists = [
-        {"field": f"custom_attributes.{attribute}", "operator": "IN", "value": [f"plan-{i}" for i in range(1000)]},
-        {"field": "email_domain", "operator": "IN", "value": [f"d{i}.example" for i in range(1000)]},
-        {"field": "role", "operator": "IN", "value": ["lead"] * 1000},
+    # The values compared one at a time (custom attributes, email domains) as many as a query may hold, the rest
+    # in lists that compile to one SQL IN (roles: two per value).
+    half = search.MAX_QUERY_VALUES_ONE_BY_ONE // 2
+    one_by_one = [
+        {"field": f"custom_attributes.{attribute}", "operator": "IN", "value": [f"plan-{i}" for i in range(half)]},
+        {"field": "email_domain", "operator": "IN", "value": [f"d{i}.example" for i in range(half)]},
     ]
-    lists = (values - filters) // 999
-    left = values - lists * 1000 - (filters - lists - 1)
+    roles = {"field": "role", "operator": "IN", "value": ["lead"] * 1000}
+    lists = 2 + (values - filters - 2 * half) // 999
+    left = values - 2 * half - (lists - 2) * 1000 - (filters - lists - 1)
     assert 1 <= left <= 1000
-    leaves = [in_lists[i % len(in_lists)] for i in range(lists)]
+    leaves = [*one_by_one, *[roles] * (lists - 2)]
     leaves += [{"field": f"custom_attributes.{attribute}", "operator": "=", "value": None}] * (filters - lists - 1)
     leaves.append({"field": "email", "operator": "IN", "value": [target_email] * left})
     query = or_tree(leaves)
@@ -88,6 +91,22 @@ def test_a_contact_search_at_both_caps_runs_and_one_filter_or_one_value_more_is_
         response = api.post(CONTACTS, {"query": query}, format="json")
         assert_error(response, 400, "parameter_invalid", field="query")
         assert f"at most {filters} filters and {values:,} values" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("field", ["custom_attributes.seats", "email_domain"])
+def test_values_compared_one_at_a_time_are_capped_over_the_whole_query(api, field):
+    # 10 lists of 1,000 custom-attribute values passed the other caps and held a worker 20 s and 1 GB.
+    DataAttributeFactory(name="seats", model=DataAttribute.Model.CONTACT, data_type=DataAttribute.DataType.INTEGER)
+    target = UserContactFactory(email="ada@d7.example", custom_attributes={"seats": 7})
+    value = (lambda i: i) if field.startswith("custom") else (lambda i: f"d{i}.example")
+    cap = search.MAX_QUERY_VALUES_ONE_BY_ONE
+    lists = [{"field": field, "operator": "IN", "value": [value(i) for i in range(start, start + 500)]}
+             for start in range(0, cap, 500)]  # fmt: skip
+    assert found(api.post(CONTACTS, {"query": {"operator": "OR", "value": lists}}, format="json")) == [target.pk]
+    lists[-1]["value"].append(value(cap))
+    response = api.post(CONTACTS, {"query": {"operator": "OR", "value": lists}}, format="json")
+    assert_error(response, 400, "parameter_invalid", field="query")
+    assert "at most 1,000 values in a whole query" in response.json()["errors"][0]["message"]
 
 
 def test_intercoms_three_levels_of_fifteen_is_a_400_naming_query_not_a_503(api):
