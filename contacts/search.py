@@ -79,12 +79,21 @@ class QuerySize:
 
     filters: int = 0
     values: int = 0
+    one_by_one: int = 0  # IN/NIN values of fields compared one at a time (MAX_QUERY_VALUES_ONE_BY_ONE)
 
     def __add__(self, other: "QuerySize") -> "QuerySize":
-        return QuerySize(self.filters + other.filters, self.values + other.values)
+        return QuerySize(self.filters + other.filters, self.values + other.values, self.one_by_one + other.one_by_one)
 
     def within_caps(self) -> bool:
-        return self.filters <= MAX_QUERY_FILTERS and self.values <= MAX_QUERY_VALUES
+        return self.problem() is None
+
+    def problem(self) -> str | None:
+        """Why a query this size is refused (naming `query`), or None."""
+        if self.filters > MAX_QUERY_FILTERS or self.values > MAX_QUERY_VALUES:
+            return QUERY_TOO_LARGE
+        if self.one_by_one > MAX_QUERY_VALUES_ONE_BY_ONE:
+            return ONE_BY_ONE_TOO_MANY
+        return None
 
 
 QUERY_TOO_LARGE = (
@@ -99,10 +108,16 @@ ONE_BY_ONE_TOO_MANY = (
 )
 
 
+def _compared_one_by_one(field: Any) -> bool:
+    """A field whose IN/NIN has no single SQL IN (a JSON key, an email's suffix): each value is its own comparison."""
+    return isinstance(field, str) and (field.startswith("custom_attributes.") or field == "email_domain")
+
+
 def query_size(query: Any) -> QuerySize:
     """The filters and values of a query, however malformed (walked without recursion, before it is checked): a
-    filter counts one value, or each value of its list."""
-    filters = values = 0
+    filter counts one value, or each value of its list; the values of lists compared one at a time count again
+    in `one_by_one`."""
+    filters = values = one_by_one = 0
     stack = [query]
     while stack:
         node = stack.pop()
@@ -115,7 +130,13 @@ def query_size(query: Any) -> QuerySize:
             continue
         filters += 1
         values += len(value) if isinstance(value, list) else 1
-    return QuerySize(filters, values)
+        if (
+            isinstance(value, list)
+            and node.get("operator") in ("IN", "NIN")
+            and _compared_one_by_one(node.get("field"))
+        ):
+            one_by_one += len(value)
+    return QuerySize(filters, values, one_by_one)
 
 
 def one_term(condition: Q) -> Q:
@@ -209,18 +230,17 @@ class QueryCompiler:
         self.extra_fields = extra_fields or {}
         self.now = timezone.now()
         self._custom: dict[str, DataAttribute] | None = None
-        self.compared_one_by_one = 0  # IN/NIN values with no single SQL IN (MAX_QUERY_VALUES_ONE_BY_ONE)
 
     def compile(self, query: Any) -> Q:
         """The query as one condition; a refusal names the field, or `query` when it is over the size caps."""
         size = query_size(query)
-        if not size.within_caps():  # before any work: a body under the byte limit may hold millions of values
-            raise _invalid("query", QUERY_TOO_LARGE)
+        if size.problem():  # before any work: a body under the byte limit may hold millions of values
+            raise _invalid("query", size.problem())
         condition = self._node(query, depth=0, where="query")
         for extra in self.extra_fields.values():
             size += extra.carried_size()
-        if not size.within_caps():
-            raise _invalid("query", QUERY_TOO_LARGE)
+        if size.problem():
+            raise _invalid("query", size.problem())
         return condition
 
     def _node(self, node: Any, *, depth: int, where: str) -> Q:
@@ -273,12 +293,8 @@ class QueryCompiler:
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
                 raise _invalid(field, f"IN and NIN need a list of 1 to {MAX_IN_VALUES} values.")
             values = [self._value(spec, field, item, operator=operator) for item in value]
-            condition = self._one_of(spec, values)
-            if condition is None:
-                self.compared_one_by_one += len(values)
-                if self.compared_one_by_one > MAX_QUERY_VALUES_ONE_BY_ONE:
-                    raise _invalid("query", ONE_BY_ONE_TOO_MANY)
-                condition = any_of([self._compare(spec, field, "=", v) for v in values])
+            # Fields with no single SQL IN compare each value (query_size caps how many: _compared_one_by_one).
+            condition = self._one_of(spec, values) or any_of([self._compare(spec, field, "=", v) for v in values])
             return condition if operator == "IN" else ~condition
         if isinstance(value, list):
             raise _invalid(field, f"A list value needs the IN or NIN operator, not {operator}.")

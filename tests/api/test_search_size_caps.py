@@ -74,7 +74,7 @@ def heaviest_at_the_caps(*, attribute: str, target_email: str, filters: int, val
     leaves += [{"field": f"custom_attributes.{attribute}", "operator": "=", "value": None}] * (filters - lists - 1)
     leaves.append({"field": "email", "operator": "IN", "value": [target_email] * left})
     query = or_tree(leaves)
-    assert search.query_size(query) == search.QuerySize(filters, values)
+    assert search.query_size(query) == search.QuerySize(filters, values, search.MAX_QUERY_VALUES_ONE_BY_ONE)
     return query
 
 
@@ -105,6 +105,21 @@ def test_values_compared_one_at_a_time_are_capped_over_the_whole_query(api, fiel
     assert found(api.post(CONTACTS, {"query": {"operator": "OR", "value": lists}}, format="json")) == [target.pk]
     lists[-1]["value"].append(value(cap))
     response = api.post(CONTACTS, {"query": {"operator": "OR", "value": lists}}, format="json")
+    assert_error(response, 400, "parameter_invalid", field="query")
+    assert "at most 1,000 values in a whole query" in response.json()["errors"][0]["message"]
+
+
+def test_segments_named_by_segment_id_carry_their_values_compared_one_at_a_time(api, superuser):
+    DataAttributeFactory(name="seats", model=DataAttribute.Model.CONTACT, data_type=DataAttribute.DataType.INTEGER)
+    target = UserContactFactory(custom_attributes={"seats": 7})
+    heavy = services.segment_create(
+        name="Seats", query={"field": "custom_attributes.seats", "operator": "IN", "value": list(range(600))},
+        teammate=superuser,
+    )  # fmt: skip
+    once = {"field": "segment_id", "operator": "=", "value": str(heavy.pk)}
+    assert found(api.post(CONTACTS, {"query": once}, format="json")) == [target.pk]
+    twice = {**once, "operator": "IN", "value": [str(heavy.pk)] * 2}  # 1,200 values compared one at a time
+    response = api.post(CONTACTS, {"query": twice}, format="json")
     assert_error(response, 400, "parameter_invalid", field="query")
     assert "at most 1,000 values in a whole query" in response.json()["errors"][0]["message"]
 
