@@ -2,6 +2,7 @@
 storable text as its value."""
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -46,14 +47,15 @@ def moment_problem(value: str) -> str | None:
 REGEX_LOOKUPS = frozenset({"regex", "iregex"})
 
 
-def lookup_problem(model_admin: Any, request: HttpRequest, name: str) -> str | None:
+def lookup_problem(model_admin: Any, name: str, offered: Callable[[], set[str]]) -> str | None:
     """Why a changelist query parameter is not a filter the list offers, or None.
 
     Django's admin accepts any lookup on any of the model's own fields (`?identity_secret__startswith=a`):
     a teammate could learn, one character at a time, a value the admin never shows them. A field is
     offered when the list shows it (a column), filters on it (the sidebar, the date drill-down) or it
     links to another object (a relation, the id); any other parameter is a list filter's own or
-    unknown, and the admin answers it as before."""
+    unknown, and the admin answers it as before. `offered()` names the list's offered fields
+    (_offered_fields, read at most once a request)."""
     parts = name.split(LOOKUP_SEP)
     if REGEX_LOOKUPS.intersection(parts):
         return "regular expression filters are not offered"
@@ -61,7 +63,7 @@ def lookup_problem(model_admin: Any, request: HttpRequest, name: str) -> str | N
         field = model_admin.model._meta.get_field(parts[0])
     except FieldDoesNotExist:
         return None
-    if field.is_relation or field.primary_key or parts[0] in _offered_fields(model_admin, request):
+    if field.is_relation or field.primary_key or parts[0] in offered():
         return None
     return "this list offers no filter on that field"
 
@@ -119,10 +121,12 @@ class AdminQueryGuardMiddleware:
         model_admin = getattr(view_func, "model_admin", None)
         if model_admin is None or getattr(view_func, "__name__", "") != "changelist_view":
             return None
+        # The list's filters and columns (which may read the database: custom attribute filters) once.
+        offered = functools.cache(lambda: _offered_fields(model_admin, request))
         for name in request.GET:
             if name in IGNORED_PARAMS or name in (PAGE_VAR, ERROR_FLAG):
                 continue
-            problem = lookup_problem(model_admin, request, name)
+            problem = lookup_problem(model_admin, name, offered)
             if problem:
                 return _refused(name, problem)
         return None
