@@ -71,13 +71,20 @@ def _through_website(*, website_id: int, every_website: bool, prefix: str = "") 
     return Q(**{f"{prefix}website_id": website_id}) | Q(**{f"{prefix}website__isnull": True})
 
 
+def _messenger_conversations(*, contact_id: int, website_id: int, every_website: bool) -> QuerySet[Conversation]:
+    """A contact's conversations that this website's messenger shows (_through_website)."""
+    return Conversation.objects.filter(
+        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
+    )
+
+
 def conversation_list_for_contact(
     *, contact_id: int, website_id: int, every_website: bool = False
 ) -> QuerySet[Conversation]:
     """A contact's conversations that this website's messenger shows, newest activity first (widget list, ping)."""
-    return Conversation.objects.filter(
-        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
-    ).order_by("-updated_at", "-id")
+    return _messenger_conversations(contact_id=contact_id, website_id=website_id, every_website=every_website).order_by(
+        "-updated_at", "-id"
+    )
 
 
 def contact_has_conversations(*, contact_id: int) -> bool:
@@ -93,10 +100,11 @@ def conversation_get_for_contact(
     # No query for what cannot be a public id (PostgreSQL raises on a NUL in a compared string).
     if not isinstance(public_id, str) or len(public_id) > 32 or "\x00" in public_id:
         return None
-    return Conversation.objects.filter(
-        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id,
-        public_id=public_id,
-    ).first()  # fmt: skip
+    return (
+        _messenger_conversations(contact_id=contact_id, website_id=website_id, every_website=every_website)
+        .filter(public_id=public_id)
+        .first()
+    )
 
 
 def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[ConversationPart]:
@@ -136,8 +144,8 @@ def in_app_shown_to(*, contact_id: int) -> bool:
 def contact_unread_count(*, contact_id: int, website_id: int, every_website: bool = False) -> int:
     """Unread teammate replies across the contact's conversations this website's messenger shows, plus
     unseen in-app messages."""
-    total = Conversation.objects.filter(
-        _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
+    total = _messenger_conversations(
+        contact_id=contact_id, website_id=website_id, every_website=every_website
     ).aggregate(n=Sum("contact_unread_count"))["n"]
     return (total or 0) + in_app_unseen_count(contact_id=contact_id)
 
@@ -148,9 +156,9 @@ def contact_poll(
     """(unread count, ids changed after `since`, new cursor) of the conversations this website's messenger
     shows, in two small queries."""
     rows = list(
-        Conversation.objects.filter(
-            _through_website(website_id=website_id, every_website=every_website), contact_id=contact_id
-        ).values_list("public_id", "updated_at", "contact_unread_count")
+        _messenger_conversations(contact_id=contact_id, website_id=website_id, every_website=every_website).values_list(
+            "public_id", "updated_at", "contact_unread_count"
+        )
     )
     unread = sum(row[2] for row in rows) + in_app_unseen_count(contact_id=contact_id)
     changed = [row[0] for row in rows if since is None or row[1] > since]
