@@ -541,7 +541,7 @@ def _ingest(
             return current.contact, _ignored_again(user, state)
     # With the ingest queue, the page view follows the commit through the queue (the contact's row is
     # written by then): an identification costs its lookup, not two more statements.
-    queued_later = tracking and page is not None and ingest_queue_on()
+    queue_on = tracking and page is not None and ingest_queue_on()
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
@@ -560,6 +560,9 @@ def _ingest(
                         acting=acting, user=user, state=contact_state, website=website
                     )
                 contact = acting.contact
+                # Except after a merge: the visitor's current session moved to a contact whose cached
+                # state does not know it, and the general path finds it in the database.
+                queued_later = queue_on and (current is None or current.contact.pk == contact.pk)
                 if tracking and page is not None and not queued_later:
                     _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
                 elif tracking and page is None:
