@@ -19,7 +19,7 @@ ACME = {"company_id": "acme", "name": "Acme", "plan": "pro", "monthly_spend": 49
         "website": "https://acme.example", "industry": "Rockets", "created_at": 1_600_000_000, "seats": 10}  # fmt: skip
 
 
-def test_a_verified_user_creates_the_company_and_joins_it(client, enforced_website):
+def test_a_verified_user_creates_the_company_and_joins_it(client, enforced_website, ingest_flush):
     widget = Widget(client, enforced_website)
     response = widget.ping(user={"user_id": "u-1", "user_hash": user_hash(enforced_website, "u-1"), "company": ACME})
     assert response.status_code == 200, response.json()
@@ -33,7 +33,10 @@ def test_a_verified_user_creates_the_company_and_joins_it(client, enforced_websi
     assert DataAttribute.objects.get(model="company", name="seats").data_type == "integer"
     user = Contact.objects.get(external_id="u-1")
     assert list(CompanyContact.objects.values_list("contact_id", flat=True)) == [user.pk]
-    # The new session of a member counts for the company, and so does its last request.
+    # The new session of a member counts for the company, and so does its last request (with the ingest
+    # queue on, the session is queued after the sign-in commits: the flush writes and counts it).
+    ingest_flush()
+    company.refresh_from_db()
     assert (company.user_count, company.session_count) == (1, 1)
     assert company.last_request_at is not None
 

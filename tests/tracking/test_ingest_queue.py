@@ -2,6 +2,8 @@
 Redis), and whatever needs a row at once still gets one. Each race of docs/architecture.md, "The
 ingest buffer", has its test here."""
 
+import hashlib
+import hmac
 import json
 import uuid
 
@@ -119,6 +121,34 @@ def test_identify_on_the_first_ping_merges_the_queued_visitor_into_the_user(clie
     assert PageView.objects.filter(contact=user).count() == 3
     user.refresh_from_db()
     assert user.web_sessions_count == 1 and user.last_seen_at is not None
+
+
+def test_a_known_user_signing_in_on_a_new_browser_costs_the_lookup_and_joins_their_current_session(
+    client, website, queue: Buffer
+):
+    user_hash = hmac.new(website.identity_secret.encode(), b"u-5", hashlib.sha256).hexdigest()
+    laptop = Widget(client, website)
+    assert laptop.ping("https://shop.example/a", user={"user_id": "u-5", "user_hash": user_hash}).status_code == 200
+    page_views_flush()
+    user = Contact.objects.get(external_id="u-5")
+
+    phone = Widget(client, website, user_agent="Mozilla/5.0 (iPhone) Mobile Safari/604.1")
+    with CaptureQueriesContext(connection) as captured:
+        response = phone.ping("https://shop.example/b", user={"user_id": "u-5", "user_hash": user_hash})
+    assert response.status_code == 200 and response.json()["contact"]["role"] == "user"
+    # The identification's lookup only: the page view follows the commit through the queue.
+    statements = _statements(captured)
+    assert len(statements) == 1 and statements[0].lstrip().startswith("SELECT"), statements
+    assert PageView.objects.filter(contact=user).count() == 1
+
+    assert page_views_flush() == 1
+    assert sorted(PageView.objects.filter(contact=user).values_list("url", flat=True)) == [
+        "https://shop.example/a",
+        "https://shop.example/b",
+    ]
+    session = WebSession.objects.get(contact=user)  # the user's current session, joined: not a second one
+    user.refresh_from_db()
+    assert (session.page_views_count, user.web_sessions_count) == (2, 1)
 
 
 def test_merge_while_queued_credits_the_user_with_the_new_session(client, website, queue: Buffer):
@@ -291,11 +321,14 @@ def test_a_users_queued_new_session_counts_for_their_companies_once(client, webs
     company = CompanyFactory()
     widget = Widget(client, website)
     assert widget.ping(user={"user_id": "u-c"}).status_code == 200  # the sign-in: the general path
+    page_views_flush()  # its session follows the sign-in's commit through the queue: the worker writes it
     user = Contact.objects.get(external_id="u-c")
     CompanyContact.objects.create(company=company, contact=user)
     company.refresh_from_db()
     sessions_before = company.session_count
     cache.delete(HotPathState.key(user.pk))  # half an hour later: a new session, queued
+    # (the sign-in's queued session claimed the next ten seconds' new sessions of this user here: long gone by then)
+    queue.redis.delete(page_view_buffer.session_claim_key(contact_id=user.pk, website_id=website.pk))
     assert widget.ping("https://shop.example/back", user={"user_id": "u-c"}).status_code == 200
     assert WebSession.objects.filter(contact=user).count() == 1  # not written yet
     page_views_flush()

@@ -201,6 +201,7 @@ def test_page_view_queued_before_a_merge_belongs_to_the_user_it_merged_into(widg
     assert response.status_code == 200
     assert not Contact.objects.filter(pk=visitor.pk).exists()  # merged into the user
 
+    # The queued /login only: the merge moved the visitor's session, so /account was written with it.
     assert flush() == 1
 
     views = _page_views()

@@ -298,6 +298,20 @@ def _page_view_record(
     return page_view
 
 
+def _page_view_after_commit(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> None:
+    """The page view of a contact whose row is committed: queued in its cached current session or in a
+    new queued one; written at once only when the queue cannot take it. A contact erased or merged
+    meanwhile is handled by the flush, as for any queued page view."""
+    if _page_view_fast(contact=contact, website=website, page=page, facts=facts, state=state):
+        return
+    if _session_queued(contact=contact, website=website, page=page, facts=facts, state=state):
+        return
+    with transaction.atomic():
+        _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+
+
 def _page_view_fast(
     *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
 ) -> bool:
@@ -525,6 +539,9 @@ def _ingest(
             state.remember(current, facts.now.timestamp())  # the row read for it serves the next minute's pings
             state.save()
             return current.contact, _ignored_again(user, state)
+    # With the ingest queue, the page view follows the commit through the queue (the contact's row is
+    # written by then): an identification costs its lookup, not two more statements.
+    queue_on = tracking and page is not None and ingest_queue_on()
     for attempt in range(2):
         ignored: dict[str, str] = {}
         try:
@@ -543,10 +560,15 @@ def _ingest(
                         acting=acting, user=user, state=contact_state, website=website
                     )
                 contact = acting.contact
-                if tracking and page is not None:
+                # Except after a merge: the visitor's current session moved to a contact whose cached
+                # state does not know it, and the general path finds it in the database.
+                queued_later = queue_on and (current is None or current.contact.pk == contact.pk)
+                if tracking and page is not None and not queued_later:
                     _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
-                elif tracking:
+                elif tracking and page is None:
                     _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
+            if queued_later:
+                _page_view_after_commit(contact=contact, website=website, page=page, facts=facts, state=contact_state)
         except ContactGone:
             if attempt or not tracking:
                 raise
