@@ -3,11 +3,15 @@
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 from django.db.models import Model
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
-from tracking.selectors import contact_for_widget
+from tracking.selectors import contact_for_widget, contact_row_where
 
 pytestmark = pytest.mark.django_db
 
@@ -39,3 +43,21 @@ def test_a_contact_that_no_longer_exists_reads_as_none():
     user.delete()
 
     assert contact_for_widget(contact_id=user.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)  # outside the test's own transaction, to see the lock refused there
+def test_a_user_is_read_by_user_id_and_locked_only_inside_a_transaction():
+    user = UserContactFactory(external_id="u-9")
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        assert contact_row_where("external_id", "u-9", for_update=True).pk == user.pk
+    locked = connection.features.has_select_for_update
+    assert ("FOR UPDATE" in captured.captured_queries[-1]["sql"]) == locked
+    assert contact_row_where("external_id", "u-unknown") is None
+    with pytest.raises(TransactionManagementError):
+        contact_row_where("external_id", "u-9", for_update=True)
+
+
+def test_only_a_unique_field_names_one_contact():
+    with pytest.raises(ImproperlyConfigured):
+        contact_row_where("name", "Ada")

@@ -10,7 +10,7 @@ from contacts.models import Contact
 from contacts.selectors import contacts_with_email
 from tracking.models import Website
 from tracking.payloads import UserInput
-from tracking.selectors import contact_belongs_to_verifying_website
+from tracking.selectors import contact_belongs_to_verifying_website, contact_row_where
 from tracking.services.hot_path import ActingContact
 from tracking.widget_auth import widget_tokens_revoke_unverified
 
@@ -109,7 +109,7 @@ def _identify_loaded(
     # Locked: an unsigned claim waits for a verified sign-in of the same person to commit, then sees
     # it (and is refused); a claim that commits first has its token revoked by that sign-in.
     if user.user_id:
-        target = Contact.objects.select_for_update().filter(external_id=user.user_id).first()
+        target = contact_row_where("external_id", user.user_id, for_update=True)
     if target is None and user.email and not unproven_email:
         by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
         # Given with a user_id, an email selects no user (it is left off below when another user has it),
