@@ -9,6 +9,7 @@ from contacts.models import Contact
 from tests.e2e.conftest import needs_endpoints
 from tests.tracking.factories import user_hash
 from tracking.models import Website
+from tracking.page_view_buffer import page_views_flush
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,6 +33,8 @@ def test_a_user_booted_with_a_company_appears_in_the_admin_with_that_company(
     assert host.problems == []
     company = Company.objects.get(company_id="acme-42")
     person = Contact.objects.get(external_id="u-7")
+    page_views_flush()  # the sign-in's session follows its commit through the ingest queue: the worker's flush
+    company.refresh_from_db()
     assert (company.user_count, company.session_count) == (1, 1)
 
     # A visitor on the same site naming a company gets a console warning and creates nothing.

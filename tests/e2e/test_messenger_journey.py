@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Conversation
 from tests.e2e.conftest import BROWSER_NETWORK_LOG
+from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
 # Like every browser test module: a transactional database restored from its serialized state, so that
@@ -127,6 +128,7 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
     }  # fmt: skip
     host.page.goto(host.snippet_page("/home", website.app_id, signed_in))
     host.wait_booted()
+    page_views_flush()  # her session follows the sign-in through the ingest queue: the flush a worker runs
     visitor = Contact.objects.get()
     assert (visitor.role, visitor.external_id, visitor.name) == (Contact.Role.USER, "ada-1", "Ada Lovelace")
     contact_services.contact_tag(contact=visitor, tag=Tag.objects.create(name="vip"))

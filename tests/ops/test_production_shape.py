@@ -140,12 +140,14 @@ def test_production_logs_json_lines_with_the_request_id_carried_into_its_tasks_a
     )
     production.start()
     forwarded = {"X-Forwarded-For": VISITOR_IP}
-    status, answer = _ping(production, website.app_id, None, 0, user=USER, headers=forwarded)
+    # Page views (a sign-in's after its commit, a visitor's first ping's with its contact and session)
+    # queue in Redis, and the request that finds the buffer empty schedules the flush task: its line
+    # must carry that request's id.
+    request_ids = [f"{REQUEST_ID[:-2]}{number:02d}" for number in range(8)]
+    signed_in = {**forwarded, "X-Request-ID": request_ids[7]}
+    status, answer = _ping(production, website.app_id, None, 0, user=USER, headers=signed_in)
     assert status == 200, answer
     user_anonymous_id = answer["anonymous_id"]
-    # A visitor's page views (its first ping's contact and session too) queue in Redis, and the
-    # request that finds the buffer empty schedules the flush task: its line must carry that request's id.
-    request_ids = [f"{REQUEST_ID[:-2]}{number:02d}" for number in range(7)]
     status, visitor = _ping(production, website.app_id, None, 1, headers={**forwarded, "X-Request-ID": request_ids[6]})
     assert status == 200, visitor
     anonymous_id = visitor["anonymous_id"]
