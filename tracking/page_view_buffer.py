@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, models, router, transaction
@@ -144,8 +146,15 @@ def _client_for(url: str) -> redis.Redis | None:
 
 def _pool_if_supported(url: str) -> redis.ConnectionPool | None:
     """The buffer needs Redis 7 (SET … NX GET; XTRIM MINID). Raises RedisError if unreachable."""
+    # A connection Redis closed (it restarted) is retried once on a new one, at once, as the cache's
+    # (common.redis_cache): else each thread's first command after a restart fails. A Redis that is down
+    # refuses that one too, in well under a millisecond.
     pool = redis.ConnectionPool.from_url(
-        url, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS
+        url,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.ConnectionError],
     )
     version = str(redis.Redis(connection_pool=pool).info("server").get("redis_version", "0"))
     if tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) < REDIS_MIN_VERSION:
