@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, models, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
