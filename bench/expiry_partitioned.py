@@ -6,8 +6,8 @@ partitioning) and server-side SQL: people seen over the last 15 months with 100 
 (10 sessions of 10, spread over those months) and 2% of the page views belonging to stale visitors
 (10 page views and 3 events each, last seen 9 to 12 months ago). It is copied (CREATE DATABASE …
 TEMPLATE …) and the copy converted with `manage.py partition_tables` (its time goes to stderr).
-Then Parley's expiry (`retention.services.visitors_expire`, in a fresh subprocess, as in
-bench/expiry.py) runs on a fresh copy of each, after a checkpoint, in both orders (plain first, then
+Then Parley's expiry (`retention.services.visitors_expire`, in a fresh subprocess on a Redis
+cache, as in bench/expiry.py) runs on a fresh copy of each, after a checkpoint, in both orders (plain first, then
 partitioned first); the figure divides the sums. All four runs must leave the same rows behind.
 `--quick` builds 1,000,000 page views instead of 10,000,000 (the figure name stays).
 """
