@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import kombu.exceptions
 import redis
 from django.conf import settings
 from django.core.cache import cache
@@ -379,6 +380,8 @@ def _schedule_flush(delay: float = FLUSH_DELAY_SECONDS) -> None:
     try:
         # No publish retries: a ping must not stall on a down broker; beat's run catches up.
         flush_page_views.apply_async(countdown=delay, expires=FLUSH_FLAG_SECONDS * 2, retry=False)
+    except kombu.exceptions.OperationalError as error:  # the broker unreachable, or restarted under a connection
+        logger.warning("Could not schedule a page-view flush (%s); the periodic one will write them.", error)
     except Exception:  # kombu raises several unrelated types for an unreachable broker
         logger.exception("Could not schedule a page-view flush; the periodic one will write them.")
 

@@ -18,6 +18,7 @@ from conversations.models import Attachment, Conversation, SavedReply
 from conversations.services.saved_replies import MacroActions
 from tests.contacts.factories import LeadFactory
 from tests.conversations.attachment_samples import HTML_PAGE, png_bytes
+from tests.faults.support import wait_until
 from tracking.services import website_update
 
 pytestmark = [
@@ -117,7 +118,11 @@ def test_a_closed_conversation_asks_for_a_rating_never_an_email_and_the_star_hin
 
     # Reopened by the visitor, answered and closed by the agent: a rating card, still no email card.
     host.write("Hello again?")
+    # The bubble shows as soon as it is sent: the agent opens the thread once the server has reopened it
+    # (else the reply and close could come first, and the late message reopen it after them).
+    wait_until(lambda: Conversation.objects.get().state == Conversation.State.OPEN, what="the conversation reopened")
     agent_admin.open(_page(conversation))
+    expect(admin.locator("#parley-state")).to_have_text("Open")
     admin.fill("#parley-body", "It arrives tomorrow.")
     admin.locator("button[name=do][value=reply_close]").click()
     expect(admin.locator("#parley-state")).to_have_text("Closed")
