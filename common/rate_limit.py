@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,77 @@ def rate_limit_count(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) 
     windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
     counts, values = _count_and_read(windows, read_keys)
     return Counted(now=now, counts=counts, reads=CacheReads(values))
+
+
+class DeferredCount:
+    """A request's limits, not counted yet: counted inside the one Redis script that does the request's work
+    (a first page view queued with them: one round trip instead of two), or on their own with `count` before
+    anything else is done for the request. Made by the caller, who turns a refusal into its protocol's 429.
+
+    Whichever comes first counts; the other does nothing (`count` and `counted_in_script` are idempotent)."""
+
+    def __init__(self, limits: Sequence[Limit], *, refuse: Callable[[RateLimited], Exception]) -> None:
+        self.limits = list(limits)
+        self.refuse = refuse
+        self.counted = not self.limits
+
+    def count(self) -> None:
+        """Count now, on its own (raises the caller's refusal when a limit is exceeded)."""
+        if not self.counted:
+            self.counted = True
+            try:
+                rate_limit(self.limits)
+            except RateLimited as over:
+                raise self.refuse(over) from None
+
+    def script_windows(self) -> "ScriptWindows | None":
+        """The windows to count inside a script on the cache's own Redis; None when counted already, or when
+        the cache is not Redis or is unreachable (then `count` counts them, failing open as ever)."""
+        backend = caches["default"]
+        available = getattr(backend, "available", None)
+        if self.counted or not isinstance(backend, RedisCache) or (available is not None and not available()):
+            return None
+        now = time.time()
+        # make_key, not make_and_validate_key: these keys are ours (as _count_and_read_redis counts them).
+        keys = [backend.make_key(limit.key(now)) for limit in self.limits]
+        arguments = [
+            number for limit in self.limits for number in (limit.window + WINDOW_GRACE_SECONDS, limit.cost, limit.per)
+        ]
+        return ScriptWindows(now=now, keys=keys, arguments=arguments)
+
+    def counted_in_script(self, windows: "ScriptWindows", counts: Sequence[int]) -> None:
+        """The script counted them (`counts`, one per limit): raises the caller's refusal when one is over."""
+        self.counted = True
+        for limit, count in zip(self.limits, counts, strict=True):
+            if int(count) > limit.per:
+                raise self.refuse(RateLimited(limit, windows.now))
+
+
+@dataclass(frozen=True)
+class ScriptWindows:
+    """Limits as a Redis script counts them (COUNT_WINDOWS_LUA): their keys, and per key its expiry, cost and limit."""
+
+    now: float
+    keys: list[str]
+    arguments: list[int]
+
+
+# Counts KEYS[1..windows] (ARGV from `first`: expiry, cost and limit per window), setting each window's expiry
+# when it opens; `over` says whether one is past its limit. A script that does a request's work includes it
+# and stops before any write when `over` (DeferredCount.script_windows).
+COUNT_WINDOWS_LUA = """
+local function count_windows(windows, first)
+  local counts, over = {}, false
+  for i = 1, windows do
+    local at = first + (i - 1) * 3
+    local cost = tonumber(ARGV[at + 1])
+    counts[i] = redis.call('INCRBY', KEYS[i], cost)
+    if counts[i] == cost then redis.call('EXPIRE', KEYS[i], ARGV[at]) end
+    if counts[i] > tonumber(ARGV[at + 2]) then over = true end
+  end
+  return counts, over
+end
+"""
 
 
 def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:

@@ -20,6 +20,7 @@ file if they must survive a Redis restart.
 """
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -40,6 +41,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
+from common.rate_limit import COUNT_WINDOWS_LUA, DeferredCount, ScriptWindows
 from common.redis_cache import REDIS_UNAVAILABLE, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
@@ -211,14 +213,16 @@ def page_view_buffer_add(
     contact: QueuedContact | None = None,
     session: QueuedSession | None = None,
     cache_writes: tuple[CacheWrite, ...] = (),
+    count: DeferredCount | None = None,
 ) -> bool:
     """Queue one page view, with the new contact and the new session it needs, if any (one stream
     entry: the flush writes them together). False (nothing queued): write it now instead.
 
     `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
-    cache's own Redis (the default), else through the cache afterwards."""
+    cache's own Redis (the default), else through the cache afterwards. `count`: the request's rate
+    limits, counted first, in that same round trip where it can be (raises their refusal, queueing nothing)."""
     entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session)
-    return _queue(entry, cache_writes=cache_writes) is not None
+    return _queue(entry, cache_writes=cache_writes, count=count) is not None
 
 
 # A known contact's new session is claimed for this long: pings of other tabs that found no current
@@ -236,6 +240,45 @@ end
 redis.call('XADD', KEYS[2], '*', unpack(entry))
 return claimed or ARGV[1]
 """
+
+
+# A first page view with its request's rate limits (common.rate_limit.DeferredCount): count them, and queue
+# only when none is over, with the flush bookkeeping and the cache writes: the request's one round trip.
+# KEYS: the limits' windows, the stream, the flush flag, the cache entries. ARGV: the number of windows and
+# their expiry/cost/limit triples; the flush's due time and flag seconds; the number of entry arguments and
+# the entry's name/value pairs; per cache entry its value, seconds and "1" when only if absent.
+_COUNTED_QUEUE_SCRIPT = (
+    COUNT_WINDOWS_LUA
+    + """
+local windows = tonumber(ARGV[1])
+local counts, over = count_windows(windows, 2)
+if over then return {0, counts} end
+local at = 2 + windows * 3
+local due, flag_seconds, entry_args = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+at = at + 3
+local entry = {}
+for i = 1, entry_args do entry[i] = ARGV[at + i - 1] end
+at = at + entry_args
+local stream, flag = KEYS[windows + 1], KEYS[windows + 2]
+local added = redis.call('XADD', stream, '*', unpack(entry))
+-- Past the XADD an error must not abort the script (the caller would write the page view a second time):
+-- as in the pipeline, the bookkeeping's errors are answered, not raised.
+local length = redis.pcall('XLEN', stream)
+if type(length) == 'table' then length = -1 end
+local previous = redis.pcall('SET', flag, due, 'NX', 'GET', 'EX', flag_seconds)
+if type(previous) == 'table' then previous = 'error' elseif not previous then previous = '' end
+for k = windows + 3, #KEYS do
+  if ARGV[at + 2] == '1' then
+    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
+  else
+    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1])
+  end
+  at = at + 3
+end
+return {1, counts, added, length, previous}
+"""
+)
+_COUNTED_QUEUE_SHA = hashlib.sha1(_COUNTED_QUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 def session_claim_key(*, contact_id: int, website_id: int) -> str:
@@ -291,20 +334,32 @@ def _entry(
 _PAGE_VIEW_FIELDS = ("u", "t", "r", "at")
 
 
-def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), claim: str | None = None) -> int | None:
+def _queue(
+    entry: dict[str, Any],
+    *,
+    cache_writes: tuple[CacheWrite, ...] = (),
+    claim: str | None = None,
+    count: DeferredCount | None = None,
+) -> int | None:
     """XADD the entry (through the session-claim script when `claim` names one) with the flush
-    bookkeeping, in one round trip; the session id its page view went into, None when not queued."""
+    bookkeeping, in one round trip; the session id its page view went into, None when not queued.
+
+    `count` is counted first: in the same script when the cache writes go in it, else on its own."""
     global _full_until
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
     if not url or time.monotonic() < _full_until:
         return None
     now, key = time.time(), _stream_key()
     session_id = int(entry["s"])
+    in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
+    windows = count.script_windows() if count is not None and in_pipeline and claim is None else None
+    if count is not None and windows is None:
+        count.count()  # raises the refusal before anything is queued
+    counts: list[int] = []
     try:
         client = _client_for(url)
         if client is None:
             return None
-        in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
         if claim is None and not in_pipeline and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
@@ -313,34 +368,10 @@ def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), 
             PAGE_VIEWS_BUFFERED.inc()
             return session_id
         due = now + FLUSH_DELAY_SECONDS
-        pipeline = client.pipeline(transaction=False)
-        if claim is None:
-            pipeline.xadd(key, entry)  # type: ignore[arg-type]
+        if windows is not None:
+            counts, added, length, scheduled_due = _queue_counted(client, entry, windows, cache_writes, due)
         else:
-            # The script's arguments: the page view's name/value pairs, then the new session's.
-            page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
-            session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
-            rest = [arg for name in session_names for arg in (name, entry[name])]
-            pipeline.eval(
-                _OPEN_SESSION_SCRIPT,
-                2,
-                claim,
-                key,
-                session_id,
-                SESSION_CLAIM_SECONDS,
-                len(page_args),
-                *page_args,
-                *rest,
-            )
-        pipeline.xlen(key)
-        pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
-        for write in cache_writes if in_pipeline else ():
-            redis_key, value = cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
-            pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
-        # An error in a later reply must not hide that the XADD went in (else it is written twice).
-        added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
-        if isinstance(added, Exception):
-            raise added
+            added, length, scheduled_due = _queue_pipelined(client, entry, cache_writes, claim, due, in_pipeline)
         if claim is not None:
             session_id = int(added)
         if not in_pipeline:
@@ -356,6 +387,8 @@ def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), 
             logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
         return None
+    if count is not None and windows is not None:
+        count.counted_in_script(windows, counts)  # over a limit: raises its refusal (nothing was queued)
     if scheduled_due is None:
         _schedule_flush()
         _flush_due_at[key] = due
@@ -366,6 +399,77 @@ def _queue(entry: dict[str, Any], *, cache_writes: tuple[CacheWrite, ...] = (), 
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
     PAGE_VIEWS_BUFFERED.inc()
     return session_id
+
+
+def _queue_pipelined(
+    client: redis.Redis,
+    entry: dict[str, Any],
+    cache_writes: tuple[CacheWrite, ...],
+    claim: str | None,
+    due: float,
+    in_pipeline: bool,
+) -> tuple[Any, Any, Any]:
+    """The entry (or the session-claim script), the stream's length, the flush flag and the cache writes that
+    fit, as one pipeline: (what the XADD or script answered, the length, the flag's previous due time)."""
+    key = _stream_key()
+    pipeline = client.pipeline(transaction=False)
+    if claim is None:
+        pipeline.xadd(key, entry)  # type: ignore[arg-type]
+    else:
+        # The script's arguments: the page view's name/value pairs, then the new session's.
+        page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
+        session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
+        rest = [arg for name in session_names for arg in (name, entry[name])]
+        pipeline.eval(
+            _OPEN_SESSION_SCRIPT, 2, claim, key, entry["s"], SESSION_CLAIM_SECONDS, len(page_args), *page_args, *rest
+        )
+    pipeline.xlen(key)
+    pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
+    for write in cache_writes if in_pipeline else ():
+        redis_key, value = cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+        pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
+    # An error in a later reply must not hide that the XADD went in (else it is written twice).
+    added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
+    if isinstance(added, Exception):
+        raise added
+    return added, length, scheduled_due
+
+
+def _queue_counted(
+    client: redis.Redis, entry: dict[str, Any], windows: ScriptWindows, cache_writes: tuple[CacheWrite, ...], due: float
+) -> tuple[list[int], Any, Any, Any]:
+    """The counted script (_COUNTED_QUEUE_SCRIPT): (the limits' counts; then, unless one refused the request
+    and nothing was queued, the entry's id, the stream's length and the flag's previous due time)."""
+    written = [cache.raw_entry(write.key, write.value) for write in cache_writes]  # type: ignore[attr-defined]
+    keys = [*windows.keys, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
+    entry_args = [arg for pair in entry.items() for arg in pair]
+    arguments = [
+        len(windows.keys), *windows.arguments, due, FLUSH_FLAG_SECONDS, len(entry_args), *entry_args,
+        *(arg for (_, value), write in zip(written, cache_writes, strict=True)
+          for arg in (value, write.seconds, "1" if write.only_if_absent else "0")),
+    ]  # fmt: skip
+    try:
+        reply = client.evalsha(_COUNTED_QUEUE_SHA, len(keys), *keys, *arguments)
+    except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it again
+        reply = client.eval(_COUNTED_QUEUE_SCRIPT, len(keys), *keys, *arguments)
+    counts = [int(count) for count in reply[1]]
+    if not int(reply[0]):
+        return counts, None, None, None
+    added, length, previous = reply[2], reply[3], reply[4]
+    if previous == b"error":  # the flag unreadable: as a failed reply in the pipeline, nothing is scheduled
+        return counts, added, length, redis.ResponseError("the flush flag")
+    return counts, added, length, previous or None
+
+
+def page_view_buffer_forget() -> int:
+    """Drop every queued entry, the flush flag and the session claims (after a restore: they describe rows
+    the restored database does not hold, under ids its sequences hand out again). Returns the keys deleted."""
+    client = _client()
+    if client is None:
+        return 0
+    key = _stream_key()
+    keys = [key, _flag_key(), *client.scan_iter(match=f"{key}:opening:*", count=1000)]
+    return int(client.delete(*keys))
 
 
 def page_views_flush_soon() -> None:

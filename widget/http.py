@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
 from common.parsing import int_or_none
-from common.rate_limit import CacheReads, Limit, RateLimited, ip_hash
+from common.rate_limit import CacheReads, DeferredCount, Limit, RateLimited, ip_hash
 from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.payloads import PayloadError, parse_json_object
@@ -190,6 +190,18 @@ class WidgetCall:
 
     def __init__(self, request: HttpRequest, website: Website, ip: str | None, *, counted: bool) -> None:
         self.request, self.website, self.ip, self.counted = request, website, ip, counted
+        self.deferred: DeferredCount | None = None
+
+    def defer_ip_count(self) -> DeferredCount:
+        """The IP's count, left to the service (a first page view: counted in the round trip that queues it,
+        else before anything is written); a request refused before that is counted by the decorator."""
+        limits = [ip_limit(self.ip)] if self.ip and not self.counted else []
+        self.counted = True
+        self.deferred = DeferredCount(limits, refuse=_too_many)
+        return self.deferred
+
+    def was_counted(self) -> bool:
+        return self.counted and (self.deferred is None or self.deferred.counted)
 
     def preflight(
         self, identity: WidgetIdentity | None, *, read_keys: Sequence[str] = (), count_ip: bool | None = None
@@ -236,7 +248,7 @@ def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) ->
                 if count_ip_first or error.status == 405:
                     return error.response()
                 response = error.response()
-            if not count_ip_first and (call is None or not call.counted):
+            if not count_ip_first and (call is None or not call.was_counted()):
                 # A refused request counts against its IP too (and may turn into a 429).
                 try:
                     rate_limit([ip_limit(ip)] if ip else [])

@@ -134,12 +134,18 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     """One per page view: records it and answers with the token and the widget state (chat included)."""
     facts = _facts(call)
     ping = payloads.clean_ping(widget_json_body(call.request), now=facts.now)
-    identity, reads = _preflight(call, ping.token, chat=True)
+    count = None
+    if widget_identity(website=call.website, token=ping.token) is None:
+        # Most often a first visit: its IP is counted in the one Redis round trip that queues it.
+        identity, reads, count = None, CacheReads(), call.defer_ip_count()
+    else:
+        identity, reads = _preflight(call, ping.token, chat=True)
     if ping.browser_language:
         facts = replace(facts, browser_language=ping.browser_language)
     answer = tracking_services.widget_ping(
-        website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks
-    )
+        website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks,
+        count=count,
+    )  # fmt: skip
     if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
         return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
     # The conversations the answer's token may read here: a verified sign-in's reach every website's.

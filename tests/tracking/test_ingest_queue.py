@@ -8,6 +8,7 @@ import json
 import uuid
 
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -80,6 +81,46 @@ def test_a_first_ping_runs_no_statement_and_the_flush_writes_contact_session_and
         "https://shop.example/?utm_source=news",
         "https://shop.example/2",
     ]
+
+
+class _RoundTrips:
+    """Counts the commands (or pipelines, or scripts) this process sends to Redis: each is one round trip."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.count = 0
+        send = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(connection, command, check_health=True):
+            self.count += 1
+            return send(connection, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+
+def test_a_first_ping_is_counted_against_its_ip_and_queued_in_one_redis_round_trip(
+    client, website, queue: Buffer, monkeypatch
+):
+    id_blocks.id_blocks_forget()
+    _new_visitor(client, website)  # the script loaded, the id blocks taken
+    round_trips = _RoundTrips(monkeypatch)
+    _, answer, statements = _new_visitor(client, website)
+    assert (round_trips.count, statements) == (1, [])
+    assert answer["token"]
+    window = [key for key in queue.redis.scan_iter("*ratelimit:ip:*")]
+    assert [int(queue.redis.get(key)) for key in window] == [2]  # each first ping counted once
+
+
+def test_a_first_ping_over_its_ip_limit_is_refused_and_queues_nothing(client, website, queue: Buffer, settings):
+    settings.PARLEY_WIDGET_RATE_PER_IP = 2
+    statuses = [Widget(client, website, ip="198.51.100.40").ping().status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert queue.length() == 2  # the refused ones left no entry
+    assert [int(queue.redis.get(key)) for key in queue.redis.scan_iter("*ratelimit:ip:*")] == [4]
+    refused = Widget(client, website, ip="198.51.100.40").ping()
+    assert refused.status_code == 429 and refused["Retry-After"].isdigit()
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert page_views_flush() == 2 and Contact.objects.count() == 2
+    assert Widget(client, website, ip="198.51.100.41").ping().status_code == 200  # another address is not limited
 
 
 def test_a_new_session_of_a_known_visitor_is_queued_and_counted_once(client, website, queue: Buffer):

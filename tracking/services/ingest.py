@@ -21,6 +21,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from common.metrics import WIDGET_PINGS
+from common.rate_limit import DeferredCount
 from companies import services as companies_services
 from contacts import services as contacts_services
 from contacts.custom_attributes import custom_attributes_split_defined, custom_attributes_split_valid
@@ -453,9 +454,11 @@ def _visitor_queued(
     consent: ConsentInput,
     facts: RequestFacts,
     marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
+    count: DeferredCount | None = None,
 ) -> Contact | None:
     """A first ping: the new visitor, its session and page view are queued (no database statement
     in the common case: ids come from this process's block); None when they must be written now.
+    `count`, the request's rate limits, is counted with the entry, in its round trip where it can be.
 
     The visitor's own consent choice, if the ping states one, is written with the row (a page's
     default never is), as the general path's `consent_remember` stores it."""
@@ -488,8 +491,9 @@ def _visitor_queued(
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
     if not page_view_buffer.page_view_buffer_add(
-        session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes
-    ):
+        session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes,
+        count=count,
+    ):  # fmt: skip
         return None
     return state.snapshot(now_ts)
 
@@ -580,6 +584,18 @@ def _ingest(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _queueable_first_visit(*, website: Website, ping: PingInput, facts: RequestFacts) -> bool:
+    """A ping without a token that the ingest queue may take whole (`_visitor_queued`): no anonymous id, a
+    page, no user settings, tracked by default, not a crawler's."""
+    return (
+        ping.anonymous_id is None
+        and ping.page is not None
+        and _nothing_sent(ping.user)
+        and tracking_allowed(website=website, consent=ping.consent, token_consent=False)
+        and (website.track_bots or not describe_device(facts.user_agent).bot)
+    )
+
+
 def widget_ping(
     *,
     website: Website,
@@ -588,12 +604,18 @@ def widget_ping(
     facts: RequestFacts,
     reads: CacheReader = cache,
     new_contact_marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
+    count: DeferredCount | None = None,
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen.
 
     `new_contact_marks`: cache entries another app keeps for a brand-new contact (the chat's "quiet"
-    mark), written in the queued entry's round trip."""
+    mark), written in the queued entry's round trip. `count`: the request's rate limits, not counted
+    yet: a first visit's go into its queued entry's round trip; any other ping counts them before
+    anything else is done for it."""
     WIDGET_PINGS.inc()
+    first_visit = identity is None and _queueable_first_visit(website=website, ping=ping, facts=facts)
+    if count is not None and not first_visit:
+        count.count()
     identity = usable_identity(identity, website=website, reads=reads)
     current, token_consent, state = acting_contact_for(identity, website=website, now=facts.now, reads=reads)
     contact = current.contact if current is not None else None
@@ -617,8 +639,9 @@ def widget_ping(
         return WidgetAnswer(contact=None, token=None, tracking=True)
     if current is None and ping.anonymous_id is None and ping.page is not None and _nothing_sent(ping.user):
         queued = _visitor_queued(
-            website=website, page=ping.page, consent=ping.consent, facts=facts, marks=new_contact_marks
-        )
+            website=website, page=ping.page, consent=ping.consent, facts=facts, marks=new_contact_marks,
+            count=count if first_visit else None,
+        )  # fmt: skip
         if queued is not None:
             token = _answer_token(
                 None,
@@ -630,6 +653,8 @@ def widget_ping(
                 now=facts.now,
             )
             return WidgetAnswer(contact=queued, token=token, tracking=True, new_contact=True)
+    if count is not None:
+        count.count()  # a first visit the queue did not take: counted before it is written (once in all)
     contact, ignored, refused = _ingest_unless_refused(
         website=website,
         current=current,
