@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
@@ -65,6 +66,31 @@ def database_restore(*, path: Path) -> None:
         _sqlite_copy(source=path, target=Path(settings.DATABASES["default"]["NAME"]))
     else:
         raise BackupError(f"No restore for the {engine} backend.")
+    _cached_state_forget()
+
+
+def _cached_state_forget() -> None:
+    """What Redis (or the embedded cache) holds describes the database as it was before the restore: the hot
+    path's contact snapshots and current sessions, page views queued since the backup, marks and rate-limit
+    windows. Under ids the restored sequences hand out again, a new visitor would inherit another's cached
+    session and its page views be dropped: all of it goes (it is rebuilt by use). Only Parley's own cache
+    entries: a broker sharing that Redis database keeps its queues."""
+    if settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        page_view_buffer.page_view_buffer_forget()
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client is None:  # the embedded file cache (or local memory): all of it is Parley's
+        cache.clear()
+        return
+    redis_client = client(write=True)
+    pattern = cache.make_key("*")
+    batch: list[bytes] = []
+    for key in redis_client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            redis_client.delete(*batch)
+            batch.clear()
+    if batch:
+        redis_client.delete(*batch)
 
 
 def _engine() -> str:
