@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 
 from companies.models import Company, CompanyContact
 from contacts.models import DataAttribute
-from contacts.search import FieldSpec, QueryCompiler, QuerySize
+from contacts.search import FieldSpec, QueryCompiler, QuerySize, query_mentions_field
 
 COMPANY_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -34,7 +34,7 @@ COMPANY_FIELDS: dict[str, FieldSpec] = {
     "remote_created_at": FieldSpec("date", "remote_created_at"),
     "created_at": FieldSpec("date", "created_at"),
     "updated_at": FieldSpec("date", "updated_at"),
-    "tag_id": FieldSpec("tag", "tags", Company),
+    "tag_id": FieldSpec("tag", "tags"),
 }
 
 
@@ -47,6 +47,9 @@ def companies_matching(query: Any, *, queryset: QuerySet[Company] | None = None)
     """The companies a filter selects, in one SQL query whatever the filter's shape."""
     condition = company_search_q(query)
     matching = Company.objects.all() if queryset is None else queryset
+    # A filter through tags may match one company twice; keep it in a subquery to stay distinct.
+    if query_mentions_field(query, "tag_id"):
+        return matching.filter(pk__in=Company.objects.filter(condition).values("pk"))
     return matching.filter(condition)
 
 

@@ -51,7 +51,7 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "updated_at": FieldSpec("date", "updated_at"),
     "waiting_since": FieldSpec("date", "waiting_since"),
     "snoozed_until": FieldSpec("date", "snoozed_until"),
-    "tag_ids": FieldSpec("tag", "tags", Conversation),
+    "tag_ids": FieldSpec("tag", "tags"),
 }
 
 

@@ -329,30 +329,6 @@ def test_search_by_tag_and_custom_attributes(api):
     assert _ids(_search(api, {"field": "custom_attributes.seats", "operator": ">", "value": 5})) == {str(ada.pk)}
 
 
-def test_search_by_two_tags_finds_the_contacts_that_carry_both(api):
-    vip, beta, other = TagFactory(), TagFactory(), TagFactory()
-    ada, bob, cy, dee = (UserContactFactory() for _ in range(4))
-    ada.tags.add(vip, beta)
-    bob.tags.add(vip)
-    cy.tags.add(beta, other)
-    dee.tags.add(vip, beta, other)
-
-    def tagged(operator, value):
-        return {"field": "tag_id", "operator": operator, "value": value}
-
-    both = {"operator": "AND", "value": [tagged("=", str(vip.pk)), tagged("=", str(beta.pk))]}
-    assert _ids(_search(api, both)) == {str(ada.pk), str(dee.pk)}
-    either_and_other = {
-        "operator": "AND",
-        "value": [tagged("IN", [str(vip.pk), str(beta.pk)]), tagged("=", str(other.pk))],
-    }
-    assert _ids(_search(api, either_and_other)) == {str(cy.pk), str(dee.pk)}
-    vip_not_beta = {"operator": "AND", "value": [tagged("=", str(vip.pk)), tagged("!=", str(beta.pk))]}
-    assert _ids(_search(api, vip_not_beta)) == {str(bob.pk)}
-    either = {"operator": "OR", "value": [tagged("=", str(vip.pk)), tagged("=", str(other.pk))]}
-    assert _ids(_search(api, either)) == {str(ada.pk), str(bob.pk), str(cy.pk), str(dee.pk)}
-
-
 @pytest.mark.parametrize(
     ("query", "field"),
     [
