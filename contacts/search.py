@@ -389,7 +389,7 @@ class QueryCompiler:
             STRING_OPERATORS
             if kind in ("string", "ci_string", "email_domain", "json_string")
             else BOOLEAN_OPERATORS
-            if kind in ("boolean", "json_boolean", "role")
+            if kind in ("boolean", "json_boolean", "role", "tag")  # a tag is carried or not: no order
             else NUMBER_OPERATORS
         )
         if operator not in allowed:

@@ -337,6 +337,8 @@ def test_search_by_tag_and_custom_attributes(api):
         ({"field": "created_at", "operator": ">", "value": "last week"}, "created_at"),
         ({"field": "created_at", "operator": "~", "value": 1}, "created_at"),
         ({"field": "email", "operator": "IN", "value": "x"}, "email"),
+        ({"field": "tag_id", "operator": ">", "value": "1"}, "tag_id"),
+        ({"field": "tag_id", "operator": "<", "value": 1}, "tag_id"),
         ({"field": "custom_attributes.unknown", "operator": "=", "value": "x"}, "custom_attributes.unknown"),
         ({"operator": "AND", "value": []}, "query.value"),
         ({"operator": "OR", "value": [{"field": "email", "operator": "=", "value": "x"}] * 16}, "query.value"),
