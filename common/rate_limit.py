@@ -96,7 +96,7 @@ class Counted:
 def rate_limit_count(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Counted:
     """Count the request in each limit's window and read `read_keys`, in one round trip; refuses nothing."""
     now = time.time()
-    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
+    windows = _windows(limits, now)
     counts, values = _count_and_read(windows, read_keys)
     return Counted(now=now, counts=counts, reads=CacheReads(values))
 
@@ -130,10 +130,13 @@ class DeferredCount:
         if self.counted or not isinstance(backend, RedisCache) or (available is not None and not available()):
             return None
         now = time.time()
+        windows = _windows(self.limits, now)
         # make_key, not make_and_validate_key: these keys are ours (as _count_and_read_redis counts them).
-        keys = [backend.make_key(limit.key(now)) for limit in self.limits]
+        keys = [backend.make_key(key) for key, _, _ in windows]
         arguments = [
-            number for limit in self.limits for number in (limit.window + WINDOW_GRACE_SECONDS, limit.cost, limit.per)
+            number
+            for (_, expiry, cost), limit in zip(windows, self.limits, strict=True)
+            for number in (expiry, cost, limit.per)
         ]
         return ScriptWindows(now=now, keys=keys, arguments=arguments)
 
@@ -176,7 +179,7 @@ def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Cac
     """Count the request against each limit (RateLimited over one) and read the cache entries the
     request will need, all in one round trip."""
     now = time.time()  # the widget's hot path: no Counted to build
-    windows = [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
+    windows = _windows(limits, now)
     counts, values = _count_and_read(windows, read_keys)
     for limit, count in zip(limits, counts, strict=True):
         if count > limit.per:
@@ -209,6 +212,11 @@ RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
 
 
 Window = tuple[str, int, int]  # key, expiry (seconds), cost
+
+
+def _windows(limits: Sequence[Limit], now: float) -> list[Window]:
+    """Each limit's current window: its key, its expiry (a grace past the window's end) and this request's cost."""
+    return [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
 
 
 def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:

@@ -126,6 +126,19 @@ class RedisCache(django_redis.RedisCache):
         cache write into its own pipeline on the same Redis (one round trip instead of two)."""
         return self.make_and_validate_key(key), self._cache._serializer.dumps(value)
 
+    def delete_own_entries(self) -> None:
+        """Delete every entry this cache wrote (its key prefix and version), and nothing else: unlike `clear`
+        (FLUSHDB), a broker or a page-view stream sharing the Redis database keeps its keys."""
+        client = self._cache.get_client(write=True)
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=self.make_key("*"), count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+
     def same_redis(self, url: str) -> bool:
         """Whether `url` names the Redis (server and database) this cache writes to."""
         return url in self._servers

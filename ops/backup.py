@@ -77,20 +77,11 @@ def _cached_state_forget() -> None:
     entries: a broker sharing that Redis database keeps its queues."""
     if settings.PARLEY_PAGE_VIEW_BUFFER_URL:
         page_view_buffer.page_view_buffer_forget()
-    client = getattr(getattr(cache, "_cache", None), "get_client", None)
-    if client is None:  # the embedded file cache (or local memory): all of it is Parley's
+    delete_own_entries = getattr(cache, "delete_own_entries", None)
+    if delete_own_entries is None:  # the embedded file cache (or local memory): all of it is Parley's
         cache.clear()
-        return
-    redis_client = client(write=True)
-    pattern = cache.make_key("*")
-    batch: list[bytes] = []
-    for key in redis_client.scan_iter(match=pattern, count=1000):
-        batch.append(key)
-        if len(batch) == 1000:
-            redis_client.delete(*batch)
-            batch.clear()
-    if batch:
-        redis_client.delete(*batch)
+    else:
+        delete_own_entries()
 
 
 def _engine() -> str:
