@@ -9,9 +9,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from api import services, webhooks
 from api.models import ApiToken, WebhookDelivery, WebhookSubscription
+from common.admin_deletion import ConcurrentDeletionAdmin
 from common.pagination import EstimatedCountPaginator
 
 
@@ -99,7 +101,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ConcurrentDeletionAdmin):
     form = WebhookSubscriptionForm
     list_display = ["url", "topic_list", "active", "created_at"]
     list_filter = ["active"]
@@ -168,4 +170,5 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Send selected deliveries again", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset) -> None:
         count = services.webhook_deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)
+        queued = ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.", count)
+        self.message_user(request, queued % {"count": count}, messages.SUCCESS)

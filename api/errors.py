@@ -18,7 +18,7 @@ from common.outage import (
     is_service_unavailable,
     outage_log,
 )
-from contacts.services import AlreadyExists, ContactIdentityTaken
+from contacts.services import AlreadyExists, ContactIdentityTaken, TagInUse
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ NOT_FOUND = "not_found"
 PARAMETER_NOT_FOUND = "parameter_not_found"
 PARAMETER_INVALID = "parameter_invalid"
 CONFLICT = "conflict"
+TAG_HAS_DEPENDENT_OBJECTS = "tag_has_dependent_objects"
 RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
 FORBIDDEN = "forbidden"
 METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -130,6 +131,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, ApiError):
         status_code, errors = exc.status_code, exc.errors
+    elif isinstance(exc, TagInUse):  # Intercom's answer to deleting a tag a segment uses
+        status_code = 400
+        errors = [error_item(code=TAG_HAS_DEPENDENT_OBJECTS, message=exc.messages[0], field="id")]
     elif isinstance(exc, AlreadyExists):
         status_code, errors = status.HTTP_409_CONFLICT, conflict_items(exc)
     elif isinstance(exc, DjangoValidationError):

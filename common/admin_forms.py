@@ -1,6 +1,6 @@
 """How the admin shows a service's ValidationError: on the form's fields (ServiceValidatedForm), or as
 messages on a page that redirects instead of showing a form (report_validation_error); the admin's one JSON
-form field (JSONFormField)."""
+form field (JSONFormField); the object chosen next to a list action (ActionChoiceField, action_choice)."""
 
 import json
 from collections.abc import Callable
@@ -9,17 +9,57 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
 
-from common.parsing import JsonDecoder
+from common.parsing import JsonDecoder, int_or_none
 
 
 def report_validation_error(request: HttpRequest, error: ValidationError) -> None:
     """One error message per field, for admin pages that redirect instead of showing a form."""
     for field, errors in error.message_dict.items():
         messages.error(request, f"{field}: {' '.join(errors)}")
+
+
+def choices_may_be_deleted(form: forms.BaseForm, noun: str, *names: str) -> None:
+    """A form's choice of rows a teammate may delete while it is open (a tag): one gone by the time it is saved is
+    said as such, not as Django's "Select a valid choice. 15 is not one of the available choices." (its raw id)."""
+    message = f"A {noun} chosen here no longer exists (another teammate may have just deleted it): choose again."
+    for name in names:
+        form.fields[name].error_messages.update(invalid_choice=message, invalid_pk_value=message)
+
+
+class ActionChoiceField(forms.ModelChoiceField):
+    """A list next to a list action (a tag, a macro): a choice deleted since the list was shown is no form error,
+    which Django's changelist would report as "No action selected."; the action looks it up (action_choice)."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            return None
+
+
+def action_choice(
+    model_admin: admin.ModelAdmin, request: HttpRequest, choices: QuerySet[Any], field: str
+) -> Model | None:
+    """The object chosen in the action form's `field` list ("tag", "macro": the name says it to the teammate), or
+    None once the teammate is told why: none was chosen, or it is gone (deleted since the list was shown)."""
+    raw = request.POST.get(field, "")
+    chosen_id = int_or_none(raw)
+    chosen = choices.filter(pk=chosen_id).first() if chosen_id is not None else None
+    if chosen is None:
+        if raw:
+            model_admin.message_user(
+                request, f"The chosen {field} no longer exists (another teammate may have just deleted it). "
+                "Nothing was changed.", messages.WARNING,
+            )  # fmt: skip
+        else:
+            model_admin.message_user(
+                request, f"Choose a {field} in the list next to the action first.", messages.WARNING
+            )
+    return chosen
 
 
 class JSONFormField(forms.JSONField):
@@ -34,7 +74,10 @@ class JSONFormField(forms.JSONField):
 
     def prepare_value(self, value: Any) -> Any:
         """The value as the form shows it again; a lone surrogate (valid as JSON's `\\ud800`, refused by the
-        service) stays escaped, since the page could not be encoded with it raw (a 500)."""
+        service) stays escaped, since the page could not be encoded with it raw (a 500). No value is an empty box,
+        not the text `null` (an add page's field without a default)."""
+        if value is None:
+            return ""
         text = super().prepare_value(value)
         if isinstance(text, str):
             try:

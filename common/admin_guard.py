@@ -7,13 +7,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR
 from django.core.exceptions import FieldDoesNotExist
-from django.db import DataError
+from django.db import DataError, models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from common.parsing import int_or_none, text_problem, utc_or_none
+from common.parsing import BIGINT_MIN, int_or_none, text_problem, utc_or_none
 
 ADMIN_PREFIX = "/admin/"
 # Date-part lookups a changelist turns into a date range at query time: outside these ranges Python's
@@ -92,11 +93,27 @@ def date_part_problem(name: str, value: str) -> str | None:
     return None
 
 
+def selection_problem(model_admin: Any, values: list[str]) -> str | None:
+    """Why the ids an action was posted with (`_selected_action`) cannot be looked up, or None: Django filters
+    `pk__in` with them as they come, and text that is no number for an integer key raises while the query is
+    built (a 500)."""
+    key = model_admin.model._meta.pk
+    key = key.target_field if key.is_relation else key  # a one-to-one key holds the other row's id
+    for value in values:
+        problem = text_problem(value)
+        if problem:
+            return problem
+        if isinstance(key, models.IntegerField) and int_or_none(value, minimum=BIGINT_MIN) is None:
+            return "each selected id must be a whole number"
+    return None
+
+
 class AdminQueryGuardMiddleware:
     """The admin turns unknown query parameters into filters: a NUL or a lone surrogate there would
     reach PostgreSQL (a 500), a date part out of range (`?created_at__year=10000`) would raise while
     the query is built (a 500), a filter on a field the list does not offer could read a hidden value
-    (lookup_problem); each is refused with a 400 naming the parameter instead."""
+    (lookup_problem), an action posted with ids that are no ids (selection_problem); each is refused with a 400
+    naming the parameter instead."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -121,6 +138,10 @@ class AdminQueryGuardMiddleware:
         model_admin = getattr(view_func, "model_admin", None)
         if model_admin is None or getattr(view_func, "__name__", "") != "changelist_view":
             return None
+        if request.method == "POST":
+            problem = selection_problem(model_admin, request.POST.getlist(ACTION_CHECKBOX_NAME))
+            if problem:
+                return _refused(ACTION_CHECKBOX_NAME, problem)
         # The list's filters and columns (which may read the database: custom attribute filters) once.
         offered = functools.cache(lambda: _offered_fields(model_admin, request))
         for name in request.GET:

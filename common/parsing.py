@@ -39,6 +39,16 @@ def int_or_none(value: Any, *, minimum: int = 1, maximum: int = BIGINT_MAX) -> i
     return number if minimum <= number <= maximum else None
 
 
+def bool_or_none(value: Any) -> bool | None:
+    """A JSON boolean, or its text in any case ("true", "False"), as the search language reads booleans; anything
+    else ("yes", 1, "", null) is None, never quietly false."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
 def float_or_none(value: Any) -> float | None:
     """A finite number: an int or float, or ASCII decimal text ("1.5", "-2e3"); anything else is None."""
     if isinstance(value, bool):

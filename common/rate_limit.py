@@ -22,9 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import NoScriptError
 
-from common.redis_cache import REDIS_UNAVAILABLE
+from common.redis_cache import REDIS_UNAVAILABLE, Script
 
 # A window's key outlives the window by this much, so a count is never lost at its edge.
 WINDOW_GRACE_SECONDS = 5
@@ -125,27 +124,37 @@ class DeferredCount:
     def script_windows(self) -> "ScriptWindows | None":
         """The windows to count inside a script on the cache's own Redis; None when counted already, or when
         the cache is not Redis or is unreachable (then `count` counts them, failing open as ever)."""
-        backend = caches["default"]
-        available = getattr(backend, "available", None)
-        if self.counted or not isinstance(backend, RedisCache) or (available is not None and not available()):
-            return None
-        now = time.time()
-        windows = _windows(self.limits, now)
-        # make_key, not make_and_validate_key: these keys are ours (as _count_and_read_redis counts them).
-        keys = [backend.make_key(key) for key, _, _ in windows]
-        arguments = [
-            number
-            for (_, expiry, cost), limit in zip(windows, self.limits, strict=True)
-            for number in (expiry, cost, limit.per)
-        ]
-        return ScriptWindows(now=now, keys=keys, arguments=arguments)
+        return None if self.counted else script_windows(self.limits)
 
     def counted_in_script(self, windows: "ScriptWindows", counts: Sequence[int]) -> None:
         """The script counted them (`counts`, one per limit): raises the caller's refusal when one is over."""
         self.counted = True
-        for limit, count in zip(self.limits, counts, strict=True):
-            if int(count) > limit.per:
-                raise self.refuse(RateLimited(limit, windows.now))
+        try:
+            refuse_over(self.limits, counts, now=windows.now)
+        except RateLimited as over:
+            raise self.refuse(over) from None
+
+
+def script_windows(limits: Sequence[Limit]) -> "ScriptWindows | None":
+    """`limits` as a script on the cache's own Redis counts them (COUNT_WINDOWS_LUA); None when the cache is
+    not Redis or is unreachable (then count them with `rate_limit`, which fails open)."""
+    backend = caches["default"]
+    available = getattr(backend, "available", None)
+    if not isinstance(backend, RedisCache) or (available is not None and not available()):
+        return None
+    now = time.time()
+    windows = _windows(limits, now)
+    # make_key, not make_and_validate_key: these keys are ours (as _count_and_read_redis counts them).
+    keys = [backend.make_key(key) for key, *_ in windows]
+    arguments = [number for _, *numbers in windows for number in numbers]
+    return ScriptWindows(now=now, keys=keys, arguments=arguments)
+
+
+def refuse_over(limits: Sequence[Limit], counts: Sequence[int], *, now: float) -> None:
+    """RateLimited for the first limit its count (this request included) exceeds."""
+    for limit, count in zip(limits, counts, strict=True):
+        if int(count) > limit.per:
+            raise RateLimited(limit, now)
 
 
 @dataclass(frozen=True)
@@ -181,46 +190,47 @@ def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> Cac
     now = time.time()  # the widget's hot path: no Counted to build
     windows = _windows(limits, now)
     counts, values = _count_and_read(windows, read_keys)
-    for limit, count in zip(limits, counts, strict=True):
-        if count > limit.per:
-            raise RateLimited(limit, now)
+    refuse_over(limits, counts, now=now)
     return CacheReads(values)
 
 
-# Counts each window by its cost (setting its expiry when it opens) and reads the other keys, atomically,
-# as one command: the hot path pays for one command's packing and parsing instead of six. ARGV: the number
-# of windows, then each window's expiry and cost.
-_COUNT_AND_READ = """
-local windows = tonumber(ARGV[1])
-local replies = {}
-for index, key in ipairs(KEYS) do
-    if index <= windows then
-        local cost = tonumber(ARGV[index * 2 + 1])
-        replies[index] = redis.call('INCRBY', key, cost)
-        if replies[index] == cost then redis.call('EXPIRE', key, ARGV[index * 2]) end
-    else
-        replies[index] = redis.call('GET', key)
-    end
+# Counts KEYS[1..windows] (count_windows, ARGV from `first`) and GETs the next `reads` keys: (counts, values,
+# whether a limit is over). A script that goes on to do the request's work includes it (COUNT_WINDOWS_LUA first).
+COUNT_AND_READ_LUA = """
+local function count_and_read(windows, reads, first)
+  local counts, over = count_windows(windows, first)
+  local values = {}
+  for i = 1, reads do values[i] = redis.call('GET', KEYS[windows + i]) end
+  return counts, values, over
 end
-return replies
 """
-_COUNT_AND_READ_SHA = hashlib.sha1(_COUNT_AND_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+# The limiter's own, as one command: the hot path pays for one command's packing and parsing instead of six.
+# ARGV: the number of windows and of reads, then each window's expiry, cost and limit.
+_COUNT_AND_READ = Script(
+    COUNT_WINDOWS_LUA
+    + COUNT_AND_READ_LUA
+    + """
+local counts, values = count_and_read(tonumber(ARGV[1]), tonumber(ARGV[2]), 3)
+return {counts, values}
+"""
+)
 
 
 # Not a cache entry (those end in .djcache), so neither culling nor cache.clear() removes it.
 RATE_LIMIT_LOCK_FILE = "rate-limit.lock"
 
 
-Window = tuple[str, int, int]  # key, expiry (seconds), cost
+Window = tuple[str, int, int, int]  # key, expiry (seconds), cost, limit
 
 
 def _windows(limits: Sequence[Limit], now: float) -> list[Window]:
-    """Each limit's current window: its key, its expiry (a grace past the window's end) and this request's cost."""
-    return [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost) for limit in limits]
+    """Each limit's current window: its key, its expiry (a grace past the window's end), this request's cost
+    and the limit."""
+    return [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost, limit.per) for limit in limits]
 
 
 def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
-    """Count one request in each (key, expiry, cost) window and read the given cache entries: one command on Redis."""
+    """Count one request in each window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         available = getattr(backend, "available", None)
@@ -236,7 +246,7 @@ def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[li
             return _fail_open(windows, read_keys)
     values = backend.get_many(read_keys) if read_keys else {}
     with _embedded_count_lock(backend):
-        counts = [_hit_elsewhere(backend, key, expiry, cost) for key, expiry, cost in windows]
+        counts = [_hit_elsewhere(backend, key, expiry, cost) for key, expiry, cost, _ in windows]
     return counts, {key: values.get(key) for key in read_keys}
 
 
@@ -267,16 +277,16 @@ def _count_and_read_redis(
     """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
     client = backend._cache.get_client(None, write=True)
     # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
-    keys = [backend.make_key(key) for key in (*(key for key, _, _ in windows), *read_keys)]
-    arguments = (len(keys), *keys, len(windows), *(number for _, expiry, cost in windows for number in (expiry, cost)))
-    try:
-        replies = client.evalsha(_COUNT_AND_READ_SHA, *arguments)
-    except NoScriptError:  # a restarted or flushed Redis: load it again
-        replies = client.eval(_COUNT_AND_READ, *arguments)
-    counts = [int(count) for count in replies[: len(windows)]]
+    keys = [backend.make_key(key) for key in (*(key for key, *_ in windows), *read_keys)]
+    arguments = [len(windows), len(read_keys), *(number for _, *numbers in windows for number in numbers)]
+    counts, raw = _COUNT_AND_READ.run(client, keys, arguments)
+    return [int(count) for count in counts], cached_values(backend, read_keys, raw)
+
+
+def cached_values(backend: RedisCache, keys: Sequence[str], raw: Sequence[bytes | None]) -> dict[str, Any]:
+    """The cache entries a script read (as stored: serialized, None for a missing one), by key."""
     loads = backend._cache._serializer.loads
-    raw = replies[len(windows) :]
-    return counts, {key: None if value is None else loads(value) for key, value in zip(read_keys, raw, strict=True)}
+    return {key: None if value is None else loads(value) for key, value in zip(keys, raw, strict=True)}
 
 
 def _hit_elsewhere(backend: Any, key: str, expiry: int, cost: int) -> int:

@@ -1,7 +1,8 @@
 """The companies admin: the list (search, filters by plan, tag, size and last request, bulk tag, CSV
 export) and the company page (fields, custom attributes, tags, its people, then the panels other apps
-register in companies/panels.py: their recent conversations and page views). Writes go through
-companies.services."""
+register in companies/panels.py: their recent conversations and page views), and the delete confirmation, one
+company or a selection, that counts the people and tags it leaves in the same queries whatever its size. Writes go
+through companies.services."""
 
 import csv
 import datetime as dt
@@ -12,23 +13,26 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
-from common.admin_forms import ServiceValidatedForm, TagLinkInline, tag_formset_save
+from common.admin_deletion import CountedDeletionAdmin, rows_in_words
+from common.admin_forms import ServiceValidatedForm, TagLinkInline, action_choice, tag_formset_save
 from common.csv_export import Echo, csv_cell
+from common.deletion_reach import Reference
 from common.pagination import EstimatedCountPaginator
-from common.parsing import int_or_none
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK
+from contacts.admin.filters import NotTaggedFilter, TagFilter
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
-from contacts.models import DataAttribute, Tag
-from contacts.selectors import tag_list
+from contacts.models import Contact, DataAttribute, Tag
 
 SEARCH_SUBSTRING_MIN_LENGTH = 3
 SEARCH_MAX_WORDS = 5
@@ -52,18 +56,6 @@ class PlanFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
         return queryset.filter(plan=self.value()) if self.value() else queryset
-
-
-class CompanyTagFilter(admin.SimpleListFilter):
-    title = "tag"
-    parameter_name = "tag"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(str(tag.pk), tag.name) for tag in tag_list()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> QuerySet[Company]:
-        tag_id = int_or_none(self.value())
-        return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
 
 
 class SizeFilter(admin.SimpleListFilter):
@@ -155,12 +147,13 @@ class CompanyChangeList(ChangeList):
 # --- the admin ----------------------------------------------------------------------------------
 
 
+# The list and the CSV export read from the read replica when there is one.
 @admin.register(Company)
-class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from the read replica when there is one
+class CompanyAdmin(CountedDeletionAdmin, ReplicaListAdmin):
     form = CompanyAdminForm
     list_display = ["__str__", "company_id", "plan", "size", "user_count", "session_count", "last_request_at",
                     "tag_names"]  # fmt: skip
-    list_filter = [PlanFilter, CompanyTagFilter, SizeFilter, LastRequestFilter]
+    list_filter = [PlanFilter, TagFilter, NotTaggedFilter, SizeFilter, LastRequestFilter]
     list_per_page = 50
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -277,34 +270,49 @@ class CompanyAdmin(ReplicaListAdmin):  # the list and the CSV export read from t
         services.company_delete(company=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
-        for company in queryset:
-            services.company_delete(company=company)
+        services.companies_delete(company_ids=[company.pk for company in queryset])
+
+    def deletion_link_words(self, link: Reference, count: int) -> str:
+        """What its delete confirmation says of the people and the tags a company leaves."""
+        if link.kind is Contact:
+            people = ngettext("%(count)s person", "%(count)s people", count) % {"count": f"{count:,}"}
+            return f"Members: {people} (they stay; they leave the company)"
+        if link.kind is Tag:
+            return f"Tagged: {rows_in_words(Tag, count)} (the tags stay; they come off the company)"
+        return super().deletion_link_words(link, count)
+
+    def deletion_link_label(self, link: Reference) -> str:
+        return "memberships" if link.kind is Contact else super().deletion_link_label(link)
 
     # --- actions --------------------------------------------------------------------------------
 
     def _chosen_tag(self, request: HttpRequest) -> Tag | None:
-        tag_id = int_or_none(request.POST.get("tag", ""))
-        tag = Tag.objects.filter(pk=tag_id).first() if tag_id is not None else None
-        if tag is None:
-            self.message_user(request, "Choose a tag in the list next to the action first.", messages.WARNING)
-        return tag
+        return action_choice(self, request, Tag.objects.all(), "tag")
 
     @admin.action(description="Add the chosen tag to selected companies", permissions=["change"])
     def tag_selected(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
         if tag := self._chosen_tag(request):
-            added = services.companies_tag_bulk(company_ids=_ids(queryset), tag=tag, actor=request.user)
-            self.message_user(request, f"Tagged {added} compan(y/ies) with “{tag.name}”.", messages.SUCCESS)
+            try:
+                added = services.companies_tag_bulk(company_ids=_ids(queryset), tag=tag, actor=request.user)
+            except ValidationError as refusal:  # the tag was deleted meanwhile
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                return
+            self.message_user(request, f"Tagged {_companies_words(added)} with “{tag.name}”.", messages.SUCCESS)
 
     @admin.action(description="Remove the chosen tag from selected companies", permissions=["change"])
     def untag_selected(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
         if tag := self._chosen_tag(request):
             removed = services.companies_untag_bulk(company_ids=_ids(queryset), tag=tag)
-            self.message_user(request, f"Removed “{tag.name}” from {removed} compan(y/ies).", messages.SUCCESS)
+            self.message_user(request, f"Removed “{tag.name}” from {_companies_words(removed)}.", messages.SUCCESS)
 
     @admin.action(description="Export selected companies as CSV", permissions=["view"])
     @replica_safe_action
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Company]) -> StreamingHttpResponse:
         return companies_csv_response(queryset)
+
+
+def _companies_words(count: int) -> str:
+    return ngettext("%(count)d company", "%(count)d companies", count) % {"count": count}
 
 
 def _ids(queryset: QuerySet[Company]) -> Iterator[int]:

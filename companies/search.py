@@ -7,17 +7,17 @@ and refusals naming their field; `custom_attributes.<name>` reads the data attri
 
 A contact search's `companies.id` / `companies.name` filter selects the contacts at a company with that id or
 such a name (integrations.connect registers them with contacts.search, which cannot import this app): one
-subquery on memberships per filter, whatever the number of contacts or companies.
+EXISTS on memberships per filter, whatever the number of contacts or companies.
 """
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from companies.models import Company, CompanyContact
 from contacts.models import DataAttribute
-from contacts.search import FieldSpec, QueryCompiler, QuerySize, query_mentions_field
+from contacts.search import FieldSpec, QueryCompiler, QuerySize
 
 COMPANY_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec("integer", "pk"),
@@ -34,7 +34,7 @@ COMPANY_FIELDS: dict[str, FieldSpec] = {
     "remote_created_at": FieldSpec("date", "remote_created_at"),
     "created_at": FieldSpec("date", "created_at"),
     "updated_at": FieldSpec("date", "updated_at"),
-    "tag_id": FieldSpec("tag", "tags"),
+    "tag_id": FieldSpec("tag", "tags", Company),
 }
 
 
@@ -47,10 +47,7 @@ def companies_matching(query: Any, *, queryset: QuerySet[Company] | None = None)
     """The companies a filter selects, in one SQL query whatever the filter's shape."""
     condition = company_search_q(query)
     matching = Company.objects.all() if queryset is None else queryset
-    # A filter through tags may match one company twice; keep it in a subquery to stay distinct.
-    if query_mentions_field(query, "tag_id"):
-        return matching.filter(pk__in=Company.objects.filter(condition).values("pk"))
-    return matching.filter(condition)
+    return matching.filter(condition)  # no filter joins a relation: each company comes once
 
 
 COMPANIES_ID = "companies.id"
@@ -70,10 +67,15 @@ MEMBERSHIP_OPERATORS = {
 _POSITIVE = {"!=": "=", "!~": "~", "NIN": "IN"}
 
 
+def _at_company(memberships: QuerySet[CompanyContact]) -> Q:
+    """The contacts holding one of these memberships: a correlated EXISTS (see ExtraField.condition)."""
+    return Q(Exists(memberships.filter(contact=OuterRef("pk"))))
+
+
 class CompanyMembershipField:
     """`companies.id` or `companies.name` in a contact search: the contacts at a company with this id, or whose
     name matches (`=`, `~`, `^`, `$`, `IN`; `!=`, `!~`, `NIN`: at no such company). `companies.id = null` is the
-    contacts at no company at all, `!= null` those at one. One subquery per filter, no query of its own."""
+    contacts at no company at all, `!= null` those at one. One EXISTS per filter, no query of its own."""
 
     def __init__(self, field: str) -> None:
         self.field = field
@@ -88,12 +90,12 @@ class CompanyMembershipField:
             if self.field != COMPANIES_ID or positive != "=":
                 raise ValidationError({self.field: f"{self.field} is not compared with null; companies.id = null "
                                                    "finds the contacts at no company."})  # fmt: skip
-            at_any_company = Q(pk__in=CompanyContact.objects.values("contact_id"))
+            at_any_company = _at_company(CompanyContact.objects.all())
             return ~at_any_company if operator == "=" else at_any_company
         memberships = CompanyContact.objects.filter(
             self._memberships.compile({"field": self.field, "operator": positive, "value": value})
         )
-        at_such_a_company = Q(pk__in=memberships.values("contact_id"))
+        at_such_a_company = _at_company(memberships)
         return at_such_a_company if operator == positive else ~at_such_a_company
 
     def includes_archived(self) -> bool:

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.parsing import float_or_none, text_problem
+from common.row_locks import rows_hold
 from companies.models import INT32_MAX, Company, CompanyContact, CompanyTag
 from companies.signals import company_changed, company_contact_changed
 from contacts import services as contacts_services
@@ -168,7 +169,10 @@ def company_update(
     define_attributes: bool = True,
     **fields: Any,
 ) -> Company:
-    """Update writable fields and merge custom attributes (None removes one); company_id never changes."""
+    """Update writable fields and merge custom attributes (None removes one); company_id never changes. A company a
+    teammate has just deleted is refused (locked first: the deletion waits for the update, or the update for it)."""
+    if not Company.objects.select_for_update(no_key=True).filter(pk=company.pk).exists():
+        raise company_gone_error(company, field="id")
     changed = _apply(
         company=company, fields=fields, custom_attributes=custom_attributes, define_attributes=define_attributes
     )
@@ -179,9 +183,31 @@ def company_update(
 
 
 @transaction.atomic
+def companies_delete(*, company_ids: Iterable[int]) -> int:
+    """Delete companies with their memberships and tag links, their people and tags staying as they are, in a fixed
+    number of statements however many companies and people (no membership is read: one DELETE for each kind of row).
+    Companies already gone are skipped; how many were deleted.
+
+    Nothing else keeps a copy of a membership to update: user_count and session_count live on the company row, a
+    person keeps no count of their companies, no signal announces a company's deletion, and segments recount their
+    members in their periodic task (`refresh_segment_counts`)."""
+    # Locked first, in id order as every deleter, so two deletions of overlapping selections queue, never deadlock.
+    there = list(
+        Company.objects.select_for_update().filter(pk__in=list(company_ids)).order_by("pk").values_list("pk", flat=True)
+    )
+    if there:
+        Company.objects.filter(pk__in=there).delete()
+    return len(there)
+
+
+def company_gone_error(company: Company, *, field: str) -> ValidationError:
+    """The refusal of a write naming a company that a teammate deleted meanwhile, on the field that named it."""
+    return ValidationError({field: f"The company “{company}” no longer exists: a teammate has just deleted it."})
+
+
 def company_delete(*, company: Company) -> None:
-    """Delete a company with its memberships and tag links; its people stay as they are."""
-    company.delete()
+    """Delete one company, its people staying (companies_delete)."""
+    companies_delete(company_ids=[company.pk])
 
 
 # --- memberships --------------------------------------------------------------------------------
@@ -197,6 +223,10 @@ def company_attach(*, company: Company, contact: Contact) -> tuple[CompanyContac
     membership = CompanyContact.objects.filter(company=company, contact=contact).first()
     if membership is not None:
         return membership, False
+    # Locked as the user_count update below would, but before the membership: a company a teammate deletes
+    # meanwhile is refused, never a membership to no company (a foreign key error at the commit).
+    if not Company.objects.select_for_update(no_key=True).filter(pk=company.pk).exists():
+        raise company_gone_error(company, field="company")
     if CompanyContact.objects.filter(contact=contact).count() >= MAX_COMPANIES_PER_CONTACT:
         raise ValidationError({"companies": f"A person belongs to at most {MAX_COMPANIES_PER_CONTACT} companies."})
     try:
@@ -219,6 +249,11 @@ def company_attach(*, company: Company, contact: Contact) -> tuple[CompanyContac
 @transaction.atomic
 def company_detach(*, company: Company, contact: Contact) -> bool:
     """End the person's membership, if any: user_count goes down by one. True when one ended."""
+    # The company first, as companies_delete locks it before its memberships: a detach racing the company's
+    # deletion waits for it (and finds nothing) instead of deadlocking with it. The lock its user_count update takes
+    # anyway (NO KEY UPDATE), so detaches of one company queue no more than before.
+    if not Company.objects.select_for_update(no_key=True).filter(pk=company.pk).exists():
+        return False
     membership = CompanyContact.objects.select_for_update().filter(company=company, contact=contact).first()
     if membership is None:
         return False
@@ -306,7 +341,10 @@ def contact_companies_sync(
 
 @transaction.atomic
 def company_tag(*, company: Company, tag: Tag, actor: Teammate | None = None) -> CompanyTag:
-    """Tag a company (once)."""
+    """Tag a company (once); a company or a tag deleted meanwhile is refused on its field (common.row_locks)."""
+    contacts_services.tag_hold(tag)
+    if not rows_hold(Company, [company.pk]):
+        raise company_gone_error(company, field="company")
     link, _ = CompanyTag.objects.get_or_create(company=company, tag=tag, defaults={"tagged_by": actor})
     return link
 

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import signal
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,19 @@ _default_workers = 2 if "DATABASE_URL" not in os.environ else 2 * multiprocessin
 workers = int(os.environ.get("WEB_CONCURRENCY") or _default_workers)
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
+# gunicorn 25.1+ opens a control socket (for `gunicornc`) at one path per user, ~/.gunicorn/gunicorn.ctl:
+# a second Parley, a benchmark or a test server run by the same user would take it over, and the first
+# to stop deletes it under the other. Parley does not use it (signals reload and resize: HUP, TTIN, TTOU).
+# Older gunicorns ignore the name.
+control_socket_disable = True
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
+
+
+def post_worker_init(worker: Any) -> None:
+    """A worker leaves Ctrl-C to the master. The terminal's SIGINT reaches the whole process group and the master
+    then stops the workers itself (SIGQUIT): a gthread worker handling both entered its quit twice and could hang
+    in ThreadPoolExecutor.shutdown (CPython #121649), keeping the port, until killed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Logger(glogging.Logger):

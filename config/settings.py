@@ -82,20 +82,22 @@ MIDDLEWARE = [
     "common.outage.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # django-cors-headers', leaving the widget endpoints' answers to them (config/middleware.py).
+    "config.middleware.CorsMiddleware",
+    # Django's own five below, skipped on the widget's public API, which uses none of them (config/middleware.py).
+    "config.middleware.SessionMiddleware",
+    "config.middleware.CommonMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
     "common.admin_guard.AdminQueryGuardMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 if "DATABASE_REPLICA_URL" in env:
     # Needs the user (AuthenticationMiddleware) to tell a teammate's change from a widget request.
     MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        MIDDLEWARE.index("config.middleware.AuthenticationMiddleware") + 1,
         "common.read_replica.PinToPrimaryAfterWriteMiddleware",
     )
 
@@ -292,6 +294,8 @@ STORAGES = {
 # Tests and `runserver` serve straight from the finders, so no collectstatic is needed there.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# Files browsers ask for at the site's root (/favicon.ico), served by whitenoise from public/ as they are.
+WHITENOISE_ROOT = BASE_DIR / "public"
 
 # --- Security ----------------------------------------------------------------------------------
 # HTTPS hardening is on wherever a real database is configured; the embedded laptop mode is http.
@@ -314,8 +318,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 PARLEY_API_ATTACHMENTS_BODY_MAX_MB = env.int("PARLEY_API_ATTACHMENTS_BODY_MAX_MB", default=64)
 
 # CORS for the widget endpoints is decided per website (tracking.Website.allowed_origins).
+# An allowed origin reads every answer, errors included (a 429's Retry-After too); a refused one reads none.
 CORS_URLS_REGEX = r"^/widget-api/.*$"
 CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 # --- Parley ------------------------------------------------------------------------------------
 GEOIP_PATH = env.str("GEOIP_PATH", default="")

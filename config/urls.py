@@ -22,8 +22,8 @@ admin.site.site_url = "/demo/" if settings.PARLEY_DEMO_PAGES else None
 
 # A backing service that is down answers 503 with Retry-After even when a middleware meets it.
 urlpatterns = [
+    path("", include("widget.urls")),  # first: the widget's ping is the most frequent request by far
     path("", include("ops.urls")),
-    path("", include("widget.urls")),
     # The widget's chat endpoints keep their url names beside the email links: conversations:widget_poll, …
     path("", include(([*widget_urls.chat_urlpatterns, *conversations_urls.urlpatterns], "conversations"))),
     path("api/", include("api.urls")),

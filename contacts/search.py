@@ -13,26 +13,55 @@ a query's filters can form one chain, counted again in each subquery around it) 
 parameters). An IN or NIN compared one value at a
 time is a balanced tree (any_of), so its depth does not grow with the list.
 
+A tag filter (`tag_id = 5`, `!=`, `IN`, `NIN`, `= null` for no tag, `!= null`) reads all of a row's tags: each
+condition is a subquery of the tag links, never a join of the query (one join shared by two filters asked one link
+to be both tags), so no row comes out twice. A group folds its tag filters first (_tags_folded): carrying A or B is
+one EXISTS of A or B, lacking A and lacking B one NOT EXISTS, carrying A and B one count of the row's links among
+them. PostgreSQL turns the subqueries of the top-level AND into joins, and 200 of them took its planner minutes
+(attacker review): with the other fields that read other rows (segment_id, companies.*), each one correlated
+EXISTS, that AND gives it at most MAX_JOINED_SUBQUERIES joins and checks the rest row by row. Nothing is a NOT IN
+either, which PostgreSQL evaluates by rescanning the links for each row once they outgrow work_mem (366 s at 659k
+links).
+
 Date fields take Unix seconds, or a moment relative to when the query runs (`"now-30d"`, `"today"`,
 `"now+2w"`: common.parsing.relative_moment_or_none) compared with `>` or `<`, so a saved filter "seen in the
 last 30 days" moves with the days. A string, as Intercom's SDKs type every filter value.
 """
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
 from functools import reduce
 from operator import and_, or_
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, F, JSONField, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, EndsWith, Exact, GreaterThan, In, LessThan, StartsWith
 from django.utils import timezone
 
-from common.parsing import finite_number_or_none, relative_moment_or_none, text_problem, unix_time_or_none
+from common.parsing import (
+    bool_or_none,
+    finite_number_or_none,
+    relative_moment_or_none,
+    text_problem,
+    unix_time_or_none,
+)
 from contacts.models import Contact, DataAttribute
 
 # Intercom's contacts are users and leads; Parley's anonymous visitors are reachable by id only.
@@ -42,10 +71,15 @@ MAX_FILTERS_PER_GROUP = 15
 MAX_IN_VALUES = 1000
 # Per whole query. Parameters at both caps: about 2 per value (a custom attribute's path and value on SQLite, a
 # lead's two roles) and 3 per filter, ~21,000 in all. Depth: the longest AND/OR chain is MAX_QUERY_FILTERS terms,
-# and SQLite counts a chain again at each subquery level around it (a search through tags naming a segment through
-# tags nests three): 200 filters stay under its 1,000 with room (tests/api/test_search_size_caps.py, both caps).
+# and SQLite counts a chain again at each subquery level around it (a search naming a segment holds the segment's
+# chain a subquery down, a tag filter an EXISTS below that): 200 filters stay under its 1,000 with room
+# (tests/api/test_search_size_caps.py, both caps).
 MAX_QUERY_FILTERS = 200
 MAX_QUERY_VALUES = 10_000
+# Subqueries of the top-level AND (tag filters once folded, segment_id, companies.*) PostgreSQL may turn into joins:
+# its join search grows exponentially with them (a segment brings its own). The others are checked row by row
+# (hashed, or an index probe). 100k contacts, four segments of four subqueries each: 29 ms to plan at 3, 285 at 4.
+MAX_JOINED_SUBQUERIES = 3
 # IN/NIN values a field can only compare one at a time (custom attributes, email domains: a JSON key or a suffix,
 # no single SQL IN): each is its own expression with up to 4 parameters, evaluated per row. 10,000 of them took
 # 20 s and 1 GB of a worker on 2,000 contacts (attacker review); 1,000 in a whole query stay bounded.
@@ -154,10 +188,143 @@ def any_of(conditions: list[Q]) -> Q:
     return one_term(any_of(conditions[:middle]) | any_of(conditions[middle:]))
 
 
+def _joins_parent(node: Any, operator: str) -> bool:
+    """Whether a group's entry is a group whose entries are its own: it shares the parent's AND or OR, or it holds
+    one entry (checked as a group when its entries are read)."""
+    if not isinstance(node, dict) or node.get("operator") not in GROUP_OPERATORS:
+        return False
+    children = node.get("value")
+    return node["operator"] == operator or (isinstance(children, list) and len(children) == 1)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     kind: str  # string | ci_string | integer | boolean | date | role | tag
     path: str  # a model field path; for json_* kinds the custom attribute's name (one key)
+    model: Any = None  # tag: the model whose many-to-many field `path` is
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """A tag filter as its group receives it, folded there with the group's other tag filters (_tags_folded): the
+    rows carrying one of `tag_ids` (any tag: None) or, negated, none of them."""
+
+    spec: FieldSpec
+    tag_ids: frozenset[int] | None
+    negated: bool = False
+
+    def __invert__(self) -> "TagFilter":
+        return replace(self, negated=not self.negated)
+
+
+@dataclass(frozen=True)
+class AllTags:
+    """The rows carrying every one of two or more tags (a group's tag filters joined by AND, _all_of)."""
+
+    spec: FieldSpec
+    tag_ids: tuple[int, ...]
+
+
+# What a filter or a group compiles to before the query's end: a condition, or tag filters its group may fold.
+Compiled = Q | TagFilter | AllTags
+
+
+def _tag_links(spec: FieldSpec, tag_ids: Collection[int] | None) -> tuple[QuerySet[Any], str, str]:
+    """The link rows of a tag field (contact, company or conversation to tag) for these tags (all: None), and the
+    names of their fields pointing at the tagged row and at the tag."""
+    field = spec.model._meta.get_field(spec.path)
+    tagged, tag = field.m2m_field_name(), field.m2m_reverse_field_name()
+    links = field.remote_field.through._base_manager.all()
+    if tag_ids is not None:
+        links = links.filter(**{f"{tag}__in": sorted(tag_ids)})
+    return links, tagged, tag
+
+
+def _as_q(condition: Compiled, *, joined: bool | None = None) -> Q:
+    """A condition as SQL. Tag filters read the row's own links only: `[NOT] EXISTS (its links to these tags)`,
+    or a count of them for AllTags. `joined`, in the query's top-level AND: whether PostgreSQL may join the
+    condition's subquery (_within_join_budget); beyond the budget it is checked row by row."""
+    if isinstance(condition, AllTags):
+        return _carrying_all(condition, joined=bool(joined))
+    if isinstance(condition, TagFilter):
+        links, tagged, _ = _tag_links(condition.spec, condition.tag_ids)
+        carrying = Q(Exists(links.filter(**{tagged: OuterRef("pk")})))
+        condition = ~carrying if condition.negated else carrying
+    return _unjoined(condition) if joined is False else condition
+
+
+def _carrying_all(condition: AllTags, *, joined: bool) -> Q:
+    """The rows carrying every one of these tags, counted on their links to them (a row links a tag once; the
+    count reads the (row, tag) unique index alone). Joined, an `IN` PostgreSQL joins as one aggregated relation;
+    else a correlated EXISTS, which it never hashes: an `IN` it does not join is hashed or, once too large for
+    work_mem, rescanned for every row."""
+    links, tagged, tag = _tag_links(condition.spec, condition.tag_ids)
+    counted = links.values(tagged).annotate(carried=Count(tag)).filter(carried=len(condition.tag_ids))
+    if joined:
+        return Q(pk__in=counted.values(tagged))
+    return Q(Exists(counted.filter(**{tagged: OuterRef("pk")})))
+
+
+def _unjoined(condition: Q) -> Q:
+    """The condition as one PostgreSQL evaluates for each row (hashed, or an index probe) instead of pulling its
+    subquery up into a join: it does not look inside a CASE."""
+    return Q(Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()))
+
+
+def _union(tag_ids: list[frozenset[int] | None]) -> frozenset[int] | None:
+    """The tags of all these sets; any tag (None) if one is."""
+    return None if None in tag_ids else frozenset(tag for tags in tag_ids if tags is not None for tag in tags)
+
+
+def _implied_dropped(tag_ids: list[frozenset[int] | None]) -> list[frozenset[int] | None]:
+    """Sets of tags to carry one of each, without those another implies: any tag (None) beside a set, a set
+    holding a smaller one, duplicates; in a fixed order."""
+    sets = {s for s in tag_ids if s is not None}
+    if not sets:
+        return [None]
+    return sorted((s for s in sets if not any(other < s for other in sets)), key=lambda s: (len(s), sorted(s)))
+
+
+def _all_of(spec: FieldSpec, tag_ids: list[frozenset[int] | None]) -> list[Compiled]:
+    """The rows carrying one tag of each set: the single tags counted together, each wider set (an IN list) its
+    own EXISTS."""
+    sets = _implied_dropped(tag_ids)
+    if len(sets) == 1:
+        return [TagFilter(spec, sets[0])]
+    singles = tuple(sorted(tag for s in sets if s is not None and len(s) == 1 for tag in s))
+    conditions: list[Compiled] = []
+    if len(singles) == 1:
+        conditions.append(TagFilter(spec, frozenset(singles)))
+    elif singles:
+        conditions.append(AllTags(spec, singles))
+    return conditions + [TagFilter(spec, s) for s in sets if s is not None and len(s) > 1]
+
+
+def _tags_folded(filters: list[TagFilter], operator: str) -> list[Compiled]:
+    """One group's filters on one tag field as at most one condition carrying and one lacking (a few more for
+    IN lists joined by AND): the subqueries a query holds do not grow with its tag filters."""
+    spec = filters[0].spec
+    carried = [f.tag_ids for f in filters if not f.negated]
+    lacked = [f.tag_ids for f in filters if f.negated]
+    if operator == "OR":
+        # Carrying A or B is carrying one of {A, B}; lacking A or lacking B is not carrying both.
+        folded: list[Compiled] = [TagFilter(spec, _union(carried))] if carried else []
+        if lacked:
+            both = _all_of(spec, lacked)
+            only = both[0] if len(both) == 1 else None
+            folded.append(~only if isinstance(only, TagFilter) else ~reduce(and_, [_as_q(c) for c in both]))
+        return folded
+    # Lacking A and lacking B is carrying none of {A, B}; carrying first, which few rows pass (checked row by row
+    # under an OR, the AND stops there).
+    folded = _all_of(spec, carried) if carried else []
+    return folded + ([TagFilter(spec, _union(lacked), negated=True)] if lacked else [])
+
+
+def _within_join_budget(subqueries: list[Compiled]) -> list[Q]:
+    """The subquery conditions of the query's top-level AND (tag filters, extra fields), the first
+    MAX_JOINED_SUBQUERIES as PostgreSQL may join them, the others checked row by row: its join search grows
+    exponentially with the joins (200 took it minutes, attacker review)."""
+    return [_as_q(condition, joined=i < MAX_JOINED_SUBQUERIES) for i, condition in enumerate(subqueries)]
 
 
 CONTACT_FIELDS: dict[str, FieldSpec] = {
@@ -187,7 +354,7 @@ CONTACT_FIELDS: dict[str, FieldSpec] = {
     "last_replied_at": FieldSpec("date", "last_replied_at"),
     "last_email_opened_at": FieldSpec("date", "last_email_opened_at"),
     "last_email_clicked_at": FieldSpec("date", "last_email_clicked_at"),
-    "tag_id": FieldSpec("tag", "tags"),
+    "tag_id": FieldSpec("tag", "tags", Contact),
 }
 
 _CUSTOM_KIND = {
@@ -205,7 +372,8 @@ class ExtraField(Protocol):
     (companies: `companies.id`, `companies.name`), or passed by one caller (segments: `segment_id`)."""
 
     def condition(self, operator: str, value: Any) -> Q:
-        """The filter's condition, or a ValidationError naming the field."""
+        """The filter's condition, or a ValidationError naming the field: a correlated [NOT] EXISTS when it reads
+        other rows, never a `pk IN`, which PostgreSQL hashes or, past work_mem, rescans for every row."""
         ...  # pragma: no cover
 
     def includes_archived(self) -> bool:
@@ -236,22 +404,49 @@ class QueryCompiler:
         size = query_size(query)
         if size.problem():  # before any work: a body under the byte limit may hold millions of values
             raise _invalid("query", size.problem())
-        condition = self._node(query, depth=0, where="query")
+        condition = _as_q(self._node(query, depth=0, where="query", top=True))
         for extra in self.extra_fields.values():
             size += extra.carried_size()
         if size.problem():
             raise _invalid("query", size.problem())
         return condition
 
-    def _node(self, node: Any, *, depth: int, where: str) -> Q:
+    def _node(self, node: Any, *, depth: int, where: str, top: bool = False) -> Compiled:
+        """A filter or a group; `top`: it stands in the query's top-level AND (where PostgreSQL joins subqueries)."""
         if not isinstance(node, dict):
             raise _invalid(where, "Each query must be an object with field/operator/value or operator/value.")
         operator = node.get("operator")
         if operator in GROUP_OPERATORS:
-            return self._group(node, depth=depth, where=where)
+            return self._group(node, depth=depth, where=where, top=top)
         return self._filter(node, where=where)
 
-    def _group(self, node: dict[str, Any], *, depth: int, where: str) -> Q:
+    def _group(self, node: dict[str, Any], *, depth: int, where: str, top: bool) -> Compiled:
+        operator = node["operator"]
+        entries = self._entries(node, depth=depth, where=where, operator=operator)
+        # An AND's entries stand where it stands; an OR's stand under it, unless it holds one.
+        entry_top = top and (operator == "AND" or len(entries) == 1)
+        joins = entry_top and operator == "AND"  # the query's top-level AND, whose subqueries PostgreSQL joins
+        tag_filters: dict[FieldSpec, list[TagFilter]] = {}
+        conditions: list[Compiled] = []
+        subqueries: list[Compiled] = []
+        for entry, entry_depth, entry_where in entries:
+            member = self._node(entry, depth=entry_depth, where=entry_where, top=entry_top)
+            if isinstance(member, TagFilter):
+                tag_filters.setdefault(member.spec, []).append(member)
+            elif joins and isinstance(entry, dict) and entry.get("field") in self.extra_fields:
+                subqueries.append(member)
+            else:
+                conditions.append(member)
+        folded = [condition for filters in tag_filters.values() for condition in _tags_folded(filters, operator)]
+        conditions += _within_join_budget(folded + subqueries) if joins else folded + subqueries
+        if len(conditions) == 1 and not isinstance(conditions[0], AllTags):
+            return conditions[0]  # a tag filter its parent group may fold in turn
+        return reduce(and_ if operator == "AND" else or_, [_as_q(condition) for condition in conditions])
+
+    def _entries(self, node: dict[str, Any], *, depth: int, where: str, operator: str) -> list[tuple[Any, int, str]]:
+        """A group's entries (with their depth and place), those of an entry group sharing its operator, or holding
+        one entry, in their place: all the tag filters of an AND or an OR, however nested, fold together, and a
+        top-level AND stays one."""
         if depth > MAX_NESTING:
             raise _invalid(where, f"Queries can nest AND/OR groups at most {MAX_NESTING} levels deep.")
         children = node.get("value")
@@ -259,8 +454,14 @@ class QueryCompiler:
             raise _invalid(f"{where}.value", "An AND/OR group needs a non-empty list of queries.")
         if len(children) > MAX_FILTERS_PER_GROUP:
             raise _invalid(f"{where}.value", f"A group can hold at most {MAX_FILTERS_PER_GROUP} queries.")
-        parts = [self._node(child, depth=depth + 1, where=f"{where}.value[{i}]") for i, child in enumerate(children)]
-        return reduce(and_ if node["operator"] == "AND" else or_, parts)
+        entries: list[tuple[Any, int, str]] = []
+        for i, child in enumerate(children):
+            child_where = f"{where}.value[{i}]"
+            if _joins_parent(child, operator):
+                entries += self._entries(child, depth=depth + 1, where=child_where, operator=operator)
+            else:
+                entries.append((child, depth + 1, child_where))
+        return entries
 
     def _spec(self, field: Any, where: str) -> FieldSpec:
         if not isinstance(field, str) or not field:
@@ -281,7 +482,7 @@ class QueryCompiler:
             self._custom = {a.name: a for a in DataAttribute.objects.filter(model=self.custom_model)}
         return self._custom
 
-    def _filter(self, node: dict[str, Any], *, where: str) -> Q:
+    def _filter(self, node: dict[str, Any], *, where: str) -> Compiled:
         field = node.get("field")
         if isinstance(field, str) and field in self.extra_fields:
             operator, value = self._operator_and_value(node, field)
@@ -306,11 +507,11 @@ class QueryCompiler:
         return self._compare(spec, field, operator, self._value(spec, field, value, operator=operator))
 
     @staticmethod
-    def _one_of(spec: FieldSpec, values: list[Any]) -> Q | None:
+    def _one_of(spec: FieldSpec, values: list[Any]) -> Compiled | None:
         """IN as one SQL `IN (…)` where `=` is a plain comparison: a chain of 1,000 ORs is deeper than SQLite
         parses (its expression depth limit is 1,000) and slower everywhere. None: compare one by one."""
         if spec.kind == "tag":
-            return Q(**{f"{spec.path}__pk__in": values})
+            return TagFilter(spec, frozenset(values))
         if spec.kind in ("string", "integer", "boolean", "date"):
             return Q(**{f"{spec.path}__in": values})
         if spec.kind == "ci_string":
@@ -329,12 +530,12 @@ class QueryCompiler:
             raise _invalid(field, "value is required.")
         return operator, node["value"]
 
-    def _null(self, spec: FieldSpec) -> Q:
+    def _null(self, spec: FieldSpec) -> Compiled:
         # One term each, so that every filter adds one to an AND/OR chain (the chain MAX_QUERY_FILTERS bounds).
         if spec.kind in ("string", "ci_string", "email_domain"):
             return any_of([Q(**{spec.path: ""}), Q(**{f"{spec.path}__isnull": True})])
         if spec.kind == "tag":
-            return Q(tags__isnull=True)
+            return TagFilter(spec, None, negated=True)  # no tag at all
         if spec.kind.startswith("json_"):
             return any_of([~Q(custom_attributes__has_key=spec.path), _key_lookup(spec.path, "isnull", True)])
         return Q(**{f"{spec.path}__isnull": True})
@@ -353,11 +554,10 @@ class QueryCompiler:
                 raise _invalid(field, "role must be user or lead.")
             return value
         if kind in ("boolean", "json_boolean"):
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            if not isinstance(value, bool):
+            boolean = bool_or_none(value)
+            if boolean is None:
                 raise _invalid(field, f"{field} must be compared with true or false.")
-            return value
+            return boolean
         if kind in ("integer", "tag", "json_number"):
             number = self._number(value, integer=kind != "json_number")
             if number is None:
@@ -383,7 +583,7 @@ class QueryCompiler:
             value = int(value) if value.is_integer() else None
         return finite_number_or_none(value, integer=integer)
 
-    def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Q:
+    def _compare(self, spec: FieldSpec, field: str, operator: str, value: Any) -> Compiled:
         kind, path = spec.kind, spec.path
         allowed = (
             STRING_OPERATORS
@@ -395,8 +595,7 @@ class QueryCompiler:
         if operator not in allowed:
             raise _invalid(field, f"The {operator} operator does not apply to {field}.")
         if kind == "tag":
-            condition = Q(**{f"{path}__pk": value})
-            return condition if operator == "=" else ~condition
+            return TagFilter(spec, frozenset([value]), negated=operator == "!=")
         if kind == "role" and value == Contact.Role.LEAD:
             # Intercom has no visitor role: a search for leads also finds Parley's visitors.
             condition = Q(role__in=[Contact.Role.LEAD, Contact.Role.VISITOR])
@@ -467,6 +666,50 @@ def query_mentions_field(query: Any, field: str) -> bool:
     return False
 
 
+def query_filter_values(query: Any) -> Iterator[tuple[Any, Any]]:
+    """(field, value) of each filter of a search query, one pair per value of a list, groups entered as the compiler
+    enters them (an AND or OR node is a group whatever field it carries). Walked without recursion: a body not
+    checked yet cannot exhaust the stack."""
+    stack = [query]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            value = node.get("value")
+            if node.get("operator") in GROUP_OPERATORS:
+                stack.append(value)
+            else:
+                for item in value if isinstance(value, list) else [value]:
+                    yield node.get("field"), item
+
+
+def query_tag_ids(query: Any) -> set[int]:
+    """The tag ids a search query's `tag_id` filters name, each read as the compiler reads it (a number or its
+    text, `7.0` as 7); a value the compiler would refuse names no tag."""
+    ids = (
+        QueryCompiler._number(value, integer=True) for field, value in query_filter_values(query) if field == "tag_id"
+    )
+    return {tag_id for tag_id in ids if isinstance(tag_id, int)}
+
+
+VISITORS_LEFT_OUT = "visitors"
+ARCHIVED_LEFT_OUT = "archived"
+
+
+def contacts_left_out(query: Any) -> tuple[str, ...]:
+    """Whom contacts_matching leaves out whatever the query's filters say, for the admin to tell: anonymous visitors
+    (VISITORS_LEFT_OUT; not named when a top-level filter keeps users or leads only, so none could match) and
+    archived contacts (ARCHIVED_LEFT_OUT) unless the query mentions `archived`."""
+    top = query.get("value") if isinstance(query, dict) and query.get("operator") == "AND" else [query]
+    one_role = any(
+        isinstance(node, dict) and node.get("field") == "role" and node.get("operator") in ("=", "IN")
+        for node in (top if isinstance(top, list) else [])
+    )
+    left_out = () if one_role else (VISITORS_LEFT_OUT,)
+    return left_out if query_mentions_field(query, "archived") else (*left_out, ARCHIVED_LEFT_OUT)
+
+
 def contacts_matching(
     query: Any,
     *,
@@ -483,7 +726,4 @@ def contacts_matching(
     extras_archived = any(extra.includes_archived() for extra in fields.values())
     if not (extras_archived or query_mentions_field(query, "archived")):
         matching = matching.filter(is_archived=False)
-    # A filter through tags may match one contact twice; keep it in a subquery to stay distinct.
-    if query_mentions_field(query, "tag_id"):
-        return matching.filter(pk__in=Contact.objects.filter(condition).values("pk"))
-    return matching.filter(condition)
+    return matching.filter(condition)  # no filter joins a relation: each contact comes once

@@ -11,7 +11,7 @@ on the ping's path, and the messaging timestamps (fields 10-13) by
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,7 +23,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common.parsing import text_problem
-from contacts import attribute_uses, lifecycle
+from common.row_locks import rows_hold
+from contacts import lifecycle, uses
 from contacts.custom_attributes import (
     coerce_value,
     custom_attributes_clean,
@@ -403,8 +404,11 @@ def tag_create(*, name: str, actor: Teammate | None = None) -> Tag:
 
 @transaction.atomic
 def tag_rename(*, tag: Tag, name: str) -> Tag:
-    """Rename a tag; a name another tag has (in any case) is refused."""
+    """Rename a tag; a name another tag has (in any case) is refused, and so is a tag a teammate has just deleted
+    (locked first: the deletion waits for the rename, or the rename for the deletion)."""
     name = _clean_tag_name(name)
+    if not Tag.objects.select_for_update(no_key=True).filter(pk=tag.pk).exists():
+        raise tag_gone_error(tag, field="id")
     clash = Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.lower()).exclude(pk=tag.pk)
     if clash.exists():
         raise AlreadyExists(field="name", message="Another tag already has this name.")
@@ -438,10 +442,77 @@ def tag_save(
     return tag
 
 
+class TagInUse(ValidationError):
+    """A tag something still names (a saved segment's filter) is not deleted (the REST API answers Intercom's
+    `tag_has_dependent_objects`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"id": message})
+
+
+def _listed(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c": a refusal's list, as a sentence says it."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _it_or_them(items: list[str]) -> str:
+    return "it" if len(items) == 1 else "them"
+
+
+def tags_delete_problems(*, tags: Sequence[Tag]) -> dict[int, str]:
+    """Tag id → why it cannot be deleted (what still names it, by name), for those of the tags that cannot."""
+    found = uses.tags_uses(tags=tags)
+    return {
+        tag.pk: f"The tag “{tag.name}” is used by {_listed(named_by)}. Change or delete {_it_or_them(named_by)} first."
+        for tag in tags
+        if (named_by := found.get(tag.pk))
+    }
+
+
+def tags_hold(tag_ids: Iterable[int]) -> set[int]:
+    """Of these tags, the ids that exist, each held until the caller's transaction ends, for a write that will
+    name them (a link, a rule, a saved reply; common.row_locks). tag_delete locks its tag FOR UPDATE: it then waits
+    for this transaction and sees what it saved, or this waited for the deletion and finds the tag gone (instead of
+    a foreign key error at the commit)."""
+    return rows_hold(Tag, (int(pk) for pk in tag_ids))
+
+
+def tag_gone_error(tag: Tag, *, field: str) -> ValidationError:
+    """The refusal of a write naming a tag that a teammate deleted meanwhile, on the field that named it."""
+    return ValidationError({field: f"The tag “{tag.name}” no longer exists: a teammate has just deleted it."})
+
+
+def tag_hold(tag: Tag, *, field: str = "tag") -> None:
+    """Hold one tag about to be linked (tags_hold); ValidationError naming `field` when it was just deleted."""
+    if not tags_hold([tag.pk]):
+        raise tag_gone_error(tag, field=field)
+
+
 @transaction.atomic
+def tags_delete(*, tags: Sequence[Tag]) -> int:
+    """Delete tags that nothing names, with their links to contacts, companies and conversations, all or none: one
+    a saved segment's filter, an assignment rule or a saved reply names refuses the lot (TagInUse, naming each use):
+    `tag_id != it` would then hold for everyone, a rule would go with its condition. Tags already gone are skipped;
+    how many were deleted. A fixed number of queries (and one delete of each kind of link) however many tags."""
+    # Locked first, in id order as every deleter: a writer naming a tag holds it (tags_hold), so either it waits and
+    # then finds the tag gone, or it committed and its use is seen here.
+    there = set(
+        Tag.objects.select_for_update()
+        .filter(pk__in=[tag.pk for tag in tags])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    remaining = [tag for tag in tags if tag.pk in there]
+    problems = tags_delete_problems(tags=remaining)
+    if problems:
+        raise TagInUse(" ".join(problems.values()))
+    Tag.objects.filter(pk__in=there).delete()
+    return len(there)
+
+
 def tag_delete(*, tag: Tag) -> None:
-    """Delete a tag and its links to contacts and conversations."""
-    tag.delete()
+    """Delete one tag that nothing names (tags_delete)."""
+    tags_delete(tags=[tag])
 
 
 def _clean_tag_name(name: Any) -> str:
@@ -456,6 +527,7 @@ def _clean_tag_name(name: Any) -> str:
 @transaction.atomic
 def contact_tag(*, contact: Contact, tag: Tag, actor: Teammate | None = None) -> ContactTag:
     """Tag a contact (once); announces the new tag for users and leads."""
+    tag_hold(tag)
     link, created = ContactTag.objects.get_or_create(contact=contact, tag=tag, defaults={"tagged_by": actor})
     if created and contact.role != Contact.Role.VISITOR:
         contact_tag_changed.send(sender=ContactTag, topic=f"contact.{contact.role}.tag.created", link=link)
@@ -474,7 +546,9 @@ def contact_untag(*, contact: Contact, tag: Tag) -> None:
 
 def tag_links_add_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag, actor: Any) -> int:
     """Link one tag to many owners (contacts, companies) through `link_model`; existing links stay as
-    they are. Returns links added. Run inside the caller's transaction."""
+    they are. Returns links added. Run inside the caller's transaction, which holds the tag: a tag deleted
+    meanwhile is refused (ValidationError on `tag`), never a foreign key error at the commit."""
+    tag_hold(tag)
     ids = list(owner_ids)
     linked = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": ids})
     before = linked.count()
@@ -583,12 +657,12 @@ def data_attribute_update(
 
 def data_attribute_delete_problem(*, attribute: DataAttribute) -> str | None:
     """Why this definition cannot be deleted (what still names it, by name), or None when it can."""
-    uses = attribute_uses.data_attribute_uses(attribute=attribute)
-    if not uses:
+    named_by = uses.data_attribute_uses(attribute=attribute)
+    if not named_by:
         return None
     return (
-        f"“{attribute.name}” is used by {', '.join(uses)}: change or delete "
-        f"{'it' if len(uses) == 1 else 'them'} first, or archive the attribute instead."
+        f"“{attribute.name}” is used by {_listed(named_by)}. Change or delete {_it_or_them(named_by)} first, or "
+        "archive the attribute instead."
     )
 
 
@@ -596,6 +670,10 @@ def data_attribute_delete_problem(*, attribute: DataAttribute) -> str | None:
 def data_attribute_delete(*, attribute: DataAttribute) -> None:
     """Delete a definition that nothing names: one a saved segment's filter names is refused, naming the segments
     (their filters would stop compiling). Values stored under the name stay on the rows."""
+    # Locked first: a segment saved meanwhile locks the definitions it names (segments.services), so either it
+    # waits and then finds this one gone, or it committed and is seen here.
+    if not DataAttribute.objects.select_for_update().filter(pk=attribute.pk).exists():
+        return
     problem = data_attribute_delete_problem(attribute=attribute)
     if problem:
         raise ValidationError({"name": problem})
@@ -616,7 +694,11 @@ def _clean_options(attribute: DataAttribute, options: Any) -> list[Any]:
 
 @transaction.atomic
 def contact_erase(*, contact: Contact, actor: Teammate | None, source: str) -> Counter:
-    """GDPR erase: the contact and its whole history; the audit entry keeps only the id."""
+    """GDPR erase: the contact and its whole history; the audit entry keeps only the id. A contact already erased
+    (by a teammate at the same moment) erases nothing again: no second audit entry or webhook; an empty count."""
+    # Its row first, as every writer of its history takes it: a second erase waits here, then finds it gone.
+    if not Contact._base_manager.select_for_update().filter(pk=contact.pk).exists():
+        return Counter()
     contact_changed.send(sender=Contact, topic="contact.deleted", contact=contact)
     counts = contacts_delete_with_history(contact_ids=[contact.pk])
     PrivacyAuditEntry.objects.create(
@@ -682,8 +764,12 @@ SIGNAL_CONSENT_SOURCES = frozenset({ConsentSource.WIDGET, ConsentSource.TCF, Con
 def contact_consent_record(
     *, contact_id: int, analytics: bool | None, marketing: bool | None, source: str, now: dt.datetime | None = None
 ) -> bool:
-    """Store the purposes stated (None leaves a purpose as it is) with their time and source; True if it changed."""
-    return _consent_apply(contact_id=contact_id, analytics=analytics, marketing=marketing, source=source, now=now)[1]
+    """Store the purposes stated (None leaves a purpose as it is) with their time and source; True if it changed.
+    A change is a privacy change: what caches the contact's choices (the widget's snapshot) drops them."""
+    changed = _consent_apply(contact_id=contact_id, analytics=analytics, marketing=marketing, source=source, now=now)[1]
+    if changed:
+        _after_privacy_change(contact_id)
+    return changed
 
 
 def contact_consent_apply(

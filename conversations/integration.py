@@ -74,12 +74,20 @@ def connect() -> None:
     from companies.panels import CompanyPanel, register_company_panel
     from contacts import lifecycle
     from contacts.panels import ContactAction, ContactPanel, register_contact_action, register_contact_panel
+    from contacts.uses import register_use_finders
     from conversations import selectors
     from conversations.models import Attachment, Conversation, ConversationPart, ConversationRating, MessageDelivery
     from conversations.services.outbound import delivery_merge
     from conversations.services.threads import conversations_merge
 
     post_delete.connect(_attachment_files_delete, sender=Attachment, dispatch_uid="attachment-files")
+    # A tag an assignment rule or a saved reply names is not deleted: the rule would go with it (its condition)
+    # or silently lose its action, the saved reply what it adds.
+    register_use_finders(
+        app="conversations",
+        attribute=lambda attribute: [],
+        tag=lambda tags: selectors.tags_uses_in_conversations(tags=tags),
+    )
 
     lifecycle.register(
         lifecycle.ContactRows(

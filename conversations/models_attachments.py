@@ -29,6 +29,9 @@ class Attachment(models.Model):
     class Variant(models.TextChoices):
         ORIGINAL = "file", "The file"
         THUMBNAIL = "thumb", "Thumbnail"
+        # The file offered for saving under its name, an image too: the messenger's pages are on another origin,
+        # where a link's `download` attribute is ignored.
+        DOWNLOAD = "download", "The file, to save"
 
     # In URLs: 128 random bits, so neither the part's id nor a count of files can be guessed from it.
     public_id = models.CharField(max_length=32, unique=True, default=new_attachment_public_id, editable=False)

@@ -1,7 +1,7 @@
 """Reads reused by the admin inbox, the widget and the ping."""
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +27,11 @@ from django.db.models.functions import Lower, TruncDate
 from common.parsing import int_or_none
 from companies.models import Company
 from companies.selectors import company_recent_member_ids
-from contacts.models import Contact, ContactTag
+from contacts.models import Contact, ContactTag, Tag
 from contacts.selectors import contact_find_by_email
 from conversations.models import (
     ACTIVITY_ORDER,
+    AssignmentRule,
     Attachment,
     Conversation,
     ConversationMention,
@@ -237,6 +238,21 @@ def saved_reply_list() -> QuerySet[SavedReply]:
     return (
         SavedReply.objects.select_related("assignee__parley_profile", "team").prefetch_related("tags").order_by("name")
     )
+
+
+def tags_uses_in_conversations(*, tags: Sequence[Tag]) -> dict[int, list[str]]:
+    """Tag id → what of the inbox names it, as a teammate reads it: assignment rules (as their condition, which a
+    deletion would take with the rule, or their action), then saved replies that add it (two queries)."""
+    ids = {tag.pk for tag in tags}
+    found: dict[int, list[str]] = {}
+    rules = AssignmentRule.objects.filter(Q(contact_tag__in=ids) | Q(add_tag__in=ids)).order_by("position", "id")
+    for rule in rules:
+        for pk in sorted({rule.contact_tag_id, rule.add_tag_id} & ids):
+            found.setdefault(pk, []).append(f"the assignment rule “{rule.name}”")
+    links = SavedReply.tags.through.objects.filter(tag_id__in=ids).select_related("savedreply")
+    for link in links.order_by("savedreply__name", "savedreply_id"):
+        found.setdefault(link.tag_id, []).append(f"the saved reply “{link.savedreply.name}”")
+    return found
 
 
 def macro_list() -> QuerySet[SavedReply]:

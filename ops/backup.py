@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,6 +26,8 @@ from tracking import page_view_buffer
 
 POSTGRESQL = "django.db.backends.postgresql"
 SQLITE = "django.db.backends.sqlite3"
+PRIVATE_FILE_MODE = 0o600  # backups hold personal data: the owner only
+PRIVATE_DIRECTORY_MODE = 0o700
 
 
 class BackupError(Exception):
@@ -38,20 +41,45 @@ def backup_default_path() -> Path:
 
 
 def database_backup(*, path: Path) -> Path:
-    """Write a backup of the default database to `path` (refusing to overwrite a file); returns it."""
+    """Write a backup of the default database to `path` (refusing to overwrite a file); returns it.
+
+    The file holds personal data: it is created 0600 (its new folders 0700) before a byte goes into it,
+    whatever the umask, so no other user can open it even while it is written."""
     if path.exists():
         raise BackupError(f"{path} exists; choose another file.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine()
+    if engine not in (POSTGRESQL, SQLITE):
+        raise BackupError(f"No backup for the {engine} backend.")
+    if engine == POSTGRESQL:
+        _require("pg_dump")
+    _private_directories_make(path.parent)
     if settings.PARLEY_PAGE_VIEW_BUFFER_URL:
         page_view_buffer.page_views_flush()
-    engine = _engine()
-    if engine == POSTGRESQL:
-        _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={path}"], "pg_dump")
-    elif engine == SQLITE:
-        _sqlite_copy(source=Path(settings.DATABASES["default"]["NAME"]), target=path)
-    else:
-        raise BackupError(f"No backup for the {engine} backend.")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError as error:  # made since the check above: still never overwritten
+        raise BackupError(f"{path} exists; choose another file.") from error
+    try:
+        with os.fdopen(descriptor, "wb") as target:
+            if engine == POSTGRESQL:
+                # To the open file rather than --file: pg_dump would create a file with the umask's mode.
+                _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges"], "pg_dump", stdout=target)
+        if engine == SQLITE:  # into the empty private file: SQLite keeps its mode (and gives it to its journal)
+            _sqlite_copy(source=Path(settings.DATABASES["default"]["NAME"]), target=path)
+    except BaseException:
+        path.unlink(missing_ok=True)  # half a backup is no backup; the name stays free for the next try
+        raise
     return path
+
+
+def _private_directories_make(directory: Path) -> None:
+    """Create the missing folders of `directory` 0700 (folders that exist are left as they are)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIRECTORY_MODE, exist_ok=True)
 
 
 def database_restore(*, path: Path) -> None:
@@ -149,9 +177,9 @@ def _libpq_env() -> dict[str, str]:
     return {k: v for k, v in env.items() if v}
 
 
-def _run(command: list[str], tool: str) -> None:
-    """Run a PostgreSQL client tool against the default database."""
+def _run(command: list[str], tool: str, *, stdout: BinaryIO) -> None:
+    """Run a PostgreSQL client tool against the default database, its output into `stdout`."""
     _require(tool)
-    result = subprocess.run(command, env=_libpq_env(), capture_output=True, text=True)  # noqa: S603
+    result = subprocess.run(command, env=_libpq_env(), stdout=stdout, stderr=subprocess.PIPE, text=True)  # noqa: S603
     if result.returncode != 0:
         raise BackupError(f"{tool} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
 
 WIDTH = 640
 HEIGHT = 240
@@ -46,6 +47,12 @@ def _html_rows(template: str, rows: Iterable[Sequence[object]]) -> SafeString:
 class Series:
     name: str
     values: Sequence[float | None]  # None: no value (a gap in a line, no bar)
+    # A column's tooltip says its count with this noun, singular for 1 ("1 new conversation"); else the name.
+    noun: tuple[str, str] | None = None
+
+    def counted(self, value: float, fmt: Formatter) -> str:
+        singular, plural = self.noun or (self.name.lower(), self.name.lower())
+        return f"{fmt(value)} {ngettext(singular, plural, int(value)) if float(value).is_integer() else plural}"
 
 
 def plain_number(value: float) -> str:
@@ -161,7 +168,7 @@ def column_chart(
             height = plot_height * value / top
             x = MARGIN_LEFT + slot * position + slot * 0.1 + bar * index
             bars.append((
-                index, x, MARGIN_TOP + plot_height - height, bar, height, f"{label}: {fmt(value)} {one.name.lower()}",
+                index, x, MARGIN_TOP + plot_height - height, bar, height, f"{label}: {one.counted(value, fmt)}",
             ))  # fmt: skip
         parts.append(
             _html_rows(

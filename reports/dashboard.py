@@ -6,6 +6,7 @@ and only for the charts the teammate may see: the page runs a fixed number of qu
 """
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,7 @@ from django.utils.translation import ngettext
 from contacts.models import Contact
 from reports import charts
 from reports.clock import report_zone
-from reports.durations import duration_words, median_from_buckets
+from reports.durations import EXACT_MEDIAN_MAX, duration_words, median_exact, median_from_buckets
 from reports.models import (
     CSAT_SCORES,
     FIRST_RESPONSE_FIELDS,
@@ -32,6 +33,7 @@ from reports.selectors import (
     ReportFilters,
     TeammateFigures,
     contacts_snapshot_latest,
+    conversation_durations,
     conversation_figures_by_day,
     conversation_figures_by_teammate,
     conversations_now,
@@ -42,6 +44,30 @@ from reports.selectors import (
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOURS = tuple(f"{h:02d}:00" for h in range(24))
 MAX_TEAMMATE_ROWS = 15  # the chart's busiest teammates; the CSV has them all
+
+
+@dataclass(frozen=True)
+class DurationKind:
+    """First responses or times to close: where the rollups keep them, exactly and in buckets, and their count."""
+
+    field: str  # the rows' kept seconds (reports.selectors.DURATION_FIELDS)
+    buckets: list[str]
+    count: str
+    noun: str
+
+
+FIRST_RESPONSE = DurationKind("first_response_seconds", FIRST_RESPONSE_FIELDS, "first_responses", "first responses")
+TIME_TO_CLOSE = DurationKind("time_to_close_seconds", TIME_TO_CLOSE_FIELDS, "closed", "closes")
+DURATION_KINDS = (FIRST_RESPONSE, TIME_TO_CLOSE)
+
+
+@dataclass(frozen=True)
+class ExactDurations:
+    """One kind's durations in the period, in whole seconds: by day, by teammate (None: unassigned), and all."""
+
+    by_day: dict[dt.date, list[int]]
+    by_teammate: dict[int | None, list[int]]
+    every: list[int]
 
 
 class Figures:
@@ -89,6 +115,60 @@ class Figures:
 
     def total(self, name: str) -> int:
         return sum(counts.get(name, 0) for counts in self.by_day.values())
+
+    @cached_property
+    def exact(self) -> dict[str, ExactDurations]:
+        """Per kind (its field): the period's durations themselves, when it holds at most EXACT_MEDIAN_MAX of that
+        kind and every rollup row kept its own (rows computed before they were kept did not). One query, none when
+        no kind qualifies; a kind missing here has its medians estimated from the buckets."""
+        wanted = {kind.field: self.total(kind.count) for kind in DURATION_KINDS}
+        wanted = {field: total for field, total in wanted.items() if 0 < total <= EXACT_MEDIAN_MAX}
+        if not wanted:
+            return {}
+        rows = conversation_durations(filters=self.filters, fields=tuple(wanted))
+        exact = {}
+        for kept, total in wanted.items():
+            by_day: dict[dt.date, list[int]] = defaultdict(list)
+            by_teammate: dict[int | None, list[int]] = defaultdict(list)
+            for row in rows:
+                by_day[row.day] += row.seconds[kept]
+                by_teammate[row.teammate_id] += row.seconds[kept]
+            every = [seconds for durations in by_day.values() for seconds in durations]
+            if len(every) == total:
+                exact[kept] = ExactDurations(dict(by_day), dict(by_teammate), every)
+        return exact
+
+    def median_exactness(self, kind: DurationKind) -> str:
+        """ "" when the kind's medians are exact (or there is nothing to tell); else why they are estimates."""
+        total = self.total(kind.count)
+        if not total or kind.field in self.exact:
+            return ""
+        if total > EXACT_MEDIAN_MAX:
+            return f"more than {EXACT_MEDIAN_MAX:,} {kind.noun} in this period"
+        return f"{kind.noun} counted before exact durations were kept (manage.py rebuild_reports recounts them)"
+
+    def day_median(self, kind: DurationKind, day: dt.date) -> float | None:
+        exact = self.exact.get(kind.field)
+        if exact is not None:
+            return median_exact(exact.by_day.get(day, []))
+        return _median(self.day_counts(day), kind.buckets)
+
+    def teammate_median(self, kind: DurationKind, one: TeammateFigures) -> float | None:
+        exact = self.exact.get(kind.field)
+        if exact is not None:
+            return median_exact(exact.by_teammate.get(one.teammate_id, []))
+        return _median(one.counts, kind.buckets)
+
+    def period_median(self, kind: DurationKind) -> float | None:
+        exact = self.exact.get(kind.field)
+        if exact is not None:
+            return median_exact(exact.every)
+        return _median({name: self.total(name) for name in kind.buckets}, kind.buckets)
+
+    def median_words(self, kind: DurationKind, seconds: float | None) -> str:
+        """A median as the dashboard writes every duration; an estimate (a busy period) marked with ≈."""
+        words = duration_words(seconds)
+        return f"≈{words}" if seconds is not None and self.median_exactness(kind) else words
 
 
 @dataclass(frozen=True)
@@ -148,8 +228,8 @@ def response_times_table(figures: Figures) -> Table:
     for day in figures.filters.days:
         counts = figures.day_counts(day)
         rows.append([
-            day.isoformat(), _seconds(_median(counts, FIRST_RESPONSE_FIELDS)), counts.get("first_responses", 0),
-            _seconds(_median(counts, TIME_TO_CLOSE_FIELDS)), counts.get("closed", 0),
+            day.isoformat(), _seconds(figures.day_median(FIRST_RESPONSE, day)), counts.get("first_responses", 0),
+            _seconds(figures.day_median(TIME_TO_CLOSE, day)), counts.get("closed", 0),
         ])  # fmt: skip
     return Table(
         ["day", "median first response (seconds)", "first responses", "median time to close (seconds)", "closed"], rows
@@ -159,8 +239,8 @@ def response_times_table(figures: Figures) -> Table:
 def teammates_table(figures: Figures) -> Table:
     rows = [
         [
-            one.name, _seconds(_median(one.counts, FIRST_RESPONSE_FIELDS)), one.counts.get("first_responses", 0),
-            _seconds(_median(one.counts, TIME_TO_CLOSE_FIELDS)), one.counts.get("closed", 0),
+            one.name, _seconds(figures.teammate_median(FIRST_RESPONSE, one)), one.counts.get("first_responses", 0),
+            _seconds(figures.teammate_median(TIME_TO_CLOSE, one)), one.counts.get("closed", 0),
             one.counts.get("conversations_new", 0),
         ]
         for one in figures.by_teammate
@@ -225,10 +305,12 @@ def _day_labels(figures: Figures) -> list[str]:
     return [_day_label(day) for day in figures.filters.days]
 
 
-def _column(table: Table, figures: Figures, *, title: str, description: str, name: str) -> SafeString:
+def _column(
+    table: Table, figures: Figures, *, title: str, description: str, name: str, noun: tuple[str, str]
+) -> SafeString:
     return charts.column_chart(
         title=title, description=description, labels=_day_labels(figures),
-        series=[charts.Series(name, [row[1] for row in table.rows])],
+        series=[charts.Series(name, [row[1] for row in table.rows], noun)],
     )  # fmt: skip
 
 
@@ -241,34 +323,42 @@ def now_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     return svg, f"{figures.now.open:,} open · {figures.now.waiting:,} waiting · {figures.now.snoozed:,} snoozed"
 
 
-def _daily_count_chart(table: Table, figures: Figures, *, title: str, name: str, noun: str) -> tuple[SafeString, int]:
+def counted(count: int, singular: str, plural: str) -> str:
+    """A count and its noun, the noun singular for 1: "1 new conversation", "1,204 page views"."""
+    return f"{count:,} {ngettext(singular, plural, count)}"
+
+
+def _daily_count_chart(
+    table: Table, figures: Figures, *, title: str, name: str, noun: tuple[str, str]
+) -> tuple[SafeString, int]:
     """A column per day of one count (the table's second column) and its total over the period."""
     total = sum(row[1] for row in table.rows)
     period = f"from {figures.filters.start} to {figures.filters.end}"
-    return _column(table, figures, title=title, name=name, description=f"{total} {noun} {period}."), total
+    svg = _column(table, figures, title=title, name=name, noun=noun, description=f"{counted(total, *noun)} {period}.")
+    return svg, total
 
 
 def new_conversations_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     svg, total = _daily_count_chart(
-        table, figures, title="New conversations per day", name="New conversations", noun="new conversations"
-    )
-    return svg, f"{total:,} in {len(table.rows)} days"
+        table, figures, title="New conversations per day", name="New conversations",
+        noun=("new conversation", "new conversations"),
+    )  # fmt: skip
+    return svg, f"{total:,} in {counted(len(table.rows), 'day', 'days')}"
 
 
 def response_times_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
     first = [None if row[1] == "" else row[1] for row in table.rows]
     close = [None if row[3] == "" else row[3] for row in table.rows]
-    totals = {name: figures.total(name) for name in (*FIRST_RESPONSE_FIELDS, *TIME_TO_CLOSE_FIELDS)}
-    first_all, close_all = _median(totals, FIRST_RESPONSE_FIELDS), _median(totals, TIME_TO_CLOSE_FIELDS)
+    first_all = figures.median_words(FIRST_RESPONSE, figures.period_median(FIRST_RESPONSE))
+    close_all = figures.median_words(TIME_TO_CLOSE, figures.period_median(TIME_TO_CLOSE))
     svg = charts.line_chart(
         title="Median first response and time to close per day",
-        description=f"Median first response {duration_words(first_all)}, median time to close "
-        f"{duration_words(close_all)} over the period.",
+        description=f"Median first response {first_all}, median time to close {close_all} over the period.",
         labels=_day_labels(figures), durations=True, fmt=duration_words,
         series=[charts.Series("First response", first), charts.Series("Time to close", close)],
         empty="No answered or closed conversations in this period",
     )  # fmt: skip
-    return svg, f"first response {duration_words(first_all)} · time to close {duration_words(close_all)}"
+    return svg, f"first response {first_all} · time to close {close_all}"
 
 
 def teammates_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
@@ -318,11 +408,12 @@ def csat_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
         return charts.bar_list(title="Customer satisfaction", description="No ratings yet.", rows=[],
                                series_names=["ratings"], empty="No ratings yet"), "No ratings yet"  # fmt: skip
     average = sum(row[0] * row[1] for row in table.rows) / total
+    ratings = counted(total, "rating", "ratings")
     svg = charts.bar_list(
-        title="Customer satisfaction", description=f"Average {average:.1f} of 5 from {total} ratings.",
+        title="Customer satisfaction", description=f"Average {average:.1f} of 5 from {ratings}.",
         rows=[(f"{'★' * row[0]} {row[0]}", [row[1]]) for row in reversed(table.rows)], series_names=["ratings"],
     )  # fmt: skip
-    return svg, f"average {average:.1f} of 5 · {total:,} ratings"
+    return svg, f"average {average:.1f} of 5 · {ratings}"
 
 
 def busiest_hours_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
@@ -343,7 +434,7 @@ def contacts_by_role_chart(table: Table, figures: Figures) -> tuple[SafeString, 
         rows=[(row[0], [row[1]]) for row in table.rows], series_names=["contacts"],
         empty="No contacts counted yet",
     )  # fmt: skip
-    return svg, f"{sum(row[1] for row in table.rows):,} contacts"
+    return svg, counted(sum(row[1] for row in table.rows), "contact", "contacts")
 
 
 def expiring_visitors_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
@@ -353,19 +444,24 @@ def expiring_visitors_chart(table: Table, figures: Figures) -> tuple[SafeString,
                                    series=[], empty="Visitor expiry is off"), "visitor expiry is off"  # fmt: skip
     total = sum(row[1] for row in table.rows)
     labels = [_day_label(dt.date.fromisoformat(row[0])) for row in table.rows]
-    ttl = f" ({snapshot.visitor_ttl_days} days unseen)" if snapshot else ""
+    ttl = f" ({counted(snapshot.visitor_ttl_days, 'day', 'days')} unseen)" if snapshot else ""
+    expiring = charts.Series(
+        "Visitors expiring", [row[1] for row in table.rows], ("visitor expiring", "visitors expiring")
+    )
     svg = charts.column_chart(
         title="Visitors due to expire in the next 30 days",
-        description=f"{total} anonymous visitors reach the retention policy's limit{ttl}.",
-        labels=labels, series=[charts.Series("Visitors expiring", [row[1] for row in table.rows])],
-        empty="No visitor expires in the next 30 days",
+        description=f"{counted(total, 'anonymous visitor reaches', 'anonymous visitors reach')} the retention "
+        f"policy's limit{ttl}.",
+        labels=labels, series=[expiring], empty="No visitor expires in the next 30 days",
     )  # fmt: skip
-    return svg, f"{total:,} visitors{ttl}"
+    return svg, f"{counted(total, 'visitor', 'visitors')}{ttl}"
 
 
 def page_views_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
-    svg, total = _daily_count_chart(table, figures, title="Page views per day", name="Page views", noun="page views")
-    return svg, f"{total:,} page views"
+    svg, total = _daily_count_chart(
+        table, figures, title="Page views per day", name="Page views", noun=("page view", "page views")
+    )
+    return svg, counted(total, "page view", "page views")
 
 
 def emails_chart(table: Table, figures: Figures) -> tuple[SafeString, str]:
@@ -424,6 +520,7 @@ CHARTS: tuple[ChartSpec, ...] = (
               expiring_visitors_table, expiring_visitors_chart),
 )  # fmt: skip
 CHARTS_BY_KEY = {spec.key: spec for spec in CHARTS}
+MEDIAN_CHARTS = ("response-times", "teammates")  # their card says when its medians are estimates
 DASHBOARD_PERMISSION = "reports.view_dashboard"
 
 
@@ -445,6 +542,10 @@ def _note(spec: ChartSpec, figures: Figures) -> str:
         return f"All websites · {taken}"
     if spec.key == "now":
         return "Live"
+    if spec.key in MEDIAN_CHARTS:
+        estimated = [why for kind in DURATION_KINDS if (why := figures.median_exactness(kind))]
+        if estimated:
+            return f"Medians estimated from duration ranges (≈): {'; '.join(estimated)}."
     if spec.filtered_by == NOT_FILTERED:
         return "All websites and teams"
     if spec.filtered_by == BY_WEBSITE and figures.filters.team_id is not None:

@@ -1,20 +1,26 @@
-"""Durations (first response, time to close) kept as bucketed counts, and the median read back from them.
+"""Durations (first response, time to close) kept as exact seconds while they are few, and always as bucketed
+counts; the median read back from them.
 
-A day's rollup cannot keep every duration (a busy day has thousands), and a median cannot be added up
-across days or teammates. A count per bucket can: the dashboard sums the buckets of every row it shows
-(in SQL) and reads the median from the sum. Buckets are the nice durations people read on a chart
-(30 s, 1 min, 2 min … 30 days): each bucket holds [bound, next bound), the last one everything from
-30 days on. The median is found in the bucket where the middle duration lies and placed inside it by
-linear interpolation, so it is exact at the bounds and off by less than the bucket's width elsewhere
-(tests/reports/test_rollups.py compares it with the median of the raw rows).
+A median cannot be added up across days or teammates. The durations themselves can be put together: a day's
+rollup row keeps its durations in whole seconds (up to EXACT_MEDIAN_MAX of a kind), and a dashboard period
+holding at most EXACT_MEDIAN_MAX of a kind reads them and tells the exact median, to the second, as every other
+duration on the dashboard is told. A busier period would cost a read of all its durations, which the dashboard
+never does (its cost depends on the days shown, not on the number of conversations): there the median comes
+from a count per bucket, summed in SQL over every row shown, and the page says it is an estimate. Buckets are the
+nice durations people read on a chart (30 s, 1 min, 2 min … 30 days): each bucket holds [bound, next bound), the
+last one everything from 30 days on. The estimate is found in the bucket where the middle duration lies and
+placed inside it by linear interpolation, so it is exact at the bounds and off by less than the bucket's width
+elsewhere (tests/reports/test_rollups.py compares both with the median of the raw rows).
 """
 
 import bisect
+import statistics
 from collections.abc import Sequence
 
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
+DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1))
 # Lower bounds, in seconds, of the buckets; the last bucket is open-ended.
 DURATION_BUCKET_BOUNDS: tuple[int, ...] = (
     0, 30, MINUTE, 2 * MINUTE, 3 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 20 * MINUTE, 30 * MINUTE,
@@ -22,6 +28,9 @@ DURATION_BUCKET_BOUNDS: tuple[int, ...] = (
     DAY, 36 * HOUR, 2 * DAY, 3 * DAY, 4 * DAY, 5 * DAY, 7 * DAY, 10 * DAY, 14 * DAY, 21 * DAY, 30 * DAY,
 )  # fmt: skip
 BUCKET_COUNT = len(DURATION_BUCKET_BOUNDS)
+# The most durations of one kind a rollup row keeps (a busier row keeps none) and a dashboard period reads to tell
+# its medians exactly; past it, the medians are estimated from the buckets.
+EXACT_MEDIAN_MAX = 20_000
 
 
 def duration_bucket(seconds: float) -> int:
@@ -32,6 +41,16 @@ def duration_bucket(seconds: float) -> int:
 def bucket_upper_bound(index: int) -> int | None:
     """Where bucket `index` ends (exclusive); None for the last, open-ended bucket."""
     return DURATION_BUCKET_BOUNDS[index + 1] if index + 1 < BUCKET_COUNT else None
+
+
+def whole_seconds(seconds: float) -> int:
+    """A duration as a rollup row keeps it: whole seconds, never negative (clock skew counts as 0, as a bucket)."""
+    return max(round(seconds), 0)
+
+
+def median_exact(durations: Sequence[int]) -> float | None:
+    """The median of the durations themselves (the mean of the middle two for an even number); None for none."""
+    return statistics.median(durations) if durations else None
 
 
 def median_from_buckets(counts: Sequence[int]) -> float | None:
@@ -56,14 +75,14 @@ def median_from_buckets(counts: Sequence[int]) -> float | None:
 
 
 def duration_words(seconds: float | None) -> str:
-    """A duration as people say it: "45s", "12m", "3h 05m", "2d 4h"; an em dash for no value."""
+    """A duration, exact to the second, in its non-zero units: "45s", "1m 30s", "3h 5m", "2d 4h", "0s"; an em
+    dash for no value. The charts' axes step by 15 s, 30 s, 1 min…: every tick must read as the value it marks."""
     if seconds is None:
         return "—"
-    seconds = round(seconds)
-    if seconds < MINUTE:
-        return f"{seconds}s"
-    if seconds < HOUR:
-        return f"{seconds // MINUTE}m"
-    if seconds < DAY:
-        return f"{seconds // HOUR}h {seconds % HOUR // MINUTE:02d}m"
-    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
+    left = round(seconds)
+    parts = []
+    for unit, size in DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0s"

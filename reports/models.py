@@ -53,6 +53,10 @@ class ConversationDay(models.Model):
     # Conversations closed that day under an SLA policy, and those of them that missed no target.
     sla_measured = models.PositiveIntegerField(default=0)
     sla_met = models.PositiveIntegerField(default=0)
+    # The first responses' and the closes' durations in whole seconds, ascending, when the row has at most
+    # reports.durations.EXACT_MEDIAN_MAX of them (else empty): the dashboard's exact medians.
+    first_response_seconds = models.JSONField(default=list, db_default=models.Value([], models.JSONField()))
+    time_to_close_seconds = models.JSONField(default=list, db_default=models.Value([], models.JSONField()))
     # Added below, one integer column each, so the dashboard sums them in SQL:
     # first_response_bNN / time_to_close_bNN (reports.durations buckets), new_hHH (new conversations per
     # local hour: the busiest-hours heat map), csat_N (ratings of N).

@@ -124,6 +124,25 @@ def conversation_figures_by_teammate(*, filters: ReportFilters) -> list[Teammate
     return sorted(figures, key=lambda one: (one.teammate_id is None, one.name.lower()))
 
 
+DURATION_FIELDS = ("first_response_seconds", "time_to_close_seconds")
+
+
+@dataclass(frozen=True)
+class DurationRow:
+    """One rollup row's kept durations (whole seconds; empty when it had none, or too many to keep)."""
+
+    day: dt.date
+    teammate_id: int | None
+    seconds: dict[str, list[int]]  # by field of DURATION_FIELDS asked for
+
+
+def conversation_durations(*, filters: ReportFilters, fields: tuple[str, ...]) -> list[DurationRow]:
+    """The kept durations of every rollup row of the period (`fields`: some of DURATION_FIELDS). One query; the
+    dashboard asks only when the period holds few enough (reports.durations.EXACT_MEDIAN_MAX) to read."""
+    rows = _conversation_days(filters).order_by().values_list("day", "teammate", *fields)
+    return [DurationRow(day, teammate_id, dict(zip(fields, lists, strict=True))) for day, teammate_id, *lists in rows]
+
+
 def page_views_by_day(*, filters: ReportFilters) -> dict[dt.date, int]:
     rows = PageViewDay.objects.filter(day__gte=filters.start, day__lte=filters.end)
     if filters.website_id is not None:

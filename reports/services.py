@@ -29,7 +29,7 @@ from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart, Message, MessageDelivery, SlaBreach, SlaPolicy
 from reports import csat
 from reports.clock import day_bounds, local_day, report_today, report_zone
-from reports.durations import duration_bucket
+from reports.durations import EXACT_MEDIAN_MAX, duration_bucket, whole_seconds
 from reports.models import (
     CSAT_SCORES,
     ContactsSnapshot,
@@ -56,6 +56,7 @@ BACKFILL_PER_RUN = 30
 EXPIRY_FORECAST_DAYS = 30
 
 DimensionKey = tuple[int | None, int | None, int | None]  # website, team, teammate
+Durations = dict[DimensionKey, dict[str, list[int]]]  # per row: "first_response_seconds", "time_to_close_seconds"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ class RefreshResult:
     snapshot: ContactsSnapshot
 
 
-def _count_conversations(rows: dict[DimensionKey, dict[str, int]], start: dt.datetime, end: dt.datetime) -> None:
-    """New conversations of the day, by local hour; first responses sent that day, by bucket."""
+def _count_conversations(
+    rows: dict[DimensionKey, dict[str, int]], durations: Durations, start: dt.datetime, end: dt.datetime
+) -> None:
+    """New conversations of the day, by local hour; first responses sent that day, by bucket and in seconds."""
     zone = report_zone()
     created = Conversation.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
         "website_id", "team_id", "assignee_id", "created_at"
@@ -82,8 +85,10 @@ def _count_conversations(rows: dict[DimensionKey, dict[str, int]], start: dt.dat
     )
     for website_id, team_id, assignee_id, created_at, first_response_at in answered.iterator():
         row = rows[website_id, team_id, assignee_id]
+        seconds = (first_response_at - created_at).total_seconds()
         row["first_responses"] += 1
-        row[first_response_field(duration_bucket((first_response_at - created_at).total_seconds()))] += 1
+        row[first_response_field(duration_bucket(seconds))] += 1
+        durations[website_id, team_id, assignee_id]["first_response_seconds"].append(whole_seconds(seconds))
 
 
 def _sla_covered() -> set[tuple[int | None, str]]:
@@ -96,7 +101,9 @@ def _sla_covered() -> set[tuple[int | None, str]]:
     return set(policies.values_list("team_id", "priority"))
 
 
-def _count_closes(rows: dict[DimensionKey, dict[str, int]], start: dt.datetime, end: dt.datetime) -> None:
+def _count_closes(
+    rows: dict[DimensionKey, dict[str, int]], durations: Durations, start: dt.datetime, end: dt.datetime
+) -> None:
     """Conversations closed that day (the day's last close of each): time to close from creation, SLA met or not.
 
     A conversation is measured for SLAs when a policy with a target covers its team and priority (or it
@@ -118,8 +125,10 @@ def _count_closes(rows: dict[DimensionKey, dict[str, int]], start: dt.datetime, 
             last_close[close[0]] = close
     for _, closed_at, was_breached, website_id, team_id, assignee_id, created_at, priority in last_close.values():
         row = rows[website_id, team_id, assignee_id]
+        seconds = (closed_at - created_at).total_seconds()
         row["closed"] += 1
-        row[time_to_close_field(duration_bucket((closed_at - created_at).total_seconds()))] += 1
+        row[time_to_close_field(duration_bucket(seconds))] += 1
+        durations[website_id, team_id, assignee_id]["time_to_close_seconds"].append(whole_seconds(seconds))
         if was_breached or (team_id, priority) in covered or (None, priority) in covered:
             row["sla_measured"] += 1
             row["sla_met"] += 0 if was_breached else 1
@@ -131,14 +140,28 @@ def _count_ratings(rows: dict[DimensionKey, dict[str, int]], start: dt.datetime,
             rows[rating.website_id, rating.team_id, rating.teammate_id][csat_field(rating.score)] += 1
 
 
+def _kept(durations: list[int]) -> list[int]:
+    """A row's durations as it keeps them: ascending, none when there are too many to read for an exact median."""
+    return sorted(durations) if len(durations) <= EXACT_MEDIAN_MAX else []
+
+
 def _conversation_day_rows(day: dt.date, start: dt.datetime, end: dt.datetime) -> list[ConversationDay]:
     rows: dict[DimensionKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    _count_conversations(rows, start, end)
-    _count_closes(rows, start, end)
+    durations: Durations = defaultdict(lambda: defaultdict(list))
+    _count_conversations(rows, durations, start, end)
+    _count_closes(rows, durations, start, end)
     _count_ratings(rows, start, end)
     return [
-        ConversationDay(day=day, website_id=website_id, team_id=team_id, teammate_id=teammate_id, **counts)
-        for (website_id, team_id, teammate_id), counts in rows.items()
+        ConversationDay(
+            day=day,
+            website_id=key[0],
+            team_id=key[1],
+            teammate_id=key[2],
+            **counts,
+            first_response_seconds=_kept(durations[key]["first_response_seconds"]),
+            time_to_close_seconds=_kept(durations[key]["time_to_close_seconds"]),
+        )
+        for key, counts in rows.items()
     ]
 
 

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import ngettext
 
 from contacts.models import Contact
 from retention.models import RetentionPolicy, RetentionRun
@@ -81,8 +82,12 @@ def contact_expiry_get(*, contact: Contact, policy: RetentionPolicy | None = Non
     expires_at = seen + dt.timedelta(days=ttl_days) if seen else None
     return {
         "known": True,
-        "rule": f"{contact.get_role_display().lower()}s not seen for {ttl_days} days",
+        "rule": f"{contact.get_role_display().lower()}s not seen for {_days(ttl_days)}",
         "role": contact.get_role_display().lower(),
         # Already past: the next scheduled run deletes it, which is what the panel then says.
         "expires_at": expires_at if expires_at and expires_at > timezone.now() else None,
     }
+
+
+def _days(count: int) -> str:
+    return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}

@@ -3,6 +3,7 @@ cached counts, one click each, and "Save as segment": a name and a button that s
 search in one step, saying first in words what will be kept, or which filters cannot be), and the segment list."""
 
 import json
+import weakref
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from common.admin_deletion import ConcurrentDeletionAdmin
 from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.parsing import int_or_none, text_problem
 from companies.models import Company
@@ -24,7 +26,7 @@ from contacts.models import Contact
 from segments import selectors, services
 from segments.changelist_query import IGNORED_PARAMETERS, NothingToSave, UnsavableFilter, changelist_query
 from segments.models import Segment
-from segments.summary import query_in_words
+from segments.summary import left_out_in_words, query_in_words
 
 CONTACT = Segment.PersonType.CONTACT
 COMPANY = Segment.PersonType.COMPANY
@@ -33,6 +35,9 @@ OPEN_LABEL = {CONTACT: "Open in contacts", COMPANY: "Open in companies"}
 HOLDS = {CONTACT: ("contact", "contacts"), COMPANY: ("company", "companies")}
 LIST_MODEL: dict[str, type[Contact] | type[Company]] = {CONTACT: Contact, COMPANY: Company}
 SAVE_URL_NAME = "admin:segments_segment_save_list"
+# Segment pk → the deleted tags its filter names, read once per request (its page asks for its fields more than once)
+# without sticking an attribute onto the request; an entry goes with its request.
+_deleted_tags_by_request: weakref.WeakKeyDictionary[HttpRequest, dict[int, list[int]]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class SaveOffer:
     person_type: str
     filters: str  # the list's query string, posted back with the name
     summary: str = ""
+    left_out: str = ""  # whom the list shows and a segment leaves out (anonymous visitors, archived contacts)
     problems: tuple[str, ...] = ()
     hint: str = ""
     segment_open: bool = False  # only a segment is open: the words say what it holds, there is nothing new to save
@@ -122,7 +128,11 @@ class SegmentListFilter(admin.SimpleListFilter):
             return replace(offer, problems=unsavable_reasons(refusal, _filter_titles(self.model_admin, self.request)))
         except ValidationError as error:
             return replace(offer, problems=tuple(error.messages))
-        return replace(offer, summary=query_in_words(query, person_type=self.person_type))
+        return replace(
+            offer,
+            summary=query_in_words(query, person_type=self.person_type),
+            left_out=left_out_in_words(query, person_type=self.person_type),
+        )
 
     @property
     def save_action(self) -> str:
@@ -152,12 +162,68 @@ def count_in_words(segment: Segment) -> str:
     return f"{segment.member_count:,} {singular if segment.member_count == 1 else plural} right now"
 
 
+# The add page's filter box starts empty, showing the shape of a filter (a contact not tagged 7, seen this month).
+QUERY_PLACEHOLDER = (
+    '{"operator": "AND", "value": [{"field": "tag_id", "operator": "!=", "value": "7"}, '
+    '{"field": "last_seen_at", "operator": ">", "value": "now-30d"}]}'
+)
+
+
+class DeletedTagsColumn:
+    """The segment list's flag "names a deleted tag: #7". Made per request (SegmentAdmin.get_list_display): its first
+    row reads every segment's tags in one query (segments are few), so the list's queries stay the same however many
+    rows it shows."""
+
+    __name__ = "filter_problems"  # the column's CSS class, as a method's name gives it
+    short_description = "filter problems"
+    empty_value_display = ""
+
+    def __init__(self) -> None:
+        self._missing: dict[int, list[int]] | None = None
+
+    def __call__(self, segment: Segment) -> str:
+        if self._missing is None:
+            self._missing = selectors.segments_deleted_tags(segments=Segment.objects.only("pk", "query"))
+        missing = self._missing.get(segment.pk)
+        return (
+            format_html('<strong class="errornote-inline">{}</strong>', deleted_tags_flag(missing)) if missing else ""
+        )
+
+
+def deleted_tags_flag(tag_ids: list[int]) -> str:
+    """ "names a deleted tag: #7", "names deleted tags: #7, #9"."""
+    listed = ", ".join(f"#{tag_id}" for tag_id in tag_ids)
+    return f"names a deleted tag: {listed}" if len(tag_ids) == 1 else f"names deleted tags: {listed}"
+
+
+class FilterProblemListFilter(admin.SimpleListFilter):
+    """The segments whose filter names a tag that no longer exists (saved before a tag in use could not be deleted)."""
+
+    title = "filter problems"
+    parameter_name = "problem"
+    DELETED_TAG = "deleted_tag"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.DELETED_TAG, "Names a deleted tag")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Segment]) -> QuerySet[Segment]:
+        if self.value() != self.DELETED_TAG:
+            return queryset
+        return queryset.filter(
+            pk__in=list(selectors.segments_deleted_tags(segments=Segment.objects.only("pk", "query")))
+        )
+
+
 class SegmentForm(ServiceValidatedForm, forms.ModelForm):
     query = JSONFormField(
         label="Filter (advanced)",
         help_text="In the search API's language (docs/api.md): {field, operator, value} or "
         "{operator: AND|OR, value: [...]}, on contact or company fields as the kind says; dates as Unix seconds or "
-        "relative (now-30d). Saving a list's filters from its sidebar writes this for you.",
+        "relative (now-30d); a tag as tag_id, = for tagged and != for not tagged. A contact segment holds users and "
+        "leads, never anonymous visitors, and archived contacts only when the filter names archived. Easier: "
+        "filter the contact or company list (tag, not tagged, role, last seen…) and use “Save as segment” at the "
+        "top of its sidebar, which writes this for you.",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "placeholder": QUERY_PLACEHOLDER}),
     )
 
     class Meta:
@@ -174,10 +240,10 @@ class SegmentRenameForm(ServiceValidatedForm, forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ConcurrentDeletionAdmin):
     form = SegmentForm
     list_display = ["name", "kind", "members", "counted_at", "created_by", "open_list"]
-    list_filter = ["person_type"]
+    list_filter = ["person_type", FilterProblemListFilter]
     list_select_related = ["created_by"]
     search_fields = ["name"]
     readonly_fields = ["created_by", "member_count", "counted_at", "created_at", "updated_at"]
@@ -227,17 +293,29 @@ class SegmentAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse(LIST_URL_NAME[CONTACT]))
         return super().add_view(request, form_url, extra_context)
 
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return [*self.list_display, DeletedTagsColumn()]  # a column object per request: it reads once per page
+
     def get_fields(self, request: HttpRequest, obj: Segment | None = None) -> list[str]:
         if obj is None:
             return ["name", "person_type", "query"]
         query = "query" if request.user.is_superuser else "filter_query"
-        return ["name", "kind", "filter_in_words", query, *self.readonly_fields]
+        problems = ["deleted_tags"] if self._deleted_tags(request, obj) else []
+        return ["name", "kind", *problems, "filter_in_words", query, *self.readonly_fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Segment | None = None) -> list[str]:
         # A segment's kind is set once: its filter is written in that kind's fields.
         if obj is None:
             return self.readonly_fields
-        return ["kind", "filter_in_words", "filter_query", *self.readonly_fields]
+        return ["kind", "deleted_tags", "filter_in_words", "filter_query", *self.readonly_fields]
+
+    def _deleted_tags(self, request: HttpRequest, segment: Segment) -> list[int]:
+        """The tags this segment's filter names that no longer exist, read once per request (the page asks for its
+        fields more than once)."""
+        found = _deleted_tags_by_request.setdefault(request, {})
+        if segment.pk not in found:
+            found[segment.pk] = selectors.segments_deleted_tags(segments=[segment]).get(segment.pk, [])
+        return found[segment.pk]
 
     def get_form(self, request: HttpRequest, obj: Segment | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is not None and not request.user.is_superuser:
@@ -263,9 +341,34 @@ class SegmentAdmin(admin.ModelAdmin):
     def kind(self, segment: Segment) -> str:
         return segment.get_person_type_display()
 
+    @admin.display(description="filter problem")
+    def deleted_tags(self, segment: Segment) -> str:
+        """Shown only on the page of a segment that names a deleted tag (get_fields): what that does, how to fix it."""
+        missing = selectors.segments_deleted_tags(segments=[segment]).get(segment.pk, [])
+        if not missing:
+            return ""
+        singular, plural = HOLDS.get(segment.person_type, HOLDS[CONTACT])
+        return format_html(
+            '<p class="errornote" role="alert"><strong>{}.</strong> Its filter names {} {} that no longer {}: it was '
+            "saved before a tag in use could not be deleted. “Tagged” with a tag that is gone now holds no {} and "
+            "“not tagged” with it every one, so the segment holds others than when it was saved, and so would a "
+            "message sent to it.</p><p>To fix it, a superuser edits the filter below (take out the tag_id filter "
+            "naming {}, or name an existing tag's id instead) and saves. Or open it in the {} list, set the filters "
+            "you mean in the sidebar, save them with “Save as segment” under a new name, and delete this one. "
+            "Parley never rewrites a saved filter. <code>manage.py segments_deleted_tags</code> lists every such "
+            "segment.</p>",
+            deleted_tags_flag(missing).capitalize(), "the tag" if len(missing) == 1 else "the tags",
+            ", ".join(f"#{tag_id}" for tag_id in missing), "exists" if len(missing) == 1 else "exist", singular,
+            ", ".join(f"#{tag_id}" for tag_id in missing), plural,
+        )  # fmt: skip
+
     @admin.display(description="what it holds")
     def filter_in_words(self, segment: Segment) -> str:
-        return query_in_words(segment.query, person_type=segment.person_type)
+        words = query_in_words(segment.query, person_type=segment.person_type)
+        left_out = left_out_in_words(segment.query, person_type=segment.person_type)
+        if not left_out:
+            return words
+        return format_html('{}<p class="help" id="parley-segment-left-out">{}</p>', words, left_out)
 
     @admin.display(description="filter (search API)")
     def filter_query(self, segment: Segment) -> str:

@@ -9,4 +9,4 @@ class SegmentsConfig(AppConfig):
         from segments import integration
 
         integration.connect()
-        integration.declare_attribute_uses()
+        integration.declare_uses()

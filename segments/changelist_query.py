@@ -27,6 +27,7 @@ from segments.models import Segment
 SEARCH_PARAMETER = "q"
 SEGMENT_PARAMETER = "segment"
 TAG_PARAMETER = "tag"
+NOT_TAG_PARAMETER = "not_tag"  # the lists' "not tagged" filter (contacts.admin.filters.NotTaggedFilter)
 COMPANY_PARAMETER = "company"  # the contact list's Company filter (companies.admin_filters), the company page's link
 # Parameters that change what the page shows, not who is in it.
 IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e", "_popup", "_to_field", "_facets"})
@@ -215,10 +216,10 @@ def changelist_query(params: QueryDict, *, person_type: str = Segment.PersonType
         try:
             if name == SEGMENT_PARAMETER:
                 filters += _open_segment(raw, person_type)
-            elif name == TAG_PARAMETER:
+            elif name in (TAG_PARAMETER, NOT_TAG_PARAMETER):
                 if int_or_none(raw) is None:
                     raise _Unsavable("it names no tag.")
-                filters.append(_filter("tag_id", "=", raw))
+                filters.append(_filter("tag_id", "=" if name == TAG_PARAMETER else "!=", raw))
             else:
                 if attributes is None and name.startswith(CUSTOM_ATTRIBUTE_PREFIX):  # one query for every attribute
                     attributes = {a.name: a for a in DataAttribute.objects.filter(model=model)}

@@ -1,17 +1,24 @@
 """How the segments app plugs into the contacts and companies admins: the sidebar filters that open a segment; and
-into the contacts app's data attributes: one a segment's filter names is not deleted."""
+into the contacts app's data attributes and tags: one a segment's filter names is not deleted."""
 
 
-def declare_attribute_uses() -> None:
-    """Tell contacts.attribute_uses which segments name a data attribute (deleting it would break their filters)."""
-    from contacts.attribute_uses import register_attribute_use_finder
-    from contacts.models import DataAttribute
-    from segments.selectors import segments_naming_attribute
+def declare_uses() -> None:
+    """Tell contacts.uses which segments name a data attribute or a tag (deleting it would break or widen their
+    filters)."""
+    from collections.abc import Sequence
 
-    def segments_using(attribute: DataAttribute) -> list[str]:
+    from contacts.models import DataAttribute, Tag
+    from contacts.uses import register_use_finders
+    from segments.selectors import segments_naming_attribute, segments_naming_tags
+
+    def segments_using_attribute(attribute: DataAttribute) -> list[str]:
         return [f"the segment “{segment.name}”" for segment in segments_naming_attribute(attribute=attribute)]
 
-    register_attribute_use_finder(app="segments", finder=segments_using)
+    def segments_using_tags(tags: Sequence[Tag]) -> dict[int, list[str]]:
+        named = segments_naming_tags(tag_ids=[tag.pk for tag in tags])
+        return {pk: [f"the segment “{segment.name}”" for segment in segments] for pk, segments in named.items()}
+
+    register_use_finders(app="segments", attribute=segments_using_attribute, tag=segments_using_tags)
 
 
 def connect() -> None:

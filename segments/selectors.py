@@ -1,6 +1,7 @@
 """Reads of segments: the list, one segment, its members (contacts or companies), and the segments a contact
 or a company belongs to."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,8 +10,16 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from common.parsing import int_or_none
 from companies.models import Company
 from companies.search import companies_matching
-from contacts.models import Contact, DataAttribute
-from contacts.search import QuerySize, any_of, contacts_matching, query_mentions_field, query_size
+from contacts.models import Contact, DataAttribute, Tag
+from contacts.search import (
+    QuerySize,
+    any_of,
+    contacts_matching,
+    query_filter_values,
+    query_mentions_field,
+    query_size,
+    query_tag_ids,
+)
 from segments.models import Segment
 
 # A workspace keeps tens of segments; the sidebar, the API list and the membership check read them all.
@@ -70,23 +79,13 @@ SEGMENT_ID = "segment_id"
 
 
 def _segment_ids_named(query: Any) -> set[int]:
-    """The ids every `segment_id` filter of a search names (walked without recursion: the body is not checked yet)."""
-    ids: set[int] = set()
-    stack = [query]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            value = node.get("value")
-            if node.get("field") == SEGMENT_ID:
-                for item in value if isinstance(value, list) else [value]:
-                    pk = int_or_none(item) if isinstance(item, str | int) else None
-                    if pk is not None:
-                        ids.add(pk)
-            elif isinstance(value, list | dict):
-                stack.append(value)
-    return ids
+    """The ids every `segment_id` filter of a search names (the body is not checked yet)."""
+    ids = (
+        int_or_none(value) if isinstance(value, str | int) else None
+        for field, value in query_filter_values(query)
+        if field == SEGMENT_ID
+    )
+    return {pk for pk in ids if pk is not None}
 
 
 class SegmentIdField:
@@ -123,8 +122,8 @@ class SegmentIdField:
             segments = [self._segment(value)]
         else:
             raise ValidationError({SEGMENT_ID: "segment_id is compared with =, !=, IN or NIN."})
-        # Each segment as a subquery of its members: the page stays one SQL query.
-        members = any_of([Q(pk__in=segment_members(segment=s).values("pk")) for s in segments])
+        # Each segment an EXISTS of its members (see ExtraField.condition): the page stays one SQL query.
+        members = any_of([Q(Exists(segment_members(segment=s).filter(pk=OuterRef("pk")))) for s in segments])
         return members if operator in ("=", "IN") else ~members
 
     def includes_archived(self) -> bool:
@@ -198,9 +197,50 @@ def companies_segments(*, company_ids: list[int]) -> dict[int, list[Segment]]:
 def segments_naming_attribute(*, attribute: DataAttribute) -> list[Segment]:
     """The segments whose stored filter names this custom attribute (`custom_attributes.<name>`), by name: a contact
     attribute in contact segments, a company attribute in company segments (their queries walked here: a workspace
-    keeps at most MAX_SEGMENTS)."""
+    keeps about MAX_SEGMENTS: every one is read, even past the cap)."""
     person_type = {DataAttribute.Model.CONTACT: CONTACT, DataAttribute.Model.COMPANY: COMPANY}.get(attribute.model)
     if person_type is None:
         return []
     field = f"custom_attributes.{attribute.name}"
-    return [segment for segment in segment_list(person_type=person_type) if query_mentions_field(segment.query, field)]
+    every = Segment.objects.filter(person_type=person_type).order_by("name")
+    return [segment for segment in every if query_mentions_field(segment.query, field)]
+
+
+def segments_naming_tags(*, tag_ids: Iterable[int]) -> dict[int, list[Segment]]:
+    """Tag id → the segments, of either kind, whose stored filter names it (`tag_id`, as the search reads its value),
+    by name, for the tags some segment names: without the tag, `tag_id != it` would hold for everyone. Every
+    segment's query is walked here, once, not only the first MAX_SEGMENTS segment_list shows: two saved at once may
+    pass the cap."""
+    wanted = set(tag_ids)
+    found: dict[int, list[Segment]] = {}
+    for segment in Segment.objects.order_by("name"):
+        for pk in sorted(query_tag_ids(segment.query) & wanted):
+            found.setdefault(pk, []).append(segment)
+    return found
+
+
+# Tag ids looked up per query when checking every segment's filter at once (each filter holds at most
+# contacts.search.MAX_QUERY_VALUES values, so one segment's fit in one query).
+TAG_LOOKUP_BATCH = 10_000
+
+
+def segments_deleted_tags(*, segments: Iterable[Segment]) -> dict[int, list[int]]:
+    """Segment pk → the ids of the tags its filter names that no longer exist, ascending, for the segments naming
+    any: one query for all their tags. Segments are not saved naming a missing tag and a tag a segment names is not
+    deleted, but a segment saved before those rules may still name one, and then matches differently (`tag_id != 7`
+    holds for everyone once 7 is gone); it is shown, never rewritten."""
+    named = {segment.pk: query_tag_ids(segment.query) for segment in segments}
+    every = sorted(set().union(*named.values()))
+    existing: set[int] = set()
+    for start in range(0, len(every), TAG_LOOKUP_BATCH):
+        batch = every[start : start + TAG_LOOKUP_BATCH]
+        existing.update(Tag.objects.filter(pk__in=batch).values_list("pk", flat=True))
+    return {pk: sorted(ids - existing) for pk, ids in named.items() if ids - existing}
+
+
+def segments_naming_deleted_tags() -> list[tuple[Segment, list[int]]]:
+    """Every segment (even past MAX_SEGMENTS) whose filter names a tag that no longer exists, by name, with those
+    tags' ids: two queries."""
+    every = list(Segment.objects.order_by("name", "pk"))
+    missing = segments_deleted_tags(segments=every)
+    return [(segment, missing[segment.pk]) for segment in every if segment.pk in missing]

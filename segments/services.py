@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from common.parsing import json_problem, text_problem
 from companies.search import company_search_q
-from contacts.search import contact_search_q
+from contacts.models import DataAttribute, Tag
+from contacts.search import contact_search_q, query_filter_values, query_tag_ids
 from segments import selectors
 from segments.models import Segment
 
@@ -81,7 +82,46 @@ def segment_validate(
     if segment is None and Segment.objects.count() >= selectors.MAX_SEGMENTS:
         raise ValidationError({"name": f"At most {selectors.MAX_SEGMENTS} segments; delete one first."})
     segment_query_check(query, person_type=person_type)
+    if segment is None or query != segment.query:  # a filter kept as it was is not checked again (a rename)
+        _tags_named_check(query)
     return name
+
+
+CUSTOM_ATTRIBUTE_PREFIX = "custom_attributes."
+# The custom attribute definitions each kind's filter reads.
+_ATTRIBUTE_MODEL = {Segment.PersonType.CONTACT: DataAttribute.Model.CONTACT,
+                    Segment.PersonType.COMPANY: DataAttribute.Model.COMPANY}  # fmt: skip
+
+
+def _attributes_named_lock(query: Any, *, person_type: str) -> None:
+    """Lock the custom attribute definitions the filter compiles (checked by segment_query_check a moment before)
+    until the segment's transaction commits, as contacts.services.data_attribute_delete locks the one it deletes:
+    either the deletion sees this segment, or this finds the definition gone (the filter would no longer compile)."""
+    names = {
+        field.removeprefix(CUSTOM_ATTRIBUTE_PREFIX)
+        for field, _value in query_filter_values(query)
+        if isinstance(field, str) and field.startswith(CUSTOM_ATTRIBUTE_PREFIX)
+    }
+    if not names:
+        return
+    definitions = DataAttribute.objects.select_for_update().filter(model=_ATTRIBUTE_MODEL[person_type], name__in=names)
+    missing = names - set(definitions.values_list("name", flat=True))
+    if missing:
+        field = f"{CUSTOM_ATTRIBUTE_PREFIX}{min(missing)}"
+        raise ValidationError({"query": f"{field}: {field} is not a field you can search on."})
+
+
+def _tags_named_check(query: Any, *, lock: bool = False) -> None:
+    """Every tag the filter names exists (`tag_id != 7` without a tag 7 holds for everyone). With `lock`, they
+    stay locked until the segment's transaction commits, as contacts.services.tag_delete locks the tag it deletes:
+    either the deletion sees this segment, or this finds the tag gone."""
+    named = query_tag_ids(query)
+    if not named:
+        return
+    tags = Tag.objects.select_for_update() if lock else Tag.objects.all()
+    missing = named - set(tags.filter(pk__in=named).values_list("pk", flat=True))
+    if missing:
+        raise ValidationError({"query": f"tag_id: No tag has the id {min(missing)}."})
 
 
 @transaction.atomic
@@ -96,6 +136,8 @@ def segment_create(
     """Save a contact (or company) filter as a segment; its count follows from a Celery task once committed, or
     with `count_now` is taken at once when it is at most QUICK_COUNT_LIMIT (a teammate waits for it)."""
     name = segment_validate(segment=None, name=name, query=query, person_type=person_type)
+    _tags_named_check(query, lock=True)
+    _attributes_named_lock(query, person_type=person_type)
     segment = Segment.objects.create(name=name, query=query, person_type=person_type, created_by=teammate)
     if count_now:
         count = selectors.segment_rows(segment=segment).order_by().values("pk")[: QUICK_COUNT_LIMIT + 1].count()
@@ -118,6 +160,8 @@ def segment_update(*, segment: Segment, name: Any = None, query: Any = None) -> 
         segment.name = name
         changed.append("name")
     if query is not None and query != segment.query:
+        _tags_named_check(query, lock=True)
+        _attributes_named_lock(query, person_type=segment.person_type)
         segment.query = query
         segment.member_count = segment.counted_at = None
         changed += ["query", "member_count", "counted_at"]

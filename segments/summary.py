@@ -12,6 +12,7 @@ from common.parsing import int_or_none, relative_moment_or_none, unix_time_or_no
 from companies.search import COMPANIES_ID, COMPANIES_NAME
 from companies.selectors import company_names
 from contacts.models import DataAttribute, Tag
+from contacts.search import ARCHIVED_LEFT_OUT, VISITORS_LEFT_OUT, contacts_left_out, query_filter_values
 from segments.models import Segment
 
 SEPARATOR = " · "
@@ -167,19 +168,24 @@ def _int(value: Any) -> int | None:
 
 def _fields(query: Any) -> list[tuple[str, Any]]:
     """(field, value) of every filter in a query; IN lists give one pair per value."""
-    pairs: list[tuple[str, Any]] = []
-    stack = [query]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if node.get("operator") in ("AND", "OR"):
-                stack.append(node.get("value"))
-            elif isinstance(node.get("field"), str):
-                value = node.get("value")
-                pairs += [(node["field"], item) for item in (value if isinstance(value, list) else [value])]
-    return pairs
+    return [(field, value) for field, value in query_filter_values(query) if isinstance(field, str)]
+
+
+_LEFT_OUT_WORDS = {
+    (VISITORS_LEFT_OUT, ARCHIVED_LEFT_OUT): "Anonymous visitors and archived contacts are left out: a segment holds "
+    "users and leads that are not archived, as the API's contact search does.",
+    (VISITORS_LEFT_OUT,): "Anonymous visitors are left out: a segment holds users and leads, as the API's contact "
+    "search does.",
+    (ARCHIVED_LEFT_OUT,): "Archived contacts are left out unless the filter names “archived”.",
+}
+
+
+def left_out_in_words(query: Any, *, person_type: str = Segment.PersonType.CONTACT) -> str:
+    """Whom a contact segment with this filter leaves out although the contact list shows them (contacts.search's
+    rule: users and leads, archived ones only when asked), in one sentence; "" when nobody (a company segment)."""
+    if person_type != Segment.PersonType.CONTACT:
+        return ""
+    return _LEFT_OUT_WORDS.get(contacts_left_out(query), "")
 
 
 def query_in_words(query: Any, *, person_type: str = Segment.PersonType.CONTACT) -> str:

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -20,6 +22,48 @@ def _ingest_queue_as_configured(monkeypatch):
 
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
     monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
+
+
+@pytest.fixture(autouse=True)
+def _readiness_checked_afresh():
+    """/readyz answers from a run of its checks up to 2 seconds old in this process: each test runs them anew."""
+    from ops.readiness import readiness_forget
+
+    readiness_forget()
+    yield
+    readiness_forget()
+
+
+# How long a live server's last requests may take to finish once a test is over.
+LIVE_SERVER_SETTLE_SECONDS = 15
+
+
+@pytest.fixture(autouse=True)
+def _live_server_settled_before_flush(request):
+    """A live-server test's database is emptied (TRUNCATE) after it: a request the server still answers
+    for a closed browser can hold a row lock the TRUNCATE then waits on while taking the next table's, a
+    deadlock that failed CI once. Between the test and the flush, wait for the database's other
+    client sessions to leave their transactions (on PostgreSQL; SQLite's run has no such lock order; autovacuum,
+    which a TRUNCATE cancels, is not waited for)."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # so this teardown runs before its flush
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + LIVE_SERVER_SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import string
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import ngettext
 
 from common.attachment_types import (
     ATTACHMENT_MAX_MB_CEILING,
@@ -295,7 +296,11 @@ class EventSummary(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.count} times)"
+        return f"{self.name} ({_times(self.count)})"
+
+
+def _times(count: int) -> str:
+    return ngettext("%(count)d time", "%(count)d times", count) % {"count": count}
 
 
 class RejectedAttribute(models.Model):
@@ -315,7 +320,7 @@ class RejectedAttribute(models.Model):
         constraints = [models.UniqueConstraint(fields=["website", "name"], name="rejectedattribute_website_name")]
 
     def __str__(self) -> str:
-        return f"{self.name} on {self.website} ({self.count} times)"
+        return f"{self.name} on {self.website} ({_times(self.count)})"
 
 
 class PageViewBufferCursor(models.Model):

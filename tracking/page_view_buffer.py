@@ -20,12 +20,13 @@ file if they must survive a Redis restart.
 """
 
 import datetime as dt
-import hashlib
+import itertools
 import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +42,16 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
-from common.rate_limit import COUNT_WINDOWS_LUA, DeferredCount, ScriptWindows
-from common.redis_cache import REDIS_UNAVAILABLE, thread_client
+from common.rate_limit import (
+    COUNT_AND_READ_LUA,
+    COUNT_WINDOWS_LUA,
+    DeferredCount,
+    Limit,
+    ScriptWindows,
+    cached_values,
+    script_windows,
+)
+from common.redis_cache import REDIS_UNAVAILABLE, Script, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
 from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
@@ -156,7 +165,8 @@ def _pool_if_supported(url: str) -> redis.ConnectionPool | None:
         url,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 1),
+        # Not a timeout: the command was sent and may have run (a second XADD would queue the page view twice).
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         retry_on_error=[redis.ConnectionError],
     )
     version = str(redis.Redis(connection_pool=pool).info("server").get("redis_version", "0"))
@@ -184,6 +194,8 @@ class CacheWrite:
     value: Any
     seconds: int
     only_if_absent: bool = False
+    # Stored as given, not serialized by the cache: read by a Redis script only (a fast-path ticket).
+    raw: bool = False
 
 
 def _cache_writes_fit(url: str) -> bool:
@@ -194,6 +206,8 @@ def _cache_writes_fit(url: str) -> bool:
 
 def _cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
     for write in writes:
+        if write.raw:
+            continue  # read by a script on the buffer's Redis only: worth nothing through another cache
         if write.only_if_absent:
             cache.add(write.key, write.value, write.seconds)
         else:
@@ -214,14 +228,16 @@ def page_view_buffer_add(
     session: QueuedSession | None = None,
     cache_writes: tuple[CacheWrite, ...] = (),
     count: DeferredCount | None = None,
+    request: str | None = None,
 ) -> bool:
     """Queue one page view, with the new contact and the new session it needs, if any (one stream
     entry: the flush writes them together). False (nothing queued): write it now instead.
+    `request`: the id of a request whose first round trip may have queued it already (FastTicket).
 
     `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
     cache's own Redis (the default), else through the cache afterwards. `count`: the request's rate
     limits, counted first, in that same round trip where it can be (raises their refusal, queueing nothing)."""
-    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session)
+    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session, request=request)
     return _queue(entry, cache_writes=cache_writes, count=count) is not None
 
 
@@ -242,13 +258,28 @@ return claimed or ARGV[1]
 """
 
 
+# After an entry's XADD: the stream's length and the flush flag's previous due time (set to `due` when none),
+# ("" when none; -1 and "error" when unreadable). Past the XADD an error must not abort the script (the caller
+# would write the page view a second time): as in the pipeline, the bookkeeping's errors are answered, not raised.
+QUEUED_BOOKKEEPING_LUA = """
+local function queued_bookkeeping(stream, flag, due, flag_seconds)
+  local length = redis.pcall('XLEN', stream)
+  if type(length) == 'table' then length = -1 end
+  local previous = redis.pcall('SET', flag, due, 'NX', 'GET', 'EX', flag_seconds)
+  if type(previous) == 'table' then previous = 'error' elseif not previous then previous = '' end
+  return length, previous
+end
+"""
+
+
 # A first page view with its request's rate limits (common.rate_limit.DeferredCount): count them, and queue
 # only when none is over, with the flush bookkeeping and the cache writes: the request's one round trip.
 # KEYS: the limits' windows, the stream, the flush flag, the cache entries. ARGV: the number of windows and
 # their expiry/cost/limit triples; the flush's due time and flag seconds; the number of entry arguments and
 # the entry's name/value pairs; per cache entry its value, seconds and "1" when only if absent.
-_COUNTED_QUEUE_SCRIPT = (
+_COUNTED_QUEUE_SCRIPT = Script(
     COUNT_WINDOWS_LUA
+    + QUEUED_BOOKKEEPING_LUA
     + """
 local windows = tonumber(ARGV[1])
 local counts, over = count_windows(windows, 2)
@@ -261,12 +292,7 @@ for i = 1, entry_args do entry[i] = ARGV[at + i - 1] end
 at = at + entry_args
 local stream, flag = KEYS[windows + 1], KEYS[windows + 2]
 local added = redis.call('XADD', stream, '*', unpack(entry))
--- Past the XADD an error must not abort the script (the caller would write the page view a second time):
--- as in the pipeline, the bookkeeping's errors are answered, not raised.
-local length = redis.pcall('XLEN', stream)
-if type(length) == 'table' then length = -1 end
-local previous = redis.pcall('SET', flag, due, 'NX', 'GET', 'EX', flag_seconds)
-if type(previous) == 'table' then previous = 'error' elseif not previous then previous = '' end
+local length, previous = queued_bookkeeping(stream, flag, due, flag_seconds)
 for k = windows + 3, #KEYS do
   if ARGV[at + 2] == '1' then
     redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
@@ -278,7 +304,6 @@ end
 return {1, counts, added, length, previous}
 """
 )
-_COUNTED_QUEUE_SHA = hashlib.sha1(_COUNTED_QUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 def session_claim_key(*, contact_id: int, website_id: int) -> str:
@@ -286,15 +311,21 @@ def session_claim_key(*, contact_id: int, website_id: int) -> str:
 
 
 def page_view_buffer_open_session(
-    *, session_id: int, page: PageInput, at: dt.datetime, session: QueuedSession
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    session: QueuedSession,
+    cache_writes: tuple[CacheWrite, ...] = (),
 ) -> int | None:
     """Queue a known contact's new session with its first page view, unless another ping of the same
     contact and website opened one in the last seconds: then the page view joins that session.
+    `cache_writes` as for page_view_buffer_add (made after the entry, whichever session it went into).
 
     Returns the session the page view went into; None (nothing queued): write it now instead."""
     entry = _entry(session_id=session_id, page=page, at=at, session=session)
     claim = session_claim_key(contact_id=session.contact_id, website_id=session.website_id)
-    return _queue(entry, claim=claim)
+    return _queue(entry, cache_writes=cache_writes, claim=claim)
 
 
 def session_claim_forget(*, contact_id: int, website_id: int) -> None:
@@ -314,11 +345,14 @@ def _entry(
     at: dt.datetime,
     contact: QueuedContact | None = None,
     session: QueuedSession | None = None,
+    request: str | None = None,
 ) -> dict[str, Any]:
-    """The stream entry: the page view's fields first ("s" is its session), then the new contact's
-    and the new session's, if any."""
+    """The stream entry: the page view's fields first ("s" is its session, "q" its request where it may be
+    queued twice), then the new contact's and the new session's, if any."""
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
     entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
+    if request is not None:
+        entry["q"] = request
     if contact is not None:
         entry["c"], entry["a"] = contact.contact_id, contact.anonymous_id.hex
         if contact.consent_stated:  # "1", "0" or "" (not stated) per purpose, and its source
@@ -389,6 +423,14 @@ def _queue(
         return None
     if count is not None and windows is not None:
         count.counted_in_script(windows, counts)  # over a limit: raises its refusal (nothing was queued)
+    _queued_bookkeeping(key, due, length, scheduled_due)
+    return session_id
+
+
+def _queued_bookkeeping(key: str, due: float, length: Any, scheduled_due: Any) -> None:
+    """After an entry went in: a flush scheduled unless one is (the flag's previous due time), a backoff
+    when the stream is too long."""
+    global _full_until
     if scheduled_due is None:
         _schedule_flush()
         _flush_due_at[key] = due
@@ -398,7 +440,6 @@ def _queue(
         logger.warning("The page-view buffer holds %s entries; is a Celery worker running?", length)
         _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
     PAGE_VIEWS_BUFFERED.inc()
-    return session_id
 
 
 def _queue_pipelined(
@@ -426,7 +467,9 @@ def _queue_pipelined(
     pipeline.xlen(key)
     pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
     for write in cache_writes if in_pipeline else ():
-        redis_key, value = cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+        redis_key, value = (
+            (cache.make_key(write.key), write.value) if write.raw else cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+        )
         pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
     # An error in a later reply must not hide that the XADD went in (else it is written twice).
     added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
@@ -448,10 +491,7 @@ def _queue_counted(
         *(arg for (_, value), write in zip(written, cache_writes, strict=True)
           for arg in (value, write.seconds, "1" if write.only_if_absent else "0")),
     ]  # fmt: skip
-    try:
-        reply = client.evalsha(_COUNTED_QUEUE_SHA, len(keys), *keys, *arguments)
-    except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it again
-        reply = client.eval(_COUNTED_QUEUE_SCRIPT, len(keys), *keys, *arguments)
+    reply = _COUNTED_QUEUE_SCRIPT.run(client, keys, arguments)
     counts = [int(count) for count in reply[1]]
     if not int(reply[0]):
         return counts, None, None, None
@@ -459,6 +499,133 @@ def _queue_counted(
     if previous == b"error":  # the flag unreadable: as a failed reply in the pipeline, nothing is scheduled
         return counts, added, length, redis.ResponseError("the flush flag")
     return counts, added, length, previous or None
+
+
+# --- a returning visitor's page view queued in the request's first round trip ------------------------
+#
+# A contact's fast-path ticket says: "while its hot-path entry is byte for byte what it was when this was
+# written, a ping with this fingerprint (website, token and consent, all the request-side inputs of the
+# steady-state decision) queues its page view in session S". The ping's first round trip (the rate limits
+# counted, the hot-path entries read) checks it and queues the page view there: one round trip instead of
+# two. Any change to the entry (a privacy change, a new session, a refreshed snapshot) invalidates it
+# unread; the gone mark and a revocation are checked on their own; it expires before the snapshot, the
+# session or the entry's refresh is due (docs/architecture.md, "The ingest buffer").
+
+
+@dataclass
+class FastTicket:
+    """What a ping offers its first round trip (`preflight_queue`), and what that round trip found."""
+
+    contact_id: int
+    # The contact's hot-path entry, gone mark and revocation mark: the first keys its round trip reads.
+    hot_path_keys: tuple[str, str, str]
+    fingerprint: str
+    # A revocation (a later verified sign-in) applies to this token: its mark must be absent.
+    revocation_matters: bool
+    entry: dict[str, Any]  # the page view's fields, without its session, with the request's id ("q")
+    now: float  # the request's moment, the clock its ping decides with: a ticket holds until a moment before it
+    queued_session: int | None = None  # the session the round trip queued the page view in
+    state_sha: str | None = None  # SHA-1 of the hot-path entry as stored (a ticket written now names it)
+    consumed: bool = False  # the ping took the page view queued for it as its own
+
+    def write(self, *, session_id: int, until: float) -> CacheWrite | None:
+        """The ticket for the steady state this ping found, holding for requests whose moment is before `until`
+        (the first of its ends); None when that is too close to bother."""
+        seconds = int(until - self.now)
+        if seconds < 1:
+            return None
+        value = f"{session_id}:{int(until * 1000)}:{self.fingerprint}:{self.state_sha}"
+        # Redis drops it a little after its end: which requests it serves is the script's check of their moment.
+        return CacheWrite(fast_ticket_key(self.contact_id), value, seconds + 5, raw=True)
+
+
+def fast_ticket_key(contact_id: int) -> str:
+    return f"tracking:fast:{contact_id}"
+
+
+def page_view_fields(*, page: PageInput, at: dt.datetime, request: str) -> dict[str, Any]:
+    """A page view's fields in a stream entry, without its session, naming its request (the flush keeps one
+    entry per request)."""
+    entry = _entry(session_id=0, page=page, at=at, request=request)
+    del entry["s"]
+    return entry
+
+
+# KEYS: the limits' windows, the read keys (the hot-path entry, its gone mark and its revocation first), the
+# ticket, the stream, the flush flag. ARGV: the number of windows and of read keys, the windows' triples, the
+# fingerprint, "1" when a revocation matters, the flush's due time and flag seconds, the request's moment (ms),
+# the page view's fields.
+_PREFLIGHT_QUEUE_SCRIPT = Script(
+    COUNT_WINDOWS_LUA
+    + COUNT_AND_READ_LUA
+    + QUEUED_BOOKKEEPING_LUA
+    + """
+local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
+local counts, values, over = count_and_read(windows, reads, 3)
+local state_sha = false
+if values[1] then state_sha = redis.sha1hex(values[1]) end
+if over or not state_sha or values[2] then return {counts, values, state_sha} end
+local at = 3 + windows * 3
+if ARGV[at + 1] == '1' and values[3] then return {counts, values, state_sha} end
+local ticket = redis.call('GET', KEYS[windows + reads + 1])
+if not ticket then return {counts, values, state_sha} end
+local session, deadline, stamp = string.match(ticket, '^(%d+):(%d+):(.*)$')
+if not session or tonumber(ARGV[at + 4]) >= tonumber(deadline) or stamp ~= ARGV[at] .. ':' .. state_sha then
+  return {counts, values, state_sha}
+end
+local entry = {'s', session}
+for i = at + 5, #ARGV do entry[#entry + 1] = ARGV[i] end
+local stream = KEYS[windows + reads + 2]
+redis.call('XADD', stream, '*', unpack(entry))
+local length, previous = queued_bookkeeping(stream, KEYS[windows + reads + 3], ARGV[at + 2], ARGV[at + 3])
+return {counts, values, state_sha, session, length, previous}
+"""
+)
+
+
+def preflight_queue(
+    limits: Sequence[Limit], read_keys: Sequence[str], ticket: FastTicket
+) -> tuple[float, list[int], dict[str, Any]] | None:
+    """Count `limits`, read `read_keys` (the contact's hot-path entries first, as hot_path_read_keys lists
+    them) and, when the ticket holds, queue its page view: one round trip. (when, the counts, the values read);
+    the ticket learns what happened. None when it cannot run here (another Redis, the buffer backing off,
+    Redis unreachable): then count and read as every other request does."""
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    if not url or time.monotonic() < _full_until or not _cache_writes_fit(url):
+        return None
+    if tuple(read_keys[:3]) != ticket.hot_path_keys:  # the script reads them by position
+        return None
+    windows = script_windows(limits)
+    if windows is None:
+        return None
+    key = _stream_key()
+    due = time.time() + FLUSH_DELAY_SECONDS
+    make_key = cache.make_key  # the cache proxy resolves its backend on each attribute read
+    keys = [
+        *windows.keys, *map(make_key, read_keys), make_key(fast_ticket_key(ticket.contact_id)), key,
+        _flag_key(),
+    ]  # fmt: skip
+    arguments = [
+        len(windows.keys), len(read_keys), *windows.arguments, ticket.fingerprint,
+        "1" if ticket.revocation_matters else "0", due, FLUSH_FLAG_SECONDS, int(ticket.now * 1000),
+        *itertools.chain.from_iterable(ticket.entry.items()),
+    ]  # fmt: skip
+    try:
+        client = _client_for(url)
+        if client is None:
+            return None
+        reply = _PREFLIGHT_QUEUE_SCRIPT.run(client, keys, arguments)
+    except redis.RedisError:
+        return None  # the caller counts and reads without the buffer, failing open where Redis is down
+    counts = [int(count) for count in reply[0]]
+    values = cached_values(cache, read_keys, reply[1])  # type: ignore[arg-type]
+    ticket.state_sha = reply[2].decode() if reply[2] else None
+    if len(reply) > 3:
+        ticket.queued_session = int(reply[3])
+        previous = reply[5]
+        scheduled = redis.ResponseError("the flush flag") if previous == b"error" else (previous or None)
+        _queued_bookkeeping(key, due, reply[4], scheduled)
+    return windows.now, counts, values
 
 
 def page_view_buffer_forget() -> int:
@@ -577,7 +744,14 @@ def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
 
 def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
     rows = []
+    requests: set[bytes] = set()
     for entry_id, fields in entries:
+        if (request := fields.get(b"q")) is not None:
+            # A page view offered to a ping's first round trip names its request: one whose reply was lost, then
+            # queued again by the ping, went in twice (the two are moments apart: in one batch but at its edge).
+            if request in requests:
+                continue
+            requests.add(request)
         try:
             contact = session = None
             if b"c" in fields:

@@ -22,6 +22,7 @@ from django.utils.http import parse_header_parameters
 
 from common.parsing import text_problem
 from common.rate_limit import Limit
+from common.uploads import uploaded_files
 from conversations.attachment_links import attachment_link_query, contact_holder
 from conversations.models import Attachment, ConversationPart
 from conversations.services.attachments import attachment_limits
@@ -161,7 +162,7 @@ def message_payload(call: WidgetCall, *, max_json_bytes: int) -> tuple[dict[str,
     unknown = [name for name in files if name != FILES_FIELD]
     if unknown:
         raise WidgetHttpError(400, "unknown_field", unknown[0], f"Send files as “{FILES_FIELD}”.")
-    return payload, files.getlist(FILES_FIELD)
+    return payload, uploaded_files(files, FILES_FIELD)
 
 
 def limit_files(call: WidgetCall, *, contact_id: int, files: list[File]) -> None:
@@ -213,7 +214,8 @@ def part_attachments_shape(part: ConversationPart, *, links: FileLinks) -> list[
     for attachment in part.attachments.all():
         inline = attachment.is_inline_image
         url = links.base + attachment.public_id
-        thumbnail = Attachment.Variant.THUMBNAIL
+        file_url = url + attachment_link_query(attachment=attachment, holder=holder)
+        thumbnail, download = Attachment.Variant.THUMBNAIL, Attachment.Variant.DOWNLOAD
         shapes.append({
             "name": attachment.name,
             "content_type": attachment.content_type,
@@ -221,8 +223,11 @@ def part_attachments_shape(part: ConversationPart, *, links: FileLinks) -> list[
             "width": attachment.width,
             "height": attachment.height,
             "inline": inline,
-            "url": url + attachment_link_query(attachment=attachment, holder=holder),
+            "url": file_url,
             "thumbnail_url": url + attachment_link_query(attachment=attachment, variant=thumbnail, holder=holder)
             if inline else None,
+            # Saves the file under its name (an inline image's `url` shows it; any other file's `url` saves it).
+            "download_url": url + attachment_link_query(attachment=attachment, variant=download, holder=holder)
+            if inline else file_url,
         })  # fmt: skip
     return shapes

@@ -310,13 +310,22 @@ def _own_conversation(contact: Contact, public_id: str, *, scope: dict[str, Any]
 
 @widget_endpoint(methods=("POST",))
 def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
+    """The contact writes in their conversation: the message, and the conversation as it is now (a reply reopens
+    a closed or snoozed one), so the messenger follows the server rather than what it showed before."""
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     contact, scope = _reader(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
     _limit_writes(contact)
     limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
-    return JsonResponse({"part": part_shape(part, links=file_links(call, contact_id=contact.pk))}, status=201)
+    return JsonResponse(
+        {
+            "part": part_shape(part, links=file_links(call, contact_id=contact.pk)),
+            # The row the reply wrote (the service's, locked and saved): no query of its own.
+            "conversation": conversation_summary(part.conversation),
+        },
+        status=201,
+    )
 
 
 @widget_endpoint(methods=("POST",))

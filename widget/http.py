@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
@@ -22,6 +23,7 @@ from common.parsing import int_or_none
 from common.rate_limit import CacheReads, DeferredCount, Limit, RateLimited, ip_hash
 from tracking.enrichment import client_ip
 from tracking.models import Website
+from tracking.page_view_buffer import FastTicket, preflight_queue
 from tracking.payloads import PayloadError, parse_json_object
 from tracking.selectors import origin_allowed, website_for_app_id
 from tracking.services import WidgetTokenInvalid
@@ -84,13 +86,32 @@ def widget_website(request: HttpRequest, app_id: str) -> Website:
     origin = request.headers.get("Origin")
     # Browsers always send Origin on cross-origin requests; its absence means a non-browser client.
     if origin is not None and not origin_allowed(website=website, origin=origin):
-        # Readable by the refused page (CORS), so its widget can say "not set up" rather than "offline";
-        # the answer holds nothing but this refusal.
+        # Without CORS headers (cors_origin_allowed refuses it too): the refused page cannot read the answer. Its
+        # widget tells "not set up" from "offline" with an opaque request (widget/js/parley.js, panel.js).
         raise WidgetHttpError(
-            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins.",
-            headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"},
-        )  # fmt: skip
+            403, "origin_not_allowed", "Origin", "This origin is not in the website's allowed origins."
+        )
     return website
+
+
+# Set on a response whose CORS headers the widget endpoint set itself (config.middleware.CorsMiddleware then leaves it).
+CORS_HEADERS_SET = "parley_cors_headers_set"
+
+
+def cors_headers_set(response: HttpResponse, *, origin: str | None) -> HttpResponse:
+    """The CORS headers django-cors-headers would set on an answer to `origin`, already allowed for its website
+    (widget_website checked it; None: no Origin, a server's request): the endpoint knows the website, so nothing is
+    looked up again for them. Their values come from the same settings."""
+    if "Vary" in response:
+        patch_vary_headers(response, ("origin",))
+    else:
+        response.headers["Vary"] = "origin"
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        if settings.CORS_EXPOSE_HEADERS:
+            response.headers["Access-Control-Expose-Headers"] = ", ".join(settings.CORS_EXPOSE_HEADERS)
+    setattr(response, CORS_HEADERS_SET, True)
+    return response
 
 
 def cors_origin_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
@@ -162,11 +183,22 @@ def contact_limit(identity: WidgetIdentity) -> Limit:
     return Limit("contact", f"{identity.website_id}:{identity.contact_id}", settings.PARLEY_WIDGET_RATE_PER_CONTACT)
 
 
-def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = (), field: str | None = None) -> CacheReads:
+def rate_limit(
+    limits: Sequence[Limit],
+    *,
+    read_keys: Sequence[str] = (),
+    field: str | None = None,
+    ticket: FastTicket | None = None,
+) -> CacheReads:
     """common.rate_limit.rate_limit, a limit exceeded answering the widget protocol's 429 with Retry-After
-    (naming `field` when given: the files of an upload)."""
+    (naming `field` when given: the files of an upload); a ping's `ticket` offered to the same round trip."""
     try:
-        return limiter.rate_limit(limits, read_keys=read_keys)
+        done = preflight_queue(limits, read_keys, ticket) if ticket is not None else None
+        if done is None:
+            return limiter.rate_limit(limits, read_keys=read_keys)
+        now, counts, values = done
+        limiter.refuse_over(limits, counts, now=now)
+        return CacheReads(values)
     except RateLimited as over:
         raise _too_many(over, field=field) from None
 
@@ -204,17 +236,22 @@ class WidgetCall:
         return self.counted and (self.deferred is None or self.deferred.counted)
 
     def preflight(
-        self, identity: WidgetIdentity | None, *, read_keys: Sequence[str] = (), count_ip: bool | None = None
+        self,
+        identity: WidgetIdentity | None,
+        *,
+        read_keys: Sequence[str] = (),
+        count_ip: bool | None = None,
+        ticket: FastTicket | None = None,
     ) -> CacheReads:
         """Count the request against its IP (unless counted already) and its contact's limit, reading
-        `read_keys` in the same round trip."""
+        `read_keys` in the same round trip, where a ping's `ticket` may queue its page view."""
         limits = []
         if self.ip and not self.counted and count_ip is not False:
             limits.append(ip_limit(self.ip))
         if identity is not None:
             limits.append(contact_limit(identity))
         self.counted = True
-        return rate_limit(limits, read_keys=read_keys)
+        return rate_limit(limits, read_keys=read_keys, ticket=ticket)
 
 
 def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) -> Callable[..., Any]:
@@ -230,7 +267,7 @@ def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) ->
         @functools.wraps(view)
         def wrapper(request: HttpRequest, app_id: str, **kwargs: Any) -> HttpResponse:
             ip = client_ip(request)
-            call = None
+            call = website = None
             try:
                 if count_ip_first:
                     rate_limit([ip_limit(ip)] if ip else [])
@@ -246,19 +283,25 @@ def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) ->
                 if error is None:
                     raise
                 if count_ip_first or error.status == 405:
-                    return error.response()
+                    return _answer(request, error.response(), website)
                 response = error.response()
             if not count_ip_first and (call is None or not call.was_counted()):
                 # A refused request counts against its IP too (and may turn into a 429).
                 try:
                     rate_limit([ip_limit(ip)] if ip else [])
                 except WidgetHttpError as error:
-                    return error.response()
-            return response
+                    return _answer(request, error.response(), website)
+            return _answer(request, response, website)
 
         return wrapper
 
     return decorate
+
+
+def _answer(request: HttpRequest, response: HttpResponse, website: Website | None) -> HttpResponse:
+    """The response, with its CORS headers once the website is known (its origin was checked then: allowed, or
+    none sent); before that (an unknown app id, a 429 counted first) django-cors-headers decides, as for any path."""
+    return response if website is None else cors_headers_set(response, origin=request.headers.get("Origin"))
 
 
 def _wrong_method(methods: tuple[str, ...]) -> WidgetHttpError:

@@ -19,7 +19,7 @@ from tracking import payloads
 from tracking import services as tracking_services
 from tracking.enrichment import accept_language
 from tracking.models import Website
-from tracking.page_view_buffer import CacheWrite
+from tracking.page_view_buffer import CacheWrite, FastTicket
 from tracking.services.hot_path import hot_path_read_keys
 from widget.chat_views import chat_state
 from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json_body
@@ -36,17 +36,18 @@ def _facts(call: WidgetCall) -> tracking_services.RequestFacts:
 
 
 def _preflight(
-    call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True
+    call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True, ticket: FastTicket | None = None
 ) -> tuple[Any, CacheReads]:
     """The token's identity, once the request is counted against its IP and contact limits; with the
-    contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip."""
+    contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip,
+    and the ping's `ticket` offered to it."""
     identity = widget_identity(website=call.website, token=token)
     read_keys: list[str] = []
     if identity is not None and reads:
         read_keys = hot_path_read_keys(identity.contact_id)
         if chat:
             read_keys += widget_quiet.cache_keys(identity.contact_id)
-    return identity, call.preflight(identity, read_keys=read_keys)
+    return identity, call.preflight(identity, read_keys=read_keys, ticket=ticket if read_keys else None)
 
 
 def _contact_json(contact: Contact | None) -> dict[str, Any] | None:
@@ -134,17 +135,20 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     """One per page view: records it and answers with the token and the widget state (chat included)."""
     facts = _facts(call)
     ping = payloads.clean_ping(widget_json_body(call.request), now=facts.now)
-    count = None
-    if widget_identity(website=call.website, token=ping.token) is None:
+    count = ticket = None
+    identity = widget_identity(website=call.website, token=ping.token)
+    if identity is None:
         # Most often a first visit: its IP is counted in the one Redis round trip that queues it.
-        identity, reads, count = None, CacheReads(), call.defer_ip_count()
+        reads, count = CacheReads(), call.defer_ip_count()
     else:
-        identity, reads = _preflight(call, ping.token, chat=True)
+        # A returning visitor's page view may be queued in that round trip too (page_view_buffer.FastTicket).
+        ticket = tracking_services.fast_ticket_offer(website=call.website, ping=ping, identity=identity, facts=facts)
+        identity, reads = _preflight(call, ping.token, chat=True, ticket=ticket)
     if ping.browser_language:
         facts = replace(facts, browser_language=ping.browser_language)
     answer = tracking_services.widget_ping(
         website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks,
-        count=count,
+        count=count, ticket=ticket,
     )  # fmt: skip
     if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
         return JsonResponse({**_answer(call.website, answer), **chat_state(None)})

@@ -2,14 +2,16 @@ from django.urls import path
 
 from widget import attachment_views, chat_views, tracking_views, views
 
+# The ping first: one per page view on every customer site, it is resolved against the patterns in order
+# (config/urls.py puts these first too).
 urlpatterns = [
-    path("widget/<str:app_id>", views.widget_script, name="widget_script"),
-    path("demo/", views.demo_page, name="demo"),
-    path("demo/logged-in/", views.demo_logged_in, name="demo_logged_in"),
     path("widget-api/<str:app_id>/ping", tracking_views.ping_view, name="widget_ping"),
     path("widget-api/<str:app_id>/update", tracking_views.update_view, name="widget_update"),
     path("widget-api/<str:app_id>/events", tracking_views.events_view, name="widget_events"),
     path("widget-api/<str:app_id>/shutdown", tracking_views.shutdown_view, name="widget_shutdown"),
+    path("widget/<str:app_id>", views.widget_script, name="widget_script"),
+    path("demo/", views.demo_page, name="demo"),
+    path("demo/logged-in/", views.demo_logged_in, name="demo_logged_in"),
 ]
 
 # The chat endpoints keep their url names in the "conversations" namespace (config/urls.py).

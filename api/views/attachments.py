@@ -12,7 +12,9 @@ from conversations.attachment_links import attachment_link_check
 from conversations.attachment_responses import attachment_file_response
 
 LINK_PARAMETERS = [
-    OpenApiParameter("v", str, enum=["file", "thumb"], description="The file or its thumbnail"),
+    OpenApiParameter(
+        "v", str, enum=["file", "thumb", "download"], description="The file, its thumbnail, or the file to save"
+    ),
     OpenApiParameter("exp", int, description="When the link stops working (Unix seconds)"),
     OpenApiParameter("sig", str, description="The link's signature"),
 ]

@@ -194,7 +194,7 @@ class CompanyView(IntercomView):
         )
         return Response(company_json(selectors.company_get(company_id=company.pk)))
 
-    @extend_schema(operation_id="DeleteCompany", responses=CompanyDeletedOutput)
+    @extend_schema(operation_id="DeleteCompany", responses={200: CompanyDeletedOutput})
     def delete(self, request: Request, company_id: str) -> Response:
         """Delete the company; its people stay, without it."""
         company = selectors.company_get(company_id=company_id)

@@ -32,6 +32,7 @@ from api.serializers.conversations import (
 from api.serializers.tags import TagAttachInput, TagOutput
 from api.views.base import IntercomView
 from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
+from common.parsing import bool_or_none
 from contacts.search import FieldSpec, QueryCompiler
 from conversations import services
 from conversations.models import Conversation
@@ -51,7 +52,7 @@ CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "updated_at": FieldSpec("date", "updated_at"),
     "waiting_since": FieldSpec("date", "waiting_since"),
     "snoozed_until": FieldSpec("date", "snoozed_until"),
-    "tag_ids": FieldSpec("tag", "tags"),
+    "tag_ids": FieldSpec("tag", "tags", Conversation),
 }
 
 
@@ -74,17 +75,32 @@ def _conversation_q(query: Any) -> Any:
     return compiler.compile(_rewrite(query))
 
 
+# Fields compared as text whose values are a fixed set: anything else is refused rather than matching nothing (with
+# `!=`, a typo such as "opne" would match every conversation).
+CONVERSATION_CHOICES = {"state": Conversation.State.values, "priority": Conversation.Priority.values}
+
+
 def _rewrite(node: Any) -> Any:
     if isinstance(node, dict) and node.get("operator") in ("AND", "OR") and isinstance(node.get("value"), list):
         return {**node, "value": [_rewrite(child) for child in node["value"]]}
-    if isinstance(node, dict) and node.get("field") in ("open", "read") and node.get("operator") in ("=", "!="):
-        value = node.get("value")
-        if isinstance(value, str):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            raise ParameterInvalid(node["field"], f"{node['field']} must be compared with true or false.")
+    if isinstance(node, dict) and not isinstance(node.get("field", ""), str):
+        raise ParameterInvalid("query", "A filter's field is a string.")  # a list or an object names no field
+    if isinstance(node, dict) and node.get("field") in CONVERSATION_CHOICES:
+        field, value = node["field"], node.get("value")
+        choices = CONVERSATION_CHOICES[field]
+        if any(item is not None and item not in choices for item in (value if isinstance(value, list) else [value])):
+            raise ParameterInvalid(field, f"{field} must be one of: {', '.join(choices)}.")
+        return node
+    if isinstance(node, dict) and node.get("field") in ("open", "read"):
+        field = node["field"]
+        if node.get("operator") not in ("=", "!="):
+            raise ParameterInvalid(field, f"{field} is compared with = or !=.")
+        # As every boolean of the search: true or false, or their text; "banana" is not false.
+        value = bool_or_none(node.get("value"))
+        if value is None:
+            raise ParameterInvalid(field, f"{field} must be compared with true or false.")
         positive = value == (node["operator"] == "=")
-        if node["field"] == "open":
+        if field == "open":
             return {"field": "state", "operator": "!=" if positive else "=", "value": Conversation.State.CLOSED}
         return {"field": "teammate_unread_count", "operator": "=" if positive else ">", "value": 0}
     return node

@@ -11,6 +11,7 @@ from api.errors import ParameterInvalid
 from api.permissions import permissions_require
 from api.serializers.tags import TagCreateInput, TagListOutput, TagOutput, tag_list_json
 from api.views.base import IntercomView
+from common.parsing import bool_or_none
 from companies import services as company_services
 from contacts import selectors as contact_selectors
 from contacts import services
@@ -45,15 +46,28 @@ def _company_ids(references: Any) -> list[int]:
     return [pk for pk in found if pk is not None]
 
 
-def _extra_permissions(values: dict[str, Any], body: dict[str, Any]) -> list[str]:
+def _untag_flags(body: dict[str, Any], key: str) -> list[bool]:
+    """The `untag` of each reference in `users` or `companies`: true or false, or their text in any case, as every
+    boolean of the API's searches (absent or null: tag); anything else is a 400 naming `users[0].untag`, never
+    read as "tag" (the opposite of what was asked)."""
+    references = body.get(key)
+    flags = []
+    for index, reference in enumerate(references if isinstance(references, list) else []):
+        untag = reference.get("untag") if isinstance(reference, dict) else None
+        flag = False if untag is None else bool_or_none(untag)
+        if flag is None:
+            raise ParameterInvalid(f"{key}[{index}].untag", "untag must be true or false.")
+        flags.append(flag)
+    return flags
+
+
+def _extra_permissions(values: dict[str, Any], body: dict[str, Any], untag: dict[str, list[bool]]) -> list[str]:
     """What POST /tags needs beyond add_tag: change_tag to rename, the tag links to (un)tag contacts or companies."""
     needed = ["contacts.change_tag"] if values.get("id") else []
     for key, app, link in (("users", "contacts", "contacttag"), ("companies", "companies", "companytag")):
-        references = body.get(key) if isinstance(body.get(key), list) else []
-        untagging = [isinstance(ref, dict) and ref.get("untag") is True for ref in references]
-        if key in body and not all(untagging):
+        if key in body and not all(untag[key]):
             needed.append(f"{app}.add_{link}")
-        if any(untagging):
+        if any(untag[key]):
             needed.append(f"{app}.delete_{link}")
     return needed
 
@@ -69,19 +83,20 @@ class TagsView(IntercomView):
         `companies`, tag them (`untag: true` removes it)."""
         body = self.body(request)
         values = self.parse(TagCreateInput, body)
-        permissions_require(request, *_extra_permissions(values, body))
+        untag_flags = {key: _untag_flags(body, key) for key in ("users", "companies")}
+        permissions_require(request, *_extra_permissions(values, body, untag_flags))
         renamed = selectors.tag_get(tag_id=values["id"], field="id") if values.get("id") else None
         tag_ids: list[int] = []
         untag: list[int] = []
         if "users" in body:
             ids = _contact_ids(body["users"])
-            untag = [pk for pk, ref in zip(ids, body["users"], strict=True) if ref.get("untag") is True]
+            untag = [pk for pk, flag in zip(ids, untag_flags["users"], strict=True) if flag]
             tag_ids = [pk for pk in ids if pk not in untag]
         tag_company_ids: list[int] = []
         untag_company_ids: list[int] = []
         if "companies" in body:
-            company_ids, refs = _company_ids(body["companies"]), body["companies"]
-            untag_company_ids = [pk for pk, ref in zip(company_ids, refs, strict=True) if ref.get("untag") is True]
+            company_ids = _company_ids(body["companies"])
+            untag_company_ids = [pk for pk, flag in zip(company_ids, untag_flags["companies"], strict=True) if flag]
             tag_company_ids = [pk for pk in company_ids if pk not in untag_company_ids]
         # contacts.services.tag_save, then the companies, in one transaction (contacts knows no companies).
         tag = company_services.tag_save_with_companies(
@@ -103,5 +118,7 @@ class TagView(IntercomView):
 
     @extend_schema(operation_id="DeleteTag", responses={200: None})
     def delete(self, request: Request, tag_id: str) -> Response:
+        """Delete a tag; one a saved segment's filter names is Intercom's 400 `tag_has_dependent_objects`, naming
+        those segments."""
         services.tag_delete(tag=selectors.tag_get(tag_id=tag_id))
         return Response(status=200)

@@ -8,7 +8,9 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin_deletion import ConcurrentDeletionAdmin, CountedDeletionAdmin, rows_in_words
 from common.admin_forms import JSONFormField, ServiceValidatedForm
+from common.deletion_reach import Reference
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -30,7 +32,10 @@ class TagForm(ServiceValidatedForm, forms.ModelForm):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(CountedDeletionAdmin):
+    """Its delete confirmation, one tag or a selection, counts what deleting takes with it per kind ("Attached to
+    200,000 contacts (they stay; the tag comes off them)") in a fixed number of queries whatever the tag's size."""
+
     form = TagForm
     list_display = ["name", "created_by", "created_at"]
     search_fields = ["name"]
@@ -46,12 +51,23 @@ class TagAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.name = saved.pk, saved.name  # the form skipped the model's own clean, so obj lags
 
+    def deletion_link_words(self, link: Reference, count: int) -> str:
+        return f"Attached to {rows_in_words(link.kind, count)} (they stay; the tag comes off them)"
+
+    def deletion_problems(self, objects: list[Tag]) -> list[str]:
+        """A tag a saved segment, an assignment rule or a saved reply names: the page says which and offers no button
+        (templates/admin/contacts/tag/)."""
+        return list(services.tags_delete_problems(tags=objects).values())
+
     def delete_model(self, request: HttpRequest, obj: Tag) -> None:
         services.tag_delete(tag=obj)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tag]) -> None:
+        services.tags_delete(tags=list(queryset))
+
 
 @admin.register(DataAttribute)
-class DataAttributeAdmin(admin.ModelAdmin):
+class DataAttributeAdmin(ConcurrentDeletionAdmin):
     form = DataAttributeForm
     list_display = ["name", "label", "model", "data_type", "archived"]
     list_filter = ["model", "data_type", "archived"]

@@ -5,18 +5,20 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
+from common.admin_forms import action_choice
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from contacts import selectors, services
 from contacts.admin.csv_export import contacts_csv_response
-from contacts.admin.filters import CountryFilter, LastSeenFilter, TagFilter, custom_attribute_filter
+from contacts.admin.filters import CountryFilter, LastSeenFilter, NotTaggedFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.panels import contact_actions, contact_list_filters, contact_search_matches
@@ -42,6 +44,7 @@ class ContactListAdmin(ReplicaListAdmin):
     list_filter = [
         "role",
         TagFilter,
+        NotTaggedFilter,
         CountryFilter,
         "unsubscribed_from_emails",
         LastSeenFilter,
@@ -134,17 +137,16 @@ class ContactListAdmin(ReplicaListAdmin):
     # --- actions --------------------------------------------------------------------------------
 
     def _chosen_tag(self, request: HttpRequest) -> Tag | None:
-        raw = request.POST.get("tag", "")
-        tag_id = int_or_none(raw)
-        tag = Tag.objects.filter(pk=tag_id).first() if tag_id is not None else None
-        if tag is None:
-            self.message_user(request, "Choose a tag in the list next to the action first.", messages.WARNING)
-        return tag
+        return action_choice(self, request, Tag.objects.all(), "tag")
 
     @admin.action(description="Add the chosen tag to selected contacts", permissions=["change"])
     def tag_selected(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         if tag := self._chosen_tag(request):
-            added = services.contacts_tag_bulk(contact_ids=_ids(queryset), tag=tag, actor=request.user)
+            try:
+                added = services.contacts_tag_bulk(contact_ids=_ids(queryset), tag=tag, actor=request.user)
+            except ValidationError as refusal:  # the tag was deleted meanwhile
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                return
             self.message_user(request, f"Tagged {_contacts_words(added)} with “{tag.name}”.", messages.SUCCESS)
 
     @admin.action(description="Remove the chosen tag from selected contacts", permissions=["change"])
@@ -173,8 +175,10 @@ class ContactListAdmin(ReplicaListAdmin):
         if request.POST.get("confirmed") == "yes":
             erased = 0
             for contact in queryset.iterator(chunk_size=500):
-                services.contact_erase(contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN)
-                erased += 1
+                counts = services.contact_erase(
+                    contact=contact, actor=request.user, source=PrivacyAuditEntry.Source.ADMIN
+                )
+                erased += bool(counts)  # none: a teammate erased it meanwhile
             self.message_user(request, f"Erased {_contacts_words(erased)} and their history.", messages.SUCCESS)
             return None
         context = {

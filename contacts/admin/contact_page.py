@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from common.admin_deletion import ConcurrentDeletionAdmin
 from common.admin_forms import TagLinkInline, tag_formset_save
 from common.teammates import TeammateNamesAdmin
 from contacts import selectors, services
@@ -59,7 +60,7 @@ class ContactTagInline(TagLinkInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(TeammateNamesAdmin, ContactListAdmin):
+class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin):
     """The contact list (ContactListAdmin) and the contact page: fields, custom attributes, tags, notes, panels."""
 
     autocomplete_fields = ["owner"]

@@ -1,4 +1,5 @@
-"""The contact list's sidebar filters: tag, country, last seen, and one per filterable custom attribute."""
+"""The contact list's sidebar filters: tag, not tagged (the company list's too), country, last seen, and one per
+filterable custom attribute."""
 
 import datetime as dt
 from typing import Any
@@ -17,16 +18,38 @@ from contacts.models import Contact, DataAttribute
 from contacts.panels import last_seen_choices
 
 
+def _tag_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    """The tags as a filter's choices, read once a request: the tag and "not tagged" filters offer the same."""
+    choices = getattr(request, "_parley_tag_choices", None)
+    if choices is None:
+        choices = request._parley_tag_choices = [(str(tag.pk), tag.name) for tag in selectors.tag_list()]  # type: ignore[attr-defined]
+    return choices
+
+
 class TagFilter(admin.SimpleListFilter):
+    """The rows with one tag, on the contact and the company lists (both reach their tags through `tag_links`)."""
+
     title = "tag"
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(str(tag.pk), tag.name) for tag in selectors.tag_list()]
+        return _tag_choices(request)
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         tag_id = int_or_none(self.value())
         return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
+
+
+class NotTaggedFilter(TagFilter):
+    """The rows without one tag ("not tagged VIP"), next to the tag filter; a segment saved from the list keeps
+    it as `tag_id != <id>`."""
+
+    title = "not tagged"
+    parameter_name = "not_tag"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.exclude(tag_links__tag_id=tag_id)
 
 
 class CountryFilter(admin.SimpleListFilter):

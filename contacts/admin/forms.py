@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.admin.helpers import ActionForm
 from django.utils.html import escape
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import ActionChoiceField, ServiceValidatedForm
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
 
@@ -42,7 +42,7 @@ def _option_coercer(attribute: DataAttribute) -> Any:
 
 
 class TagActionForm(ActionForm):
-    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+    tag = ActionChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
 
 
 class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):

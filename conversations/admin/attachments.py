@@ -17,7 +17,7 @@ from conversations import selectors
 from conversations.attachment_links import attachment_link_check, attachment_link_query
 from conversations.attachment_responses import attachment_file_response
 from conversations.models import Attachment
-from conversations.services.attachments import attachment_limits
+from conversations.services.attachments import attachment_limits, size_words
 
 # Who may open a conversation's files: whoever may read conversations (viewers too).
 VIEW_PERMISSION = "conversations.view_conversation"
@@ -30,22 +30,19 @@ def attachment_admin_url(attachment: Attachment, variant: str = Attachment.Varia
     return base + attachment_link_query(attachment=attachment, variant=variant)
 
 
-def size_label(size: int) -> str:
-    if size >= KILOBYTE * KILOBYTE:
-        return f"{size / (KILOBYTE * KILOBYTE):.1f} MB"
-    return f"{max(1, round(size / KILOBYTE))} KB"
-
-
 def attachment_admin_json(attachment: Attachment) -> dict[str, Any]:
     """One file as the conversation page and its poll show it (escaped by the template or textContent)."""
     inline = attachment.is_inline_image
+    url = attachment_admin_url(attachment)
     return {
         "name": attachment.name,
-        "url": attachment_admin_url(attachment),
+        "url": url,
         "thumbnail_url": attachment_admin_url(attachment, Attachment.Variant.THUMBNAIL) if inline else None,
+        # Saves the file under its name (an inline image's `url` shows it in a tab).
+        "download_url": attachment_admin_url(attachment, Attachment.Variant.DOWNLOAD) if inline else url,
         "inline": inline,
         "content_type": attachment.content_type,
-        "size": size_label(attachment.size),
+        "size": size_words(attachment.size),
         "width": attachment.width,
         "height": attachment.height,
     }

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.translation import ngettext
 
-from common.admin_forms import report_validation_error
+from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Tag
@@ -163,8 +163,9 @@ class InboxActionForm(ActionForm):
         choices=[("", "Snooze for…"), *((k, v[0]) for k, v in SNOOZE_PRESETS.items())], required=False, label=""
     )
 
-    tag = forms.ModelChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
-    macro = forms.ModelChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
+    # A tag or macro deleted since the list was shown is the action's message, not "No action selected.".
+    tag = ActionChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+    macro = ActionChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
     # Closing several conversations at once (a clean-up) asks no rating unless ticked; one alone asks as ever.
     ask_ratings = forms.BooleanField(required=False, label="Ask for ratings")
 
@@ -354,17 +355,15 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.action(description="Tag selected with the chosen tag", permissions=["change"])
     def tag_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
-        tag = Tag.objects.filter(pk=request.POST.get("tag") or 0).first()
+        tag = action_choice(self, request, Tag.objects.all(), "tag")
         if tag is None:
-            self.message_user(request, "Choose a tag in the list next to the action.", messages.WARNING)
             return
         self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
 
     @admin.action(description="Run the chosen macro on selected (asks first)", permissions=["change"])
     def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse | None:
-        macro = selectors.saved_reply_list().filter(pk=int_or_none(request.POST.get("macro", ""))).first()
+        macro = action_choice(self, request, selectors.saved_reply_list(), "macro")
         if macro is None:
-            self.message_user(request, "Choose a macro in the list next to the action.", messages.WARNING)
             return None
         if request.POST.get("confirm") != "yes":  # what it will do, to how many, before it does it
             return teamwork.macro_bulk_confirmation(request, self, queryset, macro)

@@ -66,6 +66,8 @@ class MessageComposeForm(ComposeForm):
         cleaned = super().clean()
         if cleaned.get("tag") and cleaned.get("segment"):
             self.add_error("segment", "Choose a tag or a segment, not both.")
+        elif cleaned.get("segment") and (problem := outbound.message_segment_problem(segment=cleaned["segment"])):
+            self.add_error("segment", problem)
         raw_ids = [x.strip() for x in (cleaned.get("contact_ids") or "").split(",") if x.strip()]
         contact_ids = [int_or_none(x) for x in raw_ids]
         if None in contact_ids:

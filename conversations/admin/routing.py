@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.read_only_admin import ReadOnlyAdmin
 from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
 from conversations import services
@@ -35,6 +35,10 @@ class AssignmentRuleForm(ServiceValidatedForm, forms.ModelForm):
             "set_priority",
         ]  # fmt: skip
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices_may_be_deleted(self, "tag", "contact_tag", "add_tag")
+
     def _post_clean(self) -> None:
         super()._post_clean()
         if not self.errors:
@@ -43,6 +47,8 @@ class AssignmentRuleForm(ServiceValidatedForm, forms.ModelForm):
 
 def _preview_text(rule: AssignmentRule) -> str:
     matched, total = services.rule_preview(rule=rule)
+    if total == 1:
+        return "Would match the last conversation." if matched else "Would not match the last conversation."
     return f"Would match {matched} of the last {total} conversations."
 
 

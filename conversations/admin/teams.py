@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from common.admin_forms import ServiceValidatedForm
+from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.parsing import int_or_none
 from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name, teammate_name_from
 from conversations import services
@@ -119,6 +119,7 @@ class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = teammates()
+        choices_may_be_deleted(self, "tag", "tags")
 
     def actions(self) -> MacroActions:
         """The macro's actions as the form holds them (empty ones for a plain saved reply)."""

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from common.parsing import int_or_none
+from common.uploads import request_files
 from conversations import selectors, services
 from conversations.models import Conversation, SavedReply
 from conversations.services.macros import macro_summary
@@ -52,7 +53,7 @@ def thread_send_with_macro(
     request: HttpRequest, conversation: Conversation, saved_reply: SavedReply, body: str, *, and_close: bool
 ) -> str:
     """Send the reply as the teammate edited it and run the macro's actions, in one transaction."""
-    files = request.FILES.getlist("files")
+    files = request_files(request, "files")
     services.macro_run(
         saved_reply=saved_reply, conversation=conversation, teammate=request.user, body=body, files=files,
         and_close=and_close, seen_part_id=seen_part(request),

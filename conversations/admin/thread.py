@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
+from common.uploads import request_files
 from contacts.models import Contact, Tag
 from conversations import selectors, services
 from conversations.admin import teamwork
@@ -39,7 +40,7 @@ def _filled(request: HttpRequest, conversation: Conversation, body: str) -> str:
 
 def _files(request: HttpRequest) -> list[Any]:
     """The files chosen in the composer (checked by the service against the website's limits)."""
-    return request.FILES.getlist("files")
+    return request_files(request, "files")
 
 
 def _thread_reply(request: HttpRequest, conversation: Conversation, body: str) -> str:
@@ -100,8 +101,10 @@ def _thread_snooze(request: HttpRequest, conversation: Conversation, body: str) 
 
 def _thread_tag_by_id(raw: str) -> Tag:
     tag = Tag.objects.filter(pk=int_or_none(raw)).first()
-    if tag is None:
-        raise ValidationError({"tag": "Choose a tag."})
+    if tag is None:  # a tag the page offered may have been deleted since it was shown
+        gone = int_or_none(raw) is not None
+        raise ValidationError({"tag": "This tag no longer exists (another teammate may have just deleted it)." if gone
+                               else "Choose a tag."})  # fmt: skip
     return tag
 
 

@@ -8,10 +8,18 @@ database's one write lock (IMMEDIATE mode) for every other writer. Files staged 
 fails are removed as the failure passes through `attachments_staged`; a process killed in between leaves
 files no row names, which `manage.py attachments_sweep` removes after an hour.
 
+Images are stored without their metadata (conversations.image_metadata: EXIF with its GPS position, XMP, IPTC,
+comments and text chunks left out, the image data untouched, the orientation kept): the size, dimensions and
+thumbnail recorded are those of the stored bytes. An image whose structure cannot be walked to the end is kept
+as a download, never shown inline. MP4 and QuickTime videos are stored with their metadata boxes blanked
+(conversations.video_metadata: the recording location, device make, model and serial, XMP turned into `free`
+boxes of the same size), so the file keeps its size and its media data stays where its sample tables point.
+
 Thumbnails are made here, on upload, not in a Celery task: the bytes are already at hand, the message shows
 its image at once (no "thumbnail pending" state for the widget and the admin to poll), and the work is
 bounded (Pillow only decodes images under PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS, draft mode for JPEG, one
-frame), about as long as receiving the upload itself.
+frame; a progressive JPEG, decoded whole once per scan, only under the PNG cap and with at most
+MAX_PROGRESSIVE_SCANS scans), about as long as receiving the upload itself.
 """
 
 import contextlib
@@ -19,11 +27,12 @@ import datetime as dt
 import io
 import logging
 import secrets
+import tempfile
 import unicodedata
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import magic
 from django.conf import settings
@@ -41,8 +50,10 @@ from common.attachment_types import (
     INLINE_IMAGE_TYPES,
 )
 from common.parsing import without_direction_controls
+from conversations.image_metadata import CLEANED_TYPES, image_metadata_removed
 from conversations.models import Attachment, ConversationPart
 from conversations.models_attachments import attachments_storage
+from conversations.video_metadata import CLEANED_VIDEO_TYPES, video_metadata_removed
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +64,8 @@ FALLBACK_NAME = "attachment"
 SNIFF_BYTES = 64 * 1024
 THUMBNAIL_SIZE = (400, 400)
 THUMBNAIL_QUALITY = 80
+# A progressive JPEG is decoded whole once per scan: cameras and encoders write about 10; more is not thumbnailed.
+MAX_PROGRESSIVE_SCANS = 100
 PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 # libmagic's names for text it cannot be sure of ("text/x-c" for a log with braces): served as plain text,
 # a download like any file. Markup and script keep their own type, which no website can allow.
@@ -148,8 +161,10 @@ class CheckedFile:
     thumbnail: bytes | None = None
 
 
-def _human_size(size: int) -> str:
-    return f"{size / MEGABYTE:.1f} MB" if size >= MEGABYTE / 10 else f"{max(1, round(size / 1024))} KB"
+def size_words(size: int) -> str:
+    """A file's size as a person reads it, the same in the admin, refusals and the messenger (whose browser says it
+    through Intl: en-US "kB"): "1.4 MB" from a megabyte, else whole kilobytes, at least 1 ("312 kB")."""
+    return f"{size / MEGABYTE:.1f} MB" if size >= MEGABYTE else f"{max(1, round(size / 1024))} kB"
 
 
 def sniffed_type(head: bytes) -> str:
@@ -160,8 +175,57 @@ def sniffed_type(head: bytes) -> str:
     return mime
 
 
-def _image_facts(source: File, mime: str) -> tuple[int | None, int | None, bytes | None]:
-    """(width, height, WebP thumbnail) of an image; no thumbnail for one too large or not decodable."""
+def _without_metadata(source: File, mime: str) -> tuple[File, int, bool, int | None]:
+    """The image without its metadata (conversations.image_metadata), its size, whether its structure was whole
+    (a broken one is kept as it came from where it broke, and must not be shown inline), and the scans of a
+    progressive JPEG (None for any other image)."""
+    source.seek(0)
+    data = source.read()
+    source.seek(0)
+    cleaned = image_metadata_removed(data, mime=mime)
+    if not cleaned.intact:
+        logger.info("An image's structure could not be read to its end; kept as a download.")
+    progressive_scans = cleaned.scans if cleaned.progressive else None
+    if not cleaned.changed:
+        return source, len(data), cleaned.intact, progressive_scans
+
+    def write(destination: IO[bytes]) -> None:
+        for piece in cleaned.pieces:
+            destination.write(piece)
+
+    return _rewritten(source, cleaned.size, write), cleaned.size, cleaned.intact, progressive_scans
+
+
+def _video_without_metadata(source: File) -> tuple[File, int]:
+    """The video with its metadata boxes blanked (conversations.video_metadata) and its size (the size as sent:
+    nothing is removed, so every offset in it still points where it did)."""
+    cleaned = video_metadata_removed(source)
+    if not cleaned.intact:
+        logger.info("A video's structure could not be read to its end; the part not read is kept as it came.")
+    if not cleaned.changed:
+        return source, cleaned.size
+    return _rewritten(source, cleaned.size, lambda destination: cleaned.write(source, destination)), cleaned.size
+
+
+def _rewritten(source: File, size: int, write: Callable[[IO[bytes]], None]) -> File:
+    """A new file in place of `source`, written by `write`: on disk past the upload threshold, as Django keeps
+    uploads (a message's files are all held until stored)."""
+    # Not a `with`: it lives as long as its CheckedFile, and goes (closed, deleted) with it.
+    spooled = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)  # noqa: SIM115
+    write(spooled)
+    spooled.seek(0)
+    rewritten = File(spooled, name=source.name)
+    rewritten.size = size
+    return rewritten
+
+
+def _image_facts(
+    source: File, mime: str, *, progressive_scans: int | None = None
+) -> tuple[int | None, int | None, bytes | None]:
+    """(width, height, WebP thumbnail) of an image; no thumbnail for one too large or not decodable, or for a
+    progressive JPEG (`progressive_scans`: its scans) too large to decode whole or of too many scans."""
+    progressive = progressive_scans is not None
+    too_many_scans = progressive_scans is not None and progressive_scans > MAX_PROGRESSIVE_SCANS
     source.seek(0)
     try:
         with warnings.catch_warnings():
@@ -173,10 +237,11 @@ def _image_facts(source: File, mime: str) -> tuple[int | None, int | None, bytes
                     width, height = height, width  # shown turned a quarter, as every viewer shows it
                 # JPEG decodes at a fraction of its size (draft mode); PNG, GIF and WebP only whole, so their
                 # cap is far lower: a small file can claim millions of pixels that cost seconds and gigabytes.
+                # A progressive JPEG keeps every coefficient of the whole picture and walks them once per scan.
                 cap = settings.PARLEY_ATTACHMENT_MAX_IMAGE_PIXELS
-                if mime != "image/jpeg":
+                if mime != "image/jpeg" or progressive:
                     cap = min(cap, settings.PARLEY_ATTACHMENT_MAX_DECODED_IMAGE_PIXELS)
-                if width * height > cap:
+                if width * height > cap or too_many_scans:
                     return width, height, None  # never decoded: a download like any other file
                 return width, height, _thumbnail(image)
     except Exception:
@@ -206,7 +271,7 @@ def attachment_check(*, source: File, limits: AttachmentLimits, field: str = "fi
         raise ValidationError({field: f"“{name}” is empty."})
     if size > limits.max_bytes:
         raise ValidationError(
-            {field: f"“{name}” is {_human_size(size)}; files can be at most {_human_size(limits.max_bytes)}."}
+            {field: f"“{name}” is {size_words(size)}; files can be at most {size_words(limits.max_bytes)}."}
         )
     source.seek(0)
     mime = sniffed_type(source.read(SNIFF_BYTES))
@@ -216,8 +281,13 @@ def attachment_check(*, source: File, limits: AttachmentLimits, field: str = "fi
         what = kind.label if kind else mime
         raise ValidationError({field: f"“{name}” is a file of type {what}, which cannot be sent here."})
     width = height = thumbnail = None
-    if mime in INLINE_IMAGE_TYPES:
-        width, height, thumbnail = _image_facts(source, mime)
+    intact, progressive_scans = True, None
+    if mime in CLEANED_TYPES:
+        source, size, intact, progressive_scans = _without_metadata(source, mime)
+    elif mime in CLEANED_VIDEO_TYPES:
+        source, size = _video_without_metadata(source)
+    if mime in INLINE_IMAGE_TYPES and intact:
+        width, height, thumbnail = _image_facts(source, mime, progressive_scans=progressive_scans)
     return CheckedFile(
         source=source, name=_name_for_type(name, mime), content_type=mime, size=size,
         width=width, height=height, thumbnail=thumbnail,

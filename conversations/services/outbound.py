@@ -127,12 +127,28 @@ def message_draft_clean(*, channel: Any, subject: Any, body: Any) -> MessageDraf
     return MessageDraft(channel=channel, subject=subject, body=body)
 
 
+def message_segment_problem(*, segment: Segment) -> str | None:
+    """Why a message cannot go to this segment, or None: one whose filter names a deleted tag (saved before a tag in
+    use could not be deleted) holds others than when it was saved: "not tagged #7" is everyone once 7 is gone."""
+    missing = segment_selectors.segments_deleted_tags(segments=[segment]).get(segment.pk)
+    if not missing:
+        return None
+    listed = ", ".join(f"#{tag_id}" for tag_id in missing)
+    return (
+        f"The segment “{segment.name}” names a deleted tag ({listed}), so it holds others than when it was saved: fix "
+        "its filter first (its page says how)."
+    )
+
+
 def message_recipient_ids(
     *, contact_ids: Iterable[int] | None, tag: Tag | None, segment: Segment | None = None
 ) -> list[int]:
     """Who a message to these contacts, to this tag or to this segment reaches now, in id order."""
     if sum(target is not None for target in (contact_ids, tag, segment)) != 1:
         raise ValidationError({"recipients": "Send to a list of contacts, to a tag or to a segment."})
+    problem = message_segment_problem(segment=segment) if segment is not None else None
+    if problem:
+        raise ValidationError({"segment": problem})
     recipients = _recipient_ids(contact_ids=contact_ids, tag=tag, segment=segment)
     return list(Contact.objects.filter(pk__in=recipients).order_by("pk").values_list("pk", flat=True))
 

@@ -19,7 +19,9 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from common.row_locks import rows_hold
 from contacts.models import Contact
+from contacts.services import tag_hold, tags_hold
 from conversations.models import (
     AssignmentRule,
     Conversation,
@@ -337,16 +339,20 @@ def conversation_route(*, conversation: Conversation, message: str) -> Assignmen
     rule = rule_first_match(rules=rules, facts=routing_facts(conversation=conversation, message=message))
     if rule is None:
         return None
-    if rule.add_tag_id:
+    # Held: a teammate may have taken the tag off the rule and deleted it since the rules were read (it is skipped).
+    if rule.add_tag_id and tags_hold([rule.add_tag_id]):
         conversation.tags.add(rule.add_tag_id)
     if rule.set_priority and rule.set_priority != conversation.priority:
         Conversation.objects.filter(pk=conversation.pk).update(priority=rule.set_priority)
         conversation.priority = rule.set_priority
+    # Held too, as the tag: the teammate or the team may have been deleted since the rules were read (then skipped).
     assignee = None
-    if rule.assign_teammate_id:
+    if rule.assign_teammate_id and rows_hold(get_user_model(), [rule.assign_teammate_id]):
         teammate = get_user_model().objects.select_related("parley_profile").get(pk=rule.assign_teammate_id)
         assignee = teammate if _available(teammate) else None
-    team = Team.objects.get(pk=rule.assign_team_id) if rule.assign_team_id else None
+    team = None
+    if rule.assign_team_id and rows_hold(Team, [rule.assign_team_id]):
+        team = Team.objects.get(pk=rule.assign_team_id)
     # The thread says which rule routed it, and why nobody was assigned when nobody was.
     reason = f"by the rule “{rule.name}”"
     if assignee is None and team is not None:
@@ -399,6 +405,9 @@ def assignment_rule_validate(*, rule: AssignmentRule) -> None:
         raise ValidationError({"page_url_pattern": "Use * for the varying part, or use “page URL starts with”."})
     if not (rule.assign_team_id or rule.assign_teammate_id or rule.add_tag_id or rule.set_priority):
         raise ValidationError({"assign_team": "Choose at least one action: a team, a teammate, a tag or a priority."})
+    for name in ("contact_tag", "add_tag"):  # held until saved: a tag deleted meanwhile is refused here
+        if getattr(rule, f"{name}_id") is not None:
+            tag_hold(getattr(rule, name), field=name)
 
 
 @transaction.atomic

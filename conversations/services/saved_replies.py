@@ -10,6 +10,7 @@ from django.db import transaction
 
 from common.parsing import text_problem
 from contacts.models import Tag
+from contacts.services import tag_gone_error, tags_hold
 from conversations.models import Conversation, SavedReply, Team
 from conversations.services.placeholders import placeholders_check
 from conversations.services.threads import clean_body
@@ -57,6 +58,10 @@ def macro_actions_clean(actions: MacroActions) -> MacroActions:
         raise ValidationError({"snooze_minutes": f"Must be a whole number of minutes from 1 to {MAX_SNOOZE_MINUTES}."})
     if minutes and actions.close:
         raise ValidationError({"close": "A macro either snoozes or closes the conversation, not both."})
+    held = tags_hold(tag.pk for tag in actions.tags)  # until saved: a tag deleted meanwhile is refused here
+    for tag in actions.tags:
+        if tag.pk not in held:
+            raise tag_gone_error(tag, field="tags")
     return MacroActions(
         tags=tuple(dict.fromkeys(actions.tags)), assign=actions.assign, assignee=assignee, team=actions.team,
         priority=actions.priority, snooze_minutes=minutes or None, close=bool(actions.close),

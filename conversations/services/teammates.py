@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from common.mail import email_header_line
 from conversations.models import DEFAULT_EMAIL_WHEN_AWAY_MINUTES, Conversation, ConversationPart, TeammateProfile
@@ -118,10 +119,11 @@ def assignee_email_if_away(*, part_id: int, now: dt.datetime | None = None) -> b
         return False
     link = settings.PUBLIC_URL + reverse("admin:conversations_conversation_change", args=[conversation.pk])
     who = str(part.author_contact)
+    away = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
     send_mail(
         subject=email_header_line(f"New message from {who}"),
         message=f"{who} wrote in a conversation assigned to you:\n\n{part.body}\n\nAnswer it: {link}\n\n"
-        f"You get this because you were away from Parley for {minutes} minutes; change it in your profile.",
+        f"You get this because you were away from Parley for {away}; change it in your profile.",
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[assignee.email],
     )

@@ -575,6 +575,7 @@ def conversation_set_priority(*, conversation: Conversation, priority: str) -> C
 @transaction.atomic
 def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
     """Tag a conversation (once)."""
+    contact_services.tag_hold(tag)
     conversation.tags.add(tag)
 
 

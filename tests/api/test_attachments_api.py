@@ -15,7 +15,7 @@ from contacts.permissions import ensure_teammate_groups
 from conversations import services
 from conversations.models import Attachment
 from tests.contacts.factories import ContactFactory
-from tests.conversations.attachment_samples import EXECUTABLE, PDF, png_bytes, upload
+from tests.conversations.attachment_samples import EXECUTABLE, METADATA_WORDS, PDF, photo, pixels, png_bytes, upload
 from tests.conversations.factories import TeammateFactory
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +244,29 @@ def test_a_bad_reply_body_is_still_a_4xx_in_the_envelope(api, conversation, body
     assert response.status_code == status, response.content
     assert response.json()["type"] == "error.list"
     assert response.json()["errors"][0].get("field") == field
+
+
+def test_a_photo_sent_through_the_api_is_stored_without_its_metadata(api, conversation):
+    sent = photo("WEBP", orientation=6)
+    response = _reply(api, conversation, attachment_files=[
+        {"name": "site.webp", "content_type": "image/webp", "data": _b64(sent)},
+        {"name": "site.jpg", "content_type": "image/jpeg", "data": _b64(photo("JPEG"))},
+    ])  # fmt: skip
+    assert response.status_code == 200, response.content
+    shown = response.json()["conversation_parts"]["conversation_parts"][-1]["attachments"]
+    opened = [b"".join(api.get(a["url"].removeprefix(settings.PUBLIC_URL)).streaming_content) for a in shown]
+    assert [a["filesize"] for a in shown] == [len(content) for content in opened]
+    assert not [word for content in opened for word in METADATA_WORDS if word in content]
+    assert pixels(opened[0]) == pixels(sent)
+    assert (shown[0]["width"], shown[0]["height"]) == (48, 64)  # turned, as the orientation kept says
+
+
+def test_a_broken_image_through_the_api_is_a_download_not_an_error(api, conversation):
+    broken = b"\xff\xd8\xff\xe1\x00\x01" + b"\x00" * 64  # a JPEG whose first segment length is impossible
+    response = _reply(api, conversation, attachment_files=[{"name": "x.jpg", "content_type": "image/jpeg",
+                                                            "data": _b64(broken)}])  # fmt: skip
+    assert response.status_code == 200, response.content
+    [shown] = response.json()["conversation_parts"]["conversation_parts"][-1]["attachments"]
+    assert (shown["content_type"], shown["width"]) == ("image/jpeg", None)
+    download = api.get(shown["url"].removeprefix(settings.PUBLIC_URL))
+    assert download["Content-Disposition"].startswith("attachment;")

@@ -193,8 +193,8 @@ def test_segment_id_counts_the_filters_and_values_of_the_segments_it_names(api, 
 
 
 def test_the_deepest_search_at_the_filter_cap_runs_through_tags_and_a_segment_through_tags(api, teammate):
-    # The search through tags is a subquery, the segment's members another, its tags a third: SQLite counts the
-    # OR chains again at each level.
+    # The segment's members are a subquery of the search, each tag filter an EXISTS below their chain: SQLite
+    # counts the OR chains again at each level.
     tag = TagFactory(name="vip")
     contact = UserContactFactory()
     contact.tags.add(tag)

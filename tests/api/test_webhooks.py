@@ -324,3 +324,14 @@ def test_the_migration_links_old_deliveries_and_drops_copies_of_people_erased_be
     assert about_alive.contact_id == alive.pk
     assert not WebhookDelivery.objects.filter(pk=about_erased.pk).exists()
     assert notice.payload["data"]["item"] == {"type": "contact", "id": "987654"}
+
+
+def test_retrying_one_delivery_from_the_admin_says_one_delivery(admin_client, receiver):
+    subscribe(receiver.url, ["contact.user.created"])
+    contact_services.contact_create(email="once@example.com")
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.FAILED)
+    response = admin_client.post(
+        "/admin/api/webhookdelivery/", {"action": "retry", "_selected_action": [delivery.pk]}, follow=True
+    )
+    assert "1 delivery queued again." in response.content.decode()

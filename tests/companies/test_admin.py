@@ -132,8 +132,11 @@ def test_bulk_tag_and_untag(admin_client, superuser):
     admin_client.post(CHANGELIST, {"action": "tag_selected", "tag": tag.pk, "_selected_action": ids})
     assert set(CompanyTag.objects.filter(tag=tag).values_list("company_id", flat=True)) == {c.pk for c in companies[:2]}
     assert CompanyTag.objects.filter(tag=tag, tagged_by=superuser).count() == 2
-    admin_client.post(CHANGELIST, {"action": "untag_selected", "tag": tag.pk, "_selected_action": ids[:1]})
+    removed = admin_client.post(
+        CHANGELIST, {"action": "untag_selected", "tag": tag.pk, "_selected_action": ids[:1]}, follow=True
+    )
     assert CompanyTag.objects.filter(tag=tag).count() == 1
+    assert "Removed “enterprise” from 1 company." in removed.content.decode()
 
 
 def test_csv_export_is_formula_safe_with_tags_and_custom_attributes(admin_client):
@@ -247,3 +250,20 @@ def test_the_company_pages_conversations_are_those_with_the_latest_activity_not_
     page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
     assert "<th>Last activity</th>" in page
     assert page.index("New question") < page.index("Old question")
+
+
+def test_bulk_tag_action_with_a_tag_deleted_since_the_list_loaded_says_so(admin_client):
+    from contacts.services import tag_delete
+
+    company = CompanyFactory()
+    tag = TagFactory(name="gone")
+    tag_id = tag.pk
+    tag_delete(tag=tag)
+    response = admin_client.post(
+        CHANGELIST, {"action": "tag_selected", "tag": tag_id, "_selected_action": [company.pk]}, follow=True
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "The chosen tag no longer exists (another teammate may have just deleted it). Nothing was changed."
+    ]
+    assert not CompanyTag.objects.exists()

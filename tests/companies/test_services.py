@@ -10,7 +10,7 @@ from companies import services
 from companies.models import Company, CompanyContact, CompanyTag
 from companies.services import CompanyMembershipRefused
 from contacts import services as contact_services
-from contacts.models import DataAttribute, PrivacyAuditEntry
+from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
 from retention.services import visitors_expire
 from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
@@ -200,3 +200,24 @@ def test_deleting_a_company_keeps_its_people():
     services.company_delete(company=company)
     user.refresh_from_db()
     assert not CompanyContact.objects.exists()
+
+
+def test_deleting_companies_takes_their_memberships_and_tag_links_and_keeps_people_tags_and_other_companies():
+    gone, other = CompanyFactory.create_batch(2), CompanyFactory()
+    people, tag = UserContactFactory.create_batch(3), TagFactory()
+    for company in [*gone, other]:
+        services.company_tag(company=company, tag=tag)
+        for person in people:
+            services.company_attach(company=company, contact=person)
+    vanished = CompanyFactory()
+    vanished_pk = vanished.pk
+    vanished.delete()
+
+    assert services.companies_delete(company_ids=[*(company.pk for company in gone), vanished_pk]) == 2
+
+    assert list(Company.objects.all()) == [other]
+    assert CompanyContact.objects.filter(company=other).count() == 3 and CompanyContact.objects.count() == 3
+    assert list(CompanyTag.objects.values_list("company_id", flat=True)) == [other.pk]
+    assert Contact.objects.filter(pk__in=[person.pk for person in people]).count() == 3 and Tag.objects.count() == 1
+    other.refresh_from_db()
+    assert other.user_count == 3

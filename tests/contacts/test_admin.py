@@ -48,7 +48,8 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client):
     _make_contacts(60)
     many = _changelist_queries(admin_client)
     assert few == many
-    assert many <= 12  # with the header's teammate name and the Company filter's companies (one query each)
+    # With the header's teammate name, the Company filter's companies and the tag filters' tags (one query each).
+    assert many <= 12
 
 
 def test_change_view_query_count_is_bounded(admin_client):
@@ -500,3 +501,31 @@ def test_the_contact_page_never_shows_the_messengers_anonymous_id(client, admin_
     page = (client if who == "viewer" else admin_client).get(reverse("admin:contacts_contact_change", args=[lead.pk]))
     assert page.status_code == 200
     assert str(lead.anonymous_id) not in page.content.decode()
+
+
+@pytest.mark.parametrize("action", ["tag_selected", "untag_selected"])
+def test_bulk_tag_action_with_a_tag_deleted_since_the_list_loaded_says_so(admin_client, action):
+    """Another teammate deleted the tag the list still offered: the page says the tag is gone, not "No action
+    selected." (the action was selected), and nothing changes."""
+    contact = ContactFactory()
+    tag = TagFactory(name="gone")
+    tag_id = tag.pk
+    services.tag_delete(tag=tag)
+    response = admin_client.post(
+        CHANGELIST, {"action": action, "tag": tag_id, "_selected_action": [contact.pk]}, follow=True
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "The chosen tag no longer exists (another teammate may have just deleted it). Nothing was changed."
+    ]
+    assert not ContactTag.objects.exists()
+
+
+def test_bulk_tag_action_without_a_tag_asks_for_one(admin_client):
+    contact = ContactFactory()
+    response = admin_client.post(
+        CHANGELIST, {"action": "tag_selected", "tag": "", "_selected_action": [contact.pk]}, follow=True
+    )
+    assert [str(message) for message in response.context["messages"]] == [
+        "Choose a tag in the list next to the action first."
+    ]

@@ -43,8 +43,8 @@ def test_the_service_refuses_naming_every_segment_that_filters_on_it(plan):
         services.data_attribute_delete(attribute=plan)
     [message] = refused.value.message_dict["name"]
     assert message == (
-        "“plan” is used by the segment “Trials”, the segment “VIPs”: change or delete them first, "
-        "or archive the attribute instead."
+        "“plan” is used by the segment “Trials” and the segment “VIPs”. Change or delete them first, or "
+        "archive the attribute instead."
     )
     assert DataAttribute.objects.filter(pk=plan.pk).exists()
 
@@ -76,6 +76,14 @@ def test_the_admin_delete_page_names_the_segments_and_offers_no_button(admin_cli
     assert 'name="post"' not in text  # no confirmation form
     assert admin_client.post(url, {"post": "yes"}).status_code == 200  # the same page again, nothing deleted
     assert DataAttribute.objects.filter(pk=plan.pk).exists()
+
+
+def test_the_bulk_delete_refusal_of_one_attribute_reads_in_the_singular(admin_client, plan):
+    page = admin_client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [plan.pk]})
+    text = page.content.decode()
+    assert "<h1>Cannot delete data attribute</h1>" in text
+    assert f"The data attribute “{plan}” cannot be deleted while saved segments filter on it:" in text
+    assert "archive the attribute instead" in text and "These data attributes" not in text
 
 
 def test_the_admin_bulk_delete_refuses_a_selection_holding_a_used_attribute(admin_client, plan):

@@ -590,3 +590,49 @@ def test_a_title_is_set_on_the_conversation_page_and_custom_attributes_are_shown
     assert _act(admin_client, conversation, do="title", title="x\x00").status_code == 302  # refused with a message
     conversation.refresh_from_db()
     assert conversation.title == "Late order <script>"
+
+
+def test_inbox_bulk_tag_with_a_tag_deleted_since_the_list_loaded_says_so(admin_client):
+    from contacts.services import tag_delete
+
+    conversation = _conversations(1, parts=1)[0]
+    tag = TagFactory(name="gone")
+    tag_id = tag.pk
+    tag_delete(tag=tag)
+    response = admin_client.post(
+        INBOX, {"action": "tag_selected", "tag": tag_id, "_selected_action": [conversation.pk]}, follow=True
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "The chosen tag no longer exists (another teammate may have just deleted it). Nothing was changed."
+    ]
+    assert not conversation.tags.exists()
+
+
+def test_inbox_bulk_macro_deleted_since_the_list_loaded_says_so(admin_client):
+    conversation = _conversations(1, parts=1)[0]
+    macro = SavedReply.objects.create(name="Gone", body="Bye", close=True)
+    macro_id = macro.pk
+    macro.delete()
+    response = admin_client.post(
+        INBOX, {"action": "run_macro_selected", "macro": macro_id, "_selected_action": [conversation.pk]}, follow=True
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "The chosen macro no longer exists (another teammate may have just deleted it). Nothing was changed."
+    ]
+    conversation.refresh_from_db()
+    assert conversation.state == Conversation.State.OPEN
+
+
+def test_conversation_page_adding_a_tag_deleted_since_the_page_loaded_says_so(admin_client):
+    from contacts.services import tag_delete
+
+    conversation = _conversations(1, parts=1)[0]
+    tag = TagFactory(name="gone")
+    tag_id = tag.pk
+    tag_delete(tag=tag)
+    response = admin_client.post(_change_url(conversation), {"do": "tag", "tag": tag_id}, follow=True)
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == ["tag: This tag no longer exists (another teammate may have just deleted it)."]
+    assert not conversation.tags.exists()

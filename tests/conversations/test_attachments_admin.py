@@ -10,7 +10,7 @@ from conversations import services
 from conversations.admin.attachments import attachment_admin_url
 from conversations.models import Attachment
 from tests.contacts.factories import ContactFactory
-from tests.conversations.attachment_samples import HTML_PAGE, PDF, png_bytes, upload
+from tests.conversations.attachment_samples import HTML_PAGE, METADATA_WORDS, PDF, photo, pixels, png_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +98,26 @@ def test_the_file_door_wants_a_teammate_who_may_read_and_a_valid_link(admin_clie
     assert admin_client.get(reverse("admin:conversations_attachment_changelist")).status_code == 403
 
 
+def test_the_page_names_an_image_with_its_size_and_a_link_that_saves_it_under_its_name(admin_client, conversation):
+    """The thumbnail opens the image; under it the name and size, saving the original under its name."""
+    attachment = Attachment.objects.get()
+    page = admin_client.get(_page(conversation)).content.decode()
+    save = attachment_admin_url(attachment, Attachment.Variant.DOWNLOAD).replace("&", "&amp;")
+    assert (
+        f'<a href="{save}" class="parley-file-link" download="screenshot.png">screenshot.png</a> <small>1 kB</small>'
+        in page
+    )
+    saved = admin_client.get(attachment_admin_url(attachment, Attachment.Variant.DOWNLOAD))
+    assert saved.status_code == 200 and saved["Content-Type"] == "image/png"
+    assert saved["Content-Disposition"] == "attachment; filename=\"screenshot.png\"; filename*=UTF-8''screenshot.png"
+    assert b"".join(saved.streaming_content) == b"".join(
+        admin_client.get(attachment_admin_url(attachment)).streaming_content
+    )
+    url = reverse("admin:conversations_conversation_poll", args=[conversation.pk])
+    [shown] = admin_client.get(url, {"after": 0}).json()["parts"][0]["attachments"]
+    assert "v=download" in shown["download_url"] and (shown["name"], shown["size"]) == ("screenshot.png", "1 kB")
+
+
 def test_the_website_page_sets_the_limits_from_the_catalog_only(admin_client, website):
     url = reverse("admin:tracking_website_change", args=[website.pk])
     form = admin_client.get(url).content.decode()
@@ -125,3 +145,15 @@ def test_a_file_name_with_markup_is_shown_as_text(admin_client, website):
     page = admin_client.get(_page(conversation)).content.decode()
     assert "<img src=x onerror" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;.pdf" in page
+
+
+@pytest.mark.parametrize(("name", "pillow_format"), [("holiday.jpg", "JPEG"), ("scan.png", "PNG")])
+def test_a_teammates_photo_is_sent_without_its_metadata(admin_client, conversation, name, pillow_format):
+    sent = photo(pillow_format)
+    response = admin_client.post(_page(conversation), {"do": "reply", "body": "Here", "files": upload(name, sent)})
+    assert response.status_code == 302
+    reply = conversation.parts.exclude(author_teammate=None).get(part_type="comment").attachments.get()
+    opened = b"".join(admin_client.get(attachment_admin_url(reply)).streaming_content)
+    assert reply.size == len(opened) < len(sent)
+    assert not [word for word in METADATA_WORDS if word in opened]
+    assert pixels(opened) == pixels(sent)

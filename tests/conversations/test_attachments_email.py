@@ -10,7 +10,7 @@ from django.test import override_settings
 from conversations import email_links, services
 from conversations.models import Attachment, Conversation, ConversationPart
 from tests.contacts.factories import UserContactFactory
-from tests.conversations.attachment_samples import EXECUTABLE, PDF, png_bytes, upload
+from tests.conversations.attachment_samples import EXECUTABLE, METADATA_WORDS, PDF, photo, pixels, png_bytes, upload
 from tests.conversations.factories import TeammateFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +125,18 @@ def test_parts_past_the_part_limit_of_one_email_are_not_read(client):
 
     _, warnings = _reply_with_many_files(client, EMAIL_MAX_PARTS_READ + 3)
     assert any(f"more than {EMAIL_MAX_PARTS_READ} attachments" in w for w in warnings)
+
+
+def test_an_emailed_photo_is_kept_without_its_metadata(client):
+    user = UserContactFactory(email="ada@example.com")
+    conversation = services.conversation_start_by_contact(contact=user, body="Hi", source=Conversation.Source.EMAIL)
+    sent = photo("JPEG", orientation=8)
+    raw = _email_with_files(to=email_links.reply_address(conversation_id=conversation.pk), sender="ada@example.com",
+                            text="The photo", files=[("IMG_1.jpg", sent, "image/jpeg")])  # fmt: skip
+    assert client.post("/email/inbound", data=raw, content_type="message/rfc822").status_code == 201
+    attachment = Attachment.objects.get(part__conversation=conversation)
+    with attachment.file.open("rb") as stored:
+        kept = stored.read()
+    assert attachment.size == len(kept) < len(sent)
+    assert not [word for word in METADATA_WORDS if word in kept]
+    assert pixels(kept) == pixels(sent) and (attachment.width, attachment.height) == (48, 64)

@@ -1,17 +1,34 @@
 """Attachments through the messenger's endpoints: sending, opening, and every way to be refused."""
 
+import io
+import re
+from urllib.parse import unquote
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 
 from contacts import services as contact_services
 from contacts.models import PrivacyAuditEntry
 from contacts.permissions import ensure_teammate_groups
 from conversations import services
+from conversations.attachment_responses import content_disposition
 from conversations.models import Attachment, Conversation
 from tests.contacts.factories import ContactFactory
-from tests.conversations.attachment_samples import HTML_PAGE, PDF, SVG_WITH_SCRIPT, png_bytes, upload
+from tests.conversations.attachment_samples import (
+    HTML_PAGE,
+    METADATA_WORDS,
+    ORIENTATION,
+    PDF,
+    SVG_WITH_SCRIPT,
+    photo,
+    pixels,
+    png_bytes,
+    upload,
+)
 from tests.conversations.factories import TeammateFactory
 from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
@@ -77,6 +94,63 @@ def test_a_reply_with_a_pdf_is_a_download(client, website, visitor_conversation)
     download = _open(client, shown["url"])
     assert download["Content-Disposition"].startswith("attachment;")
     assert 'filename="invoice.pdf"' in download["Content-Disposition"]
+
+
+def test_an_image_has_a_link_that_saves_it_under_its_name(client, website, visitor_conversation):
+    """Its `url` shows it (inline); `download_url` saves it: a page of another origin cannot name a download."""
+    __visitor, __token, conversation = visitor_conversation
+    [shown] = conversation["parts"][0]["attachments"]
+    assert "v=download" in shown["download_url"] and shown["download_url"] != shown["url"]
+    saved = _open(client, shown["download_url"])
+    assert saved.status_code == 200 and saved["Content-Type"] == "image/png"
+    assert saved["Content-Disposition"] == "attachment; filename=\"shot.png\"; filename*=UTF-8''shot.png"
+    assert saved["Cross-Origin-Resource-Policy"] == "cross-origin" and saved["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(saved.streaming_content) == png_bytes()
+    assert _open(client, shown["url"])["Content-Disposition"].startswith("inline;")
+    # The variant is signed: a link to see the file does not become one to save it, nor the other way round.
+    assert _open(client, shown["url"].replace("v=file", "v=download")).status_code == 403
+    assert _open(client, shown["download_url"].replace("v=download", "v=file")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("given", "header"),
+    [
+        (
+            "Reçu d'été; 2024.pdf",
+            "filename=\"Recu d'ete_ 2024.pdf\"; filename*=UTF-8''Re%C3%A7u%20d%27%C3%A9t%C3%A9%3B%202024.pdf",
+        ),
+        ("фото.pdf", "filename=\"____.pdf\"; filename*=UTF-8''%D1%84%D0%BE%D1%82%D0%BE.pdf"),
+        ('say "hi".pdf', "filename=\"say _hi_.pdf\"; filename*=UTF-8''say%20%22hi%22.pdf"),
+        (
+            "100%25 =?utf-8?q?evil.exe?=.pdf",
+            "filename=\"100%25 =?utf-8?q?evil.exe?=.pdf\"; filename*=UTF-8''100%2525%20%3D%3Futf-8%3Fq%3Fevil.exe%3F%3D.pdf",
+        ),
+    ],
+)
+def test_a_file_is_saved_under_its_name_whatever_the_name_holds(client, website, given, header):
+    """RFC 6266: an ASCII `filename` for old clients and the exact name in `filename*` (RFC 8187), which browsers
+    take (Chromium would decode `%25` or an encoded word in a plain `filename`)."""
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    response = _send(client, website, "conversations", token=token, body="", files=[upload(given, PDF)])
+    [shown] = response.json()["conversation"]["parts"][0]["attachments"]
+    assert shown["name"] == given
+    assert _open(client, shown["download_url"])["Content-Disposition"] == f"attachment; {header}"
+
+
+@pytest.mark.parametrize(
+    "name", ["x\r\nSet-Cookie: a=b.pdf", 'a"; filename="evil.exe', "back\\slash\x00.pdf", "\u202egpj.exe"]
+)
+def test_no_name_can_break_the_header_line_or_add_a_parameter(name):
+    """Names are cleaned before they are stored (attachment_name_clean); the header holds even for a raw one:
+    printable ASCII without `"`, `\\` or `;` between the quotes, nothing but attr-chars and %XX after `''`."""
+    header = content_disposition(inline=False, name=name)
+    parsed = re.fullmatch(
+        r"attachment; filename=\"[ !#-:<-\[\]-~]*\"; filename\*=UTF-8''((?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+)", header
+    )
+    assert parsed, header
+    assert unquote(parsed[1]) == name
+    HttpResponse()["Content-Disposition"] = header  # Django refuses a header with a line break: none here
 
 
 def test_the_teammates_file_reaches_the_visitor(client, website, visitor_conversation):
@@ -273,3 +347,18 @@ def test_an_svg_a_website_allows_is_served_as_an_inert_download(client, website)
     assert served["Content-Type"] == "application/octet-stream"  # never image/svg+xml, which a browser would run
     assert served["Content-Disposition"].startswith("attachment;")
     assert served["X-Content-Type-Options"] == "nosniff" and "sandbox" in served["Content-Security-Policy"]
+
+
+def test_a_visitors_phone_photo_reaches_the_team_without_its_gps_position(client, website):
+    visitor = ContactFactory()
+    sent = photo("JPEG", orientation=6)
+    response = _send(client, website, "conversations", token=_token(visitor, website), body="",
+                     files=[upload("IMG_0042.jpg", sent, "image/jpeg")])  # fmt: skip
+    assert response.status_code == 201, response.content
+    [shown] = response.json()["conversation"]["parts"][0]["attachments"]
+    opened = b"".join(_open(client, shown["url"]).streaming_content)
+    assert shown["size"] == len(opened) < len(sent)
+    assert not [word for word in METADATA_WORDS if word in opened]
+    with Image.open(io.BytesIO(opened)) as image:
+        assert dict(image.getexif()) == {ORIENTATION: 6}
+    assert pixels(opened) == pixels(sent)

@@ -12,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from contacts import services as contact_services
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from conversations import services
 from conversations.models import AssignmentRule, Conversation, OfficeSchedule, SlaPolicy, Team
 from conversations.services import routing
-from tests.contacts.factories import LeadFactory
+from tests.contacts.factories import LeadFactory, TagFactory
 from tests.conversations.factories import TeammateFactory
 from tests.tracking.factories import WebsiteFactory
 
@@ -67,6 +68,13 @@ def test_superuser_adds_a_rule_and_sees_its_preview(admin_client):
     rule = AssignmentRule.objects.get()
     page = admin_client.get(reverse("admin:conversations_assignmentrule_change", args=[rule.pk])).content.decode()
     assert "Would match 2 of the last 3 conversations." in page
+
+
+def test_a_rule_tried_on_one_conversation_says_so_in_the_singular(admin_client):
+    team = Team.objects.create(name="Billing")
+    services.conversation_start_by_contact(contact=LeadFactory(), body="invoice missing")
+    response = admin_client.post(RULE_ADD, _rule_form(team), follow=True)
+    assert "Would match the last conversation." in response.content.decode()
 
 
 def test_a_new_rule_starts_disabled_so_saving_it_for_its_preview_routes_nothing(admin_client):
@@ -195,3 +203,21 @@ def test_conversation_page_shows_the_sla_and_marks_away_teammates(admin_client):
     Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=70))
     text = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk])).content.decode()
     assert "SLA overdue 1h 10m" in text and "parley-sla-over" in text
+
+
+def test_a_tag_deleted_while_the_rule_or_saved_reply_form_was_open_is_said_as_such(admin_client):
+    """A new-user walk: deleting a tag in one tab, then saving a form that chose it in another, said "Select a valid
+    choice. 15 is not one of the available choices." (its raw id)."""
+    team = Team.objects.create(name="Billing")
+    gone = TagFactory(name="vip")
+    gone_id = gone.pk
+    contact_services.tag_delete(tag=gone)
+    gone_words = "A tag chosen here no longer exists (another teammate may have just deleted it): choose again."
+
+    rule = admin_client.post(RULE_ADD, _rule_form(team, contact_tag=str(gone_id), add_tag=str(gone_id)))
+    assert rule.status_code == 200 and rule.content.decode().count(gone_words) == 2
+    reply = admin_client.post(
+        reverse("admin:conversations_savedreply_add"), {"name": "Refund", "body": "Done.", "tags": [str(gone_id)]}
+    )
+    assert reply.status_code == 200 and gone_words in reply.content.decode()
+    assert not AssignmentRule.objects.exists()

@@ -84,6 +84,7 @@ def test_an_away_assignee_is_emailed_once_per_unanswered_message():
     assert mail.outbox[0].subject == "New message from Grace"
     assert "Where is my parcel?" in mail.outbox[0].body
     assert f"/admin/conversations/conversation/{conversation.pk}/change/" in mail.outbox[0].body
+    assert "away from Parley for 10 minutes;" in mail.outbox[0].body
 
     # Answered, then the contact writes again: a new waiting episode, a new email.
     services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Let me check")
@@ -92,6 +93,14 @@ def test_an_away_assignee_is_emailed_once_per_unanswered_message():
     )
     assert services.assignee_email_if_away(part_id=later.pk, now=timezone.now() + dt.timedelta(seconds=1)) is True
     assert len(mail.outbox) == 2
+
+
+def test_the_away_email_says_one_minute_in_the_singular():
+    agent = TeammateFactory(email="alex@parley.test")
+    TeammateProfile.objects.update_or_create(teammate=agent, defaults={"email_when_away_minutes": 1})
+    part = _contact_part(_assigned_conversation(agent))
+    assert services.assignee_email_if_away(part_id=part.pk) is True
+    assert "away from Parley for 1 minute;" in mail.outbox[0].body
 
 
 def test_no_email_when_the_assignee_was_active_read_it_or_switched_it_off():

@@ -122,6 +122,27 @@ def test_reply_mark_read_and_poll(client, website):
     assert reply.json()["part"]["body"] == "Thanks"
 
 
+@pytest.mark.parametrize("close", [services.conversation_close, None])
+def test_a_reply_answers_the_conversation_as_it_now_is_reopened_when_it_was_closed(client, website, close):
+    """The messenger follows this answer: a closed conversation its visitor writes in is open again (its "closed"
+    notice stayed on screen until a poll, minutes later when polls had backed off after a failed send)."""
+    lead = LeadFactory()
+    token = _token(lead, website)
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hi", website=website)
+    if close:
+        close(conversation=conversation, teammate=TeammateFactory())
+    url = f"/widget-api/{website.app_id}/conversations/{conversation.public_id}/reply"
+    reply = _post(client, url, {"token": token, "body": "One more thing"})
+    assert reply.status_code == 201
+    shown = reply.json()["conversation"]
+    listed = _get(client, f"/widget-api/{website.app_id}/conversations", token=token).json()["conversations"]
+    assert shown == listed[0]  # the list's shape, as the list now shows it
+    assert (shown["id"], shown["state"], shown["unread"]) == (conversation.public_id, "open", 0)
+    assert (shown["last_part"]["body"], shown["last_part"]["author_type"]) == ("One more thing", "contact")
+    conversation.refresh_from_db()
+    assert conversation.state == Conversation.State.OPEN
+
+
 def test_poll_is_one_query_after_the_website_lookups(client, website):
     lead = LeadFactory()
     for _ in range(3):

@@ -27,6 +27,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # No page script can prevent that line, so it is not counted as an error of the widget; uncaught
 # exceptions, rejected promises and console.error/warn calls from any script are.
 BROWSER_NETWORK_LOG = "Failed to load resource"
+# And every request whose answer it hides from the page for want of CORS headers (a refused origin).
+BROWSER_CORS_LOG = "has been blocked by CORS policy"
 
 
 def endpoint_routed(path: str) -> bool:

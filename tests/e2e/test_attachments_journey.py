@@ -1,10 +1,13 @@
 """Journey: a visitor on a shop of another origin sends a screenshot (paperclip, paste, drop); the agent sees
 it inline in the admin and answers with a PDF, which the visitor downloads. Refusals are shown to each."""
 
+import io
+import random
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from PIL import Image
 from playwright.sync_api import expect
 
 from conversations.models import Attachment, Conversation
@@ -61,7 +64,7 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
     host.page.evaluate(DISPATCH_FILE, [".bd", "drop", "dropped.pdf", "application/pdf", list(PDF)])
     expect(messenger.locator(".ch")).to_contain_text("dropped.pdf")
     host.page.keyboard.press("Enter")
-    expect(messenger.locator(".m.me .fs a.f").last).to_have_text("dropped.pdf", timeout=15_000)
+    expect(messenger.locator(".m.me .fs a.f").last).to_have_text("dropped.pdf · 1 kB", timeout=15_000)
     assert Attachment.objects.count() == 3
 
     # A page disguised as an image: the server reads what it is and the visitor is told, where files are
@@ -94,7 +97,7 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
 
     # The visitor's open messenger brings the reply; its PDF downloads through a link made for the visitor.
     link = messenger.locator(".m:not(.me) .fs a.f")
-    expect(link).to_have_text("payment-guide.pdf", timeout=15_000)
+    expect(link).to_have_text("payment-guide.pdf · 1 kB", timeout=15_000)
     host.screenshot(path=str(artifacts / "attachments-visitor.png"))
     with host.page.expect_download() as download:
         link.click()
@@ -113,3 +116,151 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
         stranger.close()
     assert agent_admin.problems == []
     assert [p for p in host.problems if "400" not in p] == []
+
+
+# The thread's newest message is in view: its bottom within the messenger's scrolled body.
+NEWEST_IN_VIEW = """() => {
+  const root = document.querySelector('parley-messenger').shadowRoot;
+  const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
+  const last = bubbles[bubbles.length - 1].getBoundingClientRect(), box = body.getBoundingClientRect();
+  return last.bottom <= box.bottom + 2 && last.bottom > box.top;
+}"""
+
+
+def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, artifacts):
+    """Images have no height until they load: the thread scrolled to the bottom before they did, then they pushed
+    the newest message out of view (a new-user walk found the messenger opening at the top of such a thread)."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/photos", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    for index in range(3):
+        messenger.locator("input[type=file]").set_input_files(
+            {"name": f"photo-{index}.png", "mimeType": "image/png", "buffer": png_bytes(300, 900, (40, 90, 200))}
+        )
+        expect(messenger.locator(".ch")).to_contain_text(f"photo-{index}.png")
+        messenger.locator("textarea").fill(f"Photo {index}")
+        host.page.keyboard.press("Enter")
+        expect(messenger.locator(".m.me .fs img")).to_have_count(index + 1, timeout=15_000)
+    messenger.locator("textarea").fill("And that's all of them")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me").last).to_contain_text("And that's all of them")
+
+    # Later the visitor comes back and opens the conversation: the photos come from the network, not the cache that
+    # would give them their height at once.
+    host.context.new_cdp_session(host.page).send("Network.setCacheDisabled", {"cacheDisabled": True})
+    host.page.reload()
+    host.wait_booted()
+    host.launcher().click()
+    messenger.locator(".ls button").first.click()
+    expect(messenger.locator(".m.me .fs img")).to_have_count(3)
+    host.page.wait_for_function(IMAGE_SHOWN, arg=".m.me:nth-last-child(2) .fs img", timeout=15_000)
+    host.page.wait_for_function(NEWEST_IN_VIEW, timeout=5_000)
+    host.screenshot(path=str(artifacts / "messenger-photo-thread-newest.png"))
+    assert host.problems == []
+
+
+def _photo_png(width: int, height: int, seed: int) -> bytes:
+    """A photo-sized PNG (noise does not compress): about width * height * 3 bytes."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _size_label(size: int) -> str:
+    """What a person reads for a file's size: "1.4 MB", under a megabyte whole kilobytes (en-US's "kB")."""
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, round(size / 1024))} kB"
+
+
+def test_images_show_their_name_and_size_and_save_under_their_name(host, make_website, agent_admin, artifacts):
+    """A new user found an image in the thread with no name or size, and no way to save it under its name: the link
+    to the full image opened it in a tab, and the messenger's `download` attribute does nothing across origins."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/claims", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("I'm sending the photo of the receipt")
+    conversation = Conversation.objects.get()
+    agent = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+
+    # A name with accents, an apostrophe and a semicolon: the header names it exactly, as one parameter. (Quotes
+    # and line breaks never reach the header as such: browsers send them in a multipart name as %22, %0D, %0A.)
+    name = "Reçu d'été; 2024.png"
+    photo = _photo_png(800, 600, seed=7)
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("input[type=file]").set_input_files({"name": name, "mimeType": "image/png", "buffer": photo})
+    expect(messenger.locator(".ch")).to_contain_text(name)
+    host.page.keyboard.press("Enter")
+    host.page.wait_for_function(IMAGE_SHOWN, arg=".m.me .fi img", timeout=15_000)
+    stored = Attachment.objects.get()
+    assert (stored.name, stored.size > 1048576) == (name, True)
+    caption = messenger.locator(".m.me .fi a.f")
+    expect(caption).to_have_text(f"{name} · {_size_label(stored.size)}")
+    assert "v=file" in messenger.locator(".m.me .fi a:has(img)").get_attribute("href")  # the thumbnail shows it
+    host.screenshot(path=str(artifacts / "attachments-image-caption-visitor.png"))
+    with host.page.expect_download() as download:
+        caption.click()
+    assert download.value.suggested_filename == name
+    assert Path(download.value.path()).stat().st_size == stored.size
+
+    # The agent's open page gets the photo from its poll, then on a fresh load: the same caption either way.
+    for fresh in (False, True):
+        if fresh:
+            agent.reload()
+        figure = agent.locator(".parley-part.from-contact .parley-file-figure").last
+        expect(figure.locator("img")).to_have_attribute("alt", name, timeout=15_000)
+        expect(figure.locator(".parley-file-save")).to_have_text(f"{name} {_size_label(stored.size)}")
+    agent.screenshot(path=str(artifacts / "attachments-image-caption-agent.png"), full_page=True)
+    with agent.expect_download() as saved:
+        figure.locator(".parley-file-link").click()
+    assert saved.value.suggested_filename == name
+
+    # The agent answers with a small picture; the visitor's messenger names it and its size too.
+    agent.locator("#parley-body").fill("Thanks! Here is the map to our shop.")
+    agent.locator("#parley-files").set_input_files(
+        {"name": "plan d'accès.png", "mimeType": "image/png", "buffer": png_bytes(120, 90, (30, 160, 90))}
+    )
+    agent.get_by_role("button", name="Send reply").click()
+    expect(agent.get_by_text("Reply sent.")).to_be_visible()
+    answer = Attachment.objects.get(name="plan d'accès.png")
+    theirs = messenger.locator(".m:not(.me) .fi a.f")
+    expect(theirs).to_have_text(f"plan d'accès.png · {_size_label(answer.size)}", timeout=15_000)
+    host.page.wait_for_function(IMAGE_SHOWN, arg=".m:not(.me) .fi img", timeout=15_000)
+    host.screenshot(path=str(artifacts / "attachments-image-caption-reply.png"))
+    with host.page.expect_download() as download:
+        theirs.click()
+    assert download.value.suggested_filename == "plan d'accès.png"
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
+def test_a_file_name_with_quotes_keeps_them_for_the_visitor_and_the_agent(host, make_website, agent_admin, artifacts):
+    """Chromium escapes `"` in a multipart part's file name as %22 (the HTML standard): both doors undo it
+    (common.uploads), so each side reads the name as its sender wrote it."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/quotes", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    sent = 'the "final" plan.pdf'
+    messenger.locator("input[type=file]").set_input_files({"name": sent, "mimeType": "application/pdf", "buffer": PDF})
+    expect(messenger.locator(".ch")).to_contain_text(sent)  # chosen: the file goes with the next message
+    messenger.locator("textarea").fill("Here is the plan")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me .fs a.f")).to_have_text(f"{sent} · 1 kB", timeout=15_000)
+    stored = Attachment.objects.get().name
+
+    agent = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[Conversation.objects.get().pk]))
+    expect(agent.locator(".parley-part.from-contact .parley-file-link")).to_have_text(stored)
+    agent.locator("#parley-files").set_input_files(
+        {"name": 'reply "v2".pdf', "mimeType": "application/pdf", "buffer": PDF}
+    )
+    agent.get_by_role("button", name="Send reply").click()
+    expect(agent.get_by_text("Reply sent.")).to_be_visible()
+    expect(agent.locator(".parley-part.from-teammate .parley-file-link")).to_have_text('reply "v2".pdf')
+    expect(messenger.locator(".m:not(.me) .fs a.f")).to_have_text('reply "v2".pdf · 1 kB', timeout=15_000)
+    host.screenshot(path=str(artifacts / "attachments-quoted-names.png"))
+    assert stored == sent, "the visitor's file was stored under a name Chromium escaped"

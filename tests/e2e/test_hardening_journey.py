@@ -34,7 +34,7 @@ def test_a_visitor_over_the_networks_file_allowance_is_told_and_nothing_is_store
     expect(messenger.locator(".ch")).to_contain_text("invoice.pdf")
     messenger.locator("textarea").fill("My invoice")
     host.page.keyboard.press("Enter")
-    expect(messenger.locator(".m.me .fs a.f").last).to_have_text("invoice.pdf", timeout=15_000)
+    expect(messenger.locator(".m.me .fs a.f").last).to_have_text("invoice.pdf · 1 kB", timeout=15_000)
 
     files.set_input_files({"name": "second.pdf", "mimeType": "application/pdf", "buffer": PDF})
     expect(messenger.locator(".ch")).to_contain_text("second.pdf")

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Conversation
-from tests.e2e.conftest import BROWSER_NETWORK_LOG
+from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
@@ -62,10 +62,27 @@ def test_team_events_are_no_bubbles_and_the_greeting_stays(host, make_website, a
     assert host.problems == []
 
 
+# Records whether the messenger's connection banner (.of) was ever shown, checked on every animation frame.
+UNREACHABLE_WATCH = """() => {
+  window.unreachableSeen = false;
+  const check = () => {
+    const host = document.querySelector('parley-messenger');
+    const banner = host && host.shadowRoot && host.shadowRoot.querySelector('.of');
+    if (banner && !banner.hidden) window.unreachableSeen = true;
+    requestAnimationFrame(check);
+  };
+  requestAnimationFrame(check);
+}"""
+
+
 def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artifacts):
     website = website_create(name="Elsewhere", allowed_origins=["https://shop.example"])
     host.page.goto(host.snippet_page("/home", website.app_id))
-    host.wait_booted()  # the refused ping has come back (a click before it opened the plain panel, now and then)
+    host.wait_booted()
+    # The refused ping's answer is hidden from the page (no CORS header for this origin): the widget tells it from
+    # being offline by an opaque request, whenever it comes (before or after the click). Meanwhile it never says
+    # "Can't reach the chat" (a walk saw it for a second before "not set up"): watched on every frame.
+    host.page.evaluate(UNREACHABLE_WATCH)
     host.launcher().click()
     # Said for the visitor, in words they can act on; nothing about connections or being offline.
     expect(host.page.locator("parley-messenger .ns h3")).to_have_text("Chat isn't set up yet")
@@ -73,11 +90,19 @@ def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artif
     expect(host.page.locator("parley-messenger textarea")).to_have_count(0)  # nothing to type into
     expect(host.page.locator("parley-messenger .of")).to_be_hidden()  # not "You're offline"
     expect(host.page.locator("parley-messenger .bk")).to_be_hidden()  # nowhere to go back to
+    assert host.page.evaluate("window.unreachableSeen") is False
     host.screenshot(path=str(artifacts / "messenger-not-set-up.png"))
-    warnings = [p for p in host.problems if BROWSER_NETWORK_LOG not in p]
+    warnings = [p for p in host.problems if BROWSER_NETWORK_LOG not in p and BROWSER_CORS_LOG not in p]
     assert len(warnings) == 1
     assert host.origin in warnings[0]
     assert "allowed origins" in warnings[0]
+
+    # Opened only once the widget knows (the panel loaded by the refusal itself): the same words.
+    with host.page.expect_console_message(lambda message: "allowed origins" in message.text, timeout=20_000):
+        host.page.reload()
+    host.launcher().click()
+    expect(host.page.locator("parley-messenger .ns h3")).to_have_text("Chat isn't set up yet")
+    expect(host.page.locator("parley-messenger .of")).to_be_hidden()
 
 
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):

@@ -46,11 +46,11 @@ def test_a_rule_routes_the_visitor_to_the_team_and_the_inbox_shows_the_sla(
     expect(admin.locator("#id_enabled")).not_to_be_checked()  # a new rule routes nothing until enabled
     admin.locator("input[name=_continue]").click()
     expect(admin.locator(".messagelist")).to_contain_text(
-        "Would match 0 of the last 1 conversations. Not enabled yet: tick Enabled to route conversations with it."
+        "Would not match the last conversation. Not enabled yet: tick Enabled to route conversations with it."
     )
     admin.locator("#id_enabled").check()
     admin.locator("input[name=_save]").click()
-    expect(admin.locator(".messagelist")).to_contain_text("Would match 0 of the last 1 conversations.")
+    expect(admin.locator(".messagelist")).to_contain_text("Would not match the last conversation.")
     expect(admin.locator(".messagelist")).not_to_contain_text("Not enabled yet")
     admin.screenshot(path=str(artifacts / "routing-rules.png"), full_page=True)
 

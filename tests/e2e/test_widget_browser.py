@@ -341,8 +341,10 @@ def test_intercom_snippet_from_the_docs_works_unchanged_apart_from_the_script_ur
 def test_server_down_or_slow_produces_no_errors_on_the_host_page(host, make_website):
     website = make_website()
     url = host.snippet_page("/home", website.app_id, extra="Parley('trackEvent', 'x'); Parley('update', {plan: 'a'});")
-    # The API refuses connections; the script and the panel still load from the cache/CDN.
+    # The API refuses connections (and so does the rest of Parley: the widget's probe of /healthz, which tells an
+    # unreachable server from a refused origin); the script and the panel still load from the cache/CDN.
     host.context.route("**/widget-api/**", lambda route: route.abort("connectionrefused"))
+    host.context.route("**/healthz", lambda route: route.abort("connectionrefused"))
 
     host.page.goto(url)
     expect(host.launcher()).to_be_visible()
@@ -350,12 +352,18 @@ def test_server_down_or_slow_produces_no_errors_on_the_host_page(host, make_webs
     expect(host.panel()).to_be_visible()
     host.page.locator("parley-messenger textarea").fill("Hello?")
     host.page.keyboard.press("Enter")
-    expect(host.page.locator("parley-messenger .of")).to_be_visible()  # offline notice
+    # The visitor's own connection works: Parley is what cannot be reached, not the visitor who is offline.
+    expect(host.page.locator("parley-messenger .of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
     expect(host.page.locator("parley-messenger .fl")).to_be_visible()  # "Not sent. Select to retry."
+    host.context.set_offline(True)  # now the browser itself is offline: said as it is
+    host.page.locator("parley-messenger .fl").click()
+    expect(host.page.locator("parley-messenger .of")).to_have_text("You're offline. We'll keep trying.")
+    host.context.set_offline(False)
     host.page.keyboard.press("Escape")
 
     # Slow server: answers after the widget's time limit.
     host.context.unroute("**/widget-api/**")
+    host.context.unroute("**/healthz")
     host.context.route("**/widget-api/**", lambda route: None)  # never answers: the widget's time limit ends it
     host.page.clock.install()  # the 8-second limit passes on a fake clock, not in real time
     host.page.reload()

@@ -4,6 +4,8 @@ Runs on whichever database the suite runs on: SQLite's online backup in the embe
 pg_dump / pg_restore in the PostgreSQL run."""
 
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from django.db import connections
 
 from contacts.models import Contact, Tag
 from conversations.models import Conversation, ConversationPart
+from ops import backup
 from tracking.models import PageView, WebSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,6 +45,12 @@ def _snapshot() -> tuple[dict[str, int], dict[str, list[dict]]]:
 def _backup(path: Path) -> str:
     out = io.StringIO()
     call_command("backup", str(path), stdout=out)
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def _backup_default() -> str:
+    out = io.StringIO()
+    call_command("backup", stdout=out)
     return out.getvalue().strip().splitlines()[-1]
 
 
@@ -100,3 +109,71 @@ def test_restore_asks_first_and_does_nothing_without_the_word(tmp_path, monkeypa
     with pytest.raises(CommandError, match="Nothing restored"):
         call_command("restore", str(backup))
     assert Tag.objects.filter(name="kept").exists()
+
+
+@pytest.fixture
+def lax_umask():
+    """The common umask (022), which gives a file made with the default mode 0644: readable by every user."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_a_backup_and_the_folders_parley_makes_for_it_are_private(tmp_path, settings, lax_umask):
+    call_command("seed_demo", "--contacts", "3", "--seed", "7", stdout=io.StringIO())
+    settings.VAR_DIR = tmp_path / "var"  # a fresh install: no backups folder yet
+    written = Path(_backup_default())
+    assert written.parent == tmp_path / "var" / "backups"
+    assert written.stat().st_size > 0
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    for folder in (tmp_path / "var", tmp_path / "var" / "backups"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+    # A file named in a folder that exists: the file is private, the folder is left as the operator made it.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    assert stat.S_IMODE(Path(_backup(shared / "parley.backup")).stat().st_mode) == 0o600
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+
+
+def test_a_backup_is_private_before_any_data_goes_into_it(tmp_path, monkeypatch, lax_umask):
+    """No window where another user could open it: the file exists 0600 before the dump starts writing."""
+    modes_when_writing_began = []
+    real_subprocess_run, real_sqlite_connect = backup.subprocess.run, backup.sqlite3.connect
+    target = tmp_path / "parley.backup"
+
+    def note_mode():
+        if target.exists():
+            modes_when_writing_began.append(stat.S_IMODE(target.stat().st_mode))
+
+    def subprocess_run(*args, **kwargs):  # pg_dump
+        note_mode()
+        return real_subprocess_run(*args, **kwargs)
+
+    def sqlite_connect(database, *args, **kwargs):  # SQLite's online backup opens the target
+        if str(database) == str(target):
+            note_mode()
+        return real_sqlite_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(backup.subprocess, "run", subprocess_run)
+    monkeypatch.setattr(backup.sqlite3, "connect", sqlite_connect)
+    _backup(target)
+    assert modes_when_writing_began == [0o600]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_failed_backup_leaves_no_file(tmp_path, monkeypatch):
+    def failing_copy(*, source, target):
+        target.write_bytes(b"half")
+        raise OSError("disk full")
+
+    def failing_run(command, tool, *, stdout):
+        stdout.write(b"half")
+        raise backup.BackupError("pg_dump failed (exit 1): disk full")
+
+    monkeypatch.setattr(backup, "_sqlite_copy", failing_copy)
+    monkeypatch.setattr(backup, "_run", failing_run)
+    target = tmp_path / "parley.backup"
+    with pytest.raises((CommandError, OSError)):
+        _backup(target)
+    assert not target.exists()

@@ -62,7 +62,7 @@ def test_make_run_prod_serves_pings_runs_beat_work_on_the_worker_and_stops_clean
     production.start()
 
     status, ready = production.get("/readyz")
-    assert status == 200 and ready == {"status": "ok", "checks": {"database": None, "cache": None, "broker": None}}
+    assert status == 200 and ready == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
     status, _ = production.get("/static/widget/parley.js")
     assert status == 200  # whitenoise serves the collected static files
     answer = None

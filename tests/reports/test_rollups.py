@@ -14,7 +14,14 @@ from contacts.models import Contact
 from conversations.models import Conversation, ConversationPart, SlaBreach, SlaPolicy, Team
 from reports import services
 from reports.clock import day_bounds
-from reports.dashboard import Figures, busiest_hours_table, new_conversations_table, response_times_table
+from reports.dashboard import (
+    FIRST_RESPONSE,
+    TIME_TO_CLOSE,
+    Figures,
+    busiest_hours_table,
+    new_conversations_table,
+    response_times_table,
+)
 from reports.durations import DURATION_BUCKET_BOUNDS, duration_bucket, median_from_buckets
 from reports.models import FIRST_RESPONSE_FIELDS, TIME_TO_CLOSE_FIELDS, ConversationDay, EmailDay, RollupDay
 from reports.selectors import (
@@ -109,6 +116,10 @@ def _expected_from_raw_rows(zone: ZoneInfo, days: list[dt.date]) -> dict:
     }
 
 
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def _assert_median_close(estimate: float | None, exact_values: list[float]) -> None:
     """The bucketed median lies in the buckets of the middle values (exact at their bounds)."""
     if not exact_values:
@@ -180,6 +191,20 @@ def test_rollups_match_a_direct_computation_from_the_raw_rows(new_york):
         exact = expected["per_teammate_first"].get(one.teammate_id, [])
         assert one.counts["first_responses"] == len(exact)
         _assert_median_close(median_from_buckets([one.counts[f] for f in FIRST_RESPONSE_FIELDS]), exact)
+
+    # The dashboard's medians: the rows keep the durations themselves, so a period this size is told exactly.
+    figures = Figures(filters)
+    assert set(figures.exact) == {FIRST_RESPONSE.field, TIME_TO_CLOSE.field}
+    for day in DAYS:
+        assert figures.day_median(FIRST_RESPONSE, day) == _median(expected["first_responses"][day])
+        assert figures.day_median(TIME_TO_CLOSE, day) == _median(expected["closes"][day])
+    every_first = [seconds for day in DAYS for seconds in expected["first_responses"][day]]
+    assert figures.period_median(FIRST_RESPONSE) == _median(every_first)
+    assert figures.period_median(TIME_TO_CLOSE) == _median([s for day in DAYS for s in expected["closes"][day]])
+    for one in figures.by_teammate:
+        assert figures.teammate_median(FIRST_RESPONSE, one) == _median(
+            expected["per_teammate_first"].get(one.teammate_id, [])
+        )
 
 
 def test_filters_by_website_and_team_split_the_same_rows(new_york):
@@ -300,6 +325,8 @@ def test_the_rebuild_command_recomputes_the_days_asked_and_refuses_a_bad_count(s
     out = io.StringIO()
     call_command("rebuild_reports", days=3, stdout=out)
     assert out.getvalue().startswith("Recomputed 3 days")
+    call_command("rebuild_reports", days=1, stdout=out)
+    assert "Recomputed 1 day (" in out.getvalue()
     assert RollupDay.objects.count() == 3
     for bad in (0, -1, 100_000):
         with pytest.raises(CommandError, match="--days must be"):

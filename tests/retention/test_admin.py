@@ -165,3 +165,6 @@ def test_run_page_names_models_in_words_and_the_contact_panel_gives_no_past_date
     assert contact_expiry_get(contact=overdue, policy=retention_policy_get())["expires_at"] is None
     due_later = visitor(last_seen_days_ago=10, history=False)
     assert contact_expiry_get(contact=due_later, policy=retention_policy_get())["expires_at"] > overdue.last_seen_at
+    assert contact_expiry_get(contact=due_later, policy=retention_policy_get())["rule"].endswith("days")
+    one_day = RetentionPolicy(visitor_ttl_days=1)
+    assert contact_expiry_get(contact=due_later, policy=one_day)["rule"] == "visitors not seen for 1 day"

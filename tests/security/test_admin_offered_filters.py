@@ -11,8 +11,9 @@ from django.urls import reverse
 
 from api.models import WebhookSubscription
 from common.admin_guard import _offered_fields
+from contacts.models import Tag
 from contacts.permissions import VIEWER_GROUP, ensure_teammate_groups
-from tests.contacts.factories import UserContactFactory
+from tests.contacts.factories import TagFactory, UserContactFactory
 from tracking.models import Website
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,20 @@ def test_every_changelist_refuses_a_filter_on_a_field_it_does_not_offer(admin_cl
         assert answer.status_code == 400, (model, hidden[0], answer.status_code)
         checked += 1
     assert checked >= 20
+
+
+@pytest.mark.parametrize(
+    "selected", ["²", "٣", "1²", "1.5", "<b>1</b>", "1e400", "99999999999999999999999999999999", "\x00"]
+)
+def test_an_action_posted_with_ids_that_are_no_ids_is_a_400_not_a_500(admin_client, selected):
+    tag = TagFactory(name="Spare")
+    for model, kept in ((Tag, tag.pk), (Website, None)):
+        posted = {"action": "delete_selected", "_selected_action": [selected, *([kept] if kept else [])], "post": "yes"}
+        answer = admin_client.post(_changelist(model), posted)
+        assert answer.status_code == 400
+        assert "_selected_action" in answer.content.decode()
+    assert Tag.objects.filter(pk=tag.pk).exists()
+    # Ids of rows that do not exist are only found missing, as before.
+    assert admin_client.post(
+        _changelist(Tag), {"action": "delete_selected", "_selected_action": ["-1"]}
+    ).status_code in (200, 302)

@@ -146,6 +146,7 @@ def test_company_segments_is_one_query_whatever_the_number_of_segments(teammate)
             {"field": "size", "operator": "=", "value": None},
             {"field": "last_request_at", "operator": "=", "value": None}]}),
         ("tag=7", {"field": "tag_id", "operator": "=", "value": "7"}),
+        ("not_tag=7", {"field": "tag_id", "operator": "!=", "value": "7"}),
         ("q=acme", {"operator": "OR", "value": [{"field": "name", "operator": "~", "value": "acme"},
                                                 {"field": "company_id", "operator": "~", "value": "acme"},
                                                 {"field": "company_id", "operator": "=", "value": "acme"}]}),
@@ -176,6 +177,16 @@ def test_relative_company_list_filters_become_relative_moments(params, expected)
 def test_company_list_filters_a_segment_cannot_keep_are_refused_by_name(params):
     with pytest.raises(UnsavableFilter):
         changelist_query(QueryDict(params), person_type=COMPANY)
+
+
+def test_the_company_list_not_tagged_filter_saved_as_a_segment_finds_what_the_list_found(admin_client, teammate):
+    vip = TagFactory(name="VIP")
+    acme, other = CompanyFactory(name="Acme"), CompanyFactory(name="Other")
+    company_services.company_tag(company=acme, tag=vip, actor=teammate)
+    listed = {c.pk for c in admin_client.get(COMPANIES, {"not_tag": vip.pk}).context["cl"].result_list}
+    assert listed == {other.pk}
+    query = changelist_query(QueryDict(f"not_tag={vip.pk}"), person_type=COMPANY)
+    assert set(companies_matching(query).values_list("pk", flat=True)) == listed
 
 
 def test_the_company_list_search_saved_as_a_segment_finds_what_the_list_found(admin_client, teammate):

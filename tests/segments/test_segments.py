@@ -24,6 +24,7 @@ from companies import services as company_services
 from contacts import services as contact_services
 from contacts.models import Contact, DataAttribute
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
+from contacts.search import contacts_left_out, contacts_matching
 from segments import selectors, services, tasks
 from segments.changelist_query import UnsavableFilter, changelist_query
 from segments.models import Segment
@@ -144,6 +145,9 @@ def test_contact_segments_is_one_query_whatever_the_number_of_segments(teammate)
         ("seen=7d", {"field": "last_seen_at", "operator": ">", "value": "now-7d"}),
         ("seen_days=45", {"field": "last_seen_at", "operator": ">", "value": "now-45d"}),
         ("seen=stale", {"field": "last_seen_at", "operator": "<", "value": "now-270d"}),  # the retention TTL
+        ("not_tag=7", {"field": "tag_id", "operator": "!=", "value": "7"}),  # the sidebar's "not tagged"
+        ("tag=7&not_tag=8", {"operator": "AND", "value": [{"field": "tag_id", "operator": "=", "value": "7"},
+                                                          {"field": "tag_id", "operator": "!=", "value": "8"}]}),
     ],
 )  # fmt: skip
 def test_the_contact_list_filters_become_a_query(params, expected):
@@ -151,7 +155,7 @@ def test_the_contact_list_filters_become_a_query(params, expected):
 
 
 @pytest.mark.parametrize("params", ["", "o=1", "seen=bogus", "seen_days=0", "seen_days=٣", "seen_days=3651",
-                                    "event=signed-up", "role__exact=visitor", "tag=abc", "ca__nope=1", "whatever=1",
+                                    "event=signed-up", "role__exact=visitor", "tag=abc", "not_tag=abc", "ca__nope=1", "whatever=1",
                                     "company=abc", "company=0", "company=1e400", "company=٣",
                                     "marketing_consent=given"])  # fmt: skip
 def test_filters_a_segment_cannot_keep_are_refused_by_name(params):
@@ -274,6 +278,10 @@ def test_a_relative_segment_moves_with_the_days(teammate):
         {"company": "Stark Industries"},
         {"company": "Hooli", "seen": "7d"},
         {"company": "Acme Hooli", "q": "ri"},
+        # "Not tagged VIP", alone and beside other filters.
+        {"not_tag": "VIP"},
+        {"not_tag": "VIP", "seen": "7d", "country": "FR"},
+        {"not_tag": "VIP", "company": "Hooli"},
     ],
 )
 def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, params):
@@ -296,8 +304,9 @@ def test_a_saved_list_holds_exactly_the_contacts_the_list_showed(admin_client, p
             contact.tags.add(vip)
         for company in memberships.get(name, []):
             company_services.company_attach(company=companies[company], contact=contact)
-    if params.get("tag"):
-        params = {**params, "tag": str(vip.pk)}
+    for tag_parameter in ("tag", "not_tag"):
+        if params.get(tag_parameter):
+            params = {**params, tag_parameter: str(vip.pk)}
     if params.get("company"):
         params = {**params, "company": str(companies[params["company"]].pk)}
     listed = {c.pk for c in admin_client.get(CONTACTS, params).context["cl"].result_list}
@@ -422,6 +431,34 @@ def test_writing_a_filter_by_hand_is_for_superusers_and_agents_see_it_in_words(a
     assert 'name="query"' in admin_client.get(change).content.decode()  # a superuser may edit it
 
 
+def test_not_tagged_is_a_sidebar_filter_saved_as_a_segment_without_writing_json(admin_client):
+    vip = TagFactory(name="VIP")
+    tagged = UserContactFactory(name="Ada")
+    tagged.tags.add(vip)
+    untagged = UserContactFactory(name="Bo")
+    listed = admin_client.get(CONTACTS, {"not_tag": vip.pk})
+    assert [c.pk for c in listed.context["cl"].result_list] == [untagged.pk]
+    page = listed.content.decode()
+    assert 'data-filter-title="not tagged"' in page and "Not tagged VIP" in page  # the filter, then it in words
+    saved = save_list(admin_client, f"not_tag={vip.pk}", "Not VIP yet")
+    segment = Segment.objects.get()
+    assert segment.query == {"field": "tag_id", "operator": "!=", "value": str(vip.pk)}
+    assert page_messages(saved)[0].startswith("Saved segment “Not VIP yet”: Not tagged VIP — 1 contact right now")
+    assert [c.pk for c in saved.context["cl"].result_list] == [untagged.pk]
+
+
+def test_the_add_page_starts_with_an_empty_filter_not_null(admin_client):
+    page = admin_client.get(ADD).content.decode()
+    textarea = re.search(r'<textarea name="query"[^>]*>(.*?)</textarea>', page, re.S)
+    assert textarea is not None and textarea.group(1).strip() == ""
+    assert ">null<" not in page and "null\n</textarea>" not in page
+    assert 'placeholder="{&quot;operator&quot;: &quot;AND&quot;' in page  # the shape of a filter, as a hint
+    assert "!= for not tagged" in page and "Save as segment" in page
+    empty = admin_client.post(ADD, {"person_type": "contact", "name": "Nothing", "query": ""})
+    assert empty.status_code == 200 and "This field is required." in empty.content.decode()
+    assert not Segment.objects.exists()
+
+
 def test_a_superuser_writes_a_filter_by_hand_and_a_bad_one_is_a_form_error(admin_client):
     bad = admin_client.post(
         ADD, {"person_type": "contact", "name": "Bad", "query": '{"field": "password", "operator": "=", "value": 1}'}
@@ -482,6 +519,62 @@ def test_an_open_segment_says_what_it_holds_even_to_a_viewer(superuser):
     narrowed.force_login(superuser)
     page = narrowed.get(CONTACTS, {"segment": segment.pk, "role__exact": "lead"}).content.decode()
     assert "Country is “FR” · role is lead" in page and 'id="parley-segment-name"' in page  # a narrower one to save
+
+
+# --- who a contact segment leaves out: anonymous visitors and archived contacts, said on the page ------------------
+
+
+def test_a_list_showing_visitors_says_before_saving_that_the_segment_leaves_them_out(admin_client):
+    """The contact list shows anonymous visitors and archived contacts; a segment holds users and leads (the API's
+    contacts): the page says so next to the filter in words, so the count after saving is no surprise."""
+    vip = TagFactory(name="VIP")
+    kept = [UserContactFactory(name="Ada"), LeadFactory(name="Bo")]
+    left_out = [ContactFactory(name="Anonymous"), UserContactFactory(name="Gone", is_archived=True)]
+    for contact in (*kept, *left_out):
+        contact.tags.add(vip)
+    listed = admin_client.get(CONTACTS, {"tag": vip.pk})
+    assert len(listed.context["cl"].result_list) == 4  # the list shows all four
+    page = listed.content.decode()
+    said = (
+        "Anonymous visitors and archived contacts are left out: a segment holds users and leads that are not archived"
+    )
+    assert said in page and 'aria-describedby="parley-segment-preview parley-segment-left-out"' in page
+    saved = save_list(admin_client, f"tag={vip.pk}", "VIP")
+    assert page_messages(saved) == ["Saved segment “VIP”: Tag VIP — 2 contacts right now."]
+    assert {c.pk for c in saved.context["cl"].result_list} == {c.pk for c in kept}
+    assert said in saved.content.decode()  # the open segment says it too, under "It holds"
+    segment = Segment.objects.get()
+    change = admin_client.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
+    assert 'id="parley-segment-left-out">' + escape(said) in change
+
+
+def test_a_list_of_users_only_names_just_the_archived_ones_and_a_company_list_nobody(admin_client):
+    UserContactFactory(country="FR")
+    page = admin_client.get(CONTACTS, {"role__exact": "user", "country": "FR"}).content.decode()
+    assert "Archived contacts are left out unless the filter names “archived”." in page
+    assert "Anonymous visitors" not in page
+    CompanyFactory(plan="pro")
+    companies = admin_client.get(reverse("admin:companies_company_changelist"), {"plan": "pro"}).content.decode()
+    assert 'id="parley-segment-preview"' in companies and 'id="parley-segment-left-out"' not in companies
+
+
+@pytest.mark.parametrize(
+    ("query", "left_out"),
+    [
+        (FRENCH, ("visitors", "archived")),
+        ({"field": "role", "operator": "=", "value": "lead"}, ("archived",)),
+        ({"operator": "AND", "value": [FRENCH, {"field": "role", "operator": "IN", "value": ["user"]}]}, ("archived",)),
+        ({"operator": "OR", "value": [FRENCH, {"field": "role", "operator": "=", "value": "user"}]},
+         ("visitors", "archived")),  # an OR does not keep one role
+        ({"field": "role", "operator": "!=", "value": "user"}, ("visitors", "archived")),
+        ({"operator": "AND", "value": [FRENCH, {"field": "archived", "operator": "=", "value": True}]}, ("visitors",)),
+    ],
+)  # fmt: skip
+def test_whom_a_contact_search_leaves_out_follows_its_rule(teammate, query, left_out):
+    assert contacts_left_out(query) == left_out
+    # The rule itself: a visitor matching every filter is never selected; an archived contact only when asked.
+    visitor = ContactFactory(country="FR", is_archived="archived" not in left_out)
+    assert not contacts_matching(query).filter(pk=visitor.pk).exists()
 
 
 def test_a_filter_over_the_search_caps_is_a_form_error_in_the_admin(admin_client):

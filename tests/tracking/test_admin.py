@@ -126,6 +126,7 @@ def test_website_page_shows_page_views_per_day(admin_client, website):
     with CaptureQueriesContext(connection) as captured:
         page = admin_client.get(reverse("admin:tracking_website_change", args=[website.pk])).content.decode()
     assert "6 page views in the last 30 days" in page
+    assert 'aria-label="6 page views in the last 30 days"' in page
     chart_queries = [q for q in captured if "tracking_pageview" in q["sql"]]
     assert len(chart_queries) == 1
 
@@ -302,3 +303,18 @@ def test_the_identity_secret_is_read_only_and_rotated_only_by_a_confirmed_post(a
     new = Website.objects.get().identity_secret
     assert new != old and len(new) == len(old) and new in response.content.decode()
     assert admin_client.post(reverse("admin:tracking_website_rotate_secret", args=[999999])).status_code == 404
+
+
+def test_one_page_view_reads_in_the_singular(admin_client, website):
+    _history(ContactFactory(), website, page_views=1, when=timezone.now())
+    page = admin_client.get(reverse("admin:tracking_website_change", args=[website.pk])).content.decode()
+    assert 'aria-label="1 page view in the last 30 days"' in page
+    assert "1 page view in the last 30 days (UTC)" in page
+
+
+def test_an_event_done_once_reads_once_in_the_singular():
+    from tracking.models import EventSummary
+
+    now = timezone.now()
+    assert str(EventSummary(name="signed-up", count=1, first_at=now, last_at=now)) == "signed-up (1 time)"
+    assert str(EventSummary(name="paid", count=3, first_at=now, last_at=now)) == "paid (3 times)"

@@ -2,13 +2,16 @@
 Redis), and whatever needs a row at once still gets one. Each race of docs/architecture.md, "The
 ingest buffer", has its test here."""
 
+import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 import pytest
 import redis
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -19,9 +22,9 @@ from tests.contacts.factories import UserContactFactory
 from tests.tracking.conftest import Buffer, Widget, buffer_on
 from tracking import id_blocks, page_view_buffer
 from tracking.models import PageView, WebSession, Website
-from tracking.page_view_buffer import page_views_flush
+from tracking.page_view_buffer import fast_ticket_key, page_views_flush
 from tracking.services import website_update
-from tracking.services.hot_path import HotPathState
+from tracking.services.hot_path import CONTACT_SNAPSHOT_SECONDS, HotPathState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,6 +141,49 @@ def test_a_new_session_of_a_known_visitor_is_queued_and_counted_once(client, web
     assert contact.web_sessions_count == 2
     assert WebSession.objects.filter(contact=contact).count() == 2
     assert PageView.objects.filter(contact=contact).count() == 2
+
+
+def test_a_new_session_of_a_known_visitor_saves_its_state_in_the_entrys_round_trip(
+    client, website, queue: Buffer, monkeypatch
+):
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    from django.core.cache import cache
+
+    cache.delete(HotPathState.key(contact.pk))  # thirty-odd minutes later
+    Widget(client, website).ping()  # another visitor's ping: the flush is scheduled, its flag set
+    round_trips = _RoundTrips(monkeypatch)
+    assert widget.ping("https://shop.example/back").status_code == 200
+    assert round_trips.count == 2  # the count with the reads, then the new session with the state
+    state = HotPathState.load(contact.pk)
+    (session_id, _, _) = state.sessions[str(website.pk)]
+    assert state.snapshot(time.time()) is not None  # the row read for it, remembered
+    round_trips.count = 0
+    assert widget.ping("https://shop.example/again").status_code == 200
+    assert round_trips.count == 2  # the steady state: the count with the reads, then the entry
+    page_views_flush()
+    assert list(PageView.objects.filter(contact=contact).order_by("pk").values_list("session_id", flat=True))[-2:] == [
+        session_id,
+        session_id,
+    ]
+    assert WebSession.objects.filter(contact=contact).count() == 2
+
+
+def test_a_returning_visitor_whose_snapshot_expired_reads_its_row_once_then_none(client, website, queue: Buffer):
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=CONTACT_SNAPSHOT_SECONDS + 5)):
+        with CaptureQueriesContext(connection) as first:
+            assert widget.ping("https://shop.example/a").status_code == 200
+        with CaptureQueriesContext(connection) as second:
+            assert widget.ping("https://shop.example/b").status_code == 200
+    assert len(_statements(first)) == 1  # the row, read for the snapshot
+    assert _statements(second) == []  # that snapshot serves the next pings: no statement per page view
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert PageView.objects.filter(contact=contact).count() == 3
+    assert WebSession.objects.filter(contact=contact).count() == 1
 
 
 def test_a_chat_started_on_the_first_ping_writes_the_queued_visitor_first(client, website, queue: Buffer):
@@ -512,3 +558,290 @@ def test_two_tabs_opening_a_session_at_once_share_it(client, website, queue: Buf
     widget.ping("https://shop.example/after-logout")
     page_views_flush()
     assert WebSession.objects.filter(contact=contact).count() == 3
+
+
+# --- the fast-path ticket: a returning visitor's page view queued in the request's first round trip ---
+
+
+def _with_ticket(client, website, queue: Buffer, monkeypatch):
+    """A returning visitor in its current session whose next ping queues in its first round trip: (its
+    widget, its contact, the round trips counter)."""
+    from django.core.cache import cache
+
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert widget.ping("https://shop.example/1").status_code == 200  # the steady state: writes the ticket
+    assert queue.redis.exists(cache.make_key(fast_ticket_key(contact.pk)))
+    return widget, contact, _RoundTrips(monkeypatch)
+
+
+def test_a_returning_visitors_page_view_is_queued_in_the_round_trip_that_counts_it(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    widget, contact, round_trips = _with_ticket(client, website, queue, monkeypatch)
+    for page in range(2, 5):
+        round_trips.count = 0
+        with CaptureQueriesContext(connection) as captured:
+            response = widget.ping(f"https://shop.example/{page}")
+        assert response.status_code == 200 and response.json()["tracked"] is True
+        assert (round_trips.count, _statements(captured)) == (1, [])
+    page_views_flush()
+    urls = PageView.objects.filter(contact=contact).order_by("created_at").values_list("url", flat=True)
+    assert list(urls) == [f"https://shop.example/{page}" for page in ("", 1, 2, 3, 4)]  # each once, in order
+    assert WebSession.objects.filter(contact=contact).count() == 1
+    assert "fast-path ticket" not in caplog.text
+
+
+def _restricted(widget, contact, website):
+    contacts_services.contact_processing_restrict(contact=contact, restricted=True)
+
+
+def _erased(widget, contact, website):
+    contacts_services.contact_erase(contact=contact, actor=None, source="admin")
+
+
+def _logged_out(widget, contact, website):
+    assert widget.post("shutdown", {"token": widget.token}).status_code == 200
+
+
+def _support_only(widget, contact, website):
+    website_update(website=website, tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
+
+
+@pytest.mark.parametrize(
+    ("change", "views_after", "sessions_after"),
+    [(_restricted, 0, 1), (_erased, None, None), (_logged_out, 1, 2), (_support_only, 0, 1)],
+    ids=["restricted", "erased", "logged out", "website needs consent"],
+)
+def test_a_fast_path_ticket_holds_no_longer_than_what_it_stands_for(
+    client, website, queue: Buffer, monkeypatch, django_capture_on_commit_callbacks, caplog, change, views_after,
+    sessions_after,
+):  # fmt: skip
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        change(widget, contact, Website.objects.get(pk=website.pk))
+    widget.ping("https://shop.example/after")
+    page_views_flush()
+    if views_after is None:  # erased: nothing of it comes back
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+        assert not PageView.objects.filter(contact_id=contact.pk).exists()
+    else:
+        assert PageView.objects.filter(contact=contact, url="https://shop.example/after").count() == views_after
+        assert WebSession.objects.filter(contact=contact).count() == sessions_after
+    assert "fast-path ticket" not in caplog.text
+
+
+def test_a_fast_path_ticket_is_not_taken_by_a_ping_that_states_another_choice(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    answer = widget.ping("https://shop.example/refused", consent={"analytics": False}).json()
+    assert answer["tracked"] is False
+    page_views_flush()
+    assert not PageView.objects.filter(contact=contact, url="https://shop.example/refused").exists()
+    assert "fast-path ticket" not in caplog.text
+
+
+# --- the fast-path ticket under review: where the first round trip and the Python decision part ---
+
+
+def _ticket_session(queue: Buffer, contact) -> int:
+    from django.core.cache import cache
+
+    return int(queue.redis.get(cache.make_key(fast_ticket_key(contact.pk))).split(b":")[0])
+
+
+def test_a_ticket_written_by_a_slow_request_does_not_outlive_its_session(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    """The ticket's lifetime is counted from the request's start (facts.now) but runs from its SET: a request
+    that took longer than the margin (a slow body, a slow first round trip, a pause) writes a ticket that
+    outlives the end it stands for. Here the session reaches its 24 hours while the ticket lives: the full
+    logic opens a new session, the ticket queues the page view in the old one (and nothing is logged)."""
+    from django.core.cache import cache
+
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    state = HotPathState.load(contact.pk)
+    session_id, _, last_ts = state.sessions[str(website.pk)]
+    ends = time.time() + 1.5  # the session reaches SESSION_MAX_LENGTH in 1.5 s
+    state.sessions[str(website.pk)] = [session_id, ends - 24 * 3600, last_ts]
+    state.save()
+    WebSession.objects.filter(pk=session_id).update(started_at=dt.datetime.fromtimestamp(ends - 24 * 3600, tz=dt.UTC))
+    # This ping's facts.now was taken 12 s before its entry's round trip (it started 12 s ago).
+    with time_machine.travel(timezone.now() - dt.timedelta(seconds=12), tick=True):
+        assert widget.ping("https://shop.example/slow").status_code == 200
+    assert _ticket_session(queue, contact) == session_id
+    time.sleep(max(0.0, ends + 0.5 - time.time()))  # the session is over; the ticket lives on for ~6 s more
+    assert queue.redis.ttl(cache.make_key(fast_ticket_key(contact.pk))) > 0
+    assert widget.ping("https://shop.example/next-day").status_code == 200
+    page_views_flush()
+    after = PageView.objects.get(contact=contact, url="https://shop.example/next-day")
+    assert after.session_id != session_id  # a page view past 24 hours opens a new session
+    assert WebSession.objects.filter(contact=contact).count() == 2
+    assert "fast-path ticket" not in caplog.text
+
+
+def test_a_ticket_another_version_of_the_code_wrote_is_not_taken(client, website, queue: Buffer, monkeypatch, caplog):
+    """A rolling deploy: a newer web process saved the contact's state with a field this version does not know,
+    and wrote its ticket for those bytes. This version reads that state as none (HotPathState.load: "written by
+    another version") and opens a new session: had it taken the ticket, the first round trip would have queued
+    the page view in the old session too. The decision's code is a fingerprint input."""
+    from django.core.cache import cache
+
+    from tracking.services import ingest
+    from tracking.services.hot_path import HOT_PATH_STATE_SECONDS
+
+    with monkeypatch.context() as newer:
+        newer.setattr(ingest, "_decision_code_version", lambda: "the next release")
+        widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    key = HotPathState.key(contact.pk)
+    cache.set(key, {**cache.get(key), "visited_hours": {}}, HOT_PATH_STATE_SECONDS)  # the newer version's state
+    stored = queue.redis.get(cache.make_key(key))
+    ticket_key = cache.make_key(fast_ticket_key(contact.pk))
+    session, deadline, fingerprint, _ = queue.redis.get(ticket_key).decode().split(":")
+    newer_ticket = f"{session}:{deadline}:{fingerprint}:{hashlib.sha1(stored).hexdigest()}"  # noqa: S324 - as Redis names it
+    queue.redis.set(ticket_key, newer_ticket, ex=30)
+    assert widget.ping("https://shop.example/mixed-versions").status_code == 200
+    page_views_flush()
+    assert PageView.objects.filter(contact=contact, url="https://shop.example/mixed-versions").count() == 1
+    assert "fast-path ticket" not in caplog.text
+
+
+class _SlowReplyOnce:
+    """The next reply to the preflight script arrives after the socket timeout: the script ran, the client raises
+    TimeoutError (which the buffer's pool retries once: Retry(NoBackoff(), 1) retries timeouts too)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.armed, self.fired, self.pending = True, 0, set()
+        send = redis.connection.AbstractConnection.send_packed_command
+        read = redis.connection.AbstractConnection.read_response
+        sha = page_view_buffer._PREFLIGHT_QUEUE_SCRIPT.sha.encode()
+
+        def sending(connection, command, check_health=True):
+            chunks = command if isinstance(command, list | tuple) else [command]
+            if any(sha in bytes(chunk) for chunk in chunks):
+                self.pending.add(id(connection))
+            return send(connection, command, check_health)
+
+        def reading(connection, *args, **kwargs):
+            reply = read(connection, *args, **kwargs)
+            if id(connection) in self.pending:
+                self.pending.discard(id(connection))
+                if self.armed:
+                    self.armed = False
+                    self.fired += 1
+                    raise redis.exceptions.TimeoutError("Timeout reading from socket")
+            return reply
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", sending)
+        monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", reading)
+
+
+def test_a_slow_reply_to_the_first_round_trip_does_not_queue_the_page_view_twice(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    """The first round trip now writes: redis-py resends it after a timeout (the buffer's pool retries), so the
+    script runs twice and both runs queue the page view; the ping takes the second as its own, silently."""
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    slow = _SlowReplyOnce(monkeypatch)
+    assert widget.ping("https://shop.example/slow-reply").status_code == 200
+    assert slow.fired == 1
+    page_views_flush()
+    assert PageView.objects.filter(contact=contact, url="https://shop.example/slow-reply").count() == 1
+    assert WebSession.objects.get(contact=contact).page_views_count == 3
+
+
+def test_a_ping_over_its_contact_limit_queues_nothing_through_its_ticket(
+    client, website, queue: Buffer, monkeypatch, settings, caplog
+):
+    widget, _, _ = _with_ticket(client, website, queue, monkeypatch)
+    settings.PARLEY_WIDGET_RATE_PER_CONTACT = 0  # every ping of a known contact is over its limit now
+    refused = widget.ping("https://shop.example/limited")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    page_views_flush()
+    assert not PageView.objects.filter(url="https://shop.example/limited").exists()
+    assert "fast-path ticket" not in caplog.text
+
+
+def test_a_consent_withdrawn_in_another_tab_ends_the_ticket_of_the_first(client, website, queue: Buffer, monkeypatch):
+    widget, _, _ = _with_ticket(client, website, queue, monkeypatch)
+    other_tab = Widget(client, website)
+    other_tab.token, other_tab.anonymous_id = widget.token, widget.anonymous_id
+    assert other_tab.ping("https://shop.example/banner", consent={"analytics": False}).json()["tracked"] is False
+    assert widget.ping("https://shop.example/first-tab").json()["tracked"] is False  # states nothing itself
+    page_views_flush()
+    assert not PageView.objects.filter(
+        url__in=["https://shop.example/banner", "https://shop.example/first-tab"]
+    ).exists()
+
+
+def test_a_teammates_refusal_while_a_ticket_lives_records_nothing_new(
+    client, website, queue: Buffer, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A refusal a teammate records is a privacy change: the snapshot goes (and the ticket with its bytes), so the
+    next ping reads the row and is not tracked; the flush, which reads the row too, would drop it anyway."""
+    from contacts.models import ConsentSource
+
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        contacts_services.contact_consent_record(
+            contact_id=contact.pk, analytics=False, marketing=None, source=ConsentSource.TEAMMATE
+        )
+    assert widget.ping("https://shop.example/after-refusal").json()["tracked"] is False
+    page_views_flush()
+    assert not PageView.objects.filter(url="https://shop.example/after-refusal").exists()
+
+
+def test_a_sign_in_in_another_tab_that_merges_the_visitor_ends_its_ticket(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    user = UserContactFactory(external_id="u-31")
+    widget, visitor, _ = _with_ticket(client, website, queue, monkeypatch)
+    other_tab = Widget(client, website)
+    other_tab.token, other_tab.anonymous_id = widget.token, widget.anonymous_id
+    assert other_tab.ping("https://shop.example/sign-in", user={"user_id": "u-31"}).status_code == 200
+    assert not Contact.objects.filter(pk=visitor.pk).exists()
+    widget.ping("https://shop.example/old-token")  # the merged visitor's token: a new visitor, not the user
+    page_views_flush()
+    old_token_view = PageView.objects.get(url="https://shop.example/old-token")
+    assert old_token_view.contact_id not in (visitor.pk, user.pk)
+    assert "fast-path ticket" not in caplog.text
+
+
+def test_verification_switched_on_ends_the_ticket_of_an_unverified_users_token(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    widget = Widget(client, website)
+    assert widget.ping("https://shop.example/", user={"user_id": "u-32"}).status_code == 200  # unsigned
+    page_views_flush()
+    user = Contact.objects.get(external_id="u-32")
+    widget.ping("https://shop.example/1")
+    widget.ping("https://shop.example/2")  # the steady state: a ticket for this token's fingerprint
+    from django.core.cache import cache
+
+    assert queue.redis.exists(cache.make_key(fast_ticket_key(user.pk)))
+    website_update(website=website, identity_verification=Website.IdentityVerification.ENFORCED)
+    widget.ping("https://shop.example/after-switch")
+    page_views_flush()
+    assert not PageView.objects.filter(contact=user, url="https://shop.example/after-switch").exists()
+    assert "fast-path ticket" not in caplog.text
+
+
+def test_a_contacts_ticket_on_one_website_queues_nothing_for_another(client, website, queue: Buffer, caplog):
+    from tests.tracking.factories import WebsiteFactory
+
+    blog = WebsiteFactory(name="Blog", identity_verification=Website.IdentityVerification.OFF)
+    shop_tab, blog_tab = Widget(client, website), Widget(client, blog)
+    for tab in (shop_tab, blog_tab):
+        assert tab.ping("https://shop.example/", user={"user_id": "u-33"}).status_code == 200
+    page_views_flush()
+    user = Contact.objects.get(external_id="u-33")
+    for page in range(3):
+        shop_tab.ping(f"https://shop.example/{page}")  # the shop's ticket
+    blog_tab.ping("https://blog.example/post")
+    page_views_flush()
+    post = PageView.objects.get(url="https://blog.example/post")
+    assert post.contact_id == user.pk and post.session.website_id == blog.pk
+    assert WebSession.objects.filter(contact=user).count() == 2
+    assert "fast-path ticket" not in caplog.text

@@ -7,6 +7,7 @@ from tracking.services.identity import IdentityVerificationFailed, user_hash_val
 from tracking.services.ingest import (
     COMPANY_IGNORED_PREFIX,
     WidgetAnswer,
+    fast_ticket_offer,
     widget_ping,
     widget_shutdown,
     widget_update,
@@ -27,6 +28,7 @@ __all__ = [
     "WidgetTokenInvalid",
     "event_summary_add",
     "event_track",
+    "fast_ticket_offer",
     "rejected_attributes_record",
     "user_hash_valid",
     "website_create",

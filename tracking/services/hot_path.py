@@ -283,6 +283,8 @@ def consent_remember(*, contact: Contact, consent: ConsentInput, state: HotPathS
     applied = apply()
     if not applied and page_view_buffer.page_views_flush_before_reading():
         applied = apply()  # the contact's first ping was still queued: its row is written now, then the choice
+    if not applied:
+        return  # nothing changed (restricted meanwhile, or gone): the state read at the start is not written back
     for name, value in applied.items():
         setattr(contact, name, value)
     if state is None or state.contact_id != contact.pk:

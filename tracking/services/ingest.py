@@ -5,11 +5,16 @@ transaction.
 """
 
 import datetime as dt
+import functools
 import hashlib
+import importlib.metadata
 import json
+import logging
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,8 +50,10 @@ from tracking.services.hot_path import (
     consent_remember,
     contact_by_anonymous_id,
     explicit_consent,
+    hot_path_read_keys,
     tracking_allowed,
     usable_identity,
+    website_enforces,
 )
 from tracking.services.identity import (
     IdentityVerificationFailed,
@@ -64,6 +71,8 @@ from tracking.widget_auth import CacheReader, WidgetIdentity, widget_token_sign
 # last_seen_at is written at most once per this many seconds per contact.
 LAST_SEEN_RESOLUTION_SECONDS = 60
 UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -314,13 +323,24 @@ def _page_view_after_commit(
 
 
 def _page_view_fast(
-    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+    *,
+    contact: Contact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    save_state: bool = False,
+    ticket: page_view_buffer.FastTicket | None = None,
 ) -> bool:
     """The steady state: a page view in the cached current session, last_seen_at not due.
 
     Queued in the page-view buffer (no statement at all) when it is on, else one statement on
     PostgreSQL. False (nothing written) whenever the general path must decide: no cached current
-    session, last_seen_at due, or (unbuffered) the session row is gone or moved.
+    session, last_seen_at due, or (unbuffered) the session row is gone or moved. With `save_state`,
+    the state is saved once the page view is written (in the entry's round trip when queued).
+
+    `ticket`: what the request offered its first round trip. Its page view queued there is this one;
+    else the ticket for the next pings is written with this page view (page_view_buffer.FastTicket).
     """
     key = str(website.pk)
     cached = state.sessions.get(key)
@@ -328,6 +348,14 @@ def _page_view_fast(
         return False
     session_id, started_ts, last_ts = cached
     now_ts = facts.now.timestamp()
+    if ticket is not None and ticket.queued_session is not None:
+        # Queued by the first round trip in the session the ticket named, this entry's session: the same
+        # state, fingerprint and clock bounds as when that ticket was written lead here.
+        ticket.consumed = True
+        state.sessions[key] = [ticket.queued_session, started_ts, now_ts]
+        if save_state:
+            state.save()
+        return True
     last_seen_due = now_ts - state.seen_at >= LAST_SEEN_RESOLUTION_SECONDS and not ingest_queue_on()
     if last_seen_due or not _session_is_current(
         started_at=dt.datetime.fromtimestamp(started_ts, tz=dt.UTC),
@@ -335,12 +363,27 @@ def _page_view_fast(
         now=facts.now,
     ):
         return False
+    extended = [session_id, started_ts, now_ts]
+    writes = (replace(state, sessions={**state.sessions, key: extended}).cache_write(),) if save_state else ()
+    if ticket is not None and ticket.state_sha is not None and not save_state:
+        # Until the first of: the snapshot expires, the cached last activity is due for a refresh, the session
+        # reaches its longest length (its idle end comes after the refresh). Compared with each request's moment
+        # as this ping's decision compared them with its own.
+        ends = min(
+            state.contact_until, last_ts + STATE_REFRESH_SECONDS, started_ts + SESSION_MAX_LENGTH.total_seconds()
+        )
+        written_ticket = ticket.write(session_id=int(session_id), until=ends - FAST_TICKET_MARGIN_SECONDS)
+        writes = () if written_ticket is None else (written_ticket,)
     # A buffered page view of a contact erased or merged meanwhile is dropped or moved by the flush.
-    written = page_view_buffer.page_view_buffer_add(
-        session_id=int(session_id), page=page, at=facts.now
-    ) or _page_view_in_one_statement(contact=contact, session_id=int(session_id), page=page, facts=facts)
+    queued = page_view_buffer.page_view_buffer_add(
+        session_id=int(session_id), page=page, at=facts.now, cache_writes=writes,
+        request=None if ticket is None else ticket.entry["q"],
+    )  # fmt: skip
+    written = queued or _page_view_in_one_statement(contact=contact, session_id=int(session_id), page=page, facts=facts)
     if written:
-        state.sessions[key] = [session_id, started_ts, now_ts]
+        state.sessions[key] = extended
+        if save_state and not queued:
+            state.save()
     return written
 
 
@@ -423,10 +466,19 @@ def _session_fields(*, page: PageInput, facts: RequestFacts) -> dict[str, str]:
 
 
 def _session_queued(
-    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+    *,
+    contact: Contact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    acting: ActingContact | None = None,
 ) -> bool:
     """A known contact without a current session here: the new session and its first page view
-    are queued (no database statement); False when they must be written now instead."""
+    are queued (no database statement); False when they must be written now instead.
+
+    With `acting` (the contact the request acts for), the state remembers it and is saved in the
+    entry's round trip; without, the caller saves it."""
     if not ingest_queue_on():
         return False
     session_id = id_blocks.next_id(WebSession)
@@ -435,15 +487,29 @@ def _session_queued(
     session = page_view_buffer.QueuedSession(
         contact_id=contact.pk, website_id=website.pk, fields=_session_fields(page=page, facts=facts)
     )
+    key, now_ts = str(website.pk), facts.now.timestamp()
+    # The state as it will be, saved in the entry's round trip; `state` learns it once the entry is queued
+    # (else the general path decides from the state as it was).
+    after = replace(state, sessions={**state.sessions, key: [session_id, now_ts, now_ts]}, seen_at=now_ts)
+    if acting is not None:
+        after.remember(acting, now_ts)  # the row read for it serves the next minute's pings
     # Another tab of the same browser may have opened it a moment ago: then this page view joins it.
     opened = page_view_buffer.page_view_buffer_open_session(
-        session_id=session_id, page=page, at=facts.now, session=session
-    )
+        session_id=session_id, page=page, at=facts.now, session=session,
+        cache_writes=(after.cache_write(),) if acting is not None else (),
+    )  # fmt: skip
     if opened is None:
         return False
-    now_ts = facts.now.timestamp()
-    state.sessions[str(website.pk)] = [opened, now_ts, now_ts]
-    state.seen_at = now_ts
+    if opened != session_id:
+        after.sessions[key] = [opened, now_ts, now_ts]
+        if acting is not None:
+            after.save()  # the entry's round trip saved the session this page view did not open
+    state.sessions, state.seen_at, state.contact, state.contact_until = (
+        after.sessions,
+        after.seen_at,
+        after.contact,
+        after.contact_until,
+    )
     return True
 
 
@@ -518,6 +584,7 @@ def _ingest(
     tracking: bool = True,
     lead_email: str | None = None,
     email_selects_user: bool = True,
+    ticket: page_view_buffer.FastTicket | None = None,
 ) -> tuple[Contact, dict[str, str]]:
     """Resolve the contact, then record the page view (or just the sighting), in one transaction.
 
@@ -533,15 +600,19 @@ def _ingest(
         and lead_email is None
         and _nothing_to_write_for(user, current.contact, state)
     ):
-        before = state.sessions.get(str(website.pk))
-        if _page_view_fast(contact=current.contact, website=website, page=page, facts=facts, state=state):
-            # The cached last activity may lag a little: an older value only sends a ping to the general path.
-            if before is None or facts.now.timestamp() - before[2] > STATE_REFRESH_SECONDS:
-                state.save()
+        before, now_ts = state.sessions.get(str(website.pk)), facts.now.timestamp()
+        # The cached last activity may lag a little (an older value only sends a ping to the general path);
+        # a row read for this ping (its snapshot had expired) serves the next minute's pings.
+        save_state = before is None or now_ts - before[2] > STATE_REFRESH_SECONDS or not current.snapshot
+        state.remember(current, now_ts)
+        if _page_view_fast(
+            contact=current.contact, website=website, page=page, facts=facts, state=state, save_state=save_state,
+            ticket=ticket,
+        ):  # fmt: skip
             return current.contact, _ignored_again(user, state)
-        if _session_queued(contact=current.contact, website=website, page=page, facts=facts, state=state):
-            state.remember(current, facts.now.timestamp())  # the row read for it serves the next minute's pings
-            state.save()
+        if _session_queued(
+            contact=current.contact, website=website, page=page, facts=facts, state=state, acting=current
+        ):
             return current.contact, _ignored_again(user, state)
     # With the ingest queue, the page view follows the commit through the queue (the contact's row is
     # written by then): an identification costs its lookup, not two more statements.
@@ -584,6 +655,48 @@ def _ingest(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# A fast-path ticket ends this long before the first of the ends it stands for.
+FAST_TICKET_MARGIN_SECONDS = 1
+
+
+@functools.cache
+def _decision_code_version() -> str:
+    """The steady-state decision's code, as a fingerprint input: during a rolling deploy a ticket one version
+    wrote (for state bytes it reads its own way) is not taken by another."""
+    from tracking import payloads
+    from tracking.services import hot_path
+
+    modules = (sys.modules[__name__], hot_path, page_view_buffer, payloads)
+    try:
+        code = b"".join(Path(module.__file__ or "").read_bytes() for module in modules)
+    except OSError:  # no source files (compiled only): the installed version says it
+        code = importlib.metadata.version("parley").encode()
+    return hashlib.blake2b(code, digest_size=8).hexdigest()
+
+
+def fast_ticket_offer(
+    *, website: Website, ping: PingInput, identity: WidgetIdentity | None, facts: RequestFacts
+) -> page_view_buffer.FastTicket | None:
+    """The steady-state page view this ping would queue, offered to its first round trip with the fingerprint
+    of everything the request itself feeds into that decision (page_view_buffer.FastTicket); None when the
+    ping may need more (user settings, no page) or the ingest queue is off."""
+    if identity is None or ping.page is None or not _nothing_sent(ping.user) or not ingest_queue_on():
+        return None
+    inputs = (
+        _decision_code_version(), website.pk, str(website.tracking_mode), str(website.identity_verification),
+        identity.contact_id, identity.tracking_consent, identity.verified, ping.consent,
+    )  # fmt: skip
+    state_key, gone, revoked = hot_path_read_keys(identity.contact_id)
+    return page_view_buffer.FastTicket(
+        contact_id=identity.contact_id,
+        hot_path_keys=(state_key, gone, revoked),
+        fingerprint=hashlib.blake2b(repr(inputs).encode(), digest_size=8).hexdigest(),
+        revocation_matters=not (website_enforces(website) and identity.verified),
+        entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, request=uuid.uuid4().hex[:16]),
+        now=facts.now.timestamp(),
+    )
+
+
 def _queueable_first_visit(*, website: Website, ping: PingInput, facts: RequestFacts) -> bool:
     """A ping without a token that the ingest queue may take whole (`_visitor_queued`): no anonymous id, a
     page, no user settings, tracked by default, not a crawler's."""
@@ -605,14 +718,39 @@ def widget_ping(
     reads: CacheReader = cache,
     new_contact_marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None = None,
     count: DeferredCount | None = None,
+    ticket: page_view_buffer.FastTicket | None = None,
 ) -> WidgetAnswer:
     """One page view: resolve or create the contact, identify, session, page view, last seen.
 
     `new_contact_marks`: cache entries another app keeps for a brand-new contact (the chat's "quiet"
     mark), written in the queued entry's round trip. `count`: the request's rate limits, not counted
     yet: a first visit's go into its queued entry's round trip; any other ping counts them before
-    anything else is done for it."""
+    anything else is done for it. `ticket`: what the request offered its first round trip
+    (fast_ticket_offer), with what that round trip did."""
     WIDGET_PINGS.inc()
+    answer = _widget_ping(
+        website=website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=new_contact_marks,
+        count=count, ticket=ticket,
+    )  # fmt: skip
+    if ticket is not None and ticket.queued_session is not None and not ticket.consumed:
+        # Cannot happen while the ticket holds what it stands for: say so rather than lose track of a page view.
+        logger.error(
+            "A page view queued by its fast-path ticket was not taken by its ping (contact %s).", ticket.contact_id
+        )
+    return answer
+
+
+def _widget_ping(
+    *,
+    website: Website,
+    ping: PingInput,
+    identity: WidgetIdentity | None,
+    facts: RequestFacts,
+    reads: CacheReader,
+    new_contact_marks: Callable[[int], tuple[page_view_buffer.CacheWrite, ...]] | None,
+    count: DeferredCount | None,
+    ticket: page_view_buffer.FastTicket | None,
+) -> WidgetAnswer:
     first_visit = identity is None and _queueable_first_visit(website=website, ping=ping, facts=facts)
     if count is not None and not first_visit:
         count.count()
@@ -663,6 +801,7 @@ def widget_ping(
         user=ping.user,
         page=ping.page,
         facts=facts,
+        ticket=ticket,
     )
     consent_remember(contact=contact, consent=ping.consent, state=state, now=facts.now)
     verified = _verified_sign_in(website=website, user=ping.user, refused=refused, identity=identity, contact=contact)

@@ -14,7 +14,7 @@
     en: {
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
       start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
-      back: "Back to conversations", offline: "You're offline. We'll keep trying.", failed: "Not sent. Select to retry.",
+      back: "Back to conversations", offline: "You're offline. We'll keep trying.", unreachable: "Can't reach the chat right now. We'll keep trying.", failed: "Not sent.", retry: "Retry",
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
@@ -29,7 +29,7 @@
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
       start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
-      back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", failed: "Non envoyé. Sélectionnez pour réessayer.",
+      back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", unreachable: "Impossible de joindre le chat pour le moment. Nouvel essai automatique.", failed: "Non envoyé.", retry: "Réessayer",
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
@@ -44,7 +44,7 @@
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
       start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
-      back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", failed: "Nicht gesendet. Zum Wiederholen auswählen.",
+      back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", unreachable: "Der Chat ist gerade nicht erreichbar. Wir versuchen es weiter.", failed: "Nicht gesendet.", retry: "Erneut senden",
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
@@ -87,7 +87,12 @@
     ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
     ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
     ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#8a90a2;margin:0 4px 2px}" +
-    ".m.fail .bu{opacity:.6}.fl{border:0;background:none;color:#c62828;font-family:inherit;font-size:12px;cursor:pointer;padding:2px 4px;align-self:flex-end}" +
+    // A message that was not sent: a white bubble with a red dashed edge (its text as readable as ever), and under it
+    // what happened and the "Retry" button, each on its own, never squeezed beside the bubble.
+    ".m.fail>div{display:flex;flex-direction:column;align-items:flex-end}.m.fail .bu{background:#fff;color:#1f2430;box-shadow:none;border:1px dashed #c62828}" +
+    ".nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
+    ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
+    ".fl:hover{background:#fdecea}@media (max-width:450px){.fl{padding:10px 18px}}" +
     ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}" +
     ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}.of[hidden]{display:none}" +
     ".cp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e6e8f0;background:#fff}" +
@@ -108,7 +113,8 @@
     ".sa.on{color:#e3a008}.sa:focus-within{outline:3px solid #9fb0ff}.rt .nt{margin:6px 0 0;text-align:start}" +
     ".pc{border:0;background:none;color:#5b6275;width:36px;height:40px;border-radius:8px;cursor:pointer;padding:0}.pc:hover{background:#eef0f5}.pc svg{width:22px;height:22px}" +
     ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}" +
-    ".fs a.f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}" +
+    ".fs .f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere;font-size:14px}" +
+    ".fi{display:flex;flex-direction:column;gap:4px;max-width:220px}.me .fs{align-items:flex-end}" +
     ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px}" +
     ".ch span{display:inline-flex;align-items:center;gap:6px}.ch img{width:40px;height:40px;object-fit:cover;border-radius:6px;display:block}" +
     ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}.ae:empty{display:none}" +
@@ -137,7 +143,7 @@
   }
 
   P._panel(function (ctx) {
-    // Live view of the loader's state: ctx.get() is [token, anon, settings, conversations, host, launcher, refused, ready].
+    // Live view of the loader's state: ctx.get() is [token, anon, settings, conversations, host, launcher, ready].
     var s = { conversations: ctx.get()[3] };
     ["token", "anon", "settings", "", "host", "launcher"].forEach(function (name, i) {
       if (name) Object.defineProperty(s, name, { get: function () { return ctx.get()[i]; } });
@@ -161,7 +167,11 @@
     var backBtn = h("button", { class: "ib bk", type: "button", "aria-label": t.back, html: BACK, hidden: true, onclick: function () { showList(); } });
     var closeBtn = h("button", { class: "ib", type: "button", "aria-label": t.close, html: X, onclick: function () { close(); } });
     var offline = h("div", { class: "of", role: "status", hidden: true, text: t.offline });
-    var body = h("div", { class: "bd" });
+    // Pinned: the thread shows its newest message and keeps it in view as images load above it (they have no
+    // height until then); scrolling up unpins it, scrolling back to the bottom pins it again.
+    var pinned = true;
+    var body = h("div", { class: "bd", onscroll: function () { pinned = body.scrollHeight - body.scrollTop - body.clientHeight < 60; } });
+    function keepPinned() { if (pinned) body.scrollTop = body.scrollHeight; }
     var live = h("div", { class: "sr", "aria-live": "polite" });
     var panel = h("div", {
       class: "p", role: "dialog", "aria-modal": "true", "aria-labelledby": "pt", hidden: true, dir: rtl ? "rtl" : "ltr", lang: lang,
@@ -171,15 +181,19 @@
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
     var failures = 0, notSetUp = false, autoOpened = false;
 
-    // The loader's ping was refused (403): when the reason is this site's origin, say so, once, in the
-    // console for the site owner and in the panel for the visitor (not "offline": retrying won't help).
-    var refused = ctx.get()[6];
-    if (refused && refused.status === 403 && refused.json) refused.json().then(function (json) {
-      if (!json || !json.error || json.error.code !== "origin_not_allowed") return;
-      notSetUp = true;
-      if (w.console) w.console.warn("Parley: this site's origin (" + w.location.origin + ") is not in the allowed origins of its Parley website; add it in Parley's admin under Websites.");
-      if (open) showNotSetUp();
-    }, noop);
+    // The loader's ping failed without a status (parley.js). An opaque request to Parley (`base`, its /healthz)
+    // fails only when it cannot be reached: when it comes back, Parley refused this site's origin. Say so, once, in
+    // the console for the site owner and in the panel for the visitor (not "offline": retrying won't help).
+    var probing = null; // the probe under way: a failure meanwhile waits for it before saying "can't reach"
+    function probe(base) {
+      probing = fetch(base + "/healthz", { mode: "no-cors", credentials: "omit" }).then(function () {
+        if (notSetUp) return;
+        notSetUp = true;
+        offline.hidden = true;
+        if (w.console) w.console.warn("Parley: this site's origin (" + w.location.origin + ") is not in the allowed origins of its Parley website; add it in Parley's admin under Websites.");
+        if (open) showNotSetUp();
+      }, noop);
+    }
     function showNotSetUp() {
       setView("blocked", t.title);
       body.appendChild(h("div", { class: "ns", role: "status" }, [h("h3", { text: t.notSetUp }), h("p", { text: t.notSetUpText })]));
@@ -193,8 +207,21 @@
         return json || {};
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
-        if (!status) { failures++; offline.hidden = false; }
-        throw { status: status, message: err.message };
+        if (!status) {
+          failures++;
+          // Only the browser knows the visitor is offline; otherwise it is Parley that cannot be reached. A refused
+          // origin fails the same way: nothing is said until the loader's ping has settled and, when it failed too,
+          // its probe told the two apart (the ping's failure starts the probe before the ping settles).
+          Promise.resolve(ctx.get()[6]).then(function () { return probing; }).then(function () {
+            if (notSetUp || failures === 0) return;
+            offline.textContent = w.navigator.onLine === false ? t.offline : t.unreachable;
+            offline.hidden = false;
+          });
+        }
+        // A refusal's JSON names its field and says why in the visitor's terms: kept for the message it refused.
+        return (status && err.json ? err.json() : Promise.reject()).then(function (json) { return json.error || {}; }, function () { return {}; }).then(function (e) {
+          throw { status: status, message: e.message, field: e.field };
+        });
       });
     }
     function q(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(s.token || ""); }
@@ -360,6 +387,8 @@
     }
     function renderParts() {
       var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
+      // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry.
+      var unsent = [].slice.call(thread.querySelectorAll(".pd,.fail"));
       thread.textContent = "";
       var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
@@ -372,6 +401,7 @@
         thread.appendChild(bubble(part.body, mine, part));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
+      unsent.forEach(function (node) { thread.appendChild(node); });
       var r = current.rating_request;
       if (r) {
         // The same request in the same state keeps its card: a poll's re-render must not drop a comment being typed.
@@ -381,7 +411,7 @@
       }
       askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
-      if (nearBottom || view === "thread") body.scrollTop = body.scrollHeight;
+      if (nearBottom || view === "thread") { body.scrollTop = body.scrollHeight; pinned = true; }
     }
     // The team asks for a rating when it closes the conversation (CSAT): 1 to 5 stars and an optional comment,
     // changeable until open_until, then shown as given. Native radio buttons: arrow keys pick, Tab moves on.
@@ -554,15 +584,24 @@
         button: function () { return h("button", { class: "pc", type: "button", "aria-label": t.attach, title: t.attach, html: CLIP, onclick: function () { ask(); input.click(); } }, [input]); },
       };
     })();
-    // A message's files: images as their thumbnail (opening the full file), anything else as a download link.
+    // A message's files: each as "name · size", a link that saves it under its name (the server's Content-Disposition
+    // names it: `download` is ignored across origins); images above it as their thumbnail, opening the full image.
     function fileList(list) {
       if (!list || !list.length) return null;
       // The links are made for this contact and carry no token: copied or kept in history, they open one file for an hour.
       return h("div", { class: "fs" }, list.map(function (f) {
-        if (!f.url) return h("span", { class: "f", text: f.name }); // still uploading
-        if (f.inline) return h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name, loading: "lazy" })]);
-        return h("a", { class: "f", href: f.url, download: f.name, text: f.name });
+        var label = f.name + (f.size ? "\u00a0· " + size(f.size).replace(/ /g, "\u00a0") : ""); // "1.4 MB" on one line
+        if (!f.url) return h("span", { class: "f", text: label }); // still uploading
+        var save = h("a", { class: "f", href: f.download_url || f.url, download: f.name, text: label });
+        if (!f.inline) return save;
+        return h("div", { class: "fi" }, [h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name, onload: keepPinned })]), save]);
       }));
+    }
+    // 1,234,567 bytes: "1.2 MB" ("1,2 Mo" in French); under a megabyte in whole kilobytes, at least 1 (as the admin says).
+    function size(bytes) {
+      var mb = bytes >= 1048576, n = mb ? Math.round(bytes / 104857.6) / 10 : Math.max(1, Math.round(bytes / 1024));
+      try { return new Intl.NumberFormat(lang, { style: "unit", unit: mb ? "megabyte" : "kilobyte" }).format(n); }
+      catch (e) { return n + (mb ? " MB" : " kB"); }
     }
 
     function send(retryText, retryNode, retryFiles) {
@@ -572,9 +611,10 @@
       if ((!text && !picked.length) || !sendBtn || sendBtn.disabled) return;
       if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
       if (!retryNode) files.refused(""); // a file refused last time is no news once the next message goes
-      var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name }; }) });
+      var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name, size: f.size }; }) });
       node.classList.remove("fail");
-      var fail = node.querySelector(".fl");
+      node.classList.add("pd");
+      var fail = node.querySelector(".nf");
       if (fail) fail.remove();
       if (!retryNode) { thread.appendChild(node); composer.value = ""; fit(); }
       var empty = thread.querySelector(".em");
@@ -582,9 +622,18 @@
       body.scrollTop = body.scrollHeight;
       sendBtn.disabled = true;
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
-      var req = current
-        ? post("conversations/" + encodeURIComponent(current.id) + "/reply", { token: s.token, body: text }).then(function (json) {
-          if (json.part) current.parts = (current.parts || []).concat([json.part]);
+      var conv = current;
+      var req = conv
+        ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+          // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
+          // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
+          var now = json.conversation || {};
+          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? now : c; });
+          if (!current || current.id !== conv.id) return; // the visitor went elsewhere meanwhile
+          var parts = current.parts || [];
+          if (json.part && !parts.some(function (p) { return p.id === json.part.id; })) current.parts = parts.concat([json.part]);
+          if (now.state) current.state = now.state;
+          if (current.state !== "closed") current.rating_request = null; // shown for a closure only while closed
         })
         : inApp ? api("messages/" + encodeURIComponent(inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
           ctx.keep(s.token, true);
@@ -595,7 +644,7 @@
         // A first message written before the boot ping has answered waits for it (up to 2 s: an
         // unreachable server retries its ping for longer), so the conversation belongs to the
         // visitor the ping recorded, not to a new contact.
-        : Promise.race([ctx.get()[7], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
+        : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
           return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
         }).then(function (json) {
           if (json.token) ctx.keep(json.token, true);
@@ -606,10 +655,12 @@
           if (composer) composer.setAttribute("aria-label", t.reply);
         });
       req.then(function () {
+        node.classList.remove("pd");
         sendBtn.disabled = false;
         live.textContent = "";
         if (current) renderParts();
       }, function (err) {
+        node.classList.remove("pd");
         sendBtn.disabled = false;
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
@@ -628,10 +679,13 @@
           return;
         }
         node.classList.add("fail");
-        // Any other refusal: the server's words on the message, and no retry.
-        var said = err.status === 400 || err.status === 413 ? err.message : "";
-        node.appendChild(h("button", { class: "fl", type: "button", text: said || (err.status === 0 ? t.failed : t.error), onclick: said ? null : function () { send(text, node, picked); } }));
-        live.textContent = said || (err.status === 0 ? t.failed : t.error);
+        // Under the message: the server's words for a refusal (no retry: the same message would be refused again),
+        // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
+        var said = (err.status === 400 || err.status === 413) && err.message;
+        node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
+          said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { send(text, node, picked); } })]));
+        keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
+        live.textContent = said || t.failed;
       });
     }
     function withIdentity(payload) {
@@ -740,6 +794,7 @@
         s.conversations = list || s.conversations;
         if (open && view === "list") showList();
       },
+      probe: probe,
       destroy: function () { destroyed = true; clearTimeout(timer); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });

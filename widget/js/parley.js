@@ -14,7 +14,7 @@
   var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override|compan(y|ies))$/;
   var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
 
-  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations, refused,
+  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations,
     listeners = { show: [], hide: [], unread: [] },
     ready = Promise.resolve(),
     assign = Object.assign;
@@ -86,13 +86,14 @@
     if (panel) panel.refresh(conversations);
   }
 
-  // `refused`: the answer to a refused ping; on a 403 the panel reads why (e.g. origin not allowed) and says it.
+  // A ping the browser failed without a status: the network is down, or Parley refused this page's origin and
+  // sent no CORS header, so the browser hides its answer. The panel tells the two apart ("not set up").
   function ping() {
     return (ready = api("ping", {
       anonymous_id: anon || void 0, token: token || void 0, consent: consent,
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
-      if ((refused = r).status == 403) loadPanel().catch(noop);
+      if (r instanceof TypeError) loadPanel().then(function (p) { p.probe(base); }, noop);
     }));
   }
   // A reply while the panel was never opened on this page: the badge learns of it within a minute.
@@ -152,7 +153,7 @@
     }
     if (panel) panel.destroy();
     if (host) host.remove();
-    host = launcher = panel = loading = token = anon = booted = visible = tracked = refused = null;
+    host = launcher = panel = loading = token = anon = booted = visible = tracked = null;
     settings = {};
     unread = 0;
     updates = [];
@@ -257,8 +258,8 @@ M3 3h18v14H7l-4 4z"/></svg>';
     }));
   }
   var context = {
-    // [token, anonymous id, settings, conversations, shadow host, launcher button, refused], read on each use
-    get: function () { return [token, anon, settings, conversations, host, launcher, refused, ready]; },
+    // [token, anonymous id, settings, conversations, shadow host, launcher button, the ping], read on each use
+    get: function () { return [token, anon, settings, conversations, host, launcher, ready]; },
     api: api, lang: lang, setUnread: setUnread, keep: keep,
     opened: function (open) {
       opened(open);

@@ -1,6 +1,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from reports import services
 
@@ -22,6 +23,5 @@ class Command(BaseCommand):
             raise CommandError(f"--days must be a whole number from 1 to {MAX_DAYS}.")
         started = time.monotonic()
         done = services.reports_rebuild(days=days)
-        self.stdout.write(
-            f"Recomputed {len(done)} days ({done[-1]} to {done[0]}) in {time.monotonic() - started:.1f}s."
-        )
+        recomputed = ngettext("%(count)d day", "%(count)d days", len(done)) % {"count": len(done)}
+        self.stdout.write(f"Recomputed {recomputed} ({done[-1]} to {done[0]}) in {time.monotonic() - started:.1f}s.")

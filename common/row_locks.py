@@ -1,0 +1,28 @@
+"""Holding rows a write is about to name, so that their deletion waits for it (or it for the deletion).
+
+A foreign key to a row that another transaction deletes meanwhile fails at the commit (PostgreSQL checks Django's
+foreign keys then): an IntegrityError, a 500. A writer that holds the rows it names first (FOR KEY SHARE, what a
+foreign key check takes itself) either waits for the deletion, which locks its rows FOR UPDATE, and then finds them
+gone (a refusal on its field), or commits first and the deletion sees what it wrote. Writers naming the same row
+never wait on each other. SQLite serialises writers, so a plain read does there.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, models, router
+
+
+def rows_hold(model: type[models.Model], pks: Iterable[Any]) -> set[Any]:
+    """Of these rows of `model`, the pks that exist, each held until the caller's transaction ends."""
+    ids = sorted(set(pks))
+    if not ids:
+        return set()
+    using = router.db_for_write(model)
+    found = model._base_manager.using(using).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+    if connections[using].vendor != "postgresql":
+        return set(found)
+    sql, params = found.query.sql_with_params()
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"{sql} FOR KEY SHARE", params)
+        return {pk for (pk,) in cursor.fetchall()}

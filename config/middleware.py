@@ -1,0 +1,73 @@
+"""Django's session, common, CSRF, authentication and message middleware, skipped on the widget's public API; and
+django-cors-headers', which leaves the widget endpoints' answers to them (CorsMiddleware below).
+
+A widget request (/widget-api/…, one per page view on every customer site) reads no session, user, CSRF cookie
+or flash message: its views are csrf_exempt and authenticate by the widget token alone (widget/http.py). The
+five layers still cost a fifth of the framework's work per request (a session store, a lazy user, the message
+storage, cookie parsing), so on that prefix each one hands the request straight to the next; every other path
+runs them as Django does. Each is a subclass of Django's own, so the admin's checks (admin.E408 to E410) and
+anything else that looks for them by class still find them.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from corsheaders.middleware import CorsMiddleware as CorsHeadersMiddleware
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+
+from widget.http import CORS_HEADERS_SET, WIDGET_API_PREFIX
+
+
+def widget_api_request(request: HttpRequest) -> bool:
+    return request.path_info.startswith(WIDGET_API_PREFIX)
+
+
+def _not_on_widget_api(middleware: type) -> type:
+    """`middleware` (a MiddlewareMixin), except on the widget's API, where it passes the request on untouched."""
+
+    def __call__(self: Any, request: HttpRequest) -> HttpResponse:
+        if widget_api_request(request):
+            return self.get_response(request)
+        return middleware.__call__(self, request)
+
+    namespace: dict[str, Any] = {
+        "__call__": __call__,
+        "__doc__": f"{middleware.__module__}.{middleware.__qualname__}, not on {WIDGET_API_PREFIX}.",
+        "__module__": __name__,
+        # Synchronous only (this __call__): under ASGI, Django adapts it like any sync middleware.
+        "async_capable": False,
+    }
+    if hasattr(middleware, "process_view"):
+
+        def process_view(self: Any, request: HttpRequest, view: Callable[..., Any], *args: Any) -> Any:
+            return None if widget_api_request(request) else middleware.process_view(self, request, view, *args)
+
+        namespace["process_view"] = process_view
+    return type(middleware.__name__, (middleware,), namespace)
+
+
+SessionMiddleware = _not_on_widget_api(DjangoSessionMiddleware)
+CommonMiddleware = _not_on_widget_api(DjangoCommonMiddleware)
+CsrfViewMiddleware = _not_on_widget_api(DjangoCsrfViewMiddleware)
+AuthenticationMiddleware = _not_on_widget_api(DjangoAuthenticationMiddleware)
+MessageMiddleware = _not_on_widget_api(DjangoMessageMiddleware)
+
+
+class CorsMiddleware(CorsHeadersMiddleware):
+    """django-cors-headers' middleware, which leaves alone an answer whose endpoint set its CORS headers already
+    (widget.http.widget_endpoint, which knows the website and has checked the origin against it): corsheaders would
+    match its URL regex, the allowed-origin lists and then ask widget.http.cors_origin_allowed, which looks the
+    website up again. Preflights (OPTIONS) and every other answer take corsheaders' own way."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode or request.method == "OPTIONS":
+            return super().__call__(request)
+        response = self.get_response(request)
+        if not getattr(response, CORS_HEADERS_SET, False):
+            self.add_response_headers(request, response)
+        return response

@@ -1,0 +1,178 @@
+"""Journeys of a visitor whose message does not go through (Parley unreachable, an error answer, a refusal),
+found by a new user walking the messenger: the failed notice and its Retry button stood squeezed beside the
+bubble, and a retry that reopened a closed conversation left "This conversation is closed" on screen."""
+
+import re
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+from tracking.services import website_update
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+DESKTOP, MOBILE = {"width": 1280, "height": 760}, {"width": 380, "height": 760}
+
+# Where the pieces of the failed message starting with this text are drawn, in CSS pixels.
+FAILED_LAYOUT = """(text) => {
+  const root = document.querySelector('parley-messenger').shadowRoot;
+  const failed = [...root.querySelectorAll('.m.fail')].find((m) => m.querySelector('.bu').textContent.startsWith(text));
+  const box = (el) => el && el.getBoundingClientRect().toJSON();
+  const bubble = failed.querySelector('.bu');
+  return {
+    bubble: box(bubble), notice: box(failed.querySelector('.nf')), words: box(failed.querySelector('.nf span')),
+    retry: box(failed.querySelector('.fl')), panel: box(root.querySelector('.p')),
+    line: parseFloat(getComputedStyle(bubble).lineHeight),
+  };
+}"""
+
+
+def _assert_spaced(page, text: str, *, retry: bool, min_retry_height: float = 0) -> None:
+    """The notice sits under the bubble (not beside it), the bubble keeps its width (a short text stays on one
+    line, a long one takes most of the panel) and the Retry button stands apart from the words, big enough to
+    hit, inside the panel."""
+    layout = page.evaluate(FAILED_LAYOUT, text)
+    bubble, notice, words = layout["bubble"], layout["notice"], layout["words"]
+    assert notice["top"] >= bubble["bottom"] + 4, layout
+    if len(text) < 20:
+        assert bubble["height"] < 2 * layout["line"], layout  # "ok" was drawn as "o / k" beside the notice
+    else:
+        assert bubble["width"] >= 0.7 * layout["panel"]["width"], layout
+    assert notice["right"] <= layout["panel"]["right"] and notice["left"] >= layout["panel"]["left"], layout
+    if retry:
+        button = layout["retry"]
+        assert button["left"] >= words["right"] + 6, layout
+        assert button["height"] >= min_retry_height, layout
+        assert button["right"] <= layout["panel"]["right"] - 8, layout
+    else:
+        assert layout["retry"] is None, layout
+
+
+@pytest.mark.parametrize(("viewport", "name", "min_retry_height"), [(DESKTOP, "desktop", 28), (MOBILE, "mobile", 34)])
+def test_a_message_that_fails_says_so_under_it_with_a_retry_button(
+    host, make_website, artifacts, viewport, name, min_retry_height
+):
+    website = make_website()
+    host.page.set_viewport_size(viewport)
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello, I have a question about my order")
+    messenger = host.page.locator("parley-messenger")
+
+    # Parley cannot be reached: the message stays, readable, with "Not sent." and Retry under it.
+    host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    messenger.locator("textarea").fill("ok")
+    host.page.keyboard.press("Enter")
+    failed = messenger.locator(".m.fail")
+    expect(failed.locator(".nf span")).to_have_text("Not sent.")
+    expect(failed.locator(".fl")).to_have_text("Retry")
+    expect(messenger.locator(".of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
+    _assert_spaced(host.page, "ok", retry=True, min_retry_height=min_retry_height)
+
+    # An error answer (a proxy's 503 in front of Parley): the same notice on that message.
+    host.page.unroute("**/reply")
+    host.page.route(
+        "**/reply",
+        lambda route: route.fulfill(
+            status=503, body="Service Unavailable", headers={"Access-Control-Allow-Origin": "*"}
+        ),
+    )
+    long_text = "Is it shipped yet? It was due yesterday and I need it for the weekend."
+    messenger.locator("textarea").fill(long_text)
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(2)
+    _assert_spaced(host.page, long_text, retry=True, min_retry_height=min_retry_height)
+    host.screenshot(path=str(artifacts / f"messenger-send-failed-{name}.png"))
+
+    # Parley is back: Retry sends that very message, which then looks like any other sent one.
+    host.page.unroute("**/reply")
+    with host.page.expect_response(lambda answer: answer.url.endswith("/reply") and answer.status == 201):
+        failed.first.locator(".fl").click()
+    sent = messenger.locator(".m.me").filter(has_text="ok")
+    expect(sent).not_to_have_class(re.compile(r"\bfail\b"))
+    expect(sent.locator(".nf")).to_have_count(0)
+    # The other message that failed is still there, not sent, with its own Retry (the thread was drawn again).
+    expect(messenger.locator(".m.fail")).to_have_count(1)
+    expect(messenger.locator(".m.fail .bu")).to_have_text(long_text)
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == [
+        "Hello, I have a question about my order",
+        "ok",
+    ]
+
+    # A refusal (here a text Parley cannot store) is said in the server's words, without a Retry that would be
+    # refused again.
+    host.page.evaluate(
+        "() => { const box = document.querySelector('parley-messenger').shadowRoot.querySelector('textarea');"
+        " box.value = 'broken \\ud800 text'; }"
+    )
+    messenger.locator("textarea").press("Enter")
+    refused = messenger.locator(".m.fail").filter(has_text="broken")
+    expect(refused.locator(".nf")).to_have_text("Must be valid Unicode text (no lone surrogates).")
+    _assert_spaced(host.page, "broken", retry=False)
+    host.screenshot(path=str(artifacts / f"messenger-send-refused-{name}.png"))
+    assert host.problems == []
+
+
+def test_a_retry_that_reopens_a_closed_conversation_takes_the_closed_notice_away(
+    host, make_website, agent_admin, artifacts
+):
+    website = website_update(website=make_website(), conversation_ratings_enabled=True)
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Where is my parcel?")
+    messenger = host.page.locator("parley-messenger")
+    conversation = Conversation.objects.get()
+
+    # The agent answers and closes in the admin; the visitor's open messenger says it is closed and asks for a
+    # rating.
+    agent = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent.fill("#parley-body", "It left our warehouse this morning.")
+    agent.get_by_role("button", name="Reply and close").click()
+    expect(agent.locator("#parley-state")).to_have_text("Closed")
+    closed_notice = messenger.locator(".nt", has_text="This conversation is closed")
+    expect(closed_notice).to_be_visible(timeout=15_000)
+    expect(messenger.locator("form.rt")).to_be_visible()
+
+    # Parley is unreachable when the visitor writes again, and stays so for a poll (which then waits longer).
+    host.context.route("**/widget-api/**", lambda route: route.abort("connectionrefused"))
+    messenger.get_by_role("textbox", name="Reply to the team").fill("One more thing: can I change the address?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    expect(messenger.locator(".m.fail .fl")).to_be_in_viewport()  # under the rating card: the thread scrolled to it
+    with host.page.expect_event("requestfailed", predicate=lambda r: "/poll?" in r.url, timeout=15_000):
+        pass
+    host.screenshot(path=str(artifacts / "messenger-retry-closed-before.png"))
+
+    # Back: the retry goes through, the server reopens the conversation and the messenger follows its answer at
+    # once (not a poll later): no closed notice, and the list shows it open.
+    host.context.unroute("**/widget-api/**")
+    messenger.locator(".m.fail .fl").click()
+    expect(messenger.locator(".m.fail")).to_have_count(0)
+    expect(closed_notice).to_have_count(0, timeout=2_000)
+    expect(messenger.locator("form.rt")).to_have_count(0)  # the reopening closed that closure's rating request
+    conversation.refresh_from_db()
+    assert conversation.state == Conversation.State.OPEN
+    host.screenshot(path=str(artifacts / "messenger-retry-reopened.png"))
+    messenger.locator(".bk").click()
+    expect(messenger.locator(".ls li")).to_have_count(1)
+    expect(messenger.locator(".ls li.cl")).to_have_count(0, timeout=2_000)
+
+    # The agent's page, polling, shows the conversation open again with the visitor's message.
+    expect(agent.locator("#parley-state")).to_have_text("Open", timeout=15_000)
+    expect(agent.locator(".parley-part.from-contact .body").last).to_have_text(
+        "One more thing: can I change the address?"
+    )
+    agent.screenshot(path=str(artifacts / "agent-reopened-by-retry.png"), full_page=True)
+    assert agent_admin.problems == []
+    assert host.problems == []
