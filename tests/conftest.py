@@ -1,3 +1,4 @@
+import threading
 import time
 
 import pytest
@@ -38,18 +39,85 @@ def _readiness_checked_afresh():
 LIVE_SERVER_SETTLE_SECONDS = 15
 
 
+class _LiveServerGate:
+    """Wraps the live server's WSGI application: counts the requests in flight and, closed, answers new ones
+    503 without touching the database. A request is in flight until its response is closed, which is when
+    Django's request_finished runs (and may still query)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.is_open = True
+        self.in_flight = 0
+        self.changed = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.changed:
+            if not self.is_open:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"The test is over."]
+            self.in_flight += 1
+        try:
+            return _ClosedThen(self.app(environ, start_response), self._done)
+        except BaseException:
+            self._done()
+            raise
+
+    def _done(self) -> None:
+        with self.changed:
+            self.in_flight -= 1
+            self.changed.notify_all()
+
+    def close_and_drain(self, timeout: float) -> None:
+        with self.changed:
+            self.is_open = False
+            self.changed.wait_for(lambda: self.in_flight == 0, timeout=timeout)
+
+
+class _ClosedThen:
+    """A response's iterable that calls `then` once the server has closed it."""
+
+    def __init__(self, result, then):
+        self.result, self.then = result, then
+
+    def __iter__(self):
+        return iter(self.result)
+
+    def __len__(self) -> int:  # the server sets Content-Length from a one-block response
+        return len(self.result)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.result, "close"):
+                self.result.close()
+        finally:
+            self.then()
+
+
+def _live_server_gate(live_server) -> _LiveServerGate:
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    if not isinstance(app, _LiveServerGate):
+        app = _LiveServerGate(app)
+        httpd.set_app(app)
+    return app
+
+
 @pytest.fixture(autouse=True)
 def _live_server_settled_before_flush(request):
-    """A live-server test's database is emptied (TRUNCATE) after it: a request the server still answers
-    for a closed browser can hold a row lock the TRUNCATE then waits on while taking the next table's, a
-    deadlock that failed CI once. Between the test and the flush, wait for the database's other
-    client sessions to leave their transactions (on PostgreSQL; SQLite's run has no such lock order; autovacuum,
-    which a TRUNCATE cancels, is not waited for)."""
+    """A live-server test's database is emptied (TRUNCATE) after it. A request the server still answers for a
+    closed browser could take a row lock the TRUNCATE then waits on while it holds the next table's: a
+    deadlock that failed CI twice (a wait for the database's sessions to be idle was not enough: a request is
+    idle between its autocommit queries). So once the test is over, the server answers no new request, and the
+    flush waits for those in flight to end; then (on PostgreSQL) for other clients, such as a Celery worker, to
+    leave their transactions (autovacuum, which a TRUNCATE cancels, is not waited for)."""
     if "live_server" not in request.fixturenames:
         yield
         return
     request.getfixturevalue("transactional_db")  # so this teardown runs before its flush
+    gate = _live_server_gate(request.getfixturevalue("live_server"))
+    gate.is_open = True
     yield
+    gate.close_and_drain(LIVE_SERVER_SETTLE_SECONDS)
     from django.db import connection
 
     if connection.vendor != "postgresql":
