@@ -546,10 +546,13 @@ def contact_untag(*, contact: Contact, tag: Tag) -> None:
 
 def tag_links_add_bulk(*, link_model: Any, owner_field: str, owner_ids: Iterable[int], tag: Tag, actor: Any) -> int:
     """Link one tag to many owners (contacts, companies) through `link_model`; existing links stay as
-    they are. Returns links added. Run inside the caller's transaction, which holds the tag: a tag deleted
-    meanwhile is refused (ValidationError on `tag`), never a foreign key error at the commit."""
+    they are. Returns links added. Run inside the caller's transaction, which holds the tag and the owners
+    (common.row_locks): a tag deleted meanwhile is refused (ValidationError on `tag`), an owner deleted meanwhile
+    is skipped, never a foreign key error at the commit."""
     tag_hold(tag)
-    ids = list(owner_ids)
+    owner_model = link_model._meta.get_field(owner_field).related_model
+    # The lock each new link's foreign key check takes anyway, taken first so that a deleted owner is seen.
+    ids = sorted(rows_hold(owner_model, owner_ids))
     linked = link_model.objects.filter(tag=tag, **{f"{owner_field}__in": ids})
     before = linked.count()
     link_model.objects.bulk_create(

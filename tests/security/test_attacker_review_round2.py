@@ -14,6 +14,7 @@ from django.db import connection
 from companies import services as company_services
 from companies.models import Company, CompanyContact, CompanyTag
 from contacts import services as contact_services
+from contacts.deletion import contacts_delete_with_history
 from contacts.models import ContactTag, Tag
 from tests.companies.factories import CompanyFactory
 from tests.concurrency import first_then_second
@@ -58,6 +59,29 @@ def test_bulk_tagging_while_the_tag_is_deleted_is_refused_not_a_foreign_key_erro
     assert outcomes["delete"] == "kept"
     _refused(outcomes["write"], "tag")
     assert not Tag.objects.exists() and not ContactTag.objects.exists() and not CompanyTag.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["contacts", "companies"])
+@race
+def test_bulk_tagging_while_a_selected_owner_is_deleted_tags_the_others(kind):
+    """A contact or company deleted (erased, expired, removed by a teammate) while "Add the chosen tag to selected"
+    ran: its new link failed the foreign key check at the commit, an IntegrityError (a 500) that lost the whole
+    action. The deleted one is skipped; the others are tagged."""
+    tag = TagFactory(name="vip")
+    if kind == "contacts":
+        doomed, kept = LeadFactory(), LeadFactory()
+        delete = lambda: contacts_delete_with_history(contact_ids=[doomed.pk])  # noqa: E731
+        tagging = lambda: contact_services.contacts_tag_bulk(contact_ids=[doomed.pk, kept.pk], tag=tag)  # noqa: E731
+        links = ContactTag.objects.values_list("contact_id", flat=True)
+    else:
+        doomed, kept = CompanyFactory(), CompanyFactory()
+        delete = lambda: company_services.companies_delete(company_ids=[doomed.pk])  # noqa: E731
+        tagging = lambda: company_services.companies_tag_bulk(company_ids=[doomed.pk, kept.pk], tag=tag)  # noqa: E731
+        links = CompanyTag.objects.values_list("company_id", flat=True)
+
+    outcomes = deletion_then_writer(delete, tagging)
+    assert outcomes == {"delete": "kept", "write": "kept"}
+    assert list(links) == [kept.pk]
 
 
 @race
