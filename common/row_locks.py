@@ -10,6 +10,7 @@ never wait on each other. SQLite serialises writers, so a plain read does there.
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 
 
@@ -26,3 +27,9 @@ def rows_hold(model: type[models.Model], pks: Iterable[Any]) -> set[Any]:
     with connections[using].cursor() as cursor:
         cursor.execute(f"{sql} FOR KEY SHARE", params)
         return {pk for (pk,) in cursor.fetchall()}
+
+
+def row_gone_error(what: str, *, field: str) -> ValidationError:
+    """The refusal of a write naming a row (`what`: "tag “vip”") that a teammate deleted meanwhile, on the field
+    that named it."""
+    return ValidationError({field: f"The {what} no longer exists: a teammate has just deleted it."})

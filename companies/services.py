@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.parsing import float_or_none, text_problem
-from common.row_locks import rows_hold
+from common.row_locks import row_gone_error, rows_hold
 from companies.models import INT32_MAX, Company, CompanyContact, CompanyTag
 from companies.signals import company_changed, company_contact_changed
 from contacts import services as contacts_services
@@ -202,7 +202,7 @@ def companies_delete(*, company_ids: Iterable[int]) -> int:
 
 def company_gone_error(company: Company, *, field: str) -> ValidationError:
     """The refusal of a write naming a company that a teammate deleted meanwhile, on the field that named it."""
-    return ValidationError({field: f"The company “{company}” no longer exists: a teammate has just deleted it."})
+    return row_gone_error(f"company “{company}”", field=field)
 
 
 def company_delete(*, company: Company) -> None:

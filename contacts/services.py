@@ -23,7 +23,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common.parsing import text_problem
-from common.row_locks import rows_hold
+from common.row_locks import row_gone_error, rows_hold
 from contacts import lifecycle, uses
 from contacts.custom_attributes import (
     coerce_value,
@@ -479,7 +479,7 @@ def tags_hold(tag_ids: Iterable[int]) -> set[int]:
 
 def tag_gone_error(tag: Tag, *, field: str) -> ValidationError:
     """The refusal of a write naming a tag that a teammate deleted meanwhile, on the field that named it."""
-    return ValidationError({field: f"The tag “{tag.name}” no longer exists: a teammate has just deleted it."})
+    return row_gone_error(f"tag “{tag.name}”", field=field)
 
 
 def tag_hold(tag: Tag, *, field: str = "tag") -> None:
