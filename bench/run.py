@@ -29,6 +29,7 @@ FIGURES = {
     "admin_contact_10m_vs_10k": "bench.admin_contact",
     "api_search_1m_vs_1k": "bench.api_search",
     "reports_1m_vs_1k": "bench.reports",
+    "attachment_hostile_scaling": "bench.attachments",
     "widget_loader_gz_bytes": "bench.widget",
     "widget_total_gz_bytes": "bench.widget",
     "widget_requests_per_page_view": "bench.widget",
