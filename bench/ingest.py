@@ -254,6 +254,7 @@ class Outcome:
     floor_rate: float
     parley_cpu_ms: float
     floor_cpu_ms: float
+    worker_cpu_ms: float  # the flushing worker's part of parley_cpu_ms
 
 
 def _scenario(clients, app_id: str, figure: str, quick: bool, server_pid: int, worker_pid: int) -> Outcome:
@@ -284,6 +285,7 @@ def _scenario(clients, app_id: str, figure: str, quick: bool, server_pid: int, w
         floor_rate=statistics.fmean(f[0] / f[1] for f in floor),
         parley_cpu_ms=1000 * (sum(p[2] for p in parley) + worker_cpu) / max(parley_requests, 1),
         floor_cpu_ms=1000 * sum(f[2] for f in floor) / max(floor_requests, 1),
+        worker_cpu_ms=1000 * worker_cpu / max(parley_requests, 1),
     )
 
 
@@ -433,7 +435,8 @@ def _measure_load(figures: list[str], quick: bool, database_url: str, website, r
                 )
                 print(
                     f"  {figure}: throughput {outcome.ratio:.2f} (Parley {outcome.parley_rate:.0f}/s, {floor} "
-                    f"{outcome.floor_rate:.0f}/s); CPU per request Parley {outcome.parley_cpu_ms:.2f} ms, {floor} "
+                    f"{outcome.floor_rate:.0f}/s); CPU per request Parley {outcome.parley_cpu_ms:.2f} ms "
+                    f"(worker {outcome.worker_cpu_ms:.2f}), {floor} "
                     f"{outcome.floor_cpu_ms:.2f} ms, CPU ratio {outcome.floor_cpu_ms / outcome.parley_cpu_ms:.2f}",
                     file=sys.stderr,
                 )
