@@ -146,12 +146,16 @@ COMPANY_FILTER_CHOICES = 20
 # A search word naming at most this many companies finds their people by their ids (one bounded lookup per
 # word); beyond, by the name itself (a subquery over every company it names, never an arbitrary first few).
 COMPANY_WORD_MATCHES = 50
+# ... and up to this many of their people are named by id in the contact search (contacts_in_companies_named_q).
+COMPANY_WORD_MEMBERS = 1000
 
 
 def contacts_in_companies_named_q(word: str) -> Q:
     """Contacts of a company whose name has `word` ("stark" finds Tony of Stark Industries), what a saved list
     keeps as `companies.name ~ word` (`^` below three characters); an empty Q when no company's name has it, so the
-    contact search keeps its index plan (an OR with a subquery scans contacts)."""
+    contact search keeps its index plan. An OR with a subquery scans the contacts table (PostgreSQL hashes the
+    subquery and tests every row), so up to COMPANY_WORD_MEMBERS people are named by id: their primary key's index
+    joins the name and email indexes in the plan."""
     if len(word) >= COMPANY_WORD_SUBSTRING_MIN_LENGTH:
         named = Q(name__icontains=word)  # the trigram index on PostgreSQL
     else:
@@ -162,7 +166,11 @@ def contacts_in_companies_named_q(word: str) -> Q:
         return Q()
     if len(company_ids) > COMPANY_WORD_MATCHES:
         return Q(pk__in=CompanyContact.objects.filter(company__in=companies.values("pk")).values("contact_id"))
-    return Q(pk__in=CompanyContact.objects.filter(company_id__in=company_ids).values("contact_id"))
+    members = CompanyContact.objects.filter(company_id__in=company_ids).values_list("contact_id", flat=True)
+    member_ids = list(members.distinct()[: COMPANY_WORD_MEMBERS + 1])
+    if len(member_ids) > COMPANY_WORD_MEMBERS:
+        return Q(pk__in=members)
+    return Q(pk__in=member_ids)
 
 
 def company_names(*, company_ids: set[int]) -> dict[int, str]:

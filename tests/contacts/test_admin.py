@@ -8,8 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from companies import services as company_services
 from contacts import services
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
+from tests.companies.factories import CompanyFactory
 from tests.contacts.factories import ContactFactory, DataAttributeFactory, LeadFactory, TagFactory, UserContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -337,6 +339,25 @@ def test_contact_search_uses_the_trigram_indexes_on_postgresql(admin_client):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_name_trgm" in plan and "contact_email_trgm" in plan, plan
+
+
+@pytest.mark.postgres
+def test_contact_search_by_a_company_word_keeps_the_index_plan_on_postgresql(admin_client):
+    """A word naming a company found its people through a subquery OR-ed with the name and email: PostgreSQL
+    then tested every contact against the hashed subquery (a scan of the whole table on each search)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_trgm indexes are PostgreSQL's")
+    tony = UserContactFactory(name="Tony", email="tony@example.com")
+    company_services.company_attach(contact=tony, company=CompanyFactory(name="Stark Industries"))
+    UserContactFactory(name="Pepper", email="pepper@example.com")
+    changelist = admin_client.get(CHANGELIST, {"q": "stark"}).context["cl"]
+    assert [c.pk for c in changelist.result_list] == [tony.pk]
+    sql, params = changelist.queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask for the plan a big one gets
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" not in plan and "contact_name_trgm" in plan and "contacts_contact_pkey" in plan, plan
 
 
 def test_csv_export_has_tags_and_custom_attributes_with_bounded_queries(admin_client):
