@@ -147,8 +147,9 @@ def _version(*parts: str | None) -> str:
 
 @functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
 def describe_device(user_agent: str) -> Device:
-    """OS, browser family and browser version of a user agent string, and whether it is a bot (memoized)."""
-    user_agent = user_agent[:USER_AGENT_MAX_LENGTH]
+    """OS, browser family and browser version of a user agent string, and whether it is a bot (memoized). A NUL
+    (which some servers pass on in a header) is dropped: PostgreSQL stores no NUL in text."""
+    user_agent = user_agent.replace("\x00", "")[:USER_AGENT_MAX_LENGTH]
     if not user_agent.strip():
         return Device(bot=True)
     result = user_agent_parser()(user_agent, Domain.ALL)

@@ -34,7 +34,7 @@ import kombu.exceptions
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, models, router, transaction
+from django.db import DataError, connections, models, router, transaction
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
@@ -690,13 +690,32 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
             if last_id:  # entries a flush wrote but could not trim (it died, or Redis failed, after commit)
                 transaction.on_commit(lambda: _trim_through(client, key, last_id), robust=True)
             return 0, True
-        written = _write(_decode(entries))
+        written = _write_batch(_decode(entries))
         newest = entries[-1][0].decode()
         cursor.update(last_id=newest)
         # After the outermost commit only: trimmed entries must already be in the database. Robust:
         # a failed trim is logged and redone by the next flush, never an error for what committed.
         transaction.on_commit(lambda: _trim_through(client, key, newest), robust=True)
     return written, len(entries) < FLUSH_BATCH_SIZE
+
+
+def _write_batch(rows: list[QueuedRow]) -> int:
+    """The batch's rows in one go; when the database refuses a value in them (DataError), each row on its own, in
+    order, the refused ones logged and skipped. A value PostgreSQL cannot store that got past the ping's checks must
+    not stop the stream: the batch would fail on every flush, and no page view of any visitor be written again."""
+    try:
+        with transaction.atomic():  # a savepoint: the cursor row's lock is kept
+            return _write(rows)
+    except DataError:
+        logger.exception("The database refused a value in a page-view buffer batch; writing its rows one by one.")
+    written = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                written += _write([row])
+        except DataError:
+            logger.error("Skipped a page-view buffer entry the database refused (session %s).", row.session_id)
+    return written
 
 
 def page_view_buffer_backlog() -> tuple[int, float | None] | None:

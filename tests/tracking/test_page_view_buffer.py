@@ -173,6 +173,24 @@ def test_entries_replayed_after_a_commit_are_not_written_again(widget, buffer, f
 
 
 @pytest.mark.django_db
+def test_an_entry_the_database_refuses_is_skipped_and_the_rest_of_its_batch_written(widget, buffer, flush, caplog):
+    """A value PostgreSQL cannot store (a NUL in text) that got past the ping's checks failed its whole batch on
+    every flush: the cursor never moved and no page view of any visitor was written again."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stores a NUL in text")
+    urls = _visit(widget, flush, 3)
+    [*_, (_, fields)] = buffer.entries()
+    poisoned = {**{name: value for name, value in fields.items() if name != b"q"}, b"t": b"A\x00B"}
+    buffer.redis.xadd(buffer.key, poisoned)
+    assert widget.ping("https://shop.example/after").status_code == 200
+
+    assert flush() == 3  # the two queued before it and the one after
+    assert [view.url for view in _page_views()] == [*urls, "https://shop.example/after"]
+    assert WebSession.objects.get().page_views_count == 4
+    assert buffer.length() == 0 and "Skipped a page-view buffer entry the database refused" in caplog.text
+
+
+@pytest.mark.django_db
 def test_replayed_entries_are_skipped_and_trimmed_when_new_page_views_arrive(widget, buffer, flush):
     urls = _visit(widget, flush, 3)
     entries = buffer.entries()

@@ -20,6 +20,18 @@ from tracking.widget_auth import widget_token_read
 pytestmark = pytest.mark.django_db
 
 
+def test_a_utm_value_or_user_agent_holding_a_nul_is_stored_without_it(client, website, ingest_flush):
+    """`%00` passes the URL's checks (the URL holds no NUL) and decodes to one; PostgreSQL stores no NUL in text.
+    Queued, it failed every later flush: no page view of any visitor was written again."""
+    widget = Widget(client, website, user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0\x00")
+    url = "https://shop.example/?utm_source=news%00letter&utm_campaign=%00"
+    assert widget.ping(url).status_code == 200
+    ingest_flush()
+    session = WebSession.objects.get()
+    assert (session.utm_source, session.utm_campaign, session.browser) == ("newsletter", "", "Firefox")
+    assert PageView.objects.get().url == url
+
+
 def test_first_ping_creates_visitor_session_and_page_view(widget, ingest_flush):
     response = widget.ping("https://shop.example/pricing?utm_source=news&utm_campaign=fall", title="Pricing",
                            referrer="https://search.example/?q=shop")  # fmt: skip

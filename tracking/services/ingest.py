@@ -209,8 +209,11 @@ def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: HotPathState)
 
 
 def _utm(url: str) -> dict[str, str]:
+    """The page's UTM parameters, decoded. The URL itself holds no NUL (clean_page refuses one), but `%00` decodes
+    to it, and PostgreSQL stores no NUL in text: it is dropped (the rest of the value stays)."""
     query = parse_qs(urlsplit(url).query)
-    return {name: query[name][0][:UTM_MAX_LENGTH] for name in UTM_PARAMETERS if query.get(name)}
+    values = {name: query[name][0].replace("\x00", "")[:UTM_MAX_LENGTH] for name in UTM_PARAMETERS if query.get(name)}
+    return {name: value for name, value in values.items() if value}
 
 
 def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetime, now: dt.datetime) -> bool:
