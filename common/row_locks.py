@@ -16,7 +16,7 @@ from django.db import connections, models, router
 
 def rows_hold(model: type[models.Model], pks: Iterable[Any]) -> set[Any]:
     """Of these rows of `model`, the pks that exist, each held until the caller's transaction ends."""
-    ids = sorted(set(pks))
+    ids = set(pks)  # the lock order is the query's ORDER BY pk; sorting here failed on ids given as mixed types
     if not ids:
         return set()
     using = router.db_for_write(model)

@@ -274,7 +274,7 @@ def companies_contacts_deleting(contact_ids: list[int]) -> None:
     """
     if not CompanyContact.objects.filter(contact_id__in=contact_ids).exists():
         return
-    list(Contact.objects.select_for_update().filter(pk__in=contact_ids).values_list("pk", flat=True))
+    list(Contact.objects.select_for_update().filter(pk__in=contact_ids).order_by("pk").values_list("pk", flat=True))
     gone = (
         CompanyContact.objects.filter(company=OuterRef("pk"), contact_id__in=contact_ids)
         .order_by()

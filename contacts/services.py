@@ -362,7 +362,8 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
         raise ValidationError({"from": "Only a visitor or a lead can be merged into a user."})
     if into.role != Contact.Role.USER:
         raise ValidationError({"into": "Contacts can only be merged into a user."})
-    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[source.pk, into.pk])}
+    # In id order, as every writer holding several contacts takes them (bulk tagging, erasure): not a deadlock.
+    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[source.pk, into.pk]).order_by("pk")}
     if len(locked) != 2:
         raise ValidationError({"from": "The contact no longer exists."})
     source, into = locked[source.pk], locked[into.pk]

@@ -266,3 +266,42 @@ def test_a_rule_whose_team_or_teammate_is_deleted_while_a_conversation_is_routed
     assert conversation.priority == "high"
     assert conversation.team_id is None if gone == "team" else conversation.assignee_id is None
     assert AssignmentRule.objects.filter(pk=rule.pk).exists()
+
+
+# --- merging two contacts while bulk tagging holds them ---------------------------------------------------------------
+
+
+@race
+def test_merging_contacts_that_bulk_tagging_holds_waits_for_it_instead_of_deadlocking():
+    """Bulk tagging holds the selected contacts in id order; contact_merge locked its two contacts in whatever order
+    the table scan met them. Once the lead's row had moved behind the user's (any update does that), the merge held
+    the user and waited for the lead while the tagging held the lead and waited for the user: PostgreSQL's deadlock
+    detector ended one of them (a 500). Both now lock in id order, so the merge waits and then completes."""
+    from django.db import transaction
+
+    from common.row_locks import rows_hold
+    from contacts.models import Contact
+    from tests.tracking.concurrency import Session
+
+    lead, user = LeadFactory(), UserContactFactory()
+    assert lead.pk < user.pk
+    Contact.objects.filter(pk=lead.pk).update(name="Moved")  # its new row version now lies after the user's
+    lead_held, merge_waits = threading.Event(), threading.Event()
+
+    def tagging():
+        with transaction.atomic():
+            rows_hold(Contact, [lead.pk])
+            lead_held.set()
+            assert merge_waits.wait(30)
+            rows_hold(Contact, [user.pk])
+
+    tagger = Session(tagging)
+    tagger.start()
+    assert lead_held.wait(30)
+    merger = Session(lambda: contact_services.contact_merge(source=lead, into=user))
+    merger.start()
+    merger.wait_until_blocked()
+    merge_waits.set()
+    tagger.finish()
+    assert merger.finish().pk == user.pk
+    assert list(Contact.objects.values_list("pk", flat=True)) == [user.pk]
