@@ -40,37 +40,47 @@ LIVE_SERVER_SETTLE_SECONDS = 15
 
 
 class _LiveServerGate:
-    """Wraps the live server's WSGI application: counts the requests in flight and, closed, answers new ones
+    """Wraps the live server's WSGI application: keeps the requests in flight and, closed, answers new ones
     503 without touching the database. A request is in flight until its response is closed, which is when
-    Django's request_finished runs (and may still query)."""
+    Django's request_finished runs (and may still query), or until the thread answering it has ended: a
+    client that resets the connection before sending all of its body leaves its response unclosed (Django's
+    ServerHandler.close reads the rest of the body first, and that read raises)."""
 
     def __init__(self, app):
         self.app = app
         self.is_open = True
-        self.in_flight = 0
+        self.in_flight: dict[object, threading.Thread] = {}  # each request: the thread answering it
         self.changed = threading.Condition()
 
     def __call__(self, environ, start_response):
+        request = object()
         with self.changed:
             if not self.is_open:
                 start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
                 return [b"The test is over."]
-            self.in_flight += 1
+            self.in_flight[request] = threading.current_thread()
         try:
-            return _ClosedThen(self.app(environ, start_response), self._done)
+            return _ClosedThen(self.app(environ, start_response), lambda: self._done(request))
         except BaseException:
-            self._done()
+            self._done(request)
             raise
 
-    def _done(self) -> None:
+    def _done(self, request) -> None:
         with self.changed:
-            self.in_flight -= 1
+            del self.in_flight[request]
             self.changed.notify_all()
 
-    def close_and_drain(self, timeout: float) -> None:
+    def close_and_drain(self, timeout: float) -> bool:
+        """Answer no new request; wait up to `timeout` for those in flight to end. Whether they did."""
+        deadline = time.monotonic() + timeout
         with self.changed:
             self.is_open = False
-            self.changed.wait_for(lambda: self.in_flight == 0, timeout=timeout)
+            while any(thread.is_alive() for thread in self.in_flight.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(min(left, 0.05))  # a thread's end notifies nobody
+            return True
 
 
 class _ClosedThen:
