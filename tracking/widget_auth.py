@@ -48,7 +48,10 @@ def widget_token_sign(
         payload["x"] = 1
     if verified:
         payload["v"] = 1
-    return signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
+    token = signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
+    # Known valid: its next reading here (the answer's own scope, the browser's next page view) skips the check.
+    _remember(token, _identity(payload))
+    return token
 
 
 # Tokens checked by this process: the widget sends the same token for up to an hour, so its
@@ -76,22 +79,30 @@ def _verify(token: str) -> WidgetIdentity | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("w"), int) or not isinstance(payload.get("c"), int):
         return None
+    identity = _identity(payload)
+    _remember(token, identity)
+    return identity
+
+
+def _identity(payload: dict[str, Any]) -> WidgetIdentity:
     if isinstance(payload.get("m"), int):
         issued_at: float = payload["m"] / 1000
     else:  # tokens signed before milliseconds: whole seconds, or nothing at all
         issued_at = payload.get("i") if isinstance(payload.get("i"), int) else 0
-    identity = WidgetIdentity(
+    return WidgetIdentity(
         contact_id=payload["c"],
         website_id=payload["w"],
         tracking_consent=payload.get("x") == 1,
         issued_at=issued_at,
         verified=payload.get("v") == 1,
     )
-    if issued_at:  # older tokens carry no issue time to expire the memo with
+
+
+def _remember(token: str, identity: WidgetIdentity) -> None:
+    if identity.issued_at:  # older tokens carry no issue time to expire the memo with
         if len(_verified) >= VERIFIED_TOKENS_MAX:
             _verified.clear()
         _verified[token] = identity
-    return identity
 
 
 # --- revocation after a verified sign-in -------------------------------------------------------------

@@ -210,6 +210,33 @@ def test_identify_on_the_first_ping_merges_the_queued_visitor_into_the_user(clie
     assert user.web_sessions_count == 1 and user.last_seen_at is not None
 
 
+def test_a_sign_in_saves_its_hot_path_state_in_its_page_views_round_trip(client, website, queue: Buffer, monkeypatch):
+    """The general path (here a known user signing in on another browser) queues its page view after the commit;
+    the contact's hot-path state goes into that entry's pipeline, not a round trip of its own."""
+    from django.core.cache import cache
+
+    user_hash = hmac.new(website.identity_secret.encode(), b"u-6", hashlib.sha256).hexdigest()
+    laptop = Widget(client, website)
+    assert laptop.ping("https://shop.example/a", user={"user_id": "u-6", "user_hash": user_hash}).status_code == 200
+    user = Contact.objects.get(external_id="u-6")
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def recorded(connection, command, check_health=True):
+        sent.append(b"".join(command) if isinstance(command, list | tuple) else command)
+        return send(connection, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", recorded)
+    phone = Widget(client, website, user_agent="Mozilla/5.0 (iPhone) Mobile Safari/604.1")
+    assert phone.ping("https://shop.example/b", user={"user_id": "u-6", "user_hash": user_hash}).status_code == 200
+    state_key = cache.make_key(HotPathState.key(user.pk)).encode()
+    writes = [command for command in sent if state_key in command and b"SET" in command]
+    assert len(writes) == 1 and b"XADD" in writes[0], writes
+    page_views_flush()
+    (session_id, _, _) = HotPathState.load(user.pk).sessions[str(website.pk)]
+    assert list(PageView.objects.filter(contact=user).values_list("session_id", flat=True)) == [session_id] * 2
+
+
 def test_a_known_user_signing_in_on_a_new_browser_costs_the_lookup_and_joins_their_current_session(
     client, website, queue: Buffer
 ):

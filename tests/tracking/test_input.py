@@ -357,3 +357,25 @@ def test_parallel_requests_on_the_embedded_file_cache_never_pass_the_limit(setti
     for thread in threads:
         thread.join()
     assert (len(passed), len(refused)) == (limit, requests - limit)
+
+
+def test_a_token_this_server_signed_is_read_back_without_checking_its_signature_again(monkeypatch):
+    """A sign-in's answer reads its own new token (the conversations it may see), and the browser's next page view
+    sends it back: the signature this process just made is not checked again; any other token still is."""
+    from tracking import widget_auth
+
+    token = widget_auth.widget_token_sign(contact_id=5, website_id=7, verified=True)
+    checked = []
+    verify = widget_auth._verify
+    monkeypatch.setattr(widget_auth, "_verify", lambda t: checked.append(t) or verify(t))
+    identity = widget_auth.widget_token_read(token=token, website_id=7)
+    assert (identity.contact_id, identity.website_id, identity.verified, identity.tracking_consent) == (
+        5,
+        7,
+        True,
+        False,
+    )
+    assert identity.issued_at > time.time() - 60 and checked == []
+    assert widget_auth.widget_token_read(token=token, website_id=8) is None  # another website's reading
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert widget_auth.widget_token_read(token=forged, website_id=7) is None and checked == [forged]

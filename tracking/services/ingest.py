@@ -312,17 +312,22 @@ def _page_view_record(
 
 
 def _page_view_after_commit(
-    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
-) -> None:
+    *, acting: ActingContact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> bool:
     """The page view of a contact whose row is committed: queued in its cached current session or in a
     new queued one; written at once only when the queue cannot take it. A contact erased or merged
-    meanwhile is handled by the flush, as for any queued page view."""
-    if _page_view_fast(contact=contact, website=website, page=page, facts=facts, state=state):
-        return
-    if _session_queued(contact=contact, website=website, page=page, facts=facts, state=state):
-        return
+    meanwhile is handled by the flush, as for any queued page view.
+
+    Whether `state` (which remembers `acting`) was saved with it, in the queued entry's round trip; if not,
+    the caller saves it."""
+    contact = acting.contact
+    if _page_view_fast(contact=contact, website=website, page=page, facts=facts, state=state, save_state=True):
+        return True
+    if _session_queued(contact=contact, website=website, page=page, facts=facts, state=state, acting=acting):
+        return True
     with transaction.atomic():
         _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+    return False
 
 
 def _page_view_fast(
@@ -622,6 +627,7 @@ def _ingest(
     queue_on = tracking and page is not None and ingest_queue_on()
     for attempt in range(2):
         ignored: dict[str, str] = {}
+        state_saved = False
         try:
             with transaction.atomic():
                 if current is None and anonymous_id is not None:
@@ -646,14 +652,18 @@ def _ingest(
                 elif tracking and page is None:
                     _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
             if queued_later:
-                _page_view_after_commit(contact=contact, website=website, page=page, facts=facts, state=contact_state)
+                contact_state.remember(acting, facts.now.timestamp())
+                state_saved = _page_view_after_commit(
+                    acting=acting, website=website, page=page, facts=facts, state=contact_state
+                )
         except ContactGone:
             if attempt or not tracking:
                 raise
             current = anonymous_id = state = None
             continue
-        contact_state.remember(acting, facts.now.timestamp())
-        contact_state.save()
+        if not state_saved:
+            contact_state.remember(acting, facts.now.timestamp())
+            contact_state.save()
         return contact, ignored
     raise AssertionError("unreachable")  # pragma: no cover
 
