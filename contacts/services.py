@@ -194,12 +194,17 @@ def contact_create(
 VERIFIED_MARK_CACHE_SECONDS = 24 * 3600
 
 
-def contact_mark_identity_verified(*, contact_id: int) -> None:
-    """A website that enforces verification signed this contact in: no website may claim it unsigned."""
-    if cache.add(f"contacts:identity-verified:{contact_id}", 1, VERIFIED_MARK_CACHE_SECONDS):
-        Contact.objects.filter(pk=contact_id, identity_verified_at__isnull=True).update(
-            identity_verified_at=timezone.now()
-        )
+def contact_mark_identity_verified(*, contact: Contact) -> None:
+    """A website that enforces verification signed this contact in: no website may claim it unsigned.
+
+    A row read for this sign-in says whether it is marked already (no round trip); a partial one (the widget's
+    cached snapshot of a returning user) asks the cache instead."""
+    unmarked = Contact.objects.filter(pk=contact.pk, identity_verified_at__isnull=True)
+    if "identity_verified_at" not in contact.get_deferred_fields():
+        if contact.identity_verified_at is None:
+            unmarked.update(identity_verified_at=timezone.now())
+    elif cache.add(f"contacts:identity-verified:{contact.pk}", 1, VERIFIED_MARK_CACHE_SECONDS):
+        unmarked.update(identity_verified_at=timezone.now())
 
 
 @transaction.atomic

@@ -943,7 +943,7 @@ def _resolve(
                 email_selects_user=email_selects_user or proven,
             )
             if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
-                contacts_services.contact_mark_identity_verified(contact_id=identified.contact.pk)
+                contacts_services.contact_mark_identity_verified(contact=identified.contact)
             return identified
         return current or _visitor_create(now=facts.now, website=website)
     except ValidationError as error:
