@@ -245,17 +245,33 @@ def page_view_buffer_add(
 # A known contact's new session is claimed for this long: pings of other tabs that found no current
 # session either (their state was read before this one's was saved) join it instead of opening another.
 SESSION_CLAIM_SECONDS = 10
-# One command, so that the entry that opens the session always precedes those that join it.
+# One command, so that the entry that opens the session always precedes those that join it. The cache writes
+# (the contact's state naming the new session, its fast-path ticket) are made only by the entry that opened it:
+# one that joined another tab's session must not name its own for a moment (its caller saves the joined one).
+# KEYS: the claim, the stream, the cache entries. ARGV: the new session's id, the claim's seconds, the number of
+# page view and of session arguments, those arguments, per cache entry its value, seconds and "1" when only if
+# absent.
 _OPEN_SESSION_SCRIPT = """
 local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
-local page_args = tonumber(ARGV[3])
+local page_args, session_args = tonumber(ARGV[3]), tonumber(ARGV[4])
 local entry = {'s', claimed or ARGV[1]}
-for i = 4, 3 + page_args do entry[#entry + 1] = ARGV[i] end
-if not claimed then
-  for i = 4 + page_args, #ARGV do entry[#entry + 1] = ARGV[i] end
+for i = 5, 4 + page_args do entry[#entry + 1] = ARGV[i] end
+if claimed then
+  redis.call('XADD', KEYS[2], '*', unpack(entry))
+  return claimed
 end
+for i = 5 + page_args, 4 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
 redis.call('XADD', KEYS[2], '*', unpack(entry))
-return claimed or ARGV[1]
+local at = 5 + page_args + session_args
+for k = 3, #KEYS do
+  if ARGV[at + 2] == '1' then
+    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
+  else
+    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1])
+  end
+  at = at + 3
+end
+return ARGV[1]
 """
 
 
@@ -409,7 +425,7 @@ def _queue(
             added, length, scheduled_due = _queue_pipelined(client, entry, cache_writes, claim, due, in_pipeline)
         if claim is not None:
             session_id = int(added)
-        if not in_pipeline:
+        if not in_pipeline and session_id == int(entry["s"]):  # (having joined a session, the caller saves its own)
             _cache_writes_apply(cache_writes)
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
@@ -455,22 +471,24 @@ def _queue_pipelined(
     fit, as one pipeline: (what the XADD or script answered, the length, the flag's previous due time)."""
     key = _stream_key()
     pipeline = client.pipeline(transaction=False)
+    stored = [_stored(write) for write in cache_writes] if in_pipeline else []
     if claim is None:
         pipeline.xadd(key, entry)  # type: ignore[arg-type]
     else:
-        # The script's arguments: the page view's name/value pairs, then the new session's.
+        # The script's arguments: the page view's name/value pairs, then the new session's, then the cache writes.
         page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
         session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
         rest = [arg for name in session_names for arg in (name, entry[name])]
+        writes = [arg for (_, value), write in zip(stored, cache_writes, strict=False)
+                  for arg in (value, write.seconds, "1" if write.only_if_absent else "0")]  # fmt: skip
         pipeline.eval(
-            _OPEN_SESSION_SCRIPT, 2, claim, key, entry["s"], SESSION_CLAIM_SECONDS, len(page_args), *page_args, *rest
-        )
+            _OPEN_SESSION_SCRIPT, 2 + len(stored), claim, key, *(redis_key for redis_key, _ in stored), entry["s"],
+            SESSION_CLAIM_SECONDS, len(page_args), len(rest), *page_args, *rest, *writes,
+        )  # fmt: skip
+        stored = []  # made by the script
     pipeline.xlen(key)
     pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
-    for write in cache_writes if in_pipeline else ():
-        redis_key, value = (
-            (cache.make_key(write.key), write.value) if write.raw else cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
-        )
+    for (redis_key, value), write in zip(stored, cache_writes, strict=False):
         pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
     # An error in a later reply must not hide that the XADD went in (else it is written twice).
     added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
@@ -479,12 +497,19 @@ def _queue_pipelined(
     return added, length, scheduled_due
 
 
+def _stored(write: CacheWrite) -> tuple[str, Any]:
+    """(the Redis key, the stored value) of a cache write made in the buffer's own round trip."""
+    if write.raw:
+        return cache.make_key(write.key), write.value
+    return cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
+
+
 def _queue_counted(
     client: redis.Redis, entry: dict[str, Any], windows: ScriptWindows, cache_writes: tuple[CacheWrite, ...], due: float
 ) -> tuple[list[int], Any, Any, Any]:
     """The counted script (_COUNTED_QUEUE_SCRIPT): (the limits' counts; then, unless one refused the request
     and nothing was queued, the entry's id, the stream's length and the flag's previous due time)."""
-    written = [cache.raw_entry(write.key, write.value) for write in cache_writes]  # type: ignore[attr-defined]
+    written = [_stored(write) for write in cache_writes]
     keys = [*windows.keys, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
     entry_args = [arg for pair in entry.items() for arg in pair]
     arguments = [
@@ -528,14 +553,16 @@ class FastTicket:
     queued_session: int | None = None  # the session the round trip queued the page view in
     state_sha: str | None = None  # SHA-1 of the hot-path entry as stored (a ticket written now names it)
     consumed: bool = False  # the ping took the page view queued for it as its own
+    checked: bool = False  # the first round trip ran (the cache is the buffer's Redis): tickets are read here
 
-    def write(self, *, session_id: int, until: float) -> CacheWrite | None:
-        """The ticket for the steady state this ping found, holding for requests whose moment is before `until`
-        (the first of its ends); None when that is too close to bother."""
+    def write(self, *, session_id: int, until: float, state_sha: str | None = None) -> CacheWrite | None:
+        """The ticket for the steady state this ping found (or, given `state_sha`, the state it writes with the
+        ticket), holding for requests whose moment is before `until` (the first of its ends); None when that is
+        too close to bother."""
         seconds = int(until - self.now)
         if seconds < 1:
             return None
-        value = f"{session_id}:{int(until * 1000)}:{self.fingerprint}:{self.state_sha}"
+        value = f"{session_id}:{int(until * 1000)}:{self.fingerprint}:{state_sha or self.state_sha}"
         # Redis drops it a little after its end: which requests it serves is the script's check of their moment.
         return CacheWrite(fast_ticket_key(self.contact_id), value, seconds + 5, raw=True)
 
@@ -620,6 +647,7 @@ def preflight_queue(
         return None  # the caller counts and reads without the buffer, failing open where Redis is down
     counts = [int(count) for count in reply[0]]
     values = cached_values(cache, read_keys, reply[1])  # type: ignore[arg-type]
+    ticket.checked = True
     ticket.state_sha = reply[2].decode() if reply[2] else None
     if len(reply) > 3:
         ticket.queued_session = int(reply[3])

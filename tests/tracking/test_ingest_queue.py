@@ -86,6 +86,11 @@ def test_a_first_ping_runs_no_statement_and_the_flush_writes_contact_session_and
     ]
 
 
+# What a new connection sends before its first command: once per connection, not per ping. (A thread's first
+# pipeline opens its second connection; which test comes first decides where that happens.)
+_CONNECTION_SETUP = (b"CLIENT", b"SELECT", b"HELLO", b"AUTH")
+
+
 class _RoundTrips:
     """Counts the commands (or pipelines, or scripts) this process sends to Redis: each is one round trip."""
 
@@ -94,7 +99,9 @@ class _RoundTrips:
         send = redis.connection.AbstractConnection.send_packed_command
 
         def counted(connection, command, check_health=True):
-            self.count += 1
+            packed = b"".join(command) if isinstance(command, list | tuple) else command
+            if packed.split(b"\r\n", 3)[2].upper() not in _CONNECTION_SETUP:
+                self.count += 1
             return send(connection, command, check_health)
 
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
@@ -161,7 +168,9 @@ def test_a_new_session_of_a_known_visitor_saves_its_state_in_the_entrys_round_tr
     assert state.snapshot(time.time()) is not None  # the row read for it, remembered
     round_trips.count = 0
     assert widget.ping("https://shop.example/again").status_code == 200
-    assert round_trips.count == 2  # the steady state: the count with the reads, then the entry
+    # The steady state at once: the new session wrote its fast-path ticket with its state, so this page view is
+    # queued by the round trip that counts the request and reads its entries.
+    assert round_trips.count == 1
     page_views_flush()
     assert list(PageView.objects.filter(contact=contact).order_by("pk").values_list("session_id", flat=True))[-2:] == [
         session_id,
@@ -180,6 +189,24 @@ def test_a_returning_visitor_whose_snapshot_expired_reads_its_row_once_then_none
             assert widget.ping("https://shop.example/b").status_code == 200
     assert len(_statements(first)) == 1  # the row, read for the snapshot
     assert _statements(second) == []  # that snapshot serves the next pings: no statement per page view
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    assert PageView.objects.filter(contact=contact).count() == 3
+    assert WebSession.objects.filter(contact=contact).count() == 1
+
+
+def test_the_page_view_that_refreshes_the_snapshot_writes_the_next_ones_ticket(client, website, queue, monkeypatch):
+    """Once a minute a returning visitor's ping reads the row again and saves the state it refreshed: the fast-path
+    ticket for that state goes with it, so the next page view is queued in its first round trip again."""
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=CONTACT_SNAPSHOT_SECONDS + 5)):
+        with CaptureQueriesContext(connection) as refreshed:
+            assert widget.ping("https://shop.example/a").status_code == 200
+        assert len(_statements(refreshed)) == 1  # the row, read for the snapshot (the next request clears the log)
+        round_trips = _RoundTrips(monkeypatch)
+        assert widget.ping("https://shop.example/b").status_code == 200
+    assert round_trips.count == 1
     page_views_flush()
     contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
     assert PageView.objects.filter(contact=contact).count() == 3
@@ -590,6 +617,30 @@ def test_two_tabs_opening_a_session_at_once_share_it(client, website, queue: Buf
     widget.ping("https://shop.example/after-logout")
     page_views_flush()
     assert WebSession.objects.filter(contact=contact).count() == 3
+
+
+def test_a_page_view_joining_another_tabs_new_session_makes_none_of_its_cache_writes(website, queue: Buffer):
+    """The state (and ticket) written with a new session name it: the tab whose page view joined another's
+    session instead must not write them, even for the moment until its caller saves the state naming the one
+    it joined (a third tab reading it then would queue into a session that is never written)."""
+    from django.core.cache import cache
+
+    from tracking.page_view_buffer import CacheWrite, QueuedSession, page_view_buffer_open_session
+    from tracking.payloads import PageInput
+
+    session = QueuedSession(contact_id=987_654, website_id=website.pk, fields={"landing_url": "https://shop.example/"})
+    opened = []
+    for session_id, tab in ((9_001, "first"), (9_002, "second")):
+        write = CacheWrite(f"test:tab:{tab}", tab, 60)
+        page = PageInput(url=f"https://shop.example/{tab}")
+        opened.append(
+            page_view_buffer_open_session(
+                session_id=session_id, page=page, at=timezone.now(), session=session, cache_writes=(write,)
+            )
+        )
+    assert opened == [9_001, 9_001]
+    assert (cache.get("test:tab:first"), cache.get("test:tab:second")) == ("first", None)
+    assert [fields[b"s"] for _, fields in queue.entries()] == [b"9001", b"9001"]
 
 
 # --- the fast-path ticket: a returning visitor's page view queued in the request's first round trip ---

@@ -6,6 +6,7 @@ is fresh), checked against revocations and erasures.
 
 import datetime as dt
 import functools
+import hashlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -157,6 +158,11 @@ class HotPathState:
     def cache_write(self) -> page_view_buffer.CacheWrite:
         """`save` as a write the ingest buffer makes in its own round trip."""
         return page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+
+    def stored_sha(self) -> str:
+        """SHA-1 of this state as the cache (a Redis one) stores it: what a fast-path ticket written with it names."""
+        _, stored = cache.raw_entry(self.key(self.contact_id), self._values())  # type: ignore[attr-defined]
+        return hashlib.sha1(stored).hexdigest()  # noqa: S324 - Redis's own SHA1HEX compares it: not a signature
 
     def _values(self) -> dict[str, Any]:
         # Shallow: the values are pickled at once (asdict's deep copy cost a new visitor's ping ~50 µs).

@@ -372,15 +372,12 @@ def _page_view_fast(
     ):
         return False
     extended = [session_id, started_ts, now_ts]
-    writes = (replace(state, sessions={**state.sessions, key: extended}).cache_write(),) if save_state else ()
-    if ticket is not None and ticket.state_sha is not None and not save_state:
-        # Until the first of: the snapshot expires, the cached last activity is due for a refresh, the session
-        # reaches its longest length (its idle end comes after the refresh). Compared with each request's moment
-        # as this ping's decision compared them with its own.
-        ends = min(
-            state.contact_until, last_ts + STATE_REFRESH_SECONDS, started_ts + SESSION_MAX_LENGTH.total_seconds()
-        )
-        written_ticket = ticket.write(session_id=int(session_id), until=ends - FAST_TICKET_MARGIN_SECONDS)
+    writes: tuple[page_view_buffer.CacheWrite, ...] = ()
+    if save_state:
+        after = replace(state, sessions={**state.sessions, key: extended})
+        writes = (after.cache_write(), *_ticket_with(after, key, ticket))
+    elif ticket is not None and ticket.state_sha is not None:
+        written_ticket = ticket.write(session_id=int(session_id), until=_ticket_end(state, key))
         writes = () if written_ticket is None else (written_ticket,)
     # A buffered page view of a contact erased or merged meanwhile is dropped or moved by the flush.
     queued = page_view_buffer.page_view_buffer_add(
@@ -393,6 +390,27 @@ def _page_view_fast(
         if save_state and not queued:
             state.save()
     return written
+
+
+def _ticket_end(state: HotPathState, key: str) -> float:
+    """Until when a fast-path ticket for this state's current session here holds: a margin before the first of
+    the snapshot's expiry, the cached last activity's refresh and the session's longest length (its idle end
+    comes after the refresh). Compared with each request's moment, as the ping's own decision compared them."""
+    _, started_ts, last_ts = state.sessions[key]
+    ends = min(state.contact_until, last_ts + STATE_REFRESH_SECONDS, started_ts + SESSION_MAX_LENGTH.total_seconds())
+    return ends - FAST_TICKET_MARGIN_SECONDS
+
+
+def _ticket_with(
+    state: HotPathState, key: str, ticket: page_view_buffer.FastTicket | None
+) -> tuple[page_view_buffer.CacheWrite, ...]:
+    """The fast-path ticket to write with `state` (a ping saving its new state: a new session, a refreshed
+    snapshot), naming those bytes: the contact's next page views take the first round trip's path at once."""
+    if ticket is None or not ticket.checked:
+        return ()
+    session_id = state.sessions[key][0]
+    written = ticket.write(session_id=int(session_id), until=_ticket_end(state, key), state_sha=state.stored_sha())
+    return () if written is None else (written,)
 
 
 def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: PageInput, facts: RequestFacts) -> bool:
@@ -481,12 +499,14 @@ def _session_queued(
     facts: RequestFacts,
     state: HotPathState,
     acting: ActingContact | None = None,
+    ticket: page_view_buffer.FastTicket | None = None,
 ) -> bool:
     """A known contact without a current session here: the new session and its first page view
     are queued (no database statement); False when they must be written now instead.
 
     With `acting` (the contact the request acts for), the state remembers it and is saved in the
-    entry's round trip; without, the caller saves it."""
+    entry's round trip, with the fast-path ticket for it (`ticket`: the request's offer); without,
+    the caller saves it."""
     if not ingest_queue_on():
         return False
     session_id = id_blocks.next_id(WebSession)
@@ -504,7 +524,7 @@ def _session_queued(
     # Another tab of the same browser may have opened it a moment ago: then this page view joins it.
     opened = page_view_buffer.page_view_buffer_open_session(
         session_id=session_id, page=page, at=facts.now, session=session,
-        cache_writes=(after.cache_write(),) if acting is not None else (),
+        cache_writes=(after.cache_write(), *_ticket_with(after, key, ticket)) if acting is not None else (),
     )  # fmt: skip
     if opened is None:
         return False
@@ -619,8 +639,9 @@ def _ingest(
         ):  # fmt: skip
             return current.contact, _ignored_again(user, state)
         if _session_queued(
-            contact=current.contact, website=website, page=page, facts=facts, state=state, acting=current
-        ):
+            contact=current.contact, website=website, page=page, facts=facts, state=state, acting=current,
+            ticket=ticket,
+        ):  # fmt: skip
             return current.contact, _ignored_again(user, state)
     # With the ingest queue, the page view follows the commit through the queue (the contact's row is
     # written by then): an identification costs its lookup, not two more statements.
