@@ -242,6 +242,22 @@ def page_view_buffer_add(
     return _queue(entry, cache_writes=cache_writes, count=count) is not None
 
 
+# The cache writes that go with an entry, from KEYS[first] on: per key, from ARGV[at] on, its value, seconds and
+# "1" when only if absent (`_cache_write_arguments`). Past the XADD an error must not abort the script.
+CACHE_WRITES_LUA = """
+local function cache_writes(first, at)
+  for k = first, #KEYS do
+    if ARGV[at + 2] == '1' then
+      redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
+    else
+      redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1])
+    end
+    at = at + 3
+  end
+end
+"""
+
+
 # A known contact's new session is claimed for this long: pings of other tabs that found no current
 # session either (their state was read before this one's was saved) join it instead of opening another.
 SESSION_CLAIM_SECONDS = 10
@@ -251,7 +267,9 @@ SESSION_CLAIM_SECONDS = 10
 # KEYS: the claim, the stream, the cache entries. ARGV: the new session's id, the claim's seconds, the number of
 # page view and of session arguments, those arguments, per cache entry its value, seconds and "1" when only if
 # absent.
-_OPEN_SESSION_SCRIPT = """
+_OPEN_SESSION_SCRIPT = (
+    CACHE_WRITES_LUA
+    + """
 local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
 local page_args, session_args = tonumber(ARGV[3]), tonumber(ARGV[4])
 local entry = {'s', claimed or ARGV[1]}
@@ -262,17 +280,10 @@ if claimed then
 end
 for i = 5 + page_args, 4 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
 redis.call('XADD', KEYS[2], '*', unpack(entry))
-local at = 5 + page_args + session_args
-for k = 3, #KEYS do
-  if ARGV[at + 2] == '1' then
-    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
-  else
-    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1])
-  end
-  at = at + 3
-end
+cache_writes(3, 5 + page_args + session_args)
 return ARGV[1]
 """
+)
 
 
 # After an entry's XADD: the stream's length and the flush flag's previous due time (set to `due` when none),
@@ -297,6 +308,7 @@ end
 _COUNTED_QUEUE_SCRIPT = Script(
     COUNT_WINDOWS_LUA
     + QUEUED_BOOKKEEPING_LUA
+    + CACHE_WRITES_LUA
     + """
 local windows = tonumber(ARGV[1])
 local counts, over = count_windows(windows, 2)
@@ -310,14 +322,7 @@ at = at + entry_args
 local stream, flag = KEYS[windows + 1], KEYS[windows + 2]
 local added = redis.call('XADD', stream, '*', unpack(entry))
 local length, previous = queued_bookkeeping(stream, flag, due, flag_seconds)
-for k = windows + 3, #KEYS do
-  if ARGV[at + 2] == '1' then
-    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1], 'NX')
-  else
-    redis.pcall('SET', KEYS[k], ARGV[at], 'EX', ARGV[at + 1])
-  end
-  at = at + 3
-end
+cache_writes(windows + 3, at)
 return {1, counts, added, length, previous}
 """
 )
@@ -479,8 +484,7 @@ def _queue_pipelined(
         page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
         session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
         rest = [arg for name in session_names for arg in (name, entry[name])]
-        writes = [arg for (_, value), write in zip(stored, cache_writes, strict=False)
-                  for arg in (value, write.seconds, "1" if write.only_if_absent else "0")]  # fmt: skip
+        writes = _cache_write_arguments(stored, cache_writes if in_pipeline else ())
         pipeline.eval(
             _OPEN_SESSION_SCRIPT, 2 + len(stored), claim, key, *(redis_key for redis_key, _ in stored), entry["s"],
             SESSION_CLAIM_SECONDS, len(page_args), len(rest), *page_args, *rest, *writes,
@@ -504,6 +508,16 @@ def _stored(write: CacheWrite) -> tuple[str, Any]:
     return cache.raw_entry(write.key, write.value)  # type: ignore[attr-defined]
 
 
+def _cache_write_arguments(stored: list[tuple[str, Any]], writes: tuple[CacheWrite, ...]) -> list[Any]:
+    """A script's arguments for these cache writes (CACHE_WRITES_LUA): per write its stored value, seconds and
+    "1" when only if absent."""
+    return [
+        arg
+        for (_, value), write in zip(stored, writes, strict=True)
+        for arg in (value, write.seconds, "1" if write.only_if_absent else "0")
+    ]
+
+
 def _queue_counted(
     client: redis.Redis, entry: dict[str, Any], windows: ScriptWindows, cache_writes: tuple[CacheWrite, ...], due: float
 ) -> tuple[list[int], Any, Any, Any]:
@@ -514,8 +528,7 @@ def _queue_counted(
     entry_args = [arg for pair in entry.items() for arg in pair]
     arguments = [
         len(windows.keys), *windows.arguments, due, FLUSH_FLAG_SECONDS, len(entry_args), *entry_args,
-        *(arg for (_, value), write in zip(written, cache_writes, strict=True)
-          for arg in (value, write.seconds, "1" if write.only_if_absent else "0")),
+        *_cache_write_arguments(written, cache_writes),
     ]  # fmt: skip
     reply = _COUNTED_QUEUE_SCRIPT.run(client, keys, arguments)
     counts = [int(count) for count in reply[1]]

@@ -619,11 +619,22 @@ def test_two_tabs_opening_a_session_at_once_share_it(client, website, queue: Buf
     assert WebSession.objects.filter(contact=contact).count() == 3
 
 
-def test_a_page_view_joining_another_tabs_new_session_makes_none_of_its_cache_writes(website, queue: Buffer):
+@pytest.mark.parametrize("buffer_redis", ["the cache's", "another"])
+def test_a_page_view_joining_another_tabs_new_session_makes_none_of_its_cache_writes(
+    website, queue: Buffer, buffer_redis, settings, monkeypatch
+):
     """The state (and ticket) written with a new session name it: the tab whose page view joined another's
     session instead must not write them, even for the moment until its caller saves the state naming the one
-    it joined (a third tab reading it then would queue into a session that is never written)."""
+    it joined (a third tab reading it then would queue into a session that is never written). In the script
+    when the buffer is the cache's Redis, after it otherwise."""
     from django.core.cache import cache
+
+    from tests.tracking.conftest import FALLBACK_BUFFER_URL
+
+    if buffer_redis == "another":
+        if FALLBACK_BUFFER_URL == settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+            pytest.skip("PARLEY_TEST_BUFFER_URL names the cache's own Redis database")
+        queue = buffer_on(settings, monkeypatch, FALLBACK_BUFFER_URL)
 
     from tracking.page_view_buffer import CacheWrite, QueuedSession, page_view_buffer_open_session
     from tracking.payloads import PageInput
