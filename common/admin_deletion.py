@@ -33,12 +33,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from common.deletion_reach import Reach, Reference, deletion_reach
-
-
-def _lock(model: type[Model], pks: Any) -> list[Any]:
-    """Lock these rows in id order (the order every deleter takes), on PostgreSQL; the ids of those still there."""
-    rows = model._base_manager.select_for_update().filter(pk__in=pks).order_by("pk")
-    return list(rows.values_list("pk", flat=True))
+from common.row_locks import rows_lock
 
 
 def _refusal_words(refusal: ValidationError) -> str:
@@ -74,7 +69,7 @@ class ConcurrentDeletionAdmin(admin.ModelAdmin):
         if to_field and not self.to_field_allowed(request, to_field):
             return None  # Django refuses the field
         obj = self.get_object(request, unquote(object_id), to_field)
-        return obj is not None and bool(_lock(self.model, [obj.pk]))
+        return obj is not None and bool(rows_lock(self.model, [obj.pk]))
 
     def _after_deletion_url(self, request: HttpRequest) -> str:
         """Where Django's own page goes after a deletion: the list, for who may see it."""
@@ -195,7 +190,7 @@ def delete_selected_locked(
         return confirm(model_admin, request, queryset)
     try:
         with transaction.atomic(using=router.db_for_write(model_admin.model)):
-            remaining = _lock(model_admin.model, queryset.values("pk"))
+            remaining = rows_lock(model_admin.model, queryset.values("pk"))
             if not remaining:
                 model_admin.message_user(
                     request, f"Nothing was deleted: the selected {items} no longer exist.", messages.WARNING

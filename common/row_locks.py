@@ -29,6 +29,13 @@ def rows_hold(model: type[models.Model], pks: Iterable[Any]) -> set[Any]:
         return {pk for (pk,) in cursor.fetchall()}
 
 
+def rows_lock(model: type[models.Model], pks: Any) -> list[Any]:
+    """Lock these rows of `model` (ids, or a query of them) FOR UPDATE in id order, the order every writer holding
+    several rows of one table takes them (else two such writers deadlock); the ids of those still there."""
+    rows = model._base_manager.select_for_update().filter(pk__in=pks).order_by("pk")
+    return list(rows.values_list("pk", flat=True))
+
+
 def row_gone_error(what: str, *, field: str) -> ValidationError:
     """The refusal of a write naming a row (`what`: "tag “vip”") that a teammate deleted meanwhile, on the field
     that named it."""

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.parsing import float_or_none, text_problem
-from common.row_locks import row_gone_error, rows_hold
+from common.row_locks import row_gone_error, rows_hold, rows_lock
 from companies.models import INT32_MAX, Company, CompanyContact, CompanyTag
 from companies.signals import company_changed, company_contact_changed
 from contacts import services as contacts_services
@@ -274,7 +274,7 @@ def companies_contacts_deleting(contact_ids: list[int]) -> None:
     """
     if not CompanyContact.objects.filter(contact_id__in=contact_ids).exists():
         return
-    list(Contact.objects.select_for_update().filter(pk__in=contact_ids).order_by("pk").values_list("pk", flat=True))
+    rows_lock(Contact, contact_ids)
     gone = (
         CompanyContact.objects.filter(company=OuterRef("pk"), contact_id__in=contact_ids)
         .order_by()

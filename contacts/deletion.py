@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.db.models import F, Lookup
 
+from common.row_locks import rows_lock
 from contacts import lifecycle
 from contacts.models import Contact
 
@@ -213,7 +214,7 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
     # The lock order of every writer of a contact's history (the ping, the ingest buffer's flush):
     # the contact rows first, in id order, then what hangs off them. Deleting leaves first without
     # it would lock page views and sessions before the contact, the other way round, and deadlock.
-    list(Contact._base_manager.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    rows_lock(Contact, ids)
     for hook in lifecycle.delete_hooks():  # derived values kept elsewhere follow, before the rows go
         hook(ids)
     LogEntry.objects.filter(

@@ -305,3 +305,46 @@ def test_merging_contacts_that_bulk_tagging_holds_waits_for_it_instead_of_deadlo
     tagger.finish()
     assert merger.finish().pk == user.pk
     assert list(Contact.objects.values_list("pk", flat=True)) == [user.pk]
+
+
+@race
+def test_a_widget_sign_in_merging_the_visitor_and_bulk_tagging_both_wait_instead_of_deadlocking(monkeypatch):
+    """A browser's visitor signs in as a user created after it (the visitor's id is the lower): identify locked the
+    user, then contact_merge the visitor, while bulk tagging of both held the visitor and waited for the user: a
+    deadlock, a 500 on one side. The sign-in now locks both in id order before it looks the user up."""
+    from django.db import transaction
+
+    from contacts.models import Contact
+    from tests.tracking.concurrency import Session
+    from tracking.payloads import UserInput
+    from tracking.services import identity
+    from tracking.services.hot_path import ActingContact
+
+    visitor, user, tag = LeadFactory(), UserContactFactory(external_id="u-later"), TagFactory(name="vip")
+    assert visitor.pk < user.pk
+    about_to_merge, merge_may_go = threading.Event(), threading.Event()
+    merge = contact_services.contact_merge
+
+    def merge_when_told(*, source, into):
+        about_to_merge.set()
+        assert merge_may_go.wait(30)
+        return merge(source=source, into=into)
+
+    monkeypatch.setattr(identity.contacts_services, "contact_merge", merge_when_told)
+
+    def sign_in():
+        with transaction.atomic():
+            current = ActingContact(Contact.objects.get(pk=visitor.pk))
+            return identity.identify(current=current, user=UserInput(user_id="u-later"), proven_only=True)
+
+    signer = Session(sign_in)
+    signer.start()
+    assert about_to_merge.wait(30)
+    tagger = Session(lambda: contact_services.contacts_tag_bulk(contact_ids=[visitor.pk, user.pk], tag=tag))
+    tagger.start()
+    tagger.wait_until_blocked()
+    merge_may_go.set()
+    assert signer.finish().contact.pk == user.pk
+    tagger.finish()
+    assert list(Contact.objects.values_list("pk", flat=True)) == [user.pk]
+    assert ContactTag.objects.filter(contact=user, tag=tag).exists()

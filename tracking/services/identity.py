@@ -5,6 +5,7 @@ import hmac
 
 from django.core.exceptions import ValidationError
 
+from common.row_locks import rows_lock
 from contacts import services as contacts_services
 from contacts.models import Contact
 from contacts.selectors import contacts_with_email
@@ -105,6 +106,11 @@ def _identify_loaded(
 ) -> Contact:
     """`identify` once the current contact's row is loaded and it is not already this user."""
     unproven_email = proven_only and bool(user.user_id)
+    if current is not None and current.role != Contact.Role.USER:
+        # A visitor or lead merges into the user found below: both are locked first, in id order, as every writer
+        # holding several contacts takes them (bulk tagging, erasure). Locking the user, then the visitor in the
+        # merge, deadlocked with them whenever the visitor's id was the lower.
+        rows_lock(Contact, [current.pk, *_users_named(user, unproven_email=unproven_email)])
     target = None
     # Locked: an unsigned claim waits for a verified sign-in of the same person to commit, then sees
     # it (and is refused); a claim that commits first has its token revoked by that sign-in.
@@ -150,6 +156,16 @@ def _identify_loaded(
     if current is not None and current.pk != target.pk and current.role != Contact.Role.USER:
         target = contacts_services.contact_merge(source=current, into=target)
     return target
+
+
+def _users_named(user: UserInput, *, unproven_email: bool) -> list[int]:
+    """The contacts this identification may pick (read without a lock)."""
+    ids: list[int] = []
+    if user.user_id:
+        ids += Contact.objects.filter(external_id=user.user_id).values_list("pk", flat=True)
+    if user.email and not unproven_email:
+        ids += contacts_with_email(email=user.email).filter(role=Contact.Role.USER).values_list("pk", flat=True)
+    return ids
 
 
 def _email_of_another_user(email: str, *, contact: Contact | None) -> bool:
