@@ -1,4 +1,4 @@
-"""503, not 500, while a backing service (PostgreSQL, Redis, the broker) does not answer.
+"""503, not 500, while a backing service (PostgreSQL, Redis, the broker) does not answer, or is too far behind.
 
 A request that cannot be served because PostgreSQL, Redis or the Celery broker is unreachable
 answers 503 with `Retry-After` and the error shape of its API: Intercom's envelope under /api/,
@@ -25,8 +25,16 @@ from common.redis_cache import REDIS_UNAVAILABLE
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-# What a backing service that is down, restarting or unreachable raises at the caller.
-SERVICE_UNAVAILABLE = (OperationalError, InterfaceError, *REDIS_UNAVAILABLE, kombu.exceptions.OperationalError)
+
+
+class ServiceBehind(Exception):
+    """A backing service answers, but too far behind to serve this request in time (workers catching up)."""
+
+
+# What a backing service that is down, restarting, unreachable or far behind raises at the caller.
+SERVICE_UNAVAILABLE = (
+    OperationalError, InterfaceError, *REDIS_UNAVAILABLE, kombu.exceptions.OperationalError, ServiceBehind,
+)  # fmt: skip
 SERVICE_UNAVAILABLE_CODE = "service_unavailable"
 SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; try again shortly."
 # SQLite's messages for a statement over its limits (sqlite3 gives no error code for them).

@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common.metrics import PAGE_VIEWS_BUFFERED, PAGE_VIEWS_FLUSHED
+from common.outage import ServiceBehind
 from common.rate_limit import (
     COUNT_AND_READ_LUA,
     COUNT_WINDOWS_LUA,
@@ -704,23 +705,45 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
     client = _client()
     if client is None:
         return 0
-    # From here on, a new entry schedules the next flush (entries added meanwhile are also read now).
-    client.delete(_flag_key())
-    PageViewBufferCursor.objects.get_or_create(stream=_stream_key())
-    written = 0
-    for _ in range(max_batches):
-        batch_written, drained = _flush_batch(client)
-        written += batch_written
-        if drained:
-            break
-    else:
+    written, drained = _flush_batches(client, max_batches=max_batches)
+    if not drained:
         _schedule_flush()  # a backlog: carry on in a new task run
-    PAGE_VIEWS_FLUSHED.inc(written)
     return written
 
 
-def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
-    """One batch in one transaction; (page views written, whether the stream is drained)."""
+def _flush_batches(
+    client: redis.Redis, *, max_batches: int | None = None, through: str | None = None, deadline: float | None = None
+) -> tuple[int, bool]:
+    """Batches until the stream is drained, or its entry `through` is written, or `max_batches` ran; past the
+    monotonic `deadline`, PageViewBufferBehind. (page views written, whether the stream is drained)."""
+    # From here on, a new entry schedules the next flush (entries added meanwhile are also read now).
+    client.delete(_flag_key())
+    PageViewBufferCursor.objects.get_or_create(stream=_stream_key())
+    written = batches = 0
+    try:
+        while True:
+            batch_written, last_id, drained = _flush_batch(client)
+            written += batch_written
+            batches += 1
+            if drained or (through is not None and _entry_order(last_id) >= _entry_order(through)):
+                return written, drained
+            if max_batches is not None and batches >= max_batches:
+                return written, False
+            if deadline is not None and time.monotonic() >= deadline:
+                raise PageViewBufferBehind
+    finally:
+        PAGE_VIEWS_FLUSHED.inc(written)
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ("milliseconds-sequence") as what orders it."""
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _flush_batch(client: redis.Redis) -> tuple[int, str, bool]:
+    """One batch in one transaction; (page views written, the cursor's last id after it, whether the stream is
+    drained)."""
     key = _stream_key()
     cursor = PageViewBufferCursor.objects.filter(stream=key)
     with transaction.atomic():
@@ -730,14 +753,14 @@ def _flush_batch(client: redis.Redis) -> tuple[int, bool]:
         if not entries:
             if last_id:  # entries a flush wrote but could not trim (it died, or Redis failed, after commit)
                 transaction.on_commit(lambda: _trim_through(client, key, last_id), robust=True)
-            return 0, True
+            return 0, last_id, True
         written = _write_batch(_decode(entries))
         newest = entries[-1][0].decode()
         cursor.update(last_id=newest)
         # After the outermost commit only: trimmed entries must already be in the database. Robust:
         # a failed trim is logged and redone by the next flush, never an error for what committed.
         transaction.on_commit(lambda: _trim_through(client, key, newest), robust=True)
-    return written, len(entries) < FLUSH_BATCH_SIZE
+    return written, newest, len(entries) < FLUSH_BATCH_SIZE
 
 
 def _write_batch(rows: list[QueuedRow]) -> int:
@@ -777,20 +800,31 @@ def page_view_buffer_backlog() -> tuple[int, float | None] | None:
     return length, max(time.time() - added_ms / 1000, 0.0)
 
 
-# A read that flushes first writes at most this many batches itself (a backlog is the worker's job).
-READ_FLUSH_MAX_BATCHES = 3
+# A read that needs queued rows (a contact whose first ping is queued, an export) writes everything queued
+# before it, however far the workers are behind, for up to this long; then it answers 503 (PageViewBufferBehind).
+READ_FLUSH_SECONDS = 5.0
+
+
+class PageViewBufferBehind(ServiceBehind):
+    """The buffer holds more than a read may write in READ_FLUSH_SECONDS: what it looks for may still be queued."""
 
 
 def page_views_flush_before_reading() -> bool:
-    """Flush so that a read (a GDPR export, a contact whose first ping is queued) sees queued rows
-    too. True when the read should look again: a flush ran (this one, or another request's or a
-    worker's that it waited for on the cursor row: either may have written what the read looks for).
-    False with the buffer off or Redis down: the read goes on with what the database holds (the
-    queued rows are at most seconds old)."""
+    """Write every entry queued before this call, so that a read (a GDPR export, a contact whose first ping is
+    queued) sees those rows too; PageViewBufferBehind when that takes more than READ_FLUSH_SECONDS:
+    a row not found then may still be queued, and must not be taken for gone. True when the read should look
+    again: a flush ran (this one, or another request's or a worker's that it waited for on the cursor row:
+    either may have written what the read looks for). False with the buffer off or Redis down: the read goes
+    on with what the database holds."""
     if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
         return False
+    deadline = time.monotonic() + READ_FLUSH_SECONDS
     try:
-        page_views_flush(max_batches=READ_FLUSH_MAX_BATCHES)
+        client = _client()
+        if client is None:
+            return False
+        newest = client.xrevrange(_stream_key(), count=1)
+        _flush_batches(client, through=newest[0][0].decode() if newest else None, deadline=deadline)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
         return False
