@@ -138,8 +138,9 @@ class RedisCache(django_redis.RedisCache):
 
     def raw_entry(self, key: str, value: Any) -> tuple[str, Any]:
         """(the Redis key, the stored value) this cache writes for `key`: for a caller that puts a
-        cache write into its own pipeline on the same Redis (one round trip instead of two)."""
-        return self.make_and_validate_key(key), self._cache._serializer.dumps(value)
+        cache write into its own pipeline on the same Redis (one round trip instead of two). The keys are Parley's
+        own: make_key, not make_and_validate_key, whose check for memcached walks every character in Python."""
+        return self.make_key(key), self._cache._serializer.dumps(value)
 
     def delete_own_entries(self) -> None:
         """Delete every entry this cache wrote (its key prefix and version), and nothing else: unlike `clear`

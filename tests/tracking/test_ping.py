@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
@@ -14,7 +15,7 @@ from tracking import services
 from tracking.models import Event, EventSummary, PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.payloads import NO_CONSENT_STATED, PageInput, PingInput
-from tracking.services.hot_path import HotPathState
+from tracking.services.hot_path import CONTACT_SNAPSHOT_FIELDS, HotPathState
 from tracking.widget_auth import widget_token_read
 
 pytestmark = pytest.mark.django_db
@@ -462,3 +463,24 @@ def test_cached_contact_snapshot_holds_the_right_fields_and_loads_the_rest_on_de
     assert str(snapshot.anonymous_id) == str(user.anonymous_id)
     with django_assert_num_queries(1):
         assert snapshot.phone == "+44 20 7946 0000"  # not in the snapshot: read from the row, not a default
+
+
+def test_a_snapshot_is_the_instance_a_query_for_its_fields_gives(widget):
+    user = UserContactFactory(name="Ada Lovelace", email="ada@example.com")
+    widget.ping(user={"user_id": user.external_id})
+    state = HotPathState.load(user.pk)
+    now_ts = dt.datetime.now(tz=dt.UTC).timestamp()
+    snapshot = state.snapshot(now_ts)
+    row = Contact.objects.only(*CONTACT_SNAPSHOT_FIELDS).get(pk=user.pk)
+    assert snapshot.get_deferred_fields() == row.get_deferred_fields()
+    assert (snapshot._state.adding, snapshot.pk) == (False, user.pk)
+    loaded = {name: str(getattr(row, name)) for name in CONTACT_SNAPSHOT_FIELDS}
+    assert {name: str(getattr(snapshot, name)) for name in CONTACT_SNAPSHOT_FIELDS} == loaded
+    # Built without Model.__init__, unless something listens to its signals: then it is built the usual way.
+    heard = []
+    post_init.connect(lambda instance, **kwargs: heard.append(instance), sender=Contact, weak=False, dispatch_uid="t")
+    try:
+        built = state.snapshot(now_ts)
+        assert heard == [built]
+    finally:
+        post_init.disconnect(sender=Contact, dispatch_uid="t")

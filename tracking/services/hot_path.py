@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 from contacts import services as contacts_services
 from contacts.models import ConsentSource, Contact
@@ -43,6 +45,10 @@ CONTACT_SNAPSHOT_FIELDS = (
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 # In a snapshot made by the ping that queued the contact (no row read): see ActingContact.queued.
 QUEUED_MARK = "queued"
+
+
+def _init_signals_heard() -> bool:
+    return pre_init.has_listeners(Contact) or post_init.has_listeners(Contact)
 
 
 @functools.cache
@@ -171,15 +177,23 @@ class HotPathState:
     def snapshot(self, now_ts: float) -> Contact | None:
         """A partial Contact (what the hot path reads); `ActingContact.loaded` fetches the row before any write.
 
-        Built like a queryset row with only these fields loaded: the other fields are deferred (read
-        from the database if ever touched), and it skips the field defaults Contact() would compute.
+        What a queryset row with only these fields loaded is: the other fields are deferred (read from the
+        database if ever touched), and it skips the field defaults Contact() would compute.
         """
         if self.contact is None or now_ts >= self.contact_until:
             return None
         values = {"id": self.contact_id, **self.contact}
         if not values.keys() >= _SNAPSHOT_ATTNAMES:  # cached by an older version: read the row instead
             return None
-        return Contact.from_db(None, _SNAPSHOT_ATTNAMES, [values[name] for name in _snapshot_field_order()])
+        if _init_signals_heard():  # a receiver of Model.__init__'s signals sees it built the usual way
+            return Contact.from_db(None, _SNAPSHOT_ATTNAMES, [values[name] for name in _snapshot_field_order()])
+        # Contact.from_db without Model.__init__'s walk over every field (8 µs, 1.5% of a steady ping): a loaded
+        # instance with deferred fields is its attributes in __dict__ and a state saying the row exists.
+        contact = Contact.__new__(Contact)
+        contact._state = ModelState()
+        contact._state.adding = False
+        contact.__dict__.update((name, values[name]) for name in _SNAPSHOT_ATTNAMES)
+        return contact
 
     def remember(self, acting: ActingContact, now_ts: float) -> None:
         if acting.snapshot:
