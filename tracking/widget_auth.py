@@ -1,9 +1,11 @@
 """The signed widget token: which contact on which website a widget request acts for."""
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
@@ -48,10 +50,16 @@ def widget_token_sign(
         payload["x"] = 1
     if verified:
         payload["v"] = 1
-    token = signing.dumps(payload, salt=WIDGET_TOKEN_SALT, compress=False)
+    token = _token_signer(settings.SECRET_KEY).sign_object(payload, compress=False)  # signing.dumps, signer kept
     # Known valid: its next reading here (the answer's own scope, the browser's next page view) skips the check.
     _remember(token, _identity(payload))
     return token
+
+
+@functools.lru_cache(maxsize=4)
+def _token_signer(secret_key: str) -> signing.TimestampSigner:
+    """What signing.dumps builds on every call (a fifth of a new visitor's token cost), built once per key."""
+    return signing.TimestampSigner(key=secret_key, salt=WIDGET_TOKEN_SALT)
 
 
 # Tokens checked by this process: the widget sends the same token for up to an hour, so its

@@ -379,3 +379,25 @@ def test_a_token_this_server_signed_is_read_back_without_checking_its_signature_
     assert widget_auth.widget_token_read(token=token, website_id=8) is None  # another website's reading
     forged = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert widget_auth.widget_token_read(token=forged, website_id=7) is None and checked == [forged]
+
+
+def test_tokens_are_signed_with_the_current_secret_key_and_read_with_its_fallbacks():
+    from django.core import signing
+
+    from tracking import widget_auth
+
+    old_key, new_key = "k" * 40 + "old-secret-key", "k" * 40 + "new-secret-key"
+    with override_settings(SECRET_KEY=old_key):
+        old_token = widget_auth.widget_token_sign(contact_id=5, website_id=7)
+    widget_auth._verified.clear()  # every reading below checks the signature
+    with override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[old_key]):
+        new_token = widget_auth.widget_token_sign(contact_id=6, website_id=7)
+        widget_auth._verified.clear()
+        assert widget_auth.widget_token_read(token=old_token, website_id=7).contact_id == 5  # rotated out, still read
+        assert widget_auth.widget_token_read(token=new_token, website_id=7).contact_id == 6
+    assert signing.loads(new_token, key=new_key, salt=widget_auth.WIDGET_TOKEN_SALT)["c"] == 6
+    with pytest.raises(signing.BadSignature):
+        signing.loads(new_token, key=old_key, salt=widget_auth.WIDGET_TOKEN_SALT)
+    widget_auth._verified.clear()
+    with override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[]):
+        assert widget_auth.widget_token_read(token=old_token, website_id=7) is None  # the old key retired

@@ -199,7 +199,9 @@ class HotPathState:
         if acting.snapshot:
             return
         values = {name: getattr(acting.contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
-        values["anonymous_id"] = str(values["anonymous_id"])
+        # Plain strings: a choices enum member (a row just created holds one) pickles and unpickles at twice the cost.
+        for name in ("anonymous_id", "role", "consent_source"):
+            values[name] = str(values[name])
         self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
 
 

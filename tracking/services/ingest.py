@@ -577,7 +577,7 @@ def _visitor_queued(
         contact_id=contact_id, seen_at=now_ts, sessions={str(website.pk): [session_id, now_ts, now_ts]}
     )
     # The snapshot of the row the flush will write: the next pings need neither the row nor a flush.
-    state.contact = {"role": Contact.Role.VISITOR, "name": "", "external_id": None, "email": "",
+    state.contact = {"role": Contact.Role.VISITOR.value, "name": "", "external_id": None, "email": "",
                      "anonymous_id": str(queued.anonymous_id), "analytics_consent": queued.analytics_consent,
                      "marketing_consent": queued.marketing_consent, "consent_source": queued.consent_source,
                      "processing_restricted": False, QUEUED_MARK: True}  # fmt: skip
