@@ -712,10 +712,10 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
 
 
 def _flush_batches(
-    client: redis.Redis, *, max_batches: int | None = None, through: str | None = None, deadline: float | None = None
+    client: redis.Redis, *, max_batches: int | None = None, through: str | None = None
 ) -> tuple[int, bool]:
-    """Batches until the stream is drained, or its entry `through` is written, or `max_batches` ran; past the
-    monotonic `deadline`, PageViewBufferBehind. (page views written, whether the stream is drained)."""
+    """Batches until the stream is drained, or its entry `through` is written, or `max_batches` ran.
+    (page views written, whether the stream is drained)."""
     # From here on, a new entry schedules the next flush (entries added meanwhile are also read now).
     client.delete(_flag_key())
     PageViewBufferCursor.objects.get_or_create(stream=_stream_key())
@@ -729,8 +729,6 @@ def _flush_batches(
                 return written, drained
             if max_batches is not None and batches >= max_batches:
                 return written, False
-            if deadline is not None and time.monotonic() >= deadline:
-                raise PageViewBufferBehind
     finally:
         PAGE_VIEWS_FLUSHED.inc(written)
 
@@ -801,30 +799,37 @@ def page_view_buffer_backlog() -> tuple[int, float | None] | None:
 
 
 # A read that needs queued rows (a contact whose first ping is queued, an export) writes everything queued
-# before it, however far the workers are behind, for up to this long; then it answers 503 (PageViewBufferBehind).
-READ_FLUSH_SECONDS = 5.0
+# before it, up to this many entries (about a second of one worker's flushing, docs/scaling.md); with more
+# queued (the workers far behind) it answers 503 (PageViewBufferBehind) at once. Decided before it flushes
+# anything: a flush inside the caller's transaction holds the cursor row, and the workers with it, until that
+# transaction ends, and a rollback would undo it all.
+READ_FLUSH_MAX_ENTRIES = 20_000
 
 
 class PageViewBufferBehind(ServiceBehind):
-    """The buffer holds more than a read may write in READ_FLUSH_SECONDS: what it looks for may still be queued."""
+    """More is queued than a read may write first (READ_FLUSH_MAX_ENTRIES): what it looks for may still be queued."""
 
 
 def page_views_flush_before_reading() -> bool:
     """Write every entry queued before this call, so that a read (a GDPR export, a contact whose first ping is
-    queued) sees those rows too; PageViewBufferBehind when that takes more than READ_FLUSH_SECONDS:
-    a row not found then may still be queued, and must not be taken for gone. True when the read should look
-    again: a flush ran (this one, or another request's or a worker's that it waited for on the cursor row:
-    either may have written what the read looks for). False with the buffer off or Redis down: the read goes
-    on with what the database holds."""
+    queued) sees those rows too; PageViewBufferBehind when more than READ_FLUSH_MAX_ENTRIES are queued: a row
+    not found then may still be queued, and must not be taken for gone. True when the read should look again:
+    a flush ran (this one, or another request's or a worker's that it waited for on the cursor row: either may
+    have written what the read looks for). False with the buffer off or Redis down: the read goes on with what
+    the database holds."""
     if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
         return False
-    deadline = time.monotonic() + READ_FLUSH_SECONDS
     try:
         client = _client()
         if client is None:
             return False
-        newest = client.xrevrange(_stream_key(), count=1)
-        _flush_batches(client, through=newest[0][0].decode() if newest else None, deadline=deadline)
+        pipeline = client.pipeline(transaction=False)
+        pipeline.xlen(_stream_key())
+        pipeline.xrevrange(_stream_key(), count=1)
+        queued, newest = pipeline.execute()
+        if queued > READ_FLUSH_MAX_ENTRIES:
+            raise PageViewBufferBehind
+        _flush_batches(client, through=newest[0][0].decode() if newest else None)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
         return False
