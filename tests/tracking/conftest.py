@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 import redis
+from django.db import connection
 
 from tests.tracking.factories import ORIGIN
 from tracking import page_view_buffer, services
@@ -165,5 +166,17 @@ def buffer_on(settings, monkeypatch, url: str) -> Buffer:
 def buffer(settings, monkeypatch):
     """The buffer on, with the real Redis and a stream of this test's own."""
     stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL or FALLBACK_BUFFER_URL)
+    yield stream
+    stream.close()
+
+
+@pytest.fixture
+def queue(settings, monkeypatch):
+    """The ingest queue on, on the real Redis, with a stream of this test's own; the test flushes."""
+    if connection.vendor != "postgresql" or not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        pytest.skip("the ingest queue needs PostgreSQL (ids taken from its sequences) and Redis")
+    settings.PARLEY_INGEST_QUEUE = True
+    stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL)
+    monkeypatch.setattr(page_view_buffer, "_schedule_flush", lambda delay=0: None)  # the test flushes
     yield stream
     stream.close()

@@ -4,11 +4,10 @@ write, the request answers 503 with Retry-After, and nothing lands on another co
 flush lost a consent refusal, split a sign-in into two contacts, refused chats and events)."""
 
 import pytest
-from django.db import connection
 
 from contacts.models import Contact
 from conversations.models import Conversation
-from tests.tracking.conftest import Buffer, Widget, buffer_on
+from tests.tracking.conftest import Buffer, Widget
 from tracking import page_view_buffer
 from tracking.models import PageView
 from tracking.page_view_buffer import page_views_flush
@@ -20,16 +19,9 @@ BATCH_SIZE = 3
 BACKLOG = 40
 
 
-@pytest.fixture
-def queue(settings, monkeypatch):
-    if connection.vendor != "postgresql" or not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
-        pytest.skip("the ingest queue needs PostgreSQL (ids taken from its sequences) and Redis")
-    settings.PARLEY_INGEST_QUEUE = True
-    stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL)
-    monkeypatch.setattr(page_view_buffer, "_schedule_flush", lambda delay=0: None)  # the workers are behind
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
     monkeypatch.setattr(page_view_buffer, "FLUSH_BATCH_SIZE", BATCH_SIZE)
-    yield stream
-    stream.close()
 
 
 def _behind(client, website) -> Widget:

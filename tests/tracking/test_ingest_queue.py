@@ -32,18 +32,6 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
-@pytest.fixture
-def queue(settings, monkeypatch):
-    """The ingest queue on, on the real Redis, with a stream of this test's own."""
-    if connection.vendor != "postgresql" or not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
-        pytest.skip("the ingest queue needs PostgreSQL (ids taken from its sequences) and Redis")
-    settings.PARLEY_INGEST_QUEUE = True
-    stream = buffer_on(settings, monkeypatch, settings.PARLEY_PAGE_VIEW_BUFFER_URL)
-    monkeypatch.setattr(page_view_buffer, "_schedule_flush", lambda delay=0: None)  # the test flushes
-    yield stream
-    stream.close()
-
-
 def _statements(captured) -> list[str]:
     return [q["sql"] for q in captured if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)]
 
