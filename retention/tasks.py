@@ -5,6 +5,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
+from common.outage import ServiceBehind
 from retention import services
 from retention.models import RetentionRun
 
@@ -28,7 +29,8 @@ RETENTION_TASK_OPTIONS: dict[str, Any] = {
     "reject_on_worker_lost": True,
     "soft_time_limit": SOFT_TIME_LIMIT_SECONDS,
     "time_limit": TIME_LIMIT_SECONDS,
-    "autoretry_for": (DatabaseError,),
+    # A database error, or the page-view buffer too far behind for the run to see every queued sighting.
+    "autoretry_for": (DatabaseError, ServiceBehind),
     "retry_backoff": RETRY_BACKOFF_SECONDS,
     "max_retries": 3,
     "ignore_result": True,

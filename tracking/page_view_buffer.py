@@ -828,7 +828,9 @@ def page_views_flush_before_reading() -> bool:
         pipeline.xrevrange(_stream_key(), count=1)
         queued, newest = pipeline.execute()
         if queued > READ_FLUSH_MAX_ENTRIES:
-            raise PageViewBufferBehind
+            raise PageViewBufferBehind(
+                f"{queued} page views queued: a read writes at most {READ_FLUSH_MAX_ENTRIES} first"
+            )
         _flush_batches(client, through=newest[0][0].decode() if newest else None)
     except redis.RedisError:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")

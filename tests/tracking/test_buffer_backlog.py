@@ -106,3 +106,17 @@ def test_the_admin_live_visitors_list_shows_what_is_written_when_the_flush_canno
     response = admin_client.get("/admin/contacts/contact/?live=now")
     assert response.status_code == 200
     assert Contact.objects.count() == 0  # all still queued: the workers write them
+
+
+def test_an_expiry_run_with_the_buffer_far_behind_deletes_nothing_and_is_retried(client, website, queue, monkeypatch):
+    from retention.models import RetentionRun
+    from retention.tasks import expire_stale_visitors
+
+    _behind(client, website)
+    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", BACKLOG // 2)
+    expire_stale_visitors.apply()  # run eagerly, its retries run at once
+    runs = RetentionRun.objects.all()
+    assert len(runs) == 1 + expire_stale_visitors.max_retries  # retried: the queued sightings may keep a visitor
+    assert all(run.status == RetentionRun.Status.FAILED and "page views queued" in run.error for run in runs)
+    _drain()
+    assert Contact.objects.count() == BACKLOG + 1
