@@ -6,13 +6,15 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 
 import pytest
 import redis
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -927,3 +929,63 @@ def test_a_contacts_ticket_on_one_website_queues_nothing_for_another(client, web
     assert post.contact_id == user.pk and post.session.website_id == blog.pk
     assert WebSession.objects.filter(contact=user).count() == 2
     assert "fast-path ticket" not in caplog.text
+
+
+def test_a_sign_in_merging_into_a_user_whose_new_session_is_queued_and_the_workers_flush_both_go_through(
+    client, website, queue: Buffer
+):
+    """V (a written visitor) signs in as U, whose new session (U's sign-in on another browser a moment ago) is still
+    queued, while a worker's flush reaches U's entry. The merge held U's row while its page view flushed for U's
+    session (waiting for the cursor row the worker held, which waited for U): a deadlock, a 503 or a worker's batch
+    aborted (found by a review). The page view is now recorded after the merge commits. A third transaction holding
+    the higher of the two contacts for a moment lines the two up the same way on every run."""
+    visitor_browser = Widget(client, website, ip="192.0.2.5")
+    assert visitor_browser.ping("https://shop.example/v-landing").status_code == 200
+    page_views_flush()
+    user_browser = Widget(client, website, ip="192.0.2.6")
+    assert user_browser.ping("https://shop.example/u-home", user={"user_id": "u-1"}).status_code == 200
+    user = Contact.objects.get(external_id="u-1")
+    visitor = Contact.objects.get(anonymous_id=visitor_browser.anonymous_id)
+    assert queue.length() == 1 and not WebSession.objects.filter(contact=user).exists()
+    held, release, outcomes = threading.Event(), threading.Event(), {}
+
+    def in_thread(name, work):
+        def run():
+            try:
+                outcomes[name] = work()
+            except Exception as error:  # the assertion below names it
+                outcomes[name] = error
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def hold():
+        with transaction.atomic():
+            list(Contact.objects.select_for_update().filter(pk=max(user.pk, visitor.pk)).values_list("pk"))
+            held.set()
+            release.wait(20)
+
+    signing_in = Widget(Client(), website, ip=visitor_browser.ip)
+    signing_in.anonymous_id, signing_in.token = visitor_browser.anonymous_id, visitor_browser.token
+    threads = [in_thread("holder", hold)]
+    held.wait(10)
+    threads.append(
+        in_thread(
+            "sign-in", lambda: signing_in.ping("https://shop.example/v-sign-in", user={"user_id": "u-1"}).status_code
+        )
+    )
+    time.sleep(0.5)  # the sign-in holds the lower contact and waits for the higher
+    threads.append(in_thread("worker", page_views_flush))
+    time.sleep(0.5)  # the worker holds the cursor row and waits for U
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes["sign-in"] == 200 and outcomes["worker"] == 1, outcomes
+    page_views_flush()
+    assert not Contact.objects.filter(pk=visitor.pk).exists()
+    assert set(PageView.objects.filter(contact=user).values_list("url", flat=True)) == {
+        "https://shop.example/v-landing", "https://shop.example/u-home", "https://shop.example/v-sign-in",
+    }  # fmt: skip

@@ -311,6 +311,21 @@ def _page_view_record(
     return page_view
 
 
+def _page_view_after_merge(
+    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+) -> None:
+    """A merged sign-in's page view, once the merge committed, in the general path and a transaction of its own.
+    Not in the merge's: the user's cached session may still be queued (a sign-in on another browser a moment
+    ago), and the flush that writes it would wait for the flush cursor while the merge holds the user's row,
+    which a worker's flush holding the cursor waits for (a deadlock: a 503 or a worker's batch aborted; found by a
+    review)."""
+    try:
+        with transaction.atomic():
+            _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+    except ContactGone:
+        pass  # erased or merged away since the merge committed: nothing of it is recorded
+
+
 def _page_view_after_commit(
     *, acting: ActingContact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
 ) -> bool:
@@ -667,8 +682,9 @@ def _ingest(
                 contact = acting.contact
                 # Except after a merge: the visitor's current session moved to a contact whose cached
                 # state does not know it, and the general path finds it in the database.
-                queued_later = queue_on and (current is None or current.contact.pk == contact.pk)
-                if tracking and page is not None and not queued_later:
+                merged = current is not None and current.contact.pk != contact.pk
+                queued_later = queue_on and not merged
+                if tracking and page is not None and not queued_later and not merged:
                     _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
                 elif tracking and page is None:
                     _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
@@ -682,6 +698,8 @@ def _ingest(
                 raise
             current = anonymous_id = state = None
             continue
+        if merged and tracking and page is not None:
+            _page_view_after_merge(contact=contact, website=website, page=page, facts=facts, state=contact_state)
         if not state_saved:
             contact_state.remember(acting, facts.now.timestamp())
             contact_state.save()
