@@ -794,7 +794,7 @@ def page_view_buffer_backlog() -> tuple[int, float | None] | None:
     oldest = client.xrange(key, min=f"({last_id}" if last_id else "-", count=1)
     if not oldest:
         return length, None
-    added_ms = int(oldest[0][0].decode().split("-", 1)[0])  # a stream id starts with its Unix time in ms
+    added_ms, _ = _entry_order(oldest[0][0].decode())  # a stream id starts with its Unix time in ms
     return length, max(time.time() - added_ms / 1000, 0.0)
 
 
@@ -823,9 +823,9 @@ def page_views_flush_before_reading() -> bool:
         client = _client()
         if client is None:
             return False
-        pipeline = client.pipeline(transaction=False)
-        pipeline.xlen(_stream_key())
-        pipeline.xrevrange(_stream_key(), count=1)
+        key, pipeline = _stream_key(), client.pipeline(transaction=False)
+        pipeline.xlen(key)
+        pipeline.xrevrange(key, count=1)
         queued, newest = pipeline.execute()
         if queued > READ_FLUSH_MAX_ENTRIES:
             raise PageViewBufferBehind(
@@ -840,8 +840,8 @@ def page_views_flush_before_reading() -> bool:
 
 def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
     """Drop the entries up to and including entry_id (XTRIM MINID keeps its argument)."""
-    milliseconds, sequence = entry_id.split("-")
-    client.xtrim(key, minid=f"{milliseconds}-{int(sequence) + 1}", approximate=False)
+    milliseconds, sequence = _entry_order(entry_id)
+    client.xtrim(key, minid=f"{milliseconds}-{sequence + 1}", approximate=False)
 
 
 def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:

@@ -684,7 +684,8 @@ def _ingest(
                 # state does not know it, and the general path finds it in the database.
                 merged = current is not None and current.contact.pk != contact.pk
                 queued_later = queue_on and not merged
-                if tracking and page is not None and not queued_later and not merged:
+                # Else the general path: here, or for a merge once it committed (`_page_view_after_merge`).
+                if tracking and page is not None and not queue_on and not merged:
                     _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
                 elif tracking and page is None:
                     _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
