@@ -1,11 +1,12 @@
 """Celery app `config.celery:app`, configured from Django settings (CELERY_ namespace)."""
 
+import gc
 import os
 import sys
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import beat_init, setup_logging
+from celery.signals import beat_init, setup_logging, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -37,3 +38,11 @@ def one_beat(**_: object) -> None:
     from config.beat_lock import beat_lock_wait
 
     beat_lock_wait()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def loaded_code_out_of_gc_sight(**_: object) -> None:
+    """A worker's (or pool process's) loaded code and data leave the garbage collector's sight once it is up: a
+    full collection walks only what its tasks made since (as the web workers, config/gunicorn.py)."""
+    gc.freeze()

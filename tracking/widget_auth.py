@@ -1,6 +1,8 @@
 """The signed widget token: which contact on which website a widget request acts for."""
 
 import functools
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,23 +45,34 @@ def widget_token_sign(
     *, contact_id: int, website_id: int, tracking_consent: bool = False, verified: bool = False
 ) -> str:
     # Milliseconds: a revocation must tell apart a token signed just before it from one just after.
-    payload = {"c": contact_id, "w": website_id, "m": int(time.time() * 1000)}
+    now = time.time()
+    payload = {"c": contact_id, "w": website_id, "m": int(now * 1000)}
     if tracking_consent:
         # "x" (explicit), not the "t" older versions set whenever a page view was recorded: those
         # tokens carried the website's default as if it were the visitor's consent, and count for nothing.
         payload["x"] = 1
     if verified:
         payload["v"] = 1
-    token = _token_signer(settings.SECRET_KEY).sign_object(payload, compress=False)  # signing.dumps, signer kept
+    token = _signed(payload, now=int(now))
     # Known valid: its next reading here (the answer's own scope, the browser's next page view) skips the check.
     _remember(token, _identity(payload))
     return token
 
 
+def _signed(payload: dict[str, int], *, now: int) -> str:
+    """signing.dumps(payload, salt=WIDGET_TOKEN_SALT) at Unix time `now`, byte for byte (signing.loads reads it),
+    without its dozen layers of serializer, signer classes and a key derived again each time: a new visitor's
+    token cost 70 µs of its ping that way, a tenth of the Python it runs."""
+    data = ",".join(f'"{name}":{value}' for name, value in payload.items())  # json.dumps: the values are ints
+    value = f"{signing.b64_encode(('{' + data + '}').encode()).decode()}:{signing.b62_encode(now)}"
+    mac = hmac.digest(_token_key(settings.SECRET_KEY), value.encode(), "sha256")
+    return f"{value}:{signing.b64_encode(mac).decode()}"
+
+
 @functools.lru_cache(maxsize=4)
-def _token_signer(secret_key: str) -> signing.TimestampSigner:
-    """What signing.dumps builds on every call (a fifth of a new visitor's token cost), built once per key."""
-    return signing.TimestampSigner(key=secret_key, salt=WIDGET_TOKEN_SALT)
+def _token_key(secret_key: str) -> bytes:
+    """The HMAC key Django's Signer derives from the secret for this salt (django.utils.crypto.salted_hmac)."""
+    return hashlib.sha256(f"{WIDGET_TOKEN_SALT}signer{secret_key}".encode()).digest()
 
 
 # Tokens checked by this process: the widget sends the same token for up to an hour, so its

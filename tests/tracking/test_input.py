@@ -401,3 +401,23 @@ def test_tokens_are_signed_with_the_current_secret_key_and_read_with_its_fallbac
     widget_auth._verified.clear()
     with override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[]):
         assert widget_auth.widget_token_read(token=old_token, website_id=7) is None  # the old key retired
+
+
+@pytest.mark.parametrize(("consent", "verified"), [(False, False), (True, False), (False, True), (True, True)])
+def test_a_widget_token_is_what_djangos_signing_dumps_makes_of_its_payload(monkeypatch, consent, verified):
+    """The token is signed without Django's signer classes (for speed), so it must stay their format exactly:
+    the same string signing.dumps makes at the same moment, which signing.loads reads back."""
+    from django.core import signing
+
+    from tracking import widget_auth
+
+    monkeypatch.setattr(time, "time", lambda: 1_796_300_000.1239)
+    token = widget_auth.widget_token_sign(
+        contact_id=2_147_483_648, website_id=7, tracking_consent=consent, verified=verified
+    )
+    payload = {"c": 2_147_483_648, "w": 7, "m": 1_796_300_000_123, **({"x": 1} if consent else {})}
+    payload.update({"v": 1} if verified else {})
+    assert token == signing.dumps(payload, salt=widget_auth.WIDGET_TOKEN_SALT, compress=False)
+    assert signing.loads(token, salt=widget_auth.WIDGET_TOKEN_SALT) == payload
+    with override_settings(SECRET_KEY="k" * 50 + "another"), pytest.raises(signing.BadSignature):
+        signing.loads(token, salt=widget_auth.WIDGET_TOKEN_SALT)
