@@ -1,0 +1,81 @@
+"""Journey: a visitor writes while the workers are far behind (their first visit still queued under thousands of
+others). The chat cannot be started on a row not written yet, and writing the whole backlog first would hold the
+request: the messenger keeps the message with "Not sent." and Retry; once the workers caught up, Retry sends it,
+and the agent sees it in the inbox (docs/architecture.md, "A row needed at once is written first")."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+from tests.tracking.conftest import Widget, queue  # noqa: F401 - the fixture, used by name
+from tracking import page_view_buffer
+from tracking.page_view_buffer import page_views_flush
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+# A read may write this many queued entries before it answers 503; the backlog is deeper, as thousands are on a busy
+# install whose workers fell a few seconds behind.
+READ_FLUSH_MAX = 5
+BACKLOG = 12
+
+
+def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_and_goes_through_once_they_caught_up(
+    host,
+    make_website,
+    agent_admin,
+    artifacts,
+    queue,
+    monkeypatch,  # noqa: F811
+):
+    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", READ_FLUSH_MAX)
+    website = make_website()
+    client = Client()
+    for index in range(BACKLOG):  # other visitors' first page views, queued; no worker runs here
+        assert (
+            Widget(client, website, ip=f"198.51.100.{index}", origin=None)
+            .ping(f"https://shop.example/{index}")
+            .status_code
+            == 200
+        )
+
+    # The visitor's own first visit is answered at once (queued behind them), and the messenger works.
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    assert queue.length() == BACKLOG + 1
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    text = "Hi, is the blue one back in stock?"
+    with host.page.expect_response(lambda answer: answer.url.endswith("/conversations")) as answered:
+        messenger.locator("textarea").fill(text)
+        host.page.keyboard.press("Enter")
+    assert answered.value.status == 503 and answered.value.headers.get("retry-after")
+    failed = messenger.locator(".m.fail")
+    expect(failed.locator(".bu")).to_have_text(text)
+    expect(failed.locator(".nf span")).to_have_text("Not sent.")
+    expect(failed.locator(".fl")).to_have_text("Retry")
+    host.screenshot(path=str(artifacts / "backlog-message-not-sent.png"))
+    assert not Conversation.objects.exists() and queue.length() == BACKLOG + 1  # nothing written, nothing lost
+
+    # The workers catch up; Retry sends that very message, and it looks like any other sent one.
+    while page_views_flush():
+        pass
+    with host.page.expect_response(lambda answer: answer.url.endswith("/conversations") and answer.status == 201):
+        failed.locator(".fl").click()
+    expect(messenger.locator(".m.fail")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text([text])
+    expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
+    host.screenshot(path=str(artifacts / "backlog-message-sent-after-retry.png"))
+
+    # The agent finds it in the inbox, from the visitor whose first page view was queued.
+    conversation = Conversation.objects.get()
+    assert str(conversation.contact.anonymous_id) == host.page.evaluate("Parley('getVisitorId')")
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text([text])
+    agent_admin.page.screenshot(path=str(artifacts / "backlog-agent-sees-message.png"), full_page=True)
+    assert host.problems == [] and agent_admin.problems == []
