@@ -30,8 +30,8 @@ def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_a
     make_website,
     agent_admin,
     artifacts,
-    queue,
-    monkeypatch,  # noqa: F811
+    queue,  # noqa: F811 - the fixture imported above
+    monkeypatch,
 ):
     monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", READ_FLUSH_MAX)
     website = make_website()
