@@ -2,8 +2,10 @@
 
 A request that cannot be served because PostgreSQL, Redis or the Celery broker is unreachable
 answers 503 with `Retry-After` and the error shape of its API: Intercom's envelope under /api/,
-the widget protocol's `{"error": {...}}` elsewhere. Nothing is cached between requests, so the
-first request after the service comes back is served again (no restart).
+the widget protocol's `{"error": {...}}` for the widget's and emails' endpoints and any other
+script's request; a page a browser asked for (the admin) gets a page saying so, which reloads
+itself when it was a plain visit. Nothing is cached between requests, so the first request after
+the service comes back is served again (no restart).
 
 A statement the database refuses as too large (SQLite's "too many SQL variables" or "Expression tree is too
 large", PostgreSQL's program_limit_exceeded errors) is an OperationalError too, but no outage: retrying cannot
@@ -19,6 +21,7 @@ from typing import Any
 import kombu.exceptions
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from common.redis_cache import REDIS_UNAVAILABLE
 
@@ -54,6 +57,8 @@ POSTGRESQL_LIMIT_EXCEEDED_CLASS = "54"
 # psycopg refusing, before sending, more parameters than the protocol carries (65,535).
 POSTGRESQL_TOO_MANY_PARAMETERS = "number of parameters must be between"
 API_PREFIX = "/api/"
+# Paths whose callers are scripts reading the widget protocol's JSON errors, whatever they accept (config/urls.py).
+JSON_ERROR_PREFIXES = ("/widget-api/", "/e/", "/email/")
 _LOG_EVERY_SECONDS = 5.0
 _last_logged = {"at": 0.0}
 
@@ -83,21 +88,38 @@ def outage_log(error: BaseException) -> None:
         logger.warning("A backing service is unavailable (%s); answering 503.", error.__class__.__name__)
 
 
-def service_unavailable_response(request: HttpRequest, error: BaseException) -> JsonResponse:
-    """The 503 answer in the error shape of this request's API."""
+def service_unavailable_response(request: HttpRequest, error: BaseException) -> HttpResponse:
+    """The 503 answer in the error shape of this request's API, or a page for a browser's visit."""
     outage_log(error)
-    if request.path_info.startswith(API_PREFIX):
+    path = request.path_info
+    if path.startswith(API_PREFIX):
         body: dict[str, Any] = {
             "type": "error.list",
             "request_id": uuid.uuid4().hex,
             "errors": [{"code": SERVICE_UNAVAILABLE_CODE, "message": SERVICE_UNAVAILABLE_MESSAGE}],
         }
+        response: HttpResponse = JsonResponse(body, status=503)
+    elif not path.startswith(JSON_ERROR_PREFIXES) and "text/html" in request.headers.get("Accept", ""):
+        response = _page(request, behind=isinstance(error, ServiceBehind))
     else:
         body = {"error": {"code": SERVICE_UNAVAILABLE_CODE, "field": "", "message": SERVICE_UNAVAILABLE_MESSAGE}}
-    response = JsonResponse(body, status=503)
+        response = JsonResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response._has_been_logged = True  # outage_log said it; Django would log an error per request
     return response
+
+
+def _page(request: HttpRequest, *, behind: bool) -> HttpResponse:
+    """What a teammate sees instead of an admin page: what is going on, and that a retry in a moment works. A
+    plain visit reloads itself then; a form sent (an action, a save) is left to the teammate to send again.
+    Rendered without the request's context: nothing here may need the database or the cache."""
+    context = {
+        "behind": behind,
+        "retry_after": RETRY_AFTER_SECONDS,
+        "reload": request.method in ("GET", "HEAD"),
+        "path": request.get_full_path(),
+    }
+    return HttpResponse(render_to_string("503.html", context), status=503)
 
 
 class ServiceUnavailableMiddleware:

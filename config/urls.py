@@ -35,7 +35,7 @@ urlpatterns = [
 
 # Machines call these paths: their errors are JSON, never Django's HTML pages.
 API_PREFIX = "/api/"
-JSON_ERROR_PREFIXES = ("/widget-api/", "/e/", "/email/")
+JSON_ERROR_PREFIXES = outage.JSON_ERROR_PREFIXES
 
 
 def _json_error(request: HttpRequest, *, status: int, code: str, message: str) -> HttpResponse | None:

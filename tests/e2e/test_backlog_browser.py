@@ -79,3 +79,58 @@ def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_a
     expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text([text])
     agent_admin.page.screenshot(path=str(artifacts / "backlog-agent-sees-message.png"), full_page=True)
     assert host.problems == [] and agent_admin.problems == []
+
+
+def test_a_teammate_exporting_a_persons_data_while_the_workers_are_far_behind_is_told_parley_is_catching_up(
+    agent_admin,
+    make_website,
+    artifacts,
+    queue,  # noqa: F811 - the fixture imported above
+    monkeypatch,
+):
+    import json
+
+    from contacts.models import Contact, PrivacyAuditEntry
+
+    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", READ_FLUSH_MAX)
+    website = make_website()
+    client = Client()
+    person = Widget(client, website, ip="192.0.2.10", origin=None)
+    assert person.ping("https://shop.example/first").status_code == 200
+    while page_views_flush():
+        pass
+    contact = Contact.objects.get(anonymous_id=person.anonymous_id)
+    assert person.ping("https://shop.example/just-now").status_code == 200  # queued: the export must hold it
+    for index in range(BACKLOG):
+        assert (
+            Widget(client, website, ip=f"198.51.100.{index}", origin=None).ping("https://shop.example/").status_code
+            == 200
+        )
+
+    # The export would miss what is still queued: the teammate is told what is going on, in words.
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator(f'input[name="_selected_action"][value="{contact.pk}"]').check()
+    page.select_option("select[name=action]", "export_gdpr")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator("h1")).to_have_text("Parley is catching up")
+    expect(page.locator("main")).to_contain_text("send it again in 5 seconds")
+    expect(page).to_have_title("Parley is catching up")
+    page.screenshot(path=str(artifacts / "backlog-admin-export-catching-up.png"), full_page=True)
+    assert not PrivacyAuditEntry.objects.filter(action=PrivacyAuditEntry.Action.EXPORT).exists()
+
+    # Caught up: the same action downloads the export, with the page view that was queued.
+    while page_views_flush():
+        pass
+    agent_admin.open(reverse("admin:contacts_contact_changelist"))
+    page.locator(f'input[name="_selected_action"][value="{contact.pk}"]').check()
+    page.select_option("select[name=action]", "export_gdpr")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Go").click()
+    (document,) = json.loads(download.value.path().read_text(encoding="utf-8"))["contacts"]
+    assert document["contact"]["id"] == contact.pk
+    assert {view["url"] for view in document["page_views"]} == {
+        "https://shop.example/first",
+        "https://shop.example/just-now",
+    }
+    assert agent_admin.problems == []

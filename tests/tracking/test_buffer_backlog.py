@@ -3,6 +3,8 @@ everything queued before it, never takes the missing row for a contact that is g
 write, the request answers 503 with Retry-After, and nothing lands on another contact (found by an attacker review: a capped
 flush lost a consent refusal, split a sign-in into two contacts, refused chats and events)."""
 
+import json
+
 import pytest
 
 from contacts.models import Contact
@@ -120,3 +122,31 @@ def test_an_expiry_run_with_the_buffer_far_behind_deletes_nothing_and_is_retried
     assert all(run.status == RetentionRun.Status.FAILED and "page views queued" in run.error for run in runs)
     _drain()
     assert Contact.objects.count() == BACKLOG + 1
+
+
+def test_a_gdpr_export_in_the_admin_far_behind_says_parley_is_catching_up_and_works_once_caught_up(
+    admin_client, client, website, queue: Buffer, monkeypatch
+):
+    """The teammate exporting a person's data gets a page saying what is going on (not the widget's JSON error),
+    and nothing is recorded as exported; once the workers caught up, the same action exports."""
+    from contacts.models import PrivacyAuditEntry
+
+    visitor = _behind(client, website)
+    _drain()
+    contact = Contact.objects.get(anonymous_id=visitor.anonymous_id)
+    visitor.ping("https://shop.example/after")  # queued behind a new backlog
+    _behind(client, website)
+    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", BACKLOG // 2)
+    action = {"action": "export_gdpr", "_selected_action": [contact.pk]}
+    refused = admin_client.post("/admin/contacts/contact/", action, HTTP_ACCEPT="text/html,*/*;q=0.8")
+    assert refused.status_code == 503 and refused["Retry-After"].isdigit()
+    assert refused["Content-Type"].startswith("text/html")
+    page = refused.content.decode()
+    assert "<h1>Parley is catching up</h1>" in page and "send it again" in page
+    assert 'http-equiv="refresh"' not in page  # a form sent is not sent again by itself
+    assert not PrivacyAuditEntry.objects.filter(action=PrivacyAuditEntry.Action.EXPORT).exists()
+    _drain()
+    exported = admin_client.post("/admin/contacts/contact/", action, HTTP_ACCEPT="text/html,*/*;q=0.8")
+    assert exported.status_code == 200 and exported["Content-Disposition"].startswith("attachment")
+    urls = {view["url"] for view in json.loads(exported.content)["contacts"][0]["page_views"]}
+    assert "https://shop.example/after" in urls  # the page view queued before the export is in it
