@@ -150,3 +150,18 @@ def test_a_gdpr_export_in_the_admin_far_behind_says_parley_is_catching_up_and_wo
     assert exported.status_code == 200 and exported["Content-Disposition"].startswith("attachment")
     urls = {view["url"] for view in json.loads(exported.content)["contacts"][0]["page_views"]}
     assert "https://shop.example/after" in urls  # the page view queued before the export is in it
+
+
+def test_the_export_command_far_behind_says_parley_is_catching_up_and_exits_non_zero(
+    client, website, queue, monkeypatch
+):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    visitor = _behind(client, website)
+    _drain()
+    contact = Contact.objects.get(anonymous_id=visitor.anonymous_id)
+    _behind(client, website)
+    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", BACKLOG // 2)
+    with pytest.raises(CommandError, match=r"Parley is catching up .*page views queued.*nothing was exported"):
+        call_command("export_contact", str(contact.pk))

@@ -1,8 +1,9 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.outage import ServiceBehind
 from contacts.management.privacy_request import add_person_arguments, find_actor, find_contacts
 from contacts.models import PrivacyAuditEntry
 from contacts.services import contact_export
@@ -19,9 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = find_actor(options)
-        documents = [
-            contact_export(contact=contact, actor=actor, source=PrivacyAuditEntry.Source.COMMAND)
-            for contact in find_contacts(options)
-        ]
+        try:
+            documents = [
+                contact_export(contact=contact, actor=actor, source=PrivacyAuditEntry.Source.COMMAND)
+                for contact in find_contacts(options)
+            ]
+        except ServiceBehind as behind:  # the workers far behind: what is still queued would be missing
+            raise CommandError(f"Parley is catching up ({behind}); nothing was exported. Try again shortly.") from None
         payload = documents if options.get("all") else documents[0]
         self.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
