@@ -65,7 +65,7 @@ def _signed(payload: dict[str, int], *, now: int) -> str:
     token cost 70 µs of its ping that way, a tenth of the Python it runs."""
     data = ",".join(f'"{name}":{value}' for name, value in payload.items())  # json.dumps: the values are ints
     value = f"{signing.b64_encode(('{' + data + '}').encode()).decode()}:{signing.b62_encode(now)}"
-    mac = hmac.digest(_token_key(settings.SECRET_KEY), value.encode(), "sha256")
+    mac = hmac.new(_token_key(settings.SECRET_KEY), value.encode(), hashlib.sha256).digest()  # (hmac.digest: slower)
     return f"{value}:{signing.b64_encode(mac).decode()}"
 
 
