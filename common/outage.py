@@ -22,6 +22,8 @@ import kombu.exceptions
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import escape_leading_slashes
 
 from common.redis_cache import REDIS_UNAVAILABLE
 
@@ -105,6 +107,9 @@ def service_unavailable_response(request: HttpRequest, error: BaseException) -> 
         body = {"error": {"code": SERVICE_UNAVAILABLE_CODE, "field": "", "message": SERVICE_UNAVAILABLE_MESSAGE}}
         response = JsonResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    add_never_cache_headers(response)
+    if not path.startswith((API_PREFIX, *JSON_ERROR_PREFIXES)):
+        patch_vary_headers(response, ["Accept"])  # a page or JSON, by what the caller accepts
     response._has_been_logged = True  # outage_log said it; Django would log an error per request
     return response
 
@@ -117,7 +122,7 @@ def _page(request: HttpRequest, *, behind: bool) -> HttpResponse:
         "behind": behind,
         "retry_after": RETRY_AFTER_SECONDS,
         "reload": request.method in ("GET", "HEAD"),
-        "path": request.get_full_path(),
+        "path": escape_leading_slashes(request.get_full_path()),  # "//host/…" would link to another site
     }
     return HttpResponse(render_to_string("503.html", context), status=503)
 

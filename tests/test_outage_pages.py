@@ -55,3 +55,16 @@ def test_scripts_get_the_widget_protocols_json_error(path, accept):
 def test_the_api_answers_intercoms_error_envelope_even_to_a_browser():
     body = json.loads(_answer("get", "/api/contacts", BROWSER_ACCEPT, OperationalError()).content)
     assert body["type"] == "error.list" and body["errors"][0]["code"] == "service_unavailable"
+
+
+def test_the_page_never_links_to_another_site_and_is_never_stored():
+    """A path starting with "//" would make the "Try again now" link point to another host (found by an attacker
+    review); the answer varies with Accept and no cache keeps it."""
+    request = RequestFactory().get("/", HTTP_ACCEPT=BROWSER_ACCEPT)
+    request.path = request.path_info = "//evil.example/admin/"  # (as a server hands it over: no host in it)
+    response = service_unavailable_response(request, OperationalError())
+    page = response.content.decode()
+    assert 'href="//' not in page and 'href="/%2Fevil.example/admin/"' in page
+    assert "Accept" in response["Vary"] and "no-store" in response["Cache-Control"]
+    api = _answer("get", "/api/contacts", BROWSER_ACCEPT, OperationalError())
+    assert "no-store" in api["Cache-Control"] and not api.has_header("Vary")

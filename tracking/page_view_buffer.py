@@ -259,37 +259,15 @@ end
 """
 
 
+# No rate limit to count in a queueing script (the request's were counted already, or it has none).
+NO_WINDOWS = ScriptWindows(now=0.0, keys=[], arguments=[])
+
 # A known contact's new session is claimed for this long: pings of other tabs that found no current
 # session either (their state was read before this one's was saved) join it instead of opening another.
 SESSION_CLAIM_SECONDS = 10
-# One command, so that the entry that opens the session always precedes those that join it. The cache writes
-# (the contact's state naming the new session, its fast-path ticket) are made only by the entry that opened it:
-# one that joined another tab's session must not name its own for a moment (its caller saves the joined one).
-# KEYS: the claim, the stream, the cache entries. ARGV: the new session's id, the claim's seconds, the number of
-# page view and of session arguments, those arguments, per cache entry its value, seconds and "1" when only if
-# absent.
-_OPEN_SESSION_SCRIPT = (
-    CACHE_WRITES_LUA
-    + """
-local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
-local page_args, session_args = tonumber(ARGV[3]), tonumber(ARGV[4])
-local entry = {'s', claimed or ARGV[1]}
-for i = 5, 4 + page_args do entry[#entry + 1] = ARGV[i] end
-if claimed then
-  redis.call('XADD', KEYS[2], '*', unpack(entry))
-  return claimed
-end
-for i = 5 + page_args, 4 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
-redis.call('XADD', KEYS[2], '*', unpack(entry))
-cache_writes(3, 5 + page_args + session_args)
-return ARGV[1]
-"""
-)
-
-
 # After an entry's XADD: the stream's length and the flush flag's previous due time (set to `due` when none),
 # ("" when none; -1 and "error" when unreadable). Past the XADD an error must not abort the script (the caller
-# would write the page view a second time): as in the pipeline, the bookkeeping's errors are answered, not raised.
+# would write the page view a second time): the bookkeeping's errors are answered, not raised.
 QUEUED_BOOKKEEPING_LUA = """
 local function queued_bookkeeping(stream, flag, due, flag_seconds)
   local length = redis.pcall('XLEN', stream)
@@ -325,6 +303,32 @@ local added = redis.call('XADD', stream, '*', unpack(entry))
 local length, previous = queued_bookkeeping(stream, flag, due, flag_seconds)
 cache_writes(windows + 3, at)
 return {1, counts, added, length, previous}
+"""
+)
+
+
+# One command, so that the entry that opens the session always precedes those that join it. The cache writes
+# (the contact's state naming the new session, its fast-path ticket) are made only by the entry that opened it:
+# one that joined another tab's session must not name its own for a moment (its caller saves the joined one).
+# KEYS: the claim, the stream, the flush flag, the cache entries. ARGV: the new session's id, the claim's seconds,
+# the flush's due time and flag seconds, the number of page view and of session arguments, those arguments, per
+# cache entry its value, seconds and "1" when only if absent. Answers {the session the page view went into, the
+# stream's length, the flag's previous due time} (as _COUNTED_QUEUE_SCRIPT's bookkeeping).
+_OPEN_SESSION_SCRIPT = Script(
+    QUEUED_BOOKKEEPING_LUA
+    + CACHE_WRITES_LUA
+    + """
+local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
+local page_args, session_args = tonumber(ARGV[5]), tonumber(ARGV[6])
+local entry = {'s', claimed or ARGV[1]}
+for i = 7, 6 + page_args do entry[#entry + 1] = ARGV[i] end
+if not claimed then
+  for i = 7 + page_args, 6 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
+end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
+local length, previous = queued_bookkeeping(KEYS[2], KEYS[3], ARGV[3], ARGV[4])
+if not claimed then cache_writes(4, 7 + page_args + session_args) end
+return {claimed or ARGV[1], length, previous}
 """
 )
 
@@ -408,8 +412,8 @@ def _queue(
         return None
     now, key = time.time(), _stream_key()
     session_id = int(entry["s"])
-    in_pipeline = bool(cache_writes) and _cache_writes_fit(url)
-    windows = count.script_windows() if count is not None and in_pipeline and claim is None else None
+    in_script = bool(cache_writes) and _cache_writes_fit(url)
+    windows = count.script_windows() if count is not None and in_script and claim is None else None
     if count is not None and windows is None:
         count.count()  # raises the refusal before anything is queued
     counts: list[int] = []
@@ -417,7 +421,7 @@ def _queue(
         client = _client_for(url)
         if client is None:
             return None
-        if claim is None and not in_pipeline and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
+        if claim is None and not in_script and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
@@ -425,13 +429,14 @@ def _queue(
             PAGE_VIEWS_BUFFERED.inc()
             return session_id
         due = now + FLUSH_DELAY_SECONDS
-        if windows is not None:
-            counts, added, length, scheduled_due = _queue_counted(client, entry, windows, cache_writes, due)
+        # One script over this thread's connection (a pipeline took a connection from the pool and polled it).
+        writes = cache_writes if in_script else ()
+        if claim is None:
+            counts, _, length, scheduled_due = _queue_counted(client, entry, windows or NO_WINDOWS, writes, due)
         else:
-            added, length, scheduled_due = _queue_pipelined(client, entry, cache_writes, claim, due, in_pipeline)
-        if claim is not None:
-            session_id = int(added)
-        if not in_pipeline and session_id == int(entry["s"]):  # (having joined a session, the caller saves its own)
+            joined, length, scheduled_due = _queue_opening(client, entry, claim, writes, due)
+            session_id = int(joined)
+        if not in_script and session_id == int(entry["s"]):  # (having joined a session, the caller saves its own)
             _cache_writes_apply(cache_writes)
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
@@ -465,41 +470,23 @@ def _queued_bookkeeping(key: str, due: float, length: Any, scheduled_due: Any) -
     PAGE_VIEWS_BUFFERED.inc()
 
 
-def _queue_pipelined(
-    client: redis.Redis,
-    entry: dict[str, Any],
-    cache_writes: tuple[CacheWrite, ...],
-    claim: str | None,
-    due: float,
-    in_pipeline: bool,
+def _queue_opening(
+    client: redis.Redis, entry: dict[str, Any], claim: str, cache_writes: tuple[CacheWrite, ...], due: float
 ) -> tuple[Any, Any, Any]:
-    """The entry (or the session-claim script), the stream's length, the flush flag and the cache writes that
-    fit, as one pipeline: (what the XADD or script answered, the length, the flag's previous due time)."""
-    key = _stream_key()
-    pipeline = client.pipeline(transaction=False)
-    stored = [_stored(write) for write in cache_writes] if in_pipeline else []
-    if claim is None:
-        pipeline.xadd(key, entry)  # type: ignore[arg-type]
-    else:
-        # The script's arguments: the page view's name/value pairs, then the new session's, then the cache writes.
-        page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
-        session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
-        rest = [arg for name in session_names for arg in (name, entry[name])]
-        writes = _cache_write_arguments(stored, cache_writes if in_pipeline else ())
-        pipeline.eval(
-            _OPEN_SESSION_SCRIPT, 2 + len(stored), claim, key, *(redis_key for redis_key, _ in stored), entry["s"],
-            SESSION_CLAIM_SECONDS, len(page_args), len(rest), *page_args, *rest, *writes,
-        )  # fmt: skip
-        stored = []  # made by the script
-    pipeline.xlen(key)
-    pipeline.set(_flag_key(), due, nx=True, get=True, ex=FLUSH_FLAG_SECONDS)
-    for (redis_key, value), write in zip(stored, cache_writes, strict=False):
-        pipeline.set(redis_key, value, ex=write.seconds, nx=write.only_if_absent)
-    # An error in a later reply must not hide that the XADD went in (else it is written twice).
-    added, length, scheduled_due, *_ = pipeline.execute(raise_on_error=False)
-    if isinstance(added, Exception):
-        raise added
-    return added, length, scheduled_due
+    """The session-claim script (_OPEN_SESSION_SCRIPT) with the flush bookkeeping and the cache writes: (the
+    session the page view went into, the stream's length, the flag's previous due time)."""
+    written = [_stored(write) for write in cache_writes]
+    # The script's arguments: the page view's name/value pairs, then the new session's, then the cache writes.
+    page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
+    session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
+    rest = [arg for name in session_names for arg in (name, entry[name])]
+    keys = [claim, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
+    arguments = [
+        entry["s"], SESSION_CLAIM_SECONDS, due, FLUSH_FLAG_SECONDS, len(page_args), len(rest), *page_args, *rest,
+        *_cache_write_arguments(written, cache_writes),
+    ]  # fmt: skip
+    session, length, previous = _OPEN_SESSION_SCRIPT.run(client, keys, arguments)
+    return session, length, _previous_due(previous)
 
 
 def _stored(write: CacheWrite) -> tuple[str, Any]:
@@ -535,10 +522,15 @@ def _queue_counted(
     counts = [int(count) for count in reply[1]]
     if not int(reply[0]):
         return counts, None, None, None
-    added, length, previous = reply[2], reply[3], reply[4]
-    if previous == b"error":  # the flag unreadable: as a failed reply in the pipeline, nothing is scheduled
-        return counts, added, length, redis.ResponseError("the flush flag")
-    return counts, added, length, previous or None
+    return counts, reply[2], reply[3], _previous_due(reply[4])
+
+
+def _previous_due(previous: bytes) -> Any:
+    """The flush flag's previous due time as a script answers it: None when there was none, an error when
+    unreadable (then nothing is scheduled, `_queued_bookkeeping`)."""
+    if previous == b"error":
+        return redis.ResponseError("the flush flag")
+    return previous or None
 
 
 # --- a returning visitor's page view queued in the request's first round trip ------------------------

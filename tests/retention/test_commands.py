@@ -148,3 +148,25 @@ def test_seeded_stale_visitors_are_only_those_the_last_seeded_run_could_not_have
     assert Contact.objects.filter(
         role=Contact.Role.VISITOR, last_seen_at__lt=now_cutoff + dt.timedelta(days=31)
     ).exists()
+
+
+def test_export_all_that_falls_behind_midway_records_no_export_and_says_so(monkeypatch):
+    """`export_contact --all` whose second person's read finds the workers too far behind (the backlog crossed the
+    limit between two people: pings keep arriving) exports nothing, and the audit log says nobody was exported
+    (each person's export used to record its entry at once). Found by an attacker review."""
+    from tracking import page_view_buffer
+
+    LeadFactory(email="same@example.com")
+    LeadFactory(email="same@example.com")
+    reads = []
+
+    def flush_before_reading():  # the first person's two sections read; then the backlog is past the limit
+        reads.append(1)
+        if len(reads) > 2:
+            raise page_view_buffer.PageViewBufferBehind("20001 page views queued")
+        return False
+
+    monkeypatch.setattr(page_view_buffer, "page_views_flush_before_reading", flush_before_reading)
+    with pytest.raises(CommandError, match="nothing was exported"):
+        run("export_contact", "--email", "same@example.com", "--all")
+    assert len(reads) == 3 and not PrivacyAuditEntry.objects.filter(action=PrivacyAuditEntry.Action.EXPORT).exists()

@@ -421,3 +421,19 @@ def test_a_widget_token_is_what_djangos_signing_dumps_makes_of_its_payload(monke
     assert signing.loads(token, salt=widget_auth.WIDGET_TOKEN_SALT) == payload
     with override_settings(SECRET_KEY="k" * 50 + "another"), pytest.raises(signing.BadSignature):
         signing.loads(token, salt=widget_auth.WIDGET_TOKEN_SALT)
+
+
+def test_a_widget_token_of_any_payload_or_key_type_is_what_djangos_signing_dumps_makes(monkeypatch):
+    """Parley's callers sign primary keys, but a token is never unreadable whatever it is given: a payload of other
+    types is signed by Django itself, and a bytes SECRET_KEY derives the same key as Django's (an attacker review)."""
+    from django.core import signing
+
+    from tracking import widget_auth
+
+    monkeypatch.setattr(time, "time", lambda: 1_796_300_000.5)
+    token = widget_auth.widget_token_sign(contact_id="5", website_id=7)
+    assert signing.loads(token, salt=widget_auth.WIDGET_TOKEN_SALT)["c"] == "5"
+    with override_settings(SECRET_KEY=b"k" * 50 + b"bytes"):
+        token = widget_auth.widget_token_sign(contact_id=5, website_id=7)
+        payload = {"c": 5, "w": 7, "m": 1_796_300_000_500}
+        assert token == signing.dumps(payload, salt=widget_auth.WIDGET_TOKEN_SALT, compress=False)
