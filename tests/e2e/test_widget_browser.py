@@ -310,6 +310,36 @@ def test_a_message_written_before_the_boot_ping_answers_belongs_to_the_visitor_t
     assert host.problems == []
 
 
+def test_a_boot_ping_slower_than_the_messengers_wait_leaves_the_visitor_reading_the_teams_replies(
+    host, make_website, teammate, artifacts
+):
+    """The first message waits 2 s at most for the boot ping; a ping slower than that (a loaded server) answered
+    afterwards with the token of the visitor it recorded, which replaced the chat's: the messenger then polled as
+    a contact without the conversation and the team's reply never showed (found by a make run journey on a
+    loaded machine)."""
+    website = make_website()
+    held = []  # the boot ping, kept on its way until the message went without it
+    host.page.route("**/ping", lambda route: held.append(route))
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.launcher().click()
+    with host.page.expect_response(lambda answer: answer.url.endswith("/conversations") and answer.status == 201):
+        host.page.locator("parley-messenger textarea").fill("Do you deliver to Porto?")
+        host.page.keyboard.press("Enter")
+    with host.page.expect_response(lambda answer: answer.url.endswith("/ping") and answer.status == 200):
+        held[0].continue_()  # answers now, with another visitor's token
+
+    conversation = Conversation.objects.get()
+    conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Yes, in two days.")
+    expect(host.page.locator("parley-messenger .m .bu", has_text="Yes, in two days.")).to_be_visible(timeout=15_000)
+    host.screenshot(path=str(artifacts / "widget-slow-boot-ping-reply.png"))
+    # The next page's ping carries the chat's token: its page view goes to the contact with the conversation.
+    host.page.unroute("**/ping")
+    host.page.goto(host.snippet_page("/contact", website.app_id))
+    host.wait_booted()
+    assert PageView.objects.filter(contact=conversation.contact, url__endswith="/contact").exists()
+    assert host.problems == []
+
+
 @needs_endpoints(*TRACKING, *CHAT)
 def test_intercom_snippet_from_the_docs_works_unchanged_apart_from_the_script_url(host, make_website):
     # Intercom's basic snippet sends an email without user_hash: its owner switched verification off.

@@ -647,7 +647,12 @@
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
           return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
         }).then(function (json) {
-          if (json.token) ctx.keep(json.token, true);
+          if (json.token) {
+            ctx.keep(json.token, true);
+            // A boot ping slower than that wait answers later, with the token of the visitor it recorded: the
+            // chat's contact stays the one the messenger reads (else its replies never showed).
+            Promise.resolve(ctx.get()[6]).then(function () { if (s.token !== json.token) ctx.keep(json.token, true); }, noop);
+          }
           if (json.conversation) {
             current = json.conversation;
             s.conversations = [current].concat(s.conversations || []);
