@@ -25,29 +25,38 @@ READ_FLUSH_MAX = 5
 BACKLOG = 12
 
 
-def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_and_goes_through_once_they_caught_up(
-    host,
-    make_website,
-    agent_admin,
-    artifacts,
-    queue,  # noqa: F811 - the fixture imported above
-    monkeypatch,
-):
+@pytest.fixture
+def behind(queue, monkeypatch):  # noqa: F811 - the fixture imported above
+    """The ingest queue on (its stream, which the test flushes), and a read may write only READ_FLUSH_MAX entries
+    queued before it."""
     monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", READ_FLUSH_MAX)
-    website = make_website()
+    return queue
+
+
+def _queue_backlog(website) -> None:
+    """Other visitors' first page views, queued (no worker runs here): more than a read may write first."""
     client = Client()
-    for index in range(BACKLOG):  # other visitors' first page views, queued; no worker runs here
-        assert (
-            Widget(client, website, ip=f"198.51.100.{index}", origin=None)
-            .ping(f"https://shop.example/{index}")
-            .status_code
-            == 200
-        )
+    for index in range(BACKLOG):
+        widget = Widget(client, website, ip=f"198.51.100.{index}", origin=None)
+        assert widget.ping(f"https://shop.example/{index}").status_code == 200
+
+
+def _drain() -> None:
+    """The workers catch up."""
+    while page_views_flush():
+        pass
+
+
+def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_and_goes_through_once_they_caught_up(
+    host, make_website, agent_admin, artifacts, behind
+):
+    website = make_website()
+    _queue_backlog(website)
 
     # The visitor's own first visit is answered at once (queued behind them), and the messenger works.
     host.page.goto(host.snippet_page("/help", website.app_id))
     host.wait_booted()
-    assert queue.length() == BACKLOG + 1
+    assert behind.length() == BACKLOG + 1
     host.launcher().click()
     messenger = host.page.locator("parley-messenger")
     text = "Hi, is the blue one back in stock?"
@@ -60,11 +69,10 @@ def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_a
     expect(failed.locator(".nf span")).to_have_text("Not sent.")
     expect(failed.locator(".fl")).to_have_text("Retry")
     host.screenshot(path=str(artifacts / "backlog-message-not-sent.png"))
-    assert not Conversation.objects.exists() and queue.length() == BACKLOG + 1  # nothing written, nothing lost
+    assert not Conversation.objects.exists() and behind.length() == BACKLOG + 1  # nothing written, nothing lost
 
     # The workers catch up; Retry sends that very message, and it looks like any other sent one.
-    while page_views_flush():
-        pass
+    _drain()
     with host.page.expect_response(lambda answer: answer.url.endswith("/conversations") and answer.status == 201):
         failed.locator(".fl").click()
     expect(messenger.locator(".m.fail")).to_have_count(0)
@@ -82,30 +90,19 @@ def test_a_message_written_while_the_workers_are_far_behind_is_kept_with_retry_a
 
 
 def test_a_teammate_exporting_a_persons_data_while_the_workers_are_far_behind_is_told_parley_is_catching_up(
-    agent_admin,
-    make_website,
-    artifacts,
-    queue,  # noqa: F811 - the fixture imported above
-    monkeypatch,
+    agent_admin, make_website, artifacts, behind
 ):
     import json
 
     from contacts.models import Contact, PrivacyAuditEntry
 
-    monkeypatch.setattr(page_view_buffer, "READ_FLUSH_MAX_ENTRIES", READ_FLUSH_MAX)
     website = make_website()
-    client = Client()
-    person = Widget(client, website, ip="192.0.2.10", origin=None)
+    person = Widget(Client(), website, ip="192.0.2.10", origin=None)
     assert person.ping("https://shop.example/first").status_code == 200
-    while page_views_flush():
-        pass
+    _drain()
     contact = Contact.objects.get(anonymous_id=person.anonymous_id)
     assert person.ping("https://shop.example/just-now").status_code == 200  # queued: the export must hold it
-    for index in range(BACKLOG):
-        assert (
-            Widget(client, website, ip=f"198.51.100.{index}", origin=None).ping("https://shop.example/").status_code
-            == 200
-        )
+    _queue_backlog(website)
 
     # The export would miss what is still queued: the teammate is told what is going on, in words.
     page = agent_admin.page
@@ -120,8 +117,7 @@ def test_a_teammate_exporting_a_persons_data_while_the_workers_are_far_behind_is
     assert not PrivacyAuditEntry.objects.filter(action=PrivacyAuditEntry.Action.EXPORT).exists()
 
     # Caught up: the same action downloads the export, with the page view that was queued.
-    while page_views_flush():
-        pass
+    _drain()
     agent_admin.open(reverse("admin:contacts_contact_changelist"))
     page.locator(f'input[name="_selected_action"][value="{contact.pk}"]').check()
     page.select_option("select[name=action]", "export_gdpr")
