@@ -336,6 +336,7 @@ def test_a_boot_ping_slower_than_the_messengers_wait_leaves_the_visitor_reading_
     host.page.unroute("**/ping")
     host.page.goto(host.snippet_page("/contact", website.app_id))
     host.wait_booted()
+    page_views_flush()  # (queued with the ingest queue on)
     assert PageView.objects.filter(contact=conversation.contact, url__endswith="/contact").exists()
     assert host.problems == []
 
