@@ -31,7 +31,7 @@ from django.db import models, router, transaction
 from django.db.models import F, Lookup
 
 from common.row_locks import rows_lock
-from contacts import lifecycle
+from contacts import generations, lifecycle
 from contacts.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -215,6 +215,7 @@ def contacts_delete_with_history(*, contact_ids: Iterable[int]) -> Counter:
     # the contact rows first, in id order, then what hangs off them. Deleting leaves first without
     # it would lock page views and sessions before the contact, the other way round, and deadlock.
     rows_lock(Contact, ids)
+    generations.contacts_changed(ids, using=router.db_for_write(Contact))  # no cached copy outlives its row
     for hook in lifecycle.delete_hooks():  # derived values kept elsewhere follow, before the rows go
         hook(ids)
     LogEntry.objects.filter(

@@ -2,7 +2,11 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.expressions import Col
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, In
+
+from contacts import generations
 
 
 class ConsentSource(models.TextChoices):
@@ -13,6 +17,52 @@ class ConsentSource(models.TextChoices):
     CONSENT_MODE = "consent_mode", "Google Consent Mode"
     TEAMMATE = "teammate", "Teammate"
     REQUEST = "request", "Data subject request"
+
+
+def _ids_named(rows: models.QuerySet) -> list[int] | None:
+    """The ids a queryset's filter limits it to (`pk=`, `pk__in=` a list, ANDed with anything), else None."""
+    where = rows.query.where
+    if where.connector != "AND" or where.negated:
+        return None
+    for child in where.children:
+        if not isinstance(child, Exact | In) or not isinstance(child.lhs, Col) or not child.lhs.target.primary_key:
+            continue
+        if isinstance(child, Exact) and isinstance(child.rhs, int):
+            return [child.rhs]
+        named = isinstance(child, In) and isinstance(child.rhs, list | tuple | set | frozenset)
+        if named and all(isinstance(pk, int) for pk in child.rhs):
+            return list(child.rhs)
+    return None
+
+
+class ContactQuerySet(models.QuerySet):
+    """Writes that tell the contacts' generations (contacts.generations): a cached copy of a row must never
+    outlive a change of what it holds."""
+
+    def update(self, **kwargs):
+        count = super().update(**kwargs)
+        if count and not generations.WATCHED_FIELDS.isdisjoint(kwargs):
+            _changed(self)
+        return count
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        objs = list(objs)
+        count = super().bulk_update(objs, fields, batch_size=batch_size)
+        if count and not generations.WATCHED_FIELDS.isdisjoint(fields):
+            generations.contacts_changed([contact.pk for contact in objs], using=self.db)
+        return count
+
+    def delete(self):
+        _changed(self)
+        return super().delete()
+
+
+def _changed(rows: models.QuerySet) -> None:
+    ids = _ids_named(rows)
+    if ids is None:
+        generations.all_contacts_changed(using=rows.db)
+    else:
+        generations.contacts_changed(ids, using=rows.db)
 
 
 class Contact(models.Model):
@@ -84,6 +134,8 @@ class Contact(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ContactQuerySet.as_manager()
+
     class Meta:
         ordering = ["-last_seen_at", "-id"]
         constraints = [
@@ -111,6 +163,17 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or self.external_id or f"{self.get_role_display()} {self.pk}"
+
+    def save(self, *args, **kwargs):
+        existed = not self._state.adding
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if existed and (update_fields is None or not generations.WATCHED_FIELDS.isdisjoint(update_fields)):
+            generations.contacts_changed([self.pk], using=self._state.db)
+
+    def delete(self, *args, **kwargs):
+        generations.contacts_changed([self.pk], using=self._state.db)
+        return super().delete(*args, **kwargs)
 
     @property
     def language(self) -> str:

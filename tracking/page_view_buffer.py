@@ -206,7 +206,7 @@ def _cache_writes_fit(url: str) -> bool:
     return same_redis is not None and same_redis(url)
 
 
-def _cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
+def cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
     for write in writes:
         if write.raw:
             continue  # read by a script on the buffer's Redis only: worth nothing through another cache
@@ -425,7 +425,7 @@ def _queue(
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
-            _cache_writes_apply(cache_writes)
+            cache_writes_apply(cache_writes)
             PAGE_VIEWS_BUFFERED.inc()
             return session_id
         due = now + FLUSH_DELAY_SECONDS
@@ -437,7 +437,7 @@ def _queue(
             joined, length, scheduled_due = _queue_opening(client, entry, claim, writes, due)
             session_id = int(joined)
         if not in_script and session_id == int(entry["s"]):  # (having joined a session, the caller saves its own)
-            _cache_writes_apply(cache_writes)
+            cache_writes_apply(cache_writes)
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
         # a lost XADD reply may count it twice, never zero times.

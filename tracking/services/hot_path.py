@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
+from contacts import generations
 from contacts import services as contacts_services
 from contacts.models import ConsentSource, Contact
 from tracking import page_view_buffer
@@ -45,6 +46,9 @@ CONTACT_SNAPSHOT_FIELDS = (
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 # In a snapshot made by the ping that queued the contact (no row read): see ActingContact.queued.
 QUEUED_MARK = "queued"
+# A copy of the snapshot kept beyond the hot-path entry and the snapshot's minute (`KeptSnapshot`): a new
+# session, or a page view more than a minute after the last, needs no row read.
+KEPT_SNAPSHOT_SECONDS = 6 * 3600
 
 
 def _init_signals_heard() -> bool:
@@ -87,6 +91,9 @@ class ActingContact:
     # A snapshot of a visitor whose first ping was queued (less than a snapshot's life ago): its row
     # may not be written yet.
     queued: bool = False
+    # A snapshot the hot-path state took from the kept copy (`KeptSnapshot`) for this request: the state
+    # must be saved for the next pings to have it.
+    refreshed: bool = False
 
     def loaded(self) -> Contact:
         """The full row behind a snapshot (raises ContactGone when it no longer exists)."""
@@ -143,6 +150,9 @@ class HotPathState:
     # The custom attributes refused from those user fields (name → why): the answer repeats them on
     # every page view that sends the same values, so the site's console keeps saying what is wrong.
     user_ignored: dict[str, str] = field(default_factory=dict)
+    # Not stored with the state: the kept copy of the row this request read (KeptSnapshot.writes), written
+    # whenever the state is.
+    kept_writes: tuple[page_view_buffer.CacheWrite, ...] = field(default=(), repr=False)
 
     @staticmethod
     def key(contact_id: int) -> str:
@@ -160,10 +170,12 @@ class HotPathState:
 
     def save(self) -> None:
         cache.set(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+        page_view_buffer.cache_writes_apply(self.kept_writes)
 
-    def cache_write(self) -> page_view_buffer.CacheWrite:
-        """`save` as a write the ingest buffer makes in its own round trip."""
-        return page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+    def cache_writes(self) -> tuple[page_view_buffer.CacheWrite, ...]:
+        """`save` as writes the ingest buffer makes in its own round trip."""
+        state = page_view_buffer.CacheWrite(self.key(self.contact_id), self._values(), HOT_PATH_STATE_SECONDS)
+        return (state, *self.kept_writes)
 
     def stored_sha(self) -> str:
         """SHA-1 of this state as the cache (a Redis one) stores it: what a fast-path ticket written with it names."""
@@ -198,14 +210,58 @@ class HotPathState:
     def remember(self, acting: ActingContact, now_ts: float) -> None:
         if acting.snapshot:
             return
-        values = {name: getattr(acting.contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
-        # Plain strings: a choices enum member (a row just created holds one) pickles and unpickles at twice the cost.
-        for name in ("anonymous_id", "role", "consent_source"):
-            values[name] = str(values[name])
-        self.contact, self.contact_until = values, now_ts + CONTACT_SNAPSHOT_SECONDS
+        self.contact, self.contact_until = _snapshot_values(acting.contact), now_ts + CONTACT_SNAPSHOT_SECONDS
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(HotPathState) if f.name != "contact_id")
+def _snapshot_values(contact: Contact) -> dict[str, Any]:
+    values = {name: getattr(contact, name) for name in CONTACT_SNAPSHOT_FIELDS}
+    # Plain strings: a choices enum member (a row just created holds one) pickles and unpickles at twice the cost.
+    for name in ("anonymous_id", "role", "consent_source"):
+        values[name] = str(values[name])
+    return values
+
+
+def kept_snapshot_key(contact_id: int) -> str:
+    return f"tracking:kept:{contact_id}"
+
+
+@dataclass(frozen=True)
+class KeptSnapshot:
+    """The contact's snapshot kept for hours, valid only under the generations of its row read before the row
+    (contacts.generations): any write of its fields since, committed before or after it was kept, voids it.
+
+    What the hot-path state's snapshot is refreshed from once its minute is over, or once the state itself
+    expired with the session (a new session): a row read only when the copy is missing or void."""
+
+    contact_id: int
+    # The contact's generations as this request read them (generation_read_keys' order; None when missing).
+    generations: tuple[Any, ...]
+    # The copy's fields, when it is valid under them.
+    fields: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, contact_id: int, reads: CacheReader) -> "KeptSnapshot":
+        current = tuple(reads.get(key) for key in generations.generation_read_keys(contact_id))
+        kept = reads.get(kept_snapshot_key(contact_id))
+        valid = isinstance(kept, tuple) and len(kept) == 2 and None not in current and kept[0] == current
+        return cls(contact_id=contact_id, generations=current, fields=dict(kept[1]) if valid else None)
+
+    def writes(self, row: Contact) -> tuple[page_view_buffer.CacheWrite, ...]:
+        """The cache writes that keep a copy of `row`, read after these generations. A generation found missing is
+        created with it, only if still absent: when a writer's came first, the copy names a value never current."""
+        keys = generations.generation_read_keys(self.contact_id)
+        current = list(self.generations)
+        created = []
+        for index, value in enumerate(current):
+            if value is None:
+                current[index] = generations.new_generation()
+                seconds = generations.generation_seconds(keys[index])
+                created.append(page_view_buffer.CacheWrite(keys[index], current[index], seconds, only_if_absent=True))
+        copy = (tuple(current), _snapshot_values(row))
+        return (*created, page_view_buffer.CacheWrite(kept_snapshot_key(self.contact_id), copy, KEPT_SNAPSHOT_SECONDS))
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(HotPathState) if f.name not in ("contact_id", "kept_writes"))
 
 
 def gone_key(contact_id: int) -> str:
@@ -213,9 +269,17 @@ def gone_key(contact_id: int) -> str:
     return f"tracking:gone:{contact_id}"
 
 
+def _kept_read_keys(contact_id: int) -> list[str]:
+    return [kept_snapshot_key(contact_id), *generations.generation_read_keys(contact_id)]
+
+
 def hot_path_read_keys(contact_id: int) -> list[str]:
-    """The cache entries every widget request for this contact reads: fetched in its preflight."""
-    return [HotPathState.key(contact_id), gone_key(contact_id), widget_tokens_revoked_key(contact_id)]
+    """The cache entries every widget request for this contact reads: fetched in its preflight (the hot-path
+    entry, gone mark and revocation first: the ping's first round trip reads them by position)."""
+    return [
+        HotPathState.key(contact_id), gone_key(contact_id), widget_tokens_revoked_key(contact_id),
+        *_kept_read_keys(contact_id),
+    ]  # fmt: skip
 
 
 def hot_path_forget(contact_id: int) -> None:
@@ -345,6 +409,9 @@ def token_contact_role(identity: WidgetIdentity, *, now_ts: float, reads: CacheR
     snapshot = HotPathState.load(identity.contact_id, reads).snapshot(now_ts)
     if snapshot is not None:
         return snapshot.role
+    kept = KeptSnapshot.read(identity.contact_id, reads)
+    if kept.fields is not None:
+        return kept.fields["role"]
     roles = Contact.objects.filter(pk=identity.contact_id).values_list("role", flat=True)
     role = roles.first()
     if role is None and page_view_buffer.page_views_flush_before_reading():  # a first visit still queued
@@ -354,7 +421,7 @@ def token_contact_role(identity: WidgetIdentity, *, now_ts: float, reads: CacheR
 
 def token_contact_read_keys(contact_id: int) -> list[str]:
     """The cache entries `token_contact_role` reads: fetched in the request's preflight."""
-    return [HotPathState.key(contact_id), gone_key(contact_id)]
+    return [HotPathState.key(contact_id), gone_key(contact_id), *_kept_read_keys(contact_id)]
 
 
 def token_may_act_for_role(identity: WidgetIdentity, *, role: str, website: Website) -> bool:
@@ -373,13 +440,30 @@ def acting_contact_for(
     if identity is None or reads.get(gone_key(identity.contact_id)):
         return None, False, None  # erased or merged away: a request in flight must not bring it back
     state = HotPathState.load(identity.contact_id, reads)
-    snapshot = state.snapshot(now.timestamp())
+    now_ts = now.timestamp()
+    snapshot = state.snapshot(now_ts)
     if snapshot is not None:
         queued = bool(state.contact and state.contact.get(QUEUED_MARK))
         acting: ActingContact | None = ActingContact(snapshot, snapshot=True, queued=queued)
     else:
-        row = contact_row(contact_id=identity.contact_id)
-        acting = None if row is None else ActingContact(row)
+        acting = _acting_from_kept(identity.contact_id, state=state, now_ts=now_ts, reads=reads)
     if acting is not None and not token_may_act_for(identity, contact=acting.contact, website=website):
         return None, False, None
     return acting, identity.tracking_consent, state
+
+
+def _acting_from_kept(
+    contact_id: int, *, state: HotPathState, now_ts: float, reads: CacheReader
+) -> ActingContact | None:
+    """The contact from its kept copy, which the state's snapshot learns; else from its row, kept for next time."""
+    kept = KeptSnapshot.read(contact_id, reads)
+    if kept.fields is not None:
+        state.contact, state.contact_until = kept.fields, now_ts + CONTACT_SNAPSHOT_SECONDS
+        snapshot = state.snapshot(now_ts)
+        if snapshot is not None:
+            return ActingContact(snapshot, snapshot=True, refreshed=True)
+    row = contact_row(contact_id=contact_id)
+    if row is None:
+        return None
+    state.kept_writes = kept.writes(row)
+    return ActingContact(row)

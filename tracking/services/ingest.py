@@ -390,7 +390,7 @@ def _page_view_fast(
     writes: tuple[page_view_buffer.CacheWrite, ...] = ()
     if save_state:
         after = replace(state, sessions={**state.sessions, key: extended})
-        writes = (after.cache_write(), *_ticket_with(after, key, ticket))
+        writes = (*after.cache_writes(), *_ticket_with(after, key, ticket))
     elif ticket is not None and ticket.state_sha is not None:
         written_ticket = ticket.write(session_id=int(session_id), until=_ticket_end(state, key))
         writes = () if written_ticket is None else (written_ticket,)
@@ -539,7 +539,7 @@ def _session_queued(
     # Another tab of the same browser may have opened it a moment ago: then this page view joins it.
     opened = page_view_buffer.page_view_buffer_open_session(
         session_id=session_id, page=page, at=facts.now, session=session,
-        cache_writes=(after.cache_write(), *_ticket_with(after, key, ticket)) if acting is not None else (),
+        cache_writes=(*after.cache_writes(), *_ticket_with(after, key, ticket)) if acting is not None else (),
     )  # fmt: skip
     if opened is None:
         return False
@@ -598,7 +598,7 @@ def _visitor_queued(
                      "processing_restricted": False, QUEUED_MARK: True}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
-    writes = (state.cache_write(), *(marks(contact_id) if marks is not None else ()))
+    writes = (*state.cache_writes(), *(marks(contact_id) if marks is not None else ()))
     if not page_view_buffer.page_view_buffer_add(
         session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes,
         count=count,
@@ -645,8 +645,10 @@ def _ingest(
     ):
         before, now_ts = state.sessions.get(str(website.pk)), facts.now.timestamp()
         # The cached last activity may lag a little (an older value only sends a ping to the general path);
-        # a row read for this ping (its snapshot had expired) serves the next minute's pings.
-        save_state = before is None or now_ts - before[2] > STATE_REFRESH_SECONDS or not current.snapshot
+        # a snapshot refreshed for this ping (from the row or the kept copy) serves the next minute's pings.
+        save_state = (
+            before is None or now_ts - before[2] > STATE_REFRESH_SECONDS or not current.snapshot or current.refreshed
+        )
         state.remember(current, now_ts)
         if _page_view_fast(
             contact=current.contact, website=website, page=page, facts=facts, state=state, save_state=save_state,
@@ -739,7 +741,7 @@ def fast_ticket_offer(
         _decision_code_version(), website.pk, str(website.tracking_mode), str(website.identity_verification),
         identity.contact_id, identity.tracking_consent, identity.verified, ping.consent,
     )  # fmt: skip
-    state_key, gone, revoked = hot_path_read_keys(identity.contact_id)
+    state_key, gone, revoked = hot_path_read_keys(identity.contact_id)[:3]
     return page_view_buffer.FastTicket(
         contact_id=identity.contact_id,
         hot_path_keys=(state_key, gone, revoked),

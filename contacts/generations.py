@@ -1,0 +1,70 @@
+"""Generations of contacts' rows: what a copy of some of a contact's fields kept in the cache (the widget's
+kept snapshot, tracking.services.hot_path) is checked against before it is used instead of the row.
+
+Every write of a watched field gives the row a new generation once it commits; a write that does not name its
+rows by id (a bulk update) gives every contact one at once (the shared generation). A copy is valid only under
+both generations its reader read before reading the row, so a copy of a row read before a write, even one
+stored after that write committed, never matches again. Generations are random and never reused, and no copy is
+made under a missing one (its reader creates it with the copy, only if still absent, so that when a writer's
+came first the copy names a value never current): a generation that expires or is evicted voids its copies, it
+cannot revive a stale one.
+
+The model layer (contacts.models) calls this for every save, update, bulk update and delete, and the history
+deletion for its rows: a write that skipped it would leave a copy stale for hours, so no caller has to remember.
+"""
+
+import secrets
+from collections.abc import Iterable
+from functools import partial
+
+from django.core.cache import cache
+from django.db import transaction
+
+# The fields a kept copy may hold: a write of any of them gives the row a new generation.
+WATCHED_FIELDS = frozenset(
+    (
+        "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
+        "consent_source", "processing_restricted",
+    )
+)  # fmt: skip
+# A contact's generation lasts this long unless written again (a copy made under it is valid as long); the
+# shared one longer, since its end voids every copy at once.
+GENERATION_SECONDS = 24 * 3600
+SHARED_GENERATION_SECONDS = 30 * 24 * 3600
+SHARED_KEY = "contacts:generation"
+
+
+def generation_key(contact_id: int) -> str:
+    return f"contacts:generation:{contact_id}"
+
+
+def generation_read_keys(contact_id: int) -> list[str]:
+    """The cache entries a copy of this contact is checked against: its own generation, then the shared one."""
+    return [generation_key(contact_id), SHARED_KEY]
+
+
+def new_generation() -> int:
+    # An int: the cache stores its digits (no pickle to read back), and 62 random bits are never reused.
+    return secrets.randbits(62) + 1
+
+
+def generation_seconds(key: str) -> int:
+    return SHARED_GENERATION_SECONDS if key == SHARED_KEY else GENERATION_SECONDS
+
+
+def contacts_changed(contact_ids: Iterable[int], *, using: str | None = None) -> None:
+    """These contacts' watched fields change in the current transaction: new generations once it commits."""
+    ids = list(contact_ids)
+    if ids:
+        transaction.on_commit(partial(_generations_renew, ids), using=using, robust=True)
+
+
+def all_contacts_changed(*, using: str | None = None) -> None:
+    """Contacts not named by id change in the current transaction: a new shared generation once it commits."""
+    transaction.on_commit(
+        partial(cache.set, SHARED_KEY, new_generation(), SHARED_GENERATION_SECONDS), using=using, robust=True
+    )
+
+
+def _generations_renew(contact_ids: list[int]) -> None:
+    cache.set_many({generation_key(pk): new_generation() for pk in contact_ids}, GENERATION_SECONDS)
