@@ -13,7 +13,9 @@ The model layer (contacts.models) calls this for every save, update, bulk update
 deletion for its rows: a write that skipped it would leave a copy stale for hours, so no caller has to remember.
 """
 
+import logging
 import secrets
+import threading
 from collections.abc import Iterable
 from functools import partial
 
@@ -32,6 +34,11 @@ WATCHED_FIELDS = frozenset(
 GENERATION_SECONDS = 24 * 3600
 SHARED_GENERATION_SECONDS = 30 * 24 * 3600
 SHARED_KEY = "contacts:generation"
+# A renewal the cache dropped is retried this often, for an hour.
+RENEW_RETRY_SECONDS = 2
+RENEW_RETRIES = 1800
+
+logger = logging.getLogger(__name__)
 
 
 def generation_key(contact_id: int) -> str:
@@ -61,10 +68,24 @@ def contacts_changed(contact_ids: Iterable[int], *, using: str | None = None) ->
 
 def all_contacts_changed(*, using: str | None = None) -> None:
     """Contacts not named by id change in the current transaction: a new shared generation once it commits."""
-    transaction.on_commit(
-        partial(cache.set, SHARED_KEY, new_generation(), SHARED_GENERATION_SECONDS), using=using, robust=True
-    )
+    transaction.on_commit(_shared_renew_until_done, using=using, robust=True)
 
 
 def _generations_renew(contact_ids: list[int]) -> None:
-    cache.set_many({generation_key(pk): new_generation() for pk in contact_ids}, GENERATION_SECONDS)
+    if cache.set_many({generation_key(pk): new_generation() for pk in contact_ids}, GENERATION_SECONDS):
+        _shared_renew_until_done()
+
+
+def _shared_renew_until_done(attempt: int = 0) -> None:
+    """A renewal the cache dropped (Redis unreachable: it fails soft) must not leave copies valid once it answers
+    again: this process renews the shared generation as soon as it can, retrying in the background."""
+    if not cache.set_many({SHARED_KEY: new_generation()}, SHARED_GENERATION_SECONDS):
+        return
+    if attempt == 0:
+        logger.warning("A contact change could not void the widget's cached copies (cache unreachable): retrying.")
+    if attempt < RENEW_RETRIES:
+        retry = threading.Timer(RENEW_RETRY_SECONDS, _shared_renew_until_done, args=(attempt + 1,))
+        retry.daemon = True
+        retry.start()
+    else:
+        logger.error("The widget's cached copies of contacts may be stale for up to their life: the cache is down.")

@@ -1,6 +1,8 @@
 """Every write of a field a cached copy may hold gives the contact a new generation once it commits
 (contacts.generations): the widget's kept snapshot is checked against it."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import transaction
@@ -84,3 +86,17 @@ def test_deleting_a_contact_renews_its_generation(contacts, how):
         else:
             contacts_delete_with_history(contact_ids=[pk])
     assert cache.get(generation_key(pk)) is not None
+
+
+def test_a_renewal_the_cache_dropped_renews_the_shared_generation_once_it_answers(contacts, monkeypatch):
+    from contacts import generations
+
+    monkeypatch.setattr(generations, "RENEW_RETRY_SECONDS", 0.01)
+    answers = iter([["dropped"], ["dropped"]])  # the cache unreachable twice (fail-soft: the keys not written)
+    set_many = cache.set_many
+    monkeypatch.setattr(cache, "set_many", lambda data, *a, **k: next(answers, None) or set_many(data, *a, **k))
+    contacts_services.contact_update(contact=contacts[0], name="Ada")
+    deadline = time.monotonic() + 10
+    while cache.get(SHARED_KEY) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get(SHARED_KEY) is not None  # every copy made before is void
