@@ -17,7 +17,6 @@ import logging
 import secrets
 import threading
 from collections.abc import Iterable
-from functools import partial
 
 from django.core.cache import cache
 from django.db import transaction
@@ -63,7 +62,11 @@ def contacts_changed(contact_ids: Iterable[int], *, using: str | None = None) ->
     """These contacts' watched fields change in the current transaction: new generations once it commits."""
     ids = list(contact_ids)
     if ids:
-        transaction.on_commit(partial(_generations_renew, ids), using=using, robust=True)
+
+        def renew() -> None:  # a function (not a partial): a robust callback's failure is logged by its name
+            _generations_renew(ids)
+
+        transaction.on_commit(renew, using=using, robust=True)
 
 
 def all_contacts_changed(*, using: str | None = None) -> None:
@@ -72,15 +75,22 @@ def all_contacts_changed(*, using: str | None = None) -> None:
 
 
 def _generations_renew(contact_ids: list[int]) -> None:
-    if cache.set_many({generation_key(pk): new_generation() for pk in contact_ids}, GENERATION_SECONDS):
+    try:
+        dropped = cache.set_many({generation_key(pk): new_generation() for pk in contact_ids}, GENERATION_SECONDS)
+    except Exception:  # any failure of the cache: the shared renewal below covers it
+        dropped = True
+    if dropped:
         _shared_renew_until_done()
 
 
 def _shared_renew_until_done(attempt: int = 0) -> None:
     """A renewal the cache dropped (Redis unreachable: it fails soft) must not leave copies valid once it answers
     again: this process renews the shared generation as soon as it can, retrying in the background."""
-    if not cache.set_many({SHARED_KEY: new_generation()}, SHARED_GENERATION_SECONDS):
-        return
+    try:
+        if not cache.set_many({SHARED_KEY: new_generation()}, SHARED_GENERATION_SECONDS):
+            return
+    except Exception:  # noqa: S110 - retried below
+        pass
     if attempt == 0:
         logger.warning("A contact change could not void the widget's cached copies (cache unreachable): retrying.")
     if attempt < RENEW_RETRIES:

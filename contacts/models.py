@@ -22,8 +22,8 @@ class ConsentSource(models.TextChoices):
 def _ids_named(rows: models.QuerySet) -> list[int] | None:
     """The ids a queryset's filter limits it to (`pk=`, `pk__in=` a list, ANDed with anything), else None."""
     where = rows.query.where
-    if where.connector != "AND" or where.negated:
-        return None
+    if where.connector != "AND" or where.negated or len(rows.query.alias_map) > 1:
+        return None  # (a join: a primary key in the filter may be another table's)
     for child in where.children:
         if not isinstance(child, Exact | In) or not isinstance(child.lhs, Col) or not child.lhs.target.primary_key:
             continue
@@ -53,12 +53,14 @@ class ContactQuerySet(models.QuerySet):
         return count
 
     def delete(self):
-        _changed(self)
-        return super().delete()
+        ids = _ids_named(self)
+        deleted = super().delete()
+        _changed(self, ids)
+        return deleted
 
 
-def _changed(rows: models.QuerySet) -> None:
-    ids = _ids_named(rows)
+def _changed(rows: models.QuerySet, ids: list[int] | None = None) -> None:
+    ids = _ids_named(rows) if ids is None else ids
     if ids is None:
         generations.all_contacts_changed(using=rows.db)
     else:
@@ -137,6 +139,7 @@ class Contact(models.Model):
     objects = ContactQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"  # its writes renew generations too
         ordering = ["-last_seen_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -165,15 +168,18 @@ class Contact(models.Model):
         return self.name or self.email or self.external_id or f"{self.get_role_display()} {self.pk}"
 
     def save(self, *args, **kwargs):
-        existed = not self._state.adding
+        # A row may exist under a pk set by hand on a new instance too: only a forced insert writes none.
+        may_exist = (not self._state.adding or self.pk is not None) and not kwargs.get("force_insert")
         super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
-        if existed and (update_fields is None or not generations.WATCHED_FIELDS.isdisjoint(update_fields)):
+        if may_exist and (update_fields is None or not generations.WATCHED_FIELDS.isdisjoint(update_fields)):
             generations.contacts_changed([self.pk], using=self._state.db)
 
     def delete(self, *args, **kwargs):
-        generations.contacts_changed([self.pk], using=self._state.db)
-        return super().delete(*args, **kwargs)
+        pk, using = self.pk, self._state.db
+        deleted = super().delete(*args, **kwargs)
+        generations.contacts_changed([pk], using=using)  # after the DELETE, even outside a transaction
+        return deleted
 
     @property
     def language(self) -> str:

@@ -88,14 +88,35 @@ def test_deleting_a_contact_renews_its_generation(contacts, how):
     assert cache.get(generation_key(pk)) is not None
 
 
-def test_a_renewal_the_cache_dropped_renews_the_shared_generation_once_it_answers(contacts, monkeypatch):
+def test_an_update_through_a_join_renews_the_shared_generation_not_another_tables_ids(contacts):
+    note = contacts_services.contact_note_create(contact=contacts[1], author=None, body="Called")
+    Contact.objects.filter(notes__pk=note.pk).update(name="Noted")
+    assert cache.get(SHARED_KEY) is not None
+
+
+def test_an_update_through_the_base_manager_renews_its_contacts(contacts):
+    Contact._base_manager.filter(pk=contacts[0].pk).update(name="Base")
+    generations = _generations(contacts)
+    assert generations[0] is not None and generations[1:] == [None, None, None]
+
+
+@pytest.mark.parametrize("failure", ["dropped", "raised"])
+def test_a_renewal_the_cache_failed_renews_the_shared_generation_once_it_answers(contacts, monkeypatch, failure):
     from contacts import generations
 
     monkeypatch.setattr(generations, "RENEW_RETRY_SECONDS", 0.01)
-    answers = iter([["dropped"], ["dropped"]])  # the cache unreachable twice (fail-soft: the keys not written)
+    failures = [failure, failure]  # the cache unreachable twice (fail-soft: the keys come back as not written)
     set_many = cache.set_many
-    monkeypatch.setattr(cache, "set_many", lambda data, *a, **k: next(answers, None) or set_many(data, *a, **k))
-    contacts_services.contact_update(contact=contacts[0], name="Ada")
+
+    def failing(data, *args, **kwargs):
+        if not failures:
+            return set_many(data, *args, **kwargs)
+        if failures.pop() == "raised":
+            raise ConnectionError("Redis went away")
+        return list(data)
+
+    monkeypatch.setattr(cache, "set_many", failing)
+    contacts_services.contact_update(contact=contacts[0], name="Ada")  # committed, and no error for its caller
     deadline = time.monotonic() + 10
     while cache.get(SHARED_KEY) is None and time.monotonic() < deadline:
         time.sleep(0.01)

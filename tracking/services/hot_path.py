@@ -44,6 +44,7 @@ CONTACT_SNAPSHOT_FIELDS = (
     "consent_source", "processing_restricted",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
+_SNAPSHOT_FIELD_SET = frozenset(CONTACT_SNAPSHOT_FIELDS)
 # In a snapshot made by the ping that queued the contact (no row read): see ActingContact.queued.
 QUEUED_MARK = "queued"
 # A copy of the snapshot kept beyond the hot-path entry and the snapshot's minute (`KeptSnapshot`): a new
@@ -243,7 +244,14 @@ class KeptSnapshot:
     def read(cls, contact_id: int, reads: CacheReader) -> "KeptSnapshot":
         current = tuple(reads.get(key) for key in generations.generation_read_keys(contact_id))
         kept = reads.get(kept_snapshot_key(contact_id))
-        valid = isinstance(kept, tuple) and len(kept) == 2 and None not in current and kept[0] == current
+        valid = (
+            isinstance(kept, tuple)
+            and len(kept) == 2
+            and None not in current
+            and kept[0] == current
+            and isinstance(kept[1], dict)
+            and kept[1].keys() >= _SNAPSHOT_FIELD_SET
+        )
         return cls(contact_id=contact_id, generations=current, fields=dict(kept[1]) if valid else None)
 
     def writes(self, row: Contact) -> tuple[page_view_buffer.CacheWrite, ...]:
