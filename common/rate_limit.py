@@ -16,7 +16,7 @@ import hmac
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class RateLimited(Exception):
 class CacheReads:
     """Cache entries a request read ahead, in its rate-limit round trip; other keys are read on demand."""
 
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         self._values = values or {}
 
     def get(self, key: str) -> Any:
@@ -231,7 +231,7 @@ def _windows(limits: Sequence[Limit], now: float) -> list[Window]:
     return [(limit.key(now), limit.window + WINDOW_GRACE_SECONDS, limit.cost, limit.per) for limit in limits]
 
 
-def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], Mapping[str, Any]]:
     """Count one request in each window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
@@ -268,14 +268,14 @@ def _embedded_count_lock(backend: Any) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-def _fail_open(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], dict[str, Any]]:
+def _fail_open(windows: list[Window], read_keys: Sequence[str]) -> tuple[list[int], Mapping[str, Any]]:
     """No count (nothing is over a limit) and every entry missing: what an unreachable cache gives."""
     return [0] * len(windows), dict.fromkeys(read_keys)
 
 
 def _count_and_read_redis(
     backend: RedisCache, windows: list[Window], read_keys: Sequence[str]
-) -> tuple[list[int], dict[str, Any]]:
+) -> tuple[list[int], Mapping[str, Any]]:
     """The count-and-read script on Redis (raises what an unreachable Redis raises)."""
     client = backend._cache.get_client(None, write=True)
     # make_key, not make_and_validate_key: these keys are ours, and the check walks every character.
@@ -285,11 +285,32 @@ def _count_and_read_redis(
     return [int(count) for count in counts], cached_values(backend, read_keys, raw)
 
 
-def cached_values(backend: RedisCache, keys: Sequence[str], raw: Sequence[bytes | None]) -> dict[str, Any]:
+def cached_values(backend: RedisCache, keys: Sequence[str], raw: Sequence[bytes | None]) -> Mapping[str, Any]:
     """The cache entries a script read (as stored: serialized, None for a missing one), by key."""
     serializer = backend._cache._serializer
     loads = _stored_loads if type(serializer) is RedisSerializer and serializer.protocol >= 2 else serializer.loads
-    return {key: None if value is None else loads(value) for key, value in zip(keys, raw, strict=True)}
+    return _StoredValues(dict(zip(keys, raw, strict=True)), loads)
+
+
+class _StoredValues(Mapping[str, Any]):
+    """Entries as a script read them, each deserialized when first looked up: a request reads ahead entries it
+    may not need (a ping whose snapshot is fresh never looks at the kept copy)."""
+
+    def __init__(self, stored: dict[str, bytes | None], loads: Callable[[bytes], Any]) -> None:
+        self._stored, self._loads, self._values = stored, loads, {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        stored = self._stored[key]
+        value = self._values[key] = None if stored is None else self._loads(stored)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
 
 
 def _stored_loads(stored: bytes) -> Any:

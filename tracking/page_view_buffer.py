@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -619,7 +619,7 @@ return {counts, values, state_sha, session, length, previous}
 
 def preflight_queue(
     limits: Sequence[Limit], read_keys: Sequence[str], ticket: FastTicket
-) -> tuple[float, list[int], dict[str, Any]] | None:
+) -> tuple[float, list[int], Mapping[str, Any]] | None:
     """Count `limits`, read `read_keys` (the contact's hot-path entries first, as hot_path_read_keys lists
     them) and, when the ticket holds, queue its page view: one round trip. (when, the counts, the values read);
     the ticket learns what happened. None when it cannot run here (another Redis, the buffer backing off,
