@@ -12,8 +12,10 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from playwright.sync_api import expect
 
@@ -139,3 +141,38 @@ def test_make_run_on_another_port_serves_a_working_demo_and_admin(make_run, chro
     finally:
         visitor.close()
         teammate.close()
+
+
+def _celery_worker(run: MakeRun) -> psutil.Process:
+    """The Celery worker's main process under `make run` (its prefork children are its own children)."""
+    for process in psutil.Process(run.process.pid).children(recursive=True):
+        command = process.cmdline()
+        if "celery" in command and "worker" in command and "celery" not in process.parent().cmdline():
+            return process
+    raise AssertionError("no Celery worker under make run")
+
+
+def _wait_for(condition, what: str, run: MakeRun, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}:\n" + "\n".join(run.lines[-40:])
+        time.sleep(0.2)
+
+
+@pytest.mark.faults
+def test_a_killed_worker_is_started_again_and_leaves_nothing_behind(make_run):
+    run = make_run(_free_port())
+    run.banner_after_ready()
+    _wait_for(lambda: any(" ready." in line and "celery@" in line for line in run.lines), "no worker ready", run)
+    worker = _celery_worker(run)
+    pool = worker.children()
+    assert pool, "the worker has no pool processes"
+    ready_before = sum(1 for line in run.lines if " ready." in line and "celery@" in line)
+    worker.kill()
+    _wait_for(lambda: any("The Celery worker stopped (killed by SIGKILL): starting it again." in line for line in run.lines),
+              "make run did not say it restarts the worker", run)  # fmt: skip
+    _wait_for(lambda: sum(1 for line in run.lines if " ready." in line and "celery@" in line) > ready_before,
+              "the worker did not come back", run)  # fmt: skip
+    assert run.process.poll() is None  # the web server and make run go on
+    assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in pool)
+    assert _celery_worker(run).pid != worker.pid

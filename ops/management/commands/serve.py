@@ -1,3 +1,6 @@
+import contextlib
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +15,41 @@ from ops.demo import demo_banner
 
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
+# A process that ended on its own is started again; one that keeps ending this soon after its start (a broken
+# set-up, a port taken) is given up after this many tries, and everything stops with the reason.
+QUICK_EXIT_SECONDS = 10
+QUICK_EXITS_MAX = 5
+_PR_SET_PDEATHSIG = 1
+
+
+def _in_own_group_dying_with_us() -> None:
+    """In the child, before exec: its own process group (so that its leftovers can be stopped as one, and a
+    Ctrl-C reaches `serve` only, which stops everything in order) and a SIGTERM if `serve` itself dies."""
+    os.setpgid(0, 0)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _Child:
+    """One supervised process: its command, its name in messages, the process now running it."""
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name, self.command = name, command
+        self.quick_exits = 0
+        self.start()
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(self.command, preexec_fn=_in_own_group_dying_with_us)  # noqa: S603
+
+    def stop_leftovers(self) -> None:
+        """What it left behind (a prefork child of a killed Celery worker) goes with it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _ended(returncode: int) -> str:
+    return f"killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exit code {returncode}"
 
 
 class Command(BaseCommand):
@@ -44,31 +82,53 @@ class Command(BaseCommand):
         ]  # fmt: skip
         if settings.CELERY_BROKER_IS_FILESYSTEM:
             worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        processes = [subprocess.Popen(command) for command in (web, worker)]  # noqa: S603 - fixed commands
+        children = [_Child("The web server", web), _Child("The Celery worker", worker)]
         # The set-up banner has scrolled away under the logs by now: say it again once the web answers.
         threading.Thread(target=self._banner_when_ready, args=(options["bind"],), daemon=True).start()
 
+        stopping = threading.Event()
+
         def stop(*_: object) -> None:
-            for process in processes:
-                if process.poll() is None:
-                    process.terminate()
+            stopping.set()
+            for child in children:
+                if child.process.poll() is None:
+                    child.process.terminate()  # its main process, which stops its own children in order
 
         signal.signal(signal.SIGTERM, stop)
+        failed = False
         try:
-            while all(process.poll() is None for process in processes):
+            while not failed and not stopping.is_set():
                 time.sleep(0.5)
+                for child in children:
+                    if child.process.poll() is not None and not stopping.is_set():
+                        failed = not self._restart(child)
         except KeyboardInterrupt:
             pass
         finally:
             stop()
-            for process in processes:
+            for child in children:
                 try:
-                    process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                    child.process.wait(timeout=STOP_TIMEOUT_SECONDS)
                 except subprocess.TimeoutExpired:
                     # A worker stuck in its warm shutdown (a held countdown task) must not outlive make run.
-                    process.kill()
-                    process.wait()
-        stopped = (0, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL)
-        failed = [p.returncode for p in processes if p.returncode not in stopped]
+                    child.process.kill()
+                    child.process.wait()
+                child.stop_leftovers()
         if failed:
             sys.exit(1)
+
+    def _restart(self, child: _Child) -> bool:
+        """Start again a process that ended on its own, saying so; False when it keeps ending at once."""
+        child.stop_leftovers()
+        ended = _ended(child.process.returncode)
+        quick = time.monotonic() - child.started < QUICK_EXIT_SECONDS
+        child.quick_exits = child.quick_exits + 1 if quick else 0
+        if child.quick_exits >= QUICK_EXITS_MAX:
+            self.stderr.write(
+                f"\n  {child.name} stopped ({ended}) {QUICK_EXITS_MAX} times within seconds of starting: stopping "
+                "Parley. Its log above says why.\n"
+            )
+            return False
+        self.stderr.write(f"\n  {child.name} stopped ({ended}): starting it again.\n")
+        child.start()
+        return True
