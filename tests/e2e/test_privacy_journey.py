@@ -291,6 +291,41 @@ def test_a_restricted_contacts_browser_drops_the_analytics_cookie(host, make_web
 
 
 @needs_endpoints(*TRACKING)
+def test_an_agent_restricts_a_browsing_visitor_from_their_page_and_the_next_page_records_nothing(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website()
+    id_cookie = f"parley-id-{website.app_id}"
+    for path in ("/home", "/pricing"):
+        host.page.goto(host.snippet_page(path, website.app_id))
+        host.wait_booted()
+        quiet_network(host)
+    assert _page_views() == 2
+    contact = Contact.objects.get()
+
+    # The agent, on the contact's page: restrict, recorded as the person's request, then carried out.
+    agent_admin.open(f"/admin/contacts/contact/{contact.pk}/change/")
+    agent_admin.page.get_by_role("link", name="restrict their processing (Art. 18)").click()
+    expect(agent_admin.page.locator("#id_kind")).to_have_value("restriction")
+    agent_admin.page.fill("#id_subject", "Asked by phone")
+    agent_admin.page.locator("input[name=_continue]").click()
+    agent_admin.page.get_by_role("button", name="Carry out and close").click()
+    agent_admin.open(f"/admin/contacts/contact/{contact.pk}/change/")
+    notice = agent_admin.page.locator(".messagelist .warning", has_text="Processing restricted")
+    expect(notice).to_be_visible()
+    agent_admin.page.screenshot(path=artifacts / "privacy-restricted-contact-page.png")
+
+    # The visitor's very next page: nothing recorded, the analytics cookie gone (no cache entry touched here).
+    host.page.goto(host.snippet_page("/checkout", website.app_id))
+    host.wait_booted()
+    quiet_network(host)
+    host.page.screenshot(path=artifacts / "privacy-restricted-visitor.png")
+    assert id_cookie not in host.cookies()
+    assert _page_views() == 2
+    assert host.problems == [] and agent_admin.problems == []
+
+
+@needs_endpoints(*TRACKING)
 def test_identity_goes_through_in_support_only_mode_before_any_consent(host, make_website):
     website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY, identity_verification="off")
     host.page.goto(host.snippet_page("/home", website.app_id))

@@ -244,3 +244,20 @@ def test_the_contact_list_filters_by_restriction_and_consent_in_fixed_queries(ad
     with CaptureQueriesContext(connection) as many:
         admin_client.get("/admin/contacts/contact/?restricted=no&analytics_consent=none")
     assert len(many) == len(few)
+
+
+def test_a_contacts_page_offers_restriction_and_says_so_at_the_top_once_restricted(admin_client, teammate, db):
+    lead = LeadFactory(name="Ada Visitor", email="")
+    page = admin_client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    link = f"/admin/privacy/datasubjectrequest/add/?contact_id={lead.pk}&amp;kind=restriction&amp;subject=Ada%20Visitor"
+    assert link in page and "Processing restricted</strong> (GDPR Art. 18)" not in page
+    form = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    assert '<option value="restriction" selected>' in form and 'value="Ada Visitor"' in form
+    restriction = services.data_subject_request_create(
+        kind="restriction", subject="Ada", received_at=timezone.localdate(), contact_id=lead.pk
+    )
+    services.data_subject_request_carry_out(request=restriction, teammate=teammate)
+    page = admin_client.get(f"/admin/contacts/contact/{lead.pk}/change/").content.decode()
+    notice = page.index("Processing restricted</strong> (GDPR Art. 18)")
+    assert notice < page.index('name="name"')  # above the form's fields, not only in the panel far below
+    assert "kind=restriction" not in page
