@@ -46,3 +46,11 @@ def loaded_code_out_of_gc_sight(**_: object) -> None:
     """A worker's (or pool process's) loaded code and data leave the garbage collector's sight once it is up: a
     full collection walks only what its tasks made since (as the web workers, config/gunicorn.py)."""
     gc.freeze()
+
+
+@worker_ready.connect
+def heard_from(**_: object) -> None:
+    """The admin knows a worker runs (ops.worker_heartbeat)."""
+    from ops.worker_heartbeat import worker_heartbeat_start
+
+    worker_heartbeat_start()

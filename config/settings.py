@@ -162,6 +162,8 @@ if "DATABASE_REPLICA_URL" in env:
 # After a teammate changes something, their pages read from the primary this long (longer than the
 # replica's usual lag), so they always see their own change.
 PARLEY_REPLICA_PIN_SECONDS = env.int("PARLEY_REPLICA_PIN_SECONDS", default=10)
+# The admin warns on every page once no Celery worker has been heard from for this long (ops.worker_heartbeat).
+PARLEY_WORKER_LATE_SECONDS = env.int("PARLEY_WORKER_LATE_SECONDS", default=120)
 
 # --- Cache (rate limits, GeoIP/UA memo, last-seen throttling) ----------------------------------
 # Embedded default: files under var/, shared by the web workers and the Celery worker (a per-process

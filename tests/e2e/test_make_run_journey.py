@@ -35,8 +35,8 @@ def _free_port() -> int:
 class MakeRun:
     """`make run PORT=<port>` in the background, its output collected line by line."""
 
-    def __init__(self, port: int, var_dir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in OWN_SERVICES} | {"VAR_DIR": str(var_dir)}
+    def __init__(self, port: int, var_dir: Path, **settings: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in OWN_SERVICES} | {"VAR_DIR": str(var_dir), **settings}
         self.lines: list[str] = []
         self.ready = threading.Event()  # "Parley is ready." was printed
         self.banner_done = threading.Event()  # and the banner after it, to its last line
@@ -77,8 +77,8 @@ class MakeRun:
 def make_run(tmp_path):
     runs: list[MakeRun] = []
 
-    def start(port: int) -> MakeRun:
-        runs.append(MakeRun(port, tmp_path / "var"))
+    def start(port: int, **settings: str) -> MakeRun:
+        runs.append(MakeRun(port, tmp_path / "var", **settings))
         return runs[-1]
 
     yield start
@@ -176,3 +176,37 @@ def test_a_killed_worker_is_started_again_and_leaves_nothing_behind(make_run):
     assert run.process.poll() is None  # the web server and make run go on
     assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in pool)
     assert _celery_worker(run).pid != worker.pid
+
+
+def test_the_admin_says_so_while_the_worker_is_frozen_and_stops_once_it_runs_again(make_run, chromium, artifacts):
+    run = make_run(_free_port(), PARLEY_WORKER_LATE_SECONDS="4")
+    banner = run.banner_after_ready()
+    admin_url, login, password = re.search(r"Admin:\s+(\S+)\s+login: (\S+)\s+password: (\S+)", banner).groups()
+    _wait_for(lambda: any(" ready." in line and "celery@" in line for line in run.lines), "no worker ready", run)
+    teammate = chromium.new_context(viewport={"width": 1280, "height": 800})
+    worker = _celery_worker(run)
+    try:
+        page = teammate.new_page()
+        page.goto(admin_url)
+        page.fill("#id_username", login)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        notice = page.locator("#parley-worker-silent")
+        expect(notice).to_have_count(0)
+        worker.suspend()  # frozen, as a stuck or stopped worker is: no task runs, nothing says so by itself
+        deadline = time.monotonic() + 60
+        while not notice.count() and time.monotonic() < deadline:
+            time.sleep(1)
+            page.reload()
+        expect(notice).to_contain_text("No background worker has been heard from")
+        page.screenshot(path=str(artifacts / "make-run-worker-silent.png"))
+        worker.resume()
+        deadline = time.monotonic() + 30
+        while notice.count() and time.monotonic() < deadline:
+            time.sleep(1)
+            page.reload()
+        expect(notice).to_have_count(0)
+    finally:
+        if worker.is_running() and worker.status() == psutil.STATUS_STOPPED:
+            worker.resume()
+        teammate.close()
