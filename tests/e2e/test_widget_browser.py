@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from contacts.models import Contact
-from contacts.services import data_attribute_create
+from contacts.services import contact_erase, data_attribute_create
 from conversations.models import Conversation
 from conversations.services import conversation_reply_as_teammate
 from tests.e2e.conftest import HostSite, needs_endpoints
@@ -286,6 +286,37 @@ def test_visitor_starts_a_conversation_and_sees_the_teammates_reply_and_unread_b
     host.page.wait_for_function("window.unreadSeen.length >= 1")  # listeners run on their own turn
     assert host.page.evaluate("window.unreadSeen") == [1]
     host.screenshot(path=str(artifacts / "widget-unread-badge.png"))
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING, *CHAT)
+def test_a_visitor_erased_while_the_messenger_is_open_starts_over_as_a_new_visitor(host, make_website, artifacts):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    composer = host.page.locator("parley-messenger textarea")
+    composer.fill("Please delete my data.")
+    host.page.keyboard.press("Enter")
+    mine = host.page.locator("parley-messenger .m.me .bu")
+    expect(mine).to_have_text("Please delete my data.")
+    quiet_network(host)
+    erased = Conversation.objects.get().contact
+    contact_erase(contact=erased, actor=None, source="admin")  # the team carries out the request
+
+    # The open messenger's next poll: the erased person's conversation leaves the screen, it starts over.
+    expect(mine).to_have_count(0, timeout=15_000)
+    expect(host.page.locator("parley-messenger .em")).to_have_text("No conversations yet.")
+    host.screenshot(path=str(artifacts / "widget-erased-starts-over.png"))
+
+    # Writing again: a new conversation of a new contact, which the team sees.
+    host.page.locator("parley-messenger button.cta").click()
+    host.page.locator("parley-messenger textarea").fill("One more question.")
+    host.page.keyboard.press("Enter")
+    expect(mine).to_have_text("One more question.")
+    quiet_network(host)
+    conversation = Conversation.objects.get()
+    assert conversation.contact_id != erased.pk and not Contact.objects.filter(pk=erased.pk).exists()
     assert host.problems == []
 
 

@@ -667,6 +667,8 @@
       }, function (err) {
         node.classList.remove("pd");
         sendBtn.disabled = false;
+        // Written as a contact that is gone: a new conversation, as the new visitor, with the same words.
+        if (!picked.length && startOver(err)) { showThread(null, text); return; }
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
         // A refused file (too large, a type the site does not take, over an allowance of files): nothing was
@@ -719,7 +721,17 @@
         if (!open || (first && !changed.length)) return;
         if (view === "thread" && current && (first || changed.indexOf(current.id) >= 0)) return loadThread();
         if (view === "list" && (first || changed.length)) showList();
-      }).catch(noop).then(schedule);
+      }).catch(function (err) { if (startOver(err) && open) showList(); }).then(schedule);
+    }
+    // The token no longer names a contact here (erased, merged away, revoked by a sign-in): the messenger starts over
+    // as a new visitor, as the next page would, and stops showing what was that contact's. True when it did.
+    function startOver(err) {
+      if (!err || err.status !== 403 || err.field !== "token" || !s.token) return false;
+      ctx.keep("", true);
+      s.conversations = [];
+      current = inApp = cursor = null;
+      ctx.setUnread(0);
+      return true;
     }
 
     // --- open / close, focus trap, keyboard ------------------------------------------------------
