@@ -20,14 +20,18 @@ STOP_TIMEOUT_SECONDS = 15
 QUICK_EXIT_SECONDS = 10
 QUICK_EXITS_MAX = 5
 _PR_SET_PDEATHSIG = 1
+try:  # resolved here, not in the forked child (a lookup there could wait on a lock another thread held)
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: no signal when serve dies
+    _prctl = None
 
 
 def _in_own_group_dying_with_us() -> None:
     """In the child, before exec: its own process group (so that its leftovers can be stopped as one, and a
     Ctrl-C reaches `serve` only, which stops everything in order) and a SIGTERM if `serve` itself dies."""
     os.setpgid(0, 0)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _Child:
