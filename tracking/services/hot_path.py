@@ -281,13 +281,15 @@ def _kept_read_keys(contact_id: int) -> list[str]:
     return [kept_snapshot_key(contact_id), *generations.generation_read_keys(contact_id)]
 
 
+def hot_path_ticket_keys(contact_id: int) -> tuple[str, str, str]:
+    """The hot-path entry, gone mark and revocation: what a fast-path ticket's round trip reads by position."""
+    return HotPathState.key(contact_id), gone_key(contact_id), widget_tokens_revoked_key(contact_id)
+
+
 def hot_path_read_keys(contact_id: int) -> list[str]:
-    """The cache entries every widget request for this contact reads: fetched in its preflight (the hot-path
-    entry, gone mark and revocation first: the ping's first round trip reads them by position)."""
-    return [
-        HotPathState.key(contact_id), gone_key(contact_id), widget_tokens_revoked_key(contact_id),
-        *_kept_read_keys(contact_id),
-    ]  # fmt: skip
+    """The cache entries every widget request for this contact reads: fetched in its preflight (the ticket's
+    keys first)."""
+    return [*hot_path_ticket_keys(contact_id), *_kept_read_keys(contact_id)]
 
 
 def hot_path_forget(contact_id: int) -> None:

@@ -50,7 +50,7 @@ from tracking.services.hot_path import (
     consent_remember,
     contact_by_anonymous_id,
     explicit_consent,
-    hot_path_read_keys,
+    hot_path_ticket_keys,
     tracking_allowed,
     usable_identity,
     website_enforces,
@@ -741,10 +741,9 @@ def fast_ticket_offer(
         _decision_code_version(), website.pk, str(website.tracking_mode), str(website.identity_verification),
         identity.contact_id, identity.tracking_consent, identity.verified, ping.consent,
     )  # fmt: skip
-    state_key, gone, revoked = hot_path_read_keys(identity.contact_id)[:3]
     return page_view_buffer.FastTicket(
         contact_id=identity.contact_id,
-        hot_path_keys=(state_key, gone, revoked),
+        hot_path_keys=hot_path_ticket_keys(identity.contact_id),
         fingerprint=hashlib.blake2b(repr(inputs).encode(), digest_size=8).hexdigest(),
         revocation_matters=not (website_enforces(website) and identity.verified),
         entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, request=uuid.uuid4().hex[:16]),
