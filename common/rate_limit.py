@@ -137,10 +137,11 @@ class DeferredCount:
             raise self.refuse(over) from None
 
 
-def script_windows(limits: Sequence[Limit]) -> "ScriptWindows | None":
+def script_windows(limits: Sequence[Limit], backend: Any = None) -> "ScriptWindows | None":
     """`limits` as a script on the cache's own Redis counts them (COUNT_WINDOWS_LUA); None when the cache is
-    not Redis or is unreachable (then count them with `rate_limit`, which fails open)."""
-    backend = caches["default"]
+    not Redis or is unreachable (then count them with `rate_limit`, which fails open). `backend`: the default
+    cache, when the caller has it already."""
+    backend = backend or caches["default"]
     available = getattr(backend, "available", None)
     if not isinstance(backend, RedisCache) or (available is not None and not available()):
         return None

@@ -33,7 +33,7 @@ from typing import Any
 import kombu.exceptions
 import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import DataError, connections, models, router, transaction
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import F, Value
@@ -200,9 +200,9 @@ class CacheWrite:
     raw: bool = False
 
 
-def _cache_writes_fit(url: str) -> bool:
-    """The cache is this very Redis, so its writes can share the entry's round trip."""
-    same_redis = getattr(cache, "same_redis", None)
+def _cache_writes_fit(url: str, backend: Any = cache) -> bool:
+    """The cache (`backend`, the default one) is this very Redis, so its writes can share the entry's round trip."""
+    same_redis = getattr(backend, "same_redis", None)
     return same_redis is not None and same_redis(url)
 
 
@@ -625,16 +625,17 @@ def preflight_queue(
     the ticket learns what happened. None when it cannot run here (another Redis, the buffer backing off,
     Redis unreachable): then count and read as every other request does."""
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
-    if not url or time.monotonic() < _full_until or not _cache_writes_fit(url):
+    backend = caches["default"]  # once: the `cache` proxy looks its backend up again on each attribute read
+    if not url or time.monotonic() < _full_until or not _cache_writes_fit(url, backend):
         return None
     if tuple(read_keys[:3]) != ticket.hot_path_keys:  # the script reads them by position
         return None
-    windows = script_windows(limits)
+    windows = script_windows(limits, backend)
     if windows is None:
         return None
     key = _stream_key()
     due = time.time() + FLUSH_DELAY_SECONDS
-    make_key = cache.make_key  # the cache proxy resolves its backend on each attribute read
+    make_key = backend.make_key
     keys = [
         *windows.keys, *map(make_key, read_keys), make_key(fast_ticket_key(ticket.contact_id)), key,
         _flag_key(),
@@ -652,7 +653,7 @@ def preflight_queue(
     except redis.RedisError:
         return None  # the caller counts and reads without the buffer, failing open where Redis is down
     counts = [int(count) for count in reply[0]]
-    values = cached_values(cache, read_keys, reply[1])  # type: ignore[arg-type]
+    values = cached_values(backend, read_keys, reply[1])
     ticket.checked = True
     ticket.state_sha = reply[2].decode() if reply[2] else None
     if len(reply) > 3:

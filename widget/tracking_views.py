@@ -4,8 +4,8 @@ Thin views: parse the body, count the request (its IP and contact limits, with t
 hot-path cache entries read in the same round trip), call one service, shape the answer.
 """
 
+import datetime as dt
 import json
-from dataclasses import replace
 from typing import Any
 
 from django.http import JsonResponse
@@ -25,13 +25,17 @@ from widget.chat_views import chat_state
 from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json_body
 
 
-def _facts(call: WidgetCall) -> tracking_services.RequestFacts:
+def _facts(
+    call: WidgetCall, *, now: dt.datetime | None = None, browser_language: str = ""
+) -> tracking_services.RequestFacts:
+    """The request's moment, address, user agent and language (`browser_language`, the page's own, else the
+    Accept-Language header's first)."""
     request = call.request
     return tracking_services.RequestFacts(
-        now=timezone.now(),
+        now=now or timezone.now(),
         ip=call.ip,
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        browser_language=accept_language(request),
+        browser_language=browser_language or accept_language(request),
     )
 
 
@@ -133,8 +137,9 @@ def _quiet_marks(contact_id: int) -> tuple[CacheWrite, ...]:
 @widget_endpoint(methods=("POST",), count_ip_first=False)
 def ping_view(call: WidgetCall) -> JsonResponse:
     """One per page view: records it and answers with the token and the widget state (chat included)."""
-    facts = _facts(call)
-    ping = payloads.clean_ping(widget_json_body(call.request), now=facts.now)
+    now = timezone.now()
+    ping = payloads.clean_ping(widget_json_body(call.request), now=now)
+    facts = _facts(call, now=now, browser_language=ping.browser_language)
     count = ticket = None
     identity = widget_identity(website=call.website, token=ping.token)
     if identity is None:
@@ -144,8 +149,6 @@ def ping_view(call: WidgetCall) -> JsonResponse:
         # A returning visitor's page view may be queued in that round trip too (page_view_buffer.FastTicket).
         ticket = tracking_services.fast_ticket_offer(website=call.website, ping=ping, identity=identity, facts=facts)
         identity, reads = _preflight(call, ping.token, chat=True, ticket=ticket)
-    if ping.browser_language:
-        facts = replace(facts, browser_language=ping.browser_language)
     answer = tracking_services.widget_ping(
         website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks,
         count=count, ticket=ticket,
