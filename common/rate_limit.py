@@ -307,6 +307,9 @@ class _StoredValues(Mapping[str, Any]):
         value = self._values[key] = None if stored is None else self._loads(stored)
         return value
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._stored  # (Mapping's own looks the entry up, deserializing it)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._stored)
 

@@ -141,7 +141,7 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     ping = payloads.clean_ping(widget_json_body(call.request), now=now)
     facts = _facts(call, now=now, browser_language=ping.browser_language)
     count = ticket = None
-    identity = widget_identity(website=call.website, token=ping.token)
+    presented = identity = widget_identity(website=call.website, token=ping.token)
     if identity is None:
         # Most often a first visit: its IP is counted in the one Redis round trip that queues it.
         reads, count = CacheReads(), call.defer_ip_count()
@@ -156,7 +156,7 @@ def ping_view(call: WidgetCall) -> JsonResponse:
     if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
         return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
     # The conversations the answer's token may read here: a verified sign-in's reach every website's.
-    answered = widget_identity(website=call.website, token=answer.token)
+    answered = presented if answer.token == ping.token else widget_identity(website=call.website, token=answer.token)
     scope = messenger_scope(website_id=call.website.pk, verified_sign_in=answered is not None and answered.verified)
     return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, scope, reads)})
 
