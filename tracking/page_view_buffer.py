@@ -53,7 +53,7 @@ from common.rate_limit import (
     cached_values,
     script_windows,
 )
-from common.redis_cache import REDIS_UNAVAILABLE, Script, thread_client
+from common.redis_cache import REDIS_UNAVAILABLE, Script, pool_options, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
 from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
@@ -165,7 +165,7 @@ def _pool_if_supported(url: str) -> redis.ConnectionPool | None:
     # refuses that one too, in well under a millisecond.
     pool = redis.ConnectionPool.from_url(
         url,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        **pool_options(url, timeout=SOCKET_TIMEOUT_SECONDS),
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         # Not a timeout: the command was sent and may have run (a second XADD would queue the page view twice).
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),

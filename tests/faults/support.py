@@ -6,6 +6,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,15 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP: a hung Redis, as its clients see it (connections accepted by the kernel, nothing answered)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         self.stop()

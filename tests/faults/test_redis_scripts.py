@@ -1,14 +1,19 @@
-"""common.redis_cache.Script, run straight over a thread's own connection: the reply as redis-py gives it, the
-script sent again after Redis forgot it, one retry on a new connection after Redis closed the old one, and
-errors raised (a down Redis, a failing script) rather than swallowed. Against a private redis-server."""
+"""Parley's Redis connections (common.redis_cache), against a private redis-server: a Lua script run straight over
+a thread's own connection answers as redis-py would, is sent again after Redis forgot it, is retried once on a
+new connection after Redis closed the old one, raises errors (a down Redis, a failing script); and a hung Redis
+times out after the configured seconds, with the kernel keeping the timeout, as a timeout: never sent twice."""
+
+import socket
+import struct
+import time
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from common.redis_cache import Script, thread_client
-from tests.faults.support import RedisServer
+from common.redis_cache import RedisCache, Script, pool_options, thread_client
+from tests.faults.support import RedisServer, wait_until
 
 COUNT = Script("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) return {n, redis.call('GET', KEYS[2]), false}")
 FAILING = Script("return redis.error_reply('refused by the script')")
@@ -21,11 +26,11 @@ def server():
     running.close()
 
 
-def _pool(server: RedisServer) -> redis.ConnectionPool:
+def _pool(server: RedisServer, timeout: float = 1.0) -> redis.ConnectionPool:
     """As the page-view buffer's (and the cache's): a closed connection is retried once, at once."""
     return redis.ConnectionPool.from_url(
         server.url(),
-        socket_timeout=1.0,
+        **pool_options(server.url(), timeout=timeout),
         socket_connect_timeout=0.5,
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         retry_on_error=[redis.ConnectionError],
@@ -66,3 +71,39 @@ def test_a_down_redis_and_a_failing_script_raise(server):
     server.stop()
     with pytest.raises(redis.ConnectionError):
         COUNT.run(client, ["counter", "name"], [1])
+
+
+def test_a_hung_redis_times_out_once_and_the_script_is_not_sent_again(server):
+    client = thread_client(_pool(server, timeout=0.5))
+    assert COUNT.run(client, ["counter", "name"], [1])[0] == 1
+    sock = client.connection._sock
+    assert sock.gettimeout() is None  # blocking: no poll before each send and receive
+    assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)) == (0, 500_000)
+    server.freeze()
+    try:
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            COUNT.run(client, ["counter", "name"], [1])
+        assert time.monotonic() - started < 1.0  # one wait of 0.5 s, no retry on a new connection
+    finally:
+        server.thaw()
+    reader = redis.Redis.from_url(server.url())
+    # The command Redis had received runs once it wakes up: once, not twice.
+    wait_until(lambda: reader.get("counter") == b"2", timeout=5, what="the timed-out command to run")
+    time.sleep(0.2)
+    assert reader.get("counter") == b"2"
+    assert COUNT.run(client, ["counter", "name"], [1])[0] == 3  # and this thread's client connects again
+
+
+def test_the_cache_gives_up_on_a_hung_redis_after_its_timeout(server):
+    cache = RedisCache(server.url(), {})
+    cache.set("key", "value")
+    assert cache.get("key") == "value"
+    server.freeze()
+    try:
+        started = time.monotonic()
+        assert cache.get("key") is None  # fails soft: an entry that cannot be read is a miss
+        assert time.monotonic() - started < 1.8  # its one second, not twice that
+        assert not cache.available()
+    finally:
+        server.thaw()
