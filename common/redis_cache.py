@@ -7,7 +7,8 @@ a connection from the pool and gives it back. The constructor copies the respons
 CPU of the round trip itself on the widget hot path. A client that keeps one connection
 (single_connection_client) serialises its callers on a lock, hence one per thread; web threads are
 long-lived, and a thread's connection goes back to the pool when the thread ends. A forked child
-(Celery prefork) starts afresh rather than share its parent's socket.
+(Celery prefork) starts afresh rather than share its parent's socket. Lua scripts (Script) go straight
+over that connection, and over TCP its timeouts are the kernel's (KernelTimeoutConnection).
 
 Outages: the cache holds only what can be recomputed (rate-limit windows, snapshots, memos), so
 while Redis does not answer, reads miss, writes and deletes are dropped and `incr` finds no key
