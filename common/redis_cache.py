@@ -94,9 +94,13 @@ class KernelTimeoutConnection(redis.Connection):
 
     With a timeout of its own, a Python socket polls before every send and every receive: four system calls per
     command instead of two, each releasing the GIL, which under gunicorn's threads another request's thread then
-    takes. A returning visitor's ping spent about a tenth of its server CPU that way. A receive the kernel timed
-    out raises TimeoutError, as redis-py's own timeout does: never retried (the command was sent and may have run).
-    """
+    takes. A returning visitor's ping spent about a tenth of its server CPU that way. A send or receive the kernel
+    timed out raises TimeoutError, as redis-py's own timeout does: never retried (a command sent may have run; a
+    pipeline sent in part may have run its first commands).
+
+    The kernel's timeout is per call: a send that makes progress, or a signal (the call is restarted, PEP 475),
+    starts it again, where a Python-level timeout keeps one deadline. Parley's commands are small and its
+    processes get no periodic signals (docs/deployment.md, "Redis hung")."""
 
     def __init__(self, *, kernel_timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -111,14 +115,23 @@ class KernelTimeoutConnection(redis.Connection):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
         return sock
 
+    def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().send_packed_command(*args, **kwargs)
+        except redis.ConnectionError as error:
+            raise _timeout_or(error, f"Timeout writing to {self.host}:{self.port}") from error
+
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)
         except redis.ConnectionError as error:
-            # The kernel's timeout reaches Python as EAGAIN on a blocking socket, which redis-py calls a lost connection.
-            if isinstance(error.__context__, BlockingIOError):
-                raise redis.TimeoutError(f"Timeout reading from {self.host}:{self.port}") from error
-            raise
+            raise _timeout_or(error, f"Timeout reading from {self.host}:{self.port}") from error
+
+
+def _timeout_or(error: redis.ConnectionError, message: str) -> redis.RedisError:
+    """The kernel's timeout reaches Python as EAGAIN on a blocking socket, which redis-py calls a lost connection:
+    a TimeoutError then, else `error` itself."""
+    return redis.TimeoutError(message) if isinstance(error.__context__, BlockingIOError) else error
 
 
 def pool_options(*urls: str, timeout: float) -> dict[str, Any]:

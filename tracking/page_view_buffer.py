@@ -651,7 +651,9 @@ def preflight_queue(
             return None
         reply = _PREFLIGHT_QUEUE_SCRIPT.run(client, keys, arguments)
     except redis.RedisError:
-        return None  # the caller counts and reads without the buffer, failing open where Redis is down
+        # Not a backoff: the script may have queued the page view, and queueing it again under the same request id
+        # is what keeps it once (a direct write would be a second one). The caller counts and reads without it.
+        return None
     counts = [int(count) for count in reply[0]]
     values = cached_values(backend, read_keys, reply[1])
     ticket.checked = True

@@ -9,11 +9,17 @@ import time
 
 import pytest
 import redis
+from django.db import connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common import redis_cache
 from common.redis_cache import RedisCache, Script, pool_options, thread_client
 from tests.faults.support import RedisServer, wait_until
+from tests.tracking.conftest import Widget, buffer_on
+from tracking.models import PageView
+from tracking.page_view_buffer import page_views_flush
+from tracking.services import website_create
 
 COUNT = Script("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) return {n, redis.call('GET', KEYS[2]), false}")
 FAILING = Script("return redis.error_reply('refused by the script')")
@@ -107,3 +113,49 @@ def test_the_cache_gives_up_on_a_hung_redis_after_its_timeout(server):
         assert not cache.available()
     finally:
         server.thaw()
+
+
+def test_a_send_the_kernel_timed_out_is_a_timeout_and_not_sent_again(server):
+    client = redis.Redis(connection_pool=_pool(server, timeout=0.5))
+    client.ping()
+    reader = redis.Redis.from_url(server.url())
+    connections = reader.info("stats")["total_connections_received"]
+    server.freeze()
+    try:
+        pipeline = client.pipeline(transaction=False)
+        pipeline.incr("counter")
+        pipeline.set("big", b"x" * (64 << 20))  # more than the sockets' buffers hold: the send itself waits
+        with pytest.raises(redis.TimeoutError, match="writing"):
+            pipeline.execute()
+    finally:
+        server.thaw()
+    # Not sent again on a new connection (which the kernel would have accepted for the hung Redis).
+    assert reader.info("stats")["total_connections_received"] == connections
+    assert reader.get("counter") in (None, b"1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ping_on_a_hung_redis_is_answered_and_written(server, client, settings, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the ingest queue needs PostgreSQL")
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = True
+    buffer_on(settings, monkeypatch, server.url(0))  # the buffer on the cache's own Redis, as deployed
+    redis_cache._down_until.clear()
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    widget = Widget(client, website)
+    assert widget.ping("https://shop.example/1").status_code == 200
+    while page_views_flush():
+        pass
+    assert widget.ping("https://shop.example/2").status_code == 200  # a returning visitor's steady state
+    server.freeze()
+    try:
+        started = time.monotonic()
+        assert widget.ping("https://shop.example/3").status_code == 200
+        # A few waits of 1 or 2 s (the first round trip, the cache's count, the queue), none retried: not until
+        # Redis wakes up (a blocking socket without its kernel timeout would wait for ever).
+        assert time.monotonic() - started < 10
+        assert PageView.objects.filter(url="https://shop.example/3").exists()  # written directly
+    finally:
+        server.thaw()
+        redis_cache._down_until.clear()
