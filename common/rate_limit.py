@@ -141,7 +141,7 @@ def script_windows(limits: Sequence[Limit], backend: Any = None) -> "ScriptWindo
     """`limits` as a script on the cache's own Redis counts them (COUNT_WINDOWS_LUA); None when the cache is
     not Redis or is unreachable (then count them with `rate_limit`, which fails open). `backend`: the default
     cache, when the caller has it already."""
-    backend = backend or caches["default"]
+    backend = caches["default"] if backend is None else backend
     available = getattr(backend, "available", None)
     if not isinstance(backend, RedisCache) or (available is not None and not available()):
         return None

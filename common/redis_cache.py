@@ -21,7 +21,6 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import socket
 import struct
 import threading
@@ -178,17 +177,16 @@ class RedisCache(django_redis.RedisCache):
     """Django's Redis cache backend, using thread_client, failing soft while Redis is down."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
-        params = {**params, "OPTIONS": {**params.get("OPTIONS", {})}}
-        if "socket_timeout" not in params["OPTIONS"] and "connection_class" not in params["OPTIONS"]:
-            servers = re.split("[;,]", server) if isinstance(server, str) else server  # as Django splits them
-            params["OPTIONS"].update(pool_options(*servers, timeout=SOCKET_TIMEOUT_SECONDS))
-        params["OPTIONS"].setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        super().__init__(server, {**params, "OPTIONS": {**params.get("OPTIONS", {})}})
+        options = self._options  # this backend's own copy: its pools are built from it on first use
+        if "socket_timeout" not in options and "connection_class" not in options:
+            options.update(pool_options(*self._servers, timeout=SOCKET_TIMEOUT_SECONDS))
+        options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
         # A connection Redis closed (it restarted) is retried once on a new one, at once; a Redis that
         # is down refuses that one too, in well under a millisecond. Not a timeout (Retry's default errors
         # include it): a hung Redis would hold the request twice as long.
-        params["OPTIONS"].setdefault("retry", Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
-        params["OPTIONS"].setdefault("retry_on_error", [redis.ConnectionError])
-        super().__init__(server, params)
+        options.setdefault("retry", Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
+        options.setdefault("retry_on_error", [redis.ConnectionError])
         self._class = _ThreadClients
         self._outage_key = ",".join(self._servers)
 
