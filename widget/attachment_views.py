@@ -1,25 +1,25 @@
 """The messenger's attachment endpoints: the website's limits, and the door through which a contact opens
 the files of their own conversations (a signed, unexpired link made for them; no token in the URL)."""
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
 from contacts.models import Contact
 from conversations import selectors
 from conversations.attachment_links import attachment_link_check, contact_holder
 from conversations.attachment_responses import attachment_file_response
 from conversations.services.attachments import attachment_limits
-from widget.http import WidgetCall, WidgetHttpError, widget_endpoint
+from widget.http import WidgetCall, WidgetHttpError, widget_endpoint, widget_json
 
 # The limits change only when a teammate edits the website: browsers may keep them a few minutes.
 LIMITS_MAX_AGE_SECONDS = 300
 
 
 @widget_endpoint(methods=("GET",))
-def attachment_limits_view(call: WidgetCall) -> JsonResponse:
+def attachment_limits_view(call: WidgetCall) -> HttpResponse:
     """What the messenger may send on this website: bytes per file, files per message, the types (no token)."""
     # Where uploads go: the page knows this server only through the loader's address, which the panel lacks.
     upload_base = call.request.build_absolute_uri(f"/widget-api/{call.website.app_id}/")
-    response = JsonResponse({**attachment_limits(call.website).as_json(), "upload_base": upload_base})
+    response = widget_json({**attachment_limits(call.website).as_json(), "upload_base": upload_base})
     response["Cache-Control"] = f"public, max-age={LIMITS_MAX_AGE_SECONDS}"
     return response
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
-from django.http import JsonResponse
+from django.http import HttpResponse
 
 from common.parsing import iso_datetime_or_none
 from common.rate_limit import CacheReads, Limit, ip_hash
@@ -47,6 +47,7 @@ from widget.http import (
     rate_limit,
     widget_endpoint,
     widget_identity,
+    widget_json,
 )
 from widget.http import widget_json_body as _json_body
 
@@ -235,13 +236,13 @@ def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, rea
 
 
 @widget_endpoint(methods=("GET", "POST"))
-def conversations_view(call: WidgetCall) -> JsonResponse:
+def conversations_view(call: WidgetCall) -> HttpResponse:
     """GET: the caller's conversations. POST: start one (a visitor who writes becomes a lead)."""
     if call.request.method == "GET":
         contact, scope = _reader(call, call.request.GET.get("token"))
         listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
         conversations = listed[: selectors.WIDGET_LIST_LIMIT]
-        return JsonResponse({"conversations": [conversation_summary(c) for c in conversations]})
+        return widget_json({"conversations": [conversation_summary(c) for c in conversations]})
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     token = payload.get("token")
     if token:
@@ -254,7 +255,7 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
     conversation = services.conversation_start_by_contact(
         contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
-    return JsonResponse(
+    return widget_json(
         {
             "conversation": conversation_detail(
                 conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
@@ -267,10 +268,10 @@ def conversations_view(call: WidgetCall) -> JsonResponse:
 
 
 @widget_endpoint(methods=("GET",))
-def availability_view(call: WidgetCall) -> JsonResponse:
+def availability_view(call: WidgetCall) -> HttpResponse:
     """Whether the website's team is in: the expected reply time inside office hours, when it is back outside
     them (no token: the same for every visitor of the website; cached, so no query on most calls)."""
-    return JsonResponse(website_availability(website_id=call.website.pk))
+    return widget_json(website_availability(website_id=call.website.pk))
 
 
 def _contact_for_new_writer(anonymous_id: Any, *, website: Website) -> Contact:
@@ -291,10 +292,10 @@ def _contact_for_new_writer(anonymous_id: Any, *, website: Website) -> Contact:
 
 
 @widget_endpoint(methods=("GET",))
-def conversation_view(call: WidgetCall, public_id: str) -> JsonResponse:
+def conversation_view(call: WidgetCall, public_id: str) -> HttpResponse:
     contact, scope = _reader(call, call.request.GET.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
-    return JsonResponse({
+    return widget_json({
         "conversation": conversation_detail(
             conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)
         )
@@ -309,7 +310,7 @@ def _own_conversation(contact: Contact, public_id: str, *, scope: dict[str, Any]
 
 
 @widget_endpoint(methods=("POST",))
-def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
+def reply_view(call: WidgetCall, public_id: str) -> HttpResponse:
     """The contact writes in their conversation: the message, and the conversation as it is now (a reply reopens
     a closed or snoozed one), so the messenger follows the server rather than what it showed before."""
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
@@ -318,7 +319,7 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
     _limit_writes(contact)
     limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
-    return JsonResponse(
+    return widget_json(
         {
             "part": part_shape(part, links=file_links(call, contact_id=contact.pk)),
             # The row the reply wrote (the service's, locked and saved): no query of its own.
@@ -329,7 +330,7 @@ def reply_view(call: WidgetCall, public_id: str) -> JsonResponse:
 
 
 @widget_endpoint(methods=("POST",))
-def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
+def rating_view(call: WidgetCall, public_id: str) -> HttpResponse:
     """The contact rates a closure of their conversation: 1-5 and an optional remark, changeable for 24 hours."""
     payload = _body(call)
     contact, scope = _reader(call, payload.get("token"))
@@ -348,21 +349,21 @@ def rating_view(call: WidgetCall, public_id: str) -> JsonResponse:
         )
     except services.RatingClosed as closed:
         raise WidgetHttpError(409, "rating_closed", "rating", closed.message_dict["rating"][0]) from None
-    return JsonResponse({"rating_request": rating_request_shape(rating)})
+    return widget_json({"rating_request": rating_request_shape(rating)})
 
 
 @widget_endpoint(methods=("POST",))
-def read_view(call: WidgetCall, public_id: str) -> JsonResponse:
+def read_view(call: WidgetCall, public_id: str) -> HttpResponse:
     payload = _body(call)
     contact, scope = _reader(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
     services.conversation_mark_read(conversation=conversation, by_contact=True)
     unread = selectors.contact_unread_count(contact_id=contact.pk, **scope)
-    return JsonResponse({"unread_count": unread})
+    return widget_json({"unread_count": unread})
 
 
 @widget_endpoint(methods=("GET",))
-def poll_view(call: WidgetCall) -> JsonResponse:
+def poll_view(call: WidgetCall) -> HttpResponse:
     """The cheap "anything new since" call: one query for unread count, changed ids and the cursor."""
     # The token is enough: a poll never needs the contact row, only its conversations.
     identity = _poll_identity(call, call.request.GET.get("token"))
@@ -378,17 +379,17 @@ def poll_view(call: WidgetCall) -> JsonResponse:
         since=since,
         **selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified),
     )
-    return JsonResponse({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})
+    return widget_json({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})
 
 
 # --- in-app messages ----------------------------------------------------------------------------
 
 
 @widget_endpoint(methods=("GET",))
-def messages_view(call: WidgetCall) -> JsonResponse:
+def messages_view(call: WidgetCall) -> HttpResponse:
     """The contact's unseen in-app messages, for the messenger to show."""
     contact = _contact(call, call.request.GET.get("token"))
-    return JsonResponse({"messages": services.in_app_messages_pending(contact=contact)})
+    return widget_json({"messages": services.in_app_messages_pending(contact=contact)})
 
 
 def _own_message_or_404(action: Callable[[], Any]) -> Any:
@@ -399,16 +400,16 @@ def _own_message_or_404(action: Callable[[], Any]) -> Any:
 
 
 @widget_endpoint(methods=("POST",))
-def message_seen_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
+def message_seen_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     """The messenger showed the message: it is seen."""
     contact, scope = _reader(call, _body(call).get("token"))
     _own_message_or_404(lambda: services.in_app_message_mark_seen(contact=contact, delivery_id=delivery_id))
     unread = selectors.contact_unread_count(contact_id=contact.pk, **scope)
-    return JsonResponse({"unread_count": unread})
+    return widget_json({"unread_count": unread})
 
 
 @widget_endpoint(methods=("POST",))
-def message_reply_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
+def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     """The contact answers an in-app message: the answer opens a conversation with it."""
     payload = _body(call)
     contact = _contact(call, payload.get("token"))
@@ -416,7 +417,7 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> JsonResponse:
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
     )
-    return JsonResponse(
+    return widget_json(
         {
             "conversation": conversation_detail(
                 conversation, contact=contact, website=call.website, links=file_links(call, contact_id=contact.pk)

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
@@ -33,6 +34,19 @@ WIDGET_API_PREFIX = "/widget-api/"
 ACCEPTED_CONTENT_TYPES = ("", "text/plain", "application/json")
 
 
+# --- answers ---------------------------------------------------------------------------------------
+
+_JSON_ENCODER = DjangoJSONEncoder()
+
+
+def widget_json(data: Any, *, status: int = 200) -> HttpResponse:
+    """JsonResponse(data, status=status), the same bytes and headers, without what JsonResponse pays on every answer:
+    a new encoder, and its charset parsed back out of its own Content-Type (Python's email parser)."""
+    return HttpResponse(
+        _JSON_ENCODER.encode(data), content_type="application/json", status=status, charset=settings.DEFAULT_CHARSET
+    )
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 
@@ -44,9 +58,9 @@ class WidgetHttpError(Exception):
         self.status, self.code, self.field, self.message = status, code, field, message
         self.headers = headers or {}
 
-    def response(self) -> JsonResponse:
+    def response(self) -> HttpResponse:
         body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
-        response = JsonResponse(body, status=self.status)
+        response = widget_json(body, status=self.status)
         for name, value in self.headers.items():
             response[name] = value
         return response

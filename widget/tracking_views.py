@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from common.rate_limit import CacheReads
@@ -22,7 +22,7 @@ from tracking.models import Website
 from tracking.page_view_buffer import CacheWrite, FastTicket
 from tracking.services.hot_path import hot_path_read_keys
 from widget.chat_views import chat_state
-from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json_body
+from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json, widget_json_body
 
 
 def _facts(
@@ -135,7 +135,7 @@ def _quiet_marks(contact_id: int) -> tuple[CacheWrite, ...]:
 
 
 @widget_endpoint(methods=("POST",), count_ip_first=False)
-def ping_view(call: WidgetCall) -> JsonResponse:
+def ping_view(call: WidgetCall) -> HttpResponse:
     """One per page view: records it and answers with the token and the widget state (chat included)."""
     now = timezone.now()
     ping = payloads.clean_ping(widget_json_body(call.request), now=now)
@@ -154,15 +154,15 @@ def ping_view(call: WidgetCall) -> JsonResponse:
         count=count, ticket=ticket,
     )  # fmt: skip
     if answer.new_contact:  # its row is queued: no conversation or message can reach it yet
-        return JsonResponse({**_answer(call.website, answer), **chat_state(None)})
+        return widget_json({**_answer(call.website, answer), **chat_state(None)})
     # The conversations the answer's token may read here: a verified sign-in's reach every website's.
     answered = presented if answer.token == ping.token else widget_identity(website=call.website, token=answer.token)
     scope = messenger_scope(website_id=call.website.pk, verified_sign_in=answered is not None and answered.verified)
-    return JsonResponse({**_answer(call.website, answer), **chat_state(answer.contact, scope, reads)})
+    return widget_json({**_answer(call.website, answer), **chat_state(answer.contact, scope, reads)})
 
 
 @widget_endpoint(methods=("POST",), count_ip_first=False)
-def update_view(call: WidgetCall) -> JsonResponse:
+def update_view(call: WidgetCall) -> HttpResponse:
     """User fields and, in single-page apps, a new page view."""
     facts = _facts(call)
     update = payloads.clean_update(widget_json_body(call.request), now=facts.now)
@@ -170,11 +170,11 @@ def update_view(call: WidgetCall) -> JsonResponse:
     answer = tracking_services.widget_update(
         website=call.website, update=update, identity=identity, facts=facts, reads=reads
     )
-    return JsonResponse(_answer(call.website, answer))
+    return widget_json(_answer(call.website, answer))
 
 
 @widget_endpoint(methods=("POST",), count_ip_first=False)
-def events_view(call: WidgetCall) -> JsonResponse:
+def events_view(call: WidgetCall) -> HttpResponse:
     """Track a custom event for the token's contact: 202."""
     facts = _facts(call)
     event = payloads.clean_event(widget_json_body(call.request), now=facts.now)
@@ -182,15 +182,15 @@ def events_view(call: WidgetCall) -> JsonResponse:
     tracked, duplicate = tracking_services.widget_event(
         website=call.website, event=event, identity=identity, facts=facts, reads=reads
     )
-    return JsonResponse({"tracked": tracked, "duplicate": duplicate}, status=202)
+    return widget_json({"tracked": tracked, "duplicate": duplicate}, status=202)
 
 
 @widget_endpoint(methods=("POST",), count_ip_first=False)
-def shutdown_view(call: WidgetCall) -> JsonResponse:
+def shutdown_view(call: WidgetCall) -> HttpResponse:
     """The site logged the user out: the widget forgets it; the next page view starts a new session."""
     body = widget_json_body(call.request)
     payloads.only_fields(body, {"token"})
     token = payloads.clean_token(body.get("token"), required=False)
     identity, _ = _preflight(call, token, reads=False)
     tracking_services.widget_shutdown(website=call.website, identity=identity)
-    return JsonResponse({"ok": True})
+    return widget_json({"ok": True})

@@ -1,3 +1,5 @@
+import ipaddress
+
 import pytest
 from django.test import RequestFactory
 
@@ -78,6 +80,23 @@ def _request(remote, forwarded=None):
 def test_client_ip_is_remote_addr_without_trusted_proxies(settings):
     settings.TRUSTED_PROXIES = []
     assert enrichment.client_ip(_request("203.0.113.5", "8.8.8.8")) == "203.0.113.5"
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "203.0.113.5", " 203.0.113.5 ", "10.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "256.1.1.1", "1.2.3",
+        "1.2.3.4.5", "1.2.3.4\x00", "1.2.3.4\ud800", "\u0661.\u0662.\u0663.\u0664", "1e400", "", "::1", "2001:DB8::1", "::ffff:1.2.3.4",
+        "fe80::1%eth0", "<script>",
+    ],
+)  # fmt: skip
+def test_client_ip_reads_every_address_as_ipaddress_writes_it(settings, remote):
+    settings.TRUSTED_PROXIES = []
+    try:
+        expected = str(ipaddress.ip_address(remote.strip()))
+    except ValueError:
+        expected = None
+    assert enrichment.client_ip(_request(remote)) == expected
 
 
 def test_forwarded_for_is_ignored_from_untrusted_peers(settings):

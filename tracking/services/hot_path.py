@@ -53,6 +53,8 @@ KEPT_SNAPSHOT_SECONDS = 6 * 3600
 
 
 def _init_signals_heard() -> bool:
+    if not (pre_init.receivers or post_init.receivers):  # none at all: has_listeners' cache lookups skipped
+        return False
     return pre_init.has_listeners(Contact) or post_init.has_listeners(Contact)
 
 

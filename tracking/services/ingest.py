@@ -10,7 +10,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import secrets
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -747,7 +747,7 @@ def fast_ticket_offer(
         hot_path_keys=hot_path_ticket_keys(identity.contact_id),
         fingerprint=hashlib.blake2b(repr(inputs).encode(), digest_size=8).hexdigest(),
         revocation_matters=not (website_enforces(website) and identity.verified),
-        entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, request=secrets.token_hex(8)),
+        entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, request=os.urandom(8).hex()),
         now=facts.now.timestamp(),
     )
 
