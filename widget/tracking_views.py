@@ -21,6 +21,7 @@ from tracking.enrichment import accept_language
 from tracking.models import Website
 from tracking.page_view_buffer import CacheWrite, FastTicket
 from tracking.services.hot_path import hot_path_read_keys
+from tracking.widget_auth import WidgetIdentity
 from widget.chat_views import chat_state
 from widget.http import WidgetCall, widget_endpoint, widget_identity, widget_json, widget_json_body
 
@@ -40,12 +41,16 @@ def _facts(
 
 
 def _preflight(
-    call: WidgetCall, token: str | None, *, chat: bool = False, reads: bool = True, ticket: FastTicket | None = None
+    call: WidgetCall,
+    identity: WidgetIdentity | None,
+    *,
+    chat: bool = False,
+    reads: bool = True,
+    ticket: FastTicket | None = None,
 ) -> tuple[Any, CacheReads]:
-    """The token's identity, once the request is counted against its IP and contact limits; with the
+    """The token's `identity`, once the request is counted against its IP and contact limits; with the
     contact's hot-path cache entries (and, for the ping, the chat's quiet mark) read in the same round trip,
     and the ping's `ticket` offered to it."""
-    identity = widget_identity(website=call.website, token=token)
     read_keys: list[str] = []
     if identity is not None and reads:
         read_keys = hot_path_read_keys(identity.contact_id)
@@ -148,7 +153,7 @@ def ping_view(call: WidgetCall) -> HttpResponse:
     else:
         # A returning visitor's page view may be queued in that round trip too (page_view_buffer.FastTicket).
         ticket = tracking_services.fast_ticket_offer(website=call.website, ping=ping, identity=identity, facts=facts)
-        identity, reads = _preflight(call, ping.token, chat=True, ticket=ticket)
+        identity, reads = _preflight(call, identity, chat=True, ticket=ticket)
     answer = tracking_services.widget_ping(
         website=call.website, ping=ping, identity=identity, facts=facts, reads=reads, new_contact_marks=_quiet_marks,
         count=count, ticket=ticket,
@@ -166,7 +171,7 @@ def update_view(call: WidgetCall) -> HttpResponse:
     """User fields and, in single-page apps, a new page view."""
     facts = _facts(call)
     update = payloads.clean_update(widget_json_body(call.request), now=facts.now)
-    identity, reads = _preflight(call, update.token)
+    identity, reads = _preflight(call, widget_identity(website=call.website, token=update.token))
     answer = tracking_services.widget_update(
         website=call.website, update=update, identity=identity, facts=facts, reads=reads
     )
@@ -178,7 +183,7 @@ def events_view(call: WidgetCall) -> HttpResponse:
     """Track a custom event for the token's contact: 202."""
     facts = _facts(call)
     event = payloads.clean_event(widget_json_body(call.request), now=facts.now)
-    identity, reads = _preflight(call, event.token)
+    identity, reads = _preflight(call, widget_identity(website=call.website, token=event.token))
     tracked, duplicate = tracking_services.widget_event(
         website=call.website, event=event, identity=identity, facts=facts, reads=reads
     )
@@ -191,6 +196,6 @@ def shutdown_view(call: WidgetCall) -> HttpResponse:
     body = widget_json_body(call.request)
     payloads.only_fields(body, {"token"})
     token = payloads.clean_token(body.get("token"), required=False)
-    identity, _ = _preflight(call, token, reads=False)
+    identity, _ = _preflight(call, widget_identity(website=call.website, token=token), reads=False)
     tracking_services.widget_shutdown(website=call.website, identity=identity)
     return widget_json({"ok": True})

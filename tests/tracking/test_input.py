@@ -264,6 +264,21 @@ def test_rate_limit_keys_never_contain_the_ip(client, website, settings):
     assert keys and not any("198.51.100.77" in key for key in keys)
 
 
+def test_the_ip_subject_is_the_hmac_of_the_address_under_the_current_secret_key(settings):
+    import hashlib
+    import hmac
+
+    from common.rate_limit import ip_hash
+
+    settings.SECRET_KEY = "one-key-" * 8
+    first = ip_hash("203.0.113.5")
+    assert first == hmac.new(settings.SECRET_KEY.encode(), b"203.0.113.5", hashlib.sha256).hexdigest()[:24]
+    assert ip_hash("203.0.113.6") != first  # the keyed state, copied, took nothing from the last address
+    assert ip_hash("203.0.113.5") == first
+    settings.SECRET_KEY = "another-key-" * 8
+    assert ip_hash("203.0.113.5") not in (first, ip_hash("203.0.113.6"))
+
+
 # --- tokens -----------------------------------------------------------------------------------------
 
 
