@@ -83,6 +83,23 @@ def test_bodies_that_are_not_a_json_object_are_refused(widget, raw, code):
     _nothing_written()
 
 
+@pytest.mark.parametrize(
+    "number",
+    ["1e400", "-1E+400", "2e308", "0.5e309", "1" + "0" * 309 + ".5", "-" + "9" * 400 + ".0"],
+)
+def test_a_number_no_float_holds_is_refused_naming_its_field(widget, number):
+    raw = '{"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"spend": ' + number + "}}}"
+    error = _error(widget.post("ping", raw=raw), 400)
+    assert error["field"] == "user.custom_attributes.spend"
+    _nothing_written()
+
+
+@pytest.mark.parametrize("number", ["1e-400", "1.5e308", "9" * 308 + ".5", "-0.0e0"])
+def test_a_number_a_float_holds_is_accepted(widget, number):
+    raw = '{"page": {"url": "https://shop.example/1e5"}, "user": {"custom_attributes": {"spend": ' + number + "}}}"
+    assert widget.post("ping", raw=raw).status_code == 200
+
+
 def test_oversized_body_is_refused_with_413(widget):
     body = {"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"blob": "x" * 40_000}}}
     error = _error(widget.post("ping", body), 413)
