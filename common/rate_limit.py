@@ -152,8 +152,7 @@ def script_windows(limits: Sequence[Limit], backend: Any = None) -> "ScriptWindo
     not Redis or is unreachable (then count them with `rate_limit`, which fails open). `backend`: the default
     cache, when the caller has it already."""
     backend = caches["default"] if backend is None else backend
-    available = getattr(backend, "available", None)
-    if not isinstance(backend, RedisCache) or (available is not None and not available()):
+    if not isinstance(backend, RedisCache) or not backend.available():
         return None
     now = time.time()
     windows = _windows(limits, now)
@@ -246,17 +245,16 @@ def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[li
     """Count one request in each window and read the given cache entries: one command on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        available = getattr(backend, "available", None)
-        if available is not None and not available():
+        if not backend.available():
             return _fail_open(windows, read_keys)
         try:
-            return _count_and_read_redis(backend, windows, read_keys)
+            counted = _count_and_read_redis(backend, windows, read_keys)
         except REDIS_UNAVAILABLE as error:
             # Rate limits fail open (docs/deployment.md): the request goes on without the cache.
-            mark_unavailable = getattr(backend, "mark_unavailable", None)
-            if mark_unavailable is not None:
-                mark_unavailable(error)
+            backend.mark_unavailable(error)
             return _fail_open(windows, read_keys)
+        backend.outage.answered()
+        return counted
     values = backend.get_many(read_keys) if read_keys else {}
     with _embedded_count_lock(backend):
         counts = [_hit_elsewhere(backend, key, expiry, cost) for key, expiry, cost, _ in windows]

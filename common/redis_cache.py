@@ -12,9 +12,9 @@ over that connection, and over TCP its timeouts are the kernel's (KernelTimeoutC
 
 Outages: the cache holds only what can be recomputed (rate-limit windows, snapshots, memos), so
 while Redis does not answer, reads miss, writes and deletes are dropped and `incr` finds no key
-(callers then count from one: rate limits fail open). After a failure the backend does not try
-again for OUTAGE_BACKOFF_SECONDS, so an outage costs a request no time; the first call after that
-reconnects by itself. Entries a dropped delete should have removed expire with their timeouts.
+(callers then count from one: rate limits fail open). After a failure the backend skips Redis for a
+while (Outage), so an outage costs a request no time; then one call tries again. Entries a dropped
+delete should have removed expire with their timeouts.
 """
 
 import functools
@@ -38,13 +38,72 @@ logger = logging.getLogger(__name__)
 
 # What an unreachable or hung Redis raises (BusyLoadingError, a restarting Redis, is a ConnectionError).
 REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+# After a refused connection (Redis down or restarting: it fails in well under a millisecond), skip Redis this long;
+# after a timeout (Redis hung: the kernel accepts connections, nothing answers), which cost its caller the whole
+# timeout, this long.
 OUTAGE_BACKOFF_SECONDS = 1.0
+HUNG_BACKOFF_SECONDS = 15.0
+# While one thread tries a Redis that failed again (the probe), the others keep skipping it for up to this long: more
+# than the probe's request can wait on it (a widget ping: its first round trip, its count and its queue, ~5 s), so
+# that no other thread takes the probe over before that request queued its page view again under its own id.
+PROBE_SECONDS = 8.0
 # A hung Redis must not hold a request: past these a cache call counts as failed.
 SOCKET_TIMEOUT_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 0.5
 
 _local = threading.local()
-_down_until: dict[str, float] = {}  # per cache location: skip Redis until this monotonic time
+
+
+class Outage:
+    """Whether a process's threads skip a Redis that failed to answer.
+
+    A failure starts a backoff (OUTAGE_BACKOFF_SECONDS, or HUNG_BACKOFF_SECONDS after a timeout). When it ends, the
+    first thread to ask probes: it may use Redis for the rest of its request while the others keep skipping, until
+    its call answers (the outage is over) or fails (a new backoff), or PROBE_SECONDS pass (another thread probes).
+    Without the probe, every request arriving while a hung Redis held the first one would wait its whole timeout
+    too: on a busy site, every request."""
+
+    def __init__(self) -> None:
+        self._until = 0.0  # skip Redis until this monotonic time (0: it answers)
+        self._probe: int | None = None  # the thread that may try it meanwhile
+
+    def skip(self) -> bool:
+        """True while backing off; when the backoff ended, this thread becomes the probe (False)."""
+        if not self._until:
+            return False
+        thread = threading.get_ident()
+        if self._probe == thread:
+            return False
+        now = time.monotonic()
+        if now < self._until:
+            return True
+        self._until, self._probe = now + PROBE_SECONDS, thread
+        return False
+
+    def failed(self, error: Exception) -> None:
+        backoff = HUNG_BACKOFF_SECONDS if isinstance(error, redis.TimeoutError) else OUTAGE_BACKOFF_SECONDS
+        self._until, self._probe = time.monotonic() + backoff, None
+
+    def answered(self) -> None:
+        if self._until:
+            self._until, self._probe = 0.0, None
+
+
+_outages: dict[str, Outage] = {}
+
+
+def outage(name: str) -> Outage:
+    """The Outage of the Redis `name` stands for, shared by the process's callers of that name."""
+    found = _outages.get(name)
+    if found is None:
+        found = _outages.setdefault(name, Outage())
+    return found
+
+
+def outages_forget() -> None:
+    """Every Redis answers again, as far as this process knows (tests: a new server on a known address)."""
+    for known in _outages.values():
+        known.answered()
 
 
 def thread_client(pool: redis.ConnectionPool) -> redis.Redis:
@@ -155,10 +214,12 @@ def _fail_soft(when_down: Callable[..., Any]) -> Callable[[Callable[..., Any]], 
             if not self.available():
                 return when_down(*args, **kwargs)
             try:
-                return method(self, *args, **kwargs)
+                result = method(self, *args, **kwargs)
             except REDIS_UNAVAILABLE as error:
                 self.mark_unavailable(error)
                 return when_down(*args, **kwargs)
+            self.outage.answered()
+            return result
 
         return call
 
@@ -188,16 +249,17 @@ class RedisCache(django_redis.RedisCache):
         options.setdefault("retry", Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
         options.setdefault("retry_on_error", [redis.ConnectionError])
         self._class = _ThreadClients
-        self._outage_key = ",".join(self._servers)
+        self.outage = outage("cache " + ",".join(self._servers))
 
     def available(self) -> bool:
-        """False for a moment after Redis failed to answer: callers skip it instead of waiting."""
-        return time.monotonic() >= _down_until.get(self._outage_key, 0.0)
+        """False for a while after Redis failed to answer: callers skip it instead of waiting (Outage; a caller
+        told True when the backoff ended is the one that tries Redis again)."""
+        return not self.outage.skip()
 
     def mark_unavailable(self, error: Exception) -> None:
-        if self.available():
+        if not self.outage.skip():  # once per outage, not once per request
             logger.warning("The cache's Redis is unreachable (%s); serving without it.", error.__class__.__name__)
-        _down_until[self._outage_key] = time.monotonic() + OUTAGE_BACKOFF_SECONDS
+        self.outage.failed(error)
 
     get = _fail_soft(_missing)(django_redis.RedisCache.get)
     get_many = _fail_soft(lambda *args, **kwargs: {})(django_redis.RedisCache.get_many)

@@ -19,9 +19,11 @@ def _ingest_queue_as_configured(monkeypatch):
     """The ingest queue as the settings make it: on in the PostgreSQL + Redis run (the production shape),
     off in the SQLite run. What one test's pings queue is gone before the next (the cache's clear empties
     the buffer's Redis database); the buffer's process-wide backoff and flush schedule start afresh."""
+    from common import redis_cache
     from tracking import page_view_buffer
 
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
+    redis_cache.outages_forget()
     monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
 
 

@@ -53,7 +53,7 @@ from common.rate_limit import (
     cached_values,
     script_windows,
 )
-from common.redis_cache import REDIS_UNAVAILABLE, Script, pool_options, thread_client
+from common.redis_cache import REDIS_UNAVAILABLE, Outage, Script, outage, pool_options, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
 from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
@@ -139,8 +139,23 @@ _pools_lock = threading.Lock()
 SOCKET_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_MIN_VERSION = (7, 0)
-_full_until = 0.0
+_full_until = 0.0  # a stream too long (no worker flushing it): write directly until this monotonic time
 _flush_due_at: dict[str, float] = {}  # per stream: when the flush this process knows of runs (Unix time)
+
+
+def _outage(url: str) -> Outage:
+    """Whether the buffer's Redis failed to answer lately (then pings write directly: no waiting on a hung Redis)."""
+    return outage("page-view buffer " + url)
+
+
+def _answered(url: str, *, cache_too: bool = False) -> None:
+    """The buffer's Redis answered (a script that made the cache's writes or counted its limits: `cache_too`, the
+    same Redis): neither skips it now."""
+    _outage(url).answered()
+    if cache_too:
+        cache_outage = getattr(caches["default"], "outage", None)
+        if cache_outage is not None:
+            cache_outage.answered()
 
 
 def _client() -> redis.Redis | None:
@@ -218,7 +233,8 @@ def cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
 
 def page_view_buffer_on() -> bool:
     """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer)."""
-    return bool(settings.PARLEY_PAGE_VIEW_BUFFER_URL) and time.monotonic() >= _full_until
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    return bool(url) and time.monotonic() >= _full_until and not _outage(url).skip()
 
 
 def page_view_buffer_add(
@@ -406,9 +422,8 @@ def _queue(
     bookkeeping, in one round trip; the session id its page view went into, None when not queued.
 
     `count` is counted first: in the same script when the cache writes go in it, else on its own."""
-    global _full_until
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
-    if not url or time.monotonic() < _full_until:
+    if not url or time.monotonic() < _full_until or _outage(url).skip():
         return None
     now, key = time.time(), _stream_key()
     session_id = int(entry["s"])
@@ -425,6 +440,7 @@ def _queue(
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
             client.xadd(key, entry)  # type: ignore[arg-type]
+            _outage(url).answered()
             cache_writes_apply(cache_writes)
             PAGE_VIEWS_BUFFERED.inc()
             return session_id
@@ -447,8 +463,9 @@ def _queue(
             )
         else:
             logger.exception("The page-view buffer is unreachable; writing page views synchronously.")
-        _full_until = time.monotonic() + FULL_BACKOFF_SECONDS
+        _outage(url).failed(error)
         return None
+    _answered(url, cache_too=in_script)
     if count is not None and windows is not None:
         count.counted_in_script(windows, counts)  # over a limit: raises its refusal (nothing was queued)
     _queued_bookkeeping(key, due, length, scheduled_due)
@@ -626,7 +643,7 @@ def preflight_queue(
     Redis unreachable): then count and read as every other request does."""
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
     backend = caches["default"]  # once: the `cache` proxy looks its backend up again on each attribute read
-    if not url or time.monotonic() < _full_until or not _cache_writes_fit(url, backend):
+    if not url or time.monotonic() < _full_until or not _cache_writes_fit(url, backend) or _outage(url).skip():
         return None
     if tuple(read_keys[:3]) != ticket.hot_path_keys:  # the script reads them by position
         return None
@@ -654,6 +671,7 @@ def preflight_queue(
         # Not a backoff: the script may have queued the page view, and queueing it again under the same request id
         # is what keeps it once (a direct write would be a second one). The caller counts and reads without it.
         return None
+    _answered(url, cache_too=True)
     counts = [int(count) for count in reply[0]]
     values = cached_values(backend, read_keys, reply[1])
     ticket.checked = True
@@ -812,7 +830,8 @@ def page_views_flush_before_reading() -> bool:
     a flush ran (this one, or another request's or a worker's that it waited for on the cursor row: either may
     have written what the read looks for). False with the buffer off or Redis down: the read goes on with what
     the database holds."""
-    if not settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+    url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
+    if not url or _outage(url).skip():  # a ping must not wait on a Redis that failed to answer lately
         return False
     try:
         client = _client()
@@ -827,9 +846,11 @@ def page_views_flush_before_reading() -> bool:
                 f"{queued} page views queued: a read writes at most {READ_FLUSH_MAX_ENTRIES} first"
             )
         _flush_batches(client, through=newest[0][0].decode() if newest else None)
-    except redis.RedisError:
+    except redis.RedisError as error:
         logger.warning("The page-view buffer is unreachable: reading without its queued page views.")
+        _outage(url).failed(error)
         return False
+    _outage(url).answered()
     return True
 
 
@@ -1064,6 +1085,10 @@ def _merged_into(contact_ids: set[int]) -> dict[int, int]:
     if not contact_ids:
         return {}
     marks = cache.get_many([merged_key(pk) for pk in contact_ids])
+    if not getattr(cache, "available", lambda: True)():
+        # The cache failed soft (it read nothing): a mark missed would drop a merged contact's rows as erased. The
+        # batch rolls back and stays queued for the next flush.
+        raise redis.ConnectionError("The cache's Redis did not answer: merged contacts unknown.")
     return {pk: int(marks[merged_key(pk)]) for pk in contact_ids if merged_key(pk) in marks}
 
 

@@ -24,9 +24,9 @@ def unreachable_cache(settings, monkeypatch):
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
     settings.PARLEY_WIDGET_RATE_PER_IP = 2  # would refuse the third request, if anything were counted
     settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 2
-    redis_cache._down_until.clear()
+    redis_cache.outages_forget()
     yield caches["default"]
-    redis_cache._down_until.clear()
+    redis_cache.outages_forget()
 
 
 def _connection_attempts(monkeypatch) -> list[object]:

@@ -5,16 +5,18 @@ times out after the configured seconds, with the kernel keeping the timeout, as 
 
 import socket
 import struct
+import threading
 import time
 
 import pytest
 import redis
+from django.core.cache import caches
 from django.db import connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common import redis_cache
-from common.redis_cache import RedisCache, Script, pool_options, thread_client
+from common.redis_cache import Outage, RedisCache, Script, pool_options, thread_client
 from tests.faults.support import RedisServer, wait_until
 from tests.tracking.conftest import Widget, buffer_on
 from tracking.models import PageView
@@ -141,7 +143,7 @@ def test_a_ping_on_a_hung_redis_is_answered_and_written(server, client, settings
     settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
     settings.PARLEY_INGEST_QUEUE = True
     buffer_on(settings, monkeypatch, server.url(0))  # the buffer on the cache's own Redis, as deployed
-    redis_cache._down_until.clear()
+    redis_cache.outages_forget()
     website = website_create(name="Shop", allowed_origins=["https://shop.example"])
     widget = Widget(client, website)
     assert widget.ping("https://shop.example/1").status_code == 200
@@ -156,6 +158,85 @@ def test_a_ping_on_a_hung_redis_is_answered_and_written(server, client, settings
         # Redis wakes up (a blocking socket without its kernel timeout would wait for ever).
         assert time.monotonic() - started < 10
         assert PageView.objects.filter(url="https://shop.example/3").exists()  # written directly
+        # The next pings skip the hung Redis (they would each wait as long): answered and written, nothing sent.
+        sent = _commands_sent(monkeypatch)
+        for page in (4, 5, 6):
+            assert widget.ping(f"https://shop.example/{page}").status_code == 200
+        assert sent == []
+        assert PageView.objects.filter(url__in=[f"https://shop.example/{page}" for page in (4, 5, 6)]).count() == 3
     finally:
         server.thaw()
-        redis_cache._down_until.clear()
+        redis_cache.outages_forget()
+
+
+def _commands_sent(monkeypatch) -> list[bytes]:
+    """Every command a Redis connection sends from now on (each is still sent)."""
+    sent: list[bytes] = []
+    send = redis.Connection.send_packed_command
+
+    def counted(connection, command, *args, **kwargs):
+        sent.append(command)
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Connection, "send_packed_command", counted)
+    return sent
+
+
+def _in_another_thread(call):
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_after_a_timeout_redis_is_skipped_longer_than_after_a_refusal(monkeypatch):
+    monkeypatch.setattr(redis_cache, "OUTAGE_BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 3600.0)
+    outage = Outage()
+    assert not outage.skip()
+    outage.failed(redis.ConnectionError("refused"))
+    assert not outage.skip()  # a refusal's backoff (none here) is over: this caller tries again
+    outage.failed(redis.TimeoutError("hung"))
+    assert outage.skip() and _in_another_thread(outage.skip)  # a hung Redis: everyone skips it meanwhile
+
+
+def test_when_the_backoff_ends_one_thread_probes_while_the_others_skip(monkeypatch):
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 0.0)
+    outage = Outage()
+    outage.failed(redis.TimeoutError("hung"))
+    assert not outage.skip()  # the backoff is over: this thread probes
+    assert _in_another_thread(outage.skip)  # the others wait for what the probe finds, without waiting on Redis
+    assert not outage.skip()  # the probe's request may use Redis for its later calls too
+    outage.answered()
+    assert not _in_another_thread(outage.skip)  # Redis answered the probe: everyone uses it again
+    outage.failed(redis.TimeoutError("hung"))
+    assert not _in_another_thread(outage.skip)  # another backoff over: another thread probes
+    assert outage.skip()  # and this one, no longer the probe, skips
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, client, settings, monkeypatch):
+    """A returning ping's one round trip counts its limits and reads the cache's entries on the buffer's client: the
+    cache's own callers must learn that Redis answered, or they would skip it (rate limits failing open) meanwhile."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the ingest queue needs PostgreSQL")
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = True
+    buffer_on(settings, monkeypatch, server.url(0))
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    widget = Widget(client, website)
+    assert widget.ping("https://shop.example/1").status_code == 200
+    while page_views_flush():
+        pass
+    assert widget.ping("https://shop.example/2").status_code == 200
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 0.0)
+    cache = caches["default"]
+    cache.outage.failed(redis.TimeoutError("a moment ago"))  # its backoff over: the next caller probes
+    sent = _commands_sent(monkeypatch)
+    assert widget.ping("https://shop.example/3").status_code == 200
+    assert len(sent) == 1  # the probe: one script counted, read and queued
+    assert _in_another_thread(cache.available)
+    while page_views_flush():
+        pass
+    assert PageView.objects.filter(url="https://shop.example/3").count() == 1

@@ -6,6 +6,7 @@ import pytest
 import redis
 from django.db import connection
 
+from common import redis_cache
 from tests.tracking.factories import ORIGIN
 from tracking import page_view_buffer, services
 from tracking.models import Website
@@ -158,6 +159,7 @@ def buffer_on(settings, monkeypatch, url: str) -> Buffer:
     settings.PARLEY_PAGE_VIEW_BUFFER_KEY = f"parley:test-page-views:{uuid.uuid4().hex}"
     # A process-global backoff set by an earlier test would send pings to the synchronous path.
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)
+    redis_cache.outages_forget()
     monkeypatch.setattr(page_view_buffer, "_flush_due_at", {})
     return Buffer(url, settings.PARLEY_PAGE_VIEW_BUFFER_KEY)
 
