@@ -58,8 +58,8 @@ def _merge_page_views(source: Contact, into: Contact) -> None:
 
 
 def _merge_sessions(source: Contact, into: Contact) -> None:
-    # Before the commit: a flush that runs after it must find where the source's queued rows go (a
-    # merge that rolls back leaves the source in place, and the mark unused).
+    # In the merge's transaction: a flush after the commit finds where the source's queued rows go (one
+    # that rolls back leaves the source in place, and no mark).
     page_view_buffer.merged_mark(source_id=source.pk, into_id=into.pk)
     WebSession.objects.filter(contact=source).update(contact=into)
     source_id = source.pk
@@ -181,7 +181,11 @@ def connect() -> None:
                 lifecycle.ExportSection("page_views", _export_page_views, models=(PageView,)),
                 lifecycle.ExportSection("events", _export_events, models=(Event,)),
             ),
-            not_exported={"tracking.EventSummary": "counts derived from the events, which are exported one by one"},
+            not_exported={
+                "tracking.EventSummary": "counts derived from the events, which are exported one by one",
+                "tracking.MergedContact": "the id of a contact merged into this one, kept a day to route its queued "
+                "page views (the merged contact's history is exported as this one's)",
+            },
             on_erase=(_forget_erased_contact,),
             on_privacy_change=(_forget_snapshot,),
         )

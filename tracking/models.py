@@ -323,6 +323,19 @@ class RejectedAttribute(models.Model):
         return f"{self.name} on {self.website} ({_times(self.count)})"
 
 
+class MergedContact(models.Model):
+    """A contact merged away lately, and the user it went into: its rows still queued in the page-view
+    buffer follow it there. Written in the merge's transaction (only a merge that commits counts, and no
+    cache eviction or restart loses it); kept a day (`page_view_buffer.MERGED_MARK_SECONDS`)."""
+
+    contact_id = models.BigIntegerField(primary_key=True, help_text="The merged contact (deleted by the merge).")
+    into = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    merged_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} into {self.into_id}"
+
+
 class PageViewBufferCursor(models.Model):
     """How far the page-view buffer (a Redis stream) has been written to the database.
 

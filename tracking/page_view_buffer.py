@@ -56,7 +56,7 @@ from common.rate_limit import (
 from common.redis_cache import REDIS_UNAVAILABLE, Outage, Script, outage, pool_options, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
-from tracking.models import PageView, PageViewBufferCursor, WebSession, Website
+from tracking.models import MergedContact, PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
 
 logger = logging.getLogger(__name__)
@@ -119,17 +119,12 @@ class QueuedRow:
     session: QueuedSession | None = None
 
 
-def merged_key(contact_id: int) -> str:
-    """The cache key that says which user a merged contact went into (its queued rows follow)."""
-    return f"tracking:merged:{contact_id}"
-
-
 def merged_mark(*, source_id: int, into_id: int) -> None:
-    """Remember that `source_id` is being merged into `into_id`: rows queued for the source follow."""
-    try:
-        cache.set(merged_key(source_id), into_id, MERGED_MARK_SECONDS)
-    except Exception:  # the cache down: nothing can be queued either; the merge goes on
-        logger.warning("Could not mark contact %s as merged for the ingest buffer.", source_id)
+    """Remember, in the merge's transaction, that `source_id` goes into `into_id`: rows queued for the source
+    follow. Marks older than a day go with it (merges are rare: no task of their own)."""
+    now = timezone.now()
+    MergedContact.objects.filter(merged_at__lt=now - dt.timedelta(seconds=MERGED_MARK_SECONDS)).delete()
+    MergedContact.objects.create(contact_id=source_id, into_id=into_id, merged_at=now)
 
 
 # Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
@@ -1081,15 +1076,12 @@ def _arrays_cursor(connection: Any) -> Any:
 
 
 def _merged_into(contact_ids: set[int]) -> dict[int, int]:
-    """Contacts merged away (and not erased since): the user each went into."""
+    """Contacts merged away (and not erased since: the mark goes with the user it names): the user each went into."""
     if not contact_ids:
         return {}
-    marks = cache.get_many([merged_key(pk) for pk in contact_ids])
-    if not getattr(cache, "available", lambda: True)():
-        # The cache failed soft (it read nothing): a mark missed would drop a merged contact's rows as erased. The
-        # batch rolls back and stays queued for the next flush.
-        raise redis.ConnectionError("The cache's Redis did not answer: merged contacts unknown.")
-    return {pk: int(marks[merged_key(pk)]) for pk in contact_ids if merged_key(pk) in marks}
+    since = timezone.now() - dt.timedelta(seconds=MERGED_MARK_SECONDS)
+    marks = MergedContact.objects.filter(contact_id__in=contact_ids, merged_at__gte=since)
+    return dict(marks.values_list("contact_id", "into_id"))
 
 
 def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.datetime, dt.datetime]]]:

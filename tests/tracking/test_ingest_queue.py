@@ -23,7 +23,7 @@ from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
 from tests.tracking.conftest import Buffer, Widget, buffer_on
 from tracking import id_blocks, page_view_buffer
-from tracking.models import PageView, WebSession, Website
+from tracking.models import MergedContact, PageView, WebSession, Website
 from tracking.page_view_buffer import fast_ticket_key, page_views_flush
 from tracking.services import website_update
 from tracking.services.hot_path import CONTACT_SNAPSHOT_SECONDS, HotPathState
@@ -303,6 +303,43 @@ def test_merge_while_queued_credits_the_user_with_the_new_session(client, websit
     assert PageView.objects.filter(contact=user).count() == 2
     assert WebSession.objects.filter(contact=user).count() == 2
     assert user.web_sessions_count == 2
+
+
+def test_a_merge_while_queued_holds_while_the_cache_skips_a_hung_redis(client, website, queue: Buffer):
+    # The mark that routes the source's queued rows is the merge's own row, not a cache entry that the cache's
+    # backoff after a timeout (or an eviction, or a restart of its Redis) would lose: the rows went as erased.
+    from django.core.cache import cache
+
+    from common import redis_cache
+
+    widget, answer, _ = _new_visitor(client, website)
+    page_views_flush()
+    visitor = Contact.objects.get(anonymous_id=answer["anonymous_id"])
+    cache.delete(HotPathState.key(visitor.pk))
+    widget.ping("https://shop.example/later")  # a new session, queued
+    user = UserContactFactory(external_id="u-3")
+    cache.outage.failed(redis.TimeoutError("Timeout reading from socket"))
+    contacts_services.contact_merge(source=visitor, into=user)
+    redis_cache.outages_forget()  # the cache's Redis answers again
+    page_views_flush()
+    assert WebSession.objects.filter(contact=user).count() == 2
+    assert sorted(PageView.objects.filter(contact=user).values_list("url", flat=True)) == [
+        "https://shop.example/",
+        "https://shop.example/later",
+    ]
+
+
+def test_a_merge_that_rolls_back_leaves_no_mark_and_erasing_the_user_takes_its_marks(client, website, queue: Buffer):
+    first, second = (Contact.objects.create(role=Contact.Role.VISITOR) for _ in range(2))
+    user = UserContactFactory(external_id="u-4")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        contacts_services.contact_merge(source=first, into=user)
+        raise RuntimeError("the request failed after the merge")
+    assert not MergedContact.objects.exists()
+    contacts_services.contact_merge(source=second, into=user)
+    assert list(MergedContact.objects.values_list("contact_id", "into_id")) == [(second.pk, user.pk)]
+    contacts_services.contact_erase(contact=user, actor=None, source="admin")
+    assert not MergedContact.objects.exists()  # nothing says the erased user was ever that visitor
 
 
 def test_erase_while_queued_drops_the_queued_rows_and_never_brings_the_contact_back(client, website, queue: Buffer):
