@@ -80,6 +80,10 @@ class Outage:
         self._until, self._probe = now + PROBE_SECONDS, thread
         return False
 
+    def known(self) -> bool:
+        """Whether a failure is known and not answered since (asking claims nothing: skip() makes the probe)."""
+        return bool(self._until)
+
     def failed(self, error: Exception) -> None:
         backoff = HUNG_BACKOFF_SECONDS if isinstance(error, redis.TimeoutError) else OUTAGE_BACKOFF_SECONDS
         self._until, self._probe = time.monotonic() + backoff, None
@@ -257,7 +261,7 @@ class RedisCache(django_redis.RedisCache):
         return not self.outage.skip()
 
     def mark_unavailable(self, error: Exception) -> None:
-        if not self.outage.skip():  # once per outage, not once per request
+        if not self.outage.known():  # once per outage, not once per request
             logger.warning("The cache's Redis is unreachable (%s); serving without it.", error.__class__.__name__)
         self.outage.failed(error)
 

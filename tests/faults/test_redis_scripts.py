@@ -215,6 +215,21 @@ def test_when_the_backoff_ends_one_thread_probes_while_the_others_skip(monkeypat
     assert outage.skip()  # and this one, no longer the probe, skips
 
 
+def test_a_down_cache_says_so_once_per_outage_not_once_per_probe(server, monkeypatch, caplog):
+    monkeypatch.setattr(redis_cache, "OUTAGE_BACKOFF_SECONDS", 0.0)  # every call probes again at once
+    cache = RedisCache(server.url(0), {})
+    cache.set("key", "value")
+    server.stop()
+    with caplog.at_level("WARNING", logger="common.redis_cache"):
+        assert [cache.get("key", "down") for _ in range(3)] == ["down"] * 3  # the first fails, each later one probes
+    assert [record.getMessage() for record in caplog.records] == [
+        "The cache's Redis is unreachable (ConnectionError); serving without it."
+    ]
+    server.start()
+    cache.set("key", "again")  # the probe: Redis answers
+    assert not cache.outage.known() and cache.get("key") == "again"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, client, settings, monkeypatch):
     """A returning ping's one round trip counts its limits and reads the cache's entries on the buffer's client: the
