@@ -3,10 +3,13 @@ The visitor is on a shop of another origin, the agent in the admin, each in a br
 
 - A message with text and a refused file keeps its text; a picked image shows before it is sent.
 - A closed conversation asks for a rating, never for an email; the star hint goes once a star is picked.
+- A click anywhere on a row opens its conversation (its checkbox's cell selects it).
 - One name per teammate in the whole admin.
 - A macro goes into the composer with its actions listed; the agent edits and sends (the inbox asks first).
 - Closing with `c` in the inbox keeps the cursor and the keyboard on the next row.
 """
+
+import re
 
 import pytest
 from django.urls import reverse
@@ -142,6 +145,27 @@ def test_a_closed_conversation_asks_for_a_rating_never_an_email_and_the_star_hin
     expect(card.locator("legend")).to_have_text("Thanks! You rated 5/5.")
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+def test_a_click_anywhere_on_a_row_opens_its_conversation_but_not_on_its_checkbox(agent_admin, artifacts):
+    grace = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my parcel?")
+    services.conversation_start_by_contact(contact=LeadFactory(name="Alan"), body="Can I change my order?")
+    page = agent_admin.page
+    inbox = reverse("admin:conversations_conversation_changelist")
+
+    agent_admin.open(inbox)
+    row = page.locator("#result_list tbody tr", has_text="Grace")
+    row.locator("td.action-checkbox").click()  # the checkbox's cell selects the row, and stays on the list
+    expect(row.locator("input.action-select")).to_be_checked()
+    expect(page.locator("#result_list tbody tr", has_text="Alan").locator("input.action-select")).not_to_be_checked()
+    assert page.url.endswith(inbox)
+    page.screenshot(path=str(artifacts / "walk-inbox-row-selected.png"), full_page=True)
+
+    row.locator("td.field-preview_column").click()  # the last message, not a link: opens it all the same
+    expect(page).to_have_url(re.compile(rf"{_page(grace)}$"))
+    expect(page.locator("#content h1")).to_contain_text("Grace")
+    page.screenshot(path=str(artifacts / "walk-inbox-row-opened.png"), full_page=True)
+    assert agent_admin.problems == []
 
 
 def test_a_teammate_has_one_name_in_the_whole_admin(agent_admin, superuser, artifacts):

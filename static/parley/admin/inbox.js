@@ -119,6 +119,20 @@
   function listBefore() {
     try { return (JSON.parse(sessionStorage.getItem(ROWS)) || {}).rows || []; } catch (e) { return []; }
   }
+  // A click anywhere on a row opens its conversation, as the contact's name does (a mail client's list): not on its
+  // controls (the checkbox, a link), and not the end of a drag that selected some of its text. On the document: the
+  // live refresh replaces the rows. Ctrl/⌘ or the middle button open it in a new tab.
+  function openOnClick(event) {
+    var row = event.target.closest && event.target.closest("#result_list tbody tr");
+    if (!row || event.target.closest("a, input, button, select, textarea, label, td.action-checkbox")) return;
+    if (String(window.getSelection ? window.getSelection() : "")) return;
+    var anchor = link(row);
+    if (!anchor) return;
+    if (event.ctrlKey || event.metaKey || event.button === 1) { window.open(anchor.href, "_blank", "noopener"); return; }
+    if (event.button === 0) window.location.href = anchor.href;
+  }
+  document.addEventListener("click", openOnClick);
+  document.addEventListener("auxclick", openOnClick);
   document.addEventListener("focusin", function (event) {
     rowFocused = !!(event.target.closest && event.target.closest("#result_list tbody tr.parley-cursor"));
   });
