@@ -75,7 +75,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind"]
     list_select_related = ["handler"]
     search_fields = ["subject"]
-    readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out"]
+    readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out", "contact_link"]
 
     show_full_result_count = False
 
@@ -95,6 +95,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         fields = ["kind", "subject", "contact_id", "received_at", "notes"]
         if obj is None:
             return fields
+        if obj.status != DataSubjectRequest.Status.OPEN:
+            fields[2] = "contact_link"  # as recorded, a link to the contact (or "erased"), not a bare number
         return [*fields, "status", "due_at", "overdue", "handler", "completed_at", "carry_out"]
 
     @admin.display(description="request", ordering="kind")
@@ -113,12 +115,15 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="deadline kept")
     def overdue(self, row: DataSubjectRequest) -> str:
-        """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it."""
+        """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it, "On time" for
+        one closed by it (an open one within its deadline: nothing to say yet)."""
         if row.status == DataSubjectRequest.Status.OPEN:
             late, label = row.due_at < timezone.localdate(), "Overdue"
         else:
             done = row.completed_at and timezone.localdate(row.completed_at)
             late, label = bool(done and done > row.due_at), "Done late"
+            if not late:
+                return "On time" if done else ""
         if not late:
             return ""
         return format_html('<strong class="parley-overdue" style="color:#ba2121">{}</strong>', label)

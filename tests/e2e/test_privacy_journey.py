@@ -2,6 +2,7 @@
 another origin, the teammate reading the contact's consent in the admin, and the cookie declaration
 checked against what the browser really holds."""
 
+import re
 import time
 
 import pytest
@@ -310,7 +311,14 @@ def test_an_agent_restricts_a_browsing_visitor_from_their_page_and_the_next_page
     agent_admin.page.fill("#id_subject", "Asked by phone")
     agent_admin.page.locator("input[name=_continue]").click()
     agent_admin.page.get_by_role("button", name="Carry out and close").click()
-    agent_admin.open(f"/admin/contacts/contact/{contact.pk}/change/")
+    # The request, closed: its deadline kept, and its page links to the contact it was about.
+    agent_admin.open("/admin/privacy/datasubjectrequest/")
+    request_row = agent_admin.page.locator("#result_list tbody tr", has_text="Asked by phone")
+    expect(request_row.locator("td.field-overdue")).to_have_text("On time")
+    agent_admin.page.screenshot(path=artifacts / "privacy-requests-on-time.png")
+    request_row.get_by_role("link", name="Asked by phone").click()
+    agent_admin.page.locator(".field-contact_link").get_by_role("link", name=str(contact.pk)).click()
+    expect(agent_admin.page).to_have_url(re.compile(rf"/admin/contacts/contact/{contact.pk}/change/$"))
     notice = agent_admin.page.locator(".messagelist .warning", has_text="Processing restricted")
     expect(notice).to_be_visible()
     agent_admin.page.screenshot(path=artifacts / "privacy-restricted-contact-page.png")

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from contacts import services as contacts_services
 from contacts.models import Contact, PrivacyAuditEntry
 from privacy import services
 from privacy.models import DataSubjectRequest
@@ -141,9 +142,16 @@ def test_the_request_list_says_overdue_in_red_and_done_late_never_a_green_tick(a
     done = services.data_subject_request_create(kind="access", subject="done@example.com", received_at=long_ago)
     DataSubjectRequest.objects.filter(pk=done.pk).update(status="done", completed_at=timezone.now())
 
+    on_time = services.data_subject_request_create(kind="access", subject="kept@example.com", received_at=long_ago)
+    DataSubjectRequest.objects.filter(pk=on_time.pk).update(
+        status="done", completed_at=timezone.now() - dt.timedelta(days=50)
+    )
+
     page = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
     assert 'class="parley-overdue" style="color:#ba2121">Overdue</strong>' in page
     assert ">Done late</strong>" in page
+    kept = page.split("kept@example.com")[1].split("</tr>")[0]
+    assert '<td class="field-overdue">On time</td>' in kept
     assert "icon-yes.svg" not in page and "icon-no.svg" not in page
     # The documents' note comes after the Add button, clear of it.
     assert page.index('class="object-tools"') < page.index("parley-privacy-documents")
@@ -183,6 +191,11 @@ def test_recording_from_a_contact_prefills_it_and_a_closed_request_is_read_only(
     page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/")
     fields = page.context["adminform"].form.fields
     assert not {"kind", "contact_id", "received_at"} & set(fields)  # shown, not editable
+    # The contact it was about, as a link to its page; once erased, said so, with no link to a missing page.
+    assert f'<a href="/admin/contacts/contact/{lead.pk}/change/">{lead.pk}</a>' in page.content.decode()
+    contacts_services.contact_erase(contact=lead, actor=None, source="admin")
+    page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/").content.decode()
+    assert f"{lead.pk} (erased)" in page and f"/admin/contacts/contact/{lead.pk}/change/" not in page
 
 
 def test_teammates_record_consent_and_lift_a_restriction_agents_yes_viewers_no(client, member, db):
