@@ -180,7 +180,16 @@ class ConversationPageAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if int_or_none(str(object_id)) is None:
             return super().change_view(request, object_id, form_url, extra_context)
-        conversation = self._conversation(request, object_id)
+        try:
+            conversation = self._conversation(request, object_id)
+        except Http404:
+            # As Django's own change pages do: the list, saying why, not a bare "Not Found" (a link kept from before the
+            # conversation was deleted or its contact erased, or a teammate's reply to it posted meanwhile).
+            done = " Nothing was done." if request.method == "POST" else ""
+            messages.warning(
+                request, f"Conversation {object_id} no longer exists: deleted, or its contact erased.{done}"
+            )
+            return HttpResponseRedirect(reverse("admin:conversations_conversation_changelist"))
         if request.method == "POST":
             if not self.has_change_permission(request, conversation):
                 raise PermissionDenied

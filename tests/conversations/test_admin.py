@@ -373,6 +373,26 @@ def test_poll_of_a_conversation_that_does_not_exist_is_a_json_404(admin_client, 
     assert response.json() == {"error": "No such conversation."}
 
 
+def test_the_page_of_a_conversation_gone_since_says_so_in_the_inbox(admin_client):
+    from django.contrib.messages import get_messages
+
+    from contacts.services import contact_erase
+
+    conversation = _conversations(1, parts=1)[0]
+    url = reverse("admin:conversations_conversation_change", args=[conversation.pk])
+    contact_erase(contact=conversation.contact, actor=None, source="admin")
+    inbox = reverse("admin:conversations_conversation_changelist")
+    gone = f"Conversation {conversation.pk} no longer exists: deleted, or its contact erased."
+
+    opened = admin_client.get(url, follow=True)
+    assert opened.redirect_chain == [(inbox, 302)]
+    assert [str(m) for m in get_messages(opened.wsgi_request)] == [gone]
+    assert gone in opened.content.decode()  # said on the inbox's page
+    replied = admin_client.post(url, {"do": "reply", "body": "Still there?"}, follow=True)
+    assert replied.redirect_chain == [(inbox, 302)]
+    assert [str(m) for m in get_messages(replied.wsgi_request)] == [f"{gone} Nothing was done."]
+
+
 @pytest.mark.parametrize("after", ["abc", "-1", "1e3", "\u00b2", "\u0663", "1.5", "", " ", "9" * 30])
 def test_poll_refuses_an_after_that_is_not_a_part_id_naming_it(admin_client, after):
     conversation = _conversations(1, parts=1)[0]

@@ -4,6 +4,7 @@ The visitor is on a shop of another origin, the agent in the admin, each in a br
 - A message with text and a refused file keeps its text; a picked image shows before it is sent.
 - A closed conversation asks for a rating, never for an email; the star hint goes once a star is picked.
 - A click anywhere on a row opens its conversation (its checkbox's cell selects it).
+- A conversation erased meanwhile sends the agent back to the inbox, saying so.
 - One name per teammate in the whole admin.
 - The conversation page lists the visitor's pages, each title a link with its address under it.
 - A macro goes into the composer with its actions listed; the agent edits and sends (the inbox asks first).
@@ -166,6 +167,24 @@ def test_a_click_anywhere_on_a_row_opens_its_conversation_but_not_on_its_checkbo
     expect(page).to_have_url(re.compile(rf"{_page(grace)}$"))
     expect(page.locator("#content h1")).to_contain_text("Grace")
     page.screenshot(path=str(artifacts / "walk-inbox-row-opened.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_a_conversation_erased_meanwhile_sends_the_agent_back_to_the_inbox_saying_so(agent_admin, artifacts):
+    from contacts.services import contact_erase
+
+    grace = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Please forget me.")
+    page = agent_admin.page
+    agent_admin.open(_page(grace))
+    expect(page.locator("#content h1")).to_contain_text("Grace")
+    contact_erase(contact=grace.contact, actor=None, source="admin")  # a colleague carries out her erasure
+
+    page.reload()
+    expect(page).to_have_url(re.compile(r"/admin/conversations/conversation/$"))
+    expect(page.locator(".messagelist .warning")).to_have_text(
+        f"Conversation {grace.pk} no longer exists: deleted, or its contact erased."
+    )
+    page.screenshot(path=str(artifacts / "walk-conversation-erased-meanwhile.png"), full_page=True)
     assert agent_admin.problems == []
 
 
