@@ -260,6 +260,18 @@ class RedisCache(django_redis.RedisCache):
         told True when the backoff ended is the one that tries Redis again)."""
         return not self.outage.skip()
 
+    def round_trip(self, key: str) -> Any:
+        """Write `key` ("1", for seconds) and read it back on Redis itself, whether or not callers skip it now
+        (readiness must tell the truth, not the backoff); raises what Redis raised. An answer ends the backoff."""
+        try:
+            django_redis.RedisCache.set(self, key, "1", 5)
+            value = django_redis.RedisCache.get(self, key)
+        except REDIS_UNAVAILABLE as error:
+            self.mark_unavailable(error)
+            raise
+        self.outage.answered()
+        return value
+
     def mark_unavailable(self, error: Exception) -> None:
         if not self.outage.known():  # once per outage, not once per request
             logger.warning("The cache's Redis is unreachable (%s); serving without it.", error.__class__.__name__)

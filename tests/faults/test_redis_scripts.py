@@ -230,6 +230,23 @@ def test_a_down_cache_says_so_once_per_outage_not_once_per_probe(server, monkeyp
     assert not cache.outage.known() and cache.get("key") == "again"
 
 
+@pytest.mark.django_db
+def test_readiness_asks_redis_itself_not_the_caches_backoff(server, settings):
+    from ops.readiness import readiness_findings, readiness_forget
+
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    cache = caches["default"]
+    server.stop()
+    readiness_forget()
+    assert readiness_findings()["cache"] == "unavailable"
+    server.start()
+    cache.outage.failed(redis.TimeoutError("a moment ago"))  # the app skips Redis for 15 s from here
+    readiness_forget()
+    assert readiness_findings()["cache"] == "ok"  # Redis answers: the node is ready now, not 15 s later
+    assert cache.available() and not cache.outage.known()  # and its answer ended the backoff for every caller
+    readiness_forget()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, client, settings, monkeypatch):
     """A returning ping's one round trip counts its limits and reads the cache's entries on the buffer's client: the
