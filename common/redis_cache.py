@@ -262,15 +262,14 @@ class RedisCache(django_redis.RedisCache):
 
     def round_trip(self, key: str) -> Any:
         """Write `key` ("1", for seconds) and read it back on Redis itself, whether or not callers skip it now
-        (readiness must tell the truth, not the backoff); raises what Redis raised. An answer ends the backoff."""
+        (readiness must tell the truth, not the backoff); raises what Redis raised. An answer leaves the backoff to
+        its probe: a Redis that answers this but still times out on real traffic must not draw every thread back."""
         try:
             django_redis.RedisCache.set(self, key, "1", 5)
-            value = django_redis.RedisCache.get(self, key)
+            return django_redis.RedisCache.get(self, key)
         except REDIS_UNAVAILABLE as error:
             self.mark_unavailable(error)
             raise
-        self.outage.answered()
-        return value
 
     def mark_unavailable(self, error: Exception) -> None:
         if not self.outage.known():  # once per outage, not once per request

@@ -108,7 +108,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if row.contact_id is None:
             return "-"
         if not getattr(row, "contact_exists", True):
-            return f"{row.contact_id} (erased)"  # no link to a "doesn't exist" page
+            return f"{row.contact_id} (no longer exists)"  # erased, merged into a user or expired: no link to a 404
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:contacts_contact_change", args=[row.contact_id]), row.contact_id
         )

@@ -75,6 +75,8 @@ FULL_BACKOFF_SECONDS = 1.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # A merged contact's queued rows follow it into the user for this long (a flush is seconds behind).
 MERGED_MARK_SECONDS = 24 * 3600
+MERGED_PRUNE_SECONDS = 600
+_merged_pruned_at: float | None = None  # when this process last deleted marks past their day (monotonic)
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,22 @@ class QueuedRow:
 
 def merged_mark(*, source_id: int, into_id: int) -> None:
     """Remember, in the merge's transaction, that `source_id` goes into `into_id`: rows queued for the source
-    follow. Marks older than a day go with it (merges are rare: no task of their own)."""
-    now = timezone.now()
-    MergedContact.objects.filter(merged_at__lt=now - dt.timedelta(seconds=MERGED_MARK_SECONDS)).delete()
-    MergedContact.objects.create(contact_id=source_id, into_id=into_id, merged_at=now)
+    follow. Nothing is queued without the buffer: no mark then."""
+    if settings.PARLEY_PAGE_VIEW_BUFFER_URL:
+        _merged_marks_prune()
+        MergedContact.objects.create(contact_id=source_id, into_id=into_id, merged_at=timezone.now())
+
+
+def _merged_marks_prune() -> None:
+    """Marks past their day go: on a merge, and from the flush at most every MERGED_PRUNE_SECONDS per process (on a
+    site without merges for a while, a mark must not outlive its day: it names who that visitor became)."""
+    global _merged_pruned_at
+    _merged_pruned_at = time.monotonic()
+    MergedContact.objects.filter(merged_at__lt=timezone.now() - dt.timedelta(seconds=MERGED_MARK_SECONDS)).delete()
+
+
+def _merged_marks_prune_due() -> bool:
+    return _merged_pruned_at is None or time.monotonic() - _merged_pruned_at >= MERGED_PRUNE_SECONDS
 
 
 # Per URL: the pool, or None when that Redis cannot hold the buffer (older than 7).
@@ -714,6 +728,8 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
     client = _client()
     if client is None:
         return 0
+    if _merged_marks_prune_due():
+        _merged_marks_prune()
     written, drained = _flush_batches(client, max_batches=max_batches)
     if not drained:
         _schedule_flush()  # a backlog: carry on in a new task run

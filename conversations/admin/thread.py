@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.contrib import admin, messages
@@ -26,6 +27,7 @@ from conversations.services.sla import sla_label
 from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
 
 RECENT_PAGE_VIEWS = 10
+PAGE_ADDRESS_PATH_CHARS = 50
 # The conversation page's tag picker lists at most this many tags.
 TAG_CHOICES_LIMIT = 500
 
@@ -187,7 +189,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
             # conversation was deleted or its contact erased, or a teammate's reply to it posted meanwhile).
             done = " Nothing was done." if request.method == "POST" else ""
             messages.warning(
-                request, f"Conversation {object_id} no longer exists: deleted, or its contact erased.{done}"
+                request,
+                f"Conversation {int_or_none(str(object_id))} no longer exists: deleted, or its contact erased.{done}",
             )
             return HttpResponseRedirect(reverse("admin:conversations_conversation_changelist"))
         if request.method == "POST":
@@ -418,4 +421,23 @@ def _recent_page_views(contact: Contact) -> list[Any]:
         page_view = apps.get_model("tracking", "PageView")
     except LookupError:
         return []
-    return list(page_view.objects.filter(contact=contact).order_by("-created_at", "-id")[:RECENT_PAGE_VIEWS])
+    views = list(page_view.objects.filter(contact=contact).order_by("-created_at", "-id")[:RECENT_PAGE_VIEWS])
+    for view in views:
+        view.address = page_address(view.url)
+    return views
+
+
+def page_address(url: str) -> str:
+    """A visited page as the conversation page shows it under its title: the host in full, then as much of the path
+    as fits. A visitor's ping writes the URL and the title: the link's text can say anything, and a long address cut
+    at a fixed length hid where it goes ("https://shop.example.com-login-…@evil.example/"); credentials before an "@"
+    are not shown."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # not a URL the ping would take: shown cut, as text
+        return url[:PAGE_ADDRESS_PATH_CHARS]
+    rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(rest) > PAGE_ADDRESS_PATH_CHARS:
+        rest = rest[: PAGE_ADDRESS_PATH_CHARS - 1] + "…"
+    return host + rest

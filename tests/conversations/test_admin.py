@@ -373,6 +373,33 @@ def test_poll_of_a_conversation_that_does_not_exist_is_a_json_404(admin_client, 
     assert response.json() == {"error": "No such conversation."}
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://shop.example/orders?id=7", "shop.example/orders?id=7"),
+        # A long address cut at a fixed length hid its host: the host is shown in full, credentials never.
+        (
+            "https://shop.example.com-account-login-secure-verification-session-id-0000000000@evil.example/x",
+            "evil.example/x",
+        ),
+        ("https://user:secret@Shop.Example:8443/" + "a" * 80, "shop.example:8443/" + "a" * 48 + "…"),
+    ],
+)
+def test_the_conversation_page_shows_each_page_views_host_in_full(admin_client, url, shown):
+    from tracking.models import PageView, WebSession
+
+    conversation = _conversations(1, parts=1)[0]
+    now = timezone.now()
+    session = WebSession.objects.create(contact=conversation.contact, started_at=now, last_activity_at=now)
+    PageView.objects.create(
+        contact=conversation.contact, session=session, url=url, title="Order #1042 - invoice", created_at=now
+    )
+    page = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    listed = page.content.decode().split('id="parley-page-views"')[1].split("</ul>")[0]
+    assert f'<small class="parley-page-url">{shown}</small>' in listed
+    assert "secret" not in listed.split("</a>")[1]
+
+
 def test_the_page_of_a_conversation_gone_since_says_so_in_the_inbox(admin_client):
     from django.contrib.messages import get_messages
 

@@ -172,7 +172,7 @@ def test_an_erasure_asks_for_confirmation_before_erasing(admin_client, db):
     admin_client.post(url, {"confirm": "erase", "contact_id": lead.pk})
     assert not Contact.objects.filter(pk=lead.pk).exists()
     listing = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
-    assert f"{lead.pk} (erased)" in listing
+    assert f"{lead.pk} (no longer exists)" in listing
     assert f"/admin/contacts/contact/{lead.pk}/change/" not in listing  # no link to a "doesn't exist" page
 
 
@@ -191,11 +191,11 @@ def test_recording_from_a_contact_prefills_it_and_a_closed_request_is_read_only(
     page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/")
     fields = page.context["adminform"].form.fields
     assert not {"kind", "contact_id", "received_at"} & set(fields)  # shown, not editable
-    # The contact it was about, as a link to its page; once erased, said so, with no link to a missing page.
+    # The contact it was about, as a link to its page; once gone (here erased), said so, with no link to a missing page.
     assert f'<a href="/admin/contacts/contact/{lead.pk}/change/">{lead.pk}</a>' in page.content.decode()
     contacts_services.contact_erase(contact=lead, actor=None, source="admin")
     page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/").content.decode()
-    assert f"{lead.pk} (erased)" in page and f"/admin/contacts/contact/{lead.pk}/change/" not in page
+    assert f"{lead.pk} (no longer exists)" in page and f"/admin/contacts/contact/{lead.pk}/change/" not in page
 
 
 def test_teammates_record_consent_and_lift_a_restriction_agents_yes_viewers_no(client, member, db):

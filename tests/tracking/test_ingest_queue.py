@@ -342,6 +342,29 @@ def test_a_merge_that_rolls_back_leaves_no_mark_and_erasing_the_user_takes_its_m
     assert not MergedContact.objects.exists()  # nothing says the erased user was ever that visitor
 
 
+def test_a_merge_mark_past_its_day_goes_with_the_next_flush_without_another_merge(
+    client, website, queue: Buffer, monkeypatch
+):
+    visitor, fresh_visitor = (Contact.objects.create(role=Contact.Role.VISITOR) for _ in range(2))
+    user = UserContactFactory(external_id="u-5")
+    contacts_services.contact_merge(source=visitor, into=user)
+    contacts_services.contact_merge(source=fresh_visitor, into=user)
+    day_ago = timezone.now() - dt.timedelta(seconds=page_view_buffer.MERGED_MARK_SECONDS + 1)
+    MergedContact.objects.filter(contact_id=visitor.pk).update(merged_at=day_ago)
+    page_views_flush()  # within ten minutes of the last prune: not yet
+    assert MergedContact.objects.count() == 2
+    monkeypatch.setattr(page_view_buffer, "_merged_pruned_at", time.monotonic() - page_view_buffer.MERGED_PRUNE_SECONDS)
+    page_views_flush()
+    assert list(MergedContact.objects.values_list("contact_id", flat=True)) == [fresh_visitor.pk]
+
+
+def test_without_the_buffer_a_merge_leaves_no_mark(settings):
+    settings.PARLEY_PAGE_VIEW_BUFFER_URL = ""
+    visitor = Contact.objects.create(role=Contact.Role.VISITOR)
+    contacts_services.contact_merge(source=visitor, into=UserContactFactory(external_id="u-6"))
+    assert not MergedContact.objects.exists()
+
+
 def test_erase_while_queued_drops_the_queued_rows_and_never_brings_the_contact_back(client, website, queue: Buffer):
     widget, answer, _ = _new_visitor(client, website)
     page_views_flush()

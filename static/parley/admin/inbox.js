@@ -123,6 +123,7 @@
   // controls (the checkbox, a link), and not the end of a drag that selected some of its text. On the document: the
   // live refresh replaces the rows. Ctrl/⌘ or the middle button open it in a new tab.
   function openOnClick(event) {
+    if (event.type === "auxclick" && event.button !== 1) return;  // a right click: the browser's menu, nothing else
     var row = event.target.closest && event.target.closest("#result_list tbody tr");
     if (!row || event.target.closest("a, input, button, select, textarea, label, td.action-checkbox")) return;
     if (String(window.getSelection ? window.getSelection() : "")) return;
