@@ -1,10 +1,11 @@
 """PostgreSQL timestamps read by psycopg's C loader instead of Django's Python one.
 
 Django registers its own timestamptz loader on every connection, a Python subclass of psycopg's pure-Python loader
-(so that it can set the result's zone): each value is parsed in Python, ~10 µs apiece, and a contact row holds a
-dozen. Where the connection's zone is UTC (Django's with USE_TZ, unless DATABASES sets a TIME_ZONE) psycopg's C loader
-returns the same value (an aware datetime in datetime.timezone.utc), so connections use it instead. Django's cursors
-compare the loader's `timezone` with the connection's before registering theirs: the subclass carries it.
+(so that it can set the result's zone): each value is parsed in Python, ~2.3 µs more apiece than in C here (100,000
+values: 0.32 s against 0.09 s), and a contact row holds a dozen. Where the connection's zone is UTC (Django's with
+USE_TZ, unless DATABASES sets a TIME_ZONE) psycopg's C loader returns the same value (an aware datetime in
+datetime.timezone.utc), so connections use it instead. Django's cursors compare the loader's `timezone` with the
+connection's before registering theirs: the subclass carries it.
 """
 
 import datetime as dt
