@@ -118,14 +118,16 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it, "On time" for
         one closed by it (an open one within its deadline: nothing to say yet)."""
         if row.status == DataSubjectRequest.Status.OPEN:
-            late, label = row.due_at < timezone.localdate(), "Overdue"
+            if row.due_at >= timezone.localdate():
+                return ""
+            label = "Overdue"
         else:
             done = row.completed_at and timezone.localdate(row.completed_at)
-            late, label = bool(done and done > row.due_at), "Done late"
-            if not late:
-                return "On time" if done else ""
-        if not late:
-            return ""
+            if not done:
+                return ""
+            if done <= row.due_at:
+                return "On time"
+            label = "Done late"
         return format_html('<strong class="parley-overdue" style="color:#ba2121">{}</strong>', label)
 
     @admin.display(description="Carry out")

@@ -180,7 +180,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        if int_or_none(str(object_id)) is None:
+        conversation_id = int_or_none(str(object_id))
+        if conversation_id is None:
             return super().change_view(request, object_id, form_url, extra_context)
         try:
             conversation = self._conversation(request, object_id)
@@ -190,7 +191,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             done = " Nothing was done." if request.method == "POST" else ""
             messages.warning(
                 request,
-                f"Conversation {int_or_none(str(object_id))} no longer exists: deleted, or its contact erased.{done}",
+                f"Conversation {conversation_id} no longer exists: deleted, or its contact erased.{done}",
             )
             return HttpResponseRedirect(reverse("admin:conversations_conversation_changelist"))
         if request.method == "POST":
@@ -434,7 +435,8 @@ def page_address(url: str) -> str:
     are not shown."""
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        host = parts.hostname or ""
+        host = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")  # an IPv6 address
     except ValueError:  # not a URL the ping would take: shown cut, as text
         return url[:PAGE_ADDRESS_PATH_CHARS]
     rest = parts.path + (f"?{parts.query}" if parts.query else "")

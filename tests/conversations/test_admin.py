@@ -383,6 +383,7 @@ def test_poll_of_a_conversation_that_does_not_exist_is_a_json_404(admin_client, 
             "evil.example/x",
         ),
         ("https://user:secret@Shop.Example:8443/" + "a" * 80, "shop.example:8443/" + "a" * 48 + "…"),
+        ("http://[::1]:8080/cart", "[::1]:8080/cart"),
     ],
 )
 def test_the_conversation_page_shows_each_page_views_host_in_full(admin_client, url, shown):
