@@ -4,9 +4,9 @@ django-cors-headers', which leaves the widget endpoints' answers to them (CorsMi
 A widget request (/widget-api/…, one per page view on every customer site) reads no session, user, CSRF cookie
 or flash message: its views are csrf_exempt and authenticate by the widget token alone (widget/http.py). The
 five layers still cost a fifth of the framework's work per request (a session store, a lazy user, the message
-storage, cookie parsing), so on that prefix each one hands the request straight to the next; every other path
-runs them as Django does. Each is a subclass of Django's own, so the admin's checks (admin.E408 to E410) and
-anything else that looks for them by class still find them.
+storage, cookie parsing), so on that prefix each one hands the request straight to the next (CommonMiddleware
+still sets the answer's Content-Length); every other path runs them as Django does. Each is a subclass of Django's
+own, so the admin's checks (admin.E408 to E410) and anything else that looks for them by class still find them.
 """
 
 from collections.abc import Callable
@@ -27,12 +27,14 @@ def widget_api_request(request: HttpRequest) -> bool:
     return request.path_info.startswith(WIDGET_API_PREFIX)
 
 
-def _not_on_widget_api(middleware: type) -> type:
-    """`middleware` (a MiddlewareMixin), except on the widget's API, where it passes the request on untouched."""
+def _not_on_widget_api(middleware: type, on_widget_api: Callable[[HttpResponse], HttpResponse] | None = None) -> type:
+    """`middleware` (a MiddlewareMixin), except on the widget's API, where it passes the request on untouched (and
+    the answer through `on_widget_api`, when given: the part of its work the widget's answers still need)."""
 
     def __call__(self: Any, request: HttpRequest) -> HttpResponse:
         if widget_api_request(request):
-            return self.get_response(request)
+            response = self.get_response(request)
+            return response if on_widget_api is None else on_widget_api(response)
         return middleware.__call__(self, request)
 
     namespace: dict[str, Any] = {
@@ -51,8 +53,16 @@ def _not_on_widget_api(middleware: type) -> type:
     return type(middleware.__name__, (middleware,), namespace)
 
 
+def _content_length(response: HttpResponse) -> HttpResponse:
+    """What CommonMiddleware's answer ends with: the Content-Length of a body known whole. Without it gunicorn sends
+    an HTTP/1.1 answer chunked: three writes to the socket instead of two, and chunks for the browser to parse."""
+    if not response.streaming and not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    return response
+
+
 SessionMiddleware = _not_on_widget_api(DjangoSessionMiddleware)
-CommonMiddleware = _not_on_widget_api(DjangoCommonMiddleware)
+CommonMiddleware = _not_on_widget_api(DjangoCommonMiddleware, on_widget_api=_content_length)
 CsrfViewMiddleware = _not_on_widget_api(DjangoCsrfViewMiddleware)
 AuthenticationMiddleware = _not_on_widget_api(DjangoAuthenticationMiddleware)
 MessageMiddleware = _not_on_widget_api(DjangoMessageMiddleware)

@@ -48,3 +48,18 @@ def test_the_admin_still_refuses_a_post_without_its_csrf_token(superuser):
     client.force_login(superuser)
     response = client.post("/admin/logout/")
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body, status",
+    [('{"page": {"url": "https://shop.example/", "title": "Shop"}}', 200), ('{"page": 1e400}', 400)],
+)
+def test_a_widget_answer_says_its_length(client, website, body, status):
+    """CommonMiddleware sets Content-Length; skipped on the widget's API, its answers still carry it (without it
+    gunicorn sends them chunked: a write more per answer, chunks for the browser to parse)."""
+    response = client.post(
+        f"/widget-api/{website.app_id}/ping", data=body, content_type="text/plain", HTTP_ORIGIN="https://shop.example"
+    )
+    assert response.status_code == status
+    assert response["Content-Length"] == str(len(response.content))
