@@ -66,19 +66,27 @@ class Outage:
     def __init__(self) -> None:
         self._until = 0.0  # skip Redis until this monotonic time (0: it answers)
         self._probe: int | None = None  # the thread that may try it meanwhile
+        self._claim = threading.Lock()  # taken only when a backoff ended: one thread becomes the probe
 
     def skip(self) -> bool:
         """True while backing off; when the backoff ended, this thread becomes the probe (False)."""
-        if not self._until:
+        if not self._until:  # (every call while Redis answers: one test)
             return False
-        thread = threading.get_ident()
-        if self._probe == thread:
-            return False
-        now = time.monotonic()
-        if now < self._until:
+        if self.backing_off():
             return True
-        self._until, self._probe = now + PROBE_SECONDS, thread
+        if self._probe == threading.get_ident():
+            return False
+        with self._claim:
+            if self.backing_off():  # another thread claimed it meanwhile
+                return True
+            if self._until:  # (0: Redis answered meanwhile)
+                self._until, self._probe = time.monotonic() + PROBE_SECONDS, threading.get_ident()
         return False
+
+    def backing_off(self) -> bool:
+        """Whether this thread would skip Redis now, without becoming the probe when the backoff ended: for a check
+        that is not followed by a call (a probe claimed and not used keeps the others away for PROBE_SECONDS)."""
+        return bool(self._until) and self._probe != threading.get_ident() and time.monotonic() < self._until
 
     def known(self) -> bool:
         """Whether a failure is known and not answered since (asking claims nothing: skip() makes the probe)."""

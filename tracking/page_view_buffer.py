@@ -241,9 +241,10 @@ def cache_writes_apply(writes: tuple[CacheWrite, ...]) -> None:
 
 
 def page_view_buffer_on() -> bool:
-    """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer)."""
+    """Whether pings may queue now (configured, and not backing off from a full or unreachable buffer). A check: the
+    call that queues is the one that probes a Redis whose backoff ended."""
     url = settings.PARLEY_PAGE_VIEW_BUFFER_URL
-    return bool(url) and time.monotonic() >= _full_until and not _outage(url).skip()
+    return bool(url) and time.monotonic() >= _full_until and not _outage(url).backing_off()
 
 
 def page_view_buffer_add(

@@ -215,6 +215,55 @@ def test_when_the_backoff_ends_one_thread_probes_while_the_others_skip(monkeypat
     assert outage.skip()  # and this one, no longer the probe, skips
 
 
+def test_asking_whether_redis_is_backed_off_claims_no_probe(monkeypatch):
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 0.0)
+    outage = Outage()
+    outage.failed(redis.TimeoutError("hung"))
+    assert not outage.backing_off()  # the backoff is over: a caller may try
+    assert not _in_another_thread(outage.skip)  # and the first that calls Redis probes (the check claimed nothing)
+    assert outage.backing_off() and outage.skip()  # meanwhile this thread skips it
+
+
+def test_asking_whether_pings_may_queue_leaves_the_probe_to_the_call_that_queues(settings, monkeypatch):
+    from tracking.page_view_buffer import _outage, page_view_buffer_on
+
+    buffer_on(settings, monkeypatch, "redis://127.0.0.1:6399/0")  # (not called: only the check is asked)
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 0.0)
+    outage = _outage(settings.PARLEY_PAGE_VIEW_BUFFER_URL)
+    outage.failed(redis.TimeoutError("hung"))
+    assert page_view_buffer_on()  # the backoff is over
+    assert not _in_another_thread(outage.skip)  # a request that queues probes at once, not PROBE_SECONDS later
+
+
+def test_when_a_backoff_ends_under_many_threads_exactly_one_probes(monkeypatch):
+    monkeypatch.setattr(redis_cache, "HUNG_BACKOFF_SECONDS", 0.0)
+
+    class YieldingClock:
+        """The clock, letting the other threads run at each reading: they all find the backoff over at once."""
+
+        @staticmethod
+        def monotonic():
+            time.sleep(0.001)
+            return time.monotonic()
+
+    outage = Outage()
+    outage.failed(redis.TimeoutError("hung"))
+    monkeypatch.setattr(redis_cache, "time", YieldingClock)
+    start, probes = threading.Barrier(8), []
+
+    def ask():
+        start.wait()
+        if not outage.skip():
+            probes.append(threading.get_ident())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(probes) == 1
+
+
 def test_a_down_cache_says_so_once_per_outage_not_once_per_probe(server, monkeypatch, caplog):
     monkeypatch.setattr(redis_cache, "OUTAGE_BACKOFF_SECONDS", 0.0)  # every call probes again at once
     cache = RedisCache(server.url(0), {})
