@@ -36,8 +36,12 @@ from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
-# What an unreachable or hung Redis raises (BusyLoadingError, a restarting Redis, is a ConnectionError).
-REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+# What an unreachable or hung Redis raises (BusyLoadingError, a restarting Redis, is a ConnectionError); and what one
+# that cannot take writes answers: full under noeviction (OOM), or a replica after a failover (READONLY). Those refuse
+# a command, or a script at its first write, before it changed anything: callers go on without Redis, as in an outage.
+REDIS_UNAVAILABLE = (
+    redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError,
+)  # fmt: skip
 # After a refused connection (Redis down or restarting: it fails in well under a millisecond), skip Redis this long;
 # after a timeout (Redis hung: the kernel accepts connections, nothing answers), which cost its caller the whole
 # timeout, this long.
@@ -281,7 +285,7 @@ class RedisCache(django_redis.RedisCache):
 
     def mark_unavailable(self, error: Exception) -> None:
         if not self.outage.known():  # once per outage, not once per request
-            logger.warning("The cache's Redis is unreachable (%s); serving without it.", error.__class__.__name__)
+            logger.warning("The cache's Redis is unavailable (%s); serving without it.", error.__class__.__name__)
         self.outage.failed(error)
 
     get = _fail_soft(_missing)(django_redis.RedisCache.get)

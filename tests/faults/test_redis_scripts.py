@@ -272,7 +272,7 @@ def test_a_down_cache_says_so_once_per_outage_not_once_per_probe(server, monkeyp
     with caplog.at_level("WARNING", logger="common.redis_cache"):
         assert [cache.get("key", "down") for _ in range(3)] == ["down"] * 3  # the first fails, each later one probes
     assert [record.getMessage() for record in caplog.records] == [
-        "The cache's Redis is unreachable (ConnectionError); serving without it."
+        "The cache's Redis is unavailable (ConnectionError); serving without it."
     ]
     server.start()
     cache.set("key", "again")  # the probe: Redis answers
@@ -321,3 +321,39 @@ def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, client, setti
     while page_views_flush():
         pass
     assert PageView.objects.filter(url="https://shop.example/3").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refusal", ["full", "read-only"])
+def test_a_redis_that_refuses_writes_is_served_around_as_an_outage(server, client, settings, monkeypatch, refusal):
+    """Full under noeviction (what docs/deployment.md asks of the buffer's Redis) or a replica after a failover: Redis
+    answers, refusing each write (OOM, READONLY). Every widget request is answered anyway, each page view written
+    once (directly), as while Redis is down."""
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = connection.vendor == "postgresql"
+    buffer_on(settings, monkeypatch, server.url(0))
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    returning = Widget(client, website)
+    assert returning.ping("https://shop.example/first").status_code == 200
+    admin = redis.Redis.from_url(server.url(0))
+    if refusal == "full":
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+    else:
+        admin.replicaof("127.0.0.1", 1)  # (no such primary: it stays a read-only replica)
+    try:
+        answers = [
+            returning.ping("https://shop.example/returning").status_code,
+            Widget(client, website).ping("https://shop.example/new").status_code,
+            client.get(
+                f"/widget-api/{website.app_id}/attachments/limits", HTTP_ORIGIN="https://shop.example"
+            ).status_code,
+        ]
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.replicaof("NO", "ONE")
+    assert answers == [200, 200, 200]
+    redis_cache.outages_forget()
+    page_views_flush()
+    urls = list(PageView.objects.order_by("url").values_list("url", flat=True))
+    assert urls == ["https://shop.example/first", "https://shop.example/new", "https://shop.example/returning"]
