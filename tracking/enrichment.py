@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT_CACHE_SIZE = 4096
 USER_AGENT_MAX_LENGTH = 512
-LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}")  # whole: fullmatch ("$" passes a final "\n")
 LANGUAGE_MAX_LENGTH = 35
 
 
@@ -184,7 +184,7 @@ def describe_device(user_agent: str) -> Device:
 
 
 def is_language_tag(value: str) -> bool:
-    return len(value) <= LANGUAGE_MAX_LENGTH and bool(LANGUAGE_TAG.match(value))
+    return len(value) <= LANGUAGE_MAX_LENGTH and bool(LANGUAGE_TAG.fullmatch(value))
 
 
 def accept_language(request: HttpRequest) -> str:

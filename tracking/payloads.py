@@ -24,7 +24,7 @@ MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 # Events older than this are refused: the widget sends them as they happen.
 EVENT_MAX_AGE = dt.timedelta(days=365)
 EARLIEST_SIGNUP = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
-HEX = re.compile(r"^[0-9a-fA-F]+$")
+HEX = re.compile(r"[0-9a-fA-F]+")  # whole: fullmatch ("$" passes a final "\n")
 _ESCAPED_NUL_OR_SURROGATE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 USER_FIELDS = {
     "user_id", "email", "user_hash", "name", "phone", "created_at", "language_override", "custom_attributes",
@@ -262,7 +262,9 @@ def clean_url(value: Any, name: str, *, required: bool = False, web_only: bool =
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         raise PayloadError(name, "Must be an absolute URL.", "invalid_url") from None
-    schemes_ok = parts.scheme in ("http", "https") if web_only else bool(re.match(r"^[a-z][a-z0-9+.-]*$", parts.scheme))
+    schemes_ok = (
+        parts.scheme in ("http", "https") if web_only else bool(re.fullmatch(r"[a-z][a-z0-9+.-]*", parts.scheme))
+    )
     if not schemes_ok or not parts.netloc:
         expected = "an absolute http(s) URL" if web_only else "an absolute URL"
         raise PayloadError(name, f"Must be {expected}.", "invalid_url")
@@ -324,7 +326,7 @@ def clean_user(value: Any, *, now: dt.datetime) -> UserInput | None:
         except ValidationError:
             raise PayloadError("user.email", "Enter a valid email address.") from None
     user_hash = clean_text(value.get("user_hash"), "user.user_hash", max_length=USER_HASH_MAX_LENGTH)
-    if user_hash and not HEX.match(user_hash):
+    if user_hash and not HEX.fullmatch(user_hash):
         raise PayloadError("user.user_hash", "Must be a hex HMAC-SHA256 digest.")
     fields: dict[str, Any] = {}
     if "name" in value:
