@@ -86,10 +86,16 @@ def test_a_note_mentioning_a_teammate_notifies_them_and_lists_it_under_mentions(
     boss = agent_admin.page
     agent_admin.open(_page(conversation))
     _keys_ready(boss)
+    expect(boss.get_by_role("button", name="Add internal note")).to_be_hidden()  # the reply tab's buttons
+    expect(boss.get_by_role("button", name="Send reply")).to_be_visible()
     boss.keyboard.press("n")
     body = boss.locator("#parley-body")
     expect(body).to_be_focused()
     expect(boss.locator("#parley-mode-note")).to_have_attribute("aria-selected", "true")
+    # The note tab's buttons only: its text cannot go to the customer through "Send reply".
+    expect(boss.get_by_role("button", name="Add internal note")).to_be_visible()
+    expect(boss.get_by_role("button", name="Send reply")).to_be_hidden()
+    expect(boss.get_by_role("button", name="Reply and close")).to_be_hidden()
     body.press_sequentially("Can you check the warehouse, @sa")
     suggestions = boss.locator("#parley-mention-list li")
     expect(suggestions).to_have_count(1)

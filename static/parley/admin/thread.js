@@ -114,7 +114,10 @@
   function setMode(wanted) {
     if (!form) return;
     mode = wanted;
+    form.classList.add("with-modes");
     form.classList.toggle("note-mode", mode === "note");
+    var note = form.querySelector('button[name="do"][value="note"]');
+    if (note) note.classList.toggle("default", mode === "note");  // the tab's own button is the primary one
     form.querySelectorAll(".parley-mode").forEach(function (tab) {
       tab.setAttribute("aria-selected", tab.getAttribute("data-mode") === mode ? "true" : "false");
     });
@@ -130,6 +133,7 @@
   }
 
   if (form) {
+    setMode(mode);
     form.querySelectorAll(".parley-mode").forEach(function (tab) {
       tab.addEventListener("click", function () { setMode(tab.getAttribute("data-mode")); body.focus(); });
     });
