@@ -145,13 +145,7 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
         if not request.user.has_perm("contacts.add_contactnote"):
             raise PermissionDenied
         contact = get_object_or_404(Contact, pk=contact_id)
-        try:
-            services.contact_note_create(contact=contact, author=request.user, body=request.POST.get("body", ""))
-        except ValidationError as error:
-            for message in error.messages:
-                self.message_user(request, f"Note not added: {message}", messages.ERROR)
-        else:
-            self.message_user(request, "Note added.", messages.SUCCESS)
+        self._note_add(request, contact, request.POST.get("body", ""))
         return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
     def render_change_form(
@@ -177,6 +171,23 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
             saved = services.contact_create(role=role, custom_attributes=custom, actor=request.user, **values)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        """Then the note typed in the notes panel when the contact was saved (contact_page.js carries it as
+        pending_note): saving the contact does not drop it."""
+        super().save_related(request, form, formsets, change)
+        body = request.POST.get("pending_note", "")
+        if change and body.strip() and request.user.has_perm("contacts.add_contactnote"):
+            self._note_add(request, form.instance, body)
+
+    def _note_add(self, request: HttpRequest, contact: Contact, body: str) -> None:
+        try:
+            services.contact_note_create(contact=contact, author=request.user, body=body)
+        except ValidationError as error:
+            for message in error.messages:
+                self.message_user(request, f"Note not added: {message}", messages.ERROR)
+        else:
+            self.message_user(request, "Note added.", messages.SUCCESS)
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
         """Tag links go through the tag services, so every tagging path records who did it."""

@@ -164,3 +164,34 @@ def test_an_agent_reads_and_adds_notes_on_the_contact_page(agent_admin, artifact
     )
     page.screenshot(path=str(artifacts / "contact-notes.png"), full_page=True)
     assert agent_admin.problems == []
+
+
+def test_neither_form_of_the_contact_page_drops_what_was_typed_in_the_other(agent_admin, artifacts):
+    """The notes panel has its own form beside the contact's: adding a note saves an edited name too, and saving
+    the contact adds the note typed beside it."""
+    from contacts.models import Contact
+    from tests.contacts.factories import UserContactFactory
+
+    contact = UserContactFactory(name="Ada Lovelace")
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:contacts_contact_change", args=[contact.pk]))
+    notes = page.locator("fieldset.contact-panel", has_text="Notes")
+
+    page.locator("#id_name").fill("Ada King")
+    notes.locator("textarea").fill("Prefers email over phone.")
+    notes.get_by_role("button", name="Add note").click()
+    expect(page.get_by_text("Note added.")).to_be_visible()
+    expect(page.locator("#id_name")).to_have_value("Ada King")
+    expect(page.locator(".contact-note").first).to_contain_text("Prefers email over phone.")
+
+    notes.locator("textarea").fill("Renewal due in March.")
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.get_by_text("Note added.")).to_be_visible()
+    expect(page.locator(".contact-note").first).to_contain_text("Renewal due in March.")
+    page.screenshot(path=str(artifacts / "contact-note-with-save.png"), full_page=True)
+    assert Contact.objects.get(pk=contact.pk).name == "Ada King"
+    assert list(contact.notes.order_by("pk").values_list("body", flat=True)) == [
+        "Prefers email over phone.",
+        "Renewal due in March.",
+    ]
+    assert agent_admin.problems == []
