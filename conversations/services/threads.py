@@ -525,7 +525,9 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     was_closed = conversation.state == Conversation.State.CLOSED
     conversation.state = Conversation.State.OPEN
     conversation.snoozed_until = None
-    conversation.save(update_fields=["state", "snoozed_until", "updated_at"])
+    if was_closed:  # closing set the contact's wait aside; a message still unanswered waits again, from when it came
+        conversation.waiting_since = _unanswered_since(conversation)
+    conversation.save(update_fields=["state", "snoozed_until", "waiting_since", "updated_at"])
     at = timezone.now()
     _add_part(conversation=conversation, part_type=ConversationPart.Type.OPEN, at=at,
               author_teammate=teammate)  # fmt: skip
@@ -534,6 +536,14 @@ def conversation_reopen(*, conversation: Conversation, teammate: Teammate | None
     topic = "conversation.admin.opened" if teammate is not None else "conversation.admin.unsnoozed"
     conversation_changed.send(sender=Conversation, topic=topic, conversation=conversation)
     return conversation
+
+
+def _unanswered_since(conversation: Conversation) -> dt.datetime | None:
+    """When the contact's first message that no teammate answered came (None: nothing unanswered)."""
+    comments = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT)
+    answered = comments.filter(author_contact__isnull=True).order_by("-pk").values_list("pk", flat=True).first()
+    unanswered = comments.filter(author_contact__isnull=False, pk__gt=answered or 0).order_by("pk")
+    return unanswered.values_list("created_at", flat=True).first()
 
 
 def conversations_reopen_due_snoozes(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:

@@ -267,3 +267,25 @@ def test_saved_reply_placeholders_are_filled_and_unknown_ones_refused():
     with pytest.raises(ValidationError):
         services.saved_reply_create(name="thanks", body="dup")
     assert SavedReply.objects.count() == 1
+
+
+def test_reopening_a_closed_conversation_waits_again_from_the_unanswered_message():
+    lead = LeadFactory()
+    agent = TeammateFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Help")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="Yes?")
+    services.conversation_reply_as_contact(conversation=conversation, body="Is the cable 2 m?")
+    services.conversation_reply_as_contact(conversation=conversation, body="Or 3?")
+    first_unanswered = conversation.parts.filter(body="Is the cable 2 m?").get().created_at
+    services.conversation_close(conversation=conversation, teammate=agent)
+    conversation.refresh_from_db()
+    assert conversation.waiting_since is None
+    services.conversation_reopen(conversation=conversation, teammate=agent)
+    conversation.refresh_from_db()
+    assert conversation.waiting_since == first_unanswered
+
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=agent, body="2 m.")
+    services.conversation_close(conversation=conversation, teammate=agent)
+    services.conversation_reopen(conversation=conversation, teammate=agent)
+    conversation.refresh_from_db()
+    assert conversation.waiting_since is None  # answered: nobody waits
