@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.contrib import admin, messages
@@ -25,9 +24,9 @@ from conversations.models import Conversation, ConversationPart, ConversationRat
 from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label
 from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
+from tracking.addresses import page_address
 
 RECENT_PAGE_VIEWS = 10
-PAGE_ADDRESS_PATH_CHARS = 50
 # The conversation page's tag picker lists at most this many tags.
 TAG_CHOICES_LIMIT = 500
 
@@ -426,20 +425,3 @@ def _recent_page_views(contact: Contact) -> list[Any]:
     for view in views:
         view.address = page_address(view.url)
     return views
-
-
-def page_address(url: str) -> str:
-    """A visited page as the conversation page shows it under its title: the host in full, then as much of the path
-    as fits. A visitor's ping writes the URL and the title: the link's text can say anything, and a long address cut
-    at a fixed length hid where it goes ("https://shop.example.com-login-…@evil.example/"); credentials before an "@"
-    are not shown."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        host = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")  # an IPv6 address
-    except ValueError:  # not a URL the ping would take: shown cut, as text
-        return url[:PAGE_ADDRESS_PATH_CHARS]
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    if len(rest) > PAGE_ADDRESS_PATH_CHARS:
-        rest = rest[: PAGE_ADDRESS_PATH_CHARS - 1] + "…"
-    return host + rest

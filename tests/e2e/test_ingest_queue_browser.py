@@ -40,6 +40,8 @@ def test_a_queued_first_visit_shows_live_in_the_admin_with_its_pages(host, make_
     expect(agent_admin.page.locator("#content h1")).to_have_text("Change contact")
     page_views = agent_admin.page.locator(".module", has_text="Recent page views")
     expect(page_views).to_contain_text("Shop")
+    for path in ("/home", "/pricing"):  # both titled "Shop": each address under its title says which page it was
+        expect(page_views.locator("small", has_text=path)).to_have_count(1)
     assert PageView.objects.count() == 2
     contact = Contact.objects.get()
     assert str(contact.anonymous_id) == visitor_id and contact.web_sessions_count == 1

@@ -53,6 +53,22 @@ def test_contact_page_shows_tracking_panels_within_query_budget(admin_client, we
     assert page.count("https://shop.example/p") >= 20
 
 
+def test_contact_page_writes_each_page_views_address_under_its_title(admin_client, website):
+    """Titles repeat ("Product"): the address says which page it was, its host in full."""
+    contact = UserContactFactory()
+    session = _history(contact, website, page_views=0)
+    for path in ("/p/lamp", "/p/desk"):
+        PageView.objects.create(
+            contact=contact,
+            session=session,
+            url=f"https://shop.example{path}",
+            title="Product",
+            created_at=session.started_at,
+        )
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert "shop.example/p/lamp</small>" in page and "shop.example/p/desk</small>" in page
+
+
 def test_contact_page_shows_one_events_panel_with_totals_and_recent_events(admin_client, website):
     contact = UserContactFactory()
     _history(contact, website, page_views=1, events=3)
