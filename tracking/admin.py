@@ -229,6 +229,13 @@ class WebsiteAdmin(admin.ModelAdmin):
             obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret
         if self._verification_off(obj) and "identity_verification" in form.changed_data:
             self._warn_verification_off(request, obj)
+        if change and fields:
+            # Each server process keeps the website in memory for a while (selectors.website_for_app_id).
+            self.message_user(
+                request,
+                f"Widgets on every page follow this change within {selectors.WEBSITE_CACHE_SECONDS} seconds.",
+                messages.INFO,
+            )
 
 
 @admin.register(RejectedAttribute)

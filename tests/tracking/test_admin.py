@@ -282,6 +282,8 @@ def test_switching_verification_off_warns_and_switching_it_back_on_does_not(admi
     assert any("Identity verification is off" in str(m) for m in off.context["messages"])
     assert not any("Identity verification is off" in str(m) for m in on.context["messages"])
     assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED
+    # Each server process keeps the website a while: the teammate is told when widgets follow.
+    assert any("within 30 seconds" in str(m) for m in on.context["messages"])
 
 
 def test_the_identity_secret_is_read_only_and_rotated_only_by_a_confirmed_post(admin_client):
