@@ -25,7 +25,7 @@ from django.db import transaction
 WATCHED_FIELDS = frozenset(
     (
         "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
-        "consent_source", "processing_restricted",
+        "consent_source", "processing_restricted", "widget_tokens_revoked_at",
     )
 )  # fmt: skip
 # A contact's generation lasts this long unless written again (a copy made under it is valid as long); the

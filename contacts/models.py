@@ -129,6 +129,9 @@ class Contact(models.Model):
     processing_restricted = models.BooleanField(
         default=False, help_text="Restriction of processing: no tracking, no outbound messages; chat only."
     )
+    # The last verified sign-in on a verifying website: the widget tokens issued before it without one stop working
+    # (tracking.widget_auth). Kept here, not only in the cache, so that a cache that lost it does not revive them.
+    widget_tokens_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     custom_attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField("Tag", through="ContactTag", related_name="contacts", blank=True)

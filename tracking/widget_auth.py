@@ -1,5 +1,6 @@
 """The signed widget token: which contact on which website a widget request acts for."""
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.utils.encoding import force_bytes
+
+from contacts.models import Contact
 
 WIDGET_TOKEN_SALT = "parley.widget-token"  # noqa: S105 - a signing namespace, not a secret
 # The widget keeps the token in its one-week session cookie; a ping renews a token older than
@@ -139,16 +142,30 @@ class CacheReader(Protocol):
     def get(self, key: str) -> Any: ...
 
 
+# How stale the row's copy of a revocation may be (widget_tokens_revoke_unverified).
+REVOCATION_ROW_SECONDS = 60
+
+
 def widget_tokens_revoked_key(contact_id: int) -> str:
     return f"tracking:tokens-revoked:{contact_id}"
 
 
-def widget_tokens_revoke_unverified(*, contact_id: int) -> None:
+def widget_tokens_revoke_unverified(*, contact: Contact) -> None:
     """A sign-in on a verifying website happened: the contact's tokens issued before it, on websites
-    that do not enforce verification, stop working (one may have been taken by claiming the user id unsigned)."""
+    that do not enforce verification, stop working (one may have been taken by claiming the user id unsigned).
+    `contact`: its row, locked by the sign-in."""
     # To the millisecond: the sign-in locked the contact row, so a claim that got a token first signed
     # it earlier; at whole seconds, a claim of the same second (an attacker pinging 20 times a second) kept it.
-    cache.set(widget_tokens_revoked_key(contact_id), time.time(), WIDGET_TOKEN_MAX_AGE_SECONDS)
+    now = time.time()
+    cache.set(widget_tokens_revoked_key(contact.pk), now, WIDGET_TOKEN_MAX_AGE_SECONDS)
+    # The row keeps it too, so that a cache that lost the entry (restarted without persistence, evicted) does not
+    # revive those tokens; at most once a minute, not on every signed-in page view: a cache lost within a minute of
+    # a sign-in leaves a claim of that minute to the user's next sign-in.
+    kept = contact.widget_tokens_revoked_at
+    if kept is None or now - kept.timestamp() >= REVOCATION_ROW_SECONDS:
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
+        Contact.objects.filter(pk=contact.pk).update(widget_tokens_revoked_at=at)
+        contact.widget_tokens_revoked_at = at
 
 
 def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, reads: CacheReader = cache) -> bool:
@@ -161,6 +178,14 @@ def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, re
         return False
     revoked_before = reads.get(widget_tokens_revoked_key(identity.contact_id))
     return isinstance(revoked_before, int | float) and identity.issued_at <= revoked_before
+
+
+def widget_token_revoked_by_row(*, identity: WidgetIdentity, website_enforces: bool, revoked_at: Any) -> bool:
+    """widget_token_revoked against the row's own record (`revoked_at`: its widget_tokens_revoked_at, or a snapshot's
+    copy of it): checked wherever the row, or a copy of it, is read anyway."""
+    if website_enforces and identity.verified:
+        return False
+    return isinstance(revoked_at, dt.datetime) and identity.issued_at <= revoked_at.timestamp()
 
 
 def widget_token_may_act_for_user(*, identity: WidgetIdentity, website_enforces: bool) -> bool:

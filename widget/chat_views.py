@@ -33,10 +33,12 @@ from tracking.services.hot_path import (
     token_contact_role,
     token_may_act_for,
     token_may_act_for_role,
+    token_revoked_by_row,
 )
 from tracking.widget_auth import (
     WidgetIdentity,
     widget_token_revoked,
+    widget_token_revoked_by_row,
     widget_token_sign,
     widget_tokens_revoked_key,
 )
@@ -71,14 +73,21 @@ def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[
         raise WidgetHttpError(
             403, "invalid_token", "token", "The widget token is missing, expired or not for this site."
         )
-    enforces = call.website.identity_verification == Website.IdentityVerification.ENFORCED
     read_keys = [widget_tokens_revoked_key(identity.contact_id)]
     if snapshot:
         read_keys += token_contact_read_keys(identity.contact_id)
     reads = call.preflight(identity, read_keys=read_keys)
-    if widget_token_revoked(identity=identity, website_enforces=enforces, reads=reads):
-        raise WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
+    if widget_token_revoked(identity=identity, website_enforces=_enforces(call), reads=reads):
+        raise _revoked()
     return identity, reads
+
+
+def _enforces(call: WidgetCall) -> bool:
+    return call.website.identity_verification == Website.IdentityVerification.ENFORCED
+
+
+def _revoked() -> WidgetHttpError:
+    return WidgetHttpError(403, "invalid_token", "token", "The widget token was revoked by a verified sign-in.")
 
 
 def _not_for_this_user() -> WidgetHttpError:
@@ -91,9 +100,12 @@ def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
     """The token's identity without loading its contact's row (the poll): its cached snapshot says whether it
     is a user. (Where verification is enforced, a user's token is honoured only from a verified sign-in.)"""
     identity, reads = _identity(call, token, snapshot=True)
-    role = token_contact_role(identity, now_ts=time.time(), reads=reads)
-    if role is None:
+    found = token_contact_role(identity, now_ts=time.time(), reads=reads)
+    if found is None:
         raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
+    role, revoked_at = found
+    if widget_token_revoked_by_row(identity=identity, website_enforces=_enforces(call), revoked_at=revoked_at):
+        raise _revoked()
     if not token_may_act_for_role(identity, role=role, website=call.website):
         raise _not_for_this_user()
     return identity
@@ -106,6 +118,8 @@ def _reader(call: WidgetCall, token: Any) -> tuple[Contact, dict[str, Any]]:
     contact = contact_row(contact_id=identity.contact_id)  # a queued first visit is written now
     if contact is None:
         raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
+    if token_revoked_by_row(identity, contact=contact, website=call.website):
+        raise _revoked()
     if not token_may_act_for(identity, contact=contact, website=call.website):
         raise _not_for_this_user()
     return contact, selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)

@@ -136,9 +136,12 @@ def test_users_who_never_met_a_verifying_website_are_identified_without_a_hash_a
     assert Widget(client, blog).ping(user={"email": "reader@example.com"}).status_code == 200
 
 
+@pytest.mark.parametrize("cache_lost", [False, True])
 def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_signs_in_verified(
-    client, bank, blog, monkeypatch
+    client, bank, blog, monkeypatch, cache_lost
 ):
+    """Revoked for good: the contact's row keeps the revocation, so a cache that lost its entry (Redis restarted
+    without persistence, an eviction) does not revive the token."""
     attacker = Widget(client, blog)
     assert attacker.ping(user={"user_id": "u-9"}).status_code == 200  # claimed before the real user ever came
     claimed = widget_token_read(token=attacker.token, website_id=blog.pk).contact_id
@@ -149,6 +152,8 @@ def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_s
     assert victim.ping(user={"user_id": "u-9", "user_hash": user_hash(bank, "u-9")}).status_code == 200
     assert widget_token_read(token=victim.token, website_id=bank.pk).contact_id == claimed
     conversations.conversation_start_by_contact(contact=Contact.objects.get(pk=claimed), body="Secret", website=bank)
+    if cache_lost:
+        cache.clear()
 
     assert _conversations(client, blog, attacker.token).status_code == 403
     assert _poll(client, blog, attacker.token).status_code == 403
@@ -158,6 +163,25 @@ def test_a_token_taken_by_claiming_a_user_id_early_stops_working_once_the_user_s
     _assert_refused_as_anonymous(attacker.ping(user={"user_id": "u-9"}))
     # The verified browser keeps working.
     assert _conversations(client, bank, victim.token).json()["conversations"][0]["last_part"]["body"] == "Secret"
+
+
+def test_the_row_keeps_a_revocation_written_at_most_once_a_minute(client, bank, monkeypatch):
+    user = UserContactFactory(external_id="u-7")
+    clock = [time.time()]
+    monkeypatch.setattr(widget_auth, "time", SimpleNamespace(time=lambda: clock[0]))
+
+    def sign_in():
+        assert (
+            Widget(client, bank).ping(user={"user_id": "u-7", "user_hash": user_hash(bank, "u-7")}).status_code == 200
+        )
+        user.refresh_from_db()
+        return user.widget_tokens_revoked_at.timestamp()
+
+    first = sign_in()
+    clock[0] += 30
+    assert sign_in() == first  # every signed-in page view signs in: the cache entry moves, the row waits
+    clock[0] += 31
+    assert sign_in() == pytest.approx(clock[0])
 
 
 def test_a_revoked_token_is_replaced_when_the_browser_signs_in_with_a_valid_hash(client, bank, blog, monkeypatch):

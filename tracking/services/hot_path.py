@@ -26,6 +26,7 @@ from tracking.widget_auth import (
     WidgetIdentity,
     widget_token_may_act_for_user,
     widget_token_revoked,
+    widget_token_revoked_by_row,
     widget_tokens_revoked_key,
 )
 
@@ -41,7 +42,7 @@ HOT_PATH_STATE_SECONDS = int(SESSION_IDLE.total_seconds()) + STATE_REFRESH_SECON
 CONTACT_SNAPSHOT_SECONDS = 60
 CONTACT_SNAPSHOT_FIELDS = (
     "role", "name", "external_id", "email", "anonymous_id", "analytics_consent", "marketing_consent",
-    "consent_source", "processing_restricted",
+    "consent_source", "processing_restricted", "widget_tokens_revoked_at",
 )  # fmt: skip
 _SNAPSHOT_ATTNAMES = frozenset(("id", *CONTACT_SNAPSHOT_FIELDS))
 _SNAPSHOT_FIELD_SET = frozenset(CONTACT_SNAPSHOT_FIELDS)
@@ -413,22 +414,31 @@ def token_may_act_for(identity: WidgetIdentity, *, contact: Contact, website: We
     )
 
 
-def token_contact_role(identity: WidgetIdentity, *, now_ts: float, reads: CacheReader) -> str | None:
-    """The role of the token's contact without its row (the poll): from its snapshot or its "gone" mark (both
-    read ahead, `token_contact_read_keys`), else the database; None when it no longer exists (erased, merged)."""
+def token_revoked_by_row(identity: WidgetIdentity, *, contact: Contact, website: Website) -> bool:
+    """Whether the contact's row (or a copy of it) says a verified sign-in revoked this token: what the cache's
+    revocation entry says while the cache keeps it (usable_identity), durably."""
+    return widget_token_revoked_by_row(
+        identity=identity, website_enforces=website_enforces(website), revoked_at=contact.widget_tokens_revoked_at
+    )
+
+
+def token_contact_role(identity: WidgetIdentity, *, now_ts: float, reads: CacheReader) -> tuple[str, Any] | None:
+    """The role of the token's contact and when its row last revoked tokens (widget_tokens_revoked_at), without
+    its row (the poll): from its snapshot or its "gone" mark (both read ahead, `token_contact_read_keys`), else the
+    database; None when it no longer exists (erased, merged)."""
     if reads.get(gone_key(identity.contact_id)):
         return None
     snapshot = HotPathState.load(identity.contact_id, reads).snapshot(now_ts)
     if snapshot is not None:
-        return snapshot.role
+        return snapshot.role, snapshot.widget_tokens_revoked_at
     kept = KeptSnapshot.read(identity.contact_id, reads)
     if kept.fields is not None:
-        return kept.fields["role"]
-    roles = Contact.objects.filter(pk=identity.contact_id).values_list("role", flat=True)
-    role = roles.first()
-    if role is None and page_view_buffer.page_views_flush_before_reading():  # a first visit still queued
-        role = roles.first()
-    return role
+        return kept.fields["role"], kept.fields["widget_tokens_revoked_at"]
+    rows = Contact.objects.filter(pk=identity.contact_id).values_list("role", "widget_tokens_revoked_at")
+    row = rows.first()
+    if row is None and page_view_buffer.page_views_flush_before_reading():  # a first visit still queued
+        row = rows.first()
+    return row
 
 
 def token_contact_read_keys(contact_id: int) -> list[str]:
@@ -459,7 +469,10 @@ def acting_contact_for(
         acting: ActingContact | None = ActingContact(snapshot, snapshot=True, queued=queued)
     else:
         acting = _acting_from_kept(identity.contact_id, state=state, now_ts=now_ts, reads=reads)
-    if acting is not None and not token_may_act_for(identity, contact=acting.contact, website=website):
+    if acting is not None and not (
+        token_may_act_for(identity, contact=acting.contact, website=website)
+        and not token_revoked_by_row(identity, contact=acting.contact, website=website)
+    ):
         return None, False, None
     return acting, identity.tracking_consent, state
 

@@ -134,7 +134,7 @@ def _identify_loaded(
     if target is not None and on_verifying_website:
         # Whoever claimed this user unsigned before (on a website without verification) loses that token.
         # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
-        widget_tokens_revoke_unverified(contact_id=target.pk)
+        widget_tokens_revoke_unverified(contact=target)
     identity = {"external_id": user.user_id, "email": user.email}
     if user.user_id and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None

@@ -596,7 +596,7 @@ def _visitor_queued(
     state.contact = {"role": Contact.Role.VISITOR.value, "name": "", "external_id": None, "email": "",
                      "anonymous_id": str(queued.anonymous_id), "analytics_consent": queued.analytics_consent,
                      "marketing_consent": queued.marketing_consent, "consent_source": queued.consent_source,
-                     "processing_restricted": False, QUEUED_MARK: True}  # fmt: skip
+                     "processing_restricted": False, "widget_tokens_revoked_at": None, QUEUED_MARK: True}  # fmt: skip
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (*state.cache_writes(), *(marks(contact_id) if marks is not None else ()))
