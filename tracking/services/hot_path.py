@@ -469,9 +469,9 @@ def acting_contact_for(
         acting: ActingContact | None = ActingContact(snapshot, snapshot=True, queued=queued)
     else:
         acting = _acting_from_kept(identity.contact_id, state=state, now_ts=now_ts, reads=reads)
-    if acting is not None and not (
-        token_may_act_for(identity, contact=acting.contact, website=website)
-        and not token_revoked_by_row(identity, contact=acting.contact, website=website)
+    if acting is not None and (
+        not token_may_act_for(identity, contact=acting.contact, website=website)
+        or token_revoked_by_row(identity, contact=acting.contact, website=website)
     ):
         return None, False, None
     return acting, identity.tracking_consent, state
