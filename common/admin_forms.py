@@ -14,6 +14,7 @@ from django.forms.models import construct_instance
 from django.http import HttpRequest
 
 from common.parsing import JsonDecoder, int_or_none
+from common.teammates import PROFILE, teammate_name
 
 
 def report_validation_error(request: HttpRequest, error: ValidationError) -> None:
@@ -123,13 +124,18 @@ class TagLinkInline(admin.TabularInline):
 
     extra = 0
     autocomplete_fields = ["tag"]
-    readonly_fields = ["tagged_by", "tagged_at"]
-    fields = ["tag", "tagged_by", "tagged_at"]
+    readonly_fields = ["tagged_by_name", "tagged_at"]
+    fields = ["tag", "tagged_by_name", "tagged_at"]
     verbose_name = "tag"
     verbose_name_plural = "tags"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).select_related("tag", "tagged_by")
+        return super().get_queryset(request).select_related("tag", f"tagged_by__{PROFILE}")
+
+    @admin.display(description="tagged by")
+    def tagged_by_name(self, link: Any) -> str:
+        """The teammate by their one name, as the rest of the admin names them (not their username)."""
+        return teammate_name(link.tagged_by) if link.tagged_by_id else "-"
 
 
 def tag_formset_save(formset: Any, *, tag: Callable[[Any], Any], untag: Callable[[Any], Any]) -> None:

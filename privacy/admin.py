@@ -6,7 +6,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from common.admin_forms import ServiceValidatedForm, report_validation_error
 from common.parsing import int_or_none
+from common.teammates import PROFILE, teammate_name
 from contacts import services as contact_services
 from contacts.models import ConsentSource, Contact
 from privacy import services
@@ -73,9 +75,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     # Compact enough for a 1280 px screen: who handled it is on the request's page.
     list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status"]
     list_filter = ["status", "kind"]
-    list_select_related = ["handler"]
     search_fields = ["subject"]
-    readonly_fields = ["due_at", "overdue", "handler", "completed_at", "carry_out", "contact_link"]
+    readonly_fields = ["due_at", "overdue", "handler_name", "completed_at", "carry_out", "contact_link"]
 
     show_full_result_count = False
 
@@ -97,7 +98,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return fields
         if obj.status != DataSubjectRequest.Status.OPEN:
             fields[2] = "contact_link"  # as recorded, a link to the contact (or "erased"), not a bare number
-        return [*fields, "status", "due_at", "overdue", "handler", "completed_at", "carry_out"]
+        return [*fields, "status", "due_at", "overdue", "handler_name", "completed_at", "carry_out"]
 
     @admin.display(description="request", ordering="kind")
     def kind_short(self, row: DataSubjectRequest) -> str:
@@ -109,22 +110,30 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return "-"
         if not getattr(row, "contact_exists", True):
             return f"{row.contact_id} (no longer exists)"  # erased, merged into a user or expired: no link to a 404
+        name = getattr(row, "contact_name", "")  # its name, else its email (read with the request)
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:contacts_contact_change", args=[row.contact_id]), row.contact_id
+            '<a href="{}">{}</a>',
+            reverse("admin:contacts_contact_change", args=[row.contact_id]),
+            f"{name} ({row.contact_id})" if name else row.contact_id,
         )
+
+    @admin.display(description="handler")
+    def handler_name(self, row: DataSubjectRequest) -> str:
+        """The teammate who carried it out, by their one name (as the rest of the admin names them)."""
+        return teammate_name(row.handler) if row.handler_id else "-"
 
     @admin.display(description="deadline kept")
     def overdue(self, row: DataSubjectRequest) -> str:
         """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it, "On time" for
-        one closed by it (an open one within its deadline: nothing to say yet)."""
+        one closed by it (an open one within its deadline: nothing to say yet, "-")."""
         if row.status == DataSubjectRequest.Status.OPEN:
             if row.due_at >= timezone.localdate():
-                return ""
+                return "-"
             label = "Overdue"
         else:
             done = row.completed_at and timezone.localdate(row.completed_at)
             if not done:
-                return ""
+                return "-"
             if done <= row.due_at:
                 return "On time"
             label = "Done late"
@@ -278,4 +287,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DataSubjectRequest]:
         contact = Contact.objects.filter(pk=OuterRef("contact_id"))
-        return super().get_queryset(request).select_related("handler").annotate(contact_exists=Exists(contact))
+        rows = super().get_queryset(request).select_related(f"handler__{PROFILE}")
+        shown = Coalesce(NullIf("name", Value("")), NullIf("email", Value("")), Value(""), output_field=CharField())
+        named = contact.values(shown=shown)
+        return rows.annotate(contact_exists=Exists(contact), contact_name=Subquery(named[:1]))

@@ -192,7 +192,9 @@ def test_recording_from_a_contact_prefills_it_and_a_closed_request_is_read_only(
     fields = page.context["adminform"].form.fields
     assert not {"kind", "contact_id", "received_at"} & set(fields)  # shown, not editable
     # The contact it was about, as a link to its page; once gone (here erased), said so, with no link to a missing page.
-    assert f'<a href="/admin/contacts/contact/{lead.pk}/change/">{lead.pk}</a>' in page.content.decode()
+    shown = page.content.decode()
+    assert f'<a href="/admin/contacts/contact/{lead.pk}/change/">{lead.name} ({lead.pk})</a>' in shown
+    assert '<div class="readonly">-</div>' in shown  # no handler recorded (a teammate's would show by name)
     contacts_services.contact_erase(contact=lead, actor=None, source="admin")
     page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/").content.decode()
     assert f"{lead.pk} (no longer exists)" in page and f"/admin/contacts/contact/{lead.pk}/change/" not in page
