@@ -550,3 +550,12 @@ def test_bulk_tag_action_without_a_tag_asks_for_one(admin_client):
     assert [str(message) for message in response.context["messages"]] == [
         "Choose a tag in the list next to the action first."
     ]
+
+
+def test_a_tag_names_the_teammate_who_added_it_by_their_one_name(admin_client):
+    from tests.conversations.factories import TeammateFactory
+
+    contact = UserContactFactory()
+    services.contact_tag(contact=contact, tag=TagFactory(name="vip"), actor=TeammateFactory(first_name="Priya"))
+    page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert re.search(r'<td class="field-tagged_by_name">\s*<p>Priya', page), "named by their first name"
