@@ -69,6 +69,10 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
         return data
 
 
+# Set on an access request's export download, for the request's page to reload itself (its change_form.html).
+DOWNLOADED_COOKIE = "parley_dsr_downloaded"
+
+
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(admin.ModelAdmin):
     form = DataSubjectRequestForm
@@ -222,6 +226,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if export is not None:
             response = JsonResponse({"contacts": [export]}, json_dumps_params={"indent": 2})
             response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
+            # A download leaves the page as it was: its script reloads it on this cookie, showing the request closed.
+            self.message_user(request, f"{row} carried out and closed: its export was downloaded.", messages.SUCCESS)
+            response.set_cookie(DOWNLOADED_COOKIE, str(pk), max_age=60, path=back, samesite="Strict")
             return response
         row.refresh_from_db()  # an erasure scrubbed the requester's name or email from the row
         self.message_user(request, f"{row} carried out and closed.", messages.SUCCESS)

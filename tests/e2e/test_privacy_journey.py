@@ -348,3 +348,28 @@ def test_identity_goes_through_in_support_only_mode_before_any_consent(host, mak
     assert _page_views() == 0 and contact.browser == ""  # no page view, no device field
     assert f"parley-id-{website.app_id}" not in host.cookies()
     assert host.problems == []
+
+
+def test_an_access_request_carried_out_downloads_its_export_and_the_page_then_says_it_is_closed(agent_admin, artifacts):
+    import json
+
+    from django.utils import timezone
+
+    from privacy import services as privacy_services
+    from tests.contacts.factories import LeadFactory
+
+    lead = LeadFactory(name="Lea Access", email="lea@example.com")
+    request = privacy_services.data_subject_request_create(
+        kind="access", subject="lea@example.com", received_at=timezone.localdate(), contact_id=lead.pk
+    )
+    page = agent_admin.page
+    agent_admin.open(f"/admin/privacy/datasubjectrequest/{request.pk}/change/")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Carry out and close").click()
+    export = json.loads(download.value.path().read_text())
+    assert export["contacts"][0]["contact"]["email"] == "lea@example.com"
+    # The page does not stay as it was (an open request, inviting a second click): it says the request is closed.
+    expect(page.get_by_text("carried out and closed: its export was downloaded")).to_be_visible()
+    expect(page.locator(".field-carry_out")).to_contain_text("Closed.")
+    page.screenshot(path=str(artifacts / "privacy-access-carried-out.png"), full_page=True)
+    assert agent_admin.problems == []
