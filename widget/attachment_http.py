@@ -126,6 +126,9 @@ def _multipart_parse(call: WidgetCall) -> tuple[Any, Any]:
     files_read = sum(len(values) for _, values in files.lists())
     if counter.file_parts > files_read:
         raise WidgetHttpError(400, "invalid", FILES_FIELD, FILE_NOT_READ)
+    # Django reads a name's bytes that are not UTF-8 (RFC 8187's filename*=UTF-8''%ff) as U+FFFD, "?" in a box.
+    if any("\ufffd" in (upload.name or "") for _, values in files.lists() for upload in values):
+        raise WidgetHttpError(400, "invalid", FILES_FIELD, FILE_NOT_READ)
     if counter.parts > files_read + sum(len(values) for _, values in fields.lists()):
         raise WidgetHttpError(400, "invalid", "body", "A part of the message could not be read.")
     return fields, files

@@ -67,6 +67,16 @@ def test_a_file_the_parser_cannot_read_refuses_the_message_naming_files(client, 
     assert _nothing_written()
 
 
+def test_a_file_name_in_rfc_8187_whose_bytes_are_not_utf8_is_refused_too(client, website, sender):
+    _, token = sender
+    disposition = b"Content-Disposition: form-data; name=\"files\"; filename*=UTF-8''%ff%fe.pdf"
+    body = _body(_field("token", token), _field("body", "see the file"), _part(disposition, PDF))
+    response = _post(client, f"/widget-api/{website.app_id}/conversations", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field"] == "files"
+    assert _nothing_written()
+
+
 def test_a_reply_that_lost_its_file_is_refused_and_writes_nothing(client, website, sender):
     contact, token = sender
     from conversations import services
