@@ -174,18 +174,25 @@ def widget_token_revoked(*, identity: WidgetIdentity, website_enforces: bool, re
     Checked on every website: one that enforces verification now may have issued the token before it
     did (or while its cached row still said it did not). Only a token a verified sign-in got there is
     exempt: a later sign-in elsewhere proves nothing against it (and must not end the sign-in's own token)."""
-    if website_enforces and identity.verified:
-        return False
     revoked_before = reads.get(widget_tokens_revoked_key(identity.contact_id))
-    return isinstance(revoked_before, int | float) and identity.issued_at <= revoked_before
+    return _issued_before(
+        identity, website_enforces, revoked_before if isinstance(revoked_before, int | float) else None
+    )
 
 
 def widget_token_revoked_by_row(*, identity: WidgetIdentity, website_enforces: bool, revoked_at: Any) -> bool:
     """widget_token_revoked against the row's own record (`revoked_at`: its widget_tokens_revoked_at, or a snapshot's
     copy of it): checked wherever the row, or a copy of it, is read anyway."""
+    return _issued_before(
+        identity, website_enforces, revoked_at.timestamp() if isinstance(revoked_at, dt.datetime) else None
+    )
+
+
+def _issued_before(identity: WidgetIdentity, website_enforces: bool, revoked_before: float | None) -> bool:
+    """Whether the token was issued by a revocation at `revoked_before` (Unix time; None: none), unless exempt."""
     if website_enforces and identity.verified:
         return False
-    return isinstance(revoked_at, dt.datetime) and identity.issued_at <= revoked_at.timestamp()
+    return revoked_before is not None and identity.issued_at <= revoked_before
 
 
 def widget_token_may_act_for_user(*, identity: WidgetIdentity, website_enforces: bool) -> bool:

@@ -34,6 +34,7 @@ from tracking.services.hot_path import (
     token_may_act_for,
     token_may_act_for_role,
     token_revoked_by_row,
+    website_enforces,
 )
 from tracking.widget_auth import (
     WidgetIdentity,
@@ -77,13 +78,9 @@ def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[
     if snapshot:
         read_keys += token_contact_read_keys(identity.contact_id)
     reads = call.preflight(identity, read_keys=read_keys)
-    if widget_token_revoked(identity=identity, website_enforces=_enforces(call), reads=reads):
+    if widget_token_revoked(identity=identity, website_enforces=website_enforces(call.website), reads=reads):
         raise _revoked()
     return identity, reads
-
-
-def _enforces(call: WidgetCall) -> bool:
-    return call.website.identity_verification == Website.IdentityVerification.ENFORCED
 
 
 def _revoked() -> WidgetHttpError:
@@ -104,7 +101,9 @@ def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
     if found is None:
         raise WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
     role, revoked_at = found
-    if widget_token_revoked_by_row(identity=identity, website_enforces=_enforces(call), revoked_at=revoked_at):
+    if widget_token_revoked_by_row(
+        identity=identity, website_enforces=website_enforces(call.website), revoked_at=revoked_at
+    ):
         raise _revoked()
     if not token_may_act_for_role(identity, role=role, website=call.website):
         raise _not_for_this_user()

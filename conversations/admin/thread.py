@@ -24,7 +24,6 @@ from conversations.models import Conversation, ConversationPart, ConversationRat
 from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label
 from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
-from tracking.addresses import page_address
 
 RECENT_PAGE_VIEWS = 10
 # The conversation page's tag picker lists at most this many tags.
@@ -421,7 +420,4 @@ def _recent_page_views(contact: Contact) -> list[Any]:
         page_view = apps.get_model("tracking", "PageView")
     except LookupError:
         return []
-    views = list(page_view.objects.filter(contact=contact).order_by("-created_at", "-id")[:RECENT_PAGE_VIEWS])
-    for view in views:
-        view.address = page_address(view.url)
-    return views
+    return list(page_view.objects.filter(contact=contact).order_by("-created_at", "-id")[:RECENT_PAGE_VIEWS])
