@@ -148,6 +148,11 @@ _pools_lock = threading.Lock()
 SOCKET_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_MIN_VERSION = (7, 0)
+# A command that queues a page view does nothing when Redis runs it this long after it was sent (LATE_LUA): by then
+# its sender may have given up on the reply (after SOCKET_TIMEOUT_SECONDS) and written the page view itself, and a
+# Redis that stalled (a fork copying a large heap, a paused VM) runs what it had received once it resumes. The other
+# half of the timeout is the margin for the two machines' clocks.
+LATE_AFTER_SECONDS = SOCKET_TIMEOUT_SECONDS / 2
 _full_until = 0.0  # a stream too long (no worker flushing it): write directly until this monotonic time
 _flush_due_at: dict[str, float] = {}  # per stream: when the flush this process knows of runs (Unix time)
 
@@ -269,6 +274,35 @@ def page_view_buffer_add(
     return _queue(entry, cache_writes=cache_writes, count=count) is not None
 
 
+class LateCommand(redis.RedisError):
+    """Redis ran a command that queues a page view past its moment (LATE_AFTER_SECONDS) and did nothing."""
+
+
+# Whether Redis runs this command past `moment` (Unix milliseconds, by the sender's clock: `_late_after`).
+LATE_LUA = """
+local function late(moment)
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000 > tonumber(moment)
+end
+"""
+
+
+def _late_after() -> int:
+    """The moment after which a command sent now does nothing (LATE_LUA)."""
+    return int((time.time() + LATE_AFTER_SECONDS) * 1000)
+
+
+# A page view alone, when a flush is known to be on its way. KEYS: the stream. ARGV: the moment it is late after,
+# the entry's name/value pairs. Answers the entry's id, or nil when late.
+_XADD_SCRIPT = Script(
+    LATE_LUA
+    + """
+if late(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+)
+
+
 # The cache writes that go with an entry, from KEYS[first] on: per key, from ARGV[at] on, its value, seconds and
 # "1" when only if absent (`_cache_write_arguments`). Past the XADD an error must not abort the script.
 CACHE_WRITES_LUA = """
@@ -308,19 +342,22 @@ end
 # A first page view with its request's rate limits (common.rate_limit.DeferredCount): count them, and queue
 # only when none is over, with the flush bookkeeping and the cache writes: the request's one round trip.
 # KEYS: the limits' windows, the stream, the flush flag, the cache entries. ARGV: the number of windows and
-# their expiry/cost/limit triples; the flush's due time and flag seconds; the number of entry arguments and
-# the entry's name/value pairs; per cache entry its value, seconds and "1" when only if absent.
+# their expiry/cost/limit triples; the moment it is late after; the flush's due time and flag seconds; the number
+# of entry arguments and the entry's name/value pairs; per cache entry its value, seconds and "1" when only if
+# absent. Late, it counts nothing either: {-1}.
 _COUNTED_QUEUE_SCRIPT = Script(
-    COUNT_WINDOWS_LUA
+    LATE_LUA
+    + COUNT_WINDOWS_LUA
     + QUEUED_BOOKKEEPING_LUA
     + CACHE_WRITES_LUA
     + """
 local windows = tonumber(ARGV[1])
+local at = 2 + windows * 3
+if late(ARGV[at]) then return {-1} end
 local counts, over = count_windows(windows, 2)
 if over then return {0, counts} end
-local at = 2 + windows * 3
-local due, flag_seconds, entry_args = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
-at = at + 3
+local due, flag_seconds, entry_args = ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
+at = at + 4
 local entry = {}
 for i = 1, entry_args do entry[i] = ARGV[at + i - 1] end
 at = at + entry_args
@@ -337,23 +374,26 @@ return {1, counts, added, length, previous}
 # (the contact's state naming the new session, its fast-path ticket) are made only by the entry that opened it:
 # one that joined another tab's session must not name its own for a moment (its caller saves the joined one).
 # KEYS: the claim, the stream, the flush flag, the cache entries. ARGV: the new session's id, the claim's seconds,
-# the flush's due time and flag seconds, the number of page view and of session arguments, those arguments, per
-# cache entry its value, seconds and "1" when only if absent. Answers {the session the page view went into, the
-# stream's length, the flag's previous due time} (as _COUNTED_QUEUE_SCRIPT's bookkeeping).
+# the flush's due time and flag seconds, the moment it is late after, the number of page view and of session
+# arguments, those arguments, per cache entry its value, seconds and "1" when only if absent. Answers {the session
+# the page view went into, the stream's length, the flag's previous due time} (as _COUNTED_QUEUE_SCRIPT's
+# bookkeeping), nil when late.
 _OPEN_SESSION_SCRIPT = Script(
-    QUEUED_BOOKKEEPING_LUA
+    LATE_LUA
+    + QUEUED_BOOKKEEPING_LUA
     + CACHE_WRITES_LUA
     + """
+if late(ARGV[5]) then return false end
 local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
-local page_args, session_args = tonumber(ARGV[5]), tonumber(ARGV[6])
+local page_args, session_args = tonumber(ARGV[6]), tonumber(ARGV[7])
 local entry = {'s', claimed or ARGV[1]}
-for i = 7, 6 + page_args do entry[#entry + 1] = ARGV[i] end
+for i = 8, 7 + page_args do entry[#entry + 1] = ARGV[i] end
 if not claimed then
-  for i = 7 + page_args, 6 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
+  for i = 8 + page_args, 7 + page_args + session_args do entry[#entry + 1] = ARGV[i] end
 end
 redis.call('XADD', KEYS[2], '*', unpack(entry))
 local length, previous = queued_bookkeeping(KEYS[2], KEYS[3], ARGV[3], ARGV[4])
-if not claimed then cache_writes(4, 7 + page_args + session_args) end
+if not claimed then cache_writes(4, 8 + page_args + session_args) end
 return {claimed or ARGV[1], length, previous}
 """
 )
@@ -450,7 +490,8 @@ def _queue(
         if claim is None and not in_script and now < _flush_due_at.get(key, 0.0) - FLUSH_DUE_MARGIN_SECONDS:
             # A flush known to be scheduled runs after this moment, so it will read this entry. (The
             # length is checked on the other path, at least once per flush per process.)
-            client.xadd(key, entry)  # type: ignore[arg-type]
+            if _XADD_SCRIPT.run(client, [key], [_late_after(), *itertools.chain.from_iterable(entry.items())]) is None:
+                raise LateCommand("the page view's queueing")
             _outage(url).answered()
             cache_writes_apply(cache_writes)
             PAGE_VIEWS_BUFFERED.inc()
@@ -468,7 +509,12 @@ def _queue(
     except Exception as error:
         # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
         # a lost XADD reply may count it twice, never zero times.
-        if isinstance(error, REDIS_UNAVAILABLE):  # an outage: one line a second, not a traceback per ping
+        if isinstance(error, LateCommand):
+            logger.warning(
+                "The page-view buffer's Redis ran %s over %s s after it was sent (overloaded, or its clock is ahead of "
+                "this server's); writing page views synchronously.", error, LATE_AFTER_SECONDS
+            )  # fmt: skip
+        elif isinstance(error, REDIS_UNAVAILABLE):  # an outage: one line a second, not a traceback per ping
             logger.warning(
                 "The page-view buffer is unreachable (%s); writing page views synchronously.", error.__class__.__name__
             )
@@ -510,10 +556,13 @@ def _queue_opening(
     rest = [arg for name in session_names for arg in (name, entry[name])]
     keys = [claim, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
     arguments = [
-        entry["s"], SESSION_CLAIM_SECONDS, due, FLUSH_FLAG_SECONDS, len(page_args), len(rest), *page_args, *rest,
-        *_cache_write_arguments(written, cache_writes),
+        entry["s"], SESSION_CLAIM_SECONDS, due, FLUSH_FLAG_SECONDS, _late_after(), len(page_args), len(rest),
+        *page_args, *rest, *_cache_write_arguments(written, cache_writes),
     ]  # fmt: skip
-    session, length, previous = _OPEN_SESSION_SCRIPT.run(client, keys, arguments)
+    reply = _OPEN_SESSION_SCRIPT.run(client, keys, arguments)
+    if reply is None:
+        raise LateCommand("the session's opening")
+    session, length, previous = reply
     return session, length, _previous_due(previous)
 
 
@@ -543,10 +592,12 @@ def _queue_counted(
     keys = [*windows.keys, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
     entry_args = [arg for pair in entry.items() for arg in pair]
     arguments = [
-        len(windows.keys), *windows.arguments, due, FLUSH_FLAG_SECONDS, len(entry_args), *entry_args,
+        len(windows.keys), *windows.arguments, _late_after(), due, FLUSH_FLAG_SECONDS, len(entry_args), *entry_args,
         *_cache_write_arguments(written, cache_writes),
     ]  # fmt: skip
     reply = _COUNTED_QUEUE_SCRIPT.run(client, keys, arguments)
+    if int(reply[0]) < 0:
+        raise LateCommand("the page view's queueing")
     counts = [int(count) for count in reply[1]]
     if not int(reply[0]):
         return counts, None, None, None
@@ -616,13 +667,15 @@ def page_view_fields(*, page: PageInput, at: dt.datetime, request: str) -> dict[
 # KEYS: the limits' windows, the read keys (the hot-path entry, its gone mark and its revocation first), the
 # ticket, the stream, the flush flag. ARGV: the number of windows and of read keys, the windows' triples, the
 # fingerprint, "1" when a revocation matters, the flush's due time and flag seconds, the request's moment (ms),
-# the page view's fields.
+# the moment it is late after, the page view's fields. Late, it counts nothing either: nil.
 _PREFLIGHT_QUEUE_SCRIPT = Script(
-    COUNT_WINDOWS_LUA
+    LATE_LUA
+    + COUNT_WINDOWS_LUA
     + COUNT_AND_READ_LUA
     + QUEUED_BOOKKEEPING_LUA
     + """
 local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
+if late(ARGV[3 + windows * 3 + 5]) then return false end
 local counts, values, over = count_and_read(windows, reads, 3)
 local state_sha = false
 if values[1] then state_sha = redis.sha1hex(values[1]) end
@@ -636,7 +689,7 @@ if not session or tonumber(ARGV[at + 4]) >= tonumber(deadline) or stamp ~= ARGV[
   return {counts, values, state_sha}
 end
 local entry = {'s', session}
-for i = at + 5, #ARGV do entry[#entry + 1] = ARGV[i] end
+for i = at + 6, #ARGV do entry[#entry + 1] = ARGV[i] end
 local stream = KEYS[windows + reads + 2]
 redis.call('XADD', stream, '*', unpack(entry))
 local length, previous = queued_bookkeeping(stream, KEYS[windows + reads + 3], ARGV[at + 2], ARGV[at + 3])
@@ -670,7 +723,7 @@ def preflight_queue(
     ]  # fmt: skip
     arguments = [
         len(windows.keys), len(read_keys), *windows.arguments, ticket.fingerprint,
-        "1" if ticket.revocation_matters else "0", due, FLUSH_FLAG_SECONDS, int(ticket.now * 1000),
+        "1" if ticket.revocation_matters else "0", due, FLUSH_FLAG_SECONDS, int(ticket.now * 1000), _late_after(),
         *itertools.chain.from_iterable(ticket.entry.items()),
     ]  # fmt: skip
     try:
@@ -681,6 +734,8 @@ def preflight_queue(
     except redis.RedisError:
         # Not a backoff: the script may have queued the page view, and queueing it again under the same request id
         # is what keeps it once (a direct write would be a second one). The caller counts and reads without it.
+        return None
+    if reply is None:  # run late (LATE_LUA): it did nothing, and the caller counts and reads without it
         return None
     _answered(url, backend)
     counts = [int(count) for count in reply[0]]

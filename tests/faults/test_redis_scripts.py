@@ -3,6 +3,7 @@ a thread's own connection answers as redis-py would, is sent again after Redis f
 new connection after Redis closed the old one, raises errors (a down Redis, a failing script); and a hung Redis
 times out after the configured seconds, with the kernel keeping the timeout, as a timeout: never sent twice."""
 
+import datetime as dt
 import socket
 import struct
 import threading
@@ -12,16 +13,20 @@ import pytest
 import redis
 from django.core.cache import caches
 from django.db import connection
+from django.db.models import Count, F
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common import redis_cache
 from common.redis_cache import Outage, RedisCache, Script, pool_options, thread_client
+from contacts.models import Contact
 from tests.faults.support import RedisServer, wait_until
 from tests.tracking.conftest import Widget, buffer_on
-from tracking.models import PageView
+from tracking import page_view_buffer
+from tracking.models import PageView, WebSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
+from tracking.services.hot_path import HotPathState
 
 COUNT = Script("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) return {n, redis.call('GET', KEYS[2]), false}")
 FAILING = Script("return redis.error_reply('refused by the script')")
@@ -357,3 +362,69 @@ def test_a_redis_that_refuses_writes_is_served_around_as_an_outage(server, clien
     page_views_flush()
     urls = list(PageView.objects.order_by("url").values_list("url", flat=True))
     assert urls == ["https://shop.example/first", "https://shop.example/new", "https://shop.example/returning"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_once(
+    server, client, settings, monkeypatch
+):
+    """A stalled Redis (a fork copying a large heap, a paused VM) holds a ping's command past its timeout: the ping
+    writes its page view directly. When Redis resumes it runs the command it had received; a returning visitor's page
+    view, a known visitor's new session and a first visit must not then be queued a second time."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the ingest queue needs PostgreSQL")
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = True
+    buffer_on(settings, monkeypatch, server.url(0))
+    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    # Each its own address: the rate limits a stalled command counts again when it runs must not refuse the others.
+    returning, back = Widget(client, website, ip="81.2.69.142"), Widget(client, website, ip="81.2.69.143")
+    for widget, url in ((returning, "/1"), (returning, "/2"), (back, "/b1")):
+        assert widget.ping(f"https://shop.example{url}").status_code == 200
+        _flush()
+    back_contact = Contact.objects.get(anonymous_id=back.anonymous_id)
+
+    def session_over() -> None:  # an hour later (by the database, not the clock: Redis keeps the real one)
+        WebSession.objects.filter(contact=back_contact).update(
+            started_at=F("started_at") - dt.timedelta(hours=1),
+            last_activity_at=F("last_activity_at") - dt.timedelta(hours=1),
+        )
+        caches["default"].delete(HotPathState.key(back_contact.pk))
+
+    reader = redis.Redis.from_url(server.url())
+    for script in (
+        page_view_buffer._PREFLIGHT_QUEUE_SCRIPT,
+        page_view_buffer._COUNTED_QUEUE_SCRIPT,
+        page_view_buffer._OPEN_SESSION_SCRIPT,
+    ):
+        reader.script_load(script.source)  # as on a Redis that has served pings for a while (not NOSCRIPT)
+    for widget, url, before, user in (
+        (returning, "/3", None, None),
+        (back, "/b2", session_over, {"name": "Back"}),
+        (Widget(client, website, ip="81.2.69.144"), "/new", None, None),
+    ):
+        if before is not None:
+            before()
+        # The ping's commands go out on live connections (a timeout closed the last ones): Redis holds them, not the
+        # handshake of a new one.
+        caches["default"]._cache.get_client(write=True).ping()
+        page_view_buffer._client().ping()
+        redis_cache.outages_forget()
+        server.freeze()
+        try:
+            assert widget.ping(f"https://shop.example{url}", user=user).status_code == 200
+        finally:
+            server.thaw()
+        # Two round trips after the thaw: Redis has by then read every command it held (one event loop, in turn).
+        assert reader.ping() and reader.ping()
+        redis_cache.outages_forget()
+    _flush()
+    counts = dict(PageView.objects.values_list("url").annotate(n=Count("id")))
+    assert counts == {f"https://shop.example{url}": 1 for url in ("/1", "/2", "/3", "/b1", "/b2", "/new")}
+    assert Contact.objects.count() == 3
+    assert WebSession.objects.filter(contact=back_contact).count() == 2
+
+
+def _flush() -> None:
+    while page_views_flush():
+        pass

@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from common import redis_cache
 from contacts import services as contacts_services
 from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
@@ -448,6 +449,32 @@ def test_redis_unreachable_writes_a_new_visitor_directly(client, website, queue:
     answer = widget.ping().json()
     contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
     assert PageView.objects.filter(contact=contact).count() == 1
+
+
+def test_with_redis_clock_ahead_every_queueing_is_late_and_each_page_view_is_written_once(
+    client, website, queue: Buffer, monkeypatch, caplog
+):
+    """A command that queues a page view does nothing when Redis runs it past its moment (a Redis that stalled, then
+    resumed, after the ping gave up and wrote it: tests/faults). With Redis's clock a minute ahead each one is late: the
+    returning visitor's, a new session's and a first visit's page views are all written directly, once each."""
+    from django.core.cache import cache
+
+    widget, contact, _ = _with_ticket(client, website, queue, monkeypatch)
+    page_views_flush()
+    monkeypatch.setattr(page_view_buffer, "LATE_AFTER_SECONDS", -60.0)
+    assert widget.ping("https://shop.example/returning").status_code == 200
+    cache.delete(HotPathState.key(contact.pk))  # its session forgotten: the next ping opens one
+    redis_cache.outages_forget()  # (each late command starts a backoff: the next pings would not try)
+    assert widget.ping("https://shop.example/new-session").status_code == 200
+    redis_cache.outages_forget()
+    assert Widget(client, website, ip="198.51.100.7").ping("https://shop.example/first").status_code == 200
+    assert queue.entries() == []
+    assert caplog.text.count("its clock is ahead of this server's") == 3
+    page_views_flush()
+    urls = ["https://shop.example/returning", "https://shop.example/new-session", "https://shop.example/first"]
+    assert [PageView.objects.filter(url=url).count() for url in urls] == [1, 1, 1]
+    # (Written directly, the page view went into the session the database still holds as current.)
+    assert WebSession.objects.filter(contact=contact).count() == 1 and Contact.objects.count() == 2
 
 
 def test_bots_are_answered_but_create_no_contact_unless_the_website_records_them(client, website, queue: Buffer):
