@@ -1,5 +1,6 @@
 """The conversation page: the thread, its one form of actions (THREAD_ACTIONS), its poll, and starting a conversation."""
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
+from common.teammates import teammate_name
 from common.uploads import request_files
 from contacts.models import Contact, Tag
 from conversations import selectors, services
@@ -24,6 +28,7 @@ from conversations.models import Conversation, ConversationPart, ConversationRat
 from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label
 from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
+from tracking.addresses import page_address
 
 RECENT_PAGE_VIEWS = 10
 # The conversation page's tag picker lists at most this many tags.
@@ -236,9 +241,9 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "all_tags": list(
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
             ),
-            "page_views": _recent_page_views(contact),
+            # The header's and the side panel's words that change while the page is open; the poll refreshes them.
+            "live": _live_json(conversation),
             "teammates": teammate_choices,
-            "sla": sla_label(conversation),
             "teams": list(selectors.team_list()),
             # Saved replies and macros, and whom a note can mention.
             **teamwork.thread_context(request, conversation, teammate_choices),
@@ -308,6 +313,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
             # Who else is on it, and whether they are writing (the collision warning).
             "presence": teamwork.poll_presence(request, conversation, can_change=can_change),
+            "live": _live_json(conversation),
         })  # fmt: skip
 
     def step_view(self, request: HttpRequest, object_id: int, way: str) -> HttpResponse:
@@ -413,6 +419,36 @@ def _event_text(part: ConversationPart) -> str:
             return "Reopened by the contact's message"
         return f"{who} reopened this" if part.author_teammate_id else "Reopened: the snooze ended"
     return ""
+
+
+def _live_json(conversation: Conversation) -> dict[str, Any]:
+    """What the page's header (the SLA, who has it, how long the contact waits) and side panel (when the contact was
+    last seen and heard from, their recent pages) say that changes while a teammate has the page open: the page shows
+    these words on load and its poll refreshes them (text only). One query: the page views."""
+    contact = conversation.contact
+    sla = sla_label(conversation)
+    return {
+        "sla": f"SLA {sla[0]}" if sla else "",
+        "sla_over": bool(sla and sla[1]),
+        "assignee": teammate_name(conversation.assignee) if conversation.assignee_id else "nobody",
+        "assignee_id": conversation.assignee_id,
+        "team": f" · team {conversation.team.name}" if conversation.team_id else "",
+        "waiting": f"· waiting for {timesince(conversation.waiting_since)}" if conversation.waiting_since else "",
+        "last_seen": _moment(contact.last_seen_at),
+        "web_sessions": contact.web_sessions_count,
+        "last_heard_from": _moment(contact.last_replied_at),
+        "page_views": [
+            {
+                "url": view.url, "title": Truncator(view.title or page_address(view.url)).chars(60),
+                "address": page_address(view.url), "at": timezone.localtime(view.created_at).strftime("%b %d, %H:%M"),
+            }
+            for view in _recent_page_views(contact)
+        ],
+    }  # fmt: skip
+
+
+def _moment(moment: dt.datetime | None) -> str:
+    return timezone.localtime(moment).strftime("%b %d, %Y %H:%M") if moment else "—"
 
 
 def _recent_page_views(contact: Contact) -> list[Any]:

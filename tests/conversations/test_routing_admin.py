@@ -20,6 +20,7 @@ from conversations.services import routing
 from tests.contacts.factories import LeadFactory, TagFactory
 from tests.conversations.factories import TeammateFactory
 from tests.tracking.factories import WebsiteFactory
+from tracking.models import PageView, WebSession
 
 pytestmark = pytest.mark.django_db
 INBOX = reverse("admin:conversations_conversation_changelist")
@@ -203,6 +204,29 @@ def test_conversation_page_shows_the_sla_and_marks_away_teammates(admin_client):
     Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=70))
     text = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk])).content.decode()
     assert "SLA overdue 1h 10m" in text and "parley-sla-over" in text
+
+
+def test_the_conversation_pages_poll_says_the_headers_and_side_panels_words_as_they_are_now(admin_client):
+    """The page shows these on load and its poll refreshes them while it is open (the SLA's time left running out, the
+    contact's wait, who has it, the contact's last visit and pages)."""
+    SlaPolicy.objects.create(name="d", priority=Conversation.Priority.NOT_PRIORITY, first_response_minutes=45)
+    contact = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=contact, body="Hi")
+    poll = reverse("admin:conversations_conversation_poll", args=[conversation.pk]) + "?after=0"
+    live = admin_client.get(poll).json()["live"]
+    assert live["sla"] in ("SLA 44m left", "SLA 45m left") and live["sla_over"] is False
+    assert (live["assignee"], live["assignee_id"], live["team"]) == ("nobody", None, "")
+    assert live["waiting"] == "· waiting for 0\xa0minutes" and live["page_views"] == []
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=70))
+    now = timezone.now()
+    session = WebSession.objects.create(contact=contact, started_at=now, last_activity_at=now)
+    hostile = {"url": "https://shop.example/<b>sale</b>?q=1", "title": '<img src=x onerror="alert(1)">'}
+    PageView.objects.create(contact=contact, session=session, created_at=now, **hostile)
+    live = admin_client.get(poll).json()["live"]
+    assert (live["sla"], live["sla_over"]) == ("SLA overdue 1h 10m", True)
+    [view] = live["page_views"]
+    # Text for textContent (the page's script never writes HTML), with the address as the other page views show it.
+    assert view["title"] == '<img src=x onerror="alert(1)">' and view["address"] == "shop.example/<b>sale</b>?q=1"
 
 
 def test_a_tag_deleted_while_the_rule_or_saved_reply_form_was_open_is_said_as_such(admin_client):

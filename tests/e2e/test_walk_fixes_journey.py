@@ -7,6 +7,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations import services
+from conversations.models import Conversation
 from tests.contacts.factories import LeadFactory
 from tests.e2e.conftest import agent_teammate
 
@@ -118,3 +119,43 @@ def test_lead_sets_a_cap_for_a_new_teammate_and_finds_people_by_company(agent_ad
     expect(page.locator("#result_list")).to_contain_text("Bruce")
     page.screenshot(path=str(artifacts / "walk-contacts-by-company.png"), full_page=True)
     assert agent_admin.problems == []
+
+
+def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without_a_reload(
+    host, make_website, agent_admin, ingest_flush, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Is the blue one in stock?")
+    ingest_flush()
+    conversation = Conversation.objects.get()
+    leo = agent_teammate("leo", "Leo")
+    page = agent_admin.page
+    agent_admin.open(_page(conversation))
+    expect(page.locator("#parley-live-waiting")).to_have_text("· waiting for 0 minutes")
+    expect(page.locator("#parley-live-assignee")).to_have_text("nobody")
+    expect(page.locator("#parley-page-views li")).to_have_count(1)
+    expect(page.locator("#parley-live-web-sessions")).to_have_text("1")
+
+    # The visitor goes on to the checkout, and Leo takes the conversation from his own page.
+    host.page.goto(host.snippet_page("/checkout", website.app_id))
+    host.wait_booted()
+    ingest_flush()
+    services.conversation_assign(conversation=conversation, teammate=leo, assignee=leo)
+    latest = page.locator("#parley-page-views li").first
+    expect(latest.locator(".parley-page-url")).to_have_text(
+        f"{host.origin.split('//')[1]}/_host/checkout", timeout=POLL_TIMEOUT_MS
+    )
+    expect(latest.locator("a")).to_have_attribute("href", f"{host.origin}/_host/checkout")
+    expect(page.locator("#parley-page-views li")).to_have_count(2)
+    expect(page.locator("#parley-live-assignee")).to_have_text("Leo")
+    expect(page.locator("#parley-assignee")).to_have_value(str(leo.pk))  # the assign form too
+    expect(page.locator("#parley-sla")).to_be_hidden()  # no SLA policy applies
+    page.screenshot(path=str(artifacts / "walk-live-side-panel.png"), full_page=True)
+
+    # Leo answers: the contact no longer waits.
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="Yes, in every size.")
+    expect(page.locator("#parley-live-waiting")).to_have_text("", timeout=POLL_TIMEOUT_MS)
+    assert agent_admin.problems == [] and host.problems == []
