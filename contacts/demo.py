@@ -22,21 +22,21 @@ DEVICES = [("Mac OS X", "Chrome", "131.0"), ("Windows", "Edge", "131.0"), ("iOS"
            ("Android", "Chrome Mobile", "130.0"), ("Linux", "Firefox", "132.0"), ("Windows", "Firefox", "128.0")]  # fmt: skip
 LANGUAGES = ["en-US", "fr-FR", "de-DE", "en-GB", "es-ES", "pt-BR", "ja-JP"]
 TAGS = ["vip", "beta tester", "churn risk", "enterprise", "newsletter", "feedback"]
-ATTRIBUTES = [
-    ("plan", DataAttribute.DataType.STRING, ["free", "pro", "enterprise"]),
-    ("seats", DataAttribute.DataType.INTEGER, []),
-    ("trial", DataAttribute.DataType.BOOLEAN, []),
-    ("mrr", DataAttribute.DataType.FLOAT, []),
+ATTRIBUTES = [  # name, type, options, label
+    ("plan", DataAttribute.DataType.STRING, ["free", "pro", "enterprise"], "Plan"),
+    ("seats", DataAttribute.DataType.INTEGER, [], "Seats"),
+    ("trial", DataAttribute.DataType.BOOLEAN, [], "On trial"),
+    ("mrr", DataAttribute.DataType.FLOAT, [], "MRR"),
 ]
 BATCH_SIZE = 5000
 
 
 def seed(*, contacts: int, rng: random.Random) -> list[int]:
     """Create `contacts` people (70% visitors, 10% leads, 20% users); returns their ids."""
-    for name, data_type, options in ATTRIBUTES:
+    for name, data_type, options, label in ATTRIBUTES:
         DataAttribute.objects.get_or_create(
             model=DataAttribute.Model.CONTACT, name=name,
-            defaults={"data_type": data_type, "options": options, "label": name.capitalize()},
+            defaults={"data_type": data_type, "options": options, "label": label},
         )  # fmt: skip
     tags = [Tag.objects.get_or_create(name=name)[0] for name in TAGS]
     now = timezone.now()

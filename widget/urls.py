@@ -12,6 +12,8 @@ urlpatterns = [
     path("widget/<str:app_id>", views.widget_script, name="widget_script"),
     path("demo/", views.demo_page, name="demo"),
     path("demo/logged-in/", views.demo_logged_in, name="demo_logged_in"),
+    # The shop's other pages, which the seeded demo page views visit.
+    path("demo/<path:section>/", views.demo_section, name="demo_section"),
 ]
 
 # The chat endpoints keep their url names in the "conversations" namespace (config/urls.py).

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
+from tracking.demo import PAGES as DEMO_PAGES
 from tracking.snippet import install_snippet
 from widget.scripts import loader_for
 from widget.selectors import demo_website, website_for_app_id
@@ -61,12 +62,17 @@ def user_hash(*, secret: str, subject: str) -> str:
     return hmac.new(secret.encode(), subject.encode(), hashlib.sha256).hexdigest()
 
 
-def _demo(request: HttpRequest, *, logged_in: bool) -> HttpResponse:
+def _demo(request: HttpRequest, *, logged_in: bool, section: str = "") -> HttpResponse:
+    """The demo shop's page: its home (`section` empty) or another of its pages (a DEMO_PAGES path)."""
     if not settings.PARLEY_DEMO_PAGES:
         raise Http404("The demo pages are off (PARLEY_DEMO_PAGES).")
     website = demo_website()
     nonce = secrets.token_urlsafe(16)
-    context: dict[str, Any] = {"website": website, "logged_in": logged_in, "nonce": nonce}
+    context: dict[str, Any] = {
+        "website": website, "logged_in": logged_in, "nonce": nonce, "section": section,
+        "section_title": dict(DEMO_PAGES).get(section, "") if section else "",
+        "menu": [(path, title) for path, title in DEMO_PAGES if path in MENU_SECTIONS],
+    }  # fmt: skip
     if website is not None:
         widget_settings: dict[str, Any] = {"app_id": website.app_id}
         if logged_in:
@@ -98,3 +104,15 @@ def demo_page(request: HttpRequest) -> HttpResponse:
 def demo_logged_in(request: HttpRequest) -> HttpResponse:
     """The same page for a signed-in customer: boots with user_id, email and a valid user_hash."""
     return _demo(request, logged_in=True)
+
+
+# The shop's pages in its menu; the others (a blog post, the docs…) are reached from the seeded page views.
+MENU_SECTIONS = ("pricing", "features", "contact")
+
+
+@require_safe
+def demo_section(request: HttpRequest, section: str) -> HttpResponse:
+    """Another page of the demo shop (its pages are the ones the seeded page views visit), for a guest."""
+    if not dict(DEMO_PAGES).get(section):
+        raise Http404("The demo shop has no such page.")
+    return _demo(request, logged_in=False, section=section)

@@ -255,3 +255,21 @@ def test_setup_demo_turns_verification_on_for_a_demo_website_made_before_it_was_
     old.refresh_from_db()
     assert old.identity_verification == Website.IdentityVerification.ENFORCED
     assert Website.objects.count() == 1
+
+
+def test_the_demo_shops_other_pages_are_the_ones_its_seeded_page_views_visit(client, db, demo_pages):
+    """The seeded contacts' page views link to /demo/pricing/, /demo/blog/launch/…: each is a page of the demo shop,
+    with the widget, titled as its page views are; a page it does not have is a 404."""
+    from tracking.demo import PAGES
+
+    demo = website_create(name="Demo shop", allowed_origins=["http://127.0.0.1:8000"])
+    for path, title in PAGES:
+        response = client.get(f"/demo/{path}/" if path else "/demo/")
+        assert response.status_code == 200, path
+        if path:
+            assert f"<title>{title} · Demo shop</title>" in response.content.decode()
+            assert f"/widget/{demo.app_id}" in response.content.decode()
+    menu = client.get("/demo/pricing/").content.decode()
+    assert '<a href="/demo/pricing/" aria-current="page">Pricing</a>' in menu and '<a href="/demo/features/">' in menu
+    assert client.get("/demo/no-such-page/").status_code == 404
+    assert client.get("/demo/../admin/").status_code == 404
