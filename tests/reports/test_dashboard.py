@@ -292,3 +292,13 @@ def test_one_of_a_thing_reads_in_the_singular(admin_client):
     assert ": 1 new conversation</title>" in page  # the column's tooltip
     assert f"1 page view from {day} to {day}." in page and ": 1 page view</title>" in page
     assert "new conversations from" not in page and "1 page views" not in page
+
+
+def test_the_admin_lists_parleys_apps_first_and_users_and_schedules_last(admin_client):
+    """A support team's day first (the inbox's conversations, then contacts and companies); Django's users and groups and
+    django-celery-beat's schedules, set up once, at the end of the home page and the sidebar."""
+    labels = [app["app_label"] for app in admin_client.get("/admin/").context["app_list"]]
+    assert labels[:3] == ["conversations", "contacts", "companies"]
+    assert labels[-2:] == ["auth", "django_celery_beat"]
+    sidebar = admin_client.get("/admin/contacts/contact/").context["available_apps"]
+    assert [app["app_label"] for app in sidebar] == labels
