@@ -786,10 +786,42 @@ def page_views_flush(*, max_batches: int = FLUSH_MAX_BATCHES) -> int:
         return 0
     if _merged_marks_prune_due():
         _merged_marks_prune()
+    if _clock_check_due():
+        _clock_check(client)
     written, drained = _flush_batches(client, max_batches=max_batches)
     if not drained:
         _schedule_flush()  # a backlog: carry on in a new task run
     return written
+
+
+# How often a flushing process compares Redis's clock with its own, and how far apart they may be: a command that
+# queues a page view is late by Redis's clock (LATE_AFTER_SECONDS), so a Redis clock behind would let a stalled
+# command that its ping gave up on run anyway (a page view written twice), one ahead would send pings to the direct
+# path (said by each ping's warning).
+CLOCK_CHECK_SECONDS = 60
+CLOCK_SKEW_WARNING_SECONDS = LATE_AFTER_SECONDS / 4
+_clock_checked_at: float | None = None  # when this process last compared the clocks (monotonic)
+
+
+def _clock_check_due() -> bool:
+    return _clock_checked_at is None or time.monotonic() - _clock_checked_at >= CLOCK_CHECK_SECONDS
+
+
+def _clock_check(client: redis.Redis) -> None:
+    """Warn when Redis's clock and this machine's are CLOCK_SKEW_WARNING_SECONDS apart or more (the web servers' are
+    taken to be set as the workers' are)."""
+    global _clock_checked_at
+    _clock_checked_at = time.monotonic()
+    before = time.time()
+    seconds, microseconds = client.time()
+    after = time.time()
+    skew = seconds + microseconds / 1e6 - (before + after) / 2
+    if abs(skew) - (after - before) / 2 >= CLOCK_SKEW_WARNING_SECONDS:
+        logger.warning(
+            "The page-view buffer's Redis clock is %.2f s %s this machine's: keep them in step (NTP), or a stalled "
+            "Redis may queue a page view its ping also wrote (behind), or pings write directly (ahead).",
+            abs(skew), "ahead of" if skew > 0 else "behind",
+        )  # fmt: skip
 
 
 def _flush_batches(

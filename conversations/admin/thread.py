@@ -439,12 +439,18 @@ def _live_json(conversation: Conversation) -> dict[str, Any]:
         "last_heard_from": _moment(contact.last_replied_at),
         "page_views": [
             {
-                "url": view.url, "title": Truncator(view.title or page_address(view.url)).chars(60),
+                "url": view.url, "href": view.url if _web_address(view.url) else "",
+                "title": Truncator(view.title or page_address(view.url)).chars(60),
                 "address": page_address(view.url), "at": timezone.localtime(view.created_at).strftime("%b %d, %H:%M"),
             }
             for view in _recent_page_views(contact)
         ],
     }  # fmt: skip
+
+
+def _web_address(url: str) -> bool:
+    """An http(s) address, the only kind a link may lead to (the ping takes no other; a row written another way might)."""
+    return url[:8].lower().startswith(("http://", "https://"))
 
 
 def _moment(moment: dt.datetime | None) -> str:

@@ -227,6 +227,11 @@ def test_the_conversation_pages_poll_says_the_headers_and_side_panels_words_as_t
     [view] = live["page_views"]
     # Text for textContent (the page's script never writes HTML), with the address as the other page views show it.
     assert view["title"] == '<img src=x onerror="alert(1)">' and view["address"] == "shop.example/<b>sale</b>?q=1"
+    assert view["href"] == hostile["url"]
+    PageView.objects.update(url="javascript:alert(1)")  # not from a ping (it refuses one): no link to follow anyway
+    assert admin_client.get(poll).json()["live"]["page_views"][0]["href"] == ""
+    page = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk])).content.decode()
+    assert 'href="javascript' not in page and 'title="javascript:alert(1)"' in page
 
 
 def test_a_tag_deleted_while_the_rule_or_saved_reply_form_was_open_is_said_as_such(admin_client):

@@ -470,3 +470,21 @@ def test_queued_page_views_hold_no_ip_address(client, website, buffer):
         visitor.ping(f"https://shop.example/p/{page}")
     assert buffer.length() == (3 if ingest_queue_on() else 2)  # with the ingest queue, the new visitor's too
     assert buffer.keys_mentioning(ip) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("offset", "said"), [(0.0, None), (-5.0, "5.00 s ahead of"), (5.0, "5.00 s behind")])
+def test_a_flush_warns_once_a_minute_when_redis_clock_and_this_machines_are_apart(
+    buffer: Buffer, monkeypatch, caplog, offset, said
+):
+    """A command that queues a page view is late by Redis's clock: a Redis clock behind would let a stalled command its
+    ping gave up on run anyway, one ahead sends pings to the direct path. The workers compare the clocks."""
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + offset)  # this machine's clock set `offset` seconds off
+    monkeypatch.setattr(page_view_buffer, "_clock_checked_at", None)
+    page_views_flush()
+    page_views_flush()  # (checked once a minute, not on every flush)
+    warnings = [record.getMessage() for record in caplog.records if "clock is" in record.getMessage()]
+    assert warnings == ([] if said is None else [warnings[0]])
+    if said is not None:
+        assert f"Redis clock is {said} this machine's" in warnings[0]
