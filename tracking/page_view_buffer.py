@@ -150,7 +150,7 @@ CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_MIN_VERSION = (7, 0)
 # A command that queues a page view does nothing when Redis runs it this long after it was sent (LATE_LUA): by then
 # its sender may have given up on the reply (after SOCKET_TIMEOUT_SECONDS) and written the page view itself, and a
-# Redis that stalled (a fork copying a large heap, a paused VM) runs what it had received once it resumes. The other
+# Redis that stalled (a paused VM, a stopped process) runs what it had received once it resumes. The other
 # half of the timeout is the margin for the two machines' clocks.
 LATE_AFTER_SECONDS = SOCKET_TIMEOUT_SECONDS / 2
 _full_until = 0.0  # a stream too long (no worker flushing it): write directly until this monotonic time

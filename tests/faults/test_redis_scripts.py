@@ -368,7 +368,7 @@ def test_a_redis_that_refuses_writes_is_served_around_as_an_outage(server, clien
 def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_once(
     server, client, settings, monkeypatch
 ):
-    """A stalled Redis (a fork copying a large heap, a paused VM) holds a ping's command past its timeout: the ping
+    """A stalled Redis (a paused VM, a stopped process) holds a ping's command past its timeout: the ping
     writes its page view directly. When Redis resumes it runs the command it had received; a returning visitor's page
     view, a known visitor's new session and a first visit must not then be queued a second time."""
     if connection.vendor != "postgresql":
