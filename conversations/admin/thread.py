@@ -407,6 +407,8 @@ def _event_text(part: ConversationPart) -> str:
         target = teammate_display_name(part.assigned_to) if part.assigned_to_id else "nobody"
         team = f" ({part.assigned_team.name})" if part.assigned_team_id else ""
         why = f", {part.body}" if part.body else ""  # routing: by which rule, and why nobody when nobody was free
+        if part.assigned_to_id and part.assigned_to_id == part.author_teammate_id:
+            return f"{who} took this{team}{why}"  # not "Sam assigned this to Sam"
         return f"{who} assigned this to {target}{team}{why}"
     if part.part_type == ConversationPart.Type.COMMENT and part.author_teammate_id and part.assigned_to_id:
         return f"Assigned to {teammate_display_name(part.assigned_to)} by this reply"  # it took the conversation
@@ -437,6 +439,7 @@ def _live_json(conversation: Conversation) -> dict[str, Any]:
         "last_seen": _moment(contact.last_seen_at),
         "web_sessions": contact.web_sessions_count,
         "last_heard_from": _moment(contact.last_replied_at),
+        "last_contacted": _moment(contact.last_contacted_at),
         "page_views": [
             {
                 "url": view.url, "href": view.url if _web_address(view.url) else "",

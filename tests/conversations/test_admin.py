@@ -531,7 +531,7 @@ def test_snoozed_and_events_render_in_the_thread(admin_client):
     services.conversation_assign(conversation=conversation, teammate=robin, assignee=robin)
     services.conversation_snooze(conversation=conversation, teammate=robin, until=timezone.now() + dt.timedelta(1))
     page = admin_client.get(_change_url(conversation)).content.decode()
-    assert "Robin assigned this to Robin" in page
+    assert "Robin took this" in page
     assert "Robin snoozed this until" in page
     assert ConversationPart.objects.count() == 3
 

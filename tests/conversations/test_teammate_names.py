@@ -64,7 +64,7 @@ def test_the_conversation_page_names_them_alike_everywhere(admin_client, sam):
     page = admin_client.get(_page(conversation)).content.decode()
     assert 'Assigned to <strong id="parley-live-assignee">Sam</strong>' in page
     assert f'<option value="{sam.pk}" selected>Sam</option>' in page
-    assert "Sam assigned this to Sam" in page and "Sam · " in page  # the timeline and the reply's author
+    assert "Sam took this" in page and "Sam · " in page  # the timeline and the reply's author
     mentionable = json.loads(page.split('id="parley-mention-teammates" type="application/json">')[1].split("<")[0])
     assert mentionable == [{"username": "alex", "name": "alex"}]
     # Alex sees Sam in the collision warning by the same name.

@@ -7,7 +7,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Team
 from tests.contacts.factories import LeadFactory
 from tests.e2e.conftest import agent_teammate
 
@@ -131,7 +131,7 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     host.write("Is the blue one in stock?")
     ingest_flush()
     conversation = Conversation.objects.get()
-    leo = agent_teammate("leo", "Leo")
+    Team.objects.create(name="Support")
     page = agent_admin.page
     agent_admin.open(_page(conversation))
     expect(page.locator("#parley-live-waiting")).to_have_text("· waiting for 0 minutes")
@@ -139,10 +139,11 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     expect(page.locator("#parley-page-views li")).to_have_count(1)
     expect(page.locator("#parley-live-web-sessions")).to_have_text("1")
 
-    # The visitor goes on to the checkout, and Leo takes the conversation from his own page.
+    # The visitor goes on to the checkout, and Leo, who joined the team since this page loaded, takes the conversation.
     host.page.goto(host.snippet_page("/checkout", website.app_id))
     host.wait_booted()
     ingest_flush()
+    leo = agent_teammate("leo", "Leo")
     services.conversation_assign(conversation=conversation, teammate=leo, assignee=leo)
     latest = page.locator("#parley-page-views li").first
     expect(latest.locator(".parley-page-url")).to_have_text(
@@ -151,7 +152,13 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     expect(latest.locator("a")).to_have_attribute("href", f"{host.origin}/_host/checkout")
     expect(page.locator("#parley-page-views li")).to_have_count(2)
     expect(page.locator("#parley-live-assignee")).to_have_text("Leo")
-    expect(page.locator("#parley-assignee")).to_have_value(str(leo.pk))  # the assign form too
+    # The assign form too (Leo added to it): assigning to a team now keeps him, where a stale "Nobody" unassigned him.
+    expect(page.locator("#parley-assignee")).to_have_value(str(leo.pk))
+    page.get_by_label("Team", exact=True).select_option(label="Support")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.locator(".messagelist")).to_be_visible()
+    conversation.refresh_from_db()
+    assert (conversation.assignee_id, conversation.team.name) == (leo.pk, "Support")
     expect(page.locator("#parley-sla")).to_be_hidden()  # no SLA policy applies
     page.screenshot(path=str(artifacts / "walk-live-side-panel.png"), full_page=True)
 

@@ -353,6 +353,7 @@
   }
   function describeMacro() {
     var chosen = macroSelect.options[macroSelect.selectedIndex];
+    if (chosen && !chosen.value) chosen = null;  // "Choose…": nothing to use yet
     var actions = chosen ? macroActions(chosen) : [];
     macroSummary.textContent = chosen ? "Puts its text in the reply; sending it also does: " + (actions.join(", ") || "nothing else") : "";
   }
@@ -367,7 +368,7 @@
     macroBox.hidden = false;
   }
   function useMacro(id) {
-    var option = macroOption(id);
+    var option = id ? macroOption(id) : null;
     if (!option || !form) return;
     setMode("reply");
     var text = option.getAttribute("data-body") || "";
