@@ -26,7 +26,7 @@ from conversations.admin.attachments import attachment_composer_context, part_at
 from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services.mentions import mention_pieces
-from conversations.services.sla import sla_label
+from conversations.services.sla import sla_label, sla_target
 from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
 from tracking.addresses import page_address
 
@@ -430,7 +430,7 @@ def _live_json(conversation: Conversation) -> dict[str, Any]:
     contact = conversation.contact
     sla = sla_label(conversation)
     return {
-        "sla": f"SLA {sla[0]}" if sla else "",
+        "sla": f"SLA {sla[0]} · {sla_target(conversation)}" if sla else "",
         "sla_over": bool(sla and sla[1]),
         "assignee": teammate_name(conversation.assignee) if conversation.assignee_id else "nobody",
         "assignee_id": conversation.assignee_id,

@@ -114,6 +114,13 @@ def sla_label(conversation: Conversation, *, now: dt.datetime | None = None) -> 
     return (f"overdue {text}" if overdue else f"{text} left"), overdue
 
 
+def sla_target(conversation: Conversation) -> str:
+    """The target sla_label counts down to: "first reply", "next reply" (the contact wrote again) or "close"."""
+    if conversation.sla_due_at is not None and conversation.sla_due_at == conversation.sla_response_due_at:
+        return "first reply" if conversation.first_response_at is None else "next reply"
+    return "close"
+
+
 def duration_short(span: dt.timedelta) -> str:
     """A span as the inbox's narrow column shows it: "12m", "3h 05m", "1 d 6h" (hours while they still
     matter), then whole days ("113 d", never "2712h")."""

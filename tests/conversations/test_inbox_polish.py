@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation
-from conversations.services.sla import duration_short, sla_label
+from conversations.services.sla import duration_short, sla_label, sla_target
 from tests.contacts.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,18 @@ def test_an_sla_overdue_for_months_says_days():
     assert sla_label(conversation, now=now) == ("overdue 113 d", True)
     conversation.sla_due_at = now + dt.timedelta(days=1, hours=2, minutes=1)
     assert sla_label(conversation, now=now) == ("1 d 2h left", False)
+
+
+def test_an_sla_says_which_target_it_counts_down_to():
+    """The walk saw "59m left", then "2 d 23h left", then "3h 59m left" without knowing what each was for."""
+    now = timezone.now()
+    reply_due, close_due = now + dt.timedelta(minutes=59), now + dt.timedelta(days=3)
+    conversation = Conversation(sla_due_at=reply_due, sla_response_due_at=reply_due, sla_close_due_at=close_due)
+    assert sla_target(conversation) == "first reply"
+    conversation.first_response_at = now - dt.timedelta(hours=1)  # answered once, the contact wrote again
+    assert sla_target(conversation) == "next reply"
+    conversation.sla_due_at, conversation.sla_response_due_at = close_due, None  # answered: only the close is due
+    assert sla_target(conversation) == "close"
 
 
 def test_priority_is_a_flag_not_a_star(admin_client):
