@@ -39,6 +39,18 @@ def server():
     running.close()
 
 
+@pytest.fixture
+def shop(server, settings, monkeypatch):
+    """A website, with the ingest queue on and the cache and the page-view buffer on the private Redis (one Redis, as
+    deployed)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the ingest queue needs PostgreSQL")
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = True
+    buffer_on(settings, monkeypatch, server.url(0))
+    return website_create(name="Shop", allowed_origins=["https://shop.example"])
+
+
 def _pool(server: RedisServer, timeout: float = 1.0) -> redis.ConnectionPool:
     """As the page-view buffer's (and the cache's): a closed connection is retried once, at once."""
     return redis.ConnectionPool.from_url(
@@ -142,14 +154,8 @@ def test_a_send_the_kernel_timed_out_is_a_timeout_and_not_sent_again(server):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_ping_on_a_hung_redis_is_answered_and_written(server, client, settings, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("the ingest queue needs PostgreSQL")
-    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
-    settings.PARLEY_INGEST_QUEUE = True
-    buffer_on(settings, monkeypatch, server.url(0))  # the buffer on the cache's own Redis, as deployed
-    redis_cache.outages_forget()
-    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+def test_a_ping_on_a_hung_redis_is_answered_and_written(server, shop, client, monkeypatch):
+    website = shop
     widget = Widget(client, website)
     assert widget.ping("https://shop.example/1").status_code == 200
     while page_views_flush():
@@ -302,15 +308,10 @@ def test_readiness_asks_redis_itself_not_the_caches_backoff(server, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, client, settings, monkeypatch):
+def test_a_ping_redis_answered_ends_the_caches_backoff_too(server, shop, client, monkeypatch):
     """A returning ping's one round trip counts its limits and reads the cache's entries on the buffer's client: the
     cache's own callers must learn that Redis answered, or they would skip it (rate limits failing open) meanwhile."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the ingest queue needs PostgreSQL")
-    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
-    settings.PARLEY_INGEST_QUEUE = True
-    buffer_on(settings, monkeypatch, server.url(0))
-    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    website = shop
     widget = Widget(client, website)
     assert widget.ping("https://shop.example/1").status_code == 200
     while page_views_flush():
@@ -365,18 +366,11 @@ def test_a_redis_that_refuses_writes_is_served_around_as_an_outage(server, clien
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_once(
-    server, client, settings, monkeypatch
-):
+def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_once(server, shop, client, monkeypatch):
     """A stalled Redis (a paused VM, a stopped process) holds a ping's command past its timeout: the ping
     writes its page view directly. When Redis resumes it runs the command it had received; a returning visitor's page
     view, a known visitor's new session and a first visit must not then be queued a second time."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the ingest queue needs PostgreSQL")
-    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": server.url(0)}}
-    settings.PARLEY_INGEST_QUEUE = True
-    buffer_on(settings, monkeypatch, server.url(0))
-    website = website_create(name="Shop", allowed_origins=["https://shop.example"])
+    website = shop
     # Each its own address: the rate limits a stalled command counts again when it runs must not refuse the others.
     returning, back = Widget(client, website, ip="81.2.69.142"), Widget(client, website, ip="81.2.69.143")
     for widget, url in ((returning, "/1"), (returning, "/2"), (back, "/b1")):
