@@ -235,14 +235,13 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "ratings": ratings,
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
-            "conversation_tags": conversation_tags,
             "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
             # The tags it can still get: the one it has are shown with their remove buttons.
             "all_tags": list(
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
             ),
             # The header's and the side panel's words that change while the page is open; the poll refreshes them.
-            "live": _live_json(conversation),
+            "live": _live_json(conversation, tags=conversation_tags),
             "teammates": teammate_choices,
             "teams": list(selectors.team_list()),
             # Saved replies and macros, and whom a note can mention.
@@ -313,7 +312,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
             # Who else is on it, and whether they are writing (the collision warning).
             "presence": teamwork.poll_presence(request, conversation, can_change=can_change),
-            "live": _live_json(conversation),
+            "live": _live_json(conversation, tags=list(conversation.tags.order_by("name"))),
         })  # fmt: skip
 
     def step_view(self, request: HttpRequest, object_id: int, way: str) -> HttpResponse:
@@ -423,10 +422,10 @@ def _event_text(part: ConversationPart) -> str:
     return ""
 
 
-def _live_json(conversation: Conversation) -> dict[str, Any]:
-    """What the page's header (the SLA, who has it, how long the contact waits) and side panel (when the contact was
-    last seen and heard from, their recent pages) say that changes while a teammate has the page open: the page shows
-    these words on load and its poll refreshes them (text only). One query: the page views."""
+def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]:
+    """What the page's header (the SLA, who has it, how long the contact waits), its tags and its side panel (when the
+    contact was last seen and heard from, their recent pages) say that changes while a teammate has the page open: the
+    page shows these words on load and its poll refreshes them (text only). One query: the page views."""
     contact = conversation.contact
     sla = sla_label(conversation)
     return {
@@ -440,6 +439,7 @@ def _live_json(conversation: Conversation) -> dict[str, Any]:
         "web_sessions": contact.web_sessions_count,
         "last_heard_from": _moment(contact.last_replied_at),
         "last_contacted": _moment(contact.last_contacted_at),
+        "tags": [{"id": tag.pk, "name": tag.name} for tag in tags],
         "page_views": [
             {
                 "url": view.url, "href": view.url if _web_address(view.url) else "",

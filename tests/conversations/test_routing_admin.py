@@ -215,7 +215,7 @@ def test_the_conversation_pages_poll_says_the_headers_and_side_panels_words_as_t
     poll = reverse("admin:conversations_conversation_poll", args=[conversation.pk]) + "?after=0"
     live = admin_client.get(poll).json()["live"]
     assert live["sla"] in ("SLA 44m left · first reply", "SLA 45m left · first reply") and live["sla_over"] is False
-    assert (live["assignee"], live["assignee_id"], live["team"]) == ("nobody", None, "")
+    assert (live["assignee"], live["assignee_id"], live["team"], live["tags"]) == ("nobody", None, "", [])
     assert live["waiting"] == "· waiting for 0\xa0minutes" and live["page_views"] == []
     overdue = timezone.now() - dt.timedelta(minutes=70)
     Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=overdue, sla_response_due_at=overdue)
@@ -223,8 +223,10 @@ def test_the_conversation_pages_poll_says_the_headers_and_side_panels_words_as_t
     session = WebSession.objects.create(contact=contact, started_at=now, last_activity_at=now)
     hostile = {"url": "https://shop.example/<b>sale</b>?q=1", "title": '<img src=x onerror="alert(1)">'}
     PageView.objects.create(contact=contact, session=session, created_at=now, **hostile)
+    services.conversation_tag(conversation=conversation, tag=(tag := TagFactory(name="<b>vip</b>")))
     live = admin_client.get(poll).json()["live"]
     assert (live["sla"], live["sla_over"]) == ("SLA overdue 1h 10m · first reply", True)
+    assert live["tags"] == [{"id": tag.pk, "name": "<b>vip</b>"}]
     [view] = live["page_views"]
     # Text for textContent (the page's script never writes HTML), with the address as the other page views show it.
     assert view["title"] == '<img src=x onerror="alert(1)">' and view["address"] == "shop.example/<b>sale</b>?q=1"

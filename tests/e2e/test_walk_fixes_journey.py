@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Conversation, Team
-from tests.contacts.factories import LeadFactory
+from tests.contacts.factories import LeadFactory, TagFactory
 from tests.e2e.conftest import agent_teammate
 
 pytestmark = [
@@ -161,6 +161,14 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     assert (conversation.assignee_id, conversation.team.name) == (leo.pk, "Support")
     expect(page.locator("#parley-sla")).to_be_hidden()  # no SLA policy applies
     page.screenshot(path=str(artifacts / "walk-live-side-panel.png"), full_page=True)
+
+    # Leo tags it from his page: the tag shows here with its remove button, which works.
+    services.conversation_tag(conversation=conversation, tag=TagFactory(name="stock"))
+    tags = page.locator("#parley-live-tags")
+    expect(tags.locator(".parley-state")).to_have_text(["stock ×"], timeout=POLL_TIMEOUT_MS)
+    tags.get_by_role("button", name="Remove the tag stock").click()
+    expect(tags).to_have_text("none")
+    assert not conversation.tags.exists()
 
     # Leo answers: the contact no longer waits.
     services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="Yes, in every size.")
