@@ -205,7 +205,7 @@ def test_a_teammate_has_one_name_in_the_whole_admin(agent_admin, superuser, arti
     agent_admin.open(_page(grace))
     expect(page.locator(".parley-thread-col p", has_text="Assigned to")).to_contain_text("Assigned to Sam")
     expect(page.locator("#parley-assignee option:checked")).to_have_text("Sam")
-    expect(page.locator(".parley-event").first).to_contain_text("Sam assigned this to Sam")
+    expect(page.locator(".parley-event").first).to_contain_text("Sam took this")
     page.screenshot(path=str(artifacts / "walk-names-conversation.png"), full_page=True)
     assert "admin" not in page.locator("#parley-assignee").inner_text()
     assert agent_admin.problems == []
