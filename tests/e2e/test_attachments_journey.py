@@ -119,6 +119,10 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
 
 
 # The thread's newest message is in view: its bottom within the messenger's scrolled body.
+ALL_IMAGES_SHOWN = """(selector) => {
+  const images = document.querySelector('parley-messenger').shadowRoot.querySelectorAll(selector);
+  return images.length > 0 && Array.from(images).every((img) => img.complete && img.naturalWidth > 0);
+}"""
 NEWEST_IN_VIEW = """() => {
   const root = document.querySelector('parley-messenger').shadowRoot;
   const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
@@ -155,7 +159,9 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
     host.launcher().click()
     messenger.locator(".ls button").first.click()
     expect(messenger.locator(".m.me .fs img")).to_have_count(3)
-    host.page.wait_for_function(IMAGE_SHOWN, arg=".m.me:nth-last-child(2) .fs img", timeout=15_000)
+    # Every photo loaded (in whatever order the network gave them: on a busy machine, seconds apart), the newest
+    # message is in view.
+    host.page.wait_for_function(ALL_IMAGES_SHOWN, arg=".m.me .fs img", timeout=15_000)
     host.page.wait_for_function(NEWEST_IN_VIEW, timeout=5_000)
     host.screenshot(path=str(artifacts / "messenger-photo-thread-newest.png"))
     assert host.problems == []
