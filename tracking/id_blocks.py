@@ -29,8 +29,9 @@ def id_blocks_supported(model: type[models.Model]) -> bool:
     return _vendors[alias] == "postgresql"
 
 
-def next_id(model: type[models.Model]) -> int | None:
-    """An unused primary key of `model` (None when its database has no sequence to take it from)."""
+def next_id(model: type[models.Model], *, block_size: int = BLOCK_SIZE) -> int | None:
+    """An unused primary key of `model` (None when its database has no sequence to take it from); `block_size`: how
+    many a new block takes (one statement each)."""
     global _pid
     if not id_blocks_supported(model):
         return None
@@ -41,17 +42,17 @@ def next_id(model: type[models.Model]) -> int | None:
             _pid = os.getpid()
         block = _blocks.get(table)
         if not block:
-            block = _blocks[table] = _take_block(model)
+            block = _blocks[table] = _take_block(model, block_size)
         return block.pop()
 
 
-def _take_block(model: type[models.Model]) -> list[int]:
+def _take_block(model: type[models.Model], block_size: int) -> list[int]:
     table = model._meta.db_table
     with connections[router.db_for_write(model)].cursor() as cursor:
         if table not in _sequences:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, model._meta.pk.column])
             _sequences[table] = cursor.fetchone()[0]
-        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [_sequences[table], BLOCK_SIZE])
+        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [_sequences[table], block_size])
         ids = [row[0] for row in cursor.fetchall()]
     ids.reverse()  # pop() gives the smallest first
     return ids

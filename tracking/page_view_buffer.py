@@ -56,6 +56,7 @@ from common.rate_limit import (
 from common.redis_cache import REDIS_UNAVAILABLE, Outage, Script, outage, pool_options, thread_client
 from companies import services as companies_services
 from contacts.models import Contact
+from tracking import id_blocks
 from tracking.models import MergedContact, PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
 
@@ -119,6 +120,9 @@ class QueuedRow:
     at: dt.datetime
     contact: QueuedContact | None = None
     session: QueuedSession | None = None
+    # Decided by the ping (tracking.id_blocks), shared with the direct write that stands in for this entry when its
+    # queueing seemed to fail: the second of the two finds it written ("Exactly once" in docs/architecture.md).
+    page_view_id: int | None = None
 
 
 def merged_mark(*, source_id: int, into_id: int) -> None:
@@ -261,16 +265,16 @@ def page_view_buffer_add(
     session: QueuedSession | None = None,
     cache_writes: tuple[CacheWrite, ...] = (),
     count: DeferredCount | None = None,
-    request: str | None = None,
+    page_view_id: int | None = None,
 ) -> bool:
     """Queue one page view, with the new contact and the new session it needs, if any (one stream
-    entry: the flush writes them together). False (nothing queued): write it now instead.
-    `request`: the id of a request whose first round trip may have queued it already (FastTicket).
+    entry: the flush writes them together). False (nothing queued, as far as this ping knows): write it now
+    instead, under the same `page_view_id` (a reply lost after Redis ran the command queued it after all).
 
     `cache_writes` are made once the entry is queued: in the same round trip when the buffer is the
     cache's own Redis (the default), else through the cache afterwards. `count`: the request's rate
     limits, counted first, in that same round trip where it can be (raises their refusal, queueing nothing)."""
-    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session, request=request)
+    entry = _entry(session_id=session_id, page=page, at=at, contact=contact, session=session, page_view_id=page_view_id)
     return _queue(entry, cache_writes=cache_writes, count=count) is not None
 
 
@@ -410,13 +414,14 @@ def page_view_buffer_open_session(
     at: dt.datetime,
     session: QueuedSession,
     cache_writes: tuple[CacheWrite, ...] = (),
+    page_view_id: int | None = None,
 ) -> int | None:
     """Queue a known contact's new session with its first page view, unless another ping of the same
     contact and website opened one in the last seconds: then the page view joins that session.
     `cache_writes` as for page_view_buffer_add (made after the entry, whichever session it went into).
 
     Returns the session the page view went into; None (nothing queued): write it now instead."""
-    entry = _entry(session_id=session_id, page=page, at=at, session=session)
+    entry = _entry(session_id=session_id, page=page, at=at, session=session, page_view_id=page_view_id)
     claim = session_claim_key(contact_id=session.contact_id, website_id=session.website_id)
     return _queue(entry, cache_writes=cache_writes, claim=claim)
 
@@ -438,14 +443,14 @@ def _entry(
     at: dt.datetime,
     contact: QueuedContact | None = None,
     session: QueuedSession | None = None,
-    request: str | None = None,
+    page_view_id: int | None = None,
 ) -> dict[str, Any]:
-    """The stream entry: the page view's fields first ("s" is its session, "q" its request where it may be
-    queued twice), then the new contact's and the new session's, if any."""
+    """The stream entry: the page view's fields first ("s" is its session, "i" its id where the ping took one), then
+    the new contact's and the new session's, if any."""
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
     entry: dict[str, Any] = {"s": session_id, "u": page.url, "t": page.title, "r": page.referrer, "at": micros}
-    if request is not None:
-        entry["q"] = request
+    if page_view_id is not None:
+        entry["i"] = page_view_id
     if contact is not None:
         entry["c"], entry["a"] = contact.contact_id, contact.anonymous_id.hex
         if contact.consent_stated:  # "1", "0" or "" (not stated) per purpose, and its source
@@ -458,7 +463,7 @@ def _entry(
     return entry
 
 
-_PAGE_VIEW_FIELDS = ("u", "t", "r", "at")
+_PAGE_VIEW_FIELDS = ("u", "t", "r", "at", "i")
 
 
 def _queue(
@@ -551,7 +556,7 @@ def _queue_opening(
     session the page view went into, the stream's length, the flag's previous due time)."""
     written = [_stored(write) for write in cache_writes]
     # The script's arguments: the page view's name/value pairs, then the new session's, then the cache writes.
-    page_args = [arg for name in _PAGE_VIEW_FIELDS for arg in (name, entry[name])]
+    page_args = [arg for name in _PAGE_VIEW_FIELDS if name in entry for arg in (name, entry[name])]
     session_names = [name for name in entry if name != "s" and name not in _PAGE_VIEW_FIELDS]
     rest = [arg for name in session_names for arg in (name, entry[name])]
     keys = [claim, _stream_key(), _flag_key(), *(redis_key for redis_key, _ in written)]
@@ -633,7 +638,7 @@ class FastTicket:
     fingerprint: str
     # A revocation (a later verified sign-in) applies to this token: its mark must be absent.
     revocation_matters: bool
-    entry: dict[str, Any]  # the page view's fields, without its session, with the request's id ("q")
+    entry: dict[str, Any]  # the page view's fields, without its session, with its id ("i")
     now: float  # the request's moment, the clock its ping decides with: a ticket holds until a moment before it
     queued_session: int | None = None  # the session the round trip queued the page view in
     state_sha: str | None = None  # SHA-1 of the hot-path entry as stored (a ticket written now names it)
@@ -656,10 +661,10 @@ def fast_ticket_key(contact_id: int) -> str:
     return f"tracking:fast:{contact_id}"
 
 
-def page_view_fields(*, page: PageInput, at: dt.datetime, request: str) -> dict[str, Any]:
-    """A page view's fields in a stream entry, without its session, naming its request (the flush keeps one
-    entry per request)."""
-    entry = _entry(session_id=0, page=page, at=at, request=request)
+def page_view_fields(*, page: PageInput, at: dt.datetime, page_view_id: int) -> dict[str, Any]:
+    """A page view's fields in a stream entry, without its session, with its id (queued again by its ping when the
+    first round trip's reply was lost: the flush writes one of the two)."""
+    entry = _entry(session_id=0, page=page, at=at, page_view_id=page_view_id)
     del entry["s"]
     return entry
 
@@ -732,8 +737,8 @@ def preflight_queue(
             return None
         reply = _PREFLIGHT_QUEUE_SCRIPT.run(client, keys, arguments)
     except redis.RedisError:
-        # Not a backoff: the script may have queued the page view, and queueing it again under the same request id
-        # is what keeps it once (a direct write would be a second one). The caller counts and reads without it.
+        # Not a backoff: the script may have queued the page view, and the ping queues it again, or writes it, under
+        # the same id (the flush writes one of them). The caller counts and reads without it.
         return None
     if reply is None:  # run late (LATE_LUA): it did nothing, and the caller counts and reads without it
         return None
@@ -962,14 +967,14 @@ def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
 
 def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
     rows = []
-    requests: set[bytes] = set()
+    page_view_ids: set[bytes] = set()
     for entry_id, fields in entries:
-        if (request := fields.get(b"q")) is not None:
-            # A page view offered to a ping's first round trip names its request: one whose reply was lost, then
-            # queued again by the ping, went in twice (the two are moments apart: in one batch but at its edge).
-            if request in requests:
+        if (page_view_id := fields.get(b"i")) is not None:
+            # A ping whose queueing's reply was lost queues its page view again (in a new session, when the first
+            # was lost in the first round trip): the first entry counts. (Across batches, the insert's ON CONFLICT.)
+            if page_view_id in page_view_ids:
                 continue
-            requests.add(request)
+            page_view_ids.add(page_view_id)
         try:
             contact = session = None
             if b"c" in fields:
@@ -992,6 +997,7 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
                 at=_EPOCH + dt.timedelta(microseconds=int(fields[b"at"])),
                 contact=contact,
                 session=session,
+                page_view_id=None if page_view_id is None else int(page_view_id),
             ))  # fmt: skip
         except (KeyError, ValueError):
             # Not ours (written by hand or another version): skipping it beats blocking every flush.
@@ -1007,6 +1013,26 @@ def _consent_decode(code: bytes) -> bool | None:
     if code not in (b"", b"0", b"1"):
         raise ValueError("consent")
     return None if code == b"" else code == b"1"
+
+
+def page_view_write_now(
+    *,
+    session_id: int,
+    page: PageInput,
+    at: dt.datetime,
+    contact: QueuedContact | None = None,
+    session: QueuedSession | None = None,
+    page_view_id: int | None = None,
+) -> int:
+    """Write what page_view_buffer_add did not queue (as far as its ping knows) now, as the flush writes an entry:
+    Redis may hold the entry after all (its reply was lost), and whichever of the two writes comes second finds
+    its rows written, under the same ids, and writes nothing. Returns the page views written."""
+    row = QueuedRow(
+        session_id=session_id, url=page.url, title=page.title, referrer=page.referrer, at=at, contact=contact,
+        session=session, page_view_id=page_view_id,
+    )  # fmt: skip
+    with transaction.atomic():
+        return _write([row])
 
 
 def _write(rows: list[QueuedRow]) -> int:
@@ -1037,6 +1063,9 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
     3. New sessions, then the page views with their sessions' counters in one statement (a session
        gone since drops its page views; one moved by a merge credits its new contact).
     4. Each contact's last_seen_at, first_seen_at, web_sessions_count and latest device and place.
+
+    Rows already written are skipped, their counters too: a ping that lost Redis's reply writes its page view, and
+    the contact and session it opens, directly under the ids of the entry Redis may hold after all.
     """
     # A new contact's entry opens its first session: the website of that session created it.
     new_contacts = {
@@ -1084,9 +1113,9 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
             "started_at": started, "last_activity_at": started,
             **{name: queued.fields.get(name, "") for name in _SESSION_COLUMNS},
         })  # fmt: skip
-    _insert_rows(WebSession, sessions_to_create)
+    opened = _insert_rows(WebSession, sessions_to_create)
     written, seen = _page_views_insert(rows)
-    _contacts_touch(seen, sessions_to_create)
+    _contacts_touch(seen, [session for session in sessions_to_create if session["id"] in opened])
     return written
 
 
@@ -1103,15 +1132,15 @@ def _contacts_lock(contact_ids: set[int]) -> tuple[set[int], set[int]]:
     return {pk for pk, _ in found}, {pk for pk, is_frozen in found if is_frozen}
 
 
-def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> set[int]:
     """INSERT rows of `model` in one statement: the columns the rows give as arrays (unnest), every
     other column its field's default (the time of the flush for auto_now ones); a row whose id is
-    taken already is skipped (a replayed batch, never with the cursor, must not stop the flush).
+    taken already is skipped (written by its ping directly, or a replayed batch). Returns the ids inserted.
 
     Plain SQL rather than bulk_create: building model instances of 40-odd fields cost the flush more
     than the statement itself."""
     if not rows:
-        return
+        return set()
     connection = connections[router.db_for_write(model)]
     given = list(rows[0])
     now = timezone.now()
@@ -1140,13 +1169,14 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     sql = (
         f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
         f"SELECT {', '.join(selects)} FROM unnest({arrays}) AS b({', '.join(fields[n].column for n in given)}) "
-        "ON CONFLICT DO NOTHING"
+        "ON CONFLICT DO NOTHING RETURNING id"
     )
     # The constants come first in the statement's text (SELECT list), then the arrays (FROM).
     constants = params
     arrays_params = [_column_values(fields[name], [row[name] for row in rows], connection) for name in given]
     with _arrays_cursor(connection) as cursor:
         cursor.execute(sql, [*constants, *arrays_params])
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 # Field types whose values, as the flush builds them (int, str, bool, None, aware datetimes, UUIDs), psycopg takes as
@@ -1190,39 +1220,45 @@ def _merged_into(contact_ids: set[int]) -> dict[int, int]:
 
 
 def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.datetime, dt.datetime]]]:
-    """Sessions' counters and the page views in one statement; sessions gone since are skipped, and
-    so are those of a contact restricted or that refused analytics since the ping (its contact is frozen).
+    """The page views and their sessions' counters in one statement; sessions gone since are skipped, and
+    so are those of a contact restricted or that refused analytics since the ping (its contact is frozen), and
+    page views written already under their ids (by their pings, directly: they count once).
 
     Returns the page views written and, per contact credited, (earliest, latest) page view.
 
-    The UPDATE locks the session rows until the commit. Page views have no database foreign key, and
+    The session rows stay locked until the commit. Page views have no database foreign key, and
     this lock stands in for its check (contacts.deletion): an erase, expiry or merge locks the sessions
     before it touches their page views, so it waits for this commit and then deletes (or moves) these
-    page views too; one that came first has deleted the sessions, which this UPDATE then skips.
+    page views too; one that came first has deleted the sessions, which this statement then skips.
     """
     sessions, page_views, contacts = WebSession._meta.db_table, PageView._meta.db_table, Contact._meta.db_table
     sql = f"""
         WITH batch AS (
-            SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
-                AS b(session_id, url, title, referrer, created_at)
-        ), totals AS (
-            SELECT session_id, count(*) AS added, max(created_at) AS latest FROM batch GROUP BY session_id
+            SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
+                AS b(id, session_id, url, title, referrer, created_at)
+        ), live AS (
+            SELECT s.id, s.contact_id FROM {sessions} s JOIN {contacts} c ON c.id = s.contact_id
+            WHERE s.id IN (SELECT session_id FROM batch)
+                AND NOT c.processing_restricted AND c.analytics_consent IS NOT FALSE
+            FOR UPDATE OF s
+        ), inserted AS (
+            INSERT INTO {page_views} (id, contact_id, session_id, url, title, referrer, created_at)
+            SELECT batch.id, live.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
+            FROM batch JOIN live ON live.id = batch.session_id
+            ON CONFLICT DO NOTHING
+            RETURNING contact_id, session_id, created_at
         ), touched AS (
             UPDATE {sessions} s SET page_views_count = s.page_views_count + totals.added,
                 last_activity_at = GREATEST(s.last_activity_at, totals.latest)
-            FROM totals, {contacts} c
-            WHERE s.id = totals.session_id AND c.id = s.contact_id
-                AND NOT c.processing_restricted AND c.analytics_consent IS NOT FALSE
-            RETURNING s.id, s.contact_id
-        ), inserted AS (
-            INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
-            SELECT touched.contact_id, batch.session_id, batch.url, batch.title, batch.referrer, batch.created_at
-            FROM batch JOIN touched ON touched.id = batch.session_id
-            RETURNING contact_id, created_at
+            FROM (SELECT session_id, count(*) AS added, max(created_at) AS latest FROM inserted GROUP BY session_id)
+                AS totals
+            WHERE s.id = totals.session_id
         )
         SELECT contact_id, count(*), min(created_at), max(created_at) FROM inserted GROUP BY contact_id
     """  # noqa: S608 - table names come from the models, values are parameters
     columns = [
+        # An entry queued without an id (before pings took them) takes one now.
+        [row.page_view_id or id_blocks.next_id(PageView) for row in rows],
         [row.session_id for row in rows], [row.url for row in rows], [row.title for row in rows],
         [row.referrer for row in rows], [row.at for row in rows],
     ]  # fmt: skip

@@ -70,7 +70,7 @@ def _demo(request: HttpRequest, *, logged_in: bool, section: str = "") -> HttpRe
     nonce = secrets.token_urlsafe(16)
     context: dict[str, Any] = {
         "website": website, "logged_in": logged_in, "nonce": nonce, "section": section,
-        "section_title": dict(DEMO_PAGES).get(section, "") if section else "",
+        "section_title": DEMO_TITLES.get(section, "") if section else "",
         "menu": [(path, title) for path, title in DEMO_PAGES if path in MENU_SECTIONS],
     }  # fmt: skip
     if website is not None:
@@ -108,11 +108,12 @@ def demo_logged_in(request: HttpRequest) -> HttpResponse:
 
 # The shop's pages in its menu; the others (a blog post, the docs…) are reached from the seeded page views.
 MENU_SECTIONS = ("pricing", "features", "contact")
+DEMO_TITLES = dict(DEMO_PAGES)
 
 
 @require_safe
 def demo_section(request: HttpRequest, section: str) -> HttpResponse:
     """Another page of the demo shop (its pages are the ones the seeded page views visit), for a guest."""
-    if not dict(DEMO_PAGES).get(section):
+    if not DEMO_TITLES.get(section):
         raise Http404("The demo shop has no such page.")
     return _demo(request, logged_in=False, section=section)

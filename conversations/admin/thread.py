@@ -27,7 +27,7 @@ from conversations.admin.choices import SNOOZE_PRESETS, parse_snooze, teammates
 from conversations.models import Conversation, ConversationPart, ConversationRating, Team
 from conversations.services.mentions import mention_pieces
 from conversations.services.sla import sla_label, sla_target
-from conversations.services.threads import SEEN_PART_FIELD, teammate_display_name
+from conversations.services.threads import SEEN_PART_FIELD, clean_url, teammate_display_name
 from tracking.addresses import page_address
 
 RECENT_PAGE_VIEWS = 10
@@ -442,18 +442,13 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
         "tags": [{"id": tag.pk, "name": tag.name} for tag in tags],
         "page_views": [
             {
-                "url": view.url, "href": view.url if _web_address(view.url) else "",
+                "url": view.url, "href": clean_url(view.url),
                 "title": Truncator(view.title or page_address(view.url)).chars(60),
                 "address": page_address(view.url), "at": timezone.localtime(view.created_at).strftime("%b %d, %H:%M"),
             }
             for view in _recent_page_views(contact)
         ],
     }  # fmt: skip
-
-
-def _web_address(url: str) -> bool:
-    """An http(s) address, the only kind a link may lead to (the ping takes no other; a row written another way might)."""
-    return url[:8].lower().startswith(("http://", "https://"))
 
 
 def _moment(moment: dt.datetime | None) -> str:

@@ -95,7 +95,9 @@ class RedisServer:
 
 class TcpProxy:
     """Forwards a local port to `upstream`; `cut()` drops every connection and refuses new ones
-    (a network partition or a dead server, as the client sees it) until `restore()`."""
+    (a network partition or a dead server, as the client sees it) until `restore()`; `hold_replies()`
+    passes requests on at once but keeps the server's replies until `release_replies()` (a server that ran
+    a command but answered late: a fork, a stop between running and answering, another client's slow command)."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -103,7 +105,17 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
+        self._holding = threading.Event()
         self.restore()
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def hold_replies(self) -> None:
+        self._holding.set()
+
+    def release_replies(self) -> None:
+        self._holding.clear()
 
     def restore(self) -> None:
         listener = socket.socket()
@@ -147,14 +159,21 @@ class TcpProxy:
 
     def _pump(self, client: socket.socket, server: socket.socket) -> None:
         ends = [client, server]
+        held: list[bytes] = []
         try:
             while True:
-                readable, _, _ = select.select(ends, [], [], 1.0)
+                readable, _, _ = select.select(ends, [], [], 0.05)
+                if held and not self._holding.is_set():
+                    client.sendall(b"".join(held))
+                    held.clear()
                 for end in readable:
                     chunk = end.recv(65536)
                     if not chunk:
                         return
-                    (server if end is client else client).sendall(chunk)
+                    if end is server and (held or self._holding.is_set()):
+                        held.append(chunk)
+                    else:
+                        (server if end is client else client).sendall(chunk)
         except (OSError, ValueError):
             return
         finally:

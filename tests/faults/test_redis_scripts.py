@@ -20,7 +20,7 @@ from redis.retry import Retry
 from common import redis_cache
 from common.redis_cache import Outage, RedisCache, Script, pool_options, thread_client
 from contacts.models import Contact
-from tests.faults.support import RedisServer, wait_until
+from tests.faults.support import RedisServer, TcpProxy, wait_until
 from tests.tracking.conftest import Widget, buffer_on
 from tracking import page_view_buffer
 from tracking.models import PageView, WebSession
@@ -422,3 +422,99 @@ def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_on
 def _flush() -> None:
     while page_views_flush():
         pass
+
+
+@pytest.fixture
+def held_shop(server, settings, monkeypatch):
+    """As `shop`, with the cache and the page-view buffer reaching Redis through a proxy that can hold its replies."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the ingest queue needs PostgreSQL")
+    proxy = TcpProxy(("127.0.0.1", server.port))
+    settings.CACHES = {"default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": proxy.url(0)}}
+    settings.PARLEY_INGEST_QUEUE = True
+    buffer_on(settings, monkeypatch, proxy.url(0))
+    yield proxy, website_create(name="Shop", allowed_origins=["https://shop.example"])
+    proxy.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("flush_first", [False, True], ids=["direct-write-first", "flush-first"])
+def test_a_queueing_redis_ran_but_answered_too_late_is_written_once(server, held_shop, client, flush_first):
+    """Redis runs a ping's queueing command in time, but its reply comes after the ping's timeout (another client's
+    slow command, a fork, a stop between running and answering): the ping writes its rows directly, and the flush
+    writes the entry Redis holds. A returning visitor's page view, a known visitor's new session and a first visit
+    are each written once, whichever of the two reaches the database first."""
+    proxy, website = held_shop
+    returning, back = Widget(client, website, ip="81.2.69.142"), Widget(client, website, ip="81.2.69.143")
+    for widget, url in ((returning, "/1"), (returning, "/2"), (back, "/b1")):
+        assert widget.ping(f"https://shop.example{url}").status_code == 200
+        _flush()
+    back_contact = Contact.objects.get(anonymous_id=back.anonymous_id)
+
+    def session_over() -> None:  # an hour later (by the database, not the clock: Redis keeps the real one)
+        WebSession.objects.filter(contact=back_contact).update(
+            started_at=F("started_at") - dt.timedelta(hours=1),
+            last_activity_at=F("last_activity_at") - dt.timedelta(hours=1),
+        )
+        caches["default"].delete(HotPathState.key(back_contact.pk))
+
+    beside = redis.Redis.from_url(server.url())  # Redis itself, around the proxy
+    stream = page_view_buffer._stream_key()
+    for script in (
+        page_view_buffer._PREFLIGHT_QUEUE_SCRIPT,
+        page_view_buffer._COUNTED_QUEUE_SCRIPT,
+        page_view_buffer._OPEN_SESSION_SCRIPT,
+        page_view_buffer._XADD_SCRIPT,
+    ):
+        beside.script_load(script.source)  # as on a Redis that has served pings for a while (not NOSCRIPT)
+    for widget, url, before, user in (
+        (returning, "/3", None, None),
+        # User fields: no first round trip (whose held reply would close the connection the session's goes on).
+        (back, "/b2", session_over, {"name": "Back"}),
+        (Widget(client, website, ip="81.2.69.144"), "/new", None, None),
+    ):
+        if before is not None:
+            before()
+        # The ping's commands go out on live connections (a timeout closes them): Redis runs them, not a handshake.
+        caches["default"]._cache.get_client(write=True).ping()
+        page_view_buffer._client().ping()
+        redis_cache.outages_forget()
+        queued = _entries_added(beside, stream)
+        flusher = None
+        if flush_first:  # the entry is written as soon as Redis holds it, before the ping's own write
+            flusher = threading.Thread(target=_flush_when_queued, args=(beside, stream, queued))
+            flusher.start()
+        proxy.hold_replies()
+        try:
+            assert widget.ping(f"https://shop.example{url}", user=user).status_code == 200
+        finally:
+            proxy.release_replies()
+        if flusher is not None:
+            flusher.join(timeout=30)
+        assert _entries_added(beside, stream) > queued  # Redis did queue it
+        redis_cache.outages_forget()
+    _flush()
+    counts = dict(PageView.objects.values_list("url").annotate(n=Count("id")))
+    assert counts == {f"https://shop.example{url}": 1 for url in ("/1", "/2", "/3", "/b1", "/b2", "/new")}
+    assert Contact.objects.count() == 3
+    sessions = WebSession.objects.order_by("started_at")
+    assert [(s.contact_id, s.page_views_count) for s in sessions.filter(contact=back_contact)] == [
+        (back_contact.pk, 1), (back_contact.pk, 1)
+    ]  # fmt: skip
+    assert {s.page_views_count for s in sessions} == {1, 3}  # the returning visitor's three, the others' one
+    assert sorted(Contact.objects.values_list("web_sessions_count", flat=True)) == [1, 1, 2]
+
+
+def _entries_added(beside: redis.Redis, stream: str) -> int:
+    """Entries ever added to the stream (flushes trim them: the ping's own may have flushed)."""
+    return int(beside.xinfo_stream(stream)["entries-added"]) if beside.exists(stream) else 0
+
+
+def _flush_when_queued(beside: redis.Redis, stream: str, queued: int) -> None:
+    """Wait for an entry past `queued`, then flush over a connection of its own, around the proxy."""
+    try:
+        wait_until(lambda: _entries_added(beside, stream) > queued, timeout=10, what="the ping's entry")
+        while page_view_buffer._flush_batches(beside)[0]:
+            pass
+    finally:
+        connection.close()

@@ -442,6 +442,28 @@ def test_a_flush_rolled_back_mid_batch_writes_everything_once_on_the_next_run(
     assert sorted(Contact.objects.values_list("web_sessions_count", flat=True)) == [1, 1, 1]
 
 
+def test_an_entry_whose_rows_are_written_already_writes_and_counts_nothing_again(client, website, queue: Buffer):
+    """A ping that lost Redis's reply writes its rows directly under the entry's ids, and the flush meets the entry
+    after (or before): the second writes no contact, session or page view, and counts none, even beside a page view
+    of the same visit in the same batch."""
+    widget, _, _ = _new_visitor(client, website)
+    [(_, first_visit)] = queue.entries()
+    page_views_flush()
+    assert widget.ping("https://shop.example/next").status_code == 200
+    [(_, next_view)] = queue.entries()
+    page_views_flush()
+    queue.redis.xadd(queue.key, first_visit)  # both again, in one batch, with a new page view between them
+    assert widget.ping("https://shop.example/third").status_code == 200
+    queue.redis.xadd(queue.key, next_view)
+    assert page_views_flush() == 1
+    contact = Contact.objects.get(anonymous_id=widget.anonymous_id)
+    assert sorted(PageView.objects.filter(contact=contact).values_list("url", flat=True)) == [
+        "https://shop.example/", "https://shop.example/next", "https://shop.example/third"
+    ]  # fmt: skip
+    assert [session.page_views_count for session in WebSession.objects.filter(contact=contact)] == [3]
+    assert Contact.objects.get().web_sessions_count == 1
+
+
 def test_redis_unreachable_writes_a_new_visitor_directly(client, website, queue: Buffer, settings, monkeypatch):
     settings.PARLEY_PAGE_VIEW_BUFFER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)

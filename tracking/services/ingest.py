@@ -10,7 +10,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -221,10 +220,53 @@ def _session_is_current(*, started_at: dt.datetime, last_activity_at: dt.datetim
     return now - last_activity_at <= SESSION_IDLE and now - started_at < SESSION_MAX_LENGTH
 
 
+# Every tracked ping takes its page view's id ahead (PlannedIds): a block is one statement per this many pings.
+PAGE_VIEW_ID_BLOCK_SIZE = 1024
+
+
+def _page_view_id() -> int | None:
+    return id_blocks.next_id(PageView, block_size=PAGE_VIEW_ID_BLOCK_SIZE)
+
+
+@dataclass
+class PlannedIds:
+    """The ids of the rows a ping records, taken once from this process's blocks (tracking.id_blocks): its page
+    view's and, when it opens one, its session's. A queued entry and the direct write that stands in for it when
+    its queueing seemed to fail (Redis ran the command, its reply was lost) use the same ids: whichever reaches the
+    database second finds its rows there and writes nothing."""
+
+    page_view_id: int | None = None
+    _session_id: int | None = None
+
+    @classmethod
+    def for_ping(cls, ticket: page_view_buffer.FastTicket | None) -> "PlannedIds":
+        """The ids this ping's rows take (the page view's, that the ticket offered already): none without the
+        ingest queue, whose entries alone may be written twice."""
+        if ticket is not None:
+            return cls(page_view_id=ticket.entry["i"])
+        return cls(page_view_id=_page_view_id() if ingest_queue_on() else None)
+
+    def session_id(self) -> int | None:
+        if self._session_id is None and self.page_view_id is not None:
+            self._session_id = id_blocks.next_id(WebSession)
+        return self._session_id
+
+
+class PageViewWritten(Exception):
+    """The page view's id is taken: the flush wrote the entry its ping could not tell it queued."""
+
+
 def _session_continue_or_open(
-    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+    *,
+    contact: Contact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    planned: PlannedIds | None = None,
 ) -> WebSession:
-    """Extend the contact's current session or open a new one (enriched once), under a row lock."""
+    """Extend the contact's current session or open a new one (enriched once, under the `planned` id when the ping
+    has one), under a row lock."""
     # Two tabs pinging at once must not both open a session: serialise on the contact row.
     locked = Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk", flat=True)
     if not list(locked):
@@ -240,6 +282,7 @@ def _session_continue_or_open(
     location = locate(facts.ip)
     device = describe_device(facts.user_agent)
     session = WebSession.objects.create(
+        id=None if planned is None else planned.session_id(),
         contact=contact,
         website=website,
         started_at=facts.now,
@@ -274,9 +317,17 @@ def _session_continue_or_open(
 
 
 def _page_view_record(
-    *, contact: Contact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+    *,
+    contact: Contact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    planned: PlannedIds | None = None,
 ) -> PageView:
-    """The page view, in the current session: two statements in the steady state."""
+    """The page view, in the current session: two statements in the steady state. Under the `planned` ids, when the
+    ping has them: raises PageViewWritten when its page view is written already (then roll back the transaction:
+    the flush wrote its session's counter too)."""
     key = str(website.pk)
     session_id = None
     started_at = facts.now
@@ -296,18 +347,24 @@ def _page_view_record(
                 updated = current_session.update(**extended)  # it was queued a moment ago: written now
             session_id = int(cached_id) if updated else None
     if session_id is None:
-        session = _session_continue_or_open(contact=contact, website=website, page=page, facts=facts, state=state)
+        session = _session_continue_or_open(
+            contact=contact, website=website, page=page, facts=facts, state=state, planned=planned
+        )
         session_id, started_at = session.pk, session.started_at
     else:
         _touch_last_seen(contact=contact, now=facts.now, state=state)
-    page_view = PageView.objects.create(
-        contact=contact,
-        session_id=session_id,
-        url=page.url,
-        title=page.title,
-        referrer=page.referrer,
-        created_at=facts.now,
-    )
+    try:
+        page_view = PageView.objects.create(
+            id=None if planned is None else planned.page_view_id,
+            contact=contact,
+            session_id=session_id,
+            url=page.url,
+            title=page.title,
+            referrer=page.referrer,
+            created_at=facts.now,
+        )
+    except IntegrityError:  # the primary key (page views have no other constraint): only a planned id is taken
+        raise PageViewWritten from None  # (the caller's transaction rolls back)
     state.sessions[key] = [session_id, started_at.timestamp(), facts.now.timestamp()]
     return page_view
 
@@ -328,7 +385,13 @@ def _page_view_after_merge(
 
 
 def _page_view_after_commit(
-    *, acting: ActingContact, website: Website, page: PageInput, facts: RequestFacts, state: HotPathState
+    *,
+    acting: ActingContact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    planned: PlannedIds,
 ) -> bool:
     """The page view of a contact whose row is committed: queued in its cached current session or in a
     new queued one; written at once only when the queue cannot take it. A contact erased or merged
@@ -337,13 +400,39 @@ def _page_view_after_commit(
     Whether `state` (which remembers `acting`) was saved with it, in the queued entry's round trip; if not,
     the caller saves it."""
     contact = acting.contact
-    if _page_view_fast(contact=contact, website=website, page=page, facts=facts, state=state, save_state=True):
+    if _page_view_fast(
+        contact=contact, website=website, page=page, facts=facts, state=state, save_state=True,
+        page_view_id=planned.page_view_id,
+    ):  # fmt: skip
         return True
-    if _session_queued(contact=contact, website=website, page=page, facts=facts, state=state, acting=acting):
+    if _session_queued(
+        contact=contact, website=website, page=page, facts=facts, state=state, planned=planned, acting=acting
+    ):
         return True
-    with transaction.atomic():
-        _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+    _page_view_record_once(contact=contact, website=website, page=page, facts=facts, state=state, planned=planned)
     return False
+
+
+def _page_view_record_once(
+    *,
+    contact: Contact,
+    website: Website,
+    page: PageInput,
+    facts: RequestFacts,
+    state: HotPathState,
+    planned: PlannedIds,
+) -> None:
+    """_page_view_record under the ping's planned ids: nothing when its page view is written already (queued after
+    all, and flushed, with its session's counter), in a transaction or savepoint of its own, so that the rest of the
+    caller's stands. (The state then learns its session from the row, on the next ping.)"""
+    if planned.page_view_id is None:  # nothing queued it: no id to share
+        _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+        return
+    try:
+        with transaction.atomic():
+            _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state, planned=planned)
+    except PageViewWritten:
+        pass
 
 
 def _page_view_fast(
@@ -355,6 +444,7 @@ def _page_view_fast(
     state: HotPathState,
     save_state: bool = False,
     ticket: page_view_buffer.FastTicket | None = None,
+    page_view_id: int | None = None,
 ) -> bool:
     """The steady state: a page view in the cached current session, last_seen_at not due.
 
@@ -365,6 +455,7 @@ def _page_view_fast(
 
     `ticket`: what the request offered its first round trip. Its page view queued there is this one;
     else the ticket for the next pings is written with this page view (page_view_buffer.FastTicket).
+    `page_view_id`: the ping's (PlannedIds), queued or written.
     """
     key = str(website.pk)
     cached = state.sessions.get(key)
@@ -397,10 +488,11 @@ def _page_view_fast(
         writes = () if written_ticket is None else (written_ticket,)
     # A buffered page view of a contact erased or merged meanwhile is dropped or moved by the flush.
     queued = page_view_buffer.page_view_buffer_add(
-        session_id=int(session_id), page=page, at=facts.now, cache_writes=writes,
-        request=None if ticket is None else ticket.entry["q"],
-    )  # fmt: skip
-    written = queued or _page_view_in_one_statement(contact=contact, session_id=int(session_id), page=page, facts=facts)
+        session_id=int(session_id), page=page, at=facts.now, cache_writes=writes, page_view_id=page_view_id
+    )
+    written = queued or _page_view_in_one_statement(
+        contact=contact, session_id=int(session_id), page=page, facts=facts, page_view_id=page_view_id
+    )
     if written:
         state.sessions[key] = extended
         if save_state and not queued:
@@ -429,11 +521,14 @@ def _ticket_with(
     return () if written is None else (written,)
 
 
-def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: PageInput, facts: RequestFacts) -> bool:
-    """PostgreSQL: extend the session and insert the page view in ONE statement.
+def _page_view_in_one_statement(
+    *, contact: Contact, session_id: int, page: PageInput, facts: RequestFacts, page_view_id: int | None
+) -> bool:
+    """PostgreSQL: extend the session and insert the page view in ONE statement; True when the session is there
+    (the page view written, now or before: a planned id taken already is skipped, and so is its counter).
 
     A data-modifying CTE is atomic on its own, so this needs no BEGIN/COMMIT round trips. The session
-    row it updates stays locked until the insert commits: that lock, not a database foreign key, keeps
+    row it locks stays locked until the insert commits: that lock, not a database foreign key, keeps
     a deletion from missing this page view (contacts.deletion).
     """
     connection = connections[router.db_for_write(PageView)]
@@ -442,17 +537,26 @@ def _page_view_in_one_statement(*, contact: Contact, session_id: int, page: Page
     sessions, page_views = WebSession._meta.db_table, PageView._meta.db_table
     sql = f"""
         WITH session AS (
+            SELECT id FROM {sessions} WHERE id = %s AND contact_id = %s FOR UPDATE
+        ), inserted AS (
+            INSERT INTO {page_views} (id, contact_id, session_id, url, title, referrer, created_at)
+            SELECT %s, %s, session.id, %s, %s, %s, %s FROM session ON CONFLICT DO NOTHING RETURNING session_id
+        ), counted AS (
             UPDATE {sessions} SET page_views_count = page_views_count + 1,
                 last_activity_at = GREATEST(last_activity_at, %s)
-            WHERE id = %s AND contact_id = %s RETURNING id
+            WHERE id IN (SELECT session_id FROM inserted)
         )
-        INSERT INTO {page_views} (contact_id, session_id, url, title, referrer, created_at)
-        SELECT %s, session.id, %s, %s, %s, %s FROM session RETURNING id
+        SELECT count(*) FROM session
     """  # noqa: S608 - table names come from the models, values are parameters
-    params = [facts.now, session_id, contact.pk, contact.pk, page.url, page.title, page.referrer, facts.now]
+    page_view_id = page_view_id or _page_view_id()
+    params = [
+        session_id, contact.pk,
+        page_view_id, contact.pk, page.url, page.title, page.referrer, facts.now,
+        facts.now,
+    ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+        return bool(cursor.fetchone()[0])
 
 
 def _nothing_to_write_for(user: UserInput | None, contact: Contact, state: HotPathState) -> bool:
@@ -514,18 +618,20 @@ def _session_queued(
     page: PageInput,
     facts: RequestFacts,
     state: HotPathState,
+    planned: PlannedIds,
     acting: ActingContact | None = None,
     ticket: page_view_buffer.FastTicket | None = None,
 ) -> bool:
     """A known contact without a current session here: the new session and its first page view
-    are queued (no database statement); False when they must be written now instead.
+    are queued (no database statement), under the `planned` ids; False when they must be written now instead,
+    under the same ids.
 
     With `acting` (the contact the request acts for), the state remembers it and is saved in the
     entry's round trip, with the fast-path ticket for it (`ticket`: the request's offer); without,
     the caller saves it."""
     if not ingest_queue_on():
         return False
-    session_id = id_blocks.next_id(WebSession)
+    session_id = planned.session_id()
     if session_id is None:
         return False
     session = page_view_buffer.QueuedSession(
@@ -541,6 +647,7 @@ def _session_queued(
     opened = page_view_buffer.page_view_buffer_open_session(
         session_id=session_id, page=page, at=facts.now, session=session,
         cache_writes=(*after.cache_writes(), *_ticket_with(after, key, ticket)) if acting is not None else (),
+        page_view_id=planned.page_view_id,
     )  # fmt: skip
     if opened is None:
         return False
@@ -567,7 +674,8 @@ def _visitor_queued(
     count: DeferredCount | None = None,
 ) -> Contact | None:
     """A first ping: the new visitor, its session and page view are queued (no database statement
-    in the common case: ids come from this process's block); None when they must be written now.
+    in the common case: ids come from this process's block), or written now under the same ids when they could not
+    be (as far as this ping knows: Redis may have queued them and lost its reply); None without the ingest queue.
     `count`, the request's rate limits, is counted with the entry, in its round trip where it can be.
 
     The visitor's own consent choice, if the ping states one, is written with the row (a page's
@@ -575,7 +683,8 @@ def _visitor_queued(
     if not ingest_queue_on():
         return None
     contact_id, session_id = id_blocks.next_id(Contact), id_blocks.next_id(WebSession)
-    if contact_id is None or session_id is None:
+    page_view_id = _page_view_id()
+    if contact_id is None or session_id is None or page_view_id is None:
         return None
     chosen = not consent.default and consent.stated
     queued = page_view_buffer.QueuedContact(
@@ -600,11 +709,12 @@ def _visitor_queued(
     state.contact_until = now_ts + CONTACT_SNAPSHOT_SECONDS
     # The hot-path state (and the caller's marks) go with the entry, in its round trip.
     writes = (*state.cache_writes(), *(marks(contact_id) if marks is not None else ()))
-    if not page_view_buffer.page_view_buffer_add(
-        session_id=session_id, page=page, at=facts.now, contact=queued, session=session, cache_writes=writes,
-        count=count,
-    ):  # fmt: skip
-        return None
+    rows = {"session_id": session_id, "page": page, "at": facts.now, "contact": queued, "session": session}
+    if not page_view_buffer.page_view_buffer_add(**rows, cache_writes=writes, count=count, page_view_id=page_view_id):
+        if count is not None:
+            count.count()  # (unless the queueing's script counted them)
+        page_view_buffer.page_view_write_now(**rows, page_view_id=page_view_id)
+        page_view_buffer.cache_writes_apply(writes)
     return state.snapshot(now_ts)
 
 
@@ -635,6 +745,7 @@ def _ingest(
     The cached state is written only after the transaction committed. A snapshot contact that
     turns out to be gone (merged, erased, expired) is retried once as a new visitor.
     """
+    planned = PlannedIds.for_ping(ticket) if tracking and page is not None else PlannedIds()
     if (
         tracking
         and page is not None
@@ -653,12 +764,12 @@ def _ingest(
         state.remember(current, now_ts)
         if _page_view_fast(
             contact=current.contact, website=website, page=page, facts=facts, state=state, save_state=save_state,
-            ticket=ticket,
+            ticket=ticket, page_view_id=planned.page_view_id,
         ):  # fmt: skip
             return current.contact, _ignored_again(user, state)
         if _session_queued(
-            contact=current.contact, website=website, page=page, facts=facts, state=state, acting=current,
-            ticket=ticket,
+            contact=current.contact, website=website, page=page, facts=facts, state=state, planned=planned,
+            acting=current, ticket=ticket,
         ):  # fmt: skip
             return current.contact, _ignored_again(user, state)
     # With the ingest queue, the page view follows the commit through the queue (the contact's row is
@@ -689,13 +800,15 @@ def _ingest(
                 queued_later = queue_on and not merged
                 # Else the general path: here, or for a merge once it committed (`_page_view_after_merge`).
                 if tracking and page is not None and not queue_on and not merged:
-                    _page_view_record(contact=contact, website=website, page=page, facts=facts, state=contact_state)
+                    _page_view_record_once(
+                        contact=contact, website=website, page=page, facts=facts, state=contact_state, planned=planned
+                    )
                 elif tracking and page is None:
                     _touch_last_seen(contact=contact, now=facts.now, state=contact_state)
             if queued_later:
                 contact_state.remember(acting, facts.now.timestamp())
                 state_saved = _page_view_after_commit(
-                    acting=acting, website=website, page=page, facts=facts, state=contact_state
+                    acting=acting, website=website, page=page, facts=facts, state=contact_state, planned=planned
                 )
         except ContactGone:
             if attempt or not tracking:
@@ -747,7 +860,7 @@ def fast_ticket_offer(
         hot_path_keys=hot_path_ticket_keys(identity.contact_id),
         fingerprint=hashlib.blake2b(repr(inputs).encode(), digest_size=8).hexdigest(),
         revocation_matters=not (website_enforces(website) and identity.verified),
-        entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, request=os.urandom(8).hex()),
+        entry=page_view_buffer.page_view_fields(page=ping.page, at=facts.now, page_view_id=_page_view_id()),
         now=facts.now.timestamp(),
     )
 
