@@ -250,7 +250,7 @@ def _macros_setup() -> None:
             MacroActions(close=True),
         ),
         "Escalate to Billing": (
-            "Thanks {{contact.first_name}}, I'm passing this to our billing team, they'll be in touch shortly.",
+            "Hi {{contact.first_name}}, thanks for the details: I'm passing this to our billing team, they'll be in touch shortly.",
             MacroActions(assign=SavedReply.Assign.NOBODY, team=Team.objects.get(name="Billing"), priority="priority"),
         ),
     }

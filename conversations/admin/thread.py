@@ -154,6 +154,7 @@ THREAD_ACTIONS: dict[str, Callable[[HttpRequest, Conversation, str], str]] = {
     "tag": _thread_tag,
     "untag": _thread_untag,
 }
+SENDS = (_thread_reply, _thread_note, _thread_reply_close)
 
 
 class ConversationPageAdmin(admin.ModelAdmin):
@@ -280,6 +281,12 @@ class ConversationPageAdmin(admin.ModelAdmin):
             else:
                 if done:
                     messages.success(request, done)
+                if (
+                    handler in SENDS
+                ):  # the composer is empty now: the others stop seeing "is writing…" at their next poll
+                    services.conversation_presence(
+                        conversation_id=conversation.pk, teammate=request.user, state="viewing"
+                    )
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:

@@ -559,3 +559,16 @@ def test_a_tag_names_the_teammate_who_added_it_by_their_one_name(admin_client):
     services.contact_tag(contact=contact, tag=TagFactory(name="vip"), actor=TeammateFactory(first_name="Priya"))
     page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
     assert re.search(r'<td class="field-tagged_by_name">\s*<p>Priya', page), "named by their first name"
+
+
+def test_each_list_is_titled_by_what_it_lists_not_djangos_select_to_change(admin_client):
+    for url, title in (
+        (CHANGELIST, "Contacts"),
+        (reverse("admin:companies_company_changelist"), "Companies"),
+        (reverse("admin:tracking_website_changelist"), "Websites"),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert f"<h1>{title}</h1>" in page and f"<title>{title} |" in page
+        assert "Select " not in page.split("<h1>")[1][:60]
+    # A pop-up that picks a contact (a raw id field's magnifier) keeps saying what it is for.
+    assert "<h1>Select contact</h1>" in admin_client.get(CHANGELIST, {"_popup": "1"}).content.decode()

@@ -546,6 +546,28 @@ def test_a_poll_answered_after_its_page_left_does_not_bring_the_teammate_back():
         assert s.get(_poll(conversation), {"after": 0, "presence": "viewing", "visit": visit}).status_code == 200
 
 
+def test_a_teammate_who_sends_their_note_or_reply_stops_writing_for_the_others_at_once():
+    alex, sam = _member(AGENT_GROUP, "alex", first_name="Alex"), _member(AGENT_GROUP, "sam", first_name="Sam")
+    conversation = _conversation()
+    a, s = _client(alex), _client(sam)
+    for do, state in (("note", "noting"), ("reply", "typing")):
+        s.get(_poll(conversation), {"after": 0, "presence": state, "visit": "k1"})
+        assert [
+            p["state"] for p in a.get(_poll(conversation), {"after": 0, "presence": "viewing"}).json()["presence"]
+        ] == [state]
+        assert s.post(_page(conversation), {"do": do, "body": f"Sent as a {do}"}).status_code == 302
+        # Before Sam's page polls again: the send said so.
+        assert a.get(_poll(conversation), {"after": 0, "presence": "viewing"}).json()["presence"] == [
+            {"name": "Sam", "state": "viewing", "words": "is viewing"}
+        ]
+    # An action that sends nothing leaves the state as the last poll told it.
+    s.get(_poll(conversation), {"after": 0, "presence": "noting", "visit": "k1"})
+    assert s.post(_page(conversation), {"do": "priority", "priority": "priority"}).status_code == 302
+    assert [p["state"] for p in a.get(_poll(conversation), {"after": 0, "presence": "viewing"}).json()["presence"]] == [
+        "noting"
+    ]
+
+
 def test_presence_expires_on_its_own_when_a_teammate_stops_polling(settings):
     from django.core.cache import cache
 
