@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpResponse
+from django.utils import timezone
 
 from common.parsing import iso_datetime_or_none
 from common.rate_limit import CacheReads, Limit, ip_hash
@@ -26,6 +27,7 @@ from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import contact_display_name, teammate_display_name
 from tracking.models import Website
+from tracking.services import contact_seen_writing
 from tracking.services.hot_path import (
     contact_by_anonymous_id,
     contact_row,
@@ -268,6 +270,7 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
     conversation = services.conversation_start_by_contact(
         contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
     )
+    contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(
         {
             "conversation": conversation_detail(
@@ -332,6 +335,7 @@ def reply_view(call: WidgetCall, public_id: str) -> HttpResponse:
     _limit_writes(contact)
     limit_files(call, contact_id=contact.pk, files=files)
     part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
+    contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(
         {
             "part": part_shape(part, links=file_links(call, contact_id=contact.pk)),
@@ -430,6 +434,7 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
     )
+    contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(
         {
             "conversation": conversation_detail(

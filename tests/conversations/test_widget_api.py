@@ -1,8 +1,10 @@
+import datetime as dt
 import json
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.services import contact_consent_record
@@ -46,6 +48,32 @@ def test_visitor_starts_a_conversation_becomes_lead_and_sees_it(client, website)
     listed = _get(client, f"/widget-api/{website.app_id}/conversations", token=token).json()
     assert [c["id"] for c in listed["conversations"]] == [conversation["id"]]
     assert listed["conversations"][0]["last_part"]["body"] == "Hello!"
+
+
+def test_writing_in_the_messenger_is_a_sighting_where_tracking_keeps_one(client, website):
+    """'Last seen' moves with a message as with a page view, never before 'Last heard from'; not for a contact tracking
+    records nothing for (restricted, analytics refused) nor one it never saw (a site that tracks nobody yet)."""
+    hour_ago = timezone.now() - dt.timedelta(hours=1)
+    seen = ContactFactory(last_seen_at=hour_ago)
+    restricted = ContactFactory(last_seen_at=hour_ago, processing_restricted=True)
+    refused = ContactFactory(last_seen_at=hour_ago, analytics_consent=False)
+    never_seen = ContactFactory(last_seen_at=None)
+    base = f"/widget-api/{website.app_id}"
+    for contact in (seen, restricted, refused, never_seen):
+        token = _token(contact, website)
+        started = _post(client, f"{base}/conversations", {"token": token, "body": "Hello"})
+        assert started.status_code == 201
+        contact.refresh_from_db()
+        if contact is seen:
+            assert contact.last_seen_at >= contact.last_replied_at > hour_ago
+            public_id = started.json()["conversation"]["id"]
+            Contact.objects.filter(pk=contact.pk).update(last_seen_at=hour_ago)
+            reply = _post(client, f"{base}/conversations/{public_id}/reply", {"token": token, "body": "Still there"})
+            assert reply.status_code == 201
+            contact.refresh_from_db()
+            assert contact.last_seen_at >= contact.last_replied_at > hour_ago
+        else:
+            assert contact.last_seen_at == (None if contact is never_seen else hour_ago)
 
 
 def test_writing_without_a_token_creates_a_lead_and_returns_a_token(client, website):

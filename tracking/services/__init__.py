@@ -7,6 +7,7 @@ from tracking.services.identity import IdentityVerificationFailed, user_hash_val
 from tracking.services.ingest import (
     COMPANY_IGNORED_PREFIX,
     WidgetAnswer,
+    contact_seen_writing,
     fast_ticket_offer,
     widget_ping,
     widget_shutdown,
@@ -26,6 +27,7 @@ __all__ = [
     "RequestFacts",
     "WidgetAnswer",
     "WidgetTokenInvalid",
+    "contact_seen_writing",
     "event_summary_add",
     "event_track",
     "fast_ticket_offer",

@@ -198,14 +198,31 @@ def _touch_last_seen(*, contact: Contact, now: dt.datetime, state: HotPathState)
     """last_seen_at at most once a minute per contact; first_seen_at on the first sighting."""
     if now.timestamp() - state.seen_at < LAST_SEEN_RESOLUTION_SECONDS:
         return
-    Contact.objects.filter(pk=contact.pk).update(
+    _seen(Contact.objects.filter(pk=contact.pk), contact=contact, now=now)
+    state.seen_at = now.timestamp()
+
+
+def _seen(rows: Any, *, contact: Contact, now: dt.datetime) -> None:
+    """`contact` (its row in `rows`) seen now: last_seen_at never backwards, first_seen_at on the first sighting, and
+    its companies' last request."""
+    if not rows.update(
         last_seen_at=Greatest(Coalesce("last_seen_at", Value(now)), Value(now)),
         first_seen_at=Coalesce("first_seen_at", Value(now)),
-    )
+    ):
+        return
     contact.last_seen_at = now
-    state.seen_at = now.timestamp()
     if contact.role != Contact.Role.VISITOR:  # visitors belong to no company
         companies_services.companies_activity_record(contact_id=contact.pk, now=now, new_session=False)
+
+
+def contact_seen_writing(*, contact: Contact, now: dt.datetime) -> None:
+    """The contact wrote in the messenger, so is on the site now: its last_seen_at moves as a page view moves it,
+    where tracking keeps one already (seen before, processing not restricted, analytics not refused). A site that
+    tracks nobody without consent, or the support-only mode, gets no sighting from a message either."""
+    if contact.last_seen_at is None:
+        return
+    allowed = Contact.objects.filter(pk=contact.pk, processing_restricted=False, last_seen_at__isnull=False)
+    _seen(allowed.exclude(analytics_consent=False), contact=contact, now=now)
 
 
 def _utm(url: str) -> dict[str, str]:
