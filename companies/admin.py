@@ -110,6 +110,15 @@ class LastRequestFilter(admin.SimpleListFilter):
 class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
     """Validated by the company services, so their errors show next to their fields."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "monthly_spend" in self.fields:  # 0 unless told: not a field the teammate must fill (only the id is)
+            self.fields["monthly_spend"].required = False
+
+    def clean_monthly_spend(self) -> int:
+        spend = self.cleaned_data.get("monthly_spend")
+        return 0 if spend is None else spend
+
     def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
         custom = {

@@ -164,6 +164,20 @@ def test_add_and_edit_go_through_the_services_and_show_their_errors(admin_client
     assert company.name == "Acme"
 
 
+def test_only_the_company_id_must_be_filled_monthly_spend_left_empty_is_0(admin_client):
+    add = reverse("admin:companies_company_add")
+    page = admin_client.get(add).content.decode()
+    assert 'class="required" for="id_company_id"' in page and 'class="required" for="id_monthly_spend"' not in page
+    form = {"company_id": "bare", "remote_created_at_0": "", "remote_created_at_1": "",
+            "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0"}  # fmt: skip
+    for spend in ("", "0"):
+        Company.objects.filter(company_id="bare").delete()
+        response = admin_client.post(add, {**form, "monthly_spend": spend})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert Company.objects.get(company_id="bare").monthly_spend == 0
+    assert admin_client.post(add, {**form, "company_id": "other", "monthly_spend": "-1"}).status_code == 200
+
+
 def test_contact_page_shows_the_persons_companies(admin_client):
     company = CompanyFactory(name="Acme Rockets")
     person = UserContactFactory()
