@@ -31,23 +31,24 @@ from tracking.models import Website
 # write become leads, so none here.
 SHARE_WITH_CONVERSATIONS = 0.4
 BATCH_SIZE = 2000
+# What the demo shop's (lamps, templates/demo/shop.html) customers ask, and what its team answers.
 OPENERS = [
     "Hi! I can't find where to change my billing address.",
     "Is there a discount for non-profits?",
-    "The export to CSV seems stuck at 99%.",
-    "How do I invite my team?",
-    "Your pricing page says 10 seats but I only see 5.",
-    "Can I self-host this on my own server?",
+    "My order hasn't arrived yet, it's been a week.",
+    "Does the Arc desk lamp take a warm-white bulb?",
+    "The Dune floor lamp arrived with a dented shade.",
+    "Can I return a lamp I haven't unpacked?",
     "I was charged twice this month.",
-    "Do you support single sign-on?",
+    "Do you ship to Switzerland?",
 ]
 CONTACT_FOLLOW_UPS = ["Thanks!", "That worked, thank you.", "Still not working, sorry.", "Any news?", "Perfect."]
 TEAMMATE_REPLIES = [
     "Thanks for reaching out! Let me check that for you.",
-    "You can change it under Settings → Billing.",
+    "You can change it under My account → Addresses.",
     "I've refunded the duplicate charge; it shows within 5 days.",
-    "Yes! Have a look at https://parley.example/docs/self-hosting",
-    "Could you send a screenshot of what you see?",
+    "Yes! We ship across Europe in two to four days.",
+    "Could you send a photo of what you see?",
 ]
 # CSAT: most closed conversations a teammate answered were rated, mostly well, as real teams see it.
 SHARE_RATED = 0.8
