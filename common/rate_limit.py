@@ -138,6 +138,11 @@ class DeferredCount:
         the cache is not Redis or is unreachable (then `count` counts them, failing open as ever)."""
         return None if self.counted else script_windows(self.limits)
 
+    def sent_in_script(self) -> None:
+        """A script that counts them ran or may have run, its answer lost: never counted a second time (the request
+        goes on unrefused, as when Redis is down)."""
+        self.counted = True
+
     def counted_in_script(self, windows: "ScriptWindows", counts: Sequence[int]) -> None:
         """The script counted them (`counts`, one per limit): raises the caller's refusal when one is over."""
         self.counted = True

@@ -136,6 +136,10 @@ class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
         self.validate_with(lambda: services.company_fields_clean(values))
         if not self.instance.pk:
             self.validate_with(lambda: services.company_id_clean(cleaned.get("company_id")))
+            company_id = (cleaned.get("company_id") or "").strip()
+            if "company_id" not in self.errors and Company.objects.filter(company_id=company_id).exists():
+                # The API creates or updates by company id (Intercom's contract); a form that says "Add" must not.
+                self.add_error("company_id", "A company with this id exists already: find it in the list to change it.")
         return cleaned
 
     def service_field_name(self, name: str) -> str:

@@ -11,7 +11,13 @@ INT32_MAX = 2**31 - 1
 class Company(models.Model):
     """A customer organisation its people (users and leads) belong to; Intercom's company object."""
 
-    company_id = models.CharField("company id", max_length=255, unique=True, help_text="The customer's own id.")
+    company_id = models.CharField(
+        "company id",
+        max_length=255,
+        unique=True,
+        help_text="Your own id for this company (its account id in your app, say): the site's widget and the API name "
+        "it by this id to link people to it. It cannot be changed later.",
+    )
     name = models.CharField(max_length=255, blank=True)
     plan = models.CharField(max_length=255, blank=True)
     size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")

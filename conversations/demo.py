@@ -66,8 +66,8 @@ SLA_TARGETS = {"not_priority": (60, 240, 3 * 24 * 60), "priority": (15, 60, 24 *
 NOTES = ["Customer since 2021, be generous.", "Looks like the bug from last week.", "Asked engineering."]
 SAVED_REPLIES = [
     ("Greeting", "Hi {{contact.first_name}}, thanks for writing! {{teammate.name}} here, happy to help."),
-    ("Closing", "Glad we could help, {{contact.first_name}}. Write any time!"),
-    ("Need details", "Could you tell me a bit more, {{contact.first_name}}? A screenshot helps a lot."),
+    ("Closing", "Glad we could help! Write any time."),
+    ("Need details", "Could you tell me a bit more? A photo helps a lot."),
 ]
 
 

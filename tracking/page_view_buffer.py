@@ -55,7 +55,7 @@ from common.rate_limit import (
 )
 from common.redis_cache import REDIS_UNAVAILABLE, Outage, Script, outage, pool_options, thread_client
 from companies import services as companies_services
-from contacts.models import Contact
+from contacts.models import Contact, PrivacyAuditEntry
 from tracking import id_blocks
 from tracking.models import MergedContact, PageView, PageViewBufferCursor, WebSession, Website
 from tracking.payloads import PageInput
@@ -512,8 +512,10 @@ def _queue(
         if not in_script and session_id == int(entry["s"]):  # (having joined a session, the caller saves its own)
             cache_writes_apply(cache_writes)
     except Exception as error:
-        # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously:
-        # a lost XADD reply may count it twice, never zero times.
+        # Whatever went wrong (down, refused, misconfigured), the page view is written synchronously, under the ids the
+        # entry carries (a lost reply: whichever write comes second writes nothing).
+        if count is not None and windows is not None and not isinstance(error, LateCommand):
+            count.sent_in_script()  # (run late, it counted nothing: counted on its own then)
         if isinstance(error, LateCommand):
             logger.warning(
                 "The page-view buffer's Redis ran %s over %s s after it was sent (overloaded, or its clock is ahead of "
@@ -967,14 +969,11 @@ def _trim_through(client: redis.Redis, key: str, entry_id: str) -> None:
 
 def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
     rows = []
-    page_view_ids: set[bytes] = set()
     for entry_id, fields in entries:
-        if (page_view_id := fields.get(b"i")) is not None:
-            # A ping whose queueing's reply was lost queues its page view again (in a new session, when the first
-            # was lost in the first round trip): the first entry counts. (Across batches, the insert's ON CONFLICT.)
-            if page_view_id in page_view_ids:
-                continue
-            page_view_ids.add(page_view_id)
+        # A ping whose queueing's reply was lost may queue its page view again, in the same batch or a later one (in
+        # a new session, when the first was its first round trip's): the insert keeps one (ON CONFLICT), and the
+        # session the second entry opens is written all the same, as the hot-path state Redis saved with it names it.
+        page_view_id = fields.get(b"i")
         try:
             contact = session = None
             if b"c" in fields:
@@ -999,7 +998,7 @@ def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[QueuedRow]:
                 session=session,
                 page_view_id=None if page_view_id is None else int(page_view_id),
             ))  # fmt: skip
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             # Not ours (written by hand or another version): skipping it beats blocking every flush.
             logger.error("Skipped a malformed page-view buffer entry %s.", entry_id.decode())
     return rows
@@ -1073,6 +1072,8 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
         for row in rows
         if row.contact is not None
     }
+    for contact_id in _erased_or_merged(set(new_contacts)):
+        del new_contacts[contact_id]  # its rows are dropped, or follow it into the user it was merged into (below)
     _insert_rows(
         Contact,
         [
@@ -1117,6 +1118,22 @@ def _write_postgresql(rows: list[QueuedRow]) -> int:
     written, seen = _page_views_insert(rows)
     _contacts_touch(seen, [session for session in sessions_to_create if session["id"] in opened])
     return written
+
+
+def _erased_or_merged(contact_ids: set[int]) -> set[int]:
+    """New contacts of the batch that are gone already: written directly by their first ping (its Redis reply lost,
+    docs/architecture.md), then erased or merged away before this flush. Their entry must not bring them back."""
+    if not contact_ids:
+        return set()
+    audit, marks = PrivacyAuditEntry._meta.db_table, MergedContact._meta.db_table
+    sql = f"""
+        SELECT contact_id FROM {audit} WHERE action = %s AND contact_id = ANY(%s)
+        UNION SELECT contact_id FROM {marks} WHERE contact_id = ANY(%s)
+    """  # noqa: S608 - table names come from the models, values are parameters
+    ids = sorted(contact_ids)
+    with connections[router.db_for_write(Contact)].cursor() as cursor:
+        cursor.execute(sql, [PrivacyAuditEntry.Action.ERASE, ids, ids])
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 def _contacts_lock(contact_ids: set[int]) -> tuple[set[int], set[int]]:
@@ -1224,7 +1241,8 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
     so are those of a contact restricted or that refused analytics since the ping (its contact is frozen), and
     page views written already under their ids (by their pings, directly: they count once).
 
-    Returns the page views written and, per contact credited, (earliest, latest) page view.
+    Returns the page views written and, per contact credited, (earliest, latest) page view: of the batch's page views
+    of its live sessions, those written before too (a ping's direct write moves no last_seen_at while the queue is on).
 
     The session rows stay locked until the commit. Page views have no database foreign key, and
     this lock stands in for its check (contacts.deletion): an erase, expiry or merge locks the sessions
@@ -1254,7 +1272,8 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
                 AS totals
             WHERE s.id = totals.session_id
         )
-        SELECT contact_id, count(*), min(created_at), max(created_at) FROM inserted GROUP BY contact_id
+        SELECT live.contact_id, min(batch.created_at), max(batch.created_at), (SELECT count(*) FROM inserted)
+        FROM batch JOIN live ON live.id = batch.session_id GROUP BY live.contact_id
     """  # noqa: S608 - table names come from the models, values are parameters
     columns = [
         # An entry queued without an id (before pings took them) takes one now.
@@ -1265,7 +1284,7 @@ def _page_views_insert(rows: list[QueuedRow]) -> tuple[int, dict[int, tuple[dt.d
     with _arrays_cursor(connections[router.db_for_write(PageView)]) as cursor:
         cursor.execute(sql, columns)
         found = cursor.fetchall()
-    return sum(count for _, count, _, _ in found), {pk: (first, last) for pk, _, first, last in found}
+    return (found[0][3] if found else 0), {pk: (first, last) for pk, first, last, _ in found}
 
 
 def _contacts_touch(seen: dict[int, tuple[dt.datetime, dt.datetime]], sessions: list[dict[str, Any]]) -> None:

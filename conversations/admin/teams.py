@@ -113,7 +113,8 @@ class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
         fields = ["name", "body", "tags", "priority", "assign", "assignee", "team", "snooze_minutes", "close"]
         help_texts = {
             "body": "Placeholders: {{contact.name}}, {{contact.first_name}}, {{contact.email}}, {{teammate.name}}. "
-            "A macro may have no text: it then sends no reply.",
+            'A contact without a name reads "there" in their place, or what you give: '
+            '{{contact.first_name | fallback: "friend"}}. A macro may have no text: it then sends no reply.',
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -178,6 +178,19 @@ def test_only_the_company_id_must_be_filled_monthly_spend_left_empty_is_0(admin_
     assert admin_client.post(add, {**form, "company_id": "other", "monthly_spend": "-1"}).status_code == 200
 
 
+def test_adding_a_company_whose_id_exists_is_refused_and_changes_nothing(admin_client):
+    existing = CompanyFactory(company_id="acme", name="Acme Rockets", plan="enterprise")
+    add = reverse("admin:companies_company_add")
+    form = {"company_id": " acme ", "name": "ACME Corp", "plan": "free", "monthly_spend": "0",
+            "remote_created_at_0": "", "remote_created_at_1": "",
+            "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin_client.post(add, form)
+    assert response.status_code == 200
+    assert "A company with this id exists already" in response.content.decode()
+    existing.refresh_from_db()
+    assert (existing.name, existing.plan, Company.objects.count()) == ("Acme Rockets", "enterprise", 1)
+
+
 def test_contact_page_shows_the_persons_companies(admin_client):
     company = CompanyFactory(name="Acme Rockets")
     person = UserContactFactory()
