@@ -281,9 +281,8 @@ class ConversationPageAdmin(admin.ModelAdmin):
             else:
                 if done:
                     messages.success(request, done)
-                if (
-                    handler in SENDS
-                ):  # the composer is empty now: the others stop seeing "is writing…" at their next poll
+                # The composer is empty now: the others stop seeing "is writing…" at their next poll.
+                if handler in SENDS:
                     services.conversation_presence(
                         conversation_id=conversation.pk, teammate=request.user, state="viewing"
                     )

@@ -464,6 +464,27 @@ def test_an_entry_whose_rows_are_written_already_writes_and_counts_nothing_again
     assert Contact.objects.get().web_sessions_count == 1
 
 
+def test_a_page_view_written_after_the_commit_without_planned_ids_takes_a_transaction_of_its_own(
+    client, website, queue: Buffer
+):
+    """The buffer backed off when the ping planned its ids (none taken) and no longer when it writes: the general path
+    after the commit still locks the contact inside a transaction (else Django refuses the row lock)."""
+    from tracking.payloads import PageInput
+    from tracking.services.hot_path import ActingContact, RequestFacts
+    from tracking.services.ingest import PlannedIds, _page_view_after_commit
+
+    widget, _, _ = _new_visitor(client, website)
+    page_views_flush()
+    contact = Contact.objects.get(anonymous_id=widget.anonymous_id)
+    saved = _page_view_after_commit(
+        acting=ActingContact(contact), website=website, page=PageInput(url="https://shop.example/later"),
+        facts=RequestFacts(now=timezone.now()), state=HotPathState(contact_id=contact.pk, seen_at=0.0),
+        planned=PlannedIds(),
+    )  # fmt: skip
+    assert saved is False
+    assert PageView.objects.filter(contact=contact, url="https://shop.example/later").count() == 1
+
+
 def test_redis_unreachable_writes_a_new_visitor_directly(client, website, queue: Buffer, settings, monkeypatch):
     settings.PARLEY_PAGE_VIEW_BUFFER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     monkeypatch.setattr(page_view_buffer, "_full_until", 0.0)

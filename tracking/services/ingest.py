@@ -442,8 +442,9 @@ def _page_view_record_once(
     """_page_view_record under the ping's planned ids: nothing when its page view is written already (queued after
     all, and flushed, with its session's counter), in a transaction or savepoint of its own, so that the rest of the
     caller's stands. (The state then learns its session from the row, on the next ping.)"""
-    if planned.page_view_id is None:  # nothing queued it: no id to share
-        _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
+    if planned.page_view_id is None:  # nothing queued it: no id to share, no savepoint needed
+        with transaction.atomic(savepoint=False):  # (its row lock needs a transaction: the caller's, or this one)
+            _page_view_record(contact=contact, website=website, page=page, facts=facts, state=state)
         return
     try:
         with transaction.atomic():
