@@ -370,40 +370,13 @@ def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_on
     """A stalled Redis (a paused VM, a stopped process) holds a ping's command past its timeout: the ping
     writes its page view directly. When Redis resumes it runs the command it had received; a returning visitor's page
     view, a known visitor's new session and a first visit must not then be queued a second time."""
-    website = shop
-    # Each its own address: the rate limits a stalled command counts again when it runs must not refuse the others.
-    returning, back = Widget(client, website, ip="81.2.69.142"), Widget(client, website, ip="81.2.69.143")
-    for widget, url in ((returning, "/1"), (returning, "/2"), (back, "/b1")):
-        assert widget.ping(f"https://shop.example{url}").status_code == 200
-        _flush()
-    back_contact = Contact.objects.get(anonymous_id=back.anonymous_id)
-
-    def session_over() -> None:  # an hour later (by the database, not the clock: Redis keeps the real one)
-        WebSession.objects.filter(contact=back_contact).update(
-            started_at=F("started_at") - dt.timedelta(hours=1),
-            last_activity_at=F("last_activity_at") - dt.timedelta(hours=1),
-        )
-        caches["default"].delete(HotPathState.key(back_contact.pk))
-
+    visits = _ThreeVisits(client, shop)
     reader = redis.Redis.from_url(server.url())
-    for script in (
-        page_view_buffer._PREFLIGHT_QUEUE_SCRIPT,
-        page_view_buffer._COUNTED_QUEUE_SCRIPT,
-        page_view_buffer._OPEN_SESSION_SCRIPT,
-    ):
-        reader.script_load(script.source)  # as on a Redis that has served pings for a while (not NOSCRIPT)
-    for widget, url, before, user in (
-        (returning, "/3", None, None),
-        (back, "/b2", session_over, {"name": "Back"}),
-        (Widget(client, website, ip="81.2.69.144"), "/new", None, None),
-    ):
+    _scripts_loaded(reader)
+    for widget, url, before, user in visits.next_pings():
         if before is not None:
             before()
-        # The ping's commands go out on live connections (a timeout closed the last ones): Redis holds them, not the
-        # handshake of a new one.
-        caches["default"]._cache.get_client(write=True).ping()
-        page_view_buffer._client().ping()
-        redis_cache.outages_forget()
+        _live_connections()
         server.freeze()
         try:
             assert widget.ping(f"https://shop.example{url}", user=user).status_code == 200
@@ -413,15 +386,69 @@ def test_a_redis_that_stalls_then_resumes_writes_each_page_view_it_stalled_on_on
         assert reader.ping() and reader.ping()
         redis_cache.outages_forget()
     _flush()
-    counts = dict(PageView.objects.values_list("url").annotate(n=Count("id")))
-    assert counts == {f"https://shop.example{url}": 1 for url in ("/1", "/2", "/3", "/b1", "/b2", "/new")}
-    assert Contact.objects.count() == 3
-    assert WebSession.objects.filter(contact=back_contact).count() == 2
+    visits.assert_each_page_view_written_once()
+    assert WebSession.objects.filter(contact=visits.back_contact).count() == 2
 
 
 def _flush() -> None:
     while page_views_flush():
         pass
+
+
+class _ThreeVisits:
+    """A returning visitor (two page views), a known visitor (one), each written; then a third ping of each kind: the
+    returning visitor's, the known visitor's new session an hour later (user fields: no first round trip, whose held
+    reply would close the connection the session's goes on), a first visit. Each its own address: the rate limits a
+    command run late counts again must not refuse the others."""
+
+    def __init__(self, client, website) -> None:
+        self.client, self.website = client, website
+        self.returning = Widget(client, website, ip="81.2.69.142")
+        self.back = Widget(client, website, ip="81.2.69.143")
+        for widget, url in ((self.returning, "/1"), (self.returning, "/2"), (self.back, "/b1")):
+            assert widget.ping(f"https://shop.example{url}").status_code == 200
+            _flush()
+        self.back_contact = Contact.objects.get(anonymous_id=self.back.anonymous_id)
+
+    def _session_over(self) -> None:
+        """An hour later (by the database, not the clock: Redis keeps the real one)."""
+        WebSession.objects.filter(contact=self.back_contact).update(
+            started_at=F("started_at") - dt.timedelta(hours=1),
+            last_activity_at=F("last_activity_at") - dt.timedelta(hours=1),
+        )
+        caches["default"].delete(HotPathState.key(self.back_contact.pk))
+
+    def next_pings(self):
+        """(widget, url, what to do before, user fields) of the three pings under test."""
+        return (
+            (self.returning, "/3", None, None),
+            (self.back, "/b2", self._session_over, {"name": "Back"}),
+            (Widget(self.client, self.website, ip="81.2.69.144"), "/new", None, None),
+        )
+
+    def assert_each_page_view_written_once(self) -> None:
+        counts = dict(PageView.objects.values_list("url").annotate(n=Count("id")))
+        assert counts == {f"https://shop.example{url}": 1 for url in ("/1", "/2", "/3", "/b1", "/b2", "/new")}
+        assert Contact.objects.count() == 3
+
+
+def _scripts_loaded(beside: redis.Redis) -> None:
+    """The ingest scripts loaded, as on a Redis that has served pings for a while (no NOSCRIPT round trip)."""
+    for script in (
+        page_view_buffer._PREFLIGHT_QUEUE_SCRIPT,
+        page_view_buffer._COUNTED_QUEUE_SCRIPT,
+        page_view_buffer._OPEN_SESSION_SCRIPT,
+        page_view_buffer._XADD_SCRIPT,
+    ):
+        beside.script_load(script.source)
+
+
+def _live_connections() -> None:
+    """The ping's commands go out on live connections (a timeout closed the last ones): Redis holds or runs them,
+    not the handshake of a new one."""
+    caches["default"]._cache.get_client(write=True).ping()
+    page_view_buffer._client().ping()
+    redis_cache.outages_forget()
 
 
 @pytest.fixture
@@ -445,40 +472,14 @@ def test_a_queueing_redis_ran_but_answered_too_late_is_written_once(server, held
     writes the entry Redis holds. A returning visitor's page view, a known visitor's new session and a first visit
     are each written once, whichever of the two reaches the database first."""
     proxy, website = held_shop
-    returning, back = Widget(client, website, ip="81.2.69.142"), Widget(client, website, ip="81.2.69.143")
-    for widget, url in ((returning, "/1"), (returning, "/2"), (back, "/b1")):
-        assert widget.ping(f"https://shop.example{url}").status_code == 200
-        _flush()
-    back_contact = Contact.objects.get(anonymous_id=back.anonymous_id)
-
-    def session_over() -> None:  # an hour later (by the database, not the clock: Redis keeps the real one)
-        WebSession.objects.filter(contact=back_contact).update(
-            started_at=F("started_at") - dt.timedelta(hours=1),
-            last_activity_at=F("last_activity_at") - dt.timedelta(hours=1),
-        )
-        caches["default"].delete(HotPathState.key(back_contact.pk))
-
+    visits = _ThreeVisits(client, website)
     beside = redis.Redis.from_url(server.url())  # Redis itself, around the proxy
     stream = page_view_buffer._stream_key()
-    for script in (
-        page_view_buffer._PREFLIGHT_QUEUE_SCRIPT,
-        page_view_buffer._COUNTED_QUEUE_SCRIPT,
-        page_view_buffer._OPEN_SESSION_SCRIPT,
-        page_view_buffer._XADD_SCRIPT,
-    ):
-        beside.script_load(script.source)  # as on a Redis that has served pings for a while (not NOSCRIPT)
-    for widget, url, before, user in (
-        (returning, "/3", None, None),
-        # User fields: no first round trip (whose held reply would close the connection the session's goes on).
-        (back, "/b2", session_over, {"name": "Back"}),
-        (Widget(client, website, ip="81.2.69.144"), "/new", None, None),
-    ):
+    _scripts_loaded(beside)
+    for widget, url, before, user in visits.next_pings():
         if before is not None:
             before()
-        # The ping's commands go out on live connections (a timeout closes them): Redis runs them, not a handshake.
-        caches["default"]._cache.get_client(write=True).ping()
-        page_view_buffer._client().ping()
-        redis_cache.outages_forget()
+        _live_connections()
         queued = _entries_added(beside, stream)
         flusher = None
         if flush_first:  # the entry is written as soon as Redis holds it, before the ping's own write
@@ -494,9 +495,8 @@ def test_a_queueing_redis_ran_but_answered_too_late_is_written_once(server, held
         assert _entries_added(beside, stream) > queued  # Redis did queue it
         redis_cache.outages_forget()
     _flush()
-    counts = dict(PageView.objects.values_list("url").annotate(n=Count("id")))
-    assert counts == {f"https://shop.example{url}": 1 for url in ("/1", "/2", "/3", "/b1", "/b2", "/new")}
-    assert Contact.objects.count() == 3
+    visits.assert_each_page_view_written_once()
+    back_contact = visits.back_contact
     sessions = WebSession.objects.order_by("started_at")
     assert [(s.contact_id, s.page_views_count) for s in sessions.filter(contact=back_contact)] == [
         (back_contact.pk, 1), (back_contact.pk, 1)
