@@ -215,3 +215,12 @@ def agent_admin(chromium, parley_url, superuser):
     session = AdminSession(chromium, parley_url, username=superuser.username)
     yield session
     session.close()
+
+
+@pytest.fixture
+def sam_admin(chromium, parley_url):
+    """A second teammate, Sam (an agent), in a browser context of their own."""
+    agent_teammate("sam", "Sam")
+    session = AdminSession(chromium, parley_url, username="sam")
+    yield session
+    session.close()

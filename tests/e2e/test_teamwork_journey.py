@@ -11,7 +11,6 @@ from conversations import services
 from conversations.models import Conversation, SavedReply
 from conversations.services.saved_replies import MacroActions
 from tests.contacts.factories import LeadFactory, TagFactory
-from tests.e2e.conftest import AdminSession, agent_teammate
 from tests.e2e.test_inbox_journey import RECORD_NOTIFICATIONS
 
 pytestmark = [
@@ -21,15 +20,6 @@ pytestmark = [
 ]
 # The conversation page polls every 5 seconds: a teammate's arrival shows within two polls.
 PRESENCE_TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def sam_admin(chromium, parley_url):
-    """A second teammate, Sam (an agent), in a browser context of their own."""
-    agent_teammate("sam", "Sam")
-    session = AdminSession(chromium, parley_url, username="sam")
-    yield session
-    session.close()
 
 
 def _page(conversation) -> str:

@@ -1,0 +1,107 @@
+"""Journey: what the last walk of the admin found, as a visitor and teammates see it. A visitor who writes hours
+after their last page view is seen when they write ("Last seen" is never before "Last heard from"); a teammate who
+sends their reply stops "typing" for the other at once, even when their own page cannot poll again; every list
+is titled by what it lists, and a company needs only its id."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from companies.models import Company
+from contacts.models import Contact
+from conversations import services
+from conversations.models import Conversation
+from tests.contacts.factories import LeadFactory
+from tracking.page_view_buffer import page_views_flush
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+# The conversation page polls every 5 seconds: a teammate's change shows within two polls.
+POLL_TIMEOUT_MS = 15_000
+PAGE_MOMENT = "%b %d, %Y %H:%M"  # as the conversation page's side panel shows a moment
+
+
+def _page(conversation) -> str:
+    return reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def _moment(page, element_id: str) -> dt.datetime:
+    return dt.datetime.strptime(page.locator(f"#{element_id}").inner_text(), PAGE_MOMENT)
+
+
+def test_a_visitor_who_writes_hours_after_their_page_view_is_seen_when_they_write(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/pricing", website.app_id))
+    host.wait_booted()
+    while page_views_flush():
+        pass
+    contact = Contact.objects.get()
+    # The page view was this morning; the visitor kept the tab open and writes now.
+    morning = timezone.now() - dt.timedelta(hours=5)
+    Contact.objects.filter(pk=contact.pk).update(last_seen_at=morning, first_seen_at=morning)
+    host.launcher().click()
+    host.write("Does the Pro plan include phone support?")
+
+    agent_admin.open(_page(Conversation.objects.get()))
+    page = agent_admin.page
+    expect(page.locator(".parley-part.from-contact .body")).to_have_text("Does the Pro plan include phone support?")
+    seen, heard = _moment(page, "parley-live-last-seen"), _moment(page, "parley-live-last-heard-from")
+    assert seen >= heard  # not this morning's page view
+    assert seen - timezone.localtime(morning).replace(tzinfo=None) > dt.timedelta(hours=4)
+    page.screenshot(path=str(artifacts / "walk-polish-last-seen-when-writing.png"), full_page=True)
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
+def test_a_teammate_who_sends_stops_typing_for_the_other_even_before_their_page_polls_again(
+    agent_admin, sam_admin, artifacts
+):
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Refund please")
+    boss, sam = agent_admin.page, sam_admin.page
+    agent_admin.open(_page(conversation))
+    sam_admin.open(_page(conversation))
+    presence = boss.locator("#parley-presence")
+    sam.locator("#parley-body").press_sequentially("Refunded, Grace: 5 working days")
+    expect(presence).to_have_text("Sam is typing a reply", timeout=POLL_TIMEOUT_MS)
+
+    # Sam's page cannot poll once the reply is sent (a flaky network): only the send itself can tell the others.
+    sam.route("**/poll/**", lambda route: route.abort())
+    sam.get_by_role("button", name="Send reply").click()
+    expect(sam.locator(".messagelist")).to_contain_text("Reply sent.")
+    expect(presence).to_have_text("Sam is viewing", timeout=POLL_TIMEOUT_MS)
+    expect(boss.locator(".parley-part.from-teammate .body")).to_have_text(
+        "Refunded, Grace: 5 working days", timeout=POLL_TIMEOUT_MS
+    )
+    boss.screenshot(path=str(artifacts / "walk-polish-sent-stops-typing.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_every_list_is_titled_by_what_it_lists_and_a_company_needs_only_its_id(agent_admin, artifacts):
+    page = agent_admin.page
+    for url, title in (
+        (reverse("admin:contacts_contact_changelist"), "Contacts"),
+        (reverse("admin:companies_company_changelist"), "Companies"),
+    ):
+        agent_admin.open(url)
+        expect(page.locator("#content h1")).to_have_text(title)
+        expect(page).to_have_title(f"{title} | Parley")
+
+    page.get_by_role("link", name="Add company").click()
+    page.fill("#id_company_id", "lamps-7")
+    page.fill("#id_name", "Lamp Works")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(page.locator("#content h1")).to_have_text("Companies")
+    expect(page.locator("#result_list")).to_contain_text("Lamp Works")
+    page.screenshot(path=str(artifacts / "walk-polish-company-added.png"), full_page=True)
+    company = Company.objects.get(company_id="lamps-7")
+    assert (company.name, company.monthly_spend) == ("Lamp Works", 0)
+    assert agent_admin.problems == []
