@@ -104,7 +104,9 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         rules = request.POST.get("rules") == "1"
         if rules and not selectors.retention_optional_rules_on():
             self.message_user(
-                request, "No optional rule is switched on: set one of its TTLs above first.", messages.WARNING
+                request,
+                "No optional rule is switched on: set one of its numbers of days (or months) above first.",
+                messages.WARNING,
             )
             return HttpResponseRedirect(reverse("admin:retention_retentionpolicy_change", args=[1]))
         task = tasks.apply_retention_rules if rules else tasks.expire_stale_visitors

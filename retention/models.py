@@ -10,22 +10,23 @@ class RetentionPolicy(models.Model):
     visitor_expiry_enabled = models.BooleanField(
         "expire stale visitors",
         default=True,
-        help_text="Delete anonymous visitors, with their whole history, once they have not been seen for the TTL.",
+        help_text="Delete anonymous visitors, with their whole history, once they have not been seen for the days "
+        "below.",
     )
     visitor_ttl_days = models.PositiveIntegerField(
-        "visitor TTL (days)",
+        "delete visitors not seen for (days)",
         default=DEFAULT_VISITOR_TTL_DAYS,
         help_text="Days since a visitor was last seen (first seen or created when never seen) before it expires.",
     )
     closed_conversation_ttl_days = models.PositiveIntegerField(
-        "closed conversations TTL (days)",
+        "delete closed conversations after (days)",
         null=True,
         blank=True,
         help_text="When set, delete closed conversations, their parts and messages, this many days after their "
         "last update; the contact stays.",
     )
     tracking_ttl_days = models.PositiveIntegerField(
-        "page views and events TTL (days)",
+        "delete page views and events after (days)",
         null=True,
         blank=True,
         help_text="When set, delete page views and events older than this many days; contacts, sessions and "
@@ -37,10 +38,10 @@ class RetentionPolicy(models.Model):
         blank=True,
         help_text="When set, keep page views and events of the current month and this many months before it; "
         "older months go at once (on PostgreSQL a whole monthly partition is dropped, no row is deleted one by "
-        "one). Set this or the TTL in days, not both.",
+        "one). Set this or the days above, not both.",
     )
     lead_ttl_days = models.PositiveIntegerField(
-        "lead TTL (days)",
+        "delete leads not seen for (days)",
         null=True,
         blank=True,
         help_text="When set, delete leads (with their whole history) not seen for this many days; users are "

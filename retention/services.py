@@ -419,7 +419,9 @@ def retention_policy_validate(*, policy: RetentionPolicy, fields: dict[str, Any]
         ):
             raise ValidationError({name: f"Must be a whole number of months, from 1 to {MAX_KEEP_MONTHS}."})
         if name == "visitor_ttl_days" and value is None:
-            raise ValidationError({name: "The visitor TTL is required; switch the rule off instead."})
+            raise ValidationError(
+                {name: "How many days a visitor may go unseen is required; switch the rule off instead."}
+            )
     days = fields.get("tracking_ttl_days", policy.tracking_ttl_days)
     months = fields.get("tracking_keep_months", policy.tracking_keep_months)
     if days and months:

@@ -1,7 +1,7 @@
 """Journey: what the last walk of the admin found, as a visitor and teammates see it. A visitor who writes hours
 after their last page view is seen when they write ("Last seen" is never before "Last heard from"); a teammate who
 sends their reply stops "typing" for the other at once, even when their own page cannot poll again; every list
-is titled by what it lists, and a company needs only its id."""
+is titled by what it lists and every page by what it shows, and a company needs only its id."""
 
 import datetime as dt
 
@@ -84,7 +84,7 @@ def test_a_teammate_who_sends_stops_typing_for_the_other_even_before_their_page_
     assert agent_admin.problems == []
 
 
-def test_every_list_is_titled_by_what_it_lists_and_a_company_needs_only_its_id(agent_admin, artifacts):
+def test_lists_and_pages_are_titled_by_what_they_show_and_a_company_needs_only_its_id(agent_admin, artifacts):
     page = agent_admin.page
     for url, title in (
         (reverse("admin:contacts_contact_changelist"), "Contacts"),
@@ -104,4 +104,17 @@ def test_every_list_is_titled_by_what_it_lists_and_a_company_needs_only_its_id(a
     page.screenshot(path=str(artifacts / "walk-polish-company-added.png"), full_page=True)
     company = Company.objects.get(company_id="lamps-7")
     assert (company.name, company.monthly_spend) == ("Lamp Works", 0)
+
+    # Its page is titled by its name, not "Change company" over it; a long name wraps instead of widening the page.
+    page.locator("#result_list").get_by_role("link", name="Lamp Works").click()
+    expect(page.locator("#content h1")).to_have_text("Lamp Works")
+    expect(page).to_have_title("Lamp Works | Companies | Parley")
+    long_name = "Lamp" * 60  # one word, 240 characters: shown cut at 120
+    page.fill("#id_name", long_name)
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator("#content h1")).to_have_text(long_name[:119] + "…")
+    expect(page.locator(".breadcrumbs")).to_contain_text(long_name)  # (the breadcrumbs cut at words: none here)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(artifacts / "walk-polish-company-long-name.png"), full_page=True)
     assert agent_admin.problems == []
