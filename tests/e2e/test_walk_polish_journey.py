@@ -4,6 +4,7 @@ sends their reply stops "typing" for the other at once, even when their own page
 is titled by what it lists and every page by what it shows, and a company needs only its id."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -25,6 +26,7 @@ pytestmark = [
 # The conversation page polls every 5 seconds: a teammate's change shows within two polls.
 POLL_TIMEOUT_MS = 15_000
 PAGE_MOMENT = "%b %d, %Y %H:%M"  # as the conversation page's side panel shows a moment
+MOMENT = re.compile(r"^[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}$")  # the same, as the admin's own pages show one
 
 
 def _page(conversation) -> str:
@@ -109,6 +111,8 @@ def test_lists_and_pages_are_titled_by_what_they_show_and_a_company_needs_only_i
     page.locator("#result_list").get_by_role("link", name="Lamp Works").click()
     expect(page.locator("#content h1")).to_have_text("Lamp Works")
     expect(page).to_have_title("Lamp Works | Companies | Parley")
+    # Its moments are written as the conversation page writes them ("Dec 04, 2026 23:09"), not "Dec. 4, 2026, 11:09 p.m.".
+    expect(page.locator(".field-created_at .readonly")).to_have_text(MOMENT)
     long_name = "Lamp" * 60  # one word, 240 characters: shown cut at 120
     page.fill("#id_name", long_name)
     page.get_by_role("button", name="Save and continue editing").click()
