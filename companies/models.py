@@ -23,7 +23,10 @@ class Company(models.Model):
     size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
     website = models.CharField(max_length=255, blank=True)
     industry = models.CharField(max_length=255, blank=True)
-    monthly_spend = models.PositiveIntegerField(default=0)
+    monthly_spend = models.PositiveIntegerField(
+        default=0,
+        help_text="What this company pays you a month, in whole units of your own currency (no cents); 0 when unknown.",
+    )
     remote_created_at = models.DateTimeField("created (on the site)", null=True, blank=True)
     custom_attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, through="CompanyTag", related_name="companies", blank=True)
