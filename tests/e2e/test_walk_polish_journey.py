@@ -17,6 +17,7 @@ from conversations import services
 from conversations.models import Conversation
 from tests.contacts.factories import LeadFactory
 from tracking.page_view_buffer import page_views_flush
+from tracking.services import website_create
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,6 +27,10 @@ pytestmark = [
 # The conversation page polls every 5 seconds: a teammate's change shows within two polls.
 POLL_TIMEOUT_MS = 15_000
 PAGE_MOMENT = "%b %d, %Y %H:%M"  # as the conversation page's side panel shows a moment
+# How many lines an element's text takes on screen.
+LINES = (
+    "element => { const r = document.createRange(); r.selectNodeContents(element); return r.getClientRects().length; }"
+)
 MOMENT = re.compile(r"^[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}$")  # the same, as the admin's own pages show one
 
 
@@ -88,13 +93,21 @@ def test_a_teammate_who_sends_stops_typing_for_the_other_even_before_their_page_
 
 def test_lists_and_pages_are_titled_by_what_they_show_and_a_company_needs_only_its_id(agent_admin, artifacts):
     page = agent_admin.page
+    website = website_create(
+        name="The lamp shop's own website, with a long name", allowed_origins=["https://lamps.example"]
+    )
     for url, title in (
+        (reverse("admin:tracking_website_changelist"), "Websites"),
         (reverse("admin:contacts_contact_changelist"), "Contacts"),
         (reverse("admin:companies_company_changelist"), "Companies"),
     ):
         agent_admin.open(url)
         expect(page.locator("#content h1")).to_have_text(title)
         expect(page).to_have_title(f"{title} | Parley")
+        if title == "Websites":  # the app id is copied from here: on one line, never broken mid-id
+            app_id = page.locator("#result_list td.field-app_id")
+            expect(app_id).to_have_text(website.app_id)
+            assert app_id.evaluate(LINES) == 1
 
     page.get_by_role("link", name="Add company").click()
     page.fill("#id_company_id", "lamps-7")
