@@ -1,7 +1,8 @@
 """Journey: what the last walk of the admin found, as a visitor and teammates see it. A visitor who writes hours
 after their last page view is seen when they write ("Last seen" is never before "Last heard from"); a teammate who
 sends their reply stops "typing" for the other at once, even when their own page cannot poll again; every list
-is titled by what it lists and every page by what it shows, and a company needs only its id."""
+is titled by what it lists and every page by what it shows, a company needs only its id, and a teammate is added
+in one form."""
 
 import datetime as dt
 import re
@@ -16,6 +17,7 @@ from contacts.models import Contact
 from conversations import services
 from conversations.models import Conversation
 from tests.contacts.factories import LeadFactory
+from tests.e2e.conftest import ADMIN_PASSWORD, AdminSession
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
@@ -134,4 +136,40 @@ def test_lists_and_pages_are_titled_by_what_they_show_and_a_company_needs_only_i
     expect(page.locator(".breadcrumbs")).to_contain_text(long_name)  # (the breadcrumbs cut at words: none here)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(artifacts / "walk-polish-company-long-name.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_a_superuser_adds_a_teammate_in_one_form_who_then_works_in_the_inbox(
+    chromium, parley_url, agent_admin, artifacts
+):
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:auth_user_add"))
+    page.fill("#id_first_name", "Kim")
+    page.fill("#id_last_name", "Lee")
+    page.fill("#id_email", "kim@lamps.example")
+    expect(page.get_by_label("Agent", exact=True)).to_be_checked()
+    page.fill("#id_username", "kim")
+    page.fill("#id_password1", ADMIN_PASSWORD)
+    page.fill("#id_password2", ADMIN_PASSWORD)
+    page.screenshot(path=str(artifacts / "walk-polish-add-teammate.png"), full_page=True)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(page.locator("#content h1")).to_have_text("Users")  # back to the list: no second page to fill
+    row = page.locator("#result_list tbody tr", has_text="kim@lamps.example")
+    expect(row.locator("td.field-role")).to_have_text("Agent")
+
+    # Kim logs in in a browser of their own and works in the inbox; the teammates' screens are not theirs.
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Is the lamp in stock?")
+    kim = AdminSession(chromium, parley_url, username="kim")
+    try:
+        kim.open(reverse("admin:conversations_conversation_changelist"))
+        expect(kim.page.locator("#result_list")).to_contain_text("Is the lamp in stock?")
+        kim.open(_page(conversation))
+        expect(kim.page.get_by_role("button", name="Send reply")).to_be_visible()
+        kim.open(reverse("admin:auth_user_changelist"))
+        expect(kim.page.locator("body")).to_contain_text("403")
+        kim.page.screenshot(path=str(artifacts / "walk-polish-teammate-forbidden-users.png"), full_page=True)
+        assert kim.problems == []
+    finally:
+        kim.close()
     assert agent_admin.problems == []
