@@ -2,11 +2,11 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
+from contacts.permissions import AGENT_GROUP, PARLEY_APPS, VIEWER_GROUP, ensure_teammate_groups
 
 pytestmark = pytest.mark.django_db
 ADD = "admin:auth_user_add"
@@ -88,3 +88,85 @@ def test_agents_and_viewers_cannot_add_teammates_or_grant_roles(group):
     assert client.get(reverse(ADD)).status_code == 403
     assert client.post(reverse(ADD), _form(role=AGENT_GROUP)).status_code == 403
     assert not get_user_model().objects.filter(username="kim").exists()
+
+
+@pytest.mark.parametrize(
+    "email", ["\u212aim@lamps.example", "kim@\uff4c\uff41\uff4d\uff50\uff53.example", " KIM@lamps.example"]
+)
+def test_an_email_another_teammate_has_is_refused_in_any_of_its_spellings(admin_client, email):
+    get_user_model().objects.create_user("sam", "kim@lamps.example", "x", is_staff=True)
+    response = admin_client.post(reverse(ADD), _form(email=email))
+    assert response.context["adminform"].form.errors["email"] == ["A teammate already has this email."]
+
+
+def test_a_teammates_page_refuses_another_teammates_email_too(admin_client):
+    get_user_model().objects.create_user("sam", "sam@lamps.example", "x", is_staff=True)
+    kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
+    page = reverse("admin:auth_user_change", args=[kim.pk])
+    fields = {"username": "kim", "email": "SAM@lamps.example", "is_active": "on", "is_staff": "on"}
+    fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00"}
+    response = admin_client.post(page, fields)
+    assert response.context["adminform"].form.errors["email"] == ["A teammate already has this email."]
+    assert admin_client.post(page, {**fields, "email": "kim@lamps.example"}).status_code == 302  # its own: kept
+
+
+def _user_manager(client: Client):
+    """A staff user an operator gave the users' permissions (no Parley group holds them)."""
+    lead = get_user_model().objects.create_user("lead", "lead@lamps.example", "x", is_staff=True)
+    lead.user_permissions.add(*Permission.objects.filter(codename__in=["add_user", "change_user", "delete_user"]))
+    client.force_login(lead)
+    return lead
+
+
+def test_only_a_superuser_grants_more_than_a_role_or_touches_a_superuser(superuser):
+    client = Client()
+    lead = _user_manager(client)
+    page = reverse("admin:auth_user_change", args=[lead.pk])
+    fields = {"username": "lead", "email": "lead@lamps.example", "is_active": "on", "is_staff": "on"}
+    fields |= {"is_superuser": "on", "date_joined_0": "2026-12-01", "date_joined_1": "10:00:00"}
+    fields |= {"user_permissions": [p.pk for p in Permission.objects.all()[:3]]}
+    assert client.post(page, fields).status_code == 302
+    lead.refresh_from_db()
+    assert not lead.is_superuser and lead.user_permissions.count() == 3  # the flag and the grants: read-only
+    assert "is_superuser" in client.get(page).context["adminform"].readonly_fields
+    for url in (
+        reverse("admin:auth_user_change", args=[superuser.pk]),
+        reverse("admin:auth_user_password_change", args=[superuser.pk]),
+        reverse("admin:auth_user_delete", args=[superuser.pk]),
+    ):
+        assert (
+            client.post(url, {"password1": "new-pass-xyz-2026!", "password2": "new-pass-xyz-2026!"}).status_code == 403
+        )
+    superuser.refresh_from_db()
+    assert superuser.is_active and not superuser.check_password("new-pass-xyz-2026!")
+    # Adding a teammate in a role stays theirs to do.
+    assert client.post(reverse(ADD), _form()).status_code == 302
+    assert list(get_user_model().objects.get(username="kim").groups.values_list("name", flat=True)) == [AGENT_GROUP]
+
+
+def test_adding_a_teammate_leaves_the_roles_permissions_as_the_operator_set_them(admin_client):
+    ensure_teammate_groups()
+    agent = Group.objects.get(name=AGENT_GROUP)
+    agent.permissions.remove(*Permission.objects.filter(codename__in=["add_apitoken", "change_apitoken"]))
+    before = set(agent.permissions.values_list("codename", flat=True))
+    assert admin_client.post(reverse(ADD), _form()).status_code == 302
+    assert set(agent.permissions.values_list("codename", flat=True)) == before
+
+
+def test_roles_that_cannot_be_set_up_are_a_form_error_not_a_crash(admin_client):
+    Group.objects.all().delete()
+    Permission.objects.filter(content_type__app_label__in=PARLEY_APPS).delete()
+    response = admin_client.post(reverse(ADD), _form())
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["role"] == [
+        "The teammate roles are not set up yet: run manage.py migrate first."
+    ]
+    assert not get_user_model().objects.filter(username="kim").exists()
+
+
+def test_roles_deleted_by_hand_are_made_again_when_a_teammate_is_added(admin_client):
+    Group.objects.all().delete()
+    assert admin_client.post(reverse(ADD), _form(role=VIEWER_GROUP)).status_code == 302
+    viewer = Group.objects.get(name=VIEWER_GROUP)
+    assert viewer.permissions.filter(codename="view_contact").exists()
+    assert list(get_user_model().objects.get(username="kim").groups.all()) == [viewer]
