@@ -108,6 +108,9 @@ def test_a_teammates_page_refuses_another_teammates_email_too(admin_client):
     response = admin_client.post(page, fields)
     assert response.context["adminform"].form.errors["email"] == ["A teammate already has this email."]
     assert admin_client.post(page, {**fields, "email": "kim@lamps.example"}).status_code == 302  # its own: kept
+    # Two older accounts that share an address are still saved as they are.
+    get_user_model().objects.filter(pk=kim.pk).update(email="sam@lamps.example")
+    assert admin_client.post(page, {**fields, "email": "sam@lamps.example", "first_name": "Kim"}).status_code == 302
 
 
 def _user_manager(client: Client):
