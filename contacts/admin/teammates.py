@@ -63,9 +63,10 @@ class TeammateCreationForm(AdminUserCreationForm):
 
     def clean_role(self) -> Group:
         role = self.cleaned_data["role"]
-        if not Group.objects.filter(name=role).exists():
-            ensure_teammate_groups()  # made by every migrate: only a database set up by hand lacks it
         group = Group.objects.filter(name=role).first()
+        if group is None:  # made by every migrate: only a database set up by hand lacks it
+            ensure_teammate_groups()
+            group = Group.objects.filter(name=role).first()
         if group is None:
             raise forms.ValidationError("The teammate roles are not set up yet: run manage.py migrate first.")
         return group
