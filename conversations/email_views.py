@@ -17,6 +17,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from common.client_ip import client_ip
 from common.parsing import int_or_none
 from common.rate_limit import Limit, RateLimited, ip_hash, rate_limit
 from conversations import email_links, services
@@ -29,7 +30,6 @@ from conversations.services.ratings import (
     REMARK_MAX_LENGTH,
     rating_answer_clean,
 )
-from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
 

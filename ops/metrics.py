@@ -21,10 +21,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common.client_ip import client_ip
 from common.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from config.celery import app as celery_app
 from tracking import page_view_buffer
-from tracking.enrichment import client_ip
 
 logger = logging.getLogger(__name__)
 UNRESOLVED_VIEW = "<unresolved>"  # no URL pattern matched (404s), or the request never reached the resolver

@@ -1,14 +1,12 @@
-"""Request-time enrichment: client IP (memory only), GeoIP city/country, user agent, language.
+"""Request-time enrichment: GeoIP city/country, user agent, language (the client IP comes from common.client_ip).
 
 The IP address never leaves this module's callers' stack frames: it is not stored, logged, cached
 or put into a Celery message. Only the derived city and country are kept.
 """
 
 import functools
-import ipaddress
 import logging
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ua_parser import Cache, CachingResolver, Domain, Parser, load_lazy_builtins
 from ua_parser.regex import Resolver as RustRegexResolver
+
+from common.client_ip import parse_ip
 
 logger = logging.getLogger(__name__)
 
@@ -40,60 +40,6 @@ class Device:
     browser_version: str = ""
     # A known crawler (the parser's device family "Spider"), or no user agent at all.
     bot: bool = False
-
-
-# --- client IP ----------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for proxy in proxies:
-        try:
-            networks.append(ipaddress.ip_network(proxy.strip(), strict=False))
-        except ValueError:
-            logger.warning("Ignoring an invalid TRUSTED_PROXIES entry.")
-    return tuple(networks)
-
-
-def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def _ip_text(value: str) -> str | None:
-    """The address as ipaddress writes it, or None when it is not one. A dotted quad goes through the C parser,
-    which accepts exactly what ipaddress does (four decimal octets up to 255, no leading zero), written the
-    same: ipaddress parses it in Python, about 1% of a steady ping's CPU."""
-    value = value.strip()
-    try:
-        socket.inet_pton(socket.AF_INET, value)
-    except (OSError, ValueError):  # not a dotted quad (ValueError: a NUL in it)
-        address = _parse_ip(value)
-        return None if address is None else str(address)
-    return value
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, unless it is a trusted proxy: then the rightmost untrusted X-Forwarded-For hop."""
-    trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
-    if not trusted:
-        return _ip_text(request.META.get("REMOTE_ADDR", ""))
-    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
-    if remote is None:
-        return None
-    if not any(remote in network for network in trusted):
-        return str(remote)
-    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    for hop in reversed(hops):
-        address = _parse_ip(hop)
-        if address is None:
-            return None  # a garbled chain: trust nothing in it
-        if not any(address in network for network in trusted):
-            return str(address)
-    return str(remote)
 
 
 # --- GeoIP --------------------------------------------------------------------------------------
@@ -127,7 +73,7 @@ def _english_name(record: object) -> str:
 
 def locate(ip: str | None) -> Location:
     """City and country of a public IP; empty for private, reserved or unknown addresses."""
-    address = _parse_ip(ip) if ip else None
+    address = parse_ip(ip) if ip else None
     if address is None or not address.is_global:
         return Location()
     reader = geoip_reader()

@@ -20,9 +20,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
+from common.client_ip import client_ip
 from common.parsing import int_or_none
 from common.rate_limit import CacheReads, DeferredCount, Limit, RateLimited, ip_hash
-from tracking.enrichment import client_ip
 from tracking.models import Website
 from tracking.page_view_buffer import FastTicket, preflight_queue
 from tracking.payloads import PayloadError, parse_json_object
