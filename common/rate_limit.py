@@ -34,8 +34,13 @@ WINDOW_GRACE_SECONDS = 5
 
 def ip_hash(ip: str) -> str:
     """A keyed hash of a client's address, for a limit's subject: the cache never holds the address itself."""
+    return subject_hash(ip)
+
+
+def subject_hash(subject: str) -> str:
+    """A keyed hash of what a limit counts (an address, a login name): the cache holds neither."""
     keyed = _keyed_sha256(settings.SECRET_KEY).copy()
-    keyed.update(ip.encode())
+    keyed.update(subject.encode("utf-8", "surrogatepass"))
     return keyed.hexdigest()[:24]
 
 
@@ -199,6 +204,21 @@ local function count_windows(windows, first)
   return counts, over
 end
 """
+
+
+def rate_limit_peek(limits: Sequence[Limit]) -> Counted:
+    """What each limit's current window has counted so far, counting nothing: for a limit on failures, checked
+    before the attempt and counted (rate_limit_count) only when it fails. 0 while the cache does not answer."""
+    now = time.time()
+    keys = [limit.key(now) for limit in limits]
+    stored = caches["default"].get_many(keys)
+    return Counted(now=now, counts=[int(stored.get(key) or 0) for key in keys], reads=CacheReads())
+
+
+def rate_limit_forget(limits: Sequence[Limit]) -> None:
+    """Start each limit's current window again from nothing (what it counted is forgiven)."""
+    now = time.time()
+    caches["default"].delete_many([limit.key(now) for limit in limits])
 
 
 def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:

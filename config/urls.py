@@ -10,6 +10,7 @@ from django.views.generic import RedirectView
 
 from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
 from common import outage
+from contacts.admin import sign_in
 from conversations import urls as conversations_urls
 from widget import urls as widget_urls
 
@@ -28,6 +29,13 @@ urlpatterns = [
     path("", include(([*widget_urls.chat_urlpatterns, *conversations_urls.urlpatterns], "conversations"))),
     path("api/", include("api.urls")),
     path("api", not_found_view),  # the bare prefix too: JSON, not a redirect to /api/
+    # The admin's password pages (before the admin's own, which would take their paths): the login page links the
+    # first; the emails link the confirmations.
+    path("admin/password_reset/", sign_in.PasswordResetView.as_view(), name="admin_password_reset"),
+    path("admin/password_reset/done/", sign_in.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("admin/reset/<uidb64>/<token>/", sign_in.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("admin/reset/done/", sign_in.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("admin/welcome/<uidb64>/<token>/", sign_in.TeammateWelcomeView.as_view(), name="teammate_welcome"),
     path("admin/", admin.site.urls),
     # A bare visit lands on the demo shop (demo mode) or in the admin, where teammates work.
     path("", RedirectView.as_view(url=HOME_URL, permanent=False), name="home"),

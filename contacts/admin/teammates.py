@@ -1,38 +1,30 @@
 """Adding a teammate in one form: their name, email and role (agent or viewer) with the login, instead of Django's
 user screens (a login and password, then a second page with the staff flag, a group picker and raw permissions).
+By default the teammate is emailed an invitation to choose their own password (contacts.teammate_access); the list
+sends a new one to teammates who have not signed in yet.
 
 The role is one of the teammate groups (contacts.permissions). Only a superuser grants more: a teammate who may
 change users (auth.change_user, which no Parley group holds) sees the superuser flag, groups and permissions
 read-only, and cannot change, delete or set the password of a superuser."""
 
-import unicodedata
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
+from contacts.teammate_access import email_taken, link_valid_for, teammate_invite
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
 GRANTS = ("is_superuser", "groups", "user_permissions")
-
-
-def _same_mailbox(email: str) -> str:
-    """An address as Parley compares them: compatibility forms folded (fullwidth letters are plain ones), case
-    ignored."""
-    return unicodedata.normalize("NFKC", email).casefold()
-
-
-def email_taken(email: str, *, other_than: int | None = None) -> bool:
-    """Whether another teammate has this address (teammates are few: compared in Python, as _same_mailbox says)."""
-    wanted = _same_mailbox(email)
-    others = get_user_model().objects.exclude(email="").exclude(pk=other_than).values_list("email", flat=True)
-    return any(_same_mailbox(other) == wanted for other in others.iterator())
 
 
 class TeammateCreationForm(AdminUserCreationForm):
@@ -49,8 +41,16 @@ class TeammateCreationForm(AdminUserCreationForm):
         help_text="Agents answer conversations and edit people and companies; viewers read everything and change "
         "only their own profile.",
     )
-    # Always a password: Parley signs teammates in with one (there is no single sign-on to leave it to).
-    usable_password = None
+    # Django's "password-based authentication" choice (its CSS hides the password fields when "false"), as what it
+    # means here: Parley signs teammates in with a password, which an invited teammate chooses themselves.
+    usable_password = forms.ChoiceField(
+        label="Password",
+        choices={"false": "Email them an invitation to choose their own", "true": "Set one now and pass it on"},
+        initial="false",
+        required=False,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+        help_text="The invitation's link works once, for a few days; you can send a new one from the list.",
+    )
 
     class Meta(AdminUserCreationForm.Meta):
         fields = ("username", "first_name", "last_name", "email")
@@ -60,6 +60,15 @@ class TeammateCreationForm(AdminUserCreationForm):
         if email_taken(email):
             raise forms.ValidationError("A teammate already has this email.")
         return email
+
+    def invited(self) -> bool:
+        return not self.cleaned_data.get("set_usable_password", True)
+
+    def clean(self) -> dict[str, Any]:
+        if self.cleaned_data.get("usable_password") == "false":  # an invitation: whatever was typed is not a password
+            self.cleaned_data.pop("password1", None)
+            self.cleaned_data.pop("password2", None)
+        return super().clean()
 
     def clean_role(self) -> Group:
         role = self.cleaned_data["role"]
@@ -98,9 +107,10 @@ class TeammateUserAdmin(UserAdmin):
     add_form = TeammateCreationForm
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("first_name", "last_name", "email", "role")}),
-        ("Login", {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
+        ("Login", {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
     )
-    list_display = ("username", "first_name", "last_name", "email", "role", "is_active", "last_login")
+    list_display = ("username", "first_name", "last_name", "email", "role", "is_active", "signed_in")
+    actions = ["send_invitation"]
     list_filter = ("groups", "is_active", "is_superuser")
 
     def get_queryset(self, request: HttpRequest) -> Any:
@@ -126,6 +136,49 @@ class TeammateUserAdmin(UserAdmin):
             return "Superuser"
         names = sorted(group.name.capitalize() for group in user.groups.all())
         return ", ".join(names) or "—"
+
+    @admin.display(description="Last sign-in", ordering="last_login")
+    def signed_in(self, user: Any) -> str:
+        if user.last_login is not None:
+            return date_format(timezone.localtime(user.last_login), "DATETIME_FORMAT")
+        return "Never (invited)" if not user.has_usable_password() else "Never"
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change and form.invited():
+            # Once the teammate is saved for good: a rolled-back add must not have mailed a link.
+            transaction.on_commit(lambda: self._invite(request, [obj]))
+
+    @admin.action(description="Send a new invitation to the selected teammates", permissions=["change"])
+    def send_invitation(self, request: HttpRequest, queryset: Any) -> None:
+        self._invite(request, list(queryset))
+
+    def _invite(self, request: HttpRequest, users: list[Any]) -> None:
+        """Email each teammate who has never signed in an invitation; say who got one and who did not, and why."""
+        sent, failed, skipped = [], [], []
+        for user in users:
+            if user.last_login is not None or not self.has_change_permission(request, user):
+                skipped.append(user.get_username())
+            elif teammate_invite(user, invited_by=request.user):
+                sent.append(user.email)
+            else:
+                failed.append(user.get_username())
+        if sent:
+            self.message_user(request, f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for()}.")
+        if failed:
+            self.message_user(
+                request,
+                f"No invitation could be sent to {', '.join(failed)} (no email address, not active, or the mail server "
+                "refused it). Check their page, then select them in the list and send a new one.",
+                messages.WARNING,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                f'No invitation for {", ".join(skipped)}: they have signed in already (they can use "Forgotten your '
+                'login credentials?" on the sign-in page), or you may not change their account.',
+                messages.WARNING,
+            )
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
         # Django's user admin always goes on to the change page (to set the staff flag and groups): the form

@@ -1,4 +1,5 @@
-"""Adding a teammate in one form (contacts/admin/teammates.py): name, email and role with the login."""
+"""Adding a teammate in one form (contacts/admin/teammates.py): name, email and role with the login (a password set
+now here; invitations: test_teammate_access.py)."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -40,8 +41,8 @@ def test_a_teammate_added_in_one_form_can_work_in_the_admin_in_their_role(admin_
     assert role.capitalize() in listed
 
 
-def test_a_teammate_always_gets_a_password(admin_client):
-    response = admin_client.post(reverse(ADD), _form(usable_password="false", password1="", password2=""))
+def test_a_password_set_now_is_required_twice(admin_client):
+    response = admin_client.post(reverse(ADD), _form(usable_password="true", password1="", password2=""))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["password1"] == ["This field is required."]
     assert not get_user_model().objects.filter(username="kim").exists()

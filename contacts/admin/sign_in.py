@@ -1,0 +1,125 @@
+"""The admin's sign-in form and its password pages: forgotten password and a new teammate's welcome (the rules are
+contacts.teammate_access's). Django's own views and admin templates, with the site's header and these forms."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse_lazy
+
+from contacts.teammate_access import (
+    link_valid_for,
+    may_reset_password,
+    password_reset_refusal,
+    reset_recipients,
+    sign_in_failed,
+    sign_in_failures_forget,
+    sign_in_refusal,
+)
+
+
+class TeammateAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in, refused while the name or the network is over its failures (their password unchecked),
+    and counting each failure."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        if username and self.cleaned_data.get("password"):
+            refusal = sign_in_refusal(self.request, username)
+            if refusal is not None:
+                raise ValidationError(refusal, code="throttled")
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if username and getattr(error, "code", None) == "invalid_login":
+                sign_in_failed(self.request, username)
+            raise
+
+
+class TeammatePasswordResetForm(PasswordResetForm):
+    """Django's reset form, counted per address and network, sending to active teammates only (invited ones too)."""
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        refusal = password_reset_refusal(self.request, email)
+        if refusal is not None:
+            raise ValidationError(refusal, code="throttled")
+        return email
+
+    def get_users(self, email: str) -> Any:
+        return reset_recipients(email)
+
+
+class _AdminPage:
+    """A page outside the admin's views that looks like one of them (the site's header and title)."""
+
+    request: HttpRequest
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**admin.site.each_context(self.request), **super().get_context_data(**kwargs)}  # type: ignore[misc]
+
+
+class _TeammateLink:
+    """A link from an email works only for an active teammate, whatever its token says; the password it sets
+    forgives the failed sign-ins under the teammate's name."""
+
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)  # type: ignore[misc]
+        return user if user is not None and may_reset_password(user) else None
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)  # type: ignore[misc]
+        sign_in_failures_forget(form.user)
+        return response
+
+
+class PasswordResetView(_AdminPage, auth_views.PasswordResetView):
+    form_class = TeammatePasswordResetForm
+    email_template_name = "emails/teammate_password_reset.txt"
+    subject_template_name = "emails/teammate_password_reset_subject.txt"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: TeammatePasswordResetForm) -> HttpResponse:
+        # The link names the public address (PUBLIC_URL), not whatever Host the request came with.
+        self.extra_email_context = {"public_url": settings.PUBLIC_URL, "valid_for": link_valid_for()}
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(_AdminPage, auth_views.PasswordResetDoneView):
+    pass
+
+
+class PasswordResetConfirmView(_AdminPage, _TeammateLink, auth_views.PasswordResetConfirmView):
+    pass
+
+
+class PasswordResetCompleteView(_AdminPage, auth_views.PasswordResetCompleteView):
+    pass
+
+
+class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetConfirmView):
+    """An invitation's link: the new teammate chooses their password and is signed in, on the admin's home page."""
+
+    template_name = "registration/teammate_welcome.html"
+    title = "Welcome to Parley"
+    post_reset_login = True
+    success_url = reverse_lazy("admin:index")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password is set, and you are signed in. Welcome to Parley.")
+        return response
+
+
+admin.site.login_form = TeammateAuthenticationForm

@@ -1,0 +1,274 @@
+"""Teammates' way into the admin (contacts/teammate_access.py, contacts/admin/sign_in.py): failed sign-ins slowed
+down, forgotten passwords, invitations."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from contacts.permissions import AGENT_GROUP
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "lamp-shop-evening-2026"
+NEW_PASSWORD = "quiet-harbour-lantern-77"
+PUBLIC_URL = "https://parley.lamps.example"
+LOGIN = "/admin/login/"
+LINK = re.compile(re.escape(PUBLIC_URL) + r"(/admin/(?:welcome|reset)/[^/\s]+/[^/\s]+/)")
+
+
+@pytest.fixture(autouse=True)
+def _public_url(settings):
+    settings.PUBLIC_URL = PUBLIC_URL
+
+
+@pytest.fixture
+def kim(db):
+    return get_user_model().objects.create_user(
+        "kim", "kim@lamps.example", PASSWORD, is_staff=True, first_name="Kim"
+    )  # fmt: skip
+
+
+def _sign_in(client: Client, username: str, password: str, *, network: str = "203.0.113.7"):
+    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=network)
+
+
+def _signed_in(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def _link(mail) -> str:
+    """The path of the one link in an email (which names the public address)."""
+    links = LINK.findall(mail.body)
+    assert len(links) == 1, mail.body
+    return links[0]
+
+
+def _choose_password(link: str, password: str = NEW_PASSWORD) -> tuple[Client, object]:
+    """Follow an email's link in a browser of its own and choose `password`: (that browser, the last answer)."""
+    browser = Client()
+    page = browser.get(link, follow=True)
+    assert page.status_code == 200
+    form_url = page.redirect_chain[-1][0]  # Django moves the token out of the address before the form
+    return browser, browser.post(form_url, {"new_password1": password, "new_password2": password})
+
+
+# --- sign-in ---------------------------------------------------------------------------------------------
+
+
+def test_failed_sign_ins_lock_the_name_then_even_its_right_password_is_refused_from_anywhere(client, kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    for _ in range(3):
+        page = _sign_in(client, "kim", "wrong-guess")
+        assert "Please enter the correct username and password" in page.content.decode()
+    for network in ("203.0.113.7", "198.51.100.20"):  # the name is locked, whichever network asks
+        page = _sign_in(Client(), "kim", PASSWORD, network=network)
+        assert page.status_code == 200
+        assert re.search(
+            r"Too many failed sign-ins for this account or from this network\. Try again in \d+ minutes?, or reset your"
+            r" password\.",
+            page.content.decode(),
+        )
+    assert _signed_in(client) is None
+    # Another teammate on the same network signs in as usual.
+    get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    lee = Client()
+    assert _sign_in(lee, "lee", PASSWORD).status_code == 302
+    assert _signed_in(lee) is not None
+
+
+def test_a_new_password_from_the_emailed_link_lifts_the_lock_on_the_name(client, kim, mailoutbox, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    for _ in range(3):
+        _sign_in(client, "kim", "wrong-guess", network="198.51.100.66")  # a guesser, elsewhere
+    assert "Too many failed sign-ins" in _sign_in(Client(), "kim", PASSWORD).content.decode()
+    client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    _choose_password(_link(mailoutbox[0]))
+    kim_again = Client()
+    assert _sign_in(kim_again, "kim", NEW_PASSWORD).status_code == 302
+    assert _signed_in(kim_again) == str(kim.pk)
+
+
+def test_failures_from_one_network_lock_it_for_every_name_but_not_other_networks(client, kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK = 4
+    for name in ("admin", "root", "boss", "kim"):  # a guesser trying names
+        _sign_in(client, name, "123456")
+    refused = _sign_in(Client(), "kim", PASSWORD)
+    assert "Too many failed sign-ins" in refused.content.decode()
+    elsewhere = Client()
+    assert _sign_in(elsewhere, "kim", PASSWORD, network="198.51.100.20").status_code == 302
+    assert _signed_in(elsewhere) == str(kim.pk)
+
+
+def test_sign_ins_that_succeed_are_not_counted(kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 2
+    for _ in range(5):
+        teammate = Client()
+        assert _sign_in(teammate, "kim", PASSWORD).status_code == 302
+        assert _signed_in(teammate) == str(kim.pk)
+
+
+def test_a_non_staff_or_deactivated_account_fails_like_a_wrong_password_and_counts(client, kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 2
+    kim.is_active = False
+    kim.save()
+    for _ in range(2):
+        assert "Please enter the correct username" in _sign_in(client, "kim", PASSWORD).content.decode()
+    kim.is_active = True
+    kim.save()
+    assert "Too many failed sign-ins" in _sign_in(client, "kim", PASSWORD).content.decode()
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["kim%00", "%3Cscript%3Ealert(1)%3C/script%3E", "k" * 5000, "%D9%A1%D9%A2", "1e400", "kim%ED%A0%80", "%FF%FE"],
+)
+def test_hostile_names_get_the_form_back_not_an_error(client, kim, username):
+    # Sent as a browser's form sends it, bytes percent-encoded: a lone surrogate's, or bytes that are not UTF-8.
+    body = f"username={username}&password=x"
+    page = client.post(LOGIN, body, content_type="application/x-www-form-urlencoded")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.content.decode()
+    assert _signed_in(client) is None
+
+
+# --- forgotten password ----------------------------------------------------------------------------------
+
+
+def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_public_address(client, kim, mailoutbox):
+    login = client.get(LOGIN).content.decode()
+    assert f'href="{reverse("admin_password_reset")}"' in login
+    page = client.get(reverse("admin_password_reset"))
+    assert page.status_code == 200
+    assert "<title>Password reset | Parley</title>" in page.content.decode()
+    done = client.post(reverse("admin_password_reset"), {"email": "KIM@lamps.example"}, HTTP_HOST="127.0.0.1")
+    assert done["Location"] == reverse("password_reset_done")
+    [mail] = mailoutbox
+    assert mail.to == ["kim@lamps.example"]
+    assert mail.subject == "Your new Parley password"
+    assert "Your login name is: kim" in mail.body
+    link = _link(mail)  # the public address, not the Host the request came with
+    _, answer = _choose_password(link)
+    assert answer["Location"] == reverse("password_reset_complete")
+    kim.refresh_from_db()
+    assert kim.check_password(NEW_PASSWORD)
+    assert _sign_in(Client(), "kim", NEW_PASSWORD).status_code == 302
+    again = Client().get(link, follow=True).content.decode()  # once only
+    assert "The password reset link was invalid" in again
+
+
+def test_a_reset_goes_only_to_active_teammates_and_the_page_says_the_same_either_way(client, kim, mailoutbox):
+    User = get_user_model()
+    User.objects.create_user("shopper", "shopper@lamps.example", PASSWORD)  # not staff
+    User.objects.create_user("gone", "gone@lamps.example", PASSWORD, is_staff=True, is_active=False)
+    for email in ("shopper@lamps.example", "gone@lamps.example", "nobody@lamps.example"):
+        answer = client.post(reverse("admin_password_reset"), {"email": email}, REMOTE_ADDR=f"203.0.113.{len(email)}")
+        assert answer["Location"] == reverse("password_reset_done")
+    assert mailoutbox == []
+
+
+def test_a_link_stops_working_when_the_teammate_is_deactivated(client, kim, mailoutbox):
+    client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    link = _link(mailoutbox[0])
+    kim.is_active = False
+    kim.save()
+    page = Client().get(link, follow=True).content.decode()
+    assert "The password reset link was invalid" in page
+
+
+def test_reset_requests_are_counted_per_address_so_the_form_cannot_flood_an_inbox(client, kim, mailoutbox):
+    for attempt in range(5):
+        answer = client.post(
+            reverse("admin_password_reset"), {"email": "kim@lamps.example"}, REMOTE_ADDR=f"198.51.100.{attempt}"
+        )
+    assert answer.status_code == 200
+    assert "Too many reset requests. Try again in" in answer.content.decode()
+    assert len(mailoutbox) == 3
+
+
+@pytest.mark.parametrize("email", ["kim@lamps.example\x00", "<b>@x.example", "k" * 400 + "@x.example", "1e400"])
+def test_hostile_reset_addresses_get_the_form_back(client, kim, mailoutbox, email):
+    answer = client.post(reverse("admin_password_reset"), {"email": email})
+    assert answer.status_code in (200, 302)
+    assert mailoutbox == []
+
+
+# --- invitations ---------------------------------------------------------------------------------------
+
+
+def _add_kim(admin_client, **fields):
+    """Add Kim with an invitation: the email goes once the add is committed (these tests commit for real)."""
+    form = {
+        "username": "kim", "first_name": "Kim", "last_name": "Lee", "email": "kim@lamps.example", "role": AGENT_GROUP,
+        "usable_password": "false", "password1": "typed-but-ignored", "password2": "", **fields,
+    }  # fmt: skip
+    return admin_client.post(reverse("admin:auth_user_add"), form, follow=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invited_teammate_chooses_their_password_from_the_email_and_is_signed_in(admin_client, mailoutbox):
+    page = _add_kim(admin_client)
+    assert "Invitation sent to kim@lamps.example: its link works for 3 days." in page.content.decode()
+    assert "Never (invited)" in page.content.decode()  # the teammates' list
+    kim = get_user_model().objects.get(username="kim")
+    assert not kim.has_usable_password()  # the typed text was not made a password
+    [mail] = mailoutbox
+    assert (mail.to, mail.subject) == (["kim@lamps.example"], "boss invited you to Parley")
+    assert "Your login name is: kim" in mail.body
+    link = _link(mail)
+    assert link.startswith("/admin/welcome/")
+    browser, answer = _choose_password(link)
+    assert answer["Location"] == reverse("admin:index")
+    home = browser.get(reverse("admin:index")).content.decode()
+    assert "Your password is set, and you are signed in. Welcome to Parley." in home
+    assert _signed_in(browser) == str(kim.pk)
+    kim.refresh_from_db()
+    assert kim.check_password(NEW_PASSWORD)
+    used = Client().get(link, follow=True).content.decode()
+    assert "This invitation link has expired or was used already" in used
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_checks_the_password_it_is_given(admin_client, mailoutbox):
+    _add_kim(admin_client)
+    browser = Client()
+    page = browser.get(_link(mailoutbox[0]), follow=True)
+    answer = browser.post(page.redirect_chain[-1][0], {"new_password1": "kim", "new_password2": "kim"})
+    assert answer.status_code == 200
+    assert "This password is too short" in answer.content.decode()
+    assert _signed_in(browser) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_teammate_can_be_invited_again_until_they_sign_in(admin_client, mailoutbox):
+    _add_kim(admin_client)
+    kim = get_user_model().objects.get(username="kim")
+    changelist = reverse("admin:auth_user_changelist")
+    resend = {"action": "send_invitation", "_selected_action": [kim.pk]}
+    page = admin_client.post(changelist, resend, follow=True).content.decode()
+    assert "Invitation sent to kim@lamps.example" in page
+    assert len(mailoutbox) == 2
+    _choose_password(_link(mailoutbox[1]))
+    page = admin_client.post(changelist, resend, follow=True).content.decode()
+    assert "No invitation for kim: they have signed in already" in page
+    assert len(mailoutbox) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_that_refuses_the_invitation_is_said_and_the_teammate_kept(admin_client, settings):
+    # A real SMTP backend, pointed at a port where nothing listens: the connection is refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    page = _add_kim(admin_client)
+    assert page.status_code == 200
+    assert "No invitation could be sent to kim" in page.content.decode()
+    assert get_user_model().objects.filter(username="kim").exists()
+
+
+def test_only_teammates_who_may_change_users_can_invite(client, kim, mailoutbox):
+    client.force_login(kim)  # staff, no permission on users
+    other = get_user_model().objects.create_user("lee", "lee@lamps.example", is_staff=True)
+    resend = {"action": "send_invitation", "_selected_action": [other.pk]}
+    assert client.post(reverse("admin:auth_user_changelist"), resend).status_code == 403
+    assert mailoutbox == []
