@@ -250,6 +250,8 @@ PASSWORD_HASHERS = env.list(
 # or from one network, its sign-ins are refused without checking the password until the 15 minutes are over.
 PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT", default=10)
 PARLEY_SIGN_IN_FAILURES_PER_NETWORK = env.int("PARLEY_SIGN_IN_FAILURES_PER_NETWORK", default=30)
+# Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
+LOGIN_URL = "admin:login"
 # How long an invitation or password-reset link works (Django's own default: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 LANGUAGE_CODE = "en-us"

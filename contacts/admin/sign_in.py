@@ -60,12 +60,14 @@ class TeammatePasswordResetForm(PasswordResetForm):
 
 
 class _AdminPage:
-    """A page outside the admin's views that looks like one of them (the site's header and title)."""
+    """A page outside the admin's views that looks like one of them (the site's header and title), without the
+    navigation (as the sign-in page: whoever reads it may not be signed in)."""
 
     request: HttpRequest
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return {**admin.site.each_context(self.request), **super().get_context_data(**kwargs)}  # type: ignore[misc]
+        site = {**admin.site.each_context(self.request), "is_nav_sidebar_enabled": False}
+        return {**site, **super().get_context_data(**kwargs)}  # type: ignore[misc]
 
 
 class _TeammateLink:

@@ -151,6 +151,8 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     link = _link(mail)  # the public address, not the Host the request came with
     _, answer = _choose_password(link)
     assert answer["Location"] == reverse("password_reset_complete")
+    complete = Client().get(answer["Location"]).content.decode()
+    assert f'<a href="{reverse("admin:login")}">Log in</a>' in complete
     kim.refresh_from_db()
     assert kim.check_password(NEW_PASSWORD)
     assert _sign_in(Client(), "kim", NEW_PASSWORD).status_code == 302

@@ -149,6 +149,7 @@ def test_a_superuser_adds_a_teammate_in_one_form_who_then_works_in_the_inbox(
     page.fill("#id_email", "kim@lamps.example")
     expect(page.get_by_label("Agent", exact=True)).to_be_checked()
     page.fill("#id_username", "kim")
+    page.get_by_label("Set one now and pass it on").check()  # (an invitation is the default: test_teammate_access)
     page.fill("#id_password1", ADMIN_PASSWORD)
     page.fill("#id_password2", ADMIN_PASSWORD)
     page.screenshot(path=str(artifacts / "walk-polish-add-teammate.png"), full_page=True)

@@ -1,0 +1,127 @@
+"""Journey: teammates' way into the admin, each in a browser of their own. A superuser invites Kim, who chooses a
+password from the emailed link and lands in the inbox; a guesser is stopped after a few wrong passwords, and Kim,
+locked out with them, gets back in through "Forgotten your login credentials?"."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from contacts.models import Contact
+from conversations import services
+from tests.contacts.factories import LeadFactory
+from tests.e2e.conftest import ADMIN_PASSWORD, agent_teammate
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+NEW_PASSWORD = "quiet-harbour-lantern-77"
+MAIL_TIMEOUT_S = 10
+
+
+def _emailed_link(parley_url: str, to: str) -> str:
+    """The link in the last email to `to` (sent by the live server's thread, into this process's outbox)."""
+    [message] = [m for m in mail.outbox if m.to == [to]][-1:]
+    [link] = re.findall(re.escape(parley_url.rstrip("/")) + r"/admin/\S+", message.body)
+    return link
+
+
+def _new_browser(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    return context, page, problems
+
+
+def _sign_in(page, parley_url: str, username: str, password: str) -> None:
+    page.goto(f"{parley_url.rstrip('/')}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+
+
+@pytest.fixture(autouse=True)
+def _public_url(settings, parley_url):
+    settings.PUBLIC_URL = parley_url.rstrip("/")  # where the emails' links point
+
+
+def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_inbox(
+    chromium, parley_url, agent_admin, artifacts
+):
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:auth_user_add"))
+    page.fill("#id_first_name", "Kim")
+    page.fill("#id_email", "kim@lamps.example")
+    page.fill("#id_username", "kim")
+    expect(page.get_by_label("Email them an invitation to choose their own")).to_be_checked()
+    expect(page.locator("#id_password1")).to_be_hidden()  # nothing to type for an invitation
+    page.screenshot(path=str(artifacts / "teammate-invite-form.png"), full_page=True)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("Invitation sent to kim@lamps.example")
+    row = page.locator("#result_list tbody tr", has_text="kim@lamps.example")
+    expect(row.locator("td.field-signed_in")).to_have_text("Never (invited)")
+
+    # Kim opens the email's link in a browser of their own, chooses a password and is in.
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Is the lamp in stock?")
+    context, kim, problems = _new_browser(chromium)
+    try:
+        kim.goto(_emailed_link(parley_url, "kim@lamps.example"))
+        expect(kim.locator("#content")).to_contain_text("Choose the password you will sign in with, as kim")
+        kim.fill("#id_new_password1", NEW_PASSWORD)
+        kim.fill("#id_new_password2", NEW_PASSWORD)
+        kim.screenshot(path=str(artifacts / "teammate-invite-welcome.png"), full_page=True)
+        kim.get_by_role("button", name="Set my password and sign in").click()
+        expect(kim.locator(".messagelist")).to_contain_text("Your password is set, and you are signed in.")
+        kim.goto(f"{parley_url.rstrip('/')}{reverse('admin:conversations_conversation_changelist')}")
+        expect(kim.locator("#result_list")).to_contain_text("Is the lamp in stock?")
+        kim.screenshot(path=str(artifacts / "teammate-invite-inbox.png"), full_page=True)
+        # The link worked once.
+        kim.goto(_emailed_link(parley_url, "kim@lamps.example"))
+        expect(kim.locator("#content")).to_contain_text("This invitation link has expired or was used already")
+        assert problems == []
+    finally:
+        context.close()
+    agent_admin.open(reverse("admin:auth_user_changelist"))
+    expect(row.locator("td.field-signed_in")).not_to_have_text("Never (invited)")
+    assert conversation.pk
+    assert agent_admin.problems == []
+
+
+def test_a_guesser_is_stopped_and_the_teammate_gets_back_in_with_a_new_password(
+    chromium, parley_url, artifacts, settings
+):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    agent_teammate("kim", "Kim")
+    context, page, problems = _new_browser(chromium)
+    try:
+        for guess in ("123456", "password", "kim2026"):
+            _sign_in(page, parley_url, "kim", guess)
+            expect(page.locator(".errornote")).to_contain_text("Please enter the correct username and password")
+        _sign_in(page, parley_url, "kim", ADMIN_PASSWORD)  # even the right one, now
+        expect(page.locator(".errornote")).to_contain_text("Too many failed sign-ins for this account")
+        page.screenshot(path=str(artifacts / "teammate-sign-in-locked.png"), full_page=True)
+
+        page.get_by_role("link", name="Forgotten your login credentials?").click()
+        page.fill("#id_email", "kim@parley.test")
+        page.get_by_role("button", name="Reset my password").click()
+        expect(page.locator("#content")).to_contain_text("emailed you instructions for setting your password")
+        page.goto(_emailed_link(parley_url, "kim@parley.test"))
+        page.fill("#id_new_password1", NEW_PASSWORD)
+        page.fill("#id_new_password2", NEW_PASSWORD)
+        page.get_by_role("button", name="Change my password").click()
+        expect(page.locator("#content")).to_contain_text("Your password has been set")
+        page.screenshot(path=str(artifacts / "teammate-password-reset-done.png"), full_page=True)
+        page.get_by_role("link", name="Log in").click()
+        page.fill("#id_username", "kim")
+        page.fill("#id_password", NEW_PASSWORD)
+        page.click("input[type=submit]")
+        expect(page).to_have_url(f"{parley_url.rstrip('/')}/admin/")
+        assert problems == []
+    finally:
+        context.close()
+    assert not Contact.objects.exists()  # a teammate's sign-in makes no contact
