@@ -206,13 +206,16 @@ end
 """
 
 
-def rate_limit_peek(limits: Sequence[Limit]) -> Counted:
-    """What each limit's current window has counted so far, counting nothing: for a limit on failures, checked
-    before the attempt and counted (rate_limit_count) only when it fails. 0 while the cache does not answer."""
+def rate_limit_uncount(limits: Sequence[Limit]) -> None:
+    """Take back one count from each limit's current window: an attempt counted before it was tried (so that parallel
+    attempts cannot all pass the check first) that turned out to be no failure."""
+    backend = caches["default"]
     now = time.time()
     keys = [limit.key(now) for limit in limits]
-    stored = caches["default"].get_many(keys)
-    return Counted(now=now, counts=[int(stored.get(key) or 0) for key in keys], reads=CacheReads())
+    with _embedded_count_lock(backend):
+        for key in keys:
+            with contextlib.suppress(ValueError):  # its window ended in between: nothing left to take back
+                backend.decr(key)
 
 
 def rate_limit_forget(limits: Sequence[Limit]) -> None:

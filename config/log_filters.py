@@ -23,6 +23,8 @@ def _replace_if_address(match: re.Match[str]) -> str:
 # The emailed links' paths (conversations/urls.py: /e/o/, /e/c/, /e/u/, /e/r/): their last segment is a token.
 _EMAIL_LINK_TOKEN = re.compile(r"(/e/[ocur]/)[^\s\"'?)]+")
 HIDDEN_LINK_PART = "[token]"
+# The admin's password links (/admin/reset/<uid>/<token>/, /admin/welcome/<uid>/<token>/): their token signs in.
+_PASSWORD_LINK_TOKEN = re.compile(r"(/admin/(?:reset|welcome)/[^/\s\"']+/)(?!set-password/)[^/\s\"'?)]+")
 # The messenger's GET requests (`conversations?token=…`, docs/widget-protocol.md) carry its token.
 _QUERY_TOKEN = re.compile(r"([?&]token=)[^\s\"'&#]+")
 
@@ -30,6 +32,7 @@ _QUERY_TOKEN = re.compile(r"([?&]token=)[^\s\"'&#]+")
 def redact(text: str) -> str:
     """`text` with every IP address replaced by [ip] and every emailed link's or query string's token by [token]."""
     text = _EMAIL_LINK_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
+    text = _PASSWORD_LINK_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
     text = _QUERY_TOKEN.sub(lambda match: match.group(1) + HIDDEN_LINK_PART, text)
     return _IPV6.sub(_replace_if_address, _IPV4.sub(_replace_if_address, text))
 

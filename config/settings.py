@@ -252,6 +252,7 @@ PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("PARLEY_SIGN_IN_FAILURES_PER_ACCOU
 PARLEY_SIGN_IN_FAILURES_PER_NETWORK = env.int("PARLEY_SIGN_IN_FAILURES_PER_NETWORK", default=30)
 # Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (another site's address)
 # How long an invitation or password-reset link works (Django's own default: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 LANGUAGE_CODE = "en-us"

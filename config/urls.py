@@ -29,8 +29,9 @@ urlpatterns = [
     path("", include(([*widget_urls.chat_urlpatterns, *conversations_urls.urlpatterns], "conversations"))),
     path("api/", include("api.urls")),
     path("api", not_found_view),  # the bare prefix too: JSON, not a redirect to /api/
-    # The admin's password pages (before the admin's own, which would take their paths): the login page links the
-    # first; the emails link the confirmations.
+    # The admin's sign-in and password pages (before the admin's own, which would take their paths): the sign-in
+    # page links the reset; the emails link the confirmations.
+    path("admin/login/", sign_in.sign_in_view),  # the admin's own page ("admin:login"), plus a cookie
     path("admin/password_reset/", sign_in.PasswordResetView.as_view(), name="admin_password_reset"),
     path("admin/password_reset/done/", sign_in.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("admin/reset/<uidb64>/<token>/", sign_in.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),

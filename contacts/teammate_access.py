@@ -12,14 +12,18 @@
   PASSWORD_RESET_TIMEOUT. Choosing the password signs them in.
 """
 
+import ipaddress
 import logging
+import secrets
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core import signing
 from django.core.mail import send_mail
 from django.http import HttpRequest
 from django.urls import reverse
@@ -27,9 +31,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import ngettext
 
-from common.client_ip import client_ip
+from common.client_ip import client_ip, parse_ip
 from common.mail import email_header_line
-from common.rate_limit import Limit, ip_hash, rate_limit_count, rate_limit_forget, rate_limit_peek, subject_hash
+from common.rate_limit import Limit, ip_hash, rate_limit_count, rate_limit_forget, rate_limit_uncount, subject_hash
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,10 @@ SIGN_IN_WINDOW_SECONDS = 15 * 60
 RESET_WINDOW_SECONDS = 60 * 60
 RESETS_PER_ADDRESS = 3
 RESETS_PER_NETWORK = 10
+# A browser that signed in as a teammate carries this signed cookie; it names them (hashed) and the browser.
+DEVICE_COOKIE = "parley_signed_in"
+DEVICE_COOKIE_AGE = 180 * 24 * 3600
+_DEVICE_SALT = "parley.teammate_access.device"
 
 
 def same_mailbox(email: str) -> str:
@@ -53,7 +61,12 @@ def email_taken(email: str, *, other_than: int | None = None) -> bool:
 
 
 def _network(request: HttpRequest) -> str:
-    return ip_hash(client_ip(request) or "")
+    """The request's network, hashed: its address, or for IPv6 its /64 (one subscriber's, handed out whole: each
+    of its addresses must not be a network of its own)."""
+    address = parse_ip(client_ip(request) or "")
+    if address is not None and address.version == 6:
+        return ip_hash(str(ipaddress.ip_network(f"{address}/64", strict=False).network_address) + "/64")
+    return ip_hash(str(address or ""))
 
 
 def _minutes(seconds: int) -> str:
@@ -66,28 +79,57 @@ def _account_limit(username: str) -> Limit:
     return Limit("sign-in-account", subject_hash(same_mailbox(username)), per, SIGN_IN_WINDOW_SECONDS)
 
 
-def _sign_in_limits(request: HttpRequest, username: str) -> list[Limit]:
-    per_network = settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK
-    return [_account_limit(username), Limit("sign-in-network", _network(request), per_network, SIGN_IN_WINDOW_SECONDS)]
+def _device(request: HttpRequest, username: str) -> str | None:
+    """The id of this browser, when it has signed in as `username` before (its signed cookie names them)."""
+    try:
+        known = signing.loads(request.COOKIES.get(DEVICE_COOKIE, ""), salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(known, dict) or known.get("name") != subject_hash(same_mailbox(username)):
+        return None
+    return str(known.get("device", "")) or None
 
 
-def sign_in_refusal(request: HttpRequest, username: str) -> str | None:
-    """Why a sign-in as `username` from this request's network is refused before its password is checked (too
-    many failures in this window), or None."""
-    limits = _sign_in_limits(request, username)
-    seen = rate_limit_peek(limits)
-    for limit, failures in zip(limits, seen.counts, strict=True):
-        if failures >= limit.per:
-            return (
+def device_cookie(username: str) -> str:
+    """The value that marks a browser as one that signed in as `username` (set after each sign-in)."""
+    payload = {"name": subject_hash(same_mailbox(username)), "device": secrets.token_urlsafe(12)}
+    return signing.dumps(payload, salt=_DEVICE_SALT)
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in, counted as a failure before its password is checked (so parallel ones cannot all pass the check
+    first): `refusal` says why it may not go on; sign_in_succeeded takes the count back."""
+
+    limits: list[Limit]
+    refusal: str | None
+
+
+def sign_in_attempt(request: HttpRequest, username: str) -> SignInAttempt:
+    """Count a sign-in as `username`. A browser that signed in as them before counts against itself only; any other
+    against the name and its network, so a guesser elsewhere locks the name for strangers, not for its teammate."""
+    device = _device(request, username)
+    if device is not None:
+        limits = [Limit("sign-in-device", device, settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_WINDOW_SECONDS)]
+    else:
+        per_network = settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK
+        network = Limit("sign-in-network", _network(request), per_network, SIGN_IN_WINDOW_SECONDS)
+        limits = [_account_limit(username), network]
+    counted = rate_limit_count(limits)
+    for limit, count in zip(limits, counted.counts, strict=True):
+        if count > limit.per:
+            wait = _minutes(limit.retry_after(counted.now))
+            refusal = (
                 "Too many failed sign-ins for this account or from this network. Try again in "
-                f"{_minutes(limit.retry_after(seen.now))}, or reset your password."
+                f"{wait}, or reset your password."
             )
-    return None
+            return SignInAttempt(limits, refusal)
+    return SignInAttempt(limits, None)
 
 
-def sign_in_failed(request: HttpRequest, username: str) -> None:
-    """Count a failed sign-in against the name and the network."""
-    rate_limit_count(_sign_in_limits(request, username))
+def sign_in_succeeded(attempt: SignInAttempt) -> None:
+    """The attempt was no failure: its count is taken back."""
+    rate_limit_uncount(attempt.limits)
 
 
 def sign_in_failures_forget(user: Any) -> None:
@@ -131,16 +173,53 @@ def link_valid_for() -> str:
     return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
 
 
+class _LinkTokens(PasswordResetTokenGenerator):
+    """Django's password-reset tokens, one kind per purpose: a reset link does not open the welcome page (which signs
+    in), nor an invitation the reset page."""
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__()
+        self.key_salt = f"parley.teammate_access.{purpose}"
+
+
+reset_tokens = _LinkTokens("reset")
+invitation_tokens = _LinkTokens("invitation")
+CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
+
+
+def _mail_is_the_log() -> bool:
+    """Whether email goes to the log: an install without EMAIL_URL prints each email there (console backend)."""
+    backend = settings.EMAIL_BACKEND
+    if backend == "common.mail.MeteredEmailBackend":
+        backend = settings.PARLEY_EMAIL_BACKEND
+    return backend == CONSOLE_MAIL
+
+
+def send_link_email(*, subject: str, body: str, to: str) -> bool:
+    """Send an email that carries a sign-in link; False when it did not go out. Never to the log outside DEBUG:
+    whoever reads the log could sign in with the link (set EMAIL_URL)."""
+    if _mail_is_the_log() and not settings.DEBUG:
+        logger.warning("An email with a sign-in link was not sent: email is not set up (EMAIL_URL).")
+        return False
+    try:
+        send_mail(subject=email_header_line(subject), message=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                  recipient_list=[to])  # fmt: skip
+    except Exception:  # any backend's failure (SMTP refused, an API down): said to the caller, not a crash
+        logger.exception("Could not send an email with a sign-in link.")
+        return False
+    return True
+
+
 def invitation_link(user: Any) -> str:
     """The page where `user` chooses their password (and is signed in), for the email; the public address."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
+    token = invitation_tokens.make_token(user)
     return settings.PUBLIC_URL + reverse("teammate_welcome", kwargs={"uidb64": uid, "token": token})
 
 
 def teammate_invite(user: Any, *, invited_by: Any) -> bool:
     """Email `user` an invitation to choose their password. False when it could not go out (no address, not an
-    active teammate, the mail server refused): the caller says so, and the teammate can be invited again."""
+    active teammate, email not set up, the mail server refused): the caller says so, and may invite again."""
     if not user.email or not may_reset_password(user):
         return False
     inviter = invited_by.get_full_name() or invited_by.get_username()
@@ -151,14 +230,4 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
         f"Your login name is: {user.get_username()}\n\n"
         "If you did not expect this, ignore this email: nothing happens until the link is used."
     )
-    try:
-        send_mail(
-            subject=email_header_line(f"{inviter} invited you to Parley"),
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[user.email],
-        )
-    except Exception:  # any backend's failure (SMTP refused, an API down): said to the inviter, not a crash
-        logger.exception("Could not send an invitation to teammate %s.", user.pk)
-        return False
-    return True
+    return send_link_email(subject=f"{inviter} invited you to Parley", body=body, to=user.email)

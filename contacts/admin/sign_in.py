@@ -10,39 +10,61 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.template import loader
 from django.urls import reverse_lazy
 
 from contacts.teammate_access import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_AGE,
+    device_cookie,
+    invitation_tokens,
     link_valid_for,
     may_reset_password,
     password_reset_refusal,
     reset_recipients,
-    sign_in_failed,
+    reset_tokens,
+    send_link_email,
+    sign_in_attempt,
     sign_in_failures_forget,
-    sign_in_refusal,
+    sign_in_succeeded,
 )
 
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
-    """The admin's sign-in, refused while the name or the network is over its failures (their password unchecked),
-    and counting each failure."""
+    """The admin's sign-in, counted before its password is checked and refused over the limits
+    (contacts.teammate_access); a success takes the count back and marks the browser (sign_in_view sets the cookie)."""
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
-        if username and self.cleaned_data.get("password"):
-            refusal = sign_in_refusal(self.request, username)
-            if refusal is not None:
-                raise ValidationError(refusal, code="throttled")
-        try:
+        if not (username and self.cleaned_data.get("password")):
             return super().clean()
-        except ValidationError as error:
-            if username and getattr(error, "code", None) == "invalid_login":
-                sign_in_failed(self.request, username)
-            raise
+        attempt = sign_in_attempt(self.request, username)
+        if attempt.refusal is not None:
+            raise ValidationError(attempt.refusal, code="throttled")
+        cleaned = super().clean()  # a wrong password raises: the attempt stays counted
+        sign_in_succeeded(attempt)
+        setattr(self.request, NEW_DEVICE_COOKIE, device_cookie(username))
+        return cleaned
+
+
+NEW_DEVICE_COOKIE = "parley_new_device_cookie"
+
+
+def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    """The admin's own sign-in page; after a sign-in, the cookie that lets this browser past a lock on the name."""
+    response = admin.site.login(request, extra_context)
+    value = getattr(request, NEW_DEVICE_COOKIE, None)
+    if value is not None:
+        response.set_cookie(
+            DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_AGE, path="/admin/", secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True, samesite="Lax",
+        )  # fmt: skip
+    return response
 
 
 class TeammatePasswordResetForm(PasswordResetForm):
-    """Django's reset form, counted per address and network, sending to active teammates only (invited ones too)."""
+    """Django's reset form, counted per address and network, sending to active teammates only (invited ones too),
+    never into the log (send_link_email)."""
 
     def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -57,6 +79,13 @@ class TeammatePasswordResetForm(PasswordResetForm):
 
     def get_users(self, email: str) -> Any:
         return reset_recipients(email)
+
+    def send_mail(
+        self, subject_template_name: str, email_template_name: str, context: dict[str, Any], from_email: str | None,
+        to_email: str, html_email_template_name: str | None = None,
+    ) -> None:  # fmt: skip
+        subject = loader.render_to_string(subject_template_name, context)
+        send_link_email(subject=subject, body=loader.render_to_string(email_template_name, context), to=to_email)
 
 
 class _AdminPage:
@@ -86,6 +115,7 @@ class _TeammateLink:
 
 class PasswordResetView(_AdminPage, auth_views.PasswordResetView):
     form_class = TeammatePasswordResetForm
+    token_generator = reset_tokens
     email_template_name = "emails/teammate_password_reset.txt"
     subject_template_name = "emails/teammate_password_reset_subject.txt"
 
@@ -103,7 +133,7 @@ class PasswordResetDoneView(_AdminPage, auth_views.PasswordResetDoneView):
 
 
 class PasswordResetConfirmView(_AdminPage, _TeammateLink, auth_views.PasswordResetConfirmView):
-    pass
+    token_generator = reset_tokens
 
 
 class PasswordResetCompleteView(_AdminPage, auth_views.PasswordResetCompleteView):
@@ -114,6 +144,7 @@ class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetCon
     """An invitation's link: the new teammate chooses their password and is signed in, on the admin's home page."""
 
     template_name = "registration/teammate_welcome.html"
+    token_generator = invitation_tokens
     title = "Welcome to Parley"
     post_reset_login = True
     success_url = reverse_lazy("admin:index")

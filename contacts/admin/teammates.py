@@ -168,8 +168,9 @@ class TeammateUserAdmin(UserAdmin):
         if failed:
             self.message_user(
                 request,
-                f"No invitation could be sent to {', '.join(failed)} (no email address, not active, or the mail server "
-                "refused it). Check their page, then select them in the list and send a new one.",
+                f"No invitation could be sent to {', '.join(failed)} (no email address, not active, email not set up "
+                "with EMAIL_URL, or the mail server refused it). Check their page and the log, then select them in the "
+                "list and send a new one.",
                 messages.WARNING,
             )
         if skipped:

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from contacts import teammate_access
 from contacts.permissions import AGENT_GROUP
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +77,40 @@ def test_failed_sign_ins_lock_the_name_then_even_its_right_password_is_refused_f
     lee = Client()
     assert _sign_in(lee, "lee", PASSWORD).status_code == 302
     assert _signed_in(lee) is not None
+
+
+def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the_name(kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    kims_browser = Client()
+    assert _sign_in(kims_browser, "kim", PASSWORD).status_code == 302  # Monday: Kim signs in, as every day
+    kims_browser.post("/admin/logout/")
+    guesser = Client()
+    for _ in range(5):
+        _sign_in(guesser, "kim", "wrong-guess", network="198.51.100.66")
+    assert "Too many failed sign-ins" in _sign_in(guesser, "kim", PASSWORD, network="198.51.100.66").content.decode()
+    assert _sign_in(kims_browser, "kim", PASSWORD).status_code == 302  # Tuesday: Kim is not locked out
+    assert _signed_in(kims_browser) == str(kim.pk)
+    # Kim's own browser has a limit of its own; the cookie is no way past it, nor a way in as someone else.
+    for _ in range(3):
+        _sign_in(kims_browser, "kim", "typo")
+    assert "Too many failed sign-ins" in _sign_in(kims_browser, "kim", PASSWORD).content.decode()
+    get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    assert _sign_in(kims_browser, "lee", "wrong").status_code == 200
+
+
+def test_an_ipv6_network_is_its_64_not_each_address(client, kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK = 4
+    for host in range(1, 5):
+        _sign_in(Client(), f"name{host}", "123456", network=f"2001:db8:1:2::{host}")
+    refused = _sign_in(Client(), "kim", PASSWORD, network="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert "Too many failed sign-ins" in refused.content.decode()
+    assert _sign_in(Client(), "kim", PASSWORD, network="2001:db8:1:3::1").status_code == 302
+
+
+def test_after_a_sign_in_a_next_address_of_another_site_lands_in_the_admin(client, kim):
+    for hostile in ("//evil.example", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        answer = Client().post(f"{LOGIN}?next={hostile}", {"username": "kim", "password": PASSWORD})
+        assert answer["Location"] == reverse("admin:index")
 
 
 def test_a_new_password_from_the_emailed_link_lifts_the_lock_on_the_name(client, kim, mailoutbox, settings):
@@ -177,6 +212,29 @@ def test_a_link_stops_working_when_the_teammate_is_deactivated(client, kim, mail
     kim.save()
     page = Client().get(link, follow=True).content.decode()
     assert "The password reset link was invalid" in page
+
+
+def test_a_reset_link_does_not_open_the_welcome_page_nor_an_invitation_the_reset_page(client, kim, mailoutbox):
+    client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    reset = _link(mailoutbox[0])
+    as_welcome = Client().get(reset.replace("/admin/reset/", "/admin/welcome/"), follow=True).content.decode()
+    assert "This invitation link has expired or was used already" in as_welcome
+    invitation = teammate_access.invitation_link(kim).removeprefix(PUBLIC_URL)
+    as_reset = Client().get(invitation.replace("/admin/welcome/", "/admin/reset/"), follow=True).content.decode()
+    assert "The password reset link was invalid" in as_reset
+
+
+def test_without_email_set_up_no_link_goes_to_the_log(client, kim, settings, caplog, capsys):
+    # Production without EMAIL_URL: Django's console backend would print the email, link and all, into the log.
+    settings.EMAIL_BACKEND = "common.mail.MeteredEmailBackend"
+    settings.PARLEY_EMAIL_BACKEND = teammate_access.CONSOLE_MAIL
+    answer = client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    assert answer["Location"] == reverse("password_reset_done")
+    boss = get_user_model().objects.create_superuser("boss", "boss@lamps.example", PASSWORD)
+    assert teammate_access.teammate_invite(kim, invited_by=boss) is False
+    printed = capsys.readouterr().out + caplog.text
+    assert "/admin/reset/" not in printed and "/admin/welcome/" not in printed
+    assert "email is not set up (EMAIL_URL)" in caplog.text
 
 
 def test_reset_requests_are_counted_per_address_so_the_form_cannot_flood_an_inbox(client, kim, mailoutbox):

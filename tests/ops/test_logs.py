@@ -28,6 +28,19 @@ def test_filter_replaces_the_tokens_of_emailed_links():
     assert record.getMessage() == "Gone: /e/r/[token] (then GET /e/u/[token]?x=1 and /e/o/[token])"
 
 
+def test_filter_replaces_the_tokens_of_password_links_that_would_sign_in():
+    record = _record(
+        '"GET %s" 302 / "GET %s" 302 / "POST %s" 302',
+        "/admin/welcome/Nw/dj3dqe-d20597bbb3abdc62a5eeef0bb7215a61/",
+        "/admin/reset/MQ/dj3egp-eafabc4077996692ce2cb3daee31daf1/",
+        "/admin/reset/MQ/set-password/",
+    )
+    RedactIPAddresses().filter(record)
+    assert record.getMessage() == (
+        '"GET /admin/welcome/Nw/[token]/" 302 / "GET /admin/reset/MQ/[token]/" 302 / "POST /admin/reset/MQ/set-password/" 302'
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
