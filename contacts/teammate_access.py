@@ -118,13 +118,17 @@ def sign_in_attempt(request: HttpRequest, username: str) -> SignInAttempt:
     counted = rate_limit_count(limits)
     for limit, count in zip(limits, counted.counts, strict=True):
         if count > limit.per:
-            wait = _minutes(limit.retry_after(counted.now))
-            refusal = (
-                "Too many failed sign-ins for this account or from this network. Try again in "
-                f"{wait}, or reset your password."
-            )
-            return SignInAttempt(limits, refusal)
+            return SignInAttempt(limits, _SIGN_IN_REFUSALS[limit.scope] % _minutes(limit.retry_after(counted.now)))
     return SignInAttempt(limits, None)
+
+
+# What each lock says: what it stands on, and what lifts it (a new password lifts the name's lock only).
+_SIGN_IN_REFUSALS = {
+    "sign-in-account": "Too many failed sign-ins for this account. Try again in %s, or reset your password.",
+    "sign-in-network": "Too many failed sign-ins from your network. Try again in %s, from a browser you have "
+    "signed in with before, or from another network.",
+    "sign-in-device": "Too many failed sign-ins from this browser. Try again in %s, or reset your password.",
+}
 
 
 def sign_in_succeeded(attempt: SignInAttempt) -> None:

@@ -149,6 +149,10 @@ class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetCon
     post_reset_login = True
     success_url = reverse_lazy("admin:index")
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        return context if context.get("validlink") else {**context, "title": "Invitation link expired"}
+
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         messages.success(self.request, "Your password is set, and you are signed in. Welcome to Parley.")

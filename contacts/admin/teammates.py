@@ -141,6 +141,8 @@ class TeammateUserAdmin(UserAdmin):
     def signed_in(self, user: Any) -> str:
         if user.last_login is not None:
             return date_format(timezone.localtime(user.last_login), "DATETIME_FORMAT")
+        if not user.is_active:
+            return "Never (not active)"
         return "Never (invited)" if not user.has_usable_password() else "Never"
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
@@ -154,32 +156,33 @@ class TeammateUserAdmin(UserAdmin):
         self._invite(request, list(queryset))
 
     def _invite(self, request: HttpRequest, users: list[Any]) -> None:
-        """Email each teammate who has never signed in an invitation; say who got one and who did not, and why."""
-        sent, failed, skipped = [], [], []
+        """Email each teammate who has never signed in an invitation; say who got one, and why the others did not."""
+        sent, refused = [], []
         for user in users:
-            if user.last_login is not None or not self.has_change_permission(request, user):
-                skipped.append(user.get_username())
-            elif teammate_invite(user, invited_by=request.user):
+            reason = self._not_invitable(request, user)
+            if reason is None and not teammate_invite(user, invited_by=request.user):
+                reason = (
+                    "it could not be sent (email not set up with EMAIL_URL, or the mail server refused it; see the log)"
+                )
+            if reason is None:
                 sent.append(user.email)
             else:
-                failed.append(user.get_username())
+                refused.append(f"{user.get_username()}: {reason}")
         if sent:
             self.message_user(request, f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for()}.")
-        if failed:
-            self.message_user(
-                request,
-                f"No invitation could be sent to {', '.join(failed)} (no email address, not active, email not set up "
-                "with EMAIL_URL, or the mail server refused it). Check their page and the log, then select them in the "
-                "list and send a new one.",
-                messages.WARNING,
-            )
-        if skipped:
-            self.message_user(
-                request,
-                f'No invitation for {", ".join(skipped)}: they have signed in already (they can use "Forgotten your '
-                'login credentials?" on the sign-in page), or you may not change their account.',
-                messages.WARNING,
-            )
+        for refusal in refused:
+            self.message_user(request, f"No invitation for {refusal}.", messages.WARNING)
+
+    def _not_invitable(self, request: HttpRequest, user: Any) -> str | None:
+        if not self.has_change_permission(request, user):
+            return "you may not change their account"
+        if not user.is_active:
+            return "their account is not active (tick Active on their page first)"
+        if not user.email:
+            return "they have no email address (add one on their page)"
+        if user.last_login is not None:
+            return 'they have signed in already (they can use "Forgotten your login credentials?" on the sign-in page)'
+        return None
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
         # Django's user admin always goes on to the change page (to set the staff flag and groups): the form

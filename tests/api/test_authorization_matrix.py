@@ -177,6 +177,7 @@ ADMIN_ACTIONS = {
     "privacy.datasubjectrequest:delete_selected": NOBODY,  # the record of a request is kept
     "tracking.rejectedattribute:delete_selected": SUPERUSER_ONLY,
     "auth.user:delete_selected": SUPERUSER_ONLY,
+    "auth.user:send_invitation": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:delete_selected": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:enable_tasks": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:disable_tasks": SUPERUSER_ONLY,
