@@ -105,12 +105,16 @@ class SignInAttempt:
     refusal: str | None
 
 
+def _device_limit(device: str) -> Limit:
+    return Limit("sign-in-device", device, settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_WINDOW_SECONDS)
+
+
 def sign_in_attempt(request: HttpRequest, username: str) -> SignInAttempt:
     """Count a sign-in as `username`. A browser that signed in as them before counts against itself only; any other
     against the name and its network, so a guesser elsewhere locks the name for strangers, not for its teammate."""
     device = _device(request, username)
     if device is not None:
-        limits = [Limit("sign-in-device", device, settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_WINDOW_SECONDS)]
+        limits = [_device_limit(device)]
     else:
         per_network = settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK
         network = Limit("sign-in-network", _network(request), per_network, SIGN_IN_WINDOW_SECONDS)
@@ -136,10 +140,11 @@ def sign_in_succeeded(attempt: SignInAttempt) -> None:
     rate_limit_uncount(attempt.limits)
 
 
-def sign_in_failures_forget(user: Any) -> None:
-    """Forgive the failed sign-ins under `user`'s name: they just chose a new password through a link to their
-    mailbox, which a guesser locking the name out does not have. (Its network's failures stay counted.)"""
-    rate_limit_forget([_account_limit(user.get_username())])
+def sign_in_failures_forget(request: HttpRequest, user: Any) -> None:
+    """Forgive the failed sign-ins under `user`'s name, and this browser's as them: they just chose a new password
+    through a link to their mailbox, which a guesser locking the name out does not have. (Networks stay counted.)"""
+    device = _device(request, user.get_username())
+    rate_limit_forget([_account_limit(user.get_username()), *([_device_limit(device)] if device else [])])
 
 
 def password_reset_refusal(request: HttpRequest, email: str) -> str | None:

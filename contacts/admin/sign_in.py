@@ -109,7 +109,7 @@ class _TeammateLink:
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)  # type: ignore[misc]
-        sign_in_failures_forget(form.user)
+        sign_in_failures_forget(self.request, form.user)  # type: ignore[attr-defined]
         return response
 
 

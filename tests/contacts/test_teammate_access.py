@@ -78,7 +78,7 @@ def test_failed_sign_ins_lock_the_name_then_even_its_right_password_is_refused_f
     assert _signed_in(lee) is not None
 
 
-def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the_name(kim, settings):
+def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the_name(kim, settings, mailoutbox):
     settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
     kims_browser = Client()
     assert _sign_in(kims_browser, "kim", PASSWORD).status_code == 302  # Monday: Kim signs in, as every day
@@ -95,6 +95,12 @@ def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the
     assert "Too many failed sign-ins" in _sign_in(kims_browser, "kim", PASSWORD).content.decode()
     get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
     assert _sign_in(kims_browser, "lee", "wrong").status_code == 200
+    # A new password, chosen in that browser through the emailed link, lifts the browser's lock too.
+    kims_browser.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    [mail] = mailoutbox
+    page = kims_browser.get(_link(mail), follow=True)
+    kims_browser.post(page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert _sign_in(kims_browser, "kim", NEW_PASSWORD).status_code == 302
 
 
 def test_an_ipv6_network_is_its_64_not_each_address(client, kim, settings):
