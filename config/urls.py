@@ -32,6 +32,7 @@ urlpatterns = [
     # The admin's sign-in and password pages (before the admin's own, which would take their paths): the sign-in
     # page links the reset; the emails link the confirmations.
     path("admin/login/", sign_in.sign_in_view),  # the admin's own page ("admin:login"), plus a cookie
+    path("admin/password_change/", admin.site.admin_view(sign_in.PasswordChangeView.as_view(), cacheable=True)),
     path("admin/password_reset/", sign_in.PasswordResetView.as_view(), name="admin_password_reset"),
     path("admin/password_reset/done/", sign_in.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("admin/reset/<uidb64>/<token>/", sign_in.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),

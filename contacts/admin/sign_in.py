@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
@@ -60,6 +60,34 @@ def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = No
             httponly=True, samesite="Lax",
         )  # fmt: skip
     return response
+
+
+class CountedPasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "Change password": its current password is a sign-in, counted and limited as one (whoever holds
+    a teammate's session gets no more guesses at their password than the sign-in page gives)."""
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        attempt = sign_in_attempt(self.request, self.user.get_username())
+        if attempt.refusal is not None:
+            raise ValidationError(attempt.refusal, code="throttled")
+        old_password = super().clean_old_password()  # a wrong one raises: the attempt stays counted
+        sign_in_succeeded(attempt)
+        return old_password
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = CountedPasswordChangeForm
+    success_url = reverse_lazy("admin:password_change_done")
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**admin.site.each_context(self.request), **super().get_context_data(**kwargs)}
 
 
 class TeammatePasswordResetForm(PasswordResetForm):

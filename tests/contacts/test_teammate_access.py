@@ -160,6 +160,33 @@ def test_a_non_staff_or_deactivated_account_fails_like_a_wrong_password_and_coun
     assert "Too many failed sign-ins" in _sign_in(client, "kim", PASSWORD).content.decode()
 
 
+def test_a_session_holder_gets_no_more_guesses_at_the_password_than_the_sign_in_page(client, kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    client.force_login(kim)  # a session, without the password (a stolen cookie)
+    change = reverse("admin:password_change")
+    for guess in ("123456", "password", "kim2026"):
+        page = client.post(change, {"old_password": guess, "new_password1": "x", "new_password2": "x"})
+        assert "Your old password was entered incorrectly" in page.content.decode()
+    page = client.post(change, {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert "Too many failed sign-ins for this account" in page.content.decode()
+    kim.refresh_from_db()
+    assert kim.check_password(PASSWORD)
+
+
+def test_a_teammate_changes_their_password_knowing_the_current_one(client, kim):
+    change = reverse("admin:password_change")
+    assert Client().get(change)["Location"].startswith(reverse("admin:login"))  # signed in only
+    client.force_login(kim)
+    page = client.get(change).content.decode()
+    assert "Password change" in page and 'id="user-tools"' in page  # the admin's own page
+    answer = client.post(
+        change, {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert answer["Location"] == reverse("admin:password_change_done")
+    kim.refresh_from_db()
+    assert kim.check_password(NEW_PASSWORD)
+
+
 @pytest.mark.parametrize(
     "username",
     ["kim%00", "%3Cscript%3Ealert(1)%3C/script%3E", "k" * 5000, "%D9%A1%D9%A2", "1e400", "kim%ED%A0%80", "%FF%FE"],
