@@ -240,3 +240,20 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
         "If you did not expect this, ignore this email: nothing happens until the link is used."
     )
     return send_link_email(subject=f"{inviter} invited you to Parley", body=body, to=user.email)
+
+
+def password_changed_notify(user: Any) -> None:
+    """Tell `user` their password was just changed, so that a change they did not make does not go unnoticed."""
+    if not user.email:
+        return
+    body = (
+        f"Hello {user.first_name or user.get_username()},\n\nThe password of your Parley login {user.get_username()} "
+        "was just changed.\n\nIf that was you, there is nothing to do. If not, choose a new one now with "
+        f'"Forgotten your login credentials?" on the sign-in page ({settings.PUBLIC_URL}{reverse("admin:login")}), '
+        "and tell whoever runs Parley for your team."
+    )
+    try:
+        send_mail(subject="Your Parley password was changed", message=body,
+                  from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email])  # fmt: skip
+    except Exception:  # the change itself stands; the log says the notice did not go out
+        logger.exception("Could not tell teammate %s that their password was changed.", user.pk)

@@ -20,6 +20,7 @@ from contacts.teammate_access import (
     invitation_tokens,
     link_valid_for,
     may_reset_password,
+    password_changed_notify,
     password_reset_refusal,
     reset_recipients,
     reset_tokens,
@@ -89,6 +90,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**admin.site.each_context(self.request), **super().get_context_data(**kwargs)}
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        password_changed_notify(form.user)
+        return response
+
 
 class TeammatePasswordResetForm(PasswordResetForm):
     """Django's reset form, counted per address and network, sending to active teammates only (invited ones too),
@@ -136,8 +142,11 @@ class _TeammateLink:
         return user if user is not None and may_reset_password(user) else None
 
     def form_valid(self, form: Any) -> HttpResponse:
+        changed = form.user.has_usable_password()  # a change of the password they had, not an invitation's first
         response = super().form_valid(form)  # type: ignore[misc]
         sign_in_failures_forget(self.request, form.user)  # type: ignore[attr-defined]
+        if changed:
+            password_changed_notify(form.user)
         return response
 
 

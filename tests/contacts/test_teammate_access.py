@@ -173,7 +173,7 @@ def test_a_session_holder_gets_no_more_guesses_at_the_password_than_the_sign_in_
     assert kim.check_password(PASSWORD)
 
 
-def test_a_teammate_changes_their_password_knowing_the_current_one(client, kim):
+def test_a_teammate_changes_their_password_knowing_the_current_one(client, kim, mailoutbox):
     change = reverse("admin:password_change")
     assert Client().get(change)["Location"].startswith(reverse("admin:login"))  # signed in only
     client.force_login(kim)
@@ -185,6 +185,7 @@ def test_a_teammate_changes_their_password_knowing_the_current_one(client, kim):
     assert answer["Location"] == reverse("admin:password_change_done")
     kim.refresh_from_db()
     assert kim.check_password(NEW_PASSWORD)
+    assert [m.subject for m in mailoutbox] == ["Your Parley password was changed"]
 
 
 @pytest.mark.parametrize(
@@ -225,6 +226,8 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     assert f'<a href="{reverse("admin:login")}">Log in</a>' in complete
     kim.refresh_from_db()
     assert kim.check_password(NEW_PASSWORD)
+    notice = mailoutbox[-1]  # the change is told, in case it was not theirs
+    assert (notice.to, notice.subject) == (["kim@lamps.example"], "Your Parley password was changed")
     assert _sign_in(Client(), "kim", NEW_PASSWORD).status_code == 302
     again = Client().get(link, follow=True).content.decode()  # once only
     assert "This link has expired or was used already" in again
@@ -310,6 +313,8 @@ def test_an_invited_teammate_chooses_their_password_from_the_email_and_is_signed
     assert not kim.has_usable_password()  # the typed text was not made a password
     [mail] = mailoutbox
     assert (mail.to, mail.subject) == (["kim@lamps.example"], "boss invited you to Parley")
+    boss_sees = admin_client.get(_link(mail), follow=True).content.decode()  # the inviter opens it by mistake
+    assert "You are signed in as boss. This invitation is for\nkim" in boss_sees
     assert "Your login name is: kim" in mail.body
     link = _link(mail)
     assert link.startswith("/admin/welcome/")
