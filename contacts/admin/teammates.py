@@ -116,8 +116,14 @@ class TeammateUserAdmin(UserAdmin):
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).prefetch_related("groups")
 
+    # Django's, with "Last sign-in" (an invited teammate's "Never (invited)") in place of the raw last login.
+    fieldsets = (
+        *UserAdmin.fieldsets[:-1],
+        (UserAdmin.fieldsets[-1][0], {"fields": ("signed_in", "date_joined")}),
+    )
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = tuple(super().get_readonly_fields(request, obj))
+        readonly = (*super().get_readonly_fields(request, obj), "signed_in")
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
 
     def _superuser_spared(self, request: HttpRequest, obj: Any) -> bool:

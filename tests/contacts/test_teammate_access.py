@@ -311,6 +311,8 @@ def test_an_invited_teammate_chooses_their_password_from_the_email_and_is_signed
     assert "Never (invited)" in page.content.decode()  # the teammates' list
     kim = get_user_model().objects.get(username="kim")
     assert not kim.has_usable_password()  # the typed text was not made a password
+    kims_page = admin_client.get(reverse("admin:auth_user_change", args=[kim.pk])).content.decode()
+    assert "Never (invited)" in kims_page
     [mail] = mailoutbox
     assert (mail.to, mail.subject) == (["kim@lamps.example"], "boss invited you to Parley")
     boss_sees = admin_client.get(_link(mail), follow=True).content.decode()  # the inviter opens it by mistake
