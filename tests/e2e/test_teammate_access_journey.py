@@ -20,6 +20,10 @@ pytestmark = [
     pytest.mark.urls("tests.e2e.urls"),
 ]
 NEW_PASSWORD = "quiet-harbour-lantern-77"
+# How many lines an element's text takes on screen.
+LINES = (
+    "element => { const r = document.createRange(); r.selectNodeContents(element); return r.getClientRects().length; }"
+)
 MAIL_TIMEOUT_S = 10
 
 
@@ -88,6 +92,9 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
         context.close()
     agent_admin.open(reverse("admin:auth_user_changelist"))
     expect(row.locator("td.field-signed_in")).not_to_have_text("Never (invited)")
+    boss = page.locator("#result_list tbody tr", has_text="boss@parley.test")
+    assert boss.locator("td.field-role").evaluate(LINES) == 1  # "Superuser", never "Superus / er"
+    page.screenshot(path=str(artifacts / "teammate-invite-users-list.png"), full_page=True)
     assert conversation.pk
     assert agent_admin.problems == []
 
