@@ -30,6 +30,9 @@ from contacts.teammate_access import (
     sign_in_succeeded,
 )
 
+# Where the sign-in form leaves, for sign_in_view, the cookie value that marks the browser after a sign-in.
+NEW_DEVICE_COOKIE = "parley_new_device_cookie"
+
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
     """The admin's sign-in, counted before its password is checked and refused over the limits
@@ -46,9 +49,6 @@ class TeammateAuthenticationForm(AdminAuthenticationForm):
         sign_in_succeeded(attempt)
         setattr(self.request, NEW_DEVICE_COOKIE, device_cookie(username))
         return cleaned
-
-
-NEW_DEVICE_COOKIE = "parley_new_device_cookie"
 
 
 def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
