@@ -53,11 +53,20 @@ def same_mailbox(email: str) -> str:
     return unicodedata.normalize("NFKC", email).casefold()
 
 
-def email_taken(email: str, *, other_than: int | None = None) -> bool:
-    """Whether another teammate has this address (teammates are few: compared in Python, as same_mailbox says)."""
+def _with_mailbox(users: Any, email: str) -> Iterator[Any]:
+    """The users among `users` whose address is `email`, compared as same_mailbox does (teammates are few: in Python)."""
     wanted = same_mailbox(email)
-    others = get_user_model().objects.exclude(email="").exclude(pk=other_than).values_list("email", flat=True)
-    return any(same_mailbox(other) == wanted for other in others.iterator())
+    return (user for user in users.exclude(email="").iterator() if same_mailbox(user.email) == wanted)
+
+
+def email_taken(email: str, *, other_than: int | None = None) -> bool:
+    """Whether another teammate has this address."""
+    return any(_with_mailbox(get_user_model().objects.exclude(pk=other_than).only("email"), email))
+
+
+def _name_hash(username: str) -> str:
+    """A login name as the limits and the browser cookie know it: folded as same_mailbox does, then hashed."""
+    return subject_hash(same_mailbox(username))
 
 
 def _network(request: HttpRequest) -> str:
@@ -76,7 +85,7 @@ def _minutes(seconds: int) -> str:
 
 def _account_limit(username: str) -> Limit:
     per = settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT
-    return Limit("sign-in-account", subject_hash(same_mailbox(username)), per, SIGN_IN_WINDOW_SECONDS)
+    return Limit("sign-in-account", _name_hash(username), per, SIGN_IN_WINDOW_SECONDS)
 
 
 def _device(request: HttpRequest, username: str) -> str | None:
@@ -85,14 +94,14 @@ def _device(request: HttpRequest, username: str) -> str | None:
         known = signing.loads(request.COOKIES.get(DEVICE_COOKIE, ""), salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
     except signing.BadSignature:
         return None
-    if not isinstance(known, dict) or known.get("name") != subject_hash(same_mailbox(username)):
+    if not isinstance(known, dict) or known.get("name") != _name_hash(username):
         return None
     return str(known.get("device", "")) or None
 
 
 def device_cookie(username: str) -> str:
     """The value that marks a browser as one that signed in as `username` (set after each sign-in)."""
-    payload = {"name": subject_hash(same_mailbox(username)), "device": secrets.token_urlsafe(12)}
+    payload = {"name": _name_hash(username), "device": secrets.token_urlsafe(12)}
     return signing.dumps(payload, salt=_DEVICE_SALT)
 
 
@@ -168,10 +177,7 @@ def may_reset_password(user: Any) -> bool:
 
 def reset_recipients(email: str) -> Iterator[Any]:
     """The teammates a reset link for `email` goes to (compared as same_mailbox does)."""
-    wanted = same_mailbox(email)
-    for user in get_user_model()._default_manager.filter(is_active=True, is_staff=True).exclude(email=""):
-        if same_mailbox(user.email) == wanted:
-            yield user
+    return _with_mailbox(get_user_model()._default_manager.filter(is_active=True, is_staff=True), email)
 
 
 def link_valid_for() -> str:
@@ -210,11 +216,16 @@ def send_link_email(*, subject: str, body: str, to: str) -> bool:
     if _mail_is_the_log() and not settings.DEBUG:
         logger.warning("An email with a sign-in link was not sent: email is not set up (EMAIL_URL).")
         return False
+    return _sent(subject=subject, body=body, to=to)
+
+
+def _sent(*, subject: str, body: str, to: str) -> bool:
+    """Send one email; False (and the error in the log) when any backend failed (SMTP refused, an API down)."""
     try:
         send_mail(subject=email_header_line(subject), message=body, from_email=settings.DEFAULT_FROM_EMAIL,
                   recipient_list=[to])  # fmt: skip
-    except Exception:  # any backend's failure (SMTP refused, an API down): said to the caller, not a crash
-        logger.exception("Could not send an email with a sign-in link.")
+    except Exception:  # said to the caller, not a crash
+        logger.exception("Could not send an email to a teammate.")
         return False
     return True
 
@@ -252,8 +263,4 @@ def password_changed_notify(user: Any) -> None:
         f'"Forgotten your login credentials?" on the sign-in page ({settings.PUBLIC_URL}{reverse("admin:login")}), '
         "and tell whoever runs Parley for your team."
     )
-    try:
-        send_mail(subject="Your Parley password was changed", message=body,
-                  from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email])  # fmt: skip
-    except Exception:  # the change itself stands; the log says the notice did not go out
-        logger.exception("Could not tell teammate %s that their password was changed.", user.pk)
+    _sent(subject="Your Parley password was changed", body=body, to=user.email)  # the change stands either way
