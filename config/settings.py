@@ -229,9 +229,17 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <support@parl
 PARLEY_SUPPORT_EMAIL = env.str("PARLEY_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 # --- Auth, i18n, static ------------------------------------------------------------------------
+# A password is the admin's only factor: NIST SP 800-63B-4 asks 15 characters at least of a single factor (and
+# no composition rules). A passphrase of four words meets it. Existing passwords keep working; new ones are checked.
+PARLEY_PASSWORD_MIN_LENGTH = env.int("PARLEY_PASSWORD_MIN_LENGTH", default=15)
+if PARLEY_PASSWORD_MIN_LENGTH < 8:
+    raise ImproperlyConfigured(f"PARLEY_PASSWORD_MIN_LENGTH must be 8 or more, not {PARLEY_PASSWORD_MIN_LENGTH}.")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PARLEY_PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
