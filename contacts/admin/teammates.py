@@ -1,7 +1,8 @@
 """Adding a teammate in one form: their name, email and role (agent or viewer) with the login, instead of Django's
 user screens (a login and password, then a second page with the staff flag, a group picker and raw permissions).
 By default the teammate is emailed an invitation to choose their own password (contacts.teammate_access); the list
-sends a new one to teammates who have not signed in yet.
+and an invited teammate's page send a new one. A teammate's page puts the name, email and role first, as the add form
+does, and folds Django's raw grants away under "Advanced permissions"; a role change keeps the other groups.
 
 The role is one of the teammate groups (contacts.permissions). Only a superuser grants more: a teammate who may
 change users (auth.change_user, which no Parley group holds) sees the superuser flag, groups and permissions
@@ -11,20 +12,45 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from contacts.teammate_access import email_taken, link_valid_for, teammate_invite
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
 GRANTS = ("is_superuser", "groups", "user_permissions")
+
+
+ROLE_HELP = (
+    "Agents answer conversations and edit people and companies; viewers read everything and change only their own "
+    "profile."
+)
+
+
+def _role_group(role: str) -> Group:
+    group = Group.objects.filter(name=role).first()
+    if group is None:  # made by every migrate: only a database set up by hand lacks it
+        ensure_teammate_groups()
+        group = Group.objects.filter(name=role).first()
+    if group is None:
+        raise forms.ValidationError("The teammate roles are not set up yet: run manage.py migrate first.")
+    return group
+
+
+def invited(user: Any) -> bool:
+    """Whether `user` was invited and has not chosen a password yet (so a new invitation may go out)."""
+    return user.is_active and user.last_login is None and not user.has_usable_password()
 
 
 class TeammateCreationForm(AdminUserCreationForm):
@@ -38,8 +64,7 @@ class TeammateCreationForm(AdminUserCreationForm):
         choices=ROLES,
         initial=AGENT_GROUP,
         widget=forms.RadioSelect,
-        help_text="Agents answer conversations and edit people and companies; viewers read everything and change "
-        "only their own profile.",
+        help_text=ROLE_HELP,
     )
     # Django's "password-based authentication" choice (its CSS hides the password fields when "false"), as what it
     # means here: Parley signs teammates in with a password, which an invited teammate chooses themselves.
@@ -71,14 +96,7 @@ class TeammateCreationForm(AdminUserCreationForm):
         return super().clean()
 
     def clean_role(self) -> Group:
-        role = self.cleaned_data["role"]
-        group = Group.objects.filter(name=role).first()
-        if group is None:  # made by every migrate: only a database set up by hand lacks it
-            ensure_teammate_groups()
-            group = Group.objects.filter(name=role).first()
-        if group is None:
-            raise forms.ValidationError("The teammate roles are not set up yet: run manage.py migrate first.")
-        return group
+        return _role_group(self.cleaned_data["role"])
 
     def save(self, commit: bool = True) -> Any:
         user = super().save(commit=False)
@@ -94,6 +112,39 @@ class TeammateCreationForm(AdminUserCreationForm):
 
 
 class TeammateChangeForm(UserChangeForm):
+    """Django's change form, with the role as on the add form. Other groups (Advanced permissions) stay as they are."""
+
+    role = forms.ChoiceField(
+        label="Role",
+        choices=(*ROLES, ("", "Neither (see Advanced permissions)")),
+        required=False,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+        help_text=ROLE_HELP,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = {group.name for group in self.instance.groups.all()} if self.instance.pk else set()
+        self.fields["role"].initial = next((name for name, _ in ROLES if name in names), "")
+        if "is_active" in self.fields:
+            self.fields[
+                "is_active"
+            ].help_text = (
+                "Untick to stop their sign-ins, instead of deleting them: their conversations, notes and history stay."
+            )
+
+    def clean_role(self) -> Group | None:
+        role = self.cleaned_data["role"]
+        return _role_group(role) if role else None
+
+    def _save_m2m(self) -> None:
+        super()._save_m2m()  # the groups picked under Advanced permissions, when this teammate may grant them
+        if "role" in self.changed_data:
+            roles = Group.objects.filter(name__in=[name for name, _ in ROLES])
+            kept = [group for group in self.instance.groups.all() if group not in roles]
+            role = self.cleaned_data["role"]
+            self.instance.groups.set([*kept, *([role] if role is not None else [])])
+
     def clean_email(self) -> str:
         email = self.cleaned_data.get("email", "")
         # Only a new address is checked: two older accounts sharing one can still be saved as they are.
@@ -116,15 +167,59 @@ class TeammateUserAdmin(UserAdmin):
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).prefetch_related("groups")
 
-    # Django's, with "Last sign-in" (an invited teammate's "Never (invited)") in place of the raw last login.
+    # A teammate's page as the add form: name, email and role first; Django's raw grants folded away.
     fieldsets = (
-        *UserAdmin.fieldsets[:-1],
-        (UserAdmin.fieldsets[-1][0], {"fields": ("signed_in", "date_joined")}),
+        (None, {"fields": ("username", "password")}),
+        ("Name and email", {"fields": ("first_name", "last_name", "email")}),
+        ("Role and access", {"fields": ("role", "is_active")}),
+        (
+            "Advanced permissions",
+            {
+                "classes": ("collapse",),
+                "description": "What a role does not cover: everything (superuser), other groups, single permissions. "
+                "Without staff status, no sign-in to the admin.",
+                "fields": ("is_superuser", "is_staff", "groups", "user_permissions"),
+            },
+        ),
+        ("Dates", {"fields": ("signed_in", "date_joined")}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not invited(obj):
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return ((name, {**options, "fields": (*options["fields"], "invitation")}), *rest)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = (*super().get_readonly_fields(request, obj), "signed_in")
+        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation")
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
+
+    def get_urls(self) -> list[Any]:
+        invite = self.admin_site.admin_view(self.invite_view)
+        return [path("<id>/invite/", invite, name="auth_user_invite"), *super().get_urls()]
+
+    @admin.display(description="Invitation")
+    def invitation(self, user: Any) -> str:
+        # A button of the page's own form, posted elsewhere: what was typed on the page is not saved by it.
+        return format_html(
+            "Sent; they have not chosen a password yet (each link works for {}). "
+            '<button type="submit" class="button" formaction="{}" formnovalidate>Send a new invitation</button>',
+            link_valid_for(),
+            reverse("admin:auth_user_invite", args=[user.pk]),
+        )
+
+    def invite_view(self, request: HttpRequest, id: str) -> HttpResponse:
+        """The teammate page's "Send a new invitation" (POST), then back to the page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = self.get_object(request, unquote(id))
+        if user is None:
+            raise Http404("No such teammate.")
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        self._invite(request, [user])
+        return HttpResponseRedirect(reverse("admin:auth_user_change", args=[user.pk]))
 
     def _superuser_spared(self, request: HttpRequest, obj: Any) -> bool:
         """A superuser's account is changed (password included) or deleted by a superuser only."""

@@ -362,6 +362,41 @@ def test_a_teammate_can_be_invited_again_until_they_sign_in(admin_client, mailou
     assert len(mailoutbox) == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_invited_teammates_page_sends_a_new_invitation_and_says_so(admin_client, mailoutbox):
+    _add_kim(admin_client)
+    kim = get_user_model().objects.get(username="kim")
+    page_url = reverse("admin:auth_user_change", args=[kim.pk])
+    invite = reverse("admin:auth_user_invite", args=[kim.pk])
+    page = admin_client.get(page_url).content.decode()
+    assert "Sent; they have not chosen a password yet (each link works for 3 days)." in page
+    assert f'formaction="{invite}"' in page
+    assert admin_client.get(invite).status_code == 405  # a POST only: no link may send emails
+    answer = admin_client.post(invite, {"first_name": "typed-but-not-saved"}, follow=True)
+    assert answer.redirect_chain[-1][0] == page_url
+    assert "Invitation sent to kim@lamps.example: its link works for 3 days." in answer.content.decode()
+    kim.refresh_from_db()
+    assert kim.first_name == "Kim" and len(mailoutbox) == 2
+    _choose_password(_link(mailoutbox[1]))
+    page = admin_client.get(page_url).content.decode()
+    assert "Send a new invitation" not in page  # they chose their password
+    answer = admin_client.post(invite, follow=True).content.decode()
+    assert "No invitation for kim: they have signed in already" in answer
+    assert len(mailoutbox) == 2
+    for missing in ("999999", "abc", "1%00"):
+        assert admin_client.post(f"/admin/auth/user/{missing}/invite/").status_code in (302, 404)
+    assert len(mailoutbox) == 2
+
+
+def test_only_teammates_who_may_change_users_send_an_invitation_from_a_page(client, kim, mailoutbox):
+    other = get_user_model().objects.create_user("lee", "lee@lamps.example", is_staff=True)
+    client.force_login(kim)  # staff, no permission on users
+    assert client.post(reverse("admin:auth_user_invite", args=[other.pk])).status_code == 403
+    client.logout()
+    assert client.post(reverse("admin:auth_user_invite", args=[other.pk]))["Location"].startswith(LOGIN)
+    assert mailoutbox == []
+
+
 def test_an_invitation_to_a_teammate_who_is_not_active_says_so(admin_client, kim, mailoutbox):
     kim.is_active = False
     kim.set_unusable_password()

@@ -174,3 +174,35 @@ def test_roles_deleted_by_hand_are_made_again_when_a_teammate_is_added(admin_cli
     viewer = Group.objects.get(name=VIEWER_GROUP)
     assert viewer.permissions.filter(codename="view_contact").exists()
     assert list(get_user_model().objects.get(username="kim").groups.all()) == [viewer]
+
+
+def test_a_teammates_page_changes_their_role_and_keeps_their_other_groups(admin_client):
+    ensure_teammate_groups()
+    kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
+    kim.groups.add(Group.objects.get(name=AGENT_GROUP), Group.objects.create(name="night shift"))
+    page = reverse("admin:auth_user_change", args=[kim.pk])
+    form = admin_client.get(page).context["adminform"].form
+    assert form["role"].initial == AGENT_GROUP
+    fields = {"username": "kim", "email": "kim@lamps.example", "is_active": "on", "is_staff": "on"}
+    fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00", "groups": list(kim.groups.values_list("pk", flat=True))}
+    assert admin_client.post(page, {**fields, "role": VIEWER_GROUP}).status_code == 302
+    assert sorted(kim.groups.values_list("name", flat=True)) == ["night shift", VIEWER_GROUP]
+    fields["groups"] = list(kim.groups.values_list("pk", flat=True))
+    assert admin_client.post(page, {**fields, "role": ""}).status_code == 302
+    assert list(kim.groups.values_list("name", flat=True)) == ["night shift"]
+    response = admin_client.post(page, {**fields, "role": "superuser"})
+    assert response.context["adminform"].form.errors["role"][0].startswith("Select a valid choice.")
+
+
+def test_a_teammate_who_may_change_users_changes_a_role_but_grants_nothing_more(superuser):
+    client = Client()
+    _user_manager(client)
+    ensure_teammate_groups()
+    lee = get_user_model().objects.create_user("lee", "lee@lamps.example", "x", is_staff=True)
+    lee.groups.add(Group.objects.get(name=VIEWER_GROUP))
+    page = reverse("admin:auth_user_change", args=[lee.pk])
+    fields = {"username": "lee", "email": "lee@lamps.example", "is_active": "on", "is_staff": "on"}
+    fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00", "role": AGENT_GROUP}
+    fields |= {"groups": [Group.objects.create(name="billing").pk]}
+    assert client.post(page, fields).status_code == 302
+    assert list(lee.groups.values_list("name", flat=True)) == [AGENT_GROUP]  # the groups field is read-only

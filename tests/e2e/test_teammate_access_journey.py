@@ -69,6 +69,15 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
     expect(page.locator(".messagelist")).to_contain_text("Invitation sent to kim@lamps.example")
     row = page.locator("#result_list tbody tr", has_text="kim@lamps.example")
     expect(row.locator("td.field-signed_in")).to_have_text("Never (invited)")
+    # The invitation may have gone astray: Kim's page sends a new one.
+    row.get_by_role("link", name="kim").click()
+    expect(page.locator(".field-invitation")).to_contain_text("Sent; they have not chosen a password yet")
+    expect(page.get_by_label("Agent")).to_be_checked()
+    page.get_by_role("button", name="Send a new invitation").click()
+    expect(page.locator(".messagelist")).to_contain_text("Invitation sent to kim@lamps.example")
+    expect(page).to_have_url(re.compile(r"/admin/auth/user/\d+/change/$"))  # back on Kim's page
+    page.screenshot(path=str(artifacts / "teammate-invite-page.png"), full_page=True)
+    assert len([m for m in mail.outbox if m.to == ["kim@lamps.example"]]) == 2
 
     # Kim opens the email's link in a browser of their own, chooses a password and is in.
     conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Is the lamp in stock?")
@@ -95,6 +104,9 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
     boss = page.locator("#result_list tbody tr", has_text="boss@parley.test")
     assert boss.locator("td.field-role").evaluate(LINES) == 1  # "Superuser", never "Superus / er"
     page.screenshot(path=str(artifacts / "teammate-invite-users-list.png"), full_page=True)
+    row.get_by_role("link", name="kim").click()
+    expect(page.locator(".field-signed_in")).not_to_contain_text("Never")
+    expect(page.get_by_role("button", name="Send a new invitation")).to_have_count(0)
     assert conversation.pk
     assert agent_admin.problems == []
 
