@@ -184,7 +184,11 @@ def test_a_teammates_page_changes_their_role_and_keeps_their_other_groups(admin_
     form = admin_client.get(page).context["adminform"].form
     assert form["role"].initial == AGENT_GROUP
     fields = {"username": "kim", "email": "kim@lamps.example", "is_active": "on", "is_staff": "on"}
-    fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00", "groups": list(kim.groups.values_list("pk", flat=True))}
+    fields |= {
+        "date_joined_0": "2026-12-01",
+        "date_joined_1": "10:00:00",
+        "groups": list(kim.groups.values_list("pk", flat=True)),
+    }
     assert admin_client.post(page, {**fields, "role": VIEWER_GROUP}).status_code == 302
     assert sorted(kim.groups.values_list("name", flat=True)) == ["night shift", VIEWER_GROUP]
     fields["groups"] = list(kim.groups.values_list("pk", flat=True))
