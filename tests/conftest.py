@@ -203,3 +203,15 @@ def admin_client(client, superuser):
 
 
 pytest_plugins = ["tests.celery_support"]
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the caller, at once (the namespaced name: Celery 5.6 reads a setting Django's settings define
+    under that name first). For what a task does; journeys use a real worker (tests/celery_support.py)."""
+    from config.celery import app as celery_app
+
+    previous = celery_app.conf.CELERY_TASK_ALWAYS_EAGER
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    yield
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = previous

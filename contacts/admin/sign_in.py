@@ -10,7 +10,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.template import loader
 from django.urls import reverse_lazy
 
 from contacts.teammate_access import (
@@ -18,13 +17,11 @@ from contacts.teammate_access import (
     DEVICE_COOKIE_AGE,
     device_cookie,
     invitation_tokens,
-    link_valid_for,
     may_reset_password,
     password_changed_notify,
     password_reset_refusal,
-    reset_recipients,
+    password_reset_request,
     reset_tokens,
-    send_link_email,
     sign_in_attempt,
     sign_in_failures_forget,
     sign_in_succeeded,
@@ -97,8 +94,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class TeammatePasswordResetForm(PasswordResetForm):
-    """Django's reset form, counted per address and network, sending to active teammates only (invited ones too),
-    never into the log (send_link_email)."""
+    """Django's reset form, counted per address and network; the worker mails active teammates only (invited ones
+    too), never into the log (teammate_access.password_reset_request)."""
 
     def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,15 +108,8 @@ class TeammatePasswordResetForm(PasswordResetForm):
             raise ValidationError(refusal, code="throttled")
         return email
 
-    def get_users(self, email: str) -> Any:
-        return reset_recipients(email)
-
-    def send_mail(
-        self, subject_template_name: str, email_template_name: str, context: dict[str, Any], from_email: str | None,
-        to_email: str, html_email_template_name: str | None = None,
-    ) -> None:  # fmt: skip
-        subject = loader.render_to_string(subject_template_name, context)
-        send_link_email(subject=subject, body=loader.render_to_string(email_template_name, context), to=to_email)
+    def save(self, **kwargs: Any) -> None:
+        password_reset_request(self.cleaned_data["email"])  # the worker finds the teammates and mails them
 
 
 class _AdminPage:
@@ -152,17 +142,9 @@ class _TeammateLink:
 
 class PasswordResetView(_AdminPage, auth_views.PasswordResetView):
     form_class = TeammatePasswordResetForm
-    token_generator = reset_tokens
-    email_template_name = "emails/teammate_password_reset.txt"
-    subject_template_name = "emails/teammate_password_reset_subject.txt"
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request}
-
-    def form_valid(self, form: TeammatePasswordResetForm) -> HttpResponse:
-        # The link names the public address (PUBLIC_URL), not whatever Host the request came with.
-        self.extra_email_context = {"public_url": settings.PUBLIC_URL, "valid_for": link_valid_for()}
-        return super().form_valid(form)
 
 
 class PasswordResetDoneView(_AdminPage, auth_views.PasswordResetDoneView):

@@ -5,13 +5,17 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from config.celery import app as celery_app
 from contacts import teammate_access
 from contacts.permissions import AGENT_GROUP
 
-pytestmark = pytest.mark.django_db
+# Reset emails are the worker's: here it runs them at once (tests/e2e has the journey with a real worker).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 PASSWORD = "lamp-shop-evening-2026"
 NEW_PASSWORD = "quiet-harbour-lantern-77"
 PUBLIC_URL = "https://parley.lamps.example"
@@ -231,6 +235,39 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     assert _sign_in(Client(), "kim", NEW_PASSWORD).status_code == 302
     again = Client().get(link, follow=True).content.decode()  # once only
     assert "This link has expired or was used already" in again
+
+
+def test_a_reset_request_is_mailed_by_the_worker_so_the_page_does_the_same_whether_the_address_is_known(
+    client, kim, mailoutbox
+):
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False  # queued, as in production
+    statements = []
+    for email, network in (("kim@lamps.example", "203.0.113.1"), ("nobody@lamps.example", "203.0.113.2")):
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.post(reverse("admin_password_reset"), {"email": email}, REMOTE_ADDR=network)
+        assert answer["Location"] == reverse("password_reset_done")
+        statements.append([query["sql"] for query in queries])
+    assert statements[0] == statements[1]  # no lookup of the address: its answer tells nothing, nor its timing
+    assert mailoutbox == []  # no mail server in the request either
+    assert teammate_access.password_reset_send("KIM@lamps.example") == 1  # what the queued task runs
+    assert mailoutbox[0].to == ["kim@lamps.example"]
+
+
+def test_with_the_broker_unreachable_the_page_mails_the_link_itself(client, kim, mailoutbox, caplog):
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False
+    # The app's connections to a broker where nothing listens, for this request (then the usual ones again).
+    # (The namespaced name, read first, as for CELERY_TASK_ALWAYS_EAGER.)
+    previous = celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool
+    unreachable = "redis://127.0.0.1:9/0"
+    celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool = unreachable, None, None
+    try:
+        assert celery_app.connection_for_write().port == 9
+        answer = client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    finally:
+        celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool = previous
+    assert answer["Location"] == reverse("password_reset_done")
+    assert [mail.to for mail in mailoutbox] == [["kim@lamps.example"]]
+    assert "Could not queue a password reset email; sending it from the request." in caplog.text
 
 
 def test_a_reset_goes_only_to_active_teammates_and_the_page_says_the_same_either_way(client, kim, mailoutbox):

@@ -50,16 +50,6 @@ def _poll(conversation) -> str:
     return reverse("admin:conversations_conversation_poll", args=[conversation.pk])
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app as celery_app
-
-    previous = celery_app.conf.CELERY_TASK_ALWAYS_EAGER
-    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    yield
-    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = previous
-
-
 # --- mentions -------------------------------------------------------------------------------------
 
 

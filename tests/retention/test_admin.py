@@ -6,7 +6,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from config.celery import app as celery_app
 from contacts.models import Contact
 from retention import services
 from retention.models import RetentionPolicy, RetentionRun
@@ -15,15 +14,6 @@ from tests.contacts.factories import UserContactFactory
 from tests.retention.history import visitor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery():
-    # The namespaced name: Celery 5.6 reads a setting Django's settings define under that name first.
-    previous = celery_app.conf.CELERY_TASK_ALWAYS_EAGER
-    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    yield
-    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = previous
 
 
 def test_migration_schedules_the_daily_expiry_and_the_optional_rules_in_beat():
