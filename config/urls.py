@@ -3,12 +3,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
+from django_guid import get_guid
 
-from api.errors import NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
+from api.errors import FORBIDDEN, NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
 from common import outage
 from contacts.admin import sign_in
 from conversations import urls as conversations_urls
@@ -67,6 +69,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     )
 
 
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    answer = _json_error(request, status=403, code=FORBIDDEN, message="Forbidden.")
+    return answer or defaults.permission_denied(request, exception)
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     answer = _json_error(request, status=404, code=NOT_FOUND, message="Resource Not Found")
     return answer or defaults.page_not_found(request, exception)
@@ -78,9 +85,12 @@ def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
     if error is not None and outage.is_service_unavailable(error):
         return outage.service_unavailable_response(request, error)
     answer = _json_error(request, status=500, code=SERVER_ERROR, message="Internal server error.")
-    return answer or defaults.server_error(request)
+    # The request's id (as in the log's lines) lets whoever runs Parley find the error. A plain context: the
+    # error may be the database's, which a request context's processors would ask again.
+    return answer or HttpResponseServerError(loader.render_to_string("500.html", {"request_id": get_guid() or ""}))
 
 
 handler400 = bad_request
+handler403 = permission_denied
 handler404 = page_not_found
 handler500 = server_error

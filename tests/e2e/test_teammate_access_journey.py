@@ -93,6 +93,13 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
         kim.goto(f"{parley_url.rstrip('/')}{reverse('admin:conversations_conversation_changelist')}")
         expect(kim.locator("#result_list")).to_contain_text("Is the lamp in stock?")
         kim.screenshot(path=str(artifacts / "teammate-invite-inbox.png"), full_page=True)
+        # An agent may not add teammates: the refusal says why and what to do.
+        kim.goto(f"{parley_url.rstrip('/')}{reverse('admin:auth_user_add')}")
+        expect(kim.locator("h1")).to_have_text("You may not do this")
+        expect(kim.locator("main")).to_contain_text("ask whoever runs Parley for your team (a superuser)")
+        kim.screenshot(path=str(artifacts / "teammate-not-allowed.png"), full_page=True)
+        kim.get_by_role("link", name="Back to the admin's home page").click()
+        expect(kim).to_have_url(f"{parley_url.rstrip('/')}/admin/")
         # The link worked once.
         kim.goto(_emailed_link(parley_url, "kim@lamps.example"))
         expect(kim.locator("#content")).to_contain_text("This invitation link has expired or was used already")
