@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "django_guid",
+    # Two-step sign-in (contacts/two_step.py): an authenticator app's codes and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "contacts",
     "companies",
     "tracking",
@@ -259,6 +263,8 @@ PASSWORD_HASHERS = env.list(
 PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT", default=10)
 PARLEY_SIGN_IN_FAILURES_PER_NETWORK = env.int("PARLEY_SIGN_IN_FAILURES_PER_NETWORK", default=30)
 # Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
+# The name an authenticator app shows beside a teammate's login (two-step sign-in).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Parley")
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (another site's address)
 # How long an invitation or password-reset link works (Django's own default: three days).

@@ -12,7 +12,7 @@ from django_guid import get_guid
 
 from api.errors import FORBIDDEN, NOT_FOUND, PARAMETER_INVALID, SERVER_ERROR, envelope, error_item, not_found_view
 from common import outage
-from contacts.admin import sign_in
+from contacts.admin import sign_in, two_step
 from conversations import urls as conversations_urls
 from widget import urls as widget_urls
 
@@ -40,6 +40,8 @@ urlpatterns = [
     path("admin/reset/<uidb64>/<token>/", sign_in.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("admin/reset/done/", sign_in.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/welcome/<uidb64>/<token>/", sign_in.TeammateWelcomeView.as_view(), name="teammate_welcome"),
+    path("admin/two-step/", two_step.two_step_sign_in_view, name="two_step_sign_in"),
+    path("admin/two-step/setup/", two_step.two_step_setup_view, name="two_step_setup"),
     path("admin/", admin.site.urls),
     # A bare visit lands on the demo shop (demo mode) or in the admin, where teammates work.
     path("", RedirectView.as_view(url=HOME_URL, permanent=False), name="home"),

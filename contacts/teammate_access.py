@@ -217,11 +217,12 @@ def send_link_email(*, subject: str, body: str, to: str) -> bool:
     if _mail_is_the_log() and not settings.DEBUG:
         logger.warning("An email with a sign-in link was not sent: email is not set up (EMAIL_URL).")
         return False
-    return _sent(subject=subject, body=body, to=to)
+    return teammate_email(subject=subject, body=body, to=to)
 
 
-def _sent(*, subject: str, body: str, to: str) -> bool:
-    """Send one email; False (and the error in the log) when any backend failed (SMTP refused, an API down)."""
+def teammate_email(*, subject: str, body: str, to: str) -> bool:
+    """Send one email to a teammate; False (and the error in the log) when any backend failed (SMTP refused, an API
+    down)."""
     try:
         send_mail(subject=email_header_line(subject), message=body, from_email=settings.DEFAULT_FROM_EMAIL,
                   recipient_list=[to])  # fmt: skip
@@ -291,4 +292,4 @@ def password_changed_notify(user: Any) -> None:
         f'"Forgotten your login credentials?" on the sign-in page ({settings.PUBLIC_URL}{reverse("admin:login")}), '
         "and tell whoever runs Parley for your team."
     )
-    _sent(subject="Your Parley password was changed", body=body, to=user.email)  # the change stands either way
+    teammate_email(subject="Your Parley password was changed", body=body, to=user.email)  # the change stands either way

@@ -6,11 +6,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse_lazy
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse, reverse_lazy
 
 from contacts.teammate_access import (
     DEVICE_COOKIE,
@@ -26,14 +27,12 @@ from contacts.teammate_access import (
     sign_in_failures_forget,
     sign_in_succeeded,
 )
-
-# Where the sign-in form leaves, for sign_in_view, the cookie value that marks the browser after a sign-in.
-NEW_DEVICE_COOKIE = "parley_new_device_cookie"
+from contacts.two_step import pending_start, two_step_on
 
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
     """The admin's sign-in, counted before its password is checked and refused over the limits
-    (contacts.teammate_access); a success takes the count back and marks the browser (sign_in_view sets the cookie)."""
+    (contacts.teammate_access); a success takes the count back (and the view marks the browser once signed in)."""
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
@@ -44,20 +43,46 @@ class TeammateAuthenticationForm(AdminAuthenticationForm):
             raise ValidationError(attempt.refusal, code="throttled")
         cleaned = super().clean()  # a wrong password raises: the attempt stays counted
         sign_in_succeeded(attempt)
-        setattr(self.request, NEW_DEVICE_COOKIE, device_cookie(username))
         return cleaned
 
 
-def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-    """The admin's own sign-in page; after a sign-in, the cookie that lets this browser past a lock on the name."""
-    response = admin.site.login(request, extra_context)
-    value = getattr(request, NEW_DEVICE_COOKIE, None)
-    if value is not None:
-        response.set_cookie(
-            DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_AGE, path="/admin/", secure=settings.SESSION_COOKIE_SECURE,
-            httponly=True, samesite="Lax",
-        )  # fmt: skip
+def mark_browser(response: HttpResponse, username: str) -> HttpResponse:
+    """The cookie that lets this browser past a lock on `username`: it signed in as them (teammate_access)."""
+    response.set_cookie(
+        DEVICE_COOKIE, device_cookie(username), max_age=DEVICE_COOKIE_AGE, path="/admin/",
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax",
+    )  # fmt: skip
     return response
+
+
+class TeammateLoginView(auth_views.LoginView):
+    """The admin's sign-in view. For a teammate with two-step sign-in (contacts.two_step), the right password leads
+    to the code page instead of signing in; otherwise the browser is marked as theirs once signed in."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        if not two_step_on(user):
+            return mark_browser(super().form_valid(form), user.get_username())
+        pending_start(self.request, user, backend=user.backend, next_url=self.get_success_url())
+        return HttpResponseRedirect(reverse("two_step_sign_in"))
+
+
+def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    """The admin's sign-in page: AdminSite.login's page and context, with TeammateLoginView."""
+    if request.method == "GET" and admin.site.has_permission(request):
+        return HttpResponseRedirect(reverse("admin:index"))
+    context = {
+        **admin.site.each_context(request), "title": "Log in", "subtitle": None, "app_path": request.get_full_path(),
+        "username": request.user.get_username(),
+    }  # fmt: skip
+    if REDIRECT_FIELD_NAME not in request.GET and REDIRECT_FIELD_NAME not in request.POST:
+        context[REDIRECT_FIELD_NAME] = reverse("admin:index")
+    request.current_app = admin.site.name
+    view = TeammateLoginView.as_view(
+        extra_context={**context, **(extra_context or {})}, authentication_form=TeammateAuthenticationForm,
+        template_name="admin/login.html",
+    )  # fmt: skip
+    return view(request)
 
 
 class CountedPasswordChangeForm(AdminPasswordChangeForm):

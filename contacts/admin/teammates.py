@@ -19,14 +19,17 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from contacts.teammate_access import email_taken, link_valid_for, teammate_invite
+from contacts.two_step import two_step_off
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
 GRANTS = ("is_superuser", "groups", "user_permissions")
@@ -160,12 +163,13 @@ class TeammateUserAdmin(UserAdmin):
         (None, {"classes": ("wide",), "fields": ("first_name", "last_name", "email", "role")}),
         ("Login", {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
     )
-    list_display = ("username", "first_name", "last_name", "email", "role", "is_active", "signed_in")
-    actions = ["send_invitation"]
+    list_display = ("username", "first_name", "last_name", "email", "role", "is_active", "signed_in", "two_step")
+    actions = ["send_invitation", "turn_off_two_step"]
     list_filter = ("groups", "is_active", "is_superuser")
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).prefetch_related("groups")
+        two_step_on = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).prefetch_related("groups").annotate(two_step_on=Exists(two_step_on))
 
     # A teammate's page as the add form: name, email and role first; Django's raw grants folded away.
     fieldsets = (
@@ -181,7 +185,7 @@ class TeammateUserAdmin(UserAdmin):
                 "fields": ("is_superuser", "is_staff", "groups", "user_permissions"),
             },
         ),
-        ("Dates", {"fields": ("signed_in", "date_joined")}),
+        ("Sign-in", {"fields": ("two_step", "signed_in", "date_joined")}),
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -192,7 +196,7 @@ class TeammateUserAdmin(UserAdmin):
         return ((name, {**options, "fields": (*options["fields"], "invitation")}), *rest)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation")
+        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation", "two_step")
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
 
     def get_urls(self) -> list[Any]:
@@ -237,6 +241,32 @@ class TeammateUserAdmin(UserAdmin):
             return "Superuser"
         names = sorted(group.name.capitalize() for group in user.groups.all())
         return ", ".join(names) or "—"
+
+    @admin.display(description="Two-step sign-in", boolean=True, ordering="two_step_on")
+    def two_step(self, user: Any) -> bool:
+        return user.two_step_on
+
+    @admin.action(
+        description="Turn off two-step sign-in for the selected teammates (a lost phone)", permissions=["change"]
+    )
+    def turn_off_two_step(self, request: HttpRequest, queryset: Any) -> None:
+        turned_off, spared = [], []
+        for user in queryset:
+            if not self.has_change_permission(request, user):
+                spared.append(user.get_username())
+            elif two_step_off(user, by=request.user):
+                turned_off.append(user.get_username())
+        if turned_off:
+            self.message_user(
+                request,
+                f"Two-step sign-in is off for {', '.join(turned_off)}: their password alone signs them in until they "
+                "turn it on again (they were told by email).",
+            )
+        if spared:
+            self.message_user(request, f"Not changed (you may not change their account): {', '.join(spared)}.",
+                              messages.WARNING)  # fmt: skip
+        if not turned_off and not spared:
+            self.message_user(request, "None of the selected teammates had two-step sign-in on.", messages.WARNING)
 
     @admin.display(description="Last sign-in", ordering="last_login")
     def signed_in(self, user: Any) -> str:

@@ -178,6 +178,7 @@ ADMIN_ACTIONS = {
     "tracking.rejectedattribute:delete_selected": SUPERUSER_ONLY,
     "auth.user:delete_selected": SUPERUSER_ONLY,
     "auth.user:send_invitation": SUPERUSER_ONLY,
+    "auth.user:turn_off_two_step": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:delete_selected": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:enable_tasks": SUPERUSER_ONLY,
     "django_celery_beat.periodictask:disable_tasks": SUPERUSER_ONLY,

@@ -2,11 +2,13 @@
 password from the emailed link and lands in the inbox; a guesser is stopped after a few wrong passwords, and Kim,
 locked out with them, gets back in through "Forgotten your login credentials?"."""
 
+import base64
 import re
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django_otp.oath import totp
 from playwright.sync_api import expect
 
 from contacts.models import Contact
@@ -159,3 +161,76 @@ def test_a_guesser_is_stopped_and_the_teammate_gets_back_in_with_a_new_password(
     finally:
         context.close()
     assert not Contact.objects.exists()  # a teammate's sign-in makes no contact
+
+
+def _app_code(key: str, *, later: int = 0) -> str:
+    """What an authenticator app given `key` (as the page shows it) reads now, or `later` steps of 30 s on."""
+    secret = base64.b32decode(key.replace(" ", ""))
+    return f"{totp(secret, t0=-later * 30):06d}"
+
+
+def test_a_teammate_turns_on_two_step_sign_in_and_a_superuser_turns_it_off_for_a_lost_phone(
+    chromium, parley_url, agent_admin, artifacts, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    agent_teammate("kim", "Kim")
+    base = parley_url.rstrip("/")
+    context, kim, problems = _new_browser(chromium)
+    try:
+        _sign_in(kim, parley_url, "kim", ADMIN_PASSWORD)
+        kim.get_by_role("link", name="Two-step sign-in").click()
+        expect(kim.locator("#content")).to_contain_text("Two-step sign-in is off for kim")
+        kim.get_by_role("button", name="Set up an authenticator app").click()
+        expect(kim.locator(".qr svg")).to_be_visible()
+        key = kim.locator("#parley-two-step-key").inner_text()
+        kim.screenshot(path=str(artifacts / "two-step-setup.png"), full_page=True)
+        kim.get_by_label("Code").fill(_app_code(key))
+        kim.get_by_role("button", name="Turn two-step sign-in on").click()
+        expect(kim.locator("#content")).to_contain_text("they are shown only now")
+        expect(kim.locator("ol.codes li")).to_have_count(10)
+        recovery = kim.locator("ol.codes li").first.inner_text()
+        kim.screenshot(path=str(artifacts / "two-step-recovery-codes.png"), full_page=True)
+        kim.get_by_role("link", name="I have saved them").click()
+
+        # Signing in again: the password, then the app's code.
+        context.clear_cookies()
+        kim.goto(f"{base}{reverse('admin:conversations_conversation_changelist')}")
+        kim.fill("#id_username", "kim")
+        kim.fill("#id_password", ADMIN_PASSWORD)
+        kim.click("input[type=submit]")
+        expect(kim.locator("#content")).to_contain_text("type the 6-digit code it shows for kim")
+        kim.screenshot(path=str(artifacts / "two-step-code.png"), full_page=True)
+        kim.get_by_label("Code").fill(_app_code(key, later=1))  # the setup's code is spent: the next one
+        kim.get_by_role("button", name="Sign in").click()
+        expect(kim).to_have_url(f"{base}{reverse('admin:conversations_conversation_changelist')}")
+
+        # Kim's phone is lost: a recovery code signs in once.
+        context.clear_cookies()
+        _sign_in(kim, parley_url, "kim", ADMIN_PASSWORD)
+        kim.get_by_label("Code").fill(recovery)
+        kim.get_by_role("button", name="Sign in").click()
+        expect(kim).to_have_url(f"{base}/admin/")
+        assert problems == []
+    finally:
+        context.close()
+
+    # The superuser turns it off for Kim, who then signs in with the password alone.
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:auth_user_changelist"))
+    row = page.locator("#result_list tbody tr", has_text="kim@parley.test")
+    expect(row.locator("td.field-two_step img")).to_have_attribute("alt", "True")
+    row.locator("input.action-select").check()
+    page.locator("select[name=action]").select_option("turn_off_two_step")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("Two-step sign-in is off for kim")
+    expect(row.locator("td.field-two_step img")).to_have_attribute("alt", "False")
+    page.screenshot(path=str(artifacts / "two-step-turned-off.png"), full_page=True)
+    assert "changed by boss (a superuser)" in [m for m in mail.outbox if m.to == ["kim@parley.test"]][-1].body
+    context, kim, problems = _new_browser(chromium)
+    try:
+        _sign_in(kim, parley_url, "kim", ADMIN_PASSWORD)
+        expect(kim).to_have_url(f"{base}/admin/")
+        assert problems == []
+    finally:
+        context.close()
+    assert agent_admin.problems == []

@@ -1,0 +1,212 @@
+"""Two-step sign-in (contacts/two_step.py, contacts/admin/two_step.py): a code from an authenticator app after the
+password, recovery codes, and turning it off (the teammate with their password, a superuser for a lost phone)."""
+
+import re
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from contacts import two_step
+from contacts.teammate_access import DEVICE_COOKIE
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "lamp-shop-evening-2026"
+SETUP = "/admin/two-step/setup/"
+CODE_PAGE = "/admin/two-step/"
+LOGIN = "/admin/login/"
+
+
+@pytest.fixture
+def kim(db):
+    return get_user_model().objects.create_user(
+        "kim", "kim@lamps.example", PASSWORD, is_staff=True, first_name="Kim"
+    )  # fmt: skip
+
+
+def app_code(user, *, later: int = 0) -> str:
+    """What Kim's authenticator app shows now (or `later` steps of 30 seconds from now)."""
+    device = TOTPDevice.objects.filter(user=user).order_by("-pk").first()
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0 - later * device.step, digits=device.digits):06d}"
+
+
+def _pause_over(user) -> None:
+    """As if django-otp's pause after a wrong code were over (1, 2, 4… seconds): no test waits for it."""
+    TOTPDevice.objects.filter(user=user).update(throttling_failure_timestamp=None, throttling_failure_count=0)
+
+
+def _signed_in(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def _turn_on(client: Client, user) -> list[str]:
+    """Kim, signed in, sets up the app and confirms with its code: the recovery codes shown."""
+    client.post(SETUP, {"do": "start"})
+    page = client.post(SETUP, {"do": "confirm", "code": app_code(user)}).content.decode()
+    assert "Two-step sign-in is on." in page
+    return re.findall(r"<li>([a-z2-7]{8})</li>", page)
+
+
+def _password_step(client: Client, next_url: str = "") -> object:
+    return client.post(LOGIN + (f"?next={next_url}" if next_url else ""), {"username": "kim", "password": PASSWORD})
+
+
+def test_a_teammate_turns_it_on_with_an_app_and_gets_recovery_codes_once(client, kim, mailoutbox):
+    client.force_login(kim)
+    off = client.get(SETUP).content.decode()
+    assert (
+        "Two-step sign-in is off" in off and 'href="/admin/two-step/setup/"' in client.get("/admin/").content.decode()
+    )
+    setting_up = client.post(SETUP, {"do": "start"}).content.decode()
+    qr = re.search(r'<div class="qr">(.*?)</div>', setting_up, re.S).group(1)
+    assert qr.startswith("<svg") and "<script" not in qr
+    key = re.search(r'id="parley-two-step-key">([A-Z2-7 ]+)<', setting_up).group(1)
+    assert len(key.replace(" ", "")) == 32  # 20 random bytes in base32
+    wrong = client.post(SETUP, {"do": "confirm", "code": "000000"}).content.decode()
+    assert "This code is not right" in wrong and not two_step.two_step_on(kim)
+    _pause_over(kim)
+    page = client.post(SETUP, {"do": "confirm", "code": app_code(kim)}).content.decode()
+    codes = re.findall(r"<li>([a-z2-7]{8})</li>", page)
+    assert len(set(codes)) == 10 and "they are shown only now" in page
+    assert two_step.two_step_on(kim)
+    assert mailoutbox[-1].subject == "Two-step sign-in is now on for your Parley login"
+    later = client.get(SETUP).content.decode()
+    assert "Two-step sign-in is on</strong> for kim" in later and "Recovery codes left: 10." in later
+    assert not any(code in later for code in codes)  # shown once only
+
+
+def test_the_password_alone_no_longer_signs_in_the_code_does(kim):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    browser = Client()
+    answer = _password_step(browser, next_url="/admin/conversations/conversation/")
+    assert answer["Location"] == CODE_PAGE
+    assert _signed_in(browser) is None and DEVICE_COOKIE not in answer.cookies
+    assert browser.get("/admin/")["Location"].startswith(LOGIN)  # nothing opens before the code
+    page = browser.get(CODE_PAGE).content.decode()
+    assert "type the 6-digit code it shows for <strong>kim</strong>" in page
+    wrong = browser.post(CODE_PAGE, {"code": "123 456"})
+    assert "This code is not right" in wrong.content.decode() and _signed_in(browser) is None
+    paused = browser.post(CODE_PAGE, {"code": app_code(kim)}).content.decode()  # at once: django-otp's pause
+    assert "After a wrong code, the next one is checked only after a pause: try again in 1 second." in paused
+    _pause_over(kim)
+    answer = browser.post(CODE_PAGE, {"code": app_code(kim, later=1)})  # the next one: an app a little ahead
+    assert answer["Location"] == "/admin/conversations/conversation/"
+    assert _signed_in(browser) == str(kim.pk) and DEVICE_COOKIE in answer.cookies
+    # The same code does not sign in a second browser (a code seen over a shoulder is spent).
+    other = Client()
+    _password_step(other)
+    assert "This code is not right" in other.post(CODE_PAGE, {"code": app_code(kim, later=1)}).content.decode()
+
+
+def test_a_recovery_code_signs_in_once(kim):
+    setup = Client()
+    setup.force_login(kim)
+    codes = _turn_on(setup, kim)
+    browser = Client()
+    _password_step(browser)
+    typed = f"{codes[0][:4].upper()}-{codes[0][4:]}"  # as people copy them
+    assert browser.post(CODE_PAGE, {"code": typed})["Location"] == "/admin/"
+    again = Client()
+    _password_step(again)
+    assert "This code is not right" in again.post(CODE_PAGE, {"code": codes[0]}).content.decode()
+    assert two_step.recovery_codes_left(kim) == 9
+
+
+def test_codes_are_counted_as_sign_ins_so_a_stolen_password_gets_few_guesses(kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    guesser = Client()
+    _password_step(guesser)
+    for guess in ("111111", "222222", "333333"):
+        _pause_over(kim)
+        guesser.post(CODE_PAGE, {"code": guess})
+    refused = guesser.post(CODE_PAGE, {"code": app_code(kim)}).content.decode()
+    assert "Too many failed sign-ins for this account" in refused
+    assert _signed_in(guesser) is None
+
+
+def test_the_code_page_waits_five_minutes_and_needs_the_password_first(client, kim):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    assert client.get(CODE_PAGE)["Location"] == LOGIN  # no password typed in this browser
+    _password_step(client)
+    session = client.session
+    session["parley_two_step_pending"]["at"] = time.time() - two_step.PENDING_SECONDS - 1
+    session.save()
+    answer = client.post(CODE_PAGE, {"code": app_code(kim)}, follow=True)
+    assert "Sign in again: the page for the code waits five minutes" in answer.content.decode()
+    assert _signed_in(client) is None
+
+
+@pytest.mark.parametrize(
+    "code", ["", "%00", "%ED%A0%80", "%D9%A1%D9%A2%D9%A3%D9%A4%D9%A5%D9%A6", "1e400", "%3Cb%3E1%3C/b%3E", "9" * 40,
+             "a" * 5000, "abcdefgh"],
+)  # fmt: skip
+def test_hostile_codes_are_refused_in_words(kim, code):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    browser = Client()
+    _password_step(browser)
+    # As a browser sends the form (raw: a lone surrogate's bytes cannot be built as text).
+    answer = browser.post(CODE_PAGE, f"code={code}", content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 200 and _signed_in(browser) is None
+    assert "<b>1</b>" not in answer.content.decode()
+
+
+def test_turning_it_off_takes_the_password_and_is_told(client, kim, mailoutbox):
+    client.force_login(kim)
+    _turn_on(client, kim)
+    wrong = client.post(SETUP, {"do": "off", "password": "not-it"}).content.decode()
+    assert "This password is not right." in wrong and two_step.two_step_on(kim)
+    page = client.post(SETUP, {"do": "off", "password": PASSWORD}, follow=True).content.decode()
+    assert "Two-step sign-in is off: your password alone signs you in." in page
+    assert not two_step.two_step_on(kim) and two_step.recovery_codes_left(kim) == 0
+    assert mailoutbox[-1].subject == "Two-step sign-in is now off for your Parley login"
+    assert _password_step(Client())["Location"] == "/admin/"
+
+
+def test_new_recovery_codes_take_an_app_code_and_replace_the_old(client, kim):
+    client.force_login(kim)
+    old = _turn_on(client, kim)
+    assert "This code is not right" in client.post(SETUP, {"do": "codes", "code": "000000"}).content.decode()
+    _pause_over(kim)
+    page = client.post(SETUP, {"do": "codes", "code": app_code(kim, later=1)}).content.decode()
+    new = re.findall(r"<li>([a-z2-7]{8})</li>", page)
+    assert len(new) == 10 and not set(new) & set(old)
+    browser = Client()
+    _password_step(browser)
+    assert "This code is not right" in browser.post(CODE_PAGE, {"code": old[1]}).content.decode()
+
+
+def test_a_superuser_turns_it_off_for_a_teammate_who_lost_their_phone(admin_client, kim, mailoutbox):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    users = reverse("admin:auth_user_changelist")
+    listing = admin_client.get(users).content.decode()
+    assert "Two-step sign-in" in listing
+    answer = admin_client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]}, follow=True)
+    assert "Two-step sign-in is off for kim" in answer.content.decode()
+    assert not two_step.two_step_on(kim)
+    assert "changed by boss (a superuser)" in mailoutbox[-1].body
+
+
+def test_only_who_may_change_users_turns_it_off_for_others(client, kim):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    lee = get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    client.force_login(lee)
+    users = reverse("admin:auth_user_changelist")
+    assert client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]}).status_code == 403
+    assert two_step.two_step_on(kim)
