@@ -46,7 +46,7 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 INSTALLED_APPS = [
     # Django's admin with Parley's site: its home page is the reports dashboard (reports/admin_site.py).
     "reports.apps.ParleyAdminConfig",
-    "django.contrib.auth",
+    "contacts.apps.TeammatesAuthConfig",  # django.contrib.auth, as "Teammates" in the admin
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",

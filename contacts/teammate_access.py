@@ -66,7 +66,7 @@ def email_taken(email: str, *, other_than: int | None = None) -> bool:
 
 
 def _name_hash(username: str) -> str:
-    """A login name as the limits and the browser cookie know it: folded as same_mailbox does, then hashed."""
+    """A login name as the limits count it: folded as same_mailbox does (variants share one lock), then hashed."""
     return subject_hash(same_mailbox(username))
 
 
@@ -89,20 +89,27 @@ def _account_limit(username: str) -> Limit:
     return Limit("sign-in-account", _name_hash(username), per, SIGN_IN_WINDOW_SECONDS)
 
 
+def _device_name(username: str) -> str:
+    """A login name as the browser cookie knows it: exactly as typed (Django signs in by the exact name). Folded, as
+    the limits count names, a cookie earned by signing in as "ROOT" (an account anyone who may rename users could
+    make) would exempt guesses at "root" from its lock."""
+    return subject_hash(f"device-name:{username}")
+
+
 def _device(request: HttpRequest, username: str) -> str | None:
-    """The id of this browser, when it has signed in as `username` before (its signed cookie names them)."""
+    """The id of this browser, when it has signed in as exactly `username` before (its signed cookie names them)."""
     try:
         known = signing.loads(request.COOKIES.get(DEVICE_COOKIE, ""), salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
     except signing.BadSignature:
         return None
-    if not isinstance(known, dict) or known.get("name") != _name_hash(username):
+    if not isinstance(known, dict) or known.get("name") != _device_name(username):
         return None
     return str(known.get("device", "")) or None
 
 
 def device_cookie(username: str) -> str:
     """The value that marks a browser as one that signed in as `username` (set after each sign-in)."""
-    payload = {"name": _name_hash(username), "device": secrets.token_urlsafe(12)}
+    payload = {"name": _device_name(username), "device": secrets.token_urlsafe(12)}
     return signing.dumps(payload, salt=_DEVICE_SALT)
 
 
@@ -250,7 +257,8 @@ def password_reset_send(email: str) -> int:
     sent = 0
     for user in reset_recipients(email):
         context = {
-            "user": user, "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": reset_tokens.make_token(user),
+            "user": user, "name": one_line(user.first_name or user.get_username()),
+            "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": reset_tokens.make_token(user),
             "public_url": settings.PUBLIC_URL, "valid_for": link_valid_for(),
         }  # fmt: skip
         subject = render_to_string("emails/teammate_password_reset_subject.txt", context)
@@ -266,13 +274,28 @@ def invitation_link(user: Any) -> str:
     return settings.PUBLIC_URL + reverse("teammate_welcome", kwargs={"uidb64": uid, "token": token})
 
 
+INVITATIONS_PER_TEAMMATE = 5
+INVITATION_WINDOW_SECONDS = 24 * 3600
+
+
+def invitation_refusal(user: Any) -> str | None:
+    """Count an invitation to `user`; why it may not go out (too many today: a mailbox is not flooded with Parley's
+    emails, whoever asks), or None."""
+    limit = Limit("teammate-invitation", subject_hash(f"user:{user.pk}"), INVITATIONS_PER_TEAMMATE,
+                  INVITATION_WINDOW_SECONDS)  # fmt: skip
+    counted = rate_limit_count([limit])
+    if counted.counts[0] > limit.per:
+        return f"{limit.per} were sent in the last day already (try again tomorrow)"
+    return None
+
+
 def teammate_invite(user: Any, *, invited_by: Any) -> bool:
     """Email `user` an invitation to choose their password. False when it could not go out (no address, not an
     active teammate, email not set up, the mail server refused): the caller says so, and may invite again."""
     if not user.email or not may_reset_password(user):
         return False
-    inviter = invited_by.get_full_name() or invited_by.get_username()
-    name = user.first_name or user.get_username()
+    inviter = one_line(invited_by.get_full_name() or invited_by.get_username())
+    name = one_line(user.first_name or user.get_username())
     body = (
         f"Hello {name},\n\n{inviter} invited you to Parley, where your team answers its customers.\n\n"
         f"Choose your password here (the link works once, for {link_valid_for()}):\n{invitation_link(user)}\n\n"
@@ -282,13 +305,23 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
     return send_link_email(subject=f"{inviter} invited you to Parley", body=body, to=user.email)
 
 
-def password_changed_notify(user: Any) -> None:
-    """Tell `user` their password was just changed, so that a change they did not make does not go unnoticed."""
+def one_line(text: str) -> str:
+    """A name as an email's text may quote it: one line, no control characters (whoever typed it cannot write lines
+    of their own into an email Parley sends)."""
+    return " ".join("".join(c if unicodedata.category(c)[0] != "C" else " " for c in text).split())[:150]
+
+
+def password_changed_notify(user: Any, *, by: Any = None) -> None:
+    """Tell `user` their password was just changed (`by`: a teammate who set it for them), so that a change they did
+    not make does not go unnoticed."""
     if not user.email:
         return
+    changed = (
+        "was just changed" if by is None else f"was just set by {one_line(by.get_full_name() or by.get_username())}"
+    )
     body = (
-        f"Hello {user.first_name or user.get_username()},\n\nThe password of your Parley login {user.get_username()} "
-        "was just changed.\n\nIf that was you, there is nothing to do. If not, choose a new one now with "
+        f"Hello {one_line(user.first_name or user.get_username())},\n\nThe password of your Parley login "
+        f"{user.get_username()} {changed}.\n\nIf that was expected, there is nothing to do. If not, choose a new one now with "
         f'"Forgotten your login credentials?" on the sign-in page ({settings.PUBLIC_URL}{reverse("admin:login")}), '
         "and tell whoever runs Parley for your team."
     )

@@ -28,7 +28,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from contacts.teammate_access import teammate_email
+from contacts.teammate_access import one_line, teammate_email
 
 RECOVERY_CODES = 10
 PENDING_SECONDS = 5 * 60
@@ -159,9 +159,9 @@ def _notify(user: Any, *, on: bool, by: Any = None) -> None:
     if not user.email:
         return
     subject = f"Two-step sign-in is now {'on' if on else 'off'} for your Parley login"
-    who = f"{by.get_full_name() or by.get_username()} (a superuser)" if by is not None else "you, signed in"
+    who = f"{one_line(by.get_full_name() or by.get_username())} (a superuser)" if by is not None else "you, signed in"
     body = (
-        f"Hello {user.first_name or user.get_username()},\n\n{subject} {user.get_username()}: changed by {who}.\n\n"
+        f"Hello {one_line(user.first_name or user.get_username())},\n\n{subject} {user.get_username()}: changed by {who}.\n\n"
         "If that was not expected, tell whoever runs Parley for your team, and choose a new password now."
     )
     teammate_email(subject=subject, body=body, to=user.email)

@@ -15,24 +15,37 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    ReadOnlyPasswordHashWidget,
+    UserChangeForm,
+)
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
-from contacts.teammate_access import email_taken, link_valid_for, teammate_invite
+from contacts.teammate_access import (
+    email_taken,
+    invitation_refusal,
+    link_valid_for,
+    password_changed_notify,
+    teammate_invite,
+)
 from contacts.two_step import two_step_off
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
-GRANTS = ("is_superuser", "groups", "user_permissions")
+ROLE_NAMES = tuple(name for name, _ in ROLES)
+# What a teammate who may change users, but is no superuser, sees read-only: granting is a superuser's.
+GRANTS = ("role", "is_superuser", "is_staff", "groups", "user_permissions")
 
 
 ROLE_HELP = (
@@ -114,12 +127,34 @@ class TeammateCreationForm(AdminUserCreationForm):
         self.instance.groups.set([self.cleaned_data["role"]])
 
 
+class PasswordSummary(ReadOnlyPasswordHashWidget):
+    """Whether a teammate has a password, in words, instead of Django's hash summary (algorithm, salt, iterations)."""
+
+    template_name = "contacts/password_summary.html"
+
+    def get_context(self, name: str, value: Any, attrs: Any) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["usable"] = bool(value) and not value.startswith(UNUSABLE_PASSWORD_PREFIX)
+        return context
+
+
+class TeammatePasswordForm(AdminPasswordChangeForm):
+    """Django's page to set a teammate's password, without its "password-based authentication: disabled" choice
+    (for single sign-on, which Parley does not offer): a teammate signs in with a password."""
+
+    usable_password = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.pop("usable_password", None)
+
+
 class TeammateChangeForm(UserChangeForm):
     """Django's change form, with the role as on the add form. Other groups (Advanced permissions) stay as they are."""
 
     role = forms.ChoiceField(
         label="Role",
-        choices=(*ROLES, ("", "Neither (see Advanced permissions)")),
+        choices=(*ROLES, ("", "No role")),
         required=False,
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
         help_text=ROLE_HELP,
@@ -127,8 +162,16 @@ class TeammateChangeForm(UserChangeForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "password" in self.fields:
+            self.fields["password"].widget = PasswordSummary()
+            self.fields["password"].help_text = ""
         names = {group.name for group in self.instance.groups.all()} if self.instance.pk else set()
-        self.fields["role"].initial = next((name for name, _ in ROLES if name in names), "")
+        if "role" in self.fields:  # read-only for who may not grant (TeammateUserAdmin.get_readonly_fields)
+            self.fields["role"].initial = next((name for name, _ in ROLES if name in names), "")
+        if "groups" in self.fields:  # the role's group is the role above: only the others here
+            groups = self.fields["groups"]
+            groups.queryset = groups.queryset.exclude(name__in=ROLE_NAMES)
+            groups.help_text = "Groups besides the role: each grants its permissions too."
         if "is_active" in self.fields:
             self.fields[
                 "is_active"
@@ -141,12 +184,13 @@ class TeammateChangeForm(UserChangeForm):
         return _role_group(role) if role else None
 
     def _save_m2m(self) -> None:
-        super()._save_m2m()  # the groups picked under Advanced permissions, when this teammate may grant them
-        if "role" in self.changed_data:
-            roles = Group.objects.filter(name__in=[name for name, _ in ROLES])
-            kept = [group for group in self.instance.groups.all() if group not in roles]
-            role = self.cleaned_data["role"]
-            self.instance.groups.set([*kept, *([role] if role is not None else [])])
+        had_role = [group for group in self.instance.groups.all() if group.name in ROLE_NAMES]
+        super()._save_m2m()  # the other groups picked under Advanced permissions, when this teammate may grant them
+        if "role" not in self.fields:
+            return
+        role = self.cleaned_data["role"] if "role" in self.changed_data else (had_role[0] if had_role else None)
+        kept = [group for group in self.instance.groups.all() if group.name not in ROLE_NAMES]
+        self.instance.groups.set([*kept, *([role] if role is not None else [])])
 
     def clean_email(self) -> str:
         email = self.cleaned_data.get("email", "")
@@ -158,6 +202,7 @@ class TeammateChangeForm(UserChangeForm):
 
 class TeammateUserAdmin(UserAdmin):
     form = TeammateChangeForm
+    change_password_form = TeammatePasswordForm
     add_form = TeammateCreationForm
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("first_name", "last_name", "email", "role")}),
@@ -190,50 +235,56 @@ class TeammateUserAdmin(UserAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or not invited(obj):
+        if obj is None or not invited(obj) or not self.has_change_permission(request, obj):
             return fieldsets
         (name, options), *rest = fieldsets
         return ((name, {**options, "fields": (*options["fields"], "invitation")}), *rest)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation", "two_step")
+        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation", "two_step", "date_joined")
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
-
-    def get_urls(self) -> list[Any]:
-        invite = self.admin_site.admin_view(self.invite_view)
-        return [path("<id>/invite/", invite, name="auth_user_invite"), *super().get_urls()]
 
     @admin.display(description="Invitation")
     def invitation(self, user: Any) -> str:
-        # A button of the page's own form, posted elsewhere: what was typed on the page is not saved by it.
+        # A button of the page's own form: what was typed on the page is saved first, then the invitation goes out
+        # (to the address just corrected, say). response_change sends it.
         return format_html(
             "Sent; they have not chosen a password yet (each link works for {}). "
-            '<button type="submit" class="button" formaction="{}" formnovalidate>Send a new invitation</button>',
+            '<button type="submit" class="button" name="_invite" value="1">Save and send a new invitation</button>',
             link_valid_for(),
-            reverse("admin:auth_user_invite", args=[user.pk]),
         )
 
-    def invite_view(self, request: HttpRequest, id: str) -> HttpResponse:
-        """The teammate page's "Send a new invitation" (POST), then back to the page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        user = self.get_object(request, unquote(id))
-        if user is None:
-            raise Http404("No such teammate.")
-        if not self.has_change_permission(request, user):
-            raise PermissionDenied
-        self._invite(request, [user])
-        return HttpResponseRedirect(reverse("admin:auth_user_change", args=[user.pk]))
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        if "_invite" not in request.POST:
+            return super().response_change(request, obj)
+        transaction.on_commit(lambda: self._invite(request, [obj]))  # once the changes are saved for good
+        return HttpResponseRedirect(reverse("admin:auth_user_change", args=[obj.pk]))
 
-    def _superuser_spared(self, request: HttpRequest, obj: Any) -> bool:
-        """A superuser's account is changed (password included) or deleted by a superuser only."""
-        return obj is None or not obj.is_superuser or request.user.is_superuser
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        """Django's "set a password" page for a teammate: told to them by email. One's own password is changed on
+        "Change password" instead, with the current one (counted as a sign-in)."""
+        if str(id) == str(request.user.pk):
+            return HttpResponseRedirect(reverse("admin:password_change"))
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, unquote(id))
+            if user is not None:
+                password_changed_notify(user, by=request.user)
+        return response
+
+    def _may_manage(self, request: HttpRequest, obj: Any) -> bool:
+        """Only a superuser grants more: a teammate who may change users changes (a password and an email included:
+        either takes the account over) or deletes only accounts with no more rights than their own, never a
+        superuser's."""
+        if obj is None or request.user.is_superuser or obj.pk == request.user.pk:
+            return True
+        return not obj.is_superuser and obj.get_all_permissions() <= request.user.get_all_permissions()
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._superuser_spared(request, obj)
+        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._superuser_spared(request, obj)
+        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
 
     @admin.display(description="Role")
     def role(self, user: Any) -> str:
@@ -309,11 +360,15 @@ class TeammateUserAdmin(UserAdmin):
             return "you may not change their account"
         if not user.is_active:
             return "their account is not active (tick Active on their page first)"
+        if not user.is_staff:
+            return "they are not a teammate (no staff status under Advanced permissions)"
         if not user.email:
             return "they have no email address (add one on their page)"
         if user.last_login is not None:
             return 'they have signed in already (they can use "Forgotten your login credentials?" on the sign-in page)'
-        return None
+        if user.has_usable_password():
+            return "they have a password already, set when they were added (pass it on, or set a new one on their page)"
+        return invitation_refusal(user)
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
         # Django's user admin always goes on to the change page (to set the staff flag and groups): the form

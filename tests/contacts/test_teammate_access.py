@@ -107,6 +107,18 @@ def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the
     assert _sign_in(kims_browser, "kim", NEW_PASSWORD).status_code == 302
 
 
+def test_a_browser_that_signed_in_as_a_lookalike_name_gets_no_pass_at_the_real_one(kim, settings):
+    # Anyone who may rename users can make "KIM" (Django signs in by the exact name) and sign in as it.
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    get_user_model().objects.create_user("KIM", "other@lamps.example", PASSWORD, is_staff=True)
+    browser = Client()
+    assert _sign_in(browser, "KIM", PASSWORD).status_code == 302
+    browser.post("/admin/logout/")
+    for _ in range(4):
+        _sign_in(browser, "kim", "wrong-guess")
+    assert "Too many failed sign-ins for this account" in _sign_in(Client(), "kim", PASSWORD).content.decode()
+
+
 def test_an_ipv6_network_is_its_64_not_each_address(client, kim, settings):
     settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK = 4
     for host in range(1, 5):
@@ -399,38 +411,63 @@ def test_a_teammate_can_be_invited_again_until_they_sign_in(admin_client, mailou
     assert len(mailoutbox) == 2
 
 
+def _page_fields(user, **changes) -> dict:
+    """A teammate page's form as the browser sends it, with `changes`."""
+    fields = {"username": user.username, "first_name": user.first_name, "email": user.email, "role": AGENT_GROUP}
+    fields |= {"is_active": "on", "is_staff": "on", "date_joined_0": "2026-12-01", "date_joined_1": "10:00:00"}
+    return fields | changes
+
+
 @pytest.mark.django_db(transaction=True)
-def test_an_invited_teammates_page_sends_a_new_invitation_and_says_so(admin_client, mailoutbox):
+def test_an_invited_teammates_page_saves_then_sends_a_new_invitation(admin_client, mailoutbox):
     _add_kim(admin_client)
     kim = get_user_model().objects.get(username="kim")
     page_url = reverse("admin:auth_user_change", args=[kim.pk])
-    invite = reverse("admin:auth_user_invite", args=[kim.pk])
     page = admin_client.get(page_url).content.decode()
     assert "Sent; they have not chosen a password yet (each link works for 3 days)." in page
-    assert f'formaction="{invite}"' in page
-    assert admin_client.get(invite).status_code == 405  # a POST only: no link may send emails
-    answer = admin_client.post(invite, {"first_name": "typed-but-not-saved"}, follow=True)
+    assert 'name="_invite"' in page
+    # The address had a typo: corrected on the page, then "Save and send a new invitation".
+    answer = admin_client.post(page_url, _page_fields(kim, email="kim.lee@lamps.example", _invite="1"), follow=True)
     assert answer.redirect_chain[-1][0] == page_url
-    assert "Invitation sent to kim@lamps.example: its link works for 3 days." in answer.content.decode()
+    assert "Invitation sent to kim.lee@lamps.example: its link works for 3 days." in answer.content.decode()
     kim.refresh_from_db()
-    assert kim.first_name == "Kim" and len(mailoutbox) == 2
-    _choose_password(_link(mailoutbox[1]))
-    page = admin_client.get(page_url).content.decode()
-    assert "Send a new invitation" not in page  # they chose their password
-    answer = admin_client.post(invite, follow=True).content.decode()
+    assert kim.email == "kim.lee@lamps.example" and mailoutbox[-1].to == ["kim.lee@lamps.example"]
+    _choose_password(_link(mailoutbox[-1]))
+    assert "_invite" not in admin_client.get(page_url).content.decode()  # they chose their password
+    answer = admin_client.post(page_url, _page_fields(kim, _invite="1"), follow=True).content.decode()
     assert "No invitation for kim: they have signed in already" in answer
-    assert len(mailoutbox) == 2
-    for missing in ("999999", "abc", "1%00"):
-        assert admin_client.post(f"/admin/auth/user/{missing}/invite/").status_code in (302, 404)
     assert len(mailoutbox) == 2
 
 
 def test_only_teammates_who_may_change_users_send_an_invitation_from_a_page(client, kim, mailoutbox):
     other = get_user_model().objects.create_user("lee", "lee@lamps.example", is_staff=True)
     client.force_login(kim)  # staff, no permission on users
-    assert client.post(reverse("admin:auth_user_invite", args=[other.pk])).status_code == 403
-    client.logout()
-    assert client.post(reverse("admin:auth_user_invite", args=[other.pk]))["Location"].startswith(LOGIN)
+    page_url = reverse("admin:auth_user_change", args=[other.pk])
+    assert client.post(page_url, _page_fields(other, _invite="1")).status_code == 403
+    assert mailoutbox == []
+
+
+def test_invitations_to_one_teammate_are_limited_and_quote_names_on_one_line(admin_client, superuser, mailoutbox):
+    superuser.first_name = "Evil\r\nBcc: victim@evil.example\r\n\r\nInjected"
+    superuser.save()
+    kim = get_user_model().objects.create_user("kim", "kim@lamps.example", is_staff=True)
+    resend = {"action": "send_invitation", "_selected_action": [kim.pk]}
+    for _ in range(teammate_access.INVITATIONS_PER_TEAMMATE + 1):
+        page = admin_client.post(reverse("admin:auth_user_changelist"), resend, follow=True).content.decode()
+    assert "No invitation for kim: 5 were sent in the last day already" in page
+    assert len(mailoutbox) == teammate_access.INVITATIONS_PER_TEAMMATE
+    assert "Evil Bcc: victim@evil.example Injected" in mailoutbox[0].body
+    assert "\nBcc:" not in mailoutbox[0].body
+
+
+def test_a_teammate_added_with_a_password_or_without_staff_status_gets_no_invitation(admin_client, mailoutbox):
+    User = get_user_model()
+    with_password = User.objects.create_user("pat", "pat@lamps.example", PASSWORD, is_staff=True)
+    shopper = User.objects.create_user("shopper", "shopper@lamps.example")
+    resend = {"action": "send_invitation", "_selected_action": [with_password.pk, shopper.pk]}
+    page = admin_client.post(reverse("admin:auth_user_changelist"), resend, follow=True).content.decode()
+    assert "No invitation for pat: they have a password already" in page
+    assert "No invitation for shopper: they are not a teammate" in page
     assert mailoutbox == []
 
 

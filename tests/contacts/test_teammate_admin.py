@@ -179,34 +179,58 @@ def test_roles_deleted_by_hand_are_made_again_when_a_teammate_is_added(admin_cli
 def test_a_teammates_page_changes_their_role_and_keeps_their_other_groups(admin_client):
     ensure_teammate_groups()
     kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
-    kim.groups.add(Group.objects.get(name=AGENT_GROUP), Group.objects.create(name="night shift"))
+    night_shift = Group.objects.create(name="night shift")
+    kim.groups.add(Group.objects.get(name=AGENT_GROUP), night_shift)
     page = reverse("admin:auth_user_change", args=[kim.pk])
     form = admin_client.get(page).context["adminform"].form
     assert form["role"].initial == AGENT_GROUP
+    assert list(form["groups"].field.queryset.values_list("name", flat=True)) == ["night shift"]  # the role: above
     fields = {"username": "kim", "email": "kim@lamps.example", "is_active": "on", "is_staff": "on"}
-    fields |= {
-        "date_joined_0": "2026-12-01",
-        "date_joined_1": "10:00:00",
-        "groups": list(kim.groups.values_list("pk", flat=True)),
-    }
+    fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00", "groups": [night_shift.pk]}
     assert admin_client.post(page, {**fields, "role": VIEWER_GROUP}).status_code == 302
     assert sorted(kim.groups.values_list("name", flat=True)) == ["night shift", VIEWER_GROUP]
-    fields["groups"] = list(kim.groups.values_list("pk", flat=True))
+    assert admin_client.post(page, {**fields, "role": VIEWER_GROUP, "groups": []}).status_code == 302
+    assert list(kim.groups.values_list("name", flat=True)) == [VIEWER_GROUP]  # other groups off, the role kept
     assert admin_client.post(page, {**fields, "role": ""}).status_code == 302
     assert list(kim.groups.values_list("name", flat=True)) == ["night shift"]
     response = admin_client.post(page, {**fields, "role": "superuser"})
     assert response.context["adminform"].form.errors["role"][0].startswith("Select a valid choice.")
 
 
-def test_a_teammate_who_may_change_users_changes_a_role_but_grants_nothing_more(superuser):
+def test_a_teammate_who_may_change_users_manages_only_accounts_with_no_more_rights_and_grants_nothing(
+    superuser, mailoutbox
+):
     client = Client()
-    _user_manager(client)
+    lead = _user_manager(client)
     ensure_teammate_groups()
+    new_password = {"password1": "a-long-new-password-77", "password2": "a-long-new-password-77"}
+    # A viewer has rights the lead has not: taking the account over (its password, its email) would grant them.
     lee = get_user_model().objects.create_user("lee", "lee@lamps.example", "x", is_staff=True)
     lee.groups.add(Group.objects.get(name=VIEWER_GROUP))
-    page = reverse("admin:auth_user_change", args=[lee.pk])
-    fields = {"username": "lee", "email": "lee@lamps.example", "is_active": "on", "is_staff": "on"}
+    for url in ("admin:auth_user_change", "admin:auth_user_password_change"):
+        assert client.post(reverse(url, args=[lee.pk]), new_password).status_code == 403
+    # A new teammate without a role yet: the lead sets their password (they are told), but no role nor staff flag.
+    pat = get_user_model().objects.create_user("pat", "pat@lamps.example", "x")
+    password = reverse("admin:auth_user_password_change", args=[pat.pk])
+    assert client.post(password, {**new_password, "usable_password": "true"}).status_code == 302
+    assert mailoutbox[-1].to == ["pat@lamps.example"] and "was just set by lead" in mailoutbox[-1].body
+    page = reverse("admin:auth_user_change", args=[pat.pk])
+    fields = {"username": "pat", "email": "pat@lamps.example", "is_active": "on", "is_staff": "on"}
     fields |= {"date_joined_0": "2026-12-01", "date_joined_1": "10:00:00", "role": AGENT_GROUP}
-    fields |= {"groups": [Group.objects.create(name="billing").pk]}
     assert client.post(page, fields).status_code == 302
-    assert list(lee.groups.values_list("name", flat=True)) == [AGENT_GROUP]  # the groups field is read-only
+    pat.refresh_from_db()
+    assert not pat.is_staff and not pat.groups.exists()
+    # Their own password: on "Change password", with the current one.
+    own = client.get(reverse("admin:auth_user_password_change", args=[lead.pk]))
+    assert own["Location"] == reverse("admin:password_change")
+
+
+def test_teammates_are_found_under_their_own_name_in_the_admin(admin_client):
+    from django.apps import apps
+
+    from contacts.apps import ContactsConfig
+
+    assert isinstance(apps.get_app_config("contacts"), ContactsConfig)  # its ready() connects the signals
+    page = admin_client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert '<a href="/admin/auth/">Teammates</a>' in page
+    assert "Authentication and Authorization" not in admin_client.get("/admin/").content.decode()

@@ -75,7 +75,7 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
     row.get_by_role("link", name="kim").click()
     expect(page.locator(".field-invitation")).to_contain_text("Sent; they have not chosen a password yet")
     expect(page.get_by_label("Agent")).to_be_checked()
-    page.get_by_role("button", name="Send a new invitation").click()
+    page.get_by_role("button", name="Save and send a new invitation").click()
     expect(page.locator(".messagelist")).to_contain_text("Invitation sent to kim@lamps.example")
     expect(page).to_have_url(re.compile(r"/admin/auth/user/\d+/change/$"))  # back on Kim's page
     page.screenshot(path=str(artifacts / "teammate-invite-page.png"), full_page=True)
@@ -115,7 +115,7 @@ def test_an_invited_teammate_chooses_a_password_from_the_email_and_works_in_the_
     page.screenshot(path=str(artifacts / "teammate-invite-users-list.png"), full_page=True)
     row.get_by_role("link", name="kim").click()
     expect(page.locator(".field-signed_in")).not_to_contain_text("Never")
-    expect(page.get_by_role("button", name="Send a new invitation")).to_have_count(0)
+    expect(page.get_by_role("button", name="Save and send a new invitation")).to_have_count(0)
     assert conversation.pk
     assert agent_admin.problems == []
 
