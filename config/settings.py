@@ -246,6 +246,8 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Long but plain ("aaaaaaaaaaaaaaa", 15 spaces, "passwordpassword"): Django's list holds few passwords that long.
+    {"NAME": "contacts.password_rules.VarietyValidator"},
 ]
 # Tests set a fast hasher (pyproject's pytest env); production keeps Django's default list.
 PASSWORD_HASHERS = env.list(

@@ -50,14 +50,25 @@ _DEVICE_SALT = "parley.teammate_access.device"
 
 def same_mailbox(email: str) -> str:
     """An address as Parley compares them: compatibility forms folded (fullwidth letters are plain ones), case
-    ignored."""
-    return unicodedata.normalize("NFKC", email).casefold()
+    ignored, invisible characters (a soft hyphen, a zero-width space: mail servers drop them) left out."""
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
 
 
 def _with_mailbox(users: Any, email: str) -> Iterator[Any]:
     """The users among `users` whose address is `email`, compared as same_mailbox does (teammates are few: in Python)."""
     wanted = same_mailbox(email)
     return (user for user in users.exclude(email="").iterator() if same_mailbox(user.email) == wanted)
+
+
+def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str | None:
+    """Why `email` cannot be a teammate's new address (another teammate's, or with invisible characters that make it
+    look like another one), or None."""
+    if any(unicodedata.category(c) == "Cf" for c in email):
+        return "Remove the invisible characters from this address (a soft hyphen or a zero-width space)."
+    if email_taken(email, other_than=other_than):
+        return "A teammate already has this email."
+    return None
 
 
 def email_taken(email: str, *, other_than: int | None = None) -> bool:

@@ -198,6 +198,11 @@ class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetCon
         return context if context.get("validlink") else {**context, "title": "Invitation link expired"}
 
     def form_valid(self, form: Any) -> HttpResponse:
+        if two_step_on(form.user):  # (an invitation is never signed in with, but a code is never skipped either)
+            self.post_reset_login = False
+            response = super().form_valid(form)
+            messages.success(self.request, "Your password is set: sign in with it and a code from your app.")
+            return HttpResponseRedirect(reverse("admin:login"))
         response = super().form_valid(form)
         messages.success(self.request, "Your password is set, and you are signed in. Welcome to Parley.")
         return response

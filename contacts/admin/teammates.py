@@ -34,10 +34,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from contacts.teammate_access import (
-    email_taken,
     invitation_refusal,
     link_valid_for,
     password_changed_notify,
+    teammate_email_refusal,
     teammate_invite,
 )
 from contacts.two_step import two_step_off
@@ -98,8 +98,8 @@ class TeammateCreationForm(AdminUserCreationForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if email_taken(email):
-            raise forms.ValidationError("A teammate already has this email.")
+        if (refusal := teammate_email_refusal(email)) is not None:
+            raise forms.ValidationError(refusal)
         return email
 
     def invited(self) -> bool:
@@ -195,8 +195,9 @@ class TeammateChangeForm(UserChangeForm):
     def clean_email(self) -> str:
         email = self.cleaned_data.get("email", "")
         # Only a new address is checked: two older accounts sharing one can still be saved as they are.
-        if email and "email" in self.changed_data and email_taken(email, other_than=self.instance.pk):
-            raise forms.ValidationError("A teammate already has this email.")
+        refusal = teammate_email_refusal(email, other_than=self.instance.pk) if "email" in self.changed_data else None
+        if email and refusal is not None:
+            raise forms.ValidationError(refusal)
         return email
 
 

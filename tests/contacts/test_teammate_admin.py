@@ -100,6 +100,23 @@ def test_an_email_another_teammate_has_is_refused_in_any_of_its_spellings(admin_
     assert response.context["adminform"].form.errors["email"] == ["A teammate already has this email."]
 
 
+INVISIBLE = "Remove the invisible characters from this address (a soft hyphen or a zero-width space)."
+
+
+@pytest.mark.parametrize(
+    ("email", "error"),
+    [
+        ("kim@lamps\u00ad.example", INVISIBLE),
+        ("kim@lam\u200bps.example", INVISIBLE),
+        ("\u2060kim@lamps.example", "Enter a valid email address."),  # Django's own check, before Parley's
+    ],
+)
+def test_an_email_with_invisible_characters_is_refused_as_a_lookalike(admin_client, email, error):
+    response = admin_client.post(reverse(ADD), _form(email=email))
+    assert response.context["adminform"].form.errors["email"] == [error]
+    assert not get_user_model().objects.filter(username="kim").exists()
+
+
 def test_a_teammates_page_refuses_another_teammates_email_too(admin_client):
     get_user_model().objects.create_user("sam", "sam@lamps.example", "x", is_staff=True)
     kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)

@@ -210,3 +210,21 @@ def test_only_who_may_change_users_turns_it_off_for_others(client, kim):
     users = reverse("admin:auth_user_changelist")
     assert client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]}).status_code == 403
     assert two_step.two_step_on(kim)
+
+
+def test_an_invitation_link_never_signs_in_past_a_code(kim):
+    from django.conf import settings
+
+    from contacts import teammate_access
+
+    kim.set_unusable_password()
+    kim.save()
+    TOTPDevice.objects.create(user=kim, name="Authenticator app", confirmed=True)
+    browser = Client()
+    page = browser.get(teammate_access.invitation_link(kim).removeprefix(settings.PUBLIC_URL), follow=True)
+    form_url = page.redirect_chain[-1][0]
+    answer = browser.post(
+        form_url, {"new_password1": "quiet-harbour-lantern-77", "new_password2": "quiet-harbour-lantern-77"}
+    )
+    assert answer["Location"] == LOGIN
+    assert _signed_in(browser) is None

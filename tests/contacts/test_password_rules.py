@@ -1,0 +1,24 @@
+"""Passwords long enough but plain (contacts/password_rules.py), refused wherever a password is set."""
+
+import pytest
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        " " * 15, "\t" * 15, "\u00a0" * 15, "\u200b" * 15, "a" * 15, "aaaaaAAAAAaaaaa", "1212121212121212",
+        "passwordpasswordpassword", "newuser0newuser0", "abc abc abc abc abc", "x\u200by\u200b" * 8,
+    ],
+)  # fmt: skip
+def test_a_long_but_plain_password_is_refused(password):
+    with pytest.raises(ValidationError):
+        validate_password(password)
+
+
+@pytest.mark.parametrize(
+    "password", ["quiet-harbour-lantern-77", "lamp shop evening 2026", "correct-horse-battery", "Ünïcödé-pässwörd-9"]
+)
+def test_a_passphrase_passes(password):
+    validate_password(password)
