@@ -267,16 +267,18 @@ def test_a_reset_request_is_mailed_by_the_worker_so_the_page_does_the_same_wheth
 
 def test_with_the_broker_unreachable_the_page_mails_the_link_itself(client, kim, mailoutbox, caplog):
     celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False
-    # The app's connections to a broker where nothing listens, for this request (then the usual ones again).
-    # (The namespaced name, read first, as for CELERY_TASK_ALWAYS_EAGER.)
-    previous = celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool
-    unreachable = "redis://127.0.0.1:9/0"
-    celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool = unreachable, None, None
+    # The app's connections to a broker where nothing listens, for this request (then the usual ones again): the
+    # namespaced name (read first, as for CELERY_TASK_ALWAYS_EAGER) and the write URL a Redis broker sets too.
+    names = ("CELERY_BROKER_URL", "broker_url", "broker_write_url")
+    previous = {name: celery_app.conf.get(name) for name in names}, celery_app._pool, celery_app.amqp._producer_pool
+    celery_app.conf.update(dict.fromkeys(names, "redis://127.0.0.1:9/0"))
+    celery_app._pool = celery_app.amqp._producer_pool = None
     try:
         assert celery_app.connection_for_write().port == 9
         answer = client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
     finally:
-        celery_app.conf.CELERY_BROKER_URL, celery_app._pool, celery_app.amqp._producer_pool = previous
+        celery_app.conf.update(previous[0])
+        celery_app._pool, celery_app.amqp._producer_pool = previous[1:]
     assert answer["Location"] == reverse("password_reset_done")
     assert [mail.to for mail in mailoutbox] == [["kim@lamps.example"]]
     assert "Could not queue a password reset email; sending it from the request." in caplog.text
