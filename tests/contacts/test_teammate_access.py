@@ -230,7 +230,7 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     assert done["Location"] == reverse("password_reset_done")
     [mail] = mailoutbox
     assert mail.to == ["kim@lamps.example"]
-    assert mail.subject == "Your new Parley password"
+    assert mail.subject == "Choose a new Parley password"
     assert "Your login name is: kim" in mail.body
     link = _link(mail)  # the public address, not the Host the request came with
     form = Client().get(link, follow=True).content.decode()
