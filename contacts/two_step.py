@@ -97,8 +97,8 @@ def setup_confirm(user: Any, code: str) -> list[str] | str:
         return SETUP_WRONG if refusal == WRONG_CODE else refusal
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
+        device.confirmed, device.created_at = True, timezone.now()  # "on since": when it was confirmed
+        device.save(update_fields=["confirmed", "created_at"])
         codes = recovery_codes_new(user)
     _notify(user, on=True)
     return codes

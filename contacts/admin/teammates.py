@@ -40,7 +40,7 @@ from contacts.teammate_access import (
     teammate_email_refusal,
     teammate_invite,
 )
-from contacts.two_step import two_step_off
+from contacts.two_step import two_step_off, two_step_since
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
 ROLE_NAMES = tuple(name for name, _ in ROLES)
@@ -69,7 +69,15 @@ def invited(user: Any) -> bool:
     return user.is_active and user.last_login is None and not user.has_usable_password()
 
 
-class TeammateCreationForm(AdminUserCreationForm):
+class _RulesOnTheFirstField:
+    """Django checks a new password's rules on its second field ("Password confirmation"): they are about the
+    password, so they are said on the first."""
+
+    def validate_password_for_user(self, user: Any, password_field_name: str = "password2") -> None:  # noqa: S107 - a field's name
+        super().validate_password_for_user(user, password_field_name="password1")  # type: ignore[misc]  # noqa: S106
+
+
+class TeammateCreationForm(_RulesOnTheFirstField, AdminUserCreationForm):
     """Django's creation form (login and password), with the teammate's name, email and role."""
 
     first_name = forms.CharField(label="First name", max_length=150)
@@ -138,7 +146,7 @@ class PasswordSummary(ReadOnlyPasswordHashWidget):
         return context
 
 
-class TeammatePasswordForm(AdminPasswordChangeForm):
+class TeammatePasswordForm(_RulesOnTheFirstField, AdminPasswordChangeForm):
     """Django's page to set a teammate's password, without its "password-based authentication: disabled" choice
     (for single sign-on, which Parley does not offer): a teammate signs in with a password."""
 
@@ -157,7 +165,8 @@ class TeammateChangeForm(UserChangeForm):
         choices=(*ROLES, ("", "No role")),
         required=False,
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
-        help_text=ROLE_HELP,
+        help_text=f"{ROLE_HELP} With no role, they sign in but see only their own profile (unless Advanced "
+        "permissions grant more).",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -231,7 +240,7 @@ class TeammateUserAdmin(UserAdmin):
                 "fields": ("is_superuser", "is_staff", "groups", "user_permissions"),
             },
         ),
-        ("Sign-in", {"fields": ("two_step", "signed_in", "date_joined")}),
+        ("Sign-in", {"fields": ("two_step_state", "signed_in", "date_joined")}),
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -242,7 +251,13 @@ class TeammateUserAdmin(UserAdmin):
         return ((name, {**options, "fields": (*options["fields"], "invitation")}), *rest)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = (*super().get_readonly_fields(request, obj), "signed_in", "invitation", "two_step", "date_joined")
+        readonly = (
+            *super().get_readonly_fields(request, obj),
+            "signed_in",
+            "invitation",
+            "two_step_state",
+            "date_joined",
+        )
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
 
     @admin.display(description="Invitation")
@@ -256,9 +271,12 @@ class TeammateUserAdmin(UserAdmin):
         )
 
     def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
-        if "_invite" not in request.POST:
+        if "_invite" in request.POST:
+            transaction.on_commit(lambda: self._invite(request, [obj]))  # once the changes are saved for good
+        elif "_two_step_off" in request.POST:
+            self._two_step_off(request, [obj])
+        else:
             return super().response_change(request, obj)
-        transaction.on_commit(lambda: self._invite(request, [obj]))  # once the changes are saved for good
         return HttpResponseRedirect(reverse("admin:auth_user_change", args=[obj.pk]))
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
@@ -298,12 +316,28 @@ class TeammateUserAdmin(UserAdmin):
     def two_step(self, user: Any) -> bool:
         return user.two_step_on
 
+    @admin.display(description="Two-step sign-in")
+    def two_step_state(self, user: Any) -> str:
+        since = two_step_since(user)
+        if since is None:
+            return "Off: their password alone signs them in (they turn it on from their own menu)."
+        # A button of the page's form, as "Save and send a new invitation": the page is saved, then it is turned off.
+        return format_html(
+            "On since {}. "
+            '<button type="submit" class="button" name="_two_step_off" value="1">Save and turn it off (a lost '
+            "phone)</button>",
+            date_format(timezone.localtime(since), "DATETIME_FORMAT"),
+        )
+
     @admin.action(
         description="Turn off two-step sign-in for the selected teammates (a lost phone)", permissions=["change"]
     )
     def turn_off_two_step(self, request: HttpRequest, queryset: Any) -> None:
+        self._two_step_off(request, list(queryset))
+
+    def _two_step_off(self, request: HttpRequest, users: list[Any]) -> None:
         turned_off, spared = [], []
-        for user in queryset:
+        for user in users:
             if not self.has_change_permission(request, user):
                 spared.append(user.get_username())
             elif two_step_off(user, by=request.user):

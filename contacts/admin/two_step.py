@@ -93,11 +93,11 @@ def two_step_setup_view(request: HttpRequest) -> HttpResponse:
             if isinstance(confirmed, str):
                 form.add_error("code", confirmed)
             else:
-                context["recovery_codes"] = confirmed
+                context |= _codes_shown(user, confirmed)
     elif action == "codes":
         context["codes_form"] = form = _CodeForm(request.POST)
         if form.is_valid() and _counted(request, lambda: two_step.code_refusal(user, form.cleaned_data["code"]), form):
-            context["recovery_codes"] = two_step.recovery_codes_new(user)
+            context |= {**_codes_shown(user, two_step.recovery_codes_new(user)), "codes_renewed": True}
     elif action == "off":
         context["off_form"] = form = _PasswordForm(request.POST)
         if form.is_valid() and _counted(request, lambda: _password_refusal(user, form.cleaned_data["password"]), form):
@@ -112,6 +112,12 @@ def two_step_setup_view(request: HttpRequest) -> HttpResponse:
         **({"qr_svg": two_step.setup_qr_svg(pending), "key": two_step.setup_key(pending)} if pending else {}),
     }  # fmt: skip
     return TemplateResponse(request, "admin/two_step/setup.html", context)
+
+
+def _codes_shown(user: Any, codes: list[str]) -> dict[str, Any]:
+    """The recovery codes on the page, and as the text file its link downloads (shown once: nothing keeps them)."""
+    lines = [f"Parley recovery codes for {user.get_username()} (each signs in once instead of an app code):", *codes]
+    return {"recovery_codes": codes, "codes_file": "\n".join(lines) + "\n"}
 
 
 def _password_refusal(user: Any, password: str) -> str | None:

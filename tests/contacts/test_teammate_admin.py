@@ -251,3 +251,24 @@ def test_teammates_are_found_under_their_own_name_in_the_admin(admin_client):
     page = admin_client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert '<a href="/admin/auth/">Teammates</a>' in page
     assert "Authentication and Authorization" not in admin_client.get("/admin/").content.decode()
+
+
+def test_a_weak_password_is_refused_on_the_password_field_not_its_confirmation(admin_client):
+    weak = "aaaaaaaaaaaaaaa"
+    form = admin_client.post(reverse(ADD), _form(password1=weak, password2=weak)).context["adminform"].form
+    assert "too few different characters" in " ".join(form.errors["password1"])
+    assert "password2" not in form.errors
+
+
+def test_setting_a_teammates_password_is_one_plain_form(admin_client, mailoutbox):
+    kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
+    url = reverse("admin:auth_user_password_change", args=[kim.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Disable password-based authentication" not in page and "None" not in page
+    assert "Choose a new password for <strong>kim</strong>" in page
+    weak = admin_client.post(url, {"password1": "kim", "password2": "kim"})
+    assert "This password is too short" in " ".join(weak.context["form"].errors["password1"])
+    good = "quiet-harbour-lantern-77"
+    assert admin_client.post(url, {"password1": good, "password2": good}).status_code == 302
+    kim.refresh_from_db()
+    assert kim.check_password(good) and mailoutbox[-1].subject == "Your Parley password was changed"

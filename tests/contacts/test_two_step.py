@@ -3,6 +3,7 @@ password, recovery codes, and turning it off (the teammate with their password, 
 
 import re
 import time
+from urllib.parse import unquote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -75,7 +76,10 @@ def test_a_teammate_turns_it_on_with_an_app_and_gets_recovery_codes_once(client,
     assert two_step.two_step_on(kim)
     assert mailoutbox[-1].subject == "Two-step sign-in is now on for your Parley login"
     later = client.get(SETUP).content.decode()
-    assert "Two-step sign-in is on</strong> for kim" in later and "Recovery codes left: 10." in later
+    assert (
+        "Two-step sign-in is on</strong>: signing in as kim asks for a code" in later
+        and "Recovery codes left: 10." in later
+    )
     assert not any(code in later for code in codes)  # shown once only
 
 
@@ -183,6 +187,9 @@ def test_new_recovery_codes_take_an_app_code_and_replace_the_old(client, kim):
     page = client.post(SETUP, {"do": "codes", "code": app_code(kim, later=1)}).content.decode()
     new = re.findall(r"<li>([a-z2-7]{8})</li>", page)
     assert len(new) == 10 and not set(new) & set(old)
+    assert "New recovery codes.</strong> The old ones no longer work." in page
+    download = re.search(r'href="data:text/plain;charset=utf-8,([^"]+)" download="parley-recovery-codes-kim.txt"', page)
+    assert all(code in unquote(download.group(1)) for code in new)
     browser = Client()
     _password_step(browser)
     assert "This code is not right" in browser.post(CODE_PAGE, {"code": old[1]}).content.decode()
@@ -228,3 +235,18 @@ def test_an_invitation_link_never_signs_in_past_a_code(kim):
     )
     assert answer["Location"] == LOGIN
     assert _signed_in(browser) is None
+
+
+def test_a_superuser_turns_it_off_from_the_teammates_page_too(admin_client, kim, mailoutbox):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    page_url = reverse("admin:auth_user_change", args=[kim.pk])
+    page = admin_client.get(page_url).content.decode()
+    assert "On since" in page and 'name="_two_step_off"' in page
+    fields = {"username": "kim", "first_name": "Kim", "email": "kim@lamps.example", "role": "", "is_active": "on"}
+    fields |= {"is_staff": "on", "_two_step_off": "1"}
+    answer = admin_client.post(page_url, fields, follow=True)
+    assert answer.redirect_chain[-1][0] == page_url
+    assert "Two-step sign-in is off for kim" in answer.content.decode()
+    assert not two_step.two_step_on(kim) and "Off: their password alone signs them in" in answer.content.decode()

@@ -1,6 +1,8 @@
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -41,6 +43,20 @@ def test_policy_list_opens_the_single_policy_which_explains_each_rule(admin_clie
         assert RetentionPolicy._meta.get_field(field).help_text[:40] in html
     assert "Run the visitor expiry now" in html
     assert admin_client.get(reverse("admin:retention_retentionpolicy_add")).status_code == 403
+
+
+def test_a_teammate_who_only_views_the_policy_is_offered_no_run_buttons(client):
+    from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
+
+    ensure_teammate_groups()
+    agent = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
+    agent.groups.add(Group.objects.get(name=AGENT_GROUP))
+    client.force_login(agent)
+    page = client.get(reverse("admin:retention_retentionpolicy_change", args=[1]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Run the visitor expiry now" not in html and "Dry run the visitor expiry now" not in html
+    assert 'href="/admin/django_celery_beat/periodictask/' not in html
 
 
 def test_saving_the_policy_in_the_admin_changes_the_rules(admin_client, superuser):
