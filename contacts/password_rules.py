@@ -5,6 +5,7 @@ one short word repeated passes its checks. This one refuses them."""
 import unicodedata
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 MIN_DIFFERENT_CHARACTERS = 5
@@ -29,6 +30,13 @@ class VarietyValidator:
     repeated."""
 
     def validate(self, password: str, user: Any = None) -> None:
+        shown = "".join(c for c in password if unicodedata.category(c) != "Cf")
+        if len(shown) < settings.PARLEY_PASSWORD_MIN_LENGTH:  # Django's length counts a zero-width space too
+            raise ValidationError(
+                f"This password is too short once its invisible characters (a zero-width space, a soft hyphen) are "
+                f"left out: it must contain at least {settings.PARLEY_PASSWORD_MIN_LENGTH} characters.",
+                code="password_too_short",
+            )
         visible = _visible(password)
         if len(set(visible.casefold())) < MIN_DIFFERENT_CHARACTERS:
             raise ValidationError(

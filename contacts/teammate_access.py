@@ -22,9 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
 from django.core.mail import send_mail
+from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -61,6 +63,46 @@ def _with_mailbox(users: Any, email: str) -> Iterator[Any]:
     return (user for user in users.exclude(email="").iterator() if same_mailbox(user.email) == wanted)
 
 
+def granted_permissions(user: Any) -> set[str]:
+    """Every permission `user`'s account holds, its own and its groups', as "app_label.codename", whether the
+    account is active or not (Django's get_all_permissions says none for an inactive one: reactivated, it holds
+    them all again)."""
+    permissions = Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+    return {f"{app}.{codename}" for app, codename in permissions.values_list("content_type__app_label", "codename")}
+
+
+def may_manage(actor: Any, account: Any) -> bool:
+    """Only a superuser grants more: whoever may change users changes (a password and an email included: either takes
+    the account over), activates or deletes only accounts with no more rights than their own, never a superuser's."""
+    if actor.is_superuser or account.pk == actor.pk:
+        return True
+    return not account.is_superuser and granted_permissions(account) <= granted_permissions(actor)
+
+
+def group_grantable(actor: Any, group: Any) -> bool:
+    """Whether `actor` may put someone in `group` (a role): it grants nothing they do not hold."""
+    if actor.is_superuser:
+        return True
+    held = granted_permissions(actor)
+    return {
+        f"{app}.{codename}" for app, codename in group.permissions.values_list("content_type__app_label", "codename")
+    } <= held
+
+
+def email_changed_notify(user: Any, *, old_email: str, by: Any) -> None:
+    """Tell the address a teammate's account had that it changed (whoever took the account over by changing it would
+    get every later notice)."""
+    if not old_email or same_mailbox(old_email) == same_mailbox(user.email):
+        return
+    who = one_line(by.get_full_name() or by.get_username())
+    body = (
+        f"Hello {one_line(user.first_name or user.get_username())},\n\nThe email address of your Parley login "
+        f"{user.get_username()} was just changed from this one to {user.email or 'none'}, by {who}. Parley's emails "
+        "now go there.\n\nIf that was not expected, tell whoever runs Parley for your team at once."
+    )
+    teammate_email(subject="Your Parley login's email address was changed", body=body, to=old_email)
+
+
 def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str | None:
     """Why `email` cannot be a teammate's new address (another teammate's, or with invisible characters that make it
     look like another one), or None."""
@@ -85,6 +127,8 @@ def _network(request: HttpRequest) -> str:
     """The request's network, hashed: its address, or for IPv6 its /64 (one subscriber's, handed out whole: each
     of its addresses must not be a network of its own)."""
     address = parse_ip(client_ip(request) or "")
+    if address is not None and address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 client seen through a dual-stack socket: its own network, not ::/64
     if address is not None and address.version == 6:
         return ip_hash(str(ipaddress.ip_network(f"{address}/64", strict=False).network_address) + "/64")
     return ip_hash(str(address or ""))

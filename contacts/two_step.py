@@ -11,6 +11,7 @@ or one of ten recovery codes (its static device) when the phone is lost.
   their recovery codes.
 """
 
+import base64
 import io
 import math
 import re
@@ -24,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -74,12 +76,13 @@ def setup_key(device: TOTPDevice) -> str:
     return " ".join(secret[index : index + 4] for index in range(0, len(secret), 4))
 
 
-def setup_qr_svg(device: TOTPDevice) -> str:
-    """The otpauth:// address of `device` as an inline SVG QR code (no image file, no script)."""
+def setup_qr_image(device: TOTPDevice) -> str:
+    """The otpauth:// address of `device` as an SVG QR code in a data: address, for an <img> (no image file; as an
+    image, nothing in it is ever markup of the page)."""
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     out = io.BytesIO()
     image.save(out)
-    return out.getvalue().decode().split("?>", 1)[-1].strip()  # without the XML declaration, to sit in HTML
+    return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def setup_cancel(user: Any) -> None:
@@ -89,13 +92,15 @@ def setup_cancel(user: Any) -> None:
 def setup_confirm(user: Any, code: str) -> list[str] | str:
     """Confirm the app `user` set up with a code from it: two-step sign-in is on (they are told by email), and these
     are their recovery codes (shown once). Else why not."""
-    device = setup_pending(user)
-    if device is None:
-        return "Nothing to confirm: set up the app again."
-    refusal = _device_refusal(device, normalized(code)) if _APP_CODE.fullmatch(normalized(code)) else SETUP_WRONG
-    if refusal is not None:
-        return SETUP_WRONG if refusal == WRONG_CODE else refusal
+    if not _APP_CODE.fullmatch(normalized(code)):
+        return SETUP_WRONG
     with transaction.atomic():
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").select_for_update().first()
+        if device is None:
+            return "Nothing to confirm: set up the app again."
+        refusal = _device_refusal(device, normalized(code))
+        if refusal is not None:
+            return SETUP_WRONG if refusal == WRONG_CODE else refusal
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
         device.confirmed, device.created_at = True, timezone.now()  # "on since": when it was confirmed
         device.save(update_fields=["confirmed", "created_at"])
@@ -104,13 +109,21 @@ def setup_confirm(user: Any, code: str) -> list[str] | str:
     return codes
 
 
-@transaction.atomic
-def recovery_codes_new(user: Any) -> list[str]:
-    """Ten new recovery codes for `user` (the old ones stop working): each signs in once instead of an app code."""
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+def recovery_codes_new(user: Any, *, told: bool = False) -> list[str]:
+    """Ten new recovery codes for `user` (the old ones stop working): each signs in once instead of an app code.
+    `told`: the teammate is emailed that new ones were made (not when turning two-step on: that email says it)."""
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    with transaction.atomic():
+        StaticDevice.objects.filter(user=user).delete()
+        device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+        StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    if told and user.email:
+        body = (
+            f"Hello {one_line(user.first_name or user.get_username())},\n\nNew recovery codes were just made for your "
+            f"Parley login {user.get_username()}: the old ones no longer work.\n\nIf that was not you, choose a new "
+            "password now and tell whoever runs Parley for your team."
+        )
+        teammate_email(subject="New Parley recovery codes were made", body=body, to=user.email)
     return codes
 
 
@@ -119,16 +132,35 @@ def normalized(code: str) -> str:
     return re.sub(r"[\s-]", "", code or "").lower()
 
 
-def code_refusal(user: Any, code: str) -> str | None:
-    """None when `code` is `user`'s app code now, or one of their unused recovery codes (then used up); else why not."""
+def code_refusal(user: Any, code: str, *, recovery: bool = True) -> str | None:
+    """None when `code` is `user`'s app code now, or (`recovery`) one of their unused recovery codes, then used up and
+    told to them by email; else why not. The device's row is locked while it is checked: two requests with one code
+    cannot both pass (django-otp checks, then marks the code used)."""
     code = normalized(code)
     if _APP_CODE.fullmatch(code):
-        device: Any = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    elif _RECOVERY_CODE.fullmatch(code):
-        device = StaticDevice.objects.filter(user=user, confirmed=True).first()
+        devices: Any = TOTPDevice.objects.filter(user=user, confirmed=True)
+    elif recovery and _RECOVERY_CODE.fullmatch(code):
+        devices = StaticDevice.objects.filter(user=user, confirmed=True)
     else:  # no code of either kind (nor anything the database should be asked about)
         return WRONG_CODE
-    return WRONG_CODE if device is None else _device_refusal(device, code)
+    with transaction.atomic():
+        device = devices.select_for_update().first()
+        refusal = WRONG_CODE if device is None else _device_refusal(device, code)
+    if refusal is None and isinstance(device, StaticDevice):
+        _recovery_code_used_notify(user)
+    return refusal
+
+
+def _recovery_code_used_notify(user: Any) -> None:
+    left = recovery_codes_left(user)
+    body = (
+        f"Hello {one_line(user.first_name or user.get_username())},\n\nA recovery code was just used to sign in as "
+        f"{user.get_username()}; {left} left. If your phone is lost, turn two-step sign-in off and on again with a new "
+        "one (your Two-step sign-in page), which also makes new recovery codes.\n\nIf that was not you, choose a new "
+        "password now and tell whoever runs Parley for your team."
+    )
+    if user.email:
+        teammate_email(subject="A recovery code was used to sign in to Parley", body=body, to=user.email)
 
 
 def _device_refusal(device: Any, code: str) -> str | None:
@@ -179,7 +211,10 @@ class PendingSignIn:
 
 def pending_start(request: HttpRequest, user: Any, *, backend: str, next_url: str) -> None:
     """The password was right: the code page may finish this sign-in, for PENDING_SECONDS."""
-    request.session[_PENDING_KEY] = {"user": user.pk, "backend": backend, "next": next_url, "at": time.time()}
+    request.session[_PENDING_KEY] = {
+        "user": user.pk, "backend": backend, "next": next_url, "at": time.time(),
+        "password": user.get_session_auth_hash(),  # a new password since ends it
+    }  # fmt: skip
 
 
 def pending(request: HttpRequest) -> PendingSignIn | None:
@@ -188,7 +223,7 @@ def pending(request: HttpRequest) -> PendingSignIn | None:
     if not isinstance(state, dict) or time.time() - float(state.get("at", 0)) > PENDING_SECONDS:
         return None
     user = get_user_model()._default_manager.filter(pk=state.get("user"), is_active=True, is_staff=True).first()
-    if user is None:
+    if user is None or not constant_time_compare(str(state.get("password", "")), user.get_session_auth_hash()):
         return None
     return PendingSignIn(user=user, backend=str(state.get("backend")), next_url=str(state.get("next") or ""))
 

@@ -34,8 +34,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
 from contacts.teammate_access import (
+    email_changed_notify,
+    group_grantable,
     invitation_refusal,
     link_valid_for,
+    may_manage,
     password_changed_notify,
     teammate_email_refusal,
     teammate_invite,
@@ -119,8 +122,18 @@ class TeammateCreationForm(_RulesOnTheFirstField, AdminUserCreationForm):
             self.cleaned_data.pop("password2", None)
         return super().clean()
 
-    def clean_role(self) -> Group:
-        return _role_group(self.cleaned_data["role"])
+    actor: Any = None  # who adds: TeammateUserAdmin.get_form sets it; they give only a role they hold the rights of
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.actor is not None and not self.actor.is_superuser:
+            role = self.fields["role"]
+            role.choices = [(name, label) for name, label in ROLES if group_grantable(self.actor, _role_group(name))]
+            if not role.choices:
+                role.choices, role.required, role.initial = [("", "No role: a superuser gives them one")], False, ""
+
+    def clean_role(self) -> Group | None:
+        return _role_group(self.cleaned_data["role"]) if self.cleaned_data["role"] else None
 
     def save(self, commit: bool = True) -> Any:
         user = super().save(commit=False)
@@ -132,7 +145,8 @@ class TeammateCreationForm(_RulesOnTheFirstField, AdminUserCreationForm):
 
     def _save_m2m(self) -> None:
         super()._save_m2m()
-        self.instance.groups.set([self.cleaned_data["role"]])
+        role = self.cleaned_data["role"]
+        self.instance.groups.set([role] if role is not None else [])
 
 
 class PasswordSummary(ReadOnlyPasswordHashWidget):
@@ -245,10 +259,22 @@ class TeammateUserAdmin(UserAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or not invited(obj) or not self.has_change_permission(request, obj):
+        if obj is None:
+            return fieldsets
+        if not request.user.is_superuser or obj.pk == request.user.pk:  # two-step's state, without its button
+            swap = {"two_step_state": "two_step_words"}
+            fieldsets = [
+                (name, {**options, "fields": tuple(swap.get(field, field) for field in options["fields"])})
+                for name, options in fieldsets
+            ]
+        if not invited(obj) or not self.has_change_permission(request, obj):
             return fieldsets
         (name, options), *rest = fieldsets
         return ((name, {**options, "fields": (*options["fields"], "invitation")}), *rest)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user}) if obj is None else form
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = (
@@ -256,6 +282,7 @@ class TeammateUserAdmin(UserAdmin):
             "signed_in",
             "invitation",
             "two_step_state",
+            "two_step_words",
             "date_joined",
         )
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
@@ -282,22 +309,16 @@ class TeammateUserAdmin(UserAdmin):
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         """Django's "set a password" page for a teammate: told to them by email. One's own password is changed on
         "Change password" instead, with the current one (counted as a sign-in)."""
-        if str(id) == str(request.user.pk):
+        user = self.get_object(request, unquote(id))
+        if user is not None and user.pk == request.user.pk:  # the account, however its id is spelled
             return HttpResponseRedirect(reverse("admin:password_change"))
         response = super().user_change_password(request, id, form_url)
-        if request.method == "POST" and response.status_code == 302:
-            user = self.get_object(request, unquote(id))
-            if user is not None:
-                password_changed_notify(user, by=request.user)
+        if request.method == "POST" and response.status_code == 302 and user is not None:
+            password_changed_notify(user, by=request.user)
         return response
 
     def _may_manage(self, request: HttpRequest, obj: Any) -> bool:
-        """Only a superuser grants more: a teammate who may change users changes (a password and an email included:
-        either takes the account over) or deletes only accounts with no more rights than their own, never a
-        superuser's."""
-        if obj is None or request.user.is_superuser or obj.pk == request.user.pk:
-            return True
-        return not obj.is_superuser and obj.get_all_permissions() <= request.user.get_all_permissions()
+        return obj is None or may_manage(request.user, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_change_permission(request, obj) and self._may_manage(request, obj)
@@ -317,10 +338,17 @@ class TeammateUserAdmin(UserAdmin):
         return user.two_step_on
 
     @admin.display(description="Two-step sign-in")
-    def two_step_state(self, user: Any) -> str:
+    def two_step_words(self, user: Any) -> str:
         since = two_step_since(user)
         if since is None:
             return "Off: their password alone signs them in (they turn it on from their own menu)."
+        return f"On since {date_format(timezone.localtime(since), 'DATETIME_FORMAT')}."
+
+    @admin.display(description="Two-step sign-in")
+    def two_step_state(self, user: Any) -> str:
+        since = two_step_since(user)
+        if since is None:
+            return self.two_step_words(user)
         # A button of the page's form, as "Save and send a new invitation": the page is saved, then it is turned off.
         return format_html(
             "On since {}. "
@@ -330,15 +358,21 @@ class TeammateUserAdmin(UserAdmin):
         )
 
     @admin.action(
-        description="Turn off two-step sign-in for the selected teammates (a lost phone)", permissions=["change"]
+        description="Turn off two-step sign-in for the selected teammates (a lost phone)",
+        permissions=["turn_off_two_step"],
     )
     def turn_off_two_step(self, request: HttpRequest, queryset: Any) -> None:
         self._two_step_off(request, list(queryset))
 
+    def has_turn_off_two_step_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
     def _two_step_off(self, request: HttpRequest, users: list[Any]) -> None:
+        """A superuser turns two-step sign-in off for teammates who lost their phone. Not their own: that takes their
+        password, on their own two-step page (a stolen session must not be enough)."""
         turned_off, spared = [], []
         for user in users:
-            if not self.has_change_permission(request, user):
+            if not request.user.is_superuser or user.pk == request.user.pk:
                 spared.append(user.get_username())
             elif two_step_off(user, by=request.user):
                 turned_off.append(user.get_username())
@@ -349,8 +383,12 @@ class TeammateUserAdmin(UserAdmin):
                 "turn it on again (they were told by email).",
             )
         if spared:
-            self.message_user(request, f"Not changed (you may not change their account): {', '.join(spared)}.",
-                              messages.WARNING)  # fmt: skip
+            self.message_user(
+                request,
+                f"Not changed: {', '.join(spared)} (a superuser turns it off for others; one's own is turned off "
+                "on one's Two-step sign-in page, with one's password).",
+                messages.WARNING,
+            )
         if not turned_off and not spared:
             self.message_user(request, "None of the selected teammates had two-step sign-in on.", messages.WARNING)
 
@@ -364,6 +402,9 @@ class TeammateUserAdmin(UserAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            old_email = form.initial.get("email") or ""
+            transaction.on_commit(lambda: email_changed_notify(obj, old_email=old_email, by=request.user))
         if not change and form.invited():
             # Once the teammate is saved for good: a rolled-back add must not have mailed a link.
             transaction.on_commit(lambda: self._invite(request, [obj]))

@@ -96,8 +96,10 @@ def two_step_setup_view(request: HttpRequest) -> HttpResponse:
                 context |= _codes_shown(user, confirmed)
     elif action == "codes":
         context["codes_form"] = form = _CodeForm(request.POST)
-        if form.is_valid() and _counted(request, lambda: two_step.code_refusal(user, form.cleaned_data["code"]), form):
-            context |= {**_codes_shown(user, two_step.recovery_codes_new(user)), "codes_renewed": True}
+        # An app code only: whoever holds a session and one recovery code must not silently replace them all.
+        refusal = lambda: two_step.code_refusal(user, form.cleaned_data["code"], recovery=False)  # noqa: E731
+        if form.is_valid() and _counted(request, refusal, form):
+            context |= {**_codes_shown(user, two_step.recovery_codes_new(user, told=True)), "codes_renewed": True}
     elif action == "off":
         context["off_form"] = form = _PasswordForm(request.POST)
         if form.is_valid() and _counted(request, lambda: _password_refusal(user, form.cleaned_data["password"]), form):
@@ -109,7 +111,7 @@ def two_step_setup_view(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request), "title": "Two-step sign-in", "username": user.get_username(),
         "since": two_step.two_step_since(user), "codes_left": two_step.recovery_codes_left(user),
         "setting_up": pending is not None,
-        **({"qr_svg": two_step.setup_qr_svg(pending), "key": two_step.setup_key(pending)} if pending else {}),
+        **({"qr_image": two_step.setup_qr_image(pending), "key": two_step.setup_key(pending)} if pending else {}),
     }  # fmt: skip
     return TemplateResponse(request, "admin/two_step/setup.html", context)
 

@@ -22,3 +22,9 @@ def test_a_long_but_plain_password_is_refused(password):
 )
 def test_a_passphrase_passes(password):
     validate_password(password)
+
+
+@pytest.mark.parametrize("password", ["password" + "\u200b" * 7, "1234567890" + "\u00ad" * 5])
+def test_invisible_characters_do_not_count_towards_the_length(password):
+    with pytest.raises(ValidationError, match="too short once its invisible characters"):
+        validate_password(password)

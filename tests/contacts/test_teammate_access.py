@@ -434,11 +434,13 @@ def test_an_invited_teammates_page_saves_then_sends_a_new_invitation(admin_clien
     assert "Invitation sent to kim.lee@lamps.example: its link works for 3 days." in answer.content.decode()
     kim.refresh_from_db()
     assert kim.email == "kim.lee@lamps.example" and mailoutbox[-1].to == ["kim.lee@lamps.example"]
+    notice = mailoutbox[-2]  # the address the account had is told it changed (a takeover would not go unnoticed)
+    assert notice.to == ["kim@lamps.example"] and "changed from this one to kim.lee@lamps.example" in notice.body
     _choose_password(_link(mailoutbox[-1]))
     assert "_invite" not in admin_client.get(page_url).content.decode()  # they chose their password
     answer = admin_client.post(page_url, _page_fields(kim, _invite="1"), follow=True).content.decode()
     assert "No invitation for kim: they have signed in already" in answer
-    assert len(mailoutbox) == 2
+    assert len(mailoutbox) == 3
 
 
 def test_only_teammates_who_may_change_users_send_an_invitation_from_a_page(client, kim, mailoutbox):
@@ -501,3 +503,10 @@ def test_only_teammates_who_may_change_users_can_invite(client, kim, mailoutbox)
     resend = {"action": "send_invitation", "_selected_action": [other.pk]}
     assert client.post(reverse("admin:auth_user_changelist"), resend).status_code == 403
     assert mailoutbox == []
+
+
+def test_ipv4_clients_seen_through_a_dual_stack_socket_are_networks_of_their_own(kim, settings):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_NETWORK = 3
+    for host in range(1, 5):
+        _sign_in(Client(), f"name{host}", "123456", network=f"::ffff:203.0.113.{host}")
+    assert _sign_in(Client(), "kim", PASSWORD, network="::ffff:198.51.100.9").status_code == 302

@@ -160,9 +160,12 @@ def test_only_a_superuser_grants_more_than_a_role_or_touches_a_superuser(superus
         )
     superuser.refresh_from_db()
     assert superuser.is_active and not superuser.check_password("new-pass-xyz-2026!")
-    # Adding a teammate in a role stays theirs to do.
-    assert client.post(reverse(ADD), _form()).status_code == 302
-    assert list(get_user_model().objects.get(username="kim").groups.values_list("name", flat=True)) == [AGENT_GROUP]
+    # They add teammates, but give no role whose rights they do not hold (an agent's, here): a superuser gives it.
+    form = client.get(reverse(ADD)).context["adminform"].form
+    assert list(form.fields["role"].choices) == [("", "No role: a superuser gives them one")]
+    assert "role" in client.post(reverse(ADD), _form()).context["adminform"].form.errors
+    assert client.post(reverse(ADD), _form(role="")).status_code == 302
+    assert not get_user_model().objects.get(username="kim").groups.exists()
 
 
 def test_adding_a_teammate_leaves_the_roles_permissions_as_the_operator_set_them(admin_client):
@@ -272,3 +275,21 @@ def test_setting_a_teammates_password_is_one_plain_form(admin_client, mailoutbox
     assert admin_client.post(url, {"password1": good, "password2": good}).status_code == 302
     kim.refresh_from_db()
     assert kim.check_password(good) and mailoutbox[-1].subject == "Your Parley password was changed"
+
+
+def test_a_deactivated_account_keeps_its_rights_for_who_may_manage_it(superuser):
+    # Django says an inactive account has no permissions: reactivated, it has them all again.
+    client = Client()
+    lead = _user_manager(client)
+    ensure_teammate_groups()
+    old_boss = get_user_model().objects.create_user("oldboss", "oldboss@lamps.example", "x", is_staff=True)
+    old_boss.groups.add(Group.objects.get(name=AGENT_GROUP))
+    old_boss.is_active = False
+    old_boss.save()
+    new_password = {"password1": "a-long-new-password-77", "password2": "a-long-new-password-77"}
+    assert client.post(reverse("admin:auth_user_password_change", args=[old_boss.pk]), new_password).status_code == 403
+    assert client.post(reverse("admin:auth_user_change", args=[old_boss.pk]), {"is_active": "on"}).status_code == 403
+    # Their own account, however its id is spelled, takes the current password ("Change password").
+    for spelling in (str(lead.pk), f"0{lead.pk}", f"+{lead.pk}"):
+        own = client.get(f"/admin/auth/user/{spelling}/password/")
+        assert own.status_code == 302 and own["Location"] == reverse("admin:password_change"), spelling

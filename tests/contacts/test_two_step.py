@@ -1,6 +1,7 @@
 """Two-step sign-in (contacts/two_step.py, contacts/admin/two_step.py): a code from an authenticator app after the
 password, recovery codes, and turning it off (the teammate with their password, a superuser for a lost phone)."""
 
+import base64
 import re
 import time
 from urllib.parse import unquote
@@ -63,8 +64,8 @@ def test_a_teammate_turns_it_on_with_an_app_and_gets_recovery_codes_once(client,
         "Two-step sign-in is off" in off and 'href="/admin/two-step/setup/"' in client.get("/admin/").content.decode()
     )
     setting_up = client.post(SETUP, {"do": "start"}).content.decode()
-    qr = re.search(r'<div class="qr">(.*?)</div>', setting_up, re.S).group(1)
-    assert qr.startswith("<svg") and "<script" not in qr
+    qr = re.search(r'<div class="qr"><img src="data:image/svg\+xml;base64,([^"]+)"', setting_up).group(1)
+    assert base64.b64decode(qr).decode().lstrip().startswith("<?xml") and b"otpauth" not in base64.b64decode(qr)
     key = re.search(r'id="parley-two-step-key">([A-Z2-7 ]+)<', setting_up).group(1)
     assert len(key.replace(" ", "")) == 32  # 20 random bytes in base32
     wrong = client.post(SETUP, {"do": "confirm", "code": "000000"}).content.decode()
@@ -250,3 +251,51 @@ def test_a_superuser_turns_it_off_from_the_teammates_page_too(admin_client, kim,
     assert answer.redirect_chain[-1][0] == page_url
     assert "Two-step sign-in is off for kim" in answer.content.decode()
     assert not two_step.two_step_on(kim) and "Off: their password alone signs them in" in answer.content.decode()
+
+
+def test_only_a_superuser_turns_it_off_for_others_and_nobody_for_themselves_without_the_password(client, kim):
+    from django.contrib.auth.models import Permission
+
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    lead = get_user_model().objects.create_user("lead", "lead@lamps.example", PASSWORD, is_staff=True)
+    lead.user_permissions.add(*Permission.objects.filter(codename__in=["add_user", "change_user", "delete_user"]))
+    client.force_login(lead)
+    users = reverse("admin:auth_user_changelist")
+    assert 'value="turn_off_two_step"' not in client.get(users).content.decode()  # not offered to them
+    client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]})
+    assert two_step.two_step_on(kim)
+    boss = get_user_model().objects.create_superuser("boss2", "boss2@lamps.example", PASSWORD)
+    boss_browser = Client()
+    boss_browser.force_login(boss)
+    _turn_on(boss_browser, boss)
+    answer = boss_browser.post(users, {"action": "turn_off_two_step", "_selected_action": [boss.pk]}, follow=True)
+    assert "Not changed: boss2" in answer.content.decode() and two_step.two_step_on(boss)
+
+
+def test_a_recovery_code_used_is_told_and_new_codes_take_an_app_code(kim, mailoutbox):
+    setup = Client()
+    setup.force_login(kim)
+    codes = _turn_on(setup, kim)
+    browser = Client()
+    _password_step(browser)
+    assert browser.post(CODE_PAGE, {"code": codes[0]})["Location"] == "/admin/"
+    assert mailoutbox[-1].subject == "A recovery code was used to sign in to Parley" and "9 left" in mailoutbox[-1].body
+    refused = browser.post(SETUP, {"do": "codes", "code": codes[1]}).content.decode()
+    assert "This code is not right" in refused and two_step.recovery_codes_left(kim) == 9
+    _pause_over(kim)
+    browser.post(SETUP, {"do": "codes", "code": app_code(kim, later=1)})
+    assert mailoutbox[-1].subject == "New Parley recovery codes were made"
+
+
+def test_a_new_password_ends_a_sign_in_waiting_for_its_code(kim):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    browser = Client()
+    _password_step(browser)
+    kim.set_password("quiet-harbour-lantern-77")
+    kim.save()
+    assert browser.post(CODE_PAGE, {"code": app_code(kim, later=1)})["Location"] == LOGIN
+    assert _signed_in(browser) is None

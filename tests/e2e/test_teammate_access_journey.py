@@ -183,7 +183,7 @@ def test_a_teammate_turns_on_two_step_sign_in_and_a_superuser_turns_it_off_for_a
             "Two-step sign-in is off: your password alone signs you in as kim"
         )
         kim.get_by_role("button", name="Set up an authenticator app").click()
-        expect(kim.locator(".qr svg")).to_be_visible()
+        expect(kim.locator(".qr img")).to_be_visible()
         key = kim.locator("#parley-two-step-key").inner_text()
         kim.screenshot(path=str(artifacts / "two-step-setup.png"), full_page=True)
         kim.get_by_label("Code").fill(_app_code(key))
