@@ -200,7 +200,7 @@ class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetCon
     def form_valid(self, form: Any) -> HttpResponse:
         if two_step_on(form.user):  # (an invitation is never signed in with, but a code is never skipped either)
             self.post_reset_login = False
-            response = super().form_valid(form)
+            super().form_valid(form)  # the password is set; the sign-in is the sign-in page's, with a code
             messages.success(self.request, "Your password is set: sign in with it and a code from your app.")
             return HttpResponseRedirect(reverse("admin:login"))
         response = super().form_valid(form)
