@@ -27,7 +27,7 @@ from contacts.teammate_access import (
     sign_in_failures_forget,
     sign_in_succeeded,
 )
-from contacts.two_step import pending_start, two_step_on
+from contacts.two_step import pending, pending_start, two_step_on
 
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
@@ -74,6 +74,9 @@ def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = No
     context = {
         **admin.site.each_context(request), "title": "Log in", "subtitle": None, "app_path": request.get_full_path(),
         "username": request.user.get_username(),
+        # A password typed a moment ago waits for its code: the page says where to finish (another admin link
+        # followed in between lands here).
+        "two_step_waiting": pending(request) is not None,
     }  # fmt: skip
     if REDIRECT_FIELD_NAME not in request.GET and REDIRECT_FIELD_NAME not in request.POST:
         context[REDIRECT_FIELD_NAME] = reverse("admin:index")

@@ -299,3 +299,14 @@ def test_a_new_password_ends_a_sign_in_waiting_for_its_code(kim):
     kim.save()
     assert browser.post(CODE_PAGE, {"code": app_code(kim, later=1)})["Location"] == LOGIN
     assert _signed_in(browser) is None
+
+
+def test_the_sign_in_page_points_to_a_sign_in_waiting_for_its_code(kim):
+    setup = Client()
+    setup.force_login(kim)
+    _turn_on(setup, kim)
+    browser = Client()
+    assert "parley-two-step-waiting" not in browser.get(LOGIN).content.decode()
+    _password_step(browser)
+    page = browser.get(LOGIN).content.decode()  # another admin link followed before the code
+    assert f'<a href="{CODE_PAGE}">type the code from your app</a> to finish signing in' in page
