@@ -264,9 +264,9 @@ PASSWORD_HASHERS = env.list(
 # or from one network, its sign-ins are refused without checking the password until the 15 minutes are over.
 PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT", default=10)
 PARLEY_SIGN_IN_FAILURES_PER_NETWORK = env.int("PARLEY_SIGN_IN_FAILURES_PER_NETWORK", default=30)
-# Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
 # The name an authenticator app shows beside a teammate's login (two-step sign-in).
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Parley")
+# Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (another site's address)
 # How long an invitation or password-reset link works (Django's own default: three days).

@@ -67,7 +67,10 @@ def granted_permissions(user: Any) -> set[str]:
     """Every permission `user`'s account holds, its own and its groups', as "app_label.codename", whether the
     account is active or not (Django's get_all_permissions says none for an inactive one: reactivated, it holds
     them all again)."""
-    permissions = Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+    return _permission_names(Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct())
+
+
+def _permission_names(permissions: Any) -> set[str]:
     return {f"{app}.{codename}" for app, codename in permissions.values_list("content_type__app_label", "codename")}
 
 
@@ -83,10 +86,7 @@ def group_grantable(actor: Any, group: Any) -> bool:
     """Whether `actor` may put someone in `group` (a role): it grants nothing they do not hold."""
     if actor.is_superuser:
         return True
-    held = granted_permissions(actor)
-    return {
-        f"{app}.{codename}" for app, codename in group.permissions.values_list("content_type__app_label", "codename")
-    } <= held
+    return _permission_names(group.permissions.all()) <= granted_permissions(actor)
 
 
 def email_changed_notify(user: Any, *, old_email: str, by: Any) -> None:
@@ -94,9 +94,9 @@ def email_changed_notify(user: Any, *, old_email: str, by: Any) -> None:
     get every later notice)."""
     if not old_email or same_mailbox(old_email) == same_mailbox(user.email):
         return
-    who = one_line(by.get_full_name() or by.get_username())
+    who = signed_name(by)
     body = (
-        f"Hello {one_line(user.first_name or user.get_username())},\n\nThe email address of your Parley login "
+        f"Hello {greeting_name(user)},\n\nThe email address of your Parley login "
         f"{user.get_username()} was just changed from this one to {user.email or 'none'}, by {who}. Parley's emails "
         "now go there.\n\nIf that was not expected, tell whoever runs Parley for your team at once."
     )
@@ -312,7 +312,7 @@ def password_reset_send(email: str) -> int:
     sent = 0
     for user in reset_recipients(email):
         context = {
-            "user": user, "name": one_line(user.first_name or user.get_username()),
+            "user": user, "name": greeting_name(user),
             "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": reset_tokens.make_token(user),
             "public_url": settings.PUBLIC_URL, "valid_for": link_valid_for(),
         }  # fmt: skip
@@ -349,8 +349,8 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
     active teammate, email not set up, the mail server refused): the caller says so, and may invite again."""
     if not user.email or not may_reset_password(user):
         return False
-    inviter = one_line(invited_by.get_full_name() or invited_by.get_username())
-    name = one_line(user.first_name or user.get_username())
+    inviter = signed_name(invited_by)
+    name = greeting_name(user)
     body = (
         f"Hello {name},\n\n{inviter} invited you to Parley, where your team answers its customers.\n\n"
         f"Choose your password here (the link works once, for {link_valid_for()}):\n{invitation_link(user)}\n\n"
@@ -358,6 +358,16 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
         "If you did not expect this, ignore this email: nothing happens until the link is used."
     )
     return send_link_email(subject=f"{inviter} invited you to Parley", body=body, to=user.email)
+
+
+def greeting_name(user: Any) -> str:
+    """How an email to `user` greets them: their first name, else their login, on one line."""
+    return one_line(user.first_name or user.get_username())
+
+
+def signed_name(user: Any) -> str:
+    """How an email names `user` as who did something: their full name, else their login, on one line."""
+    return one_line(user.get_full_name() or user.get_username())
 
 
 def one_line(text: str) -> str:
@@ -371,11 +381,9 @@ def password_changed_notify(user: Any, *, by: Any = None) -> None:
     not make does not go unnoticed."""
     if not user.email:
         return
-    changed = (
-        "was just changed" if by is None else f"was just set by {one_line(by.get_full_name() or by.get_username())}"
-    )
+    changed = "was just changed" if by is None else f"was just set by {signed_name(by)}"
     body = (
-        f"Hello {one_line(user.first_name or user.get_username())},\n\nThe password of your Parley login "
+        f"Hello {greeting_name(user)},\n\nThe password of your Parley login "
         f"{user.get_username()} {changed}.\n\nIf that was expected, there is nothing to do. If not, choose a new one now with "
         f'"Forgotten your login credentials?" on the sign-in page ({settings.PUBLIC_URL}{reverse("admin:login")}), '
         "and tell whoever runs Parley for your team."

@@ -30,7 +30,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from contacts.teammate_access import one_line, teammate_email
+from contacts.teammate_access import greeting_name, signed_name, teammate_email
 
 RECOVERY_CODES = 10
 PENDING_SECONDS = 5 * 60
@@ -119,7 +119,7 @@ def recovery_codes_new(user: Any, *, told: bool = False) -> list[str]:
         StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
     if told and user.email:
         body = (
-            f"Hello {one_line(user.first_name or user.get_username())},\n\nNew recovery codes were just made for your "
+            f"Hello {greeting_name(user)},\n\nNew recovery codes were just made for your "
             f"Parley login {user.get_username()}: the old ones no longer work.\n\nIf that was not you, choose a new "
             "password now and tell whoever runs Parley for your team."
         )
@@ -154,7 +154,7 @@ def code_refusal(user: Any, code: str, *, recovery: bool = True) -> str | None:
 def _recovery_code_used_notify(user: Any) -> None:
     left = recovery_codes_left(user)
     body = (
-        f"Hello {one_line(user.first_name or user.get_username())},\n\nA recovery code was just used to sign in as "
+        f"Hello {greeting_name(user)},\n\nA recovery code was just used to sign in as "
         f"{user.get_username()}; {left} left. If your phone is lost, turn two-step sign-in off and on again with a new "
         "one (your Two-step sign-in page), which also makes new recovery codes.\n\nIf that was not you, choose a new "
         "password now and tell whoever runs Parley for your team."
@@ -191,9 +191,9 @@ def _notify(user: Any, *, on: bool, by: Any = None) -> None:
     if not user.email:
         return
     subject = f"Two-step sign-in is now {'on' if on else 'off'} for your Parley login"
-    who = f"{one_line(by.get_full_name() or by.get_username())} (a superuser)" if by is not None else "you, signed in"
+    who = f"{signed_name(by)} (a superuser)" if by is not None else "you, signed in"
     body = (
-        f"Hello {one_line(user.first_name or user.get_username())},\n\n{subject} {user.get_username()}: changed by {who}.\n\n"
+        f"Hello {greeting_name(user)},\n\n{subject} {user.get_username()}: changed by {who}.\n\n"
         "If that was not expected, tell whoever runs Parley for your team, and choose a new password now."
     )
     teammate_email(subject=subject, body=body, to=user.email)

@@ -72,6 +72,12 @@ def invited(user: Any) -> bool:
     return user.is_active and user.last_login is None and not user.has_usable_password()
 
 
+def _two_step_text(since: Any) -> str:
+    if since is None:
+        return "Off: their password alone signs them in (they turn it on from their own menu)."
+    return f"On since {date_format(timezone.localtime(since), 'DATETIME_FORMAT')}."
+
+
 class _RulesOnTheFirstField:
     """Django checks a new password's rules on its second field ("Password confirmation"): they are about the
     password, so they are said on the first."""
@@ -339,22 +345,19 @@ class TeammateUserAdmin(UserAdmin):
 
     @admin.display(description="Two-step sign-in")
     def two_step_words(self, user: Any) -> str:
-        since = two_step_since(user)
-        if since is None:
-            return "Off: their password alone signs them in (they turn it on from their own menu)."
-        return f"On since {date_format(timezone.localtime(since), 'DATETIME_FORMAT')}."
+        return _two_step_text(two_step_since(user))
 
     @admin.display(description="Two-step sign-in")
     def two_step_state(self, user: Any) -> str:
+        """Its state in words, and (for a superuser looking at someone else's page) a button to turn it off."""
         since = two_step_since(user)
         if since is None:
-            return self.two_step_words(user)
+            return _two_step_text(since)
         # A button of the page's form, as "Save and send a new invitation": the page is saved, then it is turned off.
         return format_html(
-            "On since {}. "
-            '<button type="submit" class="button" name="_two_step_off" value="1">Save and turn it off (a lost '
+            '{} <button type="submit" class="button" name="_two_step_off" value="1">Save and turn it off (a lost '
             "phone)</button>",
-            date_format(timezone.localtime(since), "DATETIME_FORMAT"),
+            _two_step_text(since),
         )
 
     @admin.action(
