@@ -269,8 +269,15 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Parley")
 # Teammates sign in on the admin's page (the only one: the password pages' "Log in" links point here).
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (another site's address)
-# How long an invitation or password-reset link works (Django's own default: three days).
+# How long an invitation link works (Django's own default for its links: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+# How long a forgotten password's link works: it signs in whoever holds it, and the teammate who asked uses it at once.
+PARLEY_PASSWORD_RESET_LINK_SECONDS = env.int("PARLEY_PASSWORD_RESET_LINK_SECONDS", default=3600)
+if not 60 <= PARLEY_PASSWORD_RESET_LINK_SECONDS <= PASSWORD_RESET_TIMEOUT:
+    raise ImproperlyConfigured(
+        "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT "
+        f"({PASSWORD_RESET_TIMEOUT}), not {PARLEY_PASSWORD_RESET_LINK_SECONDS}."
+    )
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -9,7 +9,8 @@
   the page says the same whether the address is known or not, as fast: the worker looks the address up and mails.
 - **Invitation.** A teammate added without a password gets an email with a link to choose one: Django's reset
   token, good once (it ends when the password, the email or the last sign-in changes) and for
-  PASSWORD_RESET_TIMEOUT. Choosing the password signs them in.
+  PASSWORD_RESET_TIMEOUT (a forgotten password's link, for PARLEY_PASSWORD_RESET_LINK_SECONDS). Choosing the
+  password signs them in.
 """
 
 import ipaddress
@@ -31,7 +32,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import base36_to_int, urlsafe_base64_encode
 from django.utils.translation import ngettext
 
 from common.client_ip import client_ip, parse_ip
@@ -243,25 +244,42 @@ def reset_recipients(email: str) -> Iterator[Any]:
     return _with_mailbox(get_user_model()._default_manager.filter(is_active=True, is_staff=True), email)
 
 
-def link_valid_for() -> str:
-    days, seconds = divmod(settings.PASSWORD_RESET_TIMEOUT, 86400)
-    if days and not seconds:
-        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
-    hours = max(1, -(-settings.PASSWORD_RESET_TIMEOUT // 3600))
-    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
-
-
 class _LinkTokens(PasswordResetTokenGenerator):
-    """Django's password-reset tokens, one kind per purpose: a reset link does not open the welcome page (which signs
-    in), nor an invitation the reset page."""
+    """Django's password-reset tokens, one kind per purpose, each with its own lifetime (the setting named
+    `lifetime_setting`): a reset link does not open the welcome page (which signs in), nor an invitation the reset
+    page, and a reset link ends sooner than an invitation."""
 
-    def __init__(self, purpose: str) -> None:
+    def __init__(self, purpose: str, lifetime_setting: str) -> None:
         super().__init__()
         self.key_salt = f"parley.teammate_access.{purpose}"
+        self.lifetime_setting = lifetime_setting
+
+    def seconds(self) -> int:
+        return getattr(settings, self.lifetime_setting)
+
+    def check_token(self, user: Any, token: str | None) -> bool:
+        # Django's check caps every kind at PASSWORD_RESET_TIMEOUT, the longest: this kind's own lifetime on top.
+        if not super().check_token(user, token):
+            return False
+        made_at = base36_to_int(str(token).partition("-")[0])  # Django's check parsed it already
+        return self._num_seconds(self._now()) - made_at <= self.seconds()
 
 
-reset_tokens = _LinkTokens("reset")
-invitation_tokens = _LinkTokens("invitation")
+reset_tokens = _LinkTokens("reset", "PARLEY_PASSWORD_RESET_LINK_SECONDS")
+invitation_tokens = _LinkTokens("invitation", "PASSWORD_RESET_TIMEOUT")
+
+
+def link_valid_for(tokens: _LinkTokens) -> str:
+    """How long a link of this kind works, for its email: "3 days", "1 hour", "90 minutes"."""
+    seconds = tokens.seconds()
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    if seconds % 3600 == 0 or seconds > 86400:
+        hours = -(-seconds // 3600)
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    minutes = -(-seconds // 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
 
 
@@ -314,7 +332,7 @@ def password_reset_send(email: str) -> int:
         context = {
             "user": user, "name": greeting_name(user),
             "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": reset_tokens.make_token(user),
-            "public_url": settings.PUBLIC_URL, "valid_for": link_valid_for(),
+            "public_url": settings.PUBLIC_URL, "valid_for": link_valid_for(reset_tokens),
         }  # fmt: skip
         subject = render_to_string("emails/teammate_password_reset_subject.txt", context)
         body = render_to_string("emails/teammate_password_reset.txt", context)
@@ -353,7 +371,7 @@ def teammate_invite(user: Any, *, invited_by: Any) -> bool:
     name = greeting_name(user)
     body = (
         f"Hello {name},\n\n{inviter} invited you to Parley, where your team answers its customers.\n\n"
-        f"Choose your password here (the link works once, for {link_valid_for()}):\n{invitation_link(user)}\n\n"
+        f"Choose your password here (the link works once, for {link_valid_for(invitation_tokens)}):\n{invitation_link(user)}\n\n"
         f"Your login name is: {user.get_username()}\n\n"
         "If you did not expect this, ignore this email: nothing happens until the link is used."
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -26,6 +27,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -37,13 +39,14 @@ from contacts.teammate_access import (
     email_changed_notify,
     group_grantable,
     invitation_refusal,
+    invitation_tokens,
     link_valid_for,
     may_manage,
     password_changed_notify,
     teammate_email_refusal,
     teammate_invite,
 )
-from contacts.two_step import two_step_off, two_step_since
+from contacts.two_step import two_step_off, two_step_since, users_with_two_step
 
 ROLES = ((AGENT_GROUP, "Agent"), (VIEWER_GROUP, "Viewer"))
 ROLE_NAMES = tuple(name for name, _ in ROLES)
@@ -300,7 +303,7 @@ class TeammateUserAdmin(UserAdmin):
         return format_html(
             "Sent; they have not chosen a password yet (each link works for {}). "
             '<button type="submit" class="button" name="_invite" value="1">Save and send a new invitation</button>',
-            link_valid_for(),
+            link_valid_for(invitation_tokens),
         )
 
     def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
@@ -364,8 +367,30 @@ class TeammateUserAdmin(UserAdmin):
         description="Turn off two-step sign-in for the selected teammates (a lost phone)",
         permissions=["turn_off_two_step"],
     )
-    def turn_off_two_step(self, request: HttpRequest, queryset: Any) -> None:
-        self._two_step_off(request, list(queryset))
+    def turn_off_two_step(self, request: HttpRequest, queryset: Any) -> TemplateResponse | None:
+        users = list(queryset.order_by("username"))
+        if request.POST.get("confirm") != "yes":
+            return self._two_step_off_confirmation(request, users)
+        self._two_step_off(request, users)
+        return None
+
+    def _two_step_off_confirmation(self, request: HttpRequest, users: list[Any]) -> TemplateResponse:
+        """Whose two-step sign-in the action turns off, and whose it leaves (one's own; none to turn off), before it
+        does: "Yes, turn it off" posts the same selection back with `confirm=yes`."""
+        on = users_with_two_step([user.pk for user in users])
+        own = [user for user in users if user.pk == request.user.pk]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Turn off two-step sign-in?",
+            "turned_off": [user for user in users if user.pk in on and user.pk != request.user.pk],
+            "own": own,
+            "without": [user for user in users if user.pk not in on and user.pk != request.user.pk],
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/auth/user/turn_off_two_step_confirmation.html", context)
 
     def has_turn_off_two_step_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
@@ -430,7 +455,7 @@ class TeammateUserAdmin(UserAdmin):
             else:
                 refused.append(f"{user.get_username()}: {reason}")
         if sent:
-            self.message_user(request, f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for()}.")
+            self.message_user(request, f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for(invitation_tokens)}.")
         for refusal in refused:
             self.message_user(request, f"No invitation for {refusal}.", messages.WARNING)
 

@@ -1,14 +1,21 @@
 """Teammates' way into the admin (contacts/teammate_access.py, contacts/admin/sign_in.py): failed sign-ins slowed
 down, forgotten passwords, invitations."""
 
+import datetime as dt
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from config.celery import app as celery_app
 from contacts import teammate_access
@@ -19,6 +26,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 PASSWORD = "lamp-shop-evening-2026"
 NEW_PASSWORD = "quiet-harbour-lantern-77"
 PUBLIC_URL = "https://parley.lamps.example"
+ROOT = Path(__file__).resolve().parent.parent.parent
 LOGIN = "/admin/login/"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"(/admin/(?:welcome|reset)/[^/\s]+/[^/\s]+/)")
 
@@ -311,6 +319,40 @@ def test_a_reset_link_does_not_open_the_welcome_page_nor_an_invitation_the_reset
     invitation = teammate_access.invitation_link(kim).removeprefix(PUBLIC_URL)
     as_reset = Client().get(invitation.replace("/admin/welcome/", "/admin/reset/"), follow=True).content.decode()
     assert "This link has expired or was used already" in as_reset
+
+
+def test_a_reset_link_works_for_an_hour_and_an_invitation_for_three_days(client, kim, mailoutbox, settings):
+    client.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    [mail] = mailoutbox
+    assert "(the link works once, for 1 hour)" in mail.body
+    reset, invitation = _link(mail), teammate_access.invitation_link(kim).removeprefix(PUBLIC_URL)
+    now = timezone.now()
+    with time_machine.travel(now + dt.timedelta(minutes=59), tick=False):
+        assert "Choose a new password for <strong>kim</strong>" in Client().get(reset, follow=True).content.decode()
+    with time_machine.travel(now + dt.timedelta(hours=1, seconds=2), tick=False):
+        assert "This link has expired or was used already" in Client().get(reset, follow=True).content.decode()
+        _, answer = _choose_password(invitation)  # an invitation made at the same moment still works
+        assert answer["Location"] == reverse("admin:index")
+    invited_again = teammate_access.invitation_link(kim).removeprefix(PUBLIC_URL)
+    kim.refresh_from_db()
+    with time_machine.travel(timezone.now() + dt.timedelta(days=3, seconds=2), tick=False):
+        page = Client().get(invited_again, follow=True).content.decode()
+    assert "This invitation link has expired or was used already" in page
+    settings.PARLEY_PASSWORD_RESET_LINK_SECONDS = 5400
+    assert teammate_access.link_valid_for(teammate_access.reset_tokens) == "90 minutes"
+    settings.PASSWORD_RESET_TIMEOUT = 36 * 3600
+    assert teammate_access.link_valid_for(teammate_access.invitation_tokens) == "36 hours"
+
+
+@pytest.mark.parametrize("seconds", ["30", str(4 * 24 * 3600)])
+def test_a_reset_link_lifetime_below_a_minute_or_above_an_invitations_is_refused_at_start(seconds):
+    env = {**os.environ, "DEBUG": "true", "PARLEY_PASSWORD_RESET_LINK_SECONDS": seconds}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    expected = f"PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT (259200), not {seconds}."
+    assert expected in result.stderr
 
 
 def test_without_email_set_up_no_link_goes_to_the_log(client, kim, settings, caplog, capsys):

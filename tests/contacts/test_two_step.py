@@ -8,7 +8,9 @@ from urllib.parse import unquote
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -203,10 +205,29 @@ def test_a_superuser_turns_it_off_for_a_teammate_who_lost_their_phone(admin_clie
     users = reverse("admin:auth_user_changelist")
     listing = admin_client.get(users).content.decode()
     assert "Two-step sign-in" in listing
-    answer = admin_client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]}, follow=True)
+    lee = get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    boss = get_user_model().objects.get(username="boss")  # the admin_client's
+    selection = {"action": "turn_off_two_step", "_selected_action": [kim.pk, lee.pk, boss.pk]}
+    with CaptureQueriesContext(connection) as queries:
+        asked = admin_client.post(users, selection).content.decode()  # first, what it will do
+    assert "<title>Turn off two-step sign-in? | Parley</title>" in asked
+    assert 'id="parley-two-step-off"><li><strong>kim</strong> (Kim)</li></ul>' in asked
+    assert "Without two-step sign-in already: lee." in asked
+    assert "Not yours: you turn your own off on your" in asked
+    assert 'value="Yes, turn it off"' in asked and two_step.two_step_on(kim)
+    for pk in (kim.pk, lee.pk, boss.pk):  # the same selection goes back with the answer
+        assert f'name="_selected_action" value="{pk}"' in asked
+    more = [get_user_model().objects.create_user(f"t{n}", is_staff=True).pk for n in range(5)]
+    with CaptureQueriesContext(connection) as more_queries:
+        admin_client.post(users, {**selection, "_selected_action": [*selection["_selected_action"], *more]})
+    assert len(more_queries) == len(queries)
+    answer = admin_client.post(users, {**selection, "confirm": "yes"}, follow=True)
     assert "Two-step sign-in is off for kim" in answer.content.decode()
     assert not two_step.two_step_on(kim)
     assert "changed by boss (a superuser)" in mailoutbox[-1].body
+    nothing = admin_client.post(users, {**selection, "_selected_action": [lee.pk]}).content.decode()
+    assert "None of the selected teammates has two-step sign-in on: nothing to turn off." in nothing
+    assert "Yes, turn it off" not in nothing
 
 
 def test_only_who_may_change_users_turns_it_off_for_others(client, kim):
@@ -216,7 +237,8 @@ def test_only_who_may_change_users_turns_it_off_for_others(client, kim):
     lee = get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
     client.force_login(lee)
     users = reverse("admin:auth_user_changelist")
-    assert client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]}).status_code == 403
+    selection = {"action": "turn_off_two_step", "_selected_action": [kim.pk], "confirm": "yes"}
+    assert client.post(users, selection).status_code == 403
     assert two_step.two_step_on(kim)
 
 
@@ -264,13 +286,15 @@ def test_only_a_superuser_turns_it_off_for_others_and_nobody_for_themselves_with
     client.force_login(lead)
     users = reverse("admin:auth_user_changelist")
     assert 'value="turn_off_two_step"' not in client.get(users).content.decode()  # not offered to them
-    client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk]})
+    client.post(users, {"action": "turn_off_two_step", "_selected_action": [kim.pk], "confirm": "yes"})
     assert two_step.two_step_on(kim)
     boss = get_user_model().objects.create_superuser("boss2", "boss2@lamps.example", PASSWORD)
     boss_browser = Client()
     boss_browser.force_login(boss)
     _turn_on(boss_browser, boss)
-    answer = boss_browser.post(users, {"action": "turn_off_two_step", "_selected_action": [boss.pk]}, follow=True)
+    own = {"action": "turn_off_two_step", "_selected_action": [boss.pk]}
+    assert "Not yours: you turn your own off" in boss_browser.post(users, own).content.decode()
+    answer = boss_browser.post(users, {**own, "confirm": "yes"}, follow=True)  # posted anyway
     assert "Not changed: boss2" in answer.content.decode() and two_step.two_step_on(boss)
 
 

@@ -224,6 +224,11 @@ def test_a_teammate_turns_on_two_step_sign_in_and_a_superuser_turns_it_off_for_a
     row.locator("input.action-select").check()
     page.locator("select[name=action]").select_option("turn_off_two_step")
     page.get_by_role("button", name="Go").click()
+    # It asks first, naming whose it turns off.
+    expect(page.locator("#parley-two-step-off")).to_have_text("kim (Kim)")
+    expect(row).to_have_count(0)
+    page.screenshot(path=str(artifacts / "two-step-off-confirmation.png"), full_page=True)
+    page.get_by_role("button", name="Yes, turn it off").click()
     expect(page.locator(".messagelist")).to_contain_text("Two-step sign-in is off for kim")
     expect(row.locator("td.field-two_step img")).to_have_attribute("alt", "False")
     page.screenshot(path=str(artifacts / "two-step-turned-off.png"), full_page=True)
