@@ -280,6 +280,8 @@ def link_valid_for(tokens: _LinkTokens) -> str:
         return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
     minutes = -(-seconds // 60)
     return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
 CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
 
 

@@ -455,7 +455,10 @@ class TeammateUserAdmin(UserAdmin):
             else:
                 refused.append(f"{user.get_username()}: {reason}")
         if sent:
-            self.message_user(request, f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for(invitation_tokens)}.")
+            self.message_user(
+                request,
+                f"Invitation sent to {', '.join(sent)}: its link works for {link_valid_for(invitation_tokens)}.",
+            )
         for refusal in refused:
             self.message_user(request, f"No invitation for {refusal}.", messages.WARNING)
 

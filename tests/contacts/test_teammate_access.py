@@ -351,7 +351,9 @@ def test_a_reset_link_lifetime_below_a_minute_or_above_an_invitations_is_refused
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
-    expected = f"PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT (259200), not {seconds}."
+    expected = (
+        f"PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT (259200), not {seconds}."
+    )
     assert expected in result.stderr
 
 
