@@ -5,8 +5,10 @@
   password being checked, until the window ends: guessing a password gets a few tries an hour, not thousands.
   Counted in the shared cache (common.rate_limit), the name and the network as keyed hashes: no address is kept.
 - **Forgotten password.** The login page links to Django's reset pages; a request is counted per network and per
-  address before any mail goes out, so the form cannot flood a teammate's inbox. Only active staff get a link, and
-  the page says the same whether the address is known or not, as fast: the worker looks the address up and mails.
+  address before any mail goes out, so the form cannot flood a teammate's inbox (a browser that signed in as that
+  teammate has a budget of its own: a stranger spending the address's cannot keep them from a reset). Only active
+  staff get a link, and the page says the same whether the address is known or not, as fast: the worker looks the
+  address up and mails.
 - **Invitation.** A teammate added without a password gets an email with a link to choose one: Django's reset
   token, good once (it ends when the password, the email or the last sign-in changes) and for
   PASSWORD_RESET_TIMEOUT (a forgotten password's link, for PARLEY_PASSWORD_RESET_LINK_SECONDS). Choosing the
@@ -154,18 +156,32 @@ def _device_name(username: str) -> str:
 
 def _device(request: HttpRequest, username: str) -> str | None:
     """The id of this browser, when it has signed in as exactly `username` before (its signed cookie names them)."""
-    try:
-        known = signing.loads(request.COOKIES.get(DEVICE_COOKIE, ""), salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
-    except signing.BadSignature:
-        return None
-    if not isinstance(known, dict) or known.get("name") != _device_name(username):
+    known = _known_cookie(request)
+    if known.get("name") != _device_name(username):
         return None
     return str(known.get("device", "")) or None
 
 
-def device_cookie(username: str) -> str:
-    """The value that marks a browser as one that signed in as `username` (set after each sign-in)."""
-    payload = {"name": _device_name(username), "device": secrets.token_urlsafe(12)}
+def _device_mailbox(email: str) -> str:
+    return subject_hash(f"device-mailbox:{same_mailbox(email)}")
+
+
+def _known_cookie(request: HttpRequest) -> dict[str, Any]:
+    """What this browser's signed cookie says of the teammate it signed in as (empty when none, or not ours)."""
+    try:
+        known = signing.loads(request.COOKIES.get(DEVICE_COOKIE, ""), salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
+    except signing.BadSignature:
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def device_cookie(user: Any) -> str:
+    """The value that marks a browser as one that signed in as `user` (set after each sign-in): their exact login name
+    and their mailbox, hashed, and an id of its own."""
+    payload = {
+        "name": _device_name(user.get_username()), "mailbox": _device_mailbox(user.email or ""),
+        "device": secrets.token_urlsafe(12),
+    }  # fmt: skip
     return signing.dumps(payload, salt=_DEVICE_SALT)
 
 
@@ -221,11 +237,19 @@ def sign_in_failures_forget(request: HttpRequest, user: Any) -> None:
 
 
 def password_reset_refusal(request: HttpRequest, email: str) -> str | None:
-    """Count a request for a reset link to `email` from this network; why it is refused (too many), or None."""
-    limits = [
-        Limit("password-reset-address", subject_hash(same_mailbox(email)), RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS),
-        Limit("password-reset-network", _network(request), RESETS_PER_NETWORK, RESET_WINDOW_SECONDS),
-    ]
+    """Count a request for a reset link to `email`; why it is refused (too many), or None. A browser that signed in
+    as the teammate with this address counts against itself only; any other against the address and its network,
+    so a stranger who spends the address's budget keeps their teammate's own browser from nothing."""
+    known = _known_cookie(request)
+    device = str(known.get("device", "")) if known.get("mailbox") == _device_mailbox(email) else ""
+    if device:
+        limits = [Limit("password-reset-device", device, RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS)]
+    else:
+        address = subject_hash(same_mailbox(email))
+        limits = [
+            Limit("password-reset-address", address, RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS),
+            Limit("password-reset-network", _network(request), RESETS_PER_NETWORK, RESET_WINDOW_SECONDS),
+        ]
     counted = rate_limit_count(limits)
     for limit, count in zip(limits, counted.counts, strict=True):
         if count > limit.per:

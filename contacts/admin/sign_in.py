@@ -46,10 +46,11 @@ class TeammateAuthenticationForm(AdminAuthenticationForm):
         return cleaned
 
 
-def mark_browser(response: HttpResponse, username: str) -> HttpResponse:
-    """The cookie that lets this browser past a lock on `username`: it signed in as them (teammate_access)."""
+def mark_browser(response: HttpResponse, user: Any) -> HttpResponse:
+    """The cookie that lets this browser past a lock on `user`'s name or address: it signed in as them
+    (teammate_access)."""
     response.set_cookie(
-        DEVICE_COOKIE, device_cookie(username), max_age=DEVICE_COOKIE_AGE, path="/admin/",
+        DEVICE_COOKIE, device_cookie(user), max_age=DEVICE_COOKIE_AGE, path="/admin/",
         secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax",
     )  # fmt: skip
     return response
@@ -62,7 +63,7 @@ class TeammateLoginView(auth_views.LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
         if not two_step_on(user):
-            return mark_browser(super().form_valid(form), user.get_username())
+            return mark_browser(super().form_valid(form), user)
         pending_start(self.request, user, backend=user.backend, next_url=self.get_success_url())
         return HttpResponseRedirect(reverse("two_step_sign_in"))
 

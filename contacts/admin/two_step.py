@@ -61,7 +61,7 @@ def two_step_sign_in_view(request: HttpRequest) -> HttpResponse:
             sign_in_succeeded(attempt)
             two_step.pending_end(request)
             login(request, waiting.user, backend=waiting.backend)
-            return mark_browser(HttpResponseRedirect(waiting.next_url or reverse("admin:index")), username)
+            return mark_browser(HttpResponseRedirect(waiting.next_url or reverse("admin:index")), waiting.user)
         else:
             form.add_error("code", refusal)
     context = {
