@@ -154,13 +154,17 @@ class Client:
     def __init__(self, app_id: str, index: int, users: list[tuple[str, str]], silence_keys) -> None:
         self.app_id = app_id
         self.index = index
-        self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        self.connection = self._connect()
         self.visitors = [Visitor() for _ in range(VISITORS_PER_CLIENT)]
         self.users = users
         self.silence_keys = silence_keys
         self.redis = None
         self.turn = 0
         self.tally = Tally()
+
+    @staticmethod
+    def _connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
 
     def _body(self, kind: str, visitor: Visitor | None) -> dict:
         self.turn += 1
@@ -191,7 +195,7 @@ class Client:
             data = response.read()
         except (OSError, http.client.HTTPException):
             self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            self.connection = self._connect()
             return 599
         if response.status == 200 and parley:
             answer = json.loads(data)
@@ -215,6 +219,10 @@ class Client:
         import redis
 
         self.redis = self.redis or redis.Redis.from_url(CACHE_URL)
+        # A new connection per round: the server closes one left idle past its keep-alive (a drain, a phase change),
+        # and the round's first request would fail on it.
+        self.connection.close()
+        self.connection = self._connect()
         done = failed = step = 0
         while time.monotonic() < stop_at:
             kind = cycle[(step + self.index) % len(cycle)]

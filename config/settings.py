@@ -272,7 +272,9 @@ LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (a
 # How long an invitation link works (Django's own default for its links: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 # How long a forgotten password's link works: it signs in whoever holds it, and the teammate who asked uses it at once.
-PARLEY_PASSWORD_RESET_LINK_SECONDS = env.int("PARLEY_PASSWORD_RESET_LINK_SECONDS", default=3600)
+PARLEY_PASSWORD_RESET_LINK_SECONDS = env.int(
+    "PARLEY_PASSWORD_RESET_LINK_SECONDS", default=min(3600, PASSWORD_RESET_TIMEOUT)
+)
 if not 60 <= PARLEY_PASSWORD_RESET_LINK_SECONDS <= PASSWORD_RESET_TIMEOUT:
     raise ImproperlyConfigured(
         "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT "

@@ -359,6 +359,17 @@ def test_a_reset_link_lifetime_below_a_minute_or_above_an_invitations_is_refused
     assert expected in result.stderr
 
 
+def test_a_shorter_invitation_lifetime_shortens_the_reset_links_default_too():
+    env = {**os.environ, "DEBUG": "true", "PASSWORD_RESET_TIMEOUT": "1800"}
+    env.pop("PARLEY_PASSWORD_RESET_LINK_SECONDS", None)
+    code = "from django.conf import settings; print(settings.PARLEY_PASSWORD_RESET_LINK_SECONDS)"
+    result = subprocess.run(  # noqa: S603 - our own manage.py and code
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout.split()[-1]) == (0, "1800"), result.stderr
+
+
 def test_without_email_set_up_no_link_goes_to_the_log(client, kim, settings, caplog, capsys):
     # Production without EMAIL_URL: Django's console backend would print the email, link and all, into the log.
     settings.EMAIL_BACKEND = "common.mail.MeteredEmailBackend"
