@@ -65,10 +65,8 @@ def _json_error(request: HttpRequest, *, status: int, code: str, message: str) -
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     answer = _json_error(request, status=400, code=PARAMETER_INVALID, message="Bad request.")
     # Not defaults.bad_request: its CSRF decorator reads request.POST again, and a form Django cannot
-    # decode (a charset other than UTF-8) would raise inside the handler. Its page is this one anyway.
-    return answer or HttpResponseBadRequest(
-        defaults.ERROR_PAGE_TEMPLATE % {"title": "Bad Request (400)", "details": ""}
-    )
+    # decode (a charset other than UTF-8) would raise inside the handler. A plain context, as the 500's.
+    return answer or HttpResponseBadRequest(loader.render_to_string("400.html", {}))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""Parley's own error pages (templates/403.html, 403_csrf.html, 404.html, 500.html): what a teammate reads when the
+"""Parley's own error pages (templates/400.html, 403.html, 403_csrf.html, 404.html, 500.html): what a teammate reads when the
 admin refuses, cannot find, or fails, in words that say what to do next; JSON where a machine calls."""
 
 import json
@@ -42,6 +42,17 @@ def test_a_form_sent_without_its_security_check_says_nothing_was_changed():
     assert "Nothing was changed. Go back, reload the page, and send the form again." in text
     no_cookie = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "boss", "password": "x"})
     assert "does not keep this site's cookies" in no_cookie.content.decode()
+
+
+def test_a_host_name_parley_does_not_answer_to_gets_a_page_that_says_what_to_check(client):
+    page = client.get("/admin/", HTTP_HOST="<b>parley.elsewhere.example</b>")
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert "<title>Bad request | Parley</title>" in text
+    assert "This request could not be read" in text and "add that name to <code>ALLOWED_HOSTS</code>" in text
+    assert "elsewhere" not in text  # the refused name is not echoed back
+    api = client.get("/api/contacts", HTTP_HOST="parley.elsewhere.example")
+    assert (api.status_code, api.json()["errors"][0]["code"]) == (400, "parameter_invalid")
 
 
 def test_a_server_error_page_names_the_request_for_whoever_runs_parley():
