@@ -94,7 +94,9 @@ def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the
     settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
     kims_browser = Client()
     assert _sign_in(kims_browser, "kim", PASSWORD).status_code == 302  # Monday: Kim signs in, as every day
-    kims_browser.post("/admin/logout/")
+    signed_out = kims_browser.post("/admin/logout/").content.decode()
+    assert "You are signed out of Parley in this browser." in signed_out
+    assert f'<a href="{reverse("admin:login")}">Sign in again</a>' in signed_out
     guesser = Client()
     for _ in range(5):
         _sign_in(guesser, "kim", "wrong-guess", network="198.51.100.66")
@@ -247,7 +249,7 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     _, answer = _choose_password(link)
     assert answer["Location"] == reverse("password_reset_complete")
     complete = Client().get(answer["Location"]).content.decode()
-    assert f'<a href="{reverse("admin:login")}">Log in</a>' in complete
+    assert f'<a href="{reverse("admin:login")}">Sign in</a>' in complete and "Your new password is set." in complete
     kim.refresh_from_db()
     assert kim.check_password(NEW_PASSWORD)
     notice = mailoutbox[-1]  # the change is told, in case it was not theirs
