@@ -271,6 +271,8 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (another site's address)
 # How long an invitation link works (Django's own default for its links: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+if PASSWORD_RESET_TIMEOUT < 60:
+    raise ImproperlyConfigured(f"PASSWORD_RESET_TIMEOUT must be 60 seconds or more, not {PASSWORD_RESET_TIMEOUT}.")
 # How long a forgotten password's link works: it signs in whoever holds it, and the teammate who asked uses it at once.
 PARLEY_PASSWORD_RESET_LINK_SECONDS = env.int(
     "PARLEY_PASSWORD_RESET_LINK_SECONDS", default=min(3600, PASSWORD_RESET_TIMEOUT)

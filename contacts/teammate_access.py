@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 SIGN_IN_WINDOW_SECONDS = 15 * 60
 RESET_WINDOW_SECONDS = 60 * 60
 RESETS_PER_ADDRESS = 3
+RESETS_PER_KNOWN_ADDRESS = 10  # all the browsers that signed in as the address's teammate
 RESETS_PER_NETWORK = 10
 # A browser that signed in as a teammate carries this signed cookie; it names them (hashed) and the browser.
 DEVICE_COOKIE = "parley_signed_in"
@@ -106,11 +107,26 @@ def email_changed_notify(user: Any, *, old_email: str, by: Any) -> None:
     teammate_email(subject="Your Parley login's email address was changed", body=body, to=old_email)
 
 
+# Letters fonts draw empty (the Hangul fillers, the blank Braille cell, the Mongolian vowel separator): an address
+# holding one looks like the address without it.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+
+
+def _shows_blank(character: str) -> bool:
+    """Whether a character shows as nothing or as a blank: a format character (a soft hyphen, a zero-width space), a
+    separator of words, lines or paragraphs, a control, or a blank letter."""
+    return unicodedata.category(character) in ("Cf", "Zs", "Zl", "Zp", "Cc") or character in _BLANK_LETTERS
+
+
 def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str | None:
     """Why `email` cannot be a teammate's new address (another teammate's, or with invisible characters that make it
     look like another one), or None."""
-    if any(unicodedata.category(c) == "Cf" for c in email):
-        return "Remove the invisible characters from this address (a soft hyphen or a zero-width space)."
+    if any(_shows_blank(c) for c in email):
+        return "Remove the invisible or blank characters from this address (a soft hyphen, a zero-width space…)."
+    try:
+        email.rpartition("@")[2].encode("idna")  # how the mail backend writes the domain
+    except UnicodeError:
+        return "This address's domain cannot be written for mail: check it for stray characters."
     if email_taken(email, other_than=other_than):
         return "A teammate already has this email."
     return None
@@ -154,16 +170,13 @@ def _device_name(username: str) -> str:
     return subject_hash(f"device-name:{username}")
 
 
-def _device(request: HttpRequest, username: str) -> str | None:
-    """The id of this browser, when it has signed in as exactly `username` before (its signed cookie names them)."""
-    known = _known_cookie(request)
-    if known.get("name") != _device_name(username):
-        return None
-    return str(known.get("device", "")) or None
-
-
 def _device_mailbox(email: str) -> str:
     return subject_hash(f"device-mailbox:{same_mailbox(email)}")
+
+
+def _device_auth(user: Any) -> str:
+    """Changes with the teammate's password (Django's session hash of it): a new password voids earlier cookies."""
+    return subject_hash(f"device-auth:{user.get_session_auth_hash()}")
 
 
 def _known_cookie(request: HttpRequest) -> dict[str, Any]:
@@ -175,12 +188,40 @@ def _known_cookie(request: HttpRequest) -> dict[str, Any]:
     return known if isinstance(known, dict) else {}
 
 
-def device_cookie(user: Any) -> str:
-    """The value that marks a browser as one that signed in as `user` (set after each sign-in): their exact login name
-    and their mailbox, hashed, and an id of its own."""
+def _known_device(request: HttpRequest, *, name: str | None = None, mailbox: str | None = None) -> str | None:
+    """The id of this browser, when it signed in as the active teammate who holds this exact login name (or this
+    mailbox) now, with the password they have now; else None. One query, only for a cookie that names them: a
+    stranger has none to show, so the page's timing tells them nothing."""
+    known = _known_cookie(request)
+    device, user_id = str(known.get("device", "")), known.get("user")
+    if not device or not isinstance(user_id, int) or (name, mailbox) == (None, None):
+        return None
+    if (name is not None and known.get("name") != name) or (mailbox is not None and known.get("mailbox") != mailbox):
+        return None
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None or known.get("auth") != _device_auth(user):
+        return None  # gone, inactive, or a password changed since
+    if name is not None and _device_name(user.get_username()) != name:
+        return None  # renamed: the name is someone else's now
+    if mailbox is not None and _device_mailbox(user.email or "") != mailbox:
+        return None
+    return device
+
+
+def _device(request: HttpRequest, username: str) -> str | None:
+    """The id of this browser, when it has signed in as exactly `username` before (its signed cookie names them)."""
+    return _known_device(request, name=_device_name(username))
+
+
+def device_cookie(request: HttpRequest, user: Any) -> str:
+    """The value that marks a browser as one that signed in as `user` (set after each sign-in): who they are (their
+    id, exact login name and mailbox, hashed), their password's hash of a hash, and the browser's id, kept from its
+    earlier cookie for them (signing in again mints no second budget)."""
+    known = _known_cookie(request)
+    earlier = str(known.get("device", "")) if known.get("user") == user.pk else ""
     payload = {
-        "name": _device_name(user.get_username()), "mailbox": _device_mailbox(user.email or ""),
-        "device": secrets.token_urlsafe(12),
+        "user": user.pk, "name": _device_name(user.get_username()), "mailbox": _device_mailbox(user.email or ""),
+        "auth": _device_auth(user), "device": earlier or secrets.token_urlsafe(12),
     }  # fmt: skip
     return signing.dumps(payload, salt=_DEVICE_SALT)
 
@@ -232,7 +273,8 @@ def sign_in_succeeded(attempt: SignInAttempt) -> None:
 def sign_in_failures_forget(request: HttpRequest, user: Any) -> None:
     """Forgive the failed sign-ins under `user`'s name, and this browser's as them: they just chose a new password
     through a link to their mailbox, which a guesser locking the name out does not have. (Networks stay counted.)"""
-    device = _device(request, user.get_username())
+    known = _known_cookie(request)  # the password just changed: the cookie's is the old one, and the browser theirs
+    device = str(known.get("device", "")) if known.get("user") == user.pk else ""
     rate_limit_forget([_account_limit(user.get_username()), *([_device_limit(device)] if device else [])])
 
 
@@ -240,12 +282,15 @@ def password_reset_refusal(request: HttpRequest, email: str) -> str | None:
     """Count a request for a reset link to `email`; why it is refused (too many), or None. A browser that signed in
     as the teammate with this address counts against itself only; any other against the address and its network,
     so a stranger who spends the address's budget keeps their teammate's own browser from nothing."""
-    known = _known_cookie(request)
-    device = str(known.get("device", "")) if known.get("mailbox") == _device_mailbox(email) else ""
+    address = subject_hash(same_mailbox(email))
+    device = _known_device(request, mailbox=_device_mailbox(email))
     if device:
-        limits = [Limit("password-reset-device", device, RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS)]
+        # All of the teammate's browsers share a ceiling too: the emails one address gets stay few.
+        limits = [
+            Limit("password-reset-device", device, RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS),
+            Limit("password-reset-known", address, RESETS_PER_KNOWN_ADDRESS, RESET_WINDOW_SECONDS),
+        ]
     else:
-        address = subject_hash(same_mailbox(email))
         limits = [
             Limit("password-reset-address", address, RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS),
             Limit("password-reset-network", _network(request), RESETS_PER_NETWORK, RESET_WINDOW_SECONDS),

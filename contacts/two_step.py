@@ -137,6 +137,11 @@ def normalized(code: str) -> str:
     return re.sub(r"[\s-]", "", code or "").lower()
 
 
+def is_recovery_code(code: str) -> bool:
+    """Whether `code` has a recovery code's shape (not an app's six digits)."""
+    return _RECOVERY_CODE.fullmatch(normalized(code)) is not None
+
+
 def code_refusal(user: Any, code: str, *, recovery: bool = True) -> str | None:
     """None when `code` is `user`'s app code now, or (`recovery`) one of their unused recovery codes, then used up and
     told to them by email; else why not. The device's row is locked while it is checked: two requests with one code

@@ -18,6 +18,7 @@ from contacts.teammate_access import (
     DEVICE_COOKIE_AGE,
     device_cookie,
     invitation_tokens,
+    link_valid_for,
     may_reset_password,
     password_changed_notify,
     password_reset_refusal,
@@ -27,7 +28,7 @@ from contacts.teammate_access import (
     sign_in_failures_forget,
     sign_in_succeeded,
 )
-from contacts.two_step import pending, pending_start, two_step_on
+from contacts.two_step import pending, pending_end, pending_start, two_step_on
 
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
@@ -46,11 +47,11 @@ class TeammateAuthenticationForm(AdminAuthenticationForm):
         return cleaned
 
 
-def mark_browser(response: HttpResponse, user: Any) -> HttpResponse:
-    """The cookie that lets this browser past a lock on `user`'s name or address: it signed in as them
-    (teammate_access)."""
+def mark_browser(request: HttpRequest, response: HttpResponse, user: Any) -> HttpResponse:
+    """The cookie that lets this browser past a lock on `user`'s name or address: it signed in as them, with the
+    password they have now (teammate_access)."""
     response.set_cookie(
-        DEVICE_COOKIE, device_cookie(user), max_age=DEVICE_COOKIE_AGE, path="/admin/",
+        DEVICE_COOKIE, device_cookie(request, user), max_age=DEVICE_COOKIE_AGE, path="/admin/",
         secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax",
     )  # fmt: skip
     return response
@@ -63,7 +64,7 @@ class TeammateLoginView(auth_views.LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
         if not two_step_on(user):
-            return mark_browser(super().form_valid(form), user)
+            return mark_browser(self.request, super().form_valid(form), user)
         pending_start(self.request, user, backend=user.backend, next_url=self.get_success_url())
         return HttpResponseRedirect(reverse("two_step_sign_in"))
 
@@ -72,6 +73,8 @@ def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = No
     """The admin's sign-in page: AdminSite.login's page and context, with TeammateLoginView."""
     if request.method == "GET" and admin.site.has_permission(request):
         return HttpResponseRedirect(reverse("admin:index"))
+    if request.method == "GET" and "again" in request.GET:  # the code page's "Sign in as someone else"
+        pending_end(request)
     context = {
         **admin.site.each_context(request), "title": "Log in", "subtitle": None, "app_path": request.get_full_path(),
         "username": request.user.get_username(),
@@ -119,7 +122,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         password_changed_notify(form.user)
-        return response
+        return mark_browser(self.request, response, form.user)  # the old password's cookies no longer count
 
 
 class TeammatePasswordResetForm(PasswordResetForm):
@@ -177,7 +180,8 @@ class PasswordResetView(_AdminPage, auth_views.PasswordResetView):
 
 
 class PasswordResetDoneView(_AdminPage, auth_views.PasswordResetDoneView):
-    pass
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "valid_for": link_valid_for(reset_tokens)}
 
 
 class PasswordResetConfirmView(_AdminPage, _TeammateLink, auth_views.PasswordResetConfirmView):
@@ -209,7 +213,7 @@ class TeammateWelcomeView(_AdminPage, _TeammateLink, auth_views.PasswordResetCon
             return HttpResponseRedirect(reverse("admin:login"))
         response = super().form_valid(form)
         messages.success(self.request, "Your password is set, and you are signed in. Welcome to Parley.")
-        return response
+        return mark_browser(self.request, response, form.user)
 
 
 admin.site.login_form = TeammateAuthenticationForm

@@ -271,7 +271,7 @@ class TeammateUserAdmin(UserAdmin):
         if obj is None:
             return fieldsets
         if not request.user.is_superuser or obj.pk == request.user.pk:  # two-step's state, without its button
-            swap = {"two_step_state": "two_step_words"}
+            swap = {"two_step_state": "own_two_step_words" if obj.pk == request.user.pk else "two_step_words"}
             fieldsets = [
                 (name, {**options, "fields": tuple(swap.get(field, field) for field in options["fields"])})
                 for name, options in fieldsets
@@ -292,6 +292,7 @@ class TeammateUserAdmin(UserAdmin):
             "invitation",
             "two_step_state",
             "two_step_words",
+            "own_two_step_words",
             "date_joined",
         )
         return readonly if request.user.is_superuser or obj is None else (*readonly, *GRANTS)
@@ -310,6 +311,9 @@ class TeammateUserAdmin(UserAdmin):
         if "_invite" in request.POST:
             transaction.on_commit(lambda: self._invite(request, [obj]))  # once the changes are saved for good
         elif "_two_step_off" in request.POST:
+            # The page is saved; turning it off is asked first, as from the list.
+            if self.has_turn_off_two_step_permission(request):
+                return self._two_step_off_confirmation(request, [obj])
             self._two_step_off(request, [obj])
         else:
             return super().response_change(request, obj)
@@ -351,6 +355,15 @@ class TeammateUserAdmin(UserAdmin):
         return _two_step_text(two_step_since(user))
 
     @admin.display(description="Two-step sign-in")
+    def own_two_step_words(self, user: Any) -> str:
+        """One's own page: its state, and where one changes it."""
+        return format_html(
+            '{} <a href="{}">Your Two-step sign-in page</a> turns it on or off.',
+            _two_step_text(two_step_since(user)),
+            reverse("two_step_setup"),
+        )
+
+    @admin.display(description="Two-step sign-in")
     def two_step_state(self, user: Any) -> str:
         """Its state in words, and (for a superuser looking at someone else's page) a button to turn it off."""
         since = two_step_since(user)
@@ -376,18 +389,17 @@ class TeammateUserAdmin(UserAdmin):
 
     def _two_step_off_confirmation(self, request: HttpRequest, users: list[Any]) -> TemplateResponse:
         """Whose two-step sign-in the action turns off, and whose it leaves (one's own; none to turn off), before it
-        does: "Yes, turn it off" posts the same selection back with `confirm=yes`."""
+        does: "Yes, turn it off" posts the selection to the list's action with `confirm=yes`."""
         on = users_with_two_step([user.pk for user in users])
-        own = [user for user in users if user.pk == request.user.pk]
+        mine = request.user.pk
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Turn off two-step sign-in?",
-            "turned_off": [user for user in users if user.pk in on and user.pk != request.user.pk],
-            "own": own,
-            "without": [user for user in users if user.pk not in on and user.pk != request.user.pk],
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
+            "turned_off": [user for user in users if user.pk in on and user.pk != mine],
+            "own_on": mine in on and any(user.pk == mine for user in users),
+            "without": [user for user in users if user.pk not in on],
+            "selected": [user.pk for user in users],
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/auth/user/turn_off_two_step_confirmation.html", context)
@@ -398,10 +410,17 @@ class TeammateUserAdmin(UserAdmin):
     def _two_step_off(self, request: HttpRequest, users: list[Any]) -> None:
         """A superuser turns two-step sign-in off for teammates who lost their phone. Not their own: that takes their
         password, on their own two-step page (a stolen session must not be enough)."""
-        turned_off, spared = [], []
+        if not request.user.is_superuser:
+            self.message_user(
+                request,
+                "Not changed: only a superuser turns off another teammate's two-step sign-in.",
+                messages.WARNING,
+            )
+            return
+        turned_off, own = [], False
         for user in users:
-            if not request.user.is_superuser or user.pk == request.user.pk:
-                spared.append(user.get_username())
+            if user.pk == request.user.pk:
+                own = two_step_since(user) is not None
             elif two_step_off(user, by=request.user):
                 turned_off.append(user.get_username())
         if turned_off:
@@ -410,14 +429,13 @@ class TeammateUserAdmin(UserAdmin):
                 f"Two-step sign-in is off for {', '.join(turned_off)}: their password alone signs them in until they "
                 "turn it on again (they were told by email).",
             )
-        if spared:
+        if own:
             self.message_user(
                 request,
-                f"Not changed: {', '.join(spared)} (a superuser turns it off for others; one's own is turned off "
-                "on one's Two-step sign-in page, with one's password).",
+                "Yours is still on: you turn your own off on your Two-step sign-in page, with your password.",
                 messages.WARNING,
             )
-        if not turned_off and not spared:
+        if not turned_off and not own:
             self.message_user(request, "None of the selected teammates had two-step sign-in on.", messages.WARNING)
 
     @admin.display(description="Last sign-in", ordering="last_login")

@@ -61,7 +61,14 @@ def two_step_sign_in_view(request: HttpRequest) -> HttpResponse:
             sign_in_succeeded(attempt)
             two_step.pending_end(request)
             login(request, waiting.user, backend=waiting.backend)
-            return mark_browser(HttpResponseRedirect(waiting.next_url or reverse("admin:index")), waiting.user)
+            if two_step.is_recovery_code(form.cleaned_data["code"]):
+                left = two_step.recovery_codes_left(waiting.user)
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code: {left} left. Lost your phone? Turn two-step sign-in off and on "
+                    "again with a new one on your Two-step sign-in page (that makes new recovery codes too).",
+                )
+            return mark_browser(request, HttpResponseRedirect(waiting.next_url or reverse("admin:index")), waiting.user)
         else:
             form.add_error("code", refusal)
     context = {

@@ -117,6 +117,62 @@ def test_a_browser_that_signed_in_as_the_teammate_before_gets_past_a_lock_on_the
     assert _sign_in(kims_browser, "kim", NEW_PASSWORD).status_code == 302
 
 
+def _device_id(browser: Client) -> str:
+    from django.core import signing
+
+    value = browser.cookies[teammate_access.DEVICE_COOKIE].value
+    return signing.loads(value, salt="parley.teammate_access.device")["device"]
+
+
+def test_a_browsers_pass_ends_with_the_password_it_was_earned_with_and_its_teammate(kim, settings, mailoutbox):
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
+    old_browser = Client()
+    assert _sign_in(old_browser, "kim", PASSWORD).status_code == 302
+    first = _device_id(old_browser)
+    assert _sign_in(old_browser, "kim", PASSWORD).status_code == 302
+    assert _device_id(old_browser) == first  # signing in again mints no second pass
+    kim.set_password(NEW_PASSWORD)  # someone who knew the old password kept that browser's cookie
+    kim.save()
+    guesser = Client()
+    for _ in range(4):
+        _sign_in(guesser, "kim", "wrong-guess", network="198.51.100.66")
+    locked = _sign_in(old_browser, "kim", NEW_PASSWORD, network="198.51.100.66").content.decode()
+    assert "Too many failed sign-ins" in locked  # the old password's cookie is no pass
+    for attempt in range(3):  # nor a reset budget of its own
+        Client().post(
+            reverse("admin_password_reset"), {"email": "kim@lamps.example"}, REMOTE_ADDR=f"198.51.100.{attempt}"
+        )
+    refused = old_browser.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"})
+    assert "Too many reset requests" in refused.content.decode()
+    # A teammate who left: the login name and address handed to someone else carry no pass from the old browser.
+    settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 10
+    lee_browser = Client()
+    lee = get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    assert _sign_in(lee_browser, "lee", PASSWORD).status_code == 302
+    lee.username, lee.email, lee.is_active = "lee-left", "lee-left@lamps.example", False
+    lee.save()
+    get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
+    for attempt in range(3):
+        Client().post(
+            reverse("admin_password_reset"), {"email": "lee@lamps.example"}, REMOTE_ADDR=f"203.0.113.{attempt}"
+        )
+    taken = lee_browser.post(reverse("admin_password_reset"), {"email": "lee@lamps.example"}).content.decode()
+    assert "Too many reset requests" in taken
+
+
+def test_every_browser_of_a_teammate_shares_one_ceiling_of_reset_emails(kim, mailoutbox):
+    browsers = [Client() for _ in range(5)]
+    for browser in browsers:
+        assert _sign_in(browser, "kim", PASSWORD).status_code == 302
+    answers = [
+        browser.post(reverse("admin_password_reset"), {"email": "kim@lamps.example"}).status_code
+        for browser in browsers
+        for _ in range(3)
+    ]
+    assert answers.count(302) == teammate_access.RESETS_PER_KNOWN_ADDRESS == 10
+    assert len(mailoutbox) == 10
+
+
 def test_a_browser_that_signed_in_as_a_lookalike_name_gets_no_pass_at_the_real_one(kim, settings):
     # Anyone who may rename users can make "KIM" (Django signs in by the exact name) and sign in as it.
     settings.PARLEY_SIGN_IN_FAILURES_PER_ACCOUNT = 3
@@ -238,6 +294,9 @@ def test_the_sign_in_page_links_to_a_reset_that_mails_a_one_time_link_to_the_pub
     assert "<title>Password reset | Parley</title>" in page.content.decode()
     done = client.post(reverse("admin_password_reset"), {"email": "KIM@lamps.example"}, HTTP_HOST="127.0.0.1")
     assert done["Location"] == reverse("password_reset_done")
+    sent = " ".join(client.get(done["Location"]).content.decode().split())
+    assert "an email with a link to choose a new password is on its way. The link works once, for 1 hour." in sent
+    assert f'<a href="{reverse("admin:login")}">Back to sign in</a>' in sent
     [mail] = mailoutbox
     assert mail.to == ["kim@lamps.example"]
     assert mail.subject == "Choose a new Parley password"
@@ -348,16 +407,22 @@ def test_a_reset_link_works_for_an_hour_and_an_invitation_for_three_days(client,
     assert teammate_access.link_valid_for(teammate_access.invitation_tokens) == "36 hours"
 
 
-@pytest.mark.parametrize("seconds", ["30", str(4 * 24 * 3600)])
-def test_a_reset_link_lifetime_below_a_minute_or_above_an_invitations_is_refused_at_start(seconds):
-    env = {**os.environ, "DEBUG": "true", "PARLEY_PASSWORD_RESET_LINK_SECONDS": seconds}
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"PARLEY_PASSWORD_RESET_LINK_SECONDS": "30"}, "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and "
+         "PASSWORD_RESET_TIMEOUT (259200), not 30."),
+        ({"PARLEY_PASSWORD_RESET_LINK_SECONDS": "345600"}, "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 "
+         "and PASSWORD_RESET_TIMEOUT (259200), not 345600."),
+        ({"PASSWORD_RESET_TIMEOUT": "0"}, "PASSWORD_RESET_TIMEOUT must be 60 seconds or more, not 0."),
+    ],
+)  # fmt: skip
+def test_a_link_lifetime_out_of_bounds_is_refused_at_start(variables, expected):
+    env = {**os.environ, "DEBUG": "true", **variables}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
-    expected = (
-        f"PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT (259200), not {seconds}."
-    )
     assert expected in result.stderr
 
 

@@ -100,7 +100,8 @@ def test_an_email_another_teammate_has_is_refused_in_any_of_its_spellings(admin_
     assert response.context["adminform"].form.errors["email"] == ["A teammate already has this email."]
 
 
-INVISIBLE = "Remove the invisible characters from this address (a soft hyphen or a zero-width space)."
+INVISIBLE = "Remove the invisible or blank characters from this address (a soft hyphen, a zero-width space…)."
+UNWRITABLE = "This address's domain cannot be written for mail: check it for stray characters."
 
 
 @pytest.mark.parametrize(
@@ -108,6 +109,13 @@ INVISIBLE = "Remove the invisible characters from this address (a soft hyphen or
     [
         ("kim@lamps\u00ad.example", INVISIBLE),
         ("kim@lam\u200bps.example", INVISIBLE),
+        ("kim@lamps\u3164.example", INVISIBLE),  # a Hangul filler: drawn empty
+        ("kim@lamps.example\uffa0", INVISIBLE),
+        ("kim@lamps\u2800.example", INVISIBLE),  # the blank Braille cell
+        ("kim@lamps\u2028.example", INVISIBLE),  # a line separator
+        ("kim@lamps\u3000.example", INVISIBLE),  # an ideographic space
+        ("kim@lamps\ufffd.example", UNWRITABLE),  # the replacement character: no domain may hold it
+        ("kim@lamps\ue000.example", UNWRITABLE),  # a private-use character
         ("\u2060kim@lamps.example", "Enter a valid email address."),  # Django's own check, before Parley's
     ],
 )

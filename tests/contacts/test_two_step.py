@@ -118,7 +118,9 @@ def test_a_recovery_code_signs_in_once(kim):
     browser = Client()
     _password_step(browser)
     typed = f"{codes[0][:4].upper()}-{codes[0][4:]}"  # as people copy them
-    assert browser.post(CODE_PAGE, {"code": typed})["Location"] == "/admin/"
+    home = browser.post(CODE_PAGE, {"code": typed}, follow=True)
+    assert home.redirect_chain[-1][0] == "/admin/"
+    assert "You signed in with a recovery code: 9 left." in home.content.decode()
     again = Client()
     _password_step(again)
     assert "This code is not right" in again.post(CODE_PAGE, {"code": codes[0]}).content.decode()
@@ -212,8 +214,8 @@ def test_a_superuser_turns_it_off_for_a_teammate_who_lost_their_phone(admin_clie
         asked = admin_client.post(users, selection).content.decode()  # first, what it will do
     assert "<title>Turn off two-step sign-in? | Parley</title>" in asked
     assert 'id="parley-two-step-off"><li><strong>kim</strong> (Kim)</li></ul>' in asked
-    assert "Without two-step sign-in already: lee." in asked
-    assert "Not yours: you turn your own off on your" in asked
+    assert "Without two-step sign-in already: boss, lee." in asked
+    assert "Not yours" not in asked  # boss has none on
     assert 'value="Yes, turn it off"' in asked and two_step.two_step_on(kim)
     for pk in (kim.pk, lee.pk, boss.pk):  # the same selection goes back with the answer
         assert f'name="_selected_action" value="{pk}"' in asked
@@ -226,7 +228,7 @@ def test_a_superuser_turns_it_off_for_a_teammate_who_lost_their_phone(admin_clie
     assert not two_step.two_step_on(kim)
     assert "changed by boss (a superuser)" in mailoutbox[-1].body
     nothing = admin_client.post(users, {**selection, "_selected_action": [lee.pk]}).content.decode()
-    assert "None of the selected teammates has two-step sign-in on: nothing to turn off." in nothing
+    assert "Nothing to turn off here." in nothing and "Without two-step sign-in already: lee." in nothing
     assert "Yes, turn it off" not in nothing
 
 
@@ -268,11 +270,25 @@ def test_a_superuser_turns_it_off_from_the_teammates_page_too(admin_client, kim,
     page = admin_client.get(page_url).content.decode()
     assert "On since" in page and 'name="_two_step_off"' in page
     fields = {"username": "kim", "first_name": "Kim", "email": "kim@lamps.example", "role": "", "is_active": "on"}
-    fields |= {"is_staff": "on", "_two_step_off": "1"}
-    answer = admin_client.post(page_url, fields, follow=True)
-    assert answer.redirect_chain[-1][0] == page_url
+    fields |= {"is_staff": "on", "_two_step_off": "1", "last_name": "Lost-Phone"}
+    asked = admin_client.post(page_url, fields).content.decode()  # the page is saved, then it asks
+    assert 'id="parley-two-step-off"><li><strong>kim</strong> (Kim Lost-Phone)</li></ul>' in asked
+    assert f'<form method="post" action="{reverse("admin:auth_user_changelist")}">' in asked
+    assert two_step.two_step_on(kim)
+    kim.refresh_from_db()
+    assert kim.last_name == "Lost-Phone"
+    confirmed = {"action": "turn_off_two_step", "_selected_action": [kim.pk], "confirm": "yes"}
+    answer = admin_client.post(reverse("admin:auth_user_changelist"), confirmed, follow=True)
     assert "Two-step sign-in is off for kim" in answer.content.decode()
-    assert not two_step.two_step_on(kim) and "Off: their password alone signs them in" in answer.content.decode()
+    assert not two_step.two_step_on(kim)
+    assert "Off: their password alone signs them in" in admin_client.get(page_url).content.decode()
+    own_page = admin_client.get(
+        reverse("admin:auth_user_change", args=[get_user_model().objects.get(username="boss").pk])
+    )
+    assert (
+        f'<a href="{reverse("two_step_setup")}">Your Two-step sign-in page</a> turns it on or off.'
+        in own_page.content.decode()
+    )
 
 
 def test_only_a_superuser_turns_it_off_for_others_and_nobody_for_themselves_without_the_password(client, kim):
@@ -293,9 +309,12 @@ def test_only_a_superuser_turns_it_off_for_others_and_nobody_for_themselves_with
     boss_browser.force_login(boss)
     _turn_on(boss_browser, boss)
     own = {"action": "turn_off_two_step", "_selected_action": [boss.pk]}
-    assert "Not yours: you turn your own off" in boss_browser.post(users, own).content.decode()
+    asked = boss_browser.post(users, own).content.decode()
+    assert "Nothing to turn off here." in asked and "Not yours: you turn your own off" in asked
+    assert "Yes, turn it off" not in asked
     answer = boss_browser.post(users, {**own, "confirm": "yes"}, follow=True)  # posted anyway
-    assert "Not changed: boss2" in answer.content.decode() and two_step.two_step_on(boss)
+    assert "Yours is still on: you turn your own off on your Two-step sign-in page" in answer.content.decode()
+    assert two_step.two_step_on(boss)
 
 
 def test_a_recovery_code_used_is_told_and_new_codes_take_an_app_code(kim, mailoutbox):
@@ -334,3 +353,23 @@ def test_the_sign_in_page_points_to_a_sign_in_waiting_for_its_code(kim):
     _password_step(browser)
     page = browser.get(LOGIN).content.decode()  # another admin link followed before the code
     assert f'<a href="{CODE_PAGE}">type the code from your app</a> to finish signing in' in page
+    # "Sign in as someone else" on the code page: a plain sign-in page, and the one waiting is dropped.
+    code_page = browser.get(CODE_PAGE).content.decode()
+    assert f'<a href="{LOGIN}?again=1">Sign in as someone else</a>' in code_page
+    again = browser.get(f"{LOGIN}?again=1").content.decode()
+    assert "parley-two-step-waiting" not in again and "<title>Log in | Parley</title>" in again
+    assert browser.get(CODE_PAGE)["Location"] == LOGIN
+
+
+def test_an_invitation_chosen_password_marks_the_browser_as_the_new_teammates(kim):
+    from django.conf import settings
+
+    from contacts import teammate_access
+
+    kim.set_unusable_password()
+    kim.save()
+    browser = Client()
+    page = browser.get(teammate_access.invitation_link(kim).removeprefix(settings.PUBLIC_URL), follow=True)
+    password = "quiet-harbour-lantern-77"
+    answer = browser.post(page.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+    assert answer["Location"] == "/admin/" and DEVICE_COOKIE in answer.cookies
