@@ -65,3 +65,14 @@ class RedactIPAddresses(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+class NoTracebackForRefusals(logging.Filter):
+    """A refusal Django logs (403, 404 and other 4xx answers: a role without the right, a mistyped address) is one
+    line, not a traceback: it is the answer working, and tracebacks are kept for errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name == "django.request" and isinstance(status, int) and 400 <= status < 500:
+            record.exc_info, record.exc_text = None, None
+        return True

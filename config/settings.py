@@ -472,6 +472,7 @@ if LOG_FORMAT not in ("plain", "json"):
 LOG_FILTERS = {
     "request_id": {"()": "config.log_format.RequestId"},
     "no_ip": {"()": "config.log_filters.RedactIPAddresses"},
+    "no_refusal_traceback": {"()": "config.log_filters.NoTracebackForRefusals"},
 }
 LOG_FORMATTERS = {
     "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -483,7 +484,11 @@ LOGGING = {
     "formatters": {LOG_FORMAT: LOG_FORMATTERS[LOG_FORMAT]},
     "filters": LOG_FILTERS,
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "no_ip"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "no_ip", "no_refusal_traceback"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

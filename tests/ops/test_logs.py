@@ -7,7 +7,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from config.log_filters import RedactIPAddresses
+from config.log_filters import NoTracebackForRefusals, RedactIPAddresses
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -20,6 +20,27 @@ def test_filter_replaces_ip_addresses_and_keeps_times_and_versions():
     record = _record("Invalid request from ip=%s at 16:37:05 (v1.2.3) via %s", "81.2.69.142", "2001:db8::1")
     RedactIPAddresses().filter(record)
     assert record.getMessage() == "Invalid request from ip=[ip] at 16:37:05 (v1.2.3) via [ip]"
+
+
+def test_a_refusal_is_logged_as_one_line_and_an_error_keeps_its_traceback(client, teammate, caplog):
+    client.force_login(teammate)  # staff without a role: may not add teammates
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get("/admin/auth/user/add/").status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    console = next(handler for handler in logging.getLogger().handlers if handler.get_name() == "console")
+    # Django's record carried the PermissionDenied's traceback; the console handler, which saw it first, took it off.
+    assert record.status_code == 403 and record.exc_info is None
+    line = console.format(record)
+    assert "Forbidden (Permission denied): /admin/auth/user/add/" in line and "Traceback" not in line
+    try:
+        raise ValueError("a real error")
+    except ValueError:
+        error = logging.LogRecord(
+            "django.request", logging.ERROR, __file__, 1, "Internal Server Error", (), sys.exc_info()
+        )
+    error.status_code = 500
+    NoTracebackForRefusals().filter(error)
+    assert error.exc_info is not None
 
 
 def test_filter_replaces_the_tokens_of_emailed_links():
