@@ -5,6 +5,7 @@ messenger's GETs carry one: it opens the contact's conversations) out of every l
 import ipaddress
 import logging
 import re
+from typing import Any
 
 # Candidates are checked by `ipaddress`, so times like 16:37:05 or versions like 1.2.3 stay as they are.
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -24,7 +25,8 @@ def _replace_if_address(match: re.Match[str]) -> str:
 _EMAIL_LINK_TOKEN = re.compile(r"(/e/[ocur]/)[^\s\"'?)]+")
 HIDDEN_LINK_PART = "[token]"
 # The admin's password links (/admin/reset/<uid>/<token>/, /admin/welcome/<uid>/<token>/): their token signs in.
-_PASSWORD_LINK_TOKEN = re.compile(r"(/admin/(?:reset|welcome)/[^/\s\"']+/)(?!set-password/)[^/\s\"'?)]+")
+# By position: Django reads a uid with a space or a quote in it (base64 skips them), so the uid may hold anything.
+_PASSWORD_LINK_TOKEN = re.compile(r"(/admin/(?:reset|welcome)/[^/]*/)(?!set-password/)[^/\s\"'?)]+")
 # The messenger's GET requests (`conversations?token=…`, docs/widget-protocol.md) carry its token.
 _QUERY_TOKEN = re.compile(r"([?&]token=)[^\s\"'&#]+")
 
@@ -42,22 +44,25 @@ def redact(text: str) -> str:
 SERVER_ADDRESS_LINES = ("Listening at: ",)
 
 
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]")
+# Line breaks and other control characters (a tab aside): from a request's path or headers, one would start a
+# forged line of its own, or make the log a binary file to grep.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _escape_line_breaks(value: str) -> str:
-    return _LINE_BREAKS.sub(lambda match: repr(match.group(0))[1:-1], value)
+def _escape_controls(value: Any) -> Any:
+    return _CONTROLS.sub(lambda match: repr(match.group(0))[1:-1], value) if isinstance(value, str) else value
 
 
 class RedactIPAddresses(logging.Filter):
     """Rewrites a record's message with every IP address replaced by [ip] and emailed links' tokens by [token]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, str) and _LINE_BREAKS.search(arg) for arg in record.args
-        ):
-            # A value from the request (a path with %0D%0A) must not start a forged line of its own.
-            record.args = tuple(_escape_line_breaks(arg) if isinstance(arg, str) else arg for arg in record.args)
+        # A value from the request (a path with %0D%0A) must not start a forged line of its own: Django's records
+        # carry their values in a tuple, gunicorn's access lines in a dict.
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escape_controls(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _escape_controls(value) for key, value in record.args.items()}
         message = record.getMessage()
         if message.startswith(SERVER_ADDRESS_LINES):
             return True
@@ -68,11 +73,12 @@ class RedactIPAddresses(logging.Filter):
 
 
 class NoTracebackForRefusals(logging.Filter):
-    """A refusal Django logs (403, 404 and other 4xx answers: a role without the right, a mistyped address) is one
-    line, not a traceback: it is the answer working, and tracebacks are kept for errors."""
+    """A refusal Django logs (403, 404 and other 4xx answers: a role without the right, a mistyped address, a Host
+    it does not serve) is one line, not a traceback: it is the answer working, and tracebacks are kept for errors."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         status = getattr(record, "status_code", None)
-        if record.name == "django.request" and isinstance(status, int) and 400 <= status < 500:
+        django_answer = record.name == "django.request" or record.name.startswith("django.security.")
+        if django_answer and isinstance(status, int) and 400 <= status < 500:
             record.exc_info, record.exc_text = None, None
         return True

@@ -15,6 +15,7 @@
   password signs them in.
 """
 
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -56,9 +57,15 @@ _DEVICE_SALT = "parley.teammate_access.device"
 
 def same_mailbox(email: str) -> str:
     """An address as Parley compares them: compatibility forms folded (fullwidth letters are plain ones), case
-    ignored, invisible characters (a soft hyphen, a zero-width space: mail servers drop them) left out."""
-    folded = unicodedata.normalize("NFKC", email).casefold()
-    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    ignored, invisible characters (a soft hyphen, a zero-width space: mail servers drop them) left out, and the domain
+    as mail writes it (IDNA drops or maps more: a variation selector, a combining grapheme joiner)."""
+    folded = "".join(c for c in unicodedata.normalize("NFKC", email).casefold() if not _invisible(c))
+    local, at, domain = folded.rpartition("@")
+    if not at:
+        return folded  # a login name (the sign-in limits fold names the same way)
+    with contextlib.suppress(UnicodeError):  # else not a domain mail can write (refused for teammates): as typed
+        domain = domain.encode("idna").decode("ascii")
+    return local + at + domain
 
 
 def _with_mailbox(users: Any, email: str) -> Iterator[Any]:
@@ -107,15 +114,25 @@ def email_changed_notify(user: Any, *, old_email: str, by: Any) -> None:
     teammate_email(subject="Your Parley login's email address was changed", body=body, to=old_email)
 
 
-# Letters fonts draw empty (the Hangul fillers, the blank Braille cell, the Mongolian vowel separator): an address
-# holding one looks like the address without it.
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), as ranges: characters fonts draw as nothing
+# (joiners, variation selectors, the Hangul fillers, the Khmer inherent vowels…), whatever their category.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def _invisible(character: str) -> bool:
+    """A format character (a soft hyphen, a zero-width space) or one Unicode says is drawn as nothing."""
+    code = ord(character)
+    return unicodedata.category(character) == "Cf" or any(low <= code <= high for low, high in _IGNORABLE_RANGES)
 
 
 def _shows_blank(character: str) -> bool:
-    """Whether a character shows as nothing or as a blank: a format character (a soft hyphen, a zero-width space), a
-    separator of words, lines or paragraphs, a control, or a blank letter."""
-    return unicodedata.category(character) in ("Cf", "Zs", "Zl", "Zp", "Cc") or character in _BLANK_LETTERS
+    """Whether a character shows as nothing or as a blank: an invisible one, a separator of words, lines or
+    paragraphs, a control, or the blank Braille cell."""
+    return _invisible(character) or unicodedata.category(character) in ("Zs", "Zl", "Zp", "Cc") or character == "\u2800"
 
 
 def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str | None:
@@ -129,6 +146,9 @@ def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str 
         return "This address's domain cannot be written for mail: check it for stray characters."
     if email_taken(email, other_than=other_than):
         return "A teammate already has this email."
+    if not email.rpartition("@")[0].isascii():
+        # Few mail servers deliver to one (SMTPUTF8), and its letters may pass for others (a dotless i, U+0131, for an i).
+        return "Use an address whose part before the @ is plain ASCII (letters a to z, digits, dots, dashes…)."
     return None
 
 

@@ -460,6 +460,18 @@ def test_reset_requests_are_counted_per_address_so_the_form_cannot_flood_an_inbo
     assert len(mailoutbox) == 3
 
 
+def test_an_addresss_lookalikes_share_its_reset_budget(client, kim, mailoutbox):
+    # An older account's address with a variation selector in its domain: mail reaches lamps.example all the same.
+    get_user_model().objects.create_user("kim2", "kim@lamps.example\ufe0f", PASSWORD, is_staff=True)
+    for attempt, email in enumerate(["kim@lamps.example", "KIM@lamps.example\ufe0f", "kim@lam\u034fps.example"]):
+        client.post(reverse("admin_password_reset"), {"email": email}, REMOTE_ADDR=f"198.51.100.{attempt}")
+    refused = client.post(
+        reverse("admin_password_reset"), {"email": "kim@lamps.example\ufe0f"}, REMOTE_ADDR="198.51.100.9"
+    )
+    assert "Too many reset requests" in refused.content.decode()
+    assert teammate_access.same_mailbox("Kim@LAMPS.example\ufe0f") == "kim@lamps.example"
+
+
 def test_a_stranger_who_spends_an_addresss_reset_budget_leaves_its_teammates_own_browser_its_own(kim, mailoutbox):
     get_user_model().objects.create_user("lee", "lee@lamps.example", PASSWORD, is_staff=True)
     kims_browser, lees_browser = Client(), Client()

@@ -102,6 +102,7 @@ def test_an_email_another_teammate_has_is_refused_in_any_of_its_spellings(admin_
 
 INVISIBLE = "Remove the invisible or blank characters from this address (a soft hyphen, a zero-width space…)."
 UNWRITABLE = "This address's domain cannot be written for mail: check it for stray characters."
+ASCII_ONLY = "Use an address whose part before the @ is plain ASCII (letters a to z, digits, dots, dashes…)."
 
 
 @pytest.mark.parametrize(
@@ -114,6 +115,12 @@ UNWRITABLE = "This address's domain cannot be written for mail: check it for str
         ("kim@lamps\u2800.example", INVISIBLE),  # the blank Braille cell
         ("kim@lamps\u2028.example", INVISIBLE),  # a line separator
         ("kim@lamps\u3000.example", INVISIBLE),  # an ideographic space
+        ("kim@lamps\u034f.example", INVISIBLE),  # a combining grapheme joiner: IDNA drops it, mail goes to lamps
+        ("kim@lamps.example\ufe0f", INVISIBLE),  # a variation selector
+        ("kim@lam\u180bps.example", INVISIBLE),  # a Mongolian variation selector
+        ("kim@lam\u17b4ps.example", INVISIBLE),  # a Khmer inherent vowel, drawn as nothing
+        ("k\u0131m@lamps.example", ASCII_ONLY),  # a dotless i (U+0131) passing for an i
+        ("k\u00efm@lamps.example", "Enter a valid email address."),  # Django's own check
         ("kim@lamps\ufffd.example", UNWRITABLE),  # the replacement character: no domain may hold it
         ("kim@lamps\ue000.example", UNWRITABLE),  # a private-use character
         ("\u2060kim@lamps.example", "Enter a valid email address."),  # Django's own check, before Parley's

@@ -22,6 +22,36 @@ def test_filter_replaces_ip_addresses_and_keeps_times_and_versions():
     assert record.getMessage() == "Invalid request from ip=[ip] at 16:37:05 (v1.2.3) via [ip]"
 
 
+def test_a_password_links_token_is_hidden_whatever_its_uid_holds():
+    # Django reads "NA " or 'NA"' as the uid NA (base64 skips them): the link works, so its token must not show.
+    for uid in ("NA ", 'NA"', "NA'", ""):
+        record = _record('"GET %s" 302', f"/admin/reset/{uid}/dj3x6v-81f8a1b2c3d4e5f60718/")
+        RedactIPAddresses().filter(record)
+        assert record.getMessage() == f'"GET /admin/reset/{uid}/[token]/" 302'
+
+
+def test_gunicorns_access_lines_escape_control_characters_too():
+    # gunicorn hands its access line's values as a dict; a decoded path may hold a line break, an ESC or a NUL.
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '"%(m)s %(U)s" %(s)s', None, None)
+    record.args = {"m": "GET", "U": '/admin/x\n2026-12-05 INFO "POST /admin/forged/" 200\x1b[2J\x00', "s": "404"}
+    RedactIPAddresses().filter(record)
+    line = record.getMessage()
+    assert "\n" not in line and "\x1b" not in line and "\x00" not in line
+    assert line == '"GET /admin/x\\n2026-12-05 INFO "POST /admin/forged/" 200\\x1b[2J\\x00" 404'
+
+
+def test_a_host_django_refuses_is_one_line_too():
+    try:
+        raise ValueError("Invalid HTTP_HOST header: 'evil.example'.")
+    except ValueError:
+        record = logging.LogRecord(
+            "django.security.DisallowedHost", logging.ERROR, __file__, 1, "Invalid HTTP_HOST header", (), sys.exc_info()
+        )
+    record.status_code = 400
+    NoTracebackForRefusals().filter(record)
+    assert record.exc_info is None
+
+
 def test_a_refusal_is_logged_as_one_line_and_an_error_keeps_its_traceback(client, teammate, caplog):
     client.force_login(teammate)  # staff without a role: may not add teammates
     with caplog.at_level(logging.WARNING, logger="django.request"):
