@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
@@ -318,6 +319,28 @@ class TeammateUserAdmin(UserAdmin):
         else:
             return super().response_change(request, obj)
         return HttpResponseRedirect(reverse("admin:auth_user_change", args=[obj.pk]))
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Django's list of what deleting takes, without the rows that only link a teammate to a group or a permission
+        ("User-group relationship: User_groups object (5)"): the groups and permissions themselves stay."""
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        user_model = get_user_model()
+        links = [user_model.groups.through._meta, user_model.user_permissions.through._meta]
+        prefixes = tuple(f"{capfirst(meta.verbose_name)}: " for meta in links)
+
+        def without_links(items: list[Any]) -> list[Any]:
+            kept = []
+            for item in items:
+                if isinstance(item, list):
+                    if nested := without_links(item):
+                        kept.append(nested)
+                elif not str(item).startswith(prefixes):
+                    kept.append(item)
+            return kept
+
+        for meta in links:
+            model_count.pop(meta.verbose_name_plural, None)
+        return without_links(to_delete), model_count, perms_needed, protected
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         """Django's "set a password" page for a teammate: told to them by email. One's own password is changed on

@@ -308,3 +308,18 @@ def test_a_deactivated_account_keeps_its_rights_for_who_may_manage_it(superuser)
     for spelling in (str(lead.pk), f"0{lead.pk}", f"+{lead.pk}"):
         own = client.get(f"/admin/auth/user/{spelling}/password/")
         assert own.status_code == 302 and own["Location"] == reverse("admin:password_change"), spelling
+
+
+def test_a_teammates_delete_page_lists_what_goes_without_the_links_to_their_role_and_grants(admin_client):
+    from django.contrib.auth.models import Group, Permission
+
+    kim = get_user_model().objects.create_user("kim", "kim@lamps.example", "x", is_staff=True)
+    kim.groups.add(Group.objects.get_or_create(name="agent")[0])
+    kim.user_permissions.add(Permission.objects.get(codename="view_user"))
+    page = admin_client.get(reverse("admin:auth_user_delete", args=[kim.pk])).content.decode()
+    assert "Are you sure you want to delete the user" in page and '<a href="/admin/auth/user/' in page
+    assert "relationship" not in page and "User_groups object" not in page
+    assert "<li>Users: 1</li>" in page
+    assert admin_client.post(reverse("admin:auth_user_delete", args=[kim.pk]), {"post": "yes"}).status_code == 302
+    assert not get_user_model().objects.filter(username="kim").exists()
+    assert Group.objects.filter(name="agent").exists()
