@@ -14,7 +14,24 @@ from django_guid.integrations import CeleryIntegration
 from config.production import InsecureSettings, secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-env = environ.Env()
+
+
+class _Env(environ.Env):
+    """django-environ's reader, naming the variable whose value is of the wrong form (its own error names only the
+    value: "invalid literal for int() with base 10: 'abc'"). A number's or a flag's value is quoted; others (URLs that
+    may hold a password) are not."""
+
+    def get_value(
+        self, var: str, cast: object = None, default: object = environ.Env.NOTSET, parse_default: bool = False
+    ) -> object:
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (ValueError, TypeError) as error:
+            shown = f": {error}" if cast in (int, float, bool) else ""
+            raise ImproperlyConfigured(f"{var} is set to a value Parley cannot read{shown}.") from None
+
+
+env = _Env()
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

@@ -415,6 +415,9 @@ def test_a_reset_link_works_for_an_hour_and_an_invitation_for_three_days(client,
         ({"PARLEY_PASSWORD_RESET_LINK_SECONDS": "345600"}, "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 "
          "and PASSWORD_RESET_TIMEOUT (259200), not 345600."),
         ({"PASSWORD_RESET_TIMEOUT": "0"}, "PASSWORD_RESET_TIMEOUT must be 60 seconds or more, not 0."),
+        ({"PARLEY_PASSWORD_RESET_LINK_SECONDS": "1e400"}, "django.core.exceptions.ImproperlyConfigured: "
+         "PARLEY_PASSWORD_RESET_LINK_SECONDS is set to a value Parley cannot read: invalid literal for int() with "
+         "base 10: '1e400'."),
     ],
 )  # fmt: skip
 def test_a_link_lifetime_out_of_bounds_is_refused_at_start(variables, expected):
