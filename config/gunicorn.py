@@ -1,5 +1,6 @@
 """Gunicorn settings: no client address or query string in any log line, on purpose."""
 
+import faulthandler
 import gc
 import multiprocessing
 import os
@@ -40,6 +41,13 @@ def post_worker_init(worker: Any) -> None:
     visits). See gc.freeze."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
+
+
+def worker_int(worker: Any) -> None:
+    """A worker told to quit at once (the master's SIGQUIT after a Ctrl-C) exits within a moment. Should it still run
+    ten seconds later, its threads' stacks go to the log: a rare hang kept one alive until the master's graceful
+    timeout, and where it waits is what fixes it."""
+    faulthandler.dump_traceback_later(10, exit=False)
 
 
 class Logger(glogging.Logger):
