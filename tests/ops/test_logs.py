@@ -40,16 +40,19 @@ def test_gunicorns_access_lines_escape_control_characters_too():
     assert line == '"GET /admin/x\\n2026-12-05 INFO "POST /admin/forged/" 200\\x1b[2J\\x00" 404'
 
 
-def test_a_host_django_refuses_is_one_line_too():
+def _filtered_record_with_traceback(logger: str, status: int) -> logging.LogRecord:
+    """A record as Django logs an answer of `status` with its exception, through NoTracebackForRefusals."""
     try:
-        raise ValueError("Invalid HTTP_HOST header: 'evil.example'.")
+        raise ValueError("what went wrong")
     except ValueError:
-        record = logging.LogRecord(
-            "django.security.DisallowedHost", logging.ERROR, __file__, 1, "Invalid HTTP_HOST header", (), sys.exc_info()
-        )
-    record.status_code = 400
+        record = logging.LogRecord(logger, logging.ERROR, __file__, 1, "An answer", (), sys.exc_info())
+    record.status_code = status
     NoTracebackForRefusals().filter(record)
-    assert record.exc_info is None
+    return record
+
+
+def test_a_host_django_refuses_is_one_line_too():
+    assert _filtered_record_with_traceback("django.security.DisallowedHost", 400).exc_info is None
 
 
 def test_a_refusal_is_logged_as_one_line_and_an_error_keeps_its_traceback(client, teammate, caplog):
@@ -62,15 +65,7 @@ def test_a_refusal_is_logged_as_one_line_and_an_error_keeps_its_traceback(client
     assert record.status_code == 403 and record.exc_info is None
     line = console.format(record)
     assert "Forbidden (Permission denied): /admin/auth/user/add/" in line and "Traceback" not in line
-    try:
-        raise ValueError("a real error")
-    except ValueError:
-        error = logging.LogRecord(
-            "django.request", logging.ERROR, __file__, 1, "Internal Server Error", (), sys.exc_info()
-        )
-    error.status_code = 500
-    NoTracebackForRefusals().filter(error)
-    assert error.exc_info is not None
+    assert _filtered_record_with_traceback("django.request", 500).exc_info is not None  # an error keeps it
 
 
 def test_filter_replaces_the_tokens_of_emailed_links():
