@@ -15,7 +15,6 @@
   password signs them in.
 """
 
-import contextlib
 import ipaddress
 import logging
 import secrets
@@ -63,9 +62,16 @@ def same_mailbox(email: str) -> str:
     local, at, domain = folded.rpartition("@")
     if not at:
         return folded  # a login name (the sign-in limits fold names the same way)
-    with contextlib.suppress(UnicodeError):  # else not a domain mail can write (refused for teammates): as typed
-        domain = domain.encode("idna").decode("ascii")
-    return local + at + domain
+    # A domain mail cannot write (refused for teammates) is compared as typed.
+    return local + at + (mail_domain(domain) or domain)
+
+
+def mail_domain(domain: str) -> str | None:
+    """`domain` as the mail backend writes it (IDNA, ASCII), or None when it cannot be written."""
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def _with_mailbox(users: Any, email: str) -> Iterator[Any]:
@@ -140,13 +146,12 @@ def teammate_email_refusal(email: str, *, other_than: int | None = None) -> str 
     look like another one), or None."""
     if any(_shows_blank(c) for c in email):
         return "Remove the invisible or blank characters from this address (a soft hyphen, a zero-width space…)."
-    try:
-        email.rpartition("@")[2].encode("idna")  # how the mail backend writes the domain
-    except UnicodeError:
+    local, _, domain = email.rpartition("@")
+    if mail_domain(domain) is None:
         return "This address's domain cannot be written for mail: check it for stray characters."
     if email_taken(email, other_than=other_than):
         return "A teammate already has this email."
-    if not email.rpartition("@")[0].isascii():
+    if not local.isascii():
         # Few mail servers deliver to one (SMTPUTF8), and its letters may pass for others (a dotless i, U+0131, for an i).
         return "Use an address whose part before the @ is plain ASCII (letters a to z, digits, dots, dashes…)."
     return None
@@ -208,6 +213,13 @@ def _known_cookie(request: HttpRequest) -> dict[str, Any]:
     return known if isinstance(known, dict) else {}
 
 
+def _cookie_device_of(request: HttpRequest, user: Any) -> str:
+    """The id in this browser's cookie when the cookie names `user`, whatever password it was earned with ("" else):
+    the browser is theirs."""
+    known = _known_cookie(request)
+    return str(known.get("device", "")) if known.get("user") == user.pk else ""
+
+
 def _known_device(request: HttpRequest, *, name: str | None = None, mailbox: str | None = None) -> str | None:
     """The id of this browser, when it signed in as the active teammate who holds this exact login name (or this
     mailbox) now, with the password they have now; else None. One query, only for a cookie that names them: a
@@ -237,11 +249,9 @@ def device_cookie(request: HttpRequest, user: Any) -> str:
     """The value that marks a browser as one that signed in as `user` (set after each sign-in): who they are (their
     id, exact login name and mailbox, hashed), their password's hash of a hash, and the browser's id, kept from its
     earlier cookie for them (signing in again mints no second budget)."""
-    known = _known_cookie(request)
-    earlier = str(known.get("device", "")) if known.get("user") == user.pk else ""
     payload = {
         "user": user.pk, "name": _device_name(user.get_username()), "mailbox": _device_mailbox(user.email or ""),
-        "auth": _device_auth(user), "device": earlier or secrets.token_urlsafe(12),
+        "auth": _device_auth(user), "device": _cookie_device_of(request, user) or secrets.token_urlsafe(12),
     }  # fmt: skip
     return signing.dumps(payload, salt=_DEVICE_SALT)
 
@@ -293,8 +303,7 @@ def sign_in_succeeded(attempt: SignInAttempt) -> None:
 def sign_in_failures_forget(request: HttpRequest, user: Any) -> None:
     """Forgive the failed sign-ins under `user`'s name, and this browser's as them: they just chose a new password
     through a link to their mailbox, which a guesser locking the name out does not have. (Networks stay counted.)"""
-    known = _known_cookie(request)  # the password just changed: the cookie's is the old one, and the browser theirs
-    device = str(known.get("device", "")) if known.get("user") == user.pk else ""
+    device = _cookie_device_of(request, user)  # the password just changed: the cookie's is the old one
     rate_limit_forget([_account_limit(user.get_username()), *([_device_limit(device)] if device else [])])
 
 
