@@ -176,3 +176,51 @@ def test_a_retry_that_reopens_a_closed_conversation_takes_the_closed_notice_away
     agent.screenshot(path=str(artifacts / "agent-reopened-by-retry.png"), full_page=True)
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+def test_messages_written_while_the_first_is_on_its_way_all_go_in_the_order_written(
+    host, make_website, agent_admin, artifacts
+):
+    """A visitor who writes again before the first message has arrived (a slow network) loses nothing: the
+    composer used to ignore Enter until the send before it had answered, leaving the words unsent in the box."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    held = []
+
+    def starts_a_conversation(url: str) -> bool:
+        return url.endswith("/conversations")
+
+    def hold(route) -> None:
+        held.append(route)
+
+    host.page.route(starts_a_conversation, hold)
+
+    written = ["Hello", "Is anyone there?", "I need help with my order #1042."]
+    for text in written:
+        messenger.locator("textarea").fill(text)
+        host.page.keyboard.press("Enter")
+        expect(messenger.locator("textarea")).to_have_value("")
+    # All three show at once, in order, on their way; the first still waits for the server.
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(written)
+    assert len(held) == 1
+    assert not Conversation.objects.exists()
+    host.screenshot(path=str(artifacts / "messenger-three-on-their-way.png"))
+
+    # The network catches up: the first creates the conversation, the next two follow as replies to it, in order.
+    held[0].continue_()
+    host.page.unroute(starts_a_conversation)
+    expect(messenger.locator(".m.me .bu")).to_have_text(written)
+    expect(messenger.locator(".m.pd, .m.fail")).to_have_count(0)
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == written
+    host.screenshot(path=str(artifacts / "messenger-three-sent.png"))
+
+    agent = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent.locator(".parley-part.from-contact .body")).to_have_text(written)
+    agent.screenshot(path=str(artifacts / "agent-three-in-order.png"), full_page=True)
+    assert agent_admin.problems == []
+    assert host.problems == []

@@ -604,11 +604,13 @@
       catch (e) { return n + (mb ? " MB" : " kB"); }
     }
 
+    // Messages leave one after another, in the order written. One written while the one before is still on its way
+    // shows at once and waits its turn (a reply needs the conversation a first message creates): it is never dropped.
+    var sending = Promise.resolve();
     function send(retryText, retryNode, retryFiles) {
-      var box = composer; // the composer this message was written in
       var text = retryText || (retryNode ? "" : composer.value.trim());
       var picked = retryFiles || files.take();
-      if ((!text && !picked.length) || !sendBtn || sendBtn.disabled) return;
+      if ((!text && !picked.length) || !sendBtn) return;
       if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
       if (!retryNode) files.refused(""); // a file refused last time is no news once the next message goes
       var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name, size: f.size }; }) });
@@ -620,9 +622,16 @@
       var empty = thread.querySelector(".em");
       if (empty) empty.remove();
       body.scrollTop = body.scrollHeight;
-      sendBtn.disabled = true;
+      var written = { box: composer, thread: thread, conv: current, inApp: inApp, token: s.token };
+      sending = sending.then(function () { return deliver(text, picked, node, written); }).catch(noop);
+    }
+    function deliver(text, picked, node, written) {
+      var box = written.box; // the composer this message was written in
+      if (written.thread !== thread && written.token !== s.token) { redraft(text); return; } // its visitor is gone
+      // Still in the thread it was written in: the conversation (or in-app message) as the messages before it left it.
+      var here = written.thread === thread;
+      var conv = here ? current : written.conv, answering = here ? inApp : written.inApp;
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
-      var conv = current;
       var req = conv
         ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text }).then(function (json) {
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
@@ -635,11 +644,12 @@
           if (now.state) current.state = now.state;
           if (current.state !== "closed") current.rating_request = null; // shown for a closure only while closed
         })
-        : inApp ? api("messages/" + encodeURIComponent(inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+        : answering ? api("messages/" + encodeURIComponent(answering.id) + "/reply", { token: s.token, body: text }).then(function (json) {
           ctx.keep(s.token, true);
+          s.conversations = [json.conversation].concat(s.conversations || []);
+          if (written.thread !== thread) return; // the visitor went elsewhere meanwhile
           inApp = null;
           current = json.conversation;
-          s.conversations = [current].concat(s.conversations || []);
         })
         // A first message written before the boot ping has answered waits for it (up to 2 s: an
         // unreachable server retries its ping for longer), so the conversation belongs to the
@@ -653,22 +663,25 @@
             // chat's contact stays the one the messenger reads (else its replies never showed).
             Promise.resolve(ctx.get()[6]).then(function () { if (s.token !== json.token) ctx.keep(json.token, true); }, noop);
           }
-          if (json.conversation) {
-            current = json.conversation;
-            s.conversations = [current].concat(s.conversations || []);
-          }
-          if (composer) composer.setAttribute("aria-label", t.reply);
+          if (!json.conversation) return;
+          s.conversations = [json.conversation].concat(s.conversations || []);
+          if (written.thread !== thread) return; // the visitor went elsewhere meanwhile
+          current = json.conversation;
+          composer.setAttribute("aria-label", t.reply);
         });
-      req.then(function () {
+      return req.then(function () {
         node.classList.remove("pd");
-        sendBtn.disabled = false;
         live.textContent = "";
-        if (current) renderParts();
+        if (current && written.thread === thread) renderParts();
       }, function (err) {
         node.classList.remove("pd");
-        sendBtn.disabled = false;
-        // Written as a contact that is gone: a new conversation, as the new visitor, with the same words.
-        if (!picked.length && startOver(err)) { showThread(null, text); return; }
+        // Written as a contact that is gone: a new conversation, as the new visitor, with the same words (a message
+        // that waited behind it joins them in the new composer).
+        if (!picked.length && startOver(err)) {
+          if (written.thread === thread) showThread(null, text);
+          else redraft(text);
+          return;
+        }
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
         // A refused file (too large, a type the site does not take, over an allowance of files): nothing was
@@ -694,6 +707,13 @@
         keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
         live.textContent = said || t.failed;
       });
+    }
+    // A message that waited behind one written as a visitor who is gone: after the words already in the composer.
+    function redraft(text) {
+      if (!composer) return;
+      var drafted = composer.value.trim();
+      composer.value = drafted + (drafted ? "\n" : "") + text;
+      fit();
     }
     function withIdentity(payload) {
       if (s.token) payload.token = s.token;
