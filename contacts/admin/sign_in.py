@@ -111,6 +111,7 @@ class CountedPasswordChangeForm(AdminPasswordChangeForm):
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     form_class = CountedPasswordChangeForm
+    title = "Change password"  # the header's link's words
     success_url = reverse_lazy("admin:password_change_done")
 
     def get_form_kwargs(self) -> dict[str, Any]:

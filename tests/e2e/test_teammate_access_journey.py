@@ -241,3 +241,53 @@ def test_a_teammate_turns_on_two_step_sign_in_and_a_superuser_turns_it_off_for_a
     finally:
         context.close()
     assert agent_admin.problems == []
+
+
+def test_a_teammate_changes_their_password_and_their_other_browser_must_sign_in_again(chromium, parley_url, artifacts):
+    """Django's "Change password" pages dropped the header's Inbox and Two-step links and had no way back."""
+    agent_teammate("kim", "Kim")
+    base = parley_url.rstrip("/")
+    laptop, kim, problems = _new_browser(chromium)
+    phone, other, other_problems = _new_browser(chromium)
+    try:
+        for page in (kim, other):
+            _sign_in(page, parley_url, "kim", ADMIN_PASSWORD)
+            expect(page).to_have_url(f"{base}/admin/")
+
+        # Having a look, then leaving it as it was.
+        kim.get_by_role("link", name="Change password").click()
+        header = kim.locator("#user-tools")
+        expect(header.get_by_role("link", name="Inbox")).to_be_visible()
+        expect(header.get_by_role("link", name="Two-step sign-in")).to_be_visible()
+        expect(header.get_by_role("link", name="Change password")).to_have_count(0)  # where one is
+        kim.screenshot(path=str(artifacts / "password-change-form.png"), full_page=True)
+        kim.get_by_role("link", name="Cancel").click()
+        expect(kim).to_have_url(f"{base}/admin/")
+
+        # A wrong current password is refused; the right one changes it.
+        kim.get_by_role("link", name="Change password").click()
+        kim.locator("#id_old_password").fill("not-my-password")
+        kim.locator("#id_new_password1").fill(NEW_PASSWORD)
+        kim.locator("#id_new_password2").fill(NEW_PASSWORD)
+        kim.get_by_role("button", name="Change my password").click()
+        expect(kim.locator(".errornote")).to_have_text("Please correct the error below.")
+        expect(kim.locator("#content")).to_contain_text("Your old password was entered incorrectly")
+        kim.locator("#id_old_password").fill(ADMIN_PASSWORD)
+        kim.locator("#id_new_password1").fill(NEW_PASSWORD)
+        kim.locator("#id_new_password2").fill(NEW_PASSWORD)
+        kim.get_by_role("button", name="Change my password").click()
+        expect(kim.locator("#content")).to_contain_text("Your password is changed")
+        expect(kim.locator("#user-tools").get_by_role("link", name="Inbox")).to_be_visible()
+        kim.screenshot(path=str(artifacts / "password-change-done.png"), full_page=True)
+        kim.locator("#content").get_by_role("link", name="Inbox").click()
+        expect(kim).to_have_url(re.compile(re.escape(reverse("admin:conversations_conversation_changelist"))))
+
+        # The other browser, signed in with the old password, is asked to sign in again; the new one lets it in.
+        other.goto(f"{base}/admin/")
+        expect(other).to_have_url(re.compile(r"/admin/login/"))
+        _sign_in(other, parley_url, "kim", NEW_PASSWORD)
+        expect(other).to_have_url(f"{base}/admin/")
+        assert problems == [] and other_problems == []
+    finally:
+        laptop.close()
+        phone.close()
