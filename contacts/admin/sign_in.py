@@ -73,8 +73,6 @@ def sign_in_view(request: HttpRequest, extra_context: dict[str, Any] | None = No
     """The admin's sign-in page: AdminSite.login's page and context, with TeammateLoginView."""
     if request.method == "GET" and admin.site.has_permission(request):
         return HttpResponseRedirect(reverse("admin:index"))
-    if request.method == "GET" and "again" in request.GET:  # the code page's "Sign in as someone else"
-        pending_end(request)
     context = {
         **admin.site.each_context(request), "title": "Log in", "subtitle": None, "app_path": request.get_full_path(),
         "username": request.user.get_username(),

@@ -51,6 +51,9 @@ def two_step_sign_in_view(request: HttpRequest) -> HttpResponse:
     if waiting is None:
         messages.warning(request, "Sign in again: the page for the code waits five minutes after the password.")
         return redirect("admin:login")
+    if request.method == "POST" and request.POST.get("do") == "again":  # "Sign in as someone else"
+        two_step.pending_end(request)
+        return redirect("admin:login")
     username = waiting.user.get_username()
     form = _CodeForm(request.POST if request.method == "POST" else None)
     if form.is_valid():

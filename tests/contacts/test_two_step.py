@@ -355,9 +355,17 @@ def test_the_sign_in_page_points_to_a_sign_in_waiting_for_its_code(kim):
     assert f'<a href="{CODE_PAGE}">type the code from your app</a> to finish signing in' in page
     # "Sign in as someone else" on the code page: a plain sign-in page, and the one waiting is dropped.
     code_page = browser.get(CODE_PAGE).content.decode()
-    assert f'<a href="{LOGIN}?again=1">Sign in as someone else</a>' in code_page
-    again = browser.get(f"{LOGIN}?again=1").content.decode()
-    assert "parley-two-step-waiting" not in again and "<title>Log in | Parley</title>" in again
+    assert '<button type="submit" class="parley-link-button">Sign in as someone else</button>' in code_page
+    # A link from another site (a GET, or a POST without the page's CSRF token) drops nothing.
+    assert "parley-two-step-waiting" in browser.get(f"{LOGIN}?again=1").content.decode()
+    guarded = Client(enforce_csrf_checks=True)
+    guarded.cookies = browser.cookies
+    assert guarded.post(CODE_PAGE, {"do": "again"}).status_code == 403
+    assert browser.get(CODE_PAGE).status_code == 200
+    again = browser.post(CODE_PAGE, {"do": "again"})
+    assert again["Location"] == LOGIN
+    page = browser.get(LOGIN).content.decode()
+    assert "parley-two-step-waiting" not in page and "<title>Log in | Parley</title>" in page
     assert browser.get(CODE_PAGE)["Location"] == LOGIN
 
 

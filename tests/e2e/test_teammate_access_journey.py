@@ -203,14 +203,22 @@ def test_a_teammate_turns_on_two_step_sign_in_and_a_superuser_turns_it_off_for_a
         expect(kim.locator("#content")).to_contain_text("type the 6-digit code it shows for kim")
         kim.screenshot(path=str(artifacts / "two-step-code.png"), full_page=True)
         kim.get_by_label("Code").fill(_app_code(key, later=1))  # the setup's code is spent: the next one
-        kim.get_by_role("button", name="Sign in").click()
+        kim.get_by_role("button", name="Sign in", exact=True).click()
         expect(kim).to_have_url(f"{base}{reverse('admin:conversations_conversation_changelist')}")
+
+        # Signing in on a shared computer, Kim changes her mind at the code: the sign-in page, nothing waiting.
+        context.clear_cookies()
+        _sign_in(kim, parley_url, "kim", ADMIN_PASSWORD)
+        kim.get_by_role("button", name="Sign in as someone else").click()
+        expect(kim).to_have_url(f"{base}/admin/login/")
+        expect(kim.locator("#parley-two-step-waiting")).to_have_count(0)
+        expect(kim.locator("#id_username")).to_be_visible()
 
         # Kim's phone is lost: a recovery code signs in once.
         context.clear_cookies()
         _sign_in(kim, parley_url, "kim", ADMIN_PASSWORD)
         kim.get_by_label("Code").fill(recovery)
-        kim.get_by_role("button", name="Sign in").click()
+        kim.get_by_role("button", name="Sign in", exact=True).click()
         expect(kim).to_have_url(f"{base}/admin/")
         assert problems == []
     finally:
