@@ -28,7 +28,7 @@ from contacts.teammate_access import (
     sign_in_failures_forget,
     sign_in_succeeded,
 )
-from contacts.two_step import pending, pending_end, pending_start, two_step_on
+from contacts.two_step import pending, pending_start, two_step_on
 
 
 class TeammateAuthenticationForm(AdminAuthenticationForm):
