@@ -7,11 +7,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    from config.production import InsecureSettings, refuse
+    from config.production import RefusedSettings, refuse
 
     try:
         execute_from_command_line(sys.argv)
-    except InsecureSettings as error:
+    except RefusedSettings as error:
         refuse(error)
 
 

@@ -1,4 +1,5 @@
-"""The production refusals: a server that would run on a weak or missing SECRET_KEY does not start.
+"""The refusals: a server that would run on a weak or missing SECRET_KEY, or on a setting it cannot read, does not
+start.
 
 Production is any install with a DATABASE_URL and DEBUG off (the embedded mode generates its own
 key under var/). The rule is Django's own `check --deploy` rule (security.W009), made fatal.
@@ -19,7 +20,11 @@ GENERATE_HINT = 'generate one with: python -c "import secrets; print(secrets.tok
 EXIT_CONFIG = 78
 
 
-class InsecureSettings(ImproperlyConfigured):
+class RefusedSettings(ImproperlyConfigured):
+    """Settings Parley does not start with: the process stops with the reason, no traceback (refuse)."""
+
+
+class InsecureSettings(RefusedSettings):
     """Settings a production process must not run with."""
 
 
@@ -37,17 +42,17 @@ def secret_key_problem(key: str) -> str | None:
     return None
 
 
-def refuse(error: InsecureSettings) -> NoReturn:
+def refuse(error: RefusedSettings) -> NoReturn:
     """Stop the process with the reason on stderr and exit status 78 (EX_CONFIG), no traceback."""
     print(f"Parley refuses to start: {error}", file=sys.stderr)
     sys.exit(EXIT_CONFIG)
 
 
 def load_settings_or_refuse() -> None:
-    """Import the Django settings now, turning an InsecureSettings refusal into a clean exit."""
+    """Import the Django settings now, turning a refusal into a clean exit."""
     from django.conf import settings
 
     try:
         settings.SECRET_KEY  # noqa: B018 - touching a setting imports the module
-    except InsecureSettings as error:
+    except RefusedSettings as error:
         refuse(error)

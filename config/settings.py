@@ -5,13 +5,15 @@ Production: DATABASE_URL, CELERY_BROKER_URL, CACHE_URL, SECRET_KEY, ALLOWED_HOST
 """
 
 import secrets
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
-from config.production import InsecureSettings, secret_key_problem
+from config.production import InsecureSettings, RefusedSettings, secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,7 +30,55 @@ class _Env(environ.Env):
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
         except (ValueError, TypeError) as error:
             shown = f": {error}" if cast in (int, float, bool) else ""
-            raise ImproperlyConfigured(f"{var} is set to a value Parley cannot read{shown}.") from None
+            raise RefusedSettings(f"{var} is set to a value Parley cannot read{shown}.") from None
+
+    # The URLs: their own parsers raise a bare ValueError ("Port could not be cast to integer value"), or nothing
+    # at all until the first connection (a cache's or a broker's port). Their text is never shown: it may hold a
+    # password.
+    def db_url(self, var: str = "DATABASE_URL", default: object = environ.Env.NOTSET, engine: object = None) -> object:
+        return self._url(
+            var, "postgres://user:password@host:5432/name", lambda: super(_Env, self).db_url(var, default, engine)
+        )
+
+    def cache_url(self, var: str = "CACHE_URL", default: object = environ.Env.NOTSET, backend: object = None) -> object:
+        return self._url(var, "redis://host:6379/0", lambda: super(_Env, self).cache_url(var, default, backend))
+
+    def email_url(self, var: str = "EMAIL_URL", default: object = environ.Env.NOTSET, backend: object = None) -> object:
+        return self._url(
+            var, "smtp+tls://user:password@host:587", lambda: super(_Env, self).email_url(var, default, backend)
+        )
+
+    def broker_url(self, var: str, default: str) -> str:
+        """A Celery broker's URL (or several, separated by ";": failover)."""
+        return self._url(var, "amqp://user:password@host:5672//", lambda: self.str(var, default=default), separator=";")
+
+    db, cache, email = db_url, cache_url, email_url
+
+    def _url(self, var: str, example: str, read: Callable[[], Any], separator: str = ",") -> Any:
+        unreadable = RefusedSettings(f"{var} is set to a value Parley cannot read: a URL such as {example}.")
+        try:
+            value = read()
+        except ValueError:
+            raise unreadable from None
+        if var in self.ENVIRON and not _ports_readable(self.ENVIRON[var], separator):
+            raise unreadable
+        return value
+
+
+def _ports_readable(url: str, separator: str) -> bool:
+    """Whether every host of `url` (or of each of its `separator`-separated URLs) that names a port names a number a
+    port can be. A cache's URL may list hosts ("redis://a:6379,b:6379/0"); a broker's, whole URLs."""
+    for one in url.split(separator) if separator == ";" else [url]:
+        try:
+            netloc = urllib.parse.urlsplit(one.strip()).netloc
+        except ValueError:  # "[::1" and the like
+            return False
+        for host in netloc.rpartition("@")[2].split(","):
+            after = host.partition("]")[2] if host.startswith("[") else host[len(host.partition(":")[0]) :]
+            port = after.removeprefix(":")
+            if after and (after == port or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536)):
+                return False
+    return True
 
 
 env = _Env()
@@ -170,7 +220,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # replica-safe read from it (common/read_replica.py); everything else uses the primary.
 if "DATABASE_REPLICA_URL" in env:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (a replica of it).")
+        raise RefusedSettings("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (a replica of it).")
     DATABASES["replica"] = {
         **env.db("DATABASE_REPLICA_URL"),
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
@@ -194,7 +244,7 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "common.redis_cache.RedisCache"  # one client per thread, not per call
 
 # --- Celery ------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem://")
 if CELERY_BROKER_IS_FILESYSTEM:
     _celery_queue_dir = VAR_DIR / "celery" / "queue"
@@ -254,7 +304,7 @@ PARLEY_SUPPORT_EMAIL = env.str("PARLEY_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAI
 # no composition rules). A passphrase of four words meets it. Existing passwords keep working; new ones are checked.
 PARLEY_PASSWORD_MIN_LENGTH = env.int("PARLEY_PASSWORD_MIN_LENGTH", default=15)
 if PARLEY_PASSWORD_MIN_LENGTH < 8:
-    raise ImproperlyConfigured(f"PARLEY_PASSWORD_MIN_LENGTH must be 8 or more, not {PARLEY_PASSWORD_MIN_LENGTH}.")
+    raise RefusedSettings(f"PARLEY_PASSWORD_MIN_LENGTH must be 8 or more, not {PARLEY_PASSWORD_MIN_LENGTH}.")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -289,13 +339,13 @@ LOGIN_REDIRECT_URL = "admin:index"  # after a sign-in whose next= was refused (a
 # How long an invitation link works (Django's own default for its links: three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 if PASSWORD_RESET_TIMEOUT < 60:
-    raise ImproperlyConfigured(f"PASSWORD_RESET_TIMEOUT must be 60 seconds or more, not {PASSWORD_RESET_TIMEOUT}.")
+    raise RefusedSettings(f"PASSWORD_RESET_TIMEOUT must be 60 seconds or more, not {PASSWORD_RESET_TIMEOUT}.")
 # How long a forgotten password's link works: it signs in whoever holds it, and the teammate who asked uses it at once.
 PARLEY_PASSWORD_RESET_LINK_SECONDS = env.int(
     "PARLEY_PASSWORD_RESET_LINK_SECONDS", default=min(3600, PASSWORD_RESET_TIMEOUT)
 )
 if not 60 <= PARLEY_PASSWORD_RESET_LINK_SECONDS <= PASSWORD_RESET_TIMEOUT:
-    raise ImproperlyConfigured(
+    raise RefusedSettings(
         "PARLEY_PASSWORD_RESET_LINK_SECONDS must be between 60 and PASSWORD_RESET_TIMEOUT "
         f"({PASSWORD_RESET_TIMEOUT}), not {PARLEY_PASSWORD_RESET_LINK_SECONDS}."
     )
@@ -339,9 +389,7 @@ elif PARLEY_ATTACHMENTS_STORAGE == "s3":
         },
     }
 else:
-    raise ImproperlyConfigured(
-        f"PARLEY_ATTACHMENTS_STORAGE must be filesystem or s3, not {PARLEY_ATTACHMENTS_STORAGE!r}."
-    )
+    raise RefusedSettings(f"PARLEY_ATTACHMENTS_STORAGE must be filesystem or s3, not {PARLEY_ATTACHMENTS_STORAGE!r}.")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -485,7 +533,7 @@ SPECTACULAR_SETTINGS = {
 # embedded mode keeps readable lines. Celery's processes use this configuration too (config/celery.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if EMBEDDED else "json")
 if LOG_FORMAT not in ("plain", "json"):
-    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+    raise RefusedSettings(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOG_FILTERS = {
     "request_id": {"()": "config.log_format.RequestId"},
     "no_ip": {"()": "config.log_filters.RedactIPAddresses"},

@@ -1,5 +1,6 @@
 """A production install (DATABASE_URL set, DEBUG off) refuses to start on a missing, weak or
-Django-generated SECRET_KEY: one clear line and exit status 78 from every entry point."""
+Django-generated SECRET_KEY, and any install on a URL it cannot read: one clear line and exit status 78 from every
+entry point."""
 
 import os
 import subprocess
@@ -25,7 +26,7 @@ ENTRY_POINTS = {
 
 def _run(command: list[str], *, secret_key: str | None, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
-    env.update(DATABASE_URL=PRODUCTION_DATABASE, **extra)
+    env.update({"DATABASE_URL": PRODUCTION_DATABASE, **extra})
     if secret_key is not None:
         env["SECRET_KEY"] = secret_key
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
@@ -68,3 +69,53 @@ def test_make_run_prod_names_what_is_missing_before_starting_anything():
     )  # fmt: skip
     assert result.returncode != 0
     assert "make run-prod needs DATABASE_URL in the environment" in result.stdout + result.stderr
+
+
+# A URL of the wrong form: its own parser said "Port could not be cast to integer value as 'abc'" in a traceback
+# without naming the variable, or (a cache's, a broker's port) nothing until the first connection. The message
+# never repeats the URL, which may hold a password.
+UNREADABLE_URLS = [
+    ("DATABASE_URL", "postgres://parley:hunter2@127.0.0.1:abc/parley", "postgres://user:password@host:5432/name"),
+    ("DATABASE_URL", "postgres://parley:hunter2@[::1/parley", "postgres://user:password@host:5432/name"),
+    ("CACHE_URL", "redis://:hunter2@127.0.0.1:port/0", "redis://host:6379/0"),
+    ("CACHE_URL", "redis://127.0.0.1:6379,127.0.0.1:6380x/0", "redis://host:6379/0"),
+    ("CACHE_URL", "redis://127.0.0.1:99999/0", "redis://host:6379/0"),
+    ("CELERY_BROKER_URL", "amqp://u:hunter2@h:5672//;amqp://u:hunter2@h2:56 72//", "amqp://user:password@host:5672//"),
+    ("EMAIL_URL", "smtp+tls://u:hunter2@mail.example:５８７", "smtp+tls://user:password@host:587"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "example"), UNREADABLE_URLS)
+def test_a_url_parley_cannot_read_is_named_with_an_example_and_never_echoed(variable, value, example):
+    result = _run(ENTRY_POINTS["manage.py"], secret_key=STRONG_KEY, **{variable: value})
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert (
+        result.stderr
+        == f"Parley refuses to start: {variable} is set to a value Parley cannot read: a URL such as {example}.\n"
+    )
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("entry_point", [entry for entry in ENTRY_POINTS if entry != "manage.py"])
+def test_every_server_process_refuses_an_unreadable_url_in_one_line(entry_point):
+    result = _run(ENTRY_POINTS[entry_point], secret_key=STRONG_KEY, CACHE_URL="redis://127.0.0.1:port/0")
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Parley refuses to start: CACHE_URL is set to a value Parley cannot read: a URL such as redis://host:6379/0."
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "postgres://parley:pa:ss@w@rd@[::1]:5432/parley"),
+        ("CACHE_URL", "redis://:secret@127.0.0.1:6379,127.0.0.1:6380/0"),
+        ("CELERY_BROKER_URL", "amqp://u:p@h:5672//;amqp://u:p@h2:5672//"),
+        ("EMAIL_URL", "smtp+tls://u:p@mail.example:587"),
+        ("EMAIL_URL", "consolemail://"),
+    ],
+)
+def test_urls_of_every_accepted_form_still_start(variable, value):
+    result = _run(ENTRY_POINTS["manage.py"], secret_key=STRONG_KEY, **{variable: value})
+    assert result.returncode == 0, result.stderr
