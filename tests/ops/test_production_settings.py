@@ -81,7 +81,7 @@ UNREADABLE_URLS = [
     ("CACHE_URL", "redis://127.0.0.1:6379,127.0.0.1:6380x/0", "redis://host:6379/0"),
     ("CACHE_URL", "redis://127.0.0.1:99999/0", "redis://host:6379/0"),
     ("CELERY_BROKER_URL", "amqp://u:hunter2@h:5672//;amqp://u:hunter2@h2:56 72//", "amqp://user:password@host:5672//"),
-    ("EMAIL_URL", "smtp+tls://u:hunter2@mail.example:５８７", "smtp+tls://user:password@host:587"),
+    ("EMAIL_URL", "smtp+tls://u:hunter2@mail.example:\uff15\uff18\uff17", "smtp+tls://user:password@host:587"),
 ]
 
 
