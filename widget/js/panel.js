@@ -316,11 +316,13 @@
       } catch (e) { return ""; }
     }
 
-    var thread, composer, sendBtn;
+    var thread, composer, sendBtn, talk = null;
     function showThread(id, draft) {
       askAvailability();
       current = id ? { id: id, parts: [] } : null;
       inApp = null;
+      var waiting = unsentOf(id);
+      talk = !id && waiting.length ? waiting[0].talk : { conv: current, inApp: null };
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
@@ -336,8 +338,10 @@
       panel.insertBefore(files.chips, live);
       panel.insertBefore(files.error, live);
       panel.insertBefore(h("div", { class: "cp" }, [files.button(), composer, sendBtn]), live);
-      if (id) { thread.appendChild(h("p", { class: "em", text: t.loading })); loadThread(); }
+      if (id) thread.appendChild(h("p", { class: "em", text: t.loading }));
       else thread.appendChild(greeting());
+      waiting.forEach(function (node) { thread.appendChild(node); });
+      if (id) loadThread();
       if (open && !autoOpened) composer.focus();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
@@ -348,6 +352,7 @@
     function showMessage(message) {
       showThread(null);
       inApp = message;
+      talk = { conv: null, inApp: message };
       title.textContent = message.author_name || t.team;
       composer.setAttribute("aria-label", t.replyTo + (message.author_name || t.team));
       thread.textContent = "";
@@ -388,7 +393,7 @@
     function renderParts() {
       var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
       // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry.
-      var unsent = [].slice.call(thread.querySelectorAll(".pd,.fail"));
+      var kept = [].slice.call(thread.querySelectorAll(".pd,.fail"));
       thread.textContent = "";
       var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
@@ -401,7 +406,7 @@
         thread.appendChild(bubble(part.body, mine, part));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
-      unsent.forEach(function (node) { thread.appendChild(node); });
+      kept.forEach(function (node) { thread.appendChild(node); });
       var r = current.rating_request;
       if (r) {
         // The same request in the same state keeps its card: a poll's re-render must not drop a comment being typed.
@@ -605,32 +610,41 @@
     }
 
     // Messages leave one after another, in the order written. One written while the one before is still on its way
-    // shows at once and waits its turn (a reply needs the conversation a first message creates): it is never dropped.
-    var sending = Promise.resolve();
+    // shows at once and waits its turn: it is never dropped. Every message written in one thread goes to what that
+    // thread talks to (its `talk`): the conversation its first message creates, whatever the visitor opens meanwhile.
+    // A message not sent yet (on its way, or failed with its Retry) stays with its conversation: leaving the thread
+    // and coming back shows it again.
+    var sending = Promise.resolve(), unsent = [];
+    // Bumped when the messenger starts over as a new visitor (startOver): a message written before goes back to the
+    // composer instead of leaving under the new visitor's name.
+    var epoch = 0;
     function send(retryText, retryNode, retryFiles) {
       var text = retryText || (retryNode ? "" : composer.value.trim());
       var picked = retryFiles || files.take();
       if ((!text && !picked.length) || !sendBtn) return;
-      if (text.length > MAX_BODY) text = text.slice(0, MAX_BODY);
+      var rest = ""; // words past the limit (put back by code, not typed): they stay in the composer, not cut off
+      if (text.length > MAX_BODY) { rest = text.slice(MAX_BODY).trim(); text = text.slice(0, MAX_BODY); }
       if (!retryNode) files.refused(""); // a file refused last time is no news once the next message goes
       var node = retryNode || bubble(text, true, { attachments: picked.map(function (f) { return { name: f.name, size: f.size }; }) });
       node.classList.remove("fail");
       node.classList.add("pd");
       var fail = node.querySelector(".nf");
       if (fail) fail.remove();
-      if (!retryNode) { thread.appendChild(node); composer.value = ""; fit(); }
+      if (!retryNode) { thread.appendChild(node); composer.value = rest; fit(); }
       var empty = thread.querySelector(".em");
       if (empty) empty.remove();
       body.scrollTop = body.scrollHeight;
-      var written = { box: composer, thread: thread, conv: current, inApp: inApp, token: s.token };
+      var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: epoch };
+      node.talk = written.talk;
+      if (unsent.indexOf(node) < 0) unsent.push(node);
       sending = sending.then(function () { return deliver(text, picked, node, written); }).catch(noop);
     }
     function deliver(text, picked, node, written) {
-      var box = written.box; // the composer this message was written in
-      if (written.thread !== thread && written.token !== s.token) { redraft(text); return; } // its visitor is gone
-      // Still in the thread it was written in: the conversation (or in-app message) as the messages before it left it.
-      var here = written.thread === thread;
-      var conv = here ? current : written.conv, answering = here ? inApp : written.inApp;
+      if (destroyed) return; // the site shut the messenger down (its user logged out): nothing leaves as the next one
+      if (written.epoch !== epoch) { forget(node); node.remove(); redraft(text, picked); return; } // its visitor is gone
+      var box = written.box, at = written.talk, conv = at.conv;
+      // The visitor is looking at the thread these messages are written in (maybe drawn again since).
+      var showing = function () { return talk === at && view === "thread"; };
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
       var req = conv
         ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text }).then(function (json) {
@@ -644,10 +658,13 @@
           if (now.state) current.state = now.state;
           if (current.state !== "closed") current.rating_request = null; // shown for a closure only while closed
         })
-        : answering ? api("messages/" + encodeURIComponent(answering.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+        : at.inApp ? api("messages/" + encodeURIComponent(at.inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+          if (destroyed) return;
           ctx.keep(s.token, true);
+          at.conv = json.conversation;
+          at.inApp = null;
           s.conversations = [json.conversation].concat(s.conversations || []);
-          if (written.thread !== thread) return; // the visitor went elsewhere meanwhile
+          if (!showing()) return; // the visitor went elsewhere meanwhile
           inApp = null;
           current = json.conversation;
         })
@@ -655,31 +672,38 @@
         // unreachable server retries its ping for longer), so the conversation belongs to the
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
+          if (destroyed) throw { status: 0 };
           return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
         }).then(function (json) {
+          if (destroyed) return;
           if (json.token) {
             ctx.keep(json.token, true);
             // A boot ping slower than that wait answers later, with the token of the visitor it recorded: the
             // chat's contact stays the one the messenger reads (else its replies never showed).
-            Promise.resolve(ctx.get()[6]).then(function () { if (s.token !== json.token) ctx.keep(json.token, true); }, noop);
+            Promise.resolve(ctx.get()[6]).then(function () { if (!destroyed && s.token !== json.token) ctx.keep(json.token, true); }, noop);
           }
           if (!json.conversation) return;
+          at.conv = json.conversation;
           s.conversations = [json.conversation].concat(s.conversations || []);
-          if (written.thread !== thread) return; // the visitor went elsewhere meanwhile
+          if (view === "list") showList(); // it lists the conversation the visitor just started
+          if (!showing()) return;
           current = json.conversation;
           composer.setAttribute("aria-label", t.reply);
         });
       return req.then(function () {
+        forget(node);
         node.classList.remove("pd");
         live.textContent = "";
-        if (current && written.thread === thread) renderParts();
+        if (current && showing()) renderParts();
       }, function (err) {
         node.classList.remove("pd");
-        // Written as a contact that is gone: a new conversation, as the new visitor, with the same words (a message
-        // that waited behind it joins them in the new composer).
-        if (!picked.length && startOver(err)) {
-          if (written.thread === thread) showThread(null, text);
-          else redraft(text);
+        if (destroyed) return;
+        // Written as a contact that is gone: a new conversation, as the new visitor, with the same words and files
+        // (a message that waited behind it joins them in the new composer).
+        if (startOver(err)) {
+          forget(node);
+          if (showing()) { showThread(null, text); files.add(picked); }
+          else redraft(text, picked);
           return;
         }
         var bar = node.querySelector(".pg");
@@ -690,6 +714,7 @@
         var fileRefused = err.status === 413 || ((err.status === 400 || err.status === 429) && err.field === "files");
         if (picked.length && fileRefused && composer === box && view === "thread") {
           node.remove();
+          forget(node);
           var typed = composer.value.trim();
           composer.value = text + (text && typed ? "\n" : "") + typed;
           fit();
@@ -708,12 +733,23 @@
         live.textContent = said || t.failed;
       });
     }
-    // A message that waited behind one written as a visitor who is gone: after the words already in the composer.
-    function redraft(text) {
+    function forget(node) {
+      var at = unsent.indexOf(node);
+      if (at >= 0) unsent.splice(at, 1);
+    }
+    // A message that waited behind one written as a visitor who is gone: back in the composer after the words already
+    // there, with its files.
+    function redraft(text, picked) {
       if (!composer) return;
       var drafted = composer.value.trim();
-      composer.value = drafted + (drafted ? "\n" : "") + text;
+      composer.value = drafted + (drafted && text ? "\n" : "") + text;
       fit();
+      files.add(picked);
+    }
+    // The messages of this conversation not sent yet, drawn again in its thread (`id`; a new thread: those of the
+    // last new thread whose first message has not made its conversation yet, which it then takes over).
+    function unsentOf(id) {
+      return unsent.filter(function (node) { return id ? node.talk.conv && node.talk.conv.id === id : !node.talk.conv && !node.talk.inApp; });
     }
     function withIdentity(payload) {
       if (s.token) payload.token = s.token;
@@ -750,6 +786,8 @@
       ctx.keep("", true);
       s.conversations = [];
       current = inApp = cursor = null;
+      epoch++;
+      unsent = unsent.filter(function (node) { return node.classList.contains("pd"); }); // those on their way come back
       ctx.setUnread(0);
       return true;
     }

@@ -1,0 +1,156 @@
+"""Journeys of a visitor who writes again before the messages before have arrived (a slow network), found by a new
+user's walk and an attacker's review: what is written in one thread goes to one conversation, in order, whatever the
+visitor opens meanwhile; a message not sent yet stays with its conversation; and after the site logs its user out,
+nothing waiting leaves under the next visitor's name."""
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+from tests.faults.support import wait_until
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+
+class Held:
+    """The widget's requests to one endpoint, held until released (a slow network)."""
+
+    def __init__(self, page, suffix: str) -> None:
+        self.page, self.suffix, self.routes = page, suffix, []
+        page.route(self.matches, self.hold)
+
+    def matches(self, url: str) -> bool:
+        return url.endswith(self.suffix)
+
+    def hold(self, route) -> None:
+        self.routes.append(route)
+
+    def release(self) -> None:
+        """The held request goes on (one: the widget sends the next only once it has its answer), and the ones after
+        go straight through (unroute lets one that came in meanwhile go too)."""
+        assert len(self.routes) == 1, self.routes
+        self.routes[0].continue_()
+        self.page.unroute(self.matches, self.hold)
+
+
+def _write(messenger, page, text: str) -> None:
+    messenger.locator("textarea").fill(text)
+    page.keyboard.press("Enter")
+    expect(messenger.locator("textarea")).to_have_value("")
+
+
+def _bodies(conversation: Conversation) -> list[str]:
+    return list(conversation.parts.filter(part_type="comment").order_by("id").values_list("body", flat=True))
+
+
+def test_a_new_thread_opened_while_the_first_messages_wait_takes_them_over_as_one_conversation(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    held = Held(host.page, "/conversations")
+    _write(messenger, host.page, "First: my parcel is late")
+    _write(messenger, host.page, "Second: order #1042")
+
+    # Back to the list, and "Send us a message" again before the network caught up: the two waiting messages are in
+    # the new thread, which is theirs.
+    messenger.locator(".bk").click()
+    messenger.get_by_role("button", name="Send us a message").click()
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["First: my parcel is late", "Second: order #1042"])
+    held.release()
+    expect(messenger.locator(".m.pd, .m.fail")).to_have_count(0)
+    _write(messenger, host.page, "Third: anyone?")
+    expect(messenger.locator(".m.me .bu")).to_have_text(
+        ["First: my parcel is late", "Second: order #1042", "Third: anyone?"]
+    )
+    expect(messenger.locator(".m.pd")).to_have_count(0)
+    conversation = Conversation.objects.get()  # one, not one per message
+    assert _bodies(conversation) == ["First: my parcel is late", "Second: order #1042", "Third: anyone?"]
+    host.screenshot(path=str(artifacts / "messenger-queue-one-conversation.png"))
+
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(agent_admin.page.locator("#result_list tbody tr")).to_have_count(1)
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(_bodies(conversation))
+    assert agent_admin.problems == [] and host.problems == []
+
+
+def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and_a_failed_one_waits_there(
+    host, make_website, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    host.write("Hello, about my order")
+    conversation = Conversation.objects.get()
+
+    # Two replies on a slow network, and back to the list before they arrive: both reach this conversation.
+    held = Held(host.page, "/reply")
+    _write(messenger, host.page, "It was due yesterday")
+    _write(messenger, host.page, "Can you check?")
+    messenger.locator(".bk").click()
+    held.release()
+    expect(messenger.locator(".ls li")).to_have_count(1)
+    wait_until(lambda: len(_bodies(conversation)) == 3, what="both replies")
+    assert Conversation.objects.count() == 1
+    assert _bodies(conversation) == ["Hello, about my order", "It was due yesterday", "Can you check?"]
+
+    # A reply that fails, then back to the list: coming back, it is still there with its Retry, which sends it.
+    messenger.locator(".ls li button").click()
+    expect(messenger.locator(".m.me .bu")).to_have_count(3)
+    host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    _write(messenger, host.page, "Hello?")
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    messenger.locator(".bk").click()
+    host.page.unroute("**/reply")
+    messenger.locator(".ls li button").click()
+    failed = messenger.locator(".m.fail").filter(has_text="Hello?")
+    expect(failed.locator(".fl")).to_have_text("Retry")
+    expect(messenger.locator(".m.me .bu")).to_have_count(4)  # drawn after the conversation's three
+    host.screenshot(path=str(artifacts / "messenger-failed-kept-after-leaving.png"))
+    failed.locator(".fl").click()
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu").last).to_have_text("Hello?")
+    assert _bodies(conversation)[-1] == "Hello?" and Conversation.objects.count() == 1
+    assert host.problems == []
+
+
+def test_after_the_site_logs_its_user_out_nothing_waiting_leaves_as_the_next_visitor(host, make_website):
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    held = Held(host.page, "/conversations")
+    _write(messenger, host.page, "My address is 1 Main St")
+    _write(messenger, host.page, "and my phone is 555-0100")
+
+    # The site logs its user out and boots the messenger for whoever comes next, while the first message is on its way.
+    host.page.evaluate(f"Parley('shutdown'); Parley('boot', {{app_id: '{website.app_id}'}})")
+    held.release()
+    wait_until(lambda: Conversation.objects.exists(), what="the first message's conversation")
+    host.page.wait_for_load_state("networkidle")
+    first = Conversation.objects.get()
+    assert _bodies(first) == ["My address is 1 Main St"]  # sent before the logout; the second never left
+
+    # The next visitor, on this page and the next, sees none of it: the first message's answer did not bring the
+    # previous visitor back.
+    for _ in range(2):
+        host.launcher().click()
+        expect(host.panel()).to_be_visible()
+        host.page.wait_for_load_state("networkidle")
+        expect(messenger.locator(".ls li, .m.me")).to_have_count(0)
+        host.page.reload()
+        host.wait_booted()
+    assert Conversation.objects.count() == 1 and first.contact.conversations.count() == 1
+    assert host.problems == []
