@@ -10,18 +10,35 @@ from typing import Any
 from django.conf import settings
 from gunicorn import glogging
 
-from config.production import load_settings_or_refuse
+from config.production import RefusedSettings, load_settings_or_refuse, refuse
 
 # In the master, before any worker forks: a production install without a strong SECRET_KEY stops
 # here with one line and exit status 78, instead of every worker failing to boot in a loop.
 load_settings_or_refuse()
+from config.settings import env  # noqa: E402 - once the settings loaded (or refused) cleanly
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Embedded (SQLite, one writer): two workers. Production: gunicorn's rule of thumb, 2 * cores + 1,
 # each with WEB_THREADS threads; WEB_CONCURRENCY overrides either.
 _default_workers = 2 if "DATABASE_URL" not in os.environ else 2 * multiprocessing.cpu_count() + 1
-workers = int(os.environ.get("WEB_CONCURRENCY") or _default_workers)
-threads = int(os.environ.get("WEB_THREADS", "4"))
+
+
+def _count(name: str, default: int) -> int:
+    """A positive whole number from the environment (unset or empty: `default`), else the same one-line refusal as
+    the settings' (exit 78)."""
+    if not os.environ.get(name):
+        return default
+    try:
+        value = env.int(name, default=default)
+        if value < 1:
+            raise RefusedSettings(f"{name} must be 1 or more, not {value}.")
+    except RefusedSettings as error:
+        refuse(error)
+    return value
+
+
+workers = _count("WEB_CONCURRENCY", _default_workers)
+threads = _count("WEB_THREADS", 4)
 worker_class = "gthread"
 # gunicorn 25.1+ opens a control socket (for `gunicornc`) at one path per user, ~/.gunicorn/gunicorn.ctl:
 # a second Parley, a benchmark or a test server run by the same user would take it over, and the first

@@ -6,11 +6,11 @@ Production: DATABASE_URL, CELERY_BROKER_URL, CACHE_URL, SECRET_KEY, ALLOWED_HOST
 
 import secrets
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
 from config.production import InsecureSettings, RefusedSettings, secret_key_problem
@@ -20,8 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 class _Env(environ.Env):
     """django-environ's reader, naming the variable whose value is of the wrong form (its own error names only the
-    value: "invalid literal for int() with base 10: 'abc'"). A number's or a flag's value is quoted; others (URLs that
-    may hold a password) are not."""
+    value: "invalid literal for int() with base 10: 'abc'"), or that is missing. A number's or a flag's value is
+    quoted; others (URLs that may hold a password) are not."""
 
     def get_value(
         self, var: str, cast: object = None, default: object = environ.Env.NOTSET, parse_default: bool = False
@@ -31,52 +31,66 @@ class _Env(environ.Env):
         except (ValueError, TypeError) as error:
             shown = f": {error}" if cast in (int, float, bool) else ""
             raise RefusedSettings(f"{var} is set to a value Parley cannot read{shown}.") from None
+        except ImproperlyConfigured as error:  # "Set the … environment variable"
+            raise RefusedSettings(str(error)) from None
 
-    # The URLs: their own parsers raise a bare ValueError ("Port could not be cast to integer value"), or nothing
-    # at all until the first connection (a cache's or a broker's port). Their text is never shown: it may hold a
-    # password.
+    # The URLs, checked before their parsers see them: those raise a bare ValueError ("Port could not be cast to
+    # integer value"), print an unknown scheme's whole URL, password included, in a warning, or take nothing amiss
+    # until the first connection (a cache's or a broker's port, a broker's scheme). Their text is never shown.
     def db_url(self, var: str = "DATABASE_URL", default: object = environ.Env.NOTSET, engine: object = None) -> object:
-        return self._url(
-            var, "postgres://user:password@host:5432/name", lambda: super(_Env, self).db_url(var, default, engine)
-        )
+        self._url_check(var, "postgres://user:password@host:5432/name", self.DB_SCHEMES)
+        return super().db_url(var, default, engine)
 
     def cache_url(self, var: str = "CACHE_URL", default: object = environ.Env.NOTSET, backend: object = None) -> object:
-        return self._url(var, "redis://host:6379/0", lambda: super(_Env, self).cache_url(var, default, backend))
+        self._url_check(var, "redis://host:6379/0", self.CACHE_SCHEMES)
+        return super().cache_url(var, default, backend)
 
     def email_url(self, var: str = "EMAIL_URL", default: object = environ.Env.NOTSET, backend: object = None) -> object:
-        return self._url(
-            var, "smtp+tls://user:password@host:587", lambda: super(_Env, self).email_url(var, default, backend)
-        )
+        self._url_check(var, "smtp+tls://user:password@host:587", self.EMAIL_SCHEMES)
+        return super().email_url(var, default, backend)
 
     def broker_url(self, var: str, default: str) -> str:
         """A Celery broker's URL (or several, separated by ";": failover)."""
-        return self._url(var, "amqp://user:password@host:5672//", lambda: self.str(var, default=default), separator=";")
+        from kombu.transport import TRANSPORT_ALIASES
+
+        self._url_check(var, "amqp://user:password@host:5672//", TRANSPORT_ALIASES, separator=";")
+        return self.str(var, default=default)
 
     db, cache, email = db_url, cache_url, email_url
 
-    def _url(self, var: str, example: str, read: Callable[[], Any], separator: str = ",") -> Any:
-        unreadable = RefusedSettings(f"{var} is set to a value Parley cannot read: a URL such as {example}.")
-        try:
-            value = read()
-        except ValueError:
-            raise unreadable from None
-        if var in self.ENVIRON and not _ports_readable(self.ENVIRON[var], separator):
-            raise unreadable
-        return value
+    def _url_check(self, var: str, example: str, schemes: Iterable[str], separator: str = ",") -> None:
+        """Refuses a set `var` that is not a URL of one of `schemes` with readable ports. Nor may it start with "$":
+        django-environ reads that as the name of another variable, and one left unexpanded by a deployment (an unset
+        `${DATABASE_URL}`) silently gave the embedded default (SQLite, the console as the email backend)."""
+        value = self.ENVIRON.get(var)
+        if value is not None and (value.startswith("$") or not _url_readable(value, set(schemes), separator)):
+            raise RefusedSettings(f"{var} is set to a value Parley cannot read: a URL such as {example}.")
 
 
-def _ports_readable(url: str, separator: str) -> bool:
-    """Whether every host of `url` (or of each of its `separator`-separated URLs) that names a port names a number a
-    port can be. A cache's URL may list hosts ("redis://a:6379,b:6379/0"); a broker's, whole URLs."""
-    for one in url.split(separator) if separator == ";" else [url]:
+def _url_readable(value: str, schemes: set[str], separator: str) -> bool:
+    """Whether `value` (or each of its `separator`-separated URLs: a broker's failover list) has a scheme of
+    `schemes` ("a+b" counts as "a", as kombu reads it), and every host that names a port names a number a port can
+    be. A cache's URL may list hosts ("redis://a:6379,b:6379/0"); an empty port is the default one."""
+    urls = [one.strip() for one in value.split(separator)] if separator == ";" else [value.strip()]
+    urls = [url for url in urls if url]
+    if not urls:
+        return False
+    for url in urls:
         try:
-            netloc = urllib.parse.urlsplit(one.strip()).netloc
+            parts = urllib.parse.urlsplit(url)
         except ValueError:  # "[::1" and the like
             return False
-        for host in netloc.rpartition("@")[2].split(","):
+        if parts.scheme not in schemes and parts.scheme.partition("+")[0] not in schemes:
+            return False
+        if parts.scheme.endswith(("sqlite", "spatialite")):  # a file's path ("sqlite://:memory:" too): no host
+            continue
+        for host in parts.netloc.split(","):
+            host = host.rpartition("@")[2]
             after = host.partition("]")[2] if host.startswith("[") else host[len(host.partition(":")[0]) :]
             port = after.removeprefix(":")
-            if after and (after == port or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536)):
+            if after and (
+                after == port or (port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536))
+            ):
                 return False
     return True
 
@@ -534,6 +548,9 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if EMBEDDED else "json")
 if LOG_FORMAT not in ("plain", "json"):
     raise RefusedSettings(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise RefusedSettings(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
 LOG_FILTERS = {
     "request_id": {"()": "config.log_format.RequestId"},
     "no_ip": {"()": "config.log_filters.RedactIPAddresses"},
@@ -555,7 +572,7 @@ LOGGING = {
             "filters": ["request_id", "no_ip", "no_refusal_traceback"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # django-guid says at INFO how it found or made each id: noise, one line per request and task.

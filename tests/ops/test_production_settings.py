@@ -82,6 +82,25 @@ UNREADABLE_URLS = [
     ("CACHE_URL", "redis://127.0.0.1:99999/0", "redis://host:6379/0"),
     ("CELERY_BROKER_URL", "amqp://u:hunter2@h:5672//;amqp://u:hunter2@h2:56 72//", "amqp://user:password@host:5672//"),
     ("EMAIL_URL", "smtp+tls://u:hunter2@mail.example:\uff15\uff18\uff17", "smtp+tls://user:password@host:587"),
+    # A scheme nothing reads: django-environ printed the whole URL, password included, in a warning, then crashed.
+    ("DATABASE_URL", '"postgres://parley:hunter2@127.0.0.1:5432/parley"', "postgres://user:password@host:5432/name"),
+    ("DATABASE_URL", "//parley:hunter2@127.0.0.1:5432/parley", "postgres://user:password@host:5432/name"),
+    ("DATABASE_URL", "postgress://parley:hunter2@127.0.0.1:5432/parley", "postgres://user:password@host:5432/name"),
+    ("DATABASE_URL", "", "postgres://user:password@host:5432/name"),
+    ("DATABASE_REPLICA_URL", "//parley:hunter2@127.0.0.1:5433/parley", "postgres://user:password@host:5432/name"),
+    ("CACHE_URL", "unix:///run/redis.sock", "redis://host:6379/0"),
+    ("CACHE_URL", "", "redis://host:6379/0"),
+    ("EMAIL_URL", "bogus://u:hunter2@mail.example", "smtp+tls://user:password@host:587"),
+    ("CELERY_BROKER_URL", "amqpx://u:hunter2@h:5672//", "amqp://user:password@host:5672//"),
+    ("CELERY_BROKER_URL", "", "amqp://user:password@host:5672//"),
+    # A port checked in every host of a list, whoever's password comes before it.
+    ("CACHE_URL", "redis://127.0.0.1:abc,:hunter2@127.0.0.1:6379/9", "redis://host:6379/0"),
+    # Unexpanded by the deployment: django-environ read it as another variable's name, and ran on the embedded
+    # defaults (SQLite; the console as the email backend, printing sign-in links to the log).
+    ("DATABASE_URL", "${DB_URL}", "postgres://user:password@host:5432/name"),
+    ("CACHE_URL", "$REDIS_URL", "redis://host:6379/0"),
+    ("CELERY_BROKER_URL", "$BROKER", "amqp://user:password@host:5672//"),
+    ("EMAIL_URL", "$SMTP_URL", "smtp+tls://user:password@host:587"),
 ]
 
 
@@ -114,8 +133,34 @@ def test_every_server_process_refuses_an_unreadable_url_in_one_line(entry_point)
         ("CELERY_BROKER_URL", "amqp://u:p@h:5672//;amqp://u:p@h2:5672//"),
         ("EMAIL_URL", "smtp+tls://u:p@mail.example:587"),
         ("EMAIL_URL", "consolemail://"),
+        # An empty port is the scheme's default one (django-environ, redis-py and kombu read it so).
+        ("DATABASE_URL", "postgres://parley:pw@127.0.0.1:/parley"),
+        ("CACHE_URL", "redis://:pw@127.0.0.1:/9"),
+        ("CELERY_BROKER_URL", "amqp://u:p@h:/vhost"),
+        ("DATABASE_URL", "sqlite://:memory:"),
+        ("CELERY_BROKER_URL", "sentinel://h1:26379;sentinel://h2:26379"),
+        ("CELERY_BROKER_URL", "redis+socket:///run/redis.sock"),
     ],
 )
 def test_urls_of_every_accepted_form_still_start(variable, value):
     result = _run(ENTRY_POINTS["manage.py"], secret_key=STRONG_KEY, **{variable: value})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        # (WEB_CONCURRENCY=four: gunicorn's own config module reads it first, and crashes before Parley's runs.)
+        ({"WEB_THREADS": "four"}, "WEB_THREADS is set to a value Parley cannot read: invalid literal for int() with "
+         "base 10: 'four'."),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be 1 or more, not 0."),
+        ({"WEB_THREADS": "-2"}, "WEB_THREADS must be 1 or more, not -2."),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
+    ],
+)  # fmt: skip
+def test_the_web_server_refuses_a_worker_count_it_cannot_use_in_one_line(variables, said):
+    """gunicorn crashed on "four" threads with a traceback, and with 0 workers it listened and hung."""
+    result = _run(ENTRY_POINTS["gunicorn"], secret_key=STRONG_KEY, **variables)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"Parley refuses to start: {said}"
+    assert "Traceback" not in result.stderr
