@@ -22,7 +22,7 @@ def _export_attachments(part: Any) -> list[dict[str, Any]]:
 
 
 def _export_conversations(contact: Contact) -> list[dict[str, Any]]:
-    from conversations.models import Conversation, ConversationPart
+    from conversations.models import TEAM_ONLY_PARTS, Conversation
 
     rows = []
     conversations = Conversation.objects.filter(contact=contact).prefetch_related("parts__attachments")
@@ -33,7 +33,7 @@ def _export_conversations(contact: Contact) -> list[dict[str, Any]]:
             "parts": [
                 {"type": p.part_type, "author": "contact" if p.author_contact_id else "teammate", "body": p.body,
                  "created_at": p.created_at.isoformat(), "attachments": _export_attachments(p)}
-                for p in conversation.parts.all() if p.part_type != ConversationPart.Type.NOTE
+                for p in conversation.parts.all() if p.part_type not in TEAM_ONLY_PARTS
             ],
         })  # fmt: skip
     return rows

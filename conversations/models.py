@@ -219,6 +219,9 @@ class ConversationPart(models.Model):
         OPEN = "open", "Reopened"
         CLOSE = "close", "Closed"
         SNOOZE = "snooze", "Snoozed"
+        # A tag put on or taken off (its name then in `body`): the team's labels, never shown to the contact.
+        TAG = "tag", "Tagged"
+        UNTAG = "untag", "Tag removed"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="parts")
     part_type = models.CharField(max_length=12, choices=Type.choices, default=Type.COMMENT)
@@ -257,6 +260,11 @@ class ConversationPart(models.Model):
     @property
     def is_note(self) -> bool:
         return self.part_type == self.Type.NOTE
+
+
+# The timeline's tag events; with internal notes, the parts that are the team's alone (left out of a contact's export).
+TAG_EVENTS = (ConversationPart.Type.TAG, ConversationPart.Type.UNTAG)
+TEAM_ONLY_PARTS = (ConversationPart.Type.NOTE, *TAG_EVENTS)
 
 
 class SavedReply(models.Model):

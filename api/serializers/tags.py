@@ -35,6 +35,10 @@ class TagAttachInput(serializers.Serializer):
     admin_id = serializers.CharField(required=False, max_length=20)
 
 
+class TagDetachInput(serializers.Serializer):
+    admin_id = serializers.CharField(required=False, max_length=20)
+
+
 def tag_list_json(tags: Iterable[Tag]) -> dict[str, Any]:
     """Intercom's tag list (GET /tags and GET /contacts/{id}/tags)."""
     return {"type": "list", "data": TagOutput(tags, many=True).data}

@@ -29,7 +29,7 @@ from api.serializers.conversations import (
     conversation_list_json,
     conversation_message_json,
 )
-from api.serializers.tags import TagAttachInput, TagOutput
+from api.serializers.tags import TagAttachInput, TagDetachInput, TagOutput
 from api.views.base import IntercomView
 from api.views.contacts import DEFINE_ATTRIBUTES_PERMISSION, PER_PAGE_PARAMETERS
 from common.parsing import bool_or_none
@@ -281,14 +281,17 @@ class ConversationTagsView(IntercomView):
         conversation = conversation_get(conversation_id)
         values = self.parse(TagAttachInput, self.body(request))
         tag = selectors.tag_get(tag_id=values["id"], field="id")
-        services.conversation_tag(conversation=conversation, tag=tag)
+        admin = _acting_admin(request, values.get("admin_id"))  # who tagged it, in the conversation's timeline
+        services.conversation_tag(conversation=conversation, tag=tag, teammate=admin)
         return Response(TagOutput(tag).data)
 
 
 class ConversationTagView(IntercomView):
-    @extend_schema(operation_id="DetachTagFromConversation", responses={200: TagOutput})
+    @extend_schema(operation_id="DetachTagFromConversation", request=TagDetachInput, responses={200: TagOutput})
     def delete(self, request: Request, conversation_id: str, tag_id: str) -> Response:
         conversation = conversation_get(conversation_id)
+        values = self.parse(TagDetachInput, self.body(request))
         tag = selectors.tag_get(tag_id=tag_id)
-        services.conversation_untag(conversation=conversation, tag=tag)
+        admin = _acting_admin(request, values.get("admin_id"))
+        services.conversation_untag(conversation=conversation, tag=tag, teammate=admin)
         return Response(TagOutput(tag).data)

@@ -25,7 +25,13 @@ from conversations import selectors, services
 from conversations.admin import teamwork
 from conversations.admin.choices import SNOOZE_PRESETS, teammate_field, teammates
 from conversations.admin.thread import ConversationPageAdmin
-from conversations.models import INBOX_NEWEST_FIRST, INBOX_WAITING_LONGEST, Conversation, ConversationPart
+from conversations.models import (
+    INBOX_NEWEST_FIRST,
+    INBOX_WAITING_LONGEST,
+    TAG_EVENTS,
+    Conversation,
+    ConversationPart,
+)
 from conversations.services import routing as routing_services
 from conversations.services import sla as sla_services
 from conversations.services.threads import teammate_display_name
@@ -215,7 +221,8 @@ class ConversationAdmin(ConversationPageAdmin):
             return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
-        parts = ConversationPart.objects.all()
+        # The words of the conversation: a tag's name in its timeline is no match (the tag filter finds tagged ones).
+        parts = ConversationPart.objects.exclude(part_type__in=TAG_EVENTS)
         if connections[queryset.db].vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector
 
@@ -358,7 +365,12 @@ class ConversationAdmin(ConversationPageAdmin):
         tag = action_choice(self, request, Tag.objects.all(), "tag")
         if tag is None:
             return
-        self._bulk(request, queryset, "Tagged", lambda c: services.conversation_tag(conversation=c, tag=tag))
+        self._bulk(
+            request,
+            queryset,
+            "Tagged",
+            lambda c: services.conversation_tag(conversation=c, tag=tag, teammate=request.user),
+        )
 
     @admin.action(description="Run the chosen macro on selected (asks first)", permissions=["change"])
     def run_macro_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse | None:

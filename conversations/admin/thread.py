@@ -115,14 +115,14 @@ def _thread_tag_by_id(raw: str) -> Tag:
 
 def _thread_tag(request: HttpRequest, conversation: Conversation, body: str) -> str:
     tag = _thread_tag_by_id(request.POST.get("tag", ""))
-    services.conversation_tag(conversation=conversation, tag=tag)
+    services.conversation_tag(conversation=conversation, tag=tag, teammate=request.user)
     return f"Tagged “{tag.name}”."
 
 
 def _thread_untag(request: HttpRequest, conversation: Conversation, body: str) -> str:
     # Each tag's remove button posts do=untag:<tag id> (one form, one button per tag).
     tag = _thread_tag_by_id(request.POST.get("do", "").partition(":")[2])
-    services.conversation_untag(conversation=conversation, tag=tag)
+    services.conversation_untag(conversation=conversation, tag=tag, teammate=request.user)
     return f"Removed the tag “{tag.name}”."
 
 
@@ -421,6 +421,10 @@ def _event_text(part: ConversationPart) -> str:
         return f"{who} snoozed this until {timezone.localtime(part.snoozed_until):%b %d, %H:%M}"
     if part.part_type == ConversationPart.Type.CLOSE:
         return f"{who} closed this"
+    if part.part_type == ConversationPart.Type.TAG:
+        return f"{who} tagged this “{part.body}”"
+    if part.part_type == ConversationPart.Type.UNTAG:
+        return f"{who} removed the tag “{part.body}”"
     if part.part_type == ConversationPart.Type.OPEN:
         if part.author_contact_id:
             return "Reopened by the contact's message"

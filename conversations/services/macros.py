@@ -51,7 +51,7 @@ def macro_run(
             conversation=conversation, teammate=teammate, body=body, files=files, seen_part_id=seen_part_id
         )
     for tag in actions.tags:
-        threads.conversation_tag(conversation=conversation, tag=tag)
+        threads.conversation_tag(conversation=conversation, tag=tag, teammate=teammate)
     if actions.priority:
         # Each service is given the row as the previous one left it (the SLA clocks read it).
         threads.conversation_set_priority(conversation=_fresh(conversation), priority=actions.priority)

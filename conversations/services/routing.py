@@ -20,7 +20,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from common.row_locks import rows_hold
-from contacts.models import Contact
+from contacts.models import Contact, Tag
 from contacts.services import tag_hold, tags_hold
 from conversations.models import (
     AssignmentRule,
@@ -341,7 +341,7 @@ def conversation_route(*, conversation: Conversation, message: str) -> Assignmen
         return None
     # Held: a teammate may have taken the tag off the rule and deleted it since the rules were read (it is skipped).
     if rule.add_tag_id and tags_hold([rule.add_tag_id]):
-        conversation.tags.add(rule.add_tag_id)
+        threads.conversation_tag(conversation=conversation, tag=Tag.objects.get(pk=rule.add_tag_id), teammate=None)
     if rule.set_priority and rule.set_priority != conversation.priority:
         Conversation.objects.filter(pk=conversation.pk).update(priority=rule.set_priority)
         conversation.priority = rule.set_priority

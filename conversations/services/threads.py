@@ -583,16 +583,30 @@ def conversation_set_priority(*, conversation: Conversation, priority: str) -> C
 
 
 @transaction.atomic
-def conversation_tag(*, conversation: Conversation, tag: Tag) -> None:
-    """Tag a conversation (once)."""
+def conversation_tag(*, conversation: Conversation, tag: Tag, teammate: Any) -> bool:
+    """Tag a conversation (once): the timeline says who did, and when. False if it had the tag already."""
     contact_services.tag_hold(tag)
-    conversation.tags.add(tag)
+    return _tags_change(conversation, tag, teammate, tagging=True)
 
 
 @transaction.atomic
-def conversation_untag(*, conversation: Conversation, tag: Tag) -> None:
-    """Remove a tag from a conversation, if it has it."""
-    conversation.tags.remove(tag)
+def conversation_untag(*, conversation: Conversation, tag: Tag, teammate: Any) -> bool:
+    """Remove a tag from a conversation, said in its timeline. False if it did not have it."""
+    return _tags_change(conversation, tag, teammate, tagging=False)
+
+
+def _tags_change(conversation: Conversation, tag: Tag, teammate: Any, *, tagging: bool) -> bool:
+    """Put `tag` on the conversation or take it off, with its event in the timeline, under the conversation's lock:
+    two teammates tagging at once record one event, not two."""
+    _locked(conversation)
+    if conversation.tags.filter(pk=tag.pk).exists() == tagging:
+        return False
+    (conversation.tags.add if tagging else conversation.tags.remove)(tag)
+    part_type = ConversationPart.Type.TAG if tagging else ConversationPart.Type.UNTAG
+    _add_part(
+        conversation=conversation, part_type=part_type, at=timezone.now(), author_teammate=teammate, body=tag.name
+    )
+    return True
 
 
 @transaction.atomic

@@ -286,7 +286,7 @@ def world(db) -> World:
         contact=user, body="Hello?", files=[SimpleUploadedFile("guide.pdf", b"%PDF-1.4\n%%EOF\n")]
     )
     attachment = Attachment.objects.get(part__conversation=conversation)
-    conversation_services.conversation_tag(conversation=conversation, tag=tag)
+    conversation_services.conversation_tag(conversation=conversation, tag=tag, teammate=None)
     tracking_services.event_track(contact=user, name="signed-in", metadata={}, created_at=None, now=timezone.now())
     team = Team.objects.create(name="Support")
     segment = Segment.objects.create(name="Users", query={"field": "role", "operator": "=", "value": "user"})
@@ -454,6 +454,7 @@ IMPERSONATIONS = [
     ("/api/conversations/{conversation}/reply", {"message_type": "note", "type": "admin", "body": "x"}),
     ("/api/conversations/{conversation}/parts", {"message_type": "close"}),
     ("/api/conversations/{conversation}/parts", {"message_type": "assignment", "assignee_id": "{agent}"}),
+    ("/api/conversations/{conversation}/tags", {"id": "{other_tag}"}),  # the timeline names who tagged it
     ("/api/contacts/{user}/notes", {"body": "x"}),
 ]
 
@@ -461,7 +462,7 @@ IMPERSONATIONS = [
 @pytest.mark.parametrize(
     ("path", "body"),
     IMPERSONATIONS,
-    ids=[f"{p} {b['message_type' if 'message_type' in b else 'body']}" for p, b in IMPERSONATIONS],
+    ids=[f"{p} {b.get('message_type') or b.get('body') or b.get('id')}" for p, b in IMPERSONATIONS],
 )
 def test_an_agent_cannot_write_as_the_superuser(world, path, body):
     before = snapshot()

@@ -129,6 +129,23 @@ def test_tag_untag_and_delete(api):
     assert not ConversationPart.objects.filter(conversation_id=conversation.pk).exists()
 
 
+def test_tagging_says_who_in_the_timeline_once_per_change(api, teammate, superuser):
+    conversation, tag = start(), TagFactory(name="<b>billing</b>")
+    url = f"/api/conversations/{conversation.pk}"
+    assert api.post(f"{url}/tags", {"id": str(tag.pk)}, format="json").status_code == 200  # as the token's teammate
+    assert api.post(f"{url}/tags", {"id": str(tag.pk), "admin_id": str(superuser.pk)}, format="json").status_code == 200
+    # (it had the tag: no second event) A superuser's token may name another admin, in DELETE's body as Intercom's.
+    assert api.delete(f"{url}/tags/{tag.pk}", {"admin_id": str(superuser.pk)}, format="json").status_code == 200
+    parts = api.get(url).json()["conversation_parts"]["conversation_parts"]
+    assert [(p["part_type"], p["author"]["id"], p["body"]) for p in parts[1:]] == [
+        ("tag", str(teammate.pk), "<p>&lt;b&gt;billing&lt;/b&gt;</p>"),
+        ("untag", str(superuser.pk), "<p>&lt;b&gt;billing&lt;/b&gt;</p>"),
+    ]
+    missing = api.post(f"{url}/tags", {"id": str(tag.pk), "admin_id": "99999"}, format="json")
+    assert (missing.status_code, missing.json()["errors"][0]["field"]) == (404, "admin_id")
+    assert not conversation.tags.exists()
+
+
 def test_list_pages_with_fixed_queries(api):
     api.get("/api/me")
 
@@ -159,7 +176,7 @@ def test_search_conversations(api, teammate):
     first, second = start(ada), start(lee)
     services.conversation_close(conversation=first, teammate=teammate)
     tag = TagFactory()
-    services.conversation_tag(conversation=second, tag=tag)
+    services.conversation_tag(conversation=second, tag=tag, teammate=None)
 
     def ids(query):
         response = api.post("/api/conversations/search", {"query": query}, format="json")

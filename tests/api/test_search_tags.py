@@ -159,7 +159,7 @@ def test_companies_and_conversations_read_all_of_their_tags(api, tags):
                      for _ in range(2))  # fmt: skip
     for conversation, names in ((first, ["vip", "beta"]), (second, ["vip"])):
         for name in names:
-            conversation_services.conversation_tag(conversation=conversation, tag=tags[name])
+            conversation_services.conversation_tag(conversation=conversation, tag=tags[name], teammate=None)
 
     def conversations(query):
         response = api.post("/api/conversations/search", {"query": query}, format="json")

@@ -223,7 +223,7 @@ def test_the_conversation_pages_poll_says_the_headers_and_side_panels_words_as_t
     session = WebSession.objects.create(contact=contact, started_at=now, last_activity_at=now)
     hostile = {"url": "https://shop.example/<b>sale</b>?q=1", "title": '<img src=x onerror="alert(1)">'}
     PageView.objects.create(contact=contact, session=session, created_at=now, **hostile)
-    services.conversation_tag(conversation=conversation, tag=(tag := TagFactory(name="<b>vip</b>")))
+    services.conversation_tag(conversation=conversation, tag=(tag := TagFactory(name="<b>vip</b>")), teammate=None)
     live = admin_client.get(poll).json()["live"]
     assert (live["sla"], live["sla_over"]) == ("SLA overdue 1h 10m · first reply", True)
     assert live["tags"] == [{"id": tag.pk, "name": "<b>vip</b>"}]

@@ -195,10 +195,19 @@ def test_due_snoozes_reopen_and_future_ones_stay():
 def test_tag_untag_priority_and_mark_read():
     conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi")
     tag = TagFactory(name="billing")
-    services.conversation_tag(conversation=conversation, tag=tag)
+    kim = TeammateFactory(username="kim")
+    assert services.conversation_tag(conversation=conversation, tag=tag, teammate=kim)
+    assert not services.conversation_tag(conversation=conversation, tag=tag, teammate=None)  # it has it: no event
     assert list(conversation.tags.all()) == [tag]
-    services.conversation_untag(conversation=conversation, tag=tag)
+    assert services.conversation_untag(conversation=conversation, tag=tag, teammate=None)
+    assert not services.conversation_untag(conversation=conversation, tag=tag, teammate=kim)
     assert not conversation.tags.exists()
+    # The timeline: who tagged and who took it off (None: a rule, Parley), the tag's name as it was then.
+    events = conversation.parts.exclude(part_type=ConversationPart.Type.COMMENT).order_by("id")
+    assert list(events.values_list("part_type", "author_teammate", "body")) == [
+        (ConversationPart.Type.TAG, kim.pk, "billing"),
+        (ConversationPart.Type.UNTAG, None, "billing"),
+    ]
     services.conversation_set_priority(conversation=conversation, priority="priority")
     with pytest.raises(ValidationError):
         services.conversation_set_priority(conversation=conversation, priority="urgent!!")
@@ -224,7 +233,7 @@ def test_merge_moves_conversations_and_deliveries_to_the_user():
 def test_erase_deletes_conversations_parts_and_deliveries():
     lead = LeadFactory()
     conversation = services.conversation_start_by_contact(contact=lead, body="Hi")
-    services.conversation_tag(conversation=conversation, tag=TagFactory())
+    services.conversation_tag(conversation=conversation, tag=TagFactory(), teammate=None)
     services.message_send(sender=None, channel="in_app", body="Hello", contact_ids=[lead.pk])
     contact_services.contact_erase(contact=lead, actor=None, source="admin")
     assert not Conversation.objects.exists()
@@ -236,9 +245,11 @@ def test_export_contains_conversations_without_notes_and_messages():
     lead = LeadFactory()
     conversation = services.conversation_start_by_contact(contact=lead, body="Public words")
     services.conversation_add_note(conversation=conversation, teammate=TeammateFactory(), body="secret note")
+    # The team's labels, as its notes: their events in the timeline are the team's alone.
+    services.conversation_tag(conversation=conversation, tag=TagFactory(name="difficult-customer"), teammate=None)
     document = contact_services.contact_export(contact=lead, actor=None, source="admin")
-    assert document["conversations"][0]["parts"][0]["body"] == "Public words"
-    assert "secret note" not in str(document)
+    assert [part["body"] for part in document["conversations"][0]["parts"]] == ["Public words"]
+    assert "secret note" not in str(document) and "difficult-customer" not in str(document)
 
 
 def test_export_holds_a_conversations_title_and_custom_attributes():

@@ -78,7 +78,7 @@ def test_tagging_while_the_tag_is_deleted_is_refused_and_tagging_first_links_wha
         "contact": lambda: contact_services.contact_tag(contact=lead, tag=tag),
         "company": lambda: company_services.company_tag(company=CompanyFactory(), tag=tag),
         "conversation": lambda: services.conversation_tag(
-            conversation=Conversation.objects.create(contact=lead), tag=tag
+            conversation=Conversation.objects.create(contact=lead), tag=tag, teammate=None
         ),
     }[kind]
 

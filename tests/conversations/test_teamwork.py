@@ -276,9 +276,13 @@ def test_a_macro_replies_with_placeholders_filled_then_tags_prioritises_assigns_
     assert (done.state, done.priority, done.assignee, done.team) == ("closed", "priority", runner, billing)
     assert set(done.tags.values_list("name", flat=True)) == {"refund", "vip"}
     assert done.waiting_since is None and done.first_response_at is not None
-    # The timeline says what happened, in order: the reply, the assignment, the close.
-    kinds = list(done.parts.order_by("id").values_list("part_type", flat=True))
-    assert kinds[-3:] == ["comment", "assignment", "close"]
+    # The timeline says what happened, in order: the reply, the tags (by whom), the assignment, the close.
+    timeline = list(done.parts.order_by("id").values_list("part_type", "body", "author_teammate"))
+    assert [kind for kind, _, _ in timeline[-5:]] == ["comment", "tag", "tag", "assignment", "close"]
+    assert {(body, author) for kind, body, author in timeline if kind == "tag"} == {
+        ("refund", runner.pk),
+        ("vip", runner.pk),
+    }
 
 
 def test_a_macro_without_text_snoozes_unassigns_to_a_team_and_keeps_the_assignee_when_told():

@@ -1,6 +1,7 @@
 """Journey: a visitor writes from a shop on another origin; teammates work the conversation in the admin."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -56,6 +57,11 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     inbox.select_option("select[name=tag]", label="shipping")
     inbox.get_by_role("button", name="Add tag").click()
     expect(inbox.locator("#parley-tags")).to_contain_text("shipping")
+    # The timeline says who tagged it (the team's label: the visitor's messenger never shows it).
+    tagged = inbox.locator("#parley-thread .parley-event", has_text="tagged this “shipping”")
+    expect(tagged).to_have_count(1)
+    expect(tagged).to_contain_text(re.compile(r"^\S+ tagged this “shipping” · "))
+    expect(host.page.locator("parley-messenger")).not_to_contain_text("shipping")
 
     inbox.get_by_role("button", name="Snooze").click()
     expect(inbox.locator("#parley-state")).to_contain_text("Snoozed")

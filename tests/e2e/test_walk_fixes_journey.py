@@ -163,7 +163,7 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     page.screenshot(path=str(artifacts / "walk-live-side-panel.png"), full_page=True)
 
     # Leo tags it from his page: the tag shows here with its remove button, which works.
-    services.conversation_tag(conversation=conversation, tag=TagFactory(name="stock"))
+    services.conversation_tag(conversation=conversation, tag=TagFactory(name="stock"), teammate=None)
     tags = page.locator("#parley-live-tags")
     expect(tags.locator(".parley-state")).to_have_text(["stock \u00d7"], timeout=POLL_TIMEOUT_MS)  # its remove button
     tags.get_by_role("button", name="Remove the tag stock").click()
