@@ -105,10 +105,14 @@ def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and
     assert Conversation.objects.count() == 1
     assert _bodies(conversation) == ["Hello, about my order", "It was due yesterday", "Can you check?"]
 
-    # A reply that fails, then back to the list: coming back, it is still there with its Retry, which sends it.
+    # A reply that fails (a proxy's 503), then back to the list: coming back, it is still there with its Retry, which
+    # sends it.
     messenger.locator(".ls li button").click()
     expect(messenger.locator(".m.me .bu")).to_have_count(3)
-    host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    host.page.route(
+        "**/reply",
+        lambda route: route.fulfill(status=503, body="Unavailable", headers={"Access-Control-Allow-Origin": "*"}),
+    )
     _write(messenger, host.page, "Hello?")
     expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
     messenger.locator(".bk").click()
@@ -153,4 +157,29 @@ def test_after_the_site_logs_its_user_out_nothing_waiting_leaves_as_the_next_vis
         host.page.reload()
         host.wait_booted()
     assert Conversation.objects.count() == 1 and first.contact.conversations.count() == 1
+    assert host.problems == []
+
+
+def test_messages_written_offline_go_by_themselves_once_the_visitor_is_back_online(host, make_website):
+    """The banner said "We'll keep trying", and nothing did: each message waited for its Retry."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    host.write("Hello")
+    conversation = Conversation.objects.get()
+
+    host.context.set_offline(True)
+    _write(messenger, host.page, "On the train, signal comes and goes")
+    _write(messenger, host.page, "Is my order shipped?")
+    expect(messenger.locator(".m.fail .nf span")).to_have_text(["Not sent.", "Not sent."])
+    expect(messenger.locator(".of")).to_have_text("You're offline. We'll keep trying.")
+
+    host.context.set_offline(False)
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text(
+        ["Hello", "On the train, signal comes and goes", "Is my order shipped?"]
+    )
+    assert _bodies(conversation) == ["Hello", "On the train, signal comes and goes", "Is my order shipped?"]
     assert host.problems == []

@@ -473,7 +473,7 @@ def test_queued_page_views_hold_no_ip_address(client, website, buffer):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("offset", "said"), [(0.0, None), (-5.0, "5.00 s ahead of"), (5.0, "5.00 s behind")])
+@pytest.mark.parametrize(("offset", "said"), [(0.0, None), (-5.0, "ahead of"), (5.0, "behind")])
 def test_a_flush_warns_once_a_minute_when_redis_clock_and_this_machines_are_apart(
     buffer: Buffer, monkeypatch, caplog, offset, said
 ):
@@ -487,4 +487,6 @@ def test_a_flush_warns_once_a_minute_when_redis_clock_and_this_machines_are_apar
     warnings = [record.getMessage() for record in caplog.records if "clock is" in record.getMessage()]
     assert warnings == ([] if said is None else [warnings[0]])
     if said is not None:
-        assert f"Redis clock is {said} this machine's" in warnings[0]
+        # About 5 s: the round trip to Redis counts in it (4.99 s and 5.01 s on a busy machine).
+        seconds = re.search(rf"Redis clock is (\d+\.\d\d) s {said} this machine's", warnings[0])
+        assert seconds and abs(float(seconds[1]) - 5) <= 0.1, warnings[0]

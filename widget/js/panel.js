@@ -202,8 +202,10 @@
     function api(path, payload) {
       // No automatic retry here: polls back off on their own and a failed send offers "retry".
       return ctx.api(path, payload, 0).then(function (json) {
+        var back = failures > 0;
         failures = 0;
         offline.hidden = true;
+        if (back) resendFailed(); // Parley answers again: what could not be sent goes now
         return json || {};
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
@@ -727,12 +729,24 @@
         // Under the message: the server's words for a refusal (no retry: the same message would be refused again),
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
+        node.retry = said ? null : function () { send(text, node, picked); };
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
-          said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { send(text, node, picked); } })]));
+          said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: node.retry })]));
         keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
         live.textContent = said || t.failed;
       });
     }
+    // Back online, or Parley answers again: the messages that failed for want of a connection go again, in the order
+    // written, as their Retry would send them (the banner promised "We'll keep trying"). A refusal is not retried.
+    function resendFailed() {
+      if (destroyed) return;
+      unsent.filter(function (node) { return node.retry && node.classList.contains("fail"); }).forEach(function (node) {
+        var retry = node.retry;
+        node.retry = null;
+        retry();
+      });
+    }
+    w.addEventListener("online", resendFailed);
     function forget(node) {
       var at = unsent.indexOf(node);
       if (at >= 0) unsent.splice(at, 1);
@@ -870,7 +884,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { destroyed = true; clearTimeout(timer); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { destroyed = true; clearTimeout(timer); w.removeEventListener("online", resendFailed); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
