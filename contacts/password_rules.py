@@ -31,7 +31,8 @@ class VarietyValidator:
 
     def validate(self, password: str, user: Any = None) -> None:
         shown = "".join(c for c in password if unicodedata.category(c) != "Cf")
-        if len(shown) < settings.PARLEY_PASSWORD_MIN_LENGTH:  # Django's length counts a zero-width space too
+        # Django's length counts a zero-width space too; a password too short anyway is Django's to say (once).
+        if len(shown) < settings.PARLEY_PASSWORD_MIN_LENGTH <= len(password):
             raise ValidationError(
                 f"This password is too short once its invisible characters (a zero-width space, a soft hyphen) are "
                 f"left out: it must contain at least {settings.PARLEY_PASSWORD_MIN_LENGTH} characters.",

@@ -106,6 +106,13 @@ class CountedPasswordChangeForm(AdminPasswordChangeForm):
         sign_in_succeeded(attempt)
         return old_password
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        old = cleaned.get("old_password")
+        if old and cleaned.get("new_password1") == old:  # "changed" to itself, which signed out every other browser
+            self.add_error("new_password1", ValidationError("That is your current password: choose a new one."))
+        return cleaned
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     form_class = CountedPasswordChangeForm

@@ -49,7 +49,11 @@ def two_step_sign_in_view(request: HttpRequest) -> HttpResponse:
     counts as a sign-in under the teammate's name (a stolen password gets as few guesses at it as at the password)."""
     waiting = two_step.pending(request)
     if waiting is None:
-        messages.warning(request, "Sign in again: the page for the code waits five minutes after the password.")
+        messages.warning(
+            request,
+            "No sign-in is waiting for a code in this browser: sign in with your password (its code is asked "
+            "for within five minutes of it).",
+        )
         return redirect("admin:login")
     if request.method == "POST" and request.POST.get("do") == "again":  # "Sign in as someone else"
         two_step.pending_end(request)

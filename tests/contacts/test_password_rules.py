@@ -28,3 +28,13 @@ def test_a_passphrase_passes(password):
 def test_invisible_characters_do_not_count_towards_the_length(password):
     with pytest.raises(ValidationError, match="too short once its invisible characters"):
         validate_password(password)
+
+
+def test_a_short_password_is_told_so_once():
+    """A short password without invisible characters also got "too short once its invisible characters are left
+    out": two errors for one fault, the second about something it did not hold."""
+    with pytest.raises(ValidationError) as refused:
+        validate_password("lamp-shop-9")
+    assert [m for m in refused.value.messages if "too short" in m] == [
+        "This password is too short. It must contain at least 15 characters."
+    ]

@@ -262,6 +262,10 @@ def test_a_teammate_changes_their_password_knowing_the_current_one(client, kim, 
     client.force_login(kim)
     page = client.get(change).content.decode()
     assert "<h1>Change password</h1>" in page and 'id="user-tools"' in page  # the admin's own page
+    # "Changed" to the same password: refused (it would sign every other browser out for nothing).
+    same = client.post(change, {"old_password": PASSWORD, "new_password1": PASSWORD, "new_password2": PASSWORD})
+    assert same.status_code == 200 and "That is your current password: choose a new one." in same.content.decode()
+    assert mailoutbox == []
     answer = client.post(
         change, {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )

@@ -152,7 +152,7 @@ def test_the_code_page_waits_five_minutes_and_needs_the_password_first(client, k
     session["parley_two_step_pending"]["at"] = time.time() - two_step.PENDING_SECONDS - 1
     session.save()
     answer = client.post(CODE_PAGE, {"code": app_code(kim)}, follow=True)
-    assert "Sign in again: the page for the code waits five minutes" in answer.content.decode()
+    assert "No sign-in is waiting for a code in this browser: sign in with your password" in answer.content.decode()
     assert _signed_in(client) is None
 
 

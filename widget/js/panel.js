@@ -89,6 +89,8 @@
     ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#8a90a2;margin:0 4px 2px}" +
     // A message that was not sent: a white bubble with a red dashed edge (its text as readable as ever), and under it
     // what happened and the "Retry" button, each on its own, never squeezed beside the bubble.
+    // A message on its way: a little faded until the server has it.
+    ".m.pd .bu{opacity:.7}" +
     ".m.fail>div{display:flex;flex-direction:column;align-items:flex-end}.m.fail .bu{background:#fff;color:#1f2430;box-shadow:none;border:1px dashed #c62828}" +
     ".nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
     ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
@@ -731,7 +733,8 @@
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
-          said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: node.retry })]));
+          // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
+          said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
         keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
         live.textContent = said || t.failed;
       });
