@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Conversation
 from tests.faults.support import wait_until
+from tracking.models import Website
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,6 +39,15 @@ class Held:
         self.page.unroute(self.matches, self.hold)
 
 
+def _open_messenger(host, make_website):
+    """A visitor on a page of a new website, the messenger open."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    return host.page.locator("parley-messenger")
+
+
 def _write(messenger, page, text: str) -> None:
     messenger.locator("textarea").fill(text)
     page.keyboard.press("Enter")
@@ -51,11 +61,7 @@ def _bodies(conversation: Conversation) -> list[str]:
 def test_a_new_thread_opened_while_the_first_messages_wait_takes_them_over_as_one_conversation(
     host, make_website, agent_admin, artifacts
 ):
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
     held = Held(host.page, "/conversations")
     _write(messenger, host.page, "First: my parcel is late")
     _write(messenger, host.page, "Second: order #1042")
@@ -86,11 +92,7 @@ def test_a_new_thread_opened_while_the_first_messages_wait_takes_them_over_as_on
 def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and_a_failed_one_waits_there(
     host, make_website, artifacts
 ):
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
     host.write("Hello, about my order")
     conversation = Conversation.objects.get()
 
@@ -130,17 +132,14 @@ def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and
 
 
 def test_after_the_site_logs_its_user_out_nothing_waiting_leaves_as_the_next_visitor(host, make_website):
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
     held = Held(host.page, "/conversations")
     _write(messenger, host.page, "My address is 1 Main St")
     _write(messenger, host.page, "and my phone is 555-0100")
 
     # The site logs its user out and boots the messenger for whoever comes next, while the first message is on its way.
-    host.page.evaluate(f"Parley('shutdown'); Parley('boot', {{app_id: '{website.app_id}'}})")
+    app_id = Website.objects.get().app_id
+    host.page.evaluate(f"Parley('shutdown'); Parley('boot', {{app_id: '{app_id}'}})")
     held.release()
     wait_until(lambda: Conversation.objects.exists(), what="the first message's conversation")
     host.page.wait_for_load_state("networkidle")
@@ -162,11 +161,7 @@ def test_after_the_site_logs_its_user_out_nothing_waiting_leaves_as_the_next_vis
 
 def test_messages_written_offline_go_by_themselves_once_the_visitor_is_back_online(host, make_website):
     """The banner said "We'll keep trying", and nothing did: each message waited for its Retry."""
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
     host.write("Hello")
     conversation = Conversation.objects.get()
 
