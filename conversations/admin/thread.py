@@ -115,7 +115,8 @@ def _thread_tag_by_id(raw: str) -> Tag:
 
 def _thread_tag(request: HttpRequest, conversation: Conversation, body: str) -> str:
     tag = _thread_tag_by_id(request.POST.get("tag", ""))
-    services.conversation_tag(conversation=conversation, tag=tag, teammate=request.user)
+    if not services.conversation_tag(conversation=conversation, tag=tag, teammate=request.user):
+        return f"It was tagged “{tag.name}” already."
     return f"Tagged “{tag.name}”."
 
 

@@ -597,6 +597,10 @@ def test_conversation_tags_are_shown_added_and_removed_on_its_page_and_listed_in
     assert _act(admin_client, conversation, do="tag", tag=str(refund.pk)).status_code == 302
     assert _act(admin_client, conversation, do="tag", tag="²").status_code == 302  # refused with a message
     assert sorted(conversation.tags.values_list("name", flat=True)) == ["refund", "vip"]
+    # Tagged again from a page that did not know yet (another teammate's): said so, and no second event.
+    again = admin_client.post(_change_url(conversation), {"do": "tag", "tag": str(vip.pk)}, follow=True)
+    assert "It was tagged “vip” already." in [str(m) for m in again.context["messages"]]
+    assert conversation.parts.filter(part_type="tag").count() == 2
     page = admin_client.get(_change_url(conversation)).content.decode()
     assert f'value="untag:{vip.pk}"' in page
     assert _act(admin_client, conversation, do=f"untag:{vip.pk}").status_code == 302

@@ -177,4 +177,12 @@ def test_messages_written_offline_go_by_themselves_once_the_visitor_is_back_onli
         ["Hello", "On the train, signal comes and goes", "Is my order shipped?"]
     )
     assert _bodies(conversation) == ["Hello", "On the train, signal comes and goes", "Is my order shipped?"]
+
+    # A thread opened offline loads its history once the connection is back (it said "Loading…" until a send).
+    messenger.locator(".bk").click()
+    host.context.set_offline(True)
+    messenger.locator(".ls li button").click()
+    expect(messenger.locator(".th .em")).to_have_text("Loading…")
+    host.context.set_offline(False)
+    expect(messenger.locator(".m.me .bu")).to_have_text(_bodies(conversation))
     assert host.problems == []

@@ -207,7 +207,7 @@
         var back = failures > 0;
         failures = 0;
         offline.hidden = true;
-        if (back) resendFailed(); // Parley answers again: what could not be sent goes now
+        if (back) backOnline(); // Parley answers again
         return json || {};
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
@@ -732,6 +732,9 @@
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
+        // Sent again by itself only when the browser was offline: the message never left it. After a time-out or a
+        // reset, the server may have it already (and would store it twice): the visitor decides, with Retry.
+        node.offline = !said && !err.status && w.navigator.onLine === false;
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
           // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
@@ -739,17 +742,24 @@
         live.textContent = said || t.failed;
       });
     }
-    // Back online, or Parley answers again: the messages that failed for want of a connection go again, in the order
-    // written, as their Retry would send them (the banner promised "We'll keep trying"). A refusal is not retried.
+    // Back online, or Parley answers again: the messages that failed while the browser was offline go again, in the
+    // order written, as their Retry would send them (the banner promised "We'll keep trying").
     function resendFailed() {
       if (destroyed) return;
-      unsent.filter(function (node) { return node.retry && node.classList.contains("fail"); }).forEach(function (node) {
+      unsent.filter(function (node) { return node.offline && node.retry && node.classList.contains("fail"); }).forEach(function (node) {
         var retry = node.retry;
         node.retry = null;
+        node.offline = false;
         retry();
       });
     }
-    w.addEventListener("online", resendFailed);
+    // What waited for the connection: the thread's history if it was being loaded, and the messages sent offline.
+    function backOnline() {
+      if (destroyed) return;
+      if (view === "thread" && current && thread && thread.querySelector(".em")) loadThread();
+      resendFailed();
+    }
+    w.addEventListener("online", backOnline);
     function forget(node) {
       var at = unsent.indexOf(node);
       if (at >= 0) unsent.splice(at, 1);
@@ -887,7 +897,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { destroyed = true; clearTimeout(timer); w.removeEventListener("online", resendFailed); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { destroyed = true; clearTimeout(timer); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
