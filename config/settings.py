@@ -28,6 +28,8 @@ class _Env(environ.Env):
     ) -> object:
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except RecursionError:  # "$NAME" names another variable: here, itself (LOG_LEVEL=$LOG_LEVEL)
+            raise RefusedSettings(f"{var} is set to a value Parley cannot read: it names itself.") from None
         except (ValueError, TypeError) as error:
             shown = f": {error}" if cast in (int, float, bool) else ""
             raise RefusedSettings(f"{var} is set to a value Parley cannot read{shown}.") from None
@@ -53,25 +55,27 @@ class _Env(environ.Env):
         """A Celery broker's URL (or several, separated by ";": failover)."""
         from kombu.transport import TRANSPORT_ALIASES
 
-        self._url_check(var, "amqp://user:password@host:5672//", TRANSPORT_ALIASES, separator=";")
+        self._url_check(var, "amqp://user:password@host:5672//", TRANSPORT_ALIASES, separator=";", plus=True)
         return self.str(var, default=default)
 
     db, cache, email = db_url, cache_url, email_url
 
-    def _url_check(self, var: str, example: str, schemes: Iterable[str], separator: str = ",") -> None:
+    def _url_check(
+        self, var: str, example: str, schemes: Iterable[str], separator: str = ",", *, plus: bool = False
+    ) -> None:
         """Refuses a set `var` that is not a URL of one of `schemes` with readable ports. Nor may it start with "$":
         django-environ reads that as the name of another variable, and one left unexpanded by a deployment (an unset
         `${DATABASE_URL}`) silently gave the embedded default (SQLite, the console as the email backend)."""
         value = self.ENVIRON.get(var)
-        if value is not None and (value.startswith("$") or not _url_readable(value, set(schemes), separator)):
+        if value is not None and (value.startswith("$") or not _url_readable(value, set(schemes), separator, plus)):
             raise RefusedSettings(f"{var} is set to a value Parley cannot read: a URL such as {example}.")
 
 
-def _url_readable(value: str, schemes: set[str], separator: str) -> bool:
+def _url_readable(value: str, schemes: set[str], separator: str, plus: bool) -> bool:
     """Whether `value` (or each of its `separator`-separated URLs: a broker's failover list) has a scheme of
-    `schemes` ("a+b" counts as "a", as kombu reads it), and every host that names a port names a number a port can
-    be. A cache's URL may list hosts ("redis://a:6379,b:6379/0"); an empty port is the default one."""
-    urls = [one.strip() for one in value.split(separator)] if separator == ";" else [value.strip()]
+    `schemes` (with `plus`, "a+b" counts as "a", as kombu reads it), and every host that names a port names a number
+    a port can be. A cache's URL may list hosts ("redis://:pw@a:6379,b:6379/0"); an empty port is the default one."""
+    urls = [one.strip() for one in value.split(separator)] if separator == ";" else [value]
     urls = [url for url in urls if url]
     if not urls:
         return False
@@ -80,12 +84,11 @@ def _url_readable(value: str, schemes: set[str], separator: str) -> bool:
             parts = urllib.parse.urlsplit(url)
         except ValueError:  # "[::1" and the like
             return False
-        if parts.scheme not in schemes and parts.scheme.partition("+")[0] not in schemes:
+        if parts.scheme not in schemes and not (plus and parts.scheme.partition("+")[0] in schemes):
             return False
         if parts.scheme.endswith(("sqlite", "spatialite")):  # a file's path ("sqlite://:memory:" too): no host
             continue
-        for host in parts.netloc.split(","):
-            host = host.rpartition("@")[2]
+        for host in parts.netloc.rpartition("@")[2].split(","):  # a password may hold a ","
             after = host.partition("]")[2] if host.startswith("[") else host[len(host.partition(":")[0]) :]
             port = after.removeprefix(":")
             if after and (

@@ -186,3 +186,28 @@ def test_messages_written_offline_go_by_themselves_once_the_visitor_is_back_onli
     host.context.set_offline(False)
     expect(messenger.locator(".m.me .bu")).to_have_text(_bodies(conversation))
     assert host.problems == []
+
+
+def test_messages_waiting_when_their_contact_is_erased_come_back_in_the_next_new_thread(host, make_website):
+    """The visitor went back to the list while two replies waited, and their contact was erased meanwhile: the words
+    went into a composer no longer on screen, lost."""
+    from contacts.services import contact_erase
+
+    messenger = _open_messenger(host, make_website)
+    host.write("Hello")
+    conversation = Conversation.objects.get()
+    held = Held(host.page, "/reply")
+    _write(messenger, host.page, "A: my order number is 1042")
+    _write(messenger, host.page, "B: and I paid twice")
+    messenger.locator(".bk").click()
+    contact_erase(contact=conversation.contact, actor=None, source="admin")
+    held.release()
+    expect(messenger.locator(".ls li")).to_have_count(0)  # the erased visitor's conversations are gone from view
+    messenger.get_by_role("button", name="Send us a message").click()
+    expect(messenger.locator("textarea")).to_have_value("A: my order number is 1042\nB: and I paid twice")
+    assert not Conversation.objects.exists()
+    # Sent now, as the new visitor who wrote them: one new conversation.
+    messenger.locator("textarea").press("Enter")
+    expect(messenger.locator(".m.pd, .m.fail")).to_have_count(0)
+    assert _bodies(Conversation.objects.get()) == ["A: my order number is 1042\nB: and I paid twice"]
+    assert host.problems == []

@@ -93,8 +93,15 @@ UNREADABLE_URLS = [
     ("EMAIL_URL", "bogus://u:hunter2@mail.example", "smtp+tls://user:password@host:587"),
     ("CELERY_BROKER_URL", "amqpx://u:hunter2@h:5672//", "amqp://user:password@host:5672//"),
     ("CELERY_BROKER_URL", "", "amqp://user:password@host:5672//"),
-    # A port checked in every host of a list, whoever's password comes before it.
-    ("CACHE_URL", "redis://127.0.0.1:abc,:hunter2@127.0.0.1:6379/9", "redis://host:6379/0"),
+    # A port checked in every host of a list.
+    ("CACHE_URL", "redis://:hunter2@127.0.0.1:6379,127.0.0.1:abc/9", "redis://host:6379/0"),
+    # "+" as kombu reads it is the broker's alone; a space after the port is no port.
+    (
+        "DATABASE_URL",
+        "postgresql+psycopg://parley:hunter2@127.0.0.1:5432/parley",
+        "postgres://user:password@host:5432/name",
+    ),
+    ("DATABASE_URL", "postgres://parley:hunter2@127.0.0.1:5432 ", "postgres://user:password@host:5432/name"),
     # Unexpanded by the deployment: django-environ read it as another variable's name, and ran on the embedded
     # defaults (SQLite; the console as the email backend, printing sign-in links to the log).
     ("DATABASE_URL", "${DB_URL}", "postgres://user:password@host:5432/name"),
@@ -140,6 +147,10 @@ def test_every_server_process_refuses_an_unreadable_url_in_one_line(entry_point)
         ("DATABASE_URL", "sqlite://:memory:"),
         ("CELERY_BROKER_URL", "sentinel://h1:26379;sentinel://h2:26379"),
         ("CELERY_BROKER_URL", "redis+socket:///run/redis.sock"),
+        # A "," in a password (the hosts are what comes after the last "@").
+        ("DATABASE_URL", "postgres://parley:pa,ss@127.0.0.1:5432/parley"),
+        ("EMAIL_URL", "smtp://u:pa,ss@mail.example:587"),
+        ("CELERY_BROKER_URL", "amqp://u:pa,ss@h:5672//"),
     ],
 )
 def test_urls_of_every_accepted_form_still_start(variable, value):
@@ -156,6 +167,7 @@ def test_urls_of_every_accepted_form_still_start(variable, value):
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be 1 or more, not 0."),
         ({"WEB_THREADS": "-2"}, "WEB_THREADS must be 1 or more, not -2."),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
+        ({"WEB_THREADS": "$WEB_THREADS"}, "WEB_THREADS is set to a value Parley cannot read: it names itself."),
     ],
 )  # fmt: skip
 def test_the_web_server_refuses_a_worker_count_it_cannot_use_in_one_line(variables, said):

@@ -8,7 +8,7 @@
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
   var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
   var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
-  var MAX_BODY = 4000;
+  var MAX_BODY = 4000, UPLOAD_STALL_MS = 60000;
 
   var STRINGS = {
     en: {
@@ -346,6 +346,7 @@
       else thread.appendChild(greeting());
       waiting.forEach(function (node) { thread.appendChild(node); });
       if (id) loadThread();
+      else unpark();
       if (open && !autoOpened) composer.focus();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
@@ -567,15 +568,22 @@
             for (var k in fields) if (fields[k] != null) form.append(k, fields[k]);
             list.forEach(function (f) { form.append("files", f, f.name); });
             xhr.open("POST", l.upload_base + path);
-            xhr.upload.onprogress = function (ev) { if (ev.lengthComputable) bar.value = Math.round(ev.loaded / ev.total * 100); };
+            // An upload that makes no progress for a minute (sending, then waiting for the answer) has stalled: it
+            // fails, with Retry, instead of holding every message written after it.
+            var stall = 0;
+            var watch = function () { clearTimeout(stall); stall = setTimeout(function () { xhr.abort(); }, UPLOAD_STALL_MS); };
+            xhr.upload.onprogress = function (ev) { watch(); if (ev.lengthComputable) bar.value = Math.round(ev.loaded / ev.total * 100); };
+            xhr.upload.onload = watch;
+            xhr.onloadend = function () { clearTimeout(stall); };
             xhr.onload = function () {
               var json = {};
               try { json = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a proxy's page */ }
               if (xhr.status < 300) { bar.remove(); ok(json); }
               else fail({ status: xhr.status, message: json.error && json.error.message, field: json.error && json.error.field });
             };
-            xhr.onerror = xhr.ontimeout = function () { fail({ status: 0 }); };
+            xhr.onerror = xhr.onabort = function () { fail({ status: 0 }); };
             xhr.send(form);
+            watch();
           });
         });
       }
@@ -638,8 +646,12 @@
       var empty = thread.querySelector(".em");
       if (empty) empty.remove();
       body.scrollTop = body.scrollHeight;
-      var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: epoch };
+      // A retried message keeps the visitor it was written as (a new one since: it goes back to the composer).
+      var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch };
       node.talk = written.talk;
+      node.epoch = written.epoch;
+      node.words = text;
+      node.files = picked;
       if (unsent.indexOf(node) < 0) unsent.push(node);
       sending = sending.then(function () { return deliver(text, picked, node, written); }).catch(noop);
     }
@@ -700,16 +712,19 @@
         live.textContent = "";
         if (current && showing()) renderParts();
       }, function (err) {
-        node.classList.remove("pd");
         if (destroyed) return;
         // Written as a contact that is gone: a new conversation, as the new visitor, with the same words and files
-        // (a message that waited behind it joins them in the new composer).
+        // (a message that waited behind it joins them in the new composer). Still "on its way" while startOver puts
+        // the failed ones back: this one goes back once, here.
         if (startOver(err)) {
           forget(node);
-          if (showing()) { showThread(null, text); files.add(picked); }
-          else redraft(text, picked);
+          node.remove();
+          redraft(text, picked);
+          if (showing()) showThread(null);
+          else if (view === "list") showList(); // the gone visitor's conversations leave the list
           return;
         }
+        node.classList.remove("pd");
         var bar = node.querySelector(".pg");
         if (bar) bar.remove();
         // A refused file (too large, a type the site does not take, over an allowance of files): nothing was
@@ -764,14 +779,21 @@
       var at = unsent.indexOf(node);
       if (at >= 0) unsent.splice(at, 1);
     }
-    // A message that waited behind one written as a visitor who is gone: back in the composer after the words already
-    // there, with its files.
+    // A message written as a visitor who is gone (erased, merged away): back in a new thread's composer, after the
+    // words already there, with its files; kept (`parked`) until the visitor opens one when none is on screen.
+    var parked = { text: "", files: [] };
     function redraft(text, picked) {
-      if (!composer) return;
+      parked.text += (parked.text && text ? "\n" : "") + (text || "");
+      parked.files = parked.files.concat(picked || []);
+      if (view === "thread" && composer && talk && !talk.conv && !talk.inApp) unpark();
+    }
+    function unpark() {
+      if (!parked.text && !parked.files.length) return;
       var drafted = composer.value.trim();
-      composer.value = drafted + (drafted && text ? "\n" : "") + text;
+      composer.value = drafted + (drafted && parked.text ? "\n" : "") + parked.text;
       fit();
-      files.add(picked);
+      files.add(parked.files);
+      parked = { text: "", files: [] };
     }
     // The messages of this conversation not sent yet, drawn again in its thread (`id`; a new thread: those of the
     // last new thread whose first message has not made its conversation yet, which it then takes over).
@@ -809,12 +831,18 @@
     // The token no longer names a contact here (erased, merged away, revoked by a sign-in): the messenger starts over
     // as a new visitor, as the next page would, and stops showing what was that contact's. True when it did.
     function startOver(err) {
-      if (!err || err.status !== 403 || err.field !== "token" || !s.token) return false;
+      if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
       ctx.keep("", true);
       s.conversations = [];
       current = inApp = cursor = null;
       epoch++;
-      unsent = unsent.filter(function (node) { return node.classList.contains("pd"); }); // those on their way come back
+      // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
+      unsent = unsent.filter(function (node) {
+        if (node.classList.contains("pd")) return true;
+        node.remove();
+        redraft(node.words, node.files);
+        return false;
+      });
       ctx.setUnread(0);
       return true;
     }
