@@ -48,6 +48,19 @@ def _open_messenger(host, make_website):
     return host.page.locator("parley-messenger")
 
 
+def _replies_held_and_back_to_the_list(host, make_website, first: str, *replies: str):
+    """A conversation started with `first`, then `replies` written on a network that holds them, and the visitor back
+    on the list: (the messenger, the conversation, the held replies)."""
+    messenger = _open_messenger(host, make_website)
+    host.write(first)
+    conversation = Conversation.objects.get()
+    held = Held(host.page, "/reply")
+    for reply in replies:
+        _write(messenger, host.page, reply)
+    messenger.locator(".bk").click()
+    return messenger, conversation, held
+
+
 def _write(messenger, page, text: str) -> None:
     messenger.locator("textarea").fill(text)
     page.keyboard.press("Enter")
@@ -92,15 +105,10 @@ def test_a_new_thread_opened_while_the_first_messages_wait_takes_them_over_as_on
 def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and_a_failed_one_waits_there(
     host, make_website, artifacts
 ):
-    messenger = _open_messenger(host, make_website)
-    host.write("Hello, about my order")
-    conversation = Conversation.objects.get()
-
     # Two replies on a slow network, and back to the list before they arrive: both reach this conversation.
-    held = Held(host.page, "/reply")
-    _write(messenger, host.page, "It was due yesterday")
-    _write(messenger, host.page, "Can you check?")
-    messenger.locator(".bk").click()
+    messenger, conversation, held = _replies_held_and_back_to_the_list(
+        host, make_website, "Hello, about my order", "It was due yesterday", "Can you check?"
+    )
     held.release()
     expect(messenger.locator(".ls li")).to_have_count(1)
     wait_until(lambda: len(_bodies(conversation)) == 3, what="both replies")
@@ -193,13 +201,9 @@ def test_messages_waiting_when_their_contact_is_erased_come_back_in_the_next_new
     went into a composer no longer on screen, lost."""
     from contacts.services import contact_erase
 
-    messenger = _open_messenger(host, make_website)
-    host.write("Hello")
-    conversation = Conversation.objects.get()
-    held = Held(host.page, "/reply")
-    _write(messenger, host.page, "A: my order number is 1042")
-    _write(messenger, host.page, "B: and I paid twice")
-    messenger.locator(".bk").click()
+    messenger, conversation, held = _replies_held_and_back_to_the_list(
+        host, make_website, "Hello", "A: my order number is 1042", "B: and I paid twice"
+    )
     contact_erase(contact=conversation.contact, actor=None, source="admin")
     held.release()
     expect(messenger.locator(".ls li")).to_have_count(0)  # the erased visitor's conversations are gone from view
