@@ -187,7 +187,7 @@ class ConversationAdmin(ConversationPageAdmin):
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter]
+    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter, "tags"]
     list_select_related = ["contact", "assignee__parley_profile"]  # the profile: the "(away)" mark
     # The default order, here too: the changelist marks the column of this one (none), not the model's.
     ordering = INBOX_NEWEST_FIRST
@@ -221,7 +221,7 @@ class ConversationAdmin(ConversationPageAdmin):
             return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
-        # The words of the conversation: a tag's name in its timeline is no match (the tag filter finds tagged ones).
+        # The words of the conversation: a tag's name in its timeline is no match (the sidebar's "By tags" finds tagged ones).
         parts = ConversationPart.objects.exclude(part_type__in=TAG_EVENTS)
         if connections[queryset.db].vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector

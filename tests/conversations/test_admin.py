@@ -612,6 +612,21 @@ def test_conversation_tags_are_shown_added_and_removed_on_its_page_and_listed_in
     assert [tag.name for tag in offered] == ["vip"]
 
 
+def test_the_inbox_filters_by_tag_in_a_fixed_number_of_queries(admin_client):
+    tagged, _untagged = _conversations(2, parts=1)
+    vip = TagFactory(name="<b>vip</b>")
+    services.conversation_tag(conversation=tagged, tag=vip, teammate=None)
+    page = admin_client.get(INBOX, {"view": "all"})
+    assert "&lt;b&gt;vip&lt;/b&gt;" in page.content.decode() and "<b>vip</b>" not in page.content.decode()
+    filtered = {"view": "all", "tags__id__exact": str(vip.pk)}
+    assert list(admin_client.get(INBOX, filtered).context["cl"].result_list) == [tagged]
+    few, _ = _queries(admin_client, INBOX + "?" + "&".join(f"{k}={v}" for k, v in filtered.items()))
+    for conversation in _conversations(30, parts=1):
+        services.conversation_tag(conversation=conversation, tag=vip, teammate=None)
+    many, _ = _queries(admin_client, INBOX + "?" + "&".join(f"{k}={v}" for k, v in filtered.items()))
+    assert few == many
+
+
 def test_the_inbox_says_just_now_for_a_contact_who_wrote_this_minute(admin_client):
     _fresh, older = _conversations(2, parts=1)
     Conversation.objects.filter(pk=older.pk).update(waiting_since=timezone.now() - dt.timedelta(minutes=5))
