@@ -120,3 +120,29 @@ class RemoveIndexConcurrently(postgres_operations.RemoveIndexConcurrently):
         if self.allow_migrate_model(schema_editor.connection.alias, model):
             index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
             index_add_concurrently(schema_editor, model, index)
+
+
+class AddUniqueConstraintConcurrently(migrations.AddConstraint):
+    """A partial unique constraint (a UniqueConstraint with a condition: PostgreSQL keeps it as a unique index),
+    its index built CONCURRENTLY on PostgreSQL (writes go on meanwhile); Django's AddConstraint elsewhere. In a
+    migration with `atomic = False`, as the index operations above."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not _on_postgresql(schema_editor) or not self.allow_migrate_model(schema_editor.connection.alias, model):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        if self.constraint.condition is None:
+            raise ValueError(
+                f"{self.constraint.name}: only a partial unique constraint is an index to build concurrently"
+            )
+        statement = self.constraint.create_sql(model, schema_editor)
+        statement.template = statement.template.replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+        schema_editor.execute(statement)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not _on_postgresql(schema_editor) or not self.allow_migrate_model(schema_editor.connection.alias, model):
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.constraint.name)}")

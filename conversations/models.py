@@ -241,9 +241,20 @@ class ConversationPart(models.Model):
     # A teammate's reply the contact had not read in the messenger, sent to them by email at this time.
     emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # A contact's message as its messenger named it (a UUID the browser made for it): the messenger sends it again
+    # when the answer was lost, and the server answers with this part instead of storing it twice.
+    idempotency_key = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # Two requests carrying one message at once: the second finds the first's part (threads.message_resent).
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="part_idempotency_key",
+            ),
+        ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="part_conversation_time"),
             # Reports: the conversations closed on a day (close parts only: a small index).

@@ -30,7 +30,7 @@ from widget.http import WidgetCall, WidgetHttpError, declared_length, ip_hash, r
 
 MULTIPART = "multipart/form-data"
 # The text fields of a message (a JSON message's keys) and room for multipart's own framing.
-MESSAGE_FIELDS = frozenset({"token", "body", "anonymous_id", "page_url"})
+MESSAGE_FIELDS = frozenset({"token", "body", "anonymous_id", "page_url", "idempotency_key"})
 FIELDS_ALLOWANCE_BYTES = 64 * 1024
 FILES_FIELD = "files"
 # Files per contact per hour, on top of the per-minute message limit; the client IP's and the website's

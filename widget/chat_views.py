@@ -25,7 +25,7 @@ from conversations.models import Conversation, ConversationPart, ConversationRat
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
 from conversations.services.teammates import teammate_avatar_url
-from conversations.services.threads import contact_display_name, teammate_display_name
+from conversations.services.threads import IDEMPOTENCY_KEY_FIELD, contact_display_name, teammate_display_name
 from tracking.models import Website
 from tracking.services import contact_seen_writing
 from tracking.services.hot_path import (
@@ -138,6 +138,20 @@ def _limit_writes(contact: Contact) -> None:
 def _limit_anonymous_starts(call: WidgetCall) -> None:
     subject = ip_hash(call.ip or "")
     rate_limit([Limit("chat-start", subject, ANONYMOUS_STARTS_PER_HOUR, 3600, message=TOO_MANY_MESSAGES)])
+
+
+def _idempotency_key(payload: dict[str, Any]) -> uuid.UUID | None:
+    """The key the messenger made for this message (a UUID, sent again with it when the answer was lost: the server
+    then answers with what it stored instead of storing it twice); None when the request has none."""
+    value = payload.get(IDEMPOTENCY_KEY_FIELD)
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 36 and value.isascii():
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise WidgetHttpError(400, "invalid", IDEMPOTENCY_KEY_FIELD, "Must be a UUID, made anew for each message.")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -259,18 +273,23 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
         conversations = listed[: selectors.WIDGET_LIST_LIMIT]
         return widget_json({"conversations": [conversation_summary(c) for c in conversations]})
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
+    key = _idempotency_key(payload)
     token = payload.get("token")
     if token:
         contact = _contact(call, token)
+        sent = services.message_resent(idempotency_key=key, contact=contact)
     else:
-        _limit_anonymous_starts(call)
-        contact = _contact_for_new_writer(payload.get("anonymous_id"), website=call.website)
-    _limit_writes(contact)
-    limit_files(call, contact_id=contact.pk, files=files)
-    conversation = services.conversation_start_by_contact(
-        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"), files=files
-    )
-    contact_seen_writing(contact=contact, now=timezone.now())
+        contact, sent = _new_writer(call, payload.get("anonymous_id"), key=key)
+    if sent is not None:  # sent again after its answer was lost: the conversation it started
+        conversation = sent.conversation
+    else:
+        _limit_writes(contact)
+        limit_files(call, contact_id=contact.pk, files=files)
+        conversation = services.conversation_start_by_contact(
+            contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"),
+            files=files, idempotency_key=key,
+        )  # fmt: skip
+        contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(
         {
             "conversation": conversation_detail(
@@ -290,9 +309,14 @@ def availability_view(call: WidgetCall) -> HttpResponse:
     return widget_json(website_availability(website_id=call.website.pk))
 
 
-def _contact_for_new_writer(anonymous_id: Any, *, website: Website) -> Contact:
+def _new_writer(
+    call: WidgetCall, anonymous_id: Any, *, key: uuid.UUID | None
+) -> tuple[Contact, ConversationPart | None]:
     """Someone writes before any ping recorded them (support-only mode): their anonymous record on this
-    website, or a new lead of it (another website's anonymous id is unknown here)."""
+    website, or a new lead of it (another website's anonymous id is unknown here); with the first message they
+    sent already with this key (its answer, with their token, was lost), in which case nothing is created."""
+    website = call.website
+    known = None
     if anonymous_id is not None:
         try:
             parsed = uuid.UUID(str(anonymous_id))
@@ -301,10 +325,15 @@ def _contact_for_new_writer(anonymous_id: Any, *, website: Website) -> Contact:
         if Contact.objects.filter(anonymous_id=parsed, role=Contact.Role.USER).exists():
             # A user is only reachable through a token the ping issued after identity checks.
             raise WidgetHttpError(403, "invalid_token", "token", "Boot the widget to write as this user.")
-        existing = contact_by_anonymous_id(parsed, website_id=website.pk)
-        if existing is not None:
-            return existing
-    return contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
+        known = contact_by_anonymous_id(parsed, website_id=website.pk)
+    if known is not None:
+        sent = services.message_resent(idempotency_key=key, contact=known)
+    else:
+        sent = services.message_resent_first(idempotency_key=key, website=website)
+    if sent is not None:
+        return sent.author_contact, sent
+    _limit_anonymous_starts(call)
+    return known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk), None
 
 
 @widget_endpoint(methods=("GET",))
@@ -330,16 +359,21 @@ def reply_view(call: WidgetCall, public_id: str) -> HttpResponse:
     """The contact writes in their conversation: the message, and the conversation as it is now (a reply reopens
     a closed or snoozed one), so the messenger follows the server rather than what it showed before."""
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
+    key = _idempotency_key(payload)
     contact, scope = _reader(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
-    _limit_writes(contact)
-    limit_files(call, contact_id=contact.pk, files=files)
-    part = services.conversation_reply_as_contact(conversation=conversation, body=payload.get("body"), files=files)
-    contact_seen_writing(contact=contact, now=timezone.now())
+    part = services.message_resent(idempotency_key=key, contact=contact)  # sent again after its answer was lost
+    if part is None:
+        _limit_writes(contact)
+        limit_files(call, contact_id=contact.pk, files=files)
+        part = services.conversation_reply_as_contact(
+            conversation=conversation, body=payload.get("body"), files=files, idempotency_key=key
+        )
+        contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(
         {
             "part": part_shape(part, links=file_links(call, contact_id=contact.pk)),
-            # The row the reply wrote (the service's, locked and saved): no query of its own.
+            # The row the reply wrote (the service's, locked and saved), or the one read with the part: no query.
             "conversation": conversation_summary(part.conversation),
         },
         status=201,
@@ -429,10 +463,13 @@ def message_seen_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
 def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     """The contact answers an in-app message: the answer opens a conversation with it."""
     payload = _body(call)
+    key = _idempotency_key(payload)
     contact = _contact(call, payload.get("token"))
     _limit_writes(contact)
     conversation = _own_message_or_404(
-        lambda: services.in_app_message_reply(contact=contact, delivery_id=delivery_id, body=payload.get("body"))
+        lambda: services.in_app_message_reply(
+            contact=contact, delivery_id=delivery_id, body=payload.get("body"), idempotency_key=key
+        )
     )
     contact_seen_writing(contact=contact, now=timezone.now())
     return widget_json(

@@ -58,6 +58,8 @@ from conversations.services.threads import (
     conversation_untag,
     conversation_update,
     conversations_reopen_due_snoozes,
+    message_resent,
+    message_resent_first,
 )
 
 __all__ = [
@@ -101,6 +103,8 @@ __all__ = [
     "mention_email_if_away",
     "mentions_mark_read",
     "message_deliver_batch",
+    "message_resent",
+    "message_resent_first",
     "message_send",
     "messages_reclaim_stalled",
     "office_schedule_save",

@@ -1,5 +1,6 @@
 """In-app messages in the messenger: shown as a card from the sender, seen once shown, answered into a conversation."""
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from conversations.selectors import in_app_shown_to, in_app_unseen_deliveries
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
-from conversations.services.threads import conversation_reply_as_contact, teammate_display_name
+from conversations.services.threads import conversation_reply_as_contact, message_resent, teammate_display_name
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5
@@ -66,9 +67,15 @@ def in_app_message_mark_seen(*, contact: Contact, delivery_id: Any) -> None:
 
 
 @transaction.atomic
-def in_app_message_reply(*, contact: Contact, delivery_id: Any, body: Any) -> Conversation:
-    """The contact answers an in-app message: a conversation opens with the message, then the answer."""
+def in_app_message_reply(
+    *, contact: Contact, delivery_id: Any, body: Any, idempotency_key: uuid.UUID | None = None
+) -> Conversation:
+    """The contact answers an in-app message: a conversation opens with the message, then the answer.
+    `idempotency_key`: the answer's, as its messenger named it (sent again: the conversation it went into)."""
     delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
+    sent = message_resent(idempotency_key=idempotency_key, contact=contact)
+    if sent is not None:
+        return sent.conversation
     opening = None
     if not delivery.conversation_id:
         if not isinstance(body, str) or not body.strip():
@@ -78,5 +85,5 @@ def in_app_message_reply(*, contact: Contact, delivery_id: Any, body: Any) -> Co
     conversation = delivery_start_conversation(
         delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True
     )
-    conversation_reply_as_contact(conversation=conversation, body=body)
+    conversation_reply_as_contact(conversation=conversation, body=body, idempotency_key=idempotency_key)
     return conversation

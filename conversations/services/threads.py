@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -148,7 +149,9 @@ def _message_part(conversation: Conversation, *, part_type: str, message: _Messa
     return part
 
 
-def _contact_writes(conversation: Conversation, *, message: _Message, at: dt.datetime) -> ConversationPart:
+def _contact_writes(
+    conversation: Conversation, *, message: _Message, at: dt.datetime, idempotency_key: uuid.UUID | None
+) -> ConversationPart:
     """The shared part of a contact starting or replying: part, files, reopen, waiting, read state."""
     contact = conversation.contact
     changed = [*_PREVIEW_FIELDS, "teammate_unread_count", "contact_last_read_at", "contact_unread_count"]
@@ -162,7 +165,7 @@ def _contact_writes(conversation: Conversation, *, message: _Message, at: dt.dat
         conversation.waiting_since = at
         changed.append("waiting_since")
     part = _message_part(conversation, part_type=ConversationPart.Type.COMMENT, message=message, at=at,
-                         author_contact=contact)  # fmt: skip
+                         author_contact=contact, idempotency_key=idempotency_key)  # fmt: skip
     _set_preview(conversation, body=message.preview, author_type="contact",
                  author_name=contact_display_name(contact), at=at)  # fmt: skip
     conversation.teammate_unread_count = F("teammate_unread_count") + 1
@@ -246,27 +249,32 @@ def conversation_start_by_contact(
     page_url: Any = "",
     files: MessageFiles = (),
     files_field: attachments.FilesField = attachments.FILES,
+    idempotency_key: uuid.UUID | None = None,
 ) -> Conversation:
     """A contact writes first: a new open conversation waiting for a teammate; a visitor becomes a lead.
 
     The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts. Files
     are checked against the website's limits and stored before the transaction opens (a refusal names
-    `files_field`, and nothing is written)."""
-    with (
-        _message_prepared(body=body, files=files, field=files_field, website=website) as message,
-        transaction.atomic(),
-    ):
-        at = timezone.now()
-        widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
-        conversation = Conversation.objects.create(
-            contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
-        )
-        conversation.contact = contact
-        _contact_writes(conversation, message=message, at=at)
-        routing.conversation_route(conversation=conversation, message=message.body)
-        sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
-        conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
-        return conversation
+    `files_field`, and nothing is written). `idempotency_key`: the message's, as its messenger named it; a
+    request carrying the same message at once gets the conversation the first one started (message_resent)."""
+    try:
+        with (
+            _message_prepared(body=body, files=files, field=files_field, website=website) as message,
+            transaction.atomic(),
+        ):
+            at = timezone.now()
+            widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
+            conversation = Conversation.objects.create(
+                contact=contact, website=website, source=source, started_on_url=clean_url(page_url)
+            )
+            conversation.contact = contact
+            _contact_writes(conversation, message=message, at=at, idempotency_key=idempotency_key)
+            routing.conversation_route(conversation=conversation, message=message.body)
+            sla.conversation_sla_refresh(conversation=conversation, opened_at=at)
+            conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
+            return conversation
+    except IntegrityError as error:
+        return _written_meanwhile(error, idempotency_key=idempotency_key, contact_id=contact.pk).conversation
 
 
 @transaction.atomic
@@ -294,22 +302,90 @@ def conversation_reply_as_contact(
     body: str,
     files: MessageFiles = (),
     files_field: attachments.FilesField = attachments.FILES,
+    idempotency_key: uuid.UUID | None = None,
 ) -> ConversationPart:
-    """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue."""
-    with (
-        _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
-        transaction.atomic(),
+    """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue.
+    `idempotency_key`: as for conversation_start_by_contact (the part the first request wrote)."""
+    contact_id = conversation.contact_id
+    try:
+        with (
+            _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
+            transaction.atomic(),
+        ):
+            conversation = _locked(conversation)
+            reopened = conversation.state != Conversation.State.OPEN
+            at = timezone.now()
+            part = _contact_writes(conversation, message=message, at=at, idempotency_key=idempotency_key)
+            routing.conversation_route_on_contact_message(
+                conversation=conversation, message=message.body, reopened=reopened
+            )
+            sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
+            conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
+            return part
+    except IntegrityError as error:
+        return _written_meanwhile(error, idempotency_key=idempotency_key, contact_id=contact_id)
+
+
+# --- a message sent again (its answer was lost) ------------------------------------------------------------------
+
+# How long a first message's key gives its writer's token back to a request without one (message_resent_first).
+# The messenger sends a message again within seconds or minutes; a day covers a laptop closed while it was sent.
+FIRST_MESSAGE_RESEND_WINDOW = dt.timedelta(days=1)
+IDEMPOTENCY_KEY_FIELD = "idempotency_key"
+_KEY_USED = "This key names another message: make a new one for each message."
+
+
+def message_resent(*, idempotency_key: uuid.UUID | None, contact: Contact) -> ConversationPart | None:
+    """The part `contact` wrote already for the message of this key (its messenger sends a message again when the
+    answer was lost: a reset, a time-out), or None. A key another contact's message has is refused."""
+    return _resent_by(idempotency_key, contact_id=contact.pk)
+
+
+def _resent_by(idempotency_key: uuid.UUID | None, *, contact_id: int) -> ConversationPart | None:
+    part = _part_with_key(idempotency_key)
+    if part is not None and part.author_contact_id != contact_id:
+        raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
+    return part
+
+
+def message_resent_first(*, idempotency_key: uuid.UUID | None, website: Any) -> ConversationPart | None:
+    """The first message a writer without a token sent with this key on `website` in the last day (its answer,
+    with the new writer's token, was lost), or None. The key is as good as that token, and only there: a part of
+    a user (a token for one comes from a verified sign-in only), of another website or of another day is refused."""
+    part = _part_with_key(idempotency_key)
+    if part is None:
+        return None
+    author = part.author_contact
+    if (
+        author is None
+        or author.role == Contact.Role.USER
+        or part.conversation.website_id != getattr(website, "pk", None)
+        or part.created_at < timezone.now() - FIRST_MESSAGE_RESEND_WINDOW
+        or part.conversation.parts.filter(pk__lt=part.pk).exists()
     ):
-        conversation = _locked(conversation)
-        reopened = conversation.state != Conversation.State.OPEN
-        at = timezone.now()
-        part = _contact_writes(conversation, message=message, at=at)
-        routing.conversation_route_on_contact_message(
-            conversation=conversation, message=message.body, reopened=reopened
-        )
-        sla.conversation_sla_refresh(conversation=conversation, opened_at=at if reopened else None)
-        conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
-        return part
+        raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
+    return part
+
+
+def _part_with_key(idempotency_key: uuid.UUID | None) -> ConversationPart | None:
+    if idempotency_key is None:
+        return None
+    return (
+        ConversationPart.objects.select_related("conversation", "author_contact")
+        .filter(idempotency_key=idempotency_key)
+        .first()
+    )
+
+
+def _written_meanwhile(
+    error: IntegrityError, *, idempotency_key: uuid.UUID | None, contact_id: int
+) -> ConversationPart:
+    """The part a request carrying the same message wrote while this one ran (the key's unique index refused this
+    one's, its transaction and staged files gone); any other integrity error is raised again."""
+    part = _resent_by(idempotency_key, contact_id=contact_id)
+    if part is None:
+        raise error
+    return part
 
 
 def conversation_reply_as_teammate(

@@ -650,10 +650,20 @@
       var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch };
       node.talk = written.talk;
       node.epoch = written.epoch;
+      node.key = node.key || newKey(); // the same with its Retry: the server stores the message once
       node.words = text;
       node.files = picked;
       if (unsent.indexOf(node) < 0) unsent.push(node);
       sending = sending.then(function () { return deliver(text, picked, node, written); }).catch(noop);
+    }
+    // A message's idempotency key, a UUID v4 (crypto.randomUUID needs a secure context, getRandomValues does not).
+    function newKey() {
+      if (w.crypto.randomUUID) return w.crypto.randomUUID();
+      var b = w.crypto.getRandomValues(new Uint8Array(16));
+      b[6] = (b[6] & 15) | 64;
+      b[8] = (b[8] & 63) | 128;
+      var x = Array.prototype.map.call(b, function (v) { return (v + 256).toString(16).slice(1); }).join("");
+      return [x.slice(0, 8), x.slice(8, 12), x.slice(12, 16), x.slice(16, 20), x.slice(20)].join("-");
     }
     function deliver(text, picked, node, written) {
       if (destroyed) return; // the site shut the messenger down (its user logged out): nothing leaves as the next one
@@ -663,18 +673,20 @@
       var showing = function () { return talk === at && view === "thread"; };
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
       var req = conv
-        ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+        ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text, idempotency_key: node.key }).then(function (json) {
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
           // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
-          var now = json.conversation || {};
-          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? now : c; });
-          if (!current || current.id !== conv.id) return; // the visitor went elsewhere meanwhile
+          // A message sent again after a lost answer may be in the conversation its first try started: listed too.
+          var now = json.conversation || { id: conv.id }, listed = false;
+          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? ((listed = true), now) : c; });
+          if (!listed && json.conversation) s.conversations.unshift(now);
+          if (!current || current.id !== now.id) return; // the visitor went elsewhere meanwhile
           var parts = current.parts || [];
           if (json.part && !parts.some(function (p) { return p.id === json.part.id; })) current.parts = parts.concat([json.part]);
           if (now.state) current.state = now.state;
           if (current.state !== "closed") current.rating_request = null; // shown for a closure only while closed
         })
-        : at.inApp ? api("messages/" + encodeURIComponent(at.inApp.id) + "/reply", { token: s.token, body: text }).then(function (json) {
+        : at.inApp ? api("messages/" + encodeURIComponent(at.inApp.id) + "/reply", { token: s.token, body: text, idempotency_key: node.key }).then(function (json) {
           if (destroyed) return;
           ctx.keep(s.token, true);
           at.conv = json.conversation;
@@ -689,7 +701,7 @@
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
           if (destroyed) throw { status: 0 };
-          return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname }));
+          return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname, idempotency_key: node.key }));
         }).then(function (json) {
           if (destroyed) return;
           if (json.token) {

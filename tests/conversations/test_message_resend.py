@@ -1,0 +1,230 @@
+"""A message sent again with its key (the messenger's Retry after a lost answer) is stored once: the server answers
+with what the first request stored. The key never reaches another contact's message, nor a token it should not."""
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from django.db import connection
+
+from contacts import services as contact_services
+from contacts.models import Contact
+from conversations import services
+from conversations.models import Attachment, Conversation, ConversationPart
+from tests.concurrency import first_then_second
+from tests.contacts.factories import ContactFactory, LeadFactory
+from tests.conversations.attachment_samples import png_bytes, upload
+from tests.conversations.factories import TeammateFactory
+from tests.tracking.factories import WebsiteFactory
+from tracking.widget_auth import widget_token_read, widget_token_sign
+
+pytestmark = pytest.mark.django_db
+ORIGIN = "https://shop.example"
+
+
+def _token(contact, website):
+    return widget_token_sign(contact_id=contact.pk, website_id=website.pk)
+
+
+def _post(client, url, payload):
+    return client.post(url, data=json.dumps(payload), content_type="text/plain;charset=UTF-8", HTTP_ORIGIN=ORIGIN)
+
+
+def _start(client, website, **payload):
+    return _post(client, f"/widget-api/{website.app_id}/conversations", payload)
+
+
+def test_a_first_message_sent_twice_with_its_key_starts_one_conversation(client, website):
+    visitor = ContactFactory()
+    key = str(uuid.uuid4())
+    first = _start(client, website, token=_token(visitor, website), body="Hello?", idempotency_key=key)
+    again = _start(client, website, token=_token(visitor, website), body="Hello?", idempotency_key=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+    assert [p["body"] for p in again.json()["conversation"]["parts"]] == ["Hello?"]
+    assert Conversation.objects.count() == 1
+    assert list(ConversationPart.objects.values_list("body", "idempotency_key")) == [("Hello?", uuid.UUID(key))]
+    # Without a key (an older messenger, an integration), each request is a message of its own.
+    _start(client, website, token=_token(visitor, website), body="Hello?")
+    assert Conversation.objects.count() == 2
+
+
+def test_a_writer_without_a_token_gets_the_same_contact_and_its_token_back(client, website):
+    key = str(uuid.uuid4())
+    first = _start(client, website, body="Support-only hello", idempotency_key=key)
+    again = _start(client, website, body="Support-only hello", idempotency_key=key)
+    assert first.status_code == again.status_code == 201
+    assert Contact.objects.count() == 1
+    assert Conversation.objects.count() == 1
+    lead = Contact.objects.get()
+    assert widget_token_read(token=again.json()["token"], website_id=website.pk).contact_id == lead.pk
+    assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+
+
+def test_a_known_anonymous_writer_sending_again_continues_its_conversation(client, website):
+    visitor = ContactFactory(first_website_id=website.pk)
+    payload = {"anonymous_id": str(visitor.anonymous_id), "body": "Hi", "idempotency_key": str(uuid.uuid4())}
+    first, again = _start(client, website, **payload), _start(client, website, **payload)
+    assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+    assert Conversation.objects.get().contact == visitor
+    assert Contact.objects.count() == 1
+
+
+def test_a_reply_sent_twice_with_its_key_is_one_message(client, website):
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    public_id = _start(client, website, token=token, body="Question").json()["conversation"]["id"]
+    url = f"/widget-api/{website.app_id}/conversations/{public_id}/reply"
+    key = str(uuid.uuid4())
+    first = _post(client, url, {"token": token, "body": "More details", "idempotency_key": key})
+    again = _post(client, url, {"token": token, "body": "More details", "idempotency_key": key})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["part"] == first.json()["part"]
+    assert again.json()["conversation"]["id"] == public_id
+    assert list(Conversation.objects.get().parts.values_list("body", flat=True)) == ["Question", "More details"]
+    assert Conversation.objects.get().teammate_unread_count == 2  # counted once
+
+
+def test_a_message_with_files_sent_again_stores_its_files_once(client, website):
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    key = str(uuid.uuid4())
+
+    def send():
+        files = [upload("shot.png", png_bytes())]
+        data = {"token": token, "body": "See this", "idempotency_key": key, "files": files}
+        return client.post(f"/widget-api/{website.app_id}/conversations", data=data, HTTP_ORIGIN=ORIGIN)
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 201, again.content
+    assert again.json()["conversation"]["parts"] == first.json()["conversation"]["parts"]
+    assert Attachment.objects.count() == 1
+    assert ConversationPart.objects.count() == 1
+
+
+def test_an_answer_to_an_in_app_message_sent_twice_is_one_message(client, website):
+    lead = LeadFactory(name="Ada Lovelace")
+    contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="teammate")
+    message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body="Hi!",
+                                    contact_ids=[lead.pk])  # fmt: skip
+    services.message_deliver_batch(message_id=message.pk)
+    delivery = message.deliveries.get(contact=lead)
+    url = f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply"
+    payload = {"token": _token(lead, website), "body": "Thanks!", "idempotency_key": str(uuid.uuid4())}
+    first, again = _post(client, url, payload), _post(client, url, payload)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+    assert list(Conversation.objects.get().parts.values_list("body", flat=True)) == ["Hi!", "Thanks!"]
+
+
+def test_another_contacts_key_is_refused_and_tells_nothing_of_its_message(client, website):
+    owner, other = ContactFactory(), ContactFactory()
+    key = str(uuid.uuid4())
+    started = _start(client, website, token=_token(owner, website), body="Mine", idempotency_key=key)
+    public_id = started.json()["conversation"]["id"]
+    other_id = _start(client, website, token=_token(other, website), body="Theirs").json()["conversation"]["id"]
+    reply_url = f"/widget-api/{website.app_id}/conversations/{other_id}/reply"
+    for response in (
+        _start(client, website, token=_token(other, website), body="Copy", idempotency_key=key),
+        _post(client, reply_url, {"token": _token(other, website), "body": "Copy", "idempotency_key": key}),
+    ):
+        assert response.status_code == 400
+        assert response.json()["error"]["field"] == "idempotency_key"
+        assert public_id not in response.content.decode() and "Mine" not in response.content.decode()
+    assert list(ConversationPart.objects.order_by("pk").values_list("body", flat=True)) == ["Mine", "Theirs"]
+
+
+def test_a_key_gives_a_token_back_only_for_a_new_writers_first_message_of_that_website_and_day(client, website):
+    def first_message(contact, *, on=website, body="Hi"):
+        key = uuid.uuid4()
+        services.conversation_start_by_contact(contact=contact, body=body, website=on, idempotency_key=key)
+        return str(key)
+
+    lead = LeadFactory()
+    user = ContactFactory(role=Contact.Role.USER, external_id="u-1")
+    other_site = WebsiteFactory(name="Other", allowed_origins=["https://other.example"])
+    old = first_message(LeadFactory())
+    ConversationPart.objects.filter(idempotency_key=old).update(created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    conversation = Conversation.objects.get(parts__idempotency_key=first_message(lead))
+    reply_key = uuid.uuid4()
+    services.conversation_reply_as_contact(conversation=conversation, body="Later", idempotency_key=reply_key)
+    refused = {
+        "a user's": first_message(user),
+        "another website's": first_message(LeadFactory(), on=other_site),
+        "a day old": old,
+        "not the first message": str(reply_key),
+    }
+    contacts = Contact.objects.count()
+    for why, key in refused.items():
+        response = _start(client, website, body="Hi", idempotency_key=key)
+        assert response.status_code == 400, why
+        assert response.json()["error"]["field"] == "idempotency_key", why
+        assert "token" not in response.json(), why
+    assert Contact.objects.count() == contacts
+
+
+def test_a_merged_visitors_message_sent_again_as_the_user_is_still_one_message(client, website):
+    visitor = ContactFactory()
+    key = str(uuid.uuid4())
+    _start(client, website, token=_token(visitor, website), body="Before sign-in", idempotency_key=key)
+    user = ContactFactory(role=Contact.Role.USER, external_id="u-2")
+    contact_services.contact_merge(source=visitor, into=user)
+    again = _start(client, website, token=_token(user, website), body="Before sign-in", idempotency_key=key)
+    assert again.status_code == 201
+    assert list(ConversationPart.objects.values_list("body", flat=True)) == ["Before sign-in"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ['""', '"not-a-uuid"', "123", "1e400", '["x"]', '{"a": 1}', "null", '"' + "\\ud800" * 36 + '"',
+     '"' + "\u0661" * 32 + '----"', '"{' + "a" * 34 + '}"', '"<script>alert(1)</script>' + "0" * 11 + '"',
+     '"' + str(uuid.uuid4()) + '\\u0000"', '"' + str(uuid.uuid4()).upper() + ' "'],
+)  # fmt: skip
+def test_a_key_of_the_wrong_shape_is_refused_naming_the_field(client, website, key):
+    """`key`: the field's JSON text, as a hostile client writes it."""
+    visitor = ContactFactory()
+    body = f'{{"token": "{_token(visitor, website)}", "body": "Hi", "idempotency_key": {key}}}'
+    response = client.post(
+        f"/widget-api/{website.app_id}/conversations", data=body, content_type="text/plain", HTTP_ORIGIN=ORIGIN
+    )
+    if key == "null":  # no key: a message of its own
+        assert response.status_code == 201
+        return
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field"] == "idempotency_key"
+    assert not Conversation.objects.exists()
+
+
+def test_a_key_sent_twice_in_one_upload_is_refused(client, website):
+    key = str(uuid.uuid4())
+    data = {"token": _token(ContactFactory(), website), "body": "Hi", "idempotency_key": [key, key]}
+    response = client.post(f"/widget-api/{website.app_id}/conversations", data=data, HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "idempotency_key"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the second waits on the first's row: PostgreSQL's locks")
+@pytest.mark.parametrize("write", ["start", "reply"])
+def test_two_requests_carrying_one_message_at_once_store_it_once(write):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Question")
+    key = uuid.uuid4()
+    answers = {}
+
+    def send(name):
+        def run():
+            if write == "start":
+                answers[name] = services.conversation_start_by_contact(contact=lead, body="Again", idempotency_key=key)
+            else:
+                answers[name] = services.conversation_reply_as_contact(
+                    conversation=conversation, body="Again", idempotency_key=key
+                )
+
+        return run
+
+    outcomes = first_then_second(send("first"), send("second"))
+    assert outcomes == {"first": "kept", "second": "kept"}
+    assert answers["first"].pk == answers["second"].pk
+    assert ConversationPart.objects.filter(body="Again").count() == 1
