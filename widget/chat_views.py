@@ -465,7 +465,8 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     payload = _body(call)
     key = _idempotency_key(payload)
     contact = _contact(call, payload.get("token"))
-    _limit_writes(contact)
+    if services.message_resent(idempotency_key=key, contact=contact) is None:  # else: sent again, nothing written
+        _limit_writes(contact)
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(
             contact=contact, delivery_id=delivery_id, body=payload.get("body"), idempotency_key=key

@@ -1,0 +1,90 @@
+"""A visitor on a network that loses Parley's answers (the message arrived, the answer did not): the messenger says
+"Not sent." with Retry, and the Retry shows the message sent once, to the visitor and to the agent, never twice."""
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+
+
+class AnswerLost:
+    """The widget's POSTs to one endpoint reach Parley, which stores what they carry and answers; the answer is lost
+    on its way back (a connection reset)."""
+
+    def __init__(self, page, suffix: str) -> None:
+        self.page, self.suffix, self.lost = page, suffix, 0
+        page.route(self.matches, self.lose)
+
+    def matches(self, url: str) -> bool:
+        return url.endswith(self.suffix)
+
+    def lose(self, route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        route.fetch()  # Parley has it
+        self.lost += 1
+        route.abort("connectionreset")
+
+    def stop(self) -> None:
+        self.page.unroute(self.matches, self.lose)
+
+
+def _bodies(conversation: Conversation) -> list[str]:
+    return list(conversation.parts.filter(part_type="comment").order_by("id").values_list("body", flat=True))
+
+
+def _write_and_lose_the_answer(messenger, page, suffix: str, text: str) -> None:
+    lost = AnswerLost(page, suffix)
+    messenger.locator("textarea").fill(text)
+    page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail").filter(has_text=text).locator(".fl")).to_have_text("Retry")
+    assert lost.lost == 1
+    lost.stop()
+
+
+def test_a_message_whose_answer_was_lost_is_sent_once_by_its_retry(host, make_website, agent_admin, artifacts):
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+
+    # The first message reaches Parley, its answer does not: "Not sent.", and Retry.
+    _write_and_lose_the_answer(messenger, host.page, "/conversations", "Where is my parcel?")
+    conversation = Conversation.objects.get()
+    assert _bodies(conversation) == ["Where is my parcel?"]
+    host.screenshot(path=str(artifacts / "messenger-answer-lost.png"))
+    messenger.locator(".m.fail .fl").click()
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Where is my parcel?"])
+    expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
+
+    # A reply the same: its Retry shows it sent, once.
+    _write_and_lose_the_answer(messenger, host.page, "/reply", "Order #1042")
+    messenger.locator(".m.fail .fl").click()
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Where is my parcel?", "Order #1042"])
+    host.write("Thanks")
+    host.screenshot(path=str(artifacts / "messenger-retry-sent-once.png"))
+    assert Conversation.objects.count() == 1
+    assert _bodies(conversation) == ["Where is my parcel?", "Order #1042", "Thanks"]
+
+    # The agent sees each message once.
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(
+        ["Where is my parcel?", "Order #1042", "Thanks"]
+    )
+    agent_admin.page.screenshot(path=str(artifacts / "admin-retried-messages-once.png"), full_page=True)
+    # The lost answers were network errors the test made: the page logged them, nothing else.
+    assert agent_admin.problems == []
+    assert all("ERR_CONNECTION_RESET" in problem or "Failed to fetch" in problem for problem in host.problems), (
+        host.problems
+    )
