@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
+from common.parsing import int_or_none
 from contacts import selectors
 from contacts.models import Contact
 
@@ -115,3 +117,27 @@ def contact_search_matches(word: str) -> Q:
     for match in _search_matches:
         condition |= match(word)
     return condition
+
+
+# Words this long match anywhere in a name or an email (pg_trgm GIN indexes on PostgreSQL); shorter ones as prefixes.
+SEARCH_SUBSTRING_MIN_LENGTH = 3
+SEARCH_MAX_WORDS = 5
+
+
+def contacts_search(queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
+    """The contacts a search term finds, as the contact list and the inbox search them: every word of the term in the
+    name or the email (so "Rivera" finds "Jamie Rivera" and "acme.example" finds "jo@acme.example") or in what other
+    apps let it match (their company's name), or the exact user id or contact id."""
+    term = term.strip()
+    exact = Q(external_id=term)
+    contact_id = int_or_none(term)
+    if contact_id is not None:
+        exact |= Q(pk=contact_id)
+    every_word = Q()
+    for word in term.split()[:SEARCH_MAX_WORDS]:
+        if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
+            own = Q(name__icontains=word) | Q(email__icontains=word)
+        else:
+            own = Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
+        every_word &= own | contact_search_matches(word)
+    return queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)

@@ -16,7 +16,7 @@ from django.http import QueryDict
 from common.parsing import int_or_none
 from companies import admin as company_admin
 from companies.search import COMPANIES_ID, COMPANIES_NAME
-from contacts.admin import changelist as contact_list
+from contacts import panels as contact_search  # the contact list's search and its limits
 from contacts.admin.filters import LastSeenFilter
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
@@ -87,13 +87,13 @@ def _contact_search(term: str) -> list[Filter]:
     of one of the contact's companies (anywhere from three characters, as a prefix below), or the exact user id or
     contact id. The exact matches join each word's group (every word, or the exact id, is every
     word-or-the-exact-id), so nothing nests deeper."""
-    words = term.split()[: contact_list.SEARCH_MAX_WORDS]
+    words = term.split()[: contact_search.SEARCH_MAX_WORDS]
     exact = [_filter("external_id", "=", term)]
     if (contact_id := int_or_none(term)) is not None:
         exact.append(_filter("id", "=", contact_id))
     groups = []
     for word in words:
-        operator = "~" if len(word) >= contact_list.SEARCH_SUBSTRING_MIN_LENGTH else "^"
+        operator = "~" if len(word) >= contact_search.SEARCH_SUBSTRING_MIN_LENGTH else "^"
         groups.append({"operator": "OR", "value": [
             _filter("name", operator, word), _filter("email", operator, word), _filter(COMPANIES_NAME, operator, word),
             *exact,

@@ -7,26 +7,22 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from common.admin_forms import action_choice
 from common.pagination import EstimatedCountPaginator
-from common.parsing import int_or_none
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from contacts import selectors, services
 from contacts.admin.csv_export import contacts_csv_response
 from contacts.admin.filters import CountryFilter, LastSeenFilter, NotTaggedFilter, TagFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.panels import contact_actions, contact_list_filters, contact_search_matches
+from contacts.panels import contact_actions, contact_list_filters, contacts_search
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.
-SEARCH_SUBSTRING_MIN_LENGTH = 3
-SEARCH_MAX_WORDS = 5
 
 
 class ContactChangeList(ChangeList):
@@ -87,26 +83,10 @@ class ContactListAdmin(ReplicaListAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
     ) -> tuple[QuerySet[Contact], bool]:
-        """Every word of the term in the name or the email (so "Rivera" finds "Jamie Rivera" and
-        "acme.example" finds "jo@acme.example"), or the exact user id or contact id. Words of three
-        characters or more match anywhere (pg_trgm GIN indexes on PostgreSQL), shorter ones as prefixes."""
-        term = search_term.strip()
-        if not term:
+        """contacts.panels.contacts_search: the name, the email, the company, the user id or the contact id."""
+        if not search_term.strip():
             return queryset, False
-        exact = Q(external_id=term)
-        contact_id = int_or_none(term)
-        if contact_id is not None:
-            exact |= Q(pk=contact_id)
-        words = term.split()[:SEARCH_MAX_WORDS]
-        every_word = Q()
-        for word in words:
-            if len(word) >= SEARCH_SUBSTRING_MIN_LENGTH:
-                own = Q(name__icontains=word) | Q(email__icontains=word)
-            else:
-                own = Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
-            every_word &= own | contact_search_matches(word)  # e.g. their company's name (companies app)
-        matches = queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
-        return matches, False
+        return contacts_search(queryset, search_term), False
 
     @admin.display(description="Name / email", ordering="name")
     def display_name(self, contact: Contact) -> str:

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,7 +21,8 @@ from django.utils.translation import ngettext
 from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
-from contacts.models import Tag
+from contacts.models import Contact, Tag
+from contacts.panels import contacts_search
 from conversations import selectors, services
 from conversations.admin import teamwork
 from conversations.admin.choices import SNOOZE_PRESETS, teammate_field, teammates
@@ -65,8 +67,13 @@ class InboxViewFilter(admin.SimpleListFilter):
             ("all", "Everything"),
         ]
 
+    def __init__(self, request: HttpRequest, *args: Any) -> None:
+        super().__init__(request, *args)
+        # A search with no view chosen looks through every conversation: the one looked for is often closed.
+        self.default = "all" if request.GET.get(SEARCH_VAR, "").strip() else self.DEFAULT
+
     def value(self) -> str:
-        return super().value() or self.DEFAULT
+        return super().value() or self.default
 
     def choices(self, changelist: Any) -> Any:
         for lookup, title in self.lookup_choices:
@@ -195,7 +202,10 @@ class ConversationAdmin(ConversationPageAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     search_fields = ["parts__body"]  # replaced by get_search_results: full text on PostgreSQL
-    search_help_text = "Words from the messages (full-text on PostgreSQL), or a conversation id."
+    search_help_text = (
+        "Words from the messages (full-text on PostgreSQL), the contact's name or email, or a conversation id; "
+        "in every conversation unless a view is chosen."
+    )
     action_form = InboxActionForm
     actions = [
         "assign_selected", "assign_to_me", "snooze_selected", "close_selected", "reopen_selected", "tag_selected",
@@ -232,10 +242,14 @@ class ConversationAdmin(ConversationPageAdmin):
             )
         else:
             parts = parts.filter(body__icontains=term)
-        # Matching ids first, bounded, as their own query: inside one statement PostgreSQL may
+        # Matching ids first, bounded, as their own queries: inside one statement PostgreSQL may
         # prefer walking the inbox order and probing each conversation's parts (seconds at 1M).
         ids = set(parts.values_list("conversation_id", flat=True)[:SEARCH_MATCH_LIMIT])
-        return queryset.filter(pk__in=ids), False
+        # The contacts the contact list would find for the term (their name, email, company, user id).
+        contact_ids = set(
+            contacts_search(Contact.objects.all(), term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT]
+        )
+        return queryset.filter(Q(pk__in=ids) | Q(contact_id__in=contact_ids)), False
 
     @admin.display(description="Contact", ordering="contact__name")
     def contact_name(self, conversation: Conversation) -> str:

@@ -177,6 +177,29 @@ def test_inbox_search_finds_words_in_message_bodies(admin_client):
     assert list(admin_client.get(INBOX, {"q": target.public_id}).context["cl"].result_list) == [target]
 
 
+def test_inbox_search_finds_the_contacts_name_or_email_and_closed_conversations_unless_a_view_is_chosen(admin_client):
+    jamie = LeadFactory(name="Jamie Rivera", email="jamie@acme.example")
+    open_ = services.conversation_start_by_contact(contact=jamie, body="Hello")
+    closed = services.conversation_start_by_contact(contact=jamie, body="An older question")
+    services.conversation_close(conversation=closed, teammate=None)
+    services.conversation_start_by_contact(contact=LeadFactory(name="Sam Ortiz"), body="Jamie told me to write")
+
+    def found(**params):
+        return set(admin_client.get(INBOX, params).context["cl"].result_list)
+
+    # No view chosen: every conversation of Jamie's (by name, by email), and the one whose words name her.
+    assert found(q="Rivera") == {open_, closed}
+    assert found(q="acme.example") == {open_, closed}
+    assert len(found(q="jamie")) == 3
+    # A view chosen: only that view's.
+    assert found(q="Rivera", view="open") == {open_}
+    assert found(q="Rivera", view="closed") == {closed}
+    # The sidebar says where it looked.
+    changelist = admin_client.get(INBOX, {"q": "Rivera"}).context["cl"]
+    views = next(spec for spec in changelist.filter_specs if spec.title == "inbox")
+    assert [choice["display"] for choice in views.choices(changelist) if choice["selected"]] == ["Everything"]
+
+
 @pytest.mark.parametrize(
     ("action", "extra", "check"),
     [
