@@ -27,17 +27,19 @@ def _tag_choices(request: HttpRequest) -> list[tuple[str, str]]:
 
 
 class TagFilter(admin.SimpleListFilter):
-    """The rows with one tag, on the contact and the company lists (both reach their tags through `tag_links`)."""
+    """The rows with one tag: the contact and the company lists (both reach their tags through `tag_links`) and,
+    with its own `tag_path`, the inbox. An id that is no number filters nothing."""
 
     title = "tag"
     parameter_name = "tag"
+    tag_path = "tag_links__tag_id"  # from a row to its tags' ids
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return _tag_choices(request)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         tag_id = int_or_none(self.value())
-        return queryset if tag_id is None else queryset.filter(tag_links__tag_id=tag_id)
+        return queryset if tag_id is None else queryset.filter(**{self.tag_path: tag_id})
 
 
 class NotTaggedFilter(TagFilter):
@@ -49,7 +51,7 @@ class NotTaggedFilter(TagFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         tag_id = int_or_none(self.value())
-        return queryset if tag_id is None else queryset.exclude(tag_links__tag_id=tag_id)
+        return queryset if tag_id is None else queryset.exclude(**{self.tag_path: tag_id})
 
 
 class CountryFilter(admin.SimpleListFilter):

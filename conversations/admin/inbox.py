@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
+from contacts.admin.filters import TagFilter
 from contacts.models import Contact, Tag
 from contacts.panels import contacts_search
 from conversations import selectors, services
@@ -97,6 +98,12 @@ class InboxViewFilter(admin.SimpleListFilter):
         if view == "all":
             return queryset
         return queryset.filter(state=open_)
+
+
+class ConversationTagFilter(TagFilter):
+    """The contact list's tag filter, on the conversations' own tags."""
+
+    tag_path = "tags__id"
 
 
 class InboxSortFilter(admin.SimpleListFilter):
@@ -194,7 +201,7 @@ class ConversationAdmin(ConversationPageAdmin):
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter, "tags"]
+    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter, ConversationTagFilter]
     list_select_related = ["contact", "assignee__parley_profile"]  # the profile: the "(away)" mark
     # The default order, here too: the changelist marks the column of this one (none), not the model's.
     ordering = INBOX_NEWEST_FIRST
