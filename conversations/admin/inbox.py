@@ -238,7 +238,7 @@ class ConversationAdmin(ConversationPageAdmin):
             return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
-        # The words of the conversation: a tag's name in its timeline is no match (the sidebar's "By tags" finds tagged ones).
+        # The words of the conversation: a tag's name in its timeline is no match (the sidebar's "By tag" finds tagged ones).
         parts = ConversationPart.objects.exclude(part_type__in=TAG_EVENTS)
         if connections[queryset.db].vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector
