@@ -168,7 +168,7 @@ def test_inbox_query_count_does_not_grow_with_rows(admin_client):
 def test_inbox_search_finds_words_in_message_bodies(admin_client):
     target = services.conversation_start_by_contact(contact=LeadFactory(), body="The invoice is wrong")
     services.conversation_start_by_contact(contact=LeadFactory(), body="Password reset please")
-    # A tag's name in another one's timeline is no word of it (the sidebar's "By tags" finds tagged conversations).
+    # A tag's name in another one's timeline is no word of it (the sidebar's "By tag" finds tagged conversations).
     tagged = services.conversation_start_by_contact(contact=LeadFactory(), body="Where is my parcel?")
     services.conversation_tag(conversation=tagged, tag=TagFactory(name="invoice"), teammate=None)
     result = admin_client.get(INBOX, {"q": "invoice"}).context["cl"].result_list
