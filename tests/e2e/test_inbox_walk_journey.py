@@ -4,6 +4,7 @@ The visitor is on a shop of another origin, the agent in the admin, each in a br
 - A message with text and a refused file keeps its text; a picked image shows before it is sent.
 - A closed conversation asks for a rating, never for an email; the star hint goes once a star is picked.
 - A click anywhere on a row opens its conversation (its checkbox's cell selects it).
+- A customer's name finds their conversations, a closed one too; the sidebar's "By tag" finds the tagged ones.
 - A conversation erased meanwhile sends the agent back to the inbox, saying so.
 - One name per teammate in the whole admin.
 - The conversation page lists the visitor's pages, each title a link with its address (host in full) under it.
@@ -169,6 +170,34 @@ def test_a_click_anywhere_on_a_row_opens_its_conversation_but_not_on_its_checkbo
     expect(page).to_have_url(re.compile(rf"{_page(grace)}$"))
     expect(page.locator("#content h1")).to_contain_text("Grace")
     page.screenshot(path=str(artifacts / "walk-inbox-row-opened.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_the_agent_finds_a_customers_closed_conversation_by_name_and_the_tagged_ones_by_tag(agent_admin, artifacts):
+    jamie = LeadFactory(name="Jamie Rivera", email="jamie@acme.example")
+    services.conversation_start_by_contact(contact=jamie, body="Is the blue one back in stock?")
+    earlier = services.conversation_start_by_contact(contact=jamie, body="My parcel never came")
+    services.conversation_close(conversation=earlier, teammate=None)
+    alan = services.conversation_start_by_contact(contact=LeadFactory(name="Alan"), body="Refund please")
+    services.conversation_tag(conversation=alan, tag=Tag.objects.create(name="refund"), teammate=None)
+    page = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)  # the open ones
+
+    # Her name finds both of hers, the closed one too; the sidebar says it looked through everything.
+    page.locator("#searchbar").fill("rivera")
+    page.locator("#searchbar").press("Enter")
+    expect(page.locator("#result_list tbody tr .field-preview_column")).to_have_text(
+        ["My parcel never came", "Is the blue one back in stock?"]
+    )
+    expect(page.locator("#changelist-filter li.selected", has_text="Everything")).to_have_count(1)
+    page.screenshot(path=str(artifacts / "walk-inbox-search-by-name.png"), full_page=True)
+
+    # By tag: only the tagged one.
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    page.locator("#changelist-filter").get_by_role("link", name="refund").click()
+    expect(page.locator("#result_list tbody tr .field-preview_column")).to_have_text(["Refund please"])
+    page.screenshot(path=str(artifacts / "walk-inbox-by-tag.png"), full_page=True)
     assert agent_admin.problems == []
 
 
