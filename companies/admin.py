@@ -30,9 +30,9 @@ from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK
-from contacts.admin.filters import NotTaggedFilter, TagFilter
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
 from contacts.models import Contact, DataAttribute, Tag
+from contacts.panels import NotTaggedFilter, TagFilter
 
 SEARCH_SUBSTRING_MIN_LENGTH = 3
 SEARCH_MAX_WORDS = 5

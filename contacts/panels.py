@@ -1,5 +1,6 @@
 """What other apps add to the contacts admin, registered in one place: panels on the contact page,
-actions, sidebar filters and "last seen" choices on the contact list.
+actions, sidebar filters and "last seen" choices on the contact list; and what other apps' admins take from it: the
+contact search (the inbox's) and the tag filters (the company list's and the inbox's).
 
 Each app registers its own from its `integration.py`, called in its AppConfig.ready(); the contacts
 admin reads them here and imports no other app's admin code.
@@ -12,6 +13,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
+from django.http import HttpRequest
 
 from common.parsing import int_or_none
 from contacts import selectors
@@ -141,3 +143,42 @@ def contacts_search(queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]
             own = Q(name_ci__startswith=word.lower()) | Q(email_ci__startswith=word.lower())
         every_word &= own | contact_search_matches(word)
     return queryset.annotate(name_ci=Lower("name"), email_ci=Lower("email")).filter(every_word | exact)
+
+
+# --- the tag filters, for the contact list and any list of rows with tags ------------------------------------------
+
+
+def _tag_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    """The tags as a filter's choices, read once a request: the tag and "not tagged" filters offer the same."""
+    choices = getattr(request, "_parley_tag_choices", None)
+    if choices is None:
+        choices = request._parley_tag_choices = [(str(tag.pk), tag.name) for tag in selectors.tag_list()]  # type: ignore[attr-defined]
+    return choices
+
+
+class TagFilter(admin.SimpleListFilter):
+    """The rows with one tag: the contact and the company lists (both reach their tags through `tag_links`) and,
+    with its own `tag_path`, the inbox (another app: it takes it here). An id that is no number filters nothing."""
+
+    title = "tag"
+    parameter_name = "tag"
+    tag_path = "tag_links__tag_id"  # from a row to its tags' ids
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return _tag_choices(request)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.filter(**{self.tag_path: tag_id})
+
+
+class NotTaggedFilter(TagFilter):
+    """The rows without one tag ("not tagged VIP"), next to the tag filter; a segment saved from the list keeps
+    it as `tag_id != <id>`."""
+
+    title = "not tagged"
+    parameter_name = "not_tag"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        tag_id = int_or_none(self.value())
+        return queryset if tag_id is None else queryset.exclude(**{self.tag_path: tag_id})

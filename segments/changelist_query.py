@@ -27,7 +27,7 @@ from segments.models import Segment
 SEARCH_PARAMETER = "q"
 SEGMENT_PARAMETER = "segment"
 TAG_PARAMETER = "tag"
-NOT_TAG_PARAMETER = "not_tag"  # the lists' "not tagged" filter (contacts.admin.filters.NotTaggedFilter)
+NOT_TAG_PARAMETER = "not_tag"  # the lists' "not tagged" filter (contacts.panels.NotTaggedFilter)
 COMPANY_PARAMETER = "company"  # the contact list's Company filter (companies.admin_filters), the company page's link
 # Parameters that change what the page shows, not who is in it.
 IGNORED_PARAMETERS = frozenset({"o", "p", "all", "_changelist_filters", "e", "_popup", "_to_field", "_facets"})

@@ -16,10 +16,10 @@ from common.pagination import EstimatedCountPaginator
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from contacts import selectors, services
 from contacts.admin.csv_export import contacts_csv_response
-from contacts.admin.filters import CountryFilter, LastSeenFilter, NotTaggedFilter, TagFilter, custom_attribute_filter
+from contacts.admin.filters import CountryFilter, LastSeenFilter, custom_attribute_filter
 from contacts.admin.forms import TagActionForm
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.panels import contact_actions, contact_list_filters, contacts_search
+from contacts.panels import NotTaggedFilter, TagFilter, contact_actions, contact_list_filters, contacts_search
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
 # ones as prefixes (the lower(name)/lower(email) indexes); at most this many words are used.

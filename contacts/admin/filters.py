@@ -1,5 +1,5 @@
-"""The contact list's sidebar filters: tag, not tagged (the company list's too), country, last seen, and one per
-filterable custom attribute."""
+"""The contact list's sidebar filters: country, last seen, and one per filterable custom attribute (its tag and "not
+tagged" filters, which the company list and the inbox use too, are in contacts.panels)."""
 
 import datetime as dt
 from typing import Any
@@ -11,47 +11,11 @@ from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest
 from django.utils import timezone
 
-from common.parsing import finite_number_or_none, int_or_none
+from common.parsing import finite_number_or_none
 from contacts import selectors
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX
 from contacts.models import Contact, DataAttribute
 from contacts.panels import last_seen_choices
-
-
-def _tag_choices(request: HttpRequest) -> list[tuple[str, str]]:
-    """The tags as a filter's choices, read once a request: the tag and "not tagged" filters offer the same."""
-    choices = getattr(request, "_parley_tag_choices", None)
-    if choices is None:
-        choices = request._parley_tag_choices = [(str(tag.pk), tag.name) for tag in selectors.tag_list()]  # type: ignore[attr-defined]
-    return choices
-
-
-class TagFilter(admin.SimpleListFilter):
-    """The rows with one tag: the contact and the company lists (both reach their tags through `tag_links`) and,
-    with its own `tag_path`, the inbox. An id that is no number filters nothing."""
-
-    title = "tag"
-    parameter_name = "tag"
-    tag_path = "tag_links__tag_id"  # from a row to its tags' ids
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return _tag_choices(request)
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        tag_id = int_or_none(self.value())
-        return queryset if tag_id is None else queryset.filter(**{self.tag_path: tag_id})
-
-
-class NotTaggedFilter(TagFilter):
-    """The rows without one tag ("not tagged VIP"), next to the tag filter; a segment saved from the list keeps
-    it as `tag_id != <id>`."""
-
-    title = "not tagged"
-    parameter_name = "not_tag"
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        tag_id = int_or_none(self.value())
-        return queryset if tag_id is None else queryset.exclude(**{self.tag_path: tag_id})
 
 
 class CountryFilter(admin.SimpleListFilter):

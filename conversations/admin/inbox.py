@@ -21,9 +21,8 @@ from django.utils.translation import ngettext
 from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
-from contacts.admin.filters import TagFilter
 from contacts.models import Contact, Tag
-from contacts.panels import contacts_search
+from contacts.panels import TagFilter, contacts_search
 from conversations import selectors, services
 from conversations.admin import teamwork
 from conversations.admin.choices import SNOOZE_PRESETS, teammate_field, teammates
