@@ -136,6 +136,14 @@ class AddUniqueConstraintConcurrently(migrations.AddConstraint):
             raise ValueError(
                 f"{self.constraint.name}: only a partial unique constraint is an index to build concurrently"
             )
+        # A build that failed (rows it refused, a time-out, a cancel) leaves its index INVALID, under the name: gone
+        # first, so that the migration runs again once the cause is dealt with.
+        name = schema_editor.quote_name(self.constraint.name)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
+            invalid = cursor.fetchone()
+        if invalid and invalid[0]:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY {name}")
         statement = self.constraint.create_sql(model, schema_editor)
         statement.template = statement.template.replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
         schema_editor.execute(statement)

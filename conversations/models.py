@@ -248,7 +248,7 @@ class ConversationPart(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # Two requests carrying one message at once: the second finds the first's part (threads.message_resent).
+            # Two requests carrying one message at once: the second finds the first's part (threads._written_meanwhile).
             models.UniqueConstraint(
                 fields=["idempotency_key"],
                 condition=models.Q(idempotency_key__isnull=False),

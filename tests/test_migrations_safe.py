@@ -140,6 +140,35 @@ def test_the_concurrent_unique_constraint_builds_concurrently_on_postgresql_and_
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_unique_index_whose_build_failed_is_built_again_once_its_cause_is_gone():
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL leaves an INVALID index behind a failed concurrent build")
+    from django.db import IntegrityError
+
+    from contacts.models import Contact
+
+    state = MigrationExecutor(connection).loader.project_state()
+    constraint = models.UniqueConstraint(fields=["email"], condition=models.Q(email__gt="x"), name="test_email_uniq")
+    operation = AddUniqueConstraintConcurrently("contact", constraint)
+    constrained = state.clone()
+    operation.state_forwards("contacts", constrained)
+    twins = [Contact.objects.create(email="xy@example.com") for _ in range(2)]
+    try:
+        with pytest.raises(IntegrityError), connection.schema_editor(atomic=False) as editor:
+            operation.database_forwards("contacts", editor, state, constrained)
+        twins[1].delete()
+        with connection.schema_editor(atomic=False) as editor:  # the migration run again
+            operation.database_forwards("contacts", editor, state, constrained)
+        found = connection.introspection.get_constraints(connection.cursor(), "contacts_contact")
+        assert found["test_email_uniq"]["unique"]
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            operation.database_backwards("contacts", editor, constrained, state)
+        Contact.objects.filter(pk__in=[t.pk for t in twins]).delete()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_the_concurrent_index_operations_build_a_partitioned_tables_index_partition_by_partition():
     if connection.vendor != "postgresql":
         pytest.skip("partitioned tables are PostgreSQL's (docs/partitioning.md)")

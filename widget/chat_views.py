@@ -6,13 +6,15 @@ Every lookup is scoped to the contact named by the signed widget token, so anoth
 conversation id answers exactly like an id that does not exist (404).
 """
 
+import contextlib
 import datetime as dt
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -140,18 +142,20 @@ def _limit_anonymous_starts(call: WidgetCall) -> None:
     rate_limit([Limit("chat-start", subject, ANONYMOUS_STARTS_PER_HOUR, 3600, message=TOO_MANY_MESSAGES)])
 
 
+# A UUID as browsers write one (crypto.randomUUID: 8-4-4-4-12 hex digits), of any version but nil and max.
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _idempotency_key(payload: dict[str, Any]) -> uuid.UUID | None:
     """The key the messenger made for this message (a UUID, sent again with it when the answer was lost: the server
     then answers with what it stored instead of storing it twice); None when the request has none."""
     value = payload.get(IDEMPOTENCY_KEY_FIELD)
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 36 and value.isascii():
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise WidgetHttpError(400, "invalid", IDEMPOTENCY_KEY_FIELD, "Must be a UUID, made anew for each message.")
+    key = uuid.UUID(value) if isinstance(value, str) and _UUID_TEXT.fullmatch(value) else None
+    if key is None or key.int in (0, (1 << 128) - 1):
+        raise WidgetHttpError(400, "invalid", IDEMPOTENCY_KEY_FIELD, "Must be a UUID, made anew for each message.")
+    return key
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -277,19 +281,11 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
     token = payload.get("token")
     if token:
         contact = _contact(call, token)
-        sent = services.message_resent(idempotency_key=key, contact=contact)
+        # Sent again after its answer was lost: the conversation it started.
+        sent = services.start_resent(idempotency_key=key, contact=contact, website=call.website)
+        conversation = sent.conversation if sent else _started(call, contact, payload, files, key=key)
     else:
-        contact, sent = _new_writer(call, payload.get("anonymous_id"), key=key)
-    if sent is not None:  # sent again after its answer was lost: the conversation it started
-        conversation = sent.conversation
-    else:
-        _limit_writes(contact)
-        limit_files(call, contact_id=contact.pk, files=files)
-        conversation = services.conversation_start_by_contact(
-            contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"),
-            files=files, idempotency_key=key,
-        )  # fmt: skip
-        contact_seen_writing(contact=contact, now=timezone.now())
+        contact, conversation = _started_by_new_writer(call, payload, files, key=key)
     return widget_json(
         {
             "conversation": conversation_detail(
@@ -309,31 +305,73 @@ def availability_view(call: WidgetCall) -> HttpResponse:
     return widget_json(website_availability(website_id=call.website.pk))
 
 
-def _new_writer(
-    call: WidgetCall, anonymous_id: Any, *, key: uuid.UUID | None
-) -> tuple[Contact, ConversationPart | None]:
-    """Someone writes before any ping recorded them (support-only mode): their anonymous record on this
-    website, or a new lead of it (another website's anonymous id is unknown here); with the first message they
-    sent already with this key (its answer, with their token, was lost), in which case nothing is created."""
+def _started(
+    call: WidgetCall, contact: Contact, payload: dict[str, Any], files: list[Any], *, key: uuid.UUID | None
+) -> Conversation:
+    _limit_writes(contact)
+    limit_files(call, contact_id=contact.pk, files=files)
+    conversation = services.conversation_start_by_contact(
+        contact=contact, body=payload.get("body"), website=call.website, page_url=payload.get("page_url"),
+        files=files, idempotency_key=key,
+    )  # fmt: skip
+    contact_seen_writing(contact=contact, now=timezone.now())
+    return conversation
+
+
+def _started_by_new_writer(
+    call: WidgetCall, payload: dict[str, Any], files: list[Any], *, key: uuid.UUID | None
+) -> tuple[Contact, Conversation]:
+    """Someone writes before any ping recorded them (support-only mode): as their anonymous record on this
+    website, or a new lead of it (another website's anonymous id is unknown here). A first message they sent
+    already with this key (its answer, with their token, was lost) is that conversation, and nothing is created."""
     website = call.website
-    known = None
-    if anonymous_id is not None:
-        try:
-            parsed = uuid.UUID(str(anonymous_id))
-        except ValueError:
-            raise WidgetHttpError(400, "invalid", "anonymous_id", "Must be a UUID.") from None
-        if Contact.objects.filter(anonymous_id=parsed, role=Contact.Role.USER).exists():
-            # A user is only reachable through a token the ping issued after identity checks.
-            raise WidgetHttpError(403, "invalid_token", "token", "Boot the widget to write as this user.")
-        known = contact_by_anonymous_id(parsed, website_id=website.pk)
+    known = _known_writer(payload.get("anonymous_id"), website=website)
     if known is not None:
-        sent = services.message_resent(idempotency_key=key, contact=known)
+        sent = services.start_resent(idempotency_key=key, contact=known, website=website)
     else:
-        sent = services.message_resent_first(idempotency_key=key, website=website)
+        sent = services.start_resent_without_token(idempotency_key=key, website=website)
     if sent is not None:
-        return sent.author_contact, sent
-    _limit_anonymous_starts(call)
-    return known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk), None
+        return sent.author_contact, sent.conversation
+    with _first_message_claimed(website, key):
+        _limit_anonymous_starts(call)
+        contact = known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
+        return contact, _started(call, contact, payload, files, key=key)
+
+
+def _known_writer(anonymous_id: Any, *, website: Website) -> Contact | None:
+    if anonymous_id is None:
+        return None
+    try:
+        parsed = uuid.UUID(str(anonymous_id))
+    except ValueError:
+        raise WidgetHttpError(400, "invalid", "anonymous_id", "Must be a UUID.") from None
+    if Contact.objects.filter(anonymous_id=parsed, role=Contact.Role.USER).exists():
+        # A user is only reachable through a token the ping issued after identity checks.
+        raise WidgetHttpError(403, "invalid_token", "token", "Boot the widget to write as this user.")
+    return contact_by_anonymous_id(parsed, website_id=website.pk)
+
+
+# How long a new writer's first message holds its key while it is written (then it is found by its key).
+FIRST_MESSAGE_CLAIM_SECONDS = 60
+
+
+@contextlib.contextmanager
+def _first_message_claimed(website: Website, key: uuid.UUID | None) -> Iterator[None]:
+    """A new writer's first message, written by one request at a time: its Retry while the first try is still on its
+    way (a slow server) is told to try again in a moment, when it finds the first's conversation by its key; the
+    two would each make a lead (the second then refused by the key's index). Without Redis, nothing is held."""
+    if key is None:
+        yield
+        return
+    claim, backend = f"widget:first-message:{website.pk}:{key}", caches["default"]
+    if not backend.add(claim, 1, FIRST_MESSAGE_CLAIM_SECONDS) and getattr(backend, "available", lambda: True)():
+        raise WidgetHttpError(
+            409, "in_progress", IDEMPOTENCY_KEY_FIELD, "This message is still on its way; try again in a moment."
+        )
+    try:
+        yield
+    finally:
+        backend.delete(claim)
 
 
 @widget_endpoint(methods=("GET",))
@@ -362,7 +400,8 @@ def reply_view(call: WidgetCall, public_id: str) -> HttpResponse:
     key = _idempotency_key(payload)
     contact, scope = _reader(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
-    part = services.message_resent(idempotency_key=key, contact=contact)  # sent again after its answer was lost
+    # Sent again after its answer was lost: the part it is.
+    part = services.reply_resent(idempotency_key=key, contact=contact, conversation_id=conversation.pk)
     if part is None:
         _limit_writes(contact)
         limit_files(call, contact_id=contact.pk, files=files)
@@ -465,8 +504,7 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     payload = _body(call)
     key = _idempotency_key(payload)
     contact = _contact(call, payload.get("token"))
-    if services.message_resent(idempotency_key=key, contact=contact) is None:  # else: sent again, nothing written
-        _limit_writes(contact)
+    _limit_writes(contact)
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(
             contact=contact, delivery_id=delivery_id, body=payload.get("body"), idempotency_key=key

@@ -14,7 +14,7 @@ from conversations.selectors import in_app_shown_to, in_app_unseen_deliveries
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
-from conversations.services.threads import conversation_reply_as_contact, message_resent, teammate_display_name
+from conversations.services.threads import conversation_reply_as_contact, reply_resent, teammate_display_name
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5
@@ -73,7 +73,7 @@ def in_app_message_reply(
     """The contact answers an in-app message: a conversation opens with the message, then the answer.
     `idempotency_key`: the answer's, as its messenger named it (sent again: the conversation it went into)."""
     delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
-    sent = message_resent(idempotency_key=idempotency_key, contact=contact)
+    sent = reply_resent(idempotency_key=idempotency_key, contact=contact, conversation_id=delivery.conversation_id)
     if sent is not None:
         return sent.conversation
     opening = None
@@ -85,5 +85,6 @@ def in_app_message_reply(
     conversation = delivery_start_conversation(
         delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True
     )
-    conversation_reply_as_contact(conversation=conversation, body=body, idempotency_key=idempotency_key)
-    return conversation
+    # The part the answer is (or, sent twice at once, the first request's): its conversation is the answer's.
+    part = conversation_reply_as_contact(conversation=conversation, body=body, idempotency_key=idempotency_key)
+    return part.conversation

@@ -720,9 +720,18 @@ def delivery_start_conversation(
 ) -> Conversation:
     """The contact answered an outbound message (by email, or in the messenger for an in-app one):
     the answer opens (or continues) a conversation whose first part is the message, as `opening`
-    gives it (default: the email's subject and body); `seen` marks an in-app message shown."""
-    if delivery.conversation_id:
-        return Conversation.objects.get(pk=delivery.conversation_id)
+    gives it (default: the email's subject and body); `seen` marks an in-app message shown. In the caller's
+    transaction: the delivery's row is locked, so two answers at once open one conversation (the second continues
+    the first's)."""
+    conversation_id = (
+        MessageDelivery.objects.select_for_update()
+        .filter(pk=delivery.pk)
+        .values_list("conversation_id", flat=True)
+        .get()
+    )
+    if conversation_id:
+        delivery.conversation_id = conversation_id
+        return Conversation.objects.get(pk=conversation_id)
     message = delivery.message
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])

@@ -2,8 +2,9 @@
 
 import contextlib
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,7 +257,7 @@ def conversation_start_by_contact(
     The assignment rules route it (`page_url`: the page it was started on) and its SLA clock starts. Files
     are checked against the website's limits and stored before the transaction opens (a refusal names
     `files_field`, and nothing is written). `idempotency_key`: the message's, as its messenger named it; a
-    request carrying the same message at once gets the conversation the first one started (message_resent)."""
+    request carrying the same message at once gets the conversation the first one started (start_resent)."""
     try:
         with (
             _message_prepared(body=body, files=files, field=files_field, website=website) as message,
@@ -274,7 +275,8 @@ def conversation_start_by_contact(
             conversation_changed.send(sender=Conversation, topic="conversation.user.created", conversation=conversation)
             return conversation
     except IntegrityError as error:
-        return _written_meanwhile(error, idempotency_key=idempotency_key, contact_id=contact.pk).conversation
+        resent = functools.partial(start_resent, idempotency_key=idempotency_key, contact=contact, website=website)
+        return _written_meanwhile(error, resent).conversation
 
 
 @transaction.atomic
@@ -306,7 +308,6 @@ def conversation_reply_as_contact(
 ) -> ConversationPart:
     """The contact answers: reopens a closed or snoozed conversation and puts it back in the queue.
     `idempotency_key`: as for conversation_start_by_contact (the part the first request wrote)."""
-    contact_id = conversation.contact_id
     try:
         with (
             _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
@@ -323,32 +324,41 @@ def conversation_reply_as_contact(
             conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
             return part
     except IntegrityError as error:
-        return _written_meanwhile(error, idempotency_key=idempotency_key, contact_id=contact_id)
+        return _written_meanwhile(
+            error,
+            lambda: _resent(
+                idempotency_key,
+                contact_id=conversation.contact_id,
+                fits=lambda part: part.conversation_id == conversation.pk,
+            ),
+        )
 
 
 # --- a message sent again (its answer was lost) ------------------------------------------------------------------
 
-# How long a first message's key gives its writer's token back to a request without one (message_resent_first).
+# How long a first message's key gives its writer's token back to a request without one (start_resent_without_token).
 # The messenger sends a message again within seconds or minutes; a day covers a laptop closed while it was sent.
 FIRST_MESSAGE_RESEND_WINDOW = dt.timedelta(days=1)
 IDEMPOTENCY_KEY_FIELD = "idempotency_key"
 _KEY_USED = "This key names another message: make a new one for each message."
 
 
-def message_resent(*, idempotency_key: uuid.UUID | None, contact: Contact) -> ConversationPart | None:
-    """The part `contact` wrote already for the message of this key (its messenger sends a message again when the
-    answer was lost: a reset, a time-out), or None. A key another contact's message has is refused."""
-    return _resent_by(idempotency_key, contact_id=contact.pk)
+def start_resent(*, idempotency_key: uuid.UUID | None, contact: Contact, website: Any) -> ConversationPart | None:
+    """The first message `contact` sent already with this key, opening a conversation on `website` (its messenger
+    sends a message again when the answer was lost: a reset, a time-out), or None. Refused (naming the key): a key of
+    another contact's message, or of one that opened no conversation there."""
+    return _resent(idempotency_key, contact_id=contact.pk, fits=lambda part: _opens_on(part, website))
 
 
-def _resent_by(idempotency_key: uuid.UUID | None, *, contact_id: int) -> ConversationPart | None:
-    part = _part_with_key(idempotency_key)
-    if part is not None and part.author_contact_id != contact_id:
-        raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
-    return part
+def reply_resent(
+    *, idempotency_key: uuid.UUID | None, contact: Contact, conversation_id: int | None
+) -> ConversationPart | None:
+    """The reply `contact` sent already with this key into conversation `conversation_id` (None: one not started
+    yet), or None; as start_resent, a key of another contact's message or of a message elsewhere is refused."""
+    return _resent(idempotency_key, contact_id=contact.pk, fits=lambda part: part.conversation_id == conversation_id)
 
 
-def message_resent_first(*, idempotency_key: uuid.UUID | None, website: Any) -> ConversationPart | None:
+def start_resent_without_token(*, idempotency_key: uuid.UUID | None, website: Any) -> ConversationPart | None:
     """The first message a writer without a token sent with this key on `website` in the last day (its answer,
     with the new writer's token, was lost), or None. The key is as good as that token, and only there: a part of
     a user (a token for one comes from a verified sign-in only), of another website or of another day is refused."""
@@ -359,12 +369,28 @@ def message_resent_first(*, idempotency_key: uuid.UUID | None, website: Any) -> 
     if (
         author is None
         or author.role == Contact.Role.USER
-        or part.conversation.website_id != getattr(website, "pk", None)
         or part.created_at < timezone.now() - FIRST_MESSAGE_RESEND_WINDOW
-        or part.conversation.parts.filter(pk__lt=part.pk).exists()
+        or not _opens_on(part, website)
     ):
         raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
     return part
+
+
+def _resent(
+    idempotency_key: uuid.UUID | None, *, contact_id: int, fits: Callable[[ConversationPart], bool]
+) -> ConversationPart | None:
+    part = _part_with_key(idempotency_key)
+    if part is not None and (part.author_contact_id != contact_id or not fits(part)):
+        raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
+    return part
+
+
+def _opens_on(part: ConversationPart, website: Any) -> bool:
+    """Whether `part` is the first of a conversation of `website` (None: one of no website)."""
+    return (
+        part.conversation.website_id == getattr(website, "pk", None)
+        and not part.conversation.parts.filter(pk__lt=part.pk).exists()
+    )
 
 
 def _part_with_key(idempotency_key: uuid.UUID | None) -> ConversationPart | None:
@@ -377,12 +403,10 @@ def _part_with_key(idempotency_key: uuid.UUID | None) -> ConversationPart | None
     )
 
 
-def _written_meanwhile(
-    error: IntegrityError, *, idempotency_key: uuid.UUID | None, contact_id: int
-) -> ConversationPart:
+def _written_meanwhile(error: IntegrityError, resent: Callable[[], ConversationPart | None]) -> ConversationPart:
     """The part a request carrying the same message wrote while this one ran (the key's unique index refused this
-    one's, its transaction and staged files gone); any other integrity error is raised again."""
-    part = _resent_by(idempotency_key, contact_id=contact_id)
+    one's, its transaction and staged files gone), as `resent` finds it; any other integrity error raised again."""
+    part = resent()
     if part is None:
         raise error
     return part

@@ -103,13 +103,17 @@ def test_a_message_with_files_sent_again_stores_its_files_once(client, website):
     assert ConversationPart.objects.count() == 1
 
 
-def test_an_answer_to_an_in_app_message_sent_twice_is_one_message(client, website):
-    lead = LeadFactory(name="Ada Lovelace")
+def _in_app_delivery(lead):
     contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="teammate")
     message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body="Hi!",
                                     contact_ids=[lead.pk])  # fmt: skip
     services.message_deliver_batch(message_id=message.pk)
-    delivery = message.deliveries.get(contact=lead)
+    return message.deliveries.get(contact=lead)
+
+
+def test_an_answer_to_an_in_app_message_sent_twice_is_one_message(client, website):
+    lead = LeadFactory(name="Ada Lovelace")
+    delivery = _in_app_delivery(lead)
     url = f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply"
     payload = {"token": _token(lead, website), "body": "Thanks!", "idempotency_key": str(uuid.uuid4())}
     first, again = _post(client, url, payload), _post(client, url, payload)
@@ -133,6 +137,57 @@ def test_another_contacts_key_is_refused_and_tells_nothing_of_its_message(client
         assert response.json()["error"]["field"] == "idempotency_key"
         assert public_id not in response.content.decode() and "Mine" not in response.content.decode()
     assert list(ConversationPart.objects.order_by("pk").values_list("body", flat=True)) == ["Mine", "Theirs"]
+
+
+def test_a_key_answers_only_where_its_message_went(client, website):
+    """A reply's key in another conversation, a first message's key as a reply, a reply's as a first message, one of
+    another website's conversation: refused, each telling nothing of the message."""
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    first_key, reply_key = str(uuid.uuid4()), str(uuid.uuid4())
+    one = _start(client, website, token=token, body="One", idempotency_key=first_key).json()["conversation"]["id"]
+    two = _start(client, website, token=token, body="Two").json()["conversation"]["id"]
+    base = f"/widget-api/{website.app_id}/conversations"
+    assert (
+        _post(client, f"{base}/{one}/reply", {"token": token, "body": "R", "idempotency_key": reply_key}).status_code
+        == 201
+    )
+    other_site = WebsiteFactory(name="Other", allowed_origins=[ORIGIN], identity_verification=False)
+    elsewhere = [
+        _post(client, f"{base}/{two}/reply", {"token": token, "body": "R", "idempotency_key": reply_key}),
+        _post(client, f"{base}/{two}/reply", {"token": token, "body": "One", "idempotency_key": first_key}),
+        _start(client, website, token=token, body="R", idempotency_key=reply_key),
+        _start(client, other_site, token=_token(visitor, other_site), body="One", idempotency_key=first_key),
+    ]
+    for response in elsewhere:
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["field"] == "idempotency_key"
+        assert one not in response.content.decode()
+    assert ConversationPart.objects.count() == 3
+
+
+def test_a_new_writers_first_message_is_written_by_one_request_at_a_time(client, website, settings):
+    """Its Retry while the first try is still on its way: "try again in a moment" (a 409 the messenger retries),
+    not a second lead; once the first is written, the Retry gets its conversation and token."""
+    from django.core.cache import cache
+
+    key = str(uuid.uuid4())
+    claim = f"widget:first-message:{website.pk}:{key}"
+    cache.add(claim, 1, 60)  # the first try, still on its way
+    waiting = _start(client, website, body="Hello?", idempotency_key=key)
+    assert waiting.status_code == 409
+    assert waiting.json()["error"] == {
+        "code": "in_progress", "field": "idempotency_key", "message": "This message is still on its way; try again in a moment."
+    }  # fmt: skip
+    assert not Contact.objects.exists()
+    cache.delete(claim)
+    first, again = (
+        _start(client, website, body="Hello?", idempotency_key=key),
+        _start(client, website, body="Hello?", idempotency_key=key),
+    )
+    assert first.status_code == again.status_code == 201
+    assert Contact.objects.count() == 1 and Conversation.objects.count() == 1
+    assert cache.get(claim) is None  # let go once written
 
 
 def test_a_key_gives_a_token_back_only_for_a_new_writers_first_message_of_that_website_and_day(client, website):
@@ -179,7 +234,9 @@ def test_a_merged_visitors_message_sent_again_as_the_user_is_still_one_message(c
     "key",
     ['""', '"not-a-uuid"', "123", "1e400", '["x"]', '{"a": 1}', "null", '"' + "\\ud800" * 36 + '"',
      '"' + "\u0661" * 32 + '----"', '"{' + "a" * 34 + '}"', '"<script>alert(1)</script>' + "0" * 11 + '"',
-     '"' + str(uuid.uuid4()) + '\\u0000"', '"' + str(uuid.uuid4()).upper() + ' "'],
+     '"' + str(uuid.uuid4()) + '\\u0000"', '"' + str(uuid.uuid4()).upper() + ' "', '"urn:' + "a" * 32 + '"',
+     '"{' + "a" * 8 + "-" + "a" * 4 + "-" + "a" * 20 + '}"', '"0x' + "a" * 30 + '----"', '"+' + "a" * 31 + '----"',
+     '"----' + "a" * 32 + '"', '"' + str(uuid.UUID(int=0)) + '"', '"' + "f" * 8 + "-ffff" * 3 + "-" + "f" * 12 + '"'],
 )  # fmt: skip
 def test_a_key_of_the_wrong_shape_is_refused_naming_the_field(client, website, key):
     """`key`: the field's JSON text, as a hostile client writes it."""
@@ -228,3 +285,35 @@ def test_two_requests_carrying_one_message_at_once_store_it_once(write):
     assert outcomes == {"first": "kept", "second": "kept"}
     assert answers["first"].pk == answers["second"].pk
     assert ConversationPart.objects.filter(body="Again").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the second waits on the first's row: PostgreSQL's locks")
+def test_two_answers_to_an_in_app_message_at_once_open_one_conversation():
+    lead = LeadFactory()
+    delivery = _in_app_delivery(lead)
+    answers = {}
+
+    def answer(name, body, key):
+        def run():
+            answers[name] = services.in_app_message_reply(
+                contact=lead, delivery_id=delivery.pk, body=body, idempotency_key=key
+            )
+
+        return run
+
+    key = uuid.uuid4()
+    # The same answer twice (a Retry), then two different answers, each pair at once.
+    assert first_then_second(answer("first", "Thanks!", key), answer("second", "Thanks!", key)) == {
+        "first": "kept", "second": "kept",
+    }  # fmt: skip
+    assert answers["first"].pk == answers["second"].pk
+    assert first_then_second(answer("third", "And one more", uuid.uuid4()), answer("fourth", "Last", None)) == {
+        "first": "kept", "second": "kept",
+    }  # fmt: skip
+    delivery.refresh_from_db()
+    assert Conversation.objects.count() == 1
+    assert delivery.conversation_id == answers["first"].pk == answers["fourth"].pk
+    assert list(Conversation.objects.get().parts.values_list("body", flat=True)) == [
+        "Hi!", "Thanks!", "And one more", "Last",
+    ]  # fmt: skip

@@ -88,3 +88,32 @@ def test_a_message_whose_answer_was_lost_is_sent_once_by_its_retry(host, make_we
     assert all("ERR_CONNECTION_RESET" in problem or "Failed to fetch" in problem for problem in host.problems), (
         host.problems
     )
+
+
+def test_messages_written_after_a_first_message_whose_answer_was_lost_wait_for_its_retry(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+
+    # The first message's answer is lost: Parley may hold it, so the next message waits (faded) instead of starting
+    # a conversation of its own.
+    _write_and_lose_the_answer(messenger, host.page, "/conversations", "My order is late")
+    messenger.locator("textarea").fill("It is order #1042")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["It is order #1042"])
+    host.screenshot(path=str(artifacts / "messenger-waits-behind-a-lost-first-message.png"))
+    assert Conversation.objects.count() == 1
+
+    # Its Retry finds the conversation Parley made, and the waiting one follows it there.
+    messenger.locator(".m.fail .fl").click()
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text(["My order is late", "It is order #1042"])
+    conversation = Conversation.objects.get()
+    assert _bodies(conversation) == ["My order is late", "It is order #1042"]
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(agent_admin.page.locator("#result_list tbody tr")).to_have_count(1)
+    assert agent_admin.problems == []

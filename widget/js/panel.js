@@ -669,6 +669,14 @@
       if (destroyed) return; // the site shut the messenger down (its user logged out): nothing leaves as the next one
       if (written.epoch !== epoch) { forget(node); node.remove(); redraft(text, picked); return; } // its visitor is gone
       var box = written.box, at = written.talk, conv = at.conv;
+      // The thread's first message failed with no word from Parley (it may have made the conversation all the same):
+      // the ones written after it wait for its Retry, which tells where they go (each would start one of its own).
+      var first = at.first;
+      if (!conv && !at.inApp && first && first !== node && first.retry && first.classList.contains("fail")) {
+        node.hold = function () { node.hold = null; send(text, node, picked); };
+        (at.held = at.held || []).push(node);
+        return;
+      }
       // The visitor is looking at the thread these messages are written in (maybe drawn again since).
       var showing = function () { return talk === at && view === "thread"; };
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
@@ -701,6 +709,7 @@
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
           if (destroyed) throw { status: 0 };
+          at.first = node;
           return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname, idempotency_key: node.key }));
         }).then(function (json) {
           if (destroyed) return;
@@ -712,6 +721,7 @@
           }
           if (!json.conversation) return;
           at.conv = json.conversation;
+          release(at);
           s.conversations = [json.conversation].concat(s.conversations || []);
           if (view === "list") showList(); // it lists the conversation the visitor just started
           if (!showing()) return;
@@ -759,6 +769,7 @@
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
+        if (said && at.first === node) release(at); // refused: it made no conversation, the next one starts it
         // Sent again by itself only when the browser was offline: the message never left it. After a time-out or a
         // reset, the server may have it already (and would store it twice): the visitor decides, with Retry.
         node.offline = !said && !err.status && w.navigator.onLine === false;
@@ -787,6 +798,13 @@
       resendFailed();
     }
     w.addEventListener("online", backOnline);
+    // The messages held behind their thread's failed first message go, in order written: as replies once it has made
+    // its conversation, or starting one when it never will.
+    function release(at) {
+      var held = at.held || [];
+      at.held = [];
+      held.forEach(function (node) { if (node.hold) node.hold(); });
+    }
     function forget(node) {
       var at = unsent.indexOf(node);
       if (at >= 0) unsent.splice(at, 1);
@@ -848,6 +866,7 @@
       s.conversations = [];
       current = inApp = cursor = null;
       epoch++;
+      unsent.forEach(function (node) { if (node.hold) node.hold(); }); // held ones take their turn, to go back too
       // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
       unsent = unsent.filter(function (node) {
         if (node.classList.contains("pd")) return true;
