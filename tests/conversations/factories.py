@@ -26,3 +26,16 @@ class AgentFactory(TeammateFactory):
         if create:
             ensure_teammate_groups()
             self.groups.add(Group.objects.get(name=AGENT_GROUP))
+
+
+def in_app_delivery(contact, body="Hi {{contact.first_name}}!"):
+    """An in-app message from Kim, sent to `contact` (who allows the marketing purpose it needs): its delivery."""
+    from contacts.services import contact_consent_record
+    from conversations import services
+
+    # In-app campaigns need the marketing purpose (tests/privacy covers the refusals).
+    contact_consent_record(contact_id=contact.pk, analytics=None, marketing=True, source="teammate")
+    message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body=body,
+                                    contact_ids=[contact.pk])  # fmt: skip
+    services.message_deliver_batch(message_id=message.pk)
+    return message.deliveries.get(contact=contact)

@@ -15,7 +15,7 @@ from conversations.models import Attachment, Conversation, ConversationPart
 from tests.concurrency import first_then_second
 from tests.contacts.factories import ContactFactory, LeadFactory
 from tests.conversations.attachment_samples import png_bytes, upload
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import in_app_delivery
 from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_read, widget_token_sign
 
@@ -103,17 +103,9 @@ def test_a_message_with_files_sent_again_stores_its_files_once(client, website):
     assert ConversationPart.objects.count() == 1
 
 
-def _in_app_delivery(lead):
-    contact_services.contact_consent_record(contact_id=lead.pk, analytics=None, marketing=True, source="teammate")
-    message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body="Hi!",
-                                    contact_ids=[lead.pk])  # fmt: skip
-    services.message_deliver_batch(message_id=message.pk)
-    return message.deliveries.get(contact=lead)
-
-
 def test_an_answer_to_an_in_app_message_sent_twice_is_one_message(client, website):
     lead = LeadFactory(name="Ada Lovelace")
-    delivery = _in_app_delivery(lead)
+    delivery = in_app_delivery(lead, body="Hi!")
     url = f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply"
     payload = {"token": _token(lead, website), "body": "Thanks!", "idempotency_key": str(uuid.uuid4())}
     first, again = _post(client, url, payload), _post(client, url, payload)
@@ -291,7 +283,7 @@ def test_two_requests_carrying_one_message_at_once_store_it_once(write):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the second waits on the first's row: PostgreSQL's locks")
 def test_two_answers_to_an_in_app_message_at_once_open_one_conversation():
     lead = LeadFactory()
-    delivery = _in_app_delivery(lead)
+    delivery = in_app_delivery(lead, body="Hi!")
     answers = {}
 
     def answer(name, body, key):

@@ -7,11 +7,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.services import contact_consent_record
 from conversations import selectors, services
 from conversations.models import Conversation
 from tests.contacts.factories import ContactFactory, LeadFactory
-from tests.conversations.factories import TeammateFactory
+from tests.conversations.factories import TeammateFactory, in_app_delivery
 from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
@@ -363,18 +362,9 @@ def test_a_quiet_user_sees_the_conversations_of_a_visitor_merged_into_it(client,
     assert [c["id"] for c in _ping(client, website, user)["conversations"]] == [conversation.public_id]
 
 
-def _in_app(contact, body="Hi {{contact.first_name}}!"):
-    # In-app campaigns need the marketing purpose (tests/privacy covers the refusals).
-    contact_consent_record(contact_id=contact.pk, analytics=None, marketing=True, source="teammate")
-    message = services.message_send(sender=TeammateFactory(first_name="Kim"), channel="in_app", body=body,
-                                    contact_ids=[contact.pk])  # fmt: skip
-    services.message_deliver_batch(message_id=message.pk)
-    return message.deliveries.get(contact=contact)
-
-
 def test_an_in_app_message_is_listed_rendered_for_its_contact_and_answered_into_one_conversation(client, website):
     lead = LeadFactory(name="Ada Lovelace")
-    delivery = _in_app(lead)
+    delivery = in_app_delivery(lead)
     token = _token(lead, website)
     listed = _get(client, f"/widget-api/{website.app_id}/messages", token=token).json()["messages"]
     assert [(m["id"], m["body"], m["author_name"]) for m in listed] == [(str(delivery.pk), "Hi Ada!", "Kim")]
@@ -395,7 +385,7 @@ def test_an_in_app_message_is_listed_rendered_for_its_contact_and_answered_into_
 @pytest.mark.parametrize("delivery_id", ["other", "²", "٣", "9" * 40, "-1", "1e3"])
 def test_in_app_message_endpoints_never_reach_another_contacts_message(client, website, delivery_id):
     owner, attacker = LeadFactory(), LeadFactory()
-    delivery = _in_app(owner)
+    delivery = in_app_delivery(owner)
     target = str(delivery.pk) if delivery_id == "other" else delivery_id
     token = _token(attacker, website)
     for action in ("seen", "reply"):
@@ -411,7 +401,7 @@ def test_in_app_message_endpoints_never_reach_another_contacts_message(client, w
 
 def test_in_app_messages_need_a_token_of_this_website(client, website):
     lead = LeadFactory()
-    delivery = _in_app(lead)
+    delivery = in_app_delivery(lead)
     other_token = _token(lead, WebsiteFactory())
     assert _get(client, f"/widget-api/{website.app_id}/messages", token=other_token).status_code == 403
     response = _post(client, f"/widget-api/{website.app_id}/messages/{delivery.pk}/seen", {"token": other_token})

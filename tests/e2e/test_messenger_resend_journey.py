@@ -6,6 +6,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from tests.e2e.test_messenger_queue_journey import _open_messenger
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,11 +52,7 @@ def _write_and_lose_the_answer(messenger, page, suffix: str, text: str) -> None:
 
 
 def test_a_message_whose_answer_was_lost_is_sent_once_by_its_retry(host, make_website, agent_admin, artifacts):
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
 
     # The first message reaches Parley, its answer does not: "Not sent.", and Retry.
     _write_and_lose_the_answer(messenger, host.page, "/conversations", "Where is my parcel?")
@@ -93,11 +90,7 @@ def test_a_message_whose_answer_was_lost_is_sent_once_by_its_retry(host, make_we
 def test_messages_written_after_a_first_message_whose_answer_was_lost_wait_for_its_retry(
     host, make_website, agent_admin, artifacts
 ):
-    website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    messenger = host.page.locator("parley-messenger")
+    messenger = _open_messenger(host, make_website)
 
     # The first message's answer is lost: Parley may hold it, so the next message waits (faded) instead of starting
     # a conversation of its own.
