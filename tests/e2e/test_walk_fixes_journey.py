@@ -1,6 +1,7 @@
 """Journey: what a new user walking the team inbox found. Two teammates on one conversation: the one who
 sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown, and
-one writing a draft while the other closes the conversation is told the page is out of date."""
+one writing a draft while the other closes the conversation is told the page is out of date. The contact writing on
+in a live chat asks nothing: the page shows it as it comes."""
 
 import pytest
 from django.urls import reverse
@@ -48,6 +49,23 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
     expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
     expect(page.locator(".parley-part.from-teammate .body").last).to_have_text("It left our warehouse today.")
     page.screenshot(path=str(artifacts / "walk-collision-sent.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_the_contact_writing_on_in_a_live_chat_asks_the_agent_nothing(agent_admin, artifacts):
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my parcel?")
+    page = agent_admin.page
+    agent_admin.open(_page(conversation))
+    page.locator("#parley-body").fill("Let me look.")
+
+    # Grace writes on while the agent types: the page shows it as it comes, and the reply goes without a question.
+    services.conversation_reply_as_contact(conversation=conversation, body="Order #1042")
+    expect(page.locator(".parley-part.from-contact .body").last).to_have_text("Order #1042", timeout=POLL_TIMEOUT_MS)
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
+    expect(page.locator(".parley-part .body")).to_have_text(["Where is my parcel?", "Order #1042", "Let me look."])
+    page.screenshot(path=str(artifacts / "walk-live-chat-reply.png"), full_page=True)
     assert agent_admin.problems == []
 
 

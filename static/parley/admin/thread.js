@@ -71,10 +71,19 @@
   var collision = {
     box: document.getElementById("parley-collision"),
     seen: document.getElementById("parley-seen-part"),
-    newer: [],  // messages by others the poll brought after the last part the page had shown
+    newer: [],  // other teammates' replies the poll brought after the last part the page had shown
+    shown: 0,  // the newest message the page shows
     me: form ? form.getAttribute("data-me") : "",
     saw: function (part) {
-      if (!collision.seen || part.type !== "comment" || String(part.author_teammate_id) === collision.me) return;
+      if (!collision.seen || part.type !== "comment") return;
+      collision.shown = Math.max(collision.shown, part.id);
+      if (String(part.author_teammate_id) === collision.me) return;
+      if (part.author_type === "contact") {
+        // The contact writing on while the teammate answers is a live chat, not a second answer to one question:
+        // shown above as it comes, it asks nothing (a teammate's reply still waiting to be seen keeps its question).
+        if (!collision.newer.length) collision.seen.value = String(collision.shown);
+        return;
+      }
       if (part.id > (parseInt(collision.seen.value, 10) || 0)) collision.newer.push(part);
     },
     ask: function (submitter) {
@@ -98,7 +107,7 @@
     },
     // Sending anyway or not, the teammate has now seen these messages: the next send does not ask again.
     settle: function (send) {
-      collision.seen.value = String(collision.newer[collision.newer.length - 1].id);
+      collision.seen.value = String(Math.max(collision.shown, collision.newer[collision.newer.length - 1].id));
       collision.newer = [];
       collision.box.hidden = true;
       if (send) form.requestSubmit(collision.submitter); else body.focus();
