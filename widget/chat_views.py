@@ -201,6 +201,8 @@ def part_shape(part: ConversationPart, *, links: FileLinks) -> dict[str, Any]:
         "body": part.body,
         "attachments": part_attachments_shape(part, links=links),
         "created_at": _iso(part.created_at),
+        # The contact's own message as its messenger named it: a copy still "on its way" there is this one.
+        "idempotency_key": str(part.idempotency_key) if part.idempotency_key else None,
     }
 
 

@@ -1,5 +1,7 @@
 """A visitor on a network that loses Parley's answers (the message arrived, the answer did not): the messenger says
-"Not sent." with Retry, and the Retry shows the message sent once, to the visitor and to the agent, never twice."""
+"Not sent." with Retry, and the Retry shows the message sent once, to the visitor and to the agent, never twice; the
+messages written after a first message whose answer was lost wait for its Retry; a reply the thread shows stored is
+drawn once, without Retry."""
 
 import pytest
 from django.urls import reverse
@@ -110,3 +112,15 @@ def test_messages_written_after_a_first_message_whose_answer_was_lost_wait_for_i
     agent_admin.open(reverse("admin:conversations_conversation_changelist"))
     expect(agent_admin.page.locator("#result_list tbody tr")).to_have_count(1)
     assert agent_admin.problems == []
+
+
+def test_a_reply_whose_answer_was_lost_shows_once_when_the_thread_shows_it_stored(host, make_website, artifacts):
+    messenger = _open_messenger(host, make_website)
+    host.write("Hello")
+    # Lost on its way back: "Not sent." for a moment, until the thread's next poll lists it stored; then one bubble,
+    # without Retry.
+    _write_and_lose_the_answer(messenger, host.page, "/reply", "Are you there?")
+    expect(messenger.locator(".m.fail")).to_have_count(0, timeout=15_000)
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Hello", "Are you there?"])
+    host.screenshot(path=str(artifacts / "messenger-lost-answer-shown-once.png"))
+    assert _bodies(Conversation.objects.get()) == ["Hello", "Are you there?"]

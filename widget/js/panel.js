@@ -397,8 +397,16 @@
     }
     function renderParts() {
       var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
-      // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry.
-      var kept = [].slice.call(thread.querySelectorAll(".pd,.fail"));
+      // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry;
+      // unless the server shows one (its answer was lost, or is slow): drawn once, as the server's.
+      var stored = {};
+      (current.parts || []).forEach(function (part) { if (part.idempotency_key) stored[part.idempotency_key] = 1; });
+      var kept = [].slice.call(thread.querySelectorAll(".pd,.fail")).filter(function (node) {
+        if (!node.key || !stored[node.key]) return true;
+        node.delivered = true;
+        forget(node);
+        return false;
+      });
       thread.textContent = "";
       var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
@@ -734,7 +742,7 @@
         live.textContent = "";
         if (current && showing()) renderParts();
       }, function (err) {
-        if (destroyed) return;
+        if (destroyed || node.delivered) return; // the thread shows it stored: no failure to tell
         // Written as a contact that is gone: a new conversation, as the new visitor, with the same words and files
         // (a message that waited behind it joins them in the new composer). Still "on its way" while startOver puts
         // the failed ones back: this one goes back once, here.
