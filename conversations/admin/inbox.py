@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import ngettext
 
 from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
@@ -26,7 +25,7 @@ from contacts.panels import TagFilter, contacts_search
 from conversations import selectors, services
 from conversations.admin import teamwork
 from conversations.admin.choices import SNOOZE_PRESETS, teammate_field, teammates
-from conversations.admin.thread import ConversationPageAdmin
+from conversations.admin.thread import ConversationPageAdmin, waited
 from conversations.models import (
     INBOX_NEWEST_FIRST,
     INBOX_WAITING_LONGEST,
@@ -41,7 +40,6 @@ from conversations.services.threads import teammate_display_name
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
 PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
-JUST_NOW = dt.timedelta(minutes=1)
 # The next SLA target first (index conv_state_sla_due); conversations without one last.
 INBOX_SLA_DUE_FIRST = [F("sla_due_at").asc(nulls_last=True), "id"]
 
@@ -292,9 +290,7 @@ class ConversationAdmin(ConversationPageAdmin):
             return f"snoozed until {timezone.localtime(conversation.snoozed_until):%b %d, %H:%M}"
         if conversation.waiting_since is None:
             return "—"
-        if timezone.now() - conversation.waiting_since < JUST_NOW:
-            return "just now"  # not "0 minutes"
-        return timesince(conversation.waiting_since)
+        return waited(conversation.waiting_since)
 
     @admin.display(description="SLA", ordering=F("sla_due_at").asc(nulls_last=True))
     def sla_column(self, conversation: Conversation) -> str:

@@ -37,6 +37,20 @@ TAG_CHOICES_LIMIT = 500
 # The conversation page's actions: each takes the request, the conversation and the typed body,
 # calls one service and answers the success message (empty for none) ---------------------------------
 
+# Under this, someone who wrote is waiting "just now", never "0 minutes".
+JUST_NOW = dt.timedelta(minutes=1)
+
+
+def waited(since: dt.datetime) -> str:
+    """How long since `since`, as the inbox's Waiting column says it: "just now", else "5 minutes"."""
+    return "just now" if timezone.now() - since < JUST_NOW else timesince(since)
+
+
+def waiting_words(since: dt.datetime) -> str:
+    """The conversation page's "waiting for 5 minutes" ("waiting since just now")."""
+    waited_for = waited(since)
+    return "waiting since just now" if waited_for == "just now" else f"waiting for {waited_for}"
+
 
 def _filled(request: HttpRequest, conversation: Conversation, body: str) -> str:
     """A reply's placeholders ({{contact.first_name}}…) filled for this contact, as saved replies are."""
@@ -445,7 +459,7 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
         "assignee": teammate_name(conversation.assignee) if conversation.assignee_id else "nobody",
         "assignee_id": conversation.assignee_id,
         "team": f" · team {conversation.team.name}" if conversation.team_id else "",
-        "waiting": f"· waiting for {timesince(conversation.waiting_since)}" if conversation.waiting_since else "",
+        "waiting": f"· {waiting_words(conversation.waiting_since)}" if conversation.waiting_since else "",
         "last_seen": _moment(contact.last_seen_at),
         "web_sessions": contact.web_sessions_count,
         "last_heard_from": _moment(contact.last_replied_at),
