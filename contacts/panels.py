@@ -6,6 +6,7 @@ Each app registers its own from its `integration.py`, called in its AppConfig.re
 admin reads them here and imports no other app's admin code.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -124,15 +125,23 @@ def contact_search_matches(word: str) -> Q:
 # Words this long match anywhere in a name or an email (pg_trgm GIN indexes on PostgreSQL); shorter ones as prefixes.
 SEARCH_SUBSTRING_MIN_LENGTH = 3
 SEARCH_MAX_WORDS = 5
+_SHOWN_NAME = re.compile(rf"(?:{'|'.join(label for _, label in Contact.Role.choices)})\s+#?(\d+)", re.IGNORECASE)
+
+
+def searched_contact_id(term: str) -> int | None:
+    """The contact id a search term is: "2011", or "Lead 2011", the name the admin shows for a contact without a
+    name or an email (its role and id)."""
+    shown = _SHOWN_NAME.fullmatch(term.strip())
+    return int_or_none(shown.group(1) if shown else term.strip())
 
 
 def contacts_search(queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
     """The contacts a search term finds, as the contact list and the inbox search them: every word of the term in the
     name or the email (so "Rivera" finds "Jamie Rivera" and "acme.example" finds "jo@acme.example") or in what other
-    apps let it match (their company's name), or the exact user id or contact id."""
+    apps let it match (their company's name), or the exact user id, contact id or shown name ("Lead 2011")."""
     term = term.strip()
     exact = Q(external_id=term)
-    contact_id = int_or_none(term)
+    contact_id = searched_contact_id(term)
     if contact_id is not None:
         exact |= Q(pk=contact_id)
     every_word = Q()

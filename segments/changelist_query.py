@@ -83,13 +83,13 @@ def _custom_attribute(name: str, raw: str, attributes: dict[str, DataAttribute])
 
 
 def _contact_search(term: str) -> list[Filter]:
-    """The contact list's search box (contacts.admin.changelist): every word in the name, the email or the name
-    of one of the contact's companies (anywhere from three characters, as a prefix below), or the exact user id or
-    contact id. The exact matches join each word's group (every word, or the exact id, is every
+    """The contact list's search box (contacts.panels.contacts_search): every word in the name, the email or the
+    name of one of the contact's companies (anywhere from three characters, as a prefix below), or the exact user id
+    or contact id ("2011", "Lead 2011"). The exact matches join each word's group (every word, or the exact id, is every
     word-or-the-exact-id), so nothing nests deeper."""
     words = term.split()[: contact_search.SEARCH_MAX_WORDS]
     exact = [_filter("external_id", "=", term)]
-    if (contact_id := int_or_none(term)) is not None:
+    if (contact_id := contact_search.searched_contact_id(term)) is not None:
         exact.append(_filter("id", "=", contact_id))
     groups = []
     for word in words:

@@ -322,8 +322,10 @@ def test_contact_search_finds_any_word_of_the_name_and_the_email_domain(admin_cl
 
 def test_contact_search_by_id_finds_a_nameless_lead_by_the_number_shown_for_it(admin_client):
     lead = LeadFactory(name="", email="")
-    response = admin_client.get(CHANGELIST, {"q": str(lead.pk)})
-    assert [c.pk for c in response.context["cl"].result_list] == [lead.pk]
+    LeadFactory(name="", email="")
+    for term in (str(lead.pk), str(lead), f"lead {lead.pk}", f"LEAD #{lead.pk}"):  # the name shown for it too
+        response = admin_client.get(CHANGELIST, {"q": term})
+        assert [c.pk for c in response.context["cl"].result_list] == [lead.pk], term
 
 
 @pytest.mark.postgres
