@@ -128,6 +128,15 @@ def in_app_unseen_deliveries(*, contact_id: int) -> QuerySet[MessageDelivery]:
     ).order_by("id")  # fmt: skip
 
 
+def in_app_seen_unanswered(*, contact_id: int, since: dt.datetime) -> QuerySet[MessageDelivery]:
+    """In-app messages the contact was shown since `since` and has not answered, newest first: the messenger lists
+    them, to answer later (an answer opens a conversation, listed instead)."""
+    return MessageDelivery.objects.filter(
+        contact_id=contact_id, state=MessageDelivery.State.SENT, seen_at__gte=since,
+        message__channel=Message.Channel.IN_APP, conversation__isnull=True,
+    ).order_by("-seen_at", "-id")  # fmt: skip
+
+
 def in_app_unseen_count(*, contact_id: int) -> int:
     """In-app messages sent to the contact and not shown yet (they count as unread in the messenger).
 

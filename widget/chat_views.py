@@ -277,7 +277,11 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
         contact, scope = _reader(call, call.request.GET.get("token"))
         listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
         conversations = listed[: selectors.WIDGET_LIST_LIMIT]
-        return widget_json({"conversations": [conversation_summary(c) for c in conversations]})
+        return widget_json({
+            "conversations": [conversation_summary(c) for c in conversations],
+            # In-app messages shown and not answered yet: listed too, to answer later.
+            "messages_kept": services.in_app_messages_kept(contact=contact),
+        })  # fmt: skip
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     key = _idempotency_key(payload)
     token = payload.get("token")
@@ -479,9 +483,13 @@ def poll_view(call: WidgetCall) -> HttpResponse:
 
 @widget_endpoint(methods=("GET",))
 def messages_view(call: WidgetCall) -> HttpResponse:
-    """The contact's unseen in-app messages, for the messenger to show."""
+    """The contact's unseen in-app messages, for the messenger to show; and those shown and not answered, which its
+    list keeps (to answer later)."""
     contact = _contact(call, call.request.GET.get("token"))
-    return widget_json({"messages": services.in_app_messages_pending(contact=contact)})
+    return widget_json({
+        "messages": services.in_app_messages_pending(contact=contact),
+        "messages_kept": services.in_app_messages_kept(contact=contact),
+    })  # fmt: skip
 
 
 def _own_message_or_404(action: Callable[[], Any]) -> Any:

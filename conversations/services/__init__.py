@@ -1,6 +1,11 @@
 """Every write to conversations, parts, outbound messages and saved replies goes through these functions."""
 
-from conversations.services.in_app import in_app_message_mark_seen, in_app_message_reply, in_app_messages_pending
+from conversations.services.in_app import (
+    in_app_message_mark_seen,
+    in_app_message_reply,
+    in_app_messages_kept,
+    in_app_messages_pending,
+)
 from conversations.services.inbound import email_reply_receive
 from conversations.services.macros import macro_run
 from conversations.services.mentions import mention_email_if_away, mentions_mark_read
@@ -99,6 +104,7 @@ __all__ = [
     "email_reply_receive",
     "in_app_message_mark_seen",
     "in_app_message_reply",
+    "in_app_messages_kept",
     "in_app_messages_pending",
     "macro_run",
     "mention_email_if_away",

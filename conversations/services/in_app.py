@@ -1,16 +1,18 @@
 """In-app messages in the messenger: shown as a card from the sender, seen once shown, answered into a conversation."""
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from common.parsing import int_or_none
 from contacts.models import Contact
 from conversations.models import Conversation, Message, MessageDelivery
-from conversations.selectors import in_app_shown_to, in_app_unseen_deliveries
+from conversations.selectors import in_app_seen_unanswered, in_app_shown_to, in_app_unseen_deliveries
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
@@ -18,18 +20,27 @@ from conversations.services.threads import conversation_reply_as_contact, reply_
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5
+# Its list keeps the messages shown and not answered for this long (newest first, at most IN_APP_PENDING_LIMIT).
+IN_APP_KEPT_FOR = dt.timedelta(days=30)
 
 
 def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
     """Unseen in-app messages as the messenger shows them, placeholders filled for this contact.
 
     In-app campaigns are the marketing purpose: none without it (checked only when some are pending)."""
-    deliveries = list(
-        in_app_unseen_deliveries(contact_id=contact.pk).select_related("message__sender__parley_profile")[
-            :IN_APP_PENDING_LIMIT
-        ]
-    )
-    if deliveries and not in_app_shown_to(contact_id=contact.pk):
+    return _shapes(contact, in_app_unseen_deliveries(contact_id=contact.pk))
+
+
+def in_app_messages_kept(*, contact: Contact) -> list[dict[str, Any]]:
+    """The in-app messages the contact was shown in the last 30 days and has not answered, newest first, as the
+    messenger lists them: one seen on a page the visitor left stays there to answer (none without the purpose)."""
+    since = timezone.now() - IN_APP_KEPT_FOR
+    return _shapes(contact, in_app_seen_unanswered(contact_id=contact.pk, since=since))
+
+
+def _shapes(contact: Contact, deliveries: QuerySet[MessageDelivery]) -> list[dict[str, Any]]:
+    listed = list(deliveries.select_related("message__sender__parley_profile")[:IN_APP_PENDING_LIMIT])
+    if listed and not in_app_shown_to(contact_id=contact.pk):
         return []
     return [
         {
@@ -40,7 +51,7 @@ def in_app_messages_pending(*, contact: Contact) -> list[dict[str, Any]]:
             "created_at": d.sent_at.isoformat() if d.sent_at else None,
             "test": d.message.is_test,  # a teammate's test: the messenger marks it as one
         }
-        for d in deliveries
+        for d in listed
     ]
 
 

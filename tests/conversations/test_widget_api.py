@@ -7,8 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.services import contact_consent_record
 from conversations import selectors, services
-from conversations.models import Conversation
+from conversations.models import Conversation, MessageDelivery
 from tests.contacts.factories import ContactFactory, LeadFactory
 from tests.conversations.factories import TeammateFactory, in_app_delivery
 from tests.tracking.factories import WebsiteFactory
@@ -308,7 +309,15 @@ def test_widget_list_and_thread_query_counts_do_not_grow(client, website):
         services.conversation_reply_as_contact(
             conversation=services.conversation_start_by_contact(contact=lead, body="x"), body="y"
         )
-    assert _list_queries(client, website, lead) == few <= 2
+    # The contact, its conversations, its in-app messages shown and not answered.
+    assert _list_queries(client, website, lead) == few <= 3
+    # With such messages, one more: whether the contact allows them (the marketing purpose), however many.
+    seen = in_app_delivery(lead)
+    MessageDelivery.objects.filter(pk=seen.pk).update(seen_at=timezone.now())
+    with_one = _list_queries(client, website, lead)
+    for _ in range(3):
+        MessageDelivery.objects.filter(pk=in_app_delivery(lead).pk).update(seen_at=timezone.now())
+    assert _list_queries(client, website, lead) == with_one <= 4
     agent = TeammateFactory()
     url = f"/widget-api/{website.app_id}/conversations/{first.public_id}"
     token = _token(lead, website)
@@ -406,3 +415,32 @@ def test_in_app_messages_need_a_token_of_this_website(client, website):
     assert _get(client, f"/widget-api/{website.app_id}/messages", token=other_token).status_code == 403
     response = _post(client, f"/widget-api/{website.app_id}/messages/{delivery.pk}/seen", {"token": other_token})
     assert response.status_code == 403
+
+
+def test_an_in_app_message_shown_and_not_answered_stays_in_the_messengers_list_for_a_month(client, website):
+    lead = LeadFactory(name="Ada Lovelace")
+    token = _token(lead, website)
+    listed_url = f"/widget-api/{website.app_id}/conversations"
+    delivery = in_app_delivery(lead)
+    assert _get(client, listed_url, token=token).json()["messages_kept"] == []  # not shown yet: it opens by itself
+    _post(client, f"/widget-api/{website.app_id}/messages/{delivery.pk}/seen", {"token": token})
+    # Shown on a page the visitor left: still there to answer, as it was shown, and answerable from there.
+    kept = _get(client, listed_url, token=token).json()["messages_kept"]
+    assert [(m["id"], m["body"], m["author_name"]) for m in kept] == [(str(delivery.pk), "Hi Ada!", "Kim")]
+    assert _get(client, f"/widget-api/{website.app_id}/messages", token=token).json()["messages_kept"] == kept
+    # Not another contact's, not a month later, not once answered (its conversation is listed instead).
+    assert _get(client, listed_url, token=_token(LeadFactory(), website)).json()["messages_kept"] == []
+    MessageDelivery.objects.filter(pk=delivery.pk).update(seen_at=timezone.now() - dt.timedelta(days=31))
+    assert _get(client, listed_url, token=token).json()["messages_kept"] == []
+    MessageDelivery.objects.filter(pk=delivery.pk).update(seen_at=timezone.now())
+    answered = _post(
+        client, f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply", {"token": token, "body": "Hi!"}
+    )
+    assert answered.status_code == 201
+    after = _get(client, listed_url, token=token).json()
+    assert after["messages_kept"] == [] and len(after["conversations"]) == 1
+    # Without the marketing purpose in-app messages are not shown at all.
+    withdrawn = in_app_delivery(lead)
+    _post(client, f"/widget-api/{website.app_id}/messages/{withdrawn.pk}/seen", {"token": token})
+    contact_consent_record(contact_id=lead.pk, analytics=None, marketing=False, source="widget")
+    assert _get(client, listed_url, token=token).json()["messages_kept"] == []

@@ -124,3 +124,47 @@ def test_a_reply_whose_answer_was_lost_shows_once_when_the_thread_shows_it_store
     expect(messenger.locator(".m.me .bu")).to_have_text(["Hello", "Are you there?"])
     host.screenshot(path=str(artifacts / "messenger-lost-answer-shown-once.png"))
     assert _bodies(Conversation.objects.get()) == ["Hello", "Are you there?"]
+
+
+def test_an_in_app_message_seen_on_a_page_the_visitor_left_waits_in_the_list_to_be_answered(
+    host, make_website, agent_admin, artifacts
+):
+    from contacts.models import Contact
+    from tests.conversations.factories import in_app_delivery
+    from tracking.models import Website
+    from tracking.page_view_buffer import page_views_flush
+
+    website = make_website(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST)
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    page_views_flush()
+    in_app_delivery(Contact.objects.get(), body="Our winter sale starts today!")
+
+    # The next page shows it by itself; the visitor moves on without answering.
+    host.page.goto(host.snippet_page("/sale", website.app_id))
+    expect(host.page.locator("parley-messenger .th .bu")).to_have_text("Our winter sale starts today!", timeout=10_000)
+    host.page.goto(host.snippet_page("/checkout", website.app_id))
+    host.wait_booted()
+    expect(host.page.locator("parley-messenger .p")).to_be_hidden()  # shown once: it does not open again
+
+    # It waits in the list, from Kim, and is answered from there into a conversation.
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    row = messenger.locator(".ls li button", has_text="Our winter sale starts today!")
+    expect(row.locator(".nm")).to_have_text("Kim")
+    host.screenshot(path=str(artifacts / "messenger-in-app-kept-in-list.png"))
+    row.click()
+    expect(messenger.locator(".th .bu")).to_have_text("Our winter sale starts today!")
+    messenger.locator("textarea").fill("Does it include kettles?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Does it include kettles?"])
+    expect(messenger.locator(".m.pd, .m.fail")).to_have_count(0)
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.values_list("body", flat=True)) == [
+        "Our winter sale starts today!", "Does it include kettles?",
+    ]  # fmt: skip
+    messenger.locator(".bk").click()
+    expect(messenger.locator(".ls li")).to_have_count(1)  # the conversation, not the message as well
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(agent_admin.page.locator("#result_list")).to_contain_text("Does it include kettles?")
+    assert agent_admin.problems == []

@@ -278,16 +278,30 @@
       setView("list", t.title);
       body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: intro() })]));
       body.appendChild(h("button", { class: "cta", type: "button", text: t.start, onclick: function () { showThread(null); } }));
-      var convs = s.conversations || [];
-      if (!convs.length) body.appendChild(h("p", { class: "em", text: t.empty }));
-      else body.appendChild(h("ul", { class: "ls", "aria-label": t.title }, convs.map(row)));
+      body.appendChild(listed());
       if (s.token) api(q("conversations")).then(function (json) {
         if (view !== "list" || !json.conversations) return;
         s.conversations = json.conversations;
+        unanswered = json.messages_kept || [];
         var old = body.querySelector(".ls,.em");
-        var fresh = s.conversations.length ? h("ul", { class: "ls", "aria-label": t.title }, s.conversations.map(row)) : h("p", { class: "em", text: t.empty });
-        if (old) body.replaceChild(fresh, old);
+        if (old) body.replaceChild(listed(), old);
       }).catch(noop);
+    }
+    // In-app messages shown on an earlier page and not answered (the server keeps them a month): listed first, to
+    // answer now; an answer makes a conversation, listed instead.
+    var unanswered = [];
+    function listed() {
+      var convs = s.conversations || [];
+      if (!convs.length && !unanswered.length) return h("p", { class: "em", text: t.empty });
+      return h("ul", { class: "ls", "aria-label": t.title }, unanswered.map(messageRow).concat(convs.map(row)));
+    }
+    function messageRow(m) {
+      var who = m.author_name || t.team;
+      return h("li", {}, [h("button", { type: "button", "aria-label": who + ": " + m.body, onclick: function () { showMessage(m); } }, [
+        avatar(m),
+        h("div", { class: "tx" }, [h("div", { class: "nm", text: who }), h("div", { class: "sn", dir: "auto", text: m.body })]),
+        h("span", { class: "tm", text: when(m.created_at) }),
+      ])]);
     }
     function row(c) {
       var last = c.last_part || {};
@@ -372,7 +386,10 @@
       if (!s.token || notSetUp || open) return;
       api(q("messages")).then(function (json) {
         var waiting = json.messages || [];
+        unanswered = json.messages_kept || [];
         if (waiting.length && !open) openPanel("message", waiting[0]);
+        // Opened on a new thread the visitor has not written in yet: the list, where those messages wait.
+        else if (unanswered.length && open && view === "thread" && !current && !inApp && !composer.value.trim() && !unsentOf(null).length) showList();
       }).catch(noop);
     }
 
@@ -706,6 +723,7 @@
           if (destroyed) return;
           ctx.keep(s.token, true);
           at.conv = json.conversation;
+          unanswered = unanswered.filter(function (m) { return m.id !== at.inApp.id; }); // its conversation is listed now
           at.inApp = null;
           s.conversations = [json.conversation].concat(s.conversations || []);
           if (!showing()) return; // the visitor went elsewhere meanwhile
