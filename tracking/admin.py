@@ -19,6 +19,12 @@ from tracking.models import Event, EventSummary, PageView, RejectedAttribute, We
 from tracking.snippet import install_snippet
 
 # Shown whenever a website's identity verification is off: what the owner gives up.
+# The analytics default against the basis the record of processing states for it (new websites start this way).
+ANALYTICS_BEFORE_CONSENT = (
+    "{name} records page views before any consent (analytics default: Full tracking), while its record of "
+    "processing says analytics rests on consent. Set the analytics default to “Support only until consent”, or "
+    "the analytics legal basis to the one you assessed."
+)
 VERIFICATION_OFF_RISK = (
     "Identity verification is off for {name}: anyone can type Intercom('boot', {{user_id: '…'}}) or an "
     "email in a browser console on this site and read that user's conversations. Turn it back on unless "
@@ -229,6 +235,9 @@ class WebsiteAdmin(admin.ModelAdmin):
             obj.pk, obj.app_id, obj.identity_secret = created.pk, created.app_id, created.identity_secret
         if self._verification_off(obj) and "identity_verification" in form.changed_data:
             self._warn_verification_off(request, obj)
+        saved = Website.objects.get(pk=obj.pk)
+        if (saved.tracking_mode, saved.analytics_basis) == (Website.TrackingMode.FULL, Website.AnalyticsBasis.CONSENT):
+            self.message_user(request, ANALYTICS_BEFORE_CONSENT.format(name=saved.name), messages.WARNING)
         if change and fields:
             # Each server process keeps the website in memory for a while (selectors.website_for_app_id).
             self.message_user(

@@ -217,6 +217,26 @@ def test_website_add_form_takes_plain_origins_one_per_line_and_shows_no_throwawa
     assert "https://shop.example.com\nhttp://localhost:8010</textarea>" in page
 
 
+def test_a_website_recording_page_views_before_consent_while_its_basis_is_consent_is_told_so(admin_client):
+    """New websites start with Full tracking and consent as the analytics basis: the owner is told to settle which."""
+    from tracking.models import Website
+
+    fields = {"name": "Shop", "allowed_origins": "https://shop.example.com", "identity_verification": "enforced",
+              "marketing_basis": "consent"}  # fmt: skip
+    added = admin_client.post(reverse("admin:tracking_website_add"), {**fields, "tracking_mode": "full"}, follow=True)
+    said = [str(m) for m in added.context["messages"]]
+    assert any("Shop records page views before any consent" in m for m in said), said
+    website = Website.objects.get(name="Shop")
+    change = reverse("admin:tracking_website_change", args=[website.pk])
+    form = admin_client.get(change).context["adminform"].form
+    data = {**form.initial, "allowed_origins": "https://shop.example.com", "tracking_mode": "support_only"}
+    data = {key: value for key, value in data.items() if value is not None}
+    saved = admin_client.post(change, data, follow=True)
+    website.refresh_from_db()
+    assert website.tracking_mode == Website.TrackingMode.SUPPORT_ONLY, saved.context.get("errors")
+    assert not any("before any consent" in str(m) for m in saved.context["messages"])
+
+
 @pytest.mark.parametrize(
     "origin", ["shop.example.com", "https://shop.example.com/checkout", "ftp://shop.example.com", "https://a:99999"]
 )
