@@ -116,7 +116,9 @@ def test_the_owner_installs_the_admin_snippet_and_only_a_valid_hash_signs_a_user
     admin.click("text=Lamp shop")
     admin.select_option("#id_identity_verification", "off")
     admin.click("input[name=_continue]")
-    expect(admin.locator(".messagelist .warning")).to_contain_text("Identity verification is off for Lamp shop")
+    expect(admin.locator(".messagelist .warning").first).to_contain_text("Identity verification is off for Lamp shop")
+    # And that its page views are recorded before consent while its record of processing says consent.
+    expect(admin.locator(".messagelist .warning").nth(1)).to_contain_text("records page views before any consent")
     expect(admin.locator(".field-verification_risk")).to_contain_text("read that user's conversations")
     admin.screenshot(path=str(artifacts / "install-admin-verification-off.png"))
     assert agent_admin.problems == []
