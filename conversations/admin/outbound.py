@@ -189,6 +189,8 @@ def _outbound_flow(
     context = {
         **common, "title": "Preview and send", "audience": audience, "audience_label": audience_label,
         "preview_contact": preview_contact, "is_email": is_email, "test_contact": test_contact,
+        # Who will get it (the button says so: "0 of whom will see it" above, and "Send to 1 contact" was a lie).
+        "reaching": audience.reachable_by_email if is_email else audience.reachable_in_app,
         "rendered": outbound.message_preview(draft=draft, contact=preview_contact, sender=request.user),
         "sender_name": teammate_display_name(request.user), "teammate_email": teammate_email,
         "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,

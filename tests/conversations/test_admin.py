@@ -502,7 +502,8 @@ def test_send_message_action_on_contacts_offers_the_in_app_test_too(admin_client
     preview = admin_client.post(changelist, draft)
     assert b'value="boss@parley.test"' in preview.content
     tested = admin_client.post(changelist, {**draft, "test_contact": "boss@parley.test", "_test": "1"})
-    assert tested.status_code == 200 and b"Send to 2 contacts" in tested.content  # still on the preview
+    # Still on the preview; neither allows in-app campaigns (no marketing consent): the button says so.
+    assert tested.status_code == 200 and b'value="Nobody here can get it" disabled' in tested.content
     (test,) = Message.objects.all()
     assert test.is_test and list(test.deliveries.values_list("contact_id", flat=True)) == [me.pk]
 

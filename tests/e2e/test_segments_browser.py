@@ -126,7 +126,10 @@ def test_an_agent_saves_the_filtered_list_as_a_segment_in_one_step_and_opens_it_
     expect(rows).to_have_count(1)
     expect(page.locator("#result_list")).to_contain_text("Ada Lovelace")
 
-    # The segment gets a message, as any segment.
+    # The segment gets a message, as any segment (in-app campaigns reach those who allow the marketing purpose).
+    from contacts.services import contact_consent_record
+
+    contact_consent_record(contact_id=people["Ada Lovelace"].pk, analytics=None, marketing=True, source="teammate")
     agent.open(reverse("admin:conversations_message_add"))
     page.select_option("#id_channel", "in_app")
     page.fill("#id_body", "Thanks for being a VIP!")
