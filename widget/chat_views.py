@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.cache import cache, caches
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -332,16 +333,28 @@ def _started_by_new_writer(
     already with this key (its answer, with their token, was lost) is that conversation, and nothing is created."""
     website = call.website
     known = _known_writer(payload.get("anonymous_id"), website=website)
-    if known is not None:
-        sent = services.start_resent(idempotency_key=key, contact=known, website=website)
-    else:
-        sent = services.start_resent_without_token(idempotency_key=key, website=website)
-    if sent is not None:
-        return sent.author_contact, sent.conversation
-    with _first_message_claimed(website, key):
-        _limit_anonymous_starts(call)
-        contact = known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
-        return contact, _started(call, contact, payload, files, key=key)
+
+    def resent() -> ConversationPart | None:
+        if known is not None:
+            return services.start_resent(idempotency_key=key, contact=known, website=website)
+        return services.start_resent_without_token(idempotency_key=key, website=website)
+
+    sent = resent()
+    if sent is None:
+        with _first_message_claimed(website, key):
+            sent = resent()  # written by the first try after the look above, which let its claim go since
+            if sent is None:
+                _limit_anonymous_starts(call)
+                contact = known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
+                try:
+                    return contact, _started(call, contact, payload, files, key=key)
+                except ValidationError:
+                    # Written meanwhile by a try no claim held back (no shared cache): that try's lead and
+                    # conversation are the message's (this request's lead stays, empty).
+                    sent = resent() if key is not None and known is None else None
+                    if sent is None:
+                        raise
+    return sent.author_contact, sent.conversation
 
 
 def _known_writer(anonymous_id: Any, *, website: Website) -> Contact | None:

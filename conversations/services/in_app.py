@@ -82,7 +82,11 @@ def in_app_message_reply(
     *, contact: Contact, delivery_id: Any, body: Any, idempotency_key: uuid.UUID | None = None
 ) -> Conversation:
     """The contact answers an in-app message: a conversation opens with the message, then the answer.
-    `idempotency_key`: the answer's, as its messenger named it (sent again: the conversation it went into)."""
+    `idempotency_key`: the answer's, as its messenger named it (sent again: the conversation it went into).
+
+    The contact's row is locked first, as every writer of its history takes it (an erasure, a merge): two answers at
+    once then run one after the other, the second reading what the first wrote."""
+    Contact.objects.select_for_update(no_key=True).filter(pk=contact.pk).values_list("pk", flat=True).first()
     delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
     sent = reply_resent(idempotency_key=idempotency_key, contact=contact, conversation_id=delivery.conversation_id)
     if sent is not None:

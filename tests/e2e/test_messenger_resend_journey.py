@@ -168,3 +168,26 @@ def test_an_in_app_message_seen_on_a_page_the_visitor_left_waits_in_the_list_to_
     agent_admin.open(reverse("admin:conversations_conversation_changelist"))
     expect(agent_admin.page.locator("#result_list")).to_contain_text("Does it include kettles?")
     assert agent_admin.problems == []
+
+
+def test_messages_held_behind_a_first_message_keep_the_order_written_whatever_comes_during_its_retry(
+    host, make_website, artifacts
+):
+    from tests.e2e.test_messenger_queue_journey import Held
+
+    messenger = _open_messenger(host, make_website)
+    _write_and_lose_the_answer(messenger, host.page, "/conversations", "One")
+    messenger.locator("textarea").fill("Two")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["Two"])
+    # Its Retry on a slow network, and a third message written while it is on its way.
+    held = Held(host.page, "/conversations")
+    messenger.locator(".m.fail .fl").click()
+    messenger.locator("textarea").fill("Three")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["One", "Two", "Three"])
+    held.release()
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator(".m.me .bu")).to_have_text(["One", "Two", "Three"])
+    assert _bodies(Conversation.objects.get()) == ["One", "Two", "Three"]
+    host.screenshot(path=str(artifacts / "messenger-held-in-order.png"))

@@ -279,8 +279,9 @@
       body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: intro() })]));
       body.appendChild(h("button", { class: "cta", type: "button", text: t.start, onclick: function () { showThread(null); } }));
       body.appendChild(listed());
+      var asked = epoch;
       if (s.token) api(q("conversations")).then(function (json) {
-        if (view !== "list" || !json.conversations) return;
+        if (asked !== epoch || view !== "list" || !json.conversations) return;
         s.conversations = json.conversations;
         unanswered = json.messages_kept || [];
         var old = body.querySelector(".ls,.em");
@@ -384,12 +385,14 @@
     }
     function checkMessages() {
       if (!s.token || notSetUp || open) return;
+      var asked = epoch;
       api(q("messages")).then(function (json) {
+        if (asked !== epoch) return; // asked as a visitor who is gone since
         var waiting = json.messages || [];
         unanswered = json.messages_kept || [];
         if (waiting.length && !open) openPanel("message", waiting[0]);
         // Opened on a new thread the visitor has not written in yet: the list, where those messages wait.
-        else if (unanswered.length && open && view === "thread" && !current && !inApp && !composer.value.trim() && !unsentOf(null).length) showList();
+        else if (unanswered.length && open && view === "thread" && !current && !inApp && !composer.value.trim() && !files.count() && !unsentOf(null).length) showList();
       }).catch(noop);
     }
 
@@ -623,6 +626,7 @@
         reset: function () { chosen = []; error.textContent = ""; paintChips(); },
         refused: function (message) { error.textContent = message; },
         take: function () { var out = chosen; chosen = []; paintChips(); return out; },
+        count: function () { return chosen.length; },
         button: function () { return h("button", { class: "pc", type: "button", "aria-label": t.attach, title: t.attach, html: CLIP, onclick: function () { ask(); input.click(); } }, [input]); },
       };
     })();
@@ -698,7 +702,7 @@
       // the ones written after it wait for its Retry, which tells where they go (each would start one of its own).
       var first = at.first;
       if (!conv && !at.inApp && first && first !== node && first.retry && first.classList.contains("fail")) {
-        node.hold = function () { node.hold = null; send(text, node, picked); };
+        node.hold = function () { node.hold = null; return deliver(text, picked, node, written); };
         (at.held = at.held || []).push(node);
         return;
       }
@@ -725,7 +729,7 @@
           at.conv = json.conversation;
           unanswered = unanswered.filter(function (m) { return m.id !== at.inApp.id; }); // its conversation is listed now
           at.inApp = null;
-          s.conversations = [json.conversation].concat(s.conversations || []);
+          listFirst(json.conversation);
           if (!showing()) return; // the visitor went elsewhere meanwhile
           inApp = null;
           current = json.conversation;
@@ -747,8 +751,7 @@
           }
           if (!json.conversation) return;
           at.conv = json.conversation;
-          release(at);
-          s.conversations = [json.conversation].concat(s.conversations || []);
+          listFirst(json.conversation);
           if (view === "list") showList(); // it lists the conversation the visitor just started
           if (!showing()) return;
           current = json.conversation;
@@ -759,7 +762,12 @@
         node.classList.remove("pd");
         live.textContent = "";
         if (current && showing()) renderParts();
-      }, function (err) {
+      }, failed).then(function () {
+        // The thread's first message settled: the ones held behind it go now, in order and before any written since
+        // (as replies where it made the conversation, else the next starts one); failed with its Retry, they wait on.
+        if (at.first === node && (at.conv || !node.retry || !node.classList.contains("fail"))) return release(at);
+      });
+      function failed(err) {
         if (destroyed || node.delivered) return; // the thread shows it stored: no failure to tell
         // Written as a contact that is gone: a new conversation, as the new visitor, with the same words and files
         // (a message that waited behind it joins them in the new composer). Still "on its way" while startOver puts
@@ -795,7 +803,6 @@
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
-        if (said && at.first === node) release(at); // refused: it made no conversation, the next one starts it
         // Sent again by itself only when the browser was offline: the message never left it. After a time-out or a
         // reset, the server may have it already (and would store it twice): the visitor decides, with Retry.
         node.offline = !said && !err.status && w.navigator.onLine === false;
@@ -804,7 +811,7 @@
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
         keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
         live.textContent = said || t.failed;
-      });
+      }
     }
     // Back online, or Parley answers again: the messages that failed while the browser was offline go again, in the
     // order written, as their Retry would send them (the banner promised "We'll keep trying").
@@ -829,7 +836,11 @@
     function release(at) {
       var held = at.held || [];
       at.held = [];
-      held.forEach(function (node) { if (node.hold) node.hold(); });
+      return held.reduce(function (turn, node) { return turn.then(function () { return node.hold && node.hold(); }); }, Promise.resolve());
+    }
+    // A conversation the answer names, first in the list (once: a message sent again may name one listed already).
+    function listFirst(conv) {
+      s.conversations = [conv].concat((s.conversations || []).filter(function (c) { return c.id !== conv.id; }));
     }
     function forget(node) {
       var at = unsent.indexOf(node);
@@ -890,6 +901,7 @@
       if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
       ctx.keep("", true);
       s.conversations = [];
+      unanswered = [];
       current = inApp = cursor = null;
       epoch++;
       unsent.forEach(function (node) { if (node.hold) node.hold(); }); // held ones take their turn, to go back too
@@ -938,7 +950,7 @@
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
-      else if (which !== "list" && !convs.length) showThread(null);
+      else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);
       else showList();
       if (view === "list") { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); }
       schedule();
