@@ -152,7 +152,7 @@ def test_the_pages_header_and_side_panel_follow_the_visitor_and_the_team_without
     Team.objects.create(name="Support")
     page = agent_admin.page
     agent_admin.open(_page(conversation))
-    expect(page.locator("#parley-live-waiting")).to_have_text("· waiting for 0 minutes")
+    expect(page.locator("#parley-live-waiting")).to_have_text("· waiting since just now")
     expect(page.locator("#parley-live-assignee")).to_have_text("nobody")
     expect(page.locator("#parley-page-views li")).to_have_count(1)
     expect(page.locator("#parley-live-web-sessions")).to_have_text("1")
