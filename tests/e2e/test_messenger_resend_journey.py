@@ -130,7 +130,9 @@ def test_an_in_app_message_seen_on_a_page_the_visitor_left_waits_in_the_list_to_
     host, make_website, agent_admin, artifacts
 ):
     from contacts.models import Contact
+    from conversations.models import MessageDelivery
     from tests.conversations.factories import in_app_delivery
+    from tests.faults.support import wait_until
     from tracking.models import Website
     from tracking.page_view_buffer import page_views_flush
 
@@ -143,6 +145,7 @@ def test_an_in_app_message_seen_on_a_page_the_visitor_left_waits_in_the_list_to_
     # The next page shows it by itself; the visitor moves on without answering.
     host.page.goto(host.snippet_page("/sale", website.app_id))
     expect(host.page.locator("parley-messenger .th .bu")).to_have_text("Our winter sale starts today!", timeout=10_000)
+    wait_until(lambda: MessageDelivery.objects.filter(seen_at__isnull=False).exists(), what="the message marked seen")
     host.page.goto(host.snippet_page("/checkout", website.app_id))
     host.wait_booted()
     expect(host.page.locator("parley-messenger .p")).to_be_hidden()  # shown once: it does not open again

@@ -391,8 +391,12 @@
         var waiting = json.messages || [];
         unanswered = json.messages_kept || [];
         if (waiting.length && !open) openPanel("message", waiting[0]);
-        // Opened on a new thread the visitor has not written in yet: the list, where those messages wait.
-        else if (unanswered.length && open && view === "thread" && !current && !inApp && !composer.value.trim() && !files.count() && !unsentOf(null).length) showList();
+        // Opened meanwhile on a new thread the visitor has not written in yet: the message not shown yet instead, else
+        // the list where those shown and not answered wait.
+        else if (open && view === "thread" && !current && !inApp && !composer.value.trim() && !files.count() && !unsentOf(null).length) {
+          if (waiting.length) showMessage(waiting[0]);
+          else if (unanswered.length) showList();
+        }
       }).catch(noop);
     }
 
