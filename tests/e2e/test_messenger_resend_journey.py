@@ -194,3 +194,27 @@ def test_messages_held_behind_a_first_message_keep_the_order_written_whatever_co
     expect(messenger.locator(".m.me .bu")).to_have_text(["One", "Two", "Three"])
     assert _bodies(Conversation.objects.get()) == ["One", "Two", "Three"]
     host.screenshot(path=str(artifacts / "messenger-held-in-order.png"))
+
+
+def test_messages_held_behind_a_first_message_of_a_visitor_erased_meanwhile_go_back_to_the_composer_in_order(
+    host, make_website, artifacts
+):
+    from contacts.models import Contact
+    from contacts.services import contact_erase
+    from tracking.page_view_buffer import page_views_flush
+
+    messenger = _open_messenger(host, make_website)
+    _write_and_lose_the_answer(messenger, host.page, "/conversations", "One")
+    for text in ("Two", "Three"):
+        messenger.locator("textarea").fill(text)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["Two", "Three"])
+    # The visitor is erased meanwhile (a GDPR request): the Retry finds the token's contact gone.
+    page_views_flush()
+    contact_erase(contact=Contact.objects.get(), actor=None, source="admin")
+    messenger.locator(".m.fail .fl").click()
+    # Nothing leaves as the next visitor: the three go back to a new thread's composer, in the order written.
+    expect(messenger.locator("textarea")).to_have_value("One\nTwo\nThree")
+    expect(messenger.locator(".m.me")).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-erased-held-redrafted.png"))
+    assert not Conversation.objects.exists()

@@ -718,9 +718,9 @@
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
           // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
           // A message sent again after a lost answer may be in the conversation its first try started: listed too.
-          var now = json.conversation || { id: conv.id }, listed = false;
-          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? ((listed = true), now) : c; });
-          if (!listed && json.conversation) s.conversations.unshift(now);
+          var now = json.conversation || { id: conv.id }, known = false;
+          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? ((known = true), now) : c; });
+          if (!known && json.conversation) s.conversations.unshift(now);
           if (!current || current.id !== now.id) return; // the visitor went elsewhere meanwhile
           var parts = current.parts || [];
           if (json.part && !parts.some(function (p) { return p.id === json.part.id; })) current.parts = parts.concat([json.part]);
@@ -779,9 +779,11 @@
         if (startOver(err)) {
           forget(node);
           node.remove();
-          redraft(text, picked);
-          if (showing()) showThread(null);
+          // A new thread first, keeping what its composer holds (words startOver put back, or typed): put back into
+          // the old one, they went with it.
+          if (showing()) showThread(null, composer ? composer.value : "");
           else if (view === "list") showList(); // the gone visitor's conversations leave the list
+          redraft(text, picked);
           return;
         }
         node.classList.remove("pd");
@@ -908,13 +910,18 @@
       unanswered = [];
       current = inApp = cursor = null;
       epoch++;
-      unsent.forEach(function (node) { if (node.hold) node.hold(); }); // held ones take their turn, to go back too
       // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
       unsent = unsent.filter(function (node) {
         if (node.classList.contains("pd")) return true;
         node.remove();
         redraft(node.words, node.files);
         return false;
+      });
+      // Those held behind a first message that failed go back after it, in order (each leaves `unsent` as it goes: a
+      // copy is walked); behind one still on its way, after it too, when it settles (deliver's release).
+      unsent.slice().forEach(function (node) {
+        var first = node.talk.first;
+        if (node.hold && !(first && first.classList.contains("pd"))) node.hold();
       });
       ctx.setUnread(0);
       return true;
