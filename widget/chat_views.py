@@ -420,7 +420,7 @@ def reply_view(call: WidgetCall, public_id: str) -> HttpResponse:
     contact, scope = _reader(call, payload.get("token"))
     conversation = _own_conversation(contact, public_id, scope=scope)
     # Sent again after its answer was lost: the part it is.
-    part = services.reply_resent(idempotency_key=key, contact=contact, conversation_id=conversation.pk)
+    part = services.reply_resent(idempotency_key=key, contact_id=contact.pk, conversation_id=conversation.pk)
     if part is None:
         _limit_writes(contact)
         limit_files(call, contact_id=contact.pk, files=files)

@@ -88,7 +88,9 @@ def in_app_message_reply(
     once then run one after the other, the second reading what the first wrote."""
     Contact.objects.select_for_update(no_key=True).filter(pk=contact.pk).values_list("pk", flat=True).first()
     delivery = _own_delivery(contact=contact, delivery_id=delivery_id)
-    sent = reply_resent(idempotency_key=idempotency_key, contact=contact, conversation_id=delivery.conversation_id)
+    sent = reply_resent(
+        idempotency_key=idempotency_key, contact_id=contact.pk, conversation_id=delivery.conversation_id
+    )
     if sent is not None:
         return sent.conversation
     opening = None

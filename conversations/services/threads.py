@@ -324,14 +324,11 @@ def conversation_reply_as_contact(
             conversation_changed.send(sender=Conversation, topic="conversation.user.replied", conversation=conversation)
             return part
     except IntegrityError as error:
-        return _written_meanwhile(
-            error,
-            lambda: _resent(
-                idempotency_key,
-                contact_id=conversation.contact_id,
-                fits=lambda part: part.conversation_id == conversation.pk,
-            ),
-        )
+        resent = functools.partial(
+            reply_resent, idempotency_key=idempotency_key, contact_id=conversation.contact_id,
+            conversation_id=conversation.pk,
+        )  # fmt: skip
+        return _written_meanwhile(error, resent)
 
 
 # --- a message sent again (its answer was lost) ------------------------------------------------------------------
@@ -351,11 +348,11 @@ def start_resent(*, idempotency_key: uuid.UUID | None, contact: Contact, website
 
 
 def reply_resent(
-    *, idempotency_key: uuid.UUID | None, contact: Contact, conversation_id: int | None
+    *, idempotency_key: uuid.UUID | None, contact_id: int, conversation_id: int | None
 ) -> ConversationPart | None:
-    """The reply `contact` sent already with this key into conversation `conversation_id` (None: one not started
-    yet), or None; as start_resent, a key of another contact's message or of a message elsewhere is refused."""
-    return _resent(idempotency_key, contact_id=contact.pk, fits=lambda part: part.conversation_id == conversation_id)
+    """The reply contact `contact_id` sent already with this key into conversation `conversation_id` (None: one not
+    started yet), or None; as start_resent, a key of another contact's message or of a message elsewhere is refused."""
+    return _resent(idempotency_key, contact_id=contact_id, fits=lambda part: part.conversation_id == conversation_id)
 
 
 def start_resent_without_token(*, idempotency_key: uuid.UUID | None, website: Any) -> ConversationPart | None:

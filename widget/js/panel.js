@@ -717,11 +717,9 @@
         ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text, idempotency_key: node.key }).then(function (json) {
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
           // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
-          // A message sent again after a lost answer may be in the conversation its first try started: listed too.
-          var now = json.conversation || { id: conv.id }, known = false;
-          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? ((known = true), now) : c; });
-          if (!known && json.conversation) s.conversations.unshift(now);
-          if (!current || current.id !== now.id) return; // the visitor went elsewhere meanwhile
+          var now = json.conversation || {};
+          s.conversations = (s.conversations || []).map(function (c) { return c.id === now.id ? now : c; });
+          if (!current || current.id !== conv.id) return; // the visitor went elsewhere meanwhile
           var parts = current.parts || [];
           if (json.part && !parts.some(function (p) { return p.id === json.part.id; })) current.parts = parts.concat([json.part]);
           if (now.state) current.state = now.state;
