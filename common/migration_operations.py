@@ -137,12 +137,15 @@ class AddUniqueConstraintConcurrently(migrations.AddConstraint):
                 f"{self.constraint.name}: only a partial unique constraint is an index to build concurrently"
             )
         # A build that failed (rows it refused, a time-out, a cancel) leaves its index INVALID, under the name: gone
-        # first, so that the migration runs again once the cause is dealt with.
+        # first, so that the migration runs again once the cause is dealt with. A run stopped after its build
+        # succeeded (killed before Django recorded the migration) left a valid one: kept, nothing to build.
         name = schema_editor.quote_name(self.constraint.name)
         with schema_editor.connection.cursor() as cursor:
-            cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
-            invalid = cursor.fetchone()
-        if invalid and invalid[0]:
+            cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
+            found = cursor.fetchone()
+        if found and found[0]:
+            return
+        if found:
             schema_editor.execute(f"DROP INDEX CONCURRENTLY {name}")
         statement = self.constraint.create_sql(model, schema_editor)
         statement.template = statement.template.replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1)

@@ -169,6 +169,29 @@ def test_a_unique_index_whose_build_failed_is_built_again_once_its_cause_is_gone
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_unique_index_built_by_a_run_killed_before_it_was_recorded_is_kept_when_the_migration_runs_again():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's migrations are atomic: a killed run leaves no index behind")
+    state = MigrationExecutor(connection).loader.project_state()
+    constraint = models.UniqueConstraint(fields=["email"], condition=models.Q(email__gt="x"), name="test_email_kept")
+    operation = AddUniqueConstraintConcurrently("contact", constraint)
+    constrained = state.clone()
+    operation.state_forwards("contacts", constrained)
+    try:
+        with connection.schema_editor(atomic=False) as editor:  # the run that was killed once its index was built
+            operation.database_forwards("contacts", editor, state, constrained)
+        with CaptureQueriesContext(connection) as queries, connection.schema_editor(atomic=False) as editor:
+            operation.database_forwards("contacts", editor, state, constrained)  # the migration run again
+        assert not [query["sql"] for query in queries if "INDEX" in query["sql"] and "pg_index" not in query["sql"]]
+        found = connection.introspection.get_constraints(connection.cursor(), "contacts_contact")
+        assert found["test_email_kept"]["unique"]
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            operation.database_backwards("contacts", editor, constrained, state)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_the_concurrent_index_operations_build_a_partitioned_tables_index_partition_by_partition():
     if connection.vendor != "postgresql":
         pytest.skip("partitioned tables are PostgreSQL's (docs/partitioning.md)")

@@ -291,6 +291,10 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
         # Sent again after its answer was lost: the conversation it started.
         sent = services.start_resent(idempotency_key=key, contact=contact, website=call.website)
         conversation = sent.conversation if sent else _started(call, contact, payload, files, key=key)
+        if conversation.contact_id != contact.pk:
+            # Its first try went without a token, as a new writer (the boot ping was slow): that writer's, as a
+            # Retry without a token would have it; the messenger keeps the writer's token, as after a first answer.
+            contact, token = conversation.contact, None
     else:
         contact, conversation = _started_by_new_writer(call, payload, files, key=key)
     return widget_json(

@@ -341,10 +341,14 @@ _KEY_USED = "This key names another message: make a new one for each message."
 
 
 def start_resent(*, idempotency_key: uuid.UUID | None, contact: Contact, website: Any) -> ConversationPart | None:
-    """The first message `contact` sent already with this key, opening a conversation on `website` (its messenger
-    sends a message again when the answer was lost: a reset, a time-out), or None. Refused (naming the key): a key of
-    another contact's message, or of one that opened no conversation there."""
-    return _resent(idempotency_key, contact_id=contact.pk, fits=lambda part: _opens_on(part, website))
+    """The first message sent already with this key, opening a conversation on `website` (its messenger sends a
+    message again when the answer was lost: a reset, a time-out), or None. Mostly `contact`'s; a new writer's, as
+    start_resent_without_token finds it, when its first try went without a token (the boot ping was slow) and this one
+    with the token the ping gave meanwhile. Refused (naming the key): a key of another message."""
+    part = _part_with_key(idempotency_key)
+    if part is not None and part.author_contact_id != contact.pk:
+        return _new_writers_first(part, website)
+    return _resent(part, contact_id=contact.pk, fits=lambda part: _opens_on(part, website))
 
 
 def reply_resent(
@@ -352,7 +356,11 @@ def reply_resent(
 ) -> ConversationPart | None:
     """The reply contact `contact_id` sent already with this key into conversation `conversation_id` (None: one not
     started yet), or None; as start_resent, a key of another contact's message or of a message elsewhere is refused."""
-    return _resent(idempotency_key, contact_id=contact_id, fits=lambda part: part.conversation_id == conversation_id)
+    return _resent(
+        _part_with_key(idempotency_key),
+        contact_id=contact_id,
+        fits=lambda part: part.conversation_id == conversation_id,
+    )
 
 
 def start_resent_without_token(*, idempotency_key: uuid.UUID | None, website: Any) -> ConversationPart | None:
@@ -360,8 +368,10 @@ def start_resent_without_token(*, idempotency_key: uuid.UUID | None, website: An
     with the new writer's token, was lost), or None. The key is as good as that token, and only there: a part of
     a user (a token for one comes from a verified sign-in only), of another website or of another day is refused."""
     part = _part_with_key(idempotency_key)
-    if part is None:
-        return None
+    return None if part is None else _new_writers_first(part, website)
+
+
+def _new_writers_first(part: ConversationPart, website: Any) -> ConversationPart:
     author = part.author_contact
     if (
         author is None
@@ -374,9 +384,8 @@ def start_resent_without_token(*, idempotency_key: uuid.UUID | None, website: An
 
 
 def _resent(
-    idempotency_key: uuid.UUID | None, *, contact_id: int, fits: Callable[[ConversationPart], bool]
+    part: ConversationPart | None, *, contact_id: int, fits: Callable[[ConversationPart], bool]
 ) -> ConversationPart | None:
-    part = _part_with_key(idempotency_key)
     if part is not None and (part.author_contact_id != contact_id or not fits(part)):
         raise ValidationError({IDEMPOTENCY_KEY_FIELD: _KEY_USED})
     return part

@@ -115,7 +115,8 @@ def test_an_answer_to_an_in_app_message_sent_twice_is_one_message(client, websit
 
 
 def test_another_contacts_key_is_refused_and_tells_nothing_of_its_message(client, website):
-    owner, other = ContactFactory(), ContactFactory()
+    # (A user's: a visitor's first message is its new writer's, below, as its key alone gives it.)
+    owner, other = ContactFactory(role=Contact.Role.USER, external_id="u-owner"), ContactFactory()
     key = str(uuid.uuid4())
     started = _start(client, website, token=_token(owner, website), body="Mine", idempotency_key=key)
     public_id = started.json()["conversation"]["id"]
@@ -129,6 +130,26 @@ def test_another_contacts_key_is_refused_and_tells_nothing_of_its_message(client
         assert response.json()["error"]["field"] == "idempotency_key"
         assert public_id not in response.content.decode() and "Mine" not in response.content.decode()
     assert list(ConversationPart.objects.order_by("pk").values_list("body", flat=True)) == ["Mine", "Theirs"]
+
+
+def test_a_first_message_sent_before_the_slow_ping_answered_and_again_with_its_token_is_one_message(client, website):
+    """The boot ping answered after the messenger's 2 s wait: the first try went without a token (a new lead), its
+    answer was lost, and the Retry carries the token the ping gave meanwhile. It is the lead's message, with the lead's
+    token (as when the first answer arrives): before, "This key names another message", and no way to send it."""
+    pinged = ContactFactory(first_website_id=website.pk)
+    key = str(uuid.uuid4())
+    first = _start(client, website, body="Hello?", anonymous_id=str(uuid.uuid4()), idempotency_key=key)
+    lead = Contact.objects.get(conversations__isnull=False)
+    for retry in (
+        {"token": _token(pinged, website)},
+        {"anonymous_id": str(pinged.anonymous_id)},  # once the ping recorded the visitor, and the token was lost too
+    ):
+        again = _start(client, website, body="Hello?", idempotency_key=key, **retry)
+        assert again.status_code == 201, again.content
+        assert again.json()["conversation"]["id"] == first.json()["conversation"]["id"]
+        assert widget_token_read(token=again.json()["token"], website_id=website.pk).contact_id == lead.pk
+    assert list(ConversationPart.objects.values_list("body", "author_contact")) == [("Hello?", lead.pk)]
+    assert not pinged.conversations.exists()
 
 
 def test_a_key_answers_only_where_its_message_went(client, website):
