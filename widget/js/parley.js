@@ -33,9 +33,11 @@
   // 8 s time limit, then one retry 3.5 s later when the network or the server fails (5xx);
   // Any `tries` given (the retry itself, shutdown, the panel's own calls) means no retry.
   // The panel has its own richer client; the loader only needs to know that a call worked.
+  // A POST (a message, the logout's shutdown) outlives the page: a visitor who sends and follows a link at once
+  // loses nothing (a message's answer is lost then, its next page lists it; the browser caps them at 64 KB).
   function api(path, body, tries) {
     return fetch(base + "/widget-api/" + app + "/" + path, {
-      method: body && "POST", body: JSON.stringify(body), keepalive: path == "shutdown",
+      method: body && "POST", body: JSON.stringify(body), keepalive: !!body,
       credentials: "omit", signal: AbortSignal.timeout(8000),
     }).then(function (r) {
       if (r.ok) return r.json();
