@@ -449,7 +449,7 @@ GEOIP_PATH = env.str("GEOIP_PATH", default="")
 # Widget endpoints: requests per minute per client IP and per contact (cache-backed), body size cap.
 PARLEY_WIDGET_RATE_PER_IP = env.int("PARLEY_WIDGET_RATE_PER_IP", default=300)
 PARLEY_WIDGET_RATE_PER_CONTACT = env.int("PARLEY_WIDGET_RATE_PER_CONTACT", default=120)
-# (Keep it under 32 KB: the loader's POSTs go with keepalive, which browsers cap at 64 KB in flight per page.)
+# (At most 32 KB: the loader's POSTs go with keepalive, which browsers cap at 64 KB in flight per page.)
 PARLEY_WIDGET_MAX_BODY_BYTES = env.int("PARLEY_WIDGET_MAX_BODY_BYTES", default=32_768)
 # Files sent through the messenger, beyond each contact's 60 an hour (a new contact costs one ping): per client IP
 # (keyed by its hash, never stored) files and megabytes an hour, and per website megabytes a (UTC) day.
