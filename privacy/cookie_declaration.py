@@ -23,7 +23,7 @@ def cookie_declaration(*, website: Website) -> dict[str, Any]:
                 "domain": "the website's own host (no Domain attribute)",
                 "duration_days": key.days,
                 "duration_seconds": key.days * SECONDS_PER_DAY,
-                "duration": f"{key.days} days",
+                "duration": key.duration,
                 "purpose": key.purpose,
                 "category": key.category,
                 "description": key.description,
@@ -32,7 +32,7 @@ def cookie_declaration(*, website: Website) -> dict[str, Any]:
             for key in WIDGET_STORAGE_KEYS
         ],
         "local_storage": [],
-        "session_storage": [],
+        "session_storage": [key.name(website.app_id) for key in WIDGET_STORAGE_KEYS if key.storage == "sessionStorage"],
     }
 
 

@@ -1,9 +1,9 @@
 """Every cookie and storage key the widget sets in a visitor's browser: the one list the cookie
 declaration (privacy.cookie_declaration) is generated from.
 
-The loader (widget/js/parley.js) writes them with `cookie(kind, value, days)`; tests/widget/test_cookies.py
-fails when a `cookie("…", …, days)` call there is not declared here with the same lifetime, and the
-browser journey compares the declaration with what a real Chromium session holds.
+The loader (widget/js/parley.js) writes the cookies with `cookie(kind, value, days)`; tests/privacy/test_documents.py
+fails when a `cookie("…", …, days)` call there is not declared here with the same lifetime, or when the panel's
+sessionStorage key is not, and the browser journeys compare the declaration with what a real Chromium session holds.
 """
 
 from dataclasses import dataclass
@@ -16,8 +16,8 @@ class WidgetStorageKey:
     """One key the widget stores in the visitor's browser, on the site's own domain (first party)."""
 
     kind: str  # the loader's cookie(kind, …) argument
-    storage: str  # "cookie" (the widget uses no localStorage or sessionStorage)
-    days: int
+    storage: str  # "cookie", or "sessionStorage" (the tab's: gone when it closes); never localStorage
+    days: int  # a cookie's lifetime (0 for sessionStorage)
     purpose: str  # which consent purpose it serves (docs/privacy.md): support or analytics
     category: str  # the cookie-policy category a CMP files it under
     description: str
@@ -25,6 +25,10 @@ class WidgetStorageKey:
 
     def name(self, app_id: str) -> str:
         return f"{COOKIE_PREFIX}-{self.kind}-{app_id}"
+
+    @property
+    def duration(self) -> str:
+        return f"{self.days} days" if self.storage == "cookie" else "until the browser tab is closed"
 
 
 WIDGET_STORAGE_KEYS = (
@@ -49,5 +53,16 @@ WIDGET_STORAGE_KEYS = (
         "Deleted on shutdown.",
         set_when="When the visitor writes to support, with analytics allowed, or once the visitor refused "
         "analytics or their processing is restricted.",
+    ),
+    WidgetStorageKey(
+        kind="draft",
+        storage="sessionStorage",
+        days=0,
+        purpose="support",
+        category="strictly necessary",
+        description="Words the visitor wrote in the messenger and has not sent yet, kept for the next page of this "
+        "tab and put back into the composer there. Deleted with the tab, once put back, on shutdown, and when the "
+        "visitor's messenger token changes to another contact's.",
+        set_when="When a visitor with a messenger token leaves a page or a conversation with words not sent.",
     ),
 )

@@ -6,6 +6,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from privacy.cookie_declaration import cookie_declaration
 from tests.e2e.test_messenger_queue_journey import Held, _open_messenger
 from tests.faults.support import wait_until
 
@@ -36,7 +37,9 @@ def test_a_message_on_its_way_when_the_visitor_follows_a_link_reaches_the_team(
     host.page.goto(host.snippet_page("/checkout", website.app_id))
     held.release()
 
-    wait_until(lambda: _bodies(conversation) == ["Is the blue one in stock?", "Size 42, please"], what="the reply stored")
+    wait_until(
+        lambda: _bodies(conversation) == ["Is the blue one in stock?", "Size 42, please"], what="the reply stored"
+    )
     host.wait_booted()
     host.launcher().click()
     row = messenger.locator("li").filter(has_text="Size 42, please")
@@ -47,4 +50,82 @@ def test_a_message_on_its_way_when_the_visitor_follows_a_link_reaches_the_team(
 
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
     expect(agent_admin.page.locator(".parley-thread")).to_contain_text("Size 42, please")
+    assert not host.problems
+
+
+def _storage(host) -> dict:
+    return host.page.evaluate("Object.assign({}, sessionStorage)")
+
+
+def test_words_written_and_not_sent_come_back_on_the_next_page(host, make_website, agent_admin, artifacts):
+    messenger = _open_messenger(host, make_website)
+    host.write("Do you ship to Norway?")
+    conversation = Conversation.objects.get()
+    website = conversation.website
+    draft_key = cookie_declaration(website=website)["session_storage"][0]
+
+    # Half a reply, then a link: the next page keeps the words (the declared key), and the messenger opens there.
+    messenger.locator("textarea").fill("And how long does it")
+    host.page.goto(host.snippet_page("/shipping", website.app_id))
+    host.wait_booted()
+    assert list(_storage(host)) == [draft_key]
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?"])
+    expect(messenger.locator("textarea")).to_have_value("And how long does it")
+    assert _storage(host) == {}  # put back: the composer has them now
+    host.screenshot(path=str(artifacts / "messenger-draft-back.png"))
+    messenger.locator("textarea").fill("And how long does it take?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?", "And how long does it take?"])
+
+    # A new conversation begun on the list, then another page: it opens on that new thread, with its words.
+    messenger.locator("button.bk").click()
+    messenger.locator("button.cta").click()
+    messenger.locator("textarea").fill("Separate question: gift wrapping?")
+    messenger.locator("button.bk").click()  # back to the list first: the words are kept all the same
+    host.page.goto(host.snippet_page("/gifts", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    expect(messenger.locator("textarea")).to_have_value("Separate question: gift wrapping?")
+    expect(messenger.locator(".m.me")).to_have_count(0)
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
+
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-thread")).to_contain_text("And how long does it take?")
+    assert sorted(Conversation.objects.values_list("parts__body", flat=True)) == [
+        "And how long does it take?", "Do you ship to Norway?", "Separate question: gift wrapping?"
+    ]  # fmt: skip
+    assert not host.problems
+
+
+def test_a_logout_or_another_visitor_drops_the_words_left_unsent(host, make_website):
+    messenger = _open_messenger(host, make_website)
+    host.write("My order number is 1042")
+    website = Conversation.objects.get().website
+    draft_key = cookie_declaration(website=website)["session_storage"][0]
+    messenger.locator("textarea").fill("My card ends in 4242")
+    messenger.locator("button.bk").click()  # kept, as the visitor leaves the thread
+    assert list(_storage(host)) == [draft_key]
+
+    # The site logs its user out where the messenger is loaded: the words go at once.
+    host.page.evaluate("Parley('shutdown')")
+    assert _storage(host) == {}
+
+    # Left on a page where the messenger was never opened, then a logout there (the panel not loaded): the next
+    # visitor's messenger shows none of them, and drops them.
+    host.page.goto(host.snippet_page("/account", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello again")
+    messenger.locator("textarea").fill("My address is 1 Fjord Road")
+    host.page.goto(host.snippet_page("/logout", website.app_id, extra="Parley('shutdown');"))
+    assert list(_storage(host)) == [draft_key]  # nothing of the messenger here to drop them
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    expect(messenger.locator("textarea")).to_be_visible()
+    expect(messenger.locator("textarea")).to_have_value("")
+    expect(messenger.locator(".m.me")).to_have_count(0)
+    assert _storage(host) == {}
     assert not host.problems

@@ -209,6 +209,39 @@ def test_shutdown_forgets_the_visitor_on_this_browser(host, make_website):
     assert host.page.evaluate("Parley('getVisitorId')") is None
 
 
+@needs_endpoints(*TRACKING)
+@pytest.mark.parametrize("then", ["", "Parley('boot', {app_id: '%s'});"], ids=["shutdown", "shutdown-and-boot"])
+def test_a_logout_while_the_pages_ping_is_on_its_way_is_not_undone_by_its_answer(host, make_website, then):
+    """A logout page calls shutdown at once (Intercom's logout: shutdown, then boot anonymous): the boot's ping, sent
+    with the signed-in visitor's token, answered after it. Its answer wrote their token back into the cookie, and the
+    next person on this browser read their conversations."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    before = _parley_cookies(host)
+    assert set(before) == {f"parley-id-{website.app_id}", f"parley-session-{website.app_id}"}
+
+    pings = []
+    host.page.route(
+        lambda url: url.endswith("/ping"), lambda route: pings.append(route)
+    )  # the logout page's ping, held
+    with host.page.expect_request(lambda request: request.url.endswith("/ping")):
+        host.page.goto(host.snippet_page("/logout", website.app_id))
+    host.page.evaluate("Parley('shutdown');" + (then % website.app_id if then else ""))
+    host.page.wait_for_timeout(0)  # the route's handler has run
+    for ping in pings:
+        ping.continue_()
+    quiet_network(host)
+
+    assert not set(_parley_cookies(host).items()) & set(before.items())  # neither their token nor their id
+    assert host.page.evaluate("Parley('getVisitorId')") != before[f"parley-id-{website.app_id}"]
+    assert host.problems == []
+
+
+def _parley_cookies(host) -> dict[str, str]:
+    return {name: cookie["value"] for name, cookie in host.cookies().items() if name.startswith("parley-")}
+
+
 # --- consent --------------------------------------------------------------------------------------
 
 

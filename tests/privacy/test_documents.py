@@ -19,6 +19,7 @@ from tracking.models import Website
 from widget.cookies import WIDGET_STORAGE_KEYS
 
 LOADER_SOURCE = Path(__file__).resolve().parents[2] / "widget" / "js" / "parley.js"
+PANEL_SOURCE = LOADER_SOURCE.with_name("panel.js")
 
 
 def test_the_record_follows_the_retention_policy_and_the_webhooks(db):
@@ -99,17 +100,29 @@ def test_the_record_costs_a_fixed_number_of_queries(db):
 
 def test_every_cookie_the_loader_writes_is_declared_with_its_lifetime():
     written = dict(re.findall(r'cookie\("(\w+)", [^;]*?, (\d+)\)', LOADER_SOURCE.read_text()))
-    assert written == {key.kind: str(key.days) for key in WIDGET_STORAGE_KEYS}
+    assert written == {key.kind: str(key.days) for key in WIDGET_STORAGE_KEYS if key.storage == "cookie"}
     assert "localStorage" not in LOADER_SOURCE.read_text() and "sessionStorage" not in LOADER_SOURCE.read_text()
+
+
+def test_the_panels_session_storage_key_is_declared_and_it_uses_no_other():
+    panel = PANEL_SOURCE.read_text()
+    assert re.findall(r'"parley-(\w+)-" \+ ctx\.get\(\)\[7\]', panel) == [
+        key.kind for key in WIDGET_STORAGE_KEYS if key.storage == "sessionStorage"
+    ]
+    assert panel.count("sessionStorage.") == len(re.findall(r"w\.sessionStorage\.\w+\(DRAFTS", panel)) == 3
+    assert "localStorage" not in panel and "document.cookie" not in panel and "d.cookie" not in panel
 
 
 def test_the_cookie_declaration_names_the_websites_cookies_and_escapes_its_html(db):
     website = WebsiteFactory(name="<b>Shop</b>")
     declaration = cookie_declaration(website=website)
-    assert [item["name"] for item in declaration["items"]] == [
-        f"parley-id-{website.app_id}",
-        f"parley-session-{website.app_id}",
+    assert [(item["name"], item["storage"]) for item in declaration["items"]] == [
+        (f"parley-id-{website.app_id}", "cookie"),
+        (f"parley-session-{website.app_id}", "cookie"),
+        (f"parley-draft-{website.app_id}", "sessionStorage"),
     ]
+    assert declaration["session_storage"] == [f"parley-draft-{website.app_id}"] and declaration["local_storage"] == []
+    assert declaration["items"][2]["duration"] == "until the browser tab is closed"
     assert {item["party"] for item in declaration["items"]} == {"first"}
     html = cookie_declaration_html(website=website)
     assert f"<code>parley-id-{website.app_id}</code>" in html and "270 days" in html

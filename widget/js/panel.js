@@ -273,6 +273,7 @@
     }
 
     function showList() {
+      leave();
       askAvailability();
       current = null;
       setView("list", t.title);
@@ -336,7 +337,9 @@
     }
 
     var thread, composer, sendBtn, talk = null;
-    function showThread(id, draft) {
+    // `draft`: words for its composer, after those kept for this thread (drafts); none for an in-app message's.
+    function showThread(id, draft, forMessage) {
+      leave();
       askAvailability();
       current = id ? { id: id, parts: [] } : null;
       inApp = null;
@@ -345,7 +348,7 @@
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
-      composer.value = draft || "";
+      composer.value = joined(forMessage ? "" : takeDraft(id), draft || "");
       composer.addEventListener("keydown", function (ev) {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
       });
@@ -370,7 +373,7 @@
     // and an answer opens a conversation that starts with it.
     var inApp = null;
     function showMessage(message) {
-      showThread(null);
+      showThread(null, "", true);
       inApp = message;
       talk = { conv: null, inApp: message };
       title.textContent = message.author_name || t.team;
@@ -877,6 +880,58 @@
       return payload;
     }
 
+    // --- drafts: words written and not sent outlive the page, in this tab ------------------------
+    // The composer's words, by thread (a conversation's id, "new" for one not started), in the tab's sessionStorage
+    // (gone with the tab), tagged with the contact they were written as: kept when the visitor leaves a thread or the
+    // page, put back into that thread's composer, where the messenger opens next. Another contact's messenger drops
+    // them, and so do a logout (shutdown) and an erasure (startOver). Only with a token (a visitor support knows);
+    // never files, nor the messages shown as not sent (they may have arrived: sent again, they would be twice).
+    var DRAFTS = "parley-draft-" + ctx.get()[7];
+    function writer() {
+      // The token's signed payload (base64 JSON) names its contact and website: read as a tag only, trusted by nobody.
+      try {
+        var p = JSON.parse(atob(s.token.split(":")[0].replace(/-/g, "+").replace(/_/g, "/")));
+        return p.c + "." + p.w;
+      } catch (e) { return ""; }
+    }
+    function drafts() {
+      try {
+        var kept = JSON.parse(w.sessionStorage.getItem(DRAFTS));
+        if (kept && kept.by && kept.by === writer()) return kept.t;
+      } catch (e) { /* storage blocked, or not JSON */ }
+      return {};
+    }
+    function keepDrafts(kept) {
+      try {
+        if (writer() && Object.keys(kept).length) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept }));
+        else w.sessionStorage.removeItem(DRAFTS);
+      } catch (e) { /* storage blocked or full: the words stay with the page */ }
+    }
+    function takeDraft(id) {
+      var kept = drafts(), text = kept[id || "new"] || "";
+      delete kept[id || "new"];
+      keepDrafts(kept);
+      return text;
+    }
+    // The open thread's composer words into `kept` (not an in-app message's: its answer opens a conversation).
+    function stash(kept) {
+      var id = talk && talk.conv ? talk.conv.id : "new", text = composer.value.trim();
+      if (!inApp && !(talk && talk.inApp)) kept[id] = joined(text, kept[id] || "");
+      if (!kept[id]) delete kept[id];
+      return kept;
+    }
+    // Two texts, one per line; once when one holds the other (a page restored from the back-forward cache).
+    function joined(a, b) {
+      a = a.trim();
+      b = b.trim();
+      return !b || a.indexOf(b) >= 0 ? a : !a || b.indexOf(a) >= 0 ? b : a + "\n" + b;
+    }
+    // The thread on screen is left (for another, the list, or another page): its words are kept.
+    function leave() {
+      if (!destroyed && composer && view === "thread") keepDrafts(stash(drafts()));
+    }
+    w.addEventListener("pagehide", leave);
+
     // --- polling: every few seconds while open, a slow badge poll while closed -----------------
     function schedule() {
       clearTimeout(timer);
@@ -903,6 +958,7 @@
     // as a new visitor, as the next page would, and stops showing what was that contact's. True when it did.
     function startOver(err) {
       if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
+      keepDrafts({}); // the gone contact's words, kept for other threads (the open one's go to the new composer)
       ctx.keep("", true);
       s.conversations = [];
       unanswered = [];
@@ -954,11 +1010,12 @@
         paint(unreadCount);
       }
       var convs = s.conversations || [];
-      var unread = convs.filter(function (c) { return c.unread; });
+      var unread = convs.filter(function (c) { return c.unread; }), drafted;
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
+      else if (which !== "list" && (drafted = Object.keys(drafts())[0])) showThread(drafted === "new" ? null : drafted);
       else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);
       else showList();
       if (view === "list") { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); }
@@ -1003,7 +1060,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { destroyed = true; clearTimeout(timer); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { keepDrafts({}); destroyed = true; clearTimeout(timer); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);

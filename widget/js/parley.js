@@ -7,14 +7,13 @@
   var BAKED = "__PARLEY_BAKED__";
   if (w.Parley && w.Parley.parley) return; // loaded twice: the first copy stays in charge
 
-  var cfg = typeof BAKED == "object" ? BAKED : {};
-  var src = (d.currentScript || {}).src || "";
-  var base = (src.match(/^https?:\/\/[^/]+/) || [loc.origin])[0];
-  var LABEL = { en: "Open messages", fr: "Ouvrir les messages", de: "Nachrichten öffnen" };
-  var USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override|compan(y|ies))$/;
-  var WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/;
-
-  var app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations,
+  var cfg = typeof BAKED == "object" ? BAKED : {},
+    src = (d.currentScript || {}).src || "",
+    base = (src.match(/^https?:\/\/[^/]+/) || [loc.origin])[0],
+    LABEL = { en: "Open messages", fr: "Ouvrir les messages", de: "Nachrichten öffnen" },
+    USER_KEYS = /^(user_id|email|user_hash|name|phone|created_at|language_override|compan(y|ies))$/,
+    WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/,
+    app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations,
     listeners = { show: [], hide: [], unread: [] },
     ready = Promise.resolve(),
     assign = Object.assign;
@@ -35,17 +34,19 @@
   // The panel has its own richer client; the loader only needs to know that a call worked.
   // A POST (a message, the logout's shutdown) outlives the page: a visitor who sends and follows a link at once
   // loses nothing (a message's answer is lost then, its next page lists it; the browser caps them at 64 KB).
-  function api(path, body, tries) {
+  // An answer that comes after a shutdown or a new boot is the visitor's before: `{}`, never their token again.
+  function api(path, body, tries, booting) {
+    booting = booting || settings; // a new object on each boot and shutdown
     return fetch(base + "/widget-api/" + app + "/" + path, {
       method: body && "POST", body: JSON.stringify(body), keepalive: !!body,
       credentials: "omit", signal: AbortSignal.timeout(8000),
     }).then(function (r) {
-      if (r.ok) return r.json();
+      if (r.ok) return booting == settings ? r.json() : {};
       throw r;
     }).catch(function (err) {
       if (tries != null || err.status < 500) throw err;
       return new Promise(function (ok) { setTimeout(ok, 3500); }).then(function () {
-        return api(path, body, 0);
+        return api(path, body, 0, booting);
       });
     });
   }
@@ -188,12 +189,13 @@
   }
 
   // --- launcher: shadow DOM (no CSS leaks either way), fixed position (no layout shift) --------
+  // (Its icon needs no aria-hidden: a button's children are presentational, its name is its aria-label.)
   var CSS =
     ":host{all:initial;position:fixed;z-index:2147483000;inset:auto 20px 20px auto}:host(.left){inset:auto auto 20px 20px}\
 .l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);\
 box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
-[hidden]{display:none!important}";
-  var ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true"><path fill="#fff" d="\
+[hidden]{display:none!important}",
+    ICON = '<svg width="28" height="28" viewBox="0 0 24 24"><path fill="#fff" d="\
 M3 3h18v14H7l-4 4z"/></svg>';
 
   function lang() {
@@ -260,8 +262,8 @@ M3 3h18v14H7l-4 4z"/></svg>';
     }));
   }
   var context = {
-    // [token, anonymous id, settings, conversations, shadow host, launcher button, the ping], read on each use
-    get: function () { return [token, anon, settings, conversations, host, launcher, ready]; },
+    // [token, anonymous id, settings, conversations, shadow host, launcher button, the ping, app id], read on each use
+    get: function () { return [token, anon, settings, conversations, host, launcher, ready, app]; },
     api: api, lang: lang, setUnread: setUnread, keep: keep,
     opened: function (open) {
       opened(open);
