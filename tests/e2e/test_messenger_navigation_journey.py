@@ -1,6 +1,9 @@
 """A visitor who sends a message and leaves the page at once (follows a link, a form's redirect): the message still
 reaches the team; the next page's messenger lists it."""
 
+import base64
+import json
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
@@ -128,4 +131,27 @@ def test_a_logout_or_another_visitor_drops_the_words_left_unsent(host, make_webs
     expect(messenger.locator("textarea")).to_have_value("")
     expect(messenger.locator(".m.me")).to_have_count(0)
     assert _storage(host) == {}
+    assert not host.problems
+
+
+def test_words_kept_that_the_pages_own_scripts_tampered_with_stay_text_and_break_nothing(host, make_website):
+    messenger = _open_messenger(host, make_website)
+    host.write("Hello")
+    conversation = Conversation.objects.get()
+    website = conversation.website
+    draft_key = cookie_declaration(website=website)["session_storage"][0]
+    token = host.cookies()[f"parley-session-{website.app_id}"]["value"]
+    payload = json.loads(base64.urlsafe_b64decode(token.split(":")[0] + "=="))
+    hostile = "<img src=x onerror=window.pwned=1>"
+    kept = {"by": f"{payload['c']}.{payload['w']}", "t": {"new": 5, conversation.public_id: hostile, "x": {"a": 1}}}
+
+    for stored in ("not json", json.dumps({"by": kept["by"], "t": ["abc"]}), json.dumps(kept)):
+        host.page.goto(host.snippet_page("/next", website.app_id))
+        host.wait_booted()
+        host.page.evaluate("([key, value]) => sessionStorage.setItem(key, value)", [draft_key, stored])
+        host.launcher().click()
+        expect(messenger.locator(".p")).to_be_visible()
+    expect(messenger.locator("textarea")).to_have_value(hostile)  # as text, in its conversation
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Hello"])
+    assert host.page.evaluate("window.pwned") is None
     assert not host.problems

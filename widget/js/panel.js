@@ -895,11 +895,13 @@
       } catch (e) { return ""; }
     }
     function drafts() {
+      var out = {};
       try {
-        var kept = JSON.parse(w.sessionStorage.getItem(DRAFTS));
-        if (kept && kept.by && kept.by === writer()) return kept.t;
+        var kept = JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}, t = kept.t || {};
+        // Texts only: the page's own scripts can write there too.
+        if (kept.by && kept.by === writer()) Object.keys(t).forEach(function (id) { if (typeof t[id] == "string") out[id] = t[id]; });
       } catch (e) { /* storage blocked, or not JSON */ }
-      return {};
+      return out;
     }
     function keepDrafts(kept) {
       try {
