@@ -136,17 +136,19 @@ class AddUniqueConstraintConcurrently(migrations.AddConstraint):
             raise ValueError(
                 f"{self.constraint.name}: only a partial unique constraint is an index to build concurrently"
             )
-        # A build that failed (rows it refused, a time-out, a cancel) leaves its index INVALID, under the name: gone
-        # first, so that the migration runs again once the cause is dealt with. A run stopped after its build
-        # succeeded (killed before Django recorded the migration) left a valid one: kept, nothing to build.
-        name = schema_editor.quote_name(self.constraint.name)
+        # An index under the name on this table is a run's that did not finish: INVALID after a failed build (rows it
+        # refused, a time-out, a cancel), valid after one killed before Django recorded the migration. Either is
+        # dropped and built again: kept, a leftover of another definition would stand for the constraint unseen.
+        table = schema_editor.quote_name(model._meta.db_table)
         with schema_editor.connection.cursor() as cursor:
-            cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
-            found = cursor.fetchone()
-        if found and found[0]:
-            return
-        if found:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY {name}")
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s AND i.indrelid = to_regclass(%s)",
+                [self.constraint.name, table],
+            )
+            leftover = cursor.fetchone()
+        if leftover:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY {leftover[0]}")
         statement = self.constraint.create_sql(model, schema_editor)
         statement.template = statement.template.replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
         schema_editor.execute(statement)

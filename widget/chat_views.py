@@ -351,7 +351,10 @@ def _started_by_new_writer(
                 _limit_anonymous_starts(call)
                 contact = known or contact_services.contact_create(role=Contact.Role.LEAD, first_website_id=website.pk)
                 try:
-                    return contact, _started(call, contact, payload, files, key=key)
+                    # (Its conversation's contact: one a request with a token wrote meanwhile under this key, found
+                    # by the start service, is that writer's; this request's lead stays, empty.)
+                    conversation = _started(call, contact, payload, files, key=key)
+                    return conversation.contact, conversation
                 except ValidationError:
                     # Written meanwhile by a try no claim held back (no shared cache): that try's lead and
                     # conversation are the message's (this request's lead stays, empty).

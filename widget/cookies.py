@@ -61,8 +61,9 @@ WIDGET_STORAGE_KEYS = (
         purpose="support",
         category="strictly necessary",
         description="Words the visitor wrote in the messenger and has not sent yet, kept for the next page of this "
-        "tab and put back into the composer there. Deleted with the tab, once put back, on shutdown, and when the "
-        "visitor's messenger token changes to another contact's.",
+        "tab and put back into the composer there, for the contact who wrote them only. Deleted with the tab, once "
+        "put back, on shutdown and on erasure where the messenger is loaded, and by the messenger of any other "
+        "contact (a logout on a page where the messenger was never opened leaves them until then).",
         set_when="When a visitor with a messenger token leaves a page or a conversation with words not sent.",
     ),
 )

@@ -314,7 +314,11 @@ def widget_endpoint(*, methods: tuple[str, ...], count_ip_first: bool = True) ->
 
 def _answer(request: HttpRequest, response: HttpResponse, website: Website | None) -> HttpResponse:
     """The response, with its CORS headers once the website is known (its origin was checked then: allowed, or
-    none sent); before that (an unknown app id, a 429 counted first) django-cors-headers decides, as for any path."""
+    none sent); before that (an unknown app id, a 429 counted first) django-cors-headers decides, as for any path.
+    A GET's answer (a contact's conversations, read with the token in its query) is never kept in a browser's cache,
+    unless its view says how long it may be (POSTs are not cached: the ping pays nothing)."""
+    if request.method == "GET" and not response.has_header("Cache-Control"):
+        response["Cache-Control"] = "no-store"
     return response if website is None else cors_headers_set(response, origin=request.headers.get("Origin"))
 
 

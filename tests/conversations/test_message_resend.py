@@ -330,3 +330,30 @@ def test_two_answers_to_an_in_app_message_at_once_open_one_conversation():
     assert list(Conversation.objects.get().parts.values_list("body", flat=True)) == [
         "Hi!", "Thanks!", "And one more", "Last",
     ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the second waits on the first's row: PostgreSQL's locks")
+def test_a_first_message_sent_at_once_with_a_token_and_without_answers_both_as_its_writer():
+    """The tokenless try loses the race to the try with the ping's token: it answers with that conversation and its
+    writer's token (before, a token for the lead it had just made, which could not read the conversation shown)."""
+    from django.test import Client
+
+    website = WebsiteFactory(allowed_origins=[ORIGIN], identity_verification=False)
+    visitor = ContactFactory(first_website_id=website.pk)
+    key = str(uuid.uuid4())
+    answers = {}
+
+    def send(name, **identity):
+        def run():
+            answers[name] = _start(Client(), website, body="Hello?", idempotency_key=key, **identity)
+
+        return run
+
+    outcomes = first_then_second(send("with token", token=_token(visitor, website)), send("without"))
+    assert outcomes == {"first": "kept", "second": "kept"}
+    first, second = answers["with token"].json(), answers["without"].json()
+    assert answers["without"].status_code == 201, second
+    assert second["conversation"]["id"] == first["conversation"]["id"]
+    assert widget_token_read(token=second["token"], website_id=website.pk).contact_id == visitor.pk
+    assert ConversationPart.objects.count() == 1

@@ -11,7 +11,9 @@ from playwright.sync_api import expect
 from conversations.models import Conversation
 from privacy.cookie_declaration import cookie_declaration
 from tests.e2e.test_messenger_queue_journey import Held, _open_messenger
+from tests.e2e.test_widget_browser import quiet_network
 from tests.faults.support import wait_until
+from tests.tracking.factories import user_hash
 
 pytestmark = [
     pytest.mark.browser,
@@ -67,8 +69,11 @@ def test_words_written_and_not_sent_come_back_on_the_next_page(host, make_websit
     website = conversation.website
     draft_key = cookie_declaration(website=website)["session_storage"][0]
 
-    # Half a reply, then a link: the next page keeps the words (the declared key), and the messenger opens there.
+    # Half a reply, a look at the list (the conversation says "Draft"), then a link: the next page keeps the words
+    # (the declared key), and the messenger opens there.
     messenger.locator("textarea").fill("And how long does it")
+    messenger.locator("button.bk").click()
+    expect(messenger.locator("li").filter(has_text="Do you ship to Norway?").locator(".st")).to_have_text("Draft")
     host.page.goto(host.snippet_page("/shipping", website.app_id))
     host.wait_booted()
     assert list(_storage(host)) == [draft_key]
@@ -86,6 +91,8 @@ def test_words_written_and_not_sent_come_back_on_the_next_page(host, make_websit
     messenger.locator("button.cta").click()
     messenger.locator("textarea").fill("Separate question: gift wrapping?")
     messenger.locator("button.bk").click()  # back to the list first: the words are kept all the same
+    expect(messenger.locator("button.cta .st")).to_have_text("Draft")
+    host.screenshot(path=str(artifacts / "messenger-draft-tags.png"))
     host.page.goto(host.snippet_page("/gifts", website.app_id))
     host.wait_booted()
     host.launcher().click()
@@ -154,4 +161,45 @@ def test_words_kept_that_the_pages_own_scripts_tampered_with_stay_text_and_break
     expect(messenger.locator("textarea")).to_have_value(hostile)  # as text, in its conversation
     expect(messenger.locator(".m.me .bu")).to_have_text(["Hello"])
     assert host.page.evaluate("window.pwned") is None
+    assert not host.problems
+
+
+def test_a_site_that_signs_in_another_user_without_a_logout_shows_them_none_of_the_words_before(host, make_website):
+    """The site boots Bob where Alice's messenger token is still in the cookie (no shutdown) and the messenger opens
+    before Bob's ping has answered: Alice's words stay hers (before, they filled Bob's composer, then were his)."""
+    website = make_website()
+    alice, bob = ({"user_id": f"u-{name}", "user_hash": user_hash(website, f"u-{name}")} for name in ("alice", "bob"))
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Alice's question")
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("textarea").fill("Alice's unsent words")
+
+    held = Held(host.page, "/ping")  # Bob's ping, slow
+    host.page.goto(host.snippet_page("/account", website.app_id, bob))
+    host.launcher().click()
+    expect(messenger.locator("textarea")).to_have_value("")
+    held.release()
+    quiet_network(host)
+    expect(messenger.locator("textarea")).to_have_value("")
+    expect(messenger.locator(".m.me")).to_have_count(0)
+    assert _storage(host) == {}  # dropped, as another contact's
+    assert not host.problems
+
+
+def test_the_sites_prefilled_words_stay_as_written_with_the_words_kept_before_them(host, make_website):
+    """showNewMessage("… about "): the visitor types on after the space (kept words were trimmed with it, and every
+    demo question began "aboutdelivery")."""
+    messenger = _open_messenger(host, make_website)
+    host.write("First question")
+    website = Conversation.objects.get().website
+    host.page.goto(host.snippet_page("/faq", website.app_id))
+    host.wait_booted()
+    host.page.evaluate("Parley('showNewMessage', 'Hi! I have a question about ')")
+    expect(messenger.locator("textarea")).to_have_value("Hi! I have a question about ")
+    quiet_network(host)  # its ping answered: any kept words would be back by now
+    messenger.locator("textarea").press("End")
+    messenger.locator("textarea").press_sequentially("delivery")
+    expect(messenger.locator("textarea")).to_have_value("Hi! I have a question about delivery")
     assert not host.problems

@@ -19,14 +19,20 @@ pytestmark = [
 
 class AnswerLost:
     """The widget's POSTs to one endpoint reach Parley, which stores what they carry and answers; the answer is lost
-    on its way back (a connection reset)."""
+    on its way back (a connection reset). Its polls fail meanwhile (the same bad network): the messenger, which sends
+    a message with no word from Parley again by itself once Parley answers, waits (its polls back off)."""
 
     def __init__(self, page, suffix: str) -> None:
         self.page, self.suffix, self.lost = page, suffix, 0
         page.route(self.matches, self.lose)
+        page.route(self.polls, self.drop)
 
     def matches(self, url: str) -> bool:
         return url.endswith(self.suffix)
+
+    @staticmethod
+    def polls(url: str) -> bool:
+        return "/poll?" in url
 
     def lose(self, route) -> None:
         if route.request.method != "POST":
@@ -36,8 +42,13 @@ class AnswerLost:
         self.lost += 1
         route.abort("connectionreset")
 
+    @staticmethod
+    def drop(route) -> None:
+        route.abort("connectionreset")
+
     def stop(self) -> None:
         self.page.unroute(self.matches, self.lose)
+        self.page.unroute(self.polls, self.drop)
 
 
 def _bodies(conversation: Conversation) -> list[str]:
@@ -218,3 +229,26 @@ def test_messages_held_behind_a_first_message_of_a_visitor_erased_meanwhile_go_b
     expect(messenger.locator(".m.me")).to_have_count(0)
     host.screenshot(path=str(artifacts / "messenger-erased-held-redrafted.png"))
     assert not Conversation.objects.exists()
+
+
+def test_a_message_whose_answer_was_lost_goes_again_by_itself_once_parley_answers(host, make_website, agent_admin):
+    """No Retry clicked (the walk's visitor wrote on, and the next message hung faded): once the network is back, the
+    first message goes again with its key, is found stored, and the message held behind it follows, each once."""
+    messenger = _open_messenger(host, make_website)
+    lost = AnswerLost(host.page, "/conversations")
+    messenger.locator("textarea").fill("Is this thing on?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    messenger.locator("textarea").fill("Hello?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(["Hello?"])  # held behind the first
+    lost.stop()
+
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=30_000)  # the next poll, backed off
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Is this thing on?", "Hello?"])
+    expect(messenger.locator(".sr")).not_to_have_text("Not sent.")
+    conversation = Conversation.objects.get()
+    assert _bodies(conversation) == ["Is this thing on?", "Hello?"]
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-thread")).to_contain_text("Hello?")
+    assert lost.lost == 1

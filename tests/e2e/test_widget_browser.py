@@ -14,6 +14,7 @@ from tests.tracking.factories import user_hash
 from tracking.models import Event, PageView, WebSession, Website
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
+from tracking.widget_auth import widget_token_read
 
 pytestmark = [
     pytest.mark.browser,
@@ -235,6 +236,36 @@ def test_a_logout_while_the_pages_ping_is_on_its_way_is_not_undone_by_its_answer
 
     assert not set(_parley_cookies(host).items()) & set(before.items())  # neither their token nor their id
     assert host.page.evaluate("Parley('getVisitorId')") != before[f"parley-id-{website.app_id}"]
+    assert host.problems == []
+
+
+@needs_endpoints(*TRACKING)
+def test_an_update_queued_behind_a_slow_ping_never_goes_out_as_the_next_user_after_a_logout(host, make_website):
+    """Alice's page: her ping is slow, the single-page app navigates (an update waits for the ping), she logs out and
+    Bob signs in. Before, the waiting update went out when her ping answered, with her identity and Bob's token: the
+    server moved the messenger to Alice, and Bob read her conversations."""
+    website = make_website()
+    alice, bob = ({"user_id": f"u-{name}", "user_hash": user_hash(website, f"u-{name}")} for name in ("alice", "bob"))
+    held = []
+    host.page.route(lambda url: url.endswith("/ping"), lambda route: route.continue_() if held else held.append(route))
+    with host.page.expect_request(lambda request: request.url.endswith("/ping")):
+        host.page.goto(host.snippet_page("/app", website.app_id, alice))
+    host.page.evaluate(
+        "([app, bob]) => { history.pushState({}, '', '/app/orders'); Parley('update');"
+        " Parley('trackEvent', 'alice-only'); Parley('shutdown'); Parley('boot', {app_id: app, ...bob}); }",
+        [website.app_id, bob],
+    )
+    expect(host.launcher()).to_be_attached()
+    host.page.wait_for_function(f"document.cookie.includes('parley-session-{website.app_id}=')")  # Bob's ping
+    held[0].continue_()  # Alice's, answered last
+    quiet_network(host)
+
+    token = host.cookies()[f"parley-session-{website.app_id}"]["value"]
+    assert (
+        widget_token_read(token=token, website_id=website.pk).contact_id == Contact.objects.get(external_id="u-bob").pk
+    )
+    assert not [r for r in host.requests if r.endswith(("/update", "/events"))]  # what waited for her ping: gone
+    assert not Event.objects.exists()
     assert host.problems == []
 
 

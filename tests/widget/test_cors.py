@@ -159,3 +159,12 @@ def test_a_preflight_and_a_429_before_the_website_is_known_keep_django_cors_head
         limited = _call(client, website, "GET", "availability", origin=ORIGIN)
     assert limited.status_code == 429  # counted before the website is looked up: corsheaders' signal allows it
     assert limited[ACAO] == ORIGIN and limited["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p in ENDPOINTS if m == "GET" and p != "attachments/limits"])
+def test_no_get_answer_is_kept_in_a_browsers_cache(client, website, method, path):
+    """They are a contact's (read with the token in the query), or an error about one: never stored on disk."""
+    response = _call(client, website, method, path, origin=ORIGIN)
+    assert response["Cache-Control"] == "no-store", response.status_code
+    limits = _call(client, website, "GET", "attachments/limits", origin=ORIGIN)
+    assert "public" in limits["Cache-Control"]  # the website's own limits, the same for everyone: cached

@@ -15,7 +15,7 @@
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
       start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", unreachable: "Can't reach the chat right now. We'll keep trying.", failed: "Not sent.", retry: "Retry",
-      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed",
+      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed", draft: "Draft",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
@@ -30,7 +30,7 @@
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
       start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", unreachable: "Impossible de joindre le chat pour le moment. Nouvel essai automatique.", failed: "Non envoyé.", retry: "Réessayer",
-      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close",
+      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close", draft: "Brouillon",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
@@ -45,7 +45,7 @@
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
       start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", unreachable: "Der Chat ist gerade nicht erreichbar. Wir versuchen es weiter.", failed: "Nicht gesendet.", retry: "Erneut senden",
-      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen",
+      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen", draft: "Entwurf",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
@@ -278,7 +278,8 @@
       current = null;
       setView("list", t.title);
       body.appendChild(h("div", { class: "in" }, [h("h3", { text: t.hello }), h("p", { text: intro() })]));
-      body.appendChild(h("button", { class: "cta", type: "button", text: t.start, onclick: function () { showThread(null); } }));
+      body.appendChild(h("button", { class: "cta", type: "button", onclick: function () { showThread(null); } }, [
+        d.createTextNode(t.start), drafts()["new"] ? h("span", { class: "st", text: t.draft }) : null]));
       body.appendChild(listed());
       var asked = epoch;
       if (s.token) api(q("conversations")).then(function (json) {
@@ -308,12 +309,13 @@
     function row(c) {
       var last = c.last_part || {};
       var who = last.author_type === "teammate" ? last.author_name || t.team : t.you;
-      var closed = c.state === "closed";
-      var label = who + ": " + (last.body || "") + (c.unread ? " (" + c.unread + " " + t.unread + ")" : "") + (closed ? " (" + t.closedTag + ")" : "");
+      var closed = c.state === "closed", drafted = !!drafts()[c.id]; // words written there and not sent yet
+      var label = who + ": " + (last.body || "") + (c.unread ? " (" + c.unread + " " + t.unread + ")" : "") + (closed ? " (" + t.closedTag + ")" : "") + (drafted ? " (" + t.draft + ")" : "");
       return h("li", { class: (c.unread ? "u" : "") + (closed ? " cl" : "") || null }, [h("button", { type: "button", "aria-label": label, onclick: function () { showThread(c.id); } }, [
         avatar(last.author_type === "teammate" ? last : null),
         h("div", { class: "tx" }, [
-          h("div", { class: "nm" }, [d.createTextNode(who), closed ? h("span", { class: "st", text: t.closedTag }) : null]),
+          h("div", { class: "nm" }, [d.createTextNode(who), closed ? h("span", { class: "st", text: t.closedTag }) : null,
+            drafted ? h("span", { class: "st", text: t.draft }) : null]),
           h("div", { class: "sn", dir: "auto", text: last.body || "" })]),
         h("span", { class: "tm", text: when(last.created_at || c.updated_at) }),
         c.unread ? h("span", { class: "dot", "aria-hidden": "true" }) : null,
@@ -348,7 +350,8 @@
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
-      composer.value = joined(forMessage ? "" : takeDraft(id), draft || "");
+      composer.value = draft || "";
+      if (!forMessage) restore(composer, id);
       composer.addEventListener("keydown", function (ev) {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
       });
@@ -360,6 +363,7 @@
       panel.insertBefore(files.chips, live);
       panel.insertBefore(files.error, live);
       panel.insertBefore(h("div", { class: "cp" }, [files.button(), composer, sendBtn]), live);
+      if (composer.value) fit(); // the site's words (showNewMessage) as tall as they need
       if (id) thread.appendChild(h("p", { class: "em", text: t.loading }));
       else thread.appendChild(greeting());
       waiting.forEach(function (node) { thread.appendChild(node); });
@@ -432,6 +436,7 @@
         if (!node.key || !stored[node.key]) return true;
         node.delivered = true;
         forget(node);
+        if (node.classList.contains("fail")) live.textContent = ""; // its "Not sent." no longer holds
         return false;
       });
       thread.textContent = "";
@@ -810,9 +815,9 @@
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
-        // Sent again by itself only when the browser was offline: the message never left it. After a time-out or a
-        // reset, the server may have it already (and would store it twice): the visitor decides, with Retry.
-        node.offline = !said && !err.status && w.navigator.onLine === false;
+        // No word from Parley (offline, a time-out, a reset): sent again by itself once Parley answers again, with its
+        // key, so a message that had arrived is not stored twice (Retry sends it sooner).
+        node.unheard = !said && !err.status;
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
           // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
@@ -824,10 +829,10 @@
     // order written, as their Retry would send them (the banner promised "We'll keep trying").
     function resendFailed() {
       if (destroyed) return;
-      unsent.filter(function (node) { return node.offline && node.retry && node.classList.contains("fail"); }).forEach(function (node) {
+      unsent.filter(function (node) { return node.unheard && node.retry && node.classList.contains("fail"); }).forEach(function (node) {
         var retry = node.retry;
         node.retry = null;
-        node.offline = false;
+        node.unheard = false;
         retry();
       });
     }
@@ -917,16 +922,26 @@
     }
     // The open thread's composer words into `kept` (not an in-app message's: its answer opens a conversation).
     function stash(kept) {
-      var id = talk && talk.conv ? talk.conv.id : "new", text = composer.value.trim();
-      if (!inApp && !(talk && talk.inApp)) kept[id] = joined(text, kept[id] || "");
-      if (!kept[id]) delete kept[id];
+      var id = talk && talk.conv ? talk.conv.id : "new", text = joined(composer.value.trim(), kept[id] || "");
+      if (inApp || (talk && talk.inApp)) return kept;
+      delete kept[id];
+      if (text) kept[id] = text; // last: the messenger opens on the thread written in last
       return kept;
     }
     // Two texts, one per line; once when one holds the other (a page restored from the back-forward cache).
     function joined(a, b) {
-      a = a.trim();
-      b = b.trim();
-      return !b || a.indexOf(b) >= 0 ? a : !a || b.indexOf(a) >= 0 ? b : a + "\n" + b;
+      return !b.trim() || a.indexOf(b.trim()) >= 0 ? a : !a.trim() || b.indexOf(a.trim()) >= 0 ? b : a.trim() + "\n" + b;
+    }
+    // Kept words go back into the composer once the page's ping has answered: until then the token may be the
+    // visitor's before (a site that boots another user without a shutdown), and their words are not this one's.
+    var pinged = false;
+    Promise.resolve(ctx.get()[6]).then(function () { pinged = true; });
+    function restore(box, id) {
+      Promise.resolve(ctx.get()[6]).then(function () {
+        if (box !== composer || destroyed) return;
+        box.value = joined(takeDraft(id), box.value);
+        fit();
+      });
     }
     // The thread on screen is left (for another, the list, or another page): its words are kept.
     function leave() {
@@ -943,7 +958,12 @@
     }
     function poll() {
       if (destroyed) return;
-      if (!s.token || (!open && d.visibilityState === "hidden")) { schedule(); return; }
+      if (!s.token || (!open && d.visibilityState === "hidden")) {
+        // Nothing to poll yet (a first message with no word from Parley, before any token): it goes again instead.
+        if (failures && !s.token) resendFailed();
+        schedule();
+        return;
+      }
       var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "");
       api(path).then(function (json) {
         var first = cursor === null;
@@ -1017,7 +1037,7 @@
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
-      else if (which !== "list" && (drafted = Object.keys(drafts())[0])) showThread(drafted === "new" ? null : drafted);
+      else if (which !== "list" && pinged && (drafted = Object.keys(drafts()).pop())) showThread(drafted === "new" ? null : drafted);
       else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);
       else showList();
       if (view === "list") { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); }

@@ -5,7 +5,7 @@
   // /widget/<app_id> replaces this string with {"a": "<app_id>", "p": "<panel URL>", "c": "<consent adapter URL>"}
   // (static, content-hashed: cached for good, so neither costs a request per page view).
   var BAKED = "__PARLEY_BAKED__";
-  if (w.Parley && w.Parley.parley) return; // loaded twice: the first copy stays in charge
+  if ((w.Parley || {}).parley) return; // loaded twice: the first copy stays in charge
 
   var cfg = typeof BAKED == "object" ? BAKED : {},
     src = (d.currentScript || {}).src || "",
@@ -34,14 +34,15 @@
   // The panel has its own richer client; the loader only needs to know that a call worked.
   // A POST (a message, the logout's shutdown) outlives the page: a visitor who sends and follows a link at once
   // loses nothing (a message's answer is lost then, its next page lists it; the browser caps them at 64 KB).
-  // An answer that comes after a shutdown or a new boot is the visitor's before: `{}`, never their token again.
+  // An answer that comes after a shutdown or a new boot is the visitor's before: it never settles, so neither their
+  // token comes back nor what waited for it (`ready`: an update or event with their identity) goes out as the next.
   function api(path, body, tries, booting) {
     booting = booting || settings; // a new object on each boot and shutdown
     return fetch(base + "/widget-api/" + app + "/" + path, {
       method: body && "POST", body: JSON.stringify(body), keepalive: !!body,
       credentials: "omit", signal: AbortSignal.timeout(8000),
     }).then(function (r) {
-      if (r.ok) return booting == settings ? r.json() : {};
+      if (r.ok) return booting == settings ? r.json() : new Promise(noop);
       throw r;
     }).catch(function (err) {
       if (tries != null || err.status < 500) throw err;
@@ -93,7 +94,7 @@
   // sent no CORS header, so the browser hides its answer. The panel tells the two apart ("not set up").
   function ping() {
     return (ready = api("ping", {
-      anonymous_id: anon || void 0, token: token || void 0, consent: consent,
+      anonymous_id: anon, token: token, consent: consent, // null: none (the server reads it so)
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
       if (r instanceof TypeError) loadPanel().then(function (p) { p.probe(base); }, noop);
@@ -133,8 +134,7 @@
     if (!booted) return opts && opts.app_id && boot(opts);
     assign(settings, opts);
     settle();
-    var now = Date.now();
-    var body = { user: user(), consent: consent };
+    var now = Date.now(), body = { user: user(), consent: consent };
     updates = updates.filter(function (at) { return now - at < 18e5; });
     if (loc.href != url) body.page = page();
     else if (updates.push(now) > 20) return;
@@ -189,13 +189,14 @@
   }
 
   // --- launcher: shadow DOM (no CSS leaks either way), fixed position (no layout shift) --------
-  // (Its icon needs no aria-hidden: a button's children are presentational, its name is its aria-label.)
+  // (Its icon needs no aria-hidden: a button's children are presentational, its name is its aria-label; nor a
+  // height: its viewBox gives it.)
   var CSS =
-    ":host{all:initial;position:fixed;z-index:2147483000;inset:auto 20px 20px auto}:host(.left){inset:auto auto 20px 20px}\
+    ":host{all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px}:host(.left){right:auto;left:20px}\
 .l{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--pc,#3d5afe);\
 box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
 [hidden]{display:none!important}",
-    ICON = '<svg width="28" height="28" viewBox="0 0 24 24"><path fill="#fff" d="\
+    ICON = '<svg width="28" viewBox="0 0 24 24"><path fill="#fff" d="\
 M3 3h18v14H7l-4 4z"/></svg>';
 
   function lang() {
@@ -317,7 +318,7 @@ M3 3h18v14H7l-4 4z"/></svg>';
   Parley.parley = 1;
 
   // Calls queued by Intercom's or Parley's snippet before this script arrived, replayed in order.
-  var queued = [].concat((w.Intercom && w.Intercom.q) || [], (w.Parley && w.Parley.q) || []);
+  var queued = [].concat((w.Intercom || {}).q || [], (w.Parley || {}).q || []);
   var preset = w.parleySettings || w.intercomSettings;
   shutdown(1);
   w.Parley = w.Intercom = Parley;
