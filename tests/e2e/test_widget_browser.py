@@ -570,6 +570,14 @@ def test_the_demo_page_runs_under_its_strict_content_security_policy(chromium, p
         site.wait_booted()
         site.page.screenshot(path=str(ARTIFACTS / "demo-pricing.png"))
         assert site.page.evaluate("window.cspViolations") == []
+        # On a phone (390 px) the shop fits its width: the launcher stays on screen (the walk found it 546 px wide).
+        site.page.set_viewport_size({"width": 390, "height": 800})
+        site.page.goto(f"{parley_url}/demo/")
+        site.wait_booted()
+        assert site.page.evaluate("document.documentElement.scrollWidth") <= 390
+        launcher = site.launcher().bounding_box()
+        assert launcher["x"] + launcher["width"] <= 390
+        site.page.screenshot(path=str(ARTIFACTS / "demo-phone.png"))
         assert site.problems == []
     finally:
         site.close()
