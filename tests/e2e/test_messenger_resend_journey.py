@@ -62,7 +62,11 @@ def _bodies(conversation: Conversation) -> list[str]:
 def _write_and_lose_the_answer(messenger, page, suffix: str, text: str) -> None:
     lost = AnswerLost(page, suffix)
     messenger.locator("textarea").fill(text)
-    page.keyboard.press("Enter")
+    # Its way there can be slow on a busy machine (a first message waits for the page's ping): wait for the loss.
+    with page.expect_event(
+        "requestfailed", lambda request: request.method == "POST" and lost.matches(request.url), timeout=30_000
+    ):
+        page.keyboard.press("Enter")
     expect(messenger.locator(".m.fail").filter(has_text=text).locator(".fl")).to_have_text("Retry")
     assert lost.lost == 1
     lost.stop()

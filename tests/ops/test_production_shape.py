@@ -173,7 +173,9 @@ def test_production_logs_json_lines_with_the_request_id_carried_into_its_tasks_a
 
     lines = production.process_lines("web", "worker", "beat")
     logged = [line for line in lines if line.strip() and not any(text in line for text in NOT_LOG_LINES)]
-    entries = [json.loads(line) for line in logged]  # every logged line is one JSON object
+    not_json = [line for line in logged if not line.startswith("{")]
+    assert not not_json, "\n".join(lines)  # every logged line is one JSON object
+    entries = [json.loads(line) for line in logged]
     assert len(entries) > 10
     for entry in entries:
         assert {"time", "level", "logger", "process", "message", "request_id", "task_id"} <= set(entry)
