@@ -480,7 +480,8 @@ def read_view(call: WidgetCall, public_id: str) -> HttpResponse:
 
 @widget_endpoint(methods=("GET",))
 def poll_view(call: WidgetCall) -> HttpResponse:
-    """The cheap "anything new since" call: one query for unread count, changed ids and the cursor."""
+    """The cheap "anything new since" call: one query for unread count, changed ids and the cursor; one cache read
+    for the conversations a teammate is writing in."""
     # The token is enough: a poll never needs the contact row, only its conversations.
     identity = _poll_identity(call, call.request.GET.get("token"))
     raw_since = call.request.GET.get("since") or None
@@ -490,12 +491,11 @@ def poll_view(call: WidgetCall) -> HttpResponse:
         since = iso_datetime_or_none(raw_since, offset_required=True)
         if since is None:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
-    unread, changed, cursor = selectors.contact_poll(
-        contact_id=identity.contact_id,
-        since=since,
-        **selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified),
-    )
-    return widget_json({"unread_count": unread, "changed": changed, "cursor": _iso(cursor)})
+    scope = selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)
+    unread, changed, cursor = selectors.contact_poll(contact_id=identity.contact_id, since=since, **scope)
+    # The conversations in which a teammate is writing a reply now (the thread shows "…"): one cache read.
+    typing = services.contact_typing_conversations(contact_id=identity.contact_id, **scope)
+    return widget_json({"unread_count": unread, "changed": changed, "cursor": _iso(cursor), "typing": typing})
 
 
 # --- in-app messages ----------------------------------------------------------------------------

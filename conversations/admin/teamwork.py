@@ -127,6 +127,7 @@ def poll_presence(request: HttpRequest, conversation: Conversation, *, can_chang
         return []
     if state != GONE and not can_change:
         state = "viewing"  # a teammate who may only read has no composer to type in
+    services.teammate_typing_tell(conversation=conversation, teammate_id=request.user.pk, typing=state == "typing")
     return services.conversation_presence(
         conversation_id=conversation.pk,
         teammate=request.user,

@@ -21,7 +21,7 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
-from conversations.services.presence import conversation_presence
+from conversations.services.presence import contact_typing_conversations, conversation_presence, teammate_typing_tell
 from conversations.services.ratings import (
     RatingClosed,
     conversation_rating_email_send,
@@ -72,6 +72,7 @@ __all__ = [
     "RatingClosed",
     "assignee_email_if_away",
     "assignment_rule_save",
+    "contact_typing_conversations",
     "contacts_touch_messaging",
     "conversation_add_note",
     "conversation_assign",
@@ -128,4 +129,5 @@ __all__ = [
     "teammate_mark_active",
     "teammate_profile_update",
     "teammate_profiles_ensure",
+    "teammate_typing_tell",
 ]

@@ -13,6 +13,7 @@ same page still in flight when the teammate left, and answered after, does not b
 """
 
 import re
+import time
 from typing import Any
 
 from django.core.cache import cache
@@ -71,4 +72,56 @@ def conversation_presence(
     return sorted(
         ({"name": entry["name"], "state": entry["state"], "words": STATES[entry["state"]]} for entry in others),
         key=lambda entry: entry["name"].lower(),
+    )
+
+
+# --- what the contact's messenger is told: a teammate is writing them a reply ---------------------------------------
+# Never who, and never a note: only that a reply is being written, in which of the contact's conversations. Kept per
+# contact (one cache read per messenger poll, whatever their number of conversations), for a little longer than the
+# teammate's page takes between two polls while writing; a sent reply ends it at once.
+TYPING_TO_CONTACT_SECONDS = 10
+
+
+def _typing_key(contact_id: int) -> str:
+    return f"parley:typing-to:{contact_id}"
+
+
+def teammate_typing_tell(*, conversation: Any, teammate_id: int, typing: bool, now: float | None = None) -> None:
+    """Record whether `teammate_id` is writing a reply in `conversation` (its contact's messenger shows it). A
+    teammate not writing costs one cache read; an entry lost to two teammates writing it at once comes back at the
+    writer's next poll."""
+    now = time.time() if now is None else now
+    key = _typing_key(conversation.contact_id)
+    held: dict[str, Any] = cache.get(key) or {}
+    entry = held.get(conversation.public_id)
+    if not typing and not (entry and str(teammate_id) in entry["until"]):
+        return
+    if typing:
+        entry = held.setdefault(conversation.public_id, {"website_id": conversation.website_id, "until": {}})
+        entry["until"][str(teammate_id)] = now + TYPING_TO_CONTACT_SECONDS
+    else:
+        del entry["until"][str(teammate_id)]
+    live = {}
+    for public_id, each in held.items():
+        writing = {who: until for who, until in each["until"].items() if until > now}
+        if writing:
+            live[public_id] = {**each, "until": writing}
+    if live:
+        cache.set(key, live, TYPING_TO_CONTACT_SECONDS)
+    else:
+        cache.delete(key)
+
+
+def contact_typing_conversations(
+    *, contact_id: int, website_id: int, every_website: bool, now: float | None = None
+) -> list[str]:
+    """The public ids of the contact's conversations this messenger shows (selectors.messenger_scope) in which a
+    teammate is writing a reply now."""
+    now = time.time() if now is None else now
+    held: dict[str, Any] = cache.get(_typing_key(contact_id)) or {}
+    return sorted(
+        public_id
+        for public_id, entry in held.items()
+        if (every_website or entry["website_id"] in (None, website_id))
+        and any(until > now for until in entry["until"].values())
     )

@@ -21,7 +21,7 @@ from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
-from conversations.services import attachments, mentions, ratings, routing, sla, widget_quiet
+from conversations.services import attachments, mentions, presence, ratings, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule
 from conversations.signals import conversation_changed
 
@@ -478,6 +478,10 @@ def _reply_as_teammate(
 
         conversation_reply_email_if_unread_schedule(part=part)
     conversation_changed.send(sender=Conversation, topic="conversation.admin.replied", conversation=conversation)
+    # The reply is the contact's to read: their messenger stops showing the teammate writing it.
+    transaction.on_commit(
+        lambda: presence.teammate_typing_tell(conversation=conversation, teammate_id=teammate.pk, typing=False)
+    )
     return part
 
 

@@ -24,7 +24,7 @@
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
       rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
       rateUpdate: "Update rating", rateThanks: "Thanks! You rated {n}/5.", rateUntil: "You can change it until {h}.", rateFinal: "This rating can no longer be changed.", ratePick: "Choose from 1 to 5 stars.",
-      attach: "Attach a file", remove: "Remove ", sending: "Sending… ", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
+      typing: "The team is writing a reply", attach: "Attach a file", remove: "Remove ", sending: "Sending… ", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -39,7 +39,7 @@
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
       rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
       rateUpdate: "Modifier la note", rateThanks: "Merci ! Vous avez donné {n}/5.", rateUntil: "Vous pouvez la modifier jusqu'à {h}.", rateFinal: "Cette note ne peut plus être modifiée.", ratePick: "Choisissez de 1 à 5 étoiles.",
-      attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
+      typing: "L'équipe vous écrit une réponse", attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -54,7 +54,7 @@
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
       rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
       rateUpdate: "Bewertung ändern", rateThanks: "Danke! Sie haben {n}/5 vergeben.", rateUntil: "Sie können sie bis {h} ändern.", rateFinal: "Diese Bewertung kann nicht mehr geändert werden.", ratePick: "Wählen Sie 1 bis 5 Sterne.",
-      attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
+      typing: "Das Team schreibt Ihnen eine Antwort", attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
     },
   };
 
@@ -91,6 +91,12 @@
     // what happened and the "Retry" button, each on its own, never squeezed beside the bubble.
     // A message on its way: a little faded until the server has it.
     ".m.pd .bu{opacity:.7}" +
+    // When: under the last message of a run by one author (a new run after 5 minutes' quiet).
+    ".ts{color:#8a90a2;font-size:11px;margin:3px 4px 0}.me .ts{text-align:end}" +
+    // A teammate writing a reply: three dots in a bubble, pulsing (still for those who ask for less motion).
+    ".ty .bu{display:flex;gap:4px;padding:13px 14px}.ty i{width:7px;height:7px;border-radius:50%;background:#8a90a2;animation:ty 1.2s infinite}" +
+    ".ty i:nth-child(2){animation-delay:.2s}.ty i:nth-child(3){animation-delay:.4s}@keyframes ty{30%{opacity:.3}}" +
+    "@media (prefers-reduced-motion:reduce){.ty i{animation:none}}" +
     ".m.fail>div{display:flex;flex-direction:column;align-items:flex-end}.m.fail .bu{background:#fff;color:#1f2430;box-shadow:none;border:1px dashed #c62828}" +
     ".nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
     ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
@@ -329,12 +335,13 @@
       }
       return letters;
     }
-    function when(iso) {
+    // `withTime`: a day before today gets its time too (a message's; a list's row shows the day only).
+    function when(iso, withTime) {
       var at = iso ? new Date(iso) : null;
       if (!at || isNaN(at)) return "";
-      var sameDay = at.toDateString() === new Date().toDateString();
+      var sameDay = at.toDateString() === new Date().toDateString(), hm = { hour: "2-digit", minute: "2-digit" };
       try {
-        return at.toLocaleString(lang, sameDay ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" });
+        return at.toLocaleString(lang, sameDay ? hm : withTime ? { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" });
       } catch (e) { return ""; }
     }
 
@@ -444,14 +451,16 @@
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
       if (!comments.length || comments[0].author_type === "contact") thread.appendChild(greeting());
       var lastTeammate = null;
-      (current.parts || []).forEach(function (part) {
-        if (part.part_type && part.part_type !== "comment") return; // assignments, snoozes…: not messages
-        var mine = part.author_type === "contact";
+      comments.forEach(function (part, i) {
+        var mine = part.author_type === "contact", next = comments[i + 1];
         if (!mine) lastTeammate = part;
-        thread.appendChild(bubble(part.body, mine, part));
+        var stamped = !next || next.author_type !== part.author_type || next.author_name !== part.author_name ||
+          new Date(next.created_at) - new Date(part.created_at) > 300000;
+        thread.appendChild(bubble(part.body, mine, part, stamped));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
       kept.forEach(function (node) { thread.appendChild(node); });
+      showTyping();
       var r = current.rating_request;
       if (r) {
         // The same request in the same state keeps its card: a poll's re-render must not drop a comment being typed.
@@ -542,19 +551,32 @@
       return card;
     }
 
+    // A teammate writing a reply in the open thread (the poll's `typing`): shown last, never saying who.
+    var typingIn = [], typingNode = null;
+    function showTyping() {
+      var on = view === "thread" && current && typingIn.indexOf(current.id) >= 0;
+      if (!on) { if (typingNode) typingNode.remove(); return; }
+      var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
+      typingNode = typingNode || h("div", { class: "m ty", role: "img", "aria-label": t.typing }, [
+        h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON }), h("div", { class: "bu" }, [h("i"), h("i"), h("i")])]);
+      thread.appendChild(typingNode);
+      if (nearBottom) body.scrollTop = body.scrollHeight;
+    }
     // A new conversation opens with the team's greeting, so the visitor is not facing an empty box.
     function greeting() {
       // The team has no one face here: a chat icon in the site's colour, not the initial of the word "Team" (a bare "T").
       var icon = h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON });
       return h("div", { class: "m gr" }, [icon, h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
-    function bubble(text, mine, part) {
+    // `stamped`: its time shown under it (the label says it either way).
+    function bubble(text, mine, part, stamped) {
       var kids = [];
       if (!mine) kids.push(avatar(part));
       var inner = [text ? h("div", { class: "bu", dir: "auto", text: text }) : null, fileList(part && part.attachments)];
       if (!mine && part && part.author_name) inner.unshift(h("div", { class: "au", text: part.author_name }));
+      var when_ = part && part.created_at ? when(part.created_at, true) : "";
+      if (stamped && when_) inner.push(h("div", { class: "ts", "aria-hidden": "true", text: when_ }));
       kids.push(h("div", {}, inner));
-      var when_ = part && part.created_at ? when(part.created_at) : "";
       return h("div", { class: "m" + (mine ? " me" : ""), "aria-label": (mine ? t.you : (part && part.author_name) || t.team) + (when_ ? ", " + when_ : "") }, kids);
     }
 
@@ -968,6 +990,8 @@
       api(path).then(function (json) {
         var first = cursor === null;
         cursor = json.cursor || cursor;
+        typingIn = json.typing || [];
+        if (open) showTyping();
         if (!open && json.unread_count > unreadCount) checkMessages();
         ctx.setUnread(json.unread_count);
         var changed = json.changed || [];

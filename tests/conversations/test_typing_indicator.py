@@ -1,0 +1,117 @@
+"""The messenger shows that a teammate is writing a reply: the widget's poll names the conversations, never who
+writes, and never a note."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
+from conversations import services
+from conversations.services.presence import TYPING_TO_CONTACT_SECONDS
+from tests.contacts.factories import LeadFactory
+from tests.tracking.factories import WebsiteFactory
+from tracking.widget_auth import widget_token_sign
+
+pytestmark = pytest.mark.django_db
+ORIGIN = "https://shop.example"
+
+
+def _teammate(group: str, username: str) -> Client:
+    user = get_user_model().objects.create_user(username, f"{username}@parley.test", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _admin_poll(client: Client, conversation, presence: str) -> None:
+    url = reverse("admin:conversations_conversation_poll", args=[conversation.pk])
+    assert client.get(url, {"after": 0, "presence": presence}).status_code == 200
+
+
+def _typing(client: Client, website, contact, *, verified: bool = False) -> list[str]:
+    token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, verified=verified)
+    response = client.get(f"/widget-api/{website.app_id}/poll", {"token": token}, HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 200
+    return response.json()["typing"]
+
+
+def test_the_messenger_shows_a_teammate_writing_a_reply_until_it_is_sent(
+    client, website, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Where is my parcel?", website=website)
+    other = services.conversation_start_by_contact(contact=lead, body="And my invoice?", website=website)
+    alex = _teammate(AGENT_GROUP, "alex")
+    assert _typing(client, website, lead) == []
+
+    _admin_poll(alex, conversation, "viewing")
+    assert _typing(client, website, lead) == []
+    _admin_poll(alex, conversation, "typing")
+    assert _typing(client, website, lead) == [conversation.public_id]
+    # Stopped writing (the page says "viewing" again): gone at once, not at the entry's end.
+    _admin_poll(alex, conversation, "viewing")
+    assert _typing(client, website, lead) == []
+
+    _admin_poll(alex, conversation, "typing")
+    _admin_poll(alex, other, "typing")
+    assert _typing(client, website, lead) == sorted([conversation.public_id, other.public_id])
+    # The reply sent: that conversation's dots go; the other's stay.
+    alex_user = get_user_model().objects.get(username="alex")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=alex_user, body="Tomorrow.")
+    assert _typing(client, website, lead) == [other.public_id]
+
+
+def test_a_note_a_viewer_and_a_teammate_who_left_never_show_as_writing(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    alex, val = _teammate(AGENT_GROUP, "alex"), _teammate(VIEWER_GROUP, "val")
+    _admin_poll(alex, conversation, "noting")  # an internal note is never the contact's to know of
+    _admin_poll(val, conversation, "typing")  # a viewer has no composer, whatever its page sends
+    assert _typing(client, website, lead) == []
+    _admin_poll(alex, conversation, "typing")
+    _admin_poll(alex, conversation, "gone")
+    assert _typing(client, website, lead) == []
+
+
+def test_two_teammates_writing_show_until_the_last_one_stops(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    alex, sam = _teammate(AGENT_GROUP, "alex"), _teammate(AGENT_GROUP, "sam")
+    _admin_poll(alex, conversation, "typing")
+    _admin_poll(sam, conversation, "typing")
+    _admin_poll(alex, conversation, "viewing")
+    assert _typing(client, website, lead) == [conversation.public_id]
+    _admin_poll(sam, conversation, "viewing")
+    assert _typing(client, website, lead) == []
+
+
+def test_a_writer_whose_page_stopped_polling_shows_no_longer_than_the_entry_lasts(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    _admin_poll(_teammate(AGENT_GROUP, "alex"), conversation, "typing")  # then the laptop's lid closes
+    later = timezone.now() + dt.timedelta(seconds=TYPING_TO_CONTACT_SECONDS - 1)
+    with time_machine.travel(later, tick=False):
+        assert _typing(client, website, lead) == [conversation.public_id]
+    with time_machine.travel(later + dt.timedelta(seconds=2), tick=False):
+        assert _typing(client, website, lead) == []
+
+
+def test_another_websites_messenger_learns_nothing_of_a_conversation_it_does_not_show(client, website):
+    lead = LeadFactory()
+    elsewhere = WebsiteFactory(name="Blog")
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=elsewhere)
+    _admin_poll(_teammate(AGENT_GROUP, "alex"), conversation, "typing")
+    assert _typing(client, elsewhere, lead) == [conversation.public_id]
+    # An anonymous or unverified token of another website: nothing. A sign-in that website verified: all of them.
+    assert _typing(client, website, lead) == []
+    assert _typing(client, website, lead, verified=True) == [conversation.public_id]
+    # Another contact's messenger, on the same website: nothing.
+    assert _typing(client, elsewhere, LeadFactory()) == []

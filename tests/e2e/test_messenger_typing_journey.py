@@ -1,0 +1,68 @@
+"""Journey: the visitor sees when each message was written, and the dots of a teammate writing them a reply (never
+those of an internal note), while the agent works in the admin."""
+
+import re
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from conversations.models import Conversation
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.urls("tests.e2e.urls"),
+]
+# The agent's page tells a change of state within 1.5 s; the open messenger polls every 4 s.
+TYPING_SHOWN_MS = 12_000
+TIME = re.compile(r"^\d{1,2}:\d{2}(\s?[AP]M)?$")
+
+
+def test_the_visitor_sees_the_team_writing_a_reply_then_the_reply_with_its_time(
+    host, make_website, agent_admin, artifacts
+):
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Do you ship to Canada?")
+    messenger = host.page.locator("parley-messenger")
+    # When: under the visitor's message, in the browser's language, and said by its label.
+    expect(messenger.locator(".m.me .ts")).to_have_text(TIME)
+    expect(messenger.locator(".m.me")).to_have_attribute("aria-label", re.compile(r"^You, \d{1,2}:\d{2}"))
+
+    conversation = Conversation.objects.get()
+    admin = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    admin.locator("#parley-body").press_sequentially("Yes, we ship to Canada in 3 to 5 days")
+    dots = messenger.locator(".m.ty")
+    expect(dots).to_be_visible(timeout=TYPING_SHOWN_MS)
+    expect(dots).to_have_attribute("aria-label", "The team is writing a reply")
+    expect(dots).not_to_contain_text("boss")  # never who
+    host.screenshot(path=str(artifacts / "messenger-team-writing.png"))
+
+    admin.get_by_role("button", name="Send reply").click()
+    reply = messenger.locator(".m:not(.me):not(.gr):not(.ty)")
+    expect(reply.locator(".bu")).to_have_text("Yes, we ship to Canada in 3 to 5 days", timeout=TYPING_SHOWN_MS)
+    expect(dots).to_have_count(0)
+    expect(reply.locator(".ts")).to_have_text(TIME)
+    # One time per run of messages by one author: the visitor's two quick lines share the last one's.
+    host.write("Great, and to Mexico?")
+    host.write("Thanks!")
+    expect(messenger.locator(".m.me")).to_have_count(3)
+    expect(messenger.locator(".m.me .ts")).to_have_count(2)
+    expect(messenger.locator(".m.me").last.locator(".ts")).to_have_text(TIME)
+    host.screenshot(path=str(artifacts / "messenger-reply-with-times.png"))
+
+    # An internal note is never the visitor's to know of: no dots while the agent writes one.
+    admin.locator("#parley-mode-note").click()
+    admin.locator("#parley-body").press_sequentially("Check the Mexico rates with the warehouse")
+    expect(admin.locator("#parley-mode-note")).to_have_attribute("aria-selected", "true")
+    for _ in range(2):  # two of the messenger's polls after the agent's page told it is writing a note
+        with host.page.expect_response(lambda response: "/poll" in response.url, timeout=TYPING_SHOWN_MS):
+            pass
+    expect(dots).to_have_count(0)
+    admin.screenshot(path=str(artifacts / "admin-writing-a-note.png"), full_page=True)
+    assert agent_admin.problems == []
+    assert host.problems == []
