@@ -3,6 +3,23 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgreSQLOperations
+
+_postgresql_sql_flush = PostgreSQLOperations.sql_flush
+
+
+def _sql_flush_by_delete(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+    """After each transactional test (live servers, real workers), its tables are emptied with DELETE, not TRUNCATE:
+    a TRUNCATE of every table gives each one a new file and took 0.2 s, a fifth of a browser test; a DELETE of a
+    table a test left empty costs next to nothing. Django's foreign keys are deferred to the commit, by which time
+    every table is empty. Tests only: the `flush` command of an install is Django's own."""
+    if reset_sequences or not tables:
+        return _postgresql_sql_flush(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+    deletes = (f"DELETE FROM {self.quote_name(table)}" for table in tables)  # noqa: S608 - Django's own table names
+    return ["SET CONSTRAINTS ALL DEFERRED", *deletes]
+
+
+PostgreSQLOperations.sql_flush = _sql_flush_by_delete
 
 
 @pytest.fixture(autouse=True)
