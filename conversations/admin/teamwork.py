@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from common.parsing import int_or_none
 from common.uploads import request_files
 from conversations import selectors, services
-from conversations.models import Conversation, SavedReply
+from conversations.models import Conversation, ConversationPart, SavedReply
 from conversations.services.macros import macro_summary
 from conversations.services.presence import GONE, STATES
 from conversations.services.saved_replies import macro_actions_of
@@ -120,16 +120,21 @@ def thread_context(request: HttpRequest, conversation: Conversation, teammates: 
     }
 
 
-def poll_presence(request: HttpRequest, conversation: Conversation, *, can_change: bool) -> list[dict[str, str]]:
-    """The poll's `presence` (viewing, typing, noting or gone) recorded; the others on the conversation answered."""
+def poll_presence(
+    request: HttpRequest, conversation: Conversation, *, can_change: bool, parts: list[ConversationPart]
+) -> list[dict[str, str]]:
+    """The poll's `presence` (viewing, typing, noting or gone) recorded; the others on the conversation answered.
+    `parts`: those the poll brings, newer than the page's last."""
     state = request.GET.get("presence", "")
     if state not in STATES and state != GONE:
         return []
     if state != GONE and not can_change:
         state = "viewing"  # a teammate who may only read has no composer to type in
-    services.teammate_typing_tell(conversation=conversation, teammate_id=request.user.pk, typing=state == "typing")
+    own_reply = ConversationPart.Type.COMMENT
+    if state == "typing" and any(p.part_type == own_reply and p.author_teammate_id == request.user.pk for p in parts):
+        state = "viewing"  # a page that has not shown its teammate's own reply was polling before it went
     return services.conversation_presence(
-        conversation_id=conversation.pk,
+        conversation=conversation,
         teammate=request.user,
         state=state,
         display_name=lambda: teammate_display_name(request.user),

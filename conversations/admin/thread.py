@@ -298,9 +298,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
                     messages.success(request, done)
                 # The composer is empty now: the others stop seeing "is writing…" at their next poll.
                 if handler in SENDS:
-                    services.conversation_presence(
-                        conversation_id=conversation.pk, teammate=request.user, state="viewing"
-                    )
+                    services.conversation_presence(conversation=conversation, teammate=request.user, state="viewing")
         return HttpResponseRedirect(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
 
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
@@ -332,7 +330,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "parts": [_part_json(p) for p in parts],
             "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
             # Who else is on it, and whether they are writing (the collision warning).
-            "presence": teamwork.poll_presence(request, conversation, can_change=can_change),
+            "presence": teamwork.poll_presence(request, conversation, can_change=can_change, parts=parts),
             "live": _live_json(conversation, tags=list(conversation.tags.order_by("name"))),
         })  # fmt: skip
 

@@ -41,15 +41,17 @@ def _left_key(conversation_id: int, teammate_id: int, visit: str) -> str:
 
 
 def conversation_presence(
-    *, conversation_id: int, teammate: Any, state: str, display_name: Any = None, visit: str = ""
+    *, conversation: Any, teammate: Any, state: str, display_name: Any = None, visit: str = ""
 ) -> list[dict[str, str]]:
     """Record that `teammate` is on the conversation in `state` (STATES, or GONE when they leave) and
-    answer the others there now: [{"name", "state", "words"}], by name.
+    answer the others there now: [{"name", "state", "words"}], by name. The contact's messenger is told
+    whether they write a reply (teammate_typing_tell).
 
     `display_name()` gives the teammate's name when their entry has none yet (a database read, so
     only on the first poll of a visit). `visit` names the page load (VISIT), or is empty."""
     if state not in STATES and state != GONE:
         raise ValueError(f"unknown presence state {state!r}")
+    conversation_id = conversation.pk
     left_key = _left_key(conversation_id, teammate.pk, visit) if VISIT.fullmatch(visit) else ""
     present_ids: list[int] = cache.get(_list_key(conversation_id)) or []
     keys = [_entry_key(conversation_id, pk) for pk in {*present_ids, teammate.pk}]
@@ -69,6 +71,7 @@ def conversation_presence(
     if set(wanted) != set(present_ids):
         cache.set(_list_key(conversation_id), wanted, PRESENCE_LIST_TTL_SECONDS)
     others = [entries[_entry_key(conversation_id, pk)] for pk in still_here]
+    teammate_typing_tell(conversation=conversation, teammate_id=teammate.pk, typing=state == "typing")
     return sorted(
         ({"name": entry["name"], "state": entry["state"], "words": STATES[entry["state"]]} for entry in others),
         key=lambda entry: entry["name"].lower(),

@@ -569,10 +569,10 @@ def test_presence_expires_on_its_own_when_a_teammate_stops_polling(settings):
 
     alex, sam = _member(AGENT_GROUP, "alex"), _member(AGENT_GROUP, "sam")
     conversation = _conversation()
-    services.conversation_presence(conversation_id=conversation.pk, teammate=sam, state="typing")
-    assert len(services.conversation_presence(conversation_id=conversation.pk, teammate=alex, state="viewing")) == 1
+    services.conversation_presence(conversation=conversation, teammate=sam, state="typing")
+    assert len(services.conversation_presence(conversation=conversation, teammate=alex, state="viewing")) == 1
     cache.delete(f"parley:presence:{conversation.pk}:{sam.pk}")  # what the TTL does after PRESENCE_TTL_SECONDS
-    assert services.conversation_presence(conversation_id=conversation.pk, teammate=alex, state="viewing") == []
+    assert services.conversation_presence(conversation=conversation, teammate=alex, state="viewing") == []
     assert cache.get(f"parley:presence:{conversation.pk}") == [alex.pk]  # the list forgot sam too
     assert presence.PRESENCE_TTL_SECONDS <= 20
 
@@ -602,7 +602,7 @@ def test_a_teammate_who_may_not_read_conversations_learns_nothing_from_the_poll(
     response = _client(stranger).get(_poll(conversation), {"after": 0, "presence": "viewing"})
     assert response.status_code == 403
     assert b"alex" not in response.content.lower()
-    assert services.conversation_presence(conversation_id=conversation.pk, teammate=alex, state="viewing") == []
+    assert services.conversation_presence(conversation=conversation, teammate=alex, state="viewing") == []
 
 
 # --- the pages carry the shortcuts ----------------------------------------------------------------

@@ -30,9 +30,9 @@ def _teammate(group: str, username: str) -> Client:
     return client
 
 
-def _admin_poll(client: Client, conversation, presence: str) -> None:
+def _admin_poll(client: Client, conversation, presence: str, **params) -> None:
     url = reverse("admin:conversations_conversation_poll", args=[conversation.pk])
-    assert client.get(url, {"after": 0, "presence": presence}).status_code == 200
+    assert client.get(url, {"after": 0, "presence": presence, **params}).status_code == 200
 
 
 def _typing(client: Client, website, contact, *, verified: bool = False) -> list[str]:
@@ -115,3 +115,27 @@ def test_another_websites_messenger_learns_nothing_of_a_conversation_it_does_not
     assert _typing(client, website, lead, verified=True) == [conversation.public_id]
     # Another contact's messenger, on the same website: nothing.
     assert _typing(client, elsewhere, LeadFactory()) == []
+
+
+def test_a_late_poll_of_a_page_already_left_or_behind_its_own_reply_brings_no_dots_back(
+    client, website, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    alex = _teammate(AGENT_GROUP, "alex")
+    # Left: the page's "gone" came first, its last "typing" poll after.
+    _admin_poll(alex, conversation, "typing", visit="v1")
+    _admin_poll(alex, conversation, "gone", visit="v1")
+    _admin_poll(alex, conversation, "typing", visit="v1")
+    assert _typing(client, website, lead) == []
+    # Sent: the page that sent the reply comes back showing it; a poll it sent before, answered after, is behind it.
+    last_seen = conversation.parts.get().pk
+    _admin_poll(alex, conversation, "typing", visit="v2", after=last_seen)
+    with django_capture_on_commit_callbacks(execute=True):
+        alex_user = get_user_model().objects.get(username="alex")
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=alex_user, body="Hi!")
+    _admin_poll(alex, conversation, "typing", visit="v2", after=last_seen)
+    assert _typing(client, website, lead) == []
+    # Writing the next reply, on the page that shows the first: the dots again.
+    _admin_poll(alex, conversation, "typing", visit="v3", after=conversation.parts.latest("id").pk)
+    assert _typing(client, website, lead) == [conversation.public_id]

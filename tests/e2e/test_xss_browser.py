@@ -251,7 +251,10 @@ def test_no_payload_runs_or_renders_as_markup_on_any_admin_page(
         # name and tag in its picker, in the composer's macro box and in the message after it ran.
         thread_url = f"{parley_url}/admin/conversations/conversation/{ids['conversation']}/change/"
         conversation_services.conversation_presence(
-            conversation_id=ids["conversation"], teammate=evil_teammate, state="typing", display_name=lambda: SHORT
+            conversation=Conversation.objects.get(pk=ids["conversation"]),
+            teammate=evil_teammate,
+            state="typing",
+            display_name=lambda: SHORT,
         )
         macro = conversation_services.saved_reply_create(
             name=SHORT + " macro", body="Hi {{contact.name}}",

@@ -132,6 +132,7 @@
     });
     body.placeholder = body.getAttribute(mode === "note" ? "data-note-placeholder" : "data-reply-placeholder") || body.placeholder;
     if (mode !== "note") closeMentions();
+    announce();  // a reply being written turned into a note (or back): the others, and the contact, know at once
   }
 
   function submitWith(action) {
