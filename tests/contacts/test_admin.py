@@ -240,6 +240,22 @@ def test_teammate_groups_exist_with_view_permissions():
     assert not agent.permissions.filter(codename="delete_contact").exists()
 
 
+def test_a_migrate_fills_the_groups_once_every_apps_permissions_exist():
+    """post_migrate goes app by app; the groups are filled after the last one, so each app's models are covered."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from contacts.permissions import PARLEY_APPS
+
+    Group.objects.filter(name__in=["viewer", "agent"]).delete()
+    Permission.objects.filter(content_type__app_label__in=PARLEY_APPS).delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    viewer = set(Group.objects.get(name="viewer").permissions.values_list("codename", flat=True))
+    models = [model for label in PARLEY_APPS for model in apps.get_app_config(label).get_models()]
+    assert {f"view_{model._meta.model_name}" for model in models} <= viewer
+
+
 def test_erasing_from_the_admin_leaves_no_history_entry_naming_the_person(admin_client):
     from django.contrib.admin.models import LogEntry
 
