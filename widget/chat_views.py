@@ -27,6 +27,7 @@ from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
+from conversations.services.presence import contact_typing_key
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import IDEMPOTENCY_KEY_FIELD, contact_display_name, teammate_display_name
 from tracking.models import Website
@@ -73,7 +74,8 @@ def _body(call: WidgetCall) -> dict[str, Any]:
 
 def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[WidgetIdentity, CacheReads]:
     """The token's identity unless revoked: the per-contact limit counted, the revocation entry (and with
-    `snapshot`, the contact's hot-path entry and "gone" mark: the poll's role) read in the same round trip."""
+    `snapshot`, the poll's: the contact's hot-path entry and "gone" mark, its role, and who writes it a reply)
+    read in the same round trip."""
     identity = widget_identity(website=call.website, token=token if isinstance(token, str) else None)
     if identity is None:
         raise WidgetHttpError(
@@ -81,7 +83,7 @@ def _identity(call: WidgetCall, token: Any, *, snapshot: bool = False) -> tuple[
         )
     read_keys = [widget_tokens_revoked_key(identity.contact_id)]
     if snapshot:
-        read_keys += token_contact_read_keys(identity.contact_id)
+        read_keys += [*token_contact_read_keys(identity.contact_id), contact_typing_key(identity.contact_id)]
     reads = call.preflight(identity, read_keys=read_keys)
     if widget_token_revoked(identity=identity, website_enforces=website_enforces(call.website), reads=reads):
         raise _revoked()
@@ -98,7 +100,7 @@ def _not_for_this_user() -> WidgetHttpError:
     )
 
 
-def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
+def _poll_identity(call: WidgetCall, token: Any) -> tuple[WidgetIdentity, CacheReads]:
     """The token's identity without loading its contact's row (the poll): its cached snapshot says whether it
     is a user. (Where verification is enforced, a user's token is honoured only from a verified sign-in.)"""
     identity, reads = _identity(call, token, snapshot=True)
@@ -112,7 +114,7 @@ def _poll_identity(call: WidgetCall, token: Any) -> WidgetIdentity:
         raise _revoked()
     if not token_may_act_for_role(identity, role=role, website=call.website):
         raise _not_for_this_user()
-    return identity
+    return identity, reads
 
 
 def _reader(call: WidgetCall, token: Any) -> tuple[Contact, dict[str, Any]]:
@@ -480,10 +482,10 @@ def read_view(call: WidgetCall, public_id: str) -> HttpResponse:
 
 @widget_endpoint(methods=("GET",))
 def poll_view(call: WidgetCall) -> HttpResponse:
-    """The cheap "anything new since" call: one query for unread count, changed ids and the cursor; one cache read
-    for the conversations a teammate is writing in."""
+    """The cheap "anything new since" call: one query for unread count, changed ids and the cursor; the
+    conversations a teammate is writing in come with the token's checks, in their one cache round trip."""
     # The token is enough: a poll never needs the contact row, only its conversations.
-    identity = _poll_identity(call, call.request.GET.get("token"))
+    identity, reads = _poll_identity(call, call.request.GET.get("token"))
     raw_since = call.request.GET.get("since") or None
     since = None
     if raw_since is not None:
@@ -493,8 +495,8 @@ def poll_view(call: WidgetCall) -> HttpResponse:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
     scope = selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)
     unread, changed, cursor = selectors.contact_poll(contact_id=identity.contact_id, since=since, **scope)
-    # The conversations in which a teammate is writing a reply now (the thread shows "…"): one cache read.
-    typing = services.contact_typing_conversations(contact_id=identity.contact_id, **scope)
+    # The conversations in which a teammate is writing a reply now (the thread shows "…"): read ahead.
+    typing = services.contact_typing_conversations(contact_id=identity.contact_id, reads=reads, **scope)
     return widget_json({"unread_count": unread, "changed": changed, "cursor": _iso(cursor), "typing": typing})
 
 

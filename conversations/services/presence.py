@@ -80,12 +80,14 @@ def conversation_presence(
 
 # --- what the contact's messenger is told: a teammate is writing them a reply ---------------------------------------
 # Never who, and never a note: only that a reply is being written, in which of the contact's conversations. Kept per
-# contact (one cache read per messenger poll, whatever their number of conversations), for a little longer than the
+# contact (read by the messenger's poll in the round trip of its token checks, whatever their number of
+# conversations), for a little longer than the
 # teammate's page takes between two polls while writing; a sent reply ends it at once.
 TYPING_TO_CONTACT_SECONDS = 10
 
 
-def _typing_key(contact_id: int) -> str:
+def contact_typing_key(contact_id: int) -> str:
+    """The cache key of who writes `contact_id` a reply (the widget's poll reads it with the token's checks)."""
     return f"parley:typing-to:{contact_id}"
 
 
@@ -94,7 +96,7 @@ def teammate_typing_tell(*, conversation: Any, teammate_id: int, typing: bool, n
     teammate not writing costs one cache read; an entry lost to two teammates writing it at once comes back at the
     writer's next poll."""
     now = time.time() if now is None else now
-    key = _typing_key(conversation.contact_id)
+    key = contact_typing_key(conversation.contact_id)
     held: dict[str, Any] = cache.get(key) or {}
     entry = held.get(conversation.public_id)
     if not typing and not (entry and str(teammate_id) in entry["until"]):
@@ -116,12 +118,14 @@ def teammate_typing_tell(*, conversation: Any, teammate_id: int, typing: bool, n
 
 
 def contact_typing_conversations(
-    *, contact_id: int, website_id: int, every_website: bool, now: float | None = None
+    *, contact_id: int, website_id: int, every_website: bool, reads: Any = cache, now: float | None = None
 ) -> list[str]:
     """The public ids of the contact's conversations this messenger shows (selectors.messenger_scope) in which a
-    teammate is writing a reply now."""
+    teammate is writing a reply now. `reads`: where the entry was read ahead (a CacheReads), or the cache."""
     now = time.time() if now is None else now
-    held: dict[str, Any] = cache.get(_typing_key(contact_id)) or {}
+    held = reads.get(contact_typing_key(contact_id))
+    if not isinstance(held, dict):
+        return []
     return sorted(
         public_id
         for public_id, entry in held.items()

@@ -15,6 +15,7 @@ from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from conversations import services
 from conversations.services.presence import TYPING_TO_CONTACT_SECONDS
 from tests.contacts.factories import LeadFactory
+from tests.redis_round_trips import RedisRoundTrips
 from tests.tracking.factories import WebsiteFactory
 from tracking.widget_auth import widget_token_sign
 
@@ -139,3 +140,15 @@ def test_a_late_poll_of_a_page_already_left_or_behind_its_own_reply_brings_no_do
     # Writing the next reply, on the page that shows the first: the dots again.
     _admin_poll(alex, conversation, "typing", visit="v3", after=conversation.parts.latest("id").pk)
     assert _typing(client, website, lead) == [conversation.public_id]
+
+
+def test_the_poll_reads_who_writes_in_the_round_trip_of_its_token_checks(client, website, monkeypatch, settings):
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        pytest.skip("the Redis cache of the production shape")
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    assert _typing(client, website, lead) == []  # the scripts loaded, the connections open
+    _admin_poll(_teammate(AGENT_GROUP, "alex"), conversation, "typing")
+    round_trips = RedisRoundTrips(monkeypatch)
+    assert _typing(client, website, lead) == [conversation.public_id]
+    assert "GET" not in round_trips.commands  # read by the script that checks the token

@@ -22,6 +22,7 @@ from common import redis_cache
 from contacts import services as contacts_services
 from contacts.models import Contact
 from tests.contacts.factories import UserContactFactory
+from tests.redis_round_trips import RedisRoundTrips
 from tests.tracking.conftest import Buffer, Widget, buffer_on
 from tracking import id_blocks, page_view_buffer
 from tracking.models import MergedContact, PageView, WebSession, Website
@@ -77,33 +78,12 @@ def test_a_first_ping_runs_no_statement_and_the_flush_writes_contact_session_and
     ]
 
 
-# What a new connection sends before its first command: once per connection, not per ping. (A thread's first
-# pipeline opens its second connection; which test comes first decides where that happens.)
-_CONNECTION_SETUP = (b"CLIENT", b"SELECT", b"HELLO", b"AUTH")
-
-
-class _RoundTrips:
-    """Counts the commands (or pipelines, or scripts) this process sends to Redis: each is one round trip."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.count = 0
-        send = redis.connection.AbstractConnection.send_packed_command
-
-        def counted(connection, command, check_health=True):
-            packed = b"".join(command) if isinstance(command, list | tuple) else command
-            if packed.split(b"\r\n", 3)[2].upper() not in _CONNECTION_SETUP:
-                self.count += 1
-            return send(connection, command, check_health)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
-
-
 def test_a_first_ping_is_counted_against_its_ip_and_queued_in_one_redis_round_trip(
     client, website, queue: Buffer, monkeypatch
 ):
     id_blocks.id_blocks_forget()
     _new_visitor(client, website)  # the script loaded, the id blocks taken
-    round_trips = _RoundTrips(monkeypatch)
+    round_trips = RedisRoundTrips(monkeypatch)
     _, answer, statements = _new_visitor(client, website)
     assert (round_trips.count, statements) == (1, [])
     assert answer["token"]
@@ -151,7 +131,7 @@ def test_a_new_session_of_a_known_visitor_saves_its_state_in_the_entrys_round_tr
 
     cache.delete(HotPathState.key(contact.pk))  # thirty-odd minutes later
     Widget(client, website).ping()  # another visitor's ping: the flush is scheduled, its flag set
-    round_trips = _RoundTrips(monkeypatch)
+    round_trips = RedisRoundTrips(monkeypatch)
     assert widget.ping("https://shop.example/back").status_code == 200
     assert round_trips.count == 2  # the count with the reads, then the new session with the state
     state = HotPathState.load(contact.pk)
@@ -195,7 +175,7 @@ def test_the_page_view_that_refreshes_the_snapshot_writes_the_next_ones_ticket(c
         with CaptureQueriesContext(connection) as refreshed:
             assert widget.ping("https://shop.example/a").status_code == 200
         assert len(_statements(refreshed)) == 1  # the row, read for the snapshot (the next request clears the log)
-        round_trips = _RoundTrips(monkeypatch)
+        round_trips = RedisRoundTrips(monkeypatch)
         assert widget.ping("https://shop.example/b").status_code == 200
     assert round_trips.count == 1
     page_views_flush()
@@ -788,7 +768,7 @@ def _with_ticket(client, website, queue: Buffer, monkeypatch):
     contact = Contact.objects.get(anonymous_id=answer["anonymous_id"])
     assert widget.ping("https://shop.example/1").status_code == 200  # the steady state: writes the ticket
     assert queue.redis.exists(cache.make_key(fast_ticket_key(contact.pk)))
-    return widget, contact, _RoundTrips(monkeypatch)
+    return widget, contact, RedisRoundTrips(monkeypatch)
 
 
 def test_a_returning_visitors_page_view_is_queued_in_the_round_trip_that_counts_it(
