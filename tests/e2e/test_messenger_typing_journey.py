@@ -66,3 +66,47 @@ def test_the_visitor_sees_the_team_writing_a_reply_then_the_reply_with_its_time(
     admin.screenshot(path=str(artifacts / "admin-writing-a-note.png"), full_page=True)
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "time"),
+    [
+        ("en-GB", r"^\d{2}:\d{2}$"),  # a British visitor: 23:10, in the English messenger
+        ("en-US", r"^[1-9]\d?:\d{2}\s[AP]M$"),  # 8:10 AM, no leading zero
+        ("de-DE", r"^\d{1,2}:\d{2}$"),
+    ],
+)
+def test_times_follow_the_visitors_own_conventions_and_a_run_shows_its_author_once(
+    chromium, parley_url, locale, time, artifacts
+):
+    from conversations.services import conversation_reply_as_teammate
+    from tests.conversations.factories import TeammateFactory
+    from tests.e2e.conftest import HostSite
+    from tracking.services import website_create
+
+    site = HostSite(chromium, parley_url, locale=locale)
+    try:
+        website = website_create(name="Shop", allowed_origins=[site.origin])
+        site.page.goto(site.snippet_page("/home", website.app_id))
+        site.wait_booted()
+        site.launcher().click()
+        site.page.locator("parley-messenger textarea").fill("Hello")
+        site.page.keyboard.press("Enter")
+        expect(site.page.locator("parley-messenger .m.me .ts")).to_have_count(1)  # stored: its time shows
+        sam = TeammateFactory(first_name="Sam", last_name="Lee")
+        conversation = Conversation.objects.get()
+        for body in ("Hi!", "Let me check your order."):
+            conversation_reply_as_teammate(conversation=conversation, teammate=sam, body=body)
+        messenger = site.page.locator("parley-messenger")
+        team = messenger.locator(".m:not(.me):not(.gr)")
+        expect(team.locator(".bu")).to_have_text(["Hi!", "Let me check your order."], timeout=TYPING_SHOWN_MS)
+        # One run: Sam's name above its first message, Sam's face and the time beside and under its last.
+        expect(team.locator(".au")).to_have_text(["Sam Lee"])
+        expect(team.first.locator(".av.sp")).to_be_hidden()
+        expect(team.last.locator(".av")).to_be_visible()
+        expect(team.locator(".ts")).to_have_count(1)
+        expect(team.last.locator(".ts")).to_have_text(re.compile(time))
+        expect(messenger.locator(".m.me .ts")).to_have_text(re.compile(time))
+        site.screenshot(path=str(artifacts / f"messenger-times-{locale}.png"))
+    finally:
+        site.close()

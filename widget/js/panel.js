@@ -80,19 +80,19 @@
     ".ls .sn{color:#5b6275;font-size:14px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.ls .u .sn{color:#1f2430;font-weight:600}" +
     ".av.ti{background:var(--pc,#3d5afe);color:#fff;display:flex;align-items:center;justify-content:center}" +
     ".st{margin-inline-start:6px;padding:0 6px;border-radius:8px;background:#eef0f5;color:#5b6275;font-size:11px;font-weight:600;vertical-align:1px}.cl .sn{color:#8a90a2}" +
-    ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#8a90a2;font-size:12px;flex:none}" +
+    ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#5b6275;font-size:12px;flex:none}" +
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
     ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
     ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
     ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
     ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
-    ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#8a90a2;margin:0 4px 2px}" +
+    ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#5b6275;margin:0 4px 2px}" +
     // A message that was not sent: a white bubble with a red dashed edge (its text as readable as ever), and under it
     // what happened and the "Retry" button, each on its own, never squeezed beside the bubble.
     // A message on its way: a little faded until the server has it.
     ".m.pd .bu{opacity:.7}" +
     // When: under the last message of a run by one author (a new run after 5 minutes' quiet).
-    ".ts{color:#8a90a2;font-size:11px;margin:3px 4px 0}.me .ts{text-align:end}" +
+    ".ts{color:#5b6275;font-size:11px;margin:3px 4px 0}.me .ts{text-align:end}.av.sp{visibility:hidden}" +
     // A teammate writing a reply: three dots in a bubble, pulsing (still for those who ask for less motion).
     ".ty .bu{display:flex;gap:4px;padding:13px 14px}.ty i{width:7px;height:7px;border-radius:50%;background:#8a90a2;animation:ty 1.2s infinite}" +
     ".ty i:nth-child(2){animation-delay:.2s}.ty i:nth-child(3){animation-delay:.4s}@keyframes ty{30%{opacity:.3}}" +
@@ -335,14 +335,22 @@
       }
       return letters;
     }
-    // `withTime`: a day before today gets its time too (a message's; a list's row shows the day only).
+    // Dates and times in the visitor's own conventions: their browser's locale of the messenger's language (en-GB:
+    // 23:10, not 11:10 PM), else their browser's first, else the messenger's language.
+    var nav = w.navigator || {}, locales = [].concat(nav.languages || [], nav.language || []);
+    var timeLocale = locales.filter(function (l) { return String(l).split("-")[0].toLowerCase() === lang; })[0] || locales[0] || lang;
+    // `withTime`: a day before today gets its time too (a message's; a list's row shows the day only); another
+    // year's, its year.
     function when(iso, withTime) {
-      var at = iso ? new Date(iso) : null;
+      var at = iso ? new Date(iso) : null, now = new Date();
       if (!at || isNaN(at)) return "";
-      var sameDay = at.toDateString() === new Date().toDateString(), hm = { hour: "2-digit", minute: "2-digit" };
-      try {
-        return at.toLocaleString(lang, sameDay ? hm : withTime ? { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" });
-      } catch (e) { return ""; }
+      var hm = { hour: "numeric", minute: "2-digit" }, day = { day: "numeric", month: "short" };
+      if (at.getFullYear() !== now.getFullYear()) day.year = "numeric";
+      if (withTime) { day.hour = hm.hour; day.minute = hm.minute; }
+      var format = at.toDateString() === now.toDateString() ? hm : day;
+      try { return at.toLocaleString(timeLocale, format); } catch (e) {
+        try { return at.toLocaleString(lang, format); } catch (e2) { return ""; }
+      }
     }
 
     var thread, composer, sendBtn, talk = null;
@@ -450,13 +458,17 @@
       var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
       if (!comments.length || comments[0].author_type === "contact") thread.appendChild(greeting());
-      var lastTeammate = null;
+      var lastTeammate = null, ends = true;
+      // A run: messages by one author with no 5 minutes' quiet between them. Its author's name shows on its first,
+      // its avatar and time on its last.
+      function sameRun(a, b) {
+        return b && a.author_type === b.author_type && a.author_name === b.author_name && new Date(b.created_at) - new Date(a.created_at) <= 300000;
+      }
       comments.forEach(function (part, i) {
-        var mine = part.author_type === "contact", next = comments[i + 1];
+        var mine = part.author_type === "contact", starts = ends;
         if (!mine) lastTeammate = part;
-        var stamped = !next || next.author_type !== part.author_type || next.author_name !== part.author_name ||
-          new Date(next.created_at) - new Date(part.created_at) > 300000;
-        thread.appendChild(bubble(part.body, mine, part, stamped));
+        ends = !sameRun(part, comments[i + 1]);
+        thread.appendChild(bubble(part.body, mine, part, { stamped: ends, named: starts }));
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
       kept.forEach(function (node) { thread.appendChild(node); });
@@ -568,14 +580,15 @@
       var icon = h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON });
       return h("div", { class: "m gr" }, [icon, h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
-    // `stamped`: its time shown under it (the label says it either way).
-    function bubble(text, mine, part, stamped) {
-      var kids = [];
-      if (!mine) kids.push(avatar(part));
+    // `run`: where it stands in its author's run of messages (renderParts): `stamped`, the last (its time and the
+    // team's avatar shown; the label says both either way), `named`, the first (the author's name). Alone: both.
+    function bubble(text, mine, part, run) {
+      var kids = [], last = !run || run.stamped;
+      if (!mine) kids.push(last ? avatar(part) : h("span", { class: "av sp", "aria-hidden": "true" }));
       var inner = [text ? h("div", { class: "bu", dir: "auto", text: text }) : null, fileList(part && part.attachments)];
-      if (!mine && part && part.author_name) inner.unshift(h("div", { class: "au", text: part.author_name }));
+      if (!mine && part && part.author_name && (!run || run.named)) inner.unshift(h("div", { class: "au", text: part.author_name }));
       var when_ = part && part.created_at ? when(part.created_at, true) : "";
-      if (stamped && when_) inner.push(h("div", { class: "ts", "aria-hidden": "true", text: when_ }));
+      if (run && run.stamped && when_) inner.push(h("div", { class: "ts", "aria-hidden": "true", text: when_ }));
       kids.push(h("div", {}, inner));
       return h("div", { class: "m" + (mine ? " me" : ""), "aria-label": (mine ? t.you : (part && part.author_name) || t.team) + (when_ ? ", " + when_ : "") }, kids);
     }
