@@ -480,7 +480,9 @@ def _reply_as_teammate(
     conversation_changed.send(sender=Conversation, topic="conversation.admin.replied", conversation=conversation)
     # The reply is the contact's to read: their messenger stops showing the teammate writing it.
     transaction.on_commit(
-        lambda: presence.teammate_typing_tell(conversation=conversation, teammate_id=teammate.pk, typing=False)
+        functools.partial(
+            presence.teammate_typing_tell, conversation=conversation, teammate_id=teammate.pk, typing=False
+        )
     )
     return part
 

@@ -497,10 +497,13 @@ def test_reading_the_reply_in_the_messenger_cancels_its_email():
 def test_no_email_is_planned_when_the_website_switched_it_off_or_the_contact_has_no_email(
     django_capture_on_commit_callbacks,
 ):
+    from conversations.services.presence import teammate_typing_tell
     from reports.services import now_counts_changed
 
-    def emails(planned: list) -> list:  # the reports' "now" counts are also told of every reply, on commit
-        return [callback for callback in planned if callback is not now_counts_changed]
+    def emails(planned: list) -> list:  # the reports' "now" counts and the contact's messenger (no more dots) are
+        # also told of every reply, on commit
+        told = (now_counts_changed, teammate_typing_tell)
+        return [callback for callback in planned if getattr(callback, "func", callback) not in told]
 
     quiet = _chat_with_email(website_minutes=None)
     with django_capture_on_commit_callbacks() as planned:
