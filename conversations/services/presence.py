@@ -80,9 +80,9 @@ def conversation_presence(
 
 # --- what the contact's messenger is told: a teammate is writing them a reply ---------------------------------------
 # Never who, and never a note: only that a reply is being written, in which of the contact's conversations. Kept per
-# contact (read by the messenger's poll in the round trip of its token checks, whatever their number of
-# conversations), for a little longer than the
-# teammate's page takes between two polls while writing; a sent reply ends it at once.
+# contact (the messenger's poll reads it in the round trip of its token checks, whatever their number of
+# conversations), for a little longer than the teammate's page takes between two polls while writing; a sent reply
+# ends it at once.
 TYPING_TO_CONTACT_SECONDS = 10
 
 

@@ -581,7 +581,8 @@
       return h("div", { class: "m gr" }, [icon, h("div", {}, [h("div", { class: "bu", text: t.hello + " " + intro() })])]);
     }
     // `run`: where it stands in its author's run of messages (renderParts): `stamped`, the last (its time and the
-    // team's avatar shown; the label says both either way), `named`, the first (the author's name). Alone: both.
+    // team's avatar shown; the label says both either way), `named`, the first (the author's name). No `run` (an
+    // in-app message, one on its way): the name and the avatar, no time.
     function bubble(text, mine, part, run) {
       var kids = [], last = !run || run.stamped;
       if (!mine) kids.push(last ? avatar(part) : h("span", { class: "av sp", "aria-hidden": "true" }));
