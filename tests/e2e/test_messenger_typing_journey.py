@@ -71,9 +71,9 @@ def test_the_visitor_sees_the_team_writing_a_reply_then_the_reply_with_its_time(
 @pytest.mark.parametrize(
     ("locale", "time"),
     [
-        ("en-GB", r"^\d{2}:\d{2}$"),  # a British visitor: 23:10, in the English messenger
+        ("en-GB", r"^\d{2}:\d{2}$"),  # a British visitor: 23:10 (00:23 after midnight), in the English messenger
         ("en-US", r"^[1-9]\d?:\d{2}\s[AP]M$"),  # 8:10 AM, no leading zero
-        ("de-DE", r"^\d{1,2}:\d{2}$"),
+        ("de-DE", r"^\d{2}:\d{2}$"),
     ],
 )
 def test_times_follow_the_visitors_own_conventions_and_a_run_shows_its_author_once(

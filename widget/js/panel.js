@@ -339,12 +339,15 @@
     // 23:10, not 11:10 PM), else their browser's first, else the messenger's language.
     var nav = w.navigator || {}, locales = [].concat(nav.languages || [], nav.language || []);
     var timeLocale = locales.filter(function (l) { return String(l).split("-")[0].toLowerCase() === lang; })[0] || locales[0] || lang;
+    // Hours as they write them: 00:23 on a 24-hour clock, 8:10 PM (no leading zero) on a 12-hour one.
+    var hourForm = "numeric";
+    try { if (/h2[34]/.test(new Intl.DateTimeFormat(timeLocale, { hour: "numeric" }).resolvedOptions().hourCycle)) hourForm = "2-digit"; } catch (e) { /* the default */ }
     // `withTime`: a day before today gets its time too (a message's; a list's row shows the day only); another
     // year's, its year.
     function when(iso, withTime) {
       var at = iso ? new Date(iso) : null, now = new Date();
       if (!at || isNaN(at)) return "";
-      var hm = { hour: "numeric", minute: "2-digit" }, day = { day: "numeric", month: "short" };
+      var hm = { hour: hourForm, minute: "2-digit" }, day = { day: "numeric", month: "short" };
       if (at.getFullYear() !== now.getFullYear()) day.year = "numeric";
       if (withTime) { day.hour = hm.hour; day.minute = hm.minute; }
       var format = at.toDateString() === now.toDateString() ? hm : day;
