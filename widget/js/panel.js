@@ -178,7 +178,8 @@
     // Pinned: the thread shows its newest message and keeps it in view as images load above it (they have no
     // height until then); scrolling up unpins it, scrolling back to the bottom pins it again.
     var pinned = true;
-    var body = h("div", { class: "bd", onscroll: function () { pinned = body.scrollHeight - body.scrollTop - body.clientHeight < 60; } });
+    var body = h("div", { class: "bd", onscroll: function () { pinned = atBottom(); } });
+    function atBottom() { return body.scrollHeight - body.scrollTop - body.clientHeight < 60; }
     function keepPinned() { if (pinned) body.scrollTop = body.scrollHeight; }
     var live = h("div", { class: "sr", "aria-live": "polite" });
     var panel = h("div", {
@@ -445,7 +446,7 @@
       }).catch(noop);
     }
     function renderParts() {
-      var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
+      var nearBottom = atBottom();
       // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry;
       // unless the server shows one (its answer was lost, or is slow): drawn once, as the server's.
       var stored = {};
@@ -571,7 +572,7 @@
     function showTyping() {
       var on = view === "thread" && current && typingIn.indexOf(current.id) >= 0;
       if (!on) { if (typingNode) typingNode.remove(); return; }
-      var nearBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
+      var nearBottom = atBottom();
       typingNode = typingNode || h("div", { class: "m ty", role: "img", "aria-label": t.typing }, [
         h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON }), h("div", { class: "bu" }, [h("i"), h("i"), h("i")])]);
       thread.appendChild(typingNode);
