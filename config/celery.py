@@ -60,7 +60,7 @@ def heard_from(**_: object) -> None:
 
 
 @worker_init.connect
-def pool_shutdown_tolerates_gone_processes(**_: object) -> None:
+def pool_shutdown_tolerates_cut_messages(**_: object) -> None:
     """A worker's warm shutdown empties its pool processes' task queues (AsynPool._help_stuff_finish); a queue left
     holding a cut message (nothing to unpickle) raised EOFError there, and Python printed the traceback outside
     logging (seen under load, about one stop in ten). The same draining, with such a queue counted as empty."""

@@ -130,8 +130,8 @@ def poll_presence(
         return []
     if state != GONE and not can_change:
         state = "viewing"  # a teammate who may only read has no composer to type in
-    own_reply = ConversationPart.Type.COMMENT
-    if state == "typing" and any(p.part_type == own_reply and p.author_teammate_id == request.user.pk for p in parts):
+    comment = ConversationPart.Type.COMMENT
+    if state == "typing" and any(p.part_type == comment and p.author_teammate_id == request.user.pk for p in parts):
         state = "viewing"  # a page that has not shown its teammate's own reply was polling before it went
     return services.conversation_presence(
         conversation=conversation,

@@ -6,13 +6,13 @@ import pytest
 from billiard.connection import Pipe
 from celery.concurrency.asynpool import AsynPool
 
-from config.celery import pool_shutdown_tolerates_gone_processes
+from config.celery import pool_shutdown_tolerates_cut_messages
 
 
 @pytest.fixture
 def draining_as_the_worker_does(monkeypatch):
     monkeypatch.setattr(AsynPool, "_help_stuff_finish", AsynPool.__dict__["_help_stuff_finish"])
-    pool_shutdown_tolerates_gone_processes()  # what the worker_init signal runs in a worker
+    pool_shutdown_tolerates_cut_messages()  # what the worker_init signal runs in a worker
 
 
 def _process_with_queue():
