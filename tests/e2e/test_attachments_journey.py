@@ -141,7 +141,7 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
     messenger = host.page.locator("parley-messenger")
     for index in range(3):
         messenger.locator("input[type=file]").set_input_files(
-            {"name": f"photo-{index}.png", "mimeType": "image/png", "buffer": png_bytes(300, 900, (40, 90, 200))}
+            {"name": f"photo-{index}.png", "mimeType": "image/png", "buffer": _photo_png(300, 900, seed=index)}
         )
         expect(messenger.locator(".ch")).to_contain_text(f"photo-{index}.png")
         messenger.locator("textarea").fill(f"Photo {index}")
@@ -151,9 +151,16 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.me").last).to_contain_text("And that's all of them")
 
-    # Later the visitor comes back and opens the conversation: the photos come from the network, not the cache that
-    # would give them their height at once.
-    host.context.new_cdp_session(host.page).send("Network.setCacheDisabled", {"cacheDisabled": True})
+    # Later the visitor comes back, on a slow network, and opens the conversation: the photos come from the network,
+    # not the cache that would give them their height at once. Each takes its height when its first bytes come, well
+    # before it has loaded: the thread grows under the messenger's own scroll, which must not count as the visitor's.
+    network = host.context.new_cdp_session(host.page)
+    network.send("Network.enable")
+    network.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 40, "downloadThroughput": 64 * 1024, "uploadThroughput": 64 * 1024},
+    )
     host.page.reload()
     host.wait_booted()
     host.launcher().click()

@@ -175,12 +175,17 @@
     var backBtn = h("button", { class: "ib bk", type: "button", "aria-label": t.back, html: BACK, hidden: true, onclick: function () { showList(); } });
     var closeBtn = h("button", { class: "ib", type: "button", "aria-label": t.close, html: X, onclick: function () { close(); } });
     var offline = h("div", { class: "of", role: "status", hidden: true, text: t.offline });
-    // Pinned: the thread shows its newest message and keeps it in view as images load above it (they have no
-    // height until then); scrolling up unpins it, scrolling back to the bottom pins it again.
-    var pinned = true;
-    var body = h("div", { class: "bd", onscroll: function () { pinned = atBottom(); } });
+    // Pinned: the thread shows its newest message and keeps it in view as it grows (a photo takes its height when
+    // its first bytes come, a notice is added); only the visitor's scrolling up unpins it, and scrolling back to the
+    // bottom pins it again. A scroll event while it grows is not the visitor's: its scrollTop did not go up.
+    var pinned = true, lastTop = 0;
+    var body = h("div", { class: "bd", onscroll: function () {
+      pinned = atBottom() || (pinned && body.scrollTop >= lastTop);
+      lastTop = body.scrollTop;
+    } });
     function atBottom() { return body.scrollHeight - body.scrollTop - body.clientHeight < 60; }
     function keepPinned() { if (pinned) body.scrollTop = body.scrollHeight; }
+    var growing = typeof ResizeObserver === "function" ? new ResizeObserver(keepPinned) : null;
     var live = h("div", { class: "sr", "aria-live": "polite" });
     var panel = h("div", {
       class: "p", role: "dialog", "aria-modal": "true", "aria-labelledby": "pt", hidden: true, dir: rtl ? "rtl" : "ltr", lang: lang,
@@ -368,6 +373,7 @@
       talk = !id && waiting.length ? waiting[0].talk : { conv: current, inApp: null };
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
+      if (growing) { growing.disconnect(); growing.observe(thread); }
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
       composer.value = draft || "";
       if (!forMessage) restore(composer, id);
@@ -692,7 +698,7 @@
         if (!f.url) return h("span", { class: "f", text: label }); // still uploading
         var save = h("a", { class: "f", href: f.download_url || f.url, download: f.name, text: label });
         if (!f.inline) return save;
-        return h("div", { class: "fi" }, [h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name, onload: keepPinned })]), save]);
+        return h("div", { class: "fi" }, [h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name })]), save]);
       }));
     }
     // 1,234,567 bytes: "1.2 MB" ("1,2 Mo" in French); under a megabyte in whole kilobytes, at least 1 (as the admin says).
@@ -861,7 +867,6 @@
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
           // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
-        keepPinned(); // the notice made the thread taller: still ending at the newest message, its Retry in view
         live.textContent = said || t.failed;
       }
     }
@@ -1124,7 +1129,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { keepDrafts({}); destroyed = true; clearTimeout(timer); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
