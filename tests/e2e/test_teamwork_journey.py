@@ -142,6 +142,13 @@ def test_a_macro_put_in_the_reply_replies_tags_and_closes_while_the_visitor_read
 
     admin = agent_admin.page
     agent_admin.open(_page(conversation))
+    # A saved reply put in the reply is the team writing, as typing is: the visitor sees the dots.
+    dots = host.page.locator("parley-messenger .m.ty")
+    admin.locator("#parley-saved").select_option(label="Greeting")
+    expect(admin.locator("#parley-body")).to_have_value("Hello!")
+    expect(dots).to_be_visible(timeout=PRESENCE_TIMEOUT_MS)
+    admin.locator("#parley-body").fill("")  # emptied: no longer writing, the dots go
+    expect(dots).to_have_count(0, timeout=PRESENCE_TIMEOUT_MS)
     macro = admin.locator("#parley-macro")
     expect(macro.locator("option")).to_have_text(["Choose…", "Refund sent"])
     # Nothing is chosen at first: "Use macro" does nothing (a macro preselected was one click from sending its actions).
@@ -157,6 +164,7 @@ def test_a_macro_put_in_the_reply_replies_tags_and_closes_while_the_visitor_read
     admin.get_by_role("button", name="Use macro").click()
     expect(admin.locator("#parley-body")).to_have_value("Hi there, your refund is on its way.")
     expect(admin.locator("#parley-macro-actions li")).to_have_text(["tag “refund”", "close"])
+    expect(dots).to_be_visible(timeout=PRESENCE_TIMEOUT_MS)
     admin.screenshot(path=str(artifacts / "teamwork-macro-in-composer.png"), full_page=True)
     admin.get_by_role("button", name="Send reply").click()
     expect(admin.locator(".messagelist")).to_contain_text(

@@ -52,14 +52,15 @@
     }
   };
 
-  if (body) {
-    body.addEventListener("input", function () {
-      lastInput = Date.now();
-      announce();
-      window.clearTimeout(settle);  // stopped typing: back to "viewing" for the others
-      settle = window.setTimeout(announce, TYPING_MS + 100);
-    });
+  // The teammate wrote in the box: typed, or put a mention, a saved reply or a macro's text in it. Each is told
+  // the same way, at once (the others' banner, the contact's dots).
+  function wrote() {
+    lastInput = Date.now();
+    announce();
+    window.clearTimeout(settle);  // stopped writing: back to "viewing" for the others
+    settle = window.setTimeout(announce, TYPING_MS + 100);
   }
+  if (body) body.addEventListener("input", wrote);
   var submitted = "";  // the page's own form was sent (do=…): it comes straight back to this conversation
   window.addEventListener("pagehide", function () {
     if (!thread || submitted) return;
@@ -243,7 +244,7 @@
     body.setSelectionRange(caret, caret);
     body.focus();
     closeMentions();
-    lastInput = Date.now();
+    wrote();
   }
 
   if (body && list) {
@@ -343,7 +344,14 @@
     var start = body.selectionStart || body.value.length;
     body.value = body.value.slice(0, start) + text + body.value.slice(body.selectionEnd || start);
     body.focus();
-    lastInput = Date.now();
+    wrote();
+  }
+  var saved = document.getElementById("parley-saved");
+  if (saved && body) {
+    saved.addEventListener("change", function () {
+      if (saved.value) insertText(saved.value);
+      saved.value = "";
+    });
   }
 
   // --- macros: one click puts the text in the reply and lists what sending will also do ----------
@@ -390,7 +398,7 @@
     macroPending.value = id;
     showPendingMacro();
     body.focus();
-    lastInput = Date.now();
+    wrote();
   }
   if (macroSelect && macroSummary) {
     macroSelect.addEventListener("change", describeMacro);
