@@ -125,6 +125,38 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
     assert host.problems == []
 
 
+def test_a_reply_soon_after_the_visitor_closed_the_messenger_shows_its_badge_within_seconds(
+    host, make_website, agent_admin, artifacts
+):
+    """The closed panel polled once a minute: a visitor who asked, closed the messenger and read on waited up to a
+    minute for the badge of a reply written seconds later."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Is the shop open on Sunday?")
+    host.page.keyboard.press("Escape")
+    expect(host.panel()).to_be_hidden()
+
+    conversation = Conversation.objects.get()
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent_admin.page.locator("#parley-body").fill("Yes, from 10 to 4.")
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    expect(agent_admin.page.locator(".parley-part.from-teammate .body").last).to_have_text("Yes, from 10 to 4.")
+    # The closed panel polls every 8 s for a while after the visitor wrote (a minute's poll would miss this wait).
+    badge = host.page.locator("parley-messenger .b")
+    expect(badge).to_have_text("1", timeout=20_000)
+    host.screenshot(path=str(artifacts / "messenger-closed-reply-badge.png"))
+    # Opening goes straight to the conversation with the reply, not to the list.
+    host.launcher().click()
+    expect(host.page.locator("parley-messenger .m:not(.me) .bu").last).to_have_text("Yes, from 10 to 4.")
+    expect(badge).to_be_hidden()
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
 @pytest.mark.celery
 def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_a_conversation(
     host, make_website, agent_admin, celery_worker_factory, artifacts

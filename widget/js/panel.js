@@ -8,6 +8,8 @@
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
   var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
   var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
+  // …and every few seconds for a while after the visitor wrote: a reply soon after shows its badge soon too.
+  var TALK_POLL_MS = 8000, TALK_FOR_MS = 5 * 60000;
   var MAX_BODY = 4000, UPLOAD_STALL_MS = 60000;
 
   var STRINGS = {
@@ -193,6 +195,7 @@
     root.appendChild(panel);
 
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
+    var wroteAt = 0; // when the visitor's last message reached Parley
     var failures = 0, notSetUp = false, autoOpened = false;
 
     // The loader's ping failed without a status (parley.js). An opaque request to Parley (`base`, its /healthz)
@@ -293,14 +296,20 @@
       body.appendChild(h("button", { class: "cta", type: "button", onclick: function () { showThread(null); } }, [
         d.createTextNode(t.start), drafts()["new"] ? h("span", { class: "st", text: t.draft }) : null]));
       body.appendChild(listed());
-      var asked = epoch;
-      if (s.token) api(q("conversations")).then(function (json) {
-        if (asked !== epoch || view !== "list" || !json.conversations) return;
-        s.conversations = json.conversations;
-        unanswered = json.messages_kept || [];
-        var old = body.querySelector(".ls,.em");
+      if (s.token) fetchList().then(function (got) {
+        var old = got && view === "list" && body.querySelector(".ls,.em");
         if (old) body.replaceChild(listed(), old);
       }).catch(noop);
+    }
+    // The visitor's conversations and kept messages, fresh: true when they came for the visitor who asked.
+    function fetchList() {
+      var asked = epoch;
+      return api(q("conversations")).then(function (json) {
+        if (asked !== epoch || !json.conversations) return false;
+        s.conversations = json.conversations;
+        unanswered = json.messages_kept || [];
+        return true;
+      });
     }
     // In-app messages shown on an earlier page and not answered (the server keeps them a month): listed first, to
     // answer now; an answer makes a conversation, listed instead.
@@ -814,6 +823,7 @@
           composer.setAttribute("aria-label", t.reply);
         });
       return req.then(function () {
+        wroteAt = Date.now();
         forget(node);
         node.classList.remove("pd");
         live.textContent = "";
@@ -998,7 +1008,8 @@
     function schedule() {
       clearTimeout(timer);
       if (destroyed) return;
-      var base = open ? OPEN_POLL_MS : cursor === null ? FIRST_BADGE_POLL_MS : BADGE_POLL_MS;
+      var base = open ? OPEN_POLL_MS : cursor === null ? FIRST_BADGE_POLL_MS :
+        Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS : BADGE_POLL_MS;
       timer = setTimeout(poll, Math.min(base * Math.pow(2, failures), 5 * 60000));
     }
     function poll() {
@@ -1015,7 +1026,8 @@
         cursor = json.cursor || cursor;
         typingIn = json.typing || [];
         if (open) showTyping();
-        if (!open && json.unread_count > unreadCount) checkMessages();
+        // A new reply while closed: the list learns which conversation has it, so opening goes straight to it.
+        if (!open && json.unread_count > unreadCount) { checkMessages(); fetchList().catch(noop); }
         ctx.setUnread(json.unread_count);
         var changed = json.changed || [];
         if (!open || (first && !changed.length)) return;
