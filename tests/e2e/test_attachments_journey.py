@@ -174,6 +174,34 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
     assert host.problems == []
 
 
+def test_back_from_a_thread_shows_the_list_from_its_top(host, make_website, artifacts):
+    """Keeping a thread at its newest message must not follow the visitor out of it: the list they go back to opens at
+    its top, with its newest conversations and the button to start one in view."""
+    from conversations.services import conversation_start_by_contact
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Where is order 1?")
+    contact = Conversation.objects.get().contact
+    for number in range(2, 16):
+        conversation_start_by_contact(contact=contact, body=f"Where is order {number}?", website=website)
+    host.page.reload()
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    expect(messenger.locator(".ls li")).to_have_count(15)
+    messenger.locator(".ls button").first.click()
+    expect(messenger.locator(".m.me .bu")).to_have_count(1)
+    messenger.get_by_role("button", name="Back").click()
+    expect(messenger.locator(".ls li")).to_have_count(15)
+    expect(messenger.locator(".cta")).to_be_in_viewport()
+    assert messenger.locator(".bd").evaluate("(body) => body.scrollTop") == 0
+    host.screenshot(path=str(artifacts / "messenger-back-to-the-list.png"))
+    assert host.problems == []
+
+
 def _photo_png(width: int, height: int, seed: int) -> bytes:
     """A photo-sized PNG (noise does not compress): about width * height * 3 bytes."""
     out = io.BytesIO()

@@ -157,6 +157,32 @@ def test_a_reply_soon_after_the_visitor_closed_the_messenger_shows_its_badge_wit
     assert host.problems == []
 
 
+def test_the_closed_messenger_polls_less_while_parley_refuses_or_fails_its_polls(host, make_website):
+    """The closed panel's quick polls after the visitor wrote back off on a 429 or a 5xx, as they do offline: a
+    limit shared by an office's visitors, or an outage, is not met with every such visitor's poll every 8 s."""
+    website = make_website()
+    host.page.clock.install()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Is the shop open on Sunday?")
+    host.page.keyboard.press("Escape")
+    expect(host.panel()).to_be_hidden()
+    polls = []
+
+    def refuse(route):
+        polls.append(route.request.url)
+        route.fulfill(status=503, content_type="application/json", body='{"error": {"code": "unavailable"}}')
+
+    host.page.route("**/poll?*", refuse)
+    for _ in range(13):  # 65 s of the page's clock, 5 s at a time (each poll's answer settles between steps)
+        host.page.clock.run_for(5_000)
+        host.page.wait_for_timeout(50)
+    # Every 8 s would be 8 polls; backing off (8, 16, 32 s) leaves 3.
+    assert 2 <= len(polls) <= 4, polls
+    host.page.unroute("**/poll?*")
+
+
 @pytest.mark.celery
 def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_a_conversation(
     host, make_website, agent_admin, celery_worker_factory, artifacts

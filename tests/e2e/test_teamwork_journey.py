@@ -259,3 +259,23 @@ def test_the_keyboard_drives_the_inbox_and_the_conversation_page(agent_admin, su
     admin.screenshot(path=str(artifacts / "teamwork-shortcuts-thread.png"), full_page=True)
     assert Conversation.objects.filter(assignee=superuser).count() == 2
     assert agent_admin.problems == []
+
+
+def test_a_saved_reply_longer_than_the_room_left_is_cut_where_the_box_ends(agent_admin):
+    """Typing and pasting stop at the box's 10,000 characters; a saved reply put in by script went past them, then was
+    refused on send and kept cut anyway."""
+    services.saved_reply_create(name="Terms", body="T" * 9_000)
+    contact = LeadFactory(name="Ada")
+    conversation = services.conversation_start_by_contact(contact=contact, body="What are your terms?")
+    admin = agent_admin.page
+    agent_admin.open(_page(conversation))
+    box = admin.locator("#parley-body")
+    box.fill("Dear Ada, " + "a" * 1_990)
+    admin.locator("#parley-saved").select_option(label="Terms")
+    assert box.evaluate("(box) => box.value.length") == 10_000
+    assert box.evaluate("(box) => box.value.endsWith('T'.repeat(8000))")
+    admin.get_by_role("button", name="Send reply").click()
+    expect(admin.locator(".parley-part.from-teammate .body").last).to_have_text(
+        "Dear Ada, " + "a" * 1_990 + "T" * 8_000
+    )
+    assert agent_admin.problems == []

@@ -186,7 +186,7 @@
       lastTop = body.scrollTop;
     } });
     function atBottom() { return body.scrollHeight - body.scrollTop - body.clientHeight < 60; }
-    function keepPinned() { if (pinned) body.scrollTop = body.scrollHeight; }
+    function keepPinned() { if (pinned && view === "thread") body.scrollTop = body.scrollHeight; }
     var growing = typeof ResizeObserver === "function" ? new ResizeObserver(keepPinned) : null;
     var live = h("div", { class: "sr", "aria-live": "polite" });
     var panel = h("div", {
@@ -197,6 +197,7 @@
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
     var wroteAt = 0; // when the visitor's last message reached Parley
     var failures = 0, notSetUp = false, autoOpened = false;
+    var refusedPolls = 0; // polls in a row refused (429) or failed on Parley's side (5xx): they back off as offline ones do
 
     // The loader's ping failed without a status (parley.js). An opaque request to Parley (`base`, its /healthz)
     // fails only when it cannot be reached: when it comes back, Parley refused this site's origin. Say so, once, in
@@ -251,6 +252,7 @@
       title.textContent = heading;
       backBtn.hidden = name !== "thread";
       body.textContent = "";
+      if (growing) growing.disconnect(); // the thread left (its removal is a resize too): the next view keeps its scroll
       var cp = panel.querySelector(".cp");
       if (cp) { cp.remove(); files.chips.remove(); files.error.remove(); }
     }
@@ -1008,9 +1010,9 @@
     function schedule() {
       clearTimeout(timer);
       if (destroyed) return;
-      var base = open ? OPEN_POLL_MS : cursor === null ? FIRST_BADGE_POLL_MS :
-        Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS : BADGE_POLL_MS;
-      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures), 5 * 60000));
+      var base = open ? OPEN_POLL_MS : Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS :
+        cursor === null ? FIRST_BADGE_POLL_MS : BADGE_POLL_MS;
+      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures + refusedPolls), 5 * 60000));
     }
     function poll() {
       if (destroyed) return;
@@ -1022,6 +1024,7 @@
       }
       var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "");
       api(path).then(function (json) {
+        refusedPolls = 0;
         var first = cursor === null;
         cursor = json.cursor || cursor;
         typingIn = json.typing || [];
@@ -1033,7 +1036,10 @@
         if (!open || (first && !changed.length)) return;
         if (view === "thread" && current && (first || changed.indexOf(current.id) >= 0)) return loadThread();
         if (view === "list" && (first || changed.length)) showList();
-      }).catch(function (err) { if (startOver(err) && open) showList(); }).then(schedule);
+      }).catch(function (err) {
+        if (err && (err.status === 429 || err.status >= 500)) refusedPolls = Math.min(refusedPolls + 1, 6);
+        if (startOver(err) && open) showList();
+      }).then(schedule);
     }
     // The token no longer names a contact here (erased, merged away, revoked by a sign-in): the messenger starts over
     // as a new visitor, as the next page would, and stops showing what was that contact's. True when it did.

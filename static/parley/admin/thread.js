@@ -341,8 +341,14 @@
   }
 
   function insertText(text) {
-    var start = body.selectionStart || body.value.length;
-    body.value = body.value.slice(0, start) + text + body.value.slice(body.selectionEnd || start);
+    var start = body.selectionStart || body.value.length, end = body.selectionEnd || start;
+    // Cut to the box's maxlength, as a paste is: a saved reply whose placeholders filled it past the limit would
+    // be refused on send, then kept cut anyway.
+    var room = body.maxLength > 0 ? body.maxLength - body.value.length + (end - start) : text.length;
+    text = text.slice(0, Math.max(room, 0));
+    if (/[\ud800-\udbff]$/.test(text)) text = text.slice(0, -1); // never half a character
+    body.value = body.value.slice(0, start) + text + body.value.slice(end);
+    body.setSelectionRange(start + text.length, start + text.length);
     body.focus();
     wrote();
   }
@@ -392,13 +398,12 @@
     var text = option.getAttribute("data-body") || "";
     if (text) {
       // Into an empty box as it is; else at the caret, as a saved reply goes.
-      if (!body.value.trim()) { body.value = text; body.setSelectionRange(text.length, text.length); }
-      else insertText(text);
+      if (!body.value.trim()) body.value = "";
+      insertText(text);
     }
     macroPending.value = id;
     showPendingMacro();
     body.focus();
-    wrote();
   }
   if (macroSelect && macroSummary) {
     macroSelect.addEventListener("change", describeMacro);
