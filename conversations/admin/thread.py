@@ -304,6 +304,12 @@ class ConversationPageAdmin(admin.ModelAdmin):
     def poll_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
         """New parts after `after` (a part id; absent: all) and the current state: the conversation page polls this.
         A JSON endpoint: a conversation that does not exist (or no longer does) is a JSON 404, not Django's page."""
+        # It records presence and marks the thread read: only the admin's own page may call it. A link on another
+        # site (a top-level GET carries the session's Lax cookie) would show the contact a teammate writing to them.
+        if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+            return JsonResponse(
+                {"error": "Only Parley's own pages may poll a conversation.", "field": "Sec-Fetch-Site"}, status=403
+            )
         try:
             conversation = self._conversation(request, object_id)
         except Http404 as missing:

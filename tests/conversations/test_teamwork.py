@@ -605,6 +605,30 @@ def test_a_teammate_who_may_not_read_conversations_learns_nothing_from_the_poll(
     assert services.conversation_presence(conversation=conversation, teammate=alex, state="viewing") == []
 
 
+@pytest.mark.parametrize("site", ["cross-site", "same-site", "none"])
+def test_a_poll_from_anywhere_but_the_admins_own_page_records_nothing(site):
+    """A link or a form on another site (or the address bar) sends the session's cookie with a top-level GET: the poll
+    would record the teammate typing (the contact's dots) and mark the thread read. It answers 403, and does neither."""
+    alex = _member(AGENT_GROUP, "alex")
+    conversation = _conversation()
+    conversation.teammate_unread_count = 1
+    conversation.save(update_fields=["teammate_unread_count"])
+    response = _client(alex).get(
+        _poll(conversation), {"after": 0, "presence": "typing", "visible": "1"}, headers={"Sec-Fetch-Site": site}
+    )
+    assert response.status_code == 403
+    assert response.json()["field"] == "Sec-Fetch-Site"
+    sam = _member(AGENT_GROUP, "sam")
+    assert services.conversation_presence(conversation=conversation, teammate=sam, state="viewing") == []
+    conversation.refresh_from_db()
+    assert conversation.teammate_unread_count == 1
+    # The admin's own page (same-origin; a client that sends no such header) polls as before.
+    own = _client(alex).get(
+        _poll(conversation), {"after": 0, "presence": "typing"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert own.status_code == 200
+
+
 # --- the pages carry the shortcuts ----------------------------------------------------------------
 
 
