@@ -168,7 +168,20 @@ def _iso(value: dt.datetime | None) -> str | None:
 # --- shapes -------------------------------------------------------------------------------------
 
 
-def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+# A conversation whose contact wrote last, this recently, awaits a reply: the messenger polls for it every few seconds
+# (on every page, the loader loading its panel for that), so a quick reply shows its badge quickly.
+AWAITING_REPLY_SECONDS = 5 * 60
+
+
+def _awaiting_reply(conversation: Conversation, now: dt.datetime) -> bool:
+    return (
+        conversation.waiting_since is not None
+        and conversation.last_part_at is not None
+        and (now - conversation.last_part_at).total_seconds() < AWAITING_REPLY_SECONDS
+    )
+
+
+def conversation_summary(conversation: Conversation, now: dt.datetime | None = None) -> dict[str, Any]:
     """A conversation as the widget list and the ping show it (no query: denormalised fields)."""
     last_part = None
     if conversation.last_part_at:
@@ -185,6 +198,7 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "updated_at": _iso(conversation.updated_at),
         "unread": conversation.contact_unread_count,
         "last_part": last_part,
+        "awaiting": _awaiting_reply(conversation, now or timezone.now()),
     }
 
 
@@ -255,18 +269,21 @@ def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, rea
     """What the ping adds for the chat: unread count, recent conversations (`scope`: those this website's
     messenger reads, see `messenger_scope`), in-app messages."""
     if contact is None or scope is None or widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
-        return {"unread_count": 0, "conversations": [], "messages": []}
+        return {"unread_count": 0, "conversations": [], "messages": [], "awaiting": False}
     listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
     conversations = list(listed[: selectors.WIDGET_LIST_LIMIT])
     messages = services.in_app_messages_pending(contact=contact)
     if not conversations and not messages and not selectors.contact_has_conversations(contact_id=contact.pk):
         # (Conversations of another website are not shown here, but the mark is the contact's own.)
         widget_quiet.contact_mark_quiet(contact_id=contact.pk)
+    now = timezone.now()
     return {
         # An unseen in-app message counts as unread: the launcher's badge brings the messenger up.
         "unread_count": sum(c.contact_unread_count for c in conversations) + len(messages),
-        "conversations": [conversation_summary(c) for c in conversations],
+        "conversations": [conversation_summary(c, now) for c in conversations],
         "messages": messages,
+        # The visitor wrote last, minutes ago: the loader loads the messenger, which polls every few seconds.
+        "awaiting": any(_awaiting_reply(c, now) for c in conversations),
     }
 
 

@@ -444,3 +444,31 @@ def test_an_in_app_message_shown_and_not_answered_stays_in_the_messengers_list_f
     _post(client, f"/widget-api/{website.app_id}/messages/{withdrawn.pk}/seen", {"token": token})
     contact_consent_record(contact_id=lead.pk, analytics=None, marketing=False, source="widget")
     assert _get(client, listed_url, token=token).json()["messages_kept"] == []
+
+
+def test_a_reply_is_awaited_for_minutes_after_the_visitor_wrote_and_no_longer_once_answered(client, website):
+    """The ping and the list say which conversations await a reply (the visitor wrote last, minutes ago): the loader
+    loads the messenger on such a page, and it polls every few seconds for the reply's badge."""
+    visitor = ContactFactory()
+    token = _token(visitor, website)
+    base = f"/widget-api/{website.app_id}"
+    teammate = TeammateFactory()
+
+    def ping():
+        answer = _post(client, f"{base}/ping", {"token": token, "page": {"url": "https://shop.example/"}}).json()
+        return answer["awaiting"], [c["awaiting"] for c in answer["conversations"]]
+
+    assert ping() == (False, [])
+    public_id = _post(client, f"{base}/conversations", {"token": token, "body": "Hello?"}).json()["conversation"]["id"]
+    assert ping() == (True, [True])
+    listed = _get(client, f"{base}/conversations", token=token).json()
+    assert [c["awaiting"] for c in listed["conversations"]] == [True]
+    # Minutes later, still unanswered: no longer "just asked" (a page then polls once a minute).
+    conversation = Conversation.objects.get(public_id=public_id)
+    Conversation.objects.filter(pk=conversation.pk).update(last_part_at=timezone.now() - dt.timedelta(minutes=6))
+    assert ping() == (False, [False])
+    # The visitor writes again, then the team answers: nothing awaited.
+    _post(client, f"{base}/conversations/{public_id}/reply", {"token": token, "body": "Anyone?"})
+    assert ping() == (True, [True])
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Yes, here.")
+    assert ping() == (False, [False])

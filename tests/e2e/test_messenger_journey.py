@@ -157,6 +157,36 @@ def test_a_reply_soon_after_the_visitor_closed_the_messenger_shows_its_badge_wit
     assert host.problems == []
 
 
+def test_a_visitor_who_asked_then_moved_on_sees_the_replys_badge_within_seconds_and_opens_on_it(
+    host, make_website, agent_admin, artifacts
+):
+    """The usual case: ask, close the messenger, keep browsing. The next page's loader polled 20 s after it loaded,
+    then once a minute, and opening went to the list; now it loads the messenger while a reply is awaited."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Do you have this in blue?")
+    host.page.keyboard.press("Escape")
+    host.page.goto(host.snippet_page("/shoes", website.app_id))
+    host.wait_booted()
+
+    conversation = Conversation.objects.get()
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent_admin.page.locator("#parley-body").fill("Yes, in sizes 38 to 44.")
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    expect(agent_admin.page.locator(".parley-part.from-teammate .body").last).to_have_text("Yes, in sizes 38 to 44.")
+    badge = host.page.locator("parley-messenger .b")
+    expect(badge).to_have_text("1", timeout=20_000)  # within the 8 s polls (a minute's poll would miss this wait)
+    host.launcher().click()
+    expect(host.page.locator("parley-messenger .m:not(.me) .bu").last).to_have_text("Yes, in sizes 38 to 44.")
+    host.screenshot(path=str(artifacts / "messenger-reply-after-moving-on.png"))
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
 def test_the_closed_messenger_polls_less_while_parley_refuses_or_fails_its_polls(host, make_website):
     """The closed panel's quick polls after the visitor wrote back off on a 429 or a 5xx, as they do offline: a
     limit shared by an office's visitors, or an outage, is not met with every such visitor's poll every 8 s."""

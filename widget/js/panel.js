@@ -195,7 +195,10 @@
     root.appendChild(panel);
 
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
-    var wroteAt = 0; // when the visitor's last message reached Parley
+    // When the visitor's last message reached Parley; or when a page learnt that a reply to it is awaited.
+    var wroteAt = 0;
+    function awaited(list) { if ((list || []).some(function (c) { return c.awaiting; })) wroteAt = Date.now(); }
+    awaited(s.conversations);
     var failures = 0, notSetUp = false, autoOpened = false;
     var refusedPolls = 0; // polls in a row refused (429) or failed on Parley's side (5xx): they back off as offline ones do
 
@@ -289,7 +292,9 @@
       }, function () { availAsked = false; });
     }
 
-    function showList() {
+    // `toUnread`: opened on a badge the list it has not heard of yet (a reply seen by the loader's poll): once the
+    // list comes, a single conversation with unread replies opens, as it does when the list knew.
+    function showList(toUnread) {
       leave();
       askAvailability();
       current = null;
@@ -300,7 +305,9 @@
       body.appendChild(listed());
       if (s.token) fetchList().then(function (got) {
         var old = got && view === "list" && body.querySelector(".ls,.em");
-        if (old) body.replaceChild(listed(), old);
+        var unread = toUnread ? s.conversations.filter(function (c) { return c.unread; }) : [];
+        if (old && unread.length === 1) showThread(unread[0].id);
+        else if (old) body.replaceChild(listed(), old);
       }).catch(noop);
     }
     // The visitor's conversations and kept messages, fresh: true when they came for the visitor who asked.
@@ -1104,7 +1111,7 @@
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
       else if (which !== "list" && pinged && (drafted = Object.keys(drafts()).pop())) showThread(drafted === "new" ? null : drafted);
       else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);
-      else showList();
+      else showList(which !== "list" && !unread.length && unreadCount > 0);
       if (view === "list") { var f = focusables(); if (f.length) (f[1] || f[0]).focus(); }
       schedule();
       setTimeout(poll);
@@ -1144,6 +1151,7 @@
       paint: paint,
       refresh: function (list) {
         s.conversations = list || s.conversations;
+        awaited(list);
         if (open && view === "list") showList();
       },
       probe: probe,

@@ -40,7 +40,7 @@
     booting = booting || settings; // a new object on each boot and shutdown
     return fetch(base + "/widget-api/" + app + "/" + path, {
       method: body && "POST", body: JSON.stringify(body), keepalive: !!body,
-      credentials: "omit", signal: AbortSignal.timeout(8000),
+      credentials: "omit", signal: AbortSignal.timeout(8e3),
     }).then(function (r) {
       if (r.ok) return booting == settings ? r.json() : new Promise(noop);
       throw r;
@@ -65,11 +65,12 @@
   }
   function page() { return { url: (url = loc.href), title: d.title, referrer: d.referrer }; }
 
-  // An unread reply loads the panel, which paints the badge on the launcher.
-  function setUnread(n) {
+  // An unread reply loads the panel, which paints the badge on the launcher; so does a reply awaited (`awaiting`:
+  // the visitor wrote minutes ago), for the panel's quick polls on this page too.
+  function setUnread(n, awaiting) {
     n = +n || 0;
     if (n != unread) emit("unread", (unread = n));
-    if (n || panel) loadPanel().then(function (p) { p.paint(n); }, noop);
+    if (n || awaiting || panel) loadPanel().then(function (p) { p.paint(n); }, noop);
   }
   // `chatting`: the visitor started a conversation, so keeping its token is strictly necessary.
   function keep(value, chatting) {
@@ -86,7 +87,7 @@
     if (json.anonymous_id || json.forget) cookie("id", (anon = json.anonymous_id), 270);
     if (json.token) keep(json.token, json.forget);
     if (json.conversations) conversations = json.conversations;
-    if ("unread_count" in json) setUnread(json.unread_count);
+    if ("unread_count" in json) setUnread(json.unread_count, json.awaiting);
     if (panel) panel.refresh(conversations);
   }
 
