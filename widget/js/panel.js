@@ -197,7 +197,13 @@
     var open = false, view = null, current = null, cursor = null, timer = null, lastFocus = null, destroyed = false;
     // When the visitor's last message reached Parley; or when a page learnt that a reply to it is awaited.
     var wroteAt = 0;
-    function awaited(list) { if ((list || []).some(function (c) { return c.awaiting; })) wroteAt = Date.now(); }
+    // Each list the server sent is read once: the loader hands the same one again with answers that carry none.
+    var heard = null;
+    function awaited(list) {
+      if (!list || list === heard) return;
+      heard = list;
+      if (list.some(function (c) { return c.awaiting; })) wroteAt = Date.now();
+    }
     awaited(s.conversations);
     var failures = 0, notSetUp = false, autoOpened = false;
     var refusedPolls = 0; // polls in a row refused (429) or failed on Parley's side (5xx): they back off as offline ones do
@@ -305,7 +311,7 @@
       body.appendChild(listed());
       if (s.token) fetchList().then(function (got) {
         var old = got && view === "list" && body.querySelector(".ls,.em");
-        var unread = toUnread ? s.conversations.filter(function (c) { return c.unread; }) : [];
+        var unread = old && toUnread ? s.conversations.filter(function (c) { return c.unread; }) : [];
         if (old && unread.length === 1) showThread(unread[0].id);
         else if (old) body.replaceChild(listed(), old);
       }).catch(noop);
