@@ -199,6 +199,13 @@ def test_back_from_a_thread_shows_the_list_from_its_top(host, make_website, arti
     expect(messenger.locator(".cta")).to_be_in_viewport()
     assert messenger.locator(".bd").evaluate("(body) => body.scrollTop") == 0
     host.screenshot(path=str(artifacts / "messenger-back-to-the-list.png"))
+    # Scrolling the list past its end scrolls the list, never the shop's page behind it.
+    host.page.evaluate("document.body.style.height = '4000px'")
+    messenger.locator(".ls").hover()
+    for _ in range(4):
+        host.page.mouse.wheel(0, 1500)
+    expect(messenger.locator(".ls li").last).to_be_in_viewport()
+    assert host.page.evaluate("window.scrollY") == 0
     assert host.problems == []
 
 

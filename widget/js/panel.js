@@ -72,7 +72,7 @@
     ".ib{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0;font:inherit}" +
     ".ib:hover{background:rgba(255,255,255,.18)}.ib svg{width:20px;height:20px}:host([dir=rtl]) .bk svg,.p[dir=rtl] .bk svg{transform:scaleX(-1)}" +
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #9fb0ff;outline-offset:2px}" +
-    ".bd{flex:1;overflow-y:auto;background:#f6f7fb;display:flex;flex-direction:column}" +
+    ".bd{flex:1;overflow-y:auto;overscroll-behavior:contain;background:#f6f7fb;display:flex;flex-direction:column}" +
     ".in{padding:22px 20px 8px}.in h3{margin:0 0 4px;font-size:22px}.in p{margin:0;color:#5b6275}" +
     ".cta{margin:16px 20px;padding:12px 16px;border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;font-family:inherit;font-weight:600;font-size:15px;line-height:1.2;cursor:pointer;text-align:center}" +
     ".cta:hover{filter:brightness(1.08)}" +
