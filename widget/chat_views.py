@@ -277,13 +277,14 @@ def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, rea
         # (Conversations of another website are not shown here, but the mark is the contact's own.)
         widget_quiet.contact_mark_quiet(contact_id=contact.pk)
     now = timezone.now()
+    summaries = [conversation_summary(c, now) for c in conversations]
     return {
         # An unseen in-app message counts as unread: the launcher's badge brings the messenger up.
         "unread_count": sum(c.contact_unread_count for c in conversations) + len(messages),
-        "conversations": [conversation_summary(c, now) for c in conversations],
+        "conversations": summaries,
         "messages": messages,
         # The visitor wrote last, minutes ago: the loader loads the messenger, which polls every few seconds.
-        "awaiting": any(_awaiting_reply(c, now) for c in conversations),
+        "awaiting": any(summary["awaiting"] for summary in summaries),
     }
 
 

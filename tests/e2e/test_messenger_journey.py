@@ -125,6 +125,16 @@ def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(ho
     assert host.problems == []
 
 
+def _ask_then_close(host, website, question: str) -> None:
+    """The visitor opens the messenger on the shop's home page, asks, and closes it again."""
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write(question)
+    host.page.keyboard.press("Escape")
+    expect(host.panel()).to_be_hidden()
+
+
 @pytest.mark.parametrize("next_page", [None, "/shoes"], ids=["stays_on_the_page", "moves_on_to_another_page"])
 def test_a_reply_soon_after_the_visitor_asked_and_closed_the_messenger_shows_its_badge_within_seconds(
     host, make_website, agent_admin, artifacts, next_page
@@ -135,12 +145,7 @@ def test_a_reply_soon_after_the_visitor_asked_and_closed_the_messenger_shows_its
     from django.urls import reverse
 
     website = make_website()
-    host.page.goto(host.snippet_page("/home", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("Do you have this in blue?")
-    host.page.keyboard.press("Escape")
-    expect(host.panel()).to_be_hidden()
+    _ask_then_close(host, website, "Do you have this in blue?")
     if next_page:
         host.page.goto(host.snippet_page(next_page, website.app_id))
         host.wait_booted()
@@ -166,12 +171,7 @@ def test_the_closed_messenger_polls_less_while_parley_refuses_or_fails_its_polls
     limit shared by an office's visitors, or an outage, is not met with every such visitor's poll every 8 s."""
     website = make_website()
     host.page.clock.install()
-    host.page.goto(host.snippet_page("/home", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("Is the shop open on Sunday?")
-    host.page.keyboard.press("Escape")
-    expect(host.panel()).to_be_hidden()
+    _ask_then_close(host, website, "Is the shop open on Sunday?")
     polls = []
 
     def refuse(route):
