@@ -411,8 +411,11 @@ def _measure_load(figures: list[str], quick: bool, database_url: str, website, r
     users = _known_users(website, CLIENTS * USERS_PER_CLIENT)
     redis.Redis.from_url(BROKER_URL).flushdb()
     worker = _start_worker(database_url)
-    server = start_gunicorn(port=PORT, env=_server_env(database_url))
+    server = None
     try:
+        # Inside the try: a server that does not start must not leave the worker running, flushing the next run's
+        # queue under its nose.
+        server = start_gunicorn(port=PORT, env=_server_env(database_url))
         _PAGE_VIEWS_AT_START = PageView.objects.count()
         clients = [
             Client(
@@ -460,7 +463,7 @@ def _measure_load(figures: list[str], quick: bool, database_url: str, website, r
             results["flush_rows_per_second"] = _flush_rows_per_second(clients, website.app_id, server.pid, quick)
     finally:
         for process in (server, worker):
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
 

@@ -683,13 +683,14 @@ _PREFLIGHT_QUEUE_SCRIPT = Script(
     + """
 local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
 if late(ARGV[3 + windows * 3 + 5]) then return false end
-local counts, values, over = count_and_read(windows, reads, 3)
+-- The ticket comes in the same read as the others (it follows them in KEYS): one call less.
+local counts, values, over = count_and_read(windows, reads + 1, 3)
+local ticket = table.remove(values)
 local state_sha = false
 if values[1] then state_sha = redis.sha1hex(values[1]) end
 if over or not state_sha or values[2] then return {counts, values, state_sha} end
 local at = 3 + windows * 3
 if ARGV[at + 1] == '1' and values[3] then return {counts, values, state_sha} end
-local ticket = redis.call('GET', KEYS[windows + reads + 1])
 if not ticket then return {counts, values, state_sha} end
 local session, deadline, stamp = string.match(ticket, '^(%d+):(%d+):(.*)$')
 if not session or tonumber(ARGV[at + 4]) >= tonumber(deadline) or stamp ~= ARGV[at] .. ':' .. state_sha then
