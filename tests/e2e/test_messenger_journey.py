@@ -345,3 +345,98 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     )
     agent_admin.page.screenshot(path=str(artifacts / "inbox-email-answer.png"), full_page=True)
     assert Conversation.objects.filter(contact=visitor).count() == 1
+
+
+def test_a_reply_that_comes_while_the_visitor_reads_further_up_waits_below_a_button(
+    host, make_website, teammate, agent_admin, artifacts
+):
+    """The visitor scrolls up to reread the start of a long conversation; a reply comes. Before, the thread jumped to
+    its end; now it stays where they read, and "New message ↓" takes them to the reply when they want it."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.set_viewport_size({"width": 1280, "height": 640})
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Where is order 1042?")
+    conversation = Conversation.objects.get()
+    for step in range(1, 13):
+        services.conversation_reply_as_teammate(
+            conversation=conversation, teammate=teammate, body=f"Step {step}: we are looking into your order."
+        )
+    messenger = host.page.locator("parley-messenger")
+    body, below = messenger.locator(".bd"), messenger.locator(".nw")
+    expect(messenger.locator(".m:not(.me) .bu").last).to_have_text("Step 12: we are looking into your order.")
+    expect(messenger.locator(".m:not(.me) .bu").last).to_be_in_viewport()  # still pinned: the new ones came into view
+    expect(below).to_be_hidden()
+
+    body.evaluate("(b) => { b.scrollTop = 0; }")
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent_admin.page.locator("#parley-body").fill("It ships today.")
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    reply = messenger.locator(".m:not(.me) .bu").filter(has_text="It ships today.")
+    expect(reply).to_have_count(1, timeout=15_000)
+    expect(below).to_be_visible()
+    expect(below).to_have_text("New message ↓")
+    assert body.evaluate("(b) => b.scrollTop") == 0  # left where they were reading
+    expect(messenger.locator(".m.me .bu").first).to_be_in_viewport()
+    expect(reply).not_to_be_in_viewport()
+    host.screenshot(path=str(artifacts / "messenger-new-message-below.png"))
+
+    below.click()
+    expect(reply).to_be_in_viewport()
+    expect(below).to_be_hidden()
+    # At the end again, the next reply comes into view with no button.
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Tracking: PL-77.")
+    last = messenger.locator(".m:not(.me) .bu").last
+    expect(last).to_have_text("Tracking: PL-77.", timeout=15_000)
+    expect(last).to_be_in_viewport()
+    expect(below).to_be_hidden()
+    assert agent_admin.problems == []
+    assert host.problems == []
+
+
+def test_the_launcher_opens_the_conversation_the_visitor_was_in_not_a_question_left_unsent(
+    host, make_website, artifacts
+):
+    """A question begun under "Ask a question" and left unsent took the launcher over: the messenger opened on it,
+    even when the visitor had gone back to their conversation since. It opens where they were, on this page and the
+    next; the question waits, with its words, under "Ask a question"."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Where is order 1042?")
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("button.bk").click()
+    messenger.locator("button.cta").click()
+    messenger.locator("textarea").fill("Another thing: do you sell gift cards?")
+    messenger.locator("button.bk").click()
+    expect(messenger.locator("button.cta .st")).to_have_text("Draft")
+    messenger.locator("li").filter(has_text="Where is order 1042?").locator("button").click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Where is order 1042?"])
+    host.page.keyboard.press("Escape")
+    expect(host.panel()).to_be_hidden()
+
+    def opens_in_the_conversation() -> None:
+        host.launcher().click()
+        expect(messenger.locator(".m.me .bu")).to_have_text(["Where is order 1042?"])
+        expect(messenger.locator("textarea")).to_have_value("")
+        expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
+
+    opens_in_the_conversation()
+    host.screenshot(path=str(artifacts / "messenger-reopens-where-the-visitor-was.png"))
+    host.page.goto(host.snippet_page("/shoes", website.app_id))  # the next page: the same
+    host.wait_booted()
+    opens_in_the_conversation()
+
+    # The question is where it was left, and once the visitor was in it last, the launcher opens on it.
+    messenger.locator("button.bk").click()
+    messenger.locator("button.cta").click()
+    expect(messenger.locator("textarea")).to_have_value("Another thing: do you sell gift cards?")
+    host.page.keyboard.press("Escape")
+    host.launcher().click()
+    expect(messenger.locator("textarea")).to_have_value("Another thing: do you sell gift cards?")
+    expect(messenger.locator(".m.me")).to_have_count(0)
+    assert host.problems == []

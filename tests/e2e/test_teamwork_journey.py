@@ -279,3 +279,28 @@ def test_a_saved_reply_longer_than_the_room_left_is_cut_where_the_box_ends(agent
         "Dear Ada, " + "a" * 1_990 + "T" * 8_000
     )
     assert agent_admin.problems == []
+
+
+def test_a_long_conversation_opens_at_its_newest_message_with_the_reply_box(agent_admin, superuser, artifacts):
+    """A long conversation opened at its first message: the teammate scrolled past the whole history to read the
+    question they came for and to answer it. It opens at the end, as a chat does; a reload keeps their place."""
+    contact = LeadFactory(name="Ola Nordmann")
+    conversation = services.conversation_start_by_contact(contact=contact, body="Question 1: where is my order?")
+    for number in range(2, 25):
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=superuser, body=f"Answer {number}.")
+        services.conversation_reply_as_contact(conversation=conversation, body=f"Question {number}: and now?")
+    page = agent_admin.page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    agent_admin.open(_page(conversation))
+    last = page.locator(".parley-part.from-contact .body").last
+    expect(last).to_have_text("Question 24: and now?")
+    expect(last).to_be_in_viewport()
+    expect(page.locator("#parley-body")).to_be_in_viewport()
+    expect(page.locator(".parley-part .body").first).not_to_be_in_viewport()
+    page.screenshot(path=str(artifacts / "admin-long-conversation-opens-at-the-end.png"))
+
+    page.evaluate("window.scrollTo(0, 0)")  # the teammate goes up to read the start, then reloads
+    page.reload()
+    page.wait_for_load_state("load")
+    expect(page.locator(".parley-part .body").first).to_be_in_viewport()
+    assert agent_admin.problems == []

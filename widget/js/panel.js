@@ -26,7 +26,7 @@
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
       rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
       rateUpdate: "Update rating", rateThanks: "Thanks! You rated {n}/5.", rateUntil: "You can change it until {h}.", rateFinal: "This rating can no longer be changed.", ratePick: "Choose from 1 to 5 stars.",
-      typing: "The team is writing a reply", attach: "Attach a file", remove: "Remove ", sending: "Sending… ", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
+      typing: "The team is writing a reply", newBelow: "New message ↓", attach: "Attach a file", remove: "Remove ", sending: "Sending… ", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -41,7 +41,7 @@
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
       rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
       rateUpdate: "Modifier la note", rateThanks: "Merci ! Vous avez donné {n}/5.", rateUntil: "Vous pouvez la modifier jusqu'à {h}.", rateFinal: "Cette note ne peut plus être modifiée.", ratePick: "Choisissez de 1 à 5 étoiles.",
-      typing: "L'équipe vous écrit une réponse", attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
+      typing: "L'équipe vous écrit une réponse", newBelow: "Nouveau message ↓", attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -56,7 +56,7 @@
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
       rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
       rateUpdate: "Bewertung ändern", rateThanks: "Danke! Sie haben {n}/5 vergeben.", rateUntil: "Sie können sie bis {h} ändern.", rateFinal: "Diese Bewertung kann nicht mehr geändert werden.", ratePick: "Wählen Sie 1 bis 5 Sterne.",
-      typing: "Das Team schreibt Ihnen eine Antwort", attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
+      typing: "Das Team schreibt Ihnen eine Antwort", newBelow: "Neue Nachricht ↓", attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
     },
   };
 
@@ -85,6 +85,8 @@
     ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#5b6275;font-size:12px;flex:none}" +
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
     ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
+    ".nw{position:sticky;bottom:10px;align-self:center;margin-top:-30px;border:0;border-radius:15px;padding:5px 14px;" +
+    "background:var(--pc,#3d5afe);color:#fff;font:inherit;font-size:13px;cursor:pointer;box-shadow:0 2px 8px rgba(20,25,40,.25)}" +
     ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
     ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
     ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
@@ -180,12 +182,16 @@
     // Pinned: the thread shows its newest message and keeps it in view as it grows (a photo takes its height when
     // its first bytes come, a notice is added); only the visitor's scrolling up unpins it, and scrolling back to the
     // bottom pins it again. A scroll event while it grows is not the visitor's: its scrollTop did not go up.
+    // A message that comes while the visitor reads further up does not take them away: a button below says it came.
     var pinned = true, lastTop = 0;
     var body = h("div", { class: "bd", onscroll: function () {
       pinned = atBottom() || (pinned && body.scrollTop >= lastTop);
       lastTop = body.scrollTop;
+      if (pinned) below.hidden = true;
     } });
+    var below = h("button", { class: "nw", type: "button", hidden: true, text: t.newBelow, onclick: function () { toEnd(); } });
     function atBottom() { return body.scrollHeight - body.scrollTop - body.clientHeight < 60; }
+    function toEnd() { pinned = true; below.hidden = true; body.scrollTop = body.scrollHeight; }
     function keepPinned() { if (pinned && view === "thread") body.scrollTop = body.scrollHeight; }
     var growing = typeof ResizeObserver === "function" ? new ResizeObserver(keepPinned) : null;
     var live = h("div", { class: "sr", "aria-live": "polite" });
@@ -407,6 +413,8 @@
       composer.addEventListener("input", fit);
       sendBtn = h("button", { class: "sd", type: "button", text: t.send, onclick: function () { send(); } });
       body.appendChild(thread);
+      body.appendChild(below);
+      toEnd(); // a thread opens at its newest message
       files.reset();
       composer.addEventListener("paste", function (ev) { if (files.add(ev.clipboardData && ev.clipboardData.files)) ev.preventDefault(); });
       panel.insertBefore(files.chips, live);
@@ -475,8 +483,8 @@
         (s.conversations || []).forEach(function (c) { if (current && c.id === current.id) c.unread = 0; });
       }).catch(noop);
     }
+    var shown = { id: null, count: 0 }; // the thread last drawn, and how many messages it had
     function renderParts() {
-      var nearBottom = atBottom();
       // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry;
       // unless the server shows one (its answer was lost, or is slow): drawn once, as the server's.
       var stored = {};
@@ -516,7 +524,10 @@
       }
       askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
-      if (nearBottom || view === "thread") { body.scrollTop = body.scrollHeight; pinned = true; }
+      var came = shown.id === current.id && comments.length > shown.count;
+      shown = { id: current.id, count: comments.length };
+      if (pinned) toEnd();
+      else if (came) below.hidden = false;
     }
     // The team asks for a rating when it closes the conversation (CSAT): 1 to 5 stars and an optional comment,
     // changeable until open_until, then shown as given. Native radio buttons: arrow keys pick, Tab moves on.
@@ -578,7 +589,7 @@
         askTimer = setTimeout(function () { if (current === shown && view === "thread" && current.state !== "closed") askEmail(comments); }, wait);
         return;
       }
-      if (!thread.querySelector(".ask")) { thread.appendChild(emailCard()); body.scrollTop = body.scrollHeight; }
+      if (!thread.querySelector(".ask")) { thread.appendChild(emailCard()); keepPinned(); }
     }
     function emailCard() {
       var input = h("input", { type: "email", autocomplete: "email", placeholder: "you@example.com", "aria-label": t.emailAsk });
@@ -756,7 +767,7 @@
       if (!retryNode) { thread.appendChild(node); composer.value = rest; fit(); }
       var empty = thread.querySelector(".em");
       if (empty) empty.remove();
-      body.scrollTop = body.scrollHeight;
+      toEnd();
       // A retried message keeps the visitor it was written as (a new one since: it goes back to the composer).
       var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch };
       node.talk = written.talk;
@@ -969,20 +980,31 @@
         return p.c + "." + p.w;
       } catch (e) { return ""; }
     }
+    function stored() {
+      try { return JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}; } catch (e) { return {}; } // blocked, or not JSON
+    }
     function drafts() {
-      var out = {};
-      try {
-        var kept = JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}, t = kept.t || {};
-        // Texts only: the page's own scripts can write there too.
-        if (kept.by && kept.by === writer()) Object.keys(t).forEach(function (id) { if (typeof t[id] == "string") out[id] = t[id]; });
-      } catch (e) { /* storage blocked, or not JSON */ }
+      var out = {}, kept = stored(), t = kept.t || {};
+      // Texts only: the page's own scripts can write there too.
+      if (kept.by && kept.by === writer()) Object.keys(t).forEach(function (id) { if (typeof t[id] == "string") out[id] = t[id]; });
       return out;
     }
     function keepDrafts(kept) {
       try {
-        if (writer() && Object.keys(kept).length) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept }));
+        var a = place === undefined ? placeKept() : place;
+        if (writer() && (Object.keys(kept).length || a)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a }));
         else w.sessionStorage.removeItem(DRAFTS);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
+    }
+    // The thread the visitor was in when they closed the messenger or left the page (a conversation's id, or "new"):
+    // the launcher opens there again, not on a draft left in another one. Kept with the drafts, for their contact.
+    var place; // undefined until the visitor closes the messenger or leaves the page: the kept one holds until then
+    function here() {
+      return view === "thread" && !inApp && !(talk && talk.inApp) ? (current ? current.id : "new") : null;
+    }
+    function placeKept() {
+      var kept = stored();
+      return kept.by && kept.by === writer() && typeof kept.a == "string" ? kept.a : null;
     }
     function takeDraft(id) {
       var kept = drafts(), text = kept[id || "new"] || "";
@@ -1017,7 +1039,11 @@
     function leave() {
       if (!destroyed && composer && view === "thread") keepDrafts(stash(drafts()));
     }
-    w.addEventListener("pagehide", leave);
+    w.addEventListener("pagehide", function () {
+      if (open) place = here();
+      leave();
+      if (open && !destroyed) keepDrafts(drafts());
+    });
 
     // --- polling: every few seconds while open, a slow badge poll while closed -----------------
     function schedule() {
@@ -1111,10 +1137,14 @@
       }
       var convs = s.conversations || [];
       var unread = convs.filter(function (c) { return c.unread; }), drafted;
+      // Only a place the visitor can still go: one of their conversations (the page's scripts can write there too).
+      var back = which === undefined && pinged ? (place === undefined ? placeKept() : place) : null;
+      if (back && back !== "new" && !convs.some(function (c) { return c.id === back; })) back = null;
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
+      else if (back) showThread(back === "new" ? null : back);
       else if (which !== "list" && pinged && (drafted = Object.keys(drafts()).pop())) showThread(drafted === "new" ? null : drafted);
       else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);
       else showList(which !== "list" && !unread.length && unreadCount > 0);
@@ -1124,6 +1154,8 @@
     }
     function close() {
       if (!open) return;
+      place = here();
+      keepDrafts(drafts());
       open = false;
       panel.classList.remove("on");
       panel.hidden = true;
@@ -1161,7 +1193,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { place = null; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
