@@ -393,6 +393,19 @@ def test_a_reply_that_comes_while_the_visitor_reads_further_up_waits_below_a_but
     expect(last).to_have_text("Tracking: PL-77.", timeout=15_000)
     expect(last).to_be_in_viewport()
     expect(below).to_be_hidden()
+
+    # By the keyboard: Enter on the button goes to the reply, and the focus on to the composer (not lost with it).
+    body.evaluate("(b) => { b.scrollTop = 0; }")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Delivered Friday.")
+    expect(below).to_be_visible(timeout=15_000)
+    messenger.locator("textarea").focus()
+    for _ in range(10):  # from the composer: Send, Back, Close, then the button
+        if below.evaluate("(b) => b.getRootNode().activeElement === b"):
+            break
+        host.page.keyboard.press("Tab")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m:not(.me) .bu").last).to_be_in_viewport()
+    expect(messenger.locator("textarea")).to_be_focused()
     assert agent_admin.problems == []
     assert host.problems == []
 
@@ -439,4 +452,11 @@ def test_the_launcher_opens_the_conversation_the_visitor_was_in_not_a_question_l
     host.launcher().click()
     expect(messenger.locator("textarea")).to_have_value("Another thing: do you sell gift cards?")
     expect(messenger.locator(".m.me")).to_have_count(0)
+    # Closed on the list, it opens on the list, the question's words waiting under "Send us a message".
+    messenger.locator("button.bk").click()
+    expect(messenger.locator("button.cta .st")).to_have_text("Draft")
+    host.page.keyboard.press("Escape")
+    host.launcher().click()
+    expect(messenger.locator(".ls li")).to_have_count(1)
+    expect(messenger.locator("button.cta .st")).to_have_text("Draft")
     assert host.problems == []

@@ -70,23 +70,27 @@ def test_words_written_and_not_sent_come_back_on_the_next_page(host, make_websit
     draft_key = cookie_declaration(website=website)["session_storage"][0]
 
     # Half a reply, a look at the list (the conversation says "Draft"), then a link: the next page keeps the words
-    # (the declared key), and the messenger opens there.
+    # (the declared key). The messenger opens where the visitor left it, on the list, and the words wait in their
+    # conversation.
     messenger.locator("textarea").fill("And how long does it")
     messenger.locator("button.bk").click()
-    expect(messenger.locator("li").filter(has_text="Do you ship to Norway?").locator(".st")).to_have_text("Draft")
+    draft_tag = messenger.locator("li").filter(has_text="Do you ship to Norway?").locator(".st")
+    expect(draft_tag).to_have_text("Draft")
     host.page.goto(host.snippet_page("/shipping", website.app_id))
     host.wait_booted()
     assert list(_storage(host)) == [draft_key]
     host.launcher().click()
+    expect(draft_tag).to_have_text("Draft")
+    messenger.locator("li").filter(has_text="Do you ship to Norway?").locator("button").click()
     expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?"])
     expect(messenger.locator("textarea")).to_have_value("And how long does it")
-    assert _storage(host) == {}  # put back: the composer has them now
+    assert json.loads(_storage(host)[draft_key])["t"] == {}  # put back: the composer has them now
     host.screenshot(path=str(artifacts / "messenger-draft-back.png"))
     messenger.locator("textarea").fill("And how long does it take?")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?", "And how long does it take?"])
 
-    # A new conversation begun on the list, then another page: it opens on that new thread, with its words.
+    # A new conversation begun on the list, then another page: its words wait under "Send us a message".
     messenger.locator("button.bk").click()
     messenger.locator("button.cta").click()
     messenger.locator("textarea").fill("Separate question: gift wrapping?")
@@ -96,6 +100,7 @@ def test_words_written_and_not_sent_come_back_on_the_next_page(host, make_websit
     host.page.goto(host.snippet_page("/gifts", website.app_id))
     host.wait_booted()
     host.launcher().click()
+    messenger.locator("button.cta").click()
     expect(messenger.locator("textarea")).to_have_value("Separate question: gift wrapping?")
     expect(messenger.locator(".m.me")).to_have_count(0)
     host.page.keyboard.press("Enter")

@@ -303,4 +303,15 @@ def test_a_long_conversation_opens_at_its_newest_message_with_the_reply_box(agen
     page.reload()
     page.wait_for_load_state("load")
     expect(page.locator(".parley-part .body").first).to_be_in_viewport()
+
+    # A link to a place on the page goes there; one to nothing on it opens at the end all the same. (Each from
+    # another page: a link to the page already open only moves within it.)
+    for fragment, in_view in [
+        ("#parley-thread", ".parley-part .body >> nth=0"),
+        ("#nothing-here", "#parley-body"),
+        ("#%E0%A4%A", "#parley-body"),  # a malformed escape: no error, the end
+    ]:
+        page.goto("about:blank")
+        agent_admin.open(_page(conversation) + fragment)
+        expect(page.locator(in_view)).to_be_in_viewport()
     assert agent_admin.problems == []

@@ -85,7 +85,7 @@
     ".dot{width:9px;height:9px;border-radius:50%;background:#e53935;flex:none}.tm{color:#5b6275;font-size:12px;flex:none}" +
     ".em{color:#8a90a2;text-align:center;margin:8px}" +
     ".th{flex:1;display:flex;flex-direction:column;gap:10px;padding:16px 14px}" +
-    ".nw{position:sticky;bottom:10px;align-self:center;margin-top:-30px;border:0;border-radius:15px;padding:5px 14px;" +
+    ".nw{position:sticky;bottom:10px;align-self:center;margin-top:-36px;border:0;border-radius:17px;padding:8px 16px;" +
     "background:var(--pc,#3d5afe);color:#fff;font:inherit;font-size:13px;cursor:pointer;box-shadow:0 2px 8px rgba(20,25,40,.25)}" +
     ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
     ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
@@ -189,7 +189,12 @@
       lastTop = body.scrollTop;
       if (pinned) below.hidden = true;
     } });
-    var below = h("button", { class: "nw", type: "button", hidden: true, text: t.newBelow, onclick: function () { toEnd(); } });
+    var below = h("button", { class: "nw", type: "button", hidden: true, text: t.newBelow, onclick: function () {
+      var keyed; // by the keyboard: its focus goes on to the composer, not to the page as the button hides
+      try { keyed = below.matches(":focus-visible"); } catch (e) { /* an older browser */ }
+      toEnd();
+      if (keyed && composer) composer.focus();
+    } });
     function atBottom() { return body.scrollHeight - body.scrollTop - body.clientHeight < 60; }
     function toEnd() { pinned = true; below.hidden = true; body.scrollTop = body.scrollHeight; }
     function keepPinned() { if (pinned && view === "thread") body.scrollTop = body.scrollHeight; }
@@ -483,7 +488,7 @@
         (s.conversations || []).forEach(function (c) { if (current && c.id === current.id) c.unread = 0; });
       }).catch(noop);
     }
-    var shown = { id: null, count: 0 }; // the thread last drawn, and how many messages it had
+    var drawn = { id: null, count: 0 }; // the thread last drawn, and how many messages it had
     function renderParts() {
       // The visitor's messages on their way or not sent are not the server's yet: they stay, last, with their Retry;
       // unless the server shows one (its answer was lost, or is slow): drawn once, as the server's.
@@ -524,8 +529,8 @@
       }
       askEmail(comments);
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
-      var came = shown.id === current.id && comments.length > shown.count;
-      shown = { id: current.id, count: comments.length };
+      var came = drawn.id === current.id && comments.length > drawn.count;
+      drawn = { id: current.id, count: comments.length };
       if (pinned) toEnd();
       else if (came) below.hidden = false;
     }
@@ -996,10 +1001,11 @@
         else w.sessionStorage.removeItem(DRAFTS);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
     }
-    // The thread the visitor was in when they closed the messenger or left the page (a conversation's id, or "new"):
-    // the launcher opens there again, not on a draft left in another one. Kept with the drafts, for their contact.
+    // Where the visitor was when they closed the messenger or left the page (a conversation's id, "new" or "list"):
+    // the launcher opens there again, not on a draft left in another thread. Kept with the drafts, for their contact.
     var place; // undefined until the visitor closes the messenger or leaves the page: the kept one holds until then
     function here() {
+      if (view === "list") return "list";
       return view === "thread" && !inApp && !(talk && talk.inApp) ? (current ? current.id : "new") : null;
     }
     function placeKept() {
@@ -1139,11 +1145,12 @@
       var unread = convs.filter(function (c) { return c.unread; }), drafted;
       // Only a place the visitor can still go: one of their conversations (the page's scripts can write there too).
       var back = which === undefined && pinged ? (place === undefined ? placeKept() : place) : null;
-      if (back && back !== "new" && !convs.some(function (c) { return c.id === back; })) back = null;
+      if (back && back !== "new" && back !== "list" && !convs.some(function (c) { return c.id === back; })) back = null;
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
+      else if (back === "list") showList();
       else if (back) showThread(back === "new" ? null : back);
       else if (which !== "list" && pinged && (drafted = Object.keys(drafts()).pop())) showThread(drafted === "new" ? null : drafted);
       else if (which !== "list" && !convs.length && !unanswered.length) showThread(null);

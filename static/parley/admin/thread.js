@@ -453,10 +453,13 @@
   // --- where the page opens ---------------------------------------------------------------------
   // At the newest messages with the box to answer them in view, as a chat opens, not at the first message of a long
   // conversation: once its images have their height. Not where the browser brings the teammate back (a reload, Back),
-  // where a link points, nor once they scrolled themselves.
+  // where a link points (to something on the page), nor once they scrolled themselves.
   window.addEventListener("load", function () {
     var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
-    if (!thread || window.location.hash || (nav && nav.type !== "navigate") || window.scrollY > 0) return;
+    var named = null;
+    try { named = window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1))); }
+    catch (e) { /* a malformed escape: it names nothing here */ }
+    if (!thread || named || (nav && nav.type !== "navigate") || window.scrollY > 0) return;
     var end = form || thread;
     if (end.getBoundingClientRect().bottom > window.innerHeight) end.scrollIntoView({block: "end"});
   });
