@@ -985,18 +985,21 @@
         return p.c + "." + p.w;
       } catch (e) { return ""; }
     }
+    // What is kept for this contact (another's, or none: nothing).
     function stored() {
-      try { return JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}; } catch (e) { return {}; } // blocked, or not JSON
+      var kept = {};
+      try { kept = JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}; } catch (e) { /* blocked, or not JSON */ }
+      return kept.by && kept.by === writer() ? kept : {};
     }
     function drafts() {
-      var out = {}, kept = stored(), t = kept.t || {};
+      var out = {}, t = stored().t || {};
       // Texts only: the page's own scripts can write there too.
-      if (kept.by && kept.by === writer()) Object.keys(t).forEach(function (id) { if (typeof t[id] == "string") out[id] = t[id]; });
+      Object.keys(t).forEach(function (id) { if (typeof t[id] == "string") out[id] = t[id]; });
       return out;
     }
     function keepDrafts(kept) {
       try {
-        var a = place === undefined ? placeKept() : place;
+        var a = lastPlace();
         if (writer() && (Object.keys(kept).length || a)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a }));
         else w.sessionStorage.removeItem(DRAFTS);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
@@ -1008,9 +1011,10 @@
       if (view === "list") return "list";
       return view === "thread" && !inApp && !(talk && talk.inApp) ? (current ? current.id : "new") : null;
     }
-    function placeKept() {
-      var kept = stored();
-      return kept.by && kept.by === writer() && typeof kept.a == "string" ? kept.a : null;
+    function lastPlace() {
+      if (place !== undefined) return place;
+      var a = stored().a;
+      return typeof a == "string" ? a : null;
     }
     function takeDraft(id) {
       var kept = drafts(), text = kept[id || "new"] || "";
@@ -1144,7 +1148,7 @@
       var convs = s.conversations || [];
       var unread = convs.filter(function (c) { return c.unread; }), drafted;
       // Only a place the visitor can still go: one of their conversations (the page's scripts can write there too).
-      var back = which === undefined && pinged ? (place === undefined ? placeKept() : place) : null;
+      var back = which === undefined && pinged ? lastPlace() : null;
       if (back && back !== "new" && back !== "list" && !convs.some(function (c) { return c.id === back; })) back = null;
       if (notSetUp) showNotSetUp();
       else if (which === "message") showMessage(text);
