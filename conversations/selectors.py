@@ -21,6 +21,7 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import Lower, TruncDate
 
@@ -86,6 +87,21 @@ def conversation_list_for_contact(
     return _messenger_conversations(contact_id=contact_id, website_id=website_id, every_website=every_website).order_by(
         "-updated_at", "-id"
     )
+
+
+# Beside each listed row, the unread teammate replies across all the rows its query selects, before its LIMIT: a
+# messenger lists its contact's newest conversations and counts every unread reply, in one query.
+UNREAD_TOTAL = Window(Sum("contact_unread_count"))
+
+
+def conversation_recent_for_contact(
+    *, contact_id: int, website_id: int, every_website: bool = False
+) -> tuple[list[Conversation], int]:
+    """The WIDGET_LIST_LIMIT conversations this website's messenger lists first, and the unread teammate replies
+    across all it shows (an older conversation's too). One query."""
+    listed = conversation_list_for_contact(contact_id=contact_id, website_id=website_id, every_website=every_website)
+    conversations = list(listed.annotate(unread_total=UNREAD_TOTAL)[:WIDGET_LIST_LIMIT])
+    return conversations, conversations[0].unread_total if conversations else 0
 
 
 def contact_has_conversations(*, contact_id: int) -> bool:
@@ -164,15 +180,16 @@ def contact_poll(
     *, contact_id: int, since: dt.datetime | None, website_id: int, every_website: bool = False
 ) -> tuple[int, list[str], dt.datetime | None]:
     """(unread count, ids changed after `since`, new cursor) of the conversations this website's messenger
-    shows, in two small queries."""
+    shows, in two small queries whatever the contact's history: the poll comes every few seconds, and lists
+    the WIDGET_LIST_LIMIT most recent changes at most (the messenger reloads what it shows on any)."""
     rows = list(
-        _messenger_conversations(contact_id=contact_id, website_id=website_id, every_website=every_website).values_list(
-            "public_id", "updated_at", "contact_unread_count"
-        )
+        conversation_list_for_contact(contact_id=contact_id, website_id=website_id, every_website=every_website)
+        .annotate(unread_total=UNREAD_TOTAL)
+        .values_list("public_id", "updated_at", "unread_total")[:WIDGET_LIST_LIMIT]
     )
-    unread = sum(row[2] for row in rows) + in_app_unseen_count(contact_id=contact_id)
-    changed = [row[0] for row in rows if since is None or row[1] > since]
-    cursor = max((row[1] for row in rows), default=since)
+    unread = (rows[0][2] if rows else 0) + in_app_unseen_count(contact_id=contact_id)
+    changed = [public_id for public_id, updated_at, _ in rows if since is None or updated_at > since]
+    cursor = rows[0][1] if rows else since
     return unread, changed, cursor
 
 

@@ -270,8 +270,7 @@ def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, rea
     messenger reads, see `messenger_scope`), in-app messages."""
     if contact is None or scope is None or widget_quiet.contact_is_quiet(contact_id=contact.pk, reads=reads):
         return {"unread_count": 0, "conversations": [], "messages": [], "awaiting": False}
-    listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
-    conversations = list(listed[: selectors.WIDGET_LIST_LIMIT])
+    conversations, unread = selectors.conversation_recent_for_contact(contact_id=contact.pk, **scope)
     messages = services.in_app_messages_pending(contact=contact)
     if not conversations and not messages and not selectors.contact_has_conversations(contact_id=contact.pk):
         # (Conversations of another website are not shown here, but the mark is the contact's own.)
@@ -280,7 +279,7 @@ def chat_state(contact: Contact | None, scope: dict[str, Any] | None = None, rea
     summaries = [conversation_summary(c, now) for c in conversations]
     return {
         # An unseen in-app message counts as unread: the launcher's badge brings the messenger up.
-        "unread_count": sum(c.contact_unread_count for c in conversations) + len(messages),
+        "unread_count": unread + len(messages),
         "conversations": summaries,
         "messages": messages,
         # The visitor wrote last, minutes ago: the loader loads the messenger, which polls every few seconds.

@@ -183,6 +183,34 @@ def test_poll_is_one_query_after_the_website_lookups(client, website):
     assert len(captured) <= 4
 
 
+def test_a_long_history_polls_and_pings_the_newest_changes_and_counts_every_unread_reply(client, website):
+    """A poll every few seconds stays small whatever the contact's history: it lists the most recent changes only
+    (it listed every conversation's id: 520 KB for 20,000), while the unread count, here and in the ping, still
+    counts a reply in a conversation older than the list shows."""
+    lead = LeadFactory()
+    token = _token(lead, website)
+    oldest = services.conversation_start_by_contact(contact=lead, body="First", website=website)
+    services.conversation_reply_as_teammate(conversation=oldest, teammate=TeammateFactory(), body="Answered")
+    newer = [
+        services.conversation_start_by_contact(contact=lead, body=f"Then {n}", website=website)
+        for n in range(selectors.WIDGET_LIST_LIMIT + 1)
+    ]
+    base = f"/widget-api/{website.app_id}"
+    with CaptureQueriesContext(connection) as captured:
+        first = _get(client, f"{base}/poll", token=token).json()
+    newest_first = [c.public_id for c in reversed(newer)][: selectors.WIDGET_LIST_LIMIT]
+    assert (first["changed"], first["unread_count"]) == (newest_first, 1)
+    assert len(captured) <= 4  # as for a contact of three conversations
+    assert _get(client, f"{base}/poll", token=token, since=first["cursor"]).json()["changed"] == []
+    services.conversation_reply_as_teammate(conversation=newer[0], teammate=TeammateFactory(), body="And this")
+    polled = _get(client, f"{base}/poll", token=token, since=first["cursor"]).json()
+    assert (polled["changed"], polled["unread_count"]) == ([newer[0].public_id], 2)
+    pinged = _post(client, f"{base}/ping", {"token": token, "page": {"url": f"{ORIGIN}/"}}).json()
+    assert len(pinged["conversations"]) == selectors.WIDGET_LIST_LIMIT
+    assert oldest.public_id not in {c["id"] for c in pinged["conversations"]}
+    assert pinged["unread_count"] == 2
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "field"),
     [
