@@ -226,3 +226,100 @@ def test_messages_written_while_the_first_is_on_its_way_all_go_in_the_order_writ
     agent.screenshot(path=str(artifacts / "agent-three-in-order.png"), full_page=True)
     assert agent_admin.problems == []
     assert host.problems == []
+
+
+def _cut_off_on(host, path: str, *, answer_lost: str):
+    """From `path`'s page, Parley cannot be reached (the messenger's polls neither: none tells the page what arrived),
+    except the first message sent with the words `answer_lost`, which reaches it and whose answer is then lost (a
+    connection reset on the way back). Other pages reach Parley."""
+    lost = []
+
+    def route(route):
+        request = route.request
+        if not request.frame.url.endswith(path):
+            route.continue_()
+        elif answer_lost in (request.post_data or "") and not lost:
+            lost.append(route.fetch().status)
+            route.abort("connectionreset")
+        else:
+            route.abort("connectionrefused")
+
+    host.page.route("**/widget-api/**", route)
+    return lost
+
+
+def test_messages_not_sent_when_the_visitor_moves_on_go_from_the_next_page_each_once(
+    host, make_website, agent_admin, artifacts
+):
+    """Found by walks: a message shown "Not sent." was lost when the visitor followed a link, its words with it. The
+    messages not sent yet now go from the messenger on the next page of the tab, in the order written: one whose first
+    try had arrived (its answer lost) is stored once, by its key."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello, my parcel did not come")
+    conversation = Conversation.objects.get()
+    messenger = host.page.locator("parley-messenger")
+
+    lost = _cut_off_on(host, "/help", answer_lost="It was due on Monday")
+    for words in ("It was due on Monday", "Order 1234, to Oslo"):
+        messenger.locator("textarea").fill(words)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail .nf span")).to_have_text(["Not sent.", "Not sent."])
+    assert lost == [201]  # the first of the two is stored already
+    host.screenshot(path=str(artifacts / "messenger-not-sent-before-a-link.png"))
+
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    # Back in the conversation they were in, where both went: neither failed, nor still on its way.
+    expect(messenger.locator(".m.me .bu")).to_have_text(
+        ["Hello, my parcel did not come", "It was due on Monday", "Order 1234, to Oslo"]
+    )
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-not-sent-went-from-the-next-page.png"))
+
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(
+        ["Hello, my parcel did not come", "It was due on Monday", "Order 1234, to Oslo"]
+    )
+    agent_admin.page.screenshot(path=str(artifacts / "admin-not-sent-went-from-the-next-page.png"))
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == [
+        "Hello, my parcel did not come",
+        "It was due on Monday",
+        "Order 1234, to Oslo",
+    ]
+
+
+def test_a_first_message_not_sent_starts_its_conversation_from_the_next_page(
+    host, make_website, agent_admin, artifacts
+):
+    """The first message of a conversation that did not go, and one written after it: both go from the next page, to
+    one new conversation."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    _cut_off_on(host, "/help", answer_lost="(none)")
+    for words in ("Do you ship to Norway?", "And to Iceland?"):
+        messenger.locator("textarea").fill(words)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(1)  # the first; the one after it waits for its Retry
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?", "And to Iceland?"])
+
+    host.page.goto(host.snippet_page("/shipping", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?", "And to Iceland?"])
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
+    host.screenshot(path=str(artifacts / "messenger-first-message-went-from-the-next-page.png"))
+
+    conversation = Conversation.objects.get()
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(
+        ["Do you ship to Norway?", "And to Iceland?"]
+    )
+    assert host.problems == []

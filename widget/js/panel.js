@@ -774,7 +774,10 @@
       if (empty) empty.remove();
       toEnd();
       // A retried message keeps the visitor it was written as (a new one since: it goes back to the composer).
-      var written = { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch };
+      queue(node, text, picked, { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch });
+    }
+    // The message's turn to leave, after those written before it.
+    function queue(node, text, picked, written) {
       node.talk = written.talk;
       node.epoch = written.epoch;
       node.key = node.key || newKey(); // the same with its Retry: the server stores the message once
@@ -898,6 +901,7 @@
           return;
         }
         node.classList.add("fail");
+        node.status = err.status;
         // Under the message: the server's words for a refusal (no retry: the same message would be refused again),
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
@@ -976,7 +980,7 @@
     // (gone with the tab), tagged with the contact they were written as: kept when the visitor leaves a thread or the
     // page, put back into that thread's composer, where the messenger opens next. Another contact's messenger drops
     // them, and so do a logout (shutdown) and an erasure (startOver). Only with a token (a visitor support knows);
-    // never files, nor the messages shown as not sent (they may have arrived: sent again, they would be twice).
+    // never files. The messages sent and not sent yet are kept too (`u`, below), with their key.
     var DRAFTS = "parley-draft-" + ctx.get()[7];
     function writer() {
       // The token's signed payload (base64 JSON) names its contact and website: read as a tag only, trusted by nobody.
@@ -999,10 +1003,38 @@
     }
     function keepDrafts(kept) {
       try {
-        var a = lastPlace();
-        if (writer() && (Object.keys(kept).length || a)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a }));
+        var a = lastPlace(), u = pending();
+        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u }));
         else w.sessionStorage.removeItem(DRAFTS);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
+    }
+    // The messages sent and not sent yet: on their way, or failed with their Retry (no word from Parley, or a refusal
+    // that may pass: 429, 5xx); not those with files (a file does not outlive its page), nor an in-app message's
+    // answer. Kept when the page goes, they go again from the messenger's next page in this tab, in the order
+    // written, with their key: stored once, also when the first try had arrived (its answer lost with the page).
+    var resumed = false; // until this page's messenger takes the kept ones over, they stay kept
+    function pending() {
+      if (!resumed) { var u = stored().u; return Array.isArray(u) ? u : []; }
+      return unsent.filter(function (node) {
+        var st = node.status;
+        return node.epoch === epoch && !node.files.length && !node.talk.inApp &&
+          (node.classList.contains("pd") || (node.retry && (!st || st === 429 || st >= 500)));
+      }).map(function (node) { return { k: node.key, x: node.words, c: node.talk.conv ? node.talk.conv.id : "" }; });
+    }
+    // Once the page's ping has answered (the token is this contact's): each kept message shows "on its way" in its
+    // thread and goes, those of one thread to one conversation (the first starts it, or its first try had).
+    function resume() {
+      var u = pending(), talks = {};
+      resumed = true;
+      u.forEach(function (m) {
+        // Written by the messenger, but the page's own scripts can write there too: text, as text.
+        if (!m || typeof m.x != "string" || !m.x || typeof m.k != "string" || typeof m.c != "string") return;
+        var text = m.x.slice(0, MAX_BODY), node = bubble(text, true);
+        node.classList.add("pd");
+        node.key = m.k;
+        talks[m.c] = talks[m.c] || { conv: m.c ? { id: m.c } : null, inApp: null };
+        queue(node, text, [], { talk: talks[m.c], epoch: epoch });
+      });
     }
     // Where the visitor was when they closed the messenger or left the page (a conversation's id, "new" or "list"):
     // the launcher opens there again, not on a draft left in another thread. Kept with the drafts, for their contact.
@@ -1037,7 +1069,7 @@
     // Kept words go back into the composer once the page's ping has answered: until then the token may be the
     // visitor's before (a site that boots another user without a shutdown), and their words are not this one's.
     var pinged = false;
-    Promise.resolve(ctx.get()[6]).then(function () { pinged = true; });
+    Promise.resolve(ctx.get()[6]).then(function () { pinged = true; if (!destroyed) resume(); });
     function restore(box, id) {
       Promise.resolve(ctx.get()[6]).then(function () {
         if (box !== composer || destroyed) return;
@@ -1052,7 +1084,7 @@
     w.addEventListener("pagehide", function () {
       if (open) place = here();
       leave();
-      if (open && !destroyed) keepDrafts(drafts());
+      if (!destroyed) keepDrafts(drafts()); // with the messages not sent yet, the messenger open or not
     });
 
     // --- polling: every few seconds while open, a slow badge poll while closed -----------------
@@ -1204,7 +1236,7 @@
         if (open && view === "list") showList();
       },
       probe: probe,
-      destroy: function () { place = null; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function () { place = null; unsent = []; resumed = true; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
