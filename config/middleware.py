@@ -9,6 +9,8 @@ still sets the answer's Content-Length); every other path runs them as Django do
 own, so the admin's checks (admin.E408 to E410) and anything else that looks for them by class still find them.
 """
 
+import functools
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+from django.utils import timezone
 
 from widget.http import CORS_HEADERS_SET, WIDGET_API_PREFIX
 
@@ -81,3 +84,34 @@ class CorsMiddleware(CorsHeadersMiddleware):
         if not getattr(response, CORS_HEADERS_SET, False):
             self.add_response_headers(request, response)
         return response
+
+
+# Set by the admin's pages (static/parley/admin/time_zone.js) to the time zone the teammate's browser names.
+TIME_ZONE_COOKIE = "parley_tz"
+ADMIN_PREFIX = "/admin/"
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def teammate_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone the admin's cookie names, when it is one (anything else, a path or a NUL: None)."""
+    name = request.COOKIES.get(TIME_ZONE_COOKIE, "")
+    return zoneinfo.ZoneInfo(name) if name in _time_zones() else None
+
+
+class TeammateTimeZoneMiddleware:
+    """The admin's times (a message's, a snooze's, a list's, the dates typed in its forms) in the teammate's own time
+    zone, the one their browser names; UTC (TIME_ZONE) until their browser has said. Other pages keep TIME_ZONE."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = teammate_time_zone(request) if request.path_info.startswith(ADMIN_PREFIX) else None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)

@@ -179,6 +179,7 @@ MIDDLEWARE = [
     "config.middleware.AuthenticationMiddleware",
     "common.admin_guard.AdminQueryGuardMiddleware",
     "config.middleware.MessageMiddleware",
+    "config.middleware.TeammateTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -13,10 +13,10 @@ from common.teammates import PROFILE, TeammateChoiceField, teammate_name_order
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
     "4h": ("In 4 hours", lambda now: now + dt.timedelta(hours=4)),
-    # Times are UTC (TIME_ZONE): the label says so rather than pretend to know the teammate's zone.
+    # In the teammate's time zone, as every time the admin shows them (config.middleware.TeammateTimeZoneMiddleware).
     "tomorrow": (
-        "Tomorrow 09:00 UTC",
-        lambda now: (now + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0),
+        "Tomorrow 09:00",
+        lambda now: (timezone.localtime(now) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0),
     ),
     "week": ("In a week", lambda now: now + dt.timedelta(days=7)),
 }

@@ -190,9 +190,11 @@ def agent_teammate(username: str, first_name: str = ""):
 class AdminSession:
     """A teammate logged into the admin in a browser context of their own."""
 
-    def __init__(self, browser, parley_url: str, *, username: str, password: str = ADMIN_PASSWORD) -> None:
+    def __init__(
+        self, browser, parley_url: str, *, username: str, password: str = ADMIN_PASSWORD, timezone_id: str | None = None
+    ) -> None:
         self.parley = parley_url.rstrip("/")
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id=timezone_id)
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))

@@ -1,0 +1,63 @@
+"""The admin's times in the teammate's own time zone (the one their browser names), not UTC unsaid: a teammate in
+Tokyo read "07:48" for a message that came at 16:48 their time, and a snooze typed as 17:00 ended at 17:00 UTC."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from config.middleware import TIME_ZONE_COOKIE
+from conversations import services
+from tests.contacts.factories import LeadFactory
+
+pytestmark = pytest.mark.django_db
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
+
+
+def _conversation_page(admin_client):
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(), body="Hello")
+    return conversation, reverse("admin:conversations_conversation_change", args=[conversation.pk])
+
+
+def _meta_time(moment: dt.datetime) -> str:
+    return f"· {moment:%b %d, %H:%M}</div>"
+
+
+def test_the_admin_shows_a_message_at_the_time_of_the_teammates_time_zone(admin_client):
+    conversation, url = _conversation_page(admin_client)
+    sent = conversation.parts.get().created_at
+    assert _meta_time(sent.astimezone(dt.UTC)) in admin_client.get(url).content.decode()  # until the browser said
+    admin_client.cookies[TIME_ZONE_COOKIE] = "Asia/Tokyo"
+    page = admin_client.get(url).content.decode()
+    assert _meta_time(sent.astimezone(TOKYO)) in page
+    assert '<script src="/static/parley/admin/time_zone.js"></script>' in page
+
+
+@pytest.mark.parametrize(
+    "hostile", ["../../../etc/passwd", "/etc/localtime", "Asia/Tokyo\x00", "x" * 5000, "", "asia/tokyo"]
+)
+def test_a_cookie_that_names_no_time_zone_leaves_the_admin_in_utc(admin_client, hostile):
+    conversation, url = _conversation_page(admin_client)
+    admin_client.cookies[TIME_ZONE_COOKIE] = hostile
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert _meta_time(conversation.parts.get().created_at.astimezone(dt.UTC)) in response.content.decode()
+
+
+def test_a_snooze_ends_at_the_time_the_teammate_meant_in_their_time_zone(admin_client):
+    conversation, url = _conversation_page(admin_client)
+    admin_client.cookies[TIME_ZONE_COOKIE] = "Asia/Tokyo"
+    admin_client.post(url, {"do": "snooze", "snoozed_until": "2031-01-05T17:00"})
+    conversation.refresh_from_db()
+    assert conversation.snoozed_until == dt.datetime(2031, 1, 5, 8, 0, tzinfo=dt.UTC)  # 17:00 in Tokyo
+
+    services.conversation_reopen(conversation=conversation, teammate=None)
+    admin_client.post(url, {"do": "snooze", "snooze_for": "tomorrow"})
+    conversation.refresh_from_db()
+    tomorrow = timezone.localtime(timezone.now(), TOKYO).date() + dt.timedelta(days=1)
+    assert timezone.localtime(conversation.snoozed_until, TOKYO).replace(tzinfo=None) == dt.datetime.combine(
+        tomorrow, dt.time(9)
+    )
+    assert "Tomorrow 09:00</option>" in admin_client.get(url).content.decode()
