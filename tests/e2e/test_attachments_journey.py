@@ -25,6 +25,12 @@ IMAGE_SHOWN = """(selector) => {
   const img = host && host.shadowRoot.querySelector(selector);
   return !!img && img.complete && img.naturalWidth > 0;
 }"""
+# The photos of the thread still loading (not decoded yet): the box each takes meanwhile.
+LOADING_BOXES = """() => [...document.querySelector('parley-messenger').shadowRoot.querySelectorAll('.fs img')]
+  .filter((img) => !img.complete).map((img) => ({
+    width: img.getBoundingClientRect().width, height: img.getBoundingClientRect().height,
+    grey: getComputedStyle(img).backgroundColor !== 'rgba(0, 0, 0, 0)',
+  }))"""
 # A paste or a drop of one file, as the browser dispatches it from the clipboard or the desktop.
 DISPATCH_FILE = """([selector, kind, name, type, bytes]) => {
   const target = document.querySelector('parley-messenger').shadowRoot.querySelector(selector);
@@ -165,6 +171,10 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
     host.wait_booted()
     host.launcher().click()  # it opens in the conversation the visitor left the page in
     expect(messenger.locator(".m.me .fs img")).to_have_count(3)
+    # A photo still on its way is a grey box of its own, not a blank gap (a walk found the thread full of holes).
+    loading = host.page.evaluate(LOADING_BOXES)
+    assert loading and all(box["width"] >= 160 and box["height"] >= 120 and box["grey"] for box in loading), loading
+    host.screenshot(path=str(artifacts / "messenger-photos-loading.png"))
     # Every photo loaded (in whatever order the network gave them: on a busy machine, seconds apart), the newest
     # message is in view.
     host.page.wait_for_function(ALL_IMAGES_SHOWN, arg=".m.me .fs img", timeout=15_000)

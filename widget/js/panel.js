@@ -124,7 +124,7 @@
     ".rt fieldset{border:0;margin:6px 0 0;padding:0}.sa{position:relative;font-size:26px;line-height:1;color:#c9ced6;cursor:pointer;padding:0 2px;border-radius:6px}" +
     ".sa.on{color:#e3a008}.sa:focus-within{outline:3px solid #9fb0ff}.rt .nt{margin:6px 0 0;text-align:start}" +
     ".pc{border:0;background:none;color:#5b6275;width:36px;height:40px;border-radius:8px;cursor:pointer;padding:0}.pc:hover{background:#eef0f5}.pc svg{width:22px;height:22px}" +
-    ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}" +
+    ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}.fs img.ld{min-width:160px;min-height:120px;object-fit:cover;background:#8882}" +
     ".fs .f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere;font-size:14px}" +
     ".fi{display:flex;flex-direction:column;gap:4px;max-width:220px}.me .fs{align-items:flex-end}" +
     ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px}" +
@@ -738,9 +738,11 @@
         if (!f.url) return h("span", { class: "f", text: label }); // still uploading
         var save = h("a", { class: "f", href: f.download_url || f.url, download: f.name, text: label });
         if (!f.inline) return save;
-        return h("div", { class: "fi" }, [h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name })]), save]);
+        return h("div", { class: "fi" }, [h("a", { href: f.url, target: "_blank", rel: "noopener noreferrer" }, [h("img", { src: f.thumbnail_url, alt: f.name, class: "ld", onload: loaded })]), save]);
       }));
     }
+    // A photo has a box of its own while it loads (not a blank gap in the thread), then its own size.
+    function loaded() { this.className = ""; }
     // 1,234,567 bytes: "1.2 MB" ("1,2 Mo" in French); under a megabyte in whole kilobytes, at least 1 (as the admin says).
     function size(bytes) {
       var mb = bytes >= 1048576, n = mb ? Math.round(bytes / 104857.6) / 10 : Math.max(1, Math.round(bytes / 1024));
