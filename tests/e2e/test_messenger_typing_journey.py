@@ -110,3 +110,48 @@ def test_times_follow_the_visitors_own_conventions_and_a_run_shows_its_author_on
         site.screenshot(path=str(artifacts / f"messenger-times-{locale}.png"))
     finally:
         site.close()
+
+
+def test_no_email_ask_while_the_team_writes_and_no_dots_under_a_closed_notice(
+    host, make_website, agent_admin, artifacts
+):
+    """Found by walks: the ask for an email ("Get notified…") came while the dots said a teammate was writing the
+    answer, and the dots showed under "This conversation is closed"."""
+    website = make_website()
+    website.ask_email_after_seconds = 6
+    website.save()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Do you ship to Canada?")
+    messenger = host.page.locator("parley-messenger")
+    conversation = Conversation.objects.get()
+    asked_at_ms = 1000 * (conversation.parts.get().created_at.timestamp() + website.ask_email_after_seconds)
+
+    admin = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    admin.locator("#parley-body").press_sequentially("Yes, we do")
+    dots, ask = messenger.locator(".m.ty"), messenger.locator("form.ask")
+    expect(dots).to_be_visible(timeout=TYPING_SHOWN_MS)
+    host.page.wait_for_function("at => Date.now() > at + 1000", arg=asked_at_ms, timeout=TYPING_SHOWN_MS)
+    with host.page.expect_response(lambda response: "/poll" in response.url, timeout=TYPING_SHOWN_MS):
+        pass  # a poll past the ask's time, the teammate still writing
+    expect(dots).to_be_visible()
+    expect(ask).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-team-writing-no-ask.png"))
+
+    # The teammate stops without sending: the dots go, and the ask comes.
+    admin.locator("#parley-body").fill("")
+    expect(dots).to_have_count(0, timeout=TYPING_SHOWN_MS)
+    expect(ask).to_contain_text("Get notified by email when the team replies")
+
+    # Closed, with a teammate writing in it again: the notice, no dots under it.
+    admin.get_by_role("button", name="Close", exact=True).click()
+    expect(messenger.locator(".nt")).to_contain_text("This conversation is closed.", timeout=TYPING_SHOWN_MS)
+    admin.locator("#parley-body").press_sequentially("One more thing about your order")
+    for _ in range(2):  # two of the messenger's polls after the agent's page told it is writing
+        with host.page.expect_response(lambda response: "/poll" in response.url, timeout=TYPING_SHOWN_MS):
+            pass
+    expect(dots).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-closed-no-dots.png"))
+    assert host.problems == []

@@ -502,7 +502,7 @@
         return false;
       });
       thread.textContent = "";
-      var comments = (current.parts || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
+      var comments = commentsOf(current);
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
       if (!comments.length || comments[0].author_type === "contact") thread.appendChild(greeting());
       var lastTeammate = null, ends = true;
@@ -527,7 +527,7 @@
         if (!rateCard || rateKey !== key) { rateCard = ratingCard(r); rateKey = key; }
         thread.appendChild(rateCard);
       }
-      askEmail(comments);
+      askEmail();
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
       var came = drawn.id === current.id && comments.length > drawn.count;
       drawn = { id: current.id, count: comments.length };
@@ -583,18 +583,22 @@
     // Nobody answered for a while and Parley has no email for the visitor: ask for one, so the reply can
     // reach them after they leave (the server says when, per website; null: never).
     var askTimer = null, emailGiven = false;
-    function askEmail(comments) {
+    function askEmail() {
       clearTimeout(askTimer);
-      var last = comments[comments.length - 1];
+      var comments = commentsOf(current), last = comments[comments.length - 1];
       // A closed conversation waits for no reply: nothing to be notified of (its rating card asks instead).
       if (emailGiven || !current || current.state === "closed" || current.ask_email_after == null || !last || last.author_type !== "contact") return;
       var wait = new Date(last.created_at).getTime() + current.ask_email_after * 1000 - Date.now();
       var shown = current;
       if (wait > 0) {
-        askTimer = setTimeout(function () { if (current === shown && view === "thread" && current.state !== "closed") askEmail(comments); }, wait);
+        askTimer = setTimeout(function () { if (current === shown && view === "thread" && current.state !== "closed") askEmail(); }, wait);
         return;
       }
-      if (!thread.querySelector(".ask")) { thread.appendChild(emailCard()); keepPinned(); }
+      // A teammate is writing the answer now: no ask while the dots show (showTyping asks once they go unanswered).
+      if (!thread.querySelector(".ask") && !typingNode) { thread.appendChild(emailCard()); keepPinned(); }
+    }
+    function commentsOf(conv) {
+      return ((conv && conv.parts) || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
     }
     function emailCard() {
       var input = h("input", { type: "email", autocomplete: "email", placeholder: "you@example.com", "aria-label": t.emailAsk });
@@ -616,8 +620,12 @@
     // A teammate writing a reply in the open thread (the poll's `typing`): shown last, never saying who.
     var typingIn = [], typingNode = null;
     function showTyping() {
-      var on = view === "thread" && current && typingIn.indexOf(current.id) >= 0;
-      if (!on) { if (typingNode) typingNode.remove(); return; }
+      // Not under a closed conversation's notice: a reply would open it again, and shows then.
+      var on = view === "thread" && current && current.state !== "closed" && typingIn.indexOf(current.id) >= 0;
+      if (!on) {
+        if (typingNode) { typingNode.remove(); typingNode = null; if (view === "thread") askEmail(); }
+        return;
+      }
       var nearBottom = atBottom();
       typingNode = typingNode || h("div", { class: "m ty", role: "img", "aria-label": t.typing }, [
         h("span", { class: "av ti", "aria-hidden": "true", html: TEAM_ICON }), h("div", { class: "bu" }, [h("i"), h("i"), h("i")])]);
