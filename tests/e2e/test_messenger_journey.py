@@ -347,6 +347,46 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     assert Conversation.objects.filter(contact=visitor).count() == 1
 
 
+def test_a_long_reply_shows_from_its_first_line(host, make_website, teammate, agent_admin, artifacts):
+    """A walk found a reply taller than the thread shown from its end: the visitor had to scroll up to find where it
+    began. Now the thread stops at its first line; read down to the end, the next reply comes into view."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.set_viewport_size({"width": 1280, "height": 640})
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("How do I return my order?")
+    conversation = Conversation.objects.get()
+    messenger = host.page.locator("parley-messenger")
+    body, below = messenger.locator(".bd"), messenger.locator(".nw")
+
+    steps = "\n".join(f"{n}. Step {n} of the return: read this before the next one." for n in range(1, 31))
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    agent_admin.page.locator("#parley-body").fill("Here is how returns work:\n" + steps)
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    reply = messenger.locator(".m:not(.me) .bu").filter(has_text="Here is how returns work:")
+    expect(reply).to_have_count(1, timeout=15_000)
+    # Its first line at the top of the thread, the reply running on below; no "New message" button for it.
+    host.page.wait_for_function(
+        """() => { const root = document.querySelector('parley-messenger').shadowRoot;
+          const bubble = [...root.querySelectorAll('.m:not(.me) .bu')].pop(), pane = root.querySelector('.bd');
+          const top = bubble.getBoundingClientRect().top - pane.getBoundingClientRect().top;
+          return top >= 0 && top < 40 && bubble.getBoundingClientRect().bottom > pane.getBoundingClientRect().bottom; }"""
+    )
+    expect(below).to_be_hidden()
+    host.screenshot(path=str(artifacts / "messenger-long-reply-from-its-start.png"))
+
+    body.evaluate("(b) => { b.scrollTop = b.scrollHeight; }")  # read to the end
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Any questions?")
+    last = messenger.locator(".m:not(.me) .bu").last
+    expect(last).to_have_text("Any questions?", timeout=15_000)
+    expect(last).to_be_in_viewport()
+    expect(below).to_be_hidden()
+    assert host.problems == []
+
+
 def test_a_reply_that_comes_while_the_visitor_reads_further_up_waits_below_a_button(
     host, make_website, teammate, agent_admin, artifacts
 ):

@@ -511,11 +511,14 @@
       function sameRun(a, b) {
         return b && a.author_type === b.author_type && a.author_name === b.author_name && new Date(b.created_at) - new Date(a.created_at) <= 300000;
       }
+      // The one message that came since the thread was drawn, when it is the team's (its start is what to read).
+      var came = drawn.id === current.id && comments.length > drawn.count, reply = null;
       comments.forEach(function (part, i) {
         var mine = part.author_type === "contact", starts = ends;
         if (!mine) lastTeammate = part;
         ends = !sameRun(part, comments[i + 1]);
-        thread.appendChild(bubble(part.body, mine, part, { stamped: ends, named: starts }));
+        var node = thread.appendChild(bubble(part.body, mine, part, { stamped: ends, named: starts }));
+        if (came && !mine && i === drawn.count && i === comments.length - 1) reply = node;
       });
       if (current.state === "closed") thread.appendChild(h("p", { class: "nt", text: t.closed }));
       kept.forEach(function (node) { thread.appendChild(node); });
@@ -529,10 +532,14 @@
       }
       askEmail();
       title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
-      var came = drawn.id === current.id && comments.length > drawn.count;
       drawn = { id: current.id, count: comments.length };
-      if (pinned) toEnd();
-      else if (came) below.hidden = false;
+      if (pinned) {
+        toEnd();
+        // A reply taller than the thread shows from its first line, not its last: the thread stops there (unpinned:
+        // the visitor reads on down, and is pinned again at the bottom).
+        var above = reply ? reply.getBoundingClientRect().top - body.getBoundingClientRect().top - 8 : 0;
+        if (above < 0) { body.scrollTop += above; lastTop = body.scrollTop; pinned = false; }
+      } else if (came) below.hidden = false;
     }
     // The team asks for a rating when it closes the conversation (CSAT): 1 to 5 stars and an optional comment,
     // changeable until open_until, then shown as given. Native radio buttons: arrow keys pick, Tab moves on.
