@@ -197,6 +197,10 @@ class Conversation(models.Model):
             ),
             # Widget list and contact panel: a contact's conversations, newest first.
             models.Index(fields=["contact", "-updated_at"], name="conv_contact_updated"),
+            # The messenger's unread count (ping, poll): only a contact's few unread conversations, whatever its history.
+            models.Index(
+                fields=["contact"], condition=models.Q(contact_unread_count__gt=0), name="conv_contact_unread"
+            ),
             # The API's search `sort` (api.views.conversations.CONVERSATION_SORT_FIELDS), id breaking ties.
             models.Index(fields=["created_at", "id"], name="conv_created_id"),
             models.Index(fields=["updated_at", "id"], name="conv_updated_id"),

@@ -21,7 +21,6 @@ from django.db.models import (
     Sum,
     Value,
     When,
-    Window,
 )
 from django.db.models.functions import Lower, TruncDate
 
@@ -89,19 +88,23 @@ def conversation_list_for_contact(
     )
 
 
-# Beside each listed row, the unread teammate replies across all the rows its query selects, before its LIMIT: a
-# messenger lists its contact's newest conversations and counts every unread reply, in one query.
-UNREAD_TOTAL = Window(Sum("contact_unread_count"))
-
-
 def conversation_recent_for_contact(
     *, contact_id: int, website_id: int, every_website: bool = False
 ) -> tuple[list[Conversation], int]:
     """The WIDGET_LIST_LIMIT conversations this website's messenger lists first, and the unread teammate replies
-    across all it shows (an older conversation's too). One query."""
-    listed = conversation_list_for_contact(contact_id=contact_id, website_id=website_id, every_website=every_website)
-    conversations = list(listed.annotate(unread_total=UNREAD_TOTAL)[:WIDGET_LIST_LIMIT])
-    return conversations, conversations[0].unread_total if conversations else 0
+    across all it shows (an older conversation's too: a second query only when the list is full)."""
+    scope = {"contact_id": contact_id, "website_id": website_id, "every_website": every_website}
+    conversations = list(conversation_list_for_contact(**scope)[:WIDGET_LIST_LIMIT])
+    return conversations, _unread_total([c.contact_unread_count for c in conversations], **scope)
+
+
+def _unread_total(listed: list[int], **scope: Any) -> int:
+    """The unread teammate replies across the contact's conversations, from the unread counts of the first
+    WIDGET_LIST_LIMIT listed: their sum, or (a list cut short) one query on the contact's unread ones only."""
+    if len(listed) < WIDGET_LIST_LIMIT:
+        return sum(listed)
+    unread_ones = _messenger_conversations(**scope).filter(contact_unread_count__gt=0)  # conv_contact_unread
+    return unread_ones.aggregate(n=Sum("contact_unread_count"))["n"] or 0
 
 
 def contact_has_conversations(*, contact_id: int) -> bool:
@@ -180,14 +183,16 @@ def contact_poll(
     *, contact_id: int, since: dt.datetime | None, website_id: int, every_website: bool = False
 ) -> tuple[int, list[str], dt.datetime | None]:
     """(unread count, ids changed after `since`, new cursor) of the conversations this website's messenger
-    shows, in two small queries whatever the contact's history: the poll comes every few seconds, and lists
-    the WIDGET_LIST_LIMIT most recent changes at most (the messenger reloads what it shows on any)."""
+    shows, in a few small queries whatever the contact's history: the poll comes every few seconds, and lists
+    the WIDGET_LIST_LIMIT most recent changes at most (the messenger reloads what it shows on any, and all of it
+    when the list is full)."""
+    scope = {"contact_id": contact_id, "website_id": website_id, "every_website": every_website}
     rows = list(
-        conversation_list_for_contact(contact_id=contact_id, website_id=website_id, every_website=every_website)
-        .annotate(unread_total=UNREAD_TOTAL)
-        .values_list("public_id", "updated_at", "unread_total")[:WIDGET_LIST_LIMIT]
+        conversation_list_for_contact(**scope).values_list("public_id", "updated_at", "contact_unread_count")[
+            :WIDGET_LIST_LIMIT
+        ]
     )
-    unread = (rows[0][2] if rows else 0) + in_app_unseen_count(contact_id=contact_id)
+    unread = _unread_total([row[2] for row in rows], **scope) + in_app_unseen_count(contact_id=contact_id)
     changed = [public_id for public_id, updated_at, _ in rows if since is None or updated_at > since]
     cursor = rows[0][1] if rows else since
     return unread, changed, cursor

@@ -185,7 +185,7 @@ def test_poll_is_one_query_after_the_website_lookups(client, website):
 
 def test_a_long_history_polls_and_pings_the_newest_changes_and_counts_every_unread_reply(client, website):
     """A poll every few seconds stays small whatever the contact's history: it lists the most recent changes only
-    (it listed every conversation's id: 520 KB for 20,000), while the unread count, here and in the ping, still
+    (it listed every conversation's id: 520 KB for 20,000), in a fixed number of queries, while the unread count, here and in the ping, still
     counts a reply in a conversation older than the list shows."""
     lead = LeadFactory()
     token = _token(lead, website)
@@ -200,7 +200,7 @@ def test_a_long_history_polls_and_pings_the_newest_changes_and_counts_every_unre
         first = _get(client, f"{base}/poll", token=token).json()
     newest_first = [c.public_id for c in reversed(newer)][: selectors.WIDGET_LIST_LIMIT]
     assert (first["changed"], first["unread_count"]) == (newest_first, 1)
-    assert len(captured) <= 4  # as for a contact of three conversations
+    assert len(captured) <= 5  # a short history's four, and the sum of its unread ones (a partial index)
     assert _get(client, f"{base}/poll", token=token, since=first["cursor"]).json()["changed"] == []
     services.conversation_reply_as_teammate(conversation=newer[0], teammate=TeammateFactory(), body="And this")
     polled = _get(client, f"{base}/poll", token=token, since=first["cursor"]).json()

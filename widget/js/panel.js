@@ -828,7 +828,7 @@
       var showing = function () { return talk === at && view === "thread"; };
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
       var req = conv
-        ? post("conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text, idempotency_key: node.key }).then(function (json) {
+        ? post.apply(null, addressed(conv, text, node.key)).then(function (json) {
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
           // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
           var now = json.conversation || {};
@@ -856,7 +856,7 @@
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
           if (destroyed) throw { status: 0 };
           at.first = node;
-          return post("conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname, idempotency_key: node.key }));
+          return post.apply(null, addressed(null, text, node.key));
         }).then(function (json) {
           if (destroyed) return;
           if (json.token) {
@@ -868,6 +868,7 @@
           if (!json.conversation) return;
           at.conv = json.conversation;
           listFirst(json.conversation);
+          if (lastPlace() === "new") place = at.conv.id; // the new thread the visitor left is this conversation now
           if (view === "list") showList(); // it lists the conversation the visitor just started
           if (!showing()) return;
           current = json.conversation;
@@ -986,6 +987,11 @@
     function unsentOf(id) {
       return unsent.filter(function (node) { return id ? node.talk.conv && node.talk.conv.id === id : !node.talk.conv && !node.talk.inApp; });
     }
+    // Where a message goes, and what it says: a reply to its conversation, else the start of one.
+    function addressed(conv, text, key) {
+      return conv ? ["conversations/" + encodeURIComponent(conv.id) + "/reply", { token: s.token, body: text, idempotency_key: key }]
+        : ["conversations", withIdentity({ body: text, page_url: w.location.origin + w.location.pathname, idempotency_key: key })];
+    }
     function withIdentity(payload) {
       if (s.token) payload.token = s.token;
       if (s.anon) payload.anonymous_id = s.anon;
@@ -1029,23 +1035,39 @@
     // that may pass: 429, 5xx); not those with files (a file does not outlive its page), nor an in-app message's
     // answer. Kept when the page goes, they go again from the messenger's next page in this tab, in the order
     // written, with their key: stored once, also when the first try had arrived (its answer lost with the page).
-    var resumed = false; // until this page's messenger takes the kept ones over, they stay kept
+    // At most a minute's worth (the per-contact write limit): a record the page's scripts wrote floods nothing.
+    var resumed = false, KEPT_MAX = 20; // until this page's messenger takes the kept ones over, they stay kept
     function pending() {
-      if (!resumed) { var u = stored().u; return Array.isArray(u) ? u : []; }
-      return unsent.filter(function (node) {
-        var st = node.status;
-        return node.epoch === epoch && !node.files.length && !node.talk.inApp &&
-          (node.classList.contains("pd") || (node.retry && (!st || st === 429 || st >= 500)));
-      }).map(function (node) { return { k: node.key, x: node.words, c: node.talk.conv ? node.talk.conv.id : "" }; });
+      if (!resumed) { var u = stored().u; return Array.isArray(u) ? u.slice(0, KEPT_MAX) : []; }
+      return unsent.filter(function (node) { return keepable(node) || node.classList.contains("pd"); }).slice(0, KEPT_MAX)
+        .map(function (node) { return { k: node.key, x: node.words, c: node.talk.conv ? node.talk.conv.id : "" }; });
+    }
+    // Failed with a Retry that may pass (no word from Parley, 429, 5xx), by this visitor, without files, not an
+    // in-app message's answer.
+    function keepable(node) {
+      var st = node.status;
+      return node.epoch === epoch && !node.files.length && !node.talk.inApp && !!node.retry && (!st || st === 429 || st >= 500);
+    }
+    // The page goes: each message that failed goes once more as it does (a POST outlives its page), also when the
+    // messenger is not opened on the next page; kept all the same, their keys store each once. A new thread's
+    // first only: those after it wait for the next page, where it has made its conversation.
+    function lastTry() {
+      unsent.forEach(function (node) {
+        var conv = node.talk.conv;
+        if (!keepable(node) || (!conv && node.talk.first && node.talk.first !== node)) return;
+        var to = addressed(conv, node.words, node.key);
+        ctx.api(to[0], to[1], 0).catch(noop);
+      });
     }
     // Once the page's ping has answered (the token is this contact's): each kept message shows "on its way" in its
     // thread and goes, those of one thread to one conversation (the first starts it, or its first try had).
     function resume() {
-      var u = pending(), talks = {};
+      var u = pending(), talks = Object.create(null); // an id from storage is data, never one of Object's names
       resumed = true;
       u.forEach(function (m) {
-        // Written by the messenger, but the page's own scripts can write there too: text, as text.
-        if (!m || typeof m.x != "string" || !m.x || typeof m.k != "string" || typeof m.c != "string") return;
+        // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
+        if (!m || typeof m.x != "string" || !m.x || typeof m.c != "string" || !/^[\w-]{0,32}$/.test(m.c) ||
+          !/^[\da-f]{8}(-[\da-f]{4}){3}-[\da-f]{12}$/i.test(m.k)) return;
         var text = m.x.slice(0, MAX_BODY), node = bubble(text, true);
         node.classList.add("pd");
         node.key = m.k;
@@ -1101,7 +1123,9 @@
     w.addEventListener("pagehide", function () {
       if (open) place = here();
       leave();
-      if (!destroyed) keepDrafts(drafts()); // with the messages not sent yet, the messenger open or not
+      if (destroyed) return;
+      keepDrafts(drafts()); // with the messages not sent yet, the messenger open or not
+      lastTry();
     });
 
     // --- polling: every few seconds while open, a slow badge poll while closed -----------------
@@ -1132,7 +1156,8 @@
         ctx.setUnread(json.unread_count);
         var changed = json.changed || [];
         if (!open || (first && !changed.length)) return;
-        if (view === "thread" && current && (first || changed.indexOf(current.id) >= 0)) return loadThread();
+        // A full list (the 20 most recent changes) may leave out the open thread's: it is read again then too.
+        if (view === "thread" && current && (first || changed.length >= 20 || changed.indexOf(current.id) >= 0)) return loadThread();
         if (view === "list" && (first || changed.length)) showList();
       }).catch(function (err) {
         if (err && (err.status === 429 || err.status >= 500)) refusedPolls = Math.min(refusedPolls + 1, 6);

@@ -15,7 +15,7 @@
     WIDGET_KEYS = /^(app_id|api_base|alignment|consent|custom_attributes)$|launcher|_color$/,
     app, settings, token, anon, tracked, consent, waiting, booted, url, host, launcher, panel, loading, visible, unread, updates, conversations,
     listeners = { show: [], hide: [], unread: [] },
-    ready = Promise.resolve(),
+    ready, // this boot's ping (set by boot, before anything waits for it)
     assign = Object.assign;
   function noop() {}
 
@@ -93,13 +93,16 @@
 
   // A ping the browser failed without a status: the network is down, or Parley refused this page's origin and
   // sent no CORS header, so the browser hides its answer. The panel tells the two apart ("not set up").
+  // The one that waited for the consent platform settles `ready` as boot left it (`waiting`).
   function ping() {
-    return (ready = api("ping", {
+    ready = api("ping", {
       anonymous_id: anon, token: token, consent: consent, // null: none (the server reads it so)
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
       if (r instanceof TypeError) loadPanel().then(function (p) { p.probe(base); }, noop);
-    }));
+    });
+    if (waiting) waiting(ready), (waiting = 0);
+    return ready;
   }
   // A reply while the panel was never opened on this page: the badge learns of it within a minute.
   // The first tick comes 20 s after the page loads (a reply written while the visitor moved on shows
@@ -121,8 +124,9 @@
     booted = 1;
     // A consent platform on the page (IAB TCF, Google Consent Mode): the ping waits for its adapter's
     // first answer (consent.js answers within 3 s), so it carries the visitor's choice; no request is added.
+    // Meanwhile `ready` is this ping's: what waits for it (the panel's kept words) is not the visitor's before.
     if (w.__tcfapi || (w.dataLayer || []).some(function (a) { return a[0] == "consent"; })) {
-      waiting = 1;
+      ready = new Promise(function (ok) { waiting = ok; });
       script("c", "consent.js").onerror = ping;
     } else ping();
     if (d.body) mount();
@@ -172,7 +176,7 @@
   // adds nothing goes with the next request.
   function setConsent(given) {
     consent = given && typeof given == "object" ? given : { analytics: (given = given !== false), marketing: given };
-    if (waiting) ping((waiting = 0));
+    if (waiting) ping();
     else if (booted && !consent.default) ready = ready.then(function () {
       if (consent.analytics === false) cookie("id", (anon = null));
       else if (!tracked) return ping();
@@ -208,8 +212,7 @@ M3 3h18v14H7l-4 4z"/></svg>';
   function mount() {
     if (!booted || host) return;
     host = d.createElement("parley-messenger");
-    var root = host.attachShadow({ mode: "open" });
-    var sheet = new CSSStyleSheet();
+    var root = host.attachShadow({ mode: "open" }), sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS); // a constructed sheet needs no 'unsafe-inline' in the site's style-src
     root.adoptedStyleSheets = [sheet];
     root.appendChild((launcher = d.createElement("button")));
@@ -288,8 +291,7 @@ M3 3h18v14H7l-4 4z"/></svg>';
     if (panel) panel.close();
   }
   function toggle() {
-    if (visible) hide();
-    else show();
+    visible ? hide() : show();
   }
 
   function emit(kind, arg) {
