@@ -423,9 +423,14 @@ def test_a_reply_that_comes_while_the_visitor_reads_further_up_waits_below_a_but
     expect(messenger.locator(".m.me .bu").first).to_be_in_viewport()
     expect(reply).not_to_be_in_viewport()
     host.screenshot(path=str(artifacts / "messenger-new-message-below.png"))
+    # More while they still read: the button counts them.
+    for more in ("The courier is DHL.", "It should arrive Friday."):
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body=more)
+    expect(below).to_have_text("3 new messages ↓", timeout=15_000)
+    assert body.evaluate("(b) => b.scrollTop") == 0
 
     below.click()
-    expect(reply).to_be_in_viewport()
+    expect(messenger.locator(".m:not(.me) .bu").last).to_be_in_viewport()
     expect(below).to_be_hidden()
     # At the end again, the next reply comes into view with no button.
     services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Tracking: PL-77.")
