@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, ConversationPart
+from tests.conversations.attachment_samples import png_bytes
 from tests.tracking.factories import user_hash
 from tracking.services import website_update
 
@@ -296,17 +297,19 @@ def test_messages_not_sent_when_the_visitor_moves_on_go_from_the_next_page_each_
     ]
 
 
+@pytest.mark.parametrize("lost", ["(none)", "Do you ship to Norway?"], ids=["not-sent", "answer-lost"])
 def test_a_first_message_not_sent_starts_its_conversation_from_the_next_page(
-    host, make_website, agent_admin, artifacts
+    host, make_website, agent_admin, artifacts, lost
 ):
-    """The first message of a conversation that did not go, and one written after it: both go from the next page, to
-    one new conversation."""
+    """The first message of a conversation that did not go (or whose answer was lost), and one written after it: both
+    go from the next page, to one new conversation, which the messenger opens in; the walk found it opening on an
+    empty new thread instead, where the visitor's next message started a second conversation."""
     website = make_website()
     host.page.goto(host.snippet_page("/help", website.app_id))
     host.wait_booted()
     host.launcher().click()
     messenger = host.page.locator("parley-messenger")
-    _cut_off_on(host, "/help", answer_lost="(none)")
+    _cut_off_on(host, "/help", answer_lost=lost)
     for words in ("Do you ship to Norway?", "And to Iceland?"):
         messenger.locator("textarea").fill(words)
         host.page.keyboard.press("Enter")
@@ -319,12 +322,13 @@ def test_a_first_message_not_sent_starts_its_conversation_from_the_next_page(
     expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Norway?", "And to Iceland?"])
     expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
     expect(messenger.locator("textarea")).to_have_attribute("aria-label", "Reply to the team")
-    host.screenshot(path=str(artifacts / "messenger-first-message-went-from-the-next-page.png"))
+    host.screenshot(path=str(artifacts / f"messenger-first-message-went-from-the-next-page-{lost == '(none)'}.png"))
+    host.write("And to Denmark?")  # in the same conversation
 
     conversation = Conversation.objects.get()
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
     expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(
-        ["Do you ship to Norway?", "And to Iceland?"]
+        ["Do you ship to Norway?", "And to Iceland?", "And to Denmark?"]
     )
     assert host.problems == []
 
@@ -432,3 +436,62 @@ def test_a_record_written_by_the_pages_own_scripts_sends_nothing_foreign_and_flo
     assert host.page.evaluate("() => Object.keys(Object.prototype)") == []
     assert sum(url.endswith("/conversations") for url in posts) <= 19  # the first 20 kept, less the bad key
     assert not ConversationPart.objects.filter(body="bad key").exists()
+
+
+def test_kept_messages_show_in_the_thread_opened_while_parley_is_still_out_of_reach(host, make_website, artifacts):
+    """The walk, in an outage: the next page's messenger, opened before its ping had failed, showed an empty thread;
+    the kept messages went minutes later, unseen. They show there, on their way or not sent, and go once back."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello, my parcel did not come")
+    messenger = host.page.locator("parley-messenger")
+    down = [True]
+    for path in ("**/widget-api/**", "**/healthz"):  # Parley down: its API and its health check
+        host.context.route(path, lambda route: route.abort("connectionrefused") if down[0] else route.continue_())
+    for words in ("It was due on Monday", "Order 1234"):
+        messenger.locator("textarea").fill(words)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(2)
+
+    host.page.goto(host.snippet_page("/orders", website.app_id))  # Parley still out of reach
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["It was due on Monday", "Order 1234"], timeout=15_000)
+    expect(messenger.locator(".m.fail")).to_have_count(2, timeout=15_000)
+    host.screenshot(path=str(artifacts / "messenger-kept-messages-in-an-outage.png"))
+
+    down[0] = False
+    host.page.evaluate("() => window.dispatchEvent(new Event('online'))")  # the browser says the network is back
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=15_000)
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == [
+        "Hello, my parcel did not come",
+        "It was due on Monday",
+        "Order 1234",
+    ]
+
+
+def test_a_message_with_a_file_not_sent_leaves_its_words_in_the_composer_of_the_next_page(host, make_website):
+    """The walk: a message with a photo that did not go vanished with the page, words and all (a file does not outlive
+    its page). Its words now wait in its thread's composer, to send with the photo chosen again."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello")
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("input[type=file]").set_input_files(
+        {"name": "parcel.png", "mimeType": "image/png", "buffer": png_bytes()}
+    )
+    host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    messenger.locator("textarea").fill("Here is the damaged parcel")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(1)
+
+    host.page.goto(host.snippet_page("/orders", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    expect(messenger.locator("textarea")).to_have_value("Here is the damaged parcel")
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Hello"])
+    assert Conversation.objects.get().parts.filter(part_type="comment").count() == 1

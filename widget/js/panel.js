@@ -1055,21 +1055,24 @@
       var st = node.status;
       return node.epoch === epoch && !node.files.length && !node.talk.inApp && !!node.retry && (!st || st === 429 || st >= 500);
     }
-    // The page goes: each message that failed goes once more as it does (a POST outlives its page), also when the
-    // messenger is not opened on the next page; kept all the same, their keys store each once. A new thread's
-    // first only: those after it wait for the next page, where it has made its conversation.
+    // The page goes: a thread's first message not sent yet, when it failed, goes once more as the page does (a POST
+    // outlives its page), also when the messenger is not opened on the next page. One per thread, so none overtakes
+    // another: those after it go in order from the next page, where all are kept (their keys store each once).
     function lastTry() {
+      var seen = [];
       unsent.forEach(function (node) {
-        var conv = node.talk.conv;
-        if (!keepable(node) || (!conv && node.talk.first && node.talk.first !== node)) return;
-        var to = addressed(conv, node.words, node.key);
-        ctx.api(to[0], to[1], 0).catch(noop);
+        if (seen.indexOf(node.talk) >= 0) return;
+        seen.push(node.talk);
+        var to = addressed(node.talk.conv, node.words, node.key);
+        if (keepable(node)) ctx.api(to[0], to[1], 0).catch(noop);
       });
     }
     // Once the page's ping has answered (the token is this contact's): each kept message shows "on its way" in its
     // thread and goes, those of one thread to one conversation (the first starts it, or its first try had).
     function resume() {
       var u = pending(), talks = Object.create(null); // an id from storage is data, never one of Object's names
+      // The thread on screen (the messenger opened before this page's ping answered): its kept messages show there.
+      var shown = view === "thread" && talk && !talk.inApp ? talk : null;
       resumed = true;
       u.forEach(function (m) {
         // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
@@ -1078,9 +1081,15 @@
         var text = m.x.slice(0, MAX_BODY), node = bubble(text, true);
         node.classList.add("pd");
         node.key = m.k;
-        talks[m.c] = talks[m.c] || { conv: m.c ? { id: m.c } : null, inApp: null };
+        var mine = shown && (shown.conv ? shown.conv.id === m.c : !m.c);
+        talks[m.c] = talks[m.c] || (mine ? shown : { conv: m.c ? { id: m.c } : null, inApp: null });
         queue(node, text, [], { talk: talks[m.c], epoch: epoch });
+        if (mine) { thread.appendChild(node); toEnd(); }
       });
+      // Opened on a new thread before the ping settled (it failed: no conversations known to go back to), nothing
+      // written there yet: the messenger goes to the thread the visitor left, where their kept messages are.
+      var back = lastPlace();
+      if (shown && !shown.conv && back && talks[back] && !thread.querySelector(".me") && !composer.value.trim()) showThread(back);
     }
     // Where the visitor was when they closed the messenger or left the page (a conversation's id, "new" or "list"):
     // the launcher opens there again, not on a draft left in another thread. Kept with the drafts, for their contact.
@@ -1131,7 +1140,14 @@
       if (open) place = here();
       leave();
       if (destroyed) return;
-      keepDrafts(drafts()); // with the messages not sent yet, the messenger open or not
+      // With the messages not sent yet, the messenger open or not; a failed one with files is not kept (a file does not
+      // outlive its page): its words wait in its thread's composer, to send with the files chosen again.
+      var kept = drafts();
+      unsent.forEach(function (node) {
+        var id = node.talk.conv ? node.talk.conv.id : "new";
+        if (node.files.length && node.retry && node.epoch === epoch && !node.talk.inApp) kept[id] = joined(node.words, kept[id] || "");
+      });
+      keepDrafts(kept);
       lastTry();
     });
 
