@@ -98,6 +98,24 @@ def conversation_recent_for_contact(
     return conversations, _unread_total([c.contact_unread_count for c in conversations], **scope)
 
 
+def conversation_page_for_contact(
+    *, contact_id: int, website_id: int, every_website: bool = False, after: Any = None
+) -> tuple[list[Conversation], bool] | None:
+    """A page of the list the messenger shows (newest activity first, WIDGET_LIST_LIMIT at a time): the first, or the
+    one after the conversation whose public id is `after`; and whether more follow. None when `after` names no
+    conversation this messenger shows (another contact's or website's look the same)."""
+    scope = {"contact_id": contact_id, "website_id": website_id, "every_website": every_website}
+    listed = conversation_list_for_contact(**scope)
+    if after is not None:
+        last = conversation_get_for_contact(public_id=after, **scope)
+        if last is None:
+            return None
+        at = last.updated_at
+        listed = listed.filter(Q(updated_at__lt=at) | Q(updated_at=at, pk__lt=last.pk))
+    page = list(listed[: WIDGET_LIST_LIMIT + 1])
+    return page[:WIDGET_LIST_LIMIT], len(page) > WIDGET_LIST_LIMIT
+
+
 def _unread_total(listed: list[int], **scope: Any) -> int:
     """The unread teammate replies across the contact's conversations, from the unread counts of the first
     WIDGET_LIST_LIMIT listed: their sum, or (a list cut short) one query on the contact's unread ones only."""

@@ -295,12 +295,16 @@ def conversations_view(call: WidgetCall) -> HttpResponse:
     """GET: the caller's conversations. POST: start one (a visitor who writes becomes a lead)."""
     if call.request.method == "GET":
         contact, scope = _reader(call, call.request.GET.get("token"))
-        listed = selectors.conversation_list_for_contact(contact_id=contact.pk, **scope)
-        conversations = listed[: selectors.WIDGET_LIST_LIMIT]
+        after = call.request.GET.get("before") or None  # the last one listed: the older ones come next
+        page = selectors.conversation_page_for_contact(contact_id=contact.pk, after=after, **scope)
+        if page is None:
+            raise WidgetHttpError(400, "invalid", "before", "Must be the id of a conversation this messenger listed.")
+        conversations, more = page
         return widget_json({
             "conversations": [conversation_summary(c) for c in conversations],
+            "more": more,
             # In-app messages shown and not answered yet: listed too, to answer later.
-            "messages_kept": services.in_app_messages_kept(contact=contact),
+            "messages_kept": services.in_app_messages_kept(contact=contact) if after is None else [],
         })  # fmt: skip
     payload, files = message_payload(call, max_json_bytes=MAX_BODY_BYTES)
     key = _idempotency_key(payload)

@@ -500,3 +500,30 @@ def test_a_reply_is_awaited_for_minutes_after_the_visitor_wrote_and_no_longer_on
     assert ping() == (True, [True])
     services.conversation_reply_as_teammate(conversation=conversation, teammate=teammate, body="Yes, here.")
     assert ping() == (False, [False])
+
+
+def test_the_list_comes_twenty_at_a_time_and_names_no_foreign_conversation(client, website):
+    """The walk: the messenger listed the 20 newest conversations, and the older ones (an unread reply in one too)
+    could not be reached. The list now goes on after its last one (`before`)."""
+    lead, other = LeadFactory(), LeadFactory()
+    token = _token(lead, website)
+    started = [
+        services.conversation_start_by_contact(contact=lead, body=f"Question {n}", website=website)
+        for n in range(selectors.WIDGET_LIST_LIMIT + 5)
+    ]
+    newest_first = [c.public_id for c in reversed(started)]
+    url = f"/widget-api/{website.app_id}/conversations"
+    first = _get(client, url, token=token).json()
+    assert ([c["id"] for c in first["conversations"]], first["more"]) == (newest_first[:20], True)
+    with CaptureQueriesContext(connection) as captured:
+        rest = _get(client, url, token=token, before=newest_first[19]).json()
+    assert ([c["id"] for c in rest["conversations"]], rest["more"], rest["messages_kept"]) == (
+        newest_first[20:],
+        False,
+        [],
+    )
+    assert len(captured) <= 6
+    foreign = services.conversation_start_by_contact(contact=other, body="Not yours", website=website)
+    for before in (foreign.public_id, "nope", "a\x00b", "x" * 40):
+        refused = _get(client, url, token=token, before=before)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "before"

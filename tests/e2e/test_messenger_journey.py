@@ -505,3 +505,48 @@ def test_the_launcher_opens_the_conversation_the_visitor_was_in_not_a_question_l
     expect(messenger.locator(".ls li")).to_have_count(1)
     expect(messenger.locator("button.cta .st")).to_have_text("Draft")
     assert host.problems == []
+
+
+def test_older_conversations_are_listed_on_demand_with_an_unread_reply_in_one(
+    host, make_website, teammate, agent_admin, artifacts
+):
+    """The walk: the messenger listed the 20 newest conversations only; an unread reply in an older one showed on
+    the badge and could not be reached. "Older conversations" lists the next ones, and that one opens."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("My first question")
+    contact = Conversation.objects.get().contact
+    oldest = Conversation.objects.get()
+    for n in range(21):
+        services.conversation_start_by_contact(contact=contact, body=f"Question {n}", website=website)
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[oldest.pk]))
+    agent_admin.page.locator("#parley-body").fill("Answered at last")
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    expect(agent_admin.page.locator(".parley-part.from-teammate .body")).to_have_text("Answered at last")
+    # The reply made it the newest: it goes back among the older ones, as a long quiet one would be.
+    Conversation.objects.filter(pk=oldest.pk).update(updated_at=oldest.created_at)
+
+    messenger = host.page.locator("parley-messenger")
+    host.page.reload()
+    host.wait_booted()
+    host.launcher().click()
+    expect(host.panel()).to_be_visible()
+    if messenger.locator(".bk").is_visible():  # opened in a thread: back to the list
+        messenger.locator(".bk").click()
+    rows = messenger.locator(".ls li")
+    older = messenger.get_by_role("button", name="Older conversations")
+    expect(older).to_be_visible()
+    expect(rows).to_have_count(21)  # the 20 newest, and the button
+    older.click()
+    expect(older).to_have_count(0)
+    expect(rows).to_have_count(22)
+    answered = messenger.locator(".ls li.u")
+    expect(answered).to_contain_text("Answered at last")
+    host.screenshot(path=str(artifacts / "messenger-older-conversations.png"))
+    answered.locator("button").click()
+    expect(messenger.locator(".m:not(.me) .bu").last).to_have_text("Answered at last")
+    assert host.problems == []

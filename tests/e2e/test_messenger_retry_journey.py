@@ -484,6 +484,7 @@ def test_a_message_with_a_file_not_sent_leaves_its_words_in_the_composer_of_the_
     messenger.locator("input[type=file]").set_input_files(
         {"name": "parcel.png", "mimeType": "image/png", "buffer": png_bytes()}
     )
+    expect(messenger.locator(".ch")).to_contain_text("parcel.png")  # chosen: it goes with the next message
     host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
     messenger.locator("textarea").fill("Here is the damaged parcel")
     host.page.keyboard.press("Enter")

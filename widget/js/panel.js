@@ -17,7 +17,7 @@
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
       start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", unreachable: "Can't reach the chat right now. We'll keep trying.", failed: "Not sent.", retry: "Retry",
-      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed", draft: "Draft",
+      you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed", draft: "Draft", older: "Older conversations",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
@@ -32,7 +32,7 @@
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
       start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", unreachable: "Impossible de joindre le chat pour le moment. Nouvel essai automatique.", failed: "Non envoyé.", retry: "Réessayer",
-      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close", draft: "Brouillon",
+      you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close", draft: "Brouillon", older: "Conversations plus anciennes",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
@@ -47,7 +47,7 @@
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
       start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", unreachable: "Der Chat ist gerade nicht erreichbar. Wir versuchen es weiter.", failed: "Nicht gesendet.", retry: "Erneut senden",
-      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen", draft: "Entwurf",
+      you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen", draft: "Entwurf", older: "Ältere Unterhaltungen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
@@ -77,7 +77,7 @@
     ".cta{margin:16px 20px;padding:12px 16px;border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;font-family:inherit;font-weight:600;font-size:15px;line-height:1.2;cursor:pointer;text-align:center}" +
     ".cta:hover{filter:brightness(1.08)}" +
     ".ls{list-style:none;margin:0 12px 16px;padding:0;background:#fff;border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.08)}" +
-    ".ls li+li{border-top:1px solid #eef0f5}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
+    ".ls li+li{border-top:1px solid #eef0f5}.ls .mo{justify-content:center;color:var(--pc,#3d5afe);font-weight:600}.ls button{display:flex;gap:12px;width:100%;padding:12px 14px;border:0;background:none;text-align:start;cursor:pointer;font:inherit;color:inherit;align-items:center}" +
     ".ls button:hover{background:#f3f5ff}.ls .tx{flex:1;min-width:0}.ls .nm{font-weight:600;font-size:14px}" +
     ".ls .sn{color:#5b6275;font-size:14px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.ls .u .sn{color:#1f2430;font-weight:600}" +
     ".av.ti{background:var(--pc,#3d5afe);color:#fff;display:flex;align-items:center;justify-content:center}" +
@@ -341,8 +341,26 @@
         if (asked !== epoch || !json.conversations) return false;
         s.conversations = json.conversations;
         unanswered = json.messages_kept || [];
+        if (!older.length) more = !!json.more;
+        older = fresh(older); // those that came up into the newest are listed there
         return true;
       });
+    }
+    // The list goes on past its newest 20 (older conversations, an unread reply in one too): loaded on demand.
+    var older = [], more = false;
+    function fresh(list) {
+      return list.filter(function (c) { return !(s.conversations || []).some(function (n) { return n.id === c.id; }); });
+    }
+    function loadOlder(button) {
+      var all = (s.conversations || []).concat(older), asked = epoch;
+      button.disabled = true;
+      api(q("conversations") + "&before=" + encodeURIComponent(all[all.length - 1].id)).then(function (json) {
+        if (asked !== epoch) return;
+        older = older.concat(fresh(json.conversations || []));
+        more = !!json.more;
+        var old = view === "list" && body.querySelector(".ls");
+        if (old) body.replaceChild(listed(), old);
+      }, function () { button.disabled = false; });
     }
     // In-app messages shown on an earlier page and not answered (the server keeps them a month): listed first, to
     // answer now; an answer makes a conversation, listed instead.
@@ -350,7 +368,9 @@
     function listed() {
       var convs = s.conversations || [];
       if (!convs.length && !unanswered.length) return h("p", { class: "em", text: t.empty });
-      return h("ul", { class: "ls", "aria-label": t.title }, unanswered.map(messageRow).concat(convs.map(row)));
+      var rows = unanswered.map(messageRow).concat(convs.concat(older).map(row));
+      if (more && convs.length) rows.push(h("li", {}, [h("button", { class: "mo", type: "button", text: t.older, onclick: function () { loadOlder(this); } })]));
+      return h("ul", { class: "ls", "aria-label": t.title }, rows);
     }
     function messageRow(m) {
       var who = m.author_name || t.team;
@@ -1195,6 +1215,8 @@
       ctx.keep("", true);
       s.conversations = [];
       unanswered = [];
+      older = [];
+      more = false;
       current = inApp = cursor = null;
       epoch++;
       // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
