@@ -43,9 +43,13 @@ def parse_snooze(raw_until: str, preset: str) -> dt.datetime:
     if raw_until:
         field = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
         try:
-            return field.clean(raw_until)
-        except ValidationError:
+            until = field.clean(raw_until)
+        except (ValidationError, OverflowError):  # OverflowError: year 9999 in a zone east of UTC
             raise ValidationError({"snoozed_until": "Enter a date and time."}) from None
+        # A moment in year 9999 has no local time in a zone east of UTC: the page would fail to show it there.
+        if until.year >= 9999:
+            raise ValidationError({"snoozed_until": "Pick a time before the year 9999."})
+        return until
     if preset in SNOOZE_PRESETS:
         return SNOOZE_PRESETS[preset][1](now)
     raise ValidationError({"snoozed_until": "Pick when the conversation should come back."})

@@ -61,3 +61,19 @@ def test_a_snooze_ends_at_the_time_the_teammate_meant_in_their_time_zone(admin_c
         tomorrow, dt.time(9)
     )
     assert "Tomorrow 09:00</option>" in admin_client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Etc/GMT+12", "UTC"])
+def test_a_snooze_in_year_9999_is_refused_on_its_field_and_the_page_still_opens(admin_client, zone):
+    """The attack review: a snooze until 9999-12-31 23:59 made the page answer 400 in every zone east of UTC, where the
+    moment has no local time: nobody there could open the conversation to undo it."""
+    conversation, url = _conversation_page(admin_client)
+    admin_client.cookies[TIME_ZONE_COOKIE] = zone
+    answer = admin_client.post(url, {"do": "snooze", "snoozed_until": "9999-12-31T23:59"}, follow=True)
+    assert answer.status_code == 200
+    assert "Pick a time before the year 9999." in answer.content.decode() or "Enter a date and time." in (
+        answer.content.decode()
+    )
+    conversation.refresh_from_db()
+    assert conversation.snoozed_until is None
+    assert admin_client.get(url).status_code == 200

@@ -550,3 +550,30 @@ def test_older_conversations_are_listed_on_demand_with_an_unread_reply_in_one(
     answered.locator("button").click()
     expect(messenger.locator(".m:not(.me) .bu").last).to_have_text("Answered at last")
     assert host.problems == []
+
+
+def test_the_older_list_neither_loses_nor_repeats_a_conversation_when_one_changes(host, make_website, teammate):
+    """The attack review: once "Older conversations" was open, a change (a new conversation, a reply in an older one)
+    dropped the one pushed out of the newest 20, or listed one twice."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Question zero")
+    contact = Conversation.objects.get().contact
+    for n in range(1, 25):
+        services.conversation_start_by_contact(contact=contact, body=f"Question {n}", website=website)
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator(".bk").click()
+    older = messenger.get_by_role("button", name="Older conversations")
+    older.click()
+    rows = messenger.locator(".ls li .sn")
+    expect(rows).to_have_count(25)
+
+    services.conversation_start_by_contact(contact=contact, body="Question 25", website=website)
+    expect(older).to_be_visible(timeout=15_000)  # the newest 20 again, the rest on demand
+    older.click()
+    expect(rows).to_have_count(26)
+    shown = rows.all_inner_texts()
+    assert sorted(shown) == sorted({f"Question {n}" for n in range(1, 26)} | {"Question zero"})
+    assert host.problems == []

@@ -496,3 +496,26 @@ def test_a_message_with_a_file_not_sent_leaves_its_words_in_the_composer_of_the_
     expect(messenger.locator("textarea")).to_have_value("Here is the damaged parcel")
     expect(messenger.locator(".m.me .bu")).to_have_text(["Hello"])
     assert Conversation.objects.get().parts.filter(part_type="comment").count() == 1
+
+
+def test_a_user_signed_in_by_update_never_sees_nor_sends_what_the_one_before_left(host, make_website):
+    """The attack review: a site that signs another user in with `update` (no shutdown) left the user before's list
+    on screen, and a message of theirs that had failed went as the page went, under the new user's name."""
+    website = make_website()
+    alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Hello from Alice")
+    messenger = host.page.locator("parley-messenger")
+    host.page.route("**/reply", lambda route: route.fulfill(status=503, body="Busy"))
+    messenger.locator("textarea").fill("Alice: my card ends 4242")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(1)
+    host.page.unroute("**/reply")
+
+    host.page.evaluate("(bob) => Parley('update', bob)", {"user_id": "bob", "user_hash": user_hash(website, "bob")})
+    expect(messenger.locator(".bu").filter(has_text="Alice")).to_have_count(0, timeout=10_000)
+    expect(messenger.locator(".sn").filter(has_text="Alice")).to_have_count(0)
+    host.page.goto(host.add_page("/bye", "<p>Bye</p>"))
+    assert not ConversationPart.objects.filter(body__contains="4242").exists()

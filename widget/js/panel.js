@@ -341,26 +341,28 @@
         if (asked !== epoch || !json.conversations) return false;
         s.conversations = json.conversations;
         unanswered = json.messages_kept || [];
-        if (!older.length) more = !!json.more;
-        older = fresh(older); // those that came up into the newest are listed there
+        // The newest 20 again: the older ones shift under them, so they are listed again from there on demand (kept, a
+        // conversation pushed out of the 20 would fall between the two, and one come up would show twice).
+        older = [];
+        more = !!json.more;
         return true;
       });
     }
     // The list goes on past its newest 20 (older conversations, an unread reply in one too): loaded on demand.
     var older = [], more = false;
-    function fresh(list) {
-      return list.filter(function (c) { return !(s.conversations || []).some(function (n) { return n.id === c.id; }); });
-    }
     function loadOlder(button) {
       var all = (s.conversations || []).concat(older), asked = epoch;
       button.disabled = true;
       api(q("conversations") + "&before=" + encodeURIComponent(all[all.length - 1].id)).then(function (json) {
         if (asked !== epoch) return;
-        older = older.concat(fresh(json.conversations || []));
+        older = older.concat((json.conversations || []).filter(function (c) { return !all.some(function (n) { return n.id === c.id; }); }));
         more = !!json.more;
         var old = view === "list" && body.querySelector(".ls");
         if (old) body.replaceChild(listed(), old);
-      }, function () { button.disabled = false; });
+      }, function (err) {
+        button.disabled = false;
+        if (err && err.field === "before" && view === "list") showList(); // the last one listed is gone: from the top
+      });
     }
     // In-app messages shown on an earlier page and not answered (the server keeps them a month): listed first, to
     // answer now; an answer makes a conversation, listed instead.
@@ -841,7 +843,7 @@
     }
     function deliver(text, picked, node, written) {
       if (destroyed) return; // the site shut the messenger down (its user logged out): nothing leaves as the next one
-      if (written.epoch !== epoch) { forget(node); node.remove(); redraft(text, picked); return; } // its visitor is gone
+      if (written.epoch !== epoch) { forget(node); node.remove(); if (!node.dropped) redraft(text, picked); return; } // its visitor is gone
       var box = written.box, at = written.talk, conv = at.conv;
       // The thread's first message failed with no word from Parley (it may have made the conversation all the same):
       // the ones written after it wait for its Retry, which tells where they go (each would start one of its own).
@@ -1145,6 +1147,23 @@
     // visitor's before (a site that boots another user without a shutdown), and their words are not this one's.
     var pinged = false;
     Promise.resolve(ctx.get()[6]).then(function () { pinged = true; if (!destroyed) resume(); });
+    // The token names another contact than the one its messages were written as (a site that signs another user in
+    // by `update`, without a shutdown): that one's messages not sent yet are dropped (never sent, kept nor shown as
+    // the new one's), and so is its list.
+    var who = writer();
+    function switched() {
+      var now = writer(), other = !!(who && now && now !== who);
+      if (other) {
+        epoch++;
+        older = [];
+        more = false;
+        current = null;
+        if (composer) composer.value = ""; // their words too: never kept as the new one's
+        unsent = unsent.filter(function (node) { node.dropped = true; node.remove(); return false; });
+      }
+      who = now || who;
+      return other;
+    }
     function restore(box, id) {
       Promise.resolve(ctx.get()[6]).then(function () {
         if (box !== composer || destroyed) return;
@@ -1318,9 +1337,10 @@
       close: close,
       paint: paint,
       refresh: function (list) {
+        var was = current, other = switched();
         s.conversations = list || s.conversations;
         awaited(list);
-        if (open && view === "list") showList();
+        if (open && (view === "list" || (other && was))) showList(); // the one before's conversation leaves the screen
       },
       probe: probe,
       destroy: function () { place = null; unsent = []; resumed = true; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
