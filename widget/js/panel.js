@@ -1068,14 +1068,20 @@
     var resumed = false, KEPT_MAX = 20; // until this page's messenger takes the kept ones over, they stay kept
     function pending() {
       if (!resumed) { var u = stored().u; return Array.isArray(u) ? u.slice(0, KEPT_MAX) : []; }
-      return unsent.filter(function (node) { return keepable(node) || node.classList.contains("pd"); }).slice(0, KEPT_MAX)
+      return unsent.filter(function (node) { return !node.files.length && (keepable(node) || onItsWay(node)); }).slice(0, KEPT_MAX)
         .map(function (node) { return { k: node.key, x: node.words, c: node.talk.conv ? node.talk.conv.id : "" }; });
     }
-    // Failed with a Retry that may pass (no word from Parley, 429, 5xx), by this visitor, without files, not an
-    // in-app message's answer.
+    // Written by this visitor, and not an in-app message's answer.
+    function ours(node) {
+      return node.epoch === epoch && !node.talk.inApp;
+    }
+    // Failed with a Retry that may pass (no word from Parley, 429, 5xx).
     function keepable(node) {
       var st = node.status;
-      return node.epoch === epoch && !node.files.length && !node.talk.inApp && !!node.retry && (!st || st === 429 || st >= 500);
+      return ours(node) && !!node.retry && (!st || st === 429 || st >= 500);
+    }
+    function onItsWay(node) {
+      return ours(node) && node.classList.contains("pd");
     }
     // The page goes: a thread's first message not sent yet, when it failed, goes once more as the page does (a POST
     // outlives its page), also when the messenger is not opened on the next page. One per thread, so none overtakes
@@ -1085,8 +1091,9 @@
       unsent.forEach(function (node) {
         if (seen.indexOf(node.talk) >= 0) return;
         seen.push(node.talk);
+        if (!keepable(node) || node.files.length) return;
         var to = addressed(node.talk.conv, node.words, node.key);
-        if (keepable(node)) ctx.api(to[0], to[1], 0).catch(noop);
+        ctx.api(to[0], to[1], 0).catch(noop);
       });
     }
     // Once the page's ping has answered (the token is this contact's): each kept message shows "on its way" in its
@@ -1184,7 +1191,7 @@
       var kept = drafts();
       unsent.forEach(function (node) {
         var id = node.talk.conv ? node.talk.conv.id : "new";
-        if (node.files.length && node.retry && node.epoch === epoch && !node.talk.inApp) kept[id] = joined(node.words, kept[id] || "");
+        if (node.files.length && (keepable(node) || onItsWay(node))) kept[id] = joined(node.words, kept[id] || "");
       });
       keepDrafts(kept);
       lastTry();
