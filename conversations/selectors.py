@@ -119,9 +119,13 @@ def conversation_page_for_contact(
 def _unread_total(listed: list[int], **scope: Any) -> int:
     """The unread teammate replies across the contact's conversations, from the unread counts of the first
     WIDGET_LIST_LIMIT listed: their sum, or (a list cut short) one query on the contact's unread ones only."""
-    if len(listed) < WIDGET_LIST_LIMIT:
-        return sum(listed)
-    unread_ones = _messenger_conversations(**scope).filter(contact_unread_count__gt=0)  # conv_contact_unread
+    return sum(listed) if len(listed) < WIDGET_LIST_LIMIT else _unread_sum(**scope)
+
+
+def _unread_sum(**scope: Any) -> int:
+    """The unread teammate replies across the contact's conversations this messenger shows: one query on its unread
+    ones only (the partial index conv_contact_unread), whatever its history."""
+    unread_ones = _messenger_conversations(**scope).filter(contact_unread_count__gt=0)
     return unread_ones.aggregate(n=Sum("contact_unread_count"))["n"] or 0
 
 
@@ -191,10 +195,8 @@ def in_app_shown_to(*, contact_id: int) -> bool:
 def contact_unread_count(*, contact_id: int, website_id: int, every_website: bool = False) -> int:
     """Unread teammate replies across the contact's conversations this website's messenger shows, plus
     unseen in-app messages."""
-    total = _messenger_conversations(
-        contact_id=contact_id, website_id=website_id, every_website=every_website
-    ).aggregate(n=Sum("contact_unread_count"))["n"]
-    return (total or 0) + in_app_unseen_count(contact_id=contact_id)
+    total = _unread_sum(contact_id=contact_id, website_id=website_id, every_website=every_website)
+    return total + in_app_unseen_count(contact_id=contact_id)
 
 
 def contact_poll(
