@@ -105,6 +105,35 @@ def test_a_site_whose_origin_is_not_allowed_is_told_it_is_not_set_up(host, artif
     expect(host.page.locator("parley-messenger .of")).to_be_hidden()
 
 
+def test_an_api_blocked_on_the_way_is_said_as_out_of_reach_not_as_not_set_up(host, make_website, artifacts):
+    """The walk: a proxy that stopped only /widget-api/ (Parley's /healthz still answering) had the messenger say
+    "Chat isn't set up yet" until a reload. It says the chat cannot be reached, and the message goes once it can."""
+    website = make_website()
+    blocked = [True]
+    host.context.route(
+        "**/widget-api/**", lambda route: route.abort("connectionrefused") if blocked[0] else route.continue_()
+    )
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    expect(host.launcher()).to_be_visible()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("textarea").fill("Is anyone there?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
+    expect(messenger.locator(".m.fail")).to_have_count(1)
+    expect(messenger.locator(".ns")).to_have_count(0)  # never "Chat isn't set up yet"
+    expect(messenger.locator("textarea")).to_be_visible()
+    host.screenshot(path=str(artifacts / "messenger-api-blocked.png"))
+    assert not [p for p in host.problems if "allowed origins" in p]  # nor told the site owner it is their origin
+
+    blocked[0] = False
+    host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=15_000)
+    expect(messenger.locator(".of")).to_be_hidden()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Is anyone there?"])
+    assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Is anyone there?"]
+
+
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))

@@ -463,8 +463,8 @@ def test_intercom_snippet_from_the_docs_works_unchanged_apart_from_the_script_ur
 def test_server_down_or_slow_produces_no_errors_on_the_host_page(host, make_website):
     website = make_website()
     url = host.snippet_page("/home", website.app_id, extra="Parley('trackEvent', 'x'); Parley('update', {plan: 'a'});")
-    # The API refuses connections (and so does the rest of Parley: the widget's probe of /healthz, which tells an
-    # unreachable server from a refused origin); the script and the panel still load from the cache/CDN.
+    # The API refuses connections, and so does the rest of Parley; the script and the panel still load from the
+    # cache/CDN.
     host.context.route("**/widget-api/**", lambda route: route.abort("connectionrefused"))
     host.context.route("**/healthz", lambda route: route.abort("connectionrefused"))
 

@@ -226,12 +226,14 @@
     var failures = 0, notSetUp = false, autoOpened = false;
     var refusedPolls = 0; // polls in a row refused (429) or failed on Parley's side (5xx): they back off as offline ones do
 
-    // The loader's ping failed without a status (parley.js). An opaque request to Parley (`base`, its /healthz)
-    // fails only when it cannot be reached: when it comes back, Parley refused this site's origin. Say so, once, in
-    // the console for the site owner and in the panel for the visitor (not "offline": retrying won't help).
+    // The loader's ping failed without a status (parley.js). An opaque request to the same API (`base`, its
+    // /widget-api/) fails only when that cannot be reached: when it comes back, Parley refused this site's origin. Say
+    // so, once, in the console for the site owner and in the panel for the visitor (not "offline": retrying won't
+    // help). Not Parley's /healthz: a proxy or a blocker that stops only the API left it answering, and the visitor
+    // was told "not set up" for an outage.
     var probing = null; // the probe under way: a failure meanwhile waits for it before saying "can't reach"
     function probe(base) {
-      probing = fetch(base + "/healthz", { mode: "no-cors", credentials: "omit" }).then(function () {
+      probing = fetch(base + "/widget-api/" + ctx.get()[7] + "/ping", { mode: "no-cors", credentials: "omit" }).then(function () {
         if (notSetUp) return;
         notSetUp = true;
         offline.hidden = true;
