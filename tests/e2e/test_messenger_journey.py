@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Conversation
+from tests.conversations.attachment_samples import png_bytes
 from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
@@ -123,6 +124,12 @@ def test_an_api_blocked_on_the_way_is_said_as_out_of_reach_not_as_not_set_up(hos
     expect(messenger.locator(".m.fail")).to_have_count(1)
     expect(messenger.locator(".ns")).to_have_count(0)  # never "Chat isn't set up yet"
     expect(messenger.locator("textarea")).to_be_visible()
+    # A file chosen meanwhile cannot be checked against the website's limits: said, not silently dropped.
+    receipt = {"name": "receipt.png", "mimeType": "image/png", "buffer": png_bytes(40, 30, (20, 90, 200))}
+    messenger.locator("input[type=file]").set_input_files(receipt)
+    expect(messenger.locator(".ae")).to_have_text(
+        "The file wasn't added: the chat can't be reached right now. Please try again in a moment."
+    )
     host.screenshot(path=str(artifacts / "messenger-api-blocked.png"))
     assert not [p for p in host.problems if "allowed origins" in p]  # nor told the site owner it is their origin
 
@@ -132,6 +139,9 @@ def test_an_api_blocked_on_the_way_is_said_as_out_of_reach_not_as_not_set_up(hos
     expect(messenger.locator(".of")).to_be_hidden()
     expect(messenger.locator(".m.me .bu")).to_have_text(["Is anyone there?"])
     assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Is anyone there?"]
+    messenger.locator("input[type=file]").set_input_files(receipt)  # chosen again, now it can be
+    expect(messenger.locator(".ch span")).to_contain_text(["receipt.png"])
+    expect(messenger.locator(".ae")).to_have_text("")
 
 
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
