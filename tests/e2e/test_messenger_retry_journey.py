@@ -233,6 +233,43 @@ def test_messages_written_while_the_first_is_on_its_way_all_go_in_the_order_writ
     assert host.problems == []
 
 
+def test_messages_written_after_a_first_that_failed_say_they_wait_for_it(host, make_website, agent_admin, artifacts):
+    """The walk: the messages written after a new thread's first message failed looked on their way for as long as
+    it stayed unsent. Each says it waits for the message above, and all go, in order, with its Retry."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+
+    def starts_a_conversation(url: str) -> bool:
+        return url.endswith("/conversations")
+
+    host.page.route(starts_a_conversation, lambda route: route.abort("connectionrefused"))
+    messenger.locator("textarea").fill("My order never came")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail .nf")).to_have_text("Not sent.Retry")
+    written = ["It was order #1042", "Can you check?"]
+    for text in written:
+        messenger.locator("textarea").fill(text)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd .wt")).to_have_text(["Waiting for the message above."] * 2)
+    expect(messenger.locator(".m.me.pd .bu")).to_have_text(written)
+    host.screenshot(path=str(artifacts / "messenger-waiting-for-the-message-above.png"))
+
+    host.page.unroute(starts_a_conversation)
+    messenger.locator(".fl").click()
+    everything = ["My order never came", *written]
+    expect(messenger.locator(".m.me .bu")).to_have_text(everything)
+    expect(messenger.locator(".m.pd, .m.fail, .wt")).to_have_count(0)
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == everything
+
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator(".parley-part.from-contact .body")).to_have_text(everything)
+    assert agent_admin.problems == []
+
+
 def _cut_off_on(host, path: str, *, answer_lost: str):
     """From `path`'s page, Parley cannot be reached (the messenger's polls neither: none tells the page what arrived),
     except the first message sent with the words `answer_lost`, which reaches it and whose answer is then lost (a

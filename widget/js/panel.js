@@ -26,7 +26,7 @@
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
       rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
       rateUpdate: "Update rating", rateThanks: "Thanks! You rated {n}/5.", rateUntil: "You can change it until {h}.", rateFinal: "This rating can no longer be changed.", ratePick: "Choose from 1 to 5 stars.",
-      typing: "The team is writing a reply", newBelow: "New message ↓", newsBelow: "{n} new messages ↓", attach: "Attach a file", remove: "Remove ", sending: "Sending… ", notAdded: "The file wasn't added: the chat can't be reached right now. Please try again in a moment.", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
+      typing: "The team is writing a reply", newBelow: "New message ↓", newsBelow: "{n} new messages ↓", attach: "Attach a file", remove: "Remove ", sending: "Sending… ", waits: "Waiting for the message above.", notAdded: "The file wasn't added: the chat can't be reached right now. Please try again in a moment.", tooBig: " is too large. Files can be at most {m} MB.", badType: " can't be sent here.", tooMany: "At most {m} files per message.",
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
@@ -41,7 +41,7 @@
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
       rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
       rateUpdate: "Modifier la note", rateThanks: "Merci ! Vous avez donné {n}/5.", rateUntil: "Vous pouvez la modifier jusqu'à {h}.", rateFinal: "Cette note ne peut plus être modifiée.", ratePick: "Choisissez de 1 à 5 étoiles.",
-      typing: "L'équipe vous écrit une réponse", newBelow: "Nouveau message ↓", newsBelow: "{n} nouveaux messages ↓", attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", notAdded: "Le fichier n'a pas été ajouté : le chat est injoignable pour le moment. Réessayez dans un instant.", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
+      typing: "L'équipe vous écrit une réponse", newBelow: "Nouveau message ↓", newsBelow: "{n} nouveaux messages ↓", attach: "Joindre un fichier", remove: "Retirer ", sending: "Envoi… ", waits: "En attente du message ci-dessus.", notAdded: "Le fichier n'a pas été ajouté : le chat est injoignable pour le moment. Réessayez dans un instant.", tooBig: " est trop volumineux. {m} Mo au plus par fichier.", badType: " ne peut pas être envoyé ici.", tooMany: "{m} fichiers au plus par message.",
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
@@ -56,7 +56,7 @@
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
       rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
       rateUpdate: "Bewertung ändern", rateThanks: "Danke! Sie haben {n}/5 vergeben.", rateUntil: "Sie können sie bis {h} ändern.", rateFinal: "Diese Bewertung kann nicht mehr geändert werden.", ratePick: "Wählen Sie 1 bis 5 Sterne.",
-      typing: "Das Team schreibt Ihnen eine Antwort", newBelow: "Neue Nachricht ↓", newsBelow: "{n} neue Nachrichten ↓", attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", notAdded: "Die Datei wurde nicht hinzugefügt: Der Chat ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
+      typing: "Das Team schreibt Ihnen eine Antwort", newBelow: "Neue Nachricht ↓", newsBelow: "{n} neue Nachrichten ↓", attach: "Datei anhängen", remove: "Entfernen: ", sending: "Wird gesendet… ", waits: "Wartet auf die Nachricht darüber.", notAdded: "Die Datei wurde nicht hinzugefügt: Der Chat ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.", tooBig: " ist zu groß. Höchstens {m} MB pro Datei.", badType: " kann hier nicht gesendet werden.", tooMany: "Höchstens {m} Dateien pro Nachricht.",
     },
   };
 
@@ -102,7 +102,7 @@
     ".ty i:nth-child(2){animation-delay:.2s}.ty i:nth-child(3){animation-delay:.4s}@keyframes ty{30%{opacity:.3}}" +
     "@media (prefers-reduced-motion:reduce){.ty i{animation:none}}" +
     ".m.fail>div{display:flex;flex-direction:column;align-items:flex-end}.m.fail .bu{background:#fff;color:#1f2430;box-shadow:none;border:1px dashed #c62828}" +
-    ".nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
+    ".nf.wt{color:#5b6275}.nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
     ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
     ".fl:hover{background:#fdecea}@media (max-width:450px){.fl{padding:10px 18px}}" +
     ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}" +
@@ -854,7 +854,10 @@
       // the ones written after it wait for its Retry, which tells where they go (each would start one of its own).
       var first = at.first;
       if (!conv && !at.inApp && first && first !== node && first.retry && first.classList.contains("fail")) {
-        node.hold = function () { node.hold = null; return deliver(text, picked, node, written); };
+        // Said under it, in grey: it looked on its way for as long as the first one stayed unsent.
+        var waits = h("p", { class: "nf wt", text: t.waits });
+        node.lastChild.appendChild(waits);
+        node.hold = function () { node.hold = null; waits.remove(); return deliver(text, picked, node, written); };
         (at.held = at.held || []).push(node);
         return;
       }
