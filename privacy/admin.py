@@ -25,6 +25,7 @@ from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
 from privacy.record_of_processing import record_of_processing, record_of_processing_markdown
+from privacy.selectors import deadline_today
 from tracking.models import Website
 
 
@@ -131,11 +132,11 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         """A red "Overdue" for an open request past its deadline; "Done late" for one closed after it, "On time" for
         one closed by it (an open one within its deadline: nothing to say yet, "-")."""
         if row.status == DataSubjectRequest.Status.OPEN:
-            if row.due_at >= timezone.localdate():
+            if row.due_at >= deadline_today():
                 return "-"
             label = "Overdue"
         else:
-            done = row.completed_at and timezone.localdate(row.completed_at)
+            done = row.completed_at and timezone.localdate(row.completed_at, timezone.get_default_timezone())
             if not done:
                 return "-"
             if done <= row.due_at:

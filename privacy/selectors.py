@@ -8,9 +8,16 @@ from django.utils import timezone
 from privacy.models import DataSubjectRequest
 
 
+def deadline_today() -> dt.date:
+    """The day deadlines are kept against: Parley's own (TIME_ZONE), not the teammate's. The admin runs in each
+    teammate's zone, and a request was overdue in Tokyo hours before it was in London, and on the admin index for one
+    and not the other."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())
+
+
 def data_subject_requests_overdue(*, today: dt.date | None = None) -> QuerySet[DataSubjectRequest]:
     """Open requests past their one-month deadline, the most overdue first."""
-    today = today or timezone.localdate()
+    today = today or deadline_today()
     return DataSubjectRequest.objects.filter(status=DataSubjectRequest.Status.OPEN, due_at__lt=today).order_by(
         "due_at", "id"
     )

@@ -4,11 +4,13 @@ each kind out through the contacts services."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.middleware import TIME_ZONE_COOKIE
 from contacts import services as contacts_services
 from contacts.models import Contact, PrivacyAuditEntry
 from privacy import services
@@ -61,6 +63,26 @@ def test_the_admin_index_flags_overdue_requests(admin_client, db):
     services.data_subject_request_create(kind="access", subject="a", received_at=today - dt.timedelta(days=45))
     page = admin_client.get("/admin/").content.decode()
     assert "1 data subject request overdue" in page
+
+
+@pytest.mark.parametrize(
+    ("zone", "hour", "due_at", "overdue"),
+    [
+        ("Pacific/Kiritimati", 12, dt.date(2026, 12, 6), False),  # 02:00 on the 7th there: not yet overdue (UTC)
+        ("Pacific/Pago_Pago", 8, dt.date(2026, 12, 5), True),  # 21:00 on the 5th there: overdue since midnight UTC
+    ],
+)
+def test_the_overdue_day_is_parleys_own_whatever_the_teammates_time_zone(admin_client, db, zone, hour, due_at, overdue):
+    """Every teammate sees the same requests overdue: a request was flagged in Tokyo hours before London."""
+    received = due_at.replace(month=11)
+    request = services.data_subject_request_create(kind="access", subject="a", received_at=received)
+    assert request.due_at == due_at
+    admin_client.cookies[TIME_ZONE_COOKIE] = zone
+    with time_machine.travel(dt.datetime(2026, 12, 6, hour, 0, tzinfo=dt.UTC), tick=False):
+        index = admin_client.get("/admin/").content.decode()
+        listed = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
+    assert ("1 data subject request overdue" in index) is overdue
+    assert (">Overdue</strong>" in listed) is overdue
 
 
 def test_carrying_out_each_kind(db, teammate):
