@@ -90,6 +90,11 @@ def _locked(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
 
 
+def _contact_lock(contact: Contact) -> None:
+    """Hold the contact's row until the transaction ends (FOR NO KEY UPDATE: the lock its update takes anyway)."""
+    list(Contact.objects.select_for_update(no_key=True).filter(pk=contact.pk).values_list("pk", flat=True))
+
+
 def _add_part(*, conversation: Conversation, part_type: str, at: dt.datetime, **fields: Any) -> ConversationPart:
     return ConversationPart.objects.create(conversation=conversation, part_type=part_type, created_at=at, **fields)
 
@@ -263,6 +268,10 @@ def conversation_start_by_contact(
             _message_prepared(body=body, files=files, field=files_field, website=website) as message,
             transaction.atomic(),
         ):
+            # The contact first, as a reply takes it (_locked) before writing its part: a reply sent at once with this
+            # message's key waited on this part's key, and this start on the contact the reply held (PostgreSQL checks
+            # foreign keys at the commit), until the deadlock detector failed one of them (a 503).
+            _contact_lock(contact)
             at = timezone.now()
             widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
             conversation = Conversation.objects.create(
