@@ -31,7 +31,7 @@ def _at_once(*works):
         barrier.wait()
         try:
             outcomes[index] = works[index]()
-        except Exception as error:  # noqa: BLE001 - the outcome under test
+        except Exception as error:  # the outcome under test
             outcomes[index] = error
         finally:
             connection.close()
@@ -50,7 +50,9 @@ def test_a_key_sent_at_once_as_a_new_conversation_and_as_a_reply_is_written_once
     for _ in range(ROUNDS):
         key = uuid.uuid4()
         outcomes = _at_once(
-            lambda key=key: services.conversation_start_by_contact(contact=contact, body="Me again", idempotency_key=key),
+            lambda key=key: services.conversation_start_by_contact(
+                contact=contact, body="Me again", idempotency_key=key
+            ),
             lambda key=key: services.conversation_reply_as_contact(
                 conversation=earlier, body="Me again", idempotency_key=key
             ),
