@@ -232,7 +232,8 @@
     // help). Not Parley's /healthz: a proxy or a blocker that stops only the API left it answering, and the visitor
     // was told "not set up" for an outage.
     var probing = null; // the probe under way: a failure meanwhile waits for it before saying "can't reach"
-    function probe(base) {
+    function probe(base, err) {
+      if (!(err instanceof TypeError)) return; // a time-out: Parley is slow, not refusing this site
       probing = fetch(base + "/widget-api/" + ctx.get()[7] + "/ping", { mode: "no-cors", credentials: "omit" }).then(function () {
         if (notSetUp) return;
         notSetUp = true;
@@ -1169,10 +1170,7 @@
     function switched() {
       var now = writer(), other = !!(who && now && now !== who);
       if (other) {
-        epoch++;
-        older = [];
-        more = false;
-        current = null;
+        anotherVisitor();
         if (composer) composer.value = ""; // their words too: never kept as the new one's
         unsent = unsent.filter(function (node) { node.dropped = true; node.remove(); return false; });
       }
@@ -1243,16 +1241,21 @@
     }
     // The token no longer names a contact here (erased, merged away, revoked by a sign-in): the messenger starts over
     // as a new visitor, as the next page would, and stops showing what was that contact's. True when it did.
+    // Another visitor from here on: the one before's list, thread and in-app message go, and their messages still on
+    // their way are not sent as the new one's (deliver compares the epoch).
+    function anotherVisitor() {
+      epoch++;
+      older = [];
+      more = false;
+      current = inApp = cursor = null;
+    }
     function startOver(err) {
       if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
       keepDrafts({}); // the gone contact's words, kept for other threads (the open one's go to the new composer)
       ctx.keep("", true);
       s.conversations = [];
       unanswered = [];
-      older = [];
-      more = false;
-      current = inApp = cursor = null;
-      epoch++;
+      anotherVisitor();
       // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
       unsent = unsent.filter(function (node) {
         if (node.classList.contains("pd")) return true;
@@ -1352,10 +1355,10 @@
       close: close,
       paint: paint,
       refresh: function (list) {
-        var was = current, other = switched();
+        var other = switched();
         s.conversations = list || s.conversations;
         awaited(list);
-        if (open && (view === "list" || (other && was))) showList(); // the one before's conversation leaves the screen
+        if (open && (view === "list" || other)) showList(); // what the one before had on screen leaves it
       },
       probe: probe,
       destroy: function () { place = null; unsent = []; resumed = true; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },

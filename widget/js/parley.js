@@ -92,14 +92,15 @@
   }
 
   // A ping the browser failed without a status: the network is down, or Parley refused this page's origin and
-  // sent no CORS header, so the browser hides its answer. The panel tells the two apart ("not set up").
+  // sent no CORS header, so the browser hides its answer. The panel tells the two apart ("not set up"); a time-out
+  // is neither (its probe checks the kind: fewer bytes here, in every page view).
   // The one that waited for the consent platform settles `ready` as boot left it (`waiting`).
   function ping() {
     ready = api("ping", {
       anonymous_id: anon, token: token, consent: consent, // null: none (the server reads it so)
       browser_language: navigator.language, page: page(), user: user(),
     }).then(adopt, function (r) {
-      if (r instanceof TypeError) loadPanel().then(function (p) { p.probe(base); }, noop);
+      r.status || loadPanel().then(function (p) { p.probe(base, r); }, noop);
     });
     if (waiting) waiting(ready), (waiting = 0);
     return ready;
@@ -116,7 +117,7 @@
   function boot(opts) {
     shutdown(1);
     settings = assign({}, opts);
-    app = String(cfg.a || settings.app_id || "");
+    app = "" + (cfg.a || settings.app_id || "");
     if (!/^[\w-]{1,64}$/.test(app)) return;
     if (!consent && settings.consent != null) setConsent(settings.consent);
     anon = cookie("id");
@@ -185,7 +186,7 @@
   }
 
   function trackEvent(name, metadata) {
-    var body = { name: String(name), metadata: metadata || void 0, consent: consent };
+    var body = { name: "" + name, metadata: metadata || void 0, consent: consent };
     if (booted && name) ready.then(function () {
       if (!token || !tracked) return;
       body.token = token;
@@ -205,7 +206,7 @@ box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
 M3 3h18v14H7l-4 4z"/></svg>';
 
   function lang() {
-    var code = String(settings.language_override || navigator.language).slice(0, 2).toLowerCase();
+    var code = ("" + (settings.language_override || navigator.language)).slice(0, 2).toLowerCase();
     return LABEL[code] ? code : "en";
   }
 
