@@ -2,12 +2,14 @@
 
 import faulthandler
 import gc
+import json
 import os
 import signal
 from typing import Any
 
 from django.conf import settings
 from gunicorn import glogging
+from gunicorn import util as gunicorn_util
 
 from config.production import RefusedSettings, load_settings_or_refuse, refuse
 
@@ -114,3 +116,25 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# What gunicorn refuses before Parley sees the request, by status: the part of the request each names.
+_REFUSED_FIELDS = {414: "url", 431: "headers"}
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it refuses itself (a request line over its limit: 414; header fields too large:
+    431; a malformed line or header: 400) as JSON, the shape of Parley's own refusals, not gunicorn's HTML page: a
+    widget or API client reads every refusal the same way. Set as gunicorn.util.write_error (below), which gunicorn's
+    workers call for exactly these answers."""
+    error = {"code": reason.lower().replace(" ", "_"), "field": _REFUSED_FIELDS.get(status_int, "request")}
+    error["message"] = f"{reason}: {mesg[:200]}" if mesg else reason  # gunicorn's words may quote the request
+    body = json.dumps({"error": error}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn_util.write_error = write_json_error

@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import socket
@@ -93,8 +94,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _gunicorn_output(tmp_path, **extra_env) -> str:
-    """Start the real server with config/gunicorn.py, send one good and one malformed request, stop it."""
+MALFORMED = b"NOT HTTP AT ALL\r\n\r\n"
+
+
+def _gunicorn_output(
+    tmp_path, *, raw: tuple[bytes, ...] = (MALFORMED,), answers: list | None = None, **extra_env
+) -> str:
+    """Start the real server with config/gunicorn.py, send one good request and each of `raw` (by default one
+    malformed request) on its own connection, stop it; each raw request's answer goes to `answers`."""
     port = _free_port()
     log_path = tmp_path / "gunicorn.log"
     env = {**os.environ, "VAR_DIR": str(tmp_path), "WEB_CONCURRENCY": "1", "HTTPS_ONLY": "false", **extra_env}
@@ -126,9 +133,14 @@ def _gunicorn_output(tmp_path, **extra_env) -> str:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", port)) as raw:
-                raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-                raw.recv(1024)
+            for request in raw:
+                with socket.create_connection(("127.0.0.1", port)) as connection:
+                    connection.sendall(request)
+                    answer = b""
+                    while chunk := connection.recv(65536):  # gunicorn closes the connection after a refusal
+                        answer += chunk
+                if answers is not None:
+                    answers.append(answer)
             time.sleep(0.5)
         finally:
             server.terminate()
@@ -172,6 +184,22 @@ def test_access_log_off_logs_no_requests_but_still_errors(tmp_path):
     assert "/healthz" not in output
     assert "Invalid request" in output
     assert "127.0.0.1" not in output
+
+
+def test_what_gunicorn_refuses_itself_is_answered_in_json_naming_the_part(tmp_path):
+    """A request gunicorn refuses before Parley sees it got gunicorn's HTML page: a widget or API client reads JSON."""
+    long_url = b"GET /widget-api/app/poll?token=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    many_headers = b"GET /healthz HTTP/1.1\r\nHost: a\r\n" + b"X-A: b\r\n" * 200 + b"\r\n"
+    answers: list[bytes] = []
+    _gunicorn_output(tmp_path, raw=(long_url, many_headers, MALFORMED), answers=answers)
+    for answer, status, field in zip(answers, (414, 431, 400), ("url", "headers", "request"), strict=True):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(f"HTTP/1.1 {status} ".encode())
+        assert b"Content-Type: application/json" in head
+        error = json.loads(body)["error"]
+        assert error["field"] == field
+        assert error["code"] and error["message"]
+        assert b"<html" not in body
 
 
 def test_the_servers_own_listening_address_stays_in_the_log():
