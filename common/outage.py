@@ -60,7 +60,8 @@ POSTGRESQL_LIMIT_EXCEEDED_CLASS = "54"
 POSTGRESQL_TOO_MANY_PARAMETERS = "number of parameters must be between"
 API_PREFIX = "/api/"
 # Paths whose callers are scripts reading the widget protocol's JSON errors, whatever they accept (config/urls.py).
-JSON_ERROR_PREFIXES = ("/widget-api/", "/e/", "/email/")
+WIDGET_API_PREFIX = "/widget-api/"
+JSON_ERROR_PREFIXES = (WIDGET_API_PREFIX, "/e/", "/email/")
 _LOG_EVERY_SECONDS = 5.0
 _last_logged = {"at": 0.0}
 
@@ -107,6 +108,12 @@ def service_unavailable_response(request: HttpRequest, error: BaseException) -> 
         body = {"error": {"code": SERVICE_UNAVAILABLE_CODE, "field": "", "message": SERVICE_UNAVAILABLE_MESSAGE}}
         response = JsonResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if path.startswith(WIDGET_API_PREFIX):
+        # The website, and so the origins it allows, cannot be read now: every page may read this answer (it says
+        # only that Parley is down, and widget calls carry no credentials). Without it the browser hid the 503 like
+        # a refused origin's answer, and the messenger told the visitor the chat "isn't set up".
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "Retry-After"
     add_never_cache_headers(response)
     if not path.startswith((API_PREFIX, *JSON_ERROR_PREFIXES)):
         patch_vary_headers(response, ["Accept"])  # a page or JSON, by what the caller accepts

@@ -51,6 +51,7 @@ from tracking.widget_auth import (
 )
 from widget.attachment_http import FileLinks, file_links, limit_files, message_payload, part_attachments_shape
 from widget.http import (
+    GONE_CONTACT,
     WidgetCall,
     WidgetHttpError,
     rate_limit,
@@ -65,7 +66,6 @@ MAX_BODY_BYTES = 32 * 1024
 WRITES_PER_MINUTE = 20
 ANONYMOUS_STARTS_PER_HOUR = 10
 TOO_MANY_MESSAGES = "Too many messages; try again shortly."
-GONE_CONTACT = "The widget token names a contact that no longer exists."
 
 
 def _body(call: WidgetCall) -> dict[str, Any]:

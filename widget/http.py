@@ -21,8 +21,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from common import rate_limit as limiter
 from common.client_ip import client_ip
+from common.outage import WIDGET_API_PREFIX
 from common.parsing import int_or_none
 from common.rate_limit import CacheReads, DeferredCount, Limit, RateLimited, ip_hash
+from conversations.services import ContactGone
 from tracking.models import Website
 from tracking.page_view_buffer import FastTicket, preflight_queue
 from tracking.payloads import PayloadError, parse_json_object
@@ -30,7 +32,6 @@ from tracking.selectors import origin_allowed, website_for_app_id
 from tracking.services import WidgetTokenInvalid
 from tracking.widget_auth import WidgetIdentity, widget_token_read
 
-WIDGET_API_PREFIX = "/widget-api/"
 ACCEPTED_CONTENT_TYPES = ("", "text/plain", "application/json")
 
 
@@ -73,12 +74,17 @@ def _first_error(error: ValidationError) -> tuple[str, str]:
     return "body", error.messages[0]
 
 
+GONE_CONTACT = "The widget token names a contact that no longer exists."
+
+
 def widget_error(error: Exception) -> WidgetHttpError | None:
     """The widget protocol's error for what a view or a service raised; None for a bug (a JSON 500)."""
     if isinstance(error, WidgetHttpError):
         return error
     if isinstance(error, PayloadError):
         return WidgetHttpError(400, error.code, error.field, error.message)
+    if isinstance(error, ContactGone):  # erased or merged while the request ran: as a token naming a contact gone
+        return WidgetHttpError(403, "invalid_token", "token", GONE_CONTACT)
     if isinstance(error, ValidationError):
         field, message = _first_error(error)
         return WidgetHttpError(400, "invalid", field, message)

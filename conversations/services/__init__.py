@@ -44,6 +44,7 @@ from conversations.services.teammates import (
     teammate_profiles_ensure,
 )
 from conversations.services.threads import (
+    ContactGone,
     contacts_touch_messaging,
     conversation_add_note,
     conversation_assign,
@@ -69,6 +70,7 @@ from conversations.services.threads import (
 )
 
 __all__ = [
+    "ContactGone",
     "RatingClosed",
     "assignee_email_if_away",
     "assignment_rule_save",

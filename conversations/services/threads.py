@@ -90,9 +90,20 @@ def _locked(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
 
 
-def _contact_lock(contact: Contact) -> None:
-    """Hold the contact's row until the transaction ends (FOR NO KEY UPDATE: the lock its update takes anyway)."""
-    list(Contact.objects.select_for_update(no_key=True).filter(pk=contact.pk).values_list("pk", flat=True))
+class ContactGone(ValidationError):
+    """The contact writing was erased, or merged into another, while its message was on its way (the widget answers
+    it as a token naming a contact gone: its messenger starts over as a new visitor)."""
+
+    def __init__(self) -> None:
+        super().__init__({"contact": "This contact no longer exists: it was erased or merged meanwhile."})
+
+
+def _contact_lock(contact_id: int) -> None:
+    """Hold the contact's row until the transaction ends (FOR NO KEY UPDATE: the lock its update takes anyway), first,
+    as erasure and merge take it before its conversations; ContactGone when it went meanwhile (its writes would fail
+    on their foreign keys at the commit, a 500)."""
+    if not Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).values_list("pk", flat=True):
+        raise ContactGone
 
 
 def _add_part(*, conversation: Conversation, part_type: str, at: dt.datetime, **fields: Any) -> ConversationPart:
@@ -268,10 +279,10 @@ def conversation_start_by_contact(
             _message_prepared(body=body, files=files, field=files_field, website=website) as message,
             transaction.atomic(),
         ):
-            # The contact first, as a reply takes it (_locked) before writing its part: a reply sent at once with this
-            # message's key waited on this part's key, and this start on the contact the reply held (PostgreSQL checks
-            # foreign keys at the commit), until the deadlock detector failed one of them (a 503).
-            _contact_lock(contact)
+            # The contact first, as a reply, an erasure and a merge take it: a reply sent at once with this message's
+            # key waited on this part's key, and this start on the contact the reply held (PostgreSQL checks foreign
+            # keys at the commit), until the deadlock detector failed one of them (a 503).
+            _contact_lock(contact.pk)
             at = timezone.now()
             widget_quiet.contacts_mark_busy(contact_ids=[contact.pk])
             conversation = Conversation.objects.create(
@@ -322,6 +333,9 @@ def conversation_reply_as_contact(
             _message_prepared(body=body, files=files, field=files_field, conversation=conversation) as message,
             transaction.atomic(),
         ):
+            # The contact before the conversation, as an erasure or a merge of it takes them (the other order deadlocked
+            # with them, a 503), and as a start holds it before its part.
+            _contact_lock(conversation.contact_id)
             conversation = _locked(conversation)
             reopened = conversation.state != Conversation.State.OPEN
             at = timezone.now()

@@ -144,6 +144,36 @@ def test_an_api_blocked_on_the_way_is_said_as_out_of_reach_not_as_not_set_up(hos
     expect(messenger.locator(".ae")).to_have_text("")
 
 
+def test_a_gateways_error_page_at_load_is_not_set_up_only_until_parley_answers(host, make_website, artifacts):
+    """The walk: a proxy's 504 page, without CORS headers, while the page loaded looked like a refused origin; the
+    messenger said "Chat isn't set up yet" until a reload, Parley long back. Opened again, it finds Parley answering."""
+    website = make_website()
+
+    def gateway(route):
+        # An Access-Control-Allow-Origin for no page: Playwright adds one for the page's origin when none is given,
+        # and a gateway's error page has none, so the browser hides it as it hides a refused origin's answer.
+        headers = {"Access-Control-Allow-Origin": "https://gateway.invalid"}
+        route.fulfill(status=504, content_type="text/html", headers=headers, body="<h1>504 Gateway Time-out</h1>")
+
+    host.context.route("**/widget-api/**", gateway)
+    with host.page.expect_console_message(lambda message: "allowed origins" in message.text, timeout=20_000):
+        host.page.goto(host.snippet_page("/home", website.app_id))
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    expect(messenger.locator(".ns h3")).to_have_text("Chat isn't set up yet")
+    host.launcher().click()  # closed
+    expect(host.panel()).to_be_hidden()
+
+    host.context.unroute("**/widget-api/**", gateway)  # the gateway is back
+    host.launcher().click()
+    expect(messenger.locator(".ns")).to_have_count(0, timeout=10_000)
+    expect(messenger.locator(".cta")).to_be_visible()
+    host.screenshot(path=str(artifacts / "messenger-set-up-after-all.png"))
+    messenger.locator(".cta").click()
+    host.write("Are you open today?")
+    assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Are you open today?"]
+
+
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))

@@ -556,3 +556,43 @@ def test_a_user_signed_in_by_update_never_sees_nor_sends_what_the_one_before_lef
     expect(messenger.locator(".sn").filter(has_text="Alice")).to_have_count(0)
     host.page.goto(host.add_page("/bye", "<p>Bye</p>"))
     assert not ConversationPart.objects.filter(body__contains="4242").exists()
+
+
+def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_before_back_in(host, make_website):
+    """The attack review: Alice's first message was on its way when the site signed Bob in by `update`; its answer,
+    with Alice's token, signed the messenger back in as Alice, her list showed on Bob's screen, and Bob's next message
+    went under her name. A list request that failed meanwhile left her conversations listed too."""
+    website = make_website()
+    alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))
+    host.wait_booted()
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    held = []
+
+    def starts_a_conversation(url: str) -> bool:
+        return url.endswith("/conversations")
+
+    host.page.route(starts_a_conversation, lambda route: held.append(route))
+    messenger.locator("textarea").fill("Alice: my card ends 4242")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.me.pd")).to_have_count(1)
+    assert len(held) == 1
+
+    bob = {"user_id": "bob", "user_hash": user_hash(website, "bob")}
+    host.page.evaluate("(bob) => Parley('update', bob)", bob)
+    expect(messenger.locator(".m.me")).to_have_count(0, timeout=10_000)  # Alice's message left Bob's screen
+    # Alice's message arrives; its answer carries her token, and must change nothing on Bob's screen.
+    with host.page.expect_response(
+        lambda response: response.request.method == "POST" and "/conversations" in response.url
+    ):
+        held[0].continue_()
+    host.page.unroute(starts_a_conversation)
+    expect(messenger.locator("text=4242")).to_have_count(0)
+    host.write("Bob: hello")  # in the new thread still open
+    bobs = ConversationPart.objects.get(body="Bob: hello")
+    assert bobs.author_contact.external_id == "bob"
+    assert ConversationPart.objects.get(body__contains="4242").author_contact.external_id == "alice"
+    messenger.locator(".bk").click()  # Bob's list: his conversation only
+    expect(messenger.locator(".ls button")).to_have_count(1)
+    expect(messenger.locator("text=4242")).to_have_count(0)

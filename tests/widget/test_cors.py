@@ -88,8 +88,21 @@ def test_an_allowed_origin_reads_every_error(client, website, settings, monkeypa
     assert answered(widget.ping(), 503)["code"] == "service_unavailable"
 
 
-def _database_down(**kwargs):
+def _database_down(*args, **kwargs):
     raise OperationalError("the database is down")
+
+
+def test_an_outage_before_the_website_is_read_is_readable_by_every_page(client, website, monkeypatch):
+    """Its origins cannot be checked then: the 503 had no CORS header, the browser hid it as a refused origin's, and
+    the messenger told the visitor the chat "isn't set up". It says only that Parley is down, to any page."""
+    monkeypatch.setattr("widget.http.website_for_app_id", _database_down)
+    for origin in (ORIGIN, EVIL):
+        response = _call(client, website, "POST", "ping", origin=origin, body={"page": {"url": ORIGIN + "/"}})
+        assert response.status_code == 503
+        assert response[ACAO] == "*"
+        assert "Access-Control-Allow-Credentials" not in response
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert "Retry-After" in response["Access-Control-Expose-Headers"]
 
 
 def test_a_preflight_is_answered_for_an_allowed_origin_only(client, website):

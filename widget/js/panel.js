@@ -242,6 +242,12 @@
         if (open) showNotSetUp();
       }, noop);
     }
+    // Parley answers after all (its outage's 503 or a proxy's page had come without CORS headers): not a refusal.
+    function setUpAfterAll() {
+      if (!notSetUp) return;
+      notSetUp = false;
+      if (open && view === "blocked") showList();
+    }
     function showNotSetUp() {
       setView("blocked", t.title);
       body.appendChild(h("div", { class: "ns", role: "status" }, [h("h3", { text: t.notSetUp }), h("p", { text: t.notSetUpText })]));
@@ -252,6 +258,7 @@
       return ctx.api(path, payload, 0).then(function (json) {
         var back = failures > 0;
         failures = 0;
+        setUpAfterAll();
         offline.hidden = true;
         if (back) backOnline(); // Parley answers again
         return json || {};
@@ -864,9 +871,14 @@
       }
       // The visitor is looking at the thread these messages are written in (maybe drawn again since).
       var showing = function () { return talk === at && view === "thread"; };
+      // The visitor it was written as left meanwhile (a shutdown, another user signed in by update, a contact gone): its
+      // answer is theirs, never the new one's. A first message's answer carries its writer's token, and keeping it
+      // had signed the messenger back in as them, the next message going under their name.
+      var gone = function () { return destroyed || written.epoch !== epoch; };
       var post = picked.length ? function (path, fields) { return files.upload(path, fields, picked, node); } : api;
       var req = conv
         ? post.apply(null, addressed(conv, text, node.key)).then(function (json) {
+          if (gone()) return;
           // The conversation as the reply left it (writing reopens a closed one): the thread and the list follow the
           // server, not what they showed before (a "closed" notice stayed until a poll, long after a failed send).
           var now = json.conversation || {};
@@ -878,7 +890,7 @@
           if (current.state !== "closed") current.rating_request = null; // shown for a closure only while closed
         })
         : at.inApp ? api("messages/" + encodeURIComponent(at.inApp.id) + "/reply", { token: s.token, body: text, idempotency_key: node.key }).then(function (json) {
-          if (destroyed) return;
+          if (gone()) return;
           ctx.keep(s.token, true);
           at.conv = json.conversation;
           unanswered = unanswered.filter(function (m) { return m.id !== at.inApp.id; }); // its conversation is listed now
@@ -892,11 +904,11 @@
         // unreachable server retries its ping for longer), so the conversation belongs to the
         // visitor the ping recorded, not to a new contact.
         : Promise.race([ctx.get()[6], new Promise(function (ok) { setTimeout(ok, 2000); })]).then(function () {
-          if (destroyed) throw { status: 0 };
+          if (gone()) throw { status: 0 };
           at.first = node;
           return post.apply(null, addressed(null, text, node.key));
         }).then(function (json) {
-          if (destroyed) return;
+          if (gone()) return;
           if (json.token) {
             ctx.keep(json.token, true);
             // A boot ping slower than that wait answers later, with the token of the visitor it recorded: the
@@ -924,7 +936,9 @@
         if (at.first === node && (at.conv || !node.retry || !node.classList.contains("fail"))) return release(at);
       });
       function failed(err) {
-        if (destroyed || node.delivered) return; // the thread shows it stored: no failure to tell
+        if (destroyed || node.delivered || node.dropped) return; // stored, or its writer's: no failure to tell
+        // Its contact went while it was on its way (startOver): its words go back to the new composer, as the others'.
+        if (written.epoch !== epoch) { forget(node); node.remove(); redraft(text, picked); return; }
         // Written as a contact that is gone: a new conversation, as the new visitor, with the same words and files
         // (a message that waited behind it joins them in the new composer). Still "on its way" while startOver puts
         // the failed ones back: this one goes back once, here.
@@ -985,6 +999,7 @@
     // What waited for the connection: the thread's history if it was being loaded, and the messages sent offline.
     function backOnline() {
       if (destroyed) return;
+      if (files.error.textContent === t.notAdded) files.error.textContent = ""; // no longer true
       if (view === "thread" && current && thread && thread.querySelector(".em")) loadThread();
       resendFailed();
     }
@@ -1166,7 +1181,7 @@
     // The token names another contact than the one its messages were written as (a site that signs another user in
     // by `update`, without a shutdown): that one's messages not sent yet are dropped (never sent, kept nor shown as
     // the new one's), and so is its list.
-    var who = writer();
+    var who = writer(), stale;
     function switched() {
       var now = writer(), other = !!(who && now && now !== who);
       if (other) {
@@ -1245,6 +1260,9 @@
     // their way are not sent as the new one's (deliver compares the epoch).
     function anotherVisitor() {
       epoch++;
+      live.textContent = ""; // a "Not sent." said for the one before
+      s.conversations = [];
+      unanswered = [];
       older = [];
       more = false;
       current = inApp = cursor = null;
@@ -1253,8 +1271,6 @@
       if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
       keepDrafts({}); // the gone contact's words, kept for other threads (the open one's go to the new composer)
       ctx.keep("", true);
-      s.conversations = [];
-      unanswered = [];
       anotherVisitor();
       // Those not sent go back to the composer: the failed ones now, those on their way when their turn comes.
       unsent = unsent.filter(function (node) {
@@ -1306,7 +1322,9 @@
       // Only a place the visitor can still go: one of their conversations (the page's scripts can write there too).
       var back = which === undefined && pinged ? lastPlace() : null;
       if (back && back !== "new" && back !== "list" && !convs.some(function (c) { return c.id === back; })) back = null;
-      if (notSetUp) showNotSetUp();
+      // Asked again on each opening (no token is needed): a gateway's 5xx page without CORS headers looks like a
+      // refused origin, and an answer now says Parley is set up after all (setUpAfterAll).
+      if (notSetUp) showNotSetUp(), askAvailability();
       else if (which === "message") showMessage(text);
       else if (which === "new") showThread(null, typeof text == "string" ? text : ""); // the site's showNewMessage text
       else if (which !== "list" && unread.length === 1) showThread(unread[0].id);
@@ -1355,10 +1373,13 @@
       close: close,
       paint: paint,
       refresh: function (list) {
-        var other = switched();
-        s.conversations = list || s.conversations;
-        awaited(list);
-        if (open && (view === "list" || other)) showList(); // what the one before had on screen leaves it
+        // The loader's list is the one before's until an answer brings the new one's (an update's carries none).
+        var shown = current || inApp, other = switched();
+        setUpAfterAll();
+        if (other) stale = list;
+        if (list !== stale) s.conversations = list || s.conversations, awaited(list);
+        // What the one before had on screen (a conversation, an in-app message) leaves it.
+        if (open && (view === "list" || (other && shown))) showList();
       },
       probe: probe,
       destroy: function () { place = null; unsent = []; resumed = true; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },

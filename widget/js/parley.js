@@ -206,7 +206,7 @@ box-shadow:0 4px 16px #0003;display:grid;place-items:center}\
 M3 3h18v14H7l-4 4z"/></svg>';
 
   function lang() {
-    var code = ("" + (settings.language_override || navigator.language)).slice(0, 2).toLowerCase();
+    var code = String(settings.language_override || navigator.language).slice(0, 2).toLowerCase(); // a Symbol too
     return LABEL[code] ? code : "en";
   }
 
