@@ -129,6 +129,11 @@ def test_a_message_that_fails_says_so_under_it_with_a_retry_button(
     assert host.problems == []
 
 
+def _starts_a_conversation(url: str) -> bool:
+    """The request of a new conversation's first message."""
+    return url.endswith("/conversations")
+
+
 def test_a_retry_that_reopens_a_closed_conversation_takes_the_closed_notice_away(
     host, make_website, agent_admin, artifacts
 ):
@@ -197,13 +202,10 @@ def test_messages_written_while_the_first_is_on_its_way_all_go_in_the_order_writ
     messenger = host.page.locator("parley-messenger")
     held = []
 
-    def starts_a_conversation(url: str) -> bool:
-        return url.endswith("/conversations")
-
     def hold(route) -> None:
         held.append(route)
 
-    host.page.route(starts_a_conversation, hold)
+    host.page.route(_starts_a_conversation, hold)
 
     written = ["Hello", "Is anyone there?", "I need help with my order #1042."]
     for text in written:
@@ -218,7 +220,7 @@ def test_messages_written_while_the_first_is_on_its_way_all_go_in_the_order_writ
 
     # The network catches up: the first creates the conversation, the next two follow as replies to it, in order.
     held[0].continue_()
-    host.page.unroute(starts_a_conversation)
+    host.page.unroute(_starts_a_conversation)
     expect(messenger.locator(".m.me .bu")).to_have_text(written)
     expect(messenger.locator(".m.pd, .m.fail")).to_have_count(0)
     conversation = Conversation.objects.get()
@@ -242,10 +244,7 @@ def test_messages_written_after_a_first_that_failed_say_they_wait_for_it(host, m
     host.launcher().click()
     messenger = host.page.locator("parley-messenger")
 
-    def starts_a_conversation(url: str) -> bool:
-        return url.endswith("/conversations")
-
-    host.page.route(starts_a_conversation, lambda route: route.abort("connectionrefused"))
+    host.page.route(_starts_a_conversation, lambda route: route.abort("connectionrefused"))
     messenger.locator("textarea").fill("My order never came")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.fail .nf")).to_have_text("Not sent.Retry")
@@ -257,7 +256,7 @@ def test_messages_written_after_a_first_that_failed_say_they_wait_for_it(host, m
     expect(messenger.locator(".m.me.pd .bu")).to_have_text(written)
     host.screenshot(path=str(artifacts / "messenger-waiting-for-the-message-above.png"))
 
-    host.page.unroute(starts_a_conversation)
+    host.page.unroute(_starts_a_conversation)
     messenger.locator(".fl").click()
     everything = ["My order never came", *written]
     expect(messenger.locator(".m.me .bu")).to_have_text(everything)
@@ -570,10 +569,7 @@ def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_bef
     messenger = host.page.locator("parley-messenger")
     held = []
 
-    def starts_a_conversation(url: str) -> bool:
-        return url.endswith("/conversations")
-
-    host.page.route(starts_a_conversation, lambda route: held.append(route))
+    host.page.route(_starts_a_conversation, lambda route: held.append(route))
     messenger.locator("textarea").fill("Alice: my card ends 4242")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.me.pd")).to_have_count(1)
@@ -587,7 +583,7 @@ def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_bef
         lambda response: response.request.method == "POST" and "/conversations" in response.url
     ):
         held[0].continue_()
-    host.page.unroute(starts_a_conversation)
+    host.page.unroute(_starts_a_conversation)
     expect(messenger.locator("text=4242")).to_have_count(0)
     host.write("Bob: hello")  # in the new thread still open
     bobs = ConversationPart.objects.get(body="Bob: hello")
