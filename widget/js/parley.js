@@ -117,7 +117,7 @@
   function boot(opts) {
     shutdown(1);
     settings = assign({}, opts);
-    app = "" + (cfg.a || settings.app_id || "");
+    app = String(cfg.a || settings.app_id || ""); // a Symbol too (from parleySettings: no try around it)
     if (!/^[\w-]{1,64}$/.test(app)) return;
     if (!consent && settings.consent != null) setConsent(settings.consent);
     anon = cookie("id");
