@@ -23,6 +23,16 @@ def request_deadline(received_at: dt.date) -> dt.date:
     return dt.date(year, month, min(received_at.day, calendar.monthrange(year, month)[1]))
 
 
+# The furthest ahead any clock runs (Kiritimati, UTC+14).
+_AHEAD_OF_UTC_AT_MOST = dt.timedelta(hours=14)
+
+
+def _latest_date_anywhere() -> dt.date:
+    """Today somewhere: a request a teammate received on their own today, in any time zone, is no request from the
+    future for a teammate who edits it later behind them (one in UTC could not save it, a note even, until midnight)."""
+    return (timezone.now() + _AHEAD_OF_UTC_AT_MOST).astimezone(dt.UTC).date()
+
+
 def data_subject_request_clean(*, kind: str, subject: str, received_at: dt.date, contact_id: int | None) -> None:
     """The rules a request's details follow (the admin form shows their errors on its fields)."""
     if kind not in DataSubjectRequest.Kind.values:
@@ -31,7 +41,7 @@ def data_subject_request_clean(*, kind: str, subject: str, received_at: dt.date,
         raise ValidationError({"subject": "Say who made the request (an email or a name)."})
     if "\x00" in subject:
         raise ValidationError({"subject": "Must not contain NUL characters."})
-    if received_at > timezone.localdate():
+    if received_at > _latest_date_anywhere():
         raise ValidationError({"received_at": "A request cannot be received in the future."})
     if contact_id is not None and not Contact.objects.filter(pk=contact_id).exists():
         raise ValidationError({"contact_id": "No contact has this id."})

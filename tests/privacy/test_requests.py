@@ -40,7 +40,7 @@ def test_a_request_records_its_deadline_and_refuses_what_cannot_be(db):
         ({"kind": "delete"}, "kind"),
         ({"subject": "  "}, "subject"),
         ({"subject": "a\x00b"}, "subject"),
-        ({"received_at": today + dt.timedelta(days=1)}, "received_at"),
+        ({"received_at": today + dt.timedelta(days=2)}, "received_at"),  # tomorrow is today somewhere
         ({"contact_id": 987654}, "contact_id"),
     ]:
         with pytest.raises(ValidationError) as error:
@@ -83,6 +83,16 @@ def test_the_overdue_day_is_parleys_own_whatever_the_teammates_time_zone(admin_c
         listed = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
     assert ("1 data subject request overdue" in index) is overdue
     assert (">Overdue</strong>" in listed) is overdue
+
+
+def test_a_request_received_on_a_teammates_today_ahead_of_utc_is_no_request_from_the_future(db):
+    """Recorded in Kiritimati on its 7th (the 6th in UTC), it could not be saved by a teammate in UTC until midnight."""
+    with time_machine.travel(dt.datetime(2026, 12, 6, 11, 0, tzinfo=dt.UTC), tick=False):
+        request = services.data_subject_request_create(kind="access", subject="a", received_at=dt.date(2026, 12, 7))
+        assert request.due_at == dt.date(2027, 1, 7)
+        with pytest.raises(ValidationError) as error:
+            services.data_subject_request_create(kind="access", subject="b", received_at=dt.date(2026, 12, 8))
+        assert "received_at" in error.value.message_dict
 
 
 def test_carrying_out_each_kind(db, teammate):
