@@ -174,6 +174,19 @@ def test_a_gateways_error_page_at_load_is_not_set_up_only_until_parley_answers(h
     assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Are you open today?"]
 
 
+def _writes_then_has_more(host, website, first: str, numbers) -> Conversation:
+    """The visitor opens the messenger on /help and starts a conversation with `first`; then a conversation
+    "Question <n>" of theirs starts for each of `numbers` (as from other pages). Their first conversation."""
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write(first)
+    oldest = Conversation.objects.get()
+    for n in numbers:
+        services.conversation_start_by_contact(contact=oldest.contact, body=f"Question {n}", website=website)
+    return oldest
+
+
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))
@@ -584,14 +597,7 @@ def test_older_conversations_are_listed_on_demand_with_an_unread_reply_in_one(
     from django.urls import reverse
 
     website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("My first question")
-    contact = Conversation.objects.get().contact
-    oldest = Conversation.objects.get()
-    for n in range(21):
-        services.conversation_start_by_contact(contact=contact, body=f"Question {n}", website=website)
+    oldest = _writes_then_has_more(host, website, "My first question", range(21))
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[oldest.pk]))
     agent_admin.page.locator("#parley-body").fill("Answered at last")
     agent_admin.page.get_by_role("button", name="Send reply").click()
@@ -625,13 +631,7 @@ def test_the_older_list_neither_loses_nor_repeats_a_conversation_when_one_change
     """The attack review: once "Older conversations" was open, a change (a new conversation, a reply in an older one)
     dropped the one pushed out of the newest 20, or listed one twice."""
     website = make_website()
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("Question zero")
-    contact = Conversation.objects.get().contact
-    for n in range(1, 25):
-        services.conversation_start_by_contact(contact=contact, body=f"Question {n}", website=website)
+    contact = _writes_then_has_more(host, website, "Question zero", range(1, 25)).contact
     messenger = host.page.locator("parley-messenger")
     messenger.locator(".bk").click()
     older = messenger.get_by_role("button", name="Older conversations")
