@@ -1,5 +1,6 @@
 import threading
 import time
+import types
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -161,6 +162,14 @@ def _live_server_settled_before_flush(request):
             if cursor.fetchone()[0] == 0:
                 return
         time.sleep(0.05)
+
+
+@pytest.fixture
+def mid_window_clock(monkeypatch):
+    """Limits count in fixed minutes: pin the limiter's clock mid-window so requests never straddle two."""
+    from common import rate_limit
+
+    monkeypatch.setattr(rate_limit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 @pytest.fixture

@@ -235,14 +235,6 @@ def test_requests_without_origin_are_not_browser_pages_and_are_served(client, we
 # --- rate limits ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def mid_window_clock(monkeypatch):
-    """Limits count in fixed minutes: pin the limiter's clock mid-window so requests never straddle two."""
-    from common import rate_limit
-
-    monkeypatch.setattr(rate_limit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
-
-
 @override_settings(PARLEY_WIDGET_RATE_PER_IP=3)
 def test_rate_limit_per_ip_answers_429_with_retry_after(client, website, mid_window_clock):
     widgets = [Widget(client, website, ip="198.51.100.7") for _ in range(4)]

@@ -58,7 +58,7 @@ def test_an_unknown_app_id_is_a_404_no_page_reads(client, website):
     assert ACAO not in response
 
 
-def test_an_allowed_origin_reads_every_error(client, website, settings, monkeypatch):
+def test_an_allowed_origin_reads_every_error(client, website, settings, monkeypatch, mid_window_clock):
     widget = Widget(client, website)
     assert widget.ping().status_code == 200
 
@@ -160,7 +160,9 @@ def test_a_ping_answer_takes_the_short_way_with_the_website_it_knows(client, web
     assert response[ACAO] == ORIGIN and response["Vary"] == "origin"
 
 
-def test_a_preflight_and_a_429_before_the_website_is_known_keep_django_cors_headers_way(client, website, settings):
+def test_a_preflight_and_a_429_before_the_website_is_known_keep_django_cors_headers_way(
+    client, website, settings, mid_window_clock
+):
     preflight = client.options(
         f"/widget-api/{website.app_id}/ping", HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
     )
