@@ -68,12 +68,18 @@ def test_setup_demo_is_idempotent_and_prints_where_to_go(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     first, second = io.StringIO(), io.StringIO()
     call_command("setup_demo", "--contacts", "50", stdout=first)
+    # A demo set up by an earlier version, before these settings: the next run brings it to them.
+    Website.objects.update(
+        marketing_basis=Website.MarketingBasis.CONSENT, analytics_basis=Website.AnalyticsBasis.CONSENT
+    )
     call_command("setup_demo", "--contacts", "50", stdout=second)
     assert Contact.objects.count() == 50
     assert Website.objects.count() == 1
     assert Website.objects.get().identity_verification == Website.IdentityVerification.ENFORCED
     # Its in-app messages reach the demo visitor (a new website's "Consent" basis would skip them).
     assert Website.objects.get().marketing_basis == Website.MarketingBasis.LEGITIMATE_INTEREST
+    # It records page views from the first one, and its record of processing says on which basis.
+    assert Website.objects.get().analytics_basis == Website.AnalyticsBasis.LEGITIMATE_INTEREST
     assert "/admin/" in second.getvalue() and "password:" in second.getvalue()
     assert (tmp_path / "demo-admin-password").read_text() in second.getvalue()
     # Visitors see the demo teammate by a person's name, not by the login "admin".
