@@ -1,6 +1,7 @@
 """Data subject requests (with their deadlines and the button that carries them out) and the
 generated documents: the cookie declaration per website and the record of processing activities."""
 
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -13,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
@@ -74,6 +76,11 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
 DOWNLOADED_COOKIE = "parley_dsr_downloaded"
 
 
+def _done_on(row: DataSubjectRequest) -> dt.date | None:
+    """The day a closed request was done, by Parley's calendar (the one its deadline is kept against)."""
+    return row.completed_at and timezone.localdate(row.completed_at, timezone.get_default_timezone())
+
+
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(admin.ModelAdmin):
     form = DataSubjectRequestForm
@@ -81,7 +88,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status"]
     list_filter = ["status", "kind"]
     search_fields = ["subject"]
-    readonly_fields = ["due_at", "overdue", "handler_name", "completed_at", "carry_out", "contact_link"]
+    readonly_fields = ["due_at", "deadline_kept", "handler_name", "completed_at", "carry_out", "contact_link"]
 
     show_full_result_count = False
 
@@ -103,7 +110,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return fields
         if obj.status != DataSubjectRequest.Status.OPEN:
             fields[2] = "contact_link"  # as recorded, a link to the contact (or "erased"), not a bare number
-        return [*fields, "status", "due_at", "overdue", "handler_name", "completed_at", "carry_out"]
+        return [*fields, "status", "due_at", "deadline_kept", "handler_name", "completed_at", "carry_out"]
 
     @admin.display(description="request", ordering="kind")
     def kind_short(self, row: DataSubjectRequest) -> str:
@@ -136,13 +143,28 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 return "-"
             label = "Overdue"
         else:
-            done = row.completed_at and timezone.localdate(row.completed_at, timezone.get_default_timezone())
+            done = _done_on(row)
             if not done:
                 return "-"
             if done <= row.due_at:
                 return "On time"
             label = "Done late"
         return format_html('<strong class="parley-overdue" style="color:#ba2121">{}</strong>', label)
+
+    @admin.display(description="deadline kept")
+    def deadline_kept(self, row: DataSubjectRequest) -> str:
+        """The request's page: the verdict and the day it rests on. The completion time beside it is in the
+        teammate's zone, where a request done on its last day by Parley's calendar can read a day later or earlier."""
+        done = _done_on(row)
+        if done is None:
+            return self.overdue(row)
+        return format_html(
+            '{} <span class="help">done {} by Parley\'s calendar ({}); due {}</span>',
+            self.overdue(row),
+            date_format(done),
+            timezone.get_default_timezone_name(),
+            date_format(row.due_at),
+        )
 
     @admin.display(description="Carry out")
     def carry_out(self, row: DataSubjectRequest) -> str:

@@ -85,6 +85,20 @@ def test_the_overdue_day_is_parleys_own_whatever_the_teammates_time_zone(admin_c
     assert (">Overdue</strong>" in listed) is overdue
 
 
+def test_a_requests_page_says_which_day_it_was_done_by_the_calendar_its_deadline_is_kept_against(admin_client, db):
+    """Done at 23:30 UTC on its last day, it reads 10:30 the next morning in Sydney: "On time" says by which day."""
+    request = services.data_subject_request_create(kind="access", subject="a", received_at=dt.date(2026, 11, 6))
+    done_at = dt.datetime(2026, 12, 6, 23, 30, tzinfo=dt.UTC)
+    DataSubjectRequest.objects.filter(pk=request.pk).update(status="done", completed_at=done_at)
+    admin_client.cookies[TIME_ZONE_COOKIE] = "Australia/Sydney"
+    page = admin_client.get(f"/admin/privacy/datasubjectrequest/{request.pk}/change/").content.decode()
+    kept = page.split('<div class="form-row field-deadline_kept">')[1].split("</div>\n")[0]
+    assert (
+        """On time <span class="help">done Dec 06, 2026 by Parley's calendar (UTC); due Dec 06, 2026</span>""" in kept
+    )
+    assert '<div class="readonly">Dec 07, 2026 10:30</div>' in page  # the completion time, in the teammate's zone
+
+
 def test_a_request_received_on_a_teammates_today_ahead_of_utc_is_no_request_from_the_future(db):
     """Recorded in Kiritimati on its 7th (the 6th in UTC), it could not be saved by a teammate in UTC until midnight."""
     with time_machine.travel(dt.datetime(2026, 12, 6, 11, 0, tzinfo=dt.UTC), tick=False):
