@@ -1,9 +1,12 @@
 """Journeys of the messenger as a visitor sees it, with the team acting in the admin meanwhile."""
 
+import datetime as dt
+import itertools
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations import services
@@ -174,6 +177,39 @@ def test_a_gateways_error_page_at_load_is_not_set_up_only_until_parley_answers(h
     assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Are you open today?"]
 
 
+def test_parleys_outage_is_said_and_the_first_message_goes_by_itself_once_parley_is_back(host, make_website, artifacts):
+    """The walk: Parley's outage (its 503, which the page can read) at the first ping and the first message left "Not
+    sent." with Retry and no word of the outage, and the message waited for a click long after Parley was back. The
+    greeting kept its fallback "within a few hours" when the team was away."""
+    website = make_website()
+    opens = (timezone.now() + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    away = [(day, opens.time(), (opens + dt.timedelta(hours=1)).time()) for day in range(7)]
+    services.office_schedule_save(website=website, timezone="UTC", intervals=away)
+    body = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
+    # Fulfilled without Access-Control-Allow-Origin: Playwright adds the page's, as Parley's outage 503 has "*".
+    outage = lambda route: route.fulfill(status=503, content_type="application/json", body=body)  # noqa: E731
+    host.context.route("**/widget-api/**", outage)
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.launcher().click()
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("textarea").fill("Is anyone there?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
+    expect(messenger.locator(".of")).to_be_visible()
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    expect(messenger.locator(".ns")).to_have_count(0)
+    expect(messenger.locator(".gr .bu")).to_have_text("Hi there! Ask us anything. We usually reply within a few hours.")
+    host.screenshot(path=str(artifacts / "messenger-parley-outage.png"))
+
+    host.context.unroute("**/widget-api/**", outage)  # Parley is back: no click, no reload
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=20_000)
+    expect(messenger.locator(".of")).to_be_hidden()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Is anyone there?"])
+    expect(messenger.locator(".gr .bu")).to_contain_text("We're away right now. Back")
+    host.screenshot(path=str(artifacts / "messenger-parley-back.png"))
+    assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Is anyone there?"]
+
+
 def _writes_then_has_more(host, website, first: str, numbers) -> Conversation:
     """The visitor opens the messenger on /help and starts a conversation with `first`; then a conversation
     "Question <n>" of theirs starts for each of `numbers` (as from other pages). Their first conversation."""
@@ -267,6 +303,31 @@ def test_the_closed_messenger_polls_less_while_parley_refuses_or_fails_its_polls
     # Every 8 s would be 8 polls; backing off (8, 16, 32 s) leaves 3.
     assert 2 <= len(polls) <= 4, polls
     host.page.unroute("**/poll?*")
+
+
+def test_the_open_messenger_looks_for_parley_at_least_every_16_seconds_while_it_cannot_be_reached(host, make_website):
+    """The walk: backing off, the open messenger asked again a minute or more apart: the visitor looking at "Can't
+    reach the chat" waited that long after Parley was back."""
+    website = make_website()
+    host.page.clock.install()
+    _ask_then_close(host, website, "Is the shop open on Sunday?")
+    host.launcher().click()
+    polls = []
+
+    def unreachable(route):
+        if "/poll?" in route.request.url:
+            polls.append(host.page.evaluate("Date.now()"))
+        route.abort("connectionrefused")
+
+    host.page.route("**/widget-api/**", unreachable)
+    for _ in range(120):  # 120 s of the page's clock, 1 s at a time (each poll's failure settles between steps)
+        host.page.clock.run_for(1_000)
+        host.page.wait_for_timeout(20)
+    expect(host.panel().locator(".of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
+    # 8, then 16 s apart: never the minute and more it backed off to.
+    assert len(polls) >= 7 and max(gaps) <= 17_000, gaps
+    host.page.unroute("**/widget-api/**")
 
 
 @pytest.mark.celery

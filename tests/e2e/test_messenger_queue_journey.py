@@ -115,13 +115,13 @@ def test_replies_waiting_when_the_visitor_goes_back_reach_their_conversation_and
     assert Conversation.objects.count() == 1
     assert _bodies(conversation) == ["Hello, about my order", "It was due yesterday", "Can you check?"]
 
-    # A reply that fails (a proxy's 503), then back to the list: coming back, it is still there with its Retry, which
-    # sends it.
+    # A reply that fails in Parley (a 500: not sent again by itself, as a 502-504's would be once Parley answers),
+    # then back to the list: coming back, it is still there with its Retry, which sends it.
     messenger.locator(".ls li button").click()
     expect(messenger.locator(".m.me .bu")).to_have_count(3)
     host.page.route(
         "**/reply",
-        lambda route: route.fulfill(status=503, body="Unavailable", headers={"Access-Control-Allow-Origin": "*"}),
+        lambda route: route.fulfill(status=500, body="Server Error", headers={"Access-Control-Allow-Origin": "*"}),
     )
     _write(messenger, host.page, "Hello?")
     expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")

@@ -5,6 +5,8 @@
   if (!P || !P._panel) return;
 
   var OPEN_POLL_MS = 4000; // while the panel is open: one small "anything new?" call
+  // …backing off while Parley cannot be reached, to 16 s at most: the visitor looking at it finds Parley back soon.
+  var OPEN_BACKOFF_MS = 16000;
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
   var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
   var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
@@ -224,7 +226,7 @@
     }
     awaited(s.conversations);
     var failures = 0, notSetUp = false, autoOpened = false;
-    var refusedPolls = 0; // polls in a row refused (429) or failed on Parley's side (5xx): they back off as offline ones do
+    var refusedPolls = 0; // polls in a row refused (429) or failed in Parley (500, 501): they back off as unheard ones do
 
     // The loader's ping failed without a status (parley.js). An opaque request to the same API (`base`, its
     // /widget-api/) fails only when that cannot be reached: when it comes back, Parley refused this site's origin. Say
@@ -264,7 +266,7 @@
         return json || {};
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
-        if (!status) {
+        if (unheard(status)) {
           failures++;
           // Only the browser knows the visitor is offline; otherwise it is Parley that cannot be reached. A refused
           // origin fails the same way: nothing is said until the loader's ping has settled and, when it failed too,
@@ -281,6 +283,9 @@
         });
       });
     }
+    // No word from Parley itself: the browser's network error or time-out, or a gateway's (or Parley's outage) 502-504.
+    // The banner says the chat cannot be reached, and what failed goes again by itself once Parley answers.
+    function unheard(status) { return !status || (status > 501 && status < 505); }
     function q(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(s.token || ""); }
 
     // --- views --------------------------------------------------------------------------------
@@ -976,9 +981,9 @@
         // else "Not sent." and a Retry button (the banner above says when Parley cannot be reached).
         var said = (err.status === 400 || err.status === 413) && err.message;
         node.retry = said ? null : function () { send(text, node, picked); };
-        // No word from Parley (offline, a time-out, a reset): sent again by itself once Parley answers again, with its
-        // key, so a message that had arrived is not stored twice (Retry sends it sooner).
-        node.unheard = !said && !err.status;
+        // No word from Parley (offline, a time-out, a reset, a gateway's 502-504): sent again by itself once Parley
+        // answers again, with its key, so a message that had arrived is not stored twice (Retry sends it sooner).
+        node.unheard = !said && unheard(err.status);
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
           // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
@@ -1000,6 +1005,7 @@
     function backOnline() {
       if (destroyed) return;
       if (files.error.textContent === t.notAdded) files.error.textContent = ""; // no longer true
+      askAvailability(); // asked in vain meanwhile: the greeting's "within a few hours" becomes the real figure
       if (view === "thread" && current && thread && thread.querySelector(".em")) loadThread();
       resendFailed();
     }
@@ -1224,7 +1230,7 @@
       if (destroyed) return;
       var base = open ? OPEN_POLL_MS : Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS :
         cursor === null ? FIRST_BADGE_POLL_MS : BADGE_POLL_MS;
-      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures + refusedPolls), 5 * 60000));
+      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures + refusedPolls), open ? OPEN_BACKOFF_MS : 5 * 60000));
     }
     function poll() {
       if (destroyed) return;
@@ -1250,7 +1256,8 @@
         if (view === "thread" && current && (first || changed.length >= 20 || changed.indexOf(current.id) >= 0)) return loadThread();
         if (view === "list" && (first || changed.length)) showList();
       }).catch(function (err) {
-        if (err && (err.status === 429 || err.status >= 500)) refusedPolls = Math.min(refusedPolls + 1, 6);
+        // (a 502-504 backs off as a failure already)
+        if (err && (err.status === 429 || err.status >= 500) && !unheard(err.status)) refusedPolls = Math.min(refusedPolls + 1, 6);
         if (startOver(err) && open) showList();
       }).then(schedule);
     }
