@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import Resolver404, resolve
 
+from conversations.models import Conversation
+from conversations.services import conversation_start_by_contact
 from tests.e2e.urls import HOST_PAGES
 from tracking.selectors import website_cache_forget
 from tracking.services import website_create
@@ -170,6 +172,19 @@ def artifacts() -> Path:
 
 
 ADMIN_PASSWORD = "correct-horse-battery"
+
+
+def visitor_writes_then_has_more(host, website, path: str, first: str, more: list[str]) -> Conversation:
+    """The visitor opens the messenger on `path` and starts a conversation with `first`; then a conversation of theirs
+    starts with each of `more` (as from other pages). Their first conversation."""
+    host.page.goto(host.snippet_page(path, website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write(first)
+    oldest = Conversation.objects.get()
+    for body in more:
+        conversation_start_by_contact(contact=oldest.contact, body=body, website=website)
+    return oldest
 
 
 def agent_teammate(username: str, first_name: str = ""):

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Attachment, Conversation
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, png_bytes
+from tests.e2e.conftest import visitor_writes_then_has_more
 
 pytestmark = [
     pytest.mark.browser,
@@ -186,16 +187,9 @@ def test_a_thread_of_photos_opens_at_its_newest_message(host, make_website, arti
 def test_back_from_a_thread_shows_the_list_from_its_top(host, make_website, artifacts):
     """Keeping a thread at its newest message must not follow the visitor out of it: the list they go back to opens at
     its top, with its newest conversations and the button to start one in view."""
-    from conversations.services import conversation_start_by_contact
-
     website = make_website()
-    host.page.goto(host.snippet_page("/orders", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("Where is order 1?")
-    contact = Conversation.objects.get().contact
-    for number in range(2, 16):
-        conversation_start_by_contact(contact=contact, body=f"Where is order {number}?", website=website)
+    more = [f"Where is order {number}?" for number in range(2, 16)]
+    visitor_writes_then_has_more(host, website, "/orders", "Where is order 1?", more)
     host.page.reload()
     host.wait_booted()
     host.launcher().click()  # in the conversation the visitor left the page in, at its newest message

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Conversation
 from tests.conversations.attachment_samples import png_bytes
-from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG
+from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG, visitor_writes_then_has_more
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
@@ -208,19 +208,6 @@ def test_parleys_outage_is_said_and_the_first_message_goes_by_itself_once_parley
     expect(messenger.locator(".gr .bu")).to_contain_text("We're away right now. Back")
     host.screenshot(path=str(artifacts / "messenger-parley-back.png"))
     assert list(Conversation.objects.values_list("parts__body", flat=True)) == ["Is anyone there?"]
-
-
-def _writes_then_has_more(host, website, first: str, numbers) -> Conversation:
-    """The visitor opens the messenger on /help and starts a conversation with `first`; then a conversation
-    "Question <n>" of theirs starts for each of `numbers` (as from other pages). Their first conversation."""
-    host.page.goto(host.snippet_page("/help", website.app_id))
-    host.wait_booted()
-    host.launcher().click()
-    host.write(first)
-    oldest = Conversation.objects.get()
-    for n in numbers:
-        services.conversation_start_by_contact(contact=oldest.contact, body=f"Question {n}", website=website)
-    return oldest
 
 
 def test_a_reply_reaches_the_badge_of_a_page_where_the_panel_was_never_opened(host, make_website, teammate):
@@ -658,7 +645,9 @@ def test_older_conversations_are_listed_on_demand_with_an_unread_reply_in_one(
     from django.urls import reverse
 
     website = make_website()
-    oldest = _writes_then_has_more(host, website, "My first question", range(21))
+    oldest = visitor_writes_then_has_more(
+        host, website, "/help", "My first question", [f"Question {n}" for n in range(21)]
+    )
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[oldest.pk]))
     agent_admin.page.locator("#parley-body").fill("Answered at last")
     agent_admin.page.get_by_role("button", name="Send reply").click()
@@ -692,7 +681,8 @@ def test_the_older_list_neither_loses_nor_repeats_a_conversation_when_one_change
     """The attack review: once "Older conversations" was open, a change (a new conversation, a reply in an older one)
     dropped the one pushed out of the newest 20, or listed one twice."""
     website = make_website()
-    contact = _writes_then_has_more(host, website, "Question zero", range(1, 25)).contact
+    more = [f"Question {n}" for n in range(1, 25)]
+    contact = visitor_writes_then_has_more(host, website, "/help", "Question zero", more).contact
     messenger = host.page.locator("parley-messenger")
     messenger.locator(".bk").click()
     older = messenger.get_by_role("button", name="Older conversations")
