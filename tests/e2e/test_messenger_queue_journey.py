@@ -167,6 +167,30 @@ def test_after_the_site_logs_its_user_out_nothing_waiting_leaves_as_the_next_vis
     assert host.problems == []
 
 
+def test_a_site_that_boots_the_messenger_again_without_a_logout_loses_nothing_the_visitor_wrote(host, make_website):
+    """Single-page sites call boot again (a route change, new settings): the messenger dropped the message that had not
+    gone yet and the words in its composer."""
+    messenger = _open_messenger(host, make_website)
+    host.write("Hello, about my order")
+    conversation = Conversation.objects.get()
+    host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    _write(messenger, host.page, "It was due on Monday")
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    messenger.locator("textarea").fill("The tracking number is")
+
+    app_id = Website.objects.get().app_id
+    host.page.evaluate(f"Parley('boot', {{app_id: '{app_id}'}})")
+    host.page.unroute("**/reply")  # Parley is reachable again
+    # The booted messenger (its visitor awaits a reply: it loads) sends the message with its key.
+    wait_until(lambda: _bodies(conversation) == ["Hello, about my order", "It was due on Monday"], what="the reply")
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Hello, about my order", "It was due on Monday"])
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    expect(messenger.locator("textarea")).to_have_value("The tracking number is")
+    assert _bodies(conversation) == ["Hello, about my order", "It was due on Monday"]
+    assert host.problems == []
+
+
 def test_messages_written_offline_go_by_themselves_once_the_visitor_is_back_online(host, make_website):
     """The banner said "We'll keep trying", and nothing did: each message waited for its Retry."""
     messenger = _open_messenger(host, make_website)

@@ -1209,7 +1209,9 @@
     function leave() {
       if (!destroyed && composer && view === "thread") keepDrafts(stash(drafts()));
     }
-    w.addEventListener("pagehide", function () {
+    // The page goes, or the site boots the messenger again on it: what the visitor wrote and has not seen sent is kept
+    // for the tab's next messenger (the same visitor's: `by`), where the visitor was too.
+    function handOver() {
       if (open) place = here();
       leave();
       if (destroyed) return;
@@ -1222,7 +1224,8 @@
       });
       keepDrafts(kept);
       lastTry();
-    });
+    }
+    w.addEventListener("pagehide", handOver);
 
     // --- polling: every few seconds while open, a slow badge poll while closed -----------------
     function schedule() {
@@ -1389,7 +1392,8 @@
         if (open && (view === "list" || (other && shown))) showList();
       },
       probe: probe,
-      destroy: function () { place = null; unsent = []; resumed = true; keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      // `rebooting`: boot again, no logout: as when the page goes, nothing written is lost. A logout forgets it all.
+      destroy: function (rebooting) { if (rebooting) handOver(); else place = null, unsent = [], resumed = true, keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);

@@ -160,7 +160,7 @@
       cookie("session", null);
       consent = null;
     }
-    if (panel) panel.destroy();
+    if (panel) panel.destroy(rebooting);
     if (host) host.remove();
     host = launcher = panel = loading = token = anon = booted = visible = tracked = null;
     settings = {};
