@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Conversation
 from tests.e2e.test_messenger_queue_journey import _open_messenger
+from tests.faults.support import wait_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -263,3 +264,93 @@ def test_a_message_whose_answer_was_lost_goes_again_by_itself_once_parley_answer
     assert _bodies(conversation) == ["Is this thing on?", "Hello?"]
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
     expect(agent_admin.page.locator(".parley-thread")).to_contain_text("Hello?")
+
+
+OUTAGE = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
+
+
+def _outage(route) -> None:
+    """Parley's own 503 (the page can read it: Playwright adds the page's origin, as Parley's outage answer has "*")."""
+    route.fulfill(status=503, content_type="application/json", body=OUTAGE)
+
+
+def test_replies_kept_through_an_outage_on_the_next_page_go_once_parley_is_back(host, make_website, artifacts):
+    """The attack review: replies that failed in an outage, kept when the visitor moved on, failed again from the next
+    page's closed messenger; once Parley was back they showed "Not sent." with a Retry that sent nothing, and the page
+    after lost them. No thread was on screen to send them from."""
+    messenger = _open_messenger(host, make_website)
+    host.write("First, this went through")
+    conversation = Conversation.objects.get()
+    tries = []
+
+    def outage(route):
+        tries.append(route.request.post_data_json["body"])
+        _outage(route)
+
+    host.page.route("**/reply", outage)
+    for text in ("It was due on Monday", "Can you check?"):
+        messenger.locator("textarea").fill(text)
+        host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(2)
+    host.page.keyboard.press("Escape")  # closed: the next page's messenger stays closed, no thread on screen
+    tries.clear()
+
+    # The next page's messenger (its visitor awaits a reply: it loads, closed) tries both, in vain.
+    host.page.goto(host.snippet_page("/orders", conversation.website.app_id))
+    for _ in range(150):  # (the route's handler runs while Playwright waits: not in wait_until's sleep)
+        if tries[-2:] == ["It was due on Monday", "Can you check?"]:
+            break
+        host.page.wait_for_timeout(100)
+    assert tries[-2:] == ["It was due on Monday", "Can you check?"], tries
+    host.page.unroute("**/reply", outage)  # Parley is back
+    host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait = "both replies, once each"
+    wait_until(lambda: _bodies(conversation)[1:] == ["It was due on Monday", "Can you check?"], what=wait)
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(
+        ["First, this went through", "It was due on Monday", "Can you check?"]
+    )
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-kept-replies-sent-after-outage.png"))
+    assert _bodies(conversation) == ["First, this went through", "It was due on Monday", "Can you check?"]
+
+
+def test_one_endpoint_failing_alone_is_tried_again_on_a_back_off_and_office_hours_say_nothing(host, make_website):
+    """The attack review: with only the replies failing (a 503) while the polls answered, each poll sent every failed
+    reply again, every 4 s, for ever; with only the office hours failing, the banner flickered and they were asked
+    again on every poll."""
+    asked = {"availability": 0, "reply": 0}
+
+    def fails(route):
+        asked["availability" if "/availability" in route.request.url else "reply"] += 1
+        _outage(route)
+
+    host.page.clock.install()
+    host.page.route("**/availability*", fails)
+    messenger = _open_messenger(host, make_website)  # the new thread asks the office hours
+    host.write("Hello")
+    messenger.locator(".bk").click()  # the list asks them again: once more, not on every poll
+    for _ in range(30):
+        host.page.clock.run_for(1_000)
+        host.page.wait_for_timeout(20)
+    expect(messenger.locator(".of")).to_be_hidden()  # the chat works: no "Can't reach the chat"
+    assert asked["availability"] <= 3, asked  # once per view drawn (the thread, the list, the list again), not per poll
+    host.page.unroute("**/availability*", fails)
+
+    messenger.locator(".ls li button").click()
+    host.page.route("**/reply", fails)
+    messenger.locator("textarea").fill("Are you there?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail")).to_have_count(1)
+    for _ in range(60):  # a minute of polls that answer (every 4 s)
+        host.page.clock.run_for(1_000)
+        host.page.wait_for_timeout(20)
+    # The first try, then again after 0 (the first answer), 4, 8, 16 and 32 s: not 15 more, one per poll.
+    assert 3 <= asked["reply"] <= 7, asked
+    host.page.unroute("**/reply", fails)
+    for _ in range(60):
+        host.page.clock.run_for(1_000)
+        host.page.wait_for_timeout(20)
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    conversation = Conversation.objects.get()
+    assert _bodies(conversation) == ["Hello", "Are you there?"]

@@ -255,7 +255,9 @@
       body.appendChild(h("div", { class: "ns", role: "status" }, [h("h3", { text: t.notSetUp }), h("p", { text: t.notSetUpText })]));
     }
 
-    function api(path, payload) {
+    // `quiet`: a read whose failure says nothing of Parley to the visitor (the office hours: the greeting has its
+    // fallback), so it neither shows the banner nor, answered later, counts as Parley being back.
+    function api(path, payload, quiet) {
       // No automatic retry here: polls back off on their own and a failed send offers "retry".
       return ctx.api(path, payload, 0).then(function (json) {
         var back = failures > 0;
@@ -263,10 +265,11 @@
         setUpAfterAll();
         offline.hidden = true;
         if (back) backOnline(); // Parley answers again
+        else resendFailed(); // those whose back-off has passed (an endpoint failing alone)
         return json || {};
       }, function (err) {
         var status = err.status || 0; // a Response (HTTP error) or a network error / time-out
-        if (unheard(status)) {
+        if (unheard(status) && !quiet) {
           failures++;
           // Only the browser knows the visitor is offline; otherwise it is Parley that cannot be reached. A refused
           // origin fails the same way: nothing is said until the loader's ping has settled and, when it failed too,
@@ -324,7 +327,7 @@
     function askAvailability() {
       if (availAsked) return;
       availAsked = true;
-      api("availability").then(function (json) {
+      api("availability", undefined, true).then(function (json) {
         avail = json;
         var p = body.querySelector(".in p, .gr .bu");
         if (p) p.textContent = p.parentNode.className === "in" ? intro() : t.hello + " " + intro();
@@ -824,7 +827,7 @@
     function send(retryText, retryNode, retryFiles) {
       var text = retryText || (retryNode ? "" : composer.value.trim());
       var picked = retryFiles || files.take();
-      if ((!text && !picked.length) || !sendBtn) return;
+      if ((!text && !picked.length) || (!retryNode && !sendBtn)) return; // a retry needs no thread on screen
       var rest = ""; // words past the limit (put back by code, not typed): they stay in the composer, not cut off
       if (text.length > MAX_BODY) { rest = text.slice(MAX_BODY).trim(); text = text.slice(0, MAX_BODY); }
       if (!retryNode) files.refused(""); // a file refused last time is no news once the next message goes
@@ -834,9 +837,9 @@
       var fail = node.querySelector(".nf");
       if (fail) fail.remove();
       if (!retryNode) { thread.appendChild(node); composer.value = rest; fit(); }
-      var empty = thread.querySelector(".em");
+      var empty = thread && thread.querySelector(".em");
       if (empty) empty.remove();
-      toEnd();
+      if (node.isConnected) toEnd();
       // A retried message keeps the visitor it was written as (a new one since: it goes back to the composer).
       queue(node, text, picked, { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch });
     }
@@ -983,31 +986,37 @@
         node.retry = said ? null : function () { send(text, node, picked); };
         // No word from Parley (offline, a time-out, a reset, a gateway's 502-504): sent again by itself once Parley
         // answers again, with its key, so a message that had arrived is not stored twice (Retry sends it sooner).
-        node.unheard = !said && unheard(err.status);
+        // A 409: its first try, whose answer a gateway's 504 lost, is still being written: it is stored by then.
+        node.unheard = !said && (unheard(err.status) || err.status === 409);
         node.lastChild.appendChild(h("p", { class: "nf" }, [h("span", { text: said || t.failed }),
           // The button goes with the notice: the keyboard's focus stays in the messenger, on the composer.
           said ? null : h("button", { class: "fl", type: "button", text: t.retry, onclick: function () { if (node.retry) node.retry(); if (composer) composer.focus(); } })]));
         live.textContent = said || t.failed;
       }
     }
-    // Back online, or Parley answers again: the messages that failed while the browser was offline go again, in the
-    // order written, as their Retry would send them (the banner promised "We'll keep trying").
-    function resendFailed() {
+    // Back online, or Parley answers: the messages that failed with no word from Parley go again, in the order written,
+    // as their Retry would send them (the banner promised "We'll keep trying"). Each at most once per its own back-off
+    // (at once, then 4 s doubling to a minute), unless the browser is back online: an endpoint that alone keeps failing
+    // while the others answer is not sent every message on every poll.
+    function resendFailed(online) {
       if (destroyed) return;
-      unsent.filter(function (node) { return node.unheard && node.retry && node.classList.contains("fail"); }).forEach(function (node) {
+      var at = Date.now();
+      unsent.filter(function (node) { return node.unheard && node.retry && node.classList.contains("fail") && (online || at >= (node.due || 0)); }).forEach(function (node) {
         var retry = node.retry;
         node.retry = null;
         node.unheard = false;
+        node.tries = (node.tries || 0) + 1;
+        node.due = at + Math.min(2000 * Math.pow(2, node.tries), 60000);
         retry();
       });
     }
     // What waited for the connection: the thread's history if it was being loaded, and the messages sent offline.
-    function backOnline() {
+    function backOnline(online) {
       if (destroyed) return;
       if (files.error.textContent === t.notAdded) files.error.textContent = ""; // no longer true
       askAvailability(); // asked in vain meanwhile: the greeting's "within a few hours" becomes the real figure
       if (view === "thread" && current && thread && thread.querySelector(".em")) loadThread();
-      resendFailed();
+      resendFailed(online);
     }
     w.addEventListener("online", backOnline);
     // The messages held behind their thread's failed first message go, in order written: as replies once it has made
