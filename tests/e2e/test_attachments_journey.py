@@ -313,3 +313,34 @@ def test_a_file_name_with_quotes_keeps_them_for_the_visitor_and_the_agent(host, 
     expect(messenger.locator(".m:not(.me) .fs a.f")).to_have_text('reply "v2".pdf · 1 kB', timeout=15_000)
     host.screenshot(path=str(artifacts / "attachments-quoted-names.png"))
     assert stored == sent, "the visitor's file was stored under a name Chromium escaped"
+
+
+def test_a_file_that_met_parleys_outage_goes_again_by_itself_once_parley_answers(host, make_website, artifacts):
+    """The attack review: a message with a file answered 503 (sent by its own upload, not by the calls that learn
+    Parley is back) showed "Not sent." and waited for a Retry, though the messenger said it would keep trying."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/checkout", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("My receipt is wrong")
+    messenger = host.page.locator("parley-messenger")
+    outage = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
+    host.page.route("**/reply", lambda route: route.fulfill(status=503, content_type="application/json", body=outage))
+    messenger.locator("input[type=file]").set_input_files(
+        {"name": "receipt.png", "mimeType": "image/png", "buffer": png_bytes(120, 80, (20, 90, 200))}
+    )
+    expect(messenger.locator(".ch")).to_contain_text("receipt.png")
+    messenger.locator("textarea").fill("Here it is")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
+    host.page.unroute("**/reply")  # Parley is back: the next poll's answer sends it again
+
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=15_000)
+    host.page.wait_for_function(IMAGE_SHOWN, arg=".m.me .fs img", timeout=15_000)
+    host.screenshot(path=str(artifacts / "messenger-file-sent-after-outage.png"))
+    conversation = Conversation.objects.get()
+    assert list(conversation.parts.filter(part_type="comment").values_list("body", flat=True)) == [
+        "My receipt is wrong",
+        "Here it is",
+    ]
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["receipt.png"]
