@@ -174,6 +174,14 @@ def artifacts() -> Path:
 ADMIN_PASSWORD = "correct-horse-battery"
 
 
+def parley_outage(route) -> None:
+    """Answer a widget call as Parley does while a backing service is down: its 503, in the widget's error shape. The
+    page can read it: Playwright adds the page's origin where no Access-Control-Allow-Origin is given, as Parley's
+    outage answer has "*"."""
+    body = {"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}
+    route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
+
+
 def visitor_writes_then_has_more(host, website, path: str, first: str, more: list[str]) -> Conversation:
     """The visitor opens the messenger on `path` and starts a conversation with `first`; then a conversation of theirs
     starts with each of `more` (as from other pages). Their first conversation."""

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Attachment, Conversation
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, png_bytes
-from tests.e2e.conftest import visitor_writes_then_has_more
+from tests.e2e.conftest import parley_outage, visitor_writes_then_has_more
 
 pytestmark = [
     pytest.mark.browser,
@@ -324,8 +324,7 @@ def test_a_file_that_met_parleys_outage_goes_again_by_itself_once_parley_answers
     host.launcher().click()
     host.write("My receipt is wrong")
     messenger = host.page.locator("parley-messenger")
-    outage = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
-    host.page.route("**/reply", lambda route: route.fulfill(status=503, content_type="application/json", body=outage))
+    host.page.route("**/reply", parley_outage)
     messenger.locator("input[type=file]").set_input_files(
         {"name": "receipt.png", "mimeType": "image/png", "buffer": png_bytes(120, 80, (20, 90, 200))}
     )

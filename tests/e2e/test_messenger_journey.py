@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Conversation
 from tests.conversations.attachment_samples import png_bytes
-from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG, visitor_writes_then_has_more
+from tests.e2e.conftest import BROWSER_CORS_LOG, BROWSER_NETWORK_LOG, parley_outage, visitor_writes_then_has_more
 from tracking.page_view_buffer import page_views_flush
 from tracking.services import website_create
 
@@ -185,10 +185,7 @@ def test_parleys_outage_is_said_and_the_first_message_goes_by_itself_once_parley
     opens = (timezone.now() + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     away = [(day, opens.time(), (opens + dt.timedelta(hours=1)).time()) for day in range(7)]
     services.office_schedule_save(website=website, timezone="UTC", intervals=away)
-    body = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
-    # Fulfilled without Access-Control-Allow-Origin: Playwright adds the page's, as Parley's outage 503 has "*".
-    outage = lambda route: route.fulfill(status=503, content_type="application/json", body=body)  # noqa: E731
-    host.context.route("**/widget-api/**", outage)
+    host.context.route("**/widget-api/**", parley_outage)
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.launcher().click()
     messenger = host.page.locator("parley-messenger")
@@ -201,7 +198,7 @@ def test_parleys_outage_is_said_and_the_first_message_goes_by_itself_once_parley
     expect(messenger.locator(".gr .bu")).to_have_text("Hi there! Ask us anything. We usually reply within a few hours.")
     host.screenshot(path=str(artifacts / "messenger-parley-outage.png"))
 
-    host.context.unroute("**/widget-api/**", outage)  # Parley is back: no click, no reload
+    host.context.unroute("**/widget-api/**", parley_outage)  # Parley is back: no click, no reload
     expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0, timeout=20_000)
     expect(messenger.locator(".of")).to_be_hidden()
     expect(messenger.locator(".m.me .bu")).to_have_text(["Is anyone there?"])

@@ -8,6 +8,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from tests.e2e.conftest import parley_outage
 from tests.e2e.test_messenger_queue_journey import _open_messenger
 from tests.faults.support import wait_until
 
@@ -266,14 +267,6 @@ def test_a_message_whose_answer_was_lost_goes_again_by_itself_once_parley_answer
     expect(agent_admin.page.locator(".parley-thread")).to_contain_text("Hello?")
 
 
-OUTAGE = '{"error": {"code": "service_unavailable", "field": "", "message": "Parley is unavailable."}}'
-
-
-def _outage(route) -> None:
-    """Parley's own 503 (the page can read it: Playwright adds the page's origin, as Parley's outage answer has "*")."""
-    route.fulfill(status=503, content_type="application/json", body=OUTAGE)
-
-
 def test_replies_kept_through_an_outage_on_the_next_page_go_once_parley_is_back(host, make_website, artifacts):
     """The attack review: replies that failed in an outage, kept when the visitor moved on, failed again from the next
     page's closed messenger; once Parley was back they showed "Not sent." with a Retry that sent nothing, and the page
@@ -285,7 +278,7 @@ def test_replies_kept_through_an_outage_on_the_next_page_go_once_parley_is_back(
 
     def outage(route):
         tries.append(route.request.post_data_json["body"])
-        _outage(route)
+        parley_outage(route)
 
     host.page.route("**/reply", outage)
     for text in ("It was due on Monday", "Can you check?"):
@@ -323,7 +316,7 @@ def test_one_endpoint_failing_alone_is_tried_again_on_a_back_off_and_office_hour
 
     def fails(route):
         asked["availability" if "/availability" in route.request.url else "reply"] += 1
-        _outage(route)
+        parley_outage(route)
 
     host.page.clock.install()
     host.page.route("**/availability*", fails)
