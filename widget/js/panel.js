@@ -840,6 +840,9 @@
       var empty = thread && thread.querySelector(".em");
       if (empty) empty.remove();
       if (node.isConnected) toEnd();
+      // The replies of this conversation still waiting on their back-off go first: written before it, they are stored
+      // before it. (A new thread's first message holds those written after it itself.)
+      if (!retryNode && talk.conv) resendFailed(false, talk);
       // A retried message keeps the visitor it was written as (a new one since: it goes back to the composer).
       queue(node, text, picked, { box: composer, talk: retryNode ? retryNode.talk : talk, epoch: retryNode ? retryNode.epoch : epoch });
     }
@@ -998,10 +1001,12 @@
     // as their Retry would send them (the banner promised "We'll keep trying"). Each at most once per its own back-off
     // (at once, then 4 s doubling to a minute), unless the browser is back online: an endpoint that alone keeps failing
     // while the others answer is not sent every message on every poll.
-    function resendFailed(online) {
+    function sameThread(a, b) { return a === b || !!(a.conv && b.conv && a.conv.id === b.conv.id); }
+    // `only`: those of one thread, whatever their back-off (a new message of that thread goes after them, in order).
+    function resendFailed(online, only) {
       if (destroyed) return;
       var at = Date.now();
-      unsent.filter(function (node) { return node.unheard && node.retry && node.classList.contains("fail") && (online || at >= (node.due || 0)); }).forEach(function (node) {
+      unsent.filter(function (node) { return node.unheard && node.retry && node.classList.contains("fail") && (only ? sameThread(node.talk, only) : online || at >= (node.due || 0)); }).forEach(function (node) {
         var retry = node.retry;
         node.retry = null;
         node.unheard = false;
