@@ -309,8 +309,9 @@ def test_the_open_messenger_looks_for_parley_at_least_every_16_seconds_while_it_
         host.page.wait_for_timeout(20)
     expect(host.panel().locator(".of")).to_have_text("Can't reach the chat right now. We'll keep trying.")
     gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
-    # 8, then 16 s apart: never the minute and more it backed off to.
-    assert len(polls) >= 7 and max(gaps) <= 17_000, gaps
+    # 8, then 16 s apart (read when Playwright handles the route: a loaded machine adds a few steps of the page's clock):
+    # never the 32 s, then the minute and more, it backed off to.
+    assert len(polls) >= 6 and max(gaps) <= 22_000, gaps
     host.page.unroute("**/widget-api/**")
 
 
