@@ -997,11 +997,12 @@
         live.textContent = said || t.failed;
       }
     }
+    // Two threads' talk (the same one, or kept and shown again: the same conversation).
+    function sameThread(a, b) { return a === b || !!(a.conv && b.conv && a.conv.id === b.conv.id); }
     // Back online, or Parley answers: the messages that failed with no word from Parley go again, in the order written,
     // as their Retry would send them (the banner promised "We'll keep trying"). Each at most once per its own back-off
     // (at once, then 4 s doubling to a minute), unless the browser is back online: an endpoint that alone keeps failing
     // while the others answer is not sent every message on every poll.
-    function sameThread(a, b) { return a === b || !!(a.conv && b.conv && a.conv.id === b.conv.id); }
     // `only`: those of one thread, whatever their back-off (a new message of that thread goes after them, in order).
     function resendFailed(online, only) {
       if (destroyed) return;
