@@ -1,5 +1,4 @@
 import datetime as dt
-import types
 
 import pytest
 from django.utils import timezone
@@ -7,7 +6,6 @@ from rest_framework.test import APIClient
 
 from api.models import ApiToken
 from api.services import api_token_create, api_token_revoke
-from common import rate_limit
 
 pytestmark = pytest.mark.django_db
 
@@ -62,9 +60,7 @@ def test_token_acts_as_its_teammate_and_records_last_use_at_most_once_a_minute(a
     assert token.last_used_at > first_use
 
 
-def test_rate_limit_headers_and_429_over_the_limit(api, settings, monkeypatch):
-    # The window is a fixed minute: pin the clock mid-window so the requests never straddle two.
-    monkeypatch.setattr(rate_limit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
+def test_rate_limit_headers_and_429_over_the_limit(api, settings, mid_window_clock):  # at 1_800_000_030
     settings.PARLEY_API_RATE_LIMIT_PER_MINUTE = 3
     responses = [api.get("/api/me") for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
