@@ -1,7 +1,6 @@
 """Data subject requests (with their deadlines and the button that carries them out) and the
 generated documents: the cookie declaration per website and the record of processing activities."""
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -27,7 +26,7 @@ from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
 from privacy.record_of_processing import record_of_processing, record_of_processing_markdown
-from privacy.selectors import deadline_today
+from privacy.selectors import deadline_day, deadline_today
 from tracking.models import Website
 
 
@@ -74,11 +73,6 @@ class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
 
 # Set on an access request's export download, for the request's page to reload itself (its change_form.html).
 DOWNLOADED_COOKIE = "parley_dsr_downloaded"
-
-
-def _done_on(row: DataSubjectRequest) -> dt.date | None:
-    """The day a closed request was done, by Parley's calendar (the one its deadline is kept against)."""
-    return row.completed_at and timezone.localdate(row.completed_at, timezone.get_default_timezone())
 
 
 @admin.register(DataSubjectRequest)
@@ -143,9 +137,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 return "-"
             label = "Overdue"
         else:
-            done = _done_on(row)
-            if not done:
+            if not row.completed_at:
                 return "-"
+            done = deadline_day(row.completed_at)
             if done <= row.due_at:
                 return "On time"
             label = "Done late"
@@ -155,13 +149,12 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def deadline_kept(self, row: DataSubjectRequest) -> str:
         """The request's page: the verdict and the day it rests on. The completion time beside it is in the
         teammate's zone, where a request done on its last day by Parley's calendar can read a day later or earlier."""
-        done = _done_on(row)
-        if done is None:
+        if row.status == DataSubjectRequest.Status.OPEN or not row.completed_at:
             return self.overdue(row)
         return format_html(
             '{} <span class="help">done {} by Parley\'s calendar ({}); due {}</span>',
             self.overdue(row),
-            date_format(done),
+            date_format(deadline_day(row.completed_at)),
             timezone.get_default_timezone_name(),
             date_format(row.due_at),
         )

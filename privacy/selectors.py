@@ -8,11 +8,15 @@ from django.utils import timezone
 from privacy.models import DataSubjectRequest
 
 
+def deadline_day(moment: dt.datetime | None = None) -> dt.date:
+    """The day of `moment` (now by default) by the calendar deadlines are kept against: Parley's own (TIME_ZONE), not
+    the teammate's. The admin runs in each teammate's zone, and a request was overdue in Tokyo hours before it was in
+    London, and on the admin index for one and not the other."""
+    return timezone.localdate(moment, timezone=timezone.get_default_timezone())
+
+
 def deadline_today() -> dt.date:
-    """The day deadlines are kept against: Parley's own (TIME_ZONE), not the teammate's. The admin runs in each
-    teammate's zone, and a request was overdue in Tokyo hours before it was in London, and on the admin index for one
-    and not the other."""
-    return timezone.localdate(timezone=timezone.get_default_timezone())
+    return deadline_day()
 
 
 def data_subject_requests_overdue(*, today: dt.date | None = None) -> QuerySet[DataSubjectRequest]:
