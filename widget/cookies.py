@@ -1,9 +1,10 @@
 """Every cookie and storage key the widget sets in a visitor's browser: the one list the cookie
 declaration (privacy.cookie_declaration) is generated from.
 
-The loader (widget/js/parley.js) writes the cookies with `cookie(kind, value, days)`; tests/privacy/test_documents.py
-fails when a `cookie("…", …, days)` call there is not declared here with the same lifetime, or when the panel's
-sessionStorage key is not, and the browser journeys compare the declaration with what a real Chromium session holds.
+The loader (widget/js/parley.js) writes the cookies with `cookie(kind, value, days)`, the panel (widget/js/panel.js) its
+sessionStorage key and one session cookie; tests/privacy/test_documents.py fails when a `cookie("…", …, days)` call
+there is not declared here with the same lifetime, or when a key of the panel is not, and the browser journeys compare
+the declaration with what a real Chromium session holds.
 """
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ class WidgetStorageKey:
 
     kind: str  # the loader's cookie(kind, …) argument
     storage: str  # "cookie", or "sessionStorage" (the tab's: gone when it closes); never localStorage
-    days: int  # a cookie's lifetime (0 for sessionStorage)
+    days: int  # a cookie's lifetime (0: a session cookie, gone when the browser closes; 0 for sessionStorage)
     purpose: str  # which consent purpose it serves (docs/privacy.md): support or analytics
     category: str  # the cookie-policy category a CMP files it under
     description: str
@@ -28,7 +29,9 @@ class WidgetStorageKey:
 
     @property
     def duration(self) -> str:
-        return f"{self.days} days" if self.storage == "cookie" else "until the browser tab is closed"
+        if self.storage != "cookie":
+            return "until the browser tab is closed"
+        return f"{self.days} days" if self.days else "until the browser is closed (a session cookie)"
 
 
 WIDGET_STORAGE_KEYS = (
@@ -69,5 +72,16 @@ WIDGET_STORAGE_KEYS = (
         "opened leaves them until then).",
         set_when="When a visitor with a messenger token leaves a page or a conversation with words or messages not "
         "sent.",
+    ),
+    WidgetStorageKey(
+        kind="kept",
+        storage="cookie",
+        days=0,
+        purpose="support",
+        category="strictly necessary",
+        description='Holds "1" while messages the visitor sent had not gone through when they left a page: the next '
+        "page loads the messenger to send them, also when no reply is awaited. Deleted once they went, and by the "
+        "messenger of a visitor who has none kept in this tab.",
+        set_when="When a visitor with a messenger token leaves a page with messages not sent.",
     ),
 )

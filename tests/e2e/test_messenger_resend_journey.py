@@ -8,9 +8,11 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from privacy.cookie_declaration import cookie_declaration
 from tests.e2e.conftest import parley_outage
 from tests.e2e.test_messenger_queue_journey import _open_messenger
 from tests.faults.support import wait_until
+from tracking.models import Website
 
 pytestmark = [
     pytest.mark.browser,
@@ -153,8 +155,6 @@ def test_an_in_app_message_seen_on_a_page_the_visitor_left_waits_in_the_list_to_
     from contacts.models import Contact
     from conversations.models import MessageDelivery
     from tests.conversations.factories import in_app_delivery
-    from tests.faults.support import wait_until
-    from tracking.models import Website
     from tracking.page_view_buffer import page_views_flush
 
     website = make_website(marketing_basis=Website.MarketingBasis.LEGITIMATE_INTEREST)
@@ -306,6 +306,102 @@ def test_replies_kept_through_an_outage_on_the_next_page_go_once_parley_is_back(
     expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
     host.screenshot(path=str(artifacts / "messenger-kept-replies-sent-after-outage.png"))
     assert _bodies(conversation) == ["First, this went through", "It was due on Monday", "Can you check?"]
+
+
+def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_opening_the_messenger(
+    host, make_website, agent_admin, artifacts, monkeypatch
+):
+    """The recheck of the attack review: a visitor with no conversation yet, whose first message met an outage and was
+    kept when they moved on, sent it only once they opened the messenger again. The next page's loader loaded no
+    messenger: it does so for a reply unread or awaited, and this visitor had none."""
+    from django.db import OperationalError
+
+    from conversations import services
+
+    messenger = _open_messenger(host, make_website)
+    tries, start = [], services.conversation_start_by_contact
+
+    def database_down(**kwargs):  # in the server: its outage answer (503), also to the page's last try as it goes
+        tries.append(kwargs["body"])
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    messenger.locator("textarea").fill("Do you ship to Iceland?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_be_visible()  # "Can't reach the chat right now. We'll keep trying."
+    host.page.keyboard.press("Escape")
+    tries.clear()
+
+    # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts.
+    app_id = Website.objects.get().app_id
+    host.page.goto(host.snippet_page("/shipping", app_id))
+    wait = "the page's last try as it went, then the next page's messenger's"
+    wait_until(lambda: tries == ["Do you ship to Iceland?"] * 2, what=wait)
+    expect(host.panel()).to_be_hidden()
+    # What had it load: the session cookie the cookie declaration lists (gone when the browser closes).
+    declared = {item["name"]: item for item in cookie_declaration(website=Website.objects.get())["items"]}
+    mark = host.cookies()[f"parley-kept-{app_id}"]
+    assert mark["value"] == "1" and mark["expires"] == -1 and declared[mark["name"]]["storage"] == "cookie"
+
+    monkeypatch.setattr(services, "conversation_start_by_contact", start)  # Parley is back
+    host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait_until(lambda: Conversation.objects.exists(), what="the kept first message")
+    conversation = Conversation.objects.get()
+    assert _bodies(conversation) == ["Do you ship to Iceland?"]
+
+    # The agent has it; the visitor finds it sent, once, when they open the messenger.
+    agent_admin.open(reverse("admin:conversations_conversation_changelist"))
+    expect(agent_admin.page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(agent_admin.page.locator("#result_list")).to_contain_text("Do you ship to Iceland?")
+    agent_admin.page.screenshot(path=str(artifacts / "admin-kept-first-message-arrived.png"), full_page=True)
+    host.launcher().click()
+    expect(messenger.locator(".m.me .bu")).to_have_text(["Do you ship to Iceland?"])
+    expect(messenger.locator(".m.fail, .m.pd")).to_have_count(0)
+    host.screenshot(path=str(artifacts / "messenger-kept-first-message-sent.png"))
+
+    # Nothing is kept now: the page after loads no messenger for it.
+    host.page.goto(host.snippet_page("/about", app_id))
+    host.wait_booted()
+    assert "parley-kept-" not in host.page.evaluate("() => document.cookie")
+    assert Conversation.objects.count() == 1
+
+
+def test_a_first_message_kept_for_one_visitor_never_goes_as_the_next_and_stops_loading_the_messenger(
+    host, make_website, monkeypatch
+):
+    """The mark that has the next page load the messenger for kept messages is the tab's: a page of another visitor
+    (here the site's own cookies cleared) loads it once, sends nothing, and clears the mark."""
+    from django.db import OperationalError
+
+    from conversations import services
+
+    messenger = _open_messenger(host, make_website)
+    tries, start = [], services.conversation_start_by_contact
+
+    def database_down(**kwargs):
+        tries.append(kwargs["body"])
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    messenger.locator("textarea").fill("My card number is private")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_be_visible()
+    # Another visitor on this browser: the site forgot the first (its cookies gone), not by a logout.
+    host.page.evaluate(
+        "() => document.cookie.split('; ').filter(c => !c.startsWith('parley-kept-'))"
+        ".forEach(c => { document.cookie = c.split('=')[0] + '=;path=/;max-age=0'; })"
+    )
+    app_id = Website.objects.get().app_id
+    host.page.goto(host.snippet_page("/home", app_id))
+    host.wait_booted()
+    wait_until(lambda: "parley-kept-" not in host.page.evaluate("() => document.cookie"), what="the mark cleared")
+    monkeypatch.setattr(services, "conversation_start_by_contact", start)  # Parley is back
+    host.page.reload()
+    host.wait_booted()
+    host.page.wait_for_load_state("networkidle")
+    assert host.page.evaluate("() => !!document.querySelector('script[src*=\"panel\"]')") is False
+    assert not Conversation.objects.exists()
+    assert tries and set(tries) == {"My card number is private"}  # the first visitor's tries only
 
 
 def test_one_endpoint_failing_alone_is_tried_again_on_a_back_off_and_office_hours_say_nothing(host, make_website):

@@ -100,17 +100,26 @@ def test_the_record_costs_a_fixed_number_of_queries(db):
 
 def test_every_cookie_the_loader_writes_is_declared_with_its_lifetime():
     written = dict(re.findall(r'cookie\("(\w+)", [^;]*?, (\d+)\)', LOADER_SOURCE.read_text()))
-    assert written == {key.kind: str(key.days) for key in WIDGET_STORAGE_KEYS if key.storage == "cookie"}
+    # (The session cookie is the panel's: test_the_panels_keys_are_declared_and_it_uses_no_other.)
+    assert written == {key.kind: str(key.days) for key in WIDGET_STORAGE_KEYS if key.storage == "cookie" and key.days}
     assert "localStorage" not in LOADER_SOURCE.read_text() and "sessionStorage" not in LOADER_SOURCE.read_text()
 
 
-def test_the_panels_session_storage_key_is_declared_and_it_uses_no_other():
-    panel = PANEL_SOURCE.read_text()
+def test_the_panels_keys_are_declared_and_it_uses_no_other():
+    panel, loader = PANEL_SOURCE.read_text(), LOADER_SOURCE.read_text()
+    loaders = set(re.findall(r'cookie\("(\w+)", [^;]*?, \d+\)', loader))
     assert re.findall(r'"parley-(\w+)-" \+ ctx\.get\(\)\[7\]', panel) == [
-        key.kind for key in WIDGET_STORAGE_KEYS if key.storage == "sessionStorage"
+        key.kind for key in WIDGET_STORAGE_KEYS if key.kind not in loaders
     ]
     assert panel.count("sessionStorage.") == len(re.findall(r"w\.sessionStorage\.\w+\(DRAFTS", panel)) == 3
-    assert "localStorage" not in panel and "document.cookie" not in panel and "d.cookie" not in panel
+    # Its one cookie, a session cookie (no lifetime but the deletion's), read by the loader.
+    assert panel.count("d.cookie") == 1 and "document.cookie" not in panel and "localStorage" not in panel
+    assert re.search(
+        r'd\.cookie = "parley-kept-" \+ ctx\.get\(\)\[7\] \+ "=1;path=/" \+ \(on \? "" : ";max-age=0"\)', panel
+    )
+    assert 'cookie("kept")' in loader
+    kept = next(key for key in WIDGET_STORAGE_KEYS if key.kind == "kept")
+    assert (kept.storage, kept.days, kept.duration) == ("cookie", 0, "until the browser is closed (a session cookie)")
 
 
 def test_the_cookie_declaration_names_the_websites_cookies_and_escapes_its_html(db):
@@ -120,6 +129,7 @@ def test_the_cookie_declaration_names_the_websites_cookies_and_escapes_its_html(
         (f"parley-id-{website.app_id}", "cookie"),
         (f"parley-session-{website.app_id}", "cookie"),
         (f"parley-draft-{website.app_id}", "sessionStorage"),
+        (f"parley-kept-{website.app_id}", "cookie"),
     ]
     assert declaration["session_storage"] == [f"parley-draft-{website.app_id}"] and declaration["local_storage"] == []
     assert declaration["items"][2]["duration"] == "until the browser tab is closed"

@@ -1100,10 +1100,19 @@
     }
     function keepDrafts(kept) {
       try {
-        var a = lastPlace(), u = pending();
+        var a = lastPlace(), u = pending(), had = (stored().u || []).length;
         if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u }));
         else w.sessionStorage.removeItem(DRAFTS);
+        if (u.length || had) keptMark(u.length);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
+    }
+    // Messages kept: the next page's loader loads the messenger (closed) to send them, also for a visitor with no
+    // conversation yet (no reply awaited loads it otherwise). The loader reads cookies only (sessionStorage costs it
+    // bytes every page view pays): a session cookie holding "1", set by the tab whose messages they are, cleared once
+    // they went or when a messenger finds none for its visitor (resume).
+    function keptMark(on) {
+      d.cookie = "parley-kept-" + ctx.get()[7] + "=1;path=/" + (on ? "" : ";max-age=0") + ";SameSite=Lax" +
+        (location.protocol == "https:" ? ";Secure" : "");
     }
     // The messages sent and not sent yet: on their way, or failed with their Retry (no word from Parley, or a refusal
     // that may pass: 429, 5xx); not those with files (a file does not outlive its page), nor an in-app message's
@@ -1148,6 +1157,9 @@
       // The thread on screen (the messenger opened before this page's ping answered): its kept messages show there.
       var shown = view === "thread" && talk && !talk.inApp ? talk : null;
       resumed = true;
+      // None for this visitor: the mark that loaded this messenger (if it did) was another's, a logout or another tab
+      // left it; cleared, so that pages do not load the messenger for nothing (the other tab's go when it is opened).
+      if (!u.length) keptMark(0);
       u.forEach(function (m) {
         // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
         if (!m || typeof m.x != "string" || !m.x || typeof m.c != "string" || !/^[\w-]{0,32}$/.test(m.c) ||

@@ -66,11 +66,12 @@
   function page() { return { url: (url = loc.href), title: d.title, referrer: d.referrer }; }
 
   // An unread reply loads the panel, which paints the badge on the launcher; so does a reply awaited (`awaiting`:
-  // the visitor wrote minutes ago), for the panel's quick polls on this page too.
+  // the visitor wrote minutes ago), for the panel's quick polls on this page too, and messages a page before kept
+  // unsent (the panel's "kept" cookie), which it sends.
   function setUnread(n, awaiting) {
     n = +n || 0;
     if (n != unread) emit("unread", (unread = n));
-    if (n || awaiting || panel) loadPanel().then(function (p) { p.paint(n); }, noop);
+    if (n || awaiting || panel || cookie("kept")) loadPanel().then(function (p) { p.paint(n); }, noop);
   }
   // `chatting`: the visitor started a conversation, so keeping its token is strictly necessary.
   function keep(value, chatting) {
