@@ -47,7 +47,8 @@
     }).catch(function (err) {
       if (tries != null || err.status < 500) throw err;
       return new Promise(function (ok) { setTimeout(ok, 3500); }).then(function () {
-        return api(path, body, 0, booting);
+        // Not after a shutdown or a new boot: the retry would carry the visitor before (their token, a page view).
+        return booting == settings ? api(path, body, 0, booting) : new Promise(noop);
       });
     });
   }
