@@ -21,8 +21,10 @@ def cookie_declaration(*, website: Website) -> dict[str, Any]:
                 "storage": key.storage,
                 "party": "first",
                 "domain": "the website's own host (no Domain attribute)",
-                "duration_days": key.days,
-                "duration_seconds": key.days * SECONDS_PER_DAY,
+                # A session cookie has no lifetime to give (null, not 0: it is not deleted at once).
+                "duration_days": None if key.session else key.days,
+                "duration_seconds": None if key.session else key.days * SECONDS_PER_DAY,
+                "session": key.session,
                 "duration": key.duration,
                 "purpose": key.purpose,
                 "category": key.category,

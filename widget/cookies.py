@@ -28,6 +28,11 @@ class WidgetStorageKey:
         return f"{COOKIE_PREFIX}-{self.kind}-{app_id}"
 
     @property
+    def session(self) -> bool:
+        """A session cookie: gone when the browser closes (or as it restores its session, when it does)."""
+        return self.storage == "cookie" and not self.days
+
+    @property
     def duration(self) -> str:
         if self.storage != "cookie":
             return "until the browser tab is closed"
@@ -79,9 +84,12 @@ WIDGET_STORAGE_KEYS = (
         days=0,
         purpose="support",
         category="strictly necessary",
-        description='Holds "1" while messages the visitor sent had not gone through when they left a page: the next '
-        "page loads the messenger to send them, also when no reply is awaited. Deleted once they went, and by the "
-        "messenger of a visitor who has none kept in this tab.",
-        set_when="When a visitor with a messenger token leaves a page with messages not sent.",
+        description="Names the browser tabs (a random id each, with the minute it was set) that keep messages the "
+        "visitor sent and that had not gone through: the next page of such a tab loads the messenger to send them, "
+        "also when no reply is awaited. Each tab removes its own id once its messages went (when it next saves what "
+        "it keeps: the messenger closed, a conversation or the page left), or when its messenger finds them another "
+        "visitor's; an id older than a day is dropped.",
+        set_when="When a visitor with a messenger token closes the messenger, leaves a conversation or leaves a page "
+        "while messages they sent have not gone through.",
     ),
 )

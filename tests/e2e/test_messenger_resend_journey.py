@@ -3,6 +3,8 @@
 messages written after a first message whose answer was lost wait for its Retry; a reply the thread shows stored is
 drawn once, without Retry."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
@@ -341,7 +343,9 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     # What had it load: the session cookie the cookie declaration lists (gone when the browser closes).
     declared = {item["name"]: item for item in cookie_declaration(website=Website.objects.get())["items"]}
     mark = host.cookies()[f"parley-kept-{app_id}"]
-    assert mark["value"] == "1" and mark["expires"] == -1 and declared[mark["name"]]["storage"] == "cookie"
+    assert re.fullmatch(r"[a-z\d]{1,8}_[a-z\d]+", mark["value"]), mark  # this tab's mark (its id, the minute)
+    assert (mark["expires"], mark["path"], mark["sameSite"]) == (-1, "/", "Lax")
+    assert declared[mark["name"]]["storage"] == "cookie" and declared[mark["name"]]["session"]
 
     monkeypatch.setattr(services, "conversation_start_by_contact", start)  # Parley is back
     host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
@@ -364,6 +368,76 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     host.wait_booted()
     assert "parley-kept-" not in host.page.evaluate("() => document.cookie")
     assert Conversation.objects.count() == 1
+
+
+def test_a_tab_keeping_a_first_message_is_not_forgotten_when_the_visitor_opens_the_messenger_in_another_tab(
+    host, make_website, monkeypatch
+):
+    """The attack review: a second tab's messenger, finding nothing kept in its own tab, cleared the mark of the first,
+    whose page had no messenger (Parley's outage answered its ping too): that tab's next page loaded none, and its
+    kept message waited until the visitor opened the messenger there (lost if they closed the tab)."""
+    from django.db import OperationalError
+
+    from conversations import services
+
+    messenger = _open_messenger(host, make_website)
+    start = services.conversation_start_by_contact
+
+    def database_down(**kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    messenger.locator("textarea").fill("Do you ship to Iceland?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_be_visible()
+    host.page.keyboard.press("Escape")
+    # The outage reaches the whole first tab now: its next page's ping fails, and no messenger loads there.
+    host.page.route("**/widget-api/**", parley_outage)
+    app_id = Website.objects.get().app_id
+    with host.page.expect_response(lambda response: response.url.endswith("/ping") and response.status == 503):
+        host.page.goto(host.snippet_page("/shipping", app_id))
+    marked = host.cookies()[f"parley-kept-{app_id}"]["value"]
+
+    # Parley is back for a second tab, where the visitor opens the messenger: nothing is kept in that tab.
+    monkeypatch.setattr(services, "conversation_start_by_contact", start)
+    other = host.context.new_page()
+    other.goto(host.snippet_page("/home", app_id))
+    other.wait_for_function("() => !!document.querySelector('parley-messenger')")
+    other.locator("parley-messenger button.l").click()
+    expect(other.locator("parley-messenger textarea")).to_be_visible()
+    other.wait_for_load_state("networkidle")
+    assert host.cookies()[f"parley-kept-{app_id}"]["value"] == marked  # the first tab's mark stays
+
+    # Back in the first tab, Parley answers again: its next page loads the messenger, which sends the message.
+    host.page.unroute("**/widget-api/**", parley_outage)
+    host.page.goto(host.snippet_page("/checkout", app_id))
+    wait_until(lambda: Conversation.objects.exists(), what="the first tab's kept message")
+    assert _bodies(Conversation.objects.get()) == ["Do you ship to Iceland?"]
+    other.close()
+
+
+def test_a_visitor_parley_does_not_know_yet_gets_no_kept_mark(host, make_website, monkeypatch):
+    """The attack review: on a "support only until consent" site, a visitor who has not consented has no messenger
+    token until their first message reaches Parley; nothing of theirs is kept (a logout could hand it to the next
+    person on the browser), yet the mark was set, and the next page loaded the messenger for nothing."""
+    from django.db import OperationalError
+
+    from conversations import services
+
+    def database_down(**kwargs):
+        raise OperationalError("the database is down")
+
+    website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator("textarea").fill("Do you ship to Iceland?")
+    host.page.keyboard.press("Enter")
+    expect(messenger.locator(".of")).to_be_visible()
+    host.page.keyboard.press("Escape")
+    assert not [name for name in host.cookies() if name.startswith("parley-")]
 
 
 def test_a_first_message_kept_for_one_visitor_never_goes_as_the_next_and_stops_loading_the_messenger(

@@ -112,11 +112,12 @@ def test_the_panels_keys_are_declared_and_it_uses_no_other():
         key.kind for key in WIDGET_STORAGE_KEYS if key.kind not in loaders
     ]
     assert panel.count("sessionStorage.") == len(re.findall(r"w\.sessionStorage\.\w+\(DRAFTS", panel)) == 3
-    # Its one cookie, a session cookie (no lifetime but the deletion's), read by the loader.
-    assert panel.count("d.cookie") == 1 and "document.cookie" not in panel and "localStorage" not in panel
-    assert re.search(
-        r'd\.cookie = "parley-kept-" \+ ctx\.get\(\)\[7\] \+ "=1;path=/" \+ \(on \? "" : ";max-age=0"\)', panel
-    )
+    # Its one cookie: the "kept" one (KEPT), a session cookie (no lifetime but a deletion's), read by the loader.
+    assert "document.cookie" not in panel and "localStorage" not in panel
+    assert panel.count("d.cookie = ") == 1 and 'var KEPT = "parley-kept-" + ctx.get()[7]' in panel
+    write = panel[panel.index("d.cookie = ") : panel.index(";", panel.index("SameSite=Lax"))]
+    assert write.startswith('d.cookie = KEPT + "="') and ";path=/" in write and "expires" not in write
+    assert re.findall(r"max-age=\d*", write) == ["max-age=0"]
     assert 'cookie("kept")' in loader
     kept = next(key for key in WIDGET_STORAGE_KEYS if key.kind == "kept")
     assert (kept.storage, kept.days, kept.duration) == ("cookie", 0, "until the browser is closed (a session cookie)")

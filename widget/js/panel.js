@@ -1086,10 +1086,13 @@
         return p.c + "." + p.w;
       } catch (e) { return ""; }
     }
+    // What the tab keeps, whoever wrote it.
+    function record() {
+      try { return Object(JSON.parse(w.sessionStorage.getItem(DRAFTS))); } catch (e) { return {}; } // blocked, not JSON
+    }
     // What is kept for this contact (another's, or none: nothing).
     function stored() {
-      var kept = {};
-      try { kept = JSON.parse(w.sessionStorage.getItem(DRAFTS)) || {}; } catch (e) { /* blocked, or not JSON */ }
+      var kept = record();
       return kept.by && kept.by === writer() ? kept : {};
     }
     function drafts() {
@@ -1100,19 +1103,32 @@
     }
     function keepDrafts(kept) {
       try {
-        var a = lastPlace(), u = pending(), had = (stored().u || []).length;
-        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u }));
+        var a = lastPlace(), u = pending(), had = tabMark(), keep = !!writer() && u.length > 0;
+        var tab = had || Math.random().toString(36).slice(2, 10);
+        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? tab : "" }));
         else w.sessionStorage.removeItem(DRAFTS);
-        if (u.length || had) keptMark(u.length);
+        if (keep || had) keptMark(tab, keep);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
     }
     // Messages kept: the next page's loader loads the messenger (closed) to send them, also for a visitor with no
     // conversation yet (no reply awaited loads it otherwise). The loader reads cookies only (sessionStorage costs it
-    // bytes every page view pays): a session cookie holding "1", set by the tab whose messages they are, cleared once
-    // they went or when a messenger finds none for its visitor (resume).
-    function keptMark(on) {
-      d.cookie = "parley-kept-" + ctx.get()[7] + "=1;path=/" + (on ? "" : ";max-age=0") + ";SameSite=Lax" +
-        (location.protocol == "https:" ? ";Secure" : "");
+    // bytes every page view pays): a session cookie naming the tabs that keep some, each tab adding and removing its
+    // own mark only (the id in its record, `k`), so that no tab's messenger drops another's. A mark left by a tab
+    // closed with messages kept (lost with it) goes after a day: until then pages load the messenger for nothing.
+    var KEPT = "parley-kept-" + ctx.get()[7], MARK = /^[a-z\d]{1,8}$/, MARK_MINUTES = 1440;
+    function tabMark() {
+      var k = record().k; // the page's scripts can write there too: an id, or nothing
+      return MARK.test(k) ? k : "";
+    }
+    function keptMark(tab, on) {
+      var now = Math.floor(Date.now() / 6e4), held = (d.cookie.match("(^|; )" + KEPT + "=([\\w.]+)") || [])[2] || "";
+      var marks = held.split(".").filter(function (m) {
+        var p = m.split("_");
+        return p.length == 2 && MARK.test(p[0]) && p[0] !== tab && now - parseInt(p[1], 36) < MARK_MINUTES;
+      }).slice(-9);
+      if (on) marks.push(tab + "_" + now.toString(36));
+      d.cookie = KEPT + "=" + (marks.join(".") || "0") + ";path=/" + (marks.length ? "" : ";max-age=0") +
+        ";SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
     }
     // The messages sent and not sent yet: on their way, or failed with their Retry (no word from Parley, or a refusal
     // that may pass: 429, 5xx); not those with files (a file does not outlive its page), nor an in-app message's
@@ -1157,9 +1173,10 @@
       // The thread on screen (the messenger opened before this page's ping answered): its kept messages show there.
       var shown = view === "thread" && talk && !talk.inApp ? talk : null;
       resumed = true;
-      // None for this visitor: the mark that loaded this messenger (if it did) was another's, a logout or another tab
-      // left it; cleared, so that pages do not load the messenger for nothing (the other tab's go when it is opened).
-      if (!u.length) keptMark(0);
+      // None for this visitor: this tab's mark (if any) was another visitor's, before a logout; it goes, so that pages
+      // do not load the messenger for nothing.
+      var mine = tabMark();
+      if (!u.length && mine) keptMark(mine, false);
       u.forEach(function (m) {
         // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
         if (!m || typeof m.x != "string" || !m.x || typeof m.c != "string" || !/^[\w-]{0,32}$/.test(m.c) ||
