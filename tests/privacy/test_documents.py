@@ -134,6 +134,10 @@ def test_the_cookie_declaration_names_the_websites_cookies_and_escapes_its_html(
     ]
     assert declaration["session_storage"] == [f"parley-draft-{website.app_id}"] and declaration["local_storage"] == []
     assert declaration["items"][2]["duration"] == "until the browser tab is closed"
+    # A session cookie gives no lifetime (a tool reading 0 would take it for one deleted at once).
+    kept, token = declaration["items"][3], declaration["items"][1]
+    assert (kept["session"], kept["duration_days"], kept["duration_seconds"]) == (True, None, None)
+    assert (token["session"], token["duration_days"], token["duration_seconds"]) == (False, 7, 7 * 86400)
     assert {item["party"] for item in declaration["items"]} == {"first"}
     html = cookie_declaration_html(website=website)
     assert f"<code>parley-id-{website.app_id}</code>" in html and "270 days" in html
