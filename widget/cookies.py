@@ -84,11 +84,12 @@ WIDGET_STORAGE_KEYS = (
         days=0,
         purpose="support",
         category="strictly necessary",
-        description="Names the browser tabs (a random id each, with the minute it was set) that keep messages the "
-        "visitor sent and that had not gone through: the next page of such a tab loads the messenger to send them, "
-        "also when no reply is awaited. Each tab removes its own id once its messages went (when it next saves what "
-        "it keeps: the messenger closed, a conversation or the page left), or when its messenger finds them another "
-        "visitor's; an id older than a day is dropped.",
+        description="Names the browser tabs (a random id each, new on each page, with the minute it last saved) that "
+        "keep messages the visitor sent and that had not gone through: the next page of such a tab loads the "
+        "messenger to send them, also when no reply is awaited. Each tab removes its own id once its messages went "
+        "(when it next saves what it keeps: the messenger closed, a conversation or the page left), or when its "
+        "messenger finds them another visitor's; a messenger that loads drops ids older than a day (a tab closed with "
+        "messages kept leaves its id).",
         set_when="When a visitor with a messenger token closes the messenger, leaves a conversation or leaves a page "
         "while messages they sent have not gone through.",
     ),

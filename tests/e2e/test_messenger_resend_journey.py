@@ -3,7 +3,9 @@
 messages written after a first message whose answer was lost wait for its Retry; a reply the thread shows stored is
 drawn once, without Retry."""
 
+import json
 import re
+import time
 
 import pytest
 from django.urls import reverse
@@ -438,6 +440,53 @@ def test_a_visitor_parley_does_not_know_yet_gets_no_kept_mark(host, make_website
     expect(messenger.locator(".of")).to_be_visible()
     host.page.keyboard.press("Escape")
     assert not [name for name in host.cookies() if name.startswith("parley-")]
+
+
+def test_marks_of_tabs_closed_a_day_ago_and_marks_from_nowhere_go_when_a_messenger_loads(host, make_website):
+    """The recheck: a mark left by a tab closed with messages kept was never dropped (only a tab keeping messages of
+    its own pruned the marks), and one from the future stayed for good: every page loaded the
+    messenger until the browser closed."""
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    name, minute = f"parley-kept-{website.app_id}", int(time.time() // 60)
+
+    def mark(value: str) -> None:
+        host.page.evaluate(f"() => {{ document.cookie = '{name}=' + {json.dumps(value)} + ';path=/'; }}")
+
+    def held() -> str | None:
+        cookie = host.cookies().get(name)
+        return cookie and cookie["value"]
+
+    def messenger_loaded() -> bool:
+        return host.page.evaluate("() => !!document.querySelector('script[src*=\"panel\"]')")
+
+    recent, old, future = (
+        f"{tab}_{base36(at)}" for tab, at in (("a1", minute - 5), ("b2", minute - 2000), ("c3", minute + 9))
+    )
+    mark(".".join((old, "notanidatall_" + base36(minute), future, "x_y_z", recent)))
+    host.page.goto(host.snippet_page("/next", website.app_id))
+    host.wait_booted()
+    wait_until(lambda: held() == recent, what="the marks pruned to the other tab's")
+    assert messenger_loaded()
+
+    mark(old)  # only a tab closed two days ago: the next messenger drops it, and the page after loads none
+    host.page.goto(host.snippet_page("/again", website.app_id))
+    host.wait_booted()
+    wait_until(lambda: held() is None, what="the stale mark gone")
+    host.page.goto(host.snippet_page("/last", website.app_id))
+    host.wait_booted()
+    host.page.wait_for_load_state("networkidle")
+    assert not messenger_loaded()
+
+
+def base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, digit = divmod(number, 36)
+        out = digits[digit] + out
+    return out or "0"
 
 
 def test_a_first_message_kept_for_one_visitor_never_goes_as_the_next_and_stops_loading_the_messenger(

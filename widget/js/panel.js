@@ -1104,29 +1104,33 @@
     function keepDrafts(kept) {
       try {
         var a = lastPlace(), u = pending(), had = tabMark(), keep = !!writer() && u.length > 0;
-        var tab = had || Math.random().toString(36).slice(2, 10);
-        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? tab : "" }));
+        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? TAB : "" }));
         else w.sessionStorage.removeItem(DRAFTS);
-        if (keep || had) keptMark(tab, keep);
+        if (keep || had) keptMark(had, keep);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
     }
     // Messages kept: the next page's loader loads the messenger (closed) to send them, also for a visitor with no
     // conversation yet (no reply awaited loads it otherwise). The loader reads cookies only (sessionStorage costs it
     // bytes every page view pays): a session cookie naming the tabs that keep some, each tab adding and removing its
-    // own mark only (the id in its record, `k`), so that no tab's messenger drops another's. A mark left by a tab
-    // closed with messages kept (lost with it) goes after a day: until then pages load the messenger for nothing.
+    // own mark only (the id in its record, `k`), so that no tab's messenger drops another's. Each page takes a new id
+    // (TAB) for its marks, so that a duplicated tab (its sessionStorage copied) never removes the other's. A mark left
+    // by a tab closed with messages kept (lost with it) goes after a day, when a messenger loads: until then pages
+    // load the messenger for nothing.
     var KEPT = "parley-kept-" + ctx.get()[7], MARK = /^[a-z\d]{1,8}$/, MARK_MINUTES = 1440;
+    var TAB = (Math.random().toString(36) + "0000").slice(2, 10);
     function tabMark() {
       var k = record().k; // the page's scripts can write there too: an id, or nothing
-      return MARK.test(k) ? k : "";
+      return typeof k == "string" && MARK.test(k) ? k : "";
     }
-    function keptMark(tab, on) {
+    // The marks, `gone` (this tab's previous one) and those older than a day (or set later than now: a clock put back,
+    // or the page's scripts) left out, and this page's added when `on`.
+    function keptMark(gone, on) {
       var now = Math.floor(Date.now() / 6e4), held = (d.cookie.match("(^|; )" + KEPT + "=([\\w.]+)") || [])[2] || "";
       var marks = held.split(".").filter(function (m) {
-        var p = m.split("_");
-        return p.length == 2 && MARK.test(p[0]) && p[0] !== tab && now - parseInt(p[1], 36) < MARK_MINUTES;
+        var p = m.split("_"), age = now - parseInt(p[1], 36);
+        return p.length == 2 && MARK.test(p[0]) && p[0] !== gone && p[0] !== TAB && age >= 0 && age < MARK_MINUTES;
       }).slice(-9);
-      if (on) marks.push(tab + "_" + now.toString(36));
+      if (on) marks.push(TAB + "_" + now.toString(36));
       d.cookie = KEPT + "=" + (marks.join(".") || "0") + ";path=/" + (marks.length ? "" : ";max-age=0") +
         ";SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
     }
@@ -1174,9 +1178,9 @@
       var shown = view === "thread" && talk && !talk.inApp ? talk : null;
       resumed = true;
       // None for this visitor: this tab's mark (if any) was another visitor's, before a logout; it goes, so that pages
-      // do not load the messenger for nothing.
-      var mine = tabMark();
-      if (!u.length && mine) keptMark(mine, false);
+      // do not load the messenger for nothing, and so do the marks of tabs closed a day ago. (Some: the mark stays
+      // until this page keeps them anew, with its own.)
+      if (d.cookie.indexOf(KEPT + "=") >= 0) keptMark(u.length ? "" : tabMark(), false);
       u.forEach(function (m) {
         // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
         if (!m || typeof m.x != "string" || !m.x || typeof m.c != "string" || !/^[\w-]{0,32}$/.test(m.c) ||
