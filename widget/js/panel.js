@@ -1125,14 +1125,17 @@
     // The marks, `gone` (this tab's previous one) and those older than a day (or set later than now: a clock put back,
     // or the page's scripts) left out, and this page's added when `on`.
     function keptMark(gone, on) {
-      var now = Math.floor(Date.now() / 6e4), held = (d.cookie.match("(^|; )" + KEPT + "=([\\w.]+)") || [])[2] || "";
-      var marks = held.split(".").filter(function (m) {
-        var p = m.split("_"), age = now - parseInt(p[1], 36);
-        return p.length == 2 && MARK.test(p[0]) && p[0] !== gone && p[0] !== TAB && age >= 0 && age < MARK_MINUTES;
-      }).slice(-9);
-      if (on) marks.push(TAB + "_" + now.toString(36));
-      d.cookie = KEPT + "=" + (marks.join(".") || "0") + ";path=/" + (marks.length ? "" : ";max-age=0") +
-        ";SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+      try {
+        var now = Math.floor(Date.now() / 6e4), held = (d.cookie.match("(^|; )" + KEPT + "=([\\w.]+)") || [])[2] || "";
+        if (!held && !on) return;
+        var marks = held.split(".").filter(function (m) {
+          var p = m.split("_"), age = now - parseInt(p[1], 36);
+          return p.length == 2 && MARK.test(p[0]) && p[0] !== gone && p[0] !== TAB && age >= 0 && age < MARK_MINUTES;
+        }).slice(-9);
+        if (on) marks.push(TAB + "_" + now.toString(36));
+        d.cookie = KEPT + "=" + (marks.join(".") || "0") + ";path=/" + (marks.length ? "" : ";max-age=0") +
+          ";SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+      } catch (e) { /* cookies blocked (a sandboxed frame): the next page's messenger loads for a reply only */ }
     }
     // The messages sent and not sent yet: on their way, or failed with their Retry (no word from Parley, or a refusal
     // that may pass: 429, 5xx); not those with files (a file does not outlive its page), nor an in-app message's
@@ -1180,7 +1183,7 @@
       // None for this visitor: this tab's mark (if any) was another visitor's, before a logout; it goes, so that pages
       // do not load the messenger for nothing, and so do the marks of tabs closed a day ago. (Some: the mark stays
       // until this page keeps them anew, with its own.)
-      if (d.cookie.indexOf(KEPT + "=") >= 0) keptMark(u.length ? "" : tabMark(), false);
+      keptMark(u.length ? "" : tabMark(), false);
       u.forEach(function (m) {
         // Written by the messenger, but the page's own scripts can write there too: text, as text; a key, a thread id.
         if (!m || typeof m.x != "string" || !m.x || typeof m.c != "string" || !/^[\w-]{0,32}$/.test(m.c) ||
