@@ -8,9 +8,11 @@ import re
 import time
 
 import pytest
+from django.db import OperationalError
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from conversations import services
 from conversations.models import Conversation
 from privacy.cookie_declaration import cookie_declaration
 from tests.e2e.conftest import parley_outage
@@ -61,6 +63,26 @@ class AnswerLost:
     def stop(self) -> None:
         self.page.unroute(self.matches, self.lose)
         self.page.unroute(self.reads, self.drop)
+
+
+class StartsFail:
+    """Parley's outage for a conversation's start, in the server: its 503 (the database down), also to the page's last
+    try as it goes, a keepalive request that Playwright's routes do not see. `tries`: the bodies it refused."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.monkeypatch, self.tries, self.start = monkeypatch, [], services.conversation_start_by_contact
+        monkeypatch.setattr(services, "conversation_start_by_contact", self.fail)
+
+    def fail(self, **kwargs):
+        self.tries.append(kwargs["body"])
+        raise OperationalError("the database is down")
+
+    def stop(self) -> None:
+        self.monkeypatch.setattr(services, "conversation_start_by_contact", self.start)
+
+
+def _messenger_loaded(page) -> bool:
+    return page.evaluate("() => !!document.querySelector('script[src*=\"panel\"]')")
 
 
 def _bodies(conversation: Conversation) -> list[str]:
@@ -318,29 +340,19 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     """The recheck of the attack review: a visitor with no conversation yet, whose first message met an outage and was
     kept when they moved on, sent it only once they opened the messenger again. The next page's loader loaded no
     messenger: it does so for a reply unread or awaited, and this visitor had none."""
-    from django.db import OperationalError
-
-    from conversations import services
-
     messenger = _open_messenger(host, make_website)
-    tries, start = [], services.conversation_start_by_contact
-
-    def database_down(**kwargs):  # in the server: its outage answer (503), also to the page's last try as it goes
-        tries.append(kwargs["body"])
-        raise OperationalError("the database is down")
-
-    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    outage = StartsFail(monkeypatch)
     messenger.locator("textarea").fill("Do you ship to Iceland?")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".of")).to_be_visible()  # "Can't reach the chat right now. We'll keep trying."
     host.page.keyboard.press("Escape")
-    tries.clear()
+    outage.tries.clear()
 
     # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts.
     app_id = Website.objects.get().app_id
     host.page.goto(host.snippet_page("/shipping", app_id))
     wait = "the page's last try as it went, then the next page's messenger's"
-    wait_until(lambda: tries == ["Do you ship to Iceland?"] * 2, what=wait)
+    wait_until(lambda: outage.tries == ["Do you ship to Iceland?"] * 2, what=wait)
     expect(host.panel()).to_be_hidden()
     # What had it load: the session cookie the cookie declaration lists (gone when the browser closes).
     declared = {item["name"]: item for item in cookie_declaration(website=Website.objects.get())["items"]}
@@ -349,7 +361,7 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     assert (mark["expires"], mark["path"], mark["sameSite"]) == (-1, "/", "Lax")
     assert declared[mark["name"]]["storage"] == "cookie" and declared[mark["name"]]["session"]
 
-    monkeypatch.setattr(services, "conversation_start_by_contact", start)  # Parley is back
+    outage.stop()  # Parley is back
     host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
     wait_until(lambda: Conversation.objects.exists(), what="the kept first message")
     conversation = Conversation.objects.get()
@@ -378,17 +390,8 @@ def test_a_tab_keeping_a_first_message_is_not_forgotten_when_the_visitor_opens_t
     """The attack review: a second tab's messenger, finding nothing kept in its own tab, cleared the mark of the first,
     whose page had no messenger (Parley's outage answered its ping too): that tab's next page loaded none, and its
     kept message waited until the visitor opened the messenger there (lost if they closed the tab)."""
-    from django.db import OperationalError
-
-    from conversations import services
-
     messenger = _open_messenger(host, make_website)
-    start = services.conversation_start_by_contact
-
-    def database_down(**kwargs):
-        raise OperationalError("the database is down")
-
-    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    outage = StartsFail(monkeypatch)
     messenger.locator("textarea").fill("Do you ship to Iceland?")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".of")).to_be_visible()
@@ -401,7 +404,7 @@ def test_a_tab_keeping_a_first_message_is_not_forgotten_when_the_visitor_opens_t
     marked = host.cookies()[f"parley-kept-{app_id}"]["value"]
 
     # Parley is back for a second tab, where the visitor opens the messenger: nothing is kept in that tab.
-    monkeypatch.setattr(services, "conversation_start_by_contact", start)
+    outage.stop()
     other = host.context.new_page()
     other.goto(host.snippet_page("/home", app_id))
     other.wait_for_function("() => !!document.querySelector('parley-messenger')")
@@ -422,18 +425,11 @@ def test_a_visitor_parley_does_not_know_yet_gets_no_kept_mark(host, make_website
     """The attack review: on a "support only until consent" site, a visitor who has not consented has no messenger
     token until their first message reaches Parley; nothing of theirs is kept (a logout could hand it to the next
     person on the browser), yet the mark was set, and the next page loaded the messenger for nothing."""
-    from django.db import OperationalError
-
-    from conversations import services
-
-    def database_down(**kwargs):
-        raise OperationalError("the database is down")
-
     website = make_website(tracking_mode=Website.TrackingMode.SUPPORT_ONLY)
     host.page.goto(host.snippet_page("/help", website.app_id))
     host.wait_booted()
     host.launcher().click()
-    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    StartsFail(monkeypatch)
     messenger = host.page.locator("parley-messenger")
     messenger.locator("textarea").fill("Do you ship to Iceland?")
     host.page.keyboard.press("Enter")
@@ -458,17 +454,14 @@ def test_marks_of_tabs_closed_a_day_ago_and_marks_from_nowhere_go_when_a_messeng
         cookie = host.cookies().get(name)
         return cookie and cookie["value"]
 
-    def messenger_loaded() -> bool:
-        return host.page.evaluate("() => !!document.querySelector('script[src*=\"panel\"]')")
-
     recent, old, future = (
-        f"{tab}_{base36(at)}" for tab, at in (("a1", minute - 5), ("b2", minute - 2000), ("c3", minute + 9))
+        f"{tab}_{_base36(at)}" for tab, at in (("a1", minute - 5), ("b2", minute - 2000), ("c3", minute + 9))
     )
-    mark(".".join((old, "notanidatall_" + base36(minute), future, "x_y_z", recent)))
+    mark(".".join((old, "notanidatall_" + _base36(minute), future, "x_y_z", recent)))
     host.page.goto(host.snippet_page("/next", website.app_id))
     host.wait_booted()
     wait_until(lambda: held() == recent, what="the marks pruned to the other tab's")
-    assert messenger_loaded()
+    assert _messenger_loaded(host.page)
 
     mark(old)  # only a tab closed two days ago: the next messenger drops it, and the page after loads none
     host.page.goto(host.snippet_page("/again", website.app_id))
@@ -477,10 +470,11 @@ def test_marks_of_tabs_closed_a_day_ago_and_marks_from_nowhere_go_when_a_messeng
     host.page.goto(host.snippet_page("/last", website.app_id))
     host.wait_booted()
     host.page.wait_for_load_state("networkidle")
-    assert not messenger_loaded()
+    assert not _messenger_loaded(host.page)
 
 
-def base36(number: int) -> str:
+def _base36(number: int) -> str:
+    """`number` in base 36, as JavaScript's toString(36) writes it."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while number:
@@ -494,18 +488,8 @@ def test_a_first_message_kept_for_one_visitor_never_goes_as_the_next_and_stops_l
 ):
     """The mark that has the next page load the messenger for kept messages is the tab's: a page of another visitor
     (here the site's own cookies cleared) loads it once, sends nothing, and clears the mark."""
-    from django.db import OperationalError
-
-    from conversations import services
-
     messenger = _open_messenger(host, make_website)
-    tries, start = [], services.conversation_start_by_contact
-
-    def database_down(**kwargs):
-        tries.append(kwargs["body"])
-        raise OperationalError("the database is down")
-
-    monkeypatch.setattr(services, "conversation_start_by_contact", database_down)
+    outage = StartsFail(monkeypatch)
     messenger.locator("textarea").fill("My card number is private")
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".of")).to_be_visible()
@@ -518,13 +502,13 @@ def test_a_first_message_kept_for_one_visitor_never_goes_as_the_next_and_stops_l
     host.page.goto(host.snippet_page("/home", app_id))
     host.wait_booted()
     wait_until(lambda: "parley-kept-" not in host.page.evaluate("() => document.cookie"), what="the mark cleared")
-    monkeypatch.setattr(services, "conversation_start_by_contact", start)  # Parley is back
+    outage.stop()  # Parley is back
     host.page.reload()
     host.wait_booted()
     host.page.wait_for_load_state("networkidle")
-    assert host.page.evaluate("() => !!document.querySelector('script[src*=\"panel\"]')") is False
+    assert not _messenger_loaded(host.page)
     assert not Conversation.objects.exists()
-    assert tries and set(tries) == {"My card number is private"}  # the first visitor's tries only
+    assert outage.tries and set(outage.tries) == {"My card number is private"}  # the first visitor's tries only
 
 
 def test_one_endpoint_failing_alone_is_tried_again_on_a_back_off_and_office_hours_say_nothing(host, make_website):
