@@ -240,38 +240,6 @@ def test_a_logout_while_the_pages_ping_is_on_its_way_is_not_undone_by_its_answer
 
 
 @needs_endpoints(*TRACKING)
-def test_a_logout_before_a_failed_pings_retry_sends_no_retry_as_the_visitor_before(host, make_website):
-    """The loader tries a ping Parley failed (a 5xx) once more 3.5 s later: after a logout in between, that retry still
-    went, with the signed-in visitor's token, and recorded a page view of theirs on the page they had logged out on."""
-    from tests.e2e.conftest import parley_outage
-
-    website = make_website()
-    host.page.goto(host.snippet_page("/home", website.app_id))
-    host.wait_booted()
-    token = host.cookies()[f"parley-session-{website.app_id}"]["value"]
-
-    sent = []
-
-    def first_fails(route):
-        sent.append(route.request.post_data_json.get("token"))
-        parley_outage(route) if len(sent) == 1 else route.continue_()
-
-    host.page.route(lambda url: url.endswith("/ping"), first_fails)
-    host.page.clock.install()
-    with host.page.expect_response(lambda response: response.url.endswith("/ping") and response.status == 503):
-        host.page.goto(host.snippet_page("/logout", website.app_id))
-    host.page.evaluate(f"Parley('shutdown'); Parley('boot', {{app_id: '{website.app_id}'}})")
-    for _ in range(10):  # past the retry's 3.5 s (the route's handler runs while Playwright waits)
-        host.page.clock.run_for(1_000)
-        host.page.wait_for_timeout(50)
-    quiet_network(host)
-
-    assert sent[0] == token and len(sent) == 2, sent  # the failed ping, then the next visitor's: no retry between
-    assert sent[1] is None
-    assert host.problems == [] or all("503" in problem for problem in host.problems), host.problems
-
-
-@needs_endpoints(*TRACKING)
 def test_an_update_queued_behind_a_slow_ping_never_goes_out_as_the_next_user_after_a_logout(host, make_website):
     """Alice's page: her ping is slow, the single-page app navigates (an update waits for the ping), she logs out and
     Bob signs in. Before, the waiting update went out when her ping answered, with her identity and Bob's token: the

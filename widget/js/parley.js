@@ -47,8 +47,7 @@
     }).catch(function (err) {
       if (tries != null || err.status < 500) throw err;
       return new Promise(function (ok) { setTimeout(ok, 3500); }).then(function () {
-        // Not after a shutdown or a new boot: the retry would carry the visitor before (their token, a page view).
-        return booting == settings ? api(path, body, 0, booting) : new Promise(noop);
+        return api(path, body, 0, booting);
       });
     });
   }
@@ -132,8 +131,7 @@
       ready = new Promise(function (ok) { waiting = ok; });
       script("c", "consent.js").onerror = ping;
     } else ping();
-    if (d.body) mount();
-    else d.addEventListener("DOMContentLoaded", mount);
+    d.body ? mount() : d.addEventListener("DOMContentLoaded", mount);
   }
 
   // Single-page apps call update on navigation: a new URL records a page view, never throttled;
@@ -324,10 +322,10 @@ M3 3h18v14H7l-4 4z"/></svg>';
   Parley.parley = 1;
 
   // Calls queued by Intercom's or Parley's snippet before this script arrived, replayed in order.
-  var queued = [].concat((w.Intercom || {}).q || [], (w.Parley || {}).q || []);
-  var preset = w.parleySettings || w.intercomSettings;
+  var queued = [].concat((w.Intercom || {}).q || [], (w.Parley || {}).q || []),
+    preset = w.parleySettings || w.intercomSettings;
   shutdown(1);
   w.Parley = w.Intercom = Parley;
-  if (preset && !queued.some(function (args) { return args[0] == "boot"; })) boot(preset);
+  if (preset && !queued.some(function (a) { return a[0] == "boot"; })) boot(preset);
   queued.forEach(function (args) { Parley.apply(null, args); });
 })(window, document, location);
