@@ -348,9 +348,13 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     host.page.keyboard.press("Escape")
     outage.tries.clear()
 
-    # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts.
+    # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts (the
+    # page has that answer before Parley is back: a try still on its way then would wait for its back-off).
     app_id = Website.objects.get().app_id
-    host.page.goto(host.snippet_page("/shipping", app_id))
+    with host.page.expect_response(
+        lambda response: response.url.endswith("/conversations") and response.status == 503, timeout=30_000
+    ):
+        host.page.goto(host.snippet_page("/shipping", app_id))
     wait = "the page's last try as it went, then the next page's messenger's"
     wait_until(lambda: outage.tries[:2] == ["Do you ship to Iceland?"] * 2, what=wait)
     expect(host.panel()).to_be_hidden()
