@@ -460,14 +460,15 @@ PARLEY_WIDGET_FILE_MB_PER_WEBSITE_DAY = env.int("PARLEY_WIDGET_FILE_MB_PER_WEBSI
 # Steady-state page views queue in a Redis stream and reach the database in batches written by the
 # Celery task tracking.tasks.flush_page_views (tracking/page_view_buffer.py). Empty: every page view
 # is written by its own request (the embedded default, which has no Redis).
-# Default: the cache's Redis, as django-environ parsed it (LOCATION carries no cache options).
+# Default: the cache's Redis, as django-environ parsed it (LOCATION carries no cache options). A Unix socket's
+# database ("redis:///run/redis.sock?db=7") goes to the cache's OPTIONS instead: the buffer's URL names it again.
 _cache_location = (
     CACHES["default"]["LOCATION"] if CACHES["default"]["BACKEND"] == "common.redis_cache.RedisCache" else ""
 )
-PARLEY_PAGE_VIEW_BUFFER_URL = env.str(
-    "PARLEY_PAGE_VIEW_BUFFER_URL",
-    default=_cache_location[0] if isinstance(_cache_location, list) else _cache_location,
-)
+_cache_location = _cache_location[0] if isinstance(_cache_location, list) else _cache_location
+if _cache_location.startswith("unix://") and "db" in CACHES["default"].get("OPTIONS", {}):
+    _cache_location += f"?db={CACHES['default']['OPTIONS']['db']}"
+PARLEY_PAGE_VIEW_BUFFER_URL = env.str("PARLEY_PAGE_VIEW_BUFFER_URL", default=_cache_location)
 PARLEY_PAGE_VIEW_BUFFER_KEY = env.str("PARLEY_PAGE_VIEW_BUFFER_KEY", default="parley:page-views")
 # Past this many queued page views (the flush is not keeping up), pings write synchronously again.
 PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH = env.int("PARLEY_PAGE_VIEW_BUFFER_MAX_LENGTH", default=500_000)

@@ -437,19 +437,28 @@ def test_worker_killed_in_the_middle_of_a_flush_loses_and_duplicates_nothing(cel
     next_worker.wait_until(lambda: buffer.length() == 0, timeout=10, what="the stream trimmed")
 
 
-def test_buffer_url_defaults_to_the_cache_redis_without_its_cache_options():
+@pytest.mark.parametrize(
+    ("cache_url", "buffer_url"),
+    [
+        ("redis://127.0.0.1:6379/7?timeout=300&key_prefix=p", "redis://127.0.0.1:6379/7"),
+        # A Unix socket's database is a cache option to django-environ: the buffer must not fall back to database 0.
+        ("redis:///run/redis/redis.sock?db=7&timeout=300", "unix:///run/redis/redis.sock?db=7"),
+        ("redis:///run/redis/redis.sock", "unix:///run/redis/redis.sock"),
+    ],
+)
+def test_buffer_url_defaults_to_the_cache_redis_without_its_cache_options(cache_url, buffer_url):
     """django-environ strips ?timeout=… for the cache; a copy of the raw URL would break redis-py."""
     import subprocess
     import sys
 
-    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/7?timeout=300&key_prefix=p"}
+    env = {**os.environ, "CACHE_URL": cache_url}
     env.pop("PARLEY_PAGE_VIEW_BUFFER_URL", None)
     code = "from django.conf import settings; print(settings.PARLEY_PAGE_VIEW_BUFFER_URL)"
     result = subprocess.run(  # noqa: S603 - fixed command line
         [sys.executable, "-c", code], env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert result.stdout.strip() == "redis://127.0.0.1:6379/7"
+    assert result.stdout.strip() == buffer_url
 
 
 @pytest.mark.django_db
