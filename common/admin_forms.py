@@ -28,7 +28,8 @@ def choices_may_be_deleted(form: forms.BaseForm, noun: str, *names: str) -> None
     said as such, not as Django's "Select a valid choice. 15 is not one of the available choices." (its raw id)."""
     message = f"A {noun} chosen here no longer exists (another teammate may have just deleted it): choose again."
     for name in names:
-        form.fields[name].error_messages.update(invalid_choice=message, invalid_pk_value=message)
+        if name in form.fields:  # absent where the teammate may only read the page: its fields are read-only
+            form.fields[name].error_messages.update(invalid_choice=message, invalid_pk_value=message)
 
 
 class ActionChoiceField(forms.ModelChoiceField):
