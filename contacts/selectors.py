@@ -28,6 +28,17 @@ def contact_find_by_email(
     return next((by_role[role] for role in roles if role in by_role), None)
 
 
+def contact_for_inbound_email(*, email: str) -> Contact | None:
+    """Who an email from `email` to the support address is from: the user with that address, else a lead that no
+    messenger created. Anyone can type any address into a messenger, so a lead a widget made has an address
+    nobody checked: a stranger's email joined to it would be read, with the team's answers, in that browser."""
+    user = contact_find_by_email(email=email, roles=(Contact.Role.USER,))
+    if user is not None:
+        return user
+    leads = contacts_with_email(email=email.strip()).filter(role=Contact.Role.LEAD, first_website_id__isnull=True)
+    return leads.order_by("pk").first()
+
+
 CONTACT_NOTES_SHOWN = 20
 
 

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from contacts import services as contact_services
 from contacts.models import Contact
-from contacts.selectors import contact_find_by_email
+from contacts.selectors import contact_for_inbound_email
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, MessageDelivery
 from conversations.services.attachments import (
@@ -170,7 +170,7 @@ def _support_email_receive(message: EmailMessage) -> InboundResult:
     if not body and not files:
         raise ValidationError({"body": "The email has no subject and no text."})
     with attachments_staged(files) as staged, transaction.atomic():
-        contact = contact_find_by_email(email=sender)
+        contact = contact_for_inbound_email(email=sender)
         if contact is None:
             name = " ".join(parseaddr(str(message.get("From", "")))[0].split())[:NAME_MAX_LENGTH]
             contact = contact_services.contact_create(role=Contact.Role.LEAD, email=sender, name=name)

@@ -453,6 +453,41 @@ def test_mail_to_the_support_address_opens_a_conversation_from_its_sender(client
     assert not Contact.objects.filter(email__icontains="not an address").exists()
 
 
+def test_mail_to_the_support_address_never_joins_a_lead_whose_address_was_typed_into_a_messenger(client):
+    """Attacker review: a visitor who gave a stranger's address in the messenger read the stranger's first email to
+    support, and the team's answers, in their own messenger (an email's conversation belongs to no website)."""
+    from tests.tracking.conftest import Widget
+    from tests.tracking.factories import WebsiteFactory
+
+    attacker = Widget(client, WebsiteFactory())
+    attacker.ping()
+    claimed = attacker.post("update", {"token": attacker.token, "user": {"email": "victim@corp.example"}})
+    assert claimed.status_code == 200, claimed.content
+    claimer = contacts_with_email(email="victim@corp.example").get()
+    assert claimer.role == Contact.Role.LEAD
+
+    for text in ("My card ends 4242.", "And my address is 1 Secret Lane."):
+        response = client.post("/email/inbound", data=_reply_email(to="support@parley.localhost",
+                                                                  sender="Vic <victim@corp.example>", text=text),
+                               content_type="message/rfc822")  # fmt: skip
+        assert response.status_code == 201, response.content
+    sender = contacts_with_email(email="victim@corp.example").exclude(pk=claimer.pk).get()
+    assert (sender.role, sender.name) == (Contact.Role.LEAD, "Vic")
+    assert Conversation.objects.filter(contact=sender).count() == 2  # the second email found the lead the first made
+    assert not Conversation.objects.filter(contact=claimer).exists()
+    assert attacker.ping().json()["conversations"] == []
+    listed = client.get(f"/widget-api/{attacker.website.app_id}/conversations", {"token": attacker.token},
+                        HTTP_ORIGIN=attacker.origin, REMOTE_ADDR=attacker.ip)  # fmt: skip
+    assert listed.status_code == 200 and b"4242" not in listed.content
+
+
+def test_mail_to_the_support_address_joins_a_lead_a_teammate_made():
+    lead = LeadFactory(email="lin@example.com")
+    assert lead.first_website_id is None
+    services.email_reply_receive(raw=_reply_email(to="support@parley.localhost", sender="LIN@example.com"))
+    assert Conversation.objects.get().contact == lead
+
+
 def _chat_with_email(website_minutes=5):
     from tests.tracking.factories import WebsiteFactory
 
