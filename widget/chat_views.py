@@ -560,7 +560,11 @@ def message_reply_view(call: WidgetCall, delivery_id: str) -> HttpResponse:
     _limit_writes(contact)
     conversation = _own_message_or_404(
         lambda: services.in_app_message_reply(
-            contact=contact, delivery_id=delivery_id, body=payload.get("body"), idempotency_key=key
+            contact=contact,
+            delivery_id=delivery_id,
+            body=payload.get("body"),
+            idempotency_key=key,
+            website=call.website,
         )
     )
     contact_seen_writing(contact=contact, now=timezone.now())

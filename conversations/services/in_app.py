@@ -17,6 +17,7 @@ from conversations.services.outbound import delivery_start_conversation
 from conversations.services.placeholders import placeholders_render
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import conversation_reply_as_contact, reply_resent, teammate_display_name
+from tracking.models import Website
 
 # The messenger shows at most this many unseen messages at a time, oldest first.
 IN_APP_PENDING_LIMIT = 5
@@ -79,9 +80,15 @@ def in_app_message_mark_seen(*, contact: Contact, delivery_id: Any) -> None:
 
 @transaction.atomic
 def in_app_message_reply(
-    *, contact: Contact, delivery_id: Any, body: Any, idempotency_key: uuid.UUID | None = None
+    *,
+    contact: Contact,
+    delivery_id: Any,
+    body: Any,
+    idempotency_key: uuid.UUID | None = None,
+    website: Website | None = None,
 ) -> Conversation:
-    """The contact answers an in-app message: a conversation opens with the message, then the answer.
+    """The contact answers an in-app message, in `website`'s messenger: a conversation of that website opens with
+    the message, then the answer.
     `idempotency_key`: the answer's, as its messenger named it (sent again: the conversation it went into).
 
     The contact's row is locked first, as every writer of its history takes it (an erasure, a merge): two answers at
@@ -100,7 +107,7 @@ def in_app_message_reply(
         # The message as the contact saw it (placeholders filled) opens the thread.
         opening = placeholders_render(delivery.message.body, contact=contact, teammate=delivery.message.sender)
     conversation = delivery_start_conversation(
-        delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True
+        delivery=delivery, source=Conversation.Source.CHAT, opening=opening, seen=True, website=website
     )
     # The part the answer is (or, sent twice at once, the first request's): its conversation is the answer's.
     part = conversation_reply_as_contact(conversation=conversation, body=body, idempotency_key=idempotency_key)

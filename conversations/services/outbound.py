@@ -44,6 +44,7 @@ from conversations.services.threads import (
 )
 from segments import selectors as segment_selectors
 from segments.models import Segment
+from tracking.models import Website
 
 Teammate = AbstractBaseUser
 SEND_BATCH_SIZE = 100
@@ -717,10 +718,12 @@ def delivery_start_conversation(
     source: str = Conversation.Source.EMAIL,
     opening: str | None = None,
     seen: bool = False,
+    website: Website | None = None,
 ) -> Conversation:
     """The contact answered an outbound message (by email, or in the messenger for an in-app one):
     the answer opens (or continues) a conversation whose first part is the message, as `opening`
-    gives it (default: the email's subject and body); `seen` marks an in-app message shown. In the caller's
+    gives it (default: the email's subject and body); `seen` marks an in-app message shown; `website`: the one whose
+    messenger the answer came from (its office hours, SLA clock and unread-reply email then apply). In the caller's
     transaction: the delivery's row is locked, so two answers at once open one conversation (the second continues
     the first's)."""
     conversation_id = (
@@ -735,7 +738,9 @@ def delivery_start_conversation(
     message = delivery.message
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
-    conversation = Conversation.objects.create(contact=delivery.contact, source=source, assignee=message.sender)
+    conversation = Conversation.objects.create(
+        contact=delivery.contact, source=source, assignee=message.sender, website=website
+    )
     if opening is None:  # the email as this contact got it, placeholders filled
         opening = _opening(message, delivery.contact)
     # The outbound message is the first part, so the teammate sees what the contact answers.

@@ -412,6 +412,24 @@ def test_an_in_app_message_is_listed_rendered_for_its_contact_and_answered_into_
     conversation = Conversation.objects.get()
     assert list(conversation.parts.values_list("body", flat=True)) == ["Hi Ada!", "Thanks!", "One more thing"]
     assert _get(client, f"/widget-api/{website.app_id}/messages", token=token).json()["messages"] == []
+    # The website whose messenger it was answered in (walk, 2026-12-06: none, so its office hours, SLA clock and
+    # unread-reply email did not apply).
+    assert conversation.website == website
+
+
+def test_a_teammates_unread_answer_to_an_in_app_reply_is_emailed_as_in_any_chat(
+    client, website, eager_celery, django_capture_on_commit_callbacks, mailoutbox
+):
+    lead = LeadFactory(name="Ada Lovelace", email="ada@example.com")
+    delivery = in_app_delivery(lead)
+    token = _token(lead, website)
+    url = f"/widget-api/{website.app_id}/messages/{delivery.pk}/reply"
+    assert _post(client, url, {"token": token, "body": "Does it come in blue?"}).status_code == 201
+    conversation = Conversation.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="It does!")
+    assert [email.to for email in mailoutbox] == [["ada@example.com"]]
+    assert "It does!" in mailoutbox[0].body
 
 
 @pytest.mark.parametrize("delivery_id", ["other", "²", "٣", "9" * 40, "-1", "1e3"])
