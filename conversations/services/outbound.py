@@ -603,13 +603,19 @@ def conversation_email_thread_headers(conversation: Conversation) -> dict[str, s
 
 
 def conversation_subject(conversation: Conversation) -> str:
-    """What the conversation is about, as its first message says it (one line)."""
+    """What the conversation is about, as its first message says it, on one line: an email's subject (its first line),
+    else the message's opening words. A chat's first line alone gave "Re: Hi," to one that opened "Hi,⏎Does…"."""
     first = conversation.parts.filter(part_type=ConversationPart.Type.COMMENT).order_by("created_at", "id").first()
-    line = (first.body.strip().splitlines() or [""])[0] if first else ""
-    line = REPLY_PREFIX_RE.sub("", " ".join(line.split()))
+    text = first.body.strip() if first else ""
+    if conversation.source == Conversation.Source.EMAIL:
+        text = (text.splitlines() or [""])[0]
+    line = REPLY_PREFIX_RE.sub("", " ".join(text[: EMAIL_SUBJECT_LENGTH * 4].split()))
     if not line:
         return "your conversation"
-    return line if len(line) <= EMAIL_SUBJECT_LENGTH else line[: EMAIL_SUBJECT_LENGTH - 1] + "…"
+    if len(line) <= EMAIL_SUBJECT_LENGTH:
+        return line
+    cut = line[: EMAIL_SUBJECT_LENGTH - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[EMAIL_SUBJECT_LENGTH // 2 :] else cut).rstrip(" ,;:") + "…"
 
 
 def conversation_reply_email_send(*, part_id: int) -> bool:

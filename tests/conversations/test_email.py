@@ -16,6 +16,7 @@ from contacts.selectors import contacts_with_email
 from contacts.services import contact_consent_record
 from conversations import email_links, services
 from conversations.models import Conversation, DeliveryEvent, Message, MessageDelivery
+from conversations.services.outbound import conversation_subject
 from tests.contacts.factories import LeadFactory, TagFactory, UserContactFactory
 from tests.conversations.factories import TeammateFactory
 
@@ -495,6 +496,26 @@ def _chat_with_email(website_minutes=5):
     lead = LeadFactory(email="lin@example.com")
     conversation = services.conversation_start_by_contact(contact=lead, body="Where is my parcel?", website=website)
     return conversation
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        # New-user walk: the first line alone gave "Re: Hi,".
+        ("Hi,\nDoes the Arc desk lamp come in blue?", "Hi, Does the Arc desk lamp come in blue?"),
+        ("re: Re:  Where   is my parcel?", "Where is my parcel?"),
+        (
+            "My order 1042 arrived yesterday but the lamp's base is cracked and the shade has a dent in it, what now?",
+            "My order 1042 arrived yesterday but the lamp's base is cracked and the shade…",
+        ),
+        ("x" * 120, "x" * 77 + "…"),
+    ],
+)
+def test_a_chats_email_subject_is_its_opening_words_on_one_line(body, subject):
+    lead = LeadFactory(email="lin@example.com")
+    conversation = services.conversation_start_by_contact(contact=lead, body=body)
+    assert conversation_subject(conversation) == subject
+    assert len(subject) <= 78
 
 
 def test_a_messenger_reply_the_contact_has_not_read_is_emailed_once():
