@@ -695,3 +695,49 @@ def test_the_older_list_neither_loses_nor_repeats_a_conversation_when_one_change
     shown = rows.all_inner_texts()
     assert sorted(shown) == sorted({f"Question {n}" for n in range(1, 26)} | {"Question zero"})
     assert host.problems == []
+
+
+def test_web_addresses_in_messages_are_links_on_both_sides_and_nothing_else_is(
+    host, make_website, agent_admin, artifacts
+):
+    """New-user walk: an address in a reply was plain text in the messenger and in the admin's thread. Now each
+    address opens in a new tab on both sides, the sentence's punctuation left out of it and the rest kept as text."""
+    from django.urls import reverse
+
+    website = make_website()
+    host.page.goto(host.snippet_page("/care", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write('Is <b>this</b> the guide? https://shop.example/care?x=1&y=2" onmouseover="alert(1)')
+    conversation = Conversation.objects.get()
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    thread = agent_admin.page.locator("#parley-thread")
+    asked = thread.locator(".parley-part .body").filter(has_text="the guide?")
+    expect(asked).to_have_text('Is <b>this</b> the guide? https://shop.example/care?x=1&y=2" onmouseover="alert(1)')
+    expect(asked.locator("a")).to_have_attribute("href", "https://shop.example/care?x=1&y=2")
+    expect(asked.locator("b")).to_have_count(0)
+
+    agent_admin.page.locator("#parley-body").fill(
+        "Yes: https://shop.example/care. Also see (https://shop.example/faq)!"
+    )
+    agent_admin.page.get_by_role("button", name="Send reply").click()
+    messenger = host.page.locator("parley-messenger")
+    reply = messenger.locator(".m:not(.me) .bu").filter(has_text="Yes:")
+    expect(reply).to_have_text("Yes: https://shop.example/care. Also see (https://shop.example/faq)!", timeout=15_000)
+    links = reply.locator("a")
+    expect(links).to_have_count(2)
+    expect(links.nth(0)).to_have_attribute("href", "https://shop.example/care")
+    expect(links.nth(1)).to_have_attribute("href", "https://shop.example/faq")
+    for attribute, value in (("target", "_blank"), ("rel", "noopener noreferrer nofollow")):
+        expect(links.nth(0)).to_have_attribute(attribute, value)
+    mine = messenger.locator(".m.me .bu").first
+    expect(mine.locator("a")).to_have_attribute("href", "https://shop.example/care?x=1&y=2")
+    expect(mine.locator("b")).to_have_count(0)
+    expect(thread.locator(".body a[href='https://shop.example/faq']")).to_have_count(1)
+
+    # A part the agent's open page gets from its poll is linked too.
+    host.write("And returns? https://shop.example/returns")
+    expect(thread.locator(".body a[href='https://shop.example/returns']")).to_have_count(1, timeout=15_000)
+    host.screenshot(path=str(artifacts / "messenger-links.png"))
+    agent_admin.page.screenshot(path=str(artifacts / "admin-thread-links.png"))
+    assert host.problems == []

@@ -92,7 +92,7 @@
     ".m{display:flex;gap:8px;align-items:flex-end;max-width:85%}.m.me{align-self:flex-end;flex-direction:row-reverse}" +
     ".av{width:28px;height:28px;border-radius:50%;flex:none;background:#dfe3f3;color:#3b4256;font-weight:700;font-size:12px;line-height:28px;text-align:center;object-fit:cover}" +
     ".bu{padding:9px 13px;border-radius:16px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08);white-space:pre-wrap;overflow-wrap:anywhere}" +
-    ".me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#5b6275;margin:0 4px 2px}" +
+    ".bu a{color:inherit;text-decoration:underline}.me .bu{background:var(--pc,#3d5afe);color:#fff}.au{font-size:12px;color:#5b6275;margin:0 4px 2px}" +
     // A message that was not sent: a white bubble with a red dashed edge (its text as readable as ever), and under it
     // what happened and the "Retry" button, each on its own, never squeezed beside the bubble.
     // A message on its way: a little faded until the server has it.
@@ -148,6 +148,17 @@
     }
     (kids || []).forEach(function (c) { if (c) el.appendChild(c); });
     return el;
+  }
+  // A message's web addresses open in a new tab; everything else stays text (nothing in a message is read as HTML).
+  function linked(text) {
+    var out = [], re = /\bhttps?:\/\/[^\s<>"]+/gi, at = 0, m, url;
+    while ((m = re.exec(text))) {
+      url = m[0].replace(/[.,;:!?'")\]]+$/, ""); // the sentence's punctuation after it is not the address's
+      out.push(d.createTextNode(text.slice(at, m.index)), h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: url }));
+      re.lastIndex = at = m.index + url.length;
+    }
+    out.push(d.createTextNode(text.slice(at)));
+    return out;
   }
   function initials(name) {
     // "Ada Lovelace" AL, "Mary Ann Smith" MS; a longer display name ("Sam from Demo shop") its first letter.
@@ -698,7 +709,7 @@
     function bubble(text, mine, part, run) {
       var kids = [], last = !run || run.stamped;
       if (!mine) kids.push(last ? avatar(part) : h("span", { class: "av sp", "aria-hidden": "true" }));
-      var inner = [text ? h("div", { class: "bu", dir: "auto", text: text }) : null, fileList(part && part.attachments)];
+      var inner = [text ? h("div", { class: "bu", dir: "auto" }, linked(text)) : null, fileList(part && part.attachments)];
       if (!mine && part && part.author_name && (!run || run.named)) inner.unshift(h("div", { class: "au", text: part.author_name }));
       var when_ = part && part.created_at ? when(part.created_at, true) : "";
       if (run && run.stamped && when_) inner.push(h("div", { class: "ts", "aria-hidden": "true", text: when_ }));

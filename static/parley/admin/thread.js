@@ -496,4 +496,33 @@
     ]);
   }
   keys.bind([{title: "Conversation", keys: conversationKeys}]);
+
+  // A message's web addresses open in a new tab (as in the messenger); the rest stays text. The inline script calls
+  // it on each part the poll adds; the parts the page came with are done here.
+  var ADDRESS = /\bhttps?:\/\/[^\s<>"]+/gi;
+  window.parleyLinkify = function (element) {
+    var walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT), texts = [];
+    while (walker.nextNode()) { texts.push(walker.currentNode); }
+    texts.forEach(function (node) {
+      var text = node.nodeValue, at = 0, found, url, pieces = document.createDocumentFragment();
+      ADDRESS.lastIndex = 0;
+      while ((found = ADDRESS.exec(text))) {
+        url = found[0].replace(/[.,;:!?'")\]]+$/, "");  // the sentence's punctuation after it is not the address's
+        pieces.appendChild(document.createTextNode(text.slice(at, found.index)));
+        var link = el("a", "", url);
+        link.href = url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer nofollow";
+        pieces.appendChild(link);
+        ADDRESS.lastIndex = at = found.index + url.length;
+      }
+      if (at) {
+        pieces.appendChild(document.createTextNode(text.slice(at)));
+        node.parentNode.replaceChild(pieces, node);
+      }
+    });
+  };
+  if (thread) {
+    Array.prototype.forEach.call(thread.querySelectorAll(".parley-part .body"), window.parleyLinkify);
+  }
 })();
