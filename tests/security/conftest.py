@@ -1,10 +1,29 @@
 from collections import Counter, defaultdict
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
+from contacts.permissions import ensure_teammate_groups
 from tests.tracking.conftest import bank, blog  # noqa: F401 - two websites, shared with the tracking tests
+
+
+@pytest.fixture
+def teammate_client(db):
+    """A logged-in admin client of a new teammate of `group` (viewer, agent), named after it."""
+
+    def login(group):
+        ensure_teammate_groups()
+        user = get_user_model().objects.create_user(group, f"{group}@parley.test", "x", is_staff=True)
+        user.groups.add(Group.objects.get(name=group))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test import Client
@@ -26,7 +25,7 @@ from api.services import webhook_subscription_save
 from companies.models import Company
 from contacts import services as contact_services
 from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.permissions import AGENT_GROUP, VIEWER_GROUP, ensure_teammate_groups
+from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from segments.models import Segment
 from segments.services import segment_create
 from tests.companies.factories import CompanyFactory
@@ -250,19 +249,6 @@ def test_the_erase_action_counts_only_the_contacts_it_erased(admin_client, monke
 
 
 # --- who may, and ids that are no ids --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def teammate_client(db):
-    def login(group):
-        ensure_teammate_groups()
-        user = get_user_model().objects.create_user(group, f"{group}@parley.test", "x", is_staff=True)
-        user.groups.add(Group.objects.get(name=group))
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return login
 
 
 @pytest.mark.django_db
