@@ -40,12 +40,18 @@ def _export_conversations(contact: Contact) -> list[dict[str, Any]]:
 
 
 def _export_messages(contact: Contact) -> list[dict[str, Any]]:
+    """Each message as the person got it, placeholders filled ("Hi Ada", not the template's "Hi {{contact.…}}"),
+    from their record as it is now."""
     from conversations.models import MessageDelivery
+    from conversations.services.placeholders import placeholders_render
 
+    deliveries = MessageDelivery.objects.filter(contact=contact).select_related("message__sender").order_by("id")
     return [
-        {"channel": d.message.channel, "subject": d.message.subject, "body": d.message.body, "state": d.state,
+        {"channel": d.message.channel,
+         "subject": placeholders_render(d.message.subject, contact=contact, teammate=d.message.sender),
+         "body": placeholders_render(d.message.body, contact=contact, teammate=d.message.sender), "state": d.state,
          "sent_at": d.sent_at, "opened_at": d.opened_at, "clicked_at": d.clicked_at}
-        for d in MessageDelivery.objects.filter(contact=contact).select_related("message").order_by("id")
+        for d in deliveries
     ]  # fmt: skip
 
 

@@ -263,6 +263,16 @@ def test_export_holds_a_conversations_title_and_custom_attributes():
     assert (exported["title"], exported["custom_attributes"]) == ("Late order", {"order_ref": "A-1"})
 
 
+def test_export_holds_each_message_as_its_contact_got_it_not_its_template():
+    """New-user walk: the export gave an in-app message as `Hi {{contact.first_name | fallback: "there"}}`."""
+    from tests.conversations.factories import in_app_delivery
+
+    lead = LeadFactory(name="Ada Lovelace")
+    in_app_delivery(lead, body='Hi {{contact.first_name | fallback: "there"}}, meet {{teammate.name}}.')
+    exported = contact_services.contact_export(contact=lead, actor=None, source="admin")["messages"]
+    assert [(m["channel"], m["body"]) for m in exported] == [("in_app", "Hi Ada, meet Kim.")]
+
+
 def test_saved_reply_placeholders_are_filled_and_unknown_ones_refused():
     agent = TeammateFactory(first_name="Robin")
     reply = services.saved_reply_create(name="Thanks", body="Hi {{contact.first_name}}, {{ teammate.name }} here.")
