@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.read_only_admin import ReadOnlyAdmin
@@ -175,7 +176,7 @@ class SlaBreachAdmin(ReadOnlyAdmin):
         "conversation_link", "kind", "due_at", "recorded_at", "team", "priority", "assignee_name", "notified_at",
     ]  # fmt: skip
     list_filter = ["kind", "priority", "team"]
-    list_select_related = ["team", f"assignee__{PROFILE}"]
+    list_select_related = ["team", f"assignee__{PROFILE}", "conversation__contact"]
     show_full_result_count = False
 
     @admin.display(description="Assignee", ordering="assignee")
@@ -184,6 +185,10 @@ class SlaBreachAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Conversation")
     def conversation_link(self, breach: SlaBreach) -> str:
+        """Who and what it is about, not its number alone (new-user walk: a list of "#25", "#31" to click through)."""
+        conversation = breach.conversation
+        about = Truncator(conversation.title or conversation.preview).chars(60)
         return format_html(
-            '<a href="../conversation/{}/change/">#{}</a>', breach.conversation_id, breach.conversation_id
-        )
+            '<a href="../conversation/{}/change/">#{} · {}</a><div class="help">{}</div>',
+            conversation.pk, conversation.pk, conversation.contact, about,
+        )  # fmt: skip

@@ -176,6 +176,32 @@ def test_sla_breaches_page_is_read_only(admin_client):
     assert admin_client.get(reverse("admin:conversations_slabreach_add")).status_code == 403
 
 
+def _breaches(count: int) -> None:
+    from conversations.models import SlaBreach
+
+    now = timezone.now()
+    for n in range(count):
+        conversation = services.conversation_start_by_contact(
+            contact=LeadFactory(name=f"Grace <b>{n}</b>"), body=f"Where is my parcel {n}?"
+        )
+        SlaBreach.objects.create(conversation=conversation, kind="first_response", due_at=now, recorded_at=now,
+                                 priority=conversation.priority)  # fmt: skip
+
+
+def test_sla_breaches_list_says_who_and_what_each_is_about_in_the_same_queries_however_many(admin_client):
+    """New-user walk: the list said "#25", "#31" only."""
+    url = reverse("admin:conversations_slabreach_changelist")
+    _breaches(2)
+    admin_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        page = admin_client.get(url).content.decode()
+    assert "Grace &lt;b&gt;1&lt;/b&gt;" in page and "Where is my parcel 1?" in page and "<b>1</b>" not in page
+    _breaches(6)
+    with CaptureQueriesContext(connection) as more:
+        assert admin_client.get(url).status_code == 200
+    assert len(more) == len(few)
+
+
 def test_teammate_sets_own_away_mode_and_cap_on_their_profile():
     client = _member(AGENT_GROUP)
     user = get_user_model().objects.get(username=AGENT_GROUP)
