@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models.signals import post_delete
 
+from common.teammates import PROFILE
 from contacts.models import Contact
 
 
@@ -45,7 +46,11 @@ def _export_messages(contact: Contact) -> list[dict[str, Any]]:
     from conversations.models import MessageDelivery
     from conversations.services.placeholders import placeholders_render
 
-    deliveries = MessageDelivery.objects.filter(contact=contact).select_related("message__sender").order_by("id")
+    deliveries = (
+        MessageDelivery.objects.filter(contact=contact)
+        .select_related(f"message__sender__{PROFILE}")  # the teammate's display name ({{teammate.name}})
+        .order_by("id")
+    )
     return [
         {"channel": d.message.channel,
          "subject": placeholders_render(d.message.subject, contact=contact, teammate=d.message.sender),

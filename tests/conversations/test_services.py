@@ -273,6 +273,24 @@ def test_export_holds_each_message_as_its_contact_got_it_not_its_template():
     assert [(m["channel"], m["body"]) for m in exported] == [("in_app", "Hi Ada, meet Kim.")]
 
 
+def test_export_reads_the_messages_in_the_same_queries_however_many():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.integration import _export_messages
+    from tests.conversations.factories import in_app_delivery
+
+    lead = LeadFactory(name="Ada Lovelace")
+    in_app_delivery(lead, body="Hi, {{teammate.name}} here.")
+    with CaptureQueriesContext(connection) as one:
+        assert len(_export_messages(lead)) == 1
+    for _ in range(3):
+        in_app_delivery(lead, body="Hi, {{teammate.name}} here.")
+    with CaptureQueriesContext(connection) as four:
+        assert len(_export_messages(lead)) == 4
+    assert len(four) == len(one)
+
+
 def test_saved_reply_placeholders_are_filled_and_unknown_ones_refused():
     agent = TeammateFactory(first_name="Robin")
     reply = services.saved_reply_create(name="Thanks", body="Hi {{contact.first_name}}, {{ teammate.name }} here.")
