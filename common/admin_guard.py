@@ -7,12 +7,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DataError, models
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
 
 from common.parsing import BIGINT_MIN, int_or_none, text_problem, utc_or_none
 
@@ -124,11 +126,11 @@ class AdminQueryGuardMiddleware:
                 for text in (name, *values):
                     problem = text_problem(text)
                     if problem:
-                        return _refused(name, problem)
+                        return _refused(request, name, problem)
                 for value in values:
                     problem = date_part_problem(name, value) or moment_problem(value)
                     if problem:
-                        return _refused(name, problem)
+                        return _refused(request, name, problem)
         return self.get_response(request)
 
     def process_view(
@@ -141,7 +143,7 @@ class AdminQueryGuardMiddleware:
         if request.method == "POST":
             problem = selection_problem(model_admin, request.POST.getlist(ACTION_CHECKBOX_NAME))
             if problem:
-                return _refused(ACTION_CHECKBOX_NAME, problem)
+                return _refused(request, ACTION_CHECKBOX_NAME, problem)
         # The list's filters and columns (which may read the database: custom attribute filters) once.
         offered = functools.cache(lambda: _offered_fields(model_admin, request))
         for name in request.GET:
@@ -149,7 +151,7 @@ class AdminQueryGuardMiddleware:
                 continue
             problem = lookup_problem(model_admin, name, offered)
             if problem:
-                return _refused(name, problem)
+                return _refused(request, name, problem)
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -158,10 +160,24 @@ class AdminQueryGuardMiddleware:
         if not request.path_info.startswith(ADMIN_PREFIX):
             return None
         if isinstance(exception, OverflowError) or (request.method == "GET" and isinstance(exception, DataError)):
-            return HttpResponseBadRequest("A filter's value is out of range.", content_type="text/plain")
+            return _refused(request, None, "a filter's value is out of range")
         return None
 
 
-def _refused(name: str, problem: str) -> HttpResponse:
-    shown = name.encode("unicode_escape").decode()[:40]
-    return HttpResponseBadRequest(f"Query parameter {shown!r}: {problem}", content_type="text/plain")
+def _refused(request: HttpRequest, name: str | None, problem: str) -> HttpResponse:
+    """A 400 in the admin's layout naming the parameter and why, with a way back: the list without it (or, for a
+    value no parameter can be blamed for, without its filters)."""
+    shown = None if name is None else name.encode("unicode_escape").decode()[:40]
+    kept = QueryDict(mutable=True)
+    if name is not None:  # the other parameters, those that can be sent back as they are
+        for other, values in request.GET.lists():
+            if other not in (name, ERROR_FLAG) and not any(map(text_problem, (other, *values))):
+                kept.setlist(other, values)
+    context = {
+        **admin.site.each_context(request),
+        "title": "This list cannot be filtered that way",
+        "parameter": shown,
+        "problem": problem,
+        "back_url": request.path + (f"?{kept.urlencode()}" if kept else ""),
+    }
+    return render(request, "admin/query_refused.html", context, status=400)

@@ -2,6 +2,8 @@
 any of the model's own fields, so a read-only teammate could learn a hidden value one character at a time
 (`?identity_secret__startswith=a`) or stall a worker with one regular expression."""
 
+import re
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -65,6 +67,31 @@ def test_what_the_list_offers_still_filters(admin_client):
     assert [contact.pk for contact in listed] == [jo.pk]
     # A relation (what another page links with) and the id stay open: they show nothing the link did not.
     assert admin_client.get("/admin/contacts/contact/", {"id__exact": jo.pk}).status_code == 200
+
+
+def test_a_refused_filter_is_explained_in_the_admin_with_a_way_back_to_the_list(viewer_client):
+    """New-user walk: the refusal was a bare text page. It is the admin's page now, and its link drops only the
+    refused parameter."""
+    answer = viewer_client.get("/admin/contacts/contact/?role__exact=user&name__startswith=Jo&seen=today")
+    assert answer.status_code == 400
+    page = answer.content.decode()
+    assert 'id="site-name"' in page and 'id="nav-sidebar"' in page  # the admin's header and navigation
+    assert "<code>name__startswith</code>: this list offers no filter on that field" in page
+    back = _way_back(page)
+    assert back == "/admin/contacts/contact/?role__exact=user&seen=today"
+    assert viewer_client.get(back).status_code == 200
+
+
+def test_the_way_back_leaves_out_every_parameter_that_cannot_be_sent_back(viewer_client):
+    answer = viewer_client.get("/admin/contacts/contact/?q=Jo%00&role__exact=user&seen=to%00day")
+    assert answer.status_code == 400
+    assert "<code>q</code>: " in answer.content.decode()
+    assert _way_back(answer.content.decode()) == "/admin/contacts/contact/?role__exact=user"
+
+
+def _way_back(page: str) -> str:
+    link = re.search(r'<a class="button" href="([^"]+)">Show the list without this filter</a>', page)
+    return link.group(1).replace("&amp;", "&")
 
 
 def test_every_changelist_refuses_a_filter_on_a_field_it_does_not_offer(admin_client, rf, superuser):
