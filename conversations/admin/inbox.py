@@ -314,13 +314,19 @@ class ConversationAdmin(ConversationPageAdmin):
 
     @admin.display(description="State", ordering="state")
     def state_column(self, conversation: Conversation) -> str:
-        """The state, and under it the contact's latest rating: one column, so the inbox fits 1280 px."""
+        """The state, and under it the contact's latest rating: one column, so the inbox fits 1280 px. A conversation
+        opened again after it was rated says the rating is its earlier closure's, not an answer to the work now."""
         state = conversation.get_state_display()
         rating = conversation.latest_rating  # annotated by get_queryset: no query of its own
         if rating is None:
             return state
-        return format_html("{}<br><span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
-                           state, rating, rating, "★" * rating + "☆" * (5 - rating))  # fmt: skip
+        stars = "★" * rating + "☆" * (5 - rating)
+        if conversation.state == Conversation.State.CLOSED:
+            return format_html("{}<br><span class='parley-stars' title='{}/5' aria-label='Rated {} out of 5'>{}</span>",
+                               state, rating, rating, stars)  # fmt: skip
+        return format_html("{}<br><span class='parley-earlier-rating' title='Rated {}/5 when it was last closed'>"
+                           "earlier <span class='parley-stars' aria-label='Rated {} out of 5 when it was last closed'>"
+                           "{}</span></span>", state, rating, rating, stars)  # fmt: skip
 
     # --- bulk actions -----------------------------------------------------------------------------
 

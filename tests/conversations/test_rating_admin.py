@@ -183,3 +183,19 @@ def test_the_website_page_switches_ratings_on(admin_client):
     conversation = _answered(website=website)
     services.conversation_close(conversation=conversation, teammate=None)
     assert Conversation.objects.get(pk=conversation.pk).ratings.count() == 1
+
+
+def test_the_inbox_says_a_reopened_conversations_rating_is_its_earlier_closures(admin_client):
+    """New-user walk: a conversation opened again showed its old stars under "Open" as if it were rated now."""
+    conversation = _rated(rating=2)
+    row = _inbox_row(admin_client, conversation, "?view=closed")
+    assert "Rated 2 out of 5'" in row.replace('"', "'") and "earlier" not in row
+    services.conversation_reopen(conversation=conversation, teammate=None)
+    row = _inbox_row(admin_client, conversation, "?view=all")
+    assert "★★☆☆☆" in row and "earlier" in row and "when it was last closed" in row
+
+
+def _inbox_row(client, conversation, query):
+    page = client.get(INBOX + query).content.decode()
+    start = page.index(f'name="_selected_action" value="{conversation.pk}"')
+    return page[start : page.index("</tr>", start)]
