@@ -74,11 +74,13 @@ PANEL_SETTLED = """() => {
 class HostSite:
     """A customer's site on its own origin, with one browser profile visiting it."""
 
-    def __init__(self, browser, parley_url: str, *, locale: str = "en-US") -> None:
+    def __init__(self, browser, parley_url: str, *, locale: str = "en-US", timezone_id: str | None = None) -> None:
         port = urlsplit(parley_url).port
         self.parley = parley_url.rstrip("/")
         self.origin = f"http://127.0.0.1:{port}"
-        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 760})
+        self.context = browser.new_context(
+            locale=locale, timezone_id=timezone_id, viewport={"width": 1280, "height": 760}
+        )
         self.page = self.context.new_page()
         self.pages = HOST_PAGES
         self.pages.clear()

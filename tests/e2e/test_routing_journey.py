@@ -4,6 +4,7 @@ round robin assign the conversation; the inbox shows the SLA time left and who i
 office hours make it closed now says when the team is back and asks for an email at once."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -13,7 +14,8 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Conversation, SlaPolicy, Team
 from tests.contacts.factories import LeadFactory
-from tests.e2e.conftest import agent_teammate
+from tests.e2e.conftest import HostSite, agent_teammate
+from tracking.services import website_create
 
 pytestmark = [
     pytest.mark.browser,
@@ -91,10 +93,18 @@ def test_a_rule_routes_the_visitor_to_the_team_and_the_inbox_shows_the_sla(
     assert host.problems == []
 
 
-def test_outside_office_hours_the_messenger_says_when_the_team_is_back_and_asks_for_an_email(
-    host, make_website, artifacts
-):
-    website = make_website(name="Closed shop")
+@pytest.fixture
+def tokyo_host(chromium, parley_url):
+    site = HostSite(chromium, parley_url, timezone_id="Asia/Tokyo")
+    yield site
+    site.close()
+
+
+def test_outside_office_hours_the_messenger_says_when_the_team_is_back_and_asks_for_an_email(tokyo_host, artifacts):
+    """The team keeps UTC hours; the visitor is in Tokyo: "back at" is the visitor's own clock, and names it (the
+    new-user walk read "Back Monday at 08:00 AM" as the team's time)."""
+    host = tokyo_host
+    website = website_create(name="Closed shop", allowed_origins=[host.origin])
     opens = (timezone.now() + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     closes = (opens + dt.timedelta(hours=1)).time()
     services.office_schedule_save(
@@ -103,13 +113,9 @@ def test_outside_office_hours_the_messenger_says_when_the_team_is_back_and_asks_
     host.page.goto(host.snippet_page("/contact", website.app_id))
     host.wait_booted()
     host.launcher().click()
-    back = host.page.evaluate(
-        "iso => new Date(iso).toLocaleTimeString('en', {hour: '2-digit', minute: '2-digit'})",
-        opens.isoformat(),
-    )
     intro = host.panel().locator(".gr .bu")
     expect(intro).to_contain_text("We're away right now. Back")
-    expect(intro).to_contain_text(f"at {back}.")
+    expect(intro).to_contain_text(f"at {opens.astimezone(ZoneInfo('Asia/Tokyo')):%I:%M %p} GMT+9.")
     expect(intro).to_contain_text("Leave a message and your email: we'll reply by email.")
     host.page.screenshot(path=str(artifacts / "routing-messenger-back-at.png"))
 

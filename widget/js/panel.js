@@ -321,7 +321,8 @@
         var at = new Date(avail.back_at), day, hour;
         try {
           day = at.toDateString() === new Date().toDateString() ? "" : at.toLocaleDateString(lang, { weekday: "long" });
-          hour = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+          // The visitor's own clock, named ("08:00 AM GMT+1"): the team's hours are in another zone, perhaps.
+          hour = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
         } catch (e) { return t.awayAsk; }
         return t.away.replace(" {d}", day ? " " + day : "").replace("{h}", hour) + " " + t.awayAsk;
       }
