@@ -717,23 +717,26 @@ def test_web_addresses_in_messages_are_links_on_both_sides_and_nothing_else_is(
     expect(asked.locator("a")).to_have_attribute("href", "https://shop.example/care?x=1&y=2")
     expect(asked.locator("b")).to_have_count(0)
 
-    agent_admin.page.locator("#parley-body").fill(
-        "Yes: https://shop.example/care. Also see (https://shop.example/faq)!"
-    )
+    written = "Yes: https://shop.example/care. Also see (https://shop.example/faq), www.shop.example/help or me@www.shop.example!"
+    agent_admin.page.locator("#parley-body").fill(written)
     agent_admin.page.get_by_role("button", name="Send reply").click()
     messenger = host.page.locator("parley-messenger")
     reply = messenger.locator(".m:not(.me) .bu").filter(has_text="Yes:")
-    expect(reply).to_have_text("Yes: https://shop.example/care. Also see (https://shop.example/faq)!", timeout=15_000)
+    expect(reply).to_have_text(written, timeout=15_000)
     links = reply.locator("a")
-    expect(links).to_have_count(2)
+    expect(links).to_have_count(3)  # not the email address
     expect(links.nth(0)).to_have_attribute("href", "https://shop.example/care")
     expect(links.nth(1)).to_have_attribute("href", "https://shop.example/faq")
+    expect(links.nth(2)).to_have_attribute("href", "https://www.shop.example/help")
+    expect(links.nth(2)).to_have_text("www.shop.example/help")
     for attribute, value in (("target", "_blank"), ("rel", "noopener noreferrer nofollow")):
         expect(links.nth(0)).to_have_attribute(attribute, value)
     mine = messenger.locator(".m.me .bu").first
     expect(mine.locator("a")).to_have_attribute("href", "https://shop.example/care?x=1&y=2")
     expect(mine.locator("b")).to_have_count(0)
     expect(thread.locator(".body a[href='https://shop.example/faq']")).to_have_count(1)
+    expect(thread.locator(".body a[href='https://www.shop.example/help']")).to_have_text("www.shop.example/help")
+    expect(thread.locator(".body a")).to_have_count(4)  # the visitor's one and the reply's three: no email address
 
     # A part the agent's open page gets from its poll is linked too.
     host.write("And returns? https://shop.example/returns")

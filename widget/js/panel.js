@@ -150,11 +150,13 @@
     return el;
   }
   // A message's web addresses open in a new tab; everything else stays text (nothing in a message is read as HTML).
+  // An http(s) address, or one written from "www." (opened as https://); static/parley/admin/thread.js links alike.
   function linked(text) {
-    var out = [], re = /\bhttps?:\/\/[^\s<>"]+/gi, at = 0, m, url;
+    var out = [], re = /\b(?:https?:\/\/|www\.(?=[a-z0-9-]+\.[a-z]))[^\s<>"]+/gi, at = 0, m, url;
     while ((m = re.exec(text))) {
+      if (text.charAt(m.index - 1) == "@") continue; // me@www.shop.example is an email address
       url = m[0].replace(/[.,;:!?'")\]]+$/, ""); // the sentence's punctuation after it is not the address's
-      out.push(d.createTextNode(text.slice(at, m.index)), h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: url }));
+      out.push(d.createTextNode(text.slice(at, m.index)), h("a", { href: (/^w/i.test(url) ? "https://" : "") + url, target: "_blank", rel: "noopener noreferrer nofollow", text: url }));
       re.lastIndex = at = m.index + url.length;
     }
     out.push(d.createTextNode(text.slice(at)));

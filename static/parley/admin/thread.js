@@ -497,9 +497,10 @@
   }
   keys.bind([{title: "Conversation", keys: conversationKeys}]);
 
-  // A message's web addresses open in a new tab (as in the messenger); the rest stays text. The inline script calls
-  // it on each part the poll adds; the parts the page came with are done here.
-  var ADDRESS = /\bhttps?:\/\/[^\s<>"]+/gi;
+  // A message's web addresses open in a new tab (as in the messenger, widget/js/panel.js's `linked`): http(s) ones, and
+  // those written from "www." (opened as https://); the rest stays text. The inline script calls it on each part the
+  // poll adds; the parts the page came with are done here.
+  var ADDRESS = /\b(?:https?:\/\/|www\.(?=[a-z0-9-]+\.[a-z]))[^\s<>"]+/gi;
   window.parleyLinkify = function (element) {
     var walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT), texts = [];
     while (walker.nextNode()) { texts.push(walker.currentNode); }
@@ -507,10 +508,11 @@
       var text = node.nodeValue, at = 0, found, url, pieces = document.createDocumentFragment();
       ADDRESS.lastIndex = 0;
       while ((found = ADDRESS.exec(text))) {
+        if (text.charAt(found.index - 1) === "@") { continue; }  // me@www.shop.example is an email address
         url = found[0].replace(/[.,;:!?'")\]]+$/, "");  // the sentence's punctuation after it is not the address's
         pieces.appendChild(document.createTextNode(text.slice(at, found.index)));
         var link = el("a", "", url);
-        link.href = url;
+        link.href = (/^w/i.test(url) ? "https://" : "") + url;
         link.target = "_blank";
         link.rel = "noopener noreferrer nofollow";
         pieces.appendChild(link);
