@@ -18,9 +18,17 @@ pytestmark = [
 ]
 
 
+SHOWS_ITS_WIDEST_OPTION = """select => {
+  const pen = document.createElement("canvas").getContext("2d");
+  pen.font = getComputedStyle(select).font;
+  return select.clientWidth >= Math.max(...[...select.options].map(option => pen.measureText(option.text).width));
+}"""
+
+
 def test_an_email_is_previewed_tested_and_confirmed_and_hostile_names_stay_text(agent_admin, artifacts):
     tag = Tag.objects.create(name="beta")
-    for name, email in (("<img src=x onerror=alert(1)> Mallory", "m@example.com"), ("Bo Li", "bo@example.com")):
+    mallory = ("<img src=x onerror=alert(1)> Mallory", "mallory.ostrander-whitfield@customer-success.example.com")
+    for name, email in (mallory, ("Bo Li", "bo@example.com")):
         contact_services.contact_tag(contact=UserContactFactory(name=name, email=email), tag=tag)
     UserContactFactory(name="Not Tagged")
     dialogs: list[str] = []
@@ -38,6 +46,8 @@ def test_an_email_is_previewed_tested_and_confirmed_and_hostile_names_stay_text(
     expect(preview).to_contain_text("Hi <img src=x onerror=alert(1)> Mallory,")
     expect(preview.locator("a")).to_have_attribute("href", "https://shop.example/beta")  # not counted as a click
     expect(page.locator("#parley-audience-count")).to_have_text("2 contacts")
+    # Each choice is read whole (new-user walk: a long address was cut off).
+    assert page.locator("#id_preview_contact").evaluate(SHOWS_ITS_WIDEST_OPTION), "the Preview as list cuts a name off"
     page.select_option("#id_preview_contact", label="Bo Li <bo@example.com>")
     page.get_by_role("button", name="Show").click()
     expect(preview.locator(".subject")).to_have_text("Beta news for Bo")
