@@ -144,6 +144,9 @@ class Contact(models.Model):
     class Meta:
         base_manager_name = "objects"  # its writes renew generations too
         ordering = ["-last_seen_at", "-id"]
+        # Taking contacts' personal data out in bulk (the list's CSV and GDPR exports): not a reader's right
+        # (contacts/permissions.py gives it to agents, not viewers).
+        permissions = [("export_contact", "Can export contacts' data (CSV, GDPR JSON)")]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),

@@ -1,4 +1,5 @@
-"""Teammate groups: "viewer" reads everything, "agent" does the daily support work."""
+"""Teammate groups: "viewer" reads everything (one record at a time: no bulk export), "agent" does the daily
+support work."""
 
 from typing import Any
 
@@ -15,7 +16,7 @@ AGENT_GROUP = "agent"
 AGENT_EXTRA_PERMISSIONS = {
     "contacts": {
         "add_contact", "change_contact", "add_tag", "change_tag", "add_contacttag", "delete_contacttag",
-        "add_contactnote",
+        "add_contactnote", "export_contact",
     },
     # Companies and memberships, not deleting a company (as contacts: a site-wide, irreversible act).
     "companies": {"add_*", "change_*", "delete_companycontact", "delete_companytag"},

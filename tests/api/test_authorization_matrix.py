@@ -191,8 +191,8 @@ ADMIN_ACTIONS = {
     "contacts.contact:delete_selected": NOBODY,  # replaced by the GDPR erase below
     "contacts.contact:tag_selected": WORKERS,
     "contacts.contact:untag_selected": WORKERS,
-    "contacts.contact:export_csv": READERS,
-    "contacts.contact:export_gdpr": READERS,
+    "contacts.contact:export_csv": WORKERS,  # a viewer reads contacts one at a time, and exports none in bulk
+    "contacts.contact:export_gdpr": WORKERS,
     "contacts.contact:erase_selected": SUPERUSER_ONLY,
     "contacts.contact:send_message_to_contacts": WORKERS,
     "contacts.tag:delete_selected": SUPERUSER_ONLY,
