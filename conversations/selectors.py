@@ -5,6 +5,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db.models import (
     BooleanField,
     Case,
@@ -25,6 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Lower, TruncDate
 
 from common.parsing import int_or_none
+from common.teammates import teammate_name
 from companies.models import Company
 from companies.selectors import company_recent_member_ids
 from contacts.models import Contact, ContactTag, Tag
@@ -755,3 +758,24 @@ def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
     if not _attachment_public_id_ok(public_id):
         return None
     return Attachment.objects.filter(public_id=public_id).first()
+
+
+def teammates_who_answer() -> Q:
+    """Teammates who may answer conversations (agents and superusers: `conversations.change_conversation`), as a
+    filter on users. A viewer, or a staff user in no group, reads conversations only: nothing is assigned to them
+    (threads.conversation_assign), and neither the pickers nor the round robin offer them."""
+    permission = Permission.objects.filter(content_type__app_label="conversations", codename="change_conversation")
+    holders = get_user_model().objects.filter(
+        Q(user_permissions__in=permission) | Q(groups__permissions__in=permission)
+    )
+    return Q(is_superuser=True) | Q(pk__in=holders.values("pk"))
+
+
+def teammate_answers(teammate: Any) -> bool:
+    """Whether conversations may be assigned to this teammate (`teammates_who_answer`, for one)."""
+    return bool(teammate.has_perm("conversations.change_conversation"))
+
+
+def not_answering(teammate: Any) -> str:
+    """Why a conversation cannot be assigned to this teammate, in words for the field that picked them."""
+    return f"{teammate_name(teammate)} can only read conversations: choose a teammate who can answer them."

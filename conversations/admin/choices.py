@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from common.teammates import PROFILE, TeammateChoiceField, teammate_name_order
+from conversations import selectors
 
 SNOOZE_PRESETS = {
     "1h": ("In 1 hour", lambda now: now + dt.timedelta(hours=1)),
@@ -23,10 +24,12 @@ SNOOZE_PRESETS = {
 
 
 def teammates() -> QuerySet:
-    """The teammates a conversation can be assigned to, with their profiles (their names: common.teammates)."""
+    """The teammates a conversation can be assigned to (not a viewer: selectors.teammates_who_answer), with their
+    profiles (their names: common.teammates)."""
     return (
         get_user_model()
         .objects.filter(is_active=True, is_staff=True)
+        .filter(selectors.teammates_who_answer())
         .select_related(PROFILE)
         .order_by(*teammate_name_order())
     )

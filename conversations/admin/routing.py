@@ -14,6 +14,7 @@ from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.read_only_admin import ReadOnlyAdmin
 from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name
 from conversations import services
+from conversations.admin.choices import teammates
 from conversations.models import (
     AssignmentRule,
     OfficeHoliday,
@@ -77,6 +78,11 @@ class AssignmentRuleAdmin(TeammateNamesAdmin, admin.ModelAdmin):
                 "Save the rule (not enabled yet) to see how many recent conversations it would match; then enable it."
             )
         return _preview_text(rule)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name == "assign_teammate":  # only those who can answer (a viewer cannot)
+            kwargs["queryset"] = teammates()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # A new rule starts disabled: saving it to see its preview does not route anything yet.

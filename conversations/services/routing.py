@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -22,6 +21,7 @@ from django.db.models.functions import Coalesce
 from common.row_locks import rows_hold
 from contacts.models import Contact, Tag
 from contacts.services import tag_hold, tags_hold
+from conversations import selectors
 from conversations.models import (
     AssignmentRule,
     Conversation,
@@ -265,13 +265,6 @@ def _open_counts(teammate_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def _may_work_conversations() -> Q:
-    """Teammates who may change conversations (agents, superusers): a viewer, or a staff user in no group,
-    can't open the inbox to answer, so the round robin never hands them a conversation."""
-    permission = Permission.objects.filter(content_type__app_label="conversations", codename="change_conversation")
-    return Q(is_superuser=True) | Q(user_permissions__in=permission) | Q(groups__permissions__in=permission)
-
-
 @transaction.atomic
 def team_round_robin_pick(*, team: Team) -> Any | None:
     """The team's next teammate in turn, skipping away ones and those at their cap; None when nobody can take it.
@@ -285,7 +278,7 @@ def team_round_robin_pick(*, team: Team) -> Any | None:
         return None
     members = list(
         team.members.filter(is_active=True, is_staff=True)
-        .filter(_may_work_conversations())
+        .filter(selectors.teammates_who_answer())
         .filter(Q(parley_profile__isnull=True) | Q(parley_profile__away_mode_enabled=False))
         .select_related("parley_profile")
         .order_by("pk")
@@ -312,7 +305,7 @@ def team_nobody_reason(*, team: Team) -> str:
     their cap"); read only when it did."""
     if not TeamRoundRobin.objects.filter(team=team, enabled=True).exists():
         return f"round robin is off for {team.name}"
-    if not team.members.filter(is_active=True, is_staff=True).filter(_may_work_conversations()).exists():
+    if not team.members.filter(is_active=True, is_staff=True).filter(selectors.teammates_who_answer()).exists():
         return f"{team.name} has no teammate who can answer conversations"
     return f"everyone in {team.name} is away or at their cap"
 
@@ -321,7 +314,13 @@ def team_nobody_reason(*, team: Team) -> str:
 
 
 def _available(teammate: Any) -> bool:
-    return bool(teammate and teammate.is_active and teammate.is_staff and not teammate_is_away(teammate))
+    return bool(
+        teammate
+        and teammate.is_active
+        and teammate.is_staff
+        and not teammate_is_away(teammate)
+        and selectors.teammate_answers(teammate)
+    )
 
 
 @transaction.atomic
@@ -403,6 +402,8 @@ def assignment_rule_validate(*, rule: AssignmentRule) -> None:
         raise ValidationError({"language": "Use a language code such as fr or pt-BR."})
     if rule.page_url_pattern and "*" not in rule.page_url_pattern:
         raise ValidationError({"page_url_pattern": "Use * for the varying part, or use “page URL starts with”."})
+    if rule.assign_teammate_id and not selectors.teammate_answers(rule.assign_teammate):
+        raise ValidationError({"assign_teammate": selectors.not_answering(rule.assign_teammate)})
     if not (rule.assign_team_id or rule.assign_teammate_id or rule.add_tag_id or rule.set_priority):
         raise ValidationError({"assign_team": "Choose at least one action: a team, a teammate, a tag or a priority."})
     for name in ("contact_tag", "add_tag"):  # held until saved: a tag deleted meanwhile is refused here

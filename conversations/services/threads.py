@@ -20,6 +20,7 @@ from common.teammates import teammate_name
 from contacts import services as contact_services
 from contacts.deletion import rows_delete_with_history
 from contacts.models import Contact, DataAttribute, Tag
+from conversations import selectors
 from conversations.models import PREVIEW_LENGTH, Conversation, ConversationPart, Team
 from conversations.services import attachments, mentions, presence, ratings, routing, sla, widget_quiet
 from conversations.services.teammates import assignee_email_schedule
@@ -548,6 +549,8 @@ def conversation_assign(
     the thread shows it)."""
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
         raise ValidationError({"assignee": "Conversations can only be assigned to active teammates."})
+    if assignee is not None and not selectors.teammate_answers(assignee):
+        raise ValidationError({"assignee": selectors.not_answering(assignee)})
     conversation = _locked(conversation)
     if conversation.assignee_id == (assignee.pk if assignee else None) and (
         team is None or conversation.team_id == team.pk

@@ -171,11 +171,11 @@ def test_the_file_link_needs_a_token_that_may_read_and_a_valid_signature(api, co
     path = part["attachments"][0]["url"].removeprefix(settings.PUBLIC_URL)
     assert APIClient().get(path).status_code == 401
     ensure_teammate_groups()
-    nobody = TeammateFactory()  # a teammate in no group: may not read conversations
+    nobody = TeammateFactory(agent_group=False)  # a teammate in no group: may not read conversations
     stranger = APIClient()
     stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=nobody, name='x')[1]}")
     assert stranger.get(path).status_code == 403
-    viewer = TeammateFactory()
+    viewer = TeammateFactory(agent_group=False)
     viewer.groups.add(Group.objects.get(name="viewer"))
     reader = APIClient()
     reader.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=viewer, name='v')[1]}")

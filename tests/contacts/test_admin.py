@@ -418,7 +418,7 @@ def test_notes_on_the_contact_page_are_added_by_who_may_and_refuse_bad_text(clie
     assert admin_client.post(add, {"body": "Prefers email"}).status_code == 302
     assert admin_client.post(add, {"body": "bad\x00text"}).status_code == 302  # refused with a message
     assert list(contact.notes.values_list("body", flat=True).order_by("id")) == ["From the API", "Prefers email"]
-    viewer = TeammateFactory()
+    viewer = TeammateFactory(agent_group=False)
     viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
     client.force_login(viewer)
     assert client.post(add, {"body": "Sneaky"}).status_code == 403
@@ -534,7 +534,7 @@ def test_the_contact_page_never_shows_the_messengers_anonymous_id(client, admin_
 
     lead = LeadFactory()
     if who == "viewer":
-        viewer = TeammateFactory()
+        viewer = TeammateFactory(agent_group=False)
         viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
         client.force_login(viewer)
     page = (client if who == "viewer" else admin_client).get(reverse("admin:contacts_contact_change", args=[lead.pk]))

@@ -3,6 +3,9 @@ from django.contrib.auth import get_user_model
 
 
 class TeammateFactory(factory.django.DjangoModelFactory):
+    """A teammate in the agent group, as a superuser makes one (Users → Add user): one who answers conversations,
+    and whom they can be assigned to. A reader is made with `agent_group=False` and the viewer group."""
+
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -13,19 +16,23 @@ class TeammateFactory(factory.django.DjangoModelFactory):
     is_staff = True
     is_active = True
 
-
-class AgentFactory(TeammateFactory):
-    """A teammate in the agent group: one the round robin may hand conversations to."""
-
     @factory.post_generation
     def agent_group(self, create, extracted, **kwargs):
         from django.contrib.auth.models import Group
 
         from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
 
-        if create:
+        if not create or extracted is False:
+            return
+        group = Group.objects.filter(name=AGENT_GROUP).first()
+        if group is None:  # a test database without the groups post_migrate makes
             ensure_teammate_groups()
-            self.groups.add(Group.objects.get(name=AGENT_GROUP))
+            group = Group.objects.get(name=AGENT_GROUP)
+        self.groups.add(group)
+
+
+class AgentFactory(TeammateFactory):
+    """A teammate in the agent group: one the round robin may hand conversations to (as every TeammateFactory)."""
 
 
 def in_app_delivery(contact, body="Hi {{contact.first_name}}!"):

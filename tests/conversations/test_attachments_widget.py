@@ -316,7 +316,7 @@ def test_the_limits_endpoint_tells_the_messenger_what_it_may_send(client, websit
 
 def test_a_viewer_teammate_opens_files_but_cannot_send_them(client, website, visitor_conversation):
     ensure_teammate_groups()
-    viewer = TeammateFactory()
+    viewer = TeammateFactory(agent_group=False)
     viewer.groups.add(Group.objects.get(name="viewer"))
     client.force_login(viewer)
     _visitor, _, conversation = visitor_conversation

@@ -117,7 +117,10 @@ def test_round_robin_skips_away_teammates_and_those_at_their_cap():
 
 def test_round_robin_never_hands_a_conversation_to_a_teammate_who_cannot_work_it():
     team, (agent,) = _team(size=1)
-    viewer, no_group = TeammateFactory(username="viewer"), TeammateFactory(username="nogroup")
+    viewer, no_group = (
+        TeammateFactory(username="viewer", agent_group=False),
+        TeammateFactory(username="nogroup", agent_group=False),
+    )
     viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
     team.members.add(viewer, no_group)
     _rule(assign_team=team)

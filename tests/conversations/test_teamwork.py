@@ -66,7 +66,7 @@ def test_a_note_records_the_teammates_it_names_who_may_read_conversations_and_no
     author = _member(AGENT_GROUP, "alex")
     sam = _member(AGENT_GROUP, "sam")
     val = _member(VIEWER_GROUP, "val")  # may read conversations: told too
-    TeammateFactory(username="nogroup")  # staff without any permission on conversations
+    TeammateFactory(username="nogroup", agent_group=False)  # staff without any permission on conversations
     _member(AGENT_GROUP, "gone", is_active=False)
     get_user_model().objects.create_user("customer", "c@example.com", "x")  # not staff
     boss = get_user_model().objects.create_superuser("boss", "boss@parley.test", "x")
@@ -598,7 +598,7 @@ def test_a_teammate_who_may_not_read_conversations_learns_nothing_from_the_poll(
     alex = _member(AGENT_GROUP, "alex")
     conversation = _conversation()
     _client(alex).get(_poll(conversation), {"after": 0, "presence": "typing"})
-    stranger = TeammateFactory(username="stranger")  # staff, no permission on conversations
+    stranger = TeammateFactory(username="stranger", agent_group=False)  # staff, no permission on conversations
     response = _client(stranger).get(_poll(conversation), {"after": 0, "presence": "viewing"})
     assert response.status_code == 403
     assert b"alex" not in response.content.lower()
