@@ -578,3 +578,31 @@ def test_a_real_worker_emails_an_unread_messenger_reply(celery_worker_factory):
     worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
     services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body="Shipped!")
     worker.wait_for_log("Subject: Re: Where is my parcel?", timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        # Comments inside comments in an address, a thousand deep: the header parser recursed into a 500.
+        ("From: " + "(" * 1000 + ")" * 1000 + " <x@example.com>\r\nTo: support@parley.example\r\nSubject: t\r\n\r\nhi",
+         "nested too deeply"),
+        # Parts inside parts, three thousand deep: the MIME parser did.
+        ("From: x@example.com\r\nTo: support@parley.example\r\n"
+         + "Content-Type: message/rfc822\r\n\r\n" * 3000 + "Subject: t\r\n\r\nhi", "nested too deeply"),
+        # A header whose parsing time grows with the square of its length (12 s for 40 KB): refused unread.
+        ('From: ' + '"a\\"' * 10_000 + " <x@example.com>\r\nTo: support@parley.example\r\n\r\nhi", "From header is too long"),
+        ("From: x@example.com\r\nTo: support@parley.example\r\nSubject: " + "=?utf-8?q?a?= " * 10_000 + "\r\n\r\nhi",
+         "Subject header is too long"),
+        ("From: x@example.com\r\nTo: support@parley.example\r\n"
+         + "".join(f"X-Pad-{i}: {'p' * 8000}\r\n" for i in range(9)) + "\r\nhi", "headers are too long"),
+    ],
+)  # fmt: skip
+def test_an_email_too_deep_or_with_headers_too_long_to_read_is_a_400_naming_why(client, settings, raw, said):
+    """Attack review: these were 500s, or held a worker for seconds to minutes each."""
+    settings.PARLEY_SUPPORT_EMAIL = "Support <support@parley.example>"
+    response = client.post("/email/inbound", data=raw.encode(), content_type="message/rfc822")
+    assert response.status_code == 400, response.content
+    assert said in response.content.decode()
+    assert not Conversation.objects.exists()
+    with pytest.raises(CommandError, match=said):
+        call_command("receive_email", stdin=io.BytesIO(raw.encode()))
