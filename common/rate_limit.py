@@ -206,10 +206,18 @@ end
 """
 
 
+def _counters(backend: Any) -> Any:
+    """Where the counters live on a cache other than Redis: their own cache when configured (the embedded file cache's
+    culling would throw them away: config/settings.py), else the default cache itself."""
+    if isinstance(backend, RedisCache) or "rate_limits" not in settings.CACHES:
+        return backend
+    return caches["rate_limits"]
+
+
 def rate_limit_uncount(limits: Sequence[Limit]) -> None:
     """Take back one count from each limit's current window: an attempt counted before it was tried (so that parallel
     attempts cannot all pass the check first) that turned out to be no failure."""
-    backend = caches["default"]
+    backend = _counters(caches["default"])
     now = time.time()
     keys = [limit.key(now) for limit in limits]
     with _embedded_count_lock(backend):
@@ -221,7 +229,7 @@ def rate_limit_uncount(limits: Sequence[Limit]) -> None:
 def rate_limit_forget(limits: Sequence[Limit]) -> None:
     """Start each limit's current window again from nothing (what it counted is forgiven)."""
     now = time.time()
-    caches["default"].delete_many([limit.key(now) for limit in limits])
+    _counters(caches["default"]).delete_many([limit.key(now) for limit in limits])
 
 
 def rate_limit(limits: Sequence[Limit], *, read_keys: Sequence[str] = ()) -> CacheReads:
@@ -285,8 +293,9 @@ def _count_and_read(windows: list[Window], read_keys: Sequence[str]) -> tuple[li
         backend.outage.answered()
         return counted
     values = backend.get_many(read_keys) if read_keys else {}
-    with _embedded_count_lock(backend):
-        counts = [_hit_elsewhere(backend, key, expiry, cost) for key, expiry, cost, _ in windows]
+    counters = _counters(backend)
+    with _embedded_count_lock(counters):
+        counts = [_hit_elsewhere(counters, key, expiry, cost) for key, expiry, cost, _ in windows]
     return counts, {key: values.get(key) for key in read_keys}
 
 

@@ -260,6 +260,15 @@ PARLEY_WORKER_LATE_SECONDS = env.int("PARLEY_WORKER_LATE_SECONDS", default=120)
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "common.redis_cache.RedisCache"  # one client per thread, not per call
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache":
+    # The rate limits' counters in a directory of their own (common.rate_limit): the cache's culling past its 300
+    # entries (each new visitor writes a few) threw counters away at random, and a stream of first visits from one
+    # address was never refused. A counter per address and window: a small site's minute holds far fewer.
+    CACHES["rate_limits"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(Path(CACHES["default"]["LOCATION"]).parent / "rate-limits"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", default="filesystem://")
