@@ -82,7 +82,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     list_display = ["subject", "kind_short", "contact_link", "received_at", "due_at", "overdue", "status"]
     list_filter = ["status", "kind"]
     search_fields = ["subject"]
-    readonly_fields = ["due_at", "deadline_kept", "handler_name", "completed_at", "carry_out", "contact_link"]
+    readonly_fields = [
+        "due_at", "deadline_kept", "handler_name", "completed_at", "carry_out", "carry_out_by_whom", "contact_link",
+    ]  # fmt: skip
 
     show_full_result_count = False
 
@@ -104,7 +106,18 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return fields
         if obj.status != DataSubjectRequest.Status.OPEN:
             fields[2] = "contact_link"  # as recorded, a link to the contact (or "erased"), not a bare number
-        return [*fields, "status", "due_at", "deadline_kept", "handler_name", "completed_at", "carry_out"]
+        # An erasure needs the right to erase contacts (an agent's group lacks it): no button that would only refuse.
+        erases = obj.kind == DataSubjectRequest.Kind.ERASURE and obj.status == DataSubjectRequest.Status.OPEN
+        may = not erases or request.user.has_perm("contacts.delete_contact")
+        carry = "carry_out" if may else "carry_out_by_whom"
+        return [*fields, "status", "due_at", "deadline_kept", "handler_name", "completed_at", carry]
+
+    @admin.display(description="Carry out")
+    def carry_out_by_whom(self, row: DataSubjectRequest) -> str:
+        return (
+            "An erasure is carried out by a teammate who may erase contacts (a superuser, or a group given "
+            "“Can delete contact”): ask one of them. You can still edit the request's notes."
+        )
 
     @admin.display(description="request", ordering="kind")
     def kind_short(self, row: DataSubjectRequest) -> str:

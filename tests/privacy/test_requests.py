@@ -153,6 +153,13 @@ def test_the_admin_carries_out_a_request_only_for_who_may(client, member, db):
     assert client.get(url).status_code == 405
     assert client.post(url).status_code == 403  # agents do not erase contacts
     assert Contact.objects.filter(pk=lead.pk).exists()
+    # New-user walk: the agent's page offered "Carry out and close", which only refused; it says who can now.
+    page = client.get(f"/admin/privacy/datasubjectrequest/{erasure.pk}/change/").content.decode()
+    assert "Carry out and close" not in page and "a teammate who may erase contacts" in page
+    access = services.data_subject_request_create(kind="access", subject="l", received_at=today, contact_id=lead.pk)
+    assert (
+        "Carry out and close" in client.get(f"/admin/privacy/datasubjectrequest/{access.pk}/change/").content.decode()
+    )
 
 
 def test_the_admin_records_a_request_and_its_pages_cost_fixed_queries(admin_client, db):
