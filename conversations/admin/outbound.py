@@ -238,7 +238,16 @@ class MessageAdmin(admin.ModelAdmin):
         recipients = ngettext("%(count)d contact", "%(count)d contacts", result.recipients_count) % {
             "count": result.recipients_count
         }
-        self.message_user(request, f"“{result}” is being sent to {recipients}.", messages.SUCCESS)
+        # As the preview's button said it ("Send: 1 of 2 will get it"), not the whole audience (new-user walk).
+        audience = selectors.message_audience(contacts=audience_contacts)
+        reaching = audience.reachable_by_email if result.channel == Message.Channel.EMAIL else audience.reachable_in_app
+        if reaching == result.recipients_count:
+            said = f"“{result}” is being sent to {recipients}."
+        else:
+            said = (
+                f"“{result}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
+            )
+        self.message_user(request, said, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[result.pk]))
 
     def change_view(

@@ -471,3 +471,16 @@ def test_a_draft_with_several_problems_is_refused_naming_each_field():
     with pytest.raises(ValidationError) as refused:
         message_draft_clean(channel="email", subject="", body="see https://x.example/{{contact.email}}")
     assert set(refused.value.message_dict) == {"subject", "body"}
+
+
+def test_the_send_confirmation_says_how_many_will_get_it_as_the_button_did(agent_client):
+    """New-user walk: "Send: 1 of 2 will get it" was confirmed as "is being sent to 2 contacts"."""
+    tag, (_ada, bo) = _tagged("Ada Lovelace", "Bo Li")
+    bo.email = ""
+    bo.save(update_fields=["email"])
+    preview = agent_client.post(ADD, _draft(tag))
+    assert "Send: 1 of 2 will get it" in preview.content.decode()
+    confirm = {**_draft(tag), "idempotency_key": preview.context["idempotency_key"], "expected_recipients": "2",
+               "_send": "Send: 1 of 2 will get it"}  # fmt: skip
+    sent = agent_client.post(ADD, confirm, follow=True).content.decode()
+    assert "“News for” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
