@@ -229,10 +229,9 @@ class ConversationAdmin(ConversationPageAdmin):
         term = search_term.strip()[:200]
         if not term:
             return queryset, False
-        # An id ("²" or a number beyond bigint is searched as text instead).
+        # A number is the conversation with that id and, as any word, the conversations that hold it (an order or an
+        # invoice number: the new-user walk's "1042" found nothing). "²", or a number beyond bigint: text only.
         conversation_id = int_or_none(term)
-        if conversation_id is not None:
-            return queryset.filter(pk=conversation_id), False
         if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
         # The words of the conversation: a tag's name in its timeline is no match (the sidebar's "By tag" finds tagged ones).
@@ -253,7 +252,8 @@ class ConversationAdmin(ConversationPageAdmin):
         contact_ids = set(
             contacts_search(Contact.objects.all(), term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT]
         )
-        return queryset.filter(Q(pk__in=ids) | Q(contact_id__in=contact_ids)), False
+        found = Q(pk__in=ids) | Q(contact_id__in=contact_ids)
+        return queryset.filter(found if conversation_id is None else found | Q(pk=conversation_id)), False
 
     @admin.display(description="Contact", ordering="contact__name")
     def contact_name(self, conversation: Conversation) -> str:

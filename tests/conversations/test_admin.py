@@ -177,6 +177,16 @@ def test_inbox_search_finds_words_in_message_bodies(admin_client):
     assert list(admin_client.get(INBOX, {"q": target.public_id}).context["cl"].result_list) == [target]
 
 
+def test_inbox_search_for_a_number_finds_that_conversation_and_those_that_mention_it(admin_client):
+    """New-user walk: an order number searched found nothing, a number being read as a conversation's id only."""
+    order = services.conversation_start_by_contact(contact=LeadFactory(), body="Hi, my order #1042 hasn't arrived yet")
+    services.conversation_start_by_contact(contact=LeadFactory(), body="Order 1043 is fine")
+    assert list(admin_client.get(INBOX, {"q": "1042"}).context["cl"].result_list) == [order]
+    other = services.conversation_start_by_contact(contact=LeadFactory(), body="Nothing numbered")
+    found = set(admin_client.get(INBOX, {"q": str(other.pk)}).context["cl"].result_list)
+    assert other in found  # and any that mention its number
+
+
 def test_inbox_search_finds_the_contacts_name_or_email_and_closed_conversations_unless_a_view_is_chosen(admin_client):
     jamie = LeadFactory(name="Jamie Rivera", email="jamie@acme.example")
     open_ = services.conversation_start_by_contact(contact=jamie, body="Hello")
@@ -374,7 +384,7 @@ def test_reply_form_errors_keep_the_draft_and_change_nothing(admin_client):
 
 
 def test_view_only_teammate_cannot_post_the_form(client):
-    viewer = TeammateFactory()
+    viewer = TeammateFactory(agent_group=False)
     viewer.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     client.force_login(viewer)
     conversation = _conversations(1, parts=1)[0]
@@ -523,7 +533,7 @@ def test_message_admin_composes_to_a_tag(admin_client):
     from contacts import services as contact_services
 
     tag = TagFactory()
-    for contact in UserContactFactory.create_batch(2):
+    for contact in UserContactFactory.create_batch(2, marketing_consent=True):
         contact_services.contact_tag(contact=contact, tag=tag)
     draft = {"channel": "in_app", "subject": "", "body": "Hi all", "tag": tag.pk}
     preview = admin_client.post(reverse("admin:conversations_message_add"), draft)
@@ -603,7 +613,7 @@ def test_inbox_updates_refuse_a_bad_cursor_by_name(admin_client, after):
 
 def test_inbox_updates_need_a_teammate_who_may_view_conversations(client):
     assert client.get(INBOX_UPDATES, {"after": "0"}).status_code == 302  # to the login page
-    client.force_login(TeammateFactory())
+    client.force_login(TeammateFactory(agent_group=False))
     assert client.get(INBOX_UPDATES, {"after": "0"}).status_code == 403
 
 
