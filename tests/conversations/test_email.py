@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import mail, signing
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 
 from contacts.models import Contact
 from contacts.selectors import contacts_with_email
@@ -482,6 +483,78 @@ def test_mail_to_the_support_address_never_joins_a_lead_whose_address_was_typed_
     assert listed.status_code == 200 and b"4242" not in listed.content
 
 
+@pytest.mark.parametrize("made_by", ["widget", "api"])
+def test_mail_to_the_support_address_never_joins_a_user_whose_address_came_unsigned_from_a_messenger(client, made_by):
+    """Attack review: a signed-in user sent a stranger's address beside their own signed user_id (the hash signs the
+    id, not the email), and the stranger's mail to support showed in that user's messenger, on every website."""
+    from tests.tracking.conftest import Widget
+    from tests.tracking.factories import WebsiteFactory, user_hash
+
+    website = WebsiteFactory()
+    if made_by == "api":  # made by the site's server (its address shown): the messenger changes it afterwards
+        UserContactFactory(external_id="att3", email="att3@shop.example")
+    attacker = Widget(client, website)
+    signed = {"user_id": "att3", "user_hash": user_hash(website, "att3")}
+    assert attacker.ping(user={**signed, "email": "buyer@bigcorp.example"}).status_code == 200
+    claimer = Contact.objects.get(external_id="att3")
+    assert (claimer.email, claimer.email_verified_at) == ("buyer@bigcorp.example", None)
+
+    response = client.post("/email/inbound", data=_reply_email(to="support@parley.localhost",
+                                                              sender="buyer@bigcorp.example", text="reset code 999"),
+                           content_type="message/rfc822")  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert not Conversation.objects.filter(contact=claimer).exists()
+    sender = Conversation.objects.get().contact
+    assert (sender.role, sender.email) == (Contact.Role.LEAD, "buyer@bigcorp.example")
+    assert attacker.ping(user=signed).json()["conversations"] == []
+    # The next mail finds the lead the first one made (its address: the one mail came from).
+    services.email_reply_receive(raw=_reply_email(to="support@parley.localhost", sender="buyer@bigcorp.example"))
+    assert Conversation.objects.filter(contact=sender).count() == 2
+
+
+def test_an_address_typed_as_a_lead_stays_unshown_when_that_browser_signs_in(client):
+    """Re-attack: a visitor typed a stranger's address, then signed in with their own user_id: the lead became a user
+    with the typed address."""
+    from tests.tracking.conftest import Widget
+    from tests.tracking.factories import WebsiteFactory, user_hash
+
+    website = WebsiteFactory()
+    attacker = Widget(client, website)
+    attacker.ping()
+    assert (
+        attacker.post("update", {"token": attacker.token, "user": {"email": "victim3@corp.example"}}).status_code == 200
+    )
+    attacker.ping(user={"user_id": "att-b", "user_hash": user_hash(website, "att-b")})
+    claimer = Contact.objects.get(external_id="att-b")
+    assert (claimer.role, claimer.email, claimer.email_verified_at) == ("user", "victim3@corp.example", None)
+    services.email_reply_receive(raw=_reply_email(to="support@parley.localhost", sender="victim3@corp.example"))
+    assert Conversation.objects.get().contact != claimer
+
+
+def test_an_address_a_teammate_gives_a_user_takes_their_mail_and_a_merge_keeps_it(admin_client):
+    from contacts import services as contacts_services
+
+    user = contacts_services.contact_create(role=Contact.Role.USER, external_id="u-1", email="old@shop.example")
+    assert user.email_verified_at is None  # a service caller says where an address came from: unsaid, not shown
+    page = reverse("admin:contacts_contact_change", args=[user.pk])
+    response = admin_client.post(page, {
+        "name": "", "email": "kim@shop.example", "external_id": "u-1", "avatar": "", "owner": "", "signed_up_at_0": "",
+        "signed_up_at_1": "", "language_override": "", "phone": "",
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    })  # fmt: skip
+    assert response.status_code == 302, response.content
+    user.refresh_from_db()
+    assert user.email == "kim@shop.example" and user.email_verified_at is not None
+    services.email_reply_receive(raw=_reply_email(to="support@parley.localhost", sender="kim@shop.example"))
+    assert Conversation.objects.get().contact == user
+
+    # A lead whose shown address a user without one takes in a merge: the mark goes with it.
+    lead = LeadFactory(email="lee@shop.example")
+    bare = contacts_services.contact_create(role=Contact.Role.USER, external_id="u-2")
+    merged = contacts_services.contact_merge(source=lead, into=bare)
+    assert merged.email == "lee@shop.example" and merged.email_verified_at == lead.email_verified_at
+
+
 def test_mail_to_the_support_address_joins_a_lead_a_teammate_made():
     lead = LeadFactory(email="lin@example.com")
     assert lead.first_website_id is None
@@ -595,6 +668,13 @@ def test_a_real_worker_emails_an_unread_messenger_reply(celery_worker_factory):
          "Subject header is too long"),
         ("From: x@example.com\r\nTo: support@parley.example\r\n"
          + "".join(f"X-Pad-{i}: {'p' * 8000}\r\n" for i in range(9)) + "\r\nhi", "headers are too long"),
+        # Re-attack: a part's type is read while the parts are split, before any check that parses: 32,000 ";" took
+        # 22 s, and twenty parts of 7,900 each 25 s.
+        ("From: x@example.com\r\nTo: support@parley.example\r\nContent-Type: text/plain" + ";" * 32_000 + "\r\n\r\nhi",
+         "Content-Type header is too long"),
+        ("From: x@example.com\r\nTo: support@parley.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+         + "".join(f"--b\r\nContent-Type: text/plain{';' * 2000}\r\n\r\nx\r\n" for _ in range(20)) + "--b--\r\n",
+         "parts' headers are too long"),
     ],
 )  # fmt: skip
 def test_an_email_too_deep_or_with_headers_too_long_to_read_is_a_400_naming_why(client, settings, raw, said):
@@ -606,3 +686,21 @@ def test_an_email_too_deep_or_with_headers_too_long_to_read_is_a_400_naming_why(
     assert not Conversation.objects.exists()
     with pytest.raises(CommandError, match=said):
         call_command("receive_email", stdin=io.BytesIO(raw.encode()))
+
+
+def test_an_address_the_api_gives_takes_the_mail_it_sends(superuser):
+    from rest_framework.test import APIClient
+
+    from api.services import api_token_create
+
+    _, raw = api_token_create(user=superuser, name="crm")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_INTERCOM_VERSION="2.11")
+    created = api.post(
+        "/api/contacts", {"role": "user", "external_id": "crm-1", "email": "old@crm.example"}, format="json"
+    )
+    assert created.status_code == 200, created.content
+    moved = api.put(f"/api/contacts/{created.json()['id']}", {"email": "new@crm.example"}, format="json")
+    assert moved.status_code == 200, moved.content
+    services.email_reply_receive(raw=_reply_email(to="support@parley.localhost", sender="new@crm.example"))
+    assert Conversation.objects.get().contact.external_id == "crm-1"
