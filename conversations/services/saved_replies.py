@@ -11,6 +11,7 @@ from django.db import transaction
 from common.parsing import text_problem
 from contacts.models import Tag
 from contacts.services import tag_gone_error, tags_hold
+from conversations import selectors
 from conversations.models import Conversation, SavedReply, Team
 from conversations.services.placeholders import placeholders_check
 from conversations.services.threads import clean_body
@@ -49,6 +50,8 @@ def macro_actions_clean(actions: MacroActions) -> MacroActions:
         assignee is None or not (assignee.is_active and assignee.is_staff)
     ):
         raise ValidationError({"assignee": "Choose the active teammate the macro assigns to."})
+    if assignee is not None and not selectors.teammate_answers(assignee):
+        raise ValidationError({"assignee": selectors.not_answering(assignee)})
     if actions.priority not in ("", *Conversation.Priority.values):
         raise ValidationError({"priority": f"Must be one of: {', '.join(Conversation.Priority.values)}."})
     minutes = actions.snooze_minutes

@@ -80,3 +80,11 @@ def test_an_assignment_rule_cannot_name_a_viewer(viewer):
     with pytest.raises(ValidationError) as refused:
         routing.assignment_rule_save(rule=rule)
     assert "assign_teammate" in refused.value.message_dict
+
+
+def test_a_macro_cannot_assign_to_a_viewer(viewer):
+    from conversations.services.saved_replies import MacroActions, macro_actions_clean
+
+    with pytest.raises(ValidationError) as refused:
+        macro_actions_clean(MacroActions(assign="teammate", assignee=viewer))
+    assert "can only read conversations" in refused.value.message_dict["assignee"][0]
