@@ -105,6 +105,7 @@ def _contact(pk: int, rng: random.Random, now: dt.datetime) -> dict[str, Any]:
     return {
         "id": pk, "role": role, "external_id": f"user-{pk}" if is_user else None,
         "anonymous_id": uuid.UUID(int=rng.getrandbits(128), version=4), "name": name, "email": email, "phone": "",
+        "email_verified_at": first_seen if email else None,  # as an import by the API would mark them
         "avatar": "", "owner": None, "signed_up_at": first_seen if is_user else None, "first_seen_at": first_seen,
         "last_seen_at": last_seen, "web_sessions_count": rng.randint(1, 30), "city": city, "country": country,
         "country_name": country_name, "os": os_name, "browser": browser, "browser_version": version,

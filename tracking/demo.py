@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from contacts.models import Contact
 from tracking.models import Event, EventSummary, PageView, WebSession, Website
@@ -90,6 +91,16 @@ def seed_for_contacts(*, contact_ids: list[int], rng: random.Random) -> None:
                     events.append((pk, name, METADATA, stamp(at), False))
                     summaries[pk, name].append(at)
         _insert(WebSession._meta.db_table, session_columns, sessions)
+        # Each contact's count is the sessions it has (the new-user walk read "Web sessions: 5" above one listed).
+        Contact.objects.filter(pk__in=chunk).update(
+            web_sessions_count=Coalesce(
+                Subquery(
+                    WebSession.objects.filter(contact_id=OuterRef("pk")).order_by().values("contact_id")
+                    .annotate(n=Count("id")).values("n")
+                ),
+                0,
+            )
+        )  # fmt: skip
         _insert(
             PageView._meta.db_table, ["contact_id", "session_id", "url", "title", "referrer", "created_at"], page_views
         )

@@ -49,6 +49,11 @@ def test_seed_demo_creates_contacts_of_every_role():
     assert Contact.objects.count() == 300
     assert set(Contact.objects.values_list("role", flat=True)) == {"visitor", "lead", "user"}
     assert ContactTag.objects.exists()
+    # Each contact's session count is the sessions it has (new-user walk: "Web sessions: 5" above one listed).
+    from django.db.models import Count
+
+    counted = Contact.objects.annotate(listed=Count("web_sessions")).values_list("web_sessions_count", "listed")
+    assert all(count == listed for count, listed in counted) and any(count for count, _ in counted)
 
 
 def test_contacts_created_after_seeding_get_fresh_ids():
