@@ -85,6 +85,10 @@ class Contact(models.Model):
     # Identity
     name = models.CharField(max_length=255, blank=True)
     email = models.EmailField(max_length=254, blank=True)
+    # When the email was last shown to be this contact's: set by a teammate or the API, or by mail from the address
+    # itself; empty for an address the messenger gave (typed by a visitor, or sent unsigned beside a signed user_id).
+    # Mail to the support address joins a user only by a shown address (contacts.selectors.contact_for_inbound_email).
+    email_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
     phone = models.CharField(max_length=64, blank=True)
     avatar = models.URLField(max_length=500, blank=True)
     # Set when a website that enforces identity verification signed this person in with a valid

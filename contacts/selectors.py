@@ -2,7 +2,7 @@
 
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Max, QuerySet
+from django.db.models import Case, Max, QuerySet, When
 from django.db.models.functions import Lower
 
 from common.teammates import PROFILE
@@ -29,14 +29,14 @@ def contact_find_by_email(
 
 
 def contact_for_inbound_email(*, email: str) -> Contact | None:
-    """Who an email from `email` to the support address is from: the user with that address, else a lead that no
-    messenger created. Anyone can type any address into a messenger, so a lead a widget made has an address
-    nobody checked: a stranger's email joined to it would be read, with the team's answers, in that browser."""
-    user = contact_find_by_email(email=email, roles=(Contact.Role.USER,))
-    if user is not None:
-        return user
-    leads = contacts_with_email(email=email.strip()).filter(role=Contact.Role.LEAD, first_website_id__isnull=True)
-    return leads.order_by("pk").first()
+    """Who an email from `email` to the support address is from: the user, else the oldest lead, whose address was
+    shown to be theirs (`email_verified_at`: a teammate's or the API's word, or earlier mail from it). Anyone can type
+    any address into a messenger, and a signed-in user can send any email beside their signed user_id: a
+    stranger's mail joined to such a contact would be read, with the team's answers, in that browser."""
+    shown = contacts_with_email(email=email.strip()).filter(
+        role__in=(Contact.Role.USER, Contact.Role.LEAD), email_verified_at__isnull=False
+    )
+    return shown.order_by(Case(When(role=Contact.Role.USER, then=0), default=1), "pk").first()
 
 
 CONTACT_NOTES_SHOWN = 20

@@ -160,6 +160,13 @@ def custom_attributes_apply(
 # --- contacts -----------------------------------------------------------------------------------
 
 
+def _email_mark(contact: Contact, *, verified: bool) -> None:
+    """Whether the contact's (new) email was shown to be theirs: given by a teammate or the API, or the address mail
+    came from (`verified`); not one the messenger gave, typed by a visitor or sent unsigned beside a signed user_id.
+    Mail to the support address joins a contact only by a shown address (selectors.contact_for_inbound_email)."""
+    contact.email_verified_at = timezone.now() if verified and contact.email else None
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -169,10 +176,12 @@ def contact_create(
     actor: Teammate | None = None,
     define_attributes: bool = True,
     first_website_id: int | None = None,
+    email_verified: bool = False,
     **fields: Any,
 ) -> Contact:
     """Create a contact; a user needs an external id or an email (`define_attributes` as in contact_update;
-    `first_website_id`: the website whose widget created it, the only one its anonymous_id is honoured on)."""
+    `first_website_id`: the website whose widget created it, the only one its anonymous_id is honoured on;
+    `email_verified`: its email was shown to be its own, as in `_email_mark`)."""
     if role not in Contact.Role.values:
         raise ValidationError({"role": f"Must be one of: {', '.join(Contact.Role.values)}."})
     contact = Contact(role=role, first_website_id=first_website_id)
@@ -181,6 +190,7 @@ def contact_create(
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})
     for name, value in fields.items():
         setattr(contact, name, value)
+    _email_mark(contact, verified=email_verified)
     _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes, define=define_attributes)
     contact.save()
     if contact.role != Contact.Role.VISITOR:
@@ -215,17 +225,22 @@ def contact_update(
     contact: Contact,
     custom_attributes: dict[str, Any] | None = None,
     define_attributes: bool = True,
+    email_verified: bool = False,
     **fields: Any,
 ) -> Contact:
     """Update writable fields and merge custom attributes (None removes an attribute).
 
     `define_attributes=False` (unverified widget input, a teammate without the right to add data
-    attributes): an unknown attribute name is refused instead of becoming a new definition.
+    attributes): an unknown attribute name is refused instead of becoming a new definition. A changed email is
+    marked as `email_verified` says (`_email_mark`); the same email again keeps its mark.
     """
     _validate_fields(contact=contact, fields=fields)
     changed = [name for name, value in fields.items() if getattr(contact, name) != value]
     for name in changed:
         setattr(contact, name, fields[name])
+    if "email" in changed:
+        _email_mark(contact, verified=email_verified)
+        changed.append("email_verified_at")
     before = contact.custom_attributes
     _apply_custom_attributes(contact=contact, custom_attributes=custom_attributes, define=define_attributes)
     if contact.custom_attributes != before:
@@ -247,9 +262,14 @@ def contact_update(
 
 @transaction.atomic
 def contact_convert(
-    *, contact: Contact, role: str, external_id: str | None = None, email: str | None = None
+    *,
+    contact: Contact,
+    role: str,
+    external_id: str | None = None,
+    email: str | None = None,
+    email_verified: bool = False,
 ) -> Contact:
-    """Promote visitor → lead → user; a contact is never demoted."""
+    """Promote visitor → lead → user; a contact is never demoted (a new `email` marked as in contact_update)."""
     if role not in Contact.Role.values:
         raise ValidationError({"role": f"Must be one of: {', '.join(Contact.Role.values)}."})
     if ROLE_RANK[role] < ROLE_RANK[contact.role]:
@@ -260,11 +280,14 @@ def contact_convert(
         fields.get("external_id") or contact.external_id or fields.get("email") or contact.email
     ):
         raise ValidationError({"external_id": "A user needs an external id (user_id) or an email."})
+    email_changed = "email" in fields and fields["email"] != contact.email
     for name, value in fields.items():
         setattr(contact, name, value)
+    if email_changed:
+        _email_mark(contact, verified=email_verified)
     signed_up = contact.role != Contact.Role.USER and role == Contact.Role.USER
     contact.role = role
-    contact.save(update_fields=["role", *fields, "updated_at"])
+    contact.save(update_fields=["role", *fields, *(["email_verified_at"] if email_changed else []), "updated_at"])
     if signed_up:
         contact_changed.send(sender=Contact, topic="contact.lead.signed_up", contact=contact)
     return contact
@@ -280,14 +303,17 @@ def contact_convert_and_update(
     **fields: Any,
 ) -> Contact:
     """Update a contact and, when `role` differs from its own, convert it first (never demoted; its
-    external id and email go with the conversion), in one transaction: a refused update converts nothing."""
+    external id and email go with the conversion), in one transaction: a refused update converts nothing. The
+    API's: an email it gives is shown to be the contact's (`_email_mark`)."""
     if role != contact.role:
         contact = contact_convert(
-            contact=contact, role=role, external_id=fields.pop("external_id", None), email=fields.pop("email", None)
-        )
+            contact=contact, role=role, external_id=fields.pop("external_id", None), email=fields.pop("email", None),
+            email_verified=True,
+        )  # fmt: skip
     return contact_update(
-        contact=contact, custom_attributes=custom_attributes, define_attributes=define_attributes, **fields
-    )
+        contact=contact, custom_attributes=custom_attributes, define_attributes=define_attributes, email_verified=True,
+        **fields,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -300,15 +326,18 @@ def visitor_convert(
     user: Contact | None = None,
 ) -> Contact:
     """An anonymous visitor becomes a lead (given its email), or a user: merged into `user` when that
-    is an existing user (the one the caller's reference named), else promoted with `external_id` and `email`."""
+    is an existing user (the one the caller's reference named), else promoted with `external_id` and `email`. The
+    API's: the email it gives is shown to be the contact's (`_email_mark`)."""
     if role == Contact.Role.LEAD:
         contact = contact_convert(contact=visitor, role=Contact.Role.LEAD)
         if email:
-            contact_update(contact=contact, email=email)
+            contact_update(contact=contact, email=email, email_verified=True)
         return contact
     if user is not None and user.role == Contact.Role.USER:
         return contact_merge(source=visitor, into=user)
-    return contact_convert(contact=visitor, role=Contact.Role.USER, external_id=external_id, email=email)
+    return contact_convert(
+        contact=visitor, role=Contact.Role.USER, external_id=external_id, email=email, email_verified=True
+    )
 
 
 def _move_related_rows(*, source: Contact, into: Contact) -> None:
@@ -384,7 +413,7 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
         if not getattr(into, name) and getattr(source, name):
             setattr(into, name, getattr(source, name))
     if not into.email and source.email:
-        into.email = source.email
+        into.email, into.email_verified_at = source.email, source.email_verified_at
     into.web_sessions_count += source.web_sessions_count
     into.unsubscribed_from_emails = into.unsubscribed_from_emails or source.unsubscribed_from_emails
     _merge_consent(source=source, into=into)

@@ -86,6 +86,7 @@ class ContactsView(IntercomView):
             custom_attributes=values.get("custom_attributes"),
             actor=request.user,
             define_attributes=request.user.has_perm(DEFINE_ATTRIBUTES_PERMISSION),
+            email_verified=True,  # the API's word: mail from it joins this contact (contacts.services._email_mark)
             **contact_fields_from_input(values),
         )
         return Response(contact_reload(contact))

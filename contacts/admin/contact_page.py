@@ -164,11 +164,16 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
     def save_model(self, request: HttpRequest, obj: Contact, form: forms.ModelForm, change: bool) -> None:
         """The form only validated; the contact services do the write."""
         values, custom = form.changes()
+        # An email a teammate types is shown to be the contact's (contacts.services._email_mark).
         if change:
-            saved = services.contact_update(contact=Contact.objects.get(pk=obj.pk), custom_attributes=custom, **values)
+            saved = services.contact_update(
+                contact=Contact.objects.get(pk=obj.pk), custom_attributes=custom, email_verified=True, **values
+            )
         else:
             role = form.cleaned_data.get("role") or Contact.Role.USER
-            saved = services.contact_create(role=role, custom_attributes=custom, actor=request.user, **values)
+            saved = services.contact_create(
+                role=role, custom_attributes=custom, actor=request.user, email_verified=True, **values
+            )
         obj.pk = saved.pk
         obj.refresh_from_db()
 

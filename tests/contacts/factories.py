@@ -11,6 +11,12 @@ class ContactFactory(factory.django.DjangoModelFactory):
     role = Contact.Role.VISITOR
     last_seen_at = factory.LazyFunction(timezone.now)
     first_seen_at = factory.LazyFunction(timezone.now)
+    # As a teammate or the API makes one: its address shown to be its own, unless a messenger made it (first_website).
+    email_verified_at = factory.LazyAttribute(
+        lambda contact: (
+            timezone.now() if getattr(contact, "email", "") and not getattr(contact, "first_website_id", None) else None
+        )
+    )
 
 
 class LeadFactory(ContactFactory):
