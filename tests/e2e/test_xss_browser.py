@@ -130,12 +130,18 @@ class Outsiders:
 
 @pytest.fixture
 def evil_teammate(db):
+    from django.contrib.auth.models import Group
+
+    from contacts.permissions import AGENT_GROUP, ensure_teammate_groups
     from conversations.services import teammate_profile_update
 
     mallory = get_user_model().objects.create_user(
         "mallory", "mallory@parley.test", "correct-horse-battery", is_staff=True, first_name=SHORT, last_name=SHORT
     )
-    # The name contacts see, chosen by the teammate in their profile: outside-controlled too.
+    # An agent (conversations are assigned only to teammates who can answer them), whose name contacts see, chosen by
+    # the teammate in their profile: outside-controlled too.
+    ensure_teammate_groups()
+    mallory.groups.add(Group.objects.get(name=AGENT_GROUP))
     teammate_profile_update(teammate=mallory, display_name=SHORT[:80])
     return mallory
 
