@@ -4,7 +4,7 @@ the contacts changelist's "send a message" action, through the same flow."""
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django import forms
 from django.contrib import admin, messages
@@ -123,11 +123,23 @@ def _outbound_step(request: HttpRequest) -> str:
     return "preview"
 
 
+class Sent(NamedTuple):
+    """A message the flow sent, and how many of its recipients can get it (the preview's button said so)."""
+
+    message: Message
+    reaching: int
+
+
+def _reaching(audience: Any, channel: str) -> int:
+    """Who of the audience the message can reach on its channel (the rest are skipped, with the reason, in its stats)."""
+    return audience.reachable_by_email if channel == Message.Channel.EMAIL else audience.reachable_in_app
+
+
 def _outbound_flow(
     request: HttpRequest, model_admin: admin.ModelAdmin, *, form: ComposeForm, audience_contacts: Any,
     audience_label: str, send: Callable[[outbound.MessageDraft, str | None, int | None], Message],
     action_url: str, hidden: list[tuple[str, str]], back_to_contacts: bool, compose_title: str = "New message",
-) -> HttpResponse | Message:  # fmt: skip
+) -> HttpResponse | Sent:  # fmt: skip
     """Compose, preview for a real recipient with the audience count, test to oneself, confirm: one
     flow for the Messages page and the contacts' action. Returns the message once it was sent."""
     common = {
@@ -167,7 +179,8 @@ def _outbound_flow(
     if step == "send":
         expected = int_or_none(request.POST.get("expected_recipients"), minimum=0)
         try:
-            return send(draft, request.POST.get("idempotency_key") or None, expected)
+            return Sent(send(draft, request.POST.get("idempotency_key") or None, expected),
+                        _reaching(audience, draft.channel))  # fmt: skip
         except ValidationError as error:
             _report_problems(request, error)
     by_pk = {contact.pk: contact for contact in audience.sample}
@@ -190,7 +203,7 @@ def _outbound_flow(
         **common, "title": "Preview and send", "audience": audience, "audience_label": audience_label,
         "preview_contact": preview_contact, "is_email": is_email, "test_contact": test_contact,
         # Who will get it (the button says so: "0 of whom will see it" above, and "Send to 1 contact" was a lie).
-        "reaching": audience.reachable_by_email if is_email else audience.reachable_in_app,
+        "reaching": _reaching(audience, draft.channel),
         "rendered": outbound.message_preview(draft=draft, contact=preview_contact, sender=request.user),
         "sender_name": teammate_display_name(request.user), "teammate_email": teammate_email,
         "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
@@ -235,20 +248,19 @@ class MessageAdmin(admin.ModelAdmin):
         )  # fmt: skip
         if isinstance(result, HttpResponse):
             return result
-        recipients = ngettext("%(count)d contact", "%(count)d contacts", result.recipients_count) % {
-            "count": result.recipients_count
+        message, reaching = result
+        recipients = ngettext("%(count)d contact", "%(count)d contacts", message.recipients_count) % {
+            "count": message.recipients_count
         }
         # As the preview's button said it ("Send: 1 of 2 will get it"), not the whole audience (new-user walk).
-        audience = selectors.message_audience(contacts=audience_contacts)
-        reaching = audience.reachable_by_email if result.channel == Message.Channel.EMAIL else audience.reachable_in_app
-        if reaching == result.recipients_count:
-            said = f"“{result}” is being sent to {recipients}."
+        if reaching == message.recipients_count:
+            said = f"“{message}” is being sent to {recipients}."
         else:
             said = (
-                f"“{result}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
+                f"“{message}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
             )
         self.message_user(request, said, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[result.pk]))
+        return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[message.pk]))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
@@ -312,8 +324,8 @@ def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest
     )  # fmt: skip
     if isinstance(result, HttpResponse):
         return result
-    recipients = ngettext("%(count)d contact", "%(count)d contacts", result.recipients_count) % {
-        "count": result.recipients_count
+    recipients = ngettext("%(count)d contact", "%(count)d contacts", result.message.recipients_count) % {
+        "count": result.message.recipients_count
     }
     model_admin.message_user(request, f"Message queued for {recipients}.", messages.SUCCESS)
     return None
