@@ -7,6 +7,7 @@ the widget runs cross-origin with CORS, first-party cookies and the browser's re
 
 import json
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,6 +130,8 @@ class HostSite:
         self.page.keyboard.press("Enter")
         expect(self.page.locator("parley-messenger .m.me .bu").last).to_have_text(text)
         expect(self.page.locator("parley-messenger textarea")).to_have_attribute("aria-label", "Reply to the team")
+        # A reply shows at once, faded (.pd) until Parley has answered that it has it.
+        expect(self.page.locator("parley-messenger .m.me").last).not_to_have_class(re.compile(r"\b(pd|fail)\b"))
 
     def screenshot(self, **options) -> None:
         """A screenshot once the messenger's panel has finished opening (never mid-fade)."""
