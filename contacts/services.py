@@ -167,6 +167,14 @@ def _email_mark(contact: Contact, *, verified: bool) -> None:
     contact.email_verified_at = timezone.now() if verified and contact.email else None
 
 
+def contact_email_confirm(*, contact: Contact) -> Contact:
+    """The contact showed the address is theirs: they followed the link emailed to it (a locked row, in the caller's
+    transaction)."""
+    _email_mark(contact, verified=True)
+    contact.save(update_fields=["email_verified_at", "updated_at"])
+    return contact
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -217,6 +225,20 @@ def contact_mark_identity_verified(*, contact: Contact) -> None:
         Contact.objects.filter(pk=contact.pk, identity_verified_at__isnull=True).update(
             identity_verified_at=timezone.now()
         )
+
+
+def contact_mark_email_verified(*, contact: Contact, email: str) -> None:
+    """A website signed this address (a user_hash of the email): it is the contact's, as an address the API gives is.
+    A partial row (the widget's cached snapshot of a returning user) waits for the next full read, a new session or
+    sign-in: a steady ping pays nothing for it."""
+    if "email_verified_at" in contact.get_deferred_fields() or contact.email_verified_at is not None:
+        return
+    if contact.email.strip().lower() != email.strip().lower():
+        return
+    contact.email_verified_at = timezone.now()
+    Contact.objects.filter(pk=contact.pk, email_verified_at__isnull=True).update(
+        email_verified_at=contact.email_verified_at
+    )
 
 
 @transaction.atomic

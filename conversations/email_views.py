@@ -180,6 +180,42 @@ def _rating_page(
     return response
 
 
+# The confirmation page's posts per minute and sender (a keyed hash of its address): confirming is one post; more is a
+# script trying links.
+CONFIRM_PAGE_POSTS_PER_SENDER_PER_MINUTE = 10
+CONFIRM_PAGE_STATUS = {"invalid": 404, "expired": 410, "changed": 410}
+
+
+@never_cache
+@allow_methods(["GET", "POST"])
+def email_confirm_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The page a confirmation email links to (no login: the signed, expiring token names the contact and address).
+    GET shows a button; only its POST confirms, as link scanners fetch every GET of an email."""
+    found = services.confirmation_read(token)
+    if found.state == "ready" and request.method == "POST":
+        sender = ip_hash(client_ip(request) or "")
+        if not _within([Limit("email-confirm-page", sender, CONFIRM_PAGE_POSTS_PER_SENDER_PER_MINUTE)]):
+            return _confirm_page(request, found, "form", error="Too many tries; try again in a minute.", status=429)
+        found = services.email_confirm(token=token)
+    if found.state != "ready":
+        return _confirm_page(request, found, found.state, status=CONFIRM_PAGE_STATUS[found.state])
+    confirmed = request.method == "POST" or services.email_confirmed(found.contact)
+    return _confirm_page(request, found, "confirmed" if confirmed else "form")
+
+
+def _confirm_page(request: HttpRequest, found: Any, state: str, *, status: int = 200, **context: Any) -> HttpResponse:
+    context = {
+        "state": state,
+        "email": found.email,
+        "team_name": found.website.name if found.website else "",
+        "valid_days": services.CONFIRM_LINK_MAX_AGE.days,
+        **context,
+    }
+    response = render(request, "emails/email_confirm_page.html", context, status=status)
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
 @csrf_exempt  # called by the mail server: its secret or address, then the signed reply address, authenticate it
 @allow_methods(["POST"])
 def email_inbound(request: HttpRequest) -> JsonResponse:

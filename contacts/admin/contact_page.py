@@ -11,6 +11,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from common.admin_deletion import ConcurrentDeletionAdmin
 from common.admin_forms import TagLinkInline, tag_formset_save
@@ -69,9 +71,13 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
         "role", "first_seen_at", "last_seen_at", "web_sessions_count", "city", "country",
         "country_name", "os", "browser", "browser_version", "browser_language", "last_contacted_at",
         "last_replied_at", "last_email_opened_at", "last_email_clicked_at", "created_at", "updated_at",
+        "email_confirmation",
     ]  # fmt: skip
     base_fieldsets = [
-        ("Identity", {"fields": ["role", "name", "email", "phone", "external_id", "avatar", "owner"]}),
+        (
+            "Identity",
+            {"fields": ["role", "name", "email", "email_confirmation", "phone", "external_id", "avatar", "owner"]},
+        ),
         ("Activity", {"fields": ["signed_up_at", "first_seen_at", "last_seen_at", "web_sessions_count"]}),
         (
             "Location and device",
@@ -104,6 +110,18 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
         # and reads as them on its website), so no teammate is shown it, as in Intercom.
         ("Record", {"fields": ["is_archived", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
+
+    @admin.display(description="Email confirmed")
+    def email_confirmation(self, obj: Contact) -> str:
+        """Whether conversation emails go to the address (conversations.services.email_confirmation)."""
+        if not obj.email:
+            return "—"
+        if obj.email_verified_at:
+            return f"Yes, {date_format(timezone.localtime(obj.email_verified_at), 'M j, Y')}"
+        return (
+            "Not yet: the address was typed into a messenger. Replies are emailed there once its owner follows the "
+            "link Parley sends with the first reply they have not read. Saving another address here confirms that one."
+        )
 
     def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:
         attribute_fields = [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in self._definitions(request)]

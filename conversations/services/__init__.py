@@ -1,5 +1,12 @@
 """Every write to conversations, parts, outbound messages and saved replies goes through these functions."""
 
+from conversations.services.email_confirmation import (
+    CONFIRM_LINK_MAX_AGE,
+    confirmation_read,
+    email_confirm,
+    email_confirmed,
+    email_confirmed_or_asked,
+)
 from conversations.services.in_app import (
     in_app_message_mark_seen,
     in_app_message_reply,
@@ -70,10 +77,12 @@ from conversations.services.threads import (
 )
 
 __all__ = [
+    "CONFIRM_LINK_MAX_AGE",
     "ContactGone",
     "RatingClosed",
     "assignee_email_if_away",
     "assignment_rule_save",
+    "confirmation_read",
     "contact_typing_conversations",
     "contacts_touch_messaging",
     "conversation_add_note",
@@ -104,6 +113,9 @@ __all__ = [
     "delivery_record_click",
     "delivery_record_open",
     "delivery_record_unsubscribe",
+    "email_confirm",
+    "email_confirmed",
+    "email_confirmed_or_asked",
     "email_reply_receive",
     "in_app_message_mark_seen",
     "in_app_message_reply",

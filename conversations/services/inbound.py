@@ -30,6 +30,7 @@ from conversations.services.attachments import (
     attachments_check_lenient,
     attachments_staged,
 )
+from conversations.services.email_confirmation import email_confirmed
 from conversations.services.outbound import delivery_start_conversation
 from conversations.services.threads import (
     MAX_BODY_LENGTH,
@@ -255,6 +256,10 @@ def _receive(raw: bytes | str) -> InboundResult:
         raise ValidationError({"to": "This reply address points at nothing any more."})
     if not contact.email or _sender(message) != contact.email.strip().lower():
         raise ValidationError({"from": "The sender is not the contact this address was given to."})
+    if not email_confirmed(contact):
+        # The address was typed into a messenger and never confirmed: its owner may not be whoever typed it, so their
+        # mail opens a conversation of their own instead of joining the typist's (services.email_confirmation).
+        return _support_email_receive(message)
     warnings: list[str] = []
     body = reply_text(_text_of(message, warnings))
     website = conversation.website if conversation is not None else None

@@ -29,6 +29,7 @@ from conversations.models import Conversation, ConversationPart, DeliveryEvent, 
 from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
 from conversations.services import widget_quiet
 from conversations.services.attachments import attachments_attach_to_email
+from conversations.services.email_confirmation import email_confirmed_or_asked
 from conversations.services.placeholders import (
     placeholders_check,
     placeholders_in_links,
@@ -577,6 +578,9 @@ def conversation_reply_email_if_unread(*, part_id: int) -> bool:
     read_at = part.conversation.contact_last_read_at
     if read_at is not None and read_at >= part.created_at:
         return False
+    # Unclaimed while the address waits for its confirmation: confirming emails the reply then (email_confirmation).
+    if not email_confirmed_or_asked(contact=part.conversation.contact, website=part.conversation.website):
+        return False
     if not cache.add(f"conversations:unread-reply-emailed:{part_id}", 1, UNREAD_REPLY_CLAIM_SECONDS):
         return False
     return conversation_reply_email_send(part_id=part_id)
@@ -621,11 +625,15 @@ def conversation_subject(conversation: Conversation) -> str:
 def conversation_reply_email_send(*, part_id: int) -> bool:
     """Send one teammate reply by email; the Reply-To routes the answer back into the conversation."""
     part = (
-        ConversationPart.objects.select_related("conversation__contact", "author_teammate__parley_profile")
+        ConversationPart.objects.select_related(
+            "conversation__contact", "conversation__website", "author_teammate__parley_profile"
+        )
         .filter(pk=part_id, part_type=ConversationPart.Type.COMMENT, author_teammate__isnull=False)
         .first()
     )
-    if part is None or not part.conversation.contact.email:
+    if part is None or not email_confirmed_or_asked(
+        contact=part.conversation.contact, website=part.conversation.website
+    ):
         return False
     conversation, contact = part.conversation, part.conversation.contact
     context = {"part": part, "contact": contact, "teammate_name": teammate_display_name(part.author_teammate)}

@@ -42,6 +42,7 @@ from common.parsing import text_problem, without_direction_controls
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, ConversationRating
 from conversations.models_ratings import RATING_MAX, RATING_MIN
+from conversations.services.email_confirmation import email_confirmed
 from conversations.signals import conversation_changed
 from tracking.models import Website
 
@@ -263,7 +264,9 @@ def conversation_rating_email_send(*, rating_id: int, now: dt.datetime | None = 
     if row is None or not rating_status(row, now=now).is_open:
         return False
     conversation, contact = row.conversation, row.conversation.contact
-    if not contact.email or contact.unsubscribed_from_emails or contact.processing_restricted:
+    # Only to an address shown to be the contact's: the subject quotes the conversation's first words, which anyone who
+    # typed a stranger's address into a messenger wrote (email_confirmation; a rating asks for no confirmation).
+    if not email_confirmed(contact) or contact.unsubscribed_from_emails or contact.processing_restricted:
         return False
     read_at = conversation.contact_last_read_at
     if conversation.source != Conversation.Source.EMAIL and read_at is not None and read_at >= row.requested_at:

@@ -422,20 +422,22 @@ def test_an_in_app_message_to_a_tag_is_shown_with_the_name_and_its_answer_opens_
 
 
 @pytest.mark.celery
-def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_the_conversation(
-    host, make_website, agent_admin, celery_worker_factory, artifacts
+def test_a_visitor_who_leaves_an_email_confirms_it_then_gets_the_reply_by_email_and_answers_into_the_conversation(
+    host, make_website, agent_admin, celery_worker_factory, parley_url, artifacts
 ):
-
+    """An address typed into a messenger may be anyone's: the first reply it would get is a confirmation link instead
+    (nothing of the conversation in it); once its owner confirms, the reply follows, and their answer joins the
+    thread (services.email_confirmation)."""
     from django.test import Client
     from django.urls import reverse
 
     from contacts.models import Contact
     from tests.conversations.test_email import _reply_email
 
-    website = make_website()
+    website = make_website(name="Nordic Lamps")
     website.ask_email_after_seconds, website.email_unread_replies_after_minutes = 1, 0  # no waiting, for the test
     website.save()
-    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://"})
+    worker = celery_worker_factory(extra_env={"EMAIL_URL": "consolemail://", "PUBLIC_URL": parley_url})
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.wait_booted()
     host.launcher().click()
@@ -455,11 +457,29 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     assert visitor.role == Contact.Role.LEAD
     host.page.goto("about:blank")  # the visitor leaves
 
-    # The agent answers in the admin; the reply goes out by email, unread in the messenger.
+    # The agent answers in the admin, told that the address waits for its owner's confirmation.
     conversation = Conversation.objects.get(contact=visitor)
     agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(agent_admin.page.locator("#parley-email-unconfirmed")).to_contain_text("ola@example.com is not confirmed")
+    agent_admin.page.screenshot(path=str(artifacts / "inbox-email-not-confirmed.png"))
     agent_admin.page.locator("#parley-body").fill("Yes, in two days.")
     agent_admin.page.get_by_role("button", name="Send reply").click()
+
+    # The address gets a confirmation link, with nothing of the conversation in it.
+    worker.wait_for_log("Subject: Confirm your email address for Nordic Lamps", timeout=60)
+    confirmation = worker.log[worker.log.index("Subject: Confirm your email address") :]
+    assert "Oslo" not in confirmation and "two days" not in confirmation
+    link = re.search(r"http://\S+/e/a/\S+", confirmation).group(0)
+    inbox = host.context.browser.new_context()  # the visitor, in their mail, another day
+    page = inbox.new_page()
+    page.goto(link)
+    expect(page.get_by_role("heading")).to_have_text("Confirm your email address")
+    page.get_by_role("button", name="Confirm my email address").click()
+    expect(page.get_by_role("status")).to_have_text("Your email address is confirmed")
+    page.screenshot(path=str(artifacts / "email-address-confirmed.png"))
+    inbox.close()
+
+    # Then the reply goes out by email.
     worker.wait_for_log("Subject: Re: Do you deliver to Oslo?", timeout=60)
     reply_to = re.search(r"Reply-To: (\S+)", worker.log).group(1)
 
@@ -473,6 +493,8 @@ def test_a_visitor_who_leaves_an_email_gets_the_reply_by_email_and_answers_into_
     )
     agent_admin.page.screenshot(path=str(artifacts / "inbox-email-answer.png"), full_page=True)
     assert Conversation.objects.filter(contact=visitor).count() == 1
+    agent_admin.page.reload()
+    expect(agent_admin.page.locator("#parley-email-unconfirmed")).to_have_count(0)
 
 
 def test_a_long_reply_shows_from_its_first_line(host, make_website, teammate, agent_admin, artifacts):

@@ -1117,6 +1117,8 @@ def _resolve(
             )
             if enforced:  # whatever else the ping carried (a page or not), the person is now a verified one
                 contacts_services.contact_mark_identity_verified(contact=identified.contact)
+            if proven and user.email and not user.user_id:  # the hash signs the email: the address is theirs
+                contacts_services.contact_mark_email_verified(contact=identified.contact, email=user.email)
             return identified
         return current or _visitor_create(now=facts.now, website=website)
     except ValidationError as error:

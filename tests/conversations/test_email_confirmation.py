@@ -1,0 +1,242 @@
+"""An address typed into a messenger is confirmed before it gets a conversation's emails (services.email_confirmation).
+
+Attack review: a visitor typed a stranger's address and wrote; the team's answer then went to the stranger by email,
+from the support address, titled with the visitor's first words, and the stranger's emailed answer landed in the
+visitor's conversation, where the visitor read it."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.core import mail, signing
+from django.test import Client
+
+from contacts.models import Contact
+from contacts.selectors import contacts_with_email
+from conversations import services
+from conversations.models import Conversation
+from conversations.services import email_confirmation
+from tests.contacts.factories import UserContactFactory
+from tests.conversations.factories import TeammateFactory
+from tests.conversations.test_email import _reply_email
+from tests.tracking.conftest import Widget
+from tests.tracking.factories import WebsiteFactory, user_hash
+from tracking.models import Website
+
+pytestmark = pytest.mark.django_db
+
+
+def _typed_lead(client, website, email="victim@corp.example", text="URGENT: your account is locked, call 555"):
+    """A visitor who gave `email` in the messenger and wrote `text`: the lead and its conversation."""
+    visitor = Widget(client, website)
+    visitor.ping()
+    assert visitor.post("update", {"token": visitor.token, "user": {"email": email}}).status_code == 200
+    started = visitor.post("conversations", {"token": visitor.token, "body": text})
+    assert started.status_code == 201, started.content
+    lead = contacts_with_email(email=email).filter(first_website_id=website.pk).latest("pk")
+    return visitor, lead, Conversation.objects.get(contact=lead)
+
+
+def _answer(conversation, body="We have unlocked it, see below."):
+    return services.conversation_reply_as_teammate(conversation=conversation, teammate=TeammateFactory(), body=body)
+
+
+def _link(email) -> str:
+    return re.search(r"http://\S+/e/a/\S+", email.body).group(0).removeprefix("http://127.0.0.1:8000")
+
+
+def test_a_reply_to_an_address_typed_into_a_messenger_waits_for_a_confirmation_that_says_nothing_of_it(client):
+    website = WebsiteFactory(name="Acme Shop", email_unread_replies_after_minutes=0)
+    _, lead, conversation = _typed_lead(client, website)
+    assert lead.email_verified_at is None
+    part = _answer(conversation)
+
+    assert services.conversation_reply_email_if_unread(part_id=part.pk) is False
+    [confirmation] = mail.outbox
+    assert confirmation.to == ["victim@corp.example"]
+    assert confirmation.subject == "Confirm your email address for Acme Shop"
+    assert confirmation.from_email == "Acme Shop <support@parley.localhost>"
+    assert confirmation.extra_headers["Auto-Submitted"] == "auto-generated"
+    assert confirmation.reply_to == []  # no address that leads into the conversation
+    html = next(content for content, kind in confirmation.alternatives if kind == "text/html")
+    for text in (confirmation.subject, confirmation.body, html):  # nothing the typist wrote
+        assert "URGENT" not in text and "555" not in text and "unlocked" not in text
+    part.refresh_from_db()
+    assert part.emailed_at is None
+
+    # The rating request after a closure goes nowhere either (its subject quotes the opening words).
+    assert services.conversation_reply_email_send(part_id=part.pk) is False
+    assert len(mail.outbox) == 1  # the same day: no second confirmation
+
+
+def test_the_link_confirms_only_by_its_button_and_then_emails_the_reply_still_unread(
+    client, eager_celery, django_capture_on_commit_callbacks
+):
+    website = WebsiteFactory(name="Acme Shop", email_unread_replies_after_minutes=0)
+    _, lead, conversation = _typed_lead(client, website, email="lin@example.com", text="Where is my parcel?")
+    with django_capture_on_commit_callbacks(execute=True):
+        _answer(conversation, body="It left today.")
+    [confirmation] = mail.outbox  # the reply's task asked for the confirmation
+    assert confirmation.subject == "Confirm your email address for Acme Shop"
+    link = _link(confirmation)
+    mail.outbox.clear()
+
+    # A link scanner's GET confirms nothing.
+    page = Client().get(link)
+    assert page.status_code == 200
+    assert b"Confirm that lin@example.com is yours to get Acme Shop's replies by email" in page.content
+    assert b'<form method="post">' in page.content
+    lead.refresh_from_db()
+    assert lead.email_verified_at is None
+
+    browser = Client(enforce_csrf_checks=True)
+    form = browser.get(link)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form.content).group(1).decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = browser.post(link, {"csrfmiddlewaretoken": token})
+    assert confirmed.status_code == 200
+    assert b"Your email address is confirmed" in confirmed.content
+    lead.refresh_from_db()
+    assert lead.email_verified_at is not None
+    [reply] = mail.outbox
+    assert reply.to == ["lin@example.com"] and reply.subject == "Re: Where is my parcel?"
+    assert "It left today." in reply.body
+
+    # Again: still confirmed, nothing sent twice.
+    assert b"Your email address is confirmed" in browser.get(link).content
+    with django_capture_on_commit_callbacks(execute=True):
+        again = browser.post(link, {"csrfmiddlewaretoken": token})
+    assert again.status_code == 200 and len(mail.outbox) == 1
+    # From now on, replies go by email as they always did.
+    with django_capture_on_commit_callbacks(execute=True):
+        later = _answer(conversation, body="It arrives Friday.")
+    assert len(mail.outbox) == 2 and "It arrives Friday." in mail.outbox[-1].body
+    later.refresh_from_db()
+    assert later.emailed_at is not None
+
+
+def _confirmation_of(lead) -> mail.EmailMessage:
+    """A confirmation email for the lead, as the next day's reply would ask (the cache forgets the day's)."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+    mail.outbox.clear()
+    assert (
+        email_confirmation.email_confirmed_or_asked(contact=lead, website=Website.objects.get(pk=lead.first_website_id))
+        is False
+    )
+    [confirmation] = mail.outbox
+    mail.outbox.clear()
+    return confirmation
+
+
+def test_a_stranger_gets_at_most_three_confirmations_a_day_however_many_leads_type_their_address(client):
+    website = WebsiteFactory(email_unread_replies_after_minutes=0)
+    for n in range(5):
+        _, _, conversation = _typed_lead(client, website, text=f"spam {n}")
+        services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
+    assert [email.to for email in mail.outbox] == [["victim@corp.example"]] * 3
+
+
+@pytest.mark.parametrize("made_by", ["tampered", "expired", "changed", "erased"])
+def test_a_link_that_cannot_confirm_says_why_and_confirms_nothing(client, made_by):
+    website = WebsiteFactory(email_unread_replies_after_minutes=0)
+    visitor, lead, _ = _typed_lead(client, website, email="lin@example.com")
+    link = _link(_confirmation_of(lead))
+    status, said = {
+        "tampered": (404, b"This link is not valid"),
+        "expired": (410, b"This link has expired"),
+        "changed": (410, b"This address is no longer used for this chat"),
+        "erased": (410, b"This address is no longer used for this chat"),
+    }[made_by]
+    if made_by == "tampered":
+        link = link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb")
+    elif made_by == "expired":
+        token = link.rsplit("/", 1)[1]
+        value = signing.TimestampSigner(salt=email_confirmation.CONFIRM_SALT).unsign_object(token)
+        old = signing.TimestampSigner(salt=email_confirmation.CONFIRM_SALT)
+        old.timestamp = lambda: signing.b62_encode(int((dt.datetime.now() - dt.timedelta(days=8)).timestamp()))
+        link = link.rsplit("/", 1)[0] + "/" + old.sign_object(value)
+    elif made_by == "changed":  # the visitor gave another address since
+        assert (
+            visitor.post("update", {"token": visitor.token, "user": {"email": "lin2@example.com"}}).status_code == 200
+        )
+    else:
+        Contact.objects.filter(pk=lead.pk).delete()
+    for method in ("get", "post"):
+        page = getattr(Client(), method)(link)
+        assert page.status_code == status, (method, page.status_code)
+        assert said in page.content
+    assert not Contact.objects.filter(email_verified_at__isnull=False).exists()
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("token", ["x", "a" * 5000, "%00", "\u202e", "1e400", "٣"])
+def test_a_hostile_link_is_a_404_page(client, token):
+    for method in ("get", "post"):
+        response = getattr(client, method)(f"/e/a/{token}")
+        assert response.status_code == 404
+        assert b"This link is not valid" in response.content
+
+
+def test_an_emailed_answer_from_an_address_not_confirmed_opens_a_conversation_of_its_own(client):
+    """The stranger answers the reply address (of an email sent before this change, or forwarded): their mail never
+    lands in the typist's conversation."""
+    from conversations import email_links
+
+    website = WebsiteFactory(email_unread_replies_after_minutes=0)
+    visitor, lead, conversation = _typed_lead(client, website)
+    reply_to = email_links.reply_address(conversation_id=conversation.pk)
+    response = client.post("/email/inbound", data=_reply_email(to=reply_to, sender="Vic <victim@corp.example>",
+                                                              text="My reset code is 999"),
+                           content_type="message/rfc822")  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert not conversation.parts.filter(body__contains="999").exists()
+    own = Conversation.objects.exclude(pk=conversation.pk).get()
+    assert own.contact != lead and own.contact.email == "victim@corp.example"
+    assert own.contact.email_verified_at is not None  # mail came from it
+    listed = client.get(f"/widget-api/{website.app_id}/conversations", {"token": visitor.token},
+                        HTTP_ORIGIN=visitor.origin, REMOTE_ADDR=visitor.ip)  # fmt: skip
+    assert listed.status_code == 200 and b"999" not in listed.content
+
+    # Once the typist's address is confirmed (by its owner), their answers join the thread again.
+    Contact.objects.filter(pk=lead.pk).update(email_verified_at=lead.created_at)
+    client.post("/email/inbound", data=_reply_email(to=reply_to, sender="victim@corp.example", text="Thanks"),
+                content_type="message/rfc822")  # fmt: skip
+    assert conversation.parts.filter(body="Thanks").exists()
+
+
+def test_no_rating_request_goes_to_an_address_not_confirmed(client):
+    from conversations.models import ConversationRating
+
+    website = WebsiteFactory(email_unread_replies_after_minutes=0, conversation_ratings_enabled=True)
+    _, lead, conversation = _typed_lead(client, website)
+    _answer(conversation)
+    services.conversation_close(conversation=conversation, teammate=TeammateFactory())
+    row = ConversationRating.objects.get(conversation=conversation)
+    assert services.conversation_rating_email_send(rating_id=row.pk) is False
+    assert mail.outbox == []
+    Contact.objects.filter(pk=lead.pk).update(email_verified_at=lead.created_at)
+    assert services.conversation_rating_email_send(rating_id=row.pk) is True
+
+
+def test_a_site_that_signs_the_email_shows_the_address_and_one_that_signs_the_user_id_does_not(client):
+    website = WebsiteFactory()
+    signed_email = Widget(client, website)
+    response = signed_email.ping(
+        user={"email": "kim@shop.example", "user_hash": user_hash(website, "kim@shop.example")}
+    )
+    assert response.status_code == 200
+    assert Contact.objects.get(email="kim@shop.example").email_verified_at is not None
+
+    signed_id = Widget(client, website)
+    user = {"user_id": "u-7", "email": "lee@shop.example", "user_hash": user_hash(website, "u-7")}
+    assert signed_id.ping(user=user).status_code == 200
+    assert Contact.objects.get(external_id="u-7").email_verified_at is None
+    # A known user whose address a teammate or the API gave keeps it shown.
+    UserContactFactory(external_id="u-8", email="ann@shop.example")
+    Widget(client, website).ping(
+        user={"user_id": "u-8", "email": "ann@shop.example", "user_hash": user_hash(website, "u-8")}
+    )
+    assert Contact.objects.get(external_id="u-8").email_verified_at is not None
