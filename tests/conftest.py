@@ -1,3 +1,4 @@
+import os
 import threading
 import time
 import types
@@ -21,6 +22,35 @@ def _sql_flush_by_delete(self, style, tables, *, reset_sequences=False, allow_ca
 
 
 PostgreSQLOperations.sql_flush = _sql_flush_by_delete
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PARLEY_BROWSER_SHARE=k/n (CI): only the k-th of n shares of the browser journeys run here. CI's two runs, on
+    SQLite and on PostgreSQL + Redis, each take one, so every journey runs once and CI stays within its half hour; a
+    journey marked `postgres` goes to the PostgreSQL run. A test's share comes from its id alone, so both runs agree
+    whatever else they collect. Unset (`make test`): every test runs."""
+    import zlib
+
+    from django.conf import settings
+
+    share = os.environ.get("PARLEY_BROWSER_SHARE", "")
+    if not share:
+        return
+    mine, _, total = share.partition("/")
+    if not (mine.isdigit() and total.isdigit() and 1 <= int(mine) <= int(total)):
+        raise pytest.UsageError(f"PARLEY_BROWSER_SHARE is k/n with 1 <= k <= n, not {share!r}.")
+    on_postgres = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+    def runs_here(item: pytest.Item) -> bool:
+        if item.get_closest_marker("browser") is None:
+            return True
+        if item.get_closest_marker("postgres") is not None:
+            return on_postgres
+        return zlib.crc32(item.nodeid.encode()) % int(total) == int(mine) - 1
+
+    kept = [item for item in items if runs_here(item)]
+    config.hook.pytest_deselected(items=[item for item in items if not runs_here(item)])
+    items[:] = kept
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from tracking.page_view_buffer import page_views_flush
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.postgres,  # the ingest queue takes ids from PostgreSQL's sequences (CI's browser share, tests/conftest)
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.urls("tests.e2e.urls"),
 ]
