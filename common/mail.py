@@ -15,6 +15,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 
 from common.metrics import EMAILS
+from common.parsing import without_direction_controls
 
 # C0 controls (line feed and carriage return among them), DEL and C1 controls (NEL): never in a header.
 _HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -24,8 +25,10 @@ def email_header_line(text: str) -> str:
     """Header text built from anyone's words (a contact's name in a subject) as one line: line breaks, other
     control characters and the spaces around them become one space. Every email builder passes its subject
     through here: Django refuses a header with a line break (BadHeaderError), so a visitor named
-    "Evil\\nBcc: a@b" would otherwise stop the email (and a mention already marked emailed is never sent)."""
-    return " ".join(_HEADER_CONTROLS.sub(" ", text).split())
+    "Evil\\nBcc: a@b" would otherwise stop the email (and a mention already marked emailed is never sent).
+    Direction controls are dropped: a U+202E in a visitor's first words turned the rest of a subject around in the
+    recipient's inbox ("Re: Invoice exe.pdf" read backwards)."""
+    return " ".join(without_direction_controls(_HEADER_CONTROLS.sub(" ", text)).split())
 
 
 class MeteredEmailBackend(BaseEmailBackend):

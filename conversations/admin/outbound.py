@@ -130,6 +130,18 @@ class Sent(NamedTuple):
     reaching: int
 
 
+def _sent_said(sent: Sent) -> str:
+    """The confirmation of a send, as the preview's button said it ("Send: 1 of 2 will get it"), not the whole
+    audience (new-user walk): the Messages page's and the contact list's alike."""
+    message, reaching = sent
+    recipients = ngettext("%(count)d contact", "%(count)d contacts", message.recipients_count) % {
+        "count": message.recipients_count
+    }
+    if reaching == message.recipients_count:
+        return f"“{message}” is being sent to {recipients}."
+    return f"“{message}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
+
+
 def _reaching(audience: Any, channel: str) -> int:
     """Who of the audience the message can reach on its channel (the rest are skipped, with the reason, in its stats)."""
     return audience.reachable_by_email if channel == Message.Channel.EMAIL else audience.reachable_in_app
@@ -248,19 +260,8 @@ class MessageAdmin(admin.ModelAdmin):
         )  # fmt: skip
         if isinstance(result, HttpResponse):
             return result
-        message, reaching = result
-        recipients = ngettext("%(count)d contact", "%(count)d contacts", message.recipients_count) % {
-            "count": message.recipients_count
-        }
-        # As the preview's button said it ("Send: 1 of 2 will get it"), not the whole audience (new-user walk).
-        if reaching == message.recipients_count:
-            said = f"“{message}” is being sent to {recipients}."
-        else:
-            said = (
-                f"“{message}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
-            )
-        self.message_user(request, said, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[message.pk]))
+        self.message_user(request, _sent_said(result), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:conversations_message_change", args=[result.message.pk]))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
@@ -324,8 +325,5 @@ def send_message_to_contacts(model_admin: admin.ModelAdmin, request: HttpRequest
     )  # fmt: skip
     if isinstance(result, HttpResponse):
         return result
-    recipients = ngettext("%(count)d contact", "%(count)d contacts", result.message.recipients_count) % {
-        "count": result.message.recipients_count
-    }
-    model_admin.message_user(request, f"Message queued for {recipients}.", messages.SUCCESS)
+    model_admin.message_user(request, _sent_said(result), messages.SUCCESS)
     return None

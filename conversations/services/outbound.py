@@ -26,7 +26,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactTag, Tag
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, DeliveryEvent, Message, MessageDelivery
-from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons
+from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons, teammate_answers
 from conversations.services import widget_quiet
 from conversations.services.attachments import attachments_attach_to_email
 from conversations.services.email_confirmation import email_confirmed_or_asked
@@ -752,8 +752,11 @@ def delivery_start_conversation(
     message = delivery.message
     at = timezone.now()
     widget_quiet.contacts_mark_busy(contact_ids=[delivery.contact_id])
+    # Its sender gets the answer, unless they can no longer answer conversations (a viewer now, or deactivated).
+    sender = message.sender
+    assignee = sender if sender is not None and teammate_answers(sender) else None
     conversation = Conversation.objects.create(
-        contact=delivery.contact, source=source, assignee=message.sender, website=website
+        contact=delivery.contact, source=source, assignee=assignee, website=website
     )
     if opening is None:  # the email as this contact got it, placeholders filled
         opening = _opening(message, delivery.contact)

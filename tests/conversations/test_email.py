@@ -265,6 +265,25 @@ def test_emailed_reply_to_an_outbound_message_opens_a_conversation(client):
     assert Conversation.objects.count() == 1
 
 
+def test_an_answer_to_a_message_whose_sender_can_no_longer_answer_is_assigned_to_nobody(client):
+    """Attack review: the answer was assigned to the message's sender, a viewer by then, who cannot reply."""
+    user = UserContactFactory(email="ada@example.com")
+    message = _send([user])
+    assert Conversation.objects.count() == 0
+    message.sender.groups.clear()  # the sender is a viewer now (in no group: reads only)
+    reply_to = mail.outbox[0].reply_to[0]
+    response = client.post("/email/inbound", data=_reply_email(to=reply_to, sender="ada@example.com"),
+                           content_type="message/rfc822")  # fmt: skip
+    assert response.status_code == 201
+    assert Conversation.objects.get().assignee is None
+
+    other = UserContactFactory(email="bo@example.com")
+    answering = _send([other])
+    client.post("/email/inbound", data=_reply_email(to=mail.outbox[-1].reply_to[0], sender="bo@example.com"),
+                content_type="message/rfc822")  # fmt: skip
+    assert Conversation.objects.get(contact=other).assignee == answering.sender
+
+
 def test_teammate_reply_in_an_email_conversation_is_emailed_and_its_answer_comes_back():
     user = UserContactFactory(email="ada@example.com")
     conversation = services.conversation_start_by_contact(

@@ -43,6 +43,8 @@ def test_header_line_collapses_line_breaks_and_control_characters():
     assert email_header_line("Evil\r\nBcc: a@b") == "Evil Bcc: a@b"
     assert email_header_line(" a\u2028b\x85c\x0bd\x00e\x1bf\x7fg  \t h ") == "a b c d e f g h"
     assert email_header_line("Grace Hopper") == "Grace Hopper"
+    # Attack review: a direction override in a visitor's first words turned the rest of the subject around.
+    assert email_header_line("Re: Invoice \u202efdp.exe \u2066x\u2069") == "Re: Invoice fdp.exe x"
 
 
 def test_a_mention_email_about_a_visitor_with_a_line_break_in_their_name_is_sent(client, website):

@@ -484,3 +484,14 @@ def test_the_send_confirmation_says_how_many_will_get_it_as_the_button_did(agent
                "_send": "Send: 1 of 2 will get it"}  # fmt: skip
     sent = agent_client.post(ADD, confirm, follow=True).content.decode()
     assert "“News for” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
+
+    # The contact list's action says it the same way (it said "Message queued for 2 contacts").
+    changelist = reverse("admin:contacts_contact_changelist")
+    draft = {"action": "send_message_to_contacts", "_selected_action": [_ada.pk, bo.pk], "compose": "yes",
+             "channel": "email", "subject": "Hi", "body": "Hello!"}  # fmt: skip
+    preview = agent_client.post(changelist, draft)
+    assert "Send: 1 of 2 will get it" in preview.content.decode()
+    payload = {**draft, "idempotency_key": preview.context["idempotency_key"], "expected_recipients": "2",
+               "_send": "Send"}  # fmt: skip
+    sent = agent_client.post(changelist, payload, follow=True).content.decode()
+    assert "“Hi” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
