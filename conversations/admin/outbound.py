@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -218,6 +219,7 @@ def _outbound_flow(
         "reaching": _reaching(audience, draft.channel),
         "rendered": outbound.message_preview(draft=draft, contact=preview_contact, sender=request.user),
         "sender_name": teammate_display_name(request.user), "teammate_email": teammate_email,
+        "from_email": settings.DEFAULT_FROM_EMAIL,  # as the email's From says it (new-user walk: it said the teammate)
         "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
     }  # fmt: skip
     return TemplateResponse(request, "admin/conversations/message/preview.html", context)

@@ -495,3 +495,28 @@ def test_the_send_confirmation_says_how_many_will_get_it_as_the_button_did(agent
                "_send": "Send"}  # fmt: skip
     sent = agent_client.post(changelist, payload, follow=True).content.decode()
     assert "“Hi” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
+
+
+def test_the_email_preview_shows_the_from_address_sign_off_and_footer_the_email_has(agent_client, settings):
+    """New-user walk: the preview said "From Sam" and showed neither the sign-off nor the unsubscribe footer, while the
+    email came from the support address, signed "— Sam" (a body ending in {{teammate.name}} signed twice, unseen)."""
+    settings.DEFAULT_FROM_EMAIL = "Acme Support <support@acme.example>"
+    tag, (ada,) = _tagged("Ada Lovelace")
+    preview = agent_client.post(ADD, _draft(tag, body="Hi {{contact.first_name}}!\n\n{{teammate.name}}"))
+    shown = re.search(r'<div class="parley-preview" id="parley-preview">(.*?)<details>', preview.content.decode(), re.S)
+    html = shown.group(1)
+    assert "From Acme Support &lt;support@acme.example&gt; · to " + ada.email in html
+    sender = "Robin"
+    assert html.count(sender) == 2  # the body's own sign-off and the email's: the teammate sees both
+    assert "— " + sender in html and "Unsubscribe</u> from these emails." in html
+
+    confirm = {**_draft(tag, body="Hi {{contact.first_name}}!\n\n{{teammate.name}}"), "_send": "Send",
+               "idempotency_key": preview.context["idempotency_key"], "expected_recipients": "1"}  # fmt: skip
+    agent_client.post(ADD, confirm)
+    message = Message.objects.get()
+    while services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    [email] = mail.outbox
+    assert email.from_email == "Acme Support <support@acme.example>"
+    sent = next(content for content, kind in email.alternatives if kind == "text/html")
+    assert sent.count(sender) == 2 and "— " + sender in sent and "Unsubscribe</a> from these emails." in sent
