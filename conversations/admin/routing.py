@@ -1,6 +1,9 @@
 """Routing, office hours and SLAs in the admin: assignment rules (with a preview), office schedules per
 website, SLA policies and the breaches the beat task recorded."""
 
+import datetime as dt
+import re
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -118,8 +121,39 @@ class AssignmentRuleAdmin(TeammateNamesAdmin, admin.ModelAdmin):
         self.message_user(request, f"“{obj}”: {_preview_text(obj)}{status}", messages.INFO)
 
 
+# Besides 09:00 and 17:30, the hours people write: "9am", "5:30 pm", "17h", "17h30" (new-user walk: "9am" was refused).
+_CLOCK_RE = re.compile(r"^\s*(\d{1,2})(?:[:.h](\d{2})?)?\s*(am|pm|a\.m\.|p\.m\.)?\s*$", re.IGNORECASE | re.ASCII)
+
+
+class ClockTimeField(forms.TimeField):
+    def to_python(self, value: Any) -> dt.time | None:
+        match = _CLOCK_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            return super().to_python(value)
+        hour, minute, half = int(match.group(1)), int(match.group(2) or 0), (match.group(3) or "").lower()[:1]
+        if half:
+            if not 1 <= hour <= 12:
+                raise forms.ValidationError("With am or pm, the hour is from 1 to 12.", code="invalid")
+            hour = hour % 12 + (12 if half == "p" else 0)
+        if hour == 24 and minute == 0:
+            hour = 0  # midnight at the end of the day, as 00:00 means it in a closing time
+        if hour > 23 or minute > 59:
+            raise forms.ValidationError("Enter a time such as 09:00, 9am or 17:30.", code="invalid")
+        return dt.time(hour, minute)
+
+
+class OfficeIntervalForm(forms.ModelForm):
+    opens = ClockTimeField(help_text="09:00, 9am, 17h30…")
+    closes = ClockTimeField(help_text="Later than opens; 00:00 (or midnight, 24:00) ends the day.")
+
+    class Meta:
+        model = OfficeInterval
+        fields = ["weekday", "opens", "closes"]
+
+
 class OfficeIntervalInline(admin.TabularInline):
     model = OfficeInterval
+    form = OfficeIntervalForm
     extra = 0
 
 
@@ -129,6 +163,13 @@ class OfficeHolidayInline(admin.TabularInline):
 
 
 class OfficeScheduleForm(forms.ModelForm):
+    # A list, not free text (new-user walk): a select jumps to what is typed, and a name is never misspelt.
+    timezone = forms.ChoiceField(
+        choices=lambda: [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())],
+        initial="UTC",
+        help_text="The time zone the hours below are in.",
+    )
+
     class Meta:
         model = OfficeSchedule
         fields = ["website", "timezone"]

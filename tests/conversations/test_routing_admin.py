@@ -107,7 +107,10 @@ def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(adm
         "holidays-TOTAL_FORMS": "0", "holidays-INITIAL_FORMS": "0",
     }  # fmt: skip
     refused = admin_client.post(url, {**base, "timezone": "Nowhere/<script>"})
-    assert refused.status_code == 200 and "Not a known time zone" in refused.content.decode()
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert "<script>" not in refused.content.decode()
+    # The time zone is picked from a list (new-user walk: free text).
+    assert '<option value="Europe/Paris">Europe/Paris</option>' in admin_client.get(url).content.decode()
     assert admin_client.post(url, base).status_code == 302
     schedule = OfficeSchedule.objects.get()
     assert [str(i) for i in schedule.intervals.all()] == ["Monday 09:00-17:00"]
@@ -116,6 +119,43 @@ def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(adm
     assert "Open now" in listing or "Closed now, back Mon 09:00 (Europe/Paris)" in listing
     adding = admin_client.get(url).content.decode()
     assert "without any, the team is always open" in adding
+
+
+@pytest.mark.parametrize(
+    ("opens", "closes", "shown"),
+    [
+        ("9am", "5:30 pm", "Monday 09:00-17:30"),
+        ("9 AM", "12pm", "Monday 09:00-12:00"),
+        ("08h", "17h30", "Monday 08:00-17:30"),
+        ("12am", "24:00", "Monday 00:00-00:00"),
+        ("9", "17.45", "Monday 09:00-17:45"),
+    ],
+)
+def test_office_hours_take_times_as_people_write_them(admin_client, opens, closes, shown):
+    """New-user walk: "9am" was refused."""
+    base = {
+        "website": str(WebsiteFactory().pk), "timezone": "UTC",
+        "intervals-TOTAL_FORMS": "1", "intervals-INITIAL_FORMS": "0",
+        "intervals-0-weekday": "0", "intervals-0-opens": opens, "intervals-0-closes": closes,
+        "holidays-TOTAL_FORMS": "0", "holidays-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:conversations_officeschedule_add"), base)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert [str(i) for i in OfficeSchedule.objects.get().intervals.all()] == [shown]
+
+
+@pytest.mark.parametrize("hour", ["13pm", "0am", "25:00", "9:75", "٩am", "1e400", "9\x00am"])
+def test_office_hours_refuse_a_time_that_is_none_naming_the_field(admin_client, hour):
+    base = {
+        "website": str(WebsiteFactory().pk), "timezone": "UTC",
+        "intervals-TOTAL_FORMS": "1", "intervals-INITIAL_FORMS": "0",
+        "intervals-0-weekday": "0", "intervals-0-opens": hour.replace("\\x00", "\x00"), "intervals-0-closes": "17:00",
+        "holidays-TOTAL_FORMS": "0", "holidays-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:conversations_officeschedule_add"), base)
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    assert not OfficeSchedule.objects.exists()
 
 
 def _inbox_queries(client, url=INBOX):
