@@ -131,12 +131,14 @@ def company_create_or_update(
     company_id: Any,
     custom_attributes: dict[str, Any] | None = None,
     define_attributes: bool = True,
+    update_existing: bool = True,
     **fields: Any,
 ) -> tuple[Company, bool]:
     """The company with this company_id, created or updated with these values; (company, created).
 
     `define_attributes=False` (unverified widget input, a teammate without the right to add data
     attributes): an unknown custom attribute is refused instead of becoming a new definition.
+    `update_existing=False` (unverified widget input): a company that exists keeps its values.
     """
     company_id = company_id_clean(company_id)
     company = Company.objects.select_for_update().filter(company_id=company_id).first()
@@ -150,6 +152,8 @@ def company_create_or_update(
         except IntegrityError:
             company = Company.objects.select_for_update().get(company_id=company_id)
             created = False
+    if not created and not update_existing:
+        return company, False
     if not created:
         changed = _apply(
             company=company, fields=fields, custom_attributes=custom_attributes, define_attributes=define_attributes
@@ -318,21 +322,27 @@ def companies_activity_record(*, contact_id: int, now: dt.datetime, new_session:
 
 
 def contact_companies_sync(
-    *, contact: Contact, companies: Iterable[tuple[Any, dict[str, Any], dict[str, Any] | None]], define_attributes: bool
-) -> list[Company]:
+    *,
+    contact: Contact,
+    companies: Iterable[tuple[Any, dict[str, Any], dict[str, Any] | None]],
+    define_attributes: bool,
+    update_existing: bool = True,
+) -> list[tuple[Company, bool]]:
     """The site's `company`/`companies` settings for an identified person: each company created or
-    updated by its company_id (values: fields, custom attributes), and the person attached to it."""
+    updated by its company_id (values: fields, custom attributes; an existing one only with `update_existing`),
+    and the person attached to it. Returns each company and whether it was created."""
     synced = []
     with transaction.atomic():
         for company_id, fields, custom_attributes in companies:
-            company, _ = company_create_or_update(
+            company, created = company_create_or_update(
                 company_id=company_id,
                 custom_attributes=custom_attributes,
                 define_attributes=define_attributes,
+                update_existing=update_existing,
                 **fields,
             )
             company_attach(company=company, contact=contact)
-            synced.append(company)
+            synced.append((company, created))
     return synced
 
 

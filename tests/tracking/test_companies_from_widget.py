@@ -41,12 +41,40 @@ def test_a_verified_user_creates_the_company_and_joins_it(client, enforced_websi
     assert company.last_request_at is not None
 
 
-def test_companies_list_and_id_alias_update_existing_companies(widget):
+def test_companies_list_and_id_alias_update_existing_companies(widget, website):
     Company.objects.create(company_id="acme", name="Old name")
-    response = widget.ping(user={"user_id": "u-1", "companies": [{"id": "acme", "name": "Acme"}, {"id": 7}]})
+    signed = {"user_id": "u-1", "user_hash": user_hash(website, "u-1")}
+    response = widget.ping(user={**signed, "companies": [{"id": "acme", "name": "Acme"}, {"id": 7}]})
     assert response.status_code == 200
     assert sorted(Company.objects.values_list("company_id", "name")) == [("7", ""), ("acme", "Acme")]
     assert CompanyContact.objects.count() == 2
+
+
+def test_unsigned_settings_create_and_join_companies_but_never_change_one_that_exists(widget):
+    """Attack review: anyone claiming a user_id on a site without identity verification rewrote an existing
+    customer's name, plan and spend (and segments by plan then moved it)."""
+    acme = Company.objects.create(company_id="acme", name="Acme Corp", plan="enterprise", monthly_spend=9000)
+    response = widget.ping(user={"user_id": "u-9", "companies": [
+        {"id": "acme", "name": "Hacked", "plan": "free", "monthly_spend": 0, "custom_attributes": {"seats": 1}},
+        {"id": "new-co", "name": "New Co", "plan": "pro"},
+    ]})  # fmt: skip
+    assert response.status_code == 200
+    acme.refresh_from_db()
+    assert (acme.name, acme.plan, acme.monthly_spend, acme.custom_attributes) == ("Acme Corp", "enterprise", 9000, {})
+    assert Company.objects.get(company_id="new-co").plan == "pro"  # a new one is the site's to describe
+    user = Contact.objects.get(external_id="u-9")
+    assert set(CompanyContact.objects.filter(contact=user).values_list("company__company_id", flat=True)) == {
+        "acme", "new-co",
+    }  # fmt: skip
+    said = [w["message"] for w in response.json()["warnings"]]
+    assert (
+        'company "acme": Not changed: this company exists, and its values change only with a valid user_hash'
+        in (said[-1])
+    )
+    assert not [text for text in said if "new-co" in text]
+    # Joining an existing company without values to change is not reported.
+    again = widget.ping(user={"user_id": "u-9", "company": {"id": "acme"}})
+    assert "warnings" not in again.json() or not again.json()["warnings"]
 
 
 def test_the_same_settings_on_the_next_page_view_write_nothing(widget):

@@ -144,6 +144,12 @@ COMPANY_NOT_FOR_ANONYMOUS = (
 )
 
 
+COMPANY_KEPT_UNSIGNED = (
+    "Not changed: this company exists, and its values change only with a valid user_hash (or through the REST API). "
+    "The user was added to it."
+)
+
+
 def _apply_companies(*, contact: Contact, companies: tuple[CompanyInput, ...], verified: bool) -> dict[str, str]:
     """Intercom's `company` / `companies` settings: each created or updated by its company_id and the
     user attached, in its own savepoint, so that one company the site got wrong costs none of the rest.
@@ -171,11 +177,16 @@ def _apply_companies(*, contact: Contact, companies: tuple[CompanyInput, ...], v
                 )
                 ignored |= {f"{key}.custom_attributes.{name}": why for name, why in {**rejected, **invalid}.items()}
             with transaction.atomic():
-                companies_services.contact_companies_sync(
+                # Unsigned, a company that exists keeps its values (attack review: anyone claiming a user_id on a site
+                # without verification rewrote a customer's name, plan and spend); the user still joins it.
+                [(_, created)] = companies_services.contact_companies_sync(
                     contact=contact,
                     companies=[(company.company_id, company.fields, custom)],
                     define_attributes=verified,
+                    update_existing=verified,
                 )
+            if not verified and not created and (company.fields or custom):
+                ignored[key] = COMPANY_KEPT_UNSIGNED
         except ValidationError as error:
             ignored[key] = (
                 "Not applied: "
