@@ -236,7 +236,8 @@ def contact_mark_email_verified(*, contact: Contact, email: str) -> None:
     if contact.email.strip().lower() != email.strip().lower():
         return
     contact.email_verified_at = timezone.now()
-    Contact.objects.filter(pk=contact.pk, email_verified_at__isnull=True).update(
+    # Still that address: a change the messenger made meanwhile is not marked.
+    Contact.objects.filter(pk=contact.pk, email__iexact=email.strip(), email_verified_at__isnull=True).update(
         email_verified_at=contact.email_verified_at
     )
 

@@ -76,7 +76,19 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
     base_fieldsets = [
         (
             "Identity",
-            {"fields": ["role", "name", "email", "email_confirmation", "phone", "external_id", "avatar", "owner"]},
+            {
+                "fields": [
+                    "role",
+                    "name",
+                    "email",
+                    "email_as_shown",
+                    "email_confirmation",
+                    "phone",
+                    "external_id",
+                    "avatar",
+                    "owner",
+                ]
+            },
         ),
         ("Activity", {"fields": ["signed_up_at", "first_seen_at", "last_seen_at", "web_sessions_count"]}),
         (

@@ -48,8 +48,19 @@ class TagActionForm(ActionForm):
 class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):
     """Validates through the same rules as the services, so errors show next to their fields."""
 
+    # The email as the page showed it. A teammate who left it as it was does not write it back over a change made
+    # meanwhile (attack review: a visitor changed the address in the messenger while the page was open; saving a new
+    # name restored the old address, and the save marked it confirmed, as a teammate's word).
+    email_as_shown = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email_as_shown"].initial = self.instance.email if self.instance.pk else ""
+
     def changes(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         values = {name: self.cleaned_data[name] for name in self.changed_data if name in services.WRITABLE_FIELDS}
+        if "email" in values and "email_as_shown" in self.data and values["email"] == self.data["email_as_shown"]:
+            del values["email"]  # not edited here: what it is now stays
         custom = {
             name.removeprefix(CUSTOM_ATTRIBUTE_PREFIX): json_value(self.cleaned_data[name])
             for name in self.changed_data

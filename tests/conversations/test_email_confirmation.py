@@ -240,3 +240,67 @@ def test_a_site_that_signs_the_email_shows_the_address_and_one_that_signs_the_us
         user={"user_id": "u-8", "email": "ann@shop.example", "user_hash": user_hash(website, "u-8")}
     )
     assert Contact.objects.get(external_id="u-8").email_verified_at is not None
+
+
+def test_a_signed_email_never_selects_the_user_who_typed_that_address_unsigned(client):
+    """Attack review: a signed-in user typed a guest's address beside their own signed user_id; the site's signed
+    sign-in of the guest by email then merged the guest's visitor, and what they wrote, into that user, and marked the
+    address confirmed there: replies and the guest's mail went to the attacker's conversations."""
+    from tests.tracking.factories import WebsiteFactory as Websites
+
+    website = Websites(identity_verification=Website.IdentityVerification.ENFORCED)
+    attacker = Widget(client, website)
+    signed_id = {"user_id": "att-2", "user_hash": user_hash(website, "att-2")}
+    assert attacker.ping(user={**signed_id, "email": "guest@corp.example"}).status_code == 200
+    claimer = Contact.objects.get(external_id="att-2")
+    assert (claimer.email, claimer.email_verified_at) == ("guest@corp.example", None)
+
+    guest = Widget(client, website)
+    guest.ping()
+    assert guest.post("conversations", {"token": guest.token, "body": "GUEST PRIVATE order 991"}).status_code == 201
+    signed_email = {"email": "guest@corp.example", "user_hash": user_hash(website, "guest@corp.example")}
+    response = guest.ping(user=signed_email)
+    assert response.status_code == 200, response.content
+
+    claimer.refresh_from_db()
+    assert (claimer.email, claimer.email_verified_at) == ("", None)  # the address was someone else's: taken back
+    owner = Contact.objects.get(email="guest@corp.example")
+    assert owner.role == Contact.Role.USER and owner.email_verified_at is not None
+    assert Conversation.objects.get().contact == owner
+    assert attacker.ping(user=signed_id).json()["conversations"] == []
+    # The next signed sign-in by that email finds the owner, whose address is shown.
+    again = Widget(client, website)
+    assert again.ping(user=signed_email).status_code == 200
+    assert Contact.objects.filter(email="guest@corp.example").count() == 1
+    assert len(again.ping(user=signed_email).json()["conversations"]) == 1
+
+
+def test_a_teammate_saving_a_stale_contact_page_keeps_the_address_the_messenger_gave_meanwhile(client, admin_client):
+    """Attack review: a visitor changed the address in the messenger while a teammate had the contact open; saving a
+    new name put the old address back, confirmed as a teammate's word."""
+    from django.urls import reverse
+
+    website = WebsiteFactory()
+    visitor, lead, _ = _typed_lead(client, website, email="victim.stale@corp.example")
+    page = reverse("admin:contacts_contact_change", args=[lead.pk])
+    shown = admin_client.get(page).content.decode()
+    assert 'name="email_as_shown" value="victim.stale@corp.example"' in shown
+    assert visitor.post("update", {"token": visitor.token, "user": {"email": "other@evil.example"}}).status_code == 200
+    form = {
+        "name": "New name", "email": "victim.stale@corp.example", "email_as_shown": "victim.stale@corp.example",
+        "external_id": "", "avatar": "", "owner": "", "signed_up_at_0": "", "signed_up_at_1": "",
+        "language_override": "", "phone": "", "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    assert admin_client.post(page, form).status_code == 302
+    lead.refresh_from_db()
+    assert (lead.name, lead.email, lead.email_verified_at) == ("New name", "other@evil.example", None)
+
+    # An address the teammate types is theirs to give: written, and shown.
+    assert (
+        admin_client.post(
+            page, {**form, "email": "lin@example.com", "email_as_shown": "other@evil.example"}
+        ).status_code
+        == 302
+    )
+    lead.refresh_from_db()
+    assert lead.email == "lin@example.com" and lead.email_verified_at is not None

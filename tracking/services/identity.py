@@ -4,6 +4,7 @@ import hashlib
 import hmac
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 
 from common.row_locks import rows_lock
 from contacts import services as contacts_services
@@ -106,18 +107,22 @@ def _identify_loaded(
 ) -> Contact:
     """`identify` once the current contact's row is loaded and it is not already this user."""
     unproven_email = proven_only and bool(user.user_id)
+    # A signed email (user_hash of the email, no user_id) is its owner's: it selects only a user whose address was
+    # shown to be theirs, never one who typed it unsigned (attack review: the site's signed sign-in of a guest merged
+    # the guest into the user who had typed the guest's address, and the mark then confirmed it there).
+    signed_email = proven_only and not user.user_id
     if current is not None and current.role != Contact.Role.USER:
         # A visitor or lead merges into the user found below: both are locked first, in id order, as every writer
         # holding several contacts takes them (bulk tagging, erasure). Locking the user, then the visitor in the
         # merge, deadlocked with them whenever the visitor's id was the lower.
-        rows_lock(Contact, [current.pk, *_users_named(user, unproven_email=unproven_email)])
+        rows_lock(Contact, [current.pk, *_users_named(user, unproven_email=unproven_email, signed_email=signed_email)])
     target = None
     # Locked: an unsigned claim waits for a verified sign-in of the same person to commit, then sees
     # it (and is refused); a claim that commits first has its token revoked by that sign-in.
     if user.user_id:
         target = contact_row_where("external_id", user.user_id, for_update=True)
     if target is None and user.email and not unproven_email:
-        by_email = contacts_with_email(email=user.email).select_for_update().filter(role=Contact.Role.USER).first()
+        by_email = _users_with_email(user.email, signed_email=signed_email).select_for_update().first()
         # Given with a user_id, an email selects no user (it is left off below when another user has it),
         # except the browser's own user known by email only, which now gets its user_id.
         if by_email is not None and not (
@@ -131,10 +136,12 @@ def _identify_loaded(
         and contact_belongs_to_verifying_website(contact_id=target.pk)
     ):
         raise IdentityVerificationFailed  # a weaker website must not expose a contact verified elsewhere
-    if target is not None and on_verifying_website:
-        # Whoever claimed this user unsigned before (on a website without verification) loses that token.
-        # Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
+    if target is not None and (on_verifying_website or (signed_email and target.email_verified_at is None)):
+        # Whoever claimed this user unsigned before (on a website without verification, or by its email) loses that
+        # token. Not deferred to the commit: a revocation that outlives a rollback only asks for a new sign-in.
         widget_tokens_revoke_unverified(contact=target)
+    if target is None and signed_email:
+        _signed_email_take_back(user.email)
     identity = {"external_id": user.user_id, "email": user.email}
     if user.user_id and user.email and _email_of_another_user(user.email, contact=target):
         identity["email"] = None
@@ -158,14 +165,36 @@ def _identify_loaded(
     return target
 
 
-def _users_named(user: UserInput, *, unproven_email: bool) -> list[int]:
+def _users_named(user: UserInput, *, unproven_email: bool, signed_email: bool) -> list[int]:
     """The contacts this identification may pick (read without a lock)."""
     ids: list[int] = []
     if user.user_id:
         ids += Contact.objects.filter(external_id=user.user_id).values_list("pk", flat=True)
     if user.email and not unproven_email:
-        ids += contacts_with_email(email=user.email).filter(role=Contact.Role.USER).values_list("pk", flat=True)
+        ids += _users_with_email(user.email, signed_email=signed_email).values_list("pk", flat=True)
     return ids
+
+
+def _users_with_email(email: str, *, signed_email: bool) -> QuerySet[Contact]:
+    """The users an email selects. With `signed_email`, not a user with a user_id of their own who typed the address
+    unsigned: only one whose address was shown to be theirs, or one known by that email alone."""
+    users = contacts_with_email(email=email).filter(role=Contact.Role.USER)
+    if signed_email:
+        users = users.filter(Q(email_verified_at__isnull=False) | Q(external_id__isnull=True) | Q(external_id=""))
+    return users
+
+
+def _signed_email_take_back(email: str) -> None:
+    """The site signed this address for a new user: users with a user_id of their own who only typed it (unsigned)
+    lose it, as the address is someone else's (one user per email)."""
+    typed = (
+        contacts_with_email(email=email)
+        .filter(role=Contact.Role.USER, email_verified_at__isnull=True)
+        .exclude(Q(external_id__isnull=True) | Q(external_id=""))
+        .select_for_update()
+    )
+    for holder in typed:
+        contacts_services.contact_update(contact=holder, email="")
 
 
 def _email_of_another_user(email: str, *, contact: Contact | None) -> bool:
