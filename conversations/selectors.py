@@ -405,10 +405,13 @@ AUDIENCE_SAMPLE_SIZE = 10
 # Who an outbound message skips, and why: (reason, condition on Contact), first match wins. The one
 # rule the preview's counts, the send and the stats all read, so what the admin says is what happens.
 SkipRule = tuple[str, Callable[[], Q]]
+EMAIL_NOT_CONFIRMED = "email not confirmed"
 EMAIL_SKIP_RULES: tuple[SkipRule, ...] = (
     ("processing restricted", lambda: Q(processing_restricted=True)),
     ("unsubscribed", lambda: Q(unsubscribed_from_emails=True)),
     ("no email address", lambda: Q(email="")),
+    # Typed into a messenger and never confirmed: anyone can type anyone's address (services.email_confirmation).
+    (EMAIL_NOT_CONFIRMED, lambda: Q(email_verified_at__isnull=True)),
 )
 # An in-app message is a marketing campaign (docs/privacy.md): not shown to a restricted contact, nor
 # to one without the marketing purpose (no consent, unless a website of theirs has legitimate interest

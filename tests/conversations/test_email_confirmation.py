@@ -304,3 +304,29 @@ def test_a_teammate_saving_a_stale_contact_page_keeps_the_address_the_messenger_
     )
     lead.refresh_from_db()
     assert lead.email == "lin@example.com" and lead.email_verified_at is not None
+
+
+def test_an_email_campaign_skips_an_address_not_confirmed_and_its_preview_says_why(client, admin_client):
+    """Walk and attack review: a visitor could sign a stranger up for the team's campaigns by typing their address,
+    with a name of their choosing in its greeting ("Hi URGENT-visit-evil.example/refund")."""
+    from django.urls import reverse
+
+    from conversations.models import Message, MessageDelivery
+
+    website = WebsiteFactory()
+    _, typed, _ = _typed_lead(client, website, email="ceo@bigcorp.example")
+    shown = UserContactFactory(email="anna@example.com")
+    draft = {"action": "send_message_to_contacts", "_selected_action": [typed.pk, shown.pk], "compose": "yes",
+             "channel": "email", "subject": "Winter sale", "body": "Hi {{contact.name}}"}  # fmt: skip
+    changelist = reverse("admin:contacts_contact_changelist")
+    preview = admin_client.post(changelist, draft).content.decode()
+    assert "email not confirmed" in preview and "Send: 1 of 2 will get it" in preview
+    sent = admin_client.post(changelist, {**draft, "_send": "Send", "expected_recipients": "2",
+                                          "idempotency_key": "k-1"}, follow=True)  # fmt: skip
+    assert "1 of 2 contacts will get it" in sent.content.decode()
+    message = Message.objects.get()
+    while services.message_deliver_batch(message_id=message.pk)[1]:
+        pass
+    assert [email.to for email in mail.outbox] == [["anna@example.com"]]
+    skipped = MessageDelivery.objects.get(contact=typed)
+    assert (skipped.state, skipped.skip_reason) == (MessageDelivery.State.SKIPPED, "email not confirmed")
