@@ -131,8 +131,9 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
         if obj.email_verified_at:
             return f"Yes, {date_format(timezone.localtime(obj.email_verified_at), 'M j, Y')}"
         return (
-            "Not yet: the address was typed into a messenger. Replies are emailed there once its owner follows the "
-            "link Parley sends with the first reply they have not read. Saving another address here confirms that one."
+            "Not yet: the address was typed into a messenger. Replies and campaigns are emailed there once its owner "
+            "confirms it: the first reply not read in the messenger sends a confirmation link instead. Saving another "
+            "address here confirms that one."
         )
 
     def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:

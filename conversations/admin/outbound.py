@@ -140,7 +140,7 @@ def _sent_said(sent: Sent) -> str:
     }
     if reaching == message.recipients_count:
         return f"“{message}” is being sent to {recipients}."
-    return f"“{message}” is being sent: {reaching} of {recipients} will get it (its stats say why the others not)."
+    return f"“{message}” is being sent: {reaching} of {recipients} will get it (its stats say why not the others)."
 
 
 def _reaching(audience: Any, channel: str) -> int:

@@ -20,6 +20,7 @@ from common.parsing import int_or_none
 from common.teammates import teammate_name
 from common.uploads import request_files
 from contacts.models import Contact, Tag
+from contacts.selectors import contact_for_inbound_email
 from conversations import selectors, services
 from conversations.admin import teamwork
 from conversations.admin.attachments import attachment_composer_context, part_attachments_json
@@ -251,6 +252,13 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "ratings": ratings,
             "last_part_id": parts[-1].pk if parts else 0,
             "contact_tags": list(contact.tags.all()),
+            # A typed address another contact showed to be theirs: this visitor may not be that person (new-user walk:
+            # an agent answered a stranger who typed a customer's address as if they were the customer).
+            "email_owner": (
+                contact_for_inbound_email(email=contact.email)
+                if contact.email and contact.email_verified_at is None
+                else None
+            ),
             "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
             # The tags it can still get: the one it has are shown with their remove buttons.
             "all_tags": list(

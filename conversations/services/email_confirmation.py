@@ -51,7 +51,10 @@ def email_confirmed_or_asked(*, contact: Contact, website: Website | None) -> bo
         return True
     if not contact.email or contact.unsubscribed_from_emails or contact.processing_restricted:
         return False
-    address = subject_hash(contact.email.strip().lower())
+    mailbox = _mailbox(contact.email)
+    if mailbox is None:  # no mail server could take it (a domain label too long): nothing to confirm, nothing spent
+        return False
+    address = subject_hash(mailbox)
     try:
         # Apart: a contact asked again within the day uses up nothing of the address's own allowance.
         rate_limit([Limit("email-confirm-contact", f"{contact.pk}.{address}", CONFIRMATIONS_PER_CONTACT_PER_DAY,
@@ -63,14 +66,41 @@ def email_confirmed_or_asked(*, contact: Contact, website: Website | None) -> bo
     return False
 
 
+def _mailbox(email: str) -> str | None:
+    """The mailbox an address reaches, as the mail goes out: the domain in IDNA form (a domain typed in full-width
+    letters is the ASCII one: attack review, each such variant had its own allowance), all in lower case. None when
+    the domain cannot be written so."""
+    local, _, domain = email.strip().rpartition("@")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}".lower()
+    except UnicodeError:
+        return None
+
+
+def _address_digest(email: str) -> str:
+    """What a link carries of the address: a keyed digest, so that the URL (in logs, in proxies) shows no address, and
+    a long address still makes a short link."""
+    return subject_hash(f"confirm:{email.strip().lower()}")
+
+
 def confirmation_token(*, contact_id: int, email: str, website_id: int | None) -> str:
-    """A signed, timestamped token naming one contact, the address it confirms and the website whose team asks."""
-    return signing.TimestampSigner(salt=CONFIRM_SALT).sign_object([contact_id, email.strip().lower(), website_id])
+    """A signed, timestamped token naming one contact, the address it confirms (a digest) and the website asking."""
+    return signing.TimestampSigner(salt=CONFIRM_SALT).sign_object([contact_id, _address_digest(email), website_id])
 
 
 def confirmation_url(*, contact_id: int, email: str, website_id: int | None) -> str:
     token = confirmation_token(contact_id=contact_id, email=email, website_id=website_id)
     return settings.PUBLIC_URL + reverse("conversations:email_confirm", args=[token])
+
+
+def team_sender(website: Website | None) -> str:
+    """The From of a conversation's emails: the website's name (the team the contact talked to) at the configured
+    address ("Acme Support <support@…>"); the configured sender as it is for a conversation without a website. The
+    walk found a confirmation from "Demo shop" followed by its reply from "Parley", a name customers never saw."""
+    name = " ".join((website.name if website else "").split())  # one line: no header can be added through it
+    if not name:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
 
 
 def _confirmation_email(*, contact: Contact, website: Website | None) -> mail.EmailMultiAlternatives:
@@ -80,11 +110,10 @@ def _confirmation_email(*, contact: Contact, website: Website | None) -> mail.Em
         "url": confirmation_url(contact_id=contact.pk, email=contact.email, website_id=website and website.pk),
         "valid_days": CONFIRM_LINK_MAX_AGE.days,
     }
-    sender = formataddr((team, parseaddr(settings.DEFAULT_FROM_EMAIL)[1])) if team else settings.DEFAULT_FROM_EMAIL
     email = mail.EmailMultiAlternatives(
         subject=email_header_line(f"Confirm your email address for {team}" if team else "Confirm your email address"),
         body=render_to_string("emails/email_confirmation.txt", context),
-        from_email=sender,
+        from_email=team_sender(website),
         to=[contact.email],
         headers={"Auto-Submitted": "auto-generated"},  # sent by Parley, not written by a person (RFC 3834)
     )
@@ -122,12 +151,12 @@ def confirmation_read(token: str) -> Confirmation:
         and (value[2] is None or isinstance(value[2], int))
     ):  # signed by us, so never in practice: another version's shape
         return Confirmation("invalid")
-    contact_id, email, website_id = value
+    contact_id, digest, website_id = value
     website = Website.objects.filter(pk=website_id).first() if website_id is not None else None
     contact = Contact.objects.filter(pk=contact_id).first()
-    if contact is None or contact.email.strip().lower() != email:
-        return Confirmation("changed", email=email, website=website)
-    return Confirmation("ready", contact=contact, email=email, website=website)
+    if contact is None or not contact.email or _address_digest(contact.email) != digest:
+        return Confirmation("changed", website=website)
+    return Confirmation("ready", contact=contact, email=contact.email.strip(), website=website)
 
 
 @transaction.atomic
@@ -138,8 +167,8 @@ def email_confirm(*, token: str) -> Confirmation:
     if found.state != "ready":
         return found
     contact = Contact.objects.select_for_update().filter(pk=found.contact.pk).first()
-    if contact is None or contact.email.strip().lower() != found.email:  # changed (or erased) since it was read
-        return Confirmation("changed", email=found.email, website=found.website)
+    if contact is None or contact.email.strip() != found.email:  # changed (or erased) since it was read
+        return Confirmation("changed", website=found.website)
     if contact.email_verified_at is None:
         contact = contact_services.contact_email_confirm(contact=contact)
         _unread_replies_send(contact)

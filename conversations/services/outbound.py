@@ -29,7 +29,7 @@ from conversations.models import Conversation, ConversationPart, DeliveryEvent, 
 from conversations.selectors import contacts_marketing_allowed, delivery_skip_reasons, teammate_answers
 from conversations.services import widget_quiet
 from conversations.services.attachments import attachments_attach_to_email
-from conversations.services.email_confirmation import email_confirmed_or_asked
+from conversations.services.email_confirmation import email_confirmed_or_asked, team_sender
 from conversations.services.placeholders import (
     placeholders_check,
     placeholders_in_links,
@@ -640,7 +640,7 @@ def conversation_reply_email_send(*, part_id: int) -> bool:
     email = mail.EmailMultiAlternatives(
         subject=email_header_line(f"Re: {conversation_subject(conversation)}"),
         body=render_to_string("emails/conversation_reply.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=team_sender(conversation.website),
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # A person wrote this reply: no Auto-Submitted header (RFC 3834 keeps it for automatic mail).

@@ -25,10 +25,8 @@ RATING_CHANGE_WINDOW after it was first given, then it is final.
 
 import datetime as dt
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -42,7 +40,7 @@ from common.parsing import text_problem, without_direction_controls
 from conversations import email_links
 from conversations.models import Conversation, ConversationPart, ConversationRating
 from conversations.models_ratings import RATING_MAX, RATING_MIN
-from conversations.services.email_confirmation import email_confirmed
+from conversations.services.email_confirmation import email_confirmed, team_sender
 from conversations.signals import conversation_changed
 from tracking.models import Website
 
@@ -297,7 +295,7 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
     email = mail.EmailMultiAlternatives(
         subject=email_header_line(f"How did we do? {context['subject']}"),
         body=render_to_string("emails/conversation_rating.txt", context),
-        from_email=_sender(row.website),
+        from_email=team_sender(row.website),
         to=[contact.email],
         reply_to=[email_links.reply_address(conversation_id=conversation.pk)],
         # Sent by Parley, not written by a person (RFC 3834); threaded with the conversation's emails.
@@ -305,12 +303,3 @@ def _rating_email(row: ConversationRating) -> mail.EmailMultiAlternatives:
     )
     email.attach_alternative(render_to_string("emails/conversation_rating.html", context), "text/html")
     return email
-
-
-def _sender(website: Website | None) -> str:
-    """The rating email's From: the website's name (the team the contact talked to) at the configured address
-    ("Acme Support <support@…>"), the configured sender as it is for a conversation without a website."""
-    name = " ".join((website.name if website else "").split())  # one line: no header can be added through it
-    if not name:
-        return settings.DEFAULT_FROM_EMAIL
-    return formataddr((name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))

@@ -330,3 +330,39 @@ def test_an_email_campaign_skips_an_address_not_confirmed_and_its_preview_says_w
     assert [email.to for email in mail.outbox] == [["anna@example.com"]]
     skipped = MessageDelivery.objects.get(contact=typed)
     assert (skipped.state, skipped.skip_reason) == (MessageDelivery.State.SKIPPED, "email not confirmed")
+
+
+def test_variants_of_one_mailbox_share_its_allowance_and_a_link_never_shows_the_address(client):
+    """Attack review: the same mailbox in full-width letters got three more confirmations a day for each variant; a
+    link carried the address (in logs and proxies), and a long one made a link too long to work."""
+    website = WebsiteFactory(email_unread_replies_after_minutes=0)
+    variants = ["bomb@corp.example", "BOMB@corp.example", "bomb@\uff43orp.example", "bomb@co\uff52p.example",
+                "bomb@corp.\uff45xample"]  # fmt: skip
+    for email in variants:
+        _, _, conversation = _typed_lead(client, website, email=email)
+        services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
+    assert len(mail.outbox) == 3
+    assert "bomb" not in _link(mail.outbox[0]) and "corp" not in _link(mail.outbox[0])
+
+    long_local = "a" * 64 + "." + "b" * 60 + "." + "c" * 60
+    _, long_lead, _ = _typed_lead(client, website, email=f"{long_local}@corp.example")
+    link = _link(_confirmation_of(long_lead))
+    assert len(link) < 200
+    assert b"Confirm your email address" in Client().get(link).content
+
+
+def test_an_address_no_mail_server_takes_asks_nothing_and_raises_nothing(client):
+    website = WebsiteFactory(email_unread_replies_after_minutes=0)
+    domain = "".join(chr(0x4E00 + 7 * i) for i in range(40)) + ".example"  # a label longer than IDNA allows
+    _, _, conversation = _typed_lead(client, website, email=f"li.wei@{domain}")
+    assert services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk) is False
+    assert mail.outbox == []
+
+
+def test_a_reply_comes_from_the_websites_name_as_its_confirmation_did(client):
+    """Walk: the confirmation came from "Demo shop", the reply after it from "Parley", a name customers never saw."""
+    website = WebsiteFactory(name="Demo shop", email_unread_replies_after_minutes=0)
+    _, lead, conversation = _typed_lead(client, website, email="lin@example.com")
+    Contact.objects.filter(pk=lead.pk).update(email_verified_at=lead.created_at)
+    services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
+    assert mail.outbox[0].from_email == "Demo shop <support@parley.localhost>"

@@ -483,7 +483,7 @@ def test_the_send_confirmation_says_how_many_will_get_it_as_the_button_did(agent
     confirm = {**_draft(tag), "idempotency_key": preview.context["idempotency_key"], "expected_recipients": "2",
                "_send": "Send: 1 of 2 will get it"}  # fmt: skip
     sent = agent_client.post(ADD, confirm, follow=True).content.decode()
-    assert "“News for” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
+    assert "“News for” is being sent: 1 of 2 contacts will get it (its stats say why not the others)." in sent
 
     # The contact list's action says it the same way (it said "Message queued for 2 contacts").
     changelist = reverse("admin:contacts_contact_changelist")
@@ -494,7 +494,7 @@ def test_the_send_confirmation_says_how_many_will_get_it_as_the_button_did(agent
     payload = {**draft, "idempotency_key": preview.context["idempotency_key"], "expected_recipients": "2",
                "_send": "Send"}  # fmt: skip
     sent = agent_client.post(changelist, payload, follow=True).content.decode()
-    assert "“Hi” is being sent: 1 of 2 contacts will get it (its stats say why the others not)." in sent
+    assert "“Hi” is being sent: 1 of 2 contacts will get it (its stats say why not the others)." in sent
 
 
 def test_the_email_preview_shows_the_from_address_sign_off_and_footer_the_email_has(agent_client, settings):
