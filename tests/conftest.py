@@ -25,10 +25,10 @@ PostgreSQLOperations.sql_flush = _sql_flush_by_delete
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PARLEY_BROWSER_SHARE=k/n (CI): only the k-th of n shares of the browser journeys run here. CI's two runs, on
-    SQLite and on PostgreSQL + Redis, each take one, so every journey runs once and CI stays within its half hour; a
-    journey marked `postgres` goes to the PostgreSQL run. A test's share comes from its id alone, so both runs agree
-    whatever else they collect. Unset (`make test`): every test runs."""
+    """PARLEY_BROWSER_SHARE=k/n, or k,l/n (CI): only the k-th (and l-th) of n shares of the browser journeys run
+    here. CI's two runs, on SQLite and on PostgreSQL + Redis, split them, so every journey runs once and CI stays
+    within its half hour; a journey marked `postgres` goes to the PostgreSQL run. A test's share comes from its id
+    alone, so both runs agree whatever else they collect. Unset (`make test`): every test runs."""
     import zlib
 
     from django.conf import settings
@@ -37,8 +37,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not share:
         return
     mine, _, total = share.partition("/")
-    if not (mine.isdigit() and total.isdigit() and 1 <= int(mine) <= int(total)):
-        raise pytest.UsageError(f"PARLEY_BROWSER_SHARE is k/n with 1 <= k <= n, not {share!r}.")
+    shares = {int(k) for k in mine.split(",") if k.isdigit()} if total.isdigit() else set()
+    if not shares or len(shares) != len(mine.split(",")) or not all(1 <= k <= int(total) for k in shares):
+        raise pytest.UsageError(f"PARLEY_BROWSER_SHARE is k/n or k,l/n with each share from 1 to n, not {share!r}.")
     on_postgres = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
     def runs_here(item: pytest.Item) -> bool:
@@ -46,11 +47,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             return True
         if item.get_closest_marker("postgres") is not None:
             return on_postgres
-        return zlib.crc32(item.nodeid.encode()) % int(total) == int(mine) - 1
+        return zlib.crc32(item.nodeid.encode()) % int(total) + 1 in shares
 
     kept = [item for item in items if runs_here(item)]
     config.hook.pytest_deselected(items=[item for item in items if not runs_here(item)])
     items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, the test database commits without waiting for its WAL to reach the disk (synchronous_commit off,
+    for this database only, and the servers and workers tests start): a crash of PostgreSQL itself, which no test
+    makes, could lose the last commits; nothing a test checks changes. Transactional tests commit thousands of times,
+    and each waited for an fsync."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit TO off")
+            cursor.execute("SET synchronous_commit TO off")
+    return django_db_setup
 
 
 @pytest.fixture(autouse=True)
