@@ -55,6 +55,10 @@ def test_an_unverified_browsers_marketing_consent_does_not_outweigh_the_addresse
     assert (lead.email, lead.marketing_consent) == ("zoe@example.com", True)
 
     assert contacts_marketing_allowed(contact_ids=[lead.pk]) == set()
+    # A typed address gets no campaign before its owner confirms it (services.email_confirmation)…
+    assert _send("email", lead).skip_reason == "email not confirmed" and mail.outbox == []
+    # …and once confirmed, the browser's consent still does not outweigh the address's refusal.
+    Contact.objects.filter(pk=lead.pk).update(email_verified_at=lead.created_at)
     _send("email", lead)
     html = next(c for c, kind in mail.outbox[-1].alternatives if kind == "text/html")
     assert "/o/" not in html and "https://shop.example/new" in html  # untracked: no pixel, the link as written
