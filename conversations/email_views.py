@@ -189,7 +189,8 @@ CONFIRM_PAGE_STATUS = {"invalid": 404, "expired": 410, "changed": 410}
 @never_cache
 @allow_methods(["GET", "POST"])
 def email_confirm_page(request: HttpRequest, token: str) -> HttpResponse:
-    """The page a confirmation email links to (no login: the signed, expiring token names the contact and address).
+    """The page a confirmation email links to (no login: the signed, expiring token names the contact and a digest
+    of the address).
     GET shows a button; only its POST confirms, as link scanners fetch every GET of an email."""
     found = services.confirmation_read(token)
     if found.state == "ready" and request.method == "POST":
@@ -203,7 +204,9 @@ def email_confirm_page(request: HttpRequest, token: str) -> HttpResponse:
     return _confirm_page(request, found, "confirmed" if confirmed else "form")
 
 
-def _confirm_page(request: HttpRequest, found: Any, state: str, *, status: int = 200, **context: Any) -> HttpResponse:
+def _confirm_page(
+    request: HttpRequest, found: services.Confirmation, state: str, *, status: int = 200, **context: Any
+) -> HttpResponse:
     context = {
         "state": state,
         "email": found.email,

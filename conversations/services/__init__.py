@@ -2,6 +2,7 @@
 
 from conversations.services.email_confirmation import (
     CONFIRM_LINK_MAX_AGE,
+    Confirmation,
     confirmation_read,
     email_confirm,
     email_confirmed,
@@ -78,6 +79,7 @@ from conversations.services.threads import (
 
 __all__ = [
     "CONFIRM_LINK_MAX_AGE",
+    "Confirmation",
     "ContactGone",
     "RatingClosed",
     "assignee_email_if_away",
