@@ -337,7 +337,7 @@ def test_variants_of_one_mailbox_share_its_allowance_and_a_link_never_shows_the_
     link carried the address (in logs and proxies), and a long one made a link too long to work."""
     website = WebsiteFactory(email_unread_replies_after_minutes=0)
     variants = ["bomb@corp.example", "BOMB@corp.example", "bomb@\uff43orp.example", "bomb@co\uff52p.example",
-                "bomb@corp.\uff45xample"]  # fmt: skip
+                "bomb@corp.\uff45xample", '"bomb"@corp.example', '"b\\omb"@corp.example']  # fmt: skip
     for email in variants:
         _, _, conversation = _typed_lead(client, website, email=email)
         services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
