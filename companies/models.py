@@ -40,6 +40,8 @@ class Company(models.Model):
 
     class Meta:
         verbose_name_plural = "companies"
+        # A viewer reads companies one at a time and takes none out in bulk, as with contacts.
+        permissions = [("export_company", "Can export companies (CSV)")]
         ordering = [models.F("last_request_at").desc(nulls_last=True), "-id"]
         indexes = [
             # The list order's indexes, (last_request_at DESC NULLS LAST, id DESC) alone and after plan, are

@@ -19,7 +19,7 @@ AGENT_EXTRA_PERMISSIONS = {
         "add_contactnote", "export_contact",
     },
     # Companies and memberships, not deleting a company (as contacts: a site-wide, irreversible act).
-    "companies": {"add_*", "change_*", "delete_companycontact", "delete_companytag"},
+    "companies": {"add_*", "change_*", "delete_companycontact", "delete_companytag", "export_company"},
     "conversations": {"add_*", "change_*"},
     # Segments are shared saved views of the contact list: agents save and edit them, never delete.
     "segments": {"add_segment", "change_segment"},
