@@ -337,11 +337,19 @@ def test_variants_of_one_mailbox_share_its_allowance_and_a_link_never_shows_the_
     link carried the address (in logs and proxies), and a long one made a link too long to work."""
     website = WebsiteFactory(email_unread_replies_after_minutes=0)
     variants = ["bomb@corp.example", "BOMB@corp.example", "bomb@\uff43orp.example", "bomb@co\uff52p.example",
-                "bomb@corp.\uff45xample", '"bomb"@corp.example', '"b\\omb"@corp.example']  # fmt: skip
-    for email in variants:
+                "bomb@corp.\uff45xample", '"bomb"@corp.example', '"b\\omb"@corp.example', "bomb+1@corp.example",
+                '"bomb+2"@corp.example']  # fmt: skip
+    # Re-attack: subaddresses, and dots at Gmail, reach one inbox too.
+    gmail = ["lin.wei@gmail.com", "linwei+a@gmail.com", "L.I.N.W.E.I@googlemail.com", "lin.wei+b@googlemail.com"]
+    for email in variants + gmail:
         _, _, conversation = _typed_lead(client, website, email=email)
         services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
-    assert len(mail.outbox) == 3
+    assert [email.to for email in mail.outbox] == [
+        [variants[0]],
+        [variants[1]],
+        [variants[2]],
+        *([address] for address in gmail[:3]),
+    ]
     assert "bomb" not in _link(mail.outbox[0]) and "corp" not in _link(mail.outbox[0])
 
     long_local = "a" * 64 + "." + "b" * 60 + "." + "c" * 60
