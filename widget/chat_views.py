@@ -27,7 +27,7 @@ from conversations import selectors, services
 from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
-from conversations.services.presence import contact_typing_key
+from conversations.services.presence import PUBLIC_ID, contact_typing_key
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import IDEMPOTENCY_KEY_FIELD, contact_display_name, teammate_display_name
 from tracking.models import Website
@@ -514,6 +514,12 @@ def poll_view(call: WidgetCall) -> HttpResponse:
         since = iso_datetime_or_none(raw_since, offset_required=True)
         if since is None:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
+    typing_in = call.request.GET.get("typing") or None
+    if typing_in is not None:
+        if not PUBLIC_ID.fullmatch(typing_in):
+            raise WidgetHttpError(400, "invalid", "typing", "Must be the id of a conversation.")
+        # The visitor is writing in it: its conversation page says so (another contact's id is a key none reads).
+        services.contact_typing_tell(contact_id=identity.contact_id, public_id=typing_in, typing=True)
     scope = selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)
     unread, changed, cursor = selectors.contact_poll(contact_id=identity.contact_id, since=since, **scope)
     # The conversations in which a teammate is writing a reply now (the thread shows "…"): read ahead.

@@ -345,6 +345,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
             "ratings": [_rating_json(r) for r in selectors.conversation_ratings_for_page(conversation=conversation)],
             # Who else is on it, and whether they are writing (the collision warning).
             "presence": teamwork.poll_presence(request, conversation, can_change=can_change, parts=parts),
+            "contact_typing": services.contact_is_typing(conversation),
             "live": _live_json(conversation, tags=list(conversation.tags.order_by("name"))),
         })  # fmt: skip
 

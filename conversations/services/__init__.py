@@ -29,7 +29,13 @@ from conversations.services.outbound import (
     messages_reclaim_stalled,
 )
 from conversations.services.placeholders import placeholders_render
-from conversations.services.presence import contact_typing_conversations, conversation_presence, teammate_typing_tell
+from conversations.services.presence import (
+    contact_is_typing,
+    contact_typing_conversations,
+    contact_typing_tell,
+    conversation_presence,
+    teammate_typing_tell,
+)
 from conversations.services.ratings import (
     RatingClosed,
     conversation_rating_email_send,
@@ -85,7 +91,9 @@ __all__ = [
     "assignee_email_if_away",
     "assignment_rule_save",
     "confirmation_read",
+    "contact_is_typing",
     "contact_typing_conversations",
+    "contact_typing_tell",
     "contacts_touch_messaging",
     "conversation_add_note",
     "conversation_assign",

@@ -132,3 +132,30 @@ def contact_typing_conversations(
         if (every_website or entry["website_id"] in (None, website_id))
         and any(until > now for until in entry["until"].values())
     )
+
+
+# --- what the team is told: the contact is writing in a conversation ------------------------------------------------
+# The messenger's poll says so while keys come (and polls at once on the first key after a quiet spell); the
+# conversation page's poll shows "… is typing". Long enough to span a messenger poll and a page poll; the contact's
+# message ends it at once. Keyed by the contact and the conversation's public id, so a messenger naming a conversation
+# that is not its own writes a key no page reads.
+CONTACT_TYPING_SECONDS = 6
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def _contact_typing_key(contact_id: int, public_id: str) -> str:
+    return f"parley:typing-from:{contact_id}:{public_id}"
+
+
+def contact_typing_tell(*, contact_id: int, public_id: str, typing: bool) -> None:
+    """Record whether the contact is writing in their conversation `public_id` (a well-formed public id)."""
+    key = _contact_typing_key(contact_id, public_id)
+    if typing:
+        cache.set(key, True, CONTACT_TYPING_SECONDS)
+    else:
+        cache.delete(key)
+
+
+def contact_is_typing(conversation: Any) -> bool:
+    """Whether the conversation's contact is writing in it now (the conversation page's poll)."""
+    return bool(cache.get(_contact_typing_key(conversation.contact_id, conversation.public_id)))

@@ -196,6 +196,8 @@ def _contact_writes(
         contact_services.contact_convert(contact=contact, role=Contact.Role.LEAD)
     contacts_touch_messaging(contact_ids=[contact.pk], field="last_replied_at", at=at)
     assignee_email_schedule(conversation=conversation, part=part)
+    # Sent: the team stops seeing "… is typing" at its next poll, not when the mark runs out.
+    presence.contact_typing_tell(contact_id=contact.pk, public_id=conversation.public_id, typing=False)
     return part
 
 

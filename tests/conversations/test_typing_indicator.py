@@ -1,5 +1,5 @@
 """The messenger shows that a teammate is writing a reply: the widget's poll names the conversations, never who
-writes, and never a note."""
+writes, and never a note. And the other way: the conversation page shows the contact writing."""
 
 import datetime as dt
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
 from conversations import services
-from conversations.services.presence import TYPING_TO_CONTACT_SECONDS
+from conversations.services.presence import CONTACT_TYPING_SECONDS, TYPING_TO_CONTACT_SECONDS
 from tests.contacts.factories import LeadFactory
 from tests.redis_round_trips import RedisRoundTrips
 from tests.tracking.factories import WebsiteFactory
@@ -36,11 +36,18 @@ def _admin_poll(client: Client, conversation, presence: str, **params) -> None:
     assert client.get(url, {"after": 0, "presence": presence, **params}).status_code == 200
 
 
-def _typing(client: Client, website, contact, *, verified: bool = False) -> list[str]:
+def _typing(client: Client, website, contact, *, verified: bool = False, writing_in: str = "") -> list[str]:
+    """The messenger's poll: who writes to the contact; `writing_in`, the conversation the contact writes in."""
     token = widget_token_sign(contact_id=contact.pk, website_id=website.pk, verified=verified)
-    response = client.get(f"/widget-api/{website.app_id}/poll", {"token": token}, HTTP_ORIGIN=ORIGIN)
+    params = {"token": token, **({"typing": writing_in} if writing_in else {})}
+    response = client.get(f"/widget-api/{website.app_id}/poll", params, HTTP_ORIGIN=ORIGIN)
     assert response.status_code == 200
     return response.json()["typing"]
+
+
+def _contact_typing(client: Client, conversation) -> bool:
+    url = reverse("admin:conversations_conversation_poll", args=[conversation.pk])
+    return client.get(url, {"after": 0, "presence": "viewing"}).json()["contact_typing"]
 
 
 def test_the_messenger_shows_a_teammate_writing_a_reply_until_it_is_sent(
@@ -152,3 +159,37 @@ def test_the_poll_reads_who_writes_in_the_round_trip_of_its_token_checks(client,
     round_trips = RedisRoundTrips(monkeypatch)
     assert _typing(client, website, lead) == [conversation.public_id]
     assert "GET" not in round_trips.commands  # read by the script that checks the token
+
+
+def test_the_conversation_page_shows_the_contact_writing_until_they_send_or_stop(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    other = services.conversation_start_by_contact(contact=lead, body="And my invoice?", website=website)
+    alex, val = _teammate(AGENT_GROUP, "alex"), _teammate(VIEWER_GROUP, "val")
+    assert _contact_typing(alex, conversation) is False
+    _typing(client, website, lead, writing_in=conversation.public_id)
+    assert _contact_typing(alex, conversation) is True
+    assert _contact_typing(val, conversation) is True  # a viewer reads the conversation as it is
+    assert _contact_typing(alex, other) is False
+    # Sent: gone at once, not when the mark runs out.
+    services.conversation_reply_as_contact(conversation=conversation, body="It's order 1234")
+    assert _contact_typing(alex, conversation) is False
+    # Stopped (the messenger's polls no longer say so): gone once the mark runs out.
+    _typing(client, website, lead, writing_in=other.public_id)
+    later = timezone.now() + dt.timedelta(seconds=CONTACT_TYPING_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert _contact_typing(alex, other) is False
+
+
+def test_a_messenger_cannot_show_another_contacts_conversation_as_written_in_and_a_bad_id_is_refused(client, website):
+    lead, intruder = LeadFactory(), LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Hello", website=website)
+    alex = _teammate(AGENT_GROUP, "alex")
+    _typing(client, website, intruder, writing_in=conversation.public_id)
+    assert _contact_typing(alex, conversation) is False
+    token = widget_token_sign(contact_id=lead.pk, website_id=website.pk, verified=False)
+    poll = f"/widget-api/{website.app_id}/poll?token={token}&typing="
+    # HTML, too long, NUL, a lone surrogate (as a browser sends its bytes), full-width digits, a space.
+    for hostile in ["%3Cb%3Ex%3C%2Fb%3E", "a" * 33, "id%00", "%ED%A0%80", "%EF%BC%91%EF%BC%92", "a%20b"]:
+        response = client.get(poll + hostile, HTTP_ORIGIN=ORIGIN)
+        assert (response.status_code, response.json()["error"]["field"]) == (400, "typing"), hostile

@@ -1,5 +1,5 @@
 """Journey: the visitor sees when each message was written, and the dots of a teammate writing them a reply (never
-those of an internal note), while the agent works in the admin."""
+those of an internal note), while the agent works in the admin; the agent sees the visitor writing."""
 
 import re
 
@@ -54,6 +54,18 @@ def test_the_visitor_sees_the_team_writing_a_reply_then_the_reply_with_its_time(
     expect(messenger.locator(".m.me .ts")).to_have_count(2)
     expect(messenger.locator(".m.me").last.locator(".ts")).to_have_text(TIME)
     host.screenshot(path=str(artifacts / "messenger-reply-with-times.png"))
+
+    # The other way: the agent sees the visitor writing, under the last message, until it is sent.
+    visitor_typing = admin.locator("#parley-contact-typing")
+    expect(visitor_typing).to_be_hidden()
+    composer = messenger.locator("textarea")
+    composer.press_sequentially("Also, can I pay by invoice")
+    expect(visitor_typing).to_be_visible(timeout=TYPING_SHOWN_MS)
+    expect(visitor_typing).to_have_text(re.compile(r"^.+ is typing…$"))
+    admin.screenshot(path=str(artifacts / "admin-visitor-typing.png"), full_page=True)
+    composer.press("Enter")
+    expect(admin.locator("#parley-thread")).to_contain_text("Also, can I pay by invoice", timeout=TYPING_SHOWN_MS)
+    expect(visitor_typing).to_be_hidden()
 
     # An internal note is never the visitor's to know of: no dots while the agent writes one.
     admin.locator("#parley-mode-note").click()

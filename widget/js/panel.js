@@ -5,11 +5,8 @@
   if (!P || !P._panel) return;
 
   var OPEN_POLL_MS = 4000; // while the panel is open: one small "anything new?" call
-  // …backing off while Parley cannot be reached, to 16 s at most: the visitor looking at it finds Parley back soon.
-  var OPEN_BACKOFF_MS = 16000;
   var BADGE_POLL_MS = 60000; // while closed: the unread badge, only when the tab is visible
   var TEAM_ICON = '<svg viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
-  var FIRST_BADGE_POLL_MS = 20000; // …and the first of those soon after the page loads
   // …and every few seconds for a while after the visitor wrote: a reply soon after shows its badge soon too.
   var TALK_POLL_MS = 8000, TALK_FOR_MS = 5 * 60000;
   var MAX_BODY = 4000, UPLOAD_STALL_MS = 60000;
@@ -476,7 +473,7 @@
       composer.addEventListener("keydown", function (ev) {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
       });
-      composer.addEventListener("input", fit);
+      composer.addEventListener("input", function () { fit(); wrote(); });
       sendBtn = h("button", { class: "sd", type: "button", text: t.send, onclick: function () { send(); } });
       body.appendChild(thread);
       body.appendChild(below);
@@ -493,6 +490,13 @@
       if (id) loadThread();
       else unpark();
       if (open && !autoOpened) composer.focus();
+    }
+    // The visitor writing in a thread: the team sees "… is typing". A poll says so after a key within a poll's time;
+    // the first key after a quiet spell polls at once.
+    var keyAt = 0;
+    function wrote() {
+      if (Date.now() - keyAt > OPEN_POLL_MS && current) setTimeout(poll);
+      keyAt = Date.now();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
 
@@ -850,7 +854,7 @@
       node.classList.add("pd");
       var fail = node.querySelector(".nf");
       if (fail) fail.remove();
-      if (!retryNode) { thread.appendChild(node); composer.value = rest; fit(); }
+      if (!retryNode) { thread.appendChild(node); composer.value = rest; fit(); keyAt = 0; } // sent: no longer typing
       var empty = thread && thread.querySelector(".em");
       if (empty) empty.remove();
       if (node.isConnected) toEnd();
@@ -1296,9 +1300,11 @@
     function schedule() {
       clearTimeout(timer);
       if (destroyed) return;
-      var base = open ? OPEN_POLL_MS : Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS :
-        cursor === null ? FIRST_BADGE_POLL_MS : BADGE_POLL_MS;
-      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures + refusedPolls), open ? OPEN_BACKOFF_MS : 5 * 60000));
+      // The first badge poll comes soon (20 s) after the page loads.
+      var base = open ? OPEN_POLL_MS : Date.now() - wroteAt < TALK_FOR_MS ? TALK_POLL_MS : cursor === null ? 20000 : BADGE_POLL_MS;
+      // Backing off while Parley cannot be reached: open, to 16 s at most (the visitor looking at it finds Parley back
+      // soon); closed, to 5 minutes.
+      timer = setTimeout(poll, Math.min(base * Math.pow(2, failures + refusedPolls), open ? 16000 : 5 * 60000));
     }
     function poll() {
       if (destroyed) return;
@@ -1308,7 +1314,8 @@
         schedule();
         return;
       }
-      var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "");
+      var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "") +
+        (current && Date.now() - keyAt < OPEN_POLL_MS ? "&typing=" + current.id : "");
       api(path).then(function (json) {
         refusedPolls = 0;
         var first = cursor === null;
