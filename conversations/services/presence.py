@@ -151,11 +151,13 @@ def contact_typing_tell(*, contact_id: int, public_id: str, typing: bool) -> Non
     """Record whether the contact is writing in their conversation `public_id` (a well-formed public id)."""
     key = _contact_typing_key(contact_id, public_id)
     if typing:
-        cache.set(key, True, CONTACT_TYPING_SECONDS)
+        # The deadline in the entry too: it ends on time whatever the cache's own expiry (and under a test's clock).
+        cache.set(key, time.time() + CONTACT_TYPING_SECONDS, CONTACT_TYPING_SECONDS)
     else:
         cache.delete(key)
 
 
 def contact_is_typing(conversation: Any) -> bool:
     """Whether the conversation's contact is writing in it now (the conversation page's poll)."""
-    return bool(cache.get(_contact_typing_key(conversation.contact_id, conversation.public_id)))
+    until = cache.get(_contact_typing_key(conversation.contact_id, conversation.public_id))
+    return isinstance(until, float) and until > time.time()
