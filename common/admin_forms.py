@@ -1,6 +1,7 @@
 """How the admin shows a service's ValidationError: on the form's fields (ServiceValidatedForm), or as
 messages on a page that redirects instead of showing a form (report_validation_error); the admin's one JSON
-form field (JSONFormField); the object chosen next to a list action (ActionChoiceField, action_choice)."""
+form field (JSONFormField); the object chosen next to a list action (ActionChoiceField, action_choice), and the
+action bar that shows each action's own fields only once it is chosen (ActionFieldsForm)."""
 
 import json
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms.models import construct_instance
@@ -41,6 +43,22 @@ class ActionChoiceField(forms.ModelChoiceField):
             return super().to_python(value)
         except ValidationError:
             return None
+
+
+class ActionFieldsForm(ActionForm):
+    """A list's action bar whose fields each belong to some actions (`for_actions`: field name → action names). A
+    field shows only while one of its actions is chosen (static/parley/admin/action_fields.js): a new-user walk met
+    a Teammate, a Snooze, a Tag, a Macro and a tick box side by side, each for another action."""
+
+    for_actions: dict[str, tuple[str, ...]] = {}
+
+    class Media:
+        js = ["parley/admin/action_fields.js"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, actions in self.for_actions.items():
+            self.fields[name].widget.attrs["data-for-actions"] = " ".join(actions)
 
 
 def action_choice(

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
+from common.admin_display import breakable
 from common.admin_forms import action_choice
 from common.pagination import EstimatedCountPaginator
 from common.read_replica import ReplicaListAdmin, replica_safe_action
@@ -91,8 +92,8 @@ class ContactListAdmin(ReplicaListAdmin):
     @admin.display(description="Name / email", ordering="name")
     def display_name(self, contact: Contact) -> str:
         if contact.name and contact.email:
-            return f"{contact.name} <{contact.email}>"
-        return str(contact)
+            return breakable(f"{contact.name} <{contact.email}>")
+        return breakable(str(contact))
 
     @admin.display(description="Last seen", ordering="last_seen_at")
     def last_seen(self, contact: Contact) -> Any:

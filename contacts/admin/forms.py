@@ -4,10 +4,9 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.contrib.admin.helpers import ActionForm
 from django.utils.html import escape
 
-from common.admin_forms import ActionChoiceField, ServiceValidatedForm
+from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
 
@@ -41,8 +40,9 @@ def _option_coercer(attribute: DataAttribute) -> Any:
     return lambda text: by_text.get(text, text)
 
 
-class TagActionForm(ActionForm):
+class TagActionForm(ActionFieldsForm):
     tag = ActionChoiceField(queryset=Tag.objects.order_by("name"), required=False, label="Tag")
+    for_actions = {"tag": ("tag_selected", "untag_selected")}
 
 
 class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):

@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
@@ -17,7 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from common.admin_forms import ActionChoiceField, action_choice, report_validation_error
+from common.admin_display import breakable
+from common.admin_forms import ActionChoiceField, ActionFieldsForm, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
 from contacts.models import Contact, Tag
@@ -174,7 +174,7 @@ class SlaFilter(admin.SimpleListFilter):
         return queryset
 
 
-class InboxActionForm(ActionForm):
+class InboxActionForm(ActionFieldsForm):
     assignee = teammate_field()
     snooze_for = forms.ChoiceField(
         choices=[("", "Snooze for…"), *((k, v[0]) for k, v in SNOOZE_PRESETS.items())], required=False, label=""
@@ -185,6 +185,13 @@ class InboxActionForm(ActionForm):
     macro = ActionChoiceField(queryset=selectors.macro_list(), required=False, label="Macro")
     # Closing several conversations at once (a clean-up) asks no rating unless ticked; one alone asks as ever.
     ask_ratings = forms.BooleanField(required=False, label="Ask for ratings")
+    for_actions = {
+        "assignee": ("assign_selected",),
+        "snooze_for": ("snooze_selected",),
+        "tag": ("tag_selected",),
+        "macro": ("run_macro_selected",),
+        "ask_ratings": ("close_selected",),
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -258,7 +265,7 @@ class ConversationAdmin(ConversationPageAdmin):
     @admin.display(description="Contact", ordering="contact__name")
     def contact_name(self, conversation: Conversation) -> str:
         unread = conversation.teammate_unread_count
-        name = str(conversation.contact)
+        name = breakable(str(conversation.contact))
         if unread:
             # A badge, not a bare number after the name ("Lead 4 1"); its label says what it counts.
             return format_html(

@@ -306,7 +306,18 @@ def test_the_inbox_asks_before_running_a_macro_on_the_selected_conversations(age
     page = agent_admin.page
     agent_admin.open(reverse("admin:conversations_conversation_changelist"))
     page.locator("#action-toggle").check()
+    # Walk: the bar showed a Teammate, a Snooze, a Tag, a Macro and a tick box at once, each for another action.
+    # Each shows once its action is chosen.
+    macro, tag = page.locator("select[name=macro]"), page.locator("select[name=tag]")
+    expect(macro).to_be_hidden()
+    page.select_option("select[name=action]", "tag_selected")
+    expect(tag).to_be_visible()
+    expect(macro).to_be_hidden()
     page.select_option("select[name=action]", "run_macro_selected")
+    expect(macro).to_be_visible()
+    for other in ("assignee", "snooze_for", "tag", "ask_ratings"):
+        expect(page.locator(f".actions [name={other}]")).to_be_hidden()
+    page.locator(".actions").screenshot(path=str(artifacts / "walk-macro-action-bar.png"))
     page.select_option("select[name=macro]", label="Closing")
     page.get_by_role("button", name="Go").click()
 

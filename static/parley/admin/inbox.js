@@ -109,7 +109,7 @@
       {key: "x", label: "Select or unselect the conversation", run: toggleRow},
       {key: "a", label: "Assign to me (the selected ones, else the current one)", run: function () { act("assign_to_me"); }},
       {key: "c", label: "Close (the selected ones, else the current one)", run: function () { act("close_selected"); }},
-      {key: "z", label: "Snooze (for the time chosen next to the actions, 1 hour by default)", run: function () {
+      {key: "z", label: "Snooze (the selected ones, else the current one): 1 hour, or the time chosen beside the Snooze action", run: function () {
         act("snooze_selected", {snooze_for: "1h"});
       }}
     ]);
