@@ -81,7 +81,8 @@ OPERATION_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "POST": ("companies.add_company", "companies.change_company"),
     },
     "api-companies-list": {"POST": ("companies.view_company",)},
-    "api-companies-scroll": {"GET": ("companies.view_company",)},
+    # Every company, page after page: the bulk export's right, as the admin's CSV export asks.
+    "api-companies-scroll": {"GET": ("companies.view_company", "companies.export_company")},
     "api-company": {
         "GET": ("companies.view_company",),
         "PUT": ("companies.change_company",),

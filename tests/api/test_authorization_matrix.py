@@ -155,7 +155,7 @@ OPERATIONS = [
     Op("api-companies", "GET", "/api/companies?company_id=acme", READERS, label="(retrieve)"),
     Op("api-companies", "POST", "/api/companies", WORKERS, {"company_id": "new-co", "name": "New"}),
     Op("api-companies-list", "POST", "/api/companies/list", READERS),
-    Op("api-companies-scroll", "GET", "/api/companies/scroll", READERS),
+    Op("api-companies-scroll", "GET", "/api/companies/scroll", WORKERS),  # every company: the export right
     Op("api-company", "GET", "/api/companies/{company}", READERS),
     Op("api-company", "PUT", "/api/companies/{company}", WORKERS, {"name": "Renamed"}),
     Op("api-company", "DELETE", "/api/companies/{company}", SUPERUSER_ONLY),
