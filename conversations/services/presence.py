@@ -137,27 +137,28 @@ def contact_typing_conversations(
 # --- what the team is told: the contact is writing in a conversation ------------------------------------------------
 # The messenger's poll says so while keys come (and polls at once on the first key after a quiet spell); the
 # conversation page's poll shows "… is typing". Long enough to span a messenger poll and a page poll; the contact's
-# message ends it at once. Keyed by the contact and the conversation's public id, so a messenger naming a conversation
-# that is not its own writes a key no page reads.
+# message ends it at once. One entry per contact, naming the one conversation they write in: a messenger naming
+# conversations that are not its own (attack review: a new id each poll filled the file cache, whose culling then
+# dropped other entries) overwrites its own entry, which no page reads.
 CONTACT_TYPING_SECONDS = 6
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-def _contact_typing_key(contact_id: int, public_id: str) -> str:
-    return f"parley:typing-from:{contact_id}:{public_id}"
+def _contact_typing_key(contact_id: int) -> str:
+    return f"parley:typing-from:{contact_id}"
 
 
 def contact_typing_tell(*, contact_id: int, public_id: str, typing: bool) -> None:
     """Record whether the contact is writing in their conversation `public_id` (a well-formed public id)."""
-    key = _contact_typing_key(contact_id, public_id)
+    key = _contact_typing_key(contact_id)
     if typing:
         # The deadline in the entry too: it ends on time whatever the cache's own expiry (and under a test's clock).
-        cache.set(key, time.time() + CONTACT_TYPING_SECONDS, CONTACT_TYPING_SECONDS)
+        cache.set(key, {"id": public_id, "until": time.time() + CONTACT_TYPING_SECONDS}, CONTACT_TYPING_SECONDS)
     else:
         cache.delete(key)
 
 
 def contact_is_typing(conversation: Any) -> bool:
     """Whether the conversation's contact is writing in it now (the conversation page's poll)."""
-    until = cache.get(_contact_typing_key(conversation.contact_id, conversation.public_id))
-    return isinstance(until, float) and until > time.time()
+    entry = cache.get(_contact_typing_key(conversation.contact_id))
+    return isinstance(entry, dict) and entry.get("id") == conversation.public_id and entry["until"] > time.time()

@@ -187,6 +187,12 @@ def test_a_messenger_cannot_show_another_contacts_conversation_as_written_in_and
     alex = _teammate(AGENT_GROUP, "alex")
     _typing(client, website, intruder, writing_in=conversation.public_id)
     assert _contact_typing(alex, conversation) is False
+    # One entry per contact (attack review: a new id each poll filled the file cache, whose culling dropped the
+    # other entries): the contact's conversation it names last is the one.
+    _typing(client, website, lead, writing_in=conversation.public_id)
+    assert _contact_typing(alex, conversation) is True
+    _typing(client, website, lead, writing_in="made-up-id")
+    assert _contact_typing(alex, conversation) is False
     token = widget_token_sign(contact_id=lead.pk, website_id=website.pk, verified=False)
     poll = f"/widget-api/{website.app_id}/poll?token={token}&typing="
     # HTML, too long, NUL, a lone surrogate (as a browser sends its bytes), full-width digits, a space.
