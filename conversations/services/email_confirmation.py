@@ -40,6 +40,8 @@ DAY_SECONDS = 24 * 3600
 UNREAD_REPLIES_SENT_ON_CONFIRMATION = 5
 # Where dots in the local part reach the same inbox (the allowance counts them as one mailbox).
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+# Where any address at a subdomain reaches the mailbox the subdomain names.
+SUBDOMAIN_ADDRESSING = ("fastmail.com", "fastmail.fm")
 
 
 def email_confirmed(contact: Contact) -> bool:
@@ -73,7 +75,8 @@ def _mailbox(email: str) -> str | None:
     """The mailbox an address reaches, as the mail goes out (Django's own `sanitize_address`): quotes and escapes
     taken off the local part, the domain in IDNA form, all in lower case. Attack review: full-width letters in the
     domain, then "b\\omb"@ forms of the local part, each had an allowance of its own for one mailbox. Only the
-    allowance counts by it; the mail goes to the address as typed. None when no mail server could take it."""
+    allowance counts by it; the mail goes to the address as typed. None when no mail server could take it, or for an
+    address at an IP literal, which no person gives and which reaches the local part of whatever server it names."""
     try:
         address = sanitize_address(email.strip(), "utf-8").lower()
     except (ValueError, UnicodeError):
@@ -81,9 +84,14 @@ def _mailbox(email: str) -> str | None:
     # Re-attack: bomb+1@, bomb+2@… reach one inbox (subaddresses, RFC 5233), as b.o.m.b@ does at Gmail. Counted as
     # one: two people who truly differ only by a tag share three confirmations a day, which only slows them.
     local, _, domain = address.rpartition("@")
+    if domain.startswith("["):  # bomb@[93.184.216.34]: the mail server at that address delivers it to its own bomb@
+        return None
     local = local.split("+", 1)[0] or local
     if domain in GMAIL_DOMAINS:
         local, domain = local.replace(".", ""), GMAIL_DOMAINS[0]
+    for base in SUBDOMAIN_ADDRESSING:  # anything@me.fastmail.com reaches me@fastmail.com
+        if domain.endswith(f".{base}"):
+            local, domain = domain.removesuffix(f".{base}").rsplit(".", 1)[-1], base
     return f"{local}@{domain}"
 
 

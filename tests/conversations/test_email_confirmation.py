@@ -341,14 +341,17 @@ def test_variants_of_one_mailbox_share_its_allowance_and_a_link_never_shows_the_
                 '"bomb+2"@corp.example']  # fmt: skip
     # Re-attack: subaddresses, and dots at Gmail, reach one inbox too.
     gmail = ["lin.wei@gmail.com", "linwei+a@gmail.com", "L.I.N.W.E.I@googlemail.com", "lin.wei+b@googlemail.com"]
-    for email in variants + gmail:
+    # Re-attack: an IP literal reaches the server's own bomb@ (never asked), a Fastmail subdomain the mailbox it names.
+    variants.append("bomb@[93.184.216.34]")
+    fastmail = ["me@fastmail.com", "a@me.fastmail.com", "b@me.fastmail.com", "c@Me.Fastmail.com"]
+    for email in variants + gmail + fastmail:
         _, _, conversation = _typed_lead(client, website, email=email)
         services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
     assert [email.to for email in mail.outbox] == [
         [variants[0]],
         [variants[1]],
         [variants[2]],
-        *([address] for address in gmail[:3]),
+        *([address] for address in gmail[:3] + fastmail[:3]),
     ]
     assert "bomb" not in _link(mail.outbox[0]) and "corp" not in _link(mail.outbox[0])
 
