@@ -199,6 +199,18 @@ class InboxActionForm(ActionFieldsForm):
         self.fields["macro"].queryset = selectors.macro_list()
 
 
+# The inbox's preview of the last message: cut at a word, and said to be cut (a walk read "…insideitto" as the end).
+PREVIEW_SHOWN = 120
+
+
+def _preview_shown(preview: str) -> str:
+    if len(preview) <= PREVIEW_SHOWN:
+        return preview
+    cut = preview[:PREVIEW_SHOWN]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > PREVIEW_SHOWN - 30 else cut).rstrip() + "…"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(ConversationPageAdmin):
     list_display = [
@@ -283,9 +295,9 @@ class ConversationAdmin(ConversationPageAdmin):
             return format_html(
                 "<span class='parley-priority' role='img' title='{}' aria-label='{}'></span> {}"
                 "<span class='parley-preview'>{}</span>",
-                "Priority", "Priority", who, conversation.preview[:120],
+                "Priority", "Priority", who, _preview_shown(conversation.preview),
             )  # fmt: skip
-        return format_html("{}<span class='parley-preview'>{}</span>", who, conversation.preview[:120])
+        return format_html("{}<span class='parley-preview'>{}</span>", who, _preview_shown(conversation.preview))
 
     @admin.display(description="Tags")
     def tag_column(self, conversation: Conversation) -> str:

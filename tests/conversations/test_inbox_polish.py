@@ -2,6 +2,7 @@
 "overdue 2712h"), priority as a flag (the stars are ratings), counts in the singular or plural."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -74,3 +75,15 @@ def test_bulk_actions_count_in_the_singular_or_the_plural(admin_client, count, w
     )  # fmt: skip
     page = response.content.decode()
     assert words in page and "(s)" not in page.split('class="messagelist"')[1].split("</ul>")[0]
+
+
+def test_a_long_last_message_is_cut_at_a_word_and_said_to_be_cut(admin_client):
+    """Walk: the preview ended mid-word ("…insideitto") with nothing to say there was more."""
+    words = "The lamp arrived with a cracked shade and the bulb rattles inside it " * 3
+    services.conversation_start_by_contact(contact=LeadFactory(), body=words + "tomorrow")
+    services.conversation_start_by_contact(contact=LeadFactory(), body="Short question")
+    page = admin_client.get(INBOX).content.decode()
+    shown = "The lamp" + re.search(r"<span class='parley-preview'>The lamp([^<]*)</span>", page).group(1)
+    assert shown.endswith("…") and len(shown) <= 121
+    assert (words + "tomorrow").startswith(shown.removesuffix("…") + " ")  # cut where a word ends
+    assert "<span class='parley-preview'>Short question</span>" in page
