@@ -39,6 +39,10 @@ def test_teammates_reply_snooze_and_close_while_the_visitor_reads_along(host, ma
     expect(inbox.locator("#result_list")).to_contain_text("sam: Yes, in 3 to 5 days.")
     expect(inbox.locator("#result_list")).not_to_contain_text("You:")
     inbox.screenshot(path=str(artifacts / "inbox-list.png"), full_page=True)
+    # Notifications not allowed (the browser grants none here): the button goes, and says how to turn them on.
+    inbox.get_by_role("button", name="Turn on desktop notifications").click()
+    expect(inbox.locator("#parley-notify-said")).to_have_text(re.compile(r"^Desktop notifications are off: allow"))
+    expect(inbox.locator("#parley-notify")).to_be_hidden()
 
     inbox.locator("#result_list tbody tr", has_text="Yes, in 3 to 5 days.").locator("a").first.click()
     bubble = inbox.locator(".parley-part.from-teammate").first
