@@ -491,8 +491,8 @@
       else unpark();
       if (open && !autoOpened) composer.focus();
     }
-    // The visitor writing in a thread: the team sees "… is typing". A poll says so after a key within a poll's time;
-    // the first key after a quiet spell polls at once.
+    // The visitor writing in a thread: the team sees "… is typing". A poll says so after a key within a poll's time
+    // while the box holds text (erased: it ends at the mark's end); the first key after a quiet spell polls at once.
     var keyAt = 0;
     function wrote() {
       if (Date.now() - keyAt > OPEN_POLL_MS && current) setTimeout(poll);
@@ -1315,7 +1315,7 @@
         return;
       }
       var path = q("poll") + (cursor ? "&since=" + encodeURIComponent(cursor) : "") +
-        (current && Date.now() - keyAt < OPEN_POLL_MS ? "&typing=" + current.id : "");
+        (current && composer.value && Date.now() - keyAt < OPEN_POLL_MS ? "&typing=" + current.id : "");
       api(path).then(function (json) {
         refusedPolls = 0;
         var first = cursor === null;
