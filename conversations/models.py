@@ -16,6 +16,7 @@ from django.utils import timezone
 from contacts.models import Contact, Tag
 
 PUBLIC_ID_BYTES = 16  # 128 random bits: conversation ids in the widget are not guessable
+PUBLIC_ID_FORMAT = re.compile(r"[A-Za-z0-9_-]{20,32}")  # what a public id looks like (token_urlsafe: 22 characters)
 PREVIEW_LENGTH = 200
 
 

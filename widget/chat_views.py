@@ -24,10 +24,10 @@ from common.rate_limit import CacheReads, Limit, ip_hash
 from contacts import services as contact_services
 from contacts.models import Contact
 from conversations import selectors, services
-from conversations.models import Conversation, ConversationPart, ConversationRating, MessageDelivery
+from conversations.models import PUBLIC_ID_FORMAT, Conversation, ConversationPart, ConversationRating, MessageDelivery
 from conversations.services import widget_quiet
 from conversations.services.expectations import website_availability
-from conversations.services.presence import PUBLIC_ID, contact_typing_key
+from conversations.services.presence import contact_typing_key
 from conversations.services.teammates import teammate_avatar_url
 from conversations.services.threads import IDEMPOTENCY_KEY_FIELD, contact_display_name, teammate_display_name
 from tracking.models import Website
@@ -516,9 +516,9 @@ def poll_view(call: WidgetCall) -> HttpResponse:
             raise WidgetHttpError(400, "invalid", "since", "Must be the cursor of the previous poll.")
     typing_in = call.request.GET.get("typing") or None
     if typing_in is not None:
-        if not PUBLIC_ID.fullmatch(typing_in):
+        if not PUBLIC_ID_FORMAT.fullmatch(typing_in):
             raise WidgetHttpError(400, "invalid", "typing", "Must be the id of a conversation.")
-        # The visitor is writing in it: its conversation page says so (another contact's id is a key none reads).
+        # The visitor is writing in it: its conversation page says so (another contact's id only replaces their own).
         services.contact_typing_tell(contact_id=identity.contact_id, public_id=typing_in, typing=True)
     scope = selectors.messenger_scope(website_id=call.website.pk, verified_sign_in=identity.verified)
     unread, changed, cursor = selectors.contact_poll(contact_id=identity.contact_id, since=since, **scope)

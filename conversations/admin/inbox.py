@@ -1,7 +1,6 @@
 """The inbox: the conversation list with its views, search and bulk actions."""
 
 import datetime as dt
-import re
 from typing import Any, ClassVar
 
 from django import forms
@@ -29,6 +28,7 @@ from conversations.admin.thread import ConversationPageAdmin, waited
 from conversations.models import (
     INBOX_NEWEST_FIRST,
     INBOX_WAITING_LONGEST,
+    PUBLIC_ID_FORMAT,
     TAG_EVENTS,
     Conversation,
     ConversationPart,
@@ -39,7 +39,6 @@ from conversations.services.threads import teammate_display_name
 
 # A search matching more parts than this shows the conversations of the first ones found.
 SEARCH_MATCH_LIMIT = 2000
-PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{20,32}")
 # The next SLA target first (index conv_state_sla_due); conversations without one last.
 INBOX_SLA_DUE_FIRST = [F("sla_due_at").asc(nulls_last=True), "id"]
 
@@ -251,7 +250,7 @@ class ConversationAdmin(ConversationPageAdmin):
         # A number is the conversation with that id and, as any word, the conversations that hold it (an order or an
         # invoice number: the new-user walk's "1042" found nothing). "²", or a number beyond bigint: text only.
         conversation_id = int_or_none(term)
-        if PUBLIC_ID_RE.fullmatch(term) and queryset.filter(public_id=term).exists():
+        if PUBLIC_ID_FORMAT.fullmatch(term) and queryset.filter(public_id=term).exists():
             return queryset.filter(public_id=term), False
         # The words of the conversation: a tag's name in its timeline is no match (the sidebar's "By tag" finds tagged ones).
         parts = ConversationPart.objects.exclude(part_type__in=TAG_EVENTS)

@@ -141,7 +141,6 @@ def contact_typing_conversations(
 # conversations that are not its own (attack review: a new id each poll filled the file cache, whose culling then
 # dropped other entries) overwrites its own entry, which no page reads.
 CONTACT_TYPING_SECONDS = 6
-PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _contact_typing_key(contact_id: int) -> str:

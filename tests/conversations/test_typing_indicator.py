@@ -191,7 +191,7 @@ def test_a_messenger_cannot_show_another_contacts_conversation_as_written_in_and
     # other entries): the contact's conversation it names last is the one.
     _typing(client, website, lead, writing_in=conversation.public_id)
     assert _contact_typing(alex, conversation) is True
-    _typing(client, website, lead, writing_in="made-up-id")
+    _typing(client, website, lead, writing_in="Made-up-id-of-22-chars")
     assert _contact_typing(alex, conversation) is False
     token = widget_token_sign(contact_id=lead.pk, website_id=website.pk, verified=False)
     poll = f"/widget-api/{website.app_id}/poll?token={token}&typing="
