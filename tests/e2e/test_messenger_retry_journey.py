@@ -163,7 +163,8 @@ def test_a_retry_that_reopens_a_closed_conversation_takes_the_closed_notice_away
     host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.fail .fl")).to_have_text("Retry")
     expect(messenger.locator(".m.fail .fl")).to_be_in_viewport()  # under the rating card: the thread scrolled to it
-    with host.page.expect_event("requestfailed", predicate=lambda r: "/poll?" in r.url, timeout=15_000):
+    # (The visitor's first key polled at once, and failed too: the back-off may reach its cap, 16 s.)
+    with host.page.expect_event("requestfailed", predicate=lambda r: "/poll?" in r.url, timeout=20_000):
         pass
     host.screenshot(path=str(artifacts / "messenger-retry-closed-before.png"))
 
@@ -555,7 +556,9 @@ def test_a_user_signed_in_by_update_never_sees_nor_sends_what_the_one_before_lef
     expect(messenger.locator(".bu").filter(has_text="Alice")).to_have_count(0, timeout=10_000)
     expect(messenger.locator(".sn").filter(has_text="Alice")).to_have_count(0)
     host.page.goto(host.add_page("/bye", "<p>Bye</p>"))
-    assert not ConversationPart.objects.filter(body__contains="4242").exists()
+    # Parley may have answered (a poll) before the switch and sent it again then, as Alice's; never as Bob's.
+    sent = ConversationPart.objects.filter(body__contains="4242")
+    assert not sent.exclude(author_contact__external_id="alice").exists()
 
 
 def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_before_back_in(host, make_website):

@@ -492,10 +492,11 @@
       if (open && !autoOpened) composer.focus();
     }
     // The visitor writing in a thread: the team sees "… is typing". A poll says so after a key within a poll's time
-    // while the box holds text (erased: it ends at the mark's end); the first key after a quiet spell polls at once.
+    // while the box holds text (erased: it ends at the mark's end); the first key after a quiet spell polls at once,
+    // unless Parley is unreachable (a poll answered then would send again what failed, sooner than its back-off).
     var keyAt = 0;
     function wrote() {
-      if (Date.now() - keyAt > OPEN_POLL_MS && current) setTimeout(poll);
+      if (Date.now() - keyAt > OPEN_POLL_MS && current && !failures) setTimeout(poll);
       keyAt = Date.now();
     }
     function fit() { composer.style.height = "auto"; composer.style.height = Math.min(composer.scrollHeight, 120) + "px"; }
