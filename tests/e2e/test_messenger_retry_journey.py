@@ -575,7 +575,9 @@ def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_bef
 
     host.page.route(_starts_a_conversation, lambda route: held.append(route))
     messenger.locator("textarea").fill("Alice: my card ends 4242")
-    host.page.keyboard.press("Enter")
+    # (The message goes once the boot's ping has settled: waited for, not assumed, as CI once caught it before.)
+    with host.page.expect_request(lambda request: request.method == "POST" and "/conversations" in request.url):
+        host.page.keyboard.press("Enter")
     expect(messenger.locator(".m.me.pd")).to_have_count(1)
     assert len(held) == 1
 
