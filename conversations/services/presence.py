@@ -139,7 +139,7 @@ def contact_typing_conversations(
 # conversation page's poll shows "… is typing". Long enough to span a messenger poll and a page poll; the contact's
 # message ends it at once. One entry per contact, naming the one conversation they write in: a messenger naming
 # conversations that are not its own (attack review: a new id each poll filled the file cache, whose culling then
-# dropped other entries) overwrites its own entry, which no page reads.
+# dropped other entries) only replaces its own entry, and no page shows an id that is not its conversation's.
 CONTACT_TYPING_SECONDS = 6
 
 
@@ -148,7 +148,8 @@ def _contact_typing_key(contact_id: int) -> str:
 
 
 def contact_typing_tell(*, contact_id: int, public_id: str, typing: bool) -> None:
-    """Record whether the contact is writing in their conversation `public_id` (a well-formed public id)."""
+    """Record that the contact is writing in their conversation `public_id` (a well-formed public id), or with
+    `typing` False that they no longer write (in whichever conversation the entry named: one at a time)."""
     key = _contact_typing_key(contact_id)
     if typing:
         # The deadline in the entry too: it ends on time whatever the cache's own expiry (and under a test's clock).
