@@ -44,7 +44,8 @@ def _count(name: str, default: int) -> int:
 
 workers = _count("WEB_CONCURRENCY", _default_workers)
 threads = _count("WEB_THREADS", 4)
-worker_class = "gthread"
+# gunicorn's gthread worker, with a quit that cannot hang (config/gunicorn_worker.py).
+worker_class = "config.gunicorn_worker.ThreadWorker"
 # gunicorn 25.1+ opens a control socket (for `gunicornc`) at one path per user, ~/.gunicorn/gunicorn.ctl:
 # a second Parley, a benchmark or a test server run by the same user would take it over, and the first
 # to stop deletes it under the other. Parley does not use it (signals reload and resize: HUP, TTIN, TTOU).
@@ -55,8 +56,8 @@ accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
 
 def post_worker_init(worker: Any) -> None:
     """A worker leaves Ctrl-C to the master. The terminal's SIGINT reaches the whole process group and the master
-    then stops the workers itself (SIGQUIT): a gthread worker handling both entered its quit twice and could hang
-    in ThreadPoolExecutor.shutdown (CPython #121649), keeping the port, until killed.
+    then stops the workers itself (SIGQUIT): a worker handling both entered its quit twice, the second inside the
+    first (see also config/gunicorn_worker.py).
 
     Then what the worker loaded (Django, the apps, the models) leaves the garbage collector's sight: it lives as
     long as the worker, and each full collection walked all of it again (~0.2 s of CPU, every few thousand first

@@ -133,3 +133,31 @@ def test_ctrl_c_on_the_process_group_stops_every_worker_and_frees_the_port(tmp_p
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+# The worker's quit, as the master's SIGQUIT reaches it while its main thread is inside the thread pool's submit,
+# holding the pool's shutdown lock (it starts a thread for a new connection there): the lock is taken here directly,
+# the one way to hold that instant still.
+_QUIT_DURING_SUBMIT = """
+import os, signal, time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from config.gunicorn_worker import ThreadWorker
+worker = ThreadWorker.__new__(ThreadWorker)
+worker.tpool = ThreadPoolExecutor(max_workers=1)
+worker.cfg = SimpleNamespace(worker_int=lambda worker: None)
+signal.signal(signal.SIGQUIT, worker.handle_quit)
+with worker.tpool._shutdown_lock:
+    os.kill(os.getpid(), signal.SIGQUIT)
+    time.sleep(20)
+print("still running")
+"""
+
+
+def test_a_worker_told_to_quit_while_it_hands_a_connection_to_a_thread_exits():
+    """gunicorn's own gthread worker shut its pool down in the signal handler and waited for a lock its own main
+    thread held, forever (CPython #121649): a CI run's Ctrl-C left it holding the port."""
+    run = subprocess.run(  # noqa: S603 - fixed command line
+        [sys.executable, "-c", _QUIT_DURING_SUBMIT], cwd=ROOT, capture_output=True, text=True, timeout=15, check=False
+    )
+    assert (run.returncode, run.stdout) == (0, ""), run.stderr
