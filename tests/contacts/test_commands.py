@@ -90,3 +90,4 @@ def test_setup_demo_is_idempotent_and_prints_where_to_go(settings, tmp_path):
     # Visitors see the demo teammate by a person's name, not by the login "admin".
     admin = get_user_model().objects.get(username="admin")
     assert teammate_display_name(admin) == "Sam"  # no shop name hardcoded: the demo serves any website
+    assert admin.first_name == "Sam"  # the users list names the same person as the header

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             password = secrets.token_urlsafe(12)
-            admin = User.objects.create_superuser(DEMO_USERNAME, "admin@parley.localhost", password)
+            admin = User.objects.create_superuser(
+                DEMO_USERNAME, "admin@parley.localhost", password, first_name=DEMO_TEAMMATE_NAME
+            )
             password_file.write_text(password)
             password_file.chmod(0o600)
             # Visitors see the teammate's display name: a person, not the login "admin".
