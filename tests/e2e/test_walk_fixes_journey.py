@@ -1,7 +1,7 @@
 """Journey: what a new user walking the team inbox found. Two teammates on one conversation: the one who
-sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown, and
-one writing a draft while the other closes the conversation is told the page is out of date. The contact writing on
-in a live chat asks nothing: the page shows it as it comes."""
+sends second is asked first ("Leo replied since you opened this — send anyway?") with Leo's reply shown (not
+when it showed before they began writing), and one writing a draft while the other closes the conversation is told
+the page is out of date. The contact writing on in a live chat asks nothing: the page shows it as it comes."""
 
 import pytest
 from django.urls import reverse
@@ -49,6 +49,26 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
     expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
     expect(page.locator(".parley-part.from-teammate .body").last).to_have_text("It left our warehouse today.")
     page.screenshot(path=str(artifacts / "walk-collision-sent.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+def test_a_reply_begun_after_the_teammates_reply_showed_asks_nothing(agent_admin, artifacts):
+    leo = agent_teammate("leo", "Leo")
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Grace"), body="Where is my parcel?")
+    page = agent_admin.page
+    agent_admin.open(_page(conversation))
+
+    # Leo's reply shows before this teammate starts writing: they answer it knowingly, and nothing asks.
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="On its way, Grace!")
+    expect(page.locator(".parley-part.from-teammate .body")).to_have_text("On its way, Grace!", timeout=POLL_TIMEOUT_MS)
+    page.locator("#parley-body").fill("And here is its tracking number: 1Z999.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".messagelist")).to_contain_text("Reply sent.")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
+    expect(page.locator(".parley-part.from-teammate .body")).to_have_text(
+        ["On its way, Grace!", "And here is its tracking number: 1Z999."]
+    )
+    page.screenshot(path=str(artifacts / "walk-collision-not-asked.png"), full_page=True)
     assert agent_admin.problems == []
 
 

@@ -54,8 +54,13 @@
 
   // The teammate wrote in the box: typed, or put a mention, a saved reply or a macro's text in it. Each is told
   // the same way, at once (the others' banner, the contact's dots).
+  var drafting = false;  // the box holds text the teammate is writing
   function wrote() {
     lastInput = Date.now();
+    // A draft begun with another's reply already on screen answers it knowingly: only what comes while the
+    // teammate writes asks "send anyway?".
+    if (!drafting && body.value.trim()) collision.began();
+    drafting = !!body.value.trim();
     announce();
     window.clearTimeout(settle);  // stopped writing: back to "viewing" for the others
     settle = window.setTimeout(announce, TYPING_MS + 100);
@@ -105,6 +110,11 @@
       collision.submitter = submitter;
       collision.box.hidden = false;
       document.getElementById("parley-collision-send").focus();
+    },
+    began: function () {
+      if (!collision.seen || !collision.newer.length) return;
+      collision.seen.value = String(Math.max(collision.shown, parseInt(collision.seen.value, 10) || 0));
+      collision.newer = [];
     },
     // Sending anyway or not, the teammate has now seen these messages: the next send does not ask again.
     settle: function (send) {
@@ -172,6 +182,7 @@
     });
     var kept = sessionStorage.getItem(DRAFT);
     if (kept && !body.value) body.value = kept;
+    drafting = !!body.value.trim();  // a draft brought back: what comes now comes while the teammate writes
     sessionStorage.removeItem(DRAFT);
     body.addEventListener("keydown", function (event) {
       if (mentions.open) return;
