@@ -163,6 +163,21 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
     )
 
 
+def conversation_answering_teammate(*, conversation: Conversation, parts: Sequence[ConversationPart]) -> Any:
+    """The teammate answering the contact, as the messenger's thread names them: none until a teammate wrote in
+    `parts` (the visible parts, authors loaded); then the assignee (after a reassignment, who answers next), else
+    the last teammate who wrote. At most one query: an assignee who has not written yet."""
+    writers = [part.author_teammate for part in parts if part.author_teammate_id]
+    if not writers:
+        return None
+    if conversation.assignee_id is None:
+        return writers[-1]
+    assignee = next((writer for writer in writers if writer.pk == conversation.assignee_id), None)
+    if assignee is None:
+        assignee = get_user_model().objects.select_related("parley_profile").filter(pk=conversation.assignee_id).first()
+    return assignee or writers[-1]
+
+
 def in_app_unseen_deliveries(*, contact_id: int) -> QuerySet[MessageDelivery]:
     """In-app messages sent to the contact and not shown yet, oldest first. A message that opened a
     conversation without waiting for an answer is not one of them: the messenger shows that conversation."""

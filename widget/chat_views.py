@@ -249,8 +249,11 @@ def conversation_detail(
     A user is never asked: the site that identified them gives their email, and whether a user's email
     was kept must not show (one another user has is left off, so asking would tell whose email it is)."""
     shape = conversation_summary(conversation)
-    parts = selectors.conversation_visible_parts(conversation=conversation)
+    parts = list(selectors.conversation_visible_parts(conversation=conversation))
     shape["parts"] = [part_shape(p, links=links) for p in parts]
+    # The thread's heading: who answers (the assignee once a teammate wrote), not the last to write.
+    answering = selectors.conversation_answering_teammate(conversation=conversation, parts=parts)
+    shape["teammate_name"] = teammate_display_name(answering) if answering else None
     asks = (
         conversation.website_id == website.pk
         and website.ask_email_after_seconds is not None

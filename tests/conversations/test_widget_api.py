@@ -110,6 +110,34 @@ def test_thread_hides_internal_notes_and_shows_teammate_replies(client, website)
     assert data["conversation"]["unread"] == 1
 
 
+def test_the_thread_is_headed_by_the_teammate_answering_it_the_assignee_once_a_teammate_wrote(client, website):
+    lead = LeadFactory()
+    conversation = services.conversation_start_by_contact(contact=lead, body="Question")
+    sam, leo = TeammateFactory(first_name="Sam"), TeammateFactory(first_name="Leo", username="leo.login")
+    url, token = f"/widget-api/{website.app_id}/conversations/{conversation.public_id}", _token(lead, website)
+
+    def heading():
+        return _get(client, url, token=token).json()["conversation"]["teammate_name"]
+
+    services.conversation_assign(conversation=conversation, teammate=sam, assignee=leo)
+    assert heading() is None  # nobody wrote yet: the messenger says "Conversation", not who was picked
+    services.conversation_add_note(conversation=conversation, teammate=sam, body="Leo knows refunds")
+    assert heading() is None  # a note is internal
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="Leo will take this")
+    conversation.refresh_from_db()
+    services.conversation_assign(conversation=conversation, teammate=sam, assignee=leo)
+    with CaptureQueriesContext(connection) as captured:
+        assert heading() == "Leo"  # reassigned: who answers next, though Sam wrote last
+    assert len(captured) <= 5  # one more than a thread's own: the assignee, who has not written in it
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="Hi, Leo here")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="(Sam, helping)")
+    conversation.refresh_from_db()
+    assert conversation.assignee == leo
+    assert heading() == "Leo"
+    services.conversation_assign(conversation=conversation, teammate=sam, assignee=None)
+    assert heading() == "Sam"  # nobody's: the last who wrote
+
+
 def test_another_contacts_conversation_answers_404_like_an_unknown_id(client, website):
     owner, intruder = LeadFactory(), LeadFactory()
     conversation = services.conversation_start_by_contact(contact=owner, body="Private")
@@ -350,7 +378,7 @@ def test_widget_list_and_thread_query_counts_do_not_grow(client, website):
         services.conversation_reply_as_teammate(conversation=first, teammate=agent, body="more")
     with CaptureQueriesContext(connection) as big:
         _get(client, url, token=token)
-    # contact, conversation, parts, and the parts' files (one prefetch however many)
+    # contact, conversation, parts, and the parts' files (one prefetch however many); the assignee wrote in it
     assert len(small) == len(big) <= 4
 
 

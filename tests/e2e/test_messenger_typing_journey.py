@@ -1,5 +1,6 @@
 """Journey: the visitor sees when each message was written, and the dots of a teammate writing them a reply (never
-those of an internal note), while the agent works in the admin; the agent sees the visitor writing."""
+those of an internal note), while the agent works in the admin; the agent sees the visitor writing. The messenger's
+heading names the teammate answering, and follows a reassignment."""
 
 import re
 
@@ -8,6 +9,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from tests.e2e.conftest import agent_teammate
 
 pytestmark = [
     pytest.mark.browser,
@@ -166,4 +168,35 @@ def test_no_email_ask_while_the_team_writes_and_no_dots_under_a_closed_notice(
             pass
     expect(dots).to_have_count(0)
     host.screenshot(path=str(artifacts / "messenger-closed-no-dots.png"))
+    assert host.problems == []
+
+
+def test_the_messengers_heading_names_the_teammate_answering_and_follows_a_reassignment(
+    host, make_website, agent_admin, artifacts
+):
+    leo = agent_teammate("leo", "Leo")
+    website = make_website()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Can I change my delivery address?")
+    heading = host.page.locator("parley-messenger #pt")
+    expect(heading).to_have_text("Conversation")  # nobody answered yet
+
+    conversation = Conversation.objects.get()
+    admin = agent_admin.page
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    admin.locator("#parley-body").fill("Let me ask our delivery expert.")
+    admin.get_by_role("button", name="Send reply").click()
+    expect(admin.locator(".messagelist")).to_contain_text("Reply sent.")
+    expect(heading).to_have_text("boss", timeout=TYPING_SHOWN_MS)
+
+    # The agent hands it to Leo: the open messenger names him, though the agent wrote last.
+    admin.get_by_label("Assign to").select_option(str(leo.pk))
+    admin.get_by_role("button", name="Assign", exact=True).click()
+    expect(admin.locator("body")).to_contain_text("Assigned to Leo")
+    expect(heading).to_have_text("Leo", timeout=TYPING_SHOWN_MS)
+    expect(host.page.locator("parley-messenger .m:not(.me) .bu").last).to_have_text("Let me ask our delivery expert.")
+    host.screenshot(path=str(artifacts / "messenger-heading-reassigned.png"))
+    assert agent_admin.problems == []
     assert host.problems == []

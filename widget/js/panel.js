@@ -571,7 +571,7 @@
       var comments = commentsOf(current);
       // The team's greeting stays at the top of a thread the visitor started (not above a teammate's message).
       if (!comments.length || comments[0].author_type === "contact") thread.appendChild(greeting());
-      var lastTeammate = null, ends = true;
+      var ends = true;
       // A run: messages by one author with no 5 minutes' quiet between them. Its author's name shows on its first,
       // its avatar and time on its last.
       function sameRun(a, b) {
@@ -581,7 +581,6 @@
       var came = drawn.id === current.id && comments.length > drawn.count ? comments.length - drawn.count : 0, reply = null;
       comments.forEach(function (part, i) {
         var mine = part.author_type === "contact", starts = ends;
-        if (!mine) lastTeammate = part;
         ends = !sameRun(part, comments[i + 1]);
         var node = thread.appendChild(bubble(part.body, mine, part, { stamped: ends, named: starts }));
         if (came && !mine && i === drawn.count && i === comments.length - 1) reply = node;
@@ -597,7 +596,7 @@
         thread.appendChild(rateCard);
       }
       askEmail();
-      title.textContent = lastTeammate && lastTeammate.author_name ? lastTeammate.author_name : t.conversation;
+      title.textContent = current.teammate_name || t.conversation;
       drawn = { id: current.id, count: comments.length };
       if (pinned) {
         toEnd();
