@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-prod backup restore test test-fast test-postgres bench lint format install
+.PHONY: run run-prod backup restore test test-fast test-postgres bench lint format install install-widget-build
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -19,6 +19,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## make install-widget-build: terser, the widget's minifier (manage.py build_widget; a test checks the committed
+## bundles against it). Needs Node.js and npm; running Parley does not.
+WIDGET_BUILD_STAMP := widget/node_modules/.installed
+$(WIDGET_BUILD_STAMP): widget/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "Node.js and npm are needed to build the widget (and for make test): apt-get install nodejs npm"; exit 1; }
+	npm ci --prefix widget --no-audit --no-fund --silent
+	touch $(WIDGET_BUILD_STAMP)
+
+install-widget-build: $(WIDGET_BUILD_STAMP)
 
 ## make run [PORT=8000]: set up, migrate, seed the demo, then serve web + Celery worker with embedded beat.
 DEMO_ENV = PARLEY_DEMO_PAGES=true PUBLIC_URL=http://127.0.0.1:$(PORT)
@@ -54,11 +64,11 @@ restore: $(STAMP)
 	$(PY) manage.py restore $(BACKUP)
 
 ## make test: the whole suite (SQLite by default; set DATABASE_URL/CELERY_BROKER_URL for PostgreSQL/Redis).
-test: $(STAMP)
+test: $(STAMP) $(WIDGET_BUILD_STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "pytest ran no tests: failing"; exit $$rc
 
 ## make test-fast: the inner loop: everything but the browser and real-Celery-worker tests.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(WIDGET_BUILD_STAMP)
 	@$(PY) -m pytest -m "not browser and not celery" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "pytest ran no tests: failing"; exit $$rc
 
 bench: $(STAMP)

@@ -1,5 +1,5 @@
 // Parley messenger loader. Source of static/widget/parley.js, minified by `manage.py build_widget` (budget: 3 KB gzipped).
-// ES5 syntax on purpose: the minifier parses ES5. Written for size: every byte here is paid by
+// ES5 syntax on purpose: the minifier (terser) shrinks, it does not translate for old browsers. Written for size: every byte here is paid by
 // every page view of every site, so the chat itself lives in panel.js, loaded on demand.
 (function (w, d, loc) {
   // /widget/<app_id> replaces this string with {"a": "<app_id>", "p": "<panel URL>", "c": "<consent adapter URL>"}
