@@ -449,11 +449,22 @@ def test_a_visitor_who_leaves_an_email_confirms_it_then_gets_the_reply_by_email_
     ask.locator("input").fill("not-an-email")
     ask.get_by_role("button", name="Notify me").click()
     expect(ask).to_contain_text("Enter a valid email address.")
+    ask.locator("input").fill("ola@exmaple.com")
+    ask.get_by_role("button", name="Notify me").click()
+    # The messenger says a confirmation comes first, and lets a typo be corrected.
+    thanks = host.page.locator("parley-messenger .nt")
+    expect(thanks).to_have_text(
+        "Thanks! When the team replies, we'll first email ola@exmaple.com a link to confirm it. Change"
+    )
+    host.screenshot(path=str(artifacts / "messenger-email-capture.png"))
+    thanks.get_by_role("button", name="Change").click()
+    expect(ask.locator("input")).to_have_value("ola@exmaple.com")
+    expect(ask.locator("input")).to_be_focused()
     ask.locator("input").fill("ola@example.com")
     ask.get_by_role("button", name="Notify me").click()
-    expect(host.page.locator("parley-messenger .nt")).to_have_text("Thanks! We'll email you at ola@example.com.")
-    host.screenshot(path=str(artifacts / "messenger-email-capture.png"))
+    expect(thanks).to_contain_text("we'll first email ola@example.com a link to confirm it.")
     visitor = Contact.objects.get(email="ola@example.com")
+    assert not Contact.objects.filter(email="ola@exmaple.com").exists()
     assert visitor.role == Contact.Role.LEAD
     host.page.goto("about:blank")  # the visitor leaves
 

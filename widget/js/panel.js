@@ -20,7 +20,7 @@
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
-      emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! We'll email you at ",
+      emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! When the team replies, we'll first email {e} a link to confirm it.", emailChange: "Change",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
       rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
@@ -35,7 +35,7 @@
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
-      emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Nous vous écrirons à ",
+      emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! À la réponse de l'équipe, nous enverrons d'abord à {e} un lien pour la confirmer.", emailChange: "Modifier",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
       rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
@@ -50,7 +50,7 @@
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
-      emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wir schreiben Ihnen an ",
+      emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wenn das Team antwortet, senden wir an {e} zuerst einen Link zur Bestätigung.", emailChange: "Ändern",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
       rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
@@ -104,7 +104,7 @@
     ".nf.wt{color:#5b6275}.nf{display:flex;flex-wrap:wrap;align-items:center;justify-content:flex-end;gap:6px 10px;margin:6px 2px 0;color:#b71c1c;font-size:13px;line-height:1.35;text-align:end}" +
     ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
     ".fl:hover{background:#fdecea}@media (max-width:450px){.fl{padding:10px 18px}}" +
-    ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}" +
+    ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}.nt button{border:0;padding:0;background:none;color:var(--pc,#3d5afe);font:inherit;text-decoration:underline;cursor:pointer}" +
     ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}.of[hidden]{display:none}" +
     ".cp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e6e8f0;background:#fff}" +
     ".cp textarea{flex:1;resize:none;border:1px solid #d5d9e6;border-radius:10px;padding:9px 11px;font:inherit;max-height:120px;min-height:40px;box-sizing:border-box;color:inherit;background:#fff}" +
@@ -672,8 +672,10 @@
     function commentsOf(conv) {
       return ((conv && conv.parts) || []).filter(function (part) { return !part.part_type || part.part_type === "comment"; });
     }
-    function emailCard() {
+    // The address given can be changed (a typo), until the page is left: a new card, the address in it.
+    function emailCard(given) {
       var input = h("input", { type: "email", autocomplete: "email", placeholder: "you@example.com", "aria-label": t.emailAsk });
+      input.value = given || "";
       var error = h("p", { class: "er", role: "alert" });
       var button = h("button", { class: "sd", type: "submit", text: t.emailSend });
       var card = h("form", { class: "ask", novalidate: true, onsubmit: function (ev) {
@@ -683,7 +685,9 @@
         button.disabled = true;
         api("update", { token: s.token, user: { email: email } }).then(function () {
           emailGiven = true;
-          card.replaceWith(h("p", { class: "nt", text: t.emailThanks + email + "." }));
+          var note = h("p", { class: "nt", role: "status", text: t.emailThanks.replace("{e}", email) + " " }, [
+            h("button", { type: "button", text: t.emailChange, onclick: function () { var again = emailCard(email); note.replaceWith(again); again.querySelector("input").focus(); } })]);
+          card.replaceWith(note);
         }, function () { button.disabled = false; error.textContent = t.error; });
       } }, [h("p", { text: t.emailAsk }), h("div", { class: "rw" }, [input, button]), error]);
       return card;
