@@ -243,7 +243,8 @@ def test_a_reply_soon_after_the_visitor_asked_and_closed_the_messenger_shows_its
 ):
     """Ask, close the messenger, read on (or keep browsing: the usual case). The closed panel polled once a minute,
     and a new page's loader 20 s after it loaded, then once a minute; opening then went to the list. While a reply is
-    awaited, the messenger (loaded on every page for that) polls every 8 s, and opens on the reply."""
+    awaited, the messenger (loaded on every page for that) polls every 8 s, shows the reply above the launcher, and
+    opens on it."""
     from django.urls import reverse
 
     website = make_website()
@@ -259,11 +260,22 @@ def test_a_reply_soon_after_the_visitor_asked_and_closed_the_messenger_shows_its
     expect(agent_admin.page.locator(".parley-part.from-teammate .body").last).to_have_text("Yes, in sizes 38 to 44.")
     badge = host.page.locator("parley-messenger .b")
     expect(badge).to_have_text("1", timeout=20_000)  # within the 8 s polls (a minute's poll would miss this wait)
+    # Above the launcher, the reply itself: who wrote and its first lines.
+    preview = host.page.locator("parley-messenger .pv")
+    expect(preview.locator(".pt b")).to_have_text("boss")
+    expect(preview.locator(".pt span")).to_have_text("Yes, in sizes 38 to 44.")
     host.screenshot(path=str(artifacts / f"messenger-reply-badge-{'next-page' if next_page else 'same-page'}.png"))
+    if next_page:  # put away, it stays away; the badge stays
+        preview.get_by_role("button", name="Hide").click()
+        expect(preview).to_be_hidden()
+        expect(badge).to_have_text("1")
+        host.launcher().click()
+    else:
+        preview.locator(".pt").click()
     # Opening goes straight to the conversation with the reply, not to the list.
-    host.launcher().click()
     expect(host.page.locator("parley-messenger .m:not(.me) .bu").last).to_have_text("Yes, in sizes 38 to 44.")
     expect(badge).to_be_hidden()
+    expect(preview).to_be_hidden()
     assert agent_admin.problems == []
     assert host.problems == []
 
@@ -453,16 +465,14 @@ def test_a_visitor_who_leaves_an_email_confirms_it_then_gets_the_reply_by_email_
     ask.get_by_role("button", name="Notify me").click()
     # The messenger says a confirmation comes first, and lets a typo be corrected.
     thanks = host.page.locator("parley-messenger .nt")
-    expect(thanks).to_have_text(
-        "Thanks! When the team replies, we'll first email ola@exmaple.com a link to confirm it. Change"
-    )
+    expect(thanks).to_have_text("Thanks! Our first email to ola@exmaple.com will ask you to confirm it. Change")
     host.screenshot(path=str(artifacts / "messenger-email-capture.png"))
     thanks.get_by_role("button", name="Change").click()
     expect(ask.locator("input")).to_have_value("ola@exmaple.com")
     expect(ask.locator("input")).to_be_focused()
     ask.locator("input").fill("ola@example.com")
     ask.get_by_role("button", name="Notify me").click()
-    expect(thanks).to_contain_text("we'll first email ola@example.com a link to confirm it.")
+    expect(thanks).to_contain_text("Our first email to ola@example.com will ask you to confirm it.")
     visitor = Contact.objects.get(email="ola@example.com")
     assert not Contact.objects.filter(email="ola@exmaple.com").exists()
     assert visitor.role == Contact.Role.LEAD

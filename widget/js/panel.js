@@ -14,13 +14,13 @@
   var STRINGS = {
     en: {
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
-      start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
+      start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages", hide: "Hide",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", unreachable: "Can't reach the chat right now. We'll keep trying.", failed: "Not sent.", retry: "Retry",
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed", draft: "Draft", older: "Older conversations",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
       reply: "Reply to the team", closed: "This conversation is closed. Write again to reopen it.",
       notSetUp: "Chat isn't set up yet", notSetUpText: "This site hasn't finished setting up its chat, so messages can't be sent from here yet. Please reach the team another way for now.", replyTo: "Reply to ",
-      emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! When the team replies, we'll first email {e} a link to confirm it.", emailChange: "Change",
+      emailAsk: "Get notified by email when the team replies:", emailSend: "Notify me", emailThanks: "Thanks! Our first email to {e} will ask you to confirm it.", emailChange: "Change",
       emailInvalid: "Enter a valid email address.", test: "Test message from the team",
       replies: "The team usually replies {r}.", away: "We're away right now. Back {d} at {h}.", awayAsk: "Leave a message and your email: we'll reply by email.",
       rateAsk: "How would you rate this conversation?", rateOf: "{n} out of 5", rateRemark: "Add a comment (optional)", rateSend: "Send rating",
@@ -29,13 +29,13 @@
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
-      start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
+      start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages", hide: "Masquer",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", unreachable: "Impossible de joindre le chat pour le moment. Nouvel essai automatique.", failed: "Non envoyé.", retry: "Réessayer",
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close", draft: "Brouillon", older: "Conversations plus anciennes",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
       reply: "Répondre à l'équipe", closed: "Cette conversation est close. Écrivez pour la rouvrir.",
       notSetUp: "Le chat n'est pas encore configuré", notSetUpText: "Ce site n'a pas fini de configurer son chat : les messages ne peuvent pas encore être envoyés d'ici. Contactez l'équipe par un autre moyen pour l'instant.", replyTo: "Répondre à ",
-      emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! À la réponse de l'équipe, nous enverrons d'abord à {e} un lien pour la confirmer.", emailChange: "Modifier",
+      emailAsk: "Recevez la réponse de l'équipe par e-mail :", emailSend: "Me prévenir", emailThanks: "Merci ! Notre premier e-mail à {e} vous demandera de la confirmer.", emailChange: "Modifier",
       emailInvalid: "Saisissez une adresse e-mail valide.", test: "Message de test de l'équipe",
       replies: "L'équipe répond en général {r}.", away: "Nous sommes absents pour le moment. De retour {d} à {h}.", awayAsk: "Laissez un message et votre e-mail : nous vous répondrons par e-mail.",
       rateAsk: "Comment évalueriez-vous cette conversation ?", rateOf: "{n} sur 5", rateRemark: "Ajouter un commentaire (facultatif)", rateSend: "Envoyer la note",
@@ -44,13 +44,13 @@
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
-      start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
+      start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen", hide: "Ausblenden",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", unreachable: "Der Chat ist gerade nicht erreichbar. Wir versuchen es weiter.", failed: "Nicht gesendet.", retry: "Erneut senden",
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen", draft: "Entwurf", older: "Ältere Unterhaltungen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
       reply: "Dem Team antworten", closed: "Diese Unterhaltung ist geschlossen. Schreiben Sie, um sie wieder zu öffnen.",
       notSetUp: "Der Chat ist noch nicht eingerichtet", notSetUpText: "Diese Website hat ihren Chat noch nicht fertig eingerichtet, daher können hier noch keine Nachrichten gesendet werden. Bitte erreichen Sie das Team vorerst auf anderem Weg.", replyTo: "Antworten an ",
-      emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Wenn das Team antwortet, senden wir an {e} zuerst einen Link zur Bestätigung.", emailChange: "Ändern",
+      emailAsk: "Per E-Mail benachrichtigt werden, wenn das Team antwortet:", emailSend: "Benachrichtigen", emailThanks: "Danke! Unsere erste E-Mail an {e} bittet Sie um Bestätigung.", emailChange: "Ändern",
       emailInvalid: "Geben Sie eine gültige E-Mail-Adresse ein.", test: "Testnachricht des Teams",
       replies: "Das Team antwortet meist {r}.", away: "Wir sind gerade nicht da. Zurück am {d} um {h}.", awayAsk: "Hinterlassen Sie eine Nachricht und Ihre E-Mail: Wir antworten per E-Mail.",
       rateAsk: "Wie bewerten Sie diese Unterhaltung?", rateOf: "{n} von 5", rateRemark: "Kommentar hinzufügen (optional)", rateSend: "Bewertung senden",
@@ -63,7 +63,7 @@
     ".p{position:fixed;bottom:88px;right:20px;width:376px;height:min(640px,calc(100vh - 110px));display:flex;flex-direction:column;" +
     "background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);overflow:hidden;" +
     "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;opacity:0;transform:translateY(12px);transition:opacity .16s,transform .16s}" +
-    ":host(.left) .p{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden]{display:none}" +
+    ":host(.left) .p,:host(.left) .pv{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden],.pv[hidden]{display:none}" +
     "@media (max-width:450px){.p{inset:0;width:auto;height:auto;border-radius:0}}" +
     "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
     ".hd{display:flex;align-items:center;gap:8px;padding:14px 12px 14px 18px;background:var(--pc,#3d5afe);color:#fff;min-height:36px}" +
@@ -111,6 +111,10 @@
     ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font-family:inherit;font-weight:600;font-size:14px;cursor:pointer}" +
     ".l{position:relative}.l .x{display:none;color:#fff}.l .x svg{width:26px;height:26px;display:block}" +
     ".l[aria-expanded=true]>svg{display:none}.l[aria-expanded=true] .x{display:block}" +
+    ".pv{position:fixed;bottom:88px;right:20px;max-width:300px;display:flex;background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
+    ".pv .ib{flex:none}" +
+    ".pt{border:0;background:none;text-align:start;padding:10px 0 10px 14px;cursor:pointer;font:inherit;color:inherit;min-width:0}" +
+    ".pt span{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}" +
     ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
     "color:#fff;font:700 11px/16px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
     ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
@@ -374,6 +378,7 @@
         // conversation pushed out of the 20 would fall between the two, and one come up would show twice).
         older = [];
         more = !!json.more;
+        peek();
         return true;
       });
     }
@@ -1450,6 +1455,22 @@
       badge.hidden = !unreadCount;
       badge.textContent = unreadCount > 9 ? "9+" : String(unreadCount);
       launcher.setAttribute("aria-label", t.open + (unreadCount ? " (" + unreadCount + " " + t.unread + ")" : ""));
+      peek();
+    }
+    // With the messenger closed, the newest unread reply shows above the launcher: who wrote and its first lines.
+    // A click opens the messenger (as the launcher does); × puts it away until a newer reply.
+    var peeked = "", preview = h("div", { class: "pv", hidden: true });
+    function peek() {
+      var c = !open && unreadCount && s.launcher && !s.launcher.hidden && (s.conversations || []).filter(function (c) {
+        return c.unread && c.last_part && c.last_part.author_type === "teammate";
+      })[0], part = c && c.last_part, key = c && c.id + part.created_at;
+      preview.hidden = !c || key === peeked;
+      if (preview.hidden) return;
+      preview.textContent = "";
+      preview.append(
+        h("button", { class: "pt", type: "button", onclick: function () { s.launcher.click(); } }, [h("b", { text: part.author_name || t.team }), h("span", { text: part.body })]),
+        h("button", { class: "ib", type: "button", "aria-label": t.hide, html: X, onclick: function () { peeked = key; peek(); } }));
+      root.appendChild(preview);
     }
 
     schedule();
@@ -1469,7 +1490,7 @@
       },
       probe: probe,
       // `rebooting`: boot again, no logout: as when the page goes, nothing written is lost. A logout forgets it all.
-      destroy: function (rebooting) { if (rebooting) handOver(); else place = null, unsent = [], resumed = true, keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function (rebooting) { if (rebooting) handOver(); else place = null, unsent = [], resumed = true, keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); preview.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);
