@@ -1,5 +1,6 @@
 """A teammate answers from a phone (390 px): the walk found the inbox's action bar squeezed to empty boxes beside
-their labels ("Teammate [ ]", "Sno▾") and its live notice in a column one word wide."""
+their labels ("Teammate [ ]", "Sno▾"), its live notice in a column one word wide, and the table scrolled sideways
+(each conversation is now a card)."""
 
 import pytest
 from django.urls import reverse
@@ -34,6 +35,11 @@ def test_a_teammate_on_a_phone_snoozes_a_new_conversation_from_the_inbox(host, m
     live = page.locator("#parley-live").bounding_box()
     assert live["width"] > 300, live  # on a line of its own, not one word wide
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # Each conversation a card: nothing scrolls sideways, the last message under who wrote it, across the card.
+    table = "document.querySelector('#result_list')"
+    assert page.evaluate(f"{table}.scrollWidth <= {table}.parentElement.clientWidth")
+    name, preview = (row.locator(cell).bounding_box() for cell in (".field-contact_name", ".field-preview_column"))
+    assert preview["y"] >= name["y"] + name["height"] - 1 and preview["width"] > 250, (name, preview)
     assert [control["name"] for control in page.evaluate(ACTION_BAR)] == ["action"]
     page.screenshot(path=str(artifacts / "inbox-phone.png"), full_page=True)
 
