@@ -44,7 +44,7 @@ def _count(name: str, default: int) -> int:
 
 workers = _count("WEB_CONCURRENCY", _default_workers)
 threads = _count("WEB_THREADS", 4)
-# gunicorn's gthread worker, with a quit that cannot hang (config/gunicorn_worker.py).
+# gunicorn's gthread worker, whose quit cannot deadlock on its thread pool (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.ThreadWorker"
 # gunicorn 25.1+ opens a control socket (for `gunicornc`) at one path per user, ~/.gunicorn/gunicorn.ctl:
 # a second Parley, a benchmark or a test server run by the same user would take it over, and the first

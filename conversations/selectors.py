@@ -166,7 +166,9 @@ def conversation_visible_parts(*, conversation: Conversation) -> QuerySet[Conver
 def conversation_answering_teammate(*, conversation: Conversation, parts: Sequence[ConversationPart]) -> Any:
     """The teammate answering the contact, as the messenger's thread names them: none until a teammate wrote in
     `parts` (the visible parts, authors loaded); then the assignee (after a reassignment, who answers next), else
-    the last teammate who wrote. At most one query: an assignee who has not written yet."""
+    the last teammate who wrote. An assignee who has not written in it yet is named only by the display name
+    their profile gives visitors, never by their full name or login (those reach a contact once they write).
+    At most one query: that assignee."""
     writers = [part.author_teammate for part in parts if part.author_teammate_id]
     if not writers:
         return None
@@ -174,7 +176,14 @@ def conversation_answering_teammate(*, conversation: Conversation, parts: Sequen
         return writers[-1]
     assignee = next((writer for writer in writers if writer.pk == conversation.assignee_id), None)
     if assignee is None:
-        assignee = get_user_model().objects.select_related("parley_profile").filter(pk=conversation.assignee_id).first()
+        assignee = (
+            get_user_model()
+            .objects.filter(pk=conversation.assignee_id)
+            .exclude(parley_profile__display_name="")
+            .exclude(parley_profile__isnull=True)
+            .select_related("parley_profile")
+            .first()
+        )
     return assignee or writers[-1]
 
 

@@ -10,6 +10,7 @@ from contacts.models import Contact
 from contacts.services import contact_consent_record
 from conversations import selectors, services
 from conversations.models import Conversation, MessageDelivery
+from conversations.services.teammates import teammate_profile_update
 from tests.contacts.factories import ContactFactory, LeadFactory
 from tests.conversations.factories import TeammateFactory, in_app_delivery
 from tests.tracking.factories import WebsiteFactory
@@ -126,8 +127,12 @@ def test_the_thread_is_headed_by_the_teammate_answering_it_the_assignee_once_a_t
     services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="Leo will take this")
     conversation.refresh_from_db()
     services.conversation_assign(conversation=conversation, teammate=sam, assignee=leo)
+    # Reassigned to Leo, who has not written: named only by a display name for visitors, never by a login or full
+    # name; till then, the last who wrote.
+    assert heading() == "Sam"
+    teammate_profile_update(teammate=leo, display_name="Leo")
     with CaptureQueriesContext(connection) as captured:
-        assert heading() == "Leo"  # reassigned: who answers next, though Sam wrote last
+        assert heading() == "Leo"  # who answers next, though Sam wrote last
     assert len(captured) <= 5  # one more than a thread's own: the assignee, who has not written in it
     services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="Hi, Leo here")
     services.conversation_reply_as_teammate(conversation=conversation, teammate=sam, body="(Sam, helping)")

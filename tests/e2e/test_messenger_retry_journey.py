@@ -561,6 +561,36 @@ def test_a_user_signed_in_by_update_never_sees_nor_sends_what_the_one_before_lef
     assert not sent.exclude(author_contact__external_id="alice").exists()
 
 
+def test_the_reply_preview_of_a_user_leaves_when_the_site_signs_another_in_by_update(host, make_website, teammate):
+    """The attack review: the closed messenger's preview of Alice's reply stayed on screen for Bob, until the next poll
+    (a minute), after the site signed him in by `update`. It also stayed when the site hid the launcher."""
+    from conversations import services
+
+    website = make_website()
+    alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("I lost access to my account")
+    services.conversation_reply_as_teammate(
+        conversation=Conversation.objects.get(), teammate=teammate, body="Alice, your recovery code is 481516."
+    )
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))  # Alice comes back: the reply waits
+    host.wait_booted()
+    preview = host.page.locator("parley-messenger .pv")
+    expect(preview).to_contain_text("481516", timeout=10_000)
+
+    host.page.evaluate("Parley('update', {hide_default_launcher: true})")
+    expect(preview).to_be_hidden()
+    host.page.evaluate("Parley('update', {hide_default_launcher: false})")
+    expect(preview).to_contain_text("481516")
+
+    host.page.evaluate("(bob) => Parley('update', bob)", {"user_id": "bob", "user_hash": user_hash(website, "bob")})
+    expect(preview).to_be_hidden()
+    expect(host.page.locator("parley-messenger .b")).to_be_hidden()
+    assert "481516" not in host.page.locator("parley-messenger").inner_text()
+
+
 def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_before_back_in(host, make_website):
     """The attack review: Alice's first message was on its way when the site signed Bob in by `update`; its answer,
     with Alice's token, signed the messenger back in as Alice, her list showed on Bob's screen, and Bob's next message

@@ -9,6 +9,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from conversations.services.teammates import teammate_profile_update
 from tests.e2e.conftest import agent_teammate
 
 pytestmark = [
@@ -175,6 +176,7 @@ def test_the_messengers_heading_names_the_teammate_answering_and_follows_a_reass
     host, make_website, agent_admin, artifacts
 ):
     leo = agent_teammate("leo", "Leo")
+    teammate_profile_update(teammate=leo, display_name="Leo")  # the name visitors see, before he writes
     website = make_website()
     host.page.goto(host.snippet_page("/home", website.app_id))
     host.wait_booted()

@@ -35,6 +35,9 @@ def test_second_answer_is_asked_first_with_the_teammates_reply_shown(agent_admin
     # Leo answers from his own page meanwhile; this page's poll brings his reply.
     services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="On its way, Grace!")
     expect(page.locator(".parley-part.from-teammate .body")).to_have_text("On its way, Grace!", timeout=POLL_TIMEOUT_MS)
+    # Emptied and written again (cut and pasted back): still the draft begun before Leo's reply came.
+    page.locator("#parley-body").fill("")
+    page.locator("#parley-body").fill("It left our warehouse today.")
 
     page.get_by_role("button", name="Send reply").click()
     box = page.get_by_role("alertdialog")
@@ -58,9 +61,12 @@ def test_a_reply_begun_after_the_teammates_reply_showed_asks_nothing(agent_admin
     page = agent_admin.page
     agent_admin.open(_page(conversation))
 
-    # Leo's reply shows before this teammate starts writing: they answer it knowingly, and nothing asks.
+    # Leo's reply shows, and stays on screen a while (till the page's next poll, 5 s) before this teammate starts
+    # writing: they answer it knowingly, and nothing asks.
     services.conversation_reply_as_teammate(conversation=conversation, teammate=leo, body="On its way, Grace!")
     expect(page.locator(".parley-part.from-teammate .body")).to_have_text("On its way, Grace!", timeout=POLL_TIMEOUT_MS)
+    with page.expect_response(lambda response: "/poll" in response.url, timeout=POLL_TIMEOUT_MS):
+        pass
     page.locator("#parley-body").fill("And here is its tracking number: 1Z999.")
     page.get_by_role("button", name="Send reply").click()
     expect(page.locator(".messagelist")).to_contain_text("Reply sent.")

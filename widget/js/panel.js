@@ -14,7 +14,7 @@
   var STRINGS = {
     en: {
       open: "Open messages", title: "Messages", hello: "Hi there!", intro: "Ask us anything. We usually reply within a few hours.",
-      start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages", hide: "Hide",
+      start: "Send us a message", placeholder: "Write a message…", send: "Send", close: "Close messages",
       back: "Back to conversations", offline: "You're offline. We'll keep trying.", unreachable: "Can't reach the chat right now. We'll keep trying.", failed: "Not sent.", retry: "Retry",
       you: "You", team: "Team", empty: "No conversations yet.", conversation: "Conversation", unread: "unread", closedTag: "Closed", draft: "Draft", older: "Older conversations",
       error: "Something went wrong. Please try again.", loading: "Loading…", denied: "This chat isn't available right now.",
@@ -29,7 +29,7 @@
     },
     fr: {
       open: "Ouvrir les messages", title: "Messages", hello: "Bonjour !", intro: "Posez-nous vos questions. Nous répondons en général en quelques heures.",
-      start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages", hide: "Masquer",
+      start: "Nous envoyer un message", placeholder: "Écrivez un message…", send: "Envoyer", close: "Fermer les messages",
       back: "Retour aux conversations", offline: "Vous êtes hors ligne. Nouvel essai automatique.", unreachable: "Impossible de joindre le chat pour le moment. Nouvel essai automatique.", failed: "Non envoyé.", retry: "Réessayer",
       you: "Vous", team: "Équipe", empty: "Aucune conversation pour l'instant.", conversation: "Conversation", unread: "non lus", closedTag: "Close", draft: "Brouillon", older: "Conversations plus anciennes",
       error: "Une erreur s'est produite. Veuillez réessayer.", loading: "Chargement…", denied: "Ce chat n'est pas disponible pour le moment.",
@@ -44,7 +44,7 @@
     },
     de: {
       open: "Nachrichten öffnen", title: "Nachrichten", hello: "Hallo!", intro: "Fragen Sie uns alles. Wir antworten meist innerhalb weniger Stunden.",
-      start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen", hide: "Ausblenden",
+      start: "Nachricht senden", placeholder: "Nachricht schreiben…", send: "Senden", close: "Nachrichten schließen",
       back: "Zurück zu den Unterhaltungen", offline: "Sie sind offline. Wir versuchen es weiter.", unreachable: "Der Chat ist gerade nicht erreichbar. Wir versuchen es weiter.", failed: "Nicht gesendet.", retry: "Erneut senden",
       you: "Sie", team: "Team", empty: "Noch keine Unterhaltungen.", conversation: "Unterhaltung", unread: "ungelesen", closedTag: "Geschlossen", draft: "Entwurf", older: "Ältere Unterhaltungen",
       error: "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.", loading: "Wird geladen…", denied: "Dieser Chat ist gerade nicht verfügbar.",
@@ -60,9 +60,10 @@
   };
 
   var CSS =
-    ".p{position:fixed;bottom:88px;right:20px;width:376px;height:min(640px,calc(100vh - 110px));display:flex;flex-direction:column;" +
-    "background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);overflow:hidden;" +
-    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;opacity:0;transform:translateY(12px);transition:opacity .16s,transform .16s}" +
+    // The panel and the reply preview above the launcher (.pv) share their place and look.
+    ".p,.pv{position:fixed;bottom:88px;right:20px;display:flex;background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);" +
+    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}.pv{max-width:300px}" +
+    ".p{width:376px;height:min(640px,calc(100vh - 110px));flex-direction:column;overflow:hidden;opacity:0;transform:translateY(12px);transition:opacity .16s,transform .16s}" +
     ":host(.left) .p,:host(.left) .pv{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden],.pv[hidden]{display:none}" +
     "@media (max-width:450px){.p{inset:0;width:auto;height:auto;border-radius:0}}" +
     "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
@@ -111,9 +112,8 @@
     ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font-family:inherit;font-weight:600;font-size:14px;cursor:pointer}" +
     ".l{position:relative}.l .x{display:none;color:#fff}.l .x svg{width:26px;height:26px;display:block}" +
     ".l[aria-expanded=true]>svg{display:none}.l[aria-expanded=true] .x{display:block}" +
-    ".pv{position:fixed;bottom:88px;right:20px;max-width:300px;display:flex;background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
     ".pv .ib{flex:none}" +
-    ".pt{border:0;background:none;text-align:start;padding:10px 0 10px 14px;cursor:pointer;font:inherit;color:inherit;min-width:0}" +
+    ".pt{border:0;background:none;text-align:start;padding:10px 0 10px 14px;cursor:pointer;font:inherit;color:inherit;min-width:0;overflow-wrap:anywhere}" +
     ".pt span{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}" +
     ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
     "color:#fff;font:700 11px/16px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
@@ -690,7 +690,7 @@
         button.disabled = true;
         api("update", { token: s.token, user: { email: email } }).then(function () {
           emailGiven = true;
-          var note = h("p", { class: "nt", role: "status", text: t.emailThanks.replace("{e}", email) + " " }, [
+          var note = h("p", { class: "nt", role: "status", text: t.emailThanks.split("{e}").join(email) + " " }, [
             h("button", { type: "button", text: t.emailChange, onclick: function () { var again = emailCard(email); note.replaceWith(again); again.querySelector("input").focus(); } })]);
           card.replaceWith(note);
         }, function () { button.disabled = false; error.textContent = t.error; });
@@ -1332,8 +1332,8 @@
         typingIn = json.typing || [];
         if (open) showTyping();
         // A new reply while closed: the list learns which conversation has it, so opening goes straight to it.
-        if (!open && json.unread_count > unreadCount) { checkMessages(); fetchList().catch(noop); }
-        ctx.setUnread(json.unread_count);
+        if (!open && json.unread_count > unreadCount) checkMessages();
+        ctx.setUnread(json.unread_count); // more unread: paint brings the list, for the reply's preview
         var changed = json.changed || [];
         if (!open || (first && !changed.length)) return;
         // A full list (the 20 most recent changes) may leave out the open thread's: it is read again then too.
@@ -1357,6 +1357,7 @@
       older = [];
       more = false;
       current = inApp = cursor = null;
+      paint(0); // the one before's badge and reply preview go with them (the next poll counts the new one's)
     }
     function startOver(err) {
       if (destroyed || !err || err.status !== 403 || err.field !== "token" || !s.token) return false;
@@ -1449,6 +1450,8 @@
     var unreadCount = 0;
     function paint(n) {
       var launcher = s.launcher;
+      // More unread while closed (this panel's poll, or the loader's, which loaded it): the list, for the preview.
+      if (!open && +n > unreadCount) fetchList().catch(noop);
       unreadCount = +n || 0;
       if (!launcher) return;
       if (badge.parentNode !== launcher) launcher.append(closeIcon, badge);
@@ -1458,18 +1461,23 @@
       peek();
     }
     // With the messenger closed, the newest unread reply shows above the launcher: who wrote and its first lines.
-    // A click opens the messenger (as the launcher does); × puts it away until a newer reply.
-    var peeked = "", preview = h("div", { class: "pv", hidden: true });
+    // A click opens the messenger (as the launcher does); × puts it away until a newer reply, on the tab's next pages
+    // too (its sessionStorage, as the drafts).
+    var PEEKED = DRAFTS + "peek", peeked, preview = h("div", { class: "pv", hidden: true });
+    try { peeked = w.sessionStorage.getItem(PEEKED); } catch (e) { /* storage blocked: this page only */ }
     function peek() {
-      var c = !open && unreadCount && s.launcher && !s.launcher.hidden && (s.conversations || []).filter(function (c) {
-        return c.unread && c.last_part && c.last_part.author_type === "teammate";
-      })[0], part = c && c.last_part, key = c && c.id + part.created_at;
-      preview.hidden = !c || key === peeked;
-      if (preview.hidden) return;
+      var part = !open && unreadCount && s.launcher && !s.launcher.hidden && (s.conversations || []).map(function (c) {
+        return c.unread && c.last_part;
+      }).filter(function (p) { return p && p.author_type == "teammate"; })[0];
+      if ((preview.hidden = !part || part.created_at === peeked)) return;
       preview.textContent = "";
       preview.append(
-        h("button", { class: "pt", type: "button", onclick: function () { s.launcher.click(); } }, [h("b", { text: part.author_name || t.team }), h("span", { text: part.body })]),
-        h("button", { class: "ib", type: "button", "aria-label": t.hide, html: X, onclick: function () { peeked = key; peek(); } }));
+        h("button", { class: "pt", type: "button", onclick: function () { s.launcher.click(); } }, [h("b", { text: part.author_name }), h("span", { text: part.body })]),
+        h("button", { class: "ib", type: "button", "aria-label": t.close, html: X, onclick: function () {
+          peeked = part.created_at;
+          try { w.sessionStorage.setItem(PEEKED, peeked); } catch (e) { /* storage blocked: this page only */ }
+          peek();
+        } }));
       root.appendChild(preview);
     }
 
@@ -1487,6 +1495,7 @@
         if (list !== stale) s.conversations = list || s.conversations, awaited(list);
         // What the one before had on screen (a conversation, an in-app message) leaves it.
         if (open && (view === "list" || (other && shown))) showList();
+        peek(); // the site may have hidden the launcher (hide_default_launcher): no preview then
       },
       probe: probe,
       // `rebooting`: boot again, no logout: as when the page goes, nothing written is lost. A logout forgets it all.

@@ -1,7 +1,9 @@
 import contextlib
 import ctypes
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -9,7 +11,7 @@ import time
 import urllib.request
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from ops.demo import demo_banner
 
@@ -24,6 +26,25 @@ try:  # resolved here, not in the forked child (a lookup there could wait on a l
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux: no signal when serve dies
     _prctl = None
+
+
+def _refuse_a_taken_address(bind: str) -> None:
+    """Stop before starting anything when the address is taken (another Parley, most often): its web server would
+    answer this one's "ready" check, while a second worker and beat ran on the same data until the web server gave
+    up. A bind that cannot be read is left to gunicorn, which says why."""
+    host, _, port = bind.rpartition(":")
+    if not port.isascii() or not port.isdigit():
+        return
+    with contextlib.closing(socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: a closed server's TIME_WAIT is free
+        try:
+            probe.bind((host.strip("[]") or "0.0.0.0", int(port)))  # noqa: S104 - as gunicorn would bind
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"{bind} is already in use (another Parley?): stop it, or serve on another port "
+                    "(make run PORT=8010)."
+                ) from None
 
 
 def _in_own_group_dying_with_us() -> None:
@@ -78,6 +99,7 @@ class Command(BaseCommand):
         self.stdout.write("  Stop with Ctrl-C.\n")
 
     def handle(self, *args, **options):
+        _refuse_a_taken_address(options["bind"])
         python = sys.executable
         web = [python, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", options["bind"], "config.wsgi"]
         worker = [

@@ -16,6 +16,7 @@
   var INBOX_ROWS = "parley.inbox.rows";  // written by inbox.js: the list the teammate came from
   var DRAFT = "parley.draft." + conversationId;
   var TYPING_MS = 8000;  // longer than a poll: the others' next poll sees it
+  var READ_MS = 3000;  // another's reply on screen this long before the teammate began writing: read
   var THROTTLE_MS = 1500;
   var mode = "reply";
 
@@ -54,13 +55,13 @@
 
   // The teammate wrote in the box: typed, or put a mention, a saved reply or a macro's text in it. Each is told
   // the same way, at once (the others' banner, the contact's dots).
-  var drafting = false;  // the box holds text the teammate is writing
+  var drafted = false;  // the teammate began writing on this page (a send, or any action, loads it again)
   function wrote() {
     lastInput = Date.now();
-    // A draft begun with another's reply already on screen answers it knowingly: only what comes while the
-    // teammate writes asks "send anyway?".
-    if (!drafting && body.value.trim()) collision.began();
-    drafting = !!body.value.trim();
+    // A reply begun with another's reply on screen for a few seconds answers it knowingly: what comes after the
+    // first words (emptied and pasted back, or not) asks "send anyway?".
+    if (!drafted && body.value.trim()) collision.began();
+    drafted = drafted || !!body.value.trim();
     announce();
     window.clearTimeout(settle);  // stopped writing: back to "viewing" for the others
     settle = window.setTimeout(announce, TYPING_MS + 100);
@@ -90,6 +91,7 @@
         if (!collision.newer.length) collision.seen.value = String(collision.shown);
         return;
       }
+      part.shownAt = Date.now();
       if (part.id > (parseInt(collision.seen.value, 10) || 0)) collision.newer.push(part);
     },
     ask: function (submitter) {
@@ -111,10 +113,14 @@
       collision.box.hidden = false;
       document.getElementById("parley-collision-send").focus();
     },
+    // Read before writing: shown at least READ_MS before the first words (one that came just as the teammate began
+    // may not have been read).
     began: function () {
-      if (!collision.seen || !collision.newer.length) return;
-      collision.seen.value = String(Math.max(collision.shown, parseInt(collision.seen.value, 10) || 0));
-      collision.newer = [];
+      var read = collision.newer.filter(function (part) { return Date.now() - part.shownAt >= READ_MS; });
+      if (!collision.seen || !read.length) return;
+      collision.newer = collision.newer.slice(read.length);
+      var upTo = collision.newer.length ? read[read.length - 1].id : collision.shown;
+      collision.seen.value = String(Math.max(upTo, parseInt(collision.seen.value, 10) || 0));
     },
     // Sending anyway or not, the teammate has now seen these messages: the next send does not ask again.
     settle: function (send) {
@@ -182,7 +188,7 @@
     });
     var kept = sessionStorage.getItem(DRAFT);
     if (kept && !body.value) body.value = kept;
-    drafting = !!body.value.trim();  // a draft brought back: what comes now comes while the teammate writes
+    drafted = !!body.value.trim();  // a draft brought back: what comes now comes while the teammate writes
     sessionStorage.removeItem(DRAFT);
     body.addEventListener("keydown", function (event) {
       if (mentions.open) return;
