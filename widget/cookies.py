@@ -69,14 +69,15 @@ WIDGET_STORAGE_KEYS = (
         purpose="support",
         category="strictly necessary",
         description="Words the visitor wrote in the messenger and has not sent yet, the messages they sent that had "
-        "not gone through (their words, without files), and the conversation the messenger was last open on, kept for "
-        "the next page of this tab: the words go back into the composer there, the messages go again from there and "
-        "the messenger opens on that conversation, for the contact who wrote them only. The words are deleted once "
-        "put back and the messages once gone; all of it with the tab, on shutdown and on erasure where the messenger "
-        "is loaded, and by the messenger of any other contact (a logout on a page where the messenger was never "
-        "opened leaves them until then).",
+        "not gone through (their words, without files), the conversation the messenger was last open on, and the time "
+        "of the team's reply whose preview (above the launcher) the visitor put away, kept for the next page of this "
+        "tab: the words go back into the composer there, the messages go again from there, the messenger opens on "
+        "that conversation and that reply's preview stays away, for the contact who wrote them only. The words are "
+        "deleted once put back and the messages once gone; all of it with the tab, on shutdown and on erasure where "
+        "the messenger is loaded, and by the messenger of any other contact (a logout on a page where the messenger "
+        "was never opened leaves them until then).",
         set_when="When a visitor with a messenger token leaves a page or a conversation with words or messages not "
-        "sent.",
+        "sent, or puts a reply's preview away.",
     ),
     WidgetStorageKey(
         kind="kept",

@@ -1131,7 +1131,8 @@
     function keepDrafts(kept) {
       try {
         var a = lastPlace(), u = pending(), had = tabMark(), keep = !!writer() && u.length > 0;
-        if (writer() && (Object.keys(kept).length || a || u.length)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? TAB : "" }));
+        var p = peeked || stored().p; // the reply preview put away (below), whenever the messenger was loaded
+        if (writer() && (Object.keys(kept).length || a || u.length || p)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? TAB : "", p: p }));
         else w.sessionStorage.removeItem(DRAFTS);
         if (keep || had) keptMark(had, keep);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
@@ -1462,20 +1463,19 @@
     }
     // With the messenger closed, the newest unread reply shows above the launcher: who wrote and its first lines.
     // A click opens the messenger (as the launcher does); × puts it away until a newer reply, on the tab's next pages
-    // too (its sessionStorage, as the drafts).
-    var PEEKED = DRAFTS + "peek", peeked, preview = h("div", { class: "pv", hidden: true });
-    try { peeked = w.sessionStorage.getItem(PEEKED); } catch (e) { /* storage blocked: this page only */ }
+    // too: the time of the reply put away (`p`) is kept with the contact's drafts.
+    var peeked, preview = h("div", { class: "pv", hidden: true });
     function peek() {
       var part = !open && unreadCount && s.launcher && !s.launcher.hidden && (s.conversations || []).map(function (c) {
         return c.unread && c.last_part;
       }).filter(function (p) { return p && p.author_type == "teammate"; })[0];
-      if ((preview.hidden = !part || part.created_at === peeked)) return;
+      if ((preview.hidden = !part || part.created_at === (peeked || stored().p))) return;
       preview.textContent = "";
       preview.append(
         h("button", { class: "pt", type: "button", onclick: function () { s.launcher.click(); } }, [h("b", { text: part.author_name }), h("span", { text: part.body })]),
         h("button", { class: "ib", type: "button", "aria-label": t.close, html: X, onclick: function () {
           peeked = part.created_at;
-          try { w.sessionStorage.setItem(PEEKED, peeked); } catch (e) { /* storage blocked: this page only */ }
+          keepDrafts(drafts());
           peek();
         } }));
       root.appendChild(preview);
