@@ -71,8 +71,10 @@ def test_a_message_that_fails_says_so_under_it_with_a_retry_button(
     host.write("Hello, I have a question about my order")
     messenger = host.page.locator("parley-messenger")
 
-    # Parley cannot be reached: the message stays, readable, with "Not sent." and Retry under it.
+    # Parley cannot be reached: the message stays, readable, with "Not sent." and Retry under it. (Its polls fail
+    # too: one answered would send the message again by itself, and the bubble measured below would be on its way.)
     host.page.route("**/reply", lambda route: route.abort("connectionrefused"))
+    host.page.route("**/poll?*", lambda route: route.abort("connectionrefused"))
     messenger.locator("textarea").fill("ok")
     host.page.keyboard.press("Enter")
     failed = messenger.locator(".m.fail")
@@ -99,6 +101,7 @@ def test_a_message_that_fails_says_so_under_it_with_a_retry_button(
 
     # Parley is back: Retry sends that very message, which then looks like any other sent one.
     host.page.unroute("**/reply")
+    host.page.unroute("**/poll?*")
     with host.page.expect_response(lambda answer: answer.url.endswith("/reply") and answer.status == 201):
         failed.first.locator(".fl").click()
     sent = messenger.locator(".m.me").filter(has_text="ok")
@@ -589,6 +592,37 @@ def test_the_reply_preview_of_a_user_leaves_when_the_site_signs_another_in_by_up
     expect(preview).to_be_hidden()
     expect(host.page.locator("parley-messenger .b")).to_be_hidden()
     assert "481516" not in host.page.locator("parley-messenger").inner_text()
+
+
+def test_a_user_signed_in_by_update_on_a_page_without_the_messenger_never_sees_the_list_before(
+    host, make_website, teammate
+):
+    """The re-check: on a page where the messenger was not loaded yet, a site that signed Bob in by `update` kept the
+    page's list, Alice's; Bob's first opening showed her conversation, with the team's last words to her, until his
+    list came (forever when its request failed)."""
+    from conversations import services
+
+    website = make_website()
+    alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
+    host.page.goto(host.snippet_page("/account", website.app_id, alice))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Is my test result in?")
+    services.conversation_reply_as_teammate(
+        conversation=Conversation.objects.get(), teammate=teammate, body="Alice, your result code is 31337."
+    )
+    messenger = host.page.locator("parley-messenger")
+    expect(messenger.locator(".bu").filter(has_text="31337")).to_have_count(1, timeout=15_000)  # read: none unread
+    host.page.goto(host.snippet_page("/pricing", website.app_id, alice))
+    host.wait_booted()
+
+    with host.page.expect_response(lambda response: "/update" in response.url):
+        host.page.evaluate("(bob) => Parley('update', bob)", {"user_id": "bob", "user_hash": user_hash(website, "bob")})
+    host.page.route("**/conversations?*", lambda route: route.fulfill(status=503, body="Busy"))  # Bob's list fails
+    host.launcher().click()
+    expect(host.panel()).to_be_visible()
+    expect(messenger).not_to_contain_text("31337")
+    expect(messenger).not_to_contain_text("Is my test result in?")
 
 
 def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_before_back_in(host, make_website):

@@ -1131,8 +1131,7 @@
     function keepDrafts(kept) {
       try {
         var a = lastPlace(), u = pending(), had = tabMark(), keep = !!writer() && u.length > 0;
-        var p = peeked || stored().p; // the reply preview put away (below), whenever the messenger was loaded
-        if (writer() && (Object.keys(kept).length || a || u.length || p)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? TAB : "", p: p }));
+        if (writer() && (Object.keys(kept).length || a || u.length || peeked)) w.sessionStorage.setItem(DRAFTS, JSON.stringify({ by: writer(), t: kept, a: a, u: u, k: keep ? TAB : "", p: peeked }));
         else w.sessionStorage.removeItem(DRAFTS);
         if (keep || had) keptMark(had, keep);
       } catch (e) { /* storage blocked or full: the words stay with the page */ }
@@ -1266,7 +1265,7 @@
     // The token names another contact than the one its messages were written as (a site that signs another user in
     // by `update`, without a shutdown): that one's messages not sent yet are dropped (never sent, kept nor shown as
     // the new one's), and so is its list.
-    var who = writer(), stale;
+    var who = writer();
     function switched() {
       var now = writer(), other = !!(who && now && now !== who);
       if (other) {
@@ -1357,7 +1356,7 @@
       unanswered = [];
       older = [];
       more = false;
-      current = inApp = cursor = null;
+      current = inApp = cursor = place = peeked = null; // nothing of the one before is kept as the new one's
       paint(0); // the one before's badge and reply preview go with them (the next poll counts the new one's)
     }
     function startOver(err) {
@@ -1469,7 +1468,8 @@
       var part = !open && unreadCount && s.launcher && !s.launcher.hidden && (s.conversations || []).map(function (c) {
         return c.unread && c.last_part;
       }).filter(function (p) { return p && p.author_type == "teammate"; })[0];
-      if ((preview.hidden = !part || part.created_at === (peeked || stored().p))) return;
+      peeked = peeked || stored().p; // this contact's reply put away, on this tab's page before (null: none)
+      if ((preview.hidden = !part || part.created_at === peeked)) return;
       preview.textContent = "";
       preview.append(
         h("button", { class: "pt", type: "button", onclick: function () { s.launcher.click(); } }, [h("b", { text: part.author_name }), h("span", { text: part.body })]),
@@ -1488,18 +1488,17 @@
       close: close,
       paint: paint,
       refresh: function (list) {
-        // The loader's list is the one before's until an answer brings the new one's (an update's carries none).
+        // `list`: one that came with the loader's answer, for its token (an update's brings none: the panel's own stays).
         var shown = current || inApp, other = switched();
         setUpAfterAll();
-        if (other) stale = list;
-        if (list !== stale) s.conversations = list || s.conversations, awaited(list);
+        if (list) s.conversations = list, awaited(list);
         // What the one before had on screen (a conversation, an in-app message) leaves it.
         if (open && (view === "list" || (other && shown))) showList();
         peek(); // the site may have hidden the launcher (hide_default_launcher): no preview then
       },
       probe: probe,
       // `rebooting`: boot again, no logout: as when the page goes, nothing written is lost. A logout forgets it all.
-      destroy: function (rebooting) { if (rebooting) handOver(); else place = null, unsent = [], resumed = true, keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); preview.remove(); badge.remove(); closeIcon.remove(); },
+      destroy: function (rebooting) { if (rebooting) handOver(); else place = peeked = null, unsent = [], resumed = true, keepDrafts({}); destroyed = true; clearTimeout(timer); if (growing) growing.disconnect(); w.removeEventListener("online", backOnline); open = false; panel.remove(); preview.remove(); badge.remove(); closeIcon.remove(); },
     };
   });
 })(window, document);

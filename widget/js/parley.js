@@ -86,10 +86,12 @@
     // (it tells the next page's ping who refused).
     if ("tracked" in json) tracked = json.tracked;
     if (json.anonymous_id || json.forget) cookie("id", (anon = json.anonymous_id), 270);
-    if (json.token) keep(json.token, json.forget);
+    // Another token (another user signed in by update, or a first one): the list kept was the one before's, until an
+    // answer brings this one's; the panel is given only a list that came with this answer.
+    if (json.token) json.token != token && (conversations = []), keep(json.token, json.forget);
     if (json.conversations) conversations = json.conversations;
     if ("unread_count" in json) setUnread(json.unread_count, json.awaiting);
-    if (panel) panel.refresh(conversations);
+    if (panel) panel.refresh(json.conversations);
   }
 
   // A ping the browser failed without a status: the network is down, or Parley refused this page's origin and
