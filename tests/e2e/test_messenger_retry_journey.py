@@ -564,19 +564,25 @@ def test_a_user_signed_in_by_update_never_sees_nor_sends_what_the_one_before_lef
     assert not sent.exclude(author_contact__external_id="alice").exists()
 
 
-def test_the_reply_preview_of_a_user_leaves_when_the_site_signs_another_in_by_update(host, make_website, teammate):
-    """The attack review: the closed messenger's preview of Alice's reply stayed on screen for Bob, until the next poll
-    (a minute), after the site signed him in by `update`. It also stayed when the site hid the launcher."""
+def _alice_asks_and_is_answered(host, website, teammate, question: str, answer: str) -> dict:
+    """Alice, signed in, asks in the messenger, and the team answers her; her sign-in settings."""
     from conversations import services
 
-    website = make_website()
     alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
     host.page.goto(host.snippet_page("/account", website.app_id, alice))
     host.wait_booted()
     host.launcher().click()
-    host.write("I lost access to my account")
-    services.conversation_reply_as_teammate(
-        conversation=Conversation.objects.get(), teammate=teammate, body="Alice, your recovery code is 481516."
+    host.write(question)
+    services.conversation_reply_as_teammate(conversation=Conversation.objects.get(), teammate=teammate, body=answer)
+    return alice
+
+
+def test_the_reply_preview_of_a_user_leaves_when_the_site_signs_another_in_by_update(host, make_website, teammate):
+    """The attack review: the closed messenger's preview of Alice's reply stayed on screen for Bob, until the next poll
+    (a minute), after the site signed him in by `update`. It also stayed when the site hid the launcher."""
+    website = make_website()
+    alice = _alice_asks_and_is_answered(
+        host, website, teammate, "I lost access to my account", "Alice, your recovery code is 481516."
     )
     host.page.goto(host.snippet_page("/account", website.app_id, alice))  # Alice comes back: the reply waits
     host.wait_booted()
@@ -600,16 +606,9 @@ def test_a_user_signed_in_by_update_on_a_page_without_the_messenger_never_sees_t
     """The re-check: on a page where the messenger was not loaded yet, a site that signed Bob in by `update` kept the
     page's list, Alice's; Bob's first opening showed her conversation, with the team's last words to her, until his
     list came (forever when its request failed)."""
-    from conversations import services
-
     website = make_website()
-    alice = {"user_id": "alice", "user_hash": user_hash(website, "alice")}
-    host.page.goto(host.snippet_page("/account", website.app_id, alice))
-    host.wait_booted()
-    host.launcher().click()
-    host.write("Is my test result in?")
-    services.conversation_reply_as_teammate(
-        conversation=Conversation.objects.get(), teammate=teammate, body="Alice, your result code is 31337."
+    alice = _alice_asks_and_is_answered(
+        host, website, teammate, "Is my test result in?", "Alice, your result code is 31337."
     )
     messenger = host.page.locator("parley-messenger")
     expect(messenger.locator(".bu").filter(has_text="31337")).to_have_count(1, timeout=15_000)  # read: none unread
