@@ -176,14 +176,8 @@ def conversation_answering_teammate(*, conversation: Conversation, parts: Sequen
         return writers[-1]
     assignee = next((writer for writer in writers if writer.pk == conversation.assignee_id), None)
     if assignee is None:
-        assignee = (
-            get_user_model()
-            .objects.filter(pk=conversation.assignee_id)
-            .exclude(parley_profile__display_name="")
-            .exclude(parley_profile__isnull=True)
-            .select_related("parley_profile")
-            .first()
-        )
+        named = get_user_model().objects.filter(pk=conversation.assignee_id, parley_profile__display_name__gt="")
+        assignee = named.select_related("parley_profile").first()
     return assignee or writers[-1]
 
 
