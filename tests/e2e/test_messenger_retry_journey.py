@@ -661,3 +661,36 @@ def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_bef
     messenger.locator(".bk").click()  # Bob's list: his conversation only
     expect(messenger.locator(".ls button")).to_have_count(1)
     expect(messenger.locator("text=4242")).to_have_count(0)
+
+
+# The thread's newest message is in view: its bottom within the messenger's scrolled body.
+NEWEST_IN_VIEW = """() => {
+  const root = document.querySelector('parley-messenger').shadowRoot;
+  const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
+  const last = bubbles[bubbles.length - 1].getBoundingClientRect(), box = body.getBoundingClientRect();
+  return last.bottom <= box.bottom + 2 && last.bottom > box.top;
+}"""
+
+
+def test_the_banner_saying_parley_is_out_of_reach_leaves_the_newest_message_in_view(host, make_website, artifacts):
+    """A new-user walk found the banner pushing the thread's last lines out of view: it takes its height from the
+    thread's, and the thread did not follow."""
+    website = make_website()
+    host.page.set_viewport_size(MOBILE)
+    host.page.goto(host.snippet_page("/help", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    for number in range(1, 9):
+        host.write(f"Question {number}: where is my order? It was due on Monday and has not come yet.")
+    messenger = host.page.locator("parley-messenger")
+    host.page.wait_for_function(NEWEST_IN_VIEW)
+    assert messenger.locator(".bd").evaluate("(body) => body.scrollHeight > body.clientHeight + 200")
+
+    host.page.route("**/poll?*", lambda route: route.abort("connectionrefused"))
+    expect(messenger.locator(".of")).to_be_visible(timeout=15_000)  # at the next poll
+    host.page.wait_for_function(NEWEST_IN_VIEW, timeout=2_000)  # the thread followed (it keeps no pace of its own)
+    host.screenshot(path=str(artifacts / "messenger-out-of-reach-banner.png"))
+    host.page.unroute("**/poll?*")
+    expect(messenger.locator(".of")).to_be_hidden(timeout=20_000)
+    host.page.wait_for_function(NEWEST_IN_VIEW, timeout=2_000)
+    assert host.problems == []

@@ -199,6 +199,7 @@
     // its first bytes come, a notice is added); only the visitor's scrolling up unpins it, and scrolling back to the
     // bottom pins it again. A scroll event while it grows is not the visitor's: its scrollTop did not go up.
     // A message that comes while the visitor reads further up does not take them away: a button below says it came.
+    // The scrolled body shrinks too (the banner saying Parley is out of reach, a phone's keyboard): the thread follows.
     var pinned = true, lastTop = 0;
     var body = h("div", { class: "bd", onscroll: function () {
       pinned = atBottom() || (pinned && body.scrollTop >= lastTop);
@@ -471,7 +472,7 @@
       talk = !id && waiting.length ? waiting[0].talk : { conv: current, inApp: null };
       setView("thread", id ? t.conversation : t.start);
       thread = h("div", { class: "th", role: "log", "aria-label": t.conversation });
-      if (growing) { growing.disconnect(); growing.observe(thread); }
+      if (growing) { growing.disconnect(); growing.observe(thread); growing.observe(body); }
       composer = h("textarea", { rows: "1", placeholder: t.placeholder, "aria-label": id ? t.reply : t.placeholder, maxlength: String(MAX_BODY) });
       composer.value = draft || "";
       if (!forMessage) restore(composer, id);
