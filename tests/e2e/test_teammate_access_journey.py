@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from contacts.models import Contact
 from conversations import services
 from tests.contacts.factories import LeadFactory
-from tests.e2e.conftest import ADMIN_PASSWORD, agent_teammate
+from tests.e2e.conftest import ADMIN_PASSWORD, AdminSession, agent_teammate
 
 pytestmark = [
     pytest.mark.browser,
@@ -310,3 +310,36 @@ def test_a_teammate_changes_their_password_and_their_other_browser_must_sign_in_
     finally:
         laptop.close()
         phone.close()
+
+
+def test_a_viewer_is_told_why_the_company_list_offers_no_changes(chromium, parley_url, artifacts):
+    """A walk found a viewer's company list without checkboxes, actions or Add button, and nothing saying why; an
+    agent beside them gets the list's actions, and no such note."""
+    from django.contrib.auth.models import Group
+
+    from companies.models import Company
+    from contacts.permissions import VIEWER_GROUP
+
+    Company.objects.create(company_id="acme", name="Acme Inc.")
+    agent_teammate("vera", "Vera").groups.set([Group.objects.get(name=VIEWER_GROUP)])
+    agent_teammate("sam", "Sam")
+    path = reverse("admin:companies_company_changelist")
+    sessions = {name: AdminSession(chromium, parley_url, username=name) for name in ("vera", "sam")}
+    try:
+        viewer, agent = sessions["vera"].page, sessions["sam"].page
+        for session in sessions.values():
+            session.open(path)
+        expect(viewer.locator("#result_list")).to_contain_text("Acme Inc.")
+        expect(viewer.locator("#view-only")).to_have_text(
+            "You can read companies here but not change them: your role does not allow it. A superuser can give you "
+            "another role under Teammates."
+        )
+        expect(viewer.locator("select[name=action]")).to_have_count(0)
+        viewer.screenshot(path=str(artifacts / "admin-viewer-company-list.png"))
+        expect(agent.locator("#result_list")).to_contain_text("Acme Inc.")
+        expect(agent.locator("select[name=action]")).to_be_visible()
+        expect(agent.locator("#view-only")).to_have_count(0)
+        assert all(session.problems == [] for session in sessions.values())
+    finally:
+        for session in sessions.values():
+            session.close()

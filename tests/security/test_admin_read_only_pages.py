@@ -36,3 +36,26 @@ def test_each_change_page_a_teammate_may_read_opens(group, teammate_client):
     # The two pages the review found broken, and the rest of the walk really ran.
     assert {"conversations.AssignmentRule", "conversations.SavedReply"} <= set(opened)
     assert len(opened) >= 10
+
+
+VIEW_ONLY = "but not change them: your role does not allow it"
+
+
+def test_a_list_a_teammates_role_only_reads_says_so_and_why(teammate_client, superuser):
+    """A walk found a viewer's company list without checkboxes, actions or Add button, and nothing saying why."""
+    viewer, agent = teammate_client(VIEWER_GROUP), teammate_client(AGENT_GROUP)
+    answer = viewer.get(reverse("admin:companies_company_changelist"))
+    assert answer.status_code == 200
+    assert "You can read companies here but not change them: your role does not allow it." in answer.text
+    assert "A superuser can give you another role under Teammates." in answer.text
+    # Where the role allows a change, and for a superuser, nothing is said.
+    assert VIEW_ONLY not in agent.get(reverse("admin:companies_company_changelist")).text
+    superuser_client = type(viewer)()
+    superuser_client.force_login(superuser)
+    assert VIEW_ONLY not in superuser_client.get(reverse("admin:companies_company_changelist")).text
+    # An agent's read-only list by role (office hours: the superuser's), and none on a list nobody changes (page
+    # views: its admin's own rule), where another role would change nothing.
+    assert VIEW_ONLY in agent.get(reverse("admin:conversations_officeschedule_changelist")).text
+    page_views = viewer.get(reverse("admin:tracking_pageview_changelist"))
+    assert page_views.status_code == 200
+    assert VIEW_ONLY not in page_views.text
