@@ -2,6 +2,7 @@
 viewport, nothing cut off to the right (issue 12's walk found the inbox, contacts and websites clipped)."""
 
 import datetime as dt
+import itertools
 
 import pytest
 from django.urls import reverse
@@ -22,6 +23,8 @@ pytestmark = [
 ]
 
 VIEWPORT_WIDTH = 1280
+# A teammate's (the users list), as long as real ones get.
+LONG_NAME, LONG_EMAIL = "Konstantinopoulou-Smythe", "alexandra.konstantinopoulou-smythe@acme-lamps-and-lighting.example"
 
 
 def _overflow(page) -> dict:
@@ -47,6 +50,11 @@ def _overflow(page) -> dict:
 
 
 def _seed(teammate):
+    from tests.e2e.conftest import agent_teammate
+
+    alexandra = agent_teammate("alexandra", "Alexandra")
+    alexandra.last_name, alexandra.email = LONG_NAME, LONG_EMAIL
+    alexandra.save()
     website = website_create(
         name="Acme lamps and lighting of the northern hemisphere",
         allowed_origins=["https://www.acme-lamps-and-lighting.example", "https://shop.example"],
@@ -101,6 +109,7 @@ def _widest_row(conversation, *, teammate) -> None:
         ("inbox", reverse("admin:conversations_conversation_changelist")),
         ("contacts", reverse("admin:contacts_contact_changelist")),
         ("websites", reverse("admin:tracking_website_changelist")),
+        ("users", reverse("admin:auth_user_changelist")),
     ],
 )
 def test_the_admin_lists_fit_a_1280_px_window(agent_admin, superuser, artifacts, name, path):
@@ -133,4 +142,43 @@ def test_the_compose_form_is_styled_like_the_admin(agent_admin, artifacts):
     expect(page.locator(".errornote")).to_have_text("Please correct the errors below.")
     expect(page.locator(".errorlist")).to_have_count(3)  # subject, body and audience: all at once
     page.screenshot(path=str(artifacts / "outbound-compose-errors.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+# Per line of the cell's text on screen, what it holds (a text node's line boxes, one per line it takes).
+LINES = """(cell) => {
+  const lines = new Map();
+  for (const node of cell.childNodes) {
+    if (node.nodeType !== Node.TEXT_NODE) continue;
+    for (let i = 0; i < node.textContent.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const top = Math.round(range.getBoundingClientRect().top);
+      lines.set(top, (lines.get(top) || '') + node.textContent[i]);
+    }
+  }
+  return [...lines.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+}"""
+
+
+def test_a_long_teammate_email_wraps_at_its_parts_in_the_users_list(agent_admin, superuser, artifacts):
+    """A walk found the users list breaking an email mid-word ("…@acme-lamps-and-light" / "ing.example")."""
+    _seed(superuser)
+    page = agent_admin.page
+    page.set_viewport_size({"width": VIEWPORT_WIDTH, "height": 900})
+    agent_admin.open(reverse("admin:auth_user_changelist"))
+    cell = page.locator("#result_list tr", has_text="alexandra.konstantinopoulou").locator("td.field-email_address")
+    expect(cell).to_have_text(LONG_EMAIL)
+    page.screenshot(path=str(artifacts / "layout-users-long-email.png"), full_page=True)
+    lines = cell.evaluate(LINES)
+    assert len(lines) > 1, lines  # it wraps: the check below means something
+    # Each line ends where the address may break: after its @ or a hyphen, or before a dot (its <wbr>).
+    breaks = itertools.pairwise(lines)
+    assert all(line.endswith(("@", "-")) or following.startswith(".") for line, following in breaks), lines
+    assert "".join(lines) == LONG_EMAIL
+    name = page.locator("#result_list tr", has_text="alexandra.konstantinopoulou").locator("td.field-full_name")
+    expect(name).to_have_text(f"Alexandra {LONG_NAME}")
+    name_lines = name.evaluate(LINES)
+    assert all(line.endswith(("-", " ")) for line in name_lines[:-1]), name_lines
     assert agent_admin.problems == []
