@@ -254,3 +254,12 @@ def sam_admin(chromium, parley_url):
     session = AdminSession(chromium, parley_url, username="sam")
     yield session
     session.close()
+
+
+# The thread's newest message is in view: its bottom within the messenger's scrolled body.
+NEWEST_IN_VIEW = """() => {
+  const root = document.querySelector('parley-messenger').shadowRoot;
+  const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
+  const last = bubbles[bubbles.length - 1].getBoundingClientRect(), box = body.getBoundingClientRect();
+  return last.bottom <= box.bottom + 2 && last.bottom > box.top;
+}"""

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Attachment, Conversation
 from tests.conversations.attachment_samples import HTML_PAGE, PDF, png_bytes
-from tests.e2e.conftest import parley_outage, visitor_writes_then_has_more
+from tests.e2e.conftest import NEWEST_IN_VIEW, parley_outage, visitor_writes_then_has_more
 
 pytestmark = [
     pytest.mark.browser,
@@ -125,16 +125,9 @@ def test_visitor_sends_a_screenshot_and_downloads_the_agents_pdf(host, make_webs
     assert [p for p in host.problems if "400" not in p] == []
 
 
-# The thread's newest message is in view: its bottom within the messenger's scrolled body.
 ALL_IMAGES_SHOWN = """(selector) => {
   const images = document.querySelector('parley-messenger').shadowRoot.querySelectorAll(selector);
   return images.length > 0 && Array.from(images).every((img) => img.complete && img.naturalWidth > 0);
-}"""
-NEWEST_IN_VIEW = """() => {
-  const root = document.querySelector('parley-messenger').shadowRoot;
-  const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
-  const last = bubbles[bubbles.length - 1].getBoundingClientRect(), box = body.getBoundingClientRect();
-  return last.bottom <= box.bottom + 2 && last.bottom > box.top;
 }"""
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from conversations.models import Conversation, ConversationPart
 from tests.conversations.attachment_samples import png_bytes
+from tests.e2e.conftest import NEWEST_IN_VIEW
 from tests.tracking.factories import user_hash
 from tracking.services import website_update
 
@@ -661,15 +662,6 @@ def test_the_answer_to_a_first_message_still_on_its_way_never_signs_the_user_bef
     messenger.locator(".bk").click()  # Bob's list: his conversation only
     expect(messenger.locator(".ls button")).to_have_count(1)
     expect(messenger.locator("text=4242")).to_have_count(0)
-
-
-# The thread's newest message is in view: its bottom within the messenger's scrolled body.
-NEWEST_IN_VIEW = """() => {
-  const root = document.querySelector('parley-messenger').shadowRoot;
-  const body = root.querySelector('.bd'), bubbles = root.querySelectorAll('.m');
-  const last = bubbles[bubbles.length - 1].getBoundingClientRect(), box = body.getBoundingClientRect();
-  return last.bottom <= box.bottom + 2 && last.bottom > box.top;
-}"""
 
 
 def test_the_banner_saying_parley_is_out_of_reach_leaves_the_newest_message_in_view(host, make_website, artifacts):
