@@ -10,6 +10,7 @@ An emailed answer from an address not confirmed never joins the thread (`inbound
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
@@ -42,6 +43,11 @@ UNREAD_REPLIES_SENT_ON_CONFIRMATION = 5
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 # Where any address at a subdomain reaches the mailbox the subdomain names.
 SUBDOMAIN_ADDRESSING = ("fastmail.com", "fastmail.fm")
+# Proton's personal addresses: one account at each domain, and its dots, hyphens and underscores are transparent
+# ("user_name" and "user.name" reach "username", as Proton's help on usernames says).
+PROTON_DOMAINS = ("proton.me", "protonmail.com", "protonmail.ch", "pm.me")
+# Yahoo's disposable addresses are "base-keyword@" (a Yahoo username holds no hyphen).
+YAHOO_DOMAINS = ("yahoo.com", "ymail.com", "rocketmail.com")
 
 
 def email_confirmed(contact: Contact) -> bool:
@@ -81,14 +87,19 @@ def _mailbox(email: str) -> str | None:
         address = sanitize_address(email.strip(), "utf-8").lower()
     except (ValueError, UnicodeError):
         return None
-    # Re-attack: bomb+1@, bomb+2@… reach one inbox (subaddresses, RFC 5233), as b.o.m.b@ does at Gmail. Counted as
-    # one: two people who truly differ only by a tag share three confirmations a day, which only slows them.
+    # Re-attack: bomb+1@, bomb+2@… reach one inbox (subaddresses, RFC 5233), as b.o.m.b@ does at Gmail, b_o-m.b@ at
+    # Proton and bomb-1@ at Yahoo. Counted as one: two people who truly differ only by a tag share three confirmations
+    # a day, which only slows them.
     local, _, domain = address.rpartition("@")
     if domain.startswith("["):  # bomb@[93.184.216.34]: the mail server at that address delivers it to its own bomb@
         return None
     local = local.split("+", 1)[0] or local
     if domain in GMAIL_DOMAINS:
         local, domain = local.replace(".", ""), GMAIL_DOMAINS[0]
+    elif domain in PROTON_DOMAINS:
+        local, domain = re.sub(r"[._-]", "", local) or local, PROTON_DOMAINS[0]
+    elif domain in YAHOO_DOMAINS or domain.startswith("yahoo."):  # yahoo.co.uk, yahoo.fr…
+        local = local.split("-", 1)[0] or local
     for base in SUBDOMAIN_ADDRESSING:  # anything@me.fastmail.com reaches me@fastmail.com
         if domain.endswith(f".{base}"):
             local, domain = domain.removesuffix(f".{base}").rsplit(".", 1)[-1], base

@@ -344,14 +344,17 @@ def test_variants_of_one_mailbox_share_its_allowance_and_a_link_never_shows_the_
     # Re-attack: an IP literal reaches the server's own bomb@ (never asked), a Fastmail subdomain the mailbox it names.
     variants.append("bomb@[93.184.216.34]")
     fastmail = ["me@fastmail.com", "a@me.fastmail.com", "b@me.fastmail.com", "c@Me.Fastmail.com"]
-    for email in variants + gmail + fastmail:
+    # Left open, then done: Proton's transparent dots, hyphens and underscores (and its four domains), Yahoo's "-".
+    proton = ["ann.lee@proton.me", "ann-lee@protonmail.com", "ann_lee+x@pm.me", "a.n.n.l.e.e@protonmail.ch"]
+    yahoo = ["joe@yahoo.com", "joe-shop@yahoo.com", "joe-bank@yahoo.com", "joe-news@yahoo.com"]
+    for email in variants + gmail + fastmail + proton + yahoo:
         _, _, conversation = _typed_lead(client, website, email=email)
         services.conversation_reply_email_if_unread(part_id=_answer(conversation).pk)
     assert [email.to for email in mail.outbox] == [
         [variants[0]],
         [variants[1]],
         [variants[2]],
-        *([address] for address in gmail[:3] + fastmail[:3]),
+        *([address] for address in gmail[:3] + fastmail[:3] + proton[:3] + yahoo[:3]),
     ]
     assert "bomb" not in _link(mail.outbox[0]) and "corp" not in _link(mail.outbox[0])
 
