@@ -40,7 +40,10 @@ AGENT_DENIED_PERMISSIONS = {
 }
 
 
-def _agent_may(app_label: str, codename: str) -> bool:
+def agent_may(app_label: str, codename: str) -> bool:
+    """Whether the agent group holds this permission (other than a view_ one)."""
+    if app_label not in PARLEY_APPS:
+        return False
     if codename in AGENT_DENIED_PERMISSIONS.get(app_label, set()):
         return False
     allowed = AGENT_EXTRA_PERMISSIONS.get(app_label, set())
@@ -73,4 +76,4 @@ def ensure_teammate_groups(sender: Any = None, apps: Any = global_apps, **kwargs
     agent, _ = Group.objects.get_or_create(name=AGENT_GROUP)
     view = [p for p in permissions if p.codename.startswith("view_")]
     viewer.permissions.set(view)
-    agent.permissions.set(view + [p for p in permissions if _agent_may(p.content_type.app_label, p.codename)])
+    agent.permissions.set(view + [p for p in permissions if agent_may(p.content_type.app_label, p.codename)])

@@ -4,9 +4,10 @@
 from typing import Any
 
 from django import template
-from django.contrib.admin import ModelAdmin
 
+from common.read_only_admin import ReadOnlyAdmin
 from common.teammates import teammate_name as name_of
+from contacts.permissions import agent_may
 
 register = template.Library()
 
@@ -17,23 +18,34 @@ def teammate_name(teammate: Any) -> str:
     return name_of(teammate) if teammate is not None else ""
 
 
+WRITES = ("add", "change", "delete")
+
+
 @register.simple_tag(takes_context=True)
 def view_only_note(context: dict[str, Any]) -> str:
-    """Why the list changes nothing for this teammate, when their role lets them read its rows but neither add nor
-    change one (a viewer's list has no checkboxes, actions or Add button, and a walk found nothing saying why); else
-    empty. Never for a list read-only for everyone (its admin has rules of its own: page views, deliveries), where
-    another role would change nothing."""
-    changelist, request = context.get("cl"), context.get("request")
-    if changelist is None or request is None or request.user.is_superuser:
+    """Why a list, or an object's page, changes nothing for this teammate, when their role grants them none of its
+    model's add, change and delete permissions (a viewer's list has no checkboxes, actions or Add button, and a walk
+    found nothing saying why); else empty. Never for a model nobody changes (ReadOnlyAdmin: page views, audit
+    entries), where no one could help."""
+    request, changelist, form = context.get("request"), context.get("cl"), context.get("adminform")
+    if request is None or request.user.is_superuser:
         return ""
-    model_admin = changelist.model_admin
-    own_rules = any(
-        getattr(type(model_admin), name) is not getattr(ModelAdmin, name)
-        for name in ("has_add_permission", "has_change_permission")
-    )
-    if own_rules or model_admin.has_add_permission(request) or model_admin.has_change_permission(request):
+    if changelist is not None:
+        model_admin = changelist.model_admin
+    elif form is not None and context.get("change") and not context.get("has_change_permission"):
+        model_admin = form.model_admin
+    else:
         return ""
-    return (
-        f"You can read {changelist.opts.verbose_name_plural} here but not change them: your role does not allow it. "
-        "A superuser can give you another role under Teammates."
-    )
+    opts = model_admin.opts
+    if isinstance(model_admin, ReadOnlyAdmin):
+        return ""
+    if any(request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}") for action in WRITES):
+        return ""
+    read = f"{opts.verbose_name_plural} here" if changelist is not None else f"this {opts.verbose_name}"
+    them = "them" if changelist is not None else "it"
+    if any(agent_may(opts.app_label, f"{action}_{opts.model_name}") for action in WRITES):
+        return (
+            f"You can read {read} but not change {them}: your role does not allow it. A superuser can give you the "
+            "Agent role under Teammates."
+        )
+    return f"You can read {read}; only a superuser can change {them}."

@@ -204,6 +204,14 @@ class TeamRoundRobinInline(admin.StackedInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[TeamRoundRobin]:
         return super().get_queryset(request).select_related(f"last_assignee__{PROFILE}")
 
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        if not self.has_add_permission(request, obj):
+            # Django's factory gives a one-to-one inline one form whatever the admin's max_num, and the change view
+            # builds it before taking a read-only page's forms away: a viewer got a live "Enabled" box (a walk).
+            formset.max_num = formset.extra = 0
+        return formset
+
     @admin.display(description="Last assignee")
     def last_assignee_name(self, round_robin: TeamRoundRobin) -> str:
         return teammate_name(round_robin.last_assignee) if round_robin.last_assignee_id else "—"

@@ -312,32 +312,42 @@ def test_a_teammate_changes_their_password_and_their_other_browser_must_sign_in_
         phone.close()
 
 
-def test_a_viewer_is_told_why_the_company_list_offers_no_changes(chromium, parley_url, artifacts):
-    """A walk found a viewer's company list without checkboxes, actions or Add button, and nothing saying why; an
-    agent beside them gets the list's actions, and no such note."""
+def test_a_viewer_is_told_why_the_company_list_and_a_conversation_offer_no_changes(chromium, parley_url, artifacts):
+    """A walk found a viewer's company list without checkboxes, actions or Add button, and their conversation page
+    without a reply box, and nothing saying why; an agent beside them gets the list's actions and the reply box, and no
+    such note."""
     from django.contrib.auth.models import Group
 
     from companies.models import Company
     from contacts.permissions import VIEWER_GROUP
 
     Company.objects.create(company_id="acme", name="Acme Inc.")
+    conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Where is my order?")
     agent_teammate("vera", "Vera").groups.set([Group.objects.get(name=VIEWER_GROUP)])
     agent_teammate("sam", "Sam")
-    path = reverse("admin:companies_company_changelist")
     sessions = {name: AdminSession(chromium, parley_url, username=name) for name in ("vera", "sam")}
+    role = "your role does not allow it. A superuser can give you the Agent role under Teammates."
     try:
         viewer, agent = sessions["vera"].page, sessions["sam"].page
         for session in sessions.values():
-            session.open(path)
+            session.open(reverse("admin:companies_company_changelist"))
         expect(viewer.locator("#result_list")).to_contain_text("Acme Inc.")
-        expect(viewer.locator("#view-only")).to_have_text(
-            "You can read companies here but not change them: your role does not allow it. A superuser can give you "
-            "another role under Teammates."
-        )
+        expect(viewer.locator("#view-only")).to_have_text(f"You can read companies here but not change them: {role}")
         expect(viewer.locator("select[name=action]")).to_have_count(0)
         viewer.screenshot(path=str(artifacts / "admin-viewer-company-list.png"))
         expect(agent.locator("#result_list")).to_contain_text("Acme Inc.")
         expect(agent.locator("select[name=action]")).to_be_visible()
+        expect(agent.locator("#view-only")).to_have_count(0)
+
+        for session in sessions.values():
+            session.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+        expect(viewer.locator(".parley-part")).to_contain_text(["Where is my order?"])
+        expect(viewer.locator("#view-only")).to_have_text(
+            f"You can read this conversation but not reply or change it: {role}"
+        )
+        expect(viewer.locator("#parley-composer")).to_have_count(0)
+        viewer.screenshot(path=str(artifacts / "admin-viewer-conversation.png"), full_page=True)
+        expect(agent.locator("#parley-composer")).to_be_visible()
         expect(agent.locator("#view-only")).to_have_count(0)
         assert all(session.problems == [] for session in sessions.values())
     finally:

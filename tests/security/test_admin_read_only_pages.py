@@ -3,6 +3,7 @@ rule or a saved reply, and an agent opening an assignment rule, got a 500, the f
 the form its own code set up. Walked over the demo data: every registered model's first row."""
 
 import io
+import re
 
 import pytest
 from django.contrib import admin
@@ -38,24 +39,91 @@ def test_each_change_page_a_teammate_may_read_opens(group, teammate_client):
     assert len(opened) >= 10
 
 
-VIEW_ONLY = "but not change them: your role does not allow it"
+VIEW_ONLY = "You can read"
 
 
-def test_a_list_a_teammates_role_only_reads_says_so_and_why(teammate_client, superuser):
+def test_a_list_a_teammates_role_only_reads_says_so_and_who_can_help(teammate_client, superuser):
     """A walk found a viewer's company list without checkboxes, actions or Add button, and nothing saying why."""
     viewer, agent = teammate_client(VIEWER_GROUP), teammate_client(AGENT_GROUP)
-    answer = viewer.get(reverse("admin:companies_company_changelist"))
-    assert answer.status_code == 200
-    assert "You can read companies here but not change them: your role does not allow it." in answer.text
-    assert "A superuser can give you another role under Teammates." in answer.text
-    # Where the role allows a change, and for a superuser, nothing is said.
-    assert VIEW_ONLY not in agent.get(reverse("admin:companies_company_changelist")).text
     superuser_client = type(viewer)()
     superuser_client.force_login(superuser)
-    assert VIEW_ONLY not in superuser_client.get(reverse("admin:companies_company_changelist")).text
-    # An agent's read-only list by role (office hours: the superuser's), and none on a list nobody changes (page
-    # views: its admin's own rule), where another role would change nothing.
-    assert VIEW_ONLY in agent.get(reverse("admin:conversations_officeschedule_changelist")).text
-    page_views = viewer.get(reverse("admin:tracking_pageview_changelist"))
-    assert page_views.status_code == 200
-    assert VIEW_ONLY not in page_views.text
+
+    def note(client, name):
+        answer = client.get(reverse(f"admin:{name}_changelist"))
+        assert answer.status_code == 200, name
+        found = re.search(r'id="view-only">([^<]*)</p>', answer.text)
+        return found and found.group(1)
+
+    # What an agent may change, a viewer is told an agent's role would let them.
+    for name, plural in [("companies_company", "companies"), ("conversations_conversation", "conversations")]:
+        assert note(viewer, name) == (
+            f"You can read {plural} here but not change them: your role does not allow it. A superuser can give you "
+            "the Agent role under Teammates."
+        )
+        assert note(agent, name) is None
+        assert note(superuser_client, name) is None
+    # What only a superuser changes (office hours; webhook deliveries, which only a superuser retries or deletes): no
+    # role would help.
+    for client in (viewer, agent):
+        assert note(client, "conversations_officeschedule") == (
+            "You can read office schedules here; only a superuser can change them."
+        )
+        assert note(client, "api_webhookdelivery") == (
+            "You can read webhook deliveries here; only a superuser can change them."
+        )
+    # Nobody changes page views (the widget writes them): nothing to say.
+    assert note(viewer, "tracking_pageview") is None
+
+
+def test_a_viewer_reads_a_teams_round_robin_without_a_box_to_tick(teammate_client, superuser):
+    """A walk found a live "Enabled" box on a viewer's team page: ticking it did nothing (no Save button, and a post
+    is refused), but it looked like a setting they could change. A superuser still gets it."""
+    from conversations.models import Team, TeamRoundRobin
+
+    billing, support = Team.objects.create(name="Billing"), Team.objects.create(name="Support")
+    TeamRoundRobin.objects.create(team=support, enabled=False)
+    viewer = teammate_client(VIEWER_GROUP)
+    for team in (billing, support):  # without its round-robin row yet, and with one
+        page = viewer.get(reverse("admin:conversations_team_change", args=[team.pk])).text
+        assert 'name="round_robin-0-enabled"' not in page
+    assert "Round robin" in page or "round robin" in page
+    superuser_client = type(viewer)()
+    superuser_client.force_login(superuser)
+    page = superuser_client.get(reverse("admin:conversations_team_change", args=[billing.pk])).text
+    assert 'name="round_robin-0-enabled"' in page
+
+
+def test_an_object_page_a_teammates_role_only_reads_says_so_too(teammate_client, superuser):
+    """The walk's next finding: a viewer's conversation page has no reply box and no controls, and said nothing."""
+    from conversations import services
+    from retention.selectors import retention_policy_get
+    from tests.contacts.factories import LeadFactory
+
+    lead = LeadFactory(name="Ada")
+    conversation = services.conversation_start_by_contact(contact=lead, body="Where is my order?")
+    viewer, agent = teammate_client(VIEWER_GROUP), teammate_client(AGENT_GROUP)
+    superuser_client = type(viewer)()
+    superuser_client.force_login(superuser)
+
+    def note(client, url):
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        found = re.search(r'id="view-only">([^<]*)</p>', answer.text)
+        return found and found.group(1)
+
+    contact_page = reverse("admin:contacts_contact_change", args=[lead.pk])
+    assert note(viewer, contact_page) == (
+        "You can read this contact but not change it: your role does not allow it. A superuser can give you the Agent "
+        "role under Teammates."
+    )
+    thread = reverse("admin:conversations_conversation_change", args=[conversation.pk])
+    assert note(viewer, thread) == (
+        "You can read this conversation but not reply or change it: your role does not allow it. A superuser can give "
+        "you the Agent role under Teammates."
+    )
+    policy = reverse("admin:retention_retentionpolicy_change", args=[retention_policy_get().pk])
+    assert note(agent, policy) == "You can read this retention policy; only a superuser can change it."
+    for client in (agent, superuser_client):
+        assert note(client, contact_page) is None
+        assert note(client, thread) is None
+    assert note(superuser_client, policy) is None
