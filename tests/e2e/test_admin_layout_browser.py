@@ -182,3 +182,38 @@ def test_a_long_teammate_email_wraps_at_its_parts_in_the_users_list(agent_admin,
     name_lines = name.evaluate(LINES)
     assert all(line.endswith(("-", " ")) for line in name_lines[:-1]), name_lines
     assert agent_admin.problems == []
+
+
+# The contrast ratio (WCAG) of an element's text on its own background.
+CONTRAST = """(selector) => {
+  const element = document.querySelector(selector);
+  const style = getComputedStyle(element), text = getComputedStyle(element.querySelector('.body'));
+  const luminance = (color) => {
+    const [r, g, b] = color.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [luminance(style.backgroundColor), luminance(text.color)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+@pytest.mark.parametrize(("system", "chosen"), [("light", "dark"), ("dark", "light"), ("dark", "auto"), ("light", "auto")])
+def test_a_conversations_bubbles_read_in_the_theme_the_teammate_chose(agent_admin, superuser, artifacts, system, chosen):
+    """A re-check found a teammate's replies blank to the eye after the admin's toggle chose dark on a light system:
+    their light bubble stayed under the dark theme's light text (the colours followed the system, not the toggle)."""
+    contact = UserContactFactory(name="Ada Lovelace")
+    conversation = services.conversation_start_by_contact(contact=contact, body="Where is my lamp?")
+    services.conversation_reply_as_teammate(conversation=conversation, teammate=superuser, body="On its way today.")
+    services.conversation_add_note(conversation=conversation, teammate=superuser, body="Checked with the warehouse.")
+    page = agent_admin.page
+    page.emulate_media(color_scheme=system)
+    page.evaluate("(theme) => localStorage.setItem('theme', theme)", chosen)  # what the admin's toggle stores
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    expect(page.locator(".parley-part.from-teammate")).to_contain_text("On its way today.")
+    page.screenshot(path=str(artifacts / f"thread-theme-{system}-system-{chosen}.png"), full_page=True)
+    for bubble in (".parley-part.from-teammate", ".parley-part.note", ".parley-part.from-contact"):
+        assert page.evaluate(CONTRAST, bubble) >= 4.5, (bubble, system, chosen)
+    assert agent_admin.problems == []
