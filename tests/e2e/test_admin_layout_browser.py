@@ -200,8 +200,12 @@ CONTRAST = """(selector) => {
 }"""
 
 
-@pytest.mark.parametrize(("system", "chosen"), [("light", "dark"), ("dark", "light"), ("dark", "auto"), ("light", "auto")])
-def test_a_conversations_bubbles_read_in_the_theme_the_teammate_chose(agent_admin, superuser, artifacts, system, chosen):
+@pytest.mark.parametrize(
+    ("system", "chosen"), [("light", "dark"), ("dark", "light"), ("dark", "auto"), ("light", "auto")]
+)
+def test_a_conversations_bubbles_read_in_the_theme_the_teammate_chose(
+    agent_admin, superuser, artifacts, system, chosen
+):
     """A re-check found a teammate's replies blank to the eye after the admin's toggle chose dark on a light system:
     their light bubble stayed under the dark theme's light text (the colours followed the system, not the toggle)."""
     contact = UserContactFactory(name="Ada Lovelace")
