@@ -223,3 +223,24 @@ class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
+
+    # Read-only (a viewer's page), Django lists the members by login ("admin, dana"), where the editable picker and the
+    # rest of Parley name them by their one name (a re-check): the page shows those names instead.
+    def _read_only(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return (
+            [("member_names" if name == "members" else name) for name in fields]
+            if self._read_only(request, obj)
+            else fields
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = super().get_readonly_fields(request, obj)
+        return (*readonly, "member_names") if self._read_only(request, obj) else readonly
+
+    @admin.display(description="Members")
+    def member_names(self, team: Team) -> str:
+        return ", ".join(sorted(teammate_name(member) for member in team.members.select_related(PROFILE))) or "—"

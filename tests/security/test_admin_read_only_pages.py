@@ -127,3 +127,24 @@ def test_an_object_page_a_teammates_role_only_reads_says_so_too(teammate_client,
         assert note(client, contact_page) is None
         assert note(client, thread) is None
     assert note(superuser_client, policy) is None
+
+
+def test_a_viewer_reads_a_teams_members_by_the_names_the_rest_of_parley_uses(teammate_client, superuser):
+    """A re-check found a viewer's team page listing its members by login ("admin, dana"), where an agent's picker
+    named them "Dana", "Sam"."""
+    from django.contrib.auth import get_user_model
+
+    from conversations import services
+    from conversations.models import Team
+
+    dana = get_user_model().objects.create_user("dana", "dana@parley.test", "x", is_staff=True, first_name="Dana")
+    sam = get_user_model().objects.create_user("sam7", "sam@parley.test", "x", is_staff=True)
+    services.teammate_profile_update(teammate=sam, display_name="Sam from Support")
+    team = Team.objects.create(name="Billing")
+    team.members.set([dana, sam])
+    viewer = teammate_client(VIEWER_GROUP)
+    page = viewer.get(reverse("admin:conversations_team_change", args=[team.pk])).text
+    assert re.search(r'<div class="readonly">Dana, Sam from Support</div>', page), page[page.find("Members") :][:300]
+    assert "sam7" not in page
+    agent = teammate_client(AGENT_GROUP)  # may change teams: the picker, as before
+    assert 'name="members"' in agent.get(reverse("admin:conversations_team_change", args=[team.pk])).text
