@@ -229,18 +229,30 @@ class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     def _read_only(self, request: HttpRequest, obj: Any) -> bool:
         return obj is not None and not self.has_change_permission(request, obj)
 
+    # Its round robin too, in words (the inline showed a viewer a heading over nothing while the team had no row yet).
+    READ_ONLY_FIELDS = ("member_names", "round_robin_state")
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)
-        return (
-            [("member_names" if name == "members" else name) for name in fields]
-            if self._read_only(request, obj)
-            else fields
-        )
+        if not self._read_only(request, obj):
+            return fields
+        return [*(name for name in fields if name != "members"), *self.READ_ONLY_FIELDS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = super().get_readonly_fields(request, obj)
-        return (*readonly, "member_names") if self._read_only(request, obj) else readonly
+        return (*readonly, *self.READ_ONLY_FIELDS) if self._read_only(request, obj) else readonly
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if self._read_only(request, obj) else super().get_inlines(request, obj)
 
     @admin.display(description="Members")
     def member_names(self, team: Team) -> str:
         return ", ".join(sorted(teammate_name(member) for member in team.members.select_related(PROFILE))) or "—"
+
+    @admin.display(description="Round robin")
+    def round_robin_state(self, team: Team) -> str:
+        pointer = TeamRoundRobin.objects.filter(team=team).first()
+        # No row yet: on, as the first pick makes it (routing.team_round_robin_pick).
+        if pointer is not None and not pointer.enabled:
+            return "Off: conversations routed to the team wait for a teammate to take them."
+        return "On: conversations routed to the team go to its members in turn."

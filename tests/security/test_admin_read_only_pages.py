@@ -83,10 +83,12 @@ def test_a_viewer_reads_a_teams_round_robin_without_a_box_to_tick(teammate_clien
     billing, support = Team.objects.create(name="Billing"), Team.objects.create(name="Support")
     TeamRoundRobin.objects.create(team=support, enabled=False)
     viewer = teammate_client(VIEWER_GROUP)
-    for team in (billing, support):  # without its round-robin row yet, and with one
+    # Without its round-robin row yet (on, as the first pick makes it), and with one turned off: said in words.
+    for team, state in ((billing, "On: conversations routed to the team go to its members in turn."),
+                        (support, "Off: conversations routed to the team wait for a teammate to take them.")):  # fmt: skip
         page = viewer.get(reverse("admin:conversations_team_change", args=[team.pk])).text
         assert 'name="round_robin-0-enabled"' not in page
-    assert "Round robin" in page or "round robin" in page
+        assert f'<div class="readonly">{state}</div>' in page
     superuser_client = type(viewer)()
     superuser_client.force_login(superuser)
     page = superuser_client.get(reverse("admin:conversations_team_change", args=[billing.pk])).text
