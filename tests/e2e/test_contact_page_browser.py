@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from contacts import services
 from tests.contacts.factories import TagFactory, UserContactFactory
 from tracking import services as tracking_services
+from tracking.models import WebSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -47,4 +48,35 @@ def test_contact_page_reads_as_words_and_a_duplicate_tag_is_a_form_error(agent_a
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".errorlist")).to_have_text("Another tag already has this name.")
     page.screenshot(path=str(artifacts / "tag-duplicate.png"), full_page=True)
+    assert agent_admin.problems == []
+
+
+# What sticks out past the phone's width: the page's own scroll width, and the widest elements doing it.
+SIDEWAYS = """(width) => ({
+  scroll: document.documentElement.scrollWidth,
+  wide: [...document.querySelectorAll('#content *')].filter((el) => el.getBoundingClientRect().right > width + 1)
+    .slice(0, 5).map((el) => el.tagName + '.' + el.className + ' ' + (el.htmlFor || '') + ' ' + (el.parentElement && el.parentElement.className) + ' ' + Math.round(el.getBoundingClientRect().right)),
+})"""
+
+
+def test_a_contact_page_on_a_phone_scrolls_its_wide_tables_in_their_own_box(agent_admin, artifacts):
+    """A re-check found a contact's page scrolling sideways on a 380 px phone: its web sessions' table is about 1,000
+    px wide. The table scrolls in its panel; the page stays the phone's width."""
+    contact = UserContactFactory(name="Jamie Rivera")
+    website = tracking_services.website_create(name="Shop", allowed_origins=["https://shop.example"])
+    WebSession.objects.create(
+        contact=contact, website=website, started_at=timezone.now(), last_activity_at=timezone.now(),
+        page_views_count=3, landing_url="https://shop.example/" + "collections/brass-floor-lamps/" * 3,
+        referrer="https://www.search.example/?q=brass+floor+lamp", browser="Chrome", browser_version="131", os="macOS",
+    )  # fmt: skip
+    page = agent_admin.page
+    page.set_viewport_size({"width": 380, "height": 800})
+    agent_admin.open(reverse("admin:contacts_contact_change", args=[contact.pk]))
+    sessions = page.locator("fieldset.contact-panel", has=page.get_by_role("heading", name="Web sessions"))
+    expect(sessions.locator("table")).to_contain_text("Chrome 131 on macOS")
+    page.screenshot(path=str(artifacts / "contact-page-phone.png"), full_page=True)
+    shown = page.evaluate(SIDEWAYS, 380)
+    assert shown["scroll"] <= 380, shown
+    box = "(panel) => panel.scrollWidth > panel.clientWidth"  # the table scrolls inside its own panel
+    assert sessions.evaluate(box)
     assert agent_admin.problems == []
