@@ -1,5 +1,5 @@
 """`{{ user|teammate_name }}`: a teammate by their one name in any admin template (common.teammates); and
-`{% view_only_note %}`: why a list offers this teammate no way to change what it lists."""
+`{% view_only_note %}`: why a list or a record's page offers this teammate no way to change it."""
 
 from typing import Any
 

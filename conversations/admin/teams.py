@@ -224,13 +224,13 @@ class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
     search_fields = ["name"]
     filter_horizontal = ["members"]
 
-    # Read-only (a viewer's page), Django lists the members by login ("admin, dana"), where the editable picker and the
-    # rest of Parley name them by their one name (a re-check): the page shows those names instead.
+    # A read-only page (a viewer's) names the members as the picker and the rest of Parley do (Django's read-only field
+    # listed them by login, "admin, dana": a re-check), and says whether the round robin is on (its inline showed a
+    # viewer a heading over nothing while the team had no row yet).
+    READ_ONLY_FIELDS = ("member_names", "round_robin_state")
+
     def _read_only(self, request: HttpRequest, obj: Any) -> bool:
         return obj is not None and not self.has_change_permission(request, obj)
-
-    # Its round robin too, in words (the inline showed a viewer a heading over nothing while the team had no row yet).
-    READ_ONLY_FIELDS = ("member_names", "round_robin_state")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)
