@@ -22,30 +22,30 @@ WRITES = ("add", "change", "delete")
 
 
 @register.simple_tag(takes_context=True)
-def view_only_note(context: dict[str, Any]) -> str:
+def view_only_note(context: dict[str, Any], read: str = "", change: str = "") -> str:
     """Why a list, or an object's page, changes nothing for this teammate, when their role grants them none of its
     model's add, change and delete permissions (a viewer's list has no checkboxes, actions or Add button, and a walk
     found nothing saying why); else empty. Never for a model nobody changes (ReadOnlyAdmin: page views, audit
-    entries), where no one could help."""
-    request, changelist, form = context.get("request"), context.get("cl"), context.get("adminform")
-    if request is None or request.user.is_superuser:
+    entries), where no one could help. A page of Parley's own names what is read and what may not be done:
+    `{% view_only_note read="this conversation" change="reply or change it" %}`."""
+    request, opts = context.get("request"), context.get("opts")
+    if request is None or opts is None or request.user.is_superuser:
         return ""
-    if changelist is not None:
-        model_admin = changelist.model_admin
-    elif form is not None and context.get("change") and not context.get("has_change_permission"):
-        model_admin = form.model_admin
-    else:
-        return ""
-    opts = model_admin.opts
-    if isinstance(model_admin, ReadOnlyAdmin):
-        return ""
+    if not read:
+        changelist, form = context.get("cl"), context.get("adminform")
+        if changelist is not None:
+            model_admin, read, change = changelist.model_admin, f"{opts.verbose_name_plural} here", "change them"
+        elif form is not None and context.get("change") and not context.get("has_change_permission"):
+            model_admin, read, change = form.model_admin, f"this {opts.verbose_name}", "change it"
+        else:
+            return ""
+        if isinstance(model_admin, ReadOnlyAdmin):
+            return ""
     if any(request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}") for action in WRITES):
         return ""
-    read = f"{opts.verbose_name_plural} here" if changelist is not None else f"this {opts.verbose_name}"
-    them = "them" if changelist is not None else "it"
     if any(agent_may(opts.app_label, f"{action}_{opts.model_name}") for action in WRITES):
         return (
-            f"You can read {read} but not change {them}: your role does not allow it. A superuser can give you the "
-            "Agent role under Teammates."
+            f"You can read {read} but not {change}: your role does not allow it. A superuser can give you the Agent "
+            "role under Teammates."
         )
-    return f"You can read {read}; only a superuser can change {them}."
+    return f"You can read {read}; only a superuser can {change}."

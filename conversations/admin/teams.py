@@ -207,8 +207,8 @@ class TeamRoundRobinInline(admin.StackedInline):
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         formset = super().get_formset(request, obj, **kwargs)
         if not self.has_add_permission(request, obj):
-            # Django's factory gives a one-to-one inline one form whatever the admin's max_num, and the change view
-            # builds it before taking a read-only page's forms away: a viewer got a live "Enabled" box (a walk).
+            # Django's factory gives a one-to-one inline one form whatever the admin's max_num. A read-only page has
+            # no inline (TeamAdmin.get_inlines); this covers a teammate who may change teams but not add this row.
             formset.max_num = formset.extra = 0
         return formset
 
