@@ -3,6 +3,7 @@
 messages written after a first message whose answer was lost wait for its Retry; a reply the thread shows stored is
 drawn once, without Retry."""
 
+import contextlib
 import json
 import re
 import time
@@ -348,8 +349,7 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     host.page.keyboard.press("Escape")
     outage.tries.clear()
 
-    # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts (the
-    # page has that answer before Parley is back: a try still on its way then would wait for its back-off).
+    # The next page, the messenger closed: it loads by itself and tries again, in vain while the outage lasts.
     app_id = Website.objects.get().app_id
     with host.page.expect_response(
         lambda response: response.url.endswith("/conversations") and response.status == 503, timeout=30_000
@@ -366,8 +366,16 @@ def test_a_first_message_kept_through_an_outage_goes_from_the_next_page_without_
     assert declared[mark["name"]]["storage"] == "cookie" and declared[mark["name"]]["session"]
 
     outage.stop()  # Parley is back
-    host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
-    wait_until(lambda: Conversation.objects.exists(), what="the kept first message")
+    # The browser says it is online: every message that failed goes again at once. A try of the page's own, sent on its
+    # back-off, can be on its way then and fail after (it reached the server before the outage ended): that one goes
+    # at the next word from Parley, or when the browser says it again. (Seen on a loaded machine: a third try left
+    # waiting for the closed messenger's next poll, 40 s away.)
+    for _ in range(3):
+        host.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: Conversation.objects.exists(), timeout=5, what="the kept first message")
+            break
+    assert Conversation.objects.exists(), "the kept first message was not sent once Parley was back"
     conversation = Conversation.objects.get()
     assert _bodies(conversation) == ["Do you ship to Iceland?"]
 
