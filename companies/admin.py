@@ -6,7 +6,6 @@ through companies.services."""
 
 import csv
 import datetime as dt
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,8 @@ from companies import selectors, services
 from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, custom_attribute_form_field, json_value
+from contacts.admin.custom_attributes import CustomAttributesAdmin
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, json_value
 from contacts.models import Contact, DataAttribute, Tag
 from contacts.panels import NotTaggedFilter, TagFilter
 
@@ -40,8 +40,6 @@ CSV_COLUMNS = (
     "id", "company_id", "name", "plan", "size", "website", "industry", "monthly_spend", "user_count",
     "session_count", "last_request_at", "remote_created_at", "created_at",
 )  # fmt: skip
-
-_definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -162,8 +160,9 @@ class CompanyChangeList(ChangeList):
 
 # The list and the CSV export read from the read replica when there is one.
 @admin.register(Company)
-class CompanyAdmin(CountedDeletionAdmin, ReplicaListAdmin):
+class CompanyAdmin(CountedDeletionAdmin, ReplicaListAdmin, CustomAttributesAdmin):
     form = CompanyAdminForm
+    attributes_at = 1
     list_display = ["__str__", "company_id", "plan", "size", "user_count", "session_count", "last_request_at",
                     "tag_names"]  # fmt: skip
     list_filter = [PlanFilter, TagFilter, NotTaggedFilter, SizeFilter, LastRequestFilter]
@@ -214,32 +213,13 @@ class CompanyAdmin(CountedDeletionAdmin, ReplicaListAdmin):
 
     # --- the company page -----------------------------------------------------------------------
 
-    def _definitions(self, request: HttpRequest) -> list[DataAttribute]:
-        definitions = _definitions_by_request.get(request)
-        if definitions is None:
-            definitions = _definitions_by_request[request] = list(selectors.company_attribute_definitions())
-        return definitions
-
-    def get_fieldsets(self, request: HttpRequest, obj: Company | None = None) -> list[Any]:
-        fieldsets = [(name, dict(options)) for name, options in self.base_fieldsets]
-        attribute_fields = [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in self._definitions(request)]
-        if attribute_fields:
-            fieldsets.insert(1, ("Custom attributes", {"fields": attribute_fields}))
-        return fieldsets
+    def attribute_definitions(self) -> QuerySet[DataAttribute]:
+        return selectors.company_attribute_definitions()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Company | None = None) -> list[str]:
         # company_id is the customer's key: set once, at creation.
-        return [*self.readonly_fields, "company_id"] if obj is not None else self.readonly_fields
-
-    def get_form(self, request: HttpRequest, obj: Company | None = None, change: bool = False, **kwargs: Any) -> Any:
-        definitions = self._definitions(request)
-        declared = {f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}": custom_attribute_form_field(a) for a in definitions}
-        kwargs["form"] = type("CompanyAdminForm", (CompanyAdminForm,), declared)
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        for attribute in definitions:
-            initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
-            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
-        return form_class
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "company_id"] if obj is not None else readonly
 
     def render_change_form(
         self,

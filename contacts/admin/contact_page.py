@@ -1,6 +1,5 @@
 """The contact page: identity and activity fields, custom attributes, tags, notes and other apps' panels."""
 
-import weakref
 from typing import Any
 
 from django import forms
@@ -19,13 +18,10 @@ from common.admin_forms import TagLinkInline, tag_formset_save
 from common.teammates import TeammateNamesAdmin
 from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, ContactAdminForm, custom_attribute_form_field
+from contacts.admin.custom_attributes import CustomAttributesAdmin
+from contacts.admin.forms import ContactAdminForm
 from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
 from contacts.panels import contact_panels
-
-# The custom attribute definitions, read once per request (the fieldsets and the form both need them)
-# without sticking an attribute onto the request; an entry goes with its request.
-_definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
 
 
 class ContactTagFormSet(BaseInlineFormSet):
@@ -62,9 +58,11 @@ class ContactTagInline(TagLinkInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin):
+class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin, CustomAttributesAdmin):
     """The contact list (ContactListAdmin) and the contact page: fields, custom attributes, tags, notes, panels."""
 
+    form = ContactAdminForm
+    attributes_at = 4
     autocomplete_fields = ["owner"]
     inlines = [ContactTagInline]
     readonly_fields = [
@@ -136,33 +134,14 @@ class ContactAdmin(ConcurrentDeletionAdmin, TeammateNamesAdmin, ContactListAdmin
             "address here confirms that one."
         )
 
-    def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list[Any]:
-        attribute_fields = [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in self._definitions(request)]
-        fieldsets = [(name, dict(options)) for name, options in self.base_fieldsets]
-        if attribute_fields:
-            fieldsets.insert(4, ("Custom attributes", {"fields": attribute_fields}))
-        return fieldsets
+    def attribute_definitions(self) -> QuerySet[DataAttribute]:
+        return selectors.contact_attribute_definitions()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
+        readonly = super().get_readonly_fields(request, obj)
         if obj is None:  # a teammate adding a contact picks its role
-            return [f for f in self.readonly_fields if f != "role"]
-        return self.readonly_fields
-
-    def _definitions(self, request: HttpRequest) -> list[DataAttribute]:
-        definitions = _definitions_by_request.get(request)
-        if definitions is None:
-            definitions = _definitions_by_request[request] = list(selectors.contact_attribute_definitions())
-        return definitions
-
-    def get_form(self, request: HttpRequest, obj: Contact | None = None, change: bool = False, **kwargs: Any) -> Any:
-        definitions = self._definitions(request)
-        declared = {f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}": custom_attribute_form_field(a) for a in definitions}
-        kwargs["form"] = type("ContactAdminForm", (ContactAdminForm,), declared)
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        for attribute in definitions:
-            initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
-            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
-        return form_class
+            return [f for f in readonly if f != "role"]
+        return readonly
 
     def get_urls(self) -> list[Any]:
         notes = path("<int:contact_id>/notes/add/", self.admin_site.admin_view(self.note_add_view),

@@ -319,9 +319,12 @@ def test_a_viewer_is_told_why_the_company_list_and_a_conversation_offer_no_chang
     from django.contrib.auth.models import Group
 
     from companies.models import Company
+    from contacts.models import DataAttribute
     from contacts.permissions import VIEWER_GROUP
 
-    Company.objects.create(company_id="acme", name="Acme Inc.")
+    for name, label in (("plan", "Plan"), ("seats", "Seats")):
+        DataAttribute.objects.create(model=DataAttribute.Model.COMPANY, name=name, label=label)
+    acme = Company.objects.create(company_id="acme", name="Acme Inc.", custom_attributes={"plan": "Enterprise"})
     conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Where is my order?")
     agent_teammate("vera", "Vera").groups.set([Group.objects.get(name=VIEWER_GROUP)])
     agent_teammate("sam", "Sam")
@@ -349,6 +352,19 @@ def test_a_viewer_is_told_why_the_company_list_and_a_conversation_offer_no_chang
         viewer.screenshot(path=str(artifacts / "admin-viewer-conversation.png"), full_page=True)
         expect(agent.locator("#parley-composer")).to_be_visible()
         expect(agent.locator("#view-only")).to_have_count(0)
+
+        # The company's page: its custom attributes by their labels, in words (a re-check saw "Ca  plan: None").
+        for session in sessions.values():
+            session.open(reverse("admin:companies_company_change", args=[acme.pk]))
+        attributes = viewer.locator("dl.parley-attributes")
+        expect(attributes.locator("dt")).to_have_text(["Plan", "Seats"])
+        expect(attributes.locator("dd")).to_have_text(["Enterprise", "-"])
+        expect(viewer.locator("#content")).not_to_contain_text("None")
+        # The note sits under the page's History button, not beneath it (its text ran under the button).
+        note, history = viewer.locator("#view-only").bounding_box(), viewer.locator(".object-tools").bounding_box()
+        assert history["y"] + history["height"] <= note["y"], (history, note)
+        viewer.screenshot(path=str(artifacts / "admin-viewer-company-attributes.png"), full_page=True)
+        expect(agent.locator("[name=ca__plan]")).to_have_value("Enterprise")
         assert all(session.problems == [] for session in sessions.values())
     finally:
         for session in sessions.values():

@@ -150,3 +150,40 @@ def test_a_viewer_reads_a_teams_members_by_the_names_the_rest_of_parley_uses(tea
     assert "sam7" not in page
     agent = teammate_client(AGENT_GROUP)  # may change teams: the picker, as before
     assert 'name="members"' in agent.get(reverse("admin:conversations_team_change", args=[team.pk])).text
+
+
+def test_a_viewer_reads_custom_attributes_by_their_labels_with_a_dash_for_none(teammate_client):
+    """A re-check found a viewer's contact page listing custom attributes as "Ca  plan: None", and "Email as shown:
+    None": Django shows a reader a field of the form alone by its name, and looks its value up on the record."""
+    from companies.models import Company
+    from contacts.models import Contact, DataAttribute
+    from tests.contacts.factories import DataAttributeFactory
+
+    for model in (DataAttribute.Model.CONTACT, DataAttribute.Model.COMPANY):
+        DataAttributeFactory(model=model, name="plan", label="Plan", data_type=DataAttribute.DataType.STRING)
+        DataAttributeFactory(model=model, name="trial", label="On trial", data_type=DataAttribute.DataType.BOOLEAN)
+        DataAttributeFactory(model=model, name="seats", label="<b>Seats</b>", data_type=DataAttribute.DataType.INTEGER)
+    contact = Contact.objects.create(name="Ann", custom_attributes={"plan": "<i>pro</i>", "trial": False})
+    company = Company.objects.create(company_id="c1", name="Acme", custom_attributes={"seats": 12, "trial": True})
+    viewer, agent = teammate_client(VIEWER_GROUP), teammate_client(AGENT_GROUP)
+
+    def shown(client, url):
+        page = client.get(url).text
+        return re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", page)
+
+    contact_page = reverse("admin:contacts_contact_change", args=[contact.pk])
+    company_page = reverse("admin:companies_company_change", args=[company.pk])
+    # Labels and values as text (a label or a value is anyone's words: escaped), "-" for none, booleans in words.
+    assert sorted(shown(viewer, contact_page)) == sorted(
+        [("On trial", "No"), ("Plan", "&lt;i&gt;pro&lt;/i&gt;"), ("&lt;b&gt;Seats&lt;/b&gt;", "-")]
+    )
+    assert sorted(shown(viewer, company_page)) == sorted(
+        [("On trial", "Yes"), ("Plan", "-"), ("&lt;b&gt;Seats&lt;/b&gt;", "12")]
+    )
+    for client, url in ((viewer, contact_page), (viewer, company_page)):
+        page = client.get(url).text
+        assert "Ca  " not in page and ">None<" not in page, [page[i - 300 : i + 10] for i in [page.find(">None<")]]
+    # Who may change them gets the typed fields, as before.
+    for url in (contact_page, company_page):
+        page = agent.get(url).text
+        assert 'name="ca__plan"' in page and 'name="ca__trial"' in page and '<dl class="parley-attributes">' not in page
