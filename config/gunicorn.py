@@ -11,12 +11,11 @@ from django.conf import settings
 from gunicorn import glogging
 from gunicorn import util as gunicorn_util
 
-from config.production import RefusedSettings, load_settings_or_refuse, refuse
+from config.production import RefusedSettings, load_settings_or_refuse, process_count, refuse
 
 # In the master, before any worker forks: a production install without a strong SECRET_KEY stops
 # here with one line and exit status 78, instead of every worker failing to boot in a loop.
 load_settings_or_refuse()
-from config.settings import env  # noqa: E402 - once the settings loaded (or refused) cleanly
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Embedded (SQLite, one writer): two workers. Production: one worker per CPU this process may run on (a
@@ -31,15 +30,10 @@ _default_workers = 2 if "DATABASE_URL" not in os.environ else max(2, len(os.sche
 def _count(name: str, default: int) -> int:
     """A positive whole number from the environment (unset or empty: `default`), else the same one-line refusal as
     the settings' (exit 78)."""
-    if not os.environ.get(name):
-        return default
     try:
-        value = env.int(name, default=default)
-        if value < 1:
-            raise RefusedSettings(f"{name} must be 1 or more, not {value}.")
+        return process_count(name, default)
     except RefusedSettings as error:
         refuse(error)
-    return value
 
 
 workers = _count("WEB_CONCURRENCY", _default_workers)

@@ -5,6 +5,7 @@ Production is any install with a DATABASE_URL and DEBUG off (the embedded mode g
 key under var/). The rule is Django's own `check --deploy` rule (security.W009), made fatal.
 """
 
+import os
 import sys
 from typing import NoReturn
 
@@ -40,6 +41,19 @@ def secret_key_problem(key: str) -> str | None:
             f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different); {GENERATE_HINT}"
         )
     return None
+
+
+def process_count(name: str, default: int) -> int:
+    """A count of processes or threads from the environment: a whole number of 1 or more (unset or empty:
+    `default`), else RefusedSettings."""
+    from config.settings import env
+
+    if not os.environ.get(name):
+        return default
+    value = env.int(name, default=default)
+    if value < 1:
+        raise RefusedSettings(f"{name} must be 1 or more, not {value}.")
+    return value
 
 
 def refuse(error: RefusedSettings) -> NoReturn:

@@ -2,10 +2,15 @@
 used to start a second Celery worker and beat on the same data, and print "Parley is ready." because the other
 server answered its check."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
+
+from config.production import EXIT_CONFIG
 
 
 def test_serve_refuses_an_address_another_server_listens_on():
@@ -26,3 +31,27 @@ def test_a_closed_servers_address_is_free_again_for_the_check():
         port = before.getsockname()[1]
     _refuse_a_taken_address(f"127.0.0.1:{port}")  # no error: nothing listens there now
     _refuse_a_taken_address("unix:/tmp/parley.sock")  # not a port: left to gunicorn
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY is set to a value Parley cannot read: invalid literal for int() "
+         "with base 10: 'four'."),
+        ("WEB_THREADS", "0", "WEB_THREADS must be 1 or more, not 0."),
+    ],
+)  # fmt: skip
+def test_serve_refuses_a_worker_count_it_cannot_use_in_one_line_before_starting_anything(
+    tmp_path, variable, value, said
+):
+    """gunicorn reads WEB_CONCURRENCY itself, before Parley's config: "four" stopped it with a traceback, and serve
+    started it again, five times over, before giving up."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
+    env.update(VAR_DIR=str(tmp_path), HTTPS_ONLY="false", **{variable: value})
+    result = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1:0"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"Parley refuses to start: {said}"
+    assert "Traceback" not in result.stderr and "The web server" not in result.stdout + result.stderr

@@ -13,6 +13,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.production import RefusedSettings, process_count, refuse
 from ops.demo import demo_banner
 
 READY_TIMEOUT_SECONDS = 60
@@ -100,6 +101,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         _refuse_a_taken_address(options["bind"])
+        # gunicorn reads WEB_CONCURRENCY itself, before Parley's config: "four" stopped it with a traceback, and serve
+        # started it again five times over. Said once, here.
+        for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
+            try:
+                process_count(name, 1)
+            except RefusedSettings as error:
+                refuse(error)
         python = sys.executable
         web = [python, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", options["bind"], "config.wsgi"]
         worker = [
