@@ -48,7 +48,7 @@ def test_serve_refuses_a_worker_count_it_cannot_use_in_one_line_before_starting_
     started it again, five times over, before giving up."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
     env.update(VAR_DIR=str(tmp_path), HTTPS_ONLY="false", **{variable: value})
-    result = subprocess.run(  # noqa: S603 - our own command
+    result = subprocess.run(
         [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1:0"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
