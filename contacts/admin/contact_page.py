@@ -20,7 +20,7 @@ from contacts import selectors, services
 from contacts.admin.changelist import ContactListAdmin
 from contacts.admin.custom_attributes import CustomAttributesAdmin
 from contacts.admin.forms import ContactAdminForm
-from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry
+from contacts.models import Contact, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
 from contacts.panels import contact_panels
 
 
@@ -31,9 +31,13 @@ class ContactTagFormSet(BaseInlineFormSet):
     def validate_unique(self) -> None:
         seen: set[int] = set()
         for form in self.forms:
-            cleaned = getattr(form, "cleaned_data", None) or {}
+            # A form not valid first: a row a teammate may not change is sent without its tag, and its
+            # cleaned_data then holds the ids the form was built with (an agent's save was a 500, a walk).
+            if not form.is_valid():
+                continue
+            cleaned = form.cleaned_data
             tag = cleaned.get("tag")
-            if tag is None or cleaned.get("DELETE") or not form.is_valid():
+            if not isinstance(tag, Tag) or cleaned.get("DELETE"):
                 continue
             if tag.pk in seen:
                 form.add_error("tag", f"This contact already has the tag “{tag.name}”.")
