@@ -130,8 +130,8 @@ class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        values, _custom = self.changes()
-        self.validate_with(lambda: services.company_fields_clean(values))
+        values, custom = self.changes()
+        self.validate_with(lambda: services.company_validate(fields=values, custom_attributes=custom))
         if not self.instance.pk:
             self.validate_with(lambda: services.company_id_clean(cleaned.get("company_id")))
             company_id = (cleaned.get("company_id") or "").strip()

@@ -101,6 +101,14 @@ def company_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def company_validate(*, fields: dict[str, Any], custom_attributes: dict[str, Any] | None) -> None:
+    """What a save of these fields and custom attributes would refuse, as a ValidationError naming each field (the
+    admin's form shows it there, before saving: a custom attribute's integer out of range was a 500, a walk)."""
+    company_fields_clean(fields)
+    if custom_attributes is not None:
+        custom_attributes_clean(values=custom_attributes, model=DataAttribute.Model.COMPANY, allow_create=False)
+
+
 def _apply(*, company: Company, fields: dict[str, Any], custom_attributes: Any, define_attributes: bool) -> list[str]:
     """Set the cleaned values on `company`; returns the names of the fields that changed."""
     cleaned = company_fields_clean(fields)

@@ -72,7 +72,14 @@ class DataAttributeAdmin(ConcurrentDeletionAdmin):
     list_display = ["name", "label", "model", "data_type", "archived"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
-    formfield_overrides = {models.JSONField: {"form_class": JSONFormField}}  # options
+    # The options, as JSON: the help says so (a walk typed one a line and got "Enter a valid JSON.").
+    formfield_overrides = {
+        models.JSONField: {
+            "form_class": JSONFormField,
+            "help_text": 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"] or [1, 5, 10]; '
+            "empty ([]) allows any value.",
+        }
+    }
 
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.

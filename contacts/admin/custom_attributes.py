@@ -5,17 +5,17 @@ import weakref
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, custom_attribute_initial
 from contacts.models import DataAttribute
 
 # One read of the definitions per request: the fieldsets and the form both need them.
 _definitions_by_request: weakref.WeakKeyDictionary[HttpRequest, list[DataAttribute]] = weakref.WeakKeyDictionary()
-
-SHOWN = "custom_attribute_values"
 
 
 class CustomAttributesAdmin(admin.ModelAdmin):
@@ -45,12 +45,12 @@ class CustomAttributesAdmin(admin.ModelAdmin):
         definitions = self._definitions(request)
         if not definitions:
             return fieldsets
-        fields = [SHOWN] if reader else [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in definitions]
-        fieldsets.insert(self.attributes_at, ("Custom attributes", {"fields": fields}))
+        if reader:  # the list of labels and values, under the fieldset's heading (a field would need a label too)
+            options = {"fields": [], "description": attribute_values(definitions, obj.custom_attributes or {})}
+        else:
+            options = {"fields": [f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}" for a in definitions]}
+        fieldsets.insert(self.attributes_at, ("Custom attributes", options))
         return fieldsets
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        return [*super().get_readonly_fields(request, obj), SHOWN]
 
     def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
         definitions = self._definitions(request)
@@ -59,22 +59,23 @@ class CustomAttributesAdmin(admin.ModelAdmin):
         form_class = super().get_form(request, obj, change=change, **kwargs)
         for attribute in definitions:
             initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
-            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = initial
+            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = custom_attribute_initial(
+                attribute, initial
+            )
         return form_class
 
-    @admin.display(description="Values")
-    def custom_attribute_values(self, obj: Model) -> str:
-        values = obj.custom_attributes or {}
-        rows = [(a.label or a.name, shown_value(values.get(a.name))) for a in self.attribute_definitions()]
-        return format_html(
-            '<dl class="parley-attributes">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows)
-        )
+
+def attribute_values(definitions: list[DataAttribute], values: dict[str, Any]) -> SafeString:
+    """The attributes' labels and values, as text (both are anyone's words: the API sets them)."""
+    rows = [(a.label or a.name, shown_value(a, values.get(a.name))) for a in definitions]
+    return format_html('<dl class="parley-attributes">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
 
 
-def shown_value(value: Any) -> str:
-    """A custom attribute's value in words, as the admin shows a field's: "-" for none."""
+def shown_value(attribute: DataAttribute, value: Any) -> str:
+    """A custom attribute's value in words, as the admin shows a field's: "-" for none, a date or time as the rest
+    of the page writes one ("Jan 15, 2027 10:30"), not as stored ("2027-01-15T10:30:00+00:00")."""
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    return str(value)
+    return str(display_for_value(custom_attribute_initial(attribute, value), "-"))

@@ -1,12 +1,14 @@
 """The contact admin's forms: typed fields for custom attributes, the contact and data attribute forms."""
 
 import datetime as dt
+import re
 from typing import Any
 
 from django import forms
 from django.utils.html import escape
 
 from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm
+from common.parsing import iso_date_or_none, moment_or_none
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
 
@@ -27,12 +29,50 @@ def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
         return forms.TypedChoiceField(choices=choices, coerce=_option_coercer(attribute), empty_value=None, **common)
     return {
         types.STRING: lambda: forms.CharField(max_length=255, **common),
-        types.INTEGER: lambda: forms.IntegerField(**common),
-        types.FLOAT: lambda: forms.FloatField(**common),
+        types.INTEGER: lambda: WholeNumberField(**common),
+        types.FLOAT: lambda: DecimalNumberField(**common),
         types.BOOLEAN: lambda: forms.NullBooleanField(**common),
         types.DATE: lambda: forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common),
         types.DATETIME: lambda: forms.DateTimeField(**common),
     }[attribute.data_type]()
+
+
+def custom_attribute_initial(attribute: DataAttribute, value: Any) -> Any:
+    """A stored value as its form field holds it: a date or time as one (stored as ISO 8601 text, it read as changed
+    on every save, and the page's history said "Changed Renewal date" of a page left as it was)."""
+    types = DataAttribute.DataType
+    if isinstance(value, str) and attribute.data_type == types.DATE and not attribute.options:
+        return iso_date_or_none(value) or value
+    if isinstance(value, str) and attribute.data_type == types.DATETIME and not attribute.options:
+        return moment_or_none(value) or value
+    return value
+
+
+class WholeNumberField(forms.IntegerField):
+    """An integer in the digits 0-9, as the API takes it: Python's int() also reads Arabic-Indic and full-width digits and "1_000". A text
+    box: a number box sends nothing for what the browser cannot read ("1e400"), which saved as no value."""
+
+    widget = forms.TextInput(attrs={"inputmode": "numeric"})
+
+    def to_python(self, value: Any) -> int | None:
+        if value not in self.empty_values and not re.fullmatch(r"[+-]?[0-9]+", str(value).strip()):
+            raise forms.ValidationError("Enter a whole number, in the digits 0 to 9.", code="invalid")
+        return super().to_python(value)
+
+
+class DecimalNumberField(forms.FloatField):
+    """A number in the digits 0-9, with a point and an exponent if need be (see WholeNumberField); an infinite one
+    ("1e400") is refused by Django's FloatField."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal"})
+
+    def to_python(self, value: Any) -> float | None:
+        text = str(value).strip()
+        if value not in self.empty_values and not re.fullmatch(
+            r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text
+        ):
+            raise forms.ValidationError("Enter a number, in the digits 0 to 9.", code="invalid")
+        return super().to_python(value)
 
 
 def _option_coercer(attribute: DataAttribute) -> Any:

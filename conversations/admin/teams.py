@@ -236,7 +236,8 @@ class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
         fields = super().get_fields(request, obj)
         if not self._read_only(request, obj):
             return fields
-        return [*(name for name in fields if name != "members"), *self.READ_ONLY_FIELDS]
+        # Django's list holds the read-only fields already (get_readonly_fields): each once, at the end.
+        return [*(name for name in fields if name not in ("members", *self.READ_ONLY_FIELDS)), *self.READ_ONLY_FIELDS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = super().get_readonly_fields(request, obj)

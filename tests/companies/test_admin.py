@@ -294,3 +294,21 @@ def test_bulk_tag_action_with_a_tag_deleted_since_the_list_loaded_says_so(admin_
         "The chosen tag no longer exists (another teammate may have just deleted it). Nothing was changed."
     ]
     assert not CompanyTag.objects.exists()
+
+
+def test_a_custom_attribute_the_service_refuses_is_a_field_error_not_a_500(admin_client):
+    """A walk: an integer past 64 bits on a company's page was a 500 (the form left custom attributes to the save,
+    whose ValidationError nobody caught); the contact page said it next to the field."""
+    DataAttributeFactory(model=DataAttribute.Model.COMPANY, name="seats", data_type=DataAttribute.DataType.INTEGER)
+    company = CompanyFactory(custom_attributes={"seats": 3})
+    url = reverse("admin:companies_company_change", args=[company.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({"ca__seats": "9223372036854775808", "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0"})
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["ca__seats"] == [
+        "Value must be an integer between -9223372036854775808 and 9223372036854775807."
+    ]
+    company.refresh_from_db()
+    assert company.custom_attributes == {"seats": 3}

@@ -196,7 +196,8 @@ def test_change_view_edits_custom_attributes_as_typed_fields(admin_client):
     contact = UserContactFactory(custom_attributes={"seats": 3})
     url = reverse("admin:contacts_contact_change", args=[contact.pk])
     page = admin_client.get(url).content.decode()
-    assert 'name="ca__seats"' in page and 'type="number"' in page
+    # A text box for digits: a number box sends nothing for what the browser cannot read ("1e400": saved as none).
+    assert re.search(r'<input type="text" name="ca__seats" value="3"[^>]*inputmode="numeric"', page), page
     form = {
         "name": "New Name", "email": contact.email, "phone": "", "external_id": contact.external_id, "avatar": "",
         "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "", "ca__seats": "12",
@@ -206,6 +207,58 @@ def test_change_view_edits_custom_attributes_as_typed_fields(admin_client):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     contact.refresh_from_db()
     assert (contact.name, contact.custom_attributes) == ("New Name", {"seats": 12})
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed", "error"),
+    [
+        ("integer", "1e400", "Enter a whole number, in the digits 0 to 9."),
+        ("integer", "\u0661\u0662", "Enter a whole number, in the digits 0 to 9."),  # Arabic-Indic "12": int() reads it
+        ("integer", "\uff11\uff12", "Enter a whole number, in the digits 0 to 9."),  # full-width "12"
+        ("integer", "1_000", "Enter a whole number, in the digits 0 to 9."),
+        ("integer", "12.0", "Enter a whole number, in the digits 0 to 9."),
+        ("integer", "9223372036854775808", "Value must be an integer between"),
+        ("float", "1e400", "Enter a number."),
+        ("float", "\u0661.5", "Enter a number, in the digits 0 to 9."),
+        ("float", "nan", "Enter a number, in the digits 0 to 9."),
+    ],
+)  # fmt: skip
+def test_a_number_the_api_would_refuse_is_a_field_error_and_the_stored_value_stays(admin_client, kind, typed, error):
+    """A walk: "1e400" in a number box erased the stored value, and "١٢" or "1_000" saved as 12 and 1000."""
+    DataAttributeFactory(name="seats", data_type=kind)
+    contact = UserContactFactory(custom_attributes={"seats": 3})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    form = {
+        "name": "Ann", "email": contact.email, "phone": "", "external_id": contact.external_id, "avatar": "",
+        "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "", "ca__seats": typed,
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["ca__seats"][0].startswith(error)
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"seats": 3}
+
+
+def test_a_page_saved_as_it_was_changes_no_date_or_time_attribute(admin_client):
+    """A walk: the history said "Changed Renewal date and Last audit at" of a page saved as it was (a stored date is
+    ISO 8601 text, which the form's date never equalled)."""
+    from django.contrib.admin.models import LogEntry
+
+    DataAttributeFactory(name="renewal", label="Renewal date", data_type=DataAttribute.DataType.DATE)
+    DataAttributeFactory(name="audit", label="Last audit at", data_type=DataAttribute.DataType.DATETIME)
+    contact = UserContactFactory(custom_attributes={"renewal": "2027-01-15", "audit": "2027-01-15T10:30:00+00:00"})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({"ca__renewal": form["ca__renewal"].value().isoformat(), "tag_links-TOTAL_FORMS": "0",
+                 "tag_links-INITIAL_FORMS": "0", "signed_up_at_0": "", "signed_up_at_1": ""})  # fmt: skip
+    data["ca__audit"] = form["ca__audit"].field.widget.format_value(form["ca__audit"].value())  # as the page shows it
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"renewal": "2027-01-15", "audit": "2027-01-15T10:30:00+00:00"}
 
 
 def test_change_view_shows_service_errors_next_to_the_field(admin_client):
@@ -590,3 +643,9 @@ def test_each_list_is_titled_by_what_it_lists_not_djangos_select_to_change(admin
         assert "Select " not in page.split("<h1>")[1][:60]
     # A pop-up that picks a contact (a raw id field's magnifier) keeps saying what it is for.
     assert "<h1>Select contact</h1>" in admin_client.get(CHANGELIST, {"_popup": "1"}).content.decode()
+
+
+def test_the_data_attribute_page_says_options_are_a_json_list(admin_client):
+    """A walk typed options one a line and got "Enter a valid JSON." from a field whose help did not say JSON."""
+    page = admin_client.get(reverse("admin:contacts_dataattribute_add")).content.decode()
+    assert 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"]' in page

@@ -63,6 +63,12 @@ def test_an_email_is_previewed_tested_and_confirmed_and_hostile_names_stay_text(
     expect(page.locator('[data-stat="all"] strong')).to_have_text("2")
     expect(page.locator("#parley-recipients")).to_contain_text("<img src=x onerror=alert(1)> Mallory")
     assert Message.objects.get().recipients_count == 2
+    # On a phone, the recipients' table scrolls in its own box, not the whole page (a walk: 831 px at 380 px).
+    page.set_viewport_size({"width": 380, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 380
+    box = page.locator(".parley-wide-panel:has(#parley-recipients)")
+    assert box.evaluate("e => e.scrollWidth > e.clientWidth")
+    page.screenshot(path=str(artifacts / "outbound-sent-phone.png"), full_page=True)
     assert dialogs == [] and agent_admin.problems == []
 
 

@@ -322,9 +322,12 @@ def test_a_viewer_is_told_why_the_company_list_and_a_conversation_offer_no_chang
     from contacts.models import DataAttribute
     from contacts.permissions import VIEWER_GROUP
 
-    for name, label in (("plan", "Plan"), ("seats", "Seats")):
+    seats = "Number of seats purchased in the last billing cycle"  # a long label, as real ones get
+    for name, label in (("plan", "Plan"), ("seats", seats)):
         DataAttribute.objects.create(model=DataAttribute.Model.COMPANY, name=name, label=label)
-    acme = Company.objects.create(company_id="acme", name="Acme Inc.", custom_attributes={"plan": "Enterprise"})
+    acme = Company.objects.create(
+        company_id="acme", name="Acme Inc.", custom_attributes={"plan": "Enterprise", "seats": "forty-two"}
+    )
     conversation = services.conversation_start_by_contact(contact=LeadFactory(name="Ada"), body="Where is my order?")
     agent_teammate("vera", "Vera").groups.set([Group.objects.get(name=VIEWER_GROUP)])
     agent_teammate("sam", "Sam")
@@ -357,13 +360,19 @@ def test_a_viewer_is_told_why_the_company_list_and_a_conversation_offer_no_chang
         for session in sessions.values():
             session.open(reverse("admin:companies_company_change", args=[acme.pk]))
         attributes = viewer.locator("dl.parley-attributes")
-        expect(attributes.locator("dt")).to_have_text(["Plan", "Seats"])
-        expect(attributes.locator("dd")).to_have_text(["Enterprise", "-"])
+        expect(attributes.locator("dt")).to_have_text(["Plan", seats])
+        expect(attributes.locator("dd")).to_have_text(["Enterprise", "forty-two"])
         expect(viewer.locator("#content")).not_to_contain_text("None")
         # The note sits under the page's History button, not beneath it (its text ran under the button).
         note, history = viewer.locator("#view-only").bounding_box(), viewer.locator(".object-tools").bounding_box()
         assert history["y"] + history["height"] <= note["y"], (history, note)
         viewer.screenshot(path=str(artifacts / "admin-viewer-company-attributes.png"), full_page=True)
+        # On a phone, the long label leaves its value room to be read: a walk saw one letter a line.
+        viewer.set_viewport_size({"width": 380, "height": 800})
+        value = attributes.locator("dd").nth(1)
+        assert value.bounding_box()["width"] >= 120, value.bounding_box()
+        assert viewer.evaluate("document.documentElement.scrollWidth") <= 380
+        viewer.screenshot(path=str(artifacts / "admin-viewer-company-attributes-phone.png"), full_page=True)
         expect(agent.locator("[name=ca__plan]")).to_have_value("Enterprise")
         assert all(session.problems == [] for session in sessions.values())
     finally:

@@ -147,6 +147,7 @@ def test_a_viewer_reads_a_teams_members_by_the_names_the_rest_of_parley_uses(tea
     viewer = teammate_client(VIEWER_GROUP)
     page = viewer.get(reverse("admin:conversations_team_change", args=[team.pk])).text
     assert re.search(r'<div class="readonly">Dana, Sam from Support</div>', page), page[page.find("Members") :][:300]
+    assert page.count("<label>Members:</label>") == page.count("<label>Round robin:</label>") == 1  # a walk: twice
     assert "sam7" not in page
     agent = teammate_client(AGENT_GROUP)  # may change teams: the picker, as before
     assert 'name="members"' in agent.get(reverse("admin:conversations_team_change", args=[team.pk])).text
@@ -163,7 +164,14 @@ def test_a_viewer_reads_custom_attributes_by_their_labels_with_a_dash_for_none(t
         DataAttributeFactory(model=model, name="plan", label="Plan", data_type=DataAttribute.DataType.STRING)
         DataAttributeFactory(model=model, name="trial", label="On trial", data_type=DataAttribute.DataType.BOOLEAN)
         DataAttributeFactory(model=model, name="seats", label="<b>Seats</b>", data_type=DataAttribute.DataType.INTEGER)
-    contact = Contact.objects.create(name="Ann", custom_attributes={"plan": "<i>pro</i>", "trial": False})
+    DataAttributeFactory(name="renewal", label="Renewal", data_type=DataAttribute.DataType.DATE)
+    DataAttributeFactory(name="audit", label="Audited", data_type=DataAttribute.DataType.DATETIME)
+    contact = Contact.objects.create(
+        name="Ann",
+        custom_attributes={
+            "plan": "<i>pro</i>", "trial": False, "renewal": "2027-01-15", "audit": "2027-01-15T10:30:00+00:00"
+        },
+    )  # fmt: skip
     company = Company.objects.create(company_id="c1", name="Acme", custom_attributes={"seats": 12, "trial": True})
     viewer, agent = teammate_client(VIEWER_GROUP), teammate_client(AGENT_GROUP)
 
@@ -174,9 +182,11 @@ def test_a_viewer_reads_custom_attributes_by_their_labels_with_a_dash_for_none(t
     contact_page = reverse("admin:contacts_contact_change", args=[contact.pk])
     company_page = reverse("admin:companies_company_change", args=[company.pk])
     # Labels and values as text (a label or a value is anyone's words: escaped), "-" for none, booleans in words.
+    # Dates and times as the page writes its own ("Jan 15, 2027"), not as stored; the page's time zone is UTC.
     assert sorted(shown(viewer, contact_page)) == sorted(
-        [("On trial", "No"), ("Plan", "&lt;i&gt;pro&lt;/i&gt;"), ("&lt;b&gt;Seats&lt;/b&gt;", "-")]
-    )
+        [("On trial", "No"), ("Plan", "&lt;i&gt;pro&lt;/i&gt;"), ("&lt;b&gt;Seats&lt;/b&gt;", "-"),
+         ("Renewal", "Jan 15, 2027"), ("Audited", "Jan 15, 2027 10:30")]
+    )  # fmt: skip
     assert sorted(shown(viewer, company_page)) == sorted(
         [("On trial", "Yes"), ("Plan", "-"), ("&lt;b&gt;Seats&lt;/b&gt;", "12")]
     )
