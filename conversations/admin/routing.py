@@ -204,7 +204,8 @@ class OfficeScheduleAdmin(admin.ModelAdmin):
 
     @admin.display(description="Weekly hours")
     def hours(self, schedule: OfficeSchedule) -> str:
-        return ", ".join(str(i) for i in schedule.intervals.all()) or "closed every day"
+        # No hours: always open, as the "Now" column and the services say (it read "closed every day", a walk).
+        return ", ".join(str(i) for i in schedule.intervals.all()) or "none set: always open"
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

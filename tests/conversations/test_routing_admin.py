@@ -119,6 +119,11 @@ def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(adm
     assert "Open now" in listing or "Closed now, back Mon 09:00 (Europe/Paris)" in listing
     adding = admin_client.get(url).content.decode()
     assert "without any, the team is always open" in adding
+    # A schedule with no hours is always open, and its row says so in both columns (it read "closed every day").
+    schedule.intervals.all().delete()
+    listing = admin_client.get(reverse("admin:conversations_officeschedule_changelist")).content.decode()
+    assert "none set: always open" in listing and "Open now (no hours set: always open)" in listing
+    assert "closed every day" not in listing
 
 
 @pytest.mark.parametrize(

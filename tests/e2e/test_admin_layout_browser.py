@@ -10,6 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from contacts import services as contact_services
+from contacts.models import DataAttribute
 from conversations import services
 from conversations.models import Conversation, ConversationRating
 from tests.contacts.factories import TagFactory, UserContactFactory
@@ -55,6 +56,8 @@ def _seed(teammate):
     alexandra = agent_teammate("alexandra", "Alexandra")
     alexandra.last_name, alexandra.email = LONG_NAME, LONG_EMAIL
     alexandra.save()
+    # A data attribute named in one long word, as an import makes them (a walk: the list's other columns went off).
+    DataAttribute.objects.create(name="seats_purchased_" * 10, label="Seats")
     website = website_create(
         name="Acme lamps and lighting of the northern hemisphere",
         allowed_origins=["https://www.acme-lamps-and-lighting.example", "https://shop.example"],
@@ -110,6 +113,7 @@ def _widest_row(conversation, *, teammate) -> None:
         ("contacts", reverse("admin:contacts_contact_changelist")),
         ("websites", reverse("admin:tracking_website_changelist")),
         ("users", reverse("admin:auth_user_changelist")),
+        ("data attributes", reverse("admin:contacts_dataattribute_changelist")),
     ],
 )
 def test_the_admin_lists_fit_a_1280_px_window(agent_admin, superuser, artifacts, name, path):
