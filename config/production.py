@@ -43,17 +43,20 @@ def secret_key_problem(key: str) -> str | None:
     return None
 
 
-def process_count(name: str, default: int) -> int:
-    """A count of processes or threads from the environment: a whole number of 1 or more (unset or empty:
-    `default`), else RefusedSettings."""
-    from config.settings import env
+# More web workers or threads than any machine Parley runs on could use: a typo's extra digits (a re-check started
+# gunicorn with 10^20 threads).
+PROCESS_COUNT_MAX = 1024
 
-    if not os.environ.get(name):
+
+def process_count(name: str, default: int) -> int:
+    """A count of processes or threads from the environment: a whole number from 1 to PROCESS_COUNT_MAX in the
+    digits 0-9 (unset or empty: `default`), else RefusedSettings."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
         return default
-    value = env.int(name, default=default)
-    if value < 1:
-        raise RefusedSettings(f"{name} must be 1 or more, not {value}.")
-    return value
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= PROCESS_COUNT_MAX:
+        raise RefusedSettings(f"{name} must be a whole number from 1 to {PROCESS_COUNT_MAX}, not {raw[:40]!r}.")
+    return int(raw)
 
 
 def refuse(error: RefusedSettings) -> NoReturn:

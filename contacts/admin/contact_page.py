@@ -31,13 +31,15 @@ class ContactTagFormSet(BaseInlineFormSet):
     def validate_unique(self) -> None:
         seen: set[int] = set()
         for form in self.forms:
-            # A form not valid first: a row a teammate may not change is sent without its tag, and its
-            # cleaned_data then holds the ids the form was built with (an agent's save was a 500, a walk).
-            if not form.is_valid():
+            if not form.is_valid() or form.cleaned_data.get("DELETE"):
                 continue
-            cleaned = form.cleaned_data
-            tag = cleaned.get("tag")
-            if not isinstance(tag, Tag) or cleaned.get("DELETE"):
+            tag = form.cleaned_data.get("tag")
+            if not isinstance(tag, Tag):
+                # A row this teammate may not change (an agent's) is sent without its tag, and its cleaned_data
+                # holds the ids the form was built with (the check read them: a 500, a walk). Its stored tag
+                # still counts, or the same tag added again was "added" in the history (a re-check).
+                if form.instance.pk is not None:
+                    seen.add(form.instance.tag_id)
                 continue
             if tag.pk in seen:
                 form.add_error("tag", f"This contact already has the tag “{tag.name}”.")

@@ -67,12 +67,13 @@ class DecimalNumberField(forms.FloatField):
     widget = forms.TextInput(attrs={"inputmode": "decimal"})
 
     def to_python(self, value: Any) -> float | None:
-        text = str(value).strip()
-        if value not in self.empty_values and not re.fullmatch(
-            r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text
-        ):
+        written = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", str(value).strip())
+        if value not in self.empty_values and not written:
             raise forms.ValidationError("Enter a number, in the digits 0 to 9.", code="invalid")
-        return super().to_python(value)
+        number = super().to_python(value)
+        if number == 0 and written and re.search(r"[1-9]", written.group(1)):  # "1e-400": stored as 0, said nothing
+            raise forms.ValidationError("This number is too close to 0 to be stored: enter 0 or a larger one.")
+        return number
 
 
 def _option_coercer(attribute: DataAttribute) -> Any:

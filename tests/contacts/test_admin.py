@@ -221,6 +221,7 @@ def test_change_view_edits_custom_attributes_as_typed_fields(admin_client):
         ("float", "1e400", "Enter a number."),
         ("float", "\u0661.5", "Enter a number, in the digits 0 to 9."),
         ("float", "nan", "Enter a number, in the digits 0 to 9."),
+        ("float", "1e-400", "This number is too close to 0 to be stored"),
     ],
 )  # fmt: skip
 def test_a_number_the_api_would_refuse_is_a_field_error_and_the_stored_value_stays(admin_client, kind, typed, error):

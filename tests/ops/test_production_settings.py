@@ -162,12 +162,15 @@ def test_urls_of_every_accepted_form_still_start(variable, value):
     ("variables", "said"),
     [
         # (WEB_CONCURRENCY=four: gunicorn's own config module reads it first, and crashes before Parley's runs.)
-        ({"WEB_THREADS": "four"}, "WEB_THREADS is set to a value Parley cannot read: invalid literal for int() with "
-         "base 10: 'four'."),
-        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be 1 or more, not 0."),
-        ({"WEB_THREADS": "-2"}, "WEB_THREADS must be 1 or more, not -2."),
+        ({"WEB_THREADS": "four"}, "WEB_THREADS must be a whole number from 1 to 1024, not 'four'."),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be a whole number from 1 to 1024, not '0'."),
+        ({"WEB_THREADS": "-2"}, "WEB_THREADS must be a whole number from 1 to 1024, not '-2'."),
+        # Digits Python's int() reads but no one means, and a typo's extra digits (a re-check: 10^20 threads started).
+        ({"WEB_THREADS": "\u0664"}, "WEB_THREADS must be a whole number from 1 to 1024, not '\u0664'."),
+        ({"WEB_THREADS": "99999999999999999999"}, "WEB_THREADS must be a whole number from 1 to 1024, not "
+         "'99999999999999999999'."),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
-        ({"WEB_THREADS": "$WEB_THREADS"}, "WEB_THREADS is set to a value Parley cannot read: it names itself."),
+        ({"WEB_THREADS": "$WEB_THREADS"}, "WEB_THREADS must be a whole number from 1 to 1024, not '$WEB_THREADS'."),
     ],
 )  # fmt: skip
 def test_the_web_server_refuses_a_worker_count_it_cannot_use_in_one_line(variables, said):

@@ -36,9 +36,9 @@ def test_a_closed_servers_address_is_free_again_for_the_check():
 @pytest.mark.parametrize(
     ("variable", "value", "said"),
     [
-        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY is set to a value Parley cannot read: invalid literal for int() "
-         "with base 10: 'four'."),
-        ("WEB_THREADS", "0", "WEB_THREADS must be 1 or more, not 0."),
+        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY must be a whole number from 1 to 1024, not 'four'."),
+        ("WEB_CONCURRENCY", "\u0664", "WEB_CONCURRENCY must be a whole number from 1 to 1024, not '\u0664'."),
+        ("WEB_THREADS", "0", "WEB_THREADS must be a whole number from 1 to 1024, not '0'."),
     ],
 )  # fmt: skip
 def test_serve_refuses_a_worker_count_it_cannot_use_in_one_line_before_starting_anything(

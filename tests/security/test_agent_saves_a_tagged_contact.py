@@ -40,3 +40,24 @@ def test_an_agent_saves_a_tagged_contact_and_its_tags_stay(teammate_client):
     contact.refresh_from_db()
     assert contact.phone == "+44 20 7946 0018"
     assert sorted(contact.tags.values_list("name", flat=True)) == ["beta", "vip"]
+
+
+def test_an_agent_adding_a_tag_the_contact_has_is_told_so_and_nothing_is_logged(teammate_client):
+    """A re-check: the agent's page said "changed successfully" and its history "Added contact tag “vip”" of a tag the
+    contact had already (its row read only, the duplicate check did not count it)."""
+    from django.contrib.admin.models import LogEntry
+
+    contact = Contact.objects.create(name="Ann", role=Contact.Role.USER, external_id="u1")
+    vip = Tag.objects.create(name="vip")
+    services.contact_tag(contact=contact, tag=vip)
+    agent = teammate_client(AGENT_GROUP)
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    data = _form_as_the_browser_sends_it(agent.get(url).text)
+    data.update({"tag_links-TOTAL_FORMS": "2", "tag_links-1-tag": str(vip.pk), "tag_links-1-contact": str(contact.pk)})
+    answer = agent.post(url, data)
+    assert answer.status_code == 200
+    assert answer.context["inline_admin_formsets"][0].formset.forms[1].errors["tag"] == [
+        "This contact already has the tag “vip”."
+    ]
+    assert not LogEntry.objects.exists()
+    assert list(contact.tags.values_list("name", flat=True)) == ["vip"]
