@@ -49,8 +49,9 @@ def custom_attribute_initial(attribute: DataAttribute, value: Any) -> Any:
 
 
 class WholeNumberField(forms.IntegerField):
-    """An integer in the digits 0-9, as the API takes it: Python's int() also reads Arabic-Indic and full-width digits and "1_000". A text
-    box: a number box sends nothing for what the browser cannot read ("1e400"), which saved as no value."""
+    """An integer in the digits 0-9, as the API takes it: Python's int() also reads Arabic-Indic and full-width
+    digits, and "1_000". A text box: a number box sends nothing for what the browser cannot read ("1e400"), which
+    saved as no value."""
 
     widget = forms.TextInput(attrs={"inputmode": "numeric"})
 
