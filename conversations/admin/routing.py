@@ -210,6 +210,16 @@ class OfficeScheduleAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         availability_forget(website_id=form.instance.website_id)
+        schedule = form.instance  # its rows as saved, not as prefetched before the save
+        holidays = OfficeHoliday.objects.filter(schedule=schedule).exists()
+        if holidays and not OfficeInterval.objects.filter(schedule=schedule).exists():
+            # No hours: always open, holidays or not (a re-check saw "Open now" on a holiday, and no word why).
+            self.message_user(
+                request,
+                "No weekly hours are set, so the team counts as always open and the holidays have no effect: add "
+                "the hours it works.",
+                messages.WARNING,
+            )
 
 
 @admin.register(SlaPolicy)

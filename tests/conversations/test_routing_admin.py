@@ -124,6 +124,15 @@ def test_office_hours_admin_saves_intervals_and_refuses_an_unknown_time_zone(adm
     listing = admin_client.get(reverse("admin:conversations_officeschedule_changelist")).content.decode()
     assert "none set: always open" in listing and "Open now (no hours set: always open)" in listing
     assert "closed every day" not in listing
+    # A holiday then changes nothing, and saving says so.
+    saved = admin_client.post(
+        reverse("admin:conversations_officeschedule_change", args=[schedule.pk]),
+        {**base, "intervals-TOTAL_FORMS": "0", "holidays-TOTAL_FORMS": "1", "holidays-0-date": "2026-12-25",
+         "holidays-0-name": "Christmas"},
+        follow=True,
+    )  # fmt: skip
+    assert [str(holiday) for holiday in schedule.holidays.all()] == ["2026-12-25 Christmas"]
+    assert "the holidays have no effect: add the hours it works." in saved.content.decode()
 
 
 @pytest.mark.parametrize(
