@@ -235,6 +235,19 @@ class TeammateChangeForm(UserChangeForm):
         return email
 
 
+class RoleFilter(admin.RelatedFieldListFilter):
+    """The users list's filter by group, named as the Role column names them ("Agent", where the group is "agent";
+    "No role" for none, where the filter said "-")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "role"
+        self.empty_value_display = "No role"
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return [(pk, str(name).capitalize()) for pk, name in super().field_choices(field, request, model_admin)]
+
+
 class TeammateUserAdmin(UserAdmin):
     form = TeammateChangeForm
     change_password_form = TeammatePasswordForm
@@ -245,7 +258,7 @@ class TeammateUserAdmin(UserAdmin):
     )
     list_display = ("username", "full_name", "email_address", "role", "is_active", "signed_in", "two_step")
     actions = ["send_invitation", "turn_off_two_step"]
-    list_filter = ("groups", "is_active", "is_superuser")
+    list_filter = (("groups", RoleFilter), "is_active", "is_superuser")
 
     def get_queryset(self, request: HttpRequest) -> Any:
         two_step_on = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)

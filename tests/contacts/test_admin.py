@@ -650,3 +650,23 @@ def test_the_data_attribute_page_says_options_are_a_json_list(admin_client):
     """A walk typed options one a line and got "Enter a valid JSON." from a field whose help did not say JSON."""
     page = admin_client.get(reverse("admin:contacts_dataattribute_add")).content.decode()
     assert 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"]' in page
+
+
+def test_the_users_list_filters_by_role_by_the_names_the_role_column_uses(admin_client):
+    """A re-check: the filter listed the groups as stored ("agent", "viewer") and "-" for none, beside a Role column
+    that says "Agent"."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from contacts.permissions import AGENT_GROUP, VIEWER_GROUP
+
+    users = get_user_model().objects
+    users.create_user("ada", "ada@parley.test", "x", is_staff=True).groups.set([Group.objects.get(name=AGENT_GROUP)])
+    users.create_user("vic", "vic@parley.test", "x", is_staff=True).groups.set([Group.objects.get(name=VIEWER_GROUP)])
+    page = admin_client.get(reverse("admin:auth_user_changelist"))
+    choices = {choice["display"] for spec in page.context["cl"].filter_specs for choice in spec.choices(page.context["cl"])
+               if spec.title == "role"}  # fmt: skip
+    assert choices == {"All", "Agent", "Viewer", "No role"}
+    agent = Group.objects.get(name=AGENT_GROUP)
+    listed = admin_client.get(reverse("admin:auth_user_changelist"), {"groups__id__exact": agent.pk}).context["cl"]
+    assert [user.username for user in listed.result_list] == ["ada"]
