@@ -4,6 +4,8 @@
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from common.read_only_admin import ReadOnlyAdmin
 from common.teammates import teammate_name as name_of
@@ -22,10 +24,10 @@ WRITES = ("add", "change", "delete")
 
 
 @register.simple_tag(takes_context=True)
-def view_only_note(context: dict[str, Any], read: str = "", change: str = "") -> str:
-    """Why a list, or an object's page, changes nothing for this teammate, when their role grants them none of its
-    model's add, change and delete permissions (a viewer's list has no checkboxes, actions or Add button, and a walk
-    found nothing saying why); else empty. Never for a model nobody changes (ReadOnlyAdmin: page views, audit
+def view_only_note(context: dict[str, Any], read: str = "", change: str = "") -> SafeString | str:
+    """The quiet box (`<p id="view-only">`) saying why a list, or an object's page, changes nothing for this teammate,
+    when their role grants them none of its model's add, change and delete permissions (a viewer's list has no
+    checkboxes, actions or Add button, and a walk found nothing saying why); else empty. Never for a model nobody changes (ReadOnlyAdmin: page views, audit
     entries), where no one could help. A page of Parley's own names what is read and what may not be done:
     `{% view_only_note read="this conversation" change="reply or change it" %}`."""
     request, opts = context.get("request"), context.get("opts")
@@ -44,8 +46,10 @@ def view_only_note(context: dict[str, Any], read: str = "", change: str = "") ->
     if any(request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}") for action in WRITES):
         return ""
     if any(agent_may(opts.app_label, f"{action}_{opts.model_name}") for action in WRITES):
-        return (
+        sentence = (
             f"You can read {read} but not {change}: your role does not allow it. A superuser can give you the Agent "
             "role under Teammates."
         )
-    return f"You can read {read}; only a superuser can {change}."
+    else:
+        sentence = f"You can read {read}; only a superuser can {change}."
+    return format_html('<p class="parley-view-only" id="view-only">{}</p>', sentence)
