@@ -724,6 +724,41 @@ def test_older_conversations_are_listed_on_demand_with_an_unread_reply_in_one(
     assert host.problems == []
 
 
+def test_older_conversations_shown_stay_when_the_first_poll_brings_the_same_list_again(host, make_website, teammate):
+    """CI: the visitor opened "Older conversations" in the first seconds after a page load; the open messenger's first
+    poll (no cursor yet: every conversation counts as changed) fetched the list again and dropped the older ones
+    from under the visitor's click. The same newest 20 keep the older ones shown."""
+    website = make_website()
+    visitor_writes_then_has_more(host, website, "/help", "Question zero", [f"Question {n}" for n in range(1, 22)])
+    held = []
+
+    def hold_the_first_poll(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    host.page.reload()
+    host.wait_booted()
+    host.page.route("**/poll?*", hold_the_first_poll)
+    messenger = host.page.locator("parley-messenger")
+    host.launcher().click()
+    if messenger.locator(".bk").is_visible():  # opened in a thread: back to the list
+        messenger.locator(".bk").click()
+    older = messenger.get_by_role("button", name="Older conversations")
+    older.click()
+    rows = messenger.locator(".ls li .sn")
+    expect(rows).to_have_count(22)
+    assert len(held) == 1 and "since=" not in held[0].request.url  # the first poll, on its way all this time
+
+    with host.page.expect_response(lambda r: "/conversations?" in r.url and "before=" not in r.url):
+        held[0].continue_()  # every conversation "changed": the list comes again, the same
+    expect(rows).to_have_count(22)
+    expect(older).to_have_count(0)
+    host.page.unroute("**/poll?*")
+    assert host.problems == []
+
+
 def test_the_older_list_neither_loses_nor_repeats_a_conversation_when_one_changes(host, make_website, teammate):
     """The attack review: once "Older conversations" was open, a change (a new conversation, a reply in an older one)
     dropped the one pushed out of the newest 20, or listed one twice."""

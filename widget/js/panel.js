@@ -69,7 +69,7 @@
     "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
     ".hd{display:flex;align-items:center;gap:8px;padding:14px 12px 14px 18px;background:var(--pc,#3d5afe);color:#fff;min-height:36px}" +
     ".hd h2{flex:1;margin:0;font-size:17px;font-weight:650;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}" +
-    ".ib{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0;font:inherit}" +
+    ".ib{border:0;background:none;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0;font:inherit}" +
     ".ib:hover{background:rgba(255,255,255,.18)}.ib svg{width:20px;height:20px}:host([dir=rtl]) .bk svg,.p[dir=rtl] .bk svg{transform:scaleX(-1)}" +
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #9fb0ff;outline-offset:2px}" +
     ".bd{flex:1;overflow-y:auto;overscroll-behavior:contain;background:#f6f7fb;display:flex;flex-direction:column}" +
@@ -106,7 +106,7 @@
     ".fl{border:1px solid currentColor;border-radius:16px;background:#fff;color:inherit;font-family:inherit;font-size:13px;font-weight:600;line-height:1;padding:7px 14px;cursor:pointer}" +
     ".fl:hover{background:#fdecea}@media (max-width:450px){.fl{padding:10px 18px}}" +
     ".nt{margin:0 14px 10px;color:#5b6275;font-size:13px;text-align:center}.nt button{border:0;padding:0;background:none;color:var(--pc,#3d5afe);font:inherit;text-decoration:underline;cursor:pointer}" +
-    ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}.of[hidden]{display:none}" +
+    ".of{background:#fff4e5;color:#7a4b00;padding:8px 14px;font-size:13px}" +
     ".cp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e6e8f0;background:#fff}" +
     ".cp textarea{flex:1;resize:none;border:1px solid #d5d9e6;border-radius:10px;padding:9px 11px;font:inherit;max-height:120px;min-height:40px;box-sizing:border-box;color:inherit;background:#fff}" +
     ".sd{border:0;border-radius:10px;background:var(--pc,#3d5afe);color:#fff;height:40px;padding:0 14px;font-family:inherit;font-weight:600;font-size:14px;cursor:pointer}" +
@@ -115,7 +115,7 @@
     ".pv .ib{flex:none}" +
     ".pt{border:0;background:none;text-align:start;padding:10px 0 10px 14px;cursor:pointer;font:inherit;color:inherit;min-width:0;overflow-wrap:anywhere}" +
     ".pt span{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}" +
-    ".l{position:relative}.b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
+    ".b{position:absolute;top:-4px;right:-4px;min-width:12px;padding:0 3px;border-radius:10px;background:#e53935;" +
     "color:#fff;font:700 11px/16px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
     ".ask{padding:10px 12px;background:#fff;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);font-size:14px}" +
     ".ask .rw{display:flex;gap:6px;margin-top:8px}.ask input{flex:1;min-width:0;border:1px solid #d5d9e6;border-radius:8px;padding:7px 9px;font:inherit}" +
@@ -130,8 +130,8 @@
     ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}.fs img.ld{min-width:160px;min-height:120px;object-fit:cover;background:#8882}" +
     ".fs .f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere;font-size:14px}" +
     ".fi{display:flex;flex-direction:column;gap:4px;max-width:220px}.me .fs{align-items:flex-end}" +
-    ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px}" +
-    ".ch span{display:inline-flex;align-items:center;gap:6px}.ch img{width:40px;height:40px;object-fit:cover;border-radius:6px;display:block}" +
+    ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px;" +
+    "display:inline-flex;align-items:center;gap:6px}.ch img{width:40px;height:40px;object-fit:cover;border-radius:6px;display:block}" +
     ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}.ae:empty{display:none}" +
     ".pg{width:100%;height:4px;margin-top:4px}.p.dz .bd{outline:3px dashed var(--pc,#3d5afe);outline-offset:-6px}";
 
@@ -373,15 +373,18 @@
       var asked = epoch;
       return api(q("conversations")).then(function (json) {
         if (asked !== epoch || !json.conversations) return false;
+        // Other newest 20: the older ones shift under them, so they are listed again from there on demand (kept, a
+        // conversation pushed out of the 20 would fall between the two, and one come up would show twice). The same
+        // 20 (the open messenger's first poll fetches the list again): the older ones shown stay.
+        if (!older.length || ids(json.conversations) != ids(s.conversations)) older = [], more = !!json.more;
         s.conversations = json.conversations;
         unanswered = json.messages_kept || [];
-        // The newest 20 again: the older ones shift under them, so they are listed again from there on demand (kept, a
-        // conversation pushed out of the 20 would fall between the two, and one come up would show twice).
-        older = [];
-        more = !!json.more;
         peek();
         return true;
       });
+    }
+    function ids(list) {
+      return list.map(function (c) { return c.id; }).join();
     }
     // The list goes on past its newest 20 (older conversations, an unread reply in one too): loaded on demand.
     var older = [], more = false;
