@@ -31,7 +31,7 @@ def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
         types.STRING: lambda: forms.CharField(max_length=255, **common),
         types.INTEGER: lambda: WholeNumberField(**common),
         types.FLOAT: lambda: DecimalNumberField(**common),
-        types.BOOLEAN: lambda: forms.NullBooleanField(**common),
+        types.BOOLEAN: lambda: YesNoField(**common),
         types.DATE: lambda: forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common),
         types.DATETIME: lambda: forms.DateTimeField(**common),
     }[attribute.data_type]()
@@ -75,6 +75,16 @@ class DecimalNumberField(forms.FloatField):
         if number == 0 and written and re.search(r"[1-9]", written.group(1)):  # "1e-400": stored as 0, said nothing
             raise forms.ValidationError("This number is too close to 0 to be stored: enter 0 or a larger one.")
         return number
+
+
+class YesNoField(forms.TypedChoiceField):
+    """Yes, no or not set. Django's NullBooleanField reads any other word as "not set": a hand-posted "maybe" cleared
+    the stored value and the page said it had saved."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        choices = [("", "Unknown"), ("True", "Yes"), ("False", "No")]
+        # str(): the stored True or False (a form's initial value) and the posted "True" or "False" alike.
+        super().__init__(choices=choices, coerce=lambda value: str(value) == "True", empty_value=None, **kwargs)
 
 
 def _option_coercer(attribute: DataAttribute) -> Any:

@@ -262,6 +262,56 @@ def test_a_page_saved_as_it_was_changes_no_date_or_time_attribute(admin_client):
     assert contact.custom_attributes == {"renewal": "2027-01-15", "audit": "2027-01-15T10:30:00+00:00"}
 
 
+def _yes_no_form(contact, answer):
+    return {
+        "name": "Ann", "email": contact.email, "email_as_shown": contact.email, "phone": "", "avatar": "",
+        "external_id": contact.external_id, "owner": "", "signed_up_at_0": "", "signed_up_at_1": "",
+        "language_override": "", "ca__trial": answer,
+        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "stored"), [("True", True), ("False", False), ("", None)])
+def test_a_yes_no_attribute_saves_each_of_its_three_answers(admin_client, answer, stored):
+    DataAttributeFactory(name="trial", data_type=DataAttribute.DataType.BOOLEAN)
+    contact = UserContactFactory(name="Ann", custom_attributes={"trial": not stored})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    page = admin_client.get(url).content.decode()
+    assert re.search(r'<option value="True"[^>]*>Yes</option>', page)
+
+    response = admin_client.post(url, _yes_no_form(contact, answer))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    contact.refresh_from_db()
+    assert contact.custom_attributes.get("trial") is stored
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_yes_no_attribute_shown_and_saved_as_it_was_is_no_change(admin_client, stored):
+    from django.contrib.admin.models import LogEntry
+
+    DataAttributeFactory(name="trial", data_type=DataAttribute.DataType.BOOLEAN)
+    contact = UserContactFactory(name="Ann", custom_attributes={"trial": stored})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    page = admin_client.get(url).content.decode()
+    assert re.search(rf'<option value="{stored}" selected>', page), page
+
+    admin_client.post(url, _yes_no_form(contact, str(stored)))
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
+
+
+def test_a_yes_no_attribute_refuses_another_word_and_keeps_its_value(admin_client):
+    """A re-check: a hand-posted "maybe" read as "not set" (Django's NullBooleanField) and cleared the stored yes."""
+    DataAttributeFactory(name="trial", data_type=DataAttribute.DataType.BOOLEAN)
+    contact = UserContactFactory(name="Ann", custom_attributes={"trial": True})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+
+    response = admin_client.post(url, _yes_no_form(contact, "maybe"))
+    assert response.status_code == 200
+    assert "maybe is not one of the available choices" in response.context["adminform"].form.errors["ca__trial"][0]
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"trial": True}
+
+
 def test_change_view_shows_service_errors_next_to_the_field(admin_client):
     UserContactFactory(email="taken@example.com")
     contact = UserContactFactory()
