@@ -373,18 +373,17 @@
       var asked = epoch;
       return api(q("conversations")).then(function (json) {
         if (asked !== epoch || !json.conversations) return false;
-        // Other newest 20: the older ones shift under them, so they are listed again from there on demand (kept, a
-        // conversation pushed out of the 20 would fall between the two, and one come up would show twice). The same
-        // 20 (the open messenger's first poll fetches the list again): the older ones shown stay.
-        if (!older.length || ids(json.conversations) != ids(s.conversations)) older = [], more = !!json.more;
-        s.conversations = json.conversations;
+        // The older ones shown stay (a walk: a reply elsewhere collapsed the list under the visitor's eyes): those the
+        // newest 20 pushed out join them, those come up among the 20 leave them. A change moves a conversation to the
+        // top, so the rest keep their order.
+        var now = json.conversations;
+        older = older.length ? (s.conversations || []).concat(older).filter(function (c) { return !now.some(function (n) { return n.id === c.id; }); }) : [];
+        if (!older.length) more = !!json.more;
+        s.conversations = now;
         unanswered = json.messages_kept || [];
         peek();
         return true;
       });
-    }
-    function ids(list) {
-      return list.map(function (c) { return c.id; }).join();
     }
     // The list goes on past its newest 20 (older conversations, an unread reply in one too): loaded on demand.
     var older = [], more = false;
