@@ -8,14 +8,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.errors import ParameterInvalid
-from common.parsing import BIGINT_MAX, int_or_none, json_problem, unix_time_or_none
+from common.parsing import BIGINT_MAX, MOMENT_RANGE, int_or_none, json_problem, unix_time_or_none
 
 
 @extend_schema_field(OpenApiTypes.INT)
 class UnixTimeField(serializers.Field):
     """Aware datetime ↔ Unix seconds (Intercom sends and receives integers)."""
 
-    default_error_messages = {"invalid": "Must be a Unix timestamp in seconds."}
+    default_error_messages = {"invalid": f"Must be a Unix timestamp in seconds, {MOMENT_RANGE}."}
 
     def to_representation(self, value: dt.datetime | None) -> int | None:
         return int(value.timestamp()) if value else None

@@ -16,7 +16,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
-from common.parsing import BIGINT_MIN, int_or_none, text_problem, utc_or_none
+from common.parsing import BIGINT_MIN, MOMENT_RANGE, int_or_none, text_problem, utc_or_none
 
 ADMIN_PREFIX = "/admin/"
 # Date-part lookups a changelist turns into a date range at query time: outside these ranges Python's
@@ -42,7 +42,7 @@ def moment_problem(value: str) -> str | None:
     if offset is not None and abs(offset) > MAX_OFFSET:
         return "the time zone offset must be within ±15:59"
     if offset is not None and utc_or_none(moment) is None:
-        return "the moment must fall within years 1-9999 in UTC"
+        return f"the moment must fall {MOMENT_RANGE}"
     return None
 
 

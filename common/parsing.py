@@ -77,14 +77,24 @@ def finite_number_or_none(value: Any, *, integer: bool) -> int | float | None:
 # --- moments ------------------------------------------------------------------------------------
 
 
+# The moments Parley takes: a day inside years 1-9999, so that each is a date and time in every time zone a teammate
+# reads it in (UTC-12 to UTC+14). "9999-12-31T23:59:59Z" is in year 10000 in Berlin: its record's page could not be
+# shown there (an attack review).
+MOMENT_MIN = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+MOMENT_MAX = dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=dt.UTC)
+MOMENT_RANGE = "within years 1 to 9999, a day or more from either end"
+
+
 def utc_or_none(moment: dt.datetime) -> dt.datetime | None:
-    """The moment in UTC (a naive one is read as UTC), or None when UTC lies outside years 1-9999."""
+    """The moment in UTC (a naive one is read as UTC), or None outside MOMENT_MIN to MOMENT_MAX."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        return moment.replace(tzinfo=dt.UTC)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:  # "9999-12-31T23:59:59-01:00" is in year 10000 in UTC
-        return None
+        utc = moment.replace(tzinfo=dt.UTC)
+    else:
+        try:
+            utc = moment.astimezone(dt.UTC)
+        except OverflowError:  # "9999-12-31T23:59:59-01:00" is in year 10000 in UTC
+            return None
+    return utc if MOMENT_MIN <= utc <= MOMENT_MAX else None
 
 
 def unix_time_or_none(value: Any, *, integer: bool = False) -> dt.datetime | None:
@@ -104,7 +114,7 @@ def unix_time_or_none(value: Any, *, integer: bool = False) -> dt.datetime | Non
     if number is None:
         return None
     try:
-        return dt.datetime.fromtimestamp(number, tz=dt.UTC)
+        return utc_or_none(dt.datetime.fromtimestamp(number, tz=dt.UTC))
     except (OverflowError, OSError, ValueError):  # beyond year 9999 (or the platform's range)
         return None
 
@@ -115,7 +125,7 @@ def _iso_text(value: Any) -> bool:
 
 def iso_datetime_or_none(value: Any, *, offset_required: bool = False) -> dt.datetime | None:
     """ISO 8601 text with ASCII digits ("Z" or an offset; without one read as UTC unless
-    `offset_required`) as aware UTC within years 1-9999, or None."""
+    `offset_required`) as aware UTC within MOMENT_MIN to MOMENT_MAX, or None."""
     if not _iso_text(value):
         return None
     try:

@@ -18,7 +18,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from common.parsing import float_or_none, text_problem
+from common.parsing import MOMENT_RANGE, float_or_none, text_problem, utc_or_none
 from common.row_locks import row_gone_error, rows_hold, rows_lock
 from companies.models import INT32_MAX, Company, CompanyContact, CompanyTag
 from companies.signals import company_changed, company_contact_changed
@@ -97,6 +97,8 @@ def company_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "remote_created_at":
             if value is not None and (not isinstance(value, dt.datetime) or timezone.is_naive(value)):
                 raise ValidationError({name: "Must be a timezone-aware date and time."})
+            if value is not None and utc_or_none(value) is None:
+                raise ValidationError({name: f"Must be a date and time {MOMENT_RANGE}."})
             cleaned[name] = value
     return cleaned
 

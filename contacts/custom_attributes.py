@@ -7,7 +7,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 
-from common.parsing import BIGINT_MAX, BIGINT_MIN, float_or_none, int_or_none, iso_date_or_none, moment_or_none
+from common.parsing import (
+    BIGINT_MAX,
+    BIGINT_MIN,
+    MOMENT_RANGE,
+    float_or_none,
+    int_or_none,
+    iso_date_or_none,
+    moment_or_none,
+)
 from contacts.models import DataAttribute
 
 MAX_STRING_LENGTH = 255
@@ -70,7 +78,7 @@ def _coerce_datetime(value: Any) -> dt.datetime:
     if parsed is None:
         if isinstance(value, int):
             raise ValueError("is not a valid Unix timestamp")
-        raise ValueError("must be a date and time (ISO 8601 or Unix seconds) within years 1 to 9999 in UTC")
+        raise ValueError(f"must be a date and time (ISO 8601 or Unix seconds) {MOMENT_RANGE}")
     return parsed
 
 

@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from common.parsing import text_problem
+from common.parsing import MOMENT_RANGE, text_problem, utc_or_none
 from common.row_locks import row_gone_error, rows_hold
 from contacts import lifecycle, uses
 from contacts.custom_attributes import (
@@ -80,12 +80,11 @@ def _validate_fields(*, contact: Contact, fields: dict[str, Any], role: str | No
                 raise ValidationError({name: "Must be a string."})
             if len(value) > field.max_length:
                 raise ValidationError({name: f"Must be at most {field.max_length} characters."})
-        if (
-            isinstance(field, models.DateTimeField)
-            and value is not None
-            and (not isinstance(value, dt.datetime) or timezone.is_naive(value))
-        ):
-            raise ValidationError({name: "Must be a timezone-aware date and time."})
+        if isinstance(field, models.DateTimeField) and value is not None:
+            if not isinstance(value, dt.datetime) or timezone.is_naive(value):
+                raise ValidationError({name: "Must be a timezone-aware date and time."})
+            if utc_or_none(value) is None:
+                raise ValidationError({name: f"Must be a date and time {MOMENT_RANGE}."})
         if isinstance(field, models.BooleanField) and not isinstance(value, bool):
             raise ValidationError({name: "Must be true or false."})
     if fields.get("email"):

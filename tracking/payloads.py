@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from common.parsing import JsonDecoder, json_problem, moment_or_none, text_problem
+from common.parsing import MOMENT_RANGE, JsonDecoder, json_problem, moment_or_none, text_problem
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -277,7 +277,7 @@ def clean_timestamp(value: Any, name: str, *, earliest: dt.datetime, now: dt.dat
         raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time.")
     parsed = moment_or_none(value)
     if parsed is None and isinstance(value, str):
-        raise PayloadError(name, "Must be Unix seconds or an ISO 8601 date and time (years 1 to 9999 in UTC).")
+        raise PayloadError(name, f"Must be Unix seconds or an ISO 8601 date and time, {MOMENT_RANGE}.")
     if parsed is None:
         raise PayloadError(name, "Is not a valid Unix timestamp.")
     if parsed > now + MAX_CLOCK_SKEW:

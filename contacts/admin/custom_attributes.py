@@ -54,15 +54,15 @@ class CustomAttributesAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
         definitions = self._definitions(request)
-        declared = {f"{CUSTOM_ATTRIBUTE_PREFIX}{a.name}": custom_attribute_form_field(a) for a in definitions}
-        kwargs["form"] = type(self.form.__name__, (self.form,), declared)
-        form_class = super().get_form(request, obj, change=change, **kwargs)
+        stored = (obj.custom_attributes or {}) if obj else {}
+        declared = {}
         for attribute in definitions:
-            initial = (obj.custom_attributes or {}).get(attribute.name) if obj else None
-            form_class.base_fields[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"].initial = custom_attribute_initial(
-                attribute, initial
-            )
-        return form_class
+            value = stored.get(attribute.name)
+            field = custom_attribute_form_field(attribute, value)
+            field.initial = custom_attribute_initial(attribute, value)
+            declared[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"] = field
+        kwargs["form"] = type(self.form.__name__, (self.form,), declared)
+        return super().get_form(request, obj, change=change, **kwargs)
 
 
 def attribute_values(definitions: list[DataAttribute], values: dict[str, Any]) -> SafeString:

@@ -16,8 +16,8 @@ from contacts.models import Contact, DataAttribute, Tag
 CUSTOM_ATTRIBUTE_PREFIX = "ca__"
 
 
-def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
-    """The typed form field for one custom attribute definition."""
+def custom_attribute_form_field(attribute: DataAttribute, stored: Any = None) -> forms.Field:
+    """The typed form field for one custom attribute definition, on a record holding `stored`."""
     label = attribute.label or attribute.name
     # Django renders help_text as HTML (the admin's fieldset uses |safe); the description is
     # anyone's text (the API sets it), so it goes in escaped. The label is escaped by Django.
@@ -25,15 +25,24 @@ def custom_attribute_form_field(attribute: DataAttribute) -> forms.Field:
     common: dict[str, Any] = {"label": label, "required": False, "help_text": help_text}
     types = DataAttribute.DataType
     if attribute.options:
-        choices = [("", "—")] + [(str(o), str(o)) for o in attribute.options]
-        return forms.TypedChoiceField(choices=choices, coerce=_option_coercer(attribute), empty_value=None, **common)
+        options = list(attribute.options)
+        choices = [("", "—")] + [(str(o), str(o)) for o in options]
+        if stored is not None and str(stored) not in {str(o) for o in options}:
+            # Set before the options changed: listed, so that a save of something else keeps it (it showed as "—"
+            # and the save erased it, an attack review); another choice replaces it.
+            choices.append((str(stored), f"{stored} (no longer an option)"))
+            options.append(stored)
+        return forms.TypedChoiceField(choices=choices, coerce=_option_coercer(options), empty_value=None, **common)
     return {
         types.STRING: lambda: forms.CharField(max_length=255, **common),
         types.INTEGER: lambda: WholeNumberField(**common),
         types.FLOAT: lambda: DecimalNumberField(**common),
         types.BOOLEAN: lambda: YesNoField(**common),
-        types.DATE: lambda: forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common),
-        types.DATETIME: lambda: forms.DateTimeField(**common),
+        # The date box sends ISO 8601 ("01/02/2027" read month first, where the API refuses it).
+        types.DATE: lambda: AsciiDateField(
+            input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}), **common
+        ),
+        types.DATETIME: lambda: AsciiDateTimeField(**common),
     }[attribute.data_type]()
 
 
@@ -87,8 +96,27 @@ class YesNoField(forms.TypedChoiceField):
         super().__init__(choices=choices, coerce=lambda value: str(value) == "True", empty_value=None, **kwargs)
 
 
-def _option_coercer(attribute: DataAttribute) -> Any:
-    by_text = {str(option): option for option in attribute.options}
+class AsciiDigits:
+    """A date or time in the digits 0-9, as the API takes it: Python's parsers read Arabic-Indic digits too."""
+
+    what = "a date"
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and not value.isascii():
+            raise forms.ValidationError(f"Enter {self.what}, in the digits 0 to 9.", code="invalid")
+        return super().to_python(value)  # type: ignore[misc]
+
+
+class AsciiDateField(AsciiDigits, forms.DateField):
+    pass
+
+
+class AsciiDateTimeField(AsciiDigits, forms.DateTimeField):
+    what = "a date and time"
+
+
+def _option_coercer(options: list[Any]) -> Any:
+    by_text = {str(option): option for option in options}
     return lambda text: by_text.get(text, text)
 
 

@@ -312,3 +312,21 @@ def test_a_custom_attribute_the_service_refuses_is_a_field_error_not_a_500(admin
     ]
     company.refresh_from_db()
     assert company.custom_attributes == {"seats": 3}
+
+
+def test_a_value_no_longer_among_its_attributes_options_is_kept_by_a_save_of_the_company(admin_client):
+    """The attack review: a company's tier set before its options changed showed as "—" and the next save erased it."""
+    DataAttributeFactory(
+        model=DataAttribute.Model.COMPANY, name="tier", data_type=DataAttribute.DataType.STRING, options=["gold"]
+    )
+    company = CompanyFactory(name="Acme", custom_attributes={"tier": "silver"})
+    url = reverse("admin:companies_company_change", args=[company.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({"name": "Acme Rockets", "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0"})
+    assert data["ca__tier"] == "silver"
+
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    company.refresh_from_db()
+    assert (company.name, company.custom_attributes) == ("Acme Rockets", {"tier": "silver"})

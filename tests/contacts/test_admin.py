@@ -312,6 +312,80 @@ def test_a_yes_no_attribute_refuses_another_word_and_keeps_its_value(admin_clien
     assert contact.custom_attributes == {"trial": True}
 
 
+def _attribute_form(contact, name, value):
+    return {
+        "name": "Ann", "email": contact.email, "email_as_shown": contact.email, "phone": "", "avatar": "",
+        "external_id": contact.external_id, "owner": "", "signed_up_at_0": "", "signed_up_at_1": "",
+        "language_override": "", f"ca__{name}": value, "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+
+def test_a_value_no_longer_among_its_attributes_options_is_shown_and_kept_by_a_save(admin_client):
+    """A walk and an attack review: options set after a value showed it as "—", and the next save of the page erased
+    it ("Changed Plan" in the history of a page saved as it was)."""
+    from django.contrib.admin.models import LogEntry
+
+    DataAttributeFactory(name="plan", data_type=DataAttribute.DataType.STRING, options=["free", "enterprise"])
+    DataAttributeFactory(name="seats", data_type=DataAttribute.DataType.INTEGER, options=[1, 5, 10])
+    contact = UserContactFactory(name="Ann", custom_attributes={"plan": "pro", "seats": 7})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    page = admin_client.get(url).content.decode()
+    assert '<option value="pro" selected>pro (no longer an option)</option>' in page
+    assert '<option value="7" selected>7 (no longer an option)</option>' in page
+
+    response = admin_client.post(url, {**_attribute_form(contact, "plan", "pro"), "ca__seats": "7"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"plan": "pro", "seats": 7}
+
+    admin_client.post(url, {**_attribute_form(contact, "plan", "free"), "ca__seats": "5"})
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"plan": "free", "seats": 5}  # one of the options replaces it
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed", "error"),
+    [
+        ("datetime", "9999-12-31T23:59:59Z", "Value must be a date and time (ISO 8601 or Unix seconds) within years"),
+        ("datetime", "0001-01-01T00:00:00Z", "Value must be a date and time (ISO 8601 or Unix seconds) within years"),
+        ("datetime", "\u0662\u0660\u0662\u0667-01-01T10:00:00Z", "Enter a date and time, in the digits 0 to 9."),
+        ("date", "\u0662\u0660\u0662\u0667-01-01", "Enter a date, in the digits 0 to 9."),
+        ("date", "01/02/2027", "Enter a valid date."),  # month first or day first: the date box sends ISO 8601
+    ],
+)
+def test_a_date_or_time_the_api_would_refuse_is_a_field_error_and_the_stored_value_stays(
+    admin_client, kind, typed, error
+):
+    """An attack review: a time at the edge of year 9999 saved, and its page then answered 400 east of UTC; Arabic-Indic
+    digits and a US-style date saved where the API refuses them."""
+    DataAttributeFactory(name="renews", data_type=kind)
+    kept = "2027-01-15" if kind == "date" else "2027-01-15T10:30:00+00:00"
+    contact = UserContactFactory(name="Ann", custom_attributes={"renews": kept})
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+
+    response = admin_client.post(url, _attribute_form(contact, "renews", typed))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["ca__renews"][0].startswith(error)
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"renews": kept}
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_the_nearest_times_to_years_1_and_9999_taken_show_in_the_furthest_time_zones(admin_client, zone):
+    """The first and last moments Parley takes are a date and time in every zone (UTC-12 to UTC+14): a record holding
+    them opens for every teammate."""
+    from common.parsing import MOMENT_MAX, MOMENT_MIN
+
+    DataAttributeFactory(name="renews", data_type=DataAttribute.DataType.DATETIME)
+    first = UserContactFactory(signed_up_at=MOMENT_MIN, custom_attributes={"renews": MOMENT_MAX.isoformat()})
+    last = UserContactFactory(signed_up_at=MOMENT_MAX, custom_attributes={"renews": MOMENT_MIN.isoformat()})
+    admin_client.cookies["parley_tz"] = zone
+    for contact in (first, last):
+        response = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk]))
+        assert response.status_code == 200
+
+
 def test_change_view_shows_service_errors_next_to_the_field(admin_client):
     UserContactFactory(email="taken@example.com")
     contact = UserContactFactory()
