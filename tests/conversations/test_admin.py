@@ -484,6 +484,25 @@ def test_contact_page_has_a_conversations_panel_and_start_link(admin_client):
     assert Conversation.objects.filter(source=Conversation.Source.ADMIN).count() == 1
 
 
+def test_the_contact_pages_conversations_lead_to_all_of_theirs_in_the_inbox(admin_client):
+    """A walk: the contact page lists the ten latest conversations, with no way to the rest (its page views and
+    sessions have "All … of this contact")."""
+    lead = LeadFactory(name="Ada Lovelace")
+    started = [services.conversation_start_by_contact(contact=lead, body=f"Question {n}") for n in range(12)]
+    services.conversation_close(conversation=started[0], teammate=None)
+    other = services.conversation_start_by_contact(contact=LeadFactory(), body="Not hers")
+    response = admin_client.get(reverse("admin:contacts_contact_change", args=[lead.pk]))
+    page = response.content.decode()
+    url = f"{reverse('admin:conversations_conversation_changelist')}?view=all&amp;contact__id__exact={lead.pk}"
+    assert f'<a href="{url}">All conversations of this contact →</a>' in page
+
+    listed = admin_client.get(url.replace("&amp;", "&"))
+    assert listed.status_code == 200
+    shown = {c.pk for c in listed.context["cl"].result_list}
+    assert shown == {c.pk for c in started}  # the closed one too; another contact's not
+    assert other.pk not in shown
+
+
 def test_send_message_action_on_contacts_asks_then_queues_once(admin_client):
     contacts = UserContactFactory.create_batch(3)
     changelist = reverse("admin:contacts_contact_changelist")
