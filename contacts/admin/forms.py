@@ -42,7 +42,8 @@ def custom_attribute_form_field(attribute: DataAttribute, stored: Any = None) ->
         types.DATE: lambda: AsciiDateField(
             input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}), **common
         ),
-        types.DATETIME: lambda: AsciiDateTimeField(**common),
+        # The browser's date and time picker, in the teammate's time zone (the admin's), to the second.
+        types.DATETIME: lambda: AsciiDateTimeField(widget=DATETIME_INPUT, **common),
     }[attribute.data_type]()
 
 
@@ -94,6 +95,9 @@ class YesNoField(forms.TypedChoiceField):
         choices = [("", "Unknown"), ("True", "Yes"), ("False", "No")]
         # str(): the stored True or False (a form's initial value) and the posted "True" or "False" alike.
         super().__init__(choices=choices, coerce=lambda value: str(value) == "True", empty_value=None, **kwargs)
+
+
+DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M:%S")
 
 
 class AsciiDigits:
