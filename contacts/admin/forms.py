@@ -80,7 +80,9 @@ class DecimalNumberField(forms.FloatField):
     def to_python(self, value: Any) -> float | None:
         written = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", str(value).strip())
         if value not in self.empty_values and not written:
-            raise forms.ValidationError("Enter a number, in the digits 0 to 9.", code="invalid")
+            raise forms.ValidationError(
+                "Enter a number in the digits 0 to 9, with a point for decimals: 3.75.", code="invalid"
+            )
         number = super().to_python(value)
         if number == 0 and written and re.search(r"[1-9]", written.group(1)):  # "1e-400": stored as 0, said nothing
             raise forms.ValidationError("This number is too close to 0 to be stored: enter 0 or a larger one.")

@@ -219,8 +219,9 @@ def test_change_view_edits_custom_attributes_as_typed_fields(admin_client):
         ("integer", "12.0", "Enter a whole number, in the digits 0 to 9."),
         ("integer", "9223372036854775808", "Value must be an integer between"),
         ("float", "1e400", "Enter a number."),
-        ("float", "\u0661.5", "Enter a number, in the digits 0 to 9."),
-        ("float", "nan", "Enter a number, in the digits 0 to 9."),
+        ("float", "\u0661.5", "Enter a number in the digits 0 to 9, with a point for decimals: 3.75."),
+        ("float", "nan", "Enter a number in the digits 0 to 9, with a point for decimals: 3.75."),
+        ("float", "3,75", "Enter a number in the digits 0 to 9, with a point for decimals: 3.75."),
         ("float", "1e-400", "This number is too close to 0 to be stored"),
     ],
 )  # fmt: skip
