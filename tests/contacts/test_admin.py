@@ -263,12 +263,12 @@ def test_a_page_saved_as_it_was_changes_no_date_or_time_attribute(admin_client):
     assert contact.custom_attributes == {"renewal": "2027-01-15", "audit": "2027-01-15T10:30:00+00:00"}
 
 
-def _yes_no_form(contact, answer):
+def _attribute_form(contact, name, value):
+    """The contact page's form as the browser posts it, the custom attribute `name` set to `value`."""
     return {
         "name": "Ann", "email": contact.email, "email_as_shown": contact.email, "phone": "", "avatar": "",
         "external_id": contact.external_id, "owner": "", "signed_up_at_0": "", "signed_up_at_1": "",
-        "language_override": "", "ca__trial": answer,
-        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
+        "language_override": "", f"ca__{name}": value, "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
     }  # fmt: skip
 
 
@@ -280,7 +280,7 @@ def test_a_yes_no_attribute_saves_each_of_its_three_answers(admin_client, answer
     page = admin_client.get(url).content.decode()
     assert re.search(r'<option value="True"[^>]*>Yes</option>', page)
 
-    response = admin_client.post(url, _yes_no_form(contact, answer))
+    response = admin_client.post(url, _attribute_form(contact, "trial", answer))
     assert response.status_code == 302, response.context["adminform"].form.errors
     contact.refresh_from_db()
     assert contact.custom_attributes.get("trial") is stored
@@ -296,7 +296,7 @@ def test_a_yes_no_attribute_shown_and_saved_as_it_was_is_no_change(admin_client,
     page = admin_client.get(url).content.decode()
     assert re.search(rf'<option value="{stored}" selected>', page), page
 
-    admin_client.post(url, _yes_no_form(contact, str(stored)))
+    admin_client.post(url, _attribute_form(contact, "trial", str(stored)))
     assert LogEntry.objects.get().get_change_message() == "No fields changed."
 
 
@@ -306,19 +306,11 @@ def test_a_yes_no_attribute_refuses_another_word_and_keeps_its_value(admin_clien
     contact = UserContactFactory(name="Ann", custom_attributes={"trial": True})
     url = reverse("admin:contacts_contact_change", args=[contact.pk])
 
-    response = admin_client.post(url, _yes_no_form(contact, "maybe"))
+    response = admin_client.post(url, _attribute_form(contact, "trial", "maybe"))
     assert response.status_code == 200
     assert "maybe is not one of the available choices" in response.context["adminform"].form.errors["ca__trial"][0]
     contact.refresh_from_db()
     assert contact.custom_attributes == {"trial": True}
-
-
-def _attribute_form(contact, name, value):
-    return {
-        "name": "Ann", "email": contact.email, "email_as_shown": contact.email, "phone": "", "avatar": "",
-        "external_id": contact.external_id, "owner": "", "signed_up_at_0": "", "signed_up_at_1": "",
-        "language_override": "", f"ca__{name}": value, "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
-    }  # fmt: skip
 
 
 def test_a_value_no_longer_among_its_attributes_options_is_shown_and_kept_by_a_save(admin_client):
