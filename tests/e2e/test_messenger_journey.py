@@ -788,6 +788,34 @@ def test_the_older_list_stays_and_neither_loses_nor_repeats_a_conversation_when_
     assert host.problems == []
 
 
+def test_a_reply_while_the_older_page_is_on_its_way_loses_no_conversation(host, make_website, teammate):
+    """A re-check: a reply that pushed a conversation out of the newest 20 while "Older conversations" was loading
+    lost that conversation for good (the page came from the list's old end). It comes from the new end instead."""
+    website = make_website()
+    first = visitor_writes_then_has_more(
+        host, website, "/help", "Question zero", [f"Question {n}" for n in range(1, 30)]
+    )
+    fifth = Conversation.objects.get(parts__body="Question 5")
+    messenger = host.page.locator("parley-messenger")
+    messenger.locator(".bk").click()
+    held = []
+    host.page.route("**/conversations?*before=*", lambda route: held.append(route) if not held else route.continue_())
+    older = messenger.get_by_role("button", name="Older conversations")
+    older.click()
+    rows = messenger.locator(".ls li .sn")
+    expect(rows).to_have_count(20)
+    assert len(held) == 1  # the older page, on its way
+
+    services.conversation_reply_as_teammate(conversation=fifth, teammate=teammate, body="Sorry for the wait")
+    expect(rows.first).to_have_text("Sorry for the wait", timeout=15_000)  # the newest 20 came again meanwhile
+    held[0].continue_()
+    newest_first = [f"Question {n}" for n in range(29, 0, -1) if n != 5] + ["Question zero"]
+    expect(rows).to_have_text(["Sorry for the wait", *newest_first])  # "Question 10", pushed out, is there
+    expect(older).to_have_count(0)
+    host.page.unroute("**/conversations?*before=*")
+    assert first.contact_id == fifth.contact_id and host.problems == []
+
+
 def test_web_addresses_in_messages_are_links_on_both_sides_and_nothing_else_is(
     host, make_website, agent_admin, artifacts
 ):

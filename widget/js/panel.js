@@ -64,12 +64,12 @@
     ".p,.pv{position:fixed;bottom:88px;right:20px;display:flex;background:#fff;color:#1f2430;border-radius:16px;box-shadow:0 12px 48px rgba(20,25,40,.28);" +
     "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}.pv{max-width:300px}" +
     ".p{width:376px;height:min(640px,calc(100vh - 110px));flex-direction:column;overflow:hidden;opacity:0;transform:translateY(12px);transition:opacity .16s,transform .16s}" +
-    ":host(.left) .p,:host(.left) .pv{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden],.pv[hidden]{display:none}" +
+    ":host(.left) .p,:host(.left) .pv{right:auto;left:20px}.p.on{opacity:1;transform:none}.p[hidden],.pv[hidden],.ch:empty,.ae:empty{display:none}" +
     "@media (max-width:450px){.p{inset:0;width:auto;height:auto;border-radius:0}}" +
     "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
     ".hd{display:flex;align-items:center;gap:8px;padding:14px 12px 14px 18px;background:var(--pc,#3d5afe);color:#fff;min-height:36px}" +
     ".hd h2{flex:1;margin:0;font-size:17px;font-weight:650;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}" +
-    ".ib{border:0;background:none;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0;font:inherit}" +
+    ".ib{border:0;background:none;color:inherit;width:36px;height:36px;border-radius:8px;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0}" +
     ".ib:hover{background:rgba(255,255,255,.18)}.ib svg{width:20px;height:20px}:host([dir=rtl]) .bk svg,.p[dir=rtl] .bk svg{transform:scaleX(-1)}" +
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #9fb0ff;outline-offset:2px}" +
     ".bd{flex:1;overflow-y:auto;overscroll-behavior:contain;background:#f6f7fb;display:flex;flex-direction:column}" +
@@ -130,9 +130,9 @@
     ".fs{display:flex;flex-direction:column;gap:4px;margin-top:4px}.fs img{display:block;max-width:220px;max-height:220px;border-radius:10px}.fs img.ld{min-width:160px;min-height:120px;object-fit:cover;background:#8882}" +
     ".fs .f{display:block;padding:7px 10px;border-radius:10px;background:#fff;color:#1f2430;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere;font-size:14px}" +
     ".fi{display:flex;flex-direction:column;gap:4px;max-width:220px}.me .fs{align-items:flex-end}" +
-    ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch:empty{display:none}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px;" +
+    ".ch{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff}.ch span{background:#eef0f5;border-radius:8px;padding:2px 4px 2px 8px;font-size:13px;" +
     "display:inline-flex;align-items:center;gap:6px}.ch img{width:40px;height:40px;object-fit:cover;border-radius:6px;display:block}" +
-    ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}.ae:empty{display:none}" +
+    ".ch button{border:0;background:none;cursor:pointer;color:#5b6275;font:inherit}.ae{color:#c62828;font-size:13px;padding:4px 12px 0;background:#fff}" +
     ".pg{width:100%;height:4px;margin-top:4px}.p.dz .bd{outline:3px dashed var(--pc,#3d5afe);outline-offset:-6px}";
 
   var X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
@@ -255,7 +255,7 @@
         if (notSetUp) return;
         notSetUp = true;
         offline.hidden = true;
-        if (w.console) w.console.warn("Parley: this site's origin (" + w.location.origin + ") is not in the allowed origins of its Parley website; add it in Parley's admin under Websites.");
+        console.warn("Parley: this site's origin (" + w.location.origin + ") is not in the allowed origins of its Parley website; add it in Parley's admin under Websites.");
         if (open) showNotSetUp();
       }, noop);
     }
@@ -378,7 +378,7 @@
         // top, so the rest keep their order.
         var now = json.conversations;
         older = older.length ? (s.conversations || []).concat(older).filter(function (c) { return !now.some(function (n) { return n.id === c.id; }); }) : [];
-        if (!older.length) more = !!json.more;
+        more = older.length ? more : !!json.more;
         s.conversations = now;
         unanswered = json.messages_kept || [];
         peek();
@@ -388,11 +388,15 @@
     // The list goes on past its newest 20 (older conversations, an unread reply in one too): loaded on demand.
     var older = [], more = false;
     function loadOlder(button) {
-      var all = (s.conversations || []).concat(older), asked = epoch;
+      var shown = s.conversations, all = shown.concat(older), asked = epoch; // (listed: the button needs one)
       button.disabled = true;
       api(q("conversations") + "&before=" + encodeURIComponent(all[all.length - 1].id)).then(function (json) {
         if (asked !== epoch) return;
-        older = older.concat((json.conversations || []).filter(function (c) { return !all.some(function (n) { return n.id === c.id; }); }));
+        // The newest 20 came again meanwhile (a re-check: a change while this page was on its way lost the one it
+        // pushed out, or listed one twice): from the list's new end. What is listed by now is left out.
+        if (shown !== s.conversations) return loadOlder(button);
+        all = shown.concat(older);
+        older = older.concat(json.conversations.filter(function (c) { return !all.some(function (n) { return n.id === c.id; }); }));
         more = !!json.more;
         var old = view === "list" && body.querySelector(".ls");
         if (old) body.replaceChild(listed(), old);
