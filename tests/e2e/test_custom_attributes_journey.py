@@ -65,3 +65,29 @@ def test_an_agent_in_berlin_sets_attributes_and_a_viewer_in_new_york_reads_them(
     finally:
         agent.close()
         viewer.close()
+
+
+def test_a_teammate_whose_browser_changed_time_zone_saves_a_page_without_moving_its_times(
+    chromium, parley_url, superuser
+):
+    """A re-check: signed in in Berlin, the same browser in New York got a page written in Berlin time and a cookie
+    naming New York at once; saving it as it was moved each time six hours. The page now comes again in New York time
+    before anyone types."""
+    from django.contrib.admin.models import LogEntry
+
+    DataAttribute.objects.create(name="renews_at", label="Renews at", data_type=DataAttribute.DataType.DATETIME)
+    ada = UserContactFactory(name="Ada", custom_attributes={"renews_at": "2027-01-15T12:00:00+00:00"})
+    berlin = AdminSession(chromium, parley_url, username=superuser.username, timezone_id="Europe/Berlin")
+    travelled = chromium.new_context(storage_state=berlin.context.storage_state(), timezone_id="America/New_York")
+    berlin.close()
+    try:
+        page = travelled.new_page()
+        page.goto(f"{parley_url.rstrip('/')}{reverse('admin:contacts_contact_change', args=[ada.pk])}")
+        expect(page.locator("input[name=ca__renews_at]")).to_have_value("2027-01-15T07:00")  # New York's time
+        page.locator("input[name=_continue]").click()
+        expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    finally:
+        travelled.close()
+    ada.refresh_from_db()
+    assert ada.custom_attributes == {"renews_at": "2027-01-15T12:00:00+00:00"}
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
