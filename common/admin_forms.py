@@ -3,6 +3,7 @@ messages on a page that redirects instead of showing a form (report_validation_e
 form field (JSONFormField); the object chosen next to a list action (ActionChoiceField, action_choice), and the
 action bar that shows each action's own fields only once it is chosen (ActionFieldsForm)."""
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
+from django.utils import timezone
 
 from common.parsing import JsonDecoder, int_or_none
 from common.teammates import PROFILE, teammate_name
@@ -135,6 +137,39 @@ class ServiceValidatedForm:
         if isinstance(self, forms.ModelForm):
             opts = self._meta
             self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
+
+
+def posted_as_shown(bound: forms.BoundField) -> bool:
+    """Whether a date-and-time field came back as its page wrote its stored moment, in the teammate's zone (to the
+    minute or the second: a browser's date-and-time box leaves ":00" off)."""
+    stored, posted = bound.initial, bound.data
+    if not isinstance(stored, dt.datetime) or timezone.is_naive(stored):
+        return False
+    if isinstance(posted, list | tuple):  # a date box and a time box (Django's SplitDateTimeWidget)
+        posted = "T".join(str(part) for part in posted)
+    try:
+        written = dt.datetime.fromisoformat(str(posted).strip())
+    except ValueError:
+        return False
+    return written.tzinfo is None and written == timezone.localtime(stored).replace(tzinfo=None)
+
+
+class ShownMomentsKept:
+    """Mixed into an admin form that shows stored moments in the teammate's time zone. A moment in the hour a clock
+    goes back (02:30 in Berlin on the last Sunday of October, which comes twice) is written as a local time naming two
+    moments, which Django refuses to read back: every save of the page failed, its times untouched (a re-check). A
+    field posted as the page wrote it keeps its stored moment, and is no change."""
+
+    def _clean_fields(self) -> None:
+        super()._clean_fields()  # type: ignore[misc]
+        for name in list(self._errors):  # type: ignore[attr-defined]
+            if name in self.fields and posted_as_shown(self[name]):  # type: ignore[attr-defined, index]
+                del self._errors[name]  # type: ignore[attr-defined]
+                self.cleaned_data[name] = self[name].initial  # type: ignore[attr-defined, index]
+
+    @property
+    def changed_data(self) -> list[str]:
+        return [name for name in super().changed_data if not posted_as_shown(self[name])]  # type: ignore[misc, index]
 
 
 class TagLinkInline(admin.TabularInline):

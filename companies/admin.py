@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from common.admin_deletion import CountedDeletionAdmin, rows_in_words
-from common.admin_forms import ServiceValidatedForm, TagLinkInline, action_choice, tag_formset_save
+from common.admin_forms import ServiceValidatedForm, ShownMomentsKept, TagLinkInline, action_choice, tag_formset_save
 from common.csv_export import Echo, csv_cell
 from common.deletion_reach import Reference
 from common.pagination import EstimatedCountPaginator
@@ -105,7 +105,7 @@ class LastRequestFilter(admin.SimpleListFilter):
 # --- forms --------------------------------------------------------------------------------------
 
 
-class CompanyAdminForm(ServiceValidatedForm, forms.ModelForm):
+class CompanyAdminForm(ShownMomentsKept, ServiceValidatedForm, forms.ModelForm):
     """Validated by the company services, so their errors show next to their fields."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.html import escape
 
-from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm
+from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm, ShownMomentsKept
 from common.parsing import iso_date_or_none, moment_or_none
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
@@ -131,7 +131,7 @@ class TagActionForm(ActionFieldsForm):
     for_actions = {"tag": ("tag_selected", "untag_selected")}
 
 
-class ContactAdminForm(ServiceValidatedForm, forms.ModelForm):
+class ContactAdminForm(ShownMomentsKept, ServiceValidatedForm, forms.ModelForm):
     """Validates through the same rules as the services, so errors show next to their fields."""
 
     # The email as the page showed it. A teammate who left it as it was does not write it back over a change made

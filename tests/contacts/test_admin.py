@@ -1,4 +1,5 @@
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -377,6 +378,36 @@ def test_the_nearest_times_to_years_1_and_9999_taken_show_in_the_furthest_time_z
     for contact in (first, last):
         response = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.pk]))
         assert response.status_code == 200
+
+
+def test_times_in_the_hour_a_clock_goes_back_are_kept_by_a_save_of_the_page(admin_client):
+    """A re-check: a stored time at 02:30 in Berlin on the night the clocks go back (02:30 comes twice) made every save
+    of its page fail in Berlin ("couldn't be interpreted in time zone Europe/Berlin"), the field untouched."""
+    from django.contrib.admin.models import LogEntry
+
+    DataAttributeFactory(name="renews", data_type=DataAttribute.DataType.DATETIME)
+    first, second = "2026-10-25T00:30:00+00:00", "2026-10-25T01:30:00+00:00"  # 02:30 in Berlin, summer time then not
+    contact = UserContactFactory(name="Ann", signed_up_at=dt.datetime.fromisoformat(first),
+                                 custom_attributes={"renews": second})  # fmt: skip
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    admin_client.cookies["parley_tz"] = "Europe/Berlin"
+    page = admin_client.get(url).content.decode()
+    assert 'value="2026-10-25T02:30:00"' in page and 'value="02:30:00"' in page
+
+    form = {**_attribute_form(contact, "renews", "2026-10-25T02:30"), "name": "Ann Lee",  # as the browser sends it
+            "signed_up_at_0": "2026-10-25", "signed_up_at_1": "02:30:00"}  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert LogEntry.objects.get().get_change_message() == "Changed Name."
+    contact.refresh_from_db()
+    assert (contact.name, contact.signed_up_at.isoformat(), contact.custom_attributes) == (
+        "Ann Lee",
+        first,
+        {"renews": second},
+    )
+
+    response = admin_client.post(url, {**form, "ca__renews": "2026-10-25T02:45"})  # typed: which 02:45 is unknown
+    assert "ca__renews" in response.context["adminform"].form.errors
 
 
 def test_change_view_shows_service_errors_next_to_the_field(admin_client):
