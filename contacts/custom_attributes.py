@@ -77,7 +77,7 @@ def _coerce_datetime(value: Any) -> dt.datetime:
     parsed = moment_or_none(value, integer=True)
     if parsed is None:
         if isinstance(value, int):
-            raise ValueError("is not a valid Unix timestamp")
+            raise ValueError(f"must be Unix seconds {MOMENT_RANGE}")
         raise ValueError(f"must be a date and time (ISO 8601 or Unix seconds) {MOMENT_RANGE}")
     return parsed
 

@@ -279,7 +279,7 @@ def clean_timestamp(value: Any, name: str, *, earliest: dt.datetime, now: dt.dat
     if parsed is None and isinstance(value, str):
         raise PayloadError(name, f"Must be Unix seconds or an ISO 8601 date and time, {MOMENT_RANGE}.")
     if parsed is None:
-        raise PayloadError(name, "Is not a valid Unix timestamp.")
+        raise PayloadError(name, f"Must be Unix seconds {MOMENT_RANGE}.")
     if parsed > now + MAX_CLOCK_SKEW:
         raise PayloadError(name, "Must not be in the future.", "out_of_range")
     if parsed < earliest:

@@ -510,13 +510,20 @@ UNIX_EDGES = [253402300799, -62135596800]
 @pytest.mark.parametrize("seconds", UNIX_EDGES)
 def test_a_contact_or_company_time_some_time_zone_cannot_show_is_refused_by_the_api(api, seconds):
     """An attack review: the API stored these, and the record's admin page (its conversations' too) answered 400 to
-    every teammate east or west of UTC."""
+    every teammate east or west of UTC. A re-check: the refusal says which seconds are taken."""
+    from contacts.services import data_attribute_create
+
+    data_attribute_create(name="renews_at", data_type="datetime", model="contact", label="Renews", description="")
     contact = ContactFactory(role=Contact.Role.USER, external_id="u-12")
     response = api.put(f"/api/contacts/{contact.pk}", {"signed_up_at": seconds}, format="json")
     assert_json_error(response, status=400, field="signed_up_at")
     assert "a day or more from either end" in response.content.decode()
     response = api.post("/api/companies", {"company_id": "edge", "remote_created_at": seconds}, format="json")
     assert_json_error(response, status=400, field="remote_created_at")
+    body = {"custom_attributes": {"renews_at": seconds}}
+    response = api.put(f"/api/contacts/{contact.pk}", body, format="json")
+    assert_json_error(response, status=400, field="custom_attributes.renews_at")
+    assert "Unix seconds within years 1 to 9999, a day or more from either end" in response.content.decode()
     contact.refresh_from_db()
     assert contact.signed_up_at is None
 
