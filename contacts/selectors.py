@@ -2,7 +2,7 @@
 
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Case, Max, QuerySet, When
+from django.db.models import Case, Max, QuerySet, Value, When
 from django.db.models.functions import Lower
 
 from common.teammates import PROFILE
@@ -98,9 +98,16 @@ def contact_attribute_definitions(*, include_archived: bool = False) -> QuerySet
     return definitions if include_archived else definitions.filter(archived=False)
 
 
+def tags_named(name: str) -> QuerySet[Tag]:
+    """The tag with this name, whatever its case, as the unique index tag_name_unique_ci compares: the database
+    lowers both sides. Python's lower() folds "Ç" where SQLite's LOWER() does not, so a tag named with it was not
+    found, and creating it again hit the index: a 500 (Schemathesis)."""
+    return Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=Lower(Value(name)))
+
+
 def tag_get_by_name(*, name: str) -> Tag | None:
     """The tag with this name, whatever its case (tag names are unique case-insensitively)."""
-    return Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.strip().lower()).first()
+    return tags_named(name.strip()).first()
 
 
 def tag_list() -> QuerySet[Tag]:

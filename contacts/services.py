@@ -19,7 +19,6 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common.parsing import MOMENT_RANGE, text_problem, utc_or_none
@@ -34,7 +33,7 @@ from contacts.custom_attributes import (
 )
 from contacts.deletion import contacts_delete_with_history
 from contacts.models import ConsentSource, Contact, ContactNote, ContactTag, DataAttribute, PrivacyAuditEntry, Tag
-from contacts.selectors import contacts_with_email
+from contacts.selectors import contacts_with_email, tags_named
 from contacts.signals import contact_changed, contact_tag_changed
 
 Teammate = AbstractBaseUser
@@ -455,7 +454,7 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
 def tag_create(*, name: str, actor: Teammate | None = None) -> Tag:
     """Create a tag, or return the existing one with the same name (case-insensitive)."""
     name = _clean_tag_name(name)
-    existing = Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.lower()).first()
+    existing = tags_named(name).first()
     if existing:
         return existing
     return Tag.objects.create(name=name, created_by=actor)
@@ -468,7 +467,7 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
     name = _clean_tag_name(name)
     if not Tag.objects.select_for_update(no_key=True).filter(pk=tag.pk).exists():
         raise tag_gone_error(tag, field="id")
-    clash = Tag.objects.annotate(name_ci=Lower("name")).filter(name_ci=name.lower()).exclude(pk=tag.pk)
+    clash = tags_named(name).exclude(pk=tag.pk)
     if clash.exists():
         raise AlreadyExists(field="name", message="Another tag already has this name.")
     tag.name = name

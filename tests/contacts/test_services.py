@@ -269,3 +269,18 @@ def test_data_attribute_options_are_checked_against_type():
     assert "options" in error.value.message_dict
     attribute = services.data_attribute_create(name="seats", data_type="integer", options=[1, 5])
     assert attribute.options == [1, 5]
+
+
+def test_a_tag_named_with_letters_beyond_ascii_is_found_again_whatever_the_database(db):
+    """Schemathesis: a second POST /api/tags of ";Ç…" was a 500. Python's lower() folds "Ç" where SQLite's LOWER()
+    does not, so the lookup missed the tag the case-insensitive unique index then found."""
+    from contacts import services
+    from contacts.models import Tag
+
+    first = services.tag_create(name="Ça va \U000f3ee4")
+    assert services.tag_create(name="Ça va \U000f3ee4") == first
+    assert services.tag_create(name="ÇA VA \U000f3ee4") == first  # the ASCII letters' case, on either database
+    assert Tag.objects.count() == 1
+    other = services.tag_create(name="other")
+    with pytest.raises(services.AlreadyExists):
+        services.tag_rename(tag=other, name="Ça va \U000f3ee4")
