@@ -284,3 +284,13 @@ def test_a_tag_named_with_letters_beyond_ascii_is_found_again_whatever_the_datab
     other = services.tag_create(name="other")
     with pytest.raises(services.AlreadyExists):
         services.tag_rename(tag=other, name="Ça va \U000f3ee4")
+
+
+def test_a_user_email_with_letters_beyond_ascii_is_found_again_whatever_the_database(db):
+    """The same as tags, for users' emails: a second POST /api/contacts of "ann@Ça.example" was a 500 on SQLite."""
+    from contacts.selectors import contact_find_by_email
+    from tests.contacts.factories import UserContactFactory
+
+    ann = UserContactFactory(email="ann@Ça.example")
+    assert contact_find_by_email(email="ann@Ça.example") == ann
+    assert contact_find_by_email(email="ANN@Ça.example") == ann

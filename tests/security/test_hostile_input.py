@@ -705,3 +705,13 @@ def test_a_stored_name_with_a_lookup_separator_is_searched_as_a_key(api):
     query = {"field": "custom_attributes.z__contains", "operator": "=", "value": None}
     response = api.post("/api/contacts/search", {"query": query}, format="json")
     assert str(match.pk) not in [row["id"] for row in response.json()["data"]]
+
+
+def test_a_user_or_a_tag_named_beyond_ascii_twice_is_a_conflict_or_the_same_not_a_500(api):
+    """Schemathesis: the second POST /api/tags of a name with "Ç" was a 500 on SQLite (its LOWER() folds ASCII only,
+    where the lookup lowered in Python); a user's email the same."""
+    for email in ("ann@Ça.example", "ANN@Ça.example"):
+        response = api.post("/api/contacts", {"role": "user", "email": email}, format="json")
+    assert response.status_code == 409, response.content[:300]
+    first = api.post("/api/tags", {"name": "Ça va"}, format="json").json()
+    assert api.post("/api/tags", {"name": "ÇA VA"}, format="json").json()["id"] == first["id"]
