@@ -231,12 +231,7 @@ def test_a_number_the_api_would_refuse_is_a_field_error_and_the_stored_value_sta
     DataAttributeFactory(name="seats", data_type=kind)
     contact = UserContactFactory(custom_attributes={"seats": 3})
     url = reverse("admin:contacts_contact_change", args=[contact.pk])
-    form = {
-        "name": "Ann", "email": contact.email, "phone": "", "external_id": contact.external_id, "avatar": "",
-        "owner": "", "signed_up_at_0": "", "signed_up_at_1": "", "language_override": "", "ca__seats": typed,
-        "tag_links-TOTAL_FORMS": "0", "tag_links-INITIAL_FORMS": "0",
-    }  # fmt: skip
-    response = admin_client.post(url, form)
+    response = admin_client.post(url, _attribute_form(contact, "seats", typed))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["ca__seats"][0].startswith(error)
     contact.refresh_from_db()
