@@ -223,6 +223,20 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+class NumberTooSmall(float):
+    """A JSON number written nonzero that a float holds only as 0 ("1e-400"), as json_float decodes it: it reads as
+    0.0, and json_problem names where it is, where 0 had been stored without a word."""
+
+
+def json_float(literal: str) -> float:
+    """A JSON number with a fraction or an exponent (json's `parse_float`): "1e400" is inf, which json_problem
+    refuses, and a nonzero one that rounds to 0 is a NumberTooSmall."""
+    value = float(literal)
+    if value == 0 and any(digit in "123456789" for digit in literal.lower().partition("e")[0]):
+        return NumberTooSmall(value)
+    return value
+
+
 def json_problem(data: Any, *, root: str = "") -> tuple[str, str] | None:
     """The first place in decoded JSON that cannot be stored: (dotted path, message), or None.
 
@@ -238,6 +252,8 @@ def json_problem(data: Any, *, root: str = "") -> tuple[str, str] | None:
         elif isinstance(value, float):
             if not math.isfinite(value):
                 return path or "body", "Must be a finite number."
+            if isinstance(value, NumberTooSmall):
+                return path or "body", "This number is too close to 0 to be stored: send 0 or a larger one."
         elif isinstance(value, dict):
             for key, item in value.items():
                 name = str(key)[:64]  # a megabyte-long key must not come back in the error (64: every field name fits)

@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from common.parsing import MOMENT_RANGE, JsonDecoder, json_problem, moment_or_none, text_problem
+from common.parsing import (
+    MOMENT_RANGE,
+    JsonDecoder,
+    NumberTooSmall,
+    json_float,
+    json_problem,
+    moment_or_none,
+    text_problem,
+)
 from tracking.enrichment import is_language_tag
 from tracking.models import EVENT_NAME_MAX_LENGTH, TITLE_MAX_LENGTH, URL_MAX_LENGTH
 
@@ -140,38 +148,38 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-class _NotFinite(ValueError):
-    """A number no float holds (1e400 reads as inf)."""
+class _Unstorable(ValueError):
+    """A number no float holds: 1e400 reads as inf, 1e-400 as 0."""
 
 
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    if not math.isfinite(value):
-        raise _NotFinite(literal)
+def _stored_float(literal: str) -> float:
+    value = json_float(literal)
+    if not math.isfinite(value) or isinstance(value, NumberTooSmall):
+        raise _Unstorable(literal)
     return value
 
 
 # Decoders shared by every body (json's own functions share theirs too): building one per request cost a ping
 # ~1%. The second reads a body the first refused for a number no float holds, for the walk that names where it is.
-_BODY_DECODER = JsonDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-_NOT_FINITE_DECODER = JsonDecoder(parse_constant=_refuse_constant)
+_BODY_DECODER = JsonDecoder(parse_constant=_refuse_constant, parse_float=_stored_float)
+_UNSTORABLE_DECODER = JsonDecoder(parse_constant=_refuse_constant, parse_float=json_float)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object; invalid UTF-8, invalid JSON, a non-object, or anything no column can
-    store (a NUL, a lone surrogate, 1e400) is refused, naming where it is."""
+    store (a NUL, a lone surrogate, 1e400, 1e-400) is refused, naming where it is."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError("body", "The body is not valid UTF-8.", "invalid_encoding") from None
     if not text.strip():
         raise PayloadError("body", "The body is empty; send a JSON object.", "required")
-    not_finite = False
+    unstorable = False
     try:
         try:
             body = _BODY_DECODER.decode(text)
-        except _NotFinite:
-            body, not_finite = _NOT_FINITE_DECODER.decode(text), True
+        except _Unstorable:
+            body, unstorable = _UNSTORABLE_DECODER.decode(text), True
     except ValueError:
         raise PayloadError("body", "The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
@@ -179,7 +187,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     # Fields a view ignores or stores as JSON (custom attributes, metadata) are checked here once. Only
     # \u escapes can carry a NUL or a lone surrogate (the decoder refuses them raw): the walk that
     # names the field runs only when one may be there, so the ping's hot path does not pay for it.
-    if not_finite or _ESCAPED_NUL_OR_SURROGATE.search(text):
+    if unstorable or _ESCAPED_NUL_OR_SURROGATE.search(text):
         problem = json_problem(body)
         if problem is not None:
             raise PayloadError(problem[0], problem[1])

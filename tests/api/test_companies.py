@@ -67,6 +67,7 @@ def test_create_needs_a_company_id(api):
         ('{"company_id": "\\ud800"}', "company_id"),
         ('{"company_id": "a", "custom_attributes": {"n": {"nested": 1}}}', "custom_attributes.n"),
         ('{"company_id": "a", "custom_attributes": "plain"}', "custom_attributes"),
+        ('{"company_id": "a", "custom_attributes": {"ratio": 1e-400}}', "custom_attributes.ratio"),
         ('{"company_id": "a", "remote_created_at": "yesterday"}', "remote_created_at"),
         ('{"company_id": "' + "x" * 256 + '"}', "company_id"),
     ],

@@ -112,6 +112,32 @@ def test_a_refused_update_leaves_the_lead_unconverted(api):
     assert (lead.role, lead.external_id) == ("lead", None)
 
 
+@pytest.mark.parametrize("number", ["1e-400", "-2.5E-999", "0.0001e-400"])
+def test_a_nonzero_number_that_rounds_to_0_is_refused_naming_its_attribute(api, number):
+    """The attack review: "1e-400" was stored as 0, where the admin refuses it."""
+    DataAttributeFactory(name="ratio", data_type=DataAttribute.DataType.FLOAT)
+    contact = UserContactFactory(custom_attributes={"ratio": 0.5})
+    raw = '{"custom_attributes": {"ratio": ' + number + "}}"
+    response = api.generic("PUT", f"/api/contacts/{contact.pk}", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    error = response.json()["errors"][0]
+    assert error["field"] == "custom_attributes.ratio"
+    assert "too close to 0" in error["message"]
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"ratio": 0.5}
+
+
+@pytest.mark.parametrize(("number", "stored"), [("0e-400", 0.0), ("-0.0", 0.0), ("1e-320", 1e-320), ("2.5e-3", 0.0025)])
+def test_zero_and_the_smallest_floats_are_stored(api, number, stored):
+    DataAttributeFactory(name="ratio", data_type=DataAttribute.DataType.FLOAT)
+    contact = UserContactFactory()
+    raw = '{"custom_attributes": {"ratio": ' + number + "}}"
+    response = api.generic("PUT", f"/api/contacts/{contact.pk}", raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    contact.refresh_from_db()
+    assert contact.custom_attributes == {"ratio": stored}
+
+
 def test_user_cannot_become_a_lead(api):
     user = UserContactFactory()
     response = api.put(f"/api/contacts/{user.pk}", {"role": "lead"}, format="json")

@@ -88,7 +88,7 @@ def test_bodies_that_are_not_a_json_object_are_refused(widget, raw, code):
 
 @pytest.mark.parametrize(
     "number",
-    ["1e400", "-1E+400", "2e308", "0.5e309", "1" + "0" * 309 + ".5", "-" + "9" * 400 + ".0"],
+    ["1e400", "-1E+400", "2e308", "0.5e309", "1" + "0" * 309 + ".5", "-" + "9" * 400 + ".0", "1e-400", "-2.5E-999"],
 )
 def test_a_number_no_float_holds_is_refused_naming_its_field(widget, number):
     raw = '{"page": {"url": "https://shop.example/"}, "user": {"custom_attributes": {"spend": ' + number + "}}}"
@@ -97,7 +97,7 @@ def test_a_number_no_float_holds_is_refused_naming_its_field(widget, number):
     _nothing_written()
 
 
-@pytest.mark.parametrize("number", ["1e-400", "1.5e308", "9" * 308 + ".5", "-0.0e0"])
+@pytest.mark.parametrize("number", ["1e-320", "1.5e308", "9" * 308 + ".5", "-0.0e0", "0e-400"])
 def test_a_number_a_float_holds_is_accepted(widget, number):
     raw = '{"page": {"url": "https://shop.example/1e5"}, "user": {"custom_attributes": {"spend": ' + number + "}}}"
     assert widget.post("ping", raw=raw).status_code == 200
