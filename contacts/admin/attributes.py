@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from common.admin_deletion import ConcurrentDeletionAdmin, CountedDeletionAdmin, rows_in_words
 from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.deletion_reach import Reference
+from common.teammates import PROFILE, teammate_name
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -31,17 +32,27 @@ class TagForm(ServiceValidatedForm, forms.ModelForm):
         return name
 
 
+class CreatedByName:
+    """The "Created by" column and field name the teammate as the rest of the admin does (their name, not their
+    username), read-only: the services record who created the row (a walk found the data attribute's page offering
+    a select of usernames that saving ignored)."""
+
+    @admin.display(description="Created by", ordering="created_by")
+    def created_by_name(self, obj: Tag | DataAttribute) -> str:
+        return teammate_name(obj.created_by) if obj.created_by_id else "—"
+
+
 @admin.register(Tag)
-class TagAdmin(CountedDeletionAdmin):
+class TagAdmin(CreatedByName, CountedDeletionAdmin):
     """Its delete confirmation, one tag or a selection, counts what deleting takes with it per kind ("Attached to
     200,000 contacts (they stay; the tag comes off them)") in a fixed number of queries whatever the tag's size."""
 
     form = TagForm
-    list_display = ["name", "created_by", "created_at"]
+    list_display = ["name", "created_by_name", "created_at"]
     search_fields = ["name"]
-    list_select_related = ["created_by"]
-    readonly_fields = ["created_by", "created_at"]
-    fields = ["name", "created_by", "created_at"]
+    list_select_related = [f"created_by__{PROFILE}"]
+    readonly_fields = ["created_by_name", "created_at"]
+    fields = ["name", "created_by_name", "created_at"]
 
     def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool) -> None:
         saved = (
@@ -67,8 +78,9 @@ class TagAdmin(CountedDeletionAdmin):
 
 
 @admin.register(DataAttribute)
-class DataAttributeAdmin(ConcurrentDeletionAdmin):
+class DataAttributeAdmin(CreatedByName, ConcurrentDeletionAdmin):
     form = DataAttributeForm
+    exclude = ["created_by"]
     list_display = ["name", "label", "model", "data_type", "archived"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
@@ -83,7 +95,7 @@ class DataAttributeAdmin(ConcurrentDeletionAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.
-        return ["name", "model", "data_type"] if obj else []
+        return ["name", "model", "data_type", "created_by_name", "created_at"] if obj else []
 
     def save_model(self, request: HttpRequest, obj: DataAttribute, form: forms.ModelForm, change: bool) -> None:
         if change:

@@ -712,6 +712,28 @@ def test_editing_a_data_attribute_in_the_admin_saves_what_was_entered(admin_clie
     assert (attribute.label, attribute.description) == ("Billing plan", "What the customer pays for")
 
 
+def test_who_created_a_data_attribute_or_a_tag_is_named_and_cannot_be_changed(admin_client, superuser, teammate):
+    """A walk: the data attribute's page offered a select of usernames as "Created by", which saving ignored."""
+    teammate.last_name = "Stone"
+    teammate.save()
+    attribute = services.data_attribute_create(name="plan", data_type="string", label="Plan", actor=teammate)
+    tag = services.tag_create(name="vip", actor=teammate)
+    url = reverse("admin:contacts_dataattribute_change", args=[attribute.pk])
+
+    page = admin_client.get(url).content.decode()
+    tags = admin_client.get(reverse("admin:contacts_tag_changelist")).content.decode()
+    response = admin_client.post(url, {"label": "Plan", "description": "", "options": "[]", "created_by": superuser.pk})
+
+    assert 'name="created_by"' not in page
+    assert re.search(r"Created by:</label>\s*<div class=\"readonly\">Alex Stone</div>", page)
+    assert re.search(r'<td class="field-created_by_name">Alex Stone</td>', tags)
+    assert "agent" not in re.findall(r'<td class="field-created_by_name">([^<]*)</td>', tags)
+    assert response.status_code == 302
+    assert DataAttribute.objects.get(pk=attribute.pk).created_by == teammate
+    assert Tag.objects.get(pk=tag.pk).created_by == teammate
+    assert "Created by" not in admin_client.get(reverse("admin:contacts_dataattribute_add")).content.decode()
+
+
 def test_renaming_a_tag_in_the_admin_saves_the_new_name(admin_client):
     tag = services.tag_create(name="vip")
 
