@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from common.admin_display import breakable
+from common.admin_display import breakable, short_moment
 from common.admin_forms import ActionChoiceField, ActionFieldsForm, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
@@ -305,7 +305,7 @@ class ConversationAdmin(ConversationPageAdmin):
     @admin.display(description="Waiting", ordering="waiting_since")
     def waiting(self, conversation: Conversation) -> str:
         if conversation.state == Conversation.State.SNOOZED and conversation.snoozed_until:
-            return f"snoozed until {timezone.localtime(conversation.snoozed_until):%b %d, %H:%M}"
+            return f"snoozed until {short_moment(conversation.snoozed_until)}"
         if conversation.waiting_since is None:
             return "—"
         return waited(conversation.waiting_since)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
+from common.admin_display import short_moment
 from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
 from common.teammates import teammate_name
@@ -116,7 +117,7 @@ def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) 
 def _thread_snooze(request: HttpRequest, conversation: Conversation, body: str) -> str:
     until = parse_snooze(request.POST.get("snoozed_until", ""), request.POST.get("snooze_for", ""))
     services.conversation_snooze(conversation=conversation, teammate=request.user, until=until)
-    return f"Snoozed until {timezone.localtime(until):%b %d, %H:%M}."
+    return f"Snoozed until {short_moment(until)}."
 
 
 def _thread_tag_by_id(raw: str) -> Tag:
@@ -401,7 +402,7 @@ def _part_json(part: ConversationPart) -> dict[str, Any]:
             else []
         ),
         "event": _event_text(part),
-        "created_at": timezone.localtime(part.created_at).strftime("%b %d, %H:%M"),
+        "created_at": short_moment(part.created_at),
     }
 
 
@@ -430,7 +431,7 @@ def _rating_json(rating: ConversationRating) -> dict[str, Any]:
         "label": label,
         "remark": rating.remark,
         "teammate": teammate_display_name(rating.teammate) if rating.teammate_id else "",
-        "when": timezone.localtime(when).strftime("%b %d, %H:%M") if when else "",
+        "when": short_moment(when) if when else "",
     }
 
 
@@ -446,7 +447,7 @@ def _event_text(part: ConversationPart) -> str:
     if part.part_type == ConversationPart.Type.COMMENT and part.author_teammate_id and part.assigned_to_id:
         return f"Assigned to {teammate_display_name(part.assigned_to)} by this reply"  # it took the conversation
     if part.part_type == ConversationPart.Type.SNOOZE and part.snoozed_until:
-        return f"{who} snoozed this until {timezone.localtime(part.snoozed_until):%b %d, %H:%M}"
+        return f"{who} snoozed this until {short_moment(part.snoozed_until)}"
     if part.part_type == ConversationPart.Type.CLOSE:
         return f"{who} closed this"
     if part.part_type == ConversationPart.Type.TAG:
@@ -482,7 +483,7 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
             {
                 "url": view.url, "href": clean_url(view.url),
                 "title": Truncator(view.title or page_address(view.url)).chars(60),
-                "address": page_address(view.url), "at": timezone.localtime(view.created_at).strftime("%b %d, %H:%M"),
+                "address": page_address(view.url), "at": short_moment(view.created_at),
             }
             for view in _recent_page_views(contact)
         ],

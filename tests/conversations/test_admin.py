@@ -593,6 +593,26 @@ def test_snoozed_and_events_render_in_the_thread(admin_client):
     assert ConversationPart.objects.count() == 3
 
 
+def test_a_snooze_into_another_year_and_a_message_of_last_year_show_their_year(admin_client):
+    """A walk: a snooze to March next year read "Mar 02", as if it were this year's."""
+    conversation = _conversations(1, parts=1)[0]
+    robin = TeammateFactory(first_name="Robin")
+    last_year = timezone.now() - dt.timedelta(days=400)
+    ConversationPart.objects.filter(conversation=conversation).update(created_at=last_year)
+    next_year = timezone.now() + dt.timedelta(days=400)
+    services.conversation_snooze(conversation=conversation, teammate=robin, until=next_year)
+
+    page = admin_client.get(_change_url(conversation)).content.decode()
+    inbox = admin_client.get(INBOX, {"view": "snoozed"}).content.decode()
+
+    until = f"{timezone.localtime(next_year):%b %d, %Y, %H:%M}"
+    snoozed_at = timezone.localtime(ConversationPart.objects.get(part_type=ConversationPart.Type.SNOOZE).created_at)
+    assert f"Snoozed until {until}</span>" in page
+    assert f"Robin snoozed this until {until} · {snoozed_at:%b %d, %H:%M}<" in page  # this year's: no year
+    assert f" · {timezone.localtime(last_year):%b %d, %Y, %H:%M}</div>" in page
+    assert f"snoozed until {until}" in inbox
+
+
 INBOX_UPDATES = reverse("admin:conversations_inbox_updates")
 
 
