@@ -30,7 +30,7 @@ from common.parsing import int_or_none
 from common.teammates import teammate_name
 from companies.models import Company
 from companies.selectors import company_recent_member_ids
-from contacts.models import Contact, ContactTag, Tag
+from contacts.models import Contact, ContactTag, DataAttribute, Tag
 from contacts.selectors import contact_find_by_email
 from conversations.models import (
     ACTIVITY_ORDER,
@@ -800,3 +800,8 @@ def teammate_answers(teammate: Any) -> bool:
 def not_answering(teammate: Any) -> str:
     """Why a conversation cannot be assigned to this teammate, in words for the field that picked them."""
     return f"{teammate_name(teammate)} can only read conversations: choose a teammate who can answer them."
+
+
+def conversation_attribute_definitions(*, names: Sequence[str]) -> QuerySet[DataAttribute]:
+    """The definitions of the conversation attributes named (archived ones too: their values are still stored)."""
+    return DataAttribute.objects.filter(model=DataAttribute.Model.CONVERSATION, name__in=list(names))

@@ -20,7 +20,8 @@ from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
 from common.teammates import teammate_name
 from common.uploads import request_files
-from contacts.models import Contact, Tag
+from contacts.admin.custom_attributes import shown_value
+from contacts.models import Contact, DataAttribute, Tag
 from contacts.selectors import contact_for_inbound_email
 from conversations import selectors, services
 from conversations.admin import teamwork
@@ -260,7 +261,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
                 if contact.email and contact.email_verified_at is None
                 else None
             ),
-            "conversation_attributes": sorted((conversation.custom_attributes or {}).items()),
+            "conversation_attributes": _attribute_rows(conversation),
             # The tags it can still get: the one it has are shown with their remove buttons.
             "all_tags": list(
                 Tag.objects.exclude(pk__in=[tag.pk for tag in conversation_tags]).order_by("name")[:TAG_CHOICES_LIMIT]
@@ -488,6 +489,22 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
             for view in _recent_page_views(contact)
         ],
     }  # fmt: skip
+
+
+def _attribute_rows(conversation: Conversation) -> list[tuple[str, str]]:
+    """The conversation's custom attributes that hold a value, as (label, value in words) sorted by label, written as
+    the contact page writes them: a time in the teammate's zone, Yes or No (they read as stored: names, ISO text in
+    UTC, True). A value whose definition is gone shows under its name, as text."""
+    values = conversation.custom_attributes or {}
+    if not values:
+        return []
+    definitions = {a.name: a for a in selectors.conversation_attribute_definitions(names=list(values))}
+    rows = [
+        (attribute.label or name, shown_value(attribute, value))
+        for name, value in values.items()
+        for attribute in [definitions.get(name) or DataAttribute(name=name)]
+    ]
+    return sorted(rows, key=lambda row: row[0].casefold())
 
 
 def _moment(moment: dt.datetime | None) -> str:

@@ -734,7 +734,7 @@ def test_a_title_is_set_on_the_conversation_page_and_custom_attributes_are_shown
     assert conversation.title == "Late order <script>"
     page = admin_client.get(_change_url(conversation)).content.decode()
     assert '<h2 id="parley-title">Late order &lt;script&gt;</h2>' in page
-    assert "<dt>order_ref</dt><dd>&lt;b&gt;A-17&lt;/b&gt;</dd>" in page
+    assert "<dt>Order</dt><dd>&lt;b&gt;A-17&lt;/b&gt;</dd>" in page  # its label, the value as text
     assert _act(admin_client, conversation, do="title", title="x\x00").status_code == 302  # refused with a message
     conversation.refresh_from_db()
     assert conversation.title == "Late order <script>"

@@ -77,3 +77,33 @@ def test_a_snooze_in_year_9999_is_refused_on_its_field_and_the_page_still_opens(
     conversation.refresh_from_db()
     assert conversation.snoozed_until is None
     assert admin_client.get(url).status_code == 200
+
+
+def test_the_conversation_attributes_show_labels_and_values_in_words_in_the_teammates_time_zone(admin_client):
+    """A walk: the box listed names and stored text ("followup_at 2027-03-02T09:30:00+00:00", "refunded True")."""
+    from contacts.models import DataAttribute
+    from tests.contacts.factories import DataAttributeFactory
+
+    conversation, url = _conversation_page(admin_client)
+    kinds = DataAttribute.DataType
+    for name, label, kind in [
+        ("followup_at", "Follow-up at", kinds.DATETIME),
+        ("refunded", "Refund issued", kinds.BOOLEAN),
+    ]:
+        DataAttributeFactory(name=name, label=label, data_type=kind, model=DataAttribute.Model.CONVERSATION)
+    values = {"followup_at": "2027-03-02T09:30:00+00:00", "refunded": True}
+    services.conversation_update(conversation=conversation, custom_attributes=values)
+    # A value whose definition was deleted since (stored directly: the services refuse an undefined name).
+    type(conversation).objects.filter(pk=conversation.pk).update(
+        custom_attributes={**values, "legacy_code": "<b>A-7</b>"}
+    )
+    admin_client.cookies[TIME_ZONE_COOKIE] = "Asia/Tokyo"
+
+    page = admin_client.get(url).content.decode()
+
+    box = page.split('<dl id="parley-conversation-attributes">')[1].split("</dl>")[0].strip()
+    assert box == (
+        "<dt>Follow-up at</dt><dd>Mar 02, 2027 18:30</dd>"
+        "<dt>legacy_code</dt><dd>&lt;b&gt;A-7&lt;/b&gt;</dd>"  # no definition left: its name, its value as text
+        "<dt>Refund issued</dt><dd>Yes</dd>"
+    )
