@@ -156,6 +156,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status_code, errors = 400, [error_item(code=PARAMETER_INVALID, message=message, field="body")]
     elif isinstance(exc, exceptions.ValidationError):
         status_code, errors = 400, _flatten_drf_detail(exc.detail)
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        status_code = exc.status_code
+        errors = [error_item(code=exc.default_code, message=str(exc.detail), field="Content-Type")]
     elif isinstance(exc, exceptions.Throttled):
         status_code, errors = 429, RateLimitExceeded().errors
     elif isinstance(exc, exceptions.APIException):

@@ -17,7 +17,7 @@ from django.forms.models import construct_instance
 from django.http import HttpRequest
 from django.utils import timezone
 
-from common.parsing import JsonDecoder, int_or_none
+from common.parsing import JsonDecoder, int_or_none, json_problem
 from common.teammates import PROFILE, teammate_name
 
 
@@ -93,6 +93,16 @@ class JSONFormField(forms.JSONField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs["decoder"] = JsonDecoder  # a model field's formfield() passes its own (None)
         super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        """What no column stores (a NUL, a lone surrogate, NaN, 1e400, 1e-400 read as 0) is the field's error, naming
+        where it is in the document: a data attribute's options took `[1e-400]` as `[0.0]`."""
+        document = super().to_python(value)
+        problem = json_problem(document)
+        if problem is not None:
+            where, message = problem
+            raise forms.ValidationError(message if where == "body" else f"{where}: {message}", code="invalid")
+        return document
 
     def prepare_value(self, value: Any) -> Any:
         """The value as the form shows it again; a lone surrogate (valid as JSON's `\\ud800`, refused by the

@@ -253,7 +253,10 @@ def json_problem(data: Any, *, root: str = "") -> tuple[str, str] | None:
             if not math.isfinite(value):
                 return path or "body", "Must be a finite number."
             if isinstance(value, NumberTooSmall):
-                return path or "body", "This number is too close to 0 to be stored: send 0 or a larger one."
+                return (
+                    path or "body",
+                    "This number is too close to 0 to be read (it would be 0): send 0 or a larger one.",
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 name = str(key)[:64]  # a megabyte-long key must not come back in the error (64: every field name fits)
@@ -291,7 +294,12 @@ def json_too_deep(document: Any) -> bool:
 class JsonDecoder(json.JSONDecoder):
     """json's decoder, refusing a document nested more than JSON_MAX_DEPTH levels as invalid JSON (JSONDecodeError,
     a ValueError). Near the interpreter's stack limit the decoder itself raises RecursionError, which code catching
-    ValueError (Django's JSON form field, a view's `except ValueError`) lets through as a 500."""
+    ValueError (Django's JSON form field, a view's `except ValueError`) lets through as a 500. Numbers are read by
+    json_float unless told otherwise, so that json_problem names a nonzero one that would be stored as 0."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("parse_float", json_float)
+        super().__init__(**kwargs)
 
     def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -1,9 +1,10 @@
-"""Validation of custom attribute values against their DataAttribute definitions."""
+"""Validation of custom attribute values against their DataAttribute definitions, and their values in words."""
 
 import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 
@@ -220,3 +221,25 @@ def custom_attributes_merge(current: dict[str, Scalar], cleaned: dict[str, Scala
         else:
             merged[name] = value
     return merged
+
+
+def typed_value(attribute: DataAttribute, value: Any) -> Any:
+    """A stored value as Python holds it: a date or time as one, not its ISO 8601 text (an admin field holding the
+    text read as changed on every save, and the page's history said "Changed Renewal date" of a page left as it was)."""
+    types = DataAttribute.DataType
+    if isinstance(value, str) and attribute.data_type == types.DATE and not attribute.options:
+        return iso_date_or_none(value) or value
+    if isinstance(value, str) and attribute.data_type == types.DATETIME and not attribute.options:
+        return moment_or_none(value) or value
+    return value
+
+
+def shown_value(attribute: DataAttribute, value: Any) -> str:
+    """A custom attribute's value in words, as the admin shows a field's: "-" for none, Yes or No, a date or time as
+    the rest of the page writes one ("Jan 15, 2027 10:30", in the teammate's time zone), not as stored
+    ("2027-01-15T10:30:00+00:00")."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(display_for_value(typed_value(attribute, value), "-"))

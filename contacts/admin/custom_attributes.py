@@ -5,13 +5,13 @@ import weakref
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import display_for_value
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field, custom_attribute_initial
+from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, custom_attribute_form_field
+from contacts.custom_attributes import shown_value, typed_value
 from contacts.models import DataAttribute
 
 # One read of the definitions per request: the fieldsets and the form both need them.
@@ -59,7 +59,7 @@ class CustomAttributesAdmin(admin.ModelAdmin):
         for attribute in definitions:
             value = stored.get(attribute.name)
             field = custom_attribute_form_field(attribute, value)
-            field.initial = custom_attribute_initial(attribute, value)
+            field.initial = typed_value(attribute, value)
             declared[f"{CUSTOM_ATTRIBUTE_PREFIX}{attribute.name}"] = field
         kwargs["form"] = type(self.form.__name__, (self.form,), declared)
         return super().get_form(request, obj, change=change, **kwargs)
@@ -69,13 +69,3 @@ def attribute_values(definitions: list[DataAttribute], values: dict[str, Any]) -
     """The attributes' labels and values, as text (both are anyone's words: the API sets them)."""
     rows = [(a.label or a.name, shown_value(a, values.get(a.name))) for a in definitions]
     return format_html('<dl class="parley-attributes">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
-
-
-def shown_value(attribute: DataAttribute, value: Any) -> str:
-    """A custom attribute's value in words, as the admin shows a field's: "-" for none, a date or time as the rest
-    of the page writes one ("Jan 15, 2027 10:30"), not as stored ("2027-01-15T10:30:00+00:00")."""
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    return str(display_for_value(custom_attribute_initial(attribute, value), "-"))

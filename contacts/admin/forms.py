@@ -8,7 +8,6 @@ from django import forms
 from django.utils.html import escape
 
 from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm, ShownMomentsKept
-from common.parsing import iso_date_or_none, moment_or_none
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
 
@@ -45,17 +44,6 @@ def custom_attribute_form_field(attribute: DataAttribute, stored: Any = None) ->
         # The browser's date and time picker, in the teammate's time zone (the admin's), to the second.
         types.DATETIME: lambda: AsciiDateTimeField(widget=DATETIME_INPUT, **common),
     }[attribute.data_type]()
-
-
-def custom_attribute_initial(attribute: DataAttribute, value: Any) -> Any:
-    """A stored value as its form field holds it: a date or time as one (stored as ISO 8601 text, it read as changed
-    on every save, and the page's history said "Changed Renewal date" of a page left as it was)."""
-    types = DataAttribute.DataType
-    if isinstance(value, str) and attribute.data_type == types.DATE and not attribute.options:
-        return iso_date_or_none(value) or value
-    if isinstance(value, str) and attribute.data_type == types.DATETIME and not attribute.options:
-        return moment_or_none(value) or value
-    return value
 
 
 class WholeNumberField(forms.IntegerField):

@@ -20,7 +20,7 @@ from common.admin_forms import report_validation_error
 from common.parsing import int_or_none
 from common.teammates import teammate_name
 from common.uploads import request_files
-from contacts.admin.custom_attributes import shown_value
+from contacts.custom_attributes import shown_value
 from contacts.models import Contact, DataAttribute, Tag
 from contacts.selectors import contact_for_inbound_email
 from conversations import selectors, services

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from api.models import ApiToken
 from api.services import api_token_create, api_token_revoke
+from contacts.models import Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +109,39 @@ def test_every_wrong_method_on_a_known_path_is_405_in_the_envelope(api, method, 
 def test_malformed_json_is_400_not_a_crash(api):
     response = api.generic("POST", "/api/contacts", "{not json", content_type="application/json")
     assert_error(response, 400, "parameter_invalid")
+
+
+@pytest.mark.parametrize(
+    "charset", ["nonsense", "", "utf-7", "utf-16", "UTF-32", "cp037", "bz2_codec", "idna", "raw_unicode_escape", "../x"]
+)
+def test_a_body_in_any_charset_but_utf_8_is_415_naming_the_content_type(api, charset):
+    """An attack: an unknown charset was read as UTF-8, and EBCDIC, UTF-7 ("+ADw-" for "<") or UTF-16 were decoded,
+    where JSON between systems is UTF-8."""
+    body = '{"name": "Ada"}'.encode("utf-16") if charset == "utf-16" else b'{"name": "Ada"}'
+    response = api.generic("POST", "/api/tags", body, content_type=f"application/json; charset={charset}")
+    assert_error(response, 415, "unsupported_media_type", "Content-Type")
+    assert "UTF-8" in response.json()["errors"][0]["message"]
+    assert not Tag.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF8", "us-ascii", None])
+def test_json_in_utf_8_or_ascii_is_read(api, charset):
+    content_type = "application/json" + (f"; charset={charset}" if charset else "")
+    response = api.generic("POST", "/api/tags", '{"name": "Café"}'.encode(), content_type=content_type)
+    assert response.status_code == 200, response.content
+    assert Tag.objects.get().name == "Café"
+
+
+def test_a_number_of_more_digits_than_python_reads_is_400_without_pythons_advice(api):
+    response = api.generic("POST", "/api/tags", '{"name": ' + "9" * 5000 + "}", content_type="application/json")
+    assert_error(response, 400, "parameter_invalid", "body")
+    assert "a number has more than 4300 digits" in response.json()["errors"][0]["message"]
+    assert "sys." not in response.content.decode()
+
+
+def test_a_body_of_another_media_type_is_415_naming_the_content_type(api):
+    response = api.generic("POST", "/api/tags", "<tag/>", content_type="text/xml")
+    assert_error(response, 415, "unsupported_media_type", "Content-Type")
 
 
 def test_non_object_body_is_400(api):

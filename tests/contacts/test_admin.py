@@ -817,6 +817,28 @@ def test_the_data_attribute_page_says_options_are_a_json_list(admin_client):
     assert 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"]' in page
 
 
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ("[0.5, 1e-400]", "[1]: This number is too close to 0 to be read (it would be 0)"),
+        ("[NaN]", "[0]: Must be a finite number."),
+        ("[1e400]", "[0]: Must be a finite number."),
+    ],
+)
+def test_data_attribute_options_no_column_stores_are_refused_naming_where(admin_client, options, error):
+    """An attack: options `[1e-400]` were saved as `[0.0]`, where the API refuses them."""
+    add = reverse("admin:contacts_dataattribute_add")
+    data = {"name": "ratio", "label": "", "description": "", "model": "contact", "data_type": "float"}
+
+    response = admin_client.post(add, {**data, "options": options})
+
+    assert response.status_code == 200
+    assert error in " ".join(response.context["adminform"].form.errors["options"])
+    assert not DataAttribute.objects.exists()
+    assert admin_client.post(add, {**data, "options": "[0.5, 0e-400, 1e-320]"}).status_code == 302
+    assert DataAttribute.objects.get().options == [0.5, 0.0, 1e-320]
+
+
 def test_the_users_list_filters_by_role_by_the_names_the_role_column_uses(admin_client):
     """A re-check: the filter listed the groups as stored ("agent", "viewer") and "-" for none, beside a Role column
     that says "Agent"."""
