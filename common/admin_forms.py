@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model, QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
@@ -22,9 +22,13 @@ from common.teammates import PROFILE, teammate_name
 
 
 def report_validation_error(request: HttpRequest, error: ValidationError) -> None:
-    """One error message per field, for admin pages that redirect instead of showing a form."""
+    """One error message per field, for admin pages that redirect instead of showing a form: the field named in words
+    ("Snoozed until: …", where a walk read "Snoozed_until: …"), an error of no one field alone."""
     for field, errors in error.message_dict.items():
-        messages.error(request, f"{field}: {' '.join(errors)}")
+        text = " ".join(errors)
+        named = field.replace("_", " ") if field != NON_FIELD_ERRORS else ""
+        named = named[:1].upper() + named[1:]
+        messages.error(request, f"{named}: {text}" if named else text)
 
 
 def choices_may_be_deleted(form: forms.BaseForm, noun: str, *names: str) -> None:

@@ -17,11 +17,14 @@ from django.db.models.functions import Coalesce, Lower, NullIf
 PROFILE = "parley_profile"
 
 
-def teammate_name_order() -> list[Any]:
+def teammate_name_order(path: str = "") -> list[Any]:
     """An order_by() of teammates close to the order of their names (the display name, else the full name,
-    which starts with the first name, else the username)."""
-    shown = Coalesce(NullIf(f"{PROFILE}__display_name", Value("")), NullIf("first_name", Value("")), "username")
-    return [Lower(shown), "username"]
+    which starts with the first name, else the username); of the teammate at `path` ("created_by") if given."""
+    at = f"{path}__" if path else ""
+    shown = Coalesce(
+        NullIf(f"{at}{PROFILE}__display_name", Value("")), NullIf(f"{at}first_name", Value("")), f"{at}username"
+    )
+    return [Lower(shown), f"{at}username"]
 
 
 def teammate_name(teammate: Any) -> str:

@@ -20,30 +20,61 @@ from django.views.decorators.http import require_POST
 from common.admin_forms import ServiceValidatedForm, report_validation_error
 from common.parsing import int_or_none
 from common.teammates import PROFILE, teammate_name
+from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import ConsentSource, Contact
 from privacy import services
 from privacy.cookie_declaration import cookie_declaration, cookie_declaration_html
 from privacy.models import DataSubjectRequest
 from privacy.record_of_processing import record_of_processing, record_of_processing_markdown
-from privacy.selectors import deadline_day, deadline_today
+from privacy.selectors import deadline_day, deadline_today, erasure_subject
 from tracking.models import Website
 
 
-class AsciiIdField(forms.IntegerField):
-    """A contact id typed as ASCII digits only: Django's IntegerField reads "١٢" (Arabic-Indic digits) as 12."""
+class ContactReferenceField(forms.CharField):
+    """A contact typed as its id, in ASCII digits only (Django's IntegerField reads "١٢", Arabic-Indic digits, as 12),
+    or as an email address, which the form looks up (DataSubjectRequestForm.clean_contact_id)."""
 
-    def to_python(self, value: Any) -> int | None:
-        if value in self.empty_values:
+    def to_python(self, value: Any) -> int | str | None:
+        text = super().to_python(value)
+        if not text:
             return None
-        number = int_or_none(str(value).strip())
+        if "@" in text:
+            if len(text) > EMAIL_MAX_LENGTH:
+                raise ValidationError(f"An email address has at most {EMAIL_MAX_LENGTH} characters.", code="invalid")
+            return text
+        number = int_or_none(text)
         if number is None:
-            raise ValidationError("Enter a contact id in digits 0-9.", code="invalid")
+            raise ValidationError("Enter a contact id in digits 0-9, or the contact's email address.", code="invalid")
         return number
 
 
+EMAIL_MAX_LENGTH = 254
+# How many contacts sharing an email address the error lists (a lead's address is anyone's to type).
+SHARED_EMAIL_LISTED = 5
+
+
 class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
-    contact_id = AsciiIdField(required=False, label="Contact id")
+    contact_id = ContactReferenceField(
+        required=False,
+        label="Contact id or email",
+        help_text="The contact's id (the number in their page's address), or their email address.",
+    )
+
+    def clean_contact_id(self) -> int | None:
+        """An email address names the one lead or user who has it; several are listed, for the teammate to pick one
+        by id (a walk found no way from an email to the contact but typing its internal number)."""
+        value = self.cleaned_data.get("contact_id")
+        if not isinstance(value, str):
+            return value
+        matches = list(contact_selectors.contacts_with_email(email=value).order_by("pk")[: SHARED_EMAIL_LISTED + 1])
+        if not matches:
+            raise ValidationError("No contact has this email address: enter the contact's id.")
+        if len(matches) > 1:
+            listed = ", ".join(f"{contact} ({contact.pk})" for contact in matches[:SHARED_EMAIL_LISTED])
+            more = " and more" if len(matches) > SHARED_EMAIL_LISTED else ""
+            raise ValidationError(f"Several contacts have this email address: {listed}{more}. Enter the id of one.")
+        return matches[0].pk
 
     class Meta:
         model = DataSubjectRequest
@@ -106,6 +137,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return fields
         if obj.status != DataSubjectRequest.Status.OPEN:
             fields[2] = "contact_link"  # as recorded, a link to the contact (or "erased"), not a bare number
+        elif obj.contact_id is not None:
+            fields.insert(3, "contact_link")  # who the id is, by name: a mistyped id is someone else
         # An erasure needs the right to erase contacts (an agent's group lacks it): no button that would only refuse.
         erases = obj.kind == DataSubjectRequest.Kind.ERASURE and obj.status == DataSubjectRequest.Status.OPEN
         may = not erases or request.user.has_perm("contacts.delete_contact")
@@ -241,6 +274,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 "row": row,
                 "back": back,
                 "carry_out_url": reverse("admin:privacy_dsr_carry_out", args=[pk]),
+                "subject": erasure_subject(row),
             }
             context["shown_contact_id"] = shown  # the confirmation posts the contact the first page showed
             return self._render(request, "admin/privacy/datasubjectrequest/confirm_erasure.html", context)

@@ -1,10 +1,12 @@
 """Reads of the privacy app: request deadlines for the admin."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from contacts.models import Contact
 from privacy.models import DataSubjectRequest
 
 
@@ -30,3 +32,24 @@ def data_subject_requests_overdue(*, today: dt.date | None = None) -> QuerySet[D
 def data_subject_requests_for_contact(*, contact_id: int, limit: int = 10) -> list[DataSubjectRequest]:
     """A contact's requests, newest first (the contact page's privacy panel)."""
     return list(DataSubjectRequest.objects.filter(contact_id=contact_id).order_by("-received_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class ErasureSubject:
+    """Whom an erasure request would erase, as its confirmation names them."""
+
+    contact: Contact
+    conversations: int
+    requester_differs: bool
+
+
+def erasure_subject(request: DataSubjectRequest) -> ErasureSubject | None:
+    """The contact the request names, how many conversations go with it, and whether the requester is written as an
+    email address other than the contact's (a mistyped id erases someone else: a walk found nothing on the page to
+    catch it). None when the request names no contact that exists."""
+    contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id is not None else None
+    if contact is None:
+        return None
+    requester = request.subject.strip().casefold()
+    differs = "@" in requester and requester != (contact.email or "").casefold()
+    return ErasureSubject(contact=contact, conversations=contact.conversations.count(), requester_differs=differs)

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from common.admin_deletion import ConcurrentDeletionAdmin, CountedDeletionAdmin, rows_in_words
 from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.deletion_reach import Reference
-from common.teammates import PROFILE, teammate_name
+from common.teammates import PROFILE, teammate_name, teammate_name_order
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -37,7 +37,7 @@ class CreatedByName:
     username), read-only: the services record who created the row (a walk found the data attribute's page offering
     a select of usernames that saving ignored)."""
 
-    @admin.display(description="Created by", ordering="created_by")
+    @admin.display(description="Created by", ordering=teammate_name_order("created_by")[0])
     def created_by_name(self, obj: Tag | DataAttribute) -> str:
         return teammate_name(obj.created_by) if obj.created_by_id else "—"
 
@@ -81,7 +81,8 @@ class TagAdmin(CreatedByName, CountedDeletionAdmin):
 class DataAttributeAdmin(CreatedByName, ConcurrentDeletionAdmin):
     form = DataAttributeForm
     exclude = ["created_by"]
-    list_display = ["name", "label", "model", "data_type", "archived"]
+    list_display = ["name", "label", "model", "data_type", "archived", "created_by_name"]
+    list_select_related = [f"created_by__{PROFILE}"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
     # The options, as JSON: the help says so (a walk typed one a line and got "Enter a valid JSON.").

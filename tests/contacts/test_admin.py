@@ -732,6 +732,23 @@ def test_who_created_a_data_attribute_or_a_tag_is_named_and_cannot_be_changed(ad
     assert DataAttribute.objects.get(pk=attribute.pk).created_by == teammate
     assert Tag.objects.get(pk=tag.pk).created_by == teammate
     assert "Created by" not in admin_client.get(reverse("admin:contacts_dataattribute_add")).content.decode()
+    attributes = admin_client.get(reverse("admin:contacts_dataattribute_changelist")).content.decode()
+    assert '<td class="field-created_by_name">Alex Stone</td>' in attributes
+
+
+def test_the_created_by_column_sorts_by_the_names_it_shows(admin_client, superuser):
+    """A re-check: it sorted by teammate id ("Sam", "Alice Agent", …)."""
+    from tests.conversations.factories import TeammateFactory
+
+    for username, first_name in [("u1", "Zoe"), ("u2", "Adam"), ("u3", "mia")]:
+        teammate = TeammateFactory(username=username, first_name=first_name)
+        services.tag_create(name=f"t-{username}", actor=teammate)
+        services.data_attribute_create(name=f"a-{username}", data_type="string", actor=teammate)
+    # Ordered by the "Created by" column, descending: its place in each list's columns.
+    for url, column in [("admin:contacts_tag_changelist", 2), ("admin:contacts_dataattribute_changelist", 6)]:
+        page = admin_client.get(reverse(url), {"o": f"-{column}"}).content.decode()
+        shown = re.findall(r'<td class="field-created_by_name">([^<]*)</td>', page)
+        assert shown == ["Zoe", "mia", "Adam"], url
 
 
 def test_renaming_a_tag_in_the_admin_saves_the_new_name(admin_client):

@@ -613,6 +613,22 @@ def test_a_snooze_into_another_year_and_a_message_of_last_year_show_their_year(a
     assert f"snoozed until {until}" in inbox
 
 
+@pytest.mark.parametrize(
+    ("snoozed_until", "said"),
+    [("tomorrow", "Snoozed until: Enter a date and time."), ("9999-12-31T23:00", "Snoozed until: Pick a time before")],
+)
+def test_a_refused_action_names_its_field_in_words(admin_client, snoozed_until, said):
+    """A walk read "Snoozed_until: Enter a date and time." on the conversation page."""
+    conversation = _conversations(1, parts=1)[0]
+    response = admin_client.post(
+        _change_url(conversation), {"do": "snooze", "snoozed_until": snoozed_until}, follow=True
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith(said), shown
+    conversation.refresh_from_db()
+    assert conversation.state == Conversation.State.OPEN
+
+
 INBOX_UPDATES = reverse("admin:conversations_inbox_updates")
 
 
@@ -782,5 +798,5 @@ def test_conversation_page_adding_a_tag_deleted_since_the_page_loaded_says_so(ad
     tag_delete(tag=tag)
     response = admin_client.post(_change_url(conversation), {"do": "tag", "tag": tag_id}, follow=True)
     shown = [str(message) for message in response.context["messages"]]
-    assert shown == ["tag: This tag no longer exists (another teammate may have just deleted it)."]
+    assert shown == ["Tag: This tag no longer exists (another teammate may have just deleted it)."]
     assert not conversation.tags.exists()

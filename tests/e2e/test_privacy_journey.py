@@ -376,3 +376,31 @@ def test_an_access_request_carried_out_downloads_its_export_and_the_page_then_sa
     expect(page.locator(".field-carry_out")).to_contain_text("Closed.")
     page.screenshot(path=str(artifacts / "privacy-access-carried-out.png"), full_page=True)
     assert agent_admin.problems == []
+
+
+def test_an_erasure_recorded_by_email_names_whom_it_erases_and_warns_of_another_requester(agent_admin, artifacts):
+    """A walk: an erasure had to name its contact by internal number, and the confirmation said only "deletes contact
+    1285", so a mistyped id erased someone else with nothing on screen to catch it."""
+    from tests.contacts.factories import UserContactFactory
+
+    guido = UserContactFactory(name="Guido Liskov", email="guido@example.com")
+    conversation_services.conversation_start_by_contact(contact=guido, body="Please forget me")
+    page = agent_admin.page
+    agent_admin.open("/admin/privacy/datasubjectrequest/add/")
+    page.get_by_label("Kind").select_option("erasure")
+    page.get_by_label("Requester").fill("jane.walker@example.com")
+    page.get_by_label("Contact id or email").fill("Guido@Example.com")
+    page.get_by_role("button", name="Save and continue editing").click()
+
+    expect(page.locator(".field-contact_link")).to_contain_text(f"Guido Liskov ({guido.pk})")
+    page.get_by_role("button", name="Carry out and close").click()
+    expect(page.locator("#erasure-subject")).to_contain_text("deletes Guido Liskov (guido@example.com, user,")
+    expect(page.locator("#erasure-subject")).to_contain_text("1 conversation,")
+    expect(page.locator("#erasure-requester-differs")).to_contain_text(
+        "The requester, jane.walker@example.com, is not this contact's email address (guido@example.com)."
+    )
+    page.screenshot(path=str(artifacts / "privacy-erasure-confirmation.png"), full_page=True)
+    page.get_by_role("link", name="No, go back").click()
+    expect(page.locator(".field-contact_link")).to_contain_text("Guido Liskov")
+    assert Contact.objects.filter(pk=guido.pk).exists()
+    assert agent_admin.problems == []

@@ -13,6 +13,7 @@ from django.utils import timezone
 from config.middleware import TIME_ZONE_COOKIE
 from contacts import services as contacts_services
 from contacts.models import Contact, PrivacyAuditEntry
+from conversations import services as conversation_services
 from privacy import services
 from privacy.models import DataSubjectRequest
 from privacy.selectors import data_subject_requests_overdue
@@ -227,6 +228,62 @@ def test_an_erasure_asks_for_confirmation_before_erasing(admin_client, db):
     listing = admin_client.get("/admin/privacy/datasubjectrequest/").content.decode()
     assert f"{lead.pk} (no longer exists)" in listing
     assert f"/admin/contacts/contact/{lead.pk}/change/" not in listing  # no link to a "doesn't exist" page
+
+
+def test_the_erasure_confirmation_names_whom_it_erases_and_warns_when_the_requester_is_someone_else(admin_client, db):
+    """A walk: a mistyped contact id, and the page said "deletes contact 1285", nothing to catch that 1285 was
+    someone else than the requester."""
+    guido = UserContactFactory(name="Guido <b>Liskov</b>", email="guido@example.com", external_id="u-77")
+    conversation_services.conversation_start_by_contact(contact=guido, body="Hello")
+    erasure = services.data_subject_request_create(
+        kind="erasure", subject="Jane.Walker@example.com", received_at=timezone.localdate(), contact_id=guido.pk
+    )
+    url = f"/admin/privacy/datasubjectrequest/{erasure.pk}/carry-out/"
+    request_page = admin_client.get(f"/admin/privacy/datasubjectrequest/{erasure.pk}/change/").content.decode()
+
+    page = admin_client.post(url, {"contact_id": guido.pk}).content.decode()
+
+    said = " ".join(page.split('<p id="erasure-subject">')[1].split("</p>")[0].split())
+    assert said.startswith(
+        f"Carrying out this erasure request deletes <strong>Guido &lt;b&gt;Liskov&lt;/b&gt;</strong> (guido@example.com,"
+        f" user, user id u-77, contact {guido.pk};"
+    )
+    assert "their whole history: 1 conversation," in said
+    assert (
+        "The requester, Jane.Walker@example.com, is not this contact's email address (guido@example.com)"
+        in " ".join(page.split())
+    )
+    assert f"Guido &lt;b&gt;Liskov&lt;/b&gt; ({guido.pk})</a>" in request_page  # the request's page names them too
+    erasure.subject = "GUIDO@example.com"
+    erasure.save()
+    assert "erasure-requester-differs" not in admin_client.post(url, {"contact_id": guido.pk}).content.decode()
+
+
+def test_a_request_names_its_contact_by_email_or_lists_those_who_share_it(admin_client, db):
+    """A walk: starting from the Privacy menu, the only way to the contact was its internal number."""
+    user = UserContactFactory(email="ada@example.com")
+    LeadFactory(email="shared@example.com", name="First")
+    LeadFactory(email="Shared@example.com", name="Second")
+    add = "/admin/privacy/datasubjectrequest/add/"
+    form = {"kind": "access", "subject": "Ada", "received_at": timezone.localdate().isoformat(), "notes": ""}
+
+    assert admin_client.post(add, {**form, "contact_id": " ADA@example.com "}).status_code == 302
+    missing = admin_client.post(add, {**form, "contact_id": "nobody@example.com"})
+    shared = admin_client.post(add, {**form, "contact_id": "shared@example.com"})
+    hostile = admin_client.post(add, {**form, "contact_id": "٣"})
+
+    assert DataSubjectRequest.objects.get().contact_id == user.pk
+    assert missing.context["adminform"].form.errors["contact_id"] == [
+        "No contact has this email address: enter the contact's id."
+    ]
+    assert (
+        "Several contacts have this email address: First (" in shared.context["adminform"].form.errors["contact_id"][0]
+    )
+    assert "Second (" in shared.context["adminform"].form.errors["contact_id"][0]
+    assert hostile.context["adminform"].form.errors["contact_id"] == [
+        "Enter a contact id in digits 0-9, or the contact's email address."
+    ]
+    assert DataSubjectRequest.objects.count() == 1
 
 
 def test_recording_from_a_contact_prefills_it_and_a_closed_request_is_read_only(admin_client, db):
