@@ -30,6 +30,7 @@ from companies.models import Company, CompanyTag
 from companies.panels import company_list_filters, company_panels
 from contacts.admin.csv_export import CSV_CHUNK
 from contacts.admin.custom_attributes import CustomAttributesAdmin
+from contacts.admin.filters import custom_attribute_filters
 from contacts.admin.forms import CUSTOM_ATTRIBUTE_PREFIX, TagActionForm, json_value
 from contacts.models import Contact, DataAttribute, Tag
 from contacts.panels import NotTaggedFilter, TagFilter
@@ -188,7 +189,12 @@ class CompanyAdmin(CountedDeletionAdmin, ReplicaListAdmin, CustomAttributesAdmin
         return CompanyChangeList
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
-        return [*company_list_filters(first=True), *self.list_filter, *company_list_filters()]  # other apps' around
+        return [
+            *company_list_filters(first=True),  # other apps' around
+            *self.list_filter,
+            *company_list_filters(),
+            *custom_attribute_filters(selectors.company_attribute_definitions()),
+        ]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Company], search_term: str

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
@@ -17,9 +17,9 @@ from common.pagination import EstimatedCountPaginator
 from common.read_replica import ReplicaListAdmin, replica_safe_action
 from contacts import selectors, services
 from contacts.admin.csv_export import contacts_csv_response
-from contacts.admin.filters import CountryFilter, LastSeenFilter, custom_attribute_filter
+from contacts.admin.filters import CountryFilter, LastSeenFilter, custom_attribute_filters
 from contacts.admin.forms import TagActionForm
-from contacts.models import Contact, DataAttribute, PrivacyAuditEntry, Tag
+from contacts.models import Contact, PrivacyAuditEntry, Tag
 from contacts.panels import NotTaggedFilter, TagFilter, contact_actions, contact_list_filters, contacts_search
 
 # Contact search: words this long match anywhere in a name or an email (trigram indexes), shorter
@@ -71,14 +71,11 @@ class ContactListAdmin(ReplicaListAdmin):
         return ContactChangeList
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
-        filterable = selectors.contact_attribute_definitions().filter(
-            Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[])
-        )
         return [
             *contact_list_filters(first=True),
             *self.list_filter,
             *contact_list_filters(),
-            *(custom_attribute_filter(a) for a in filterable),
+            *custom_attribute_filters(selectors.contact_attribute_definitions()),
         ]
 
     def get_search_results(

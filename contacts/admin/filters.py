@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest
 from django.utils import timezone
@@ -92,3 +92,10 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
             "queryset": queryset,
         },
     )
+
+
+def custom_attribute_filters(definitions: QuerySet[DataAttribute]) -> list[type[admin.SimpleListFilter]]:
+    """A sidebar filter for each of these attributes that has a short list of values: yes/no ones, and those with
+    options (a contact's and a company's list alike)."""
+    filterable = definitions.filter(Q(data_type=DataAttribute.DataType.BOOLEAN) | ~Q(options=[]))
+    return [custom_attribute_filter(attribute) for attribute in filterable]

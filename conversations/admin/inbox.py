@@ -19,6 +19,7 @@ from common.admin_display import breakable, short_moment
 from common.admin_forms import ActionChoiceField, ActionFieldsForm, action_choice, report_validation_error
 from common.pagination import EstimatedCountPaginator
 from common.parsing import int_or_none
+from companies.models import Company
 from contacts.models import Contact, Tag
 from contacts.panels import TagFilter, contacts_search
 from conversations import selectors, services
@@ -154,6 +155,31 @@ class TeamFilter(admin.SimpleListFilter):
         return queryset if team_id is None else queryset.filter(team_id=team_id)
 
 
+class CompanyFilter(admin.SimpleListFilter):
+    """The conversations of a company's people, as a company's page links to them (a walk found ten there and no way
+    to the rest). The sidebar names the chosen company only: a list of every company would not fit."""
+
+    title = "company"
+    parameter_name = "company"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        value = self.value()
+        if value is None:
+            return []  # no sidebar entry (and so no filter) until a company is chosen
+        company_id = int_or_none(value)
+        company = Company.objects.filter(pk=company_id).first() if company_id is not None else None
+        # One gone since (a link kept from its page) still filters, to nothing, rather than showing every conversation.
+        return [(value, str(company) if company is not None else "A company that no longer exists")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        if self.value() is None:
+            return queryset
+        company_id = int_or_none(self.value())
+        if company_id is None:
+            return queryset.none()
+        return queryset.filter(contact__company_memberships__company_id=company_id)
+
+
 class SlaFilter(admin.SimpleListFilter):
     """Conversations whose next SLA target is close or past (index `conv_state_sla_due`)."""
 
@@ -216,7 +242,9 @@ class ConversationAdmin(ConversationPageAdmin):
         "contact_name", "preview_column", "tag_column", "waiting", "sla_column", "assignee_column", "state_column",
     ]  # fmt: skip
     list_display_links = ["contact_name"]
-    list_filter = [InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter, ConversationTagFilter]
+    list_filter = [
+        InboxViewFilter, InboxSortFilter, "priority", TeamFilter, SlaFilter, ConversationTagFilter, CompanyFilter,
+    ]  # fmt: skip
     list_select_related = ["contact", "assignee__parley_profile"]  # the profile: the "(away)" mark
     # The default order, here too: the changelist marks the column of this one (none), not the model's.
     ordering = INBOX_NEWEST_FIRST

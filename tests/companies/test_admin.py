@@ -330,3 +330,47 @@ def test_a_value_no_longer_among_its_attributes_options_is_kept_by_a_save_of_the
     assert response.status_code == 302, response.context["adminform"].form.errors
     company.refresh_from_db()
     assert (company.name, company.custom_attributes) == ("Acme Rockets", {"tier": "silver"})
+
+
+def test_all_conversations_of_a_companys_people_are_one_link_away_in_the_inbox(admin_client):
+    """A walk: the company page listed ten conversations, with no way to the rest and no company filter in the inbox."""
+    company, other = CompanyFactory(name="Initech"), CompanyFactory(name="Globex")
+    people = [UserContactFactory(name=f"Person {n}") for n in range(12)]
+    for person in people:
+        services.company_attach(company=company, contact=person)
+        conversation_services.conversation_start_by_contact(contact=person, body=f"Question of {person.name}")
+    outsider = UserContactFactory(name="Outsider")
+    services.company_attach(company=other, contact=outsider)
+    conversation_services.conversation_start_by_contact(contact=outsider, body="Not Initech's")
+    closed = Conversation.objects.get(contact=people[0])
+    conversation_services.conversation_close(conversation=closed, teammate=None)
+
+    page = admin_client.get(reverse("admin:companies_company_change", args=[company.pk])).content.decode()
+    link = f"{reverse('admin:conversations_conversation_changelist')}?view=all&amp;company={company.pk}"
+    inbox = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    unknown = admin_client.get(reverse("admin:conversations_conversation_changelist"), {"company": "999999"})
+
+    assert f'<a href="{link}">All conversations of its people →</a>' in page
+    assert sum(f"Question of Person {n}<" in inbox for n in range(12)) == 12  # the closed one too
+    assert "Not Initech" not in inbox
+    assert "By company" in inbox and "Initech" in inbox
+    assert (
+        "Question of" not in unknown.content.decode() and "A company that no longer exists" in unknown.content.decode()
+    )
+
+
+def test_the_company_list_filters_by_yes_no_and_option_attributes(admin_client):
+    """A walk: contacts had filters for their attributes, companies none."""
+    DataAttributeFactory(name="region", label="Region", model="company", options=["EMEA", "North America"])
+    DataAttributeFactory(name="partner", label="Partner", model="company", data_type="boolean")
+    DataAttributeFactory(name="notes_free", label="Free text", model="company")
+    CompanyFactory(name="Initech", custom_attributes={"region": "EMEA", "partner": True})
+    CompanyFactory(name="Globex", custom_attributes={"region": "North America", "partner": False})
+
+    page = admin_client.get(CHANGELIST).content.decode()
+    by_region = admin_client.get(CHANGELIST, {"ca__region": "EMEA"}).content.decode()
+    partners = admin_client.get(CHANGELIST, {"ca__partner": "true"}).content.decode()
+
+    assert "By Region" in page and "By Partner" in page and "By Free text" not in page
+    assert "Initech" in by_region and "Globex" not in by_region
+    assert "Initech" in partners and "Globex" not in partners
