@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from contacts.models import Contact
@@ -118,7 +119,8 @@ def test_contact_page_tells_when_a_visitor_expires_without_a_query_of_its_own(
     admin_client, django_capture_on_commit_callbacks
 ):
     contact = visitor(last_seen_days_ago=10, history=True)
-    expires = (contact.last_seen_at + dt.timedelta(days=200)).strftime("%Y-%m-%d %H:%M")
+    # In the teammate's time zone, written as the rest of the contact page writes a moment (it said "… UTC").
+    expires = timezone.localtime(contact.last_seen_at + dt.timedelta(days=200)).strftime("%b %d, %Y %H:%M")
     url = reverse("admin:contacts_contact_change", args=[contact.pk])
     with CaptureQueriesContext(connection) as cold:
         assert "are deleted with their whole history" in admin_client.get(url).content.decode()
@@ -128,7 +130,7 @@ def test_contact_page_tells_when_a_visitor_expires_without_a_query_of_its_own(
     with CaptureQueriesContext(connection) as warm:
         response = admin_client.get(url)
 
-    assert f"after <strong>{expires} UTC</strong>" in response.content.decode()
+    assert f"after <strong>{expires}</strong>" in response.content.decode()
     assert len(warm) <= len(cold) <= 11  # with the header's teammate name (one query per admin page)
     for captured in (cold, warm):
         assert not any("retention_retentionpolicy" in query["sql"] for query in captured.captured_queries)
@@ -174,3 +176,23 @@ def test_run_page_names_models_in_words_and_the_contact_panel_gives_no_past_date
     assert contact_expiry_get(contact=due_later, policy=retention_policy_get())["rule"].endswith("days")
     one_day = RetentionPolicy(visitor_ttl_days=1)
     assert contact_expiry_get(contact=due_later, policy=one_day)["rule"] == "visitors not seen for 1 day"
+
+
+def test_a_users_page_says_who_erases_them_to_a_teammate_who_cannot(admin_client):
+    """A walk: a viewer's page said to erase the user "with the Erase action", which a viewer does not have."""
+    from django.test import Client
+
+    from contacts.permissions import VIEWER_GROUP, ensure_teammate_groups
+    from tests.contacts.factories import UserContactFactory
+
+    ensure_teammate_groups()
+    viewer = get_user_model().objects.create_user("vera", "vera@parley.test", "x", is_staff=True)
+    viewer.groups.add(Group.objects.get(name=VIEWER_GROUP))
+    client = Client()
+    client.force_login(viewer)
+    url = reverse("admin:contacts_contact_change", args=[UserContactFactory().pk])
+
+    assert "erase them on request (GDPR) with the Erase action." in admin_client.get(url).content.decode()
+    assert (
+        "erase them on request (GDPR): a teammate who may erase contacts does it." in client.get(url).content.decode()
+    )
