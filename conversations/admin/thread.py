@@ -239,7 +239,7 @@ class ConversationPageAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Conversation with {contact}",
+            "title": _heading(contact),
             "draft": draft["body"] if draft and draft.get("conversation") == conversation.pk else "",
             # A send refused with a macro in the composer keeps the macro there too.
             "draft_macro": draft.get("macro", "") if draft and draft.get("conversation") == conversation.pk else "",
@@ -462,6 +462,10 @@ def _event_text(part: ConversationPart) -> str:
     return ""
 
 
+def _heading(contact: Contact) -> str:
+    return f"Conversation with {contact}"
+
+
 def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]:
     """What the page's header (the SLA, who has it, how long the contact waits), its tags and its side panel (when the
     contact was last seen and heard from, their recent pages) say that changes while a teammate has the page open: the
@@ -469,6 +473,10 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
     contact = conversation.contact
     sla = sla_label(conversation)
     return {
+        # The contact's name or email, given in the messenger while the page is open (a walk saw "Lead 2002" stay).
+        "heading": _heading(contact),
+        "contact": str(contact),
+        "email": f"{contact.email}{' (unsubscribed)' if contact.unsubscribed_from_emails else ''}" or "—",
         "sla": f"SLA {sla[0]} · {sla_target(conversation)}" if sla else "",
         "sla_over": bool(sla and sla[1]),
         "assignee": teammate_name(conversation.assignee) if conversation.assignee_id else "nobody",

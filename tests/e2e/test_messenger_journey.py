@@ -863,3 +863,32 @@ def test_web_addresses_in_messages_are_links_on_both_sides_and_nothing_else_is(
     host.screenshot(path=str(artifacts / "messenger-links.png"))
     agent_admin.page.screenshot(path=str(artifacts / "admin-thread-links.png"))
     assert host.problems == []
+
+
+def test_the_agents_open_page_names_the_visitor_once_they_give_an_email(host, make_website, agent_admin, artifacts):
+    """A walk: the agent's page kept "Conversation with Lead 2002" after the visitor gave an email, until reloaded."""
+    from django.urls import reverse
+
+    website = make_website(name="Nordic Lamps")
+    website.ask_email_after_seconds = 1  # no waiting, for the test
+    website.save()
+    host.page.goto(host.snippet_page("/home", website.app_id))
+    host.wait_booted()
+    host.launcher().click()
+    host.write("Do you deliver to Oslo?")
+    conversation = Conversation.objects.get()
+    agent_admin.open(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    heading = agent_admin.page.locator("#parley-live-heading")
+    expect(heading).to_have_text(f"Conversation with {conversation.contact}")
+    expect(agent_admin.page.locator("#parley-live-email")).to_have_text("—")
+
+    ask = host.page.locator("parley-messenger form.ask")
+    expect(ask).to_contain_text("Get notified by email when the team replies", timeout=10_000)
+    ask.locator("input").fill("ola@example.com")
+    ask.get_by_role("button", name="Notify me").click()
+
+    expect(heading).to_have_text("Conversation with ola@example.com", timeout=15_000)
+    expect(agent_admin.page.locator("#parley-live-email")).to_have_text("ola@example.com")
+    expect(agent_admin.page.locator("#parley-live-contact")).to_have_text("ola@example.com")
+    agent_admin.page.screenshot(path=str(artifacts / "inbox-heading-after-email.png"))
+    assert host.problems == [] and agent_admin.problems == []
