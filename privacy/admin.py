@@ -266,8 +266,15 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             raise PermissionDenied
         back = reverse("admin:privacy_datasubjectrequest_change", args=[pk])
         shown = request.POST.get("contact_id", "").strip()
+        shown_contact_id = int_or_none(shown) if shown else None
         if row.kind == DataSubjectRequest.Kind.ERASURE and request.POST.get("confirm") != "erase":
-            # It erases a whole history for good: a page that says so, and a second, explicit click.
+            # It erases a whole history for good: a page that says so, and a second, explicit click; none when it
+            # could not be carried out (another contact than the page showed, or none left to erase).
+            try:
+                services.data_subject_request_contact_to_act_on(request=row, shown_contact_id=shown_contact_id)
+            except ValidationError as error:
+                report_validation_error(request, error)
+                return HttpResponseRedirect(back)
             context = {
                 **self.admin_site.each_context(request),
                 "title": "Erase this contact and its whole history?",
@@ -281,7 +288,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         try:
             # The contact the teammate saw on the page: refused when someone changed the request since.
             row, export = services.data_subject_request_carry_out(
-                request=row, teammate=request.user, shown_contact_id=int_or_none(shown) if shown else None
+                request=row, teammate=request.user, shown_contact_id=shown_contact_id
             )
         except ValidationError as error:
             report_validation_error(request, error)

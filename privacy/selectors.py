@@ -2,6 +2,7 @@
 
 import datetime as dt
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -50,6 +51,7 @@ def erasure_subject(request: DataSubjectRequest) -> ErasureSubject | None:
     contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id is not None else None
     if contact is None:
         return None
-    requester = request.subject.strip().casefold()
+    # "Jane Walker <jane@example.com>" as well as the bare address.
+    requester = parseaddr(request.subject)[1].strip().casefold()
     differs = "@" in requester and requester != (contact.email or "").casefold()
     return ErasureSubject(contact=contact, conversations=contact.conversations.count(), requester_differs=differs)

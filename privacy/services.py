@@ -87,6 +87,32 @@ def data_subject_request_update(*, request: DataSubjectRequest, **fields: Any) -
     return request
 
 
+def data_subject_request_contact_to_act_on(
+    *, request: DataSubjectRequest, shown_contact_id: int | EllipsisType | None = ...
+) -> Contact | None:
+    """The contact an open request would act on, or a ValidationError saying why it cannot be carried out: it is
+    closed, it names another contact than the page showed (`shown_contact_id`: someone edited it meanwhile), or no
+    contact that exists (only a rectification, the teammate's own edit, needs none). Checked before an erasure's
+    confirmation is shown too, so that it never names someone the teammate's page did not."""
+    if shown_contact_id is not ... and shown_contact_id != request.contact_id:
+        raise ValidationError(
+            {"contact_id": "The request's contact changed since the page was shown: check it and carry it out again."}
+        )
+    if request.status != DataSubjectRequest.Status.OPEN:
+        raise ValidationError({"status": "This request is already closed."})
+    contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id else None
+    if contact is not None or request.kind == DataSubjectRequest.Kind.RECTIFICATION:
+        return contact
+    if request.contact_id is None:
+        raise ValidationError({"contact_id": "Link the request to the contact it is about first."})
+    raise ValidationError(
+        {
+            "contact_id": f"Contact {request.contact_id} no longer exists (erased, merged into a user, or expired): "
+            "link the request to the contact it is about, or refuse it with the reason in the notes."
+        }
+    )
+
+
 @transaction.atomic
 def data_subject_request_carry_out(
     *, request: DataSubjectRequest, teammate: Teammate, shown_contact_id: int | EllipsisType | None = ...
@@ -98,15 +124,7 @@ def data_subject_request_carry_out(
     rectification is the teammate's edit of the contact, recorded as done. `shown_contact_id`: the
     contact the teammate confirmed (the admin page's); refused when the request now names another."""
     request = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
-    if shown_contact_id is not ... and shown_contact_id != request.contact_id:
-        raise ValidationError(
-            {"contact_id": "The request's contact changed since the page was shown: check it and carry it out again."}
-        )
-    if request.status != DataSubjectRequest.Status.OPEN:
-        raise ValidationError({"status": "This request is already closed."})
-    contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id else None
-    if contact is None and request.kind != DataSubjectRequest.Kind.RECTIFICATION:
-        raise ValidationError({"contact_id": "Link the request to the contact it is about first."})
+    contact = data_subject_request_contact_to_act_on(request=request, shown_contact_id=shown_contact_id)
     export = None
     source = PrivacyAuditEntry.Source.ADMIN
     if request.kind == DataSubjectRequest.Kind.ACCESS:

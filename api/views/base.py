@@ -101,4 +101,6 @@ def _json_read_bounded(request: Request, *, max_bytes: int) -> Any:
         raise BodyTooLarge(max_bytes)
     if not raw:
         return {}
-    return (parser or JSONParser()).parse(io.BytesIO(raw), "application/json", {"request": request})
+    # The request's own media type: its charset is checked as every other call's (api.parsers).
+    media_type = request.content_type or "application/json"
+    return (parser or JSONParser()).parse(io.BytesIO(raw), media_type, {"request": request})

@@ -71,6 +71,8 @@ def custom_attribute_filter(attribute: DataAttribute) -> type[admin.SimpleListFi
         raw = self.value()
         if raw is None:
             return queryset
+        if attribute.data_type == DataAttribute.DataType.BOOLEAN and raw not in ("true", "false"):
+            return queryset.none()  # "yes" or "1" in a hand-made address: no match, not the "No" list
         value: Any = raw == "true" if attribute.data_type == DataAttribute.DataType.BOOLEAN else raw
         if attribute.data_type in (DataAttribute.DataType.INTEGER, DataAttribute.DataType.FLOAT):
             value = finite_number_or_none(raw, integer=attribute.data_type == DataAttribute.DataType.INTEGER)

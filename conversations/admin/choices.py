@@ -46,6 +46,8 @@ def parse_snooze(raw_until: str, preset: str) -> dt.datetime:
     if raw_until:
         field = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
         try:
+            if not raw_until.isascii():  # strptime reads Arabic-Indic digits ("٢٠٣٠"): the digits 0-9 only
+                raise ValidationError("not ASCII")
             until = field.clean(raw_until)
         except (ValidationError, OverflowError):  # OverflowError: year 9999 in a zone east of UTC
             raise ValidationError({"snoozed_until": "Enter a date and time."}) from None

@@ -164,7 +164,7 @@ class CompanyFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         value = self.value()
-        if value is None:
+        if not value:
             return []  # no sidebar entry (and so no filter) until a company is chosen
         company_id = int_or_none(value)
         company = Company.objects.filter(pk=company_id).first() if company_id is not None else None
@@ -172,7 +172,7 @@ class CompanyFilter(admin.SimpleListFilter):
         return [(value, str(company) if company is not None else "A company that no longer exists")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
-        if self.value() is None:
+        if not self.value():
             return queryset
         company_id = int_or_none(self.value())
         if company_id is None:

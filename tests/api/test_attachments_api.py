@@ -237,7 +237,10 @@ def test_other_calls_keep_the_global_body_limit(api, settings):
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "field"),
     [(b"{not json", "application/json", 400, "body"), (b"[1, 2]", "application/json", 400, "body"),
-     (b"message_type=comment", "application/x-www-form-urlencoded", 415, "Content-Type")],
+     (b"message_type=comment", "application/x-www-form-urlencoded", 415, "Content-Type"),
+     # A re-check: the reply, read on its own larger cap, took any charset (a note was written under "latin-1").
+     (b'{"message_type": "note", "type": "admin", "body": "n"}', "application/json; charset=latin-1", 415,
+      "Content-Type")],
 )  # fmt: skip
 def test_a_bad_reply_body_is_still_a_4xx_in_the_envelope(api, conversation, body, content_type, status, field):
     response = api.post(f"/api/conversations/{conversation.pk}/reply", body, content_type=content_type)

@@ -349,6 +349,7 @@ def test_all_conversations_of_a_companys_people_are_one_link_away_in_the_inbox(a
     link = f"{reverse('admin:conversations_conversation_changelist')}?view=all&amp;company={company.pk}"
     inbox = admin_client.get(link.replace("&amp;", "&")).content.decode()
     unknown = admin_client.get(reverse("admin:conversations_conversation_changelist"), {"company": "999999"})
+    unset = admin_client.get(reverse("admin:conversations_conversation_changelist"), {"view": "all", "company": ""})
 
     assert f'<a href="{link}">All conversations of its people →</a>' in page
     assert sum(f"Question of Person {n}<" in inbox for n in range(12)) == 12  # the closed one too
@@ -357,6 +358,7 @@ def test_all_conversations_of_a_companys_people_are_one_link_away_in_the_inbox(a
     assert (
         "Question of" not in unknown.content.decode() and "A company that no longer exists" in unknown.content.decode()
     )
+    assert "Not Initech" in unset.content.decode() and "By company" not in unset.content.decode()  # an empty choice
 
 
 def test_the_company_list_filters_by_yes_no_and_option_attributes(admin_client):
@@ -374,3 +376,5 @@ def test_the_company_list_filters_by_yes_no_and_option_attributes(admin_client):
     assert "By Region" in page and "By Partner" in page and "By Free text" not in page
     assert "Initech" in by_region and "Globex" not in by_region
     assert "Initech" in partners and "Globex" not in partners
+    for hand_made in ("yes", "1", "TRUE"):  # read as "No" until a re-check
+        assert "Globex" not in admin_client.get(CHANGELIST, {"ca__partner": hand_made}).content.decode()

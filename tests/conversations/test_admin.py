@@ -615,7 +615,11 @@ def test_a_snooze_into_another_year_and_a_message_of_last_year_show_their_year(a
 
 @pytest.mark.parametrize(
     ("snoozed_until", "said"),
-    [("tomorrow", "Snoozed until: Enter a date and time."), ("9999-12-31T23:00", "Snoozed until: Pick a time before")],
+    [
+        ("tomorrow", "Snoozed until: Enter a date and time."),
+        ("9999-12-31T23:00", "Snoozed until: Pick a time before"),
+        ("٢٠٣٠-01-01T10:00", "Snoozed until: Enter a date and time."),  # Arabic-Indic digits had been read
+    ],
 )
 def test_a_refused_action_names_its_field_in_words(admin_client, snoozed_until, said):
     """A walk read "Snoozed_until: Enter a date and time." on the conversation page."""

@@ -254,9 +254,37 @@ def test_the_erasure_confirmation_names_whom_it_erases_and_warns_when_the_reques
         in " ".join(page.split())
     )
     assert f"Guido &lt;b&gt;Liskov&lt;/b&gt; ({guido.pk})</a>" in request_page  # the request's page names them too
-    erasure.subject = "GUIDO@example.com"
-    erasure.save()
-    assert "erasure-requester-differs" not in admin_client.post(url, {"contact_id": guido.pk}).content.decode()
+    for same in ("GUIDO@example.com", "Guido <guido@example.com>"):
+        erasure.subject = same
+        erasure.save()
+        assert "erasure-requester-differs" not in admin_client.post(url, {"contact_id": guido.pk}).content.decode()
+
+
+def test_no_erasure_confirmation_for_another_contact_than_the_page_showed_or_for_none(admin_client, db):
+    """A re-check: a page left open while the request was pointed at another contact offered to erase that one."""
+    shown, other, gone = UserContactFactory(), UserContactFactory(), LeadFactory()
+    today = timezone.localdate()
+    erasure = services.data_subject_request_create(kind="erasure", subject="s", received_at=today, contact_id=other.pk)
+    unlinked = services.data_subject_request_create(kind="erasure", subject="s", received_at=today)
+    erased = services.data_subject_request_create(kind="erasure", subject="s", received_at=today, contact_id=gone.pk)
+    contacts_services.contact_erase(contact=gone, actor=None, source="admin")
+
+    def carry_out(row, contact_id):
+        url = f"/admin/privacy/datasubjectrequest/{row.pk}/carry-out/"
+        response = admin_client.post(url, {"contact_id": contact_id}, follow=True)
+        return response.redirect_chain[0][1], [str(message) for message in response.context["messages"]]
+
+    assert carry_out(erasure, shown.pk) == (
+        302,
+        ["Contact id: The request's contact changed since the page was shown: check it and carry it out again."],
+    )
+    assert carry_out(erasure, "٣")[0] == 302
+    assert carry_out(unlinked, "") == (302, ["Contact id: Link the request to the contact it is about first."])
+    assert carry_out(erased, gone.pk) == (
+        302, [f"Contact id: Contact {gone.pk} no longer exists (erased, merged into a user, or expired): link the "
+              "request to the contact it is about, or refuse it with the reason in the notes."],
+    )  # fmt: skip
+    assert Contact.objects.filter(pk__in=[shown.pk, other.pk]).count() == 2
 
 
 def test_a_request_names_its_contact_by_email_or_lists_those_who_share_it(admin_client, db):
