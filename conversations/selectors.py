@@ -781,6 +781,12 @@ def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
     return Attachment.objects.filter(public_id=public_id).first()
 
 
+def team_has_answerer(team: Team) -> bool:
+    """Whether an active member of the team may answer conversations (one query): without one, whatever is routed to
+    the team is assigned to nobody."""
+    return team.members.filter(is_active=True, is_staff=True).filter(teammates_who_answer()).exists()
+
+
 def teammates_who_answer() -> Q:
     """Teammates who may answer conversations (agents and superusers: `conversations.change_conversation`), as a
     filter on users. A viewer, or a staff user in no group, reads conversations only: nothing is assigned to them

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -11,7 +11,7 @@ from django.urls import reverse
 from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.parsing import int_or_none
 from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name, teammate_name_from, teammate_name_order
-from conversations import services
+from conversations import selectors, services
 from conversations.admin.choices import teammate_field, teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
 from conversations.services.macros import macro_summary
@@ -245,6 +245,18 @@ class TeamAdmin(TeammateNamesAdmin, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if self._read_only(request, obj) else super().get_inlines(request, obj)
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        team = form.instance
+        if not selectors.team_has_answerer(team):
+            # Saved as asked (members come and go), but said now: a walk met it only when a rule routed a conversation.
+            self.message_user(
+                request,
+                f"{team.name} has no member who can answer conversations (viewers only read them): what is routed "
+                "to it is assigned to nobody until an agent joins it.",
+                messages.WARNING,
+            )
 
     @admin.display(description="Members")
     def member_names(self, team: Team) -> str:

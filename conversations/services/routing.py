@@ -305,7 +305,7 @@ def team_nobody_reason(*, team: Team) -> str:
     their cap"); read only when it did."""
     if not TeamRoundRobin.objects.filter(team=team, enabled=True).exists():
         return f"round robin is off for {team.name}"
-    if not team.members.filter(is_active=True, is_staff=True).filter(selectors.teammates_who_answer()).exists():
+    if not selectors.team_has_answerer(team):
         return f"{team.name} has no teammate who can answer conversations"
     return f"everyone in {team.name} is away or at their cap"
 

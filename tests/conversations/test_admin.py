@@ -633,6 +633,26 @@ def test_a_refused_action_names_its_field_in_words(admin_client, snoozed_until, 
     assert conversation.state == Conversation.State.OPEN
 
 
+def test_saving_a_team_no_member_of_which_can_answer_says_what_is_routed_to_it_goes_to_nobody(admin_client):
+    """A walk: a team of one viewer, round robin on, saved without a word; the problem showed when a rule routed to it."""
+    viewer = TeammateFactory(first_name="Vic", agent_group=False)
+    agent = TeammateFactory(first_name="Ana")
+    add = reverse("admin:conversations_team_add")
+    prefix = admin_client.get(add).context["inline_admin_formsets"][0].formset.prefix
+    inline = {f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-0-enabled": "on"}
+
+    readers = admin_client.post(add, {"name": "Support", "members": [viewer.pk], **inline}, follow=True)
+    answering = admin_client.post(add, {"name": "Sales", "members": [viewer.pk, agent.pk], **inline}, follow=True)
+
+    warned = "has no member who can answer conversations (viewers only read them)"
+    assert [str(m) for m in readers.context["messages"] if warned in str(m)] == [
+        "Support has no member who can answer conversations (viewers only read them): what is routed to it is "
+        "assigned to nobody until an agent joins it."
+    ]
+    assert not [m for m in answering.context["messages"] if warned in str(m)]
+    assert Team.objects.count() == 2
+
+
 INBOX_UPDATES = reverse("admin:conversations_inbox_updates")
 
 
