@@ -107,3 +107,12 @@ def test_the_conversation_attributes_show_labels_and_values_in_words_in_the_team
         "<dt>legacy_code</dt><dd>&lt;b&gt;A-7&lt;/b&gt;</dd>"  # no definition left: its name, its value as text
         "<dt>Refund issued</dt><dd>Yes</dd>"
     )
+
+
+def test_every_admin_page_says_which_time_zone_its_times_are_in(admin_client):
+    """A walk: times in the teammate's zone, but nothing on the page said which."""
+    url = reverse("admin:conversations_conversation_changelist")
+    assert '<span id="parley-time-zone" title="' in admin_client.get(url).content.decode()
+    assert ">Times in UTC</span>" in admin_client.get(url).content.decode()  # until the browser said
+    admin_client.cookies[TIME_ZONE_COOKIE] = "Asia/Tokyo"
+    assert ">Times in Asia/Tokyo</span>" in admin_client.get(url).content.decode()
