@@ -149,7 +149,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def carry_out_by_whom(self, row: DataSubjectRequest) -> str:
         return (
             "An erasure is carried out by a teammate who may erase contacts (a superuser, or a group given "
-            "“Can delete contact”): ask one of them. You can still edit the request's notes."
+            "“Can delete contact”): ask one of them."
         )
 
     @admin.display(description="request", ordering="kind")

@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -40,21 +39,44 @@ def teammate_field(*, label: str = "Teammate", required: bool = False) -> Teamma
     return TeammateChoiceField(queryset=teammates(), required=required, label=label)
 
 
+SNOOZE_INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
+
+
 def parse_snooze(raw_until: str, preset: str) -> dt.datetime:
-    """The snooze end a teammate typed (a date and time) or picked (one of SNOOZE_PRESETS)."""
+    """The snooze end a teammate typed (a date and time in their zone) or picked (one of SNOOZE_PRESETS). A time the
+    clocks go back over (it comes twice) is its first; one they skip is refused by name (a re-check read "Enter a date
+    and time." for both)."""
     now = timezone.now()
     if raw_until:
-        field = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
-        try:
-            if not raw_until.isascii():  # strptime reads Arabic-Indic digits ("٢٠٣٠"): the digits 0-9 only
-                raise ValidationError("not ASCII")
-            until = field.clean(raw_until)
-        except (ValidationError, OverflowError):  # OverflowError: year 9999 in a zone east of UTC
-            raise ValidationError({"snoozed_until": "Enter a date and time."}) from None
+        naive = _naive_moment(raw_until.strip())
+        if naive is None:
+            raise ValidationError({"snoozed_until": "Enter a date and time."})
         # A moment in year 9999 has no local time in a zone east of UTC: the page would fail to show it there.
-        if until.year >= 9999:
+        if naive.year >= 9999:
             raise ValidationError({"snoozed_until": "Pick a time before the year 9999."})
+        zone = timezone.get_current_timezone()
+        until = naive.replace(tzinfo=zone)  # fold 0: the first of a time that comes twice
+        try:
+            round_trip = until.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
+        except OverflowError:  # year 1 in a zone east of UTC: before any moment
+            raise ValidationError({"snoozed_until": "Pick a time in the future."}) from None
+        if round_trip != naive:
+            raise ValidationError(
+                {"snoozed_until": f"There is no {naive:%H:%M} on {naive:%b %d} in {zone}: the clocks go forward then."}
+            )
         return until
     if preset in SNOOZE_PRESETS:
         return SNOOZE_PRESETS[preset][1](now)
     raise ValidationError({"snoozed_until": "Pick when the conversation should come back."})
+
+
+def _naive_moment(text: str) -> dt.datetime | None:
+    """A date and time in the digits 0-9 (strptime also reads Arabic-Indic ones) in one of SNOOZE_INPUT_FORMATS."""
+    if not text.isascii():
+        return None
+    for pattern in SNOOZE_INPUT_FORMATS:
+        try:
+            return dt.datetime.strptime(text, pattern)  # noqa: DTZ007 - the teammate's zone is applied by the caller
+        except ValueError:
+            continue
+    return None

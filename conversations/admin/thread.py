@@ -109,8 +109,12 @@ def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) 
     assignee_id, team_id = int_or_none(raw), int_or_none(request.POST.get("team", ""))
     assignee = teammates().filter(pk=assignee_id).first() if assignee_id is not None else None
     if raw and assignee is None:
-        raise ValidationError({"assignee": "Choose an active teammate."})
+        raise ValidationError(
+            {"assignee": "Choose an active teammate who can answer conversations (a viewer reads them)."}
+        )
     team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+    if request.POST.get("team") and team is None:  # a hand-made or stale choice: said, not dropped without a word
+        raise ValidationError({"team": "This team no longer exists (another teammate may have just deleted it)."})
     services.conversation_assign(conversation=conversation, teammate=request.user, assignee=assignee, team=team)
     return f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}."
 

@@ -633,6 +633,27 @@ def test_a_refused_action_names_its_field_in_words(admin_client, snoozed_until, 
     assert conversation.state == Conversation.State.OPEN
 
 
+def test_assigning_to_a_viewer_or_a_team_gone_is_refused_saying_why(admin_client):
+    """A re-check: a team that no longer exists was dropped without a word ("Assigned to Agnes."), and a viewer was
+    refused as if not active."""
+    conversation = _conversations(1, parts=1)[0]
+    agent, viewer = TeammateFactory(first_name="Agnes"), TeammateFactory(first_name="Vic", agent_group=False)
+
+    def assign(**data):
+        response = admin_client.post(_change_url(conversation), {"do": "assign", **data}, follow=True)
+        return [str(message) for message in response.context["messages"]]
+
+    assert assign(assignee=agent.pk, team="999999") == [
+        "Team: This team no longer exists (another teammate may have just deleted it)."
+    ]
+    assert assign(assignee=viewer.pk) == [
+        "Assignee: Choose an active teammate who can answer conversations (a viewer reads them)."
+    ]
+    conversation.refresh_from_db()
+    assert conversation.assignee_id is None
+    assert assign(assignee=agent.pk, team="") == ["Assigned to Agnes."]
+
+
 def test_saving_a_team_no_member_of_which_can_answer_says_what_is_routed_to_it_goes_to_nobody(admin_client):
     """A walk: a team of one viewer, round robin on, saved without a word; the problem showed when a rule routed to it."""
     viewer = TeammateFactory(first_name="Vic", agent_group=False)

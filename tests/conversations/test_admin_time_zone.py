@@ -116,3 +116,30 @@ def test_every_admin_page_says_which_time_zone_its_times_are_in(admin_client):
     assert ">Times in UTC</span>" in admin_client.get(url).content.decode()  # until the browser said
     admin_client.cookies[TIME_ZONE_COOKIE] = "Asia/Tokyo"
     assert ">Times in Asia/Tokyo</span>" in admin_client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("zone", "typed", "result"),
+    [
+        ("Europe/Berlin", "2027-10-31T02:30", dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)),  # twice: the first
+        ("America/New_York", "2027-11-07T01:30", dt.datetime(2027, 11, 7, 5, 30, tzinfo=dt.UTC)),
+        (
+            "Europe/Berlin",
+            "2027-03-28T02:30",
+            "Snoozed until: There is no 02:30 on Mar 28 in Europe/Berlin: the clocks",
+        ),
+        ("Asia/Tokyo", "0001-01-01T00:00", "Snoozed until: Pick a time in the future."),
+    ],
+)
+def test_a_snooze_typed_in_the_hour_the_clocks_change(admin_client, zone, typed, result):
+    """A re-check: a time the clocks go back over, which comes twice, and one they skip were both "Enter a date and
+    time."; the first is now its first moment, the second is refused by name."""
+    conversation, url = _conversation_page(admin_client)
+    admin_client.cookies[TIME_ZONE_COOKIE] = zone
+    response = admin_client.post(url, {"do": "snooze", "snoozed_until": typed}, follow=True)
+    conversation.refresh_from_db()
+    if isinstance(result, dt.datetime):
+        assert conversation.snoozed_until == result
+    else:
+        assert [str(message) for message in response.context["messages"]][0].startswith(result)
+        assert conversation.snoozed_until is None
