@@ -141,5 +141,6 @@ def test_a_snooze_typed_in_the_hour_the_clocks_change(admin_client, zone, typed,
     if isinstance(result, dt.datetime):
         assert conversation.snoozed_until == result
     else:
-        assert [str(message) for message in response.context["messages"]][0].startswith(result)
+        shown = [str(message) for message in response.context["messages"]]
+        assert len(shown) == 1 and shown[0].startswith(result), shown
         assert conversation.snoozed_until is None
