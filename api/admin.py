@@ -27,6 +27,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+    empty_list_help = (
+        "No API tokens yet. Add one to call the REST API (its shapes follow Intercom's, so their SDKs work): the token "
+        "is shown once, when it is created, and acts with its teammate's rights."
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         queryset = super().get_queryset(request)

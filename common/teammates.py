@@ -10,6 +10,7 @@ Query teammates with `select_related(PROFILE)` (or a path ending in it): naming 
 from typing import Any
 
 from django import forms
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Value
 from django.db.models.functions import Coalesce, Lower, NullIf
@@ -76,3 +77,14 @@ class TeammateNamesAdmin:
 def _teammate_choices(db_field: Any) -> Any:
     users = get_user_model().objects.select_related(PROFILE).order_by(*teammate_name_order())
     return users.complex_filter(db_field.get_limit_choices_to())
+
+
+class CreatedByName:
+    """Mixed into a ModelAdmin of rows a teammate creates (`created_by`): the "Created by" column and field
+    (`created_by_name`) name them as the rest of the admin does, not by username, sorted by that name; read-only, as
+    the services record who created the row (a walk found a data attribute's page offering a select of usernames that
+    saving ignored). List them with `list_select_related = [f"created_by__{PROFILE}"]`."""
+
+    @admin.display(description="Created by", ordering=teammate_name_order("created_by")[0])
+    def created_by_name(self, obj: Any) -> str:
+        return teammate_name(obj.created_by) if obj.created_by_id else "—"

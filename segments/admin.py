@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from common.admin_deletion import ConcurrentDeletionAdmin
 from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.parsing import int_or_none, text_problem
+from common.teammates import PROFILE, CreatedByName
 from companies.models import Company
 from contacts.models import Contact
 from segments import selectors, services
@@ -240,13 +241,17 @@ class SegmentRenameForm(ServiceValidatedForm, forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ConcurrentDeletionAdmin):
+class SegmentAdmin(CreatedByName, ConcurrentDeletionAdmin):
     form = SegmentForm
-    list_display = ["name", "kind", "members", "counted_at", "created_by", "open_list"]
+    list_display = ["name", "kind", "members", "counted_at", "created_by_name", "open_list"]
     list_filter = ["person_type", FilterProblemListFilter]
-    list_select_related = ["created_by"]
+    list_select_related = [f"created_by__{PROFILE}"]
     search_fields = ["name"]
-    readonly_fields = ["created_by", "member_count", "counted_at", "created_at", "updated_at"]
+    readonly_fields = ["created_by_name", "member_count", "counted_at", "created_at", "updated_at"]
+    empty_list_help = (
+        "No segments yet. A segment is a list's filters and search, saved: filter the Contacts or the Companies list, "
+        "then use “Save as segment” in its sidebar."
+    )
 
     def get_urls(self) -> list[Any]:
         save = path("save-list/", self.admin_site.admin_view(self.save_list_view), name="segments_segment_save_list")

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from common.admin_deletion import ConcurrentDeletionAdmin, CountedDeletionAdmin, rows_in_words
 from common.admin_forms import JSONFormField, ServiceValidatedForm
 from common.deletion_reach import Reference
-from common.teammates import PROFILE, teammate_name, teammate_name_order
+from common.teammates import PROFILE, CreatedByName
 from contacts import selectors, services
 from contacts.admin.forms import DataAttributeForm
 from contacts.models import DataAttribute, Tag
@@ -30,16 +30,6 @@ class TagForm(ServiceValidatedForm, forms.ModelForm):
         if existing is not None and existing.pk != self.instance.pk:
             raise forms.ValidationError("Another tag already has this name.")
         return name
-
-
-class CreatedByName:
-    """The "Created by" column and field name the teammate as the rest of the admin does (their name, not their
-    username), read-only: the services record who created the row (a walk found the data attribute's page offering
-    a select of usernames that saving ignored)."""
-
-    @admin.display(description="Created by", ordering=teammate_name_order("created_by")[0])
-    def created_by_name(self, obj: Tag | DataAttribute) -> str:
-        return teammate_name(obj.created_by) if obj.created_by_id else "—"
 
 
 @admin.register(Tag)

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from common.admin_forms import ServiceValidatedForm, choices_may_be_deleted
 from common.parsing import int_or_none
-from common.teammates import PROFILE, TeammateNamesAdmin, teammate_name, teammate_name_from, teammate_name_order
+from common.teammates import PROFILE, CreatedByName, TeammateNamesAdmin, teammate_name, teammate_name_from
 from conversations import selectors, services
 from conversations.admin.choices import teammate_field, teammates
 from conversations.models import SavedReply, Team, TeammateProfile, TeamRoundRobin
@@ -142,7 +142,7 @@ class SavedReplyForm(ServiceValidatedForm, forms.ModelForm):
 
 
 @admin.register(SavedReply)
-class SavedReplyAdmin(admin.ModelAdmin):
+class SavedReplyAdmin(CreatedByName, admin.ModelAdmin):
     """Saved replies, inserted in the composer; with actions they are macros, run in one click."""
 
     form = SavedReplyForm
@@ -165,10 +165,6 @@ class SavedReplyAdmin(admin.ModelAdmin):
     @admin.display(description="Body")
     def short_body(self, reply: SavedReply) -> str:
         return reply.body[:100]
-
-    @admin.display(description="Created by", ordering=teammate_name_order("created_by")[0])
-    def created_by_name(self, reply: SavedReply) -> str:
-        return teammate_name(reply.created_by) if reply.created_by_id else "—"
 
     @admin.display(description="Macro actions")
     def macro_actions(self, reply: SavedReply) -> str:

@@ -586,3 +586,22 @@ def test_a_filter_over_the_search_caps_is_a_form_error_in_the_admin(admin_client
     )
     assert huge.status_code == 200 and escape(QUERY_TOO_LARGE) in huge.content.decode()
     assert not Segment.objects.exists()
+
+
+def test_an_empty_segment_or_token_list_says_how_rows_come_and_segments_name_their_creator(admin_client, teammate):
+    """A walk: "0 segments" and "0 API tokens" alone, nothing saying how one is made; a segment named its teammate by
+    username."""
+    from django.urls import reverse
+
+    segments_url = reverse("admin:segments_segment_changelist")
+    for url, said in [
+        (segments_url, "use “Save as segment” in its sidebar"),
+        (reverse("admin:api_apitoken_changelist"), "No API tokens yet. Add one to call the REST API"),
+    ]:
+        assert said in admin_client.get(url).content.decode()
+        assert "parley-empty-list-help" not in admin_client.get(url, {"q": "nothing"}).content.decode()
+
+    services.segment_create(name="France", query=FRENCH, teammate=teammate)
+    page = admin_client.get(segments_url).content.decode()
+    assert "parley-empty-list-help" not in page
+    assert '<td class="field-created_by_name">Alex</td>' in page
