@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from common.attachment_types import ATTACHMENT_TYPES, DEFAULT_ATTACHMENT_MAX_MB
 from common.pagination import EstimatedCountPaginator
@@ -124,7 +124,25 @@ class WebsiteAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, obj):
             # The secret signs user_hash: whoever reads it can sign in as any user of this website.
             fields.remove("identity_secret_shown")
+            # A reader's page shows each field as stored: the two lists read as JSON (a walk), so in words instead.
+            fields[fields.index("allowed_origins")] = "allowed_origins_shown"
+            fields[fields.index("attachment_types")] = "attachment_types_shown"
         return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Website | None = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, *self.READER_FIELDS] if obj is not None else readonly
+
+    READER_FIELDS = ("allowed_origins_shown", "attachment_types_shown")
+
+    @admin.display(description="Allowed origins")
+    def allowed_origins_shown(self, website: Website) -> str:
+        return format_html_join(format_html("<br>"), "{}", ((origin,) for origin in website.allowed_origins)) or "—"
+
+    @admin.display(description="Allowed attachment types")
+    def attachment_types_shown(self, website: Website) -> str:
+        labels = {kind.mime: kind.label for kind in ATTACHMENT_TYPES}
+        return ", ".join(labels.get(mime, mime) for mime in website.attachment_types) or "None: no files."
 
     @admin.display(description="Identity secret")
     def identity_secret_shown(self, website: Website) -> str:

@@ -58,6 +58,11 @@ def test_only_who_may_change_a_website_reads_its_identity_secret(client, bank, g
     page = client.get(reverse("admin:tracking_website_change", args=[bank.pk])).content.decode()
     assert bank.name in page
     assert bank.identity_secret not in page
+    # The lists in words, not as stored (a walk read `["http://127.0.0.1:8098", …]` and a JSON list of file types).
+    origins = '<div class="readonly">' + "<br>".join(bank.allowed_origins) + "</div>"
+    assert origins in page
+    assert '<div class="readonly">PNG image, JPEG image, ' in page
+    assert '["' not in page.split('id="website_form"')[1]
 
 
 def test_an_agent_writes_defined_custom_attributes_but_defines_none_through_contacts(db):
