@@ -4,12 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin_deletion import ConcurrentDeletionAdmin, CountedDeletionAdmin, rows_in_words
-from common.admin_forms import JSONFormField, ServiceValidatedForm
+from common.admin_forms import ServiceValidatedForm
 from common.deletion_reach import Reference
 from common.teammates import PROFILE, CreatedByName
 from contacts import selectors, services
@@ -75,15 +74,6 @@ class DataAttributeAdmin(CreatedByName, ConcurrentDeletionAdmin):
     list_select_related = [f"created_by__{PROFILE}"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
-    # The options, as JSON: the help says so (a walk typed one a line and got "Enter a valid JSON.").
-    formfield_overrides = {
-        models.JSONField: {
-            "form_class": JSONFormField,
-            "help_text": 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"] or [1, 5, 10]; '
-            "empty ([]) allows any value.",
-        }
-    }
-
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.
         return ["name", "model", "data_type", "created_by_name", "created_at"] if obj else []

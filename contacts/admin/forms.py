@@ -1,13 +1,20 @@
 """The contact admin's forms: typed fields for custom attributes, the contact and data attribute forms."""
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
 from django import forms
 from django.utils.html import escape
 
-from common.admin_forms import ActionChoiceField, ActionFieldsForm, ServiceValidatedForm, ShownMomentsKept
+from common.admin_forms import (
+    ActionChoiceField,
+    ActionFieldsForm,
+    JSONFormField,
+    ServiceValidatedForm,
+    ShownMomentsKept,
+)
 from contacts import services
 from contacts.models import Contact, DataAttribute, Tag
 
@@ -157,14 +164,80 @@ class ContactAdminForm(ShownMomentsKept, ServiceValidatedForm, forms.ModelForm):
         return name.replace("custom_attributes.", CUSTOM_ATTRIBUTE_PREFIX)
 
 
+class OptionLines(list):
+    """Options typed one a line: text each, read as the attribute's type reads a value (DataAttributeForm.clean)."""
+
+
+class OptionsField(forms.CharField):
+    """A data attribute's allowed values, one a line (a walk was told to type "a JSON list"); a JSON list is still
+    read as one, and is how values a line cannot hold (a line break, spaces at either end) are shown."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 40})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strip=False, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        lines = [_option_line(option) for option in value]
+        if any(line is None for line in lines):
+            return json.dumps(value, ensure_ascii=False)
+        return "\n".join(lines)  # type: ignore[arg-type]
+
+    def to_python(self, value: Any) -> list[Any]:
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("["):
+            return JSONFormField(required=False).to_python(text) or []
+        return OptionLines(line.strip() for line in text.splitlines() if line.strip())
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(self.prepare_value(initial)) != self.to_python(data)
+        except forms.ValidationError:
+            return True
+
+
+def _option_line(option: Any) -> str | None:
+    """An option as its line, or None when a line cannot hold it."""
+    if isinstance(option, bool) or option is None:
+        return None
+    text = str(option)
+    return text if text == text.strip() and "\n" not in text and "\r" not in text and text else None
+
+
 class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
+    options = OptionsField(
+        required=False,
+        help_text="The allowed values, one a line (for a number attribute, numbers: 1, 5, 10). Empty: any value.",
+    )
+
+    def clean_options(self) -> list[Any]:
+        return self.cleaned_data.get("options") or []
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        options = cleaned.get("options")
+        if isinstance(options, OptionLines):
+            kind = cleaned.get("data_type") or self.instance.data_type
+            cleaned["options"] = self._typed_options(options, kind)
         if not self.errors:
             self.validate_with(lambda: services.data_attribute_validate(attribute=self.instance, **{
                 k: cleaned.get(k, getattr(self.instance, k)) for k in ("name", "model", "data_type", "options")
             }))  # fmt: skip
         return cleaned
+
+
+    def _typed_options(self, lines: list[str], kind: str) -> list[Any]:
+        """Each line read as a value of the attribute is typed on a record's page (the same field and rules)."""
+        field = custom_attribute_form_field(DataAttribute(name="option", data_type=kind))
+        typed = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                typed.append(json_value(field.clean(line)))
+            except forms.ValidationError as error:
+                self.add_error("options", f"Line {number} ({line[:40]}): {' '.join(error.messages)}")
+        return typed
 
 
 def json_value(value: Any) -> Any:

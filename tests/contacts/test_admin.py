@@ -1,5 +1,6 @@
 import csv
 import datetime as dt
+import html
 import io
 import re
 from pathlib import Path
@@ -828,10 +829,44 @@ def test_each_list_is_titled_by_what_it_lists_not_djangos_select_to_change(admin
     assert "<h1>Select contact</h1>" in admin_client.get(CHANGELIST, {"_popup": "1"}).content.decode()
 
 
-def test_the_data_attribute_page_says_options_are_a_json_list(admin_client):
-    """A walk typed options one a line and got "Enter a valid JSON." from a field whose help did not say JSON."""
-    page = admin_client.get(reverse("admin:contacts_dataattribute_add")).content.decode()
-    assert 'The allowed values as a JSON list, such as ["free", "pro", "enterprise"]' in page
+@pytest.mark.parametrize(
+    ("data_type", "typed", "stored"),
+    [
+        ("string", "free\n  pro \n\nenterprise\n", ["free", "pro", "enterprise"]),
+        ("integer", "1\n5\n10", [1, 5, 10]),
+        ("float", "0.5\n2", [0.5, 2.0]),
+        ("string", '["a", " spaced "]', ["a", " spaced "]),  # a JSON list, as before
+    ],
+)
+def test_data_attribute_options_are_typed_one_a_line_and_read_as_the_type_reads_a_value(
+    admin_client, data_type, typed, stored
+):
+    """A walk typed options one a line and was told to type "a JSON list"."""
+    add = reverse("admin:contacts_dataattribute_add")
+    assert "The allowed values, one a line" in admin_client.get(add).content.decode()
+    data = {"name": "plan", "label": "", "description": "", "model": "contact", "data_type": data_type}
+
+    response = admin_client.post(add, {**data, "options": typed})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    attribute = DataAttribute.objects.get()
+    assert attribute.options == stored
+    page = admin_client.get(reverse("admin:contacts_dataattribute_change", args=[attribute.pk])).content.decode()
+    shown = '["a", " spaced "]' if typed.startswith("[") else "\n".join(str(option) for option in stored)
+    assert f">\n{html.escape(shown)}</textarea>" in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [("1\nmany", "Line 2 (many): Enter a whole number, in the digits 0 to 9."), ("١٢", "Line 1 (١٢): Enter a whole")],
+)
+def test_an_option_line_the_type_cannot_read_is_refused_naming_it(admin_client, typed, error):
+    add = reverse("admin:contacts_dataattribute_add")
+    data = {"name": "seats", "label": "", "description": "", "model": "contact", "data_type": "integer"}
+    response = admin_client.post(add, {**data, "options": typed})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["options"][0].startswith(error)
+    assert not DataAttribute.objects.exists()
 
 
 @pytest.mark.parametrize(
