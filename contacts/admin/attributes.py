@@ -74,6 +74,7 @@ class DataAttributeAdmin(CreatedByName, ConcurrentDeletionAdmin):
     list_select_related = [f"created_by__{PROFILE}"]
     list_filter = ["model", "data_type", "archived"]
     search_fields = ["name", "label"]
+
     def get_readonly_fields(self, request: HttpRequest, obj: DataAttribute | None = None) -> list[str]:
         # Name and type never change once values may be stored under them.
         return ["name", "model", "data_type", "created_by_name", "created_at"] if obj else []

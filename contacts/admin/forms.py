@@ -212,9 +212,6 @@ class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
         help_text="The allowed values, one a line (for a number attribute, numbers: 1, 5, 10). Empty: any value.",
     )
 
-    def clean_options(self) -> list[Any]:
-        return self.cleaned_data.get("options") or []
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         options = cleaned.get("options")
@@ -226,7 +223,6 @@ class DataAttributeForm(ServiceValidatedForm, forms.ModelForm):
                 k: cleaned.get(k, getattr(self.instance, k)) for k in ("name", "model", "data_type", "options")
             }))  # fmt: skip
         return cleaned
-
 
     def _typed_options(self, lines: list[str], kind: str) -> list[Any]:
         """Each line read as a value of the attribute is typed on a record's page (the same field and rules)."""
