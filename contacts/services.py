@@ -741,9 +741,15 @@ def data_attribute_delete(*, attribute: DataAttribute) -> None:
     attribute.delete()
 
 
+# A record's page lists every option in a select: 200,000 made each contact page 16 MB and 30 s (a review).
+OPTIONS_MAX = 1000
+
+
 def _clean_options(attribute: DataAttribute, options: Any) -> list[Any]:
     if not isinstance(options, list):
         raise ValidationError({"options": "Must be a list of values."})
+    if len(options) > OPTIONS_MAX:
+        raise ValidationError({"options": f"At most {OPTIONS_MAX:,} values: for more, leave the options empty."})
     try:
         return [coerce_value(attribute, option) for option in options]
     except ValueError as error:

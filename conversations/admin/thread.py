@@ -114,7 +114,8 @@ def _thread_assign(request: HttpRequest, conversation: Conversation, body: str) 
         )
     team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
     if request.POST.get("team") and team is None:  # a hand-made or stale choice: said, not dropped without a word
-        raise ValidationError({"team": "This team no longer exists (another teammate may have just deleted it)."})
+        gone = "This team no longer exists (another teammate may have just deleted it)."
+        raise ValidationError({"team": gone if team_id is not None else "Choose a team from the list."})
     services.conversation_assign(conversation=conversation, teammate=request.user, assignee=assignee, team=team)
     return f"Assigned to {teammate_display_name(assignee) if assignee else 'nobody'}."
 

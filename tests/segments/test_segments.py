@@ -601,6 +601,9 @@ def test_an_empty_segment_or_token_list_says_how_rows_come_and_segments_name_the
         assert said in admin_client.get(url).content.decode()
         assert "parley-empty-list-help" not in admin_client.get(url, {"q": "nothing"}).content.decode()
 
+    viewer = teammate_client(VIEWER_GROUP, "vera")
+    read = viewer.get(segments_url)
+    assert read.status_code == 200 and "parley-empty-list-help" not in read.content.decode()  # not to who cannot add
     services.segment_create(name="France", query=FRENCH, teammate=teammate)
     page = admin_client.get(segments_url).content.decode()
     assert "parley-empty-list-help" not in page
