@@ -57,7 +57,7 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client, query):
     _make_companies(40)
     many, _ = _queries(admin_client, CHANGELIST + query)
     assert few == many
-    assert many <= 12
+    assert many <= 13  # with the custom attribute filters' definitions (one query)
 
 
 def test_company_page_shows_people_conversations_page_views_with_bounded_queries(admin_client, website):
