@@ -30,6 +30,10 @@ from privacy.record_of_processing import record_of_processing, record_of_process
 from privacy.selectors import deadline_day, deadline_today, erasure_subject
 from tracking.models import Website
 
+EMAIL_MAX_LENGTH = 254
+# How many contacts sharing an email address the error lists (a lead's address is anyone's to type).
+SHARED_EMAIL_LISTED = 5
+
 
 class ContactReferenceField(forms.CharField):
     """A contact typed as its id, in ASCII digits only (Django's IntegerField reads "١٢", Arabic-Indic digits, as 12),
@@ -47,11 +51,6 @@ class ContactReferenceField(forms.CharField):
         if number is None:
             raise ValidationError("Enter a contact id in digits 0-9, or the contact's email address.", code="invalid")
         return number
-
-
-EMAIL_MAX_LENGTH = 254
-# How many contacts sharing an email address the error lists (a lead's address is anyone's to type).
-SHARED_EMAIL_LISTED = 5
 
 
 class DataSubjectRequestForm(ServiceValidatedForm, forms.ModelForm):
