@@ -181,7 +181,8 @@ class OptionsField(forms.CharField):
         if not isinstance(value, list):
             return value
         lines = [_option_line(option) for option in value]
-        if any(line is None for line in lines):
+        # A first line starting with "[" would read back as JSON: the list is shown as JSON then too.
+        if any(line is None for line in lines) or (lines and lines[0].startswith("[")):  # type: ignore[union-attr]
             return json.dumps(value, ensure_ascii=False)
         return "\n".join(lines)  # type: ignore[arg-type]
 
