@@ -1,5 +1,6 @@
 """Admin: websites (with a 30-day page view chart) and read-only sessions, page views and events."""
 
+import json
 from typing import Any
 
 from django import forms
@@ -319,11 +320,19 @@ class PageViewAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyHistoryAdmin):
-    list_display = ["created_at", "contact_link", "name", "metadata"]
+    list_display = ["created_at", "contact_link", "name", "metadata_shown"]
     list_select_related = ["contact"]
     search_fields = ["=name"]
     search_help_text = "Exact event name."
     ordering = ["-created_at", "-id"]
+
+    @admin.display(description="Metadata")
+    def metadata_shown(self, event: Event) -> str:
+        """Each key and its value, as text ("source: demo; items: 3"), where the list showed the stored JSON (a walk)."""
+        pairs = (event.metadata or {}).items()
+        return (
+            "; ".join(f"{key}: {value if isinstance(value, str) else json.dumps(value)}" for key, value in pairs) or "—"
+        )
 
 
 @admin.register(EventSummary)

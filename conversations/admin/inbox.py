@@ -253,7 +253,8 @@ class ConversationAdmin(ConversationPageAdmin):
     paginator = EstimatedCountPaginator
     search_fields = ["parts__body"]  # replaced by get_search_results: full text on PostgreSQL
     search_help_text = (
-        "Words from the messages (full-text on PostgreSQL), the contact's name or email, or a conversation id; "
+        "Words from the messages (full-text on PostgreSQL), the contact's name, email, company or user id, or a "
+        "conversation id; "
         "in every conversation unless a view is chosen."
     )
     action_form = InboxActionForm

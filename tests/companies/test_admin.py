@@ -341,7 +341,7 @@ def test_all_conversations_of_a_companys_people_are_one_link_away_in_the_inbox(a
         conversation_services.conversation_start_by_contact(contact=person, body=f"Question of {person.name}")
     outsider = UserContactFactory(name="Outsider")
     services.company_attach(company=other, contact=outsider)
-    conversation_services.conversation_start_by_contact(contact=outsider, body="Not Initech's")
+    conversation_services.conversation_start_by_contact(contact=outsider, body="Globex asks")
     closed = Conversation.objects.get(contact=people[0])
     conversation_services.conversation_close(conversation=closed, teammate=None)
 
@@ -353,12 +353,16 @@ def test_all_conversations_of_a_companys_people_are_one_link_away_in_the_inbox(a
 
     assert f'<a href="{link}">All conversations of its people →</a>' in page
     assert sum(f"Question of Person {n}<" in inbox for n in range(12)) == 12  # the closed one too
-    assert "Not Initech" not in inbox
+    assert "Globex asks" not in inbox
     assert "By company" in inbox and "Initech" in inbox
     assert (
         "Question of" not in unknown.content.decode() and "A company that no longer exists" in unknown.content.decode()
     )
-    assert "Not Initech" in unset.content.decode() and "By company" not in unset.content.decode()  # an empty choice
+    assert "Globex asks" in unset.content.decode() and "By company" not in unset.content.decode()  # an empty choice
+    searched = admin_client.get(
+        reverse("admin:conversations_conversation_changelist"), {"q": "Initech"}
+    ).content.decode()
+    assert "Question of Person 1<" in searched and "Globex asks" not in searched  # as its help says: company names
 
 
 def test_the_company_list_filters_by_yes_no_and_option_attributes(admin_client):

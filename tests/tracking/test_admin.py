@@ -356,3 +356,16 @@ def test_an_event_done_once_reads_once_in_the_singular():
     now = timezone.now()
     assert str(EventSummary(name="signed-up", count=1, first_at=now, last_at=now)) == "signed-up (1 time)"
     assert str(EventSummary(name="paid", count=3, first_at=now, last_at=now)) == "paid (3 times)"
+
+
+def test_the_events_list_shows_metadata_as_words(admin_client, website):
+    """A walk read `{"source": "demo"}` in the Events list."""
+    contact = UserContactFactory()
+    now = timezone.now()
+    services.event_track(
+        contact=contact, name="ordered", metadata={"source": "<b>demo</b>", "items": 3}, created_at=None, now=now
+    )
+    services.event_track(contact=contact, name="viewed", metadata={}, created_at=None, now=now)
+    page = admin_client.get(reverse("admin:tracking_event_changelist")).content.decode()
+    shown = re.findall(r'<td class="field-metadata_shown">([^<]*)</td>', page)
+    assert sorted(shown) == ["source: &lt;b&gt;demo&lt;/b&gt;; items: 3", "—"]
