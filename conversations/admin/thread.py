@@ -481,7 +481,7 @@ def _live_json(conversation: Conversation, *, tags: list[Tag]) -> dict[str, Any]
         # The contact's name or email, given in the messenger while the page is open (a walk saw "Lead 2002" stay).
         "heading": _heading(contact),
         "contact": str(contact),
-        "email": f"{contact.email}{' (unsubscribed)' if contact.unsubscribed_from_emails else ''}" or "—",
+        "email": f"{contact.email}{' (unsubscribed)' if contact.unsubscribed_from_emails else ''}" if contact.email else "—",
         "sla": f"SLA {sla[0]} · {sla_target(conversation)}" if sla else "",
         "sla_over": bool(sla and sla[1]),
         "assignee": teammate_name(conversation.assignee) if conversation.assignee_id else "nobody",
