@@ -329,7 +329,7 @@ class EventAdmin(ReadOnlyHistoryAdmin):
     @admin.display(description="Metadata")
     def metadata_shown(self, event: Event) -> str:
         """Each key and its value, as text ("source: demo; items: 3"), where the list showed the stored JSON (a walk)."""
-        pairs = (event.metadata or {}).items()
+        pairs = sorted((event.metadata or {}).items())  # by key: PostgreSQL's jsonb keeps no order of its own
         return (
             "; ".join(f"{key}: {value if isinstance(value, str) else json.dumps(value)}" for key, value in pairs) or "—"
         )

@@ -368,4 +368,4 @@ def test_the_events_list_shows_metadata_as_words(admin_client, website):
     services.event_track(contact=contact, name="viewed", metadata={}, created_at=None, now=now)
     page = admin_client.get(reverse("admin:tracking_event_changelist")).content.decode()
     shown = re.findall(r'<td class="field-metadata_shown">([^<]*)</td>', page)
-    assert sorted(shown) == ["source: &lt;b&gt;demo&lt;/b&gt;; items: 3", "—"]
+    assert sorted(shown) == ["items: 3; source: &lt;b&gt;demo&lt;/b&gt;", "—"]  # by key, on either database
