@@ -270,7 +270,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             # It erases a whole history for good: a page that says so, and a second, explicit click; none when it
             # could not be carried out (another contact than the page showed, or none left to erase).
             try:
-                services.data_subject_request_contact_to_act_on(request=row, shown_contact_id=shown_contact_id)
+                contact = services.data_subject_request_contact_to_act_on(
+                    request=row, shown_contact_id=shown_contact_id
+                )
             except ValidationError as error:
                 report_validation_error(request, error)
                 return HttpResponseRedirect(back)
@@ -280,7 +282,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 "row": row,
                 "back": back,
                 "carry_out_url": reverse("admin:privacy_dsr_carry_out", args=[pk]),
-                "subject": erasure_subject(row),
+                "subject": erasure_subject(row, contact),  # an erasure always has one (checked above)
             }
             context["shown_contact_id"] = shown  # the confirmation posts the contact the first page showed
             return self._render(request, "admin/privacy/datasubjectrequest/confirm_erasure.html", context)

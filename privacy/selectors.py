@@ -44,13 +44,10 @@ class ErasureSubject:
     requester_differs: bool
 
 
-def erasure_subject(request: DataSubjectRequest) -> ErasureSubject | None:
-    """The contact the request names, how many conversations go with it, and whether the requester is written as an
-    email address other than the contact's (a mistyped id erases someone else: a walk found nothing on the page to
-    catch it). None when the request names no contact that exists."""
-    contact = Contact.objects.filter(pk=request.contact_id).first() if request.contact_id is not None else None
-    if contact is None:
-        return None
+def erasure_subject(request: DataSubjectRequest, contact: Contact) -> ErasureSubject:
+    """How many conversations go with the request's `contact` (as the carry-out check found it), and whether the
+    requester is written as an email address other than the contact's (a mistyped id erases someone else: a walk found
+    nothing on the page to catch it)."""
     # "Jane Walker <jane@example.com>" as well as the bare address.
     requester = parseaddr(request.subject)[1].strip().casefold()
     differs = "@" in requester and requester != (contact.email or "").casefold()
