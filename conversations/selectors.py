@@ -781,10 +781,14 @@ def attachment_for_teammate(*, public_id: Any) -> Attachment | None:
     return Attachment.objects.filter(public_id=public_id).first()
 
 
+def team_answerers(team: Team) -> QuerySet:
+    """The team's active members who may answer conversations: the round robin picks among them."""
+    return team.members.filter(is_active=True, is_staff=True).filter(teammates_who_answer())
+
+
 def team_has_answerer(team: Team) -> bool:
-    """Whether an active member of the team may answer conversations (one query): without one, whatever is routed to
-    the team is assigned to nobody."""
-    return team.members.filter(is_active=True, is_staff=True).filter(teammates_who_answer()).exists()
+    """Whether the team has any answerer (one query): without one, whatever is routed to it is assigned to nobody."""
+    return team_answerers(team).exists()
 
 
 def teammates_who_answer() -> Q:

@@ -277,8 +277,7 @@ def team_round_robin_pick(*, team: Team) -> Any | None:
     if not pointer.enabled:
         return None
     members = list(
-        team.members.filter(is_active=True, is_staff=True)
-        .filter(selectors.teammates_who_answer())
+        selectors.team_answerers(team)
         .filter(Q(parley_profile__isnull=True) | Q(parley_profile__away_mode_enabled=False))
         .select_related("parley_profile")
         .order_by("pk")
